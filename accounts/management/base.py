@@ -1,0 +1,46 @@
+"""The base of every EcomSight command: `--shop SLUG` and clear errors instead of tracebacks."""
+
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import Shop
+from accounts.selectors import shop_get
+from ecomsight.errors import UserError
+
+
+class ShopCommand(BaseCommand):
+    """Subclasses implement `handle_shop(shop, **options)`. `--shop` defaults to the only shop."""
+
+    # Commands that may create the shop they are given (imports) set this.
+    creates_shop = False
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.add_argument("--shop", metavar="SLUG", help="the shop to act on (default: the only one)")
+        return parser
+
+    def handle(self, *args, **options):
+        try:
+            slug = options.get("shop")
+            if self.creates_shop and slug and not Shop.objects.filter(slug=slug).exists():
+                shop = Shop.objects.create(slug=slug, name=slug.replace("-", " ").title())
+            elif self.creates_shop and not slug and not Shop.objects.exists():
+                shop = Shop.objects.create(slug="default", name="Default shop")
+            else:
+                shop = shop_get(slug=slug)
+            return self.handle_shop(shop, *args, **options)
+        except UserError as exc:
+            raise CommandError(exc.message) from None
+
+    def handle_shop(self, shop: Shop, *args, **options):
+        raise NotImplementedError
+
+    def print_json(self, document) -> None:
+        """One JSON document on stdout (the machine-readable contract of a command)."""
+        self.stdout.write(json.dumps(document, default=str))
+
+    def progress(self, message: str) -> None:
+        """Progress for people goes to stderr, so stdout stays parseable."""
+        print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,158 @@
+"""Customers, orders, order lines, behaviour events and the import jobs that bring them in."""
+
+from django.db import models
+
+from accounts.models import Job, Shop
+from catalog.models import Product
+
+
+class Customer(models.Model):
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="customers")
+    external_id = models.CharField(max_length=100)
+    # Personal data: shown only to admins and marketers with the export permission.
+    email = models.CharField(max_length=254, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    country = models.CharField(max_length=64, blank=True)
+    signup_at = models.DateTimeField(null=True, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    # Created as a minimal stand-in because an order or event named an unknown customer.
+    is_stub = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["external_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "external_id"], name="customer_external_id_unique_per_shop"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PLACED = "placed"
+        CANCELLED = "cancelled"
+        REFUNDED = "refunded"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="orders")
+    external_id = models.CharField(max_length=100)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    placed_at = models.DateTimeField()
+    total = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
+    # Shops that export only order totals still tell how many items an order had.
+    item_count = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-placed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "external_id"], name="order_external_id_unique_per_shop"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "placed_at"], name="order_customer_time"),
+            models.Index(fields=["shop", "placed_at"], name="order_shop_time"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class OrderLine(models.Model):
+    """A line of an order. One row per (order, product): a repeated product adds to its quantity."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="order_lines")
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="order_line_product_unique"),
+        ]
+        indexes = [models.Index(fields=["product"], name="order_line_product")]
+
+
+class Event(models.Model):
+    """A behaviour event. The biggest table: indexed for one customer's events in time order and for
+    time-range scans. `idempotency_key` is an MD5 (as a UUID) of the event id, or of the row's
+    content when the source has no id, so re-sending an event stores nothing new."""
+
+    class Type(models.TextChoices):
+        VIEW = "view"
+        ADD_TO_CART = "add_to_cart"
+        REMOVE_FROM_CART = "remove_from_cart"
+        WISHLIST = "wishlist"
+        SEARCH = "search"
+        REVIEW = "review"
+        LOGIN = "login"
+
+    id = models.BigAutoField(primary_key=True)
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    # Free text: shops send types beyond the known ones (Type lists those the models read).
+    type = models.CharField(max_length=32)
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    occurred_at = models.DateTimeField()
+    session_id = models.CharField(max_length=100, blank=True)
+    properties = models.JSONField(null=True, blank=True)
+    idempotency_key = models.UUIDField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "idempotency_key"], name="event_idempotency_unique_per_shop"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "occurred_at"], name="event_customer_time"),
+            models.Index(fields=["shop", "occurred_at"], name="event_shop_time"),
+        ]
+
+
+class ImportJob(models.Model):
+    """Every import: what, from where, how far it got, and the report of rejected rows."""
+
+    class Kind(models.TextChoices):
+        CUSTOMERS = "customers"
+        PRODUCTS = "products"
+        ORDERS = "orders"
+        ORDER_LINES = "order_lines"
+        EVENTS = "events"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="import_jobs")
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_job")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    source_name = models.CharField(max_length=500)
+    file_path = models.CharField(max_length=1000, blank=True)
+    column_map = models.JSONField(default=dict, blank=True)
+    create_missing = models.BooleanField(default=True)
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # Counts so far: a failure midway leaves these saying exactly how far the import got.
+    rows_read = models.BigIntegerField(default=0)
+    rows_committed = models.BigIntegerField(default=0, help_text="Rows of the batches committed so far.")
+    inserted = models.BigIntegerField(default=0)
+    updated = models.BigIntegerField(default=0)
+    duplicates = models.BigIntegerField(default=0)
+    rejected = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_read = models.BigIntegerField(default=0)
+    report_path = models.CharField(max_length=1000, blank=True)
+    error = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import #{self.pk} ({self.status})"

@@ -1,0 +1,143 @@
+"""Model registry, scoring runs, per-customer scores, saved segments and their exports."""
+
+from django.conf import settings
+from django.db import models
+
+from accounts.models import Job, Shop
+from behavior.models import Customer
+
+
+class Task(models.TextChoices):
+    PURCHASE = "purchase"
+    CHURN = "churn"
+
+
+class ModelVersion(models.Model):
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate"
+        CHAMPION = "champion"
+        RETIRED = "retired"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="model_versions")
+    task = models.CharField(max_length=16, choices=Task.choices)
+    algorithm = models.CharField(max_length=32)
+    horizon_days = models.PositiveIntegerField()
+    as_of = models.DateField(help_text="Data up to this date was used.")
+    train_cutoffs = models.JSONField(default=list)
+    validation_cutoff = models.DateField(null=True, blank=True)
+    features = models.JSONField(default=list)
+    metrics = models.JSONField(default=dict)
+    # Metrics of every algorithm trained in the same run, on the same validation data.
+    comparison = models.JSONField(default=dict, blank=True)
+    artifact_path = models.CharField(max_length=1000, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # At most one champion per shop, task and horizon.
+            models.UniqueConstraint(
+                fields=["shop", "task", "horizon_days"],
+                condition=models.Q(status="champion"),
+                name="one_champion_per_shop_task_horizon",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task}/{self.algorithm} v{self.pk} ({self.status})"
+
+
+class ScoringRun(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="scoring_runs")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    as_of = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    model_versions = models.ManyToManyField(ModelVersion, blank=True, related_name="scoring_runs")
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    customers_total = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class CustomerScore(models.Model):
+    """One customer's score for one task in one scoring run. A chunk that runs twice overwrites."""
+
+    class Band(models.TextChoices):
+        LOW = "low"
+        MEDIUM = "medium"
+        HIGH = "high"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    scoring_run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="scores")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="scores")
+    model_version = models.ForeignKey(ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+")
+    task = models.CharField(max_length=16, choices=Task.choices)
+    probability = models.FloatField()
+    risk_band = models.CharField(max_length=8, choices=Band.choices)
+    decile = models.PositiveSmallIntegerField(help_text="1 = the highest probabilities.")
+    reasons = models.JSONField(default=list)
+    expected_orders = models.FloatField(null=True, blank=True)
+    p_alive = models.FloatField(null=True, blank=True)
+    spend_12m = models.FloatField(default=0)
+    revenue_at_risk = models.FloatField(null=True, blank=True)
+    scored_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scoring_run", "customer", "task"], name="one_score_per_run_customer_task"),
+        ]
+        indexes = [
+            models.Index(fields=["scoring_run", "task", "-probability"], name="score_run_task_prob"),
+            models.Index(fields=["customer", "task", "-scored_at"], name="score_customer_history"),
+        ]
+
+
+class Segment(models.Model):
+    """A saved filter of the at-risk list."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="segments")
+    name = models.CharField(max_length=200)
+    filters = models.JSONField(default=dict)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["shop", "name"], name="segment_name_unique_per_shop")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentExport(models.Model):
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    segment = models.ForeignKey(Segment, null=True, on_delete=models.SET_NULL, related_name="exports")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    rows = models.PositiveIntegerField(default=0)
+    pseudonymised = models.BooleanField(default=False)
+    control_pct = models.PositiveSmallIntegerField(default=0)
+    # Customers held back as the control group: recorded here, never written to the file.
+    control_customer_ids = models.JSONField(default=list, blank=True)
+    targeted_customer_ids = models.JSONField(default=list, blank=True)
+    file_path = models.CharField(max_length=1000, blank=True)
+    horizon_days = models.PositiveIntegerField(default=90)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,66 @@
+"""Recommender builds, per-customer recommendations and per-product similar products."""
+
+from django.db import models
+
+from accounts.models import Job, Shop
+from behavior.models import Customer
+from catalog.models import Product
+
+
+class RecommenderVersion(models.Model):
+    class Status(models.TextChoices):
+        BUILDING = "building"
+        ACTIVE = "active"
+        FAILED = "failed"
+        RETIRED = "retired"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="recommender_versions")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.BUILDING)
+    k = models.PositiveIntegerField(default=20)
+    params = models.JSONField(default=dict, blank=True)
+    weights = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Recommendation(models.Model):
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey(RecommenderVersion, on_delete=models.CASCADE, related_name="recommendations")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="recommendations")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveSmallIntegerField()
+    score = models.FloatField()
+    source = models.CharField(max_length=32, help_text="The recommender that contributed most.")
+    reason = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["customer", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "rank"], name="recommendation_rank_unique"),
+            models.UniqueConstraint(fields=["customer", "product"], name="recommendation_product_unique"),
+        ]
+
+
+class SimilarProduct(models.Model):
+    class Kind(models.TextChoices):
+        ALSO_BOUGHT = "also_bought"
+        CONTENT = "content"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey(RecommenderVersion, on_delete=models.CASCADE, related_name="similar_products")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="similar")
+    similar = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    rank = models.PositiveSmallIntegerField()
+    score = models.FloatField()
+
+    class Meta:
+        ordering = ["product", "kind", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "kind", "rank"], name="similar_rank_unique"),
+        ]
