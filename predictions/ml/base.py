@@ -1,0 +1,64 @@
+"""The contracts shared by the feature code, the models and the pipeline.
+
+Frames (all timestamps are tz-aware UTC pandas datetimes; ids are the database's integer ids):
+
+- customers:   customer_id (int64), signup_at (datetime, NaT allowed)
+- orders:      order_id (int64), customer_id (int64), placed_at (datetime), total (float64, NaN allowed),
+               item_count (float64, NaN allowed), status (str: placed / cancelled / refunded)
+- order_lines: order_id (int64), customer_id (int64), placed_at (datetime), product_id (int64),
+               category_id (float64, NaN allowed), quantity (float64), unit_price (float64, NaN allowed)
+- events:      customer_id (int64), occurred_at (datetime), type (str), product_id (float64, NaN allowed)
+
+Any of order_lines and events may be empty (many shops export only order totals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class ShopFrames:
+    customers: pd.DataFrame
+    orders: pd.DataFrame
+    order_lines: pd.DataFrame
+    events: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """What every model reads: static features, the per-customer sequence, and (when training) labels.
+
+    X: one row per customer, float32 columns in a fixed order (the feature list).
+    sequences: float32 array [customers, time bins, channels], or None when the model needs none.
+    y: 0/1 labels aligned with X (None when scoring).
+    """
+
+    customer_ids: np.ndarray
+    X: pd.DataFrame
+    sequences: np.ndarray | None = None
+    y: np.ndarray | None = None
+
+
+class Model(Protocol):
+    """Every algorithm (baselines, BG/NBD, LightGBM, LSTM, ensemble) has this shape."""
+
+    algorithm: str
+
+    def fit(self, train: ModelInput, valid: ModelInput) -> None:
+        """Fit on `train`; `valid` is for early stopping and calibration only."""
+
+    def predict_proba(self, data: ModelInput) -> np.ndarray:
+        """Calibrated probability of the positive class, one per row of `data.X`."""
+
+    def save(self, directory: Path) -> None:
+        """Native formats plus a metadata JSON (features in order, library versions). Never pickle."""
+
+
+class FeatureMismatch(Exception):
+    """An artifact was trained on another feature list than the code now builds."""
