@@ -96,7 +96,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
 LOGIN_URL = "accounts:login"
@@ -169,3 +169,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
     "loggers": {"ecomsight": {"level": env("LOG_LEVEL", default="INFO")}},
 }
+
+# Serve static files from the apps and static/ without a collectstatic step (the demo, small installs).
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,75 @@
+"""Reads for predictions: the shop's history as frames for `predictions.ml`, scores for pages and API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from django.db import connection
+from django.db.models import Max, Min
+
+from behavior.models import Order
+from ecomsight.db import epoch_sql, read_frame
+
+from .ml.base import ShopFrames
+
+
+def shop_frames(*, shop_id: int, until: datetime | None = None, include_events: bool = True) -> ShopFrames:
+    """Everything the models read for one shop, in four bulk queries (never one per customer).
+
+    `until` (exclusive of later data) keeps what happened after it out of memory; feature code still
+    filters by cutoff itself."""
+    time_filter = ""
+    params: list = [shop_id]
+    if until is not None:
+        time_filter = " AND {col} <= %s"
+        params.append(connection.ops.adapt_datetimefield_value(until))
+
+    customers = read_frame(
+        f"SELECT id, {epoch_sql('signup_at')} FROM behavior_customer WHERE shop_id = %s",
+        [shop_id],
+        columns=["customer_id", "signup_at"],
+        epoch_columns=["signup_at"],
+        dtypes={"customer_id": "int64"},
+    )
+    orders = read_frame(
+        f"SELECT id, customer_id, {epoch_sql('placed_at')}, total, item_count, status FROM behavior_order"
+        f" WHERE shop_id = %s{time_filter.format(col='placed_at')}",
+        params,
+        columns=["order_id", "customer_id", "placed_at", "total", "item_count", "status"],
+        epoch_columns=["placed_at"],
+        dtypes={"order_id": "int64", "customer_id": "int64", "total": "float64", "item_count": "float64",
+                "status": "str"},
+    )
+    order_lines = read_frame(
+        f"SELECT l.order_id, o.customer_id, {epoch_sql('o.placed_at')}, l.product_id, p.category_id,"
+        " l.quantity, l.unit_price FROM behavior_orderline l"
+        " JOIN behavior_order o ON o.id = l.order_id"
+        " JOIN catalog_product p ON p.id = l.product_id"
+        f" WHERE l.shop_id = %s{time_filter.format(col='o.placed_at')}",
+        params,
+        columns=["order_id", "customer_id", "placed_at", "product_id", "category_id", "quantity", "unit_price"],
+        epoch_columns=["placed_at"],
+        dtypes={"order_id": "int64", "customer_id": "int64", "product_id": "int64", "category_id": "float64",
+                "quantity": "float64", "unit_price": "float64"},
+    )
+    if include_events:
+        events = read_frame(
+            f"SELECT customer_id, {epoch_sql('occurred_at')}, type, product_id FROM behavior_event"
+            f" WHERE shop_id = %s{time_filter.format(col='occurred_at')}",
+            params,
+            columns=["customer_id", "occurred_at", "type", "product_id"],
+            epoch_columns=["occurred_at"],
+            dtypes={"customer_id": "int64", "type": "str", "product_id": "float64"},
+        )
+    else:
+        events = pd.DataFrame({"customer_id": pd.Series(dtype="int64"),
+                               "occurred_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                               "type": pd.Series(dtype="str"), "product_id": pd.Series(dtype="float64")})
+    return ShopFrames(customers=customers, orders=orders, order_lines=order_lines, events=events)
+
+
+def data_date_range(*, shop_id: int) -> tuple[datetime | None, datetime | None]:
+    """First and last order timestamps of a shop (what `--as-of` defaults to)."""
+    agg = Order.objects.filter(shop_id=shop_id).aggregate(first=Min("placed_at"), last=Max("placed_at"))
+    return agg["first"], agg["last"]

@@ -1,0 +1,65 @@
+"""Reads for recommendations: interactions, products and customers as frames, in bulk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ecomsight.db import epoch_sql, read_frame
+
+# Behaviour events that say something about a product, and the interaction kind each one is.
+EVENT_KINDS = {"view": "view", "add_to_cart": "cart", "wishlist": "wishlist"}
+
+
+@dataclass(frozen=True)
+class RecommenderFrames:
+    interactions: pd.DataFrame  # customer_id, product_id, ts, kind, quantity, order_id
+    products: pd.DataFrame  # product_id, title, description, category, brand, active, created_at, label
+    customers: pd.DataFrame  # customer_id
+
+
+def recommender_frames(*, shop_id: int) -> RecommenderFrames:
+    """Purchases (order lines of non-cancelled orders) and product events of one shop, in three queries."""
+    purchases = read_frame(
+        f"SELECT o.customer_id, l.product_id, {epoch_sql('o.placed_at')}, l.quantity, o.id"
+        " FROM behavior_orderline l JOIN behavior_order o ON o.id = l.order_id"
+        " WHERE l.shop_id = %s AND o.status <> 'cancelled' AND l.product_id IS NOT NULL",
+        [shop_id],
+        columns=["customer_id", "product_id", "ts", "quantity", "order_id"],
+        epoch_columns=["ts"],
+        dtypes={"customer_id": "int64", "product_id": "int64", "quantity": "float64", "order_id": "float64"},
+    )
+    purchases["kind"] = "purchase"
+    type_list = ", ".join(f"'{t}'" for t in EVENT_KINDS)
+    events = read_frame(
+        f"SELECT customer_id, product_id, {epoch_sql('occurred_at')}, type FROM behavior_event"
+        f" WHERE shop_id = %s AND product_id IS NOT NULL AND type IN ({type_list})",
+        [shop_id],
+        columns=["customer_id", "product_id", "ts", "type"],
+        epoch_columns=["ts"],
+        dtypes={"customer_id": "int64", "product_id": "int64", "type": "str"},
+    )
+    events["kind"] = events.pop("type").map(EVENT_KINDS)
+    events["quantity"] = 1.0
+    events["order_id"] = float("nan")
+    columns = ["customer_id", "product_id", "ts", "kind", "quantity", "order_id"]
+    interactions = pd.concat([purchases[columns], events[columns]], ignore_index=True)
+
+    products = read_frame(
+        f"SELECT p.id, p.external_id, p.title, p.description, COALESCE(c.path, ''), p.brand, p.active,"
+        f" {epoch_sql('p.created_at')} FROM catalog_product p LEFT JOIN catalog_category c ON c.id = p.category_id"
+        " WHERE p.shop_id = %s",
+        [shop_id],
+        columns=["product_id", "external_id", "title", "description", "category", "brand", "active", "created_at"],
+        epoch_columns=["created_at"],
+        dtypes={"product_id": "int64", "external_id": "str", "title": "str", "description": "str",
+                "category": "str", "brand": "str"},
+    )
+    products["active"] = products["active"].map(lambda v: v in (True, 1, "t", "true", "True"))
+    products["label"] = products["title"].where(products["title"] != "", products["external_id"])
+    customers = read_frame(
+        "SELECT id FROM behavior_customer WHERE shop_id = %s", [shop_id],
+        columns=["customer_id"], dtypes={"customer_id": "int64"},
+    )
+    return RecommenderFrames(interactions=interactions, products=products, customers=customers)

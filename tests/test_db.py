@@ -1,0 +1,54 @@
+"""The bulk SQL helpers: what every feature build and bulk write relies on."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+from django.db import connection
+
+from behavior.models import Customer, Event, Order
+from ecomsight.db import bulk_insert, epoch_sql, read_frame
+
+
+@pytest.mark.django_db
+def test_read_frame_returns_utc_times_and_nulls_not_strings(shop):
+    customer = Customer.objects.create(shop=shop, external_id="C1")
+    placed = dt.datetime(2024, 3, 1, 14, 5, tzinfo=dt.UTC)
+    Order.objects.create(shop=shop, external_id="O1", customer=customer, placed_at=placed, total=None)
+    frame = read_frame(
+        f"SELECT customer_id, {epoch_sql('placed_at')}, total FROM behavior_order WHERE shop_id = %s",
+        [shop.id], columns=["customer_id", "placed_at", "total"], epoch_columns=["placed_at"],
+        dtypes={"total": "float64"},
+    )
+    assert frame["placed_at"].iloc[0] == pd.Timestamp(placed)
+    assert pd.isna(frame["total"].iloc[0])
+    assert frame["customer_id"].iloc[0] == customer.id
+
+
+@pytest.mark.django_db
+def test_read_frame_with_no_rows_has_the_columns(shop):
+    frame = read_frame("SELECT id, external_id FROM behavior_customer WHERE shop_id = %s", [shop.id],
+                       columns=["customer_id", "external_id"])
+    assert list(frame.columns) == ["customer_id", "external_id"]
+    assert len(frame) == 0
+
+
+@pytest.mark.django_db
+def test_bulk_insert_writes_every_row_with_nulls_and_text_that_needs_quoting(shop):
+    customer = Customer.objects.create(shop=shop, external_id="C1")
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    rows = [
+        (shop.id, customer.id, "view", when, 'say "hi", then leave', f"00000000-0000-0000-0000-{i:012d}")
+        for i in range(3)
+    ] + [(shop.id, customer.id, "login", when, "", "00000000-0000-0000-0000-000000000099", None)]
+    rows[0] = rows[0] + ('{"q": "x"}',)
+    rows[1:3] = [r + (float("nan"),) for r in rows[1:3]]
+    count = bulk_insert("behavior_event", ["shop_id", "customer_id", "type", "occurred_at", "session_id",
+                                           "idempotency_key", "properties"], rows)
+    assert count == 4
+    assert Event.objects.filter(shop=shop).count() == 4
+    assert Event.objects.get(type="login").session_id == ""
+    assert Event.objects.filter(properties__isnull=True).count() == 3
+    assert Event.objects.filter(properties__q="x").count() == 1
+    assert Event.objects.filter(session_id='say "hi", then leave').count() == 3
+    assert connection.vendor == "postgresql"
