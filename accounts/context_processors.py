@@ -1,16 +1,56 @@
-from .selectors import shop_list_for_user, user_role
+"""What every page's layout needs: the current shop, the user's shops, their role and navigation."""
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+
+from .selectors import ROLE_RANK, shop_for_request, shop_list_for_user, user_role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url: str
+    active: bool
+
+
+# (label, path, weakest role that sees it). The pages are built by the apps; link to them here only.
+NAV = [
+    ("Dashboard", "/", "marketer"),
+    ("At-risk", "/customers/", "marketer"),
+    ("Segments", "/segments/", "marketer"),
+    ("Imports", "/imports/", "analyst"),
+    ("Data quality", "/quality/", "analyst"),
+    ("Models", "/models/", "analyst"),
+    ("Jobs", "/jobs/", "analyst"),
+    ("Admin", "/admin/", "admin"),
+]
+
+
+def nav_items(*, role: str | None, path: str) -> list[NavItem]:
+    """The links `role` may follow (stronger roles see the weaker roles' links); the current page is active."""
+    rank = ROLE_RANK.get(role, 0) if role else 0
+    items = []
+    for label, url, needed in NAV:
+        if rank >= ROLE_RANK[needed]:
+            active = path == "/" if url == "/" else path.startswith(url)
+            items.append(NavItem(label=label, url=url, active=active))
+    return items
 
 
 def shop_context(request):
+    """`current_shop`, `shops`, `role` and `nav` for the base layout (nothing for anonymous users)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    shops = shop_list_for_user(user=user)
-    current = None
-    slug = request.session.get("shop")
-    for shop in shops:
-        if shop.slug == slug:
-            current = shop
-    if current is None and shops:
-        current = shops[0]
-    return {"shops": shops, "current_shop": current, "role": user_role(user=user)}
+    try:
+        current = shop_for_request(request)
+    except PermissionDenied:
+        current = None  # no shop granted: the page itself says so; the layout must still render
+    role = user_role(user=user)
+    return {
+        "shops": shop_list_for_user(user=user),
+        "current_shop": current,
+        "role": role,
+        "nav": nav_items(role=role, path=request.path_info),
+    }

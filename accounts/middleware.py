@@ -2,7 +2,10 @@
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render
 from django.urls import reverse
+
+from .selectors import NoShopGranted
 
 OPEN_PREFIXES = ("/accounts/login/", "/static/", "/api/")
 
@@ -16,3 +19,9 @@ class LoginRequiredMiddleware:
         if not request.user.is_authenticated and not path.startswith(OPEN_PREFIXES):
             return redirect_to_login(request.get_full_path(), reverse(settings.LOGIN_URL))
         return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        """A user without any shop gets a page saying whom to ask, from any view that needs a shop."""
+        if isinstance(exception, NoShopGranted):
+            return render(request, "accounts/no_shop.html", status=403)
+        return None

@@ -14,6 +14,14 @@ ROLE_PERMISSIONS = {
 }
 
 
+# The admin role is staff and manages users, shops and tokens in Django's admin.
+ADMIN_MODEL_PERMISSIONS = [
+    ("auth", "view_user"), ("auth", "add_user"), ("auth", "change_user"), ("auth", "view_group"),
+    ("accounts", "view_shop"), ("accounts", "change_shop"), ("accounts", "view_job"),
+    ("accounts", "view_apitoken"), ("accounts", "change_apitoken"), ("accounts", "view_auditlog"),
+]
+
+
 def create_roles(apps, schema_editor):
     from django.contrib.auth.management import create_permissions
 
@@ -27,6 +35,9 @@ def create_roles(apps, schema_editor):
         group, _ = Group.objects.get_or_create(name=role)
         perms = Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames)
         group.permissions.set(perms)
+        if role == "admin":
+            for app_label, codename in ADMIN_MODEL_PERMISSIONS:
+                group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
 def delete_roles(apps, schema_editor):

@@ -7,6 +7,7 @@ under var/ and Celery tasks run eagerly in process. Tests and production use Pos
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -96,6 +97,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
@@ -142,7 +144,7 @@ CELERY_TASK_TIME_LIMIT = 35 * 60
 CELERY_BEAT_SCHEDULE = {
     "nightly-score-and-recommend": {
         "task": "predictions.tasks.nightly_run",
-        "schedule": 60 * 60 * 24,
+        "schedule": crontab(hour=2, minute=0),
     },
 }
 
