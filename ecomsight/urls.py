@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import views
+from predictions import views as prediction_views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", prediction_views.dashboard, name="home"),
+    path("", include("predictions.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
 ]

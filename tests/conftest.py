@@ -1,6 +1,12 @@
+import datetime as dt
+
 import pytest
 
 from accounts.models import Shop
+
+# A small simulated shop shared by the tests that need realistic history (simulated once per session).
+SIM_CUSTOMERS, SIM_PRODUCTS, SIM_DAYS = 600, 80, 420
+SIM_END = dt.date(2026, 6, 30)
 
 
 @pytest.fixture
@@ -11,3 +17,25 @@ def shop(db):
 @pytest.fixture
 def other_shop(db):
     return Shop.objects.create(slug="globex", name="Globex")
+
+
+@pytest.fixture(scope="session")
+def simulated_dir(tmp_path_factory):
+    """CSV files of a small simulated shop (with 90 days of future orders and truth.csv)."""
+    from behavior.simulator import SimulationConfig, simulate
+
+    out = tmp_path_factory.mktemp("simshop")
+    simulate(SimulationConfig(customers=SIM_CUSTOMERS, products=SIM_PRODUCTS, days=SIM_DAYS, seed=3,
+                              end_date=SIM_END, future_days=90), out)
+    return out
+
+
+@pytest.fixture
+def simulated_shop(db, simulated_dir):
+    """The simulated shop imported into the test database (every kind, in dependency order)."""
+    from behavior.services import data_import
+
+    shop = Shop.objects.create(slug="sim", name="Simulated")
+    for kind in ("customers", "products", "orders", "order_lines", "events"):
+        data_import(shop=shop, kind=kind, path=simulated_dir / f"{kind}.csv")
+    return shop

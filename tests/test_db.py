@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from behavior.models import Customer, Event, Order
-from ecomsight.db import bulk_insert, epoch_sql, read_frame
+from ecomsight.db import bulk_insert, bulk_insert_frame, epoch_sql, read_frame
 
 
 @pytest.mark.django_db
@@ -52,3 +52,18 @@ def test_bulk_insert_writes_every_row_with_nulls_and_text_that_needs_quoting(sho
     assert Event.objects.filter(properties__q="x").count() == 1
     assert Event.objects.filter(session_id='say "hi", then leave').count() == 3
     assert connection.vendor == "postgresql"
+
+
+@pytest.mark.django_db
+def test_bulk_insert_frame_writes_nan_as_null_and_keeps_empty_strings(shop):
+    customer = Customer.objects.create(shop=shop, external_id="C1")
+    when = pd.Timestamp("2024-01-01", tz="UTC")
+    frame = pd.DataFrame({
+        "shop_id": [shop.id] * 3, "customer_id": [customer.id] * 3, "type": ["view", "login", "view"],
+        "occurred_at": [when] * 3, "session_id": ["", "s,1", 'q"x'],
+        "idempotency_key": [f"00000000-0000-0000-0000-{i:012d}" for i in range(3)],
+        "product_id": [float("nan")] * 3,
+    })
+    assert bulk_insert_frame("behavior_event", frame) == 3
+    assert sorted(Event.objects.values_list("session_id", flat=True)) == ["", 'q"x', "s,1"]
+    assert Event.objects.filter(product__isnull=True).count() == 3

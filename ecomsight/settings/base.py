@@ -143,7 +143,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = 30 * 60
 CELERY_TASK_TIME_LIMIT = 35 * 60
 CELERY_BEAT_SCHEDULE = {
     "nightly-score-and-recommend": {
-        "task": "predictions.tasks.nightly_run",
+        "task": "recommendations.tasks.nightly_run",
         "schedule": crontab(hour=2, minute=0),
     },
 }

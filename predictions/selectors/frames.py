@@ -11,30 +11,42 @@ from django.db.models import Max, Min
 from behavior.models import Order
 from ecomsight.db import epoch_sql, read_frame
 
-from .ml.base import ShopFrames
+from ..ml.base import ShopFrames
 
 
-def shop_frames(*, shop_id: int, until: datetime | None = None, include_events: bool = True) -> ShopFrames:
+def shop_frames(
+    *,
+    shop_id: int,
+    until: datetime | None = None,
+    customer_range: tuple[int, int] | None = None,
+    include_events: bool = True,
+) -> ShopFrames:
     """Everything the models read for one shop, in four bulk queries (never one per customer).
 
-    `until` (exclusive of later data) keeps what happened after it out of memory; feature code still
-    filters by cutoff itself."""
+    `until` keeps what happened after it out of memory (feature code still filters by cutoff itself);
+    `customer_range` (first and last customer id, inclusive) reads one scoring chunk's customers."""
     time_filter = ""
     params: list = [shop_id]
     if until is not None:
         time_filter = " AND {col} <= %s"
         params.append(connection.ops.adapt_datetimefield_value(until))
+    customer_params: list = [shop_id]
+    if customer_range is not None:
+        time_filter += " AND {who} BETWEEN %s AND %s"
+        params.extend(customer_range)
+        customer_params.extend(customer_range)
 
     customers = read_frame(
-        f"SELECT id, {epoch_sql('signup_at')} FROM behavior_customer WHERE shop_id = %s",
-        [shop_id],
+        f"SELECT id, {epoch_sql('signup_at')} FROM behavior_customer WHERE shop_id = %s"
+        + (" AND id BETWEEN %s AND %s" if customer_range else ""),
+        customer_params,
         columns=["customer_id", "signup_at"],
         epoch_columns=["signup_at"],
         dtypes={"customer_id": "int64"},
     )
     orders = read_frame(
         f"SELECT id, customer_id, {epoch_sql('placed_at')}, total, item_count, status FROM behavior_order"
-        f" WHERE shop_id = %s{time_filter.format(col='placed_at')}",
+        f" WHERE shop_id = %s{time_filter.format(col='placed_at', who='customer_id')}",
         params,
         columns=["order_id", "customer_id", "placed_at", "total", "item_count", "status"],
         epoch_columns=["placed_at"],
@@ -46,7 +58,7 @@ def shop_frames(*, shop_id: int, until: datetime | None = None, include_events: 
         " l.quantity, l.unit_price FROM behavior_orderline l"
         " JOIN behavior_order o ON o.id = l.order_id"
         " JOIN catalog_product p ON p.id = l.product_id"
-        f" WHERE l.shop_id = %s{time_filter.format(col='o.placed_at')}",
+        f" WHERE l.shop_id = %s{time_filter.format(col='o.placed_at', who='o.customer_id')}",
         params,
         columns=["order_id", "customer_id", "placed_at", "product_id", "category_id", "quantity", "unit_price"],
         epoch_columns=["placed_at"],
@@ -56,7 +68,7 @@ def shop_frames(*, shop_id: int, until: datetime | None = None, include_events: 
     if include_events:
         events = read_frame(
             f"SELECT customer_id, {epoch_sql('occurred_at')}, type, product_id FROM behavior_event"
-            f" WHERE shop_id = %s{time_filter.format(col='occurred_at')}",
+            f" WHERE shop_id = %s{time_filter.format(col='occurred_at', who='customer_id')}",
             params,
             columns=["customer_id", "occurred_at", "type", "product_id"],
             epoch_columns=["occurred_at"],

@@ -1,0 +1,41 @@
+"""python manage.py backtest --task purchase|churn --cutoff DATE --horizon DAYS [--truth truth.csv] [--json]"""
+
+from accounts.management.base import ShopCommand
+from predictions.services.backtesting import model_backtest
+
+from ._args import iso_date, positive_int
+
+
+class Command(ShopCommand):
+    help = "Train as of a past cutoff and evaluate every algorithm on what really happened after it."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--task", choices=["purchase", "churn"], required=True)
+        parser.add_argument("--cutoff", type=iso_date, required=True)
+        parser.add_argument("--horizon", type=positive_int, required=True, help="days")
+        parser.add_argument("--truth", help="the simulator's truth.csv: adds the oracle row")
+        parser.add_argument("--algorithms", help="comma-separated (default: all)")
+        parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+    def handle_shop(self, shop, **options):
+        report = model_backtest(shop=shop, task=options["task"], cutoff=options["cutoff"],
+                                horizon_days=options["horizon"], truth_path=options["truth"],
+                                algorithms=options["algorithms"], progress=self.progress)
+        if options["json"]:
+            self.print_json(report)
+            return
+        s = report["sufficiency"]
+        self.stdout.write(f"Backtest {report['task']} at {report['cutoff']} + {report['horizon_days']} days: "
+                          f"{report['customers']} customers, base rate {report['base_rate']:.3f}")
+        self.stdout.write(f"History: {s['customers']} customers, {s['buyers']} buyers, {s['history_days']} days.")
+        for message in s["messages"]:
+            self.stdout.write(f"  {message}")
+        self.stdout.write(f"{'algorithm':<12}{'ROC AUC':>9}{'PR AUC':>9}{'Brier':>8}{'log loss':>10}{'lift@10%':>10}")
+        for name, m in report["algorithms"].items():
+            self.stdout.write(f"{name:<12}{_f(m['roc_auc']):>9}{_f(m['pr_auc']):>9}{_f(m['brier']):>8}"
+                              f"{_f(m['log_loss']):>10}{_f(m['lift_top_decile']):>10}")
+        self.stdout.write(f"Validation chose: {report['champion']}")
+
+
+def _f(value) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,0 +1,567 @@
+"""Reads for the marketer's pages: current scores, the at-risk list, one customer, dashboard figures, segments.
+
+Every read takes the shop and never trusts an id from the URL without it. The "current" scores of a
+shop are those of its latest succeeded ScoringRun. The at-risk list is built on the churn rows of
+that run (churn is scored for customers still active), with the purchase probability and the last
+order date joined in as correlated subqueries: PostgreSQL evaluates them for the 50 rows of a page
+only (after the LIMIT), so a page is one query plus one count, whatever the shop's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.core.paginator import Page, Paginator
+from django.db.models import (
+    Count,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Cast, Coalesce, Floor, Least
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import Job, Shop
+from behavior.models import Customer, Event, Order
+from catalog.models import Category
+from predictions.filters import SORTS, AtRiskFilter
+from predictions.models import CustomerScore, ModelVersion, ScoringRun, Segment, Task
+from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
+
+PAGE_SIZE = 50
+TREND_RUNS = 12
+HISTORY_RUNS = 24
+TIMELINE_ITEMS = 50
+ACTIVE_DAYS = 365
+
+# Order of the list per sort key; `id` last keeps pages stable when values tie.
+_ORDERINGS = {
+    "risk": [F("value_at_risk").desc(nulls_last=True), F("probability").desc(), "id"],
+    "churn": [F("probability").desc(), "id"],
+    "purchase": [F("purchase_probability").desc(nulls_last=True), "id"],
+    "value": [F("spend_12m").desc(), "id"],
+    "last_order": [F("last_order_at").asc(nulls_first=True), "id"],
+}
+
+
+# ---- current run ---------------------------------------------------------------------------------
+
+
+def scoring_run_current(*, shop: Shop) -> ScoringRun | None:
+    """The shop's latest succeeded scoring run (None before the first one)."""
+    return ScoringRun.objects.filter(shop=shop, status=ScoringRun.Status.SUCCEEDED).order_by("-as_of", "-id").first()
+
+
+def _reference_time(run: ScoringRun | None) -> datetime:
+    # Days since the last order count up to the scores' date, so the list agrees with the scores.
+    return run.as_of if run is not None else timezone.now()
+
+
+# ---- at-risk list --------------------------------------------------------------------------------
+
+
+def _last_order_subquery():
+    return Subquery(
+        Order.objects.filter(customer_id=OuterRef("customer_id"))
+        .exclude(status=Order.Status.CANCELLED)
+        .order_by("-placed_at")
+        .values("placed_at")[:1]
+    )
+
+
+def category_ids_below(*, shop: Shop, category_id: int) -> list[int]:
+    """The category and every category under it in the tree (empty when it is not the shop's)."""
+    root = Category.objects.filter(shop=shop, pk=category_id).values_list("path", flat=True).first()
+    if root is None:
+        return []
+    return list(
+        Category.objects.filter(shop=shop)
+        .filter(Q(path=root) | Q(path__startswith=f"{root} > "))
+        .values_list("pk", flat=True)
+    )
+
+
+def at_risk_queryset(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, _depth: int = 0) -> QuerySet[CustomerScore]:
+    """The churn scores of `run` that match `flt`, annotated and ordered for the list and exports.
+
+    Annotations: purchase_probability, last_order_at, value_at_risk (revenue at risk, computed as
+    churn probability × 12-month spend when the scorer left it empty). A saved segment named by the
+    filter is applied as well (one level deep: a segment's own segment reference is ignored)."""
+    purchase = CustomerScore.objects.filter(
+        scoring_run_id=run.pk, task=Task.PURCHASE, customer_id=OuterRef("customer_id")
+    ).values("probability")[:1]
+    qs = (
+        CustomerScore.objects.filter(shop=shop, scoring_run=run, task=Task.CHURN)
+        .select_related("customer")
+        .annotate(
+            purchase_probability=Subquery(purchase, output_field=FloatField()),
+            last_order_at=_last_order_subquery(),
+            value_at_risk=Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m")),
+        )
+    )
+    qs = _apply_filter(qs, shop=shop, run=run, flt=flt, depth=_depth)
+    ordering = _ORDERINGS[flt.sort]
+    if flt.limit:
+        # "The top N": keep the first N in this sort order, still filterable, countable and pageable.
+        qs = qs.filter(pk__in=Subquery(qs.order_by(*ordering).values("pk")[:flt.limit]))
+    return qs.order_by(*ordering)
+
+
+def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilter, depth: int) -> QuerySet:
+    if flt.bands:
+        qs = qs.filter(risk_band__in=flt.bands)
+    if flt.churn_min is not None:
+        qs = qs.filter(probability__gte=flt.churn_min / 100)
+    if flt.churn_max is not None:
+        qs = qs.filter(probability__lte=flt.churn_max / 100)
+    if flt.value_min is not None:
+        qs = qs.filter(spend_12m__gte=flt.value_min)
+    if flt.value_max is not None:
+        qs = qs.filter(spend_12m__lte=flt.value_max)
+    ref = _reference_time(run)
+    if flt.days_min is not None:
+        # Customers who never ordered have gone "forever" without an order: they match any minimum.
+        qs = qs.filter(Q(last_order_at__lte=ref - timedelta(days=flt.days_min)) | Q(last_order_at__isnull=True))
+    if flt.days_max is not None:
+        qs = qs.filter(last_order_at__gte=ref - timedelta(days=flt.days_max))
+    if flt.category is not None:
+        buyers = (
+            Order.objects.filter(shop=shop, lines__product__category_id__in=category_ids_below(
+                shop=shop, category_id=flt.category))
+            .exclude(status=Order.Status.CANCELLED)
+            .values("customer_id")
+        )
+        qs = qs.filter(customer_id__in=buyers)
+    if flt.country:
+        qs = qs.filter(customer__country__iexact=flt.country)
+    if flt.segment is not None and depth == 0:
+        segment = Segment.objects.filter(shop=shop, pk=flt.segment).first()
+        if segment is None:
+            return qs.none()  # a deleted or foreign segment matches nobody rather than everybody
+        inner = AtRiskFilter.from_dict(segment.filters).without_segment()
+        members = at_risk_queryset(shop=shop, run=run, flt=inner, _depth=depth + 1).values("customer_id")
+        qs = qs.filter(customer_id__in=members)
+    return qs
+
+
+@dataclass(frozen=True)
+class AtRiskRow:
+    """One line of the at-risk list (and of an export)."""
+
+    score_id: int
+    customer_id: int
+    external_id: str
+    email: str
+    name: str
+    country: str
+    churn_probability: float
+    purchase_probability: float | None
+    risk_band: str
+    spend_12m: float
+    revenue_at_risk: float
+    last_order_at: datetime | None
+    days_since_last_order: int | None
+    reasons: list[str]
+
+    @property
+    def top_reason(self) -> str:
+        return self.reasons[0] if self.reasons else ""
+
+
+def _row(score: CustomerScore, ref: datetime) -> AtRiskRow:
+    last = score.last_order_at
+    return AtRiskRow(
+        score_id=score.pk,
+        customer_id=score.customer_id,
+        external_id=score.customer.external_id,
+        email=score.customer.email,
+        name=score.customer.name,
+        country=score.customer.country,
+        churn_probability=score.probability,
+        purchase_probability=score.purchase_probability,
+        risk_band=score.risk_band,
+        spend_12m=score.spend_12m,
+        revenue_at_risk=score.value_at_risk or 0.0,
+        last_order_at=last,
+        days_since_last_order=max(0, (ref - last).days) if last else None,
+        reasons=list(score.reasons or []),
+    )
+
+
+@dataclass(frozen=True)
+class AtRiskPage:
+    run: ScoringRun | None
+    rows: list[AtRiskRow]
+    page: Page | None
+    total: int
+    scored_total: int  # all scored customers of the run, before filtering
+
+
+def at_risk_page(*, shop: Shop, flt: AtRiskFilter, page: int | str | None = 1, per_page: int = PAGE_SIZE) -> AtRiskPage:
+    """One page of the at-risk list (a page number out of range gives the last page)."""
+    run = scoring_run_current(shop=shop)
+    if run is None:
+        return AtRiskPage(run=None, rows=[], page=None, total=0, scored_total=0)
+    qs = at_risk_queryset(shop=shop, run=run, flt=flt)
+    paginator = Paginator(qs, per_page)
+    page_obj = paginator.get_page(page)
+    ref = _reference_time(run)
+    rows = [_row(s, ref) for s in page_obj.object_list]
+    scored_total = paginator.count if flt.is_empty else run_scored_count(run=run)
+    return AtRiskPage(run=run, rows=rows, page=page_obj, total=paginator.count, scored_total=scored_total)
+
+
+def run_scored_count(*, run: ScoringRun) -> int:
+    """How many customers the run scored for churn."""
+    return CustomerScore.objects.filter(scoring_run=run, task=Task.CHURN).count()
+
+
+def filter_choices(*, shop: Shop) -> dict:
+    """What the filter form offers: the shop's categories, countries and segments."""
+    return {
+        "categories": list(Category.objects.filter(shop=shop).values("id", "path")),
+        "countries": list(
+            Customer.objects.filter(shop=shop).exclude(country="").order_by("country")
+            .values_list("country", flat=True).distinct()
+        ),
+        "segments": list(Segment.objects.filter(shop=shop).values("id", "name")),
+    }
+
+
+def filter_in_words(*, shop: Shop, flt: AtRiskFilter) -> list[str]:
+    """The filter as short phrases a marketer reads ("High or medium risk", "Bought in Kitchen")."""
+    words: list[str] = []
+    if flt.bands:
+        words.append(" or ".join(b for b in flt.bands).capitalize() + " risk")
+    if flt.churn_min is not None or flt.churn_max is not None:
+        words.append(f"Churn probability {_range(flt.churn_min, flt.churn_max, '%')}")
+    if flt.value_min is not None or flt.value_max is not None:
+        words.append(f"12-month spend {_range(flt.value_min, flt.value_max, ' ' + shop.currency)}")
+    if flt.days_min is not None or flt.days_max is not None:
+        words.append(f"Last order {_range(flt.days_min, flt.days_max, ' days')} ago")
+    if flt.category is not None:
+        path = Category.objects.filter(shop=shop, pk=flt.category).values_list("path", flat=True).first()
+        words.append(f"Bought in {path}" if path else "Bought in a category that no longer exists")
+    if flt.country:
+        words.append(f"Country {flt.country}")
+    if flt.limit:
+        words.append(f"Only the top {flt.limit:,} by {SORTS[flt.sort].split(' (')[0].lower()}")
+    if flt.segment is not None:
+        name = Segment.objects.filter(shop=shop, pk=flt.segment).values_list("name", flat=True).first()
+        words.append(f"In segment “{name}”" if name else "In a segment that no longer exists")
+    return words
+
+
+def _range(low, high, unit: str) -> str:
+    def fmt(v):
+        return f"{v:g}{unit}"
+
+    if low is not None and high is not None:
+        return f"{fmt(low)} to {fmt(high)}"
+    if low is not None:
+        return f"at least {fmt(low)}"
+    return f"at most {fmt(high)}"
+
+
+# ---- segments ------------------------------------------------------------------------------------
+
+
+def segment_get(*, shop: Shop, segment_id: int) -> Segment:
+    """The shop's segment, or 404 (another shop's segment does not exist for this user)."""
+    segment = Segment.objects.filter(shop=shop, pk=segment_id).first()
+    if segment is None:
+        raise Http404("No such segment")
+    return segment
+
+
+def segment_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -> QuerySet[CustomerScore]:
+    """The segment's members in the current run, in the segment's sort order."""
+    flt = AtRiskFilter.from_dict(segment.filters).without_segment()
+    return at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1)
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    segment: Segment
+    size: int | None  # None before any scores
+
+
+def segment_list(*, shop: Shop) -> list[SegmentSummary]:
+    """The shop's segments with their live size (one count per segment: shops keep a handful)."""
+    run = scoring_run_current(shop=shop)
+    out = []
+    for segment in Segment.objects.filter(shop=shop):
+        size = segment_queryset(shop=shop, segment=segment, run=run).count() if run else None
+        out.append(SegmentSummary(segment=segment, size=size))
+    return out
+
+
+@dataclass(frozen=True)
+class SegmentDetail:
+    segment: Segment
+    run: ScoringRun | None
+    size: int
+    preview: list[AtRiskRow]
+    words: list[str]
+    planner: list[tuple[float, float]]  # (churn probability, 12-month spend), highest probability first
+
+
+PLANNER_CAP = 5000
+
+
+def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> SegmentDetail:
+    """A segment's live size, its first members, its filter in words and the planner's data."""
+    segment = segment_get(shop=shop, segment_id=segment_id)
+    flt = AtRiskFilter.from_dict(segment.filters).without_segment()
+    words = filter_in_words(shop=shop, flt=flt) or ["Every scored customer"]
+    run = scoring_run_current(shop=shop)
+    if run is None:
+        return SegmentDetail(segment=segment, run=None, size=0, preview=[], words=words, planner=[])
+    qs = segment_queryset(shop=shop, segment=segment, run=run)
+    ref = _reference_time(run)
+    rows = [_row(s, ref) for s in qs[:preview]]
+    planner = [
+        (round(p, 4), round(v, 2))
+        for p, v in qs.order_by("-probability", "id").values_list("probability", "spend_12m")[:PLANNER_CAP]
+    ]
+    return SegmentDetail(segment=segment, run=run, size=qs.count(), preview=rows, words=words, planner=planner)
+
+
+def segment_member_ids(*, shop: Shop, segment: Segment) -> list[int]:
+    """Customer ids of the segment's members, in the segment's order (empty before any scores)."""
+    run = scoring_run_current(shop=shop)
+    if run is None:
+        return []
+    return list(segment_queryset(shop=shop, segment=segment, run=run).values_list("customer_id", flat=True))
+
+
+# ---- customer page -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: datetime
+    kind: str  # "order" or an event type
+    title: str
+    detail: str
+    amount: float | None = None
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    as_of: datetime
+    probability: float
+
+
+@dataclass(frozen=True)
+class CustomerDetail:
+    customer: Customer
+    run: ScoringRun | None
+    churn: CustomerScore | None
+    purchase: CustomerScore | None
+    last_order_at: datetime | None
+    orders_count: int
+    history: list[HistoryPoint]
+    timeline: list[TimelineItem]
+    recommendations: list[Recommendation]
+    similar: list[SimilarProduct]
+
+
+def _active_recommender(shop: Shop) -> RecommenderVersion | None:
+    return RecommenderVersion.objects.filter(shop=shop, status=RecommenderVersion.Status.ACTIVE).order_by(
+        "-created_at", "-id").first()
+
+
+def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
+    """Everything the customer page shows; 404 for an unknown customer or one of another shop."""
+    customer = Customer.objects.filter(shop=shop, external_id=external_id).first()
+    if customer is None:
+        raise Http404("No such customer")
+    run = scoring_run_current(shop=shop)
+    scores = {s.task: s for s in CustomerScore.objects.filter(scoring_run=run, customer=customer)} if run else {}
+
+    history_qs = (
+        CustomerScore.objects.filter(customer=customer, task=Task.CHURN,
+                                     scoring_run__status=ScoringRun.Status.SUCCEEDED)
+        .order_by("-scored_at")
+        .values_list("scoring_run__as_of", "probability")[:HISTORY_RUNS]
+    )
+    history = [HistoryPoint(as_of=a, probability=p) for a, p in reversed(list(history_qs))]
+
+    orders = list(
+        customer.orders.annotate(lines_count=Count("lines")).order_by("-placed_at")[:TIMELINE_ITEMS]
+    )
+    events = list(
+        Event.objects.filter(customer=customer).select_related("product").order_by("-occurred_at")[:TIMELINE_ITEMS]
+    )
+    timeline = [_order_item(o, shop) for o in orders] + [_event_item(e) for e in events]
+    timeline.sort(key=lambda item: item.at, reverse=True)
+
+    version = _active_recommender(shop)
+    recs: list[Recommendation] = []
+    similar: list[SimilarProduct] = []
+    if version is not None:
+        recs = list(
+            Recommendation.objects.filter(version=version, customer=customer).select_related("product")
+            .order_by("rank")[:10]
+        )
+        last_order = next((o for o in orders if o.status != Order.Status.CANCELLED), None)
+        if last_order is not None:
+            bought = list(last_order.lines.exclude(product=None).values_list("product_id", flat=True)[:5])
+            similar = list(
+                SimilarProduct.objects.filter(version=version, product_id__in=bought, rank__lte=3)
+                .select_related("product", "similar").order_by("product_id", "kind", "rank")[:12]
+            )
+    last_order_at = next((o.placed_at for o in orders if o.status != Order.Status.CANCELLED), None)
+    return CustomerDetail(
+        customer=customer, run=run, churn=scores.get(Task.CHURN), purchase=scores.get(Task.PURCHASE),
+        last_order_at=last_order_at, orders_count=customer.orders.count(), history=history,
+        timeline=timeline[:TIMELINE_ITEMS], recommendations=recs, similar=similar,
+    )
+
+
+def _order_item(order: Order, shop: Shop) -> TimelineItem:
+    items = order.item_count or order.lines_count
+    detail = f"{items} item{'s' if items != 1 else ''}" if items else ""
+    if order.status != Order.Status.PLACED:
+        detail = f"{detail} · {order.status}" if detail else order.status
+    return TimelineItem(at=order.placed_at, kind="order", title=f"Order {order.external_id}", detail=detail,
+                        amount=float(order.total) if order.total is not None else None)
+
+
+_EVENT_WORDS = {
+    "view": "Viewed", "add_to_cart": "Added to cart", "remove_from_cart": "Removed from cart",
+    "wishlist": "Wishlisted", "search": "Searched", "review": "Reviewed", "login": "Logged in",
+}
+
+
+def _event_item(event: Event) -> TimelineItem:
+    verb = _EVENT_WORDS.get(event.type, event.type.replace("_", " ").capitalize())
+    detail = str(event.product) if event.product_id else ""
+    if event.type == "search" and isinstance(event.properties, dict):
+        detail = str(event.properties.get("query") or event.properties.get("q") or detail)
+    return TimelineItem(at=event.occurred_at, kind=event.type, title=verb, detail=detail)
+
+
+# ---- dashboard -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    run_id: int
+    as_of: datetime
+    scored: int
+    expected_churners: float
+    high_band: int
+    revenue_at_risk: float
+    expected_buyers: float
+
+
+@dataclass(frozen=True)
+class ModelQuality:
+    task: str
+    algorithm: str
+    captured_top_decile: float | None
+    lift_top_decile: float | None
+    calibration_said: float | None  # "when we say 70 %" ...
+    calibration_observed: float | None  # ... "about 68 % do"
+    as_of: object
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    customers: int
+    active_customers: int
+    run: ScoringRun | None
+    current: RunFigures | None
+    trend: list[RunFigures]  # oldest first
+    histogram: list[int]  # customers per 10-point churn-probability bucket, 0-10 % first
+    models: list[ModelQuality]
+    jobs: list[Job]
+
+
+def run_figures(*, shop: Shop, runs: list[ScoringRun]) -> list[RunFigures]:
+    """The headline figures of each run, in one grouped query (oldest run first)."""
+    rows = (
+        CustomerScore.objects.filter(shop=shop, scoring_run__in=runs)
+        .values("scoring_run_id", "task")
+        .annotate(
+            n=Count("id"),
+            p_sum=Sum("probability"),
+            high=Count("id", filter=Q(risk_band=CustomerScore.Band.HIGH)),
+            at_risk=Sum(Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m"))),
+        )
+    )
+    by_run: dict[int, dict] = {}
+    for r in rows:
+        by_run.setdefault(r["scoring_run_id"], {})[r["task"]] = r
+    out = []
+    for run in sorted(runs, key=lambda r: (r.as_of, r.pk)):
+        churn = by_run.get(run.pk, {}).get(Task.CHURN, {})
+        purchase = by_run.get(run.pk, {}).get(Task.PURCHASE, {})
+        out.append(RunFigures(
+            run_id=run.pk, as_of=run.as_of,
+            scored=max(churn.get("n", 0), purchase.get("n", 0)),
+            expected_churners=churn.get("p_sum") or 0.0,
+            high_band=churn.get("high", 0),
+            revenue_at_risk=churn.get("at_risk") or 0.0,
+            expected_buyers=purchase.get("p_sum") or 0.0,
+        ))
+    return out
+
+
+def churn_histogram(*, run: ScoringRun, buckets: int = 10) -> list[int]:
+    """How many customers fall in each churn-probability bucket (0-10 %, 10-20 %, ... 90-100 %)."""
+    bucket = Least(Cast(Floor(F("probability") * buckets), IntegerField()), buckets - 1)
+    counts = dict(
+        CustomerScore.objects.filter(scoring_run=run, task=Task.CHURN).annotate(b=bucket)
+        .values("b").annotate(n=Count("id")).values_list("b", "n")
+    )
+    return [counts.get(i, 0) for i in range(buckets)]
+
+
+def _model_quality(version: ModelVersion) -> ModelQuality:
+    m = version.metrics or {}
+    said = observed = None
+    bins = [b for b in (m.get("calibration") or []) if b.get("mean_predicted") is not None
+            and b.get("observed_rate") is not None]
+    if bins:
+        # The bin nearest 70 % reads naturally ("when we say 70 %"); rare events may never get there.
+        best = min(bins, key=lambda b: abs(b["mean_predicted"] - 0.7))
+        said, observed = best["mean_predicted"], best["observed_rate"]
+    return ModelQuality(
+        task=version.task, algorithm=version.algorithm, captured_top_decile=m.get("captured_top_decile"),
+        lift_top_decile=m.get("lift_top_decile"), calibration_said=said, calibration_observed=observed,
+        as_of=version.as_of,
+    )
+
+
+def dashboard_get(*, shop: Shop) -> Dashboard:
+    """The dashboard's figures: about ten small queries, none per customer."""
+    run = scoring_run_current(shop=shop)
+    ref = _reference_time(run)
+    customers = Customer.objects.filter(shop=shop).count()
+    active = (
+        Order.objects.filter(shop=shop, placed_at__gt=ref - timedelta(days=ACTIVE_DAYS), placed_at__lte=ref)
+        .exclude(status=Order.Status.CANCELLED).values("customer_id").distinct().count()
+    )
+    runs = list(ScoringRun.objects.filter(shop=shop, status=ScoringRun.Status.SUCCEEDED)
+                .order_by("-as_of", "-id")[:TREND_RUNS])
+    trend = run_figures(shop=shop, runs=runs) if runs else []
+    current = next((f for f in trend if run and f.run_id == run.pk), None)
+    models = [
+        _model_quality(v)
+        for v in ModelVersion.objects.filter(shop=shop, status=ModelVersion.Status.CHAMPION).order_by("task")
+    ]
+    return Dashboard(
+        customers=customers, active_customers=active, run=run, current=current, trend=trend,
+        histogram=churn_histogram(run=run) if run else [], models=models,
+        jobs=list(Job.objects.filter(shop=shop).order_by("-created_at")[:5]),
+    )

@@ -1,0 +1,88 @@
+"""Backtests: train as if it were a past date, then judge the models on what really happened after it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from accounts.models import Shop
+from behavior.models import Customer
+from ecomsight.errors import UserError
+
+from ..ml import pipeline
+from ..selectors.frames import data_date_range, shop_frames
+from .training import TASKS, _headline, parse_algorithms
+
+METRIC_KEYS = ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile", "captured_top_decile",
+               "precision", "recall", "f1", "threshold")
+
+
+def truth_read(*, shop: Shop, path: str | Path) -> pd.DataFrame:
+    """The simulator's truth.csv with its external customer ids mapped to this shop's ids."""
+    try:
+        truth = pd.read_csv(path, dtype={"customer_id": str})
+    except FileNotFoundError:
+        raise UserError(f"No truth file at {path}.", field="truth") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise UserError(f"{path} is not a readable truth CSV ({exc}).", field="truth") from None
+    if "customer_id" not in truth.columns:
+        raise UserError(f"{path} has no customer_id column.", field="truth")
+    ids = dict(Customer.objects.filter(shop=shop).values_list("external_id", "id"))
+    truth["customer_id"] = truth["customer_id"].map(ids)
+    return truth.dropna(subset=["customer_id"]).astype({"customer_id": "int64"})
+
+
+def model_backtest(
+    *,
+    shop: Shop,
+    task: str,
+    cutoff: dt.date,
+    horizon_days: int,
+    truth_path: str | None = None,
+    algorithms: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Metrics of every algorithm (and the oracle, with a truth file) on (cutoff, cutoff + H]."""
+    if task not in TASKS:
+        raise UserError(f"Unknown task '{task}': choose purchase or churn.", field="task")
+    if horizon_days < 1:
+        raise UserError("The horizon must be at least 1 day.", field="horizon")
+    first, last = data_date_range(shop_id=shop.pk)
+    if last is None:
+        raise UserError(f"Shop '{shop.slug}' has no orders yet: import orders first.")
+    if not first.date() < cutoff <= last.date():
+        raise UserError(f"The cutoff {cutoff} is outside the shop's data ({first.date()} to {last.date()}).",
+                        field="cutoff")
+    if cutoff + dt.timedelta(days=horizon_days) > last.date():
+        raise UserError(
+            f"A {horizon_days}-day horizon after {cutoff} ends after the data does ({last.date()}): "
+            f"choose a cutoff on or before {last.date() - dt.timedelta(days=horizon_days)}.", field="cutoff")
+    truth = truth_read(shop=shop, path=truth_path) if truth_path else None
+    cutoff_ts = pd.Timestamp(cutoff, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+    if progress:
+        progress(f"reading {shop.slug}'s history")
+    frames = shop_frames(shop_id=shop.pk)
+    config = pipeline.TrainConfig(task=task, horizon_days=horizon_days, as_of=cutoff_ts,
+                                  algorithms=parse_algorithms(algorithms), lookback_days=shop.churn_lookback_days)
+    result = pipeline.backtest(frames, config, cutoff=cutoff_ts, truth=truth,
+                               progress=(lambda f, m: progress(f"{task}: {m}")) if progress else None)
+    if not result.metrics:
+        raise UserError("No model could be trained as of the cutoff. "
+                        + " ".join(result.train_result.sufficiency.messages))
+    rows = {name: _headline(m) for name, m in result.metrics.items()}
+    if result.oracle is not None:
+        rows["oracle"] = _headline(result.oracle)
+    s = result.train_result.sufficiency
+    return {
+        # Each algorithm's metrics also sit at the top level under its name, for tools that read them so.
+        **rows,
+        "task": task, "cutoff": cutoff.isoformat(), "horizon_days": horizon_days,
+        "customers": result.customers, "base_rate": result.base_rate, "champion": result.champion,
+        "algorithms": rows, "errors": result.train_result.errors,
+        "sufficiency": {"customers": s.customers, "buyers": s.buyers, "repeat_buyers": s.repeat_buyers,
+                        "history_days": s.history_days, "algorithms_allowed": list(s.algorithms_allowed),
+                        "messages": list(s.messages)},
+    }

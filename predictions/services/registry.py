@@ -1,0 +1,86 @@
+"""Model artifacts on disk and their `ModelVersion` rows.
+
+An artifact is written into a temporary folder and renamed into place only when complete, and the
+ModelVersion row that points at it is created after that: the registry never points at a partly
+written model, whatever kills the process (SIGTERM, SIGKILL, a full disk)."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+
+from ecomsight.errors import UserError
+
+from ..ml.base import FeatureMismatch, Model
+from ..ml.features import feature_names
+from ..models import ModelVersion
+
+
+def _model_class(algorithm: str):
+    if algorithm == "recency":
+        from ..ml.baselines import RecencyModel
+
+        return RecencyModel
+    if algorithm == "rfm_logreg":
+        from ..ml.baselines import RfmLogReg
+
+        return RfmLogReg
+    if algorithm == "bgnbd":
+        from ..ml.bgnbd import BgNbdModel
+
+        return BgNbdModel
+    if algorithm == "lgbm":
+        from ..ml.gbm import LightGbmModel
+
+        return LightGbmModel
+    if algorithm == "lstm":
+        from ..ml.lstm import LstmModel
+
+        return LstmModel
+    if algorithm == "ensemble":
+        from ..ml.ensemble import EnsembleModel
+
+        return EnsembleModel
+    raise UserError(f"Unknown algorithm '{algorithm}'.")
+
+
+def artifact_save(*, model: Model, shop_slug: str, task: str, horizon_days: int, run_key: str) -> Path:
+    """Save a model under MODEL_DIR/<shop>/<task>-<H>d/<run>/<algorithm>, atomically (temp dir + rename)."""
+    final = Path(settings.MODEL_DIR) / shop_slug / f"{task}-{horizon_days}d" / run_key / model.algorithm
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.parent / f".{model.algorithm}-{uuid.uuid4().hex}.partial"
+    try:
+        temporary.mkdir()
+        model.save(temporary)
+        temporary.rename(final)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary, ignore_errors=True)
+    return final
+
+
+_CACHE: dict[int, Model] = {}
+
+
+def model_load(*, version: ModelVersion) -> Model:
+    """The fitted model of a version (cached per process: scoring chunks reuse it).
+
+    Refuses an artifact built for another feature list than the code builds now."""
+    cached = _CACHE.get(version.pk)
+    if cached is not None:
+        return cached
+    path = Path(version.artifact_path)
+    if not path.exists():
+        raise UserError(f"The artifact of model version {version.pk} is missing ({path}). Train again.")
+    try:
+        model = _model_class(version.algorithm).load(path, expected_features=feature_names())
+    except FeatureMismatch as exc:
+        raise UserError(
+            f"Model version {version.pk} was trained on another feature list than this code builds ({exc}). "
+            "Train again."
+        ) from exc
+    _CACHE[version.pk] = model
+    return model

@@ -1,0 +1,248 @@
+"""Batch scoring with the champions, in customer chunks.
+
+A scoring run splits the shop's customers into id ranges; each chunk is one Celery task (so more
+workers finish sooner) that reads its customers' history in bulk, scores both tasks, and replaces
+its rows in one transaction — a chunk that runs twice overwrites, never duplicates. The last chunk
+to finish computes the deciles over the whole run (one set-based UPDATE) and marks the run done."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from django.db import connection, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from accounts.jobs import job_create, job_fail, job_finish, job_progress
+from accounts.models import Job, Shop
+from behavior.models import Customer
+from ecomsight.db import bulk_insert
+from ecomsight.errors import UserError
+
+from ..ml import pipeline
+from ..ml.base import ModelInput
+from ..ml.bgnbd import expected_purchases, p_alive, summary_from_features
+from ..ml.features import REASON_TEMPLATES, FeatureConfig, build_features, eligible_customers
+from ..models import CustomerScore, ModelVersion, ScoringRun
+from ..selectors.frames import shop_frames
+from .registry import model_load
+from .training import TASKS, resolve_as_of
+
+logger = logging.getLogger("ecomsight.scoring")
+
+DEFAULT_CHUNK_SIZE = 25_000
+
+
+def champions(*, shop: Shop) -> dict[str, ModelVersion]:
+    """The champion of each task at the shop's horizon."""
+    found = ModelVersion.objects.filter(shop=shop, horizon_days=shop.horizon_days,
+                                        status=ModelVersion.Status.CHAMPION)
+    return {v.task: v for v in found}
+
+
+@transaction.atomic
+def scoring_run_create(
+    *,
+    shop: Shop,
+    as_of: dt.date | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    user=None,
+    enqueue: bool = True,
+) -> ScoringRun:
+    """Create a run and its chunks; with `enqueue`, one Celery task per chunk after commit."""
+    found = champions(shop=shop)
+    if not found:
+        raise UserError(f"Shop '{shop.slug}' has no champion model at {shop.horizon_days} days yet: "
+                        "run `train` first.")
+    as_of_ts = resolve_as_of(shop=shop, as_of=as_of)
+    count = Customer.objects.filter(shop=shop).count()
+    if not count:
+        raise UserError(f"Shop '{shop.slug}' has no customers to score.")
+    bounds = _chunk_bounds(shop=shop, count=count, chunk_size=chunk_size) if count else []
+    job = job_create(shop=shop, kind=Job.Kind.SCORE, user=user, params={"as_of": as_of_ts.date().isoformat()},
+                     message=f"scoring {count} customers in {len(bounds)} chunks")
+    job_progress(job_id=job.pk, total=len(bounds))
+    run = ScoringRun.objects.create(shop=shop, job=job, as_of=as_of_ts.to_pydatetime(),
+                                    status=ScoringRun.Status.RUNNING, chunks_total=len(bounds),
+                                    customers_total=count, summary={"chunks": bounds, "done": []})
+    run.model_versions.set(found.values())
+    if enqueue:
+        from ..tasks import scoring_chunk_task
+
+        for index in range(len(bounds)):
+            transaction.on_commit(lambda i=index: scoring_chunk_task.delay(run.pk, i))
+    return run
+
+
+def _chunk_bounds(*, shop: Shop, count: int, chunk_size: int) -> list[list[int]]:
+    """[first id, last id] of each chunk, equal-sized by customer count (ids may have gaps)."""
+    chunks = max(1, math.ceil(count / chunk_size))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT MIN(id), MAX(id) FROM (SELECT id, NTILE(%s) OVER (ORDER BY id) AS chunk"
+            " FROM behavior_customer WHERE shop_id = %s) t GROUP BY chunk ORDER BY chunk",
+            [chunks, shop.pk],
+        )
+        return [[int(lo), int(hi)] for lo, hi in cursor.fetchall()]
+
+
+def scoring_run_execute(*, run: ScoringRun, progress: Callable[[str], None] | None = None) -> ScoringRun:
+    """Run every chunk of a run in this process (the CLI and the in-process default)."""
+    for index in range(run.chunks_total):
+        scoring_chunk_run(run_id=run.pk, chunk=index)
+        if progress:
+            progress(f"scored chunk {index + 1}/{run.chunks_total}")
+    run.refresh_from_db()
+    return run
+
+
+def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
+    """Score one chunk's customers for every task with a champion; replace the chunk's rows. Idempotent."""
+    run = ScoringRun.objects.select_related("shop").get(pk=run_id)
+    if run.status == ScoringRun.Status.SUCCEEDED and chunk in run.summary.get("done", []):
+        return 0
+    lo, hi = run.summary["chunks"][chunk]
+    shop = run.shop
+    versions = {v.task: v for v in run.model_versions.all()}
+    cutoff = pd.Timestamp(run.as_of)
+    frames = shop_frames(shop_id=shop.pk, until=run.as_of, customer_range=(lo, hi))
+    config = FeatureConfig()
+    ids = eligible_customers(frames, cutoff=cutoff, task="purchase", lookback_days=shop.churn_lookback_days)
+    features = build_features(frames, cutoff=cutoff, config=config, customer_ids=ids)
+    value = _value(features.X, versions=versions, horizon_days=shop.horizon_days)
+    now = timezone.now()
+    rows: list[tuple] = []
+    for task in TASKS:
+        version = versions.get(task)
+        if version is None:
+            continue
+        if task == "churn":
+            keep = np.isin(features.customer_ids, eligible_customers(
+                frames, cutoff=cutoff, task="churn", lookback_days=shop.churn_lookback_days))
+        else:
+            keep = np.ones(len(features.customer_ids), dtype=bool)
+        data = ModelInput(customer_ids=features.customer_ids[keep], X=features.X[keep].reset_index(drop=True),
+                          sequences=features.sequences[keep])
+        if len(data.customer_ids) == 0:
+            continue
+        model = model_load(version=version)
+        p = np.asarray(model.predict_proba(data), dtype=np.float64)
+        bands = pipeline.risk_bands(p)
+        reasons = _reasons(version=version, data=data)
+        task_value = value[keep]
+        at_risk = p * task_value[:, 2] if task == "churn" else np.full(len(p), np.nan)
+        for i, customer_id in enumerate(data.customer_ids):
+            rows.append((
+                shop.pk, run.pk, int(customer_id), version.pk, task, float(p[i]), bands[i], 10,
+                json.dumps(reasons[i]), task_value[i, 0], task_value[i, 1], task_value[i, 2], at_risk[i], now,
+            ))
+    with transaction.atomic():
+        CustomerScore.objects.filter(scoring_run_id=run.pk, customer_id__gte=lo, customer_id__lte=hi).delete()
+        bulk_insert(
+            CustomerScore._meta.db_table,
+            ["shop_id", "scoring_run_id", "customer_id", "model_version_id", "task", "probability", "risk_band",
+             "decile", "reasons", "expected_orders", "p_alive", "spend_12m", "revenue_at_risk", "scored_at"],
+            rows,
+        )
+        _chunk_done(run_id=run.pk, chunk=chunk)
+    return len(rows)
+
+
+def _value(X: pd.DataFrame, *, versions: dict[str, ModelVersion], horizon_days: int) -> np.ndarray:
+    """[expected orders, P(alive), 12-month spend] per customer; BG/NBD from the purchase run's bgnbd model."""
+    spend = np.nan_to_num(X["spend_365d"].to_numpy(dtype=np.float64), nan=0.0)
+    out = np.column_stack([np.full(len(X), np.nan), np.full(len(X), np.nan), spend])
+    bgnbd = _sibling(versions=versions, algorithm="bgnbd")
+    if bgnbd is not None and len(X):
+        params = model_load(version=bgnbd).params
+        x, t_x, T = summary_from_features(X)
+        out[:, 0] = expected_purchases(params, horizon_days, x, t_x, T)
+        out[:, 1] = p_alive(params, x, t_x, T)
+    return out
+
+
+def _sibling(*, versions: dict[str, ModelVersion], algorithm: str, task: str | None = None) -> ModelVersion | None:
+    """A model of `algorithm` trained in the same run as a champion (same job), for reasons and value."""
+    for t in ([task] if task else ["purchase", "churn"]):
+        champion = versions.get(t)
+        if champion is None:
+            continue
+        if champion.algorithm == algorithm:
+            return champion
+        sibling = ModelVersion.objects.filter(shop_id=champion.shop_id, task=t, algorithm=algorithm,
+                                              horizon_days=champion.horizon_days, job_id=champion.job_id,
+                                              as_of=champion.as_of).order_by("-created_at").first()
+        if sibling is not None:
+            return sibling
+    return None
+
+
+def _reasons(*, version: ModelVersion, data: ModelInput) -> list[list[str]]:
+    """Top 3 reasons in plain words, from LightGBM's per-feature contributions (the champion's run)."""
+    lgbm = _sibling(versions={version.task: version}, algorithm="lgbm", task=version.task)
+    if lgbm is None:
+        return [[] for _ in range(len(data.customer_ids))]
+    from ..ml.explain import top_reasons
+
+    model = model_load(version=lgbm)
+    return top_reasons(model.contributions(data), data.X, templates=REASON_TEMPLATES, k=3, direction=+1)
+
+
+def _chunk_done(*, run_id: int, chunk: int) -> None:
+    """Record a finished chunk (once, whatever the retries); the last one finalises the run."""
+    run = ScoringRun.objects.select_for_update().get(pk=run_id)
+    done = set(run.summary.get("done", []))
+    if chunk in done:
+        return
+    done.add(chunk)
+    run.summary = {**run.summary, "done": sorted(done)}
+    run.chunks_done = len(done)
+    run.save(update_fields=["summary", "chunks_done"])
+    if run.job_id:
+        job_progress(job_id=run.job_id, done=len(done), message=f"scored {len(done)} of {run.chunks_total} chunks")
+    if len(done) >= run.chunks_total:
+        _finalise(run)
+
+
+def _finalise(run: ScoringRun) -> None:
+    """Deciles over the whole run (1 = most likely), the run's headline figures, status succeeded."""
+    with connection.cursor() as cursor:
+        for task in TASKS:
+            cursor.execute(
+                "UPDATE predictions_customerscore SET decile = ranked.d FROM ("
+                " SELECT id, NTILE(10) OVER (ORDER BY probability DESC) AS d FROM predictions_customerscore"
+                " WHERE scoring_run_id = %s AND task = %s) AS ranked"
+                " WHERE predictions_customerscore.id = ranked.id",
+                [run.pk, task],
+            )
+    scores = CustomerScore.objects.filter(scoring_run=run)
+    summary = dict(run.summary)
+    for task in TASKS:
+        agg = scores.filter(task=task).aggregate(
+            n=Count("id"), expected=Sum("probability"), high=Count("id", filter=Q(risk_band="high")),
+            at_risk=Sum("revenue_at_risk"),
+        )
+        summary[task] = {k: (float(v) if v is not None else 0.0) for k, v in agg.items()}
+    run.summary = summary
+    run.status = ScoringRun.Status.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.save(update_fields=["summary", "status", "finished_at"])
+    if run.job_id:
+        job_finish(job_id=run.job_id, result={"scoring_run": run.pk, **{t: summary.get(t) for t in TASKS}},
+                   message="scoring finished")
+
+
+def scoring_run_fail(*, run_id: int, error: str) -> None:
+    """A chunk failed: the run and its job say so (re-running the run's chunks can still complete it)."""
+    run = ScoringRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return
+    ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.FAILED)
+    if run.job_id:
+        job_fail(job_id=run.job_id, error=error[:2000])

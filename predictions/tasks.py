@@ -1,0 +1,37 @@
+"""Celery entry points: thin wrappers that load ids and call one service each."""
+
+from celery import shared_task
+
+from accounts.jobs import job_finish, job_running
+from accounts.models import Shop
+
+from .services.scoring import scoring_chunk_run, scoring_run_fail
+from .services.training import model_train
+
+# Training may take minutes on a big shop: a longer limit than the default.
+TRAIN_SOFT_LIMIT = 2 * 3600
+
+
+@shared_task(soft_time_limit=TRAIN_SOFT_LIMIT, time_limit=TRAIN_SOFT_LIMIT + 300)
+def model_train_task(shop_id: int, task: str, horizon_days: int | None, as_of: str | None,
+                     algorithms: list[str] | None, job_id: int | None) -> dict:
+    import datetime as dt
+
+    shop = Shop.objects.get(pk=shop_id)
+    with job_running(job_id):
+        outcome = model_train(shop=shop, task=task, horizon_days=horizon_days,
+                              as_of=dt.date.fromisoformat(as_of) if as_of else None,
+                              algorithms=algorithms, job_id=job_id)
+        if job_id:
+            job_finish(job_id=job_id, result=outcome.to_dict(), message="training finished")
+    return outcome.to_dict()
+
+
+@shared_task
+def scoring_chunk_task(run_id: int, chunk: int) -> int:
+    """One chunk of a scoring run; safe to run twice (it replaces its rows)."""
+    try:
+        return scoring_chunk_run(run_id=run_id, chunk=chunk)
+    except Exception as exc:
+        scoring_run_fail(run_id=run_id, error=f"chunk {chunk}: {type(exc).__name__}: {exc}")
+        raise

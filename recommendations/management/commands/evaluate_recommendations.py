@@ -1,0 +1,31 @@
+"""python manage.py evaluate_recommendations [--k 10] [--json]"""
+
+from accounts.management.base import ShopCommand
+from recommendations.services import recommendations_evaluate
+
+NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content", "hybrid")
+
+
+class Command(ShopCommand):
+    help = "Hold out each customer's last order and compare every recommender and the hybrid."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--k", type=int, default=10, choices=range(1, 101), metavar="K")
+        parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+    def handle_shop(self, shop, **options):
+        report = recommendations_evaluate(shop=shop, k=options["k"])
+        if options["json"]:
+            self.print_json(report)
+            return
+        k = report["k"]
+        self.stdout.write(f"{report['customers']} customers evaluated (last order held out), K = {k}")
+        self.stdout.write(f"{'recommender':<12}{'HitRate':>9}{'Recall':>9}{'NDCG':>9}{'coverage':>10}{'pop. rank':>11}")
+        for name in NAMES:
+            m = report.get(name)
+            if m:
+                self.stdout.write(f"{name:<12}{m['hit_rate']:>9.4f}{m['recall']:>9.4f}{m['ndcg']:>9.4f}"
+                                  f"{m['coverage']:>10.3f}{m['popularity_bias']:>11.1f}")
+        if report.get("weights"):
+            weights = ", ".join(f"{n} {w:g}" for n, w in report["weights"].items())
+            self.stdout.write(f"Hybrid weights (fit on a validation split): {weights}")

@@ -1,0 +1,29 @@
+"""Celery entry points for recommendations, and the nightly run (score, then recommend) for every shop."""
+
+import logging
+
+from celery import shared_task
+
+from accounts.models import Shop
+from ecomsight.errors import UserError
+from predictions.services.scoring import scoring_run_create
+
+from .services import recommendations_build
+
+logger = logging.getLogger("ecomsight.nightly")
+
+
+@shared_task(soft_time_limit=3600, time_limit=3900)
+def recommendations_build_task(shop_id: int, k: int, job_id: int | None) -> dict:
+    return recommendations_build(shop=Shop.objects.get(pk=shop_id), k=k, job_id=job_id).to_dict()
+
+
+@shared_task
+def nightly_run() -> None:
+    """Every shop: a scoring run with its champions (chunks go to the workers), then fresh recommendations."""
+    for shop in Shop.objects.all():
+        try:
+            scoring_run_create(shop=shop, enqueue=True)
+        except UserError as exc:  # no champion yet, no customers: nothing to score tonight
+            logger.info("nightly scoring skipped for %s: %s", shop.slug, exc.message)
+        recommendations_build_task.delay(shop.pk, 20, None)

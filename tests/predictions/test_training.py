@@ -1,0 +1,95 @@
+"""Training through the service: registry rows, artifacts on disk, champion rules, clear errors."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from accounts.models import AuditLog
+from ecomsight.errors import UserError
+from predictions.models import ModelVersion
+from predictions.services.registry import model_load
+from predictions.services.training import model_train, model_version_promote
+from tests.conftest import SIM_END
+
+
+@pytest.mark.django_db
+def test_training_registers_every_algorithm_with_metrics_and_an_artifact(simulated_shop):
+    outcome = model_train(shop=simulated_shop, task="churn", horizon_days=60,
+                          algorithms=["recency", "rfm_logreg", "bgnbd", "lgbm"])
+    versions = ModelVersion.objects.filter(shop=simulated_shop, task="churn")
+    assert {v.algorithm for v in versions} == {"recency", "rfm_logreg", "bgnbd", "lgbm"}
+    for version in versions:
+        assert Path(version.artifact_path, "metadata.json").exists()
+        assert 0.5 < version.metrics["roc_auc"] <= 1.0
+        assert version.features and version.validation_cutoff < version.as_of
+    champion = versions.get(status="champion")
+    assert outcome.promoted and champion == outcome.champion
+    assert AuditLog.objects.filter(action="model.promote", shop=simulated_shop).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_worse_model_does_not_replace_the_champion(simulated_shop):
+    first = model_train(shop=simulated_shop, task="purchase", horizon_days=60, algorithms=["lgbm"])
+    assert first.promoted
+    # Recency alone is a weaker model on the same validation data: it must stay a candidate.
+    second = model_train(shop=simulated_shop, task="purchase", horizon_days=60, algorithms=["recency"])
+    assert not second.promoted
+    assert second.previous_champion_metrics["pr_auc"] > second.versions[0].metrics["pr_auc"]
+    assert ModelVersion.objects.get(shop=simulated_shop, task="purchase", status="champion").algorithm == "lgbm"
+
+
+@pytest.mark.django_db
+def test_promoting_by_hand_retires_the_old_champion(simulated_shop):
+    model_train(shop=simulated_shop, task="purchase", horizon_days=60, algorithms=["lgbm", "recency"])
+    candidate = ModelVersion.objects.get(shop=simulated_shop, algorithm="recency")
+    model_version_promote(version=candidate)
+    statuses = dict(ModelVersion.objects.filter(shop=simulated_shop).values_list("algorithm", "status"))
+    assert statuses == {"recency": "champion", "lgbm": "retired"}
+
+
+@pytest.mark.django_db
+def test_artifact_refuses_to_load_into_code_with_another_feature_list(simulated_shop):
+    model_train(shop=simulated_shop, task="churn", horizon_days=60, algorithms=["lgbm"])
+    version = ModelVersion.objects.get(shop=simulated_shop, algorithm="lgbm")
+    version.pk = None
+    version.status = "candidate"
+    version.features = version.features[:-1]
+    meta = Path(version.artifact_path, "metadata.json")
+    meta.write_text(meta.read_text().replace('"recency_days"', '"renamed_feature"'))
+    version.save()
+    with pytest.raises(UserError, match="another feature list"):
+        model_load(version=version)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kwargs, message", [
+    ({"as_of": dt.date(2001, 1, 1)}, "before the shop's first order"),
+    ({"as_of": SIM_END + dt.timedelta(days=400)}, "after the shop's last order"),
+    ({"task": "retention"}, "Unknown task"),
+    ({"algorithms": ["xgboost"]}, None),
+])
+def test_bad_training_input_gets_a_clear_error(simulated_shop, kwargs, message):
+    from predictions.services.training import parse_algorithms
+
+    if "algorithms" in kwargs:
+        with pytest.raises(UserError, match="Unknown algorithm"):
+            parse_algorithms(",".join(kwargs["algorithms"]))
+        return
+    with pytest.raises(UserError, match=message):
+        model_train(shop=simulated_shop, **{"task": "churn", **kwargs})
+
+
+@pytest.mark.django_db
+def test_a_shop_without_orders_is_told_to_import_first(shop):
+    with pytest.raises(UserError, match="no orders yet"):
+        model_train(shop=shop, task="churn")
+
+
+@pytest.mark.django_db
+def test_history_shorter_than_the_horizon_still_gets_bgnbd(simulated_shop):
+    # 420 days of history cannot label a 400-day horizon twice: only the label-free model can serve.
+    outcome = model_train(shop=simulated_shop, task="purchase", horizon_days=400,
+                          algorithms=["recency", "bgnbd", "lgbm"])
+    assert outcome.champion is not None and outcome.champion.algorithm == "bgnbd"
+    assert any("BG/NBD" in m or "bgnbd" in m.lower() for m in outcome.sufficiency["messages"])
