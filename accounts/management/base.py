@@ -30,11 +30,13 @@ class ShopCommand(BaseCommand):
                 shop = Shop.objects.create(slug="default", name="Default shop")
             else:
                 shop = shop_get(slug=slug)
-            return self.handle_shop(shop, *args, **options)
+            rest = {key: value for key, value in options.items() if key != "shop"}
+            return self.handle_shop(shop, *args, **rest)
         except UserError as exc:
             raise CommandError(exc.message) from None
 
     def handle_shop(self, shop: Shop, *args, **options):
+        """The command's work for `shop` (options hold everything but --shop)."""
         raise NotImplementedError
 
     def print_json(self, document) -> None:

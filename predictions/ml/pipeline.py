@@ -413,7 +413,8 @@ def backtest(
     """
     cutoff = as_utc(cutoff)
     end = data_end(frames)
-    if end is None or end < cutoff + pd.Timedelta(days=config.horizon_days):
+    # Compared by day: data that reaches the horizon's last day covers it (orders that day may be early).
+    if end is None or end.normalize() < (cutoff + pd.Timedelta(days=config.horizon_days)).normalize():
         raise ValueError(f"a backtest at {cutoff.date()} needs {config.horizon_days} days of data after it")
     config = replace(config, as_of=cutoff)
     factories = model_factories or default_model_factories(config.task, config.horizon_days, config.seed)

@@ -1,0 +1,67 @@
+"""Backtests: train as of a past date, judge on what happened after it, beside the simulator's oracle."""
+
+import datetime as dt
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from behavior.services import data_import
+from predictions.models import ModelVersion
+from tests.conftest import SIM_END
+
+METRICS = {"roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile"}
+
+
+@pytest.fixture
+def shop_with_future(simulated_shop, simulated_dir):
+    """The simulated shop plus what really happened in the 90 days after its data ends."""
+    data_import(shop=simulated_shop, kind="orders", path=simulated_dir / "future_orders.csv")
+    data_import(shop=simulated_shop, kind="order_lines", path=simulated_dir / "future_order_lines.csv")
+    return simulated_shop
+
+
+@pytest.mark.django_db
+def test_backtest_json_has_every_algorithm_the_oracle_and_the_champion(shop_with_future, simulated_dir, capsys):
+    call_command("backtest", "--task", "purchase", "--cutoff", SIM_END.isoformat(), "--horizon", "90",
+                 "--truth", str(simulated_dir / "truth.csv"), "--algorithms", "recency,rfm_logreg,bgnbd,lgbm",
+                 "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert report["champion"] in {"recency", "rfm_logreg", "bgnbd", "lgbm"}
+    assert set(report["algorithms"]) == {"recency", "rfm_logreg", "bgnbd", "lgbm", "oracle"}
+    for name, metrics in report["algorithms"].items():
+        assert METRICS <= set(metrics), name
+        assert report[name] == metrics
+    assert report["customers"] > 0 and 0 < report["base_rate"] < 1
+    # The simulator's true probabilities are the ceiling; a trained model gets near it.
+    oracle = report["algorithms"]["oracle"]["roc_auc"]
+    best = max(m["roc_auc"] for n, m in report["algorithms"].items() if n != "oracle")
+    assert 0.8 * oracle < best <= oracle + 0.03
+    # A backtest registers nothing: it must not touch the live registry.
+    assert not ModelVersion.objects.filter(shop=shop_with_future).exists()
+
+
+@pytest.mark.django_db
+def test_backtest_uses_only_data_up_to_the_cutoff(shop_with_future):
+    """Changing orders after the cutoff + horizon must not change a backtest's figures."""
+    from predictions.services.backtesting import model_backtest
+
+    cutoff = SIM_END - dt.timedelta(days=120)
+    first = model_backtest(shop=shop_with_future, task="churn", cutoff=cutoff, horizon_days=60,
+                           algorithms="recency,bgnbd")
+    shop_with_future.orders.filter(placed_at__date__gt=cutoff + dt.timedelta(days=60)).delete()
+    second = model_backtest(shop=shop_with_future, task="churn", cutoff=cutoff, horizon_days=60,
+                            algorithms="recency,bgnbd")
+    assert first["algorithms"] == second["algorithms"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("args, message", [
+    (["--cutoff", "2001-01-01", "--horizon", "30"], "outside the shop's data"),
+    (["--cutoff", SIM_END.isoformat(), "--horizon", "30"], "ends after the data does"),
+    (["--cutoff", "2026-02-30", "--horizon", "30"], "not a date"),
+    (["--cutoff", SIM_END.isoformat(), "--horizon", "0"], "at least 1"),
+])
+def test_bad_backtest_input_gets_a_clear_error(simulated_shop, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("backtest", "--task", "churn", *args)
