@@ -1,0 +1,50 @@
+"""Configuration of the hybrid recommender (one frozen dataclass, stored with each build)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+RECOMMENDER_NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content")
+
+
+def _default_kind_weights() -> dict[str, float]:
+    return {"purchase": 5.0, "cart": 2.0, "wishlist": 1.5, "view": 1.0}
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    """Every knob of the recommenders; defaults suit a shop with months of history.
+
+    `allow_rebuy` / `rebuy_by_category`: whether products a customer already bought may be
+    recommended again (per-category overrides win; a category path matches itself and its children).
+    """
+
+    half_life_days: float = 90.0
+    kind_weights: dict[str, float] = field(default_factory=_default_kind_weights)
+    popularity_window_days: float = 90.0
+    popularity_half_life_days: float = 30.0
+    popularity_category_boost: float = 1.0
+    item_neighbours: int = 50
+    item_shrinkage: float = 10.0
+    user_neighbours: int = 50
+    user_top_items: int = 10
+    user_posting_cap: int = 50
+    content_neighbours: int = 50
+    repurchase_sigma: float = 0.5
+    candidates: int = 100
+    similar_k: int = 20
+    allow_rebuy: bool = True
+    rebuy_by_category: dict[str, bool] = field(default_factory=dict)
+    block_size: int = 2000
+    validation_customers: int = 3000
+    validation_train_customers: int = 50_000
+    validation_quantile: float = 0.85
+    weight_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+    weight_passes: int = 2
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-safe form, for RecommenderVersion.params."""
+        data = asdict(self)
+        data["weight_grid"] = list(self.weight_grid)
+        return data

@@ -1,0 +1,181 @@
+"""The hybrid: candidates from every recommender, blended by weights fit on a validation split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .base import Recommender
+from .config import RECOMMENDER_NAMES, RecommenderConfig
+from .content import ContentRecommender
+from .data import InteractionData, TopK, topk_csr, topk_to_csr
+from .item_knn import ItemKNNRecommender
+from .metrics import ranking_metrics
+from .popularity import PopularityRecommender
+from .repurchase import RepurchaseRecommender
+from .user_knn import UserKNNRecommender
+
+# popularity always contributes a little so short lists are filled with popular products
+FILL_WEIGHT = 1e-3
+
+RECOMMENDER_CLASSES: dict[str, type[Recommender]] = {
+    "popularity": PopularityRecommender,
+    "repurchase": RepurchaseRecommender,
+    "item_knn": ItemKNNRecommender,
+    "user_knn": UserKNNRecommender,
+    "content": ContentRecommender,
+}
+
+
+def fit_recommenders(data: InteractionData, config: RecommenderConfig) -> dict[str, Recommender]:
+    """Every single recommender, fitted on `data`, by name."""
+    return {name: RECOMMENDER_CLASSES[name](config).fit(data) for name in RECOMMENDER_NAMES}
+
+
+@dataclass(frozen=True)
+class ExplainedTopK:
+    """Top-k with, per entry, the recommender that contributed most (`sources`) and its reason text."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    sources: np.ndarray
+    reasons: np.ndarray
+
+
+class HybridRecommender(Recommender):
+    """Weighted sum of per-customer max-scaled scores of each recommender's top `candidates` products."""
+
+    name = "hybrid"
+
+    def __init__(self, config: RecommenderConfig, weights: dict[str, float] | None = None,
+                 components: dict[str, Recommender] | None = None):
+        super().__init__(config)
+        self.weights = dict(weights) if weights else {name: 1.0 for name in RECOMMENDER_NAMES}
+        self.components = components or {}
+
+    def fit(self, data: InteractionData) -> HybridRecommender:
+        super().fit(data)
+        if not self.components or next(iter(self.components.values())).data is not data:
+            self.components = fit_recommenders(data, self.config)
+        return self
+
+    def candidates(self, rows: np.ndarray, exclude: sp.csr_matrix | None) -> dict[str, sp.csr_matrix]:
+        """Each recommender's top candidates for a block, scores divided by the customer's best score."""
+        out = {}
+        for name, rec in self.components.items():
+            top = topk_csr(rec.masked_score(rows, exclude), self.config.candidates)
+            best = np.where(top.scores[:, :1] > 0, top.scores[:, :1], 1.0)
+            out[name] = topk_to_csr(TopK(top.items, top.scores / best), self.data.n_items)
+        return out
+
+    def _effective(self) -> dict[str, float]:
+        weights = {name: float(self.weights.get(name, 0.0)) for name in self.components}
+        if "popularity" in weights:
+            weights["popularity"] += FILL_WEIGHT
+        return weights
+
+    def blend(self, candidates: dict[str, sp.csr_matrix]) -> sp.csr_matrix:
+        weights = self._effective()
+        total = None
+        for name, matrix in candidates.items():
+            if weights[name] > 0:
+                total = matrix * weights[name] if total is None else total + matrix * weights[name]
+        return sp.csr_matrix(total)
+
+    def masked_score(self, rows: np.ndarray, exclude: sp.csr_matrix | None = None) -> sp.csr_matrix:
+        return self.blend(self.candidates(rows, exclude))
+
+    def recommend_explained(self, rows, k: int, exclude: sp.csr_matrix | None = None) -> ExplainedTopK:
+        """Top-k per customer row with source and reason of each recommendation (block-wise)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        parts = []
+        for s in range(0, len(rows), self.config.block_size):
+            block = rows[s : s + self.config.block_size]
+            cands = self.candidates(block, exclude)
+            top = topk_csr(self.blend(cands), k)
+            parts.append(self._explain(block, top, cands))
+        if not parts:
+            empty = np.empty((0, k))
+            return ExplainedTopK(empty.astype(np.int64), empty.astype(np.float32), empty.astype(object),
+                                 empty.astype(object))
+        return ExplainedTopK(*(np.vstack([getattr(p, f) for p in parts]) for f in ("items", "scores", "sources",
+                                                                                  "reasons")))
+
+    def _explain(self, block: np.ndarray, top: TopK, cands: dict[str, sp.csr_matrix]) -> ExplainedTopK:
+        local, rank = np.nonzero(top.items >= 0)
+        items = top.items[local, rank]
+        weights = self._effective()
+        names = list(cands)
+        contrib = np.vstack(
+            [np.asarray(cands[n][local, items]).ravel() * weights[n] if len(local) else np.zeros(0) for n in names]
+        ) if names else np.zeros((0, len(local)))
+        strongest = contrib.argmax(axis=0) if len(names) else np.zeros(len(local), int)
+        sources = np.full(top.items.shape, "", dtype=object)
+        reasons = np.full(top.items.shape, "", dtype=object)
+        for index, name in enumerate(names):
+            pick = strongest == index
+            if pick.any():
+                sources[local[pick], rank[pick]] = name
+                reasons[local[pick], rank[pick]] = self.components[name].reasons(block[local[pick]], items[pick])
+        return ExplainedTopK(top.items, top.scores, sources, reasons)
+
+
+def holdout_targets(data: InteractionData, holdout: pd.DataFrame) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Matrix rows of the holdout customers and their held-out products as a 0/1 sparse matrix (row-aligned)."""
+    rows = data.customer_positions(holdout["customer_id"].to_numpy())
+    cols = data.product_positions(holdout["product_id"].to_numpy())
+    ok = (rows >= 0) & (cols >= 0)
+    unique_rows, local = np.unique(rows[ok], return_inverse=True)
+    targets = sp.csr_matrix(
+        (np.ones(int(ok.sum()), np.float32), (local, cols[ok])), shape=(len(unique_rows), data.n_items)
+    )
+    targets.data[:] = 1.0
+    return unique_rows, targets
+
+
+def fit_weights(
+    components: dict[str, Recommender],
+    *,
+    rows: np.ndarray,
+    targets: sp.csr_matrix,
+    k: int,
+    config: RecommenderConfig,
+    exclude: sp.csr_matrix | None = None,
+) -> dict[str, float]:
+    """Coordinate search over `config.weight_grid` maximising NDCG@k of the blend on validation customers.
+
+    The candidate sets are computed once; every trial only re-weights them, so a search costs seconds.
+    """
+    data = next(iter(components.values())).data
+    hybrid = HybridRecommender(config, components=components)
+    hybrid.data = data
+    cands = {name: [] for name in components}
+    for s in range(0, len(rows), config.block_size):
+        for name, matrix in hybrid.candidates(rows[s : s + config.block_size], exclude).items():
+            cands[name].append(matrix)
+    stacked = {name: sp.vstack(parts, format="csr") for name, parts in cands.items()}
+
+    def evaluate(weights: dict[str, float]) -> float:
+        hybrid.weights = weights
+        return ranking_metrics(topk_csr(hybrid.blend(stacked), k).items, targets).ndcg
+
+    weights = {name: 1.0 for name in components}
+    best = evaluate(weights)
+    for _ in range(config.weight_passes):
+        improved = False
+        for name in components:
+            for value in config.weight_grid:
+                if value == weights[name]:
+                    continue
+                trial = {**weights, name: value}
+                if not any(trial.values()):
+                    continue
+                result = evaluate(trial)
+                if result > best + 1e-9:
+                    best, weights, improved = result, trial, True
+        if not improved:
+            break
+    return weights
