@@ -8,4 +8,6 @@ urlpatterns = [
     path("", include("predictions.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    # The REST API and its OpenAPI schema (ecomsight/api/urls.py).
+    path("api/", include("ecomsight.api.urls")),
 ]

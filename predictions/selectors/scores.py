@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     Count,
+    Exists,
     F,
+    FilteredRelation,
     FloatField,
     IntegerField,
     OuterRef,
@@ -43,7 +45,8 @@ ACTIVE_DAYS = 365
 
 # Order of the list per sort key; `id` last keeps pages stable when values tie.
 _ORDERINGS = {
-    "risk": [F("value_at_risk").desc(nulls_last=True), F("probability").desc(), "id"],
+    # The plain column (not the fallback expression), so an index on it can serve the default page.
+    "risk": [F("revenue_at_risk").desc(nulls_last=True), F("probability").desc(), "id"],
     "churn": [F("probability").desc(), "id"],
     "purchase": [F("purchase_probability").desc(nulls_last=True), "id"],
     "value": [F("spend_12m").desc(), "id"],
@@ -76,6 +79,11 @@ def _last_order_subquery():
     )
 
 
+def _orders_since(since: datetime, *, strict: bool):
+    placed = {"placed_at__gt": since} if strict else {"placed_at__gte": since}
+    return Order.objects.filter(customer_id=OuterRef("customer_id"), **placed).exclude(status=Order.Status.CANCELLED)
+
+
 def category_ids_below(*, shop: Shop, category_id: int) -> list[int]:
     """The category and every category under it in the tree (empty when it is not the shop's)."""
     root = Category.objects.filter(shop=shop, pk=category_id).values_list("path", flat=True).first()
@@ -94,17 +102,20 @@ def at_risk_queryset(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, _depth: 
     Annotations: purchase_probability, last_order_at, value_at_risk (revenue at risk, computed as
     churn probability × 12-month spend when the scorer left it empty). A saved segment named by the
     filter is applied as well (one level deep: a segment's own segment reference is ignored)."""
-    purchase = CustomerScore.objects.filter(
-        scoring_run_id=run.pk, task=Task.PURCHASE, customer_id=OuterRef("customer_id")
-    ).values("probability")[:1]
-    qs = (
-        CustomerScore.objects.filter(shop=shop, scoring_run=run, task=Task.CHURN)
-        .select_related("customer")
-        .annotate(
-            purchase_probability=Subquery(purchase, output_field=FloatField()),
-            last_order_at=_last_order_subquery(),
-            value_at_risk=Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m")),
-        )
+    qs = CustomerScore.objects.filter(scoring_run=run, task=Task.CHURN)  # the run is the shop's: no shop filter
+    if flt.sort == "purchase":
+        # Sorting on the purchase probability needs it for every row: one hash join beats 200,000 lookups.
+        qs = qs.annotate(purchase_score=FilteredRelation(
+            "customer__scores", condition=Q(customer__scores__scoring_run=run, customer__scores__task=Task.PURCHASE)
+        )).annotate(purchase_probability=F("purchase_score__probability"))
+    else:
+        purchase = CustomerScore.objects.filter(
+            scoring_run_id=run.pk, task=Task.PURCHASE, customer_id=OuterRef("customer_id")
+        ).values("probability")[:1]
+        qs = qs.annotate(purchase_probability=Subquery(purchase, output_field=FloatField()))
+    qs = qs.annotate(
+        last_order_at=_last_order_subquery(),
+        value_at_risk=Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m")),
     )
     qs = _apply_filter(qs, shop=shop, run=run, flt=flt, depth=_depth)
     ordering = _ORDERINGS[flt.sort]
@@ -126,11 +137,13 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
     if flt.value_max is not None:
         qs = qs.filter(spend_12m__lte=flt.value_max)
     ref = _reference_time(run)
+    # Days since the last order as (NOT) EXISTS: PostgreSQL runs them as one hash (anti-)join over the
+    # orders, where a filter on the last-order subquery would run one lookup per scored customer.
     if flt.days_min is not None:
         # Customers who never ordered have gone "forever" without an order: they match any minimum.
-        qs = qs.filter(Q(last_order_at__lte=ref - timedelta(days=flt.days_min)) | Q(last_order_at__isnull=True))
+        qs = qs.filter(~Exists(_orders_since(ref - timedelta(days=flt.days_min), strict=True)))
     if flt.days_max is not None:
-        qs = qs.filter(last_order_at__gte=ref - timedelta(days=flt.days_max))
+        qs = qs.filter(Exists(_orders_since(ref - timedelta(days=flt.days_max), strict=False)))
     if flt.category is not None:
         buyers = (
             Order.objects.filter(shop=shop, lines__product__category_id__in=category_ids_below(
@@ -140,7 +153,7 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         )
         qs = qs.filter(customer_id__in=buyers)
     if flt.country:
-        qs = qs.filter(customer__country__iexact=flt.country)
+        qs = qs.filter(customer_id__in=Customer.objects.filter(shop=shop, country__iexact=flt.country).values("pk"))
     if flt.segment is not None and depth == 0:
         segment = Segment.objects.filter(shop=shop, pk=flt.segment).first()
         if segment is None:
@@ -173,6 +186,15 @@ class AtRiskRow:
     @property
     def top_reason(self) -> str:
         return self.reasons[0] if self.reasons else ""
+
+
+def _rows(scores: list[CustomerScore], ref: datetime) -> list[AtRiskRow]:
+    # Customers in a second small query: joining them into the page query would stop PostgreSQL from
+    # using a bounded (top-N) sort, and the sort would then spill 200,000 rows to disk.
+    customers = Customer.objects.in_bulk([s.customer_id for s in scores])
+    for s in scores:
+        s.customer = customers[s.customer_id]
+    return [_row(s, ref) for s in scores]
 
 
 def _row(score: CustomerScore, ref: datetime) -> AtRiskRow:
@@ -213,7 +235,7 @@ def at_risk_page(*, shop: Shop, flt: AtRiskFilter, page: int | str | None = 1, p
     paginator = Paginator(qs, per_page)
     page_obj = paginator.get_page(page)
     ref = _reference_time(run)
-    rows = [_row(s, ref) for s in page_obj.object_list]
+    rows = _rows(list(page_obj.object_list), ref)
     scored_total = paginator.count if flt.is_empty else run_scored_count(run=run)
     return AtRiskPage(run=run, rows=rows, page=page_obj, total=paginator.count, scored_total=scored_total)
 
@@ -326,7 +348,7 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
         return SegmentDetail(segment=segment, run=None, size=0, preview=[], words=words, planner=[])
     qs = segment_queryset(shop=shop, segment=segment, run=run)
     ref = _reference_time(run)
-    rows = [_row(s, ref) for s in qs[:preview]]
+    rows = _rows(list(qs[:preview]), ref)
     planner = [
         (round(p, 4), round(v, 2))
         for p, v in qs.order_by("-probability", "id").values_list("probability", "spend_12m")[:PLANNER_CAP]

@@ -1,0 +1,1 @@
+"""Project-wide API pieces: URL root, error format, pagination, authentication."""

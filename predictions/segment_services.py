@@ -1,0 +1,142 @@
+"""Writes for segments: save a filter under a name, rename, delete, and record an export.
+
+An export is decided here (who, which members, pseudonymised or not, which control group) and
+written to SegmentExport and the audit log in one transaction; `predictions.exports` then streams
+the file for exactly the customers recorded as targeted.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from accounts.models import AuditLog, Shop
+from accounts.permissions import can_view_personal_data
+from ecomsight.errors import UserError
+from predictions.filters import AtRiskFilter
+from predictions.models import ScoringRun, Segment, SegmentExport
+from predictions.selectors.scores import scoring_run_current, segment_queryset
+
+MAX_CONTROL_PCT = 50
+
+
+class SegmentNameTaken(UserError):
+    code = "segment_name_taken"
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise UserError("Give the segment a name.", field="name")
+    if len(name) > 200:
+        raise UserError("A segment name can be at most 200 characters.", field="name")
+    return name
+
+
+def _name_taken_error(name: str) -> SegmentNameTaken:
+    return SegmentNameTaken(f"There is already a segment called “{name}”. Choose another name.", field="name")
+
+
+@transaction.atomic
+def segment_create(*, shop: Shop, user: AbstractBaseUser | None, name: str, flt: AtRiskFilter) -> Segment:
+    """Save `flt` as a segment named `name` (unique per shop, case-insensitively)."""
+    name = _clean_name(name)
+    if Segment.objects.filter(shop=shop, name__iexact=name).exists():
+        raise _name_taken_error(name)
+    try:
+        with transaction.atomic():
+            segment = Segment.objects.create(
+                shop=shop, name=name, filters=flt.to_dict(), created_by=user if user and user.pk else None
+            )
+    except IntegrityError:  # a concurrent save of the same name
+        raise _name_taken_error(name) from None
+    AuditLog.objects.create(shop=shop, user=_user(user), action="segment.create", target=name,
+                            details={"filters": segment.filters})
+    return segment
+
+
+@transaction.atomic
+def segment_rename(*, shop: Shop, segment: Segment, user: AbstractBaseUser | None, name: str) -> Segment:
+    """Rename the shop's segment; the name must stay unique within the shop."""
+    if segment.shop_id != shop.pk:
+        raise UserError("No such segment.")
+    name = _clean_name(name)
+    if Segment.objects.filter(shop=shop, name__iexact=name).exclude(pk=segment.pk).exists():
+        raise _name_taken_error(name)
+    old = segment.name
+    segment.name = name
+    try:
+        with transaction.atomic():
+            segment.save(update_fields=["name", "updated_at"])
+    except IntegrityError:
+        raise _name_taken_error(name) from None
+    AuditLog.objects.create(shop=shop, user=_user(user), action="segment.rename", target=name,
+                            details={"from": old})
+    return segment
+
+
+@transaction.atomic
+def segment_delete(*, shop: Shop, segment: Segment, user: AbstractBaseUser | None) -> None:
+    """Delete the shop's segment. Its past exports stay (their segment becomes empty) for the audit trail."""
+    if segment.shop_id != shop.pk:
+        raise UserError("No such segment.")
+    AuditLog.objects.create(shop=shop, user=_user(user), action="segment.delete", target=segment.name,
+                            details={"filters": segment.filters})
+    segment.delete()
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """What one export writes: the recorded export, the scores' run and the customers in file order."""
+
+    export: SegmentExport
+    run: ScoringRun | None
+    customer_ids: list[int]
+    pseudonymised: bool
+
+
+@transaction.atomic
+def export_create(
+    *, shop: Shop, segment: Segment, user: AbstractBaseUser, pseudonymise: bool = False, control_pct: int = 0
+) -> ExportPlan:
+    """Record an export of `segment`: SegmentExport row and AuditLog("segment.export"), then the file's members.
+
+    Users who may not see personal data always get a pseudonymised file. `control_pct` percent of the
+    members (drawn at random, seeded by the export's id so it can be reproduced) are held back:
+    recorded in `control_customer_ids`, never written to the file."""
+    if segment.shop_id != shop.pk:
+        raise UserError("No such segment.")
+    if not 0 <= control_pct <= MAX_CONTROL_PCT:
+        raise UserError(f"The control group must be between 0 and {MAX_CONTROL_PCT} %.", field="control")
+    pseudonymised = bool(pseudonymise) or not can_view_personal_data(user)
+    run = scoring_run_current(shop=shop)
+    members = list(segment_queryset(shop=shop, segment=segment, run=run).values_list("customer_id", flat=True)) \
+        if run else []
+    export = SegmentExport.objects.create(
+        shop=shop, segment=segment, created_by=user, pseudonymised=pseudonymised, control_pct=control_pct,
+        horizon_days=shop.horizon_days,
+    )
+    control: set[int] = set()
+    if control_pct and members:
+        size = round(len(members) * control_pct / 100)
+        control = set(random.Random(export.pk).sample(members, size))
+    targeted = [c for c in members if c not in control]
+    export.rows = len(targeted)
+    export.control_customer_ids = sorted(control)
+    # Targeted ids matter only to compare against a control group later; skip the bulk otherwise.
+    export.targeted_customer_ids = targeted if control_pct else []
+    export.save(update_fields=["rows", "control_customer_ids", "targeted_customer_ids"])
+    AuditLog.objects.create(
+        shop=shop, user=user, action="segment.export", target=segment.name,
+        details={"rows": len(targeted), "user": user.get_username(), "export_id": export.pk,
+                 "pseudonymised": pseudonymised, "control_pct": control_pct, "control_rows": len(control),
+                 "scoring_run": run.pk if run else None},
+    )
+    return ExportPlan(export=export, run=run, customer_ids=targeted, pseudonymised=pseudonymised)
+
+
+def _user(user):
+    return user if user is not None and getattr(user, "pk", None) else None

@@ -1,0 +1,228 @@
+"""The marketer's pages: dashboard, at-risk list, customer page, segments and their CSV export.
+
+Thin views: parse the request, call one selector or service, render. The shop always comes from
+`shop_for_request` (never from the URL), so another shop's ids answer 404.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.text import slugify
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.permissions import can_view_personal_data, permission_required_403, role_required
+from accounts.selectors import shop_for_request
+from ecomsight.errors import UserError
+from predictions import exports
+from predictions.filters import BANDS, SORTS, AtRiskFilter
+from predictions.forms import ExportForm, SegmentNameForm
+from predictions.segment_services import export_create, segment_create, segment_delete, segment_rename
+from predictions.selectors import scores as sel
+
+# ---- small server-side SVG charts ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class LineChart:
+    points: str  # the polyline's "x,y x,y ..."
+    dots: list[tuple[float, float, str]]  # x, y, tooltip
+    first_label: str
+    last_label: str
+    y_max_label: str
+
+
+CHART_W, CHART_H = 600, 160
+
+
+def _bars(counts: list[int]) -> list[Bar]:
+    if not counts:
+        return []
+    top = max(counts) or 1
+    width = CHART_W / len(counts)
+    bars = []
+    for i, n in enumerate(counts):
+        h = (CHART_H - 4) * n / top
+        label = f"{i * 100 // len(counts)}–{(i + 1) * 100 // len(counts)} %"
+        bars.append(Bar(x=i * width + 2, y=CHART_H - h, width=width - 4, height=h, label=label, count=n))
+    return bars
+
+
+def _line(values: list[float], labels: list[str], *, y_max: float | None = None, fmt=lambda v: f"{v:.0%}"):
+    if not values:
+        return None
+    top = y_max if y_max is not None else (max(values) or 1.0)
+    step = CHART_W / max(1, len(values) - 1)
+    pts = []
+    for i, v in enumerate(values):
+        x = i * step if len(values) > 1 else CHART_W / 2
+        y = CHART_H - 6 - (CHART_H - 12) * (v / top if top else 0)
+        pts.append((round(x, 1), round(y, 1), f"{labels[i]}: {fmt(v)}"))
+    return LineChart(points=" ".join(f"{x},{y}" for x, y, _ in pts), dots=pts, first_label=labels[0],
+                     last_label=labels[-1], y_max_label=fmt(top))
+
+
+# ---- dashboard -----------------------------------------------------------------------------------
+
+
+@role_required("marketer")
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Headline figures, risk distribution, trend over runs, model quality in words, last jobs."""
+    shop = shop_for_request(request)
+    data = sel.dashboard_get(shop=shop)
+    labels = [f"{f.as_of:%d %b}" for f in data.trend]
+    money = lambda v: f"{v:,.0f} {shop.currency}"  # noqa: E731
+    trend = {
+        "churners": _line([f.expected_churners for f in data.trend], labels, fmt=lambda v: f"{v:,.0f}"),
+        "at_risk": _line([f.revenue_at_risk for f in data.trend], labels, fmt=money),
+        "buyers": _line([f.expected_buyers for f in data.trend], labels, fmt=lambda v: f"{v:,.0f}"),
+    } if len(data.trend) > 1 else {}
+    return render(request, "predictions/dashboard.html", {
+        "shop": shop, "d": data, "bars": _bars(data.histogram), "trend": trend, "chart_w": CHART_W,
+        "chart_h": CHART_H, "scores_freshness": data.run.as_of if data.run else None,
+    })
+
+
+# ---- at-risk list --------------------------------------------------------------------------------
+
+
+@role_required("marketer")
+def at_risk_list(request: HttpRequest) -> HttpResponse:
+    """Every scored customer, filtered and sorted by the URL's query; 50 a page."""
+    shop = shop_for_request(request)
+    flt = AtRiskFilter.from_query(request.GET)
+    result = sel.at_risk_page(shop=shop, flt=flt, page=request.GET.get("page"))
+    sort_links = {key: flt.to_query_string(sort=key) for key in SORTS}
+    return render(request, "predictions/at_risk.html", {
+        "shop": shop, "flt": flt, "result": result, "page": result.page, "choices": sel.filter_choices(shop=shop),
+        "bands": BANDS, "sorts": SORTS, "sort_links": sort_links, "query": flt.to_query_string(),
+        "words": sel.filter_in_words(shop=shop, flt=flt), "save_form": SegmentNameForm(),
+        "show_personal": can_view_personal_data(request.user),
+        "scores_freshness": result.run.as_of if result.run else None,
+    })
+
+
+# ---- customer page -------------------------------------------------------------------------------
+
+
+@role_required("marketer")
+def customer_page(request: HttpRequest, external_id: str) -> HttpResponse:
+    """One customer: why they are at risk, their value, history, timeline and what to offer them."""
+    shop = shop_for_request(request)
+    detail = sel.customer_detail(shop=shop, external_id=external_id)
+    history = _line([h.probability for h in detail.history], [f"{h.as_of:%d %b %Y}" for h in detail.history],
+                    y_max=1.0) if len(detail.history) > 1 else None
+    return render(request, "predictions/customer.html", {
+        "shop": shop, "c": detail, "customer": detail.customer, "history": history, "chart_w": CHART_W,
+        "chart_h": CHART_H, "show_personal": can_view_personal_data(request.user),
+        "scores_freshness": detail.run.as_of if detail.run else None,
+    })
+
+
+# ---- segments ------------------------------------------------------------------------------------
+
+
+@role_required("marketer")
+@require_http_methods(["GET", "POST"])
+def segment_list(request: HttpRequest) -> HttpResponse:
+    """The shop's segments with their live size; POST saves the at-risk list's filter as a new one."""
+    shop = shop_for_request(request)
+    form = SegmentNameForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        query = form.cleaned_data["query"] or ""
+        flt = AtRiskFilter.from_query(QueryDict(query))
+        try:
+            segment = segment_create(shop=shop, user=request.user, name=form.cleaned_data["name"], flt=flt)
+        except UserError as exc:
+            messages.error(request, exc.message)
+            return redirect(f"{reverse('predictions:at_risk')}?{query}" if query else reverse("predictions:at_risk"))
+        messages.success(request, f"Saved “{segment.name}”. You can export it as CSV below.")
+        return redirect("predictions:segment", segment_id=segment.pk)
+    if request.method == "POST":
+        messages.error(request, "Give the segment a name.")
+        return redirect("predictions:at_risk")
+    return render(request, "predictions/segments.html", {"shop": shop, "segments": sel.segment_list(shop=shop)})
+
+
+@role_required("marketer")
+def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
+    """A segment: live size, first 20 members, its filter in words, export and the campaign planner."""
+    shop = shop_for_request(request)
+    detail = sel.segment_detail(shop=shop, segment_id=segment_id)
+    flt = AtRiskFilter.from_dict(detail.segment.filters)
+    return render(request, "predictions/segment.html", {
+        "shop": shop, "s": detail, "segment": detail.segment,
+        "list_query": AtRiskFilter(segment=detail.segment.pk, sort=flt.sort).to_query_string(),
+        "rename_form": SegmentNameForm(initial={"name": detail.segment.name}),
+        "export_form": ExportForm(), "show_personal": can_view_personal_data(request.user),
+        "can_export": request.user.has_perm("accounts.export_segments"),
+        "planner_json": json.dumps(detail.planner), "scores_freshness": detail.run.as_of if detail.run else None,
+    })
+
+
+@role_required("marketer")
+@require_POST
+def segment_rename_view(request: HttpRequest, segment_id: int) -> HttpResponse:
+    shop = shop_for_request(request)
+    segment = sel.segment_get(shop=shop, segment_id=segment_id)
+    form = SegmentNameForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the segment a name.")
+    else:
+        try:
+            segment_rename(shop=shop, segment=segment, user=request.user, name=form.cleaned_data["name"])
+            messages.success(request, f"Renamed to “{segment.name}”.")
+        except UserError as exc:
+            messages.error(request, exc.message)
+    return redirect("predictions:segment", segment_id=segment_id)
+
+
+@role_required("marketer")
+@require_http_methods(["GET", "POST"])
+def segment_delete_view(request: HttpRequest, segment_id: int) -> HttpResponse:
+    """GET asks to confirm; POST deletes."""
+    shop = shop_for_request(request)
+    segment = sel.segment_get(shop=shop, segment_id=segment_id)
+    if request.method == "POST":
+        name = segment.name
+        segment_delete(shop=shop, segment=segment, user=request.user)
+        messages.success(request, f"Deleted the segment “{name}”.")
+        return redirect("predictions:segments")
+    return render(request, "predictions/segment_delete.html", {"shop": shop, "segment": segment})
+
+
+@permission_required_403("accounts.export_segments")
+def segment_export(request: HttpRequest, segment_id: int) -> HttpResponse:
+    """The segment as CSV, streamed. `?pseudonymise=1` and `?control=10` (percent held back) are optional."""
+    shop = shop_for_request(request)
+    segment = sel.segment_get(shop=shop, segment_id=segment_id)
+    form = ExportForm(request.GET)
+    if not form.is_valid():
+        messages.error(request, "The control group must be a whole percent between 0 and 50.")
+        return redirect("predictions:segment", segment_id=segment_id)
+    plan = export_create(
+        shop=shop, segment=segment, user=request.user, pseudonymise=form.cleaned_data["pseudonymise"],
+        control_pct=form.cleaned_data["control"] or 0,
+    )
+    filename = f"{slugify(segment.name) or 'segment'}-{plan.export.created_at:%Y%m%d}-{plan.export.pk}.csv"
+    response = StreamingHttpResponse(exports.csv_lines(exports.export_rows(plan=plan)),
+                                     content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+

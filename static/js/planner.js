@@ -1,0 +1,33 @@
+/* Campaign planner: recomputes the estimates as the slider moves, from the segment's probabilities
+   (sorted highest first) embedded in the page as [[probability, spend_12m], ...]. No network calls. */
+(function () {
+  "use strict";
+  var root = document.getElementById("planner");
+  var dataEl = document.getElementById("planner-data");
+  if (!root || !dataEl) return;
+  var rows = JSON.parse(dataEl.textContent);
+  var currency = root.getAttribute("data-currency") || "";
+  // Prefix sums so that any N is answered at once.
+  var sumP = [0], sumPV = [0];
+  for (var i = 0; i < rows.length; i++) {
+    sumP.push(sumP[i] + rows[i][0]);
+    sumPV.push(sumPV[i] + rows[i][0] * rows[i][1]);
+  }
+  var n = document.getElementById("pl-n");
+  var cost = document.getElementById("pl-cost");
+  var save = document.getElementById("pl-save");
+  var fmt = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+  function num(el) { var v = parseFloat(el.value); return isFinite(v) ? v : 0; }
+  function update() {
+    var k = Math.max(1, Math.min(rows.length, Math.round(num(n))));
+    var reached = sumP[k];
+    var wasted = k - reached;
+    var net = (num(save) / 100) * sumPV[k] - num(cost) * k;
+    document.getElementById("pl-n-out").textContent = fmt.format(k);
+    document.getElementById("pl-reached").textContent = fmt.format(reached);
+    document.getElementById("pl-wasted").textContent = fmt.format(wasted);
+    document.getElementById("pl-net").textContent = fmt.format(net) + " " + currency;
+  }
+  [n, cost, save].forEach(function (el) { el.addEventListener("input", update); });
+  update();
+})();

@@ -1,0 +1,128 @@
+"""Factories for scores, runs, segments — and the customers, orders and products they need."""
+
+from datetime import UTC, datetime
+
+import factory
+
+from behavior.models import Customer, Order
+from catalog.models import Category, Product
+from predictions.models import CustomerScore, ModelVersion, ScoringRun, Segment
+from tests.accounts.factories import ShopFactory
+
+AS_OF = datetime(2024, 6, 1, tzinfo=UTC)
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    shop = factory.SubFactory(ShopFactory)
+    external_id = factory.Sequence(lambda n: f"C{n:05d}")
+    email = factory.LazyAttribute(lambda o: f"{o.external_id.lower()}@example.com")
+    name = factory.LazyAttribute(lambda o: f"Name {o.external_id}")
+    country = "DE"
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+
+    shop = factory.SubFactory(ShopFactory)
+    name = factory.Sequence(lambda n: f"Cat{n}")
+    path = factory.LazyAttribute(lambda o: o.name)
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    shop = factory.SubFactory(ShopFactory)
+    external_id = factory.Sequence(lambda n: f"P{n:05d}")
+    title = factory.Sequence(lambda n: f"Product {n}")
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    shop = factory.SelfAttribute("customer.shop")
+    customer = factory.SubFactory(CustomerFactory)
+    external_id = factory.Sequence(lambda n: f"O{n:06d}")
+    placed_at = AS_OF
+    total = 50
+
+
+class ScoringRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ScoringRun
+
+    shop = factory.SubFactory(ShopFactory)
+    as_of = AS_OF
+    status = ScoringRun.Status.SUCCEEDED
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelVersion
+
+    shop = factory.SubFactory(ShopFactory)
+    task = "churn"
+    algorithm = "lightgbm"
+    horizon_days = 90
+    as_of = AS_OF.date()
+    status = ModelVersion.Status.CHAMPION
+    metrics = factory.LazyFunction(lambda: {
+        "captured_top_decile": 0.38, "lift_top_decile": 3.8,
+        "calibration": [{"bin": 1, "mean_predicted": 0.1, "observed_rate": 0.12, "count": 10},
+                        {"bin": 2, "mean_predicted": 0.7, "observed_rate": 0.68, "count": 10}],
+    })
+
+
+class CustomerScoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CustomerScore
+
+    scoring_run = factory.SubFactory(ScoringRunFactory)
+    shop = factory.SelfAttribute("scoring_run.shop")
+    customer = factory.SubFactory(CustomerFactory, shop=factory.SelfAttribute("..shop"))
+    task = "churn"
+    probability = 0.5
+    risk_band = factory.LazyAttribute(
+        lambda o: "high" if o.probability >= 0.6 else "medium" if o.probability >= 0.3 else "low")
+    decile = 5
+    reasons = factory.LazyFunction(lambda: ["No order for 94 days; usually every 21"])
+    spend_12m = 100.0
+    revenue_at_risk = factory.LazyAttribute(lambda o: o.probability * o.spend_12m)
+    scored_at = factory.LazyAttribute(lambda o: o.scoring_run.as_of)
+
+
+class SegmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Segment
+
+    shop = factory.SubFactory(ShopFactory)
+    name = factory.Sequence(lambda n: f"Segment {n}")
+    filters = factory.LazyFunction(dict)
+
+
+def scored_customers(shop, run, specs):
+    """Bulk-create customers with churn and purchase scores. specs: dicts with external_id, p, buy, spend, country."""
+    customers = Customer.objects.bulk_create([
+        Customer(shop=shop, external_id=s["external_id"], email=s.get("email", f"{s['external_id']}@example.com"),
+                 name=s.get("name", f"Name {s['external_id']}"), country=s.get("country", "DE"))
+        for s in specs
+    ])
+    scores = []
+    for c, s in zip(customers, specs, strict=True):
+        p = s.get("p", 0.5)
+        band = "high" if p >= 0.6 else "medium" if p >= 0.3 else "low"
+        spend = s.get("spend", 100.0)
+        scores.append(CustomerScore(shop=shop, scoring_run=run, customer=c, task="churn", probability=p,
+                                    risk_band=band, decile=5, reasons=s.get("reasons", [f"reason of {c.external_id}"]),
+                                    spend_12m=spend, revenue_at_risk=p * spend, scored_at=run.as_of))
+        if s.get("buy") is not None:
+            scores.append(CustomerScore(shop=shop, scoring_run=run, customer=c, task="purchase",
+                                        probability=s["buy"], risk_band="low", decile=5, spend_12m=spend,
+                                        scored_at=run.as_of))
+    CustomerScore.objects.bulk_create(scores)
+    return {c.external_id: c for c in customers}

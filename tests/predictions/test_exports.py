@@ -1,0 +1,165 @@
+import csv
+import io
+
+import pytest
+
+from accounts.models import AuditLog
+from predictions.exports import csv_lines, export_rows, neutralise, pseudonym
+from predictions.filters import AtRiskFilter
+from predictions.models import Segment, SegmentExport
+from predictions.segment_services import (
+    SegmentNameTaken,
+    export_create,
+    segment_create,
+    segment_delete,
+    segment_rename,
+)
+from recommendations.models import Recommendation, RecommenderVersion
+from tests.accounts.factories import UserFactory
+from tests.predictions.factories import ProductFactory, ScoringRunFactory, SegmentFactory, scored_customers
+
+pytestmark = pytest.mark.django_db
+
+EVIL = "=cmd|' /C calc'!A0"
+
+
+@pytest.fixture
+def data(shop, other_shop):
+    run = ScoringRunFactory(shop=shop)
+    cs = scored_customers(shop, run, [
+        {"external_id": EVIL, "p": 0.9, "buy": 0.2, "spend": 200, "name": "+Evil", "reasons": ["-1 orders", "@home"]},
+        {"external_id": "B", "p": 0.7, "buy": 0.5, "spend": 100},
+        {"external_id": "C", "p": 0.1, "buy": 0.9, "spend": 100},
+    ])
+    other_run = ScoringRunFactory(shop=other_shop)
+    scored_customers(other_shop, other_run, [{"external_id": "OTHER", "p": 0.99, "spend": 5000}])
+    version = RecommenderVersion.objects.create(shop=shop, status="active")
+    products = [ProductFactory(shop=shop, title=t) for t in ("Kettle", "=HYPERLINK(1)", "Mug", "Plate")]
+    Recommendation.objects.bulk_create([
+        Recommendation(shop=shop, version=version, customer=cs["B"], product=p, rank=i + 1, score=1, source="x",
+                       reason="r")
+        for i, p in enumerate(products)
+    ])
+    segment = SegmentFactory(shop=shop, filters={"churn_min": 50})
+    return {"segment": segment, "customers": cs}
+
+
+def rows_of(plan):
+    text = "".join(csv_lines(export_rows(plan=plan)))
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_export_rows_are_exactly_the_segments_members_in_order(shop, data):
+    admin = UserFactory(role="admin", shops=[shop])
+    rows = rows_of(export_create(shop=shop, segment=data["segment"], user=admin))
+    assert [r["customer_id"] for r in rows] == ["'" + EVIL, "B"]
+    assert rows[1]["churn_probability"] == "0.7" and rows[1]["purchase_probability"] == "0.5"
+    assert rows[1]["revenue_at_risk"] == "70.0"
+    assert [rows[1]["rec_1"], rows[1]["rec_2"], rows[1]["rec_3"]] == ["Kettle", "'=HYPERLINK(1)", "Mug"]
+
+
+def test_formula_injection_is_neutralised_in_every_text_cell(shop, data):
+    admin = UserFactory(role="admin", shops=[shop])
+    rows = rows_of(export_create(shop=shop, segment=data["segment"], user=admin))
+    live = [v for r in rows for v in r.values() if v and v[0] in "=+-@\t\r"]
+    assert live == []
+    assert rows[0]["name"] == "'+Evil"
+    assert rows[0]["reasons"] == "'-1 orders; @home"
+
+
+def test_neutralise_leaves_numbers_numbers():
+    assert neutralise(-3.5) == -3.5
+    assert neutralise("-3") == "'-3"
+    assert neutralise("\tx") == "'\tx"
+    assert neutralise("fine") == "fine"
+
+
+def test_marketer_without_personal_data_permission_gets_pseudonyms_only(shop, data):
+    marketer = UserFactory(role="marketer", shops=[shop])
+    plan = export_create(shop=shop, segment=data["segment"], user=marketer, pseudonymise=False)
+    rows = rows_of(plan)
+    assert plan.pseudonymised and plan.export.pseudonymised
+    assert rows[1]["email"] == pseudonym(shop_id=shop.pk, email="B@example.com")
+    assert rows[1]["email"].startswith("anon-") and rows[1]["name"] == ""
+    assert all("@" not in r["email"] for r in rows)
+
+
+def test_admin_sees_email_unless_they_ask_for_pseudonyms(shop, data):
+    admin = UserFactory(role="admin", shops=[shop])
+    assert rows_of(export_create(shop=shop, segment=data["segment"], user=admin))[1]["email"] == "B@example.com"
+    rows = rows_of(export_create(shop=shop, segment=data["segment"], user=admin, pseudonymise=True))
+    assert rows[1]["email"].startswith("anon-")
+
+
+def test_pseudonym_is_stable_and_differs_between_shops():
+    assert pseudonym(shop_id=1, email="A@x.org") == pseudonym(shop_id=1, email="a@x.org ")
+    assert pseudonym(shop_id=1, email="a@x.org") != pseudonym(shop_id=2, email="a@x.org")
+    assert pseudonym(shop_id=1, email="") == ""
+
+
+def test_export_writes_segment_export_and_audit_log(shop, data):
+    marketer = UserFactory(role="marketer", shops=[shop])
+    plan = export_create(shop=shop, segment=data["segment"], user=marketer)
+    export = SegmentExport.objects.get()
+    assert export.rows == 2 and export.created_by == marketer and export.segment == data["segment"]
+    log = AuditLog.objects.get(action="segment.export")
+    assert log.target == data["segment"].name and log.user == marketer and log.shop == shop
+    assert log.details["rows"] == 2 and log.details["user"] == marketer.username
+    assert plan.export == export
+
+
+def test_control_group_is_held_out_of_the_file_and_recorded(shop):
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [{"external_id": f"K{i:02d}", "p": 0.5} for i in range(40)])
+    segment = SegmentFactory(shop=shop, filters={})
+    plan = export_create(shop=shop, segment=segment, user=UserFactory(role="marketer", shops=[shop]),
+                         control_pct=25)
+    rows = rows_of(plan)
+    control = set(plan.export.control_customer_ids)
+    assert len(control) == 10 and len(rows) == 30 == plan.export.rows
+    written = {r["customer_id"] for r in rows}
+    from behavior.models import Customer
+    control_ext = set(Customer.objects.filter(pk__in=control).values_list("external_id", flat=True))
+    assert not written & control_ext
+    assert set(plan.export.targeted_customer_ids).isdisjoint(control)
+
+
+def test_control_group_is_reproducible_from_the_export_id(shop):
+    import random
+
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [{"external_id": f"K{i:02d}", "p": i / 40} for i in range(40)])
+    segment = SegmentFactory(shop=shop, filters={})
+    plan = export_create(shop=shop, segment=segment, user=UserFactory(role="marketer", shops=[shop]),
+                         control_pct=10)
+    from predictions.selectors.scores import segment_member_ids
+
+    expected = set(random.Random(plan.export.pk).sample(segment_member_ids(shop=shop, segment=segment), 4))
+    assert set(plan.export.control_customer_ids) == expected
+
+
+def test_another_shops_customers_never_reach_the_file(shop, data):
+    rows = rows_of(export_create(shop=shop, segment=SegmentFactory(shop=shop, filters={}),
+                                 user=UserFactory(role="admin", shops=[shop])))
+    assert "OTHER" not in {r["customer_id"] for r in rows}
+    assert len(rows) == 3
+
+
+def test_segment_names_are_unique_per_shop_case_insensitively(shop, other_shop):
+    segment_create(shop=shop, user=None, name="Win back", flt=AtRiskFilter(bands=("high",)))
+    with pytest.raises(SegmentNameTaken):
+        segment_create(shop=shop, user=None, name="  win   BACK ", flt=AtRiskFilter())
+    segment_create(shop=other_shop, user=None, name="Win back", flt=AtRiskFilter())
+    assert Segment.objects.get(shop=shop).filters == {"bands": ["high"]}
+
+
+def test_rename_refuses_a_taken_name_and_delete_is_audited(shop):
+    a = segment_create(shop=shop, user=None, name="A", flt=AtRiskFilter())
+    segment_create(shop=shop, user=None, name="B", flt=AtRiskFilter())
+    with pytest.raises(SegmentNameTaken):
+        segment_rename(shop=shop, segment=a, user=None, name="b")
+    segment_rename(shop=shop, segment=a, user=None, name="A2")
+    assert Segment.objects.get(pk=a.pk).name == "A2"
+    segment_delete(shop=shop, segment=a, user=None)
+    assert not Segment.objects.filter(pk=a.pk).exists()
+    assert AuditLog.objects.filter(action="segment.delete", target="A2").exists()

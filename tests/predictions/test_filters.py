@@ -1,0 +1,42 @@
+from django.http import QueryDict
+
+from predictions.filters import AtRiskFilter
+
+
+def test_query_string_round_trip_keeps_every_field_so_shared_links_show_the_same_list():
+    flt = AtRiskFilter(bands=("high", "medium"), churn_min=40, churn_max=90, value_min=100.5, value_max=2000,
+                       days_min=30, days_max=200, category=7, country="DE", segment=3, limit=50, sort="value")
+    back = AtRiskFilter.from_query(QueryDict(flt.to_query_string()))
+    assert back == flt
+    assert AtRiskFilter.from_dict(flt.to_dict()) == flt
+
+
+def test_segment_dict_is_json_small_and_omits_defaults():
+    assert AtRiskFilter().to_dict() == {}
+    assert AtRiskFilter(bands=("high",), churn_min=70).to_dict() == {"bands": ["high"], "churn_min": 70}
+
+
+def test_bad_values_are_dropped_with_a_message_instead_of_a_server_error():
+    flt = AtRiskFilter.from_query(QueryDict("churn_min=abc&churn_max=150&value_min=-5&sort=drop_table&band=purple"))
+    assert flt == AtRiskFilter()
+    assert len(flt.errors) == 4
+    assert flt.sort == "risk"
+
+
+def test_empty_range_is_reported():
+    flt = AtRiskFilter.from_query(QueryDict("churn_min=80&churn_max=20"))
+    assert any("range is empty" in e for e in flt.errors)
+
+
+def test_from_dict_ignores_unknown_keys_so_old_segments_keep_working():
+    assert AtRiskFilter.from_dict({"bands": ["high"], "retired_field": 1}) == AtRiskFilter(bands=("high",))
+
+
+def test_comma_decimal_and_plain_dict_bands_are_accepted():
+    flt = AtRiskFilter.from_query({"value_min": "12,5", "band": "high"})
+    assert flt.value_min == 12.5 and flt.bands == ("high",)
+
+
+def test_is_empty_ignores_sort_only():
+    assert AtRiskFilter(sort="churn").is_empty
+    assert not AtRiskFilter(country="FR").is_empty

@@ -1,0 +1,190 @@
+from datetime import timedelta
+
+import pytest
+from django.http import Http404
+
+from behavior.models import Order, OrderLine
+from predictions.filters import AtRiskFilter
+from predictions.models import ScoringRun
+from predictions.selectors import scores as sel
+from tests.predictions.factories import (
+    AS_OF,
+    CategoryFactory,
+    ModelVersionFactory,
+    ProductFactory,
+    ScoringRunFactory,
+    SegmentFactory,
+    scored_customers,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def scored(shop):
+    """Five scored customers with distinct values, orders at known ages and one category purchase."""
+    run = ScoringRunFactory(shop=shop)
+    cs = scored_customers(shop, run, [
+        {"external_id": "A", "p": 0.9, "buy": 0.1, "spend": 100, "country": "DE"},   # at risk 90
+        {"external_id": "B", "p": 0.5, "buy": 0.6, "spend": 1000, "country": "FR"},  # at risk 500
+        {"external_id": "C", "p": 0.2, "buy": 0.9, "spend": 300, "country": "DE"},   # at risk 60
+        {"external_id": "D", "p": 0.65, "buy": 0.3, "spend": 50, "country": "de"},   # at risk 32.5
+        {"external_id": "E", "p": 0.4, "buy": None, "spend": 0, "country": "US"},    # never ordered
+    ])
+    ages = {"A": 120, "B": 10, "C": 40, "D": 400}
+    orders = Order.objects.bulk_create([
+        Order(shop=shop, customer=cs[k], external_id=f"o-{k}", placed_at=AS_OF - timedelta(days=d), total=10)
+        for k, d in ages.items()
+    ])
+    kitchen = CategoryFactory(shop=shop, name="Kitchen", path="Home > Kitchen")
+    home = CategoryFactory(shop=shop, name="Home", path="Home")
+    OrderLine.objects.create(shop=shop, order=orders[2], product=ProductFactory(shop=shop, category=kitchen))
+    return {"run": run, "customers": cs, "home": home, "kitchen": kitchen}
+
+
+def ids(flt, shop):
+    return [r.external_id for r in sel.at_risk_page(shop=shop, flt=flt).rows]
+
+
+def test_default_sort_puts_the_most_revenue_at_risk_first(shop, scored):
+    assert ids(AtRiskFilter(), shop) == ["B", "A", "C", "D", "E"]
+
+
+@pytest.mark.parametrize(("sort", "expected"), [
+    ("churn", ["A", "D", "B", "E", "C"]),
+    ("purchase", ["C", "B", "D", "A", "E"]),
+    ("value", ["B", "C", "A", "D", "E"]),
+    ("last_order", ["E", "D", "A", "C", "B"]),
+])
+def test_each_sort_orders_the_list_by_its_column(shop, scored, sort, expected):
+    assert ids(AtRiskFilter(sort=sort), shop) == expected
+
+
+@pytest.mark.parametrize(("flt", "expected"), [
+    (AtRiskFilter(bands=("high",)), {"A", "D"}),
+    (AtRiskFilter(bands=("medium", "low")), {"B", "C", "E"}),
+    (AtRiskFilter(churn_min=50), {"A", "B", "D"}),
+    (AtRiskFilter(churn_max=40), {"C", "E"}),
+    (AtRiskFilter(value_min=100, value_max=300), {"A", "C"}),
+    (AtRiskFilter(days_min=100), {"A", "D", "E"}),  # never ordered counts as "long ago"
+    (AtRiskFilter(days_max=40), {"B", "C"}),
+    (AtRiskFilter(country="DE"), {"A", "C", "D"}),  # case-insensitive
+    (AtRiskFilter(limit=2), {"B", "A"}),
+    (AtRiskFilter(limit=2, sort="churn"), {"A", "D"}),
+])
+def test_each_filter_narrows_the_list_to_the_matching_customers(shop, scored, flt, expected):
+    assert set(ids(flt, shop)) == expected
+
+
+def test_category_filter_includes_purchases_in_subcategories(shop, scored):
+    assert ids(AtRiskFilter(category=scored["home"].pk), shop) == ["C"]
+    assert ids(AtRiskFilter(category=scored["kitchen"].pk), shop) == ["C"]
+
+
+def test_segment_filter_applies_the_saved_filter_and_a_foreign_segment_matches_nobody(shop, other_shop, scored):
+    segment = SegmentFactory(shop=shop, filters={"bands": ["high"]})
+    assert set(ids(AtRiskFilter(segment=segment.pk, country="DE"), shop)) == {"A", "D"}
+    foreign = SegmentFactory(shop=other_shop, filters={})
+    assert ids(AtRiskFilter(segment=foreign.pk), shop) == []
+
+
+def test_another_shops_scores_never_appear_in_the_list(shop, other_shop, scored):
+    other_run = ScoringRunFactory(shop=other_shop, as_of=AS_OF + timedelta(days=1))
+    scored_customers(other_shop, other_run, [{"external_id": "X", "p": 0.99, "spend": 10_000}])
+    assert "X" not in ids(AtRiskFilter(), shop)
+
+
+def test_only_the_latest_succeeded_run_is_listed(shop, scored):
+    failed = ScoringRunFactory(shop=shop, as_of=AS_OF + timedelta(days=7), status=ScoringRun.Status.FAILED)
+    scored_customers(shop, failed, [{"external_id": "F", "p": 0.99}])
+    assert sel.scoring_run_current(shop=shop) == scored["run"]
+    assert "F" not in ids(AtRiskFilter(), shop)
+
+
+def test_pagination_splits_pages_without_overlap(shop):
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [{"external_id": f"K{i:03d}", "p": (i % 50) / 50, "spend": 100} for i in range(120)])
+    pages = [sel.at_risk_page(shop=shop, flt=AtRiskFilter(), page=n) for n in (1, 2, 3)]
+    seen = [r.external_id for p in pages for r in p.rows]
+    assert [len(p.rows) for p in pages] == [50, 50, 20]
+    assert len(set(seen)) == 120
+    assert pages[0].total == 120
+    assert pages[0].rows[0].revenue_at_risk >= pages[2].rows[-1].revenue_at_risk
+
+
+def test_a_page_is_a_fixed_number_of_queries_not_one_per_customer(shop, scored, django_assert_max_num_queries):
+    flt = AtRiskFilter(days_min=1, value_min=1, sort="purchase")
+    with django_assert_max_num_queries(5):  # run, count, page, the page's customers, all scored ("x of y")
+        page = sel.at_risk_page(shop=shop, flt=flt)
+    assert page.rows
+
+
+def test_no_run_gives_an_empty_page_not_an_error(shop):
+    page = sel.at_risk_page(shop=shop, flt=AtRiskFilter())
+    assert page.run is None and page.rows == [] and page.total == 0
+
+
+def test_row_carries_purchase_probability_last_order_and_days(shop, scored):
+    row = next(r for r in sel.at_risk_page(shop=shop, flt=AtRiskFilter()).rows if r.external_id == "A")
+    assert row.purchase_probability == pytest.approx(0.1)
+    assert row.days_since_last_order == 120
+    assert row.top_reason == "reason of A"
+
+
+def test_revenue_at_risk_falls_back_to_probability_times_spend_when_the_scorer_left_it_empty(shop, scored):
+    scored["run"].scores.filter(customer=scored["customers"]["C"], task="churn").update(revenue_at_risk=None)
+    row = next(r for r in sel.at_risk_page(shop=shop, flt=AtRiskFilter()).rows if r.external_id == "C")
+    assert row.revenue_at_risk == pytest.approx(60)
+
+
+def test_dashboard_figures_sum_the_current_runs_probabilities(shop, scored):
+    ModelVersionFactory(shop=shop)
+    d = sel.dashboard_get(shop=shop)
+    assert d.customers == 5
+    assert d.active_customers == 3  # D ordered 400 days ago, E never
+    assert d.current.expected_churners == pytest.approx(0.9 + 0.5 + 0.2 + 0.65 + 0.4)
+    assert d.current.high_band == 2
+    assert d.current.revenue_at_risk == pytest.approx(90 + 500 + 60 + 32.5)
+    assert d.current.expected_buyers == pytest.approx(0.1 + 0.6 + 0.9 + 0.3)
+    assert d.histogram == [0, 0, 1, 0, 1, 1, 1, 0, 0, 1]
+    assert d.models[0].captured_top_decile == 0.38
+    assert (d.models[0].calibration_said, d.models[0].calibration_observed) == (0.7, 0.68)
+
+
+def test_dashboard_trend_has_one_point_per_run_oldest_first(shop, scored):
+    older = ScoringRunFactory(shop=shop, as_of=AS_OF - timedelta(days=7))
+    scored_customers(shop, older, [{"external_id": "old", "p": 0.3, "spend": 10}])
+    trend = sel.dashboard_get(shop=shop).trend
+    assert [f.run_id for f in trend] == [older.pk, scored["run"].pk]
+    assert trend[0].expected_churners == pytest.approx(0.3)
+
+
+def test_dashboard_without_scores_has_counts_but_no_figures(shop):
+    d = sel.dashboard_get(shop=shop)
+    assert d.current is None and d.trend == [] and d.histogram == []
+
+
+def test_customer_of_another_shop_is_not_found(shop, other_shop, scored):
+    with pytest.raises(Http404):
+        sel.customer_detail(shop=other_shop, external_id="A")
+
+
+def test_customer_detail_merges_orders_and_events_newest_first(shop, scored):
+    from behavior.models import Event
+
+    c = scored["customers"]["A"]
+    Event.objects.create(shop=shop, customer=c, type="view", occurred_at=AS_OF - timedelta(days=5),
+                         idempotency_key="00000000-0000-0000-0000-000000000001")
+    detail = sel.customer_detail(shop=shop, external_id="A")
+    assert [i.kind for i in detail.timeline] == ["view", "order"]
+    assert detail.churn.probability == 0.9 and detail.purchase.probability == pytest.approx(0.1)
+    assert detail.last_order_at == AS_OF - timedelta(days=120)
+
+
+def test_segment_detail_counts_live_members_and_previews_them(shop, scored):
+    segment = SegmentFactory(shop=shop, filters={"churn_min": 50})
+    detail = sel.segment_detail(shop=shop, segment_id=segment.pk)
+    assert detail.size == 3
+    assert [r.external_id for r in detail.preview] == ["B", "A", "D"]
+    assert [p for p, _ in detail.planner] == [0.9, 0.65, 0.5]
+    assert detail.words == ["Churn probability at least 50%"]

@@ -1,0 +1,197 @@
+import csv
+import io
+
+import pytest
+
+from accounts.models import AuditLog
+from predictions.models import Segment, SegmentExport
+from tests.accounts.factories import UserFactory
+from tests.predictions.factories import ModelVersionFactory, ScoringRunFactory, SegmentFactory, scored_customers
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def marketer(shop):
+    return UserFactory(role="marketer", shops=[shop])
+
+
+@pytest.fixture
+def scored(shop, other_shop):
+    run = ScoringRunFactory(shop=shop)
+    cs = scored_customers(shop, run, [
+        {"external_id": "ALICE", "p": 0.83, "buy": 0.12, "spend": 1234, "name": "Alice Secret",
+         "email": "alice@secret.example", "reasons": ["No order for 94 days; usually every 21"]},
+        {"external_id": "BOB", "p": 0.2, "buy": 0.7, "spend": 50},
+    ])
+    ScoringRunFactory(shop=other_shop)
+    other = scored_customers(other_shop, other_shop.scoring_runs.get(), [{"external_id": "MALLORY", "p": 0.99}])
+    return {"run": run, "customers": cs, "other": other}
+
+
+def html(client, url, **params):
+    response = client.get(url, params)
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+@pytest.mark.parametrize("url", ["/", "/customers/", "/customers/ALICE/", "/segments/"])
+def test_anonymous_user_is_sent_to_log_in(client, url):
+    response = client.get(url)
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_dashboard_shows_the_current_figures_and_model_quality(client, shop, marketer, scored):
+    ModelVersionFactory(shop=shop)
+    client.force_login(marketer)
+    page = html(client, "/")
+    assert "Revenue at risk" in page and "1,034" in page  # 0.83 × 1234 + 0.2 × 50
+    assert "hold 38 % of those who left" in page
+    assert "When we say 70 %, about 68 % do." in page
+    assert "<svg" in page
+
+
+def test_dashboard_without_scores_says_what_to_do(client, shop, marketer):
+    client.force_login(marketer)
+    page = html(client, "/")
+    assert "No scores yet — an analyst can train and score models" in page
+
+
+def test_at_risk_list_shows_scored_customers_of_this_shop_only(client, marketer, scored):
+    client.force_login(marketer)
+    page = html(client, "/customers/")
+    assert "ALICE" in page and "BOB" in page and "MALLORY" not in page
+    assert "83 %" in page and "No order for 94 days" in page
+    assert page.index("ALICE") < page.index("BOB")  # most revenue at risk first
+
+
+def test_marketer_never_sees_email_or_name(client, marketer, scored):
+    client.force_login(marketer)
+    for url in ("/customers/", "/customers/ALICE/"):
+        page = html(client, url)
+        assert "Alice Secret" not in page and "alice@secret.example" not in page
+
+
+def test_admin_sees_name_and_email_on_the_customer_page(client, shop, scored):
+    client.force_login(UserFactory(role="admin", shops=[shop]))
+    page = html(client, "/customers/ALICE/")
+    assert "Alice Secret" in page and "alice@secret.example" in page
+
+
+def test_at_risk_filter_from_the_url_narrows_the_list(client, marketer, scored):
+    client.force_login(marketer)
+    page = html(client, "/customers/", band="high")
+    assert "ALICE" in page and ">BOB<" not in page
+
+
+def test_bad_filter_value_shows_a_warning_not_an_error(client, marketer, scored):
+    client.force_login(marketer)
+    assert "is not a number" in html(client, "/customers/", churn_min="lots")
+
+
+def test_customer_of_another_shop_is_404(client, marketer, scored):
+    client.force_login(marketer)
+    assert client.get("/customers/MALLORY/").status_code == 404
+
+
+def test_customer_page_shows_probabilities_and_reasons(client, marketer, scored):
+    client.force_login(marketer)
+    page = html(client, "/customers/ALICE/")
+    assert "83 %" in page and "12 %" in page and "No order for 94 days" in page
+
+
+def test_empty_list_page_when_nothing_is_scored(client, marketer):
+    client.force_login(marketer)
+    assert "No scores yet" in html(client, "/customers/")
+
+
+def test_save_as_segment_then_open_it(client, shop, marketer, scored):
+    client.force_login(marketer)
+    response = client.post("/segments/", {"name": "Win back", "query": "band=high&limit=50"})
+    segment = Segment.objects.get(shop=shop)
+    assert response.status_code == 302 and response["Location"] == f"/segments/{segment.pk}/"
+    assert segment.filters == {"bands": ["high"], "limit": 50}
+    page = html(client, f"/segments/{segment.pk}/")
+    assert "Win back" in page and "ALICE" in page and ">BOB<" not in page and "High risk" in page
+    assert "Win back" in html(client, "/segments/")
+
+
+def test_saving_a_taken_name_says_so(client, shop, marketer, scored):
+    SegmentFactory(shop=shop, name="Win back")
+    client.force_login(marketer)
+    response = client.post("/segments/", {"name": "win back", "query": ""}, follow=True)
+    assert "already a segment called" in response.content.decode()
+    assert Segment.objects.filter(shop=shop).count() == 1
+
+
+def test_rename_and_delete_with_confirmation(client, shop, marketer, scored):
+    segment = SegmentFactory(shop=shop, name="Old")
+    client.force_login(marketer)
+    client.post(f"/segments/{segment.pk}/rename/", {"name": "New"})
+    assert Segment.objects.get(pk=segment.pk).name == "New"
+    assert "Delete the segment" in html(client, f"/segments/{segment.pk}/delete/")
+    assert Segment.objects.filter(pk=segment.pk).exists()  # GET only asks
+    client.post(f"/segments/{segment.pk}/delete/")
+    assert not Segment.objects.filter(pk=segment.pk).exists()
+
+
+def test_another_shops_segment_is_404_everywhere(client, other_shop, marketer, scored):
+    foreign = SegmentFactory(shop=other_shop)
+    client.force_login(marketer)
+    for url in ("", "export.csv", "delete/"):
+        assert client.get(f"/segments/{foreign.pk}/{url}").status_code == 404
+    assert client.post(f"/segments/{foreign.pk}/rename/", {"name": "x"}).status_code == 404
+    assert not SegmentExport.objects.exists()
+
+
+def test_export_csv_streams_the_members_and_is_audited(client, shop, marketer, scored):
+    segment = SegmentFactory(shop=shop, filters={})
+    client.force_login(marketer)
+    response = client.get(f"/segments/{segment.pk}/export.csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [r["customer_id"] for r in rows] == ["ALICE", "BOB"]
+    assert rows[0]["email"].startswith("anon-")  # marketers may not see personal data
+    assert AuditLog.objects.get(action="segment.export").details["rows"] == 2
+
+
+def test_export_with_control_group_keeps_the_control_out_of_the_file(client, shop, marketer):
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [{"external_id": f"K{i:02d}", "p": 0.5} for i in range(20)])
+    segment = SegmentFactory(shop=shop, filters={})
+    client.force_login(marketer)
+    response = client.get(f"/segments/{segment.pk}/export.csv", {"control": 10})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    export = SegmentExport.objects.get()
+    assert len(rows) == 18 == export.rows and len(export.control_customer_ids) == 2 and export.control_pct == 10
+
+
+def test_export_refuses_an_out_of_range_control_group(client, shop, marketer, scored):
+    segment = SegmentFactory(shop=shop, filters={})
+    client.force_login(marketer)
+    response = client.get(f"/segments/{segment.pk}/export.csv", {"control": 90})
+    assert response.status_code == 302 and not SegmentExport.objects.exists()
+
+
+def test_user_without_export_permission_gets_403(client, shop, scored):
+    segment = SegmentFactory(shop=shop, filters={})
+    client.force_login(UserFactory(shops=[shop]))  # no role
+    assert client.get(f"/segments/{segment.pk}/export.csv").status_code == 403
+    assert client.get("/customers/").status_code == 403
+
+
+def test_pagination_links_keep_the_filter(client, shop, marketer):
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [{"external_id": f"K{i:03d}", "p": 0.7} for i in range(60)])
+    client.force_login(marketer)
+    page = html(client, "/customers/", band="high")
+    assert "band=high&amp;page=2" in page
+    assert "Customers 51–60 of 60" in html(client, "/customers/", band="high", page=2)
+
+
+def test_segment_page_embeds_the_planner_data(client, shop, marketer, scored):
+    segment = SegmentFactory(shop=shop, filters={})
+    client.force_login(marketer)
+    page = html(client, f"/segments/{segment.pk}/")
+    assert 'id="planner-data"' in page and "[[0.83, 1234.0], [0.2, 50.0]]" in page
