@@ -24,6 +24,7 @@ class Customer(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["shop", "external_id"], name="customer_external_id_unique_per_shop"),
         ]
+        indexes = [models.Index(fields=["shop", "country"], name="customer_shop_country")]
 
     def __str__(self) -> str:
         return self.external_id

@@ -510,9 +510,12 @@ class Dashboard:
 
 
 def run_figures(*, shop: Shop, runs: list[ScoringRun]) -> list[RunFigures]:
-    """The headline figures of each run, in one grouped query (oldest run first)."""
+    """The headline figures of each run (oldest first): stored by the run when it finished, else one
+    grouped query over the runs that have none stored."""
+    stored = {r.pk: (r.summary or {}).get("figures") for r in runs}
+    missing = [r for r in runs if not stored[r.pk]]
     rows = (
-        CustomerScore.objects.filter(shop=shop, scoring_run__in=runs)
+        CustomerScore.objects.filter(shop=shop, scoring_run__in=missing)
         .values("scoring_run_id", "task")
         .annotate(
             n=Count("id"),
@@ -526,6 +529,12 @@ def run_figures(*, shop: Shop, runs: list[ScoringRun]) -> list[RunFigures]:
         by_run.setdefault(r["scoring_run_id"], {})[r["task"]] = r
     out = []
     for run in sorted(runs, key=lambda r: (r.as_of, r.pk)):
+        if stored[run.pk]:
+            f = stored[run.pk]
+            out.append(RunFigures(run_id=run.pk, as_of=run.as_of, scored=f["scored"],
+                                  expected_churners=f["expected_churners"], high_band=f["high_band"],
+                                  revenue_at_risk=f["revenue_at_risk"], expected_buyers=f["expected_buyers"]))
+            continue
         churn = by_run.get(run.pk, {}).get(Task.CHURN, {})
         purchase = by_run.get(run.pk, {}).get(Task.PURCHASE, {})
         out.append(RunFigures(
@@ -541,6 +550,9 @@ def run_figures(*, shop: Shop, runs: list[ScoringRun]) -> list[RunFigures]:
 
 def churn_histogram(*, run: ScoringRun, buckets: int = 10) -> list[int]:
     """How many customers fall in each churn-probability bucket (0-10 %, 10-20 %, ... 90-100 %)."""
+    stored = (run.summary or {}).get("figures", {}).get("histogram")
+    if stored and len(stored) == buckets:
+        return list(stored)
     bucket = Least(Cast(Floor(F("probability") * buckets), IntegerField()), buckets - 1)
     counts = dict(
         CustomerScore.objects.filter(scoring_run=run, task=Task.CHURN).annotate(b=bucket)

@@ -16,7 +16,6 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.jobs import job_create, job_fail, job_finish, job_progress
@@ -221,20 +220,22 @@ def _finalise(run: ScoringRun) -> None:
                 " WHERE predictions_customerscore.id = ranked.id",
                 [run.pk, task],
             )
-    scores = CustomerScore.objects.filter(scoring_run=run)
+    # The run's headline figures, computed once here so the dashboard never re-aggregates the scores.
+    from ..selectors.scores import churn_histogram, run_figures
+
+    figures = run_figures(shop=run.shop, runs=[run])[0]
     summary = dict(run.summary)
-    for task in TASKS:
-        agg = scores.filter(task=task).aggregate(
-            n=Count("id"), expected=Sum("probability"), high=Count("id", filter=Q(risk_band="high")),
-            at_risk=Sum("revenue_at_risk"),
-        )
-        summary[task] = {k: (float(v) if v is not None else 0.0) for k, v in agg.items()}
+    summary["figures"] = {
+        "scored": figures.scored, "expected_churners": figures.expected_churners, "high_band": figures.high_band,
+        "revenue_at_risk": figures.revenue_at_risk, "expected_buyers": figures.expected_buyers,
+        "histogram": churn_histogram(run=run),
+    }
     run.summary = summary
     run.status = ScoringRun.Status.SUCCEEDED
     run.finished_at = timezone.now()
     run.save(update_fields=["summary", "status", "finished_at"])
     if run.job_id:
-        job_finish(job_id=run.job_id, result={"scoring_run": run.pk, **{t: summary.get(t) for t in TASKS}},
+        job_finish(job_id=run.job_id, result={"scoring_run": run.pk, **summary["figures"]},
                    message="scoring finished")
 
 
