@@ -1,0 +1,192 @@
+"""Import services: an ImportJob is created, then run batch by batch (one transaction per batch).
+
+The command, the upload page and the Celery task all go through `import_job_create` + `import_job_run`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import Job, Shop
+from behavior.models import ImportJob
+from ecomsight.errors import UserError
+
+from . import generic, postgres
+from .formats import KINDS, Reject, batches_parse, plan_build, source_open
+
+DEFAULT_BATCH_SIZE = 100_000
+WRITERS = {"postgres": postgres.batch_write, "generic": generic.batch_write}
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did. `report` is the path of the rejected-rows CSV, None when nothing was rejected."""
+
+    import_job_id: int
+    kind: str
+    status: str
+    rows: int
+    inserted: int
+    updated: int
+    duplicates: int
+    rejected: int
+    stubs: int
+    seconds: float
+    report: str | None
+    ignored_columns: tuple[str, ...]
+    dry_run: bool
+
+    def as_json(self) -> dict:
+        """The document the command prints (one JSON line)."""
+        document = asdict(self)
+        document["ignored_columns"] = list(self.ignored_columns)
+        return document
+
+
+class ImportFailed(UserError):
+    """A batch could not be written: the batches before it are committed, the job says how far it got."""
+
+    code = "import_failed"
+
+
+def import_job_create(*, shop: Shop, kind: str, path: str | os.PathLike, column_map: dict[str, str] | None = None,
+                      create_missing: bool = True, dry_run: bool = False, user=None,
+                      source_name: str | None = None) -> ImportJob:
+    """Record an import of the CSV file at `path` into `shop` (run it with `import_job_run`)."""
+    if kind not in KINDS:
+        raise UserError(f"Unknown kind '{kind}': choose one of {', '.join(KINDS)}.", field="kind")
+    path = os.fspath(path)
+    return ImportJob.objects.create(
+        shop=shop, kind=kind, source_name=source_name or os.path.basename(path), file_path=path,
+        column_map=dict(column_map or {}), create_missing=create_missing, dry_run=dry_run,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        bytes_total=os.path.getsize(path) if os.path.isfile(path) else 0,
+    )
+
+
+class _RejectReport:
+    """The rejected-rows CSV (line, column, value, reason), opened on the first reject only."""
+
+    def __init__(self, job: ImportJob):
+        self.path = Path(settings.IMPORT_DIR) / f"import-{job.pk}-rejected.csv"
+        self._file = None
+        self._writer = None
+
+    def add(self, rejects: list[Reject]) -> None:
+        if not rejects:
+            return
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(["line", "column", "value", "reason"])
+        self._writer.writerows(sorted((r.line, r.column, r.value, r.reason) for r in rejects))
+
+    @property
+    def written(self) -> bool:
+        return self._file is not None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
+                   progress: Callable[[ImportJob], None] | None = None, writer: str = "auto") -> ImportResult:
+    """Run an import batch by batch; each batch is its own transaction.
+
+    A failure leaves earlier batches committed and the job failed with `rows_committed` and `error`;
+    running the same file again finishes it (rows already stored count as duplicates).
+    `writer`: "auto" (COPY on PostgreSQL, the generic ORM writer elsewhere), "postgres" or "generic".
+    Raises `UserError` (ImportFileError / ImportFailed) with a message for people."""
+    if batch_size < 1:
+        raise UserError("--batch-size must be at least 1.", field="batch_size")
+    job = ImportJob.objects.select_related("shop").get(pk=import_job_id)
+    write = WRITERS["postgres" if connection.vendor == "postgresql" else "generic"] if writer == "auto" \
+        else WRITERS[writer]
+    started = time.monotonic()
+    job.status = ImportJob.Status.RUNNING
+    job.error = ""
+    job.save(update_fields=["status", "error"])
+    _job_sync(job)
+    report = _RejectReport(job)
+    ignored: tuple[str, ...] = ()
+    stubs = 0
+    try:
+        with source_open(job.file_path) as source:
+            job.bytes_total = source.bytes_total
+            plan = plan_build(kind=job.kind, header=source.header, column_map=job.column_map)
+            ignored = plan.ignored
+            for batch in batches_parse(source, plan, batch_size=batch_size):
+                try:
+                    with transaction.atomic():
+                        result = write(shop_id=job.shop_id, plan=plan, batch=batch,
+                                       create_missing=job.create_missing)
+                        if job.dry_run:
+                            transaction.set_rollback(True)
+                except Exception as exc:
+                    raise ImportFailed(
+                        f"The batch of lines {batch.first_line}–{batch.last_line} could not be written "
+                        f"({type(exc).__name__}: {exc}). {job.rows_committed} rows before it are stored; "
+                        "import the same file again to finish (stored rows count as duplicates).") from exc
+                report.add(batch.rejects + result.rejects)
+                stubs += result.stubs
+                job.rows_read += batch.size
+                job.rows_committed += batch.size
+                job.inserted += result.inserted
+                job.updated += result.updated
+                job.duplicates += result.duplicates
+                job.rejected += len(batch.rejects) + len(result.rejects)
+                job.bytes_read = source.bytes_read
+                job.seconds = time.monotonic() - started
+                job.save(update_fields=["rows_read", "rows_committed", "inserted", "updated", "duplicates",
+                                        "rejected", "bytes_read", "bytes_total", "seconds"])
+                _job_sync(job)
+                if progress is not None:
+                    progress(job)
+    except UserError as exc:
+        _job_finish(job, report, started, error=exc.message)
+        raise
+    except Exception as exc:
+        _job_finish(job, report, started, error=f"{type(exc).__name__}: {exc}")
+        raise
+    _job_finish(job, report, started)
+    return ImportResult(
+        import_job_id=job.pk, kind=job.kind, status=job.status, rows=job.rows_read, inserted=job.inserted,
+        updated=job.updated, duplicates=job.duplicates, rejected=job.rejected, stubs=stubs,
+        seconds=round(job.seconds or 0.0, 3), report=job.report_path or None, ignored_columns=ignored,
+        dry_run=job.dry_run)
+
+
+def _job_finish(job: ImportJob, report: _RejectReport, started: float, *, error: str = "") -> None:
+    report.close()
+    job.status = ImportJob.Status.FAILED if error else ImportJob.Status.SUCCEEDED
+    job.error = error
+    job.report_path = str(report.path) if report.written else ""
+    job.seconds = time.monotonic() - started
+    job.finished_at = timezone.now()
+    if not error:
+        job.bytes_read = job.bytes_total
+    job.save(update_fields=["status", "error", "report_path", "seconds", "finished_at", "bytes_read", "bytes_total"])
+    _job_sync(job)
+
+
+def _job_sync(job: ImportJob) -> None:
+    """Mirror progress onto the generic Job row that pages poll, when the import has one."""
+    if not job.job_id:
+        return
+    status = {ImportJob.Status.PENDING: Job.Status.PENDING, ImportJob.Status.RUNNING: Job.Status.RUNNING,
+              ImportJob.Status.SUCCEEDED: Job.Status.SUCCEEDED, ImportJob.Status.FAILED: Job.Status.FAILED}
+    Job.objects.filter(pk=job.job_id).update(
+        status=status[job.status], progress_done=job.bytes_read, progress_total=job.bytes_total,
+        message=f"{job.rows_read} rows read", error=job.error,
+        finished_at=job.finished_at)

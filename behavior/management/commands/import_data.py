@@ -1,0 +1,47 @@
+"""`import_data KIND FILE`: import a CSV file of customers, products, orders, order lines or events."""
+
+import time
+
+from django.core.management.base import CommandError
+
+from accounts.management.base import ShopCommand
+from behavior.ingest.formats import KINDS
+from behavior.services import DEFAULT_BATCH_SIZE, data_import
+
+
+class Command(ShopCommand):
+    help = ("Import a UTF-8 CSV file (with a header row). Progress goes to stderr; stdout gets one JSON line: "
+            "kind, rows, inserted, updated, duplicates, rejected, seconds, report (the rejected-rows CSV, "
+            "null when nothing was rejected), plus import_job_id, status, stubs, ignored_columns, dry_run.")
+    creates_shop = True
+
+    def add_arguments(self, parser):
+        parser.add_argument("kind", choices=KINDS)
+        parser.add_argument("file")
+        parser.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                            help="read FIELD from the file's COLUMN (repeatable)")
+        parser.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
+        parser.add_argument("--no-create", action="store_true",
+                            help="reject rows naming unknown customers/products instead of creating stand-ins")
+        parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                            help=f"rows per transaction (default {DEFAULT_BATCH_SIZE})")
+
+    def handle_shop(self, target_shop, *args, **options):
+        # The base passes the Shop positionally and the --shop slug in options["shop"].
+        column_map = {}
+        for item in options["map"]:
+            field, sep, column = item.partition("=")
+            if not sep or not field.strip() or not column.strip():
+                raise CommandError(f"--map expects FIELD=COLUMN, got '{item}'.")
+            column_map[field.strip()] = column.strip()
+        started = time.monotonic()
+
+        def report_progress(job):
+            rate = job.rows_read / max(time.monotonic() - started, 1e-6)
+            share = f" ({100 * job.bytes_read / job.bytes_total:.0f}%)" if job.bytes_total else ""
+            self.progress(f"{job.kind}: {job.rows_read:,} rows{share}, {rate:,.0f} rows/s")
+
+        result = data_import(shop=target_shop, kind=options["kind"], path=options["file"], column_map=column_map,
+                             create_missing=not options["no_create"], dry_run=options["dry_run"],
+                             batch_size=options["batch_size"], progress=report_progress)
+        self.print_json(result.as_json())

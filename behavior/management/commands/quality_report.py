@@ -1,0 +1,45 @@
+"""`quality_report`: how complete and plausible a shop's data is (text, or one JSON document with --json)."""
+
+from accounts.management.base import ShopCommand
+from behavior.selectors import quality_report
+
+
+class Command(ShopCommand):
+    help = ("Data quality of a shop: completeness per column, date ranges, duplicates, impossible dates, "
+            "stand-in records and gaps in daily volume.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+
+    def handle_shop(self, target_shop, *args, **options):
+        # The base passes the Shop positionally and the --shop slug in options["shop"].
+        report = quality_report(shop=target_shop)
+        if options["json"]:
+            self.print_json(report)
+            return
+        out = self.stdout.write
+        out(f"Data quality of shop {report['shop']} ({report['generated_at'][:16]})")
+        for name, table in report["tables"].items():
+            span = table.get("date_range")
+            dates = f", {span['first'][:10]} … {span['last'][:10]}" if span and span["first"] else ""
+            out(f"\n{name}: {table['rows']:,} rows{dates}")
+            for column, share in table["completeness"].items():
+                out(f"  {column:<12} {'-' if share is None else f'{100 * share:5.1f} % filled'}")
+        dup = report["duplicates"]["orders_same_customer_time_total"]
+        out(f"\nDuplicates: {dup['groups']} groups of orders with the same customer, time and total "
+            f"({dup['extra_rows']} extra rows)")
+        recent = report["duplicates"]["recent_imports"]["duplicate_rows_by_kind"]
+        if recent:
+            out("  rows skipped as duplicates in recent imports: "
+                + ", ".join(f"{kind} {count:,}" for kind, count in recent.items()))
+        out("\nDates:")
+        for name, count in report["dates"].items():
+            out(f"  {name.replace('_', ' '):<22} {count:,}{'  <- check' if count else ''}")
+        stubs = report["stubs"]
+        out(f"\nStand-ins (created because orders or events named them): {stubs['customers']:,} customers, "
+            f"{stubs['products']:,} products")
+        out("\nGaps in daily volume:")
+        for name, gap in report["gaps"].items():
+            where = f" (longest {gap['longest_gap_days']} days: {gap['longest_gap']['from']} … " \
+                    f"{gap['longest_gap']['to']})" if gap["longest_gap"] else ""
+            out(f"  {name}: {gap['empty_days']} empty days of {gap['days']}{where}")

@@ -1,0 +1,119 @@
+"""Reads of the behavior app: the data quality report.
+
+Every figure is an aggregate query (portable ORM: PostgreSQL and the SQLite demo); only per-day
+counts (a few thousand rows at most) come back to Python, to find gaps in daily volume."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from accounts.models import Shop
+from behavior.models import Customer, Event, ImportJob, Order, OrderLine
+from catalog.models import Product
+
+EARLIEST_PLAUSIBLE = datetime(1990, 1, 1, tzinfo=UTC)
+
+# Per table: the columns whose completeness is reported, each with the condition "has a value".
+_COMPLETENESS = {
+    "customers": (Customer, "shop", {"email": ~Q(email=""), "name": ~Q(name=""), "country": ~Q(country=""),
+                                     "signup_at": Q(signup_at__isnull=False)}),
+    "products": (Product, "shop", {"title": ~Q(title=""), "description": ~Q(description=""),
+                                   "category": Q(category__isnull=False), "brand": ~Q(brand=""),
+                                   "price": Q(price__isnull=False)}),
+    "orders": (Order, "shop", {"total": Q(total__isnull=False), "currency": ~Q(currency=""),
+                               "item_count": Q(item_count__isnull=False)}),
+    "order_lines": (OrderLine, "shop", {"product": Q(product__isnull=False),
+                                        "unit_price": Q(unit_price__isnull=False)}),
+    "events": (Event, "shop", {"product": Q(product__isnull=False), "session_id": ~Q(session_id=""),
+                               "properties": Q(properties__isnull=False)}),
+}
+_DATES = {"customers": (Customer, "signup_at"), "orders": (Order, "placed_at"), "events": (Event, "occurred_at")}
+
+
+def quality_report(*, shop: Shop, now: datetime | None = None) -> dict:
+    """The data quality of a shop: completeness per column, date ranges, duplicates, impossible dates,
+    stand-in records, and gaps in daily volume. A JSON-ready dict (dates as ISO strings)."""
+    now = now or timezone.now()
+    return {
+        "shop": shop.slug,
+        "generated_at": now.isoformat(),
+        "tables": _tables(shop),
+        "duplicates": _duplicates(shop),
+        "dates": _dates(shop, now),
+        "stubs": {
+            "customers": Customer.objects.filter(shop=shop, is_stub=True).count(),
+            "products": Product.objects.filter(shop=shop, is_stub=True).count(),
+        },
+        "gaps": {name: _gaps(model, field, shop) for name, (model, field) in _DATES.items() if name != "customers"},
+    }
+
+
+def _tables(shop: Shop) -> dict:
+    tables = {}
+    for name, (model, _, columns) in _COMPLETENESS.items():
+        aggregates = {"rows": Count("id")}
+        aggregates.update({f"c_{column}": Count("id", filter=condition) for column, condition in columns.items()})
+        if name in _DATES:
+            field = _DATES[name][1]
+            aggregates.update(first=Min(field), last=Max(field))
+        figures = model.objects.filter(shop=shop).aggregate(**aggregates)
+        rows = figures["rows"]
+        table = {"rows": rows,
+                 "completeness": {column: round(figures[f"c_{column}"] / rows, 4) if rows else None
+                                  for column in columns}}
+        if name in _DATES:
+            table["date_range"] = {"first": _iso(figures["first"]), "last": _iso(figures["last"])}
+        tables[name] = table
+    return tables
+
+
+def _duplicates(shop: Shop) -> dict:
+    # Orders with the same customer, time and total under different ids: usually one order exported twice.
+    groups = (Order.objects.filter(shop=shop).order_by().values("customer_id", "placed_at", "total")
+              .annotate(n=Count("id")).filter(n__gt=1))
+    figures = groups.aggregate(groups=Count("customer_id"), extra=Sum(F("n") - 1))
+    recent = ImportJob.objects.filter(shop=shop).order_by("-created_at")[:20]
+    by_kind: dict[str, int] = {}
+    for job in recent.values("kind", "duplicates", "rejected"):
+        by_kind[job["kind"]] = by_kind.get(job["kind"], 0) + job["duplicates"]
+    return {
+        "orders_same_customer_time_total": {"groups": figures["groups"] or 0, "extra_rows": figures["extra"] or 0},
+        "recent_imports": {"imports": len(recent), "duplicate_rows_by_kind": by_kind},
+    }
+
+
+def _dates(shop: Shop, now: datetime) -> dict:
+    orders = Order.objects.filter(shop=shop)
+    return {
+        "orders_before_1990": orders.filter(placed_at__lt=EARLIEST_PLAUSIBLE).count(),
+        "orders_in_future": orders.filter(placed_at__gt=now).count(),
+        "orders_before_signup": orders.filter(customer__signup_at__isnull=False,
+                                              placed_at__lt=F("customer__signup_at")).count(),
+        "events_before_1990": Event.objects.filter(shop=shop, occurred_at__lt=EARLIEST_PLAUSIBLE).count(),
+        "events_in_future": Event.objects.filter(shop=shop, occurred_at__gt=now).count(),
+        "signups_in_future": Customer.objects.filter(shop=shop, signup_at__gt=now).count(),
+    }
+
+
+def _gaps(model, field: str, shop: Shop) -> dict:
+    """Days without any record inside the table's date range, and the longest such run."""
+    days = sorted(day for day in (model.objects.filter(shop=shop).order_by().annotate(day=TruncDate(field, tzinfo=UTC))
+                                  .values_list("day", flat=True).distinct()) if day is not None)
+    if not days:
+        return {"days": 0, "empty_days": 0, "longest_gap_days": 0, "longest_gap": None}
+    empty, longest, longest_at = 0, 0, None
+    for before, after in zip(days, days[1:], strict=False):
+        missing = (after - before).days - 1
+        empty += missing
+        if missing > longest:
+            longest, longest_at = missing, (before + timedelta(days=1), after - timedelta(days=1))
+    return {"days": (days[-1] - days[0]).days + 1, "empty_days": empty, "longest_gap_days": longest,
+            "longest_gap": {"from": longest_at[0].isoformat(), "to": longest_at[1].isoformat()} if longest_at else None}
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,37 @@
+"""Writes of the behavior app: data imports. The import machinery lives in `behavior.ingest`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from accounts.models import Shop
+from behavior.ingest.services import (
+    DEFAULT_BATCH_SIZE,
+    ImportFailed,
+    ImportResult,
+    import_job_create,
+    import_job_run,
+)
+from behavior.models import ImportJob
+
+__all__ = ["DEFAULT_BATCH_SIZE", "ImportFailed", "ImportResult", "data_import", "import_job_create",
+           "import_job_run", "import_job_enqueue"]
+
+
+def data_import(*, shop: Shop, kind: str, path: str | os.PathLike, column_map: dict[str, str] | None = None,
+                create_missing: bool = True, dry_run: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
+                user=None, progress: Callable[[ImportJob], None] | None = None) -> ImportResult:
+    """Import one CSV file of `kind` into `shop` now (the command's path): create the ImportJob and run it."""
+    job = import_job_create(shop=shop, kind=kind, path=path, column_map=column_map, create_missing=create_missing,
+                            dry_run=dry_run, user=user)
+    return import_job_run(import_job_id=job.pk, batch_size=batch_size, progress=progress)
+
+
+def import_job_enqueue(*, import_job: ImportJob) -> None:
+    """Run the import in a Celery worker once the caller's transaction commits (the upload page's path)."""
+    from django.db import transaction
+
+    from behavior.tasks import data_import_task
+
+    transaction.on_commit(lambda: data_import_task.delay(import_job.pk))

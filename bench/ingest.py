@@ -1,0 +1,128 @@
+"""Benchmark: import an events CSV with `import_data` and compare with a raw COPY of the same file.
+
+    .venv/bin/python bench/ingest.py [--rows 2000000] [--batch-size 100000]
+
+Uses DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ecomsight_bench), creating and
+migrating the database when needed. Ends with one JSON line:
+{"rows", "import_rows_per_s", "copy_rows_per_s", "ratio"}.
+"""
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ecomsight_bench")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecomsight.settings.test")
+
+TYPES = ["view"] * 70 + ["add_to_cart"] * 12 + ["remove_from_cart"] * 4 + ["wishlist"] * 4 + ["search"] * 6 + \
+    ["login"] * 4
+
+
+def database_ensure() -> None:
+    """Create the benchmark database if it does not exist yet."""
+    import psycopg
+
+    url = os.environ["DATABASE_URL"]
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(base + "/postgres", autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def events_file_write(path: Path, rows: int, *, customers: int = 50_000, products: int = 5_000) -> None:
+    """A realistic events file: event ids, ~50k customers, 5k products, sessions, some JSON properties."""
+    rng = random.Random(7)
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write("event_id,customer_id,type,product_id,occurred_at,session_id,properties\n")
+        chunk = []
+        for i in range(rows):
+            kind = rng.choice(TYPES)
+            product = f"P{rng.randrange(products)}" if kind not in ("search", "login") else ""
+            moment = start + timedelta(seconds=rng.randrange(540 * 86400))
+            properties = '"{""q"": ""shoes""}"' if kind == "search" else ""
+            chunk.append(f"ev-{i},C{rng.randrange(customers)},{kind},{product},"
+                         f"{moment:%Y-%m-%dT%H:%M:%S},s{i // 8},{properties}\n")
+            if len(chunk) == 100_000:
+                handle.writelines(chunk)
+                chunk = []
+        handle.writelines(chunk)
+
+
+def copy_raw(path: Path) -> float:
+    """Seconds for a plain COPY of the file into a bare typed table (no keys, no indexes)."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_events_raw")
+        cursor.execute("CREATE UNLOGGED TABLE bench_events_raw (event_id text, customer_id text, type text, "
+                       "product_id text, occurred_at timestamptz, session_id text, properties jsonb)")
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        with cursor.copy("COPY bench_events_raw FROM STDIN (FORMAT csv, HEADER)") as copy, open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                copy.write(block)
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_events_raw")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--batch-size", type=int, default=100_000)
+    parser.add_argument("--keep", action="store_true", help="keep the imported rows (default: delete the shop)")
+    args = parser.parse_args()
+
+    database_ensure()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from accounts.models import Shop
+    from behavior.services import data_import
+
+    Shop.objects.filter(slug="bench").delete()
+    shop = Shop.objects.create(slug="bench", name="Bench")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "events.csv"
+        started = time.perf_counter()
+        events_file_write(path, args.rows)
+        print(f"generated {args.rows:,} rows ({path.stat().st_size / 1e6:.0f} MB) in "
+              f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
+
+        def progress(job):
+            print(f"  {job.rows_read:,} rows, {job.rows_read / max(job.seconds or 0, 1e-6):,.0f} rows/s",
+                  file=sys.stderr)
+
+        result = data_import(shop=shop, kind="events", path=path, batch_size=args.batch_size, progress=progress)
+        import_seconds = result.seconds
+        assert result.rejected == 0 and result.inserted == args.rows, result
+        print(f"import_data: {result.rows:,} rows in {import_seconds:.1f}s "
+              f"({result.stubs:,} stand-ins created)", file=sys.stderr)
+        again = data_import(shop=shop, kind="events", path=path, batch_size=args.batch_size)
+        print(f"re-import (all duplicates): {again.seconds:.1f}s, inserted {again.inserted}", file=sys.stderr)
+        copy_seconds = copy_raw(path)
+        print(f"raw COPY: {copy_seconds:.1f}s", file=sys.stderr)
+    if not args.keep:
+        shop.delete()
+    import_rate = args.rows / import_seconds
+    copy_rate = args.rows / copy_seconds
+    print(f"import {import_rate:,.0f} rows/s, raw COPY {copy_rate:,.0f} rows/s, ratio {import_rate / copy_rate:.2f}",
+          file=sys.stderr)
+    print(json.dumps({"rows": args.rows, "import_rows_per_s": round(import_rate), "copy_rows_per_s": round(copy_rate),
+                      "ratio": round(import_rate / copy_rate, 3)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The data quality report: sections, and that it finds what is wrong."""
+
+import datetime as dt
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from behavior.selectors import quality_report
+from tests.behavior.factories import CustomerFactory, EventFactory, OrderFactory
+
+pytestmark = pytest.mark.django_db
+NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+
+
+def day(n: int) -> dt.datetime:
+    return dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC) + dt.timedelta(days=n)
+
+
+def test_report_finds_future_dates_stubs_gaps_and_duplicate_orders(shop, other_shop):
+    ann = CustomerFactory(shop=shop, email="a@x.io", signup_at=day(5))
+    CustomerFactory(shop=shop, is_stub=True, signup_at=None)
+    OrderFactory(customer=ann, placed_at=day(0), total="10.00")  # before signup
+    OrderFactory(customer=ann, placed_at=day(10), total="5.00")
+    OrderFactory(customer=ann, placed_at=day(10), total="5.00")  # same order exported twice
+    OrderFactory(customer=ann, placed_at=NOW + dt.timedelta(days=3))  # injected future date
+    OrderFactory(customer=ann, placed_at=dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
+    EventFactory(customer=ann, occurred_at=day(0))
+    EventFactory(customer=ann, occurred_at=day(1))
+    EventFactory(customer=ann, occurred_at=day(4))
+    OrderFactory(customer=CustomerFactory(shop=other_shop), placed_at=NOW + dt.timedelta(days=9))  # not ours
+
+    report = quality_report(shop=shop, now=NOW)
+
+    assert report["dates"]["orders_in_future"] == 1
+    assert report["dates"]["orders_before_1990"] == 1
+    assert report["dates"]["orders_before_signup"] == 2
+    assert report["stubs"] == {"customers": 1, "products": 0}
+    assert report["duplicates"]["orders_same_customer_time_total"] == {"groups": 1, "extra_rows": 1}
+    assert report["gaps"]["events"] == {"days": 5, "empty_days": 2, "longest_gap_days": 2,
+                                        "longest_gap": {"from": "2024-01-03", "to": "2024-01-04"}}
+    customers = report["tables"]["customers"]
+    assert customers["rows"] == 2 and customers["completeness"]["email"] == 0.5
+    assert report["tables"]["orders"]["rows"] == 5
+    assert report["tables"]["events"]["date_range"]["first"].startswith("2024-01-01")
+
+
+def test_empty_shop_report_has_every_section_without_dividing_by_zero(shop):
+    report = quality_report(shop=shop)
+    assert {"tables", "duplicates", "dates", "stubs", "gaps"} <= report.keys()
+    assert report["tables"]["events"] == {"rows": 0, "completeness": {"product": None, "session_id": None,
+                                                                      "properties": None},
+                                          "date_range": {"first": None, "last": None}}
+    assert report["gaps"]["orders"]["empty_days"] == 0
+
+
+def test_command_prints_one_json_document_or_text(shop):
+    OrderFactory(customer=CustomerFactory(shop=shop), placed_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC))
+    out = StringIO()
+    call_command("quality_report", "--json", stdout=out)
+    assert json.loads(out.getvalue())["dates"]["orders_in_future"] == 1
+    text = StringIO()
+    call_command("quality_report", "--shop", "acme", stdout=text)
+    assert "orders in future" in text.getvalue() and "<- check" in text.getvalue()
