@@ -132,7 +132,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis re-delivers an unacknowledged task after this long; it must exceed the longest task.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=4 * 3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=4 * 3600),
+    # How often a worker sweeps for tasks a dead worker left unacknowledged (kombu's defaults: 10 s x 10).
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Training and scoring get their own queue so imports and exports never wait behind them.
 CELERY_TASK_ROUTES = {
@@ -150,17 +155,50 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "ecomsight.api.schema.ApiAutoSchema",
+    # Bearer first: its WWW-Authenticate header is the one a 401 carries. The session serves the
+    # browser (and the Swagger page); DRF enforces CSRF on its writes.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "ecomsight.api.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["ecomsight.api.permissions.RolePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["ecomsight.api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": env("API_THROTTLE_RATE", default="1200/min")},
+    "DEFAULT_PAGINATION_CLASS": "ecomsight.api.pagination.ApiCursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "ecomsight.api.errors.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "UNICODE_JSON": True,
+    "STRICT_JSON": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "EcomSight API",
-    "DESCRIPTION": "Churn and purchase scores, recommendations, segments and ingestion.",
+    "DESCRIPTION": (
+        "Churn and purchase scores, recommendations, segments and ingestion for one shop.\n\n"
+        "Authenticate with `Authorization: Bearer <token>` (create one with `python manage.py create_token "
+        "USER --name NAME --shop SLUG`). A token acts for one shop with its owner's role (marketer < "
+        "analyst < admin). Customers and products are addressed by the shop's own ids. Lists use cursor "
+        "pagination: follow `next`. Every error has the form "
+        '`{"status": 400, "code": "invalid", "message": "...", "field": "name-or-null"}`.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    "ENUM_NAME_OVERRIDES": {
+        "RiskBandEnum": "predictions.models.CustomerScore.Band",
+        "JobStatusEnum": "accounts.models.Job.Status",
+        "JobKindEnum": "accounts.models.Job.Kind",
+        "ModelStatusEnum": "predictions.models.ModelVersion.Status",
+        "TaskEnum": "predictions.models.Task",
+    },
 }
 
 LOGGING = {

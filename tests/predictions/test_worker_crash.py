@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count
 
@@ -31,6 +30,8 @@ def _start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
         "CELERY_TASK_ALWAYS_EAGER": "false",
         # Unacknowledged tasks of a killed worker come back after this many seconds.
         "CELERY_VISIBILITY_TIMEOUT": "5",
+        "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+        "CELERY_UNACKED_RESTORE_THROTTLE": "1",
     }
     log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
@@ -61,13 +62,13 @@ def _chunks_done(run_id: int) -> int:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_scoring_survives_sigkilled_pool_child_and_worker(simulated_shop, tmp_path, monkeypatch):
+def test_scoring_survives_sigkilled_pool_child_and_worker(simulated_shop, tmp_path):
     simulated_shop.horizon_days = 60
     simulated_shop.save()
     for task in ("purchase", "churn"):
         model_train(shop=simulated_shop, task=task, horizon_days=60, algorithms=["bgnbd", "lgbm"])
-    celery_app.conf.broker_url = settings.CELERY_BROKER_URL
-    monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False  # this test enqueues for real, to Redis
     with celery_app.connection_for_write() as conn:
         for queue in (QUEUE, "default"):
             conn.default_channel.queue_purge(queue) if _queue_exists(conn, queue) else None
@@ -90,6 +91,7 @@ def test_scoring_survives_sigkilled_pool_child_and_worker(simulated_shop, tmp_pa
         _wait(lambda: ScoringRun.objects.get(pk=run.pk).status == ScoringRun.Status.SUCCEEDED, 120,
               "the run to complete on the new worker")
     finally:
+        celery_app.conf.task_always_eager = eager
         for worker in (first, second):
             if worker is not None and worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGKILL)
