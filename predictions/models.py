@@ -104,7 +104,7 @@ class CustomerScore(models.Model):
             models.Index(fields=["scoring_run", "task", "-probability"], name="score_run_task_prob"),
             # The at-risk list's default order (revenue at risk), read straight from the index.
             models.Index(models.F("scoring_run"), models.F("task"),
-                         models.F("revenue_at_risk").desc(nulls_last=True), models.F("probability").desc(),
+                         models.F("revenue_at_risk").desc(), models.F("probability").desc(),
                          models.F("id"), name="score_run_task_at_risk"),
             models.Index(fields=["customer", "task", "-scored_at"], name="score_customer_history"),
         ]

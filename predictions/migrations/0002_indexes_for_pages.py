@@ -14,6 +14,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='customerscore',
-            index=models.Index(models.F('scoring_run'), models.F('task'), models.OrderBy(models.F('revenue_at_risk'), descending=True, nulls_last=True), models.OrderBy(models.F('probability'), descending=True), models.F('id'), name='score_run_task_at_risk'),
+            index=models.Index(models.F('scoring_run'), models.F('task'), models.OrderBy(models.F('revenue_at_risk'), descending=True), models.OrderBy(models.F('probability'), descending=True), models.F('id'), name='score_run_task_at_risk'),
         ),
     ]

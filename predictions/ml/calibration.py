@@ -31,7 +31,7 @@ ISOTONIC_MIN_PER_CLASS = 50
 _EPS = 1e-6
 # Weight of the raw score added to isotonic output so flat steps keep the raw order (far below any
 # difference that matters for calibration).
-_TIE_BREAK = 1e-6
+_TIE_BREAK = 1e-5
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -62,7 +62,10 @@ class Calibrator:
         elif self.method == "isotonic":
             x = np.asarray(self.params["x"], dtype=np.float64)
             y = np.asarray(self.params["y"], dtype=np.float64)
-            out = np.interp(p_raw, x, y) + _TIE_BREAK * p_raw
+            # Mixing in the raw score keeps flat steps (and both ends) strictly increasing, and the
+            # affine map into [eps, 1 - eps] avoids clipping, which would tie the extremes again.
+            mixed = (1.0 - _TIE_BREAK) * np.interp(p_raw, x, y) + _TIE_BREAK * np.clip(p_raw, 0.0, 1.0)
+            return _EPS + (1.0 - 2.0 * _EPS) * mixed
         elif self.method == "identity":
             out = p_raw
         else:
@@ -97,7 +100,14 @@ def _fit_platt(scores: np.ndarray, y: np.ndarray) -> Calibrator:
     n_pos = float(y.sum())
     n_neg = float(len(y) - n_pos)
     t = np.where(y == 1, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+
+    def loss(a: float, b: float) -> float:
+        m = a * z + b
+        # log(1 + exp(m)) - t * m, written to stay finite for large |m|
+        return float(np.sum(np.logaddexp(0.0, m) - t * m))
+
     a, b = 1.0, 0.0
+    current = loss(a, b)
     ridge = 1e-6  # keeps the Hessian invertible when z is (nearly) constant
     for _ in range(100):
         p = _sigmoid(a * z + b)
@@ -105,8 +115,18 @@ def _fit_platt(scores: np.ndarray, y: np.ndarray) -> Calibrator:
         g = np.array([np.dot(p - t, z), np.sum(p - t)])
         h = np.array([[np.dot(w, z * z) + ridge, np.dot(w, z)], [np.dot(w, z), np.sum(w) + ridge]])
         step = np.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
-        if np.max(np.abs(step)) < 1e-10:
+        # Damped Newton: halve the step until the loss decreases (plain Newton overshoots from a
+        # poor start, e.g. scores that were cubed).
+        scale = 1.0
+        while scale > 1e-8:
+            candidate = loss(a - scale * step[0], b - scale * step[1])
+            if candidate <= current:
+                break
+            scale *= 0.5
+        else:
+            break
+        a, b, current = a - scale * step[0], b - scale * step[1], candidate
+        if np.max(np.abs(scale * step)) < 1e-10:
             break
     if not np.isfinite(a) or a <= 0.0:
         # A useless or inverted score: keep the ranking (tiny positive slope) and predict the base rate.

@@ -46,7 +46,8 @@ ACTIVE_DAYS = 365
 # Order of the list per sort key; `id` last keeps pages stable when values tie.
 _ORDERINGS = {
     # The plain column (not the fallback expression), so an index on it can serve the default page.
-    "risk": [F("revenue_at_risk").desc(nulls_last=True), F("probability").desc(), "id"],
+    # Churn scores always carry revenue at risk, so no NULLS LAST: the order matches the index exactly.
+    "risk": [F("revenue_at_risk").desc(), F("probability").desc(), "id"],
     "churn": [F("probability").desc(), "id"],
     "purchase": [F("purchase_probability").desc(nulls_last=True), "id"],
     "value": [F("spend_12m").desc(), "id"],

@@ -1,0 +1,155 @@
+"""Input and output shapes of the predictions API: at-risk filters, scores, segments, models, jobs."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from predictions.filters import BANDS, MAX_LIMIT, SORTS
+from predictions.models import CustomerScore, ModelVersion, Segment, Task
+
+MAX_ID = 2**63 - 1
+MAX_DAYS = 36_500
+MAX_MONEY = 1e12
+
+
+class AtRiskFilterSerializer(serializers.Serializer):
+    """The at-risk page's filters (percent, shop currency, whole days), with the same names and meaning."""
+
+    band = serializers.ListField(child=serializers.ChoiceField(choices=BANDS), required=False,
+                                 help_text="Risk bands (repeat the parameter for several).")
+    churn_min = serializers.IntegerField(min_value=0, max_value=100, required=False, help_text="Percent, inclusive.")
+    churn_max = serializers.IntegerField(min_value=0, max_value=100, required=False, help_text="Percent, inclusive.")
+    value_min = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False,
+                                       help_text="12-month spend, shop currency.")
+    value_max = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False)
+    days_min = serializers.IntegerField(min_value=0, max_value=MAX_DAYS, required=False,
+                                        help_text="Days since the last order, at least.")
+    days_max = serializers.IntegerField(min_value=0, max_value=MAX_DAYS, required=False)
+    category = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
+                                        help_text="Customers who bought in this category or below it.")
+    country = serializers.CharField(max_length=64, required=False)
+    segment = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
+                                       help_text="Also apply this saved segment's filter.")
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False,
+                                     help_text="Only the first N customers in the sort order.")
+    sort = serializers.ChoiceField(choices=list(SORTS), required=False, default="risk")
+
+
+class SegmentFiltersSerializer(serializers.Serializer):
+    """A segment's saved filter (the at-risk filters; `bands` is a list)."""
+
+    bands = serializers.ListField(child=serializers.ChoiceField(choices=BANDS), required=False)
+    churn_min = serializers.IntegerField(min_value=0, max_value=100, required=False, allow_null=True)
+    churn_max = serializers.IntegerField(min_value=0, max_value=100, required=False, allow_null=True)
+    value_min = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
+    value_max = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
+    days_min = serializers.IntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
+    days_max = serializers.IntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
+    category = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
+    country = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    segment = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False, allow_null=True)
+    sort = serializers.ChoiceField(choices=list(SORTS), required=False)
+
+    def to_representation(self, instance):
+        # Saved filters hold only the fields that narrow the list (AtRiskFilter.to_dict): show them as saved.
+        return dict(instance)
+
+
+class AtRiskRowSerializer(serializers.Serializer):
+    customer_id = serializers.CharField(help_text="The shop's own customer id.")
+    email = serializers.CharField(allow_null=True, help_text="Personal data: null unless your role may see it.")
+    name = serializers.CharField(allow_null=True, help_text="Personal data: null unless your role may see it.")
+    country = serializers.CharField()
+    churn_probability = serializers.FloatField()
+    purchase_probability = serializers.FloatField(allow_null=True)
+    risk_band = serializers.ChoiceField(choices=CustomerScore.Band.choices)
+    spend_12m = serializers.FloatField()
+    revenue_at_risk = serializers.FloatField()
+    last_order_at = serializers.DateTimeField(allow_null=True)
+    days_since_last_order = serializers.IntegerField(allow_null=True)
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class ScoringRunRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    as_of = serializers.DateTimeField()
+
+
+class ScoreOutputSerializer(serializers.ModelSerializer):
+    scoring_run = serializers.IntegerField(source="scoring_run_id")
+    as_of = serializers.DateTimeField(source="scoring_run.as_of")
+    model_version = serializers.IntegerField(source="model_version_id", allow_null=True)
+
+    class Meta:
+        model = CustomerScore
+        fields = ["task", "probability", "risk_band", "decile", "reasons", "expected_orders", "p_alive",
+                  "spend_12m", "revenue_at_risk", "scored_at", "as_of", "scoring_run", "model_version"]
+        read_only_fields = fields
+
+
+class CurrentScoresSerializer(serializers.Serializer):
+    churn = ScoreOutputSerializer(allow_null=True)
+    purchase = ScoreOutputSerializer(allow_null=True)
+
+
+class ScoreHistoryFilterSerializer(serializers.Serializer):
+    task = serializers.ChoiceField(choices=Task.choices, required=False)
+
+
+class SegmentOutputSerializer(serializers.ModelSerializer):
+    filters = SegmentFiltersSerializer()
+    size = serializers.IntegerField(allow_null=True, read_only=True, required=False,
+                                    help_text="Members in the current scores (detail only; null before any scores).")
+
+    class Meta:
+        model = Segment
+        fields = ["id", "name", "filters", "size", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class SegmentInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    filters = SegmentFiltersSerializer(required=False)
+
+
+class SegmentPatchSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    filters = SegmentFiltersSerializer(required=False)
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    pseudonymise = serializers.BooleanField(required=False, default=False,
+                                            help_text="Replace emails by pseudonyms and leave names empty.")
+    control = serializers.IntegerField(min_value=0, max_value=50, required=False, default=0,
+                                       help_text="Percent of members held back as a control group.")
+
+
+class ModelOutputSerializer(serializers.ModelSerializer):
+    job = serializers.IntegerField(source="job_id", allow_null=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "task", "algorithm", "horizon_days", "as_of", "train_cutoffs", "validation_cutoff", "status",
+                  "metrics", "comparison", "features", "created_at", "promoted_at", "job"]
+        read_only_fields = fields
+
+
+class ModelFilterSerializer(serializers.Serializer):
+    task = serializers.ChoiceField(choices=Task.choices, required=False)
+    status = serializers.ChoiceField(choices=ModelVersion.Status.choices, required=False)
+    algorithm = serializers.CharField(max_length=32, required=False)
+    horizon_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
+
+
+class TrainInputSerializer(serializers.Serializer):
+    task = serializers.ChoiceField(choices=Task.choices)
+    horizon_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True,
+                                            help_text="Default: the shop's horizon.")
+    as_of = serializers.DateField(required=False, allow_null=True, help_text="Default: the last order's day.")
+    algorithms = serializers.ListField(child=serializers.CharField(max_length=32), required=False, allow_null=True,
+                                       max_length=10, help_text="Default: every algorithm.")
+
+
+class ScoreInputSerializer(serializers.Serializer):
+    as_of = serializers.DateField(required=False, allow_null=True, help_text="Default: the last order's day.")

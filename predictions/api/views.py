@@ -1,0 +1,434 @@
+"""Scores, the at-risk list, segments (CRUD, members, CSV export), models, and training / scoring jobs.
+
+Thin views: parse the query or body, call a selector or service of predictions, render the result."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import Http404, StreamingHttpResponse
+from django.utils.text import slugify
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, generics, renderers, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.serializers import JobOutputSerializer
+from accounts.api.views import JOB_EXAMPLE
+from accounts.jobs import job_create
+from accounts.models import Job
+from accounts.permissions import can_view_personal_data
+from behavior.models import Customer
+from ecomsight.api.pagination import CURSOR_PARAMETERS, ApiCursorPagination, SnapshotCursorPagination
+from ecomsight.api.views import ShopApiMixin
+from predictions import exports
+from predictions.filters import AtRiskFilter
+from predictions.models import CustomerScore, ModelVersion, ScoringRun, Segment
+from predictions.segment_services import export_create, segment_create, segment_delete, segment_rename
+from predictions.selectors.scores import scoring_run_current, segment_get
+from predictions.services.scoring import scoring_run_create
+from predictions.services.training import model_version_promote, parse_algorithms
+
+from . import selectors
+from .serializers import (
+    AtRiskFilterSerializer,
+    AtRiskRowSerializer,
+    CurrentScoresSerializer,
+    ExportQuerySerializer,
+    ModelFilterSerializer,
+    ModelOutputSerializer,
+    ScoreHistoryFilterSerializer,
+    ScoreInputSerializer,
+    ScoreOutputSerializer,
+    ScoringRunRefSerializer,
+    SegmentInputSerializer,
+    SegmentOutputSerializer,
+    SegmentPatchSerializer,
+    TrainInputSerializer,
+)
+
+CUSTOMER_ID = OpenApiParameter("customer_id", OpenApiTypes.STR, OpenApiParameter.PATH,
+                               description="The shop's own customer id.")
+SEGMENT_ID = OpenApiParameter("segment_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+MODEL_ID = OpenApiParameter("model_id", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+ROW_EXAMPLE = {
+    "customer_id": "C00042", "email": None, "name": None, "country": "DE", "churn_probability": 0.81,
+    "purchase_probability": 0.07, "risk_band": "high", "spend_12m": 420.0, "revenue_at_risk": 340.2,
+    "last_order_at": "2026-03-28T12:00:00Z", "days_since_last_order": 94,
+    "reasons": ["No order for 94 days; usually every 21"],
+}
+SCORE_EXAMPLE = {
+    "task": "churn", "probability": 0.81, "risk_band": "high", "decile": 1,
+    "reasons": ["No order for 94 days; usually every 21"], "expected_orders": 0.3, "p_alive": 0.4,
+    "spend_12m": 420.0, "revenue_at_risk": 340.2, "scored_at": "2026-06-30T23:59:59Z",
+    "as_of": "2026-06-30T23:59:59Z", "scoring_run": 7, "model_version": 3,
+}
+SEGMENT_EXAMPLE = {"id": 5, "name": "High risk, big spenders", "filters": {"bands": ["high"], "value_min": 200.0},
+                   "size": 1234, "created_at": "2026-06-30T10:00:00Z", "updated_at": "2026-06-30T10:00:00Z"}
+MODEL_EXAMPLE = {
+    "id": 3, "task": "churn", "algorithm": "lightgbm", "horizon_days": 90, "as_of": "2026-06-30",
+    "train_cutoffs": ["2025-12-31", "2026-01-31"], "validation_cutoff": "2026-03-31", "status": "champion",
+    "metrics": {"roc_auc": 0.82, "pr_auc": 0.61, "lift_top_decile": 3.4}, "comparison": {},
+    "features": ["recency_days", "orders_365d"], "created_at": "2026-06-30T11:00:00Z",
+    "promoted_at": "2026-06-30T11:05:00Z", "job": 41,
+}
+
+
+def _customer(shop, customer_id: str) -> Customer:
+    customer = Customer.objects.filter(shop=shop, external_id=customer_id).first()
+    if customer is None:
+        raise Http404("No such customer.")
+    return customer
+
+
+def _run_ref(run: ScoringRun | None) -> dict | None:
+    return {"id": run.pk, "as_of": run.as_of} if run else None
+
+
+def _snapshot_schema(row_serializer, name: str):
+    return inline_serializer(name, {
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "scoring_run": ScoringRunRefSerializer(allow_null=True),
+        "results": row_serializer(many=True),
+    })
+
+
+class _SnapshotListMixin:
+    """Lists of scored customers in one run, paged by SnapshotCursorPagination."""
+
+    pagination_class = SnapshotCursorPagination
+
+    def snapshot_page(self, request, make_queryset):
+        paginator = SnapshotCursorPagination()
+        run_id, offset = paginator.start(request)
+        run = selectors.scoring_run_for_list(shop=self.shop, run_id=run_id)
+        if run_id is not None and run is None:
+            raise exceptions.ValidationError({"cursor": [exceptions.ErrorDetail(
+                "The scores this cursor paged through are gone: start again without a cursor.",
+                code="invalid_cursor")]})
+        scores = paginator.paginate(make_queryset(run) if run else None, run_id=run.pk if run else None,
+                                    offset=offset)
+        rows = selectors.at_risk_rows(scores=scores, run=run, personal=can_view_personal_data(request.user)) \
+            if scores else []
+        return paginator.get_paginated_response(rows, extra={"scoring_run": _run_ref(run)})
+
+
+class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
+    """The at-risk list."""
+
+    @extend_schema(
+        operation_id="at_risk_list", summary="The at-risk list (the web page's filters)", tags=["scores"],
+        description="Churn-scored customers of the current scoring run, filtered and sorted like the at-risk "
+                    "page. The cursor keeps paging through the same run even when a newer one lands.",
+        parameters=[AtRiskFilterSerializer, *CURSOR_PARAMETERS],
+        responses=_snapshot_schema(AtRiskRowSerializer, "AtRiskPage"),
+        examples=[OpenApiExample("page", value={"next": None, "previous": None,
+                                                "scoring_run": {"id": 7, "as_of": "2026-06-30T23:59:59Z"},
+                                                "results": [ROW_EXAMPLE]})],
+    )
+    def get(self, request):
+        query = AtRiskFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        flt = AtRiskFilter.from_query(request.query_params)
+        if flt.errors:
+            raise exceptions.ValidationError(flt.errors[0])
+        return self.snapshot_page(request, lambda run: selectors.at_risk_list_queryset(shop=self.shop, run=run,
+                                                                                        flt=flt))
+
+
+class CustomerScoresApi(ShopApiMixin, APIView):
+    """A customer's scores: current and history."""
+
+    cursor_ordering = ("-scored_at", "-id")
+
+    @extend_schema(
+        operation_id="customer_scores", summary="A customer's current scores and score history", tags=["scores"],
+        parameters=[CUSTOMER_ID, ScoreHistoryFilterSerializer,
+                    *CURSOR_PARAMETERS],
+        responses=inline_serializer("CustomerScoresPage", {
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "current": CurrentScoresSerializer(help_text="The scores of the shop's current scoring run."),
+            "results": ScoreOutputSerializer(many=True, help_text="Every score of the customer, newest first."),
+        }),
+        examples=[OpenApiExample("scores", value={
+            "next": None, "previous": None, "current": {"churn": SCORE_EXAMPLE, "purchase": None},
+            "results": [SCORE_EXAMPLE]})],
+    )
+    def get(self, request, customer_id: str):
+        query = ScoreHistoryFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        customer = _customer(self.shop, customer_id)
+        history = (CustomerScore.objects.filter(customer=customer, scoring_run__status=ScoringRun.Status.SUCCEEDED,
+                                                **query.validated_data).select_related("scoring_run"))
+        paginator = ApiCursorPagination()
+        page = paginator.paginate_queryset(history, request, view=self)
+        response = paginator.get_paginated_response(ScoreOutputSerializer(page, many=True).data)
+        run = scoring_run_current(shop=self.shop)
+        current = {s.task: s for s in CustomerScore.objects.filter(scoring_run=run, customer=customer)
+                   .select_related("scoring_run")} if run else {}
+        response.data["current"] = {
+            task: ScoreOutputSerializer(current[task]).data if task in current else None
+            for task in ("churn", "purchase")
+        }
+        return response
+
+
+class SegmentListApi(ShopApiMixin, generics.ListAPIView):
+    """Segments: list and create."""
+
+    required_roles = {"GET": "marketer", "POST": "marketer"}
+    serializer_class = SegmentOutputSerializer
+    cursor_ordering = "name"
+
+    def get_queryset(self):
+        return Segment.objects.filter(shop=self.shop)
+
+    @extend_schema(operation_id="segments_list", summary="The shop's segments (saved filters)", tags=["segments"],
+                   examples=[OpenApiExample("segment", value={**SEGMENT_EXAMPLE, "size": None}, response_only=True)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(operation_id="segments_create", summary="Save a filter as a segment", tags=["segments"],
+                   request=SegmentInputSerializer, responses={201: SegmentOutputSerializer},
+                   examples=[OpenApiExample("create", request_only=True, value={
+                       "name": "High risk, big spenders", "filters": {"bands": ["high"], "value_min": 200}}),
+                       OpenApiExample("created", response_only=True, status_codes=["201"], value=SEGMENT_EXAMPLE)])
+    def post(self, request):
+        data = SegmentInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        flt = _filter_from(data.validated_data.get("filters") or {})
+        segment = segment_create(shop=self.shop, user=request.user, name=data.validated_data["name"], flt=flt)
+        return Response(_segment_out(segment, with_size=True), status=status.HTTP_201_CREATED)
+
+
+def _filter_from(filters: dict) -> AtRiskFilter:
+    flt = AtRiskFilter.from_dict(filters)
+    if flt.errors:
+        raise exceptions.ValidationError({"filters": [flt.errors[0]]})
+    return flt
+
+
+def _segment_out(segment: Segment, *, with_size: bool) -> dict:
+    data = SegmentOutputSerializer(segment).data
+    if with_size:
+        run = scoring_run_current(shop=segment.shop)
+        data["size"] = selectors.segment_members_queryset(shop=segment.shop, segment=segment, run=run).count() \
+            if run else None
+    return data
+
+
+class SegmentDetailApi(ShopApiMixin, APIView):
+    """One segment: read, update, delete."""
+
+    required_roles = {"GET": "marketer", "PUT": "marketer", "PATCH": "marketer", "DELETE": "marketer"}
+
+    def _segment(self, segment_id: int) -> Segment:
+        return segment_get(shop=self.shop, segment_id=segment_id)
+
+    @extend_schema(operation_id="segments_retrieve", summary="A segment with its live size", tags=["segments"],
+                   parameters=[SEGMENT_ID], responses=SegmentOutputSerializer,
+                   examples=[OpenApiExample("segment", value=SEGMENT_EXAMPLE)])
+    def get(self, request, segment_id: int):
+        return Response(_segment_out(self._segment(segment_id), with_size=True))
+
+    def _update(self, request, segment_id: int, *, partial: bool):
+        segment = self._segment(segment_id)
+        data = (SegmentPatchSerializer if partial else SegmentInputSerializer)(data=request.data)
+        data.is_valid(raise_exception=True)
+        with transaction.atomic():
+            if "name" in data.validated_data:
+                segment = segment_rename(shop=self.shop, segment=segment, user=request.user,
+                                         name=data.validated_data["name"])
+            if "filters" in data.validated_data or not partial:
+                from .services import segment_filters_update
+
+                segment = segment_filters_update(shop=self.shop, segment=segment, user=request.user,
+                                                 flt=_filter_from(data.validated_data.get("filters") or {}))
+        return Response(_segment_out(segment, with_size=True))
+
+    @extend_schema(operation_id="segments_update", summary="Replace a segment's name and filter", tags=["segments"],
+                   parameters=[SEGMENT_ID], request=SegmentInputSerializer, responses=SegmentOutputSerializer,
+                   examples=[OpenApiExample("segment", value=SEGMENT_EXAMPLE, response_only=True)])
+    def put(self, request, segment_id: int):
+        return self._update(request, segment_id, partial=False)
+
+    @extend_schema(operation_id="segments_partial_update", summary="Rename a segment or change its filter",
+                   tags=["segments"], parameters=[SEGMENT_ID], request=SegmentPatchSerializer,
+                   responses=SegmentOutputSerializer,
+                   examples=[OpenApiExample("rename", request_only=True, value={"name": "Win-back June"}),
+                             OpenApiExample("segment", value=SEGMENT_EXAMPLE, response_only=True)])
+    def patch(self, request, segment_id: int):
+        return self._update(request, segment_id, partial=True)
+
+    @extend_schema(operation_id="segments_destroy", summary="Delete a segment (its past exports stay)",
+                   tags=["segments"], parameters=[SEGMENT_ID], responses={204: None})
+    def delete(self, request, segment_id: int):
+        segment_delete(shop=self.shop, segment=self._segment(segment_id), user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SegmentMembersApi(ShopApiMixin, _SnapshotListMixin, APIView):
+    """A segment's members."""
+
+    @extend_schema(operation_id="segments_members", summary="A segment's members in the current scores",
+                   tags=["segments"],
+                   parameters=[SEGMENT_ID, *CURSOR_PARAMETERS],
+                   responses=_snapshot_schema(AtRiskRowSerializer, "SegmentMembersPage"),
+                   examples=[OpenApiExample("page", value={
+                       "next": None, "previous": None, "scoring_run": {"id": 7, "as_of": "2026-06-30T23:59:59Z"},
+                       "results": [ROW_EXAMPLE]})])
+    def get(self, request, segment_id: int):
+        segment = segment_get(shop=self.shop, segment_id=segment_id)
+        return self.snapshot_page(request, lambda run: selectors.segment_members_queryset(
+            shop=self.shop, segment=segment, run=run))
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """Lets `Accept: text/csv` through content negotiation; errors still render as JSON text."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return renderers.JSONRenderer().render(data)
+
+
+class SegmentExportApi(ShopApiMixin, APIView):
+    """A segment as CSV."""
+
+    renderer_classes = [renderers.JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        operation_id="segments_export", summary="Export a segment as CSV (streamed, audited)", tags=["segments"],
+        description="The same file as the web export: customer_id, email, name, churn_probability, "
+                    "purchase_probability, risk_band, revenue_at_risk, reasons, rec_1..rec_3. Personal data only "
+                    "for roles allowed to see it (pseudonymised otherwise); safe to open in a spreadsheet. "
+                    "Every export is recorded (SegmentExport) and written to the audit log.",
+        parameters=[SEGMENT_ID, ExportQuerySerializer],
+        responses={(200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR, description="The CSV file.",
+                                                      examples=[OpenApiExample("csv", value=(
+                                                          "customer_id,email,name,churn_probability,...\r\n"
+                                                          "C00042,anon-3f2a...,,0.81,...\r\n"))])},
+    )
+    def get(self, request, segment_id: int):
+        segment = segment_get(shop=self.shop, segment_id=segment_id)
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if not request.user.has_perm("accounts.export_segments"):
+            raise exceptions.PermissionDenied("Your role may not export segments.")
+        plan = export_create(shop=self.shop, segment=segment, user=request.user,
+                             pseudonymise=query.validated_data["pseudonymise"],
+                             control_pct=query.validated_data["control"])
+        filename = f"{slugify(segment.name) or 'segment'}-{plan.export.created_at:%Y%m%d}-{plan.export.pk}.csv"
+        response = StreamingHttpResponse(exports.csv_lines(exports.export_rows(plan=plan)),
+                                         content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+class ModelListApi(ShopApiMixin, generics.ListAPIView):
+    """Model versions."""
+
+    serializer_class = ModelOutputSerializer
+    cursor_ordering = "-created_at"
+
+    def get_queryset(self):
+        query = ModelFilterSerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return ModelVersion.objects.filter(shop=self.shop, **query.validated_data)
+
+    @extend_schema(operation_id="models_list", summary="Model versions with their metrics, newest first",
+                   tags=["models"], parameters=[ModelFilterSerializer],
+                   examples=[OpenApiExample("model", value=MODEL_EXAMPLE, response_only=True)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class ModelDetailApi(ShopApiMixin, generics.RetrieveAPIView):
+    """One model version."""
+
+    serializer_class = ModelOutputSerializer
+    lookup_url_kwarg = "model_id"
+
+    def get_queryset(self):
+        return ModelVersion.objects.filter(shop=self.shop)
+
+    @extend_schema(operation_id="models_retrieve", summary="One model version", tags=["models"],
+                   parameters=[MODEL_ID], examples=[OpenApiExample("model", value=MODEL_EXAMPLE)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class ModelPromoteApi(ShopApiMixin, APIView):
+    """Promote a model version to champion."""
+
+    required_roles = {"POST": "analyst"}
+
+    @extend_schema(operation_id="models_promote", summary="Make a model version the champion (audited)",
+                   tags=["models"], parameters=[MODEL_ID], request=None, responses=ModelOutputSerializer,
+                   examples=[OpenApiExample("promoted", value=MODEL_EXAMPLE)])
+    def post(self, request, model_id: int):
+        version = ModelVersion.objects.filter(shop=self.shop, pk=model_id).first()
+        if version is None:
+            raise Http404("No such model version.")
+        if version.status == ModelVersion.Status.CHAMPION:
+            return Response(ModelOutputSerializer(version).data)
+        version = model_version_promote(version=version, user=request.user, reason="promoted through the API")
+        return Response(ModelOutputSerializer(version).data)
+
+
+def _accepted(job: Job) -> Response:
+    return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED,
+                    headers={"Location": f"/api/v1/jobs/{job.pk}/"})
+
+
+class TrainJobApi(ShopApiMixin, APIView):
+    """Start training."""
+
+    required_roles = {"POST": "analyst"}
+
+    @extend_schema(operation_id="jobs_train", summary="Start training (returns the job to poll)", tags=["jobs"],
+                   request=TrainInputSerializer, responses={202: JobOutputSerializer},
+                   examples=[OpenApiExample("train", request_only=True,
+                                            value={"task": "churn", "horizon_days": 90, "algorithms": ["lightgbm"]}),
+                             OpenApiExample("accepted", response_only=True, status_codes=["202"],
+                                            value={**JOB_EXAMPLE, "status": "pending", "started_at": None})])
+    def post(self, request):
+        data = TrainInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        algorithms = list(parse_algorithms(d.get("algorithms"))) if d.get("algorithms") else None
+        horizon = d.get("horizon_days")
+        as_of = d["as_of"].isoformat() if d.get("as_of") else None
+        shop = self.shop
+        with transaction.atomic():
+            job = job_create(shop=shop, kind=Job.Kind.TRAIN, user=request.user,
+                             params={"task": d["task"], "horizon_days": horizon, "as_of": as_of,
+                                     "algorithms": algorithms})
+            from predictions.tasks import model_train_task
+
+            transaction.on_commit(lambda: model_train_task.delay(shop.pk, d["task"], horizon, as_of, algorithms,
+                                                                 job.pk))
+        return _accepted(job)
+
+
+class ScoreJobApi(ShopApiMixin, APIView):
+    """Start scoring."""
+
+    required_roles = {"POST": "analyst"}
+
+    @extend_schema(operation_id="jobs_score", summary="Start a scoring run with the champions", tags=["jobs"],
+                   request=ScoreInputSerializer, responses={202: JobOutputSerializer},
+                   examples=[OpenApiExample("score", request_only=True, value={}),
+                             OpenApiExample("accepted", response_only=True, status_codes=["202"],
+                                            value={**JOB_EXAMPLE, "kind": "score", "status": "pending"})])
+    def post(self, request):
+        data = ScoreInputSerializer(data=request.data if request.data is not None else {})
+        data.is_valid(raise_exception=True)
+        run = scoring_run_create(shop=self.shop, as_of=data.validated_data.get("as_of"), user=request.user,
+                                 enqueue=True)
+        return _accepted(Job.objects.get(pk=run.job_id))

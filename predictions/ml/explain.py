@@ -1,0 +1,105 @@
+"""Plain-words reasons for a prediction, from per-feature contributions.
+
+For each customer the features that push the probability most in the wanted direction (up for
+"why at risk") are turned into sentences by templates (`features.REASON_TEMPLATES`). The ranking is
+one vectorised argsort over the whole [rows, features] matrix; only the few best candidates of each
+row go through Python, because the templates are Python functions of a pandas row. Features without
+a template, or whose template returns None (e.g. "overdue" when the customer has a single order),
+are skipped and the next feature is tried; duplicate sentences are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+Template = Callable[[pd.Series], "str | None"]
+
+
+def top_reasons(
+    contributions: np.ndarray,
+    X: pd.DataFrame,
+    *,
+    templates: Mapping[str, Template],
+    k: int = 3,
+    direction: int = +1,
+) -> list[list[str]]:
+    """Up to `k` reason texts per row of `X`, strongest first.
+
+    contributions: [rows, features], columns in the order of `X.columns` (e.g. LightGBM SHAP values).
+    direction: +1 explains what raises the probability, -1 what lowers it. Only contributions of that
+    sign count, so a row with nothing pushing that way gets an empty list.
+    """
+    contrib = np.asarray(contributions, dtype=np.float64)
+    n_rows, n_features = len(X), X.shape[1]
+    if contrib.shape != (n_rows, n_features):
+        raise ValueError(f"contributions have shape {contrib.shape}, X has {(n_rows, n_features)}")
+    if direction not in (1, -1):
+        raise ValueError("direction must be +1 or -1")
+    columns = [str(c) for c in X.columns]
+    has_template = np.array([name in templates for name in columns])
+    reasons: list[list[str]] = [[] for _ in range(n_rows)]
+    if k <= 0 or n_rows == 0 or not has_template.any():
+        return reasons
+
+    # Non-templated and wrong-direction features sort last and are cut by the positive mask.
+    signed = np.where(has_template[None, :], contrib * direction, -np.inf)
+    signed = np.where(np.isnan(signed), -np.inf, signed)
+    # A few spare candidates per row cover templates that return None; rows that run out fall back
+    # to their full ordering below.
+    width = min(int(has_template.sum()), k + 3)
+    candidates = (
+        np.argpartition(-signed, width - 1, axis=1)[:, :width]
+        if width < n_features
+        else np.tile(np.arange(n_features), (n_rows, 1))
+    )
+    cand_values = np.take_along_axis(signed, candidates, axis=1)
+    order = np.argsort(-cand_values, axis=1, kind="stable")
+    candidates = np.take_along_axis(candidates, order, axis=1)
+    cand_values = np.take_along_axis(cand_values, order, axis=1)
+
+    values = X.to_numpy(dtype=np.float64, na_value=np.nan)
+    index = pd.Index(columns)
+    template_list = [templates.get(name) for name in columns]
+    for i in range(n_rows):
+        if not cand_values[i, 0] > 0:
+            continue
+        row = pd.Series(values[i], index=index, name=X.index[i], copy=False)
+        texts = reasons[i]
+        exhausted = True
+        for j, value in zip(candidates[i], cand_values[i], strict=True):
+            if not value > 0:
+                exhausted = False
+                break
+            text = template_list[j](row)
+            if text and text not in texts:
+                texts.append(text)
+                if len(texts) == k:
+                    exhausted = False
+                    break
+        if exhausted and width < n_features:
+            _extend_from_full_order(texts, signed[i], candidates[i], row, template_list, k)
+    return reasons
+
+
+def _extend_from_full_order(
+    texts: list[str],
+    signed_row: np.ndarray,
+    tried: np.ndarray,
+    row: pd.Series,
+    template_list: list[Template | None],
+    k: int,
+) -> None:
+    """Rare path: every spare candidate's template returned None; walk the rest of the row in order."""
+    seen = set(tried.tolist())
+    for j in np.argsort(-signed_row, kind="stable"):
+        if len(texts) == k or not signed_row[j] > 0:
+            return
+        if j in seen:
+            continue
+        template = template_list[j]
+        text = template(row) if template is not None else None
+        if text and text not in texts:
+            texts.append(text)
