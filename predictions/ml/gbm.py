@@ -75,7 +75,7 @@ class GbmTrainingSummary:
 class LightGbmModel:
     """Model protocol implementation with LightGBM; `task` is "churn" or "purchase" (recorded only)."""
 
-    algorithm = "lightgbm"
+    algorithm = "lgbm"
 
     def __init__(
         self,

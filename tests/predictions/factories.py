@@ -67,7 +67,7 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
 
     shop = factory.SubFactory(ShopFactory)
     task = "churn"
-    algorithm = "lightgbm"
+    algorithm = "lgbm"
     horizon_days = 90
     as_of = AS_OF.date()
     status = ModelVersion.Status.CHAMPION

@@ -1,0 +1,90 @@
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predictions.ml.explain import top_reasons
+
+TEMPLATES = {
+    "recency_days": lambda r: f"no order for {r['recency_days']:.0f} days",
+    "carts_without_purchase_30d": lambda r: (
+        f"{r['carts_without_purchase_30d']:.0f} carts abandoned" if r["carts_without_purchase_30d"] > 0 else None
+    ),
+    "overdue_ratio": lambda r: None if pd.isna(r["overdue_ratio"]) else "later than usual",
+    "orders_90d": lambda r: "few recent orders",
+    "trend_orders_90d_vs_prev": lambda r: "few recent orders",  # same text as orders_90d on purpose
+}
+COLUMNS = [
+    "recency_days",
+    "carts_without_purchase_30d",
+    "overdue_ratio",
+    "orders_90d",
+    "trend_orders_90d_vs_prev",
+    "ids",
+]
+
+
+def _X(rows):
+    return pd.DataFrame(rows, columns=COLUMNS, dtype=np.float32)
+
+
+def test_strongest_risk_drivers_come_first_and_untemplated_features_are_skipped():
+    X = _X([[94, 3, 4.5, 0, -1, 7]])
+    contrib = np.array([[0.5, 0.9, 0.2, -0.3, -0.1, 5.0]])  # "ids" pushes most but has no template
+    assert top_reasons(contrib, X, templates=TEMPLATES, k=3) == [
+        ["3 carts abandoned", "no order for 94 days", "later than usual"]
+    ]
+
+
+def test_template_returning_none_is_skipped_and_next_feature_used():
+    X = _X([[10, 0, np.nan, 1, 0, 0]])
+    contrib = np.array([[0.1, 0.9, 0.8, 0.3, 0.0, 0.0]])
+    assert top_reasons(contrib, X, templates=TEMPLATES, k=2) == [["few recent orders", "no order for 10 days"]]
+
+
+def test_duplicate_texts_appear_once():
+    X = _X([[10, 0, 1, 0, -2, 0]])
+    contrib = np.array([[0.1, 0.0, 0.0, 0.9, 0.8, 0.0]])
+    assert top_reasons(contrib, X, templates=TEMPLATES, k=3) == [["few recent orders", "no order for 10 days"]]
+
+
+def test_direction_minus_one_explains_what_lowers_the_probability():
+    X = _X([[5, 2, 0.5, 3, 1, 0]])
+    contrib = np.array([[-0.7, 0.9, -0.2, 0.4, 0.0, 0.0]])
+    assert top_reasons(contrib, X, templates=TEMPLATES, k=3, direction=-1) == [
+        ["no order for 5 days", "later than usual"]
+    ]
+
+
+def test_rows_with_nothing_pushing_up_get_no_reasons():
+    X = _X([[5, 2, 0.5, 3, 1, 0], [50, 2, 0.5, 3, 1, 0]])
+    contrib = np.array([[-0.7, -0.9, 0.0, -0.4, np.nan, 1.0], [0.2, 0, 0, 0, 0, 0]])
+    assert top_reasons(contrib, X, templates=TEMPLATES, k=3) == [[], ["no order for 50 days"]]
+
+
+def test_reasons_found_beyond_the_spare_candidates_when_templates_return_none():
+    # Many templated features whose templates return None rank above the one that speaks.
+    columns = [f"f{i}" for i in range(12)]
+    templates = {name: (lambda r: None) for name in columns[:-1]}
+    templates["f11"] = lambda r: "the last one"
+    X = pd.DataFrame(np.zeros((1, 12)), columns=columns)
+    contrib = np.linspace(1.0, 0.1, 12)[None, :]
+    assert top_reasons(contrib, X, templates=templates, k=3) == [["the last one"]]
+
+
+def test_shape_mismatch_is_refused():
+    with pytest.raises(ValueError, match="shape"):
+        top_reasons(np.zeros((2, 3)), _X([[0] * 6]), templates=TEMPLATES)
+
+
+def test_fifty_thousand_rows_are_explained_quickly():
+    rng = np.random.default_rng(0)
+    n = 50_000
+    X = _X(rng.random((n, len(COLUMNS))) * 10)
+    contrib = rng.normal(size=(n, len(COLUMNS)))
+    started = time.perf_counter()
+    reasons = top_reasons(contrib, X, templates=TEMPLATES, k=3)
+    assert time.perf_counter() - started < 5.0  # a per-row DataFrame.iloc / per-row sort takes far longer
+    assert len(reasons) == n
+    assert all(len(r) <= 3 for r in reasons)
