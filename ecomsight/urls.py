@@ -6,6 +6,9 @@ from predictions import views as prediction_views
 urlpatterns = [
     path("", prediction_views.dashboard, name="home"),
     path("", include("predictions.urls")),
+    # The analyst's pages: imports/ and quality/ (behavior), models/ and jobs/ (predictions).
+    path("", include("behavior.urls")),
+    path("", include("predictions.urls_analyst")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     # The REST API and its OpenAPI schema (ecomsight/api/urls.py).

@@ -257,7 +257,8 @@ def models_page(request: HttpRequest) -> HttpResponse:
                                                            status=ModelVersion.Status.CHAMPION).first()
         focus = champion or (versions[0] if versions else None)
         champion_label = ALGORITHM_LABELS.get(champion.algorithm, champion.algorithm) if champion else ""
-        sections.append({"task": task, "label": TASK_LABELS[task], "champion": champion, "champion_label": champion_label,
+        sections.append({"task": task, "label": TASK_LABELS[task], "champion": champion,
+                         "champion_label": champion_label,
                          "rows": [metric_row(v.algorithm, v.metrics, v) for v in versions],
                          "focus": version_view(focus) if focus else None})
     running = Job.objects.filter(shop=shop, kind__in=[Job.Kind.TRAIN, Job.Kind.SCORE], status__in=RUNNING).exists()

@@ -1,0 +1,149 @@
+"""Forms of the analyst's import pages: the upload (file and kind) and the column mapping."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.conf import settings
+
+from behavior.ingest.formats import KINDS, SPECS
+
+# Uploads above this are refused with a message (the import_data command has no limit).
+DEFAULT_UPLOAD_MAX_BYTES = 200 * 1024 * 1024
+
+KIND_LABELS = {
+    "customers": "Customers",
+    "products": "Products",
+    "orders": "Orders",
+    "order_lines": "Order lines",
+    "events": "Events (views, carts, searches…)",
+}
+
+# Other names shops commonly give a field's column; the mapping step preselects them.
+SYNONYMS = {
+    "customer_id": ("customer", "customerid", "client_id", "user_id", "userid", "buyer_id", "id"),
+    "product_id": ("product", "productid", "sku", "item_id", "itemid", "article_id", "id"),
+    "order_id": ("order", "orderid", "order_number", "invoice", "invoice_id", "id"),
+    "event_id": ("eventid", "id"),
+    "signup_at": ("signup", "signup_date", "created_at", "registered_at", "registration_date", "created"),
+    "placed_at": ("order_date", "date", "created_at", "ordered_at", "timestamp", "datetime", "time"),
+    "occurred_at": ("timestamp", "date", "datetime", "time", "created_at", "event_time", "event_date"),
+    "type": ("event_type", "event", "action", "kind"),
+    "session_id": ("session", "sessionid", "visit_id"),
+    "total": ("amount", "order_total", "value", "revenue", "grand_total"),
+    "unit_price": ("price", "item_price"),
+    "quantity": ("qty", "count", "units"),
+    "item_count": ("items", "quantity", "qty"),
+    "title": ("name", "product_name"),
+    "category": ("category_path", "categories"),
+    "email": ("e_mail", "mail", "email_address"),
+    "name": ("full_name", "customer_name"),
+    "country": ("country_code",),
+    "active": ("is_active", "enabled", "available"),
+    "properties": ("props", "attributes", "data"),
+}
+
+
+def upload_max_bytes() -> int:
+    """The upload size limit (settings.IMPORT_UPLOAD_MAX_BYTES, 200 MB by default)."""
+    return int(getattr(settings, "IMPORT_UPLOAD_MAX_BYTES", DEFAULT_UPLOAD_MAX_BYTES))
+
+
+def size_in_words(size: int) -> str:
+    """200 MB, 1.5 GB, 12 KB: the sizes people read."""
+    for unit, factor in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("KB", 1024)):
+        if size >= factor:
+            value = size / factor
+            return f"{value:.0f} {unit}" if value >= 10 or value.is_integer() else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
+class UploadForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[(k, KIND_LABELS[k]) for k in KINDS], label="What the file holds",
+        help_text="Import customers and products first: orders, order lines and events refer to them.")
+    file = forms.FileField(label="CSV file", help_text="UTF-8 CSV with a header row.")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit = upload_max_bytes()
+        if upload.size > limit:
+            raise forms.ValidationError(
+                f"The file is {size_in_words(upload.size)}; uploads are limited to {size_in_words(limit)}. "
+                "Split it into smaller files, or ask an administrator to import it with the import_data command.")
+        if upload.size == 0:
+            raise forms.ValidationError("The file is empty: expected a header row and data rows.")
+        return upload
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def column_guess(field: str, header: tuple[str, ...] | list[str]) -> str:
+    """The file's column that most obviously holds `field` ("" when none does)."""
+    by_normal = {_normal(h): h for h in reversed(header)}  # the first of repeated names wins
+    if field in header:
+        return field
+    for candidate in (field, *SYNONYMS.get(field, ())):
+        found = by_normal.get(_normal(candidate))
+        if found is not None:
+            return found
+    return ""
+
+
+class ColumnMapForm(forms.Form):
+    """One select per field of the kind, offering the file's columns; required fields must be mapped."""
+
+    create_missing = forms.BooleanField(
+        required=False, initial=True, label="Create customers and products that the file names but we do not know yet",
+        help_text="Leave ticked unless the file must only refer to existing records.")
+    dry_run = forms.BooleanField(required=False, label="Trial run: check every row, store nothing")
+
+    def __init__(self, *args, kind: str, header: tuple[str, ...] | list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        self.header = tuple(header)
+        self.field_names: list[str] = []
+        used = set()
+        for column in SPECS[kind].columns:
+            guess = column_guess(column.name, self.header)
+            # The same column is not preselected twice ("id" could be customer_id and order_id).
+            if guess in used:
+                guess = ""
+            used.add(guess)
+            choices = [("", "— required: choose a column —" if column.required else "— not in this file —")]
+            choices += [(h, h) for h in self.header]
+            name = f"map_{column.name}"
+            self.fields[name] = forms.ChoiceField(choices=choices, required=column.required, initial=guess,
+                                                  label=column.name)
+            self.fields[name].is_required_field = column.required
+            self.field_names.append(name)
+        # The mapping selects come before the options.
+        self.order_fields(self.field_names + ["create_missing", "dry_run"])
+
+    def mapping_fields(self):
+        return [self[name] for name in self.field_names]
+
+    def column_map(self) -> dict[str, str]:
+        """FIELD → COLUMN for the fields whose column is named differently (what the import service takes)."""
+        mapping = {}
+        for name in self.field_names:
+            field = name.removeprefix("map_")
+            column = self.cleaned_data.get(name) or ""
+            if column and column != field:
+                mapping[field] = column
+        return mapping
+
+    def mapped_fields(self) -> set[str]:
+        return {name.removeprefix("map_") for name in self.field_names if self.cleaned_data.get(name)}
+
+    def clean(self):
+        cleaned = super().clean()
+        # A field the file lacks must not be filled from a same-named column by the service's default match.
+        for name in self.field_names:
+            field = name.removeprefix("map_")
+            if not cleaned.get(name) and field in self.header:
+                self.add_error(name, f"The file has a column “{field}”: choose it, or rename that column.")
+        return cleaned

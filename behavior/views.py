@@ -1,0 +1,257 @@
+"""The analyst's data pages: CSV imports (upload, map columns, watch progress, rejected rows) and data quality.
+
+Thin views: the import itself is `behavior.services`; the quality figures are `behavior.selectors`. The shop
+always comes from `shop_for_request` (never from the URL), so another shop's import answers 404.
+An uploaded file is stored under IMPORT_DIR/<shop>/<uuid>.csv: its own name is only ever shown, never used
+as a path. Between the upload and the mapping step the stored file is known by its uuid in the session.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.jobs import job_create
+from accounts.models import Job
+from accounts.permissions import role_required
+from accounts.selectors import shop_for_request
+from behavior.forms import KIND_LABELS, ColumnMapForm, UploadForm, size_in_words, upload_max_bytes
+from behavior.ingest.formats import SPECS, plan_build, source_open
+from behavior.models import ImportJob
+from behavior.selectors import quality_report
+from behavior.services import import_job_create, import_job_enqueue
+from ecomsight.errors import UserError
+
+PENDING_KEY = "pending_imports"
+RECENT_IMPORTS = 25
+_RUNNING = (ImportJob.Status.PENDING, ImportJob.Status.RUNNING)
+
+
+def _shop_dir(shop) -> Path:
+    return Path(settings.IMPORT_DIR) / shop.slug
+
+
+def _readable(message: str, *, path: str, name: str) -> str:
+    """The service names the stored file by its path; people know it by the name they uploaded."""
+    return message.replace(path, f"“{name}”") if path else message
+
+
+def _store_upload(upload, shop) -> str:
+    folder = _shop_dir(shop)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.csv"
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return str(path)
+
+
+def _header_read(path: str) -> tuple[str, ...]:
+    """Only the header line (the source reads a 64 KB sample to check encoding and binary content)."""
+    with source_open(path) as source:
+        return source.header
+
+
+# ---- imports: list and upload ---------------------------------------------------------------------
+
+
+@role_required("analyst")
+@require_http_methods(["GET", "POST"])
+def import_list(request: HttpRequest) -> HttpResponse:
+    """The last imports, and the upload form (step 1 of 2: the file and its kind)."""
+    shop = shop_for_request(request)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    file_error = ""
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        path = _store_upload(upload, shop)
+        try:
+            header = _header_read(path)
+        except UserError as exc:
+            os.remove(path)
+            file_error = _readable(exc.message, path=path, name=upload.name)
+        else:
+            token = Path(path).stem
+            pending = request.session.get(PENDING_KEY, {})
+            pending[token] = {"shop": shop.pk, "path": path, "name": upload.name[:300], "size": upload.size,
+                              "kind": form.cleaned_data["kind"], "header": list(header)}
+            request.session[PENDING_KEY] = pending
+            return redirect("behavior:import_map", token=token)
+    imports = list(ImportJob.objects.filter(shop=shop).select_related("created_by")[:RECENT_IMPORTS])
+    return render(request, "behavior/imports.html", {
+        "shop": shop, "form": form, "file_error": file_error, "imports": imports,
+        "upload_limit": size_in_words(upload_max_bytes()), "kinds": _kind_help(),
+        "any_running": any(i.status in _RUNNING for i in imports),
+    }, status=400 if request.method == "POST" else 200)
+
+
+def _kind_help() -> list[dict]:
+    return [{"kind": kind, "label": KIND_LABELS[kind],
+             "columns": [{"name": c.name, "required": c.required} for c in spec.columns]}
+            for kind, spec in SPECS.items()]
+
+
+# ---- imports: map columns and start ---------------------------------------------------------------
+
+
+def _pending_get(request: HttpRequest, token: str, shop) -> dict:
+    pending = request.session.get(PENDING_KEY, {}).get(token)
+    if not pending or pending.get("shop") != shop.pk or not os.path.isfile(pending["path"]):
+        raise Http404("This upload is no longer waiting: upload the file again.")
+    return pending
+
+
+@role_required("analyst")
+@require_http_methods(["GET", "POST"])
+def import_map(request: HttpRequest, token: str) -> HttpResponse:
+    """Step 2 of 2: for each field of the kind, which of the file's columns holds it; then start the import."""
+    shop = shop_for_request(request)
+    pending = _pending_get(request, token, shop)
+    kind = request.POST.get("kind") or request.GET.get("kind") or pending["kind"]
+    if kind not in SPECS:
+        kind = pending["kind"]
+    form = ColumnMapForm(request.POST if request.method == "POST" else None, kind=kind, header=pending["header"])
+    if request.method == "POST" and form.is_valid():
+        column_map = form.column_map()
+        try:
+            plan_build(kind=kind, header=tuple(pending["header"]), column_map=column_map)
+            import_job = _import_start(request, shop=shop, pending=pending, kind=kind, column_map=column_map,
+                                       create_missing=form.cleaned_data["create_missing"],
+                                       dry_run=form.cleaned_data["dry_run"])
+        except UserError as exc:
+            form.add_error(None, _readable(exc.message, path=pending["path"], name=pending["name"]))
+        else:
+            remaining = request.session.get(PENDING_KEY, {})
+            remaining.pop(token, None)
+            request.session[PENDING_KEY] = remaining
+            return redirect("behavior:import_detail", import_id=import_job.pk)
+    return render(request, "behavior/import_map.html", {
+        "shop": shop, "form": form, "pending": pending, "kind": kind, "kind_label": KIND_LABELS[kind],
+        "kind_choices": list(KIND_LABELS.items()), "token": token, "size": size_in_words(pending["size"]),
+    }, status=400 if request.method == "POST" else 200)
+
+
+def _import_start(request: HttpRequest, *, shop, pending: dict, kind: str, column_map: dict[str, str],
+                  create_missing: bool, dry_run: bool) -> ImportJob:
+    # A Job row beside the ImportJob puts the import on the Jobs page; the import service keeps it in step.
+    with transaction.atomic():
+        job = job_create(shop=shop, kind=Job.Kind.IMPORT, user=request.user,
+                         params={"kind": kind, "file": pending["name"], "dry_run": dry_run},
+                         message=f"importing {pending['name']}")
+        import_job = import_job_create(shop=shop, kind=kind, path=pending["path"], column_map=column_map,
+                                       create_missing=create_missing, dry_run=dry_run, user=request.user,
+                                       source_name=pending["name"])
+        import_job.job = job
+        import_job.save(update_fields=["job"])
+        import_job_enqueue(import_job=import_job)
+    return import_job
+
+
+# ---- imports: progress, result and the rejected-rows report ---------------------------------------
+
+
+def _import_get(request: HttpRequest, import_id: int) -> tuple[object, ImportJob]:
+    shop = shop_for_request(request)
+    return shop, get_object_or_404(ImportJob.objects.select_related("created_by", "job"), pk=import_id, shop=shop)
+
+
+def _import_progress(job: ImportJob) -> dict:
+    """What the page and its poller show: percent of bytes read, rows so far, counts, a readable status."""
+    if job.status == ImportJob.Status.SUCCEEDED:
+        percent = 100
+    else:
+        percent = int(100 * job.bytes_read / job.bytes_total) if job.bytes_total else 0
+    return {
+        "status": job.status, "status_label": job.get_status_display(), "percent": min(100, max(0, percent)),
+        "rows": job.rows_read, "inserted": job.inserted, "updated": job.updated, "duplicates": job.duplicates,
+        "rejected": job.rejected, "done": job.status not in _RUNNING,
+        "error": _readable(job.error, path=job.file_path, name=job.source_name),
+    }
+
+
+@role_required("analyst")
+@require_GET
+def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
+    """One import: status, progress, counts, the error if any, and the rejected-rows report."""
+    shop, job = _import_get(request, import_id)
+    progress = _import_progress(job)
+    has_report = bool(job.report_path) and os.path.isfile(job.report_path)
+    return render(request, "behavior/import_detail.html", {
+        "shop": shop, "imp": job, "p": progress, "has_report": has_report,
+        "column_map": sorted(job.column_map.items()), "kind_label": KIND_LABELS.get(job.kind, job.kind),
+        "bytes_total": size_in_words(job.bytes_total),
+    })
+
+
+@role_required("analyst")
+@require_GET
+def import_status(request: HttpRequest, import_id: int) -> JsonResponse:
+    """The poller's view of an import (see static/js/poll.js)."""
+    _, job = _import_get(request, import_id)
+    p = _import_progress(job)
+    fields = {key: f"{p[key]:,}" for key in ("rows", "inserted", "updated", "duplicates", "rejected")}
+    fields["status"] = p["status_label"]
+    fields["percent"] = f"{p['percent']} %"
+    return JsonResponse({"status": p["status"], "done": p["done"], "fields": fields, "bars": {"import": p["percent"]}})
+
+
+@role_required("analyst")
+@require_GET
+def import_report(request: HttpRequest, import_id: int) -> FileResponse:
+    """The rejected rows of this shop's import as CSV (line, column, value, reason)."""
+    _, job = _import_get(request, import_id)
+    if not job.report_path or not os.path.isfile(job.report_path):
+        raise Http404("This import rejected no rows.")
+    stem = Path(job.source_name).stem or "import"
+    return FileResponse(open(job.report_path, "rb"), as_attachment=True,  # noqa: SIM115 - FileResponse closes it
+                        filename=f"{stem}-rejected-rows-{job.pk}.csv", content_type="text/csv; charset=utf-8")
+
+
+# ---- data quality ------------------------------------------------------------------------------------
+
+
+DATE_CHECKS = {
+    "orders_before_1990": "Orders dated before 1990",
+    "orders_in_future": "Orders dated in the future",
+    "orders_before_signup": "Orders placed before the customer signed up",
+    "events_before_1990": "Events dated before 1990",
+    "events_in_future": "Events dated in the future",
+    "signups_in_future": "Sign-ups dated in the future",
+}
+TABLE_LABELS = {"customers": "Customers", "products": "Products", "orders": "Orders", "order_lines": "Order lines",
+                "events": "Events"}
+
+
+@role_required("analyst")
+@require_GET
+def quality(request: HttpRequest) -> HttpResponse:
+    """The data quality report in tables: completeness, date ranges, duplicates, impossible dates, stand-ins, gaps."""
+    shop = shop_for_request(request)
+    report = quality_report(shop=shop)
+    tables = []
+    for name, table in report["tables"].items():
+        columns = [{"name": column, "percent": None if share is None else round(100 * share, 1),
+                    "low": share is not None and share < 0.5}
+                   for column, share in table["completeness"].items()]
+        tables.append({"name": name, "label": TABLE_LABELS.get(name, name), "rows": table["rows"],
+                       "columns": columns, "range": table.get("date_range")})
+    dates = [{"label": DATE_CHECKS.get(key, key.replace("_", " ")), "count": count}
+             for key, count in report["dates"].items()]
+    gaps = [{"label": TABLE_LABELS.get(name, name), **gap} for name, gap in report["gaps"].items()]
+    dup = report["duplicates"]
+    return render(request, "behavior/quality.html", {
+        "shop": shop, "report": report, "tables": tables, "dates": dates, "gaps": gaps,
+        "dup_orders": dup["orders_same_customer_time_total"],
+        "dup_imports": sorted(dup["recent_imports"]["duplicate_rows_by_kind"].items()),
+        "recent_imports": dup["recent_imports"]["imports"], "stubs": report["stubs"],
+        "empty": not any(t["rows"] for t in tables), "problems": sum(d["count"] for d in dates),
+        "imports_url": reverse("behavior:imports"),
+    })

@@ -1,0 +1,161 @@
+"""What people do in the app, in a real browser: the marketer's campaign list and the analyst's import.
+
+Data are seeded with factories (scored customers, model versions) rather than trained, to stay fast.
+Every page visited is saved as a screenshot (see conftest.py)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+
+import pytest
+
+from accounts.models import Job
+from behavior.models import Customer, ImportJob
+from predictions.models import ModelVersion, Segment
+from predictions.selectors.scores import segment_member_ids
+from tests.accounts.factories import UserFactory
+from tests.e2e.conftest import PHONE, wait_for
+from tests.predictions.factories import ModelVersionFactory, OrderFactory, ScoringRunFactory, scored_customers
+
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.e2e]
+
+CALIBRATION = [{"bin": i + 1, "mean_predicted": round(0.02 + 0.09 * i, 3),
+                "observed_rate": round(max(0.0, 0.01 + 0.095 * i - 0.02 * (i % 2)), 3), "count": 120}
+               for i in range(10)]
+
+
+def seed_scores(shop):
+    """Twelve scored customers: five at high risk, with orders, a champion per task for the dashboard."""
+    run = ScoringRunFactory(shop=shop)
+    specs = [{"external_id": f"C{i:03d}", "p": p, "buy": round(1 - p, 2), "spend": 80 + 45 * i,
+              "country": "DE" if i % 3 else "FR", "reasons": [f"No order for {40 + 9 * i} days; usually every 21"]}
+             for i, p in enumerate([0.91, 0.84, 0.77, 0.7, 0.63, 0.55, 0.41, 0.33, 0.25, 0.18, 0.12, 0.05])]
+    customers = scored_customers(shop, run, specs)
+    for i, customer in enumerate(customers.values()):
+        OrderFactory(shop=shop, customer=customer, placed_at=dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
+                     + dt.timedelta(days=3 * i), total=40 + i)
+    metrics = {"roc_auc": 0.82, "pr_auc": 0.57, "brier": 0.11, "lift_top_decile": 3.6,
+               "captured_top_decile": 0.41, "base_rate": 0.22, "n": 1200, "threshold": 0.42,
+               "calibration": CALIBRATION}
+    comparison = {"lgbm": metrics, "rfm_logreg": {**metrics, "roc_auc": 0.76, "pr_auc": 0.46},
+                  "recency": {**metrics, "roc_auc": 0.7, "pr_auc": 0.38, "captured_top_decile": 0.29}}
+    job = Job.objects.create(shop=shop, kind=Job.Kind.TRAIN, status=Job.Status.SUCCEEDED, progress_done=100,
+                             progress_total=100, message="training finished")
+    for task in ("churn", "purchase"):
+        ModelVersionFactory(shop=shop, task=task, algorithm="lgbm", metrics=metrics, comparison=comparison, job=job)
+        ModelVersionFactory(shop=shop, task=task, algorithm="rfm_logreg", comparison=comparison, job=job,
+                            metrics=comparison["rfm_logreg"], status=ModelVersion.Status.CANDIDATE)
+    return run
+
+
+def test_marketer_filters_saves_a_segment_and_exports_exactly_its_customers(
+        browser, live_server, login, shot, shop, download_dir):
+    from selenium.webdriver.common.by import By
+
+    seed_scores(shop)
+    UserFactory(username="mia", role="marketer", shops=[shop])
+    login("mia")
+    shot("marketer-01-dashboard")
+
+    browser.get(f"{live_server.url}/customers/")
+    shot("marketer-02-at-risk")
+    shot("marketer-02-at-risk-phone", PHONE)
+
+    # Filter: high risk only.
+    browser.find_element(By.CSS_SELECTOR, "input[name=band][value=high]").click()
+    browser.find_element(By.CSS_SELECTOR, ".filter-card button[type=submit]").click()
+    wait_for(lambda: "band=high" in browser.current_url, "the filter to reach the URL")
+    rows = browser.find_elements(By.CSS_SELECTOR, ".at-risk-table tbody tr")
+    assert len(rows) == 5
+    assert {r.find_element(By.CSS_SELECTOR, ".badge").text for r in rows} == {"High"}
+    shot("marketer-03-at-risk-high")
+    filtered_url = browser.current_url
+
+    # Open the first customer, then come back to the same filtered list.
+    first = rows[0].find_element(By.CSS_SELECTOR, "td a")
+    first_id = first.text
+    first.click()
+    wait_for(lambda: f"/customers/{first_id}/" in browser.current_url, "the customer page")
+    assert first_id in browser.find_element(By.TAG_NAME, "h1").text
+    shot("marketer-04-customer")
+    browser.back()
+    wait_for(lambda: browser.current_url == filtered_url, "the filtered list again")
+
+    # Save the filter as a segment.
+    browser.find_element(By.CSS_SELECTOR, ".save-segment > summary").click()
+    browser.find_element(By.ID, "id_name").send_keys("Win-back high risk")
+    browser.find_element(By.CSS_SELECTOR, ".save-form button[type=submit]").click()
+    wait_for(lambda: "/segments/" in browser.current_url and browser.current_url.rstrip("/")[-1].isdigit(),
+             "the segment page")
+    segment = Segment.objects.get(shop=shop, name="Win-back high risk")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Win-back high risk"
+    shot("marketer-05-segment")
+
+    # Export it and compare the file with the segment's members.
+    browser.find_element(By.CSS_SELECTOR, ".export-form button[type=submit]").click()
+    path = wait_for(lambda: next((p for p in download_dir.glob("*.csv")), None), "the CSV download")
+    wait_for(lambda: not list(download_dir.glob("*.crdownload")), "the download to complete")
+    with open(path, newline="", encoding="utf-8") as f:
+        exported = [row["customer_id"] for row in csv.DictReader(f)]
+    members = set(Customer.objects.filter(pk__in=segment_member_ids(shop=shop, segment=segment))
+                  .values_list("external_id", flat=True))
+    assert len(exported) == len(set(exported)) == 5
+    assert set(exported) == members == {"C000", "C001", "C002", "C003", "C004"}
+
+    browser.get(f"{live_server.url}/segments/")
+    shot("marketer-06-segments")
+
+
+def test_analyst_uploads_a_csv_maps_its_columns_and_sees_the_import_finish(
+        browser, live_server, login, shot, shop, tmp_path, settings):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    settings.IMPORT_DIR = tmp_path / "imports"
+    seed_scores(shop)
+    UserFactory(username="ana", role="analyst", shops=[shop])
+    source = tmp_path / "crm-customers.csv"
+    source.write_text("Client ID,E-Mail,Country,Signup\nN1,n1@example.com,DE,2024-01-02\n"
+                      "N2,,FR,2024-02-03\nN3,n3@example.com,NL,not a date\n", encoding="utf-8")
+    login("ana")
+
+    browser.get(f"{live_server.url}/imports/")
+    shot("analyst-01-imports")
+    Select(browser.find_element(By.NAME, "kind")).select_by_value("customers")
+    browser.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(source))
+    browser.find_element(By.CSS_SELECTOR, "form[enctype] button[type=submit]").click()
+    wait_for(lambda: "/imports/new/" in browser.current_url, "the mapping step")
+    # The differently named columns are preselected.
+    assert Select(browser.find_element(By.NAME, "map_customer_id")).first_selected_option.text == "client id"
+    assert Select(browser.find_element(By.NAME, "map_signup_at")).first_selected_option.text == "signup"
+    shot("analyst-02-map-columns")
+
+    browser.find_element(By.CSS_SELECTOR, ".map-form button[type=submit]").click()
+    wait_for(lambda: browser.current_url.rstrip("/").split("/")[-1].isdigit(), "the import page")
+    wait_for(lambda: browser.find_element(By.ID, "import-status").text == "Succeeded", "the import to succeed")
+    job = ImportJob.objects.get(shop=shop)
+    assert (job.status, job.inserted, job.rejected) == ("succeeded", 2, 1)
+    assert browser.find_element(By.LINK_TEXT, "Download rejected rows (CSV)")
+    shot("analyst-03-import-finished")
+
+    for name, path in (("analyst-04-imports-list", "/imports/"), ("analyst-05-quality", "/quality/"),
+                       ("analyst-06-models", "/models/"), ("analyst-08-jobs", "/jobs/")):
+        browser.get(f"{live_server.url}{path}")
+        assert "Server Error" not in browser.title
+        shot(name)
+        if name == "analyst-06-models":
+            shot(f"{name}-phone", PHONE)
+    browser.get(f"{live_server.url}/models/{ModelVersion.objects.filter(shop=shop).first().pk}/")
+    shot("analyst-07-model-version")
+    browser.get(f"{live_server.url}/jobs/{job.job_id}/")
+    shot("analyst-09-job")
+
+    # A running job's page follows it by itself (static/js/poll.js), without the user reloading.
+    running = Job.objects.create(shop=shop, kind=Job.Kind.SCORE, status=Job.Status.RUNNING, progress_done=1,
+                                 progress_total=4, message="scored chunk 1/4")
+    browser.get(f"{live_server.url}/jobs/{running.pk}/")
+    assert browser.find_element(By.ID, "job-status").text == "Running"
+    Job.objects.filter(pk=running.pk).update(status=Job.Status.SUCCEEDED, progress_done=4, message="scored 12")
+    wait_for(lambda: browser.find_element(By.ID, "job-status").text == "Succeeded", "the job page to update itself")
+    assert "scored 12" in browser.page_source
