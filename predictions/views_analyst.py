@@ -37,7 +37,7 @@ ALGORITHM_LABELS = {
     "rfm_logreg": "RFM logistic regression (baseline)",
     "bgnbd": "BG/NBD (label-free)",
     "lgbm": "LightGBM",
-    "lightgbm": "LightGBM",
+    "lgbm": "LightGBM",
     "lstm": "LSTM (sequence model)",
     "ensemble": "Ensemble",
 }

@@ -1,7 +1,13 @@
-from django.urls import path
+"""The API root, mounted at /api/: the OpenAPI schema, its Swagger page and version 1 of the API."""
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .errors import not_found
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("v1/", include("ecomsight.api.v1")),
+    # Anything else under /api/ answers in the API's error format, not with an HTML page.
+    re_path(r"^.*$", not_found),
 ]

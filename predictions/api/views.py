@@ -67,7 +67,7 @@ SCORE_EXAMPLE = {
 SEGMENT_EXAMPLE = {"id": 5, "name": "High risk, big spenders", "filters": {"bands": ["high"], "value_min": 200.0},
                    "size": 1234, "created_at": "2026-06-30T10:00:00Z", "updated_at": "2026-06-30T10:00:00Z"}
 MODEL_EXAMPLE = {
-    "id": 3, "task": "churn", "algorithm": "lightgbm", "horizon_days": 90, "as_of": "2026-06-30",
+    "id": 3, "task": "churn", "algorithm": "lgbm", "horizon_days": 90, "as_of": "2026-06-30",
     "train_cutoffs": ["2025-12-31", "2026-01-31"], "validation_cutoff": "2026-03-31", "status": "champion",
     "metrics": {"roc_auc": 0.82, "pr_auc": 0.61, "lift_top_decile": 3.4}, "comparison": {},
     "features": ["recency_days", "orders_365d"], "created_at": "2026-06-30T11:00:00Z",
@@ -394,7 +394,7 @@ class TrainJobApi(ShopApiMixin, APIView):
     @extend_schema(operation_id="jobs_train", summary="Start training (returns the job to poll)", tags=["jobs"],
                    request=TrainInputSerializer, responses={202: JobOutputSerializer},
                    examples=[OpenApiExample("train", request_only=True,
-                                            value={"task": "churn", "horizon_days": 90, "algorithms": ["lightgbm"]}),
+                                            value={"task": "churn", "horizon_days": 90, "algorithms": ["lgbm"]}),
                              OpenApiExample("accepted", response_only=True, status_codes=["202"],
                                             value={**JOB_EXAMPLE, "status": "pending", "started_at": None})])
     def post(self, request):

@@ -1,0 +1,257 @@
+"""JSON batches of events and orders through the CSV import's rules and writers.
+
+Each item is turned into the row a CSV file would hold (strings; objects as JSON text), then parsed
+by `behavior.ingest.formats.batches_parse` — the same converters, limits and idempotency keys as a
+file import — and written by the same writer (`postgres.batch_write`: COPY into a staging table and
+one set-based INSERT ... ON CONFLICT; the generic writer elsewhere), all in one transaction.
+The API requires the idempotency key (`event_id`, `order_id`) that a CSV file may leave out.
+Orders may carry their `lines`, written after the orders in the same transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+
+from accounts.models import Shop
+from behavior.ingest import generic, postgres
+from behavior.ingest.formats import SPECS, Batch, Reject, batches_parse, plan_build
+
+MAX_ITEMS = 10_000
+MAX_LINES_PER_ORDER = 1_000
+
+# Reason text of the ingest package → a stable code for clients.
+_REASON_CODES = (
+    ("missing required value", "required"),
+    ("longer than", "max_length"),
+    ("unparseable date", "invalid_datetime"),
+    ("date in the future", "future_date"),
+    ("not a whole number", "invalid_integer"),
+    ("not a number", "invalid_number"),
+    ("negative value", "negative"),
+    ("number too large", "too_large"),
+    ("invalid JSON", "invalid_json"),
+    ("unknown status", "invalid_choice"),
+    ("not a 3-letter currency code", "invalid_currency"),
+    ("not a yes/no value", "invalid_boolean"),
+    ("unknown customer", "unknown_customer"),
+    ("unknown product", "unknown_product"),
+    ("unknown order", "unknown_order"),
+)
+
+
+@dataclass(frozen=True)
+class ItemRejected:
+    """One refused item: its index in the request, the field at fault, a code and a message."""
+
+    index: int
+    field: str | None
+    code: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "field": self.field, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What a batch did: new rows, items already stored (or repeated in the batch), changed orders, rejects."""
+
+    stored: int
+    duplicates: int
+    updated: int = 0
+    lines_stored: int = 0
+    rejected: list[ItemRejected] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"stored": self.stored, "duplicates": self.duplicates, "updated": self.updated,
+                "lines_stored": self.lines_stored, "rejected": [r.as_dict() for r in self.rejected]}
+
+
+class _Reader:
+    """A csv.reader look-alike over prepared rows; `line_num` is the index of the last row read."""
+
+    def __init__(self, rows: list[tuple[int, list[str]]]):
+        self._rows = iter(rows)
+        self.line_num = -1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> list[str]:
+        self.line_num, row = next(self._rows)
+        return row
+
+
+@dataclass
+class _Source:
+    """What `batches_parse` reads from a Source: a reader, the current line, a path and a delimiter."""
+
+    reader: _Reader
+    path: str = "request"
+    delimiter: str = ","
+    bytes_read: int = 0
+    bytes_total: int = 0
+
+    @property
+    def line(self) -> int:
+        return self.reader.line_num
+
+
+def _reason_code(reason: str) -> str:
+    return next((code for prefix, code in _REASON_CODES if reason.startswith(prefix)), "invalid")
+
+
+def _cell(value, column_type: str) -> str | None:
+    """A JSON value as the CSV cell the parser expects; None for a wrong type (rejected by the caller)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return ("true" if value else "false") if column_type == "bool" else None
+    if isinstance(value, int | float):
+        return repr(value) if column_type in ("decimal", "int", "text", "id") else None
+    if isinstance(value, dict | list) and column_type == "json":
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return None
+
+
+def _bad_text(value: str) -> bool:
+    if "\x00" in value:
+        return True
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _rows_from_items(items: list, kind: str, *, key: str, index_of=lambda i: i,
+                     ) -> tuple[list[tuple[int, list[str]]], list[ItemRejected]]:
+    """Prepared rows (line, cells) in the kind's column order, and the items refused for their JSON shape."""
+    columns = SPECS[kind].columns
+    rows: list[tuple[int, list[str]]] = []
+    rejected: list[ItemRejected] = []
+    for position, item in enumerate(items):
+        index = index_of(position)
+        if not isinstance(item, dict):
+            rejected.append(ItemRejected(index, None, "invalid_type", "Each item must be a JSON object."))
+            continue
+        cells = []
+        for column in columns:
+            value = item.get(column.name)
+            cell = _cell(value, column.type)
+            if cell is None:
+                expected = "an object" if column.type == "json" else "a string or a number"
+                rejected.append(ItemRejected(index, column.name, "invalid_type",
+                                             f"{column.name} must be {expected}, not {type(value).__name__}."))
+                break
+            if _bad_text(cell):
+                rejected.append(ItemRejected(index, column.name, "invalid",
+                                             f"{column.name} contains NUL or invalid characters."))
+                break
+            if column.name == key and not cell.strip():
+                rejected.append(ItemRejected(index, column.name, "required",
+                                             f"{column.name} is required: it makes re-sending the item safe."))
+                break
+            cells.append(cell)
+        else:
+            rows.append((position, cells))
+    return rows, rejected
+
+
+def _parse(kind: str, rows: list[tuple[int, list[str]]]) -> Batch:
+    plan = plan_build(kind=kind, header=SPECS[kind].names)
+    batches = list(batches_parse(_Source(_Reader(rows)), plan, batch_size=len(rows) + 1))  # type: ignore[arg-type]
+    return batches[0] if batches else Batch()
+
+
+def _write(*, shop: Shop, kind: str, batch: Batch, create_missing: bool):
+    write = postgres.batch_write if connection.vendor == "postgresql" else generic.batch_write
+    plan = plan_build(kind=kind, header=SPECS[kind].names)
+    return write(shop_id=shop.pk, plan=plan, batch=batch, create_missing=create_missing)
+
+
+def _rejects(rejects: list[Reject], index_of, prefix: str = "") -> Iterator[ItemRejected]:
+    for r in rejects:
+        column = r.column or None
+        message = f"{column}: {r.reason}" if column else r.reason
+        yield ItemRejected(index_of(r.line), f"{prefix}{column}" if column else (prefix.rstrip(".") or None),
+                           _reason_code(r.reason), message)
+
+
+def events_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> BatchOutcome:
+    """Validate and store a list of event objects in one transaction. Re-sending stores nothing new."""
+    rows, rejected = _rows_from_items(items, "events", key="event_id")
+    batch = _parse("events", rows)
+    rejected.extend(_rejects(batch.rejects, int))
+    stored = duplicates = 0
+    if batch.rows:
+        with transaction.atomic():
+            result = _write(shop=shop, kind="events", batch=batch, create_missing=create_missing)
+        rejected.extend(_rejects(result.rejects, int))
+        stored, duplicates = result.inserted, result.duplicates
+    rejected.sort(key=lambda r: r.index)
+    return BatchOutcome(stored=stored, duplicates=duplicates, rejected=rejected)
+
+
+def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> BatchOutcome:
+    """Validate and store a list of order objects (with optional `lines`) in one transaction.
+
+    An order that is already stored with the same values counts as a duplicate; one with changed
+    values is updated (as a re-imported CSV row would be). A rejected order's lines are dropped."""
+    rows, rejected = _rows_from_items(items, "orders", key="order_id")
+    batch = _parse("orders", rows)
+    rejected.extend(_rejects(batch.rejects, int))
+    good = {row[0] for row in batch.rows}
+    # Lines of the accepted orders, numbered so that a reject finds its order and line again.
+    line_items: list[dict] = []
+    line_owner: list[tuple[int, int]] = []
+    for row in batch.rows:
+        index = row[0]
+        lines = items[index].get("lines")
+        if lines is None:
+            continue
+        if not isinstance(lines, list) or len(lines) > MAX_LINES_PER_ORDER:
+            rejected.append(ItemRejected(index, "lines", "invalid_type" if not isinstance(lines, list) else "too_many",
+                                         f"lines must be a list of at most {MAX_LINES_PER_ORDER} objects."))
+            good.discard(index)
+            continue
+        for j, line in enumerate(lines):
+            line_items.append({**line, "order_id": row[1]} if isinstance(line, dict) else line)
+            line_owner.append((index, j))
+    line_rows, line_rejected = _rows_from_items(line_items, "order_lines", key="product_id",
+                                                index_of=lambda n: n)
+    line_batch = _parse("order_lines", line_rows)
+    bad_lines = [(line_owner[r.index], r) for r in line_rejected]
+    bad_lines += [(line_owner[r.line], ItemRejected(r.line, r.column or None, _reason_code(r.reason),
+                                                    f"{r.column}: {r.reason}")) for r in line_batch.rejects]
+    for (index, j), r in bad_lines:
+        # A bad line refuses its whole order: a half-stored order would be wrong in every total.
+        if index in good:
+            good.discard(index)
+            rejected.append(ItemRejected(index, f"lines.{j}.{r.field}" if r.field else f"lines.{j}", r.code,
+                                         f"line {j}: {r.message}"))
+    batch.rows = [row for row in batch.rows if row[0] in good]
+    line_batch.rows = [row for row in line_batch.rows if line_owner[row[0]][0] in good]
+    stored = duplicates = updated = lines_stored = 0
+    if batch.rows:
+        with transaction.atomic():
+            result = _write(shop=shop, kind="orders", batch=batch, create_missing=create_missing)
+            rejected.extend(_rejects(result.rejects, int))
+            stored, duplicates, updated = result.inserted, result.duplicates, result.updated
+            if line_batch.rows:
+                lines_result = _write(shop=shop, kind="order_lines", batch=line_batch, create_missing=create_missing)
+                lines_stored = lines_result.inserted + lines_result.updated
+                for r in lines_result.rejects:
+                    index, j = line_owner[r.line]
+                    rejected.append(ItemRejected(index, f"lines.{j}.{r.column}", _reason_code(r.reason),
+                                                 f"line {j}: {r.reason}"))
+    rejected.sort(key=lambda r: r.index)
+    return BatchOutcome(stored=stored, duplicates=duplicates, updated=updated, lines_stored=lines_stored,
+                        rejected=rejected)

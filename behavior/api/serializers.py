@@ -1,0 +1,88 @@
+"""Customers as the API shows them, and the documented shapes of batch items and results."""
+
+from rest_framework import serializers
+
+from accounts.permissions import can_view_personal_data
+from behavior.models import Customer
+
+
+class CustomerOutputSerializer(serializers.ModelSerializer):
+    """A customer by the shop's own id. email and name are personal data: null unless the caller may see them."""
+
+    id = serializers.CharField(source="external_id", help_text="The shop's own customer id.")
+    email = serializers.SerializerMethodField(help_text="Personal data: null unless your role may see it.")
+    name = serializers.SerializerMethodField(help_text="Personal data: null unless your role may see it.")
+
+    class Meta:
+        model = Customer
+        fields = ["id", "email", "name", "country", "signup_at", "attributes", "is_stub", "created_at"]
+        read_only_fields = fields
+
+    def _personal(self) -> bool:
+        if "personal" not in self.context:
+            request = self.context.get("request")
+            self.context["personal"] = bool(request and can_view_personal_data(request.user))
+        return self.context["personal"]
+
+    def get_email(self, obj) -> str | None:
+        return obj.email if self._personal() else None
+
+    def get_name(self, obj) -> str | None:
+        return obj.name if self._personal() else None
+
+
+class CustomerFilterSerializer(serializers.Serializer):
+    country = serializers.CharField(required=False, max_length=64, help_text="Exact country (case-insensitive).")
+    is_stub = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                       help_text="Only stand-ins created for unknown ids (true) or only real ones.")
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+    ordering = serializers.ChoiceField(choices=["id", "-id", "created_at", "-created_at"], required=False,
+                                       default="id", help_text="Sort key; `id` is the shop's customer id.")
+
+
+class EventItemSerializer(serializers.Serializer):
+    """One event (documentation of the item; items are validated by the import's rules)."""
+
+    event_id = serializers.CharField(max_length=200, help_text="Your id of the event: the idempotency key.")
+    customer_id = serializers.CharField(max_length=100)
+    type = serializers.CharField(max_length=32, help_text="view, add_to_cart, remove_from_cart, wishlist, search, "
+                                                          "review, login, or your own type.")
+    product_id = serializers.CharField(max_length=100, required=False, allow_null=True)
+    occurred_at = serializers.DateTimeField(help_text="ISO 8601; without a zone means UTC.")
+    session_id = serializers.CharField(max_length=100, required=False, allow_null=True)
+    properties = serializers.JSONField(required=False, allow_null=True)
+
+
+class OrderLineItemSerializer(serializers.Serializer):
+    product_id = serializers.CharField(max_length=100)
+    quantity = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False,
+                                          allow_null=True, coerce_to_string=False)
+
+
+class OrderItemSerializer(serializers.Serializer):
+    order_id = serializers.CharField(max_length=100, help_text="Your id of the order: the idempotency key.")
+    customer_id = serializers.CharField(max_length=100)
+    placed_at = serializers.DateTimeField(help_text="ISO 8601; without a zone means UTC.")
+    total = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True,
+                                     coerce_to_string=False)
+    currency = serializers.CharField(min_length=3, max_length=3, required=False, allow_null=True)
+    status = serializers.ChoiceField(choices=["placed", "cancelled", "refunded"], required=False, allow_null=True)
+    item_count = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    lines = OrderLineItemSerializer(many=True, required=False, allow_null=True)
+
+
+class RejectedItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's position in the request (0-based).")
+    field = serializers.CharField(allow_null=True)
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class BatchResultSerializer(serializers.Serializer):
+    stored = serializers.IntegerField(help_text="Items stored now.")
+    duplicates = serializers.IntegerField(help_text="Items already stored (or repeated in this batch): nothing new.")
+    updated = serializers.IntegerField(help_text="Orders already stored whose values changed.")
+    lines_stored = serializers.IntegerField(help_text="Order lines stored or changed.")
+    rejected = RejectedItemSerializer(many=True)

@@ -1,0 +1,155 @@
+"""Cursor pagination for every list: opaque `cursor` links, stable under concurrent inserts.
+
+`ApiCursorPagination` (DRF's cursor on an indexed ordering) serves model lists; the view may choose
+the ordering per request with `get_cursor_ordering()`. `SnapshotCursorPagination` serves lists whose
+order is a computed expression (the at-risk list, segment members): its cursor names the scoring
+run and a position in it. A run's scores never change once it succeeded, so paging through one run
+never shows a customer twice or skips one, even when a new run lands meanwhile."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import OrderedDict
+
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import exceptions
+from rest_framework.pagination import BasePagination, CursorPagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+def page_size_from(request) -> int:
+    """`page_size` from the query (1 to 500), DEFAULT_PAGE_SIZE without one; 400 for anything else."""
+    raw = request.query_params.get("page_size")
+    if raw in (None, ""):
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(raw)
+    except ValueError:
+        raise exceptions.ValidationError({"page_size": [f"“{raw[:40]}” is not a whole number."]}) from None
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise exceptions.ValidationError({"page_size": [f"page_size must be between 1 and {MAX_PAGE_SIZE}."]})
+    return size
+
+
+# For views that page by hand (extend_schema(parameters=[*CURSOR_PARAMETERS])).
+CURSOR_PARAMETERS = [
+    OpenApiParameter("cursor", str, OpenApiParameter.QUERY,
+                     description="The pagination cursor from a `next` or `previous` link."),
+    OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
+                                   "default": DEFAULT_PAGE_SIZE}, OpenApiParameter.QUERY,
+                     description="Items per page."),
+]
+
+
+def _invalid_cursor() -> exceptions.ValidationError:
+    return exceptions.ValidationError({"cursor": [exceptions.ErrorDetail(
+        "Invalid cursor: use the `next` or `previous` link of an earlier page.", code="invalid_cursor")]})
+
+
+class ApiCursorPagination(CursorPagination):
+    page_size = DEFAULT_PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+    ordering = "-id"
+
+    def get_page_size(self, request):
+        return page_size_from(request)
+
+    def get_ordering(self, request, queryset, view):
+        chooser = getattr(view, "get_cursor_ordering", None)
+        ordering = chooser() if chooser else getattr(view, "cursor_ordering", self.ordering)
+        return (ordering,) if isinstance(ordering, str) else tuple(ordering)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise _invalid_cursor() from None
+
+    def get_schema_operation_parameters(self, view):
+        params = super().get_schema_operation_parameters(view)
+        for param in params:
+            if param["name"] == "page_size":
+                param["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
+                                   "default": DEFAULT_PAGE_SIZE}
+        return params
+
+
+class SnapshotCursorPagination(BasePagination):
+    """Pages of a list ordered by an expression, within one scoring run.
+
+    The view calls `start(request)` → (run_id or None, offset), builds the queryset for that run,
+    then `paginate(queryset, run_id)`; `extra` goes into the response beside the links."""
+
+    cursor_query_param = "cursor"
+
+    def start(self, request) -> tuple[int | None, int]:
+        self.request = request
+        self.page_size = page_size_from(request)
+        raw = request.query_params.get(self.cursor_query_param)
+        if not raw:
+            return None, 0
+        try:
+            data = json.loads(base64.urlsafe_b64decode(raw.encode("ascii")).decode("ascii"))
+            run_id, offset = int(data["r"]), int(data["o"])
+        except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
+            raise _invalid_cursor() from None
+        if run_id < 1 or run_id > 2**62 or not 0 <= offset <= 10**9:
+            raise _invalid_cursor()
+        return run_id, offset
+
+    def paginate(self, queryset, *, run_id: int | None, offset: int) -> list:
+        """The page's rows (a list); remembers whether there are more for the links."""
+        self.run_id, self.offset = run_id, offset
+        if run_id is None:
+            self.has_next, self.rows = False, []
+            return []
+        rows = list(queryset[offset:offset + self.page_size + 1])
+        self.has_next = len(rows) > self.page_size
+        self.rows = rows[:self.page_size]
+        return self.rows
+
+    def _link(self, offset: int) -> str:
+        cursor = base64.urlsafe_b64encode(json.dumps({"r": self.run_id, "o": offset}).encode()).decode()
+        return replace_query_param(self.request.build_absolute_uri(), self.cursor_query_param, cursor)
+
+    def get_next_link(self) -> str | None:
+        return self._link(self.offset + self.page_size) if self.has_next else None
+
+    def get_previous_link(self) -> str | None:
+        if self.run_id is None or self.offset == 0:
+            return None
+        previous = max(0, self.offset - self.page_size)
+        if previous == 0:
+            # The first page has no cursor, but it must stay on the same run: keep one with offset 0.
+            return self._link(0)
+        return self._link(previous)
+
+    def get_paginated_response(self, data, extra: dict | None = None) -> Response:
+        return Response(OrderedDict([("next", self.get_next_link()), ("previous", self.get_previous_link()),
+                                     *(extra or {}).items(), ("results", data)]))
+
+    def get_paginated_response_schema(self, schema):
+        return {"type": "object", "required": ["next", "previous", "results"], "properties": {
+            "next": {"type": "string", "nullable": True, "format": "uri"},
+            "previous": {"type": "string", "nullable": True, "format": "uri"},
+            "results": schema,
+        }}
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {"name": "cursor", "required": False, "in": "query", "schema": {"type": "string"},
+             "description": "The pagination cursor from a `next` or `previous` link."},
+            {"name": "page_size", "required": False, "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
+             "description": "Items per page."},
+        ]
+
+
+__all__ = ["CURSOR_PARAMETERS", "ApiCursorPagination", "SnapshotCursorPagination", "page_size_from"]

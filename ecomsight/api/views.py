@@ -1,0 +1,86 @@
+"""The base of every API view (shop, role, input hygiene) and the health check."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .permissions import request_role, request_shop
+
+
+def _bad_text(value) -> bool:
+    # NUL cannot be stored by PostgreSQL and lone surrogates cannot be encoded: both would be a 500.
+    return isinstance(value, str) and ("\x00" in value or (not value.isascii() and _unencodable(value)))
+
+
+def _unencodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def reject_bad_text(data, path: str = "") -> None:
+    """Raise a 400 naming the field when any string in `data` (nested) holds NUL or a lone surrogate."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if _bad_text(key):
+                raise exceptions.ValidationError({path or "body": ["Text may not contain NUL or invalid characters."]})
+            reject_bad_text(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            reject_bad_text(value, f"{path}.{index}" if path else str(index))
+    elif _bad_text(data):
+        raise exceptions.ValidationError({path or "body": ["Text may not contain NUL or invalid characters."]})
+
+
+class ShopApiMixin:
+    """For API views acting within the caller's shop. `required_roles` maps methods to the weakest role."""
+
+    required_roles: dict[str, str] = {"GET": "marketer"}
+    # Views whose bodies are big and checked item by item (batches) turn the generic check off.
+    check_body_text = True
+
+    def initial(self, request, *args, **kwargs):
+        for value in kwargs.values():
+            if _bad_text(value):
+                raise exceptions.NotFound("Not found.")
+        for key, values in request.query_params.lists():
+            for value in values:
+                if _bad_text(value):
+                    raise exceptions.ValidationError({key: ["Text may not contain NUL or invalid characters."]})
+        super().initial(request, *args, **kwargs)
+        if self.check_body_text and request.method in ("POST", "PUT", "PATCH"):
+            reject_bad_text(request.data)
+
+    @property
+    def shop(self):
+        return request_shop(self.request)
+
+    @property
+    def role(self) -> str | None:
+        return request_role(self.request)
+
+
+class HealthApi(APIView):
+    """`{"status": "ok"}` without authentication: for load balancers and compose healthchecks."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+    public = True
+
+    @extend_schema(
+        operation_id="health",
+        summary="Health check",
+        auth=[],
+        responses=inline_serializer("Health", {"status": serializers.CharField()}),
+        examples=[OpenApiExample("ok", value={"status": "ok"})],
+        tags=["health"],
+    )
+    def get(self, request):
+        return Response({"status": "ok"})

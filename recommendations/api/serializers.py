@@ -1,0 +1,39 @@
+"""Recommendations and similar products, with products by the shop's own ids."""
+
+from rest_framework import serializers
+
+from recommendations.models import Recommendation, SimilarProduct
+
+
+class ProductRefSerializer(serializers.Serializer):
+    id = serializers.CharField(source="external_id", help_text="The shop's own product id.")
+    title = serializers.CharField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True, coerce_to_string=False)
+    active = serializers.BooleanField()
+
+
+class RecommendationOutputSerializer(serializers.ModelSerializer):
+    product = ProductRefSerializer()
+
+    class Meta:
+        model = Recommendation
+        fields = ["rank", "product", "score", "source", "reason"]
+        read_only_fields = fields
+
+
+class SimilarOutputSerializer(serializers.ModelSerializer):
+    product = ProductRefSerializer(source="similar")
+
+    class Meta:
+        model = SimilarProduct
+        fields = ["kind", "rank", "product", "score"]
+        read_only_fields = fields
+
+
+class SimilarFilterSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=SimilarProduct.Kind.choices, required=False)
+
+
+class RecommendationsJobInputSerializer(serializers.Serializer):
+    k = serializers.IntegerField(min_value=1, max_value=100, required=False, default=20,
+                                 help_text="Recommendations per customer.")

@@ -1,0 +1,113 @@
+"""A customer's recommendations, a product's similar products, and starting a recommendation build."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.serializers import JobOutputSerializer
+from accounts.api.views import JOB_EXAMPLE
+from accounts.jobs import job_create
+from accounts.models import Job
+from behavior.models import Customer
+from catalog.models import Product
+from ecomsight.api.views import ShopApiMixin
+from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
+
+from .serializers import (
+    RecommendationOutputSerializer,
+    RecommendationsJobInputSerializer,
+    SimilarFilterSerializer,
+    SimilarOutputSerializer,
+)
+
+PRODUCT = {"id": "P001", "title": "Espresso beans 1 kg", "price": 18.9, "active": True}
+
+
+def active_version_id(*, shop) -> int | None:
+    """The shop's active recommender build (None before the first one)."""
+    return (RecommenderVersion.objects.filter(shop=shop, status=RecommenderVersion.Status.ACTIVE)
+            .order_by("-created_at", "-id").values_list("id", flat=True).first())
+
+
+class CustomerRecommendationsApi(ShopApiMixin, generics.ListAPIView):
+    """A customer's recommendations."""
+
+    serializer_class = RecommendationOutputSerializer
+    cursor_ordering = "rank"
+
+    def get_queryset(self):
+        customer_id = (Customer.objects.filter(shop=self.shop, external_id=self.kwargs["customer_id"])
+                       .values_list("id", flat=True).first())
+        if customer_id is None:
+            raise Http404("No such customer.")
+        version = active_version_id(shop=self.shop)
+        return (Recommendation.objects.filter(version_id=version, customer_id=customer_id)
+                .select_related("product"))
+
+    @extend_schema(operation_id="customer_recommendations", summary="A customer's recommendations, best first",
+                   tags=["recommendations"],
+                   parameters=[OpenApiParameter("customer_id", OpenApiTypes.STR, OpenApiParameter.PATH,
+                                                description="The shop's own customer id.")],
+                   examples=[OpenApiExample("recommendation", response_only=True, value={
+                       "rank": 1, "product": PRODUCT, "score": 0.42, "source": "item_cf",
+                       "reason": "Because you bought Espresso machine"})])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class ProductSimilarApi(ShopApiMixin, generics.ListAPIView):
+    """Products similar to a product."""
+
+    serializer_class = SimilarOutputSerializer
+    cursor_ordering = "id"
+
+    def get_queryset(self):
+        query = SimilarFilterSerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        product_id = (Product.objects.filter(shop=self.shop, external_id=self.kwargs["product_id"])
+                      .values_list("id", flat=True).first())
+        if product_id is None:
+            raise Http404("No such product.")
+        version = active_version_id(shop=self.shop)
+        return (SimilarProduct.objects.filter(version_id=version, product_id=product_id, **query.validated_data)
+                .select_related("similar"))
+
+    @extend_schema(operation_id="product_similar", summary="Products similar to a product", tags=["recommendations"],
+                   description="`also_bought`: bought by the same customers; `content`: similar title, "
+                               "description and category.",
+                   parameters=[OpenApiParameter("product_id", OpenApiTypes.STR, OpenApiParameter.PATH,
+                                                description="The shop's own product id."), SimilarFilterSerializer],
+                   examples=[OpenApiExample("similar", response_only=True, value={
+                       "kind": "also_bought", "rank": 1, "product": PRODUCT, "score": 0.31})])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class RecommendationsJobApi(ShopApiMixin, APIView):
+    """Start a recommendation build."""
+
+    required_roles = {"POST": "analyst"}
+
+    @extend_schema(operation_id="jobs_recommendations", summary="Start building recommendations", tags=["jobs"],
+                   request=RecommendationsJobInputSerializer, responses={202: JobOutputSerializer},
+                   examples=[OpenApiExample("build", request_only=True, value={"k": 20}),
+                             OpenApiExample("accepted", response_only=True, status_codes=["202"],
+                                            value={**JOB_EXAMPLE, "kind": "recommend", "status": "pending"})])
+    def post(self, request):
+        data = RecommendationsJobInputSerializer(data=request.data if request.data is not None else {})
+        data.is_valid(raise_exception=True)
+        k = data.validated_data["k"]
+        shop = self.shop
+        with transaction.atomic():
+            job = job_create(shop=shop, kind=Job.Kind.RECOMMEND, user=request.user, params={"k": k})
+            from recommendations.tasks import recommendations_build_task
+
+            transaction.on_commit(lambda: recommendations_build_task.delay(shop.pk, k, job.pk))
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": f"/api/v1/jobs/{job.pk}/"})

@@ -1,0 +1,96 @@
+"""events/batch and orders/batch: the CSV import's rules, idempotency, per-item rejects, size limits."""
+
+import json
+
+import pytest
+
+from behavior.models import Customer, Event, Order, OrderLine
+
+from .conftest import assert_error
+
+EVENTS = "/api/v1/events/batch/"
+ORDERS = "/api/v1/orders/batch/"
+
+
+def events(n: int, start: int = 0) -> list[dict]:
+    return [{"event_id": f"e{i}", "customer_id": f"C{i % 7}", "type": "view", "product_id": f"P{i % 3}",
+             "occurred_at": "2026-06-01T10:00:00Z", "properties": {"i": i}} for i in range(start, start + n)]
+
+
+def test_same_event_batch_twice_stores_nothing_new(clients, shop):
+    client = clients["analyst"]
+    first = client.post(EVENTS, events(50), format="json").json()
+    assert first == {"stored": 50, "duplicates": 0, "updated": 0, "lines_stored": 0, "rejected": []}
+    second = client.post(EVENTS, events(50), format="json").json()
+    assert second["stored"] == 0 and second["duplicates"] == 50
+    assert Event.objects.filter(shop=shop).count() == 50
+    assert Customer.objects.filter(shop=shop, is_stub=True).count() == 7  # unknown customers became stand-ins
+    assert Event.objects.get(shop=shop, properties__i=3).customer.external_id == "C3"
+
+
+def test_bad_items_are_rejected_alone_with_index_field_and_code(clients, shop):
+    items = events(3) + [
+        {"event_id": "x1", "customer_id": "C1", "type": "view", "occurred_at": "yesterday"},
+        {"event_id": "x2", "customer_id": 5, "type": "view", "occurred_at": "2026-06-01"},  # a number id is fine
+        {"event_id": "x3", "customer_id": {"a": 1}, "type": "view", "occurred_at": "2026-06-01"},
+        {"event_id": "x4", "type": "view", "occurred_at": "2026-06-01"},
+        "not an object",
+        {"customer_id": "C1", "type": "view", "occurred_at": "2026-06-01"},  # no idempotency key
+        {"event_id": "x5", "customer_id": "C1", "type": "v" * 40, "occurred_at": "2026-06-01"},
+        {"event_id": "x6", "customer_id": "C1", "type": "view", "occurred_at": "2999-01-01"},
+        {"event_id": "x7", "customer_id": "C\x001", "type": "view", "occurred_at": "2026-06-01"},
+    ]
+    body = clients["analyst"].post(EVENTS, items, format="json").json()
+    assert body["stored"] == 4
+    got = {r["index"]: (r["field"], r["code"]) for r in body["rejected"]}
+    assert got == {3: ("occurred_at", "invalid_datetime"), 5: ("customer_id", "invalid_type"),
+                   6: ("customer_id", "required"), 7: (None, "invalid_type"), 8: ("event_id", "required"),
+                   9: ("type", "max_length"), 10: ("occurred_at", "future_date"), 11: ("customer_id", "invalid")}
+    assert all(r["message"] for r in body["rejected"])
+
+
+def test_unknown_customers_rejected_when_not_creating_stand_ins(clients, shop):
+    body = clients["analyst"].post(f"{EVENTS}?create_missing=false", events(2), format="json").json()
+    assert body["stored"] == 0 and {r["code"] for r in body["rejected"]} == {"unknown_customer"}
+    assert not Customer.objects.filter(shop=shop).exists()
+
+
+def test_oversize_batch_is_400_and_stores_nothing(clients, shop):
+    body = assert_error(clients["analyst"].post(EVENTS, events(10_001), format="json"), 400, "too_many_items")
+    assert "10,000" in body["message"]
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize(("data", "code"), [("[{", "malformed_json"), ('{"a": 1}', "invalid_type"),
+                                            ("[NaN]", "malformed_json")])
+def test_malformed_or_non_array_body_is_400(clients, shop, data, code):
+    assert_error(clients["analyst"].post(EVENTS, data, content_type="application/json"), 400, code)
+
+
+def test_orders_with_lines_and_idempotent_resend(clients, shop):
+    items = [
+        {"order_id": "O1", "customer_id": "C1", "placed_at": "2026-05-01T10:00:00", "total": "59.90",
+         "currency": "eur", "lines": [{"product_id": "P1", "quantity": 2, "unit_price": 29.95}]},
+        {"order_id": "O2", "customer_id": "C2", "placed_at": "2026-05-02", "total": 10, "status": "cancelled"},
+        {"order_id": "O3", "customer_id": "C3", "placed_at": "2026-05-02", "total": -1},
+        {"order_id": "O4", "customer_id": "C3", "placed_at": "2026-05-02", "lines": [{"product_id": "P1",
+                                                                                       "quantity": "many"}]},
+    ]
+    client = clients["analyst"]
+    body = client.post(ORDERS, items, format="json").json()
+    assert body["stored"] == 2 and body["lines_stored"] == 1
+    assert {(r["index"], r["field"], r["code"]) for r in body["rejected"]} == {
+        (2, "total", "negative"), (3, "lines.0.quantity", "invalid_integer")}
+    order = Order.objects.get(shop=shop, external_id="O1")
+    assert str(order.total) == "59.90" and order.currency == "EUR"
+    assert OrderLine.objects.get(order=order).quantity == 2
+    again = client.post(ORDERS, items[:2], format="json").json()
+    assert again["stored"] == 0 and again["duplicates"] == 2 and again["updated"] == 0
+    changed = client.post(ORDERS, [{**items[1], "status": "refunded"}], format="json").json()
+    assert changed["updated"] == 1 and Order.objects.get(external_id="O2").status == "refunded"
+
+
+def test_batch_request_body_is_checked_for_size(clients, shop):
+    response = clients["analyst"].generic("POST", EVENTS, json.dumps(events(1)), content_type="application/json",
+                                          CONTENT_LENGTH=str(64 * 1024 * 1024))
+    assert_error(response, 400, "too_large")

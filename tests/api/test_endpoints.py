@@ -1,0 +1,203 @@
+"""Each endpoint's output, filters, cursor pagination, the error format, and jobs being enqueued."""
+
+import csv
+import io
+
+import pytest
+
+from accounts.models import AuditLog, Job
+from predictions.models import ModelVersion, Segment, SegmentExport
+from tests.predictions.factories import ScoringRunFactory, scored_customers
+
+from .conftest import assert_error
+
+
+def test_health_needs_no_auth(db, client):
+    response = client.get("/api/v1/health/")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_customers_list_filters_and_orders(clients, scored):
+    admin = clients["admin"]
+    ids = [c["id"] for c in admin.get("/api/v1/customers/", {"ordering": "-id"}).json()["results"]]
+    assert ids == ["C5", "C4", "C3", "C2", "C1"]
+    assert admin.get("/api/v1/customers/", {"country": "fr"}).json()["results"] == []
+    assert_error(admin.get("/api/v1/customers/", {"ordering": "email"}), 400)
+
+
+def test_unknown_customer_and_product_are_404(clients, scored):
+    assert_error(clients["admin"].get("/api/v1/customers/nope/"), 404, "not_found")
+    assert_error(clients["admin"].get("/api/v1/customers/nope/scores/"), 404)
+    assert_error(clients["admin"].get("/api/v1/customers/nope/recommendations/"), 404)
+    assert_error(clients["admin"].get("/api/v1/products/nope/similar/"), 404)
+    assert_error(clients["admin"].get("/api/v1/segments/999999999/"), 404)
+    assert_error(clients["admin"].get("/api/v1/segments/99999999999999999999999/"), 404)
+    assert_error(clients["admin"].get("/api/v1/nothing-here/"), 404)
+
+
+def test_customer_scores_current_and_history(clients, shop, scored):
+    newer = ScoringRunFactory(shop=shop, as_of=scored["run"].as_of.replace(month=7))
+    from predictions.models import CustomerScore
+
+    CustomerScore.objects.create(shop=shop, scoring_run=newer, customer=scored["customers"]["C1"], task="churn",
+                                 probability=0.2, risk_band="low", decile=9, spend_12m=1, scored_at=newer.as_of)
+    body = clients["marketer"].get("/api/v1/customers/C1/scores/").json()
+    assert body["current"]["churn"]["probability"] == 0.2 and body["current"]["purchase"] is None
+    assert [s["scoring_run"] for s in body["results"]][:1] == [newer.pk]
+    assert len(body["results"]) == 3  # churn twice, purchase once
+    only_churn = clients["marketer"].get("/api/v1/customers/C1/scores/", {"task": "churn"}).json()["results"]
+    assert {s["task"] for s in only_churn} == {"churn"}
+
+
+def test_recommendations_in_rank_order_with_product_ids(clients, scored):
+    results = clients["marketer"].get("/api/v1/customers/C1/recommendations/").json()["results"]
+    assert [(r["rank"], r["product"]["id"]) for r in results] == [(1, "P1"), (2, "P2"), (3, "P3")]
+    assert clients["marketer"].get("/api/v1/customers/C2/recommendations/").json()["results"] == []
+
+
+def test_similar_products(clients, scored):
+    results = clients["marketer"].get("/api/v1/products/P1/similar/").json()["results"]
+    assert [(r["kind"], r["product"]["id"]) for r in results] == [("content", "P2")]
+    assert clients["marketer"].get("/api/v1/products/P1/similar/", {"kind": "also_bought"}).json()["results"] == []
+
+
+def test_at_risk_uses_the_web_filters(clients, scored):
+    client = clients["marketer"]
+    body = client.get("/api/v1/at-risk/").json()
+    assert [r["customer_id"] for r in body["results"]] == ["C1", "C2", "C3", "C4", "C5"]
+    assert body["scoring_run"]["id"] == scored["run"].pk
+    high = client.get("/api/v1/at-risk/", {"band": ["high"], "sort": "churn"}).json()["results"]
+    assert [r["customer_id"] for r in high] == ["C1", "C2", "C3"]  # p ≥ 0.6
+    assert [r["customer_id"] for r in client.get("/api/v1/at-risk/", {"churn_min": 75}).json()["results"]] == ["C1"]
+
+
+@pytest.mark.parametrize(("params", "field"), [({"churn_min": "abc"}, "churn_min"), ({"churn_min": 101}, "churn_min"),
+                                               ({"band": "purple"}, "band"), ({"sort": "x"}, "sort"),
+                                               ({"days_min": 10**12}, "days_min"), ({"page_size": 0}, "page_size"),
+                                               ({"cursor": "garbage"}, "cursor")])
+def test_at_risk_bad_filter_is_400_naming_the_field(clients, scored, params, field):
+    body = assert_error(clients["marketer"].get("/api/v1/at-risk/", params), 400)
+    assert body["field"].split(".")[0] == field
+
+
+def test_at_risk_empty_range_is_400(clients, scored):
+    assert_error(clients["marketer"].get("/api/v1/at-risk/", {"churn_min": 80, "churn_max": 10}), 400)
+
+
+def test_cursor_pagination_walks_every_item_once(clients, shop, scored):
+    client = clients["marketer"]
+    for path in ("/api/v1/at-risk/", "/api/v1/customers/"):
+        seen, url = [], f"{path}?page_size=2"
+        while url:
+            body = client.get(url).json()
+            key = "customer_id" if "at-risk" in path else "id"
+            seen += [r[key] for r in body["results"]]
+            url = body["next"]
+        assert sorted(seen) == ["C1", "C2", "C3", "C4", "C5"], path  # no duplicates, none missing
+
+
+def test_at_risk_cursor_stays_on_its_run_when_a_new_run_lands(clients, shop, scored):
+    client = clients["marketer"]
+    first = client.get("/api/v1/at-risk/", {"page_size": 2}).json()
+    newer = ScoringRunFactory(shop=shop, as_of=scored["run"].as_of.replace(month=8))
+    scored_customers(shop, newer, [{"external_id": "N1", "p": 0.99}])
+    second = client.get(first["next"]).json()
+    assert second["scoring_run"]["id"] == scored["run"].pk
+    assert [r["customer_id"] for r in second["results"]] == ["C3", "C4"]
+    assert client.get("/api/v1/at-risk/").json()["results"][0]["customer_id"] == "N1"
+
+
+def test_segments_crud(clients, scored):
+    client = clients["marketer"]
+    created = client.post("/api/v1/segments/", {"name": "Big", "filters": {"value_min": 50, "bands": ["high"]}},
+                          format="json")
+    assert created.status_code == 201
+    seg = created.json()
+    assert seg["size"] == 3 and seg["filters"] == {"bands": ["high"], "value_min": 50.0}
+    assert_error(client.post("/api/v1/segments/", {"name": "big"}, format="json"), 400, "segment_name_taken")
+    assert_error(client.post("/api/v1/segments/", {"name": "x", "filters": {"churn_min": 500}}, format="json"), 400)
+    patched = client.patch(f"/api/v1/segments/{seg['id']}/", {"filters": {"bands": ["low"]}}, format="json").json()
+    assert patched["name"] == "Big" and patched["size"] == 0
+    put = client.put(f"/api/v1/segments/{seg['id']}/", {"name": "Renamed"}, format="json").json()
+    assert put["name"] == "Renamed" and put["filters"] == {}
+    assert [s["name"] for s in client.get("/api/v1/segments/").json()["results"]] == ["High", "Renamed"]
+    assert client.delete(f"/api/v1/segments/{seg['id']}/").status_code == 204
+    assert not Segment.objects.filter(pk=seg["id"]).exists()
+    assert AuditLog.objects.filter(action="segment.update").exists()
+
+
+def test_segment_members(clients, scored):
+    body = clients["marketer"].get(f"/api/v1/segments/{scored['segment'].pk}/members/").json()
+    assert [r["customer_id"] for r in body["results"]] == ["C1", "C2", "C3"]
+
+
+def test_segment_export_is_the_web_file_and_is_audited(clients, users, scored):
+    seg = scored["segment"]
+    response = clients["marketer"].get(f"/api/v1/segments/{seg.pk}/export/")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:3] == ["customer_id", "email", "name"]
+    assert [r[0] for r in rows[1:]] == ["C1", "C2", "C3"]
+    assert all(r[1].startswith("anon-") and r[2] == "" for r in rows[1:])  # a marketer gets pseudonyms
+    export = SegmentExport.objects.get()
+    assert export.created_by == users["marketer"] and export.rows == 3
+    assert AuditLog.objects.filter(action="segment.export", details__export_id=export.pk).exists()
+    admin_rows = list(csv.reader(io.StringIO(b"".join(
+        clients["admin"].get(f"/api/v1/segments/{seg.pk}/export/").streaming_content).decode())))
+    assert admin_rows[1][1] == "C1@example.com"
+    assert_error(clients["marketer"].get(f"/api/v1/segments/{seg.pk}/export/", {"control": 90}), 400)
+
+
+def test_models_list_and_promotion_is_audited(clients, scored):
+    model = scored["model"]
+    listed = clients["marketer"].get("/api/v1/models/", {"task": "churn"}).json()["results"]
+    assert [m["id"] for m in listed] == [model.pk] and listed[0]["metrics"] == {"roc_auc": 0.8}
+    promoted = clients["analyst"].post(f"/api/v1/models/{model.pk}/promote/").json()
+    assert promoted["status"] == "champion"
+    assert ModelVersion.objects.get(pk=model.pk).status == "champion"
+    assert AuditLog.objects.filter(action="model.promote").exists()
+
+
+def test_train_job_is_created_and_enqueued_after_commit(clients, shop, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = clients["analyst"].post("/api/v1/jobs/train/", {"task": "churn", "horizon_days": 60},
+                                           format="json")
+    assert response.status_code == 202
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.kind == "train" and job.params["horizon_days"] == 60 and job.created_by.username == "analyst"
+    assert len(callbacks) == 1
+    assert response["Location"] == f"/api/v1/jobs/{job.pk}/"
+    status = clients["marketer"].get(f"/api/v1/jobs/{job.pk}/").json()
+    assert status["status"] == "pending" and status["progress"] == 0.0
+
+
+def test_train_job_with_unknown_algorithm_is_400(clients, shop):
+    body = assert_error(clients["analyst"].post("/api/v1/jobs/train/", {"task": "churn", "algorithms": ["magic"]},
+                                                format="json"), 400)
+    assert body["field"] == "algorithms"
+    assert not Job.objects.exists()
+
+
+def test_score_job_without_champion_is_a_clear_400(clients, scored):
+    body = assert_error(clients["analyst"].post("/api/v1/jobs/score/", {}, format="json"), 400)
+    assert "champion" in body["message"]
+
+
+def test_recommendations_job(clients, shop, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = clients["analyst"].post("/api/v1/jobs/recommendations/", {"k": 7}, format="json")
+    assert response.status_code == 202 and response.json()["params"] == {"k": 7}
+    assert len(callbacks) == 1
+    assert_error(clients["analyst"].post("/api/v1/jobs/recommendations/", {"k": 0}, format="json"), 400)
+
+
+@pytest.mark.parametrize(("method", "kwargs", "status", "code"), [
+    ("put", {}, 405, "method_not_allowed"),
+    ("post", {"data": "{not json", "content_type": "application/json"}, 400, "malformed_json"),
+    ("post", {"data": "name=x", "content_type": "application/x-www-form-urlencoded"}, 415,
+     "unsupported_media_type"),
+])
+def test_drf_errors_use_the_one_format(clients, scored, method, kwargs, status, code):
+    path = "/api/v1/segments/" if method == "post" else "/api/v1/customers/"
+    assert_error(getattr(clients["analyst"], method)(path, **kwargs), status, code)
