@@ -61,12 +61,12 @@ def top_reasons(
     cand_values = np.take_along_axis(cand_values, order, axis=1)
 
     values = X.to_numpy(dtype=np.float64, na_value=np.nan)
-    index = pd.Index(columns)
+    positions = {name: j for j, name in enumerate(columns)}
     template_list = [templates.get(name) for name in columns]
     for i in range(n_rows):
         if not cand_values[i, 0] > 0:
             continue
-        row = pd.Series(values[i], index=index, name=X.index[i], copy=False)
+        row = _Row(values[i], positions)
         texts = reasons[i]
         exhausted = True
         for j, value in zip(candidates[i], cand_values[i], strict=True):
@@ -82,6 +82,25 @@ def top_reasons(
         if exhausted and width < n_features:
             _extend_from_full_order(texts, signed[i], candidates[i], row, template_list, k)
     return reasons
+
+
+class _Row:
+    """One customer's features as templates read them (`row["x"]`, `row.get("x", default)`).
+
+    A pandas Series per row cost ~20 µs — a minute for 200,000 customers × 2 tasks; this costs none."""
+
+    __slots__ = ("_positions", "_values")
+
+    def __init__(self, values: np.ndarray, positions: dict[str, int]) -> None:
+        self._values = values
+        self._positions = positions
+
+    def __getitem__(self, name: str) -> float:
+        return self._values[self._positions[name]]
+
+    def get(self, name: str, default=None):
+        j = self._positions.get(name)
+        return default if j is None else self._values[j]
 
 
 def _extend_from_full_order(

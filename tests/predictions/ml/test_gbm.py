@@ -101,3 +101,18 @@ def test_single_class_training_labels_are_refused():
     train = ModelInput(train.customer_ids, train.X, y=np.zeros(500, dtype=int))
     with pytest.raises(ValueError, match="single class"):
         LightGbmModel("purchase").fit(train, valid)
+
+
+def test_path_contributions_add_up_to_the_raw_score_and_blame_the_driving_feature(fitted):
+    """The fast reasons must explain the score: contributions + the trees' roots = the raw log-odds."""
+    data = _data(1000, 7)
+    path = fitted.path_contributions(data)
+    assert path.shape == (len(data.X), len(FEATURES))
+    raw = fitted.booster.predict(fitted._matrix(data.X), num_iteration=fitted._best_iteration(), raw_score=True)
+    roots = sum(t["tree_structure"].get("internal_value", t["tree_structure"].get("leaf_value", 0.0))
+                for t in fitted.booster.dump_model(num_iteration=fitted._best_iteration())["tree_info"])
+    assert np.allclose(path.sum(axis=1) + roots, raw, atol=1e-6)
+    shap = fitted.contributions(data)
+    # Both methods name the same strongest feature for most customers.
+    agree = (np.abs(path).argmax(axis=1) == np.abs(shap).argmax(axis=1)).mean()
+    assert agree > 0.7
