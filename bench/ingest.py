@@ -1,10 +1,11 @@
 """Benchmark: import an events CSV with `import_data` and compare with a raw COPY of the same file.
 
-    .venv/bin/python bench/ingest.py [--rows 2000000] [--batch-size 100000]
+    .venv/bin/python bench/ingest.py [--rows 2000000] [--batch-size 200000]
 
 Uses DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ecomsight_bench), creating and
 migrating the database when needed. Ends with one JSON line:
-{"rows", "import_rows_per_s", "copy_rows_per_s", "ratio"}.
+{"rows", "import_rows_per_s", "copy_rows_per_s", "ratio"}. Also prints the re-import rate (every row a
+duplicate) and the load average before and after, since other jobs on a shared machine skew the figures.
 """
 
 import argparse
@@ -78,7 +79,7 @@ def copy_raw(path: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=2_000_000)
-    parser.add_argument("--batch-size", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=None, help="rows per batch (default: import_data's)")
     parser.add_argument("--keep", action="store_true", help="keep the imported rows (default: delete the shop)")
     args = parser.parse_args()
 
@@ -90,7 +91,11 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     from accounts.models import Shop
-    from behavior.services import data_import
+    from behavior.services import DEFAULT_BATCH_SIZE, data_import
+
+    batch_size = args.batch_size or DEFAULT_BATCH_SIZE
+    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; batch size {batch_size:,}",
+          file=sys.stderr)
 
     Shop.objects.filter(slug="bench").delete()
     shop = Shop.objects.create(slug="bench", name="Bench")
@@ -105,17 +110,20 @@ def main() -> None:
             print(f"  {job.rows_read:,} rows, {job.rows_read / max(job.seconds or 0, 1e-6):,.0f} rows/s",
                   file=sys.stderr)
 
-        result = data_import(shop=shop, kind="events", path=path, batch_size=args.batch_size, progress=progress)
+        result = data_import(shop=shop, kind="events", path=path, batch_size=batch_size, progress=progress)
         import_seconds = result.seconds
         assert result.rejected == 0 and result.inserted == args.rows, result
         print(f"import_data: {result.rows:,} rows in {import_seconds:.1f}s "
               f"({result.stubs:,} stand-ins created)", file=sys.stderr)
-        again = data_import(shop=shop, kind="events", path=path, batch_size=args.batch_size)
-        print(f"re-import (all duplicates): {again.seconds:.1f}s, inserted {again.inserted}", file=sys.stderr)
+        again = data_import(shop=shop, kind="events", path=path, batch_size=batch_size)
+        assert again.inserted == 0 and again.duplicates == args.rows, again
+        print(f"re-import (all duplicates): {again.seconds:.1f}s = {args.rows / again.seconds:,.0f} rows/s",
+              file=sys.stderr)
         copy_seconds = copy_raw(path)
         print(f"raw COPY: {copy_seconds:.1f}s", file=sys.stderr)
     if not args.keep:
         shop.delete()
+    print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}", file=sys.stderr)
     import_rate = args.rows / import_seconds
     copy_rate = args.rows / copy_seconds
     print(f"import {import_rate:,.0f} rows/s, raw COPY {copy_rate:,.0f} rows/s, ratio {import_rate / copy_rate:.2f}",

@@ -35,3 +35,43 @@ def categories_ensure(*, shop_id: int, paths: set[str]) -> None:
         parent, _, name = path.rpartition(" > ")
         known[path] = Category.objects.create(shop_id=shop_id, path=path, name=name[:200],
                                               parent_id=known.get(parent) if parent else None).id
+
+
+class IdCache:
+    """external_id → id maps of one shop's customers and products, kept across the batches of one import.
+
+    Ids learned in a batch stay *pending* until the caller says that batch committed (`commit`); a batch
+    that rolled back (a failure, a dry run) throws them away with `rollback`, because stand-ins created
+    in it no longer exist. Bounded: a map past `limit` entries starts over (a lookup is only a query)."""
+
+    def __init__(self, *, limit: int = 2_000_000):
+        self.limit = limit
+        self._known: dict[str, dict[str, int]] = {}
+        self._pending: dict[str, dict[str, int]] = {}
+
+    def get(self, table: str) -> dict[str, int]:
+        """The committed map for `table` (read-only for callers)."""
+        return self._known.setdefault(table, {})
+
+    def lookup(self, table: str, key: str) -> int | None:
+        """The id of `key`, committed or learned in the current batch."""
+        found = self._known.get(table, {}).get(key)
+        return found if found is not None else self._pending.get(table, {}).get(key)
+
+    def learn(self, table: str, found: dict[str, int]) -> None:
+        """Remember ids read or created in the current batch (kept only if the batch commits)."""
+        self._pending.setdefault(table, {}).update(found)
+
+    def commit(self) -> None:
+        """The current batch committed: its ids are now safe to reuse."""
+        for table, found in self._pending.items():
+            known = self._known.setdefault(table, {})
+            if len(known) + len(found) > self.limit:
+                known.clear()
+            known.update(found)
+        self._pending.clear()
+
+    def rollback(self) -> None:
+        """The current batch rolled back: forget what it learned, and (to be safe) everything else too."""
+        self._pending.clear()
+        self._known.clear()

@@ -17,7 +17,7 @@ from django.utils import timezone
 from behavior.models import Customer, Event, Order, OrderLine
 from catalog.models import Category, Product
 
-from .common import BatchResult, categories_ensure
+from .common import BatchResult, IdCache, categories_ensure
 from .formats import Batch, Plan, Reject
 
 CHUNK = 900  # below SQLite's historical limit of 999 query parameters
@@ -70,9 +70,13 @@ def _id_map(model, shop_id: int, keys: set[str]) -> dict[str, int]:
     return found
 
 
-def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool) -> BatchResult:
-    """Write one batch (inside the caller's transaction) and say what it did."""
+def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
+                ids: IdCache | None = None) -> BatchResult:
+    """Write one batch (inside the caller's transaction) and say what it did.
+
+    `ids`: the import's id cache (the caller commits or rolls it back with the batch)."""
     result = BatchResult()
+    ids = ids if ids is not None else IdCache()
     kind = plan.spec.kind
     position = {name: i + 1 for i, name in enumerate(plan.output_columns)}
     rows = batch.rows
@@ -81,13 +85,13 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool)
     refs: dict[str, dict[str, int]] = {}
     if kind in ("orders", "events"):
         rows, refs["customer_id"] = _references(rows, position["customer_id"], Customer, shop_id, result,
-                                                label="customer", create=create_missing)
+                                                label="customer", create=create_missing, ids=ids)
     if kind in ("order_lines", "events"):
         rows, refs["product_id"] = _references(rows, position["product_id"], Product, shop_id, result,
-                                               label="product", create=create_missing)
+                                               label="product", create=create_missing, ids=ids)
     if kind == "order_lines":
         rows, refs["order_id"] = _references(rows, position["order_id"], Order, shop_id, result,
-                                             label="order", create=False)
+                                             label="order", create=False, ids=ids)
     if kind == "events":
         _events_write(rows, position, refs, shop_id, result)
     elif kind == "order_lines":
@@ -98,11 +102,23 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool)
 
 
 def _references(rows: list[list], index: int, model, shop_id: int, result: BatchResult, *, label: str,
-                create: bool) -> tuple[list[list], dict[str, int]]:
+                create: bool, ids: IdCache) -> tuple[list[list], dict[str, int]]:
     """Map the external ids in column `index` to ids; create stand-ins or reject rows for unknown ones."""
-    wanted = {row[index] for row in rows if row[index] is not None}
-    known = _id_map(model, shop_id, wanted)
-    missing = wanted - known.keys()
+    cached = ids.get(model._meta.db_table)
+    known: dict[str, int] = {}
+    wanted: set[str] = set()
+    for row in rows:
+        key = row[index]
+        if key is not None and key not in known:
+            found = cached.get(key)
+            if found is None:
+                wanted.add(key)
+            else:
+                known[key] = found
+    fetched = _id_map(model, shop_id, wanted)
+    ids.learn(model._meta.db_table, fetched)
+    known.update(fetched)
+    missing = wanted - fetched.keys()
     if not missing:
         return rows, known
     if create and model is not Order:
@@ -115,7 +131,9 @@ def _references(rows: list[list], index: int, model, shop_id: int, result: Batch
             stubs = [(shop_id, key, "", "", "", True, True, now) for key in sorted(missing)]
         _insert_many(model._meta.db_table, columns, stubs, conflict="(shop_id, external_id)")
         result.stubs += len(missing)
-        known.update(_id_map(model, shop_id, missing))
+        created = _id_map(model, shop_id, missing)
+        ids.learn(model._meta.db_table, created)
+        known.update(created)
         return rows, known
     field = {Customer: "customer_id", Product: "product_id", Order: "order_id"}[model]
     kept = []
@@ -199,38 +217,43 @@ def _lines_write(rows, position, refs, plan: Plan, shop_id: int, result: BatchRe
 
 def _events_write(rows, position, refs, shop_id: int, result: BatchResult) -> None:
     key_at = position["idempotency_key"]
-    fresh: dict[str, list] = {}
-    for row in rows:
-        fresh.setdefault(row[key_at], row)  # the first of repeated events is the one kept
-    for chunk in _chunks(list(fresh)):
-        for key in Event.objects.filter(shop_id=shop_id, idempotency_key__in=[uuid.UUID(k) for k in chunk]) \
-                .values_list("idempotency_key", flat=True):
-            fresh.pop(key.hex, None)
     customers, products = refs["customer_id"], refs["product_id"]
     at = [position[name] for name in ("customer_id", "type", "product_id", "occurred_at", "session_id",
                                       "properties")]
-    # Raw executemany with values adapted as Django would (the ORM's bulk_create costs ~5x more per row).
+    # Raw executemany with values adapted as Django would (the ORM's bulk_create costs ~5x more per row);
+    # INSERT … ON CONFLICT DO NOTHING skips stored and repeated keys (the first one is kept) without a
+    # lookup query per chunk. SQLite stores UTC datetimes as "YYYY-MM-DD HH:MM:SS[.ffffff]" and UUIDs as
+    # 32 hex digits: the canonical text converts with string operations there.
+    sqlite_utc = connection.vendor == "sqlite" and connection.timezone_name == "UTC"
     adapt_datetime = connection.ops.adapt_datetimefield_value
     properties_field = Event._meta.get_field("properties")
     native_uuid = connection.features.has_native_uuid_field
     events = []
-    for key, row in fresh.items():
+    for row in rows:
         customer, kind, product, occurred, session, properties = (row[i] for i in at)
-        events.append((
-            shop_id, customers[customer], kind, products.get(product) if product else None,
-            adapt_datetime(datetime.fromisoformat(occurred)), session or "",
-            None if properties is None else properties_field.get_db_prep_save(json.loads(properties), connection),
-            uuid.UUID(key) if native_uuid else key))
-    _insert_many("behavior_event", ("shop_id", "customer_id", "type", "product_id", "occurred_at", "session_id",
-                                    "properties", "idempotency_key"), events, conflict="(shop_id, idempotency_key)")
-    result.inserted = len(events)
-    result.duplicates = len(rows) - len(events)
+        key = row[key_at]
+        if sqlite_utc and occurred.endswith("+00:00"):
+            moment = occurred[:-6].replace("T", " ", 1)
+        else:
+            moment = adapt_datetime(datetime.fromisoformat(occurred))
+        if properties is not None and not sqlite_utc:
+            properties = properties_field.get_db_prep_save(json.loads(properties), connection)
+        events.append((shop_id, customers[customer], kind, products.get(product) if product else None, moment,
+                       session or "", properties, uuid.UUID(key) if native_uuid else key))
+    inserted = _insert_many("behavior_event", ("shop_id", "customer_id", "type", "product_id", "occurred_at",
+                                               "session_id", "properties", "idempotency_key"), events,
+                            conflict="(shop_id, idempotency_key)")
+    result.inserted = inserted
+    result.duplicates = len(rows) - inserted
 
 
-def _insert_many(table: str, columns: tuple[str, ...], rows: list[tuple], *, conflict: str) -> None:
-    """INSERT … ON CONFLICT DO NOTHING for many rows (SQLite ≥ 3.24 and PostgreSQL both speak it)."""
+def _insert_many(table: str, columns: tuple[str, ...], rows: list[tuple], *, conflict: str) -> int:
+    """INSERT … ON CONFLICT DO NOTHING for many rows (SQLite ≥ 3.24 and PostgreSQL both speak it); rows inserted."""
     sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
            f"ON CONFLICT {conflict} DO NOTHING")
+    inserted = 0
     with connection.cursor() as cursor:
         for start in range(0, len(rows), 10_000):
             cursor.executemany(sql, rows[start:start + 10_000])
+            inserted += max(cursor.rowcount, 0)
+    return inserted

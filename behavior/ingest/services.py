@@ -5,10 +5,13 @@ The command, the upload page and the Celery task all go through `import_job_crea
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,9 +24,10 @@ from behavior.models import ImportJob
 from ecomsight.errors import UserError
 
 from . import generic, postgres
-from .formats import KINDS, Reject, batches_parse, plan_build, source_open
+from .common import IdCache
+from .formats import KINDS, Batch, Reject, batches_parse, plan_build, source_open
 
-DEFAULT_BATCH_SIZE = 100_000
+DEFAULT_BATCH_SIZE = 200_000
 WRITERS = {"postgres": postgres.batch_write, "generic": generic.batch_write}
 
 
@@ -121,19 +125,28 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     report = _RejectReport(job)
     ignored: tuple[str, ...] = ()
     stubs = 0
+    ids = IdCache()
     try:
-        with source_open(job.file_path) as source:
+        with contextlib.ExitStack() as stack:
+            source = stack.enter_context(source_open(job.file_path))
+            stack.enter_context(_sqlite_fast_writes())
             job.bytes_total = source.bytes_total
             plan = plan_build(kind=job.kind, header=source.header, column_map=job.column_map)
             ignored = plan.ignored
-            for batch in batches_parse(source, plan, batch_size=batch_size):
+            batches = stack.enter_context(_Prefetched(batches_parse(source, plan, batch_size=batch_size)))
+            for batch in batches:
                 try:
                     with transaction.atomic():
                         result = write(shop_id=job.shop_id, plan=plan, batch=batch,
-                                       create_missing=job.create_missing)
+                                       create_missing=job.create_missing, ids=ids)
                         if job.dry_run:
                             transaction.set_rollback(True)
+                    if job.dry_run:
+                        ids.rollback()
+                    else:
+                        ids.commit()
                 except Exception as exc:
+                    ids.rollback()
                     raise ImportFailed(
                         f"The batch of lines {batch.first_line}–{batch.last_line} could not be written "
                         f"({type(exc).__name__}: {exc}). {job.rows_committed} rows before it are stored; "
@@ -146,7 +159,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                 job.updated += result.updated
                 job.duplicates += result.duplicates
                 job.rejected += len(batch.rejects) + len(result.rejects)
-                job.bytes_read = source.bytes_read
+                job.bytes_read = batch.bytes_read if batch.bytes_read is not None else source.bytes_read
                 job.seconds = time.monotonic() - started
                 job.save(update_fields=["rows_read", "rows_committed", "inserted", "updated", "duplicates",
                                         "rejected", "bytes_read", "bytes_total", "seconds"])
@@ -165,6 +178,79 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         updated=job.updated, duplicates=job.duplicates, rejected=job.rejected, stubs=stubs,
         seconds=round(job.seconds or 0.0, 3), report=job.report_path or None, ignored_columns=ignored,
         dry_run=job.dry_run)
+
+
+class _Prefetched:
+    """Iterate `batches` one batch ahead in a thread: the next batch is parsed while this one is written.
+
+    The database driver releases the GIL while PostgreSQL (or SQLite) works, so parsing and writing overlap
+    on two cores. At most two parsed batches wait (memory stays bounded). An error in the parser is raised
+    here, in the caller's thread; leaving the loop early stops the parser."""
+
+    _DONE = object()
+
+    def __init__(self, batches: Iterator[Batch], *, ahead: int = 1):
+        self._batches = batches
+        self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="import-parser", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for batch in self._batches:
+                if not self._put(batch):
+                    return
+            self._put(self._DONE)
+        except BaseException as exc:  # handed to the caller's thread
+            self._put(exc)
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def __enter__(self) -> _Prefetched:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        # Before the file closes: stop the parser (it finishes at most the batch it is on).
+        self._stop.set()
+        self._thread.join()
+
+
+class _sqlite_fast_writes:
+    """On SQLite (the demo), skip the fsync per batch for the import's duration.
+
+    A crash of the machine may lose the last batches; ImportJob says how far the import got and running
+    the same file again finishes it. No-op on other databases and inside an outer transaction."""
+
+    def __enter__(self):
+        self._previous = None
+        if connection.vendor == "sqlite" and not connection.in_atomic_block:
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA synchronous")
+                self._previous = cursor.fetchone()[0]
+                cursor.execute("PRAGMA synchronous = OFF")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA synchronous = {int(self._previous)}")
 
 
 def _job_finish(job: ImportJob, report: _RejectReport, started: float, *, error: str = "") -> None:

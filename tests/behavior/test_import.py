@@ -307,3 +307,83 @@ def test_data_import_service_streams_many_batches(shop, tmp_path):
     assert (result.rows, result.inserted) == (2500, 2500)
     job = ImportJob.objects.get()
     assert (job.rows_committed, job.bytes_read) == (2500, job.bytes_total)
+
+
+# --- the fast paths keep the guarantees ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_event_never_links_to_another_shops_customer_or_product(shop, other_shop, tmp_path, writer):
+    # behavior_event has no FK constraints: the importer alone keeps events inside their shop.
+    Customer.objects.create(shop=shop, external_id="C1")
+    Product.objects.create(shop=shop, external_id="P1")
+    path = write(tmp_path, "e.csv", "event_id,customer_id,type,product_id,occurred_at\nE1,C1,view,P1,2024-03-01\n")
+    result = run(other_shop, "events", path, writer=writer)
+    assert (result.inserted, result.stubs) == (1, 2)
+    event = Event.objects.get()
+    assert (event.shop_id, event.customer.shop_id, event.product.shop_id) == (other_shop.id,) * 3
+    assert Customer.objects.filter(external_id="C1").count() == 2
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_no_create_rejects_events_naming_unknown_customer_or_product(shop, other_shop, tmp_path, writer):
+    Customer.objects.create(shop=shop, external_id="C1")
+    Customer.objects.create(shop=other_shop, external_id="C2")
+    Product.objects.create(shop=shop, external_id="P1")
+    text = ("customer_id,type,product_id,occurred_at\n"
+            "C1,view,P1,2024-03-01\n"     # 2 good
+            "C2,view,,2024-03-01\n"       # 3 C2 belongs to the other shop
+            "C1,view,P404,2024-03-02\n")  # 4 unknown product
+    result = run(shop, "events", write(tmp_path, "e.csv", text), writer=writer, create_missing=False)
+    assert (result.inserted, result.rejected, result.stubs) == (1, 2, 0)
+    assert {(r["line"], r["reason"]) for r in report_rows(result)} == {
+        ("3", "unknown customer C2"), ("4", "unknown product P404")}
+    assert Event.objects.get().customer.external_id == "C1"
+
+
+def test_events_stored_by_a_concurrent_import_after_the_check_are_skipped_not_failed(shop, tmp_path, monkeypatch):
+    from behavior.ingest import postgres
+
+    text = "event_id,customer_id,type,occurred_at\nE1,C1,view,2024-01-01\nE2,C1,view,2024-01-02\n"
+    run(shop, "events", write(tmp_path, "a.csv", text))
+    # Another import stores the same keys between our check and our COPY: the COPY collides.
+    monkeypatch.setattr(postgres, "events_stored", lambda cursor, **kwargs: set())
+    more = text + "E3,C1,view,2024-01-03\n"
+    result = run(shop, "events", write(tmp_path, "b.csv", more))
+    assert (result.inserted, result.duplicates) == (1, 2)
+    assert Event.objects.count() == 3
+
+
+def test_repeated_event_in_one_batch_is_stored_once_and_counted_as_duplicate(shop, tmp_path):
+    text = "event_id,customer_id,type,occurred_at\nE1,C1,view,2024-01-01\nE1,C1,view,2024-01-01\n"
+    result = run(shop, "events", write(tmp_path, "e.csv", text))
+    assert (result.inserted, result.duplicates) == (1, 1)
+    assert Event.objects.count() == 1
+
+
+def test_id_cache_forgets_ids_learned_in_a_rolled_back_batch():
+    # A stand-in created in a rolled-back batch no longer exists: reusing its id would orphan events.
+    from behavior.ingest.common import IdCache
+
+    ids = IdCache()
+    ids.learn("behavior_customer", {"C1": 1})
+    ids.commit()
+    ids.learn("behavior_customer", {"C2": 2})
+    assert ids.lookup("behavior_customer", "C2") == 2
+    ids.rollback()
+    assert ids.get("behavior_customer").get("C2") is None
+    ids.learn("behavior_customer", {"C3": 3})
+    ids.commit()
+    assert ids.get("behavior_customer") == {"C3": 3}
+
+
+def test_encoding_error_found_by_parser_thread_fails_cleanly_after_committed_batches(shop, tmp_path):
+    # The parser runs a batch ahead in a thread: its errors must still reach the job, not vanish.
+    good = "".join(f"C{i},c{i}@example.org\n" for i in range(8000))
+    path = write(tmp_path, "c.csv", b"customer_id,email\n" + good.encode() + "C9,Müller\n".encode("latin-1"))
+    with pytest.raises(ingest_services.UserError, match="not UTF-8"):
+        run(shop, "customers", path, batch_size=1000)
+    job = ImportJob.objects.get()
+    assert job.status == "failed" and "not UTF-8" in job.error
+    assert job.rows_committed > 0 and job.rows_committed % 1000 == 0
+    assert Customer.objects.count() == job.rows_committed

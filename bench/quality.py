@@ -1,0 +1,124 @@
+"""Model quality on a simulated shop, measured the way issues 3 and 4 judge it.
+
+Simulates a shop (default 20,000 customers, 2,000 products, 2 years, 90 days of future), imports it
+with the real importer (`import_data`'s service) including what happened after the data ends, then:
+- `backtest --truth` for purchase at 30 and 90 days and churn at 90 days: every algorithm beside the
+  simulator's oracle (its true probabilities), with the champion validation chose;
+- `evaluate_recommendations --k 10` on the history up to the end of the data (the future orders
+  are not loaded into that shop).
+Prints the tables, then one JSON line {"backtests": {...}, "recommendations": {...}}.
+
+    .venv/bin/python bench/quality.py [--customers 20000 --products 2000 --days 730 --algorithms ...]
+
+Uses DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ecomsight_bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecomsight.settings.test")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ecomsight_bench")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+
+from bench.scoring import drop_shop, ensure_database, log  # noqa: E402
+
+KINDS = ("customers", "products", "orders", "order_lines", "events")
+COLUMNS = ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--products", type=int, default=2_000)
+    parser.add_argument("--days", type=int, default=730)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--algorithms", default="recency,rfm_logreg,bgnbd,lgbm,lstm,ensemble")
+    parser.add_argument("--keep", action="store_true", help="keep the two bench shops afterwards")
+    args = parser.parse_args()
+
+    ensure_database()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    from accounts.models import Shop
+    from behavior.services import data_import
+    from behavior.simulator import SimulationConfig, simulate
+    from predictions.services.backtesting import model_backtest
+    from recommendations.services import recommendations_evaluate
+
+    end = dt.date(2026, 6, 30)
+    report: dict = {"backtests": {}, "recommendations": None}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        started = time.perf_counter()
+        simulate(SimulationConfig(customers=args.customers, products=args.products, days=args.days,
+                                  seed=args.seed, end_date=end, future_days=90), out)
+        log(f"simulated in {time.perf_counter() - started:.1f}s")
+        shops = {}
+        for slug, future in (("bench-quality", True), ("bench-quality-history", False)):
+            drop_shop(slug)
+            shop = Shop.objects.create(slug=slug, name=slug)
+            started = time.perf_counter()
+            for kind in KINDS:
+                data_import(shop=shop, kind=kind, path=out / f"{kind}.csv")
+            if future:
+                data_import(shop=shop, kind="orders", path=out / "future_orders.csv")
+                data_import(shop=shop, kind="order_lines", path=out / "future_order_lines.csv")
+            log(f"imported {slug} in {time.perf_counter() - started:.1f}s")
+            shops[slug] = shop
+
+        for task, horizon in (("purchase", 30), ("purchase", 90), ("churn", 90)):
+            started = time.perf_counter()
+            result = model_backtest(shop=shops["bench-quality"], task=task, cutoff=end, horizon_days=horizon,
+                                    truth_path=str(out / "truth.csv"), algorithms=args.algorithms, progress=log)
+            key = f"{task}_{horizon}"
+            report["backtests"][key] = {
+                "customers": result["customers"], "base_rate": result["base_rate"], "champion": result["champion"],
+                "algorithms": {name: {c: m[c] for c in COLUMNS} for name, m in result["algorithms"].items()},
+                "errors": result["errors"], "seconds": round(time.perf_counter() - started, 1),
+            }
+            print(f"\n{task} at {horizon} days: {result['customers']} customers, base rate "
+                  f"{result['base_rate']:.3f}, champion {result['champion']}")
+            print(f"{'algorithm':<12}" + "".join(f"{c:>16}" for c in COLUMNS))
+            for name, m in result["algorithms"].items():
+                print(f"{name:<12}" + "".join(f"{m[c]:>16.4f}" if m[c] is not None else f"{'-':>16}"
+                                              for c in COLUMNS))
+            oracle = result["algorithms"].get("oracle", {}).get("roc_auc")
+            champion = result["algorithms"].get(result["champion"] or "", {}).get("roc_auc")
+            if oracle and champion:
+                print(f"champion / oracle ROC AUC: {champion / oracle:.3f}")
+                report["backtests"][key]["champion_vs_oracle"] = round(champion / oracle, 4)
+
+        started = time.perf_counter()
+        rec = recommendations_evaluate(shop=shops["bench-quality-history"], k=10)
+        rec["seconds"] = round(time.perf_counter() - started, 1)
+        report["recommendations"] = rec
+        print(f"\nrecommendations, K=10: {rec['customers']} customers (last order held out)")
+        print(f"{'recommender':<12}{'hit_rate':>10}{'recall':>10}{'ndcg':>10}{'coverage':>10}{'pop_bias':>10}")
+        for name in ("popularity", "repurchase", "item_knn", "user_knn", "content", "hybrid"):
+            m = rec.get(name)
+            if m:
+                print(f"{name:<12}{m['hit_rate']:>10.4f}{m['recall']:>10.4f}{m['ndcg']:>10.4f}"
+                      f"{m['coverage']:>10.3f}{m['popularity_bias']:>10.1f}")
+        if not args.keep:
+            for slug in shops:
+                drop_shop(slug)
+    print(json.dumps(report, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
