@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, time
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
@@ -25,17 +26,26 @@ from predictions.forms import ExportForm, SegmentNameForm
 from predictions.segment_services import export_create, segment_create, segment_delete, segment_rename
 from predictions.selectors import scores as sel
 
-# ---- small server-side SVG charts ----------------------------------------------------------------
+# ---- small server-side charts ---------------------------------------------------------------------
+# Text stays in HTML around the SVG (not inside it): SVG text shrinks with the chart on a phone.
 
 
 @dataclass(frozen=True)
 class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    label: str
+    """One column of the risk histogram, sized in percent of the tallest column."""
+
+    label: str  # "70–80 %"
     count: int
+    height_pct: float
+    band: str  # "low", "medium" or "high": the colour of the bucket
+
+    @property
+    def y_pct(self) -> float:
+        return 100.0 - self.height_pct
+
+    @property
+    def range(self) -> str:
+        return self.label.removesuffix(" %")
 
 
 @dataclass(frozen=True)
@@ -45,25 +55,42 @@ class LineChart:
     first_label: str
     last_label: str
     y_max_label: str
+    y_min_label: str
+    width: int
+    height: int
+    latest: str  # the last value, formatted
+    change: str  # "up 12 since 24 May" / "" with a single value
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """A timeline item and whether it carries a real time of day (imports with a date only land at midnight UTC)."""
+
+    item: sel.TimelineItem
+    date_only: bool
 
 
 CHART_W, CHART_H = 600, 160
+TREND_H = 90
 
 
 def _bars(counts: list[int]) -> list[Bar]:
     if not counts:
         return []
     top = max(counts) or 1
-    width = CHART_W / len(counts)
+    n = len(counts)
     bars = []
-    for i, n in enumerate(counts):
-        h = (CHART_H - 4) * n / top
-        label = f"{i * 100 // len(counts)}–{(i + 1) * 100 // len(counts)} %"
-        bars.append(Bar(x=i * width + 2, y=CHART_H - h, width=width - 4, height=h, label=label, count=n))
+    for i, count in enumerate(counts):
+        low, high = i * 100 // n, (i + 1) * 100 // n
+        band = "high" if low >= 60 else "medium" if low >= 30 else "low"
+        # A bucket with a few customers still shows a sliver, so "few" never reads as "none".
+        height = 0.0 if count == 0 else max(2.0, round(100 * count / top, 1))
+        bars.append(Bar(label=f"{low}–{high} %", count=count, height_pct=height, band=band))
     return bars
 
 
-def _line(values: list[float], labels: list[str], *, y_max: float | None = None, fmt=lambda v: f"{v:.0%}"):
+def _line(values: list[float], labels: list[str], *, y_max: float | None = None, fmt=lambda v: f"{v:.0%}",
+          height: int = CHART_H) -> LineChart | None:
     if not values:
         return None
     top = y_max if y_max is not None else (max(values) or 1.0)
@@ -71,10 +98,22 @@ def _line(values: list[float], labels: list[str], *, y_max: float | None = None,
     pts = []
     for i, v in enumerate(values):
         x = i * step if len(values) > 1 else CHART_W / 2
-        y = CHART_H - 6 - (CHART_H - 12) * (v / top if top else 0)
+        y = height - 6 - (height - 12) * (v / top if top else 0)
         pts.append((round(x, 1), round(y, 1), f"{labels[i]}: {fmt(v)}"))
+    change = ""
+    if len(values) > 1:
+        delta = values[-1] - values[-2]
+        if fmt(abs(delta)) == fmt(0):
+            change = f"no change since {labels[-2]}"
+        else:
+            change = f"{'up' if delta > 0 else 'down'} {fmt(abs(delta))} since {labels[-2]}"
     return LineChart(points=" ".join(f"{x},{y}" for x, y, _ in pts), dots=pts, first_label=labels[0],
-                     last_label=labels[-1], y_max_label=fmt(top))
+                     last_label=labels[-1], y_max_label=fmt(top), y_min_label=fmt(0), width=CHART_W,
+                     height=height, latest=fmt(values[-1]), change=change)
+
+
+def _date_only(at) -> bool:
+    return at.astimezone(UTC).time() == time(0)
 
 
 # ---- dashboard -----------------------------------------------------------------------------------
@@ -85,16 +124,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """Headline figures, risk distribution, trend over runs, model quality in words, last jobs."""
     shop = shop_for_request(request)
     data = sel.dashboard_get(shop=shop)
-    labels = [f"{f.as_of:%d %b}" for f in data.trend]
+    labels = [f"{f.as_of.day} {f.as_of:%b}" for f in data.trend]
     money = lambda v: f"{v:,.0f} {shop.currency}"  # noqa: E731
-    trend = {
-        "churners": _line([f.expected_churners for f in data.trend], labels, fmt=lambda v: f"{v:,.0f}"),
-        "at_risk": _line([f.revenue_at_risk for f in data.trend], labels, fmt=money),
-        "buyers": _line([f.expected_buyers for f in data.trend], labels, fmt=lambda v: f"{v:,.0f}"),
-    } if len(data.trend) > 1 else {}
+    count = lambda v: f"{v:,.0f}"  # noqa: E731
+    trend = [
+        ("Customers expected to leave", _line([f.expected_churners for f in data.trend], labels, fmt=count,
+                                              height=TREND_H)),
+        ("Revenue at risk", _line([f.revenue_at_risk for f in data.trend], labels, fmt=money, height=TREND_H)),
+        (f"Expected buyers, next {shop.horizon_days} days",
+         _line([f.expected_buyers for f in data.trend], labels, fmt=count, height=TREND_H)),
+    ] if len(data.trend) > 1 else []
     return render(request, "predictions/dashboard.html", {
-        "shop": shop, "d": data, "bars": _bars(data.histogram), "trend": trend, "chart_w": CHART_W,
-        "chart_h": CHART_H, "scores_freshness": data.run.as_of if data.run else None,
+        "shop": shop, "d": data, "bars": _bars(data.histogram), "trend": trend,
+        "scores_freshness": data.run.as_of if data.run else None,
     })
 
 
@@ -113,6 +155,7 @@ def at_risk_list(request: HttpRequest) -> HttpResponse:
         "bands": BANDS, "sorts": SORTS, "sort_links": sort_links, "query": flt.to_query_string(),
         "words": sel.filter_in_words(shop=shop, flt=flt), "save_form": SegmentNameForm(),
         "show_personal": can_view_personal_data(request.user),
+        "top50_query": flt.to_query_string(limit=50),
         "scores_freshness": result.run.as_of if result.run else None,
     })
 
@@ -125,11 +168,13 @@ def customer_page(request: HttpRequest, external_id: str) -> HttpResponse:
     """One customer: why they are at risk, their value, history, timeline and what to offer them."""
     shop = shop_for_request(request)
     detail = sel.customer_detail(shop=shop, external_id=external_id)
-    history = _line([h.probability for h in detail.history], [f"{h.as_of:%d %b %Y}" for h in detail.history],
+    history = _line([h.probability for h in detail.history],
+                    [f"{h.as_of.day} {h.as_of:%b %Y}" for h in detail.history],
                     y_max=1.0) if len(detail.history) > 1 else None
+    timeline = [TimelineRow(item=item, date_only=_date_only(item.at)) for item in detail.timeline]
     return render(request, "predictions/customer.html", {
-        "shop": shop, "c": detail, "customer": detail.customer, "history": history, "chart_w": CHART_W,
-        "chart_h": CHART_H, "show_personal": can_view_personal_data(request.user),
+        "shop": shop, "c": detail, "customer": detail.customer, "history": history, "timeline": timeline,
+        "show_personal": can_view_personal_data(request.user),
         "scores_freshness": detail.run.as_of if detail.run else None,
     })
 
@@ -156,7 +201,10 @@ def segment_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         messages.error(request, "Give the segment a name.")
         return redirect("predictions:at_risk")
-    return render(request, "predictions/segments.html", {"shop": shop, "segments": sel.segment_list(shop=shop)})
+    # Each segment's filter in words, so that the list says who is in it (segments are few: a query or two each).
+    segments = [(item, sel.filter_in_words(shop=shop, flt=AtRiskFilter.from_dict(item.segment.filters)))
+                for item in sel.segment_list(shop=shop)]
+    return render(request, "predictions/segments.html", {"shop": shop, "segments": segments})
 
 
 @role_required("marketer")
@@ -168,6 +216,8 @@ def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
     return render(request, "predictions/segment.html", {
         "shop": shop, "s": detail, "segment": detail.segment,
         "list_query": AtRiskFilter(segment=detail.segment.pk, sort=flt.sort).to_query_string(),
+        # The planner targets the likeliest leavers first: the at-risk list sorted the same way, cut at N.
+        "planner_query": AtRiskFilter(segment=detail.segment.pk, sort="churn").to_query_string(),
         "rename_form": SegmentNameForm(initial={"name": detail.segment.name}),
         "export_form": ExportForm(), "show_personal": can_view_personal_data(request.user),
         "can_export": request.user.has_perm("accounts.export_segments"),

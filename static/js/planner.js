@@ -7,6 +7,7 @@
   if (!root || !dataEl) return;
   var rows = JSON.parse(dataEl.textContent);
   var currency = root.getAttribute("data-currency") || "";
+  var size = parseInt(root.getAttribute("data-size"), 10) || rows.length;
   // Prefix sums so that any N is answered at once.
   var sumP = [0], sumPV = [0];
   for (var i = 0; i < rows.length; i++) {
@@ -16,7 +17,8 @@
   var n = document.getElementById("pl-n");
   var cost = document.getElementById("pl-cost");
   var save = document.getElementById("pl-save");
-  var fmt = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+  // The page's language, so the figures read like the server-rendered ones ("1,234").
+  var fmt = new Intl.NumberFormat(document.documentElement.lang || "en", { maximumFractionDigits: 0 });
   function num(el) { var v = parseFloat(el.value); return isFinite(v) ? v : 0; }
   function update() {
     var k = Math.max(1, Math.min(rows.length, Math.round(num(n))));
@@ -27,6 +29,14 @@
     document.getElementById("pl-reached").textContent = fmt.format(reached);
     document.getElementById("pl-wasted").textContent = fmt.format(wasted);
     document.getElementById("pl-net").textContent = fmt.format(net) + " " + currency;
+    // The "list these customers" link follows the slider, so the next step takes exactly the planned ones.
+    var link = document.getElementById("pl-link");
+    var next = document.getElementById("pl-next");
+    if (next) next.hidden = k >= size;  // targeting the whole segment needs no new one
+    if (link) {
+      link.setAttribute("href", link.getAttribute("data-base") + "&limit=" + k);
+      document.getElementById("pl-link-n").textContent = fmt.format(k);
+    }
   }
   [n, cost, save].forEach(function (el) { el.addEventListener("input", update); });
   update();

@@ -19,6 +19,7 @@ CHROMIUM = os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BINARY", "/usr/bin/chromedriver")
 DESKTOP = (1366, 900)
 PHONE = (390, 844)
+FULL_PAGE_MAX_HEIGHT = 6000  # px; a longer page is cut there
 PASSWORD = "correct-horse-battery"  # tests.accounts.factories.UserFactory's password
 
 
@@ -76,13 +77,25 @@ def browser(tmp_path, download_dir):
 
 @pytest.fixture
 def shot(browser, screenshot_dir) -> Callable[[str], Path]:
-    """Save the current page as <name>.png at the desktop size (or `size`), then restore the desktop size."""
+    """Save the current page as <name>.png at the desktop size (or `size`), then restore the desktop size.
 
-    def save(name: str, size: tuple[int, int] = DESKTOP) -> Path:
+    `full=True` grows the window to the page's whole height first, so what lies below the fold is seen too."""
+
+    def save(name: str, size: tuple[int, int] = DESKTOP, *, full: bool = False) -> Path:
         browser.set_window_size(*size)
         time.sleep(0.15)  # let the layout settle after a resize
+        if full:
+            # A headless window cannot grow past its screen, so the viewport is emulated instead.
+            width, height = browser.execute_script(
+                "return [document.documentElement.clientWidth, document.documentElement.scrollHeight]")
+            browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": int(width), "height": min(max(int(height), size[1]), FULL_PAGE_MAX_HEIGHT),
+                "deviceScaleFactor": 1, "mobile": False})
+            time.sleep(0.15)
         path = screenshot_dir / f"{name}.png"
         browser.save_screenshot(str(path))
+        if full:
+            browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         if size != DESKTOP:
             browser.set_window_size(*DESKTOP)
         return path

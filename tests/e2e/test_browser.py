@@ -57,10 +57,16 @@ def test_marketer_filters_saves_a_segment_and_exports_exactly_its_customers(
     UserFactory(username="mia", role="marketer", shops=[shop])
     login("mia")
     shot("marketer-01-dashboard")
+    shot("marketer-01-dashboard-full", full=True)
+    shot("marketer-01-dashboard-phone-full", PHONE, full=True)
 
     browser.get(f"{live_server.url}/customers/")
     shot("marketer-02-at-risk")
     shot("marketer-02-at-risk-phone", PHONE)
+    shot("marketer-02-at-risk-phone-full", PHONE, full=True)
+    # At a laptop's width the whole table fits: no column is cut off or needs sideways scrolling.
+    assert browser.execute_script(
+        "const w = document.querySelector('.table-wrap'); return w.scrollWidth <= w.clientWidth")
 
     # Filter: high risk only.
     browser.find_element(By.CSS_SELECTOR, "input[name=band][value=high]").click()
@@ -79,6 +85,7 @@ def test_marketer_filters_saves_a_segment_and_exports_exactly_its_customers(
     wait_for(lambda: f"/customers/{first_id}/" in browser.current_url, "the customer page")
     assert first_id in browser.find_element(By.TAG_NAME, "h1").text
     shot("marketer-04-customer")
+    shot("marketer-04-customer-phone-full", PHONE, full=True)
     browser.back()
     wait_for(lambda: browser.current_url == filtered_url, "the filtered list again")
 
@@ -91,6 +98,7 @@ def test_marketer_filters_saves_a_segment_and_exports_exactly_its_customers(
     segment = Segment.objects.get(shop=shop, name="Win-back high risk")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Win-back high risk"
     shot("marketer-05-segment")
+    shot("marketer-05-segment-full", full=True)
 
     # Export it and compare the file with the segment's members.
     browser.find_element(By.CSS_SELECTOR, ".export-form button[type=submit]").click()
@@ -102,6 +110,19 @@ def test_marketer_filters_saves_a_segment_and_exports_exactly_its_customers(
                   .values_list("external_id", flat=True))
     assert len(exported) == len(set(exported)) == 5
     assert set(exported) == members == {"C000", "C001", "C002", "C003", "C004"}
+
+    # The campaign planner follows its slider, and its link lists exactly the planned customers.
+    reached = browser.find_element(By.ID, "pl-reached").text
+    browser.execute_script(
+        "const n = document.getElementById('pl-n'); n.value = 2; n.dispatchEvent(new Event('input'));")
+    assert browser.find_element(By.ID, "pl-n-out").text == "2"
+    assert browser.find_element(By.ID, "pl-reached").text != reached
+    browser.find_element(By.ID, "pl-link").click()
+    wait_for(lambda: "limit=2" in browser.current_url, "the planned customers' list")
+    listed = [r.find_element(By.CSS_SELECTOR, "td a").text
+              for r in browser.find_elements(By.CSS_SELECTOR, ".at-risk-table tbody tr")]
+    assert listed == ["C000", "C001"]  # the two likeliest to leave, in that order
+    shot("marketer-05-segment-planned-list")
 
     browser.get(f"{live_server.url}/segments/")
     shot("marketer-06-segments")
