@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from django.db import transaction
@@ -37,6 +37,7 @@ class BuildOutcome:
     recommendations: int
     similar: int
     seconds: float
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: read, weights, fit, ..., write
 
     def to_dict(self) -> dict:
         return {"version": self.version.pk, "customers": self.customers, "products": self.products,
@@ -68,12 +69,16 @@ def recommendations_build(
     with job_running(job_id):
         job_progress(job_id=job_id, done=0, total=4)
         say("reading interactions, products and customers")
+        clock = time.perf_counter()
         frames = recommender_frames(shop_id=shop.pk)
+        timings = {"read": time.perf_counter() - clock}
         config = recommender_config(shop=shop)
         version = RecommenderVersion.objects.create(shop=shop, job_id=job_id, k=k, params=config.to_dict())
         job_progress(job_id=job_id, done=1)
         result = build_all(frames.interactions, frames.products, frames.customers, k=k, config=config, progress=say)
+        timings.update(result.timings)
         job_progress(job_id=job_id, done=2)
+        clock = time.perf_counter()
         say(f"writing {len(result.recommendations)} recommendations and {len(result.similar)} similar products")
         recs = result.recommendations.assign(shop_id=shop.pk, version_id=version.pk)[
             ["shop_id", "version_id", "customer_id", "product_id", "rank", "score", "source", "reason"]]
@@ -91,9 +96,11 @@ def recommendations_build(
             version.weights = {k_: float(v) for k_, v in result.weights.items()}
             version.finished_at = timezone.now()
             version.save(update_fields=["status", "weights", "finished_at"])
+        timings["write"] = time.perf_counter() - clock
         outcome = BuildOutcome(version=version, customers=len(frames.customers), products=len(frames.products),
                                interactions=len(frames.interactions), recommendations=len(recs),
-                               similar=len(similar), seconds=time.perf_counter() - started)
+                               similar=len(similar), seconds=time.perf_counter() - started,
+                               timings={name: round(s, 2) for name, s in timings.items()})
         job_progress(job_id=job_id, done=4)
         job_finish(job_id=job_id, result=outcome.to_dict(), message="recommendations built")
     return outcome

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import F, Subquery
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
-from rest_framework import generics, status
+from rest_framework import exceptions, generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -35,6 +36,24 @@ def active_version_id(*, shop) -> int | None:
             .order_by("-created_at", "-id").values_list("id", flat=True).first())
 
 
+def _active_version_subquery(shop) -> Subquery:
+    return Subquery(RecommenderVersion.objects.filter(shop=shop, status=RecommenderVersion.Status.ACTIVE)
+                    .order_by("-created_at", "-id").values("id")[:1])
+
+
+# The columns a recommendation row shows, read with values(): no model instances on this hot path.
+_ROW_COLUMNS = {"product_external_id": F("product__external_id"), "product_title": F("product__title"),
+                "product_price": F("product__price"), "product_active": F("product__active")}
+
+
+def _recommendation_row(row: dict) -> dict:
+    # The shape of RecommendationOutputSerializer (which stays the documented schema), built as a dict.
+    return {"rank": row["rank"],
+            "product": {"id": row["product_external_id"], "title": row["product_title"],
+                        "price": row["product_price"], "active": row["product_active"]},
+            "score": row["score"], "source": row["source"], "reason": row["reason"]}
+
+
 class CustomerRecommendationsApi(ShopApiMixin, generics.ListAPIView):
     """A customer's recommendations."""
 
@@ -42,13 +61,25 @@ class CustomerRecommendationsApi(ShopApiMixin, generics.ListAPIView):
     cursor_ordering = "rank"
 
     def get_queryset(self):
-        customer_id = (Customer.objects.filter(shop=self.shop, external_id=self.kwargs["customer_id"])
-                       .values_list("id", flat=True).first())
-        if customer_id is None:
+        # One query: the customer by the shop's id, the active build and the products, joined in SQL.
+        return (Recommendation.objects
+                .filter(customer__shop=self.shop, customer__external_id=self.kwargs["customer_id"],
+                        version_id=_active_version_subquery(self.shop))
+                .values("rank", "score", "source", "reason", **_ROW_COLUMNS))
+
+    def _customer_exists(self) -> bool:
+        return Customer.objects.filter(shop=self.shop, external_id=self.kwargs["customer_id"]).exists()
+
+    def list(self, request, *args, **kwargs):
+        try:
+            page = self.paginate_queryset(self.get_queryset())
+        except exceptions.ValidationError:
+            if not self._customer_exists():  # an unknown customer is a 404 whatever the cursor says
+                raise Http404("No such customer.") from None
+            raise
+        if not page and not self._customer_exists():  # the extra query only when there is nothing to show
             raise Http404("No such customer.")
-        version = active_version_id(shop=self.shop)
-        return (Recommendation.objects.filter(version_id=version, customer_id=customer_id)
-                .select_related("product"))
+        return self.get_paginated_response([_recommendation_row(row) for row in page])
 
     @extend_schema(operation_id="customer_recommendations", summary="A customer's recommendations, best first",
                    tags=["recommendations"],

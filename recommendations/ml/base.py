@@ -50,7 +50,26 @@ class Recommender:
 
     def reasons(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Reason text for each (customer row, product position) pair."""
-        return np.full(len(rows), "", dtype=object)
+        return self.reason_texts(self.reason_codes(rows, items))
+
+    def reason_codes(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """An int64 code per (customer row, product position) pair; `reason_text` turns a code into words.
+
+        Codes keep reasons cheap: a build formats each distinct code once, not each of millions of rows."""
+        return np.zeros(len(rows), dtype=np.int64)
+
+    def reason_text(self, code: int) -> str:
+        """The words of one reason code."""
+        return ""
+
+    def reason_texts(self, codes: np.ndarray) -> np.ndarray:
+        """Words for many codes (object array), formatting each distinct code once."""
+        codes = np.asarray(codes, dtype=np.int64)
+        if not len(codes):
+            return np.zeros(0, dtype=object)
+        unique, inverse = np.unique(codes, return_inverse=True)
+        texts = np.array([self.reason_text(int(code)) for code in unique] + [None], dtype=object)[:-1]
+        return texts[inverse]
 
     def masked_score(self, rows: np.ndarray, exclude: sp.csr_matrix | None = None) -> sp.csr_matrix:
         """`score` with inactive products and the customer's excluded products removed."""

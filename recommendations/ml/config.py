@@ -36,6 +36,7 @@ class RecommenderConfig:
     allow_rebuy: bool = True
     rebuy_by_category: dict[str, bool] = field(default_factory=dict)
     block_size: int = 2000
+    workers: int = 2  # processes computing customer lists in a build (1: in process)
     validation_customers: int = 3000
     validation_train_customers: int = 50_000
     validation_quantile: float = 0.85

@@ -10,8 +10,9 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .base import Recommender, strongest_contributor
+from .config import RecommenderConfig
 from .data import InteractionData, row_normalise, top_n_similarity
-from .item_knn import reason_from_contributor
+from .item_knn import contributor_codes, contributor_text
 
 
 def _token(prefix: str, value: str) -> str:
@@ -50,27 +51,31 @@ def tfidf_matrix(products: pd.DataFrame) -> sp.csr_matrix:
     return row_normalise(matrix)
 
 
+def content_similarity(products: pd.DataFrame, config: RecommenderConfig) -> sp.csr_matrix:
+    """products x products: each product's `content_neighbours` most similar products by TF-IDF cosine."""
+    tfidf = tfidf_matrix(products.reset_index(drop=True))
+    if tfidf.shape[1] == 0:
+        return sp.csr_matrix((len(products), len(products)), dtype=np.float32)
+    return top_n_similarity(tfidf, tfidf, n=config.content_neighbours, block=config.block_size)
+
+
 class ContentRecommender(Recommender):
     """score(u) = decayed profile x_u @ S_content; reaches new products that nobody has interacted with."""
 
     name = "content"
 
-    def fit(self, data: InteractionData) -> ContentRecommender:
+    def fit(self, data: InteractionData, *, similarity: sp.csr_matrix | None = None) -> ContentRecommender:
+        """`similarity`: a `content_similarity` of the same products frame, computed once and shared."""
         super().fit(data)
-        tfidf = tfidf_matrix(data.products)
-        if tfidf.shape[1] == 0:
-            self.similarity = sp.csr_matrix((data.n_items, data.n_items), dtype=np.float32)
-        else:
-            self.similarity = top_n_similarity(
-                tfidf, tfidf, n=self.config.content_neighbours, block=self.config.block_size
-            )
+        self.similarity = content_similarity(data.products, self.config) if similarity is None else similarity
         return self
 
     def score(self, rows: np.ndarray) -> sp.csr_matrix:
         return sp.csr_matrix(self.data.weights[rows] @ self.similarity)
 
-    def reasons(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def reason_codes(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         contributor = strongest_contributor(self.data.weights, self.similarity, rows, items)
-        out = reason_from_contributor(self.data, rows, contributor, "similar to {label} you {verb}")
-        out[out == ""] = "similar to products you liked"
-        return out
+        return contributor_codes(self.data, rows, contributor)
+
+    def reason_text(self, code: int) -> str:
+        return contributor_text(self.data, code, "similar to {label} you {verb}", "similar to products you liked")

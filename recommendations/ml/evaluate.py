@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .base import exclusion_matrix
 from .config import RECOMMENDER_NAMES, RecommenderConfig
@@ -52,11 +53,18 @@ class EvaluationResult:
 
 
 def validation_weights(
-    train: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame, *, k: int, config: RecommenderConfig
+    train: pd.DataFrame,
+    products: pd.DataFrame,
+    customers: pd.DataFrame,
+    *,
+    k: int,
+    config: RecommenderConfig,
+    content_similarity: sp.csr_matrix | None = None,
 ) -> dict[str, float]:
     """Hybrid weights fit on a split carved from `train` only (its own cutoff, its last orders as targets).
 
     Falls back to equal weights when the training data has no returning customers to validate on.
+    `content_similarity` (of `products`) is reused instead of refitting TF-IDF: it does not depend on interactions.
     """
     split = temporal_split(train, quantile=config.validation_quantile)
     default = {name: 1.0 for name in RECOMMENDER_NAMES}
@@ -78,7 +86,7 @@ def validation_weights(
     rows, targets = holdout_targets(data, holdout)
     if len(rows) == 0:
         return default
-    components = fit_recommenders(data, config)
+    components = fit_recommenders(data, config, content_similarity=content_similarity)
     return fit_weights(components, rows=rows, targets=targets, k=k, config=config,
                        exclude=exclusion_matrix(data, config))
 
@@ -111,7 +119,8 @@ def evaluate_recommenders(
     rows, targets = holdout_targets(data, split.holdout)
     exclude = exclusion_matrix(data, config)
     components = fit_recommenders(data, config)
-    weights = validation_weights(split.train, products, customers, k=k, config=config)
+    weights = validation_weights(split.train, products, customers, k=k, config=config,
+                                 content_similarity=components["content"].similarity)
     recommenders = {**components, "hybrid": HybridRecommender(config, weights, components).fit(data)}
     pop_rank = popularity_ranks(data)
     n_active = max(int(data.active.sum()), 1)

@@ -30,9 +30,32 @@ RECOMMENDER_CLASSES: dict[str, type[Recommender]] = {
 }
 
 
-def fit_recommenders(data: InteractionData, config: RecommenderConfig) -> dict[str, Recommender]:
-    """Every single recommender, fitted on `data`, by name."""
-    return {name: RECOMMENDER_CLASSES[name](config).fit(data) for name in RECOMMENDER_NAMES}
+def fit_recommenders(
+    data: InteractionData, config: RecommenderConfig, *, content_similarity: sp.csr_matrix | None = None
+) -> dict[str, Recommender]:
+    """Every single recommender, fitted on `data`, by name.
+
+    `content_similarity` (from `content.content_similarity`) skips the TF-IDF fit: it depends on the catalogue
+    only, so the validation fit and the final fit can share it without leaking anything."""
+    fitted = {}
+    for name in RECOMMENDER_NAMES:
+        if name == "content" and content_similarity is not None:
+            fitted[name] = ContentRecommender(config).fit(data, similarity=content_similarity)
+        else:
+            fitted[name] = RECOMMENDER_CLASSES[name](config).fit(data)
+    return fitted
+
+
+@dataclass(frozen=True)
+class CodedTopK:
+    """Top-k with, per entry, the index in `names` of the recommender that contributed most (`sources`, -1 for
+    padding) and its reason code (`Recommender.reason_codes`): small arrays, cheap to move between processes."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    sources: np.ndarray
+    reasons: np.ndarray
+    names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -62,10 +85,16 @@ class HybridRecommender(Recommender):
             self.components = fit_recommenders(data, self.config)
         return self
 
-    def candidates(self, rows: np.ndarray, exclude: sp.csr_matrix | None) -> dict[str, sp.csr_matrix]:
-        """Each recommender's top candidates for a block, scores divided by the customer's best score."""
+    def candidates(
+        self, rows: np.ndarray, exclude: sp.csr_matrix | None, *, names=None
+    ) -> dict[str, sp.csr_matrix]:
+        """Each recommender's top candidates for a block, scores divided by the customer's best score.
+
+        `names`: only these recommenders (default: all)."""
         out = {}
         for name, rec in self.components.items():
+            if names is not None and name not in names:
+                continue
             top = topk_csr(rec.masked_score(rows, exclude), self.config.candidates)
             best = np.where(top.scores[:, :1] > 0, top.scores[:, :1], 1.0)
             out[name] = topk_to_csr(TopK(top.items, top.scores / best), self.data.n_items)
@@ -85,42 +114,63 @@ class HybridRecommender(Recommender):
                 total = matrix * weights[name] if total is None else total + matrix * weights[name]
         return sp.csr_matrix(total)
 
-    def masked_score(self, rows: np.ndarray, exclude: sp.csr_matrix | None = None) -> sp.csr_matrix:
-        return self.blend(self.candidates(rows, exclude))
+    def active_names(self) -> tuple[str, ...]:
+        """Recommenders whose weight is positive: the others cannot change a list, so they are not computed."""
+        return tuple(name for name, weight in self._effective().items() if weight > 0)
 
-    def recommend_explained(self, rows, k: int, exclude: sp.csr_matrix | None = None) -> ExplainedTopK:
-        """Top-k per customer row with source and reason of each recommendation (block-wise)."""
+    def masked_score(self, rows: np.ndarray, exclude: sp.csr_matrix | None = None) -> sp.csr_matrix:
+        return self.blend(self.candidates(rows, exclude, names=self.active_names()))
+
+    def recommend_coded(self, rows, k: int, exclude: sp.csr_matrix | None = None) -> CodedTopK:
+        """Top-k per customer row with the strongest source and its reason code of each entry (block-wise)."""
         rows = np.asarray(rows, dtype=np.int64)
+        names = self.active_names()
         parts = []
         for s in range(0, len(rows), self.config.block_size):
             block = rows[s : s + self.config.block_size]
-            cands = self.candidates(block, exclude)
+            cands = self.candidates(block, exclude, names=names)
             top = topk_csr(self.blend(cands), k)
-            parts.append(self._explain(block, top, cands))
+            parts.append(self._explain(block, top, cands, names))
         if not parts:
             empty = np.empty((0, k))
-            return ExplainedTopK(empty.astype(np.int64), empty.astype(np.float32), empty.astype(object),
-                                 empty.astype(object))
-        return ExplainedTopK(*(np.vstack([getattr(p, f) for p in parts]) for f in ("items", "scores", "sources",
-                                                                                  "reasons")))
+            return CodedTopK(empty.astype(np.int64), empty.astype(np.float32), empty.astype(np.int8),
+                             empty.astype(np.int64), names)
+        return CodedTopK(*(np.vstack([getattr(p, f) for p in parts]) for f in ("items", "scores", "sources",
+                                                                              "reasons")), names)
 
-    def _explain(self, block: np.ndarray, top: TopK, cands: dict[str, sp.csr_matrix]) -> ExplainedTopK:
+    def recommend_explained(self, rows, k: int, exclude: sp.csr_matrix | None = None) -> ExplainedTopK:
+        """Top-k per customer row with source and reason text of each recommendation (block-wise)."""
+        coded = self.recommend_coded(rows, k, exclude)
+        sources, reasons = self.explain_texts(coded)
+        return ExplainedTopK(coded.items, coded.scores, sources, reasons)
+
+    def explain_texts(self, coded: CodedTopK) -> tuple[np.ndarray, np.ndarray]:
+        """Source names and reason words (object arrays shaped like `coded.items`; "" for padding)."""
+        sources = np.full(coded.items.shape, "", dtype=object)
+        reasons = np.full(coded.items.shape, "", dtype=object)
+        for index, name in enumerate(coded.names):
+            pick = coded.sources == index
+            if pick.any():
+                sources[pick] = name
+                reasons[pick] = self.components[name].reason_texts(coded.reasons[pick])
+        return sources, reasons
+
+    def _explain(self, block: np.ndarray, top: TopK, cands: dict[str, sp.csr_matrix], names) -> CodedTopK:
         local, rank = np.nonzero(top.items >= 0)
         items = top.items[local, rank]
         weights = self._effective()
-        names = list(cands)
         contrib = np.vstack(
             [np.asarray(cands[n][local, items]).ravel() * weights[n] if len(local) else np.zeros(0) for n in names]
         ) if names else np.zeros((0, len(local)))
         strongest = contrib.argmax(axis=0) if len(names) else np.zeros(len(local), int)
-        sources = np.full(top.items.shape, "", dtype=object)
-        reasons = np.full(top.items.shape, "", dtype=object)
+        sources = np.full(top.items.shape, -1, dtype=np.int8)
+        reasons = np.zeros(top.items.shape, dtype=np.int64)
+        sources[local, rank] = strongest
         for index, name in enumerate(names):
             pick = strongest == index
             if pick.any():
-                sources[local[pick], rank[pick]] = name
-                reasons[local[pick], rank[pick]] = self.components[name].reasons(block[local[pick]], items[pick])
-        return ExplainedTopK(top.items, top.scores, sources, reasons)
+                reasons[local[pick], rank[pick]] = self.components[name].reason_codes(block[local[pick]], items[pick])
+        return CodedTopK(top.items, top.scores, sources, reasons, tuple(names))
 
 
 def holdout_targets(data: InteractionData, holdout: pd.DataFrame) -> tuple[np.ndarray, sp.csr_matrix]:

@@ -9,18 +9,22 @@ from .base import Recommender, strongest_contributor
 from .data import KIND_VERBS, InteractionData, top_n_similarity
 
 
-def reason_from_contributor(data: InteractionData, rows: np.ndarray, contributor: np.ndarray, template: str):
-    """Format `template` with the contributing product's label and the customer's verb for it."""
-    out = np.full(len(rows), "", dtype=object)
+def contributor_codes(data: InteractionData, rows: np.ndarray, contributor: np.ndarray) -> np.ndarray:
+    """Reason codes naming the contributing product and the customer's verb for it: 1 + product * 8 + verb (0: none)."""
+    out = np.zeros(len(rows), dtype=np.int64)
     ok = contributor >= 0
-    if not ok.any():
-        return out
-    codes = np.asarray(data.kinds[rows[ok], contributor[ok]]).ravel()
-    labels = data.labels[contributor[ok]]
-    out[ok] = [
-        template.format(label=lbl, verb=KIND_VERBS.get(int(c), "viewed")) for lbl, c in zip(labels, codes, strict=True)
-    ]
+    if ok.any():
+        verbs = np.asarray(data.kinds[rows[ok], contributor[ok]]).ravel().astype(np.int64)
+        out[ok] = 1 + contributor[ok].astype(np.int64) * 8 + verbs
     return out
+
+
+def contributor_text(data: InteractionData, code: int, template: str, fallback: str) -> str:
+    """`template` formatted with the label and verb of a `contributor_codes` code."""
+    if code <= 0:
+        return fallback
+    product, verb = divmod(code - 1, 8)
+    return template.format(label=data.labels[product], verb=KIND_VERBS.get(verb, "viewed"))
 
 
 class ItemKNNRecommender(Recommender):
@@ -35,9 +39,10 @@ class ItemKNNRecommender(Recommender):
         shrink = self.config.item_shrinkage
 
         def shrunk_cosine(block_rows, product):
-            product = product.tocoo()
-            denom = norms[block_rows][product.row] * norms[product.col] + shrink
-            return sp.csr_matrix((product.data / denom, (product.row, product.col)), shape=product.shape)
+            # in place on the csr data: rebuilding via coo would sort millions of indices per block
+            row_norms = np.repeat(norms[block_rows], np.diff(product.indptr))
+            product.data = (product.data / (row_norms * norms[product.indices] + shrink)).astype(np.float32)
+            return product
 
         self.similarity = top_n_similarity(
             items, items, n=self.config.item_neighbours, block=self.config.block_size, denominator=shrunk_cosine
@@ -47,8 +52,10 @@ class ItemKNNRecommender(Recommender):
     def score(self, rows: np.ndarray) -> sp.csr_matrix:
         return sp.csr_matrix(self.data.weights[rows] @ self.similarity)
 
-    def reasons(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def reason_codes(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         contributor = strongest_contributor(self.data.weights, self.similarity, rows, items)
-        out = reason_from_contributor(self.data, rows, contributor, "because you {verb} {label}")
-        out[out == ""] = "customers who bought similar items bought this"
-        return out
+        return contributor_codes(self.data, rows, contributor)
+
+    def reason_text(self, code: int) -> str:
+        return contributor_text(self.data, code, "because you {verb} {label}",
+                                "customers who bought similar items bought this")

@@ -64,11 +64,12 @@ class PopularityRecommender(Recommender):
         boost = self.config.popularity_category_boost * (self.shares[rows] @ self.category_top)
         return sp.csr_matrix(glob + boost)
 
-    def reasons(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def reason_codes(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """0: popular right now; c + 1: popular in category c (a category the customer shops in)."""
         cats = self.item_category[items]
         share = np.asarray(self.shares[rows, cats]).ravel() if len(rows) else np.zeros(0)
-        names = self.category_names[cats]
-        named = (share > 0) & (names != "")
-        out = np.full(len(rows), "popular right now", dtype=object)
-        out[named] = np.char.add("popular in ", names[named].astype(str)).astype(object)
-        return out
+        named = (share > 0) & (self.category_names[cats] != "")
+        return np.where(named, cats + 1, 0).astype(np.int64)
+
+    def reason_text(self, code: int) -> str:
+        return f"popular in {self.category_names[code - 1]}" if code > 0 else "popular right now"

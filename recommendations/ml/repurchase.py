@@ -58,10 +58,12 @@ class RepurchaseRecommender(Recommender):
     def score(self, rows: np.ndarray) -> sp.csr_matrix:
         return self.scores[rows]
 
-    def reasons(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def reason_codes(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """0: bought before; d >= 1: the customer's own cycle in days."""
         gaps = np.asarray(self.gaps[rows, items]).ravel() if len(rows) else np.zeros(0)
-        out = np.full(len(rows), "you bought this before", dtype=object)
-        regular = gaps > 0
-        days = np.maximum(np.rint(gaps[regular]), 1).astype(int)
-        out[regular] = [f"you buy this about every {d} days" if d > 1 else "you buy this about every day" for d in days]
-        return out
+        return np.where(gaps > 0, np.maximum(np.rint(gaps), 1), 0).astype(np.int64)
+
+    def reason_text(self, code: int) -> str:
+        if code <= 0:
+            return "you bought this before"
+        return f"you buy this about every {code} days" if code > 1 else "you buy this about every day"

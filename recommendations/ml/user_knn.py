@@ -36,5 +36,5 @@ class UserKNNRecommender(Recommender):
         neighbours = topk_to_csr(topk_csr(sims, self.config.user_neighbours), self.data.n_customers)
         return sp.csr_matrix(neighbours @ self.normalised)
 
-    def reasons(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return np.full(len(rows), "customers with similar taste bought this", dtype=object)
+    def reason_text(self, code: int) -> str:
+        return "customers with similar taste bought this"

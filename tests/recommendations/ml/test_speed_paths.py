@@ -1,0 +1,73 @@
+"""The fast paths of a build (packed-key top-k, forked workers, coded reasons) must give the plain answers."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommendations.ml.base import exclusion_matrix
+from recommendations.ml.build import recommend_all, recommendations_frame
+from recommendations.ml.config import RecommenderConfig
+from recommendations.ml.data import build_interaction_data, topk_csr
+from recommendations.ml.hybrid import HybridRecommender
+from recommendations.ml.synthetic import synthetic_shop
+
+
+@pytest.mark.parametrize("padding", [0, 200], ids=["dense-block", "sparse-block"])
+def test_topk_csr_breaks_ties_by_lower_column_and_drops_non_positive_entries(padding):
+    rows = np.array([[0.5, 0.0, 0.5, -1.0, 0.5], [-2.0, 0.0, 0.0, 0.0, 3.0], [0.0, 0.0, -1.0, 0.0, 0.0]])
+    m = sp.csr_matrix(np.hstack([rows, np.zeros((3, padding))]))
+    top = topk_csr(m, 4)
+    assert top.items.tolist() == [[0, 2, 4, -1], [4, -1, -1, -1], [-1, -1, -1, -1]]
+    assert top.scores[0, :3].tolist() == pytest.approx([0.5, 0.5, 0.5])
+    assert top.scores[1].tolist() == pytest.approx([3.0, 0, 0, 0])
+
+
+def test_topk_csr_sums_duplicate_entries_before_ranking():
+    # (0, 1) appears twice: 0.3 + 0.3 beats 0.5
+    m = sp.csr_matrix((np.array([0.3, 0.5, 0.3]), (np.array([0, 0, 0]), np.array([1, 2, 1]))), shape=(1, 3))
+    top = topk_csr(m, 2)
+    assert top.items.tolist() == [[1, 2]]
+    assert top.scores[0].tolist() == pytest.approx([0.6, 0.5])
+
+
+def test_topk_csr_scores_are_exact_to_float32_for_every_kept_entry():
+    rng = np.random.default_rng(3)
+    m = sp.random(300, 400, density=0.05, format="csr", random_state=rng, dtype=np.float32)
+    top = topk_csr(m, 10)
+    dense = m.toarray()
+    rows, ranks = np.nonzero(top.items >= 0)
+    np.testing.assert_allclose(top.scores[rows, ranks], dense[rows, top.items[rows, ranks]], rtol=1e-6)
+    # and they are the row's largest values
+    expected = -np.sort(-dense, axis=1)[:, :10]
+    np.testing.assert_allclose(top.scores, np.where(expected > 0, expected, 0), rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def fitted_hybrid():
+    shop = synthetic_shop(n_customers=600, n_products=120, seed=5)
+    config = RecommenderConfig()
+    data = build_interaction_data(shop.interactions, shop.products, shop.customers, config=config)
+    hybrid = HybridRecommender(config, {"popularity": 0.5, "repurchase": 2.0, "item_knn": 1.0, "user_knn": 1.0,
+                                        "content": 0.25}).fit(data)
+    return hybrid, exclusion_matrix(data, config), data.customer_positions(shop.customers["customer_id"])
+
+
+def test_forked_workers_give_exactly_the_lists_of_one_process(fitted_hybrid):
+    hybrid, exclude, rows = fitted_hybrid
+    serial = recommend_all(hybrid, rows, 10, exclude, workers=1, chunk=100)
+    parallel = recommend_all(hybrid, rows, 10, exclude, workers=2, chunk=100)
+    for name in ("items", "scores", "sources", "reasons"):
+        assert np.array_equal(getattr(serial, name), getattr(parallel, name)), name
+    assert (serial.items >= 0).sum() == len(rows) * 10  # and nothing was lost between the chunks
+
+
+def test_coded_reasons_in_the_frame_read_like_each_recommenders_own_reasons(fitted_hybrid):
+    hybrid, exclude, rows = fitted_hybrid
+    coded = recommend_all(hybrid, rows, 10, exclude, workers=1)
+    frame = recommendations_frame(hybrid, rows, coded)
+    explained = hybrid.recommend_explained(rows, 10, exclude)
+    local, rank = np.nonzero(explained.items >= 0)
+    assert frame["reason"].astype(str).tolist() == explained.reasons[local, rank].tolist()
+    assert frame["source"].astype(str).tolist() == explained.sources[local, rank].tolist()
+    assert frame["reason"].str.len().gt(0).all()
+    assert frame["reason"].nunique() > 3
