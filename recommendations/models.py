@@ -29,10 +29,18 @@ class RecommenderVersion(models.Model):
 
 
 class Recommendation(models.Model):
-    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
-    version = models.ForeignKey(RecommenderVersion, on_delete=models.CASCADE, related_name="recommendations")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="recommendations")
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    """Top-K products for a customer. A derived table that one service rebuilds whole (4 million rows
+    for 200,000 customers), so it carries no foreign-key *constraints* and no single-column indexes:
+    per-row FK checks cost several times the COPY itself. The build reads every id from the same
+    database it writes to, and deletes of customers / products still cascade through Django."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    version = models.ForeignKey(RecommenderVersion, on_delete=models.CASCADE, related_name="recommendations",
+                                db_index=False, db_constraint=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="recommendations",
+                                 db_index=False, db_constraint=False)  # (customer, rank) leads with it
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", db_index=False,
+                                db_constraint=False)
     rank = models.PositiveSmallIntegerField()
     score = models.FloatField()
     source = models.CharField(max_length=32, help_text="The recommender that contributed most.")
@@ -51,8 +59,10 @@ class SimilarProduct(models.Model):
         ALSO_BOUGHT = "also_bought"
         CONTENT = "content"
 
-    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
-    version = models.ForeignKey(RecommenderVersion, on_delete=models.CASCADE, related_name="similar_products")
+    # Derived and rebuilt whole, like Recommendation: no FK constraints on shop and version.
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    version = models.ForeignKey(RecommenderVersion, on_delete=models.CASCADE, related_name="similar_products",
+                                db_index=False, db_constraint=False)
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="similar")
     similar = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -19,7 +19,7 @@ from accounts.models import Job, Shop
 from catalog.models import Category
 from ecomsight.db import bulk_insert_frame
 
-from .ml.build import build_all
+from .ml.build import BuildResult, build_all
 from .ml.config import RecommenderConfig
 from .ml.evaluate import evaluate_recommenders
 from .models import Recommendation, RecommenderVersion, SimilarProduct
@@ -75,7 +75,11 @@ def recommendations_build(
         config = recommender_config(shop=shop)
         version = RecommenderVersion.objects.create(shop=shop, job_id=job_id, k=k, params=config.to_dict())
         job_progress(job_id=job_id, done=1)
-        result = build_all(frames.interactions, frames.products, frames.customers, k=k, config=config, progress=say)
+        try:
+            result = _build(frames, k=k, config=config, progress=say)
+        except BaseException:
+            RecommenderVersion.objects.filter(pk=version.pk).update(status=RecommenderVersion.Status.FAILED)
+            raise
         timings.update(result.timings)
         job_progress(job_id=job_id, done=2)
         clock = time.perf_counter()
@@ -104,6 +108,16 @@ def recommendations_build(
         job_progress(job_id=job_id, done=4)
         job_finish(job_id=job_id, result=outcome.to_dict(), message="recommendations built")
     return outcome
+
+
+def _build(frames, *, k: int, config: RecommenderConfig, progress) -> BuildResult:
+    """`ml.build_all`, except that a shop without customers or active products gets empty lists."""
+    if frames.customers.empty or not frames.products["active"].any():
+        progress("no customers or no active products yet: nothing to recommend")
+        return BuildResult(
+            recommendations=pd.DataFrame(columns=["customer_id", "product_id", "rank", "score", "source", "reason"]),
+            similar=pd.DataFrame(columns=["product_id", "similar_id", "kind", "rank", "score"]), weights={})
+    return build_all(frames.interactions, frames.products, frames.customers, k=k, config=config, progress=progress)
 
 
 def recommendations_evaluate(*, shop: Shop, k: int = 10) -> dict:

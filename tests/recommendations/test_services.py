@@ -1,0 +1,76 @@
+"""Building and evaluating recommendations through the services and commands, on a simulated shop."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count
+
+from accounts.models import Job
+from behavior.models import OrderLine
+from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
+from recommendations.services import recommendations_build
+
+NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content", "hybrid")
+METRICS = {"hit_rate", "recall", "ndcg", "coverage", "popularity_bias"}
+
+
+@pytest.mark.django_db
+def test_build_gives_every_customer_k_ranked_products_with_reasons_and_rerun_replaces(simulated_shop):
+    first = recommendations_build(shop=simulated_shop, k=5)
+    recs = Recommendation.objects.filter(shop=simulated_shop)
+    assert first.recommendations == recs.count() > 0
+    per_customer = recs.values("customer").annotate(n=Count("id"))
+    assert per_customer.count() == simulated_shop.customers.count()  # new customers get popular products
+    assert max(r["n"] for r in per_customer) == 5
+    assert not recs.filter(product__active=False).exists()
+    assert not recs.filter(reason="").exists()
+    assert set(recs.values_list("rank", flat=True)) == {1, 2, 3, 4, 5}
+    assert SimilarProduct.objects.filter(shop=simulated_shop).exists()
+    assert Job.objects.get(pk=first.version.job_id).status == "succeeded"
+
+    second = recommendations_build(shop=simulated_shop, k=5)
+    assert Recommendation.objects.filter(shop=simulated_shop).count() == second.recommendations
+    assert not Recommendation.objects.filter(version=first.version).exists()
+    statuses = dict(RecommenderVersion.objects.values_list("pk", "status"))
+    assert statuses == {first.version.pk: "retired", second.version.pk: "active"}
+
+
+@pytest.mark.django_db
+def test_other_shops_lists_are_untouched_by_a_build(simulated_shop, other_shop):
+    recommendations_build(shop=simulated_shop, k=3)
+    before = Recommendation.objects.filter(shop=simulated_shop).count()
+    recommendations_build(shop=other_shop, k=3)  # an empty shop: builds nothing, deletes nothing of others
+    assert Recommendation.objects.filter(shop=simulated_shop).count() == before
+
+
+@pytest.mark.django_db
+def test_a_shop_that_disallows_rebuying_never_gets_bought_products_back(simulated_shop):
+    simulated_shop.allow_rebuy = False
+    simulated_shop.save()
+    recommendations_build(shop=simulated_shop, k=10)
+    bought = set(OrderLine.objects.filter(shop=simulated_shop)
+                 .exclude(order__status="cancelled")  # a cancelled order bought nothing
+                 .values_list("order__customer_id", "product_id"))
+    offered = set(Recommendation.objects.filter(shop=simulated_shop).values_list("customer_id", "product_id"))
+    assert offered and not offered & bought
+
+
+@pytest.mark.django_db
+def test_evaluate_command_prints_every_recommender_side_by_side(simulated_shop, capsys):
+    call_command("evaluate_recommendations", "--k", "10", "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert report["k"] == 10 and report["customers"] > 0
+    for name in NAMES:
+        assert METRICS <= set(report[name]), name
+        assert 0 <= report[name]["ndcg"] <= 1
+    # The blend is fit on validation data, not the holdout, yet it should not lose to its parts.
+    assert report["hybrid"]["ndcg"] >= 0.9 * max(report[n]["ndcg"] for n in NAMES if n != "hybrid")
+    assert report["hybrid"]["ndcg"] > report["popularity"]["ndcg"]
+
+
+@pytest.mark.django_db
+def test_build_command_prints_one_json_document(simulated_shop, capsys):
+    call_command("build_recommendations", "--k", "3", "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert report["recommendations"] == Recommendation.objects.filter(shop=simulated_shop).count()
