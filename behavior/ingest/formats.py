@@ -17,7 +17,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -177,20 +177,49 @@ class Source:
         self.close()
 
 
-@dataclass
 class Batch:
-    """Up to batch-size rows: the good ones as canonical text (line first), the rejected ones."""
+    """Up to batch-size rows: the good ones as canonical text (line first), the rejected ones.
 
-    rows: list[list] = field(default_factory=list)
-    rejects: list[Reject] = field(default_factory=list)
-    first_line: int = 0
-    last_line: int = 0
-    # Bytes of the file read when the batch was complete (progress, even while a batch is parsed ahead).
-    bytes_read: int | None = None
+    The column-wise parser fills `columns` instead of `rows`: {"line": int array, field: object array
+    of canonical text or None}, in `Plan.output_columns` order. `rows` is then built on first use, so
+    the row-based writers (generic, API) keep working, while the PostgreSQL events writer reads the
+    columns directly."""
+
+    __slots__ = ("_rows", "rejects", "first_line", "last_line", "bytes_read", "columns")
+
+    def __init__(self, rows: list[list] | None = None, rejects: list[Reject] | None = None, first_line: int = 0,
+                 last_line: int = 0, bytes_read: int | None = None, columns: dict | None = None):
+        self._rows = rows if rows is not None or columns is not None else []
+        self.rejects = rejects if rejects is not None else []
+        self.first_line = first_line
+        self.last_line = last_line
+        # Bytes of the file read when the batch was complete (progress, even while a batch is parsed ahead).
+        self.bytes_read = bytes_read
+        self.columns = columns
+
+    @property
+    def rows(self) -> list[list]:
+        if self._rows is None:
+            lines = self.columns["line"].tolist()
+            values = [self.columns[name].tolist() for name in self.columns if name != "line"]
+            self._rows = [list(row) for row in zip(lines, *values, strict=True)]
+        return self._rows
+
+    @rows.setter
+    def rows(self, rows: list[list]) -> None:
+        self._rows = rows
+        self.columns = None
 
     @property
     def size(self) -> int:
-        return len(self.rows) + len(self.rejects)
+        return self.good + len(self.rejects)
+
+    @property
+    def good(self) -> int:
+        """How many rows passed the parser."""
+        if self._rows is None:
+            return len(self.columns["line"])
+        return len(self._rows)
 
 
 _MAGIC = (
@@ -385,10 +414,24 @@ def _reject_constant(name: str):
 
 def _json(value: str, column: Column) -> str:
     try:
-        json.loads(value, parse_constant=_reject_constant)
+        parsed = json.loads(value, parse_constant=_reject_constant)
     except ValueError:
         raise RowError("invalid JSON") from None
+    # Only escapes can smuggle in what PostgreSQL's jsonb refuses (a raw NUL or lone surrogate is invalid JSON).
+    if "\\u" in value and _json_unstorable(parsed):
+        raise RowError("JSON contains \\u0000 or an unpaired surrogate escape (PostgreSQL cannot store it)")
     return value
+
+
+def _json_unstorable(value) -> bool:
+    """Whether a parsed JSON value holds a NUL or a lone surrogate in any string or key (jsonb refuses them)."""
+    if isinstance(value, str):
+        return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_json_unstorable(k) or _json_unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_json_unstorable(v) for v in value)
+    return False
 
 
 def _status(value: str, column: Column) -> str:
@@ -439,9 +482,30 @@ def order_derived_id(*, customer_id: str, placed_at: str, total: str | None) -> 
     return "auto-" + md5_uuid("|".join((customer_id, placed_at, total or "")))
 
 
-def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime | None = None) -> Iterator[Batch]:
-    """Stream the rows of `source` as batches of canonical rows ([line, *values]) and rejects."""
+# "auto": event files go through the column-wise parser (behavior/ingest/columns.py), everything else
+# row by row; "rows": always row by row (the reference the column-wise parser is tested against).
+PARSE_METHOD = "auto"
+
+
+def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime | None = None,
+                  method: str | None = None) -> Iterator[Batch]:
+    """Stream the rows of `source` as batches of canonical rows ([line, *values]) and rejects.
+
+    `method`: "auto" (default: `PARSE_METHOD`) parses event files column-wise with pandas (same rows,
+    rejects and reasons, ~5x faster); "rows" always uses the row-wise parser."""
     latest = (now or datetime.now(UTC)) + timedelta(days=1)
+    if (method or PARSE_METHOD) != "rows" and plan.spec.kind == "events" and isinstance(source, Source):
+        from .columns import batches_parse_columns
+
+        return batches_parse_columns(source, plan, batch_size=batch_size, latest=latest)
+    return rows_parse(source, plan, batch_size=batch_size, latest=latest)
+
+
+def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
+               stop_line: int | None = None) -> Iterator[Batch]:
+    """The row-wise parser: `source` is a Source or anything with its reader, path, delimiter, line, bytes_read.
+
+    `stop_line`: stop after the record that ends on this line (the column-wise parser hands it a chunk)."""
     spec = plan.spec
     width = len(plan.header)
     # (position in output, file index, column, converter); absent columns stay None in every row.
@@ -465,6 +529,8 @@ def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime 
     batch = Batch()
     rows, rejects = batch.rows, batch.rejects
     while True:
+        if stop_line is not None and records.line_num + offset >= stop_line:
+            break
         try:
             record = next(records)
         except StopIteration:

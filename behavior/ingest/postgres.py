@@ -18,6 +18,9 @@ a 400k import into an emptier table ran at ~38,000/s):
   the deferred FK checks cost ~2.5 s per 100k rows); the shop-scoped id lookups keep integrity;
 - the parser runs one batch ahead in a thread (services._Prefetched), batches are 200k rows and
   commits are asynchronous (`synchronous_commit = off`).
+Event files are parsed column-wise (columns.py) and written by `_events_write_columns` (factorised id
+mapping, array literals instead of psycopg's per-element list adapter, COPY text built by joins):
+400k events 26k/s → 42–64k/s at load average ~4, 2M events 34k/s at load average 7–9.5.
 What is left is index maintenance (5 indexes, 128 MB shared_buffers by default) and CPU shared
 with other jobs."""
 
@@ -26,6 +29,8 @@ from __future__ import annotations
 import csv
 import io
 
+import numpy as np
+import pandas as pd
 import psycopg
 from django.db import IntegrityError, connection, transaction
 
@@ -75,11 +80,15 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
 
     `ids`: the import's id cache (events use it; the caller commits or rolls it back with the batch)."""
     result = BatchResult()
-    if not batch.rows:
+    if not batch.good:
         return result
     kind = plan.spec.kind
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit = off")  # a crash loses at most the last batch; re-run it
+        if kind == "events" and batch.columns is not None:
+            _events_write_columns(cursor, shop_id, batch, create_missing, ids if ids is not None else IdCache(),
+                                  result)
+            return result
         if kind == "events":
             _events_write(cursor, shop_id, batch, create_missing, ids if ids is not None else IdCache(), result)
             return result
@@ -225,6 +234,16 @@ _STUB_SQL = {
 }
 
 
+def pg_array(values: list[str], *, quoted: bool = True) -> str:
+    """A PostgreSQL array literal of `values` (pass it as text and cast: `%s::text[]`).
+
+    psycopg's pure-Python list adapter costs ~5 µs per element, a join ~0.2 µs; `quoted=False` only for
+    values that need no quoting (hex digits)."""
+    if not quoted:
+        return "{" + ",".join(values) + "}"
+    return "{" + ",".join('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values) + "}"
+
+
 def _ids_resolve(cursor, shop_id: int, ids: IdCache, table: str, keys: set[str], *, create: bool,
                  result: BatchResult) -> dict[str, int]:
     """external_id → id for `keys`: from the cache, else one query; unknown ones become stand-ins if `create`."""
@@ -240,17 +259,17 @@ def _ids_resolve(cursor, shop_id: int, ids: IdCache, table: str, keys: set[str],
     if not missing:
         return resolved
     cursor.execute(f"SELECT external_id, id FROM {table} WHERE shop_id = %s AND external_id = ANY(%s::text[])",
-                   [shop_id, missing])
+                   [shop_id, pg_array(missing)])
     found = dict(cursor.fetchall())
     if create and len(found) < len(missing):
         new = sorted(set(missing) - found.keys())
-        cursor.execute(_STUB_SQL[table], [shop_id, new])
+        cursor.execute(_STUB_SQL[table], [shop_id, pg_array(new)])
         created = dict(cursor.fetchall())
         result.stubs += len(created)
         found.update(created)
         if len(created) < len(new):  # another import created some of them meanwhile
             cursor.execute(f"SELECT external_id, id FROM {table} WHERE shop_id = %s AND external_id = ANY(%s::text[])",
-                           [shop_id, [key for key in new if key not in created]])
+                           [shop_id, pg_array([key for key in new if key not in created])])
             found.update(cursor.fetchall())
     ids.learn(table, found)
     resolved.update(found)
@@ -260,7 +279,7 @@ def _ids_resolve(cursor, shop_id: int, ids: IdCache, table: str, keys: set[str],
 def events_stored(cursor, *, shop_id: int, keys: list[str]) -> set[str]:
     """Which of these idempotency keys (32 hex digits) the shop already has: one index probe per key."""
     cursor.execute("SELECT replace(idempotency_key::text, '-', '') FROM behavior_event "
-                   "WHERE shop_id = %s AND idempotency_key = ANY(%s::uuid[])", [shop_id, keys])
+                   "WHERE shop_id = %s AND idempotency_key = ANY(%s::uuid[])", [shop_id, pg_array(keys, quoted=False)])
     return {key for (key,) in cursor.fetchall()}
 
 
@@ -330,3 +349,97 @@ def _copy(cursor, sql: str, rows) -> None:
                 buffer.truncate()
         writer.writerows(chunk)
         copy.write(buffer.getvalue())
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(values: np.ndarray, *, null: str = "\\N") -> list[str]:
+    """A column of str/None as COPY text fields: None as `null`, backslash, tab and line breaks escaped.
+
+    Escapes only when the column has one of those characters (one scan of the joined column)."""
+    values = values.tolist()
+    joined = "".join(filter(None, values))
+    if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+        return [null if value is None else value.translate(_COPY_ESCAPES) for value in values]
+    return [null if value is None else value for value in values]
+
+
+def _events_write_columns(cursor, shop_id: int, batch: Batch, create: bool, ids: IdCache,
+                          result: BatchResult) -> None:
+    """`_events_write` for a column batch (`Batch.columns`): the same rules, with array operations per batch
+    instead of Python per row, and the COPY text built by joins (COPY's text format, not CSV)."""
+    columns = batch.columns
+    line = columns["line"]
+    n = len(line)
+    customer_codes, customer_keys = pd.factorize(columns["customer_id"])
+    customers = _ids_resolve(cursor, shop_id, ids, "behavior_customer", set(customer_keys.tolist()),
+                             create=create, result=result)
+    # Database ids are positive: 0 marks an unknown id, and the product code -1 (no product) maps to -1.
+    customer_ids = np.array([customers.get(key, 0) for key in customer_keys.tolist()], dtype=np.int64)[customer_codes]
+    product_codes, product_keys = pd.factorize(columns["product_id"])
+    products = _ids_resolve(cursor, shop_id, ids, "catalog_product", set(product_keys.tolist()), create=create,
+                            result=result)
+    product_ids = np.array([products.get(key, 0) for key in product_keys.tolist()] + [-1],
+                           dtype=np.int64)[product_codes]
+    rejects = result.rejects
+    unknown_customer = customer_ids == 0
+    unknown_product = ~unknown_customer & (product_ids == 0)
+    for i in np.flatnonzero(unknown_customer):
+        value = columns["customer_id"][i]
+        rejects.append(Reject(int(line[i]), "customer_id", value, f"unknown customer {value}"))
+    for i in np.flatnonzero(unknown_product):
+        value = columns["product_id"][i]
+        rejects.append(Reject(int(line[i]), "product_id", value, f"unknown product {value}"))
+    good = np.flatnonzero(~unknown_customer & ~unknown_product)
+    keys = columns["idempotency_key"][good]
+    stored = events_stored(cursor, shop_id=shop_id, keys=keys.tolist()) if len(good) else set()
+    # The first of repeated events is the one kept; stored ones are skipped.
+    fresh = ~pd.Series(keys).duplicated(keep="first").to_numpy()
+    if stored:
+        fresh &= ~pd.Series(keys).isin(stored).to_numpy()
+    chosen = good[fresh]
+    result.inserted = len(chosen)
+    result.duplicates = n - len(rejects) - len(chosen)
+    if not len(chosen):
+        return
+    # In idempotency-key order (see `_events_write`); the first 64 bits of the MD5 sort as well as all 128,
+    # and sorting integers is ~50x faster than sorting strings.
+    prefixes = np.frombuffer(bytes.fromhex("".join(key[:16] for key in columns["idempotency_key"][chosen])),
+                             dtype=">u8")
+    chosen = chosen[np.argsort(prefixes, kind="stable")]
+    product_text = product_ids[chosen].astype(str).astype(object)
+    product_text[product_ids[chosen] == -1] = None
+    fields = [
+        [str(shop_id)] * len(chosen),
+        customer_ids[chosen].astype(str).tolist(),
+        _copy_text(columns["type"][chosen]),
+        _copy_text(product_text),
+        columns["occurred_at"][chosen].tolist(),
+        _copy_text(columns["session_id"][chosen], null=""),  # NOT NULL: "" for no session
+        _copy_text(columns["properties"][chosen]),
+        columns["idempotency_key"][chosen].tolist(),
+    ]
+    text = "\n".join(map("\t".join, zip(*fields, strict=True))) + "\n"
+    names = ", ".join(EVENT_COLUMNS)
+    try:
+        # Straight into the table, as `_events_write` does (a concurrent import of the same keys collides:
+        # the savepoint undoes the COPY and a staged INSERT … ON CONFLICT DO NOTHING runs instead).
+        with transaction.atomic():
+            _copy_chunks(cursor, f"COPY behavior_event ({names}) FROM STDIN", text)
+    except (IntegrityError, psycopg.errors.UniqueViolation):
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{EVENT_STAGE}")
+        cursor.execute(f"CREATE TEMP TABLE {EVENT_STAGE} ON COMMIT DROP AS "
+                       f"SELECT {names} FROM behavior_event WITH NO DATA")
+        _copy_chunks(cursor, f"COPY pg_temp.{EVENT_STAGE} FROM STDIN", text)
+        cursor.execute(f"INSERT INTO behavior_event ({names}) SELECT {names} FROM pg_temp.{EVENT_STAGE} "
+                       "ON CONFLICT (shop_id, idempotency_key) DO NOTHING")
+        result.inserted = cursor.rowcount
+        result.duplicates = n - len(rejects) - result.inserted
+
+
+def _copy_chunks(cursor, sql: str, text: str) -> None:
+    """COPY `text` in ~1 MB writes (psycopg sends each while the next is encoded)."""
+    with cursor.copy(sql) as copy:
+        for start in range(0, len(text), FLUSH_CHARS):
+            copy.write(text[start:start + FLUSH_CHARS])

@@ -1,0 +1,250 @@
+"""The column-wise parser for event files: pandas' C tokenizer and numpy checks instead of a Python loop per row.
+
+Same contract as `formats.rows_parse` (the row-wise parser, kept as the reference and the fallback): the
+same canonical values, the same idempotency keys, the same `Reject`s (line, column, value, reason) for
+the same rows. Measured on 200k bench rows: ~10 µs/row row-wise, ~3 µs/row here.
+
+A batch is `batch_size` physical lines read from the file's text stream. Its line numbers stay exact
+because every line is checked to be exactly one record before pandas sees it:
+- lines with no quote character are split by counting delimiters; lines with quotes (rare: JSON
+  properties) are split by the csv module, one line each; lines with the wrong number of fields are
+  rejected exactly as the row-wise parser does, blank lines skipped, and only the good lines go to pandas;
+- pandas must return one row per good line, otherwise a quoted field held a line break and the whole
+  batch goes to the row-wise parser (which also finishes a record that runs past the batch's last line).
+CR-only line ends, NUL characters and fields over the csv module's limit also go to the row-wise parser,
+so both paths see the same records."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import re
+from collections.abc import Iterator
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from .formats import (
+    Batch,
+    ImportFileError,
+    Plan,
+    Reject,
+    RowError,
+    Source,
+    _datetime,
+    _json,
+    _LineCounted,
+    _not_utf8_message,
+    rows_parse,
+)
+
+# The shapes of ISO 8601 text whose pandas result is checked to equal datetime.fromisoformat's (tests);
+# any other text (and anything pandas cannot read) goes through the row-wise converter, so both parsers
+# accept exactly the same values with the same reasons.
+_ISO_SHAPE = re.compile(
+    r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?")
+_FIELD_LIMIT = csv.field_size_limit()
+FIRST_BATCH = 25_000
+_SPACE = re.compile(r"\s")  # what str.strip() removes (Unicode whitespace)
+
+
+class _View:
+    """What `rows_parse` needs of a source, for one fallback batch: its reader, path, delimiter, progress."""
+
+    def __init__(self, source: Source, reader: _LineCounted):
+        self.reader = reader
+        self.path = source.path
+        self.delimiter = source.delimiter
+        self._source = source
+
+    @property
+    def line(self) -> int:
+        return self.reader.line_num
+
+    @property
+    def bytes_read(self) -> int:
+        return self._source.bytes_read
+
+
+def batches_parse_columns(source: Source, plan: Plan, *, batch_size: int, latest: datetime) -> Iterator[Batch]:
+    """Stream an events `source` as batches whose good rows are columns (`Batch.columns`), and rejects."""
+    text = source._text
+    # Lines consumed so far (the header, and blank lines before it, included): the next line is done + 1.
+    done = source.reader._offset + source.reader._reader.line_num
+    # The first batches are smaller (doubling up to batch_size): the writer waits only for a small first
+    # batch instead of a full one (~0.8 s per 200k rows) before the parse and the writes overlap.
+    size = min(batch_size, FIRST_BATCH)
+    while True:
+        try:
+            lines = list(itertools.islice(text, size))
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(f"{source.path} is not UTF-8 text after line {done}: "
+                                  f"{_not_utf8_message(source.path, exc)}") from None
+        if not lines:
+            return
+        batch = _chunk_parse(source, plan, lines, first=done + 1, latest=latest)
+        if batch is None:  # the row-wise parser takes this chunk (and any record running past its end)
+            reader = _LineCounted(csv.reader(itertools.chain(lines, text), delimiter=source.delimiter), offset=done)
+            batch = next(rows_parse(_View(source, reader), plan, batch_size=1 << 62, latest=latest,
+                                    stop_line=done + len(lines)), None)
+            done = reader.line_num
+        else:
+            done += len(lines)
+        if batch is not None and batch.size:
+            batch.bytes_read = source.bytes_read
+            yield batch
+        size = min(batch_size, size * 2)
+
+
+def _chunk_parse(source: Source, plan: Plan, lines: list[str], *, first: int, latest: datetime) -> Batch | None:
+    """One chunk of lines (the first is line `first`) as a column batch, or None: use the row-wise parser."""
+    chunk = "".join(lines)
+    if "\r" in chunk:
+        chunk = chunk.replace("\r\n", "\n")
+        if "\r" in chunk:  # CR-only line ends (or a CR inside a value): the csv module's rules apply
+            return None
+        lines = [line.replace("\r\n", "\n") for line in lines]
+    if "\x00" in chunk or max(map(len, lines)) > _FIELD_LIMIT:
+        return None
+    delimiter = source.delimiter
+    width = len(plan.header)
+    rejects: list[Reject] = []
+    counts = [line.count(delimiter) for line in lines]
+    quoted = '"' in chunk
+    if quoted or counts.count(width - 1) != len(lines):
+        keep = []
+        for i, line in enumerate(lines):
+            if '"' in line:
+                try:
+                    record = next(csv.reader([line], delimiter=delimiter), [])
+                except csv.Error:
+                    return None
+            elif counts[i] == width - 1:
+                keep.append(i)
+                continue
+            else:
+                record = line.rstrip("\n").split(delimiter)
+            if len(record) == width:
+                keep.append(i)
+            elif record and not (len(record) == 1 and not record[0].strip()):  # blank lines are not rows
+                rejects.append(Reject(first + i, "", delimiter.join(record)[:200],
+                                      f"wrong number of fields: expected {width}, found {len(record)}"))
+        if len(keep) != len(lines):
+            chunk = "".join(lines[i] for i in keep)
+        line_numbers = np.asarray(keep, dtype=np.int64) + first
+    else:
+        line_numbers = np.arange(first, first + len(lines), dtype=np.int64)
+    if len(line_numbers):
+        try:
+            frame = pd.read_csv(io.StringIO(chunk), sep=delimiter, header=None, names=range(width), index_col=False,
+                                dtype=object, keep_default_na=False, na_filter=False, skip_blank_lines=False,
+                                quotechar='"', doublequote=True, engine="c")
+        except (pd.errors.ParserError, ValueError):
+            return None
+        if len(frame) != len(line_numbers):  # a quoted field holds a line break: lines are not records
+            return None
+    else:
+        frame = None
+    batch = Batch(rejects=rejects, columns=_columns_check(plan, frame, line_numbers, rejects, latest=latest))
+    batch.first_line = first
+    batch.last_line = first + len(lines) - 1
+    return batch
+
+
+def _columns_check(plan: Plan, frame: pd.DataFrame | None, line: np.ndarray, rejects: list[Reject], *,
+                   latest: datetime) -> dict[str, np.ndarray]:
+    """Validate the frame's columns in the kind's column order; a row is rejected at its first bad value."""
+    n = len(line)
+    alive = np.ones(n, dtype=bool)
+    out: dict[str, np.ndarray] = {}
+    for column, index in zip(plan.spec.columns, plan.indexes, strict=True):
+        if index is None or frame is None:
+            out[column.name] = np.full(n, None, dtype=object)
+            continue
+        values = frame[index].to_numpy(dtype=object)
+        if _SPACE.search("".join(values)):  # str.strip per value only for columns with any whitespace
+            values = np.array([value.strip() for value in values], dtype=object)
+        empty = values == ""
+        if column.required:
+            _reject(rejects, alive & empty, line, values, column.name, lambda _value: "missing required value")
+            alive &= ~empty
+        present = alive & ~empty
+        if column.type in ("text", "id"):
+            if column.max_length:
+                lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
+                too_long = present & (lengths > column.max_length)
+                reason = f"longer than {column.max_length} characters"
+                _reject(rejects, too_long, line, values, column.name, lambda _value, reason=reason: reason)
+                alive &= ~too_long
+        elif column.type == "datetime":
+            values = _datetimes(values, present, alive, line, rejects, column, latest=latest)
+        elif column.type == "json":
+            for i in np.flatnonzero(present):
+                try:
+                    _json(values[i], column)
+                except RowError as exc:
+                    rejects.append(Reject(int(line[i]), column.name, values[i][:200], str(exc)))
+                    alive[i] = False
+        else:  # pragma: no cover - only event files come here, and events have no other column types
+            raise ValueError(f"column type {column.type} is not handled column-wise")
+        values = values.copy()
+        values[empty] = None
+        out[column.name] = values
+    keep = np.flatnonzero(alive)
+    columns = {"line": line[keep]}
+    columns.update((name, values[keep]) for name, values in out.items())
+    columns["idempotency_key"] = _event_keys(columns)
+    return columns
+
+
+def _reject(rejects: list[Reject], mask: np.ndarray, line: np.ndarray, values: np.ndarray, name: str,
+            reason) -> None:
+    for i in np.flatnonzero(mask):
+        rejects.append(Reject(int(line[i]), name, values[i][:200], reason(values[i])))
+
+
+def _datetimes(values: np.ndarray, present: np.ndarray, alive: np.ndarray, line: np.ndarray,
+               rejects: list[Reject], column, *, latest: datetime) -> np.ndarray:
+    """Canonical UTC ISO text (`datetime.isoformat()`) for the present values; bad ones rejected (alive updated)."""
+    moments = pd.to_datetime(pd.Series(values), format="ISO8601", utc=True, errors="coerce")
+    shape = np.fromiter(map(bool, map(_ISO_SHAPE.fullmatch, values)), dtype=bool, count=len(values))
+    fast = present & shape & moments.notna().to_numpy()
+    canonical = values.copy()
+    naive = moments.dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    if fast.any():
+        chosen = naive[fast]
+        rendered = np.datetime_as_string(chosen, unit="s")
+        fraction = (chosen.astype(np.int64) % 1_000_000) != 0
+        if fraction.any():  # isoformat() writes microseconds only when there are some
+            rendered = np.where(fraction, np.datetime_as_string(chosen, unit="us"), rendered)
+        canonical[fast] = np.strings.add(rendered, "+00:00").astype(object)
+        future = np.zeros(len(values), dtype=bool)
+        future[fast] = chosen > np.datetime64(latest.replace(tzinfo=None) - latest.utcoffset(), "us")
+        _reject(rejects, future, line, values, column.name, lambda _value: "date in the future")
+        alive &= ~future
+    for i in np.flatnonzero(present & ~fast):  # what pandas or the shape check left: the row-wise converter
+        try:
+            canonical[i] = _datetime(values[i], column, latest=latest)
+        except RowError as exc:
+            rejects.append(Reject(int(line[i]), column.name, values[i][:200], str(exc)))
+            alive[i] = False
+    return canonical
+
+
+def _event_keys(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """`formats.event_idempotency_key` for every row: MD5 of "id:<event_id>", else of the row's content."""
+    md5 = hashlib.md5
+    keys = [
+        md5(("id:" + event_id).encode(), usedforsecurity=False).hexdigest() if event_id else md5(
+            "|".join((customer, kind, product or "", occurred, session or "", properties or "")).encode(),
+            usedforsecurity=False).hexdigest()
+        for event_id, customer, kind, product, occurred, session, properties in zip(
+            columns["event_id"], columns["customer_id"], columns["type"], columns["product_id"],
+            columns["occurred_at"], columns["session_id"], columns["properties"], strict=True)
+    ]
+    return np.array(keys, dtype=object)
