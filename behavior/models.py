@@ -1,6 +1,7 @@
 """Customers, orders, order lines, behaviour events and the import jobs that bring them in."""
 
 from django.db import models
+from django.db.models.functions import Upper
 
 from accounts.models import Job, Shop
 from catalog.models import Product
@@ -24,7 +25,12 @@ class Customer(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["shop", "external_id"], name="customer_external_id_unique_per_shop"),
         ]
-        indexes = [models.Index(fields=["shop", "country"], name="customer_shop_country")]
+        indexes = [
+            models.Index(fields=["shop", "country"], name="customer_shop_country"),
+            # The at-risk list's country filter matches case-insensitively (UPPER); the index also gives
+            # the planner statistics on it, so it hashes the country's customers instead of probing them.
+            models.Index("shop", Upper("country"), name="customer_shop_country_upper"),
+        ]
 
     def __str__(self) -> str:
         return self.external_id

@@ -37,7 +37,6 @@ ALGORITHM_LABELS = {
     "rfm_logreg": "RFM logistic regression (baseline)",
     "bgnbd": "BG/NBD (label-free)",
     "lgbm": "LightGBM",
-    "lgbm": "LightGBM",
     "lstm": "LSTM (sequence model)",
     "ensemble": "Ensemble",
 }

@@ -1,25 +1,116 @@
 """Reads the API needs beyond predictions.selectors.scores: a run named by a cursor, and at-risk rows
-as plain dicts (the page's customers in one extra query, personal data only when allowed)."""
+as plain dicts (the page's customers joined in the same query, personal data only when allowed), and a
+customer's scores as dicts. The hot endpoints read values() and build their dicts directly."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import F, QuerySet, Subquery
 
 from accounts.models import Shop
 from behavior.models import Customer
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
-from predictions.selectors.scores import at_risk_queryset, scoring_run_current, segment_queryset
+from predictions.selectors.scores import at_risk_queryset, segment_queryset
+
+# The columns of a score as the API shows it (ScoreOutputSerializer's fields), read with values().
+_SCORE_COLUMNS = ("id", "task", "probability", "risk_band", "decile", "reasons", "expected_orders", "p_alive",
+                  "spend_12m", "revenue_at_risk", "scored_at", "scoring_run_id", "model_version_id")
+
+
+def customer_score_history_values(*, shop: Shop, customer_id: str, task: str | None = None) -> QuerySet:
+    """Every score of the shop's customer `customer_id` (their own id) in a succeeded run, as dicts with
+    the run's `as_of`: one query, the customer joined by id (empty for an unknown customer)."""
+    qs = CustomerScore.objects.filter(customer__shop=shop, customer__external_id=customer_id,
+                                      scoring_run__status=ScoringRun.Status.SUCCEEDED)
+    if task:
+        qs = qs.filter(task=task)
+    return qs.values(*_SCORE_COLUMNS, as_of=F("scoring_run__as_of"))
+
+
+def customer_current_score_values(*, shop: Shop, customer_id: str) -> list[dict]:
+    """The customer's scores in the shop's current run (scoring_run_current's), as dicts: one query."""
+    current = (ScoringRun.objects.filter(shop=shop, status=ScoringRun.Status.SUCCEEDED)
+               .order_by("-as_of", "-id").values("id")[:1])
+    return list(CustomerScore.objects.filter(customer__shop=shop, customer__external_id=customer_id,
+                                             scoring_run_id=Subquery(current))
+                .values(*_SCORE_COLUMNS, as_of=F("scoring_run__as_of")))
+
+
+def score_row(row: dict) -> dict:
+    """A score dict from the selectors above in ScoreOutputSerializer's shape (built directly: the
+    serializer costs more than the query on this hot path; it stays the documented schema)."""
+    return {"task": row["task"], "probability": row["probability"], "risk_band": row["risk_band"],
+            "decile": row["decile"], "reasons": row["reasons"], "expected_orders": row["expected_orders"],
+            "p_alive": row["p_alive"], "spend_12m": row["spend_12m"], "revenue_at_risk": row["revenue_at_risk"],
+            "scored_at": row["scored_at"], "as_of": row["as_of"], "scoring_run": row["scoring_run_id"],
+            "model_version": row["model_version_id"]}
+
+
+_SCORE_SQL_COLUMNS = ("s.task, s.probability, s.risk_band, s.decile, s.reasons, s.expected_orders, s.p_alive, "
+                      "s.spend_12m, s.revenue_at_risk, s.scored_at, run.as_of, s.scoring_run_id, s.model_version_id")
+_SCORE_FROM = f"""
+FROM {Customer._meta.db_table} c
+JOIN {CustomerScore._meta.db_table} s ON s.customer_id = c.id
+JOIN {ScoringRun._meta.db_table} run ON run.id = s.scoring_run_id
+WHERE c.shop_id = %(shop)s AND c.external_id = %(customer)s"""
+# The history page (newest first, as ApiCursorPagination orders it) and the current run's scores, in one
+# round trip. The current run is scoring_run_current's: the shop's latest succeeded run by as_of, then id.
+_SCORES_SQL = f"""
+(SELECT 'history' AS part, {_SCORE_SQL_COLUMNS} {_SCORE_FROM}
+   AND run.status = %(succeeded)s AND (%(task)s::text IS NULL OR s.task = %(task)s::text)
+ ORDER BY s.scored_at DESC, s.id DESC LIMIT %(limit)s)
+UNION ALL
+(SELECT 'current' AS part, {_SCORE_SQL_COLUMNS} {_SCORE_FROM}
+   AND s.scoring_run_id = (SELECT r.id FROM {ScoringRun._meta.db_table} r
+                           WHERE r.shop_id = %(shop)s AND r.status = %(succeeded)s
+                           ORDER BY r.as_of DESC, r.id DESC LIMIT 1))
+"""
+_SCORE_KEYS = ("task", "probability", "risk_band", "decile", "reasons", "expected_orders", "p_alive", "spend_12m",
+               "revenue_at_risk", "scored_at", "as_of", "scoring_run", "model_version")
+
+
+@dataclass(frozen=True)
+class CustomerScoreRows:
+    """A customer's first page of score history and their scores in the current run, as API rows."""
+
+    history: list[dict]
+    current: list[dict]
+
+
+def customer_score_rows(*, shop: Shop, customer_id: str, task: str | None, limit: int) -> CustomerScoreRows:
+    """The first `limit` scores of the shop's customer `customer_id` (their own id) in succeeded runs,
+    newest first (only `task`'s when given), and their current scores, in ScoreOutputSerializer's shape:
+    one SQL statement. Both empty for an unknown customer.
+
+    Deliberately SQL: the customer scores endpoint is a hot path and the ORM querysets cost more to build
+    than PostgreSQL takes to answer (tests/api checks it against the ORM path)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SCORES_SQL, {"shop": shop.pk, "customer": customer_id, "task": task, "limit": limit,
+                                     "succeeded": ScoringRun.Status.SUCCEEDED})
+        fetched = cursor.fetchall()
+    parts: dict[str, list[dict]] = {"history": [], "current": []}
+    for part, *values in fetched:
+        row = dict(zip(_SCORE_KEYS, values, strict=True))
+        # jsonb arrives as text from a raw cursor (JSONField decodes it on the ORM path).
+        row["reasons"] = json.loads(row["reasons"]) if isinstance(row["reasons"], str) else row["reasons"]
+        parts[part].append(row)
+    return CustomerScoreRows(history=parts["history"], current=parts["current"])
 
 
 def scoring_run_for_list(*, shop: Shop, run_id: int | None) -> ScoringRun | None:
     """The run a paged list reads: the one its cursor names (None if that is not a succeeded run of
     the shop), else the shop's current run."""
+    # Only the columns the lists use (the summary says whether the list columns were filled in).
+    runs = (ScoringRun.objects.filter(shop=shop, status=ScoringRun.Status.SUCCEEDED)
+            .only("id", "shop_id", "as_of", "summary"))
     if run_id is None:
-        return scoring_run_current(shop=shop)
-    return ScoringRun.objects.filter(shop=shop, pk=run_id, status=ScoringRun.Status.SUCCEEDED).first()
+        return runs.order_by("-as_of", "-id").first()  # scoring_run_current's choice
+    return runs.filter(pk=run_id).first()
 
 
 def at_risk_list_queryset(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter) -> QuerySet[CustomerScore]:
@@ -30,27 +121,34 @@ def segment_members_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -
     return segment_queryset(shop=shop, segment=segment, run=run)
 
 
-def at_risk_rows(*, scores: list[CustomerScore], run: ScoringRun, personal: bool) -> list[dict]:
-    """One dict per score of an at-risk page, in page order."""
-    customers = Customer.objects.only("id", "external_id", "email", "name", "country").in_bulk(
-        [s.customer_id for s in scores])
+def at_risk_values(queryset: QuerySet[CustomerScore]) -> QuerySet:
+    """An at-risk queryset (at_risk_queryset / segment_queryset, in its order) as dicts of the columns
+    a row shows, the customer joined in the same query."""
+    return queryset.values("probability", "purchase_probability", "risk_band", "spend_12m", "value_at_risk",
+                           "last_order_at", "reasons", customer_external_id=F("customer__external_id"),
+                           customer_email=F("customer__email"), customer_name=F("customer__name"),
+                           customer_country=F("customer__country"))
+
+
+def at_risk_rows(*, scores: list[dict], run: ScoringRun, personal: bool) -> list[dict]:
+    """One dict per row of an at-risk page (from at_risk_values), in page order; email and name only
+    when `personal`."""
     ref: datetime = run.as_of
     rows = []
     for s in scores:
-        customer = customers[s.customer_id]
-        last = s.last_order_at
+        last = s["last_order_at"]
         rows.append({
-            "customer_id": customer.external_id,
-            "email": customer.email if personal else None,
-            "name": customer.name if personal else None,
-            "country": customer.country,
-            "churn_probability": s.probability,
-            "purchase_probability": s.purchase_probability,
-            "risk_band": s.risk_band,
-            "spend_12m": s.spend_12m,
-            "revenue_at_risk": s.value_at_risk or 0.0,
+            "customer_id": s["customer_external_id"],
+            "email": s["customer_email"] if personal else None,
+            "name": s["customer_name"] if personal else None,
+            "country": s["customer_country"],
+            "churn_probability": s["probability"],
+            "purchase_probability": s["purchase_probability"],
+            "risk_band": s["risk_band"],
+            "spend_12m": s["spend_12m"],
+            "revenue_at_risk": s["value_at_risk"] or 0.0,
             "last_order_at": last,
             "days_since_last_order": max(0, (ref - last).days) if last else None,
-            "reasons": list(s.reasons or []),
+            "reasons": list(s["reasons"] or []),
         })
     return rows

@@ -4,6 +4,8 @@ Thin views: parse the query or body, call a selector or service of predictions, 
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.utils.text import slugify
@@ -17,13 +19,18 @@ from accounts.api.serializers import JobOutputSerializer
 from accounts.api.views import JOB_EXAMPLE
 from accounts.jobs import job_create
 from accounts.models import Job
-from accounts.permissions import can_view_personal_data
 from behavior.models import Customer
-from ecomsight.api.pagination import CURSOR_PARAMETERS, ApiCursorPagination, SnapshotCursorPagination
+from ecomsight.api.pagination import (
+    CURSOR_PARAMETERS,
+    ApiCursorPagination,
+    SnapshotCursorPagination,
+    page_size_from,
+)
+from ecomsight.api.permissions import request_personal_data
 from ecomsight.api.views import ShopApiMixin
 from predictions import exports
 from predictions.filters import AtRiskFilter
-from predictions.models import CustomerScore, ModelVersion, ScoringRun, Segment
+from predictions.models import ModelVersion, ScoringRun, Segment
 from predictions.segment_services import export_create, segment_create, segment_delete, segment_rename
 from predictions.selectors.scores import scoring_run_current, segment_get
 from predictions.services.scoring import scoring_run_create
@@ -75,13 +82,6 @@ MODEL_EXAMPLE = {
 }
 
 
-def _customer(shop, customer_id: str) -> Customer:
-    customer = Customer.objects.filter(shop=shop, external_id=customer_id).first()
-    if customer is None:
-        raise Http404("No such customer.")
-    return customer
-
-
 def _run_ref(run: ScoringRun | None) -> dict | None:
     return {"id": run.pk, "as_of": run.as_of} if run else None
 
@@ -108,9 +108,9 @@ class _SnapshotListMixin:
             raise exceptions.ValidationError({"cursor": [exceptions.ErrorDetail(
                 "The scores this cursor paged through are gone: start again without a cursor.",
                 code="invalid_cursor")]})
-        scores = paginator.paginate(make_queryset(run) if run else None, run_id=run.pk if run else None,
-                                    offset=offset)
-        rows = selectors.at_risk_rows(scores=scores, run=run, personal=can_view_personal_data(request.user)) \
+        scores = paginator.paginate(selectors.at_risk_values(make_queryset(run)) if run else None,
+                                    run_id=run.pk if run else None, offset=offset)
+        rows = selectors.at_risk_rows(scores=scores, run=run, personal=request_personal_data(request)) \
             if scores else []
         return paginator.get_paginated_response(rows, extra={"scoring_run": _run_ref(run)})
 
@@ -160,20 +160,40 @@ class CustomerScoresApi(ShopApiMixin, APIView):
     def get(self, request, customer_id: str):
         query = ScoreHistoryFilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        customer = _customer(self.shop, customer_id)
-        history = (CustomerScore.objects.filter(customer=customer, scoring_run__status=ScoringRun.Status.SUCCEEDED,
-                                                **query.validated_data).select_related("scoring_run"))
+        shop = self.shop
+        if not request.query_params.get("cursor"):
+            # The usual call: the first page holds the whole history (a few runs). One SQL statement; a longer
+            # history goes through DRF's cursor pagination below for its links.
+            size = page_size_from(request)
+            rows = selectors.customer_score_rows(shop=shop, customer_id=customer_id,
+                                                 task=query.validated_data.get("task"), limit=size + 1)
+            if len(rows.history) <= size:
+                if not rows.history and not rows.current:
+                    _customer_exists_or_404(shop, customer_id)
+                by_task = {row["task"]: row for row in rows.current}
+                return Response(OrderedDict([
+                    ("next", None), ("previous", None), ("results", rows.history),
+                    ("current", {task: by_task.get(task) for task in ("churn", "purchase")})]))
         paginator = ApiCursorPagination()
-        page = paginator.paginate_queryset(history, request, view=self)
-        response = paginator.get_paginated_response(ScoreOutputSerializer(page, many=True).data)
-        run = scoring_run_current(shop=self.shop)
-        current = {s.task: s for s in CustomerScore.objects.filter(scoring_run=run, customer=customer)
-                   .select_related("scoring_run")} if run else {}
-        response.data["current"] = {
-            task: ScoreOutputSerializer(current[task]).data if task in current else None
-            for task in ("churn", "purchase")
-        }
+        try:
+            page = paginator.paginate_queryset(selectors.customer_score_history_values(
+                shop=shop, customer_id=customer_id, **query.validated_data), request, view=self)
+        except exceptions.ValidationError:
+            _customer_exists_or_404(shop, customer_id)  # an unknown customer is a 404 whatever the cursor says
+            raise
+        current = selectors.customer_current_score_values(shop=shop, customer_id=customer_id)
+        if not page and not current:  # the existence check only when there is nothing to show
+            _customer_exists_or_404(shop, customer_id)
+        by_task = {row["task"]: row for row in current}
+        response = paginator.get_paginated_response([selectors.score_row(row) for row in page])
+        response.data["current"] = {task: selectors.score_row(by_task[task]) if task in by_task else None
+                                    for task in ("churn", "purchase")}
         return response
+
+
+def _customer_exists_or_404(shop, customer_id: str) -> None:
+    if not Customer.objects.filter(shop=shop, external_id=customer_id).exists():
+        raise Http404("No such customer.")
 
 
 class SegmentListApi(ShopApiMixin, generics.ListAPIView):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -43,16 +44,25 @@ HISTORY_RUNS = 24
 TIMELINE_ITEMS = 50
 ACTIVE_DAYS = 365
 
-# Order of the list per sort key; `id` last keeps pages stable when values tie.
+# Order of the list per sort key; `id` last keeps pages stable when values tie. Each order matches an
+# index of CustomerScore exactly (plain columns, same NULLS placement), so a page is a top-N index scan.
 _ORDERINGS = {
-    # The plain column (not the fallback expression), so an index on it can serve the default page.
     # Churn scores always carry revenue at risk, so no NULLS LAST: the order matches the index exactly.
     "risk": [F("revenue_at_risk").desc(), F("probability").desc(), "id"],
     "churn": [F("probability").desc(), "id"],
-    "purchase": [F("purchase_probability").desc(nulls_last=True), "id"],
+    "purchase": [F("purchase_probability_copy").desc(nulls_last=True), "id"],
     "value": [F("spend_12m").desc(), "id"],
+    "last_order": [F("last_order_placed_at").asc(nulls_first=True), "id"],
+}
+# The same orders on runs finished before the copied columns existed (computed per row: slower).
+_ORDERINGS_COMPUTED = {
+    **_ORDERINGS,
+    "purchase": [F("purchase_probability").desc(nulls_last=True), "id"],
     "last_order": [F("last_order_at").asc(nulls_first=True), "id"],
 }
+# ScoringRun.summary key written by `customer_score_list_columns_fill`: the churn rows carry their purchase
+# probability and last order, and how many churn rows the run has (the list's "of N scored").
+LIST_COLUMNS = "list_columns"
 
 
 # ---- current run ---------------------------------------------------------------------------------
@@ -71,18 +81,57 @@ def _reference_time(run: ScoringRun | None) -> datetime:
 # ---- at-risk list --------------------------------------------------------------------------------
 
 
-def _last_order_subquery():
+def _last_order_subquery(ref: datetime):
     return Subquery(
-        Order.objects.filter(customer_id=OuterRef("customer_id"))
+        Order.objects.filter(customer_id=OuterRef("customer_id"), placed_at__lte=ref)
         .exclude(status=Order.Status.CANCELLED)
         .order_by("-placed_at")
         .values("placed_at")[:1]
     )
 
 
-def _orders_since(since: datetime, *, strict: bool):
+def _orders_since(since: datetime, *, ref: datetime, strict: bool):
     placed = {"placed_at__gt": since} if strict else {"placed_at__gte": since}
-    return Order.objects.filter(customer_id=OuterRef("customer_id"), **placed).exclude(status=Order.Status.CANCELLED)
+    return Order.objects.filter(customer_id=OuterRef("customer_id"), placed_at__lte=ref, **placed).exclude(
+        status=Order.Status.CANCELLED)
+
+
+def list_columns_copied(run: ScoringRun) -> bool:
+    """Whether the run's churn rows carry their purchase probability and last order (see LIST_COLUMNS)."""
+    return bool((run.summary or {}).get(LIST_COLUMNS))
+
+
+_FILL_SQL = """
+WITH churn AS (
+    SELECT id, customer_id FROM predictions_customerscore WHERE scoring_run_id = %(run)s AND task = 'churn'
+), purchase AS (
+    SELECT customer_id, probability FROM predictions_customerscore
+    WHERE scoring_run_id = %(run)s AND task = 'purchase'
+), last_order AS (
+    SELECT customer_id, MAX(placed_at) AS placed_at FROM behavior_order
+    WHERE shop_id = %(shop)s AND status <> 'cancelled' AND placed_at <= %(as_of)s GROUP BY customer_id
+)
+UPDATE predictions_customerscore AS s
+SET purchase_probability_copy = purchase.probability, last_order_placed_at = last_order.placed_at
+FROM churn LEFT JOIN purchase USING (customer_id) LEFT JOIN last_order USING (customer_id)
+WHERE s.id = churn.id
+"""
+
+
+def customer_score_list_columns_fill(*, run: ScoringRun) -> int:
+    """Copy each churn row's purchase probability and last order (up to the run's as_of) onto it, and record
+    in the run's summary that it was done and how many churn rows there are. Returns that number.
+
+    A write, kept beside the list that reads it so the two cannot drift: the scoring service calls it once
+    when a run finishes (three set-based joins, a second or two for 200,000 customers). Runs without it
+    still list correctly, computing both per row."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FILL_SQL, {"run": run.pk, "shop": run.shop_id, "as_of": run.as_of})
+        churn_rows = cursor.rowcount
+    # In place on the caller's object: the scoring service goes on to add its figures to the same summary.
+    run.summary = {**(run.summary or {}), LIST_COLUMNS: {"churn_scored": churn_rows}}
+    run.save(update_fields=["summary"])
+    return churn_rows
 
 
 def category_ids_below(*, shop: Shop, category_id: int) -> list[int]:
@@ -100,30 +149,51 @@ def category_ids_below(*, shop: Shop, category_id: int) -> list[int]:
 def at_risk_queryset(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, _depth: int = 0) -> QuerySet[CustomerScore]:
     """The churn scores of `run` that match `flt`, annotated and ordered for the list and exports.
 
-    Annotations: purchase_probability, last_order_at, value_at_risk (revenue at risk, computed as
-    churn probability × 12-month spend when the scorer left it empty). A saved segment named by the
-    filter is applied as well (one level deep: a segment's own segment reference is ignored)."""
+    Annotations: purchase_probability, last_order_at (the last non-cancelled order up to the run's date),
+    value_at_risk (revenue at risk, computed as churn probability × 12-month spend when the scorer left it
+    empty). A saved segment named by the filter is applied as well (one level deep: a segment's own
+    segment reference is ignored)."""
+    return _display(_matching(shop=shop, run=run, flt=flt, depth=_depth), run=run).order_by(*_ordering(run, flt))
+
+
+def _ordering(run: ScoringRun, flt: AtRiskFilter) -> list:
+    return (_ORDERINGS if list_columns_copied(run) else _ORDERINGS_COMPUTED)[flt.sort]
+
+
+def _matching(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, depth: int) -> QuerySet[CustomerScore]:
+    """The churn rows matching `flt`, with only what the sort needs: cheap to count and to page through."""
     qs = CustomerScore.objects.filter(scoring_run=run, task=Task.CHURN)  # the run is the shop's: no shop filter
-    if flt.sort == "purchase":
-        # Sorting on the purchase probability needs it for every row: one hash join beats 200,000 lookups.
-        qs = qs.annotate(purchase_score=FilteredRelation(
-            "customer__scores", condition=Q(customer__scores__scoring_run=run, customer__scores__task=Task.PURCHASE)
-        )).annotate(purchase_probability=F("purchase_score__probability"))
+    if not list_columns_copied(run):
+        if flt.sort == "purchase":
+            # Sorting on the purchase probability needs it for every row: one hash join beats 200,000 lookups.
+            qs = qs.annotate(purchase_score=FilteredRelation(
+                "customer__scores",
+                condition=Q(customer__scores__scoring_run=run, customer__scores__task=Task.PURCHASE),
+            )).annotate(purchase_probability=F("purchase_score__probability"))
+        elif flt.sort == "last_order":
+            qs = qs.annotate(last_order_at=_last_order_subquery(_reference_time(run)))
+    qs = _apply_filter(qs, shop=shop, run=run, flt=flt, depth=depth)
+    if flt.limit:
+        # "The top N": keep the first N in this sort order, still filterable, countable and pageable.
+        qs = qs.filter(pk__in=Subquery(qs.order_by(*_ordering(run, flt)).values("pk")[:flt.limit]))
+    return qs
+
+
+def _display(qs: QuerySet[CustomerScore], *, run: ScoringRun) -> QuerySet[CustomerScore]:
+    """The columns a row shows. Computed ones are correlated subqueries: PostgreSQL evaluates them for the
+    rows returned only (after the LIMIT), so apply this to a page's rows, not to what is paged through."""
+    if list_columns_copied(run):
+        qs = qs.annotate(purchase_probability=F("purchase_probability_copy"), last_order_at=F("last_order_placed_at"))
     else:
         purchase = CustomerScore.objects.filter(
             scoring_run_id=run.pk, task=Task.PURCHASE, customer_id=OuterRef("customer_id")
         ).values("probability")[:1]
-        qs = qs.annotate(purchase_probability=Subquery(purchase, output_field=FloatField()))
-    qs = qs.annotate(
-        last_order_at=_last_order_subquery(),
-        value_at_risk=Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m")),
-    )
-    qs = _apply_filter(qs, shop=shop, run=run, flt=flt, depth=_depth)
-    ordering = _ORDERINGS[flt.sort]
-    if flt.limit:
-        # "The top N": keep the first N in this sort order, still filterable, countable and pageable.
-        qs = qs.filter(pk__in=Subquery(qs.order_by(*ordering).values("pk")[:flt.limit]))
-    return qs.order_by(*ordering)
+        # The computed sorts annotate these already (the purchase one from a join): keep theirs.
+        if "purchase_probability" not in qs.query.annotations:
+            qs = qs.annotate(purchase_probability=Subquery(purchase, output_field=FloatField()))
+        if "last_order_at" not in qs.query.annotations:
+            qs = qs.annotate(last_order_at=_last_order_subquery(_reference_time(run)))
+    return qs.annotate(value_at_risk=Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m")))
 
 
 def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilter, depth: int) -> QuerySet:
@@ -138,13 +208,23 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
     if flt.value_max is not None:
         qs = qs.filter(spend_12m__lte=flt.value_max)
     ref = _reference_time(run)
-    # Days since the last order as (NOT) EXISTS: PostgreSQL runs them as one hash (anti-)join over the
-    # orders, where a filter on the last-order subquery would run one lookup per scored customer.
+    copied = list_columns_copied(run)
+    # Days since the last order, up to the scores' date. Customers who never ordered have gone "forever"
+    # without an order: they match any minimum and no maximum.
     if flt.days_min is not None:
-        # Customers who never ordered have gone "forever" without an order: they match any minimum.
-        qs = qs.filter(~Exists(_orders_since(ref - timedelta(days=flt.days_min), strict=True)))
+        since = ref - timedelta(days=flt.days_min)
+        if copied:
+            qs = qs.filter(Q(last_order_placed_at__lte=since) | Q(last_order_placed_at__isnull=True))
+        else:
+            # NOT EXISTS: PostgreSQL runs it as one hash anti-join over the orders, where a filter on the
+            # last-order subquery would run one lookup per scored customer.
+            qs = qs.filter(~Exists(_orders_since(since, ref=ref, strict=True)))
     if flt.days_max is not None:
-        qs = qs.filter(Exists(_orders_since(ref - timedelta(days=flt.days_max), strict=False)))
+        since = ref - timedelta(days=flt.days_max)
+        if copied:
+            qs = qs.filter(last_order_placed_at__gte=since)
+        else:
+            qs = qs.filter(Exists(_orders_since(since, ref=ref, strict=False)))
     if flt.category is not None:
         buyers = (
             Order.objects.filter(shop=shop, lines__product__category_id__in=category_ids_below(
@@ -160,9 +240,31 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         if segment is None:
             return qs.none()  # a deleted or foreign segment matches nobody rather than everybody
         inner = AtRiskFilter.from_dict(segment.filters).without_segment()
-        members = at_risk_queryset(shop=shop, run=run, flt=inner, _depth=depth + 1).values("customer_id")
+        members = _matching(shop=shop, run=run, flt=inner, depth=depth + 1).values("customer_id")
         qs = qs.filter(customer_id__in=members)
     return qs
+
+
+class _Rows:
+    """What the paginator pages through: the count (stored by the run when nothing filters) and, per page,
+    the matching rows' ids read in sort order from an index, then only those rows with their display
+    columns. Deep pages (OFFSET 10,000) then skip index entries, not 10,000 rows' subqueries."""
+
+    def __init__(self, *, matching: QuerySet[CustomerScore], run: ScoringRun, ordering: list, total: int | None):
+        self._matching, self._run, self._ordering, self._total = matching, run, ordering, total
+
+    def count(self) -> int:
+        if self._total is None:
+            self._total = self._matching.count()
+        return self._total
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, window: slice) -> list[CustomerScore]:
+        ids = self._matching.order_by(*self._ordering).values("pk")[window]
+        page = CustomerScore.objects.filter(pk__in=Subquery(ids))
+        return list(_display(page, run=self._run).order_by(*self._ordering))
 
 
 @dataclass(frozen=True)
@@ -232,17 +334,26 @@ def at_risk_page(*, shop: Shop, flt: AtRiskFilter, page: int | str | None = 1, p
     run = scoring_run_current(shop=shop)
     if run is None:
         return AtRiskPage(run=None, rows=[], page=None, total=0, scored_total=0)
-    qs = at_risk_queryset(shop=shop, run=run, flt=flt)
-    paginator = Paginator(qs, per_page)
+    stored = _stored_churn_count(run)
+    rows = _Rows(matching=_matching(shop=shop, run=run, flt=flt, depth=0), run=run, ordering=_ordering(run, flt),
+                 total=stored if flt.is_empty else None)
+    paginator = Paginator(rows, per_page)
     page_obj = paginator.get_page(page)
     ref = _reference_time(run)
-    rows = _rows(list(page_obj.object_list), ref)
+    page_rows = _rows(list(page_obj.object_list), ref)
     scored_total = paginator.count if flt.is_empty else run_scored_count(run=run)
-    return AtRiskPage(run=run, rows=rows, page=page_obj, total=paginator.count, scored_total=scored_total)
+    return AtRiskPage(run=run, rows=page_rows, page=page_obj, total=paginator.count, scored_total=scored_total)
+
+
+def _stored_churn_count(run: ScoringRun) -> int | None:
+    return ((run.summary or {}).get(LIST_COLUMNS) or {}).get("churn_scored")
 
 
 def run_scored_count(*, run: ScoringRun) -> int:
-    """How many customers the run scored for churn."""
+    """How many customers the run scored for churn (stored by the run when it finished, else counted)."""
+    stored = _stored_churn_count(run)
+    if stored is not None:
+        return stored
     return CustomerScore.objects.filter(scoring_run=run, task=Task.CHURN).count()
 
 
@@ -250,12 +361,28 @@ def filter_choices(*, shop: Shop) -> dict:
     """What the filter form offers: the shop's categories, countries and segments."""
     return {
         "categories": list(Category.objects.filter(shop=shop).values("id", "path")),
-        "countries": list(
-            Customer.objects.filter(shop=shop).exclude(country="").order_by("country")
-            .values_list("country", flat=True).distinct()
-        ),
+        "countries": shop_countries(shop=shop),
         "segments": list(Segment.objects.filter(shop=shop).values("id", "name")),
     }
+
+
+_COUNTRIES_SQL = """
+WITH RECURSIVE c(country) AS (
+    SELECT MIN(country) FROM behavior_customer WHERE shop_id = %(shop)s AND country > ''
+    UNION ALL
+    SELECT (SELECT MIN(country) FROM behavior_customer WHERE shop_id = %(shop)s AND country > c.country)
+    FROM c WHERE c.country IS NOT NULL
+)
+SELECT country FROM c WHERE country IS NOT NULL
+"""
+
+
+def shop_countries(*, shop: Shop) -> list[str]:
+    """The distinct non-empty countries of the shop's customers, sorted. One index probe per country
+    (a loose index scan on customer_shop_country) instead of reading 200,000 customers for a handful."""
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNTRIES_SQL, {"shop": shop.pk})
+        return [row[0] for row in cursor.fetchall()]
 
 
 def filter_in_words(*, shop: Shop, flt: AtRiskFilter) -> list[str]:

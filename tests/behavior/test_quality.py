@@ -63,3 +63,23 @@ def test_command_prints_one_json_document_or_text(shop):
     text = StringIO()
     call_command("quality_report", "--shop", "acme", stdout=text)
     assert "orders in future" in text.getvalue() and "<- check" in text.getvalue()
+
+
+def test_cached_report_is_refreshed_as_soon_as_an_import_finishes(shop):
+    from behavior.models import ImportJob
+
+    ann = CustomerFactory(shop=shop)
+    OrderFactory(customer=ann, placed_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC))
+    assert quality_report(shop=shop)["dates"]["orders_in_future"] == 1
+    OrderFactory(customer=ann, placed_at=dt.datetime(2998, 1, 1, tzinfo=dt.UTC))
+    assert quality_report(shop=shop)["dates"]["orders_in_future"] == 1  # served from the cache
+    assert quality_report(shop=shop, use_cache=False)["dates"]["orders_in_future"] == 2
+    ImportJob.objects.create(shop=shop, kind="orders", source_name="orders.csv", status="succeeded",
+                             rows_committed=1, finished_at=NOW)
+    assert quality_report(shop=shop)["dates"]["orders_in_future"] == 2
+
+
+def test_cached_report_of_one_shop_is_never_served_for_another(shop, other_shop):
+    OrderFactory(customer=CustomerFactory(shop=shop), placed_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC))
+    assert quality_report(shop=shop)["dates"]["orders_in_future"] == 1
+    assert quality_report(shop=other_shop)["dates"]["orders_in_future"] == 0

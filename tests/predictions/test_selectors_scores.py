@@ -188,3 +188,83 @@ def test_segment_detail_counts_live_members_and_previews_them(shop, scored):
     assert [r.external_id for r in detail.preview] == ["B", "A", "D"]
     assert [p for p, _ in detail.planner] == [0.9, 0.65, 0.5]
     assert detail.words == ["Churn probability at least 50%"]
+
+
+# ---- the list columns copied onto the churn rows when a run finishes ------------------------------------
+
+LIST_CASES = [AtRiskFilter(sort=s) for s in ("risk", "churn", "purchase", "value", "last_order")] + [
+    AtRiskFilter(days_min=100), AtRiskFilter(days_max=40), AtRiskFilter(days_min=30, days_max=200, sort="last_order"),
+    AtRiskFilter(bands=("high",), sort="purchase"), AtRiskFilter(country="de", sort="last_order"),
+    AtRiskFilter(limit=2, sort="purchase"), AtRiskFilter(limit=3, sort="last_order"),
+]
+
+
+@pytest.mark.parametrize("flt", LIST_CASES, ids=lambda f: f.to_query_string() or "default")
+def test_copied_columns_list_the_same_customers_in_the_same_order_as_computing_them(shop, scored, flt):
+    computed = [(r.external_id, r.purchase_probability, r.last_order_at) for r in
+                sel.at_risk_page(shop=shop, flt=flt).rows]
+    assert sel.customer_score_list_columns_fill(run=scored["run"]) == 5  # churn rows
+    run = ScoringRun.objects.get(pk=scored["run"].pk)
+    assert sel.list_columns_copied(run)
+    copied = [(r.external_id, r.purchase_probability, r.last_order_at) for r in
+              sel.at_risk_page(shop=shop, flt=flt).rows]
+    assert copied == computed
+
+
+def test_fill_copies_purchase_probability_and_last_order_only_up_to_the_runs_date(shop, scored):
+    a = scored["customers"]["A"]
+    Order.objects.create(shop=shop, customer=a, external_id="after", placed_at=AS_OF + timedelta(days=3), total=5)
+    Order.objects.create(shop=shop, customer=a, external_id="cancelled", placed_at=AS_OF - timedelta(days=2),
+                         total=5, status=Order.Status.CANCELLED)
+    sel.customer_score_list_columns_fill(run=scored["run"])
+    row = scored["run"].scores.get(customer=a, task="churn")
+    assert row.last_order_placed_at == AS_OF - timedelta(days=120)
+    assert row.purchase_probability_copy == pytest.approx(0.1)
+    assert scored["run"].scores.get(customer=scored["customers"]["E"], task="churn").last_order_placed_at is None
+
+
+@pytest.mark.parametrize("fill", [False, True], ids=["computed", "copied"])
+def test_an_order_after_the_scores_date_does_not_change_days_since_last_order(shop, scored, fill):
+    # The list agrees with the scores: both are as of the run's date, whichever path computes it.
+    Order.objects.create(shop=shop, customer=scored["customers"]["A"], external_id="late",
+                         placed_at=AS_OF + timedelta(days=3), total=5)
+    if fill:
+        sel.customer_score_list_columns_fill(run=scored["run"])
+    row = next(r for r in sel.at_risk_page(shop=shop, flt=AtRiskFilter()).rows if r.external_id == "A")
+    assert row.days_since_last_order == 120
+    assert "A" in ids(AtRiskFilter(days_min=100), shop)
+    assert "A" not in ids(AtRiskFilter(days_max=40), shop)
+
+
+def test_unfiltered_list_takes_its_total_from_the_run_instead_of_counting(shop, scored,
+                                                                           django_assert_max_num_queries):
+    sel.customer_score_list_columns_fill(run=scored["run"])
+    with django_assert_max_num_queries(3):  # run, the page's rows, their customers: no COUNT
+        page = sel.at_risk_page(shop=shop, flt=AtRiskFilter())
+    assert page.total == page.scored_total == 5
+    filtered = sel.at_risk_page(shop=shop, flt=AtRiskFilter(bands=("high",)))
+    assert (filtered.total, filtered.scored_total) == (2, 5)
+
+
+@pytest.mark.parametrize("fill", [False, True], ids=["computed", "copied"])
+def test_deep_pages_hold_the_same_rows_as_slicing_the_whole_ordered_list(shop, fill):
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [{"external_id": f"K{i:03d}", "p": (i % 7) / 7, "buy": (i % 5) / 5, "spend": 100}
+                                 for i in range(130)])
+    if fill:
+        sel.customer_score_list_columns_fill(run=run)
+    everyone = {}
+    for sort in ("risk", "purchase"):
+        flt = AtRiskFilter(sort=sort)
+        everyone[sort] = [s.customer.external_id for s in sel.at_risk_queryset(shop=shop, run=run, flt=flt)
+                          .select_related("customer")]
+        paged = [r.external_id for n in (1, 2, 3) for r in sel.at_risk_page(shop=shop, flt=flt, page=n).rows]
+        assert paged == everyone[sort]
+    last = sel.at_risk_page(shop=shop, flt=AtRiskFilter(), page=99)  # out of range: the last page
+    assert [r.external_id for r in last.rows] == everyone["risk"][100:]
+
+
+def test_country_choices_are_the_shops_distinct_countries_sorted_without_blanks(shop, other_shop, scored):
+    scored_customers(shop, scored["run"], [{"external_id": "Z", "p": 0.1, "country": ""}])
+    scored_customers(other_shop, ScoringRunFactory(shop=other_shop), [{"external_id": "Q", "p": 0.1, "country": "JP"}])
+    assert sel.filter_choices(shop=shop)["countries"] == ["DE", "FR", "US", "de"]

@@ -13,7 +13,7 @@ class Command(ShopCommand):
 
     def handle_shop(self, target_shop, *args, **options):
         # The base passes the Shop positionally and the --shop slug in options["shop"].
-        report = quality_report(shop=target_shop)
+        report = quality_report(shop=target_shop, use_cache=False)
         if options["json"]:
             self.print_json(report)
             return
