@@ -7,19 +7,7 @@ admin:    + personal data, users, roles and tokens
 
 from django.db import migrations
 
-ROLE_PERMISSIONS = {
-    "marketer": ["export_segments"],
-    "analyst": ["export_segments", "import_data", "manage_models"],
-    "admin": ["export_segments", "import_data", "manage_models", "view_personal_data", "manage_users"],
-}
-
-
-# The admin role is staff and manages users, shops and tokens in Django's admin.
-ADMIN_MODEL_PERMISSIONS = [
-    ("auth", "view_user"), ("auth", "add_user"), ("auth", "change_user"), ("auth", "view_group"),
-    ("accounts", "view_shop"), ("accounts", "change_shop"), ("accounts", "view_job"),
-    ("accounts", "view_apitoken"), ("accounts", "change_apitoken"), ("accounts", "view_auditlog"),
-]
+from ._roles import ADMIN_MODEL_PERMISSIONS, ROLE_PERMISSIONS
 
 
 def create_roles(apps, schema_editor):

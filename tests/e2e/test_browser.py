@@ -18,7 +18,7 @@ from tests.accounts.factories import UserFactory
 from tests.e2e.conftest import PHONE, wait_for
 from tests.predictions.factories import ModelVersionFactory, OrderFactory, ScoringRunFactory, scored_customers
 
-pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.e2e]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 CALIBRATION = [{"bin": i + 1, "mean_predicted": round(0.02 + 0.09 * i, 3),
                 "observed_rate": round(max(0.0, 0.01 + 0.095 * i - 0.02 * (i % 2)), 3), "count": 120}
