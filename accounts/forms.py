@@ -3,16 +3,42 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from .throttle import LoginBlock, client_ip, login_attempt_check, login_attempt_succeeded
+
 
 class LoginForm(AuthenticationForm):
-    """Django's login form with the browser hints a password manager and a phone keyboard need."""
+    """Django's login form with the browser hints a password manager and a phone keyboard need, and
+    brute-force throttling (accounts.throttle): too many attempts refuse the form before the password is checked."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "throttled": "Too many failed logins. For your account's safety, try again in %(minutes)s.",
+    }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.block: LoginBlock | None = None
         self.fields["username"].widget.attrs.update(
             {"autofocus": True, "autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"}
         )
         self.fields["password"].widget.attrs.update({"autocomplete": "current-password"})
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if self.request is None or not (username and password):
+            return super().clean()
+        ip = client_ip(self.request)
+        self.block = login_attempt_check(username=username, ip=ip)
+        if self.block is not None:
+            minutes = max(1, round(self.block.retry_after / 60))
+            raise forms.ValidationError(
+                self.error_messages["throttled"], code="throttled",
+                params={"minutes": f"{minutes} minute{'s' if minutes != 1 else ''}"},
+            )
+        cleaned = super().clean()  # raises on a wrong password: the attempt stays counted
+        login_attempt_succeeded(username=username, ip=ip)
+        return cleaned
 
 
 class ShopSwitchForm(forms.Form):

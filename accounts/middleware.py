@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 
@@ -25,3 +26,50 @@ class LoginRequiredMiddleware:
         if isinstance(exception, NoShopGranted):
             return render(request, "accounts/no_shop.html", status=403)
         return None
+
+
+# Multipart framing around an uploaded file (boundaries, the other fields) on top of the file's own size.
+UPLOAD_OVERHEAD_BYTES = 64 * 1024
+
+
+def body_limit(path: str) -> int:
+    """The largest request body accepted at `path`: the import upload limit on the upload pages, the API's
+    batch limit under /api/, and a small one for every other form (they hold a few fields)."""
+    if path.startswith(tuple(getattr(settings, "UPLOAD_PATHS", ("/imports/",)))):
+        return int(getattr(settings, "IMPORT_UPLOAD_MAX_BYTES", 200 * 1024 ** 2)) + UPLOAD_OVERHEAD_BYTES
+    if path.startswith("/api/"):
+        return int(getattr(settings, "API_BODY_MAX_BYTES", 100 * 1024 ** 2))
+    return int(getattr(settings, "FORM_BODY_MAX_BYTES", 1024 ** 2))
+
+
+class RequestBodyLimitMiddleware:
+    """Answer 413 to a request whose declared body is too large, before anything reads it.
+
+    Must come before CsrfViewMiddleware, which reads request.POST (and so the whole multipart body, spooled
+    to disk) to find the CSRF token: a 2 GB upload is refused from its Content-Length alone."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        limit = body_limit(request.path_info)
+        if length < 0 or length > limit:
+            return _too_large(request, limit=limit, length=length)
+        return self.get_response(request)
+
+
+def _too_large(request: HttpRequest, *, limit: int, length: int) -> HttpResponse:
+    megabytes = f"{limit / 1024 ** 2:.0f} MB" if limit >= 1024 ** 2 else f"{limit // 1024} KB"
+    message = (f"The request is too large: at most {megabytes} are accepted here."
+               if length >= 0 else "The request's Content-Length header is not a number.")
+    status = 413 if length >= 0 else 400
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"status": status, "code": "too_large" if status == 413 else "invalid",
+                             "message": message, "field": None}, status=status)
+    response = render(request, "accounts/too_large.html", {"message": message}, status=status)
+    response["Connection"] = "close"  # do not read (or wait for) the rest of the body
+    return response

@@ -8,15 +8,18 @@ as a path. Between the upload and the mapping step the stored file is known by i
 
 from __future__ import annotations
 
+import csv
 import os
 import uuid
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.utils.text import get_valid_filename
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.jobs import job_create
@@ -203,16 +206,39 @@ def import_status(request: HttpRequest, import_id: int) -> JsonResponse:
     return JsonResponse({"status": p["status"], "done": p["done"], "fields": fields, "bars": {"import": p["percent"]}})
 
 
+# Spreadsheet formula injection: a cell starting with one of these is evaluated by Excel / LibreOffice.
+_FORMULA_FIRST = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(cell: str) -> str:
+    return "'" + cell if cell.startswith(_FORMULA_FIRST) else cell
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _report_lines(path: str):
+    """The report's rows with every cell made inert: it holds raw values from the uploaded file."""
+    writer = csv.writer(_Echo())
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row in csv.reader(handle):
+            yield writer.writerow([_inert(cell) for cell in row])
+
+
 @role_required("analyst")
 @require_GET
-def import_report(request: HttpRequest, import_id: int) -> FileResponse:
-    """The rejected rows of this shop's import as CSV (line, column, value, reason)."""
+def import_report(request: HttpRequest, import_id: int) -> StreamingHttpResponse:
+    """The rejected rows of this shop's import as CSV (line, column, value, reason), safe to open in a spreadsheet."""
     _, job = _import_get(request, import_id)
     if not job.report_path or not os.path.isfile(job.report_path):
         raise Http404("This import rejected no rows.")
-    stem = Path(job.source_name).stem or "import"
-    return FileResponse(open(job.report_path, "rb"), as_attachment=True,  # noqa: SIM115 - FileResponse closes it
-                        filename=f"{stem}-rejected-rows-{job.pk}.csv", content_type="text/csv; charset=utf-8")
+    stem = get_valid_filename(Path(job.source_name).stem) if job.source_name else ""
+    filename = f"{stem or 'import'}-rejected-rows-{job.pk}.csv"
+    response = StreamingHttpResponse(_report_lines(job.report_path), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    return response
 
 
 # ---- data quality ------------------------------------------------------------------------------------

@@ -14,3 +14,6 @@ urlpatterns = [
     # The REST API and its OpenAPI schema (ecomsight/api/urls.py).
     path("api/", include("ecomsight.api.urls")),
 ]
+
+# Error pages: the 500 answers in the API's format under /api/ (see accounts.views.server_error).
+handler500 = "accounts.views.server_error"

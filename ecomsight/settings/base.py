@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body (CSRF reads request.POST): an oversized request is refused unread.
+    "accounts.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -104,9 +106,29 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
+# Login brute force (accounts/throttle.py): attempts per username and per client IP within the window,
+# counted in the shared cache; past the limit, attempts are refused until the window ends.
+LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", default=5)
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=50)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
+
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "accounts:login"
+
+# Request size limits (accounts.middleware.RequestBodyLimitMiddleware answers 413 from Content-Length alone).
+IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=200 * 1024 ** 2)
+API_BODY_MAX_BYTES = env.int("API_BODY_MAX_BYTES", default=100 * 1024 ** 2)
+FORM_BODY_MAX_BYTES = env.int("FORM_BODY_MAX_BYTES", default=1024 ** 2)
+UPLOAD_PATHS = ("/imports/",)
+# Bodies read into memory (form fields, not files; API JSON): the API's batches may be up to 32 MB
+# (behavior/api/views.py MAX_BATCH_BYTES); web forms are held to FORM_BODY_MAX_BYTES by the middleware.
+# Uploaded files stream to temporary files above 2.5 MB, so an upload's size costs disk, never memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=40 * 1024 ** 2)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
+FILE_UPLOAD_MAX_MEMORY_SIZE = int(2.5 * 1024 ** 2)
+FILE_UPLOAD_PERMISSIONS = 0o640
 
 # Where trained model artifacts live (LightGBM text models, torch state_dicts, metadata JSON).
 MODEL_DIR = Path(env("MODEL_DIR", default=str(VAR_DIR / "models")))
@@ -204,13 +226,20 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Logs carry no personal data or secrets: the console handler redacts emails, bearer tokens and
+# secret-looking values (accounts/logfilters.py). Django's own loggers lose their default handlers
+# (mail_admins would mail request data) and reach the console through the root logger.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "accounts.logfilters.RedactFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
-    "loggers": {"ecomsight": {"level": env("LOG_LEVEL", default="INFO")}},
+    "loggers": {
+        "django": {"handlers": [], "level": "WARNING", "propagate": True},
+        "ecomsight": {"level": env("LOG_LEVEL", default="INFO")},
+    },
 }
 
 # Serve static files from the apps and static/ without a collectstatic step (the demo, small installs).
