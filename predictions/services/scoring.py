@@ -251,3 +251,26 @@ def scoring_run_fail(*, run_id: int, error: str) -> None:
     ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.FAILED)
     if run.job_id:
         job_fail(job_id=run.job_id, error=error[:2000])
+
+
+def scoring_run_resume(*, run_id: int, enqueue: bool = True) -> ScoringRun:
+    """Finish a run whose queued chunks were lost (a broker restarted without persistence, a worker
+    machine gone): the chunks not yet done run again — to the workers, or here with enqueue=False.
+    Chunks are idempotent, so resuming a run that was in fact still going does no harm."""
+    run = ScoringRun.objects.get(pk=run_id)
+    if run.status == ScoringRun.Status.SUCCEEDED:
+        return run
+    missing = [i for i in range(run.chunks_total) if i not in set(run.summary.get("done", []))]
+    ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING)
+    if run.job_id:
+        Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, error="")
+    if enqueue:
+        from ..tasks import scoring_chunk_task
+
+        for index in missing:
+            scoring_chunk_task.delay(run.pk, index)
+    else:
+        for index in missing:
+            scoring_chunk_run(run_id=run.pk, chunk=index)
+    run.refresh_from_db()
+    return run

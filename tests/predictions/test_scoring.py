@@ -70,3 +70,23 @@ def test_scoring_enqueues_one_task_per_chunk_and_completes(trained_shop, django_
     assert len(callbacks) == run.chunks_total
     run.refresh_from_db()
     assert run.status == ScoringRun.Status.SUCCEEDED
+
+
+@pytest.mark.django_db
+def test_a_run_whose_queued_chunks_were_lost_is_finished_by_resume(trained_shop, django_capture_on_commit_callbacks,
+                                                                   capsys):
+    import json
+
+    from django.core.management import call_command
+
+    with django_capture_on_commit_callbacks(execute=False):  # the broker lost them: never delivered
+        run = scoring_run_create(shop=trained_shop, chunk_size=200, enqueue=True)
+    scoring_chunk_run(run_id=run.pk, chunk=0)  # one chunk had run before the loss
+    run.refresh_from_db()
+    assert run.status == ScoringRun.Status.RUNNING and run.chunks_done == 1
+    call_command("score", "--resume", str(run.pk), "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert report["status"] == "succeeded"
+    scores = CustomerScore.objects.filter(scoring_run=run, task="purchase")
+    assert scores.count() == trained_shop.customers.count()
+    assert not scores.values("customer").annotate(n=Count("id")).filter(n__gt=1).exists()

@@ -2,9 +2,11 @@
 
 import csv
 
+from django.core.management.base import CommandError
+
 from accounts.management.base import ShopCommand
-from predictions.models import CustomerScore
-from predictions.services.scoring import scoring_run_create, scoring_run_execute
+from predictions.models import CustomerScore, ScoringRun
+from predictions.services.scoring import scoring_run_create, scoring_run_execute, scoring_run_resume
 
 from ._args import iso_date, positive_int
 
@@ -20,14 +22,26 @@ class Command(ShopCommand):
         parser.add_argument("--chunk-size", type=positive_int, default=25_000)
         parser.add_argument("--background", action="store_true",
                             help="enqueue the chunks for the Celery workers and return at once")
+        parser.add_argument("--resume", type=positive_int, metavar="RUN_ID",
+                            help="finish an interrupted scoring run (its missing chunks run again)")
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle_shop(self, shop, **options):
+        if options["resume"]:
+            run = ScoringRun.objects.filter(shop=shop, pk=options["resume"]).first()
+            if run is None:
+                raise CommandError(f"Shop '{shop.slug}' has no scoring run {options['resume']}.")
+            run = scoring_run_resume(run_id=run.pk, enqueue=options["background"])
+            self._report(run, options)
+            return
         run = scoring_run_create(shop=shop, as_of=options["as_of"], chunk_size=options["chunk_size"],
                                  enqueue=options["background"])
         if not options["background"]:
             self.progress(f"scoring {run.customers_total} customers in {run.chunks_total} chunks")
             run = scoring_run_execute(run=run, progress=self.progress)
+        self._report(run, options)
+
+    def _report(self, run, options):
         scores = CustomerScore.objects.filter(scoring_run=run)
         if options["task"]:
             scores = scores.filter(task=options["task"])
