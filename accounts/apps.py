@@ -28,3 +28,6 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         # After auth's own post_migrate handler, which creates the permissions this needs.
         post_migrate.connect(roles_ensure, dispatch_uid="accounts.roles_ensure")
+        # Token-cache invalidation listens for role / grant / token changes in every process
+        # (web, workers, commands), not only in those that served an API call.
+        from . import tokens  # noqa: F401

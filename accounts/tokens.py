@@ -8,21 +8,30 @@ every API call verifies one."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.cache import cache, caches
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
+from ecomsight.api.rediscache import redis_client, redis_key
 from ecomsight.errors import UserError
 
 from .models import ApiToken, AuditLog, Role, Shop
+from .permissions import can_view_personal_data
 from .selectors import user_role
+
+logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "es_"
 PREFIX_LENGTH = 12  # ApiToken.prefix: enough to recognise a token in a list, far too little to use it
@@ -90,29 +99,40 @@ def api_token_revoke(*, token: ApiToken, actor: AbstractBaseUser | None = None) 
         token.save(update_fields=["revoked_at"])
         AuditLog.objects.create(shop=token.shop, user=actor, action="token.revoke", target=token.name,
                                 details={"token_id": token.pk, "prefix": token.prefix})
+        auth_cache_invalidate()  # the save's signal does it too; a revocation must not depend on one
     return token
 
 
-def _role_annotations() -> dict:
-    # The owner's role as three EXISTS in the same query as the token: one round trip per API call.
-    memberships = get_user_model().groups.through.objects.filter(user_id=OuterRef("user_id"))
-    return {f"is_{role.value}": Exists(memberships.filter(group__name=role.value)) for role in Role}
+def _owner_role(user: AbstractBaseUser) -> str | None:
+    # One indexed query on the user's groups (no EXISTS per role: planning those cost more than running them).
+    if user.is_superuser:
+        return Role.ADMIN.value
+    names = set(get_user_model().groups.through.objects.filter(user_id=user.pk)
+                .values_list("group__name", flat=True))
+    return next((r.value for r in (Role.ADMIN, Role.ANALYST, Role.MARKETER) if r.value in names), None)
+
+
+def _last_used_touch(token: ApiToken, now) -> None:
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
+        # Conditional, so concurrent calls of one token (and several processes) write it once.
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_PRECISION)
+        ).update(last_used_at=now)
+        token.last_used_at = now
 
 
 def api_token_verify(*, plain: str) -> ApiToken:
-    """The token row for `plain`, with `.role` set to its owner's current role; raises TokenInvalid.
+    """The token row for `plain`, read from the database, with `.role` set to its owner's current role
+    and `.personal_data` to whether the owner may see customers' email and name; raises TokenInvalid.
 
     Refused: unknown tokens, expired or revoked ones, inactive owners, owners without a role, and
-    owners no longer granted the token's shop. `last_used_at` is updated at most once a minute."""
+    owners no longer granted the token's shop. `last_used_at` is updated at most once a minute.
+    API requests go through `api_token_authenticate`, which caches this answer briefly."""
     if not plain or len(plain) > 200:
         raise TokenInvalid("Invalid token.")
-    granted = Shop.members.through.objects.filter(user_id=OuterRef("user_id"), shop_id=OuterRef("shop_id"))
-    token = (
-        ApiToken.objects.select_related("user", "shop")
-        .annotate(granted=Exists(granted), **_role_annotations())
-        .filter(key_hash=token_hash(plain))
-        .first()
-    )
+    # Simple indexed queries: the token (unique hash) with its owner and shop, then the owner's groups,
+    # then the grant; a refused token stops at the first that fails.
+    token = ApiToken.objects.select_related("user", "shop").filter(key_hash=token_hash(plain)).first()
     if token is None:
         raise TokenInvalid("Invalid token.")
     now = timezone.now()
@@ -123,19 +143,138 @@ def api_token_verify(*, plain: str) -> ApiToken:
     user = token.user
     if not user.is_active:
         raise TokenInvalid("The token's owner is inactive.")
-    if not (token.granted or user.is_superuser):
+    if not (user.is_superuser
+            or Shop.members.through.objects.filter(user_id=user.pk, shop_id=token.shop_id).exists()):
         raise TokenInvalid("The token's owner is no longer granted its shop.")
-    if user.is_superuser:
-        token.role = Role.ADMIN.value
-    else:
-        token.role = next((r.value for r in (Role.ADMIN, Role.ANALYST, Role.MARKETER)
-                           if getattr(token, f"is_{r.value}")), None)
+    token.role = _owner_role(user)
     if token.role is None:
         raise TokenInvalid("The token's owner has no role.")
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
-        # Conditional, so concurrent calls of one token write it once.
-        ApiToken.objects.filter(pk=token.pk).filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_PRECISION)
-        ).update(last_used_at=now)
-        token.last_used_at = now
+    token.personal_data = can_view_personal_data(user)
+    _last_used_touch(token, now)
     return token
+
+
+# ---- the per-process cache of verified tokens ---------------------------------------------------------
+#
+# Every API call verifies its token; reading it from PostgreSQL costs more than most endpoints. A verified
+# token is kept in the process for AUTH_CACHE_SECONDS. Anything that could change the answer (revoking or
+# saving a token, a user's groups, permissions, shops or active flag) replaces a shared *generation* in the
+# Django cache (Redis); every call reads the generation (one GET) and trusts only entries verified under
+# the same one. So revocation and role changes take effect on the next request in every process; only
+# writes that bypass signals (QuerySet.update, raw SQL) wait out the TTL.
+
+AUTH_CACHE_SECONDS = 30.0
+AUTH_CACHE_MAX_ENTRIES = 10_000
+GENERATION_KEY = "api-auth:generation"
+
+
+@dataclass(frozen=True)
+class _Verified:
+    token: ApiToken  # with .user, .shop, .role and .personal_data; handed out as copies only
+    generation: object
+    verified_at: float  # time.monotonic()
+
+
+_verified: dict[str, _Verified] = {}
+
+
+def _shared_cache_available() -> bool:
+    # A per-process cache (LocMem, the demo's default) cannot carry a generation to other processes:
+    # without a shared one, tokens are verified against the database on every call.
+    module = type(caches["default"]).__module__
+    return "redis" in module or "memcached" in module
+
+
+_UNAVAILABLE = object()
+
+
+def auth_generation() -> object:
+    """The current shared generation (None before the first change): one cache GET."""
+    try:
+        client = redis_client()
+        if client is None:
+            return cache.get(GENERATION_KEY)
+        raw = client.get(redis_key(GENERATION_KEY))
+        return raw.decode() if raw is not None else None
+    except Exception:  # noqa: BLE001 — a cache outage must not lock every client out
+        logger.warning("cache unavailable: verifying API tokens against the database", exc_info=True)
+        return _UNAVAILABLE
+
+
+def auth_cache_invalidate() -> None:
+    """Forget every verified token in every process: call after anything that could change who a token
+    acts as (revocation, role, grants, permissions, active flag). Done now and again when the current
+    transaction commits, so no process can cache the state from before the commit in between."""
+    _verified.clear()
+    _generation_bump()
+    transaction.on_commit(_generation_bump)
+
+
+def _generation_bump() -> None:
+    value = f"{time.time_ns()}-{secrets.token_hex(4)}"
+    try:
+        # A fresh value, never a counter: a flushed or evicted key can never come back equal to an old one.
+        # Stored raw (not pickled), so the per-request GET needs no unpickling.
+        client = redis_client()
+        if client is None:
+            cache.set(GENERATION_KEY, value, None)
+        else:
+            client.set(redis_key(GENERATION_KEY), value)
+    except Exception:  # noqa: BLE001
+        logger.warning("cache unavailable: could not publish an API token invalidation", exc_info=True)
+
+
+def _copy(token: ApiToken) -> ApiToken:
+    # Each request gets its own instances: a view that changed one must not change the cached one.
+    fresh = copy.copy(token)
+    fresh.user, fresh.shop = copy.copy(token.user), copy.copy(token.shop)
+    return fresh
+
+
+def api_token_authenticate(*, plain: str) -> ApiToken:
+    """`api_token_verify` for API requests: the same answers, served from a per-process cache for up to
+    AUTH_CACHE_SECONDS while nothing that could change them happened (see above). One cache GET per
+    call; no database query while cached except the once-a-minute `last_used_at` write."""
+    if not plain or len(plain) > 200:
+        raise TokenInvalid("Invalid token.")
+    if not _shared_cache_available():
+        return api_token_verify(plain=plain)
+    generation = auth_generation()
+    if generation is _UNAVAILABLE:
+        return api_token_verify(plain=plain)
+    key = token_hash(plain)
+    entry = _verified.get(key)
+    clock = time.monotonic()
+    if entry is None or entry.generation != generation or clock - entry.verified_at > AUTH_CACHE_SECONDS:
+        # Read the generation before the database: a change committed after our read bumps it again.
+        token = api_token_verify(plain=plain)
+        if len(_verified) >= AUTH_CACHE_MAX_ENTRIES:
+            _verified.clear()
+        _verified[key] = _Verified(token=token, generation=generation, verified_at=clock)
+        return _copy(token)
+    token = entry.token
+    now = timezone.now()
+    if token.expires_at is not None and token.expires_at <= now:
+        _verified.pop(key, None)
+        raise TokenInvalid("This token has expired.")
+    _last_used_touch(token, now)
+    return _copy(token)
+
+
+def _invalidate_on_change(**kwargs) -> None:
+    if kwargs.get("action", "post_").startswith("post_"):  # m2m_changed fires pre_ and post_; act once
+        auth_cache_invalidate()
+
+
+def _connect_invalidation() -> None:
+    user_model = get_user_model()
+    uid = "accounts.tokens.invalidate"
+    for model in (ApiToken, user_model, Group, Shop):
+        post_save.connect(_invalidate_on_change, sender=model, dispatch_uid=f"{uid}.save.{model.__name__}")
+        post_delete.connect(_invalidate_on_change, sender=model, dispatch_uid=f"{uid}.delete.{model.__name__}")
+    for through in (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through,
+                    Shop.members.through):
+        m2m_changed.connect(_invalidate_on_change, sender=through, dispatch_uid=f"{uid}.m2m.{through.__name__}")
+
+
+_connect_invalidation()

@@ -1,17 +1,22 @@
 """Benchmark: the REST API under gunicorn on loopback, driven by 32 concurrent keep-alive clients.
 
-    .venv/bin/python bench/api.py [--customers 20000] [--seconds 10] [--clients 32] [--workers 4]
+    .venv/bin/python bench/api.py [--customers 200000] [--seconds 10] [--clients 32] [--workers 5 --threads 2]
 
 Uses DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ecomsight_bench_api), creating and
-migrating the database when needed, and seeds a shop with N scored customers (bulk COPY), 10
-recommendations each and one order each. Then, for each of health, customers/{id}/recommendations,
-customers/{id}/scores and at-risk, runs the load for a bounded time and prints p50 / p99 / rps; then
-posts batches of 10,000 new events and prints events per second. Ends with one JSON line:
-{"<endpoint>": {"p50_ms", "p99_ms", "rps"}, ..., "events_batch_per_s"}.
+migrating the database when needed, and seeds a shop with N customers scored in 3 runs (the history the
+scores endpoint shows; bulk COPY), 20 recommendations each and one order each. A shop of the same shape
+from an earlier run is reused (--reseed to seed again). Then, for each of health (the ceiling: no
+authentication, no database), customers/{id}/recommendations, customers/{id}/scores and at-risk, it
+measures one client alone (the cost of a single request), then the load for a bounded time, and prints
+p50 / p99 / rps with the load average (other jobs on the machine change the figures) and the CPU the load
+generator itself used; then posts batches of 10,000 new events and prints events per second. Ends with
+one JSON line: {"<endpoint>": {"p50_ms", "p99_ms", "rps"}, ..., "events_batch_per_s"}.
 
-The load generator runs in 4 processes × (clients / 4) threads with http.client, so the GIL of one
-client process does not cap the figures; on a 2-core machine it still shares the CPUs with the
-server, which the figures include.
+gunicorn runs gthread workers (2 x cores + 1 processes, 2 threads each by default): they keep client
+connections alive, where sync workers close each one, and few threads per process keep GIL convoys short.
+The load generator runs in 4 processes x (clients / 4) threads with http.client on persistent
+connections, so the GIL of one client process does not cap the figures; on a 2-core machine it still
+shares the CPUs with the server (about 0.1 core at the API endpoints' rates, 0.4 at health's).
 """
 
 from __future__ import annotations
@@ -50,22 +55,34 @@ def database_ensure() -> None:
             admin.execute(f'CREATE DATABASE "{name}"')
 
 
-def seed(customers: int) -> str:
-    """A fresh shop 'bench' with `customers` scored customers; returns an admin token for it."""
+def seed(customers: int, *, recommendations: int = 20, runs: int = 3, reseed: bool = False) -> str:
+    """A shop 'bench' with `customers` customers scored in `runs` scoring runs (the history the scores
+    endpoint pages through) and `recommendations` each; returns a fresh admin token for it.
+
+    An existing shop of the same shape is kept (seeding 200,000 customers takes a minute or two) unless
+    `reseed`."""
     import django
 
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from accounts.models import Shop
+    from accounts.tokens import api_token_create
+
+    shape = {"customers": customers, "recommendations": recommendations, "runs": runs}
+    existing = Shop.objects.filter(slug="bench").first()
+    if existing is not None and not reseed and existing.name == f"Bench {json.dumps(shape, sort_keys=True)}":
+        from django.contrib.auth.models import User
+
+        _list_columns_fill(existing)
+        return api_token_create(user=User.objects.get(username="bench-admin"), shop=existing, name="bench").plain
     import numpy as np
     import pandas as pd
     from django.contrib.auth.models import Group, User
     from django.db import transaction
     from django.utils import timezone
 
-    from accounts.models import Shop
-    from accounts.tokens import api_token_create
     from behavior.models import Customer
     from catalog.models import Product
     from ecomsight.db import bulk_insert_frame
@@ -76,7 +93,7 @@ def seed(customers: int) -> str:
     rng = np.random.default_rng(7)
     now = timezone.now()
     with transaction.atomic():
-        shop = Shop.objects.create(slug="bench", name="Bench")
+        shop = Shop.objects.create(slug="bench", name=f"Bench {json.dumps(shape, sort_keys=True)}")
         user, _ = User.objects.get_or_create(username="bench-admin")
         user.groups.set([Group.objects.get(name="admin")])
         shop.members.add(user)
@@ -98,26 +115,33 @@ def seed(customers: int) -> str:
             "shop_id": shop.pk, "external_id": [f"O{i:07d}" for i in range(customers)], "customer_id": customer_ids,
             "placed_at": [now - pd.Timedelta(days=int(d)) for d in days_ago], "total": 50, "currency": "EUR",
             "status": "placed"}))
-        run = ScoringRun.objects.create(shop=shop, as_of=now, status=ScoringRun.Status.SUCCEEDED,
-                                        customers_total=customers)
-        churn = rng.random(customers)
         spend = rng.gamma(2.0, 150.0, customers)
-        frames = []
-        for task, p in (("churn", churn), ("purchase", 1 - churn)):
-            frames.append(pd.DataFrame({
-                "shop_id": shop.pk, "scoring_run_id": run.pk, "customer_id": customer_ids, "task": task,
-                "probability": p, "risk_band": np.where(p >= 0.6, "high", np.where(p >= 0.3, "medium", "low")),
-                "decile": np.clip(10 - (p * 10).astype(int), 1, 10), "reasons": '["No order for 94 days"]',
-                "spend_12m": spend, "revenue_at_risk": p * spend, "scored_at": now}))
-        bulk_insert_frame("predictions_customerscore", pd.concat(frames))
-        version = RecommenderVersion.objects.create(shop=shop, status=RecommenderVersion.Status.ACTIVE, k=10)
-        k = 10
-        picks = np.stack([rng.choice(product_ids, k, replace=False) for _ in range(customers)])
+        for r in range(runs):
+            # Older runs first: the last one is the shop's current run.
+            as_of = now - pd.Timedelta(days=30 * (runs - 1 - r))
+            run = ScoringRun.objects.create(shop=shop, as_of=as_of, status=ScoringRun.Status.SUCCEEDED,
+                                            customers_total=customers)
+            churn = rng.random(customers)
+            frames = []
+            for task, p in (("churn", churn), ("purchase", 1 - churn)):
+                frames.append(pd.DataFrame({
+                    "shop_id": shop.pk, "scoring_run_id": run.pk, "customer_id": customer_ids, "task": task,
+                    "probability": p, "risk_band": np.where(p >= 0.6, "high", np.where(p >= 0.3, "medium", "low")),
+                    "decile": np.clip(10 - (p * 10).astype(int), 1, 10), "reasons": '["No order for 94 days"]',
+                    "spend_12m": spend, "revenue_at_risk": p * spend, "scored_at": as_of}))
+            bulk_insert_frame("predictions_customerscore", pd.concat(frames))
+        k = recommendations
+        version = RecommenderVersion.objects.create(shop=shop, status=RecommenderVersion.Status.ACTIVE, k=k)
+        # k distinct products per customer without a Python loop: a random start, then every 7th product
+        # (distinct while 7 * k < 500).
+        starts = rng.integers(0, products, customers)
+        picks = product_ids[(starts[:, None] + np.arange(k) * 7) % products]
         bulk_insert_frame("recommendations_recommendation", pd.DataFrame({
             "shop_id": shop.pk, "version_id": version.pk, "customer_id": np.repeat(customer_ids, k),
             "product_id": picks.ravel(), "rank": np.tile(np.arange(1, k + 1), customers),
             "score": rng.random(customers * k), "source": "item_cf", "reason": "Because you bought Product 1"}))
         token = api_token_create(user=user, shop=shop, name="bench").plain
+    _list_columns_fill(shop)
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -125,11 +149,26 @@ def seed(customers: int) -> str:
     return token
 
 
-def server_start(workers: int) -> subprocess.Popen:
+def _list_columns_fill(shop) -> None:
+    """What the scoring service does when a run finishes, where this version of predictions has it: copy
+    the at-risk list's computed columns onto the churn rows."""
+    try:
+        from predictions.selectors.scores import customer_score_list_columns_fill, list_columns_copied
+    except ImportError:
+        return
+    from predictions.models import ScoringRun
+
+    for run in ScoringRun.objects.filter(shop=shop):
+        if not list_columns_copied(run):
+            customer_score_list_columns_fill(run=run)
+
+
+def server_start(*, workers: int, threads: int) -> subprocess.Popen:
+    """gunicorn with gthread workers: they keep connections alive (sync workers close each one)."""
     env = {**os.environ, "LOG_LEVEL": "ERROR"}
     proc = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "ecomsight.wsgi:application", "--bind", f"{HOST}:{PORT}",
-         "--workers", str(workers), "--worker-class", "gthread", "--threads", "8", "--keep-alive", "30",
+         "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30",
          "--log-level", "warning", "--backlog", "2048"],
         cwd=ROOT, env=env, start_new_session=True)
     deadline = time.time() + 30
@@ -143,6 +182,23 @@ def server_start(workers: int) -> subprocess.Popen:
             time.sleep(0.3)
     proc.kill()
     raise SystemExit("gunicorn did not start")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of process group `pgid` (Linux /proc)."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after "(comm)": state, ppid, pgrp, ...; utime, stime at 11, 12
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def _client_process(paths: list[str], token: str, seconds: float, threads: int, out: mp.Queue) -> None:
@@ -183,7 +239,7 @@ def _client_process(paths: list[str], token: str, seconds: float, threads: int, 
         t.start()
     for t in pool:
         t.join()
-    out.put((latencies, errors[0]))
+    out.put((latencies, errors[0], time.process_time()))
 
 
 def load(paths: list[str], token: str, *, seconds: float, clients: int, processes: int = 4) -> dict:
@@ -198,12 +254,14 @@ def load(paths: list[str], token: str, *, seconds: float, clients: int, processe
     elapsed = time.perf_counter() - started
     for p in procs:
         p.join()
-    latencies = sorted(x for lat, _ in results for x in lat)
-    errors = sum(e for _, e in results)
+    latencies = sorted(x for lat, _, _ in results for x in lat)
+    errors = sum(e for _, e, _ in results)
     n = len(latencies)
     return {"p50_ms": round(latencies[n // 2] * 1000, 2) if n else None,
             "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 2) if n else None,
-            "rps": round(n / elapsed, 1), "requests": n, "errors": errors}
+            "rps": round(n / elapsed, 1), "requests": n, "errors": errors,
+            # The load generator shares the CPUs with the server: how many cores it used on average.
+            "client_cores": round(sum(cpu for _, _, cpu in results) / elapsed, 2)}
 
 
 def events_batches(token: str, *, batches: int, size: int = 10_000, customers: int) -> float:
@@ -244,19 +302,27 @@ def events_batches(token: str, *, batches: int, size: int = 10_000, customers: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--customers", type=int, default=200_000)
+    parser.add_argument("--recommendations", type=int, default=20, help="per customer (at most 70)")
+    parser.add_argument("--runs", type=int, default=3, help="scoring runs of history")
+    parser.add_argument("--reseed", action="store_true", help="seed again even when the shop has this shape")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (8 threads each)")
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
+    parser.add_argument("--processes", type=int, default=4, help="load generator processes")
+    parser.add_argument("--single-seconds", type=float, default=3.0,
+                        help="first measure each endpoint with one client: the cost of a single request")
+    parser.add_argument("--only", default="", help="comma-separated endpoint names to measure (default: all)")
     parser.add_argument("--batches", type=int, default=10, help="events/batch requests of 10,000 events")
     args = parser.parse_args()
 
     database_ensure()
     t0 = time.perf_counter()
-    token = seed(args.customers)
+    token = seed(args.customers, recommendations=args.recommendations, runs=args.runs, reseed=args.reseed)
     print(f"seeded {args.customers} scored customers in {time.perf_counter() - t0:.1f}s; "
           f"load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
-    server = server_start(args.workers)
+    server = server_start(workers=args.workers, threads=args.threads)
     try:
         rng = random.Random(3)
         sample = [f"C{rng.randrange(args.customers):07d}" for _ in range(500)]
@@ -267,17 +333,27 @@ def main() -> None:
             "at-risk": ["/api/v1/at-risk/", "/api/v1/at-risk/?band=high", "/api/v1/at-risk/?sort=churn",
                         "/api/v1/at-risk/?value_min=200&days_min=30"],
         }
+        if args.only:
+            endpoints = {k: v for k, v in endpoints.items() if k in args.only.split(",")}
         result: dict = {}
         for name, paths in endpoints.items():
-            load(paths, token, seconds=1.0, clients=args.clients)  # warm the workers' connections and caches
-            figures = load(paths, token, seconds=args.seconds, clients=args.clients)
+            load(paths, token, seconds=1.0, clients=args.clients, processes=args.processes)  # warm up
+            if args.single_seconds:
+                single = load(paths, token, seconds=args.single_seconds, clients=1, processes=1)
+                print(f"{name:32s} one client: p50 {single['p50_ms']:7.2f} ms  p99 {single['p99_ms']:7.2f} ms  "
+                      f"({single['errors']} errors)", file=sys.stderr)
+            server_cpu = group_cpu_seconds(server.pid)
+            figures = load(paths, token, seconds=args.seconds, clients=args.clients, processes=args.processes)
+            server_ms = (group_cpu_seconds(server.pid) - server_cpu) * 1000 / max(1, figures["requests"])
             print(f"{name:32s} p50 {figures['p50_ms']:7.2f} ms  p99 {figures['p99_ms']:7.2f} ms  "
-                  f"{figures['rps']:8.1f} req/s  ({figures['requests']} requests, {figures['errors']} errors)",
-                  file=sys.stderr)
+                  f"{figures['rps']:8.1f} req/s  ({figures['requests']} requests, {figures['errors']} errors; "
+                  f"gunicorn {server_ms:.2f} ms CPU per request; client used {figures['client_cores']} cores; "
+                  f"load average {os.getloadavg()[0]:.2f})", file=sys.stderr)
             result[name] = {k: figures[k] for k in ("p50_ms", "p99_ms", "rps")}
-        rate = events_batches(token, batches=args.batches, customers=args.customers)
-        print(f"events/batch                     {rate:,.0f} events/s", file=sys.stderr)
-        result["events_batch_per_s"] = round(rate)
+        if args.batches:
+            rate = events_batches(token, batches=args.batches, customers=args.customers)
+            print(f"events/batch                     {rate:,.0f} events/s", file=sys.stderr)
+            result["events_batch_per_s"] = round(rate)
         print(f"load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
     finally:
         os.killpg(server.pid, signal.SIGTERM)

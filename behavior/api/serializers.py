@@ -2,8 +2,8 @@
 
 from rest_framework import serializers
 
-from accounts.permissions import can_view_personal_data
 from behavior.models import Customer
+from ecomsight.api.permissions import request_personal_data
 
 
 class CustomerOutputSerializer(serializers.ModelSerializer):
@@ -21,7 +21,7 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
     def _personal(self) -> bool:
         if "personal" not in self.context:
             request = self.context.get("request")
-            self.context["personal"] = bool(request and can_view_personal_data(request.user))
+            self.context["personal"] = bool(request and request_personal_data(request))
         return self.context["personal"]
 
     def get_email(self, obj) -> str | None:

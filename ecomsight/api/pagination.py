@@ -106,11 +106,15 @@ class SnapshotCursorPagination(BasePagination):
 
     def paginate(self, queryset, *, run_id: int | None, offset: int) -> list:
         """The page's rows (a list); remembers whether there are more for the links."""
+        return self.paginate_with(lambda start, stop: list(queryset[start:stop]), run_id=run_id, offset=offset)
+
+    def paginate_with(self, fetch, *, run_id: int | None, offset: int) -> list:
+        """`paginate` for rows read by `fetch(start, stop)` (a list of rows start to stop - 1 of the list)."""
         self.run_id, self.offset = run_id, offset
         if run_id is None:
             self.has_next, self.rows = False, []
             return []
-        rows = list(queryset[offset:offset + self.page_size + 1])
+        rows = fetch(offset, offset + self.page_size + 1)
         self.has_next = len(rows) > self.page_size
         self.rows = rows[:self.page_size]
         return self.rows

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from accounts.models import Shop
+from accounts.permissions import can_view_personal_data
 from accounts.selectors import ROLE_RANK, shop_for_request, user_role
 
 _ROLE_ATTR = "_ecomsight_api_role"
@@ -36,6 +37,14 @@ def request_shop(request) -> Shop:
         shop = token.shop if token is not None and hasattr(token, "shop") else shop_for_request(request._request)
         setattr(request, _SHOP_ATTR, shop)
     return shop
+
+
+def request_personal_data(request) -> bool:
+    """Whether the caller may see customers' email and name: the token's answer (computed when it was
+    verified, so no permission queries per call) or the session user's."""
+    token = request.auth
+    personal = getattr(token, "personal_data", None) if token is not None else None
+    return can_view_personal_data(request.user) if personal is None else bool(personal)
 
 
 def role_at_least(role: str | None, wanted: str) -> bool:

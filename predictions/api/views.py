@@ -100,7 +100,9 @@ class _SnapshotListMixin:
 
     pagination_class = SnapshotCursorPagination
 
-    def snapshot_page(self, request, make_queryset):
+    def snapshot_page(self, request, make_queryset, *, flt: AtRiskFilter | None = None):
+        """A page of `make_queryset(run)`; `flt` when that queryset is at_risk_queryset(flt) (its SQL is then
+        compiled once per process and run, see selectors.at_risk_values_slice)."""
         paginator = SnapshotCursorPagination()
         run_id, offset = paginator.start(request)
         run = selectors.scoring_run_for_list(shop=self.shop, run_id=run_id)
@@ -108,8 +110,10 @@ class _SnapshotListMixin:
             raise exceptions.ValidationError({"cursor": [exceptions.ErrorDetail(
                 "The scores this cursor paged through are gone: start again without a cursor.",
                 code="invalid_cursor")]})
-        scores = paginator.paginate(selectors.at_risk_values(make_queryset(run)) if run else None,
-                                    run_id=run.pk if run else None, offset=offset)
+        scores = paginator.paginate_with(
+            lambda start, stop: selectors.at_risk_values_slice(make_queryset=lambda: make_queryset(run), run=run,
+                                                               flt=flt, start=start, stop=stop),
+            run_id=run.pk if run else None, offset=offset)
         rows = selectors.at_risk_rows(scores=scores, run=run, personal=request_personal_data(request)) \
             if scores else []
         return paginator.get_paginated_response(rows, extra={"scoring_run": _run_ref(run)})
@@ -129,13 +133,29 @@ class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
                                                 "results": [ROW_EXAMPLE]})],
     )
     def get(self, request):
-        query = AtRiskFilterSerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        _at_risk_query_validate(request.query_params)
         flt = AtRiskFilter.from_query(request.query_params)
         if flt.errors:
             raise exceptions.ValidationError(flt.errors[0])
         return self.snapshot_page(request, lambda run: selectors.at_risk_list_queryset(shop=self.shop, run=run,
-                                                                                        flt=flt))
+                                                                                        flt=flt), flt=flt)
+
+
+# Query strings AtRiskFilterSerializer accepted: validation depends on the query alone, and building the
+# serializer (a deep copy of a dozen fields) costs more than the page's SQL. Bounded; errors are not kept.
+_valid_at_risk_queries: set = set()
+_VALID_QUERIES_MAX = 4096
+_PAGING_PARAMS = frozenset({"cursor", "page_size"})
+
+
+def _at_risk_query_validate(params) -> None:
+    key = tuple(sorted((k, tuple(v)) for k, v in params.lists() if k not in _PAGING_PARAMS))
+    if key in _valid_at_risk_queries:
+        return
+    AtRiskFilterSerializer(data=params).is_valid(raise_exception=True)
+    if len(_valid_at_risk_queries) >= _VALID_QUERIES_MAX:
+        _valid_at_risk_queries.clear()
+    _valid_at_risk_queries.add(key)
 
 
 class CustomerScoresApi(ShopApiMixin, APIView):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from django.db import transaction
 from django.db.models import F, Subquery
 from django.http import Http404
@@ -17,9 +19,11 @@ from accounts.jobs import job_create
 from accounts.models import Job
 from behavior.models import Customer
 from catalog.models import Product
+from ecomsight.api.pagination import page_size_from
 from ecomsight.api.views import ShopApiMixin
 from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
 
+from .selectors import customer_recommendation_rows
 from .serializers import (
     RecommendationOutputSerializer,
     RecommendationsJobInputSerializer,
@@ -71,6 +75,16 @@ class CustomerRecommendationsApi(ShopApiMixin, generics.ListAPIView):
         return Customer.objects.filter(shop=self.shop, external_id=self.kwargs["customer_id"]).exists()
 
     def list(self, request, *args, **kwargs):
+        if not request.query_params.get("cursor"):
+            # The usual call: the first page, which holds all of them (k is 20 by default). One SQL statement;
+            # anything longer goes through DRF's cursor pagination below for its links.
+            size = page_size_from(request)
+            rows = customer_recommendation_rows(shop=self.shop, customer_id=self.kwargs["customer_id"],
+                                                limit=size + 1)
+            if len(rows) <= size:
+                if not rows and not self._customer_exists():
+                    raise Http404("No such customer.")
+                return Response(OrderedDict([("next", None), ("previous", None), ("results", rows)]))
         try:
             page = self.paginate_queryset(self.get_queryset())
         except exceptions.ValidationError:
