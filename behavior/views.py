@@ -31,6 +31,7 @@ from behavior.ingest.formats import SPECS, plan_build, source_open
 from behavior.models import ImportJob
 from behavior.selectors import quality_report
 from behavior.services import import_job_create, import_job_enqueue
+from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 
 PENDING_KEY = "pending_imports"
@@ -206,13 +207,6 @@ def import_status(request: HttpRequest, import_id: int) -> JsonResponse:
     return JsonResponse({"status": p["status"], "done": p["done"], "fields": fields, "bars": {"import": p["percent"]}})
 
 
-# Spreadsheet formula injection: a cell starting with one of these is evaluated by Excel / LibreOffice.
-_FORMULA_FIRST = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _inert(cell: str) -> str:
-    return "'" + cell if cell.startswith(_FORMULA_FIRST) else cell
-
 
 class _Echo:
     def write(self, value: str) -> str:
@@ -220,11 +214,12 @@ class _Echo:
 
 
 def _report_lines(path: str):
-    """The report's rows with every cell made inert: it holds raw values from the uploaded file."""
+    """The report's rows with every cell made inert (again: reports are written inert, this keeps any
+    report from before that rule safe too)."""
     writer = csv.writer(_Echo())
     with open(path, encoding="utf-8", newline="") as handle:
         for row in csv.reader(handle):
-            yield writer.writerow([_inert(cell) for cell in row])
+            yield writer.writerow([neutralise(cell) for cell in row])
 
 
 @role_required("analyst")

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 
 from django.conf import settings
 
+from ecomsight.csvsafe import neutralise
 from predictions.models import CustomerScore, Task
 from predictions.segment_services import ExportPlan
 from recommendations.models import Recommendation, RecommenderVersion
@@ -27,14 +28,6 @@ from recommendations.models import Recommendation, RecommenderVersion
 HEADER = ["customer_id", "email", "name", "churn_probability", "purchase_probability", "risk_band",
           "revenue_at_risk", "reasons", "rec_1", "rec_2", "rec_3"]
 CHUNK = 2000
-_DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value):
-    """A cell a spreadsheet will not evaluate: text starting with a formula character gets a leading quote."""
-    if isinstance(value, str) and value.startswith(_DANGEROUS_FIRST):
-        return "'" + value
-    return value
 
 
 def pseudonym(*, shop_id: int, email: str) -> str:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Job, Shop
 from behavior.models import ImportJob
+from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 
 from . import generic, postgres
@@ -93,7 +94,9 @@ class _RejectReport:
             self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
             self._writer = csv.writer(self._file)
             self._writer.writerow(["line", "column", "value", "reason"])
-        self._writer.writerows(sorted((r.line, r.column, r.value, r.reason) for r in rejects))
+        # Raw values from the uploaded file: written inert, the file is opened in spreadsheets.
+        self._writer.writerows(sorted((r.line, neutralise(r.column), neutralise(r.value), neutralise(r.reason))
+                                      for r in rejects))
 
     @property
     def written(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -65,6 +65,11 @@ def exception_handler(exc, context) -> Response | None:
     elif isinstance(exc, PermissionDenied):
         body = error_body(status_code=403, code="permission_denied",
                           message=str(exc) or "You do not have permission to do this.")
+    elif isinstance(exc, RequestDataTooBig):
+        body = error_body(status_code=413, code="too_large",
+                          message="The request body is too large. Batches take up to 10,000 items.")
+    elif isinstance(exc, SuspiciousOperation):
+        body = error_body(status_code=400, code="bad_request", message="The request could not be read.")
     elif isinstance(exc, exceptions.ValidationError):
         field, message, code = _first_error(exc.detail)
         body = error_body(status_code=400, code=code, message=message, field=field)

@@ -138,8 +138,6 @@ def test_missing_boundary_is_400(analyst):
     assert response.status_code == 400
 
 
-@pytest.mark.xfail(strict=True, reason="ecomsight/api/errors.py maps Django's RequestDataTooBig (a body "
-                   "over DATA_UPLOAD_MAX_MEMORY_SIZE, read by the JSON parser) to a 500; it should be a 413")
 def test_api_body_over_the_memory_limit_is_413_not_500(world, settings):
     from rest_framework.test import APIClient
 

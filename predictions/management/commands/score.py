@@ -5,6 +5,7 @@ import csv
 from django.core.management.base import CommandError
 
 from accounts.management.base import ShopCommand
+from ecomsight.csvsafe import neutralise
 from predictions.models import CustomerScore, ScoringRun
 from predictions.services.scoring import scoring_run_create, scoring_run_execute, scoring_run_resume
 
@@ -67,16 +68,11 @@ class Command(ShopCommand):
             rows = scores.select_related("customer").order_by("task", "decile", "-probability").iterator(5000)
             for s in rows:
                 reasons = (list(s.reasons) + ["", "", ""])[:3]
-                writer.writerow([_safe(s.customer.external_id), s.task, f"{s.probability:.4f}", s.risk_band,
+                writer.writerow([neutralise(s.customer.external_id), s.task, f"{s.probability:.4f}", s.risk_band,
                                  s.decile, _num(s.expected_orders), _num(s.p_alive), _num(s.spend_12m),
-                                 _num(s.revenue_at_risk), *[_safe(r) for r in reasons]])
+                                 _num(s.revenue_at_risk), *[neutralise(r) for r in reasons]])
         return path
 
 
 def _num(value) -> str:
     return "" if value is None else f"{value:.4f}"
-
-
-def _safe(text: str) -> str:
-    """Spreadsheet formula injection: a cell starting with = + - @ (or tab / CR) is made inert."""
-    return "'" + text if text and text[0] in "=+-@\t\r" else text
