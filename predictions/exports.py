@@ -9,6 +9,10 @@ without the server's key; the name column is left empty. Customers without an em
 Formula injection: any text cell starting with =, +, -, @, a tab or a carriage return gets a leading
 single quote, so a spreadsheet shows it as text instead of evaluating it. Numbers are written as
 numbers (a negative number is not text, and is not touched).
+
+Small exports stream straight to the browser (`export_rows` + `csv_lines`); large ones are written to
+`EXPORT_DIR/<shop slug>/<export id>.csv` by a worker (`export_file_write`) from the same rows, so both
+paths give the same file.
 """
 
 from __future__ import annotations
@@ -16,12 +20,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
+from django.utils.text import slugify
 
+from accounts.jobs import job_progress
 from ecomsight.csvsafe import neutralise
-from predictions.models import CustomerScore, Task
+from predictions.models import CustomerScore, ScoringRun, SegmentExport, Task
 from predictions.segment_services import ExportPlan
 from recommendations.models import Recommendation, RecommenderVersion
 
@@ -42,6 +51,12 @@ def pseudonym(*, shop_id: int, email: str) -> str:
 def export_rows(*, plan: ExportPlan) -> Iterator[list]:
     """The header, then one row per targeted customer in the plan's order; reads in chunks of 2,000."""
     yield HEADER
+    for _, rows in _row_chunks(plan):
+        yield from rows
+
+
+def _row_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[list]]]:
+    """(customers covered so far, their rows) per chunk of the plan's customers: a few queries a chunk."""
     if plan.run is None or not plan.customer_ids:
         return
     shop_id = plan.export.shop_id
@@ -67,6 +82,7 @@ def export_rows(*, plan: ExportPlan) -> Iterator[list]:
                 .order_by("customer_id", "rank").values_list("customer_id", "product__title", "product__external_id")
             ):
                 recs.setdefault(customer_id, []).append(title or external_id)
+        rows = []
         for customer_id in ids:
             score = scores.get(customer_id)
             if score is None:  # scores replaced since the export was recorded: nothing to say about them
@@ -84,7 +100,8 @@ def export_rows(*, plan: ExportPlan) -> Iterator[list]:
             row = [customer.external_id, email, name, round(score.probability, 4),
                    round(p_buy, 4) if p_buy is not None else "", score.risk_band, round(at_risk, 2),
                    "; ".join(score.reasons or []), *top3]
-            yield [neutralise(v) for v in row]
+            rows.append([neutralise(v) for v in row])
+        yield start + len(ids), rows
 
 
 class _Echo:
@@ -99,3 +116,58 @@ def csv_lines(rows: Iterable[list]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     for row in rows:
         yield writer.writerow(row)
+
+
+def export_filename(*, export: SegmentExport) -> str:
+    """The name a browser saves the file under: "<segment>-<yyyymmdd>-<export id>.csv"."""
+    name = slugify(export.segment.name) if export.segment_id else ""
+    return f"{name or 'segment'}-{export.created_at:%Y%m%d}-{export.pk}.csv"
+
+
+def export_file_path(*, export: SegmentExport) -> Path:
+    """Where a background export's file lives: EXPORT_DIR/<shop slug>/<export id>.csv."""
+    return Path(settings.EXPORT_DIR) / export.shop.slug / f"{export.pk}.csv"
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """A background export's written file: where it is and how many customer rows it holds."""
+
+    export_id: int
+    path: str
+    rows: int
+
+    def to_dict(self) -> dict:
+        return {"export_id": self.export_id, "file_path": self.path, "rows": self.rows}
+
+
+def export_file_write(*, export_id: int, job_id: int | None = None) -> ExportFile:
+    """Write a recorded export's CSV to its file in chunks, reporting customers done / total to the job.
+
+    The customers, the scores' run and pseudonymisation are those recorded when the export was decided
+    (`export_create`), so the file holds the rows the streamed download would have held. Safe to run
+    twice: the file is written beside its final name and moved into place, then `file_path` and `rows`
+    are recorded on the export."""
+    export = SegmentExport.objects.select_related("shop", "job").get(pk=export_id)
+    run_id = export.job.params.get("scoring_run_id") if export.job else None
+    run = ScoringRun.objects.filter(pk=run_id, shop=export.shop).first() if run_id else None
+    plan = ExportPlan(export=export, run=run, customer_ids=list(export.targeted_customer_ids),
+                      pseudonymised=export.pseudonymised)
+    total = len(plan.customer_ids)
+    path = export_file_path(export=export)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.part")
+    if job_id:
+        job_progress(job_id=job_id, done=0, total=total, message=f"Writing {total:,} customers")
+    rows = 0
+    with partial.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)  # the same dialect as csv_lines: both paths give the same bytes
+        writer.writerow(HEADER)
+        for done, chunk in _row_chunks(plan):
+            writer.writerows(chunk)
+            rows += len(chunk)
+            if job_id:
+                job_progress(job_id=job_id, done=done, message=f"{done:,} of {total:,} customers written")
+    os.replace(partial, path)  # a reader never sees half a file
+    SegmentExport.objects.filter(pk=export.pk).update(file_path=str(path), rows=rows)
+    return ExportFile(export_id=export.pk, path=str(path), rows=rows)

@@ -2,7 +2,9 @@
 
 An export is decided here (who, which members, pseudonymised or not, which control group) and
 written to SegmentExport and the audit log in one transaction; `predictions.exports` then streams
-the file for exactly the customers recorded as targeted.
+the file for exactly the customers recorded as targeted. An export with more rows than the caller's
+`stream_max_rows` is written to a file by a background job instead (`predictions.tasks.segment_export_task`),
+and downloading that file is audited too.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from accounts.models import AuditLog, Shop
+from accounts.jobs import job_create, job_progress
+from accounts.models import AuditLog, Job, Shop
 from accounts.permissions import can_view_personal_data
 from ecomsight.errors import UserError
 from predictions.filters import AtRiskFilter
@@ -90,23 +93,31 @@ def segment_delete(*, shop: Shop, segment: Segment, user: AbstractBaseUser | Non
 
 @dataclass(frozen=True)
 class ExportPlan:
-    """What one export writes: the recorded export, the scores' run and the customers in file order."""
+    """What one export writes: the recorded export, the scores' run and the customers in file order.
+
+    `job` is set when the file is written in the background (more rows than `stream_max_rows`)."""
 
     export: SegmentExport
     run: ScoringRun | None
     customer_ids: list[int]
     pseudonymised: bool
+    job: Job | None = None
 
 
 @transaction.atomic
 def export_create(
-    *, shop: Shop, segment: Segment, user: AbstractBaseUser, pseudonymise: bool = False, control_pct: int = 0
+    *, shop: Shop, segment: Segment, user: AbstractBaseUser, pseudonymise: bool = False, control_pct: int = 0,
+    stream_max_rows: int | None = None,
 ) -> ExportPlan:
     """Record an export of `segment`: SegmentExport row and AuditLog("segment.export"), then the file's members.
 
     Users who may not see personal data always get a pseudonymised file. `control_pct` percent of the
     members (drawn at random, seeded by the export's id so it can be reproduced) are held back:
-    recorded in `control_customer_ids`, never written to the file."""
+    recorded in `control_customer_ids`, never written to the file.
+
+    With `stream_max_rows` set and more targeted customers than that, the file is left to a background
+    job: the plan carries a `Job` (kind "export"), the targeted ids are recorded so that the worker writes
+    exactly these customers, and `segment_export_task` is enqueued once this transaction commits."""
     if segment.shop_id != shop.pk:
         raise UserError("No such segment.")
     if not 0 <= control_pct <= MAX_CONTROL_PCT:
@@ -124,18 +135,45 @@ def export_create(
         size = round(len(members) * control_pct / 100)
         control = set(random.Random(export.pk).sample(members, size))
     targeted = [c for c in members if c not in control]
+    background = stream_max_rows is not None and len(targeted) > stream_max_rows
     export.rows = len(targeted)
     export.control_customer_ids = sorted(control)
-    # Targeted ids matter only to compare against a control group later; skip the bulk otherwise.
-    export.targeted_customer_ids = targeted if control_pct else []
-    export.save(update_fields=["rows", "control_customer_ids", "targeted_customer_ids"])
+    # Targeted ids matter to compare against a control group later, and to the worker that writes a
+    # background file (the segment's members may change before it runs); skip the bulk otherwise.
+    export.targeted_customer_ids = targeted if control_pct or background else []
+    job = None
+    if background:
+        job = job_create(shop=shop, kind=Job.Kind.EXPORT, user=user, message="waiting for a worker",
+                         params={"export_id": export.pk, "segment_id": segment.pk,
+                                 "scoring_run_id": run.pk if run else None, "rows": len(targeted)})
+        job_progress(job_id=job.pk, total=len(targeted))
+        job.progress_total = len(targeted)
+        export.job = job
+    export.save(update_fields=["rows", "control_customer_ids", "targeted_customer_ids", "job"])
     AuditLog.objects.create(
         shop=shop, user=user, action="segment.export", target=segment.name,
         details={"rows": len(targeted), "user": user.get_username(), "export_id": export.pk,
                  "pseudonymised": pseudonymised, "control_pct": control_pct, "control_rows": len(control),
-                 "scoring_run": run.pk if run else None},
+                 "scoring_run": run.pk if run else None, "background": background},
     )
-    return ExportPlan(export=export, run=run, customer_ids=targeted, pseudonymised=pseudonymised)
+    if job is not None:
+        from predictions.tasks import segment_export_task  # tasks import the services: import here, not at the top
+
+        export_id, job_id = export.pk, job.pk
+        transaction.on_commit(lambda: segment_export_task.delay(export_id, job_id))
+    return ExportPlan(export=export, run=run, customer_ids=targeted, pseudonymised=pseudonymised, job=job)
+
+
+def export_download_record(*, shop: Shop, export: SegmentExport, user: AbstractBaseUser) -> None:
+    """Audit a download of a background export's file (AuditLog "segment.export.download")."""
+    if export.shop_id != shop.pk:
+        raise UserError("No such export.")
+    AuditLog.objects.create(
+        shop=shop, user=_user(user), action="segment.export.download",
+        target=export.segment.name if export.segment_id else "",
+        details={"export_id": export.pk, "rows": export.rows, "user": user.get_username(),
+                 "pseudonymised": export.pseudonymised},
+    )
 
 
 def _user(user):

@@ -5,6 +5,7 @@ from celery import shared_task
 from accounts.jobs import job_finish, job_running
 from accounts.models import Shop
 
+from .exports import export_file_write
 from .services.scoring import scoring_chunk_run, scoring_run_fail
 from .services.training import model_train
 
@@ -35,3 +36,15 @@ def scoring_chunk_task(run_id: int, chunk: int) -> int:
     except Exception as exc:
         scoring_run_fail(run_id=run_id, error=f"chunk {chunk}: {type(exc).__name__}: {exc}")
         raise
+
+
+# Writing an export's file is database reads and a file write, not model work: it goes to the default
+# queue (the settings route predictions.tasks.* to "ml"; a task's own queue wins over that route).
+@shared_task(queue="default")
+def segment_export_task(export_id: int, job_id: int) -> dict:
+    """Write a large segment export's CSV file, reporting progress to its job; finish the job with the path."""
+    with job_running(job_id):
+        written = export_file_write(export_id=export_id, job_id=job_id)
+        job_finish(job_id=job_id, result=written.to_dict(),
+                   message=f"{written.rows:,} customer{'s' if written.rows != 1 else ''} written")
+    return written.to_dict()

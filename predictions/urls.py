@@ -12,4 +12,8 @@ urlpatterns = [
     path("segments/<int:segment_id>/rename/", views.segment_rename_view, name="segment_rename"),
     path("segments/<int:segment_id>/delete/", views.segment_delete_view, name="segment_delete"),
     path("segments/<int:segment_id>/export.csv", views.segment_export, name="segment_export"),
+    path("segments/<int:segment_id>/export/", views.segment_export_start, name="segment_export_start"),
+    path("segments/exports/<int:export_id>/", views.export_page, name="export"),
+    path("segments/exports/<int:export_id>/status.json", views.export_status, name="export_status"),
+    path("segments/exports/<int:export_id>/download.csv", views.export_download, name="export_download"),
 ]

@@ -7,23 +7,41 @@ Thin views: parse the request, call one selector or service, render. The shop al
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, time
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.text import slugify
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import Job
 from accounts.permissions import can_view_personal_data, permission_required_403, role_required
 from accounts.selectors import shop_for_request
 from ecomsight.errors import UserError
 from predictions import exports
 from predictions.filters import BANDS, SORTS, AtRiskFilter
 from predictions.forms import ExportForm, SegmentNameForm
-from predictions.segment_services import export_create, segment_create, segment_delete, segment_rename
+from predictions.segment_services import (
+    export_create,
+    export_download_record,
+    segment_create,
+    segment_delete,
+    segment_rename,
+)
+from predictions.selectors import campaigns
 from predictions.selectors import scores as sel
 
 # ---- small server-side charts ---------------------------------------------------------------------
@@ -213,6 +231,7 @@ def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
     shop = shop_for_request(request)
     detail = sel.segment_detail(shop=shop, segment_id=segment_id)
     flt = AtRiskFilter.from_dict(detail.segment.filters)
+    can_export = request.user.has_perm("accounts.export_segments")
     return render(request, "predictions/segment.html", {
         "shop": shop, "s": detail, "segment": detail.segment,
         "list_query": AtRiskFilter(segment=detail.segment.pk, sort=flt.sort).to_query_string(),
@@ -220,7 +239,11 @@ def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
         "planner_query": AtRiskFilter(segment=detail.segment.pk, sort="churn").to_query_string(),
         "rename_form": SegmentNameForm(initial={"name": detail.segment.name}),
         "export_form": ExportForm(), "show_personal": can_view_personal_data(request.user),
-        "can_export": request.user.has_perm("accounts.export_segments"),
+        "can_export": can_export,
+        # Above the threshold the form POSTs and the file is prepared by a worker (progress page, then a link).
+        "export_in_background": detail.size > settings.EXPORT_STREAM_MAX_ROWS,
+        "recent_exports": campaigns.segment_exports_recent(shop=shop, segment=detail.segment) if can_export else [],
+        "campaigns": campaigns.campaign_lift_list(shop=shop, segment=detail.segment),
         "planner_json": json.dumps(detail.planner), "scores_freshness": detail.run.as_of if detail.run else None,
     })
 
@@ -257,22 +280,101 @@ def segment_delete_view(request: HttpRequest, segment_id: int) -> HttpResponse:
 
 
 @permission_required_403("accounts.export_segments")
+@require_GET
 def segment_export(request: HttpRequest, segment_id: int) -> HttpResponse:
-    """The segment as CSV, streamed. `?pseudonymise=1` and `?control=10` (percent held back) are optional."""
+    """The segment as CSV, streamed. `?pseudonymise=1` and `?control=10` (percent held back) are optional.
+
+    Always streams, whatever the size: a GET starts no background job (the large-segment form POSTs instead)."""
+    return _export(request, segment_id, request.GET, stream_max_rows=None)
+
+
+@permission_required_403("accounts.export_segments")
+@require_POST
+def segment_export_start(request: HttpRequest, segment_id: int) -> HttpResponse:
+    """The export form of a large segment: above EXPORT_STREAM_MAX_ROWS rows, start the background file and
+    show its progress page; a segment that shrank below it since the page was drawn streams at once."""
+    return _export(request, segment_id, request.POST, stream_max_rows=settings.EXPORT_STREAM_MAX_ROWS)
+
+
+def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_max_rows: int | None) -> HttpResponse:
     shop = shop_for_request(request)
     segment = sel.segment_get(shop=shop, segment_id=segment_id)
-    form = ExportForm(request.GET)
+    form = ExportForm(data)
     if not form.is_valid():
         messages.error(request, "The control group must be a whole percent between 0 and 50.")
         return redirect("predictions:segment", segment_id=segment_id)
     plan = export_create(
         shop=shop, segment=segment, user=request.user, pseudonymise=form.cleaned_data["pseudonymise"],
-        control_pct=form.cleaned_data["control"] or 0,
+        control_pct=form.cleaned_data["control"] or 0, stream_max_rows=stream_max_rows,
     )
-    filename = f"{slugify(segment.name) or 'segment'}-{plan.export.created_at:%Y%m%d}-{plan.export.pk}.csv"
+    if plan.job is not None:
+        return redirect("predictions:export", export_id=plan.export.pk)
     response = StreamingHttpResponse(exports.csv_lines(exports.export_rows(plan=plan)),
                                      content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(export=plan.export)}"'
     return response
+
+
+# ---- background exports: progress, then the file ---------------------------------------------------
+
+_RUNNING = (Job.Status.PENDING, Job.Status.RUNNING)
+
+
+def _file_ready(export) -> bool:
+    return (export.job is not None and export.job.status == Job.Status.SUCCEEDED and bool(export.file_path)
+            and os.path.isfile(export.file_path))
+
+
+@permission_required_403("accounts.export_segments")
+@require_GET
+def export_page(request: HttpRequest, export_id: int) -> HttpResponse:
+    """A background export: a progress bar that updates itself, then the download link."""
+    shop = shop_for_request(request)
+    export = campaigns.segment_export_get(shop=shop, export_id=export_id)
+    job = export.job
+    return render(request, "predictions/export.html", {
+        "shop": shop, "export": export, "job": job, "segment": export.segment,
+        "running": job is not None and job.status in _RUNNING,
+        "percent": campaigns.job_percent(job) if job else 100, "ready": _file_ready(export),
+        "may_download": export.pseudonymised or can_view_personal_data(request.user),
+        "filename": exports.export_filename(export=export),
+    })
+
+
+@permission_required_403("accounts.export_segments")
+@require_GET
+def export_status(request: HttpRequest, export_id: int) -> JsonResponse:
+    """The poller's view of a background export (see static/js/poll.js)."""
+    shop = shop_for_request(request)
+    export = campaigns.segment_export_get(shop=shop, export_id=export_id)
+    job = export.job
+    if job is None:
+        raise Http404("This export was streamed: it has no background job.")
+    percent = campaigns.job_percent(job)
+    return JsonResponse({
+        "status": job.status, "done": job.status not in _RUNNING,
+        "fields": {"status": job.get_status_display(), "percent": f"{percent} %",
+                   "done": f"{job.progress_done:,}", "total": f"{job.progress_total:,}"},
+        "bars": {"export": percent},
+    })
+
+
+@permission_required_403("accounts.export_segments")
+@require_GET
+def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
+    """A background export's file, streamed from disk; every download is written to the audit log."""
+    shop = shop_for_request(request)
+    export = campaigns.segment_export_get(shop=shop, export_id=export_id)
+    # A file with email and name, made by an admin, must not reach a user who may not see personal data.
+    if not export.pseudonymised and not can_view_personal_data(request.user):
+        raise PermissionDenied("This file holds email addresses and names, which your role may not see.")
+    if export.job is not None and export.job.status in _RUNNING:
+        messages.info(request, "The file is still being prepared. The link appears here when it is ready.")
+        return redirect("predictions:export", export_id=export.pk)
+    if not _file_ready(export):
+        raise Http404("This export has no file to download.")
+    export_download_record(shop=shop, export=export, user=request.user)
+    return FileResponse(open(export.file_path, "rb"), as_attachment=True,  # FileResponse closes it
+                        filename=exports.export_filename(export=export), content_type="text/csv; charset=utf-8")
 
 

@@ -135,6 +135,7 @@ MODEL_DIR = Path(env("MODEL_DIR", default=str(VAR_DIR / "models")))
 # Import reports and export files.
 IMPORT_DIR = VAR_DIR / "imports"
 EXPORT_DIR = VAR_DIR / "exports"
+EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=5000)  # larger exports run as a job
 
 REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:

@@ -163,3 +163,104 @@ def test_rename_refuses_a_taken_name_and_delete_is_audited(shop):
     segment_delete(shop=shop, segment=a, user=None)
     assert not Segment.objects.filter(pk=a.pk).exists()
     assert AuditLog.objects.filter(action="segment.delete", target="A2").exists()
+
+
+# ---- large exports: written to a file by a background job ---------------------------------------
+
+
+@pytest.fixture
+def big(shop, settings, tmp_path):
+    """A segment of 25 customers (one with formula-like text) and a streaming threshold of 10 rows."""
+    settings.EXPORT_DIR = tmp_path / "exports"
+    settings.EXPORT_STREAM_MAX_ROWS = 10
+    run = ScoringRunFactory(shop=shop)
+    specs = [{"external_id": f"K{i:02d}", "p": round(0.9 - i / 50, 2), "buy": 0.3} for i in range(24)]
+    specs.append({"external_id": "=1+1", "p": 0.05, "name": "@SUM(A1)", "reasons": ["-cmd"]})
+    scored_customers(shop, run, specs)
+    return SegmentFactory(shop=shop, name="Everyone", filters={})
+
+
+def file_rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_large_export_file_has_exactly_the_rows_the_stream_would_have(shop, big, django_capture_on_commit_callbacks):
+    from django.conf import settings
+
+    admin = UserFactory(role="admin", shops=[shop])
+    with django_capture_on_commit_callbacks(execute=True):
+        plan = export_create(shop=shop, segment=big, user=admin, stream_max_rows=settings.EXPORT_STREAM_MAX_ROWS)
+    assert plan.job is not None and plan.job.kind == "export"
+    export = SegmentExport.objects.get(pk=plan.export.pk)
+    streamed = rows_of(export_create(shop=shop, segment=big, user=admin))
+    written = file_rows(export.file_path)
+    assert written == streamed and len(written) == 25 == export.rows
+    assert export.file_path == str(settings.EXPORT_DIR / shop.slug / f"{export.pk}.csv")
+    plan.job.refresh_from_db()
+    assert plan.job.status == "succeeded" and plan.job.result["file_path"] == export.file_path
+    assert plan.job.progress_done == plan.job.progress_total == 25  # the bar ends full, not at the last chunk
+    assert AuditLog.objects.filter(action="segment.export", details__background=True).count() == 1
+
+
+def test_large_export_file_neutralises_formulas_and_pseudonymises_like_the_stream(
+        shop, big, django_capture_on_commit_callbacks):
+    marketer = UserFactory(role="marketer", shops=[shop])
+    with django_capture_on_commit_callbacks(execute=True):
+        plan = export_create(shop=shop, segment=big, user=marketer, stream_max_rows=10)
+    rows = file_rows(SegmentExport.objects.get(pk=plan.export.pk).file_path)
+    evil = next(r for r in rows if r["customer_id"] == "'=1+1")
+    assert evil["reasons"] == "'-cmd" and evil["name"] == ""  # pseudonymised: no name at all
+    assert [v for r in rows for v in r.values() if v and v[0] in "=+-@\t\r"] == []
+    assert all(r["email"].startswith("anon-") for r in rows)
+
+
+def test_large_export_progress_is_reported_chunk_by_chunk(shop, big, monkeypatch, django_capture_on_commit_callbacks):
+    from accounts import jobs
+    from predictions import exports
+
+    monkeypatch.setattr(exports, "CHUNK", 10)
+    seen = []
+    real = jobs.job_progress
+    monkeypatch.setattr(exports, "job_progress", lambda **kw: (seen.append(kw.get("done")), real(**kw)))
+    with django_capture_on_commit_callbacks(execute=True):
+        export_create(shop=shop, segment=big, user=UserFactory(role="marketer", shops=[shop]), stream_max_rows=10)
+    assert seen == [0, 10, 20, 25]
+
+
+def test_large_export_writes_the_members_recorded_at_export_time_not_later_ones(
+        shop, big, django_capture_on_commit_callbacks):
+    from predictions.tasks import segment_export_task
+
+    with django_capture_on_commit_callbacks(execute=False):  # the worker has not picked it up yet
+        plan = export_create(shop=shop, segment=big, user=UserFactory(role="marketer", shops=[shop]),
+                             control_pct=20, stream_max_rows=10)
+    targeted = list(plan.export.targeted_customer_ids)
+    big.filters = {"churn_min": 80}  # the segment is edited before the worker runs
+    big.save()
+    segment_export_task(plan.export.pk, plan.job.pk)
+    export = SegmentExport.objects.get(pk=plan.export.pk)
+    from behavior.models import Customer
+
+    expected = list(Customer.objects.filter(pk__in=targeted).values_list("external_id", flat=True))
+    written = [r["customer_id"] for r in file_rows(export.file_path)]
+    assert sorted(written) == sorted(neutralise(e) for e in expected) and len(written) == 20
+    assert not set(export.control_customer_ids) & set(targeted) and len(export.control_customer_ids) == 5
+
+
+def test_small_export_streams_without_a_job(shop, big, django_capture_on_commit_callbacks):
+    from accounts.models import Job
+
+    marketer = UserFactory(role="marketer", shops=[shop])
+    with django_capture_on_commit_callbacks(execute=True):
+        plan = export_create(shop=shop, segment=big, user=marketer, stream_max_rows=25)
+    assert plan.job is None and not Job.objects.exists()
+    assert plan.export.targeted_customer_ids == [] and plan.export.file_path == ""
+
+
+def test_export_task_goes_to_the_default_queue_not_the_ml_queue():
+    from ecomsight.celery import app
+    from predictions.tasks import segment_export_task
+
+    options = app.amqp.router.route(segment_export_task._get_exec_options(), segment_export_task.name)
+    assert options["queue"].name == "default"

@@ -195,3 +195,131 @@ def test_segment_page_embeds_the_planner_data(client, shop, marketer, scored):
     client.force_login(marketer)
     page = html(client, f"/segments/{segment.pk}/")
     assert 'id="planner-data"' in page and "[[0.83, 1234.0], [0.2, 50.0]]" in page
+
+
+# ---- large exports: background job, progress page, download --------------------------------------
+
+
+@pytest.fixture
+def big_segment(shop, settings, tmp_path):
+    """25 scored customers in one segment, with exports above 10 rows going to a background job."""
+    settings.EXPORT_DIR = tmp_path / "exports"
+    settings.EXPORT_STREAM_MAX_ROWS = 10
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [{"external_id": f"K{i:02d}", "p": 0.5} for i in range(24)]
+                     + [{"external_id": "@evil", "p": 0.4, "reasons": ["=HYPERLINK(x)"]}])
+    return SegmentFactory(shop=shop, name="Everyone", filters={})
+
+
+def start_big_export(client, segment, capture, **data):
+    with capture(execute=True):
+        response = client.post(f"/segments/{segment.pk}/export/", data)
+    export = SegmentExport.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/segments/exports/{export.pk}/"
+    return export
+
+
+def test_segment_page_offers_a_background_export_above_the_threshold(client, marketer, big_segment):
+    client.force_login(marketer)
+    page = html(client, f"/segments/{big_segment.pk}/")
+    assert f'method="post" action="/segments/{big_segment.pk}/export/"' in page and "Prepare CSV (25 customers)" in page
+
+
+def test_large_export_runs_as_a_job_and_the_download_equals_the_streamed_file(
+        client, settings, marketer, big_segment, django_capture_on_commit_callbacks):
+    client.force_login(marketer)
+    export = start_big_export(client, big_segment, django_capture_on_commit_callbacks)
+    page = html(client, f"/segments/exports/{export.pk}/")
+    assert f'href="/segments/exports/{export.pk}/download.csv"' in page and "25 customers" in page
+    status = client.get(f"/segments/exports/{export.pk}/status.json").json()
+    assert status["done"] and status["bars"]["export"] == 100 and status["fields"]["done"] == "25"
+
+    response = client.get(f"/segments/exports/{export.pk}/download.csv")
+    assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
+    downloaded = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    settings.EXPORT_STREAM_MAX_ROWS = 1000
+    streamed = client.get(f"/segments/{big_segment.pk}/export.csv")
+    assert list(csv.DictReader(io.StringIO(b"".join(streamed.streaming_content).decode()))) == downloaded
+    assert len(downloaded) == 25
+    evil = next(r for r in downloaded if r["customer_id"] == "'@evil")
+    assert evil["reasons"] == "'=HYPERLINK(x)"
+    log = AuditLog.objects.get(action="segment.export.download")
+    assert log.user == marketer and log.details["export_id"] == export.pk and log.details["rows"] == 25
+
+
+def test_export_page_polls_while_the_job_runs(client, marketer, big_segment, django_capture_on_commit_callbacks):
+    client.force_login(marketer)
+    with django_capture_on_commit_callbacks(execute=False):  # no worker yet
+        client.post(f"/segments/{big_segment.pk}/export/", {"control": 0})
+    export = SegmentExport.objects.get()
+    page = html(client, f"/segments/exports/{export.pk}/")
+    assert f'data-poll-url="/segments/exports/{export.pk}/status.json"' in page and "download.csv" not in page
+    status = client.get(f"/segments/exports/{export.pk}/status.json").json()
+    assert not status["done"] and status["fields"]["total"] == "25" and status["bars"]["export"] == 0
+    response = client.get(f"/segments/exports/{export.pk}/download.csv")
+    assert response.status_code == 302 and not AuditLog.objects.filter(action="segment.export.download").exists()
+
+
+def test_another_shops_user_gets_404_on_the_export_download(
+        client, shop, other_shop, marketer, big_segment, django_capture_on_commit_callbacks):
+    client.force_login(marketer)
+    export = start_big_export(client, big_segment, django_capture_on_commit_callbacks)
+    client.force_login(UserFactory(role="admin", shops=[other_shop]))
+    for suffix in ("", "status.json", "download.csv"):
+        assert client.get(f"/segments/exports/{export.pk}/{suffix}").status_code == 404
+    assert not AuditLog.objects.filter(action="segment.export.download").exists()
+
+
+def test_marketer_without_export_permission_gets_403_on_the_download(
+        client, shop, marketer, big_segment, django_capture_on_commit_callbacks):
+    from django.contrib.auth.models import Group, Permission
+
+    client.force_login(marketer)
+    export = start_big_export(client, big_segment, django_capture_on_commit_callbacks)
+    # An admin takes the export permission away from marketers after the file was made.
+    Group.objects.get(name="marketer").permissions.remove(Permission.objects.get(codename="export_segments"))
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    assert client.get(f"/segments/exports/{export.pk}/download.csv").status_code == 403
+    assert client.post(f"/segments/{big_segment.pk}/export/", {"control": 0}).status_code == 403
+
+
+def test_a_file_with_personal_data_is_refused_to_a_marketer(
+        client, shop, marketer, big_segment, django_capture_on_commit_callbacks):
+    client.force_login(UserFactory(role="admin", shops=[shop]))
+    export = start_big_export(client, big_segment, django_capture_on_commit_callbacks)
+    assert not export.pseudonymised
+    client.force_login(marketer)
+    assert client.get(f"/segments/exports/{export.pk}/download.csv").status_code == 403
+
+
+def test_large_export_keeps_the_control_group_out_of_the_file(
+        client, marketer, big_segment, django_capture_on_commit_callbacks):
+    client.force_login(marketer)
+    export = start_big_export(client, big_segment, django_capture_on_commit_callbacks, control=20)
+    export.refresh_from_db()
+    response = client.get(f"/segments/exports/{export.pk}/download.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 20 == export.rows and len(export.control_customer_ids) == 5 and export.control_pct == 20
+
+
+def test_export_link_of_a_large_segment_streams_and_starts_no_job_on_a_get(
+        client, marketer, big_segment, django_capture_on_commit_callbacks):
+    from accounts.models import Job
+
+    client.force_login(marketer)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get(f"/segments/{big_segment.pk}/export.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert response.status_code == 200 and len(rows) == 25 and not Job.objects.exists()
+
+
+def test_export_form_posted_after_the_segment_shrank_streams_at_once(
+        client, settings, marketer, big_segment, django_capture_on_commit_callbacks):
+    from accounts.models import Job
+
+    settings.EXPORT_STREAM_MAX_ROWS = 25
+    client.force_login(marketer)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/segments/{big_segment.pk}/export/", {"control": 0})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert len(b"".join(response.streaming_content).decode().splitlines()) == 26 and not Job.objects.exists()

@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.models import ApiToken, Job, Shop
 from behavior.models import Customer, Event, ImportJob, Order
 from catalog.models import Product
-from predictions.models import CustomerScore, ModelVersion, ScoringRun, Segment
+from predictions.models import CustomerScore, ModelVersion, ScoringRun, Segment, SegmentExport
 from recommendations.models import Recommendation, RecommenderVersion
 from tests.accounts.factories import UserFactory
 from tests.predictions.factories import ScoringRunFactory, scored_customers
@@ -59,8 +59,14 @@ def _fill(shop: Shop, mark: str, tmp_path) -> ShopData:
     report.write_text(f"line,column,value,reason\n2,customer_id,{mark},bad\n")
     imp = ImportJob.objects.create(shop=shop, kind="customers", source_name=f"{mark}.csv", status="succeeded",
                                    report_path=str(report), rejected=1)
+    export_job = Job.objects.create(shop=shop, kind=Job.Kind.EXPORT, status=Job.Status.SUCCEEDED)
+    export_file = tmp_path / f"{mark}-export.csv"
+    export_file.write_text(f"customer_id\n{mark}-C1\n")
+    export = SegmentExport.objects.create(shop=shop, segment=segment, job=export_job, rows=1,
+                                          pseudonymised=True, file_path=str(export_file))
     return ShopData(shop=shop, params={
-        "external_id": first.external_id, "customer_id": first.external_id, "product_id": products[0].external_id,
+        "export_id": export.pk, "external_id": first.external_id, "customer_id": first.external_id,
+        "product_id": products[0].external_id,
         "segment_id": segment.pk, "import_id": imp.pk, "version_id": model.pk, "model_id": model.pk,
         "job_id": job.pk, "token": "0" * 32,
     })
