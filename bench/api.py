@@ -43,16 +43,11 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
 # The benchmark measures the API with its throttle in place, at a rate it never reaches.
 os.environ.setdefault("API_THROTTLE_RATE", "100000000/min")
 
+from bench import common  # noqa: E402
+
 HOST, PORT = "127.0.0.1", int(os.environ.get("BENCH_PORT", "8765"))
 
 
-def database_ensure() -> None:
-    import psycopg
-
-    base, _, name = os.environ["DATABASE_URL"].rpartition("/")
-    with psycopg.connect(base + "/postgres", autocommit=True) as admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            admin.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed(customers: int, *, recommendations: int = 20, runs: int = 3, reseed: bool = False) -> str:
@@ -317,7 +312,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10, help="events/batch requests of 10,000 events")
     args = parser.parse_args()
 
-    database_ensure()
+    common.database_ensure()
     t0 = time.perf_counter()
     token = seed(args.customers, recommendations=args.recommendations, runs=args.runs, reseed=args.reseed)
     print(f"seeded {args.customers} scored customers in {time.perf_counter() - t0:.1f}s; "

@@ -22,19 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ecomsight_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecomsight.settings.test")
 
+from bench import common  # noqa: E402
+
 TYPES = ["view"] * 70 + ["add_to_cart"] * 12 + ["remove_from_cart"] * 4 + ["wishlist"] * 4 + ["search"] * 6 + \
     ["login"] * 4
 
 
-def database_ensure() -> None:
-    """Create the benchmark database if it does not exist yet."""
-    import psycopg
-
-    url = os.environ["DATABASE_URL"]
-    base, _, name = url.rpartition("/")
-    with psycopg.connect(base + "/postgres", autocommit=True) as admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            admin.execute(f'CREATE DATABASE "{name}"')
 
 
 def events_file_write(path: Path, rows: int, *, customers: int = 50_000, products: int = 5_000) -> None:
@@ -83,7 +76,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the imported rows (default: delete the shop)")
     args = parser.parse_args()
 
-    database_ensure()
+    common.database_ensure()
     import django
 
     django.setup()

@@ -30,7 +30,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecomsight.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ecomsight_bench")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 
-from bench.scoring import drop_shop, ensure_database, log  # noqa: E402
+from bench.common import database_ensure, shop_drop  # noqa: E402
+from bench.common import log as _log  # noqa: E402
 
 SLUG = "bench-pages"
 
@@ -160,13 +161,17 @@ def existing(n: int):
             ModelVersion.objects.get(shop=shop, task="churn"))
 
 
+def log(message: str) -> None:
+    _log(message, prefix="pages")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--keep", action="store_true", help="leave the seeded shop in the database")
     parser.add_argument("--reuse", action="store_true", help="time the shop a --keep run left (seed if none)")
     args = parser.parse_args()
-    ensure_database()
+    database_ensure()
     import django
 
     django.setup()
@@ -181,7 +186,7 @@ def main() -> int:
         shop, segment, customer, version = found
         log(f"reusing the kept shop of {args.customers} scored customers")
     else:
-        drop_shop(SLUG)
+        shop_drop(SLUG)
         started = time.perf_counter()
         shop, segment, customer, version = seed(args.customers)
         log(f"seeded {args.customers} scored customers in {time.perf_counter() - started:.1f}s")
@@ -241,7 +246,7 @@ def main() -> int:
     slow = {k: v for k, v in result.items() if v > 300}
     log(f"pages over 300 ms: {slow or 'none'}")
     if not args.keep:
-        drop_shop(SLUG)
+        shop_drop(SLUG)
     print(json.dumps(result))
     return 0
 

@@ -30,10 +30,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecomsight.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ecomsight_bench")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 
-from bench.scoring import drop_shop, ensure_database, log  # noqa: E402
+from bench.common import database_ensure, shop_drop  # noqa: E402
+from bench.common import log as _log  # noqa: E402
 
 KINDS = ("customers", "products", "orders", "order_lines", "events")
 COLUMNS = ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile")
+
+
+def log(message: str) -> None:
+    _log(message, prefix="quality")
 
 
 def main() -> int:
@@ -49,7 +54,7 @@ def main() -> int:
                              "that exports only order totals; recommendations are skipped")
     args = parser.parse_args()
 
-    ensure_database()
+    database_ensure()
     import django
 
     django.setup()
@@ -75,7 +80,7 @@ def main() -> int:
         plan = (("bench-quality", True),) if args.totals_only else (("bench-quality", True),
                                                                     ("bench-quality-history", False))
         for slug, future in plan:
-            drop_shop(slug)
+            shop_drop(slug)
             shop = Shop.objects.create(slug=slug, name=slug)
             started = time.perf_counter()
             for kind in kinds:
@@ -123,7 +128,7 @@ def main() -> int:
                           f"{m['coverage']:>10.3f}{m['popularity_bias']:>10.1f}")
         if not args.keep:
             for slug in shops:
-                drop_shop(slug)
+                shop_drop(slug)
     print(json.dumps(report, default=str))
     return 0
 

@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ecomsight_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecomsight.settings.test")
 
+from bench import common  # noqa: E402
+
 SLUG = "bench-recs"
 # interactions per customer of `synthetic_shop` at orders_per_customer=2.5, views_per_purchase=0.8,
 # consumer_share=0.3 (measured: 5.6M for 200k customers); used to aim at --interactions
@@ -32,46 +34,8 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def database_ensure() -> None:
-    """Create the benchmark database if it does not exist yet."""
-    import psycopg
-
-    url = os.environ["DATABASE_URL"]
-    base, _, name = url.rpartition("/")
-    with psycopg.connect(base + "/postgres", autocommit=True) as admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            admin.execute(f'CREATE DATABASE "{name}"')
 
 
-def shop_rows_delete(shop_id: int) -> None:
-    """Delete one shop and everything it owns with set-based SQL (the ORM's cascade would load millions of rows)."""
-    from django.db import connection, transaction
-
-    tables = ["recommendations_recommendation", "recommendations_similarproduct", "recommendations_recommenderversion",
-              "behavior_event", "behavior_orderline", "behavior_order", "behavior_importjob", "behavior_customer",
-              "catalog_product", "catalog_category"]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
-        existing = {row[0] for row in cursor.fetchall()}
-        # other apps' per-customer tables (scores, segments...) reference customers too: clear them first
-        cursor.execute(
-            "SELECT DISTINCT cl.relname FROM pg_constraint c JOIN pg_class cl ON cl.oid = c.conrelid"
-            " JOIN pg_class ref ON ref.oid = c.confrelid WHERE c.contype = 'f'"
-            " AND ref.relname IN ('behavior_customer', 'catalog_product') AND cl.relname <> ALL(%s)",
-            [tables],
-        )
-        others = [row[0] for row in cursor.fetchall()]
-        for table in others:
-            cursor.execute("SELECT 1 FROM information_schema.columns WHERE table_name = %s AND column_name = 'shop_id'",
-                           [table])
-            if cursor.fetchone():
-                cursor.execute(f"DELETE FROM {table} WHERE shop_id = %s", [shop_id])
-        cursor.execute("UPDATE catalog_category SET parent_id = NULL WHERE shop_id = %s", [shop_id])
-        for table in tables:
-            if table in existing:
-                cursor.execute(f"DELETE FROM {table} WHERE shop_id = %s", [shop_id])
-        cursor.execute("DELETE FROM accounts_job WHERE shop_id = %s", [shop_id])
-        cursor.execute("DELETE FROM accounts_shop WHERE id = %s", [shop_id])
 
 
 def id_map(table: str, shop_id: int):
@@ -189,7 +153,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench shop's rows (default: delete them)")
     args = parser.parse_args()
 
-    database_ensure()
+    common.database_ensure()
     import django
 
     django.setup()
@@ -199,8 +163,7 @@ def main() -> None:
     from accounts.models import Shop
     from recommendations.services import recommendations_build
 
-    for old in Shop.objects.filter(slug=SLUG):
-        shop_rows_delete(old.pk)
+    common.shop_drop(SLUG)
     shop = Shop.objects.create(slug=SLUG, name="Bench recommendations")
 
     started = time.perf_counter()
@@ -224,7 +187,7 @@ def main() -> None:
     peak = peak_rss_mb()
     if not args.keep:
         started = time.perf_counter()
-        shop_rows_delete(shop.pk)
+        common.shop_drop(SLUG)
         log(f"deleted the bench shop's rows in {time.perf_counter() - started:.1f}s")
     print(json.dumps({"customers": outcome.customers, "products": outcome.products,
                       "interactions": outcome.interactions, "build_seconds": round(build_seconds, 1),

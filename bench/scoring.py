@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -32,51 +31,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecomsight.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ecomsight_bench")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 
+from bench import common  # noqa: E402
+
 
 def log(message: str) -> None:
-    print(f"[scoring bench] {message}", file=sys.stderr, flush=True)
-
-
-def peak_rss_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
-
-
-def ensure_database() -> None:
-    from urllib.parse import urlparse
-
-    import psycopg
-
-    url = urlparse(os.environ["DATABASE_URL"])
-    name = url.path.lstrip("/")
-    admin = f"host={url.hostname} port={url.port or 5432} user={url.username or 'postgres'} dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_shop(slug: str) -> None:
-    """Delete a bench shop's rows table by table (Django's cascade would load millions of rows)."""
-    from django.db import connection, transaction
-
-    from accounts.models import Shop
-
-    shop = Shop.objects.filter(slug=slug).first()
-    if shop is None:
-        return
-    tables = ["predictions_customerscore", "predictions_scoringrun_model_versions", "predictions_scoringrun",
-              "predictions_modelversion", "recommendations_recommendation", "recommendations_similarproduct",
-              "recommendations_recommenderversion", "behavior_event", "behavior_orderline", "behavior_order",
-              "behavior_importjob", "behavior_customer", "catalog_product", "catalog_category", "accounts_job"]
-    with transaction.atomic(), connection.cursor() as cursor:
-        for table in tables:
-            if table == "predictions_scoringrun_model_versions":
-                cursor.execute(f"DELETE FROM {table} WHERE scoringrun_id IN "
-                               "(SELECT id FROM predictions_scoringrun WHERE shop_id = %s)", [shop.pk])
-            else:
-                cursor.execute(f"DELETE FROM {table} WHERE shop_id = %s", [shop.pk])
-        shop.delete()
+    common.log(message, prefix="scoring bench")
 
 
 def load_shop(shop, out: Path) -> dict:
@@ -150,7 +109,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the bench shop's rows afterwards")
     args = parser.parse_args()
 
-    ensure_database()
+    common.database_ensure()
     import django
 
     django.setup()
@@ -173,7 +132,7 @@ def main() -> int:
         simulate(SimulationConfig(customers=args.customers, products=args.products, days=args.days,
                                   seed=args.seed), Path(tmp))
         log(f"simulated in {time.perf_counter() - started:.1f}s")
-        drop_shop("bench-scoring")
+        common.shop_drop("bench-scoring")
         shop = Shop.objects.create(slug="bench-scoring", name="Bench scoring", horizon_days=90)
         started = time.perf_counter()
         counts = load_shop(shop, Path(tmp))
@@ -211,9 +170,9 @@ def main() -> int:
         f"({run.status})")
 
     result = {"customers": counts["customers"], "events": counts["events"], **figures,
-              "peak_rss_mb": round(peak_rss_mb(), 1)}
+              "peak_rss_mb": round(common.peak_rss_mb(), 1)}
     if not args.keep:
-        drop_shop(shop.slug)
+        common.shop_drop(shop.slug)
     print(json.dumps(result))
     return 0
 

@@ -76,9 +76,9 @@ def main() -> int:
     parser.add_argument("--mb", type=int, default=200)
     args = parser.parse_args()
 
-    from bench.scoring import drop_shop, ensure_database
+    from bench.common import database_ensure, shop_drop
 
-    ensure_database()
+    database_ensure()
     import django
 
     django.setup()
@@ -88,7 +88,7 @@ def main() -> int:
     from accounts.models import Shop
     from behavior.models import Event
 
-    drop_shop(SLUG)
+    shop_drop(SLUG)
     shop = Shop.objects.create(slug=SLUG, name="Drill big CSV")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.csv"
@@ -110,7 +110,7 @@ def main() -> int:
                "good_rows_all_stored": stored == rows - len(bad), "seconds": round(seconds, 1),
                "peak_rss_mb": result["peak_rss_mb"]}
     print(f"[drill] {summary}", file=sys.stderr)
-    drop_shop(SLUG)
+    shop_drop(SLUG)
     print(json.dumps(summary))
     return 0
 

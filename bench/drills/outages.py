@@ -62,13 +62,13 @@ def redis_restart_drill() -> dict:
     from accounts.models import Shop
     from behavior.services import data_import
     from behavior.simulator import SimulationConfig, simulate
-    from bench.scoring import drop_shop
+    from bench.common import shop_drop
     from ecomsight.celery import app as celery_app
     from predictions.models import CustomerScore, ScoringRun
     from predictions.services.scoring import scoring_run_create, scoring_run_resume
     from predictions.services.training import model_train
 
-    drop_shop("drill-redis")
+    shop_drop("drill-redis")
     shop = Shop.objects.create(slug="drill-redis", name="Drill Redis", horizon_days=60)
     with tempfile.TemporaryDirectory() as tmp:
         simulate(SimulationConfig(customers=3000, products=200, days=400, seed=4), Path(tmp))
@@ -105,7 +105,7 @@ def redis_restart_drill() -> dict:
     result = {"chunks": run.chunks_total, "done_when_redis_restarted": done_at_restart,
               "purchase_scores": scores.filter(task="purchase").count(), "customers": shop.customers.count(),
               "duplicates": duplicates, "status": ScoringRun.objects.get(pk=run.pk).status}
-    drop_shop("drill-redis")
+    shop_drop("drill-redis")
     return result
 
 
@@ -114,10 +114,10 @@ def postgres_stop_drill() -> dict:
 
     from accounts.models import Shop
     from behavior.models import Event, ImportJob
+    from bench.common import shop_drop
     from bench.drills.big_csv import write_file
-    from bench.scoring import drop_shop
 
-    drop_shop("drill-postgres")
+    shop_drop("drill-postgres")
     shop = Shop.objects.create(slug="drill-postgres", name="Drill PostgreSQL")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.csv"
@@ -147,14 +147,14 @@ def postgres_stop_drill() -> dict:
               "stored_after_restart": stored_after_crash, "job_rows_committed": job.rows_committed,
               "stored_after_rerun": stored, "expected": rows - len(bad),
               "rerun_inserted": result_line["inserted"], "rerun_duplicates": result_line["duplicates"]}
-    drop_shop("drill-postgres")
+    shop_drop("drill-postgres")
     return result
 
 
 def main() -> int:
-    from bench.scoring import ensure_database
+    from bench.common import database_ensure
 
-    ensure_database()
+    database_ensure()
     import django
 
     django.setup()
