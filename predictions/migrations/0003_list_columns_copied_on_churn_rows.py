@@ -3,6 +3,27 @@
 from django.db import migrations, models
 
 
+# The at-risk list's purchase and last-order sorts read these. NULLS LAST / FIRST must match the
+# queries for PostgreSQL to use them; SQLite (the demo) cannot declare that in an index, so they are
+# created on PostgreSQL only and are not part of the models' state.
+LIST_INDEXES = {
+    "score_run_task_purchase": "(scoring_run_id, task, purchase_probability_copy DESC NULLS LAST, id)",
+    "score_run_task_last_order": "(scoring_run_id, task, last_order_placed_at ASC NULLS FIRST, id)",
+}
+
+
+def list_indexes_create(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for name, columns in LIST_INDEXES.items():
+            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON predictions_customerscore {columns}")
+
+
+def list_indexes_drop(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for name in LIST_INDEXES:
+            schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -22,14 +43,7 @@ class Migration(migrations.Migration):
             name='purchase_probability_copy',
             field=models.FloatField(blank=True, null=True),
         ),
-        migrations.AddIndex(
-            model_name='customerscore',
-            index=models.Index(models.F('scoring_run'), models.F('task'), models.OrderBy(models.F('purchase_probability_copy'), descending=True, nulls_last=True), models.F('id'), name='score_run_task_purchase'),
-        ),
-        migrations.AddIndex(
-            model_name='customerscore',
-            index=models.Index(models.F('scoring_run'), models.F('task'), models.OrderBy(models.F('last_order_placed_at'), nulls_first=True), models.F('id'), name='score_run_task_last_order'),
-        ),
+        migrations.RunPython(list_indexes_create, list_indexes_drop),
         migrations.AddIndex(
             model_name='customerscore',
             index=models.Index(fields=['scoring_run', 'task', 'risk_band'], name='score_run_task_band'),

@@ -50,6 +50,7 @@ _ORDERINGS = {
     # Churn scores always carry revenue at risk, so no NULLS LAST: the order matches the index exactly.
     "risk": [F("revenue_at_risk").desc(), F("probability").desc(), "id"],
     "churn": [F("probability").desc(), "id"],
+    # These two match the PostgreSQL-only indexes of migration 0003 exactly (NULLS LAST / FIRST).
     "purchase": [F("purchase_probability_copy").desc(nulls_last=True), "id"],
     "value": [F("spend_12m").desc(), "id"],
     "last_order": [F("last_order_placed_at").asc(nulls_first=True), "id"],
@@ -128,6 +129,8 @@ def customer_score_list_columns_fill(*, run: ScoringRun) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_FILL_SQL, {"run": run.pk, "shop": run.shop_id, "as_of": run.as_of})
         churn_rows = cursor.rowcount
+    if churn_rows is None or churn_rows < 0:  # SQLite reports -1 for this UPDATE ... FROM: count instead
+        churn_rows = CustomerScore.objects.filter(scoring_run=run, task=Task.CHURN).count()
     # In place on the caller's object: the scoring service goes on to add its figures to the same summary.
     run.summary = {**(run.summary or {}), LIST_COLUMNS: {"churn_scored": churn_rows}}
     run.save(update_fields=["summary"])
