@@ -34,4 +34,4 @@ def import_job_enqueue(*, import_job: ImportJob) -> None:
 
     from behavior.tasks import data_import_task
 
-    transaction.on_commit(lambda: data_import_task.delay(import_job.pk))
+    transaction.on_commit(lambda: data_import_task.delay(import_job.pk), robust=True)

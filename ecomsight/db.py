@@ -59,7 +59,9 @@ def read_frame(
             rows = cursor.fetchall()
         frame = pd.DataFrame.from_records(rows, columns=list(columns))
     for name in epoch_columns:
-        frame[name] = pd.to_datetime(pd.to_numeric(frame[name], errors="coerce"), unit="s", utc=True)
+        # errors="coerce": a date pandas cannot hold (before 1677, after 2262) reads as missing, not a crash.
+        frame[name] = pd.to_datetime(pd.to_numeric(frame[name], errors="coerce"), unit="s", utc=True,
+                                     errors="coerce")
     for name, dtype in (dtypes or {}).items():
         if dtype == "str":
             frame[name] = frame[name].fillna("").astype(str)
@@ -91,7 +93,7 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence]) ->
         with connection.cursor() as cursor:
             with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
                 buffer = io.StringIO()
-                writer = csv.writer(buffer, lineterminator="\n")
+                writer = csv.writer(buffer, lineterminator="\r\n")  # fields holding \r or \n get quoted
                 for row in rows:
                     writer.writerow([_csv_value(v) for v in row])
                     count += 1
@@ -126,7 +128,8 @@ def _plain(value):
 
 def bulk_insert_frame(table: str, frame: pd.DataFrame, *, chunk_rows: int = 200_000) -> int:
     """Insert a DataFrame's rows (its column names are the table's) — the fast path for big writes:
-    pandas renders CSV in C and PostgreSQL takes it by COPY. NaN / None become NULL."""
+    pandas renders CSV in C and PostgreSQL takes it by COPY. NaN / None become NULL. Rows end with
+    "\r\n" so that any value holding a line break is quoted (COPY refuses a bare carriage return)."""
     if frame.empty:
         return 0
     columns = [str(c) for c in frame.columns]
@@ -137,5 +140,5 @@ def bulk_insert_frame(table: str, frame: pd.DataFrame, *, chunk_rows: int = 200_
         with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
             for start in range(0, len(frame), chunk_rows):
                 part = frame.iloc[start : start + chunk_rows]
-                copy.write(part.to_csv(header=False, index=False, na_rep=NULL, lineterminator="\n"))
+                copy.write(part.to_csv(header=False, index=False, na_rep=NULL, lineterminator="\r\n"))
     return len(frame)

@@ -160,7 +160,7 @@ def export_create(
         from predictions.tasks import segment_export_task  # tasks import the services: import here, not at the top
 
         export_id, job_id = export.pk, job.pk
-        transaction.on_commit(lambda: segment_export_task.delay(export_id, job_id))
+        transaction.on_commit(lambda: segment_export_task.delay(export_id, job_id), robust=True)
     return ExportPlan(export=export, run=run, customer_ids=targeted, pseudonymised=pseudonymised, job=job)
 
 

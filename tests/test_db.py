@@ -67,3 +67,19 @@ def test_bulk_insert_frame_writes_nan_as_null_and_keeps_empty_strings(shop):
     assert bulk_insert_frame("behavior_event", frame) == 3
     assert sorted(Event.objects.values_list("session_id", flat=True)) == ["", 'q"x', "s,1"]
     assert Event.objects.filter(product__isnull=True).count() == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("writer", ["rows", "frame"])
+def test_bulk_writes_keep_line_breaks_and_carriage_returns_inside_values(shop, writer):
+    customer = Customer.objects.create(shop=shop, external_id="C1")
+    when = pd.Timestamp("2024-01-01", tz="UTC")
+    values = ["a\rb", "c\nd", "e\r\nf"]
+    columns = ["shop_id", "customer_id", "type", "occurred_at", "session_id", "idempotency_key"]
+    rows = [(shop.id, customer.id, "view", when, v, f"00000000-0000-0000-0000-{i:012d}")
+            for i, v in enumerate(values)]
+    if writer == "rows":
+        bulk_insert("behavior_event", columns, rows)
+    else:
+        bulk_insert_frame("behavior_event", pd.DataFrame(rows, columns=columns))
+    assert sorted(Event.objects.values_list("session_id", flat=True)) == sorted(values)

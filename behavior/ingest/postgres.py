@@ -119,7 +119,7 @@ def _stage(cursor, plan: Plan, rows: list[list]) -> None:
     cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
     cursor.execute(f"CREATE TEMP TABLE {STAGE.split('.')[1]} (line integer, {columns}) ON COMMIT DROP")
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # "\r\n": fields holding \r or \n get quoted
     # Canonical values are never empty strings, so CSV's unquoted empty field (NULL) means "no value".
     with cursor.copy(f"COPY {STAGE} FROM STDIN (FORMAT csv)") as copy:
         for start in range(0, len(rows), 20_000):
@@ -336,7 +336,7 @@ def _events_write(cursor, shop_id: int, batch: Batch, create: bool, ids: IdCache
 def _copy(cursor, sql: str, rows) -> None:
     """COPY `rows` (tuples) as CSV, in ~1 MB writes (psycopg sends them while Python formats the next)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # "\r\n": fields holding \r or \n get quoted
     chunk: list = []
     with cursor.copy(sql) as copy:
         for row in rows:

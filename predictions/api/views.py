@@ -452,7 +452,7 @@ class TrainJobApi(ShopApiMixin, APIView):
             from predictions.tasks import model_train_task
 
             transaction.on_commit(lambda: model_train_task.delay(shop.pk, d["task"], horizon, as_of, algorithms,
-                                                                 job.pk))
+                                                                 job.pk), robust=True)
         return _accepted(job)
 
 

@@ -75,7 +75,7 @@ def scoring_run_create(
         from ..tasks import scoring_chunk_task
 
         for index in range(len(bounds)):
-            transaction.on_commit(lambda i=index: scoring_chunk_task.delay(run.pk, i))
+            transaction.on_commit(lambda i=index: scoring_chunk_task.delay(run.pk, i), robust=True)
     return run
 
 

@@ -153,6 +153,6 @@ class RecommendationsJobApi(ShopApiMixin, APIView):
             job = job_create(shop=shop, kind=Job.Kind.RECOMMEND, user=request.user, params={"k": k})
             from recommendations.tasks import recommendations_build_task
 
-            transaction.on_commit(lambda: recommendations_build_task.delay(shop.pk, k, job.pk))
+            transaction.on_commit(lambda: recommendations_build_task.delay(shop.pk, k, job.pk), robust=True)
         return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED,
                         headers={"Location": f"/api/v1/jobs/{job.pk}/"})

@@ -94,3 +94,12 @@ def test_batch_request_body_is_checked_for_size(clients, shop):
     response = clients["analyst"].generic("POST", EVENTS, json.dumps(events(1)), content_type="application/json",
                                           CONTENT_LENGTH=str(64 * 1024 * 1024))
     assert_error(response, 400, "too_large")
+
+
+def test_line_breaks_and_carriage_returns_inside_values_are_stored_not_a_500(clients, shop):
+    items = [{"event_id": "cr1", "customer_id": "C1", "type": "view\r", "occurred_at": "2026-06-01",
+              "session_id": "a\r\nb"},
+             {"event_id": "cr2", "customer_id": "C1\n", "type": "view", "occurred_at": "2026-06-01"}]
+    body = clients["analyst"].post(EVENTS, items, format="json").json()
+    assert body["stored"] == 2
+    assert Event.objects.get(shop=shop, session_id="a\r\nb").type == "view"  # values are trimmed
