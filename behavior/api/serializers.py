@@ -86,3 +86,41 @@ class BatchResultSerializer(serializers.Serializer):
     updated = serializers.IntegerField(help_text="Orders already stored whose values changed.")
     lines_stored = serializers.IntegerField(help_text="Order lines stored or changed.")
     rejected = RejectedItemSerializer(many=True)
+
+
+def _json_type(field: serializers.Field) -> str:
+    """The JSON type a field documents, in words (for the batch schemas below)."""
+    if isinstance(field, serializers.ListSerializer | serializers.ListField):
+        return "array"
+    if isinstance(field, serializers.ChoiceField):
+        return "one of " + ", ".join(f"`{c}`" for c in field.choices)
+    if isinstance(field, serializers.DateTimeField):
+        return "string (ISO 8601 date-time)"
+    if isinstance(field, serializers.IntegerField):
+        return "integer"
+    if isinstance(field, serializers.DecimalField | serializers.FloatField):
+        return "number"
+    if isinstance(field, serializers.JSONField):
+        return "object"
+    return "string"
+
+
+def batch_request_schema(item_serializer: type[serializers.Serializer], *, max_items: int) -> dict:
+    """The OpenAPI schema of a batch body: an array of up to `max_items` items of any shape.
+
+    The server checks each item by the import's rules and rejects a bad one alone (listed in `rejected`
+    of a 200 answer), so a schema that required fields or types per item would promise a 400 the API
+    never gives. The fields are documented in words (and in the example) instead."""
+    properties = {}
+    for name, field in item_serializer().fields.items():
+        words = _json_type(field) + (", required" if field.required else ", optional")
+        if getattr(field, "allow_null", False):
+            words += ", may be null"
+        help_text = f". {field.help_text}" if field.help_text else ""
+        properties[name] = {"description": f"{words}{help_text}"}
+    return {
+        "type": "array", "maxItems": max_items,
+        "items": {"description": f"One item ({item_serializer.__name__.removesuffix('Serializer')}). An item "
+                                 "that breaks these rules is rejected alone, with its index, field and reason.",
+                  "properties": properties},
+    }

@@ -18,6 +18,7 @@ from .serializers import (
     CustomerOutputSerializer,
     EventItemSerializer,
     OrderItemSerializer,
+    batch_request_schema,
 )
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024
@@ -85,6 +86,7 @@ _CREATE_MISSING = OpenApiParameter(
 class _BatchApi(ShopApiMixin, APIView):
     required_roles = {"POST": "analyst"}
     check_body_text = False  # each item's text is checked (and rejected alone) by the ingest adapter
+    body_required = True  # no body is a 400 (the body must be an array), not an empty batch
     throttle_scope = "token"
 
     def _items(self, request) -> tuple[list, bool]:
@@ -122,7 +124,8 @@ class EventBatchApi(_BatchApi):
         description="Each event is validated with the CSV import's rules; good events are stored in one "
                     "transaction, bad ones are listed with the reason. `event_id` is the idempotency key: "
                     "sending the same batch again stores nothing new.",
-        request=EventItemSerializer(many=True), parameters=[_CREATE_MISSING],
+        request={"application/json": batch_request_schema(EventItemSerializer, max_items=MAX_ITEMS)},
+        parameters=[_CREATE_MISSING],
         responses={200: BatchResultSerializer},
         examples=[
             OpenApiExample("events", request_only=True, value=[
@@ -148,7 +151,8 @@ class OrderBatchApi(_BatchApi):
                     "transaction, bad ones are listed with the reason (a bad line refuses its order). "
                     "`order_id` is the idempotency key: the same order again is a duplicate, the same id "
                     "with changed values updates it.",
-        request=OrderItemSerializer(many=True), parameters=[_CREATE_MISSING],
+        request={"application/json": batch_request_schema(OrderItemSerializer, max_items=MAX_ITEMS)},
+        parameters=[_CREATE_MISSING],
         responses={200: BatchResultSerializer},
         examples=[
             OpenApiExample("orders", request_only=True, value=[

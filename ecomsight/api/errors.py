@@ -11,6 +11,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -94,8 +95,12 @@ def exception_handler(exc, context) -> Response | None:
     return Response(body, status=body["status"], headers=headers)
 
 
+@csrf_exempt
 def not_found(request, *args, **kwargs) -> JsonResponse:
-    """Any /api/ URL without a route (a plain view: no auth needed to learn that nothing is there)."""
+    """Any /api/ URL without a route (a plain view: no auth needed to learn that nothing is there).
+
+    CSRF-exempt like every API view: a POST/PUT/DELETE to a path that matches no route (`/segments/x/`)
+    must answer this JSON 404, not Django's HTML "CSRF cookie not set" 403."""
     return JsonResponse(error_body(status_code=404, code="not_found",
                                    message=f"There is no API endpoint at {request.path}."),
                         status=status.HTTP_404_NOT_FOUND)

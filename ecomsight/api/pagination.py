@@ -37,10 +37,15 @@ def page_size_from(request) -> int:
     return size
 
 
+# Cursors are base64 text (standard or URL-safe alphabet); empty means the first page. Only a cursor
+# taken from a `next` or `previous` link is valid: anything else is a 400 `invalid_cursor`.
+CURSOR_SCHEMA = {"type": "string", "pattern": r"^[A-Za-z0-9+/_=-]*$", "maxLength": 1000}
+CURSOR_DESCRIPTION = ("The pagination cursor from a `next` or `previous` link (opaque; any other value is a 400 "
+                      "`invalid_cursor`).")
+
 # For views that page by hand (extend_schema(parameters=[*CURSOR_PARAMETERS])).
 CURSOR_PARAMETERS = [
-    OpenApiParameter("cursor", str, OpenApiParameter.QUERY,
-                     description="The pagination cursor from a `next` or `previous` link."),
+    OpenApiParameter("cursor", CURSOR_SCHEMA, OpenApiParameter.QUERY, description=CURSOR_DESCRIPTION),
     OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
                                    "default": DEFAULT_PAGE_SIZE}, OpenApiParameter.QUERY,
                      description="Items per page."),
@@ -75,6 +80,8 @@ class ApiCursorPagination(CursorPagination):
     def get_schema_operation_parameters(self, view):
         params = super().get_schema_operation_parameters(view)
         for param in params:
+            if param["name"] == "cursor":
+                param["schema"], param["description"] = dict(CURSOR_SCHEMA), CURSOR_DESCRIPTION
             if param["name"] == "page_size":
                 param["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
                                    "default": DEFAULT_PAGE_SIZE}
@@ -148,8 +155,8 @@ class SnapshotCursorPagination(BasePagination):
 
     def get_schema_operation_parameters(self, view):
         return [
-            {"name": "cursor", "required": False, "in": "query", "schema": {"type": "string"},
-             "description": "The pagination cursor from a `next` or `previous` link."},
+            {"name": "cursor", "required": False, "in": "query", "schema": dict(CURSOR_SCHEMA),
+             "description": CURSOR_DESCRIPTION},
             {"name": "page_size", "required": False, "in": "query",
              "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
              "description": "Items per page."},

@@ -32,6 +32,14 @@ _ERRORS = {
 class ApiAutoSchema(AutoSchema):
     """AutoSchema that adds the error responses (with an example each) to every operation."""
 
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        # A raw-schema body (the batches) is never marked required by drf-spectacular; views that answer
+        # 400 without a body say so with `body_required`.
+        if body is not None and getattr(self.view, "body_required", False):
+            body["required"] = True
+        return body
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if not self.path.startswith("/api/v1/"):

@@ -38,12 +38,30 @@ def reject_bad_text(data, path: str = "") -> None:
         raise exceptions.ValidationError({path or "body": ["Text may not contain NUL or invalid characters."]})
 
 
+# Query parameters whose empty value means something documented: `cursor=` is the first page.
+_EMPTY_ALLOWED = frozenset({"cursor"})
+
+
+def declared_only(field: serializers.Field, data):
+    """`data` without the keys `field` (a serializer, list or plain field) does not declare.
+
+    A serializer drops undeclared keys, so their text is never stored: a NUL in an unknown key is no
+    reason to refuse a body the schema allows (it permits additional properties)."""
+    if isinstance(field, serializers.Serializer) and isinstance(data, dict):
+        return {key: declared_only(field.fields[key], value) for key, value in data.items() if key in field.fields}
+    if isinstance(field, serializers.ListSerializer | serializers.ListField) and isinstance(data, list):
+        return [declared_only(field.child, value) for value in data]
+    return data
+
+
 class ShopApiMixin:
     """For API views acting within the caller's shop. `required_roles` maps methods to the weakest role."""
 
     required_roles: dict[str, str] = {"GET": "marketer"}
     # Views whose bodies are big and checked item by item (batches) turn the generic check off.
     check_body_text = True
+    # The serializer of each method's body, where there is one: only the text it keeps is checked.
+    body_serializers: dict[str, type[serializers.Serializer]] = {}
 
     def initial(self, request, *args, **kwargs):
         for value in kwargs.values():
@@ -51,11 +69,22 @@ class ShopApiMixin:
                 raise exceptions.NotFound("Not found.")
         for key, values in request.query_params.lists():
             for value in values:
+                if value == "" and key not in _EMPTY_ALLOWED:
+                    # DRF would read `?status=` as "no filter" while the schema documents a non-empty value;
+                    # refuse it so a client's blank form field is an error it sees, not a silently wider list.
+                    raise exceptions.ValidationError({key: [exceptions.ErrorDetail(
+                        "An empty value is not allowed: leave the parameter out instead.", code="blank")]})
                 if _bad_text(value):
                     raise exceptions.ValidationError({key: ["Text may not contain NUL or invalid characters."]})
         super().initial(request, *args, **kwargs)
         if self.check_body_text and request.method in ("POST", "PUT", "PATCH"):
-            reject_bad_text(request.data)
+            if request.data is None:
+                # JSON `null` is neither an object nor an array: no operation documents it as a body.
+                raise exceptions.ValidationError({"body": [exceptions.ErrorDetail(
+                    "The body may not be null: send a JSON object (or no body where every field is optional).",
+                    code="invalid_type")]})
+            body_serializer = self.body_serializers.get(request.method)
+            reject_bad_text(declared_only(body_serializer(), request.data) if body_serializer else request.data)
 
     @property
     def shop(self):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ecomsight.api.fields import StrictCharField, StrictFloatField, StrictIntegerField
 from predictions.filters import BANDS, MAX_LIMIT, SORTS
 from predictions.models import CustomerScore, ModelVersion, Segment, Task
+from predictions.services.training import ALGORITHMS
 
-MAX_ID = 2**63 - 1
+# Ids (category, segment) go through AtRiskFilter, which reads numbers as floats: above 2**53 an id
+# would come back changed (2**63 - 1 is saved as 2**63), so the documented range stops there.
+MAX_ID = 2**53 - 1
 MAX_DAYS = 36_500
 MAX_MONEY = 1e12
 
@@ -39,16 +44,16 @@ class SegmentFiltersSerializer(serializers.Serializer):
     """A segment's saved filter (the at-risk filters; `bands` is a list)."""
 
     bands = serializers.ListField(child=serializers.ChoiceField(choices=BANDS), required=False)
-    churn_min = serializers.IntegerField(min_value=0, max_value=100, required=False, allow_null=True)
-    churn_max = serializers.IntegerField(min_value=0, max_value=100, required=False, allow_null=True)
-    value_min = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
-    value_max = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
-    days_min = serializers.IntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
-    days_max = serializers.IntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
-    category = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
-    country = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    segment = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False, allow_null=True)
+    churn_min = StrictIntegerField(min_value=0, max_value=100, required=False, allow_null=True)
+    churn_max = StrictIntegerField(min_value=0, max_value=100, required=False, allow_null=True)
+    value_min = StrictFloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
+    value_max = StrictFloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
+    days_min = StrictIntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
+    days_max = StrictIntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
+    category = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
+    country = StrictCharField(max_length=64, required=False, allow_blank=True)
+    segment = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
+    limit = StrictIntegerField(min_value=1, max_value=MAX_LIMIT, required=False, allow_null=True)
     sort = serializers.ChoiceField(choices=list(SORTS), required=False)
 
     def to_representation(self, instance):
@@ -109,12 +114,12 @@ class SegmentOutputSerializer(serializers.ModelSerializer):
 
 
 class SegmentInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+    name = StrictCharField(max_length=200)
     filters = SegmentFiltersSerializer(required=False)
 
 
 class SegmentPatchSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
+    name = StrictCharField(max_length=200, required=False)
     filters = SegmentFiltersSerializer(required=False)
 
 
@@ -142,13 +147,19 @@ class ModelFilterSerializer(serializers.Serializer):
     horizon_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
 
 
+@extend_schema_field({"type": "array", "maxItems": 10, "nullable": True,
+                      "items": {"type": "string", "enum": list(ALGORITHMS)}})
+class AlgorithmListField(serializers.ListField):
+    """Algorithm names; the view checks them (parse_algorithms) so an unknown one is a 400 on `algorithms`."""
+
+
 class TrainInputSerializer(serializers.Serializer):
     task = serializers.ChoiceField(choices=Task.choices)
-    horizon_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True,
-                                            help_text="Default: the shop's horizon.")
+    horizon_days = StrictIntegerField(min_value=1, max_value=3650, required=False, allow_null=True,
+                                      help_text="Default: the shop's horizon.")
     as_of = serializers.DateField(required=False, allow_null=True, help_text="Default: the last order's day.")
-    algorithms = serializers.ListField(child=serializers.CharField(max_length=32), required=False, allow_null=True,
-                                       max_length=10, help_text="Default: every algorithm.")
+    algorithms = AlgorithmListField(child=serializers.CharField(max_length=32), required=False, allow_null=True,
+                                    max_length=10, help_text="Default: every algorithm.")
 
 
 class ScoreInputSerializer(serializers.Serializer):

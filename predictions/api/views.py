@@ -220,6 +220,7 @@ class SegmentListApi(ShopApiMixin, generics.ListAPIView):
     """Segments: list and create."""
 
     required_roles = {"GET": "marketer", "POST": "marketer"}
+    body_serializers = {"POST": SegmentInputSerializer}
     serializer_class = SegmentOutputSerializer
     cursor_ordering = "name"
 
@@ -264,6 +265,7 @@ class SegmentDetailApi(ShopApiMixin, APIView):
     """One segment: read, update, delete."""
 
     required_roles = {"GET": "marketer", "PUT": "marketer", "PATCH": "marketer", "DELETE": "marketer"}
+    body_serializers = {"PUT": SegmentInputSerializer, "PATCH": SegmentPatchSerializer}
 
     def _segment(self, segment_id: int) -> Segment:
         return segment_get(shop=self.shop, segment_id=segment_id)
@@ -341,6 +343,14 @@ class SegmentExportApi(ShopApiMixin, APIView):
     """A segment as CSV."""
 
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
+
+    def handle_exception(self, exc):
+        """Render errors as JSON whatever the negotiated format."""
+        response = super().handle_exception(exc)
+        # `?format=csv` makes DRF pick the CSV renderer for everything, errors included: errors are JSON.
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return response
 
     @extend_schema(
         operation_id="segments_export", summary="Export a segment as CSV (streamed, audited)", tags=["segments"],
@@ -430,6 +440,7 @@ class TrainJobApi(ShopApiMixin, APIView):
     """Start training."""
 
     required_roles = {"POST": "analyst"}
+    body_serializers = {"POST": TrainInputSerializer}
 
     @extend_schema(operation_id="jobs_train", summary="Start training (returns the job to poll)", tags=["jobs"],
                    request=TrainInputSerializer, responses={202: JobOutputSerializer},
@@ -460,6 +471,7 @@ class ScoreJobApi(ShopApiMixin, APIView):
     """Start scoring."""
 
     required_roles = {"POST": "analyst"}
+    body_serializers = {"POST": ScoreInputSerializer}
 
     @extend_schema(operation_id="jobs_score", summary="Start a scoring run with the champions", tags=["jobs"],
                    request=ScoreInputSerializer, responses={202: JobOutputSerializer},

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from ecomsight.api.fields import StrictIntegerField
 from recommendations.models import Recommendation, SimilarProduct
 
 
@@ -35,5 +36,5 @@ class SimilarFilterSerializer(serializers.Serializer):
 
 
 class RecommendationsJobInputSerializer(serializers.Serializer):
-    k = serializers.IntegerField(min_value=1, max_value=100, required=False, default=20,
+    k = StrictIntegerField(min_value=1, max_value=100, required=False, default=20,
                                  help_text="Recommendations per customer.")

@@ -138,6 +138,7 @@ class RecommendationsJobApi(ShopApiMixin, APIView):
     """Start a recommendation build."""
 
     required_roles = {"POST": "analyst"}
+    body_serializers = {"POST": RecommendationsJobInputSerializer}
 
     @extend_schema(operation_id="jobs_recommendations", summary="Start building recommendations", tags=["jobs"],
                    request=RecommendationsJobInputSerializer, responses={202: JobOutputSerializer},

@@ -1,0 +1,41 @@
+"""Serializer fields for JSON bodies that take the documented JSON type only.
+
+DRF's fields coerce: a CharField takes `0` as "0", an IntegerField takes "5", a FloatField "1.5". The
+OpenAPI schema promises `string`, `integer` and `number`, and a client that sends the wrong type has a
+bug it should hear about, so body fields refuse other types (query parameters are always text and keep
+DRF's fields)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and booleans."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An IntegerField that refuses strings, booleans and fractions."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float) or (isinstance(data, float)
+                                                                           and not data.is_integer()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A FloatField that refuses strings and booleans."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+__all__ = ["StrictCharField", "StrictFloatField", "StrictIntegerField"]
