@@ -62,3 +62,14 @@ class Model(Protocol):
 
 class FeatureMismatch(Exception):
     """An artifact was trained on another feature list than the code now builds."""
+
+
+def training_labels(train: ModelInput, valid: ModelInput | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The 0/1 labels a supervised fit needs, as int64: refuses a missing set of labels, and training
+    labels of a single class (nothing to learn). `valid` may be omitted by models that only train."""
+    if train.y is None or (valid is not None and valid.y is None):
+        raise ValueError("fit needs labels in both train and valid")
+    y_train = np.asarray(train.y).astype(np.int64)
+    if len(y_train) == 0 or y_train.min() == y_train.max():
+        raise ValueError("training labels hold a single class; nothing to learn")
+    return y_train, (np.asarray(valid.y).astype(np.int64) if valid is not None else None)

@@ -14,7 +14,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from predictions.ml.artifacts import check_features, read_json, read_metadata, write_json, write_metadata
-from predictions.ml.base import ModelInput
+from predictions.ml.base import ModelInput, training_labels
 from predictions.ml.calibration import Calibrator, fit_calibrator
 
 PARAMS_FILE = "params.json"
@@ -134,9 +134,7 @@ class RfmLogReg:
 
     def fit(self, train: ModelInput, valid: ModelInput) -> None:
         """Fit the regression on `train`, calibrate on `valid`."""
-        y = _labels(train, "RfmLogReg")
-        if y.min() == y.max():
-            raise ValueError("training labels hold a single class; nothing to learn")
+        y, _ = training_labels(train)
         self.features = [str(c) for c in train.X.columns]
         self.columns = [c for c in RFM_COLUMNS if c in train.X.columns]
         raw = train.X[self.columns].to_numpy(dtype=np.float64)

@@ -33,7 +33,7 @@ from predictions.ml.artifacts import (
     write_json,
     write_metadata,
 )
-from predictions.ml.base import ModelInput
+from predictions.ml.base import ModelInput, training_labels
 from predictions.ml.calibration import Calibrator, fit_calibrator
 
 MODEL_FILE = "model.txt"
@@ -117,12 +117,7 @@ class LightGbmModel:
 
     def fit(self, train: ModelInput, valid: ModelInput) -> None:
         """Train on `train` with early stopping on `valid`, then calibrate on `valid`."""
-        if train.y is None or valid.y is None:
-            raise ValueError("fit needs labels in both train and valid")
-        y_train = np.asarray(train.y).astype(np.int64)
-        y_valid = np.asarray(valid.y).astype(np.int64)
-        if y_train.min() == y_train.max():
-            raise ValueError("training labels hold a single class; nothing to learn")
+        y_train, y_valid = training_labels(train, valid)
         self.features = [str(c) for c in train.X.columns]
         require_columns(valid.X.columns, self.features)
         params = self._train_params(y_train, y_valid)

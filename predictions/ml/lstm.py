@@ -50,7 +50,7 @@ from predictions.ml.artifacts import (
     write_json,
     write_metadata,
 )
-from predictions.ml.base import ModelInput
+from predictions.ml.base import ModelInput, training_labels
 from predictions.ml.calibration import Calibrator, fit_calibrator
 
 MODEL_FILE = "model.pt"
@@ -221,12 +221,8 @@ class LstmModel:
 
     def fit(self, train: ModelInput, valid: ModelInput) -> None:
         """Train with early stopping on `valid` (restoring the best epoch), then calibrate on `valid`."""
-        if train.y is None or valid.y is None:
-            raise ValueError("fit needs labels in both train and valid")
-        y_all = np.asarray(train.y).astype(np.float32)
-        y_valid = np.asarray(valid.y).astype(np.float32)
-        if y_all.min() == y_all.max():
-            raise ValueError("training labels hold a single class; nothing to learn")
+        y_train, y_check = training_labels(train, valid)
+        y_all, y_valid = y_train.astype(np.float32), y_check.astype(np.float32)
         self.features = [str(c) for c in train.X.columns]
         rng = np.random.default_rng(self.seed)
         rows = self._subsample(y_all.astype(np.int64), rng)
