@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -151,7 +152,8 @@ def model_train(
             f"No model could be trained for {task} at {horizon} days. "
             + " ".join(result.sufficiency.messages) + (f" ({details})" if details else "")
         )
-    run_key = f"{timezone.now():%Y%m%dT%H%M%S}-{job_id or 'cli'}"
+    # Unique per training run: two runs in the same second (a retry, two tasks) must not share a folder.
+    run_key = f"{timezone.now():%Y%m%dT%H%M%S}-{job_id or 'cli'}-{uuid.uuid4().hex[:8]}"
     saved = {name: artifact_save(model=model, shop_slug=shop.slug, task=task, horizon_days=horizon, run_key=run_key)
              for name, model in result.models.items()}
     comparison = {name: _headline(m) for name, m in result.metrics.items()}
