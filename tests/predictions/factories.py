@@ -4,52 +4,42 @@ from datetime import UTC, datetime
 
 import factory
 
-from behavior.models import Customer, Order
-from catalog.models import Category, Product
+from behavior.models import Customer
 from predictions.models import CustomerScore, ModelVersion, ScoringRun, Segment
 from tests.accounts.factories import ShopFactory
+from tests.behavior import factories as behavior_factories
+from tests.catalog import factories as catalog_factories
 
 AS_OF = datetime(2024, 6, 1, tzinfo=UTC)
 
 
-class CustomerFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Customer
+class CustomerFactory(behavior_factories.CustomerFactory):
+    """A customer with personal data (the pages hide or show it by role) and no signup date."""
 
-    shop = factory.SubFactory(ShopFactory)
     external_id = factory.Sequence(lambda n: f"C{n:05d}")
     email = factory.LazyAttribute(lambda o: f"{o.external_id.lower()}@example.com")
     name = factory.LazyAttribute(lambda o: f"Name {o.external_id}")
-    country = "DE"
+    signup_at = None
 
 
-class CategoryFactory(factory.django.DjangoModelFactory):
+class CategoryFactory(catalog_factories.CategoryFactory):
     class Meta:
-        model = Category
+        django_get_or_create = ()
 
-    shop = factory.SubFactory(ShopFactory)
     name = factory.Sequence(lambda n: f"Cat{n}")
-    path = factory.LazyAttribute(lambda o: o.name)
 
 
-class ProductFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Product
-
-    shop = factory.SubFactory(ShopFactory)
+class ProductFactory(catalog_factories.ProductFactory):
     external_id = factory.Sequence(lambda n: f"P{n:05d}")
-    title = factory.Sequence(lambda n: f"Product {n}")
+    price = None
 
 
-class OrderFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Order
-
-    shop = factory.SelfAttribute("customer.shop")
+class OrderFactory(behavior_factories.OrderFactory):
     customer = factory.SubFactory(CustomerFactory)
     external_id = factory.Sequence(lambda n: f"O{n:06d}")
     placed_at = AS_OF
     total = 50
+    currency = ""
 
 
 class ScoringRunFactory(factory.django.DjangoModelFactory):
