@@ -23,6 +23,7 @@ NAV = [
     ("Data quality", "/quality/", "analyst"),
     ("Models", "/models/", "analyst"),
     ("Jobs", "/jobs/", "analyst"),
+    ("API tokens", "/accounts/tokens/", "marketer"),
     ("Admin", "/admin/", "admin"),
 ]
 

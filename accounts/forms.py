@@ -4,6 +4,9 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from .throttle import LoginBlock, client_ip, login_attempt_check, login_attempt_succeeded
+from .tokens import MAX_NAME_LENGTH
+
+MAX_EXPIRES_DAYS = 3650  # the bound api_token_create enforces; here so the form says it before the service does
 
 
 class LoginForm(AuthenticationForm):
@@ -46,3 +49,27 @@ class ShopSwitchForm(forms.Form):
 
     shop = forms.SlugField(max_length=64)
     next = forms.CharField(required=False, max_length=2000)
+
+
+class TokenCreateForm(forms.Form):
+    """The "new API token" form. Only the shape is checked here; accounts.tokens.api_token_create decides the rest."""
+
+    name = forms.CharField(
+        max_length=MAX_NAME_LENGTH, help_text="What or who uses it, e.g. “CRM sync”.",
+        error_messages={"required": "Give the token a name (what or who uses it)."},
+    )
+    expires_days = forms.IntegerField(
+        label="Expires after (days)", required=False, min_value=1, max_value=MAX_EXPIRES_DAYS,
+        help_text=f"1 to {MAX_EXPIRES_DAYS:,} days. Leave it blank for a token that does not expire.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})
+        self.fields["expires_days"].widget.attrs.update({"inputmode": "numeric", "placeholder": "never"})
+
+
+class TokenRevokeForm(forms.Form):
+    """The revoke button of one row of the tokens list."""
+
+    token = forms.IntegerField(min_value=1)

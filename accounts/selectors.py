@@ -4,11 +4,12 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from ecomsight.errors import UserError
 
-from .models import Role, Shop
+from .models import ApiToken, Role, Shop
 
 # Each role includes the permissions of the weaker ones (see accounts/migrations/0002_roles.py).
 ROLE_RANK = {Role.MARKETER.value: 1, Role.ANALYST.value: 2, Role.ADMIN.value: 3}
@@ -100,3 +101,9 @@ def user_has_role(*, user: AbstractBaseUser, roles: Iterable[str]) -> bool:
         return False
     wanted = [ROLE_RANK[r] for r in roles]
     return bool(wanted) and ROLE_RANK[role] >= min(wanted)
+
+
+def api_token_list(*, user: AbstractBaseUser, shop: Shop) -> QuerySet[ApiToken]:
+    """The tokens of `shop` that `user` may see and revoke: their own, or every one for an admin."""
+    tokens = ApiToken.objects.filter(shop=shop).select_related("user")
+    return tokens if user_role(user=user) == Role.ADMIN else tokens.filter(user=user)

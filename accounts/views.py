@@ -1,15 +1,27 @@
-"""Login, logout and the shop switcher."""
+"""Login, logout, the shop switcher and the API tokens page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template import loader
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.debug import sensitive_variables
+from django.views.decorators.http import require_http_methods, require_POST
 
-from .forms import LoginForm, ShopSwitchForm
-from .selectors import shop_for_user_get
+from ecomsight.errors import UserError
+
+from .forms import LoginForm, ShopSwitchForm, TokenCreateForm, TokenRevokeForm
+from .models import ApiToken, Role
+from .permissions import role_required
+from .selectors import api_token_list, shop_for_request, shop_for_user_get, user_role
+from .tokens import api_token_create, api_token_revoke
 
 
 class LoginView(auth_views.LoginView):
@@ -48,6 +60,85 @@ def shop_switch(request: HttpRequest) -> HttpResponse:
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
     return redirect(target if safe else "/")
+
+
+# ---- API tokens -----------------------------------------------------------------------------------
+# Everyone with a role manages their own tokens for the current shop; admins also see and revoke the other
+# users' tokens of that shop. Anything else answers 404, so that other people's tokens are never revealed.
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    token: ApiToken
+    status: str  # "active", "expired" or "revoked"
+    badge: str  # the badge class of the status
+
+
+_STATUS_BADGE = {"active": "succeeded", "expired": "neutral", "revoked": "neutral"}
+
+
+def _token_row(token: ApiToken, now) -> TokenRow:
+    if token.revoked_at is not None:
+        status = "revoked"
+    elif token.expires_at is not None and token.expires_at <= now:
+        status = "expired"
+    else:
+        status = "active"
+    return TokenRow(token=token, status=status, badge=_STATUS_BADGE[status])
+
+
+@role_required("marketer")
+@require_http_methods(["GET", "POST"])
+@sensitive_variables("issued")  # never in an error report, should rendering fail
+def token_list(request: HttpRequest) -> HttpResponse:
+    """The current shop's tokens (the user's own; every one for admins); POST creates one for the user.
+
+    The new secret is rendered in the POST's own response, not redirected to: it then never leaves this
+    response (no session, no message, no URL), and a reload of the list cannot show it again. The price is
+    that reloading that one page offers to resend the form, which would make a second token (listed, revocable)."""
+    shop = shop_for_request(request)
+    is_admin = user_role(user=request.user) == Role.ADMIN
+    form = TokenCreateForm(request.POST or None)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            issued = api_token_create(user=request.user, shop=shop, name=form.cleaned_data["name"],
+                                      expires_days=form.cleaned_data["expires_days"], actor=request.user)
+        except UserError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            form = TokenCreateForm()
+    now = timezone.now()
+    rows = [_token_row(t, now) for t in api_token_list(user=request.user, shop=shop)]
+    response = render(request, "accounts/tokens.html", {
+        "shop": shop, "form": form, "rows": rows, "is_admin": is_admin, "issued": issued,
+        "me_url": request.build_absolute_uri(reverse("api-v1:me")),
+    })
+    if issued is not None:
+        response["Cache-Control"] = "no-store"  # the secret must not stay in a browser's or a proxy's cache
+    return response
+
+
+@role_required("marketer")
+@require_POST
+def token_revoke(request: HttpRequest) -> HttpResponse:
+    """Revoke the token whose id is posted (the list asks to confirm first). One's own token, or for admins
+    any of the current shop's; anything else answers 404, like a token that does not exist.
+
+    The id travels in the form, not the URL: the action then has a single address that answers GET with 405."""
+    form = TokenRevokeForm(request.POST)
+    if not form.is_valid():
+        raise Http404("No such token.")
+    shop = shop_for_request(request)
+    token = get_object_or_404(api_token_list(user=request.user, shop=shop),
+                              pk=form.cleaned_data["token"])
+    if token.revoked_at is not None:
+        messages.info(request, f"“{token.name}” was already revoked.")
+    else:
+        api_token_revoke(token=token, actor=request.user)
+        messages.success(request, f"Revoked “{token.name}” ({token.prefix}…). Tools using it are refused from "
+                                  "their next request on.")
+    return redirect("accounts:tokens")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
