@@ -188,17 +188,27 @@ def _shared_cache_available() -> bool:
 _UNAVAILABLE = object()
 
 
-def auth_generation() -> object:
-    """The current shared generation (None before the first change): one cache GET."""
+def auth_generation(*, count: tuple[str, int] | None = None) -> tuple[object, int | None]:
+    """The current shared generation (None before the first change): one cache GET. With `count`, a
+    (key, ttl) counter (the API's throttle) is incremented in the same Redis round trip and its new value
+    returned beside the generation (None when not counted: no Redis, or the cache is down)."""
     try:
         client = redis_client()
         if client is None:
-            return cache.get(GENERATION_KEY)
-        raw = client.get(redis_key(GENERATION_KEY))
-        return raw.decode() if raw is not None else None
+            return cache.get(GENERATION_KEY), None
+        if count is None:
+            raw = client.get(redis_key(GENERATION_KEY))
+            return (raw.decode() if raw is not None else None), None
+        counter, ttl = redis_key(count[0]), count[1]
+        pipe = client.pipeline(transaction=False)
+        pipe.get(redis_key(GENERATION_KEY))
+        pipe.incr(counter)
+        pipe.expire(counter, ttl)
+        raw, counted, _ = pipe.execute()
+        return (raw.decode() if raw is not None else None), int(counted)
     except Exception:  # noqa: BLE001 — a cache outage must not lock every client out
         logger.warning("cache unavailable: verifying API tokens against the database", exc_info=True)
-        return _UNAVAILABLE
+        return _UNAVAILABLE, None
 
 
 def auth_cache_invalidate() -> None:
@@ -231,17 +241,20 @@ def _copy(token: ApiToken) -> ApiToken:
     return fresh
 
 
-def api_token_authenticate(*, plain: str) -> ApiToken:
+def api_token_authenticate(*, plain: str, count: tuple[str, int] | None = None) -> ApiToken:
     """`api_token_verify` for API requests: the same answers, served from a per-process cache for up to
-    AUTH_CACHE_SECONDS while nothing that could change them happened (see above). One cache GET per
-    call; no database query while cached except the once-a-minute `last_used_at` write."""
+    AUTH_CACHE_SECONDS while nothing that could change them happened (see above). One cache round trip
+    per call; no database query while cached except the once-a-minute `last_used_at` write.
+
+    `count`: a (key, ttl) counter to increment in that same round trip (the API's throttle); the token
+    returned carries `.counted = (key, new value)`, or `(key, None)` when it could not be counted."""
     if not plain or len(plain) > 200:
         raise TokenInvalid("Invalid token.")
     if not _shared_cache_available():
-        return api_token_verify(plain=plain)
-    generation = auth_generation()
+        return _counted(api_token_verify(plain=plain), count, None)
+    generation, counted = auth_generation(count=count)
     if generation is _UNAVAILABLE:
-        return api_token_verify(plain=plain)
+        return _counted(api_token_verify(plain=plain), count, None)
     key = token_hash(plain)
     entry = _verified.get(key)
     clock = time.monotonic()
@@ -251,14 +264,19 @@ def api_token_authenticate(*, plain: str) -> ApiToken:
         if len(_verified) >= AUTH_CACHE_MAX_ENTRIES:
             _verified.clear()
         _verified[key] = _Verified(token=token, generation=generation, verified_at=clock)
-        return _copy(token)
+        return _counted(_copy(token), count, counted)
     token = entry.token
     now = timezone.now()
     if token.expires_at is not None and token.expires_at <= now:
         _verified.pop(key, None)
         raise TokenInvalid("This token has expired.")
     _last_used_touch(token, now)
-    return _copy(token)
+    return _counted(_copy(token), count, counted)
+
+
+def _counted(token: ApiToken, count: tuple[str, int] | None, value: int | None) -> ApiToken:
+    token.counted = (count[0], value) if count is not None else None
+    return token
 
 
 def _invalidate_on_change(**kwargs) -> None:

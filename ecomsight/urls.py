@@ -4,6 +4,9 @@ from django.urls import include, path
 from predictions import views as prediction_views
 
 urlpatterns = [
+    # The REST API and its OpenAPI schema (ecomsight/api/urls.py). First: Django tries the patterns in order,
+    # and API clients call far more often than people open pages.
+    path("api/", include("ecomsight.api.urls")),
     path("", prediction_views.dashboard, name="home"),
     path("", include("predictions.urls")),
     # The analyst's pages: imports/ and quality/ (behavior), models/ and jobs/ (predictions).
@@ -11,8 +14,6 @@ urlpatterns = [
     path("", include("predictions.urls_analyst")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
-    # The REST API and its OpenAPI schema (ecomsight/api/urls.py).
-    path("api/", include("ecomsight.api.urls")),
 ]
 
 # Error pages: the 500 answers in the API's format under /api/ (see accounts.views.server_error).

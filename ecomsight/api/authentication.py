@@ -5,10 +5,14 @@ credentials gets 401 with `WWW-Authenticate: Bearer realm="api"`."""
 
 from __future__ import annotations
 
+import time
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from accounts.tokens import TokenInvalid, api_token_authenticate
+from accounts.tokens import TokenInvalid, api_token_authenticate, token_hash
+
+from .throttling import TokenRateThrottle, token_ident
 
 KEYWORD = "Bearer"
 
@@ -30,8 +34,10 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             plain = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
+        # The throttle's counter for this token goes along with the token check: one Redis round trip.
+        counter = TokenRateThrottle().counter(token_ident(token_hash(plain)), time.time()) if plain else None
         try:
-            token = api_token_authenticate(plain=plain)
+            token = api_token_authenticate(plain=plain, count=counter)
         except TokenInvalid as exc:
             raise exceptions.AuthenticationFailed(exc.message) from None
         return token.user, token

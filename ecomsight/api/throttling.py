@@ -42,8 +42,17 @@ def window_count(key: str, *, ttl: int) -> int:
         return cache.incr(key)
 
 
+def token_ident(key_hash: str) -> str:
+    # By hash, not id: ids come back after a database is restored or recreated, and a fresh token must not
+    # inherit the count of an old one with the same id.
+    return f"t{key_hash[:24]}"
+
+
 class TokenRateThrottle(BaseThrottle):
-    """Limits each token (or session user) to DEFAULT_THROTTLE_RATES["token"] requests per window."""
+    """Limits each token (or session user) to DEFAULT_THROTTLE_RATES["token"] requests per window.
+
+    For a token, the count is taken while the token is authenticated, in the same Redis round trip
+    (BearerTokenAuthentication asks for `counter(ident)` and the token comes back with `.counted`)."""
 
     scope = "token"
 
@@ -52,21 +61,30 @@ class TokenRateThrottle(BaseThrottle):
         self.limit, self.period = parse_rate(rate) if rate else (0, 1)
         self._wait = 0.0
 
+    def counter(self, ident: str, now: float) -> tuple[str, int] | None:
+        """The (cache key, ttl) counting `ident`'s requests in the window of `now`; None when unlimited."""
+        if not self.limit:
+            return None
+        return f"api-throttle:{self.scope}:{ident}:{int(now // self.period)}", self.period + 1
+
     def allow_request(self, request, view) -> bool:
         if not self.limit:
             return True
         token = request.auth
         if token is not None and hasattr(token, "key_hash"):
-            # By hash, not id: ids come back after a database is restored or recreated, and a fresh token
-            # must not inherit the count of an old one with the same id.
-            ident = f"t{token.key_hash[:24]}"
+            ident = token_ident(token.key_hash)
         elif request.user and request.user.is_authenticated:
             ident = f"u{request.user.pk}"
         else:
             ident = f"a{self.get_ident(request)}"
         now = time.time()
+        key, ttl = self.counter(ident, now)
+        counted = getattr(token, "counted", None)
+        if counted is not None and counted[0] == key and counted[1] is not None:
+            count = counted[1]  # counted during authentication, in this window
+        else:
+            count = window_count(key, ttl=ttl)
         window = int(now // self.period)
-        count = window_count(f"api-throttle:{self.scope}:{ident}:{window}", ttl=self.period + 1)
         if count > self.limit:
             self._wait = (window + 1) * self.period - now
             return False

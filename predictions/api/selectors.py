@@ -15,6 +15,7 @@ from django.db.models import F, QuerySet, Subquery
 
 from accounts.models import Shop
 from behavior.models import Customer
+from ecomsight.db import fetch_prepared
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
 from predictions.selectors.scores import at_risk_queryset, segment_queryset
@@ -91,10 +92,8 @@ def customer_score_rows(*, shop: Shop, customer_id: str, task: str | None, limit
 
     Deliberately SQL: the customer scores endpoint is a hot path and the ORM querysets cost more to build
     than PostgreSQL takes to answer (tests/api checks it against the ORM path)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_SCORES_SQL, {"shop": shop.pk, "customer": customer_id, "task": task, "limit": limit,
-                                     "succeeded": ScoringRun.Status.SUCCEEDED})
-        fetched = cursor.fetchall()
+    _, fetched = fetch_prepared(_SCORES_SQL, {"shop": shop.pk, "customer": customer_id, "task": task,
+                                              "limit": limit, "succeeded": str(ScoringRun.Status.SUCCEEDED)})
     parts: dict[str, list[dict]] = {"history": [], "current": []}
     for part, *values in fetched:
         row = dict(zip(_SCORE_KEYS, values, strict=True))
@@ -107,13 +106,20 @@ def customer_score_rows(*, shop: Shop, customer_id: str, task: str | None, limit
 def scoring_run_for_list(*, shop: Shop, run_id: int | None) -> ScoringRun | None:
     """The run a paged list reads: the one its cursor names (None if that is not a succeeded run of
     the shop), else the shop's current run."""
-    # Raw, with only the columns the lists use (the summary says whether the list columns were filled in):
-    # the ORM's compile of this small query cost more than running it, on every page of the list.
+    # A prepared statement with only the columns the lists use (the summary says whether the list columns
+    # were filled in): the ORM's compile of this small query cost more than running it, on every page.
+    succeeded = str(ScoringRun.Status.SUCCEEDED)
     if run_id is None:
-        runs = list(ScoringRun.objects.raw(_CURRENT_RUN_SQL, [shop.pk, ScoringRun.Status.SUCCEEDED]))
+        names, fetched = fetch_prepared(_CURRENT_RUN_SQL, [shop.pk, succeeded])
     else:
-        runs = list(ScoringRun.objects.raw(_RUN_SQL, [shop.pk, ScoringRun.Status.SUCCEEDED, run_id]))
-    return runs[0] if runs else None
+        names, fetched = fetch_prepared(_RUN_SQL, [shop.pk, succeeded, run_id])
+    if not fetched:
+        return None
+    row = dict(zip(names, fetched[0], strict=True))
+    if isinstance(row["summary"], str):  # jsonb arrives as text from a raw cursor
+        row["summary"] = json.loads(row["summary"])
+    # The other fields stay deferred (read from the database if ever used), as with raw().
+    return ScoringRun.from_db(connection.alias, list(row), list(row.values()))
 
 
 _RUN_COLUMNS = f"SELECT id, shop_id, as_of, summary FROM {ScoringRun._meta.db_table} WHERE shop_id = %s AND status = %s"
@@ -164,11 +170,9 @@ def at_risk_values_slice(*, make_queryset, run: ScoringRun, flt: AtRiskFilter | 
             while len(_compiled) > _COMPILED_MAX:
                 _compiled.popitem(last=False)
     sql, params = compiled
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        # values() names every column after its key (`... AS "risk_band"`).
-        names = [column.name for column in cursor.description]
-        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    # values() names every column after its key (`... AS "risk_band"`).
+    names, fetched = fetch_prepared(sql, params)
+    rows = [dict(zip(names, values, strict=True)) for values in fetched]
     for row in rows:
         # jsonb arrives as text from a raw cursor (JSONField decodes it on the ORM path).
         if isinstance(row["reasons"], str):

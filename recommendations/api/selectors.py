@@ -6,11 +6,10 @@ tests/api/test_endpoints.py checks this path and the ORM one give the same pages
 
 from __future__ import annotations
 
-from django.db import connection
-
 from accounts.models import Shop
 from behavior.models import Customer
 from catalog.models import Product
+from ecomsight.db import fetch_prepared
 from recommendations.models import Recommendation, RecommenderVersion
 
 _SQL = f"""
@@ -31,9 +30,8 @@ def customer_recommendation_rows(*, shop: Shop, customer_id: str, limit: int) ->
     """The first `limit` recommendations of the shop's customer `customer_id` (their own id) in the active
     build, best first, in the API's row shape (RecommendationOutputSerializer's). Empty for an unknown
     customer, a customer without recommendations, or a shop without an active build."""
-    with connection.cursor() as cursor:
-        cursor.execute(_SQL, {"shop": shop.pk, "customer": customer_id, "active": RecommenderVersion.Status.ACTIVE,
-                              "limit": limit})
-        return [{"rank": rank, "product": {"id": external_id, "title": title, "price": price, "active": active},
-                 "score": score, "source": source, "reason": reason}
-                for rank, score, source, reason, external_id, title, price, active in cursor.fetchall()]
+    _, fetched = fetch_prepared(_SQL, {"shop": shop.pk, "customer": customer_id,
+                                       "active": str(RecommenderVersion.Status.ACTIVE), "limit": limit})
+    return [{"rank": rank, "product": {"id": external_id, "title": title, "price": price, "active": active},
+             "score": score, "source": source, "reason": reason}
+            for rank, score, source, reason, external_id, title, price, active in fetched]

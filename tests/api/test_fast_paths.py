@@ -105,6 +105,44 @@ def test_throttle_window_key_expires_so_counters_never_pile_up_in_redis(db):
     assert 0 < redis_client().ttl(redis_key(key)) <= 7
 
 
+def test_the_throttle_is_counted_in_the_token_checks_round_trip(tokens):
+    key = f"test-counted:{timezone.now().timestamp()}"
+    first = api_token_authenticate(plain=tokens["marketer"], count=(key, 61))
+    second = api_token_authenticate(plain=tokens["marketer"], count=(key, 61))
+    assert (first.counted, second.counted) == ((key, 1), (key, 2))
+    assert int(redis_client().get(redis_key(key))) == 2 and 0 < redis_client().ttl(redis_key(key)) <= 61
+
+
+def test_a_request_counts_once_against_its_tokens_limit(tokens):
+    client = bearer(tokens["analyst"])
+    before = {k: int(redis_client().get(k)) for k in redis_client().scan_iter(match="*api-throttle:*")}
+    assert client.get(ME).status_code == 200
+    after = {k: int(redis_client().get(k)) for k in redis_client().scan_iter(match="*api-throttle:*")}
+    assert sum(after.values()) - sum(before.values()) == 1
+
+
+def _prepared_statements() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_hot_reads_run_as_prepared_statements_with_the_same_answers_as_unprepared(clients, scored, settings):
+    client = clients["marketer"]
+    paths = ["/api/v1/customers/C1/recommendations/", "/api/v1/customers/C1/scores/", "/api/v1/at-risk/"]
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    plain = [client.get(path).json() for path in paths]
+    assert not any("recommendations_recommendation" in s for s in _prepared_statements())
+    settings.DATABASE_PREPARED_STATEMENTS = True
+    assert [client.get(path).json() for path in paths] == plain
+    assert [client.get(path).json() for path in paths] == plain  # executed by name the second time
+    statements = _prepared_statements()
+    for table in ("recommendations_recommendation", "predictions_customerscore", "predictions_scoringrun"):
+        assert any(table in s for s in statements), table
+
+
 def _all_pages(client, path: str, page_size: int) -> list[dict]:
     results, url = [], f"{path}?page_size={page_size}"
     while url:
