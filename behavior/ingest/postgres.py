@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -408,19 +409,8 @@ def _events_write_columns(cursor, shop_id: int, batch: Batch, create: bool, ids:
     prefixes = np.frombuffer(bytes.fromhex("".join(key[:16] for key in columns["idempotency_key"][chosen])),
                              dtype=">u8")
     chosen = chosen[np.argsort(prefixes, kind="stable")]
-    product_text = product_ids[chosen].astype(str).astype(object)
-    product_text[product_ids[chosen] == -1] = None
-    fields = [
-        [str(shop_id)] * len(chosen),
-        customer_ids[chosen].astype(str).tolist(),
-        _copy_text(columns["type"][chosen]),
-        _copy_text(product_text),
-        columns["occurred_at"][chosen].tolist(),
-        _copy_text(columns["session_id"][chosen], null=""),  # NOT NULL: "" for no session
-        _copy_text(columns["properties"][chosen]),
-        columns["idempotency_key"][chosen].tolist(),
-    ]
-    text = "\n".join(map("\t".join, zip(*fields, strict=True))) + "\n"
+    text = _event_copy_text(shop_id, customer_ids[chosen], product_ids[chosen],
+                            {name: columns[name][chosen] for name in _EVENT_TEXT_COLUMNS})
     names = ", ".join(EVENT_COLUMNS)
     try:
         # Straight into the table, as `_events_write` does (a concurrent import of the same keys collides:
@@ -438,8 +428,40 @@ def _events_write_columns(cursor, shop_id: int, batch: Batch, create: bool, ids:
         result.duplicates = n - len(rejects) - result.inserted
 
 
-def _copy_chunks(cursor, sql: str, text: str) -> None:
-    """COPY `text` in ~1 MB writes (psycopg sends each while the next is encoded)."""
+# Rows turned into COPY text at a time: the text of a whole 200,000-row batch, and the strings it is made
+# from, held ~70 MB at once.
+COPY_TEXT_ROWS = 10_000
+_EVENT_TEXT_COLUMNS = ("type", "occurred_at", "session_id", "properties", "idempotency_key")
+
+
+def _event_copy_text(shop_id: int, customer_ids: np.ndarray, product_ids: np.ndarray,
+                     columns: dict[str, np.ndarray]) -> Callable[[], Iterator[str]]:
+    """The COPY text (EVENT_COLUMNS, text format) of events given as arrays (product id -1: none), made on
+    demand COPY_TEXT_ROWS rows at a time; callable again (the collision path sends it twice)."""
+    shop = str(shop_id)
+
+    def pieces() -> Iterator[str]:
+        for start in range(0, len(customer_ids), COPY_TEXT_ROWS):
+            part = slice(start, start + COPY_TEXT_ROWS)
+            products = product_ids[part]
+            product_text = products.astype(str).astype(object)
+            product_text[products == -1] = None
+            fields = [
+                [shop] * len(products),
+                customer_ids[part].astype(str).tolist(),
+                _copy_text(columns["type"][part]),
+                _copy_text(product_text),
+                columns["occurred_at"][part].tolist(),
+                _copy_text(columns["session_id"][part], null=""),  # NOT NULL: "" for no session
+                _copy_text(columns["properties"][part]),
+                columns["idempotency_key"][part].tolist(),
+            ]
+            yield "\n".join(map("\t".join, zip(*fields, strict=True))) + "\n"
+    return pieces
+
+
+def _copy_chunks(cursor, sql: str, text: Callable[[], Iterator[str]]) -> None:
+    """COPY the pieces of `text()` (psycopg sends each while the next is made)."""
     with cursor.copy(sql) as copy:
-        for start in range(0, len(text), FLUSH_CHARS):
-            copy.write(text[start:start + FLUSH_CHARS])
+        for piece in text():
+            copy.write(piece)

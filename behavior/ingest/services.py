@@ -23,6 +23,7 @@ from accounts.models import Job, Shop
 from behavior.models import ImportJob
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
+from ecomsight.memory import large_allocations_returned
 
 from . import generic, postgres
 from .common import IdCache
@@ -118,6 +119,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1.", field="batch_size")
     job = ImportJob.objects.select_related("shop").get(pk=import_job_id)
+    large_allocations_returned()  # batches' big arrays go back to the system, not the heap (peak memory)
     write = WRITERS["postgres" if connection.vendor == "postgresql" else "generic"] if writer == "auto" \
         else WRITERS[writer]
     started = time.monotonic()
@@ -187,17 +189,26 @@ class _Prefetched:
     """Iterate `batches` one batch ahead in a thread: the next batch is parsed while this one is written.
 
     The database driver releases the GIL while PostgreSQL (or SQLite) works, so parsing and writing overlap
-    on two cores. At most two parsed batches wait (memory stays bounded). An error in the parser is raised
-    here, in the caller's thread; leaving the loop early stops the parser."""
+    on two cores. The parser starts a batch only once the writer has taken the previous one, so at most two
+    batches are in memory: the one being written and the one being parsed (or waiting). Parsing is faster
+    than writing, so the writer never waits but for the first. An error in the parser is raised here, in
+    the caller's thread; leaving the loop early stops the parser."""
 
     _DONE = object()
 
-    def __init__(self, batches: Iterator[Batch], *, ahead: int = 1):
+    def __init__(self, batches: Iterator[Batch]):
         self._batches = batches
-        self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._taken = threading.Semaphore(1)  # released when the writer takes a batch
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="import-parser", daemon=True)
         self._thread.start()
+
+    def _wait_taken(self) -> bool:
+        while not self._stop.is_set():
+            if self._taken.acquire(timeout=0.1):
+                return True
+        return False
 
     def _put(self, item) -> bool:
         while not self._stop.is_set():
@@ -210,21 +221,24 @@ class _Prefetched:
 
     def _run(self) -> None:
         try:
-            for batch in self._batches:
-                if not self._put(batch):
+            while self._wait_taken():
+                batch = next(self._batches, self._DONE)
+                if not self._put(batch) or batch is self._DONE:
                     return
-            self._put(self._DONE)
+                del batch  # the writer's reference is the only one while the next batch is parsed
         except BaseException as exc:  # handed to the caller's thread
             self._put(exc)
 
     def __iter__(self):
         while True:
             item = self._queue.get()
+            self._taken.release()
             if item is self._DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
+            del item  # before waiting for the next one
 
     def __enter__(self) -> _Prefetched:
         return self

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from behavior.ingest import columns as ingest_columns
 from behavior.ingest import formats
 from behavior.ingest import services as ingest_services
 from behavior.ingest.formats import batches_parse, event_idempotency_key, plan_build, source_open
@@ -70,6 +71,38 @@ def test_column_parser_gives_the_row_parsers_rows_keys_and_rejects(tmp_path, bat
     for row in rows:
         assert row[8] == event_idempotency_key(event_id=row[1], customer_id=row[2], type=row[3], product_id=row[4],
                                                occurred_at=row[5], session_id=row[6], properties=row[7])
+
+
+@pytest.mark.parametrize("parse_lines", [2, 3, 5])
+@pytest.mark.parametrize("batch_size", [4, 7, 1000])
+def test_batches_parsed_in_parts_give_the_row_parsers_rows_and_rejects(tmp_path, monkeypatch, parse_lines,
+                                                                      batch_size):
+    # A batch is parsed PARSE_LINES lines at a time and the parts joined; parts that need the row-wise
+    # parser (the quoted line break) fall back in the middle of a batch.
+    monkeypatch.setattr(ingest_columns, "PARSE_LINES", parse_lines)
+    path = tmp_path / "e.csv"
+    path.write_bytes(TRICKY.encode())
+    assert _parsed(path, "auto", batch_size) == _parsed(path, "rows", batch_size)
+
+
+def test_the_parser_thread_runs_at_most_one_batch_ahead_of_the_writer():
+    # Memory: the batch being written and the one being parsed, never a third waiting in between.
+    import time
+
+    produced: list[int] = []
+
+    def batches():
+        for i in range(6):
+            produced.append(i)
+            yield i
+
+    seen = []
+    with ingest_services._Prefetched(batches()) as prefetched:
+        for item in prefetched:
+            time.sleep(0.05)  # time for the parser to run ahead, were it allowed to
+            seen.append((item, len(produced)))
+    assert [item for item, _ in seen] == list(range(6))
+    assert all(count <= item + 2 for item, count in seen), seen
 
 
 @pytest.mark.parametrize("value", [
