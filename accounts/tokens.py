@@ -8,7 +8,6 @@ every API call verifies one."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import secrets
@@ -234,10 +233,18 @@ def _generation_bump() -> None:
         logger.warning("cache unavailable: could not publish an API token invalidation", exc_info=True)
 
 
+def _clone(instance):
+    # What copy.copy does for a model instance (Model.__getstate__ copies its state and related-object cache),
+    # without the pickle protocol's round trip through the app registry: a third of the cost of a cached call.
+    fresh = object.__new__(type(instance))
+    fresh.__dict__.update(instance.__getstate__())
+    return fresh
+
+
 def _copy(token: ApiToken) -> ApiToken:
     # Each request gets its own instances: a view that changed one must not change the cached one.
-    fresh = copy.copy(token)
-    fresh.user, fresh.shop = copy.copy(token.user), copy.copy(token.shop)
+    fresh = _clone(token)
+    fresh.user, fresh.shop = _clone(token.user), _clone(token.shop)
     return fresh
 
 
