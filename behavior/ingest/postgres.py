@@ -277,11 +277,19 @@ def _ids_resolve(cursor, shop_id: int, ids: IdCache, table: str, keys: set[str],
     return resolved
 
 
+# Keys asked about per query: the array literal of a whole batch's keys, and its encoded copy, were ~15 MB.
+STORED_KEYS_PER_QUERY = 25_000
+
+
 def events_stored(cursor, *, shop_id: int, keys: list[str]) -> set[str]:
     """Which of these idempotency keys (32 hex digits) the shop already has: one index probe per key."""
-    cursor.execute("SELECT replace(idempotency_key::text, '-', '') FROM behavior_event "
-                   "WHERE shop_id = %s AND idempotency_key = ANY(%s::uuid[])", [shop_id, pg_array(keys, quoted=False)])
-    return {key for (key,) in cursor.fetchall()}
+    stored: set[str] = set()
+    for start in range(0, len(keys), STORED_KEYS_PER_QUERY):
+        cursor.execute("SELECT replace(idempotency_key::text, '-', '') FROM behavior_event "
+                       "WHERE shop_id = %s AND idempotency_key = ANY(%s::uuid[])",
+                       [shop_id, pg_array(keys[start:start + STORED_KEYS_PER_QUERY], quoted=False)])
+        stored.update(key for (key,) in cursor.fetchall())
+    return stored
 
 
 def _events_write(cursor, shop_id: int, batch: Batch, create: bool, ids: IdCache, result: BatchResult) -> None:
@@ -404,10 +412,9 @@ def _events_write_columns(cursor, shop_id: int, batch: Batch, create: bool, ids:
     result.duplicates = n - len(rejects) - len(chosen)
     if not len(chosen):
         return
-    # In idempotency-key order (see `_events_write`); the first 64 bits of the MD5 sort as well as all 128,
-    # and sorting integers is ~50x faster than sorting strings.
-    prefixes = np.frombuffer(bytes.fromhex("".join(key[:16] for key in columns["idempotency_key"][chosen])),
-                             dtype=">u8")
+    # In idempotency-key order (see `_events_write`); the first 16 hex digits of the MD5 sort as well as all
+    # 32, and as fixed-width bytes they sort as fast as integers (objects: ~50x slower).
+    prefixes = columns["idempotency_key"][chosen].astype("S16")  # fixed-width bytes: no object per key
     chosen = chosen[np.argsort(prefixes, kind="stable")]
     text = _event_copy_text(shop_id, customer_ids[chosen], product_ids[chosen],
                             {name: columns[name][chosen] for name in _EVENT_TEXT_COLUMNS})
