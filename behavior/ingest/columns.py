@@ -223,26 +223,12 @@ def _columns_check(plan: Plan, frame: pd.DataFrame | None, line: np.ndarray, rej
             raise ValueError(f"column type {column.type} is not handled column-wise")
         values = values.copy()
         values[empty] = None
-        out[column.name] = _shared(values) if column.name in _REPEATING else values
+        out[column.name] = values
     keep = np.flatnonzero(alive)
     columns = {"line": line[keep]}
     columns.update((name, values[keep]) for name, values in out.items())
     columns["idempotency_key"] = _event_keys(columns)
     return columns
-
-
-# Columns whose values repeat from row to row in event files (a customer's events, a session's, a handful of
-# types): each value is kept once per batch instead of once per row (pandas makes a new string per cell).
-_REPEATING = frozenset({"customer_id", "type", "product_id", "session_id", "properties"})
-
-
-def _shared(values: np.ndarray) -> np.ndarray:
-    """`values` (str or None) with equal strings made one object: ~50 bytes less per repeated value, which
-    for a 200,000-row batch is most of its memory. Unchanged when most values are distinct."""
-    codes, uniques = pd.factorize(values)
-    if 2 * len(uniques) > len(values):
-        return values
-    return np.append(np.asarray(uniques, dtype=object), None)[codes]  # code -1 (None) → the appended None
 
 
 def _reject(rejects: list[Reject], mask: np.ndarray, line: np.ndarray, values: np.ndarray, name: str,
