@@ -83,3 +83,31 @@ def test_bulk_writes_keep_line_breaks_and_carriage_returns_inside_values(shop, w
     else:
         bulk_insert_frame("behavior_event", pd.DataFrame(rows, columns=columns))
     assert sorted(Event.objects.values_list("session_id", flat=True)) == sorted(values)
+
+
+@pytest.mark.django_db
+def test_big_queries_are_not_kept_alive_after_they_ran_even_beside_prepared_statements():
+    # Django binds client-side, so a query's text holds its values: an import's `= ANY(<150,000 keys>)` is
+    # megabytes. Nothing may keep those texts once they ran (psycopg counts queries by text when
+    # preparing is on), or every batch of an import leaves megabytes behind (drill 16).
+    import gc
+    import tracemalloc
+
+    from ecomsight.db import fetch_prepared
+
+    keys = [f"K{i:09d}" for i in range(50_000)]  # ~0.6 MB of query text per statement
+    fetch_prepared("SELECT 1 AS one WHERE %s = 1", [1])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(20):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM behavior_customer WHERE external_id = ANY(%s) AND %s > 0",
+                               [keys, i])
+                assert cursor.fetchone() == (0,)
+            assert fetch_prepared("SELECT %s::int AS n", [i]) == (["n"], [(i,)])
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 2 * 2**20, f"{grown / 2**20:.1f} MB still held after 20 big queries"

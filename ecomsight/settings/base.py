@@ -84,10 +84,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # The API's hot reads run as prepared statements (ecomsight.db.fetch_prepared); turn off behind a pooler in
 # transaction mode that cannot keep them (PgBouncer before 1.21).
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_PREPARED_STATEMENTS:
-    # psycopg prepares nothing without a threshold. Django's cursors bind client-side and never prepare, so
-    # this only lets fetch_prepared's statements (prepare=True) be prepared; the figure itself never matters.
-    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 1_000_000)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs imports and page views at once; wait for the writer instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
