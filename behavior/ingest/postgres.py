@@ -16,8 +16,8 @@ a 400k import into an emptier table ran at ~38,000/s):
   staged `INSERT … ON CONFLICT DO NOTHING` runs instead;
 - behavior_event has no FK constraints and no redundant single-column indexes (migration 0003:
   the deferred FK checks cost ~2.5 s per 100k rows); the shop-scoped id lookups keep integrity;
-- the parser runs one batch ahead in a thread (services._Prefetched), batches are 200k rows and
-  commits are asynchronous (`synchronous_commit = off`).
+- the parser runs one batch ahead in a thread (services._Prefetched), batches are 100k rows
+  (services.DEFAULT_BATCH_SIZE) and commits are asynchronous (`synchronous_commit = off`).
 Event files are parsed column-wise (columns.py) and written by `_events_write_columns` (factorised id
 mapping, array literals instead of psycopg's per-element list adapter, COPY text built by joins):
 400k events 26k/s → 42–64k/s at load average ~4, 2M events 34k/s at load average 7–9.5.

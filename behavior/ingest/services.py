@@ -30,9 +30,10 @@ from .common import IdCache
 from .formats import KINDS, Batch, Reject, batches_parse, plan_build, source_open
 
 # Rows per batch (and transaction). Memory holds about two batches (the one written, the one parsed):
-# drill 16 peaked at 296 MB with 150,000 and 335 MB with 200,000 (50 MB file); the import/COPY speed ratio
-# was the same (0.059 and 0.057, bench/ingest.py, 2M events).
-DEFAULT_BATCH_SIZE = 150_000
+# drill 16 (200 MB file) peaked at 244 MB with 100,000 and 290-341 MB with 150,000 (the higher figure with
+# the machine busy); 50 MB and 200 MB files peak alike. bench/ingest.py (2M events) ran at 49-50k rows/s
+# with 100,000 and 44-60k with 150,000: no measurable cost.
+DEFAULT_BATCH_SIZE = 100_000
 WRITERS = {"postgres": postgres.batch_write, "generic": generic.batch_write}
 
 
