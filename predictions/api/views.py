@@ -27,6 +27,7 @@ from ecomsight.api.pagination import (
     page_size_from,
 )
 from ecomsight.api.permissions import request_personal_data
+from ecomsight.api.renderers import JSONRenderer
 from ecomsight.api.views import ShopApiMixin
 from predictions import exports
 from predictions.filters import AtRiskFilter
@@ -340,19 +341,19 @@ class CSVRenderer(renderers.BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        return renderers.JSONRenderer().render(data)
+        return JSONRenderer().render(data)
 
 
 class SegmentExportApi(ShopApiMixin, APIView):
     """A segment as CSV."""
 
-    renderer_classes = [renderers.JSONRenderer, CSVRenderer]
+    renderer_classes = [JSONRenderer, CSVRenderer]
 
     def handle_exception(self, exc):
         """Render errors as JSON whatever the negotiated format."""
         response = super().handle_exception(exc)
         # `?format=csv` makes DRF pick the CSV renderer for everything, errors included: errors are JSON.
-        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_renderer = JSONRenderer()
         self.request.accepted_media_type = "application/json"
         return response
 
