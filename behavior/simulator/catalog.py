@@ -1,0 +1,218 @@
+"""The catalog: category vocabulary, products with prices, launch and retirement days, and picking a
+product of a category by popularity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import _S_CATALOG, SimulationConfig, _rng
+from .grid import _Grid
+
+# Per top category: brands, adjectives, features, uses. Per sub category: consumable?, median price
+# (EUR), popularity weight, nouns. Titles and descriptions draw from these, so TF-IDF similarity
+# between products follows their category.
+_TOPS = {
+    "Home": (["Nordhaus", "Casa Viva", "Hearthline", "Linden & Co"],
+             ["cosy", "modern", "classic", "compact", "elegant", "durable"],
+             ["stainless steel", "oak wood", "ceramic", "linen", "bamboo", "cast iron"],
+             ["everyday cooking", "small apartments", "family dinners", "a calm bedroom", "spring cleaning",
+              "hosting guests"]),
+    "Electronics": (["Voltra", "Pixelon", "Soundwave", "Kestrel"],
+                    ["wireless", "fast", "smart", "portable", "high-resolution", "compact"],
+                    ["bluetooth 5.3", "usb-c charging", "noise cancelling", "4k display", "long battery life",
+                     "fast charging"],
+                    ["work and travel", "gaming", "video calls", "streaming music", "the home office", "commuting"]),
+    "Fashion": (["Maren", "Urban Thread", "Olive & Oak", "Stride"],
+                ["slim-fit", "relaxed", "casual", "tailored", "lightweight", "warm"],
+                ["organic cotton", "merino wool", "recycled polyester", "leather", "denim", "linen blend"],
+                ["the office", "weekends", "summer evenings", "cold winter days", "everyday wear",
+                 "special occasions"]),
+    "Beauty": (["Lumea", "Pure Botanics", "Velvetine", "Aqua Derm"],
+               ["hydrating", "gentle", "nourishing", "long-lasting", "fragrance-free", "vegan"],
+               ["hyaluronic acid", "vitamin c", "shea butter", "argan oil", "aloe vera", "spf 30"],
+               ["dry skin", "sensitive skin", "a daily routine", "curly hair", "a natural look", "night care"]),
+    "Grocery": (["Green Valley", "Roastery 9", "Harvest Table", "Nutri"],
+                ["organic", "fair trade", "crunchy", "whole grain", "rich", "fresh"],
+                ["arabica", "dark roast", "sea salt", "gluten free", "high protein", "no added sugar"],
+                ["breakfast", "the morning brew", "snacking", "quick dinners", "lunch boxes", "baking"]),
+    "Sports": (["Peakform", "Trailhead", "Velox", "Corefit"],
+               ["lightweight", "adjustable", "breathable", "heavy-duty", "foldable", "waterproof"],
+               ["carbon frame", "anti-slip grip", "quick-dry fabric", "reinforced stitching", "ergonomic handle",
+                "reflective details"],
+               ["home workouts", "trail running", "long rides", "camping trips", "the gym", "yoga practice"]),
+    "Toys": (["Playmoor", "Brickly", "Funtastic", "Kiddo"],
+             ["colourful", "educational", "creative", "classic", "interactive", "wooden"],
+             ["500 pieces", "ages 6+", "battery free", "rechargeable", "two players", "ages 3+"],
+             ["family game night", "rainy afternoons", "birthday gifts", "learning at home", "travel",
+              "creative play"]),
+    "Pets": (["Pawsome", "Whisker", "Happy Tail", "Furrytale"],
+             ["grain free", "natural", "chewy", "washable", "durable", "premium"],
+             ["salmon", "chicken", "lamb and rice", "orthopedic foam", "reflective strap", "dental care"],
+             ["adult dogs", "indoor cats", "puppies", "senior pets", "long walks", "sensitive stomachs"]),
+    "Baby": (["Little Sprout", "Cuddlebug", "Bambino", "Tiny Steps"],
+             ["soft", "hypoallergenic", "ultra absorbent", "lightweight", "foldable", "gentle"],
+             ["size 3", "size 4", "organic cotton", "one-hand fold", "five-point harness", "unscented"],
+             ["newborns", "overnight", "travel", "daily walks", "sensitive skin", "toddlers"]),
+    "Books": (["Northlight Press", "Paper Lantern", "Meridian Books", "Quill"],
+              ["bestselling", "award-winning", "gripping", "illustrated", "practical", "classic"],
+              ["hardcover", "paperback", "large print", "first edition", "annotated", "pocket edition"],
+              ["long evenings", "book clubs", "young readers", "curious minds", "travel reading", "gift giving"]),
+}
+_SUBS = [
+    ("Home", "Kitchen", False, 35, 5, ["chef knife", "frying pan", "cutting board", "saucepan", "mixing bowl",
+                                       "coffee grinder"]),
+    ("Home", "Cleaning", True, 8, 4, ["dish soap", "laundry detergent", "surface spray", "sponges",
+                                      "dishwasher tablets", "microfibre cloths"]),
+    ("Home", "Decor", False, 30, 3, ["vase", "wall clock", "picture frame", "table lamp", "scented candle",
+                                     "cushion cover"]),
+    ("Home", "Bedding", False, 55, 2, ["duvet cover", "pillow", "fitted sheet", "throw blanket", "mattress topper",
+                                       "bedspread"]),
+    ("Electronics", "Phones", False, 450, 2, ["smartphone", "phone case", "screen protector", "wireless charger",
+                                              "power bank", "phone stand"]),
+    ("Electronics", "Audio", False, 90, 3, ["headphones", "earbuds", "bluetooth speaker", "soundbar", "turntable",
+                                            "microphone"]),
+    ("Electronics", "Computers", False, 700, 2, ["laptop", "monitor", "keyboard", "mouse", "webcam",
+                                                 "docking station"]),
+    ("Electronics", "Accessories", False, 20, 4, ["usb-c cable", "hdmi adapter", "memory card", "laptop sleeve",
+                                                  "charger", "smart plug"]),
+    ("Fashion", "Women", False, 45, 8, ["dress", "blouse", "cardigan", "skirt", "jeans", "coat"]),
+    ("Fashion", "Men", False, 45, 6, ["shirt", "chinos", "hoodie", "jacket", "polo shirt", "sweater"]),
+    ("Fashion", "Shoes", False, 80, 5, ["sneakers", "boots", "sandals", "loafers", "running shoes", "slippers"]),
+    ("Fashion", "Bags", False, 60, 3, ["backpack", "tote bag", "wallet", "belt", "scarf", "crossbody bag"]),
+    ("Beauty", "Skincare", True, 22, 5, ["face cream", "serum", "cleanser", "sunscreen", "eye cream", "face mask"]),
+    ("Beauty", "Makeup", False, 18, 4, ["lipstick", "mascara", "foundation", "eyeliner", "blush", "concealer"]),
+    ("Beauty", "Haircare", True, 12, 3, ["shampoo", "conditioner", "hair oil", "hair mask", "styling gel",
+                                         "dry shampoo"]),
+    ("Grocery", "Coffee & Tea", True, 11, 5, ["coffee beans", "ground coffee", "green tea", "espresso capsules",
+                                              "herbal tea", "chai"]),
+    ("Grocery", "Snacks", True, 4, 4, ["granola bars", "trail mix", "dark chocolate", "crackers", "protein bars",
+                                       "popcorn"]),
+    ("Grocery", "Pantry", True, 6, 4, ["olive oil", "pasta", "basmati rice", "peanut butter", "tomato sauce",
+                                       "oat flakes"]),
+    ("Sports", "Fitness", False, 40, 3, ["yoga mat", "dumbbells", "resistance bands", "kettlebell", "jump rope",
+                                         "foam roller"]),
+    ("Sports", "Outdoor", False, 70, 2, ["tent", "sleeping bag", "hiking backpack", "camping stove", "headlamp",
+                                         "water bottle"]),
+    ("Sports", "Cycling", False, 60, 2, ["bike helmet", "bike light", "cycling gloves", "bike lock", "saddle",
+                                         "bike pump"]),
+    ("Toys", "Games", False, 25, 3, ["board game", "card game", "puzzle", "chess set", "trivia game", "dice game"]),
+    ("Toys", "Building", False, 40, 2, ["building set", "construction kit", "marble run", "magnetic tiles",
+                                        "train set", "robot kit"]),
+    ("Pets", "Food", True, 25, 4, ["dry dog food", "wet cat food", "dog treats", "cat treats", "puppy food",
+                                   "kitten food"]),
+    ("Pets", "Accessories", False, 20, 2, ["dog leash", "cat bed", "scratching post", "pet bowl", "dog toy",
+                                           "collar"]),
+    ("Baby", "Diapers", True, 18, 3, ["diapers", "baby wipes", "nappy cream", "swim diapers", "training pants",
+                                      "changing mats"]),
+    ("Baby", "Gear", False, 120, 1, ["stroller", "baby carrier", "high chair", "car seat", "baby monitor",
+                                     "play mat"]),
+    ("Books", "Fiction", False, 14, 4, ["novel", "thriller", "fantasy saga", "short stories", "crime novel",
+                                        "romance"]),
+    ("Books", "Non-fiction", False, 20, 3, ["cookbook", "biography", "travel guide", "history book",
+                                            "self-help book", "science book"]),
+]
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    ids: np.ndarray
+    cat: np.ndarray
+    price_cents: np.ndarray
+    launch: np.ndarray
+    gone: np.ndarray  # first day it is no longer sold
+    titles: list[str]
+    descriptions: list[str]
+    brands: list[str]
+    nouns: list[str]
+    keys: np.ndarray  # category + cumulative popularity share, in `by_cat` order, for sampling
+    by_cat: np.ndarray
+    anchor: np.ndarray  # per category: a product sold on every day (fallback)
+    present: np.ndarray  # categories that have products
+    consumable: np.ndarray  # per category
+
+    def available(self, product: np.ndarray, day: np.ndarray) -> np.ndarray:
+        return (self.launch[product] <= day) & (day < self.gone[product])
+
+
+def _make_catalog(config: SimulationConfig, grid: _Grid) -> _Catalog:
+    rng = _rng(config.seed, _S_CATALOG)
+    m, k = config.products, len(_SUBS)
+    weights = np.array([s[4] for s in _SUBS], dtype=float)
+    cat = np.empty(m, dtype=np.int64)
+    first = min(m, k)
+    # Every category gets a product before the rest follow popularity, when there are enough.
+    cat[:first] = rng.choice(k, size=first, replace=False, p=weights / weights.sum())
+    cat[first:] = rng.choice(k, size=m - first, p=weights / weights.sum())
+    cat = rng.permutation(cat)
+    popularity = rng.lognormal(0.0, 1.0, m)
+    late = rng.random(m) < 0.25
+    launch = np.where(late, rng.integers(grid.burn, grid.end + 1, m), 0)
+    retired = rng.random(m) < 0.03
+    gone = np.where(retired, rng.integers(grid.burn + grid.days // 2, grid.end + 2, m), np.iinfo(np.int64).max)
+    present = np.unique(cat)
+    anchor = np.zeros(k, dtype=np.int64)
+    for c in present:
+        members = np.flatnonzero(cat == c)
+        anchor[c] = members[np.argmax(popularity[members])]
+    launch[anchor[present]] = 0
+    gone[anchor[present]] = np.iinfo(np.int64).max
+
+    medians = np.array([s[3] for s in _SUBS], dtype=float)
+    price = medians[cat] * rng.lognormal(0.0, 0.45, m)
+    price_cents = np.where(price >= 5, np.floor(price) * 100 + 99, np.round(price * 100)).astype(np.int64)
+    price_cents = np.maximum(price_cents, 49)
+
+    picks = rng.integers(0, 6, size=(m, 6))
+    titles, descriptions, brands, nouns = [], [], [], []
+    for i in range(m):
+        top, sub, _, _, _, sub_nouns = _SUBS[cat[i]]
+        top_brands, adjectives, features, uses = _TOPS[top]
+        brand = top_brands[picks[i, 0] % 4]
+        noun = sub_nouns[picks[i, 1]]
+        adjective = adjectives[picks[i, 2]]
+        feature, feature2 = features[picks[i, 3]], features[(picks[i, 3] + 1 + picks[i, 4] % 5) % 6]
+        use = uses[picks[i, 5]]
+        titles.append(f"{brand} {adjective} {noun}, {feature}")
+        descriptions.append(
+            f"A {adjective} {noun} with {feature} and {feature2}. Made for {use}. "
+            f"Part of our {sub.lower()} range in {top.lower()}."
+        )
+        brands.append(brand)
+        nouns.append(noun)
+
+    by_cat = np.lexsort((np.arange(m), cat))
+    sorted_cat = cat[by_cat]
+    share = np.empty(m)
+    for c in present:
+        rows = np.flatnonzero(sorted_cat == c)
+        cumulative = np.cumsum(popularity[by_cat[rows]])
+        share[rows] = cumulative / cumulative[-1]
+        share[rows[-1]] = 1.0
+    return _Catalog(
+        ids=np.array([f"P{i + 1:07d}" for i in range(m)]),
+        cat=cat, price_cents=price_cents, launch=launch, gone=gone,
+        titles=titles, descriptions=descriptions, brands=brands, nouns=nouns,
+        keys=sorted_cat + share, by_cat=by_cat, anchor=anchor, present=present,
+        consumable=np.array([s[2] for s in _SUBS]),
+    )
+
+
+def _pick_in_category(catalog: _Catalog, cats: np.ndarray, days: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A product of each given category, by popularity among those on sale that day."""
+
+    def draw(c: np.ndarray) -> np.ndarray:
+        u = np.minimum(rng.random(c.size), 1 - 1e-9)
+        return catalog.by_cat[np.searchsorted(catalog.keys, c + u, side="right")]
+
+    product = draw(cats)
+    bad = ~catalog.available(product, days)
+    for _ in range(6):
+        if not bad.any():
+            break
+        idx = np.flatnonzero(bad)
+        product[idx] = draw(cats[idx])
+        bad[idx] = ~catalog.available(product[idx], days[idx])
+    product[bad] = catalog.anchor[cats[bad]]
+    return product

@@ -1,0 +1,72 @@
+"""Orders from the sampled history: times, statuses, lines, quantities and prices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .catalog import _Catalog, _pick_in_category
+from .config import REFUND_RATE
+from .grid import _Grid, _time_of_day
+from .history import _History
+from .people import _People
+
+
+@dataclass(frozen=True)
+class _Orders:
+    cust: np.ndarray
+    time: np.ndarray  # epoch seconds
+    status: np.ndarray  # index into STATUSES
+    total_cents: np.ndarray
+    item_count: np.ndarray
+    rebuy: np.ndarray
+    l_order: np.ndarray
+    l_product: np.ndarray
+    l_qty: np.ndarray
+    l_cents: np.ndarray
+    id_offset: int
+
+
+def _pick_category(people: _People, cust: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    out = np.empty(cust.size, dtype=np.int64)
+    for lo in range(0, cust.size, 200_000):
+        c = cust[lo:lo + 200_000]
+        col = (people.prefs_cum[c] < rng.random(c.size)[:, None]).sum(axis=1)
+        out[lo:lo + 200_000] = people.present[np.minimum(col, people.present.size - 1)]
+    return out
+
+
+def _make_orders(history: _History, mask: np.ndarray, grid: _Grid, people: _People, catalog: _Catalog,
+                 rng: np.random.Generator, *, id_offset: int) -> _Orders:
+    cust, day = history.o_cust[mask], history.o_day[mask]
+    rebuy, cancelled = history.o_rebuy[mask], history.o_cancelled[mask]
+    when = grid.seconds(day) + _time_of_day(rng, cust.size)
+    order = np.lexsort((cust, when))
+    cust, day, rebuy, cancelled, when = cust[order], day[order], rebuy[order], cancelled[order], when[order]
+    n = cust.size
+    status = np.where(cancelled, 1, np.where(rng.random(n) < REFUND_RATE, 2, 0))
+
+    n_regular = np.where(rebuy, (rng.random(n) < 0.25).astype(np.int64), 1 + np.minimum(rng.poisson(0.5, n), 5))
+    o_idx = np.repeat(np.arange(n), n_regular)
+    products = _pick_in_category(catalog, _pick_category(people, cust[o_idx], rng), day[o_idx], rng)
+    u = rng.random(o_idx.size)
+    qty = 1 + (u > 0.85) + (u > 0.97)
+    re_idx = np.flatnonzero(rebuy)
+    fav = people.favourite[cust[re_idx]]
+    fav = np.where(catalog.available(fav, day[re_idx]), fav, catalog.anchor[catalog.cat[fav]])
+    re_qty = 1 + (rng.random(re_idx.size) < 0.35)
+    # One line per (order, product): a product drawn twice adds to its quantity.
+    key = np.concatenate([o_idx, re_idx]) * np.int64(catalog.ids.size) + np.concatenate([products, fav])
+    keys, inverse = np.unique(key, return_inverse=True)
+    l_qty = np.bincount(inverse, weights=np.concatenate([qty, re_qty])).astype(np.int64)
+    l_order, l_product = keys // catalog.ids.size, keys % catalog.ids.size
+    discount = np.where(rng.random(keys.size) < 0.1, rng.uniform(0.7, 0.9, keys.size), 1.0)
+    l_cents = np.round(catalog.price_cents[l_product] * discount).astype(np.int64)
+    gross = np.bincount(l_order, weights=l_qty * l_cents, minlength=n)
+    coupon = np.where(rng.random(n) < 0.05, 0.9, 1.0)
+    return _Orders(
+        cust=cust, time=when, status=status, total_cents=np.round(gross * coupon).astype(np.int64),
+        item_count=np.bincount(l_order, weights=l_qty, minlength=n).astype(np.int64), rebuy=rebuy,
+        l_order=l_order, l_product=l_product, l_qty=l_qty, l_cents=l_cents, id_offset=id_offset,
+    )
