@@ -125,12 +125,8 @@ def finish_runs(shop) -> None:
     from django.db import connection
 
     from predictions.models import ScoringRun
-    from predictions.selectors.scores import (
-        churn_histogram,
-        customer_score_list_columns_fill,
-        list_columns_copied,
-        run_figures,
-    )
+    from predictions.selectors.at_risk import customer_score_list_columns_fill, list_columns_copied
+    from predictions.selectors.dashboard import churn_histogram, run_figures
 
     for run in ScoringRun.objects.filter(shop=shop):
         if not list_columns_copied(run):

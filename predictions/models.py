@@ -97,7 +97,7 @@ class CustomerScore(models.Model):
     scored_at = models.DateTimeField()
     # Copied onto the churn row when the run finishes, so that the at-risk list sorts and filters on them
     # through an index instead of joining 200,000 purchase rows or orders per page (None on older runs,
-    # which the list computes instead: see predictions.selectors.scores).
+    # which the list computes instead: see predictions.selectors.at_risk).
     purchase_probability_copy = models.FloatField(null=True, blank=True)
     last_order_placed_at = models.DateTimeField(null=True, blank=True, help_text="Up to the run's as_of.")
 

@@ -21,7 +21,8 @@ from accounts.permissions import can_view_personal_data
 from ecomsight.errors import UserError
 from predictions.filters import AtRiskFilter
 from predictions.models import ScoringRun, Segment, SegmentExport
-from predictions.selectors.scores import scoring_run_current, segment_queryset
+from predictions.selectors.at_risk import scoring_run_current
+from predictions.selectors.segments import segment_queryset
 
 MAX_CONTROL_PCT = 50
 

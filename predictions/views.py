@@ -41,8 +41,11 @@ from predictions.segment_services import (
     segment_delete,
     segment_rename,
 )
+from predictions.selectors import at_risk as at_risk_sel
 from predictions.selectors import campaigns
-from predictions.selectors import scores as sel
+from predictions.selectors import customers as customers_sel
+from predictions.selectors import dashboard as dashboard_sel
+from predictions.selectors import segments as segments_sel
 
 # ---- small server-side charts ---------------------------------------------------------------------
 # Text stays in HTML around the SVG (not inside it): SVG text shrinks with the chart on a phone.
@@ -84,7 +87,7 @@ class LineChart:
 class TimelineRow:
     """A timeline item and whether it carries a real time of day (imports with a date only land at midnight UTC)."""
 
-    item: sel.TimelineItem
+    item: customers_sel.TimelineItem
     date_only: bool
 
 
@@ -141,7 +144,7 @@ def _date_only(at) -> bool:
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Headline figures, risk distribution, trend over runs, model quality in words, last jobs."""
     shop = shop_for_request(request)
-    data = sel.dashboard_get(shop=shop)
+    data = dashboard_sel.dashboard_get(shop=shop)
     labels = [f"{f.as_of.day} {f.as_of:%b}" for f in data.trend]
     money = lambda v: f"{v:,.0f} {shop.currency}"  # noqa: E731
     count = lambda v: f"{v:,.0f}"  # noqa: E731
@@ -166,12 +169,13 @@ def at_risk_list(request: HttpRequest) -> HttpResponse:
     """Every scored customer, filtered and sorted by the URL's query; 50 a page."""
     shop = shop_for_request(request)
     flt = AtRiskFilter.from_query(request.GET)
-    result = sel.at_risk_page(shop=shop, flt=flt, page=request.GET.get("page"))
+    result = at_risk_sel.at_risk_page(shop=shop, flt=flt, page=request.GET.get("page"))
     sort_links = {key: flt.to_query_string(sort=key) for key in SORTS}
     return render(request, "predictions/at_risk.html", {
-        "shop": shop, "flt": flt, "result": result, "page": result.page, "choices": sel.filter_choices(shop=shop),
+        "shop": shop, "flt": flt, "result": result, "page": result.page,
+        "choices": at_risk_sel.filter_choices(shop=shop),
         "bands": BANDS, "sorts": SORTS, "sort_links": sort_links, "query": flt.to_query_string(),
-        "words": sel.filter_in_words(shop=shop, flt=flt), "save_form": SegmentNameForm(),
+        "words": at_risk_sel.filter_in_words(shop=shop, flt=flt), "save_form": SegmentNameForm(),
         "show_personal": can_view_personal_data(request.user),
         "top50_query": flt.to_query_string(limit=50),
         "scores_freshness": result.run.as_of if result.run else None,
@@ -185,7 +189,7 @@ def at_risk_list(request: HttpRequest) -> HttpResponse:
 def customer_page(request: HttpRequest, external_id: str) -> HttpResponse:
     """One customer: why they are at risk, their value, history, timeline and what to offer them."""
     shop = shop_for_request(request)
-    detail = sel.customer_detail(shop=shop, external_id=external_id)
+    detail = customers_sel.customer_detail(shop=shop, external_id=external_id)
     history = _line([h.probability for h in detail.history],
                     [f"{h.as_of.day} {h.as_of:%b %Y}" for h in detail.history],
                     y_max=1.0) if len(detail.history) > 1 else None
@@ -220,8 +224,8 @@ def segment_list(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Give the segment a name.")
         return redirect("predictions:at_risk")
     # Each segment's filter in words, so that the list says who is in it (segments are few: a query or two each).
-    segments = [(item, sel.filter_in_words(shop=shop, flt=AtRiskFilter.from_dict(item.segment.filters)))
-                for item in sel.segment_list(shop=shop)]
+    segments = [(item, at_risk_sel.filter_in_words(shop=shop, flt=AtRiskFilter.from_dict(item.segment.filters)))
+                for item in segments_sel.segment_list(shop=shop)]
     return render(request, "predictions/segments.html", {"shop": shop, "segments": segments})
 
 
@@ -229,7 +233,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
 def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
     """A segment: live size, first 20 members, its filter in words, export and the campaign planner."""
     shop = shop_for_request(request)
-    detail = sel.segment_detail(shop=shop, segment_id=segment_id)
+    detail = segments_sel.segment_detail(shop=shop, segment_id=segment_id)
     flt = AtRiskFilter.from_dict(detail.segment.filters)
     can_export = request.user.has_perm("accounts.export_segments")
     return render(request, "predictions/segment.html", {
@@ -252,7 +256,7 @@ def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
 @require_POST
 def segment_rename_view(request: HttpRequest, segment_id: int) -> HttpResponse:
     shop = shop_for_request(request)
-    segment = sel.segment_get(shop=shop, segment_id=segment_id)
+    segment = segments_sel.segment_get(shop=shop, segment_id=segment_id)
     form = SegmentNameForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give the segment a name.")
@@ -270,7 +274,7 @@ def segment_rename_view(request: HttpRequest, segment_id: int) -> HttpResponse:
 def segment_delete_view(request: HttpRequest, segment_id: int) -> HttpResponse:
     """GET asks to confirm; POST deletes."""
     shop = shop_for_request(request)
-    segment = sel.segment_get(shop=shop, segment_id=segment_id)
+    segment = segments_sel.segment_get(shop=shop, segment_id=segment_id)
     if request.method == "POST":
         name = segment.name
         segment_delete(shop=shop, segment=segment, user=request.user)
@@ -298,7 +302,7 @@ def segment_export_start(request: HttpRequest, segment_id: int) -> HttpResponse:
 
 def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_max_rows: int | None) -> HttpResponse:
     shop = shop_for_request(request)
-    segment = sel.segment_get(shop=shop, segment_id=segment_id)
+    segment = segments_sel.segment_get(shop=shop, segment_id=segment_id)
     form = ExportForm(data)
     if not form.is_valid():
         messages.error(request, "The control group must be a whole percent between 0 and 50.")

@@ -1,4 +1,4 @@
-"""Reads the API needs beyond predictions.selectors.scores: a run named by a cursor, and at-risk rows
+"""Reads the API needs beyond predictions.selectors.at_risk: a run named by a cursor, and at-risk rows
 as plain dicts (the page's customers joined in the same query, personal data only when allowed), and a
 customer's scores as dicts. The hot endpoints read values() and build their dicts directly."""
 
@@ -18,7 +18,8 @@ from behavior.models import Customer
 from ecomsight.db import fetch_prepared
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
-from predictions.selectors.scores import at_risk_queryset, segment_queryset
+from predictions.selectors.at_risk import at_risk_queryset
+from predictions.selectors.segments import segment_queryset
 
 # The columns of a score as the API shows it (ScoreOutputSerializer's fields), read with values().
 _SCORE_COLUMNS = ("id", "task", "probability", "risk_band", "decile", "reasons", "expected_orders", "p_alive",

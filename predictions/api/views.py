@@ -33,7 +33,8 @@ from predictions import exports
 from predictions.filters import AtRiskFilter
 from predictions.models import ModelVersion, ScoringRun, Segment
 from predictions.segment_services import export_create, segment_create, segment_delete, segment_rename
-from predictions.selectors.scores import scoring_run_current, segment_get
+from predictions.selectors.at_risk import scoring_run_current
+from predictions.selectors.segments import segment_get
 from predictions.services.scoring import scoring_run_create
 from predictions.services.training import model_version_promote, parse_algorithms
 

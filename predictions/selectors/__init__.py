@@ -1,2 +1,3 @@
-"""Reads of the predictions app, split by topic: `frames` (bulk reads for the models) and `scores`
-(scores, at-risk list, dashboard figures and segments for pages and the API)."""
+"""Reads of the predictions app, split by topic: `frames` (bulk reads for the models), `at_risk` (the current
+run and the at-risk list), `segments`, `customers` (the customer page), `dashboard` (dashboard figures) and
+`campaigns`."""

@@ -226,7 +226,8 @@ def _finalise(run: ScoringRun) -> None:
                 [run.pk, task],
             )
     # The run's headline figures, computed once here so the dashboard never re-aggregates the scores.
-    from ..selectors.scores import churn_histogram, customer_score_list_columns_fill, run_figures
+    from ..selectors.at_risk import customer_score_list_columns_fill
+    from ..selectors.dashboard import churn_histogram, run_figures
 
     # Copy the purchase probability and last order date onto the churn rows: the at-risk list sorts
     # and filters on them from an index (this also records the run's row count in its summary).

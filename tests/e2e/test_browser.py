@@ -13,7 +13,7 @@ import pytest
 from accounts.models import Job
 from behavior.models import Customer, ImportJob
 from predictions.models import ModelVersion, Segment
-from predictions.selectors.scores import segment_member_ids
+from predictions.selectors.segments import segment_member_ids
 from tests.accounts.factories import UserFactory
 from tests.e2e.conftest import PHONE, wait_for
 from tests.predictions.factories import ModelVersionFactory, OrderFactory, ScoringRunFactory, scored_customers

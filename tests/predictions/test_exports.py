@@ -132,7 +132,7 @@ def test_control_group_is_reproducible_from_the_export_id(shop):
     segment = SegmentFactory(shop=shop, filters={})
     plan = export_create(shop=shop, segment=segment, user=UserFactory(role="marketer", shops=[shop]),
                          control_pct=10)
-    from predictions.selectors.scores import segment_member_ids
+    from predictions.selectors.segments import segment_member_ids
 
     expected = set(random.Random(plan.export.pk).sample(segment_member_ids(shop=shop, segment=segment), 4))
     assert set(plan.export.control_customer_ids) == expected

@@ -6,7 +6,17 @@ from django.http import Http404
 from behavior.models import Order, OrderLine
 from predictions.filters import AtRiskFilter
 from predictions.models import ScoringRun
-from predictions.selectors import scores as sel
+from predictions.selectors.at_risk import (
+    at_risk_page,
+    at_risk_queryset,
+    customer_score_list_columns_fill,
+    filter_choices,
+    list_columns_copied,
+    scoring_run_current,
+)
+from predictions.selectors.customers import customer_detail
+from predictions.selectors.dashboard import dashboard_get
+from predictions.selectors.segments import segment_detail
 from tests.predictions.factories import (
     AS_OF,
     CategoryFactory,
@@ -43,7 +53,7 @@ def scored(shop):
 
 
 def ids(flt, shop):
-    return [r.external_id for r in sel.at_risk_page(shop=shop, flt=flt).rows]
+    return [r.external_id for r in at_risk_page(shop=shop, flt=flt).rows]
 
 
 def test_default_sort_puts_the_most_revenue_at_risk_first(shop, scored):
@@ -97,14 +107,14 @@ def test_another_shops_scores_never_appear_in_the_list(shop, other_shop, scored)
 def test_only_the_latest_succeeded_run_is_listed(shop, scored):
     failed = ScoringRunFactory(shop=shop, as_of=AS_OF + timedelta(days=7), status=ScoringRun.Status.FAILED)
     scored_customers(shop, failed, [{"external_id": "F", "p": 0.99}])
-    assert sel.scoring_run_current(shop=shop) == scored["run"]
+    assert scoring_run_current(shop=shop) == scored["run"]
     assert "F" not in ids(AtRiskFilter(), shop)
 
 
 def test_pagination_splits_pages_without_overlap(shop):
     run = ScoringRunFactory(shop=shop)
     scored_customers(shop, run, [{"external_id": f"K{i:03d}", "p": (i % 50) / 50, "spend": 100} for i in range(120)])
-    pages = [sel.at_risk_page(shop=shop, flt=AtRiskFilter(), page=n) for n in (1, 2, 3)]
+    pages = [at_risk_page(shop=shop, flt=AtRiskFilter(), page=n) for n in (1, 2, 3)]
     seen = [r.external_id for p in pages for r in p.rows]
     assert [len(p.rows) for p in pages] == [50, 50, 20]
     assert len(set(seen)) == 120
@@ -115,17 +125,17 @@ def test_pagination_splits_pages_without_overlap(shop):
 def test_a_page_is_a_fixed_number_of_queries_not_one_per_customer(shop, scored, django_assert_max_num_queries):
     flt = AtRiskFilter(days_min=1, value_min=1, sort="purchase")
     with django_assert_max_num_queries(5):  # run, count, page, the page's customers, all scored ("x of y")
-        page = sel.at_risk_page(shop=shop, flt=flt)
+        page = at_risk_page(shop=shop, flt=flt)
     assert page.rows
 
 
 def test_no_run_gives_an_empty_page_not_an_error(shop):
-    page = sel.at_risk_page(shop=shop, flt=AtRiskFilter())
+    page = at_risk_page(shop=shop, flt=AtRiskFilter())
     assert page.run is None and page.rows == [] and page.total == 0
 
 
 def test_row_carries_purchase_probability_last_order_and_days(shop, scored):
-    row = next(r for r in sel.at_risk_page(shop=shop, flt=AtRiskFilter()).rows if r.external_id == "A")
+    row = next(r for r in at_risk_page(shop=shop, flt=AtRiskFilter()).rows if r.external_id == "A")
     assert row.purchase_probability == pytest.approx(0.1)
     assert row.days_since_last_order == 120
     assert row.top_reason == "reason of A"
@@ -133,13 +143,13 @@ def test_row_carries_purchase_probability_last_order_and_days(shop, scored):
 
 def test_revenue_at_risk_falls_back_to_probability_times_spend_when_the_scorer_left_it_empty(shop, scored):
     scored["run"].scores.filter(customer=scored["customers"]["C"], task="churn").update(revenue_at_risk=None)
-    row = next(r for r in sel.at_risk_page(shop=shop, flt=AtRiskFilter()).rows if r.external_id == "C")
+    row = next(r for r in at_risk_page(shop=shop, flt=AtRiskFilter()).rows if r.external_id == "C")
     assert row.revenue_at_risk == pytest.approx(60)
 
 
 def test_dashboard_figures_sum_the_current_runs_probabilities(shop, scored):
     ModelVersionFactory(shop=shop)
-    d = sel.dashboard_get(shop=shop)
+    d = dashboard_get(shop=shop)
     assert d.customers == 5
     assert d.active_customers == 3  # D ordered 400 days ago, E never
     assert d.current.expected_churners == pytest.approx(0.9 + 0.5 + 0.2 + 0.65 + 0.4)
@@ -154,19 +164,19 @@ def test_dashboard_figures_sum_the_current_runs_probabilities(shop, scored):
 def test_dashboard_trend_has_one_point_per_run_oldest_first(shop, scored):
     older = ScoringRunFactory(shop=shop, as_of=AS_OF - timedelta(days=7))
     scored_customers(shop, older, [{"external_id": "old", "p": 0.3, "spend": 10}])
-    trend = sel.dashboard_get(shop=shop).trend
+    trend = dashboard_get(shop=shop).trend
     assert [f.run_id for f in trend] == [older.pk, scored["run"].pk]
     assert trend[0].expected_churners == pytest.approx(0.3)
 
 
 def test_dashboard_without_scores_has_counts_but_no_figures(shop):
-    d = sel.dashboard_get(shop=shop)
+    d = dashboard_get(shop=shop)
     assert d.current is None and d.trend == [] and d.histogram == []
 
 
 def test_customer_of_another_shop_is_not_found(shop, other_shop, scored):
     with pytest.raises(Http404):
-        sel.customer_detail(shop=other_shop, external_id="A")
+        customer_detail(shop=other_shop, external_id="A")
 
 
 def test_customer_detail_merges_orders_and_events_newest_first(shop, scored):
@@ -175,7 +185,7 @@ def test_customer_detail_merges_orders_and_events_newest_first(shop, scored):
     c = scored["customers"]["A"]
     Event.objects.create(shop=shop, customer=c, type="view", occurred_at=AS_OF - timedelta(days=5),
                          idempotency_key="00000000-0000-0000-0000-000000000001")
-    detail = sel.customer_detail(shop=shop, external_id="A")
+    detail = customer_detail(shop=shop, external_id="A")
     assert [i.kind for i in detail.timeline] == ["view", "order"]
     assert detail.churn.probability == 0.9 and detail.purchase.probability == pytest.approx(0.1)
     assert detail.last_order_at == AS_OF - timedelta(days=120)
@@ -183,7 +193,7 @@ def test_customer_detail_merges_orders_and_events_newest_first(shop, scored):
 
 def test_segment_detail_counts_live_members_and_previews_them(shop, scored):
     segment = SegmentFactory(shop=shop, filters={"churn_min": 50})
-    detail = sel.segment_detail(shop=shop, segment_id=segment.pk)
+    detail = segment_detail(shop=shop, segment_id=segment.pk)
     assert detail.size == 3
     assert [r.external_id for r in detail.preview] == ["B", "A", "D"]
     assert [p for p, _ in detail.planner] == [0.9, 0.65, 0.5]
@@ -202,12 +212,12 @@ LIST_CASES = [AtRiskFilter(sort=s) for s in ("risk", "churn", "purchase", "value
 @pytest.mark.parametrize("flt", LIST_CASES, ids=lambda f: f.to_query_string() or "default")
 def test_copied_columns_list_the_same_customers_in_the_same_order_as_computing_them(shop, scored, flt):
     computed = [(r.external_id, r.purchase_probability, r.last_order_at) for r in
-                sel.at_risk_page(shop=shop, flt=flt).rows]
-    assert sel.customer_score_list_columns_fill(run=scored["run"]) == 5  # churn rows
+                at_risk_page(shop=shop, flt=flt).rows]
+    assert customer_score_list_columns_fill(run=scored["run"]) == 5  # churn rows
     run = ScoringRun.objects.get(pk=scored["run"].pk)
-    assert sel.list_columns_copied(run)
+    assert list_columns_copied(run)
     copied = [(r.external_id, r.purchase_probability, r.last_order_at) for r in
-              sel.at_risk_page(shop=shop, flt=flt).rows]
+              at_risk_page(shop=shop, flt=flt).rows]
     assert copied == computed
 
 
@@ -216,7 +226,7 @@ def test_fill_copies_purchase_probability_and_last_order_only_up_to_the_runs_dat
     Order.objects.create(shop=shop, customer=a, external_id="after", placed_at=AS_OF + timedelta(days=3), total=5)
     Order.objects.create(shop=shop, customer=a, external_id="cancelled", placed_at=AS_OF - timedelta(days=2),
                          total=5, status=Order.Status.CANCELLED)
-    sel.customer_score_list_columns_fill(run=scored["run"])
+    customer_score_list_columns_fill(run=scored["run"])
     row = scored["run"].scores.get(customer=a, task="churn")
     assert row.last_order_placed_at == AS_OF - timedelta(days=120)
     assert row.purchase_probability_copy == pytest.approx(0.1)
@@ -229,8 +239,8 @@ def test_an_order_after_the_scores_date_does_not_change_days_since_last_order(sh
     Order.objects.create(shop=shop, customer=scored["customers"]["A"], external_id="late",
                          placed_at=AS_OF + timedelta(days=3), total=5)
     if fill:
-        sel.customer_score_list_columns_fill(run=scored["run"])
-    row = next(r for r in sel.at_risk_page(shop=shop, flt=AtRiskFilter()).rows if r.external_id == "A")
+        customer_score_list_columns_fill(run=scored["run"])
+    row = next(r for r in at_risk_page(shop=shop, flt=AtRiskFilter()).rows if r.external_id == "A")
     assert row.days_since_last_order == 120
     assert "A" in ids(AtRiskFilter(days_min=100), shop)
     assert "A" not in ids(AtRiskFilter(days_max=40), shop)
@@ -238,11 +248,11 @@ def test_an_order_after_the_scores_date_does_not_change_days_since_last_order(sh
 
 def test_unfiltered_list_takes_its_total_from_the_run_instead_of_counting(shop, scored,
                                                                            django_assert_max_num_queries):
-    sel.customer_score_list_columns_fill(run=scored["run"])
+    customer_score_list_columns_fill(run=scored["run"])
     with django_assert_max_num_queries(3):  # run, the page's rows, their customers: no COUNT
-        page = sel.at_risk_page(shop=shop, flt=AtRiskFilter())
+        page = at_risk_page(shop=shop, flt=AtRiskFilter())
     assert page.total == page.scored_total == 5
-    filtered = sel.at_risk_page(shop=shop, flt=AtRiskFilter(bands=("high",)))
+    filtered = at_risk_page(shop=shop, flt=AtRiskFilter(bands=("high",)))
     assert (filtered.total, filtered.scored_total) == (2, 5)
 
 
@@ -252,19 +262,19 @@ def test_deep_pages_hold_the_same_rows_as_slicing_the_whole_ordered_list(shop, f
     scored_customers(shop, run, [{"external_id": f"K{i:03d}", "p": (i % 7) / 7, "buy": (i % 5) / 5, "spend": 100}
                                  for i in range(130)])
     if fill:
-        sel.customer_score_list_columns_fill(run=run)
+        customer_score_list_columns_fill(run=run)
     everyone = {}
     for sort in ("risk", "purchase"):
         flt = AtRiskFilter(sort=sort)
-        everyone[sort] = [s.customer.external_id for s in sel.at_risk_queryset(shop=shop, run=run, flt=flt)
+        everyone[sort] = [s.customer.external_id for s in at_risk_queryset(shop=shop, run=run, flt=flt)
                           .select_related("customer")]
-        paged = [r.external_id for n in (1, 2, 3) for r in sel.at_risk_page(shop=shop, flt=flt, page=n).rows]
+        paged = [r.external_id for n in (1, 2, 3) for r in at_risk_page(shop=shop, flt=flt, page=n).rows]
         assert paged == everyone[sort]
-    last = sel.at_risk_page(shop=shop, flt=AtRiskFilter(), page=99)  # out of range: the last page
+    last = at_risk_page(shop=shop, flt=AtRiskFilter(), page=99)  # out of range: the last page
     assert [r.external_id for r in last.rows] == everyone["risk"][100:]
 
 
 def test_country_choices_are_the_shops_distinct_countries_sorted_without_blanks(shop, other_shop, scored):
     scored_customers(shop, scored["run"], [{"external_id": "Z", "p": 0.1, "country": ""}])
     scored_customers(other_shop, ScoringRunFactory(shop=other_shop), [{"external_id": "Q", "p": 0.1, "country": "JP"}])
-    assert sel.filter_choices(shop=shop)["countries"] == ["DE", "FR", "US", "de"]
+    assert filter_choices(shop=shop)["countries"] == ["DE", "FR", "US", "de"]

@@ -1,0 +1,125 @@
+"""The customer page: one customer's current scores, score history, timeline of orders and events, and
+recommendations (404 for a customer of another shop)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count
+from django.http import Http404
+
+from accounts.models import Shop
+from behavior.models import Customer, Event, Order
+from predictions.models import CustomerScore, ScoringRun, Task
+from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
+
+from .at_risk import scoring_run_current
+
+HISTORY_RUNS = 24
+TIMELINE_ITEMS = 50
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: datetime
+    kind: str  # "order" or an event type
+    title: str
+    detail: str
+    amount: float | None = None
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    as_of: datetime
+    probability: float
+
+
+@dataclass(frozen=True)
+class CustomerDetail:
+    customer: Customer
+    run: ScoringRun | None
+    churn: CustomerScore | None
+    purchase: CustomerScore | None
+    last_order_at: datetime | None
+    orders_count: int
+    history: list[HistoryPoint]
+    timeline: list[TimelineItem]
+    recommendations: list[Recommendation]
+    similar: list[SimilarProduct]
+
+
+def _active_recommender(shop: Shop) -> RecommenderVersion | None:
+    return RecommenderVersion.objects.filter(shop=shop, status=RecommenderVersion.Status.ACTIVE).order_by(
+        "-created_at", "-id").first()
+
+
+def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
+    """Everything the customer page shows; 404 for an unknown customer or one of another shop."""
+    customer = Customer.objects.filter(shop=shop, external_id=external_id).first()
+    if customer is None:
+        raise Http404("No such customer")
+    run = scoring_run_current(shop=shop)
+    scores = {s.task: s for s in CustomerScore.objects.filter(scoring_run=run, customer=customer)} if run else {}
+
+    history_qs = (
+        CustomerScore.objects.filter(customer=customer, task=Task.CHURN,
+                                     scoring_run__status=ScoringRun.Status.SUCCEEDED)
+        .order_by("-scored_at")
+        .values_list("scoring_run__as_of", "probability")[:HISTORY_RUNS]
+    )
+    history = [HistoryPoint(as_of=a, probability=p) for a, p in reversed(list(history_qs))]
+
+    orders = list(
+        customer.orders.annotate(lines_count=Count("lines")).order_by("-placed_at")[:TIMELINE_ITEMS]
+    )
+    events = list(
+        Event.objects.filter(customer=customer).select_related("product").order_by("-occurred_at")[:TIMELINE_ITEMS]
+    )
+    timeline = [_order_item(o, shop) for o in orders] + [_event_item(e) for e in events]
+    timeline.sort(key=lambda item: item.at, reverse=True)
+
+    version = _active_recommender(shop)
+    recs: list[Recommendation] = []
+    similar: list[SimilarProduct] = []
+    if version is not None:
+        recs = list(
+            Recommendation.objects.filter(version=version, customer=customer).select_related("product")
+            .order_by("rank")[:10]
+        )
+        last_order = next((o for o in orders if o.status != Order.Status.CANCELLED), None)
+        if last_order is not None:
+            bought = list(last_order.lines.exclude(product=None).values_list("product_id", flat=True)[:5])
+            similar = list(
+                SimilarProduct.objects.filter(version=version, product_id__in=bought, rank__lte=3)
+                .select_related("product", "similar").order_by("product_id", "kind", "rank")[:12]
+            )
+    last_order_at = next((o.placed_at for o in orders if o.status != Order.Status.CANCELLED), None)
+    return CustomerDetail(
+        customer=customer, run=run, churn=scores.get(Task.CHURN), purchase=scores.get(Task.PURCHASE),
+        last_order_at=last_order_at, orders_count=customer.orders.count(), history=history,
+        timeline=timeline[:TIMELINE_ITEMS], recommendations=recs, similar=similar,
+    )
+
+
+def _order_item(order: Order, shop: Shop) -> TimelineItem:
+    items = order.item_count or order.lines_count
+    detail = f"{items} item{'s' if items != 1 else ''}" if items else ""
+    if order.status != Order.Status.PLACED:
+        detail = f"{detail} · {order.status}" if detail else order.status
+    return TimelineItem(at=order.placed_at, kind="order", title=f"Order {order.external_id}", detail=detail,
+                        amount=float(order.total) if order.total is not None else None)
+
+
+_EVENT_WORDS = {
+    "view": "Viewed", "add_to_cart": "Added to cart", "remove_from_cart": "Removed from cart",
+    "wishlist": "Wishlisted", "search": "Searched", "review": "Reviewed", "login": "Logged in",
+}
+
+
+def _event_item(event: Event) -> TimelineItem:
+    verb = _EVENT_WORDS.get(event.type, event.type.replace("_", " ").capitalize())
+    detail = str(event.product) if event.product_id else ""
+    if event.type == "search" and isinstance(event.properties, dict):
+        detail = str(event.properties.get("query") or event.properties.get("q") or detail)
+    return TimelineItem(at=event.occurred_at, kind=event.type, title=verb, detail=detail)

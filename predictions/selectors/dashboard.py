@@ -1,0 +1,145 @@
+"""The dashboard's figures: customers, each scoring run's headline figures (stored when the run finished),
+the churn histogram and the champion models' quality. About ten small queries, none per customer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, F, IntegerField, Q, Sum
+from django.db.models.functions import Cast, Coalesce, Floor, Least
+
+from accounts.models import Job, Shop
+from behavior.models import Customer, Order
+from predictions.models import CustomerScore, ModelVersion, ScoringRun, Task
+
+from .at_risk import _reference_time, scoring_run_current
+
+TREND_RUNS = 12
+ACTIVE_DAYS = 365
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    run_id: int
+    as_of: datetime
+    scored: int
+    expected_churners: float
+    high_band: int
+    revenue_at_risk: float
+    expected_buyers: float
+
+
+@dataclass(frozen=True)
+class ModelQuality:
+    task: str
+    algorithm: str
+    captured_top_decile: float | None
+    lift_top_decile: float | None
+    calibration_said: float | None  # "when we say 70 %" ...
+    calibration_observed: float | None  # ... "about 68 % do"
+    as_of: object
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    customers: int
+    active_customers: int
+    run: ScoringRun | None
+    current: RunFigures | None
+    trend: list[RunFigures]  # oldest first
+    histogram: list[int]  # customers per 10-point churn-probability bucket, 0-10 % first
+    models: list[ModelQuality]
+    jobs: list[Job]
+
+
+def run_figures(*, shop: Shop, runs: list[ScoringRun]) -> list[RunFigures]:
+    """The headline figures of each run (oldest first): stored by the run when it finished, else one
+    grouped query over the runs that have none stored."""
+    stored = {r.pk: (r.summary or {}).get("figures") for r in runs}
+    missing = [r for r in runs if not stored[r.pk]]
+    rows = (
+        CustomerScore.objects.filter(shop=shop, scoring_run__in=missing)
+        .values("scoring_run_id", "task")
+        .annotate(
+            n=Count("id"),
+            p_sum=Sum("probability"),
+            high=Count("id", filter=Q(risk_band=CustomerScore.Band.HIGH)),
+            at_risk=Sum(Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m"))),
+        )
+    )
+    by_run: dict[int, dict] = {}
+    for r in rows:
+        by_run.setdefault(r["scoring_run_id"], {})[r["task"]] = r
+    out = []
+    for run in sorted(runs, key=lambda r: (r.as_of, r.pk)):
+        if stored[run.pk]:
+            f = stored[run.pk]
+            out.append(RunFigures(run_id=run.pk, as_of=run.as_of, scored=f["scored"],
+                                  expected_churners=f["expected_churners"], high_band=f["high_band"],
+                                  revenue_at_risk=f["revenue_at_risk"], expected_buyers=f["expected_buyers"]))
+            continue
+        churn = by_run.get(run.pk, {}).get(Task.CHURN, {})
+        purchase = by_run.get(run.pk, {}).get(Task.PURCHASE, {})
+        out.append(RunFigures(
+            run_id=run.pk, as_of=run.as_of,
+            scored=max(churn.get("n", 0), purchase.get("n", 0)),
+            expected_churners=churn.get("p_sum") or 0.0,
+            high_band=churn.get("high", 0),
+            revenue_at_risk=churn.get("at_risk") or 0.0,
+            expected_buyers=purchase.get("p_sum") or 0.0,
+        ))
+    return out
+
+
+def churn_histogram(*, run: ScoringRun, buckets: int = 10) -> list[int]:
+    """How many customers fall in each churn-probability bucket (0-10 %, 10-20 %, ... 90-100 %)."""
+    stored = (run.summary or {}).get("figures", {}).get("histogram")
+    if stored and len(stored) == buckets:
+        return list(stored)
+    bucket = Least(Cast(Floor(F("probability") * buckets), IntegerField()), buckets - 1)
+    counts = dict(
+        CustomerScore.objects.filter(scoring_run=run, task=Task.CHURN).annotate(b=bucket)
+        .values("b").annotate(n=Count("id")).values_list("b", "n")
+    )
+    return [counts.get(i, 0) for i in range(buckets)]
+
+
+def _model_quality(version: ModelVersion) -> ModelQuality:
+    m = version.metrics or {}
+    said = observed = None
+    bins = [b for b in (m.get("calibration") or []) if b.get("mean_predicted") is not None
+            and b.get("observed_rate") is not None]
+    if bins:
+        # The bin nearest 70 % reads naturally ("when we say 70 %"); rare events may never get there.
+        best = min(bins, key=lambda b: abs(b["mean_predicted"] - 0.7))
+        said, observed = best["mean_predicted"], best["observed_rate"]
+    return ModelQuality(
+        task=version.task, algorithm=version.algorithm, captured_top_decile=m.get("captured_top_decile"),
+        lift_top_decile=m.get("lift_top_decile"), calibration_said=said, calibration_observed=observed,
+        as_of=version.as_of,
+    )
+
+
+def dashboard_get(*, shop: Shop) -> Dashboard:
+    """The dashboard's figures: about ten small queries, none per customer."""
+    run = scoring_run_current(shop=shop)
+    ref = _reference_time(run)
+    customers = Customer.objects.filter(shop=shop).count()
+    active = (
+        Order.objects.filter(shop=shop, placed_at__gt=ref - timedelta(days=ACTIVE_DAYS), placed_at__lte=ref)
+        .exclude(status=Order.Status.CANCELLED).values("customer_id").distinct().count()
+    )
+    runs = list(ScoringRun.objects.filter(shop=shop, status=ScoringRun.Status.SUCCEEDED)
+                .order_by("-as_of", "-id")[:TREND_RUNS])
+    trend = run_figures(shop=shop, runs=runs) if runs else []
+    current = next((f for f in trend if run and f.run_id == run.pk), None)
+    models = [
+        _model_quality(v)
+        for v in ModelVersion.objects.filter(shop=shop, status=ModelVersion.Status.CHAMPION).order_by("task")
+    ]
+    return Dashboard(
+        customers=customers, active_customers=active, run=run, current=current, trend=trend,
+        histogram=churn_histogram(run=run) if run else [], models=models,
+        jobs=list(Job.objects.filter(shop=shop).order_by("-created_at")[:5]),
+    )

@@ -1,0 +1,84 @@
+"""Saved segments: one segment, its live members, the segment list and a segment's page (size, preview,
+filter in words, planner data). Members are the at-risk list's rows matching the segment's filter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.models import Shop
+from predictions.filters import AtRiskFilter
+from predictions.models import CustomerScore, ScoringRun, Segment
+
+from .at_risk import AtRiskRow, _reference_time, _rows, at_risk_queryset, filter_in_words, scoring_run_current
+
+
+def segment_get(*, shop: Shop, segment_id: int) -> Segment:
+    """The shop's segment, or 404 (another shop's segment does not exist for this user)."""
+    segment = Segment.objects.filter(shop=shop, pk=segment_id).first()
+    if segment is None:
+        raise Http404("No such segment")
+    return segment
+
+
+def segment_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -> QuerySet[CustomerScore]:
+    """The segment's members in the current run, in the segment's sort order."""
+    flt = AtRiskFilter.from_dict(segment.filters).without_segment()
+    return at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1)
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    segment: Segment
+    size: int | None  # None before any scores
+
+
+def segment_list(*, shop: Shop) -> list[SegmentSummary]:
+    """The shop's segments with their live size (one count per segment: shops keep a handful)."""
+    run = scoring_run_current(shop=shop)
+    out = []
+    for segment in Segment.objects.filter(shop=shop):
+        size = segment_queryset(shop=shop, segment=segment, run=run).count() if run else None
+        out.append(SegmentSummary(segment=segment, size=size))
+    return out
+
+
+@dataclass(frozen=True)
+class SegmentDetail:
+    segment: Segment
+    run: ScoringRun | None
+    size: int
+    preview: list[AtRiskRow]
+    words: list[str]
+    planner: list[tuple[float, float]]  # (churn probability, 12-month spend), highest probability first
+
+
+PLANNER_CAP = 5000
+
+
+def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> SegmentDetail:
+    """A segment's live size, its first members, its filter in words and the planner's data."""
+    segment = segment_get(shop=shop, segment_id=segment_id)
+    flt = AtRiskFilter.from_dict(segment.filters).without_segment()
+    words = filter_in_words(shop=shop, flt=flt) or ["Every scored customer"]
+    run = scoring_run_current(shop=shop)
+    if run is None:
+        return SegmentDetail(segment=segment, run=None, size=0, preview=[], words=words, planner=[])
+    qs = segment_queryset(shop=shop, segment=segment, run=run)
+    ref = _reference_time(run)
+    rows = _rows(list(qs[:preview]), ref)
+    planner = [
+        (round(p, 4), round(v, 2))
+        for p, v in qs.order_by("-probability", "id").values_list("probability", "spend_12m")[:PLANNER_CAP]
+    ]
+    return SegmentDetail(segment=segment, run=run, size=qs.count(), preview=rows, words=words, planner=planner)
+
+
+def segment_member_ids(*, shop: Shop, segment: Segment) -> list[int]:
+    """Customer ids of the segment's members, in the segment's order (empty before any scores)."""
+    run = scoring_run_current(shop=shop)
+    if run is None:
+        return []
+    return list(segment_queryset(shop=shop, segment=segment, run=run).values_list("customer_id", flat=True))
