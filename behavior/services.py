@@ -10,13 +10,14 @@ from behavior.ingest.services import (
     DEFAULT_BATCH_SIZE,
     ImportFailed,
     ImportResult,
+    import_files_expire,
     import_job_create,
     import_job_run,
 )
 from behavior.models import ImportJob
 
-__all__ = ["DEFAULT_BATCH_SIZE", "ImportFailed", "ImportResult", "data_import", "import_job_create",
-           "import_job_run", "import_job_enqueue"]
+__all__ = ["DEFAULT_BATCH_SIZE", "ImportFailed", "ImportResult", "data_import", "import_files_expire",
+           "import_job_create", "import_job_run", "import_job_enqueue"]
 
 
 def data_import(*, shop: Shop, kind: str, path: str | os.PathLike, column_map: dict[str, str] | None = None,

@@ -29,7 +29,9 @@ from django.conf import settings
 from django.utils.text import slugify
 
 from accounts.jobs import job_progress
+from accounts.models import Job
 from ecomsight.csvsafe import neutralise
+from ecomsight.files import Removed, old_files_remove
 from predictions.models import CustomerScore, ScoringRun, SegmentExport, Task
 from predictions.segment_services import ExportPlan
 from recommendations.models import Recommendation, RecommenderVersion
@@ -127,6 +129,15 @@ def export_filename(*, export: SegmentExport) -> str:
 def export_file_path(*, export: SegmentExport) -> Path:
     """Where a background export's file lives: EXPORT_DIR/<shop slug>/<export id>.csv."""
     return Path(settings.EXPORT_DIR) / export.shop.slug / f"{export.pk}.csv"
+
+
+def export_files_expire(*, before: float, dry_run: bool = False) -> Removed:
+    """Remove export files under EXPORT_DIR last changed before `before` (Unix time), except those of exports
+    still being written. The SegmentExport rows stay (the audit, the campaign's control group): the
+    export's page then says the file is no longer available."""
+    active = SegmentExport.objects.filter(job__status__in=[Job.Status.PENDING, Job.Status.RUNNING])
+    return old_files_remove(settings.EXPORT_DIR, before=before, keep=active.values_list("file_path", flat=True),
+                            dry_run=dry_run)
 
 
 @dataclass(frozen=True)

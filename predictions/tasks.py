@@ -6,6 +6,7 @@ from accounts.jobs import job_finish, job_running
 from accounts.models import Shop
 
 from .exports import export_file_write
+from .retention import files_expire
 from .services.scoring import scoring_chunk_run, scoring_run_fail
 from .services.training import model_train
 
@@ -48,3 +49,9 @@ def segment_export_task(export_id: int, job_id: int) -> dict:
         job_finish(job_id=job_id, result=written.to_dict(),
                    message=f"{written.rows:,} customer{'s' if written.rows != 1 else ''} written")
     return written.to_dict()
+
+
+@shared_task(queue="default")
+def files_expire_task() -> dict:
+    """Nightly: remove uploads, reports and export files older than FILE_RETENTION_DAYS."""
+    return files_expire()

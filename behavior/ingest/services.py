@@ -23,6 +23,7 @@ from accounts.models import Job, Shop
 from behavior.models import ImportJob
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
+from ecomsight.files import Removed, old_files_remove
 from ecomsight.memory import large_allocations_returned
 
 from . import generic, postgres
@@ -187,6 +188,17 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         updated=job.updated, duplicates=job.duplicates, rejected=job.rejected, stubs=stubs,
         seconds=round(job.seconds or 0.0, 3), report=job.report_path or None, ignored_columns=ignored,
         dry_run=job.dry_run)
+
+
+def import_files_expire(*, before: float, dry_run: bool = False) -> Removed:
+    """Remove uploads and rejected-rows reports under IMPORT_DIR last changed before `before` (Unix time).
+
+    The files of imports still pending or running stay. Files named on the command line
+    (`import_data --file`) live outside IMPORT_DIR and are never touched. The ImportJob rows stay: the
+    import page then shows its counts without the report."""
+    active = ImportJob.objects.filter(status__in=[ImportJob.Status.PENDING, ImportJob.Status.RUNNING])
+    keep = [path for pair in active.values_list("file_path", "report_path") for path in pair]
+    return old_files_remove(settings.IMPORT_DIR, before=before, keep=keep, dry_run=dry_run)
 
 
 class _Prefetched:

@@ -138,6 +138,8 @@ MODEL_DIR = Path(env("MODEL_DIR", default=str(VAR_DIR / "models")))
 # Import reports and export files.
 IMPORT_DIR = VAR_DIR / "imports"
 EXPORT_DIR = VAR_DIR / "exports"
+# Uploads, rejected-rows reports and export files older than this go every night (0: keep them all).
+FILE_RETENTION_DAYS = env.int("FILE_RETENTION_DAYS", default=30)
 EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=5000)  # larger exports run as a job
 
 REDIS_URL = env("REDIS_URL", default="")
@@ -179,6 +181,10 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-score-and-recommend": {
         "task": "recommendations.tasks.nightly_run",
         "schedule": crontab(hour=2, minute=0),
+    },
+    "nightly-expire-files": {
+        "task": "predictions.tasks.files_expire_task",
+        "schedule": crontab(hour=3, minute=30),
     },
 }
 
