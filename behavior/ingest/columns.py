@@ -1,6 +1,6 @@
 """The column-wise parser for event files: pandas' C tokenizer and numpy checks instead of a Python loop per row.
 
-Same contract as `formats.rows_parse` (the row-wise parser, kept as the reference and the fallback): the
+Same contract as `rows.rows_parse` (the row-wise parser, kept as the reference and the fallback): the
 same canonical values, the same idempotency keys, the same `Reject`s (line, column, value, reason) for
 the same rows. Measured on 200k bench rows: ~10 µs/row row-wise, ~3 µs/row here.
 
@@ -27,19 +27,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from .formats import (
-    Batch,
-    ImportFileError,
-    Plan,
-    Reject,
-    RowError,
-    Source,
-    _datetime,
-    _json,
-    _LineCounted,
-    _not_utf8_message,
-    rows_parse,
-)
+from .formats import Batch, ImportFileError, Plan, Reject, Source, _LineCounted, _not_utf8_message
+from .rows import rows_parse
+from .values import RowError, _datetime, _json
 
 # The shapes of ISO 8601 text whose pandas result is checked to equal datetime.fromisoformat's (tests);
 # any other text (and anything pandas cannot read) goes through the row-wise converter, so both parsers
@@ -266,7 +256,7 @@ def _datetimes(values: np.ndarray, present: np.ndarray, alive: np.ndarray, line:
 
 
 def _event_keys(columns: dict[str, np.ndarray]) -> np.ndarray:
-    """`formats.event_idempotency_key` for every row: MD5 of "id:<event_id>", else of the row's content."""
+    """`values.event_idempotency_key` for every row: MD5 of "id:<event_id>", else of the row's content."""
     md5 = hashlib.md5
     keys = [
         md5(("id:" + event_id).encode(), usedforsecurity=False).hexdigest() if event_id else md5(

@@ -6,39 +6,32 @@ against the kind's columns (`plan_build`), and its rows are validated while stre
 "no value"), dates as ISO 8601 in UTC, decimals with two places, booleans as "true"/"false", JSON as
 the text it was. The PostgreSQL writer COPYs that text as it is; the generic writer converts it to
 Python values. Bad rows leave as `Reject`s with their 1-based line (the header is line 1).
+
+This module holds the kinds and their fields, the file opening and the header matching, and
+`batches_parse`; the row-wise parser is in `rows`, the column-wise one (event files) in `columns`,
+the per-value converters and derived keys in `values`.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
-import hashlib
 import io
-import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 
 from ecomsight.errors import UserError
 
 KINDS = ("customers", "products", "orders", "order_lines", "events")
-ORDER_STATUSES = {"placed": "placed", "cancelled": "cancelled", "canceled": "cancelled", "refunded": "refunded"}
-TRUE_WORDS = {"1", "true", "t", "yes", "y"}
-FALSE_WORDS = {"0", "false", "f", "no", "n"}
 SAMPLE_BYTES = 64 * 1024
-CENT = Decimal("0.01")
 
 
 class ImportFileError(UserError):
     """The file cannot be imported at all (missing, binary, empty, wrong encoding or header)."""
 
     code = "import_file"
-
-
-class RowError(Exception):
-    """Raised by a converter: the value cannot be stored. Its message is the reason in the report."""
 
 
 @dataclass(frozen=True)
@@ -352,136 +345,6 @@ def plan_build(*, kind: str, header: tuple[str, ...], column_map: dict[str, str]
     return Plan(spec=spec, indexes=indexes, header=header, ignored=ignored)
 
 
-# --- converters: canonical text or RowError -------------------------------------------------------
-
-
-def _text(value: str, column: Column) -> str:
-    if column.max_length and len(value) > column.max_length:
-        raise RowError(f"longer than {column.max_length} characters")
-    return value
-
-
-def _datetime(value: str, column: Column, *, latest: datetime) -> str:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise RowError("unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00)") from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    if moment > latest:
-        raise RowError("date in the future")
-    return moment.isoformat()
-
-
-def _decimal(value: str, column: Column) -> str:
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise RowError("not a number") from None
-    if not number.is_finite():
-        raise RowError("not a number")
-    if number < 0:
-        raise RowError("negative value")
-    number = number.quantize(CENT, rounding=ROUND_HALF_UP)
-    if column.limit is not None and number >= column.limit:
-        raise RowError("number too large")
-    return str(number)
-
-
-def _int(value: str, column: Column) -> str:
-    try:
-        number = int(value)
-    except ValueError:
-        raise RowError("not a whole number") from None
-    if number < 0:
-        raise RowError("negative value")
-    if number > 2_147_483_647:
-        raise RowError("number too large")
-    return str(number)
-
-
-def _bool(value: str, column: Column) -> str:
-    word = value.lower()
-    if word in TRUE_WORDS:
-        return "true"
-    if word in FALSE_WORDS:
-        return "false"
-    raise RowError("not a yes/no value (expected true/false, 1/0, yes/no)")
-
-
-def _reject_constant(name: str):
-    raise ValueError(name)
-
-
-def _json(value: str, column: Column) -> str:
-    try:
-        parsed = json.loads(value, parse_constant=_reject_constant)
-    except ValueError:
-        raise RowError("invalid JSON") from None
-    # Only escapes can smuggle in what PostgreSQL's jsonb refuses (a raw NUL or lone surrogate is invalid JSON).
-    if "\\u" in value and _json_unstorable(parsed):
-        raise RowError("JSON contains \\u0000 or an unpaired surrogate escape (PostgreSQL cannot store it)")
-    return value
-
-
-def _json_unstorable(value) -> bool:
-    """Whether a parsed JSON value holds a NUL or a lone surrogate in any string or key (jsonb refuses them)."""
-    if isinstance(value, str):
-        return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
-    if isinstance(value, dict):
-        return any(_json_unstorable(k) or _json_unstorable(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_json_unstorable(v) for v in value)
-    return False
-
-
-def _status(value: str, column: Column) -> str:
-    status = ORDER_STATUSES.get(value.lower())
-    if status is None:
-        raise RowError("unknown status (expected placed, cancelled or refunded)")
-    return status
-
-
-def _currency(value: str, column: Column) -> str:
-    if len(value) != 3 or not value.isalpha():
-        raise RowError("not a 3-letter currency code")
-    return value.upper()
-
-
-def category_path_normalize(value: str) -> str:
-    """'Home>Kitchen ' → 'Home > Kitchen' (the form stored in catalog.Category.path)."""
-    return " > ".join(part.strip() for part in value.split(">") if part.strip())
-
-
-def _category(value: str, column: Column) -> str:
-    return _text(category_path_normalize(value), column)
-
-
-_CONVERTERS: dict[str, Callable[[str, Column], str]] = {
-    "text": _text, "id": _text, "decimal": _decimal, "int": _int, "bool": _bool, "json": _json,
-    "status": _status, "currency": _currency, "category": _category,
-}
-
-
-def md5_uuid(text: str) -> str:
-    """MD5 of `text` as 32 hex digits (a UUID's value): stable ids for rows without one."""
-    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
-def event_idempotency_key(*, event_id: str | None, customer_id: str, type: str, product_id: str | None,
-                          occurred_at: str, session_id: str | None, properties: str | None) -> str:
-    """The event's idempotency key (32 hex digits): MD5 of "id:<event_id>", else of its content.
-
-    `occurred_at` is the canonical UTC ISO text, so the same moment written two ways hashes the same."""
-    if event_id:
-        return md5_uuid("id:" + event_id)
-    return md5_uuid("|".join((customer_id, type, product_id or "", occurred_at, session_id or "", properties or "")))
-
-
-def order_derived_id(*, customer_id: str, placed_at: str, total: str | None) -> str:
-    """The external id of an order imported without one, from its content (re-imports match)."""
-    return "auto-" + md5_uuid("|".join((customer_id, placed_at, total or "")))
-
-
 # "auto": event files go through the column-wise parser (behavior/ingest/columns.py), everything else
 # row by row; "rows": always row by row (the reference the column-wise parser is tested against).
 PARSE_METHOD = "auto"
@@ -498,108 +361,7 @@ def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime 
         from .columns import batches_parse_columns
 
         return batches_parse_columns(source, plan, batch_size=batch_size, latest=latest)
+    from .rows import rows_parse  # here, not at the top: rows imports this module
+
     return rows_parse(source, plan, batch_size=batch_size, latest=latest)
 
-
-def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
-               stop_line: int | None = None) -> Iterator[Batch]:
-    """The row-wise parser: `source` is a Source or anything with its reader, path, delimiter, line, bytes_read.
-
-    `stop_line`: stop after the record that ends on this line (the column-wise parser hands it a chunk)."""
-    spec = plan.spec
-    width = len(plan.header)
-    # (position in output, file index, column, converter); absent columns stay None in every row.
-    steps = []
-    for position, (column, index) in enumerate(zip(spec.columns, plan.indexes, strict=True)):
-        if index is None:
-            continue
-        if column.type in ("text", "id"):
-            convert = None  # checked inline: the hot loop's most common case, without a call per value
-        elif column.type == "datetime":
-            convert = functools.partial(_datetime, latest=latest)
-        else:
-            convert = _CONVERTERS[column.type]
-        steps.append((position + 1, index, column, column.max_length, convert))
-    template = [None] * (1 + len(plan.output_columns))
-    finish = _FINISHERS.get(spec.kind)
-    reader = source.reader
-    # The plain csv reader and the header's line offset, when available (saves two Python calls per row).
-    records = getattr(reader, "_reader", reader)
-    offset = getattr(reader, "_offset", 0) if records is not reader else 0
-    batch = Batch()
-    rows, rejects = batch.rows, batch.rejects
-    while True:
-        if stop_line is not None and records.line_num + offset >= stop_line:
-            break
-        try:
-            record = next(records)
-        except StopIteration:
-            break
-        except UnicodeDecodeError as exc:
-            raise ImportFileError(f"{source.path} is not UTF-8 text after line {source.line}: "
-                                  f"{_not_utf8_message(source.path, exc)}") from None
-        except csv.Error as exc:
-            rejects.append(Reject(source.line, "", "", f"malformed CSV: {exc}"))
-            continue
-        line = records.line_num + offset
-        if len(record) != width:
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue  # blank lines are not rows
-            rejects.append(Reject(line, "", source.delimiter.join(record)[:200],
-                                  f"wrong number of fields: expected {width}, found {len(record)}"))
-        else:
-            out = template.copy()
-            out[0] = line
-            for position, index, column, max_length, convert in steps:
-                value = record[index].strip()
-                if not value:
-                    if column.required:
-                        rejects.append(Reject(line, column.name, "", "missing required value"))
-                        break
-                    continue
-                if convert is None:
-                    if max_length and len(value) > max_length:
-                        rejects.append(Reject(line, column.name, value[:200], f"longer than {max_length} characters"))
-                        break
-                    out[position] = value
-                    continue
-                try:
-                    out[position] = convert(value, column)
-                except RowError as exc:
-                    rejects.append(Reject(line, column.name, value[:200], str(exc)))
-                    break
-            else:
-                if finish is not None:
-                    finish(out)
-                rows.append(out)
-        if len(rows) + len(rejects) >= batch_size:
-            batch.first_line = rows[0][0] if rows else rejects[0].line
-            batch.last_line = line
-            batch.bytes_read = source.bytes_read
-            yield batch
-            batch = Batch()
-            rows, rejects = batch.rows, batch.rejects
-    if rows or rejects:
-        batch.first_line = rows[0][0] if rows else rejects[0].line
-        batch.last_line = records.line_num + offset
-        batch.bytes_read = source.bytes_read
-        yield batch
-
-
-def _finish_orders(out: list) -> None:
-    # out: [line, order_id, customer_id, placed_at, total, currency, status, item_count]
-    if out[1] is None:
-        out[1] = order_derived_id(customer_id=out[2], placed_at=out[3], total=out[4])
-
-
-def _finish_events(out: list) -> None:
-    # out: [line, event_id, customer_id, type, product_id, occurred_at, session_id, properties, key]
-    event_id = out[1]
-    if event_id:
-        out[8] = hashlib.md5(("id:" + event_id).encode(), usedforsecurity=False).hexdigest()
-    else:
-        out[8] = event_idempotency_key(event_id=None, customer_id=out[2], type=out[3], product_id=out[4],
-                                       occurred_at=out[5], session_id=out[6], properties=out[7])
-
-
-_FINISHERS = {"orders": _finish_orders, "events": _finish_events}

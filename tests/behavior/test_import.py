@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from behavior.ingest import services as ingest_services
-from behavior.ingest.formats import event_idempotency_key
+from behavior.ingest.values import event_idempotency_key
 from behavior.models import Customer, Event, ImportJob, Order, OrderLine
 from behavior.services import data_import
 from catalog.models import Category, Product

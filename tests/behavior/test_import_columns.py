@@ -10,7 +10,8 @@ import pytest
 from behavior.ingest import columns as ingest_columns
 from behavior.ingest import formats
 from behavior.ingest import services as ingest_services
-from behavior.ingest.formats import batches_parse, event_idempotency_key, plan_build, source_open
+from behavior.ingest.formats import batches_parse, plan_build, source_open
+from behavior.ingest.values import event_idempotency_key
 from behavior.models import Customer, Event
 from behavior.services import data_import
 from behavior.simulator import SimulationConfig, simulate

@@ -1,0 +1,157 @@
+"""The per-value converters of the import formats, and the derived keys.
+
+A converter takes a stripped, non-empty value and its `Column` and returns the value as canonical text
+(dates as ISO 8601 in UTC, decimals with two places, booleans as "true"/"false", JSON as the text it
+was), or raises `RowError` with the reason the report shows. `event_idempotency_key` and
+`order_derived_id` give rows without an id a stable one from their content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from .formats import Column
+
+ORDER_STATUSES = {"placed": "placed", "cancelled": "cancelled", "canceled": "cancelled", "refunded": "refunded"}
+TRUE_WORDS = {"1", "true", "t", "yes", "y"}
+FALSE_WORDS = {"0", "false", "f", "no", "n"}
+CENT = Decimal("0.01")
+
+
+class RowError(Exception):
+    """Raised by a converter: the value cannot be stored. Its message is the reason in the report."""
+
+
+# --- converters: canonical text or RowError -------------------------------------------------------
+
+
+def _text(value: str, column: Column) -> str:
+    if column.max_length and len(value) > column.max_length:
+        raise RowError(f"longer than {column.max_length} characters")
+    return value
+
+
+def _datetime(value: str, column: Column, *, latest: datetime) -> str:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise RowError("unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00)") from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment > latest:
+        raise RowError("date in the future")
+    return moment.isoformat()
+
+
+def _decimal(value: str, column: Column) -> str:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise RowError("not a number") from None
+    if not number.is_finite():
+        raise RowError("not a number")
+    if number < 0:
+        raise RowError("negative value")
+    number = number.quantize(CENT, rounding=ROUND_HALF_UP)
+    if column.limit is not None and number >= column.limit:
+        raise RowError("number too large")
+    return str(number)
+
+
+def _int(value: str, column: Column) -> str:
+    try:
+        number = int(value)
+    except ValueError:
+        raise RowError("not a whole number") from None
+    if number < 0:
+        raise RowError("negative value")
+    if number > 2_147_483_647:
+        raise RowError("number too large")
+    return str(number)
+
+
+def _bool(value: str, column: Column) -> str:
+    word = value.lower()
+    if word in TRUE_WORDS:
+        return "true"
+    if word in FALSE_WORDS:
+        return "false"
+    raise RowError("not a yes/no value (expected true/false, 1/0, yes/no)")
+
+
+def _reject_constant(name: str):
+    raise ValueError(name)
+
+
+def _json(value: str, column: Column) -> str:
+    try:
+        parsed = json.loads(value, parse_constant=_reject_constant)
+    except ValueError:
+        raise RowError("invalid JSON") from None
+    # Only escapes can smuggle in what PostgreSQL's jsonb refuses (a raw NUL or lone surrogate is invalid JSON).
+    if "\\u" in value and _json_unstorable(parsed):
+        raise RowError("JSON contains \\u0000 or an unpaired surrogate escape (PostgreSQL cannot store it)")
+    return value
+
+
+def _json_unstorable(value) -> bool:
+    """Whether a parsed JSON value holds a NUL or a lone surrogate in any string or key (jsonb refuses them)."""
+    if isinstance(value, str):
+        return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_json_unstorable(k) or _json_unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_json_unstorable(v) for v in value)
+    return False
+
+
+def _status(value: str, column: Column) -> str:
+    status = ORDER_STATUSES.get(value.lower())
+    if status is None:
+        raise RowError("unknown status (expected placed, cancelled or refunded)")
+    return status
+
+
+def _currency(value: str, column: Column) -> str:
+    if len(value) != 3 or not value.isalpha():
+        raise RowError("not a 3-letter currency code")
+    return value.upper()
+
+
+def category_path_normalize(value: str) -> str:
+    """'Home>Kitchen ' → 'Home > Kitchen' (the form stored in catalog.Category.path)."""
+    return " > ".join(part.strip() for part in value.split(">") if part.strip())
+
+
+def _category(value: str, column: Column) -> str:
+    return _text(category_path_normalize(value), column)
+
+
+_CONVERTERS: dict[str, Callable[[str, Column], str]] = {
+    "text": _text, "id": _text, "decimal": _decimal, "int": _int, "bool": _bool, "json": _json,
+    "status": _status, "currency": _currency, "category": _category,
+}
+
+
+def md5_uuid(text: str) -> str:
+    """MD5 of `text` as 32 hex digits (a UUID's value): stable ids for rows without one."""
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def event_idempotency_key(*, event_id: str | None, customer_id: str, type: str, product_id: str | None,
+                          occurred_at: str, session_id: str | None, properties: str | None) -> str:
+    """The event's idempotency key (32 hex digits): MD5 of "id:<event_id>", else of its content.
+
+    `occurred_at` is the canonical UTC ISO text, so the same moment written two ways hashes the same."""
+    if event_id:
+        return md5_uuid("id:" + event_id)
+    return md5_uuid("|".join((customer_id, type, product_id or "", occurred_at, session_id or "", properties or "")))
+
+
+def order_derived_id(*, customer_id: str, placed_at: str, total: str | None) -> str:
+    """The external id of an order imported without one, from its content (re-imports match)."""
+    return "auto-" + md5_uuid("|".join((customer_id, placed_at, total or "")))
+
