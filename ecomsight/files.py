@@ -17,11 +17,6 @@ class Removed:
     files: int = 0
     bytes: int = 0
 
-    def __iadd__(self, other: Removed) -> Removed:
-        self.files += other.files
-        self.bytes += other.bytes
-        return self
-
 
 def old_files_remove(root: str | os.PathLike, *, before: float, keep: Iterable[str] = (),
                      dry_run: bool = False) -> Removed:
@@ -41,16 +36,13 @@ def old_files_remove(root: str | os.PathLike, *, before: float, keep: Iterable[s
                 info = os.lstat(path)
             except FileNotFoundError:
                 continue
-            if not _is_regular(info) or info.st_mtime >= before or os.path.realpath(path) in kept:
+            if not stat.S_ISREG(info.st_mode) or info.st_mtime >= before or os.path.realpath(path) in kept:
                 continue
             if not dry_run:
                 try:
                     os.unlink(path)
                 except FileNotFoundError:
                     continue
-            removed += Removed(files=1, bytes=info.st_size)
+            removed.files += 1
+            removed.bytes += info.st_size
     return removed
-
-
-def _is_regular(info: os.stat_result) -> bool:
-    return stat.S_ISREG(info.st_mode)
