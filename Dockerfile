@@ -19,7 +19,7 @@ RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requir
 
 # The code, named one folder at a time so that a local .venv, var/ or .git never lands in the image.
 # A new Django app needs its line here.
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY ecomsight/ ecomsight/
 COPY accounts/ accounts/
 COPY catalog/ catalog/

@@ -111,3 +111,22 @@ def test_big_queries_are_not_kept_alive_after_they_ran_even_beside_prepared_stat
     finally:
         tracemalloc.stop()
     assert grown < 2 * 2**20, f"{grown / 2**20:.1f} MB still held after 20 big queries"
+
+
+@pytest.mark.django_db
+def test_prepared_reads_decode_jsonb_and_leave_the_orm_json_fields_as_they_were(shop):
+    # fetch_prepared decodes binary jsonb with orjson; numbers orjson refuses (beyond 64 bits) still come
+    # back, and the ORM's JSONField on the same connection reads as before (its text loader is untouched).
+    from ecomsight.db import fetch_prepared
+
+    names, rows = fetch_prepared(
+        "SELECT %s::jsonb AS doc, %s::jsonb AS big, NULL::jsonb AS missing",
+        ['{"reasons": ["No order for 94 days", "Ünïcode ✓"], "n": 1.5, "ok": true}',
+         '{"id": 123456789012345678901234567890}'])
+    assert names == ["doc", "big", "missing"]
+    assert rows == [({"reasons": ["No order for 94 days", "Ünïcode ✓"], "n": 1.5, "ok": True},
+                     {"id": 123456789012345678901234567890}, None)]
+    customer = Customer.objects.create(shop=shop, external_id="J1", attributes={"tier": "gold", "n": [1, 2]})
+    customer.refresh_from_db()
+    assert customer.attributes == {"tier": "gold", "n": [1, 2]}
+    assert Customer.objects.filter(attributes__tier="gold").count() == 1

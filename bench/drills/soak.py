@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/drills/soak.py [--minutes 60] [--clients 8] [--customers 20000]
 
-Serves the app with gunicorn (the production worker settings of bench/api.py) on a shop seeded like
+Serves the app with gunicorn (the production settings of gunicorn.conf.py, as bench/api.py) on a shop seeded like
 bench/api.py's, then for `--minutes` keeps `--clients` keep-alive clients calling the read endpoints
 (customers/{id}/recommendations, customers/{id}/scores, customers/{id}, at-risk with filters and a second
 page, me) while one more client posts events/batch every few seconds (1,000 new events, and every fifth
@@ -164,8 +164,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, help="default: gunicorn.conf.py's")
+    parser.add_argument("--threads", type=int, help="default: gunicorn.conf.py's")
     args = parser.parse_args()
 
     database_ensure()
