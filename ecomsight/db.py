@@ -35,8 +35,8 @@ def fetch_prepared(sql: str, params: Sequence | dict) -> tuple[list[str], list[t
     1 ms, client-side binding re-plans every call) than to run (0.1 to 0.5 ms), and the database shares
     the machine's cores with the web workers. Django's own cursors bind client-side and never prepare;
     this one binds server-side and prepares, for the statements passed here only (psycopg keeps at most
-    100 per connection), and reads the results in binary (timestamps and jsonb decoded by psycopg's C
-    loaders instead of parsed from text; jsonb comes back decoded). DATABASE_PREPARED_STATEMENTS=false
+    100 per connection), and reads the results in binary (timestamps decoded by psycopg's C loaders
+    instead of parsed from text, jsonb by orjson: it comes back decoded). DATABASE_PREPARED_STATEMENTS=false
     turns it off, for a pooler in transaction mode that cannot keep prepared statements (PgBouncer
     before 1.21)."""
     if not is_postgres() or not settings.DATABASE_PREPARED_STATEMENTS:

@@ -4,6 +4,8 @@ holds no more memory after its last batches than after its third: nothing piles 
 
 import csv
 import gc
+import sys
+import threading
 import time
 import tracemalloc
 
@@ -44,14 +46,19 @@ def test_file_with_one_percent_bad_rows_stores_the_good_reports_the_bad_and_memo
     traced: list[int] = []
 
     def after_batch(job) -> None:
-        # Measure once the parser thread has parsed the next batch and waits (its memory stops moving):
-        # the same state after every batch, however busy the machine is.
-        now = tracemalloc.get_traced_memory()[0]
-        for _ in range(200):
-            time.sleep(0.05)
-            before, now = now, tracemalloc.get_traced_memory()[0]
-            if abs(now - before) < 1024:
+        # Measure once the parser thread has parsed the next batch, handed it over and waits for the writer
+        # to take it: the same state after every batch, however busy the machine is.
+        parser = next((t for t in threading.enumerate() if t.name == "import-parser"), None)
+        deadline = time.monotonic() + 30
+        while parser is not None and parser.is_alive() and time.monotonic() < deadline:
+            frame = sys._current_frames().get(parser.ident)
+            names = set()
+            while frame is not None:
+                names.add(frame.f_code.co_name)
+                frame = frame.f_back
+            if "_wait_taken" in names:
                 break
+            time.sleep(0.02)
         gc.collect()
         traced.append(tracemalloc.get_traced_memory()[0])
 
