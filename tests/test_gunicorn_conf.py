@@ -79,6 +79,7 @@ def test_past_its_idle_connections_a_worker_answers_and_closes_so_the_client_goe
     # WEB_WORKER_CONNECTIONS=2 with one thread: one idle kept-alive connection at most.
     kept = http.client.HTTPConnection("127.0.0.1", served, timeout=10)
     assert _get(kept).status == 200
+    time.sleep(0.5)  # idle: the worker has put it back among its kept-alive connections
     other = http.client.HTTPConnection("127.0.0.1", served, timeout=10)
     answered = _get(other)
     assert answered.status == 200 and answered.getheader("Connection", "").lower() == "close"
