@@ -10,9 +10,10 @@ Measured with bench/api.py (32 keep-alive clients on 2 cores; the README's "Serv
   WEB_THREADS of them idle between requests: past that it answers with `Connection: close`, and the
   client's next connection goes to whichever worker takes it. So clients spread evenly over the
   processes. Unbounded, the latency a client saw depended on the process it landed in (per-client means
-  from 2 ms to 47 ms in one run), and health's p99 was 82 ms against 53-54 ms with 8. With every
-  worker full, a new client waits in the listen backlog until a connection ends: give workers x
-  WEB_WORKER_CONNECTIONS room for the clients (or the proxy's upstream pool) you expect.
+  from 2 ms to 47 ms in one run). Health's p99: 82 ms with 2 threads and no bound, 65-110 ms with 16
+  connections per worker, 47-56 ms with 8. With every worker full, a new client waits in the listen
+  backlog until a connection ends: give workers x WEB_WORKER_CONNECTIONS room for the clients (or the
+  proxy's upstream pool) you expect.
 - After start-up each worker moves what it loaded (Django, the URL patterns: about 200,000 objects)
   out of the garbage collector's reach (gc.freeze): a full collection over them stalled every request
   of that process for about 95 ms.
