@@ -14,7 +14,7 @@ Measured with bench/api.py (32 keep-alive clients on 2 cores; the README's "Serv
   connections per worker, 47-56 ms with 8. With every worker full, a new client waits in the listen
   backlog until a connection ends: give workers x WEB_WORKER_CONNECTIONS room for the clients (or the
   proxy's upstream pool) you expect.
-- After start-up each worker moves what it loaded (Django, the URL patterns: about 200,000 objects)
+- After start-up each worker moves what it loaded (Django, the URL patterns: about 180,000 objects)
   out of the garbage collector's reach (gc.freeze): a full collection over them stalled every request
   of that process for about 95 ms.
 """
