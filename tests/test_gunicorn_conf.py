@@ -27,11 +27,12 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served():
-    """gunicorn started from the repository root (so it reads gunicorn.conf.py): one worker, two
-    connections at most. Health needs no database."""
+    """gunicorn started from the repository root (so it reads gunicorn.conf.py): one worker with one
+    thread, two connections at most. Health needs no database."""
     port = _free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ecomsight.settings.test", "LOG_LEVEL": "ERROR",
-           "WEB_CONCURRENCY": "1", "WEB_WORKER_CONNECTIONS": "2", "WEB_KEEPALIVE": "30"}
+           "WEB_CONCURRENCY": "1", "WEB_THREADS": "1", "WEB_WORKER_CONNECTIONS": "2",
+           "WEB_KEEPALIVE": "30"}
     proc = subprocess.Popen([GUNICORN, "ecomsight.wsgi:application", "--bind", f"127.0.0.1:{port}"],
                             cwd=ROOT, env=env, start_new_session=True)
     try:
