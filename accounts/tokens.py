@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
-from ecomsight.api.rediscache import redis_client, redis_key
+from ecomsight.api.rediscache import pipelined, redis_client, redis_key
 from ecomsight.errors import UserError
 
 from .models import ApiToken, AuditLog, Role, Shop
@@ -192,18 +192,13 @@ def auth_generation(*, count: tuple[str, int] | None = None) -> tuple[object, in
     (key, ttl) counter (the API's throttle) is incremented in the same Redis round trip and its new value
     returned beside the generation (None when not counted: no Redis, or the cache is down)."""
     try:
-        client = redis_client()
-        if client is None:
+        if redis_client() is None:
             return cache.get(GENERATION_KEY), None
         if count is None:
-            raw = client.get(redis_key(GENERATION_KEY))
+            raw, = pipelined(("GET", redis_key(GENERATION_KEY)))
             return (raw.decode() if raw is not None else None), None
         counter, ttl = redis_key(count[0]), count[1]
-        pipe = client.pipeline(transaction=False)
-        pipe.get(redis_key(GENERATION_KEY))
-        pipe.incr(counter)
-        pipe.expire(counter, ttl)
-        raw, counted, _ = pipe.execute()
+        raw, counted, _ = pipelined(("GET", redis_key(GENERATION_KEY)), ("INCR", counter), ("EXPIRE", counter, ttl))
         return (raw.decode() if raw is not None else None), int(counted)
     except Exception:  # noqa: BLE001 — a cache outage must not lock every client out
         logger.warning("cache unavailable: verifying API tokens against the database", exc_info=True)

@@ -1,16 +1,24 @@
 """The redis-py client behind Django's Redis cache, for the per-request commands of the API (the token
-generation GET, the throttle's INCR + EXPIRE pipeline).
+generation GET, the throttle's INCR + EXPIRE), and `pipelined()`, which sends such commands on a
+connection of the thread's own.
 
 Django's RedisCache builds a new redis.Redis object on every operation (copying its ~170 response
-callbacks, about 0.1 ms each time); the API issues two per request, so it keeps one client per thread.
-The client shares the cache's connection pool, key prefix and version."""
+callbacks, about 0.1 ms each time); the API issues them on every request, so it keeps one client per
+thread. The client shares the cache's connection pool, key prefix and version.
+
+A redis-py pipeline costs about 0.07 ms of CPU per call here for its objects, its pool checkout and its
+response callbacks; the same commands written at once on a connection the thread keeps cost half that
+(measured with 3 commands: 0.038 ms against 0.070-0.073 ms)."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 _local = threading.local()
 
@@ -29,5 +37,61 @@ def redis_client():
 
 
 def redis_key(key: str) -> str:
-    """`key` as the default cache stores it (prefix and version), so cache.get() sees the same value."""
-    return caches["default"].make_and_validate_key(key)
+    """`key` as the default cache stores it (prefix and version), so cache.get() sees the same value.
+    (Not validated for memcached: the keys given here are short ASCII names of our own.)"""
+    return caches["default"].make_key(key)
+
+
+def _pack(commands) -> bytes:
+    # RESP arrays of bulk strings, as redis-py's pack_commands writes them, for str, bytes and int arguments.
+    out = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        for arg in command:
+            if isinstance(arg, str):
+                arg = arg.encode()
+            elif isinstance(arg, int):
+                arg = b"%d" % arg
+            out.append(b"$%d\r\n%b\r\n" % (len(arg), arg))
+    return b"".join(out)
+
+
+def _connection():
+    # The thread's own connection to the default cache's server, made with its pool's settings (address,
+    # database, password, timeouts) and never shared; a new one after a fork (gunicorn, Celery).
+    held = getattr(_local, "connection", None)
+    if held is not None and held[1] == os.getpid() and held[0] is caches["default"]:
+        return held[2]
+    client = redis_client()
+    if client is None:
+        return None
+    held = getattr(_local, "connection", None)
+    pool = client.connection_pool
+    held = (caches["default"], os.getpid(), pool.connection_class(**pool.connection_kwargs))
+    _local.connection = held
+    return held[2]
+
+
+def pipelined(*commands: tuple) -> list | None:
+    """Send `commands` (tuples of str, bytes or int such as ("INCR", key), keys as redis_key() gives them)
+    in one write and return their raw replies (bytes, ints), or None when the default cache is not Redis.
+
+    A connection found broken (Redis restarted, an idle socket closed) is opened again and the commands
+    sent once more, so a counter may count one request twice then. Any other error drops the connection
+    (its unread replies would answer the next call) and is raised as redis-py raises it."""
+    conn = _connection()
+    if conn is None:
+        return None
+    packed = _pack(commands)
+    for attempt in (1, 2):
+        try:
+            conn.send_packed_command([packed], check_health=False)
+            return [conn.read_response() for _ in commands]
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            conn.disconnect()
+            if attempt == 2:
+                raise
+        except BaseException:
+            conn.disconnect()
+            raise
+    raise AssertionError("unreachable")

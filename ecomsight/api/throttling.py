@@ -12,7 +12,7 @@ from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
-from .rediscache import redis_client, redis_key
+from .rediscache import pipelined, redis_client, redis_key
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -26,13 +26,9 @@ def parse_rate(rate: str) -> tuple[int, int]:
 def window_count(key: str, *, ttl: int) -> int:
     """Count one more request under `key` and return the count; the key expires `ttl` seconds after its
     last use. On Redis: INCR + EXPIRE in one pipelined round trip; elsewhere: the cache's incr/add."""
-    client = redis_client()
-    if client is not None:
+    if redis_client() is not None:
         full = redis_key(key)
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(full)
-        pipe.expire(full, ttl)
-        count, _ = pipe.execute()
+        count, _ = pipelined(("INCR", full), ("EXPIRE", full, ttl))
         return int(count)
     try:
         return cache.incr(key)
