@@ -17,13 +17,13 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
-from django.core.cache import cache, caches
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
-from ecomsight.api.rediscache import pipelined, redis_client, redis_key
+from ecomsight.api.rediscache import generation_bump, pipelined, redis_client, redis_key, shared_cache_available
 from ecomsight.errors import UserError
 
 from .models import ApiToken, AuditLog, Role, Shop
@@ -177,13 +177,6 @@ class _Verified:
 _verified: dict[str, _Verified] = {}
 
 
-def _shared_cache_available() -> bool:
-    # A per-process cache (LocMem, the demo's default) cannot carry a generation to other processes:
-    # without a shared one, tokens are verified against the database on every call.
-    module = type(caches["default"]).__module__
-    return "redis" in module or "memcached" in module
-
-
 _UNAVAILABLE = object()
 
 
@@ -215,15 +208,8 @@ def auth_cache_invalidate() -> None:
 
 
 def _generation_bump() -> None:
-    value = f"{time.time_ns()}-{secrets.token_hex(4)}"
     try:
-        # A fresh value, never a counter: a flushed or evicted key can never come back equal to an old one.
-        # Stored raw (not pickled), so the per-request GET needs no unpickling.
-        client = redis_client()
-        if client is None:
-            cache.set(GENERATION_KEY, value, None)
-        else:
-            client.set(redis_key(GENERATION_KEY), value)
+        generation_bump(GENERATION_KEY)
     except Exception:  # noqa: BLE001
         logger.warning("cache unavailable: could not publish an API token invalidation", exc_info=True)
 
@@ -252,7 +238,7 @@ def api_token_authenticate(*, plain: str, count: tuple[str, int] | None = None) 
     returned carries `.counted = (key, new value)`, or `(key, None)` when it could not be counted."""
     if not plain or len(plain) > 200:
         raise TokenInvalid("Invalid token.")
-    if not _shared_cache_available():
+    if not shared_cache_available():
         return _counted(api_token_verify(plain=plain), count, None)
     generation, counted = auth_generation(count=count)
     if generation is _UNAVAILABLE:

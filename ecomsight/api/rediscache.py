@@ -13,7 +13,9 @@ response callbacks; the same commands written at once on a connection the thread
 from __future__ import annotations
 
 import os
+import secrets
 import threading
+import time
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
@@ -95,3 +97,36 @@ def pipelined(*commands: tuple) -> list | None:
             conn.disconnect()
             raise
     raise AssertionError("unreachable")
+
+
+# ---- shared generations ---------------------------------------------------------------------------------
+#
+# A process may keep an answer read from the database (a verified token, a shop's current scoring run) as
+# long as a *generation* in the shared cache is unchanged: whatever could change the answer replaces the
+# generation, and every use reads it (one GET, much cheaper than the query it saves).
+
+
+def shared_cache_available() -> bool:
+    """Whether the default cache is shared between processes (Redis or memcached). A per-process cache
+    (LocMem, the demo's default) cannot carry a generation to other processes: do not cache then."""
+    module = type(caches["default"]).__module__
+    return "redis" in module or "memcached" in module
+
+
+def generation_read(key: str) -> str | None:
+    """The generation stored under `key` (None before the first bump); raises when the cache is down."""
+    if redis_client() is None:
+        return caches["default"].get(key)
+    raw, = pipelined(("GET", redis_key(key)))
+    return raw.decode() if raw is not None else None
+
+
+def generation_bump(key: str) -> None:
+    """Replace the generation under `key` with a fresh value (never a counter: a flushed or evicted key can
+    never come back equal to an old one). Stored raw, not pickled, so reading it needs no unpickling.
+    Raises when the cache is down."""
+    value = f"{time.time_ns()}-{secrets.token_hex(4)}"
+    if redis_client() is None:
+        caches["default"].set(key, value, None)
+    else:
+        pipelined(("SET", redis_key(key), value))

@@ -16,6 +16,7 @@ from django.db.models import F, QuerySet, Subquery
 from accounts.models import Shop
 from behavior.models import Customer
 from ecomsight.db import fetch_prepared
+from predictions.current_run import current_run_kept
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
 from predictions.selectors.at_risk import at_risk_queryset
@@ -106,14 +107,17 @@ def customer_score_rows(*, shop: Shop, customer_id: str, task: str | None, limit
 
 def scoring_run_for_list(*, shop: Shop, run_id: int | None) -> ScoringRun | None:
     """The run a paged list reads: the one its cursor names (None if that is not a succeeded run of
-    the shop), else the shop's current run."""
+    the shop), else the shop's current run (kept in the process while no run changed: see
+    predictions.current_run)."""
     # A prepared statement with only the columns the lists use (the summary says whether the list columns
     # were filled in): the ORM's compile of this small query cost more than running it, on every page.
-    succeeded = str(ScoringRun.Status.SUCCEEDED)
     if run_id is None:
-        names, fetched = fetch_prepared(_CURRENT_RUN_SQL, [shop.pk, succeeded])
-    else:
-        names, fetched = fetch_prepared(_RUN_SQL, [shop.pk, succeeded, run_id])
+        return current_run_kept(shop_id=shop.pk, read=lambda: _run_read(_CURRENT_RUN_SQL, shop.pk))
+    return _run_read(_RUN_SQL, shop.pk, run_id)
+
+
+def _run_read(sql: str, shop_id: int, *more) -> ScoringRun | None:
+    names, fetched = fetch_prepared(sql, [shop_id, str(ScoringRun.Status.SUCCEEDED), *more])
     if not fetched:
         return None
     row = dict(zip(names, fetched[0], strict=True))

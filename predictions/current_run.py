@@ -1,0 +1,74 @@
+"""A shop's current scoring run (its latest succeeded one), kept in each process for the API's lists.
+
+The at-risk list and segment members read the current run on every page: a query of its own before the
+page's (a PostgreSQL round trip, about a tenth of the at-risk call). Each process keeps the answer per
+shop while a shared generation in the cache (Redis) is unchanged; saving or deleting any ScoringRun
+replaces the generation (see `scoring_runs_changed`), so a run that succeeds is listed on the next call
+in every process. Reading the generation is one Redis GET. Writes that bypass the signals (QuerySet.update,
+raw SQL) call `scoring_runs_changed()` themselves; anything else waits out CURRENT_RUN_SECONDS. Without a
+shared cache (LocMem, the demo) or with the cache down, every call reads the database."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+from ecomsight.api.rediscache import generation_bump, generation_read, shared_cache_available
+
+from .models import ScoringRun
+
+logger = logging.getLogger(__name__)
+
+GENERATION_KEY = "scoring-runs:generation"
+CURRENT_RUN_SECONDS = 30.0
+_MAX_SHOPS = 10_000
+
+# shop id -> (generation, time.monotonic() when read, the run or None)
+_kept: dict[int, tuple[str | None, float, ScoringRun | None]] = {}
+
+
+def current_run_kept(*, shop_id: int, read: Callable[[], ScoringRun | None]) -> ScoringRun | None:
+    """`read()` (the shop's current run from the database), or the answer this process kept for the shop
+    while nothing changed a scoring run since. The run returned may be shared between calls: read it only."""
+    if not shared_cache_available():
+        return read()
+    try:
+        generation = generation_read(GENERATION_KEY)
+    except Exception:  # noqa: BLE001 — a cache outage must not fail the list
+        logger.warning("cache unavailable: reading the current scoring run from the database", exc_info=True)
+        return read()
+    clock = time.monotonic()
+    kept = _kept.get(shop_id)
+    if kept is not None and kept[0] == generation and clock - kept[1] <= CURRENT_RUN_SECONDS:
+        return kept[2]
+    # The generation was read before the database: a run committed after our read replaces it again.
+    run = read()
+    if len(_kept) >= _MAX_SHOPS:
+        _kept.clear()
+    _kept[shop_id] = (generation, clock, run)
+    return run
+
+
+def scoring_runs_changed(**kwargs) -> None:
+    """Forget every kept current run in every process: now, and again when the current transaction
+    commits (so no process keeps the state from before the commit in between)."""
+    _kept.clear()
+    _bump()
+    transaction.on_commit(_bump)
+
+
+def _bump() -> None:
+    try:
+        generation_bump(GENERATION_KEY)
+    except Exception:  # noqa: BLE001
+        logger.warning("cache unavailable: could not publish a scoring run change", exc_info=True)
+
+
+def connect_signals() -> None:
+    """Called from PredictionsConfig.ready(): every process that saves runs (web, Celery workers) bumps."""
+    post_save.connect(scoring_runs_changed, sender=ScoringRun, dispatch_uid="predictions.current_run.save")
+    post_delete.connect(scoring_runs_changed, sender=ScoringRun, dispatch_uid="predictions.current_run.delete")
