@@ -2,7 +2,8 @@
 shown once, when it is created.
 
 A token acts for one shop with its owner's *current* role: demoting the owner, deactivating them or
-taking the shop away from them takes effect on the next request, without touching the token.
+taking the shop away from them takes effect on the next request (in other web processes, within
+API_SYNC_SECONDS: see api_token_authenticate), without touching the token.
 SHA-256 (not a slow password hash) is right here: tokens are 256 random bits, nothing to guess, and
 every API call verifies one."""
 
@@ -23,7 +24,8 @@ from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
-from ecomsight.api.rediscache import generation_bump, pipelined, redis_client, redis_key, shared_cache_available
+from ecomsight.api import shared
+from ecomsight.api.rediscache import generation_bump, redis_client, shared_cache_available
 from ecomsight.errors import UserError
 
 from .models import ApiToken, AuditLog, Role, Shop
@@ -158,9 +160,11 @@ def api_token_verify(*, plain: str) -> ApiToken:
 # Every API call verifies its token; reading it from PostgreSQL costs more than most endpoints. A verified
 # token is kept in the process for AUTH_CACHE_SECONDS. Anything that could change the answer (revoking or
 # saving a token, a user's groups, permissions, shops or active flag) replaces a shared *generation* in the
-# Django cache (Redis); every call reads the generation (one GET) and trusts only entries verified under
-# the same one. So revocation and role changes take effect on the next request in every process; only
-# writes that bypass signals (QuerySet.update, raw SQL) wait out the TTL.
+# Django cache (Redis); every call checks the generation as of this process's last sync with Redis (at most
+# API_SYNC_SECONDS old, see ecomsight.api.shared) and trusts only entries verified under the same one. So
+# revocation and role changes take effect on the next request in the process that made them and within
+# API_SYNC_SECONDS (0.1 s) in every other; only writes that bypass signals (QuerySet.update, raw SQL) wait
+# out the TTL.
 
 AUTH_CACHE_SECONDS = 30.0
 AUTH_CACHE_MAX_ENTRIES = 10_000
@@ -181,21 +185,22 @@ _UNAVAILABLE = object()
 
 
 def auth_generation(*, count: tuple[str, int] | None = None) -> tuple[object, int | None]:
-    """The current shared generation (None before the first change): one cache GET. With `count`, a
-    (key, ttl) counter (the API's throttle) is incremented in the same Redis round trip and its new value
-    returned beside the generation (None when not counted: no Redis, or the cache is down)."""
+    """The shared generation (None before the first change) and, with `count`, a (key, ttl) counter (the
+    API's throttle) incremented and its value (None when not counted: the cache is down).
+
+    With Redis both come from ecomsight.api.shared: as of its last sync, at most API_SYNC_SECONDS old, so
+    most calls make no round trip. Otherwise (LocMem in the demo) one cache GET and the cache's counter."""
     try:
         if redis_client() is None:
             return cache.get(GENERATION_KEY), None
-        if count is None:
-            raw, = pipelined(("GET", redis_key(GENERATION_KEY)))
-            return (raw.decode() if raw is not None else None), None
-        counter, ttl = redis_key(count[0]), count[1]
-        raw, counted, _ = pipelined(("GET", redis_key(GENERATION_KEY)), ("INCR", counter), ("EXPIRE", counter, ttl))
-        return (raw.decode() if raw is not None else None), int(counted)
+        counted = shared.count(*count) if count is not None else None
+        generation = shared.generation(GENERATION_KEY)
     except Exception:  # noqa: BLE001 — a cache outage must not lock every client out
         logger.warning("cache unavailable: verifying API tokens against the database", exc_info=True)
         return _UNAVAILABLE, None
+    if generation is shared.UNAVAILABLE:
+        return _UNAVAILABLE, counted
+    return generation, counted
 
 
 def auth_cache_invalidate() -> None:
@@ -231,18 +236,19 @@ def _copy(token: ApiToken) -> ApiToken:
 
 def api_token_authenticate(*, plain: str, count: tuple[str, int] | None = None) -> ApiToken:
     """`api_token_verify` for API requests: the same answers, served from a per-process cache for up to
-    AUTH_CACHE_SECONDS while nothing that could change them happened (see above). One cache round trip
-    per call; no database query while cached except the once-a-minute `last_used_at` write.
+    AUTH_CACHE_SECONDS while nothing that could change them happened (see above). No round trip on most
+    calls (the generation is synced with Redis every API_SYNC_SECONDS); no database query while cached
+    except the once-a-minute `last_used_at` write.
 
-    `count`: a (key, ttl) counter to increment in that same round trip (the API's throttle); the token
-    returned carries `.counted = (key, new value)`, or `(key, None)` when it could not be counted."""
+    `count`: a (key, ttl) counter to increment (the API's throttle, see ecomsight.api.shared); the token
+    returned carries `.counted = (key, its value)`, or `(key, None)` when it could not be counted."""
     if not plain or len(plain) > 200:
         raise TokenInvalid("Invalid token.")
     if not shared_cache_available():
         return _counted(api_token_verify(plain=plain), count, None)
     generation, counted = auth_generation(count=count)
     if generation is _UNAVAILABLE:
-        return _counted(api_token_verify(plain=plain), count, None)
+        return _counted(api_token_verify(plain=plain), count, counted)
     key = token_hash(plain)
     entry = _verified.get(key)
     clock = time.monotonic()
@@ -284,3 +290,4 @@ def _connect_invalidation() -> None:
 
 
 _connect_invalidation()
+shared.generation_watch(GENERATION_KEY)

@@ -4,8 +4,9 @@ The at-risk list and segment members read the current run on every page: a query
 page's (a PostgreSQL round trip, about a tenth of the at-risk call). Each process keeps the answer per
 shop while a shared generation in the cache (Redis) is unchanged; saving or deleting any ScoringRun
 replaces the generation (see `scoring_runs_changed`), so a run that succeeds is listed on the next call
-in every process. Reading the generation is one Redis GET. Writes that bypass the signals (QuerySet.update,
-raw SQL) call `scoring_runs_changed()` themselves; anything else waits out CURRENT_RUN_SECONDS. Without a
+in the process that finished it and within API_SYNC_SECONDS in every other (the generation is read at
+ecomsight.api.shared's syncs, not on every call). Writes that bypass the signals (QuerySet.update, raw
+SQL) call `scoring_runs_changed()` themselves; anything else waits out CURRENT_RUN_SECONDS. Without a
 shared cache (LocMem, the demo) or with the cache down, every call reads the database."""
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from collections.abc import Callable
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from ecomsight.api.rediscache import generation_bump, generation_read, shared_cache_available
+from ecomsight.api import shared
+from ecomsight.api.rediscache import generation_bump, shared_cache_available
 
 from .models import ScoringRun
 
@@ -36,10 +38,8 @@ def current_run_kept(*, shop_id: int, read: Callable[[], ScoringRun | None]) -> 
     while nothing changed a scoring run since. The run returned may be shared between calls: read it only."""
     if not shared_cache_available():
         return read()
-    try:
-        generation = generation_read(GENERATION_KEY)
-    except Exception:  # noqa: BLE001 — a cache outage must not fail the list
-        logger.warning("cache unavailable: reading the current scoring run from the database", exc_info=True)
+    generation = shared.generation(GENERATION_KEY)
+    if generation is shared.UNAVAILABLE:  # the cache is down: the database answers
         return read()
     clock = time.monotonic()
     kept = _kept.get(shop_id)
@@ -54,8 +54,9 @@ def current_run_kept(*, shop_id: int, read: Callable[[], ScoringRun | None]) -> 
 
 
 def scoring_runs_changed(**kwargs) -> None:
-    """Forget every kept current run in every process: now, and again when the current transaction
-    commits (so no process keeps the state from before the commit in between)."""
+    """Forget every kept current run: in this process now; in every other, within API_SYNC_SECONDS of the
+    bump, made now and again when the current transaction commits (so no process keeps the state from
+    before the commit)."""
     _kept.clear()
     _bump()
     transaction.on_commit(_bump)
@@ -72,3 +73,6 @@ def connect_signals() -> None:
     """Called from PredictionsConfig.ready(): every process that saves runs (web, Celery workers) bumps."""
     post_save.connect(scoring_runs_changed, sender=ScoringRun, dispatch_uid="predictions.current_run.save")
     post_delete.connect(scoring_runs_changed, sender=ScoringRun, dispatch_uid="predictions.current_run.delete")
+
+
+shared.generation_watch(GENERATION_KEY)

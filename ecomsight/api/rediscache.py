@@ -103,7 +103,7 @@ def pipelined(*commands: tuple) -> list | None:
 #
 # A process may keep an answer read from the database (a verified token, a shop's current scoring run) as
 # long as a *generation* in the shared cache is unchanged: whatever could change the answer replaces the
-# generation, and every use reads it (one GET, much cheaper than the query it saves).
+# generation, and the process reads it at ecomsight.api.shared's syncs.
 
 
 def shared_cache_available() -> bool:
@@ -111,14 +111,6 @@ def shared_cache_available() -> bool:
     (LocMem, the demo's default) cannot carry a generation to other processes: do not cache then."""
     module = type(caches["default"]).__module__
     return "redis" in module or "memcached" in module
-
-
-def generation_read(key: str) -> str | None:
-    """The generation stored under `key` (None before the first bump); raises when the cache is down."""
-    if redis_client() is None:
-        return caches["default"].get(key)
-    raw, = pipelined(("GET", redis_key(key)))
-    return raw.decode() if raw is not None else None
 
 
 def generation_bump(key: str) -> None:

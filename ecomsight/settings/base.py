@@ -189,6 +189,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- REST framework -----------------------------------------------------------------------------
+# The API's shared state (token and scoring-run generations, per-token request counts) is synced with Redis
+# at most this often per process instead of on every call: see ecomsight/api/shared.py and the README.
+API_SYNC_SECONDS = env.float("API_SYNC_SECONDS", default=0.1)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "ecomsight.api.schema.ApiAutoSchema",
     # Bearer first: its WWW-Authenticate header is the one a 401 carries. The session serves the
