@@ -135,11 +135,3 @@ def sync(*, force: bool = False) -> None:
         _synced_at = time.monotonic()
         _sync_lock.release()
 
-
-def forget() -> None:
-    """Drop this process's counts and generations (tests, and a new process after a fork)."""
-    global _synced_at
-    with _state_lock:
-        _counters.clear()
-        _generations.clear()
-        _synced_at = -math.inf
