@@ -2,12 +2,13 @@
 
 The at-risk list and segment members read the current run on every page: a query of its own before the
 page's (a PostgreSQL round trip, about a tenth of the at-risk call). Each process keeps the answer per
-shop while a shared generation in the cache (Redis) is unchanged; saving or deleting any ScoringRun
-replaces the generation (see `scoring_runs_changed`), so a run that succeeds is listed on the next call
-in the process that finished it and within API_SYNC_SECONDS in every other (the generation is read at
-ecomsight.api.shared's syncs, not on every call). Writes that bypass the signals (QuerySet.update, raw
-SQL) call `scoring_runs_changed()` themselves; anything else waits out CURRENT_RUN_SECONDS. Without a
-shared cache (LocMem, the demo) or with the cache down, every call reads the database."""
+shop while a shared generation in the cache (Redis) is unchanged; saving a succeeded ScoringRun,
+writing a run's status or deleting a run replaces the generation (see `scoring_runs_changed`), so a run
+that succeeds is listed on the next call in the process that finished it and within API_SYNC_SECONDS in
+every other (the generation is read at ecomsight.api.shared's syncs, not on every call). Writes that
+bypass the signals (QuerySet.update, raw SQL) call `scoring_runs_changed()` themselves; anything else
+waits out CURRENT_RUN_SECONDS. Without a shared cache (LocMem, the demo) or with the cache down, every
+call reads the database."""
 
 from __future__ import annotations
 
@@ -69,9 +70,17 @@ def _bump() -> None:
         logger.warning("cache unavailable: could not publish a scoring run change", exc_info=True)
 
 
+def _run_saved(instance: ScoringRun, created: bool, update_fields=None, **kwargs) -> None:
+    # Only what can change which run is current, or the current run itself: a succeeded run saved, or a status
+    # written. A running run's progress (each scored chunk saves it) changes no list.
+    if instance.status == ScoringRun.Status.SUCCEEDED or (not created and (update_fields is None
+                                                                          or "status" in update_fields)):
+        scoring_runs_changed()
+
+
 def connect_signals() -> None:
     """Called from PredictionsConfig.ready(): every process that saves runs (web, Celery workers) bumps."""
-    post_save.connect(scoring_runs_changed, sender=ScoringRun, dispatch_uid="predictions.current_run.save")
+    post_save.connect(_run_saved, sender=ScoringRun, dispatch_uid="predictions.current_run.save")
     post_delete.connect(scoring_runs_changed, sender=ScoringRun, dispatch_uid="predictions.current_run.delete")
 
 

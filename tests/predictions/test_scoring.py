@@ -8,6 +8,7 @@ from ecomsight.errors import UserError
 from predictions.models import CustomerScore, ScoringRun
 from predictions.services.scoring import scoring_chunk_run, scoring_run_create, scoring_run_execute
 from predictions.services.training import model_train
+from predictions.tasks import scoring_chunk_task
 
 
 @pytest.fixture
@@ -64,10 +65,14 @@ def test_scoring_without_a_champion_says_to_train_first(simulated_shop):
 
 
 @pytest.mark.django_db
-def test_scoring_enqueues_one_task_per_chunk_and_completes(trained_shop, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+def test_scoring_enqueues_one_task_per_chunk_and_completes(trained_shop, django_capture_on_commit_callbacks,
+                                                           monkeypatch):
+    enqueued = []
+    real_delay = scoring_chunk_task.delay
+    monkeypatch.setattr(scoring_chunk_task, "delay", lambda *args: (enqueued.append(args), real_delay(*args))[1])
+    with django_capture_on_commit_callbacks(execute=True):
         run = scoring_run_create(shop=trained_shop, chunk_size=250, enqueue=True)
-    assert len(callbacks) == run.chunks_total
+    assert sorted(chunk for _, chunk in enqueued) == list(range(run.chunks_total)) and run.chunks_total == 3
     run.refresh_from_db()
     assert run.status == ScoringRun.Status.SUCCEEDED
 
