@@ -19,7 +19,7 @@ from ecomsight.db import fetch_prepared
 from predictions.current_run import current_run_kept
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
-from predictions.selectors.at_risk import at_risk_queryset
+from predictions.selectors.at_risk import at_risk_queryset, list_columns_copied
 from predictions.selectors.segments import segment_queryset
 
 # The columns of a score as the API shows it (ScoreOutputSerializer's fields), read with values().
@@ -153,7 +153,8 @@ def at_risk_values(queryset: QuerySet[CustomerScore]) -> QuerySet:
 # Compiled at-risk SQL by (shop, run state, filter, slice): the list's queryset (subqueries, annotations,
 # filters) costs about 3 ms of Python to build and compile, five times what PostgreSQL takes to run it.
 # The SQL depends on nothing else for filters without a category or a segment (those read the database
-# while building it), so only those are kept; a new run or a changed run summary is a new key.
+# while building it), so only those are kept; a new run, or the run's list columns filled in (the only part
+# of its summary the SQL reads; dumping the whole summary, chunk lists and all, cost more), is a new key.
 _compiled: OrderedDict = OrderedDict()
 _COMPILED_MAX = 512
 _compiled_lock = threading.Lock()
@@ -165,7 +166,7 @@ def at_risk_values_slice(*, make_queryset, run: ScoringRun, flt: AtRiskFilter | 
     queryset was built from (at_risk_queryset), the compiled SQL is reused across calls (see above)."""
     if flt is None or flt.category is not None or flt.segment is not None:
         return list(at_risk_values(make_queryset())[start:stop])
-    key = (run.shop_id, run.pk, run.as_of, json.dumps(run.summary, sort_keys=True, default=str), flt, start, stop)
+    key = (run.shop_id, run.pk, run.as_of, list_columns_copied(run), flt, start, stop)
     compiled = _compiled.get(key)
     if compiled is None:
         qs = at_risk_values(make_queryset())[start:stop]
