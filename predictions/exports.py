@@ -32,9 +32,9 @@ from accounts.jobs import job_progress
 from accounts.models import Job
 from ecomsight.csvsafe import neutralise
 from ecomsight.files import Removed, old_files_remove
+from predictions.extensions import export_recommendations
 from predictions.models import CustomerScore, ScoringRun, SegmentExport, Task
 from predictions.segment_services import ExportPlan
-from recommendations.models import Recommendation, RecommenderVersion
 
 HEADER = ["customer_id", "email", "name", "churn_probability", "purchase_probability", "risk_band",
           "revenue_at_risk", "reasons", "rec_1", "rec_2", "rec_3"]
@@ -62,10 +62,7 @@ def _row_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[list]]]:
     if plan.run is None or not plan.customer_ids:
         return
     shop_id = plan.export.shop_id
-    version_id = (
-        RecommenderVersion.objects.filter(shop_id=shop_id, status=RecommenderVersion.Status.ACTIVE)
-        .order_by("-created_at", "-id").values_list("id", flat=True).first()
-    )
+    top_recommendations = export_recommendations(shop_id=shop_id)  # the build active now, for every chunk
     for start in range(0, len(plan.customer_ids), CHUNK):
         ids = plan.customer_ids[start:start + CHUNK]
         scores = {
@@ -77,13 +74,7 @@ def _row_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[list]]]:
             CustomerScore.objects.filter(shop_id=shop_id, scoring_run=plan.run, task=Task.PURCHASE,
                                          customer_id__in=ids).values_list("customer_id", "probability")
         )
-        recs: dict[int, list[str]] = {}
-        if version_id is not None:
-            for customer_id, title, external_id in (
-                Recommendation.objects.filter(version_id=version_id, customer_id__in=ids, rank__lte=3)
-                .order_by("customer_id", "rank").values_list("customer_id", "product__title", "product__external_id")
-            ):
-                recs.setdefault(customer_id, []).append(title or external_id)
+        recs = top_recommendations(ids)
         rows = []
         for customer_id in ids:
             score = scores.get(customer_id)

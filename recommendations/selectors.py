@@ -6,7 +6,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from behavior.models import OrderLine
 from ecomsight.db import epoch_sql, read_frame
+from predictions.extensions import CustomerRecommendations
+
+from .models import Recommendation, RecommenderVersion, SimilarProduct
 
 # Behaviour events that say something about a product, and the interaction kind each one is.
 EVENT_KINDS = {"view": "view", "add_to_cart": "cart", "wishlist": "wishlist"}
@@ -63,3 +67,54 @@ def recommender_frames(*, shop_id: int) -> RecommenderFrames:
         columns=["customer_id"], dtypes={"customer_id": "int64"},
     )
     return RecommenderFrames(interactions=interactions, products=products, customers=customers)
+
+
+# ---- what predictions' pages and exports show (provided through predictions.extensions) ---------------
+
+PAGE_RECOMMENDATIONS = 10
+PAGE_SIMILAR_TO = 5  # products of the last order
+PAGE_SIMILAR_EACH = 3
+PAGE_SIMILAR_MAX = 12
+
+
+def active_version_id(*, shop_id: int) -> int | None:
+    """The shop's active recommender build (None before the first one)."""
+    return (RecommenderVersion.objects.filter(shop_id=shop_id, status=RecommenderVersion.Status.ACTIVE)
+            .order_by("-created_at", "-id").values_list("id", flat=True).first())
+
+
+def customer_page_recommendations(shop_id: int, customer_id: int, last_order_id: int | None):
+    """The customer page's recommendations (the first 10) and products similar to those of the customer's
+    last order (up to 5 of them, 3 each, 12 in all), from the active build; empty before the first build."""
+    version_id = active_version_id(shop_id=shop_id)
+    if version_id is None:
+        return CustomerRecommendations()
+    recs = list(Recommendation.objects.filter(version_id=version_id, customer_id=customer_id)
+                .select_related("product").order_by("rank")[:PAGE_RECOMMENDATIONS])
+    similar = []
+    if last_order_id is not None:
+        bought = list(OrderLine.objects.filter(order_id=last_order_id).exclude(product=None)
+                      .values_list("product_id", flat=True)[:PAGE_SIMILAR_TO])
+        similar = list(
+            SimilarProduct.objects.filter(version_id=version_id, product_id__in=bought, rank__lte=PAGE_SIMILAR_EACH)
+            .select_related("product", "similar").order_by("product_id", "kind", "rank")[:PAGE_SIMILAR_MAX])
+    return CustomerRecommendations(recommendations=recs, similar=similar)
+
+
+def export_top_recommendations(shop_id: int):
+    """For a segment export: a reader of {customer id: the titles (else ids) of their top 3 products},
+    bound to the build active when the export starts, so every chunk of one file shows the same build."""
+    version_id = active_version_id(shop_id=shop_id)
+
+    def read(customer_ids) -> dict[int, list[str]]:
+        recs: dict[int, list[str]] = {}
+        if version_id is None:
+            return recs
+        for customer_id, title, external_id in (
+            Recommendation.objects.filter(version_id=version_id, customer_id__in=customer_ids, rank__lte=3)
+            .order_by("customer_id", "rank").values_list("customer_id", "product__title", "product__external_id")
+        ):
+            recs.setdefault(customer_id, []).append(title or external_id)
+        return recs
+
+    return read

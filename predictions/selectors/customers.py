@@ -12,8 +12,8 @@ from django.http import Http404
 from accounts.models import Shop
 from behavior.models import Customer, Event, Order
 from predictions.models import CustomerScore, ScoringRun, Task
-from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
 
+from ..extensions import customer_recommendations
 from .at_risk import scoring_run_current
 
 HISTORY_RUNS = 24
@@ -45,13 +45,8 @@ class CustomerDetail:
     orders_count: int
     history: list[HistoryPoint]
     timeline: list[TimelineItem]
-    recommendations: list[Recommendation]
-    similar: list[SimilarProduct]
-
-
-def _active_recommender(shop: Shop) -> RecommenderVersion | None:
-    return RecommenderVersion.objects.filter(shop=shop, status=RecommenderVersion.Status.ACTIVE).order_by(
-        "-created_at", "-id").first()
+    recommendations: list  # provided by the recommendations app (predictions.extensions)
+    similar: list
 
 
 def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
@@ -79,26 +74,14 @@ def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
     timeline = [_order_item(o, shop) for o in orders] + [_event_item(e) for e in events]
     timeline.sort(key=lambda item: item.at, reverse=True)
 
-    version = _active_recommender(shop)
-    recs: list[Recommendation] = []
-    similar: list[SimilarProduct] = []
-    if version is not None:
-        recs = list(
-            Recommendation.objects.filter(version=version, customer=customer).select_related("product")
-            .order_by("rank")[:10]
-        )
-        last_order = next((o for o in orders if o.status != Order.Status.CANCELLED), None)
-        if last_order is not None:
-            bought = list(last_order.lines.exclude(product=None).values_list("product_id", flat=True)[:5])
-            similar = list(
-                SimilarProduct.objects.filter(version=version, product_id__in=bought, rank__lte=3)
-                .select_related("product", "similar").order_by("product_id", "kind", "rank")[:12]
-            )
-    last_order_at = next((o.placed_at for o in orders if o.status != Order.Status.CANCELLED), None)
+    last_order = next((o for o in orders if o.status != Order.Status.CANCELLED), None)
+    recommended = customer_recommendations(shop_id=shop.pk, customer_id=customer.pk,
+                                           last_order_id=last_order.pk if last_order is not None else None)
     return CustomerDetail(
         customer=customer, run=run, churn=scores.get(Task.CHURN), purchase=scores.get(Task.PURCHASE),
-        last_order_at=last_order_at, orders_count=customer.orders.count(), history=history,
-        timeline=timeline[:TIMELINE_ITEMS], recommendations=recs, similar=similar,
+        last_order_at=last_order.placed_at if last_order is not None else None,
+        orders_count=customer.orders.count(), history=history, timeline=timeline[:TIMELINE_ITEMS],
+        recommendations=recommended.recommendations, similar=recommended.similar,
     )
 
 

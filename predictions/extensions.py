@@ -1,0 +1,47 @@
+"""What apps above predictions add to its pages and files.
+
+Dependencies run one way (recommendations → predictions → behavior → catalog → accounts: CONVENTIONS), so
+predictions cannot import the recommendations app. It names here what its customer page and its segment
+exports need, and the recommendations app provides it in its AppConfig.ready(). With nothing provided
+(an app left out of INSTALLED_APPS), the page and the exports show no recommendations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class CustomerRecommendations:
+    """Beside a customer's scores: their recommendations, best first (each with `.product`), and products
+    similar to what their last order bought (each with `.product` and `.similar`)."""
+
+    recommendations: list = field(default_factory=list)
+    similar: list = field(default_factory=list)
+
+
+# (shop_id, customer_id, last_order_id or None) -> CustomerRecommendations
+CustomerRecommendationsReader = Callable[[int, int, "int | None"], CustomerRecommendations]
+# shop_id -> a reader, bound to the recommendations current when the export starts, of customer ids ->
+# {customer id: the titles of their top 3 recommended products}
+ExportRecommendationsReader = Callable[[int], Callable[[Sequence[int]], dict[int, list[str]]]]
+
+_customer_reader: CustomerRecommendationsReader | None = None
+_export_reader: ExportRecommendationsReader | None = None
+
+
+def recommendations_provide(*, customer: CustomerRecommendationsReader, export: ExportRecommendationsReader) -> None:
+    global _customer_reader, _export_reader
+    _customer_reader, _export_reader = customer, export
+
+
+def customer_recommendations(*, shop_id: int, customer_id: int, last_order_id: int | None) -> CustomerRecommendations:
+    if _customer_reader is None:
+        return CustomerRecommendations()
+    return _customer_reader(shop_id, customer_id, last_order_id)
+
+
+def export_recommendations(*, shop_id: int) -> Callable[[Sequence[int]], dict[int, list[str]]]:
+    if _export_reader is None:
+        return lambda customer_ids: {}
+    return _export_reader(shop_id)

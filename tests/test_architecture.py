@@ -1,0 +1,44 @@
+"""CONVENTIONS' structural rules, checked on the source: dependencies between the apps run one way
+(recommendations → predictions → behavior → catalog → accounts), and the ML packages import no Django."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ["accounts", "catalog", "behavior", "predictions", "recommendations"]  # each may import those before it
+ML_PACKAGES = ["predictions/ml", "recommendations/ml"]
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every absolute import in the file, inside functions too."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def _sources(folder: Path):
+    return [p for p in folder.rglob("*.py") if "migrations" not in p.parts]
+
+
+@pytest.mark.parametrize("app", LAYERS)
+def test_an_app_imports_no_app_above_it(app):
+    above = set(LAYERS[LAYERS.index(app) + 1:])
+    wrong = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+             for path in _sources(ROOT / app) for line, module in _imports(path) if module.split(".")[0] in above]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("package", ML_PACKAGES)
+def test_ml_packages_import_no_django_and_no_app(package):
+    own = package.replace("/", ".")
+    wrong = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+             for path in _sources(ROOT / package) for line, module in _imports(path)
+             if module.split(".")[0] in {"django", "rest_framework", "celery", "ecomsight", *LAYERS}
+             and not (module == own or module.startswith(own + "."))]
+    assert wrong == []
