@@ -7,8 +7,10 @@ app_name = "api-v1"
 
 urlpatterns = [
     path("health/", HealthApi.as_view(), name="health"),
-    path("", include("accounts.api.urls")),
-    path("", include("behavior.api.urls")),
-    path("", include("predictions.api.urls")),
+    # The busiest first: Django tries each app's patterns in turn (recommendations' were the 28th of 28, a
+    # tenth of that call's CPU). No two apps' patterns match the same path, so the order changes nothing else.
     path("", include("recommendations.api.urls")),
+    path("", include("predictions.api.urls")),
+    path("", include("behavior.api.urls")),
+    path("", include("accounts.api.urls")),
 ]

@@ -163,10 +163,16 @@ def _all_pages(client, path: str, page_size: int) -> list[dict]:
 
 def test_recommendations_fast_first_page_equals_the_paged_path(clients, scored):
     client = clients["marketer"]
-    fast = client.get("/api/v1/customers/C1/recommendations/").json()
+    for product, price in zip(scored["products"][1:], ["18.90", "12345678.99"], strict=True):
+        product.price = price
+        product.save(update_fields=["price"])
+    fast_response = client.get("/api/v1/customers/C1/recommendations/")
+    fast = fast_response.json()
     assert fast["next"] is None and fast["previous"] is None
     assert fast["results"] == _all_pages(client, "/api/v1/customers/C1/recommendations/", 1)
     assert fast["results"][0]["product"] == {"id": "P1", "title": "Product 1", "price": None, "active": True}
+    assert [r["product"]["price"] for r in fast["results"][1:]] == [18.9, 12345678.99]
+    assert b'"price":18.9,' in fast_response.content  # the bytes the serializer's Decimal gives
 
 
 def test_recommendations_of_a_retired_build_are_not_served(clients, scored):
