@@ -26,7 +26,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
 from ecomsight.api import shared
-from ecomsight.api.rediscache import generation_bump, redis_client, shared_cache_available
+from ecomsight.api.rediscache import generation_publish, redis_client, shared_cache_available
 from ecomsight.errors import UserError
 
 from .models import ApiToken, AuditLog, Role, Shop
@@ -209,15 +209,7 @@ def auth_cache_invalidate() -> None:
     acts as (revocation, role, grants, permissions, active flag). Done now and again when the current
     transaction commits, so no process can cache the state from before the commit in between."""
     _verified.clear()
-    _generation_bump()
-    transaction.on_commit(_generation_bump)
-
-
-def _generation_bump() -> None:
-    try:
-        generation_bump(GENERATION_KEY)
-    except Exception:  # noqa: BLE001
-        logger.warning("cache unavailable: could not publish an API token invalidation", exc_info=True)
+    generation_publish(GENERATION_KEY, what="an API token invalidation")
 
 
 def _clone(instance):

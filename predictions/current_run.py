@@ -12,19 +12,15 @@ call reads the database."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from ecomsight.api import shared
-from ecomsight.api.rediscache import generation_bump, shared_cache_available
+from ecomsight.api.rediscache import generation_publish, shared_cache_available
 
 from .models import ScoringRun
-
-logger = logging.getLogger(__name__)
 
 GENERATION_KEY = "scoring-runs:generation"
 CURRENT_RUN_SECONDS = 30.0
@@ -59,15 +55,7 @@ def scoring_runs_changed(**kwargs) -> None:
     bump, made now and again when the current transaction commits (so no process keeps the state from
     before the commit)."""
     _kept.clear()
-    _bump()
-    transaction.on_commit(_bump)
-
-
-def _bump() -> None:
-    try:
-        generation_bump(GENERATION_KEY)
-    except Exception:  # noqa: BLE001
-        logger.warning("cache unavailable: could not publish a scoring run change", exc_info=True)
+    generation_publish(GENERATION_KEY, what="a scoring run change")
 
 
 def _run_saved(instance: ScoringRun, created: bool, update_fields=None, **kwargs) -> None:

@@ -39,3 +39,17 @@ def simulated_shop(db, simulated_dir):
     for kind in ("customers", "products", "orders", "order_lines", "events"):
         data_import(shop=shop, kind=kind, path=simulated_dir / f"{kind}.csv")
     return shop
+
+
+def calls_counted(monkeypatch, owner, name: str) -> list:
+    """Replace `owner.name` (a function) with one that records each call's arguments and calls the real one:
+    a count of real work (queries, round trips), not a stand-in for it. Returns the list of calls."""
+    calls = []
+    real = getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls

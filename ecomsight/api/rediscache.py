@@ -12,6 +12,7 @@ response callbacks; the same commands written at once on a connection the thread
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
@@ -19,8 +20,11 @@ import time
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from django.db import transaction
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = logging.getLogger(__name__)
 
 _local = threading.local()
 
@@ -122,3 +126,18 @@ def generation_bump(key: str) -> None:
         caches["default"].set(key, value, None)
     else:
         pipelined(("SET", redis_key(key), value))
+
+
+def generation_publish(key: str, *, what: str) -> None:
+    """Bump the generation under `key` now, and again when the current transaction commits, so no process
+    can keep the state from before the commit in between. A cache outage is logged (naming `what`), not
+    raised: other processes' kept answers then last until their own expiry."""
+
+    def bump() -> None:
+        try:
+            generation_bump(key)
+        except Exception:  # noqa: BLE001
+            logger.warning("cache unavailable: could not publish %s", what, exc_info=True)
+
+    bump()
+    transaction.on_commit(bump)

@@ -1,17 +1,17 @@
 """The API lists' current scoring run, kept in the process (predictions.current_run): one query fewer
 per page, and a run that succeeds (or a change made in another process) is listed on the next call."""
 
-import time
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 
+from ecomsight.api import shared
 from ecomsight.api.rediscache import generation_bump
 from predictions import current_run
 from predictions.api import selectors as api_selectors
 from predictions.models import ScoringRun
 from predictions.services.scoring import scoring_run_fail, scoring_run_resume
+from tests.conftest import calls_counted
 from tests.predictions.factories import ScoringRunFactory, scored_customers
 
 AT_RISK = "/api/v1/at-risk/"
@@ -24,16 +24,8 @@ def _listed(client) -> tuple[int, list[str]]:
 
 @pytest.fixture
 def run_reads(monkeypatch):
-    """How many times the lists read a run from the database (the real read, counted)."""
-    calls = []
-    real = api_selectors._run_read
-
-    def counted(*args):
-        calls.append(args)
-        return real(*args)
-
-    monkeypatch.setattr(api_selectors, "_run_read", counted)
-    return calls
+    """Each time the lists read a run from the database (the real read, counted)."""
+    return calls_counted(monkeypatch, api_selectors, "_run_read")
 
 
 def _reads(client, run_reads) -> int:
@@ -42,14 +34,14 @@ def _reads(client, run_reads) -> int:
     return len(run_reads) - before
 
 
-def test_the_current_run_is_read_once_then_kept(clients, scored, run_reads):
+def test_the_current_run_is_read_once_then_kept(clients, scored, synced_by_hand, run_reads):
     client = clients["marketer"]
     assert _reads(client, run_reads) == 1
     assert _reads(client, run_reads) == 0
     assert _listed(client)[0] == scored["run"].pk
 
 
-def test_a_run_that_succeeds_is_listed_on_the_next_call(clients, shop, scored):
+def test_a_run_that_succeeds_is_listed_on_the_next_call(clients, shop, scored, synced_by_hand):
     client = clients["marketer"]
     assert _listed(client)[0] == scored["run"].pk
     newer = ScoringRunFactory(shop=shop, as_of=scored["run"].as_of + timedelta(days=1),
@@ -61,7 +53,7 @@ def test_a_run_that_succeeds_is_listed_on_the_next_call(clients, shop, scored):
     assert _listed(client) == (newer.pk, ["N1"])
 
 
-def test_a_change_another_process_published_is_seen_after_the_sync_interval(clients, shop, scored):
+def test_a_change_another_process_published_is_seen_at_the_next_sync(clients, shop, scored, synced_by_hand):
     client = clients["marketer"]
     assert _listed(client)[0] == scored["run"].pk
     newer = ScoringRunFactory(shop=shop, as_of=scored["run"].as_of + timedelta(days=1),
@@ -72,12 +64,13 @@ def test_a_change_another_process_published_is_seen_after_the_sync_interval(clie
     ScoringRun.objects.filter(pk=newer.pk).update(status=ScoringRun.Status.SUCCEEDED)
     assert _listed(client)[0] == scored["run"].pk  # nothing published yet: the kept run
     generation_bump(current_run.GENERATION_KEY)
-    time.sleep(settings.API_SYNC_SECONDS + 0.05)  # this process reads the generation at its next sync
+    assert _listed(client)[0] == scored["run"].pk  # not synced yet: the kept run, for up to API_SYNC_SECONDS
+    shared.sync(force=True)
     assert _listed(client)[0] == newer.pk
 
 
 @pytest.mark.parametrize("change", ["fail", "resume"])
-def test_the_scoring_services_updates_publish_a_change(clients, shop, scored, change, run_reads):
+def test_the_scoring_services_updates_publish_a_change(clients, shop, scored, change, synced_by_hand, run_reads):
     client = clients["marketer"]
     assert _reads(client, run_reads) == 1 and _reads(client, run_reads) == 0
     if change == "fail":
@@ -91,7 +84,7 @@ def test_the_scoring_services_updates_publish_a_change(clients, shop, scored, ch
         assert _reads(client, run_reads) == 1
 
 
-def test_the_kept_run_expires_even_without_a_change(clients, scored, monkeypatch, run_reads):
+def test_the_kept_run_expires_even_without_a_change(clients, scored, monkeypatch, synced_by_hand, run_reads):
     client = clients["marketer"]
     assert _reads(client, run_reads) == 1
     monkeypatch.setattr(current_run, "CURRENT_RUN_SECONDS", -1.0)

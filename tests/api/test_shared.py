@@ -11,6 +11,7 @@ from accounts.tokens import token_hash
 from ecomsight.api import shared
 from ecomsight.api.rediscache import redis_client, redis_key
 from ecomsight.api.throttling import TokenRateThrottle, token_ident
+from tests.conftest import calls_counted
 
 from .conftest import assert_error, bearer
 
@@ -18,24 +19,9 @@ ME = "/api/v1/me/"
 
 
 @pytest.fixture
-def long_interval(settings):
-    """Syncs only when a test forces one (what a process does between two syncs)."""
-    settings.API_SYNC_SECONDS = 60
-    shared.sync(force=True)
-
-
-@pytest.fixture
 def round_trips(monkeypatch):
     """Every write to Redis that shared.sync makes (the real one, counted)."""
-    calls = []
-    real = shared.pipelined
-
-    def counted(*commands):
-        calls.append(commands)
-        return real(*commands)
-
-    monkeypatch.setattr(shared, "pipelined", counted)
-    return calls
+    return calls_counted(monkeypatch, shared, "pipelined")
 
 
 def _window_key(plain: str) -> str:
@@ -44,7 +30,7 @@ def _window_key(plain: str) -> str:
 
 
 def test_calls_between_two_syncs_make_no_round_trip_and_their_counts_arrive_at_the_next(
-        tokens, long_interval, round_trips):
+        tokens, synced_by_hand, round_trips):
     client = bearer(tokens["marketer"])
     assert client.get(ME).status_code == 200  # verifies the token (the database) and keeps it
     window = _window_key(tokens["marketer"])
@@ -56,7 +42,7 @@ def test_calls_between_two_syncs_make_no_round_trip_and_their_counts_arrive_at_t
     assert 0 < redis_client().ttl(window) <= 61
 
 
-def test_counts_of_other_processes_are_combined_at_each_sync(tokens, long_interval):
+def test_counts_of_other_processes_are_combined_at_each_sync(tokens, synced_by_hand):
     rest = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "5/day"}}
     client = bearer(tokens["analyst"])
     with override_settings(REST_FRAMEWORK=rest):
@@ -71,7 +57,7 @@ def test_counts_of_other_processes_are_combined_at_each_sync(tokens, long_interv
     assert int(redis_client().get(window)) == 5  # the refused call is counted at the next sync
 
 
-def test_with_redis_unreachable_tokens_are_checked_against_the_database_and_counts_wait(tokens, long_interval):
+def test_with_redis_unreachable_tokens_are_checked_against_the_database_and_counts_wait(tokens, synced_by_hand):
     client = bearer(tokens["admin"])
     window = _window_key(tokens["admin"])
     before = int(redis_client().get(window) or 0)
