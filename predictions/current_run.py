@@ -7,7 +7,7 @@ writing a run's status or deleting a run replaces the generation (see `scoring_r
 that succeeds is listed on the next call in the process that finished it and within API_SYNC_SECONDS in
 every other (the generation is read at ecomsight.api.shared's syncs, not on every call). Writes that
 bypass the signals (QuerySet.update, raw SQL) call `scoring_runs_changed()` themselves; anything else
-waits out CURRENT_RUN_SECONDS. Without a shared cache (LocMem, the demo) or with the cache down, every
+waits out CURRENT_RUN_SECONDS. Without Redis as the cache (LocMem in the demo) or with Redis down, every
 call reads the database."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from django.db.models.signals import post_delete, post_save
 
 from ecomsight.api import shared
-from ecomsight.api.rediscache import generation_publish, shared_cache_available
+from ecomsight.api.rediscache import generation_publish, redis_client
 
 from .models import ScoringRun
 
@@ -33,7 +33,7 @@ _kept: dict[int, tuple[str | None, float, ScoringRun | None]] = {}
 def current_run_kept(*, shop_id: int, read: Callable[[], ScoringRun | None]) -> ScoringRun | None:
     """`read()` (the shop's current run from the database), or the answer this process kept for the shop
     while nothing changed a scoring run since. The run returned may be shared between calls: read it only."""
-    if not shared_cache_available():
+    if redis_client() is None:  # the generation is synced through Redis only (ecomsight.api.shared)
         return read()
     generation = shared.generation(GENERATION_KEY)
     if generation is shared.UNAVAILABLE:  # the cache is down: the database answers

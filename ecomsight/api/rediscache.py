@@ -71,7 +71,6 @@ def _connection():
     client = redis_client()
     if client is None:
         return None
-    held = getattr(_local, "connection", None)
     pool = client.connection_pool
     held = (caches["default"], os.getpid(), pool.connection_class(**pool.connection_kwargs))
     _local.connection = held

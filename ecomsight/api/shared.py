@@ -1,12 +1,12 @@
-"""What the API shares between processes through Redis on every call, synced with Redis at most every
-API_SYNC_SECONDS (default 0.1 s) per process instead of on every call:
+"""State the API's web processes share through Redis and consult on every call, synced with Redis at
+most every API_SYNC_SECONDS (default 0.1 s) per process instead of on every call:
 
 - *generations*: a process keeps verified tokens (accounts.tokens) and each shop's current scoring run
   (predictions.current_run) while the generation of each is unchanged; whatever could change an answer
   replaces its generation;
 - the throttle's per-token request counters (ecomsight.api.throttling).
 
-Why: bench/api.py on 2 cores, the same sitting, with and without the round trip on every call:
+Why: bench/api.py on 2 cores, in one sitting, with the round trip on every call and with it stubbed out:
 recommendations 1,556 -> 1,934-2,036 requests/s, scores 1,321 -> 1,929-2,094, at-risk 795 -> 1,035-1,268.
 In process the round trip costs 0.05 ms of CPU; under load each one is also two context switches, which
 cost the workers far more (cache misses) than the in-process figure shows.
