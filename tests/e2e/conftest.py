@@ -118,11 +118,26 @@ def login(browser, live_server) -> Callable[[str], None]:
     return log_in
 
 
+def _replaced_meanwhile(exc: Exception) -> bool:
+    # The page reloaded between finding an element and reading it (poll.js reloads a page once its work is
+    # done): Chrome says so as a stale element, or, mid-navigation, as an inspector error.
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    return isinstance(exc, StaleElementReferenceException) or (
+        isinstance(exc, WebDriverException) and "does not belong to the document" in str(exc))
+
+
 def wait_for(condition: Callable[[], object], what: str, *, timeout: float = 15.0):
-    """Poll `condition` until it is truthy; fail saying what never happened."""
+    """Poll `condition` until it is truthy; fail saying what never happened. A page replaced while the
+    condition read it counts as not yet."""
     deadline = time.monotonic() + timeout
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except Exception as exc:
+            if not _replaced_meanwhile(exc):
+                raise
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
