@@ -7,8 +7,8 @@ Measured with bench/api.py (32 keep-alive clients on 2 cores; the README's "Serv
 - One process per core (WEB_CONCURRENCY), each with two request threads (WEB_THREADS). With more
   processes than cores (2 x cores + 1, gunicorn's usual advice, for workers that wait on I/O) the
   operating system time-slices them, and a process descheduled mid-request holds up every client queued
-  on it: on 2 cores, 5 x 1 gave at-risk a p99 of 94-97 ms where 2 x 2 gave 54-75 ms, and recommendations
-  63-68 ms against 29-41 ms, at the same or higher throughput. The second thread lets a process serve
+  on it: on 2 cores, 5 x 1 gave at-risk a p99 of 94-97 ms where 2 x 1 and 2 x 2 gave 52-75 ms, and
+  recommendations 63-68 ms against 29-47 ms, at the same or higher throughput. The second thread lets a process serve
   another request while one waits on the database or a long export; more threads queue behind the
   process's GIL (2 x 4 widened every p99 again).
 - A worker holds at most WEB_WORKER_CONNECTIONS (16) open connections, and keeps at most that minus

@@ -23,6 +23,7 @@ from ecomsight.api.pagination import page_size_from
 from ecomsight.api.views import ShopApiMixin
 from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
 
+from ..selectors import active_version_id
 from .selectors import customer_recommendation_rows
 from .serializers import (
     RecommendationOutputSerializer,
@@ -32,12 +33,6 @@ from .serializers import (
 )
 
 PRODUCT = {"id": "P001", "title": "Espresso beans 1 kg", "price": 18.9, "active": True}
-
-
-def active_version_id(*, shop) -> int | None:
-    """The shop's active recommender build (None before the first one)."""
-    return (RecommenderVersion.objects.filter(shop=shop, status=RecommenderVersion.Status.ACTIVE)
-            .order_by("-created_at", "-id").values_list("id", flat=True).first())
 
 
 def _active_version_subquery(shop) -> Subquery:
@@ -119,7 +114,7 @@ class ProductSimilarApi(ShopApiMixin, generics.ListAPIView):
                       .values_list("id", flat=True).first())
         if product_id is None:
             raise Http404("No such product.")
-        version = active_version_id(shop=self.shop)
+        version = active_version_id(shop_id=self.shop.pk)
         return (SimilarProduct.objects.filter(version_id=version, product_id=product_id, **query.validated_data)
                 .select_related("similar"))
 
