@@ -1,11 +1,13 @@
 """Per-token (per-user for the browser) rate limits in the Django cache (Redis in tests and production).
 
-A fixed window counter: INCR and EXPIRE pipelined, one Redis round trip per request. DRF's
-SimpleRateThrottle keeps the list of every request's time instead, which at thousands of calls a minute
-costs more than the call itself; Django's cache.incr() is two round trips (EXISTS, then INCR)."""
+A fixed window counter in Redis: for tokens, counted in the process and sent every API_SYNC_SECONDS
+(INCRBY + EXPIRE, ecomsight.api.shared); for browser sessions, INCR + EXPIRE in one round trip per call.
+DRF's SimpleRateThrottle keeps the list of every request's time instead, which at thousands of calls a
+minute costs more than the call itself; Django's cache.incr() is two round trips (EXISTS, then INCR)."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.core.cache import cache
@@ -13,6 +15,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
 from .rediscache import pipelined, redis_client, redis_key
+
+logger = logging.getLogger(__name__)
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -47,8 +51,10 @@ def token_ident(key_hash: str) -> str:
 class TokenRateThrottle(BaseThrottle):
     """Limits each token (or session user) to DEFAULT_THROTTLE_RATES["token"] requests per window.
 
-    For a token, the count is taken while the token is authenticated, in the same Redis round trip
-    (BearerTokenAuthentication asks for `counter(ident)` and the token comes back with `.counted`)."""
+    For a token, the count is taken while the token is authenticated (BearerTokenAuthentication asks for
+    `counter(ident)` and the token comes back with `.counted`; ecomsight.api.shared keeps it between syncs
+    with Redis). A browser session's is counted in Redis on the call; with Redis down, such a call goes
+    through uncounted (logged) rather than failing."""
 
     scope = "token"
 
@@ -79,7 +85,11 @@ class TokenRateThrottle(BaseThrottle):
         if counted is not None and counted[0] == key and counted[1] is not None:
             count = counted[1]  # counted during authentication, in this window
         else:
-            count = window_count(key, ttl=ttl)
+            try:
+                count = window_count(key, ttl=ttl)
+            except Exception:  # noqa: BLE001 — with the cache down, calls go through rather than fail
+                logger.warning("cache unavailable: API call not counted against its rate limit", exc_info=True)
+                return True
         window = int(now // self.period)
         if count > self.limit:
             self._wait = (window + 1) * self.period - now

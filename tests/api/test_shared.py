@@ -69,3 +69,12 @@ def test_with_redis_unreachable_tokens_are_checked_against_the_database_and_coun
     shared.sync(force=True)  # Redis is back: the three counts are sent
     assert int(redis_client().get(window)) == before + 3
     assert shared.generation("api-auth:generation") is not shared.UNAVAILABLE
+
+
+def test_with_redis_unreachable_a_browser_session_still_gets_answers(client, users):
+    # The session's throttle counts in Redis directly (no token to carry the count): while Redis is down it
+    # lets calls through rather than failing them.
+    client.force_login(users["marketer"])
+    down = {"default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
+    with override_settings(CACHES=down):
+        assert [client.get(ME).status_code for _ in range(2)] == [200, 200]
