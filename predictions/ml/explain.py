@@ -1,7 +1,7 @@
 """Plain-words reasons for a prediction, from per-feature contributions.
 
 For each customer the features that push the probability most in the wanted direction (up for
-"why at risk") are turned into sentences by templates (`features.REASON_TEMPLATES`). The ranking is
+"why at risk") are turned into sentences by templates (`reasons.REASON_TEMPLATES`). The ranking is
 one vectorised argsort over the whole [rows, features] matrix; only the few best candidates of each
 row go through Python, because the templates are Python functions of a pandas row. Features without
 a template, or whose template returns None (e.g. "overdue" when the customer has a single order),

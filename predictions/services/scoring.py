@@ -28,7 +28,8 @@ from ..current_run import scoring_runs_changed
 from ..ml import pipeline
 from ..ml.base import ModelInput
 from ..ml.bgnbd import expected_purchases, p_alive, summary_from_features
-from ..ml.features import REASON_TEMPLATES, FeatureConfig, build_features, eligible_customers
+from ..ml.features import FeatureConfig, build_features, eligible_customers
+from ..ml.reasons import REASON_TEMPLATES
 from ..models import CustomerScore, ModelVersion, ScoringRun
 from ..selectors.frames import shop_frames
 from .registry import model_load

@@ -9,12 +9,12 @@ import pytest
 from predictions.ml.base import ShopFrames
 from predictions.ml.features import (
     FEATURE_NAMES,
-    REASON_TEMPLATES,
     SEQUENCE_CHANNELS,
     FeatureConfig,
     build_features,
     eligible_customers,
 )
+from predictions.ml.reasons import REASON_TEMPLATES
 from tests.predictions.ml.test_pipeline import _empty_events, _empty_lines, make_shop
 
 T = pd.Timestamp("2024-06-30", tz="UTC")

@@ -1,0 +1,131 @@
+"""Plain-words reasons for a score: one template per feature, reading a customer's feature row.
+
+The scoring service shows the 3 features that raised a customer's score most (predictions.ml.explain, from
+the LightGBM model's Saabas path contributions) through these templates; a feature without one is never
+shown as a reason. Pure (no Django), like every module of predictions.ml."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+
+def _plural(count: float, word: str) -> str:
+    c = int(round(count))
+    return f"{c} {word}" if c == 1 else f"{c} {word}s"
+
+
+def _reason_overdue(row: pd.Series) -> str | None:
+    gap, recency = row.get("mean_gap_days"), row.get("recency_days")
+    if pd.isna(gap) or pd.isna(recency) or gap <= 0 or recency < 1.5 * gap:
+        return None
+    return f"no order for {int(recency)} days; usually every {max(1, int(round(gap)))}"
+
+
+def _reason_recency(row: pd.Series) -> str | None:
+    recency = row.get("recency_days")
+    if pd.isna(recency):
+        return None
+    if row.get("frequency_total", 0) <= 0:
+        return f"has never ordered (first seen {int(recency)} days ago)"
+    if recency < 30:
+        return f"ordered {int(recency)} days ago"
+    return f"no order for {int(recency)} days"
+
+
+def _reason_carts(row: pd.Series) -> str | None:
+    carts = row.get("carts_without_purchase_30d", 0)
+    if pd.isna(carts) or carts < 1:
+        return None
+    return f"{_plural(carts, 'cart')} abandoned in the last 30 days"
+
+
+def _reason_trend(row: pd.Series) -> str | None:
+    trend = row.get("trend_orders_90d_vs_prev", 0)
+    if pd.isna(trend) or trend == 0:
+        return None
+    return "fewer orders than the 90 days before" if trend < 0 else "more orders than the 90 days before"
+
+
+def _reason_frequency(row: pd.Series) -> str | None:
+    freq = row.get("frequency_total", 0)
+    if pd.isna(freq):
+        return None
+    if freq == 0:
+        return "no order yet"
+    if freq == 1:
+        return "a single order so far"
+    return f"{_plural(freq, 'order')} so far"
+
+
+def _reason_orders_365(row: pd.Series) -> str | None:
+    orders = row.get("orders_365d", 0)
+    if pd.isna(orders):
+        return None
+    return "no order in the last 12 months" if orders == 0 else f"{_plural(orders, 'order')} in the last 12 months"
+
+
+def _reason_views(row: pd.Series) -> str | None:
+    views = row.get("views_30d", 0)
+    if pd.isna(views):
+        return None
+    return "no product viewed in the last 30 days" if views == 0 else f"{_plural(views, 'product view')} in 30 days"
+
+
+def _reason_sessions(row: pd.Series) -> str | None:
+    sessions = row.get("sessions_30d", 0)
+    if pd.isna(sessions):
+        return None
+    return "no visit in the last 30 days" if sessions == 0 else f"{_plural(sessions, 'visit')} in the last 30 days"
+
+
+def _reason_refunds(row: pd.Series) -> str | None:
+    rate = row.get("refund_rate", 0)
+    if pd.isna(rate) or rate <= 0:
+        return None
+    return f"{int(round(100 * rate))} % of orders refunded"
+
+
+def _reason_spend(row: pd.Series) -> str | None:
+    spend = row.get("spend_365d", 0)
+    if pd.isna(spend) or spend <= 0:
+        return None
+    return f"spent {spend:,.0f} in the last 12 months"
+
+
+def _reason_tenure(row: pd.Series) -> str | None:
+    tenure = row.get("tenure_days")
+    if pd.isna(tenure):
+        return None
+    if tenure < 60:
+        return f"new customer (first seen {int(tenure)} days ago)"
+    return f"customer for {tenure / 365.25:.1f} years" if tenure >= 365 else f"customer for {int(tenure / 30)} months"
+
+
+def _reason_breadth(row: pd.Series) -> str | None:
+    breadth = row.get("category_breadth", 0)
+    if pd.isna(breadth) or breadth <= 0:
+        return None
+    return f"buys in {_plural(breadth, 'category')}".replace("categorys", "categories")
+
+
+REASON_TEMPLATES: dict[str, Callable[[pd.Series], str | None]] = {
+    "overdue_ratio": _reason_overdue,
+    "mean_gap_days": _reason_overdue,
+    "recency_days": _reason_recency,
+    "carts_without_purchase_30d": _reason_carts,
+    "carts_30d": _reason_carts,
+    "trend_orders_90d_vs_prev": _reason_trend,
+    "frequency_total": _reason_frequency,
+    "bgnbd_x": _reason_frequency,
+    "orders_365d": _reason_orders_365,
+    "views_30d": _reason_views,
+    "sessions_30d": _reason_sessions,
+    "events_30d": _reason_sessions,
+    "refund_rate": _reason_refunds,
+    "spend_365d": _reason_spend,
+    "spend_total": _reason_spend,
+    "tenure_days": _reason_tenure,
+    "category_breadth": _reason_breadth,
+}
