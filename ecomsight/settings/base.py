@@ -168,6 +168,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # How often a worker sweeps for tasks a dead worker left unacknowledged (kombu's defaults: 10 s x 10).
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+    # A sweep holds a Redis lock that expires after this long: a worker killed mid-sweep delays every
+    # other worker's sweeps until then (kombu's default, 300 s).
+    "unacked_mutex_expire": env.int("CELERY_UNACKED_MUTEX_EXPIRE", default=300),
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Training and scoring get their own queue so imports and exports never wait behind them.

@@ -32,6 +32,9 @@ def _start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
         "CELERY_VISIBILITY_TIMEOUT": "5",
         "CELERY_UNACKED_RESTORE_INTERVAL": "1",
         "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+        # The first worker sweeps every second; killed mid-sweep, it leaves the sweep's lock behind, and the
+        # second worker could not sweep before the lock expires (300 s by default: CI once timed out so).
+        "CELERY_UNACKED_MUTEX_EXPIRE": "3",
     }
     log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
