@@ -1,9 +1,9 @@
-"""The redis-py client behind Django's Redis cache, for the per-request commands of the API (the token
-generation GET, the throttle's INCR + EXPIRE), and `pipelined()`, which sends such commands on a
-connection of the thread's own.
+"""The redis-py client behind Django's Redis cache, and `pipelined()`, which sends the API's commands (the
+syncs of ecomsight.api.shared, a browser session's throttle count, generation bumps) on a connection of
+the thread's own.
 
 Django's RedisCache builds a new redis.Redis object on every operation (copying its ~170 response
-callbacks, about 0.1 ms each time); the API issues them on every request, so it keeps one client per
+callbacks, about 0.1 ms each time); the API asks for the client on every request, so it keeps one per
 thread. The client shares the cache's connection pool, key prefix and version.
 
 A redis-py pipeline costs about 0.07 ms of CPU per call here for its objects, its pool checkout and its

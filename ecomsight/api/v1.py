@@ -7,8 +7,9 @@ app_name = "api-v1"
 
 urlpatterns = [
     path("health/", HealthApi.as_view(), name="health"),
-    # The busiest first: Django tries each app's patterns in turn (recommendations' were the 28th of 28, a
-    # tenth of that call's CPU). No two apps' patterns match the same path, so the order changes nothing else.
+    # The busiest first: Django tries each app's patterns in turn, and recommendations' came last (resolving a
+    # customer's recommendations URL took 0.027-0.029 ms, now 0.016 ms; health's takes 0.012 ms). No two
+    # apps' patterns match the same path, so the order changes nothing else.
     path("", include("recommendations.api.urls")),
     path("", include("predictions.api.urls")),
     path("", include("behavior.api.urls")),
