@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import F, QuerySet, Subquery
 
@@ -160,13 +162,21 @@ _COMPILED_MAX = 512
 _compiled_lock = threading.Lock()
 
 
+def _list_key(*, run: ScoringRun, flt: AtRiskFilter | None, start: int, stop: int) -> tuple | None:
+    """What rows start to stop - 1 of at_risk_queryset(flt) in `run` depend on, when that is the filter alone
+    (None for a category or segment filter, or no filter: the queryset then reads the database to build)."""
+    if flt is None or flt.category is not None or flt.segment is not None:
+        return None
+    return run.shop_id, run.pk, run.as_of, list_columns_copied(run), flt, start, stop
+
+
 def at_risk_values_slice(*, make_queryset, run: ScoringRun, flt: AtRiskFilter | None, start: int,
                          stop: int) -> list[dict]:
     """Rows start to stop - 1 of `at_risk_values(make_queryset())`, as dicts. When `flt` is the filter the
     queryset was built from (at_risk_queryset), the compiled SQL is reused across calls (see above)."""
-    if flt is None or flt.category is not None or flt.segment is not None:
+    key = _list_key(run=run, flt=flt, start=start, stop=stop)
+    if key is None:
         return list(at_risk_values(make_queryset())[start:stop])
-    key = (run.shop_id, run.pk, run.as_of, list_columns_copied(run), flt, start, stop)
     compiled = _compiled.get(key)
     if compiled is None:
         qs = at_risk_values(make_queryset())[start:stop]
@@ -183,6 +193,42 @@ def at_risk_values_slice(*, make_queryset, run: ScoringRun, flt: AtRiskFilter | 
         # jsonb arrives as text from a raw cursor (JSONField decodes it on the ORM path).
         if isinstance(row["reasons"], str):
             row["reasons"] = json.loads(row["reasons"])
+    return rows
+
+
+# At-risk pages kept per process: key (_list_key's, and whether personal data shows) -> (time.monotonic() when
+# read, the API rows). A succeeded run's scores do not change (a new run, or its list columns filled in, is a
+# new key), so what a kept page can miss is a change to its customers' details (an import updating an email),
+# for at most API_PAGE_CACHE_SECONDS. Dashboards and campaign tools poll the same first pages: on a hit the
+# call skips the page query and the building of 50 rows (bench/api.py, in one sitting: see the README).
+_pages: OrderedDict = OrderedDict()
+_PAGES_MAX = 256
+_pages_lock = threading.Lock()
+
+
+def at_risk_page_rows(*, make_queryset, run: ScoringRun, flt: AtRiskFilter | None, start: int, stop: int,
+                      personal: bool) -> list[dict]:
+    """at_risk_rows() of rows start to stop - 1 of `at_risk_values(make_queryset())`: kept in the process for
+    API_PAGE_CACHE_SECONDS when `flt` alone decides them (see _list_key). The list returned may be shared
+    between calls: read it only."""
+    def read() -> list[dict]:
+        scores = at_risk_values_slice(make_queryset=make_queryset, run=run, flt=flt, start=start, stop=stop)
+        return at_risk_rows(scores=scores, run=run, personal=personal)
+
+    seconds = settings.API_PAGE_CACHE_SECONDS
+    list_key = _list_key(run=run, flt=flt, start=start, stop=stop) if seconds > 0 else None
+    if list_key is None:
+        return read()
+    key, clock = (list_key, personal), time.monotonic()
+    kept = _pages.get(key)
+    if kept is not None and clock - kept[0] <= seconds:
+        return kept[1]
+    rows = read()  # the clock was read before the database: a page is never kept longer than promised
+    with _pages_lock:
+        _pages[key] = (clock, rows)
+        _pages.move_to_end(key)
+        while len(_pages) > _PAGES_MAX:
+            _pages.popitem(last=False)
     return rows
 
 

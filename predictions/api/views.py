@@ -104,7 +104,7 @@ class _SnapshotListMixin:
 
     def snapshot_page(self, request, make_queryset, *, flt: AtRiskFilter | None = None):
         """A page of `make_queryset(run)`; `flt` when that queryset is at_risk_queryset(flt) (its SQL is then
-        compiled once per process and run, see selectors.at_risk_values_slice)."""
+        compiled once per process, and the page kept for API_PAGE_CACHE_SECONDS: see selectors.at_risk_page_rows)."""
         paginator = SnapshotCursorPagination()
         run_id, offset = paginator.start(request)
         run = selectors.scoring_run_for_list(shop=self.shop, run_id=run_id)
@@ -112,12 +112,11 @@ class _SnapshotListMixin:
             raise exceptions.ValidationError({"cursor": [exceptions.ErrorDetail(
                 "The scores this cursor paged through are gone: start again without a cursor.",
                 code="invalid_cursor")]})
-        scores = paginator.paginate_with(
-            lambda start, stop: selectors.at_risk_values_slice(make_queryset=lambda: make_queryset(run), run=run,
-                                                               flt=flt, start=start, stop=stop),
+        personal = request_personal_data(request)
+        rows = paginator.paginate_with(
+            lambda start, stop: selectors.at_risk_page_rows(make_queryset=lambda: make_queryset(run), run=run,
+                                                            flt=flt, start=start, stop=stop, personal=personal),
             run_id=run.pk if run else None, offset=offset)
-        rows = selectors.at_risk_rows(scores=scores, run=run, personal=request_personal_data(request)) \
-            if scores else []
         return paginator.get_paginated_response(rows, extra={"scoring_run": _run_ref(run)})
 
 
