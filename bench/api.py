@@ -398,6 +398,12 @@ def main() -> None:
         }
         if args.only:
             endpoints = {k: v for k, v in endpoints.items() if k in args.only.split(",")}
+        if "at-risk" in endpoints:
+            # The web processes keep each at-risk page they served for this long (the README's "REST API"): the
+            # four pages polled here are then mostly served from memory. 0 reads every page from PostgreSQL.
+            kept = os.environ.get("API_PAGE_CACHE_SECONDS", "2 (default)")
+            print(f"at-risk pages kept {kept} s per process (API_PAGE_CACHE_SECONDS=0: every page read)",
+                  file=sys.stderr)
         result: dict = {}
         for name, paths in endpoints.items():
             load(paths, token, seconds=1.0, clients=args.clients, processes=args.processes)  # warm up
