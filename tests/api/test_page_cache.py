@@ -81,9 +81,15 @@ def test_segment_pages_and_a_zero_window_read_every_time(clients, scored, settin
     assert len(page_reads) == 4
 
 
-def test_kept_pages_are_bounded(clients, scored, window, monkeypatch):
-    monkeypatch.setattr(api_selectors, "_PAGES_MAX", 3)
+def test_kept_pages_are_bounded_by_rows_least_recently_read_out_first(clients, scored, window, monkeypatch):
+    monkeypatch.setattr(api_selectors, "_PAGES_MAX_ROWS", 9)
+    monkeypatch.setattr(api_selectors, "_pages", type(api_selectors._pages)())
+    monkeypatch.setattr(api_selectors, "_pages_rows", 0)
     client = clients["admin"]
-    for size in range(1, 7):
+    for size in (1, 2, 3):  # pages of 2, 3 and 4 rows (one more than the page, for the next link)
         client.get(AT_RISK, {"page_size": size})
-    assert len(api_selectors._pages) == 3
+    assert [len(rows) for _, rows in api_selectors._pages.values()] == [2, 3, 4]
+    client.get(AT_RISK, {"page_size": 1})  # read again (kept): no longer the least recently read
+    client.get(AT_RISK, {"page_size": 4})  # 5 rows: the least recently read pages make room
+    assert [len(rows) for _, rows in api_selectors._pages.values()] == [2, 5]
+    assert api_selectors._pages_rows == 7
