@@ -21,8 +21,8 @@ from ecomsight.db import fetch_prepared
 from predictions.current_run import current_run_kept
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
-from predictions.selectors.at_risk import at_risk_queryset, list_columns_copied
-from predictions.selectors.segments import segment_queryset
+from predictions.selectors.at_risk import at_risk_window, list_columns_copied
+from predictions.selectors.segments import segment_queryset, segment_window
 
 # The columns of a score as the API shows it (ScoreOutputSerializer's fields), read with values().
 _SCORE_COLUMNS = ("id", "task", "probability", "risk_band", "decile", "reasons", "expected_orders", "p_alive",
@@ -135,8 +135,14 @@ _CURRENT_RUN_SQL = f"{_RUN_COLUMNS} ORDER BY as_of DESC, id DESC LIMIT 1"
 _RUN_SQL = f"{_RUN_COLUMNS} AND id = %s"
 
 
-def at_risk_list_queryset(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter) -> QuerySet[CustomerScore]:
-    return at_risk_queryset(shop=shop, run=run, flt=flt)
+def at_risk_list_window(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, start: int,
+                        stop: int) -> QuerySet[CustomerScore]:
+    return at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop)
+
+
+def segment_members_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int,
+                           stop: int) -> QuerySet[CustomerScore]:
+    return segment_window(shop=shop, segment=segment, run=run, start=start, stop=stop)
 
 
 def segment_members_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -> QuerySet[CustomerScore]:
@@ -144,8 +150,8 @@ def segment_members_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -
 
 
 def at_risk_values(queryset: QuerySet[CustomerScore]) -> QuerySet:
-    """An at-risk queryset (at_risk_queryset / segment_queryset, in its order) as dicts of the columns
-    a row shows, the customer joined in the same query."""
+    """An at-risk queryset (at_risk_window / segment_window, in its order) as dicts of the columns a row
+    shows, the customer joined in the same query."""
     return queryset.values("probability", "purchase_probability", "risk_band", "spend_12m", "value_at_risk",
                            "last_order_at", "reasons", customer_external_id=F("customer__external_id"),
                            customer_email=F("customer__email"), customer_name=F("customer__name"),
@@ -170,16 +176,17 @@ def _list_key(*, run: ScoringRun, flt: AtRiskFilter | None, start: int, stop: in
     return run.shop_id, run.pk, run.as_of, list_columns_copied(run), flt, start, stop
 
 
-def at_risk_values_slice(*, make_queryset, run: ScoringRun, flt: AtRiskFilter | None, start: int,
+def at_risk_values_slice(*, make_window, run: ScoringRun, flt: AtRiskFilter | None, start: int,
                          stop: int) -> list[dict]:
-    """Rows start to stop - 1 of `at_risk_values(make_queryset())`, as dicts. When `flt` is the filter the
-    queryset was built from (at_risk_queryset), the compiled SQL is reused across calls (see above)."""
+    """`at_risk_values(make_window(start, stop))` (rows start to stop - 1 of a list: at_risk_window or
+    segment_window), as dicts. When `flt` is the filter the window was built from (at_risk_window), the
+    compiled SQL is reused across calls (see above)."""
     key = _list_key(run=run, flt=flt, start=start, stop=stop)
     if key is None:
-        return list(at_risk_values(make_queryset())[start:stop])
+        return list(at_risk_values(make_window(start, stop)))
     compiled = _compiled.get(key)
     if compiled is None:
-        qs = at_risk_values(make_queryset())[start:stop]
+        qs = at_risk_values(make_window(start, stop))
         compiled = qs.query.sql_with_params()
         with _compiled_lock:
             _compiled[key] = compiled
@@ -209,15 +216,15 @@ _pages_rows = 0  # rows in _pages
 _pages_lock = threading.Lock()
 
 
-def at_risk_page_rows(*, make_queryset, run: ScoringRun, flt: AtRiskFilter | None, start: int, stop: int,
+def at_risk_page_rows(*, make_window, run: ScoringRun, flt: AtRiskFilter | None, start: int, stop: int,
                       personal: bool) -> list[dict]:
-    """at_risk_rows() of rows start to stop - 1 of `at_risk_values(make_queryset())`: kept in the process for
+    """at_risk_rows() of `at_risk_values_slice(make_window, ...)`'s rows start to stop - 1: kept in the process for
     API_PAGE_CACHE_SECONDS when `flt` alone decides them (see _list_key). The list returned may be shared
     between calls: read it only."""
     global _pages_rows
 
     def read() -> list[dict]:
-        scores = at_risk_values_slice(make_queryset=make_queryset, run=run, flt=flt, start=start, stop=stop)
+        scores = at_risk_values_slice(make_window=make_window, run=run, flt=flt, start=start, stop=stop)
         return at_risk_rows(scores=scores, run=run, personal=personal)
 
     seconds = settings.API_PAGE_CACHE_SECONDS

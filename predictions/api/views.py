@@ -102,9 +102,10 @@ class _SnapshotListMixin:
 
     pagination_class = SnapshotCursorPagination
 
-    def snapshot_page(self, request, make_queryset, *, flt: AtRiskFilter | None = None):
-        """A page of `make_queryset(run)`; `flt` when that queryset is at_risk_queryset(flt) (its SQL is then
-        compiled once per process, and the page kept for API_PAGE_CACHE_SECONDS: see selectors.at_risk_page_rows)."""
+    def snapshot_page(self, request, make_window, *, flt: AtRiskFilter | None = None):
+        """A page of the list whose rows start to stop - 1 in `run` are `make_window(run, start, stop)`; `flt` when
+        that is at_risk_window(flt) (its SQL is then compiled once per process, and the page kept for
+        API_PAGE_CACHE_SECONDS: see selectors.at_risk_page_rows)."""
         paginator = SnapshotCursorPagination()
         run_id, offset = paginator.start(request)
         run = selectors.scoring_run_for_list(shop=self.shop, run_id=run_id)
@@ -114,7 +115,7 @@ class _SnapshotListMixin:
                 code="invalid_cursor")]})
         personal = request_personal_data(request)
         rows = paginator.paginate_with(
-            lambda start, stop: selectors.at_risk_page_rows(make_queryset=lambda: make_queryset(run), run=run,
+            lambda start, stop: selectors.at_risk_page_rows(make_window=lambda a, b: make_window(run, a, b), run=run,
                                                             flt=flt, start=start, stop=stop, personal=personal),
             run_id=run.pk if run else None, offset=offset)
         return paginator.get_paginated_response(rows, extra={"scoring_run": _run_ref(run)})
@@ -138,8 +139,8 @@ class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
         flt = AtRiskFilter.from_query(request.query_params)
         if flt.errors:
             raise exceptions.ValidationError(flt.errors[0])
-        return self.snapshot_page(request, lambda run: selectors.at_risk_list_queryset(shop=self.shop, run=run,
-                                                                                        flt=flt), flt=flt)
+        return self.snapshot_page(request, lambda run, start, stop: selectors.at_risk_list_window(
+            shop=self.shop, run=run, flt=flt, start=start, stop=stop), flt=flt)
 
 
 # Query strings AtRiskFilterSerializer accepted: validation depends on the query alone, and building the
@@ -329,8 +330,8 @@ class SegmentMembersApi(ShopApiMixin, _SnapshotListMixin, APIView):
                        "results": [ROW_EXAMPLE]})])
     def get(self, request, segment_id: int):
         segment = segment_get(shop=self.shop, segment_id=segment_id)
-        return self.snapshot_page(request, lambda run: selectors.segment_members_queryset(
-            shop=self.shop, segment=segment, run=run))
+        return self.snapshot_page(request, lambda run, start, stop: selectors.segment_members_window(
+            shop=self.shop, segment=segment, run=run, start=start, stop=stop))
 
 
 class CSVRenderer(renderers.BaseRenderer):

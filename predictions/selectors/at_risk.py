@@ -247,9 +247,23 @@ class _Rows:
         return self.count()
 
     def __getitem__(self, window: slice) -> list[CustomerScore]:
-        ids = self._matching.order_by(*self._ordering).values("pk")[window]
-        page = CustomerScore.objects.filter(pk__in=Subquery(ids))
-        return list(_display(page, run=self._run).order_by(*self._ordering))
+        return list(_window(self._matching, run=self._run, ordering=self._ordering, window=window))
+
+
+def _window(matching: QuerySet[CustomerScore], *, run: ScoringRun, ordering: list,
+            window: slice) -> QuerySet[CustomerScore]:
+    ids = matching.order_by(*ordering).values("pk")[window]
+    return _display(CustomerScore.objects.filter(pk__in=Subquery(ids)), run=run).order_by(*ordering)
+
+
+def at_risk_window(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, start: int, stop: int,
+                   _depth: int = 0) -> QuerySet[CustomerScore]:
+    """Rows start to stop - 1 of at_risk_queryset(flt), read as the web page reads them: the window's ids in
+    sort order first (from an index), then only those rows with their display columns. A window deep in the
+    list then skips index entries, not rows joined to their customers: the API's page at offset 100,000 of
+    200,000 took 114-290 ms read in one query."""
+    return _window(_matching(shop=shop, run=run, flt=flt, depth=_depth), run=run, ordering=_ordering(run, flt),
+                   window=slice(start, stop))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,15 @@ from accounts.models import Shop
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
 
-from .at_risk import AtRiskRow, _reference_time, _rows, at_risk_queryset, filter_in_words, scoring_run_current
+from .at_risk import (
+    AtRiskRow,
+    _reference_time,
+    _rows,
+    at_risk_queryset,
+    at_risk_window,
+    filter_in_words,
+    scoring_run_current,
+)
 
 
 def segment_get(*, shop: Shop, segment_id: int) -> Segment:
@@ -27,6 +35,12 @@ def segment_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -> QueryS
     """The segment's members in the current run, in the segment's sort order."""
     flt = AtRiskFilter.from_dict(segment.filters).without_segment()
     return at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1)
+
+
+def segment_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int, stop: int) -> QuerySet[CustomerScore]:
+    """Members start to stop - 1 of segment_queryset, read ids first (see at_risk_window)."""
+    flt = AtRiskFilter.from_dict(segment.filters).without_segment()
+    return at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop, _depth=1)
 
 
 @dataclass(frozen=True)

@@ -201,3 +201,40 @@ def test_recommendations_job(clients, shop, django_capture_on_commit_callbacks):
 def test_drf_errors_use_the_one_format(clients, scored, method, kwargs, status, code):
     path = "/api/v1/segments/" if method == "post" else "/api/v1/customers/"
     assert_error(getattr(clients["analyst"], method)(path, **kwargs), status, code)
+
+
+@pytest.mark.parametrize("copied", [False, True], ids=["computed-columns", "copied-columns"])
+def test_at_risk_and_segment_pages_walk_the_lists_own_order_in_every_sort(clients, shop, copied):
+    # Pages are read ids first (at_risk_window): walked page by page they must give the list's own order,
+    # ties (equal probabilities, spends, no orders) broken the same way, on runs with and without the copied
+    # list columns.
+    from predictions.filters import SORTS, AtRiskFilter
+    from predictions.selectors.at_risk import at_risk_queryset, customer_score_list_columns_fill
+    from predictions.selectors.segments import segment_queryset
+
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [{"external_id": f"T{i:02d}", "p": (0.8, 0.5, 0.5, 0.2)[i % 4],
+                                  "buy": (None, 0.3, 0.3, 0.6)[i % 4], "spend": (100.0, 50.0)[i % 2]}
+                                 for i in range(13)])
+    if copied:
+        customer_score_list_columns_fill(run=run)
+    client = clients["marketer"]
+
+    def walked(url: str) -> list[str]:
+        seen = []
+        while url:
+            body = client.get(url).json()
+            seen += [r["customer_id"] for r in body["results"]]
+            url = body["next"]
+        return seen
+
+    for sort in SORTS:
+        expected = list(at_risk_queryset(shop=shop, run=run, flt=AtRiskFilter(sort=sort))
+                        .values_list("customer__external_id", flat=True))
+        assert len(expected) == 13
+        assert walked(f"/api/v1/at-risk/?sort={sort}&page_size=3") == expected, sort
+    segment = Segment.objects.create(shop=shop, name="Mid", filters={"bands": ["medium"], "sort": "value"})
+    expected = list(segment_queryset(shop=shop, segment=segment, run=run)
+                    .values_list("customer__external_id", flat=True))
+    assert len(expected) == 6
+    assert walked(f"/api/v1/segments/{segment.pk}/members/?page_size=4") == expected
