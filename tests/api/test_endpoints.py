@@ -203,14 +203,19 @@ def test_drf_errors_use_the_one_format(clients, scored, method, kwargs, status, 
     assert_error(getattr(clients["analyst"], method)(path, **kwargs), status, code)
 
 
+@pytest.mark.parametrize("ids_first", [False, True], ids=["one-query", "ids-first"])
 @pytest.mark.parametrize("copied", [False, True], ids=["computed-columns", "copied-columns"])
-def test_at_risk_and_segment_pages_walk_the_lists_own_order_in_every_sort(clients, shop, copied):
-    # Pages are read ids first (at_risk_window): walked page by page they must give the list's own order,
-    # ties (equal probabilities, spends, no orders) broken the same way, on runs with and without the copied
-    # list columns.
+def test_at_risk_and_segment_pages_walk_the_lists_own_order_in_every_sort(clients, shop, copied, ids_first,
+                                                                           monkeypatch):
+    # Pages past the first few are read ids first (at_risk_window): either way, walked page by page they must
+    # give the list's own order, ties (equal probabilities, spends, no orders) broken the same way, on runs
+    # with and without the copied list columns.
     from predictions.filters import SORTS, AtRiskFilter
+    from predictions.selectors import at_risk
     from predictions.selectors.at_risk import at_risk_queryset, customer_score_list_columns_fill
     from predictions.selectors.segments import segment_queryset
+
+    monkeypatch.setattr(at_risk, "_IDS_FIRST_FROM", 0 if ids_first else 10**9)
 
     run = ScoringRunFactory(shop=shop)
     scored_customers(shop, run, [{"external_id": f"T{i:02d}", "p": (0.8, 0.5, 0.5, 0.2)[i % 4],
