@@ -204,12 +204,13 @@ def at_risk_values_slice(*, make_window, run: ScoringRun, flt: AtRiskFilter | No
 
 
 # At-risk pages kept per process: key (_list_key's, and whether personal data shows) -> (time.monotonic() when
-# read, the API rows). A succeeded run's scores do not change (a new run, or its list columns filled in, is a
-# new key), so what a kept page can miss is a change to its customers' details (an import updating an email),
+# read, the API rows). Only pages of runs with the list columns copied are kept: their scores, sort columns and
+# filter columns do not change once the run succeeded, so what a kept page can miss is a change to its
+# customers' details (an import updating an email or a country, and so whether a country filter matches them),
 # for at most API_PAGE_CACHE_SECONDS. Dashboards and campaign tools poll the same first pages: on a hit the
 # call skips the page query and the building of 50 rows (bench/api.py, in one sitting: see the README).
-# Bounded by rows (1.07 KB each, measured with tracemalloc: 10,000 rows are about 11 MB per process), the least
-# recently read out first.
+# Bounded by rows (1.07 KB each, measured with tracemalloc: 10,000 rows are about 11 MB per process; an empty page
+# counts as one), the least recently read out first.
 _pages: OrderedDict = OrderedDict()
 _PAGES_MAX_ROWS = 10_000
 _pages_rows = 0  # rows in _pages
@@ -228,7 +229,10 @@ def at_risk_page_rows(*, make_window, run: ScoringRun, flt: AtRiskFilter | None,
         return at_risk_rows(scores=scores, run=run, personal=personal)
 
     seconds = settings.API_PAGE_CACHE_SECONDS
-    list_key = _list_key(run=run, flt=flt, start=start, stop=stop) if seconds > 0 else None
+    # Runs finished before the list columns were copied compute the last order (its sort, the days filters)
+    # from live orders: an import could change those pages at any time, so they are never kept.
+    list_key = _list_key(run=run, flt=flt, start=start, stop=stop) \
+        if seconds > 0 and list_columns_copied(run) else None
     if list_key is None:
         return read()
     key, clock = (list_key, personal), time.monotonic()
@@ -243,10 +247,16 @@ def at_risk_page_rows(*, make_window, run: ScoringRun, flt: AtRiskFilter | None,
     with _pages_lock:
         replaced = _pages.pop(key, None)
         _pages[key] = (clock, rows)
-        _pages_rows += len(rows) - (len(replaced[1]) if replaced else 0)
+        _pages_rows += _weight(rows) - (_weight(replaced[1]) if replaced else 0)
         while _pages_rows > _PAGES_MAX_ROWS and len(_pages) > 1:
-            _pages_rows -= len(_pages.popitem(last=False)[1][1])
+            _pages_rows -= _weight(_pages.popitem(last=False)[1][1])
     return rows
+
+
+def _weight(rows: list) -> int:
+    # An empty page (a filter matching nobody, a cursor past the end) still costs its key: counted as a row,
+    # or pages of nothing would pile up unbounded.
+    return max(1, len(rows))
 
 
 def at_risk_rows(*, scores: list[dict], run: ScoringRun, personal: bool) -> list[dict]:

@@ -9,6 +9,7 @@ import pytest
 
 from behavior.models import Customer
 from predictions.api import selectors as api_selectors
+from predictions.selectors.at_risk import customer_score_list_columns_fill
 from tests.conftest import calls_counted
 from tests.predictions.factories import ScoringRunFactory, scored_customers
 
@@ -22,7 +23,9 @@ def page_reads(monkeypatch):
 
 
 @pytest.fixture
-def window(settings):
+def window(settings, scored):
+    """Pages kept for 0.5 s; `scored`'s run has its list columns copied, as every run finished today has."""
+    customer_score_list_columns_fill(run=scored["run"])
     settings.API_PAGE_CACHE_SECONDS = 0.5
     return settings.API_PAGE_CACHE_SECONDS
 
@@ -93,3 +96,25 @@ def test_kept_pages_are_bounded_by_rows_least_recently_read_out_first(clients, s
     client.get(AT_RISK, {"page_size": 4})  # 5 rows: the least recently read pages make room
     assert [len(rows) for _, rows in api_selectors._pages.values()] == [2, 5]
     assert api_selectors._pages_rows == 7
+
+
+def test_pages_of_a_run_without_copied_list_columns_are_read_every_time(clients, shop, settings, page_reads):
+    # Such runs (finished before the columns existed) compute the last order from live orders: an import can
+    # change their pages at any moment.
+    settings.API_PAGE_CACHE_SECONDS = 60
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [{"external_id": "L1", "p": 0.9}])
+    client = clients["marketer"]
+    client.get(AT_RISK, {"sort": "last_order"})
+    client.get(AT_RISK, {"sort": "last_order"})
+    assert len(page_reads) == 2
+
+
+def test_empty_pages_count_towards_the_bound(clients, scored, window, monkeypatch):
+    monkeypatch.setattr(api_selectors, "_PAGES_MAX_ROWS", 5)
+    monkeypatch.setattr(api_selectors, "_pages", type(api_selectors._pages)())
+    monkeypatch.setattr(api_selectors, "_pages_rows", 0)
+    client = clients["admin"]
+    for value in range(100_000, 100_020):  # 20 filters matching nobody
+        assert client.get(AT_RISK, {"value_min": value}).json()["results"] == []
+    assert len(api_selectors._pages) == 5 and api_selectors._pages_rows == 5
