@@ -104,7 +104,8 @@ def scoring_run_execute(*, run: ScoringRun, progress: Callable[[str], None] | No
 
 
 def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
-    """Score one chunk's customers for every task with a champion; replace the chunk's rows. Idempotent."""
+    """Score one chunk's customers for every task with a champion; replace the chunk's rows. Idempotent: a
+    chunk already done is left as it is."""
     run = ScoringRun.objects.select_related("shop").get(pk=run_id)
     if run.status == ScoringRun.Status.SUCCEEDED and chunk in run.summary.get("done", []):
         return 0
@@ -144,6 +145,12 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
                 json.dumps(reasons[i]), task_value[i, 0], task_value[i, 1], task_value[i, 2], at_risk[i], now,
             ))
     with transaction.atomic():
+        # Checked again under the run's lock: another delivery of this chunk (a redelivered task, a resume of a
+        # run that was in fact still going) may have finished it while this one scored, and the run may have
+        # succeeded since; rewriting then would undo its deciles and copied list columns. Its rows stand.
+        locked = ScoringRun.objects.select_for_update().only("summary").get(pk=run.pk)
+        if chunk in locked.summary.get("done", []):
+            return 0
         CustomerScore.objects.filter(scoring_run_id=run.pk, customer_id__gte=lo, customer_id__lte=hi).delete()
         bulk_insert(
             CustomerScore._meta.db_table,

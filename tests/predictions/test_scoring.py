@@ -59,6 +59,33 @@ def test_a_chunk_that_runs_twice_overwrites_and_never_duplicates(trained_shop):
 
 
 @pytest.mark.django_db
+def test_a_duplicate_delivery_finishing_after_the_run_succeeded_changes_nothing(trained_shop, monkeypatch):
+    # A chunk's second delivery passes the early check while the run is still going, then scores; meanwhile the
+    # first delivery finishes the chunk and the run succeeds (deciles over the run, list columns copied).
+    from predictions.services import scoring
+
+    run = scoring_run_create(shop=trained_shop, chunk_size=200, enqueue=False)
+    real_frames, snapshot = scoring.shop_frames, {}
+
+    def frames_while_the_other_delivery_finishes(**kwargs):
+        if "rows" not in snapshot:  # the first call only (the other delivery's own calls come here too)
+            snapshot["rows"] = None
+            scoring_run_execute(run=run)
+            snapshot["rows"] = sorted(CustomerScore.objects.filter(scoring_run=run).values_list(
+                "customer_id", "task", "decile", "purchase_probability_copy", "probability"))
+        return real_frames(**kwargs)
+
+    monkeypatch.setattr(scoring, "shop_frames", frames_while_the_other_delivery_finishes)
+    assert scoring_chunk_run(run_id=run.pk, chunk=0) == 0
+    run.refresh_from_db()
+    assert run.status == ScoringRun.Status.SUCCEEDED
+    after = sorted(CustomerScore.objects.filter(scoring_run=run).values_list(
+        "customer_id", "task", "decile", "purchase_probability_copy", "probability"))
+    assert after == snapshot["rows"]
+    assert CustomerScore.objects.filter(scoring_run=run, decile=10).count() < len(after) / 5
+
+
+@pytest.mark.django_db
 def test_scoring_without_a_champion_says_to_train_first(simulated_shop):
     with pytest.raises(UserError, match="run `train` first"):
         scoring_run_create(shop=simulated_shop, enqueue=False)
