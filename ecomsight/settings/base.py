@@ -196,8 +196,8 @@ CELERY_BEAT_SCHEDULE = {
 # at most this often per process instead of on every call: see ecomsight/api/shared.py and the README.
 API_SYNC_SECONDS = env.float("API_SYNC_SECONDS", default=0.1)
 # Each web process keeps an at-risk page it read (the rows of one scoring run, built for the caller's role) for
-# this long: a run's scores never change once it succeeded, so only customer details (email, name, country)
-# can be this old. 0 reads every page from the database. See predictions/api/selectors.py.
+# this long: a run's scores and list columns never change once it succeeded, so only customer details (email,
+# name, country) can be this old. 0 reads every page from the database. See predictions/api/selectors.py.
 API_PAGE_CACHE_SECONDS = env.float("API_PAGE_CACHE_SECONDS", default=2.0)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "ecomsight.api.schema.ApiAutoSchema",

@@ -38,7 +38,7 @@ def segment_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -> QueryS
 
 
 def segment_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int, stop: int) -> QuerySet[CustomerScore]:
-    """Members start to stop - 1 of segment_queryset, read ids first (see at_risk_window)."""
+    """Members start to stop - 1 of segment_queryset, past the first pages read ids first (see at_risk_window)."""
     flt = AtRiskFilter.from_dict(segment.filters).without_segment()
     return at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop, _depth=1)
 
