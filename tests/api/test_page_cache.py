@@ -84,10 +84,18 @@ def test_segment_pages_and_a_zero_window_read_every_time(clients, scored, settin
     assert len(page_reads) == 4
 
 
-def test_kept_pages_are_bounded_by_rows_least_recently_read_out_first(clients, scored, window, monkeypatch):
-    monkeypatch.setattr(api_selectors, "_PAGES_MAX_ROWS", 9)
-    monkeypatch.setattr(api_selectors, "_pages", type(api_selectors._pages)())
-    monkeypatch.setattr(api_selectors, "_pages_rows", 0)
+@pytest.fixture
+def bound(monkeypatch):
+    """An empty page store of this test's own, holding at most `bound(rows)` rows."""
+    def set_bound(rows: int) -> None:
+        monkeypatch.setattr(api_selectors, "_PAGES_MAX_ROWS", rows)
+        monkeypatch.setattr(api_selectors, "_pages", type(api_selectors._pages)())
+        monkeypatch.setattr(api_selectors, "_pages_rows", 0)
+    return set_bound
+
+
+def test_kept_pages_are_bounded_by_rows_least_recently_read_out_first(clients, scored, window, bound):
+    bound(9)
     client = clients["admin"]
     for size in (1, 2, 3):  # pages of 2, 3 and 4 rows (one more than the page, for the next link)
         client.get(AT_RISK, {"page_size": size})
@@ -110,10 +118,8 @@ def test_pages_of_a_run_without_copied_list_columns_are_read_every_time(clients,
     assert len(page_reads) == 2
 
 
-def test_empty_pages_count_towards_the_bound(clients, scored, window, monkeypatch):
-    monkeypatch.setattr(api_selectors, "_PAGES_MAX_ROWS", 5)
-    monkeypatch.setattr(api_selectors, "_pages", type(api_selectors._pages)())
-    monkeypatch.setattr(api_selectors, "_pages_rows", 0)
+def test_empty_pages_count_towards_the_bound(clients, scored, window, bound):
+    bound(5)
     client = clients["admin"]
     for value in range(100_000, 100_020):  # 20 filters matching nobody
         assert client.get(AT_RISK, {"value_min": value}).json()["results"] == []
