@@ -23,6 +23,11 @@ def test_unrouted_write_is_a_json_404_not_a_csrf_html_403(db):
         assert_error(getattr(client, method)("/api/v1/segments/null,null/"), 404, "not_found")
 
 
+@pytest.mark.parametrize("path", ["/api/v1/models/%29n%C3%BB%607%F0%94%90%BB_%0Aw/", "/api/v1/a%0Ab/", "/api/%0A"])
+def test_unrouted_paths_holding_a_newline_are_a_json_404(clients, path):
+    assert_error(clients["admin"].get(path), 404, "not_found")
+
+
 def test_export_errors_are_json_even_with_format_csv(clients, scored):
     response = clients["admin"].get("/api/v1/segments/999999/export/", {"format": "csv"})
     assert response["Content-Type"].startswith("application/json")
