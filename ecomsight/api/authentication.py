@@ -34,16 +34,32 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             plain = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid token.") from None
-        # The throttle's counter for this token goes along with the token check: one Redis round trip.
-        counter = TokenRateThrottle().counter(token_ident(token_hash(plain)), time.time()) if plain else None
-        try:
-            token = api_token_authenticate(plain=plain, count=counter)
-        except TokenInvalid as exc:
-            raise exceptions.AuthenticationFailed(exc.message) from None
+        token = bearer_token_check(request._request, plain)
         return token.user, token
 
     def authenticate_header(self, request) -> str:
         return f'{KEYWORD} realm="api"'
+
+
+_CHECKED = "_ecomsight_bearer_checked"  # on the Django request: the outcome of its token check
+
+
+def bearer_token_check(request, plain: str):
+    """The ApiToken `plain` stands for, or AuthenticationFailed; checked (and counted against the token's rate
+    limit) once per request: the outcome is kept on the Django `request`, so that a hot path (ecomsight.api.hot)
+    handing the call over to DRF does not count it twice."""
+    checked = getattr(request, _CHECKED, None)
+    if checked is None:
+        # The throttle's counter for this token goes along with the token check: one Redis round trip.
+        counter = TokenRateThrottle().counter(token_ident(token_hash(plain)), time.time()) if plain else None
+        try:
+            checked = api_token_authenticate(plain=plain, count=counter)
+        except TokenInvalid as exc:
+            checked = exceptions.AuthenticationFailed(exc.message)
+        setattr(request, _CHECKED, checked)
+    if isinstance(checked, exceptions.AuthenticationFailed):
+        raise checked
+    return checked
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

@@ -96,5 +96,13 @@ class TokenRateThrottle(BaseThrottle):
             return False
         return True
 
+    def counted_within_limit(self, token) -> bool:
+        """Whether the count taken while `token` was checked admits the call. False when it is over the limit,
+        and when it was not counted (the cache was down): DRF's own check then decides, as allow_request."""
+        if not self.limit:
+            return True
+        counted = getattr(token, "counted", None)
+        return counted is not None and counted[1] is not None and counted[1] <= self.limit
+
     def wait(self) -> float | None:
         return max(1.0, self._wait) if self._wait else None

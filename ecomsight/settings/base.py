@@ -199,6 +199,9 @@ API_SYNC_SECONDS = env.float("API_SYNC_SECONDS", default=0.1)
 # this long: a run's scores and list columns never change once it succeeded, so only customer details (email,
 # name, country) can be this old. 0 reads every page from the database. See predictions/api/selectors.py.
 API_PAGE_CACHE_SECONDS = env.float("API_PAGE_CACHE_SECONDS", default=2.0)
+# The usual call of a customer's recommendations and scores is answered without DRF's dispatch (the same
+# checks, status, headers and bytes): see ecomsight/api/hot.py. false sends every call through DRF.
+API_HOT_PATHS = env.bool("API_HOT_PATHS", default=True)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "ecomsight.api.schema.ApiAutoSchema",
     # Bearer first: its WWW-Authenticate header is the one a 401 carries. The session serves the

@@ -22,6 +22,7 @@ from accounts.models import Job
 from behavior.models import Customer
 from ecomsight.api.pagination import (
     CURSOR_PARAMETERS,
+    DEFAULT_PAGE_SIZE,
     ApiCursorPagination,
     SnapshotCursorPagination,
     page_size_from,
@@ -160,6 +161,21 @@ def _at_risk_query_validate(params) -> None:
     _valid_at_risk_queries.add(key)
 
 
+def _whole_scores_page(rows: selectors.CustomerScoreRows) -> OrderedDict:
+    by_task = {row["task"]: row for row in rows.current}
+    return OrderedDict([("next", None), ("previous", None), ("results", rows.history),
+                        ("current", {task: by_task.get(task) for task in ("churn", "purchase")})])
+
+
+def scores_hot_answer(*, shop, customer_id: str) -> OrderedDict | None:
+    """The usual call's page (no query: the whole history fits the first page) for ecomsight.api.hot; None,
+    leaving the call to CustomerScoresApi, when the customer has no score (or is unknown: a 404) or more."""
+    rows = selectors.customer_score_rows(shop=shop, customer_id=customer_id, task=None, limit=DEFAULT_PAGE_SIZE + 1)
+    if not (rows.history or rows.current) or len(rows.history) > DEFAULT_PAGE_SIZE:
+        return None
+    return _whole_scores_page(rows)
+
+
 class CustomerScoresApi(ShopApiMixin, APIView):
     """A customer's scores: current and history."""
 
@@ -196,10 +212,7 @@ class CustomerScoresApi(ShopApiMixin, APIView):
             if len(rows.history) <= size:
                 if not rows.history and not rows.current:
                     _customer_exists_or_404(shop, customer_id)
-                by_task = {row["task"]: row for row in rows.current}
-                return Response(OrderedDict([
-                    ("next", None), ("previous", None), ("results", rows.history),
-                    ("current", {task: by_task.get(task) for task in ("churn", "purchase")})]))
+                return Response(_whole_scores_page(rows))
         paginator = ApiCursorPagination()
         try:
             page = paginator.paginate_queryset(selectors.customer_score_history_values(

@@ -19,7 +19,7 @@ from accounts.jobs import job_create
 from accounts.models import Job
 from behavior.models import Customer
 from catalog.models import Product
-from ecomsight.api.pagination import page_size_from
+from ecomsight.api.pagination import DEFAULT_PAGE_SIZE, page_size_from
 from ecomsight.api.views import ShopApiMixin
 from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
 
@@ -53,6 +53,17 @@ def _recommendation_row(row: dict) -> dict:
             "score": row["score"], "source": row["source"], "reason": row["reason"]}
 
 
+def _whole_page(rows: list[dict]) -> OrderedDict:
+    return OrderedDict([("next", None), ("previous", None), ("results", rows)])
+
+
+def recommendations_hot_answer(*, shop, customer_id: str) -> OrderedDict | None:
+    """The usual call's page (no query: every recommendation fits the first page) for ecomsight.api.hot; None,
+    leaving the call to CustomerRecommendationsApi, when there are none (an unknown customer is a 404) or more."""
+    rows = customer_recommendation_rows(shop=shop, customer_id=customer_id, limit=DEFAULT_PAGE_SIZE + 1)
+    return _whole_page(rows) if 0 < len(rows) <= DEFAULT_PAGE_SIZE else None
+
+
 class CustomerRecommendationsApi(ShopApiMixin, generics.ListAPIView):
     """A customer's recommendations."""
 
@@ -79,7 +90,7 @@ class CustomerRecommendationsApi(ShopApiMixin, generics.ListAPIView):
             if len(rows) <= size:
                 if not rows and not self._customer_exists():
                     raise Http404("No such customer.")
-                return Response(OrderedDict([("next", None), ("previous", None), ("results", rows)]))
+                return Response(_whole_page(rows))
         try:
             page = self.paginate_queryset(self.get_queryset())
         except exceptions.ValidationError:

@@ -1,0 +1,93 @@
+"""The usual call of the busiest reads, answered without DRF's dispatch.
+
+A shop's site and campaign tools call `customers/{id}/recommendations` and `customers/{id}/scores` for every
+visitor and every send. For such a call DRF builds a Request, negotiates the content type, instantiates and
+runs permission and throttle classes, and renders through a TemplateResponse: about a fifth of the call's
+CPU, where the token check, the one SQL statement and the JSON take the rest.
+
+`hot_get(View, answer)` routes a URL to a function that serves the usual call itself:
+- a GET with `Authorization: Bearer <token>`, no query string, an Accept header DRF answers with plain
+  JSON (none, `*/*` or `application/json`) and path values without NUL or lone surrogates;
+- the token is checked and counted exactly as BearerTokenAuthentication does (it is that function), the
+  count must be within the token's limit, and the token's role must be View's role for GET;
+- `answer(shop=<the token's shop>, **path values)` gives the body, rendered by the API's JSONRenderer,
+  with the headers DRF adds (Allow).
+
+Anything else goes to View as before: another method, a query string, the session, an error of any kind
+(an invalid token, a throttled call, a role refused, an unknown customer), and whatever `answer` leaves to
+the view by returning None (a history longer than a page). The token check made here goes along (not
+counted twice), so every error keeps the one error format, made by DRF. API_HOT_PATHS=false sends every
+call to DRF. tests/api/test_hot_paths.py checks both give the same status, headers and bytes."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpResponse
+from rest_framework import exceptions
+
+from .authentication import bearer_token_check
+from .permissions import role_at_least
+from .renderers import JSONRenderer
+from .throttling import TokenRateThrottle
+from .views import _bad_text
+
+logger = logging.getLogger(__name__)
+
+# Accept headers for which DRF's negotiation picks JSONRenderer with its plain media type.
+_PLAIN_JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
+
+
+def _bearer_plain(request, kwargs: dict) -> str | None:
+    """The token of a call the hot path may serve; None for any other call."""
+    meta = request.META
+    if request.method != "GET" or meta.get("QUERY_STRING") or meta.get("HTTP_ACCEPT", "") not in _PLAIN_JSON_ACCEPTS:
+        return None
+    header = meta.get("HTTP_AUTHORIZATION")
+    if not header or not header.isascii():
+        return None
+    parts = header.encode("ascii").split()  # as DRF's get_authorization_header: bytes, ASCII whitespace
+    if len(parts) != 2 or parts[0].lower() != b"bearer":
+        return None
+    if any(_bad_text(value) for value in kwargs.values()):
+        return None
+    return parts[1].decode("ascii")
+
+
+def hot_get(view_class, answer: Callable[..., dict | None]):
+    """A URL view serving the usual GET of `view_class` with `answer` (see the module's docstring) and every
+    other call with `view_class` itself. Carries the DRF view's attributes (`cls`, `initkwargs`, csrf_exempt),
+    so the OpenAPI schema describes `view_class` as before."""
+    drf_view = view_class.as_view()
+    role = view_class.required_roles.get("GET") or view_class.required_roles.get("*", "admin")
+    # What DRF's finalize_response sets: Allow (the view's methods, HEAD with GET as Django's View.setup adds
+    # it); Vary: Accept only with more than one renderer, which the API does not have.
+    allow = ", ".join(method.upper() for method in view_class.http_method_names
+                      if hasattr(view_class, method) or (method == "head" and hasattr(view_class, "get")))
+
+    @functools.wraps(drf_view)
+    def view(request, **kwargs):
+        plain = _bearer_plain(request, kwargs) if settings.API_HOT_PATHS else None
+        if plain is not None:
+            try:
+                token = bearer_token_check(request, plain)
+            except exceptions.AuthenticationFailed:
+                token = None  # DRF answers with the failure already found
+            if token is not None and TokenRateThrottle().counted_within_limit(token) and \
+                    role_at_least(token.role, role):
+                try:
+                    data = answer(shop=token.shop, **kwargs)
+                except Exception:  # noqa: BLE001 — DRF runs the view again and answers in the error format
+                    logger.debug("hot path of %s failed; DRF answers", view_class.__name__, exc_info=True)
+                    data = None
+                if data is not None:
+                    request.user = token.user  # as DRF's Request does, for what runs after the view
+                    response = HttpResponse(JSONRenderer().render(data), content_type="application/json")
+                    response["Allow"] = allow
+                    return response
+        return drf_view(request, **kwargs)
+
+    return view

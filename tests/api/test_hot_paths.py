@@ -1,0 +1,89 @@
+"""The usual call of a customer's recommendations and scores, served without DRF's dispatch (ecomsight.api.hot):
+the same status, headers and bytes as through DRF for every kind of call, each check kept (token, revocation,
+throttle), and a call handed over to DRF counted once."""
+
+import json
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import override_settings
+from rest_framework.response import Response
+
+from accounts.models import ApiToken
+from accounts.tokens import api_token_revoke, token_hash
+
+from .conftest import assert_error, bearer
+from .test_fast_paths import _throttle_counts
+
+RECS, SCORES = "/api/v1/customers/C1/recommendations/", "/api/v1/customers/C1/scores/"
+
+
+def _answer(client, path: str, settings, *, hot: bool, **headers) -> tuple:
+    settings.API_HOT_PATHS = hot
+    response = client.get(path, headers=headers)
+    return response.status_code, dict(response.headers), response.content, isinstance(response, Response)
+
+
+@pytest.mark.parametrize("path", [RECS, SCORES])
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json"])
+def test_the_usual_call_gets_the_same_answer_as_through_drf_without_its_dispatch(
+        clients, scored, settings, path, accept):
+    headers = {"accept": accept} if accept is not None else {}
+    hot = _answer(clients["marketer"], path, settings, hot=True, **headers)
+    drf = _answer(clients["marketer"], path, settings, hot=False, **headers)
+    assert hot[0] == 200 and hot[2] == drf[2] and hot[1] == drf[1]
+    assert not hot[3] and drf[3]  # served by the hot path, and by DRF with API_HOT_PATHS off
+    body = drf[2].decode()
+    assert ('"product":{"id":"P1"' in body) if path == RECS else ('"current":{"churn":{' in body)
+
+
+@pytest.mark.parametrize(("path", "headers", "status"), [
+    ("/api/v1/customers/C2/recommendations/", {}, 200),  # no recommendations: an empty page
+    ("/api/v1/customers/NOPE/recommendations/", {}, 404),
+    ("/api/v1/customers/NOPE/scores/", {}, 404),
+    ("/api/v1/customers/%00/scores/", {}, 404),
+    (RECS + "?page_size=2", {}, 200),
+    (SCORES + "?task=churn", {}, 200),
+    (RECS, {"accept": "application/json; indent=4"}, 200),
+    (RECS, {"accept": "text/html"}, 406),
+    (RECS, {"authorization": "Bearer"}, 401),
+    (RECS, {"authorization": "Bearer not-a-token"}, 401),
+    (SCORES, {"authorization": "Token abc"}, 401),
+])
+def test_every_other_call_is_answered_by_drf_as_before(clients, scored, settings, path, headers, status):
+    client = clients["anonymous" if "authorization" in headers else "marketer"]  # credentials would win
+    hot = _answer(client, path, settings, hot=True, **headers)
+    drf = _answer(client, path, settings, hot=False, **headers)
+    assert hot[0] == status and hot[:3] == drf[:3]
+    assert hot[3]  # DRF made it
+    if status >= 400:
+        assert set(json.loads(hot[2])) == {"status", "code", "message", "field"}
+
+
+def test_a_revoked_token_is_refused_at_once_on_the_hot_path(users, shop, scored, tokens):
+    client = bearer(tokens["analyst"])
+    assert client.get(RECS).status_code == 200  # verified and kept in this process
+    api_token_revoke(token=ApiToken.objects.get(key_hash=token_hash(tokens["analyst"])))
+    response = client.get(RECS)
+    assert "revoked" in assert_error(response, 401, "authentication_failed")["message"]
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_the_hot_path_keeps_the_tokens_rate_limit(tokens, scored):
+    rest = {**django_settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "3/min"}}
+    client = bearer(tokens["marketer"])
+    with override_settings(REST_FRAMEWORK=rest):
+        codes = [client.get(SCORES).status_code for _ in range(3)]
+        response = client.get(RECS)
+    assert codes == [200, 200, 200]
+    assert_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("path", [RECS, "/api/v1/customers/NOPE/recommendations/", "/api/v1/customers/C2/scores/"])
+def test_a_call_counts_once_whether_the_hot_path_or_drf_answers_it(tokens, scored, path):
+    # NOPE: the hot path checks the token, finds nothing and hands the call to DRF for its 404.
+    client = bearer(tokens["analyst"])
+    before = _throttle_counts(tokens["analyst"])
+    assert client.get(path).status_code in (200, 404)
+    assert _throttle_counts(tokens["analyst"]) - before == 1
