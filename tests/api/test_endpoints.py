@@ -49,6 +49,29 @@ def test_customer_scores_current_and_history(clients, shop, scored):
     assert {s["task"] for s in only_churn} == {"churn"}
 
 
+def test_current_scores_are_the_current_runs_however_the_history_is_read(clients, shop, scored):
+    # The current run is the latest by as_of; a backfill of an earlier date, scored later, heads the history.
+    from predictions.models import CustomerScore
+
+    as_of = scored["run"].as_of
+    newer = ScoringRunFactory(shop=shop, as_of=as_of.replace(month=7))
+    backfill = ScoringRunFactory(shop=shop, as_of=as_of.replace(month=5))
+    customer = scored["customers"]["C1"]
+    for run, probability, scored_at in ((newer, 0.2, newer.as_of), (backfill, 0.6, as_of.replace(month=8))):
+        CustomerScore.objects.create(shop=shop, scoring_run=run, customer=customer, task="churn",
+                                     probability=probability, risk_band="low", decile=9, spend_12m=1,
+                                     scored_at=scored_at)
+    path = "/api/v1/customers/C1/scores/"
+    whole = clients["marketer"].get(path).json()  # the whole history on the first page
+    assert whole["results"][0]["scoring_run"] == backfill.pk and len(whole["results"]) == 4
+    assert whole["current"]["churn"]["scoring_run"] == newer.pk and whole["current"]["purchase"] is None
+    for query in ({"page_size": 1}, {"task": "purchase"}, {"task": "churn", "page_size": 1}):
+        body = clients["marketer"].get(path, query).json()
+        assert body["current"] == whole["current"], query
+    CustomerScore.objects.filter(scoring_run=newer).delete()
+    assert clients["marketer"].get(path).json()["current"] == {"churn": None, "purchase": None}
+
+
 def test_recommendations_in_rank_order_with_product_ids(clients, scored):
     results = clients["marketer"].get("/api/v1/customers/C1/recommendations/").json()["results"]
     assert [(r["rank"], r["product"]["id"]) for r in results] == [(1, "P1"), (2, "P2"), (3, "P3")]
