@@ -120,16 +120,21 @@ def login(browser, live_server) -> Callable[[str], None]:
 
 def _replaced_meanwhile(exc: Exception) -> bool:
     # The page reloaded between finding an element and reading it (poll.js reloads a page once its work is
-    # done): Chrome says so as a stale element, or, mid-navigation, as an inspector error.
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    # done): Chrome says so as a stale element, or, mid-navigation, as an inspector error; and while the new
+    # page is still loading, the element is not there yet (CI failed once on "no such element: job-status").
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
 
-    return isinstance(exc, StaleElementReferenceException) or (
+    return isinstance(exc, StaleElementReferenceException | NoSuchElementException) or (
         isinstance(exc, WebDriverException) and "does not belong to the document" in str(exc))
 
 
 def wait_for(condition: Callable[[], object], what: str, *, timeout: float = 15.0):
     """Poll `condition` until it is truthy; fail saying what never happened. A page replaced while the
-    condition read it counts as not yet."""
+    condition read it, or an element not there yet, counts as not yet."""
     deadline = time.monotonic() + timeout
     while True:
         try:
