@@ -46,8 +46,9 @@ _CHECKED = "_ecomsight_bearer_checked"  # on the Django request: the outcome of 
 
 def bearer_token_check(request, plain: str):
     """The ApiToken `plain` stands for, or AuthenticationFailed; checked (and counted against the token's rate
-    limit) once per request: the outcome is kept on the Django `request`, so that a hot path (ecomsight.api.hot)
-    handing the call over to DRF does not count it twice."""
+    limit) once per request: the outcome, an unexpected error included (the database down), is kept on the
+    Django `request`, so that a hot path (ecomsight.api.hot) handing the call over to DRF does not count it
+    twice, and DRF answers with what was found."""
     checked = getattr(request, _CHECKED, None)
     if checked is None:
         # The throttle's counter for this token goes along with the token check: one Redis round trip.
@@ -56,8 +57,10 @@ def bearer_token_check(request, plain: str):
             checked = api_token_authenticate(plain=plain, count=counter)
         except TokenInvalid as exc:
             checked = exceptions.AuthenticationFailed(exc.message)
+        except Exception as exc:  # noqa: BLE001 — raised again below, and again if DRF asks
+            checked = exc
         setattr(request, _CHECKED, checked)
-    if isinstance(checked, exceptions.AuthenticationFailed):
+    if isinstance(checked, Exception):
         raise checked
     return checked
 

@@ -95,32 +95,36 @@ class CustomerScoreRows:
     current: list[dict]
 
 
-def customer_score_rows(*, shop: Shop, customer_id: str, task: str | None, limit: int) -> CustomerScoreRows:
-    """The first `limit` scores of the shop's customer `customer_id` (their own id) in succeeded runs,
-    newest first (only `task`'s when given), and their current scores, in ScoreOutputSerializer's shape:
-    one SQL statement. Both empty for an unknown customer.
+def customer_score_rows(*, shop: Shop, customer_id: str, task: str | None, size: int) -> CustomerScoreRows | None:
+    """Every score of the shop's customer `customer_id` (their own id) in succeeded runs, newest first (only
+    `task`'s when given), and their scores in the current run, in ScoreOutputSerializer's shape; None when
+    there are more than `size` (the caller pages: customer_score_history_values, customer_current_score_values).
+    Both empty for an unknown customer. One SQL statement.
 
-    The usual call (no task, the whole history within `limit`) reads the history alone and takes the current
-    scores from it, by the current run this process keeps (predictions.current_run: a run finished in another
-    process shows as current within API_SYNC_SECONDS). Three tables instead of seven: PostgreSQL's CPU per call
-    0.20 -> 0.15 ms (pgbench, one connection, prepared). A longer history or a task filter reads both parts.
+    Without a task, the history is read alone and the current scores are taken from it, by the current run
+    this process keeps (predictions.current_run: a run finished in another process shows as current within
+    API_SYNC_SECONDS). Three tables instead of seven: PostgreSQL's CPU per call 0.20 -> 0.15 ms (pgbench, one
+    connection, prepared). With a task, the current scores (of every task) come in the same statement.
 
     Deliberately SQL: the customer scores endpoint is a hot path and the ORM querysets cost more to build
     than PostgreSQL takes to answer (tests/api checks it against the ORM path)."""
-    succeeded = str(ScoringRun.Status.SUCCEEDED)
+    params = {"shop": shop.pk, "customer": customer_id, "limit": size + 1,
+              "succeeded": str(ScoringRun.Status.SUCCEEDED)}
     if task is None:
         run = scoring_run_for_list(shop=shop, run_id=None)
-        _, fetched = fetch_prepared(_HISTORY_SQL, {"shop": shop.pk, "customer": customer_id, "limit": limit,
-                                                   "succeeded": succeeded})
-        if len(fetched) < limit:  # the whole history: the current run's scores are among it
-            history = [_score_dict(values) for values in fetched]
-            return CustomerScoreRows(history=history, current=[row for row in history
-                                                               if run is not None and row["scoring_run"] == run.pk])
-    _, fetched = fetch_prepared(_SCORES_SQL, {"shop": shop.pk, "customer": customer_id, "task": task,
-                                              "limit": limit, "succeeded": succeeded})
+        _, fetched = fetch_prepared(_HISTORY_SQL, params)
+        if len(fetched) > size:
+            return None
+        history = [_score_dict(values) for values in fetched]
+        # The whole history: the current run's scores are among it.
+        return CustomerScoreRows(history=history, current=[row for row in history
+                                                           if run is not None and row["scoring_run"] == run.pk])
+    _, fetched = fetch_prepared(_SCORES_SQL, {**params, "task": task})
     parts: dict[str, list[dict]] = {"history": [], "current": []}
     for part, *values in fetched:
         parts[part].append(_score_dict(values))
+    if len(parts["history"]) > size:
+        return None
     return CustomerScoreRows(history=parts["history"], current=parts["current"])
 
 

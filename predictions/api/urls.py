@@ -6,7 +6,7 @@ from . import views
 
 urlpatterns = [
     path("at-risk/", views.AtRiskApi.as_view(), name="at-risk"),
-    path("customers/<str:customer_id>/scores/", hot_get(views.CustomerScoresApi, views.scores_hot_answer),
+    path("customers/<str:customer_id>/scores/", hot_get(views.CustomerScoresApi, views.scores_first_page),
          name="customer-scores"),
     path("segments/", views.SegmentListApi.as_view(), name="segments"),
     path("segments/<int:segment_id>/", views.SegmentDetailApi.as_view(), name="segment"),

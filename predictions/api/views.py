@@ -167,12 +167,16 @@ def _whole_scores_page(rows: selectors.CustomerScoreRows) -> OrderedDict:
                         ("current", {task: by_task.get(task) for task in ("churn", "purchase")})])
 
 
-def scores_hot_answer(*, shop, customer_id: str) -> OrderedDict | None:
-    """The usual call's page (no query: the whole history fits the first page) for ecomsight.api.hot; None,
-    leaving the call to CustomerScoresApi, when the customer has no score (or is unknown: a 404) or more."""
-    rows = selectors.customer_score_rows(shop=shop, customer_id=customer_id, task=None, limit=DEFAULT_PAGE_SIZE + 1)
-    if not (rows.history or rows.current) or len(rows.history) > DEFAULT_PAGE_SIZE:
+def scores_first_page(*, shop, customer_id: str, task: str | None = None,
+                      size: int = DEFAULT_PAGE_SIZE) -> OrderedDict | None:
+    """The first page when it holds the customer's whole history (the usual call: a few runs), in one SQL
+    statement; None when the history is longer (the caller pages). Http404 for an unknown customer. With its
+    defaults, the usual call's answer for ecomsight.api.hot."""
+    rows = selectors.customer_score_rows(shop=shop, customer_id=customer_id, task=task, size=size)
+    if rows is None:
         return None
+    if not rows.history and not rows.current:
+        _customer_exists_or_404(shop, customer_id)
     return _whole_scores_page(rows)
 
 
@@ -204,15 +208,12 @@ class CustomerScoresApi(ShopApiMixin, APIView):
             filters = {}  # the usual call: nothing to validate (building the serializer costs more than the SQL)
         shop = self.shop
         if not request.query_params.get("cursor"):
-            # The usual call: the first page holds the whole history (a few runs). One SQL statement; a longer
-            # history goes through DRF's cursor pagination below for its links.
-            size = page_size_from(request)
-            rows = selectors.customer_score_rows(shop=shop, customer_id=customer_id,
-                                                 task=filters.get("task"), limit=size + 1)
-            if len(rows.history) <= size:
-                if not rows.history and not rows.current:
-                    _customer_exists_or_404(shop, customer_id)
-                return Response(_whole_scores_page(rows))
+            # The usual call: the first page holds the whole history; a longer one goes through DRF's cursor
+            # pagination below for its links.
+            page = scores_first_page(shop=shop, customer_id=customer_id, task=filters.get("task"),
+                                     size=page_size_from(request))
+            if page is not None:
+                return Response(page)
         paginator = ApiCursorPagination()
         try:
             page = paginator.paginate_queryset(selectors.customer_score_history_values(

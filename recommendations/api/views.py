@@ -53,15 +53,20 @@ def _recommendation_row(row: dict) -> dict:
             "score": row["score"], "source": row["source"], "reason": row["reason"]}
 
 
-def _whole_page(rows: list[dict]) -> OrderedDict:
+def _customer_exists(shop, customer_id: str) -> bool:
+    return Customer.objects.filter(shop=shop, external_id=customer_id).exists()
+
+
+def recommendations_first_page(*, shop, customer_id: str, size: int = DEFAULT_PAGE_SIZE) -> OrderedDict | None:
+    """The first page when it holds all of the customer's recommendations (the usual call: k is 20 by default),
+    in one SQL statement; None when there are more (the caller pages). Http404 for an unknown customer. With
+    its defaults, the usual call's answer for ecomsight.api.hot."""
+    rows = customer_recommendation_rows(shop=shop, customer_id=customer_id, limit=size + 1)
+    if len(rows) > size:
+        return None
+    if not rows and not _customer_exists(shop, customer_id):
+        raise Http404("No such customer.")
     return OrderedDict([("next", None), ("previous", None), ("results", rows)])
-
-
-def recommendations_hot_answer(*, shop, customer_id: str) -> OrderedDict | None:
-    """The usual call's page (no query: every recommendation fits the first page) for ecomsight.api.hot; None,
-    leaving the call to CustomerRecommendationsApi, when there are none (an unknown customer is a 404) or more."""
-    rows = customer_recommendation_rows(shop=shop, customer_id=customer_id, limit=DEFAULT_PAGE_SIZE + 1)
-    return _whole_page(rows) if 0 < len(rows) <= DEFAULT_PAGE_SIZE else None
 
 
 class CustomerRecommendationsApi(ShopApiMixin, generics.ListAPIView):
@@ -78,19 +83,16 @@ class CustomerRecommendationsApi(ShopApiMixin, generics.ListAPIView):
                 .values("rank", "score", "source", "reason", **_ROW_COLUMNS))
 
     def _customer_exists(self) -> bool:
-        return Customer.objects.filter(shop=self.shop, external_id=self.kwargs["customer_id"]).exists()
+        return _customer_exists(self.shop, self.kwargs["customer_id"])
 
     def list(self, request, *args, **kwargs):
         if not request.query_params.get("cursor"):
-            # The usual call: the first page, which holds all of them (k is 20 by default). One SQL statement;
-            # anything longer goes through DRF's cursor pagination below for its links.
-            size = page_size_from(request)
-            rows = customer_recommendation_rows(shop=self.shop, customer_id=self.kwargs["customer_id"],
-                                                limit=size + 1)
-            if len(rows) <= size:
-                if not rows and not self._customer_exists():
-                    raise Http404("No such customer.")
-                return Response(_whole_page(rows))
+            # The usual call: the first page holds all of them; anything longer goes through DRF's cursor
+            # pagination below for its links.
+            page = recommendations_first_page(shop=self.shop, customer_id=self.kwargs["customer_id"],
+                                              size=page_size_from(request))
+            if page is not None:
+                return Response(page)
         try:
             page = self.paginate_queryset(self.get_queryset())
         except exceptions.ValidationError:

@@ -11,6 +11,9 @@ from rest_framework.response import Response
 
 from accounts.models import ApiToken
 from accounts.tokens import api_token_revoke, token_hash
+from catalog.models import Product
+from ecomsight.api.pagination import DEFAULT_PAGE_SIZE
+from recommendations.models import Recommendation, RecommenderVersion
 
 from .conftest import assert_error, bearer
 from .test_fast_paths import _throttle_counts
@@ -37,27 +40,49 @@ def test_the_usual_call_gets_the_same_answer_as_through_drf_without_its_dispatch
     assert ('"product":{"id":"P1"' in body) if path == RECS else ('"current":{"churn":{' in body)
 
 
-@pytest.mark.parametrize(("path", "headers", "status"), [
-    ("/api/v1/customers/C2/recommendations/", {}, 200),  # no recommendations: an empty page
-    ("/api/v1/customers/NOPE/recommendations/", {}, 404),
-    ("/api/v1/customers/NOPE/scores/", {}, 404),
-    ("/api/v1/customers/%00/scores/", {}, 404),
-    (RECS + "?page_size=2", {}, 200),
-    (SCORES + "?task=churn", {}, 200),
-    (RECS, {"accept": "application/json; indent=4"}, 200),
-    (RECS, {"accept": "text/html"}, 406),
-    (RECS, {"authorization": "Bearer"}, 401),
-    (RECS, {"authorization": "Bearer not-a-token"}, 401),
-    (SCORES, {"authorization": "Token abc"}, 401),
+@pytest.mark.parametrize(("path", "headers", "status", "served_hot"), [
+    ("/api/v1/customers/C2/recommendations/", {}, 200, True),  # no recommendations: an empty page
+    ("/api/v1/customers/NOPE/recommendations/", {}, 404, True),
+    ("/api/v1/customers/NOPE/scores/", {}, 404, True),
+    ("/api/v1/customers/%00/scores/", {}, 404, False),
+    (RECS + "?page_size=2", {}, 200, False),
+    (SCORES + "?task=churn", {}, 200, False),
+    (RECS, {"accept": "application/json; indent=4"}, 200, False),
+    (RECS, {"accept": "text/html"}, 406, False),
+    (SCORES, {"accept": ""}, 406, False),
+    (RECS, {"authorization": "Bearer"}, 401, False),
+    (RECS, {"authorization": "Bearer not-a-token"}, 401, False),
+    (SCORES, {"authorization": "Token abc"}, 401, False),
 ])
-def test_every_other_call_is_answered_by_drf_as_before(clients, scored, settings, path, headers, status):
+def test_every_other_call_gets_the_same_answer_as_through_drf(clients, scored, settings, path, headers, status,
+                                                               served_hot):
     client = clients["anonymous" if "authorization" in headers else "marketer"]  # credentials would win
     hot = _answer(client, path, settings, hot=True, **headers)
     drf = _answer(client, path, settings, hot=False, **headers)
     assert hot[0] == status and hot[:3] == drf[:3]
-    assert hot[3]  # DRF made it
+    assert hot[3] is not served_hot
     if status >= 400:
         assert set(json.loads(hot[2])) == {"status", "code", "message", "field"}
+
+
+def _more_recommendations_than_a_page(shop, scored) -> str:
+    products = Product.objects.bulk_create([Product(shop=shop, external_id=f"X{i}", title=f"Extra {i}")
+                                            for i in range(DEFAULT_PAGE_SIZE + 1)])
+    version = RecommenderVersion.objects.get(shop=shop)
+    Recommendation.objects.bulk_create([
+        Recommendation(shop=shop, version=version, customer=scored["customers"]["C3"], product=product, rank=rank,
+                       score=1 / rank, source="popularity", reason="popular")
+        for rank, product in enumerate(products, start=1)])
+    return "/api/v1/customers/C3/recommendations/"
+
+
+def test_more_than_a_page_is_handed_to_drf_and_paged_as_before(clients, shop, scored, settings):
+    path = _more_recommendations_than_a_page(shop, scored)
+    hot = _answer(clients["marketer"], path, settings, hot=True)
+    drf = _answer(clients["marketer"], path, settings, hot=False)
+    assert hot[0] == 200 and hot[:3] == drf[:3] and hot[3]
+    body = json.loads(hot[2])
+    assert len(body["results"]) == DEFAULT_PAGE_SIZE and body["next"]
 
 
 def test_a_revoked_token_is_refused_at_once_on_the_hot_path(users, shop, scored, tokens):
@@ -70,7 +95,7 @@ def test_a_revoked_token_is_refused_at_once_on_the_hot_path(users, shop, scored,
 
 
 def test_the_hot_path_keeps_the_tokens_rate_limit(tokens, scored):
-    rest = {**django_settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "3/min"}}
+    rest = {**django_settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "3/day"}}  # one window
     client = bearer(tokens["marketer"])
     with override_settings(REST_FRAMEWORK=rest):
         codes = [client.get(SCORES).status_code for _ in range(3)]
@@ -80,10 +105,14 @@ def test_the_hot_path_keeps_the_tokens_rate_limit(tokens, scored):
     assert int(response["Retry-After"]) >= 1
 
 
-@pytest.mark.parametrize("path", [RECS, "/api/v1/customers/NOPE/recommendations/", "/api/v1/customers/C2/scores/"])
-def test_a_call_counts_once_whether_the_hot_path_or_drf_answers_it(tokens, scored, path):
-    # NOPE: the hot path checks the token, finds nothing and hands the call to DRF for its 404.
-    client = bearer(tokens["analyst"])
-    before = _throttle_counts(tokens["analyst"])
-    assert client.get(path).status_code in (200, 404)
-    assert _throttle_counts(tokens["analyst"]) - before == 1
+@pytest.mark.parametrize("case", ["hot", "unknown customer", "handed over", "invalid token"])
+def test_a_call_counts_once_whether_the_hot_path_or_drf_answers_it(tokens, shop, scored, case):
+    path = {"hot": RECS, "unknown customer": "/api/v1/customers/NOPE/recommendations/",
+            "handed over": _more_recommendations_than_a_page(shop, scored) if case == "handed over" else None,
+            "invalid token": RECS}[case]
+    plain = tokens["analyst"]
+    if case == "invalid token":
+        api_token_revoke(token=ApiToken.objects.get(key_hash=token_hash(plain)))
+    before = _throttle_counts(plain)
+    assert bearer(plain).get(path).status_code == {"unknown customer": 404, "invalid token": 401}.get(case, 200)
+    assert _throttle_counts(plain) - before == 1
