@@ -143,8 +143,11 @@ class SnapshotCursorPagination(BasePagination):
         return self._link(previous)
 
     def get_paginated_response(self, data, extra: dict | None = None) -> Response:
-        return Response(OrderedDict([("next", self.get_next_link()), ("previous", self.get_previous_link()),
-                                     *(extra or {}).items(), ("results", data)]))
+        return Response(self.paginated_data(data, extra))
+
+    def paginated_data(self, data, extra: dict | None = None) -> OrderedDict:
+        return OrderedDict([("next", self.get_next_link()), ("previous", self.get_previous_link()),
+                            *(extra or {}).items(), ("results", data)])
 
     def get_paginated_response_schema(self, schema):
         return {"type": "object", "required": ["next", "previous", "results"], "properties": {

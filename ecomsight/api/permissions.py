@@ -42,9 +42,12 @@ def request_shop(request) -> Shop:
 def request_personal_data(request) -> bool:
     """Whether the caller may see customers' email and name: the token's answer (computed when it was
     verified, so no permission queries per call) or the session user's."""
-    token = request.auth
+    return personal_data_for(request.auth, request.user)
+
+
+def personal_data_for(token, user) -> bool:
     personal = getattr(token, "personal_data", None) if token is not None else None
-    return can_view_personal_data(request.user) if personal is None else bool(personal)
+    return can_view_personal_data(user) if personal is None else bool(personal)
 
 
 def role_at_least(role: str | None, wanted: str) -> bool:

@@ -54,6 +54,19 @@ def declared_only(field: serializers.Field, data):
     return data
 
 
+def query_check(params) -> None:
+    """Raise a 400 for a query parameter that is blank (but `cursor`) or holds NUL or a lone surrogate."""
+    for key, values in params.lists():
+        for value in values:
+            if value == "" and key not in _EMPTY_ALLOWED:
+                # DRF would read `?status=` as "no filter" while the schema documents a non-empty value;
+                # refuse it so a client's blank form field is an error it sees, not a silently wider list.
+                raise exceptions.ValidationError({key: [exceptions.ErrorDetail(
+                    "An empty value is not allowed: leave the parameter out instead.", code="blank")]})
+            if _bad_text(value):
+                raise exceptions.ValidationError({key: ["Text may not contain NUL or invalid characters."]})
+
+
 class ShopApiMixin:
     """For API views acting within the caller's shop. `required_roles` maps methods to the weakest role."""
 
@@ -67,15 +80,7 @@ class ShopApiMixin:
         for value in kwargs.values():
             if _bad_text(value):
                 raise exceptions.NotFound("Not found.")
-        for key, values in request.query_params.lists():
-            for value in values:
-                if value == "" and key not in _EMPTY_ALLOWED:
-                    # DRF would read `?status=` as "no filter" while the schema documents a non-empty value;
-                    # refuse it so a client's blank form field is an error it sees, not a silently wider list.
-                    raise exceptions.ValidationError({key: [exceptions.ErrorDetail(
-                        "An empty value is not allowed: leave the parameter out instead.", code="blank")]})
-                if _bad_text(value):
-                    raise exceptions.ValidationError({key: ["Text may not contain NUL or invalid characters."]})
+        query_check(request.query_params)
         super().initial(request, *args, **kwargs)
         if self.check_body_text and request.method in ("POST", "PUT", "PATCH"):
             if request.data is None:

@@ -5,7 +5,7 @@ from ecomsight.api.hot import hot_get
 from . import views
 
 urlpatterns = [
-    path("at-risk/", views.AtRiskApi.as_view(), name="at-risk"),
+    path("at-risk/", hot_get(views.AtRiskApi, views.at_risk_page, query=True), name="at-risk"),
     path("customers/<str:customer_id>/scores/", hot_get(views.CustomerScoresApi, views.scores_first_page),
          name="customer-scores"),
     path("segments/", views.SegmentListApi.as_view(), name="segments"),

@@ -98,28 +98,44 @@ def _snapshot_schema(row_serializer, name: str):
     })
 
 
+def snapshot_page_data(request, *, shop, make_window, personal: bool, flt: AtRiskFilter | None = None) -> OrderedDict:
+    """A page of the list whose rows start to stop - 1 in `run` are `make_window(run, start, stop)`, for
+    `request` (its `query_params` and `build_absolute_uri()`: DRF's Request, or ecomsight.api.hot's view of the
+    Django request); `flt` when that is at_risk_window(flt) (its SQL is then compiled once per process, and the
+    page kept for API_PAGE_CACHE_SECONDS: see selectors.at_risk_page_rows). `personal`: with email and name."""
+    paginator = SnapshotCursorPagination()
+    run_id, offset = paginator.start(request)
+    run = selectors.scoring_run_for_list(shop=shop, run_id=run_id)
+    if run_id is not None and run is None:
+        raise exceptions.ValidationError({"cursor": [exceptions.ErrorDetail(
+            "The scores this cursor paged through are gone: start again without a cursor.",
+            code="invalid_cursor")]})
+    rows = paginator.paginate_with(
+        lambda start, stop: selectors.at_risk_page_rows(make_window=lambda a, b: make_window(run, a, b), run=run,
+                                                        flt=flt, start=start, stop=stop, personal=personal),
+        run_id=run.pk if run else None, offset=offset)
+    return paginator.paginated_data(rows, extra={"scoring_run": _run_ref(run)})
+
+
 class _SnapshotListMixin:
     """Lists of scored customers in one run, paged by SnapshotCursorPagination."""
 
     pagination_class = SnapshotCursorPagination
 
-    def snapshot_page(self, request, make_window, *, flt: AtRiskFilter | None = None):
-        """A page of the list whose rows start to stop - 1 in `run` are `make_window(run, start, stop)`; `flt` when
-        that is at_risk_window(flt) (its SQL is then compiled once per process, and the page kept for
-        API_PAGE_CACHE_SECONDS: see selectors.at_risk_page_rows)."""
-        paginator = SnapshotCursorPagination()
-        run_id, offset = paginator.start(request)
-        run = selectors.scoring_run_for_list(shop=self.shop, run_id=run_id)
-        if run_id is not None and run is None:
-            raise exceptions.ValidationError({"cursor": [exceptions.ErrorDetail(
-                "The scores this cursor paged through are gone: start again without a cursor.",
-                code="invalid_cursor")]})
-        personal = request_personal_data(request)
-        rows = paginator.paginate_with(
-            lambda start, stop: selectors.at_risk_page_rows(make_window=lambda a, b: make_window(run, a, b), run=run,
-                                                            flt=flt, start=start, stop=stop, personal=personal),
-            run_id=run.pk if run else None, offset=offset)
-        return paginator.get_paginated_response(rows, extra={"scoring_run": _run_ref(run)})
+    def snapshot_page(self, request, make_window) -> Response:
+        return Response(snapshot_page_data(request, shop=self.shop, make_window=make_window,
+                                           personal=request_personal_data(request)))
+
+
+def at_risk_page(*, shop, request, personal: bool) -> OrderedDict:
+    """A page of the at-risk list for the query of `request` (see snapshot_page_data); ValidationError for a
+    query the list does not take. AtRiskApi's answer, and ecomsight.api.hot's."""
+    _at_risk_query_validate(request.query_params)
+    flt = AtRiskFilter.from_query(request.query_params)
+    if flt.errors:
+        raise exceptions.ValidationError(flt.errors[0])
+    return snapshot_page_data(request, shop=shop, personal=personal, flt=flt, make_window=lambda run, start, stop:
+                              selectors.at_risk_list_window(shop=shop, run=run, flt=flt, start=start, stop=stop))
 
 
 class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
@@ -136,12 +152,7 @@ class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
                                                 "results": [ROW_EXAMPLE]})],
     )
     def get(self, request):
-        _at_risk_query_validate(request.query_params)
-        flt = AtRiskFilter.from_query(request.query_params)
-        if flt.errors:
-            raise exceptions.ValidationError(flt.errors[0])
-        return self.snapshot_page(request, lambda run, start, stop: selectors.at_risk_list_window(
-            shop=self.shop, run=run, flt=flt, start=start, stop=stop), flt=flt)
+        return Response(at_risk_page(shop=self.shop, request=request, personal=request_personal_data(request)))
 
 
 # Query strings AtRiskFilterSerializer accepted: validation depends on the query alone, and building the

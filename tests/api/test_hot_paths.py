@@ -116,3 +116,42 @@ def test_a_call_counts_once_whether_the_hot_path_or_drf_answers_it(tokens, shop,
     before = _throttle_counts(plain)
     assert bearer(plain).get(path).status_code == {"unknown customer": 404, "invalid token": 401}.get(case, 200)
     assert _throttle_counts(plain) - before == 1
+
+
+AT_RISK = "/api/v1/at-risk/"
+
+
+@pytest.mark.parametrize("role", ["marketer", "admin"])  # admins see email and name
+@pytest.mark.parametrize("query", ["", "?band=high", "?sort=churn&band=high&band=medium", "?page_size=2",
+                                   "?value_min=50&days_min=0", "?segment={segment}"])
+def test_at_risk_pages_are_the_same_on_the_hot_path_following_their_links(clients, scored, settings, role, query):
+    path = AT_RISK + query.format(segment=scored["segment"].pk)
+    pages = 0
+    while path and pages < 4:
+        hot = _answer(clients[role], path, settings, hot=True)
+        drf = _answer(clients[role], path, settings, hot=False)
+        assert hot[0] == 200 and hot[2] == drf[2] and hot[1] == drf[1], path
+        assert not hot[3] and drf[3]
+        body = json.loads(hot[2])
+        assert body["results"] and ("email" in body["results"][0]) and \
+            (body["results"][0]["email"] is not None) is (role == "admin")
+        path, pages = body["next"], pages + 1
+    assert pages >= (2 if "page_size" in query else 1)
+
+
+@pytest.mark.parametrize(("query", "status", "served_hot"), [
+    ("?band=", 400, False),  # blank: refused before the token is checked, as in DRF
+    ("?country=%00", 400, False),
+    ("?sort=bogus", 400, True),
+    ("?churn_min=lots", 400, True),
+    ("?page_size=0", 400, True),
+    ("?cursor=not-a-cursor", 400, True),
+    ("?segment=999999", 200, True),  # no such segment: nobody in it
+])
+def test_at_risk_refusals_are_the_same_on_the_hot_path(clients, scored, settings, query, status, served_hot):
+    hot = _answer(clients["marketer"], AT_RISK + query, settings, hot=True)
+    drf = _answer(clients["marketer"], AT_RISK + query, settings, hot=False)
+    assert hot[:3] == drf[:3] and hot[0] == status
+    assert hot[3] is not served_hot
+    if status >= 400:
+        assert set(json.loads(hot[2])) == {"status", "code", "message", "field"}
