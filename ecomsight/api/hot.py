@@ -33,6 +33,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions
+from rest_framework.settings import api_settings
 
 from .authentication import bearer_token_check
 from .errors import exception_handler
@@ -84,8 +85,8 @@ def hot_get(view_class, answer: Callable[..., dict | None], *, query: bool = Fal
 
     With `query`, calls with a query string are served too, and `answer` also gets `request` (a _RequestView)
     and `personal` (whether the caller may see email and name). A query ShopApiMixin refuses (a blank value,
-    NUL) goes to DRF before the token is checked, as there; a ValidationError `answer` raises becomes the error
-    body the API's exception handler makes of it."""
+    NUL, too many fields) or with DRF's `format` parameter goes to DRF before the token is checked, as there;
+    a ValidationError `answer` raises becomes the error body the API's exception handler makes of it."""
     drf_view = view_class.as_view()
     role = view_class.required_roles.get("GET") or view_class.required_roles.get("*", "admin")
     # What DRF's finalize_response sets: Allow (the view's methods, HEAD with GET as Django's View.setup adds
@@ -104,8 +105,10 @@ def hot_get(view_class, answer: Callable[..., dict | None], *, query: bool = Fal
         plain = _bearer_plain(request, kwargs, query=query) if settings.API_HOT_PATHS else None
         if plain is not None and query:
             try:
-                query_check(request.GET)
-            except exceptions.ValidationError:
+                query_check(request.GET)  # TooManyFieldsSent too: DRF answers it in the error format
+                if api_settings.URL_FORMAT_OVERRIDE in request.GET:
+                    plain = None  # `format=` picks the renderer in DRF's negotiation (a 404 for an unknown one)
+            except Exception:  # noqa: BLE001 — DRF raises it again and answers
                 plain = None
         if plain is not None:
             try:

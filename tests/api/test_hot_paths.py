@@ -147,6 +147,9 @@ def test_at_risk_pages_are_the_same_on_the_hot_path_following_their_links(client
     ("?page_size=0", 400, True),
     ("?cursor=not-a-cursor", 400, True),
     ("?segment=999999", 200, True),  # no such segment: nobody in it
+    ("?format=xml", 404, False),  # DRF's content negotiation reads `format`
+    ("?format=json", 200, False),
+    ("?" + "&".join(["band=high"] * 1001), 400, False),  # more fields than Django reads: the JSON error
 ])
 def test_at_risk_refusals_are_the_same_on_the_hot_path(clients, scored, settings, query, status, served_hot):
     hot = _answer(clients["marketer"], AT_RISK + query, settings, hot=True)
