@@ -21,8 +21,8 @@ from ecomsight.db import fetch_prepared
 from predictions.current_run import current_run_kept
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
-from predictions.selectors.at_risk import at_risk_window, list_columns_copied
-from predictions.selectors.segments import segment_queryset, segment_window
+from predictions.selectors.at_risk import list_columns_copied
+from predictions.selectors.segments import segment_queryset
 
 # The columns of a score as the API shows it (ScoreOutputSerializer's fields), read with values().
 _SCORE_COLUMNS = ("id", "task", "probability", "risk_band", "decile", "reasons", "expected_orders", "p_alive",
@@ -161,16 +161,6 @@ _RUN_COLUMNS = f"SELECT id, shop_id, as_of, summary FROM {ScoringRun._meta.db_ta
 # scoring_run_current's choice: the latest succeeded run by as_of, then id.
 _CURRENT_RUN_SQL = f"{_RUN_COLUMNS} ORDER BY as_of DESC, id DESC LIMIT 1"
 _RUN_SQL = f"{_RUN_COLUMNS} AND id = %s"
-
-
-def at_risk_list_window(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, start: int,
-                        stop: int) -> QuerySet[CustomerScore]:
-    return at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop)
-
-
-def segment_members_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int,
-                           stop: int) -> QuerySet[CustomerScore]:
-    return segment_window(shop=shop, segment=segment, run=run, start=start, stop=stop)
 
 
 def segment_members_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -> QuerySet[CustomerScore]:

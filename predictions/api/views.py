@@ -34,8 +34,8 @@ from predictions import exports
 from predictions.filters import AtRiskFilter
 from predictions.models import ModelVersion, ScoringRun, Segment
 from predictions.segment_services import export_create, segment_create, segment_delete, segment_rename
-from predictions.selectors.at_risk import scoring_run_current
-from predictions.selectors.segments import segment_get
+from predictions.selectors.at_risk import at_risk_window, scoring_run_current
+from predictions.selectors.segments import segment_get, segment_window
 from predictions.services.scoring import scoring_run_create
 from predictions.services.training import model_version_promote, parse_algorithms
 
@@ -135,7 +135,7 @@ def at_risk_page(*, shop, request, personal: bool) -> OrderedDict:
     if flt.errors:
         raise exceptions.ValidationError(flt.errors[0])
     return snapshot_page_data(request, shop=shop, personal=personal, flt=flt, make_window=lambda run, start, stop:
-                              selectors.at_risk_list_window(shop=shop, run=run, flt=flt, start=start, stop=stop))
+                              at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop))
 
 
 class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
@@ -355,7 +355,7 @@ class SegmentMembersApi(ShopApiMixin, _SnapshotListMixin, APIView):
                        "results": [ROW_EXAMPLE]})])
     def get(self, request, segment_id: int):
         segment = segment_get(shop=self.shop, segment_id=segment_id)
-        return self.snapshot_page(request, lambda run, start, stop: selectors.segment_members_window(
+        return self.snapshot_page(request, lambda run, start, stop: segment_window(
             shop=self.shop, segment=segment, run=run, start=start, stop=stop))
 
 
