@@ -6,21 +6,28 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install bench-ingest
+.PHONY: demo demo-stop test lint install bench-ingest
 
 install: $(STAMP)
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements.txt
+	@echo "installing the pinned packages into $(VENV) (a few minutes the first time)"
+	$(PY) -m pip install --progress-bar on -r requirements.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# The embedded default: SQLite under var/ and Celery tasks in process.
+# The embedded default: PostgreSQL and Redis from pip packages, data under var/, a real Celery worker.
+# The first run builds the demo shop; later runs re-use it (DEMO_ARGS=--rebuild starts over).
 demo: $(STAMP)
 	DJANGO_SETTINGS_MODULE=ecomsight.settings.demo $(PY) manage.py demo $(DEMO_ARGS)
 
-# The whole suite against PostgreSQL and Redis on localhost (DATABASE_URL / REDIS_URL override).
+# Stops the demo's web server and worker and the embedded PostgreSQL and Redis.
+demo-stop:
+	@test -x $(PY) && $(PY) -m ecomsight.embedded stop || echo "nothing to stop: no $(VENV) yet"
+
+# The whole suite against PostgreSQL and Redis on localhost when they answer (DATABASE_URL / REDIS_URL
+# override), the embedded ones otherwise.
 test: $(STAMP)
 	$(PY) scripts/check_services.py
 	DJANGO_SETTINGS_MODULE=ecomsight.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -1,32 +1,43 @@
-"""Before the test suite: are PostgreSQL and Redis reachable? If not, say how to start them."""
+"""Before the test suite: say which PostgreSQL and Redis the tests will use.
+
+DATABASE_URL / REDIS_URL, when set, must answer. Unset, the tests use the servers on 127.0.0.1 (5432, 6379)
+when they answer, and otherwise start the embedded ones under var/ (ecomsight/embedded.py)."""
 
 import os
 import socket
 import sys
-from urllib.parse import urlparse
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
-SERVICES = [
-    ("PostgreSQL", os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ecomsight"), 5432,
-     "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"),
-    ("Redis", os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"), 6379,
-     'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'),
-]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ecomsight.embedded import answers  # noqa: E402
+
+SERVICES = [("PostgreSQL", "DATABASE_URL", 5432, "var/pg"), ("Redis", "REDIS_URL", 6379, "var/redis")]
 
 
 def main() -> int:
-    down = []
-    for name, url, default_port, how in SERVICES:
-        parsed = urlparse(url)
-        host, port = parsed.hostname or "127.0.0.1", parsed.port or default_port
-        try:
-            socket.create_connection((host, port), timeout=3).close()
-        except OSError as exc:
-            down.append(f"{name} is not reachable at {host}:{port} ({exc}).\n  Start it with: {how}")
-    for message in down:
-        print(message, file=sys.stderr)
-    if down:
-        print("Or point DATABASE_URL / REDIS_URL at running servers.", file=sys.stderr)
-    return 1 if down else 0
+    failed = False
+    for name, variable, default_port, folder in SERVICES:
+        url = os.environ.get(variable)
+        if url:
+            parsed = urlparse(url)
+            if parsed.hostname is None and "host" in parse_qs(parsed.query):
+                print(f"{name}: {variable} names a unix socket ({parse_qs(parsed.query)['host'][0]})")
+                continue
+            host, port = parsed.hostname or "127.0.0.1", parsed.port or default_port
+            try:
+                socket.create_connection((host, port), timeout=3).close()
+            except OSError as exc:
+                print(f"{name} is not reachable at {host}:{port}, which {variable} names ({exc}).", file=sys.stderr)
+                failed = True
+                continue
+            print(f"{name}: {host}:{port} ({variable})")
+        elif answers("127.0.0.1", default_port):
+            print(f"{name}: 127.0.0.1:{default_port}")
+        else:
+            print(f"{name}: nothing answers at 127.0.0.1:{default_port}; the tests start the embedded one under "
+                  f"{folder}/")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,13 +1,19 @@
 """Settings shared by every environment, read from the environment (or `.env`).
 
-The embedded default (no DATABASE_URL, no CELERY_BROKER_URL) is for the demo only: a SQLite file
-under var/ and Celery tasks run eagerly in process. Tests and production use PostgreSQL and Redis.
+One database dialect: PostgreSQL everywhere. The embedded default (no DATABASE_URL; no REDIS_URL /
+CELERY_BROKER_URL) is a PostgreSQL and a Redis that the project starts itself from pip packages, with their
+data under var/ (ecomsight/embedded.py): the same code paths as production, a real Celery worker included.
+Production settings turn the embedded default off (EMBEDDED_SERVICES=false) and require real servers.
 """
 
+import os
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+from ecomsight import embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -74,20 +80,22 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "ecomsight.wsgi.application"
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'ecomsight.sqlite3'}"),
-}
+# Without DATABASE_URL / REDIS_URL, start (or find running) the embedded servers and export their URLs, so
+# that every process this one starts (a Celery worker, gunicorn, a test's subprocess) finds the same ones.
+EMBEDDED_SERVICES = env.bool("EMBEDDED_SERVICES", default=True)
+for _name, _start in (("DATABASE_URL", embedded.postgres_url), ("REDIS_URL", embedded.redis_url)):
+    if not env(_name, default=""):
+        if not EMBEDDED_SERVICES:
+            raise ImproperlyConfigured(f"{_name} is not set (and EMBEDDED_SERVICES is off)")
+        os.environ[_name] = _start(VAR_DIR)
+
+DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # JIT compilation costs a page query more (~15 ms) than it ever saves on these short queries.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+# JIT compilation costs a page query more (~15 ms) than it ever saves on these short queries.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 # The API's hot reads run as prepared statements (ecomsight.db.fetch_prepared); turn off behind a pooler in
 # transaction mode that cannot keep them (PgBouncer before 1.21).
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The demo runs imports and page views at once; wait for the writer instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -142,16 +150,14 @@ EXPORT_DIR = VAR_DIR / "exports"
 FILE_RETENTION_DAYS = env.int("FILE_RETENTION_DAYS", default=30)
 EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=5000)  # larger exports run as a job
 
-REDIS_URL = env("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REDIS_URL = env("REDIS_URL")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # --- Celery -------------------------------------------------------------------------------------
-_BROKER = env("CELERY_BROKER_URL", default="")
-CELERY_BROKER_URL = _BROKER or "memory://"
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not _BROKER)
+# The broker is Redis: CELERY_BROKER_URL, else REDIS_URL (the embedded one by default). Tasks go to workers;
+# CELERY_TASK_ALWAYS_EAGER=true runs them in process instead (the tests do, except the worker tests).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

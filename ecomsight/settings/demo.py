@@ -1,13 +1,12 @@
-"""The embedded default for `make demo`: a SQLite file under var/ and tasks run in process,
-whatever DATABASE_URL / CELERY_BROKER_URL the environment or .env may say."""
+"""`make demo`: the embedded PostgreSQL and Redis under var/ (ecomsight/embedded.py), started when needed,
+whatever DATABASE_URL / REDIS_URL / CELERY_BROKER_URL the environment or .env may say. Every `manage.py`
+command run with these settings (create_user, import_data, create_token…) talks to the demo's database."""
 
 import os
-from pathlib import Path
 
-_var = Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parent.parent.parent / "var"))
-os.environ["DATABASE_URL"] = f"sqlite:///{_var / 'demo.sqlite3'}"
-os.environ["CELERY_BROKER_URL"] = ""
-os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-os.environ["REDIS_URL"] = ""
+for _name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"):
+    # An empty value overrides .env too (read_env does not overwrite what the environment has).
+    os.environ[_name] = ""
+os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"  # the demo serves with a real Celery worker
 
 from .base import *  # noqa: E402,F403

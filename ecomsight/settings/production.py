@@ -1,7 +1,12 @@
 """Production settings: everything that `manage.py check --deploy` asks for."""
 
-from .base import *  # noqa: F403
-from .base import env
+import os
+
+# Production never starts the embedded servers: DATABASE_URL and REDIS_URL must name real ones.
+os.environ["EMBEDDED_SERVICES"] = "false"
+
+from .base import *  # noqa: E402,F403
+from .base import env  # noqa: E402
 
 SECRET_KEY = env("SECRET_KEY")  # no default: refuse to start without a real one
 DEBUG = False
