@@ -1,6 +1,6 @@
 """Reads of the behavior app: the data quality report.
 
-Every figure is an aggregate query (portable ORM: PostgreSQL and the SQLite demo); only per-day
+Every figure is an aggregate query; only per-day
 counts (a few thousand rows at most) come back to Python, to find gaps in daily volume. Those queries
 read every row of the shop's biggest tables (a second or more at 200,000 customers, far more with
 events), so the report is kept in the Django cache for a few minutes, under a key that changes as soon

@@ -2,8 +2,7 @@
 and running the API's hot reads as prepared statements.
 
 Pages and single objects use the ORM. Feature building, scoring and recommendation builds read whole
-tables of a shop at once and write hundreds of thousands of rows: that goes through here, on
-PostgreSQL with COPY, on the SQLite demo with plain cursors. Both paths are tested.
+tables of a shop at once and write hundreds of thousands of rows: that goes through here, with COPY.
 """
 
 from __future__ import annotations
@@ -23,10 +22,6 @@ from django.conf import settings
 from django.db import connection
 
 
-def is_postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
 def fetch_prepared(sql: str, params: Sequence | dict) -> tuple[list[str], list[tuple]]:
     """Run the read `sql` (`%s` or `%(name)s` placeholders) and return its column names and rows.
 
@@ -39,7 +34,7 @@ def fetch_prepared(sql: str, params: Sequence | dict) -> tuple[list[str], list[t
     instead of parsed from text, jsonb by orjson: it comes back decoded). DATABASE_PREPARED_STATEMENTS=false
     turns it off, for a pooler in transaction mode that cannot keep prepared statements (PgBouncer
     before 1.21)."""
-    if not is_postgres() or not settings.DATABASE_PREPARED_STATEMENTS:
+    if not settings.DATABASE_PREPARED_STATEMENTS:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return [column.name if hasattr(column, "name") else column[0] for column in cursor.description], \
@@ -117,9 +112,7 @@ _PREPARE_ASKED_ONLY = 1_000_000
 
 def epoch_sql(column: str) -> str:
     """SQL for a timestamp column as whole seconds since 1970 (cheap to move, cheap to parse)."""
-    if is_postgres():
-        return f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT)"
-    return f"CAST(strftime('%%s', {column}) AS INTEGER)"
+    return f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT)"
 
 
 def read_frame(
@@ -133,25 +126,19 @@ def read_frame(
     """Run one SELECT and return its rows as a DataFrame with `columns`.
 
     `epoch_columns` hold seconds since 1970 (see `epoch_sql`) and come back as UTC datetimes.
-    On PostgreSQL the rows travel as one COPY stream (several times faster than fetching tuples)."""
-    if is_postgres():
-        with connection.cursor() as cursor:
-            query = cursor.mogrify(sql, params) if params else sql
-            buffer = io.BytesIO()
-            with cursor.cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as copy:
-                for block in copy:
-                    buffer.write(block)
-        buffer.seek(0)
-        if buffer.getbuffer().nbytes == 0:
-            frame = pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
-        else:
-            frame = pd.read_csv(buffer, header=None, names=list(columns), keep_default_na=False,
-                                na_values=[""], dtype={c: "str" for c in (dtypes or {}) if dtypes[c] == "str"})
+    The rows travel as one COPY stream (several times faster than fetching tuples)."""
+    with connection.cursor() as cursor:
+        query = cursor.mogrify(sql, params) if params else sql
+        buffer = io.BytesIO()
+        with cursor.cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as copy:
+            for block in copy:
+                buffer.write(block)
+    buffer.seek(0)
+    if buffer.getbuffer().nbytes == 0:
+        frame = pd.DataFrame({name: pd.Series(dtype="float64") for name in columns})
     else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        frame = pd.DataFrame.from_records(rows, columns=list(columns))
+        frame = pd.read_csv(buffer, header=None, names=list(columns), keep_default_na=False,
+                            na_values=[""], dtype={c: "str" for c in (dtypes or {}) if dtypes[c] == "str"})
     for name in epoch_columns:
         # errors="coerce": a date pandas cannot hold (before 1677, after 2262) reads as missing, not a crash.
         frame[name] = pd.to_datetime(pd.to_numeric(frame[name], errors="coerce"), unit="s", utc=True,
@@ -182,42 +169,20 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence]) ->
 
     Values are plain Python/numpy scalars; None and NaN become NULL; JSON columns take JSON text."""
     column_list = ", ".join(columns)
-    if is_postgres():
-        count = 0
-        with connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
-                buffer = io.StringIO()
-                writer = csv.writer(buffer, lineterminator="\r\n")  # fields holding \r or \n get quoted
-                for row in rows:
-                    writer.writerow([_csv_value(v) for v in row])
-                    count += 1
-                    if count % 50_000 == 0:
-                        copy.write(buffer.getvalue())
-                        buffer.seek(0)
-                        buffer.truncate()
-                copy.write(buffer.getvalue())
-        return count
-    placeholders = ", ".join(["%s"] * len(columns))
-    batch: list[list] = []
     count = 0
     with connection.cursor() as cursor:
-        for row in rows:
-            batch.append([None if (isinstance(v, float) and math.isnan(v)) else _plain(v) for v in row])
-            if len(batch) >= 10_000:
-                cursor.executemany(f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})", batch)
-                count += len(batch)
-                batch = []
-        if batch:
-            cursor.executemany(f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})", batch)
-            count += len(batch)
+        with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\r\n")  # fields holding \r or \n get quoted
+            for row in rows:
+                writer.writerow([_csv_value(v) for v in row])
+                count += 1
+                if count % 50_000 == 0:
+                    copy.write(buffer.getvalue())
+                    buffer.seek(0)
+                    buffer.truncate()
+            copy.write(buffer.getvalue())
     return count
-
-
-def _plain(value):
-    """numpy scalars → Python scalars, which every DB driver accepts."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def bulk_insert_frame(table: str, frame: pd.DataFrame, *, chunk_rows: int = 200_000) -> int:
@@ -227,8 +192,6 @@ def bulk_insert_frame(table: str, frame: pd.DataFrame, *, chunk_rows: int = 200_
     if frame.empty:
         return 0
     columns = [str(c) for c in frame.columns]
-    if not is_postgres():
-        return bulk_insert(table, columns, frame.itertuples(index=False, name=None))
     column_list = ", ".join(columns)
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:

@@ -113,8 +113,8 @@ class CustomerScore(models.Model):
                          models.F("id"), name="score_run_task_at_risk"),
             models.Index(fields=["customer", "task", "-scored_at"], name="score_customer_history"),
             # The at-risk list sorted by purchase probability / by last order, and the days-since filters,
-            # use two indexes with NULLS LAST / NULLS FIRST that migration 0003 creates on PostgreSQL only
-            # (SQLite cannot declare them): score_run_task_purchase, score_run_task_last_order.
+            # use two indexes with NULLS LAST / NULLS FIRST that migration 0003 creates in SQL:
+            # score_run_task_purchase, score_run_task_last_order.
             # Segment sizes and band filters count one band of a run from the index alone.
             models.Index(fields=["scoring_run", "task", "risk_band"], name="score_run_task_band"),
         ]

@@ -3,7 +3,7 @@
 Each item is turned into the row a CSV file would hold (strings; objects as JSON text), then parsed
 by `behavior.ingest.formats.batches_parse` — the same converters, limits and idempotency keys as a
 file import — and written by the same writer (`postgres.batch_write`: COPY into a staging table and
-one set-based INSERT ... ON CONFLICT; the generic writer elsewhere), all in one transaction.
+one set-based INSERT ... ON CONFLICT), all in one transaction.
 The API requires the idempotency key (`event_id`, `order_id`) that a CSV file may leave out.
 Orders may carry their `lines`, written after the orders in the same transaction."""
 
@@ -13,10 +13,10 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from accounts.models import Shop
-from behavior.ingest import generic, postgres
+from behavior.ingest import postgres
 from behavior.ingest.formats import SPECS, Batch, Reject, batches_parse, plan_build
 
 MAX_ITEMS = 10_000
@@ -172,9 +172,8 @@ def _parse(kind: str, rows: list[tuple[int, list[str]]]) -> Batch:
 
 
 def _write(*, shop: Shop, kind: str, batch: Batch, create_missing: bool):
-    write = postgres.batch_write if connection.vendor == "postgresql" else generic.batch_write
     plan = plan_build(kind=kind, header=SPECS[kind].names)
-    return write(shop_id=shop.pk, plan=plan, batch=batch, create_missing=create_missing)
+    return postgres.batch_write(shop_id=shop.pk, plan=plan, batch=batch, create_missing=create_missing)
 
 
 def _rejects(rejects: list[Reject], index_of, prefix: str = "") -> Iterator[ItemRejected]:

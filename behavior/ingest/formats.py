@@ -1,11 +1,11 @@
-"""The import formats and the one parser both writers share.
+"""The import formats and the one parser that the file import and the API's batches share.
 
 A file is opened (`source_open`: encoding, delimiter and binary checks, header), its header is matched
 against the kind's columns (`plan_build`), and its rows are validated while streaming
 (`batches_parse`). Good rows leave the parser as *canonical text*: every value a string (or None for
 "no value"), dates as ISO 8601 in UTC, decimals with two places, booleans as "true"/"false", JSON as
-the text it was. The PostgreSQL writer COPYs that text as it is; the generic writer converts it to
-Python values. Bad rows leave as `Reject`s with their 1-based line (the header is line 1).
+the text it was. The PostgreSQL writer COPYs that text as it is. Bad rows leave as `Reject`s with their
+1-based line (the header is line 1).
 
 This module holds the kinds and their fields, the file opening and the header matching, and
 `batches_parse`; the row-wise parser is in `rows`, the column-wise one (event files) in `columns`,
@@ -175,8 +175,8 @@ class Batch:
 
     The column-wise parser fills `columns` instead of `rows`: {"line": int array, field: object array
     of canonical text or None}, in `Plan.output_columns` order. `rows` is then built on first use, so
-    the row-based writers (generic, API) keep working, while the PostgreSQL events writer reads the
-    columns directly."""
+    row-based callers (the API's batches) keep working, while the events writer reads the columns
+    directly."""
 
     __slots__ = ("_rows", "rejects", "first_line", "last_line", "bytes_read", "columns")
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Job, Shop
@@ -26,7 +26,7 @@ from ecomsight.errors import UserError
 from ecomsight.files import Removed, old_files_remove
 from ecomsight.memory import large_allocations_returned
 
-from . import generic, postgres
+from . import postgres
 from .common import IdCache
 from .formats import KINDS, Batch, Reject, batches_parse, plan_build, source_open
 
@@ -35,7 +35,6 @@ from .formats import KINDS, Batch, Reject, batches_parse, plan_build, source_ope
 # the machine busy); 50 MB and 200 MB files peak alike. bench/ingest.py (2M events) ran at 49-50k rows/s
 # with 100,000 and 44-60k with 150,000: no measurable cost.
 DEFAULT_BATCH_SIZE = 100_000
-WRITERS = {"postgres": postgres.batch_write, "generic": generic.batch_write}
 
 
 @dataclass(frozen=True)
@@ -114,19 +113,16 @@ class _RejectReport:
 
 
 def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
-                   progress: Callable[[ImportJob], None] | None = None, writer: str = "auto") -> ImportResult:
+                   progress: Callable[[ImportJob], None] | None = None) -> ImportResult:
     """Run an import batch by batch; each batch is its own transaction.
 
     A failure leaves earlier batches committed and the job failed with `rows_committed` and `error`;
     running the same file again finishes it (rows already stored count as duplicates).
-    `writer`: "auto" (COPY on PostgreSQL, the generic ORM writer elsewhere), "postgres" or "generic".
     Raises `UserError` (ImportFileError / ImportFailed) with a message for people."""
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1.", field="batch_size")
     job = ImportJob.objects.select_related("shop").get(pk=import_job_id)
     large_allocations_returned()  # batches' big arrays go back to the system, not the heap (peak memory)
-    write = WRITERS["postgres" if connection.vendor == "postgresql" else "generic"] if writer == "auto" \
-        else WRITERS[writer]
     started = time.monotonic()
     job.status = ImportJob.Status.RUNNING
     job.error = ""
@@ -139,7 +135,6 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     try:
         with contextlib.ExitStack() as stack:
             source = stack.enter_context(source_open(job.file_path))
-            stack.enter_context(_sqlite_fast_writes())
             job.bytes_total = source.bytes_total
             plan = plan_build(kind=job.kind, header=source.header, column_map=job.column_map)
             ignored = plan.ignored
@@ -147,7 +142,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
             for batch in batches:
                 try:
                     with transaction.atomic():
-                        result = write(shop_id=job.shop_id, plan=plan, batch=batch,
+                        result = postgres.batch_write(shop_id=job.shop_id, plan=plan, batch=batch,
                                        create_missing=job.create_missing, ids=ids)
                         if job.dry_run:
                             transaction.set_rollback(True)
@@ -204,7 +199,7 @@ def import_files_expire(*, before: float, dry_run: bool = False) -> Removed:
 class _Prefetched:
     """Iterate `batches` one batch ahead in a thread: the next batch is parsed while this one is written.
 
-    The database driver releases the GIL while PostgreSQL (or SQLite) works, so parsing and writing overlap
+    The database driver releases the GIL while PostgreSQL works, so parsing and writing overlap
     on two cores. The parser starts a batch only once the writer has taken the previous one, so at most two
     batches are in memory: the one being written and the one being parsed (or waiting). Parsing is faster
     than writing, so the writer never waits but for the first. An error in the parser is raised here, in
@@ -263,27 +258,6 @@ class _Prefetched:
         # Before the file closes: stop the parser (it finishes at most the batch it is on).
         self._stop.set()
         self._thread.join()
-
-
-class _sqlite_fast_writes:
-    """On SQLite (the demo), skip the fsync per batch for the import's duration.
-
-    A crash of the machine may lose the last batches; ImportJob says how far the import got and running
-    the same file again finishes it. No-op on other databases and inside an outer transaction."""
-
-    def __enter__(self):
-        self._previous = None
-        if connection.vendor == "sqlite" and not connection.in_atomic_block:
-            with connection.cursor() as cursor:
-                cursor.execute("PRAGMA synchronous")
-                self._previous = cursor.fetchone()[0]
-                cursor.execute("PRAGMA synchronous = OFF")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            with connection.cursor() as cursor:
-                cursor.execute(f"PRAGMA synchronous = {int(self._previous)}")
 
 
 def _job_finish(job: ImportJob, report: _RejectReport, started: float, *, error: str = "") -> None:

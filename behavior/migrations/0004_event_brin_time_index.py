@@ -5,14 +5,12 @@ from django.db import migrations, models
 
 
 def brin_create(apps, schema_editor):
-    """Time-range scans of events: a BRIN index on PostgreSQL (tiny, nearly free to maintain)."""
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("CREATE INDEX IF NOT EXISTS event_time_brin ON behavior_event USING brin (occurred_at)")
+    """Time-range scans of events: a BRIN index (tiny, nearly free to maintain)."""
+    schema_editor.execute("CREATE INDEX IF NOT EXISTS event_time_brin ON behavior_event USING brin (occurred_at)")
 
 
 def brin_drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("DROP INDEX IF EXISTS event_time_brin")
+    schema_editor.execute("DROP INDEX IF EXISTS event_time_brin")
 
 
 class Migration(migrations.Migration):

@@ -4,8 +4,7 @@ from django.db import migrations, models
 
 
 # The at-risk list's purchase and last-order sorts read these. NULLS LAST / FIRST must match the
-# queries for PostgreSQL to use them; SQLite (the demo) cannot declare that in an index, so they are
-# created on PostgreSQL only and are not part of the models' state.
+# queries for PostgreSQL to use them; they are created in SQL and are not part of the models' state.
 LIST_INDEXES = {
     "score_run_task_purchase": "(scoring_run_id, task, purchase_probability_copy DESC NULLS LAST, id)",
     "score_run_task_last_order": "(scoring_run_id, task, last_order_placed_at ASC NULLS FIRST, id)",
@@ -13,15 +12,13 @@ LIST_INDEXES = {
 
 
 def list_indexes_create(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for name, columns in LIST_INDEXES.items():
-            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON predictions_customerscore {columns}")
+    for name, columns in LIST_INDEXES.items():
+        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON predictions_customerscore {columns}")
 
 
 def list_indexes_drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for name in LIST_INDEXES:
-            schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+    for name in LIST_INDEXES:
+        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 class Migration(migrations.Migration):

@@ -111,8 +111,6 @@ def customer_score_list_columns_fill(*, run: ScoringRun) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_FILL_SQL, {"run": run.pk, "shop": run.shop_id, "as_of": run.as_of})
         churn_rows = cursor.rowcount
-    if churn_rows is None or churn_rows < 0:  # SQLite reports -1 for this UPDATE ... FROM: count instead
-        churn_rows = CustomerScore.objects.filter(scoring_run=run, task=Task.CHURN).count()
     # In place on the caller's object: the scoring service goes on to add its figures to the same summary.
     run.summary = {**(run.summary or {}), LIST_COLUMNS: {"churn_scored": churn_rows}}
     run.save(update_fields=["summary"])

@@ -222,10 +222,9 @@ def _chunk_done(*, run_id: int, chunk: int) -> None:
 def _finalise(run: ScoringRun) -> None:
     """Deciles over the whole run (1 = most likely), the run's headline figures, status succeeded."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The chunks just wrote this run's rows; without fresh statistics the planner takes the
-            # table for tiny and joins it to itself row by row (minutes at 200,000 customers, not seconds).
-            cursor.execute("ANALYZE predictions_customerscore")
+        # The chunks just wrote this run's rows; without fresh statistics the planner takes the
+        # table for tiny and joins it to itself row by row (minutes at 200,000 customers, not seconds).
+        cursor.execute("ANALYZE predictions_customerscore")
         for task in TASKS:
             cursor.execute(
                 "UPDATE predictions_customerscore SET decile = ranked.d FROM ("

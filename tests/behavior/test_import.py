@@ -1,4 +1,4 @@
-"""CSV imports through the service and the command, on PostgreSQL (COPY writer) and the generic writer."""
+"""CSV imports through the service and the command (the COPY writer)."""
 
 import json
 from decimal import Decimal
@@ -16,7 +16,6 @@ from catalog.models import Category, Product
 
 pytestmark = pytest.mark.django_db
 
-WRITERS = ["postgres", "generic"]
 
 
 def write(tmp_path, name, text, encoding="utf-8"):
@@ -25,9 +24,9 @@ def write(tmp_path, name, text, encoding="utf-8"):
     return path
 
 
-def run(shop, kind, path, *, writer="postgres", batch_size=1000, **options):
+def run(shop, kind, path, *, batch_size=1000, **options):
     job = ingest_services.import_job_create(shop=shop, kind=kind, path=path, **options)
-    return ingest_services.import_job_run(import_job_id=job.pk, batch_size=batch_size, writer=writer)
+    return ingest_services.import_job_run(import_job_id=job.pk, batch_size=batch_size)
 
 
 def report_rows(result):
@@ -47,9 +46,8 @@ CUSTOMERS = ("customer_id,email,name,country,signup_at\n"
              "C3,,,,\n")
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_customers_import_stores_values_and_converts_zones_to_utc(shop, tmp_path, writer):
-    result = run(shop, "customers", write(tmp_path, "c.csv", CUSTOMERS), writer=writer)
+def test_customers_import_stores_values_and_converts_zones_to_utc(shop, tmp_path):
+    result = run(shop, "customers", write(tmp_path, "c.csv", CUSTOMERS))
     assert (result.rows, result.inserted, result.updated, result.duplicates, result.rejected) == (3, 3, 0, 0, 0)
     bob = Customer.objects.get(shop=shop, external_id="C2")
     assert (bob.email, bob.name, bob.country, bob.is_stub) == ("b@x.io", "Bob", "FR", False)
@@ -58,8 +56,7 @@ def test_customers_import_stores_values_and_converts_zones_to_utc(shop, tmp_path
     assert result.report is None
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_second_import_of_same_file_changes_nothing(shop, tmp_path, writer):
+def test_second_import_of_same_file_changes_nothing(shop, tmp_path):
     files = {
         "customers": CUSTOMERS,
         "products": "product_id,title,category,price,active\nP1,Pan,Home > Kitchen,12.5,yes\nP2,Mug,Home,3,0\n",
@@ -71,9 +68,9 @@ def test_second_import_of_same_file_changes_nothing(shop, tmp_path, writer):
     }
     for kind, text in files.items():
         path = write(tmp_path, f"{kind}.csv", text)
-        run(shop, kind, path, writer=writer)
+        run(shop, kind, path)
         counts = (Customer.objects.count(), Product.objects.count(), Order.objects.count(), Event.objects.count())
-        again = run(shop, kind, path, writer=writer)
+        again = run(shop, kind, path)
         assert (again.inserted, again.updated, again.duplicates) == (0, 0, again.rows), kind
         assert (Customer.objects.count(), Product.objects.count(), Order.objects.count(),
                 Event.objects.count()) == counts
@@ -82,28 +79,25 @@ def test_second_import_of_same_file_changes_nothing(shop, tmp_path, writer):
     assert Order.objects.get(status="refunded").external_id.startswith("auto-")
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_changed_values_are_counted_as_updates_and_stored(shop, tmp_path, writer):
-    run(shop, "customers", write(tmp_path, "a.csv", CUSTOMERS), writer=writer)
+def test_changed_values_are_counted_as_updates_and_stored(shop, tmp_path):
+    run(shop, "customers", write(tmp_path, "a.csv", CUSTOMERS))
     changed = CUSTOMERS.replace("Ann", "Anna")
-    result = run(shop, "customers", write(tmp_path, "b.csv", changed), writer=writer)
+    result = run(shop, "customers", write(tmp_path, "b.csv", changed))
     assert (result.inserted, result.updated, result.duplicates) == (0, 1, 2)
     assert Customer.objects.get(external_id="C1").name == "Anna"
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_absent_columns_do_not_blank_existing_values(shop, tmp_path, writer):
-    run(shop, "customers", write(tmp_path, "a.csv", CUSTOMERS), writer=writer)
-    result = run(shop, "customers", write(tmp_path, "b.csv", "customer_id,country\nC1,AT\n"), writer=writer)
+def test_absent_columns_do_not_blank_existing_values(shop, tmp_path):
+    run(shop, "customers", write(tmp_path, "a.csv", CUSTOMERS))
+    result = run(shop, "customers", write(tmp_path, "b.csv", "customer_id,country\nC1,AT\n"))
     assert result.updated == 1
     ann = Customer.objects.get(external_id="C1")
     assert (ann.email, ann.country) == ("a@x.io", "AT")
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_products_build_category_tree_with_parents(shop, tmp_path, writer):
+def test_products_build_category_tree_with_parents(shop, tmp_path):
     text = "product_id,title,description,category,brand,price,active\nP1,Pan,Steel,Home>Kitchen ,Acme,12.499,true\n"
-    run(shop, "products", write(tmp_path, "p.csv", text), writer=writer)
+    run(shop, "products", write(tmp_path, "p.csv", text))
     pan = Product.objects.get(external_id="P1")
     assert pan.category.path == "Home > Kitchen"
     assert pan.category.parent.path == "Home"
@@ -111,10 +105,9 @@ def test_products_build_category_tree_with_parents(shop, tmp_path, writer):
     assert Category.objects.filter(shop=shop).count() == 2
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_unknown_customers_and_products_become_stubs(shop, tmp_path, writer):
+def test_unknown_customers_and_products_become_stubs(shop, tmp_path):
     text = "event_id,customer_id,type,product_id,occurred_at,session_id\nE1,C9,view,P9,2024-03-01,s1\n"
-    result = run(shop, "events", write(tmp_path, "e.csv", text), writer=writer)
+    result = run(shop, "events", write(tmp_path, "e.csv", text))
     assert result.inserted == 1 and result.stubs == 2
     assert Customer.objects.get(external_id="C9").is_stub
     assert Product.objects.get(external_id="P9").is_stub
@@ -124,31 +117,28 @@ def test_unknown_customers_and_products_become_stubs(shop, tmp_path, writer):
         event_id="E1", customer_id="", type="", product_id=None, occurred_at="", session_id=None, properties=None)
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_full_customer_row_turns_stub_into_real_customer(shop, tmp_path, writer):
-    run(shop, "orders", write(tmp_path, "o.csv", "order_id,customer_id,placed_at\nO1,C1,2024-02-01\n"), writer=writer)
+def test_full_customer_row_turns_stub_into_real_customer(shop, tmp_path):
+    run(shop, "orders", write(tmp_path, "o.csv", "order_id,customer_id,placed_at\nO1,C1,2024-02-01\n"))
     assert Customer.objects.get(external_id="C1").is_stub
-    result = run(shop, "customers", write(tmp_path, "c.csv", CUSTOMERS), writer=writer)
+    result = run(shop, "customers", write(tmp_path, "c.csv", CUSTOMERS))
     assert (result.inserted, result.updated) == (2, 1)
     assert not Customer.objects.get(external_id="C1").is_stub
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_no_create_rejects_rows_naming_unknown_ids_and_keeps_the_rest(shop, tmp_path, writer):
+def test_no_create_rejects_rows_naming_unknown_ids_and_keeps_the_rest(shop, tmp_path):
     Customer.objects.create(shop=shop, external_id="C1")
     text = "order_id,customer_id,placed_at,total\nO1,C1,2024-02-01,3\nO2,C404,2024-02-01,4\n"
-    result = run(shop, "orders", write(tmp_path, "o.csv", text), writer=writer, create_missing=False)
+    result = run(shop, "orders", write(tmp_path, "o.csv", text), create_missing=False)
     assert (result.inserted, result.rejected) == (1, 1)
     assert report_rows(result) == [{"line": "3", "column": "customer_id", "value": "C404",
                                     "reason": "unknown customer C404"}]
     assert not Customer.objects.filter(external_id="C404").exists()
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_order_lines_reject_unknown_orders_and_later_row_replaces_earlier(shop, tmp_path, writer):
-    run(shop, "orders", write(tmp_path, "o.csv", "order_id,customer_id,placed_at\nO1,C1,2024-02-01\n"), writer=writer)
+def test_order_lines_reject_unknown_orders_and_later_row_replaces_earlier(shop, tmp_path):
+    run(shop, "orders", write(tmp_path, "o.csv", "order_id,customer_id,placed_at\nO1,C1,2024-02-01\n"))
     text = ("order_id,product_id,quantity,unit_price\nO1,P1,2,9.99\nO1,P2,,1\nO404,P1,1,1\nO1,P1,3,9.99\n")
-    result = run(shop, "order_lines", write(tmp_path, "l.csv", text), writer=writer)
+    result = run(shop, "order_lines", write(tmp_path, "l.csv", text))
     assert (result.inserted, result.duplicates, result.rejected) == (2, 1, 1)
     assert report_rows(result)[0]["reason"] == "unknown order O404"
     lines = {line.product.external_id: line for line in OrderLine.objects.filter(order__external_id="O1")}
@@ -156,8 +146,7 @@ def test_order_lines_reject_unknown_orders_and_later_row_replaces_earlier(shop, 
     assert lines["P1"].unit_price == Decimal("9.99")
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_kept(shop, tmp_path, writer):
+def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_kept(shop, tmp_path):
     text = ("order_id,customer_id,placed_at,total,currency,status,item_count\n"
             "O1,C1,2024-02-01,10,EUR,placed,1\n"           # 2 good
             "O2,,2024-02-01,10,EUR,placed,1\n"             # 3 missing customer
@@ -168,7 +157,7 @@ def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_kept(shop, tmp
             "O7,C1,2099-01-01,3,EUR,placed,1\n"            # 8 future
             "O8,C1,2024-02-01,3\n"                         # 9 wrong field count
             "O0,C2,2023-12-01,1,usd,cancelled,2\n")        # 10 good (out of order is fine)
-    result = run(shop, "orders", write(tmp_path, "o.csv", text), writer=writer)
+    result = run(shop, "orders", write(tmp_path, "o.csv", text))
     assert (result.rows, result.inserted, result.rejected) == (9, 2, 7)
     rejects = {(int(r["line"]), r["column"]): r["reason"] for r in report_rows(result)}
     assert rejects == {
@@ -243,11 +232,10 @@ def test_dry_run_counts_but_writes_nothing(shop, tmp_path):
     assert not Event.objects.exists() and not Customer.objects.exists()
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_failed_batch_rolls_back_alone_and_rerun_completes(shop, tmp_path, writer, monkeypatch):
+def test_failed_batch_rolls_back_alone_and_rerun_completes(shop, tmp_path, monkeypatch):
     rows = "".join(f"E{i},C{i % 2},view,2024-01-0{1 + i % 5}\n" for i in range(7))
     path = write(tmp_path, "e.csv", "event_id,customer_id,type,occurred_at\n" + rows)
-    real = ingest_services.WRITERS[writer]
+    real = ingest_services.postgres.batch_write
     calls = []
 
     def flaky(**kwargs):
@@ -257,16 +245,16 @@ def test_failed_batch_rolls_back_alone_and_rerun_completes(shop, tmp_path, write
             raise RuntimeError("disk full")
         return result
 
-    monkeypatch.setitem(ingest_services.WRITERS, writer, flaky)
+    monkeypatch.setattr(ingest_services.postgres, "batch_write", flaky)
     with pytest.raises(ingest_services.ImportFailed, match="lines 5–7 could not be written"):
-        run(shop, "events", path, writer=writer, batch_size=3)
+        run(shop, "events", path, batch_size=3)
     job = ImportJob.objects.get()
     assert (job.status, job.rows_committed, job.inserted) == ("failed", 3, 3)
     assert "disk full" in job.error
     assert Event.objects.count() == 3
 
-    monkeypatch.setitem(ingest_services.WRITERS, writer, real)
-    again = run(shop, "events", path, writer=writer, batch_size=3)
+    monkeypatch.setattr(ingest_services.postgres, "batch_write", real)
+    again = run(shop, "events", path, batch_size=3)
     assert (again.inserted, again.duplicates) == (4, 3)
     assert Event.objects.count() == 7
 
@@ -312,21 +300,19 @@ def test_data_import_service_streams_many_batches(shop, tmp_path):
 # --- the fast paths keep the guarantees ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_event_never_links_to_another_shops_customer_or_product(shop, other_shop, tmp_path, writer):
+def test_event_never_links_to_another_shops_customer_or_product(shop, other_shop, tmp_path):
     # behavior_event has no FK constraints: the importer alone keeps events inside their shop.
     Customer.objects.create(shop=shop, external_id="C1")
     Product.objects.create(shop=shop, external_id="P1")
     path = write(tmp_path, "e.csv", "event_id,customer_id,type,product_id,occurred_at\nE1,C1,view,P1,2024-03-01\n")
-    result = run(other_shop, "events", path, writer=writer)
+    result = run(other_shop, "events", path)
     assert (result.inserted, result.stubs) == (1, 2)
     event = Event.objects.get()
     assert (event.shop_id, event.customer.shop_id, event.product.shop_id) == (other_shop.id,) * 3
     assert Customer.objects.filter(external_id="C1").count() == 2
 
 
-@pytest.mark.parametrize("writer", WRITERS)
-def test_no_create_rejects_events_naming_unknown_customer_or_product(shop, other_shop, tmp_path, writer):
+def test_no_create_rejects_events_naming_unknown_customer_or_product(shop, other_shop, tmp_path):
     Customer.objects.create(shop=shop, external_id="C1")
     Customer.objects.create(shop=other_shop, external_id="C2")
     Product.objects.create(shop=shop, external_id="P1")
@@ -334,7 +320,7 @@ def test_no_create_rejects_events_naming_unknown_customer_or_product(shop, other
             "C1,view,P1,2024-03-01\n"     # 2 good
             "C2,view,,2024-03-01\n"       # 3 C2 belongs to the other shop
             "C1,view,P404,2024-03-02\n")  # 4 unknown product
-    result = run(shop, "events", write(tmp_path, "e.csv", text), writer=writer, create_missing=False)
+    result = run(shop, "events", write(tmp_path, "e.csv", text), create_missing=False)
     assert (result.inserted, result.rejected, result.stubs) == (1, 2, 0)
     assert {(r["line"], r["reason"]) for r in report_rows(result)} == {
         ("3", "unknown customer C2"), ("4", "unknown product P404")}
