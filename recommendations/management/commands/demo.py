@@ -1,10 +1,17 @@
-"""python manage.py demo [--no-serve] — the whole product on a simulated shop, from nothing.
+"""python manage.py demo [--rebuild] [--no-serve] [--port N] — the whole product on a simulated shop.
+
+The first run builds the demo shop (simulate, import, train, score, recommend); later runs re-use it
+(`--rebuild` starts over). Then it serves the shop with gunicorn and a real Celery worker beside it, on the
+embedded PostgreSQL and Redis (ecomsight/embedded.py), as production would: jobs run in the background and
+their progress is real. `python -m ecomsight.embedded stop` (`make demo-stop`) stops everything it started.
 
 It lives in the recommendations app because that app sits at the top of the dependency chain
 (recommendations → predictions → behavior → catalog → accounts) and the demo drives all of them."""
 
 import datetime as dt
+import os
 import secrets
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +25,7 @@ from accounts.services import user_create_or_update
 from behavior.services import data_import
 from behavior.simulator import SimulationConfig, simulate
 from ecomsight.errors import UserError
+from predictions.models import ScoringRun
 from predictions.services.scoring import scoring_run_create, scoring_run_execute
 from predictions.services.training import model_train
 from recommendations.services import recommendations_build
@@ -27,16 +35,19 @@ KINDS = ("customers", "products", "orders", "order_lines", "events")
 
 
 class Command(BaseCommand):
-    help = "Simulate a shop, import it, train, score, build recommendations, create logins, and serve."
+    help = ("Build the demo shop the first time (simulate, import, train, score, recommend), then serve it with "
+            "a Celery worker beside the web server.")
 
     def add_arguments(self, parser):
         parser.add_argument("--no-serve", action="store_true", help="stop after set-up instead of serving")
+        parser.add_argument("--rebuild", action="store_true", help="build the demo shop again from nothing")
+        parser.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
+        parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
         parser.add_argument("--customers", type=int, default=5000)
         parser.add_argument("--products", type=int, default=500)
         parser.add_argument("--days", type=int, default=548, help="history length (default: 18 months)")
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--algorithms", default="recency,rfm_logreg,bgnbd,lgbm,lstm,ensemble")
-        parser.add_argument("--addrport", default="127.0.0.1:8000")
 
     def say(self, message: str) -> None:
         elapsed = time.perf_counter() - self.started
@@ -44,18 +55,70 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         self.started = time.perf_counter()
-        try:
-            self._setup(options)
-        except UserError as exc:
-            raise CommandError(exc.message) from None
-        if not options["no_serve"]:
-            self.say(f"serving on http://{options['addrport']}/ (Ctrl-C stops)")
-            call_command("runserver", options["addrport"], use_reloader=False)
-
-    def _setup(self, options) -> None:
         self.say("preparing the database")
         call_command("migrate", interactive=False, verbosity=0)
-        Shop.objects.filter(slug=SHOP_SLUG).delete()  # a re-run starts from a clean demo shop
+        shop = Shop.objects.filter(slug=SHOP_SLUG).first()
+        built = shop is not None and ScoringRun.objects.filter(shop=shop, status=ScoringRun.Status.SUCCEEDED).exists()
+        if built and not options["rebuild"]:
+            self.say("the demo shop is built already: re-using it (--rebuild starts over)")
+        else:
+            try:
+                self._build(options)
+            except UserError as exc:
+                raise CommandError(exc.message) from None
+        address = f"http://{options['host']}:{options['port']}/"
+        logins = self._logins(Shop.objects.get(slug=SHOP_SLUG))
+        self.say("ready")
+        self.stdout.write(f"\nLog in at {address} with:")
+        for role, password in logins.items():
+            self.stdout.write(f"  {role:<9} password: {password}")
+        self.stdout.write("")
+        if not options["no_serve"]:
+            self._serve(options["host"], options["port"], address)
+
+    def _logins(self, shop: Shop) -> dict[str, str]:
+        """A fresh password for each demo login, every run (they are shown once, here)."""
+        logins = {}
+        for role in ("marketer", "analyst"):
+            password = secrets.token_urlsafe(12)
+            user_create_or_update(username=role, role=role, password=password, shops=[shop])
+            logins[role] = password
+        return logins
+
+    def _serve(self, host: str, port: int, address: str) -> None:
+        """gunicorn and a Celery worker (both queues), each in its own session so that a Ctrl-C here reaches them
+        through this process; their pids go to var/demo.pids for `make demo-stop`."""
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ecomsight.settings.demo"}
+        root = Path(settings.BASE_DIR)
+        children = [
+            subprocess.Popen([sys.executable, "-m", "celery", "-A", "ecomsight", "worker", "-Q", "default,ml",
+                              "--concurrency", "2", "--loglevel", "WARNING"], cwd=root, env=env,
+                             start_new_session=True),
+            subprocess.Popen([sys.executable, "-m", "gunicorn", "ecomsight.wsgi", "--bind", f"{host}:{port}"],
+                             cwd=root, env=env, start_new_session=True),
+        ]
+        pids = Path(settings.VAR_DIR) / "demo.pids"
+        pids.write_text("\n".join(str(p) for p in (os.getpid(), *(c.pid for c in children))))
+        self.say(f"serving on {address} with a Celery worker (Ctrl-C or `make demo-stop` stops)")
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            self.say("the web server or the worker stopped")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
+            for child in children:
+                try:
+                    child.wait(20)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            pids.unlink(missing_ok=True)
+
+    def _build(self, options) -> None:
+        Shop.objects.filter(slug=SHOP_SLUG).delete()  # a rebuild starts from a clean demo shop
         shop = Shop.objects.create(slug=SHOP_SLUG, name="Demo shop")
 
         out = Path(settings.VAR_DIR) / "demo-data"
@@ -89,14 +152,3 @@ class Command(BaseCommand):
         self.say("building recommendations")
         built = recommendations_build(shop=shop, k=20, progress=self.say)
         self.say(f"  {built.recommendations} recommendations, {built.similar} similar products")
-
-        logins = {}
-        for role in ("marketer", "analyst"):
-            password = secrets.token_urlsafe(12)
-            user_create_or_update(username=role, role=role, password=password, shops=[shop])
-            logins[role] = password
-        self.say("ready")
-        self.stdout.write(f"\nLog in at http://{options['addrport']}/ with:")
-        for role, password in logins.items():
-            self.stdout.write(f"  {role:<9} password: {password}")
-        self.stdout.write("")
