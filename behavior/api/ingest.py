@@ -1,7 +1,7 @@
 """JSON batches of events and orders through the CSV import's rules and writers.
 
 Each item is turned into the row a CSV file would hold (strings; objects as JSON text), then parsed
-by `behavior.ingest.formats.batches_parse` — the same converters, limits and idempotency keys as a
+by `behavior.ingest.parse.batches_parse` — the same converters, limits and idempotency keys as a
 file import — and written by the same writer (`postgres.batch_write`: COPY into a staging table and
 one set-based INSERT ... ON CONFLICT), all in one transaction.
 The API requires the idempotency key (`event_id`, `order_id`) that a CSV file may leave out.
@@ -17,7 +17,8 @@ from django.db import transaction
 
 from accounts.models import Shop
 from behavior.ingest import postgres
-from behavior.ingest.formats import SPECS, Batch, Reject, batches_parse, plan_build
+from behavior.ingest.formats import SPECS, Batch, Reject, plan_build
+from behavior.ingest.parse import batches_parse
 
 MAX_ITEMS = 10_000
 MAX_LINES_PER_ORDER = 1_000

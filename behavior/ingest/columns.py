@@ -27,9 +27,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from .formats import Batch, ImportFileError, Plan, Reject, Source, _LineCounted, _not_utf8_message
+from .formats import Batch, ImportFileError, LineCounted, Plan, Reject, Source, not_utf8_message
 from .rows import rows_parse
-from .values import RowError, _datetime, _json
+from .values import RowError, datetime_canonical, json_canonical
 
 # The shapes of ISO 8601 text whose pandas result is checked to equal datetime.fromisoformat's (tests);
 # any other text (and anything pandas cannot read) goes through the row-wise converter, so both parsers
@@ -48,7 +48,7 @@ _SPACE = re.compile(r"\s")  # what str.strip() removes (Unicode whitespace)
 class _View:
     """What `rows_parse` needs of a source, for one fallback batch: its reader, path, delimiter, progress."""
 
-    def __init__(self, source: Source, reader: _LineCounted):
+    def __init__(self, source: Source, reader: LineCounted):
         self.reader = reader
         self.path = source.path
         self.delimiter = source.delimiter
@@ -84,12 +84,12 @@ def batches_parse_columns(source: Source, plan: Plan, *, batch_size: int, latest
                 lines = list(itertools.islice(text, min(PARSE_LINES, size - taken)))
             except UnicodeDecodeError as exc:
                 raise ImportFileError(f"{source.path} is not UTF-8 text after line {done}: "
-                                      f"{_not_utf8_message(source.path, exc)}") from None
+                                      f"{not_utf8_message(source.path, exc)}") from None
             if not lines:
                 break
             part = _chunk_parse(source, plan, lines, first=done + 1, latest=latest)
             if part is None:  # the row-wise parser takes this part (and any record running past its end)
-                reader = _LineCounted(csv.reader(itertools.chain(lines, text), delimiter=source.delimiter),
+                reader = LineCounted(csv.reader(itertools.chain(lines, text), delimiter=source.delimiter),
                                       offset=done)
                 fallback = next(rows_parse(_View(source, reader), plan, batch_size=1 << 62, latest=latest,
                                            stop_line=done + len(lines)), None)
@@ -205,7 +205,7 @@ def _columns_check(plan: Plan, frame: pd.DataFrame | None, line: np.ndarray, rej
         elif column.type == "json":
             for i in np.flatnonzero(present):
                 try:
-                    _json(values[i], column)
+                    json_canonical(values[i], column)
                 except RowError as exc:
                     rejects.append(Reject(int(line[i]), column.name, values[i][:200], str(exc)))
                     alive[i] = False
@@ -248,7 +248,7 @@ def _datetimes(values: np.ndarray, present: np.ndarray, alive: np.ndarray, line:
         alive &= ~future
     for i in np.flatnonzero(present & ~fast):  # what pandas or the shape check left: the row-wise converter
         try:
-            canonical[i] = _datetime(values[i], column, latest=latest)
+            canonical[i] = datetime_canonical(values[i], column, latest=latest)
         except RowError as exc:
             rejects.append(Reject(int(line[i]), column.name, values[i][:200], str(exc)))
             alive[i] = False

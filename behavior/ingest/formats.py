@@ -2,14 +2,15 @@
 
 A file is opened (`source_open`: encoding, delimiter and binary checks, header), its header is matched
 against the kind's columns (`plan_build`), and its rows are validated while streaming
-(`batches_parse`). Good rows leave the parser as *canonical text*: every value a string (or None for
+(`parse.batches_parse`). Good rows leave the parser as *canonical text*: every value a string (or None for
 "no value"), dates as ISO 8601 in UTC, decimals with two places, booleans as "true"/"false", JSON as
 the text it was. The PostgreSQL writer COPYs that text as it is. Bad rows leave as `Reject`s with their
 1-based line (the header is line 1).
 
-This module holds the kinds and their fields, the file opening and the header matching, and
-`batches_parse`; the row-wise parser is in `rows`, the column-wise one (event files) in `columns`,
-the per-value converters and derived keys in `values`.
+This module holds the kinds and their fields, the file opening and the header matching; `parse` holds
+`batches_parse`, which picks the row-wise parser (`rows`) or the column-wise one (event files, `columns`);
+the per-value converters and derived keys are in `values`. Imports run one way: formats ← values ← rows,
+columns ← parse.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from ecomsight.errors import UserError
@@ -252,10 +252,10 @@ def source_open(path: str | os.PathLike) -> Source:
             raise ImportFileError(f"{path} looks like a binary file, not a CSV.")
         reader = csv.reader(text, delimiter=delimiter)
         # The header was line 1 (or later, after blank lines): csv's counter starts after it.
-        reader_lines = _LineCounted(reader, offset=skipped + _count_newlines(first))
+        reader_lines = LineCounted(reader, offset=skipped + _count_newlines(first))
     except UnicodeDecodeError as exc:
         raw.close()
-        raise ImportFileError(_not_utf8_message(path, exc)) from None
+        raise ImportFileError(not_utf8_message(path, exc)) from None
     except BaseException:
         raw.close()
         raise
@@ -263,7 +263,7 @@ def source_open(path: str | os.PathLike) -> Source:
                   bytes_total=size, _raw=raw, _text=text)
 
 
-class _LineCounted:
+class LineCounted:
     """A csv reader whose `line_num` counts from the top of the file (the header included)."""
 
     __slots__ = ("_reader", "_offset")
@@ -303,11 +303,11 @@ def _encoding_detect(path: str, sample: bytes) -> str:
         sample.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(sample) - 3:
-            raise ImportFileError(_not_utf8_message(path, exc)) from None
+            raise ImportFileError(not_utf8_message(path, exc)) from None
     return "utf-8-sig"
 
 
-def _not_utf8_message(path: str, exc: UnicodeDecodeError) -> str:
+def not_utf8_message(path: str, exc: UnicodeDecodeError) -> str:
     byte = exc.object[exc.start:exc.start + 1].hex() if isinstance(exc.object, bytes | bytearray) else "?"
     return (f"{path} is not UTF-8 text (byte 0x{byte} near byte offset {exc.start}). It may be Latin-1 or "
             "Windows-1252: save it as UTF-8 (CSV UTF-8 in Excel) and import again.")
@@ -347,21 +347,3 @@ def plan_build(*, kind: str, header: tuple[str, ...], column_map: dict[str, str]
 
 # "auto": event files go through the column-wise parser (behavior/ingest/columns.py), everything else
 # row by row; "rows": always row by row (the reference the column-wise parser is tested against).
-PARSE_METHOD = "auto"
-
-
-def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime | None = None,
-                  method: str | None = None) -> Iterator[Batch]:
-    """Stream the rows of `source` as batches of canonical rows ([line, *values]) and rejects.
-
-    `method`: "auto" (default: `PARSE_METHOD`) parses event files column-wise with pandas (same rows,
-    rejects and reasons, ~5x faster); "rows" always uses the row-wise parser."""
-    latest = (now or datetime.now(UTC)) + timedelta(days=1)
-    if (method or PARSE_METHOD) != "rows" and plan.spec.kind == "events" and isinstance(source, Source):
-        from .columns import batches_parse_columns
-
-        return batches_parse_columns(source, plan, batch_size=batch_size, latest=latest)
-    from .rows import rows_parse  # here, not at the top: rows imports this module
-
-    return rows_parse(source, plan, batch_size=batch_size, latest=latest)
-

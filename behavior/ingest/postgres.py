@@ -86,12 +86,9 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
     kind = plan.spec.kind
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit = off")  # a crash loses at most the last batch; re-run it
-        if kind == "events" and batch.columns is not None:
-            _events_write_columns(cursor, shop_id, batch, create_missing, ids if ids is not None else IdCache(),
-                                  result)
-            return result
         if kind == "events":
-            _events_write(cursor, shop_id, batch, create_missing, ids if ids is not None else IdCache(), result)
+            _events_write(cursor, shop_id, _event_columns(batch, plan), create_missing,
+                          ids if ids is not None else IdCache(), result)
             return result
         _stage(cursor, plan, batch.rows)
         if kind in ("orders", "events"):
@@ -221,8 +218,6 @@ def _upsert_lines(cursor, shop_id: int, plan: Plan) -> tuple[int, int]:
 EVENT_COLUMNS = ("shop_id", "customer_id", "type", "product_id", "occurred_at", "session_id", "properties",
                  "idempotency_key")
 EVENT_STAGE = "ecomsight_event_stage"
-# CSV's unquoted empty field is NULL; session_id is NOT NULL with '' for "none".
-_EVENT_COPY_OPTIONS = "(FORMAT csv, FORCE_NOT_NULL (session_id))"
 _STUB_SQL = {
     "behavior_customer": (
         "INSERT INTO behavior_customer (shop_id, external_id, email, name, country, attributes, is_stub, created_at) "
@@ -292,72 +287,17 @@ def events_stored(cursor, *, shop_id: int, keys: list[str]) -> set[str]:
     return stored
 
 
-def _events_write(cursor, shop_id: int, batch: Batch, create: bool, ids: IdCache, result: BatchResult) -> None:
-    """Map ids in Python (cached), drop keys already stored, COPY the rest straight into behavior_event.
-
-    Rows: [line, event_id, customer_id, type, product_id, occurred_at, session_id, properties, key]."""
-    rows = batch.rows
-    customers = _ids_resolve(cursor, shop_id, ids, "behavior_customer", {row[2] for row in rows}, create=create,
-                             result=result)
-    products = _ids_resolve(cursor, shop_id, ids, "catalog_product", {row[4] for row in rows if row[4] is not None},
-                            create=create, result=result)
-    stored = events_stored(cursor, shop_id=shop_id, keys=[row[8] for row in rows])
-    fresh: dict[str, tuple] = {}
-    rejects = result.rejects
-    for line, _, customer, kind, product, occurred, session, properties, key in rows:
-        customer_id = customers.get(customer)
-        if customer_id is None:  # only with --no-create
-            rejects.append(Reject(line, "customer_id", customer, f"unknown customer {customer}"))
-            continue
-        if product is not None:
-            product_id = products.get(product)
-            if product_id is None:
-                rejects.append(Reject(line, "product_id", product, f"unknown product {product}"))
-                continue
-        else:
-            product_id = None
-        if key not in stored and key not in fresh:  # the first of repeated events is the one kept
-            fresh[key] = (shop_id, customer_id, kind, product_id, occurred, session, properties, key)
-    result.inserted = len(fresh)
-    result.duplicates = len(rows) - len(rejects) - len(fresh)
-    if not fresh:
-        return
-    columns = ", ".join(EVENT_COLUMNS)
-    # In idempotency-key order: the unique (shop, key) index takes MD5-random keys, and a sorted batch
-    # sweeps its leaf pages once instead of jumping around (measured: 1M rows, 5 indexes, 36 s → 20 s).
-    fresh = {key: fresh[key] for key in sorted(fresh)}
-    try:
-        # COPY straight into the table (multi-row heap inserts, no staging). Only a concurrent import of the
-        # same events can make a key collide now; then the savepoint undoes the COPY and the upsert path runs.
-        with transaction.atomic():
-            _copy(cursor, f"COPY behavior_event ({columns}) FROM STDIN {_EVENT_COPY_OPTIONS}", fresh.values())
-    except (IntegrityError, psycopg.errors.UniqueViolation):
-        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{EVENT_STAGE}")
-        cursor.execute(f"CREATE TEMP TABLE {EVENT_STAGE} ON COMMIT DROP AS "
-                       f"SELECT {columns} FROM behavior_event WITH NO DATA")
-        _copy(cursor, f"COPY pg_temp.{EVENT_STAGE} FROM STDIN {_EVENT_COPY_OPTIONS}", fresh.values())
-        cursor.execute(f"INSERT INTO behavior_event ({columns}) SELECT {columns} FROM pg_temp.{EVENT_STAGE} "
-                       "ON CONFLICT (shop_id, idempotency_key) DO NOTHING")
-        result.inserted = cursor.rowcount
-        result.duplicates = len(rows) - len(rejects) - result.inserted
-
-
-def _copy(cursor, sql: str, rows) -> None:
-    """COPY `rows` (tuples) as CSV, in ~1 MB writes (psycopg sends them while Python formats the next)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")  # "\r\n": fields holding \r or \n get quoted
-    chunk: list = []
-    with cursor.copy(sql) as copy:
-        for row in rows:
-            chunk.append(row)
-            if len(chunk) == 20_000:
-                writer.writerows(chunk)
-                chunk.clear()
-                copy.write(buffer.getvalue())
-                buffer.seek(0)
-                buffer.truncate()
-        writer.writerows(chunk)
-        copy.write(buffer.getvalue())
+def _event_columns(batch: Batch, plan: Plan) -> dict[str, np.ndarray]:
+    """The batch as columns ({"line": int array, field: object array}): the file parser gives event batches
+    in columns already; the API's row batches ([line, *plan.output_columns]) are turned into them here, so
+    that events have one writer."""
+    if batch.columns is not None:
+        return batch.columns
+    names = ("line", *plan.output_columns)
+    values = list(zip(*batch.rows, strict=True))
+    columns = {name: np.array(column, dtype=object) for name, column in zip(names, values, strict=True)}
+    columns["line"] = columns["line"].astype(np.int64)
+    return columns
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -374,11 +314,10 @@ def _copy_text(values: np.ndarray, *, null: str = "\\N") -> list[str]:
     return [null if value is None else value for value in values]
 
 
-def _events_write_columns(cursor, shop_id: int, batch: Batch, create: bool, ids: IdCache,
-                          result: BatchResult) -> None:
-    """`_events_write` for a column batch (`Batch.columns`): the same rules, with array operations per batch
-    instead of Python per row, and the COPY text built by joins (COPY's text format, not CSV)."""
-    columns = batch.columns
+def _events_write(cursor, shop_id: int, columns: dict[str, np.ndarray], create: bool, ids: IdCache,
+                   result: BatchResult) -> None:
+    """Map ids (cached), drop keys already stored, COPY the rest straight into behavior_event: array
+    operations per batch instead of Python per row, and the COPY text built by joins (COPY's text format)."""
     line = columns["line"]
     n = len(line)
     customer_codes, customer_keys = pd.factorize(columns["customer_id"])
@@ -412,16 +351,19 @@ def _events_write_columns(cursor, shop_id: int, batch: Batch, create: bool, ids:
     result.duplicates = n - len(rejects) - len(chosen)
     if not len(chosen):
         return
-    # In idempotency-key order (see `_events_write`); the first 16 hex digits of the MD5 sort as well as all
-    # 32, and as fixed-width bytes they sort as fast as integers (objects: ~50x slower).
+    # In idempotency-key order: the unique (shop, key) index takes MD5-random keys, and a sorted batch sweeps
+    # its leaf pages once instead of jumping around (measured: 1M rows, 5 indexes, 36 s → 20 s). The first 16
+    # hex digits of the MD5 sort as well as all 32, and as fixed-width bytes they sort as fast as integers
+    # (objects: ~50x slower).
     prefixes = columns["idempotency_key"][chosen].astype("S16")  # fixed-width bytes: no object per key
     chosen = chosen[np.argsort(prefixes, kind="stable")]
     text = _event_copy_text(shop_id, customer_ids[chosen], product_ids[chosen],
                             {name: columns[name][chosen] for name in _EVENT_TEXT_COLUMNS})
     names = ", ".join(EVENT_COLUMNS)
     try:
-        # Straight into the table, as `_events_write` does (a concurrent import of the same keys collides:
-        # the savepoint undoes the COPY and a staged INSERT … ON CONFLICT DO NOTHING runs instead).
+        # COPY straight into the table (multi-row heap inserts, no staging). Only a concurrent import of the same
+        # events can make a key collide now; then the savepoint undoes the COPY and a staged INSERT … ON CONFLICT
+        # DO NOTHING runs instead.
         with transaction.atomic():
             _copy_chunks(cursor, f"COPY behavior_event ({names}) FROM STDIN", text)
     except (IntegrityError, psycopg.errors.UniqueViolation):

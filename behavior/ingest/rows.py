@@ -1,7 +1,7 @@
 """The row-wise parser: one Python loop per row, the reference (and the fallback) of the column-wise one.
 
 `rows_parse` turns a source's records into `Batch`es of canonical rows ([line, *values]) and `Reject`s,
-with the converters of `values`; `batches_parse` (in `formats`) picks it or the column-wise parser.
+with the converters of `values`; `batches_parse` (in `parse`) picks it or the column-wise parser.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import hashlib
 from collections.abc import Iterator
 from datetime import datetime
 
-from .formats import Batch, ImportFileError, Plan, Reject, _not_utf8_message
-from .values import _CONVERTERS, RowError, _datetime, event_idempotency_key, order_derived_id
+from .formats import Batch, ImportFileError, Plan, Reject, not_utf8_message
+from .values import CONVERTERS, RowError, datetime_canonical, event_idempotency_key, order_derived_id
 
 
 def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
@@ -31,9 +31,9 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
         if column.type in ("text", "id"):
             convert = None  # checked inline: the hot loop's most common case, without a call per value
         elif column.type == "datetime":
-            convert = functools.partial(_datetime, latest=latest)
+            convert = functools.partial(datetime_canonical, latest=latest)
         else:
-            convert = _CONVERTERS[column.type]
+            convert = CONVERTERS[column.type]
         steps.append((position + 1, index, column, column.max_length, convert))
     template = [None] * (1 + len(plan.output_columns))
     finish = _FINISHERS.get(spec.kind)
@@ -52,7 +52,7 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
             break
         except UnicodeDecodeError as exc:
             raise ImportFileError(f"{source.path} is not UTF-8 text after line {source.line}: "
-                                  f"{_not_utf8_message(source.path, exc)}") from None
+                                  f"{not_utf8_message(source.path, exc)}") from None
         except csv.Error as exc:
             rejects.append(Reject(source.line, "", "", f"malformed CSV: {exc}"))
             continue

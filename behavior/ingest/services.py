@@ -28,7 +28,8 @@ from ecomsight.memory import large_allocations_returned
 
 from . import postgres
 from .common import IdCache
-from .formats import KINDS, Batch, Reject, batches_parse, plan_build, source_open
+from .formats import KINDS, Batch, Reject, plan_build, source_open
+from .parse import batches_parse
 
 # Rows per batch (and transaction). Memory holds about two batches (the one written, the one parsed):
 # drill 16 (200 MB file) peaked at 244 MB with 100,000 and 290-341 MB with 150,000 (the higher figure with

@@ -35,7 +35,7 @@ def _text(value: str, column: Column) -> str:
     return value
 
 
-def _datetime(value: str, column: Column, *, latest: datetime) -> str:
+def datetime_canonical(value: str, column: Column, *, latest: datetime) -> str:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -86,7 +86,7 @@ def _reject_constant(name: str):
     raise ValueError(name)
 
 
-def _json(value: str, column: Column) -> str:
+def json_canonical(value: str, column: Column) -> str:
     try:
         parsed = json.loads(value, parse_constant=_reject_constant)
     except ValueError:
@@ -130,8 +130,8 @@ def _category(value: str, column: Column) -> str:
     return _text(category_path_normalize(value), column)
 
 
-_CONVERTERS: dict[str, Callable[[str, Column], str]] = {
-    "text": _text, "id": _text, "decimal": _decimal, "int": _int, "bool": _bool, "json": _json,
+CONVERTERS: dict[str, Callable[[str, Column], str]] = {
+    "text": _text, "id": _text, "decimal": _decimal, "int": _int, "bool": _bool, "json": json_canonical,
     "status": _status, "currency": _currency, "category": _category,
 }
 

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from behavior.ingest import columns as ingest_columns
-from behavior.ingest import formats
+from behavior.ingest import parse
 from behavior.ingest import services as ingest_services
-from behavior.ingest.formats import batches_parse, plan_build, source_open
+from behavior.ingest.formats import plan_build, source_open
+from behavior.ingest.parse import batches_parse
 from behavior.ingest.values import event_idempotency_key
 from behavior.models import Customer, Event
 from behavior.services import data_import
@@ -131,7 +132,7 @@ def dirty_events(tmp_path_factory):
 
 
 def _import(shop, path, *, method, monkeypatch, batch_size, create_missing=True):
-    monkeypatch.setattr(formats, "PARSE_METHOD", method)
+    monkeypatch.setattr(parse, "PARSE_METHOD", method)
     job = ingest_services.import_job_create(shop=shop, kind="events", path=path, create_missing=create_missing)
     result = ingest_services.import_job_run(import_job_id=job.pk, batch_size=batch_size)
     report = []
