@@ -3,8 +3,7 @@
 #
 #   bench/fuzz_api.sh [MAX_EXAMPLES]        (default 300)
 #
-# schemathesis is not a project dependency: it is installed into its own venv (var/fuzz-venv) the
-# first time. The script migrates DATABASE_URL (default: a throw-away database ecomsight_fuzz), seeds a
+# The script migrates DATABASE_URL (default: a throw-away database ecomsight_fuzz), seeds a
 # shop with a few scored customers and an admin token, serves the app with gunicorn on 127.0.0.1:8766,
 # and runs every check schemathesis has (5xx, status codes, content types and response bodies against
 # the schema) with that token. Exit status: schemathesis's (non-zero when it found a failure).
@@ -19,12 +18,7 @@ export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-ecomsight.settings.test
 export API_THROTTLE_RATE="${API_THROTTLE_RATE:-100000000/min}"
 export LOG_LEVEL="${LOG_LEVEL:-ERROR}"
 
-if [ ! -x var/fuzz-venv/bin/schemathesis ] && [ ! -x var/fuzz-venv/bin/st ]; then
-  python3 -m venv var/fuzz-venv
-  var/fuzz-venv/bin/pip install --quiet schemathesis
-fi
-ST=var/fuzz-venv/bin/schemathesis
-[ -x "$ST" ] || ST=var/fuzz-venv/bin/st
+ST=.venv/bin/st  # schemathesis is pinned in requirements.txt (the suite runs it briefly too)
 
 .venv/bin/python - <<'PY'
 import os, sys
