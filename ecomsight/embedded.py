@@ -57,6 +57,15 @@ def postgres_url(var_dir: Path, *, database: str = DATABASE) -> str:
     return f"postgres://postgres@/{database}?host={socket_dir}"
 
 
+def database_url(db: dict) -> str:
+    """The URL of a Django DATABASES entry (the test database's, say), for a subprocess's DATABASE_URL: over TCP,
+    or over the unix socket that the embedded PostgreSQL listens on (its OPTIONS carry `host`)."""
+    socket_dir = (db.get("OPTIONS") or {}).get("host")
+    if socket_dir and not db.get("HOST"):
+        return f"postgres://{db['USER']}@/{db['NAME']}?host={socket_dir}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def _database_ensure(socket_dir: Path, database: str) -> None:
     import psycopg
     from psycopg import sql
@@ -154,16 +163,27 @@ def stop(var_dir: Path) -> list[str]:
         except (ProcessLookupError, ValueError):
             pass
         pid_file.unlink(missing_ok=True)
+    # PostgreSQL's fast shutdown (what `pg_ctl -m fast stop` sends): SIGINT to the postmaster, whose pid heads
+    # postmaster.pid. Signalled directly, not through pg_ctl, which as root would run as `embedded_postgres` and
+    # needs every folder above var/pg to stay traversable for that user.
     pgdata = _pgdata(var_dir)
-    if (pgdata / "postmaster.pid").exists():
-        embedded_postgres = _embedded_postgres()
-        user = "embedded_postgres" if os.geteuid() == 0 else None
-        try:
-            embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)
-            stopped.append("PostgreSQL")
-        except subprocess.CalledProcessError:
-            pass  # not running
+    postmaster = _postmaster_pid(pgdata)
+    if postmaster is not None and _alive(postmaster):
+        os.kill(postmaster, signal.SIGINT)
+        deadline = time.monotonic() + 120
+        while _alive(postmaster):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the embedded PostgreSQL did not stop; see {pgdata / 'log'}")
+            time.sleep(0.1)
+        stopped.append("PostgreSQL")
     return stopped
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _alive(pid: int) -> bool:
@@ -193,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"DATABASE_URL={postgres_url(var_dir)}")
         print(f"REDIS_URL={redis_url(var_dir)}")
     else:
-        pg = (_pgdata(var_dir) / "postmaster.pid").exists()
+        postmaster = _postmaster_pid(_pgdata(var_dir))
+        pg = postmaster is not None and _alive(postmaster)
         port_file = _redis_dir(var_dir) / "port"
         redis = port_file.exists() and _redis_running(int(port_file.read_text()))
         print(f"PostgreSQL: {'running' if pg else 'stopped'}; Redis: {'running' if redis else 'stopped'}")

@@ -128,7 +128,7 @@ def test_demo_builds_on_embedded_postgres_serves_pages_api_and_worker_then_stops
         assert job["status"] == "succeeded", job
     finally:
         os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C: the demo stops its web server and worker
-        demo.wait(60)
+        demo.wait(90)
         log.close()
 
     # A second run re-uses the shop: no simulation, no training.

@@ -77,9 +77,11 @@ def redis_restart_drill() -> dict:
     for task in ("purchase", "churn"):
         model_train(shop=shop, task=task, algorithms=["bgnbd", "lgbm"])
     celery_app.conf.task_always_eager = False
+    from ecomsight.embedded import database_url
+
     db = connection.settings_dict
     env = {**os.environ, "CELERY_TASK_ALWAYS_EAGER": "false",
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
+           "DATABASE_URL": database_url(db)}
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "ecomsight", "worker", "-Q", "ml,default",
                                "-c", "1", "-l", "warning", "--without-gossip", "--without-mingle"],
                               cwd=ROOT, env=env, start_new_session=True,

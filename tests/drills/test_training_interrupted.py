@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from ecomsight.embedded import database_url
 from predictions.models import ModelVersion
 from predictions.services.registry import model_load
 
@@ -25,7 +26,7 @@ def test_sigterm_during_training_leaves_only_complete_models_in_the_registry(sim
     db = connection.settings_dict
     model_dir = tmp_path / "models"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ecomsight.settings.test", "MODEL_DIR": str(model_dir),
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"}
+           "DATABASE_URL": database_url(db)}
 
     # 1. A plain `kill` while it reads and fits.
     process = subprocess.Popen([sys.executable, *TRAIN], cwd=ROOT, env=env,

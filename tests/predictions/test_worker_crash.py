@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Count
 
 from ecomsight.celery import app as celery_app
+from ecomsight.embedded import database_url
 from predictions.models import CustomerScore, ScoringRun
 from predictions.services.scoring import scoring_run_create
 from predictions.services.training import model_train
@@ -26,7 +27,7 @@ def _start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "ecomsight.settings.test",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(db),
         "CELERY_TASK_ALWAYS_EAGER": "false",
         # Unacknowledged tasks of a killed worker come back after this many seconds.
         "CELERY_VISIBILITY_TIMEOUT": "5",

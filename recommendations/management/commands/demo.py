@@ -109,12 +109,14 @@ class Command(BaseCommand):
         finally:
             for child in children:
                 if child.poll() is None:
-                    child.terminate()
+                    child.terminate()  # a warm shutdown: the worker finishes its task, gunicorn its requests
+            deadline = time.monotonic() + 15
             for child in children:
                 try:
-                    child.wait(20)
+                    child.wait(max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    child.kill()
+                    child.kill()  # tasks are acknowledged late: an interrupted one runs again on the next start
+                    child.wait()
             pids.unlink(missing_ok=True)
 
     def _build(self, options) -> None:
