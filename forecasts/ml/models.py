@@ -242,7 +242,7 @@ def _calendar(ends: pd.DatetimeIndex, period: int, country: str | None) -> np.nd
     iso = ends.isocalendar()
     cols = [iso["week"].to_numpy(dtype=float), ends.month.to_numpy(dtype=float)]
     if period == 1:
-        cols += [ends.dayofweek.to_numpy(dtype=float), ends.day.to_numpy(dtype=float)]
+        cols += [ends.day_of_week.to_numpy(dtype=float), ends.day.to_numpy(dtype=float)]
     cols.append(_holiday_counts(ends, period, country))
     return np.column_stack(cols)
 
