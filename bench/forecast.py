@@ -45,7 +45,7 @@ def _run(name: str, orders: pd.DataFrame, cutoff: pd.Timestamp, *, h: int = 13, 
     champ = result.test[result.champion]
     print(f"\n{name}: {measure} per {freq}, cutoff {cutoff.date()}, {h} bins; {panel.values.shape[1]} bins of history;"
           f" validation origins {[o.date().isoformat() for o in result.selection.origins]}; {seconds:.1f}s")
-    print(f"| model | test MAE | MASE | total error % | 80 % coverage | validation MASE |")
+    print("| model | test MAE | MASE | total error % | 80 % coverage | validation MASE |")
     print("|---|---|---|---|---|---|")
     for model, m in result.test.items():
         v = result.selection.validation.get(model)
@@ -70,7 +70,8 @@ def _run(name: str, orders: pd.DataFrame, cutoff: pd.Timestamp, *, h: int = 13, 
         "goal_total_met": goal_total,
         "mae": {m: round(v.mae, 2) for m, v in result.test.items()},
         "total_error_pct": {m: round(v.total_error_pct, 2) for m, v in result.test.items()},
-        "coverage_80": {m: (None if v.coverage_80 is None else round(v.coverage_80, 3)) for m, v in result.test.items()},
+        "coverage_80": {m: (None if v.coverage_80 is None else round(v.coverage_80, 3))
+                        for m, v in result.test.items()},
         "seconds": round(seconds, 1),
     }
 
