@@ -90,3 +90,16 @@ def history_series_frame(*, shop_id: int, level: str, measure: str, freq: str, k
         return pd.DataFrame(columns=["date", "value"])
     panel = panel_from_facts(facts, measure=measure, freq=freq, cutoff=cut, keys=[key])
     return pd.DataFrame({"date": panel.ends[-bins:].date, "value": panel.values[0, -bins:]})
+
+
+def forecast_series_list(*, run: ForecastRun, level: str, measure: str, freq: str = "week",
+                         key: str | None = None) -> list[dict]:
+    """Stored values grouped per series: [{"key", "model", "values": [{"date", "point", "lo80", ...}]}]."""
+    out: list[dict] = []
+    for v in forecast_value_list(run=run, level=level, measure=measure, freq=freq, key=key):
+        if not out or out[-1]["key"] != v.key:
+            out.append({"key": v.key, "model": v.model, "values": []})
+        out[-1]["values"].append({"date": v.date.isoformat(), "point": round(v.point, 3),
+                                  **{b: (None if getattr(v, b) is None else round(getattr(v, b), 3))
+                                     for b in ("lo80", "hi80", "lo95", "hi95")}})
+    return out

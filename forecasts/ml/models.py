@@ -216,7 +216,24 @@ def customer_forecast(inp: ForecastInput, *, shrink: float = 1.0, arrival_bins: 
         repeats = np.diff(np.concatenate([[0.0], curve]))
         per_bin_repeats = np.array([repeats[: j + 1].sum() for j in range(h)])
         new = np.outer(per_new, np.ones(h)) * arrivals + np.outer(key_avg, per_bin_repeats) * arrivals
-    return Forecast(mean=np.asarray(known) + new)
+    mean = np.asarray(known) + new
+    if panel.freq == "day":
+        mean = mean * _weekday_profile(panel, h)
+    return Forecast(mean=mean)
+
+
+def _weekday_profile(panel: Panel, h: int, weeks: int = 8) -> np.ndarray:
+    """keys x h multipliers: each future day's weekday share over the last `weeks` weeks (1 = an average day)."""
+    recent = panel.values[:, -7 * weeks:]
+    n = recent.shape[1]
+    if n < 14:
+        return np.ones((len(panel.keys), h))
+    dow = panel.ends[-n:].day_of_week.to_numpy()
+    level = recent.mean(axis=1, keepdims=True) + 1e-9
+    by_day = np.column_stack([recent[:, dow == d].mean(axis=1) if (dow == d).any() else level[:, 0]
+                              for d in range(7)]) / level
+    future = (panel.ends[-1] + pd.to_timedelta(np.arange(1, h + 1), unit="D")).day_of_week.to_numpy()
+    return by_day[:, future]
 
 
 # --- global LightGBM -------------------------------------------------------------------------------------------

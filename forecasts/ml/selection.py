@@ -30,6 +30,7 @@ class Metrics:
     mase: float
     total_error_pct: float
     coverage_80: float | None
+    wape_pct: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def score(f: Forecast, actual: np.ndarray, history: np.ndarray) -> Metrics:
         mase=float((np.abs(err).mean(axis=1) / scale).mean()),
         total_error_pct=float(err.sum() / total * 100) if total else float("nan"),
         coverage_80=cover,
+        wape_pct=float(np.abs(err).sum() / np.abs(actual).sum() * 100) if np.abs(actual).sum() else float("nan"),
     )
 
 
@@ -135,6 +137,7 @@ def select(
             mase=float(np.mean([m.mase for m in ms])),
             total_error_pct=float(np.mean([m.total_error_pct for m in ms])),
             coverage_80=None if any(m.coverage_80 is None for m in ms) else float(np.mean([m.coverage_80 for m in ms])),
+            wape_pct=float(np.mean([m.wape_pct for m in ms])),
         )
         for name, ms in per_model.items()
         if len(ms) == len(origins)
