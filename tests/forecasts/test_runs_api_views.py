@@ -111,8 +111,8 @@ def test_detect_anomalies_finds_the_outage_saves_one_alert_and_emails_analysts(s
 
 @pytest.mark.django_db
 def test_alerts_page_acknowledge_and_mute_need_an_analyst(client, shop):
-    alert = Alert.objects.create(shop=shop, metric="orders", segment="shop", direction="down", start=dt.date(2024, 1, 5),
-                                 end=dt.date(2024, 1, 7), expected=30, actual=0, score=-7)
+    alert = Alert.objects.create(shop=shop, metric="orders", segment="shop", direction="down",
+                                 start=dt.date(2024, 1, 5), end=dt.date(2024, 1, 7), expected=30, actual=0, score=-7)
     client.force_login(UserFactory(role="marketer", shops=[shop]))
     assert "orders" in client.get("/alerts/").content.decode()
     assert client.post(f"/alerts/{alert.pk}/acknowledge/").status_code == 403
