@@ -1,6 +1,6 @@
 """GET /api/v1/forecasts/?level=…&measure=…[&freq=week|day][&key=…]: the latest forecast run's series."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -8,7 +8,14 @@ from rest_framework.views import APIView
 from ecomsight.api.views import ShopApiMixin
 
 from ..selectors import forecast_run_latest, forecast_series_list
-from .serializers import ForecastQuerySerializer
+from .serializers import ForecastOutputSerializer, ForecastQuerySerializer
+
+FORECAST_EXAMPLE = {
+    "run_id": 12, "cutoff": "2026-06-30", "created_at": "2026-07-01T02:45:03Z", "level": "country",
+    "measure": "orders", "freq": "week", "champion": "customer", "validation_wape_pct": 6.2,
+    "series": [{"key": "DE", "model": "customer", "values": [
+        {"date": "2026-07-07", "point": 412.5, "lo80": 380.1, "hi80": 444.9, "lo95": 362.9, "hi95": 462.1}]}],
+}
 
 
 class ForecastListApi(ShopApiMixin, APIView):
@@ -17,7 +24,9 @@ class ForecastListApi(ShopApiMixin, APIView):
     required_roles = {"GET": "marketer"}
 
     @extend_schema(operation_id="forecasts_list", summary="The latest forecast of a level and measure",
-                   tags=["forecasts"], parameters=[ForecastQuerySerializer])
+                   tags=["forecasts"], parameters=[ForecastQuerySerializer],
+                   responses={200: ForecastOutputSerializer},
+                   examples=[OpenApiExample("forecast", value=FORECAST_EXAMPLE, response_only=True)])
     def get(self, request):
         query = ForecastQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
