@@ -145,6 +145,34 @@ def _statsforecast(name: str) -> Callable[[ForecastInput], Forecast]:
     return run
 
 
+def _bands(mean: np.ndarray, sd: np.ndarray) -> Forecast:
+    return Forecast(mean=mean, lo80=mean - 1.2816 * sd, hi80=mean + 1.2816 * sd, lo95=mean - 1.96 * sd,
+                    hi95=mean + 1.96 * sd)
+
+
+def naive_forecast(inp: ForecastInput) -> Forecast:
+    """The last value, with the random walk's bands (sigma of the one-step changes x sqrt(step)): statsforecast's
+    Naive, in numpy over all series at once (thousands of product series)."""
+    Y = inp.panel.values.astype(float)
+    h = inp.h
+    mean = np.repeat(Y[:, -1:], h, axis=1)
+    sigma = np.sqrt(np.mean(np.diff(Y, axis=1) ** 2, axis=1)) if Y.shape[1] > 1 else np.abs(Y[:, -1]) * 0.5
+    return _bands(mean, sigma[:, None] * np.sqrt(np.arange(1, h + 1))[None, :])
+
+
+def seasonal_naive_forecast(inp: ForecastInput) -> Forecast:
+    """The value one season earlier, with bands growing per whole season ahead (statsforecast's SeasonalNaive, in
+    numpy); the naive forecast when the history is shorter than a season."""
+    Y = inp.panel.values.astype(float)
+    season, h, n = inp.panel.season_length, inp.h, inp.panel.values.shape[1]
+    if n < season + 1:
+        return naive_forecast(inp)
+    idx = n - season + (np.arange(h) % season)
+    mean = Y[:, idx]
+    sigma = np.sqrt(np.mean((Y[:, season:] - Y[:, :-season]) ** 2, axis=1))
+    return _bands(mean, sigma[:, None] * np.sqrt(np.arange(h) // season + 1)[None, :])
+
+
 # --- customer-based (BG/NBD) -----------------------------------------------------------------------------------
 
 
@@ -283,7 +311,8 @@ def lightgbm_forecast(inp: ForecastInput, *, max_rows: int = 200_000, seed: int 
     csum = np.concatenate([np.zeros((n_keys, 1)), np.cumsum(Y, axis=1)], axis=1)
 
     def features(t: np.ndarray, s: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        scale = (csum[k, t + 1] - csum[k, t + 1 - window]) / window + 1e-3
+        # At least 1: a product without recent sales must not turn its next sale into a huge scaled target.
+        scale = np.maximum((csum[k, t + 1] - csum[k, t + 1 - window]) / window, 1.0)
         lags = [Y[k, t - i] / scale for i in range(4)]
         short = (csum[k, t + 1] - csum[k, t + 1 - 4]) / 4 / scale
         target = t + s
@@ -293,14 +322,28 @@ def lightgbm_forecast(inp: ForecastInput, *, max_rows: int = 200_000, seed: int 
         X = np.column_stack([*lags, short, seasonal, s, cal[target]])
         return X, scale
 
-    origins = np.arange(window - 1, n - 1)
-    combos = [(t, s, k) for s in range(1, h + 1) for t in origins if t + s < n for k in range(n_keys)]
+    # Training rows (series k, origin t, step s) with t + s inside the history, sampled without building them all:
+    # row r of step s is origin first + r // n_keys, series r % n_keys.
+    first = window - 1
+    per_step = np.array([max(n - 1 - s - first + 1, 0) * n_keys for s in range(1, h + 1)])
+    total = int(per_step.sum())
+    if total == 0:
+        raise ModelUnavailable("no training rows")
     rng = np.random.default_rng(seed)
-    if len(combos) > max_rows:
-        combos = [combos[i] for i in np.sort(rng.choice(len(combos), max_rows, replace=False))]
-    t, s, k = (np.array(v) for v in zip(*combos, strict=True))
+    if total <= max_rows:
+        pick = np.arange(total)
+    elif total <= 4 * max_rows:
+        pick = np.sort(rng.choice(total, max_rows, replace=False))
+    else:
+        pick = np.unique(rng.integers(0, total, max_rows))
+    bounds = np.cumsum(per_step)
+    step_index = np.searchsorted(bounds, pick, side="right")
+    within = pick - np.concatenate([[0], bounds[:-1]])[step_index]
+    s = step_index + 1
+    t = first + within // n_keys
+    k = within % n_keys
     X, scale = features(t, s, k)
-    target = Y[k, t + s] / scale
+    target = np.minimum(Y[k, t + s] / scale, 50.0)
     model = lgb.LGBMRegressor(n_estimators=300, learning_rate=0.05, num_leaves=15, min_child_samples=20,
                               subsample=0.8, subsample_freq=1, colsample_bytree=0.9, random_state=seed,
                               n_jobs=1, verbose=-1)
@@ -316,7 +359,9 @@ def lightgbm_forecast(inp: ForecastInput, *, max_rows: int = 200_000, seed: int 
 # --- the registry ----------------------------------------------------------------------------------------------
 
 MODELS: dict[str, Callable[[ForecastInput], Forecast]] = {
-    **{name: _statsforecast(name) for name in (*BASELINES, "croston", "adida")},
+    **{name: _statsforecast(name) for name in ("auto_ets", "auto_arima", "auto_theta", "croston", "adida")},
+    "naive": naive_forecast,
+    "seasonal_naive": seasonal_naive_forecast,
     "lightgbm": lightgbm_forecast,
     "customer": customer_forecast,
 }
