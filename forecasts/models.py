@@ -89,3 +89,21 @@ class MonitorMute(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["shop", "metric", "segment"], name="monitor_mute_unique")]
+
+
+class CustomerFlag(models.Model):
+    """A customer flagged for refund abuse or bot-like sessions, with the reason in words."""
+
+    class Kind(models.TextChoices):
+        REFUND_ABUSE = "refund_abuse"
+        BOT_SESSIONS = "bot_sessions"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="customer_flags")
+    customer = models.ForeignKey("behavior.Customer", on_delete=models.CASCADE, related_name="flags")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    reason = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "customer_id"]
+        constraints = [models.UniqueConstraint(fields=["customer", "kind"], name="customer_flag_unique")]

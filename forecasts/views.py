@@ -15,7 +15,7 @@ from accounts.selectors import shop_for_request
 from ecomsight.csvsafe import neutralise
 
 from .ml.series import LEVELS, MEASURES
-from .models import Alert, MonitorMute
+from .models import Alert, CustomerFlag, MonitorMute
 from .selectors import forecast_keys, forecast_run_latest, forecast_value_list, history_series_frame
 from .services.alerts import alert_acknowledge, monitor_mute, monitor_unmute
 
@@ -102,7 +102,8 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     shop = shop_for_request(request)
     alerts = Alert.objects.filter(shop=shop).order_by("status", "-start")[:200]
     mutes = MonitorMute.objects.filter(shop=shop).order_by("metric", "segment")
-    return render(request, "forecasts/alerts.html", {"shop": shop, "alerts": alerts, "mutes": mutes})
+    flags = CustomerFlag.objects.filter(shop=shop).select_related("customer")[:200]
+    return render(request, "forecasts/alerts.html", {"shop": shop, "alerts": alerts, "mutes": mutes, "flags": flags})
 
 
 @require_POST

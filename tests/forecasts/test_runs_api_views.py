@@ -135,3 +135,17 @@ def test_forecast_command_on_a_month_old_orders_only_shop_forecasts_without_vali
     assert report["values"] == 3 * (2 + 14) * (1 + 3)
     week = report["levels"]["shop"]["orders"]["week"]
     assert week["champion"] and week["validation_origins"] == [] and week["validation_wape_pct"] is None
+
+
+@pytest.mark.django_db
+def test_flag_customers_stores_the_refund_abuser_and_the_alerts_page_says_why(client, shop):
+    _shop_with_countries(shop, days=40)
+    abuser = Customer.objects.create(shop=shop, external_id="abuser")
+    Order.objects.bulk_create([Order(shop=shop, external_id=f"r{i}", customer=abuser, placed_at=START, total=90,
+                                     status="refunded" if i < 4 else "placed") for i in range(5)])
+    out = StringIO()
+    call_command("flag_customers", "--json", stdout=out)
+    flags = json.loads(out.getvalue())["flags"]
+    assert [(f["customer_id"], f["kind"]) for f in flags] == [("abuser", "refund_abuse")]
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    assert "refunded 4 of 5 orders" in client.get("/alerts/").content.decode()
