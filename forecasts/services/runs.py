@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import Shop
@@ -36,12 +37,15 @@ def forecast_run_create(
     levels: tuple[str, ...] = LEVELS,
     measures: tuple[str, ...] = MEASURES,
     freqs: tuple[str, ...] = FREQS,
+    models: tuple[str, ...] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ForecastRun:
     """Forecast from all the shop's orders (the cutoff is the last order's day) and store each series' champion
     forecast with 80/95 % bands; countries and categories are reconciled to the shop (forecasts.ml.reconcile).
-    Series too short to forecast are listed in the run's summary, not raised. ForecastError without orders."""
+    Series too short to forecast are listed in the run's summary, not raised. ForecastError without orders.
+    `models` (default: the FORECAST_MODELS setting, else all) limits the candidates of every level."""
     say = progress or (lambda _m: None)
+    allowed = set(models or getattr(settings, "FORECAST_MODELS", None) or DEFAULT_MODELS)
     facts_by_level = facts_for_levels_frame(shop_id=shop.pk, levels=list(levels))
     shop_facts = facts_by_level[SHOP_KEY]
     cutoff = shop_facts["day"].max()
@@ -71,7 +75,8 @@ def forecast_run_create(
                     continue
                 say(f"{level} {measure} per {freq}: {len(panel.keys)} series")
                 result = forecast_champion(panel=panel, facts=facts, shop_facts=shop_facts, h=h,
-                                           models=LEVEL_MODELS[level], country=country)
+                                           models=tuple(m for m in LEVEL_MODELS[level] if m in allowed) or
+                                           ("naive",), country=country)
                 champion = result.champion
                 if level == SHOP_KEY:
                     shop_total = champion.mean

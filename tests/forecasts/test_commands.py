@@ -69,3 +69,31 @@ def test_forecast_backtest_on_an_empty_shop_says_so(shop):
     with pytest.raises(CommandError, match="no orders"):
         call_command("forecast_backtest", "--measure", "revenue", "--freq", "day", "--cutoff", "2024-03-01",
                      "--horizon", "14", "--json", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_category_level_backtest_reads_order_lines_and_names_series_by_category_path(shop):
+    from behavior.models import OrderLine
+    from catalog.models import Category, Product
+
+    rng = np.random.default_rng(1)
+    cats = [Category.objects.create(shop=shop, name=n, path=f"Home > {n}") for n in ("Kitchen", "Garden")]
+    products = [Product.objects.create(shop=shop, external_id=f"p{i}", category=cats[i % 2]) for i in range(4)]
+    customers = Customer.objects.bulk_create([Customer(shop=shop, external_id=f"c{i}") for i in range(50)])
+    start = dt.datetime(2024, 1, 1, 9, tzinfo=dt.UTC)
+    orders, lines = [], []
+    for d in range(140):
+        for _ in range(rng.poisson(6)):
+            order = Order(shop=shop, external_id=f"o{len(orders)}", placed_at=start + dt.timedelta(days=d),
+                          customer=customers[int(rng.integers(0, 50))], total=30, status="placed")
+            orders.append(order)
+    Order.objects.bulk_create(orders)
+    for i, order in enumerate(orders):
+        lines.append(OrderLine(shop=shop, order=order, product=products[i % 4], quantity=1 + i % 2, unit_price=10))
+    OrderLine.objects.bulk_create(lines)
+    report = _run("forecast_backtest", "--measure", "units", "--freq", "week", "--cutoff", "2024-04-30",
+                  "--horizon", "21", "--level", "category", "--json")
+    assert report["series"] == 2 and report["level"] == "category"
+    # About 6 orders a day, half of them in each category, 1.5 units each: about 31 units a category a week.
+    assert 5 < report["models"]["naive"]["mae"] < 31
+    assert report["actual_total"] > 0
