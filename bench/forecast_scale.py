@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/forecast_scale.py [--customers 200000] [--products 20000] [--days 730] [--data DIR]
 
-Simulates the shop (or reads the simulator's files from --data, which must hold future_orders.csv), then for each
-level chooses the champion on a validation window before the cutoff and forecasts the 13 weeks after it, with the
+Simulates the shop (or reads the simulator's files from --data), then for each level chooses the champion on a
+validation window before the cutoff (91 days before the window's end: the test is the window's last 13 weeks; the
+simulator's future days add no new customers, a break no real shop has) and forecasts the 13 weeks after it, with the
 models that level runs in `forecast` (forecasts.services.runs.LEVEL_MODELS; the product level: naive, seasonal
 naive, Croston, ADIDA, the global LightGBM and the customer-based model). Measures wall time, peak memory and the
 champions' test accuracy against the best baseline of the same run.
@@ -40,12 +41,11 @@ SHOP_MODELS = (*BASELINES, "croston", "adida", "lightgbm", "customer", "ensemble
 
 def load(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     read = {"dtype": {"customer_id": str, "order_id": str, "product_id": str}}
-    orders = pd.concat([pd.read_csv(directory / f, usecols=["order_id", "customer_id", "placed_at", "total",
-                                                             "item_count", "status"], **read)
-                        for f in ("orders.csv", "future_orders.csv")], ignore_index=True)
+    orders = pd.read_csv(directory / "orders.csv", usecols=["order_id", "customer_id", "placed_at", "total",
+                                                            "item_count", "status"], **read)
     orders["placed_at"] = pd.to_datetime(orders["placed_at"], utc=True, format="ISO8601")
-    lines = pd.concat([pd.read_csv(directory / f, usecols=["order_id", "product_id", "quantity", "unit_price"], **read)
-                       for f in ("order_lines.csv", "future_order_lines.csv")], ignore_index=True)
+    lines = pd.read_csv(directory / "order_lines.csv", usecols=["order_id", "product_id", "quantity", "unit_price"],
+                        **read)
     products = pd.read_csv(directory / "products.csv", usecols=["product_id", "category"], dtype=str)
     categories = {name: float(i) for i, name in enumerate(sorted(products["category"].dropna().unique()))}
     products["category_id"] = products["category"].map(categories)
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=20_000)
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--data", help="a directory of the simulator's files (with future_orders.csv)")
+    parser.add_argument("--data", help="a directory of the simulator's files")
     args = parser.parse_args()
     started = time.perf_counter()
     if args.data:
@@ -70,10 +70,10 @@ def main() -> None:
         from behavior.simulator import SimulationConfig, simulate
 
         with tempfile.TemporaryDirectory() as tmp:
-            log(f"simulating {args.customers} customers, {args.products} products, {args.days} days (+91)",
+            log(f"simulating {args.customers} customers, {args.products} products, {args.days} days",
                 prefix="forecast-scale")
             simulate(SimulationConfig(customers=args.customers, products=args.products, days=args.days,
-                                      seed=args.seed, future_days=91), Path(tmp))
+                                      seed=args.seed), Path(tmp))
             orders, lines = load(Path(tmp))
     simulate_s = time.perf_counter() - started
     last = pd.to_datetime(orders["placed_at"]).dt.tz_convert(None).dt.normalize().max()
