@@ -29,7 +29,9 @@ class ForecastRun(models.Model):
 
 
 class ForecastValue(models.Model):
-    """One forecast bin of one series: `date` is the bin's last day (a week covers the 7 days ending on it)."""
+    """One bin of one series: `date` is the bin's last day (a week covers the 7 days ending on it). The forecast
+    bins come after the run's cutoff; `is_actual` rows are the recent history up to it (what the page draws
+    before the forecast), so pages never re-read the orders."""
 
     run = models.ForeignKey(ForecastRun, on_delete=models.CASCADE, related_name="values")
     level = models.CharField(max_length=16)
@@ -43,6 +45,7 @@ class ForecastValue(models.Model):
     hi80 = models.FloatField(null=True)
     lo95 = models.FloatField(null=True)
     hi95 = models.FloatField(null=True)
+    is_actual = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

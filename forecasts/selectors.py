@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import pandas as pd
 
@@ -65,31 +65,22 @@ def forecast_run_latest(*, shop_id: int) -> ForecastRun | None:
 def forecast_value_list(*, run: ForecastRun, level: str, measure: str, freq: str = "week",
                         key: str | None = None) -> list[ForecastValue]:
     """The stored forecast of one level and measure (one series when `key` is given), in key and date order."""
-    qs = ForecastValue.objects.filter(run=run, level=level, measure=measure, freq=freq)
+    qs = ForecastValue.objects.filter(run=run, level=level, measure=measure, freq=freq, is_actual=False)
     if key is not None:
         qs = qs.filter(key=key)
     return list(qs.order_by("key", "date"))
 
 
 def forecast_keys(*, run: ForecastRun, level: str, measure: str, freq: str = "week") -> list[str]:
-    return list(ForecastValue.objects.filter(run=run, level=level, measure=measure, freq=freq)
+    return list(ForecastValue.objects.filter(run=run, level=level, measure=measure, freq=freq, is_actual=False)
                 .values_list("key", flat=True).distinct().order_by("key"))
 
 
-def history_series_frame(*, shop_id: int, level: str, measure: str, freq: str, key: str, cutoff: date,
-                         bins: int = 52) -> pd.DataFrame:
-    """The last `bins` bins of one series up to the cutoff (date, value), for the page's chart."""
-    from .ml.series import panel_from_facts
-
-    facts = facts_for_levels_frame(shop_id=shop_id, levels=[level]).get(level)
-    if facts is None or facts.empty:
-        return pd.DataFrame(columns=["date", "value"])
-    cut = pd.Timestamp(cutoff)
-    facts = facts[facts["key"] == key]
-    if facts.empty:
-        return pd.DataFrame(columns=["date", "value"])
-    panel = panel_from_facts(facts, measure=measure, freq=freq, cutoff=cut, keys=[key])
-    return pd.DataFrame({"date": panel.ends[-bins:].date, "value": panel.values[0, -bins:]})
+def history_series_frame(*, run: ForecastRun, level: str, measure: str, freq: str, key: str) -> pd.DataFrame:
+    """The recent history of one series stored with the run (date, value), for the page's chart."""
+    rows = ForecastValue.objects.filter(run=run, level=level, measure=measure, freq=freq, key=key, is_actual=True) \
+        .order_by("date").values_list("date", "point")
+    return pd.DataFrame(list(rows), columns=["date", "value"])
 
 
 def forecast_series_list(*, run: ForecastRun, level: str, measure: str, freq: str = "week",

@@ -67,8 +67,7 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
         keys = forecast_keys(run=run, level=level, measure=measure, freq=freq)
         key = request.GET.get("key") if request.GET.get("key") in keys else (keys[0] if keys else None)
         values = forecast_value_list(run=run, level=level, measure=measure, freq=freq, key=key) if key else []
-        history = history_series_frame(shop_id=shop.pk, level=level, measure=measure, freq=freq, key=key,
-                                       cutoff=run.cutoff, bins=52 if freq == "week" else 120) if key else \
+        history = history_series_frame(run=run, level=level, measure=measure, freq=freq, key=key) if key else \
             pd.DataFrame(columns=["date", "value"])
         info = run.summary.get("levels", {}).get(level, {}).get(measure, {}).get(freq)
         context.update({"keys": keys, "key": key, "values": values, "chart": _chart(history, values), "info": info,

@@ -28,6 +28,8 @@ LEVEL_MODELS = {
     "product": ("naive", "seasonal_naive", "auto_ets", "croston", "adida", "lightgbm"),
 }
 MIN_BINS = 3
+# The history stored with a run for the page's chart.
+HISTORY_BINS = {"week": 52, "day": 120}
 
 
 def forecast_run_create(
@@ -88,6 +90,7 @@ def forecast_run_create(
                     champion = reconcile_to_total(champion, shop_total, share=share)
                 rows.extend(_values(run, level, measure, freq, panel.keys, future_ends(panel, h),
                                     result.selection.champion, champion))
+                rows.extend(_history(run, level, measure, freq, panel, HISTORY_BINS[freq]))
                 v = result.selection.validation.get(result.selection.champion)
                 summary["levels"].setdefault(level, {}).setdefault(measure, {})[freq] = {
                     "champion": result.selection.champion,
@@ -117,6 +120,13 @@ def _values(run, level, measure, freq, keys, ends: pd.DatetimeIndex, model: str,
                                      date=end.date(), model=model, point=float(f.mean[i, j]), lo80=at(f.lo80),
                                      hi80=at(f.hi80), lo95=at(f.lo95), hi95=at(f.hi95)))
     return out
+
+
+def _history(run, level, measure, freq, panel, bins: int) -> list[ForecastValue]:
+    values, ends = panel.values[:, -bins:], panel.ends[-bins:]
+    return [ForecastValue(run=run, level=level, key=str(key)[:200], measure=measure, freq=freq, date=end.date(),
+                          model="actual", point=float(values[i, j]), is_actual=True)
+            for i, key in enumerate(panel.keys) for j, end in enumerate(ends)]
 
 
 def forecast_run_fail(*, run: ForecastRun, message: str) -> None:

@@ -47,7 +47,11 @@ def forecast_run(shop):
 
 @pytest.mark.django_db
 def test_forecast_run_stores_reconciled_countries_with_ordered_bands(forecast_run):
-    values = ForecastValue.objects.filter(run=forecast_run)
+    history = ForecastValue.objects.filter(run=forecast_run, is_actual=True, level="shop", measure="orders")
+    # The stored history (what the page draws) is every order of these 120 days, none after the cutoff.
+    assert sum(v.point for v in history) == Order.objects.filter(shop=forecast_run.shop).count()
+    assert max(v.date for v in history) == forecast_run.cutoff
+    values = ForecastValue.objects.filter(run=forecast_run, is_actual=False)
     shop = {v.date: v.point for v in values.filter(level="shop", measure="orders")}
     assert len(shop) == 4  # 28 days = 4 weeks
     by_date: dict = {}

@@ -16,7 +16,7 @@ class Command(ShopCommand):
     def handle_shop(self, shop, **options):
         run = forecast_run_create(shop=shop, horizon_days=options["horizon"], progress=self.progress)
         report = {"run_id": run.pk, "cutoff": run.cutoff.isoformat(), "horizon_days": run.horizon_days,
-                  "values": run.values.count(), **run.summary}
+                  "values": run.values.filter(is_actual=False).count(), **run.summary}
         if options["json"]:
             self.print_json(report)
             return
