@@ -14,8 +14,9 @@ RUN apt-get update \
 WORKDIR /app
 
 # Requirements first, so code changes do not reinstall them. torch comes as the CPU-only build.
-COPY requirements.txt .
-RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt
+COPY requirements.txt requirements-forecasts.txt ./
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt \
+    && pip install --no-deps -r requirements-forecasts.txt
 
 # The code, named one folder at a time so that a local .venv, var/ or .git never lands in the image.
 # A new Django app needs its line here.

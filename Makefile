@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-forecasts.txt | cksum | cut -d' ' -f1)
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 
@@ -10,10 +10,12 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-forecasts.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing the pinned packages into $(VENV) (a few minutes the first time)"
 	$(PY) -m pip install --progress-bar on -r requirements.txt
+	# statsforecast and fugue declare pandas<3; they run on ours (see requirements-forecasts.txt)
+	$(PY) -m pip install --progress-bar on --no-deps -r requirements-forecasts.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

@@ -19,6 +19,8 @@ NAV = [
     ("Dashboard", "/", "marketer"),
     ("At-risk", "/customers/", "marketer"),
     ("Segments", "/segments/", "marketer"),
+    ("Forecast", "/forecasts/", "marketer"),
+    ("Alerts", "/alerts/", "marketer"),
     ("Imports", "/imports/", "analyst"),
     ("Data quality", "/quality/", "analyst"),
     ("Models", "/models/", "analyst"),

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "behavior",
     "predictions",
     "recommendations",
+    "forecasts",
 ]
 
 MIDDLEWARE = [
@@ -183,6 +184,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "predictions.tasks.*": {"queue": "ml"},
     "recommendations.tasks.*": {"queue": "ml"},
+    "forecasts.tasks.*": {"queue": "ml"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = 30 * 60
 CELERY_TASK_TIME_LIMIT = 35 * 60
@@ -190,6 +192,10 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-score-and-recommend": {
         "task": "recommendations.tasks.nightly_run",
         "schedule": crontab(hour=2, minute=0),
+    },
+    "nightly-forecast-and-alerts": {
+        "task": "forecasts.tasks.nightly_forecasts",
+        "schedule": crontab(hour=2, minute=45),
     },
     "nightly-expire-files": {
         "task": "predictions.tasks.files_expire_task",

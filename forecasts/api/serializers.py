@@ -1,0 +1,37 @@
+from rest_framework import serializers
+
+from ..ml.series import LEVELS, MEASURES
+
+
+class ForecastQuerySerializer(serializers.Serializer):
+    level = serializers.ChoiceField(choices=list(LEVELS), default="shop")
+    measure = serializers.ChoiceField(choices=list(MEASURES), default="orders")
+    freq = serializers.ChoiceField(choices=["week", "day"], default="week")
+    key = serializers.CharField(required=False, max_length=200)
+
+
+class ForecastPointSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    point = serializers.FloatField()
+    lo80 = serializers.FloatField(allow_null=True)
+    hi80 = serializers.FloatField(allow_null=True)
+    lo95 = serializers.FloatField(allow_null=True)
+    hi95 = serializers.FloatField(allow_null=True)
+
+
+class ForecastSeriesSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    model = serializers.CharField()
+    values = ForecastPointSerializer(many=True)
+
+
+class ForecastOutputSerializer(serializers.Serializer):
+    run_id = serializers.IntegerField()
+    cutoff = serializers.DateField()
+    created_at = serializers.DateTimeField()
+    level = serializers.CharField()
+    measure = serializers.CharField()
+    freq = serializers.CharField()
+    champion = serializers.CharField(allow_null=True)
+    validation_wape_pct = serializers.FloatField(allow_null=True)
+    series = ForecastSeriesSerializer(many=True)

@@ -1,0 +1,7 @@
+"""Sales and demand forecasting and anomaly detection, pure numpy / pandas (no Django).
+
+- `series`: the orders of a shop as facts (one row per order and series key) and as panels of binned series.
+- `models`: the forecasters (statsforecast's, a global LightGBM, the customer-based BG/NBD one, an ensemble).
+- `selection`: rolling-origin validation before a cutoff, the champion, and the test metrics of a backtest.
+- `anomalies`: monitors' detectors (forecast interval or robust seasonal baseline) and the grouping of alerts.
+"""

@@ -1,0 +1,304 @@
+"""Anomaly monitors: daily metrics per segment, a robust seasonal baseline, alerts grouped per outage.
+
+Metrics (names say what they measure): orders, revenue, aov (revenue per order), refunds, refund_rate,
+cancellations, cancel_rate, new_customers, and events_<type> (one per event type: a tracking feed that stops shows
+as a drop). Segments: "shop", "country:XX" and "category:PATH" (orders and revenue from order lines).
+
+Baseline (where no forecast covers a day): an STL-like robust decomposition of the days before it — level = the
+median of the last `level_days` days, weekday factor = the median ratio of that weekday to its week's level over
+the last `season_weeks` weeks — so expected = level x factor. Spread = 1.4826 x the median absolute deviation of
+the same days' residuals, floored by the Poisson noise sqrt(expected) for counts. A day is anomalous when its
+robust z score passes `z` AND the change is at least `min_effect` of the expected AND at least `min_abs` (counts).
+A forecast band (expected, lo, hi) given for a day takes the baseline's place: outside the band by the same
+minimum effect. Consecutive anomalous days of a monitor form one alert; alerts of one segment that overlap in time
+share a group (one outage is one incident, whatever metrics show it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+RATE_METRICS = {"refund_rate": "orders_all", "cancel_rate": "orders_all", "aov": "orders"}
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Thresholds of the detector (defaults measured by bench/anomalies.py)."""
+
+    z: float = 5.0
+    min_effect: float = 0.5
+    min_abs: float = 5.0
+    level_days: int = 28
+    season_weeks: int = 8
+    min_history_days: int = 28
+    # Rates need this many orders a day on average before they are monitored (noise otherwise).
+    min_rate_volume: float = 20.0
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """One alert: a run of anomalous days of one metric and segment."""
+
+    metric: str
+    segment: str
+    date: pd.Timestamp
+    end: pd.Timestamp
+    direction: str
+    expected: float
+    actual: float
+    score: float
+    group: int
+
+
+def daily_metrics_frame(
+    *,
+    orders: pd.DataFrame,
+    events: pd.DataFrame | None = None,
+    order_lines: pd.DataFrame | None = None,
+    customer_country: pd.Series | None = None,
+    category_names: dict | None = None,
+    max_segments: int = 20,
+) -> pd.DataFrame:
+    """Daily values of every monitor: columns metric, segment, day, value, volume (the day's orders, for rates).
+
+    Orders frame as predictions.ml.base's contract (status placed / cancelled / refunded); events with
+    customer_id, occurred_at, type. Segments beyond the shop: the `max_segments` biggest countries and categories."""
+    o = orders.copy()
+    o["day"] = pd.to_datetime(o["placed_at"], utc=True).dt.tz_convert(None).dt.normalize()
+    o["status"] = o["status"].astype(str)
+    o["total"] = pd.to_numeric(o["total"], errors="coerce").fillna(0.0)
+    if o.empty:
+        return pd.DataFrame(columns=["metric", "segment", "day", "value", "volume"])
+    first = o.groupby("customer_id")["day"].transform("min")
+    o["is_new"] = (o["day"] == first) & ~o.duplicated(["customer_id", "day"])
+    o["segment"] = "shop"
+    frames = [o]
+    if customer_country is not None and len(customer_country):
+        c = o["customer_id"].map(customer_country).fillna("").astype(str).str.strip().str.upper()
+        top = c[c != ""].value_counts().index[:max_segments]
+        if len(top) > 1:
+            frames.append(o[c.isin(top)].assign(segment="country:" + c[c.isin(top)]))
+    days = pd.date_range(o["day"].min(), o["day"].max(), freq="D")
+    out = []
+    for seg_frame in frames:
+        for segment, g in seg_frame.groupby("segment"):
+            out.append(_order_metrics(g, segment, days))
+    if order_lines is not None and len(order_lines) and "category_id" in order_lines:
+        lines = order_lines.merge(o[["order_id", "day", "status"]], on="order_id")
+        lines = lines[lines["status"] != "cancelled"]
+        names = category_names or {}
+        lines["segment"] = "category:" + lines["category_id"].map(
+            lambda v: names.get(v, "uncategorised" if pd.isna(v) else str(int(v))))
+        lines["revenue"] = lines["quantity"] * lines["unit_price"].fillna(0.0)
+        top = lines.groupby("segment")["order_id"].nunique().nlargest(max_segments).index
+        lines = lines[lines["segment"].isin(top)]
+        for segment, g in lines.groupby("segment"):
+            n = g.groupby("day")["order_id"].nunique().reindex(days, fill_value=0)
+            rev = g.groupby("day")["revenue"].sum().reindex(days, fill_value=0.0)
+            for metric, s in (("orders", n), ("revenue", rev)):
+                out.append(pd.DataFrame({"metric": metric, "segment": segment, "day": days, "value": s.to_numpy(),
+                                         "volume": n.to_numpy()}))
+    if events is not None and len(events):
+        e_day = pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(None).dt.normalize()
+        e_days = pd.date_range(min(days[0], e_day.min()), max(days[-1], e_day.max()), freq="D")
+        counts = pd.crosstab(e_day, events["type"].astype(str)).reindex(e_days, fill_value=0)
+        for t in counts.columns:
+            out.append(pd.DataFrame({"metric": f"events_{t}", "segment": "shop", "day": e_days,
+                                     "value": counts[t].to_numpy(dtype=float), "volume": np.nan}))
+    return pd.concat(out, ignore_index=True)
+
+
+def _order_metrics(g: pd.DataFrame, segment: str, days: pd.DatetimeIndex) -> pd.DataFrame:
+    by = g.groupby("day")
+    live = g[g["status"] != "cancelled"]
+    orders_all = by.size().reindex(days, fill_value=0).astype(float)
+    orders = live.groupby("day").size().reindex(days, fill_value=0).astype(float)
+    paid = live[live["status"] != "refunded"]
+    revenue = paid.groupby("day")["total"].sum().reindex(days, fill_value=0.0)
+    refunds = g[g["status"] == "refunded"].groupby("day").size().reindex(days, fill_value=0).astype(float)
+    cancels = g[g["status"] == "cancelled"].groupby("day").size().reindex(days, fill_value=0).astype(float)
+    new = g[g["is_new"]].groupby("day").size().reindex(days, fill_value=0).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        series = {
+            "orders": (orders, orders), "revenue": (revenue, orders), "new_customers": (new, orders),
+            "aov": (np.where(orders > 0, revenue / orders, np.nan), orders),
+        }
+        if refunds.sum() > 0:
+            series["refunds"] = (refunds, orders_all)
+            series["refund_rate"] = (np.where(orders_all > 0, refunds / orders_all, np.nan), orders_all)
+        if cancels.sum() > 0:
+            series["cancellations"] = (cancels, orders_all)
+            series["cancel_rate"] = (np.where(orders_all > 0, cancels / orders_all, np.nan), orders_all)
+    return pd.concat([pd.DataFrame({"metric": m, "segment": segment, "day": days, "value": np.asarray(v, dtype=float),
+                                    "volume": np.asarray(vol, dtype=float)}) for m, (v, vol) in series.items()],
+                     ignore_index=True)
+
+
+def baseline(values: np.ndarray, days: pd.DatetimeIndex, *, config: DetectorConfig = DetectorConfig(),
+             count: bool = True, first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Expected value and spread of every day (from index `first` on) from the days strictly before it (NaN
+    without enough history)."""
+    n = len(values)
+    expected = np.full(n, np.nan)
+    spread = np.full(n, np.nan)
+    dow = days.day_of_week.to_numpy()
+    window = 7 * config.season_weeks
+    for i in range(max(config.min_history_days, first), n):
+        past = values[max(0, i - window): i]
+        past_dow = dow[max(0, i - window): i]
+        ok = np.isfinite(past)
+        if ok.sum() < config.min_history_days // 2:
+            continue
+        level = np.nanmedian(past[-config.level_days:])
+        # Weekday factors: each day over the median of its own 7-day block, median per weekday.
+        blocks = len(past) // 7
+        tail = past[-blocks * 7:].reshape(blocks, 7) if blocks else past[None, :]
+        tail_dow = past_dow[-blocks * 7:].reshape(blocks, 7) if blocks else past_dow[None, :]
+        med = np.nanmedian(tail, axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(med > 0, tail / med, np.nan)
+        factors = np.ones(7)
+        for d in range(7):
+            r = ratio[tail_dow == d]
+            if np.isfinite(r).sum() >= 2:
+                factors[d] = np.nanmedian(r)
+        fitted = level * factors[past_dow[-config.level_days:]]
+        resid = past[-config.level_days:] - fitted
+        e = level * factors[dow[i]]
+        mad = 1.4826 * np.nanmedian(np.abs(resid - np.nanmedian(resid)))
+        s = mad
+        if count:
+            s = max(s, np.sqrt(max(e, 1.0)))
+        expected[i] = e
+        spread[i] = max(s, 1e-9)
+    return expected, spread
+
+
+def count_score(actual: float, expected: float, spread: float) -> float:
+    """A signed z-equivalent of a count's tail probability: Poisson, or negative binomial when the baseline's
+    spread says the counts vary more than Poisson. A drop to 0 from 20 a day is then as surprising as it is
+    (z about 6), not the 4.5 a normal approximation would give it."""
+    from scipy.stats import nbinom, norm, poisson
+
+    e = max(expected, 1e-6)
+    var = max(spread ** 2, e)
+    if var > e * 1.05:
+        n, p = e * e / (var - e), e / var
+        tail = nbinom.cdf(actual, n, p) if actual < e else nbinom.sf(actual - 1, n, p)
+    else:
+        tail = poisson.cdf(actual, e) if actual < e else poisson.sf(actual - 1, e)
+    z = float(norm.isf(max(float(tail), 1e-300)))
+    return float(np.clip(z, 0.0, 40.0)) * (1.0 if actual >= e else -1.0)
+
+
+def detect(
+    metrics: pd.DataFrame,
+    *,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    config: DetectorConfig = DetectorConfig(),
+    bands: pd.DataFrame | None = None,
+    muted: set[tuple[str, str]] | None = None,
+) -> list[Anomaly]:
+    """Alerts of every monitor in [start, end] (default: every day with enough history before it).
+
+    `bands` (metric, segment, day, expected, lo, hi) — e.g. a stored forecast's 95 % band — replace the baseline on
+    the days they cover. `muted` holds (metric, segment) pairs, and (metric, "") for a metric muted everywhere."""
+    muted = muted or set()
+    found: list[dict] = []
+    band_index = {}
+    if bands is not None and len(bands):
+        for row in bands.itertuples(index=False):
+            band_index[(row.metric, row.segment, pd.Timestamp(row.day))] = (row.expected, row.lo, row.hi)
+    for (metric, segment), g in metrics.groupby(["metric", "segment"], sort=True):
+        if (metric, segment) in muted or (metric, "") in muted:
+            continue
+        g = g.sort_values("day")
+        days = pd.DatetimeIndex(g["day"])
+        values = g["value"].to_numpy(dtype=float)
+        rate = metric in RATE_METRICS
+        if rate and np.nanmean(g["volume"].to_numpy(dtype=float)) < config.min_rate_volume:
+            continue
+        counts = not rate and metric != "revenue"
+        first = 0 if start is None else int(np.searchsorted(days.values, np.datetime64(start)))
+        expected, spread = baseline(values, days, config=config, count=counts, first=first)
+        if rate and metric != "aov":
+            # A share of n orders varies by sqrt(p (1 - p) / n) at least, whatever the recent days' MAD says.
+            n = np.maximum(g["volume"].to_numpy(dtype=float), 1.0)
+            p = np.clip(np.nan_to_num(expected, nan=0.0), 1.0 / n, 1.0)
+            spread = np.maximum(spread, np.sqrt(p * (1 - p) / n))
+        aov = 1.0
+        if metric == "revenue":
+            # Money is scored as "orders' worth" (revenue / the average order), as a count: a day with no revenue
+            # is as surprising as a day with no orders, while one big order stays one order's worth.
+            aov = max(np.nansum(values) / max(np.nansum(g["volume"].to_numpy(dtype=float)), 1.0), 1e-9)
+            counts = True
+        for i, day in enumerate(days):
+            if (start is not None and day < start) or (end is not None and day > end):
+                continue
+            actual = values[i]
+            if not np.isfinite(actual):
+                continue
+            band = band_index.get((metric, segment, day))
+            if band is not None:
+                e, lo, hi = band
+                outside = actual < lo or actual > hi
+                edge = lo if actual < lo else hi
+                score = (actual - e) / max((hi - lo) / 3.92, 1e-9)
+                if not outside or abs(actual - edge) < config.min_effect * max(abs(e), 1e-9) * 0.5:
+                    continue
+            else:
+                e, s = expected[i], spread[i]
+                if not np.isfinite(e):
+                    continue
+                score = count_score(actual / aov, e / aov, s / aov) if counts else (actual - e) / s
+                if abs(score) < config.z:
+                    continue
+                if abs(actual - e) < config.min_effect * max(abs(e), 1e-9):
+                    continue
+                if not rate and abs(actual - e) / aov < config.min_abs:
+                    continue
+            found.append({"metric": metric, "segment": segment, "day": day, "expected": float(e),
+                          "actual": float(actual), "score": float(score)})
+    return group(found)
+
+
+def group(found: list[dict], *, gap_days: int = 1) -> list[Anomaly]:
+    """Runs of anomalous days (same metric, segment and direction; at most `gap_days` apart) become one alert;
+    alerts of a segment whose days overlap share a group number."""
+    if not found:
+        return []
+    frame = pd.DataFrame(found)
+    frame["direction"] = np.where(frame["actual"] >= frame["expected"], "up", "down")
+    frame = frame.sort_values(["segment", "metric", "direction", "day"])
+    runs = []
+    for (segment, metric, direction), g in frame.groupby(["segment", "metric", "direction"], sort=False):
+        current = None
+        for row in g.itertuples(index=False):
+            if current is not None and (row.day - current["end"]).days <= gap_days + 1:
+                current["end"] = row.day
+                if abs(row.score) > abs(current["score"]):
+                    current["score"] = row.score
+                continue
+            if current is not None:
+                runs.append(current)
+            current = {"metric": metric, "segment": segment, "date": row.day, "end": row.day, "direction": direction,
+                       "expected": row.expected, "actual": row.actual, "score": row.score}
+        runs.append(current)
+    runs.sort(key=lambda r: (r["segment"], r["date"]))
+    out: list[Anomaly] = []
+    group_id, group_end, group_seg = 0, None, None
+    for r in runs:
+        if group_seg != r["segment"] or group_end is None or r["date"] > group_end + pd.Timedelta(days=gap_days):
+            group_id += 1
+            group_seg, group_end = r["segment"], r["end"]
+        else:
+            group_end = max(group_end, r["end"])
+        out.append(Anomaly(metric=r["metric"], segment=r["segment"], date=r["date"], end=r["end"],
+                           direction=r["direction"], expected=r["expected"], actual=r["actual"],
+                           score=float(r["score"]), group=group_id))
+    out.sort(key=lambda a: (a.date, a.segment, a.metric))
+    return out

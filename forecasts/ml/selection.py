@@ -1,0 +1,220 @@
+"""Rolling-origin validation, the champion, intervals for models without their own, and backtest metrics.
+
+The champion is chosen on validation windows that end on or before the cutoff (the origins cutoff - h, cutoff - 2h,
+... bins, as many as `windows` with enough history before them); the test window after the cutoff is only scored,
+never looked at for the choice. Models without intervals get split-conformal ones from their validation errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .models import BASELINES, ENSEMBLE_MEMBERS, Forecast, ForecastInput, run_models
+from .series import Panel, SeriesError, future_actuals
+
+DEFAULT_MODELS = (*BASELINES, "croston", "adida", "lightgbm", "customer", "ensemble")
+MIN_TRAIN_BINS = {"day": 28, "week": 8}
+# Validation origins preferably leave a year of history before them, as the final fit has: a window trained on
+# a few months (a young shop, a new cohort) says little about the model fitted on more than a year.
+PREFERRED_TRAIN_BINS = {"day": 364, "week": 52}
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Accuracy of one model on one window (all series of the level pooled)."""
+
+    mae: float
+    mase: float
+    total_error_pct: float
+    coverage_80: float | None
+    wape_pct: float = float("nan")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What validation says: per model its mean validation metrics, the champion and its residual quantiles."""
+
+    champion: str
+    validation: dict[str, Metrics]
+    origins: list[pd.Timestamp]
+    residual_q: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChampionForecast:
+    """The forecasts of every model from the full history, the selection, and the champion's forecast."""
+
+    selection: Selection
+    forecasts: dict[str, Forecast]
+    champion: Forecast
+
+
+def mase_scale(history: np.ndarray) -> np.ndarray:
+    """Per series, the in-sample MAE of the one-step naive forecast (MASE's denominator); 1 where undefined."""
+    if history.shape[1] < 2:
+        return np.ones(history.shape[0])
+    d = np.abs(np.diff(history, axis=1)).mean(axis=1)
+    return np.where(d > 0, d, 1.0)
+
+
+def score(f: Forecast, actual: np.ndarray, history: np.ndarray) -> Metrics:
+    """MAE per bin, MASE (mean over series), the error of the summed total in % and the 80 % interval's coverage."""
+    err = f.mean - actual
+    scale = mase_scale(history)
+    total = float(actual.sum())
+    cover = None
+    if f.lo80 is not None:
+        cover = float(((actual >= f.lo80 - 1e-9) & (actual <= f.hi80 + 1e-9)).mean())
+    return Metrics(
+        mae=float(np.abs(err).mean()),
+        mase=float((np.abs(err).mean(axis=1) / scale).mean()),
+        total_error_pct=float(err.sum() / total * 100) if total else float("nan"),
+        coverage_80=cover,
+        wape_pct=float(np.abs(err).sum() / np.abs(actual).sum() * 100) if np.abs(actual).sum() else float("nan"),
+    )
+
+
+def validation_origins(n: int, *, h: int, freq: str, windows: int) -> list[int]:
+    """History lengths at which validation windows of h bins start: n - h, n - 2h, ..., at most `windows` of
+    them, keeping those with a year of history before them; if none has, the latest with MIN_TRAIN_BINS."""
+    possible = [n - j * h for j in range(1, windows + 1) if n - j * h >= MIN_TRAIN_BINS[freq]]
+    preferred = [o for o in possible if o >= PREFERRED_TRAIN_BINS[freq]]
+    return preferred or possible[:1]
+
+
+def _with_conformal(f: Forecast, q: tuple[float, float, float, float] | None, scale: np.ndarray) -> Forecast:
+    if f.has_intervals or q is None:
+        return f
+    lo95, lo80, hi80, hi95 = (f.mean + v * scale[:, None] for v in q)
+    return Forecast(mean=f.mean, lo80=np.maximum(lo80, 0), hi80=hi80, lo95=np.maximum(lo95, 0), hi95=hi95)
+
+
+def _input(panel: Panel, n_bins: int, facts: pd.DataFrame, shop_facts: pd.DataFrame, h: int,
+           country: str | None) -> ForecastInput:
+    hist = panel.until(n_bins)
+    end = hist.ends[-1]
+    return ForecastInput(panel=hist, facts=facts[facts["day"] <= end], shop_facts=shop_facts[shop_facts["day"] <= end],
+                         h=h, country=country)
+
+
+def select(
+    *,
+    panel: Panel,
+    facts: pd.DataFrame,
+    shop_facts: pd.DataFrame,
+    h: int,
+    models: tuple[str, ...] = DEFAULT_MODELS,
+    windows: int = 2,
+    country: str | None = None,
+) -> Selection:
+    """Score every model on up to `windows` rolling origins inside the panel (which ends at the cutoff) and pick
+    the one with the lowest mean validation MASE. With no room for a validation window the champion is
+    auto_ets (or the first model that ran) and `origins` is empty."""
+    n = panel.values.shape[1]
+    origins = validation_origins(n, h=h, freq=panel.freq, windows=windows)
+    per_model: dict[str, list[Metrics]] = {}
+    residuals: dict[str, list[np.ndarray]] = {}
+    skipped: dict[str, str] = {}
+    for origin in origins:
+        inp = _input(panel, origin, facts, shop_facts, h, country)
+        actual = panel.values[:, origin: origin + h]
+        steps = actual.shape[1]
+        forecasts, why = run_models(inp, list(models))
+        skipped.update(why)
+        history = inp.panel.values
+        scale = np.maximum(history[:, -min(13, history.shape[1]):].mean(axis=1), 1e-9)
+        for name, f in forecasts.items():
+            f = Forecast(**{k: (None if v is None else v[:, :steps]) for k, v in vars(f).items()})
+            per_model.setdefault(name, []).append(score(f, actual, history))
+            residuals.setdefault(name, []).append(((actual - f.mean) / scale[:, None]).ravel())
+    validation = {
+        name: Metrics(
+            mae=float(np.mean([m.mae for m in ms])),
+            mase=float(np.mean([m.mase for m in ms])),
+            total_error_pct=float(np.mean([m.total_error_pct for m in ms])),
+            coverage_80=None if any(m.coverage_80 is None for m in ms) else float(np.mean([m.coverage_80 for m in ms])),
+            wape_pct=float(np.mean([m.wape_pct for m in ms])),
+        )
+        for name, ms in per_model.items()
+        if len(ms) == len(origins)
+    }
+    # Split-conformal, symmetric: |error| quantiles (a biased validation window must not tilt the band).
+    residual_q = {}
+    for name, r in residuals.items():
+        q80, q95 = (float(v) for v in np.quantile(np.abs(np.concatenate(r)), [0.8, 0.95]))
+        residual_q[name] = (-q95, -q80, q80, q95)
+    if validation:
+        champion = min(validation, key=lambda m: (validation[m].mase, m))
+    else:
+        champion = "auto_ets" if "auto_ets" in models else models[0]
+    return Selection(champion=champion, validation=validation, origins=[panel.ends[o - 1] for o in origins],
+                     residual_q=residual_q, skipped=skipped)
+
+
+def forecast_champion(
+    *,
+    panel: Panel,
+    facts: pd.DataFrame,
+    shop_facts: pd.DataFrame,
+    h: int,
+    models: tuple[str, ...] = DEFAULT_MODELS,
+    windows: int = 2,
+    country: str | None = None,
+) -> ChampionForecast:
+    """Select on validation, then run every model on the full history (to the panel's end) with conformal
+    intervals where a model has none of its own."""
+    if panel.values.shape[1] < 2:
+        raise SeriesError(f"needs at least 2 {panel.freq}s of history before {panel.ends[-1].date()}, "
+                          f"has {panel.values.shape[1]}")
+    selection = select(panel=panel, facts=facts, shop_facts=shop_facts, h=h, models=models, windows=windows,
+                       country=country)
+    inp = _input(panel, panel.values.shape[1], facts, shop_facts, h, country)
+    forecasts, why = run_models(inp, list(models))
+    scale = np.maximum(panel.values[:, -min(13, panel.values.shape[1]):].mean(axis=1), 1e-9)
+    forecasts = {name: _with_conformal(f, selection.residual_q.get(name), scale) for name, f in forecasts.items()}
+    champion = selection.champion if selection.champion in forecasts else next(iter(forecasts))
+    if champion != selection.champion:
+        selection = Selection(champion=champion, validation=selection.validation, origins=selection.origins,
+                              residual_q=selection.residual_q, skipped={**selection.skipped, **why})
+    return ChampionForecast(selection=selection, forecasts=forecasts, champion=forecasts[champion])
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Test metrics after the cutoff for every model, and the champion validation chose before it."""
+
+    champion: str
+    test: dict[str, Metrics]
+    selection: Selection
+    actual_total: float
+    series: int
+
+
+def backtest(
+    *,
+    panel: Panel,
+    facts_all: pd.DataFrame,
+    shop_facts: pd.DataFrame,
+    h: int,
+    models: tuple[str, ...] = DEFAULT_MODELS,
+    windows: int = 2,
+    country: str | None = None,
+) -> BacktestResult:
+    """Train on the panel (it ends at the cutoff), score every model on the h bins after it from `facts_all`
+    (which may hold later facts; nothing after the cutoff reaches a model)."""
+    cutoff = panel.ends[-1]
+    past_facts = facts_all[facts_all["day"] <= cutoff]
+    result = forecast_champion(panel=panel, facts=past_facts, shop_facts=shop_facts[shop_facts["day"] <= cutoff],
+                               h=h, models=models, windows=windows, country=country)
+    actual = future_actuals(facts_all, panel=panel, h=h)
+    test = {name: score(f, actual, panel.values) for name, f in result.forecasts.items()}
+    return BacktestResult(champion=result.selection.champion, test=test, selection=result.selection,
+                          actual_total=float(actual.sum()), series=len(panel.keys))
+
+
+__all__ = ["DEFAULT_MODELS", "ENSEMBLE_MEMBERS", "BacktestResult", "ChampionForecast", "Metrics", "Selection",
+           "backtest", "forecast_champion", "score", "select"]

@@ -1,0 +1,186 @@
+"""From orders to binned series.
+
+Facts frame (what `facts_frame` returns and the models read): one row per (order, series key) with
+  key (str), customer_id, order_id, day (datetime64, midnight, no zone), orders (0/1 share), revenue, units.
+At the shop and country levels an order is one fact; at the category and product levels an order gives one fact per
+key its lines touch (orders = 1 for each: "orders containing the category"; revenue and units from its lines).
+
+Bins are anchored at the end: with a cutoff T, a weekly bin is the 7 days (T - 7k, T - 7(k - 1)], so the history
+ends exactly at the cutoff and the first forecast bin starts the day after it, whatever weekday T is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MEASURES = ("orders", "revenue", "units")
+FREQS = {"day": 1, "week": 7}
+SEASON = {"day": 7, "week": 52}
+LEVELS = ("shop", "category", "country", "product")
+SHOP_KEY = "shop"
+
+
+class SeriesError(ValueError):
+    """The data cannot make the series asked for (no orders, too short, unknown level); the message says why."""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Series of one level and measure, aligned on the same bins.
+
+    values[i, j] is key i's measure in bin j; bin j ends on ends[j] (inclusive, midnight of its last day)."""
+
+    keys: tuple[str, ...]
+    values: np.ndarray
+    ends: pd.DatetimeIndex
+    freq: str
+    measure: str
+
+    @property
+    def period_days(self) -> int:
+        return FREQS[self.freq]
+
+    @property
+    def season_length(self) -> int:
+        return SEASON[self.freq]
+
+    def until(self, n_bins: int) -> Panel:
+        """The first n_bins bins (a history ending earlier)."""
+        return Panel(self.keys, self.values[:, :n_bins], self.ends[:n_bins], self.freq, self.measure)
+
+    def select(self, keys: list[str]) -> Panel:
+        index = {k: i for i, k in enumerate(self.keys)}
+        rows = [index[k] for k in keys]
+        return Panel(tuple(keys), self.values[rows], self.ends, self.freq, self.measure)
+
+
+def _naive_day(values: pd.Series) -> pd.Series:
+    day = pd.to_datetime(values, utc=True)
+    return day.dt.tz_convert(None).dt.normalize()
+
+
+def facts_frame(
+    *,
+    orders: pd.DataFrame,
+    level: str,
+    order_lines: pd.DataFrame | None = None,
+    customer_country: pd.Series | None = None,
+    category_names: dict | None = None,
+    top_products: int = 50,
+) -> pd.DataFrame:
+    """Facts of one level from an orders frame (predictions.ml.base's contract; cancelled orders are left out).
+
+    `customer_country` maps customer_id -> country (the country level); `order_lines` (with category_id and
+    product_id) feeds the category and product levels; `category_names` maps category ids to the keys shown.
+    Units come from item_count, else from the order's line quantities, else count 1 per order."""
+    if level not in LEVELS:
+        raise SeriesError(f"unknown level '{level}': one of {', '.join(LEVELS)}")
+    live = orders[orders["status"].astype(str) != "cancelled"]
+    base = pd.DataFrame({
+        "customer_id": live["customer_id"].to_numpy(),
+        "order_id": live["order_id"].to_numpy(),
+        "day": _naive_day(live["placed_at"]).to_numpy(),
+        "revenue": np.where(live["status"].astype(str) == "refunded", 0.0,
+                            pd.to_numeric(live["total"], errors="coerce").fillna(0.0).to_numpy(dtype=float)),
+        "item_count": pd.to_numeric(live["item_count"], errors="coerce").to_numpy(dtype=float),
+    })
+    lines = order_lines if order_lines is not None else pd.DataFrame(columns=["order_id", "quantity"])
+    if len(lines):
+        qty = lines.groupby("order_id")["quantity"].sum()
+        base["item_count"] = base["item_count"].fillna(base["order_id"].map(qty))
+    base["units"] = base["item_count"].fillna(1.0)
+    base = base.drop(columns=["item_count"])
+    base["orders"] = 1.0
+    if level == SHOP_KEY:
+        return base.assign(key=SHOP_KEY)
+    if level == "country":
+        country = base["customer_id"].map(customer_country) if customer_country is not None else None
+        if country is None:
+            raise SeriesError("the country level needs the customers' countries")
+        key = country.fillna("").astype(str).str.strip().str.upper().replace("", "unknown")
+        return base.assign(key=key.to_numpy())
+    if not len(lines) or "category_id" not in lines:
+        raise SeriesError(f"the {level} level needs order lines with products; this shop has none")
+    live_lines = lines[lines["order_id"].isin(base["order_id"])].copy()
+    live_lines["line_revenue"] = live_lines["quantity"] * live_lines["unit_price"].fillna(0.0)
+    if level == "category":
+        names = category_names or {}
+        live_lines["key"] = live_lines["category_id"].map(lambda c: names.get(c, "uncategorised" if pd.isna(c)
+                                                                                 else str(int(c))))
+    else:
+        volume = live_lines.groupby("product_id")["quantity"].sum().nlargest(top_products)
+        live_lines = live_lines[live_lines["product_id"].isin(volume.index)]
+        live_lines["key"] = live_lines["product_id"].astype("int64").astype(str)
+    grouped = live_lines.groupby(["order_id", "key"], as_index=False).agg(
+        revenue=("line_revenue", "sum"), units=("quantity", "sum"))
+    head = base[["order_id", "customer_id", "day"]]
+    out = grouped.merge(head, on="order_id", how="inner")
+    out["orders"] = 1.0
+    return out[["key", "customer_id", "order_id", "day", "orders", "revenue", "units"]]
+
+
+def bin_number(days: pd.Series | np.ndarray, *, cutoff: pd.Timestamp, period_days: int) -> np.ndarray:
+    """Bins counted back from the cutoff: 0 is the bin ending at the cutoff, -1 the one before, 1 the first
+    after it."""
+    delta = (pd.DatetimeIndex(days) - cutoff).days.to_numpy()
+    return np.floor_divide(delta + period_days - 1, period_days)
+
+
+def panel_from_facts(
+    facts: pd.DataFrame,
+    *,
+    measure: str,
+    freq: str,
+    cutoff: pd.Timestamp,
+    start: pd.Timestamp | None = None,
+    keys: list[str] | None = None,
+) -> Panel:
+    """Bin the facts up to the cutoff (inclusive) into a Panel; `start` (default: the first fact) bounds the
+    first bin. Keys without facts get zero series."""
+    if measure not in MEASURES:
+        raise SeriesError(f"unknown measure '{measure}': one of {', '.join(MEASURES)}")
+    if freq not in FREQS:
+        raise SeriesError(f"unknown frequency '{freq}': day or week")
+    p = FREQS[freq]
+    cutoff = pd.Timestamp(cutoff).normalize()
+    past = facts[facts["day"] <= cutoff]
+    if start is None:
+        if not len(past):
+            raise SeriesError(f"no orders on or before {cutoff.date()}")
+        start = past["day"].min()
+    first = int(bin_number(pd.Series([start]), cutoff=cutoff, period_days=p)[0])
+    past = past[past["day"] >= start]
+    n = -first + 1
+    key_list = sorted(past["key"].unique().tolist()) if keys is None else list(keys)
+    index = {k: i for i, k in enumerate(key_list)}
+    values = np.zeros((len(key_list), n))
+    if len(past):
+        b = bin_number(past["day"], cutoff=cutoff, period_days=p) - first
+        rows = past["key"].map(index)
+        ok = rows.notna().to_numpy()
+        np.add.at(values, (rows[ok].astype(int).to_numpy(), b[ok]), past[measure].to_numpy(dtype=float)[ok])
+    ends = pd.DatetimeIndex([cutoff - pd.Timedelta(days=p * (n - 1 - j)) for j in range(n)])
+    return Panel(tuple(key_list), values, ends, freq, measure)
+
+
+def future_actuals(facts: pd.DataFrame, *, panel: Panel, h: int) -> np.ndarray:
+    """What really happened in the h bins after the panel's last bin (keys x h); zero where nothing did."""
+    cutoff = panel.ends[-1]
+    p = panel.period_days
+    future = facts[(facts["day"] > cutoff) & (facts["day"] <= cutoff + pd.Timedelta(days=p * h))]
+    out = np.zeros((len(panel.keys), h))
+    index = {k: i for i, k in enumerate(panel.keys)}
+    rows = future["key"].map(index)
+    ok = rows.notna().to_numpy()
+    b = bin_number(future["day"], cutoff=cutoff, period_days=p) - 1
+    np.add.at(out, (rows[ok].astype(int).to_numpy(), b[ok]), future[panel.measure].to_numpy(dtype=float)[ok])
+    return out
+
+
+def future_ends(panel: Panel, h: int) -> pd.DatetimeIndex:
+    """End days of the h bins after the panel."""
+    last = panel.ends[-1]
+    return pd.DatetimeIndex([last + pd.Timedelta(days=panel.period_days * (j + 1)) for j in range(h)])

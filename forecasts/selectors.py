@@ -1,0 +1,96 @@
+"""Reads for forecasts: the shop's orders as facts for `forecasts.ml`, and stored forecasts for pages and API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from behavior.models import Customer
+from catalog.models import Category
+from ecomsight.errors import UserError
+from predictions.selectors.frames import shop_frames
+
+from .ml.series import SHOP_KEY, SeriesError, facts_frame
+from .models import ForecastRun, ForecastValue
+
+
+class ForecastError(UserError):
+    code = "forecast"
+
+
+def shop_orders_frames(*, shop_id: int, until: datetime | None = None):
+    """Orders and order lines of a shop (predictions' frames, events left out)."""
+    return shop_frames(shop_id=shop_id, until=until, include_events=False)
+
+
+def customer_country_map(*, shop_id: int) -> pd.Series:
+    """customer id -> country (blank where unknown)."""
+    rows = Customer.objects.filter(shop_id=shop_id).values_list("id", "country")
+    return pd.Series(dict(rows), dtype="object")
+
+
+def category_name_map(*, shop_id: int) -> dict[float, str]:
+    """category id -> its path ("Home > Kitchen"), the key a category's series goes by."""
+    return {float(pk): path for pk, path in Category.objects.filter(shop_id=shop_id).values_list("id", "path")}
+
+
+def facts_for_levels_frame(*, shop_id: int, levels: list[str], until: datetime | None = None
+                           ) -> dict[str, pd.DataFrame]:
+    """Facts (forecasts.ml.series) per level; levels a shop cannot have (no lines: no categories) are left out.
+    Always holds "shop". A ForecastError when the shop has no orders at all."""
+    frames = shop_orders_frames(shop_id=shop_id, until=until)
+    if frames.orders.empty:
+        raise ForecastError("this shop has no orders yet: import some (import_data orders FILE) first")
+    out = {SHOP_KEY: facts_frame(orders=frames.orders, level=SHOP_KEY, order_lines=frames.order_lines)}
+    for level in levels:
+        if level == SHOP_KEY:
+            continue
+        try:
+            out[level] = facts_frame(
+                orders=frames.orders, level=level, order_lines=frames.order_lines,
+                customer_country=customer_country_map(shop_id=shop_id) if level == "country" else None,
+                category_names=category_name_map(shop_id=shop_id) if level == "category" else None,
+            )
+        except SeriesError:
+            continue
+    return out
+
+
+def forecast_run_latest(*, shop_id: int) -> ForecastRun | None:
+    """The shop's latest finished forecast run."""
+    return ForecastRun.objects.filter(shop_id=shop_id, status=ForecastRun.Status.DONE).order_by("-created_at").first()
+
+
+def forecast_value_list(*, run: ForecastRun, level: str, measure: str, freq: str = "week",
+                        key: str | None = None) -> list[ForecastValue]:
+    """The stored forecast of one level and measure (one series when `key` is given), in key and date order."""
+    qs = ForecastValue.objects.filter(run=run, level=level, measure=measure, freq=freq, is_actual=False)
+    if key is not None:
+        qs = qs.filter(key=key)
+    return list(qs.order_by("key", "date"))
+
+
+def forecast_keys(*, run: ForecastRun, level: str, measure: str, freq: str = "week") -> list[str]:
+    return list(ForecastValue.objects.filter(run=run, level=level, measure=measure, freq=freq, is_actual=False)
+                .values_list("key", flat=True).distinct().order_by("key"))
+
+
+def history_series_frame(*, run: ForecastRun, level: str, measure: str, freq: str, key: str) -> pd.DataFrame:
+    """The recent history of one series stored with the run (date, value), for the page's chart."""
+    rows = ForecastValue.objects.filter(run=run, level=level, measure=measure, freq=freq, key=key, is_actual=True) \
+        .order_by("date").values_list("date", "point")
+    return pd.DataFrame(list(rows), columns=["date", "value"])
+
+
+def forecast_series_list(*, run: ForecastRun, level: str, measure: str, freq: str = "week",
+                         key: str | None = None) -> list[dict]:
+    """Stored values grouped per series: [{"key", "model", "values": [{"date", "point", "lo80", ...}]}]."""
+    out: list[dict] = []
+    for v in forecast_value_list(run=run, level=level, measure=measure, freq=freq, key=key):
+        if not out or out[-1]["key"] != v.key:
+            out.append({"key": v.key, "model": v.model, "values": []})
+        out[-1]["values"].append({"date": v.date.isoformat(), "point": round(v.point, 3),
+                                  **{b: (None if getattr(v, b) is None else round(getattr(v, b), 3))
+                                     for b in ("lo80", "hi80", "lo95", "hi95")}})
+    return out

@@ -1,0 +1,1 @@
+"""Writes and ML bridges of the forecasts app: backtests, forecast runs, anomaly detection and alerts."""

@@ -1,0 +1,77 @@
+"""`forecast_backtest`: train on a shop's data up to a cutoff, score every model on what happened after it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import pandas as pd
+
+from accounts.models import Shop
+
+from ..ml.selection import DEFAULT_MODELS, backtest
+from ..ml.series import FREQS, LEVELS, MEASURES, SHOP_KEY, SeriesError, panel_from_facts
+from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame
+from .common import bins_for, main_country, num
+
+
+def forecast_backtest(
+    *,
+    shop: Shop,
+    measure: str,
+    freq: str,
+    cutoff: date,
+    horizon_days: int,
+    level: str = SHOP_KEY,
+    models: tuple[str, ...] = DEFAULT_MODELS,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """The backtest report: champion chosen on validation windows before the cutoff, and every model's MAE, MASE,
+    error of the total (%) and 80 % interval coverage on the `horizon_days` after it. ForecastError (a clear
+    message) when the data cannot support it."""
+    say = progress or (lambda _m: None)
+    if measure not in MEASURES:
+        raise ForecastError(f"unknown measure '{measure}': one of {', '.join(MEASURES)}")
+    if freq not in FREQS:
+        raise ForecastError(f"unknown frequency '{freq}': day or week")
+    if level not in LEVELS:
+        raise ForecastError(f"unknown level '{level}': one of {', '.join(LEVELS)}")
+    facts_by_level = facts_for_levels_frame(shop_id=shop.pk, levels=[level])
+    if level not in facts_by_level:
+        raise ForecastError(f"the {level} level needs order lines with products (or customers' countries); "
+                            "this shop has none")
+    facts, shop_facts = facts_by_level[level], facts_by_level[SHOP_KEY]
+    cut = pd.Timestamp(cutoff)
+    last_day = shop_facts["day"].max()
+    period = FREQS[freq]
+    covered = int((last_day - cut).days // period)
+    if covered < 1:
+        raise ForecastError(f"no complete {freq} of orders after the cutoff {cutoff} to test on "
+                            f"(the data ends on {last_day.date()})")
+    h = min(bins_for(horizon_days, freq), covered)
+    try:
+        panel = panel_from_facts(facts, measure=measure, freq=freq, cutoff=cut)
+    except SeriesError as error:
+        raise ForecastError(str(error)) from None
+    if panel.values.shape[1] < 3:
+        raise ForecastError(f"only {panel.values.shape[1]} {freq}(s) of orders up to {cutoff}: "
+                            "a backtest needs at least 3")
+    say(f"backtest: {len(panel.keys)} series, {panel.values.shape[1]} {freq}s of history, {h} to forecast")
+    result = backtest(panel=panel, facts_all=facts, shop_facts=shop_facts, h=h, models=models,
+                      country=main_country(customer_country_map(shop_id=shop.pk)))
+    return {
+        "measure": measure,
+        "freq": freq,
+        "cutoff": cutoff.isoformat(),
+        "horizon_days": horizon_days,
+        "champion": result.champion,
+        "models": {name: {"mae": num(m.mae), "mase": num(m.mase), "total_error_pct": num(m.total_error_pct, 2),
+                          "coverage_80": num(m.coverage_80, 3)} for name, m in result.test.items()},
+        "level": level,
+        "series": result.series,
+        "bins_tested": h,
+        "actual_total": num(result.actual_total, 2),
+        "validation_origins": [o.date().isoformat() for o in result.selection.origins],
+        "validation_mase": {name: num(m.mase) for name, m in result.selection.validation.items()},
+        "skipped": result.selection.skipped,
+    }

@@ -1,0 +1,28 @@
+"""What the forecast services share: horizons in bins, the shop's main country, JSON-safe numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ..ml.series import FREQS
+
+
+def bins_for(horizon_days: int, freq: str) -> int:
+    """Bins that cover `horizon_days` (a partial last week counts as a week)."""
+    return max(1, math.ceil(horizon_days / FREQS[freq]))
+
+
+def main_country(country_map: pd.Series) -> str | None:
+    """The most common two-letter customer country (holiday features), None when there is none."""
+    codes = country_map.dropna().astype(str).str.strip().str.upper()
+    codes = codes[codes.str.len() == 2]
+    return None if codes.empty else str(codes.mode().iloc[0])
+
+
+def num(value: float | None, digits: int = 4) -> float | None:
+    """A float for JSON: None for missing, NaN and infinities."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)

@@ -1,0 +1,139 @@
+"""`forecast_run_create`: forecast every level, measure and frequency of a shop and store the champions'."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import transaction
+
+from accounts.models import Shop
+
+from ..ml.models import BASELINES
+from ..ml.reconcile import reconcile_to_total
+from ..ml.selection import DEFAULT_MODELS, forecast_champion
+from ..ml.series import LEVELS, MEASURES, SHOP_KEY, SeriesError, future_ends, panel_from_facts
+from ..models import ForecastRun, ForecastValue
+from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame
+from .common import bins_for, main_country, num
+
+FREQS = ("week", "day")
+# AutoARIMA costs seconds per long series: the shop level has it, the many series below make do without.
+LEVEL_MODELS = {
+    "shop": DEFAULT_MODELS,
+    "country": tuple(m for m in DEFAULT_MODELS if m != "auto_arima"),
+    "category": tuple(m for m in DEFAULT_MODELS if m != "auto_arima"),
+    "product": ("naive", "seasonal_naive", "auto_ets", "croston", "adida", "lightgbm"),
+}
+MIN_BINS = 3
+# The history stored with a run for the page's chart.
+HISTORY_BINS = {"week": 52, "day": 120}
+
+
+def forecast_run_create(
+    *,
+    shop: Shop,
+    horizon_days: int = 91,
+    levels: tuple[str, ...] = LEVELS,
+    measures: tuple[str, ...] = MEASURES,
+    freqs: tuple[str, ...] = FREQS,
+    models: tuple[str, ...] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ForecastRun:
+    """Forecast from all the shop's orders (the cutoff is the last order's day) and store each series' champion
+    forecast with 80/95 % bands; countries and categories are reconciled to the shop (forecasts.ml.reconcile).
+    Series too short to forecast are listed in the run's summary, not raised. ForecastError without orders.
+    `models` (default: the FORECAST_MODELS setting, else all) limits the candidates of every level."""
+    say = progress or (lambda _m: None)
+    allowed = set(models or getattr(settings, "FORECAST_MODELS", None) or DEFAULT_MODELS)
+    facts_by_level = facts_for_levels_frame(shop_id=shop.pk, levels=list(levels))
+    shop_facts = facts_by_level[SHOP_KEY]
+    cutoff = shop_facts["day"].max()
+    country = main_country(customer_country_map(shop_id=shop.pk))
+    run = ForecastRun.objects.create(shop=shop, cutoff=cutoff.date(), horizon_days=horizon_days)
+    summary: dict = {"levels": {}, "skipped": []}
+    rows: list[ForecastValue] = []
+    for freq in freqs:
+        h = bins_for(horizon_days, freq)
+        for measure in measures:
+            shop_total: np.ndarray | None = None
+            for level in (SHOP_KEY, *[lv for lv in levels if lv != SHOP_KEY]):
+                facts = facts_by_level.get(level)
+                if facts is None or facts.empty:
+                    why = f"{level}: no data for this level (it needs order lines with products or countries)"
+                    if why not in summary["skipped"]:
+                        summary["skipped"].append(why)
+                    continue
+                try:
+                    panel = panel_from_facts(facts, measure=measure, freq=freq, cutoff=cutoff)
+                except SeriesError as error:
+                    summary["skipped"].append(f"{level} {measure} per {freq}: {error}")
+                    continue
+                if panel.values.shape[1] < MIN_BINS:
+                    summary["skipped"].append(f"{level} {measure} per {freq}: only {panel.values.shape[1]} "
+                                              f"{freq}(s) of history, {MIN_BINS} needed")
+                    continue
+                say(f"{level} {measure} per {freq}: {len(panel.keys)} series")
+                result = forecast_champion(panel=panel, facts=facts, shop_facts=shop_facts, h=h,
+                                           models=tuple(m for m in LEVEL_MODELS[level] if m in allowed) or
+                                           ("naive",), country=country)
+                champion = result.champion
+                if level == SHOP_KEY:
+                    shop_total = champion.mean
+                elif shop_total is not None and (level == "country" or measure != "orders"):
+                    share = 1.0
+                    if level != "country":
+                        shop_hist = panel_from_facts(shop_facts, measure=measure, freq=freq, cutoff=cutoff)
+                        share = min(1.0, float(panel.values.sum() / max(shop_hist.values.sum(), 1e-9)))
+                    champion = reconcile_to_total(champion, shop_total, share=share)
+                rows.extend(_values(run, level, measure, freq, panel.keys, future_ends(panel, h),
+                                    result.selection.champion, champion))
+                rows.extend(_history(run, level, measure, freq, panel, HISTORY_BINS[freq]))
+                v = result.selection.validation.get(result.selection.champion)
+                summary["levels"].setdefault(level, {}).setdefault(measure, {})[freq] = {
+                    "champion": result.selection.champion,
+                    "series": len(panel.keys),
+                    "validation_wape_pct": None if v is None else num(v.wape_pct, 1),
+                    "validation_origins": [o.date().isoformat() for o in result.selection.origins],
+                    "validation_mase": {m: num(x.mase) for m, x in result.selection.validation.items()},
+                    "best_baseline_mase": num(min((x.mase for m, x in result.selection.validation.items()
+                                                   if m in BASELINES), default=float("nan"))),
+                }
+    with transaction.atomic():
+        ForecastValue.objects.bulk_create(rows, batch_size=5000)
+        run.status = ForecastRun.Status.DONE
+        run.summary = summary
+        run.save(update_fields=["status", "summary"])
+    return run
+
+
+def _values(run, level, measure, freq, keys, ends: pd.DatetimeIndex, model: str, f) -> list[ForecastValue]:
+    out = []
+    for i, key in enumerate(keys):
+        for j, end in enumerate(ends):
+            def at(a, i=i, j=j):
+                return None if a is None else float(a[i, j])
+
+            out.append(ForecastValue(run=run, level=level, key=str(key)[:200], measure=measure, freq=freq,
+                                     date=end.date(), model=model, point=float(f.mean[i, j]), lo80=at(f.lo80),
+                                     hi80=at(f.hi80), lo95=at(f.lo95), hi95=at(f.hi95)))
+    return out
+
+
+def _history(run, level, measure, freq, panel, bins: int) -> list[ForecastValue]:
+    values, ends = panel.values[:, -bins:], panel.ends[-bins:]
+    return [ForecastValue(run=run, level=level, key=str(key)[:200], measure=measure, freq=freq, date=end.date(),
+                          model="actual", point=float(values[i, j]), is_actual=True)
+            for i, key in enumerate(panel.keys) for j, end in enumerate(ends)]
+
+
+def forecast_run_fail(*, run: ForecastRun, message: str) -> None:
+    """Mark a run failed with its reason."""
+    run.status = ForecastRun.Status.FAILED
+    run.message = message
+    run.save(update_fields=["status", "message"])
+
+
+__all__ = ["ForecastError", "forecast_run_create", "forecast_run_fail"]

@@ -1,0 +1,27 @@
+"""`{% forecast_card shop %}`: the dashboard's card with the next 13 weeks' orders and revenue and open alerts."""
+
+from django import template
+
+from ..models import Alert
+from ..selectors import forecast_run_latest, forecast_value_list
+
+register = template.Library()
+
+
+@register.inclusion_tag("forecasts/_dashboard_card.html")
+def forecast_card(shop):
+    if shop is None:
+        return {"run": None}
+    run = forecast_run_latest(shop_id=shop.pk)
+    totals = {}
+    if run is not None:
+        for measure in ("orders", "revenue"):
+            values = forecast_value_list(run=run, level="shop", measure=measure, freq="week")
+            if values:
+                totals[measure] = (sum(v.point for v in values), sum(v.lo80 or 0 for v in values) if values[0].lo80
+                                   is not None else None, values[0].model)
+        info = run.summary.get("levels", {}).get("shop", {}).get("orders", {}).get("week", {})
+    else:
+        info = {}
+    return {"run": run, "totals": totals, "info": info, "shop": shop,
+            "open_alerts": Alert.objects.filter(shop=shop, status=Alert.Status.OPEN).count()}

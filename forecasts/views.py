@@ -1,0 +1,133 @@
+"""The Forecast page (history and forecast with its band, per level; accuracy in words), its CSV, and Alerts."""
+
+from __future__ import annotations
+
+import csv
+
+import pandas as pd
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.permissions import role_required
+from accounts.selectors import shop_for_request
+from ecomsight.csvsafe import neutralise
+
+from .ml.series import LEVELS, MEASURES
+from .models import Alert, CustomerFlag, MonitorMute
+from .selectors import forecast_keys, forecast_run_latest, forecast_value_list, history_series_frame
+from .services.alerts import alert_acknowledge, monitor_mute, monitor_unmute
+
+W, H = 720, 220
+
+
+def _choice(request: HttpRequest, name: str, options, default: str) -> str:
+    value = request.GET.get(name, default)
+    return value if value in options else default
+
+
+def _chart(history: pd.DataFrame, values: list) -> dict | None:
+    """SVG coordinates: the history line, the forecast line and its 80 % and 95 % bands."""
+    points = [(d, float(v)) for d, v in zip(history["date"], history["value"], strict=True)]
+    fut = [(v.date, v.point, v.lo80, v.hi80, v.lo95, v.hi95) for v in values]
+    if not points and not fut:
+        return None
+    top = max([p[1] for p in points] + [f[5] if f[5] is not None else f[1] for f in fut] + [1.0])
+    n = len(points) + len(fut)
+
+    def xy(i: int, v: float) -> str:
+        return f"{i * W / max(n - 1, 1):.1f},{H - 6 - (H - 12) * max(v, 0) / top:.1f}"
+
+    hist = " ".join(xy(i, v) for i, (_, v) in enumerate(points))
+    off = len(points)
+    line = " ".join(xy(off + j, f[1]) for j, f in enumerate(fut))
+    bands = {}
+    for name, lo_i, hi_i in (("band95", 4, 5), ("band80", 2, 3)):
+        if fut and fut[0][lo_i] is not None:
+            upper = [xy(off + j, f[hi_i]) for j, f in enumerate(fut)]
+            lower = [xy(off + j, f[lo_i]) for j, f in reversed(list(enumerate(fut)))]
+            bands[name] = " ".join(upper + lower)
+    return {"width": W, "height": H, "history": hist, "forecast": line, **bands, "top": top,
+            "first": points[0][0] if points else fut[0][0], "cut": points[-1][0] if points else None,
+            "last": fut[-1][0] if fut else points[-1][0]}
+
+
+@role_required("marketer")
+def forecast_page(request: HttpRequest) -> HttpResponse:
+    """One series of the latest run: its history, forecast and band, and how accurate validation found it."""
+    shop = shop_for_request(request)
+    run = forecast_run_latest(shop_id=shop.pk)
+    level = _choice(request, "level", LEVELS, "shop")
+    measure = _choice(request, "measure", MEASURES, "orders")
+    freq = _choice(request, "freq", ("week", "day"), "week")
+    context = {"shop": shop, "run": run, "level": level, "measure": measure, "freq": freq, "levels": LEVELS,
+               "measures": MEASURES}
+    if run is not None:
+        keys = forecast_keys(run=run, level=level, measure=measure, freq=freq)
+        key = request.GET.get("key") if request.GET.get("key") in keys else (keys[0] if keys else None)
+        values = forecast_value_list(run=run, level=level, measure=measure, freq=freq, key=key) if key else []
+        history = history_series_frame(run=run, level=level, measure=measure, freq=freq, key=key) if key else \
+            pd.DataFrame(columns=["date", "value"])
+        info = run.summary.get("levels", {}).get(level, {}).get(measure, {}).get(freq)
+        context.update({"keys": keys, "key": key, "values": values, "chart": _chart(history, values), "info": info,
+                        "total": sum(v.point for v in values), "skipped": run.summary.get("skipped", [])})
+    return render(request, "forecasts/forecast.html", context)
+
+
+@role_required("marketer")
+def forecast_csv(request: HttpRequest) -> HttpResponse:
+    """The latest run's values of a level and measure as CSV (every series)."""
+    shop = shop_for_request(request)
+    run = forecast_run_latest(shop_id=shop.pk)
+    if run is None:
+        raise Http404("no forecast yet")
+    level = _choice(request, "level", LEVELS, "shop")
+    measure = _choice(request, "measure", MEASURES, "orders")
+    freq = _choice(request, "freq", ("week", "day"), "week")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="forecast-{level}-{measure}-{freq}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["level", "key", "measure", "freq", "date", "model", "point", "lo80", "hi80", "lo95", "hi95"])
+    for v in forecast_value_list(run=run, level=level, measure=measure, freq=freq):
+        writer.writerow([level, neutralise(v.key), measure, freq, v.date.isoformat(), v.model, round(v.point, 3),
+                         *("" if b is None else round(b, 3) for b in (v.lo80, v.hi80, v.lo95, v.hi95))])
+    return response
+
+
+@role_required("marketer")
+def alert_list(request: HttpRequest) -> HttpResponse:
+    """Open and acknowledged alerts, newest first, with the muted monitors."""
+    shop = shop_for_request(request)
+    alerts = Alert.objects.filter(shop=shop).order_by("status", "-start")[:200]
+    mutes = MonitorMute.objects.filter(shop=shop).order_by("metric", "segment")
+    flags = CustomerFlag.objects.filter(shop=shop).select_related("customer")[:200]
+    return render(request, "forecasts/alerts.html", {"shop": shop, "alerts": alerts, "mutes": mutes, "flags": flags})
+
+
+@require_POST
+@role_required("analyst")
+def alert_acknowledge_view(request: HttpRequest, alert_id: int) -> HttpResponse:
+    shop = shop_for_request(request)
+    try:
+        alert_acknowledge(shop=shop, alert_id=alert_id)
+    except Alert.DoesNotExist:
+        raise Http404("no such alert") from None
+    return redirect("forecasts:alerts")
+
+
+@require_POST
+@role_required("analyst")
+def monitor_mute_view(request: HttpRequest) -> HttpResponse:
+    shop = shop_for_request(request)
+    metric = (request.POST.get("metric") or "").strip()[:64]
+    segment = (request.POST.get("segment") or "").strip()[:200]
+    if not metric:
+        messages.error(request, "Say which metric to mute.")
+    elif request.POST.get("unmute"):
+        monitor_unmute(shop=shop, metric=metric, segment=segment)
+        messages.success(request, f"{metric} {segment} unmuted.")
+    else:
+        monitor_mute(shop=shop, metric=metric, segment=segment)
+        messages.success(request, f"{metric} {segment or '(everywhere)'} muted: no new alerts.")
+    return redirect("forecasts:alerts")

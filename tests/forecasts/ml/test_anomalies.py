@@ -1,0 +1,91 @@
+"""forecasts.ml.anomalies: faults found on their first day, one alert per outage, quiet on clean data."""
+
+import numpy as np
+import pandas as pd
+
+from forecasts.ml.anomalies import count_score, daily_metrics_frame, detect, group
+
+
+def _orders(days=200, seed=0, rate=25.0):
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=days, freq="D")
+    weekly = np.where(dates.day_of_week >= 5, 1.4, 1.0)
+    counts = rng.poisson(rate * weekly)
+    placed = np.repeat(dates.values, counts)
+    n = len(placed)
+    return pd.DataFrame({"order_id": np.arange(n), "customer_id": rng.integers(0, 2000, n),
+                         "placed_at": pd.to_datetime(placed, utc=True), "total": rng.gamma(2.0, 20.0, n),
+                         "item_count": 1.0, "status": np.where(rng.random(n) < 0.03, "refunded", "placed")})
+
+
+def test_clean_history_raises_no_alert_in_four_months():
+    orders = _orders(seed=1)
+    alerts = detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2024-03-01"))
+    assert len({a.group for a in alerts}) <= 1
+
+
+def test_a_three_day_outage_is_one_alert_on_its_first_day_and_a_refund_burst_is_found():
+    orders = _orders(seed=2)
+    day = pd.Timestamp("2024-06-10")
+    d = orders["placed_at"].dt.tz_convert(None).dt.normalize()
+    outage = orders[~((d >= day) & (d < day + pd.Timedelta(days=3)))].copy()
+    burst_day = pd.Timestamp("2024-05-02")
+    hit = ((d == burst_day) & (np.arange(len(orders)) % 3 == 0)).to_numpy()[
+        ~((d >= day) & (d < day + pd.Timedelta(days=3))).to_numpy()]
+    outage.loc[hit, "status"] = "refunded"
+    alerts = detect(daily_metrics_frame(orders=outage), start=pd.Timestamp("2024-04-01"))
+    down = [a for a in alerts if a.metric == "orders" and a.direction == "down" and a.segment == "shop"]
+    assert len(down) == 1  # three days, one alert
+    assert down[0].date == day and down[0].end == day + pd.Timedelta(days=2)
+    assert down[0].actual == 0 and down[0].expected > 15
+    # Orders and revenue fell together: the same incident.
+    revenue = [a for a in alerts if a.metric == "revenue" and a.date == day]
+    assert revenue and revenue[0].group == down[0].group
+    assert any(a.metric in ("refunds", "refund_rate") and a.direction == "up" and a.date == burst_day
+               for a in alerts)
+
+
+def test_muted_monitor_is_skipped():
+    orders = _orders(seed=3)
+    d = orders["placed_at"].dt.tz_convert(None).dt.normalize()
+    orders = orders[d != pd.Timestamp("2024-06-01")]
+    metrics = daily_metrics_frame(orders=orders)
+    found = detect(metrics, start=pd.Timestamp("2024-05-25"))
+    assert any(a.metric == "orders" for a in found)
+    muted = detect(metrics, start=pd.Timestamp("2024-05-25"), muted={("orders", "shop")})
+    assert not any(a.metric == "orders" for a in muted)
+
+
+def test_a_stopped_event_feed_shows_as_a_drop_of_that_type_only():
+    orders = _orders(days=120, seed=4)
+    rng = np.random.default_rng(4)
+    days = pd.date_range("2024-01-01", periods=120, freq="D")
+    rows = []
+    for t, rate in (("view", 300), ("add_to_cart", 40)):
+        counts = rng.poisson(rate, len(days))
+        if t == "view":
+            counts[100:] = 0
+        rows.append(pd.DataFrame({"customer_id": 1, "type": t,
+                                  "occurred_at": pd.to_datetime(np.repeat(days.values, counts), utc=True)}))
+    events = pd.concat(rows)
+    alerts = detect(daily_metrics_frame(orders=orders, events=events), start=days[90])
+    views = [a for a in alerts if a.metric == "events_view"]
+    assert views and views[0].date == days[100] and views[0].direction == "down"
+    assert not [a for a in alerts if a.metric == "events_add_to_cart"]
+
+
+def test_count_score_knows_a_drop_to_zero_is_rarer_than_a_normal_approximation_says():
+    assert count_score(0, 20, np.sqrt(20)) < -5.5
+    assert abs(count_score(20, 20, np.sqrt(20))) < 1
+    assert count_score(100, 20, np.sqrt(20)) > 8
+
+
+def test_group_joins_consecutive_days_and_splits_directions():
+    day = pd.Timestamp("2024-01-10")
+    found = [{"metric": "orders", "segment": "shop", "day": day + pd.Timedelta(days=k), "expected": 10.0,
+              "actual": 0.0, "score": -6.0} for k in range(3)]
+    found.append({"metric": "orders", "segment": "shop", "day": day + pd.Timedelta(days=4), "expected": 10.0,
+                  "actual": 60.0, "score": 9.0})
+    alerts = group(found)
+    assert [(a.date, a.end, a.direction) for a in alerts] == [
+        (day, day + pd.Timedelta(days=2), "down"), (day + pd.Timedelta(days=4), day + pd.Timedelta(days=4), "up")]

@@ -1,0 +1,126 @@
+"""forecasts.ml: bins, selection without leakage, the customer-based forecast, fallbacks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasts.ml.models import ForecastInput, customer_forecast, run_models
+from forecasts.ml.selection import backtest, select, validation_origins
+from forecasts.ml.series import SeriesError, facts_frame, future_actuals, panel_from_facts
+
+
+def _orders(days, customers=None, totals=None):
+    n = len(days)
+    return pd.DataFrame({
+        "order_id": np.arange(n),
+        "customer_id": customers if customers is not None else np.arange(n) % 7,
+        "placed_at": pd.to_datetime(days, utc=True),
+        "total": totals if totals is not None else np.full(n, 10.0),
+        "item_count": np.full(n, 2.0),
+        "status": ["placed"] * n,
+    })
+
+
+def test_weekly_bins_end_on_the_cutoff_so_the_day_after_is_future():
+    orders = _orders(["2024-01-09", "2024-01-10", "2024-01-16", "2024-01-17", "2024-01-03"])
+    orders.loc[4, "status"] = "cancelled"
+    facts = facts_frame(orders=orders, level="shop")
+    panel = panel_from_facts(facts, measure="orders", freq="week", cutoff=pd.Timestamp("2024-01-16"))
+    # Bins (01-02, 01-09], (01-09, 01-16]: 01-09 alone in the first, 01-10 and 01-16 in the second;
+    # the cancelled order on 01-03 counts nowhere.
+    assert panel.ends[-1] == pd.Timestamp("2024-01-16")
+    assert panel.values.tolist() == [[1.0, 2.0]]
+    assert future_actuals(facts, panel=panel, h=1).tolist() == [[1.0]]
+    revenue = panel_from_facts(facts, measure="revenue", freq="week", cutoff=pd.Timestamp("2024-01-16"))
+    assert revenue.values.tolist() == [[10.0, 20.0]]
+
+
+def test_unknown_measure_and_empty_history_are_clear_errors():
+    facts = facts_frame(orders=_orders(["2024-03-01"]), level="shop")
+    with pytest.raises(SeriesError, match="measure"):
+        panel_from_facts(facts, measure="profit", freq="week", cutoff=pd.Timestamp("2024-03-01"))
+    with pytest.raises(SeriesError, match="no orders"):
+        panel_from_facts(facts, measure="orders", freq="week", cutoff=pd.Timestamp("2024-01-01"))
+
+
+def _seasonal_daily(days=240, seed=0):
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=days, freq="D")
+    rate = 20 + 8 * (dates.day_of_week >= 5)
+    counts = rng.poisson(rate)
+    return np.repeat(dates.values, counts), rng
+
+
+def test_the_champion_does_not_change_when_the_test_window_is_replaced():
+    """A leak (validation reading past the cutoff) would let wild future data move the choice."""
+    days, rng = _seasonal_daily()
+    cutoff = pd.Timestamp("2024-07-31")
+    facts = facts_frame(orders=_orders(days, customers=rng.integers(0, 300, len(days))), level="shop")
+    wild = facts[facts["day"] > cutoff].copy()
+    wild["orders"] = wild["orders"] * 50
+    facts_wild = pd.concat([facts[facts["day"] <= cutoff], wild])
+    panel = panel_from_facts(facts, measure="orders", freq="day", cutoff=cutoff)
+    models = ("naive", "seasonal_naive", "auto_ets", "customer")
+    a = backtest(panel=panel, facts_all=facts, shop_facts=facts, h=14, models=models)
+    b = backtest(panel=panel, facts_all=facts_wild, shop_facts=facts_wild, h=14, models=models)
+    assert a.champion == b.champion
+    assert a.selection.validation == b.selection.validation
+    assert b.test["naive"].mae > 10 * a.test["naive"].mae
+    # The weekly pattern is there: seasonal naive beats naive on validation.
+    assert a.selection.validation["seasonal_naive"].mase < a.selection.validation["naive"].mase
+
+
+def test_validation_origins_prefer_a_year_of_history_and_fall_back_to_the_latest():
+    assert validation_origins(65, h=13, freq="week", windows=2) == [52]
+    assert validation_origins(40, h=13, freq="week", windows=2) == [27]
+    assert validation_origins(10, h=13, freq="week", windows=2) == []
+
+
+def _closed_cohort(n=1500, seed=1):
+    """BG/NBD-like buyers who all arrive in the first 60 days and then buy and drop out."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2023-01-01")
+    rows = []
+    for c in range(n):
+        t = rng.integers(0, 60)
+        lam = rng.gamma(0.8, 1 / 25)
+        alive = True
+        while alive and t < 600:
+            rows.append((c, start + pd.Timedelta(days=int(t))))
+            alive = rng.random() > 0.15
+            t += 1 + rng.exponential(1 / lam)
+    frame = pd.DataFrame(rows, columns=["customer_id", "day"])
+    return _orders(frame["day"].to_numpy(), customers=frame["customer_id"].to_numpy())
+
+
+def test_customer_forecast_follows_a_closed_cohort_down_where_naive_overshoots():
+    facts = facts_frame(orders=_closed_cohort(), level="shop")
+    cutoff = pd.Timestamp("2023-10-31")
+    panel = panel_from_facts(facts, measure="orders", freq="week", cutoff=cutoff)
+    h = 13
+    actual = future_actuals(facts, panel=panel, h=h)
+    inp = ForecastInput(panel=panel, facts=facts[facts["day"] <= cutoff], shop_facts=facts[facts["day"] <= cutoff],
+                        h=h)
+    forecasts, skipped = run_models(inp, ["naive", "customer"])
+    assert not skipped
+    customer_err = abs(forecasts["customer"].mean.sum() - actual.sum()) / actual.sum()
+    naive_err = abs(forecasts["naive"].mean.sum() - actual.sum()) / actual.sum()
+    assert customer_err < 0.15
+    assert customer_err < naive_err
+    # No new customers arrived lately, so the forecast declines week after week.
+    assert np.all(np.diff(forecasts["customer"].mean[0]) <= 1e-9)
+    assert customer_forecast(inp).mean.shape == (1, h)
+
+
+def test_short_and_constant_series_fall_back_instead_of_failing():
+    orders = _orders(["2024-01-01", "2024-01-02", "2024-01-09"])
+    facts = facts_frame(orders=orders, level="shop")
+    panel = panel_from_facts(facts, measure="orders", freq="week", cutoff=pd.Timestamp("2024-01-15"))
+    inp = ForecastInput(panel=panel, facts=facts, shop_facts=facts, h=4)
+    forecasts, skipped = run_models(inp, ["naive", "auto_ets", "auto_arima", "auto_theta", "lightgbm", "ensemble"])
+    assert "lightgbm" in skipped  # too short: said, not raised
+    for name in ("naive", "auto_ets", "auto_arima", "auto_theta"):
+        assert forecasts[name].mean.shape == (1, 4)
+        assert np.isfinite(forecasts[name].mean).all()
+    selection = select(panel=panel, facts=facts, shop_facts=facts, h=4, models=("naive", "auto_ets"))
+    assert selection.origins == [] and selection.champion == "auto_ets"

@@ -1,0 +1,99 @@
+"""forecast_backtest / forecast / detect_anomalies through the database: JSON contract and clear errors."""
+
+import datetime as dt
+import json
+from io import StringIO
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from behavior.models import Customer, Order
+
+
+def _orders_only_shop(shop, *, weeks=40, seed=0):
+    """A shop imported as orders only (no lines, no events): daily Poisson orders with a weekend bump."""
+    rng = np.random.default_rng(seed)
+    customers = Customer.objects.bulk_create([Customer(shop=shop, external_id=f"c{i}") for i in range(200)])
+    start = dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC)
+    orders = []
+    for d in range(weeks * 7):
+        day = start + dt.timedelta(days=d)
+        for _ in range(rng.poisson(8 + 4 * (day.weekday() >= 5))):
+            orders.append(Order(shop=shop, external_id=f"o{len(orders)}", placed_at=day,
+                                customer=customers[int(rng.integers(0, 200))], total=20, status="placed"))
+    Order.objects.bulk_create(orders)
+
+
+def _run(*args):
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return json.loads(out.getvalue())
+
+
+@pytest.mark.django_db
+def test_forecast_backtest_prints_every_baseline_and_a_champion_chosen_before_the_cutoff(shop):
+    _orders_only_shop(shop)
+    report = _run("forecast_backtest", "--measure", "orders", "--freq", "week", "--cutoff", "2024-08-31",
+                  "--horizon", "28", "--json")
+    assert {"measure", "freq", "cutoff", "horizon_days", "champion", "models"} <= set(report)
+    assert report["horizon_days"] == 28 and report["freq"] == "week" and report["measure"] == "orders"
+    for name in ("naive", "seasonal_naive", "auto_ets", "auto_arima", "auto_theta"):
+        assert set(report["models"][name]) == {"mae", "mase", "total_error_pct", "coverage_80"}
+    assert report["champion"] in report["models"]
+    assert all(o < "2024-08-31" for o in report["validation_origins"])
+    # About 9.7 orders a day: a weekly MAE of the mean's order means the numbers are real, not placeholders.
+    assert 0 < report["models"]["auto_ets"]["mae"] < 40
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("cutoff", "message"), [("2023-06-01", "no orders"), ("2024-10-20", "no complete"),
+                                                 ("2024-01-08", "at least 3")])
+def test_forecast_backtest_refuses_impossible_cutoffs_with_a_message(shop, cutoff, message):
+    _orders_only_shop(shop)
+    with pytest.raises(CommandError, match=message):
+        call_command("forecast_backtest", "--measure", "orders", "--freq", "week", "--cutoff", cutoff,
+                     "--horizon", "28", "--json", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_category_level_without_order_lines_is_a_clear_error(shop):
+    _orders_only_shop(shop, weeks=12)
+    with pytest.raises(CommandError, match="order lines"):
+        call_command("forecast_backtest", "--measure", "units", "--freq", "day", "--cutoff", "2024-03-01",
+                     "--horizon", "14", "--level", "category", "--json", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_forecast_backtest_on_an_empty_shop_says_so(shop):
+    with pytest.raises(CommandError, match="no orders"):
+        call_command("forecast_backtest", "--measure", "revenue", "--freq", "day", "--cutoff", "2024-03-01",
+                     "--horizon", "14", "--json", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_category_level_backtest_reads_order_lines_and_names_series_by_category_path(shop):
+    from behavior.models import OrderLine
+    from catalog.models import Category, Product
+
+    rng = np.random.default_rng(1)
+    cats = [Category.objects.create(shop=shop, name=n, path=f"Home > {n}") for n in ("Kitchen", "Garden")]
+    products = [Product.objects.create(shop=shop, external_id=f"p{i}", category=cats[i % 2]) for i in range(4)]
+    customers = Customer.objects.bulk_create([Customer(shop=shop, external_id=f"c{i}") for i in range(50)])
+    start = dt.datetime(2024, 1, 1, 9, tzinfo=dt.UTC)
+    orders, lines = [], []
+    for d in range(140):
+        for _ in range(rng.poisson(6)):
+            order = Order(shop=shop, external_id=f"o{len(orders)}", placed_at=start + dt.timedelta(days=d),
+                          customer=customers[int(rng.integers(0, 50))], total=30, status="placed")
+            orders.append(order)
+    Order.objects.bulk_create(orders)
+    for i, order in enumerate(orders):
+        lines.append(OrderLine(shop=shop, order=order, product=products[i % 4], quantity=1 + i % 2, unit_price=10))
+    OrderLine.objects.bulk_create(lines)
+    report = _run("forecast_backtest", "--measure", "units", "--freq", "week", "--cutoff", "2024-04-30",
+                  "--horizon", "21", "--level", "category", "--json")
+    assert report["series"] == 2 and report["level"] == "category"
+    # About 6 orders a day, half of them in each category, 1.5 units each: about 31 units a category a week.
+    assert 5 < report["models"]["naive"]["mae"] < 31
+    assert report["actual_total"] > 0

@@ -1,0 +1,158 @@
+"""Forecast runs (stored, reconciled), the API, the Forecast and Alerts pages, alerts and their email."""
+
+import datetime as dt
+import json
+from io import StringIO
+
+import numpy as np
+import pytest
+from django.core import mail
+from django.core.management import call_command
+
+from accounts.tokens import api_token_create
+from behavior.models import Customer, Order
+from forecasts.models import Alert, ForecastValue, MonitorMute
+from forecasts.services.alerts import alerts_notify, alerts_save, anomalies_detect
+from forecasts.services.runs import forecast_run_create
+from tests.accounts.factories import UserFactory
+from tests.api.conftest import bearer
+
+START = dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC)
+# The slow candidates (AutoARIMA, LightGBM) have their own tests; these check storage, pages and wiring.
+FAST = ("naive", "seasonal_naive", "auto_ets", "customer", "ensemble")
+
+
+def _shop_with_countries(shop, *, days=200, outage_from=None, seed=0):
+    rng = np.random.default_rng(seed)
+    countries = ["DE", "FR", "NL"]
+    customers = Customer.objects.bulk_create([Customer(shop=shop, external_id=f"c{i}", country=countries[i % 3])
+                                              for i in range(300)])
+    orders = []
+    for d in range(days):
+        day = START + dt.timedelta(days=d)
+        if outage_from is not None and outage_from <= d < outage_from + 3:
+            continue
+        for _ in range(rng.poisson(25 + 10 * (day.weekday() >= 5))):
+            orders.append(Order(shop=shop, external_id=f"o{len(orders)}", placed_at=day, total=float(rng.gamma(2, 20)),
+                                customer=customers[int(rng.integers(0, 300))], status="placed"))
+    Order.objects.bulk_create(orders)
+
+
+@pytest.fixture
+def forecast_run(shop):
+    _shop_with_countries(shop, days=120)
+    return forecast_run_create(shop=shop, horizon_days=28, levels=("shop", "country", "category"),
+                               measures=("orders", "revenue"), freqs=("week",), models=FAST)
+
+
+@pytest.mark.django_db
+def test_forecast_run_stores_reconciled_countries_with_ordered_bands(forecast_run):
+    history = ForecastValue.objects.filter(run=forecast_run, is_actual=True, level="shop", measure="orders")
+    # The stored history (what the page draws) is every order of these 120 days, none after the cutoff.
+    assert sum(v.point for v in history) == Order.objects.filter(shop=forecast_run.shop).count()
+    assert max(v.date for v in history) == forecast_run.cutoff
+    values = ForecastValue.objects.filter(run=forecast_run, is_actual=False)
+    shop = {v.date: v.point for v in values.filter(level="shop", measure="orders")}
+    assert len(shop) == 4  # 28 days = 4 weeks
+    by_date: dict = {}
+    for v in values.filter(level="country", measure="orders"):
+        by_date[v.date] = by_date.get(v.date, 0.0) + v.point
+        assert v.lo95 <= v.lo80 <= v.point <= v.hi80 <= v.hi95
+    assert set(values.filter(level="country").values_list("key", flat=True)) == {"DE", "FR", "NL"}
+    for date, total in by_date.items():
+        assert total == pytest.approx(shop[date], rel=1e-6)
+    # About 28 orders a day: a week of about 200.
+    assert 120 < np.mean(list(shop.values())) < 280
+    assert any("category" in s for s in forecast_run.summary["skipped"])  # no order lines in this shop
+
+
+@pytest.mark.django_db
+def test_forecasts_api_returns_the_latest_run_to_its_shop_only(forecast_run, shop, other_shop):
+    user = UserFactory(role="marketer", shops=[shop, other_shop])
+    client = bearer(api_token_create(user=user, shop=shop, name="t").plain)
+    body = client.get("/api/v1/forecasts/?level=country&measure=revenue").json()
+    assert body["run_id"] == forecast_run.pk and body["level"] == "country" and body["measure"] == "revenue"
+    assert [s["key"] for s in body["series"]] == ["DE", "FR", "NL"]
+    assert len(body["series"][0]["values"]) == 4 and {"date", "point", "lo80", "hi80", "lo95", "hi95"} <= set(
+        body["series"][0]["values"][0])
+    assert client.get("/api/v1/forecasts/?measure=profit").status_code == 400
+    other = bearer(api_token_create(user=user, shop=other_shop, name="o").plain)
+    assert other.get("/api/v1/forecasts/").status_code == 404
+    assert bearer("nonsense").get("/api/v1/forecasts/").status_code == 401
+
+
+@pytest.mark.django_db
+def test_forecast_page_chart_csv_and_dashboard_card(client, forecast_run, shop):
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    page = client.get("/forecasts/?level=shop&measure=orders&freq=week")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "off by" in text and "<polygon" in text and "Download CSV" in text
+    csv_rows = client.get("/forecasts/forecast.csv?level=country&measure=orders").content.decode().strip().split("\n")
+    assert csv_rows[0].startswith("level,key,measure") and len(csv_rows) == 1 + 3 * 4
+    assert "Forecast" in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_detect_anomalies_finds_the_outage_saves_one_alert_and_emails_analysts(shop):
+    _shop_with_countries(shop, days=120, outage_from=110)
+    out = StringIO()
+    call_command("detect_anomalies", "--from", "2024-04-15", "--to", "2024-04-29", "--json", stdout=out)
+    anomalies = json.loads(out.getvalue())["anomalies"]
+    assert {"metric", "segment", "date", "direction", "expected", "actual", "score"} <= set(anomalies[0])
+    outage = [a for a in anomalies if a["metric"] == "orders" and a["segment"] == "shop"]
+    assert len(outage) == 1 and outage[0]["date"] == "2024-04-20" and outage[0]["direction"] == "down"
+    assert outage[0]["actual"] == 0 and outage[0]["expected"] > 15
+
+    analyst = UserFactory(role="analyst", shops=[shop], email="ana@example.com")
+    created = alerts_save(shop=shop, anomalies=anomalies_detect(shop=shop, start=dt.date(2024, 4, 15),
+                                                                end=dt.date(2024, 4, 29)))
+    assert alerts_save(shop=shop, anomalies=anomalies_detect(shop=shop, start=dt.date(2024, 4, 15),
+                                                             end=dt.date(2024, 4, 29))) == []  # no duplicates
+    assert alerts_notify(shop=shop, alerts=created) == 1
+    assert mail.outbox[0].to == [analyst.email] and "orders" in mail.outbox[0].body
+    alert = Alert.objects.get(shop=shop, metric="orders", segment="shop")
+    assert alert.end == dt.date(2024, 4, 22) and alert.notified_at is not None
+
+
+@pytest.mark.django_db
+def test_alerts_page_acknowledge_and_mute_need_an_analyst(client, shop):
+    alert = Alert.objects.create(shop=shop, metric="orders", segment="shop", direction="down",
+                                 start=dt.date(2024, 1, 5), end=dt.date(2024, 1, 7), expected=30, actual=0, score=-7)
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    assert "orders" in client.get("/alerts/").content.decode()
+    assert client.post(f"/alerts/{alert.pk}/acknowledge/").status_code == 403
+    client.force_login(UserFactory(role="analyst", shops=[shop]))
+    client.post(f"/alerts/{alert.pk}/acknowledge/")
+    alert.refresh_from_db()
+    assert alert.status == Alert.Status.ACKNOWLEDGED
+    client.post("/alerts/mute/", {"metric": "orders", "segment": "shop"})
+    assert MonitorMute.objects.filter(shop=shop, metric="orders", segment="shop").exists()
+
+
+@pytest.mark.django_db
+def test_forecast_command_on_a_month_old_orders_only_shop_forecasts_without_validation(shop, settings):
+    settings.FORECAST_MODELS = FAST
+    _shop_with_countries(shop, days=30)
+    out = StringIO()
+    call_command("forecast", "--horizon", "14", "--json", stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["horizon_days"] == 14
+    # 2 levels (shop, country) x 3 measures x (2 weeks + 14 days) x series (1 shop + 3 countries).
+    assert report["values"] == 3 * (2 + 14) * (1 + 3)
+    week = report["levels"]["shop"]["orders"]["week"]
+    assert week["champion"] and week["validation_origins"] == [] and week["validation_wape_pct"] is None
+
+
+@pytest.mark.django_db
+def test_flag_customers_stores_the_refund_abuser_and_the_alerts_page_says_why(client, shop):
+    _shop_with_countries(shop, days=40)
+    abuser = Customer.objects.create(shop=shop, external_id="abuser")
+    Order.objects.bulk_create([Order(shop=shop, external_id=f"r{i}", customer=abuser, placed_at=START, total=90,
+                                     status="refunded" if i < 4 else "placed") for i in range(5)])
+    out = StringIO()
+    call_command("flag_customers", "--json", stdout=out)
+    flags = json.loads(out.getvalue())["flags"]
+    assert [(f["customer_id"], f["kind"]) for f in flags] == [("abuser", "refund_abuse")]
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    assert "refunded 4 of 5 orders" in client.get("/alerts/").content.decode()
