@@ -1,0 +1,73 @@
+"""Reads of the catalogue: picture embeddings and hashes in bulk, duplicate groups, visual neighbours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+
+from .ml.similar import DuplicateConfig, duplicate_groups
+from .models import Product, ProductImage, VisualNeighbour
+
+
+def image_vectors_frame(*, shop_id: int, model: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every stored picture embedded by `model`: a frame (product_id, external_id, category, active) and the
+    embeddings as an aligned float32 matrix (one query)."""
+    rows = list(ProductImage.objects.filter(shop_id=shop_id, status=ProductImage.Status.STORED,
+                                            embedding_model=model, embedding__isnull=False)
+                .order_by("product_id")
+                .values_list("product_id", "product__external_id", "product__category__path", "product__active",
+                             "embedding"))
+    frame = pd.DataFrame([r[:4] for r in rows], columns=["product_id", "external_id", "category", "active"])
+    frame["category"] = frame["category"].fillna("")
+    if not rows:
+        return frame, np.zeros((0, 0), np.float32)
+    vectors = np.vstack([np.frombuffer(bytes(r[4]), dtype=np.float16) for r in rows]).astype(np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return frame, vectors
+
+
+def duplicate_image_groups(*, shop_id: int, config: DuplicateConfig | None = None) -> list[list[str]]:
+    """Groups of the shop's products (their own ids) whose pictures are the same picture, largest first."""
+    rows = list(ProductImage.objects.filter(shop_id=shop_id, status=ProductImage.Status.STORED,
+                                            phash__isnull=False, dhash__isnull=False)
+                .values_list("product__external_id", "phash", "dhash", "sha256"))
+    if len(rows) < 2:
+        return []
+    ids, phash, dhash, sha = zip(*rows, strict=True)
+    config = config or DuplicateConfig(max_phash_distance=settings.IMAGE_DUPLICATE_MAX_DISTANCE,
+                                       max_dhash_distance=settings.IMAGE_DUPLICATE_MAX_DISTANCE + 2)
+    return duplicate_groups(np.array(ids, dtype=object), np.array(phash, dtype=np.int64),
+                            np.array(dhash, dtype=np.int64), np.array(sha, dtype=object), config=config)
+
+
+def duplicate_image_groups_detail(*, shop_id: int) -> list[list[dict]]:
+    """`duplicate_image_groups` with each product's title and thumbnail, for the Data quality page."""
+    groups = duplicate_image_groups(shop_id=shop_id)
+    wanted = {pid for group in groups for pid in group}
+    details = {row["external_id"]: row for row in Product.objects.filter(shop_id=shop_id, external_id__in=wanted)
+               .values("external_id", "title", "image__thumbnail")}
+    return [[details.get(pid, {"external_id": pid}) for pid in group] for group in groups]
+
+
+def visual_neighbours_frame(*, shop_id: int, scope: str = VisualNeighbour.Scope.OVERALL) -> pd.DataFrame:
+    """The shop's visual neighbours of one scope with the products' own ids: product_id, similar_product_id,
+    rank, score (one query)."""
+    rows = (VisualNeighbour.objects.filter(shop_id=shop_id, scope=scope).order_by("product_id", "rank")
+            .values_list("product__external_id", "similar__external_id", "rank", "score"))
+    return pd.DataFrame(list(rows), columns=["product_id", "similar_product_id", "rank", "score"])
+
+
+def visual_neighbour_pairs_frame(*, shop_id: int) -> pd.DataFrame:
+    """Internal ids of every overall visual neighbour pair: product_id, similar_id, score (for recommenders)."""
+    rows = (VisualNeighbour.objects.filter(shop_id=shop_id, scope=VisualNeighbour.Scope.OVERALL)
+            .values_list("product_id", "similar_id", "score"))
+    return pd.DataFrame(list(rows), columns=["product_id", "similar_id", "score"]).astype(
+        {"product_id": "int64", "similar_id": "int64", "score": "float32"})
+
+
+def product_thumbnails(*, shop_id: int, product_ids) -> dict[int, str]:
+    """product id → thumbnail storage path, for the products that have one (one query)."""
+    return dict(ProductImage.objects.filter(shop_id=shop_id, product_id__in=list(product_ids),
+                                            status=ProductImage.Status.STORED)
+                .exclude(thumbnail="").values_list("product_id", "thumbnail"))
