@@ -83,6 +83,15 @@ def active_version_id(*, shop_id: int) -> int | None:
             .order_by("-created_at", "-id").values_list("id", flat=True).first())
 
 
+def similar_products_frame(*, shop_id: int, kind: str) -> pd.DataFrame:
+    """The active build's similar products of `kind` with the products' own ids: product_id,
+    similar_product_id, rank, score (one query; empty before the first build)."""
+    version_id = active_version_id(shop_id=shop_id)
+    rows = (SimilarProduct.objects.filter(version_id=version_id, kind=kind).order_by("product__external_id", "rank")
+            .values_list("product__external_id", "similar__external_id", "rank", "score")) if version_id else []
+    return pd.DataFrame(list(rows), columns=["product_id", "similar_product_id", "rank", "score"])
+
+
 def customer_page_recommendations(shop_id: int, customer_id: int, last_order_id: int | None):
     """The customer page's recommendations (the first 10) and products similar to those of the customer's
     last order (up to 5 of them, 3 each, 12 in all), from the active build; empty before the first build."""

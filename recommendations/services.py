@@ -17,13 +17,15 @@ from django.utils import timezone
 from accounts.jobs import job_create, job_finish, job_progress, job_running
 from accounts.models import Job, Shop
 from catalog.models import Category
+from catalog.selectors import visual_neighbours_frame
 from ecomsight.db import bulk_insert_frame
+from ecomsight.errors import UserError
 
 from .ml.build import BuildResult, build_all
 from .ml.config import RecommenderConfig
 from .ml.evaluate import evaluate_recommenders
 from .models import Recommendation, RecommenderVersion, SimilarProduct
-from .selectors import recommender_frames
+from .selectors import recommender_frames, similar_products_frame
 
 logger = logging.getLogger("ecomsight.recommendations")
 
@@ -130,3 +132,23 @@ def recommendations_evaluate(*, shop: Shop, k: int = 10) -> dict:
     if result.cutoff is not None:
         report["holdout_after"] = pd.Timestamp(result.cutoff).isoformat()
     return report
+
+
+SIMILAR_EXPORT_COLUMNS = ["product_id", "similar_product_id", "rank", "score", "kind"]
+
+
+def similar_products_export(*, shop: Shop, kind: str, path, scope: str = "overall") -> int:
+    """Write the shop's similar products of `kind` to a CSV file (SIMILAR_EXPORT_COLUMNS, products by their own
+    ids, ordered by product and rank); returns the rows written. `visual` reads the catalogue's visual
+    neighbours (of `scope`), the other kinds the active recommender build (none before the first build)."""
+    if kind == "visual":
+        frame = visual_neighbours_frame(shop_id=shop.pk, scope=scope)
+    else:
+        frame = similar_products_frame(shop_id=shop.pk, kind=kind)
+    frame = frame.assign(kind=kind)[SIMILAR_EXPORT_COLUMNS]
+    frame["score"] = frame["score"].astype(float).round(6)
+    try:
+        frame.to_csv(path, index=False)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}", field="out") from exc
+    return len(frame)

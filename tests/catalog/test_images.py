@@ -1,0 +1,147 @@
+"""Product pictures end to end: import columns, fetch / copy, storage by hash, hashes, neighbours, commands."""
+
+import csv
+import hashlib
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+
+from behavior.services import data_import
+from catalog.models import Product, ProductImage, VisualNeighbour
+from catalog.selectors import duplicate_image_groups
+from catalog.services import product_images_index
+from tests.catalog.pictures import bannered, brightened, jpeg_bytes, padded, photo
+
+
+@pytest.fixture
+def image_settings(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.IMAGE_FETCH_ALLOW_PRIVATE = True  # the test server is on 127.0.0.1
+    settings.IMAGE_FETCH_ATTEMPTS = 1
+    settings.IMAGE_EMBEDDING_MODEL = "histogram"  # fast; the network is tested in tests/catalog/ml
+    return settings
+
+
+def _csv(path, rows):
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["product_id", "title", "category", "image_url", "image_file"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def catalogue(shop, picture_server, tmp_path, image_settings):
+    """Six products: a photo and its padded copy by URL, a photo and its re-encoded copy as files, a
+    different photograph, a broken URL and a path that tries to leave the images directory."""
+    images = tmp_path / "images"
+    images.mkdir()
+    cat, coffee, rocket = photo("chelsea"), photo("coffee"), photo("rocket")
+    (images / "coffee.jpg").write_bytes(jpeg_bytes(coffee))
+    (images / "coffee-copy.jpg").write_bytes(jpeg_bytes(coffee, quality=60))
+    (tmp_path / "secret.jpg").write_bytes(jpeg_bytes(cat))
+    rows = [
+        {"product_id": "CAT", "title": "Cat", "category": "Pets", "image_url": picture_server.add("/cat.jpg", jpeg_bytes(cat))},
+        {"product_id": "CAT-PAD", "title": "Cat on white", "category": "Pets",
+         "image_url": picture_server.add("/cat-pad.jpg", jpeg_bytes(padded(cat)))},
+        {"product_id": "COF", "title": "Coffee", "category": "Food", "image_file": "coffee.jpg"},
+        {"product_id": "COF-2", "title": "Coffee again", "category": "Food", "image_file": "coffee-copy.jpg"},
+        {"product_id": "ROCKET", "title": "Rocket", "category": "Space",
+         "image_url": picture_server.add("/rocket.png", jpeg_bytes(rocket), type="image/png")},
+        {"product_id": "GONE", "title": "Gone", "category": "Space", "image_url": picture_server.url("/gone.jpg")},
+        {"product_id": "ESCAPE", "title": "Escape", "category": "Space", "image_file": "../secret.jpg"},
+    ]
+    data_import(shop=shop, kind="products", path=_csv(tmp_path / "products.csv", rows))
+    return {"images": images, "tmp": tmp_path, "server": picture_server}
+
+
+@pytest.mark.django_db
+def test_import_columns_then_index_stores_pictures_by_hash_with_thumbnails_and_reasons_for_failures(shop, catalogue):
+    product = Product.objects.get(shop=shop, external_id="COF")
+    assert product.image_file == "coffee.jpg" and product.image_url == ""
+    outcome = product_images_index(shop=shop, images_dir=catalogue["images"])
+    assert (outcome.fetched, outcome.copied, outcome.stored, outcome.failed) == (3, 2, 5, 2)
+    reasons = {f["product_id"]: f["reason"] for f in outcome.failures}
+    assert reasons["GONE"] == "HTTP 404"
+    assert "outside" in reasons["ESCAPE"] or "not a path inside" in reasons["ESCAPE"]
+    stored = ProductImage.objects.get(product__external_id="COF")
+    data = (catalogue["images"] / "coffee.jpg").read_bytes()
+    assert stored.sha256 == hashlib.sha256(data).hexdigest() and stored.sha256 in stored.path
+    media = catalogue["tmp"] / "media"
+    assert (media / stored.path).read_bytes() == data and (media / stored.thumbnail).is_file()
+    assert stored.phash is not None and stored.embedding_model == "histogram" and stored.embedding
+    originals = [p for p in (media / "products").rglob("*") if p.is_file() and "thumbs" not in p.parts]
+    assert len(originals) == len(set(ProductImage.objects.exclude(sha256="").values_list("sha256", flat=True)))
+    assert outcome.neighbours > 0 and outcome.images_per_second > 0
+
+
+@pytest.mark.django_db
+def test_a_second_run_fetches_nothing_again_and_a_changed_url_is_fetched_anew(shop, catalogue):
+    product_images_index(shop=shop, images_dir=catalogue["images"])
+    hits = dict(catalogue["server"].hits)
+    again = product_images_index(shop=shop, images_dir=catalogue["images"])
+    assert (again.fetched, again.copied, again.embedded) == (0, 0, 0) and catalogue["server"].hits == hits
+    new_url = catalogue["server"].add("/cat-v2.jpg", jpeg_bytes(brightened(photo("astronaut"))))
+    Product.objects.filter(shop=shop, external_id="CAT").update(image_url=new_url)
+    third = product_images_index(shop=shop, images_dir=catalogue["images"])
+    assert third.fetched == 1 and ProductImage.objects.get(product__external_id="CAT").source == new_url
+
+
+@pytest.mark.django_db
+def test_duplicates_group_the_padded_copy_and_the_re_encoded_file_but_not_different_photos(shop, catalogue):
+    product_images_index(shop=shop, images_dir=catalogue["images"])
+    assert duplicate_image_groups(shop_id=shop.pk) == [["CAT", "CAT-PAD"], ["COF", "COF-2"]]
+    out = io.StringIO()
+    call_command("find_duplicate_images", "--json", stdout=out)
+    assert json.loads(out.getvalue()) == {"groups": [["CAT", "CAT-PAD"], ["COF", "COF-2"]]}
+
+
+@pytest.mark.django_db
+def test_visual_neighbours_export_and_category_scope(shop, catalogue, tmp_path):
+    product_images_index(shop=shop, images_dir=catalogue["images"])
+    out = tmp_path / "visual.csv"
+    call_command("export_similar_products", "--kind", "visual", "--out", str(out), stdout=io.StringIO())
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["product_id", "similar_product_id", "rank", "score", "kind"]
+    first = {r["product_id"]: r["similar_product_id"] for r in rows if r["rank"] == "1"}
+    assert first["CAT"] == "CAT-PAD" and first["COF"] == "COF-2"
+    assert {r["kind"] for r in rows} == {"visual"}
+    in_category = VisualNeighbour.objects.filter(shop=shop, scope="category")
+    assert all(n.product.category_id == n.similar.category_id for n in in_category.select_related("product",
+                                                                                                   "similar"))
+
+
+@pytest.mark.django_db
+def test_index_images_command_prints_counts_failures_and_rate(shop, catalogue):
+    out = io.StringIO()
+    call_command("index_images", "--json", "--images", str(catalogue["images"]), stdout=out)
+    document = json.loads(out.getvalue())
+    assert {"fetched", "copied", "embedded", "failed", "failures", "images_per_second"} <= set(document)
+    assert document["failed"] == 2 and {f["product_id"] for f in document["failures"]} == {"GONE", "ESCAPE"}
+
+
+@pytest.mark.django_db
+def test_without_the_private_allowance_a_local_url_fails_as_refused(shop, catalogue, settings):
+    settings.IMAGE_FETCH_ALLOW_PRIVATE = False
+    outcome = product_images_index(shop=shop, images_dir=catalogue["images"])
+    reasons = {f["product_id"]: f["reason"] for f in outcome.failures}
+    assert reasons["CAT"].startswith("refused") and outcome.fetched == 0 and outcome.copied == 2
+
+
+@pytest.mark.django_db
+def test_import_data_with_images_queues_the_worker_which_indexes(shop, picture_server, tmp_path, image_settings,
+                                                                django_capture_on_commit_callbacks):
+    images = tmp_path / "pics"
+    images.mkdir()
+    (images / "a.jpg").write_bytes(jpeg_bytes(bannered(photo("coins"))))
+    path = _csv(tmp_path / "p.csv", [{"product_id": "A", "title": "A", "image_file": "a.jpg"},
+                                     {"product_id": "B", "title": "B",
+                                      "image_url": picture_server.add("/b.jpg", jpeg_bytes(photo("camera")))}])
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("import_data", "products", str(path), "--shop", shop.slug, "--images", str(images), stdout=out)
+    assert json.loads(out.getvalue())["images"] == {"pending": 2, "removed": 0, "queued": True}
+    # tasks run in process in the tests (CELERY_TASK_ALWAYS_EAGER): the worker's pass already ran
+    assert set(ProductImage.objects.filter(shop=shop).values_list("status", flat=True)) == {"stored"}
