@@ -32,7 +32,8 @@ def test_a_redirect_to_a_private_address_is_refused_at_the_hop(picture_server, m
     import catalog.fetch as fetch
 
     real = fetch.address_allowed
-    monkeypatch.setattr(fetch, "address_allowed", lambda a, allow_private: a == "127.0.0.1" or real(a, allow_private=False))
+    monkeypatch.setattr(fetch, "address_allowed",
+                        lambda a, allow_private: a == "127.0.0.1" or real(a, allow_private=False))
     with pytest.raises(FetchError, match="refused"):
         image_fetch(url, policy=FetchPolicy(attempts=1))
     assert picture_server.hits == {"/go": 1}

@@ -43,7 +43,8 @@ def catalogue(shop, picture_server, tmp_path, image_settings):
     (images / "coffee-copy.jpg").write_bytes(jpeg_bytes(coffee, quality=60))
     (tmp_path / "secret.jpg").write_bytes(jpeg_bytes(cat))
     rows = [
-        {"product_id": "CAT", "title": "Cat", "category": "Pets", "image_url": picture_server.add("/cat.jpg", jpeg_bytes(cat))},
+        {"product_id": "CAT", "title": "Cat", "category": "Pets",
+         "image_url": picture_server.add("/cat.jpg", jpeg_bytes(cat))},
         {"product_id": "CAT-PAD", "title": "Cat on white", "category": "Pets",
          "image_url": picture_server.add("/cat-pad.jpg", jpeg_bytes(padded(cat)))},
         {"product_id": "COF", "title": "Coffee", "category": "Food", "image_file": "coffee.jpg"},
