@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from django.conf import settings
@@ -41,6 +43,9 @@ def duplicate_image_groups(*, shop_id: int, config: DuplicateConfig | None = Non
                             np.array(dhash, dtype=np.int64), np.array(sha, dtype=object), config=config)
 
 
+DUPLICATE_GROUPS_SHOWN = 50
+
+
 def duplicate_image_groups_detail(*, shop_id: int) -> list[list[dict]]:
     """`duplicate_image_groups` with each product's title and thumbnail, for the Data quality page."""
     groups = duplicate_image_groups(shop_id=shop_id)
@@ -71,3 +76,35 @@ def product_thumbnails(*, shop_id: int, product_ids) -> dict[int, str]:
     return dict(ProductImage.objects.filter(shop_id=shop_id, product_id__in=list(product_ids),
                                             status=ProductImage.Status.STORED)
                 .exclude(thumbnail="").values_list("product_id", "thumbnail"))
+
+
+PAGE_NEIGHBOURS = 8
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    product: Product
+    image: ProductImage | None
+    looks_like: list  # VisualNeighbour rows (overall), with .similar
+    looks_like_in_category: list
+    same_picture: list[str]  # other products (their ids) whose picture is the same picture
+
+
+def product_page_detail(*, shop_id: int, external_id: str) -> ProductPage | None:
+    """What the product page shows (a few queries); None for an unknown product."""
+    product = Product.objects.filter(shop_id=shop_id, external_id=external_id).select_related("category").first()
+    if product is None:
+        return None
+    image = ProductImage.objects.filter(product=product).first()
+    neighbours = list(VisualNeighbour.objects.filter(product_id=product.pk, rank__lte=PAGE_NEIGHBOURS)
+                      .select_related("similar").order_by("scope", "rank"))
+    thumbs = product_thumbnails(shop_id=shop_id, product_ids={n.similar_id for n in neighbours})
+    for neighbour in neighbours:
+        neighbour.has_thumbnail = neighbour.similar_id in thumbs
+    same = []
+    if image is not None and image.status == ProductImage.Status.STORED:
+        same = next((g for g in duplicate_image_groups(shop_id=shop_id) if external_id in g), [])
+    return ProductPage(product=product, image=image if image and image.status == ProductImage.Status.STORED else None,
+                       looks_like=[n for n in neighbours if n.scope == VisualNeighbour.Scope.OVERALL],
+                       looks_like_in_category=[n for n in neighbours if n.scope == VisualNeighbour.Scope.CATEGORY],
+                       same_picture=[p for p in same if p != external_id])

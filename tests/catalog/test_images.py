@@ -8,54 +8,11 @@ import json
 import pytest
 from django.core.management import call_command
 
-from behavior.services import data_import
 from catalog.models import Product, ProductImage, VisualNeighbour
 from catalog.selectors import duplicate_image_groups
 from catalog.services import product_images_index
-from tests.catalog.pictures import bannered, brightened, jpeg_bytes, padded, photo
-
-
-@pytest.fixture
-def image_settings(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.IMAGE_FETCH_ALLOW_PRIVATE = True  # the test server is on 127.0.0.1
-    settings.IMAGE_FETCH_ATTEMPTS = 1
-    settings.IMAGE_EMBEDDING_MODEL = "histogram"  # fast; the network is tested in tests/catalog/ml
-    return settings
-
-
-def _csv(path, rows):
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["product_id", "title", "category", "image_url", "image_file"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-@pytest.fixture
-def catalogue(shop, picture_server, tmp_path, image_settings):
-    """Six products: a photo and its padded copy by URL, a photo and its re-encoded copy as files, a
-    different photograph, a broken URL and a path that tries to leave the images directory."""
-    images = tmp_path / "images"
-    images.mkdir()
-    cat, coffee, rocket = photo("chelsea"), photo("coffee"), photo("rocket")
-    (images / "coffee.jpg").write_bytes(jpeg_bytes(coffee))
-    (images / "coffee-copy.jpg").write_bytes(jpeg_bytes(coffee, quality=60))
-    (tmp_path / "secret.jpg").write_bytes(jpeg_bytes(cat))
-    rows = [
-        {"product_id": "CAT", "title": "Cat", "category": "Pets",
-         "image_url": picture_server.add("/cat.jpg", jpeg_bytes(cat))},
-        {"product_id": "CAT-PAD", "title": "Cat on white", "category": "Pets",
-         "image_url": picture_server.add("/cat-pad.jpg", jpeg_bytes(padded(cat)))},
-        {"product_id": "COF", "title": "Coffee", "category": "Food", "image_file": "coffee.jpg"},
-        {"product_id": "COF-2", "title": "Coffee again", "category": "Food", "image_file": "coffee-copy.jpg"},
-        {"product_id": "ROCKET", "title": "Rocket", "category": "Space",
-         "image_url": picture_server.add("/rocket.png", jpeg_bytes(rocket), type="image/png")},
-        {"product_id": "GONE", "title": "Gone", "category": "Space", "image_url": picture_server.url("/gone.jpg")},
-        {"product_id": "ESCAPE", "title": "Escape", "category": "Space", "image_file": "../secret.jpg"},
-    ]
-    data_import(shop=shop, kind="products", path=_csv(tmp_path / "products.csv", rows))
-    return {"images": images, "tmp": tmp_path, "server": picture_server}
+from tests.catalog.conftest import products_csv as _csv
+from tests.catalog.pictures import bannered, brightened, jpeg_bytes, photo
 
 
 @pytest.mark.django_db
