@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from behavior.models import OrderLine
+from catalog.selectors import visual_neighbour_pairs_frame
 from ecomsight.db import epoch_sql, read_frame
 from predictions.extensions import CustomerRecommendations
 
@@ -21,6 +22,7 @@ class RecommenderFrames:
     interactions: pd.DataFrame  # customer_id, product_id, ts, kind, quantity, order_id
     products: pd.DataFrame  # product_id, title, description, category, brand, active, created_at, label
     customers: pd.DataFrame  # customer_id
+    visual: pd.DataFrame | None = None  # product_id, similar_id, score: the pictures' neighbours (catalog)
 
 
 def recommender_frames(*, shop_id: int) -> RecommenderFrames:
@@ -66,7 +68,8 @@ def recommender_frames(*, shop_id: int) -> RecommenderFrames:
         "SELECT id FROM behavior_customer WHERE shop_id = %s", [shop_id],
         columns=["customer_id"], dtypes={"customer_id": "int64"},
     )
-    return RecommenderFrames(interactions=interactions, products=products, customers=customers)
+    return RecommenderFrames(interactions=interactions, products=products, customers=customers,
+                             visual=visual_neighbour_pairs_frame(shop_id=shop_id))
 
 
 # ---- what predictions' pages and exports show (provided through predictions.extensions) ---------------

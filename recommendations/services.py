@@ -119,14 +119,15 @@ def _build(frames, *, k: int, config: RecommenderConfig, progress) -> BuildResul
         return BuildResult(
             recommendations=pd.DataFrame(columns=["customer_id", "product_id", "rank", "score", "source", "reason"]),
             similar=pd.DataFrame(columns=["product_id", "similar_id", "kind", "rank", "score"]), weights={})
-    return build_all(frames.interactions, frames.products, frames.customers, k=k, config=config, progress=progress)
+    return build_all(frames.interactions, frames.products, frames.customers, k=k, config=config, progress=progress,
+                     visual_pairs=frames.visual)
 
 
 def recommendations_evaluate(*, shop: Shop, k: int = 10) -> dict:
     """Hold out each customer's last order; metrics@k of every recommender and the hybrid, side by side."""
     frames = recommender_frames(shop_id=shop.pk)
     result = evaluate_recommenders(frames.interactions, frames.products, frames.customers, k=k,
-                                   config=recommender_config(shop=shop))
+                                   config=recommender_config(shop=shop), visual_pairs=frames.visual)
     report = result.to_dict()
     report["weights"] = {name: float(w) for name, w in result.weights.items()}
     if result.cutoff is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-RECOMMENDER_NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content")
+RECOMMENDER_NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content", "visual")
 
 
 def _default_kind_weights() -> dict[str, float]:

@@ -17,6 +17,7 @@ from .metrics import ranking_metrics
 from .popularity import PopularityRecommender
 from .repurchase import RepurchaseRecommender
 from .user_knn import UserKNNRecommender
+from .visual import VisualRecommender
 
 # popularity always contributes a little so short lists are filled with popular products
 FILL_WEIGHT = 1e-3
@@ -27,19 +28,24 @@ RECOMMENDER_CLASSES: dict[str, type[Recommender]] = {
     "item_knn": ItemKNNRecommender,
     "user_knn": UserKNNRecommender,
     "content": ContentRecommender,
+    "visual": VisualRecommender,
 }
 
 
 def fit_recommenders(
-    data: InteractionData, config: RecommenderConfig, *, content_similarity: sp.csr_matrix | None = None
+    data: InteractionData, config: RecommenderConfig, *, content_similarity: sp.csr_matrix | None = None,
+    visual_similarity: sp.csr_matrix | None = None,
 ) -> dict[str, Recommender]:
     """Every single recommender, fitted on `data`, by name.
 
     `content_similarity` (from `content.content_similarity`) skips the TF-IDF fit: it depends on the catalogue
-    only, so the validation fit and the final fit can share it without leaking anything."""
+    only, so the validation fit and the final fit can share it without leaking anything. `visual_similarity`
+    (from `visual.visual_similarity`, the pictures' neighbours) likewise; without it the visual source is empty."""
     fitted = {}
     for name in RECOMMENDER_NAMES:
-        if name == "content" and content_similarity is not None:
+        if name == "visual":
+            fitted[name] = VisualRecommender(config).fit(data, similarity=visual_similarity)
+        elif name == "content" and content_similarity is not None:
             fitted[name] = ContentRecommender(config).fit(data, similarity=content_similarity)
         else:
             fitted[name] = RECOMMENDER_CLASSES[name](config).fit(data)
