@@ -63,3 +63,14 @@ def test_evaluation_reports_the_visual_source_beside_the_others():
                                    visual_pairs=pairs([(1, 3, 0.9), (2, 4, 0.9)]))
     assert result.metrics["visual"].hit_rate == 1.0  # 1 → 3 and 2 → 4, exactly what each customer bought next
     assert "visual" in result.weights
+
+
+def test_the_visual_source_leaves_products_with_history_to_the_other_sources():
+    # 2 looks like 1 but has been bought: co-purchases know it better, the visual source does not push it
+    rows = [(1, 1, 3, "purchase"), (2, 2, 3, "purchase")]
+    prods = products([1, 2, 3], titles=[""] * 3)
+    data = build_interaction_data(interactions(rows), prods, customers([1, 2]), config=CONFIG, as_of=AS_OF)
+    rec = VisualRecommender(CONFIG).fit(data, similarity=visual_similarity(prods, pairs([(1, 2, 0.9),
+                                                                                         (1, 3, 0.6)])))
+    top = rec.recommend(data.customer_positions([1]), 3).items[0]
+    assert data.product_ids[top[top >= 0]].tolist() == [3]
