@@ -348,6 +348,12 @@ def part_cold_start(args, photos) -> dict:
     vectors = embedder.embed([border_trim(p) for p in pictures])
     pairs = visual_neighbours_frame(frame.assign(category=""), vectors)
     pairs = pairs[pairs["scope"] == "overall"][["product_id", "similar_id", "score"]]
+    same_sub = (products["category"].to_numpy()[pairs["product_id"]] == products["category"].to_numpy()[
+        pairs["similar_id"]])
+    strong = pairs["score"].to_numpy() >= RecommenderConfig().cold_start_min_similarity
+    log(f"picture neighbours: {strong.mean():.1%} at or above the cold-start minimum cosine, of which "
+        f"{same_sub[strong].mean() if strong.any() else 0:.1%} share the sub-category (all neighbours: "
+        f"{same_sub.mean():.1%})")
     config = RecommenderConfig(workers=1)
 
     def hits(data, hybrid, bought: pd.DataFrame, exclude) -> tuple[float, float]:
@@ -382,7 +388,8 @@ def part_cold_start(args, photos) -> dict:
 
     blank = frame.assign(title="", description="", category="", brand="", label=frame["product_id"].astype(str))
     result = {"customers_evaluated": int(targets_frame["customer_id"].nunique()), "new_products": len(new_products),
-              "cutoff": str(cutoff.date())}
+              "cutoff": str(cutoff.date()), "neighbours_same_subcategory": round(float(same_sub.mean()), 4),
+              "strong_neighbours_same_subcategory": round(float(same_sub[strong].mean()) if strong.any() else 0, 4)}
     for name, catalogue in (("with_text", frame), ("ids_only", blank)):
         for images in (False, True):
             label = f"{name}_{'with' if images else 'without'}_images"

@@ -56,6 +56,10 @@ class VisualRecommender(Recommender):
         self.cold_similarity = sp.csr_matrix(similarity @ sp.diags(self.cold.astype(np.float32)))
         return self
 
+    @property
+    def has_candidates(self) -> bool:
+        return self.cold_similarity.nnz > 0
+
     def score(self, rows: np.ndarray) -> sp.csr_matrix:
         return sp.csr_matrix(self.data.weights[rows] @ self.cold_similarity)
 
@@ -65,3 +69,53 @@ class VisualRecommender(Recommender):
 
     def reason_text(self, code: int) -> str:
         return contributor_text(self.data, code, "looks like {label} you {verb}", "looks like products you liked")
+
+
+def cold_start_merge(coded, visual: VisualRecommender, block: np.ndarray, exclude: sp.csr_matrix | None, *,
+                     slots: int, min_similarity: float, source: int):
+    """Give up to `slots` places at the end of each customer's list (empty places first) to cold products that
+    look like what the customer interacted with: picture cosine with one of their products at least
+    `min_similarity`, best first, not already listed. The places keep the scores they replace, so the list stays
+    ordered; `source` is the index of "visual" in `coded.names`. Returns a new coded top-k (same class)."""
+    if slots <= 0 or not visual.has_candidates or not len(block):
+        return coded
+    strong = visual.cold_similarity.copy()
+    strong.data[strong.data < min_similarity] = 0.0
+    strong.eliminate_zeros()
+    if not strong.nnz:
+        return coded
+    raw = sp.csr_matrix(visual.data.weights[block] @ strong)
+    raw.data[~visual.data.active[raw.indices]] = 0.0
+    if exclude is not None and exclude.nnz:
+        raw = sp.csr_matrix(raw - raw.multiply(exclude[block]))
+    raw.eliminate_zeros()
+    if not raw.nnz:
+        return coded
+    items, scores = coded.items.copy(), coded.scores.copy()
+    sources, reasons = coded.sources.copy(), coded.reasons.copy()
+    k = items.shape[1]
+    picked_rows, picked_items, places = [], [], []
+    for row in np.flatnonzero(np.diff(raw.indptr)):
+        start, end = raw.indptr[row], raw.indptr[row + 1]
+        order = np.argsort(-raw.data[start:end], kind="stable")
+        listed = set(items[row][items[row] >= 0].tolist())
+        fresh = [int(item) for item in raw.indices[start:end][order] if int(item) not in listed][:slots]
+        if not fresh:
+            continue
+        filled = int((items[row] >= 0).sum())
+        chosen = list(range(filled, k))[:len(fresh)]  # empty places first, then the last filled ones
+        extra = len(fresh) - len(chosen)
+        chosen += list(range(max(filled - extra, 0), filled))
+        for item, place in zip(fresh, chosen, strict=False):
+            picked_rows.append(row)
+            picked_items.append(item)
+            places.append(place)
+    if not picked_rows:
+        return coded
+    rows, picked, where = np.array(picked_rows), np.array(picked_items), np.array(places)
+    floor = np.where(where > 0, scores[rows, np.maximum(where - 1, 0)], 1.0)
+    scores[rows, where] = np.where(items[rows, where] >= 0, scores[rows, where], floor * 0.999)
+    items[rows, where] = picked
+    sources[rows, where] = source
+    reasons[rows, where] = visual.reason_codes(block[rows], picked)
+    return type(coded)(items, scores, sources, reasons, coded.names)

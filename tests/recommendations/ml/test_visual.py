@@ -74,3 +74,22 @@ def test_the_visual_source_leaves_products_with_history_to_the_other_sources():
                                                                                          (1, 3, 0.6)])))
     top = rec.recommend(data.customer_positions([1]), 3).items[0]
     assert data.product_ids[top[top >= 0]].tolist() == [3]
+
+
+def test_cold_start_place_goes_to_a_look_alike_even_when_the_blend_prefers_established_products():
+    # everyone bought 1 and 2 many times; 3 is new and looks like 1. With the visual weight at 0 the blend alone
+    # never lists it: the cold-start place does, last, with the visual reason; below the minimum cosine it does not.
+    rows = [(c, p, d, "purchase") for c in range(1, 8) for p in (1, 2) for d in (5, 40, 80)]
+    prods = products([1, 2, 3, 4], titles=[""] * 4)
+    data = build_interaction_data(interactions(rows), prods, customers(range(1, 8)), config=CONFIG, as_of=AS_OF)
+    for similarity, listed in ((0.8, True), (0.4, False)):
+        visual = visual_similarity(prods, pairs([(3, 1, similarity)]))
+        components = fit_recommenders(data, CONFIG, visual_similarity=visual)
+        hybrid = HybridRecommender(CONFIG, {"popularity": 1.0, "visual": 0.0}, components).fit(data)
+        coded = hybrid.recommend_coded(data.customer_positions([1]), 2)
+        shown = data.product_ids[coded.items[0][coded.items[0] >= 0]].tolist()
+        assert (3 in shown) is listed
+        if listed:
+            assert shown[-1] == 3 and coded.names[coded.sources[0, len(shown) - 1]] == "visual"
+            assert hybrid.explain_texts(coded)[1][0, len(shown) - 1].startswith("looks like")
+            assert (np.diff(coded.scores[0][: len(shown)]) <= 0).all()
