@@ -444,8 +444,8 @@ def main() -> int:
     print(f"  recall@6 by variant: {photos_result['recall_at_6_by_variant']}")
     print(f"duplicate groups: {photos_result['duplicate_groups']}, false: {photos_result['false_duplicate_groups']}; "
           f"pairs joined by variant: {photos_result['duplicate_pairs_joined_by_variant']}")
-    print(f"embedding on {photos_result['device']} ({threads} threads): {photos_result['embed_images_per_second']} "
-          f"images/s (histogram fallback {photos_result['histogram_images_per_second']})")
+    print(f"embedding on {photos_result['device']}: {photos_result['embed_images_per_second_by_threads']} images/s "
+          f"by torch threads (histogram fallback {photos_result['histogram_images_per_second']})")
     result.update(photos_result)
     result["threads"] = torch.get_num_threads()
     if not args.no_db:

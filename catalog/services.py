@@ -287,6 +287,7 @@ def product_images_index(*, shop: Shop, images_dir: str | os.PathLike | None = N
 def visual_neighbours_rebuild(*, shop: Shop, model: str, k: int | None = None) -> int:
     """Replace the shop's visual neighbours (overall and per category) with those of every picture embedded
     by `model`; returns the number of rows written."""
+    Shop.objects.select_for_update().filter(pk=shop.pk).first()  # one rebuild per shop at a time (unique ranks)
     frame, vectors = image_vectors_frame(shop_id=shop.pk, model=model)
     rows = visual_neighbours_frame(frame, vectors, config=NeighbourConfig(k=k or settings.IMAGE_NEIGHBOURS))
     VisualNeighbour.objects.filter(shop=shop).delete()
