@@ -108,3 +108,21 @@ def product_page_detail(*, shop_id: int, external_id: str) -> ProductPage | None
                        looks_like=[n for n in neighbours if n.scope == VisualNeighbour.Scope.OVERALL],
                        looks_like_in_category=[n for n in neighbours if n.scope == VisualNeighbour.Scope.CATEGORY],
                        same_picture=[p for p in same if p != external_id])
+
+
+def shops_with_picture_changes() -> list[int]:
+    """Shops with a product whose image_url / image_file is not yet what its stored picture came from, or that
+    has pictures still pending (one query): what the periodic pass indexes."""
+    from django.db.models import Exists, F, OuterRef, Q, Value
+    from django.db.models.functions import Concat
+
+    wanted = Q(image_url__gt="") | Q(image_file__gt="")
+    stored_same = ProductImage.objects.filter(product_id=OuterRef("pk")).filter(
+        Q(source=F("product__image_url")) | Q(source=Concat(Value("file:"), F("product__image_file"))))
+    changed = (Product.objects.filter(wanted).annotate(known=Exists(stored_same)).filter(known=False)
+               .values_list("shop_id", flat=True).distinct())
+    pending = (ProductImage.objects.filter(status=ProductImage.Status.PENDING).exclude(source__startswith="file:")
+               .values_list("shop_id", flat=True))
+    cleared = ProductImage.objects.filter(product__image_url="", product__image_file="").values_list("shop_id",
+                                                                                                     flat=True)
+    return sorted(set(changed) | set(pending) | set(cleared))

@@ -196,10 +196,13 @@ FAILURES_SHOWN = 200
 
 
 def product_images_index(*, shop: Shop, images_dir: str | os.PathLike | None = None, retry_failed: bool = False,
-                         progress: Callable[[str], None] | None = None) -> IndexOutcome:
+                         progress: Callable[[str], None] | None = None,
+                         files_wait_for_directory: bool = False) -> IndexOutcome:
     """Fetch or copy every pending picture, hash and embed every picture not yet embedded with the current
     model, then rebuild the shop's visual neighbours. Idempotent: a second run with nothing new only
-    rebuilds the neighbours. Failed pictures keep their reason; `retry_failed` tries them again."""
+    rebuilds the neighbours. Failed pictures keep their reason; `retry_failed` tries them again.
+    `files_wait_for_directory`: without `images_dir`, leave `image_file` pictures pending (the periodic pass:
+    the import that named the directory queued its own pass) instead of failing them."""
     say = progress or (lambda message: None)
     started = time.perf_counter()
     timings: dict[str, float] = {"load": 0.0, "decode": 0.0, "embed": 0.0, "write": 0.0}
@@ -212,7 +215,10 @@ def product_images_index(*, shop: Shop, images_dir: str | os.PathLike | None = N
     except Exception as exc:  # a shop's model file that cannot load: say so, do not crash the worker
         raise UserError(f"the image embedding model cannot be loaded: {exc}", field="IMAGE_EMBEDDING_MODEL") from exc
     statuses = [ProductImage.Status.PENDING] + ([ProductImage.Status.FAILED] if retry_failed else [])
-    todo = list(ProductImage.objects.filter(shop=shop, status__in=statuses).select_related("product"))
+    todo = ProductImage.objects.filter(shop=shop, status__in=statuses).select_related("product")
+    if images_dir is None and files_wait_for_directory:
+        todo = todo.exclude(source__startswith=FILE_PREFIX)
+    todo = list(todo)
     stale = list(ProductImage.objects.filter(shop=shop, status=ProductImage.Status.STORED)
                  .exclude(embedding_model=embedder.name).select_related("product"))
     works = [_Work(row) for row in todo] + [_Work(row, fresh=False) for row in stale]

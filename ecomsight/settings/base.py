@@ -202,6 +202,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recommendations.tasks.nightly_run",
         "schedule": crontab(hour=2, minute=0),
     },
+    "product-pictures": {  # pictures of products imported through the web or the API (catalog/tasks.py)
+        "task": "catalog.tasks.product_images_pending_task",
+        "schedule": crontab(minute="*/15"),
+    },
     "nightly-expire-files": {
         "task": "predictions.tasks.files_expire_task",
         "schedule": crontab(hour=3, minute=30),

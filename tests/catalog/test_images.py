@@ -103,3 +103,24 @@ def test_import_data_with_images_queues_the_worker_which_indexes(shop, picture_s
     assert json.loads(out.getvalue())["images"] == {"pending": 2, "removed": 0, "queued": True}
     # tasks run in process in the tests (CELERY_TASK_ALWAYS_EAGER): the worker's pass already ran
     assert set(ProductImage.objects.filter(shop=shop).values_list("status", flat=True)) == {"stored"}
+
+
+@pytest.mark.django_db
+def test_the_periodic_pass_finds_shops_whose_pictures_changed_by_any_route(shop, catalogue, other_shop):
+    from catalog.selectors import shops_with_picture_changes
+    from catalog.tasks import product_images_pending_task
+
+    Product.objects.create(shop=other_shop, external_id="X")  # no picture: nothing to do there
+    assert shops_with_picture_changes() == [shop.pk]  # imported through the service: nothing queued yet
+    product_images_pending_task()  # tasks run in process in the tests
+    # URLs fetched; image_file pictures wait for the pass of the import that named their directory
+    pending = set(ProductImage.objects.filter(shop=shop, status="pending").values_list("product__external_id",
+                                                                                         flat=True))
+    assert pending == {"COF", "COF-2", "ESCAPE"}
+    assert ProductImage.objects.get(product__external_id="CAT").status == "stored"
+    assert shops_with_picture_changes() == []
+    Product.objects.filter(shop=shop, external_id="ROCKET").update(image_url="")  # cleared by an upload
+    assert shops_with_picture_changes() == [shop.pk]
+    product_images_pending_task()
+    assert not ProductImage.objects.filter(product__external_id="ROCKET").exists()
+    assert shops_with_picture_changes() == []
