@@ -78,7 +78,8 @@ def _resolve(host: str, port: int, *, allow_private: bool) -> str:
         raise FetchError(f"cannot resolve host {host}", retry=True)
     refused = [a for a in addresses if not address_allowed(a, allow_private=allow_private)]
     if refused:  # any private answer refuses the host: a DNS name must not point inside
-        raise FetchError(f"refused: {host} resolves to a private or reserved address ({refused[0]})")
+        raise FetchError(f"refused: {host} resolves to a private or reserved address ({refused[0]}); "
+                         "IMAGE_FETCH_ALLOW_PRIVATE=true allows such addresses")
     return addresses[0]
 
 
