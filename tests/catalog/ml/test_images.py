@@ -113,3 +113,31 @@ def test_embeddings_find_the_other_pictures_of_the_same_photograph(embedder):
     assert base.shape[1] == model.dim and np.allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-4)
     nearest = (queries @ base.T).argmax(axis=1)
     assert nearest.tolist() == list(range(len(names))) * (len(variants) // len(names))
+
+
+def test_a_shops_torchscript_model_is_used_and_pooled(tmp_path):
+    import torch
+
+    from catalog.ml.embed import TorchScriptEmbedder, embedder_load
+
+    class Tiny(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.avg_pool2d(x, 56)  # (n, 3, 4, 4): spatial, pooled by the embedder
+
+    path = tmp_path / "shop-model.pt"
+    torch.jit.script(Tiny()).save(str(path))
+    model = embedder_load(EmbedderConfig(model=str(path), device="cpu"))
+    assert isinstance(model, TorchScriptEmbedder) and model.dim == 3
+    rows = model.embed([photo("coffee"), photo("chelsea")])
+    assert rows.shape == (2, 3) and np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["/nonexistent/model.onnx", "histogram"])
+def test_a_model_setting_naming_no_file_fails_with_a_reason(model):
+    from catalog.ml.embed import EmbeddingModelError, embedder_load
+
+    if model == "histogram":
+        assert embedder_load(EmbedderConfig(model=model)).dim == HistogramEmbedder.dim
+        return
+    with pytest.raises(EmbeddingModelError, match="names no file"):
+        embedder_load(EmbedderConfig(model=model))
