@@ -141,3 +141,23 @@ def test_a_model_setting_naming_no_file_fails_with_a_reason(model):
         return
     with pytest.raises(EmbeddingModelError, match="names no file"):
         embedder_load(EmbedderConfig(model=model))
+
+
+def test_a_shops_onnx_model_runs_through_onnxruntime_with_a_dynamic_batch(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from catalog.ml.embed import OnnxEmbedder, embedder_load
+
+    pixels = helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["n", 3, 224, 224])
+    pooled = helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["n", 3, 1, 1])
+    graph = helper.make_graph([helper.make_node("GlobalAveragePool", ["pixels"], ["pooled"])], "tiny", [pixels],
+                              [pooled])
+    path = tmp_path / "shop-model.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), str(path))
+    model = embedder_load(EmbedderConfig(model=str(path), device="cpu", batch_size=2))
+    assert isinstance(model, OnnxEmbedder) and model.dim == 3 and model.size == 224
+    red, blue = Image.new("RGB", (50, 40), (250, 10, 10)), Image.new("RGB", (30, 60), (10, 10, 250))
+    rows = model.embed([red, blue, red])  # two batches
+    assert rows.shape == (3, 3) and rows[0].argmax() == 0 and rows[1].argmax() == 2
+    assert np.allclose(rows[0], rows[2])
