@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
+from .ml.images import hamming
 from .ml.similar import DuplicateConfig, duplicate_groups
 from .models import Product, ProductImage, VisualNeighbour
 
@@ -44,6 +45,21 @@ def duplicate_image_groups(*, shop_id: int, config: DuplicateConfig | None = Non
 
 
 DUPLICATE_GROUPS_SHOWN = 50
+
+
+def same_picture_products(*, shop_id: int, image: ProductImage) -> list[str]:
+    """The shop's other products (their ids) whose picture is the same picture as `image` (same bytes, or both
+    hashes within the duplicate distances): one pass over the shop's hashes, not the whole grouping."""
+    rows = list(ProductImage.objects.filter(shop_id=shop_id, status=ProductImage.Status.STORED, phash__isnull=False)
+                .exclude(pk=image.pk).values_list("product__external_id", "phash", "dhash", "sha256"))
+    if not rows:
+        return []
+    ids, phash, dhash, sha = zip(*rows, strict=True)
+    limit = settings.IMAGE_DUPLICATE_MAX_DISTANCE
+    close = ((hamming(np.array([image.phash]), np.array(phash, dtype=np.int64))[0] <= limit)
+             & (hamming(np.array([image.dhash]), np.array(dhash, dtype=np.int64))[0] <= limit + 2))
+    same = close | (np.array(sha, dtype=object) == image.sha256)
+    return sorted(pid for pid, hit in zip(ids, same, strict=True) if hit)
 
 
 def duplicate_image_groups_detail(*, shop_id: int) -> list[list[dict]]:
@@ -102,8 +118,8 @@ def product_page_detail(*, shop_id: int, external_id: str) -> ProductPage | None
     for neighbour in neighbours:
         neighbour.has_thumbnail = neighbour.similar_id in thumbs
     same = []
-    if image is not None and image.status == ProductImage.Status.STORED:
-        same = next((g for g in duplicate_image_groups(shop_id=shop_id) if external_id in g), [])
+    if image is not None and image.status == ProductImage.Status.STORED and image.phash is not None:
+        same = same_picture_products(shop_id=shop_id, image=image)
     return ProductPage(product=product, image=image if image and image.status == ProductImage.Status.STORED else None,
                        looks_like=[n for n in neighbours if n.scope == VisualNeighbour.Scope.OVERALL],
                        looks_like_in_category=[n for n in neighbours if n.scope == VisualNeighbour.Scope.CATEGORY],

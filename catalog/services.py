@@ -52,7 +52,7 @@ def fetch_policy() -> FetchPolicy:
 def embedder_config() -> EmbedderConfig:
     """The embedding model from settings (IMAGE_EMBEDDING_*)."""
     return EmbedderConfig(model=settings.IMAGE_EMBEDDING_MODEL, device=settings.IMAGE_EMBEDDING_DEVICE,
-                          batch_size=settings.IMAGE_EMBEDDING_BATCH_SIZE)
+                          batch_size=settings.IMAGE_EMBEDDING_BATCH_SIZE, threads=settings.IMAGE_EMBEDDING_THREADS)
 
 
 _EMBEDDERS: dict[EmbedderConfig, Embedder] = {}

@@ -49,3 +49,12 @@ def test_data_quality_lists_duplicate_pictures_for_analysts(indexed):
     html = analyst.get("/quality/").content.decode()
     assert "Duplicate pictures" in html and "(CAT-PAD)" in html and "(COF-2)" in html
     assert "(ROCKET)" not in html.split('id="duplicate-pictures"')[1].split("</div>")[0]
+
+
+@pytest.mark.django_db
+def test_a_product_id_with_a_slash_gets_its_page_and_picture(indexed):
+    Product.objects.filter(shop=indexed, external_id="CAT").update(external_id="CATS/1")
+    client = _client(UserFactory(username="m2", role="marketer", shops=[indexed]))
+    page = client.get("/products/CATS/1/")
+    assert page.status_code == 200 and "/products/CATS/1/image/thumb/" in page.content.decode()
+    assert client.get("/products/CATS/1/image/thumb/").status_code == 200
