@@ -54,11 +54,22 @@ class VisualRecommender(Recommender):
         touched = np.diff(sp.csc_matrix(data.weights).indptr) > 0
         self.cold = ~touched
         self.cold_similarity = sp.csr_matrix(similarity @ sp.diags(self.cold.astype(np.float32)))
+        self._strong = {}
         return self
 
     @property
     def has_candidates(self) -> bool:
         return self.cold_similarity.nnz > 0
+
+    def strong_cold(self, min_similarity: float) -> sp.csr_matrix:
+        """`cold_similarity` without the pairs below `min_similarity` (computed once per threshold)."""
+        cache = self._strong
+        if min_similarity not in cache:
+            strong = self.cold_similarity.copy()
+            strong.data[strong.data < min_similarity] = 0.0
+            strong.eliminate_zeros()
+            cache[min_similarity] = strong
+        return cache[min_similarity]
 
     def score(self, rows: np.ndarray) -> sp.csr_matrix:
         return sp.csr_matrix(self.data.weights[rows] @ self.cold_similarity)
@@ -79,9 +90,7 @@ def cold_start_merge(coded, visual: VisualRecommender, block: np.ndarray, exclud
     ordered; `source` is the index of "visual" in `coded.names`. Returns a new coded top-k (same class)."""
     if slots <= 0 or not visual.has_candidates or not len(block):
         return coded
-    strong = visual.cold_similarity.copy()
-    strong.data[strong.data < min_similarity] = 0.0
-    strong.eliminate_zeros()
+    strong = visual.strong_cold(min_similarity)
     if not strong.nnz:
         return coded
     raw = sp.csr_matrix(visual.data.weights[block] @ strong)
