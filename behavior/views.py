@@ -31,6 +31,7 @@ from behavior.ingest.formats import SPECS, plan_build, source_open
 from behavior.models import ImportJob
 from behavior.selectors import quality_report
 from behavior.services import import_job_create, import_job_enqueue
+from catalog.selectors import DUPLICATE_GROUPS_SHOWN, duplicate_image_groups_detail
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 
@@ -268,7 +269,9 @@ def quality(request: HttpRequest) -> HttpResponse:
              for key, count in report["dates"].items()]
     gaps = [{"label": TABLE_LABELS.get(name, name), **gap} for name, gap in report["gaps"].items()]
     dup = report["duplicates"]
+    picture_groups = duplicate_image_groups_detail(shop_id=shop.pk)
     return render(request, "behavior/quality.html", {
+        "picture_groups": picture_groups[:DUPLICATE_GROUPS_SHOWN], "picture_groups_total": len(picture_groups),
         "shop": shop, "report": report, "tables": tables, "dates": dates, "gaps": gaps,
         "dup_orders": dup["orders_same_customer_time_total"],
         "dup_imports": sorted(dup["recent_imports"]["duplicate_rows_by_kind"].items()),

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("predictions.urls")),
     # The analyst's pages: imports/ and quality/ (behavior), models/ and jobs/ (predictions).
     path("", include("behavior.urls")),
+    path("", include("catalog.urls")),
     path("", include("predictions.urls_analyst")),
     path("", include("forecasts.urls")),
     path("accounts/", include("accounts.urls")),

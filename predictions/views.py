@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import Job
 from accounts.permissions import can_view_personal_data, permission_required_403, role_required
 from accounts.selectors import shop_for_request
+from catalog.selectors import product_thumbnails
 from ecomsight.errors import UserError
 from predictions import exports
 from predictions.filters import BANDS, SORTS, AtRiskFilter
@@ -194,8 +195,10 @@ def customer_page(request: HttpRequest, external_id: str) -> HttpResponse:
                     [f"{h.as_of.day} {h.as_of:%b %Y}" for h in detail.history],
                     y_max=1.0) if len(detail.history) > 1 else None
     timeline = [TimelineRow(item=item, date_only=_date_only(item.at)) for item in detail.timeline]
+    shown = {r.product_id for r in detail.recommendations} | {s.similar_id for s in detail.similar}
     return render(request, "predictions/customer.html", {
         "shop": shop, "c": detail, "customer": detail.customer, "history": history, "timeline": timeline,
+        "thumbs": product_thumbnails(shop_id=shop.pk, product_ids=shown) if shown else {},
         "show_personal": can_view_personal_data(request.user),
         "scores_freshness": detail.run.as_of if detail.run else None,
     })

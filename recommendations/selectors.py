@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from behavior.models import OrderLine
+from catalog.selectors import visual_neighbour_pairs_frame
 from ecomsight.db import epoch_sql, read_frame
 from predictions.extensions import CustomerRecommendations
 
@@ -21,6 +22,7 @@ class RecommenderFrames:
     interactions: pd.DataFrame  # customer_id, product_id, ts, kind, quantity, order_id
     products: pd.DataFrame  # product_id, title, description, category, brand, active, created_at, label
     customers: pd.DataFrame  # customer_id
+    visual: pd.DataFrame | None = None  # product_id, similar_id, score: the pictures' neighbours (catalog)
 
 
 def recommender_frames(*, shop_id: int) -> RecommenderFrames:
@@ -66,7 +68,8 @@ def recommender_frames(*, shop_id: int) -> RecommenderFrames:
         "SELECT id FROM behavior_customer WHERE shop_id = %s", [shop_id],
         columns=["customer_id"], dtypes={"customer_id": "int64"},
     )
-    return RecommenderFrames(interactions=interactions, products=products, customers=customers)
+    return RecommenderFrames(interactions=interactions, products=products, customers=customers,
+                             visual=visual_neighbour_pairs_frame(shop_id=shop_id))
 
 
 # ---- what predictions' pages and exports show (provided through predictions.extensions) ---------------
@@ -81,6 +84,15 @@ def active_version_id(*, shop_id: int) -> int | None:
     """The shop's active recommender build (None before the first one)."""
     return (RecommenderVersion.objects.filter(shop_id=shop_id, status=RecommenderVersion.Status.ACTIVE)
             .order_by("-created_at", "-id").values_list("id", flat=True).first())
+
+
+def similar_products_frame(*, shop_id: int, kind: str) -> pd.DataFrame:
+    """The active build's similar products of `kind` with the products' own ids: product_id,
+    similar_product_id, rank, score (one query; empty before the first build)."""
+    version_id = active_version_id(shop_id=shop_id)
+    rows = (SimilarProduct.objects.filter(version_id=version_id, kind=kind).order_by("product__external_id", "rank")
+            .values_list("product__external_id", "similar__external_id", "rank", "score")) if version_id else []
+    return pd.DataFrame(list(rows), columns=["product_id", "similar_product_id", "rank", "score"])
 
 
 def customer_page_recommendations(shop_id: int, customer_id: int, last_order_id: int | None):

@@ -17,13 +17,15 @@ from django.utils import timezone
 from accounts.jobs import job_create, job_finish, job_progress, job_running
 from accounts.models import Job, Shop
 from catalog.models import Category
+from catalog.selectors import visual_neighbours_frame
 from ecomsight.db import bulk_insert_frame
+from ecomsight.errors import UserError
 
 from .ml.build import BuildResult, build_all
 from .ml.config import RecommenderConfig
 from .ml.evaluate import evaluate_recommenders
 from .models import Recommendation, RecommenderVersion, SimilarProduct
-from .selectors import recommender_frames
+from .selectors import recommender_frames, similar_products_frame
 
 logger = logging.getLogger("ecomsight.recommendations")
 
@@ -117,16 +119,37 @@ def _build(frames, *, k: int, config: RecommenderConfig, progress) -> BuildResul
         return BuildResult(
             recommendations=pd.DataFrame(columns=["customer_id", "product_id", "rank", "score", "source", "reason"]),
             similar=pd.DataFrame(columns=["product_id", "similar_id", "kind", "rank", "score"]), weights={})
-    return build_all(frames.interactions, frames.products, frames.customers, k=k, config=config, progress=progress)
+    return build_all(frames.interactions, frames.products, frames.customers, k=k, config=config, progress=progress,
+                     visual_pairs=frames.visual)
 
 
 def recommendations_evaluate(*, shop: Shop, k: int = 10) -> dict:
     """Hold out each customer's last order; metrics@k of every recommender and the hybrid, side by side."""
     frames = recommender_frames(shop_id=shop.pk)
     result = evaluate_recommenders(frames.interactions, frames.products, frames.customers, k=k,
-                                   config=recommender_config(shop=shop))
+                                   config=recommender_config(shop=shop), visual_pairs=frames.visual)
     report = result.to_dict()
     report["weights"] = {name: float(w) for name, w in result.weights.items()}
     if result.cutoff is not None:
         report["holdout_after"] = pd.Timestamp(result.cutoff).isoformat()
     return report
+
+
+SIMILAR_EXPORT_COLUMNS = ["product_id", "similar_product_id", "rank", "score", "kind"]
+
+
+def similar_products_export(*, shop: Shop, kind: str, path, scope: str = "overall") -> int:
+    """Write the shop's similar products of `kind` to a CSV file (SIMILAR_EXPORT_COLUMNS, products by their own
+    ids, ordered by product and rank); returns the rows written. `visual` reads the catalogue's visual
+    neighbours (of `scope`), the other kinds the active recommender build (none before the first build)."""
+    if kind == "visual":
+        frame = visual_neighbours_frame(shop_id=shop.pk, scope=scope)
+    else:
+        frame = similar_products_frame(shop_id=shop.pk, kind=kind)
+    frame = frame.assign(kind=kind)[SIMILAR_EXPORT_COLUMNS]
+    frame["score"] = frame["score"].astype(float).round(6)
+    try:
+        frame.to_csv(path, index=False)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}", field="out") from exc
+    return len(frame)

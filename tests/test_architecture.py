@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ["accounts", "catalog", "behavior", "predictions", "recommendations"]  # each may import those before it
-ML_PACKAGES = ["predictions/ml", "recommendations/ml"]
+ML_PACKAGES = ["catalog/ml", "predictions/ml", "recommendations/ml"]
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

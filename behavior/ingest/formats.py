@@ -76,6 +76,8 @@ SPECS: dict[str, KindSpec] = {
         Column("brand", max_length=200),
         Column("price", "decimal", limit=Decimal(10) ** 10),
         Column("active", "bool"),
+        Column("image_url", max_length=2000),
+        Column("image_file", max_length=500),
     )),
     "orders": KindSpec("orders", (
         Column("order_id", "id", max_length=100),

@@ -57,6 +57,8 @@ _VALUES = {
         ("brand", "COALESCE(s.brand, '')", "brand"),
         ("price", "s.price::numeric", "price"),
         ("active", "COALESCE(s.active::boolean, true)", "active"),
+        ("image_url", "COALESCE(s.image_url, '')", "image_url"),
+        ("image_file", "COALESCE(s.image_file, '')", "image_file"),
     ],
     "orders": [
         ("customer_id", "c.id", "customer_id"),

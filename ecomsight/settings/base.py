@@ -118,6 +118,23 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
+# Product pictures (catalog/services.py): fetched by workers, stored under MEDIA_ROOT by SHA-256.
+# Addresses resolving to private, loopback, link-local or reserved ranges are refused unless this allows them.
+IMAGE_FETCH_ALLOW_PRIVATE = env.bool("IMAGE_FETCH_ALLOW_PRIVATE", default=False)
+IMAGE_FETCH_CONNECT_TIMEOUT = env.float("IMAGE_FETCH_CONNECT_TIMEOUT", default=5.0)
+IMAGE_FETCH_READ_TIMEOUT = env.float("IMAGE_FETCH_READ_TIMEOUT", default=15.0)
+IMAGE_FETCH_ATTEMPTS = env.int("IMAGE_FETCH_ATTEMPTS", default=3)
+IMAGE_FETCH_WORKERS = env.int("IMAGE_FETCH_WORKERS", default=8)
+IMAGE_MAX_BYTES = env.int("IMAGE_MAX_BYTES", default=10 * 1024 ** 2)
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
+# "efficientnet-lite0" (shipped in a pinned package), "histogram" (no model), or a .onnx / TorchScript file.
+IMAGE_EMBEDDING_MODEL = env("IMAGE_EMBEDDING_MODEL", default="efficientnet-lite0")
+IMAGE_EMBEDDING_DEVICE = env("IMAGE_EMBEDDING_DEVICE", default="auto")
+IMAGE_EMBEDDING_BATCH_SIZE = env.int("IMAGE_EMBEDDING_BATCH_SIZE", default=32)
+IMAGE_EMBEDDING_THREADS = env.int("IMAGE_EMBEDDING_THREADS", default=0)  # CPU threads for the model (0: torch's)
+IMAGE_NEIGHBOURS = env.int("IMAGE_NEIGHBOURS", default=20)
+IMAGE_DUPLICATE_MAX_DISTANCE = env.int("IMAGE_DUPLICATE_MAX_DISTANCE", default=10)
+
 # Login brute force (accounts/throttle.py): attempts per username and per client IP within the window,
 # counted in the shared cache; past the limit, attempts are refused until the window ends.
 LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", default=5)
@@ -185,6 +202,7 @@ CELERY_TASK_ROUTES = {
     "predictions.tasks.*": {"queue": "ml"},
     "recommendations.tasks.*": {"queue": "ml"},
     "forecasts.tasks.*": {"queue": "ml"},
+    "catalog.tasks.*": {"queue": "ml"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = 30 * 60
 CELERY_TASK_TIME_LIMIT = 35 * 60
@@ -196,6 +214,10 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-forecast-and-alerts": {
         "task": "forecasts.tasks.nightly_forecasts",
         "schedule": crontab(hour=2, minute=45),
+    },
+    "product-pictures": {  # pictures of products imported through the web or the API (catalog/tasks.py)
+        "task": "catalog.tasks.product_images_pending_task",
+        "schedule": crontab(minute="*/15"),
     },
     "nightly-expire-files": {
         "task": "predictions.tasks.files_expire_task",

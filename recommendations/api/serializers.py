@@ -31,8 +31,15 @@ class SimilarOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+SIMILAR_KINDS = [*SimilarProduct.Kind.values, "visual"]
+
+
 class SimilarFilterSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=SimilarProduct.Kind.choices, required=False)
+    kind = serializers.ChoiceField(choices=SIMILAR_KINDS, required=False,
+                                   help_text="`visual`: pictures that look alike (from index_images).")
+    scope = serializers.ChoiceField(choices=["overall", "category"], required=False, default="overall",
+                                    help_text="kind=visual only: neighbours among all products, or within the "
+                                              "product's category.")
 
 
 class RecommendationsJobInputSerializer(serializers.Serializer):

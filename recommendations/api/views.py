@@ -18,7 +18,7 @@ from accounts.api.views import JOB_EXAMPLE
 from accounts.jobs import job_create
 from accounts.models import Job
 from behavior.models import Customer
-from catalog.models import Product
+from catalog.models import Product, VisualNeighbour
 from ecomsight.api.pagination import DEFAULT_PAGE_SIZE, page_size_from
 from ecomsight.api.views import ShopApiMixin
 from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
@@ -127,13 +127,20 @@ class ProductSimilarApi(ShopApiMixin, generics.ListAPIView):
                       .values_list("id", flat=True).first())
         if product_id is None:
             raise Http404("No such product.")
+        filters = dict(query.validated_data)
+        scope = filters.pop("scope", "overall")
+        if filters.get("kind") == "visual":  # the catalogue's own table: there without a recommender build
+            return VisualNeighbour.objects.filter(shop=self.shop, product_id=product_id, scope=scope) \
+                .select_related("similar")
         version = active_version_id(shop_id=self.shop.pk)
-        return (SimilarProduct.objects.filter(version_id=version, product_id=product_id, **query.validated_data)
+        return (SimilarProduct.objects.filter(version_id=version, product_id=product_id, **filters)
                 .select_related("similar"))
 
     @extend_schema(operation_id="product_similar", summary="Products similar to a product", tags=["recommendations"],
                    description="`also_bought`: bought by the same customers; `content`: similar title, "
-                               "description and category.",
+                               "description and category; `visual`: pictures that look alike (nearest "
+                               "embeddings, `scope=overall` or `category`). Without `kind`: also_bought and "
+                               "content.",
                    parameters=[OpenApiParameter("product_id", OpenApiTypes.STR, OpenApiParameter.PATH,
                                                 description="The shop's own product id."), SimilarFilterSerializer],
                    examples=[OpenApiExample("similar", response_only=True, value={

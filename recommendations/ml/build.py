@@ -26,6 +26,7 @@ from .data import build_interaction_data
 from .evaluate import validation_weights
 from .hybrid import CodedTopK, HybridRecommender, fit_recommenders
 from .similar import similar_products_frame
+from .visual import visual_similarity
 
 # customers per task handed to a worker: big enough to amortise the hand-over, small enough for steady progress
 CHUNK_CUSTOMERS = 10_000
@@ -52,10 +53,12 @@ def build_all(
     config: RecommenderConfig,
     as_of: pd.Timestamp | None = None,
     progress: Callable[[str], None] | None = None,
+    visual_pairs: pd.DataFrame | None = None,
 ) -> BuildResult:
     """Fit weights on a validation split, refit on all data, and produce every list (the caller writes them).
 
     Customers without history get popular products; lists can be shorter than k when too little is allowed.
+    `visual_pairs` (product_id, similar_id, score: the pictures' neighbours) feed the visual source.
     """
     say = progress or (lambda message: None)
     timings: dict[str, float] = {}
@@ -67,18 +70,19 @@ def build_all(
         interactions = interactions.assign(kind=interactions["kind"].astype("category"))
     products = products.reset_index(drop=True)
     content = content_similarity(products, config)
+    visual = visual_similarity(products, visual_pairs)
     timings["content"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     say("fitting hybrid weights on the validation split")
     weights = validation_weights(interactions, products, customers, k=min(k, 10), config=config,
-                                 content_similarity=content)
+                                 content_similarity=content, visual_similarity=visual)
     timings["weights"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     say("fitting recommenders on all data")
     data = build_interaction_data(interactions, products, customers, config=config, as_of=as_of)
-    components = fit_recommenders(data, config, content_similarity=content)
+    components = fit_recommenders(data, config, content_similarity=content, visual_similarity=visual)
     hybrid = HybridRecommender(config, weights, components).fit(data)
     exclude = exclusion_matrix(data, config)
     timings["fit"] = time.perf_counter() - clock

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-RECOMMENDER_NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content")
+RECOMMENDER_NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content", "visual")
 
 
 def _default_kind_weights() -> dict[str, float]:
@@ -33,6 +33,10 @@ class RecommenderConfig:
     repurchase_sigma: float = 0.5
     candidates: int = 100
     similar_k: int = 20
+    # Image cold start: up to this many places at the end of each list go to products nobody has interacted
+    # with yet that look like what the customer bought (picture cosine at least the minimum); 0 turns it off.
+    cold_start_slots: int = 1
+    cold_start_min_similarity: float = 0.6
     allow_rebuy: bool = True
     rebuy_by_category: dict[str, bool] = field(default_factory=dict)
     block_size: int = 2000

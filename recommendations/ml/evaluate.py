@@ -21,6 +21,7 @@ from .data import InteractionData, build_interaction_data
 from .hybrid import HybridRecommender, fit_recommenders, fit_weights, holdout_targets
 from .metrics import ranking_metrics
 from .split import temporal_split
+from .visual import visual_similarity
 
 ALL_NAMES = (*RECOMMENDER_NAMES, "hybrid")
 
@@ -60,6 +61,7 @@ def validation_weights(
     k: int,
     config: RecommenderConfig,
     content_similarity: sp.csr_matrix | None = None,
+    visual_similarity: sp.csr_matrix | None = None,
 ) -> dict[str, float]:
     """Hybrid weights fit on a split carved from `train` only (its own cutoff, its last orders as targets).
 
@@ -86,7 +88,8 @@ def validation_weights(
     rows, targets = holdout_targets(data, holdout)
     if len(rows) == 0:
         return default
-    components = fit_recommenders(data, config, content_similarity=content_similarity)
+    components = fit_recommenders(data, config, content_similarity=content_similarity,
+                                  visual_similarity=visual_similarity)
     return fit_weights(components, rows=rows, targets=targets, k=k, config=config,
                        exclude=exclusion_matrix(data, config))
 
@@ -107,8 +110,11 @@ def evaluate_recommenders(
     k: int = 10,
     as_of: pd.Timestamp | None = None,
     config: RecommenderConfig,
+    visual_pairs: pd.DataFrame | None = None,
 ) -> EvaluationResult:
-    """HitRate/Recall/NDCG@k, catalogue coverage and popularity bias for every recommender (see module doc)."""
+    """HitRate/Recall/NDCG@k, catalogue coverage and popularity bias for every recommender (see module doc).
+
+    `visual_pairs`: the pictures' neighbours (product_id, similar_id, score) for the visual source."""
     if as_of is not None:
         interactions = interactions[interactions["ts"] <= as_of]
     split = temporal_split(interactions, quantile=config.validation_quantile)
@@ -118,9 +124,10 @@ def evaluate_recommenders(
     data = build_interaction_data(split.train, products, customers, config=config, as_of=split.cutoff)
     rows, targets = holdout_targets(data, split.holdout)
     exclude = exclusion_matrix(data, config)
-    components = fit_recommenders(data, config)
+    visual = visual_similarity(products.reset_index(drop=True), visual_pairs)
+    components = fit_recommenders(data, config, visual_similarity=visual)
     weights = validation_weights(split.train, products, customers, k=k, config=config,
-                                 content_similarity=components["content"].similarity)
+                                 content_similarity=components["content"].similarity, visual_similarity=visual)
     recommenders = {**components, "hybrid": HybridRecommender(config, weights, components).fit(data)}
     pop_rank = popularity_ranks(data)
     n_active = max(int(data.active.sum()), 1)

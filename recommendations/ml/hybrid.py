@@ -17,6 +17,7 @@ from .metrics import ranking_metrics
 from .popularity import PopularityRecommender
 from .repurchase import RepurchaseRecommender
 from .user_knn import UserKNNRecommender
+from .visual import VisualRecommender, cold_start_merge
 
 # popularity always contributes a little so short lists are filled with popular products
 FILL_WEIGHT = 1e-3
@@ -27,19 +28,24 @@ RECOMMENDER_CLASSES: dict[str, type[Recommender]] = {
     "item_knn": ItemKNNRecommender,
     "user_knn": UserKNNRecommender,
     "content": ContentRecommender,
+    "visual": VisualRecommender,
 }
 
 
 def fit_recommenders(
-    data: InteractionData, config: RecommenderConfig, *, content_similarity: sp.csr_matrix | None = None
+    data: InteractionData, config: RecommenderConfig, *, content_similarity: sp.csr_matrix | None = None,
+    visual_similarity: sp.csr_matrix | None = None,
 ) -> dict[str, Recommender]:
     """Every single recommender, fitted on `data`, by name.
 
     `content_similarity` (from `content.content_similarity`) skips the TF-IDF fit: it depends on the catalogue
-    only, so the validation fit and the final fit can share it without leaking anything."""
+    only, so the validation fit and the final fit can share it without leaking anything. `visual_similarity`
+    (from `visual.visual_similarity`, the pictures' neighbours) likewise; without it the visual source is empty."""
     fitted = {}
     for name in RECOMMENDER_NAMES:
-        if name == "content" and content_similarity is not None:
+        if name == "visual":
+            fitted[name] = VisualRecommender(config).fit(data, similarity=visual_similarity)
+        elif name == "content" and content_similarity is not None:
             fitted[name] = ContentRecommender(config).fit(data, similarity=content_similarity)
         else:
             fitted[name] = RECOMMENDER_CLASSES[name](config).fit(data)
@@ -121,16 +127,31 @@ class HybridRecommender(Recommender):
     def masked_score(self, rows: np.ndarray, exclude: sp.csr_matrix | None = None) -> sp.csr_matrix:
         return self.blend(self.candidates(rows, exclude, names=self.active_names()))
 
+    def recommend(self, rows, k: int, exclude: sp.csr_matrix | None = None) -> TopK:
+        """The lists a build writes (`recommend_coded`, cold-start places included), without their reasons."""
+        coded = self.recommend_coded(rows, k, exclude)
+        return TopK(coded.items, coded.scores)
+
     def recommend_coded(self, rows, k: int, exclude: sp.csr_matrix | None = None) -> CodedTopK:
         """Top-k per customer row with the strongest source and its reason code of each entry (block-wise)."""
         rows = np.asarray(rows, dtype=np.int64)
         names = self.active_names()
+        cold = self.components.get("visual") if self.config.cold_start_slots > 0 else None
+        if cold is not None and not cold.has_candidates:
+            cold = None
+        if cold is not None and "visual" not in names:
+            names = (*names, "visual")  # its weight may be 0: it then only fills the cold-start places
         parts = []
         for s in range(0, len(rows), self.config.block_size):
             block = rows[s : s + self.config.block_size]
             cands = self.candidates(block, exclude, names=names)
             top = topk_csr(self.blend(cands), k)
-            parts.append(self._explain(block, top, cands, names))
+            coded = self._explain(block, top, cands, names)
+            if cold is not None:
+                coded = cold_start_merge(coded, cold, block, exclude, slots=self.config.cold_start_slots,
+                                         min_similarity=self.config.cold_start_min_similarity,
+                                         source=names.index("visual"))
+            parts.append(coded)
         if not parts:
             empty = np.empty((0, k))
             return CodedTopK(empty.astype(np.int64), empty.astype(np.float32), empty.astype(np.int8),

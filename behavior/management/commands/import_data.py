@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 from accounts.management.base import ShopCommand
 from behavior.ingest.formats import KINDS
 from behavior.services import DEFAULT_BATCH_SIZE, data_import
+from catalog.services import product_images_enqueue
 
 
 class Command(ShopCommand):
@@ -23,6 +24,8 @@ class Command(ShopCommand):
         parser.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
         parser.add_argument("--no-create", action="store_true",
                             help="reject rows naming unknown customers/products instead of creating stand-ins")
+        parser.add_argument("--images", metavar="DIR",
+                            help="products: the directory the image_file column's paths are relative to")
         parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                             help=f"rows per transaction (default {DEFAULT_BATCH_SIZE})")
 
@@ -44,4 +47,10 @@ class Command(ShopCommand):
         result = data_import(shop=target_shop, kind=options["kind"], path=options["file"], column_map=column_map,
                              create_missing=not options["no_create"], dry_run=options["dry_run"],
                              batch_size=options["batch_size"], progress=report_progress)
-        self.print_json(result.as_json())
+        document = result.as_json()
+        if options["kind"] == "products" and not options["dry_run"]:
+            # The pictures are fetched, copied and embedded by a worker (index_images does the same by hand).
+            document["images"] = product_images_enqueue(shop=target_shop, images_dir=options["images"])
+        elif options["images"]:
+            raise CommandError("--images applies to product imports only.")
+        self.print_json(document)

@@ -3,7 +3,7 @@
 from accounts.management.base import ShopCommand
 from recommendations.services import recommendations_evaluate
 
-NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content", "hybrid")
+NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content", "visual", "hybrid")
 
 
 class Command(ShopCommand):

@@ -102,7 +102,8 @@ def small_shop():
     return interactions(rows), products(range(1, 7), categories=cats), customers(range(1, 11))
 
 
-@pytest.mark.parametrize("name", [*RECOMMENDER_CLASSES, "hybrid"])
+# the visual source needs pictures' neighbours: tests/recommendations/ml/test_visual.py checks it the same way
+@pytest.mark.parametrize("name", [*(n for n in RECOMMENDER_CLASSES if n != "visual"), "hybrid"])
 def test_inactive_products_are_never_recommended(name):
     inter, prods, custs = small_shop()
     prods["active"] = prods["product_id"].isin([1, 3, 5, 6])  # 2 and 4 are the popular, co-bought ones

@@ -1,0 +1,167 @@
+"""Fetching product pictures over HTTP(S), safely (no Django: the caller passes the policy).
+
+Server-side request forgery: an `image_url` is the shop's (or an attacker's) text, and the worker fetching it
+sits inside our network. So the host name is resolved here, every address it resolves to is checked (loopback,
+private, link-local — 169.254.169.254, the cloud metadata service —, carrier-grade NAT, multicast and reserved
+ranges are refused unless the policy allows private addresses), and the connection goes to the checked address
+itself (the Host header and TLS name stay the URL's), so a second DNS answer cannot swap in another address.
+Redirects are followed by hand, each hop checked the same way. Bodies are read in chunks and abandoned past
+`max_bytes`; the declared Content-Type must be an image type. Connection errors, timeouts, 429 and 5xx are
+retried with exponential back-off; other 4xx are final.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import certifi
+import urllib3
+
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/tiff",
+                         "image/pjpeg", "image/x-ms-bmp"})
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class FetchError(Exception):
+    """A picture could not be fetched; the message is the reason people read. `retry`: worth trying later."""
+
+    def __init__(self, message: str, *, retry: bool = False):
+        super().__init__(message)
+        self.retry = retry
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Limits of one fetch: seconds to connect and to read, the largest body, attempts, redirects."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    max_bytes: int = 10 * 1024 * 1024
+    attempts: int = 3
+    backoff: float = 0.5
+    max_redirects: int = 3
+    allow_private: bool = False
+    user_agent: str = "EcomSight-image-fetcher/1.0"
+    allowed_types: frozenset[str] = field(default=IMAGE_TYPES)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    data: bytes
+    content_type: str
+    url: str
+
+
+def address_allowed(address: str, *, allow_private: bool) -> bool:
+    """Whether a connection to this IP address may be made (public unicast only, unless private is allowed)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified or ip.is_multicast:
+        return False
+    if allow_private:
+        return True
+    return ip.is_global and not ip.is_reserved and not ip.is_link_local and not ip.is_loopback
+
+
+def _resolve(host: str, port: int, *, allow_private: bool) -> str:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise FetchError(f"cannot resolve host {host}", retry=True) from exc
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if not addresses:
+        raise FetchError(f"cannot resolve host {host}", retry=True)
+    refused = [a for a in addresses if not address_allowed(a, allow_private=allow_private)]
+    if refused:  # any private answer refuses the host: a DNS name must not point inside
+        raise FetchError(f"refused: {host} resolves to a private or reserved address ({refused[0]}); "
+                         "IMAGE_FETCH_ALLOW_PRIVATE=true allows such addresses")
+    return addresses[0]
+
+
+def _once(url: str, policy: FetchPolicy) -> Fetched:
+    for _ in range(policy.max_redirects + 1):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise FetchError(f"refused: only http and https addresses are fetched ({parts.scheme or 'no'} scheme)")
+        if not parts.hostname:
+            raise FetchError("refused: the address has no host")
+        if parts.username or parts.password:
+            raise FetchError("refused: addresses with credentials are not fetched")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise FetchError("refused: invalid port") from exc
+        address = _resolve(parts.hostname, port, allow_private=policy.allow_private)
+        timeout = urllib3.Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
+        if parts.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1,
+                                               cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+                                               server_hostname=parts.hostname, assert_hostname=parts.hostname)
+        else:
+            pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        try:
+            response = pool.urlopen("GET", path, headers={"Host": host_header, "User-Agent": policy.user_agent,
+                                                          "Accept": "image/*"},
+                                    redirect=False, preload_content=False, assert_same_host=False)
+        except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError,
+                urllib3.exceptions.NewConnectionError, OSError) as exc:
+            raise FetchError(f"connection failed ({type(exc).__name__})", retry=True) from exc
+        except urllib3.exceptions.SSLError as exc:
+            raise FetchError(f"TLS error ({exc})") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise FetchError(f"HTTP error ({type(exc).__name__})", retry=True) from exc
+        try:
+            if response.status in (301, 302, 303, 307, 308):
+                location = response.headers.get("Location")
+                if not location:
+                    raise FetchError(f"HTTP {response.status} without a Location")
+                url = urljoin(url, location)
+                continue
+            if response.status != 200:
+                raise FetchError(f"HTTP {response.status}", retry=response.status in RETRY_STATUSES)
+            content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+            if content_type not in policy.allowed_types:
+                raise FetchError(f"not an image: Content-Type {content_type or 'missing'}")
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > policy.max_bytes:
+                raise FetchError(f"too large: {int(declared):,} bytes (limit {policy.max_bytes:,})")
+            chunks, size = [], 0
+            try:
+                for chunk in response.stream(64 * 1024):
+                    size += len(chunk)
+                    if size > policy.max_bytes:
+                        raise FetchError(f"too large: over {policy.max_bytes:,} bytes")
+                    chunks.append(chunk)
+            except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError, OSError) as exc:
+                raise FetchError(f"read failed ({type(exc).__name__})", retry=True) from exc
+            if not size:
+                raise FetchError("empty body")
+            return Fetched(data=b"".join(chunks), content_type=content_type, url=url)
+        finally:
+            response.release_conn()
+            pool.close()
+    raise FetchError(f"too many redirects (more than {policy.max_redirects})")
+
+
+def image_fetch(url: str, *, policy: FetchPolicy) -> Fetched:
+    """GET one picture under `policy`, retrying what is worth retrying; raises FetchError with the reason."""
+    last: FetchError | None = None
+    for attempt in range(max(policy.attempts, 1)):
+        try:
+            return _once(url.strip(), policy)
+        except FetchError as exc:
+            last = exc
+            if not exc.retry or attempt + 1 >= policy.attempts:
+                break
+            time.sleep(policy.backoff * (2 ** attempt))
+    assert last is not None
+    if last.retry and policy.attempts > 1:
+        raise FetchError(f"{last} after {policy.attempts} attempts", retry=True)
+    raise last
