@@ -257,3 +257,10 @@ def _insert_many(table: str, columns: tuple[str, ...], rows: list[tuple], *, con
             cursor.executemany(sql, rows[start:start + 10_000])
             inserted += max(cursor.rowcount, 0)
     return inserted
+
+
+def customer_references(*, rows: list[list], index: int, shop_id: int, result: BatchResult, create: bool,
+                        ids: IdCache) -> tuple[list[list], dict[str, int]]:
+    """For writers of other apps' kinds: map column `index`'s customer ids to ids, as orders and events do
+    (stand-ins for unknown customers, or rejected rows with `create=False`)."""
+    return _references(rows, index, Customer, shop_id, result, label="customer", create=create, ids=ids)

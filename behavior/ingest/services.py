@@ -36,6 +36,14 @@ from .formats import KINDS, Batch, Reject, batches_parse, plan_build, source_ope
 # with 100,000 and 44-60k with 150,000: no measurable cost.
 DEFAULT_BATCH_SIZE = 100_000
 WRITERS = {"postgres": postgres.batch_write, "generic": generic.batch_write}
+WRITERS_BUILT_IN = ("customers", "products", "orders", "order_lines", "events")
+# Writers of kinds that apps above behavior own (offers, offer_assignments): kind -> batch_write-like callable.
+KIND_WRITERS: dict[str, Callable] = {}
+
+
+def kind_writer_register(*, kind: str, writer: Callable) -> None:
+    """Let an app above behavior write the rows of one import kind (called from its AppConfig.ready)."""
+    KIND_WRITERS[kind] = writer
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,10 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     large_allocations_returned()  # batches' big arrays go back to the system, not the heap (peak memory)
     write = WRITERS["postgres" if connection.vendor == "postgresql" else "generic"] if writer == "auto" \
         else WRITERS[writer]
+    if job.kind in KIND_WRITERS:
+        write = KIND_WRITERS[job.kind]
+    elif job.kind not in WRITERS_BUILT_IN:
+        raise UserError(f"Imports of {job.kind} need their app installed.", field="kind")
     started = time.monotonic()
     job.status = ImportJob.Status.RUNNING
     job.error = ""

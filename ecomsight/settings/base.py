@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "behavior",
     "predictions",
     "recommendations",
+    "offers",
 ]
 
 MIDDLEWARE = [

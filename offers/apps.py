@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class OffersConfig(AppConfig):
+    name = "offers"
+
+    def ready(self) -> None:
+        # The two import kinds of this app plug into behavior's ingest (behavior cannot import us).
+        from behavior.ingest.services import kind_writer_register
+
+        from .ingest import assignments_batch_write, offers_batch_write
+
+        kind_writer_register(kind="offers", writer=offers_batch_write)
+        kind_writer_register(kind="offer_assignments", writer=assignments_batch_write)
