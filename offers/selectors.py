@@ -1,0 +1,241 @@
+"""Reads for offers: the logged assignments with their context and outcomes as one frame, customers' context
+now, offers and their eligibility, results per offer and per policy version.
+
+Context and outcomes are computed in SQL in one statement for all rows (LATERAL joins over the order index
+`order_customer_time`), never one query per customer. PostgreSQL only.
+
+One rule, one place: *context at time t* uses only orders placed before t (no leakage), and the *outcome*
+of an assignment at t is read from the non-cancelled orders placed in (t, t + attribution window]:
+conversion = at least one such order; net revenue = their totals minus the offer's cost_per_redemption when
+the customer converted. An assignment whose window has not closed by the shop's latest order is *pending*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from django.db import connection
+
+from accounts.models import Shop
+from ecomsight.db import epoch_sql, read_frame
+
+from .models import Assignment, Offer, OfferSettings, PolicyVersion
+
+FEATURES = ("recency_days", "frequency_365", "monetary_365", "avg_order_value", "tenure_days",
+            "churn_probability", "purchase_probability", "log_frequency_365")
+
+# The context of (customer, at) rows given by the SQL `source` (columns: key, customer_id, at).
+_CONTEXT_SQL = """
+SELECT s.key, s.customer_id, {at_epoch},
+       EXTRACT(EPOCH FROM s.at - h.last_at) / 86400.0,
+       COALESCE(y.n, 0), COALESCE(y.spend, 0), h.aov,
+       EXTRACT(EPOCH FROM s.at - COALESCE(LEAST(h.first_at, c.signup_at), c.signup_at)) / 86400.0,
+       sc.churn, sc.purchase{extra}
+FROM ({source}) s
+JOIN behavior_customer c ON c.id = s.customer_id
+LEFT JOIN LATERAL (
+    SELECT MAX(o.placed_at) AS last_at, MIN(o.placed_at) AS first_at, AVG(o.total) AS aov
+    FROM behavior_order o WHERE o.customer_id = s.customer_id AND o.placed_at < s.at AND o.status <> 'cancelled'
+) h ON TRUE
+LEFT JOIN LATERAL (
+    SELECT COUNT(*) AS n, SUM(COALESCE(o.total, 0)) AS spend
+    FROM behavior_order o WHERE o.customer_id = s.customer_id AND o.status <> 'cancelled'
+      AND o.placed_at < s.at AND o.placed_at >= s.at - INTERVAL '365 days'
+) y ON TRUE
+LEFT JOIN LATERAL (
+    SELECT MAX(CASE WHEN x.task = 'churn' THEN x.probability END) AS churn,
+           MAX(CASE WHEN x.task = 'purchase' THEN x.probability END) AS purchase
+    FROM (SELECT DISTINCT ON (cs.task) cs.task, cs.probability FROM predictions_customerscore cs
+          WHERE cs.customer_id = s.customer_id AND cs.scored_at <= s.at
+          ORDER BY cs.task, cs.scored_at DESC) x
+) sc ON TRUE
+{outcome}
+"""
+_CONTEXT_COLUMNS = ["key", "customer_id", "at", "recency_days", "frequency_365", "monetary_365",
+                    "avg_order_value", "tenure_days", "churn_probability", "purchase_probability"]
+
+
+def offer_settings_get(*, shop: Shop) -> OfferSettings:
+    """The shop's offer settings (created with the defaults on first use)."""
+    settings, _ = OfferSettings.objects.get_or_create(shop=shop)
+    return settings
+
+
+def offer_list(*, shop: Shop, active_only: bool = False) -> list[Offer]:
+    """The shop's offers, by id."""
+    qs = Offer.objects.filter(shop=shop)
+    return list(qs.filter(active=True) if active_only else qs)
+
+
+def data_clock(*, shop: Shop) -> datetime | None:
+    """The moment the shop's data reaches: its latest order (outcomes after it are not known yet)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT MAX(placed_at) FROM behavior_order WHERE shop_id = %s", [shop.pk])
+        return cursor.fetchone()[0]
+
+
+def _finish(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in FEATURES[:-1]:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    frame["log_frequency_365"] = np.log1p(frame["frequency_365"])
+    return frame
+
+
+@dataclass(frozen=True)
+class AssignmentFrame:
+    """Logged assignments whose attribution window has closed, in time order, with context and outcomes."""
+
+    frame: pd.DataFrame  # key, customer_id, at, FEATURES..., offer, propensity, converted, revenue, cost
+    pending: int  # assignments whose window is still open
+    clock: datetime | None
+    attribution_days: int
+
+
+def assignment_frame(*, shop: Shop, until: datetime | None = None) -> AssignmentFrame:
+    """Every assignment of `shop` with a closed attribution window: context at assignment time (features from
+    orders before it, the latest scores before it) and its outcome, in one SQL statement."""
+    settings = offer_settings_get(shop=shop)
+    clock = data_clock(shop=shop)
+    total = Assignment.objects.filter(shop=shop).count()
+    if clock is None:
+        return AssignmentFrame(frame=_empty(), pending=total, clock=None,
+                               attribution_days=settings.attribution_days)
+    window = timedelta(days=settings.attribution_days)
+    last = clock - window if until is None else min(clock - window, until)
+    source = ("SELECT a.id AS key, a.customer_id, a.assigned_at AS at, a.offer_id, a.propensity "
+              "FROM offers_assignment a WHERE a.shop_id = %s AND a.assigned_at <= %s")
+    outcome = """
+    JOIN offers_offer f ON f.id = s.offer_id
+    LEFT JOIN LATERAL (
+        SELECT COUNT(*) AS n, SUM(COALESCE(o.total, 0)) AS spend FROM behavior_order o
+        WHERE o.customer_id = s.customer_id AND o.status <> 'cancelled'
+          AND o.placed_at > s.at AND o.placed_at <= s.at + %s
+    ) r ON TRUE
+    ORDER BY s.at, s.key"""
+    sql = _CONTEXT_SQL.format(at_epoch=epoch_sql("s.at"), source=source, outcome=outcome,
+                              extra=", f.external_id, s.propensity, (r.n > 0)::int, COALESCE(r.spend, 0), "
+                                    "f.cost_per_redemption")
+    frame = read_frame(sql, [shop.pk, last, window],
+                       columns=_CONTEXT_COLUMNS + ["offer", "propensity", "converted", "spend", "cost"],
+                       epoch_columns=["at"], dtypes={"offer": "str"})
+    frame = _finish(frame)
+    frame["offer"] = frame["offer"].astype(str)
+    frame["propensity"] = frame["propensity"].astype(float)
+    frame["converted"] = frame["converted"].astype(float)
+    frame["revenue"] = frame["spend"].astype(float) - frame["converted"] * frame["cost"].astype(float)
+    return AssignmentFrame(frame=frame, pending=total - len(frame), clock=clock,
+                           attribution_days=settings.attribution_days)
+
+
+def _empty() -> pd.DataFrame:
+    columns = _CONTEXT_COLUMNS + ["offer", "propensity", "converted", "revenue", "log_frequency_365"]
+    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+
+
+def customer_context_frame(*, shop: Shop, customer_ids: list[int], at: datetime) -> pd.DataFrame:
+    """The context of each customer at `at` (one row per customer id, FEATURES columns), in one statement."""
+    if not customer_ids:
+        return _finish(pd.DataFrame({c: pd.Series(dtype="float64") for c in _CONTEXT_COLUMNS}))
+    source = ("SELECT u.id AS key, u.id AS customer_id, %s::timestamptz AS at FROM unnest(%s::bigint[]) AS u(id)")
+    sql = _CONTEXT_SQL.format(at_epoch=epoch_sql("s.at"), source=source, outcome="WHERE c.shop_id = %s",
+                              extra="")
+    frame = read_frame(sql, [at, list(customer_ids), shop.pk], columns=_CONTEXT_COLUMNS, epoch_columns=["at"])
+    return _finish(frame)
+
+
+def eligibility_matrix(*, shop: Shop, offers: list[Offer], context: pd.DataFrame) -> np.ndarray:
+    """(rows, offers) booleans: may this customer get this offer at that moment (min spend over the last
+    365 days, no order in the last N days, bought in one of the offer's categories)? "No offer" always."""
+    n = len(context)
+    eligible = np.ones((n, len(offers)), dtype=bool)
+    spend = context["monetary_365"].to_numpy(dtype=float) if n else np.zeros(0)
+    recency = context["recency_days"].to_numpy(dtype=float) if n else np.zeros(0)
+    customers = context["customer_id"].to_numpy(dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
+    for j, offer in enumerate(offers):
+        if offer.kind == Offer.Kind.NONE:
+            continue
+        if offer.min_spend is not None:
+            eligible[:, j] &= spend >= float(offer.min_spend)
+        if offer.exclude_ordered_within_days:
+            eligible[:, j] &= ~(recency < offer.exclude_ordered_within_days)  # NaN (never ordered) passes
+        if offer.categories:
+            buyers = _category_buyers(shop=shop, paths=offer.categories, customer_ids=customers)
+            eligible[:, j] &= np.isin(customers, buyers)
+    return eligible
+
+
+def _category_buyers(*, shop: Shop, paths: list[str], customer_ids: np.ndarray) -> np.ndarray:
+    """Customers among `customer_ids` who bought a product in one of the categories (or below them)."""
+    patterns = list(paths) + [path + " > %" for path in paths]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT o.customer_id FROM behavior_orderline l JOIN behavior_order o ON o.id = l.order_id "
+            "JOIN catalog_product p ON p.id = l.product_id JOIN catalog_category g ON g.id = p.category_id "
+            "WHERE o.shop_id = %s AND o.customer_id = ANY(%s) AND g.path LIKE ANY(%s)",
+            [shop.pk, list(map(int, customer_ids)), patterns])
+        return np.array([row[0] for row in cursor.fetchall()], dtype=np.int64)
+
+
+def policy_current(*, shop: Shop) -> PolicyVersion | None:
+    """The policy version now live (None: no learned policy yet; the control draws for everyone)."""
+    return PolicyVersion.objects.filter(shop=shop, status=PolicyVersion.Status.CURRENT).first()
+
+
+@dataclass(frozen=True)
+class OfferResult:
+    """One offer's (or policy version's) logged results: assignments, conversions, net revenue, lift over none."""
+
+    label: str
+    assignments: int
+    conversions: int
+    conversion_rate: float
+    net_revenue: float
+    lift: float | None
+    lift_low: float | None
+    lift_high: float | None
+
+
+def offer_results(*, shop: Shop, by: str = "offer") -> list[OfferResult]:
+    """Results per offer (`by="offer"`) or per policy version (`by="policy"`) over closed windows: the lift in
+    conversion rate over the "no offer" assignments, with a 95 % interval (normal approximation, each
+    assignment weighted by 1/propensity so a policy that gave offers unevenly is not credited for who it chose)."""
+    frame = assignment_frame(shop=shop).frame
+    if frame.empty:
+        return []
+    if by == "policy":
+        versions = dict(Assignment.objects.filter(shop=shop).values_list("id", "policy_version_id"))
+        frame["group"] = frame["key"].map(lambda key: f"policy {versions.get(int(key))}"
+                                          if versions.get(int(key)) else "imported / none")
+    else:
+        frame["group"] = frame["offer"]
+    none_ids = set(Offer.objects.filter(shop=shop, kind=Offer.Kind.NONE).values_list("external_id", flat=True))
+    weights = 1.0 / frame["propensity"]
+    base = frame[frame["offer"].isin(none_ids)]
+    base_rate, base_var = _weighted_rate(base["converted"], weights[base.index])
+    results = []
+    for label, rows in frame.groupby("group", sort=True):
+        rate, var = _weighted_rate(rows["converted"], weights[rows.index])
+        lift = low = high = None
+        if len(base) and (by == "policy" or label not in none_ids):
+            lift = rate - base_rate
+            half = 1.96 * float(np.sqrt(var + base_var))
+            low, high = lift - half, lift + half
+        results.append(OfferResult(label=str(label), assignments=len(rows), conversions=int(rows["converted"].sum()),
+                                   conversion_rate=float(rows["converted"].mean()),
+                                   net_revenue=float(rows["revenue"].sum()), lift=lift, lift_low=low,
+                                   lift_high=high))
+    return results
+
+
+def _weighted_rate(values: pd.Series, weights: pd.Series) -> tuple[float, float]:
+    """Self-normalised weighted mean and the variance of that estimate."""
+    if len(values) == 0:
+        return 0.0, 0.0
+    w = weights.to_numpy(dtype=float)
+    v = values.to_numpy(dtype=float)
+    mean = float(np.sum(w * v) / np.sum(w))
+    var = float(np.sum(w ** 2 * (v - mean) ** 2) / np.sum(w) ** 2)
+    return mean, var
