@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["accounts", "catalog", "behavior", "predictions", "recommendations"]  # each may import those before it
-ML_PACKAGES = ["predictions/ml", "recommendations/ml"]
+LAYERS = ["accounts", "catalog", "behavior", "predictions", "recommendations", "offers"]  # each may import those before it
+ML_PACKAGES = ["predictions/ml", "recommendations/ml", "offers/ml"]
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("predictions.api.urls")),
     path("", include("behavior.api.urls")),
     path("", include("accounts.api.urls")),
+    path("", include("offers.api.urls")),
 ]
