@@ -12,3 +12,10 @@ class OffersConfig(AppConfig):
 
         kind_writer_register(kind="offers", writer=offers_batch_write)
         kind_writer_register(kind="offer_assignments", writer=assignments_batch_write)
+
+        # Segment exports carry the offer each customer is given (predictions cannot import us).
+        from predictions.extensions import offers_provide
+
+        from .services import export_offer_ids
+
+        offers_provide(export=export_offer_ids)

@@ -278,3 +278,18 @@ def next_best_offer(*, shop: Shop, customer_external_id: str) -> AssignedOffer:
     if customer_id is None:
         raise Customer.DoesNotExist(customer_external_id)
     return offers_assign(shop=shop, customer_ids=[customer_id], channel="api")[0]
+
+
+def export_offer_ids(shop_id: int):
+    """For segment exports: a function of customer ids → {customer id: offer_id}, each drawn by the current
+    policy and logged (channel "export"). A shop without offers gets an empty column and no assignments."""
+    shop = Shop.objects.get(pk=shop_id)
+    if not Offer.objects.filter(shop=shop, active=True).exists():
+        return lambda customer_ids: {}
+
+    def offers_for(customer_ids) -> dict[int, str]:
+        if not customer_ids:
+            return {}
+        return {a.customer_id: a.offer_id for a in offers_assign(shop=shop, customer_ids=list(customer_ids),
+                                                                   channel="export")}
+    return offers_for
