@@ -12,6 +12,7 @@ urlpatterns = [
     # The analyst's pages: imports/ and quality/ (behavior), models/ and jobs/ (predictions).
     path("", include("behavior.urls")),
     path("", include("predictions.urls_analyst")),
+    path("", include("offers.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
 ]

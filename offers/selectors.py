@@ -239,3 +239,79 @@ def _weighted_rate(values: pd.Series, weights: pd.Series) -> tuple[float, float]
     mean = float(np.sum(w * v) / np.sum(w))
     var = float(np.sum(w ** 2 * (v - mean) ** 2) / np.sum(w) ** 2)
     return mean, var
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One customer of a planned campaign: the offer the current policy would most likely give them."""
+
+    customer_external_id: str
+    offer_id: str
+    offer_name: str
+    expected: float | None  # the reward model's prediction for that offer (the version's reward)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A segment's campaign under the current policy: per customer offers, totals with 95 % intervals."""
+
+    version: PolicyVersion | None
+    customers: int
+    rows: list[PlanRow]
+    offer_counts: dict[str, int]
+    # reward -> {"value", "low", "high"} in total over the segment (None: not measured)
+    expected: dict[str, dict | None]
+    note: str
+
+
+def offer_plan(*, shop: Shop, customer_ids: list[int], show: int = 50) -> Plan:
+    """What a campaign to these customers would give each of them (the current policy's most likely offer, not
+    drawn nor logged: the export draws), and the expected conversions and net revenue with 95 % intervals —
+    the policy's held-out doubly robust value per assignment (`offer_policy_train`) times the customers."""
+    from .ml.policy import PolicyConfig, policy_probabilities, reward_model_from_json
+
+    version = policy_current(shop=shop)
+    offers = offer_list(shop=shop, active_only=True)
+    if not customer_ids or not offers:
+        return Plan(version=version, customers=len(customer_ids), rows=[], offer_counts={}, expected={},
+                    note="No customers in the segment." if offers else "The shop has no offers yet.")
+    context = customer_context_frame(shop=shop, customer_ids=customer_ids, at=data_clock(shop=shop) or
+                                     datetime.now().astimezone())
+    eligible = eligibility_matrix(shop=shop, offers=offers, context=context)
+    predicted = np.zeros((len(context), len(offers)))
+    if version is not None:
+        raw = reward_model_from_json(version.params["reward_model"]).predict(
+            context[list(version.features)].to_numpy(dtype=float))
+        for j, offer in enumerate(offers):
+            if offer.external_id in version.offers:
+                predicted[:, j] = raw[:, version.offers.index(offer.external_id)]
+            else:
+                eligible[:, j] = False
+    probabilities = policy_probabilities(predicted=predicted, eligible=eligible,
+                                         config=PolicyConfig(epsilon=0.0, control_share=0.0))
+    chosen = probabilities.argmax(axis=1)
+    from behavior.models import Customer
+
+    externals = dict(Customer.objects.filter(shop=shop, id__in=context["customer_id"].astype(int).tolist())
+                     .values_list("id", "external_id"))
+    counts: dict[str, int] = {}
+    for j in chosen:
+        counts[offers[j].external_id] = counts.get(offers[j].external_id, 0) + 1
+    rows = [PlanRow(customer_external_id=externals.get(int(c), ""), offer_id=offers[j].external_id,
+                    offer_name=offers[j].name, expected=float(predicted[i, j]) if version is not None else None)
+            for i, (c, j) in enumerate(zip(context["customer_id"].tolist()[:show], chosen[:show], strict=False))]
+    n = len(context)
+    expected: dict[str, dict | None] = {}
+    note = ""
+    if version is None:
+        note = ("No learned policy is live yet: every customer is drawn at random from their eligible offers "
+                "(the offer shown is only the first eligible one). Train one with offer_policy_train.")
+    else:
+        for reward, value in (version.metrics.get("value_by_reward") or {}).items():
+            expected[reward] = None if value is None else {k: value[k] * n for k in ("value", "low", "high")}
+    return Plan(version=version, customers=n, rows=rows, offer_counts=counts, expected=expected, note=note)
+
+
+def policy_versions(*, shop: Shop, limit: int = 10) -> list[PolicyVersion]:
+    """The shop's latest policy versions, newest first."""
+    return list(PolicyVersion.objects.filter(shop=shop)[:limit])

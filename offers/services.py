@@ -136,11 +136,17 @@ def offer_policy_train(*, shop: Shop, reward: str = "conversion", algorithm: str
         singles[offer] = single.as_json()
     model = reward_model_fit(x=data.x, action=data.action, reward=data.reward, n_actions=len(data.offers),
                              features=data.features, config=reward_config)
+    by_reward = {reward: evaluation.as_json()["estimates"].get("dr")}
+    other = "net_revenue" if reward == "conversion" else "conversion"
+    by_reward[other] = _other_reward_value(shop=shop, reward=other, probabilities=evaluation.fitted.probabilities,
+                                           config=config)
     promoted = bool(evaluation.gain and evaluation.gain.promote)
     report = {
         "reward": reward, "algorithm": algorithm, "n": len(data.action), "pending": pending,
         "offers": list(data.offers), "evaluation": evaluation.as_json(),
         "compared_with": "current policy" if current is not None else "logged policy",
+        # The same held-out choices valued in both rewards (DR, per assignment): what the planner multiplies.
+        "value_by_reward": by_reward,
         "single_offers": {offer: s["estimates"].get("dr", s["estimates"]["snips"]) | {"refused": s["refused"]}
                           for offer, s in singles.items()},
     }
@@ -155,6 +161,23 @@ def offer_policy_train(*, shop: Shop, reward: str = "conversion", algorithm: str
         version.save(update_fields=["status"])
     report = {"policy_version": version.pk, "status": version.status, "promoted": promoted, **report}
     return TrainOutcome(version=version, promoted=promoted, report=report)
+
+
+def _other_reward_value(*, shop: Shop, reward: str, probabilities: np.ndarray,
+                        config: EstimatorConfig | None) -> dict | None:
+    """The DR estimate (per assignment) of the held-out policy choices `probabilities` in another reward."""
+    from .ml.estimators import off_policy_estimate
+    from .ml.policy import cross_fit
+
+    data, _ = _logged_data(shop=shop, reward=reward)
+    rows = np.arange(len(data.action))
+    fitted = cross_fit(x=data.x, action=data.action, reward=data.reward, n_actions=len(data.offers),
+                       features=data.features, reward_config=RewardModelConfig(binary=data.binary))
+    result = off_policy_estimate(propensity=data.propensity, reward=data.reward,
+                                 target_prob=probabilities[rows, data.action],
+                                 q_logged=fitted.predicted[rows, data.action],
+                                 q_target=np.sum(probabilities * fitted.predicted, axis=1), config=config)
+    return None if result.refused else result.estimates["dr"].as_json()
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "predictions.tasks.*": {"queue": "ml"},
     "recommendations.tasks.*": {"queue": "ml"},
+    "offers.tasks.*": {"queue": "ml"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = 30 * 60
 CELERY_TASK_TIME_LIMIT = 35 * 60
@@ -185,6 +186,10 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-score-and-recommend": {
         "task": "recommendations.tasks.nightly_run",
         "schedule": crontab(hour=2, minute=0),
+    },
+    "nightly-offer-policy": {
+        "task": "offers.tasks.offer_policy_nightly_task",
+        "schedule": crontab(hour=2, minute=45),
     },
     "nightly-expire-files": {
         "task": "predictions.tasks.files_expire_task",
