@@ -13,7 +13,6 @@ from django.core.management import call_command
 from behavior.models import Customer, Order
 from behavior.services import data_import
 from ecomsight.errors import UserError
-from offers.ml import simulate as sim
 from offers.models import Assignment, Offer, OfferSettings, PolicyVersion
 from offers.selectors import assignment_frame, customer_context_frame
 from offers.services import offer_policy_evaluate, offer_policy_train, offers_assign
@@ -113,17 +112,6 @@ def test_customer_context_reads_every_customer_in_one_statement(shop, django_ass
     with django_assert_max_num_queries(1):
         frame = customer_context_frame(shop=shop, customer_ids=ids, at=T0)
     assert len(frame) == 30 and frame["recency_days"].min() == pytest.approx(1)
-
-
-@pytest.fixture
-def logged_shop(shop, tmp_path):
-    tables = sim.shop_tables(logs=sim.logs_draw(n=1500, seed=8))
-    for kind, frame in (("orders", tables.orders), ("offers", tables.offers),
-                        ("offer_assignments", tables.assignments)):
-        path = tmp_path / f"{kind}.csv"
-        frame.to_csv(path, index=False)
-        data_import(shop=shop, kind=kind, path=path)
-    return shop
 
 
 def test_evaluate_prints_the_documented_json_and_refuses_unknown_policies(logged_shop):
