@@ -39,7 +39,9 @@ MIN_ASSIGNMENTS = 50
 STICKY = timedelta(hours=24)
 
 
-def _logged_data(*, shop: Shop, reward: str) -> tuple[LoggedData, int]:
+def _logged_data(*, shop: Shop, reward: str, extra_offers: tuple[str, ...] = ()) -> tuple[LoggedData, int]:
+    """The logs as `LoggedData`. Its offers are those logged, plus `extra_offers` (shop offers never logged: a
+    policy choosing them is refused by the overlap guard rather than named unknown)."""
     if reward not in REWARDS:
         raise UserError(f"Unknown reward '{reward}': use conversion or net_revenue.", field="reward")
     frames = assignment_frame(shop=shop)
@@ -50,6 +52,7 @@ def _logged_data(*, shop: Shop, reward: str) -> tuple[LoggedData, int]:
             f"({frames.pending} still open; the latest order is {frames.clock or 'missing'}): at least "
             f"{MIN_ASSIGNMENTS} are needed. Import more assignments and the orders after them.")
     offers = tuple(sorted(frame["offer"].unique()))
+    offers += tuple(o for o in extra_offers if o not in offers)
     index = {offer: i for i, offer in enumerate(offers)}
     by_id = {o.external_id: o for o in Offer.objects.filter(shop=shop, external_id__in=offers)}
     eligible = eligibility_matrix(shop=shop, offers=[by_id[o] for o in offers], context=frame)
@@ -87,7 +90,10 @@ def offer_policy_evaluate(*, shop: Shop, policy: str, reward: str = "conversion"
     """Estimate off-policy what `policy` (always:OFFER_ID, model or logged) would have earned on the shop's
     logged assignments: IPS, SNIPS and DR with 95 % bootstrap intervals, the effective sample size and the
     overlap guard's verdict. The learned policy is cross-fitted (never scored on rows it was trained on)."""
-    data, _pending = _logged_data(shop=shop, reward=reward)
+    extra = ()
+    if policy.startswith("always:") and Offer.objects.filter(shop=shop, external_id=policy[7:]).exists():
+        extra = (policy[7:],)
+    data, _pending = _logged_data(shop=shop, reward=reward, extra_offers=extra)
     settings = offer_settings_get(shop=shop)
     current = policy_current(shop=shop)
     try:
@@ -136,7 +142,7 @@ def offer_policy_train(*, shop: Shop, reward: str = "conversion", algorithm: str
         singles[offer] = single.as_json()
     model = reward_model_fit(x=data.x, action=data.action, reward=data.reward, n_actions=len(data.offers),
                              features=data.features, config=reward_config)
-    by_reward = {reward: evaluation.as_json()["estimates"].get("dr")}
+    by_reward = {reward: None if evaluation.result.refused else evaluation.as_json()["estimates"].get("dr")}
     other = "net_revenue" if reward == "conversion" else "conversion"
     by_reward[other] = _other_reward_value(shop=shop, reward=other, probabilities=evaluation.fitted.probabilities,
                                            config=config)

@@ -48,7 +48,9 @@ class Evaluation:
         document = {
             "policy": self.policy, "reward": self.reward, "n": self.result.n,
             "effective_sample_size": round(self.result.effective_sample_size, 1),
-            "estimates": {name: estimate.as_json() for name, estimate in self.result.estimates.items()},
+            # A refused estimate is not reported: its values are null (the verdict says why).
+            "estimates": {name: ({"value": None, "low": None, "high": None} if self.result.refused
+                                 else estimate.as_json()) for name, estimate in self.result.estimates.items()},
             "verdict": self.verdict, "refused": self.result.refused,
         }
         if self.gain is not None:

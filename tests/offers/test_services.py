@@ -167,3 +167,11 @@ def test_assignments_log_their_propensity_and_the_control_share_without_a_policy
     assert max(chosen) > 0.8  # the greedy offer: (1 - 0.1) * (1 - 0.05) + share of the uniform parts
     stored = Assignment.objects.filter(shop=logged_shop, channel="export", policy_version=version)
     assert stored.count() == 200 and all("recency_days" in a.context for a in stored[:5])
+
+
+def test_a_policy_the_logs_never_chose_is_refused_not_reported(logged_shop):
+    Offer.objects.create(shop=logged_shop, external_id="brand_new", kind="gift")
+    report = offer_policy_evaluate(shop=logged_shop, policy="always:brand_new")
+    assert report["refused"] and report["verdict"].startswith("cannot tell: the logs rarely chose")
+    assert report["effective_sample_size"] == 0
+    assert all(e == {"value": None, "low": None, "high": None} for e in report["estimates"].values())

@@ -26,9 +26,11 @@ class Command(ShopCommand):
                           f"({report['pending']} with open attribution windows left out).")
         self.stdout.write(_estimates_table(ev))
         for offer, single in report["single_offers"].items():
-            refused = " (refused: too little overlap)" if single["refused"] else ""
-            self.stdout.write(f"  always {offer:<20} {single['value']:.4g} [{single['low']:.4g}, "
-                              f"{single['high']:.4g}]{refused}")
+            if single["refused"]:
+                self.stdout.write(f"  always {offer:<20} cannot tell: the logs rarely chose it")
+            else:
+                self.stdout.write(f"  always {offer:<20} {single['value']:.4g} [{single['low']:.4g}, "
+                                  f"{single['high']:.4g}]")
         self.stdout.write(("Promoted: " if outcome.promoted else "Kept as candidate: ") + ev["verdict"])
 
 
@@ -36,5 +38,8 @@ def _estimates_table(ev: dict) -> str:
     lines = [f"{'estimator':<10}{'value':>12}{'low':>12}{'high':>12}   (n={ev['n']}, "
              f"effective sample size {ev['effective_sample_size']})"]
     for name, e in ev["estimates"].items():
+        if e["value"] is None:
+            lines.append(f"{name:<10}{'refused':>12}")
+            continue
         lines.append(f"{name:<10}{e['value']:>12.4g}{e['low']:>12.4g}{e['high']:>12.4g}")
     return "\n".join(lines)
