@@ -175,3 +175,18 @@ def test_a_policy_the_logs_never_chose_is_refused_not_reported(logged_shop):
     assert report["refused"] and report["verdict"].startswith("cannot tell: the logs rarely chose")
     assert report["effective_sample_size"] == 0
     assert all(e == {"value": None, "low": None, "high": None} for e in report["estimates"].values())
+
+
+def test_ineligible_customers_never_get_an_offer_and_its_propensity_share_goes_to_the_others(shop):
+    _shop_with_orders(shop, orders=[("rich", T0 - timedelta(days=40), 500, "placed"),
+                                    ("poor", T0 - timedelta(days=40), 5, "placed"),
+                                    ("recent", T0 - timedelta(days=2), 500, "placed")], assignments=[])
+    Offer.objects.filter(shop=shop, external_id="d10").update(min_spend=100, exclude_ordered_within_days=7)
+    ids = dict(Customer.objects.filter(shop=shop).values_list("external_id", "id"))
+    for seed in range(5):
+        assigned = {a.customer_external_id: a for a in offers_assign(
+            shop=shop, customer_ids=list(ids.values()), channel="export", at=T0 + timedelta(hours=25 * seed),
+            seed=seed)}
+        assert assigned["poor"].offer_id == "none" and assigned["poor"].propensity == 1.0
+        assert assigned["recent"].offer_id == "none" and assigned["recent"].propensity == 1.0
+        assert assigned["rich"].propensity == 0.5
