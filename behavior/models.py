@@ -52,6 +52,8 @@ class Order(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
     # Shops that export only order totals still tell how many items an order had.
     item_count = models.PositiveIntegerField(null=True, blank=True)
+    # The offer (or coupon code) the order redeemed, when the shop's export says so (the offers app reads it).
+    offer_code = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         ordering = ["-placed_at"]

@@ -7,7 +7,8 @@ Context and outcomes are computed in SQL in one statement for all rows (LATERAL 
 One rule, one place: *context at time t* uses only orders placed before t (no leakage), and the *outcome*
 of an assignment at t is read from the non-cancelled orders placed in (t, t + attribution window]:
 conversion = at least one such order; net revenue = their totals minus the offer's cost_per_redemption when
-the customer converted. An assignment whose window has not closed by the shop's latest order is *pending*.
+the customer converted (or, when the shop's orders name the offer they redeemed, for those orders only).
+An assignment whose window has not closed by the shop's latest order is *pending*.
 """
 
 from __future__ import annotations
@@ -110,24 +111,36 @@ def assignment_frame(*, shop: Shop, until: datetime | None = None) -> Assignment
     outcome = """
     JOIN offers_offer f ON f.id = s.offer_id
     LEFT JOIN LATERAL (
-        SELECT COUNT(*) AS n, SUM(COALESCE(o.total, 0)) AS spend FROM behavior_order o
+        SELECT COUNT(*) AS n, SUM(COALESCE(o.total, 0)) AS spend,
+               BOOL_OR(o.offer_code = f.external_id) AS redeemed FROM behavior_order o
         WHERE o.customer_id = s.customer_id AND o.status <> 'cancelled'
           AND o.placed_at > s.at AND o.placed_at <= s.at + %s
     ) r ON TRUE
     ORDER BY s.at, s.key"""
     sql = _CONTEXT_SQL.format(at_epoch=epoch_sql("s.at"), source=source, outcome=outcome,
                               extra=", f.external_id, s.propensity, (r.n > 0)::int, COALESCE(r.spend, 0), "
-                                    "f.cost_per_redemption")
+                                    "f.cost_per_redemption, COALESCE(r.redeemed, false)::int")
     frame = read_frame(sql, [shop.pk, last, window],
-                       columns=_CONTEXT_COLUMNS + ["offer", "propensity", "converted", "spend", "cost"],
+                       columns=_CONTEXT_COLUMNS + ["offer", "propensity", "converted", "spend", "cost", "redeemed"],
                        epoch_columns=["at"], dtypes={"offer": "str"})
     frame = _finish(frame)
     frame["offer"] = frame["offer"].astype(str)
     frame["propensity"] = frame["propensity"].astype(float)
     frame["converted"] = frame["converted"].astype(float)
-    frame["revenue"] = frame["spend"].astype(float) - frame["converted"] * frame["cost"].astype(float)
+    # Redemptions: where the shop's orders name the offer they redeemed (an offer_id / coupon column), the cost
+    # is charged for those orders only; otherwise every conversion of an offered customer counts as one.
+    charged = frame["redeemed"].astype(float) if _orders_name_offers(shop=shop) else frame["converted"]
+    frame["revenue"] = frame["spend"].astype(float) - charged * frame["cost"].astype(float)
     return AssignmentFrame(frame=frame, pending=total - len(frame), clock=clock,
                            attribution_days=settings.attribution_days)
+
+
+def _orders_name_offers(*, shop: Shop) -> bool:
+    """Whether any of the shop's orders carries the offer it redeemed (the optional orders column offer_id)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM behavior_order WHERE shop_id = %s AND offer_code <> '')",
+                       [shop.pk])
+        return bool(cursor.fetchone()[0])
 
 
 def _empty() -> pd.DataFrame:

@@ -85,6 +85,7 @@ SPECS: dict[str, KindSpec] = {
         Column("currency", "currency"),
         Column("status", "status"),
         Column("item_count", "int"),
+        Column("offer_id", "id", max_length=100),  # the offer / coupon redeemed (optional)
     )),
     "order_lines": KindSpec("order_lines", (
         Column("order_id", "id", required=True, max_length=100),

@@ -51,7 +51,7 @@ _FIELDS: dict[str, dict[str, tuple[str, Callable]]] = {
                  "brand": ("brand", _str), "price": ("price", _dec), "active": ("active", _bool)},
     "orders": {"customer_id": ("customer_id", None), "placed_at": ("placed_at", _dt), "total": ("total", _dec),
                "currency": ("currency", _str), "status": ("status", lambda t: t or "placed"),
-               "item_count": ("item_count", _int)},
+               "item_count": ("item_count", _int), "offer_code": ("offer_id", _str)},
     "order_lines": {"quantity": ("quantity", lambda t: 1 if t is None else int(t)), "unit_price": ("unit_price", _dec)},
 }
 _MODELS = {"customers": Customer, "products": Product, "orders": Order}

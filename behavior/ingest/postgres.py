@@ -65,6 +65,7 @@ _VALUES = {
         ("currency", "COALESCE(s.currency, '')", "currency"),
         ("status", "COALESCE(s.status, 'placed')", "status"),
         ("item_count", "s.item_count::integer", "item_count"),
+        ("offer_code", "COALESCE(s.offer_id, '')", "offer_id"),
     ],
     "order_lines": [
         ("quantity", "COALESCE(s.quantity::integer, 1)", "quantity"),

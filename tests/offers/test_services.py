@@ -190,3 +190,19 @@ def test_ineligible_customers_never_get_an_offer_and_its_propensity_share_goes_t
         assert assigned["poor"].offer_id == "none" and assigned["poor"].propensity == 1.0
         assert assigned["recent"].offer_id == "none" and assigned["recent"].propensity == 1.0
         assert assigned["rich"].propensity == 0.5
+
+
+def test_orders_naming_their_offer_charge_the_cost_only_for_redemptions(shop, tmp_path):
+    data_import(shop=shop, kind="offers", path=_csv(tmp_path, "o.csv", "offer_id,kind,cost_per_redemption\n"
+                                                    "d10,discount_pct,5\n"))
+    orders = _csv(tmp_path, "orders.csv", "order_id,customer_id,placed_at,total,coupon\n"
+                  "1,c1,2025-03-05,100,d10\n2,c2,2025-03-05,80,\n3,c3,2025-06-30,1,\n")
+    data_import(shop=shop, kind="orders", path=orders, column_map={"offer_id": "coupon"})
+    assert Order.objects.get(shop=shop, external_id="1").offer_code == "d10"
+    data_import(shop=shop, kind="offer_assignments", path=_csv(
+        tmp_path, "a.csv", "assignment_id,customer_id,offer_id,assigned_at,propensity\n"
+        "a1,c1,d10,2025-03-01,0.5\na2,c2,d10,2025-03-01,0.5\n"))
+    frame = assignment_frame(shop=shop).frame
+    by_customer = dict(zip(frame["customer_id"].map(
+        dict(Customer.objects.filter(shop=shop).values_list("id", "external_id"))), frame["revenue"], strict=True))
+    assert by_customer == {"c1": pytest.approx(95), "c2": pytest.approx(80)}  # c2 converted without the coupon
