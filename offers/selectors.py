@@ -211,11 +211,12 @@ class OfferResult:
     lift_high: float | None
 
 
-def offer_results(*, shop: Shop, by: str = "offer") -> list[OfferResult]:
+def offer_results(*, shop: Shop, by: str = "offer", frame: pd.DataFrame | None = None) -> list[OfferResult]:
     """Results per offer (`by="offer"`) or per policy version (`by="policy"`) over closed windows: the lift in
     conversion rate over the "no offer" assignments, with a 95 % interval (normal approximation, each
-    assignment weighted by 1/propensity so a policy that gave offers unevenly is not credited for who it chose)."""
-    frame = assignment_frame(shop=shop).frame
+    assignment weighted by 1/propensity so a policy that gave offers unevenly is not credited for who it chose).
+    `frame`: the `assignment_frame` already read (a page showing both groupings reads it once)."""
+    frame = (assignment_frame(shop=shop).frame if frame is None else frame).copy()
     if frame.empty:
         return []
     if by == "policy":

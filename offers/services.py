@@ -147,12 +147,17 @@ def offer_policy_train(*, shop: Shop, reward: str = "conversion", algorithm: str
     by_reward[other] = _other_reward_value(shop=shop, reward=other, probabilities=evaluation.fitted.probabilities,
                                            config=config)
     promoted = bool(evaluation.gain and evaluation.gain.promote)
+    # The strongest simple peer, on the same logs: the best single offer for everyone (by its DR estimate).
+    reported = {offer: s["estimates"]["dr"]["value"] for offer, s in singles.items() if not s["refused"]}
+    best_single = max(reported, key=reported.get) if reported else None
     report = {
         "reward": reward, "algorithm": algorithm, "n": len(data.action), "pending": pending,
         "offers": list(data.offers), "evaluation": evaluation.as_json(),
         "compared_with": "current policy" if current is not None else "logged policy",
         # The same held-out choices valued in both rewards (DR, per assignment): what the planner multiplies.
         "value_by_reward": by_reward,
+        "best_single_offer": None if best_single is None else {"offer": best_single,
+                                                                 **singles[best_single]["estimates"]["dr"]},
         "single_offers": {offer: s["estimates"].get("dr", s["estimates"]["snips"]) | {"refused": s["refused"]}
                           for offer, s in singles.items()},
     }

@@ -14,12 +14,13 @@ from . import selectors
 def offer_page(request: HttpRequest) -> HttpResponse:
     """Offers, the settings, the policy versions with their held-out evaluation, and the logged results."""
     shop = shop_for_request(request)
+    frame = selectors.assignment_frame(shop=shop).frame
     return render(request, "offers/offers.html", {
         "offers": selectors.offer_list(shop=shop),
         "settings": selectors.offer_settings_get(shop=shop),
         "versions": selectors.policy_versions(shop=shop),
-        "by_offer": selectors.offer_results(shop=shop, by="offer"),
-        "by_policy": selectors.offer_results(shop=shop, by="policy"),
+        "by_offer": selectors.offer_results(shop=shop, by="offer", frame=frame),
+        "by_policy": selectors.offer_results(shop=shop, by="policy", frame=frame),
     })
 
 
