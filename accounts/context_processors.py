@@ -21,6 +21,7 @@ NAV = [
     ("Segments", "/segments/", "marketer"),
     ("Forecast", "/forecasts/", "marketer"),
     ("Alerts", "/alerts/", "marketer"),
+    ("Offers", "/offers/", "marketer"),
     ("Imports", "/imports/", "analyst"),
     ("Data quality", "/quality/", "analyst"),
     ("Models", "/models/", "analyst"),

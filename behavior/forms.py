@@ -18,6 +18,8 @@ KIND_LABELS = {
     "orders": "Orders",
     "order_lines": "Order lines",
     "events": "Events (views, carts, searches…)",
+    "offers": "Offers",
+    "offer_assignments": "Offer assignments (with propensities)",
 }
 
 # Other names shops commonly give a field's column; the mapping step preselects them.

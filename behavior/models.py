@@ -52,6 +52,8 @@ class Order(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
     # Shops that export only order totals still tell how many items an order had.
     item_count = models.PositiveIntegerField(null=True, blank=True)
+    # The offer (or coupon code) the order redeemed, when the shop's export says so (the offers app reads it).
+    offer_code = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         ordering = ["-placed_at"]
@@ -139,6 +141,8 @@ class ImportJob(models.Model):
         ORDERS = "orders"
         ORDER_LINES = "order_lines"
         EVENTS = "events"
+        OFFERS = "offers"
+        OFFER_ASSIGNMENTS = "offer_assignments"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -148,7 +152,7 @@ class ImportJob(models.Model):
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="import_jobs")
     job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_job")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
     source_name = models.CharField(max_length=500)
     file_path = models.CharField(max_length=1000, blank=True)
     column_map = models.JSONField(default=dict, blank=True)

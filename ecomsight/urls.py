@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("predictions.urls_analyst")),
     path("", include("forecasts.urls")),
+    path("", include("offers.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
 ]

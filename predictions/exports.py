@@ -1,7 +1,9 @@
 """A segment as CSV rows for a campaign tool: safe to open in a spreadsheet, personal data only when allowed.
 
 Columns: customer_id, email, name, churn_probability, purchase_probability, risk_band, revenue_at_risk,
-reasons, rec_1, rec_2, rec_3. In a pseudonymised file the email column holds a pseudonym instead:
+reasons, rec_1, rec_2, rec_3, offer_id (the offer the current offer policy gives the customer, drawn and
+logged when the export runs: see the offers app). In a pseudonymised file the email column holds a pseudonym
+instead:
 "anon-" + the first 20 hex digits of HMAC-SHA256(SECRET_KEY, "<shop id>:<lower-cased email>") — stable
 from one export to the next (a campaign tool can deduplicate and join on it) but not reversible
 without the server's key; the name column is left empty. Customers without an email get an empty cell.
@@ -32,12 +34,12 @@ from accounts.jobs import job_progress
 from accounts.models import Job
 from ecomsight.csvsafe import neutralise
 from ecomsight.files import Removed, old_files_remove
-from predictions.extensions import export_recommendations
+from predictions.extensions import export_offers, export_recommendations
 from predictions.models import CustomerScore, ScoringRun, SegmentExport, Task
 from predictions.segment_services import ExportPlan
 
 HEADER = ["customer_id", "email", "name", "churn_probability", "purchase_probability", "risk_band",
-          "revenue_at_risk", "reasons", "rec_1", "rec_2", "rec_3"]
+          "revenue_at_risk", "reasons", "rec_1", "rec_2", "rec_3", "offer_id"]
 CHUNK = 2000
 
 
@@ -63,6 +65,7 @@ def _row_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[list]]]:
         return
     shop_id = plan.export.shop_id
     top_recommendations = export_recommendations(shop_id=shop_id)  # the build active now, for every chunk
+    offers_for = export_offers(shop_id=shop_id)
     for start in range(0, len(plan.customer_ids), CHUNK):
         ids = plan.customer_ids[start:start + CHUNK]
         scores = {
@@ -75,6 +78,7 @@ def _row_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[list]]]:
                                          customer_id__in=ids).values_list("customer_id", "probability")
         )
         recs = top_recommendations(ids)
+        offers = offers_for([i for i in ids if i in scores])
         rows = []
         for customer_id in ids:
             score = scores.get(customer_id)
@@ -92,7 +96,7 @@ def _row_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[list]]]:
             top3 = (recs.get(customer_id, []) + ["", "", ""])[:3]
             row = [customer.external_id, email, name, round(score.probability, 4),
                    round(p_buy, 4) if p_buy is not None else "", score.risk_band, round(at_risk, 2),
-                   "; ".join(score.reasons or []), *top3]
+                   "; ".join(score.reasons or []), *top3, offers.get(customer_id, "")]
             rows.append([neutralise(v) for v in row])
         yield start + len(ids), rows
 

@@ -45,3 +45,20 @@ def export_recommendations(*, shop_id: int) -> Callable[[Sequence[int]], dict[in
     if _export_reader is None:
         return lambda customer_ids: {}
     return _export_reader(shop_id)
+
+
+# shop_id -> a function of customer ids -> {customer id: the offer_id each is given} (the offers app draws and
+# logs the offers when the export runs; a shop without offers gets an empty column).
+ExportOffersReader = Callable[[int], Callable[[Sequence[int]], dict[int, str]]]
+_export_offers: ExportOffersReader | None = None
+
+
+def offers_provide(*, export: ExportOffersReader) -> None:
+    global _export_offers
+    _export_offers = export
+
+
+def export_offers(*, shop_id: int) -> Callable[[Sequence[int]], dict[int, str]]:
+    if _export_offers is None:
+        return lambda customer_ids: {}
+    return _export_offers(shop_id)

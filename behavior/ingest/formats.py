@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from ecomsight.errors import UserError
 
-KINDS = ("customers", "products", "orders", "order_lines", "events")
+KINDS = ("customers", "products", "orders", "order_lines", "events", "offers", "offer_assignments")
 SAMPLE_BYTES = 64 * 1024
 
 
@@ -87,6 +87,7 @@ SPECS: dict[str, KindSpec] = {
         Column("currency", "currency"),
         Column("status", "status"),
         Column("item_count", "int"),
+        Column("offer_id", "id", max_length=100),  # the offer / coupon redeemed (optional)
     )),
     "order_lines": KindSpec("order_lines", (
         Column("order_id", "id", required=True, max_length=100),
@@ -102,6 +103,26 @@ SPECS: dict[str, KindSpec] = {
         Column("occurred_at", "datetime", required=True),
         Column("session_id", max_length=100),
         Column("properties", "json"),
+    )),
+    # Written by the offers app (registered with behavior.ingest.services.kind_writer_register): kind, the
+    # propensity and the eligibility columns are checked there, row by row, with line and reason.
+    "offers": KindSpec("offers", (
+        Column("offer_id", "id", required=True, max_length=100),
+        Column("name", max_length=200),
+        Column("kind", "id", required=True, max_length=20),
+        Column("value", "decimal", limit=Decimal(10) ** 10),
+        Column("cost_per_redemption", "decimal", limit=Decimal(10) ** 10),
+        Column("min_spend", "decimal", limit=Decimal(10) ** 10),
+        Column("categories", max_length=2000),
+        Column("exclude_ordered_within_days", "int"),
+        Column("active", "bool"),
+    )),
+    "offer_assignments": KindSpec("offer_assignments", (
+        Column("assignment_id", "id", max_length=100),
+        Column("customer_id", "id", required=True, max_length=100),
+        Column("offer_id", "id", required=True, max_length=100),
+        Column("assigned_at", "datetime", required=True),
+        Column("propensity", "id", required=True, max_length=40),
     )),
 }
 

@@ -67,6 +67,7 @@ _VALUES = {
         ("currency", "COALESCE(s.currency, '')", "currency"),
         ("status", "COALESCE(s.status, 'placed')", "status"),
         ("item_count", "s.item_count::integer", "item_count"),
+        ("offer_code", "COALESCE(s.offer_id, '')", "offer_id"),
     ],
     "order_lines": [
         ("quantity", "COALESCE(s.quantity::integer, 1)", "quantity"),
@@ -272,6 +273,24 @@ def _ids_resolve(cursor, shop_id: int, ids: IdCache, table: str, keys: set[str],
     ids.learn(table, found)
     resolved.update(found)
     return resolved
+
+
+def customer_references(*, rows: list[list], index: int, shop_id: int, result: BatchResult, create: bool,
+                        ids: IdCache) -> tuple[list[list], dict[str, int]]:
+    """For writers of other apps' kinds (offer assignments): map column `index`'s customer ids to ids as orders
+    and events do — stand-ins for unknown customers, or with `create=False` the rows naming them rejected.
+    Returns the rows kept and external id → id."""
+    with connection.cursor() as cursor:
+        known = _ids_resolve(cursor, shop_id, ids, "behavior_customer",
+                             {row[index] for row in rows if row[index] is not None}, create=create, result=result)
+    kept = []
+    for row in rows:
+        value = row[index]
+        if value is not None and value not in known:
+            result.rejects.append(Reject(row[0], "customer_id", value, f"unknown customer {value}"))
+        else:
+            kept.append(row)
+    return kept, known
 
 
 # Keys asked about per query: the array literal of a whole batch's keys, and its encoded copy, were ~15 MB.

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("behavior.api.urls")),
     path("", include("accounts.api.urls")),
     path("", include("forecasts.api.urls")),
+    path("", include("offers.api.urls")),
 ]

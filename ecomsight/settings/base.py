@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "predictions",
     "recommendations",
     "forecasts",
+    "offers",
 ]
 
 MIDDLEWARE = [
@@ -203,6 +204,7 @@ CELERY_TASK_ROUTES = {
     "recommendations.tasks.*": {"queue": "ml"},
     "forecasts.tasks.*": {"queue": "ml"},
     "catalog.tasks.*": {"queue": "ml"},
+    "offers.tasks.*": {"queue": "ml"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = 30 * 60
 CELERY_TASK_TIME_LIMIT = 35 * 60
@@ -218,6 +220,10 @@ CELERY_BEAT_SCHEDULE = {
     "product-pictures": {  # pictures of products imported through the web or the API (catalog/tasks.py)
         "task": "catalog.tasks.product_images_pending_task",
         "schedule": crontab(minute="*/15"),
+    },
+    "nightly-offer-policy": {
+        "task": "offers.tasks.offer_policy_nightly_task",
+        "schedule": crontab(hour=2, minute=50),
     },
     "nightly-expire-files": {
         "task": "predictions.tasks.files_expire_task",

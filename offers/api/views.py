@@ -1,0 +1,40 @@
+"""The offers API: a customer's next best offer (drawn by the current policy and logged with its propensity)."""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from behavior.models import Customer
+from ecomsight.api.views import ShopApiMixin
+
+from ..services import next_best_offer
+
+
+class NextBestOfferApi(ShopApiMixin, APIView):
+    """The offer the current policy gives this customer now. Each draw is logged as an assignment with the
+    probability it was drawn with; a customer asked about again within 24 hours gets the same assignment."""
+
+    @extend_schema(
+        operation_id="customer_next_best_offer", summary="A customer's next best offer", tags=["offers"],
+        responses=inline_serializer("NextBestOffer", {
+            "customer_id": serializers.CharField(), "offer_id": serializers.CharField(),
+            "offer": serializers.DictField(), "propensity": serializers.FloatField(),
+            "is_control": serializers.BooleanField(), "policy_version": serializers.IntegerField(allow_null=True),
+            "assignment_id": serializers.CharField(), "assigned_at": serializers.DateTimeField(),
+            "expected_conversion": serializers.FloatField(allow_null=True),
+            "expected_net_revenue": serializers.FloatField(allow_null=True)}),
+        examples=[OpenApiExample("offer", value={
+            "customer_id": "C-1042", "offer_id": "discount_10",
+            "offer": {"name": "10 % off", "kind": "discount_pct", "value": 10.0}, "propensity": 0.8725,
+            "is_control": False, "policy_version": 3, "assignment_id": "api-5f0c2b9e4d7a4c1e9b3a8d6f2e1c0b9a",
+            "assigned_at": "2026-03-01T09:30:00+00:00", "expected_conversion": 0.184,
+            "expected_net_revenue": None})],
+    )
+    def get(self, request, customer_id: str):
+        try:
+            assigned = next_best_offer(shop=self.shop, customer_external_id=customer_id)
+        except Customer.DoesNotExist:
+            raise Http404("No such customer.") from None
+        return Response(assigned.as_json())

@@ -1,0 +1,44 @@
+"""Wiring: the Offers page, the campaign planner and the nightly training task."""
+
+import pytest
+
+from offers.models import Offer, PolicyVersion
+from offers.services import offer_policy_train
+from offers.tasks import offer_policy_nightly_task
+from tests.accounts.factories import UserFactory
+from tests.predictions.factories import ScoringRunFactory, SegmentFactory, scored_customers
+
+pytestmark = pytest.mark.django_db
+
+
+def test_offers_page_shows_offers_the_policy_verdict_and_lift_per_offer(client, logged_shop):
+    offer_policy_train(shop=logged_shop)
+    client.force_login(UserFactory(role="marketer", shops=[logged_shop]))
+    response = client.get("/offers/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    for text in ("discount_10", "Results per offer", "Results per policy version", "promote", "Lift over no offer"):
+        assert text in page
+    assert client.get("/offers/", HTTP_HOST="testserver").status_code == 200
+
+
+def test_planner_shows_each_customers_offer_and_expected_conversions_with_an_interval(client, logged_shop):
+    offer_policy_train(shop=logged_shop)
+    run = ScoringRunFactory(shop=logged_shop)
+    scored_customers(logged_shop, run, [{"external_id": f"s{i}", "p": 0.9, "spend": 10} for i in range(5)])
+    segment = SegmentFactory(shop=logged_shop, filters={"churn_min": 50})
+    client.force_login(UserFactory(role="marketer", shops=[logged_shop]))
+    page = client.get(f"/offers/plan/{segment.pk}/").content.decode()
+    assert "Conversions" in page and "95 % interval" in page and "s3" in page
+    other = SegmentFactory()
+    assert client.get(f"/offers/plan/{other.pk}/").status_code == 404  # another shop's segment
+
+
+def test_anonymous_users_are_sent_to_log_in(client, shop):
+    assert client.get("/offers/").status_code == 302
+
+
+def test_nightly_task_trains_every_shop_with_logs_and_skips_too_few(logged_shop, other_shop):
+    Offer.objects.create(shop=other_shop, external_id="x", kind="gift")
+    assert offer_policy_nightly_task() == [logged_shop.pk]
+    assert PolicyVersion.objects.filter(shop=logged_shop).count() == 1
