@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Max, Sum
 
 from .ml.images import hamming
 from .ml.similar import DuplicateConfig, duplicate_groups
@@ -31,10 +33,30 @@ def image_vectors_frame(*, shop_id: int, model: str) -> tuple[pd.DataFrame, np.n
 
 
 def duplicate_image_groups(*, shop_id: int, config: DuplicateConfig | None = None) -> list[list[str]]:
-    """Groups of the shop's products (their own ids) whose pictures are the same picture, largest first."""
-    rows = list(ProductImage.objects.filter(shop_id=shop_id, status=ProductImage.Status.STORED,
-                                            phash__isnull=False, dhash__isnull=False)
-                .values_list("product__external_id", "phash", "dhash", "sha256"))
+    """Groups of the shop's products (their own ids) whose pictures are the same picture, largest first.
+
+    All pairs are compared (in blocks), so the answer is kept in the cache under a key that changes with any
+    indexing pass (how many pictures, the last indexing time, which products)."""
+    stored = ProductImage.objects.filter(shop_id=shop_id, status=ProductImage.Status.STORED, phash__isnull=False,
+                                         dhash__isnull=False)
+    state = stored.aggregate(n=Count("id"), last=Max("indexed_at"), ids=Sum("product_id"))
+    key = (f"duplicate-pictures:v1:{shop_id}:{state['n']}:{state['last'].timestamp() if state['last'] else 0}:"
+           f"{state['ids'] or 0}:{settings.IMAGE_DUPLICATE_MAX_DISTANCE}")
+    if config is None:
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    groups = _duplicate_groups_compute(stored, config)
+    if config is None:
+        cache.set(key, groups, DUPLICATE_CACHE_SECONDS)
+    return groups
+
+
+DUPLICATE_CACHE_SECONDS = 3600
+
+
+def _duplicate_groups_compute(stored, config: DuplicateConfig | None) -> list[list[str]]:
+    rows = list(stored.values_list("product__external_id", "phash", "dhash", "sha256"))
     if len(rows) < 2:
         return []
     ids, phash, dhash, sha = zip(*rows, strict=True)

@@ -247,11 +247,17 @@ def product_images_index(*, shop: Shop, images_dir: str | os.PathLike | None = N
                 if work.error:
                     row.status, row.error = ProductImage.Status.FAILED, work.error[:500]
                     continue
+                try:
+                    if work.fresh:
+                        _store(row, work.data, decoded.format, decoded.image)
+                    picture = border_trim(decoded.image)
+                    hashes = image_hashes(picture)
+                except Exception as exc:  # one odd picture (or a storage error) fails alone, with its reason
+                    logger.exception("picture of product %s could not be processed", row.product_id)
+                    row.status, row.error = ProductImage.Status.FAILED, f"cannot process the picture ({exc})"[:500]
+                    continue
                 if work.fresh:
-                    _store(row, work.data, decoded.format, decoded.image)
                     counts["copied" if row.source.startswith(FILE_PREFIX) else "fetched"] += 1
-                picture = border_trim(decoded.image)
-                hashes = image_hashes(picture)
                 row.phash, row.dhash = hashes.phash, hashes.dhash
                 counts["hashed"] += 1
                 row.status, row.error = ProductImage.Status.STORED, ""

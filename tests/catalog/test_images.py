@@ -124,3 +124,13 @@ def test_the_periodic_pass_finds_shops_whose_pictures_changed_by_any_route(shop,
     product_images_pending_task()
     assert not ProductImage.objects.filter(product__external_id="ROCKET").exists()
     assert shops_with_picture_changes() == []
+
+
+@pytest.mark.django_db
+def test_duplicate_groups_kept_in_the_cache_follow_a_new_indexing_pass(shop, catalogue):
+    product_images_index(shop=shop, images_dir=catalogue["images"])
+    assert ["CAT", "CAT-PAD"] in duplicate_image_groups(shop_id=shop.pk)  # computed, then kept
+    new_url = catalogue["server"].add("/moon.jpg", jpeg_bytes(photo("moon")))
+    Product.objects.filter(shop=shop, external_id="CAT-PAD").update(image_url=new_url)
+    product_images_index(shop=shop, images_dir=catalogue["images"])
+    assert duplicate_image_groups(shop_id=shop.pk) == [["COF", "COF-2"]]
