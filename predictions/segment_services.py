@@ -123,7 +123,7 @@ def export_create(
         raise UserError("No such segment.")
     if not 0 <= control_pct <= MAX_CONTROL_PCT:
         raise UserError(f"The control group must be between 0 and {MAX_CONTROL_PCT} %.", field="control")
-    pseudonymised = bool(pseudonymise) or not can_view_personal_data(user)
+    pseudonymised = bool(pseudonymise) or not can_view_personal_data(user, shop)
     run = scoring_run_current(shop=shop)
     members = list(segment_queryset(shop=shop, segment=segment, run=run).values_list("customer_id", flat=True)) \
         if run else []

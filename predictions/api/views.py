@@ -19,6 +19,7 @@ from accounts.api.serializers import JobOutputSerializer
 from accounts.api.views import JOB_EXAMPLE
 from accounts.jobs import job_create
 from accounts.models import Job
+from accounts.selectors import role_allows
 from behavior.models import Customer
 from ecomsight.api.pagination import (
     CURSOR_PARAMETERS,
@@ -27,7 +28,7 @@ from ecomsight.api.pagination import (
     SnapshotCursorPagination,
     page_size_from,
 )
-from ecomsight.api.permissions import request_personal_data
+from ecomsight.api.permissions import request_personal_data, request_role
 from ecomsight.api.renderers import JSONRenderer
 from ecomsight.api.views import ShopApiMixin
 from predictions import exports
@@ -399,7 +400,7 @@ class SegmentExportApi(ShopApiMixin, APIView):
         segment = segment_get(shop=self.shop, segment_id=segment_id)
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        if not request.user.has_perm("accounts.export_segments"):
+        if not role_allows(request_role(request), "export_segments"):
             raise exceptions.PermissionDenied("Your role may not export segments.")
         plan = export_create(shop=self.shop, segment=segment, user=request.user,
                              pseudonymise=query.validated_data["pseudonymise"],
