@@ -46,8 +46,11 @@ def _name_taken_error(name: str) -> SegmentNameTaken:
 
 @transaction.atomic
 def segment_create(*, shop: Shop, user: AbstractBaseUser | None, name: str, flt: AtRiskFilter) -> Segment:
-    """Save `flt` as a segment named `name` (unique per shop, case-insensitively)."""
+    """Save `flt` as a segment named `name` (unique per shop, case-insensitively). A filter with errors is
+    refused: saved, it would quietly mean a wider list than the one asked for."""
     name = _clean_name(name)
+    if flt.errors:
+        raise UserError(f"The filter cannot be saved: {flt.errors[0]}", field="filters")
     if Segment.objects.filter(shop=shop, name__iexact=name).exists():
         raise _name_taken_error(name)
     try:
@@ -121,6 +124,10 @@ def export_create(
     exactly these customers, and `segment_export_task` is enqueued once this transaction commits."""
     if segment.shop_id != shop.pk:
         raise UserError("No such segment.")
+    problems = AtRiskFilter.from_dict(segment.filters or {}).errors
+    if problems:
+        raise UserError(f"This segment's saved filter is broken ({problems[0]}): save the filter again from "
+                        "the at-risk list before exporting.", field="filters")
     if not 0 <= control_pct <= MAX_CONTROL_PCT:
         raise UserError(f"The control group must be between 0 and {MAX_CONTROL_PCT} %.", field="control")
     pseudonymised = bool(pseudonymise) or not can_view_personal_data(user, shop)

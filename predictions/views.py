@@ -307,10 +307,14 @@ def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_ma
     if not form.is_valid():
         messages.error(request, "The control group must be a whole percent between 0 and 50.")
         return redirect("predictions:segment", segment_id=segment_id)
-    plan = export_create(
-        shop=shop, segment=segment, user=request.user, pseudonymise=form.cleaned_data["pseudonymise"],
-        control_pct=form.cleaned_data["control"] or 0, stream_max_rows=stream_max_rows,
-    )
+    try:
+        plan = export_create(
+            shop=shop, segment=segment, user=request.user, pseudonymise=form.cleaned_data["pseudonymise"],
+            control_pct=form.cleaned_data["control"] or 0, stream_max_rows=stream_max_rows,
+        )
+    except UserError as exc:  # a broken saved filter
+        messages.error(request, exc.message)
+        return redirect("predictions:segment", segment_id=segment_id)
     if plan.job is not None:
         return redirect("predictions:export", export_id=plan.export.pk)
     response = StreamingHttpResponse(exports.csv_lines(exports.export_rows(plan=plan)),

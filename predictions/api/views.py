@@ -30,7 +30,7 @@ from ecomsight.api.pagination import (
 )
 from ecomsight.api.permissions import request_personal_data, request_role
 from ecomsight.api.renderers import JSONRenderer
-from ecomsight.api.views import ShopApiMixin
+from ecomsight.api.views import PAGING, ShopApiMixin, query_names, unknown_query_check
 from predictions import exports
 from predictions.filters import AtRiskFilter
 from predictions.models import ModelVersion, ScoringRun, Segment
@@ -128,9 +128,13 @@ class _SnapshotListMixin:
                                            personal=request_personal_data(request)))
 
 
+AT_RISK_PARAMETERS = query_names(AtRiskFilterSerializer, *PAGING)
+
+
 def at_risk_page(*, shop, request, personal: bool) -> OrderedDict:
     """A page of the at-risk list for the query of `request` (see snapshot_page_data); ValidationError for a
     query the list does not take. AtRiskApi's answer, and ecomsight.api.hot's."""
+    unknown_query_check(request.query_params, AT_RISK_PARAMETERS)  # the hot path's check too
     _at_risk_query_validate(request.query_params)
     flt = AtRiskFilter.from_query(request.query_params)
     if flt.errors:
@@ -141,6 +145,8 @@ def at_risk_page(*, shop, request, personal: bool) -> OrderedDict:
 
 class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
     """The at-risk list."""
+
+    query_parameters = {"GET": AT_RISK_PARAMETERS}
 
     @extend_schema(
         operation_id="at_risk_list", summary="The at-risk list (the web page's filters)", tags=["scores"],
@@ -196,6 +202,7 @@ class CustomerScoresApi(ShopApiMixin, APIView):
     """A customer's scores: current and history."""
 
     cursor_ordering = ("-scored_at", "-id")
+    query_parameters = {"GET": query_names(ScoreHistoryFilterSerializer, *PAGING)}
 
     @extend_schema(
         operation_id="customer_scores", summary="A customer's current scores and score history", tags=["scores"],
@@ -255,7 +262,7 @@ class SegmentListApi(ShopApiMixin, generics.ListAPIView):
     body_serializers = {"POST": SegmentInputSerializer}
     serializer_class = SegmentOutputSerializer
     cursor_ordering = "name"
-
+    query_parameters = {"GET": query_names(*PAGING)}
     def get_queryset(self):
         return Segment.objects.filter(shop=self.shop)
 
@@ -347,6 +354,8 @@ class SegmentDetailApi(ShopApiMixin, APIView):
 class SegmentMembersApi(ShopApiMixin, _SnapshotListMixin, APIView):
     """A segment's members."""
 
+    query_parameters = {"GET": query_names(*PAGING)}
+
     @extend_schema(operation_id="segments_members", summary="A segment's members in the current scores",
                    tags=["segments"],
                    parameters=[SEGMENT_ID, *CURSOR_PARAMETERS],
@@ -373,6 +382,8 @@ class CSVRenderer(renderers.BaseRenderer):
 
 class SegmentExportApi(ShopApiMixin, APIView):
     """A segment as CSV."""
+
+    query_parameters = {"GET": query_names(ExportQuerySerializer, "format")}
 
     renderer_classes = [JSONRenderer, CSVRenderer]
 
@@ -414,6 +425,8 @@ class SegmentExportApi(ShopApiMixin, APIView):
 
 class ModelListApi(ShopApiMixin, generics.ListAPIView):
     """Model versions."""
+
+    query_parameters = {"GET": query_names(ModelFilterSerializer, *PAGING)}
 
     serializer_class = ModelOutputSerializer
     cursor_ordering = "-created_at"

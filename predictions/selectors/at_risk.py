@@ -225,6 +225,8 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         if segment is None:
             return qs.none()  # a deleted or foreign segment matches nobody rather than everybody
         inner = AtRiskFilter.from_dict(segment.filters).without_segment()
+        if inner.broken:
+            return qs.none()  # a saved filter that no longer validates matches nobody, never everybody
         members = _matching(shop=shop, run=run, flt=inner, depth=depth + 1).values("customer_id")
         qs = qs.filter(customer_id__in=members)
     return qs
