@@ -170,6 +170,9 @@ class ImportJob(models.Model):
     created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written by the process running the import at its start and after every batch: a running import whose
+    # heartbeat is too old lost its process (SIGKILL, a crashed worker) and is marked failed.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -142,6 +142,8 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 
 # Request size limits (accounts.middleware.RequestBodyLimitMiddleware answers 413 from Content-Length alone).
 IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=200 * 1024 ** 2)
+# A running import whose process has not written its heartbeat for this long is marked failed (its process is gone).
+IMPORT_HEARTBEAT_STALE_SECONDS = env.int("IMPORT_HEARTBEAT_STALE_SECONDS", default=600)
 API_BODY_MAX_BYTES = env.int("API_BODY_MAX_BYTES", default=100 * 1024 ** 2)
 FORM_BODY_MAX_BYTES = env.int("FORM_BODY_MAX_BYTES", default=1024 ** 2)
 UPLOAD_PATHS = ("/imports/",)
@@ -237,7 +239,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "ecomsight.api.pagination.ApiCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["ecomsight.api.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["ecomsight.api.parsers.JSONParser"],  # DRF's, with a nesting limit
     "EXCEPTION_HANDLER": "ecomsight.api.errors.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNICODE_JSON": True,

@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 from accounts.management.base import ShopCommand
 from behavior.ingest.formats import KINDS
 from behavior.services import DEFAULT_BATCH_SIZE, data_import
+from ecomsight.errors import UserError
 
 
 class Command(ShopCommand):
@@ -41,7 +42,13 @@ class Command(ShopCommand):
             share = f" ({100 * job.bytes_read / job.bytes_total:.0f}%)" if job.bytes_total else ""
             self.progress(f"{job.kind}: {job.rows_read:,} rows{share}, {rate:,.0f} rows/s")
 
-        result = data_import(shop=target_shop, kind=options["kind"], path=options["file"], column_map=column_map,
-                             create_missing=not options["no_create"], dry_run=options["dry_run"],
-                             batch_size=options["batch_size"], progress=report_progress)
+        try:
+            result = data_import(shop=target_shop, kind=options["kind"], path=options["file"],
+                                 column_map=column_map, create_missing=not options["no_create"],
+                                 dry_run=options["dry_run"], batch_size=options["batch_size"],
+                                 progress=report_progress)
+        except UserError as exc:
+            # Still one JSON line on stdout for the caller's scripts; the message on stderr, exit status 1.
+            self.print_json({"kind": options["kind"], "status": "failed", "error": exc.message})
+            raise CommandError(exc.message) from None
         self.print_json(result.as_json())
