@@ -16,6 +16,9 @@ class Customer(models.Model):
     country = models.CharField(max_length=64, blank=True)
     signup_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    # Whether the customer agreed to marketing: True, False (refused: left out of exports and segment
+    # members), None (unknown, the default: imports without the column, stand-ins).
+    marketing_consent = models.BooleanField(null=True, blank=True)
     # Created as a minimal stand-in because an order or event named an unknown customer.
     is_stub = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -22,7 +22,7 @@ from ecomsight.errors import UserError
 from predictions.filters import AtRiskFilter
 from predictions.models import ScoringRun, Segment, SegmentExport
 from predictions.selectors.at_risk import scoring_run_current
-from predictions.selectors.segments import segment_queryset
+from predictions.selectors.segments import segment_consent_refused_count, segment_queryset
 
 MAX_CONTROL_PCT = 50
 
@@ -106,6 +106,7 @@ class ExportPlan:
     customer_ids: list[int]
     pseudonymised: bool
     job: Job | None = None
+    left_out_no_consent: int = 0  # matched by the segment's filter, left out: they refused marketing
 
 
 @transaction.atomic
@@ -138,6 +139,7 @@ def export_create(
         shop=shop, segment=segment, created_by=user, pseudonymised=pseudonymised, control_pct=control_pct,
         horizon_days=shop.horizon_days,
     )
+    refused = segment_consent_refused_count(shop=shop, segment=segment, run=run)
     control: set[int] = set()
     if control_pct and members:
         size = round(len(members) * control_pct / 100)
@@ -162,14 +164,16 @@ def export_create(
         shop=shop, user=user, action="segment.export", target=segment.name,
         details={"rows": len(targeted), "user": user.get_username(), "export_id": export.pk,
                  "pseudonymised": pseudonymised, "control_pct": control_pct, "control_rows": len(control),
-                 "scoring_run": run.pk if run else None, "background": background},
+                 "scoring_run": run.pk if run else None, "background": background,
+                 "left_out_no_consent": refused},
     )
     if job is not None:
         from predictions.tasks import segment_export_task  # tasks import the services: import here, not at the top
 
         export_id, job_id = export.pk, job.pk
         transaction.on_commit(lambda: segment_export_task.delay(export_id, job_id), robust=True)
-    return ExportPlan(export=export, run=run, customer_ids=targeted, pseudonymised=pseudonymised, job=job)
+    return ExportPlan(export=export, run=run, customer_ids=targeted, pseudonymised=pseudonymised, job=job,
+                      left_out_no_consent=refused)
 
 
 def export_download_record(*, shop: Shop, export: SegmentExport, user: AbstractBaseUser) -> None:

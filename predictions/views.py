@@ -320,6 +320,7 @@ def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_ma
     response = StreamingHttpResponse(exports.csv_lines(exports.export_rows(plan=plan)),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(export=plan.export)}"'
+    response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)  # refused marketing: not in the file
     return response
 
 

@@ -72,6 +72,7 @@ SPECS: dict[str, KindSpec] = {
         Column("name", max_length=200),
         Column("country", max_length=64),
         Column("signup_at", "datetime"),
+        Column("marketing_consent", "bool"),  # true / false; empty or absent: unknown
     )),
     "products": KindSpec("products", (
         Column("product_id", "id", required=True, max_length=100),

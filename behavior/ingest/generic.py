@@ -39,6 +39,10 @@ def _bool(text: str | None):
     return True if text is None else text == "true"
 
 
+def _tristate(text: str | None):
+    return None if text is None else text == "true"  # no value: unknown
+
+
 def _str(text: str | None):
     return text or ""
 
@@ -46,7 +50,7 @@ def _str(text: str | None):
 # Model field ← (source field, converter) per kind, for the fields written from the file.
 _FIELDS: dict[str, dict[str, tuple[str, Callable]]] = {
     "customers": {"email": ("email", _str), "name": ("name", _str), "country": ("country", _str),
-                  "signup_at": ("signup_at", _dt)},
+                  "signup_at": ("signup_at", _dt), "marketing_consent": ("marketing_consent", _tristate)},
     "products": {"title": ("title", _str), "description": ("description", _str), "category_id": ("category", None),
                  "brand": ("brand", _str), "price": ("price", _dec), "active": ("active", _bool)},
     "orders": {"customer_id": ("customer_id", None), "placed_at": ("placed_at", _dt), "total": ("total", _dec),

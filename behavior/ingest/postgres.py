@@ -49,6 +49,7 @@ _VALUES = {
         ("name", "COALESCE(s.name, '')", "name"),
         ("country", "COALESCE(s.country, '')", "country"),
         ("signup_at", "s.signup_at::timestamptz", "signup_at"),
+        ("marketing_consent", "s.marketing_consent::boolean", "marketing_consent"),
     ],
     "products": [
         ("title", "COALESCE(s.title, '')", "title"),

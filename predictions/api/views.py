@@ -36,7 +36,7 @@ from predictions.filters import AtRiskFilter
 from predictions.models import ModelVersion, ScoringRun, Segment
 from predictions.segment_services import export_create, segment_create, segment_delete, segment_rename
 from predictions.selectors.at_risk import at_risk_window, scoring_run_current
-from predictions.selectors.segments import segment_get, segment_window
+from predictions.selectors.segments import segment_consent_refused_count, segment_get, segment_window
 from predictions.services.scoring import scoring_run_create
 from predictions.services.training import model_version_promote, parse_algorithms
 
@@ -365,8 +365,12 @@ class SegmentMembersApi(ShopApiMixin, _SnapshotListMixin, APIView):
                        "results": [ROW_EXAMPLE]})])
     def get(self, request, segment_id: int):
         segment = segment_get(shop=self.shop, segment_id=segment_id)
-        return self.snapshot_page(request, lambda run, start, stop: segment_window(
+        response = self.snapshot_page(request, lambda run, start, stop: segment_window(
             shop=self.shop, segment=segment, run=run, start=start, stop=stop))
+        # Customers the filter matches who refused marketing are never members; how many:
+        response["X-Left-Out-No-Consent"] = str(segment_consent_refused_count(
+            shop=self.shop, segment=segment, run=scoring_run_current(shop=self.shop)))
+        return response
 
 
 class CSVRenderer(renderers.BaseRenderer):
@@ -420,6 +424,8 @@ class SegmentExportApi(ShopApiMixin, APIView):
         response = StreamingHttpResponse(exports.csv_lines(exports.export_rows(plan=plan)),
                                          content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        # Customers the segment matches who refused marketing are not in the file; how many:
+        response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)
         return response
 
 

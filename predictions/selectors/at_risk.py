@@ -227,7 +227,10 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         inner = AtRiskFilter.from_dict(segment.filters).without_segment()
         if inner.broken:
             return qs.none()  # a saved filter that no longer validates matches nobody, never everybody
-        members = _matching(shop=shop, run=run, flt=inner, depth=depth + 1).values("customer_id")
+        # A segment never holds customers who refused marketing (see selectors.segments).
+        members = _matching(shop=shop, run=run, flt=inner, depth=depth + 1).exclude(
+            customer_id__in=Customer.objects.filter(shop=shop, marketing_consent=False).values("pk")
+        ).values("customer_id")
         qs = qs.filter(customer_id__in=members)
     return qs
 

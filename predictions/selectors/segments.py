@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import Shop
+from behavior.models import Customer
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
 
@@ -36,7 +37,24 @@ def segment_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -> QueryS
     flt = AtRiskFilter.from_dict(segment.filters).without_segment()
     if flt.broken:  # see segment_problems: nobody, never the whole list (same columns, no rows)
         return at_risk_queryset(shop=shop, run=run, flt=AtRiskFilter(), _depth=1).none()
-    return at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1)
+    return _consenting(shop, at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1))
+
+
+def _refused(shop: Shop) -> QuerySet:
+    return Customer.objects.filter(shop=shop, marketing_consent=False).values("pk")
+
+
+def _consenting(shop: Shop, queryset: QuerySet[CustomerScore]) -> QuerySet[CustomerScore]:
+    """Segments feed campaigns: customers who refused marketing are never members (unknown consent is kept)."""
+    return queryset.exclude(customer_id__in=_refused(shop))
+
+
+def segment_consent_refused_count(*, shop: Shop, segment: Segment, run: ScoringRun | None) -> int:
+    """How many customers the segment's filter matches who are left out because they refused marketing."""
+    flt = AtRiskFilter.from_dict(segment.filters or {}).without_segment()
+    if run is None or flt.broken:
+        return 0
+    return at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1).filter(customer_id__in=_refused(shop)).count()
 
 
 def segment_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int, stop: int) -> QuerySet[CustomerScore]:
@@ -44,6 +62,8 @@ def segment_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int,
     flt = AtRiskFilter.from_dict(segment.filters).without_segment()
     if flt.broken:
         return at_risk_window(shop=shop, run=run, flt=AtRiskFilter(), start=start, stop=stop, _depth=1).none()
+    if Customer.objects.filter(shop=shop, marketing_consent=False).exists():
+        return _consenting(shop, at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1))[start:stop]
     return at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop, _depth=1)
 
 
@@ -80,6 +100,7 @@ class SegmentDetail:
     words: list[str]
     planner: list[tuple[float, float]]  # (churn probability, 12-month spend), highest probability first
     problems: tuple[str, ...] = ()  # a broken saved filter (see segment_problems)
+    left_out_no_consent: int = 0  # matched by the filter, left out: they refused marketing
 
 
 PLANNER_CAP = 5000
@@ -105,7 +126,8 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
         for p, v in qs.order_by("-probability", "id").values_list("probability", "spend_12m")[:PLANNER_CAP]
     ]
     return SegmentDetail(segment=segment, run=run, size=qs.count(), preview=rows, words=words, planner=planner,
-                         problems=problems)
+                         problems=problems,
+                         left_out_no_consent=segment_consent_refused_count(shop=shop, segment=segment, run=run))
 
 
 def segment_member_ids(*, shop: Shop, segment: Segment) -> list[int]:
