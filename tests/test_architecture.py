@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ["accounts", "catalog", "behavior", "predictions", "recommendations"]  # each may import those before it
+# Each may import those before it.
+LAYERS = ["accounts", "catalog", "behavior", "predictions", "recommendations", "privacy"]
 ML_PACKAGES = ["predictions/ml", "recommendations/ml"]
 
 

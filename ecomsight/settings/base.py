@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "behavior",
     "predictions",
     "recommendations",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -207,6 +208,10 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-score-and-recommend": {
         "task": "recommendations.tasks.nightly_run",
         "schedule": crontab(hour=2, minute=0),
+    },
+    "nightly-behavior-housekeeping": {  # dead imports marked failed; events past each shop's retention deleted
+        "task": "behavior.nightly_housekeeping",
+        "schedule": crontab(hour=1, minute=30),
     },
     "nightly-expire-files": {
         "task": "predictions.tasks.files_expire_task",
