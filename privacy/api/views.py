@@ -53,7 +53,18 @@ class CustomerExportApi(ShopApiMixin, APIView):
                    tags=["customers"], parameters=[CUSTOMER_ID],
                    description="The access request: profile (email, name, consent), orders with lines, events, "
                                "scores, recommendations and the exports that targeted the customer.",
-                   responses=OpenApiTypes.OBJECT)
+                   responses=OpenApiTypes.OBJECT,
+                   examples=[OpenApiExample("export", response_only=True, value={
+                       "shop": "my-shop",
+                       "customer": {"id": "C00042", "email": "ann@example.com", "name": "Ann", "country": "DE",
+                                    "signup_at": "2024-01-05T00:00:00Z", "marketing_consent": True,
+                                    "attributes": {}, "is_stub": False, "created_at": "2026-01-02T10:00:00Z"},
+                       "orders": [{"id": "O1", "placed_at": "2026-05-01T10:00:00Z", "total": "42.00",
+                                   "currency": "EUR", "status": "placed", "item_count": 1,
+                                   "lines": [{"product_id": "P7", "quantity": 1, "unit_price": "42.00"}]}],
+                       "events": [{"type": "view", "product_id": "P7", "occurred_at": "2026-04-30T09:00:00Z",
+                                   "session_id": "s1", "properties": {}}],
+                       "scores": [], "recommendations": [], "segment_exports": []})])
     def get(self, request, customer_id: str):
         try:
             return Response(customer_data_export(shop=self.shop, external_id=customer_id))
