@@ -5,14 +5,16 @@ from django.db.models.functions import Upper
 
 from accounts.models import Job, Shop
 from catalog.models import Product
+from ecomsight.crypto import EncryptedTextField
 
 
 class Customer(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="customers")
     external_id = models.CharField(max_length=100)
-    # Personal data: shown only to admins and marketers with the export permission.
-    email = models.CharField(max_length=254, blank=True)
-    name = models.CharField(max_length=200, blank=True)
+    # Personal data: shown only to the shop's admins; stored encrypted (ecomsight.crypto: Fernet tokens under
+    # PERSONAL_DATA_KEYS), read back decrypted. Lookups by email still work (equal values, equal tokens).
+    email = EncryptedTextField(blank=True)
+    name = EncryptedTextField(blank=True)
     country = models.CharField(max_length=64, blank=True)
     signup_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)

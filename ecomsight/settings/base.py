@@ -143,6 +143,9 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 
 # Request size limits (accounts.middleware.RequestBodyLimitMiddleware answers 413 from Content-Length alone).
 IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=200 * 1024 ** 2)
+# Keys that encrypt customers' email and name at rest (comma-separated Fernet keys, the first encrypts): see
+# ecomsight/crypto.py. Empty: derived from SECRET_KEY (development only).
+PERSONAL_DATA_KEYS = env.str("PERSONAL_DATA_KEYS", default="")
 # A running import whose process has not written its heartbeat for this long is marked failed (its process is gone).
 IMPORT_HEARTBEAT_STALE_SECONDS = env.int("IMPORT_HEARTBEAT_STALE_SECONDS", default=600)
 API_BODY_MAX_BYTES = env.int("API_BODY_MAX_BYTES", default=100 * 1024 ** 2)

@@ -4,6 +4,8 @@ from .base import *  # noqa: F403
 from .base import env
 
 SECRET_KEY = env("SECRET_KEY")  # no default: refuse to start without a real one
+# The keys encrypting customers' email and name (ecomsight/crypto.py): no default either.
+PERSONAL_DATA_KEYS = env("PERSONAL_DATA_KEYS")
 DEBUG = False
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
