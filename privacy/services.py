@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils.crypto import salted_hmac
 
 from accounts.models import AuditLog, Shop
@@ -112,8 +112,6 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
 
 
 def _grouped(queryset, field: str) -> list[tuple[int, int]]:
-    from django.db.models import Count
-
     return list(queryset.values(field).annotate(n=Count("pk")).values_list(field, "n"))
 
 
