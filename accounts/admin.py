@@ -20,6 +20,7 @@ from ecomsight.errors import UserError
 from .models import ApiToken, AuditLog, Job, Membership, Role, Shop
 from .selectors import admin_shop_ids
 from .services import membership_remove, membership_set
+from .tokens import api_token_revoke
 
 
 class ShopScopedAdmin(admin.ModelAdmin):
@@ -183,6 +184,15 @@ class ApiTokenAdmin(ShopScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # the secret is shown once at creation, which the admin form cannot do
+
+    def save_model(self, request, obj, form, change):
+        # A revocation made here goes through the service, so it is audited like one made in the app.
+        revoke = change and obj.revoked_at is not None and "revoked_at" in form.changed_data
+        if revoke:
+            obj.revoked_at = None
+        super().save_model(request, obj, form, change)
+        if revoke:
+            api_token_revoke(token=obj, actor=request.user)
 
 
 @admin.register(AuditLog)
