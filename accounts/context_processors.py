@@ -51,7 +51,7 @@ def shop_context(request):
         current = shop_for_request(request)
     except PermissionDenied:
         current = None  # no shop granted: the page itself says so; the layout must still render
-    role = user_role(user=user)
+    role = user_role(user=user, shop=current)  # the role in the shop the page shows
     return {
         "shops": shop_list_for_user(user=user),
         "current_shop": current,

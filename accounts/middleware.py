@@ -5,6 +5,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 from .selectors import NoShopGranted
 
@@ -26,6 +27,22 @@ class LoginRequiredMiddleware:
         if isinstance(exception, NoShopGranted):
             return render(request, "accounts/no_shop.html", status=403)
         return None
+
+
+class NoStoreForUsersMiddleware:
+    """Pages served to a logged-in user are never stored by a browser or a proxy: Back after logout must not
+    show a segment's customers again. (`Cache-Control: no-store`, with Django's never-cache headers.)
+    API responses keep their own caching rules; static files are not touched."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not request.path_info.startswith(("/api/", "/static/")):
+            add_never_cache_headers(response)
+        return response
 
 
 # Multipart framing around an uploaded file (boundaries, the other fields) on top of the file's own size.

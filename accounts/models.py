@@ -5,7 +5,7 @@ from django.db import models
 
 
 class Role(models.TextChoices):
-    """Roles are Django groups of these names, created with their permissions by a migration."""
+    """A user's role *in one shop*, carried by their Membership of it (admin > analyst > marketer)."""
 
     MARKETER = "marketer", "Marketer"
     ANALYST = "analyst", "Analyst"
@@ -24,7 +24,10 @@ class Shop(models.Model):
     # Whether products a customer already bought may be recommended again (global default;
     # per-category overrides live in catalog.Category.allow_rebuy).
     allow_rebuy = models.BooleanField(default=True)
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="shops", blank=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="shops",
+                                     blank=True)
+    # How long raw events are kept, in days (None: for ever); the nightly task deletes older ones.
+    event_retention_days = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -43,6 +46,30 @@ class Shop(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+
+class Membership(models.Model):
+    """A user's membership of a shop, and their role in it: the one source of roles.
+
+    A user may be an admin in one shop and a marketer in another; every permission check reads the
+    membership of the shop in question (superusers act as admins everywhere)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["shop", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "user"], name="membership_one_per_user_and_shop"),
+            models.CheckConstraint(condition=models.Q(role__in=["marketer", "analyst", "admin"]),
+                                   name="membership_role_known"),
+        ]
+        indexes = [models.Index(fields=["user", "shop"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.shop}: {self.role}"
 
 
 class Job(models.Model):

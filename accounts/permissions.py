@@ -1,8 +1,9 @@
 """Who may open which page: role and permission decorators for views, and personal-data access.
 
-Logged-in users without the right get a 403 page, not a redirect to the login form (which would
-suggest that logging in again helps). Anonymous users are sent to log in.
-"""
+Every check reads the user's membership of the shop in question (the page's current shop): a role held
+in another shop counts for nothing here. Logged-in users without the right get a 403 page, not a
+redirect to the login form (which would suggest that logging in again helps). Anonymous users are sent
+to log in."""
 
 from collections.abc import Callable
 from functools import wraps
@@ -11,15 +12,16 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 
-from .selectors import ROLE_RANK, user_has_role
+from .models import Shop
+from .selectors import ROLE_RANK, shop_for_request, user_has_role, user_may
 
 PERSONAL_DATA_PERMISSION = "accounts.view_personal_data"
 
 
 def role_required(*roles: str) -> Callable:
-    """View decorator: the user must hold one of `roles` or a stronger role (admin > analyst > marketer).
-
-    `@role_required("analyst")` lets analysts and admins in and answers a marketer with 403."""
+    """View decorator: the user must hold, in the current shop, one of `roles` or a stronger role
+    (admin > analyst > marketer). `@role_required("analyst")` lets analysts and admins in and answers a
+    marketer with 403."""
     unknown = [r for r in roles if r not in ROLE_RANK]
     if not roles or unknown:
         # Fail at import time: a typo here would otherwise lock everyone out at run time.
@@ -30,8 +32,9 @@ def role_required(*roles: str) -> Callable:
         def wrapped(request, *args, **kwargs):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if not user_has_role(user=request.user, roles=roles):
-                raise PermissionDenied(f"This page needs the {' or '.join(roles)} role.")
+            shop = shop_for_request(request)  # NoShopGranted: the "ask an admin" page
+            if not user_has_role(user=request.user, shop=shop, roles=roles):
+                raise PermissionDenied(f"This page needs the {' or '.join(roles)} role in {shop.name}.")
             return view(request, *args, **kwargs)
 
         return wrapped
@@ -40,7 +43,8 @@ def role_required(*roles: str) -> Callable:
 
 
 def permission_required_403(*perms: str) -> Callable:
-    """View decorator: the user must have every permission in `perms` ("accounts.import_data"); else 403."""
+    """View decorator: the user's role in the current shop must carry every permission in `perms`
+    ("accounts.export_segments"); else 403."""
     if not perms:
         raise ValueError("permission_required_403 needs at least one permission")
 
@@ -49,7 +53,8 @@ def permission_required_403(*perms: str) -> Callable:
         def wrapped(request, *args, **kwargs):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if not request.user.has_perms(perms):
+            shop = shop_for_request(request)
+            if not all(user_may(user=request.user, shop=shop, permission=p) for p in perms):
                 raise PermissionDenied("You do not have permission to open this page.")
             return view(request, *args, **kwargs)
 
@@ -58,6 +63,7 @@ def permission_required_403(*perms: str) -> Callable:
     return decorator
 
 
-def can_view_personal_data(user: AbstractBaseUser) -> bool:
-    """Whether `user` may see customers' email and name (admins, and anyone granted the permission)."""
-    return bool(user.is_authenticated and user.is_active and user.has_perm(PERSONAL_DATA_PERMISSION))
+def can_view_personal_data(user: AbstractBaseUser, shop: Shop | int | None) -> bool:
+    """Whether `user` may see the email and name of `shop`'s customers (its admins)."""
+    return bool(user.is_authenticated and user.is_active
+                and user_may(user=user, shop=shop, permission=PERSONAL_DATA_PERMISSION))

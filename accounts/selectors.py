@@ -9,10 +9,16 @@ from django.http import HttpRequest
 
 from ecomsight.errors import UserError
 
-from .models import ApiToken, Role, Shop
+from .models import ApiToken, Membership, Role, Shop
 
-# Each role includes the permissions of the weaker ones (see accounts/migrations/0002_roles.py).
+# Each role includes the permissions of the weaker ones.
 ROLE_RANK = {Role.MARKETER.value: 1, Role.ANALYST.value: 2, Role.ADMIN.value: 3}
+# What each role may do in the shops where a membership gives it (codenames of Shop.Meta.permissions).
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "marketer": frozenset({"export_segments"}),
+    "analyst": frozenset({"export_segments", "import_data", "manage_models"}),
+    "admin": frozenset({"export_segments", "import_data", "manage_models", "view_personal_data", "manage_users"}),
+}
 
 
 class ShopNotFound(UserError):
@@ -44,17 +50,34 @@ def shop_list_for_user(*, user: AbstractBaseUser) -> list[Shop]:
     return list(user.shops.all())
 
 
-def user_role(*, user: AbstractBaseUser) -> str | None:
-    """The strongest role of a user: admin > analyst > marketer (None without any)."""
-    if not user.is_authenticated:
+def user_role(*, user: AbstractBaseUser, shop: Shop | int | None) -> str | None:
+    """The user's role *in `shop`*, from their membership of it (superusers: admin everywhere); None when
+    they are not a member, or without a shop. The one place every permission check reads a role from."""
+    if not user.is_authenticated or not user.is_active or shop is None:
         return None
     if user.is_superuser:
-        return Role.ADMIN
-    names = set(user.groups.values_list("name", flat=True))
-    for role in (Role.ADMIN, Role.ANALYST, Role.MARKETER):
-        if role.value in names:
-            return role.value
-    return None
+        return Role.ADMIN.value
+    shop_id = shop if isinstance(shop, int) else shop.pk
+    return Membership.objects.filter(user_id=user.pk, shop_id=shop_id).values_list("role", flat=True).first()
+
+
+def role_allows(role: str | None, permission: str) -> bool:
+    """Whether `role` carries `permission` ("export_segments", "view_personal_data", ...)."""
+    return role is not None and permission in ROLE_PERMISSIONS.get(str(role), ())
+
+
+def user_may(*, user: AbstractBaseUser, shop: Shop | int | None, permission: str) -> bool:
+    """Whether `user`'s role in `shop` carries `permission` (accounts.<codename> or the bare codename)."""
+    return role_allows(user_role(user=user, shop=shop), permission.removeprefix("accounts."))
+
+
+def admin_shop_ids(*, user: AbstractBaseUser) -> list[int]:
+    """The shops `user` administers (every shop for a superuser)."""
+    if not user.is_authenticated or not user.is_active:
+        return []
+    if user.is_superuser:
+        return list(Shop.objects.values_list("pk", flat=True))
+    return list(Membership.objects.filter(user_id=user.pk, role=Role.ADMIN).values_list("shop_id", flat=True))
 
 
 class NoShopGranted(PermissionDenied):
@@ -91,12 +114,12 @@ def shop_for_user_get(*, user: AbstractBaseUser, slug: str) -> Shop | None:
     return next((s for s in shop_list_for_user(user=user) if s.slug == slug), None)
 
 
-def user_has_role(*, user: AbstractBaseUser, roles: Iterable[str]) -> bool:
-    """Whether the user holds one of `roles` or a stronger one.
+def user_has_role(*, user: AbstractBaseUser, shop: Shop | None, roles: Iterable[str]) -> bool:
+    """Whether the user holds, in `shop`, one of `roles` or a stronger one.
 
     Roles are ordered (marketer < analyst < admin) and each includes the permissions of the ones
-    below it (see the roles migration), so an admin may do whatever an analyst may."""
-    role = user_role(user=user)
+    below it (see ROLE_PERMISSIONS), so an admin may do whatever an analyst may."""
+    role = user_role(user=user, shop=shop)
     if role is None:
         return False
     wanted = [ROLE_RANK[r] for r in roles]
@@ -106,4 +129,4 @@ def user_has_role(*, user: AbstractBaseUser, roles: Iterable[str]) -> bool:
 def api_token_list(*, user: AbstractBaseUser, shop: Shop) -> QuerySet[ApiToken]:
     """The tokens of `shop` that `user` may see and revoke: their own, or every one for an admin."""
     tokens = ApiToken.objects.filter(shop=shop).select_related("user")
-    return tokens if user_role(user=user) == Role.ADMIN else tokens.filter(user=user)
+    return tokens if user_role(user=user, shop=shop) == Role.ADMIN else tokens.filter(user=user)

@@ -1,17 +1,70 @@
-"""Writes about users: creating them, their role, password and shops."""
+"""Writes about users and their memberships: creating users, their role in each shop, their password.
+
+Every membership change (a user invited into a shop, their role there changed, their removal) writes an
+audit row on the shop concerned."""
 
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from ecomsight.errors import UserError
 
-from .models import AuditLog, Role, Shop
-from .selectors import user_role
+from .models import AuditLog, Membership, Role, Shop
+
+
+def _role_checked(role: str) -> str:
+    if role not in Role.values:
+        raise UserError(f"Unknown role '{role}': choose one of {', '.join(Role.values)}.", field="role")
+    return str(role)
+
+
+def _staff_sync(user: AbstractBaseUser) -> None:
+    # Django's admin site opens to superusers and to admins of at least one shop (it then shows only theirs).
+    staff = user.is_superuser or Membership.objects.filter(user_id=user.pk, role=Role.ADMIN).exists()
+    if user.is_staff != staff:
+        user.is_staff = staff
+        user.save(update_fields=["is_staff"])
+
+
+@transaction.atomic
+def membership_set(*, shop: Shop, user: AbstractBaseUser, role: str,
+                   actor: AbstractBaseUser | None = None) -> Membership:
+    """Make `user` a member of `shop` with `role` (invite them, or change their role there).
+
+    Audited on the shop as "membership.create" or "membership.role_changed" (nothing when unchanged)."""
+    role = _role_checked(role)
+    membership = Membership.objects.select_for_update().filter(shop=shop, user=user).first()
+    if membership is None:
+        membership = Membership.objects.create(shop=shop, user=user, role=role)
+        AuditLog.objects.create(shop=shop, user=actor, action="membership.create", target=user.get_username(),
+                                details={"role": role})
+    elif membership.role != role:
+        old = membership.role
+        membership.role = role
+        membership.save(update_fields=["role"])
+        AuditLog.objects.create(shop=shop, user=actor, action="membership.role_changed",
+                                target=user.get_username(), details={"from": old, "to": role})
+    _staff_sync(user)
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, shop: Shop, user: AbstractBaseUser, actor: AbstractBaseUser | None = None) -> bool:
+    """Remove `user` from `shop` (their tokens for it stop working at once). Idempotent; audited as
+    "membership.remove". Returns whether there was a membership to remove."""
+    membership = Membership.objects.select_for_update().filter(shop=shop, user=user).first()
+    if membership is None:
+        return False
+    role = membership.role
+    membership.delete()
+    AuditLog.objects.create(shop=shop, user=actor, action="membership.remove", target=user.get_username(),
+                            details={"role": role})
+    _staff_sync(user)
+    return True
 
 
 @transaction.atomic
@@ -24,24 +77,23 @@ def user_create_or_update(
     email: str = "",
     actor: AbstractBaseUser | None = None,
 ) -> AbstractBaseUser:
-    """Create the user `username`, or update an existing one, with exactly one role.
+    """Create the user `username`, or update an existing one, with `role` in each of `shops`.
 
     `password` is checked with the configured password validators (None keeps an existing user's
-    password; a new user needs one). `shops` replaces the user's grants (None leaves them as they
-    are). The admin role also gives access to Django's admin site (is_staff). Role changes are
-    written to the audit log. Raises UserError with a readable message on bad input."""
+    password; a new user needs one). `shops` replaces the user's memberships (each with `role`; None
+    gives `role` in the shops the user already belongs to). An admin of any shop may open Django's admin
+    site (is_staff), where they see their own shops only. Every membership change is audited. Raises
+    UserError with a readable message on bad input. Accounts as a whole: superusers and the command line."""
     username = (username or "").strip()
     if not username:
         raise UserError("A username is needed.", field="username")
-    if role not in Role.values:
-        raise UserError(f"Unknown role '{role}': choose one of {', '.join(Role.values)}.", field="role")
+    role = _role_checked(role)
 
     User = get_user_model()
     user = User.objects.select_for_update().filter(username=username).first()
     created = user is None
     if created:
         user = User(username=username)
-    old_role = None if created else _role_name(user)
     if email:
         user.email = email
 
@@ -54,42 +106,16 @@ def user_create_or_update(
         user.set_password(password)
     elif created:
         raise UserError("A new user needs a password.", field="password")
-
-    # Superusers keep their admin-site access whatever their role group says.
-    user.is_staff = role == Role.ADMIN or user.is_superuser
     user.save()
 
-    # One role per user: drop the other role groups, so that a demotion really takes effect.
-    role_groups = {g.name: g for g in Group.objects.filter(name__in=Role.values)}
-    if role not in role_groups:
-        raise UserError(f"The '{role}' group is missing: run `python manage.py migrate`.", field="role")
-    user.groups.remove(*[g for name, g in role_groups.items() if name != role])
-    user.groups.add(role_groups[role])
-
-    new_role = _role_name(user)
-    if new_role != old_role:
-        AuditLog.objects.create(
-            user=actor,
-            action="user.role_changed",
-            target=username,
-            details={"from": old_role, "to": new_role, "created": created},
-        )
-
+    current = {m.shop_id: m for m in Membership.objects.filter(user=user).select_related("shop")}
+    wanted = list(dict.fromkeys(shops)) if shops is not None else [m.shop for m in current.values()]
+    for shop in wanted:
+        membership_set(shop=shop, user=user, role=role, actor=actor)
     if shops is not None:
-        shops = list(shops)
-        before = set(user.shops.values_list("slug", flat=True))
-        user.shops.set(shops)
-        after = {s.slug for s in shops}
-        if before != after:
-            AuditLog.objects.create(
-                user=actor,
-                action="user.shops_changed",
-                target=username,
-                details={"from": sorted(before), "to": sorted(after)},
-            )
+        keep = {shop.pk for shop in wanted}
+        for shop_id, membership in current.items():
+            if shop_id not in keep:
+                membership_remove(shop=membership.shop, user=user, actor=actor)
+    _staff_sync(user)
     return user
-
-
-def _role_name(user: AbstractBaseUser) -> str | None:
-    role = user_role(user=user)
-    return None if role is None else str(role)

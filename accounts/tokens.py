@@ -1,9 +1,9 @@
 """API tokens: create, verify, revoke. Only a SHA-256 hash of a token is stored; the plain token is
 shown once, when it is created.
 
-A token acts for one shop with its owner's *current* role: demoting the owner, deactivating them or
-taking the shop away from them takes effect on the next request (in other web processes, within
-API_SYNC_SECONDS: see api_token_authenticate), without touching the token.
+A token acts for one shop with its owner's *current* role in that shop (their Membership of it): demoting
+the owner there, deactivating them or removing them from the shop takes effect on the next request (in
+other web processes, within API_SYNC_SECONDS: see api_token_authenticate), without touching the token.
 SHA-256 (not a slow password hash) is right here: tokens are 256 random bits, nothing to guess, and
 every API call verifies one."""
 
@@ -29,9 +29,8 @@ from ecomsight.api import shared
 from ecomsight.api.rediscache import generation_publish, redis_client, shared_cache_available
 from ecomsight.errors import UserError
 
-from .models import ApiToken, AuditLog, Role, Shop
-from .permissions import can_view_personal_data
-from .selectors import user_role
+from .models import ApiToken, AuditLog, Membership, Role, Shop
+from .selectors import role_allows, user_role
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +73,9 @@ def api_token_create(*, user: AbstractBaseUser, shop: Shop, name: str, expires_d
         raise UserError(f"A token name can be at most {MAX_NAME_LENGTH} characters.", field="name")
     if not user.is_active:
         raise UserError(f"User '{user.get_username()}' is inactive.", field="user")
-    if user_role(user=user) is None:
-        raise UserError(f"User '{user.get_username()}' has no role: give them one with create_user --role.",
-                        field="user")
-    if not (user.is_superuser or user.shops.filter(pk=shop.pk).exists()):
-        raise UserError(f"User '{user.get_username()}' is not granted the shop '{shop.slug}'.", field="shop")
+    if user_role(user=user, shop=shop) is None:
+        raise UserError(f"User '{user.get_username()}' is not a member of the shop '{shop.slug}': give them a "
+                        "role in it with create_user --role ROLE --shop SLUG.", field="shop")
     expires_at = None
     if expires_days is not None:
         if not 1 <= expires_days <= 3650:
@@ -105,13 +102,11 @@ def api_token_revoke(*, token: ApiToken, actor: AbstractBaseUser | None = None) 
     return token
 
 
-def _owner_role(user: AbstractBaseUser) -> str | None:
-    # One indexed query on the user's groups (no EXISTS per role: planning those cost more than running them).
+def _owner_role(user: AbstractBaseUser, shop_id: int) -> str | None:
+    # The owner's membership of the token's shop (one indexed query); a role in another shop counts for nothing.
     if user.is_superuser:
         return Role.ADMIN.value
-    names = set(get_user_model().groups.through.objects.filter(user_id=user.pk)
-                .values_list("group__name", flat=True))
-    return next((r.value for r in (Role.ADMIN, Role.ANALYST, Role.MARKETER) if r.value in names), None)
+    return Membership.objects.filter(user_id=user.pk, shop_id=shop_id).values_list("role", flat=True).first()
 
 
 def _last_used_touch(token: ApiToken, now) -> None:
@@ -145,13 +140,10 @@ def api_token_verify(*, plain: str) -> ApiToken:
     user = token.user
     if not user.is_active:
         raise TokenInvalid("The token's owner is inactive.")
-    if not (user.is_superuser
-            or Shop.members.through.objects.filter(user_id=user.pk, shop_id=token.shop_id).exists()):
-        raise TokenInvalid("The token's owner is no longer granted its shop.")
-    token.role = _owner_role(user)
+    token.role = _owner_role(user, token.shop_id)
     if token.role is None:
-        raise TokenInvalid("The token's owner has no role.")
-    token.personal_data = can_view_personal_data(user)
+        raise TokenInvalid("The token's owner is no longer a member of its shop.")
+    token.personal_data = role_allows(token.role, "view_personal_data")
     _last_used_touch(token, now)
     return token
 
@@ -280,7 +272,7 @@ def _invalidate_on_change(**kwargs) -> None:
 def _connect_invalidation() -> None:
     user_model = get_user_model()
     uid = "accounts.tokens.invalidate"
-    for model in (ApiToken, user_model, Group, Shop):
+    for model in (ApiToken, user_model, Group, Shop, Membership):
         post_save.connect(_invalidate_on_change, sender=model, dispatch_uid=f"{uid}.save.{model.__name__}")
         post_delete.connect(_invalidate_on_change, sender=model, dispatch_uid=f"{uid}.delete.{model.__name__}")
     for through in (user_model.groups.through, user_model.user_permissions.through, Group.permissions.through,

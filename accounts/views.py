@@ -97,7 +97,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
     response (no session, no message, no URL), and a reload of the list cannot show it again. The price is
     that reloading that one page offers to resend the form, which would make a second token (listed, revocable)."""
     shop = shop_for_request(request)
-    is_admin = user_role(user=request.user) == Role.ADMIN
+    is_admin = user_role(user=request.user, shop=shop) == Role.ADMIN
     form = TokenCreateForm(request.POST or None)
     issued = None
     if request.method == "POST" and form.is_valid():

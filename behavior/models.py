@@ -5,17 +5,22 @@ from django.db.models.functions import Upper
 
 from accounts.models import Job, Shop
 from catalog.models import Product
+from ecomsight.crypto import EncryptedTextField
 
 
 class Customer(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="customers")
     external_id = models.CharField(max_length=100)
-    # Personal data: shown only to admins and marketers with the export permission.
-    email = models.CharField(max_length=254, blank=True)
-    name = models.CharField(max_length=200, blank=True)
+    # Personal data: shown only to the shop's admins; stored encrypted (ecomsight.crypto: Fernet tokens under
+    # PERSONAL_DATA_KEYS), read back decrypted. Lookups by email still work (equal values, equal tokens).
+    email = EncryptedTextField(blank=True)
+    name = EncryptedTextField(blank=True)
     country = models.CharField(max_length=64, blank=True)
     signup_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
+    # Whether the customer agreed to marketing: True, False (refused: left out of exports and segment
+    # members), None (unknown, the default: imports without the column, stand-ins).
+    marketing_consent = models.BooleanField(null=True, blank=True)
     # Created as a minimal stand-in because an order or event named an unknown customer.
     is_stub = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -174,6 +179,9 @@ class ImportJob(models.Model):
     created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written by the process running the import at its start and after every batch: a running import whose
+    # heartbeat is too old lost its process (SIGKILL, a crashed worker) and is marked failed.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

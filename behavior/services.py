@@ -13,11 +13,12 @@ from behavior.ingest.services import (
     import_files_expire,
     import_job_create,
     import_job_run,
+    import_jobs_stale_fail,
 )
 from behavior.models import ImportJob
 
 __all__ = ["DEFAULT_BATCH_SIZE", "ImportFailed", "ImportResult", "data_import", "import_files_expire",
-           "import_job_create", "import_job_run", "import_job_enqueue"]
+           "import_job_create", "import_job_run", "import_job_enqueue", "import_jobs_stale_fail"]
 
 
 def data_import(*, shop: Shop, kind: str, path: str | os.PathLike, column_map: dict[str, str] | None = None,

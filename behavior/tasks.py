@@ -13,3 +13,17 @@ def data_import_task(import_job_id: int) -> dict:
         return import_job_run(import_job_id=import_job_id).as_json()
     except UserError as exc:
         return {"import_job_id": import_job_id, "status": "failed", "error": exc.message}
+
+
+@shared_task(name="behavior.nightly_housekeeping")
+def nightly_housekeeping_task() -> dict:
+    """Imports whose process is gone are marked failed; each shop's events past its retention are deleted
+    (in batches). Returns what it did (per shop, how many events went)."""
+    from accounts.models import Shop
+    from behavior.ingest.services import import_jobs_stale_fail
+    from behavior.retention import events_retention_apply
+
+    stale = import_jobs_stale_fail()
+    retention = {shop.slug: events_retention_apply(shop=shop).deleted
+                 for shop in Shop.objects.exclude(event_retention_days=None)}
+    return {"stale_imports_failed": stale, "events_deleted": retention}

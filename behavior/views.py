@@ -30,7 +30,7 @@ from behavior.forms import KIND_LABELS, ColumnMapForm, UploadForm, size_in_words
 from behavior.ingest.formats import SPECS, plan_build, source_open
 from behavior.models import ImportJob
 from behavior.selectors import quality_report
-from behavior.services import import_job_create, import_job_enqueue
+from behavior.services import import_job_create, import_job_enqueue, import_jobs_stale_fail
 from catalog.selectors import DUPLICATE_GROUPS_SHOWN, duplicate_image_groups_detail
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
@@ -90,6 +90,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
                               "kind": form.cleaned_data["kind"], "header": list(header)}
             request.session[PENDING_KEY] = pending
             return redirect("behavior:import_map", token=token)
+    import_jobs_stale_fail(shop_id=shop.pk)
     imports = list(ImportJob.objects.filter(shop=shop).select_related("created_by")[:RECENT_IMPORTS])
     return render(request, "behavior/imports.html", {
         "shop": shop, "form": form, "file_error": file_error, "imports": imports,
@@ -165,6 +166,7 @@ def _import_start(request: HttpRequest, *, shop, pending: dict, kind: str, colum
 
 def _import_get(request: HttpRequest, import_id: int) -> tuple[object, ImportJob]:
     shop = shop_for_request(request)
+    import_jobs_stale_fail(shop_id=shop.pk)  # a killed import must not show "Running 46 %" for ever
     return shop, get_object_or_404(ImportJob.objects.select_related("created_by", "job"), pk=import_id, shop=shop)
 
 

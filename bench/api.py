@@ -63,7 +63,7 @@ def seed(customers: int, *, recommendations: int = 20, runs: int = 3, reseed: bo
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from accounts.models import Shop
+    from accounts.models import Membership, Shop
     from accounts.tokens import api_token_create
 
     shape = {"customers": customers, "recommendations": recommendations, "runs": runs}
@@ -75,7 +75,7 @@ def seed(customers: int, *, recommendations: int = 20, runs: int = 3, reseed: bo
         return api_token_create(user=User.objects.get(username="bench-admin"), shop=existing, name="bench").plain
     import numpy as np
     import pandas as pd
-    from django.contrib.auth.models import Group, User
+    from django.contrib.auth.models import User
     from django.db import transaction
     from django.utils import timezone
 
@@ -91,8 +91,7 @@ def seed(customers: int, *, recommendations: int = 20, runs: int = 3, reseed: bo
     with transaction.atomic():
         shop = Shop.objects.create(slug="bench", name=f"Bench {json.dumps(shape, sort_keys=True)}")
         user, _ = User.objects.get_or_create(username="bench-admin")
-        user.groups.set([Group.objects.get(name="admin")])
-        shop.members.add(user)
+        Membership.objects.create(user=user, shop=shop, role="admin")
         ids = [f"C{i:07d}" for i in range(customers)]
         bulk_insert_frame("behavior_customer", pd.DataFrame({
             "shop_id": shop.pk, "external_id": ids, "email": [f"{c.lower()}@example.com" for c in ids],

@@ -45,6 +45,7 @@ def seed(n: int):
 
     from accounts.models import Shop
     from catalog.models import Category
+    from ecomsight.crypto import personal_encrypt
     from ecomsight.db import bulk_insert_frame, read_frame
     from predictions.models import ModelVersion, ScoringRun, Segment
 
@@ -55,7 +56,8 @@ def seed(n: int):
     with transaction.atomic():
         bulk_insert_frame("behavior_customer", pd.DataFrame({
             "shop_id": shop.pk, "external_id": [f"C{i:07d}" for i in range(n)],
-            "email": [f"c{i}@example.com" for i in range(n)], "name": "", "is_stub": False,
+            # Stored as the app stores them: encrypted (ecomsight.crypto), so pages pay for decrypting.
+            "email": [personal_encrypt(f"c{i}@example.com") for i in range(n)], "name": "", "is_stub": False,
             "country": rng.choice(["DE", "FR", "US", "GB", "NL"], n), "attributes": "{}", "created_at": now,
         }))
         customers = read_frame("SELECT id FROM behavior_customer WHERE shop_id = %s ORDER BY id", [shop.pk],

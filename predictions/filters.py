@@ -1,18 +1,27 @@
 """The at-risk list's filter: parsed from a URL's query string, stored in Segment.filters, read by the API.
 
 One plain dataclass so that a shared link, a saved segment and an API call mean exactly the same
-customers. Probabilities are whole percents (what a marketer types: "70"), money is in the shop's
-currency, days are whole days before the scores' date. Bad values never raise on a page: the field
-is dropped and its problem recorded in `errors`, so a mistyped link still shows a (wider) list.
+customers, and one validator (`_parse`) with one set of bounds for the three of them. Probabilities are
+whole percents (what a marketer types: "70"), money is in the shop's currency, days are whole days before
+the scores' date (at most MAX_DAYS). Bad values never raise on a page: the field is dropped and its
+problem recorded in `errors`, so a mistyped link still shows a (wider) list with the page's notice; the
+API answers 400 with the first error; a saved filter with errors is *broken* (`broken`): it matches
+nobody and its segment says so, rather than widening to the whole list or failing.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from urllib.parse import urlencode
 
 BANDS = ("high", "medium", "low")
+# The bounds every reader of a filter shares (web page, saved segment, API): beyond them a value is an error.
+MAX_DAYS = 36_500  # 100 years
+MAX_MONEY = 1e12
+MAX_ID = 2**53 - 1  # ids go through floats in the parser: above 2**53 one would come back changed
+MAX_COUNTRY = 64
 
 # Sort key -> label. The default puts the customers most worth saving first.
 SORTS = {
@@ -47,12 +56,17 @@ class AtRiskFilter:
 
     @classmethod
     def from_query(cls, query: Mapping) -> AtRiskFilter:
-        """Parse a QueryDict (request.GET) or a plain dict. Repeated `band` params select several bands."""
-        if hasattr(query, "getlist"):
-            bands = query.getlist("band")
-        else:
-            raw = query.get("band") or query.get("bands") or []
-            bands = [raw] if isinstance(raw, str) else list(raw)
+        """Parse a QueryDict (request.GET) or a plain dict. Bands: `band` repeated, or `bands` repeated or
+        comma-separated (`bands=high,medium`); both may be used."""
+        bands: list = []
+        for key in ("band", "bands"):
+            if hasattr(query, "getlist"):
+                raw = query.getlist(key)
+            else:
+                raw = query.get(key) or []
+                raw = [raw] if isinstance(raw, str) else list(raw)
+            for value in raw:
+                bands.extend(str(value).split(",") if key == "bands" else [value])
         data = {k: query.get(k) for k in _SCALAR_FIELDS}
         data["bands"] = bands
         return cls._parse(data)
@@ -65,19 +79,27 @@ class AtRiskFilter:
     @classmethod
     def _parse(cls, data: Mapping) -> AtRiskFilter:
         errors: list[str] = []
-        bands = tuple(b for b in BANDS if b in {str(x).strip().lower() for x in data["bands"]})
+        raw_bands = data["bands"] if isinstance(data["bands"], list | tuple) else [data["bands"]]
+        wanted = {_text(x, errors, "Risk band").lower() for x in raw_bands} - {""}
+        for unknown in sorted(wanted - set(BANDS)):
+            errors.append(f"Unknown risk band “{unknown[:40]}”: choose among {', '.join(BANDS)}.")
+        bands = tuple(b for b in BANDS if b in wanted)
         churn_min = _number(data.get("churn_min"), int, 0, 100, "Churn probability from", errors)
         churn_max = _number(data.get("churn_max"), int, 0, 100, "Churn probability to", errors)
-        value_min = _number(data.get("value_min"), float, 0, None, "Value from", errors)
-        value_max = _number(data.get("value_max"), float, 0, None, "Value to", errors)
-        days_min = _number(data.get("days_min"), int, 0, None, "Days since last order from", errors)
-        days_max = _number(data.get("days_max"), int, 0, None, "Days since last order to", errors)
-        category = _number(data.get("category"), int, 1, None, "Category", errors)
-        segment = _number(data.get("segment"), int, 1, None, "Segment", errors)
+        value_min = _number(data.get("value_min"), float, 0, MAX_MONEY, "Value from", errors)
+        value_max = _number(data.get("value_max"), float, 0, MAX_MONEY, "Value to", errors)
+        days_min = _number(data.get("days_min"), int, 0, MAX_DAYS, "Days since last order from", errors)
+        days_max = _number(data.get("days_max"), int, 0, MAX_DAYS, "Days since last order to", errors)
+        category = _number(data.get("category"), int, 1, MAX_ID, "Category", errors)
+        segment = _number(data.get("segment"), int, 1, MAX_ID, "Segment", errors)
         limit = _number(data.get("limit"), int, 1, MAX_LIMIT, "Only the top", errors)
-        sort = str(data.get("sort") or DEFAULT_SORT)
+        country = _text(data.get("country"), errors, "Country")
+        if len(country) > MAX_COUNTRY:
+            errors.append(f"Country: at most {MAX_COUNTRY} characters, so it was ignored.")
+            country = ""
+        sort = _text(data.get("sort"), errors, "Sort") or DEFAULT_SORT
         if sort not in SORTS:
-            errors.append(f"Unknown sort “{sort}”; sorted by revenue at risk instead.")
+            errors.append(f"Unknown sort “{sort[:40]}”; sorted by revenue at risk instead.")
             sort = DEFAULT_SORT
         for low, high, label in ((churn_min, churn_max, "churn probability"), (value_min, value_max, "value"),
                                  (days_min, days_max, "days since last order")):
@@ -86,7 +108,7 @@ class AtRiskFilter:
         return cls(
             bands=bands, churn_min=churn_min, churn_max=churn_max, value_min=value_min, value_max=value_max,
             days_min=days_min, days_max=days_max, category=category,
-            country=str(data.get("country") or "").strip()[:64], segment=segment, limit=limit,
+            country=country, segment=segment, limit=limit,
             sort=sort, errors=tuple(errors),
         )
 
@@ -120,6 +142,11 @@ class AtRiskFilter:
         return replace(self, segment=None)
 
     @property
+    def broken(self) -> bool:
+        """A saved filter that no longer validates: it matches nobody (never everybody) until saved again."""
+        return bool(self.errors)
+
+    @property
     def is_empty(self) -> bool:
         """True when no field narrows the list (the sort does not count)."""
         return not any(v for k, v in self.to_dict().items() if k != "sort")
@@ -130,19 +157,41 @@ _SCALAR_FIELDS = ("churn_min", "churn_max", "value_min", "value_max", "days_min"
 MAX_LIMIT = 1_000_000
 
 
+def _text(raw, errors: list[str], label: str) -> str:
+    """`raw` as stripped text; "" (and an error) for text PostgreSQL cannot hold (NUL, lone surrogates)."""
+    if raw is None:
+        return ""
+    text = str(raw).strip()
+    if "\x00" in text or not _encodable(text):
+        errors.append(f"{label}: the value holds characters that are not allowed, so it was ignored.")
+        return ""
+    return text
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _number(raw, kind, low, high, label: str, errors: list[str]):
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
+    if isinstance(raw, bool):
+        raw = str(raw)  # a JSON true is not the number 1
+    shown = str(raw)[:40]
     try:
-        value = kind(float(str(raw).strip().replace(",", ".")))
-    except (TypeError, ValueError):
-        errors.append(f"{label}: “{raw}” is not a number, so it was ignored.")
+        number = float(str(raw).strip().replace(",", ".")) if not isinstance(raw, int | float) else float(raw)
+    except (TypeError, ValueError, OverflowError):
+        errors.append(f"{label}: “{shown}” is not a number, so it was ignored.")
         return None
-    if value != value or (low is not None and value < low) or (high is not None and value > high):  # NaN too
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+    bounds = f"between {low} and {_format_number(high)}"
+    if not math.isfinite(number) or number < low or number > high:  # inf, 1e309, NaN, 10**20 days
         errors.append(f"{label} must be {bounds}, so it was ignored.")
         return None
-    return value
+    return kind(number)
 
 
 def _format_number(value) -> str:

@@ -22,7 +22,7 @@ from ecomsight.errors import UserError
 from predictions.filters import AtRiskFilter
 from predictions.models import ScoringRun, Segment, SegmentExport
 from predictions.selectors.at_risk import scoring_run_current
-from predictions.selectors.segments import segment_queryset
+from predictions.selectors.segments import segment_consent_refused_count, segment_queryset
 
 MAX_CONTROL_PCT = 50
 
@@ -46,8 +46,11 @@ def _name_taken_error(name: str) -> SegmentNameTaken:
 
 @transaction.atomic
 def segment_create(*, shop: Shop, user: AbstractBaseUser | None, name: str, flt: AtRiskFilter) -> Segment:
-    """Save `flt` as a segment named `name` (unique per shop, case-insensitively)."""
+    """Save `flt` as a segment named `name` (unique per shop, case-insensitively). A filter with errors is
+    refused: saved, it would quietly mean a wider list than the one asked for."""
     name = _clean_name(name)
+    if flt.errors:
+        raise UserError(f"The filter cannot be saved: {flt.errors[0]}", field="filters")
     if Segment.objects.filter(shop=shop, name__iexact=name).exists():
         raise _name_taken_error(name)
     try:
@@ -103,6 +106,7 @@ class ExportPlan:
     customer_ids: list[int]
     pseudonymised: bool
     job: Job | None = None
+    left_out_no_consent: int = 0  # matched by the segment's filter, left out: they refused marketing
 
 
 @transaction.atomic
@@ -121,9 +125,13 @@ def export_create(
     exactly these customers, and `segment_export_task` is enqueued once this transaction commits."""
     if segment.shop_id != shop.pk:
         raise UserError("No such segment.")
+    problems = AtRiskFilter.from_dict(segment.filters or {}).errors
+    if problems:
+        raise UserError(f"This segment's saved filter is broken ({problems[0]}): save the filter again from "
+                        "the at-risk list before exporting.", field="filters")
     if not 0 <= control_pct <= MAX_CONTROL_PCT:
         raise UserError(f"The control group must be between 0 and {MAX_CONTROL_PCT} %.", field="control")
-    pseudonymised = bool(pseudonymise) or not can_view_personal_data(user)
+    pseudonymised = bool(pseudonymise) or not can_view_personal_data(user, shop)
     run = scoring_run_current(shop=shop)
     members = list(segment_queryset(shop=shop, segment=segment, run=run).values_list("customer_id", flat=True)) \
         if run else []
@@ -131,6 +139,7 @@ def export_create(
         shop=shop, segment=segment, created_by=user, pseudonymised=pseudonymised, control_pct=control_pct,
         horizon_days=shop.horizon_days,
     )
+    refused = segment_consent_refused_count(shop=shop, segment=segment, run=run)
     control: set[int] = set()
     if control_pct and members:
         size = round(len(members) * control_pct / 100)
@@ -155,14 +164,16 @@ def export_create(
         shop=shop, user=user, action="segment.export", target=segment.name,
         details={"rows": len(targeted), "user": user.get_username(), "export_id": export.pk,
                  "pseudonymised": pseudonymised, "control_pct": control_pct, "control_rows": len(control),
-                 "scoring_run": run.pk if run else None, "background": background},
+                 "scoring_run": run.pk if run else None, "background": background,
+                 "left_out_no_consent": refused},
     )
     if job is not None:
         from predictions.tasks import segment_export_task  # tasks import the services: import here, not at the top
 
         export_id, job_id = export.pk, job.pk
         transaction.on_commit(lambda: segment_export_task.delay(export_id, job_id), robust=True)
-    return ExportPlan(export=export, run=run, customer_ids=targeted, pseudonymised=pseudonymised, job=job)
+    return ExportPlan(export=export, run=run, customer_ids=targeted, pseudonymised=pseudonymised, job=job,
+                      left_out_no_consent=refused)
 
 
 def export_download_record(*, shop: Shop, export: SegmentExport, user: AbstractBaseUser) -> None:

@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Job
 from accounts.permissions import can_view_personal_data, permission_required_403, role_required
-from accounts.selectors import shop_for_request
+from accounts.selectors import shop_for_request, user_may
 from catalog.selectors import product_thumbnails
 from ecomsight.errors import UserError
 from predictions import exports
@@ -177,7 +177,7 @@ def at_risk_list(request: HttpRequest) -> HttpResponse:
         "choices": at_risk_sel.filter_choices(shop=shop),
         "bands": BANDS, "sorts": SORTS, "sort_links": sort_links, "query": flt.to_query_string(),
         "words": at_risk_sel.filter_in_words(shop=shop, flt=flt), "save_form": SegmentNameForm(),
-        "show_personal": can_view_personal_data(request.user),
+        "show_personal": can_view_personal_data(request.user, shop),
         "top50_query": flt.to_query_string(limit=50),
         "scores_freshness": result.run.as_of if result.run else None,
     })
@@ -199,7 +199,7 @@ def customer_page(request: HttpRequest, external_id: str) -> HttpResponse:
     return render(request, "predictions/customer.html", {
         "shop": shop, "c": detail, "customer": detail.customer, "history": history, "timeline": timeline,
         "thumbs": product_thumbnails(shop_id=shop.pk, product_ids=shown) if shown else {},
-        "show_personal": can_view_personal_data(request.user),
+        "show_personal": can_view_personal_data(request.user, shop),
         "scores_freshness": detail.run.as_of if detail.run else None,
     })
 
@@ -238,14 +238,14 @@ def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
     shop = shop_for_request(request)
     detail = segments_sel.segment_detail(shop=shop, segment_id=segment_id)
     flt = AtRiskFilter.from_dict(detail.segment.filters)
-    can_export = request.user.has_perm("accounts.export_segments")
+    can_export = user_may(user=request.user, shop=shop, permission="export_segments")
     return render(request, "predictions/segment.html", {
         "shop": shop, "s": detail, "segment": detail.segment,
         "list_query": AtRiskFilter(segment=detail.segment.pk, sort=flt.sort).to_query_string(),
         # The planner targets the likeliest leavers first: the at-risk list sorted the same way, cut at N.
         "planner_query": AtRiskFilter(segment=detail.segment.pk, sort="churn").to_query_string(),
         "rename_form": SegmentNameForm(initial={"name": detail.segment.name}),
-        "export_form": ExportForm(), "show_personal": can_view_personal_data(request.user),
+        "export_form": ExportForm(), "show_personal": can_view_personal_data(request.user, shop),
         "can_export": can_export,
         # Above the threshold the form POSTs and the file is prepared by a worker (progress page, then a link).
         "export_in_background": detail.size > settings.EXPORT_STREAM_MAX_ROWS,
@@ -310,15 +310,20 @@ def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_ma
     if not form.is_valid():
         messages.error(request, "The control group must be a whole percent between 0 and 50.")
         return redirect("predictions:segment", segment_id=segment_id)
-    plan = export_create(
-        shop=shop, segment=segment, user=request.user, pseudonymise=form.cleaned_data["pseudonymise"],
-        control_pct=form.cleaned_data["control"] or 0, stream_max_rows=stream_max_rows,
-    )
+    try:
+        plan = export_create(
+            shop=shop, segment=segment, user=request.user, pseudonymise=form.cleaned_data["pseudonymise"],
+            control_pct=form.cleaned_data["control"] or 0, stream_max_rows=stream_max_rows,
+        )
+    except UserError as exc:  # a broken saved filter
+        messages.error(request, exc.message)
+        return redirect("predictions:segment", segment_id=segment_id)
     if plan.job is not None:
         return redirect("predictions:export", export_id=plan.export.pk)
     response = StreamingHttpResponse(exports.csv_lines(exports.export_rows(plan=plan)),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(export=plan.export)}"'
+    response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)  # refused marketing: not in the file
     return response
 
 
@@ -343,7 +348,7 @@ def export_page(request: HttpRequest, export_id: int) -> HttpResponse:
         "shop": shop, "export": export, "job": job, "segment": export.segment,
         "running": job is not None and job.status in _RUNNING,
         "percent": campaigns.job_percent(job) if job else 100, "ready": _file_ready(export),
-        "may_download": export.pseudonymised or can_view_personal_data(request.user),
+        "may_download": export.pseudonymised or can_view_personal_data(request.user, shop),
         "filename": exports.export_filename(export=export),
     })
 
@@ -373,7 +378,7 @@ def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
     shop = shop_for_request(request)
     export = campaigns.segment_export_get(shop=shop, export_id=export_id)
     # A file with email and name, made by an admin, must not reach a user who may not see personal data.
-    if not export.pseudonymised and not can_view_personal_data(request.user):
+    if not export.pseudonymised and not can_view_personal_data(request.user, shop):
         raise PermissionDenied("This file holds email addresses and names, which your role may not see.")
     if export.job is not None and export.job.status in _RUNNING:
         messages.info(request, "The file is still being prepared. The link appears here when it is ready.")

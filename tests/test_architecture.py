@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Each may import those before it.
-LAYERS = ["accounts", "catalog", "behavior", "predictions", "recommendations", "offers", "forecasts"]
+LAYERS = ["accounts", "catalog", "behavior", "predictions", "recommendations", "offers", "forecasts", "privacy"]
 ML_PACKAGES = ["catalog/ml", "predictions/ml", "recommendations/ml", "offers/ml", "forecasts/ml"]
 
 

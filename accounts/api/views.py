@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Job
-from ecomsight.api.views import ShopApiMixin
+from ecomsight.api.views import PAGING, ShopApiMixin, query_names
 
 from .serializers import JobFilterSerializer, JobOutputSerializer, MeOutputSerializer
 
@@ -40,6 +40,8 @@ class MeApi(ShopApiMixin, APIView):
 
 class JobListApi(ShopApiMixin, generics.ListAPIView):
     """The shop's background jobs."""
+
+    query_parameters = {"GET": query_names(JobFilterSerializer, *PAGING)}
 
     serializer_class = JobOutputSerializer
     cursor_ordering = "-created_at"

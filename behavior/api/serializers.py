@@ -15,7 +15,10 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = ["id", "email", "name", "country", "signup_at", "attributes", "is_stub", "created_at"]
+        fields = ["id", "email", "name", "country", "signup_at", "marketing_consent", "attributes", "is_stub",
+                  "created_at"]
+        extra_kwargs = {"marketing_consent": {"help_text": "Consent to marketing: true, false (refused: left out "
+                                                           "of exports and segment members) or null (unknown)."}}
         read_only_fields = fields
 
     def _personal(self) -> bool:

@@ -4,7 +4,7 @@ from . import views
 
 urlpatterns = [
     path("customers/", views.CustomerListApi.as_view(), name="customers"),
-    path("customers/<str:customer_id>/", views.CustomerDetailApi.as_view(), name="customer"),
+    # customers/<id>/ (CustomerDetailApi, plus DELETE: erasure) is routed by privacy/api/urls.py.
     path("events/batch/", views.EventBatchApi.as_view(), name="events-batch"),
     path("orders/batch/", views.OrderBatchApi.as_view(), name="orders-batch"),
 ]

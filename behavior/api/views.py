@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from behavior.models import Customer
-from ecomsight.api.views import ShopApiMixin
+from ecomsight.api.views import PAGING, ShopApiMixin, query_names
 
 from .ingest import MAX_ITEMS, events_ingest, orders_ingest
 from .serializers import (
@@ -30,6 +30,8 @@ CUSTOMER_EXAMPLE = {"id": "C00042", "email": None, "name": None, "country": "DE"
 
 class CustomerListApi(ShopApiMixin, generics.ListAPIView):
     """The shop's customers, by the shop's own ids."""
+
+    query_parameters = {"GET": query_names(CustomerFilterSerializer, *PAGING)}
 
     serializer_class = CustomerOutputSerializer
 
@@ -85,6 +87,7 @@ _CREATE_MISSING = OpenApiParameter(
 
 class _BatchApi(ShopApiMixin, APIView):
     required_roles = {"POST": "analyst"}
+    query_parameters = {"POST": frozenset({"create_missing"})}
     check_body_text = False  # each item's text is checked (and rejected alone) by the ingest adapter
     body_required = True  # no body is a 400 (the body must be an array), not an empty batch
     throttle_scope = "token"

@@ -29,7 +29,7 @@ import pandas as pd
 
 from .formats import Batch, ImportFileError, LineCounted, Plan, Reject, Source, not_utf8_message
 from .rows import rows_parse
-from .values import RowError, datetime_canonical, json_canonical
+from .values import EARLIEST, RowError, datetime_canonical, json_canonical
 
 # The shapes of ISO 8601 text whose pandas result is checked to equal datetime.fromisoformat's (tests);
 # any other text (and anything pandas cannot read) goes through the row-wise converter, so both parsers
@@ -246,6 +246,11 @@ def _datetimes(values: np.ndarray, present: np.ndarray, alive: np.ndarray, line:
         future[fast] = chosen > np.datetime64(latest.replace(tzinfo=None) - latest.utcoffset(), "us")
         _reject(rejects, future, line, values, column.name, lambda _value: "date in the future")
         alive &= ~future
+        early = np.zeros(len(values), dtype=bool)  # the row parser's bound too (values.EARLIEST)
+        early[fast] = chosen < np.datetime64(EARLIEST.replace(tzinfo=None), "us")
+        _reject(rejects, early, line, values, column.name,
+                lambda _value: f"date out of range (before {EARLIEST.year})")
+        alive &= ~early
     for i in np.flatnonzero(present & ~fast):  # what pandas or the shape check left: the row-wise converter
         try:
             canonical[i] = datetime_canonical(values[i], column, latest=latest)

@@ -23,7 +23,9 @@ class BatchResult:
 def categories_ensure(*, shop_id: int, paths: set[str]) -> None:
     """Create the categories named by `paths` ("Home > Kitchen") and every ancestor, linked to its parent.
 
-    Few distinct paths per batch, so the ORM is fine here."""
+    Level by level (parents first): INSERT ... ON CONFLICT DO NOTHING, then the level's ids read back, so
+    two imports creating the same new categories at once both succeed (before, one lost its batch to an
+    IntegrityError). Few distinct paths per batch, so the ORM is fine here."""
     wanted: set[str] = set()
     for path in paths:
         parts = path.split(" > ")
@@ -31,10 +33,16 @@ def categories_ensure(*, shop_id: int, paths: set[str]) -> None:
     if not wanted:
         return
     known = dict(Category.objects.filter(shop_id=shop_id, path__in=wanted).values_list("path", "id"))
-    for path in sorted(wanted - known.keys(), key=lambda p: p.count(" > ")):
-        parent, _, name = path.rpartition(" > ")
-        known[path] = Category.objects.create(shop_id=shop_id, path=path, name=name[:200],
-                                              parent_id=known.get(parent) if parent else None).id
+    missing = wanted - known.keys()
+    for depth in sorted({p.count(" > ") for p in missing}):
+        level = sorted(p for p in missing if p.count(" > ") == depth)
+        rows = []
+        for path in level:
+            parent, _, name = path.rpartition(" > ")
+            rows.append(Category(shop_id=shop_id, path=path, name=name[:200],
+                                 parent_id=known.get(parent) if parent else None))
+        Category.objects.bulk_create(rows, ignore_conflicts=True)
+        known.update(Category.objects.filter(shop_id=shop_id, path__in=level).values_list("path", "id"))
 
 
 class IdCache:

@@ -35,10 +35,13 @@ import pandas as pd
 import psycopg
 from django.db import IntegrityError, connection, transaction
 
+from ecomsight.crypto import personal_encrypt
+
 from .common import BatchResult, IdCache, categories_ensure
 from .formats import Batch, Plan, Reject
 
 STAGE = "pg_temp.ecomsight_import_stage"
+PERSONAL_COLUMNS = frozenset({"email", "name"})  # customers' columns stored encrypted
 FLUSH_CHARS = 1 << 20
 
 # Columns written to the target table from the staging table `s` (joined to customers `c`,
@@ -49,6 +52,7 @@ _VALUES = {
         ("name", "COALESCE(s.name, '')", "name"),
         ("country", "COALESCE(s.country, '')", "country"),
         ("signup_at", "s.signup_at::timestamptz", "signup_at"),
+        ("marketing_consent", "s.marketing_consent::boolean", "marketing_consent"),
     ],
     "products": [
         ("title", "COALESCE(s.title, '')", "title"),
@@ -93,7 +97,7 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
             _events_write(cursor, shop_id, _event_columns(batch, plan), create_missing,
                           ids if ids is not None else IdCache(), result)
             return result
-        _stage(cursor, plan, batch.rows)
+        _stage(cursor, plan, _personal_encrypted(plan, batch.rows) if kind == "customers" else batch.rows)
         if kind in ("orders", "events"):
             _references(cursor, shop_id, result, field="customer_id", table="behavior_customer", label="customer",
                         create=create_missing)
@@ -113,6 +117,22 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
             result.inserted, result.updated = _upsert(cursor, shop_id, plan)
         result.duplicates = good - result.inserted - result.updated
     return result
+
+
+def _personal_encrypted(plan: Plan, rows: list[list]) -> list[list]:
+    """The rows with email and name as stored (ecomsight.crypto tokens): COPY bypasses the model's field,
+    and plaintext must never reach the table. Deterministic tokens keep re-imports no-ops."""
+    positions = [i + 1 for i, name in enumerate(plan.output_columns) if name in PERSONAL_COLUMNS]  # + line
+    if not positions:
+        return rows
+    out = []
+    for row in rows:
+        row = list(row)
+        for i in positions:
+            if row[i]:
+                row[i] = personal_encrypt(row[i])
+        out.append(row)
+    return out
 
 
 def _stage(cursor, plan: Plan, rows: list[list]) -> None:

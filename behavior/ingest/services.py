@@ -13,10 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Job, Shop
@@ -138,7 +140,8 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     started = time.monotonic()
     job.status = ImportJob.Status.RUNNING
     job.error = ""
-    job.save(update_fields=["status", "error"])
+    job.heartbeat_at = timezone.now()
+    job.save(update_fields=["status", "error", "heartbeat_at"])
     _job_sync(job)
     report = _RejectReport(job)
     ignored: tuple[str, ...] = ()
@@ -178,8 +181,9 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                 job.rejected += len(batch.rejects) + len(result.rejects)
                 job.bytes_read = batch.bytes_read if batch.bytes_read is not None else source.bytes_read
                 job.seconds = time.monotonic() - started
+                job.heartbeat_at = timezone.now()
                 job.save(update_fields=["rows_read", "rows_committed", "inserted", "updated", "duplicates",
-                                        "rejected", "bytes_read", "bytes_total", "seconds"])
+                                        "rejected", "bytes_read", "bytes_total", "seconds", "heartbeat_at"])
                 _job_sync(job)
                 if progress is not None:
                     progress(job)
@@ -195,6 +199,29 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         updated=job.updated, duplicates=job.duplicates, rejected=job.rejected, stubs=stubs,
         seconds=round(job.seconds or 0.0, 3), report=job.report_path or None, ignored_columns=ignored,
         dry_run=job.dry_run)
+
+
+def import_jobs_stale_fail(*, shop_id: int | None = None, stale_seconds: float | None = None) -> int:
+    """Mark failed the running imports whose process is gone: no heartbeat for `stale_seconds`
+    (IMPORT_HEARTBEAT_STALE_SECONDS, 10 minutes by default; each batch beats). Their error says how far they
+    got ("stopped at 46 %; re-run the file to finish": stored rows count as duplicates the second time).
+    Returns how many were marked. Called by the import pages and the nightly task."""
+    stale_seconds = stale_seconds if stale_seconds is not None else settings.IMPORT_HEARTBEAT_STALE_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=stale_seconds)
+    running = ImportJob.objects.filter(status=ImportJob.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
+    if shop_id is not None:
+        running = running.filter(shop_id=shop_id)
+    marked = 0
+    for job in running.only("pk", "bytes_read", "bytes_total", "rows_committed"):
+        percent = int(100 * job.bytes_read / job.bytes_total) if job.bytes_total else 0
+        error = (f"The import stopped at {percent} % ({job.rows_committed:,} rows stored): its process is gone. "
+                 "Re-run the file to finish (rows already stored count as duplicates).")
+        # Conditional: a process that is alive after all and beats meanwhile keeps its job.
+        marked += ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).filter(
+            Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)).update(
+            status=ImportJob.Status.FAILED, error=error, finished_at=timezone.now())
+    return marked
 
 
 def import_files_expire(*, before: float, dry_run: bool = False) -> Removed:

@@ -20,6 +20,10 @@ ORDER_STATUSES = {"placed": "placed", "cancelled": "cancelled", "canceled": "can
 TRUE_WORDS = {"1", "true", "t", "yes", "y"}
 FALSE_WORDS = {"0", "false", "f", "no", "n"}
 CENT = Decimal("0.01")
+# The oldest date an import accepts: anything earlier is a placeholder or a typo (0001-01-01), not a sale.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+# Digits before the point a decimal column can hold at most (numeric(14, 2) and the like are smaller still).
+MAX_DECIMAL_DIGITS = 16
 
 
 class RowError(Exception):
@@ -40,7 +44,13 @@ def datetime_canonical(value: str, column: Column, *, latest: datetime) -> str:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise RowError("unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00)") from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        # 0001-01-01T00:00:00+14:00 is a valid ISO date whose UTC moment Python cannot represent.
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise RowError(f"date out of range (before {EARLIEST.year})") from None
+    if moment < EARLIEST:
+        raise RowError(f"date out of range (before {EARLIEST.year})")
     if moment > latest:
         raise RowError("date in the future")
     return moment.isoformat()
@@ -55,7 +65,13 @@ def _decimal(value: str, column: Column) -> str:
         raise RowError("not a number")
     if number < 0:
         raise RowError("negative value")
-    number = number.quantize(CENT, rounding=ROUND_HALF_UP)
+    # Compared before rounding: quantize() itself fails on 1e300 (more digits than the context holds).
+    if (column.limit is not None and number >= column.limit) or number.adjusted() >= MAX_DECIMAL_DIGITS:
+        raise RowError("number too large")
+    try:
+        number = number.quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        raise RowError("number too large") from None
     if column.limit is not None and number >= column.limit:
         raise RowError("number too large")
     return str(number)

@@ -1,7 +1,7 @@
 """Who may call what: the caller's role (marketer < analyst < admin) within the shop it acts for.
 
-A token carries its shop and its owner's current role (see accounts.tokens); a browser session uses
-the shop chosen in the web app and the user's role. Views declare the weakest role per method:
+A token carries its shop and its owner's current role *in that shop* (see accounts.tokens); a browser
+session uses the shop chosen in the web app and the user's membership of it. Views declare the weakest role per method:
 `required_roles = {"GET": "marketer", "POST": "analyst"}`."""
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ def request_role(request) -> str | None:
     if cached is not False:
         return cached
     token = request.auth
-    role = getattr(token, "role", None) if token is not None else user_role(user=request.user)
+    if token is not None:
+        role = getattr(token, "role", None)
+    else:  # a browser session: the user's role in the session's current shop
+        role = user_role(user=request.user, shop=request_shop(request)) if request.user.is_authenticated else None
     role = None if role is None else str(role)
     setattr(request, _ROLE_ATTR, role)
     return role
@@ -42,12 +45,16 @@ def request_shop(request) -> Shop:
 def request_personal_data(request) -> bool:
     """Whether the caller may see customers' email and name: the token's answer (computed when it was
     verified, so no permission queries per call) or the session user's."""
-    return personal_data_for(request.auth, request.user)
+    token = request.auth
+    if token is not None:
+        return personal_data_for(token, request.user)
+    return can_view_personal_data(request.user, request_shop(request))
 
 
 def personal_data_for(token, user) -> bool:
+    """A token's answer, computed when it was verified from its owner's role in the token's shop."""
     personal = getattr(token, "personal_data", None) if token is not None else None
-    return can_view_personal_data(user) if personal is None else bool(personal)
+    return can_view_personal_data(user, getattr(token, "shop_id", None)) if personal is None else bool(personal)
 
 
 def role_at_least(role: str | None, wanted: str) -> bool:

@@ -12,6 +12,8 @@ urlpatterns = [
     # apps' patterns match the same path, so the order changes nothing else.
     path("", include("recommendations.api.urls")),
     path("", include("predictions.api.urls")),
+    # Before behavior's: the customer URL gains DELETE (erasure) there, and customers/{id}/export/.
+    path("", include("privacy.api.urls")),
     path("", include("behavior.api.urls")),
     path("", include("accounts.api.urls")),
     path("", include("forecasts.api.urls")),

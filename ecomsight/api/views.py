@@ -67,10 +67,35 @@ def query_check(params) -> None:
                 raise exceptions.ValidationError({key: ["Text may not contain NUL or invalid characters."]})
 
 
+# DRF's own parameter (`?format=json` picks the renderer), known to every endpoint.
+_ALWAYS_KNOWN = frozenset({"format"})
+PAGING = ("cursor", "page_size")
+
+
+def query_names(*items) -> frozenset[str]:
+    """The parameter names of `items`: names, or serializer classes (their fields)."""
+    names: set[str] = set()
+    for item in items:
+        names.update([item] if isinstance(item, str) else item().fields)
+    return frozenset(names)
+
+
+def unknown_query_check(params, known: frozenset[str]) -> None:
+    """Raise a 400 naming the first query parameter the endpoint does not know: a typo (`bnad=high`) must
+    never be read as "no filter" and send a campaign to the whole list."""
+    for key in params:
+        if key not in known and key not in _ALWAYS_KNOWN:
+            takes = ", ".join(sorted(known)) or "no query parameters"
+            raise exceptions.ValidationError({key: [exceptions.ErrorDetail(
+                f"Unknown parameter “{key[:40]}”: this call takes {takes}.", code="unknown_parameter")]})
+
+
 class ShopApiMixin:
-    """For API views acting within the caller's shop. `required_roles` maps methods to the weakest role."""
+    """For API views acting within the caller's shop. `required_roles` maps methods to the weakest role;
+    `query_parameters` the query parameters each method knows (any other is a 400 naming it)."""
 
     required_roles: dict[str, str] = {"GET": "marketer"}
+    query_parameters: dict[str, frozenset[str]] = {}
     # Views whose bodies are big and checked item by item (batches) turn the generic check off.
     check_body_text = True
     # The serializer of each method's body, where there is one: only the text it keeps is checked.
@@ -81,6 +106,8 @@ class ShopApiMixin:
             if _bad_text(value):
                 raise exceptions.NotFound("Not found.")
         query_check(request.query_params)
+        method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
+        unknown_query_check(request.query_params, self.query_parameters.get(method, frozenset()))
         super().initial(request, *args, **kwargs)
         if self.check_body_text and request.method in ("POST", "PUT", "PATCH"):
             if request.data is None:

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "accounts",
     "catalog",
     "behavior",
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "recommendations",
     "forecasts",
     "offers",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -59,8 +61,28 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
+    "accounts.middleware.NoStoreForUsersMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): scripts and stylesheets from our own origin only. The pages have no
+# inline scripts (keep it so); inline style *attributes* (bar widths) are allowed, <style> elements are not.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 ROOT_URLCONF = "ecomsight.urls"
 
@@ -148,6 +170,11 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 
 # Request size limits (accounts.middleware.RequestBodyLimitMiddleware answers 413 from Content-Length alone).
 IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=200 * 1024 ** 2)
+# Keys that encrypt customers' email and name at rest (comma-separated Fernet keys, the first encrypts): see
+# ecomsight/crypto.py. Empty: derived from SECRET_KEY (development only).
+PERSONAL_DATA_KEYS = env.str("PERSONAL_DATA_KEYS", default="")
+# A running import whose process has not written its heartbeat for this long is marked failed (its process is gone).
+IMPORT_HEARTBEAT_STALE_SECONDS = env.int("IMPORT_HEARTBEAT_STALE_SECONDS", default=600)
 API_BODY_MAX_BYTES = env.int("API_BODY_MAX_BYTES", default=100 * 1024 ** 2)
 FORM_BODY_MAX_BYTES = env.int("FORM_BODY_MAX_BYTES", default=1024 ** 2)
 UPLOAD_PATHS = ("/imports/",)
@@ -225,6 +252,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "offers.tasks.offer_policy_nightly_task",
         "schedule": crontab(hour=2, minute=50),
     },
+    "nightly-behavior-housekeeping": {  # dead imports marked failed; events past each shop's retention deleted
+        "task": "behavior.nightly_housekeeping",
+        "schedule": crontab(hour=1, minute=30),
+    },
     "nightly-expire-files": {
         "task": "predictions.tasks.files_expire_task",
         "schedule": crontab(hour=3, minute=30),
@@ -256,7 +287,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "ecomsight.api.pagination.ApiCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["ecomsight.api.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["ecomsight.api.parsers.JSONParser"],  # DRF's, with a nesting limit
     "EXCEPTION_HANDLER": "ecomsight.api.errors.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNICODE_JSON": True,

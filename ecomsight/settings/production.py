@@ -9,6 +9,8 @@ from .base import *  # noqa: E402,F403
 from .base import env  # noqa: E402
 
 SECRET_KEY = env("SECRET_KEY")  # no default: refuse to start without a real one
+# The keys encrypting customers' email and name (ecomsight/crypto.py): no default either.
+PERSONAL_DATA_KEYS = env("PERSONAL_DATA_KEYS")
 DEBUG = False
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 

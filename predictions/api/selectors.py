@@ -17,6 +17,7 @@ from django.db.models import F, QuerySet, Subquery
 
 from accounts.models import Shop
 from behavior.models import Customer
+from ecomsight.crypto import personal_decrypt
 from ecomsight.db import fetch_prepared
 from predictions.current_run import current_run_kept
 from predictions.filters import AtRiskFilter
@@ -286,8 +287,9 @@ def at_risk_rows(*, scores: list[dict], run: ScoringRun, personal: bool) -> list
         last = s["last_order_at"]
         rows.append({
             "customer_id": s["customer_external_id"],
-            "email": s["customer_email"] if personal else None,
-            "name": s["customer_name"] if personal else None,
+            # Stored encrypted: the raw-SQL path (at_risk_values_slice) reads tokens, the ORM path plain text.
+            "email": personal_decrypt(s["customer_email"]) if personal else None,
+            "name": personal_decrypt(s["customer_name"]) if personal else None,
             "country": s["customer_country"],
             "churn_probability": s["probability"],
             "purchase_probability": s["purchase_probability"],

@@ -6,22 +6,33 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ecomsight.api.fields import StrictCharField, StrictFloatField, StrictIntegerField
-from predictions.filters import BANDS, MAX_LIMIT, SORTS
+from predictions.filters import BANDS, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
 from predictions.models import CustomerScore, ModelVersion, Segment, Task
 from predictions.services.training import ALGORITHMS
 
-# Ids (category, segment) go through AtRiskFilter, which reads numbers as floats: above 2**53 an id
-# would come back changed (2**63 - 1 is saved as 2**63), so the documented range stops there.
-MAX_ID = 2**53 - 1
-MAX_DAYS = 36_500
-MAX_MONEY = 1e12
+# The bounds are AtRiskFilter's (predictions.filters), which the web page and saved segments use too.
+
+
+class BandsField(serializers.CharField):
+    """`bands=high,medium` (comma-separated; may be repeated): each must be a known band."""
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data)
+        values = [v.strip().lower() for v in text.split(",")]
+        unknown = [v for v in values if v not in BANDS]
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown risk band “{unknown[0][:40]}”: choose among {', '.join(BANDS)}.", code="invalid_choice")
+        return values
 
 
 class AtRiskFilterSerializer(serializers.Serializer):
     """The at-risk page's filters (percent, shop currency, whole days), with the same names and meaning."""
 
+    bands = BandsField(required=False, help_text="Risk bands, comma-separated: `bands=high,medium` "
+                                                 "(high, medium, low).")
     band = serializers.ListField(child=serializers.ChoiceField(choices=BANDS), required=False,
-                                 help_text="Risk bands (repeat the parameter for several).")
+                                 help_text="One risk band (repeat the parameter for several); the same as `bands`.")
     churn_min = serializers.IntegerField(min_value=0, max_value=100, required=False, help_text="Percent, inclusive.")
     churn_max = serializers.IntegerField(min_value=0, max_value=100, required=False, help_text="Percent, inclusive.")
     value_min = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False,
@@ -58,7 +69,9 @@ class SegmentFiltersSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         # Saved filters hold only the fields that narrow the list (AtRiskFilter.to_dict): show them as saved.
-        return dict(instance)
+        # A broken one (saved before a bound existed) may hold an integer JSON cannot carry as a number: as text.
+        return {key: str(value) if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ID
+                else value for key, value in dict(instance).items()}
 
 
 class AtRiskRowSerializer(serializers.Serializer):

@@ -19,6 +19,7 @@ from accounts.api.serializers import JobOutputSerializer
 from accounts.api.views import JOB_EXAMPLE
 from accounts.jobs import job_create
 from accounts.models import Job
+from accounts.selectors import role_allows
 from behavior.models import Customer
 from ecomsight.api.pagination import (
     CURSOR_PARAMETERS,
@@ -27,15 +28,15 @@ from ecomsight.api.pagination import (
     SnapshotCursorPagination,
     page_size_from,
 )
-from ecomsight.api.permissions import request_personal_data
+from ecomsight.api.permissions import request_personal_data, request_role
 from ecomsight.api.renderers import JSONRenderer
-from ecomsight.api.views import ShopApiMixin
+from ecomsight.api.views import PAGING, ShopApiMixin, query_names, unknown_query_check
 from predictions import exports
 from predictions.filters import AtRiskFilter
 from predictions.models import ModelVersion, ScoringRun, Segment
 from predictions.segment_services import export_create, segment_create, segment_delete, segment_rename
 from predictions.selectors.at_risk import at_risk_window, scoring_run_current
-from predictions.selectors.segments import segment_get, segment_window
+from predictions.selectors.segments import segment_consent_refused_count, segment_get, segment_window
 from predictions.services.scoring import scoring_run_create
 from predictions.services.training import model_version_promote, parse_algorithms
 
@@ -127,9 +128,13 @@ class _SnapshotListMixin:
                                            personal=request_personal_data(request)))
 
 
+AT_RISK_PARAMETERS = query_names(AtRiskFilterSerializer, *PAGING)
+
+
 def at_risk_page(*, shop, request, personal: bool) -> OrderedDict:
     """A page of the at-risk list for the query of `request` (see snapshot_page_data); ValidationError for a
     query the list does not take. AtRiskApi's answer, and ecomsight.api.hot's."""
+    unknown_query_check(request.query_params, AT_RISK_PARAMETERS)  # the hot path's check too
     _at_risk_query_validate(request.query_params)
     flt = AtRiskFilter.from_query(request.query_params)
     if flt.errors:
@@ -140,6 +145,8 @@ def at_risk_page(*, shop, request, personal: bool) -> OrderedDict:
 
 class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
     """The at-risk list."""
+
+    query_parameters = {"GET": AT_RISK_PARAMETERS}
 
     @extend_schema(
         operation_id="at_risk_list", summary="The at-risk list (the web page's filters)", tags=["scores"],
@@ -195,6 +202,7 @@ class CustomerScoresApi(ShopApiMixin, APIView):
     """A customer's scores: current and history."""
 
     cursor_ordering = ("-scored_at", "-id")
+    query_parameters = {"GET": query_names(ScoreHistoryFilterSerializer, *PAGING)}
 
     @extend_schema(
         operation_id="customer_scores", summary="A customer's current scores and score history", tags=["scores"],
@@ -254,7 +262,7 @@ class SegmentListApi(ShopApiMixin, generics.ListAPIView):
     body_serializers = {"POST": SegmentInputSerializer}
     serializer_class = SegmentOutputSerializer
     cursor_ordering = "name"
-
+    query_parameters = {"GET": query_names(*PAGING)}
     def get_queryset(self):
         return Segment.objects.filter(shop=self.shop)
 
@@ -346,6 +354,8 @@ class SegmentDetailApi(ShopApiMixin, APIView):
 class SegmentMembersApi(ShopApiMixin, _SnapshotListMixin, APIView):
     """A segment's members."""
 
+    query_parameters = {"GET": query_names(*PAGING)}
+
     @extend_schema(operation_id="segments_members", summary="A segment's members in the current scores",
                    tags=["segments"],
                    parameters=[SEGMENT_ID, *CURSOR_PARAMETERS],
@@ -355,8 +365,12 @@ class SegmentMembersApi(ShopApiMixin, _SnapshotListMixin, APIView):
                        "results": [ROW_EXAMPLE]})])
     def get(self, request, segment_id: int):
         segment = segment_get(shop=self.shop, segment_id=segment_id)
-        return self.snapshot_page(request, lambda run, start, stop: segment_window(
+        response = self.snapshot_page(request, lambda run, start, stop: segment_window(
             shop=self.shop, segment=segment, run=run, start=start, stop=stop))
+        # Customers the filter matches who refused marketing are never members; how many:
+        response["X-Left-Out-No-Consent"] = str(segment_consent_refused_count(
+            shop=self.shop, segment=segment, run=scoring_run_current(shop=self.shop)))
+        return response
 
 
 class CSVRenderer(renderers.BaseRenderer):
@@ -372,6 +386,8 @@ class CSVRenderer(renderers.BaseRenderer):
 
 class SegmentExportApi(ShopApiMixin, APIView):
     """A segment as CSV."""
+
+    query_parameters = {"GET": query_names(ExportQuerySerializer, "format")}
 
     renderer_classes = [JSONRenderer, CSVRenderer]
 
@@ -399,7 +415,7 @@ class SegmentExportApi(ShopApiMixin, APIView):
         segment = segment_get(shop=self.shop, segment_id=segment_id)
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        if not request.user.has_perm("accounts.export_segments"):
+        if not role_allows(request_role(request), "export_segments"):
             raise exceptions.PermissionDenied("Your role may not export segments.")
         plan = export_create(shop=self.shop, segment=segment, user=request.user,
                              pseudonymise=query.validated_data["pseudonymise"],
@@ -408,11 +424,15 @@ class SegmentExportApi(ShopApiMixin, APIView):
         response = StreamingHttpResponse(exports.csv_lines(exports.export_rows(plan=plan)),
                                          content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        # Customers the segment matches who refused marketing are not in the file; how many:
+        response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)
         return response
 
 
 class ModelListApi(ShopApiMixin, generics.ListAPIView):
     """Model versions."""
+
+    query_parameters = {"GET": query_names(ModelFilterSerializer, *PAGING)}
 
     serializer_class = ModelOutputSerializer
     cursor_ordering = "-created_at"

@@ -223,7 +223,12 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         if segment is None:
             return qs.none()  # a deleted or foreign segment matches nobody rather than everybody
         inner = AtRiskFilter.from_dict(segment.filters).without_segment()
-        members = _matching(shop=shop, run=run, flt=inner, depth=depth + 1).values("customer_id")
+        if inner.broken:
+            return qs.none()  # a saved filter that no longer validates matches nobody, never everybody
+        # A segment never holds customers who refused marketing (see selectors.segments).
+        members = _matching(shop=shop, run=run, flt=inner, depth=depth + 1).exclude(
+            customer_id__in=Customer.objects.filter(shop=shop, marketing_consent=False).values("pk")
+        ).values("customer_id")
         qs = qs.filter(customer_id__in=members)
     return qs
 

@@ -49,8 +49,19 @@ class CustomerDetail:
     similar: list
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
-    """Everything the customer page shows; 404 for an unknown customer or one of another shop."""
+    """Everything the customer page shows; 404 for an unknown customer or one of another shop, and for an id
+    no customer can have (NUL or a lone surrogate, which PostgreSQL cannot even compare)."""
+    if "\x00" in external_id or not _encodable(external_id):
+        raise Http404("No such customer")
     customer = Customer.objects.filter(shop=shop, external_id=external_id).first()
     if customer is None:
         raise Http404("No such customer")

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import Shop
+from behavior.models import Customer
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
 
@@ -34,19 +35,50 @@ def segment_get(*, shop: Shop, segment_id: int) -> Segment:
 def segment_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -> QuerySet[CustomerScore]:
     """The segment's members in the current run, in the segment's sort order."""
     flt = AtRiskFilter.from_dict(segment.filters).without_segment()
-    return at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1)
+    if flt.broken:  # see segment_problems: nobody, never the whole list (same columns, no rows)
+        return at_risk_queryset(shop=shop, run=run, flt=AtRiskFilter(), _depth=1).none()
+    return _consenting(shop, at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1))
+
+
+def _refused(shop: Shop) -> QuerySet:
+    return Customer.objects.filter(shop=shop, marketing_consent=False).values("pk")
+
+
+def _consenting(shop: Shop, queryset: QuerySet[CustomerScore]) -> QuerySet[CustomerScore]:
+    """Segments feed campaigns: customers who refused marketing are never members (unknown consent is kept)."""
+    return queryset.exclude(customer_id__in=_refused(shop))
+
+
+def segment_consent_refused_count(*, shop: Shop, segment: Segment, run: ScoringRun | None) -> int:
+    """How many customers the segment's filter matches who are left out because they refused marketing."""
+    flt = AtRiskFilter.from_dict(segment.filters or {}).without_segment()
+    if run is None or flt.broken:
+        return 0
+    return at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1).filter(customer_id__in=_refused(shop)).count()
 
 
 def segment_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int, stop: int) -> QuerySet[CustomerScore]:
     """Members start to stop - 1 of segment_queryset, past the first pages read ids first (see at_risk_window)."""
     flt = AtRiskFilter.from_dict(segment.filters).without_segment()
+    if flt.broken:
+        return at_risk_window(shop=shop, run=run, flt=AtRiskFilter(), start=start, stop=stop, _depth=1).none()
+    if Customer.objects.filter(shop=shop, marketing_consent=False).exists():
+        return _consenting(shop, at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1))[start:stop]
     return at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop, _depth=1)
+
+
+def segment_problems(*, segment: Segment) -> tuple[str, ...]:
+    """Why a saved filter no longer validates (empty when it does). A broken segment has no members, cannot
+    be exported, and its pages say so: saved filters are checked by the same validator as the at-risk page
+    and the API, and one stored before a bound existed (days_min=10**23) must not fail every page."""
+    return AtRiskFilter.from_dict(segment.filters or {}).errors
 
 
 @dataclass(frozen=True)
 class SegmentSummary:
     segment: Segment
     size: int | None  # None before any scores
+    problems: tuple[str, ...] = ()  # a broken saved filter (see segment_problems)
 
 
 def segment_list(*, shop: Shop) -> list[SegmentSummary]:
@@ -55,7 +87,7 @@ def segment_list(*, shop: Shop) -> list[SegmentSummary]:
     out = []
     for segment in Segment.objects.filter(shop=shop):
         size = segment_queryset(shop=shop, segment=segment, run=run).count() if run else None
-        out.append(SegmentSummary(segment=segment, size=size))
+        out.append(SegmentSummary(segment=segment, size=size, problems=segment_problems(segment=segment)))
     return out
 
 
@@ -67,6 +99,8 @@ class SegmentDetail:
     preview: list[AtRiskRow]
     words: list[str]
     planner: list[tuple[float, float]]  # (churn probability, 12-month spend), highest probability first
+    problems: tuple[str, ...] = ()  # a broken saved filter (see segment_problems)
+    left_out_no_consent: int = 0  # matched by the filter, left out: they refused marketing
 
 
 PLANNER_CAP = 5000
@@ -77,9 +111,13 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
     segment = segment_get(shop=shop, segment_id=segment_id)
     flt = AtRiskFilter.from_dict(segment.filters).without_segment()
     words = filter_in_words(shop=shop, flt=flt) or ["Every scored customer"]
+    problems = flt.errors
+    if problems:
+        words = ["Nobody: the saved filter is broken"]
     run = scoring_run_current(shop=shop)
     if run is None:
-        return SegmentDetail(segment=segment, run=None, size=0, preview=[], words=words, planner=[])
+        return SegmentDetail(segment=segment, run=None, size=0, preview=[], words=words, planner=[],
+                             problems=problems)
     qs = segment_queryset(shop=shop, segment=segment, run=run)
     ref = _reference_time(run)
     rows = _rows(list(qs[:preview]), ref)
@@ -87,7 +125,9 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
         (round(p, 4), round(v, 2))
         for p, v in qs.order_by("-probability", "id").values_list("probability", "spend_12m")[:PLANNER_CAP]
     ]
-    return SegmentDetail(segment=segment, run=run, size=qs.count(), preview=rows, words=words, planner=planner)
+    return SegmentDetail(segment=segment, run=run, size=qs.count(), preview=rows, words=words, planner=planner,
+                         problems=problems,
+                         left_out_no_consent=segment_consent_refused_count(shop=shop, segment=segment, run=run))
 
 
 def segment_member_ids(*, shop: Shop, segment: Segment) -> list[int]:

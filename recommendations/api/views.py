@@ -20,7 +20,7 @@ from accounts.models import Job
 from behavior.models import Customer
 from catalog.models import Product, VisualNeighbour
 from ecomsight.api.pagination import DEFAULT_PAGE_SIZE, page_size_from
-from ecomsight.api.views import ShopApiMixin
+from ecomsight.api.views import PAGING, ShopApiMixin, query_names
 from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
 
 from ..selectors import active_version_id
@@ -72,6 +72,8 @@ def recommendations_first_page(*, shop, customer_id: str, size: int = DEFAULT_PA
 class CustomerRecommendationsApi(ShopApiMixin, generics.ListAPIView):
     """A customer's recommendations."""
 
+    query_parameters = {"GET": query_names(*PAGING)}
+
     serializer_class = RecommendationOutputSerializer
     cursor_ordering = "rank"
 
@@ -117,6 +119,8 @@ class CustomerRecommendationsApi(ShopApiMixin, generics.ListAPIView):
 class ProductSimilarApi(ShopApiMixin, generics.ListAPIView):
     """Products similar to a product."""
 
+    query_parameters = {"GET": query_names(SimilarFilterSerializer, *PAGING)}
+
     serializer_class = SimilarOutputSerializer
     cursor_ordering = "id"
 
@@ -151,6 +155,7 @@ class ProductSimilarApi(ShopApiMixin, generics.ListAPIView):
 
 class RecommendationsJobApi(ShopApiMixin, APIView):
     """Start a recommendation build."""
+
 
     required_roles = {"POST": "analyst"}
     body_serializers = {"POST": RecommendationsJobInputSerializer}

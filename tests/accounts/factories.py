@@ -1,7 +1,7 @@
 import factory
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 
-from accounts.models import Shop
+from accounts.models import Membership, Shop
 
 
 class ShopFactory(factory.django.DjangoModelFactory):
@@ -14,6 +14,9 @@ class ShopFactory(factory.django.DjangoModelFactory):
 
 
 class UserFactory(factory.django.DjangoModelFactory):
+    """A user with `role` in each of `shops` (a membership per shop); `role` without `shops` gives the role
+    in a shop of its own (created for them), so that the user has somewhere to hold it."""
+
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -22,11 +25,26 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("correct-horse-battery")
 
     @factory.post_generation
-    def role(self, create, extracted, **kwargs):
-        if create and extracted:
-            self.groups.add(Group.objects.get(name=extracted))
+    def shops(self, create, extracted, **kwargs):
+        self._factory_shops = list(extracted or [])
 
     @factory.post_generation
-    def shops(self, create, extracted, **kwargs):
-        if create and extracted:
-            self.shops.add(*extracted)
+    def role(self, create, extracted, **kwargs):
+        shops = getattr(self, "_factory_shops", [])
+        if not create:
+            return
+        if extracted and not shops:
+            shops = [ShopFactory()]
+        for shop in shops:
+            if extracted:
+                Membership.objects.create(user=self, shop=shop, role=extracted)
+        if extracted == "admin" and not self.is_staff:
+            self.is_staff = True
+            self.save(update_fields=["is_staff"])
+
+
+def member(user, shop, role: str) -> Membership:
+    """Give `user` `role` in `shop` (a second shop with another role, for instance), as the app does."""
+    from accounts.services import membership_set
+
+    return membership_set(shop=shop, user=user, role=role)

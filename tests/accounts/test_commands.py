@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from accounts.models import AuditLog
+from accounts.models import AuditLog, Membership
 from tests.accounts.factories import ShopFactory
 
 GOOD = "plum-orchard-lantern-42"
@@ -22,7 +22,7 @@ def test_create_user_with_each_role_can_log_in_with_that_role(client, shop, role
     out = _run("alice", "--role", role, "--password", GOOD)
     user = User.objects.get(username="alice")
     assert "Created user 'alice'" in out
-    assert list(user.groups.values_list("name", flat=True)) == [role]
+    assert list(Membership.objects.filter(user=user).values_list("shop__slug", "role")) == [(shop.slug, role)]
     assert user.is_staff is (role == "admin")
     assert client.login(username="alice", password=GOOD)
 
@@ -77,7 +77,9 @@ def test_rerun_updates_role_password_and_shops_and_says_so(client, shop, other_s
     out = _run("erin", "--role", "marketer", "--password", GOOD + "-new", "--shop", other_shop.slug)
     user = User.objects.get(username="erin")
     assert "Updated user 'erin'" in out
-    assert list(user.groups.values_list("name", flat=True)) == ["marketer"]  # the admin role is gone
+    # The admin membership of the first shop is gone with the grant; the new shop has the new role.
+    assert list(Membership.objects.filter(user=user).values_list("shop__slug", "role")) == [
+        (other_shop.slug, "marketer")]
     assert user.is_staff is False
     assert list(user.shops.all()) == [other_shop]
     assert client.login(username="erin", password=GOOD + "-new")
@@ -89,8 +91,10 @@ def test_role_changes_are_written_to_the_audit_log(shop):
     _run("frank", "--role", "marketer", "--password", GOOD)
     _run("frank", "--role", "analyst", "--password", GOOD)
     _run("frank", "--role", "analyst", "--password", GOOD)  # no change, no entry
-    entries = list(AuditLog.objects.filter(action="user.role_changed", target="frank").order_by("id"))
-    assert [(e.details["from"], e.details["to"]) for e in entries] == [(None, "marketer"), ("marketer", "analyst")]
+    entries = list(AuditLog.objects.filter(action__startswith="membership.", target="frank").order_by("id"))
+    assert [(e.action, e.shop_id, e.details) for e in entries] == [
+        ("membership.create", shop.pk, {"role": "marketer"}),
+        ("membership.role_changed", shop.pk, {"from": "marketer", "to": "analyst"})]
 
 
 @pytest.mark.django_db

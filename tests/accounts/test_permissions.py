@@ -5,7 +5,7 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 
 from accounts.permissions import can_view_personal_data, role_required
-from tests.accounts.factories import UserFactory
+from tests.accounts.factories import UserFactory, member
 
 URLS = "tests.accounts.urls_for_tests"
 
@@ -17,9 +17,10 @@ def _analyst_view(request):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("role", "allowed"), [("marketer", False), ("analyst", True), ("admin", True), (None, False)])
-def test_role_required_lets_in_the_role_and_stronger_ones_only(role, allowed):
+def test_role_required_lets_in_the_role_and_stronger_ones_only(shop, role, allowed):
     request = RequestFactory().get("/x/")
-    request.user = UserFactory(role=role)
+    request.session = {}
+    request.user = UserFactory(role=role, shops=[shop])
     if allowed:
         assert _analyst_view(request).status_code == 200
     else:
@@ -68,19 +69,28 @@ def test_permission_required_403_follows_the_role_permissions(client, shop, role
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("role", "expected"), [("marketer", False), ("analyst", False), ("admin", True)])
-def test_personal_data_is_hidden_from_marketers_and_analysts(role, expected):
-    assert can_view_personal_data(UserFactory(role=role)) is expected
+def test_personal_data_is_hidden_from_marketers_and_analysts(shop, role, expected):
+    assert can_view_personal_data(UserFactory(role=role, shops=[shop]), shop) is expected
 
 
 @pytest.mark.django_db
-def test_marketer_granted_the_personal_data_permission_sees_it():
+def test_admin_of_one_shop_does_not_see_personal_data_of_another_where_they_are_a_marketer(shop, other_shop):
+    user = UserFactory(role="admin", shops=[shop])
+    member(user, other_shop, "marketer")
+    assert can_view_personal_data(user, shop) is True
+    assert can_view_personal_data(user, other_shop) is False
+
+
+@pytest.mark.django_db
+def test_a_global_django_permission_grants_no_personal_data(shop):
     from django.contrib.auth.models import Permission
 
-    user = UserFactory(role="marketer")
+    user = UserFactory(role="marketer", shops=[shop])
     user.user_permissions.add(Permission.objects.get(codename="view_personal_data"))
     user = type(user).objects.get(pk=user.pk)  # drop the cached permissions
-    assert can_view_personal_data(user)
+    assert can_view_personal_data(user, shop) is False  # roles come from the membership only
 
 
-def test_anonymous_user_never_sees_personal_data():
-    assert can_view_personal_data(AnonymousUser()) is False
+@pytest.mark.django_db
+def test_anonymous_user_never_sees_personal_data(shop):
+    assert can_view_personal_data(AnonymousUser(), shop) is False

@@ -2,8 +2,8 @@ import pytest
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
-from accounts.selectors import NoShopGranted, shop_for_request, user_has_role
-from tests.accounts.factories import ShopFactory, UserFactory
+from accounts.selectors import NoShopGranted, shop_for_request, user_has_role, user_role
+from tests.accounts.factories import ShopFactory, UserFactory, member
 
 
 def _request(user, session_shop=None):
@@ -30,7 +30,7 @@ def test_session_choice_is_used_when_the_user_is_granted_it(shop, other_shop):
 
 @pytest.mark.django_db
 def test_user_without_shops_gets_no_shop_granted_not_someone_elses(shop):
-    user = UserFactory(role="admin")
+    user = UserFactory()
     with pytest.raises(NoShopGranted):
         shop_for_request(_request(user, session_shop=shop.slug))
 
@@ -51,10 +51,10 @@ def test_shop_for_request_never_returns_a_shop_outside_the_grants():
 
 
 @pytest.mark.django_db
-def test_user_in_two_role_groups_counts_with_the_stronger_one():
-    from django.contrib.auth.models import Group
-
-    user = UserFactory(role="marketer")
-    user.groups.add(Group.objects.get(name="analyst"))
-    assert user_has_role(user=user, roles=["analyst"])
-    assert not user_has_role(user=user, roles=["admin"])
+def test_role_is_the_one_of_the_shop_in_question_not_the_strongest_anywhere(shop, other_shop):
+    user = UserFactory(role="marketer", shops=[shop])
+    member(user, other_shop, "admin")
+    assert not user_has_role(user=user, shop=shop, roles=["analyst"])
+    assert user_has_role(user=user, shop=shop, roles=["marketer"])
+    assert user_has_role(user=user, shop=other_shop, roles=["admin"])
+    assert user_role(user=user, shop=ShopFactory()) is None  # not a member: no role at all

@@ -39,7 +39,7 @@ def test_shop_switch_by_get_is_refused(client, shop):
 
 @pytest.mark.django_db
 def test_user_without_a_shop_sees_the_ask_an_admin_page_not_an_error(client, shop):
-    client.force_login(UserFactory(role="marketer"))
+    client.force_login(UserFactory())
     response = client.get("/")
     assert response.status_code == 403
     html = response.content.decode()

@@ -69,10 +69,12 @@ def test_token_stops_working_when_owner_loses_the_shop_or_is_deactivated(users, 
     assert_error(bearer(tokens["analyst"]).get(ME), 401)
 
 
-def test_token_follows_the_owners_current_role(users, tokens):
-    from django.contrib.auth.models import Group
+def test_token_follows_the_owners_current_role_in_the_tokens_shop_only(users, shop, other_shop, tokens):
+    from accounts.services import membership_set
 
-    users["admin"].groups.set([Group.objects.get(name="marketer")])
+    membership_set(shop=other_shop, user=users["marketer"], role="admin")  # admin elsewhere: nothing here
+    assert bearer(tokens["marketer"]).get(ME).json()["role"] == "marketer"
+    membership_set(shop=shop, user=users["admin"], role="marketer")
     assert bearer(tokens["admin"]).get(ME).json()["role"] == "marketer"
 
 

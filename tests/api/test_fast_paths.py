@@ -7,11 +7,11 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts import tokens as accounts_tokens
 from accounts.models import ApiToken
+from accounts.services import membership_set
 from accounts.tokens import api_token_authenticate, api_token_create, api_token_revoke, token_hash
 from ecomsight.api import shared
 from ecomsight.api.rediscache import redis_client, redis_key
@@ -65,7 +65,7 @@ def test_changes_after_the_token_was_cached_apply_to_the_next_request(users, sho
     assert client.get(ME).json()["role"] == "admin"  # cached
     admin = users["admin"]
     if change == "demote":
-        admin.groups.set([Group.objects.get(name="marketer")])
+        membership_set(shop=shop, user=admin, role="marketer")
         assert client.get(ME).json()["role"] == "marketer"
         return
     if change == "take_shop":
@@ -78,10 +78,10 @@ def test_changes_after_the_token_was_cached_apply_to_the_next_request(users, sho
     assert_error(client.get(ME), 401)
 
 
-def test_personal_data_follows_a_role_change_of_a_cached_token(users, tokens, scored):
+def test_personal_data_follows_a_role_change_of_a_cached_token(users, shop, tokens, scored):
     client = bearer(tokens["admin"])
     assert client.get("/api/v1/at-risk/").json()["results"][0]["email"] is not None
-    users["admin"].groups.set([Group.objects.get(name="analyst")])
+    membership_set(shop=shop, user=users["admin"], role="analyst")
     assert client.get("/api/v1/at-risk/").json()["results"][0]["email"] is None
 
 

@@ -19,8 +19,9 @@ def test_segment_dict_is_json_small_and_omits_defaults():
 def test_bad_values_are_dropped_with_a_message_instead_of_a_server_error():
     flt = AtRiskFilter.from_query(QueryDict("churn_min=abc&churn_max=150&value_min=-5&sort=drop_table&band=purple"))
     assert flt == AtRiskFilter()
-    assert len(flt.errors) == 4
+    assert len(flt.errors) == 5  # the unknown band is one too (it was dropped silently before issue 16)
     assert flt.sort == "risk"
+    assert flt.broken
 
 
 def test_empty_range_is_reported():

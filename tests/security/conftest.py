@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.models import ApiToken, Job, Shop
 from behavior.models import Customer, Event, ImportJob, Order
-from catalog.models import Product
+from catalog.models import Product, ProductImage
+from forecasts.models import Alert, ForecastRun, ForecastValue
 from predictions.models import CustomerScore, ModelVersion, ScoringRun, Segment, SegmentExport
 from recommendations.models import Recommendation, RecommenderVersion
 from tests.accounts.factories import UserFactory
@@ -64,11 +67,22 @@ def _fill(shop: Shop, mark: str, tmp_path) -> ShopData:
     export_file.write_text(f"customer_id\n{mark}-C1\n")
     export = SegmentExport.objects.create(shop=shop, segment=segment, job=export_job, rows=1,
                                           pseudonymised=True, file_path=str(export_file))
+    # A stored picture of the first product, so that its picture route opens (and is checked for leaks).
+    stored = default_storage.save(f"products/thumbs/{mark}.jpg", ContentFile(f"{mark} jpeg".encode()))
+    ProductImage.objects.create(shop=shop, product=products[0], source=f"file:{mark}.jpg",
+                                status=ProductImage.Status.STORED, path=stored, thumbnail=stored,
+                                content_type="image/jpeg")
+    forecast = ForecastRun.objects.create(shop=shop, cutoff=run.as_of.date(), horizon_days=91,
+                                          status=ForecastRun.Status.DONE)
+    ForecastValue.objects.create(run=forecast, level="country", key=f"{mark} land", measure="orders", freq="week",
+                                 date=run.as_of.date(), model="naive", point=1.0)
+    alert = Alert.objects.create(shop=shop, metric="orders", segment=f"{mark} shop", direction="down",
+                                 start=run.as_of.date(), end=run.as_of.date(), expected=10, actual=0, score=5)
     return ShopData(shop=shop, params={
         "export_id": export.pk, "external_id": first.external_id, "customer_id": first.external_id,
         "product_id": products[0].external_id,
         "segment_id": segment.pk, "import_id": imp.pk, "version_id": model.pk, "model_id": model.pk,
-        "job_id": job.pk, "token": "0" * 32,
+        "job_id": job.pk, "token": "0" * 32, "size": "thumb", "alert_id": alert.pk,
     })
 
 
@@ -76,6 +90,7 @@ def _fill(shop: Shop, mark: str, tmp_path) -> ShopData:
 def world(db, tmp_path, settings):
     """acme (ours) and globex (the other tenant), both full; users of each role on acme, an outsider on globex."""
     settings.IMPORT_DIR = tmp_path / "imports"
+    settings.MEDIA_ROOT = tmp_path / "media"
     acme = _fill(Shop.objects.create(slug="acme", name=f"Acme {ACME_MARK}"), ACME_MARK, tmp_path)
     globex = _fill(Shop.objects.create(slug="globex", name=f"Globex {MARK}"), MARK, tmp_path)
     users = {role: UserFactory(username=role, role=role, shops=[acme.shop]) for role in ROLES}

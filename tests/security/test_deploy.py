@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -16,6 +17,7 @@ def _production_env(**extra: str) -> dict[str, str]:
     env.update({
         "DJANGO_SETTINGS_MODULE": "ecomsight.settings.production",
         "SECRET_KEY": secrets.token_urlsafe(64),
+        "PERSONAL_DATA_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "ALLOWED_HOSTS": "ecomsight.example.com",
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1"),
     })
@@ -51,3 +53,10 @@ def test_production_refuses_to_start_without_a_secret_key_or_a_shared_cache():
         result = _manage("check", env=env)
         assert result.returncode != 0, missing
         assert missing in result.stderr, missing
+
+
+def test_production_refuses_to_start_without_the_personal_data_keys():
+    env = _production_env()
+    env.pop("PERSONAL_DATA_KEYS")
+    result = _manage("check", env=env)
+    assert result.returncode != 0 and "PERSONAL_DATA_KEYS" in result.stderr

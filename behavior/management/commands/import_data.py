@@ -8,6 +8,7 @@ from accounts.management.base import ShopCommand
 from behavior.ingest.formats import KINDS
 from behavior.services import DEFAULT_BATCH_SIZE, data_import
 from catalog.services import product_images_enqueue
+from ecomsight.errors import UserError
 
 
 class Command(ShopCommand):
@@ -54,3 +55,13 @@ class Command(ShopCommand):
         elif options["images"]:
             raise CommandError("--images applies to product imports only.")
         self.print_json(document)
+        try:
+            result = data_import(shop=target_shop, kind=options["kind"], path=options["file"],
+                                 column_map=column_map, create_missing=not options["no_create"],
+                                 dry_run=options["dry_run"], batch_size=options["batch_size"],
+                                 progress=report_progress)
+        except UserError as exc:
+            # Still one JSON line on stdout for the caller's scripts; the message on stderr, exit status 1.
+            self.print_json({"kind": options["kind"], "status": "failed", "error": exc.message})
+            raise CommandError(exc.message) from None
+        self.print_json(result.as_json())

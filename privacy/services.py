@@ -1,0 +1,211 @@
+"""Erasure and access requests: everything stored about one customer, removed or handed over.
+
+`customer_erase` deletes a customer's personal data and behaviour everywhere — the customer row (email,
+name, consent, attributes), orders and their lines, events, scores (with the personal columns copied
+onto them), recommendations — takes their ids out of recorded segment exports and rewrites the kept export
+files without their rows. Only an audit row stays: who, when, and a keyed hash of the id (never the id).
+Idempotent: erasing again finds nothing and says so. Trained models keep no per-customer rows (LightGBM
+and the LSTM store weights and the feature list only), so nothing is left there.
+
+`customer_data_export` gathers every stored fact about one customer, machine-readable (the access request)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils.crypto import salted_hmac
+
+from accounts.models import AuditLog, Shop
+from behavior.models import Customer, Event, Order, OrderLine
+from ecomsight.errors import UserError
+from predictions.models import CustomerScore, SegmentExport
+from recommendations.models import Recommendation
+
+MAX_IDS = 10_000
+
+
+def customer_id_hash(*, shop: Shop, external_id: str) -> str:
+    """What the audit log keeps of an erased customer: a keyed hash (HMAC-SHA256 with SECRET_KEY) of the
+    shop and the id. It proves a given id was erased (hash it again) without storing it; unkeyed, a hash of
+    a short id could be reversed by trying every id."""
+    return salted_hmac("ecomsight.privacy.erasure", f"{shop.pk}:{external_id}", algorithm="sha256").hexdigest()
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    """What erasing one customer id removed (all zero, `found` False, when there was nothing left)."""
+
+    id_hash: str
+    found: bool
+    orders: int = 0
+    order_lines: int = 0
+    events: int = 0
+    scores: int = 0
+    recommendations: int = 0
+    export_files_rewritten: int = 0
+
+
+def _clean_ids(external_ids: Iterable[str]) -> list[str]:
+    ids = list(dict.fromkeys(str(i).strip() for i in external_ids if str(i).strip()))
+    if not ids:
+        raise UserError("Name at least one customer id.", field="ids")
+    if len(ids) > MAX_IDS:
+        raise UserError(f"At most {MAX_IDS:,} customers per request.", field="ids")
+    if any("\x00" in i or len(i) > 100 for i in ids):
+        raise UserError("A customer id has at most 100 characters and no NUL.", field="ids")
+    return ids
+
+
+@transaction.atomic
+def customer_erase(*, shop: Shop, external_ids: Iterable[str],
+                   actor: AbstractBaseUser | None = None) -> list[ErasureResult]:
+    """Erase the customers `external_ids` of `shop` everywhere (see the module docstring); one audit row
+    ("customer.erase") per id, with its hash and the counts. Set-based: one DELETE per table for all ids."""
+    ids = _clean_ids(external_ids)
+    customers = dict(Customer.objects.filter(shop=shop, external_id__in=ids).values_list("external_id", "pk"))
+    pks = list(customers.values())
+    counts: dict[int, dict[str, int]] = {pk: {} for pk in pks}
+
+    def count_by(queryset, key: str, field: str = "customer_id") -> None:
+        for customer_id, n in _grouped(queryset, field):
+            counts[customer_id][key] = n
+
+    if pks:
+        count_by(OrderLine.objects.filter(order__customer_id__in=pks), "order_lines", "order__customer_id")
+        count_by(Order.objects.filter(customer_id__in=pks), "orders")
+        count_by(Event.objects.filter(shop=shop, customer_id__in=pks), "events")
+        count_by(CustomerScore.objects.filter(customer_id__in=pks), "scores")
+        count_by(Recommendation.objects.filter(shop=shop, customer_id__in=pks), "recommendations")
+        # Children first, one DELETE per table for every id (Django deletes these without loading the rows:
+        # nothing refers to them), so the customer's own delete has no events left to collect one by one.
+        OrderLine.objects.filter(order__customer_id__in=pks).delete()
+        Event.objects.filter(shop=shop, customer_id__in=pks).delete()
+        Recommendation.objects.filter(shop=shop, customer_id__in=pks).delete()
+        CustomerScore.objects.filter(customer_id__in=pks).delete()
+        Order.objects.filter(customer_id__in=pks).delete()
+        Customer.objects.filter(pk__in=pks).delete()
+    rewritten = _exports_scrub(shop=shop, customers=customers) if pks else {}
+
+    results = []
+    for external_id in ids:
+        pk = customers.get(external_id)
+        found = pk is not None
+        c = counts.get(pk, {}) if found else {}
+        result = ErasureResult(id_hash=customer_id_hash(shop=shop, external_id=external_id), found=found,
+                               orders=c.get("orders", 0), order_lines=c.get("order_lines", 0),
+                               events=c.get("events", 0), scores=c.get("scores", 0),
+                               recommendations=c.get("recommendations", 0),
+                               export_files_rewritten=rewritten.get(pk, 0) if found else 0)
+        details = asdict(result)
+        details.pop("id_hash")
+        AuditLog.objects.create(shop=shop, user=actor if actor is not None and actor.pk else None,
+                                action="customer.erase", target=result.id_hash, details=details)
+        results.append(result)
+    return results
+
+
+def _grouped(queryset, field: str) -> list[tuple[int, int]]:
+    return list(queryset.values(field).annotate(n=Count("pk")).values_list(field, "n"))
+
+
+def _exports_scrub(*, shop: Shop, customers: dict[str, int]) -> dict[int, int]:
+    """Take the erased customers (external id -> pk) out of recorded exports (their id lists) and out of kept
+    export files (rows whose customer_id, the first column, is theirs; pseudonymised files too). Returns, per
+    customer pk, how many files were rewritten without them."""
+    pks, external_ids = set(customers.values()), set(customers)
+    rewritten: dict[int, int] = {}
+    for export in SegmentExport.objects.filter(shop=shop):
+        targeted = [i for i in export.targeted_customer_ids if i not in pks]
+        control = [i for i in export.control_customer_ids if i not in pks]
+        changed = (len(targeted), len(control)) != (len(export.targeted_customer_ids),
+                                                    len(export.control_customer_ids))
+        removed_rows, named = 0, set()
+        if export.file_path and os.path.isfile(export.file_path):
+            removed_rows, named = _file_scrub(export.file_path, external_ids)
+        for external_id in named:
+            rewritten[customers[external_id]] = rewritten.get(customers[external_id], 0) + 1
+        if changed or removed_rows:
+            export.targeted_customer_ids, export.control_customer_ids = targeted, control
+            export.rows = max(0, export.rows - removed_rows)
+            export.save(update_fields=["targeted_customer_ids", "control_customer_ids", "rows"])
+    return rewritten
+
+
+def _file_scrub(path: str, external_ids: set[str]) -> tuple[int, set[str]]:
+    """Rewrite the CSV at `path` without the rows whose first column is in `external_ids` (atomically: a
+    temporary file renamed over it). Returns (rows removed, the ids found)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        return 0, set()
+    kept = [rows[0]] + [row for row in rows[1:] if not row or row[0] not in external_ids]
+    named = {row[0] for row in rows[1:] if row and row[0] in external_ids}
+    if not named:
+        return 0, set()
+    directory = os.path.dirname(path) or "."
+    fd, temporary = tempfile.mkstemp(dir=directory, suffix=".csv.tmp")
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows(kept)
+    os.replace(temporary, path)
+    return len(rows) - len(kept), named
+
+
+# ---- access requests ------------------------------------------------------------------------------------
+
+
+def customer_data_export(*, shop: Shop, external_id: str) -> dict:
+    """Every stored fact about one customer of `shop`, JSON-ready: profile (with email, name and consent),
+    orders with their lines, events, scores, recommendations and the recorded exports that targeted them.
+    Raises UserError (code not_found) for an unknown customer."""
+    customer = Customer.objects.filter(shop=shop, external_id=external_id).first() \
+        if "\x00" not in external_id else None
+    if customer is None:
+        raise CustomerNotFound(f"No customer '{external_id[:100]}' in shop '{shop.slug}'.", field="id")
+    orders = list(Order.objects.filter(customer=customer).order_by("placed_at", "pk").values(
+        "pk", "external_id", "placed_at", "total", "currency", "status", "item_count"))
+    lines: dict[int, list] = {}
+    for line in OrderLine.objects.filter(order__customer=customer).values(
+            "order_id", "product__external_id", "quantity", "unit_price"):
+        lines.setdefault(line.pop("order_id"), []).append(
+            {"product_id": line["product__external_id"], "quantity": line["quantity"],
+             "unit_price": line["unit_price"]})
+    events = list(Event.objects.filter(shop=shop, customer=customer).order_by("occurred_at", "pk").values(
+        "type", "product__external_id", "occurred_at", "session_id", "properties"))
+    scores = list(CustomerScore.objects.filter(customer=customer).order_by("scored_at", "pk").values(
+        "task", "probability", "risk_band", "decile", "reasons", "expected_orders", "p_alive", "spend_12m",
+        "revenue_at_risk", "scored_at", "scoring_run_id"))
+    recommendations = list(Recommendation.objects.filter(shop=shop, customer=customer).order_by("rank").values(
+        "product__external_id", "rank", "score", "source", "reason"))
+    exports = list(SegmentExport.objects.filter(shop=shop).filter(
+        Q(targeted_customer_ids__contains=[customer.pk]) | Q(control_customer_ids__contains=[customer.pk]))
+        .values("pk", "created_at", "control_customer_ids"))
+    return {
+        "shop": shop.slug,
+        "customer": {
+            "id": customer.external_id, "email": customer.email, "name": customer.name,
+            "country": customer.country, "signup_at": customer.signup_at,
+            "marketing_consent": customer.marketing_consent, "attributes": customer.attributes,
+            "is_stub": customer.is_stub, "created_at": customer.created_at,
+        },
+        "orders": [{"id": o["external_id"], "placed_at": o["placed_at"], "total": o["total"],
+                    "currency": o["currency"], "status": o["status"], "item_count": o["item_count"],
+                    "lines": lines.get(o["pk"], [])} for o in orders],
+        "events": [{"type": e["type"], "product_id": e["product__external_id"], "occurred_at": e["occurred_at"],
+                    "session_id": e["session_id"], "properties": e["properties"]} for e in events],
+        "scores": scores,
+        "recommendations": [{"product_id": r["product__external_id"], "rank": r["rank"], "score": r["score"],
+                             "source": r["source"], "reason": r["reason"]} for r in recommendations],
+        "segment_exports": [{"export_id": x["pk"], "created_at": x["created_at"],
+                             "held_back_as_control": customer.pk in x["control_customer_ids"]} for x in exports],
+    }
+
+
+class CustomerNotFound(UserError):
+    code = "not_found"

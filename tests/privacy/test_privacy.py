@@ -1,0 +1,168 @@
+"""Data protection (issue 16, part 3): erasure, access requests, consent and event retention."""
+
+import csv
+import io
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from accounts.models import AuditLog, Job
+from behavior.models import Customer, Event, Order, OrderLine
+from behavior.retention import events_retention_apply
+from behavior.services import data_import
+from catalog.models import Product
+from predictions.models import CustomerScore, Segment, SegmentExport
+from predictions.segment_services import export_create
+from predictions.selectors.segments import segment_member_ids
+from privacy.services import customer_data_export, customer_erase, customer_id_hash
+from recommendations.models import Recommendation, RecommenderVersion
+from tests.accounts.factories import UserFactory
+from tests.predictions.factories import ScoringRunFactory, scored_customers
+
+pytestmark = pytest.mark.django_db
+AS_OF = datetime(2026, 6, 30, tzinfo=UTC)
+
+
+def _fill(shop, ids=("C1", "C2")):
+    run = ScoringRunFactory(shop=shop, as_of=AS_OF)
+    customers = scored_customers(shop, run, [{"external_id": i, "p": 0.9, "buy": 0.2} for i in ids])
+    product = Product.objects.create(shop=shop, external_id="P1", title="Kettle")
+    version = RecommenderVersion.objects.create(shop=shop, status=RecommenderVersion.Status.ACTIVE)
+    for customer in customers.values():
+        order = Order.objects.create(shop=shop, customer=customer, external_id=f"O-{customer.external_id}",
+                                     placed_at=AS_OF - timedelta(days=3), total=10)
+        OrderLine.objects.create(shop=shop, order=order, product=product, quantity=2)
+        for day in range(3):
+            Event.objects.create(shop=shop, customer=customer, type="view", product=product,
+                                 occurred_at=AS_OF - timedelta(days=day), idempotency_key=uuid.uuid4())
+        Recommendation.objects.create(shop=shop, version=version, customer=customer, product=product, rank=1,
+                                      score=1.0, source="popularity", reason="popular")
+    return customers
+
+
+def test_erasure_removes_the_customer_everywhere_keeps_a_hash_and_is_idempotent(shop, other_shop, tmp_path):
+    _fill(shop)
+    _fill(other_shop)  # the same ids in another shop are other people
+    admin = UserFactory(role="admin", shops=[shop])
+    segment = Segment.objects.create(shop=shop, name="All", filters={})
+    plan = export_create(shop=shop, segment=segment, user=admin, control_pct=50)
+    export_file = tmp_path / "export.csv"
+    export_file.write_text("customer_id,email\r\nC1,C1@example.com\r\nC2,C2@example.com\r\n")
+    SegmentExport.objects.filter(pk=plan.export.pk).update(file_path=str(export_file))
+    c1 = Customer.objects.get(shop=shop, external_id="C1").pk
+
+    out = io.StringIO()
+    call_command("erase_customer", "--shop", shop.slug, "C1", "NOPE", stdout=out)
+    line = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert (line["erased"], line["not_found"]) == (1, 1)
+    first = line["customers"][0]
+    assert (first["orders"], first["order_lines"], first["events"], first["scores"], first["recommendations"],
+            first["export_files_rewritten"]) == (1, 1, 3, 2, 1, 1)
+
+    assert not Customer.objects.filter(shop=shop, external_id="C1").exists()
+    for model in (Order, Event, CustomerScore, Recommendation):
+        assert not model.objects.filter(customer_id=c1).exists(), model
+    assert not OrderLine.objects.filter(order__customer_id=c1).exists()
+    assert Customer.objects.filter(shop=shop, external_id="C2").exists()
+    assert Customer.objects.filter(shop=other_shop, external_id="C1").exists()
+    assert Event.objects.filter(shop=other_shop).count() == 6
+    rows = list(csv.reader(export_file.open()))
+    assert [r[0] for r in rows] == ["customer_id", "C2"]
+    export = SegmentExport.objects.get(pk=plan.export.pk)
+    assert c1 not in export.control_customer_ids + export.targeted_customer_ids
+
+    audits = list(AuditLog.objects.filter(action="customer.erase").order_by("pk"))
+    assert [a.target for a in audits] == [customer_id_hash(shop=shop, external_id="C1"),
+                                          customer_id_hash(shop=shop, external_id="NOPE")]
+    assert all("C1" not in json.dumps(a.details) and "C1" not in a.target for a in audits)
+
+    again = customer_erase(shop=shop, external_ids=["C1"])  # idempotent: nothing left, no error
+    assert again[0].found is False and again[0].events == 0
+
+
+def test_access_request_exports_every_stored_fact(shop, tmp_path):
+    _fill(shop)
+    Customer.objects.filter(shop=shop, external_id="C1").update(marketing_consent=True)
+    out_file = tmp_path / "c1.json"
+    out = io.StringIO()
+    call_command("export_customer", "--shop", shop.slug, "C1", "--out", str(out_file), stdout=out)
+    summary = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert (summary["orders"], summary["events"], summary["scores"], summary["recommendations"]) == (1, 3, 2, 1)
+    document = json.loads(out_file.read_text())
+    assert document["customer"]["email"] == "C1@example.com" and document["customer"]["marketing_consent"] is True
+    assert document["orders"][0]["lines"] == [{"product_id": "P1", "quantity": 2, "unit_price": None}]
+    assert {e["type"] for e in document["events"]} == {"view"}
+    assert set(document) == set(customer_data_export(shop=shop, external_id="C1")) == {
+        "shop", "customer", "orders", "events", "scores", "recommendations", "segment_exports"}
+    assert {s["task"] for s in document["scores"]} == {"churn", "purchase"}
+
+
+def test_access_request_for_an_unknown_customer_is_a_clear_error(shop, tmp_path):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="No customer 'X9'"):
+        call_command("export_customer", "--shop", shop.slug, "X9", "--out", str(tmp_path / "x.json"))
+
+
+# ---- consent --------------------------------------------------------------------------------------------
+
+
+def test_consent_is_imported_unknown_by_default_and_refusals_leave_segments_and_exports(shop, tmp_path):
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,email,marketing_consent\nC1,a@x.io,yes\nC2,b@x.io,no\nC3,c@x.io,\n")
+    data_import(shop=shop, kind="customers", path=path)
+    consent = dict(Customer.objects.filter(shop=shop).values_list("external_id", "marketing_consent"))
+    assert consent == {"C1": True, "C2": False, "C3": None}
+    path.write_text("customer_id,email\nC1,new@x.io\n")  # a file without the column keeps what was known
+    data_import(shop=shop, kind="customers", path=path)
+    assert Customer.objects.get(shop=shop, external_id="C1").marketing_consent is True
+
+    run = ScoringRunFactory(shop=shop, as_of=AS_OF)
+    from predictions.models import CustomerScore as Score
+    Score.objects.bulk_create([Score(shop=shop, scoring_run=run, customer=c, task="churn", probability=0.9,
+                                     risk_band="high", decile=1, spend_12m=10, scored_at=AS_OF)
+                               for c in Customer.objects.filter(shop=shop)])
+    segment = Segment.objects.create(shop=shop, name="High", filters={"bands": ["high"]})
+    members = Customer.objects.filter(pk__in=segment_member_ids(shop=shop, segment=segment))
+    assert sorted(members.values_list("external_id", flat=True)) == ["C1", "C3"]
+    plan = export_create(shop=shop, segment=segment, user=UserFactory(role="admin", shops=[shop]))
+    assert plan.left_out_no_consent == 1 and len(plan.customer_ids) == 2
+    assert AuditLog.objects.get(action="segment.export").details["left_out_no_consent"] == 1
+
+
+# ---- retention ------------------------------------------------------------------------------------------
+
+
+def test_retention_deletes_older_events_in_batches_and_says_how_many(shop, other_shop):
+    now = timezone.now()
+    for target in (shop, other_shop):
+        customer = Customer.objects.create(shop=target, external_id="C1")
+        Event.objects.bulk_create([Event(shop=target, customer=customer, type="view", idempotency_key=uuid.uuid4(),
+                                         occurred_at=now - timedelta(days=d)) for d in (1, 10, 40, 41, 42, 400)])
+    assert events_retention_apply(shop=shop).deleted == 0  # default: kept for ever
+    shop.event_retention_days = 30
+    shop.save()
+    result = events_retention_apply(shop=shop, batch_size=2, now=now)
+    assert (result.deleted, result.batches) == (4, 2)
+    assert Event.objects.filter(shop=shop).count() == 2
+    assert Event.objects.filter(shop=other_shop).count() == 6
+    assert AuditLog.objects.get(action="events.retention").details["deleted"] == 4
+
+
+def test_nightly_housekeeping_runs_retention_and_fails_dead_imports(shop):
+    from behavior.models import ImportJob
+    from behavior.tasks import nightly_housekeeping_task
+
+    shop.event_retention_days = 1
+    shop.save()
+    customer = Customer.objects.create(shop=shop, external_id="C1")
+    Event.objects.create(shop=shop, customer=customer, type="view", idempotency_key=uuid.uuid4(),
+                         occurred_at=timezone.now() - timedelta(days=5))
+    ImportJob.objects.create(shop=shop, kind="events", source_name="x.csv", status="running",
+                             heartbeat_at=timezone.now() - timedelta(days=1))
+    assert nightly_housekeeping_task() == {"stale_imports_failed": 1, "events_deleted": {shop.slug: 1}}
+    assert Job.objects.count() == 0
