@@ -116,14 +116,17 @@ def test_detect_anomalies_finds_the_outage_saves_one_alert_and_emails_analysts(s
 
 
 @pytest.mark.django_db
-def test_alerts_page_acknowledge_and_mute_need_an_analyst(client, shop):
+def test_alerts_page_acknowledge_and_mute_need_an_analyst(client, shop, other_shop):
     alert = Alert.objects.create(shop=shop, metric="orders", segment="shop", direction="down",
                                  start=dt.date(2024, 1, 5), end=dt.date(2024, 1, 7), expected=30, actual=0, score=-7)
     client.force_login(UserFactory(role="marketer", shops=[shop]))
     assert "orders" in client.get("/alerts/").content.decode()
-    assert client.post(f"/alerts/{alert.pk}/acknowledge/").status_code == 403
+    assert client.post("/alerts/acknowledge/", {"alert_id": alert.pk}).status_code == 403
     client.force_login(UserFactory(role="analyst", shops=[shop]))
-    client.post(f"/alerts/{alert.pk}/acknowledge/")
+    other = Alert.objects.create(shop=other_shop, metric="orders", segment="shop", direction="down",
+                                 start=dt.date(2024, 1, 5), end=dt.date(2024, 1, 7), expected=30, actual=0, score=-7)
+    assert client.post("/alerts/acknowledge/", {"alert_id": other.pk}).status_code == 404  # another shop's
+    client.post("/alerts/acknowledge/", {"alert_id": alert.pk})
     alert.refresh_from_db()
     assert alert.status == Alert.Status.ACKNOWLEDGED
     client.post("/alerts/mute/", {"metric": "orders", "segment": "shop"})
