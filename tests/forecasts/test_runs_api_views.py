@@ -159,3 +159,22 @@ def test_flag_customers_stores_the_refund_abuser_and_the_alerts_page_says_why(cl
     assert [(f["customer_id"], f["kind"]) for f in flags] == [("abuser", "refund_abuse")]
     client.force_login(UserFactory(role="marketer", shops=[shop]))
     assert "refunded 4 of 5 orders" in client.get("/alerts/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_tracking_feed_that_stops_is_found_from_the_events_table(shop):
+    import uuid
+
+    from behavior.models import Event
+
+    _shop_with_countries(shop, days=80)
+    customer = Customer.objects.filter(shop=shop).first()
+    rng = np.random.default_rng(5)
+    events = [Event(shop=shop, customer=customer, type="view", idempotency_key=uuid.uuid4(),
+                    occurred_at=START + dt.timedelta(days=d, minutes=int(m)))
+              for d in range(76) for m in rng.integers(0, 600, rng.poisson(60))]
+    Event.objects.bulk_create(events)  # views stop on day 76 while orders go on
+    found = anomalies_detect(shop=shop, start=dt.date(2024, 3, 10), end=dt.date(2024, 3, 20))
+    views = [a for a in found if a.metric == "events_view"]
+    assert len(views) == 1 and views[0].direction == "down" and str(views[0].date.date()) == "2024-03-17"
+    assert not [a for a in found if a.metric == "orders"]
