@@ -5,3 +5,11 @@ class ForecastsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "forecasts"
     verbose_name = "Forecasts and alerts"
+
+    def ready(self) -> None:
+        # Flagged customers (refund abuse, bot-like sessions) are left out of predictions' segment exports.
+        from predictions.extensions import excluded_customers_provide
+
+        from .selectors import flagged_customer_ids
+
+        excluded_customers_provide(reader=flagged_customer_ids)

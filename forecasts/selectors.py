@@ -12,7 +12,7 @@ from ecomsight.errors import UserError
 from predictions.selectors.frames import shop_frames
 
 from .ml.series import SHOP_KEY, SeriesError, facts_frame
-from .models import ForecastRun, ForecastValue
+from .models import CustomerFlag, ForecastRun, ForecastValue
 
 
 class ForecastError(UserError):
@@ -94,3 +94,8 @@ def forecast_series_list(*, run: ForecastRun, level: str, measure: str, freq: st
                                   **{b: (None if getattr(v, b) is None else round(getattr(v, b), 3))
                                      for b in ("lo80", "hi80", "lo95", "hi95")}})
     return out
+
+
+def flagged_customer_ids(shop_id: int) -> set[int]:
+    """Ids of the shop's flagged customers (left out of segment exports by default)."""
+    return set(CustomerFlag.objects.filter(shop_id=shop_id).values_list("customer_id", flat=True))

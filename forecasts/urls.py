@@ -8,6 +8,6 @@ urlpatterns = [
     path("forecasts/", views.forecast_page, name="forecast"),
     path("forecasts/forecast.csv", views.forecast_csv, name="forecast_csv"),
     path("alerts/", views.alert_list, name="alerts"),
-    path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge_view, name="alert_acknowledge"),
+    path("alerts/acknowledge/", views.alert_acknowledge_view, name="alert_acknowledge"),
     path("alerts/mute/", views.monitor_mute_view, name="monitor_mute"),
 ]

@@ -77,11 +77,9 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
 
 @role_required("marketer")
 def forecast_csv(request: HttpRequest) -> HttpResponse:
-    """The latest run's values of a level and measure as CSV (every series)."""
+    """The latest run's values of a level and measure as CSV (every series; only the header before any run)."""
     shop = shop_for_request(request)
     run = forecast_run_latest(shop_id=shop.pk)
-    if run is None:
-        raise Http404("no forecast yet")
     level = _choice(request, "level", LEVELS, "shop")
     measure = _choice(request, "measure", MEASURES, "orders")
     freq = _choice(request, "freq", ("week", "day"), "week")
@@ -89,7 +87,7 @@ def forecast_csv(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="forecast-{level}-{measure}-{freq}.csv"'
     writer = csv.writer(response)
     writer.writerow(["level", "key", "measure", "freq", "date", "model", "point", "lo80", "hi80", "lo95", "hi95"])
-    for v in forecast_value_list(run=run, level=level, measure=measure, freq=freq):
+    for v in forecast_value_list(run=run, level=level, measure=measure, freq=freq) if run else []:
         writer.writerow([level, neutralise(v.key), measure, freq, v.date.isoformat(), v.model, round(v.point, 3),
                          *("" if b is None else round(b, 3) for b in (v.lo80, v.hi80, v.lo95, v.hi95))])
     return response
@@ -107,11 +105,12 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required("analyst")
-def alert_acknowledge_view(request: HttpRequest, alert_id: int) -> HttpResponse:
+def alert_acknowledge_view(request: HttpRequest) -> HttpResponse:
+    """POST alert_id: mark that alert of the caller's shop as seen (another shop's id answers 404)."""
     shop = shop_for_request(request)
     try:
-        alert_acknowledge(shop=shop, alert_id=alert_id)
-    except Alert.DoesNotExist:
+        alert_acknowledge(shop=shop, alert_id=int(request.POST.get("alert_id", "")))
+    except (Alert.DoesNotExist, ValueError):
         raise Http404("no such alert") from None
     return redirect("forecasts:alerts")
 

@@ -62,3 +62,18 @@ def export_offers(*, shop_id: int) -> Callable[[Sequence[int]], dict[int, str]]:
     if _export_offers is None:
         return lambda customer_ids: {}
     return _export_offers(shop_id)
+
+
+# shop_id -> ids of customers left out of segment exports (campaign files) by default: customers an app above
+# predictions flagged (the forecasts app: refund abuse, bot-like sessions). Nothing provided: nobody is left out.
+ExcludedCustomersReader = Callable[[int], set[int]]
+_excluded_reader: ExcludedCustomersReader | None = None
+
+
+def excluded_customers_provide(*, reader: ExcludedCustomersReader) -> None:
+    global _excluded_reader
+    _excluded_reader = reader
+
+
+def excluded_customers(*, shop_id: int) -> set[int]:
+    return set() if _excluded_reader is None else _excluded_reader(shop_id)

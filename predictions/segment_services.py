@@ -19,6 +19,7 @@ from accounts.jobs import job_create, job_progress
 from accounts.models import AuditLog, Job, Shop
 from accounts.permissions import can_view_personal_data
 from ecomsight.errors import UserError
+from predictions.extensions import excluded_customers
 from predictions.filters import AtRiskFilter
 from predictions.models import ScoringRun, Segment, SegmentExport
 from predictions.selectors.at_risk import scoring_run_current
@@ -135,6 +136,10 @@ def export_create(
     run = scoring_run_current(shop=shop)
     members = list(segment_queryset(shop=shop, segment=segment, run=run).values_list("customer_id", flat=True)) \
         if run else []
+    # Flagged customers (refund abuse, bot-like sessions: predictions.extensions) stay out of campaign files.
+    excluded = excluded_customers(shop_id=shop.pk) if members else set()
+    flagged_out = sum(1 for c in members if c in excluded)
+    members = [c for c in members if c not in excluded] if flagged_out else members
     export = SegmentExport.objects.create(
         shop=shop, segment=segment, created_by=user, pseudonymised=pseudonymised, control_pct=control_pct,
         horizon_days=shop.horizon_days,
@@ -165,7 +170,7 @@ def export_create(
         details={"rows": len(targeted), "user": user.get_username(), "export_id": export.pk,
                  "pseudonymised": pseudonymised, "control_pct": control_pct, "control_rows": len(control),
                  "scoring_run": run.pk if run else None, "background": background,
-                 "left_out_no_consent": refused},
+                 "left_out_no_consent": refused, "flagged_left_out": flagged_out},
     )
     if job is not None:
         from predictions.tasks import segment_export_task  # tasks import the services: import here, not at the top

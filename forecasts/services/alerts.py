@@ -14,7 +14,7 @@ from accounts.models import Shop
 from behavior.models import Event
 from ecomsight.db import epoch_sql, read_frame
 
-from ..ml.anomalies import Anomaly, daily_metrics_frame, detect
+from ..ml.anomalies import Anomaly, DetectorConfig, daily_metrics_frame, detect
 from ..models import Alert, ForecastValue, MonitorMute
 from ..selectors import ForecastError, category_name_map, customer_country_map, forecast_run_latest, shop_orders_frames
 from .common import num
@@ -59,8 +59,9 @@ def anomalies_detect(*, shop: Shop, start: date | None = None, end: date | None 
     start_ts = pd.Timestamp(start) if start else end_ts - pd.Timedelta(days=6)
     if start_ts > end_ts:
         raise ForecastError(f"--from {start_ts.date()} is after --to {end_ts.date()}")
-    first = pd.to_datetime(frames.orders["placed_at"], utc=True).dt.tz_convert(None).dt.normalize().min()
-    events = _events_frame(shop_id=shop.pk, since=first) if Event.objects.filter(shop_id=shop.pk).exists() else None
+    # The baseline looks back 8 weeks at most: events (the biggest table) are read from a little before that only.
+    since = start_ts - pd.Timedelta(days=7 * DetectorConfig().season_weeks + 14)
+    events = _events_frame(shop_id=shop.pk, since=since) if Event.objects.filter(shop_id=shop.pk).exists() else None
     metrics = daily_metrics_frame(orders=frames.orders, events=events, order_lines=frames.order_lines,
                                   customer_country=customer_country_map(shop_id=shop.pk),
                                   category_names=category_name_map(shop_id=shop.pk))

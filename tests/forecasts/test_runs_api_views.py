@@ -116,14 +116,17 @@ def test_detect_anomalies_finds_the_outage_saves_one_alert_and_emails_analysts(s
 
 
 @pytest.mark.django_db
-def test_alerts_page_acknowledge_and_mute_need_an_analyst(client, shop):
+def test_alerts_page_acknowledge_and_mute_need_an_analyst(client, shop, other_shop):
     alert = Alert.objects.create(shop=shop, metric="orders", segment="shop", direction="down",
                                  start=dt.date(2024, 1, 5), end=dt.date(2024, 1, 7), expected=30, actual=0, score=-7)
     client.force_login(UserFactory(role="marketer", shops=[shop]))
     assert "orders" in client.get("/alerts/").content.decode()
-    assert client.post(f"/alerts/{alert.pk}/acknowledge/").status_code == 403
+    assert client.post("/alerts/acknowledge/", {"alert_id": alert.pk}).status_code == 403
     client.force_login(UserFactory(role="analyst", shops=[shop]))
-    client.post(f"/alerts/{alert.pk}/acknowledge/")
+    other = Alert.objects.create(shop=other_shop, metric="orders", segment="shop", direction="down",
+                                 start=dt.date(2024, 1, 5), end=dt.date(2024, 1, 7), expected=30, actual=0, score=-7)
+    assert client.post("/alerts/acknowledge/", {"alert_id": other.pk}).status_code == 404  # another shop's
+    client.post("/alerts/acknowledge/", {"alert_id": alert.pk})
     alert.refresh_from_db()
     assert alert.status == Alert.Status.ACKNOWLEDGED
     client.post("/alerts/mute/", {"metric": "orders", "segment": "shop"})
@@ -156,3 +159,22 @@ def test_flag_customers_stores_the_refund_abuser_and_the_alerts_page_says_why(cl
     assert [(f["customer_id"], f["kind"]) for f in flags] == [("abuser", "refund_abuse")]
     client.force_login(UserFactory(role="marketer", shops=[shop]))
     assert "refunded 4 of 5 orders" in client.get("/alerts/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_tracking_feed_that_stops_is_found_from_the_events_table(shop):
+    import uuid
+
+    from behavior.models import Event
+
+    _shop_with_countries(shop, days=80)
+    customer = Customer.objects.filter(shop=shop).first()
+    rng = np.random.default_rng(5)
+    events = [Event(shop=shop, customer=customer, type="view", idempotency_key=uuid.uuid4(),
+                    occurred_at=START + dt.timedelta(days=d, minutes=int(m)))
+              for d in range(76) for m in rng.integers(0, 600, rng.poisson(60))]
+    Event.objects.bulk_create(events)  # views stop on day 76 while orders go on
+    found = anomalies_detect(shop=shop, start=dt.date(2024, 3, 10), end=dt.date(2024, 3, 20))
+    views = [a for a in found if a.metric == "events_view"]
+    assert len(views) == 1 and views[0].direction == "down" and str(views[0].date.date()) == "2024-03-17"
+    assert not [a for a in found if a.metric == "orders"]
