@@ -5,7 +5,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecomsight.api.views import ShopApiMixin
+from ecomsight.api.views import ShopApiMixin, query_names
 
 from ..selectors import forecast_run_latest, forecast_series_list
 from .serializers import ForecastOutputSerializer, ForecastQuerySerializer
@@ -22,6 +22,7 @@ class ForecastListApi(ShopApiMixin, APIView):
     """The latest forecast of one level and measure: per series its champion model and its values with bands."""
 
     required_roles = {"GET": "marketer"}
+    query_parameters = {"GET": query_names(ForecastQuerySerializer)}
 
     @extend_schema(operation_id="forecasts_list", summary="The latest forecast of a level and measure",
                    tags=["forecasts"], parameters=[ForecastQuerySerializer],

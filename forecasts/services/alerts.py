@@ -107,7 +107,8 @@ def alerts_notify(*, shop: Shop, alerts: list[Alert]) -> int:
         return 0
     from django.contrib.auth import get_user_model
 
-    users = get_user_model().objects.filter(shops=shop, groups__name__in=["admin", "analyst"], is_active=True)
+    users = get_user_model().objects.filter(memberships__shop=shop, memberships__role__in=["admin", "analyst"],
+                                            is_active=True)
     recipients = sorted({u.email for u in users if u.email})
     if not recipients:
         return 0

@@ -45,16 +45,6 @@ class Command(ShopCommand):
             share = f" ({100 * job.bytes_read / job.bytes_total:.0f}%)" if job.bytes_total else ""
             self.progress(f"{job.kind}: {job.rows_read:,} rows{share}, {rate:,.0f} rows/s")
 
-        result = data_import(shop=target_shop, kind=options["kind"], path=options["file"], column_map=column_map,
-                             create_missing=not options["no_create"], dry_run=options["dry_run"],
-                             batch_size=options["batch_size"], progress=report_progress)
-        document = result.as_json()
-        if options["kind"] == "products" and not options["dry_run"]:
-            # The pictures are fetched, copied and embedded by a worker (index_images does the same by hand).
-            document["images"] = product_images_enqueue(shop=target_shop, images_dir=options["images"])
-        elif options["images"]:
-            raise CommandError("--images applies to product imports only.")
-        self.print_json(document)
         try:
             result = data_import(shop=target_shop, kind=options["kind"], path=options["file"],
                                  column_map=column_map, create_missing=not options["no_create"],
@@ -64,4 +54,10 @@ class Command(ShopCommand):
             # Still one JSON line on stdout for the caller's scripts; the message on stderr, exit status 1.
             self.print_json({"kind": options["kind"], "status": "failed", "error": exc.message})
             raise CommandError(exc.message) from None
-        self.print_json(result.as_json())
+        document = result.as_json()
+        if options["kind"] == "products" and not options["dry_run"]:
+            # The pictures are fetched, copied and embedded by a worker (index_images does the same by hand).
+            document["images"] = product_images_enqueue(shop=target_shop, images_dir=options["images"])
+        elif options["images"]:
+            raise CommandError("--images applies to product imports only.")
+        self.print_json(document)
