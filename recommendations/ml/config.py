@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-RECOMMENDER_NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content")
+RECOMMENDER_NAMES = (
+    "popularity", "repurchase", "item_knn", "user_knn", "content", "personal_frequency", "tifu_knn", "als",
+)
 
 
 def _default_kind_weights() -> dict[str, float]:
@@ -43,6 +45,20 @@ class RecommenderConfig:
     weight_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
     weight_passes: int = 2
     seed: int = 0
+    # TIFU-KNN: weight of a basket per basket after it, share of the customer's own vector, neighbours
+    tifu_decay: float = 0.9
+    tifu_alpha: float = 0.9
+    tifu_neighbours: int = 100
+    # ALS (implicit): not fitted above als_max_interactions (customer, product) purchase cells
+    als_factors: int = 64
+    als_regularization: float = 0.05
+    als_alpha: float = 1.0
+    als_iterations: int = 15
+    als_max_interactions: int = 2_000_000
+    # learned ranker (LightGBM lambdarank) over each member's top `ranker_candidates`
+    ranker: bool = True
+    ranker_candidates: int = 30
+    ranker_rounds: int = 150
 
     def to_dict(self) -> dict:
         """JSON-safe form, for RecommenderVersion.params."""

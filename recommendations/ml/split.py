@@ -20,7 +20,8 @@ class TemporalSplit:
 
 
 def temporal_split(interactions: pd.DataFrame, *, quantile: float) -> TemporalSplit:
-    """Cut at the `quantile` of order times. Nothing at or after the cutoff is trained on, so neither the
+    """Cut at the `quantile` of order times, or later at the day of the median last order of returning customers.
+    Nothing at or after the cutoff is trained on, so neither the
     customer's own future nor other customers' later behaviour (co-purchases, popularity) can leak in."""
     empty = pd.DataFrame({"customer_id": pd.Series(dtype="int64"), "product_id": pd.Series(dtype="int64")})
     purchases = interactions[interactions["kind"] == "purchase"]
@@ -31,6 +32,13 @@ def temporal_split(interactions: pd.DataFrame, *, quantile: float) -> TemporalSp
     cutoff = orders["ts"].quantile(quantile, interpolation="higher")
     counts = orders.groupby("customer_id").size()
     last = orders.sort_values(["customer_id", "ts", "basket"]).groupby("customer_id").tail(1)
+    returning_last = last.loc[last["customer_id"].map(counts).ge(2).to_numpy(), "ts"]
+    if len(returning_last):
+        # When returning customers' last orders bunch up at the end (a shop of regulars, or data aligned on each
+        # customer's last order), cut later: at least half of them are still held out, and the training data
+        # keeps every earlier order instead of losing weeks of each held-out customer's history.
+        # (whole days: orders of one day are one moment for this purpose)
+        cutoff = max(cutoff, returning_last.quantile(0.5, interpolation="lower").floor("D"))
     last = last[(last["ts"] >= cutoff) & last["customer_id"].map(counts).ge(2).to_numpy()]
     if last.empty or orders["ts"].min() >= cutoff:
         return TemporalSplit(None, interactions, empty)
