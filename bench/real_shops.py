@@ -73,7 +73,7 @@ def prediction_peers(frames, *, cutoff: dt.date, horizon: int, lookback_days: in
     from sklearn.preprocessing import StandardScaler
 
     from predictions.ml import bgnbd, paretonbd
-    from predictions.ml.features import build_features, eligible_customers
+    from predictions.ml.features import FeatureConfig, build_features, eligible_customers
     from predictions.ml.labels import build_labels, data_start
     from predictions.ml.metrics import evaluate
     from predictions.ml.pipeline import truncate_frames
@@ -85,7 +85,7 @@ def prediction_peers(frames, *, cutoff: dt.date, horizon: int, lookback_days: in
     out = {}
     X = rfm_frame(past.orders, ids, cut)
     out["recency"] = evaluate(y, -X["recency"].to_numpy())
-    summary = build_features(past, cutoff=cut, customer_ids=ids).X
+    summary = build_features(past, cutoff=cut, config=FeatureConfig(), customer_ids=ids).X
     x, t_x, T = bgnbd.summary_from_features(summary)
     bg = bgnbd.fit_bgnbd(summary["bgnbd_x"], summary["bgnbd_t_x"], summary["bgnbd_T"])
     out["bgnbd_expected"] = evaluate(y, bgnbd.expected_purchases(bg, horizon, x, t_x, T))

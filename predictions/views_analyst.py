@@ -36,6 +36,7 @@ ALGORITHM_LABELS = {
     "recency": "Recency alone (baseline)",
     "rfm_logreg": "RFM logistic regression (baseline)",
     "bgnbd": "BG/NBD (label-free)",
+    "paretonbd": "Pareto/NBD (label-free)",
     "lgbm": "LightGBM",
     "lstm": "LSTM (sequence model)",
     "ensemble": "Ensemble",

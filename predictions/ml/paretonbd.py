@@ -73,7 +73,8 @@ def log_likelihood(params: ParetoNbdParams, x: np.ndarray, t_x: np.ndarray, T: n
 
 
 def fit_paretonbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, *, penalizer: float = 0.0) -> ParetoNbdParams:
-    """Maximum-likelihood parameters (log-parameters, Nelder-Mead then L-BFGS-B polish; identical rows merged)."""
+    """Maximum-likelihood parameters (log-parameters, L-BFGS-B, Nelder-Mead when it fails; identical rows
+    merged)."""
     x, t_x, T = _arrays(x, t_x, T)
     ok = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T) & (x >= 0) & (T >= t_x) & (T > 0)
     x, t_x, T = x[ok], t_x[ok], T[ok]
@@ -92,10 +93,11 @@ def fit_paretonbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, *, penalizer: f
 
     rate = max(float(np.sum(x) / max(np.sum(T), 1.0)), 1e-4)
     start = np.log([0.5, 0.5 / rate, 0.5, 0.5 / rate * 5])
-    result = minimize(objective, start, method="Nelder-Mead", options={"maxiter": 3000, "xatol": 1e-5,
-                                                                        "fatol": 1e-9})
-    polished = minimize(objective, result.x, method="L-BFGS-B")
-    best = polished if polished.success and polished.fun <= result.fun else result
+    best = minimize(objective, start, method="L-BFGS-B")
+    if not best.success or not np.isfinite(best.fun):
+        simplex = minimize(objective, best.x if np.all(np.isfinite(best.x)) else start, method="Nelder-Mead",
+                           options={"maxiter": 3000, "xatol": 1e-5, "fatol": 1e-9})
+        best = simplex if simplex.fun <= best.fun or not np.isfinite(best.fun) else best
     return ParetoNbdParams(*(float(v) for v in np.exp(np.clip(best.x, -12, 12))))
 
 

@@ -219,11 +219,13 @@ def default_model_factories(task: str, horizon_days: int, seed: int = 0) -> dict
     """Factories for every algorithm whose module is installed; gbm / lstm / ensemble import lazily."""
     from predictions.ml.baselines import RecencyModel, RfmLogReg
     from predictions.ml.bgnbd import BgNbdModel
+    from predictions.ml.paretonbd import ParetoNbdModel
 
     factories: dict[str, ModelFactory] = {
         "recency": lambda: RecencyModel(task),
         "rfm_logreg": lambda: RfmLogReg(task),
         "bgnbd": lambda: BgNbdModel(task, horizon_days),
+        "paretonbd": lambda: ParetoNbdModel(task, horizon_days),
     }
 
     def available(module: str) -> bool:
@@ -370,8 +372,10 @@ def train(
         except Exception as error:  # noqa: BLE001 - one failing algorithm must not stop the others
             errors[name] = f"{type(error).__name__}: {error}"
     champion = choose_champion(metrics)
-    if champion is None and "bgnbd" in models:
-        champion = "bgnbd"
+    if champion is None:
+        champion = label_free_champion(frames, as_of=as_of, horizon_days=config.horizon_days, task=config.task,
+                                       lookback_days=config.lookback_days, fitted=models,
+                                       feature_config=config.feature_config)
     report(1.0, "done")
     return TrainResult(
         models=models,
@@ -384,6 +388,53 @@ def train(
         features=columns,
         errors=errors,
     )
+
+
+LABEL_FREE = ("paretonbd", "bgnbd")
+LABEL_FREE_TIE = 1e-3
+
+
+def label_free_champion(
+    frames: ShopFrames, *, as_of: pd.Timestamp, horizon_days: int, task: str, lookback_days: int,
+    fitted: Mapping[str, Model], feature_config: FeatureConfig | None = None,
+) -> str | None:
+    """Without labels of the horizon: the label-free model (Pareto/NBD or BG/NBD) that fits a holdout best.
+
+    The holdout is the last h = min(H, a third of the history) days: both models are refitted on the shop as it
+    was at as_of - h and predict purchase in (as_of - h, as_of]; the lower log loss wins (Pareto/NBD within
+    LABEL_FREE_TIE, or when the holdout cannot decide: it has no special case for one-time buyers)."""
+    from predictions.ml.bgnbd import fit_bgnbd
+    from predictions.ml.bgnbd import p_purchase_in as bg_p
+    from predictions.ml.bgnbd import summary_from_features as summary
+    from predictions.ml.paretonbd import fit_paretonbd, holdout_log_loss
+    from predictions.ml.paretonbd import p_purchase_in as pn_p
+
+    names = [name for name in LABEL_FREE if name in fitted]
+    if len(names) < 2:
+        return names[0] if names else None
+    start, end = data_start(frames), as_utc(as_of)
+    if start is None:
+        return names[0]
+    h = int(min(horizon_days, (end - start).days // 3))
+    if h < 7:
+        return names[0]
+    cut = end - pd.Timedelta(days=h)
+    past = truncate_frames(frames, cut)
+    ids = eligible_customers(past, cutoff=cut, task="purchase", lookback_days=lookback_days)
+    X = build_features(past, cutoff=cut, config=feature_config or FeatureConfig(), customer_ids=ids).X
+    y = build_labels(frames, cutoff=cut, horizon_days=h, task="purchase", customer_ids=ids)
+    if len(y) == 0 or y.min() == y.max():
+        return names[0]
+    x, t_x, T = summary(X)
+    raw = (X["bgnbd_x"], X["bgnbd_t_x"], X["bgnbd_T"])
+    try:
+        losses = {"paretonbd": holdout_log_loss(pn_p(fit_paretonbd(*raw), h, x, t_x, T), y),
+                  "bgnbd": holdout_log_loss(bg_p(fit_bgnbd(*raw), h, x, t_x, T), y)}
+    except ValueError:
+        return names[0]
+    best = min(losses.values())
+    # within LABEL_FREE_TIE of the best counts as a tie, which goes to the first of LABEL_FREE
+    return next(name for name in LABEL_FREE if name in names and losses[name] <= best + LABEL_FREE_TIE)
 
 
 # ---------------------------------------------------------------------------------------- backtest

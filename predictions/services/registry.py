@@ -32,6 +32,10 @@ def _model_class(algorithm: str):
         from ..ml.bgnbd import BgNbdModel
 
         return BgNbdModel
+    if algorithm == "paretonbd":
+        from ..ml.paretonbd import ParetoNbdModel
+
+        return ParetoNbdModel
     if algorithm == "lgbm":
         from ..ml.gbm import LightGbmModel
 

@@ -257,7 +257,7 @@ def test_short_history_still_scores_with_label_free_bgnbd():
     )
     assert result.champion == "bgnbd" and result.metrics["bgnbd"] is None
     assert "recency" in result.errors and "rfm_logreg" in result.errors
-    assert result.sufficiency.algorithms_allowed == ["bgnbd"]
+    assert result.sufficiency.algorithms_allowed == ["bgnbd", "paretonbd"]
     scores = score(
         young.frames,
         cutoff=as_of,
@@ -284,3 +284,20 @@ def test_default_factories_always_offer_the_baselines():
     factories = default_model_factories("churn", 30)
     assert set(BASELINES) <= set(factories)
     assert factories["bgnbd"]().algorithm == "bgnbd"
+
+
+def test_label_free_choice_between_pareto_nbd_and_bg_nbd_uses_a_holdout_fit():
+    from predictions.ml.pipeline import label_free_champion
+
+    young = make_shop(n_customers=1000, days=730, seed=4)
+    as_of = START + pd.Timedelta(days=300)  # shorter than the 400-day horizon: nothing is labelled
+    factories = default_model_factories("purchase", 400, seed=0)
+    result = train(young.frames, TrainConfig(task="purchase", horizon_days=400, as_of=as_of,
+                                             algorithms=("bgnbd", "paretonbd")),
+                   model_factories={name: factories[name] for name in ("bgnbd", "paretonbd")})
+    assert result.errors == {} and result.metrics == {"bgnbd": None, "paretonbd": None}
+    # customers here buy at a rate until they silently leave at any time: the Pareto/NBD story
+    assert result.champion == "paretonbd"
+    only_bg = label_free_champion(young.frames, as_of=as_of, horizon_days=400, task="purchase",
+                                  lookback_days=365, fitted={"bgnbd": result.models["bgnbd"]})
+    assert only_bg == "bgnbd"
