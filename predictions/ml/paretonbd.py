@@ -161,8 +161,9 @@ class ParetoNbdModel:
 
     fit() ignores labels for the parameters (fitted on the latest feature rows: `valid`, else `train`). With at
     least MIN_CALIBRATION_PER_CLASS of each class in labelled validation, a calibrator maps expected purchases to
-    a probability (monotone, so the ranking is the expectation's); without labels the probability is the model's
-    own P(>= 1 purchase in the horizon)."""
+    a probability (monotone, so the ranking is the expectation's). Without labels the probability is the model's
+    own P(>= 1 purchase in the horizon) made monotone in expected purchases (an isotonic fit of the one on the
+    other over the fitting rows: no labels involved), so the ranking is still the expectation's."""
 
     algorithm = "paretonbd"
 
@@ -172,6 +173,7 @@ class ParetoNbdModel:
         self.penalizer = penalizer
         self.params: ParetoNbdParams | None = None
         self.calibrator: Calibrator | None = None
+        self.own_knots: tuple[list[float], list[float]] | None = None
         self.features: list[str] = []
 
     def expected(self, data: ModelInput) -> np.ndarray:
@@ -190,17 +192,25 @@ class ParetoNbdModel:
         """Fit the parameters on the latest rows; calibrate on labelled validation when it allows."""
         self.features = [str(c) for c in (valid.X.columns if len(valid.X) else train.X.columns)]
         last_error: Exception | None = None
+        fitted_on = None
         for source in (valid, train):
             if len(source.X) == 0:
                 continue
             x, t_x, T = (source.X[c].to_numpy(dtype=np.float64) for c in ("bgnbd_x", "bgnbd_t_x", "bgnbd_T"))
             try:
                 self.params = fit_paretonbd(x, t_x, T, penalizer=self.penalizer)
+                fitted_on = source
                 break
             except ValueError as error:
                 last_error = error
         if self.params is None:
             raise ValueError(f"cannot fit Pareto/NBD: {last_error}")
+        from sklearn.isotonic import IsotonicRegression
+
+        x, t_x, T = summary_from_features(fitted_on.X)
+        own = np.nan_to_num(p_purchase_in(self.params, self.horizon_days, x, t_x, T), nan=0.0)
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(self._score(fitted_on), own)
+        self.own_knots = (iso.X_thresholds_.astype(float).tolist(), iso.y_thresholds_.astype(float).tolist())
         self.calibrator = None
         if valid.y is not None and len(valid.X):
             y = np.asarray(valid.y).astype(np.int64)
@@ -211,12 +221,13 @@ class ParetoNbdModel:
 
     def purchase_probability(self, data: ModelInput) -> np.ndarray:
         """P(>= 1 purchase in the horizon): calibrated from expected purchases, or the model's own."""
+        score = self._score(data)
         if self.calibrator is not None:
-            return self.calibrator.apply(self._score(data))
-        x, t_x, T = summary_from_features(data.X)
-        p = np.nan_to_num(p_purchase_in(self.params, self.horizon_days, x, t_x, T), nan=0.0)
-        # keep the expectation's order among equal probabilities (and in general: a tiny monotone nudge)
-        return np.clip(p + 1e-9 * self._score(data), 1e-6, 1 - 1e-6)
+            return self.calibrator.apply(score)
+        if self.own_knots is None:
+            raise RuntimeError("ParetoNbdModel is not fitted")
+        # the tiny term keeps the expectation's order within the isotonic fit's flat steps
+        return np.clip(np.interp(score, *self.own_knots) + 1e-5 * score, 1e-6, 1 - 1e-6)
 
     def predict_proba(self, data: ModelInput) -> np.ndarray:
         """Probability of the task's positive class (purchase, or churn = no purchase)."""
@@ -232,6 +243,7 @@ class ParetoNbdModel:
         write_json(directory / PARAMS_FILE, {
             "params": asdict(self.params),
             "calibrator": self.calibrator.to_dict() if self.calibrator is not None else None,
+            "own_knots": list(self.own_knots) if self.own_knots is not None else None,
         })
 
     @classmethod
@@ -243,5 +255,7 @@ class ParetoNbdModel:
         payload = read_json(directory / PARAMS_FILE)
         model.params = ParetoNbdParams(**payload["params"])
         model.calibrator = Calibrator.from_dict(payload["calibrator"]) if payload.get("calibrator") else None
+        knots = payload.get("own_knots")
+        model.own_knots = (list(knots[0]), list(knots[1])) if knots else None
         model.features = meta.features
         return model

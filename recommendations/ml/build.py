@@ -79,6 +79,7 @@ def build_all(
     clock = time.perf_counter()
     say("fitting recommenders on all data")
     data = build_interaction_data(interactions, products, customers, config=config, as_of=as_of)
+    config = fit.tuned_config(config)
     components = fit_recommenders(data, config, content_similarity=content)
     hybrid = HybridRecommender(config, weights, components, ranker=fit.ranker).fit(data)
     exclude = exclusion_matrix(data, config)

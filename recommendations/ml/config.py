@@ -49,6 +49,7 @@ class RecommenderConfig:
     tifu_decay: float = 0.9
     tifu_alpha: float = 0.9
     tifu_neighbours: int = 100
+    tifu_decays: tuple[float, ...] = (0.7, 0.8, 0.9, 0.97)  # tried on the validation split
     # ALS (implicit): not fitted above als_max_interactions (customer, product) purchase cells
     als_factors: int = 64
     als_regularization: float = 0.05
@@ -58,10 +59,13 @@ class RecommenderConfig:
     # learned ranker (LightGBM lambdarank) over each member's top `ranker_candidates`
     ranker: bool = True
     ranker_candidates: int = 30
-    ranker_rounds: int = 150
+    ranker_rounds: int = 100
+    ranker_leaves: int = 7
+    ranker_min_leaf: int = 100
 
     def to_dict(self) -> dict:
         """JSON-safe form, for RecommenderVersion.params."""
         data = asdict(self)
         data["weight_grid"] = list(self.weight_grid)
+        data["tifu_decays"] = list(self.tifu_decays)
         return data

@@ -17,9 +17,11 @@ import scipy.sparse as sp
 
 from .base import exclusion_matrix
 from .config import RECOMMENDER_NAMES, RecommenderConfig
+from .content import content_similarity
 from .data import InteractionData, build_interaction_data, topk_csr
 from .hybrid import HybridRecommender, fit_recommenders, fit_weights, holdout_targets
 from .metrics import ranking_metrics
+from .personal import TifuKnnRecommender
 from .split import temporal_split
 
 ALL_NAMES = (*RECOMMENDER_NAMES, "hybrid")
@@ -65,6 +67,11 @@ class HybridFit:
     ranker: object | None = None
     choice: str = "blend"
     validation: dict[str, float] = field(default_factory=dict)
+    tuned: dict[str, float] = field(default_factory=dict)
+
+    def tuned_config(self, config: RecommenderConfig) -> RecommenderConfig:
+        """`config` with the settings tuned on validation (TIFU-KNN's decay)."""
+        return replace(config, **self.tuned) if self.tuned else config
 
 
 def validation_weights(
@@ -120,6 +127,8 @@ def validation_hybrid(
         return default
     components = fit_recommenders(data, config, content_similarity=content_similarity)
     exclude = exclusion_matrix(data, config)
+    tuned = _tune_tifu(components, data, rows, targets, exclude, k=k, config=config)
+    config = replace(config, **tuned)
     weights = fit_weights(components, rows=rows, targets=targets, k=k, config=config, exclude=exclude)
     blend = HybridRecommender(config, weights, components)
     blend.data = data
@@ -131,10 +140,27 @@ def validation_hybrid(
         ranker, scores["ranker"] = _fit_ranker(components, data, rows, targets, exclude, k=k, config=config)
     choice = max(scores, key=lambda name: (scores[name], name in ("ranker", "blend")))
     if choice == "ranker":
-        return HybridFit(weights, ranker, "ranker", scores)
+        return HybridFit(weights, ranker, "ranker", scores, tuned)
     if choice != "blend":
         weights = {name: float(name == choice) for name in components}
-    return HybridFit(weights, None, choice, scores)
+    return HybridFit(weights, None, choice, scores, tuned)
+
+
+def _tune_tifu(components, data, rows, targets, exclude, *, k: int, config: RecommenderConfig) -> dict:
+    """TIFU-KNN's basket decay with the best validation NDCG@k among `config.tifu_decays`; the winner replaces
+    the fitted member in `components`. How fast a shop's baskets go stale differs from shop to shop."""
+    if "tifu_knn" not in components or len(config.tifu_decays) < 2:
+        return {}
+    best_decay = config.tifu_decay
+    best = ranking_metrics(components["tifu_knn"].recommend(rows, k, exclude).items, targets).ndcg
+    for decay in config.tifu_decays:
+        if decay == config.tifu_decay:
+            continue
+        member = TifuKnnRecommender(replace(config, tifu_decay=decay)).fit(data)
+        ndcg = ranking_metrics(member.recommend(rows, k, exclude).items, targets).ndcg
+        if ndcg > best + 1e-9:
+            best, best_decay, components["tifu_knn"] = ndcg, decay, member
+    return {"tifu_decay": float(best_decay)}
 
 
 def _fit_ranker(components, data, rows, targets, exclude, *, k: int, config: RecommenderConfig):
@@ -162,15 +188,16 @@ def _fit_ranker(components, data, rows, targets, exclude, *, k: int, config: Rec
         train_mask, test_mask = fold != f, fold == f
         if not train_mask.any() or not test_mask.any() or y[train_mask].max() <= 0:
             return None, -1.0
-        booster = train_ranker(X[train_mask], y[train_mask], np.bincount(local[train_mask])[np.unique(
-            local[train_mask])], rounds=config.ranker_rounds, seed=config.seed, k=k)
+        groups = np.bincount(local[train_mask])[np.unique(local[train_mask])]
+        booster = train_ranker(X[train_mask], y[train_mask], groups, rounds=config.ranker_rounds, seed=config.seed,
+                               k=k, leaves=config.ranker_leaves, min_leaf=config.ranker_min_leaf)
         predicted[test_mask] = ranker_scores(booster, X[test_mask])
     matrix = sp.csr_matrix((predicted, (local, items)), shape=(len(rows), data.n_items))
     oof = ranking_metrics(topk_csr(matrix, k).items, targets).ndcg
     if y.max() <= 0:
         return None, -1.0
     booster = train_ranker(X, y, np.bincount(local)[np.unique(local)], rounds=config.ranker_rounds,
-                           seed=config.seed, k=k)
+                           seed=config.seed, k=k, leaves=config.ranker_leaves, min_leaf=config.ranker_min_leaf)
     return booster, oof
 
 
@@ -207,9 +234,10 @@ def evaluate_recommenders(
     data = build_interaction_data(split.train, products, customers, config=config, as_of=split.cutoff)
     rows, targets = holdout_targets(data, split.holdout)
     exclude = exclusion_matrix(data, config)
-    components = fit_recommenders(data, config)
-    fit = validation_hybrid(split.train, products, customers, k=k, config=config,
-                            content_similarity=components["content"].similarity)
+    similarity = content_similarity(products.reset_index(drop=True), config)
+    fit = validation_hybrid(split.train, products, customers, k=k, config=config, content_similarity=similarity)
+    config = fit.tuned_config(config)
+    components = fit_recommenders(data, config, content_similarity=similarity)
     hybrid = HybridRecommender(config, fit.weights, components, ranker=fit.ranker).fit(data)
     recommenders = {**components, "hybrid": hybrid}
     pop_rank = popularity_ranks(data)

@@ -141,10 +141,16 @@ class AlsRecommender(Recommender):
         shape = (len(rows), self.data.n_items)
         if self.model is None or not len(rows):
             return sp.csr_matrix(shape, dtype=np.float32)
+        known = np.diff(self.user_items.indptr)[rows] > 0  # no purchases: no factor worth ranking by
+        if not known.any():
+            return sp.csr_matrix(shape, dtype=np.float32)
         n = min(self.config.candidates, self.data.n_items)
-        ids, scores = self.model.recommend(rows, self.user_items[rows], N=n, filter_already_liked_items=False)
-        ids = np.asarray(ids, dtype=np.int64).reshape(len(rows), -1)
-        scores = np.asarray(scores, dtype=np.float64).reshape(len(rows), -1)
+        ids = np.full((len(rows), n), -1, dtype=np.int64)
+        scores = np.zeros((len(rows), n))
+        found, found_scores = self.model.recommend(rows[known], self.user_items[rows[known]], N=n,
+                                                   filter_already_liked_items=False)
+        ids[known] = np.asarray(found, dtype=np.int64).reshape(int(known.sum()), -1)
+        scores[known] = np.asarray(found_scores, dtype=np.float64).reshape(int(known.sum()), -1)
         ok = ids >= 0
         best = np.where(ok, scores, -np.inf).max(axis=1, keepdims=True)
         value = np.exp(np.clip(scores - best, -30, 0)) + 1e-6
