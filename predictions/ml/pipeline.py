@@ -376,6 +376,15 @@ def train(
         champion = label_free_champion(frames, as_of=as_of, horizon_days=config.horizon_days, task=config.task,
                                        lookback_days=config.lookback_days, fitted=models,
                                        feature_config=config.feature_config)
+    if champion in LABEL_FREE and valid.y is None:
+        report(0.96, "training a shorter horizon for the long one")
+        try:
+            long_model = long_horizon_model(frames, config, label_free=models[champion], current=valid, thresholds=th)
+        except Exception as error:  # noqa: BLE001 - the label-free champion still serves
+            errors["long_horizon"] = f"{type(error).__name__}: {error}"
+            long_model = None
+        if long_model is not None:
+            models["long_horizon"], metrics["long_horizon"], champion = long_model, None, "long_horizon"
     report(1.0, "done")
     return TrainResult(
         models=models,
@@ -392,6 +401,45 @@ def train(
 
 LABEL_FREE = ("paretonbd", "bgnbd")
 LABEL_FREE_TIE = 1e-3
+# Supervised algorithms trained on a shorter horizon when the shop's own cannot be labelled.
+PROXY_ALGORITHMS = ("rfm_logreg", "lgbm")
+MIN_PROXY_HORIZON = 14
+
+
+def proxy_horizon(frames: ShopFrames, *, as_of: pd.Timestamp, horizon_days: int,
+                  thresholds: SufficiencyThresholds | None = None) -> int | None:
+    """The longest horizon h < `horizon_days` with a labelled training and validation window before `as_of`
+    (validation at as_of - h, training at as_of - 2h, after the feature history the thresholds ask for)."""
+    th = thresholds or SufficiencyThresholds()
+    start = data_start(frames)
+    if start is None:
+        return None
+    earliest = start + pd.Timedelta(days=th.min_feature_history_days)
+    h = min(horizon_days - 1, int((as_utc(as_of) - earliest).days // 2))
+    return h if h >= MIN_PROXY_HORIZON else None
+
+
+def long_horizon_model(
+    frames: ShopFrames, config: TrainConfig, *, label_free: Model, current: ModelInput,
+    thresholds: SufficiencyThresholds | None = None,
+) -> Model | None:
+    """When no window of the horizon can be labelled: the supervised champion of the longest horizon that can
+    (among PROXY_ALGORITHMS requested), blended with the fitted label-free model (see longhorizon.py); None when
+    nothing supervised could be trained. `current` holds the features as of `config.as_of`."""
+    from predictions.ml.longhorizon import LongHorizonModel
+
+    wanted = tuple(a for a in config.algorithms if a in PROXY_ALGORITHMS)
+    h = proxy_horizon(frames, as_of=config.as_of, horizon_days=config.horizon_days, thresholds=thresholds)
+    if not wanted or h is None or len(current.customer_ids) == 0:
+        return None
+    proxy = train(frames, replace(config, horizon_days=h, algorithms=wanted),
+                  model_factories=default_model_factories(config.task, h, config.seed), thresholds=thresholds)
+    if proxy.champion not in wanted:
+        return None
+    model = LongHorizonModel(label_free=label_free, proxy=proxy.models[proxy.champion], proxy_horizon=h,
+                             task=config.task)
+    model.fit(current, current)
+    return model
 
 
 def label_free_champion(

@@ -36,6 +36,10 @@ def _model_class(algorithm: str):
         from ..ml.paretonbd import ParetoNbdModel
 
         return ParetoNbdModel
+    if algorithm == "long_horizon":
+        from ..ml.longhorizon import LongHorizonModel
+
+        return LongHorizonModel
     if algorithm == "lgbm":
         from ..ml.gbm import LightGbmModel
 
