@@ -48,8 +48,10 @@ from predictions.ml.metrics import evaluate
 
 Progress = Callable[[float, str], None]
 ModelFactory = Callable[..., Model]
-# Ensemble members, in order, when they were trained in the same run.
-ENSEMBLE_MEMBERS = ("lgbm", "lstm")
+# Ensemble members, in order, when they were trained in the same run. Pareto/NBD and the RFM regression see the
+# history differently from the learned models; validation log loss sets their weights (often 0).
+ENSEMBLE_MEMBERS = ("lgbm", "lstm", "paretonbd", "rfm_logreg")
+ENSEMBLE_CORE = ("lgbm", "lstm")
 # Risk bands by calibrated probability: "high" means at least 60 % likely.
 HIGH_RISK = 0.6
 MEDIUM_RISK = 0.3
@@ -361,7 +363,7 @@ def train(
         try:
             if name == "ensemble":
                 members = [models[m] for m in ENSEMBLE_MEMBERS if m in models]
-                if not members:
+                if not any(m in models for m in ENSEMBLE_CORE):
                     raise ValueError("the ensemble needs at least one trained member (lgbm, lstm)")
                 model = factory(members=members)
             else:
