@@ -57,7 +57,9 @@ class RecommenderConfig:
     als_iterations: int = 15
     als_max_interactions: int = 2_000_000
     # learned ranker (LightGBM lambdarank) over each member's top `ranker_candidates`
+    # (above ranker_max_customers customers its candidate features would take most of a build's time budget)
     ranker: bool = True
+    ranker_max_customers: int = 50_000
     ranker_candidates: int = 30
     ranker_rounds: int = 100
     ranker_leaves: int = 7

@@ -105,6 +105,11 @@ def validation_hybrid(
     Falls back to equal weights when the training data has no returning customers to validate on.
     `content_similarity` (of `products`) is reused instead of refitting TF-IDF: it does not depend on interactions.
     """
+    # what the full data would not fit, the validation sample does not fit either
+    if len(customers) > config.ranker_max_customers:
+        config = replace(config, ranker=False)
+    if int((train["kind"] == "purchase").sum()) > config.als_max_interactions:
+        config = replace(config, als_max_interactions=0)
     split = temporal_split(train, quantile=config.validation_quantile)
     default = HybridFit({name: 1.0 for name in RECOMMENDER_NAMES})
     if split.cutoff is None or split.holdout.empty:

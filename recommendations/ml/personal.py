@@ -113,7 +113,10 @@ class TifuKnnRecommender(Recommender):
 
 class AlsRecommender(Recommender):
     """implicit's ALS on basket counts (confidence 1 + `als_alpha` * count); each customer's top
-    `candidates` products by factor score, turned positive with exp(score - best)."""
+    `candidates` products by factor score, turned positive with exp(score - best).
+
+    One OpenMP thread: builds fork worker processes afterwards, and GNU OpenMP used with a thread pool before a
+    fork can hang in the child."""
 
     name = "als"
 
@@ -130,7 +133,7 @@ class AlsRecommender(Recommender):
             factors = int(min(cfg.als_factors, max(2, min(counts.shape) - 1)))
             model = AlternatingLeastSquares(factors=factors, regularization=cfg.als_regularization,
                                             alpha=cfg.als_alpha, iterations=cfg.als_iterations,
-                                            random_state=cfg.seed, num_threads=cfg.workers)
+                                            random_state=cfg.seed, num_threads=1)
             with threadpool_limits(1, "blas"):
                 model.fit(self.user_items, show_progress=False)
             self.model = model
