@@ -154,7 +154,7 @@ def validation_hybrid(
 def _tune_tifu(components, data, rows, targets, exclude, *, k: int, config: RecommenderConfig) -> dict:
     """TIFU-KNN's basket decay with the best validation NDCG@k among `config.tifu_decays`; the winner replaces
     the fitted member in `components`. How fast a shop's baskets go stale differs from shop to shop."""
-    if "tifu_knn" not in components or len(config.tifu_decays) < 2:
+    if "tifu_knn" not in components or len(config.tifu_decays) < 2 or not components["tifu_knn"].neighbours:
         return {}
     best_decay = config.tifu_decay
     best = ranking_metrics(components["tifu_knn"].recommend(rows, k, exclude).items, targets).ndcg

@@ -61,7 +61,8 @@ class TifuKnnRecommender(Recommender):
     """alpha * own decayed vector + (1 - alpha) * mean of the `tifu_neighbours` nearest customers' vectors.
 
     Own vector: each basket's products weigh decay ** (baskets after it), summed and divided by the number of
-    baskets (TIFU's group decay collapsed to one level). Neighbours use a capped inverted index as in user_knn.
+    baskets (TIFU's group decay collapsed to one level). Neighbours use a capped inverted index as in user_knn;
+    above `tifu_neighbours_max_customers` customers only the own vector is used (build time budget).
     """
 
     name = "tifu_knn"
@@ -84,14 +85,18 @@ class TifuKnnRecommender(Recommender):
                                      shape=shape)
             self.own.sum_duplicates()
         self.normalised = row_normalise(self.own)
-        self.query = topk_to_csr(topk_csr(self.normalised, cfg.user_top_items * 2), data.n_items)
-        self.postings = sp.csr_matrix(
-            topk_to_csr(topk_csr(sp.csr_matrix(self.normalised.T), cfg.user_posting_cap * 2), data.n_customers))
+        self.neighbours = data.n_customers <= cfg.tifu_neighbours_max_customers and cfg.tifu_alpha < 1
+        if self.neighbours:
+            self.query = topk_to_csr(topk_csr(self.normalised, cfg.user_top_items * 2), data.n_items)
+            self.postings = sp.csr_matrix(
+                topk_to_csr(topk_csr(sp.csr_matrix(self.normalised.T), cfg.user_posting_cap * 2), data.n_customers))
         return self
 
     def score(self, rows: np.ndarray) -> sp.csr_matrix:
         rows = np.asarray(rows)
         cfg = self.config
+        if not self.neighbours:
+            return self.normalised[rows]
         sims = sp.csr_matrix(self.query[rows] @ self.postings).tocoo()
         keep = sims.col != rows[sims.row]
         sims = sp.csr_matrix((sims.data[keep], (sims.row[keep], sims.col[keep])), shape=sims.shape)

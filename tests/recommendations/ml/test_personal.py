@@ -146,3 +146,11 @@ def test_a_ranked_hybrid_gives_the_same_lists_in_forked_workers_as_in_process():
     forked = recommend_all(hybrid, everyone, 5, None, workers=2, chunk=100)
     np.testing.assert_array_equal(alone.items, forked.items)
     assert (alone.items[:, 0] >= 0).mean() > 0.9
+
+
+def test_tifu_above_its_size_cap_keeps_only_the_personal_vector():
+    rows = [(1, 1, 100, "purchase", 1), (1, 2, 5, "purchase", 2), (2, 2, 40, "purchase", 3),
+            (2, 5, 40, "purchase", 3)]
+    rec, data = _fit(TifuKnnRecommender, rows, RecommenderConfig(tifu_neighbours_max_customers=1))
+    assert not rec.neighbours
+    assert set(_top(rec, data, 1, k=3)) == {1, 2}  # product 5 would only come from the neighbour
