@@ -36,6 +36,8 @@ ALGORITHM_LABELS = {
     "recency": "Recency alone (baseline)",
     "rfm_logreg": "RFM logistic regression (baseline)",
     "bgnbd": "BG/NBD (label-free)",
+    "paretonbd": "Pareto/NBD (label-free)",
+    "long_horizon": "Shorter-horizon model blended with Pareto/NBD or BG/NBD",
     "lgbm": "LightGBM",
     "lstm": "LSTM (sequence model)",
     "ensemble": "Ensemble",

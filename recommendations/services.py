@@ -123,13 +123,20 @@ def _build(frames, *, k: int, config: RecommenderConfig, progress) -> BuildResul
                      visual_pairs=frames.visual)
 
 
-def recommendations_evaluate(*, shop: Shop, k: int = 10) -> dict:
-    """Hold out each customer's last order; metrics@k of every recommender and the hybrid, side by side."""
+def recommendations_evaluate(*, shop: Shop, k: int = 10, data_report: bool = False) -> dict:
+    """Hold out each customer's last order; metrics@k of every recommender and the hybrid, side by side.
+
+    `data_report`: add the held-out data's shape (share of test products the customer bought before, share
+    never seen in training)."""
     frames = recommender_frames(shop_id=shop.pk)
     result = evaluate_recommenders(frames.interactions, frames.products, frames.customers, k=k,
                                    config=recommender_config(shop=shop), visual_pairs=frames.visual)
     report = result.to_dict()
     report["weights"] = {name: float(w) for name, w in result.weights.items()}
+    report["hybrid_choice"] = result.hybrid_choice
+    report["validation_ndcg"] = {name: round(float(v), 6) for name, v in result.validation.items()}
+    if data_report:
+        report["data_report"] = result.data_report
     if result.cutoff is not None:
         report["holdout_after"] = pd.Timestamp(result.cutoff).isoformat()
     return report

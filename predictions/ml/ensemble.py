@@ -65,10 +65,12 @@ def weight_grid(n_members: int, *, step: float = GRID_STEP) -> np.ndarray:
 
 
 def _default_loaders() -> dict[str, MemberLoader]:
+    from predictions.ml.baselines import RfmLogReg
     from predictions.ml.gbm import LightGbmModel
     from predictions.ml.lstm import LstmModel
+    from predictions.ml.paretonbd import ParetoNbdModel
 
-    return {LightGbmModel.algorithm: LightGbmModel.load, LstmModel.algorithm: LstmModel.load}
+    return {model.algorithm: model.load for model in (LightGbmModel, LstmModel, ParetoNbdModel, RfmLogReg)}
 
 
 class EnsembleModel:

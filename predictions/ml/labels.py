@@ -166,14 +166,14 @@ def history_sufficiency(
     allowed: list[str] = []
     messages: list[str] = []
     if buyers >= th.min_bgnbd_buyers and repeat_buyers >= th.min_bgnbd_repeat_buyers:
-        allowed.append("bgnbd")
+        allowed += ["bgnbd", "paretonbd"]
     else:
         messages.append(
             f"BG/NBD needs {th.min_bgnbd_buyers} buyers of whom {th.min_bgnbd_repeat_buyers} bought twice; "
             f"the shop has {buyers} buyers and {repeat_buyers} repeat buyers"
         )
     if history_days < 2 * horizon_days:
-        only = "only BG/NBD can be used" if "bgnbd" in allowed else "no model can be trained yet"
+        only = "only BG/NBD and Pareto/NBD can be used" if "bgnbd" in allowed else "no model can be trained yet"
         messages.append(f"history of {history_days} days is shorter than 2 × horizon ({2 * horizon_days}): {only}")
     elif labelled < 2:
         messages.append("there is not yet a training cutoff whose labels end before the validation period")

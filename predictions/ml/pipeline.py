@@ -48,8 +48,10 @@ from predictions.ml.metrics import evaluate
 
 Progress = Callable[[float, str], None]
 ModelFactory = Callable[..., Model]
-# Ensemble members, in order, when they were trained in the same run.
-ENSEMBLE_MEMBERS = ("lgbm", "lstm")
+# Ensemble members, in order, when they were trained in the same run. Pareto/NBD and the RFM regression see the
+# history differently from the learned models; validation log loss sets their weights (often 0).
+ENSEMBLE_MEMBERS = ("lgbm", "lstm", "paretonbd", "rfm_logreg")
+ENSEMBLE_CORE = ("lgbm", "lstm")
 # Risk bands by calibrated probability: "high" means at least 60 % likely.
 HIGH_RISK = 0.6
 MEDIUM_RISK = 0.3
@@ -219,11 +221,13 @@ def default_model_factories(task: str, horizon_days: int, seed: int = 0) -> dict
     """Factories for every algorithm whose module is installed; gbm / lstm / ensemble import lazily."""
     from predictions.ml.baselines import RecencyModel, RfmLogReg
     from predictions.ml.bgnbd import BgNbdModel
+    from predictions.ml.paretonbd import ParetoNbdModel
 
     factories: dict[str, ModelFactory] = {
         "recency": lambda: RecencyModel(task),
         "rfm_logreg": lambda: RfmLogReg(task),
         "bgnbd": lambda: BgNbdModel(task, horizon_days),
+        "paretonbd": lambda: ParetoNbdModel(task, horizon_days),
     }
 
     def available(module: str) -> bool:
@@ -359,7 +363,7 @@ def train(
         try:
             if name == "ensemble":
                 members = [models[m] for m in ENSEMBLE_MEMBERS if m in models]
-                if not members:
+                if not any(m in models for m in ENSEMBLE_CORE):
                     raise ValueError("the ensemble needs at least one trained member (lgbm, lstm)")
                 model = factory(members=members)
             else:
@@ -370,8 +374,19 @@ def train(
         except Exception as error:  # noqa: BLE001 - one failing algorithm must not stop the others
             errors[name] = f"{type(error).__name__}: {error}"
     champion = choose_champion(metrics)
-    if champion is None and "bgnbd" in models:
-        champion = "bgnbd"
+    if champion is None:
+        champion = label_free_champion(frames, as_of=as_of, horizon_days=config.horizon_days, task=config.task,
+                                       lookback_days=config.lookback_days, fitted=models,
+                                       feature_config=config.feature_config)
+    if champion in LABEL_FREE and valid.y is None:
+        report(0.96, "training a shorter horizon for the long one")
+        try:
+            long_model = long_horizon_model(frames, config, label_free=models[champion], current=valid, thresholds=th)
+        except Exception as error:  # noqa: BLE001 - the label-free champion still serves
+            errors["long_horizon"] = f"{type(error).__name__}: {error}"
+            long_model = None
+        if long_model is not None:
+            models["long_horizon"], metrics["long_horizon"], champion = long_model, None, "long_horizon"
     report(1.0, "done")
     return TrainResult(
         models=models,
@@ -384,6 +399,92 @@ def train(
         features=columns,
         errors=errors,
     )
+
+
+LABEL_FREE = ("paretonbd", "bgnbd")
+LABEL_FREE_TIE = 1e-3
+# Supervised algorithms trained on a shorter horizon when the shop's own cannot be labelled.
+PROXY_ALGORITHMS = ("rfm_logreg", "lgbm")
+MIN_PROXY_HORIZON = 14
+
+
+def proxy_horizon(frames: ShopFrames, *, as_of: pd.Timestamp, horizon_days: int,
+                  thresholds: SufficiencyThresholds | None = None) -> int | None:
+    """The longest horizon h < `horizon_days` with a labelled training and validation window before `as_of`
+    (validation at as_of - h, training at as_of - 2h, after the feature history the thresholds ask for)."""
+    th = thresholds or SufficiencyThresholds()
+    start = data_start(frames)
+    if start is None:
+        return None
+    earliest = start + pd.Timedelta(days=th.min_feature_history_days)
+    h = min(horizon_days - 1, int((as_utc(as_of) - earliest).days // 2))
+    return h if h >= MIN_PROXY_HORIZON else None
+
+
+def long_horizon_model(
+    frames: ShopFrames, config: TrainConfig, *, label_free: Model, current: ModelInput,
+    thresholds: SufficiencyThresholds | None = None,
+) -> Model | None:
+    """When no window of the horizon can be labelled: the supervised champion of the longest horizon that can
+    (among PROXY_ALGORITHMS requested), blended with the fitted label-free model (see longhorizon.py); None when
+    nothing supervised could be trained. `current` holds the features as of `config.as_of`."""
+    from predictions.ml.longhorizon import LongHorizonModel
+
+    wanted = tuple(a for a in config.algorithms if a in PROXY_ALGORITHMS)
+    h = proxy_horizon(frames, as_of=config.as_of, horizon_days=config.horizon_days, thresholds=thresholds)
+    if not wanted or h is None or len(current.customer_ids) == 0:
+        return None
+    proxy = train(frames, replace(config, horizon_days=h, algorithms=wanted),
+                  model_factories=default_model_factories(config.task, h, config.seed), thresholds=thresholds)
+    if proxy.champion not in wanted:
+        return None
+    model = LongHorizonModel(label_free=label_free, proxy=proxy.models[proxy.champion], proxy_horizon=h,
+                             task=config.task)
+    model.fit(current, current)
+    return model
+
+
+def label_free_champion(
+    frames: ShopFrames, *, as_of: pd.Timestamp, horizon_days: int, task: str, lookback_days: int,
+    fitted: Mapping[str, Model], feature_config: FeatureConfig | None = None,
+) -> str | None:
+    """Without labels of the horizon: the label-free model (Pareto/NBD or BG/NBD) that fits a holdout best.
+
+    The holdout is the last h = min(H, a third of the history) days: both models are refitted on the shop as it
+    was at as_of - h and predict purchase in (as_of - h, as_of]; the lower log loss wins (Pareto/NBD within
+    LABEL_FREE_TIE, or when the holdout cannot decide: it has no special case for one-time buyers)."""
+    from predictions.ml.bgnbd import fit_bgnbd
+    from predictions.ml.bgnbd import p_purchase_in as bg_p
+    from predictions.ml.bgnbd import summary_from_features as summary
+    from predictions.ml.paretonbd import fit_paretonbd, holdout_log_loss
+    from predictions.ml.paretonbd import p_purchase_in as pn_p
+
+    names = [name for name in LABEL_FREE if name in fitted]
+    if len(names) < 2:
+        return names[0] if names else None
+    start, end = data_start(frames), as_utc(as_of)
+    if start is None:
+        return names[0]
+    h = int(min(horizon_days, (end - start).days // 3))
+    if h < 7:
+        return names[0]
+    cut = end - pd.Timedelta(days=h)
+    past = truncate_frames(frames, cut)
+    ids = eligible_customers(past, cutoff=cut, task="purchase", lookback_days=lookback_days)
+    X = build_features(past, cutoff=cut, config=feature_config or FeatureConfig(), customer_ids=ids).X
+    y = build_labels(frames, cutoff=cut, horizon_days=h, task="purchase", customer_ids=ids)
+    if len(y) == 0 or y.min() == y.max():
+        return names[0]
+    x, t_x, T = summary(X)
+    raw = (X["bgnbd_x"], X["bgnbd_t_x"], X["bgnbd_T"])
+    try:
+        losses = {"paretonbd": holdout_log_loss(pn_p(fit_paretonbd(*raw), h, x, t_x, T), y),
+                  "bgnbd": holdout_log_loss(bg_p(fit_bgnbd(*raw), h, x, t_x, T), y)}
+    except ValueError:
+        return names[0]
+    best = min(losses.values())
+    # within LABEL_FREE_TIE of the best counts as a tie, which goes to the first of LABEL_FREE
+    return next(name for name in LABEL_FREE if name in names and losses[name] <= best + LABEL_FREE_TIE)
 
 
 # ---------------------------------------------------------------------------------------- backtest

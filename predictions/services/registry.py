@@ -32,6 +32,14 @@ def _model_class(algorithm: str):
         from ..ml.bgnbd import BgNbdModel
 
         return BgNbdModel
+    if algorithm == "paretonbd":
+        from ..ml.paretonbd import ParetoNbdModel
+
+        return ParetoNbdModel
+    if algorithm == "long_horizon":
+        from ..ml.longhorizon import LongHorizonModel
+
+        return LongHorizonModel
     if algorithm == "lgbm":
         from ..ml.gbm import LightGbmModel
 

@@ -26,7 +26,7 @@ from .registry import artifact_save, model_load
 
 logger = logging.getLogger("ecomsight.training")
 
-ALGORITHMS = ("recency", "rfm_logreg", "bgnbd", "lgbm", "lstm", "ensemble")
+ALGORITHMS = ("recency", "rfm_logreg", "bgnbd", "paretonbd", "lgbm", "lstm", "ensemble")
 TASKS = ("purchase", "churn")
 
 

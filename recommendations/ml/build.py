@@ -23,7 +23,7 @@ from .base import exclusion_matrix
 from .config import RecommenderConfig
 from .content import content_similarity
 from .data import build_interaction_data
-from .evaluate import validation_weights
+from .evaluate import validation_hybrid
 from .hybrid import CodedTopK, HybridRecommender, fit_recommenders
 from .similar import similar_products_frame
 from .visual import visual_similarity
@@ -75,15 +75,17 @@ def build_all(
 
     clock = time.perf_counter()
     say("fitting hybrid weights on the validation split")
-    weights = validation_weights(interactions, products, customers, k=min(k, 10), config=config,
-                                 content_similarity=content, visual_similarity=visual)
+    fit = validation_hybrid(interactions, products, customers, k=min(k, 10), config=config,
+                            content_similarity=content, visual_similarity=visual)
+    weights = fit.weights
     timings["weights"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     say("fitting recommenders on all data")
     data = build_interaction_data(interactions, products, customers, config=config, as_of=as_of)
+    config = fit.tuned_config(config)
     components = fit_recommenders(data, config, content_similarity=content, visual_similarity=visual)
-    hybrid = HybridRecommender(config, weights, components).fit(data)
+    hybrid = HybridRecommender(config, weights, components, ranker=fit.ranker).fit(data)
     exclude = exclusion_matrix(data, config)
     timings["fit"] = time.perf_counter() - clock
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-RECOMMENDER_NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content", "visual")
+RECOMMENDER_NAMES = (
+    "popularity", "repurchase", "item_knn", "user_knn", "content", "visual", "personal_frequency", "tifu_knn", "als",
+)
 
 
 def _default_kind_weights() -> dict[str, float]:
@@ -47,9 +49,32 @@ class RecommenderConfig:
     weight_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
     weight_passes: int = 2
     seed: int = 0
+    # TIFU-KNN: weight of a basket per basket after it, share of the customer's own vector, neighbours
+    tifu_decay: float = 0.9
+    tifu_alpha: float = 0.9
+    tifu_neighbours: int = 100
+    tifu_decays: tuple[float, ...] = (0.7, 0.8, 0.9, 0.97)  # tried on the validation split
+    # above this many customers TIFU-KNN keeps only the personal vector (no neighbours, no decay search), and the
+    # build keeps its time budget (200k customers: about +60 % of the list stage with neighbours)
+    tifu_neighbours_max_customers: int = 100_000
+    # ALS (implicit): not fitted above als_max_interactions (customer, product) purchase cells
+    als_factors: int = 64
+    als_regularization: float = 0.05
+    als_alpha: float = 1.0
+    als_iterations: int = 15
+    als_max_interactions: int = 2_000_000
+    # learned ranker (LightGBM lambdarank) over each member's top `ranker_candidates`
+    # (above ranker_max_customers customers its candidate features would take most of a build's time budget)
+    ranker: bool = True
+    ranker_max_customers: int = 50_000
+    ranker_candidates: int = 30
+    ranker_rounds: int = 100
+    ranker_leaves: int = 7
+    ranker_min_leaf: int = 100
 
     def to_dict(self) -> dict:
         """JSON-safe form, for RecommenderVersion.params."""
         data = asdict(self)
         data["weight_grid"] = list(self.weight_grid)
+        data["tifu_decays"] = list(self.tifu_decays)
         return data

@@ -14,7 +14,9 @@ from .content import ContentRecommender
 from .data import InteractionData, TopK, topk_csr, topk_to_csr
 from .item_knn import ItemKNNRecommender
 from .metrics import ranking_metrics
+from .personal import AlsRecommender, PersonalFrequencyRecommender, TifuKnnRecommender
 from .popularity import PopularityRecommender
+from .ranker import candidate_features, ranker_context, ranker_scores
 from .repurchase import RepurchaseRecommender
 from .user_knn import UserKNNRecommender
 from .visual import VisualRecommender, cold_start_merge
@@ -29,6 +31,9 @@ RECOMMENDER_CLASSES: dict[str, type[Recommender]] = {
     "user_knn": UserKNNRecommender,
     "content": ContentRecommender,
     "visual": VisualRecommender,
+    "personal_frequency": PersonalFrequencyRecommender,
+    "tifu_knn": TifuKnnRecommender,
+    "als": AlsRecommender,
 }
 
 
@@ -75,44 +80,58 @@ class ExplainedTopK:
 
 
 class HybridRecommender(Recommender):
-    """Weighted sum of per-customer max-scaled scores of each recommender's top `candidates` products."""
+    """Weighted sum of per-customer max-scaled scores of each recommender's top `candidates` products; or, with
+    a `ranker` (a LightGBM lambdarank booster, see ranker.py), the ranker's order of the union of every member's
+    top `ranker_candidates`."""
 
     name = "hybrid"
 
     def __init__(self, config: RecommenderConfig, weights: dict[str, float] | None = None,
-                 components: dict[str, Recommender] | None = None):
+                 components: dict[str, Recommender] | None = None, ranker=None):
         super().__init__(config)
         self.weights = dict(weights) if weights else {name: 1.0 for name in RECOMMENDER_NAMES}
         self.components = components or {}
+        self.ranker = ranker
+        self.context = None
 
     def fit(self, data: InteractionData) -> HybridRecommender:
         super().fit(data)
         if not self.components or next(iter(self.components.values())).data is not data:
             self.components = fit_recommenders(data, self.config)
+        self.context = ranker_context(data) if self.ranker is not None else None
         return self
 
     def candidates(
-        self, rows: np.ndarray, exclude: sp.csr_matrix | None, *, names=None
+        self, rows: np.ndarray, exclude: sp.csr_matrix | None, *, names=None, top: int | None = None
     ) -> dict[str, sp.csr_matrix]:
         """Each recommender's top candidates for a block, scores divided by the customer's best score.
 
-        `names`: only these recommenders (default: all)."""
+        `names`: only these recommenders (default: all). `top`: candidates per recommender (default: the
+        config's `candidates`, or `ranker_candidates` with a ranker)."""
+        if top is None:
+            top = self.config.ranker_candidates if self.ranker is not None else self.config.candidates
         out = {}
         for name, rec in self.components.items():
             if names is not None and name not in names:
                 continue
-            top = topk_csr(rec.masked_score(rows, exclude), self.config.candidates)
-            best = np.where(top.scores[:, :1] > 0, top.scores[:, :1], 1.0)
-            out[name] = topk_to_csr(TopK(top.items, top.scores / best), self.data.n_items)
+            best_k = topk_csr(rec.masked_score(rows, exclude), top)
+            best = np.where(best_k.scores[:, :1] > 0, best_k.scores[:, :1], 1.0)
+            out[name] = topk_to_csr(TopK(best_k.items, best_k.scores / best), self.data.n_items)
         return out
 
     def _effective(self) -> dict[str, float]:
+        if self.ranker is not None:  # every member feeds the ranker; explanations weigh them alike
+            return {name: 1.0 for name in self.components}
         weights = {name: float(self.weights.get(name, 0.0)) for name in self.components}
         if "popularity" in weights:
             weights["popularity"] += FILL_WEIGHT
         return weights
 
-    def blend(self, candidates: dict[str, sp.csr_matrix]) -> sp.csr_matrix:
+    def blend(self, candidates: dict[str, sp.csr_matrix], block: np.ndarray | None = None) -> sp.csr_matrix:
+        """The weighted sum of the candidates' scores, or (with a ranker and the block's customer rows) the
+        ranker's scores of their union."""
+        if self.ranker is not None and block is not None:
+            return self.rank(candidates, block)
         weights = self._effective()
         total = None
         for name, matrix in candidates.items():
@@ -120,12 +139,21 @@ class HybridRecommender(Recommender):
                 total = matrix * weights[name] if total is None else total + matrix * weights[name]
         return sp.csr_matrix(total)
 
+    def rank(self, candidates: dict[str, sp.csr_matrix], block: np.ndarray) -> sp.csr_matrix:
+        """The ranker's (positive) scores of the union of `candidates` for customer rows `block`."""
+        if self.context is None:
+            self.context = ranker_context(self.data)
+        local, items, X = candidate_features(candidates, block, self.context, tuple(self.components))
+        scores = ranker_scores(self.ranker, X)
+        return sp.csr_matrix((scores.astype(np.float32), (local, items)), shape=(len(block), self.data.n_items))
+
     def active_names(self) -> tuple[str, ...]:
         """Recommenders whose weight is positive: the others cannot change a list, so they are not computed."""
         return tuple(name for name, weight in self._effective().items() if weight > 0)
 
     def masked_score(self, rows: np.ndarray, exclude: sp.csr_matrix | None = None) -> sp.csr_matrix:
-        return self.blend(self.candidates(rows, exclude, names=self.active_names()))
+        rows = np.asarray(rows, dtype=np.int64)
+        return self.blend(self.candidates(rows, exclude, names=self.active_names()), rows)
 
     def recommend(self, rows, k: int, exclude: sp.csr_matrix | None = None) -> TopK:
         """The lists a build writes (`recommend_coded`, cold-start places included), without their reasons."""
@@ -145,7 +173,7 @@ class HybridRecommender(Recommender):
         for s in range(0, len(rows), self.config.block_size):
             block = rows[s : s + self.config.block_size]
             cands = self.candidates(block, exclude, names=names)
-            top = topk_csr(self.blend(cands), k)
+            top = topk_csr(self.blend(cands, block), k)
             coded = self._explain(block, top, cands, names)
             if cold is not None:
                 coded = cold_start_merge(coded, cold, block, exclude, slots=self.config.cold_start_slots,

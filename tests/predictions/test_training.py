@@ -91,5 +91,6 @@ def test_history_shorter_than_the_horizon_still_gets_bgnbd(simulated_shop):
     # 420 days of history cannot label a 400-day horizon twice: only the label-free model can serve.
     outcome = model_train(shop=simulated_shop, task="purchase", horizon_days=400,
                           algorithms=["recency", "bgnbd", "lgbm"])
+    # the longest horizon that could be labelled (195 days) trains no lgbm here either: BG/NBD alone serves
     assert outcome.champion is not None and outcome.champion.algorithm == "bgnbd"
     assert any("BG/NBD" in m or "bgnbd" in m.lower() for m in outcome.sufficiency["messages"])

@@ -58,9 +58,14 @@ def test_a_shop_that_disallows_rebuying_never_gets_bought_products_back(simulate
 
 @pytest.mark.django_db
 def test_evaluate_command_prints_every_recommender_side_by_side(simulated_shop, capsys):
-    call_command("evaluate_recommendations", "--k", "10", "--json")
+    call_command("evaluate_recommendations", "--k", "10", "--json", "--data-report")
     report = json.loads(capsys.readouterr().out)
     assert report["k"] == 10 and report["customers"] > 0
+    assert {"personal_frequency", "tifu_knn", "als"} <= set(report)
+    assert report["hybrid_choice"] in {"ranker", "blend", *NAMES}
+    data = report["data_report"]
+    assert data["test_items"] >= report["customers"]
+    assert 0 < data["bought_before_share"] < 1 and 0 <= data["never_seen_share"] < 1
     for name in NAMES:
         assert METRICS <= set(report[name]), name
         assert 0 <= report[name]["ndcg"] <= 1

@@ -46,12 +46,12 @@ def test_churn_is_labelled_only_for_customers_active_at_the_cutoff():
     assert dict(zip(ids.tolist(), y.tolist(), strict=True)) == {1: 0, 2: 1, 3: 0, 5: 1, 6: 1}
 
 
-def test_short_history_allows_only_bgnbd_and_says_why():
+def test_short_history_allows_only_the_label_free_models_and_says_why():
     full = make_shop(n_customers=600, days=400, seed=1)
     as_of = pd.Timestamp("2023-01-01", tz="UTC") + pd.Timedelta(days=150)
     s = history_sufficiency(full.frames, as_of=as_of, horizon_days=90, lookback_days=365, task="churn")
-    assert s.algorithms_allowed == ["bgnbd"]
-    assert any("shorter than 2 × horizon (180): only BG/NBD can be used" in m for m in s.messages)
+    assert s.algorithms_allowed == ["bgnbd", "paretonbd"]
+    assert any("shorter than 2 × horizon (180): only BG/NBD and Pareto/NBD can be used" in m for m in s.messages)
     assert s.history_days < 180 and s.buyers > 0 and s.repeat_buyers <= s.buyers
 
 

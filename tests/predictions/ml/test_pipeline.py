@@ -255,14 +255,17 @@ def test_short_history_still_scores_with_label_free_bgnbd():
         TrainConfig(task="churn", horizon_days=90, as_of=as_of, algorithms=BASELINES),
         model_factories=_factories("churn"),
     )
-    assert result.champion == "bgnbd" and result.metrics["bgnbd"] is None
+    # nothing is labelled at 90 days; a logistic regression of the longest labelled horizon is blended in
+    assert result.champion == "long_horizon" and result.metrics["bgnbd"] is None
+    assert 14 <= result.models["long_horizon"].proxy_horizon < 90
+    assert result.models["long_horizon"].label_free is result.models["bgnbd"]
     assert "recency" in result.errors and "rfm_logreg" in result.errors
-    assert result.sufficiency.algorithms_allowed == ["bgnbd"]
+    assert result.sufficiency.algorithms_allowed == ["bgnbd", "paretonbd"]
     scores = score(
         young.frames,
         cutoff=as_of,
         task="churn",
-        model=result.models["bgnbd"],
+        model=result.models["long_horizon"],
         config=TrainConfig(task="churn", horizon_days=90, as_of=as_of),
     )
     assert len(scores.customer_ids) > 0 and np.all((scores.probability > 0) & (scores.probability < 1))
@@ -284,3 +287,58 @@ def test_default_factories_always_offer_the_baselines():
     factories = default_model_factories("churn", 30)
     assert set(BASELINES) <= set(factories)
     assert factories["bgnbd"]().algorithm == "bgnbd"
+
+
+def test_label_free_choice_between_pareto_nbd_and_bg_nbd_uses_a_holdout_fit():
+    from predictions.ml.pipeline import label_free_champion
+
+    young = make_shop(n_customers=1000, days=730, seed=4)
+    as_of = START + pd.Timedelta(days=300)  # shorter than the 400-day horizon: nothing is labelled
+    factories = default_model_factories("purchase", 400, seed=0)
+    result = train(young.frames, TrainConfig(task="purchase", horizon_days=400, as_of=as_of,
+                                             algorithms=("bgnbd", "paretonbd")),
+                   model_factories={name: factories[name] for name in ("bgnbd", "paretonbd")})
+    assert result.errors == {} and result.metrics == {"bgnbd": None, "paretonbd": None}
+    # customers here buy at a rate until they silently leave at any time: the Pareto/NBD story
+    assert result.champion == "paretonbd"
+    only_bg = label_free_champion(young.frames, as_of=as_of, horizon_days=400, task="purchase",
+                                  lookback_days=365, fitted={"bgnbd": result.models["bgnbd"]})
+    assert only_bg == "bgnbd"
+
+
+def test_long_horizon_blend_keeps_label_free_probabilities_and_scores_alike_in_chunks(tmp_path):
+    from predictions.ml.longhorizon import LongHorizonModel
+    from predictions.ml.pipeline import build_model_input, proxy_horizon
+
+    young = make_shop(n_customers=800, days=730, seed=6)
+    as_of = START + pd.Timedelta(days=150)
+    config = TrainConfig(task="purchase", horizon_days=200, as_of=as_of, algorithms=("paretonbd", "rfm_logreg"))
+    from predictions.ml.labels import data_start
+
+    # validation at as_of - h and training at as_of - 2h, after 30 days of feature history
+    expected = (as_of - data_start(young.frames) - pd.Timedelta(days=30)).days // 2
+    assert proxy_horizon(young.frames, as_of=as_of, horizon_days=200) == expected
+    assert proxy_horizon(young.frames, as_of=as_of, horizon_days=40) == 39
+    factories = default_model_factories("purchase", 200, seed=0)
+    result = train(young.frames, config, model_factories={n: factories[n] for n in config.algorithms})
+    assert result.champion == "long_horizon"
+    model = result.models["long_horizon"]
+    current = build_model_input(young.frames, cutoff=as_of, horizon_days=None, task="purchase", config=config)
+    p = model.predict_proba(current)
+    own = result.models["paretonbd"].predict_proba(current)
+    # the label-free model's probabilities, reordered by the blend: same level, not the same order
+    assert np.sort(p).mean() == pytest.approx(np.sort(own).mean(), abs=0.01)
+    assert not np.array_equal(np.argsort(p, kind="stable"), np.argsort(own, kind="stable"))
+    half = len(p) // 2
+    first = ModelInputSlice(current, slice(0, half))
+    np.testing.assert_allclose(model.predict_proba(first), p[:half])  # scoring in chunks changes nothing
+    model.save(tmp_path / "long")
+    loaded = LongHorizonModel.load(tmp_path / "long", expected_features=model.features)
+    np.testing.assert_allclose(loaded.predict_proba(current), p)
+
+
+def ModelInputSlice(data, rows):  # noqa: N802 - reads like the ModelInput it builds
+    from predictions.ml.base import ModelInput
+
+    return ModelInput(customer_ids=data.customer_ids[rows], X=data.X.iloc[rows].reset_index(drop=True),
+                      sequences=None if data.sequences is None else data.sequences[rows])
