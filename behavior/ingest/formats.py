@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from ecomsight.errors import UserError
 
-KINDS = ("customers", "products", "orders", "order_lines", "events")
+KINDS = ("customers", "products", "orders", "order_lines", "events", "reviews")
 SAMPLE_BYTES = 64 * 1024
 
 
@@ -39,7 +39,7 @@ class Column:
     """One field of a kind: its name, whether a value is required, how values are checked."""
 
     name: str
-    type: str = "text"  # text, id, datetime, decimal, int, bool, json, status, currency, category
+    type: str = "text"  # text, id, datetime, decimal, int, bool, json, status, currency, category, rating
     required: bool = False
     max_length: int | None = None
     # Largest absolute value a decimal column can hold (its max_digits / decimal_places).
@@ -100,6 +100,18 @@ SPECS: dict[str, KindSpec] = {
         Column("occurred_at", "datetime", required=True),
         Column("session_id", max_length=100),
         Column("properties", "json"),
+    )),
+    # Reviews: every column optional (a shop may export only text and stars); the writer refuses a row with
+    # neither text, title nor rating. Without review_id the id is derived from the content (rows.py).
+    "reviews": KindSpec("reviews", (
+        Column("review_id", "id", max_length=200),
+        Column("customer_id", "id", max_length=100),
+        Column("product_id", "id", max_length=100),
+        Column("rating", "rating"),
+        Column("title", max_length=300),
+        Column("text"),
+        Column("created_at", "datetime"),
+        Column("language", max_length=16),
     )),
 }
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
-from behavior.models import Customer, Event, Order, OrderLine
+from behavior.models import Customer, Event, Order, OrderLine, Review
 from catalog.models import Category, Product
 
 from .common import BatchResult, IdCache, categories_ensure
@@ -53,9 +53,12 @@ _FIELDS: dict[str, dict[str, tuple[str, Callable]]] = {
                "currency": ("currency", _str), "status": ("status", lambda t: t or "placed"),
                "item_count": ("item_count", _int)},
     "order_lines": {"quantity": ("quantity", lambda t: 1 if t is None else int(t)), "unit_price": ("unit_price", _dec)},
+    "reviews": {"customer_id": ("customer_id", None), "product_id": ("product_id", None), "rating": ("rating", _int),
+                "title": ("title", _str), "text": ("text", _str), "created_at": ("created_at", _dt),
+                "language": ("language", _str)},
 }
-_MODELS = {"customers": Customer, "products": Product, "orders": Order}
-_KEYS = {"customers": "customer_id", "products": "product_id", "orders": "order_id"}
+_MODELS = {"customers": Customer, "products": Product, "orders": Order, "reviews": Review}
+_KEYS = {"customers": "customer_id", "products": "product_id", "orders": "order_id", "reviews": "review_id"}
 
 
 def _chunks(items: list):
@@ -83,10 +86,12 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
     if not rows:
         return result
     refs: dict[str, dict[str, int]] = {}
-    if kind in ("orders", "events"):
+    if kind == "reviews":
+        rows = _reviews_not_empty(rows, position, result)
+    if kind in ("orders", "events", "reviews"):
         rows, refs["customer_id"] = _references(rows, position["customer_id"], Customer, shop_id, result,
                                                 label="customer", create=create_missing, ids=ids)
-    if kind in ("order_lines", "events"):
+    if kind in ("order_lines", "events", "reviews"):
         rows, refs["product_id"] = _references(rows, position["product_id"], Product, shop_id, result,
                                                label="product", create=create_missing, ids=ids)
     if kind == "order_lines":
@@ -99,6 +104,17 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
     else:
         _upsert(rows, position, refs, plan, shop_id, result)
     return result
+
+
+def _reviews_not_empty(rows: list[list], position: dict[str, int], result: BatchResult) -> list[list]:
+    """Reviews with text, a title or a rating; the others rejected (as the PostgreSQL writer does)."""
+    kept = []
+    for row in rows:
+        if row[position["text"]] is None and row[position["title"]] is None and row[position["rating"]] is None:
+            result.rejects.append(Reject(row[0], "text", "", "empty review: no text, title or rating"))
+        else:
+            kept.append(row)
+    return kept
 
 
 def _references(rows: list[list], index: int, model, shop_id: int, result: BatchResult, *, label: str,

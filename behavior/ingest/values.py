@@ -82,6 +82,17 @@ def _bool(value: str, column: Column) -> str:
     raise RowError("not a yes/no value (expected true/false, 1/0, yes/no)")
 
 
+def _rating(value: str, column: Column) -> str:
+    """Stars 1-5; "4.0" and "4,5" read as numbers (half stars round half up)."""
+    try:
+        number = Decimal(value.replace(",", "."))
+    except InvalidOperation:
+        raise RowError("rating is not a number (expected 1 to 5 stars)") from None
+    if not number.is_finite() or not 1 <= number <= 5:
+        raise RowError("rating out of range (expected 1 to 5 stars)")
+    return str(int(number.quantize(Decimal(1), rounding=ROUND_HALF_UP)))
+
+
 def _reject_constant(name: str):
     raise ValueError(name)
 
@@ -132,7 +143,7 @@ def _category(value: str, column: Column) -> str:
 
 _CONVERTERS: dict[str, Callable[[str, Column], str]] = {
     "text": _text, "id": _text, "decimal": _decimal, "int": _int, "bool": _bool, "json": _json,
-    "status": _status, "currency": _currency, "category": _category,
+    "status": _status, "currency": _currency, "category": _category, "rating": _rating,
 }
 
 
@@ -149,6 +160,13 @@ def event_idempotency_key(*, event_id: str | None, customer_id: str, type: str, 
     if event_id:
         return md5_uuid("id:" + event_id)
     return md5_uuid("|".join((customer_id, type, product_id or "", occurred_at, session_id or "", properties or "")))
+
+
+def review_derived_id(*, customer_id: str | None, product_id: str | None, created_at: str | None,
+                      title: str | None, text: str | None, rating: str | None) -> str:
+    """The external id of a review imported without one, from its content (re-imports match)."""
+    return "auto-" + md5_uuid("|".join((customer_id or "", product_id or "", created_at or "", rating or "",
+                                        title or "", text or "")))
 
 
 def order_derived_id(*, customer_id: str, placed_at: str, total: str | None) -> str:
