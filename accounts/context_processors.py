@@ -19,6 +19,7 @@ NAV = [
     ("Dashboard", "/", "marketer"),
     ("At-risk", "/customers/", "marketer"),
     ("Segments", "/segments/", "marketer"),
+    ("Reviews", "/reviews/", "marketer"),
     ("Imports", "/imports/", "analyst"),
     ("Data quality", "/quality/", "analyst"),
     ("Models", "/models/", "analyst"),

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("predictions.urls")),
     # The analyst's pages: imports/ and quality/ (behavior), models/ and jobs/ (predictions).
     path("", include("behavior.urls")),
+    path("", include("reviews.urls")),
     path("", include("predictions.urls_analyst")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),

@@ -13,5 +13,6 @@ urlpatterns = [
     path("", include("recommendations.api.urls")),
     path("", include("predictions.api.urls")),
     path("", include("behavior.api.urls")),
+    path("", include("reviews.api.urls")),
     path("", include("accounts.api.urls")),
 ]
