@@ -64,6 +64,9 @@ def main() -> int:
 
     django.setup()
     import numpy as np
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
 
     with open(args.data, encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
