@@ -38,6 +38,8 @@ class AtRiskFilter:
     days_max: int | None = None
     category: int | None = None  # a catalog.Category id: customers who bought in it or below it
     country: str = ""
+    # Customers who left a negative review (the reviews app's sentiment) in the N days before the scores' date.
+    negative_review_days: int | None = None
     segment: int | None = None  # a Segment id whose filter is applied as well
     limit: int | None = None  # only the first N customers in the sort order ("the top 50")
     sort: str = DEFAULT_SORT
@@ -74,6 +76,8 @@ class AtRiskFilter:
         days_max = _number(data.get("days_max"), int, 0, None, "Days since last order to", errors)
         category = _number(data.get("category"), int, 1, None, "Category", errors)
         segment = _number(data.get("segment"), int, 1, None, "Segment", errors)
+        negative_review_days = _number(data.get("negative_review_days"), int, 1, None,
+                                       "Negative review in the last … days", errors)
         limit = _number(data.get("limit"), int, 1, MAX_LIMIT, "Only the top", errors)
         sort = str(data.get("sort") or DEFAULT_SORT)
         if sort not in SORTS:
@@ -86,7 +90,8 @@ class AtRiskFilter:
         return cls(
             bands=bands, churn_min=churn_min, churn_max=churn_max, value_min=value_min, value_max=value_max,
             days_min=days_min, days_max=days_max, category=category,
-            country=str(data.get("country") or "").strip()[:64], segment=segment, limit=limit,
+            country=str(data.get("country") or "").strip()[:64], negative_review_days=negative_review_days,
+            segment=segment, limit=limit,
             sort=sort, errors=tuple(errors),
         )
 
@@ -126,7 +131,7 @@ class AtRiskFilter:
 
 
 _SCALAR_FIELDS = ("churn_min", "churn_max", "value_min", "value_max", "days_min", "days_max", "category",
-                  "country", "segment", "limit", "sort")
+                  "country", "negative_review_days", "segment", "limit", "sort")
 MAX_LIMIT = 1_000_000
 
 
