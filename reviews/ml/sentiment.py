@@ -9,12 +9,16 @@ Why these choices (measured with bench/reviews.py on real Chinese reviews, half 
 - Two linear views of those n-grams, averaged: a logistic regression on sublinear TF-IDF (C=10, far less
   regularised than the peer's default) and an NB-SVM (logistic regression on binary n-grams scaled by their
   naive-Bayes log-count ratios; Wang & Manning 2012). Their errors differ, so the mean ranks better than either.
+- Topic models beside the shop-wide one: the shop's reviews (rated and unrated, no labels) are grouped into
+  a few topics (character TF-IDF, LSA, k-means: books, laptops, hotels…), and a logistic regression per
+  topic learns that topic's own words ("thin" is good in a laptop, bad in a hotel wall); its score is mixed
+  in with weight 0.25 when cross-validation says so.
 - Neighbour smoothing (transductive, like label propagation): a review's probability is blended with the
   mean of its nearest neighbours among the shop's reviews (character 2–3-gram cosine), whose values are
   their stars when rated and the model's probability when not. Reviews of the same product and hotel
   repeat each other's phrases; this uses the unrated reviews, which a model trained on stars alone ignores.
-  Its weight (0 or 0.3) is chosen by cross-validation on the rated reviews, as is the model (TF-IDF LR,
-  NB-SVM or their mean); the unrated reviews' labels are never seen.
+  Its weight (0 or 0.3) is chosen by cross-validation on the rated reviews, as are the model (TF-IDF LR,
+  NB-SVM or their mean) and the topic weight; the unrated reviews' labels are never seen.
 - Probabilities are calibrated by Platt scaling on out-of-fold scores, so 0.8 means about 80 % of such
   reviews are positive. Rated reviews get their out-of-fold probability (never one from a model that saw them).
 - Three classes out: rated reviews by their stars (the customer's own verdict), unrated ones positive
@@ -25,11 +29,14 @@ Why these choices (measured with bench/reviews.py on real Chinese reviews, half 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from sklearn.cluster import KMeans
+from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
@@ -55,6 +62,8 @@ class SentimentConfig:
     knn_k: int = 20
     knn_pool: int = 20_000  # reviews a review's neighbours are searched among
     knn_weights: tuple[float, ...] = (0.0, 0.3)
+    topics: int = 3  # topics of the shop's reviews, each with its own model beside the shop-wide one
+    topic_weights: tuple[float, ...] = (0.0, 0.25)
     tfidf_c: float = 10.0
     nbsvm_c: float = 0.1
     chunk: int = 20_000  # reviews transformed and scored at a time
@@ -222,15 +231,80 @@ def _metrics(y: np.ndarray, p: np.ndarray) -> dict:
             "brier": round(float(brier_score_loss(y, p)), 4)}
 
 
+class _Topics:
+    """The shop's reviews grouped into a few topics (what is reviewed: books, laptops, hotels…), without labels:
+    character 1–3-gram TF-IDF fitted on a sample of all reviews, 100-dimensional LSA, k-means. The same
+    TF-IDF space finds a review's neighbours."""
+
+    def __init__(self, texts: np.ndarray, config: SentimentConfig):
+        self.vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2,
+                                          dtype=np.float32)
+        try:
+            x = self.vectorizer.fit_transform(texts)
+        except ValueError:  # nothing seen twice (tiny shops)
+            self.vectorizer.set_params(min_df=1)
+            x = self.vectorizer.fit_transform(texts)
+        self.svd = self.kmeans = None
+        dims = min(100, x.shape[1] - 1, x.shape[0] - 1)
+        if config.topics > 1 and dims >= 2 and x.shape[0] >= 10 * config.topics:
+            self.svd = TruncatedSVD(dims, random_state=config.seed).fit(x)
+            self.kmeans = KMeans(config.topics, n_init=4, random_state=config.seed).fit(self._reduce(x))
+
+    def _reduce(self, x: sparse.csr_matrix) -> np.ndarray:
+        z = self.svd.transform(x)
+        return z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)
+
+    def transform(self, texts: np.ndarray) -> sparse.csr_matrix:
+        return self.vectorizer.transform(texts)
+
+    def assign(self, texts: np.ndarray, *, chunk: int) -> np.ndarray:
+        if self.kmeans is None:
+            return np.zeros(len(texts), dtype=int)
+        out = np.empty(len(texts), dtype=int)
+        for start in range(0, len(texts), chunk):
+            out[start:start + chunk] = self.kmeans.predict(self._reduce(self.transform(texts[start:start + chunk])))
+        return out
+
+
+class _TopicModels:
+    """A TF-IDF logistic regression per topic, trained on that topic's rated reviews (None where too few)."""
+
+    def __init__(self, texts: np.ndarray, y: np.ndarray, topic: np.ndarray, config: SentimentConfig):
+        self.models: dict[int, tuple] = {}
+        for t in np.unique(topic):
+            rows = topic == t
+            if rows.sum() < 50 or min(np.bincount(y[rows], minlength=2)) < 10:
+                continue
+            vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, dtype=np.float32)
+            model = LogisticRegression(C=config.tfidf_c, max_iter=2000).fit(vectorizer.fit_transform(texts[rows]),
+                                                                          y[rows])
+            self.models[int(t)] = (vectorizer, model)
+
+    def scores(self, texts: np.ndarray, topic: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+        out = fallback.copy()
+        for t, (vectorizer, model) in self.models.items():
+            rows = np.flatnonzero(topic == t)
+            if len(rows):
+                out[rows] = model.predict_proba(vectorizer.transform(texts[rows]))[:, 1]
+        return out
+
+
 def _model_result(texts: np.ndarray, language: np.ndarray, stars: np.ndarray, y: np.ndarray, labelled: np.ndarray,
                   *, config: SentimentConfig) -> SentimentResult:
+    clock = _Clock()
     rng = np.random.RandomState(config.seed)
     train = labelled if len(labelled) <= config.max_train else np.sort(rng.choice(labelled, config.max_train, False))
     cv_rows = train if len(train) <= config.max_cv else np.sort(rng.choice(train, config.max_cv, False))
     y_cv = y[cv_rows].astype(int)
+    everyone = np.arange(len(texts))
+    pool = everyone if len(texts) <= config.knn_pool else np.sort(rng.choice(everyone, config.knn_pool, False))
+    topics = _Topics(texts[pool], config)
+    topic = topics.assign(texts, chunk=config.chunk)
+    clock.lap("topics")
     folds = min(config.folds, int(min(np.bincount(y_cv))))
     fold_of = np.zeros(len(cv_rows), dtype=int)
     oof = {name: np.zeros(len(cv_rows)) for name in CANDIDATES}
+    oof_topic = np.zeros(len(cv_rows))
     peer = np.zeros(len(cv_rows))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed)
     for f, (fit_idx, held) in enumerate(splitter.split(cv_rows, y_cv)):
@@ -238,46 +312,57 @@ def _model_result(texts: np.ndarray, language: np.ndarray, stars: np.ndarray, y:
         models = _Models(texts[cv_rows[fit_idx]], y_cv[fit_idx], config)
         for name, scores in models.scores(texts[cv_rows[held]]).items():
             oof[name][held] = scores
+        local = _TopicModels(texts[cv_rows[fit_idx]], y_cv[fit_idx], topic[cv_rows[fit_idx]], config)
+        oof_topic[held] = local.scores(texts[cv_rows[held]], topic[cv_rows[held]], np.full(len(held), np.nan))
         peer[held] = _peer_scores(texts[cv_rows[fit_idx]], y_cv[fit_idx], texts[cv_rows[held]])
-    # The neighbours of each cross-validated review among the others (character 2–3-gram cosine): other
-    # folds' reviews count with their stars, its own fold's with their out-of-fold probability.
-    knn = TfidfVectorizer(analyzer="char", ngram_range=(2, 3), sublinear_tf=True, min_df=2, dtype=np.float32)
-    knn.fit(texts[train] if len(train) >= 2 else texts)
-    cv_x = knn.transform(texts[cv_rows])
+    clock.lap("cross_validation")
+    # The neighbours of each cross-validated review among the others: other folds' reviews count with their
+    # stars, its own fold's with their out-of-fold probability.
+    cv_x = topics.transform(texts[cv_rows])
     nbr, weight = _neighbours(cv_x, cv_x, config.knn_k, exclude=np.arange(len(cv_rows)))
-    candidates: dict[str, dict] = {}
+    candidates: dict[str, float] = {}
     best = None
     for name in CANDIDATES:
-        values = np.where(fold_of[nbr] != fold_of[:, None], y_cv[nbr], oof[name][nbr])
-        for alpha in config.knn_weights:
-            scored = _smooth(oof[name], values, weight, alpha)
-            auc = float(roc_auc_score(y_cv, scored))
-            key = f"{name}+knn{alpha:g}" if alpha else name
-            candidates[key] = {"roc_auc": round(auc, 4),
-                               "accuracy": round(float(accuracy_score(y_cv, scored >= 0.5)), 4)}
-            if best is None or auc > best[0] + 1e-4:
-                best = (auc, name, alpha, scored)
-    _, chosen, alpha, chosen_oof = best
+        for mix in config.topic_weights:
+            base = oof[name] if not mix else _mix(oof[name], oof_topic, mix)
+            values = np.where(fold_of[nbr] != fold_of[:, None], y_cv[nbr], base[nbr])
+            for alpha in config.knn_weights:
+                scored = _smooth(base, values, weight, alpha)
+                auc = float(roc_auc_score(y_cv, scored))
+                key = name + (f"+topics{mix:g}" if mix else "") + (f"+knn{alpha:g}" if alpha else "")
+                candidates[key] = round(auc, 4)
+                if best is None or auc > best[0] + 1e-4:
+                    best = (auc, name, mix, alpha, scored)
+    _, chosen, mix, alpha, chosen_oof = best
     calibrator = _platt(chosen_oof, y_cv)
     cv_metrics = _metrics(y_cv, _platt_apply(calibrator, chosen_oof))
+    clock.lap("selection")
 
     # Fit on every rated review (up to max_train) and score all, in chunks.
     models = _Models(texts[train], y[train].astype(int), config)
+    local = _TopicModels(texts[train], y[train].astype(int), topic[train], config) if mix else None
+    clock.lap("training")
     raw = np.empty(len(texts))
     for start in range(0, len(texts), config.chunk):
-        raw[start:start + config.chunk] = models.scores(texts[start:start + config.chunk])[chosen]
+        part = slice(start, start + config.chunk)
+        raw[part] = models.scores(texts[part])[chosen]
+        if local is not None:
+            raw[part] = _mix(raw[part], local.scores(texts[part], topic[part], np.full(len(texts[part]), np.nan)),
+                             mix)
     # Rated reviews cross-validated keep their out-of-fold score; other rated ones are scored by a model that
     # saw them only when beyond max_cv (big shops, where one review weighs little).
-    raw[cv_rows] = oof[chosen]
+    raw[cv_rows] = oof[chosen] if not mix else _mix(oof[chosen], oof_topic, mix)
+    clock.lap("scoring")
     if alpha:
-        raw = _smooth_all(texts, raw, y, knn, alpha=alpha, config=config, rng=rng)
+        raw = _smooth_all(texts, raw, y, topics, pool=pool, alpha=alpha, config=config)
+    clock.lap("neighbours")
     probability = _platt_apply(calibrator, raw)
     sentiment = _three_classes(probability, stars, config)
     metrics = {
         "rated": int(len(labelled)), "trained_on": int(len(train)), "cross_validated_on": int(len(cv_rows)),
-        "folds": int(folds), "model": chosen, "neighbour_weight": alpha, "cv": cv_metrics,
+        "folds": int(folds), "model": chosen, "topic_weight": mix, "neighbour_weight": alpha, "cv": cv_metrics,
         "peer_cv": _metrics(y_cv, peer), "peer": "char 1-3-gram TF-IDF + logistic regression",
-        "candidates_cv_roc_auc": {k: v["roc_auc"] for k, v in candidates.items()},
+        "candidates_cv_roc_auc": candidates, "seconds": clock.laps,
     }
     statement = (f"Sentiment learned from {len(labelled):,} rated reviews ({int((y[labelled] == 1).sum()):,} with 4-5 "
                  f"stars, {int((y[labelled] == 0).sum()):,} with 1-2); cross-validated accuracy "
@@ -287,23 +372,37 @@ def _model_result(texts: np.ndarray, language: np.ndarray, stars: np.ndarray, y:
                            method="model", metrics=metrics, statement=statement)
 
 
-def _smooth_all(texts: np.ndarray, raw: np.ndarray, y: np.ndarray, knn: TfidfVectorizer, *, alpha: float,
-                config: SentimentConfig, rng: np.random.RandomState) -> np.ndarray:
-    """Blend each unrated review's score with its neighbours' among a pool of up to knn_pool reviews (rated
-    ones by their stars, unrated by their score)."""
+def _mix(base: np.ndarray, topic_scores: np.ndarray, weight: float) -> np.ndarray:
+    """(1 - weight) × the shop-wide score + weight × the topic model's (the shop-wide one where none)."""
+    return np.where(np.isnan(topic_scores), base, (1 - weight) * base + weight * topic_scores)
+
+
+class _Clock:
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps[name] = round(now - self._last, 2)
+        self._last = now
+
+
+def _smooth_all(texts: np.ndarray, raw: np.ndarray, y: np.ndarray, topics: _Topics, *, pool: np.ndarray,
+                alpha: float, config: SentimentConfig) -> np.ndarray:
+    """Blend each unrated review's score with its neighbours' among the pool (up to knn_pool reviews; rated
+    ones count with their stars, unrated ones with their score)."""
     unrated = np.flatnonzero(np.isnan(y))
     if not len(unrated):
         return raw
-    everyone = np.arange(len(texts))
-    pool = everyone if len(texts) <= config.knn_pool else np.sort(rng.choice(everyone, config.knn_pool, False))
     pool_values = np.where(np.isnan(y[pool]), raw[pool], y[pool])
     position = np.full(len(texts), -1)
     position[pool] = np.arange(len(pool))
-    pool_x = knn.transform(texts[pool])
+    pool_x = topics.transform(texts[pool])
     out = raw.copy()
     for start in range(0, len(unrated), config.chunk):
         rows = unrated[start:start + config.chunk]
-        nbr, weight = _neighbours(knn.transform(texts[rows]), pool_x, config.knn_k, exclude=position[rows])
+        nbr, weight = _neighbours(topics.transform(texts[rows]), pool_x, config.knn_k, exclude=position[rows])
         out[rows] = _smooth(raw[rows], pool_values[nbr], weight, alpha)
     return out
 
