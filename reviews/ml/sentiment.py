@@ -45,7 +45,8 @@ from sklearn.model_selection import StratifiedKFold
 from .language import language_guess
 
 POSITIVE, NEUTRAL, NEGATIVE = "positive", "neutral", "negative"
-CANDIDATES = ("tfidf_lr", "nbsvm", "ensemble")
+CANDIDATES = ("tfidf_lr", "nbsvm", "ensemble")  # the last is the default (see SELECTION_TOLERANCE)
+SELECTION_TOLERANCE = 0.002
 
 
 @dataclass(frozen=True)
@@ -333,6 +334,14 @@ def _model_result(texts: np.ndarray, language: np.ndarray, stars: np.ndarray, y:
                 candidates[key] = round(auc, 4)
                 if best is None or auc > best[0] + 1e-4:
                     best = (auc, name, mix, alpha, scored)
+    # The full method (both models, topic models, neighbours) stays unless a simpler variant beats it clearly:
+    # differences below SELECTION_TOLERANCE in cross-validated AUC are noise between near-equal candidates.
+    full = (CANDIDATES[-1], max(config.topic_weights), max(config.knn_weights))
+    key = full[0] + (f"+topics{full[1]:g}" if full[1] else "") + (f"+knn{full[2]:g}" if full[2] else "")
+    if candidates[key] >= best[0] - SELECTION_TOLERANCE:
+        base = oof[full[0]] if not full[1] else _mix(oof[full[0]], oof_topic, full[1])
+        values = np.where(fold_of[nbr] != fold_of[:, None], y_cv[nbr], base[nbr])
+        best = (candidates[key], *full, _smooth(base, values, weight, full[2]))
     _, chosen, mix, alpha, chosen_oof = best
     calibrator = _platt(chosen_oof, y_cv)
     cv_metrics = _metrics(y_cv, _platt_apply(calibrator, chosen_oof))
