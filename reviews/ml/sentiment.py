@@ -58,8 +58,8 @@ class SentimentConfig:
     folds: int = 5
     neutral_low: float = 0.35
     neutral_high: float = 0.65
-    max_train: int = 100_000  # rated reviews trained on (a seeded sample beyond)
-    max_cv: int = 20_000  # rated reviews cross-validated on
+    max_train: int = 50_000  # rated reviews trained on (a seeded sample beyond)
+    max_cv: int = 10_000  # rated reviews cross-validated on
     knn_k: int = 20
     knn_pool: int = 20_000  # reviews a review's neighbours are searched among
     knn_weights: tuple[float, ...] = (0.0, 0.3)
@@ -258,12 +258,16 @@ class _Topics:
     def transform(self, texts: np.ndarray) -> sparse.csr_matrix:
         return self.vectorizer.transform(texts)
 
-    def assign(self, texts: np.ndarray, *, chunk: int) -> np.ndarray:
+    def labels(self, x: sparse.csr_matrix) -> np.ndarray:
+        """The topic of each row of `x` (rows from `transform`)."""
         if self.kmeans is None:
-            return np.zeros(len(texts), dtype=int)
+            return np.zeros(x.shape[0], dtype=int)
+        return self.kmeans.predict(self._reduce(x))
+
+    def assign(self, texts: np.ndarray, *, chunk: int) -> np.ndarray:
         out = np.empty(len(texts), dtype=int)
         for start in range(0, len(texts), chunk):
-            out[start:start + chunk] = self.kmeans.predict(self._reduce(self.transform(texts[start:start + chunk])))
+            out[start:start + chunk] = self.labels(self.transform(texts[start:start + chunk]))
         return out
 
 
@@ -300,7 +304,8 @@ def _model_result(texts: np.ndarray, language: np.ndarray, stars: np.ndarray, y:
     everyone = np.arange(len(texts))
     pool = everyone if len(texts) <= config.knn_pool else np.sort(rng.choice(everyone, config.knn_pool, False))
     topics = _Topics(texts[pool], config)
-    topic = topics.assign(texts, chunk=config.chunk)
+    topic = np.zeros(len(texts), dtype=int)
+    topic[train] = topics.assign(texts[train], chunk=config.chunk)  # the others' as they are scored
     clock.lap("topics")
     folds = min(config.folds, int(min(np.bincount(y_cv))))
     fold_of = np.zeros(len(cv_rows), dtype=int)
@@ -351,20 +356,33 @@ def _model_result(texts: np.ndarray, language: np.ndarray, stars: np.ndarray, y:
     models = _Models(texts[train], y[train].astype(int), config)
     local = _TopicModels(texts[train], y[train].astype(int), topic[train], config) if mix else None
     clock.lap("training")
-    raw = np.empty(len(texts))
-    for start in range(0, len(texts), config.chunk):
-        part = slice(start, start + config.chunk)
-        raw[part] = models.scores(texts[part])[chosen]
-        if local is not None:
-            raw[part] = _mix(raw[part], local.scores(texts[part], topic[part], np.full(len(texts[part]), np.nan)),
-                             mix)
     # Rated reviews cross-validated keep their out-of-fold score; other rated ones are scored by a model that
     # saw them only when beyond max_cv (big shops, where one review weighs little).
-    raw[cv_rows] = oof[chosen] if not mix else _mix(oof[chosen], oof_topic, mix)
+    fixed = np.full(len(texts), np.nan)
+    fixed[cv_rows] = oof[chosen] if not mix else _mix(oof[chosen], oof_topic, mix)
+
+    def score(rows: np.ndarray, x: sparse.csr_matrix) -> np.ndarray:
+        """Raw scores of `rows` (x: their rows in the topic space), out-of-fold ones where they exist."""
+        out = models.scores(texts[rows])[chosen]
+        if local is not None:
+            out = _mix(out, local.scores(texts[rows], topics.labels(x), np.full(len(rows), np.nan)), mix)
+        return np.where(np.isnan(fixed[rows]), out, fixed[rows])
+
+    # The neighbours' pool is scored first; then one pass over every review: topic space, scores, smoothing.
+    pool_x = topics.transform(texts[pool])
+    pool_values = np.where(np.isnan(y[pool]), score(pool, pool_x), y[pool])
+    position = np.full(len(texts), -1)
+    position[pool] = np.arange(len(pool))
+    raw = np.empty(len(texts))
+    for start in range(0, len(texts), config.chunk):
+        rows = np.arange(start, min(start + config.chunk, len(texts)))
+        x = topics.transform(texts[rows])
+        raw[rows] = score(rows, x)
+        unrated = np.flatnonzero(np.isnan(y[rows]))
+        if alpha and len(unrated):
+            nbr, weight = _neighbours(x[unrated], pool_x, config.knn_k, exclude=position[rows[unrated]])
+            raw[rows[unrated]] = _smooth(raw[rows[unrated]], pool_values[nbr], weight, alpha)
     clock.lap("scoring")
-    if alpha:
-        raw = _smooth_all(texts, raw, y, topics, pool=pool, alpha=alpha, config=config)
-    clock.lap("neighbours")
     probability = _platt_apply(calibrator, raw)
     sentiment = _three_classes(probability, stars, config)
     metrics = {
@@ -395,25 +413,6 @@ class _Clock:
         now = time.monotonic()
         self.laps[name] = round(now - self._last, 2)
         self._last = now
-
-
-def _smooth_all(texts: np.ndarray, raw: np.ndarray, y: np.ndarray, topics: _Topics, *, pool: np.ndarray,
-                alpha: float, config: SentimentConfig) -> np.ndarray:
-    """Blend each unrated review's score with its neighbours' among the pool (up to knn_pool reviews; rated
-    ones count with their stars, unrated ones with their score)."""
-    unrated = np.flatnonzero(np.isnan(y))
-    if not len(unrated):
-        return raw
-    pool_values = np.where(np.isnan(y[pool]), raw[pool], y[pool])
-    position = np.full(len(texts), -1)
-    position[pool] = np.arange(len(pool))
-    pool_x = topics.transform(texts[pool])
-    out = raw.copy()
-    for start in range(0, len(unrated), config.chunk):
-        rows = unrated[start:start + config.chunk]
-        nbr, weight = _neighbours(topics.transform(texts[rows]), pool_x, config.knn_k, exclude=position[rows])
-        out[rows] = _smooth(raw[rows], pool_values[nbr], weight, alpha)
-    return out
 
 
 def _three_classes(probability: np.ndarray, stars: np.ndarray, config: SentimentConfig) -> np.ndarray:
