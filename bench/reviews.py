@@ -132,6 +132,7 @@ def run_variant(variant: str, rated: list[dict], unrated: list[dict], *, keep: b
         "rated": len(rated), "unrated": len(unrated), "imported": imported["inserted"],
         "rejected": imported["rejected"], "seconds": round(seconds, 1),
         "method": analysis["method"], "chosen": analysis["metrics"].get("model"),
+        "topic_weight": analysis["metrics"].get("topic_weight"),
         "neighbour_weight": analysis["metrics"].get("neighbour_weight"),
         "cv": analysis["metrics"].get("cv"), "peer_cv": analysis["metrics"].get("peer_cv"),
         "model": {"accuracy": round(float(accuracy_score(y, p >= 0.5)), 4),
