@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -82,13 +83,22 @@ def _bool(value: str, column: Column) -> str:
     raise RowError("not a yes/no value (expected true/false, 1/0, yes/no)")
 
 
+_STARS = re.compile(r"([0-9]+(?:[.,][0-9]+)?)\s*(?:/\s*(5|10|100))?"
+                    r"\s*(?:stars?|sterne?|étoiles?|estrellas?|stelle|星)?", re.IGNORECASE)
+
+
 def _rating(value: str, column: Column) -> str:
-    """Stars 1-5; "4.0" and "4,5" read as numbers (half stars round half up)."""
-    try:
-        number = Decimal(value.replace(",", "."))
-    except InvalidOperation:
-        raise RowError("rating is not a number (expected 1 to 5 stars)") from None
-    if not number.is_finite() or not 1 <= number <= 5:
+    """Stars 1-5: "4", "4.0", "4,5" (half stars round up), "4/5", "8/10", "4 stars", "★★★★☆"."""
+    if "★" in value and not value.strip("★☆ "):
+        number = Decimal(value.count("★"))
+    else:
+        match = _STARS.fullmatch(value.strip())
+        if match is None:
+            raise RowError("rating is not a number (expected 1 to 5 stars)")
+        number = Decimal(match.group(1).replace(",", "."))
+        if match.group(2):
+            number = number * 5 / Decimal(match.group(2))
+    if not 1 <= number <= 5:
         raise RowError("rating out of range (expected 1 to 5 stars)")
     return str(int(number.quantize(Decimal(1), rounding=ROUND_HALF_UP)))
 

@@ -97,3 +97,21 @@ def test_review_batch_api_is_idempotent_and_rejects_items_alone(clients, shop):
     assert (again["stored"], again["duplicates"]) == (0, 2)
     assert Review.objects.filter(shop=shop).count() == 2
     assert clients["marketer"].post(BATCH, items, format="json").status_code == 403
+
+
+@pytest.mark.parametrize("raw,stars", [("4", "4"), ("4.0", "4"), ("4,5", "5"), ("4/5", "4"), ("8/10", "4"),
+                                       ("5 stars", "5"), ("★★☆☆☆", "2"), ("1 Stern", "1"), ("90/100", "5")])
+def test_ratings_written_the_ways_shops_export_them_are_read_as_stars(raw, stars):
+    from behavior.ingest.formats import SPECS
+    from behavior.ingest.values import _rating
+
+    assert _rating(raw, SPECS["reviews"].columns[3]) == stars
+
+
+@pytest.mark.parametrize("raw", ["0", "6", "five", "-1", "3/7", "☆☆☆"])
+def test_ratings_that_are_not_stars_are_refused(raw):
+    from behavior.ingest.formats import SPECS
+    from behavior.ingest.values import RowError, _rating
+
+    with pytest.raises(RowError):
+        _rating(raw, SPECS["reviews"].columns[3])
