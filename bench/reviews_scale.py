@@ -124,6 +124,7 @@ def main() -> int:
         "reviews": outcome.reviews, "rated_share": args.rated_share, "import_seconds": imported.seconds,
         "analyze_seconds": round(seconds, 1), "reviews_per_second": round(outcome.reviews / seconds),
         "peak_rss_mb": round(rss), "cv": metrics.get("cv"), "model": metrics.get("model"),
+        "seconds_by_stage": metrics.get("seconds"),
         "goal": {"seconds": GOAL_SECONDS, "rss_mb": GOAL_RSS_MB,
                  "met": seconds <= GOAL_SECONDS and rss <= GOAL_RSS_MB},
     }))
