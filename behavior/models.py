@@ -134,8 +134,8 @@ class Review(models.Model):
     """A customer's review of a product (stars and/or text), and what the reviews app learned from it.
 
     Customer and product are optional: many shops export reviews without them. The analysis columns
-    (sentiment, probabilities, aspects) are written in bulk by `reviews.services.reviews_analyze`; an
-    import that changes a review's text or rating clears them until the next analysis."""
+    (sentiment, probabilities, aspects) are written in bulk by `reviews.services.reviews_analyze`; a
+    review imported or changed since keeps its previous values (none for a new one) until the next analysis."""
 
     class Sentiment(models.TextChoices):
         POSITIVE = "positive"
