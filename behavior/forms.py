@@ -20,6 +20,7 @@ KIND_LABELS = {
     "events": "Events (views, carts, searches…)",
     "offers": "Offers",
     "offer_assignments": "Offer assignments (with propensities)",
+    "reviews": "Reviews (stars and text)",
 }
 
 # Other names shops commonly give a field's column; the mapping step preselects them.
@@ -44,6 +45,11 @@ SYNONYMS = {
     "country": ("country_code",),
     "active": ("is_active", "enabled", "available"),
     "properties": ("props", "attributes", "data"),
+    "review_id": ("reviewid", "id"),
+    "rating": ("stars", "star_rating", "score", "review_rating"),
+    "text": ("review", "review_text", "body", "content", "comment"),
+    "created_at": ("date", "review_date", "timestamp", "created"),
+    "language": ("lang", "locale"),
 }
 
 

@@ -137,6 +137,53 @@ class Event(models.Model):
         ]
 
 
+class Review(models.Model):
+    """A customer's review of a product (stars and/or text), and what the reviews app learned from it.
+
+    Customer and product are optional: many shops export reviews without them. The analysis columns
+    (sentiment, probabilities, aspects) are written in bulk by `reviews.services.reviews_analyze`; a
+    review imported or changed since keeps its previous values (none for a new one) until the next analysis."""
+
+    class Sentiment(models.TextChoices):
+        POSITIVE = "positive"
+        NEUTRAL = "neutral"
+        NEGATIVE = "negative"
+
+    id = models.BigAutoField(primary_key=True)
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", db_index=False)
+    external_id = models.CharField(max_length=200)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="reviews")
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews")
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    title = models.CharField(max_length=300, blank=True)
+    text = models.TextField(blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    language = models.CharField(max_length=16, blank=True)
+    sentiment = models.CharField(max_length=8, choices=Sentiment.choices, blank=True)
+    positive_probability = models.FloatField(null=True, blank=True)
+    negative_probability = models.FloatField(null=True, blank=True)
+    aspects = models.JSONField(default=list, blank=True)
+    analyzed_at = models.DateTimeField(null=True, blank=True)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "external_id"], name="review_external_id_unique_per_shop"),
+            models.CheckConstraint(condition=models.Q(rating__isnull=True) | models.Q(rating__gte=1, rating__lte=5),
+                                   name="review_rating_1_to_5"),
+        ]
+        indexes = [
+            models.Index(fields=["shop", "created_at"], name="review_shop_time"),
+            models.Index(fields=["product", "created_at"], name="review_product_time"),
+            models.Index(fields=["customer", "created_at"], name="review_customer_time"),
+            models.Index(fields=["shop", "sentiment"], name="review_shop_sentiment"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
 class ImportJob(models.Model):
     """Every import: what, from where, how far it got, and the report of rejected rows."""
 
@@ -148,6 +195,7 @@ class ImportJob(models.Model):
         EVENTS = "events"
         OFFERS = "offers"
         OFFER_ASSIGNMENTS = "offer_assignments"
+        REVIEWS = "reviews"
 
     class Status(models.TextChoices):
         PENDING = "pending"

@@ -12,6 +12,7 @@ urlpatterns = [
     # The analyst's pages: imports/ and quality/ (behavior), models/ and jobs/ (predictions).
     path("", include("behavior.urls")),
     path("", include("catalog.urls")),
+    path("", include("reviews.urls")),
     path("", include("predictions.urls_analyst")),
     path("", include("forecasts.urls")),
     path("", include("offers.urls")),

@@ -47,6 +47,8 @@ class AtRiskFilter:
     days_max: int | None = None
     category: int | None = None  # a catalog.Category id: customers who bought in it or below it
     country: str = ""
+    # Customers who left a negative review (the reviews app's sentiment) in the N days before the scores' date.
+    negative_review_days: int | None = None
     segment: int | None = None  # a Segment id whose filter is applied as well
     limit: int | None = None  # only the first N customers in the sort order ("the top 50")
     sort: str = DEFAULT_SORT
@@ -92,6 +94,8 @@ class AtRiskFilter:
         days_max = _number(data.get("days_max"), int, 0, MAX_DAYS, "Days since last order to", errors)
         category = _number(data.get("category"), int, 1, MAX_ID, "Category", errors)
         segment = _number(data.get("segment"), int, 1, MAX_ID, "Segment", errors)
+        negative_review_days = _number(data.get("negative_review_days"), int, 1, MAX_DAYS,
+                                       "Negative review in the last … days", errors)
         limit = _number(data.get("limit"), int, 1, MAX_LIMIT, "Only the top", errors)
         country = _text(data.get("country"), errors, "Country")
         if len(country) > MAX_COUNTRY:
@@ -108,7 +112,7 @@ class AtRiskFilter:
         return cls(
             bands=bands, churn_min=churn_min, churn_max=churn_max, value_min=value_min, value_max=value_max,
             days_min=days_min, days_max=days_max, category=category,
-            country=country, segment=segment, limit=limit,
+            country=country, negative_review_days=negative_review_days, segment=segment, limit=limit,
             sort=sort, errors=tuple(errors),
         )
 
@@ -153,7 +157,7 @@ class AtRiskFilter:
 
 
 _SCALAR_FIELDS = ("churn_min", "churn_max", "value_min", "value_max", "days_min", "days_max", "category",
-                  "country", "segment", "limit", "sort")
+                  "country", "negative_review_days", "segment", "limit", "sort")
 MAX_LIMIT = 1_000_000
 
 

@@ -47,6 +47,7 @@ from predictions.selectors import campaigns
 from predictions.selectors import customers as customers_sel
 from predictions.selectors import dashboard as dashboard_sel
 from predictions.selectors import segments as segments_sel
+from reviews.selectors import review_list
 
 # ---- small server-side charts ---------------------------------------------------------------------
 # Text stays in HTML around the SVG (not inside it): SVG text shrinks with the chart on a phone.
@@ -201,6 +202,7 @@ def customer_page(request: HttpRequest, external_id: str) -> HttpResponse:
         "thumbs": product_thumbnails(shop_id=shop.pk, product_ids=shown) if shown else {},
         "show_personal": can_view_personal_data(request.user, shop),
         "scores_freshness": detail.run.as_of if detail.run else None,
+        "reviews": list(review_list(shop=shop, customer=detail.customer.external_id)[:10]),
     })
 
 

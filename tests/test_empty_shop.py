@@ -11,6 +11,7 @@ COMMANDS = [
     ["build_recommendations", "--json"],
     ["evaluate_recommendations", "--json"],
     ["quality_report", "--json"],
+    ["analyze_reviews", "--json"],
 ]
 
 

@@ -40,6 +40,8 @@ _REASON_CODES = (
     ("unknown customer", "unknown_customer"),
     ("unknown product", "unknown_product"),
     ("unknown order", "unknown_order"),
+    ("rating", "invalid_rating"),
+    ("empty review", "empty"),
 )
 
 
@@ -114,7 +116,7 @@ def _cell(value, column_type: str) -> str | None:
     if isinstance(value, bool):
         return ("true" if value else "false") if column_type == "bool" else None
     if isinstance(value, int | float):
-        return repr(value) if column_type in ("decimal", "int", "text", "id") else None
+        return repr(value) if column_type in ("decimal", "int", "text", "id", "rating") else None
     if isinstance(value, dict | list) and column_type == "json":
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return None
@@ -198,6 +200,23 @@ def events_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
         stored, duplicates = result.inserted, result.duplicates
     rejected.sort(key=lambda r: r.index)
     return BatchOutcome(stored=stored, duplicates=duplicates, rejected=rejected)
+
+
+def reviews_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> BatchOutcome:
+    """Validate and store a list of review objects in one transaction (`review_id` is the idempotency key).
+
+    The same review again is a duplicate; the same id with a changed text or rating updates it."""
+    rows, rejected = _rows_from_items(items, "reviews", key="review_id")
+    batch = _parse("reviews", rows)
+    rejected.extend(_rejects(batch.rejects, int))
+    stored = duplicates = updated = 0
+    if batch.rows:
+        with transaction.atomic():
+            result = _write(shop=shop, kind="reviews", batch=batch, create_missing=create_missing)
+        rejected.extend(_rejects(result.rejects, int))
+        stored, duplicates, updated = result.inserted, result.duplicates, result.updated
+    rejected.sort(key=lambda r: r.index)
+    return BatchOutcome(stored=stored, duplicates=duplicates, updated=updated, rejected=rejected)
 
 
 def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> BatchOutcome:

@@ -76,6 +76,20 @@ class OrderItemSerializer(serializers.Serializer):
     lines = OrderLineItemSerializer(many=True, required=False, allow_null=True)
 
 
+class ReviewItemSerializer(serializers.Serializer):
+    """One review (documentation of the item; items are validated by the import's rules)."""
+
+    review_id = serializers.CharField(max_length=200, help_text="Your id of the review: the idempotency key.")
+    customer_id = serializers.CharField(max_length=100, required=False, allow_null=True)
+    product_id = serializers.CharField(max_length=100, required=False, allow_null=True)
+    rating = serializers.IntegerField(min_value=1, max_value=5, required=False, allow_null=True,
+                                      help_text="Stars, 1 to 5 (optional).")
+    title = serializers.CharField(max_length=300, required=False, allow_null=True)
+    text = serializers.CharField(required=False, allow_null=True)
+    created_at = serializers.DateTimeField(required=False, allow_null=True, help_text="ISO 8601; no zone means UTC.")
+    language = serializers.CharField(max_length=16, required=False, allow_null=True, help_text="e.g. en, de, zh.")
+
+
 class RejectedItemSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="The item's position in the request (0-based).")
     field = serializers.CharField(allow_null=True)

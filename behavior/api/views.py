@@ -11,13 +11,14 @@ from rest_framework.views import APIView
 from behavior.models import Customer
 from ecomsight.api.views import PAGING, ShopApiMixin, query_names
 
-from .ingest import MAX_ITEMS, events_ingest, orders_ingest
+from .ingest import MAX_ITEMS, events_ingest, orders_ingest, reviews_ingest
 from .serializers import (
     BatchResultSerializer,
     CustomerFilterSerializer,
     CustomerOutputSerializer,
     EventItemSerializer,
     OrderItemSerializer,
+    ReviewItemSerializer,
     batch_request_schema,
 )
 
@@ -168,4 +169,30 @@ class OrderBatchApi(_BatchApi):
     def post(self, request):
         items, create_missing = self._items(request)
         outcome = orders_ingest(shop=self.shop, items=items, create_missing=create_missing)
+        return Response(outcome.as_dict(), status=status.HTTP_200_OK)
+
+
+class ReviewBatchApi(_BatchApi):
+    """Batch ingestion of reviews."""
+
+    @extend_schema(
+        operation_id="reviews_batch", summary="Store up to 10,000 reviews", tags=["ingestion"],
+        description="Each review is validated with the CSV import's rules; good reviews are stored in one "
+                    "transaction, bad ones are listed with the reason. `review_id` is the idempotency key: the "
+                    "same review again is a duplicate, the same id with changed values updates it. Customer and "
+                    "product are optional; unknown ones are created as stand-ins unless `create_missing=false`.",
+        request={"application/json": batch_request_schema(ReviewItemSerializer, max_items=MAX_ITEMS)},
+        parameters=[_CREATE_MISSING],
+        responses={200: BatchResultSerializer},
+        examples=[
+            OpenApiExample("reviews", request_only=True, value=[
+                {"review_id": "R-1", "customer_id": "C00042", "product_id": "P001", "rating": 2,
+                 "title": "Late", "text": "Arrived two weeks late and the box was crushed.",
+                 "created_at": "2026-06-30T10:20:00Z", "language": "en"}]),
+            _RESULT_EXAMPLE,
+        ],
+    )
+    def post(self, request):
+        items, create_missing = self._items(request)
+        outcome = reviews_ingest(shop=self.shop, items=items, create_missing=create_missing)
         return Response(outcome.as_dict(), status=status.HTTP_200_OK)

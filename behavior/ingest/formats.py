@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from ecomsight.errors import UserError
 
-KINDS = ("customers", "products", "orders", "order_lines", "events", "offers", "offer_assignments")
+KINDS = ("customers", "products", "orders", "order_lines", "events", "offers", "offer_assignments", "reviews")
 SAMPLE_BYTES = 64 * 1024
 # A header longer than this, or with more columns, is refused before anything is parsed or rendered: a
 # 300,000-column file made the mapping page take 46 s and 65 MB of HTML; a 50 MB line without a newline
@@ -44,7 +44,7 @@ class Column:
     """One field of a kind: its name, whether a value is required, how values are checked."""
 
     name: str
-    type: str = "text"  # text, id, datetime, decimal, int, bool, json, status, currency, category
+    type: str = "text"  # text, id, datetime, decimal, int, bool, json, status, currency, category, rating
     required: bool = False
     max_length: int | None = None
     # Largest absolute value a decimal column can hold (its max_digits / decimal_places).
@@ -129,6 +129,18 @@ SPECS: dict[str, KindSpec] = {
         Column("offer_id", "id", required=True, max_length=100),
         Column("assigned_at", "datetime", required=True),
         Column("propensity", "id", required=True, max_length=40),
+    )),
+    # Reviews: every column optional (a shop may export only text and stars); the writer refuses a row with
+    # neither text, title nor rating. Without review_id the id is derived from the content (rows.py).
+    "reviews": KindSpec("reviews", (
+        Column("review_id", "id", max_length=200),
+        Column("customer_id", "id", max_length=100),
+        Column("product_id", "id", max_length=100),
+        Column("rating", "rating"),
+        Column("title", max_length=300),
+        Column("text"),
+        Column("created_at", "datetime"),
+        Column("language", max_length=16),
     )),
 }
 

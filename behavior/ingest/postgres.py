@@ -73,13 +73,24 @@ _VALUES = {
         ("item_count", "s.item_count::integer", "item_count"),
         ("offer_code", "COALESCE(s.offer_id, '')", "offer_id"),
     ],
+    "reviews": [
+        ("customer_id", "c.id", "customer_id"),
+        ("product_id", "p.id", "product_id"),
+        ("rating", "s.rating::smallint", "rating"),
+        ("title", "COALESCE(s.title, '')", "title"),
+        ("text", "COALESCE(s.text, '')", "text"),
+        ("created_at", "s.created_at::timestamptz", "created_at"),
+        ("language", "COALESCE(s.language, '')", "language"),
+    ],
     "order_lines": [
         ("quantity", "COALESCE(s.quantity::integer, 1)", "quantity"),
         ("unit_price", "s.unit_price::numeric", "unit_price"),
     ],
 }
-_TABLES = {"customers": "behavior_customer", "products": "catalog_product", "orders": "behavior_order"}
-_KEYS = {"customers": "customer_id", "products": "product_id", "orders": "order_id"}
+_TABLES = {"customers": "behavior_customer", "products": "catalog_product", "orders": "behavior_order",
+           "reviews": "behavior_review"}
+_KEYS = {"customers": "customer_id", "products": "product_id", "orders": "order_id", "reviews": "review_id"}
+EMPTY_REVIEW = "empty review: no text, title or rating"
 
 
 def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
@@ -98,10 +109,14 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
                           ids if ids is not None else IdCache(), result)
             return result
         _stage(cursor, plan, _personal_encrypted(plan, batch.rows) if kind == "customers" else batch.rows)
-        if kind in ("orders", "events"):
+        if kind == "reviews":
+            cursor.execute(f"DELETE FROM {STAGE} WHERE text IS NULL AND title IS NULL AND rating IS NULL "
+                           "RETURNING line")
+            result.rejects.extend(Reject(line, "text", "", EMPTY_REVIEW) for (line,) in cursor.fetchall())
+        if kind in ("orders", "events", "reviews"):
             _references(cursor, shop_id, result, field="customer_id", table="behavior_customer", label="customer",
                         create=create_missing)
-        if kind in ("order_lines", "events"):
+        if kind in ("order_lines", "events", "reviews"):
             _references(cursor, shop_id, result, field="product_id", table="catalog_product", label="product",
                         create=create_missing)
         if kind == "order_lines":
@@ -192,6 +207,9 @@ def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int]:
         if kind == "customers":
             insert_columns.append("attributes")
             select.append("'{}'::jsonb")
+    if kind == "reviews":
+        insert_columns += ["sentiment", "aspects", "imported_at"]
+        select += ["''", "'[]'::jsonb", "now()"]
     changed = [v[0] for v in values if v[2] in plan.present]
     if kind in ("customers", "products"):
         changed.append("is_stub")  # a full row for a stand-in makes it real
@@ -199,6 +217,8 @@ def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int]:
         "customers": "",
         "products": "LEFT JOIN catalog_category g ON g.shop_id = %(shop)s AND g.path = s.category",
         "orders": "JOIN behavior_customer c ON c.shop_id = %(shop)s AND c.external_id = s.customer_id",
+        "reviews": "LEFT JOIN behavior_customer c ON c.shop_id = %(shop)s AND c.external_id = s.customer_id "
+                   "LEFT JOIN catalog_product p ON p.shop_id = %(shop)s AND p.external_id = s.product_id",
     }[kind]
     sql = f"""
         WITH s AS (SELECT DISTINCT ON ({key}) * FROM {STAGE} ORDER BY {key}, line DESC),

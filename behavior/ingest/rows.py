@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from .formats import Batch, ImportFileError, Plan, Reject, not_utf8_message
-from .values import CONVERTERS, RowError, datetime_canonical, event_idempotency_key, order_derived_id
+from .values import CONVERTERS, RowError, datetime_canonical, event_idempotency_key, order_derived_id, review_derived_id
 
 
 def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
@@ -117,4 +117,11 @@ def _finish_events(out: list) -> None:
                                        occurred_at=out[5], session_id=out[6], properties=out[7])
 
 
-_FINISHERS = {"orders": _finish_orders, "events": _finish_events}
+def _finish_reviews(out: list) -> None:
+    # out: [line, review_id, customer_id, product_id, rating, title, text, created_at, language]
+    if out[1] is None:
+        out[1] = review_derived_id(customer_id=out[2], product_id=out[3], rating=out[4], title=out[5], text=out[6],
+                                   created_at=out[7])
+
+
+_FINISHERS = {"orders": _finish_orders, "events": _finish_events, "reviews": _finish_reviews}

@@ -38,7 +38,7 @@ from .parse import batches_parse
 # the machine busy); 50 MB and 200 MB files peak alike. bench/ingest.py (2M events) ran at 49-50k rows/s
 # with 100,000 and 44-60k with 150,000: no measurable cost.
 DEFAULT_BATCH_SIZE = 100_000
-WRITERS_BUILT_IN = ("customers", "products", "orders", "order_lines", "events")
+WRITERS_BUILT_IN = ("customers", "products", "orders", "order_lines", "events", "reviews")
 # Writers of kinds that apps above behavior own (offers, offer_assignments): kind -> batch_write-like callable.
 KIND_WRITERS: dict[str, Callable] = {}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -98,6 +99,26 @@ def _bool(value: str, column: Column) -> str:
     raise RowError("not a yes/no value (expected true/false, 1/0, yes/no)")
 
 
+_STARS = re.compile(r"([0-9]+(?:[.,][0-9]+)?)\s*(?:/\s*(5|10|100))?"
+                    r"\s*(?:stars?|sterne?|étoiles?|estrellas?|stelle|星)?", re.IGNORECASE)
+
+
+def _rating(value: str, column: Column) -> str:
+    """Stars 1-5: "4", "4.0", "4,5" (half stars round up), "4/5", "8/10", "4 stars", "★★★★☆"."""
+    if "★" in value and not value.strip("★☆ "):
+        number = Decimal(value.count("★"))
+    else:
+        match = _STARS.fullmatch(value.strip())
+        if match is None:
+            raise RowError("rating is not a number (expected 1 to 5 stars)")
+        number = Decimal(match.group(1).replace(",", "."))
+        if match.group(2):
+            number = number * 5 / Decimal(match.group(2))
+    if not 1 <= number <= 5:
+        raise RowError("rating out of range (expected 1 to 5 stars)")
+    return str(int(number.quantize(Decimal(1), rounding=ROUND_HALF_UP)))
+
+
 def _reject_constant(name: str):
     raise ValueError(name)
 
@@ -148,7 +169,7 @@ def _category(value: str, column: Column) -> str:
 
 CONVERTERS: dict[str, Callable[[str, Column], str]] = {
     "text": _text, "id": _text, "decimal": _decimal, "int": _int, "bool": _bool, "json": json_canonical,
-    "status": _status, "currency": _currency, "category": _category,
+    "status": _status, "currency": _currency, "category": _category, "rating": _rating,
 }
 
 
@@ -165,6 +186,13 @@ def event_idempotency_key(*, event_id: str | None, customer_id: str, type: str, 
     if event_id:
         return md5_uuid("id:" + event_id)
     return md5_uuid("|".join((customer_id, type, product_id or "", occurred_at, session_id or "", properties or "")))
+
+
+def review_derived_id(*, customer_id: str | None, product_id: str | None, created_at: str | None,
+                      title: str | None, text: str | None, rating: str | None) -> str:
+    """The external id of a review imported without one, from its content (re-imports match)."""
+    return "auto-" + md5_uuid("|".join((customer_id or "", product_id or "", created_at or "", rating or "",
+                                        title or "", text or "")))
 
 
 def order_derived_id(*, customer_id: str, placed_at: str, total: str | None) -> str:

@@ -32,7 +32,7 @@ VIEW, CART, UNCART, WISH, SEARCH, REVIEW, LOGIN = range(7)
 STATUSES = np.array(["placed", "cancelled", "refunded"])
 
 # Random streams: every part of the simulation draws from its own, so parts stay independent.
-_S_CATALOG, _S_CUSTOMERS, _S_DAY, _S_ORDERS, _S_FUTURE, _S_EVENTS, _S_DIRTY, _S_SIGNUP = range(8)
+_S_CATALOG, _S_CUSTOMERS, _S_DAY, _S_ORDERS, _S_FUTURE, _S_EVENTS, _S_DIRTY, _S_SIGNUP, _S_REVIEWS = range(9)
 
 
 def _rng(seed: int, stream: int, *more: int) -> np.random.Generator:

@@ -7,8 +7,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
+
 from .catalog import _make_catalog
-from .config import _S_DIRTY, _S_EVENTS, _S_FUTURE, _S_ORDERS, _S_SIGNUP, SimulationConfig, SimulationSummary, _rng
+from .config import (
+    _S_DIRTY,
+    _S_EVENTS,
+    _S_FUTURE,
+    _S_ORDERS,
+    _S_REVIEWS,
+    _S_SIGNUP,
+    SimulationConfig,
+    SimulationSummary,
+    _rng,
+)
 from .dirty import _inject_faults
 from .events import _make_events, _signup_times
 from .frames import (
@@ -25,6 +37,7 @@ from .grid import _Grid
 from .history import _run_days, _truth
 from .orders import _make_orders
 from .people import _make_customers
+from .reviews import reviews_simulate
 
 
 def simulate(
@@ -67,6 +80,11 @@ def simulate(
     manifest: dict[str, dict[str, list[int]]] = {}
     dirty_rng = _rng(config.seed, _S_DIRTY)
     known = {"customers": set(people.ids.tolist()), "products": set(catalog.ids.tolist())} if config.dirty else {}
+    # Reviews of the window's orders (their own random stream: the other files do not change).
+    reviews = reviews_simulate(frames["orders"], frames["order_lines"],
+                               window_end=pd.Timestamp(grid.window_end, unit="s", tz="UTC"),
+                               rng=_rng(config.seed, _S_REVIEWS))
+    files["reviews"] = _write(reviews, out_dir / "reviews.csv")
     for kind in ("customers", "products", "orders", "order_lines"):
         frame = frames.pop(kind)
         if config.dirty:

@@ -15,6 +15,7 @@ urlpatterns = [
     # Before behavior's: the customer URL gains DELETE (erasure) there, and customers/{id}/export/.
     path("", include("privacy.api.urls")),
     path("", include("behavior.api.urls")),
+    path("", include("reviews.api.urls")),
     path("", include("accounts.api.urls")),
     path("", include("forecasts.api.urls")),
     path("", include("offers.api.urls")),

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "accounts",
     "catalog",
     "behavior",
+    "reviews",
     "predictions",
     "recommendations",
     "forecasts",

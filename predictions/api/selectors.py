@@ -190,7 +190,7 @@ _compiled_lock = threading.Lock()
 def _list_key(*, run: ScoringRun, flt: AtRiskFilter | None, start: int, stop: int) -> tuple | None:
     """What rows start to stop - 1 of at_risk_queryset(flt) in `run` depend on, when that is the filter alone
     (None for a category or segment filter, or no filter: the queryset then reads the database to build)."""
-    if flt is None or flt.category is not None or flt.segment is not None:
+    if flt is None or flt.category is not None or flt.segment is not None or flt.negative_review_days is not None:
         return None
     return run.shop_id, run.pk, run.as_of, list_columns_copied(run), flt, start, stop
 

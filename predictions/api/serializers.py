@@ -44,6 +44,9 @@ class AtRiskFilterSerializer(serializers.Serializer):
     category = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
                                         help_text="Customers who bought in this category or below it.")
     country = serializers.CharField(max_length=64, required=False)
+    negative_review_days = serializers.IntegerField(
+        min_value=1, max_value=MAX_DAYS, required=False,
+        help_text="Customers who left a negative review in the N days before the scores' date.")
     segment = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
                                        help_text="Also apply this saved segment's filter.")
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False,
@@ -63,6 +66,7 @@ class SegmentFiltersSerializer(serializers.Serializer):
     days_max = StrictIntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
     category = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
     country = StrictCharField(max_length=64, required=False, allow_blank=True)
+    negative_review_days = StrictIntegerField(min_value=1, max_value=MAX_DAYS, required=False, allow_null=True)
     segment = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
     limit = StrictIntegerField(min_value=1, max_value=MAX_LIMIT, required=False, allow_null=True)
     sort = serializers.ChoiceField(choices=list(SORTS), required=False)

@@ -8,6 +8,9 @@ Frames (all timestamps are tz-aware UTC pandas datetimes; ids are the database's
 - order_lines: order_id (int64), customer_id (int64), placed_at (datetime), product_id (int64),
                category_id (float64, NaN allowed), quantity (float64), unit_price (float64, NaN allowed)
 - events:      customer_id (int64), occurred_at (datetime), type (str), product_id (float64, NaN allowed)
+- reviews:     customer_id (int64), created_at (datetime), stars (float64, NaN: unrated), negative (bool: the
+               reviews app's sentiment), aspect (float64: index into reasons.REVIEW_ASPECT_WORDS, -1 none);
+               optional (None: the shop has no reviews)
 
 Any of order_lines and events may be empty (many shops export only order totals).
 """
@@ -28,6 +31,7 @@ class ShopFrames:
     orders: pd.DataFrame
     order_lines: pd.DataFrame
     events: pd.DataFrame
+    reviews: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,12 @@ def feature_names(config: FeatureConfig | None = None) -> list[str]:
         "bgnbd_x",
         "bgnbd_t_x",
         "bgnbd_T",
+        # A recent negative review (the reviews app's sentiment): how long ago, how many in 90 days, its stars
+        # (NaN when unrated) and its first aspect (reasons.REVIEW_ASPECT_WORDS index, -1 none).
+        "days_since_negative_review",
+        "negative_reviews_90d",
+        "negative_review_stars",
+        "negative_review_aspect",
     ]
 
 
@@ -368,6 +374,8 @@ def build_features(
         last_purchase_age=last_age,
     )
 
+    _negative_review_features(f, frames.reviews, index=index, cutoff=cutoff, n=n)
+
     names = feature_names(config)
     X = pd.DataFrame({name: f[name].astype(np.float32) for name in names}, index=pd.RangeIndex(n))
     sequences = np.log1p(np.maximum(seq_flat, 0.0)).reshape(n, bins, n_ch).astype(np.float32)
@@ -406,3 +414,32 @@ def _carts_without_purchase(
         last = last_by_product.reindex(keys).to_numpy(dtype=np.float64)
         purchased[with_product] = last <= cart_age[with_product]  # NaN (never bought) -> False
     return _count(cart_pos[~purchased], n)
+
+
+def _negative_review_features(f: dict, reviews: pd.DataFrame | None, *, index: pd.Index, cutoff: pd.Timestamp,
+                              n: int) -> None:
+    """Days since the customer's latest negative review up to T (NaN: none), negative reviews in the 90 days
+    before T, and that latest review's stars and first aspect (NaN / -1 when none)."""
+    f["days_since_negative_review"] = np.full(n, np.nan)
+    f["negative_reviews_90d"] = np.zeros(n)
+    f["negative_review_stars"] = np.full(n, np.nan)
+    f["negative_review_aspect"] = np.full(n, -1.0)
+    if reviews is None or not len(reviews):
+        return
+    negative = reviews[reviews["negative"].astype(bool)]
+    age = days_before(negative["created_at"], cutoff)
+    pos = _positions(index, negative["customer_id"])
+    ok = (age >= 0) & (pos >= 0)
+    if not ok.any():
+        return
+    age, pos = age[ok], pos[ok]
+    stars = negative["stars"].to_numpy(dtype=np.float64)[ok]
+    aspect = negative["aspect"].to_numpy(dtype=np.float64)[ok]
+    f["negative_reviews_90d"] = _count(pos[age < 90], n)
+    latest = np.lexsort((age, pos))  # per customer, the youngest first
+    first = np.ones(len(latest), dtype=bool)
+    first[1:] = pos[latest][1:] != pos[latest][:-1]
+    chosen = latest[first]
+    f["days_since_negative_review"][pos[chosen]] = age[chosen]
+    f["negative_review_stars"][pos[chosen]] = stars[chosen]
+    f["negative_review_aspect"][pos[chosen]] = aspect[chosen]

@@ -170,6 +170,7 @@ def truncate_frames(frames: ShopFrames, cutoff: pd.Timestamp) -> ShopFrames:
         orders=upto(frames.orders, "placed_at"),
         order_lines=upto(frames.order_lines, "placed_at"),
         events=upto(frames.events, "occurred_at"),
+        reviews=None if frames.reviews is None else upto(frames.reviews, "created_at"),
     )
 
 

@@ -110,7 +110,28 @@ def _reason_breadth(row: pd.Series) -> str | None:
     return f"buys in {_plural(breadth, 'category')}".replace("categorys", "categories")
 
 
+# The order of reviews.ml.aspects.ASPECTS (the frames carry an index into it; tests check they agree).
+REVIEW_ASPECT_WORDS = ("delivery", "quality", "price", "size or fit", "packaging", "customer service")
+RECENT_REVIEW_DAYS = 90
+
+
+def _reason_negative_review(row: pd.Series) -> str | None:
+    days = row.get("days_since_negative_review")
+    if pd.isna(days) or days > RECENT_REVIEW_DAYS:
+        return None
+    stars = row.get("negative_review_stars")
+    aspect = row.get("negative_review_aspect")
+    what = "a negative review" if pd.isna(stars) else f"a {int(stars)}-star review"
+    if not pd.isna(aspect) and 0 <= aspect < len(REVIEW_ASPECT_WORDS):
+        what += f" about {REVIEW_ASPECT_WORDS[int(aspect)]}"
+    when = "today" if days < 1 else f"{int(days)} day{'s' if int(days) != 1 else ''} ago"
+    return f"left {what} {when}"
+
+
 REASON_TEMPLATES: dict[str, Callable[[pd.Series], str | None]] = {
+    "days_since_negative_review": _reason_negative_review,
+    "negative_reviews_90d": _reason_negative_review,
+    "negative_review_stars": _reason_negative_review,
     "overdue_ratio": _reason_overdue,
     "mean_gap_days": _reason_overdue,
     "recency_days": _reason_recency,

@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Shop
-from behavior.models import Customer, Order
+from behavior.models import Customer, Order, Review
 from catalog.models import Category
 from predictions.filters import SORTS, AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment, Task
@@ -218,6 +218,10 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         qs = qs.filter(customer_id__in=buyers)
     if flt.country:
         qs = qs.filter(customer_id__in=Customer.objects.filter(shop=shop, country__iexact=flt.country).values("pk"))
+    if flt.negative_review_days is not None:
+        qs = qs.filter(customer_id__in=Review.objects.filter(
+            shop=shop, sentiment=Review.Sentiment.NEGATIVE, created_at__lte=ref,
+            created_at__gt=ref - timedelta(days=flt.negative_review_days)).values("customer_id"))
     if flt.segment is not None and depth == 0:
         segment = Segment.objects.filter(shop=shop, pk=flt.segment).first()
         if segment is None:
@@ -410,6 +414,8 @@ def filter_in_words(*, shop: Shop, flt: AtRiskFilter) -> list[str]:
         words.append(f"Bought in {path}" if path else "Bought in a category that no longer exists")
     if flt.country:
         words.append(f"Country {flt.country}")
+    if flt.negative_review_days is not None:
+        words.append(f"Left a negative review in the last {flt.negative_review_days} days")
     if flt.limit:
         words.append(f"Only the top {flt.limit:,} by {SORTS[flt.sort].split(' (')[0].lower()}")
     if flt.segment is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pandas as pd
@@ -78,7 +79,39 @@ def shop_frames(
         events = pd.DataFrame({"customer_id": pd.Series(dtype="int64"),
                                "occurred_at": pd.Series(dtype="datetime64[ns, UTC]"),
                                "type": pd.Series(dtype="str"), "product_id": pd.Series(dtype="float64")})
-    return ShopFrames(customers=customers, orders=orders, order_lines=order_lines, events=events)
+    return ShopFrames(customers=customers, orders=orders, order_lines=order_lines, events=events,
+                      reviews=customer_reviews_frame(shop_id=shop_id, until=until, customer_range=customer_range))
+
+
+def customer_reviews_frame(*, shop_id: int, until: datetime | None = None,
+                           customer_range: tuple[int, int] | None = None) -> pd.DataFrame | None:
+    """The reviews written by customers, as the churn features read them (ShopFrames.reviews); None when
+    the shop has no analysed review (its models then see no review features at all)."""
+    from reviews.ml.aspects import ASPECTS
+
+    sql = (f"SELECT customer_id, {epoch_sql('created_at')}, rating, sentiment, aspects FROM behavior_review "
+           "WHERE shop_id = %s AND customer_id IS NOT NULL AND created_at IS NOT NULL AND sentiment <> ''")
+    params: list = [shop_id]
+    if until is not None:
+        sql += " AND created_at <= %s"
+        params.append(connection.ops.adapt_datetimefield_value(until))
+    if customer_range is not None:
+        sql += " AND customer_id BETWEEN %s AND %s"
+        params.extend(customer_range)
+    frame = read_frame(sql, params, columns=["customer_id", "created_at", "stars", "sentiment", "aspects"],
+                       epoch_columns=["created_at"], dtypes={"customer_id": "int64", "stars": "float64",
+                                                             "sentiment": "str"})
+    if frame.empty:
+        return None
+    codes = {aspect: float(i) for i, aspect in enumerate(ASPECTS)}
+
+    def first_aspect(value) -> float:
+        found = json.loads(value) if isinstance(value, str) and value else (value or [])
+        return codes.get(found[0], -1.0) if found else -1.0
+
+    return pd.DataFrame({"customer_id": frame["customer_id"], "created_at": frame["created_at"],
+                         "stars": frame["stars"], "negative": frame["sentiment"] == "negative",
+                         "aspect": frame["aspects"].map(first_aspect).astype("float64")})
 
 
 def data_date_range(*, shop_id: int) -> tuple[datetime | None, datetime | None]:

@@ -29,9 +29,10 @@ from predictions.models import ScoringRun
 from predictions.services.scoring import scoring_run_create, scoring_run_execute
 from predictions.services.training import model_train
 from recommendations.services import recommendations_build
+from reviews.services import reviews_analyze
 
 SHOP_SLUG = "demo"
-KINDS = ("customers", "products", "orders", "order_lines", "events")
+KINDS = ("customers", "products", "orders", "order_lines", "events", "reviews")
 
 
 class Command(BaseCommand):
@@ -136,6 +137,10 @@ class Command(BaseCommand):
             self.say(f"importing {kind}")
             result = data_import(shop=shop, kind=kind, path=out / f"{kind}.csv")
             self.say(f"  {kind}: {result.inserted} inserted, {result.rejected} rejected in {result.seconds:.1f}s")
+
+        self.say("analysing reviews (sentiment from the stars, aspects)")
+        analysis = reviews_analyze(shop=shop)
+        self.say(f"  {analysis.reviews} reviews: {analysis.analysis.statement}")
 
         for task in ("purchase", "churn"):
             self.say(f"training {task} models ({options['algorithms']})")

@@ -1,0 +1,1 @@
+"""Pure review analysis (no Django): language guess, sentiment learned from stars, aspects."""

@@ -1,0 +1,198 @@
+"""Aspects: which part of the experience a review is about, from seed keywords per language and terms the
+shop's own reviews add to them; and the themes of the shop's negative reviews.
+
+- Seeds: a short list per aspect and language (English, German, French, Spanish, Italian, Chinese, Japanese).
+  Languages written without spaces match by substring, the others by whole word (prefixes for inflection).
+- Learned terms: a term (a word, or a 2–3-character run in CJK text) joins an aspect when the reviews that
+  the seeds assign to that aspect use it at least `min_lift` times more often than the shop's reviews do, in
+  at least `min_reviews` of them ("courier" next to "delivery", "快递" next to "物流").
+- Themes: the terms most typical of the shop's negative reviews against its positive ones (smoothed
+  log-odds), whatever aspect they belong to; they show what the data itself complains about.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+ASPECTS = ("delivery", "quality", "price", "size_fit", "packaging", "customer_service")
+CJK = {"zh", "ja", "ko"}
+
+SEEDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "delivery": {
+        "en": ("deliver", "shipping", "shipped", "arrive", "arrival", "courier", "dispatch", "late", "tracking",
+               "postage", "transit"),
+        "de": ("lieferung", "geliefert", "versand", "zustellung", "paket kam", "kurier", "verspät"),
+        "fr": ("livraison", "livré", "expédition", "colis", "transporteur", "retard"),
+        "es": ("entrega", "envío", "envio", "llegó", "llego", "retraso", "mensajero"),
+        "it": ("consegna", "spedizione", "corriere", "arrivato", "ritardo"),
+        "zh": ("物流", "快递", "送货", "发货", "配送", "到货", "送到", "速度慢"),
+        "ja": ("配送", "発送", "届い", "到着", "配達"),
+    },
+    "quality": {
+        "en": ("quality", "broke", "broken", "defect", "durable", "cheaply made", "flimsy", "sturdy", "faulty",
+               "stopped working"),
+        "de": ("qualität", "kaputt", "defekt", "verarbeitung", "hochwertig", "billig verarbeitet"),
+        "fr": ("qualité", "cassé", "défectueux", "solide", "fragile"),
+        "es": ("calidad", "roto", "defectuoso", "resistente"),
+        "it": ("qualità", "rotto", "difettoso", "resistente"),
+        "zh": ("质量", "品质", "做工", "坏了", "故障", "耐用", "质感"),
+        "ja": ("品質", "壊れ", "不良", "作り"),
+    },
+    "price": {
+        "en": ("price", "expensive", "cheap", "value for money", "overpriced", "cost", "worth"),
+        "de": ("preis", "teuer", "günstig", "preiswert", "überteuert"),
+        "fr": ("prix", "cher", "bon marché", "rapport qualité"),
+        "es": ("precio", "caro", "barato"),
+        "it": ("prezzo", "caro", "economico"),
+        "zh": ("价格", "价钱", "性价比", "便宜", "贵", "划算", "实惠"),
+        "ja": ("価格", "値段", "高い", "安い", "コスパ"),
+    },
+    "size_fit": {
+        "en": ("size", "fit", "fits", "too small", "too big", "too large", "tight", "loose", "sizing"),
+        "de": ("größe", "passt", "zu klein", "zu groß", "passform", "eng"),
+        "fr": ("taille", "trop petit", "trop grand", "serré", "ajust"),
+        "es": ("talla", "tamaño", "pequeño", "grande", "ajusta"),
+        "it": ("taglia", "misura", "piccolo", "grande", "vestibilità"),
+        "zh": ("尺码", "尺寸", "大小", "偏小", "偏大", "太小", "太大", "合身"),
+        "ja": ("サイズ", "小さ", "大き", "きつ"),
+    },
+    "packaging": {
+        "en": ("packaging", "package", "packed", "box", "wrapping", "crushed", "damaged box"),
+        "de": ("verpackung", "verpackt", "karton", "schachtel"),
+        "fr": ("emballage", "emballé", "carton", "boîte"),
+        "es": ("embalaje", "empaque", "caja", "envoltorio"),
+        "it": ("imballaggio", "confezione", "scatola", "imballo"),
+        "zh": ("包装", "外包装", "盒子", "纸箱", "破损"),
+        "ja": ("梱包", "包装", "箱"),
+    },
+    "customer_service": {
+        "en": ("customer service", "support", "refund", "return", "staff", "seller", "service", "replied",
+               "response", "helpful", "rude"),
+        "de": ("kundenservice", "kundendienst", "service", "rückerstattung", "rücksendung", "freundlich", "support"),
+        "fr": ("service client", "sav", "remboursement", "retour", "vendeur", "accueil"),
+        "es": ("atención al cliente", "servicio", "reembolso", "devolución", "vendedor"),
+        "it": ("assistenza", "servizio clienti", "rimborso", "reso", "venditore"),
+        "zh": ("客服", "服务", "售后", "退货", "退款", "态度", "服务员", "前台"),
+        "ja": ("対応", "サービス", "返品", "返金", "店員"),
+    },
+}
+
+_WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+_CJK_RUN = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]+")
+
+
+@dataclass(frozen=True)
+class AspectConfig:
+    """How terms are learned: minimum lift over the shop's base rate, reviews using the term, terms kept."""
+
+    min_lift: float = 4.0
+    min_reviews: int = 5
+    max_learned: int = 8
+    themes: int = 12
+    max_learn: int = 50_000  # reviews (a seeded sample) that terms and themes are learned from
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class AspectResult:
+    """Per review (input order): the aspects it mentions; for the shop: the terms learned per aspect and
+    the themes of its negative reviews."""
+
+    aspects: list[list[str]]
+    learned: dict[str, list[str]]
+    themes: list[str]
+
+
+def review_terms(text: str, language: str) -> set[str]:
+    """The terms of one review: lower-case words, and 2–3-character runs of CJK text."""
+    text = text.lower()
+    terms = set(_WORD.findall(text)) if language not in CJK else set()
+    for run in _CJK_RUN.findall(text):
+        for n in (2, 3):
+            terms.update(run[i:i + n] for i in range(len(run) - n + 1))
+    return terms
+
+
+def _seed_pattern(words: tuple[str, ...], cjk: bool) -> re.Pattern:
+    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(alternatives if cjk else rf"\b(?:{alternatives})", re.IGNORECASE)
+
+
+def _patterns(language: str, learned: dict[str, list[str]]) -> dict[str, re.Pattern]:
+    cjk = language in CJK
+    out = {}
+    for aspect in ASPECTS:
+        words = SEEDS[aspect].get(language) or SEEDS[aspect]["en"]
+        words = tuple(words) + tuple(t for t in learned.get(aspect, ()) if (_CJK_RUN.fullmatch(t) is not None) == cjk)
+        out[aspect] = _seed_pattern(words, cjk)
+    return out
+
+
+def aspects_find(texts: list[str], languages: list[str], *, labels: np.ndarray | None = None,
+                 config: AspectConfig = AspectConfig()) -> AspectResult:
+    """Aspects of each review from the seeds, then from the seeds plus the terms learned from these reviews.
+
+    `labels`: 1 positive, 0 negative, NaN unknown (for the negative themes); optional."""
+    languages = [lang if lang in SEEDS["delivery"] else ("en" if lang not in CJK else "zh") for lang in languages]
+    sample = np.arange(len(texts))
+    if len(texts) > config.max_learn:
+        sample = np.sort(np.random.RandomState(config.seed).choice(len(texts), config.max_learn, replace=False))
+    first = _match([texts[i] for i in sample], [languages[i] for i in sample], {})
+    terms = [review_terms(texts[i], languages[i]) for i in sample]
+    document_frequency = Counter(term for review in terms for term in review)
+    total = max(len(sample), 1)
+    seeds_lower = {w.lower() for aspect in SEEDS.values() for words in aspect.values() for w in words}
+    learned: dict[str, list[str]] = {}
+    for aspect in ASPECTS:
+        members = [terms[i] for i, found in enumerate(first) if aspect in found]
+        if len(members) < config.min_reviews:
+            continue
+        inside = Counter(term for review in members for term in review)
+        scored = []
+        for term, count in inside.items():
+            if count < config.min_reviews or term in seeds_lower:
+                continue
+            lift = (count / len(members)) / (document_frequency[term] / total)
+            if lift >= config.min_lift:
+                scored.append((lift * np.log1p(count), term))
+        learned[aspect] = [term for _, term in sorted(scored, reverse=True)[:config.max_learned]]
+    found = _match(texts, languages, learned)
+    themes = _themes(terms, None if labels is None else np.asarray(labels, dtype=float)[sample], config)
+    return AspectResult(aspects=found, learned=learned, themes=themes)
+
+
+def _match(texts: list[str], languages: list[str], learned: dict[str, list[str]]) -> list[list[str]]:
+    cache: dict[str, dict[str, re.Pattern]] = {}
+    out = []
+    for text, language in zip(texts, languages, strict=True):
+        patterns = cache.get(language)
+        if patterns is None:
+            patterns = cache[language] = _patterns(language, learned)
+        out.append([aspect for aspect, pattern in patterns.items() if pattern.search(text or "")])
+    return out
+
+
+def _themes(terms: list[set[str]], labels: np.ndarray | None, config: AspectConfig) -> list[str]:
+    if labels is None:
+        return []
+    negative = Counter(t for review, y in zip(terms, labels, strict=True) if y == 0 for t in review)
+    positive = Counter(t for review, y in zip(terms, labels, strict=True) if y == 1 for t in review)
+    n_neg, n_pos = max(int((labels == 0).sum()), 1), max(int((labels == 1).sum()), 1)
+    scored = []
+    for term, count in negative.items():
+        if count < config.min_reviews:
+            continue
+        odds = np.log((count + 1) / (n_neg + 2)) - np.log((positive[term] + 1) / (n_pos + 2))
+        scored.append((odds * np.log1p(count), term))
+    chosen: list[str] = []
+    for _, term in sorted(scored, reverse=True):
+        if any(term in kept or kept in term for kept in chosen):  # "送货慢" and "货慢": keep one
+            continue
+        chosen.append(term)
+        if len(chosen) == config.themes:
+            break
+    return chosen

@@ -1,0 +1,142 @@
+"""Reads of the reviews app: reviews as frames (for the analysis), lists with filters (page and API), and the
+per product / category summaries (sentiment over time, most negative aspects with example quotes)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncMonth
+
+from accounts.models import Shop
+from behavior.models import Review
+from ecomsight.db import epoch_sql, read_frame
+from ecomsight.errors import UserError
+
+from .ml.aspects import ASPECTS
+from .models import ReviewAnalysis
+
+SENTIMENTS = ("positive", "neutral", "negative")
+ASPECT_LABELS = {"delivery": "Delivery", "quality": "Quality", "price": "Price", "size_fit": "Size / fit",
+                 "packaging": "Packaging", "customer_service": "Customer service"}
+
+
+def reviews_frame(*, shop: Shop) -> pd.DataFrame:
+    """Every review of the shop: id, title, text, rating (float, NaN), language, created_at (UTC), in id order."""
+    return read_frame(
+        f"SELECT id, title, text, rating, language, {epoch_sql('created_at')} FROM behavior_review "
+        "WHERE shop_id = %s ORDER BY id",
+        [shop.pk], columns=["id", "title", "text", "rating", "language", "created_at"], epoch_columns=["created_at"],
+        dtypes={"id": "int64", "title": "str", "text": "str", "rating": "float64", "language": "str"})
+
+
+def review_list(*, shop: Shop, product: str | None = None, sentiment: str | None = None,
+                customer: str | None = None, aspect: str | None = None, category: str | None = None) -> QuerySet:
+    """The shop's reviews, newest first, filtered by the shop's product / customer id, sentiment, aspect or
+    category path (and its subcategories). Raises `UserError` on an unknown sentiment or aspect."""
+    reviews = Review.objects.filter(shop=shop).select_related("customer", "product")
+    if sentiment:
+        if sentiment not in SENTIMENTS:
+            raise UserError(f"Unknown sentiment '{sentiment}': choose one of {', '.join(SENTIMENTS)}.",
+                            field="sentiment")
+        reviews = reviews.filter(sentiment=sentiment)
+    if aspect:
+        if aspect not in ASPECTS:
+            raise UserError(f"Unknown aspect '{aspect}': choose one of {', '.join(ASPECTS)}.", field="aspect")
+        reviews = reviews.filter(aspects__contains=[aspect])
+    if product:
+        reviews = reviews.filter(product__external_id=product)
+    if customer:
+        reviews = reviews.filter(customer__external_id=customer)
+    if category:
+        reviews = reviews.filter(Q(product__category__path=category)
+                                 | Q(product__category__path__startswith=category + " > "))
+    return reviews.order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class AspectSummary:
+    """One aspect of a set of reviews: how often it is mentioned, the share negative, example quotes."""
+
+    aspect: str
+    label: str
+    mentions: int
+    negative: int
+    negative_share: float
+    quotes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReviewSummary:
+    """Counts by sentiment, sentiment by month, and aspects from the most negative down."""
+
+    total: int
+    by_sentiment: dict[str, int]
+    months: list[dict]
+    aspects: list[AspectSummary]
+
+
+def review_summary(*, reviews: QuerySet, quotes: int = 3) -> ReviewSummary:
+    """Summarise a filtered review list (see `review_list`): a few grouped queries, whatever its size."""
+    by_sentiment = {s: 0 for s in SENTIMENTS}
+    for row in reviews.order_by().values("sentiment").annotate(n=Count("id")):
+        if row["sentiment"] in by_sentiment:
+            by_sentiment[row["sentiment"]] = row["n"]
+    months = [
+        {"month": row["month"].date().isoformat()[:7], "positive": row["positive"], "neutral": row["neutral"],
+         "negative": row["negative"],
+         "negative_share": round(row["negative"] / max(row["positive"] + row["neutral"] + row["negative"], 1), 3)}
+        for row in reviews.exclude(created_at=None).order_by().annotate(month=TruncMonth("created_at"))
+        .values("month").annotate(positive=Count("id", filter=Q(sentiment="positive")),
+                                  neutral=Count("id", filter=Q(sentiment="neutral")),
+                                  negative=Count("id", filter=Q(sentiment="negative"))).order_by("month")
+    ]
+    aspects = []
+    for aspect in ASPECTS:
+        mentioned = reviews.filter(aspects__contains=[aspect])
+        counts = mentioned.order_by().aggregate(n=Count("id"), negative=Count("id", filter=Q(sentiment="negative")))
+        if not counts["n"]:
+            continue
+        examples = tuple(_quote(r.title, r.text) for r in mentioned.filter(sentiment="negative")
+                         .order_by("positive_probability", "-created_at")[:quotes])
+        aspects.append(AspectSummary(aspect=aspect, label=ASPECT_LABELS[aspect], mentions=counts["n"],
+                                     negative=counts["negative"],
+                                     negative_share=round(counts["negative"] / counts["n"], 3), quotes=examples))
+    aspects.sort(key=lambda a: (-a.negative_share, -a.mentions))
+    return ReviewSummary(total=sum(by_sentiment.values()) + reviews.filter(sentiment="").count(),
+                         by_sentiment=by_sentiment, months=months, aspects=aspects)
+
+
+def _quote(title: str, text: str, limit: int = 240) -> str:
+    body = (text or title or "").strip().replace("\n", " ")
+    return body if len(body) <= limit else body[:limit - 1] + "…"
+
+
+def review_analysis_latest(*, shop: Shop) -> ReviewAnalysis | None:
+    """The shop's last review analysis, or None."""
+    return ReviewAnalysis.objects.filter(shop=shop).order_by("-created_at", "-id").first()
+
+
+def negative_reviews_frame(*, shop: Shop, as_of, days: int = 90) -> pd.DataFrame:
+    """Each customer's latest negative review in (as_of - days, as_of]: customer_id, created_at, rating
+    (NaN when unrated), aspects (a list). One query for the whole shop (the churn features read it)."""
+    frame = read_frame(
+        f"SELECT customer_id, {epoch_sql('created_at')}, rating, aspects FROM behavior_review "
+        "WHERE shop_id = %s AND customer_id IS NOT NULL AND sentiment = 'negative' "
+        "AND created_at <= %s AND created_at > %s",
+        [shop.pk, as_of, as_of - pd.Timedelta(days=days)],
+        columns=["customer_id", "created_at", "rating", "aspects"], epoch_columns=["created_at"],
+        dtypes={"customer_id": "int64", "rating": "float64"})
+    frame["aspects"] = frame["aspects"].map(_aspect_list)
+    return (frame.sort_values(["customer_id", "created_at"]).drop_duplicates("customer_id", keep="last")
+            .reset_index(drop=True))
+
+
+def _aspect_list(value) -> list:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str) and value:
+        return list(json.loads(value))
+    return []

@@ -1,0 +1,44 @@
+"""The Reviews page: what the shop's reviews say, by product or category, with the model's quality in words.
+
+A thin view: parse the filter, call the selectors, render."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from accounts.permissions import role_required
+from accounts.selectors import shop_for_request
+from ecomsight.errors import UserError
+
+from .ml.aspects import ASPECTS
+from .selectors import ASPECT_LABELS, SENTIMENTS, review_analysis_latest, review_list, review_summary
+
+PAGE_SIZE = 50
+
+
+@role_required("marketer")
+@require_GET
+def review_page(request: HttpRequest) -> HttpResponse:
+    """Reviews filtered by product, category, sentiment and aspect: sentiment by month, the most negative
+    aspects with quotes, the themes of negative reviews, and the reviews themselves."""
+    shop = shop_for_request(request)
+    filters = {key: request.GET.get(key, "").strip() for key in ("product", "category", "sentiment", "aspect")}
+    error = None
+    try:
+        reviews = review_list(shop=shop, **{k: v for k, v in filters.items() if v})
+    except UserError as exc:
+        error = exc.message
+        reviews = review_list(shop=shop)
+    summary = review_summary(reviews=reviews)
+    page = Paginator(reviews, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = urlencode({k: v for k, v in filters.items() if v})
+    return render(request, "reviews/reviews.html", {
+        "shop": shop, "filters": filters, "error": error, "summary": summary, "page": page, "query": query,
+        "analysis": review_analysis_latest(shop=shop), "sentiments": SENTIMENTS,
+        "aspects": [(a, ASPECT_LABELS[a]) for a in ASPECTS], "aspect_labels": ASPECT_LABELS,
+    })
