@@ -7,7 +7,7 @@
   mean vector of the customer's nearest neighbours (cosine on those vectors), so products the customer never
   bought can still come up.
 - ALS (the `implicit` library): matrix factorisation of purchase counts. Above `als_max_interactions` purchase
-  cells it is not fitted (scores nothing), which keeps builds for very large shops within their time budget.
+  lines it is not fitted (scores nothing), which keeps builds for very large shops within their time budget.
 """
 
 from __future__ import annotations
@@ -140,7 +140,8 @@ class AlsRecommender(Recommender):
         cfg = self.config
         self.model = None
         self.user_items = sp.csr_matrix(data.purchased.shape, dtype=np.float32)
-        if 0 < data.purchased.nnz <= cfg.als_max_interactions and min(data.purchased.shape) > 1:
+        # purchase lines, as validation_hybrid counts them, so both fits agree on whether ALS takes part
+        if 0 < len(data.purchases) <= cfg.als_max_interactions and min(data.purchased.shape) > 1:
             counts, _ = basket_counts(data)
             self.user_items = sp.csr_matrix(counts, dtype=np.float32)
             from implicit.cpu.als import AlternatingLeastSquares
