@@ -57,7 +57,7 @@ class RecommenderConfig:
     # above this many customers TIFU-KNN keeps only the personal vector (no neighbours, no decay search), and the
     # build keeps its time budget (200k customers: about +60 % of the list stage with neighbours)
     tifu_neighbours_max_customers: int = 100_000
-    # ALS (implicit): not fitted above als_max_interactions (customer, product) purchase cells
+    # ALS (implicit): not fitted above als_max_interactions purchase lines (one product in one basket)
     als_factors: int = 64
     als_regularization: float = 0.05
     als_alpha: float = 1.0
