@@ -88,6 +88,16 @@ class ShopAdmin(ShopScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [] if request.user.is_superuser else ["slug"]
 
+    def get_prepopulated_fields(self, request, obj=None):
+        # A read-only slug cannot be prepopulated (a shop admin's settings page answered 500: KeyError 'slug').
+        return self.prepopulated_fields if request.user.is_superuser else {}
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and form.changed_data:  # retention deletes events: who changed what is in the app's audit log
+            AuditLog.objects.create(shop=obj, user=request.user, action="shop.settings", target=obj.slug,
+                                    details={name: str(form.cleaned_data.get(name)) for name in form.changed_data})
+
     def has_add_permission(self, request):
         return request.user.is_superuser
 
@@ -174,25 +184,25 @@ class JobAdmin(ShopScopedAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(ShopScopedAdmin):
-    shop_admin_may = frozenset({"view", "change"})  # change: revoke (revoked_at) or shorten (expires_at)
+    # Read-only here, revocation by the action: a token's revocation and expiry are never edited back (clearing
+    # "revoked at" brought a revoked token back to life, unaudited, in the outside review's replay).
+    shop_admin_may = frozenset({"view", "change"})  # change: the revoke action
     list_display = ["name", "prefix", "user", "shop", "created_at", "last_used_at", "expires_at", "revoked_at"]
     list_filter = ["shop"]
     list_select_related = ["user", "shop"]
     search_fields = ["name", "prefix", "user__username"]
     exclude = ["key_hash"]
-    readonly_fields = ["name", "prefix", "user", "shop", "created_at", "last_used_at"]
+    readonly_fields = ["name", "prefix", "user", "shop", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    actions = ["revoke"]
 
     def has_add_permission(self, request):
         return False  # the secret is shown once at creation, which the admin form cannot do
 
-    def save_model(self, request, obj, form, change):
-        # A revocation made here goes through the service, so it is audited like one made in the app.
-        revoke = change and obj.revoked_at is not None and "revoked_at" in form.changed_data
-        if revoke:
-            obj.revoked_at = None
-        super().save_model(request, obj, form, change)
-        if revoke:
-            api_token_revoke(token=obj, actor=request.user)
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        # Through the service, so each revocation is audited like one made in the app.
+        for token in queryset:
+            api_token_revoke(token=token, actor=request.user)
 
 
 @admin.register(AuditLog)

@@ -32,17 +32,49 @@ class LoginRequiredMiddleware:
 class NoStoreForUsersMiddleware:
     """Pages served to a logged-in user are never stored by a browser or a proxy: Back after logout must not
     show a segment's customers again. (`Cache-Control: no-store`, with Django's never-cache headers.)
-    API responses keep their own caching rules; static files are not touched."""
+    API responses get the same unless they set their own Cache-Control (they carry emails to browser sessions
+    too); static files are not touched."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
+        path = request.path_info
+        if path.startswith("/static/"):
+            return response
+        if path.startswith("/api/"):
+            if not response.has_header("Cache-Control"):
+                add_never_cache_headers(response)
+            return response
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and not request.path_info.startswith(("/api/", "/static/")):
+        if user is not None and user.is_authenticated:
             add_never_cache_headers(response)
         return response
+
+
+class NulRefusedMiddleware:
+    """A NUL character can never name anything (PostgreSQL refuses it in text): a page whose path holds one is
+    a 404, a posted form value holding one a 400 — before any view passes it to a query and answers 500.
+    Query strings are the pages' filters, which refuse such values with their usual notice (predictions.filters);
+    the API checks all of it itself, with its JSON errors (ecomsight.api.views)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        if path.startswith("/api/"):
+            return self.get_response(request)
+        if "\x00" in path:
+            return HttpResponse("Not found.", status=404, content_type="text/plain; charset=utf-8")
+        # Form posts (not the upload pages, whose files this would parse here).
+        if request.method == "POST" and not path.startswith(tuple(settings.UPLOAD_PATHS)):
+            for key, values in request.POST.lists():
+                if "\x00" in key or any("\x00" in value for value in values):
+                    return HttpResponse("A value holds a NUL character, which nothing here can contain.",
+                                        status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
 
 
 # Multipart framing around an uploaded file (boundaries, the other fields) on top of the file's own size.

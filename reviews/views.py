@@ -29,6 +29,9 @@ def review_page(request: HttpRequest) -> HttpResponse:
     shop = shop_for_request(request)
     filters = {key: request.GET.get(key, "").strip() for key in ("product", "category", "sentiment", "aspect")}
     error = None
+    if any("\x00" in value for value in filters.values()):  # nothing can hold one: a notice, never a 500
+        filters = {key: "" if "\x00" in value else value for key, value in filters.items()}
+        error = "A filter held characters that are not allowed, so it was ignored."
     try:
         reviews = review_list(shop=shop, **{k: v for k, v in filters.items() if v})
     except UserError as exc:

@@ -39,3 +39,16 @@ class StrictFloatField(serializers.FloatField):
 
 
 __all__ = ["StrictCharField", "StrictFloatField", "StrictIntegerField"]
+
+
+class KnownKeysSerializer(serializers.Serializer):
+    """An object body that refuses keys it does not know (400 naming the key) instead of dropping them: a typo
+    in a saved filter (`band` for `bands`) must not save a segment of every customer."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                raise serializers.ValidationError({unknown[0][:40]: [
+                    f"Unknown field “{unknown[0][:40]}”: this object takes {', '.join(sorted(self.fields))}."]})
+        return super().to_internal_value(data)

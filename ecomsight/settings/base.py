@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "accounts.middleware.LoginRequiredMiddleware",
     "accounts.middleware.NoStoreForUsersMiddleware",
+    "accounts.middleware.NulRefusedMiddleware",
 ]
 
 # Content-Security-Policy (django-csp): scripts and stylesheets from our own origin only. The pages have no

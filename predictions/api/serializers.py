@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ecomsight.api.fields import StrictCharField, StrictFloatField, StrictIntegerField
+from ecomsight.api.fields import KnownKeysSerializer, StrictCharField, StrictFloatField, StrictIntegerField
 from predictions.filters import BANDS, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
 from predictions.models import CustomerScore, ModelVersion, Segment, Task
 from predictions.services.training import ALGORITHMS
@@ -54,7 +54,7 @@ class AtRiskFilterSerializer(serializers.Serializer):
     sort = serializers.ChoiceField(choices=list(SORTS), required=False, default="risk")
 
 
-class SegmentFiltersSerializer(serializers.Serializer):
+class SegmentFiltersSerializer(KnownKeysSerializer):
     """A segment's saved filter (the at-risk filters; `bands` is a list)."""
 
     bands = serializers.ListField(child=serializers.ChoiceField(choices=BANDS), required=False)
@@ -130,12 +130,12 @@ class SegmentOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SegmentInputSerializer(serializers.Serializer):
+class SegmentInputSerializer(KnownKeysSerializer):
     name = StrictCharField(max_length=200)
     filters = SegmentFiltersSerializer(required=False)
 
 
-class SegmentPatchSerializer(serializers.Serializer):
+class SegmentPatchSerializer(KnownKeysSerializer):
     name = StrictCharField(max_length=200, required=False)
     filters = SegmentFiltersSerializer(required=False)
 

@@ -71,6 +71,21 @@ def test_f3_api_refuses_non_finite_and_out_of_range_numbers(clients, scored, par
     assert body["field"] == param
 
 
+@pytest.mark.parametrize("body", [
+    {"name": "typo", "filters": {"band": ["high"]}}, {"name": "typo", "filters": {"churn_minimum": 50}},
+    {"name": "typo", "filter": {"bands": ["high"]}}])
+def test_a_typo_in_a_segments_filter_keys_is_a_400_not_a_segment_of_everyone(clients, scored, body):
+    # The replay of the review saved `band` (for `bands`) as an empty filter: every customer, 201.
+    response = clients["marketer"].post("/api/v1/segments/", body, format="json")
+    assert_error(response, 400)
+    assert not Segment.objects.filter(name="typo").exists()
+    segment = scored["segment"]
+    assert_error(clients["marketer"].patch(f"/api/v1/segments/{segment.pk}/", {"filters": {"bandz": ["low"]}},
+                                           format="json"), 400)
+    segment.refresh_from_db()
+    assert segment.filters == {"bands": ["high"]}
+
+
 def test_f2_api_refuses_to_save_a_segment_with_an_out_of_range_days(clients, scored):
     body = assert_error(clients["marketer"].post("/api/v1/segments/", {
         "name": "x", "filters": {"days_min": 10**23}}, format="json"), 400)
@@ -118,6 +133,26 @@ def test_f11_a_customer_id_with_nul_is_404(client, shop, scored):
     client.force_login(UserFactory(role="marketer", shops=[shop]))
     assert client.get("/customers/XSS1%00/").status_code == 404
     assert client.get("/customers/C1/").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/products/%00/", "/products/P1%00/image/thumb/", "/reviews/?product=%00",
+                                  "/reviews/?category=%00"])
+def test_nul_in_a_page_path_or_filter_never_answers_500(client, shop, scored, path):
+    # Found by the replay of the review: these pages passed the NUL to PostgreSQL and answered 500.
+    client.force_login(UserFactory(role="admin", shops=[shop]))
+    assert client.get(path).status_code in (200, 404)
+
+
+def test_nul_in_a_posted_form_is_a_400_not_a_500(client, shop, scored):
+    client.force_login(UserFactory(role="admin", shops=[shop]))
+    assert client.post("/alerts/mute/", {"metric": "orders\x00", "segment": "shop"}).status_code == 400
+
+
+def test_api_answers_carry_no_store_for_browser_sessions_too(client, shop, scored):
+    # Found by the replay of the review: a logged-in browser's API answers (with emails) could be cached.
+    client.force_login(UserFactory(role="admin", shops=[shop]))
+    response = client.get("/api/v1/at-risk/")
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
 
 
 # ---- headers ------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import AuditLog, Membership
-from accounts.tokens import api_token_create
+from accounts.tokens import api_token_create, api_token_revoke
 from tests.accounts.factories import UserFactory, member
 
 from .conftest import ACME_MARK, MARK, PASSWORD
@@ -212,11 +212,40 @@ def test_migration_gives_each_granted_shop_the_users_old_global_role():
 def test_a_token_revoked_in_django_admin_is_audited_and_stops_working(world, people, client):
     token = api_token_create(user=people["marketer"], shop=world["acme"].shop, name="crm")
     client.force_login(people["admin"])
-    response = client.post(f"/admin/accounts/apitoken/{token.token.pk}/change/", {
-        "expires_at_0": "", "expires_at_1": "", "revoked_at_0": "2026-01-01", "revoked_at_1": "10:00:00"})
+    response = client.post("/admin/accounts/apitoken/", {"action": "revoke", "_selected_action": [token.token.pk]})
     assert response.status_code == 302, response.content[:500]
     entry = AuditLog.objects.get(action="token.revoke")
     assert (entry.user, entry.shop) == (people["admin"], world["acme"].shop)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION="Bearer " + token.plain)
     assert api.get("/api/v1/me/").status_code == 401
+
+
+def test_a_revoked_token_cannot_be_revived_or_extended_in_django_admin(world, people, client):
+    # The replay of the review cleared "revoked at" on the change form: the token worked again, unaudited.
+    token = api_token_create(user=people["marketer"], shop=world["acme"].shop, name="crm")
+    api_token_revoke(token=token.token, actor=people["admin"])
+    client.force_login(people["admin"])
+    client.post(f"/admin/accounts/apitoken/{token.token.pk}/change/", {
+        "expires_at_0": "2999-01-01", "expires_at_1": "10:00:00", "revoked_at_0": "", "revoked_at_1": ""})
+    token.token.refresh_from_db()
+    assert token.token.revoked_at is not None and token.token.expires_at is None
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Bearer " + token.plain)
+    assert api.get("/api/v1/me/").status_code == 401
+
+
+def test_a_shop_admin_opens_and_saves_their_shops_settings_and_the_change_is_audited(world, people, client):
+    shop = world["acme"].shop
+    client.force_login(people["admin"])
+    page = client.get(f"/admin/accounts/shop/{shop.pk}/change/")
+    assert page.status_code == 200  # was a 500 (a read-only slug cannot be prepopulated)
+    form = page.context["adminform"].form
+    data = {name: form.initial.get(name) if form.initial.get(name) is not None else "" for name in form.fields}
+    data["event_retention_days"] = 400
+    response = client.post(f"/admin/accounts/shop/{shop.pk}/change/", data)
+    assert response.status_code == 302, response.content[:2000]
+    shop.refresh_from_db()
+    assert shop.event_retention_days == 400
+    entry = AuditLog.objects.get(action="shop.settings")
+    assert entry.user == people["admin"] and entry.details == {"event_retention_days": "400"}
