@@ -23,8 +23,10 @@ from django.db.models import Count, Q
 from django.utils.crypto import salted_hmac
 
 from accounts.models import AuditLog, Shop
-from behavior.models import Customer, Event, Order, OrderLine
+from behavior.models import Customer, Event, Order, OrderLine, Review
 from ecomsight.errors import UserError
+from forecasts.models import CustomerFlag
+from offers.models import Assignment
 from predictions.models import CustomerScore, SegmentExport
 from recommendations.models import Recommendation
 
@@ -162,7 +164,8 @@ def _file_scrub(path: str, external_ids: set[str]) -> tuple[int, set[str]]:
 
 def customer_data_export(*, shop: Shop, external_id: str) -> dict:
     """Every stored fact about one customer of `shop`, JSON-ready: profile (with email, name and consent),
-    orders with their lines, events, scores, recommendations and the recorded exports that targeted them.
+    orders with their lines, events, reviews, scores, recommendations, offers assigned, flags and the recorded
+    exports that targeted them.
     Raises UserError (code not_found) for an unknown customer."""
     customer = Customer.objects.filter(shop=shop, external_id=external_id).first() \
         if "\x00" not in external_id else None
@@ -183,6 +186,12 @@ def customer_data_export(*, shop: Shop, external_id: str) -> dict:
         "revenue_at_risk", "scored_at", "scoring_run_id"))
     recommendations = list(Recommendation.objects.filter(shop=shop, customer=customer).order_by("rank").values(
         "product__external_id", "rank", "score", "source", "reason"))
+    reviews = list(Review.objects.filter(shop=shop, customer=customer).order_by("created_at", "pk").values(
+        "external_id", "product__external_id", "rating", "title", "text", "created_at", "language", "sentiment",
+        "aspects"))
+    assignments = list(Assignment.objects.filter(shop=shop, customer=customer).order_by("assigned_at", "pk").values(
+        "external_id", "offer__external_id", "assigned_at", "propensity", "context", "is_control", "channel"))
+    flags = list(CustomerFlag.objects.filter(shop=shop, customer=customer).values("kind", "reason", "created_at"))
     exports = list(SegmentExport.objects.filter(shop=shop).filter(
         Q(targeted_customer_ids__contains=[customer.pk]) | Q(control_customer_ids__contains=[customer.pk]))
         .values("pk", "created_at", "control_customer_ids"))
@@ -199,6 +208,10 @@ def customer_data_export(*, shop: Shop, external_id: str) -> dict:
                     "lines": lines.get(o["pk"], [])} for o in orders],
         "events": [{"type": e["type"], "product_id": e["product__external_id"], "occurred_at": e["occurred_at"],
                     "session_id": e["session_id"], "properties": e["properties"]} for e in events],
+        "reviews": [{"id": r.pop("external_id"), "product_id": r.pop("product__external_id"), **r} for r in reviews],
+        "offer_assignments": [{"id": a.pop("external_id"), "offer_id": a.pop("offer__external_id"), **a}
+                              for a in assignments],
+        "flags": flags,
         "scores": scores,
         "recommendations": [{"product_id": r["product__external_id"], "rank": r["rank"], "score": r["score"],
                              "source": r["source"], "reason": r["reason"]} for r in recommendations],

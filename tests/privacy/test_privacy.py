@@ -11,10 +11,12 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import AuditLog, Job
-from behavior.models import Customer, Event, Order, OrderLine
+from behavior.models import Customer, Event, Order, OrderLine, Review
 from behavior.retention import events_retention_apply
 from behavior.services import data_import
 from catalog.models import Product
+from forecasts.models import CustomerFlag
+from offers.models import Assignment, Offer
 from predictions.models import CustomerScore, Segment, SegmentExport
 from predictions.segment_services import export_create
 from predictions.selectors.segments import segment_member_ids
@@ -85,8 +87,14 @@ def test_erasure_removes_the_customer_everywhere_keeps_a_hash_and_is_idempotent(
 
 
 def test_access_request_exports_every_stored_fact(shop, tmp_path):
-    _fill(shop)
+    customers = _fill(shop)
     Customer.objects.filter(shop=shop, external_id="C1").update(marketing_consent=True)
+    # Facts the other apps keep about the customer (the replay of the review found these left out).
+    Review.objects.create(shop=shop, external_id="R1", customer=customers["C1"], rating=1, text="late again")
+    offer = Offer.objects.create(shop=shop, external_id="D10", name="10 % off", kind="discount_pct", value=10)
+    Assignment.objects.create(shop=shop, external_id="A1", customer=customers["C1"], offer=offer,
+                              assigned_at=AS_OF, propensity=0.5)
+    CustomerFlag.objects.create(shop=shop, customer=customers["C1"], kind="refund_abuse", reason="refunds")
     out_file = tmp_path / "c1.json"
     out = io.StringIO()
     call_command("export_customer", "--shop", shop.slug, "C1", "--out", str(out_file), stdout=out)
@@ -97,7 +105,11 @@ def test_access_request_exports_every_stored_fact(shop, tmp_path):
     assert document["orders"][0]["lines"] == [{"product_id": "P1", "quantity": 2, "unit_price": None}]
     assert {e["type"] for e in document["events"]} == {"view"}
     assert set(document) == set(customer_data_export(shop=shop, external_id="C1")) == {
-        "shop", "customer", "orders", "events", "scores", "recommendations", "segment_exports"}
+        "shop", "customer", "orders", "events", "reviews", "offer_assignments", "flags", "scores",
+        "recommendations", "segment_exports"}
+    assert [r["text"] for r in document["reviews"]] == ["late again"]
+    assert [(a["id"], a["offer_id"]) for a in document["offer_assignments"]] == [("A1", "D10")]
+    assert [f["kind"] for f in document["flags"]] == ["refund_abuse"]
     assert {s["task"] for s in document["scores"]} == {"churn", "purchase"}
 
 
