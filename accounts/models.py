@@ -1,7 +1,13 @@
 """Tenants (shops), who may see them, API tokens, background jobs and the audit log."""
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+# Day counts a shop may set (ten years of horizon, a century of lookback or retention): far beyond any real use,
+# far below what breaks date arithmetic (2147483647 days was accepted before).
+MAX_HORIZON_DAYS = 3650
+MAX_DAYS = 36_500
 
 
 class Role(models.TextChoices):
@@ -19,15 +25,18 @@ class Shop(models.Model):
     name = models.CharField(max_length=200)
     currency = models.CharField(max_length=3, default="EUR")
     # Prediction settings per shop, not constants (a grocery and a furniture store differ).
-    horizon_days = models.PositiveIntegerField(default=90)
-    churn_lookback_days = models.PositiveIntegerField(default=365)
+    horizon_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1),
+                                                                       MaxValueValidator(MAX_HORIZON_DAYS)])
+    churn_lookback_days = models.PositiveIntegerField(default=365, validators=[MinValueValidator(1),
+                                                                               MaxValueValidator(MAX_DAYS)])
     # Whether products a customer already bought may be recommended again (global default;
     # per-category overrides live in catalog.Category.allow_rebuy).
     allow_rebuy = models.BooleanField(default=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="shops",
                                      blank=True)
     # How long raw events are kept, in days (None: for ever); the nightly task deletes older ones.
-    event_retention_days = models.PositiveIntegerField(null=True, blank=True)
+    event_retention_days = models.PositiveIntegerField(null=True, blank=True,
+                                                       validators=[MinValueValidator(1), MaxValueValidator(MAX_DAYS)])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,4 +1,5 @@
-"""What both writers share: the per-batch result and the category tree."""
+"""What the writers share (the COPY writer and other apps' kind writers): the per-batch result, the id cache and
+the category tree."""
 
 from __future__ import annotations
 

@@ -249,3 +249,17 @@ def test_a_shop_admin_opens_and_saves_their_shops_settings_and_the_change_is_aud
     assert shop.event_retention_days == 400
     entry = AuditLog.objects.get(action="shop.settings")
     assert entry.user == people["admin"] and entry.details == {"event_retention_days": "400"}
+
+
+@pytest.mark.parametrize("field", ["horizon_days", "churn_lookback_days", "event_retention_days"])
+def test_a_shop_setting_beyond_its_bound_is_refused_in_django_admin(world, people, client, field):
+    # The replay of the review saved 2147483647 days.
+    shop = world["acme"].shop
+    client.force_login(people["admin"])
+    form = client.get(f"/admin/accounts/shop/{shop.pk}/change/").context["adminform"].form
+    data = {name: form.initial.get(name) if form.initial.get(name) is not None else "" for name in form.fields}
+    data[field] = 2147483647
+    response = client.post(f"/admin/accounts/shop/{shop.pk}/change/", data)
+    assert response.status_code == 200 and response.context["adminform"].form.errors.get(field)
+    shop.refresh_from_db()
+    assert getattr(shop, field) != 2147483647
