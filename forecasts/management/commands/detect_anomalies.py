@@ -2,8 +2,7 @@
 
 from accounts.management.base import ShopCommand
 from forecasts.services.alerts import alerts_save, anomalies_detect, anomaly_dict
-
-from ._args import iso_date
+from predictions.management.commands._args import iso_date
 
 
 class Command(ShopCommand):

@@ -2,8 +2,7 @@
 
 from accounts.management.base import ShopCommand
 from forecasts.services.runs import forecast_run_create
-
-from ._args import positive_int
+from predictions.management.commands._args import positive_int
 
 
 class Command(ShopCommand):

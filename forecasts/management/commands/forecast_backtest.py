@@ -3,8 +3,7 @@
 
 from accounts.management.base import ShopCommand
 from forecasts.services.backtest import forecast_backtest
-
-from ._args import iso_date, positive_int
+from predictions.management.commands._args import iso_date, positive_int
 
 
 class Command(ShopCommand):
