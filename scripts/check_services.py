@@ -12,7 +12,8 @@ from urllib.parse import parse_qs, urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ecomsight.embedded import answers  # noqa: E402
 
-SERVICES = [("PostgreSQL", "DATABASE_URL", 5432, "var/pg"), ("Redis", "REDIS_URL", 6379, "var/redis")]
+VAR_DIR = os.environ.get("VAR_DIR", "var")
+SERVICES = [("PostgreSQL", "DATABASE_URL", 5432, f"{VAR_DIR}/pg"), ("Redis", "REDIS_URL", 6379, f"{VAR_DIR}/redis")]
 
 
 def main() -> int:
