@@ -5,7 +5,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from .selectors import NoShopGranted
 
@@ -45,7 +45,8 @@ class NoStoreForUsersMiddleware:
             return response
         if path.startswith("/api/"):
             if not response.has_header("Cache-Control"):
-                add_never_cache_headers(response)
+                # The directives alone: no Expires (a clock value would make equal answers differ in bytes).
+                patch_cache_control(response, no_cache=True, no_store=True, must_revalidate=True, private=True)
             return response
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
