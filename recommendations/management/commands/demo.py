@@ -11,6 +11,7 @@ It lives in the recommendations app because that app sits at the top of the depe
 import datetime as dt
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -98,6 +99,11 @@ class Command(BaseCommand):
             subprocess.Popen([sys.executable, "-m", "gunicorn", "ecomsight.wsgi", "--bind", f"{host}:{port}"],
                              cwd=root, env=env, start_new_session=True),
         ]
+        # Ctrl-C and `make demo-stop` (SIGTERM) both stop the children below, also when this process was started
+        # with SIGINT ignored (a background job of a script inherits that, and Python then never raises
+        # KeyboardInterrupt).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         pids = Path(settings.VAR_DIR) / "demo.pids"
         pids.write_text("\n".join(str(p) for p in (os.getpid(), *(c.pid for c in children))))
         self.say(f"serving on {address} with a Celery worker (Ctrl-C or `make demo-stop` stops)")
