@@ -57,12 +57,12 @@ class MemorySampler(threading.Thread):
 
     def __init__(self, roots: list[int]):
         super().__init__(daemon=True)
-        self.roots, self.peak_mb, self.peak_name, self._stop = roots, 0.0, "", threading.Event()
+        self.roots, self.peak_mb, self.peak_name, self._halt = roots, 0.0, "", threading.Event()
 
     def run(self) -> None:
         import psutil
 
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             for root in self.roots:
                 try:
                     parent = psutil.Process(root)
@@ -76,10 +76,10 @@ class MemorySampler(threading.Thread):
                         continue
                     if mb > self.peak_mb:
                         self.peak_mb, self.peak_name = mb, " ".join(process.cmdline()[-6:])[:80]
-            self._stop.wait(0.5)
+            self._halt.wait(0.5)
 
     def stop(self) -> float:
-        self._stop.set()
+        self._halt.set()
         self.join()
         return self.peak_mb
 
