@@ -98,7 +98,9 @@ def _owner_role(user: AbstractBaseUser, shop_id: int) -> str | None:
     # The owner's membership of the token's shop (one indexed query); a role in another shop counts for nothing.
     if user.is_superuser:
         return Role.ADMIN.value
-    return Membership.objects.filter(user_id=user.pk, shop_id=shop_id).values_list("role", flat=True).first()
+    # order_by("pk"): one row at most, and Membership's default order would join the shop to sort it.
+    return (Membership.objects.filter(user_id=user.pk, shop_id=shop_id).order_by("pk")
+            .values_list("role", flat=True).first())
 
 
 def _last_used_touch(token: ApiToken, now) -> None:
@@ -121,7 +123,7 @@ def api_token_verify(*, plain: str) -> ApiToken:
         raise TokenInvalid("Invalid token.")
     # Simple indexed queries: the token (unique hash) with its owner and shop, then the owner's groups,
     # then the grant; a refused token stops at the first that fails.
-    token = ApiToken.objects.select_related("user", "shop").filter(key_hash=token_hash(plain)).first()
+    token = ApiToken.objects.select_related("user", "shop").filter(key_hash=token_hash(plain)).order_by("pk").first()
     if token is None:
         raise TokenInvalid("Invalid token.")
     now = timezone.now()

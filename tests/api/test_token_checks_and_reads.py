@@ -141,3 +141,17 @@ def test_at_risk_answers_each_filter_and_a_newer_run_at_once(clients, shop, scor
     scored_customers(shop, newer, [{"external_id": "N1", "p": 0.99}])
     body = client.get("/api/v1/at-risk/", {"band": "high"}).json()
     assert body["scoring_run"]["id"] == newer.pk and [r["customer_id"] for r in body["results"]] == ["N1"]
+
+
+@pytest.mark.parametrize("query", [{}, {"band": "high"}, {"sort": "value"}, {"days_min": "0", "sort": "last_order"}])
+def test_the_api_lists_the_rows_the_web_page_shows(clients, shop, scored, query):
+    from predictions.filters import AtRiskFilter
+    from predictions.selectors.at_risk import at_risk_page
+
+    page = at_risk_page(shop=shop, flt=AtRiskFilter.from_query(query))
+    body = clients["admin"].get("/api/v1/at-risk/", query).json()
+    assert [(r["customer_id"], r["email"], r["churn_probability"], r["revenue_at_risk"], r["days_since_last_order"])
+            for r in body["results"]] == [
+        (row.external_id, row.email, row.churn_probability, row.revenue_at_risk, row.days_since_last_order)
+        for row in page.rows]
+    assert body["results"]
