@@ -1,7 +1,7 @@
 """Per-token (per-user for the browser) rate limits in the Django cache (Redis in tests and production).
 
-A fixed window counter in Django's cache (add, then incr). DRF's SimpleRateThrottle keeps the list of every
-request's time instead, which at thousands of calls a minute costs more than the call itself."""
+A fixed window counter in Django's cache (incr; add for a window's first request). DRF's SimpleRateThrottle keeps
+the list of every request's time instead, which at thousands of calls a minute costs more than the call itself."""
 
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ def parse_rate(rate: str) -> tuple[int, int]:
 def window_count(key: str, *, ttl: int) -> int:
     """Count one more request under `key` and return the count; the key expires `ttl` seconds after the
     window's first request (the key names its window, so it is never counted into again after)."""
-    cache.add(key, 0, ttl)
     try:
         return cache.incr(key)
-    except ValueError:  # expired between the two calls: a new key for the rest of its window
-        cache.add(key, 1, ttl)
-        return 1
+    except ValueError:  # the window's first request (or the key expired): start it
+        if cache.add(key, 1, ttl):
+            return 1
+        return cache.incr(key)  # another process started it meanwhile
 
 
 def token_ident(key_hash: str) -> str:
