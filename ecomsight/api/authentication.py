@@ -46,4 +46,5 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer",
-                "description": "An API token: `python manage.py create_token USER --name NAME --shop SLUG`."}
+                "description": "An API token: from the web app's API tokens page (`/accounts/tokens/`) or "
+                               "`python manage.py create_token USER --name NAME --shop SLUG`."}

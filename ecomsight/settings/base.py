@@ -286,8 +286,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "EcomSight API",
     "DESCRIPTION": (
         "Churn and purchase scores, recommendations, segments and ingestion for one shop.\n\n"
-        "Authenticate with `Authorization: Bearer <token>` (create one with `python manage.py create_token "
-        "USER --name NAME --shop SLUG`). A token acts for one shop with its owner's role (marketer < "
+        "Authenticate with `Authorization: Bearer <token>`: create one in the web app on the **API tokens** "
+        "page (`/accounts/tokens/`, in the menu for every role; it acts for the shop chosen there with your own "
+        "role), or with `python manage.py create_token USER --name NAME --shop SLUG`. A token acts for one "
+        "shop with its owner's role (marketer < "
         "analyst < admin). Customers and products are addressed by the shop's own ids. Lists use cursor "
         "pagination: follow `next`. Every error has the form "
         '`{"status": 400, "code": "invalid", "message": "...", "field": "name-or-null"}`.'
