@@ -151,6 +151,8 @@ class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
         flt = AtRiskFilter.from_query(request.query_params)
         if flt.errors:
             raise exceptions.ValidationError(flt.errors[0])
+        if flt.segment is not None:
+            segment_get(shop=self.shop, segment_id=flt.segment)  # 404 for a segment the shop does not have
         return self.snapshot_page(request, lambda run, start, stop: at_risk_window_rows(
             shop=self.shop, run=run, flt=flt, start=start, stop=stop))
 
