@@ -230,7 +230,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
         return redirect("predictions:at_risk")
     # Each segment's filter in words, so that the list says who is in it (segments are few: a query or two each).
     segments = [(item, at_risk_sel.filter_in_words(shop=shop, flt=AtRiskFilter.from_dict(item.segment.filters)))
-                for item in segments_sel.segment_list(shop=shop)]
+                for item in segments_sel.segment_summaries(shop=shop)]
     return render(request, "predictions/segments.html", {"shop": shop, "segments": segments})
 
 

@@ -119,9 +119,6 @@ DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 # JIT compilation costs a page query more (~15 ms) than it ever saves on these short queries.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
-# The API's hot reads run as prepared statements (ecomsight.db.fetch_prepared); turn off behind a pooler in
-# transaction mode that cannot keep them (PgBouncer before 1.21).
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -268,16 +265,6 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- REST framework -----------------------------------------------------------------------------
-# The API's shared state (token and scoring-run generations, per-token request counts) is synced with Redis
-# at most this often per process instead of on every call: see ecomsight/api/shared.py and the README.
-API_SYNC_SECONDS = env.float("API_SYNC_SECONDS", default=0.1)
-# Each web process keeps an at-risk page it read (the rows of one scoring run, built for the caller's role) for
-# this long: a run's scores and list columns never change once it succeeded, so only customer details (email,
-# name, country) can be this old. 0 reads every page from the database. See predictions/api/selectors.py.
-API_PAGE_CACHE_SECONDS = env.float("API_PAGE_CACHE_SECONDS", default=2.0)
-# The usual call of a customer's recommendations and scores is answered without DRF's dispatch (the same
-# checks, status, headers and bytes): see ecomsight/api/hot.py. false sends every call through DRF.
-API_HOT_PATHS = env.bool("API_HOT_PATHS", default=True)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "ecomsight.api.schema.ApiAutoSchema",
     # Bearer first: its WWW-Authenticate header is the one a 401 carries. The session serves the
@@ -302,8 +289,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "EcomSight API",
     "DESCRIPTION": (
         "Churn and purchase scores, recommendations, segments and ingestion for one shop.\n\n"
-        "Authenticate with `Authorization: Bearer <token>` (create one with `python manage.py create_token "
-        "USER --name NAME --shop SLUG`). A token acts for one shop with its owner's role (marketer < "
+        "Authenticate with `Authorization: Bearer <token>`: create one in the web app on the **API tokens** "
+        "page (`/accounts/tokens/`, in the menu for every role; it acts for the shop chosen there with your own "
+        "role), or with `python manage.py create_token USER --name NAME --shop SLUG`. A token acts for one "
+        "shop with its owner's role (marketer < "
         "analyst < admin). Customers and products are addressed by the shop's own ids. Lists use cursor "
         "pagination: follow `next`. Every error has the form "
         '`{"status": 400, "code": "invalid", "message": "...", "field": "name-or-null"}`.'

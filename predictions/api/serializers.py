@@ -8,6 +8,7 @@ from rest_framework import serializers
 from ecomsight.api.fields import KnownKeysSerializer, StrictCharField, StrictFloatField, StrictIntegerField
 from predictions.filters import BANDS, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
 from predictions.models import CustomerScore, ModelVersion, Segment, Task
+from predictions.selectors.at_risk import AtRiskRow
 from predictions.services.training import ALGORITHMS
 
 # The bounds are AtRiskFilter's (predictions.filters), which the web page and saved segments use too.
@@ -91,6 +92,17 @@ class AtRiskRowSerializer(serializers.Serializer):
     last_order_at = serializers.DateTimeField(allow_null=True)
     days_since_last_order = serializers.IntegerField(allow_null=True)
     reasons = serializers.ListField(child=serializers.CharField())
+
+
+def at_risk_row_data(row: AtRiskRow, *, personal: bool) -> dict:
+    """An at-risk row in AtRiskRowSerializer's shape (built directly: the documented schema stays the
+    serializer); email and name only when `personal`."""
+    return {"customer_id": row.external_id, "email": row.email if personal else None,
+            "name": row.name if personal else None, "country": row.country,
+            "churn_probability": row.churn_probability, "purchase_probability": row.purchase_probability,
+            "risk_band": row.risk_band, "spend_12m": row.spend_12m, "revenue_at_risk": row.revenue_at_risk,
+            "last_order_at": row.last_order_at, "days_since_last_order": row.days_since_last_order,
+            "reasons": row.reasons}
 
 
 class ScoringRunRefSerializer(serializers.Serializer):
