@@ -2,7 +2,7 @@
 
 from django import forms
 
-from predictions.segment_services import MAX_CONTROL_PCT
+from predictions.services.segments import MAX_CONTROL_PCT
 
 
 class SegmentNameForm(forms.Form):

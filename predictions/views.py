@@ -32,21 +32,21 @@ from accounts.permissions import can_view_personal_data, permission_required_403
 from accounts.selectors import shop_for_request, user_may
 from catalog.selectors import product_thumbnails
 from ecomsight.errors import UserError
-from predictions import exports
 from predictions.filters import BANDS, SORTS, AtRiskFilter
 from predictions.forms import ExportForm, SegmentNameForm
-from predictions.segment_services import (
+from predictions.selectors import at_risk as at_risk_sel
+from predictions.selectors import campaigns
+from predictions.selectors import customers as customers_sel
+from predictions.selectors import dashboard as dashboard_sel
+from predictions.selectors import segments as segments_sel
+from predictions.services import exports
+from predictions.services.segments import (
     export_create,
     export_download_record,
     segment_create,
     segment_delete,
     segment_rename,
 )
-from predictions.selectors import at_risk as at_risk_sel
-from predictions.selectors import campaigns
-from predictions.selectors import customers as customers_sel
-from predictions.selectors import dashboard as dashboard_sel
-from predictions.selectors import segments as segments_sel
 from reviews.selectors import review_list
 
 # ---- small server-side charts ---------------------------------------------------------------------

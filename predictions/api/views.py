@@ -31,13 +31,13 @@ from ecomsight.api.pagination import (
 from ecomsight.api.permissions import request_personal_data, request_role
 from ecomsight.api.renderers import JSONRenderer
 from ecomsight.api.views import PAGING, ShopApiMixin, query_names, unknown_query_check
-from predictions import exports
 from predictions.filters import AtRiskFilter
 from predictions.models import ModelVersion, ScoringRun, Segment
-from predictions.segment_services import export_create, segment_create, segment_delete, segment_rename
 from predictions.selectors.at_risk import at_risk_window, scoring_run_current
 from predictions.selectors.segments import segment_consent_refused_count, segment_get, segment_window
+from predictions.services import exports
 from predictions.services.scoring import scoring_run_create
+from predictions.services.segments import export_create, segment_create, segment_delete, segment_rename
 from predictions.services.training import model_version_promote, parse_algorithms
 
 from . import selectors

@@ -4,10 +4,10 @@ import io
 import pytest
 
 from accounts.models import AuditLog
-from predictions.exports import csv_lines, export_rows, neutralise, pseudonym
 from predictions.filters import AtRiskFilter
 from predictions.models import Segment, SegmentExport
-from predictions.segment_services import (
+from predictions.services.exports import csv_lines, export_rows, neutralise, pseudonym
+from predictions.services.segments import (
     SegmentNameTaken,
     export_create,
     segment_create,
@@ -217,7 +217,7 @@ def test_large_export_file_neutralises_formulas_and_pseudonymises_like_the_strea
 
 def test_large_export_progress_is_reported_chunk_by_chunk(shop, big, monkeypatch, django_capture_on_commit_callbacks):
     from accounts import jobs
-    from predictions import exports
+    from predictions.services import exports
 
     monkeypatch.setattr(exports, "CHUNK", 10)
     seen = []

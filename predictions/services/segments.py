@@ -1,7 +1,7 @@
 """Writes for segments: save a filter under a name, rename, delete, and record an export.
 
 An export is decided here (who, which members, pseudonymised or not, which control group) and
-written to SegmentExport and the audit log in one transaction; `predictions.exports` then streams
+written to SegmentExport and the audit log in one transaction; `predictions.services.exports` then streams
 the file for exactly the customers recorded as targeted. An export with more rows than the caller's
 `stream_max_rows` is written to a file by a background job instead (`predictions.tasks.segment_export_task`),
 and downloading that file is audited too.

@@ -36,7 +36,7 @@ from ecomsight.csvsafe import neutralise
 from ecomsight.files import Removed, old_files_remove
 from predictions.extensions import export_offers, export_recommendations
 from predictions.models import CustomerScore, ScoringRun, SegmentExport, Task
-from predictions.segment_services import ExportPlan
+from predictions.services.segments import ExportPlan
 
 HEADER = ["customer_id", "email", "name", "churn_probability", "purchase_probability", "risk_band",
           "revenue_at_risk", "reasons", "rec_1", "rec_2", "rec_3", "offer_id"]
