@@ -23,7 +23,8 @@ from predictions.extensions import excluded_customers
 from predictions.filters import AtRiskFilter
 from predictions.models import ScoringRun, Segment, SegmentExport
 from predictions.selectors.at_risk import scoring_run_current
-from predictions.selectors.segments import segment_consent_refused_count, segment_queryset
+from predictions.selectors.segments import rows_after_control, segment_consent_refused_count, segment_queryset
+from predictions.services.export_presets import preset_get
 
 MAX_CONTROL_PCT = 50
 
@@ -113,13 +114,14 @@ class ExportPlan:
 @transaction.atomic
 def export_create(
     *, shop: Shop, segment: Segment, user: AbstractBaseUser, pseudonymise: bool = False, control_pct: int = 0,
-    stream_max_rows: int | None = None,
+    stream_max_rows: int | None = None, preset: str = "generic",
 ) -> ExportPlan:
     """Record an export of `segment`: SegmentExport row and AuditLog("segment.export"), then the file's members.
 
     Users who may not see personal data always get a pseudonymised file. `control_pct` percent of the
     members (drawn at random, seeded by the export's id so it can be reproduced) are held back:
-    recorded in `control_customer_ids`, never written to the file.
+    recorded in `control_customer_ids`, never written to the file. `preset` names the columns for a
+    campaign tool (export_presets; Mailchimp refuses a pseudonymised file).
 
     With `stream_max_rows` set and more targeted customers than that, the file is left to a background
     job: the plan carries a `Job` (kind "export"), the targeted ids are recorded so that the worker writes
@@ -133,6 +135,7 @@ def export_create(
     if not 0 <= control_pct <= MAX_CONTROL_PCT:
         raise UserError(f"The control group must be between 0 and {MAX_CONTROL_PCT} %.", field="control")
     pseudonymised = bool(pseudonymise) or not can_view_personal_data(user, shop)
+    preset = preset_get(preset, pseudonymised=pseudonymised).key
     run = scoring_run_current(shop=shop)
     members = list(segment_queryset(shop=shop, segment=segment, run=run).values_list("customer_id", flat=True)) \
         if run else []
@@ -142,12 +145,12 @@ def export_create(
     members = [c for c in members if c not in excluded] if flagged_out else members
     export = SegmentExport.objects.create(
         shop=shop, segment=segment, created_by=user, pseudonymised=pseudonymised, control_pct=control_pct,
-        horizon_days=shop.horizon_days,
+        horizon_days=shop.horizon_days, preset=preset,
     )
     refused = segment_consent_refused_count(shop=shop, segment=segment, run=run)
     control: set[int] = set()
     if control_pct and members:
-        size = round(len(members) * control_pct / 100)
+        size = len(members) - rows_after_control(members=len(members), control_pct=control_pct)
         control = set(random.Random(export.pk).sample(members, size))
     targeted = [c for c in members if c not in control]
     background = stream_max_rows is not None and len(targeted) > stream_max_rows
@@ -168,8 +171,8 @@ def export_create(
     AuditLog.objects.create(
         shop=shop, user=user, action="segment.export", target=segment.name,
         details={"rows": len(targeted), "user": user.get_username(), "export_id": export.pk,
-                 "pseudonymised": pseudonymised, "control_pct": control_pct, "control_rows": len(control),
-                 "scoring_run": run.pk if run else None, "background": background,
+                 "pseudonymised": pseudonymised, "preset": preset, "control_pct": control_pct,
+                 "control_rows": len(control), "scoring_run": run.pk if run else None, "background": background,
                  "left_out_no_consent": refused, "flagged_left_out": flagged_out},
     )
     if job is not None:
