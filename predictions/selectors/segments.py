@@ -50,6 +50,12 @@ def _consenting(shop: Shop, queryset: QuerySet[CustomerScore]) -> QuerySet[Custo
     return queryset.exclude(customer_id__in=_refused(shop))
 
 
+def consent_refused_ids(*, shop: Shop, customer_ids) -> set[int]:
+    """Which of `customer_ids` refused marketing now (the rule segments apply): a delivery sending later than
+    its export was decided checks again."""
+    return set(_refused(shop).filter(pk__in=customer_ids).values_list("pk", flat=True))
+
+
 def segment_consent_refused_count(*, shop: Shop, segment: Segment, run: ScoringRun | None) -> int:
     """How many customers the segment's filter matches who are left out because they refused marketing."""
     flt = AtRiskFilter.from_dict(segment.filters or {}).without_segment()

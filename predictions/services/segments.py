@@ -113,15 +113,17 @@ class ExportPlan:
 
 @transaction.atomic
 def export_create(
-    *, shop: Shop, segment: Segment, user: AbstractBaseUser, pseudonymise: bool = False, control_pct: int = 0,
-    stream_max_rows: int | None = None, preset: str = "generic",
+    *, shop: Shop, segment: Segment, user: AbstractBaseUser | None, pseudonymise: bool = False, control_pct: int = 0,
+    stream_max_rows: int | None = None, preset: str = "generic", audit: dict | None = None,
 ) -> ExportPlan:
     """Record an export of `segment`: SegmentExport row and AuditLog("segment.export"), then the file's members.
 
     Users who may not see personal data always get a pseudonymised file. `control_pct` percent of the
     members (drawn at random, seeded by the export's id so it can be reproduced) are held back:
     recorded in `control_customer_ids`, never written to the file. `preset` names the columns for a
-    campaign tool (export_presets; Mailchimp refuses a pseudonymised file).
+    campaign tool (export_presets; Mailchimp refuses a pseudonymised file). `user` None: an export the
+    system makes (a scheduled delivery, deliveries app): `pseudonymise` as configured; `audit` adds to the
+    audit entry's details (which delivery).
 
     With `stream_max_rows` set and more targeted customers than that, the file is left to a background
     job: the plan carries a `Job` (kind "export"), the targeted ids are recorded so that the worker writes
@@ -134,7 +136,7 @@ def export_create(
                         "the at-risk list before exporting.", field="filters")
     if not 0 <= control_pct <= MAX_CONTROL_PCT:
         raise UserError(f"The control group must be between 0 and {MAX_CONTROL_PCT} %.", field="control")
-    pseudonymised = bool(pseudonymise) or not can_view_personal_data(user, shop)
+    pseudonymised = bool(pseudonymise) or (user is not None and not can_view_personal_data(user, shop))
     preset = preset_get(preset, pseudonymised=pseudonymised).key
     run = scoring_run_current(shop=shop)
     members = list(segment_queryset(shop=shop, segment=segment, run=run).values_list("customer_id", flat=True)) \
@@ -144,7 +146,7 @@ def export_create(
     flagged_out = sum(1 for c in members if c in excluded)
     members = [c for c in members if c not in excluded] if flagged_out else members
     export = SegmentExport.objects.create(
-        shop=shop, segment=segment, created_by=user, pseudonymised=pseudonymised, control_pct=control_pct,
+        shop=shop, segment=segment, created_by=_user(user), pseudonymised=pseudonymised, control_pct=control_pct,
         horizon_days=shop.horizon_days, preset=preset,
     )
     refused = segment_consent_refused_count(shop=shop, segment=segment, run=run)
@@ -169,8 +171,9 @@ def export_create(
         export.job = job
     export.save(update_fields=["rows", "control_customer_ids", "targeted_customer_ids", "job"])
     AuditLog.objects.create(
-        shop=shop, user=user, action="segment.export", target=segment.name,
-        details={"rows": len(targeted), "user": user.get_username(), "export_id": export.pk,
+        shop=shop, user=_user(user), action="segment.export", target=segment.name,
+        details={**(audit or {}), "rows": len(targeted), "user": user.get_username() if user else "",
+                 "export_id": export.pk,
                  "pseudonymised": pseudonymised, "preset": preset, "control_pct": control_pct,
                  "control_rows": len(control), "scoring_run": run.pk if run else None, "background": background,
                  "left_out_no_consent": refused, "flagged_left_out": flagged_out},
