@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.permissions import can_view_personal_data, role_required
+from accounts.permissions import can_view_personal_data, permission_required_403, role_required
 from accounts.selectors import shop_for_request, user_may
 from ecomsight.errors import UserError
 from predictions.models import Segment
@@ -70,25 +70,20 @@ def delivery_page(request: HttpRequest, delivery_id: int) -> HttpResponse:
     })
 
 
-@role_required("marketer")
+@permission_required_403("accounts.export_segments")
 @require_POST
 def delivery_send_view(request: HttpRequest, delivery_id: int) -> HttpResponse:
     """Send a delivery now, outside its schedule (a worker does it)."""
-    shop = shop_for_request(request)
-    if not _may_send(request, shop):
-        raise PermissionDenied("Your role may not export segments.")
-    delivery = selectors.delivery_get(shop=shop, delivery_id=delivery_id)
+    delivery = selectors.delivery_get(shop=shop_for_request(request), delivery_id=delivery_id)
     transaction.on_commit(lambda: delivery_run_task.delay(delivery.pk), robust=True)
     messages.success(request, "Sending now: the log below shows each try as it happens.")
     return redirect("deliveries:detail", delivery_id=delivery.pk)
 
 
-@role_required("marketer")
+@permission_required_403("accounts.export_segments")
 @require_POST
 def delivery_delete_view(request: HttpRequest, delivery_id: int) -> HttpResponse:
     shop = shop_for_request(request)
-    if not _may_send(request, shop):
-        raise PermissionDenied("Your role may not export segments.")
     delivery = selectors.delivery_get(shop=shop, delivery_id=delivery_id)
     delivery_delete(shop=shop, delivery=delivery, user=request.user)
     messages.success(request, "The delivery was removed.")

@@ -301,3 +301,12 @@ def test_a_marketer_without_personal_data_only_schedules_pseudonymised_deliverie
     delivery = delivery_create(shop=shop, segment=setup["segment"], user=marketer, kind="webhook",
                                url="http://127.0.0.1:9/x", pseudonymise=False)
     assert delivery.pseudonymised
+
+
+def test_another_shops_user_can_neither_read_nor_send_nor_remove_a_delivery(shop, other_shop, setup, client):
+    delivery = webhook(shop, setup, "http://127.0.0.1:9/x")
+    client.force_login(UserFactory(role="admin", shops=[other_shop]))
+    assert client.get(f"/deliveries/{delivery.pk}/").status_code == 404
+    assert client.post(f"/deliveries/{delivery.pk}/send/").status_code == 404
+    assert client.post(f"/deliveries/{delivery.pk}/delete/").status_code == 404
+    assert Delivery.objects.filter(pk=delivery.pk).exists() and not DeliveryRun.objects.exists()
