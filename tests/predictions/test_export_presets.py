@@ -135,6 +135,7 @@ def test_product_import_takes_a_url_column(shop, tmp_path):
 def twenty(shop, settings, tmp_path):
     """20 members, one of them flagged (left out of campaign files)."""
     settings.EXPORT_DIR = tmp_path / "exports"
+    settings.IMPORT_DIR = tmp_path / "imports"  # files_expire sweeps both
     settings.FILE_RETENTION_DAYS = 30
     run = ScoringRunFactory(shop=shop)
     cs = scored_customers(shop, run, [{"external_id": f"K{i:02d}", "p": 0.9 - i / 100, "buy": 0.3} for i in range(20)])
@@ -148,6 +149,7 @@ def test_the_export_button_says_how_many_rows_the_file_will_hold(shop, twenty, c
     # 19 exportable (one flagged); a 10 % control group holds back round(1.9) = 2: the file has 17.
     assert 'Download CSV (<span id="export-rows">19 customers</span>)' in page
     assert 'value="10" data-rows="17"' in page and "the file holds 17" in page
+    assert f"/deliveries/?segment={twenty.pk}" in page  # sending it on a schedule is one click away
     response = client.get(f"/segments/{twenty.pk}/export.csv", {"control": 10})
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert len(rows) == 17
