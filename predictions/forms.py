@@ -2,7 +2,8 @@
 
 from django import forms
 
-from predictions.segment_services import MAX_CONTROL_PCT
+from predictions.services.export_presets import PRESET_CHOICES
+from predictions.services.segments import MAX_CONTROL_PCT
 from predictions.services.training import ALGORITHMS
 
 ALGORITHM_LABELS = {
@@ -29,7 +30,12 @@ class ExportForm(forms.Form):
     control = forms.IntegerField(
         required=False, min_value=0, max_value=MAX_CONTROL_PCT, initial=0, label="Hold back a control group (%)",
         help_text="A random share of the customers left out of the file, to measure the campaign's effect later.",
+        error_messages={"min_value": "The control group must be a whole percent between 0 and 50.",
+                        "max_value": "The control group must be a whole percent between 0 and 50.",
+                        "invalid": "The control group must be a whole percent between 0 and 50."},
     )
+    preset = forms.ChoiceField(choices=PRESET_CHOICES, required=False, label="Columns for",
+                               error_messages={"invalid_choice": "Choose one of the listed campaign tools."})
 
 
 class TrainForm(forms.Form):

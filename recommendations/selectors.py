@@ -133,19 +133,22 @@ def customer_page_recommendations(shop_id: int, customer_id: int, last_order_id:
 
 
 def export_top_recommendations(shop_id: int):
-    """For a segment export: a reader of {customer id: the titles (else ids) of their top 3 products},
-    bound to the build active when the export starts, so every chunk of one file shows the same build."""
+    """For a segment export: a reader of {customer id: their top 3 products, best first, each as
+    {"product_id", "title", "url", "image_url"}}, bound to the build active when the export starts, so every
+    chunk of one file shows the same build."""
     version_id = recommender_version_active(shop=shop_id)
 
-    def read(customer_ids) -> dict[int, list[str]]:
-        recs: dict[int, list[str]] = {}
+    def read(customer_ids) -> dict[int, list[dict]]:
+        recs: dict[int, list[dict]] = {}
         if version_id is None:
             return recs
-        for customer_id, title, external_id in (
+        for customer_id, external_id, title, url, image_url in (
             Recommendation.objects.filter(version_id=version_id, customer_id__in=customer_ids, rank__lte=3)
-            .order_by("customer_id", "rank").values_list("customer_id", "product__title", "product__external_id")
+            .order_by("customer_id", "rank")
+            .values_list("customer_id", "product__external_id", "product__title", "product__url", "product__image_url")
         ):
-            recs.setdefault(customer_id, []).append(title or external_id)
+            recs.setdefault(customer_id, []).append(
+                {"product_id": external_id, "title": title or external_id, "url": url, "image_url": image_url})
         return recs
 
     return read

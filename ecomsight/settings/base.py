@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "recommendations",
     "forecasts",
     "offers",
+    "deliveries",
     "privacy",
 ]
 
@@ -197,6 +198,12 @@ EXPORT_DIR = VAR_DIR / "exports"
 TRAIN_SAMPLE_CUSTOMERS = env.int("TRAIN_SAMPLE_CUSTOMERS", default=300_000)
 FILE_RETENTION_DAYS = env.int("FILE_RETENTION_DAYS", default=30)
 EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=5000)  # larger exports run as a job
+# Scheduled deliveries (deliveries app): customers per webhook batch, tries per batch or upload, the first
+# back-off (doubled after each failed try), and whether private / loopback addresses may be targets.
+DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=500)
+DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
+DELIVERY_RETRY_BACKOFF_SECONDS = env.int("DELIVERY_RETRY_BACKOFF_SECONDS", default=60)
+DELIVERY_ALLOW_PRIVATE = env.bool("DELIVERY_ALLOW_PRIVATE", default=False)
 
 REDIS_URL = env("REDIS_URL")
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -257,6 +264,10 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-behavior-housekeeping": {  # dead imports marked failed; events past each shop's retention deleted
         "task": "behavior.nightly_housekeeping",
         "schedule": crontab(hour=1, minute=30),
+    },
+    "nightly-deliveries": {  # scheduled segment deliveries (deliveries app), after the night's scores and offers
+        "task": "deliveries.tasks.deliveries_due_task",
+        "schedule": crontab(hour=4, minute=0),
     },
     "nightly-expire-files": {
         "task": "predictions.tasks.files_expire_task",

@@ -9,6 +9,7 @@ from ecomsight.api.fields import KnownKeysSerializer, StrictCharField, StrictFlo
 from predictions.filters import BANDS, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
 from predictions.models import CustomerScore, ModelVersion, Segment, Task
 from predictions.selectors.at_risk import AtRiskRow
+from predictions.services.export_presets import PRESET_CHOICES
 from predictions.services.training import ALGORITHMS
 
 # The bounds are AtRiskFilter's (predictions.filters), which the web page and saved segments use too.
@@ -157,6 +158,9 @@ class ExportQuerySerializer(serializers.Serializer):
                                             help_text="Replace emails by pseudonyms and leave names empty.")
     control = serializers.IntegerField(min_value=0, max_value=50, required=False, default=0,
                                        help_text="Percent of members held back as a control group.")
+    preset = serializers.ChoiceField(choices=[key for key, _ in PRESET_CHOICES], required=False, default="generic",
+                                     help_text="Column names for a campaign tool: generic, klaviyo (list CSV), "
+                                               "mailchimp (audience import; needs emails), braze (user CSV).")
 
 
 class ModelOutputSerializer(serializers.ModelSerializer):

@@ -35,10 +35,8 @@ from ecomsight.api.permissions import request_personal_data, request_role
 from ecomsight.api.renderers import JSONRenderer
 from ecomsight.api.schema import documented_get
 from ecomsight.api.views import PAGING, ShopApiMixin, query_names
-from predictions import exports
 from predictions.filters import AtRiskFilter
 from predictions.models import ModelVersion, ScoringRun, Segment
-from predictions.segment_services import export_create, segment_create, segment_delete, segment_rename
 from predictions.selectors.at_risk import at_risk_window_rows, scoring_run_current, scoring_run_for_list
 from predictions.selectors.scores import customer_score_history, customer_scores_current, score_row
 from predictions.selectors.segments import (
@@ -47,7 +45,9 @@ from predictions.selectors.segments import (
     segment_size,
     segment_window_rows,
 )
+from predictions.services import exports
 from predictions.services.scoring import scoring_run_create
+from predictions.services.segments import export_create, segment_create, segment_delete, segment_rename
 from predictions.services.training import model_version_promote, parse_algorithms
 
 from .serializers import (
@@ -331,15 +331,18 @@ class SegmentExportApi(ShopApiMixin, APIView):
 
     @extend_schema(
         operation_id="segments_export", summary="Export a segment as CSV (streamed, audited)", tags=["segments"],
-        description="The same file as the web export: customer_id, email, name, churn_probability, "
-                    "purchase_probability, risk_band, revenue_at_risk, reasons, rec_1..rec_3. Personal data only "
-                    "for roles allowed to see it (pseudonymised otherwise); safe to open in a spreadsheet. "
+        description="The same file as the web export, with the columns of `preset`: generic (customer_id, email, "
+                    "name, churn_probability, purchase_probability, risk_band, revenue_at_risk, reasons, rec_1 and "
+                    "rec_1_product_id / rec_1_url / rec_1_image_url .. rec_3, offer_id), klaviyo, mailchimp, braze. "
+                    "Personal data only for roles allowed to see it (otherwise no email or name columns but a "
+                    "pseudonym column); safe to open in a spreadsheet. The file can be downloaded again from its "
+                    "web page until FILE_RETENTION_DAYS. "
                     "Every export is recorded (SegmentExport) and written to the audit log.",
         parameters=[SEGMENT_ID, ExportQuerySerializer],
         responses={(200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR, description="The CSV file.",
                                                       examples=[OpenApiExample("csv", value=(
-                                                          "customer_id,email,name,churn_probability,...\r\n"
-                                                          "C00042,anon-3f2a...,,0.81,...\r\n"))])},
+                                                          "customer_id,pseudonym,churn_probability,...\r\n"
+                                                          "C00042,anon-3f2a...,0.81,...\r\n"))])},
     )
     def get(self, request, segment_id: int):
         segment = segment_get(shop=self.shop, segment_id=segment_id)
@@ -349,10 +352,9 @@ class SegmentExportApi(ShopApiMixin, APIView):
             raise exceptions.PermissionDenied("Your role may not export segments.")
         plan = export_create(shop=self.shop, segment=segment, user=request.user,
                              pseudonymise=query.validated_data["pseudonymise"],
-                             control_pct=query.validated_data["control"])
+                             control_pct=query.validated_data["control"], preset=query.validated_data["preset"])
         filename = f"{slugify(segment.name) or 'segment'}-{plan.export.created_at:%Y%m%d}-{plan.export.pk}.csv"
-        response = StreamingHttpResponse(exports.csv_lines(exports.export_rows(plan=plan)),
-                                         content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(exports.export_stream(plan=plan), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         # Customers the segment matches who refused marketing are not in the file; how many:
         response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)

@@ -192,14 +192,16 @@ RECENT_DAYS = 7
 
 
 def segment_exports_recent(*, shop: Shop, segment: Segment, limit: int = 5) -> list[RecentExport]:
-    """The segment's background exports of the last week, latest first (streamed ones left their file with
-    the user already)."""
+    """The segment's exports of the last week with a file to download again (background ones, and streamed
+    ones whose copy was written in full), latest first."""
     since = timezone.now() - timedelta(days=RECENT_DAYS)
-    exports = (SegmentExport.objects.filter(shop=shop, segment=segment, job__isnull=False, created_at__gte=since)
+    exports = (SegmentExport.objects.filter(Q(job__isnull=False) | ~Q(file_path=""), shop=shop, segment=segment,
+                                            created_at__gte=since)
                .select_related("job", "created_by")
                .defer("control_customer_ids", "targeted_customer_ids")
                .order_by("-created_at", "-id")[:limit])
-    return [RecentExport(export=e, status=e.job.status, percent=job_percent(e.job)) for e in exports]
+    return [RecentExport(export=e, status=e.job.status if e.job else Job.Status.SUCCEEDED,
+                         percent=job_percent(e.job) if e.job else 100) for e in exports]
 
 
 def job_percent(job: Job) -> int:

@@ -10,6 +10,7 @@ from django.http import Http404
 
 from accounts.models import Shop
 from behavior.models import Customer
+from predictions.extensions import excluded_customers
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
 
@@ -52,6 +53,12 @@ def segment_size(*, shop: Shop, segment: Segment) -> int | None:
     """How many members the segment has in the current run (None before any scores)."""
     run = scoring_run_current(shop=shop)
     return segment_queryset(shop=shop, segment=segment, run=run).count() if run else None
+
+
+def consent_refused_ids(*, shop: Shop, customer_ids) -> set[int]:
+    """Which of `customer_ids` refused marketing now (the rule segments apply): a delivery sending later than
+    its export was decided checks again."""
+    return set(_refused(shop).filter(pk__in=customer_ids).values_list("pk", flat=True))
 
 
 def segment_consent_refused_count(*, shop: Shop, segment: Segment, run: ScoringRun | None) -> int:
@@ -145,3 +152,33 @@ def segment_member_ids(*, shop: Shop, segment: Segment) -> list[int]:
     if run is None:
         return []
     return list(segment_queryset(shop=shop, segment=segment, run=run).values_list("customer_id", flat=True))
+
+
+@dataclass(frozen=True)
+class ExportChoice:
+    """A control group the export form offers, and how many rows the file then holds."""
+
+    control_pct: int
+    rows: int
+
+
+EXPORT_CONTROL_CHOICES = (0, 5, 10, 20)
+
+
+def rows_after_control(*, members: int, control_pct: int) -> int:
+    """How many of `members` customers a file holds once `control_pct` percent are held back (the rule
+    export_create draws by)."""
+    return members - round(members * control_pct / 100)
+
+
+def segment_export_choices(*, shop: Shop, detail: SegmentDetail) -> list[ExportChoice]:
+    """Per control group offered, the rows the export file will really hold: the segment's members less
+    those flagged out of campaign files (predictions.extensions) less the control group drawn by export_create."""
+    members = detail.size
+    if members and detail.run is not None:
+        excluded = excluded_customers(shop_id=shop.pk)
+        if excluded:
+            members -= segment_queryset(shop=shop, segment=detail.segment, run=detail.run).filter(
+                customer_id__in=excluded).count()
+    return [ExportChoice(control_pct=pct, rows=rows_after_control(members=members, control_pct=pct))
+            for pct in EXPORT_CONTROL_CHOICES]
