@@ -111,7 +111,7 @@ class CustomerRecommendationsApi(ShopApiMixin, generics.ListAPIView):
                                                 description="The shop's own customer id.")],
                    examples=[OpenApiExample("recommendation", response_only=True, value={
                        "rank": 1, "product": PRODUCT, "score": 0.42, "source": "item_cf",
-                       "reason": "Because you bought Espresso machine"})])
+                       "reason": "Because they bought Espresso machine"})])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
