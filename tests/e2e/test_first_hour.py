@@ -15,11 +15,13 @@ import pytest
 from django.conf import settings
 
 from behavior.models import Customer
-from predictions.models import Segment, SegmentExport
+from predictions.models import CustomerScore, Segment, SegmentExport
 from predictions.selectors.segments import segment_member_ids
 from tests.accounts.factories import UserFactory
 from tests.e2e.conftest import PHONE, wait_for
+from recommendations.models import Recommendation, RecommenderVersion
 from tests.e2e.test_browser import seed_scores
+from tests.predictions.factories import ProductFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -29,6 +31,24 @@ README_IMAGES = {  # screenshot -> docs/img/ name, width in the README
     "first-hour-phone-02-at-risk": "first-hour-at-risk-phone.png",
     "first-hour-laptop-06-segment-export": "first-hour-segment-export.png",
 }
+
+
+def seed_offers(shop) -> None:
+    """What to offer: two recommended products each, and the purchase scores' reasons and expected orders."""
+    products = [ProductFactory(shop=shop, title=title, price=price) for title, price in (
+        ("Roastery 9 dark roast coffee beans, 1 kg", 18.99), ("Casa Viva ceramic pour-over set", 34.99),
+        ("Pure Botanics hydrating face cream", 21.99), ("Green Valley organic green tea", 7.99))]
+    version = RecommenderVersion.objects.create(shop=shop, status=RecommenderVersion.Status.ACTIVE)
+    scores = list(CustomerScore.objects.filter(shop=shop, task="purchase").order_by("customer_id"))
+    Recommendation.objects.bulk_create([
+        Recommendation(shop=shop, version=version, customer_id=s.customer_id, rank=rank + 1, score=1.0 - rank / 10,
+                       product=products[(i + rank) % len(products)], source="repurchase",
+                       reason="buys this about every 30 days")
+        for i, s in enumerate(scores) for rank in range(2)])
+    for i, s in enumerate(scores):
+        s.expected_orders = round(2.5 * s.probability, 2)
+        s.reasons = ["buys about every 21 days" if s.probability >= 0.3 else "no order for 120 days"]
+    CustomerScore.objects.bulk_update(scores, ["expected_orders", "reasons"])
 
 
 def _fits(browser) -> bool:
@@ -56,6 +76,7 @@ def test_first_hour_from_login_to_a_campaign_file(browser, live_server, login, s
     size = LAPTOP if width == "laptop" else PHONE
     prefix = f"first-hour-{width}"
     seed_scores(shop)
+    seed_offers(shop)
     UserFactory(username="mia", role="marketer", shops=[shop])
     browser.set_window_size(*size)
     login("mia")
@@ -85,10 +106,15 @@ def test_first_hour_from_login_to_a_campaign_file(browser, live_server, login, s
         assert reason.size["width"] > 0.8 * (card.size["width"] - 40)
 
     # 3. The likely buyers, beside the at-risk list.
-    browser.find_element(By.LINK_TEXT, "likely buyers").click()
+    if width == "phone":  # the menu folds away on a phone
+        browser.find_element(By.CSS_SELECTOR, ".nav-toggle-label").click()
+    browser.find_element(By.LINK_TEXT, "Likely buyers").click()
     wait_for(lambda: "/buyers/" in browser.current_url, "the likely buyers")
     rows = browser.find_elements(By.CSS_SELECTOR, ".buyers-table tbody tr")
     assert [r.find_element(By.CSS_SELECTOR, "td a").text for r in rows][:2] == ["C011", "C010"]  # buy 0.95, 0.88
+    assert rows[0].find_element(By.CSS_SELECTOR, "td.offer").text.split("\n")[0] in {
+        "Roastery 9 dark roast coffee beans, 1 kg", "Casa Viva ceramic pour-over set",
+        "Pure Botanics hydrating face cream", "Green Valley organic green tea"}
     look("03-likely-buyers")
 
     # 4. A customer.
@@ -97,7 +123,7 @@ def test_first_hour_from_login_to_a_campaign_file(browser, live_server, login, s
     first_id = first.text
     first.click()
     wait_for(lambda: f"/customers/{first_id}/" in browser.current_url, "the customer page")
-    assert "No order in the next" in browser.find_element(By.TAG_NAME, "body").text
+    assert "no order in the next" in browser.find_element(By.TAG_NAME, "body").text
     look("04-customer")
     browser.back()
     wait_for(lambda: "band=high" in browser.current_url, "the filtered list again")

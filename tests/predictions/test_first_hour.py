@@ -84,7 +84,7 @@ def test_likely_buyers_before_any_scores_says_so(marketer_client):
 def test_at_risk_list_says_it_covers_active_customers_only_with_counts(marketer_client, scored):
     body = marketer_client.get("/customers/").content.decode()
     assert "active customers only" in body
-    assert "2 of the shop's 3 customers" in body and "The other 1 have already gone quiet" in body
+    assert "2 of the shop's 3 customers" in body and "The other 1 have gone quiet already" in body
     # "Chance of leaving" is defined with the shop's horizon, not a fixed 90 days.
     assert "no order in the next 60 days" in body
 
