@@ -184,3 +184,26 @@ def test_first_hour_from_login_to_a_campaign_file(browser, live_server, login, s
         for source, target in README_IMAGES.items():
             if source in taken:
                 _readme_image(taken[source], target)
+
+
+PAGES = ["/", "/customers/", "/buyers/", "/segments/", "/forecasts/", "/alerts/", "/offers/", "/reviews/",
+         "/imports/", "/quality/", "/models/", "/jobs/", "/accounts/tokens/"]
+
+
+@pytest.mark.parametrize("width", ["laptop", "phone"])
+def test_every_page_fits_the_width_without_sideways_scrolling(browser, live_server, login, shot, shop, width):
+    size = LAPTOP if width == "laptop" else PHONE
+    seed_scores(shop)
+    seed_offers(shop)
+    UserFactory(username="ana", role="analyst", shops=[shop])
+    browser.set_window_size(*size)
+    login("ana")
+    too_wide = []
+    for path in PAGES:
+        browser.get(f"{live_server.url}{path}")
+        assert "Server Error" not in browser.title, path
+        name = "home" if path == "/" else path.strip("/").replace("/", "-")
+        shot(f"every-page-{width}-{name}", size, full=True)
+        if not _fits(browser):
+            too_wide.append(path)
+    assert too_wide == []
