@@ -26,7 +26,7 @@ from tests.predictions.factories import ProductFactory
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
 LAPTOP = (1280, 860)
-README_IMAGES = {  # screenshot -> docs/img/ name, width in the README
+README_IMAGES = {  # screenshot -> its name under docs/img/
     "first-hour-laptop-01-dashboard": "first-hour-dashboard.png",
     "first-hour-phone-02-at-risk": "first-hour-at-risk-phone.png",
     "first-hour-laptop-06-segment-export": "first-hour-segment-export.png",
