@@ -17,9 +17,9 @@ from django.conf import settings
 from behavior.models import Customer
 from predictions.models import CustomerScore, Segment, SegmentExport
 from predictions.selectors.segments import segment_member_ids
+from recommendations.models import Recommendation, RecommenderVersion
 from tests.accounts.factories import UserFactory
 from tests.e2e.conftest import PHONE, wait_for
-from recommendations.models import Recommendation, RecommenderVersion
 from tests.e2e.test_browser import seed_scores
 from tests.predictions.factories import ProductFactory
 
@@ -45,7 +45,7 @@ def seed_offers(shop) -> None:
                        product=products[(i + rank) % len(products)], source="repurchase",
                        reason="buys this about every 30 days")
         for i, s in enumerate(scores) for rank in range(2)])
-    for i, s in enumerate(scores):
+    for s in scores:
         s.expected_orders = round(2.5 * s.probability, 2)
         s.reasons = ["buys about every 21 days" if s.probability >= 0.3 else "no order for 120 days"]
     CustomerScore.objects.bulk_update(scores, ["expected_orders", "reasons"])
