@@ -85,6 +85,6 @@ def _rows(*, shop: Shop, run: ScoringRun, scores: list[CustomerScore]) -> list[L
             country=customer.country, purchase_probability=s.probability, expected_orders=s.expected_orders,
             spend_12m=s.spend_12m, last_order_at=last,
             days_since_last_order=max(0, (ref - last).days) if last else None,
-            reasons=list(s.reasons or []), offer=list(offers.get(s.customer_id, [])),
+            reasons=list(s.reasons or []), offer=[o["title"] or o["product_id"] for o in offers.get(s.customer_id, [])],
         ))
     return rows
