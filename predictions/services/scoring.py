@@ -3,7 +3,7 @@
 A scoring run splits the shop's customers into id ranges; each chunk is one Celery task (so more
 workers finish sooner) that reads its customers' history in bulk, scores both tasks, and replaces
 its rows in one transaction — a chunk that runs twice overwrites, never duplicates. The last chunk
-to finish computes the deciles over the whole run (one set-based UPDATE) and marks the run done."""
+to finish computes the deciles over the whole run (set-based UPDATEs in score_columns.py) and marks the run done."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from ..ml.reasons import REASON_TEMPLATES
 from ..models import CustomerScore, ModelVersion, ScoringRun
 from ..selectors.frames import shop_frames
 from .registry import model_load
+from .score_columns import customer_score_deciles_fill, customer_score_list_columns_fill
 from .training import TASKS, resolve_as_of
 
 logger = logging.getLogger("ecomsight.scoring")
@@ -221,25 +222,13 @@ def _chunk_done(*, run_id: int, chunk: int) -> None:
 
 def _finalise(run: ScoringRun) -> None:
     """Deciles over the whole run (1 = most likely), the run's headline figures, status succeeded."""
-    with connection.cursor() as cursor:
-        # The chunks just wrote this run's rows; without fresh statistics the planner takes the
-        # table for tiny and joins it to itself row by row (minutes at 200,000 customers, not seconds).
-        cursor.execute("ANALYZE predictions_customerscore")
-        for task in TASKS:
-            cursor.execute(
-                "UPDATE predictions_customerscore SET decile = ranked.d FROM ("
-                " SELECT id, NTILE(10) OVER (ORDER BY probability DESC) AS d FROM predictions_customerscore"
-                " WHERE scoring_run_id = %s AND task = %s) AS ranked"
-                " WHERE predictions_customerscore.id = ranked.id",
-                [run.pk, task],
-            )
-    # The run's headline figures, computed once here so the dashboard never re-aggregates the scores.
-    from ..selectors.at_risk import customer_score_list_columns_fill
-    from ..selectors.dashboard import churn_histogram, run_figures
-
+    customer_score_deciles_fill(run=run)
     # Copy the purchase probability and last order date onto the churn rows: the at-risk list sorts
     # and filters on them from an index (this also records the run's row count in its summary).
     customer_score_list_columns_fill(run=run)
+    # The run's headline figures, computed once here so the dashboard never re-aggregates the scores.
+    from ..selectors.dashboard import churn_histogram, run_figures
+
     figures = run_figures(shop=run.shop, runs=[run])[0]
     summary = dict(run.summary)
     summary["figures"] = {

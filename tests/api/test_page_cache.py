@@ -9,7 +9,7 @@ import pytest
 
 from behavior.models import Customer
 from predictions.api import selectors as api_selectors
-from predictions.selectors.at_risk import customer_score_list_columns_fill
+from predictions.services.score_columns import customer_score_list_columns_fill
 from tests.conftest import calls_counted
 from tests.predictions.factories import ScoringRunFactory, scored_customers
 
