@@ -8,3 +8,8 @@ class PredictionsConfig(AppConfig):
         from .current_run import connect_signals
 
         connect_signals()
+        from behavior.signals import customers_changed
+
+        from .services.rescoring import customers_changed_record
+
+        customers_changed.connect(customers_changed_record, dispatch_uid="predictions.rescoring.record")

@@ -21,11 +21,13 @@ def shop_frames(
     until: datetime | None = None,
     customer_range: tuple[int, int] | None = None,
     include_events: bool = True,
+    customer_ids: list[int] | None = None,
 ) -> ShopFrames:
     """Everything the models read for one shop, in four bulk queries (never one per customer).
 
     `until` keeps what happened after it out of memory (feature code still filters by cutoff itself);
-    `customer_range` (first and last customer id, inclusive) reads one scoring chunk's customers."""
+    `customer_range` (first and last customer id, inclusive) reads one scoring chunk's customers; `customer_ids`
+    these customers only (the re-scoring of changed customers: one index probe per customer)."""
     time_filter = ""
     params: list = [shop_id]
     if until is not None:
@@ -36,10 +38,15 @@ def shop_frames(
         time_filter += " AND {who} BETWEEN %s AND %s"
         params.extend(customer_range)
         customer_params.extend(customer_range)
+    if customer_ids is not None:
+        time_filter += " AND {who} = ANY(%s)"
+        params.append(list(customer_ids))
+        customer_params.append(list(customer_ids))
 
     customers = read_frame(
         f"SELECT id, {epoch_sql('signup_at')} FROM behavior_customer WHERE shop_id = %s"
-        + (" AND id BETWEEN %s AND %s" if customer_range else ""),
+        + (" AND id BETWEEN %s AND %s" if customer_range else "")
+        + (" AND id = ANY(%s)" if customer_ids is not None else ""),
         customer_params,
         columns=["customer_id", "signup_at"],
         epoch_columns=["signup_at"],
@@ -80,11 +87,13 @@ def shop_frames(
                                "occurred_at": pd.Series(dtype="datetime64[ns, UTC]"),
                                "type": pd.Series(dtype="str"), "product_id": pd.Series(dtype="float64")})
     return ShopFrames(customers=customers, orders=orders, order_lines=order_lines, events=events,
-                      reviews=customer_reviews_frame(shop_id=shop_id, until=until, customer_range=customer_range))
+                      reviews=customer_reviews_frame(shop_id=shop_id, until=until, customer_range=customer_range,
+                                                     customer_ids=customer_ids))
 
 
 def customer_reviews_frame(*, shop_id: int, until: datetime | None = None,
-                           customer_range: tuple[int, int] | None = None) -> pd.DataFrame | None:
+                           customer_range: tuple[int, int] | None = None,
+                           customer_ids: list[int] | None = None) -> pd.DataFrame | None:
     """The reviews written by customers, as the churn features read them (ShopFrames.reviews); None when
     the shop has no analysed review (its models then see no review features at all)."""
     from reviews.ml.aspects import ASPECTS
@@ -98,6 +107,9 @@ def customer_reviews_frame(*, shop_id: int, until: datetime | None = None,
     if customer_range is not None:
         sql += " AND customer_id BETWEEN %s AND %s"
         params.extend(customer_range)
+    if customer_ids is not None:
+        sql += " AND customer_id = ANY(%s)"
+        params.append(list(customer_ids))
     frame = read_frame(sql, params, columns=["customer_id", "created_at", "stars", "sentiment", "aspects"],
                        epoch_columns=["created_at"], dtypes={"customer_id": "int64", "stars": "float64",
                                                              "sentiment": "str"})

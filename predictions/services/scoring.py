@@ -111,10 +111,34 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
     if run.status == ScoringRun.Status.SUCCEEDED and chunk in run.summary.get("done", []):
         return 0
     lo, hi = run.summary["chunks"][chunk]
+    rows = scores_compute(run=run, frames=shop_frames(shop_id=run.shop_id, until=run.as_of, customer_range=(lo, hi)),
+                          cutoff=pd.Timestamp(run.as_of))
+    with transaction.atomic():
+        # Checked again under the run's lock: another delivery of this chunk (a redelivered task, a resume of a
+        # run that was in fact still going) may have finished it while this one scored, and the run may have
+        # succeeded since; rewriting then would undo its deciles and copied list columns. Its rows stand.
+        locked = ScoringRun.objects.select_for_update().only("summary").get(pk=run.pk)
+        if chunk in locked.summary.get("done", []):
+            return 0
+        CustomerScore.objects.filter(scoring_run_id=run.pk, customer_id__gte=lo, customer_id__lte=hi).delete()
+        bulk_insert(CustomerScore._meta.db_table, SCORE_COLUMNS, rows)
+        _chunk_done(run_id=run.pk, chunk=chunk)
+    return len(rows)
+
+
+# The columns of CustomerScore that `scores_compute` gives a value in each row, in its order.
+SCORE_COLUMNS = ["shop_id", "scoring_run_id", "customer_id", "model_version_id", "task", "probability", "risk_band",
+                 "decile", "reasons", "expected_orders", "p_alive", "spend_12m", "revenue_at_risk", "scored_at",
+                 "as_of"]
+
+
+def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp, as_of: dt.datetime | None = None) -> list[tuple]:
+    """Score the customers of `frames` as of `cutoff` with the run's models, for every task with a champion: one
+    row per customer and task (SCORE_COLUMNS; decile 10 until the run's deciles are set). `as_of`: the value of
+    the rows' as_of column (None: the run's). The nightly chunks and the re-scoring of changed customers both
+    score through here."""
     shop = run.shop
     versions = {v.task: v for v in run.model_versions.all()}
-    cutoff = pd.Timestamp(run.as_of)
-    frames = shop_frames(shop_id=shop.pk, until=run.as_of, customer_range=(lo, hi))
     config = FeatureConfig()
     ids = eligible_customers(frames, cutoff=cutoff, task="purchase", lookback_days=shop.churn_lookback_days)
     features = build_features(frames, cutoff=cutoff, config=config, customer_ids=ids)
@@ -143,24 +167,9 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
         for i, customer_id in enumerate(data.customer_ids):
             rows.append((
                 shop.pk, run.pk, int(customer_id), version.pk, task, float(p[i]), bands[i], 10,
-                json.dumps(reasons[i]), task_value[i, 0], task_value[i, 1], task_value[i, 2], at_risk[i], now,
+                json.dumps(reasons[i]), task_value[i, 0], task_value[i, 1], task_value[i, 2], at_risk[i], now, as_of,
             ))
-    with transaction.atomic():
-        # Checked again under the run's lock: another delivery of this chunk (a redelivered task, a resume of a
-        # run that was in fact still going) may have finished it while this one scored, and the run may have
-        # succeeded since; rewriting then would undo its deciles and copied list columns. Its rows stand.
-        locked = ScoringRun.objects.select_for_update().only("summary").get(pk=run.pk)
-        if chunk in locked.summary.get("done", []):
-            return 0
-        CustomerScore.objects.filter(scoring_run_id=run.pk, customer_id__gte=lo, customer_id__lte=hi).delete()
-        bulk_insert(
-            CustomerScore._meta.db_table,
-            ["shop_id", "scoring_run_id", "customer_id", "model_version_id", "task", "probability", "risk_band",
-             "decile", "reasons", "expected_orders", "p_alive", "spend_12m", "revenue_at_risk", "scored_at"],
-            rows,
-        )
-        _chunk_done(run_id=run.pk, chunk=chunk)
-    return len(rows)
+    return rows
 
 
 def _value(X: pd.DataFrame, *, versions: dict[str, ModelVersion], horizon_days: int) -> np.ndarray:
