@@ -15,8 +15,9 @@ so, instead of keeping the nightly run's score until the next night (issue 18 §
    a new `scored_at` and `as_of` (the end of the day of their newest order or event, at least the run's as_of).
    Deciles are placed against the run's decile boundaries, the at-risk list's copied columns refreshed for these
    customers. Users keep seeing one current run; the run's headline figures (dashboard) stay those of the night.
-   A chunk whose re-scoring fails goes back to the pending rows; a worker killed mid-chunk loses that chunk's
-   ids, which the next night's run scores anyway (and `ordered_since_scoring` marks meanwhile).
+   A chunk whose re-scoring fails goes back to the pending rows (for the next change's task); a worker killed
+   mid-chunk loses that chunk's ids, which the next night's run scores anyway (`ordered_since_scoring` marks
+   them meanwhile).
 Running the same customers again replaces their rows again: idempotent.
 
 Recommendations are not rebuilt here: the recommender (recommendations.services) builds every customer's list
@@ -59,12 +60,16 @@ def customers_changed_record(*, shop_id: int, customer_ids: Iterable[int], **kwa
     ids = sorted({int(i) for i in customer_ids})
     if not ids or not ScoringRun.objects.filter(shop_id=shop_id, status=ScoringRun.Status.SUCCEEDED).exists():
         return 0
+    _pending_add(shop_id=shop_id, customer_ids=ids)
+    transaction.on_commit(lambda: rescore_schedule(shop_id=shop_id), robust=True)
+    return len(ids)
+
+
+def _pending_add(*, shop_id: int, customer_ids: list[int]) -> None:
     with connection.cursor() as cursor:
         cursor.execute("INSERT INTO predictions_rescorepending (shop_id, customer_id, changed_at) "
                        "SELECT %s, unnest(%s::bigint[]), now() ON CONFLICT (shop_id, customer_id) DO NOTHING",
-                       [shop_id, ids])
-    transaction.on_commit(lambda: rescore_schedule(shop_id=shop_id), robust=True)
-    return len(ids)
+                       [shop_id, customer_ids])
 
 
 def rescore_schedule(*, shop_id: int) -> bool:
@@ -89,8 +94,10 @@ def rescore_changed(*, shop_id: int, chunk_size: int | None = None) -> int:
         try:
             done += customers_rescore(shop=shop, customer_ids=ids)
         except Exception:
-            with transaction.atomic():
-                customers_changed_record(shop_id=shop_id, customer_ids=ids)
+            # Back to pending, without a new task: the next change (or the night's run) takes them; a chunk
+            # that fails every time must not loop once per window.
+            _pending_add(shop_id=shop_id, customer_ids=ids)
+            logger.exception("re-scoring %d customers of shop %d failed; they stay pending", len(ids), shop_id)
             raise
     return done
 
