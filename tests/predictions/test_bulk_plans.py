@@ -25,6 +25,7 @@ from predictions.services.score_columns import (
 from tests.predictions.factories import AS_OF, ScoringRunFactory
 
 N = 100_000
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

@@ -120,3 +120,34 @@ def test_one_task_rescores_every_post_of_its_debounce_window(run, analyst, djang
     assert rescore_changed(shop_id=run.shop_id) == 3
     assert rescore_pending_count(shop_id=run.shop_id) == 0
     assert customers_ordered_since_scoring(run=run) == set()
+
+
+def test_events_posted_through_the_api_record_their_customers_once(run, analyst):
+    score = _at_risk(run)[0]
+    occurred = (run.as_of + timedelta(hours=2)).isoformat()
+    events = [{"event_id": f"EV-{i}", "customer_id": score.customer.external_id, "type": "view",
+               "occurred_at": occurred, "properties": {}} for i in range(3)]
+    assert analyst.post("/api/v1/events/batch/", events, format="json").json()["stored"] == 3
+    assert list(RescorePending.objects.values_list("customer_id", flat=True)) == [score.customer_id]
+    # Sent again: nothing new stored, nothing more to re-score.
+    RescorePending.objects.all().delete()
+    assert analyst.post("/api/v1/events/batch/", events, format="json").json()["stored"] == 0
+    assert not RescorePending.objects.exists()
+
+
+def test_a_chunk_that_fails_stays_pending(run, monkeypatch):
+    from predictions.services import rescoring
+
+    ids = [s.customer_id for s in _at_risk(run, 3)]
+    before = set(run.scores.filter(customer_id__in=ids).values_list("id", "scored_at"))
+    RescorePending.objects.bulk_create([RescorePending(shop=run.shop, customer_id=i, changed_at=run.as_of)
+                                        for i in ids])
+
+    def broken(**kwargs):
+        raise RuntimeError("model file missing")
+
+    monkeypatch.setattr(rescoring, "scores_compute", broken)
+    with pytest.raises(RuntimeError):
+        rescore_changed(shop_id=run.shop_id)
+    assert set(RescorePending.objects.values_list("customer_id", flat=True)) == set(ids)
+    assert set(run.scores.filter(customer_id__in=ids).values_list("id", "scored_at")) == before  # rows kept
