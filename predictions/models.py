@@ -95,9 +95,9 @@ class CustomerScore(models.Model):
     spend_12m = models.FloatField(default=0)
     revenue_at_risk = models.FloatField(null=True, blank=True)
     scored_at = models.DateTimeField()
-    # The history the score saw ends here; None: the run's as_of. Set on rows re-scored after new orders or events
-    # arrived (predictions.services.rescoring), which see the history up to the newest of them.
-    as_of = models.DateTimeField(null=True, blank=True)
+    # The history the score saw ends here; None: at the run's as_of. Set on rows re-scored after new orders or
+    # events arrived (predictions.services.rescoring), which see the history up to the newest of them.
+    history_until = models.DateTimeField(null=True, blank=True)
     # Copied onto the churn row when the run finishes, so that the at-risk list sorts and filters on them
     # through an index instead of joining 200,000 purchase rows or orders per page (None on older runs,
     # which the list computes instead: see predictions.selectors.at_risk).

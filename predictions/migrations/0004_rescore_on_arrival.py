@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name='customerscore',
-            name='as_of',
+            name='history_until',
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.CreateModel(

@@ -12,7 +12,7 @@ so, instead of keeping the nightly run's score until the next night (issue 18 §
 3. Re-score. The task takes the pending customers in chunks of RESCORE_CHUNK_SIZE (each taken by one short
    DELETE … RETURNING, so ingest never waits on a re-scoring) and re-scores each chunk with the nightly chunks'
    code (`scoring.scores_compute`) into the shop's current run: the customers' rows are replaced in place, with
-   a new `scored_at` and `as_of` (the end of the day of their newest order or event, at least the run's as_of).
+   a new `scored_at` and `history_until` (the end of the day of their newest order or event, at least the run's as_of).
    Deciles are placed against the run's decile boundaries, the at-risk list's copied columns refreshed for these
    customers. Users keep seeing one current run; the run's headline figures (dashboard) stay those of the night.
    A chunk whose re-scoring fails goes back to the pending rows (for the next change's task); a worker killed
@@ -122,7 +122,7 @@ def customers_rescore(*, shop: Shop, customer_ids: Iterable[int]) -> int:
         return 0
     cutoff = _cutoff(shop_id=shop.pk, customer_ids=ids, at_least=run.as_of)
     frames = shop_frames(shop_id=shop.pk, until=cutoff, customer_ids=ids)
-    rows = scores_compute(run=run, frames=frames, cutoff=pd.Timestamp(cutoff), as_of=cutoff)
+    rows = scores_compute(run=run, frames=frames, cutoff=pd.Timestamp(cutoff), history_until=cutoff)
     with transaction.atomic():
         # Under the run's lock: two re-scorings of the run (or its last chunk finishing) write one at a time.
         run = ScoringRun.objects.select_for_update().get(pk=run.pk)

@@ -129,13 +129,14 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
 # The columns of CustomerScore that `scores_compute` gives a value in each row, in its order.
 SCORE_COLUMNS = ["shop_id", "scoring_run_id", "customer_id", "model_version_id", "task", "probability", "risk_band",
                  "decile", "reasons", "expected_orders", "p_alive", "spend_12m", "revenue_at_risk", "scored_at",
-                 "as_of"]
+                 "history_until"]
 
 
-def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp, as_of: dt.datetime | None = None) -> list[tuple]:
+def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp,
+                   history_until: dt.datetime | None = None) -> list[tuple]:
     """Score the customers of `frames` as of `cutoff` with the run's models, for every task with a champion: one
-    row per customer and task (SCORE_COLUMNS; decile 10 until the run's deciles are set). `as_of`: the value of
-    the rows' as_of column (None: the run's). The nightly chunks and the re-scoring of changed customers both
+    row per customer and task (SCORE_COLUMNS; decile 10 until the run's deciles are set). `history_until`: the
+    rows' value of that column (None: the run's as_of). The nightly chunks and the re-scoring of changed customers both
     score through here."""
     shop = run.shop
     versions = {v.task: v for v in run.model_versions.all()}
@@ -167,7 +168,8 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp, as_of: dt.d
         for i, customer_id in enumerate(data.customer_ids):
             rows.append((
                 shop.pk, run.pk, int(customer_id), version.pk, task, float(p[i]), bands[i], 10,
-                json.dumps(reasons[i]), task_value[i, 0], task_value[i, 1], task_value[i, 2], at_risk[i], now, as_of,
+                json.dumps(reasons[i]), task_value[i, 0], task_value[i, 1], task_value[i, 2], at_risk[i], now,
+                history_until,
             ))
     return rows
 

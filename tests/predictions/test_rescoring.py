@@ -70,7 +70,7 @@ def test_an_order_posted_through_the_api_gets_the_customer_rescored_into_the_cur
     fresh = scores_with_freshness(run.scores.filter(customer_id=score.customer_id, task="churn")).get()
     assert not fresh.ordered_since_scoring
     assert fresh.scored_at > score.scored_at
-    assert fresh.as_of == fresh.score_as_of > run.as_of
+    assert fresh.history_until == fresh.score_as_of > run.as_of
     assert fresh.probability < score.probability  # an order today: less likely to leave
     assert fresh.last_order_placed_at == run.as_of + timedelta(days=1)
     assert 1 <= fresh.decile <= 10
