@@ -195,6 +195,9 @@ MODEL_DIR = Path(env("MODEL_DIR", default=str(VAR_DIR / "models")))
 IMPORT_DIR = VAR_DIR / "imports"
 EXPORT_DIR = VAR_DIR / "exports"
 # Uploads, rejected-rows reports and export files older than this go every night (0: keep them all).
+# Training reads a uniform sample of about this many customers when a shop has more (0: all of them), so its
+# memory stays bounded whatever the shop's size; scoring always reads every customer, chunk by chunk.
+TRAIN_SAMPLE_CUSTOMERS = env.int("TRAIN_SAMPLE_CUSTOMERS", default=300_000)
 FILE_RETENTION_DAYS = env.int("FILE_RETENTION_DAYS", default=30)
 EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=5000)  # larger exports run as a job
 
