@@ -105,9 +105,12 @@ def rescore_changed(*, shop_id: int, chunk_size: int | None = None) -> int:
 def _pending_take(*, shop_id: int, limit: int) -> list[int]:
     """Take (remove) up to `limit` pending customers of the shop; SKIP LOCKED lets two tasks share the work."""
     with transaction.atomic(), connection.cursor() as cursor:
+        # MATERIALIZED: taken once. As `id IN (SELECT … LIMIT …)` PostgreSQL may run the subquery again for each
+        # row it deletes, each time finding the next rows (it took every pending row in one "chunk").
         cursor.execute(
-            "DELETE FROM predictions_rescorepending WHERE id IN (SELECT id FROM predictions_rescorepending "
-            "WHERE shop_id = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING customer_id",
+            "WITH taken AS MATERIALIZED (SELECT id FROM predictions_rescorepending WHERE shop_id = %s"
+            " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " DELETE FROM predictions_rescorepending p USING taken WHERE p.id = taken.id RETURNING p.customer_id",
             [shop_id, limit])
         return sorted(row[0] for row in cursor.fetchall())
 

@@ -17,6 +17,7 @@ from predictions.services.scoring import scoring_run_create, scoring_run_execute
 from predictions.services.training import model_train
 from tests.accounts.factories import UserFactory
 from tests.api.conftest import bearer
+from tests.conftest import calls_counted
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 ORDERS = "/api/v1/orders/batch/"
@@ -98,7 +99,9 @@ def test_rescoring_the_same_customers_twice_replaces_their_rows(run):
 
 
 def test_one_task_rescores_every_post_of_its_debounce_window(run, analyst, django_capture_on_commit_callbacks,
-                                                             settings):
+                                                             settings, monkeypatch):
+    from predictions.services import rescoring
+
     settings.RESCORE_DEBOUNCE_SECONDS = 30
     scores = _at_risk(run, 3)
     eager = celery_app.conf.task_always_eager
@@ -116,8 +119,10 @@ def test_one_task_rescores_every_post_of_its_debounce_window(run, analyst, djang
     finally:
         celery_app.conf.task_always_eager = eager
     assert set(RescorePending.objects.values_list("customer_id", flat=True)) == {s.customer_id for s in scores}
-    # The one task, when it runs, re-scores all three.
-    assert rescore_changed(shop_id=run.shop_id) == 3
+    # The one task, when it runs, re-scores all three, in chunks of at most chunk_size.
+    chunks = calls_counted(monkeypatch, rescoring, "customers_rescore")
+    assert rescore_changed(shop_id=run.shop_id, chunk_size=2) == 3
+    assert len(chunks) == 2
     assert rescore_pending_count(shop_id=run.shop_id) == 0
     assert customers_ordered_since_scoring(run=run) == set()
 
