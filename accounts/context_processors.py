@@ -18,10 +18,12 @@ class NavItem:
 NAV = [
     ("Dashboard", "/", "marketer"),
     ("At-risk", "/customers/", "marketer"),
+    ("Likely buyers", "/buyers/", "marketer"),
     ("Segments", "/segments/", "marketer"),
     ("Forecast", "/forecasts/", "marketer"),
     ("Alerts", "/alerts/", "marketer"),
     ("Offers", "/offers/", "marketer"),
+    ("Deliveries", "/deliveries/", "marketer"),
     ("Reviews", "/reviews/", "marketer"),
     ("Imports", "/imports/", "analyst"),
     ("Data quality", "/quality/", "analyst"),

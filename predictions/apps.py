@@ -5,9 +5,6 @@ class PredictionsConfig(AppConfig):
     name = "predictions"
 
     def ready(self) -> None:
-        from .current_run import connect_signals
-
-        connect_signals()
         from behavior.signals import customers_changed
 
         from .services.rescoring import customers_changed_record

@@ -32,21 +32,25 @@ from accounts.permissions import can_view_personal_data, permission_required_403
 from accounts.selectors import shop_for_request, user_may
 from catalog.selectors import product_thumbnails
 from ecomsight.errors import UserError
-from predictions import exports
 from predictions.filters import BANDS, SORTS, AtRiskFilter
 from predictions.forms import ExportForm, SegmentNameForm
-from predictions.segment_services import (
+from predictions.run_labels import run_labels
+from predictions.selectors import at_risk as at_risk_sel
+from predictions.selectors import campaigns
+from predictions.selectors import coverage as coverage_sel
+from predictions.selectors import customers as customers_sel
+from predictions.selectors import dashboard as dashboard_sel
+from predictions.selectors import likely_buyers as likely_buyers_sel
+from predictions.selectors import segments as segments_sel
+from predictions.services import exports
+from predictions.services.export_presets import PRESETS
+from predictions.services.segments import (
     export_create,
     export_download_record,
     segment_create,
     segment_delete,
     segment_rename,
 )
-from predictions.selectors import at_risk as at_risk_sel
-from predictions.selectors import campaigns
-from predictions.selectors import customers as customers_sel
-from predictions.selectors import dashboard as dashboard_sel
-from predictions.selectors import segments as segments_sel
 from reviews.selectors import review_list
 
 # ---- small server-side charts ---------------------------------------------------------------------
@@ -147,7 +151,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """Headline figures, risk distribution, trend over runs, model quality in words, last jobs."""
     shop = shop_for_request(request)
     data = dashboard_sel.dashboard_get(shop=shop)
-    labels = [f"{f.as_of.day} {f.as_of:%b}" for f in data.trend]
+    labels = run_labels([(f.as_of, f.ran_at) for f in data.trend])
     money = lambda v: f"{v:,.0f} {shop.currency}"  # noqa: E731
     count = lambda v: f"{v:,.0f}"  # noqa: E731
     trend = [
@@ -159,7 +163,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     ] if len(data.trend) > 1 else []
     return render(request, "predictions/dashboard.html", {
         "shop": shop, "d": data, "bars": _bars(data.histogram), "trend": trend,
-        "scores_freshness": data.run.as_of if data.run else None,
+        "scores_run": data.run,
     })
 
 
@@ -180,7 +184,8 @@ def at_risk_list(request: HttpRequest) -> HttpResponse:
         "words": at_risk_sel.filter_in_words(shop=shop, flt=flt), "save_form": SegmentNameForm(),
         "show_personal": can_view_personal_data(request.user, shop),
         "top50_query": flt.to_query_string(limit=50),
-        "scores_freshness": result.run.as_of if result.run else None,
+        "coverage": coverage_sel.scored_coverage(shop=shop, run=result.run),
+        "scores_run": result.run,
     })
 
 
@@ -193,7 +198,7 @@ def customer_page(request: HttpRequest, external_id: str) -> HttpResponse:
     shop = shop_for_request(request)
     detail = customers_sel.customer_detail(shop=shop, external_id=external_id)
     history = _line([h.probability for h in detail.history],
-                    [f"{h.as_of.day} {h.as_of:%b %Y}" for h in detail.history],
+                    run_labels([(h.as_of, h.scored_at) for h in detail.history], with_year=True),
                     y_max=1.0) if len(detail.history) > 1 else None
     timeline = [TimelineRow(item=item, date_only=_date_only(item.at)) for item in detail.timeline]
     shown = {r.product_id for r in detail.recommendations} | {s.similar_id for s in detail.similar}
@@ -201,7 +206,7 @@ def customer_page(request: HttpRequest, external_id: str) -> HttpResponse:
         "shop": shop, "c": detail, "customer": detail.customer, "history": history, "timeline": timeline,
         "thumbs": product_thumbnails(shop_id=shop.pk, product_ids=shown) if shown else {},
         "show_personal": can_view_personal_data(request.user, shop),
-        "scores_freshness": detail.run.as_of if detail.run else None,
+        "scores_run": detail.run,
         "reviews": list(review_list(shop=shop, customer=detail.customer.external_id)[:10]),
     })
 
@@ -230,7 +235,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
         return redirect("predictions:at_risk")
     # Each segment's filter in words, so that the list says who is in it (segments are few: a query or two each).
     segments = [(item, at_risk_sel.filter_in_words(shop=shop, flt=AtRiskFilter.from_dict(item.segment.filters)))
-                for item in segments_sel.segment_list(shop=shop)]
+                for item in segments_sel.segment_summaries(shop=shop)]
     return render(request, "predictions/segments.html", {"shop": shop, "segments": segments})
 
 
@@ -249,11 +254,13 @@ def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
         "rename_form": SegmentNameForm(initial={"name": detail.segment.name}),
         "export_form": ExportForm(), "show_personal": can_view_personal_data(request.user, shop),
         "can_export": can_export,
+        # The rows the file will hold per control group choice (flagged customers and the control left out).
+        "export_choices": segments_sel.segment_export_choices(shop=shop, detail=detail) if can_export else [],
         # Above the threshold the form POSTs and the file is prepared by a worker (progress page, then a link).
         "export_in_background": detail.size > settings.EXPORT_STREAM_MAX_ROWS,
         "recent_exports": campaigns.segment_exports_recent(shop=shop, segment=detail.segment) if can_export else [],
         "campaigns": campaigns.campaign_lift_list(shop=shop, segment=detail.segment),
-        "planner_json": json.dumps(detail.planner), "scores_freshness": detail.run.as_of if detail.run else None,
+        "planner_json": json.dumps(detail.planner), "scores_run": detail.run,
     })
 
 
@@ -310,20 +317,20 @@ def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_ma
     segment = segments_sel.segment_get(shop=shop, segment_id=segment_id)
     form = ExportForm(data)
     if not form.is_valid():
-        messages.error(request, "The control group must be a whole percent between 0 and 50.")
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         return redirect("predictions:segment", segment_id=segment_id)
     try:
         plan = export_create(
             shop=shop, segment=segment, user=request.user, pseudonymise=form.cleaned_data["pseudonymise"],
             control_pct=form.cleaned_data["control"] or 0, stream_max_rows=stream_max_rows,
+            preset=form.cleaned_data["preset"] or "generic",
         )
-    except UserError as exc:  # a broken saved filter
+    except UserError as exc:  # a broken saved filter, Mailchimp without emails
         messages.error(request, exc.message)
         return redirect("predictions:segment", segment_id=segment_id)
     if plan.job is not None:
         return redirect("predictions:export", export_id=plan.export.pk)
-    response = StreamingHttpResponse(exports.csv_lines(exports.export_rows(plan=plan)),
-                                     content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(exports.export_stream(plan=plan), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(export=plan.export)}"'
     response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)  # refused marketing: not in the file
     return response
@@ -335,14 +342,17 @@ _RUNNING = (Job.Status.PENDING, Job.Status.RUNNING)
 
 
 def _file_ready(export) -> bool:
-    return (export.job is not None and export.job.status == Job.Status.SUCCEEDED and bool(export.file_path)
+    """The export's file is there to download: written in full (a streamed export keeps its copy too: no job)
+    and not yet removed by FILE_RETENTION_DAYS."""
+    return ((export.job is None or export.job.status == Job.Status.SUCCEEDED) and bool(export.file_path)
             and os.path.isfile(export.file_path))
 
 
 @permission_required_403("accounts.export_segments")
 @require_GET
 def export_page(request: HttpRequest, export_id: int) -> HttpResponse:
-    """A background export: a progress bar that updates itself, then the download link."""
+    """An export: a background one's progress bar that updates itself, then the download link (a streamed
+    export's copy can be downloaded again here too)."""
     shop = shop_for_request(request)
     export = campaigns.segment_export_get(shop=shop, export_id=export_id)
     job = export.job
@@ -351,7 +361,8 @@ def export_page(request: HttpRequest, export_id: int) -> HttpResponse:
         "running": job is not None and job.status in _RUNNING,
         "percent": campaigns.job_percent(job) if job else 100, "ready": _file_ready(export),
         "may_download": export.pseudonymised or can_view_personal_data(request.user, shop),
-        "filename": exports.export_filename(export=export),
+        "filename": exports.export_filename(export=export), "preset": PRESETS.get(export.preset),
+        "retention_days": settings.FILE_RETENTION_DAYS,
     })
 
 
@@ -376,7 +387,7 @@ def export_status(request: HttpRequest, export_id: int) -> JsonResponse:
 @permission_required_403("accounts.export_segments")
 @require_GET
 def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
-    """A background export's file, streamed from disk; every download is written to the audit log."""
+    """An export's file, streamed from disk; every download is written to the audit log."""
     shop = shop_for_request(request)
     export = campaigns.segment_export_get(shop=shop, export_id=export_id)
     # A file with email and name, made by an admin, must not reach a user who may not see personal data.
@@ -392,3 +403,17 @@ def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
                         filename=exports.export_filename(export=export), content_type="text/csv; charset=utf-8")
 
 
+
+
+# ---- likely buyers -------------------------------------------------------------------------------
+
+
+@role_required("marketer")
+def likely_buyers_list(request: HttpRequest) -> HttpResponse:
+    """Who will buy within the shop's horizon, likeliest first, with what to offer them; 50 a page."""
+    shop = shop_for_request(request)
+    result = likely_buyers_sel.likely_buyers_page(shop=shop, page=request.GET.get("page"))
+    return render(request, "predictions/likely_buyers.html", {
+        "shop": shop, "result": result, "page": result.page, "scores_run": result.run,
+        "show_personal": can_view_personal_data(request.user, shop),
+    })

@@ -14,6 +14,7 @@ from behavior.models import Customer, Event, Order
 from predictions.models import CustomerScore, ScoringRun, Task
 
 from ..extensions import customer_recommendations
+from ..filters import text_encodable
 from .at_risk import scoring_run_current
 
 HISTORY_RUNS = 24
@@ -33,6 +34,7 @@ class TimelineItem:
 class HistoryPoint:
     as_of: datetime
     probability: float
+    scored_at: datetime | None = None  # tells apart several runs on the same data day
 
 
 @dataclass(frozen=True)
@@ -49,18 +51,10 @@ class CustomerDetail:
     similar: list
 
 
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
     """Everything the customer page shows; 404 for an unknown customer or one of another shop, and for an id
     no customer can have (NUL or a lone surrogate, which PostgreSQL cannot even compare)."""
-    if "\x00" in external_id or not _encodable(external_id):
+    if "\x00" in external_id or not text_encodable(external_id):
         raise Http404("No such customer")
     customer = Customer.objects.filter(shop=shop, external_id=external_id).first()
     if customer is None:
@@ -72,9 +66,9 @@ def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
         CustomerScore.objects.filter(customer=customer, task=Task.CHURN,
                                      scoring_run__status=ScoringRun.Status.SUCCEEDED)
         .order_by("-scored_at")
-        .values_list("scoring_run__as_of", "probability")[:HISTORY_RUNS]
+        .values_list("scoring_run__as_of", "probability", "scored_at")[:HISTORY_RUNS]
     )
-    history = [HistoryPoint(as_of=a, probability=p) for a, p in reversed(list(history_qs))]
+    history = [HistoryPoint(as_of=a, probability=p, scored_at=t) for a, p, t in reversed(list(history_qs))]
 
     orders = list(
         customer.orders.annotate(lines_count=Count("lines")).order_by("-placed_at")[:TIMELINE_ITEMS]

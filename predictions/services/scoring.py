@@ -24,7 +24,6 @@ from behavior.models import Customer
 from ecomsight.db import bulk_insert
 from ecomsight.errors import UserError
 
-from ..current_run import scoring_runs_changed
 from ..ml import pipeline
 from ..ml.base import ModelInput
 from ..ml.bgnbd import expected_purchases, p_alive, summary_from_features
@@ -162,7 +161,7 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp,
         model = model_load(version=version)
         p = np.asarray(model.predict_proba(data), dtype=np.float64)
         bands = pipeline.risk_bands(p)
-        reasons = _reasons(version=version, data=data)
+        reasons = _reasons(version=version, data=data, probability=p)
         task_value = value[keep]
         at_risk = p * task_value[:, 2] if task == "churn" else np.full(len(p), np.nan)
         for i, customer_id in enumerate(data.customer_ids):
@@ -203,16 +202,18 @@ def _sibling(*, versions: dict[str, ModelVersion], algorithm: str, task: str | N
     return None
 
 
-def _reasons(*, version: ModelVersion, data: ModelInput) -> list[list[str]]:
+def _reasons(*, version: ModelVersion, data: ModelInput, probability: np.ndarray) -> list[list[str]]:
     """Top 3 reasons in plain words, from the per-feature contributions of the LightGBM model trained
-    in the champion's run (path attribution: fast enough for every customer, see `path_contributions`)."""
+    in the champion's run (path attribution: fast enough for every customer, see `path_contributions`).
+    A low score is explained by what lowers it, a medium or high one by what raises it."""
     lgbm = _sibling(versions={version.task: version}, algorithm="lgbm", task=version.task)
     if lgbm is None:
         return [[] for _ in range(len(data.customer_ids))]
-    from ..ml.explain import top_reasons
+    from ..ml.explain import reason_directions, top_reasons
 
     model = model_load(version=lgbm)
-    return top_reasons(model.path_contributions(data), data.X, templates=REASON_TEMPLATES, k=3, direction=+1)
+    return top_reasons(model.path_contributions(data), data.X, templates=REASON_TEMPLATES, k=3,
+                       direction=reason_directions(probability, low_below=pipeline.MEDIUM_RISK))
 
 
 def _chunk_done(*, run_id: int, chunk: int) -> None:
@@ -262,7 +263,6 @@ def scoring_run_fail(*, run_id: int, error: str) -> None:
     if run is None:
         return
     ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.FAILED)
-    scoring_runs_changed()  # update() sends no signal
     if run.job_id:
         job_fail(job_id=run.job_id, error=error[:2000])
 
@@ -276,7 +276,6 @@ def scoring_run_resume(*, run_id: int, enqueue: bool = True) -> ScoringRun:
         return run
     missing = [i for i in range(run.chunks_total) if i not in set(run.summary.get("done", []))]
     ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING)
-    scoring_runs_changed()  # update() sends no signal
     if run.job_id:
         Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, error="")
     if enqueue:

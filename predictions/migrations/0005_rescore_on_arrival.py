@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0004_shop_setting_bounds'),
         ('behavior', '0011_importjob_kind_choices'),
-        ('predictions', '0003_list_columns_copied_on_churn_rows'),
+        ('predictions', '0004_segment_export_preset'),
     ]
 
     operations = [
