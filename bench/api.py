@@ -144,7 +144,8 @@ def _list_columns_fill(shop) -> None:
     """What the scoring service does when a run finishes, where this version of predictions has it: copy
     the at-risk list's computed columns onto the churn rows."""
     try:
-        from predictions.selectors.at_risk import customer_score_list_columns_fill, list_columns_copied
+        from predictions.selectors.at_risk import list_columns_copied
+        from predictions.services.score_columns import customer_score_list_columns_fill
     except ImportError:
         return
     from django.db import connection

@@ -95,6 +95,9 @@ class CustomerScore(models.Model):
     spend_12m = models.FloatField(default=0)
     revenue_at_risk = models.FloatField(null=True, blank=True)
     scored_at = models.DateTimeField()
+    # The history the score saw ends here; None: at the run's as_of. Set on rows re-scored after new orders or
+    # events arrived (predictions.services.rescoring), which see the history up to the newest of them.
+    history_until = models.DateTimeField(null=True, blank=True)
     # Copied onto the churn row when the run finishes, so that the at-risk list sorts and filters on them
     # through an index instead of joining 200,000 purchase rows or orders per page (None on older runs,
     # which the list computes instead: see predictions.selectors.at_risk).
@@ -157,3 +160,15 @@ class SegmentExport(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class RescorePending(models.Model):
+    """A customer whose orders or events changed after their current score: re-scored by the worker after the
+    debounce window (predictions.services.rescoring), then removed. One row per customer, whatever the changes."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["shop", "customer"], name="rescore_pending_once")]

@@ -7,6 +7,7 @@ from accounts.models import Shop
 
 from .retention import files_expire
 from .services.exports import export_file_write
+from .services.rescoring import rescore_changed
 from .services.scoring import scoring_chunk_run, scoring_run_fail
 from .services.training import model_train
 
@@ -37,6 +38,13 @@ def scoring_chunk_task(run_id: int, chunk: int) -> int:
     except Exception as exc:
         scoring_run_fail(run_id=run_id, error=f"chunk {chunk}: {type(exc).__name__}: {exc}")
         raise
+
+
+@shared_task
+def rescore_changed_task(shop_id: int) -> int:
+    """Re-score the shop's customers whose orders or events arrived since their score (enqueued once per debounce
+    window by predictions.services.rescoring); safe to run twice."""
+    return rescore_changed(shop_id=shop_id)
 
 
 # Writing an export's file is database reads and a file write, not model work: it goes to the default

@@ -19,6 +19,8 @@ class BatchResult:
     duplicates: int = 0
     rejects: list[Reject] = field(default_factory=list)
     stubs: int = 0
+    # Customers whose orders or events this batch stored or changed (sent as behavior.signals.customers_changed).
+    customers_changed: set[int] = field(default_factory=set)
 
 
 def categories_ensure(*, shop_id: int, paths: set[str]) -> None:

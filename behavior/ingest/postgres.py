@@ -37,6 +37,7 @@ from django.db import IntegrityError, connection, transaction
 
 from ecomsight.crypto import personal_encrypt
 
+from ..signals import customers_changed
 from .common import BatchResult, IdCache, categories_ensure
 from .formats import Batch, Plan, Reject
 
@@ -108,6 +109,7 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
         if kind == "events":
             _events_write(cursor, shop_id, _event_columns(batch, plan), create_missing,
                           ids if ids is not None else IdCache(), result)
+            _customers_changed(shop_id, result)
             return result
         _stage(cursor, plan, _personal_encrypted(plan, batch.rows) if kind == "customers" else batch.rows)
         if kind == "reviews":
@@ -130,9 +132,18 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
         if kind == "order_lines":
             result.inserted, result.updated = _upsert_lines(cursor, shop_id, plan)
         else:
-            result.inserted, result.updated = _upsert(cursor, shop_id, plan)
+            result.inserted, result.updated, changed = _upsert(cursor, shop_id, plan)
+            if kind == "orders":
+                result.customers_changed.update(changed)
         result.duplicates = good - result.inserted - result.updated
+    _customers_changed(shop_id, result)
     return result
+
+
+def _customers_changed(shop_id: int, result: BatchResult) -> None:
+    """Tell the apps above (behavior.signals) whose orders or events this batch stored, in its transaction."""
+    if result.customers_changed:
+        customers_changed.send(sender=BatchResult, shop_id=shop_id, customer_ids=result.customers_changed)
 
 
 def _personal_encrypted(plan: Plan, rows: list[list]) -> list[list]:
@@ -195,7 +206,8 @@ def _references(cursor, shop_id: int, result: BatchResult, *, field: str, table:
     result.rejects.extend(Reject(line, field, value, f"unknown {label} {value}") for line, value in cursor.fetchall())
 
 
-def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int]:
+def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int, list[int]]:
+    """Insert or update the staged rows; returns the rows inserted, updated, and (orders) their customers' ids."""
     kind = plan.spec.kind
     key = _KEYS[kind]
     # New rows get every column (absent ones as their defaults); existing rows only those in the file.
@@ -228,12 +240,13 @@ def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int]:
             SELECT {", ".join(select)} FROM s {joins}
             ON CONFLICT (shop_id, external_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in changed)}
             WHERE {" OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in changed)}
-            RETURNING (t.xmax = 0) AS fresh
+            RETURNING (t.xmax = 0) AS fresh, {"t.customer_id" if kind == "orders" else "NULL::bigint"} AS customer
         )
-        SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) FROM w"""
+        SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh),
+               array_agg(DISTINCT customer) FILTER (WHERE customer IS NOT NULL) FROM w"""
     cursor.execute(sql, {"shop": shop_id})
-    inserted, updated = cursor.fetchone()
-    return inserted, updated
+    inserted, updated, customers = cursor.fetchone()
+    return inserted, updated, customers or []
 
 
 def _upsert_lines(cursor, shop_id: int, plan: Plan) -> tuple[int, int]:
@@ -426,6 +439,7 @@ def _events_write(cursor, shop_id: int, columns: dict[str, np.ndarray], create: 
     if stored:
         fresh &= ~pd.Series(keys).isin(stored).to_numpy()
     chosen = good[fresh]
+    result.customers_changed.update(np.unique(customer_ids[chosen]).tolist())
     result.inserted = len(chosen)
     result.duplicates = n - len(rejects) - len(chosen)
     if not len(chosen):

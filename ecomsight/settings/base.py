@@ -277,6 +277,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Re-scoring on arrival (predictions.services.rescoring): customers whose orders or events arrive are re-scored
+# by the worker this many seconds after the first change of a window, in chunks of RESCORE_CHUNK_SIZE.
+RESCORE_DEBOUNCE_SECONDS = env.int("RESCORE_DEBOUNCE_SECONDS", default=30)
+RESCORE_CHUNK_SIZE = env.int("RESCORE_CHUNK_SIZE", default=5_000)
+
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "ecomsight.api.schema.ApiAutoSchema",

@@ -43,8 +43,9 @@ _ORDERINGS_COMPUTED = {
     "purchase": [F("purchase_probability").desc(nulls_last=True), "id"],
     "last_order": [F("last_order_at").asc(nulls_first=True), "id"],
 }
-# ScoringRun.summary key written by `customer_score_list_columns_fill`: the churn rows carry their purchase
-# probability and last order, and how many churn rows the run has (the list's "of N scored").
+# ScoringRun.summary key written by `customer_score_list_columns_fill` (predictions.services.score_columns): the
+# churn rows carry their purchase probability and last order, and how many churn rows the run has (the list's
+# "of N scored").
 LIST_COLUMNS = "list_columns"
 
 
@@ -101,39 +102,6 @@ def _orders_since(since: datetime, *, ref: datetime, strict: bool):
 def list_columns_copied(run: ScoringRun) -> bool:
     """Whether the run's churn rows carry their purchase probability and last order (see LIST_COLUMNS)."""
     return bool((run.summary or {}).get(LIST_COLUMNS))
-
-
-_FILL_SQL = """
-WITH churn AS (
-    SELECT id, customer_id FROM predictions_customerscore WHERE scoring_run_id = %(run)s AND task = 'churn'
-), purchase AS (
-    SELECT customer_id, probability FROM predictions_customerscore
-    WHERE scoring_run_id = %(run)s AND task = 'purchase'
-), last_order AS (
-    SELECT customer_id, MAX(placed_at) AS placed_at FROM behavior_order
-    WHERE shop_id = %(shop)s AND status <> 'cancelled' AND placed_at <= %(as_of)s GROUP BY customer_id
-)
-UPDATE predictions_customerscore AS s
-SET purchase_probability_copy = purchase.probability, last_order_placed_at = last_order.placed_at
-FROM churn LEFT JOIN purchase USING (customer_id) LEFT JOIN last_order USING (customer_id)
-WHERE s.id = churn.id
-"""
-
-
-def customer_score_list_columns_fill(*, run: ScoringRun) -> int:
-    """Copy each churn row's purchase probability and last order (up to the run's as_of) onto it, and record
-    in the run's summary that it was done and how many churn rows there are. Returns that number.
-
-    A write, kept beside the list that reads it so the two cannot drift: the scoring service calls it once
-    when a run finishes (three set-based joins, a second or two for 200,000 customers). Runs without it
-    still list correctly, computing both per row."""
-    with connection.cursor() as cursor:
-        cursor.execute(_FILL_SQL, {"run": run.pk, "shop": run.shop_id, "as_of": run.as_of})
-        churn_rows = cursor.rowcount
-    # In place on the caller's object: the scoring service goes on to add its figures to the same summary.
-    run.summary = {**(run.summary or {}), LIST_COLUMNS: {"churn_scored": churn_rows}}
-    run.save(update_fields=["summary"])
-    return churn_rows
 
 
 def category_ids_below(*, shop: Shop, category_id: int) -> list[int]:

@@ -22,12 +22,14 @@ def shop_frames(
     customer_range: tuple[int, int] | None = None,
     include_events: bool = True,
     sample_share: float | None = None,
+    customer_ids: list[int] | None = None,
 ) -> ShopFrames:
     """Everything the models read for one shop, in four bulk queries (never one per customer).
 
     `until` keeps what happened after it out of memory (feature code still filters by cutoff itself);
     `customer_range` (first and last customer id, inclusive) reads one scoring chunk's customers;
-    `sample_share` (0-1) reads only that share of the customers, chosen by `customer_sample_sql`."""
+    `sample_share` (0-1) reads only that share of the customers, chosen by `customer_sample_sql`; `customer_ids`
+    these customers only (the re-scoring of changed customers: one index probe per customer)."""
     time_filter = ""
     params: list = [shop_id]
     if until is not None:
@@ -38,6 +40,9 @@ def shop_frames(
     if customer_range is not None:
         customer_filter += " AND {who} BETWEEN %s AND %s"
         customer_params.extend(customer_range)
+    if customer_ids is not None:
+        customer_filter += " AND {who} = ANY(%s)"
+        customer_params.append(list(customer_ids))
     if sample_share is not None and sample_share < 1:
         customer_filter += " AND " + customer_sample_sql("{who}")
         customer_params.append(sample_threshold(sample_share))
@@ -88,7 +93,7 @@ def shop_frames(
                                "type": pd.Series(dtype="str"), "product_id": pd.Series(dtype="float64")})
     return ShopFrames(customers=customers, orders=orders, order_lines=order_lines, events=events,
                       reviews=customer_reviews_frame(shop_id=shop_id, until=until, customer_range=customer_range,
-                                                     sample_share=sample_share))
+                                                     sample_share=sample_share, customer_ids=customer_ids))
 
 
 SAMPLE_BUCKETS = 1_000_000
@@ -117,7 +122,8 @@ def customer_count(*, shop_id: int) -> int:
 
 def customer_reviews_frame(*, shop_id: int, until: datetime | None = None,
                            customer_range: tuple[int, int] | None = None,
-                           sample_share: float | None = None) -> pd.DataFrame | None:
+                           sample_share: float | None = None,
+                           customer_ids: list[int] | None = None) -> pd.DataFrame | None:
     """The reviews written by customers, as the churn features read them (ShopFrames.reviews); None when
     the shop has no analysed review (its models then see no review features at all)."""
     from reviews.ml.aspects import ASPECTS
@@ -131,6 +137,9 @@ def customer_reviews_frame(*, shop_id: int, until: datetime | None = None,
     if customer_range is not None:
         sql += " AND customer_id BETWEEN %s AND %s"
         params.extend(customer_range)
+    if customer_ids is not None:
+        sql += " AND customer_id = ANY(%s)"
+        params.append(list(customer_ids))
     if sample_share is not None and sample_share < 1:
         sql += " AND " + customer_sample_sql("customer_id")
         params.append(sample_threshold(sample_share))

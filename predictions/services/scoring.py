@@ -3,7 +3,7 @@
 A scoring run splits the shop's customers into id ranges; each chunk is one Celery task (so more
 workers finish sooner) that reads its customers' history in bulk, scores both tasks, and replaces
 its rows in one transaction — a chunk that runs twice overwrites, never duplicates. The last chunk
-to finish computes the deciles over the whole run (one set-based UPDATE) and marks the run done."""
+to finish computes the deciles over the whole run (set-based UPDATEs in score_columns.py) and marks the run done."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from ..ml.reasons import REASON_TEMPLATES
 from ..models import CustomerScore, ModelVersion, ScoringRun
 from ..selectors.frames import shop_frames
 from .registry import model_load
+from .score_columns import customer_score_deciles_fill, customer_score_list_columns_fill
 from .training import TASKS, resolve_as_of
 
 logger = logging.getLogger("ecomsight.scoring")
@@ -109,10 +110,35 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
     if run.status == ScoringRun.Status.SUCCEEDED and chunk in run.summary.get("done", []):
         return 0
     lo, hi = run.summary["chunks"][chunk]
+    rows = scores_compute(run=run, frames=shop_frames(shop_id=run.shop_id, until=run.as_of, customer_range=(lo, hi)),
+                          cutoff=pd.Timestamp(run.as_of))
+    with transaction.atomic():
+        # Checked again under the run's lock: another delivery of this chunk (a redelivered task, a resume of a
+        # run that was in fact still going) may have finished it while this one scored, and the run may have
+        # succeeded since; rewriting then would undo its deciles and copied list columns. Its rows stand.
+        locked = ScoringRun.objects.select_for_update().only("summary").get(pk=run.pk)
+        if chunk in locked.summary.get("done", []):
+            return 0
+        CustomerScore.objects.filter(scoring_run_id=run.pk, customer_id__gte=lo, customer_id__lte=hi).delete()
+        bulk_insert(CustomerScore._meta.db_table, SCORE_COLUMNS, rows)
+        _chunk_done(run_id=run.pk, chunk=chunk)
+    return len(rows)
+
+
+# The columns of CustomerScore that `scores_compute` gives a value in each row, in its order.
+SCORE_COLUMNS = ["shop_id", "scoring_run_id", "customer_id", "model_version_id", "task", "probability", "risk_band",
+                 "decile", "reasons", "expected_orders", "p_alive", "spend_12m", "revenue_at_risk", "scored_at",
+                 "history_until"]
+
+
+def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp,
+                   history_until: dt.datetime | None = None) -> list[tuple]:
+    """Score the customers of `frames` as of `cutoff` with the run's models, for every task with a champion: one
+    row per customer and task (SCORE_COLUMNS; decile 10 until the run's deciles are set). `history_until`: the
+    rows' value of that column (None: the run's as_of). The nightly chunks and the re-scoring of changed customers both
+    score through here."""
     shop = run.shop
     versions = {v.task: v for v in run.model_versions.all()}
-    cutoff = pd.Timestamp(run.as_of)
-    frames = shop_frames(shop_id=shop.pk, until=run.as_of, customer_range=(lo, hi))
     config = FeatureConfig()
     ids = eligible_customers(frames, cutoff=cutoff, task="purchase", lookback_days=shop.churn_lookback_days)
     features = build_features(frames, cutoff=cutoff, config=config, customer_ids=ids)
@@ -142,23 +168,9 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
             rows.append((
                 shop.pk, run.pk, int(customer_id), version.pk, task, float(p[i]), bands[i], 10,
                 json.dumps(reasons[i]), task_value[i, 0], task_value[i, 1], task_value[i, 2], at_risk[i], now,
+                history_until,
             ))
-    with transaction.atomic():
-        # Checked again under the run's lock: another delivery of this chunk (a redelivered task, a resume of a
-        # run that was in fact still going) may have finished it while this one scored, and the run may have
-        # succeeded since; rewriting then would undo its deciles and copied list columns. Its rows stand.
-        locked = ScoringRun.objects.select_for_update().only("summary").get(pk=run.pk)
-        if chunk in locked.summary.get("done", []):
-            return 0
-        CustomerScore.objects.filter(scoring_run_id=run.pk, customer_id__gte=lo, customer_id__lte=hi).delete()
-        bulk_insert(
-            CustomerScore._meta.db_table,
-            ["shop_id", "scoring_run_id", "customer_id", "model_version_id", "task", "probability", "risk_band",
-             "decile", "reasons", "expected_orders", "p_alive", "spend_12m", "revenue_at_risk", "scored_at"],
-            rows,
-        )
-        _chunk_done(run_id=run.pk, chunk=chunk)
-    return len(rows)
+    return rows
 
 
 def _value(X: pd.DataFrame, *, versions: dict[str, ModelVersion], horizon_days: int) -> np.ndarray:
@@ -222,25 +234,13 @@ def _chunk_done(*, run_id: int, chunk: int) -> None:
 
 def _finalise(run: ScoringRun) -> None:
     """Deciles over the whole run (1 = most likely), the run's headline figures, status succeeded."""
-    with connection.cursor() as cursor:
-        # The chunks just wrote this run's rows; without fresh statistics the planner takes the
-        # table for tiny and joins it to itself row by row (minutes at 200,000 customers, not seconds).
-        cursor.execute("ANALYZE predictions_customerscore")
-        for task in TASKS:
-            cursor.execute(
-                "UPDATE predictions_customerscore SET decile = ranked.d FROM ("
-                " SELECT id, NTILE(10) OVER (ORDER BY probability DESC) AS d FROM predictions_customerscore"
-                " WHERE scoring_run_id = %s AND task = %s) AS ranked"
-                " WHERE predictions_customerscore.id = ranked.id",
-                [run.pk, task],
-            )
-    # The run's headline figures, computed once here so the dashboard never re-aggregates the scores.
-    from ..selectors.at_risk import customer_score_list_columns_fill
-    from ..selectors.dashboard import churn_histogram, run_figures
-
+    customer_score_deciles_fill(run=run)
     # Copy the purchase probability and last order date onto the churn rows: the at-risk list sorts
     # and filters on them from an index (this also records the run's row count in its summary).
     customer_score_list_columns_fill(run=run)
+    # The run's headline figures, computed once here so the dashboard never re-aggregates the scores.
+    from ..selectors.dashboard import churn_histogram, run_figures
+
     figures = run_figures(shop=run.shop, runs=[run])[0]
     summary = dict(run.summary)
     summary["figures"] = {

@@ -235,8 +235,9 @@ def test_at_risk_and_segment_pages_walk_the_lists_own_order_in_every_sort(client
     # with and without the copied list columns.
     from predictions.filters import SORTS, AtRiskFilter
     from predictions.selectors import at_risk
-    from predictions.selectors.at_risk import at_risk_queryset, customer_score_list_columns_fill
+    from predictions.selectors.at_risk import at_risk_queryset
     from predictions.selectors.segments import segment_queryset
+    from predictions.services.score_columns import customer_score_list_columns_fill
 
     monkeypatch.setattr(at_risk, "_IDS_FIRST_FROM", 0 if ids_first else 10**9)
 

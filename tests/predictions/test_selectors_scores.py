@@ -9,7 +9,6 @@ from predictions.models import ScoringRun
 from predictions.selectors.at_risk import (
     at_risk_page,
     at_risk_queryset,
-    customer_score_list_columns_fill,
     filter_choices,
     list_columns_copied,
     scoring_run_current,
@@ -17,6 +16,7 @@ from predictions.selectors.at_risk import (
 from predictions.selectors.customers import customer_detail
 from predictions.selectors.dashboard import dashboard_get
 from predictions.selectors.segments import segment_detail
+from predictions.services.score_columns import customer_score_list_columns_fill
 from tests.predictions.factories import (
     AS_OF,
     CategoryFactory,

@@ -1,0 +1,159 @@
+"""Re-scoring on arrival: customers whose orders or events arrive are re-scored by the worker within a minute or
+so, instead of keeping the nightly run's score until the next night (issue 18 §1).
+
+1. Record. The behaviour writers (API batches and file imports share `behavior.ingest.postgres.batch_write`)
+   send `behavior.signals.customers_changed` inside their transaction with the ids of the customers whose orders
+   or events were stored; `customers_changed_record` adds them to RescorePending (one row per customer) in that
+   same transaction — nothing is recorded for a batch that rolls back — when the shop has a current run.
+2. Debounce. After commit, `rescore_schedule` enqueues one `rescore_changed_task` per shop and window: the first
+   change of a window sets a cache key (Redis SET NX) that lives RESCORE_DEBOUNCE_SECONDS (+ a grace period) and
+   enqueues the task with that countdown; every change until the task starts only adds rows. A steady stream of
+   changes is re-scored once per window, never starved.
+3. Re-score. The task takes the pending customers in chunks of RESCORE_CHUNK_SIZE (each taken by one short
+   DELETE … RETURNING, so ingest never waits on a re-scoring) and re-scores each chunk with the nightly chunks'
+   code (`scoring.scores_compute`) into the shop's current run: the customers' rows are replaced in place, with
+   a new `scored_at` and `history_until` (the end of the day of their newest order or event, at least the run's as_of).
+   Deciles are placed against the run's decile boundaries, the at-risk list's copied columns refreshed for these
+   customers. Users keep seeing one current run; the run's headline figures (dashboard) stay those of the night.
+   A chunk whose re-scoring fails goes back to the pending rows (for the next change's task); a worker killed
+   mid-chunk loses that chunk's ids, which the next night's run scores anyway (`ordered_since_scoring` marks
+   them meanwhile).
+Running the same customers again replaces their rows again: idempotent.
+
+Recommendations are not rebuilt here: the recommender (recommendations.services) builds every customer's list
+from the whole shop's interactions and has no per-customer build; the nightly build refreshes them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import pandas as pd
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+
+from accounts.models import Shop
+from ecomsight.db import bulk_insert
+
+from ..models import CustomerScore, RescorePending, ScoringRun
+from ..selectors.at_risk import scoring_run_current
+from ..selectors.frames import shop_frames
+from .score_columns import customer_score_deciles_bounds, customer_score_deciles_place, customer_score_list_columns_fill
+from .scoring import SCORE_COLUMNS, scores_compute
+
+logger = logging.getLogger("ecomsight.scoring")
+
+# The schedule key outlives the countdown by this much: a task lost with its broker lets the next change
+# schedule again after it (the pending rows wait meanwhile).
+SCHEDULE_GRACE_SECONDS = 60
+
+
+def _schedule_key(shop_id: int) -> str:
+    return f"rescore:scheduled:{shop_id}"
+
+
+def customers_changed_record(*, shop_id: int, customer_ids: Iterable[int], **kwargs) -> int:
+    """Record customers whose orders or events were just stored (inside the writer's transaction) and schedule
+    their re-scoring for after the commit. Nothing to do for a shop without a current run (no score to refresh:
+    a first import). Returns how many customers were recorded. Receives behavior.signals.customers_changed."""
+    ids = sorted({int(i) for i in customer_ids})
+    if not ids or not ScoringRun.objects.filter(shop_id=shop_id, status=ScoringRun.Status.SUCCEEDED).exists():
+        return 0
+    _pending_add(shop_id=shop_id, customer_ids=ids)
+    transaction.on_commit(lambda: rescore_schedule(shop_id=shop_id), robust=True)
+    return len(ids)
+
+
+def _pending_add(*, shop_id: int, customer_ids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO predictions_rescorepending (shop_id, customer_id, changed_at) "
+                       "SELECT %s, unnest(%s::bigint[]), now() ON CONFLICT (shop_id, customer_id) DO NOTHING",
+                       [shop_id, customer_ids])
+
+
+def rescore_schedule(*, shop_id: int) -> bool:
+    """Enqueue the shop's re-scoring task to run RESCORE_DEBOUNCE_SECONDS from now, unless one is already
+    waiting for this window. Returns whether this call enqueued it."""
+    debounce = settings.RESCORE_DEBOUNCE_SECONDS
+    if not cache.add(_schedule_key(shop_id), 1, timeout=debounce + SCHEDULE_GRACE_SECONDS):
+        return False
+    from ..tasks import rescore_changed_task
+
+    rescore_changed_task.apply_async((shop_id,), countdown=debounce)
+    return True
+
+
+def rescore_changed(*, shop_id: int, chunk_size: int | None = None) -> int:
+    """Re-score every pending customer of the shop, a chunk at a time. Returns the customers re-scored."""
+    cache.delete(_schedule_key(shop_id))  # changes from now on schedule the next window's task
+    chunk_size = chunk_size or settings.RESCORE_CHUNK_SIZE
+    shop = Shop.objects.get(pk=shop_id)
+    done = 0
+    while ids := _pending_take(shop_id=shop_id, limit=chunk_size):
+        try:
+            done += customers_rescore(shop=shop, customer_ids=ids)
+        except Exception:
+            # Back to pending, without a new task: the next change (or the night's run) takes them; a chunk
+            # that fails every time must not loop once per window.
+            _pending_add(shop_id=shop_id, customer_ids=ids)
+            logger.exception("re-scoring %d customers of shop %d failed; they stay pending", len(ids), shop_id)
+            raise
+    return done
+
+
+def _pending_take(*, shop_id: int, limit: int) -> list[int]:
+    """Take (remove) up to `limit` pending customers of the shop; SKIP LOCKED lets two tasks share the work."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        # MATERIALIZED: taken once. As `id IN (SELECT … LIMIT …)` PostgreSQL may run the subquery again for each
+        # row it deletes, each time finding the next rows (it took every pending row in one "chunk").
+        cursor.execute(
+            "WITH taken AS MATERIALIZED (SELECT id FROM predictions_rescorepending WHERE shop_id = %s"
+            " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " DELETE FROM predictions_rescorepending p USING taken WHERE p.id = taken.id RETURNING p.customer_id",
+            [shop_id, limit])
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def customers_rescore(*, shop: Shop, customer_ids: Iterable[int]) -> int:
+    """Re-score these customers into the shop's current run (their rows replaced in one transaction), as of the
+    end of the day of their newest order or event (at least the run's as_of). Returns the customers re-scored
+    (0 without a current run). Safe to run again: it replaces the same rows."""
+    run = scoring_run_current(shop=shop)
+    ids = sorted({int(i) for i in customer_ids})
+    if run is None or not ids:
+        return 0
+    cutoff = _cutoff(shop_id=shop.pk, customer_ids=ids, at_least=run.as_of)
+    frames = shop_frames(shop_id=shop.pk, until=cutoff, customer_ids=ids)
+    rows = scores_compute(run=run, frames=frames, cutoff=pd.Timestamp(cutoff), history_until=cutoff)
+    with transaction.atomic():
+        # Under the run's lock: two re-scorings of the run (or its last chunk finishing) write one at a time.
+        run = ScoringRun.objects.select_for_update().get(pk=run.pk)
+        bounds = customer_score_deciles_bounds(run=run)
+        CustomerScore.objects.filter(scoring_run=run, customer_id__in=ids).delete()
+        bulk_insert(CustomerScore._meta.db_table, SCORE_COLUMNS, rows)
+        customer_score_deciles_place(run=run, customer_ids=ids, bounds=bounds)
+        customer_score_list_columns_fill(run=run, customer_ids=ids, as_of=cutoff)
+    logger.info("re-scored %d customers of %s into run %d as of %s", len(ids), shop.slug, run.pk, cutoff)
+    return len(ids)
+
+
+def _cutoff(*, shop_id: int, customer_ids: list[int], at_least):
+    """The end of the day of the customers' newest order or event, or `at_least` when that is later."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT GREATEST((SELECT MAX(placed_at) FROM behavior_order WHERE shop_id = %(shop)s"
+            " AND customer_id = ANY(%(ids)s)), (SELECT MAX(occurred_at) FROM behavior_event"
+            " WHERE shop_id = %(shop)s AND customer_id = ANY(%(ids)s)))",
+            {"shop": shop_id, "ids": customer_ids})
+        newest = cursor.fetchone()[0]
+    if newest is None:
+        return at_least
+    end_of_day = (pd.Timestamp(newest).tz_convert("UTC").normalize() + pd.Timedelta(days=1, seconds=-1))
+    return max(at_least, end_of_day.to_pydatetime())
+
+
+def rescore_pending_count(*, shop_id: int) -> int:
+    """How many customers of the shop wait to be re-scored."""
+    return RescorePending.objects.filter(shop_id=shop_id).count()
+

@@ -1,0 +1,134 @@
+"""Set-based writes over a scoring run's rows: the deciles and the at-risk list's copied columns.
+
+Each joins a run's churn rows with its purchase rows (and the shop's orders): 200,000 x 200,000 rows on a big
+shop. With no statistics on freshly written rows PostgreSQL estimates a few dozen rows per side and may plan a
+nested loop that scans one set once per row of the other (a bench seeding ran one such UPDATE for more than 15
+minutes). So every function here first ANALYZEs the tables its statement reads (`_tables_analyse`): the plan
+then stays right whoever calls it — the scoring service, the re-scoring task, a bench or a test — and no
+caller has to remember to do it. ANALYZE samples a fixed number of rows (30,000 at the default statistics
+target), so it costs well under a second even on tables of millions of rows.
+
+The re-scoring of changed customers (`rescoring.py`) writes a few customers' rows of a finished run: for them
+the deciles are placed against the run's decile boundaries and the list columns copied for those customers
+only (`customer_ids`), both through the (run, customer, task) unique index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import connection
+
+from ..models import ScoringRun, Task
+from ..selectors.at_risk import LIST_COLUMNS, list_columns_copied
+
+# The tables the statements below read; analysed before each statement runs.
+_SCORE_TABLES = ("predictions_customerscore",)
+_FILL_TABLES = ("predictions_customerscore", "behavior_order")
+
+
+def _tables_analyse(cursor, tables: Sequence[str]) -> None:
+    """Fresh planner statistics for `tables` (allowed inside a transaction, unlike VACUUM)."""
+    for table in tables:
+        cursor.execute(f"ANALYZE {table}")
+
+
+# Both sides are the run's rows of one task, read through the (run, task, probability) index; they meet on the
+# primary key. The run/task condition on the updated side keeps the join to the run's rows, not the table's.
+_DECILES_SQL = """
+UPDATE predictions_customerscore AS s SET decile = ranked.d
+FROM (SELECT id, NTILE(10) OVER (ORDER BY probability DESC, id) AS d FROM predictions_customerscore
+      WHERE scoring_run_id = %(run)s AND task = %(task)s) AS ranked
+WHERE s.id = ranked.id AND s.scoring_run_id = %(run)s AND s.task = %(task)s
+"""
+
+# A re-scored customer's decile: the first decile of the run (1 = the highest probabilities) whose lowest
+# probability its new probability reaches; below every one, decile 10. Through the (run, customer, task) index.
+_DECILES_PLACE_SQL = """
+UPDATE predictions_customerscore AS s
+SET decile = COALESCE((SELECT MIN(b.d) FROM unnest(%(lows)s::float8[]) WITH ORDINALITY AS b(low, d)
+                       WHERE s.probability >= b.low), 10)
+WHERE s.scoring_run_id = %(run)s AND s.task = %(task)s AND s.customer_id = ANY(%(ids)s)
+"""
+
+
+def customer_score_deciles_fill(*, run: ScoringRun) -> None:
+    """Deciles over the whole run, per task (1 = the most likely), ties broken by id."""
+    with connection.cursor() as cursor:
+        _tables_analyse(cursor, _SCORE_TABLES)
+        for task in Task.values:
+            cursor.execute(_DECILES_SQL, {"run": run.pk, "task": task})
+
+
+def customer_score_deciles_bounds(*, run: ScoringRun) -> dict[str, list[float]]:
+    """The lowest probability of each decile of the run (deciles 1 to 10), per task: read before re-scored rows
+    replace their customers' old ones, and given to `customer_score_deciles_place`."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT task, decile, MIN(probability) FROM predictions_customerscore WHERE scoring_run_id = %s"
+                       " GROUP BY task, decile ORDER BY task, decile", [run.pk])
+        bounds: dict[str, list[float]] = {}
+        for task, _decile, low in cursor.fetchall():
+            bounds.setdefault(task, []).append(low)
+    return bounds
+
+
+def customer_score_deciles_place(*, run: ScoringRun, customer_ids: Sequence[int],
+                                 bounds: dict[str, list[float]]) -> None:
+    """Deciles for the re-scored `customer_ids` of a finished run, against the run's decile `bounds` from before
+    they were re-scored (the other customers keep theirs); a task the run had no rows of is ranked whole."""
+    ids = list(customer_ids)
+    with connection.cursor() as cursor:
+        _tables_analyse(cursor, _SCORE_TABLES)
+        for task in Task.values:
+            if bounds.get(task):
+                cursor.execute(_DECILES_PLACE_SQL, {"run": run.pk, "task": task, "ids": ids, "lows": bounds[task]})
+            else:
+                cursor.execute(_DECILES_SQL, {"run": run.pk, "task": task})
+
+
+# One pass over the run's rows with window functions: each churn row takes its customer's purchase probability
+# from the same partition, so the two tasks' rows never meet in a join; the last orders are one grouped scan.
+_FILL_SQL = """
+WITH run_rows AS (
+    SELECT id, task, customer_id,
+           MAX(probability) FILTER (WHERE task = 'purchase') OVER (PARTITION BY customer_id) AS purchase_probability
+    FROM predictions_customerscore WHERE scoring_run_id = %(run)s {who}
+), last_order AS (
+    SELECT customer_id, MAX(placed_at) AS placed_at FROM behavior_order
+    WHERE shop_id = %(shop)s AND status <> 'cancelled' AND placed_at <= %(as_of)s {who}
+    GROUP BY customer_id
+), churn AS (
+    SELECT r.id, r.purchase_probability, last_order.placed_at
+    FROM run_rows r LEFT JOIN last_order USING (customer_id) WHERE r.task = 'churn'
+)
+UPDATE predictions_customerscore AS s
+SET purchase_probability_copy = churn.purchase_probability, last_order_placed_at = churn.placed_at
+FROM churn WHERE s.id = churn.id AND s.scoring_run_id = %(run)s AND s.task = 'churn'
+"""
+
+
+def customer_score_list_columns_fill(*, run: ScoringRun, customer_ids: Sequence[int] | None = None,
+                                     as_of: datetime | None = None) -> int:
+    """Copy each churn row's purchase probability and last order (up to `as_of`, by default the run's) onto it,
+    and record in the run's summary that it was done and how many churn rows the run has. Returns that number.
+
+    The at-risk list (predictions.selectors.at_risk) sorts and filters on these columns from an index; runs
+    without them still list correctly, computing both per row. `customer_ids`: only these customers' rows (the
+    re-scoring of changed customers, with the `as_of` their new scores were computed at); on a run whose list
+    columns were never copied (older runs) that does nothing and returns 0: the list computes them there."""
+    if customer_ids is not None and not list_columns_copied(run):
+        return 0
+    params = {"run": run.pk, "shop": run.shop_id, "as_of": as_of or run.as_of, "ids": list(customer_ids or [])}
+    sql = _FILL_SQL.format(who="AND customer_id = ANY(%(ids)s)" if customer_ids is not None else "")
+    with connection.cursor() as cursor:
+        _tables_analyse(cursor, _FILL_TABLES)
+        cursor.execute(sql, params)
+        churn_rows = cursor.rowcount
+        if customer_ids is not None:
+            cursor.execute("SELECT count(*) FROM predictions_customerscore WHERE scoring_run_id = %s "
+                           "AND task = 'churn'", [run.pk])
+            churn_rows = cursor.fetchone()[0]
+    # In place on the caller's object: the scoring service goes on to add its figures to the same summary.
+    run.summary = {**(run.summary or {}), LIST_COLUMNS: {"churn_scored": churn_rows}}
+    run.save(update_fields=["summary"])
+    return churn_rows
