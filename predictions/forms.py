@@ -34,6 +34,10 @@ class ExportForm(forms.Form):
                         "max_value": "The control group must be a whole percent between 0 and 50.",
                         "invalid": "The control group must be a whole percent between 0 and 50."},
     )
+    include_ordered_since_scoring = forms.BooleanField(
+        required=False, label="Include customers who ordered since their score",
+        help_text="Left out by default: their score was computed before that order (they are re-scored within "
+                  "minutes).")
     preset = forms.ChoiceField(choices=PRESET_CHOICES, required=False, label="Columns for",
                                error_messages={"invalid_choice": "Choose one of the listed campaign tools."})
 

@@ -324,6 +324,7 @@ def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_ma
             shop=shop, segment=segment, user=request.user, pseudonymise=form.cleaned_data["pseudonymise"],
             control_pct=form.cleaned_data["control"] or 0, stream_max_rows=stream_max_rows,
             preset=form.cleaned_data["preset"] or "generic",
+            include_ordered_since_scoring=form.cleaned_data["include_ordered_since_scoring"],
         )
     except UserError as exc:  # a broken saved filter, Mailchimp without emails
         messages.error(request, exc.message)
@@ -333,6 +334,8 @@ def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_ma
     response = StreamingHttpResponse(exports.export_stream(plan=plan), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(export=plan.export)}"'
     response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)  # refused marketing: not in the file
+    # ordered after their score was computed: not in a campaign file unless asked for
+    response["X-Left-Out-Ordered-Since-Scoring"] = str(plan.left_out_ordered_since_scoring)
     return response
 
 

@@ -93,6 +93,10 @@ class AtRiskRowSerializer(serializers.Serializer):
     last_order_at = serializers.DateTimeField(allow_null=True)
     days_since_last_order = serializers.IntegerField(allow_null=True)
     reasons = serializers.ListField(child=serializers.CharField())
+    scored_at = serializers.DateTimeField(allow_null=True, help_text="When this customer's score was written.")
+    ordered_since_scoring = serializers.BooleanField(
+        help_text="The customer ordered after the history their score saw: being re-scored; exports leave them "
+                  "out by default.")
 
 
 def at_risk_row_data(row: AtRiskRow, *, personal: bool) -> dict:
@@ -103,7 +107,7 @@ def at_risk_row_data(row: AtRiskRow, *, personal: bool) -> dict:
             "churn_probability": row.churn_probability, "purchase_probability": row.purchase_probability,
             "risk_band": row.risk_band, "spend_12m": row.spend_12m, "revenue_at_risk": row.revenue_at_risk,
             "last_order_at": row.last_order_at, "days_since_last_order": row.days_since_last_order,
-            "reasons": row.reasons}
+            "reasons": row.reasons, "scored_at": row.scored_at, "ordered_since_scoring": row.ordered_since_scoring}
 
 
 class ScoringRunRefSerializer(serializers.Serializer):
@@ -123,9 +127,19 @@ class ScoreOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class CurrentScoreOutputSerializer(ScoreOutputSerializer):
+    ordered_since_scoring = serializers.BooleanField(
+        help_text="The customer ordered after the history this score saw: it is being re-scored (within a minute "
+                  "or two); until then treat the score as out of date.")
+
+    class Meta(ScoreOutputSerializer.Meta):
+        fields = [*ScoreOutputSerializer.Meta.fields, "ordered_since_scoring"]
+        read_only_fields = fields
+
+
 class CurrentScoresSerializer(serializers.Serializer):
-    churn = ScoreOutputSerializer(allow_null=True)
-    purchase = ScoreOutputSerializer(allow_null=True)
+    churn = CurrentScoreOutputSerializer(allow_null=True)
+    purchase = CurrentScoreOutputSerializer(allow_null=True)
 
 
 class ScoreHistoryFilterSerializer(serializers.Serializer):
@@ -158,6 +172,10 @@ class ExportQuerySerializer(serializers.Serializer):
                                             help_text="Replace emails by pseudonyms and leave names empty.")
     control = serializers.IntegerField(min_value=0, max_value=50, required=False, default=0,
                                        help_text="Percent of members held back as a control group.")
+    include_ordered_since_scoring = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Keep members who ordered after their score was computed (left out by default; how many: "
+                  "the X-Left-Out-Ordered-Since-Scoring header).")
     preset = serializers.ChoiceField(choices=[key for key, _ in PRESET_CHOICES], required=False, default="generic",
                                      help_text="Column names for a campaign tool: generic, klaviyo (list CSV), "
                                                "mailchimp (audience import; needs emails), braze (user CSV).")

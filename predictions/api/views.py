@@ -352,12 +352,14 @@ class SegmentExportApi(ShopApiMixin, APIView):
             raise exceptions.PermissionDenied("Your role may not export segments.")
         plan = export_create(shop=self.shop, segment=segment, user=request.user,
                              pseudonymise=query.validated_data["pseudonymise"],
-                             control_pct=query.validated_data["control"], preset=query.validated_data["preset"])
+                             control_pct=query.validated_data["control"], preset=query.validated_data["preset"],
+                             include_ordered_since_scoring=query.validated_data["include_ordered_since_scoring"])
         filename = f"{slugify(segment.name) or 'segment'}-{plan.export.created_at:%Y%m%d}-{plan.export.pk}.csv"
         response = StreamingHttpResponse(exports.export_stream(plan=plan), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         # Customers the segment matches who refused marketing are not in the file; how many:
         response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)
+        response["X-Left-Out-Ordered-Since-Scoring"] = str(plan.left_out_ordered_since_scoring)
         return response
 
 

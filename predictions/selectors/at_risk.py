@@ -23,6 +23,7 @@ from behavior.models import Customer, Order, Review
 from catalog.models import Category
 from predictions.filters import SORTS, AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment, Task
+from predictions.selectors.freshness import ordered_after
 
 PAGE_SIZE = 50
 
@@ -290,6 +291,8 @@ class AtRiskRow:
     last_order_at: datetime | None
     days_since_last_order: int | None
     reasons: list[str]
+    scored_at: datetime | None = None  # when this score was written (the run, or a re-scoring after new data)
+    ordered_since_scoring: bool = False  # an order placed after the history this score saw: re-scoring pending
 
     @property
     def top_reason(self) -> str:
@@ -305,10 +308,11 @@ def at_risk_rows(scores: list[CustomerScore], *, run: ScoringRun | None) -> list
     for s in scores:
         s.customer = customers[s.customer_id]
     ref = _reference_time(run)
-    return [_row(s, ref) for s in scores]
+    recent = ordered_after({s.customer_id: s.history_until or run.as_of for s in scores}) if run else set()
+    return [_row(s, ref, s.customer_id in recent) for s in scores]
 
 
-def _row(score: CustomerScore, ref: datetime) -> AtRiskRow:
+def _row(score: CustomerScore, ref: datetime, ordered_since_scoring: bool) -> AtRiskRow:
     last = score.last_order_at
     return AtRiskRow(
         score_id=score.pk,
@@ -325,6 +329,8 @@ def _row(score: CustomerScore, ref: datetime) -> AtRiskRow:
         last_order_at=last,
         days_since_last_order=max(0, (ref - last).days) if last else None,
         reasons=list(score.reasons or []),
+        scored_at=score.scored_at,
+        ordered_since_scoring=ordered_since_scoring,
     )
 
 

@@ -49,6 +49,9 @@ class CustomerDetail:
     timeline: list[TimelineItem]
     recommendations: list  # provided by the recommendations app (predictions.extensions)
     similar: list
+    # a non-cancelled order placed after the history the churn score saw: the score is out of date until
+    # the worker re-scores the customer (a minute or two)
+    ordered_since_scoring: bool = False
 
 
 def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
@@ -80,13 +83,16 @@ def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
     timeline.sort(key=lambda item: item.at, reverse=True)
 
     last_order = next((o for o in orders if o.status != Order.Status.CANCELLED), None)
+    churn = scores.get(Task.CHURN)
+    seen_until = (churn.history_until or run.as_of) if churn is not None else None
     recommended = customer_recommendations(shop_id=shop.pk, customer_id=customer.pk,
                                            last_order_id=last_order.pk if last_order is not None else None)
     return CustomerDetail(
-        customer=customer, run=run, churn=scores.get(Task.CHURN), purchase=scores.get(Task.PURCHASE),
+        customer=customer, run=run, churn=churn, purchase=scores.get(Task.PURCHASE),
         last_order_at=last_order.placed_at if last_order is not None else None,
         orders_count=customer.orders.count(), history=history, timeline=timeline[:TIMELINE_ITEMS],
         recommendations=recommended.recommendations, similar=recommended.similar,
+        ordered_since_scoring=bool(seen_until and last_order is not None and last_order.placed_at > seen_until),
     )
 
 

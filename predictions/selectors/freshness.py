@@ -7,8 +7,10 @@ predictions.services.rescoring). `scored_at` is the time the row was written."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, Max, OuterRef, QuerySet
 from django.db.models.functions import Coalesce
 
 from behavior.models import Order
@@ -37,3 +39,13 @@ def customers_ordered_since_scoring(*, run: ScoringRun) -> set[int]:
             " AND o.placed_at > COALESCE(s.history_until, %(as_of)s)",
             {"run": run.pk, "shop": run.shop_id, "as_of": run.as_of})
         return {row[0] for row in cursor.fetchall()}
+
+
+def ordered_after(seen_until: dict[int, datetime]) -> set[int]:
+    """Which customers (id → the end of the history their score saw) have a non-cancelled order placed after
+    it: one query for a page of rows."""
+    if not seen_until:
+        return set()
+    last = (Order.objects.filter(customer_id__in=list(seen_until), placed_at__gt=min(seen_until.values()))
+            .exclude(status=Order.Status.CANCELLED).values("customer_id").annotate(last=Max("placed_at")))
+    return {row["customer_id"] for row in last if row["last"] > seen_until[row["customer_id"]]}

@@ -9,6 +9,7 @@ from accounts.models import Shop
 from predictions.models import CustomerScore, ScoringRun
 
 from .at_risk import scoring_run_current_id
+from .freshness import scores_with_freshness
 
 # The columns of a score as the API shows it (ScoreOutputSerializer's fields), read with values().
 _SCORE_COLUMNS = ("id", "task", "probability", "risk_band", "decile", "reasons", "expected_orders", "p_alive",
@@ -30,11 +31,12 @@ def customer_score_history(*, shop: Shop, customer_id: str, task: str | None = N
 
 def customer_scores_current(*, shop: Shop, customer_id: str) -> dict[str, dict | None]:
     """The customer's score of each task in the shop's current run (scoring_run_current), None where there is
-    none: one query."""
+    none, each with `ordered_since_scoring`: one query."""
     current = scoring_run_current_id(shop=shop)
-    rows = (_customer_scores(shop=shop, customer_id=customer_id).filter(scoring_run_id=current)
-            .values(*_SCORE_COLUMNS, as_of=F("scoring_run__as_of")))
-    by_task = {row["task"]: score_row(row) for row in rows}
+    rows = (scores_with_freshness(_customer_scores(shop=shop, customer_id=customer_id).filter(scoring_run_id=current))
+            .values(*_SCORE_COLUMNS, "ordered_since_scoring", as_of=F("scoring_run__as_of")))
+    # ordered_since_scoring: the customer ordered after the history this score saw (re-scoring is pending)
+    by_task = {row["task"]: {**score_row(row), "ordered_since_scoring": row["ordered_since_scoring"]} for row in rows}
     return {task: by_task.get(task) for task in ("churn", "purchase")}
 
 

@@ -22,6 +22,7 @@ from .at_risk import (
     filter_in_words,
     scoring_run_current,
 )
+from .freshness import customers_ordered_since_scoring
 
 
 def segment_get(*, shop: Shop, segment_id: int) -> Segment:
@@ -118,6 +119,7 @@ class SegmentDetail:
     planner: list[tuple[float, float]]  # (churn probability, 12-month spend), highest probability first
     problems: tuple[str, ...] = ()  # a broken saved filter (see segment_problems)
     left_out_no_consent: int = 0  # matched by the filter, left out: they refused marketing
+    ordered_since_scoring: int = 0  # members with an order placed after their score: left out of files by default
 
 
 PLANNER_CAP = 5000
@@ -141,9 +143,11 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
         (round(p, 4), round(v, 2))
         for p, v in qs.order_by("-probability", "id").values_list("probability", "spend_12m")[:PLANNER_CAP]
     ]
+    recent = customers_ordered_since_scoring(run=run)
     return SegmentDetail(segment=segment, run=run, size=qs.count(), preview=rows, words=words, planner=planner,
                          problems=problems,
-                         left_out_no_consent=segment_consent_refused_count(shop=shop, segment=segment, run=run))
+                         left_out_no_consent=segment_consent_refused_count(shop=shop, segment=segment, run=run),
+                         ordered_since_scoring=qs.filter(customer_id__in=recent).count() if recent else 0)
 
 
 def segment_member_ids(*, shop: Shop, segment: Segment) -> list[int]:
@@ -173,10 +177,13 @@ def rows_after_control(*, members: int, control_pct: int) -> int:
 
 def segment_export_choices(*, shop: Shop, detail: SegmentDetail) -> list[ExportChoice]:
     """Per control group offered, the rows the export file will really hold: the segment's members less
-    those flagged out of campaign files (predictions.extensions) less the control group drawn by export_create."""
+    those flagged out of campaign files (predictions.extensions) and those who ordered since their score (left
+    out by default), less the control group drawn by export_create."""
     members = detail.size
     if members and detail.run is not None:
         excluded = excluded_customers(shop_id=shop.pk)
+        if detail.ordered_since_scoring:
+            excluded = set(excluded) | customers_ordered_since_scoring(run=detail.run)
         if excluded:
             members -= segment_queryset(shop=shop, segment=detail.segment, run=detail.run).filter(
                 customer_id__in=excluded).count()

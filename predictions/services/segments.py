@@ -23,6 +23,7 @@ from predictions.extensions import excluded_customers
 from predictions.filters import AtRiskFilter
 from predictions.models import ScoringRun, Segment, SegmentExport
 from predictions.selectors.at_risk import scoring_run_current
+from predictions.selectors.freshness import customers_ordered_since_scoring
 from predictions.selectors.segments import rows_after_control, segment_consent_refused_count, segment_queryset
 from predictions.services.export_presets import preset_get
 
@@ -109,12 +110,16 @@ class ExportPlan:
     pseudonymised: bool
     job: Job | None = None
     left_out_no_consent: int = 0  # matched by the segment's filter, left out: they refused marketing
+    # members left out because they ordered after their score was computed (a win-back file must not reach
+    # someone who bought today); kept with include_ordered_since_scoring
+    left_out_ordered_since_scoring: int = 0
 
 
 @transaction.atomic
 def export_create(
     *, shop: Shop, segment: Segment, user: AbstractBaseUser | None, pseudonymise: bool = False, control_pct: int = 0,
     stream_max_rows: int | None = None, preset: str = "generic", audit: dict | None = None,
+    include_ordered_since_scoring: bool = False,
 ) -> ExportPlan:
     """Record an export of `segment`: SegmentExport row and AuditLog("segment.export"), then the file's members.
 
@@ -123,7 +128,8 @@ def export_create(
     recorded in `control_customer_ids`, never written to the file. `preset` names the columns for a
     campaign tool (export_presets; Mailchimp refuses a pseudonymised file). `user` None: an export the
     system makes (a scheduled delivery, deliveries app): `pseudonymise` as configured; `audit` adds to the
-    audit entry's details (which delivery).
+    audit entry's details (which delivery). Members who ordered after their score was computed are left out
+    (and counted) unless `include_ordered_since_scoring`: their score does not know that order yet.
 
     With `stream_max_rows` set and more targeted customers than that, the file is left to a background
     job: the plan carries a `Job` (kind "export"), the targeted ids are recorded so that the worker writes
@@ -145,6 +151,9 @@ def export_create(
     excluded = excluded_customers(shop_id=shop.pk) if members else set()
     flagged_out = sum(1 for c in members if c in excluded)
     members = [c for c in members if c not in excluded] if flagged_out else members
+    recent = customers_ordered_since_scoring(run=run) if members and not include_ordered_since_scoring else set()
+    ordered_since = sum(1 for c in members if c in recent)
+    members = [c for c in members if c not in recent] if ordered_since else members
     export = SegmentExport.objects.create(
         shop=shop, segment=segment, created_by=_user(user), pseudonymised=pseudonymised, control_pct=control_pct,
         horizon_days=shop.horizon_days, preset=preset,
@@ -176,7 +185,8 @@ def export_create(
                  "export_id": export.pk,
                  "pseudonymised": pseudonymised, "preset": preset, "control_pct": control_pct,
                  "control_rows": len(control), "scoring_run": run.pk if run else None, "background": background,
-                 "left_out_no_consent": refused, "flagged_left_out": flagged_out},
+                 "left_out_no_consent": refused, "flagged_left_out": flagged_out,
+                 "left_out_ordered_since_scoring": ordered_since},
     )
     if job is not None:
         from predictions.tasks import segment_export_task  # tasks import the services: import here, not at the top
@@ -184,7 +194,7 @@ def export_create(
         export_id, job_id = export.pk, job.pk
         transaction.on_commit(lambda: segment_export_task.delay(export_id, job_id), robust=True)
     return ExportPlan(export=export, run=run, customer_ids=targeted, pseudonymised=pseudonymised, job=job,
-                      left_out_no_consent=refused)
+                      left_out_no_consent=refused, left_out_ordered_since_scoring=ordered_since)
 
 
 def export_download_record(*, shop: Shop, export: SegmentExport, user: AbstractBaseUser) -> None:

@@ -1,8 +1,9 @@
 """The busiest reads (a customer's recommendations and scores, at-risk pages) answer every kind of call with
 the status, headers and bytes they gave before their hand-written fast path was removed: read_answers.json
-holds those answers, captured from that code (@RUN@ stands for the scoring run's id, @CURSORn@ for the
-at-risk cursor at offset n, @SEGMENT@ for the segment's id). Each one is requested, and every `next` link
-followed, through the API as it is now."""
+holds those answers, captured from that code (changed since only by issue 18 §1: at-risk rows carry
+`scored_at` and `ordered_since_scoring`, current scores `ordered_since_scoring`). @RUN@ stands for the scoring
+run's id, @CURSORn@ for the at-risk cursor at offset n, @SEGMENT@ for the segment's id. Each one is requested,
+and every `next` link followed, through the API as it is now."""
 
 import base64
 import json
