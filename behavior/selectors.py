@@ -70,37 +70,55 @@ def quality_cache_key(*, shop: Shop) -> str:
 
 
 def _report(shop: Shop, now: datetime) -> dict:
+    figures = _table_figures(shop, now)
     return {
         "shop": shop.slug,
         "generated_at": now.isoformat(),
-        "tables": _tables(shop),
+        "tables": {name: table for name, (table, _) in figures.items()},
         "duplicates": _duplicates(shop),
-        "dates": _dates(shop, now),
-        "stubs": {
-            "customers": Customer.objects.filter(shop=shop, is_stub=True).count(),
-            "products": Product.objects.filter(shop=shop, is_stub=True).count(),
+        "dates": {
+            "orders_before_1990": figures["orders"][1]["before_1990"],
+            "orders_in_future": figures["orders"][1]["in_future"],
+            "orders_before_signup": Order.objects.filter(shop=shop, customer__signup_at__isnull=False,
+                                                         placed_at__lt=F("customer__signup_at")).count(),
+            "events_before_1990": figures["events"][1]["before_1990"],
+            "events_in_future": figures["events"][1]["in_future"],
+            "signups_in_future": figures["customers"][1]["in_future"],
         },
+        "stubs": {"customers": figures["customers"][1]["stubs"], "products": figures["products"][1]["stubs"]},
         "gaps": {name: _gaps(model, field, shop) for name, (model, field) in _DATES.items() if name != "customers"},
     }
 
 
-def _tables(shop: Shop) -> dict:
-    tables = {}
+# Per table, the checks counted in the same pass as its completeness (one scan of the table each).
+_CHECKS = {
+    "customers": lambda now: {"in_future": Q(signup_at__gt=now), "stubs": Q(is_stub=True)},
+    "products": lambda now: {"stubs": Q(is_stub=True)},
+    "orders": lambda now: {"before_1990": Q(placed_at__lt=EARLIEST_PLAUSIBLE), "in_future": Q(placed_at__gt=now)},
+    "events": lambda now: {"before_1990": Q(occurred_at__lt=EARLIEST_PLAUSIBLE), "in_future": Q(occurred_at__gt=now)},
+}
+
+
+def _table_figures(shop: Shop, now: datetime) -> dict[str, tuple[dict, dict]]:
+    """Per table, one aggregate query: (rows, completeness, date range) for the report, and the checks' counts."""
+    figures = {}
     for name, (model, _, columns) in _COMPLETENESS.items():
+        checks = _CHECKS.get(name, lambda now: {})(now)
         aggregates = {"rows": Count("id")}
         aggregates.update({f"c_{column}": Count("id", filter=condition) for column, condition in columns.items()})
+        aggregates.update({f"k_{check}": Count("id", filter=condition) for check, condition in checks.items()})
         if name in _DATES:
             field = _DATES[name][1]
             aggregates.update(first=Min(field), last=Max(field))
-        figures = model.objects.filter(shop=shop).aggregate(**aggregates)
-        rows = figures["rows"]
+        found = model.objects.filter(shop=shop).aggregate(**aggregates)
+        rows = found["rows"]
         table = {"rows": rows,
-                 "completeness": {column: round(figures[f"c_{column}"] / rows, 4) if rows else None
+                 "completeness": {column: round(found[f"c_{column}"] / rows, 4) if rows else None
                                   for column in columns}}
         if name in _DATES:
-            table["date_range"] = {"first": _iso(figures["first"]), "last": _iso(figures["last"])}
-        tables[name] = table
-    return tables
+            table["date_range"] = {"first": _iso(found["first"]), "last": _iso(found["last"])}
+        figures[name] = (table, {check: found[f"k_{check}"] for check in checks})
+    return figures
 
 
 def _duplicates(shop: Shop) -> dict:
@@ -115,19 +133,6 @@ def _duplicates(shop: Shop) -> dict:
     return {
         "orders_same_customer_time_total": {"groups": figures["groups"] or 0, "extra_rows": figures["extra"] or 0},
         "recent_imports": {"imports": len(recent), "duplicate_rows_by_kind": by_kind},
-    }
-
-
-def _dates(shop: Shop, now: datetime) -> dict:
-    orders = Order.objects.filter(shop=shop)
-    return {
-        "orders_before_1990": orders.filter(placed_at__lt=EARLIEST_PLAUSIBLE).count(),
-        "orders_in_future": orders.filter(placed_at__gt=now).count(),
-        "orders_before_signup": orders.filter(customer__signup_at__isnull=False,
-                                              placed_at__lt=F("customer__signup_at")).count(),
-        "events_before_1990": Event.objects.filter(shop=shop, occurred_at__lt=EARLIEST_PLAUSIBLE).count(),
-        "events_in_future": Event.objects.filter(shop=shop, occurred_at__gt=now).count(),
-        "signups_in_future": Customer.objects.filter(shop=shop, signup_at__gt=now).count(),
     }
 
 

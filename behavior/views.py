@@ -22,8 +22,6 @@ from django.utils.http import content_disposition_header
 from django.utils.text import get_valid_filename
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.jobs import job_create
-from accounts.models import Job
 from accounts.permissions import role_required
 from accounts.selectors import shop_for_request
 from behavior.forms import KIND_LABELS, ColumnMapForm, UploadForm, size_in_words, upload_max_bytes
@@ -147,16 +145,10 @@ def import_map(request: HttpRequest, token: str) -> HttpResponse:
 
 def _import_start(request: HttpRequest, *, shop, pending: dict, kind: str, column_map: dict[str, str],
                   create_missing: bool, dry_run: bool) -> ImportJob:
-    # A Job row beside the ImportJob puts the import on the Jobs page; the import service keeps it in step.
     with transaction.atomic():
-        job = job_create(shop=shop, kind=Job.Kind.IMPORT, user=request.user,
-                         params={"kind": kind, "file": pending["name"], "dry_run": dry_run},
-                         message=f"importing {pending['name']}")
         import_job = import_job_create(shop=shop, kind=kind, path=pending["path"], column_map=column_map,
                                        create_missing=create_missing, dry_run=dry_run, user=request.user,
                                        source_name=pending["name"])
-        import_job.job = job
-        import_job.save(update_fields=["job"])
         import_job_enqueue(import_job=import_job)
     return import_job
 
@@ -251,7 +243,23 @@ DATE_CHECKS = {
     "signups_in_future": "Sign-ups dated in the future",
 }
 TABLE_LABELS = {"customers": "Customers", "products": "Products", "orders": "Orders", "order_lines": "Order lines",
-                "events": "Events"}
+                "events": "Events", "reviews": "Reviews", "offers": "Offers", "offer_assignments": "Offer assignments"}
+# The report's columns in words (the import field names stay visible on the Imports page).
+COLUMN_LABELS = {
+    "customers": {"email": "Email address", "name": "Name", "country": "Country", "signup_at": "Sign-up date"},
+    "products": {"title": "Title", "description": "Description", "category": "Category", "brand": "Brand",
+                 "price": "Price"},
+    "orders": {"total": "Order total", "currency": "Currency", "item_count": "Number of items"},
+    "order_lines": {"product": "Product", "unit_price": "Unit price"},
+    "events": {"product": "Product", "session_id": "Visit (session)", "properties": "Extra details (properties)"},
+}
+
+
+def _count_words(count: int, one: str, many: str) -> str:
+    """"no stand-in products", "1 stand-in customer", "1,204 stand-in customers"."""
+    if not count:
+        return f"no {many}"
+    return f"{count:,} {one if count == 1 else many}"
 
 
 @role_required("analyst")
@@ -262,7 +270,8 @@ def quality(request: HttpRequest) -> HttpResponse:
     report = quality_report(shop=shop)
     tables = []
     for name, table in report["tables"].items():
-        columns = [{"name": column, "percent": None if share is None else round(100 * share, 1),
+        columns = [{"name": column, "label": COLUMN_LABELS.get(name, {}).get(column, column.replace("_", " ")),
+                    "percent": None if share is None else round(100 * share, 1),
                     "low": share is not None and share < 0.5}
                    for column, share in table["completeness"].items()]
         tables.append({"name": name, "label": TABLE_LABELS.get(name, name), "rows": table["rows"],
@@ -276,8 +285,11 @@ def quality(request: HttpRequest) -> HttpResponse:
         "picture_groups": picture_groups[:DUPLICATE_GROUPS_SHOWN], "picture_groups_total": len(picture_groups),
         "shop": shop, "report": report, "tables": tables, "dates": dates, "gaps": gaps,
         "dup_orders": dup["orders_same_customer_time_total"],
-        "dup_imports": sorted(dup["recent_imports"]["duplicate_rows_by_kind"].items()),
+        "dup_imports": sorted((TABLE_LABELS.get(kind, kind.replace("_", " ")), count)
+                              for kind, count in dup["recent_imports"]["duplicate_rows_by_kind"].items()),
         "recent_imports": dup["recent_imports"]["imports"], "stubs": report["stubs"],
+        "stub_words": {"products": _count_words(report["stubs"]["products"], "stand-in product",
+                                                "stand-in products")},
         "empty": not any(t["rows"] for t in tables), "problems": sum(d["count"] for d in dates),
         "imports_url": reverse("behavior:imports"),
     })

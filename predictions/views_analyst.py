@@ -367,7 +367,7 @@ def _job_row(job: Job) -> dict:
 def jobs_page(request: HttpRequest) -> HttpResponse:
     """The shop's last jobs; the page follows those still running."""
     shop = shop_for_request(request)
-    rows = [_job_row(j) for j in Job.objects.filter(shop=shop).select_related("created_by")[:RECENT_JOBS]]
+    rows = [_job_row(j) for j in Job.objects.filter(shop=shop).select_related("created_by", "import_job")[:RECENT_JOBS]]
     return render(request, "predictions/analyst_jobs.html", {
         "shop": shop, "rows": rows, "any_running": any(r["running"] for r in rows),
     })

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.jobs import job_create
 from accounts.models import Job, Shop
 from behavior.models import ImportJob
 from ecomsight.csvsafe import neutralise
@@ -82,16 +84,23 @@ class ImportFailed(UserError):
 def import_job_create(*, shop: Shop, kind: str, path: str | os.PathLike, column_map: dict[str, str] | None = None,
                       create_missing: bool = True, dry_run: bool = False, user=None,
                       source_name: str | None = None) -> ImportJob:
-    """Record an import of the CSV file at `path` into `shop` (run it with `import_job_run`)."""
+    """Record an import of the CSV file at `path` into `shop` (run it with `import_job_run`).
+
+    Every import gets a Job row beside its ImportJob (the web's, the command's and the demo's alike), so that
+    the Jobs page lists it; `import_job_run` keeps that row in step."""
     if kind not in KINDS:
         raise UserError(f"Unknown kind '{kind}': choose one of {', '.join(KINDS)}.", field="kind")
     path = os.fspath(path)
-    return ImportJob.objects.create(
-        shop=shop, kind=kind, source_name=source_name or os.path.basename(path), file_path=path,
-        column_map=dict(column_map or {}), create_missing=create_missing, dry_run=dry_run,
-        created_by=user if getattr(user, "is_authenticated", False) else None,
-        bytes_total=os.path.getsize(path) if os.path.isfile(path) else 0,
-    )
+    name = source_name or os.path.basename(path)
+    user = user if getattr(user, "is_authenticated", False) else None
+    with transaction.atomic():
+        job = job_create(shop=shop, kind=Job.Kind.IMPORT, user=user, message=f"importing {name}",
+                         params={"kind": kind, "file": name, "dry_run": dry_run})
+        return ImportJob.objects.create(
+            shop=shop, job=job, kind=kind, source_name=name, file_path=path,
+            column_map=dict(column_map or {}), create_missing=create_missing, dry_run=dry_run, created_by=user,
+            bytes_total=os.path.getsize(path) if os.path.isfile(path) else 0,
+        )
 
 
 class _RejectReport:
@@ -320,5 +329,6 @@ def _job_sync(job: ImportJob) -> None:
               ImportJob.Status.SUCCEEDED: Job.Status.SUCCEEDED, ImportJob.Status.FAILED: Job.Status.FAILED}
     Job.objects.filter(pk=job.job_id).update(
         status=status[job.status], progress_done=job.bytes_read, progress_total=job.bytes_total,
-        message=f"{job.rows_read} rows read", error=job.error,
-        finished_at=job.finished_at)
+        message=f"{job.source_name}: {job.rows_read:,} row{'s' if job.rows_read != 1 else ''} read",
+        error=job.error, finished_at=job.finished_at,
+        started_at=Coalesce(F("started_at"), Value(timezone.now())))

@@ -211,9 +211,43 @@ def test_quality_page_renders_completeness_dates_and_duplicates(analyst_client, 
     OrderFactory(customer=ann, placed_at=dt.datetime(2024, 3, 1, tzinfo=dt.UTC), total="5.00")
     page = analyst_client.get("/quality/").content.decode()
     assert "Completeness" in page
-    assert re.search(r"<code>email</code>.*?50 %", page, re.S)
+    assert re.search(r">Email address</td>.*?50 %", page, re.S)  # the column in words, not `email`
     assert re.search(r"Orders dated in the future</td><td class=\"num\"><span class=\"badge badge-high\">1<", page)
     assert "1 group of orders share customer, time and total" in page
+
+
+def _visible_text(page: str) -> str:
+    body = page.split("<main", 1)[-1]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+
+
+def test_quality_page_of_clean_data_says_none_found_in_words_not_a_bare_none(analyst_client, shop):
+    # Found in use: "None" as a figure, and "1 · 0 Stand-in customers · products" that reads as one sentence.
+    ann = CustomerFactory(shop=shop, email="a@x.io", signup_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    CustomerFactory(shop=shop, is_stub=True)
+    OrderFactory(customer=ann, placed_at=dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+    text = _visible_text(analyst_client.get("/quality/").content.decode())
+    assert "None" not in text and "·  0" not in text and "1 · 0" not in text
+    assert "Records with impossible dates: none found" in text
+    assert "Orders that look exported twice: none found" in text
+    assert "1 Stand-in customer, and no stand-in products" in text
+    assert "Sign-up date" in text and "signup_at" not in text
+    assert "Number of items" in text and "item_count" not in text
+
+
+def test_quality_page_counts_impossible_dates_and_stand_ins_in_one_pass_per_table(
+        analyst_client, shop, django_assert_max_num_queries):
+    # The first load of the page was slow: one query per check and table. Each table is read once now.
+    ann = CustomerFactory(shop=shop, signup_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC))
+    CustomerFactory(shop=shop, is_stub=True)
+    CustomerFactory(shop=shop, is_stub=True)
+    OrderFactory(customer=ann, placed_at=dt.datetime(1980, 1, 1, tzinfo=dt.UTC))
+    with django_assert_max_num_queries(20):
+        text = _visible_text(analyst_client.get("/quality/").content.decode())
+    assert "2 Stand-in customers, and no stand-in products" in text
+    assert re.search(r"Orders dated before 1990 1 ", text)
+    assert re.search(r"Sign-ups dated in the future 1 ", text)
+    assert re.search(r"Orders placed before the customer signed up 1 ", text)
 
 
 def test_quality_page_of_an_empty_shop_says_where_to_start(analyst_client):
