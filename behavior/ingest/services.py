@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts.jobs import job_create
 from accounts.models import Job, Shop
-from behavior.models import ImportJob
+from behavior.models import ImportJob, PendingUpload
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 from ecomsight.files import Removed, old_files_remove
@@ -241,7 +241,12 @@ def import_files_expire(*, before: float, dry_run: bool = False) -> Removed:
     import page then shows its counts without the report."""
     active = ImportJob.objects.filter(status__in=[ImportJob.Status.PENDING, ImportJob.Status.RUNNING])
     keep = [path for pair in active.values_list("file_path", "report_path") for path in pair]
-    return old_files_remove(settings.IMPORT_DIR, before=before, keep=keep, dry_run=dry_run)
+    removed = old_files_remove(settings.IMPORT_DIR, before=before, keep=keep, dry_run=dry_run)
+    if not dry_run:
+        # Uploads still waiting for their mapping expire with their file.
+        PendingUpload.objects.filter(pk__in=[p.pk for p in PendingUpload.objects.only("pk", "path")
+                                             if not os.path.isfile(p.path)]).delete()
+    return removed
 
 
 class _Prefetched:

@@ -78,20 +78,20 @@ def test_upload_maps_differently_named_columns_and_the_import_finishes(
     assert [p.relative_to(import_dir).as_posix() for p in stored if p.is_file()] == [f"{shop.slug}/{token}.csv"]
 
     page = analyst_client.get(f"/imports/new/{token}/").content.decode()
-    # The obvious column is preselected for each field, read from the header only.
-    assert re.search(r'name="map_customer_id"[^>]*>.*?<option value="client id" selected>', page, re.S)
-    assert re.search(r'name="map_email"[^>]*>.*?<option value="e-mail" selected>', page, re.S)
+    # The obvious column is preselected for each field; the columns are named as written in the file.
+    assert re.search(r'name="map_customer_id"[^>]*>.*?<option value="Client ID" selected>', page, re.S)
+    assert re.search(r'name="map_email"[^>]*>.*?<option value="E-Mail" selected>', page, re.S)
     assert re.search(r'name="map_signup_at"[^>]*>.*?<option value="signup" selected>', page, re.S)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = analyst_client.post(f"/imports/new/{token}/", {
-            "kind": "customers", "map_customer_id": "client id", "map_email": "e-mail", "map_country": "country",
+            "kind": "customers", "map_customer_id": "Client ID", "map_email": "E-Mail", "map_country": "country",
             "map_signup_at": "signup", "create_missing": "on"})
     assert response.status_code == 302
     job = ImportJob.objects.get(shop=shop)
     assert response["Location"] == f"/imports/{job.pk}/"
     assert job.status == "succeeded" and job.inserted == 2 and job.source_name == "passwd.csv"
-    assert job.column_map == {"customer_id": "client id", "email": "e-mail", "signup_at": "signup"}
+    assert job.column_map == {"customer_id": "Client ID", "email": "E-Mail", "signup_at": "signup"}
     assert Customer.objects.get(shop=shop, external_id="A1").email == "a1@example.com"
     # The import shows on the Jobs page too.
     assert job.job.kind == Job.Kind.IMPORT and job.job.status == Job.Status.SUCCEEDED
