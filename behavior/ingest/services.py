@@ -227,9 +227,13 @@ def import_jobs_stale_fail(*, shop_id: int | None = None, stale_seconds: float |
         error = (f"The import stopped at {percent} % ({job.rows_committed:,} rows stored): its process is gone. "
                  "Re-run the file to finish (rows already stored count as duplicates).")
         # Conditional: a process that is alive after all and beats meanwhile keeps its job.
-        marked += ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).filter(
+        failed = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).filter(
             Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)).update(
             status=ImportJob.Status.FAILED, error=error, finished_at=timezone.now())
+        if failed:  # the Jobs page must not show it running for ever either
+            Job.objects.filter(import_job__pk=job.pk).update(status=Job.Status.FAILED, error=error,
+                                                              finished_at=timezone.now())
+        marked += failed
     return marked
 
 

@@ -88,3 +88,22 @@ def test_the_train_command_records_its_job(simulated_shop):
     job = Job.objects.get(shop=simulated_shop, kind=Job.Kind.TRAIN)
     assert job.status == Job.Status.SUCCEEDED and job.result["task"] == "purchase"
     assert job.params["horizon_days"] == 60
+
+
+def test_an_import_whose_process_is_gone_fails_on_the_jobs_page_too(analyst_client, shop, tmp_path, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from behavior.ingest.services import import_job_create
+
+    settings.IMPORT_HEARTBEAT_STALE_SECONDS = 600
+    path = tmp_path / "events.csv"
+    path.write_text("customer_id,type,occurred_at\nC1,view,2024-03-01\n")
+    imp = import_job_create(shop=shop, kind="events", path=path)
+    ImportJob.objects.filter(pk=imp.pk).update(status="running", heartbeat_at=timezone.now() - timedelta(hours=1))
+    Job.objects.filter(pk=imp.job_id).update(status=Job.Status.RUNNING)
+    analyst_client.get("/imports/")  # the import pages mark lost imports failed
+    job = Job.objects.get(pk=imp.job_id)
+    assert job.status == Job.Status.FAILED and "its process is gone" in job.error
+    assert "its process is gone" in analyst_client.get("/jobs/").content.decode()
