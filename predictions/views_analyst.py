@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -365,11 +366,13 @@ def _job_row(job: Job) -> dict:
 @role_required("analyst")
 @require_GET
 def jobs_page(request: HttpRequest) -> HttpResponse:
-    """The shop's last jobs; the page follows those still running."""
+    """Every job of the shop, newest first, RECENT_JOBS a page; the page follows those still running."""
     shop = shop_for_request(request)
-    rows = [_job_row(j) for j in Job.objects.filter(shop=shop).select_related("created_by", "import_job")[:RECENT_JOBS]]
+    page = Paginator(Job.objects.filter(shop=shop).select_related("created_by", "import_job"),
+                     RECENT_JOBS).get_page(request.GET.get("page"))
+    rows = [_job_row(j) for j in page]
     return render(request, "predictions/analyst_jobs.html", {
-        "shop": shop, "rows": rows, "any_running": any(r["running"] for r in rows),
+        "shop": shop, "rows": rows, "any_running": any(r["running"] for r in rows), "page": page,
     })
 
 

@@ -107,3 +107,15 @@ def test_an_import_whose_process_is_gone_fails_on_the_jobs_page_too(analyst_clie
     job = Job.objects.get(pk=imp.job_id)
     assert job.status == Job.Status.FAILED and "its process is gone" in job.error
     assert "its process is gone" in analyst_client.get("/jobs/").content.decode()
+
+
+def test_older_jobs_are_on_the_next_pages_not_dropped(analyst_client, shop):
+    # A month of nightly scoring and recommendations is more than one page: the oldest must stay reachable.
+    oldest = Job.objects.create(shop=shop, kind=Job.Kind.SCORE, status=Job.Status.SUCCEEDED)
+    for _ in range(59):
+        Job.objects.create(shop=shop, kind=Job.Kind.RECOMMEND, status=Job.Status.SUCCEEDED)
+    first = analyst_client.get("/jobs/").content.decode()
+    assert len(_links(first)) == 50 and f"/jobs/{oldest.pk}/" not in first
+    assert "Jobs 1–50 of 60" in first and 'href="?page=2"' in first
+    second = analyst_client.get("/jobs/?page=2").content.decode()
+    assert len(_links(second)) == 10 and (f"/jobs/{oldest.pk}/", f"Score #{oldest.pk}") in _links(second)
