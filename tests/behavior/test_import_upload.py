@@ -15,15 +15,9 @@ from behavior.models import Customer, ImportJob, Order, PendingUpload
 from behavior.services import import_files_expire
 from tests.accounts.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("import_dir")]
 
 PASSWORD = "Pa55word-for-tests!"
-
-
-@pytest.fixture(autouse=True)
-def import_dir(settings, tmp_path):
-    settings.IMPORT_DIR = tmp_path / "imports"
-    return settings.IMPORT_DIR
 
 
 @pytest.fixture

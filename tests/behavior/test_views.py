@@ -12,15 +12,9 @@ from behavior.models import Customer, ImportJob
 from tests.accounts.factories import UserFactory
 from tests.behavior.factories import CustomerFactory, OrderFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("import_dir")]
 
 GOOD_CSV = b"Client ID,E-Mail,country,signup\nA1,a1@example.com,DE,2024-01-02\nA2,,FR,2024-02-03\n"
-
-
-@pytest.fixture(autouse=True)
-def import_dir(settings, tmp_path):
-    settings.IMPORT_DIR = tmp_path / "imports"
-    return settings.IMPORT_DIR
 
 
 @pytest.fixture
