@@ -111,8 +111,8 @@ def main() -> int:
                "sql_ms": round(statistics.median(sql), 1), "queries": len(queries),
                "customers": Customer.objects.filter(shop=shop).count(),
                "events": Event.objects.filter(shop=shop).count()}
-    print(f"first load: median {figures['quality_first_load_ms']} ms of {[round(t) for t in times]}, "
-          f"{len(queries)} queries")
+    print(f"first load: median {figures['quality_first_load_ms']} ms of {[round(t) for t in times]} "
+          f"(in SQL: {[round(t) for t in sql]}), {len(queries)} queries")
     if not args.keep:
         shop_drop(SLUG)
     print(json.dumps(figures))
