@@ -68,6 +68,9 @@ def pending_upload_start(*, pending: PendingUpload, kind: str, column_map: dict[
     waiting. Raises `UserError` when the mapping does not fit the file."""
     from behavior.services import import_job_enqueue
 
+    # Locked and used up in this transaction: a second click on "Start" cannot start the file twice.
+    if not PendingUpload.objects.select_for_update().filter(pk=pending.pk).exists():
+        raise UserError("This upload was started already: see Recent imports.")
     import_job = import_job_create(shop=pending.shop, kind=kind, path=pending.path, column_map=column_map,
                                    create_missing=create_missing, dry_run=dry_run, user=pending.user,
                                    source_name=pending.name)
