@@ -127,3 +127,17 @@ def test_file_preview_cuts_long_values_and_reads_only_the_first_rows(tmp_path):
     assert preview.header == ("Id", "Note")
     assert preview.samples[0] == ("0", "1", "2")
     assert len(preview.samples[1]) == 1 and len(preview.samples[1][0]) == 80 and preview.samples[1][0].endswith("…")
+
+
+def test_starting_the_same_upload_twice_starts_one_import(client, analyst, shop):
+    from behavior.services import pending_upload_start
+    from ecomsight.errors import UserError
+
+    client.force_login(analyst)
+    upload(client, b"customer_id\nA1\n")
+    # Two requests (a double click) each load the upload before either starts it.
+    first, second = PendingUpload.objects.get(), PendingUpload.objects.get()
+    pending_upload_start(pending=first, kind="customers", column_map={}, create_missing=True, dry_run=False)
+    with pytest.raises(UserError, match="started already"):
+        pending_upload_start(pending=second, kind="customers", column_map={}, create_missing=True, dry_run=False)
+    assert ImportJob.objects.filter(shop=shop).count() == 1
