@@ -22,6 +22,7 @@ NAV = [
     ("Forecast", "/forecasts/", "marketer"),
     ("Alerts", "/alerts/", "marketer"),
     ("Offers", "/offers/", "marketer"),
+    ("Deliveries", "/deliveries/", "marketer"),
     ("Reviews", "/reviews/", "marketer"),
     ("Imports", "/imports/", "analyst"),
     ("Data quality", "/quality/", "analyst"),

@@ -44,6 +44,11 @@ _GAPS = ("orders", "events")  # the tables whose gaps in daily volume are report
 QUALITY_CACHE_SECONDS = 300
 
 
+def customer_exists(*, shop: Shop, external_id: str) -> bool:
+    """Whether the shop has a customer with this id of its own."""
+    return Customer.objects.filter(shop=shop, external_id=external_id).exists()
+
+
 def quality_report(*, shop: Shop, now: datetime | None = None, use_cache: bool = True) -> dict:
     """The data quality of a shop: completeness per column, date ranges, duplicates, impossible dates,
     stand-in records, and gaps in daily volume. A JSON-ready dict (dates as ISO strings).

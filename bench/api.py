@@ -109,7 +109,7 @@ def seed(customers: int, *, recommendations: int = 20, runs: int = 3, reseed: bo
         bulk_insert_frame("behavior_order", pd.DataFrame({
             "shop_id": shop.pk, "external_id": [f"O{i:07d}" for i in range(customers)], "customer_id": customer_ids,
             "placed_at": [now - pd.Timedelta(days=int(d)) for d in days_ago], "total": 50, "currency": "EUR",
-            "status": "placed"}))
+            "status": "placed", "offer_code": ""}))
         spend = rng.gamma(2.0, 150.0, customers)
         for r in range(runs):
             # Older runs first: the last one is the shop's current run.
@@ -397,12 +397,6 @@ def main() -> None:
         }
         if args.only:
             endpoints = {k: v for k, v in endpoints.items() if k in args.only.split(",")}
-        if "at-risk" in endpoints:
-            # The web processes keep each at-risk page they served for this long (the README's "REST API"): the
-            # four pages polled here are then mostly served from memory. 0 reads every page from PostgreSQL.
-            kept = os.environ.get("API_PAGE_CACHE_SECONDS", "2 (default)")
-            print(f"at-risk pages kept {kept} s per process (API_PAGE_CACHE_SECONDS=0: every page read)",
-                  file=sys.stderr)
         result: dict = {}
         for name, paths in endpoints.items():
             load(paths, token, seconds=1.0, clients=args.clients, processes=args.processes)  # warm up

@@ -76,7 +76,7 @@ def load_shop(shop, out: Path) -> dict:
             "shop_id": shop.pk, "external_id": orders["order_id"],
             "customer_id": orders["customer_id"].map(customer_ids), "placed_at": orders["placed_at"],
             "total": orders["total"].replace("", None), "currency": orders["currency"],
-            "status": orders["status"], "item_count": orders["item_count"].replace("", None),
+            "status": orders["status"], "item_count": orders["item_count"].replace("", None), "offer_code": "",
         }))
         order_ids = ids("behavior_order")
         lines = pd.read_csv(out / "order_lines.csv", dtype=str, keep_default_na=False)

@@ -29,9 +29,10 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 class FetchError(Exception):
     """A picture could not be fetched; the message is the reason people read. `retry`: worth trying later."""
 
-    def __init__(self, message: str, *, retry: bool = False):
+    def __init__(self, message: str, *, retry: bool = False, status: int | None = None):
         super().__init__(message)
         self.retry = retry
+        self.status = status  # the HTTP status that caused it, if any
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class FetchPolicy:
     allow_private: bool = False
     user_agent: str = "EcomSight-image-fetcher/1.0"
     allowed_types: frozenset[str] = field(default=IMAGE_TYPES)
+    private_setting: str = "IMAGE_FETCH_ALLOW_PRIVATE"  # the setting that allows private addresses, named in errors
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def address_allowed(address: str, *, allow_private: bool) -> bool:
     return ip.is_global and not ip.is_reserved and not ip.is_link_local and not ip.is_loopback
 
 
-def _resolve(host: str, port: int, *, allow_private: bool) -> str:
+def _resolve(host: str, port: int, *, allow_private: bool, setting: str = "IMAGE_FETCH_ALLOW_PRIVATE") -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -79,44 +81,85 @@ def _resolve(host: str, port: int, *, allow_private: bool) -> str:
     refused = [a for a in addresses if not address_allowed(a, allow_private=allow_private)]
     if refused:  # any private answer refuses the host: a DNS name must not point inside
         raise FetchError(f"refused: {host} resolves to a private or reserved address ({refused[0]}); "
-                         "IMAGE_FETCH_ALLOW_PRIVATE=true allows such addresses")
+                         f"{setting}=true allows such addresses")
     return addresses[0]
+
+
+def _pool(url: str, policy: FetchPolicy) -> tuple[urllib3.HTTPConnectionPool, str, str]:
+    """A connection pool to the checked address of `url` (see the module's docstring), the path to ask for
+    and the Host header to send; FetchError for an address that may not be reached."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(f"refused: only http and https addresses are fetched ({parts.scheme or 'no'} scheme)")
+    if not parts.hostname:
+        raise FetchError("refused: the address has no host")
+    if parts.username or parts.password:
+        raise FetchError("refused: addresses with credentials are not fetched")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise FetchError("refused: invalid port") from exc
+    address = _resolve(parts.hostname, port, allow_private=policy.allow_private, setting=policy.private_setting)
+    timeout = urllib3.Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
+    if parts.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1,
+                                           cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+                                           server_hostname=parts.hostname, assert_hostname=parts.hostname)
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    return pool, path, host_header
+
+
+def _urlopen(pool: urllib3.HTTPConnectionPool, method: str, path: str, **kwargs):
+    try:
+        return pool.urlopen(method, path, redirect=False, preload_content=False, assert_same_host=False, **kwargs)
+    except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError,
+            urllib3.exceptions.NewConnectionError, OSError) as exc:
+        raise FetchError(f"connection failed ({type(exc).__name__})", retry=True) from exc
+    except urllib3.exceptions.SSLError as exc:
+        raise FetchError(f"TLS error ({exc})") from exc
+    except urllib3.exceptions.HTTPError as exc:
+        raise FetchError(f"HTTP error ({type(exc).__name__})", retry=True) from exc
+
+
+def checked_post(url: str, *, body: bytes, headers: dict[str, str], policy: FetchPolicy) -> int:
+    """POST `body` once to `url` with the same address checks as a picture fetch (no redirects followed);
+    returns the HTTP status. FetchError (retry=True) for a connection failure, a timeout, 408/425/429 or 5xx;
+    FetchError for any other status but 2xx."""
+    pool, path, host_header = _pool(url.strip(), policy)
+    try:
+        response = _urlopen(pool, "POST", path, body=body,
+                            headers={**headers, "Host": host_header, "User-Agent": policy.user_agent})
+        try:
+            response.read(64 * 1024)  # the answer is not used; read a little so the connection ends cleanly
+        except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError, OSError):
+            pass
+        finally:
+            response.release_conn()
+    finally:
+        pool.close()
+    if not 200 <= response.status < 300:
+        raise FetchError(f"HTTP {response.status}", retry=response.status in RETRY_STATUSES, status=response.status)
+    return response.status
+
+
+def url_check(url: str, *, policy: FetchPolicy) -> None:
+    """FetchError if `url` is not one the policy lets us reach (scheme, credentials, a private address...)."""
+    pool, _path, _host = _pool(url.strip(), policy)
+    pool.close()
 
 
 def _once(url: str, policy: FetchPolicy) -> Fetched:
     for _ in range(policy.max_redirects + 1):
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise FetchError(f"refused: only http and https addresses are fetched ({parts.scheme or 'no'} scheme)")
-        if not parts.hostname:
-            raise FetchError("refused: the address has no host")
-        if parts.username or parts.password:
-            raise FetchError("refused: addresses with credentials are not fetched")
+        pool, path, host_header = _pool(url, policy)
         try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as exc:
-            raise FetchError("refused: invalid port") from exc
-        address = _resolve(parts.hostname, port, allow_private=policy.allow_private)
-        timeout = urllib3.Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
-        if parts.scheme == "https":
-            pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1,
-                                               cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
-                                               server_hostname=parts.hostname, assert_hostname=parts.hostname)
-        else:
-            pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-        try:
-            response = pool.urlopen("GET", path, headers={"Host": host_header, "User-Agent": policy.user_agent,
-                                                          "Accept": "image/*"},
-                                    redirect=False, preload_content=False, assert_same_host=False)
-        except (urllib3.exceptions.TimeoutError, urllib3.exceptions.ProtocolError,
-                urllib3.exceptions.NewConnectionError, OSError) as exc:
-            raise FetchError(f"connection failed ({type(exc).__name__})", retry=True) from exc
-        except urllib3.exceptions.SSLError as exc:
-            raise FetchError(f"TLS error ({exc})") from exc
-        except urllib3.exceptions.HTTPError as exc:
-            raise FetchError(f"HTTP error ({type(exc).__name__})", retry=True) from exc
+            response = _urlopen(pool, "GET", path, headers={"Host": host_header, "User-Agent": policy.user_agent,
+                                                            "Accept": "image/*"})
+        except FetchError:
+            pool.close()
+            raise
         try:
             if response.status in (301, 302, 303, 307, 308):
                 location = response.headers.get("Location")

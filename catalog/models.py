@@ -33,6 +33,8 @@ class Product(models.Model):
     brand = models.CharField(max_length=200, blank=True)
     price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     active = models.BooleanField(default=True)
+    # The product's page on the shop (optional import column `url`): campaign files link recommendations to it.
+    url = models.CharField(max_length=2000, blank=True, default="", db_default="")
     # The picture as the shop gave it: an http(s) address, or a path under the import's --images directory.
     # db_default: the ingest writers' raw INSERTs of stand-ins name no image columns.
     image_url = models.CharField(max_length=2000, blank=True, default="", db_default="")

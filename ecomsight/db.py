@@ -1,5 +1,4 @@
-"""The one place for deliberate SQL on bulk paths: reading big tables into frames and writing many rows,
-and running the API's hot reads as prepared statements.
+"""The one place for deliberate SQL on bulk paths: reading big tables into frames and writing many rows.
 
 Pages and single objects use the ORM. Feature building, scoring and recommendation builds read whole
 tables of a shop at once and write hundreds of thousands of rows: that goes through here, with COPY.
@@ -8,106 +7,13 @@ tables of a shop at once and write hundreds of thousands of rows: that goes thro
 from __future__ import annotations
 
 import csv
-import functools
 import io
-import json
 import math
-import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import orjson
 import pandas as pd
-from django.conf import settings
 from django.db import connection
-
-
-def fetch_prepared(sql: str, params: Sequence | dict) -> tuple[list[str], list[tuple]]:
-    """Run the read `sql` (`%s` or `%(name)s` placeholders) and return its column names and rows.
-
-    On PostgreSQL the statement is prepared on the connection the first time and executed by name after:
-    the API's hot reads are small indexed lookups that PostgreSQL takes longer to parse and plan (about
-    1 ms, client-side binding re-plans every call) than to run (0.1 to 0.5 ms), and the database shares
-    the machine's cores with the web workers. Django's own cursors bind client-side and never prepare;
-    this one binds server-side and prepares, for the statements passed here only (psycopg keeps at most
-    100 per connection), and reads the results in binary (timestamps decoded by psycopg's C loaders
-    instead of parsed from text, jsonb by orjson: it comes back decoded). DATABASE_PREPARED_STATEMENTS=false
-    turns it off, for a pooler in transaction mode that cannot keep prepared statements (PgBouncer
-    before 1.21)."""
-    if not settings.DATABASE_PREPARED_STATEMENTS:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [column.name if hasattr(column, "name") else column[0] for column in cursor.description], \
-                cursor.fetchall()
-    import psycopg
-
-    connection.ensure_connection()
-    raw = connection.connection
-    # psycopg prepares nothing while the connection's threshold is None (Django's setting). It is lifted for
-    # this statement only: with any threshold, psycopg also counts every other query in an LRU of 100 keyed
-    # by its text, and Django's client-side binding inlines the values into that text, so an import's
-    # `= ANY(<150,000 keys>)` queries stayed alive (drill 16: +28 MB over an import, and in every worker).
-    previous = raw.prepare_threshold  # None unless the database OPTIONS set one
-    raw.prepare_threshold = previous if previous is not None else _PREPARE_ASKED_ONLY
-    _jsonb_loader_register(raw)
-    try:
-        with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
-            cursor.execute(sql, params, prepare=True, binary=True)
-            return _column_names(sql, cursor), cursor.fetchall()
-    finally:
-        raw.prepare_threshold = previous
-
-
-# Column names by statement: the same text always has the same columns, and building cursor.description
-# (a Column object per column, with its type looked up) was 3 % of an at-risk page's CPU.
-_names: dict[str, list[str]] = {}
-_NAMES_MAX = 1024
-
-
-def _column_names(sql: str, cursor) -> list[str]:
-    names = _names.get(sql)
-    if names is None:
-        names = [column.name for column in cursor.description]
-        if len(_names) >= _NAMES_MAX:
-            _names.clear()
-        _names[sql] = names
-    return list(names)
-
-
-def _jsonb_loader_register(raw) -> None:
-    """Decode binary jsonb with orjson on this connection (an at-risk page has 50 `reasons` arrays: the
-    standard library's json.loads, with its encoding detection on bytes, was a tenth of the page's CPU).
-    Only the binary format, which only fetch_prepared asks for: Django's text loader stays as it is."""
-    from psycopg.postgres import types
-    from psycopg.pq import Format
-
-    oid, loader = types["jsonb"].oid, _orjson_jsonb_loader()
-    if raw.adapters.get_loader(oid, Format.BINARY) is not loader:
-        raw.adapters.register_loader(oid, loader)
-
-
-@functools.cache
-def _orjson_jsonb_loader() -> type:
-    from psycopg.types.json import JsonbBinaryLoader
-
-    class OrjsonJsonbBinaryLoader(JsonbBinaryLoader):
-        _loads = staticmethod(_orjson_loads)
-
-    return OrjsonJsonbBinaryLoader
-
-
-def _orjson_loads(data):
-    # orjson turns integers beyond 64 bits into floats: a value with a run of 20 digits goes to json.
-    if _LONG_NUMBER.search(data):
-        return json.loads(data)
-    return orjson.loads(data)
-
-
-_LONG_NUMBER = re.compile(rb"\d{20}")
-
-
-# prepare=True prepares at once whatever the figure; it only has to be a number for psycopg to prepare at all.
-_PREPARE_ASKED_ONLY = 1_000_000
 
 
 def epoch_sql(column: str) -> str:

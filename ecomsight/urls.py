@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("predictions.urls_analyst")),
     path("", include("forecasts.urls")),
     path("", include("offers.urls")),
+    path("", include("deliveries.urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -23,8 +23,8 @@ class CustomerRecommendations:
 # (shop_id, customer_id, last_order_id or None) -> CustomerRecommendations
 CustomerRecommendationsReader = Callable[[int, int, "int | None"], CustomerRecommendations]
 # shop_id -> a reader, bound to the recommendations current when the export starts, of customer ids ->
-# {customer id: the titles of their top 3 recommended products}
-ExportRecommendationsReader = Callable[[int], Callable[[Sequence[int]], dict[int, list[str]]]]
+# {customer id: their top 3 recommended products, each {"product_id", "title", "url", "image_url"}}
+ExportRecommendationsReader = Callable[[int], Callable[[Sequence[int]], dict[int, list[dict]]]]
 
 _customer_reader: CustomerRecommendationsReader | None = None
 _export_reader: ExportRecommendationsReader | None = None
@@ -41,7 +41,7 @@ def customer_recommendations(*, shop_id: int, customer_id: int, last_order_id: i
     return _customer_reader(shop_id, customer_id, last_order_id)
 
 
-def export_recommendations(*, shop_id: int) -> Callable[[Sequence[int]], dict[int, list[str]]]:
+def export_recommendations(*, shop_id: int) -> Callable[[Sequence[int]], dict[int, list[dict]]]:
     if _export_reader is None:
         return lambda customer_ids: {}
     return _export_reader(shop_id)

@@ -166,13 +166,14 @@ def _text(raw, errors: list[str], label: str) -> str:
     if raw is None:
         return ""
     text = str(raw).strip()
-    if "\x00" in text or not _encodable(text):
+    if "\x00" in text or not text_encodable(text):
         errors.append(f"{label}: the value holds characters that are not allowed, so it was ignored.")
         return ""
     return text
 
 
-def _encodable(text: str) -> bool:
+def text_encodable(text: str) -> bool:
+    """Whether `text` can be stored and compared (UTF-8: no lone surrogates)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

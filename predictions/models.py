@@ -150,6 +150,8 @@ class SegmentExport(models.Model):
     control_customer_ids = models.JSONField(default=list, blank=True)
     targeted_customer_ids = models.JSONField(default=list, blank=True)
     file_path = models.CharField(max_length=1000, blank=True)
+    # The column preset of the file (predictions.services.export_presets: generic, klaviyo, mailchimp, braze).
+    preset = models.CharField(max_length=20, default="generic", db_default="generic")
     horizon_days = models.PositiveIntegerField(default=90)
     created_at = models.DateTimeField(auto_now_add=True)
 

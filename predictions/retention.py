@@ -13,7 +13,7 @@ from django.conf import settings
 from behavior.services import import_files_expire
 from ecomsight.errors import UserError
 
-from .exports import export_files_expire
+from .services.exports import export_files_expire
 
 
 def files_expire(*, days: int | None = None, dry_run: bool = False, now: float | None = None) -> dict:

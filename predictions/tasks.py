@@ -5,8 +5,8 @@ from celery import shared_task
 from accounts.jobs import job_finish, job_running
 from accounts.models import Shop
 
-from .exports import export_file_write
 from .retention import files_expire
+from .services.exports import export_file_write
 from .services.scoring import scoring_chunk_run, scoring_run_fail
 from .services.training import model_train
 

@@ -32,21 +32,22 @@ from accounts.permissions import can_view_personal_data, permission_required_403
 from accounts.selectors import shop_for_request, user_may
 from catalog.selectors import product_thumbnails
 from ecomsight.errors import UserError
-from predictions import exports
 from predictions.filters import BANDS, SORTS, AtRiskFilter
 from predictions.forms import ExportForm, SegmentNameForm
-from predictions.segment_services import (
+from predictions.selectors import at_risk as at_risk_sel
+from predictions.selectors import campaigns
+from predictions.selectors import customers as customers_sel
+from predictions.selectors import dashboard as dashboard_sel
+from predictions.selectors import segments as segments_sel
+from predictions.services import exports
+from predictions.services.export_presets import PRESETS
+from predictions.services.segments import (
     export_create,
     export_download_record,
     segment_create,
     segment_delete,
     segment_rename,
 )
-from predictions.selectors import at_risk as at_risk_sel
-from predictions.selectors import campaigns
-from predictions.selectors import customers as customers_sel
-from predictions.selectors import dashboard as dashboard_sel
-from predictions.selectors import segments as segments_sel
 from reviews.selectors import review_list
 
 # ---- small server-side charts ---------------------------------------------------------------------
@@ -230,7 +231,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
         return redirect("predictions:at_risk")
     # Each segment's filter in words, so that the list says who is in it (segments are few: a query or two each).
     segments = [(item, at_risk_sel.filter_in_words(shop=shop, flt=AtRiskFilter.from_dict(item.segment.filters)))
-                for item in segments_sel.segment_list(shop=shop)]
+                for item in segments_sel.segment_summaries(shop=shop)]
     return render(request, "predictions/segments.html", {"shop": shop, "segments": segments})
 
 
@@ -249,6 +250,8 @@ def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
         "rename_form": SegmentNameForm(initial={"name": detail.segment.name}),
         "export_form": ExportForm(), "show_personal": can_view_personal_data(request.user, shop),
         "can_export": can_export,
+        # The rows the file will hold per control group choice (flagged customers and the control left out).
+        "export_choices": segments_sel.segment_export_choices(shop=shop, detail=detail) if can_export else [],
         # Above the threshold the form POSTs and the file is prepared by a worker (progress page, then a link).
         "export_in_background": detail.size > settings.EXPORT_STREAM_MAX_ROWS,
         "recent_exports": campaigns.segment_exports_recent(shop=shop, segment=detail.segment) if can_export else [],
@@ -310,20 +313,20 @@ def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_ma
     segment = segments_sel.segment_get(shop=shop, segment_id=segment_id)
     form = ExportForm(data)
     if not form.is_valid():
-        messages.error(request, "The control group must be a whole percent between 0 and 50.")
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         return redirect("predictions:segment", segment_id=segment_id)
     try:
         plan = export_create(
             shop=shop, segment=segment, user=request.user, pseudonymise=form.cleaned_data["pseudonymise"],
             control_pct=form.cleaned_data["control"] or 0, stream_max_rows=stream_max_rows,
+            preset=form.cleaned_data["preset"] or "generic",
         )
-    except UserError as exc:  # a broken saved filter
+    except UserError as exc:  # a broken saved filter, Mailchimp without emails
         messages.error(request, exc.message)
         return redirect("predictions:segment", segment_id=segment_id)
     if plan.job is not None:
         return redirect("predictions:export", export_id=plan.export.pk)
-    response = StreamingHttpResponse(exports.csv_lines(exports.export_rows(plan=plan)),
-                                     content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(exports.export_stream(plan=plan), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(export=plan.export)}"'
     response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)  # refused marketing: not in the file
     return response
@@ -335,14 +338,17 @@ _RUNNING = (Job.Status.PENDING, Job.Status.RUNNING)
 
 
 def _file_ready(export) -> bool:
-    return (export.job is not None and export.job.status == Job.Status.SUCCEEDED and bool(export.file_path)
+    """The export's file is there to download: written in full (a streamed export keeps its copy too: no job)
+    and not yet removed by FILE_RETENTION_DAYS."""
+    return ((export.job is None or export.job.status == Job.Status.SUCCEEDED) and bool(export.file_path)
             and os.path.isfile(export.file_path))
 
 
 @permission_required_403("accounts.export_segments")
 @require_GET
 def export_page(request: HttpRequest, export_id: int) -> HttpResponse:
-    """A background export: a progress bar that updates itself, then the download link."""
+    """An export: a background one's progress bar that updates itself, then the download link (a streamed
+    export's copy can be downloaded again here too)."""
     shop = shop_for_request(request)
     export = campaigns.segment_export_get(shop=shop, export_id=export_id)
     job = export.job
@@ -351,7 +357,8 @@ def export_page(request: HttpRequest, export_id: int) -> HttpResponse:
         "running": job is not None and job.status in _RUNNING,
         "percent": campaigns.job_percent(job) if job else 100, "ready": _file_ready(export),
         "may_download": export.pseudonymised or can_view_personal_data(request.user, shop),
-        "filename": exports.export_filename(export=export),
+        "filename": exports.export_filename(export=export), "preset": PRESETS.get(export.preset),
+        "retention_days": settings.FILE_RETENTION_DAYS,
     })
 
 
@@ -376,7 +383,7 @@ def export_status(request: HttpRequest, export_id: int) -> JsonResponse:
 @permission_required_403("accounts.export_segments")
 @require_GET
 def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
-    """A background export's file, streamed from disk; every download is written to the audit log."""
+    """An export's file, streamed from disk; every download is written to the audit log."""
     shop = shop_for_request(request)
     export = campaigns.segment_export_get(shop=shop, export_id=export_id)
     # A file with email and name, made by an admin, must not reach a user who may not see personal data.

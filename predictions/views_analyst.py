@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
-from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -24,27 +21,31 @@ from accounts.jobs import job_create
 from accounts.models import Job
 from accounts.permissions import role_required
 from accounts.selectors import shop_for_request
-from behavior.models import ImportJob
 from ecomsight.errors import UserError
-from predictions.models import ModelVersion, ScoringRun
+from predictions.forms import ALGORITHM_LABELS, TrainForm
+from predictions.models import ModelVersion
+from predictions.selectors.analyst import (
+    JOBS_RUNNING,
+    import_job_of,
+    job_get,
+    jobs_page_get,
+    jobs_recent_progress,
+    model_jobs_running,
+    model_version_champion,
+    model_version_get,
+    model_versions_of_run,
+    model_versions_recent,
+    scoring_run_latest,
+    training_sufficiency,
+)
 from predictions.services.scoring import scoring_run_create
-from predictions.services.training import ALGORITHMS, TASKS, model_version_promote
+from predictions.services.training import TASKS, model_version_promote
 
 logger = logging.getLogger("ecomsight.views")
 
 TASK_LABELS = {"churn": "Churn: who will leave", "purchase": "Purchase: who will buy"}
-ALGORITHM_LABELS = {
-    "recency": "Recency alone (baseline)",
-    "rfm_logreg": "RFM logistic regression (baseline)",
-    "bgnbd": "BG/NBD (label-free)",
-    "paretonbd": "Pareto/NBD (label-free)",
-    "long_horizon": "Shorter-horizon model blended with Pareto/NBD or BG/NBD",
-    "lgbm": "LightGBM",
-    "lstm": "LSTM (sequence model)",
-    "ensemble": "Ensemble",
-}
 VERSIONS_PER_TASK = 12
-RUNNING = (Job.Status.PENDING, Job.Status.RUNNING)
+RUNNING = JOBS_RUNNING
 
 
 # ---- charts ------------------------------------------------------------------------------------------
@@ -160,18 +161,6 @@ def metric_row(algorithm: str, metrics: dict | None, version: ModelVersion | Non
                      version=version, pr_auc_value=m.get("pr_auc"))
 
 
-def _siblings(version: ModelVersion) -> dict[str, ModelVersion]:
-    """The versions trained in the same run as `version` (same job, or the same cutoff within minutes)."""
-    qs = ModelVersion.objects.filter(shop_id=version.shop_id, task=version.task, horizon_days=version.horizon_days,
-                                     as_of=version.as_of)
-    if version.job_id:
-        qs = qs.filter(job_id=version.job_id)
-    else:
-        qs = qs.filter(created_at__range=(version.created_at - timedelta(minutes=5),
-                                          version.created_at + timedelta(minutes=5)))
-    return {v.algorithm: v for v in qs.order_by("created_at")}
-
-
 @dataclass(frozen=True)
 class VersionView:
     """A version with what its section shows: headline in words, comparison of its run, both charts."""
@@ -193,23 +182,13 @@ def version_view(version: ModelVersion) -> VersionView:
     positives = "customers who left" if version.task == "churn" else "customers who bought"
     words = (f"The 10 % of customers this model ranks highest hold {_pct(captured)} of the {positives} "
              f"(random picking would hold 10 %).") if captured is not None else None
-    siblings = _siblings(version)
+    siblings = model_versions_of_run(version=version)
     rows = [metric_row(algo, metrics, siblings.get(algo)) for algo, metrics in (version.comparison or {}).items()]
     rows.sort(key=lambda r: -1 if r.pr_auc_value is None else r.pr_auc_value, reverse=True)
     return VersionView(version=version, metrics=metric_row(version.algorithm, m, version), captured_words=words,
                        comparison=rows, calibration=calibration_chart(m.get("calibration")),
                        capture=capture_chart(m.get("calibration")), threshold=_pct(m.get("threshold")),
                        base_rate=_pct(m.get("base_rate")), n=m.get("n"))
-
-
-def _sufficiency(shop) -> dict | None:
-    """What the last finished training said about the history (customers, buyers, days, and why not more)."""
-    job = (Job.objects.filter(shop=shop, kind=Job.Kind.TRAIN, status=Job.Status.SUCCEEDED)
-           .exclude(result={}).only("result", "finished_at").first())
-    found = (job.result or {}).get("sufficiency") if job else None
-    if not found:
-        return None
-    return {**found, "finished_at": job.finished_at}
 
 
 def _job_percent(job: Job) -> int:
@@ -228,19 +207,6 @@ def error_text(error: str) -> str:
     return error.strip()
 
 
-# ---- forms ----------------------------------------------------------------------------------------
-
-
-class TrainForm(forms.Form):
-    task = forms.ChoiceField(choices=[("both", "Both: churn and purchase"), ("churn", "Churn"),
-                                      ("purchase", "Purchase")], initial="both", label="Predict")
-    horizon = forms.IntegerField(min_value=1, max_value=730, label="Horizon (days)")
-    algorithms = forms.MultipleChoiceField(
-        choices=[(a, ALGORITHM_LABELS.get(a, a)) for a in ALGORITHMS], widget=forms.CheckboxSelectMultiple,
-        initial=[a for a in ALGORITHMS if a != "lstm"], label="Algorithms",
-        help_text="All chosen algorithms are compared on the same validation data; the LSTM takes the longest.")
-
-
 # ---- models pages ----------------------------------------------------------------------------------
 
 
@@ -251,23 +217,21 @@ def models_page(request: HttpRequest) -> HttpResponse:
     shop = shop_for_request(request)
     sections = []
     for task in TASKS[::-1]:  # churn first: it is what the marketers open the app for
-        versions = list(ModelVersion.objects.filter(shop=shop, task=task)
-                        .select_related("job").order_by("-created_at")[:VERSIONS_PER_TASK])
+        versions = model_versions_recent(shop=shop, task=task, limit=VERSIONS_PER_TASK)
         champion = next((v for v in versions if v.status == ModelVersion.Status.CHAMPION and
                          v.horizon_days == shop.horizon_days), None)
-        champion = champion or ModelVersion.objects.filter(shop=shop, task=task, horizon_days=shop.horizon_days,
-                                                           status=ModelVersion.Status.CHAMPION).first()
+        champion = champion or model_version_champion(shop=shop, task=task, horizon_days=shop.horizon_days)
         focus = champion or (versions[0] if versions else None)
         champion_label = ALGORITHM_LABELS.get(champion.algorithm, champion.algorithm) if champion else ""
         sections.append({"task": task, "label": TASK_LABELS[task], "champion": champion,
                          "champion_label": champion_label,
                          "rows": [metric_row(v.algorithm, v.metrics, v) for v in versions],
                          "focus": version_view(focus) if focus else None})
-    running = Job.objects.filter(shop=shop, kind__in=[Job.Kind.TRAIN, Job.Kind.SCORE], status__in=RUNNING).exists()
-    last_run = ScoringRun.objects.filter(shop=shop).only("as_of", "status", "created_at", "customers_total").first()
+    running = model_jobs_running(shop=shop)
+    last_run = scoring_run_latest(shop=shop)
     return render(request, "predictions/analyst_models.html", {
         "shop": shop, "sections": sections, "train_form": TrainForm(initial={"horizon": shop.horizon_days}),
-        "sufficiency": _sufficiency(shop), "running": running, "last_run": last_run,
+        "sufficiency": training_sufficiency(shop=shop), "running": running, "last_run": last_run,
         "has_champion": any(s["champion"] for s in sections),
     })
 
@@ -277,7 +241,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
 def version_page(request: HttpRequest, version_id: int) -> HttpResponse:
     """One model version: its figures, the algorithms of its run side by side, calibration and capture charts."""
     shop = shop_for_request(request)
-    version = get_object_or_404(ModelVersion, pk=version_id, shop=shop)
+    version = model_version_get(shop=shop, version_id=version_id)
     return render(request, "predictions/analyst_version.html", {
         "shop": shop, "v": version_view(version), "task_label": TASK_LABELS.get(version.task, version.task),
         "algorithm_label": ALGORITHM_LABELS.get(version.algorithm, version.algorithm),
@@ -289,7 +253,7 @@ def version_page(request: HttpRequest, version_id: int) -> HttpResponse:
 def version_promote(request: HttpRequest, version_id: int) -> HttpResponse:
     """Make this version the champion of its task and horizon (the previous one is retired; audited)."""
     shop = shop_for_request(request)
-    version = get_object_or_404(ModelVersion, pk=version_id, shop=shop)
+    version = model_version_get(shop=shop, version_id=version_id)
     if version.status == ModelVersion.Status.CHAMPION:
         messages.info(request, "This version is already the champion.")
     else:
@@ -345,7 +309,7 @@ def score_now(request: HttpRequest) -> HttpResponse:
         return redirect("analyst:models")
     except Exception:  # without a broker the chunks run in this request; the run and its job record the failure
         logger.exception("scoring failed for shop %s", shop.slug)
-        run = ScoringRun.objects.filter(shop=shop).first()
+        run = scoring_run_latest(shop=shop)
         messages.error(request, "Scoring failed. The job below says why.")
         return redirect("analyst:job", job_id=run.job_id) if run and run.job_id else redirect("analyst:jobs")
     messages.success(request, f"Scoring started for {run.customers_total:,} customers.")
@@ -368,8 +332,7 @@ def _job_row(job: Job) -> dict:
 def jobs_page(request: HttpRequest) -> HttpResponse:
     """Every job of the shop, newest first, RECENT_JOBS a page; the page follows those still running."""
     shop = shop_for_request(request)
-    page = Paginator(Job.objects.filter(shop=shop).select_related("created_by", "import_job"),
-                     RECENT_JOBS).get_page(request.GET.get("page"))
+    page = jobs_page_get(shop=shop, page=request.GET.get("page"), per_page=RECENT_JOBS)
     rows = [_job_row(j) for j in page]
     return render(request, "predictions/analyst_jobs.html", {
         "shop": shop, "rows": rows, "any_running": any(r["running"] for r in rows), "page": page,
@@ -382,7 +345,7 @@ def jobs_status(request: HttpRequest) -> JsonResponse:
     """The poller's view of the last jobs: each one's status, message and progress."""
     shop = shop_for_request(request)
     fields, bars, running = {}, {}, False
-    for job in Job.objects.filter(shop=shop).only("status", "message", "progress_done", "progress_total")[:RECENT_JOBS]:
+    for job in jobs_recent_progress(shop=shop, limit=RECENT_JOBS):
         running = running or job.status in RUNNING
         fields[f"job-{job.pk}-status"] = job.get_status_display()
         fields[f"job-{job.pk}-message"] = job.message
@@ -392,7 +355,7 @@ def jobs_status(request: HttpRequest) -> JsonResponse:
 
 def _job_get(request: HttpRequest, job_id: int) -> tuple[object, Job]:
     shop = shop_for_request(request)
-    return shop, get_object_or_404(Job.objects.select_related("created_by"), pk=job_id, shop=shop)
+    return shop, job_get(shop=shop, job_id=job_id)
 
 
 def _duration_words(seconds: float) -> str:
@@ -417,7 +380,7 @@ def _param_words(value) -> str:
 def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     """One job: status, progress, message, error (text only), times, who, and what it produced."""
     shop, job = _job_get(request, job_id)
-    import_job = ImportJob.objects.filter(job=job, shop=shop).only("pk", "source_name").first()
+    import_job = import_job_of(shop=shop, job=job)
     duration = _duration_words((job.finished_at - job.started_at).total_seconds()) \
         if job.finished_at and job.started_at else None
     result = job.result or {}

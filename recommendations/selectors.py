@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+from django.db.models import F, QuerySet, Subquery
 
 from behavior.models import OrderLine
 from catalog.selectors import visual_neighbour_pairs_frame
@@ -80,16 +81,34 @@ PAGE_SIMILAR_EACH = 3
 PAGE_SIMILAR_MAX = 12
 
 
-def active_version_id(*, shop_id: int) -> int | None:
-    """The shop's active recommender build (None before the first one)."""
-    return (RecommenderVersion.objects.filter(shop_id=shop_id, status=RecommenderVersion.Status.ACTIVE)
-            .order_by("-created_at", "-id").values_list("id", flat=True).first())
+def _versions_active(shop) -> QuerySet[RecommenderVersion]:
+    # The active builds of a shop (a Shop or its id), newest first: the first is the one in use.
+    return (RecommenderVersion.objects.filter(shop=shop, status=RecommenderVersion.Status.ACTIVE)
+            .order_by("-created_at", "-id"))
+
+
+def recommender_version_active(*, shop) -> int | None:
+    """The id of the shop's active recommender build (None before the first one); `shop`: a Shop or its id.
+    The one place that says which build is in use."""
+    return _versions_active(shop).values_list("id", flat=True).first()
+
+
+def customer_recommendations_values(*, shop, customer_id: str) -> QuerySet:
+    """The recommendations of the shop's customer `customer_id` (their own id) in the active build, as dicts of
+    the columns the API shows (the product's joined in the same query); empty for an unknown customer or before
+    the first build. The caller orders and pages them."""
+    return (Recommendation.objects
+            .filter(customer__shop=shop, customer__external_id=customer_id,
+                    version_id=Subquery(_versions_active(shop).values("id")[:1]))
+            .values("rank", "score", "source", "reason", product_external_id=F("product__external_id"),
+                    product_title=F("product__title"), product_price=F("product__price"),
+                    product_active=F("product__active")))
 
 
 def similar_products_frame(*, shop_id: int, kind: str) -> pd.DataFrame:
     """The active build's similar products of `kind` with the products' own ids: product_id,
     similar_product_id, rank, score (one query; empty before the first build)."""
-    version_id = active_version_id(shop_id=shop_id)
+    version_id = recommender_version_active(shop=shop_id)
     rows = (SimilarProduct.objects.filter(version_id=version_id, kind=kind).order_by("product__external_id", "rank")
             .values_list("product__external_id", "similar__external_id", "rank", "score")) if version_id else []
     return pd.DataFrame(list(rows), columns=["product_id", "similar_product_id", "rank", "score"])
@@ -98,7 +117,7 @@ def similar_products_frame(*, shop_id: int, kind: str) -> pd.DataFrame:
 def customer_page_recommendations(shop_id: int, customer_id: int, last_order_id: int | None):
     """The customer page's recommendations (the first 10) and products similar to those of the customer's
     last order (up to 5 of them, 3 each, 12 in all), from the active build; empty before the first build."""
-    version_id = active_version_id(shop_id=shop_id)
+    version_id = recommender_version_active(shop=shop_id)
     if version_id is None:
         return CustomerRecommendations()
     recs = list(Recommendation.objects.filter(version_id=version_id, customer_id=customer_id)
@@ -114,19 +133,22 @@ def customer_page_recommendations(shop_id: int, customer_id: int, last_order_id:
 
 
 def export_top_recommendations(shop_id: int):
-    """For a segment export: a reader of {customer id: the titles (else ids) of their top 3 products},
-    bound to the build active when the export starts, so every chunk of one file shows the same build."""
-    version_id = active_version_id(shop_id=shop_id)
+    """For a segment export: a reader of {customer id: their top 3 products, best first, each as
+    {"product_id", "title", "url", "image_url"}}, bound to the build active when the export starts, so every
+    chunk of one file shows the same build."""
+    version_id = recommender_version_active(shop=shop_id)
 
-    def read(customer_ids) -> dict[int, list[str]]:
-        recs: dict[int, list[str]] = {}
+    def read(customer_ids) -> dict[int, list[dict]]:
+        recs: dict[int, list[dict]] = {}
         if version_id is None:
             return recs
-        for customer_id, title, external_id in (
+        for customer_id, external_id, title, url, image_url in (
             Recommendation.objects.filter(version_id=version_id, customer_id__in=customer_ids, rank__lte=3)
-            .order_by("customer_id", "rank").values_list("customer_id", "product__title", "product__external_id")
+            .order_by("customer_id", "rank")
+            .values_list("customer_id", "product__external_id", "product__title", "product__url", "product__image_url")
         ):
-            recs.setdefault(customer_id, []).append(title or external_id)
+            recs.setdefault(customer_id, []).append(
+                {"product_id": external_id, "title": title or external_id, "url": url, "image_url": image_url})
         return recs
 
     return read

@@ -8,8 +8,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Each may import those before it.
-LAYERS = ["accounts", "catalog", "behavior", "reviews", "predictions", "recommendations", "offers", "forecasts",
-          "privacy"]
+LAYERS = ["accounts", "catalog", "behavior", "reviews", "predictions", "recommendations", "offers", "deliveries",
+          "forecasts", "privacy"]
 ML_PACKAGES = ["catalog/ml", "predictions/ml", "recommendations/ml", "offers/ml", "forecasts/ml", "reviews/ml"]
 
 

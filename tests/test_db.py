@@ -86,17 +86,14 @@ def test_bulk_writes_keep_line_breaks_and_carriage_returns_inside_values(shop, w
 
 
 @pytest.mark.django_db
-def test_big_queries_are_not_kept_alive_after_they_ran_even_beside_prepared_statements():
+def test_big_queries_are_not_kept_alive_after_they_ran():
     # Django binds client-side, so a query's text holds its values: an import's `= ANY(<150,000 keys>)` is
     # megabytes. Nothing may keep those texts once they ran (psycopg counts queries by text when
     # preparing is on), or every batch of an import leaves megabytes behind (drill 16).
     import gc
     import tracemalloc
 
-    from ecomsight.db import fetch_prepared
-
     keys = [f"K{i:09d}" for i in range(50_000)]  # ~0.6 MB of query text per statement
-    fetch_prepared("SELECT 1 AS one WHERE %s = 1", [1])
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
@@ -105,28 +102,8 @@ def test_big_queries_are_not_kept_alive_after_they_ran_even_beside_prepared_stat
                 cursor.execute("SELECT count(*) FROM behavior_customer WHERE external_id = ANY(%s) AND %s > 0",
                                [keys, i])
                 assert cursor.fetchone() == (0,)
-            assert fetch_prepared("SELECT %s::int AS n", [i]) == (["n"], [(i,)])
         gc.collect()
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
     assert grown < 2 * 2**20, f"{grown / 2**20:.1f} MB still held after 20 big queries"
-
-
-@pytest.mark.django_db
-def test_prepared_reads_decode_jsonb_and_leave_the_orm_json_fields_as_they_were(shop):
-    # fetch_prepared decodes binary jsonb with orjson; numbers orjson refuses (beyond 64 bits) still come
-    # back, and the ORM's JSONField on the same connection reads as before (its text loader is untouched).
-    from ecomsight.db import fetch_prepared
-
-    names, rows = fetch_prepared(
-        "SELECT %s::jsonb AS doc, %s::jsonb AS big, NULL::jsonb AS missing",
-        ['{"reasons": ["No order for 94 days", "Ünïcode ✓"], "n": 1.5, "ok": true}',
-         '{"id": 123456789012345678901234567890}'])
-    assert names == ["doc", "big", "missing"]
-    assert rows == [({"reasons": ["No order for 94 days", "Ünïcode ✓"], "n": 1.5, "ok": True},
-                     {"id": 123456789012345678901234567890}, None)]
-    customer = Customer.objects.create(shop=shop, external_id="J1", attributes={"tier": "gold", "n": [1, 2]})
-    customer.refresh_from_db()
-    assert customer.attributes == {"tier": "gold", "n": [1, 2]}
-    assert Customer.objects.filter(attributes__tier="gold").count() == 1

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Job
+from ecomsight.api.schema import documented_get
 from ecomsight.api.views import PAGING, ShopApiMixin, query_names
 
 from .serializers import JobFilterSerializer, JobOutputSerializer, MeOutputSerializer
@@ -38,6 +39,10 @@ class MeApi(ShopApiMixin, APIView):
         })
 
 
+@documented_get(operation_id="jobs_list", summary="Background jobs of the shop, newest first", tags=["jobs"],
+                parameters=[JobFilterSerializer],
+                examples=[OpenApiExample("page", value={"next": None, "previous": None, "results": [JOB_EXAMPLE]},
+                                         response_only=True)])
 class JobListApi(ShopApiMixin, generics.ListAPIView):
     """The shop's background jobs."""
 
@@ -51,14 +56,9 @@ class JobListApi(ShopApiMixin, generics.ListAPIView):
         query.is_valid(raise_exception=True)
         return Job.objects.filter(shop=self.shop, **query.validated_data)
 
-    @extend_schema(operation_id="jobs_list", summary="Background jobs of the shop, newest first", tags=["jobs"],
-                   parameters=[JobFilterSerializer],
-                   examples=[OpenApiExample("page", value={"next": None, "previous": None, "results": [JOB_EXAMPLE]},
-                                            response_only=True)])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
-
+@documented_get(operation_id="jobs_retrieve", summary="A job's status and progress", tags=["jobs"],
+                examples=[OpenApiExample("running", value=JOB_EXAMPLE)])
 class JobDetailApi(ShopApiMixin, generics.RetrieveAPIView):
     """One background job: status and progress."""
 
@@ -67,8 +67,3 @@ class JobDetailApi(ShopApiMixin, generics.RetrieveAPIView):
 
     def get_queryset(self):
         return Job.objects.filter(shop=self.shop)
-
-    @extend_schema(operation_id="jobs_retrieve", summary="A job's status and progress", tags=["jobs"],
-                   examples=[OpenApiExample("running", value=JOB_EXAMPLE)])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)

@@ -103,6 +103,10 @@ class BatchResultSerializer(serializers.Serializer):
     updated = serializers.IntegerField(help_text="Orders already stored whose values changed.")
     lines_stored = serializers.IntegerField(help_text="Order lines stored or changed.")
     rejected = RejectedItemSerializer(many=True)
+    unknown_types = serializers.DictField(
+        child=serializers.IntegerField(), required=False,
+        help_text="events/batch only: stored events whose type is none of view, add_to_cart, remove_from_cart, "
+                  "wishlist, search, review, login — kept, but no model reads them (a typo shows here) — by type.")
 
 
 def _json_type(field: serializers.Field) -> str:

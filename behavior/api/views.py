@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from behavior.models import Customer
+from ecomsight.api.schema import documented_get
 from ecomsight.api.views import PAGING, ShopApiMixin, query_names
 
 from .ingest import MAX_ITEMS, events_ingest, orders_ingest, reviews_ingest
@@ -29,6 +30,9 @@ CUSTOMER_EXAMPLE = {"id": "C00042", "email": None, "name": None, "country": "DE"
                     "created_at": "2026-06-01T08:00:00Z"}
 
 
+@documented_get(operation_id="customers_list", summary="The shop's customers", tags=["customers"],
+                parameters=[CustomerFilterSerializer],
+                examples=[OpenApiExample("customer", value=CUSTOMER_EXAMPLE, response_only=True)])
 class CustomerListApi(ShopApiMixin, generics.ListAPIView):
     """The shop's customers, by the shop's own ids."""
 
@@ -55,13 +59,11 @@ class CustomerListApi(ShopApiMixin, generics.ListAPIView):
             qs = qs.filter(created_at__lt=data["created_before"])
         return qs
 
-    @extend_schema(operation_id="customers_list", summary="The shop's customers", tags=["customers"],
-                   parameters=[CustomerFilterSerializer],
-                   examples=[OpenApiExample("customer", value=CUSTOMER_EXAMPLE, response_only=True)])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
-
+@documented_get(operation_id="customers_retrieve", summary="One customer by the shop's id", tags=["customers"],
+                parameters=[OpenApiParameter("customer_id", OpenApiTypes.STR, OpenApiParameter.PATH,
+                                             description="The shop's own customer id.")],
+                examples=[OpenApiExample("customer", value=CUSTOMER_EXAMPLE)])
 class CustomerDetailApi(ShopApiMixin, generics.RetrieveAPIView):
     """One customer by the shop's own id."""
 
@@ -71,13 +73,6 @@ class CustomerDetailApi(ShopApiMixin, generics.RetrieveAPIView):
 
     def get_queryset(self):
         return Customer.objects.filter(shop=self.shop)
-
-    @extend_schema(operation_id="customers_retrieve", summary="One customer by the shop's id", tags=["customers"],
-                   parameters=[OpenApiParameter("customer_id", OpenApiTypes.STR, OpenApiParameter.PATH,
-                                                description="The shop's own customer id.")],
-                   examples=[OpenApiExample("customer", value=CUSTOMER_EXAMPLE)])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
 
 _CREATE_MISSING = OpenApiParameter(

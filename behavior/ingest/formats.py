@@ -82,6 +82,7 @@ SPECS: dict[str, KindSpec] = {
         Column("brand", max_length=200),
         Column("price", "decimal", limit=Decimal(10) ** 10),
         Column("active", "bool"),
+        Column("url", max_length=2000),  # the product's page, linked from campaign exports (optional)
         Column("image_url", max_length=2000),
         Column("image_file", max_length=500),
     )),

@@ -61,6 +61,7 @@ _VALUES = {
         ("brand", "COALESCE(s.brand, '')", "brand"),
         ("price", "s.price::numeric", "price"),
         ("active", "COALESCE(s.active::boolean, true)", "active"),
+        ("url", "COALESCE(s.url, '')", "url"),
         ("image_url", "COALESCE(s.image_url, '')", "image_url"),
         ("image_file", "COALESCE(s.image_file, '')", "image_file"),
     ],

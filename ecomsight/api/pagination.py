@@ -13,6 +13,7 @@ import binascii
 import json
 from collections import OrderedDict
 
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions
 from rest_framework.pagination import BasePagination, CursorPagination
@@ -86,6 +87,21 @@ class ApiCursorPagination(CursorPagination):
                 param["schema"] = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
                                    "default": DEFAULT_PAGE_SIZE}
         return params
+
+
+def paginate_or_404(paginator: CursorPagination, queryset, request, view, *, exists, message: str) -> list:
+    """A page of `queryset` (a list belonging to one thing named in the URL, a customer); Http404 with `message`
+    when `exists()` says the thing is unknown, whatever the cursor says. `exists` is asked only when the page
+    is empty or the cursor was refused: the usual call costs the page's query alone."""
+    try:
+        page = paginator.paginate_queryset(queryset, request, view=view)
+    except exceptions.ValidationError:
+        if not exists():
+            raise Http404(message) from None
+        raise
+    if not page and not exists():
+        raise Http404(message)
+    return page
 
 
 class SnapshotCursorPagination(BasePagination):
@@ -166,4 +182,5 @@ class SnapshotCursorPagination(BasePagination):
         ]
 
 
-__all__ = ["CURSOR_PARAMETERS", "ApiCursorPagination", "SnapshotCursorPagination", "page_size_from"]
+__all__ = ["CURSOR_PARAMETERS", "ApiCursorPagination", "SnapshotCursorPagination", "page_size_from",
+           "paginate_or_404"]

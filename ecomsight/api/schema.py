@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
 
 
@@ -56,3 +56,9 @@ class ApiAutoSchema(AutoSchema):
                 OpenApiResponse(response=ErrorSerializer, description=description, examples=[example]),
                 str(status_code), media_types=["application/json"], direction=direction)
         return responses
+
+
+def documented_get(**schema):
+    """Class decorator: the OpenAPI description (extend_schema's arguments) of a generic view's GET, a list or
+    a retrieve, without overriding get() only to carry the decorator."""
+    return extend_schema_view(get=extend_schema(**schema))

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "recommendations",
     "forecasts",
     "offers",
+    "deliveries",
     "privacy",
 ]
 
@@ -119,9 +120,6 @@ DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 # JIT compilation costs a page query more (~15 ms) than it ever saves on these short queries.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
-# The API's hot reads run as prepared statements (ecomsight.db.fetch_prepared); turn off behind a pooler in
-# transaction mode that cannot keep them (PgBouncer before 1.21).
-DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -195,8 +193,17 @@ MODEL_DIR = Path(env("MODEL_DIR", default=str(VAR_DIR / "models")))
 IMPORT_DIR = VAR_DIR / "imports"
 EXPORT_DIR = VAR_DIR / "exports"
 # Uploads, rejected-rows reports and export files older than this go every night (0: keep them all).
+# Training reads a uniform sample of about this many customers when a shop has more (0: all of them), so its
+# memory stays bounded whatever the shop's size; scoring always reads every customer, chunk by chunk.
+TRAIN_SAMPLE_CUSTOMERS = env.int("TRAIN_SAMPLE_CUSTOMERS", default=300_000)
 FILE_RETENTION_DAYS = env.int("FILE_RETENTION_DAYS", default=30)
 EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=5000)  # larger exports run as a job
+# Scheduled deliveries (deliveries app): customers per webhook batch, tries per batch or upload, the first
+# back-off (doubled after each failed try), and whether private / loopback addresses may be targets.
+DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=500)
+DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
+DELIVERY_RETRY_BACKOFF_SECONDS = env.int("DELIVERY_RETRY_BACKOFF_SECONDS", default=60)
+DELIVERY_ALLOW_PRIVATE = env.bool("DELIVERY_ALLOW_PRIVATE", default=False)
 
 REDIS_URL = env("REDIS_URL")
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -258,6 +265,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "behavior.nightly_housekeeping",
         "schedule": crontab(hour=1, minute=30),
     },
+    "nightly-deliveries": {  # scheduled segment deliveries (deliveries app), after the night's scores and offers
+        "task": "deliveries.tasks.deliveries_due_task",
+        "schedule": crontab(hour=4, minute=0),
+    },
     "nightly-expire-files": {
         "task": "predictions.tasks.files_expire_task",
         "schedule": crontab(hour=3, minute=30),
@@ -265,16 +276,6 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- REST framework -----------------------------------------------------------------------------
-# The API's shared state (token and scoring-run generations, per-token request counts) is synced with Redis
-# at most this often per process instead of on every call: see ecomsight/api/shared.py and the README.
-API_SYNC_SECONDS = env.float("API_SYNC_SECONDS", default=0.1)
-# Each web process keeps an at-risk page it read (the rows of one scoring run, built for the caller's role) for
-# this long: a run's scores and list columns never change once it succeeded, so only customer details (email,
-# name, country) can be this old. 0 reads every page from the database. See predictions/api/selectors.py.
-API_PAGE_CACHE_SECONDS = env.float("API_PAGE_CACHE_SECONDS", default=2.0)
-# The usual call of a customer's recommendations and scores is answered without DRF's dispatch (the same
-# checks, status, headers and bytes): see ecomsight/api/hot.py. false sends every call through DRF.
-API_HOT_PATHS = env.bool("API_HOT_PATHS", default=True)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "ecomsight.api.schema.ApiAutoSchema",
     # Bearer first: its WWW-Authenticate header is the one a 401 carries. The session serves the
@@ -299,8 +300,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "EcomSight API",
     "DESCRIPTION": (
         "Churn and purchase scores, recommendations, segments and ingestion for one shop.\n\n"
-        "Authenticate with `Authorization: Bearer <token>` (create one with `python manage.py create_token "
-        "USER --name NAME --shop SLUG`). A token acts for one shop with its owner's role (marketer < "
+        "Authenticate with `Authorization: Bearer <token>`: create one in the web app on the **API tokens** "
+        "page (`/accounts/tokens/`, in the menu for every role; it acts for the shop chosen there with your own "
+        "role), or with `python manage.py create_token USER --name NAME --shop SLUG`. A token acts for one "
+        "shop with its owner's role (marketer < "
         "analyst < admin). Customers and products are addressed by the shop's own ids. Lists use cursor "
         "pagination: follow `next`. Every error has the form "
         '`{"status": 400, "code": "invalid", "message": "...", "field": "name-or-null"}`.'

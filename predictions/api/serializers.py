@@ -8,6 +8,8 @@ from rest_framework import serializers
 from ecomsight.api.fields import KnownKeysSerializer, StrictCharField, StrictFloatField, StrictIntegerField
 from predictions.filters import BANDS, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
 from predictions.models import CustomerScore, ModelVersion, Segment, Task
+from predictions.selectors.at_risk import AtRiskRow
+from predictions.services.export_presets import PRESET_CHOICES
 from predictions.services.training import ALGORITHMS
 
 # The bounds are AtRiskFilter's (predictions.filters), which the web page and saved segments use too.
@@ -93,6 +95,17 @@ class AtRiskRowSerializer(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.CharField())
 
 
+def at_risk_row_data(row: AtRiskRow, *, personal: bool) -> dict:
+    """An at-risk row in AtRiskRowSerializer's shape (built directly: the documented schema stays the
+    serializer); email and name only when `personal`."""
+    return {"customer_id": row.external_id, "email": row.email if personal else None,
+            "name": row.name if personal else None, "country": row.country,
+            "churn_probability": row.churn_probability, "purchase_probability": row.purchase_probability,
+            "risk_band": row.risk_band, "spend_12m": row.spend_12m, "revenue_at_risk": row.revenue_at_risk,
+            "last_order_at": row.last_order_at, "days_since_last_order": row.days_since_last_order,
+            "reasons": row.reasons}
+
+
 class ScoringRunRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     as_of = serializers.DateTimeField()
@@ -145,6 +158,9 @@ class ExportQuerySerializer(serializers.Serializer):
                                             help_text="Replace emails by pseudonyms and leave names empty.")
     control = serializers.IntegerField(min_value=0, max_value=50, required=False, default=0,
                                        help_text="Percent of members held back as a control group.")
+    preset = serializers.ChoiceField(choices=[key for key, _ in PRESET_CHOICES], required=False, default="generic",
+                                     help_text="Column names for a campaign tool: generic, klaviyo (list CSV), "
+                                               "mailchimp (audience import; needs emails), braze (user CSV).")
 
 
 class ModelOutputSerializer(serializers.ModelSerializer):

@@ -1,4 +1,4 @@
-"""A write the API needs that predictions.segment_services lacks: changing a segment's filter."""
+"""A write the API needs that predictions.services.segments lacks: changing a segment's filter."""
 
 from __future__ import annotations
 

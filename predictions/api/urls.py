@@ -1,13 +1,10 @@
 from django.urls import path
 
-from ecomsight.api.hot import hot_get
-
 from . import views
 
 urlpatterns = [
-    path("at-risk/", hot_get(views.AtRiskApi, views.at_risk_page, query=True), name="at-risk"),
-    path("customers/<str:customer_id>/scores/", hot_get(views.CustomerScoresApi, views.scores_first_page),
-         name="customer-scores"),
+    path("at-risk/", views.AtRiskApi.as_view(), name="at-risk"),
+    path("customers/<str:customer_id>/scores/", views.CustomerScoresApi.as_view(), name="customer-scores"),
     path("segments/", views.SegmentListApi.as_view(), name="segments"),
     path("segments/<int:segment_id>/", views.SegmentDetailApi.as_view(), name="segment"),
     path("segments/<int:segment_id>/members/", views.SegmentMembersApi.as_view(), name="segment-members"),

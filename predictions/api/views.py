@@ -4,13 +4,17 @@ Thin views: parse the query or body, call a selector or service of predictions, 
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import exceptions, generics, renderers, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,27 +24,32 @@ from accounts.api.views import JOB_EXAMPLE
 from accounts.jobs import job_create
 from accounts.models import Job
 from accounts.selectors import role_allows
-from behavior.models import Customer
+from behavior.selectors import customer_exists
 from ecomsight.api.pagination import (
     CURSOR_PARAMETERS,
-    DEFAULT_PAGE_SIZE,
     ApiCursorPagination,
     SnapshotCursorPagination,
-    page_size_from,
+    paginate_or_404,
 )
 from ecomsight.api.permissions import request_personal_data, request_role
 from ecomsight.api.renderers import JSONRenderer
-from ecomsight.api.views import PAGING, ShopApiMixin, query_names, unknown_query_check
-from predictions import exports
+from ecomsight.api.schema import documented_get
+from ecomsight.api.views import PAGING, ShopApiMixin, query_names
 from predictions.filters import AtRiskFilter
 from predictions.models import ModelVersion, ScoringRun, Segment
-from predictions.segment_services import export_create, segment_create, segment_delete, segment_rename
-from predictions.selectors.at_risk import at_risk_window, scoring_run_current
-from predictions.selectors.segments import segment_consent_refused_count, segment_get, segment_window
+from predictions.selectors.at_risk import at_risk_window_rows, scoring_run_current, scoring_run_for_list
+from predictions.selectors.scores import customer_score_history, customer_scores_current, score_row
+from predictions.selectors.segments import (
+    segment_consent_refused_count,
+    segment_get,
+    segment_size,
+    segment_window_rows,
+)
+from predictions.services import exports
 from predictions.services.scoring import scoring_run_create
+from predictions.services.segments import export_create, segment_create, segment_delete, segment_rename
 from predictions.services.training import model_version_promote, parse_algorithms
 
-from . import selectors
 from .serializers import (
     AtRiskFilterSerializer,
     AtRiskRowSerializer,
@@ -56,6 +65,7 @@ from .serializers import (
     SegmentOutputSerializer,
     SegmentPatchSerializer,
     TrainInputSerializer,
+    at_risk_row_data,
 )
 
 CUSTOMER_ID = OpenApiParameter("customer_id", OpenApiTypes.STR, OpenApiParameter.PATH,
@@ -99,54 +109,32 @@ def _snapshot_schema(row_serializer, name: str):
     })
 
 
-def snapshot_page_data(request, *, shop, make_window, personal: bool, flt: AtRiskFilter | None = None) -> OrderedDict:
-    """A page of the list whose rows start to stop - 1 in `run` are `make_window(run, start, stop)`, for
-    `request` (its `query_params` and `build_absolute_uri()`: DRF's Request, or ecomsight.api.hot's view of the
-    Django request); `flt` when that is at_risk_window(flt) (its SQL is then compiled once per process, and the
-    page kept for API_PAGE_CACHE_SECONDS: see selectors.at_risk_page_rows). `personal`: with email and name."""
-    paginator = SnapshotCursorPagination()
-    run_id, offset = paginator.start(request)
-    run = selectors.scoring_run_for_list(shop=shop, run_id=run_id)
-    if run_id is not None and run is None:
-        raise exceptions.ValidationError({"cursor": [exceptions.ErrorDetail(
-            "The scores this cursor paged through are gone: start again without a cursor.",
-            code="invalid_cursor")]})
-    rows = paginator.paginate_with(
-        lambda start, stop: selectors.at_risk_page_rows(make_window=lambda a, b: make_window(run, a, b), run=run,
-                                                        flt=flt, start=start, stop=stop, personal=personal),
-        run_id=run.pk if run else None, offset=offset)
-    return paginator.paginated_data(rows, extra={"scoring_run": _run_ref(run)})
-
-
 class _SnapshotListMixin:
-    """Lists of scored customers in one run, paged by SnapshotCursorPagination."""
+    """Lists of the at-risk list's rows in one scoring run, paged by SnapshotCursorPagination."""
 
     pagination_class = SnapshotCursorPagination
 
-    def snapshot_page(self, request, make_window) -> Response:
-        return Response(snapshot_page_data(request, shop=self.shop, make_window=make_window,
-                                           personal=request_personal_data(request)))
-
-
-AT_RISK_PARAMETERS = query_names(AtRiskFilterSerializer, *PAGING)
-
-
-def at_risk_page(*, shop, request, personal: bool) -> OrderedDict:
-    """A page of the at-risk list for the query of `request` (see snapshot_page_data); ValidationError for a
-    query the list does not take. AtRiskApi's answer, and ecomsight.api.hot's."""
-    unknown_query_check(request.query_params, AT_RISK_PARAMETERS)  # the hot path's check too
-    _at_risk_query_validate(request.query_params)
-    flt = AtRiskFilter.from_query(request.query_params)
-    if flt.errors:
-        raise exceptions.ValidationError(flt.errors[0])
-    return snapshot_page_data(request, shop=shop, personal=personal, flt=flt, make_window=lambda run, start, stop:
-                              at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop))
+    def snapshot_page(self, request, rows_of) -> Response:
+        """The page of the list whose rows start to stop - 1 in `run` are `rows_of(run, start, stop)` (AtRiskRow):
+        in the run the cursor names, else the shop's current run."""
+        paginator = SnapshotCursorPagination()
+        run_id, offset = paginator.start(request)
+        run = scoring_run_for_list(shop=self.shop, run_id=run_id)
+        if run_id is not None and run is None:
+            raise exceptions.ValidationError({"cursor": [exceptions.ErrorDetail(
+                "The scores this cursor paged through are gone: start again without a cursor.",
+                code="invalid_cursor")]})
+        rows = paginator.paginate_with(lambda start, stop: rows_of(run, start, stop),
+                                       run_id=run.pk if run else None, offset=offset)
+        personal = request_personal_data(request)
+        return Response(paginator.paginated_data([at_risk_row_data(row, personal=personal) for row in rows],
+                                                 extra={"scoring_run": _run_ref(run)}))
 
 
 class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
     """The at-risk list."""
 
-    query_parameters = {"GET": AT_RISK_PARAMETERS}
+    query_parameters = {"GET": query_names(AtRiskFilterSerializer, *PAGING)}
 
     @extend_schema(
         operation_id="at_risk_list", summary="The at-risk list (the web page's filters)", tags=["scores"],
@@ -159,43 +147,14 @@ class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
                                                 "results": [ROW_EXAMPLE]})],
     )
     def get(self, request):
-        return Response(at_risk_page(shop=self.shop, request=request, personal=request_personal_data(request)))
-
-
-# Query strings AtRiskFilterSerializer accepted: validation depends on the query alone, and building the
-# serializer (a deep copy of a dozen fields) costs more than the page's SQL. Bounded; errors are not kept.
-_valid_at_risk_queries: set = set()
-_VALID_QUERIES_MAX = 4096
-_PAGING_PARAMS = frozenset({"cursor", "page_size"})
-
-
-def _at_risk_query_validate(params) -> None:
-    key = tuple(sorted((k, tuple(v)) for k, v in params.lists() if k not in _PAGING_PARAMS))
-    if key in _valid_at_risk_queries:
-        return
-    AtRiskFilterSerializer(data=params).is_valid(raise_exception=True)
-    if len(_valid_at_risk_queries) >= _VALID_QUERIES_MAX:
-        _valid_at_risk_queries.clear()
-    _valid_at_risk_queries.add(key)
-
-
-def _whole_scores_page(rows: selectors.CustomerScoreRows) -> OrderedDict:
-    by_task = {row["task"]: row for row in rows.current}
-    return OrderedDict([("next", None), ("previous", None), ("results", rows.history),
-                        ("current", {task: by_task.get(task) for task in ("churn", "purchase")})])
-
-
-def scores_first_page(*, shop, customer_id: str, task: str | None = None,
-                      size: int = DEFAULT_PAGE_SIZE) -> OrderedDict | None:
-    """The first page when it holds the customer's whole history (the usual call: a few runs), in one SQL
-    statement; None when the history is longer (the caller pages). Http404 for an unknown customer. With its
-    defaults, the usual call's answer for ecomsight.api.hot."""
-    rows = selectors.customer_score_rows(shop=shop, customer_id=customer_id, task=task, size=size)
-    if rows is None:
-        return None
-    if not rows.history and not rows.current:
-        _customer_exists_or_404(shop, customer_id)
-    return _whole_scores_page(rows)
+        AtRiskFilterSerializer(data=request.query_params).is_valid(raise_exception=True)
+        flt = AtRiskFilter.from_query(request.query_params)
+        if flt.errors:
+            raise exceptions.ValidationError(flt.errors[0])
+        if flt.segment is not None:
+            segment_get(shop=self.shop, segment_id=flt.segment)  # 404 for a segment the shop does not have
+        return self.snapshot_page(request, lambda run, start, stop: at_risk_window_rows(
+            shop=self.shop, run=run, flt=flt, start=start, stop=stop))
 
 
 class CustomerScoresApi(ShopApiMixin, APIView):
@@ -219,42 +178,20 @@ class CustomerScoresApi(ShopApiMixin, APIView):
             "results": [SCORE_EXAMPLE]})],
     )
     def get(self, request, customer_id: str):
-        if request.query_params:
-            query = ScoreHistoryFilterSerializer(data=request.query_params)
-            query.is_valid(raise_exception=True)
-            filters = query.validated_data
-        else:
-            filters = {}  # the usual call: nothing to validate (building the serializer costs more than the SQL)
-        shop = self.shop
-        if not request.query_params.get("cursor"):
-            # The usual call: the first page holds the whole history; a longer one goes through DRF's cursor
-            # pagination below for its links.
-            page = scores_first_page(shop=shop, customer_id=customer_id, task=filters.get("task"),
-                                     size=page_size_from(request))
-            if page is not None:
-                return Response(page)
+        query = ScoreHistoryFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         paginator = ApiCursorPagination()
-        try:
-            page = paginator.paginate_queryset(selectors.customer_score_history_values(
-                shop=shop, customer_id=customer_id, **filters), request, view=self)
-        except exceptions.ValidationError:
-            _customer_exists_or_404(shop, customer_id)  # an unknown customer is a 404 whatever the cursor says
-            raise
-        current = selectors.customer_current_score_values(shop=shop, customer_id=customer_id)
-        if not page and not current:  # the existence check only when there is nothing to show
-            _customer_exists_or_404(shop, customer_id)
-        by_task = {row["task"]: row for row in current}
-        response = paginator.get_paginated_response([selectors.score_row(row) for row in page])
-        response.data["current"] = {task: selectors.score_row(by_task[task]) if task in by_task else None
-                                    for task in ("churn", "purchase")}
+        page = paginate_or_404(
+            paginator, customer_score_history(shop=self.shop, customer_id=customer_id, **query.validated_data),
+            request, self, exists=lambda: customer_exists(shop=self.shop, external_id=customer_id),
+            message="No such customer.")
+        response = paginator.get_paginated_response([score_row(row) for row in page])
+        response.data["current"] = customer_scores_current(shop=self.shop, customer_id=customer_id)
         return response
 
 
-def _customer_exists_or_404(shop, customer_id: str) -> None:
-    if not Customer.objects.filter(shop=shop, external_id=customer_id).exists():
-        raise Http404("No such customer.")
-
-
+@documented_get(operation_id="segments_list", summary="The shop's segments (saved filters)", tags=["segments"],
+                examples=[OpenApiExample("segment", value={**SEGMENT_EXAMPLE, "size": None}, response_only=True)])
 class SegmentListApi(ShopApiMixin, generics.ListAPIView):
     """Segments: list and create."""
 
@@ -265,11 +202,6 @@ class SegmentListApi(ShopApiMixin, generics.ListAPIView):
     query_parameters = {"GET": query_names(*PAGING)}
     def get_queryset(self):
         return Segment.objects.filter(shop=self.shop)
-
-    @extend_schema(operation_id="segments_list", summary="The shop's segments (saved filters)", tags=["segments"],
-                   examples=[OpenApiExample("segment", value={**SEGMENT_EXAMPLE, "size": None}, response_only=True)])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
     @extend_schema(operation_id="segments_create", summary="Save a filter as a segment", tags=["segments"],
                    request=SegmentInputSerializer, responses={201: SegmentOutputSerializer},
@@ -294,9 +226,7 @@ def _filter_from(filters: dict) -> AtRiskFilter:
 def _segment_out(segment: Segment, *, with_size: bool) -> dict:
     data = SegmentOutputSerializer(segment).data
     if with_size:
-        run = scoring_run_current(shop=segment.shop)
-        data["size"] = selectors.segment_members_queryset(shop=segment.shop, segment=segment, run=run).count() \
-            if run else None
+        data["size"] = segment_size(shop=segment.shop, segment=segment)
     return data
 
 
@@ -365,7 +295,7 @@ class SegmentMembersApi(ShopApiMixin, _SnapshotListMixin, APIView):
                        "results": [ROW_EXAMPLE]})])
     def get(self, request, segment_id: int):
         segment = segment_get(shop=self.shop, segment_id=segment_id)
-        response = self.snapshot_page(request, lambda run, start, stop: segment_window(
+        response = self.snapshot_page(request, lambda run, start, stop: segment_window_rows(
             shop=self.shop, segment=segment, run=run, start=start, stop=stop))
         # Customers the filter matches who refused marketing are never members; how many:
         response["X-Left-Out-No-Consent"] = str(segment_consent_refused_count(
@@ -401,15 +331,18 @@ class SegmentExportApi(ShopApiMixin, APIView):
 
     @extend_schema(
         operation_id="segments_export", summary="Export a segment as CSV (streamed, audited)", tags=["segments"],
-        description="The same file as the web export: customer_id, email, name, churn_probability, "
-                    "purchase_probability, risk_band, revenue_at_risk, reasons, rec_1..rec_3. Personal data only "
-                    "for roles allowed to see it (pseudonymised otherwise); safe to open in a spreadsheet. "
+        description="The same file as the web export, with the columns of `preset`: generic (customer_id, email, "
+                    "name, churn_probability, purchase_probability, risk_band, revenue_at_risk, reasons, rec_1 and "
+                    "rec_1_product_id / rec_1_url / rec_1_image_url .. rec_3, offer_id), klaviyo, mailchimp, braze. "
+                    "Personal data only for roles allowed to see it (otherwise no email or name columns but a "
+                    "pseudonym column); safe to open in a spreadsheet. The file can be downloaded again from its "
+                    "web page until FILE_RETENTION_DAYS. "
                     "Every export is recorded (SegmentExport) and written to the audit log.",
         parameters=[SEGMENT_ID, ExportQuerySerializer],
         responses={(200, "text/csv"): OpenApiResponse(response=OpenApiTypes.STR, description="The CSV file.",
                                                       examples=[OpenApiExample("csv", value=(
-                                                          "customer_id,email,name,churn_probability,...\r\n"
-                                                          "C00042,anon-3f2a...,,0.81,...\r\n"))])},
+                                                          "customer_id,pseudonym,churn_probability,...\r\n"
+                                                          "C00042,anon-3f2a...,0.81,...\r\n"))])},
     )
     def get(self, request, segment_id: int):
         segment = segment_get(shop=self.shop, segment_id=segment_id)
@@ -419,16 +352,18 @@ class SegmentExportApi(ShopApiMixin, APIView):
             raise exceptions.PermissionDenied("Your role may not export segments.")
         plan = export_create(shop=self.shop, segment=segment, user=request.user,
                              pseudonymise=query.validated_data["pseudonymise"],
-                             control_pct=query.validated_data["control"])
+                             control_pct=query.validated_data["control"], preset=query.validated_data["preset"])
         filename = f"{slugify(segment.name) or 'segment'}-{plan.export.created_at:%Y%m%d}-{plan.export.pk}.csv"
-        response = StreamingHttpResponse(exports.csv_lines(exports.export_rows(plan=plan)),
-                                         content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(exports.export_stream(plan=plan), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         # Customers the segment matches who refused marketing are not in the file; how many:
         response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)
         return response
 
 
+@documented_get(operation_id="models_list", summary="Model versions with their metrics, newest first",
+                tags=["models"], parameters=[ModelFilterSerializer],
+                examples=[OpenApiExample("model", value=MODEL_EXAMPLE, response_only=True)])
 class ModelListApi(ShopApiMixin, generics.ListAPIView):
     """Model versions."""
 
@@ -442,13 +377,9 @@ class ModelListApi(ShopApiMixin, generics.ListAPIView):
         query.is_valid(raise_exception=True)
         return ModelVersion.objects.filter(shop=self.shop, **query.validated_data)
 
-    @extend_schema(operation_id="models_list", summary="Model versions with their metrics, newest first",
-                   tags=["models"], parameters=[ModelFilterSerializer],
-                   examples=[OpenApiExample("model", value=MODEL_EXAMPLE, response_only=True)])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
-
+@documented_get(operation_id="models_retrieve", summary="One model version", tags=["models"],
+                parameters=[MODEL_ID], examples=[OpenApiExample("model", value=MODEL_EXAMPLE)])
 class ModelDetailApi(ShopApiMixin, generics.RetrieveAPIView):
     """One model version."""
 
@@ -457,11 +388,6 @@ class ModelDetailApi(ShopApiMixin, generics.RetrieveAPIView):
 
     def get_queryset(self):
         return ModelVersion.objects.filter(shop=self.shop)
-
-    @extend_schema(operation_id="models_retrieve", summary="One model version", tags=["models"],
-                   parameters=[MODEL_ID], examples=[OpenApiExample("model", value=MODEL_EXAMPLE)])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
 
 class ModelPromoteApi(ShopApiMixin, APIView):

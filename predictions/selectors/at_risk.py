@@ -51,9 +51,28 @@ LIST_COLUMNS = "list_columns"
 # ---- current run ---------------------------------------------------------------------------------
 
 
+def scoring_runs_succeeded(*, shop: Shop) -> QuerySet[ScoringRun]:
+    """The shop's succeeded scoring runs, the current one first: the latest by as_of, then by id. The one place
+    that says which run is current (a backfill of an earlier date, finished later, is not)."""
+    return ScoringRun.objects.filter(shop=shop, status=ScoringRun.Status.SUCCEEDED).order_by("-as_of", "-id")
+
+
 def scoring_run_current(*, shop: Shop) -> ScoringRun | None:
-    """The shop's latest succeeded scoring run (None before the first one)."""
-    return ScoringRun.objects.filter(shop=shop, status=ScoringRun.Status.SUCCEEDED).order_by("-as_of", "-id").first()
+    """The shop's current scoring run: its latest succeeded one (None before the first one)."""
+    return scoring_runs_succeeded(shop=shop).first()
+
+
+def scoring_run_current_id(*, shop: Shop) -> Subquery:
+    """scoring_run_current's id as a subquery, for a query that reads the current run's rows in one statement."""
+    return Subquery(scoring_runs_succeeded(shop=shop).values("id")[:1])
+
+
+def scoring_run_for_list(*, shop: Shop, run_id: int | None) -> ScoringRun | None:
+    """The run a paged list reads: the one its cursor names (None when that is not a succeeded run of the
+    shop), else the shop's current run."""
+    if run_id is None:
+        return scoring_run_current(shop=shop)
+    return scoring_runs_succeeded(shop=shop).filter(pk=run_id).first()
 
 
 def _reference_time(run: ScoringRun | None) -> datetime:
@@ -280,6 +299,11 @@ def at_risk_window(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, start: int
                    window=slice(start, stop))
 
 
+def at_risk_window_rows(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, start: int, stop: int) -> list[AtRiskRow]:
+    """Rows start to stop - 1 of the at-risk list in `run` (at_risk_window), as AtRiskRow: what the API pages."""
+    return at_risk_rows(list(at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop)), run=run)
+
+
 @dataclass(frozen=True)
 class AtRiskRow:
     """One line of the at-risk list (and of an export)."""
@@ -304,12 +328,15 @@ class AtRiskRow:
         return self.reasons[0] if self.reasons else ""
 
 
-def _rows(scores: list[CustomerScore], ref: datetime) -> list[AtRiskRow]:
+def at_risk_rows(scores: list[CustomerScore], *, run: ScoringRun | None) -> list[AtRiskRow]:
+    """The rows of the at-risk list (web page, API, segment pages, previews) for scores of `run` read with the
+    list's display columns (at_risk_queryset, at_risk_window, segment_window): the one place a row is built."""
     # Customers in a second small query: joining them into the page query would stop PostgreSQL from
     # using a bounded (top-N) sort, and the sort would then spill 200,000 rows to disk.
     customers = Customer.objects.in_bulk([s.customer_id for s in scores])
     for s in scores:
         s.customer = customers[s.customer_id]
+    ref = _reference_time(run)
     return [_row(s, ref) for s in scores]
 
 
@@ -352,8 +379,7 @@ def at_risk_page(*, shop: Shop, flt: AtRiskFilter, page: int | str | None = 1, p
                  total=stored if flt.is_empty else None)
     paginator = Paginator(rows, per_page)
     page_obj = paginator.get_page(page)
-    ref = _reference_time(run)
-    page_rows = _rows(list(page_obj.object_list), ref)
+    page_rows = at_risk_rows(list(page_obj.object_list), run=run)
     scored_total = paginator.count if flt.is_empty else run_scored_count(run=run)
     return AtRiskPage(run=run, rows=page_rows, page=page_obj, total=paginator.count, scored_total=scored_total)
 

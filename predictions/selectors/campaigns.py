@@ -27,7 +27,7 @@ SMALL_CONTROL = 100
 CAMPAIGNS_SHOWN = 10
 
 
-def _pct(rate: float) -> str:
+def _rate_text(rate: float) -> str:
     """A rate as a marketer reads it: "31 %", "2.5 %" (one decimal only where it matters)."""
     value = round(100 * rate, 1)
     return f"{value:.0f} %" if value == int(value) else f"{value:.1f} %"
@@ -70,11 +70,11 @@ class CampaignLift:
 
     @property
     def targeted_rate_text(self) -> str:
-        return _pct(self.targeted_rate) if self.targeted_rate is not None else "—"
+        return _rate_text(self.targeted_rate) if self.targeted_rate is not None else "—"
 
     @property
     def control_rate_text(self) -> str:
-        return _pct(self.control_rate) if self.control_rate is not None else "—"
+        return _rate_text(self.control_rate) if self.control_rate is not None else "—"
 
     @property
     def lift_points(self) -> float | None:
@@ -124,15 +124,15 @@ class CampaignLift:
                     f"{due.day} {due:%b %Y}, {self.horizon_days} days after the export.")
         if self.targeted_rate is None or self.control_rate is None:
             return "One of the groups is empty, so there is nothing to compare."
-        head = (f"Of the {_people(self.targeted)} you targeted, {_pct(self.targeted_rate)} bought within "
-                f"{self.horizon_days} days; of the {self.control:,} held back, {_pct(self.control_rate)} did")
+        head = (f"Of the {_people(self.targeted)} you targeted, {_rate_text(self.targeted_rate)} bought within "
+                f"{self.horizon_days} days; of the {self.control:,} held back, {_rate_text(self.control_rate)} did")
         diff = self.targeted_rate - self.control_rate
         if round(100 * diff, 1) == 0:
             return head + ": the campaign made no difference to purchases."
         if diff > 0:
             tail = f": the campaign lifted purchases by {_points(diff)}"
             if self.relative_lift is not None:
-                tail += f" ({_pct(self.relative_lift)} more buyers than without it)"
+                tail += f" ({_rate_text(self.relative_lift)} more buyers than without it)"
             return head + tail + "."
         return head + f": those targeted bought less, by {_points(diff)}."
 
@@ -192,14 +192,16 @@ RECENT_DAYS = 7
 
 
 def segment_exports_recent(*, shop: Shop, segment: Segment, limit: int = 5) -> list[RecentExport]:
-    """The segment's background exports of the last week, latest first (streamed ones left their file with
-    the user already)."""
+    """The segment's exports of the last week with a file to download again (background ones, and streamed
+    ones whose copy was written in full), latest first."""
     since = timezone.now() - timedelta(days=RECENT_DAYS)
-    exports = (SegmentExport.objects.filter(shop=shop, segment=segment, job__isnull=False, created_at__gte=since)
+    exports = (SegmentExport.objects.filter(Q(job__isnull=False) | ~Q(file_path=""), shop=shop, segment=segment,
+                                            created_at__gte=since)
                .select_related("job", "created_by")
                .defer("control_customer_ids", "targeted_customer_ids")
                .order_by("-created_at", "-id")[:limit])
-    return [RecentExport(export=e, status=e.job.status, percent=job_percent(e.job)) for e in exports]
+    return [RecentExport(export=e, status=e.job.status if e.job else Job.Status.SUCCEEDED,
+                         percent=job_percent(e.job) if e.job else 100) for e in exports]
 
 
 def job_percent(job: Job) -> int:

@@ -14,6 +14,7 @@ from behavior.models import Customer, Event, Order
 from predictions.models import CustomerScore, ScoringRun, Task
 
 from ..extensions import customer_recommendations
+from ..filters import text_encodable
 from .at_risk import scoring_run_current
 
 HISTORY_RUNS = 24
@@ -49,18 +50,10 @@ class CustomerDetail:
     similar: list
 
 
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
     """Everything the customer page shows; 404 for an unknown customer or one of another shop, and for an id
     no customer can have (NUL or a lone surrogate, which PostgreSQL cannot even compare)."""
-    if "\x00" in external_id or not _encodable(external_id):
+    if "\x00" in external_id or not text_encodable(external_id):
         raise Http404("No such customer")
     customer = Customer.objects.filter(shop=shop, external_id=external_id).first()
     if customer is None:

@@ -13,7 +13,7 @@ from accounts.models import Job, Shop
 from behavior.models import Customer, Order
 from predictions.models import CustomerScore, ModelVersion, ScoringRun, Task
 
-from .at_risk import _reference_time, scoring_run_current
+from .at_risk import _reference_time, scoring_run_current, scoring_runs_succeeded
 
 TREND_RUNS = 12
 ACTIVE_DAYS = 365
@@ -130,8 +130,7 @@ def dashboard_get(*, shop: Shop) -> Dashboard:
         Order.objects.filter(shop=shop, placed_at__gt=ref - timedelta(days=ACTIVE_DAYS), placed_at__lte=ref)
         .exclude(status=Order.Status.CANCELLED).values("customer_id").distinct().count()
     )
-    runs = list(ScoringRun.objects.filter(shop=shop, status=ScoringRun.Status.SUCCEEDED)
-                .order_by("-as_of", "-id")[:TREND_RUNS])
+    runs = list(scoring_runs_succeeded(shop=shop)[:TREND_RUNS])
     trend = run_figures(shop=shop, runs=runs) if runs else []
     current = next((f for f in trend if run and f.run_id == run.pk), None)
     models = [

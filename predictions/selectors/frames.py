@@ -21,25 +21,32 @@ def shop_frames(
     until: datetime | None = None,
     customer_range: tuple[int, int] | None = None,
     include_events: bool = True,
+    sample_share: float | None = None,
 ) -> ShopFrames:
     """Everything the models read for one shop, in four bulk queries (never one per customer).
 
     `until` keeps what happened after it out of memory (feature code still filters by cutoff itself);
-    `customer_range` (first and last customer id, inclusive) reads one scoring chunk's customers."""
+    `customer_range` (first and last customer id, inclusive) reads one scoring chunk's customers;
+    `sample_share` (0-1) reads only that share of the customers, chosen by `customer_sample_sql`."""
     time_filter = ""
     params: list = [shop_id]
     if until is not None:
         time_filter = " AND {col} <= %s"
         params.append(connection.ops.adapt_datetimefield_value(until))
+    customer_filter = ""
     customer_params: list = [shop_id]
     if customer_range is not None:
-        time_filter += " AND {who} BETWEEN %s AND %s"
-        params.extend(customer_range)
+        customer_filter += " AND {who} BETWEEN %s AND %s"
         customer_params.extend(customer_range)
+    if sample_share is not None and sample_share < 1:
+        customer_filter += " AND " + customer_sample_sql("{who}")
+        customer_params.append(sample_threshold(sample_share))
+    time_filter += customer_filter
+    params.extend(customer_params[1:])
 
     customers = read_frame(
         f"SELECT id, {epoch_sql('signup_at')} FROM behavior_customer WHERE shop_id = %s"
-        + (" AND id BETWEEN %s AND %s" if customer_range else ""),
+        + customer_filter.format(who="id"),
         customer_params,
         columns=["customer_id", "signup_at"],
         epoch_columns=["signup_at"],
@@ -80,11 +87,37 @@ def shop_frames(
                                "occurred_at": pd.Series(dtype="datetime64[ns, UTC]"),
                                "type": pd.Series(dtype="str"), "product_id": pd.Series(dtype="float64")})
     return ShopFrames(customers=customers, orders=orders, order_lines=order_lines, events=events,
-                      reviews=customer_reviews_frame(shop_id=shop_id, until=until, customer_range=customer_range))
+                      reviews=customer_reviews_frame(shop_id=shop_id, until=until, customer_range=customer_range,
+                                                     sample_share=sample_share))
+
+
+SAMPLE_BUCKETS = 1_000_000
+
+
+def customer_sample_sql(column: str) -> str:
+    """SQL that keeps a customer when the stable hash of its id falls under a threshold (one %s parameter,
+    `sample_threshold`): the same customers whatever the query, the cutoff or the day, so a sample's orders,
+    lines, events and reviews belong to the same people, and every group of customers (buyers, lapsed,
+    big spenders) keeps its share in expectation — which also keeps the label rates, so the sampled model's
+    probabilities need no re-weighting. PostgreSQL's hashint8 is stable across versions and platforms."""
+    return f"(hashint8({column})::bigint + 2147483648) %% {SAMPLE_BUCKETS} < %s"
+
+
+def sample_threshold(share: float) -> int:
+    """The `customer_sample_sql` parameter that keeps about `share` (0-1) of the customers."""
+    return max(1, round(min(1.0, max(0.0, share)) * SAMPLE_BUCKETS))
+
+
+def customer_count(*, shop_id: int) -> int:
+    """How many customers the shop has (what decides whether training reads a sample)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM behavior_customer WHERE shop_id = %s", [shop_id])
+        return int(cursor.fetchone()[0])
 
 
 def customer_reviews_frame(*, shop_id: int, until: datetime | None = None,
-                           customer_range: tuple[int, int] | None = None) -> pd.DataFrame | None:
+                           customer_range: tuple[int, int] | None = None,
+                           sample_share: float | None = None) -> pd.DataFrame | None:
     """The reviews written by customers, as the churn features read them (ShopFrames.reviews); None when
     the shop has no analysed review (its models then see no review features at all)."""
     from reviews.ml.aspects import ASPECTS
@@ -98,6 +131,9 @@ def customer_reviews_frame(*, shop_id: int, until: datetime | None = None,
     if customer_range is not None:
         sql += " AND customer_id BETWEEN %s AND %s"
         params.extend(customer_range)
+    if sample_share is not None and sample_share < 1:
+        sql += " AND " + customer_sample_sql("customer_id")
+        params.append(sample_threshold(sample_share))
     frame = read_frame(sql, params, columns=["customer_id", "created_at", "stars", "sentiment", "aspects"],
                        epoch_columns=["created_at"], dtypes={"customer_id": "int64", "stars": "float64",
                                                              "sentiment": "str"})

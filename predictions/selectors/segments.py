@@ -10,14 +10,14 @@ from django.http import Http404
 
 from accounts.models import Shop
 from behavior.models import Customer
+from predictions.extensions import excluded_customers
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
 
 from .at_risk import (
     AtRiskRow,
-    _reference_time,
-    _rows,
     at_risk_queryset,
+    at_risk_rows,
     at_risk_window,
     filter_in_words,
     scoring_run_current,
@@ -49,6 +49,18 @@ def _consenting(shop: Shop, queryset: QuerySet[CustomerScore]) -> QuerySet[Custo
     return queryset.exclude(customer_id__in=_refused(shop))
 
 
+def segment_size(*, shop: Shop, segment: Segment) -> int | None:
+    """How many members the segment has in the current run (None before any scores)."""
+    run = scoring_run_current(shop=shop)
+    return segment_queryset(shop=shop, segment=segment, run=run).count() if run else None
+
+
+def consent_refused_ids(*, shop: Shop, customer_ids) -> set[int]:
+    """Which of `customer_ids` refused marketing now (the rule segments apply): a delivery sending later than
+    its export was decided checks again."""
+    return set(_refused(shop).filter(pk__in=customer_ids).values_list("pk", flat=True))
+
+
 def segment_consent_refused_count(*, shop: Shop, segment: Segment, run: ScoringRun | None) -> int:
     """How many customers the segment's filter matches who are left out because they refused marketing."""
     flt = AtRiskFilter.from_dict(segment.filters or {}).without_segment()
@@ -67,6 +79,11 @@ def segment_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int,
     return at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop, _depth=1)
 
 
+def segment_window_rows(*, shop: Shop, segment: Segment, run: ScoringRun, start: int, stop: int) -> list[AtRiskRow]:
+    """Members start to stop - 1 (segment_window) as the at-risk list's rows: what the API pages."""
+    return at_risk_rows(list(segment_window(shop=shop, segment=segment, run=run, start=start, stop=stop)), run=run)
+
+
 def segment_problems(*, segment: Segment) -> tuple[str, ...]:
     """Why a saved filter no longer validates (empty when it does). A broken segment has no members, cannot
     be exported, and its pages say so: saved filters are checked by the same validator as the at-risk page
@@ -81,7 +98,7 @@ class SegmentSummary:
     problems: tuple[str, ...] = ()  # a broken saved filter (see segment_problems)
 
 
-def segment_list(*, shop: Shop) -> list[SegmentSummary]:
+def segment_summaries(*, shop: Shop) -> list[SegmentSummary]:
     """The shop's segments with their live size (one count per segment: shops keep a handful)."""
     run = scoring_run_current(shop=shop)
     out = []
@@ -119,8 +136,7 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
         return SegmentDetail(segment=segment, run=None, size=0, preview=[], words=words, planner=[],
                              problems=problems)
     qs = segment_queryset(shop=shop, segment=segment, run=run)
-    ref = _reference_time(run)
-    rows = _rows(list(qs[:preview]), ref)
+    rows = at_risk_rows(list(qs[:preview]), run=run)
     planner = [
         (round(p, 4), round(v, 2))
         for p, v in qs.order_by("-probability", "id").values_list("probability", "spend_12m")[:PLANNER_CAP]
@@ -136,3 +152,33 @@ def segment_member_ids(*, shop: Shop, segment: Segment) -> list[int]:
     if run is None:
         return []
     return list(segment_queryset(shop=shop, segment=segment, run=run).values_list("customer_id", flat=True))
+
+
+@dataclass(frozen=True)
+class ExportChoice:
+    """A control group the export form offers, and how many rows the file then holds."""
+
+    control_pct: int
+    rows: int
+
+
+EXPORT_CONTROL_CHOICES = (0, 5, 10, 20)
+
+
+def rows_after_control(*, members: int, control_pct: int) -> int:
+    """How many of `members` customers a file holds once `control_pct` percent are held back (the rule
+    export_create draws by)."""
+    return members - round(members * control_pct / 100)
+
+
+def segment_export_choices(*, shop: Shop, detail: SegmentDetail) -> list[ExportChoice]:
+    """Per control group offered, the rows the export file will really hold: the segment's members less
+    those flagged out of campaign files (predictions.extensions) less the control group drawn by export_create."""
+    members = detail.size
+    if members and detail.run is not None:
+        excluded = excluded_customers(shop_id=shop.pk)
+        if excluded:
+            members -= segment_queryset(shop=shop, segment=detail.segment, run=detail.run).filter(
+                customer_id__in=excluded).count()
+    return [ExportChoice(control_pct=pct, rows=rows_after_control(members=members, control_pct=pct))
+            for pct in EXPORT_CONTROL_CHOICES]

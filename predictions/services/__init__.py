@@ -1,2 +1,3 @@
 """Writes of the predictions app, split by topic: `training` (train, registry, champion), `scoring`
-(batch scoring in idempotent chunks) and `backtesting`."""
+(batch scoring in idempotent chunks), `backtesting`, `segments` (save, rename, delete a segment; record an
+export) and `exports` (an export's CSV rows, streamed or written to a file)."""

@@ -24,7 +24,6 @@ from behavior.models import Customer
 from ecomsight.db import bulk_insert
 from ecomsight.errors import UserError
 
-from ..current_run import scoring_runs_changed
 from ..ml import pipeline
 from ..ml.base import ModelInput
 from ..ml.bgnbd import expected_purchases, p_alive, summary_from_features
@@ -262,7 +261,6 @@ def scoring_run_fail(*, run_id: int, error: str) -> None:
     if run is None:
         return
     ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.FAILED)
-    scoring_runs_changed()  # update() sends no signal
     if run.job_id:
         job_fail(job_id=run.job_id, error=error[:2000])
 
@@ -276,7 +274,6 @@ def scoring_run_resume(*, run_id: int, enqueue: bool = True) -> ScoringRun:
         return run
     missing = [i for i in range(run.chunks_total) if i not in set(run.summary.get("done", []))]
     ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING)
-    scoring_runs_changed()  # update() sends no signal
     if run.job_id:
         Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, error="")
     if enqueue:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,7 +22,7 @@ from ..ml import pipeline
 from ..ml.base import ShopFrames
 from ..ml.metrics import evaluate
 from ..models import ModelVersion
-from ..selectors.frames import data_date_range, shop_frames
+from ..selectors.frames import customer_count, data_date_range, shop_frames
 from .registry import artifact_save, model_load
 
 logger = logging.getLogger("ecomsight.training")
@@ -124,9 +125,16 @@ def model_train(
         if job_id:
             job_progress(job_id=job_id, message=message)
 
-    say(f"reading {shop.slug}'s history up to {as_of_ts.date()}")
+    sample_share = None
     if frames is None:
-        frames = shop_frames(shop_id=shop.pk, until=as_of_ts.to_pydatetime())
+        total = customer_count(shop_id=shop.pk)
+        cap = settings.TRAIN_SAMPLE_CUSTOMERS
+        if cap and total > cap:
+            sample_share = cap / total
+            say(f"reading a sample of about {cap:,} of {shop.slug}'s {total:,} customers up to {as_of_ts.date()}")
+        else:
+            say(f"reading {shop.slug}'s history up to {as_of_ts.date()}")
+        frames = shop_frames(shop_id=shop.pk, until=as_of_ts.to_pydatetime(), sample_share=sample_share)
     config = pipeline.TrainConfig(task=task, horizon_days=horizon, as_of=as_of_ts, algorithms=requested,
                                   lookback_days=shop.churn_lookback_days)
     factories = pipeline.default_model_factories(task, horizon, config.seed)
@@ -145,6 +153,7 @@ def model_train(
         "horizon_days": result.sufficiency.horizon_days,
         "algorithms_allowed": list(result.sufficiency.algorithms_allowed),
         "messages": list(result.sufficiency.messages),
+        "sample_share": round(sample_share, 4) if sample_share else None,
     }
     if not result.models:
         details = "; ".join(f"{k}: {v}" for k, v in result.errors.items())

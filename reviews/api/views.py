@@ -1,8 +1,9 @@
 """The shop's reviews with their sentiment and aspects, filtered by product, customer, sentiment, aspect."""
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample
 from rest_framework import generics
 
+from ecomsight.api.schema import documented_get
 from ecomsight.api.views import PAGING, ShopApiMixin, query_names
 
 from ..selectors import review_list
@@ -14,6 +15,9 @@ REVIEW_EXAMPLE = {"id": "R-1", "customer_id": "C00042", "product_id": "P001", "r
                   "aspects": ["delivery", "packaging"], "analyzed_at": "2026-07-01T02:00:00Z"}
 
 
+@documented_get(operation_id="reviews_list", summary="Reviews with sentiment and aspects", tags=["reviews"],
+                parameters=[ReviewFilterSerializer],
+                examples=[OpenApiExample("review", value=REVIEW_EXAMPLE, response_only=True)])
 class ReviewListApi(ShopApiMixin, generics.ListAPIView):
     """The shop's reviews, newest first by import order."""
 
@@ -25,9 +29,3 @@ class ReviewListApi(ShopApiMixin, generics.ListAPIView):
         query = ReviewFilterSerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
         return review_list(shop=self.shop, **query.validated_data).order_by("-id")
-
-    @extend_schema(operation_id="reviews_list", summary="Reviews with sentiment and aspects", tags=["reviews"],
-                   parameters=[ReviewFilterSerializer],
-                   examples=[OpenApiExample("review", value=REVIEW_EXAMPLE, response_only=True)])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)

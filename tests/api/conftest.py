@@ -72,13 +72,3 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["code"] == code, body
     return body
-
-
-@pytest.fixture
-def synced_by_hand(settings):
-    """The API's shared state synced with Redis only when a test says so (`shared.sync(force=True)`: what a
-    process does every API_SYNC_SECONDS), starting from a sync now, after the other fixtures' changes."""
-    from ecomsight.api import shared
-
-    settings.API_SYNC_SECONDS = 60
-    shared.sync(force=True)

@@ -20,12 +20,27 @@ def events(n: int, start: int = 0) -> list[dict]:
 def test_same_event_batch_twice_stores_nothing_new(clients, shop):
     client = clients["analyst"]
     first = client.post(EVENTS, events(50), format="json").json()
-    assert first == {"stored": 50, "duplicates": 0, "updated": 0, "lines_stored": 0, "rejected": []}
+    assert first == {"stored": 50, "duplicates": 0, "updated": 0, "lines_stored": 0, "rejected": [],
+                     "unknown_types": {}}
     second = client.post(EVENTS, events(50), format="json").json()
     assert second["stored"] == 0 and second["duplicates"] == 50
     assert Event.objects.filter(shop=shop).count() == 50
     assert Customer.objects.filter(shop=shop, is_stub=True).count() == 7  # unknown customers became stand-ins
     assert Event.objects.get(shop=shop, properties__i=3).customer.external_id == "C3"
+
+
+def test_event_types_no_model_reads_are_stored_and_named_in_the_answer(clients, shop):
+    items = events(3) + [
+        {"event_id": "t1", "customer_id": "C1", "type": "purchse", "occurred_at": "2026-06-01T10:00:00Z"},
+        {"event_id": "t2", "customer_id": "C2", "type": "purchse", "occurred_at": "2026-06-01T10:00:00Z"},
+        {"event_id": "t3", "customer_id": "C2", "type": "newsletter_open", "occurred_at": "2026-06-01T10:00:00Z"},
+        {"event_id": "t4", "customer_id": "C2", "type": "login", "occurred_at": "2026-06-01T10:00:00Z"},
+        {"event_id": "t5", "customer_id": "C2", "type": "oops", "occurred_at": "yesterday"},  # rejected: not counted
+    ]
+    body = clients["analyst"].post(EVENTS, items, format="json").json()
+    assert body["stored"] == 7 and [r["index"] for r in body["rejected"]] == [7]
+    assert body["unknown_types"] == {"newsletter_open": 1, "purchse": 2}
+    assert Event.objects.filter(shop=shop, type="purchse").count() == 2
 
 
 def test_bad_items_are_rejected_alone_with_index_field_and_code(clients, shop):

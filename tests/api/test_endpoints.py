@@ -160,9 +160,9 @@ def test_segment_export_is_the_web_file_and_is_audited(clients, users, scored):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0][:3] == ["customer_id", "email", "name"]
+    assert rows[0][:3] == ["customer_id", "pseudonym", "churn_probability"]  # a marketer: no email or name column
     assert [r[0] for r in rows[1:]] == ["C1", "C2", "C3"]
-    assert all(r[1].startswith("anon-") and r[2] == "" for r in rows[1:])  # a marketer gets pseudonyms
+    assert all(r[1].startswith("anon-") for r in rows[1:])
     export = SegmentExport.objects.get()
     assert export.created_by == users["marketer"] and export.rows == 3
     assert AuditLog.objects.filter(action="segment.export", details__export_id=export.pk).exists()

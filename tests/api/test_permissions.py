@@ -74,9 +74,9 @@ def test_another_shops_token_never_sees_this_shops_objects(other_client, scored)
     assert Segment.objects.filter(pk=seg, name="High").exists()
 
 
-def test_at_risk_segment_filter_of_another_shop_matches_nobody(other_client, scored):
+def test_at_risk_segment_filter_of_another_shop_is_not_found(other_client, scored):
     response = other_client.get("/api/v1/at-risk/", {"segment": scored["segment"].pk})
-    assert response.status_code == 200 and response.json()["results"] == []
+    assert_error(response, 404, "not_found")
 
 
 def test_creates_land_in_the_tokens_shop(other_client, other_shop, shop, scored):

@@ -45,8 +45,7 @@ def test_what_orjson_cannot_write_goes_through_drfs_renderer():
 
 @pytest.mark.parametrize("path", ["/api/v1/at-risk/", "/api/v1/customers/C1/scores/",
                                   "/api/v1/customers/C1/recommendations/", "/api/v1/customers/", "/api/v1/me/"])
-def test_api_responses_are_what_drfs_renderer_would_have_written(clients, scored, path, settings):
-    settings.API_HOT_PATHS = False  # DRF's Response keeps .data; test_hot_paths checks the hot path's bytes are these
+def test_api_responses_are_what_drfs_renderer_would_have_written(clients, scored, path):
     response = clients["admin"].get(path)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
@@ -54,8 +53,7 @@ def test_api_responses_are_what_drfs_renderer_would_have_written(clients, scored
     assert json.loads(response.content)
 
 
-def test_errors_and_pretty_printing_through_the_api(clients, scored, settings):
-    settings.API_HOT_PATHS = False  # DRF's Response keeps .data; test_hot_paths checks the hot path's 404 is this
+def test_errors_and_pretty_printing_through_the_api(clients, scored):
     response = clients["admin"].get("/api/v1/customers/NOPE/scores/")
     assert response.status_code == 404
     assert response.content == DrfJSONRenderer().render(response.data)

@@ -15,6 +15,11 @@ def schema():
     return SchemaGenerator().get_schema(request=None, public=True)
 
 
+def test_the_docs_name_the_web_page_that_makes_tokens(schema):
+    assert "/accounts/tokens/" in schema["info"]["description"]
+    assert "/accounts/tokens/" in schema["components"]["securitySchemes"]["bearerAuth"]["description"]
+
+
 def test_schema_declares_bearer_auth_and_examples_everywhere(schema):
     assert schema["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http", "scheme": "bearer", "description": schema["components"]["securitySchemes"]["bearerAuth"][

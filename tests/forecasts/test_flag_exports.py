@@ -4,7 +4,7 @@ import pytest
 
 from accounts.models import AuditLog
 from forecasts.models import CustomerFlag
-from predictions.segment_services import export_create
+from predictions.services.segments import export_create
 from tests.accounts.factories import UserFactory
 from tests.predictions.factories import ScoringRunFactory, SegmentFactory, scored_customers
 

@@ -7,8 +7,8 @@ import pytest
 
 from accounts.tokens import api_token_create
 from offers.models import Assignment, Offer
-from predictions.exports import csv_lines, export_rows
-from predictions.segment_services import export_create
+from predictions.services.exports import csv_lines, export_rows
+from predictions.services.segments import export_create
 from tests.accounts.factories import UserFactory
 from tests.api.conftest import bearer
 from tests.predictions.factories import ScoringRunFactory, SegmentFactory, scored_customers

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from predictions.models import SegmentExport
-from predictions.segment_services import export_create
 from predictions.selectors.campaigns import CampaignLift, campaign_lift_list
+from predictions.services.segments import export_create
 from tests.accounts.factories import UserFactory
 from tests.predictions.factories import OrderFactory, ScoringRunFactory, SegmentFactory, scored_customers
 

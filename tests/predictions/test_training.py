@@ -94,3 +94,30 @@ def test_history_shorter_than_the_horizon_still_gets_bgnbd(simulated_shop):
     # the longest horizon that could be labelled (195 days) trains no lgbm here either: BG/NBD alone serves
     assert outcome.champion is not None and outcome.champion.algorithm == "bgnbd"
     assert any("BG/NBD" in m or "bgnbd" in m.lower() for m in outcome.sufficiency["messages"])
+
+
+@pytest.mark.django_db
+def test_a_shop_larger_than_the_cap_trains_on_a_stable_sample_of_whole_customers(simulated_shop, settings):
+    from predictions.selectors.frames import shop_frames
+
+    settings.TRAIN_SAMPLE_CUSTOMERS = 300  # of 600 simulated customers
+    first = shop_frames(shop_id=simulated_shop.pk, sample_share=0.5)
+    again = shop_frames(shop_id=simulated_shop.pk, sample_share=0.5)
+    everyone = shop_frames(shop_id=simulated_shop.pk)
+    sampled = set(first.customers["customer_id"])
+    assert sampled == set(again.customers["customer_id"])  # the same people every time
+    assert 0.4 * len(everyone.customers) < len(sampled) < 0.6 * len(everyone.customers)
+    # A sampled customer comes with all of their history, and nobody else's history comes along.
+    for frame in (first.orders, first.order_lines, first.events):
+        assert set(frame["customer_id"]) <= sampled
+    kept_orders = everyone.orders[everyone.orders["customer_id"].isin(sampled)]
+    assert len(first.orders) == len(kept_orders)
+
+    outcome = model_train(shop=simulated_shop, task="churn", horizon_days=60, algorithms=["recency", "lgbm"])
+    assert outcome.sufficiency["sample_share"] == 0.5
+    assert outcome.sufficiency["customers"] <= len(sampled)
+    assert 0.5 < outcome.champion.metrics["roc_auc"] <= 1.0
+
+    settings.TRAIN_SAMPLE_CUSTOMERS = 0  # no cap: every customer
+    assert model_train(shop=simulated_shop, task="churn", horizon_days=60,
+                       algorithms=["recency"]).sufficiency["sample_share"] is None

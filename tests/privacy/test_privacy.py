@@ -18,8 +18,8 @@ from catalog.models import Product
 from forecasts.models import CustomerFlag
 from offers.models import Assignment, Offer
 from predictions.models import CustomerScore, Segment, SegmentExport
-from predictions.segment_services import export_create
 from predictions.selectors.segments import segment_member_ids
+from predictions.services.segments import export_create
 from privacy.services import customer_data_export, customer_erase, customer_id_hash
 from recommendations.models import Recommendation, RecommenderVersion
 from tests.accounts.factories import UserFactory

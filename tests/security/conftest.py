@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from accounts.models import ApiToken, Job, Shop
 from behavior.models import Customer, Event, ImportJob, Order
 from catalog.models import Product, ProductImage
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryRun
 from forecasts.models import Alert, ForecastRun, ForecastValue
 from predictions.models import CustomerScore, ModelVersion, ScoringRun, Segment, SegmentExport
 from recommendations.models import Recommendation, RecommenderVersion
@@ -78,8 +79,13 @@ def _fill(shop: Shop, mark: str, tmp_path) -> ShopData:
                                  date=run.as_of.date(), model="naive", point=1.0)
     alert = Alert.objects.create(shop=shop, metric="orders", segment=f"{mark} shop", direction="down",
                                  start=run.as_of.date(), end=run.as_of.date(), expected=10, actual=0, score=5)
+    delivery = Delivery.objects.create(shop=shop, segment=segment, kind=Delivery.Kind.WEBHOOK,
+                                       url=f"https://{mark.lower()}.example/hook", secret=f"{mark} secret")
+    DeliveryAttempt.objects.create(run=DeliveryRun.objects.create(shop=shop, delivery=delivery, export=export),
+                                   error=f"{mark} delivery error")
     return ShopData(shop=shop, params={
-        "export_id": export.pk, "external_id": first.external_id, "customer_id": first.external_id,
+        "delivery_id": delivery.pk, "export_id": export.pk, "external_id": first.external_id,
+        "customer_id": first.external_id,
         "product_id": products[0].external_id,
         "segment_id": segment.pk, "import_id": imp.pk, "version_id": model.pk, "model_id": model.pk,
         "job_id": job.pk, "token": "0" * 32, "size": "thumb", "alert_id": alert.pk,

@@ -1,5 +1,4 @@
-"""Drill 10: throttling holds across gunicorn workers because its counters live in Redis, not in a process
-(each process sends its counts every API_SYNC_SECONDS: ecomsight.api.shared)."""
+"""Drill 10: throttling holds across gunicorn workers because its counters live in Redis, not in a process."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from rest_framework.test import APIClient
 
 from accounts.throttle import login_attempt_check
 from accounts.tokens import api_token_create
-from ecomsight.api import shared
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,11 +29,9 @@ def test_api_throttle_counter_is_the_one_in_the_django_cache(world):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.plain}")
     redis = caches["default"]._cache.get_client()
-    shared.sync(force=True)
     before = set(redis.scan_iter(match="*api-throttle:*"))
     for _ in range(3):
         assert client.get("/api/v1/me/").status_code == 200
-    shared.sync(force=True)  # what the process does every API_SYNC_SECONDS
     new = set(redis.scan_iter(match="*api-throttle:*")) - before
     # One counter (two if the calls straddled a window boundary), read back through the Django cache API.
     assert 1 <= len(new) <= 2

@@ -1,7 +1,7 @@
 """Writes for segments: save a filter under a name, rename, delete, and record an export.
 
 An export is decided here (who, which members, pseudonymised or not, which control group) and
-written to SegmentExport and the audit log in one transaction; `predictions.exports` then streams
+written to SegmentExport and the audit log in one transaction; `predictions.services.exports` then streams
 the file for exactly the customers recorded as targeted. An export with more rows than the caller's
 `stream_max_rows` is written to a file by a background job instead (`predictions.tasks.segment_export_task`),
 and downloading that file is audited too.
@@ -23,7 +23,8 @@ from predictions.extensions import excluded_customers
 from predictions.filters import AtRiskFilter
 from predictions.models import ScoringRun, Segment, SegmentExport
 from predictions.selectors.at_risk import scoring_run_current
-from predictions.selectors.segments import segment_consent_refused_count, segment_queryset
+from predictions.selectors.segments import rows_after_control, segment_consent_refused_count, segment_queryset
+from predictions.services.export_presets import preset_get
 
 MAX_CONTROL_PCT = 50
 
@@ -112,14 +113,17 @@ class ExportPlan:
 
 @transaction.atomic
 def export_create(
-    *, shop: Shop, segment: Segment, user: AbstractBaseUser, pseudonymise: bool = False, control_pct: int = 0,
-    stream_max_rows: int | None = None,
+    *, shop: Shop, segment: Segment, user: AbstractBaseUser | None, pseudonymise: bool = False, control_pct: int = 0,
+    stream_max_rows: int | None = None, preset: str = "generic", audit: dict | None = None,
 ) -> ExportPlan:
     """Record an export of `segment`: SegmentExport row and AuditLog("segment.export"), then the file's members.
 
     Users who may not see personal data always get a pseudonymised file. `control_pct` percent of the
     members (drawn at random, seeded by the export's id so it can be reproduced) are held back:
-    recorded in `control_customer_ids`, never written to the file.
+    recorded in `control_customer_ids`, never written to the file. `preset` names the columns for a
+    campaign tool (export_presets; Mailchimp refuses a pseudonymised file). `user` None: an export the
+    system makes (a scheduled delivery, deliveries app): `pseudonymise` as configured; `audit` adds to the
+    audit entry's details (which delivery).
 
     With `stream_max_rows` set and more targeted customers than that, the file is left to a background
     job: the plan carries a `Job` (kind "export"), the targeted ids are recorded so that the worker writes
@@ -132,7 +136,8 @@ def export_create(
                         "the at-risk list before exporting.", field="filters")
     if not 0 <= control_pct <= MAX_CONTROL_PCT:
         raise UserError(f"The control group must be between 0 and {MAX_CONTROL_PCT} %.", field="control")
-    pseudonymised = bool(pseudonymise) or not can_view_personal_data(user, shop)
+    pseudonymised = bool(pseudonymise) or (user is not None and not can_view_personal_data(user, shop))
+    preset = preset_get(preset, pseudonymised=pseudonymised).key
     run = scoring_run_current(shop=shop)
     members = list(segment_queryset(shop=shop, segment=segment, run=run).values_list("customer_id", flat=True)) \
         if run else []
@@ -141,13 +146,13 @@ def export_create(
     flagged_out = sum(1 for c in members if c in excluded)
     members = [c for c in members if c not in excluded] if flagged_out else members
     export = SegmentExport.objects.create(
-        shop=shop, segment=segment, created_by=user, pseudonymised=pseudonymised, control_pct=control_pct,
-        horizon_days=shop.horizon_days,
+        shop=shop, segment=segment, created_by=_user(user), pseudonymised=pseudonymised, control_pct=control_pct,
+        horizon_days=shop.horizon_days, preset=preset,
     )
     refused = segment_consent_refused_count(shop=shop, segment=segment, run=run)
     control: set[int] = set()
     if control_pct and members:
-        size = round(len(members) * control_pct / 100)
+        size = len(members) - rows_after_control(members=len(members), control_pct=control_pct)
         control = set(random.Random(export.pk).sample(members, size))
     targeted = [c for c in members if c not in control]
     background = stream_max_rows is not None and len(targeted) > stream_max_rows
@@ -166,10 +171,11 @@ def export_create(
         export.job = job
     export.save(update_fields=["rows", "control_customer_ids", "targeted_customer_ids", "job"])
     AuditLog.objects.create(
-        shop=shop, user=user, action="segment.export", target=segment.name,
-        details={"rows": len(targeted), "user": user.get_username(), "export_id": export.pk,
-                 "pseudonymised": pseudonymised, "control_pct": control_pct, "control_rows": len(control),
-                 "scoring_run": run.pk if run else None, "background": background,
+        shop=shop, user=_user(user), action="segment.export", target=segment.name,
+        details={**(audit or {}), "rows": len(targeted), "user": user.get_username() if user else "",
+                 "export_id": export.pk,
+                 "pseudonymised": pseudonymised, "preset": preset, "control_pct": control_pct,
+                 "control_rows": len(control), "scoring_run": run.pk if run else None, "background": background,
                  "left_out_no_consent": refused, "flagged_left_out": flagged_out},
     )
     if job is not None:

@@ -1,20 +1,22 @@
 """A segment as CSV rows for a campaign tool: safe to open in a spreadsheet, personal data only when allowed.
 
-Columns: customer_id, email, name, churn_probability, purchase_probability, risk_band, revenue_at_risk,
-reasons, rec_1, rec_2, rec_3, offer_id (the offer the current offer policy gives the customer, drawn and
-logged when the export runs: see the offers app). In a pseudonymised file the email column holds a pseudonym
-instead:
+Each row holds the customer's id, email and name, chances of leaving and buying, risk band, revenue at risk,
+reasons, their top 3 recommended products (id, title, page URL, picture URL each) and offer_id (the offer the
+current offer policy gives the customer, drawn and logged when the export runs: see the offers app). The
+export's column preset (`export_presets`: generic, Klaviyo, Mailchimp, Braze) names and orders the columns
+as the campaign tool expects. A pseudonymised file has no email or name columns but a pseudonym column:
 "anon-" + the first 20 hex digits of HMAC-SHA256(SECRET_KEY, "<shop id>:<lower-cased email>") — stable
 from one export to the next (a campaign tool can deduplicate and join on it) but not reversible
-without the server's key; the name column is left empty. Customers without an email get an empty cell.
+without the server's key. Customers without an email get an empty cell.
 
 Formula injection: any text cell starting with =, +, -, @, a tab or a carriage return gets a leading
 single quote, so a spreadsheet shows it as text instead of evaluating it. Numbers are written as
 numbers (a negative number is not text, and is not touched).
 
-Small exports stream straight to the browser (`export_rows` + `csv_lines`); large ones are written to
-`EXPORT_DIR/<shop slug>/<export id>.csv` by a worker (`export_file_write`) from the same rows, so both
-paths give the same file.
+Small exports stream straight to the browser (`export_stream`) and keep a copy of what was sent; large ones
+are written by a worker (`export_file_write`) from the same rows. Either way the file stays at
+`EXPORT_DIR/<shop slug>/<export id>.csv`, downloadable again from the export's page until FILE_RETENTION_DAYS
+removes it.
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ from ecomsight.csvsafe import neutralise
 from ecomsight.files import Removed, old_files_remove
 from predictions.extensions import export_offers, export_recommendations
 from predictions.models import CustomerScore, ScoringRun, SegmentExport, Task
-from predictions.segment_services import ExportPlan
+from predictions.services.export_presets import REC_PARTS, RECS, name_split, preset_get
+from predictions.services.segments import ExportPlan
 
-HEADER = ["customer_id", "email", "name", "churn_probability", "purchase_probability", "risk_band",
-          "revenue_at_risk", "reasons", "rec_1", "rec_2", "rec_3", "offer_id"]
 CHUNK = 2000
+_NO_REC = dict.fromkeys(REC_PARTS, "")
 
 
 def pseudonym(*, shop_id: int, email: str) -> str:
@@ -54,13 +56,23 @@ def pseudonym(*, shop_id: int, email: str) -> str:
 
 def export_rows(*, plan: ExportPlan) -> Iterator[list]:
     """The header, then one row per targeted customer in the plan's order; reads in chunks of 2,000."""
-    yield HEADER
+    preset = preset_get(plan.export.preset, pseudonymised=plan.pseudonymised)
+    yield preset.header(pseudonymised=plan.pseudonymised)
     for _, rows in _row_chunks(plan):
         yield from rows
 
 
 def _row_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[list]]]:
-    """(customers covered so far, their rows) per chunk of the plan's customers: a few queries a chunk."""
+    """(customers covered so far, their rows in the export's preset) per chunk of the plan's customers."""
+    fields = preset_get(plan.export.preset, pseudonymised=plan.pseudonymised).fields(pseudonymised=plan.pseudonymised)
+    for done, records in record_chunks(plan):
+        yield done, [[neutralise(record[f]) for f in fields] for record in records]
+
+
+def record_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[dict]]]:
+    """(customers covered so far, a record of every export field per customer) per chunk of the plan's
+    customers, a few queries a chunk. A pseudonymised plan's records hold no email or name. Values are raw
+    (not neutralised): CSV writers neutralise them, JSON deliveries send them as they are."""
     if plan.run is None or not plan.customer_ids:
         return
     shop_id = plan.export.shop_id
@@ -79,26 +91,33 @@ def _row_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[list]]]:
         )
         recs = top_recommendations(ids)
         offers = offers_for([i for i in ids if i in scores])
-        rows = []
+        records = []
         for customer_id in ids:
             score = scores.get(customer_id)
             if score is None:  # scores replaced since the export was recorded: nothing to say about them
                 continue
             customer = score.customer
             if plan.pseudonymised:
-                email, name = pseudonym(shop_id=shop_id, email=customer.email), ""
+                personal = {"email": "", "name": "", "first_name": "", "last_name": "",
+                            "pseudonym": pseudonym(shop_id=shop_id, email=customer.email)}
             else:
-                email, name = customer.email, customer.name
+                first, last = name_split(customer.name)
+                personal = {"email": customer.email, "name": customer.name, "first_name": first, "last_name": last,
+                            "pseudonym": ""}
             at_risk = score.revenue_at_risk
             if at_risk is None:
                 at_risk = score.probability * score.spend_12m
             p_buy = purchase.get(customer_id)
-            top3 = (recs.get(customer_id, []) + ["", "", ""])[:3]
-            row = [customer.external_id, email, name, round(score.probability, 4),
-                   round(p_buy, 4) if p_buy is not None else "", score.risk_band, round(at_risk, 2),
-                   "; ".join(score.reasons or []), *top3, offers.get(customer_id, "")]
-            rows.append([neutralise(v) for v in row])
-        yield start + len(ids), rows
+            top = recs.get(customer_id, [])
+            record = {"customer_id": customer.external_id, **personal, "churn_probability": round(score.probability, 4),
+                      "purchase_probability": round(p_buy, 4) if p_buy is not None else "",
+                      "risk_band": score.risk_band, "revenue_at_risk": round(at_risk, 2),
+                      "reasons": "; ".join(score.reasons or []), "offer_id": offers.get(customer_id, "")}
+            for i in range(RECS):
+                rec = top[i] if i < len(top) else _NO_REC
+                record.update({f"rec_{i + 1}_{part}": rec[part] for part in REC_PARTS})
+            records.append(record)
+        yield start + len(ids), records
 
 
 class _Echo:
@@ -160,20 +179,49 @@ def export_file_write(*, export_id: int, job_id: int | None = None) -> ExportFil
     plan = ExportPlan(export=export, run=run, customer_ids=list(export.targeted_customer_ids),
                       pseudonymised=export.pseudonymised)
     total = len(plan.customer_ids)
+    if job_id:
+        job_progress(job_id=job_id, done=0, total=total, message=f"Writing {total:,} customers")
+    written = None
+    for done, _lines in _file_chunks(plan):
+        if isinstance(done, ExportFile):
+            written = done
+        elif job_id and done:  # done 0: the header line
+            job_progress(job_id=job_id, done=done, message=f"{done:,} of {total:,} customers written")
+    return written
+
+
+def export_stream(*, plan: ExportPlan) -> Iterator[str]:
+    """The CSV of a streamed export, line by line, keeping a copy in the export's file as it goes: once the
+    last line is sent the export can be downloaded again from its page (until FILE_RETENTION_DAYS). A
+    download cut short leaves no file."""
+    for _, lines in _file_chunks(plan):
+        yield from lines
+
+
+def _file_chunks(plan: ExportPlan) -> Iterator[tuple]:
+    """Write the plan's CSV to its file (beside its final name, moved into place at the end: a reader never
+    sees half a file), yielding (customers done, the CSV lines just written) per chunk, then
+    (ExportFile, []) once `file_path` and `rows` are recorded on the export."""
+    export = plan.export
     path = export_file_path(export=export)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.part")
-    if job_id:
-        job_progress(job_id=job_id, done=0, total=total, message=f"Writing {total:,} customers")
+    lines = csv.writer(_Echo())  # the same dialect for the file and the response: both give the same bytes
     rows = 0
-    with partial.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)  # the same dialect as csv_lines: both paths give the same bytes
-        writer.writerow(HEADER)
-        for done, chunk in _row_chunks(plan):
-            writer.writerows(chunk)
-            rows += len(chunk)
-            if job_id:
-                job_progress(job_id=job_id, done=done, message=f"{done:,} of {total:,} customers written")
-    os.replace(partial, path)  # a reader never sees half a file
+    try:
+        with partial.open("w", newline="", encoding="utf-8") as f:
+            header = preset_get(export.preset, pseudonymised=plan.pseudonymised).header(
+                pseudonymised=plan.pseudonymised)
+            text = [lines.writerow(header)]
+            f.writelines(text)
+            yield 0, text
+            for done, chunk in _row_chunks(plan):
+                text = [lines.writerow(row) for row in chunk]
+                f.writelines(text)
+                rows += len(chunk)
+                yield done, text
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     SegmentExport.objects.filter(pk=export.pk).update(file_path=str(path), rows=rows)
-    return ExportFile(export_id=export.pk, path=str(path), rows=rows)
+    yield ExportFile(export_id=export.pk, path=str(path), rows=rows), []

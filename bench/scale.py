@@ -1,0 +1,248 @@
+"""Scale: a simulated shop of N customers through real Celery workers, once per worker count, with the
+resident memory of every process sampled.
+
+    .venv/bin/python bench/scale.py --customers N [--compare-workers 1,2] [--algorithms recency,bgnbd,lgbm]
+
+Simulates N customers (products N/10, at most 20,000; 365 days), loads them with COPY (bench/scoring.py's
+loader: this measures the heavy stages, not the importer), then for each worker count W starts W Celery
+worker processes (`celery worker -c 1` each, queues ml and default) and through them:
+
+- trains the purchase and churn models (two training tasks; training reads a sample of at most
+  TRAIN_SAMPLE_CUSTOMERS customers, so its memory does not grow with the shop),
+- scores every customer (one task per chunk of the scoring run, spread over the workers),
+- builds the recommendations (one task).
+
+A sampler thread reads the resident memory of every worker process (the parent and its children) every
+0.5 s (not this bench process: it holds the simulation, which no product process does). Prints each stage
+per worker count, then one JSON line: {"customers", "events", "workers",
+"train_seconds", "score_seconds", "recommend_seconds", "peak_rss_mb_max_process", "score_speedup_2_workers"}
+where the stage seconds are those of the largest worker count compared, "by_workers" has every count's, and
+"score_speedup_2_workers" is score_seconds(1 worker) / score_seconds(2 workers) when both ran (else null).
+
+Uses DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ecomsight_bench) and CELERY_BROKER_URL /
+REDIS_URL (default redis://127.0.0.1:6379/14, emptied first). Not done yet (issue 23): the recommendation
+build is still one task reading every customer's interactions, so its memory grows with the shop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecomsight.settings.test")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ecomsight_bench")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ["CELERY_BROKER_URL"] = os.environ.get("CELERY_BROKER_URL") or os.environ["REDIS_URL"]
+os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"  # the point is the workers
+
+from bench import common  # noqa: E402
+
+
+def log(message: str) -> None:
+    common.log(message, prefix="scale")
+
+
+class MemorySampler(threading.Thread):
+    """The largest resident memory any single worker process reached (parents and their children)."""
+
+    def __init__(self, roots: list[int]):
+        super().__init__(daemon=True)
+        self.roots, self.peak_mb, self.peak_name, self._halt = roots, 0.0, "", threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        while not self._halt.is_set():
+            for root in self.roots:
+                try:
+                    parent = psutil.Process(root)
+                    processes = [parent, *parent.children(recursive=True)]
+                except psutil.NoSuchProcess:
+                    continue
+                for process in processes:
+                    try:
+                        mb = process.memory_info().rss / 1024 ** 2
+                    except psutil.NoSuchProcess:
+                        continue
+                    if mb > self.peak_mb:
+                        self.peak_mb, self.peak_name = mb, " ".join(process.cmdline()[-6:])[:80]
+            self._halt.wait(0.5)
+
+    def stop(self) -> float:
+        self._halt.set()
+        self.join()
+        return self.peak_mb
+
+
+def workers_start(count: int) -> list[subprocess.Popen]:
+    from django.db import connection
+
+    from ecomsight.embedded import database_url
+
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
+    return [subprocess.Popen([sys.executable, "-m", "celery", "-A", "ecomsight", "worker", "-Q", "ml,default",
+                              "-c", "1", "-n", f"scale{i}@%h", "-l", "warning", "--without-gossip",
+                              "--without-mingle"], cwd=ROOT, env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(count)]
+
+
+def workers_stop(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        try:
+            os.killpg(worker.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for worker in workers:
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+
+
+def wait_for(check, what: str, timeout: float = 6 * 3600) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def jobs_wait(job_ids: list[int], what: str) -> None:
+    from accounts.models import Job
+
+    def done() -> bool:
+        statuses = dict(Job.objects.filter(pk__in=job_ids).values_list("pk", "status"))
+        failed = {pk: s for pk, s in statuses.items() if s == Job.Status.FAILED}
+        if failed:
+            messages = list(Job.objects.filter(pk__in=failed).values_list("message", flat=True))
+            raise SystemExit(f"{what} failed: {messages}")
+        return all(s == Job.Status.SUCCEEDED for s in statuses.values())
+
+    wait_for(done, what)
+
+
+def stages(shop, *, algorithms: list[str]) -> dict:
+    """Train, score and recommend through the running workers; seconds of each."""
+    from accounts.jobs import job_create
+    from accounts.models import Job
+    from predictions.models import ScoringRun
+    from predictions.services.scoring import scoring_run_create
+    from predictions.tasks import model_train_task
+    from recommendations.tasks import recommendations_build_task
+
+    seconds = {}
+    started = time.perf_counter()
+    jobs = []
+    for task in ("purchase", "churn"):
+        job = job_create(shop=shop, kind=Job.Kind.TRAIN, params={"task": task}, message=f"bench: train {task}")
+        model_train_task.delay(shop.pk, task, None, None, algorithms, job.pk)
+        jobs.append(job.pk)
+    jobs_wait(jobs, "training")
+    seconds["train_seconds"] = round(time.perf_counter() - started, 1)
+    log(f"trained purchase and churn in {seconds['train_seconds']}s")
+
+    started = time.perf_counter()
+    run = scoring_run_create(shop=shop, enqueue=True)
+
+    def scored() -> bool:
+        status = ScoringRun.objects.values_list("status", flat=True).get(pk=run.pk)
+        if status == ScoringRun.Status.FAILED:
+            raise SystemExit(f"scoring run {run.pk} failed")
+        return status == ScoringRun.Status.SUCCEEDED
+
+    wait_for(scored, "scoring")
+    seconds["score_seconds"] = round(time.perf_counter() - started, 1)
+    log(f"scored {run.customers_total:,} customers in {run.chunks_total} chunks in {seconds['score_seconds']}s")
+
+    started = time.perf_counter()
+    job = job_create(shop=shop, kind=Job.Kind.RECOMMEND, params={"k": 20}, message="bench: recommendations")
+    recommendations_build_task.delay(shop.pk, 20, job.pk)
+    jobs_wait([job.pk], "the recommendation build")
+    seconds["recommend_seconds"] = round(time.perf_counter() - started, 1)
+    log(f"built recommendations in {seconds['recommend_seconds']}s")
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=200_000)
+    parser.add_argument("--compare-workers", default="2", help="worker counts, comma-separated (e.g. 1,2)")
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--algorithms", default="recency,bgnbd,lgbm", help="trained algorithms")
+    parser.add_argument("--keep", action="store_true", help="keep the bench shop afterwards")
+    args = parser.parse_args()
+    counts = sorted({int(w) for w in args.compare_workers.split(",")})
+    if not counts or counts[0] < 1:
+        parser.error("--compare-workers takes positive worker counts, e.g. 1,2")
+
+    common.database_ensure()
+    import django
+
+    django.setup()
+    import redis
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", interactive=False, verbosity=0)
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
+    from accounts.models import Shop
+    from behavior.simulator import SimulationConfig, simulate
+    from bench.scoring import load_shop
+
+    products = min(20_000, max(200, args.customers // 10))
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        log(f"simulating {args.customers:,} customers, {products:,} products, {args.days} days")
+        simulate(SimulationConfig(customers=args.customers, products=products, days=args.days, seed=args.seed),
+                 Path(tmp))
+        common.shop_drop("bench-scale")
+        shop = Shop.objects.create(slug="bench-scale", name="Bench scale", horizon_days=90)
+        loaded = load_shop(shop, Path(tmp))
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        log(f"simulated and loaded {loaded} in {time.perf_counter() - started:.1f}s")
+
+    by_workers: dict = {}
+    peak = 0.0
+    algorithms = [a for a in args.algorithms.split(",") if a]
+    for count in counts:
+        workers = workers_start(count)
+        sampler = MemorySampler([w.pid for w in workers])
+        sampler.start()
+        try:
+            figures = stages(shop, algorithms=algorithms)
+        finally:
+            workers_stop(workers)
+            mb = sampler.stop()
+        figures["peak_rss_mb_max_process"] = round(mb, 1)
+        peak = max(peak, mb)
+        by_workers[count] = figures
+        log(f"{count} worker(s): {figures}; the largest process was {sampler.peak_name!r}")
+
+    last = by_workers[counts[-1]]
+    speedup = None
+    if 1 in by_workers and 2 in by_workers and by_workers[2]["score_seconds"]:
+        speedup = round(by_workers[1]["score_seconds"] / by_workers[2]["score_seconds"], 2)
+    if not args.keep:
+        common.shop_drop("bench-scale")
+    print(json.dumps({"customers": loaded["customers"], "events": loaded["events"], "workers": counts[-1],
+                      "train_seconds": last["train_seconds"], "score_seconds": last["score_seconds"],
+                      "recommend_seconds": last["recommend_seconds"], "peak_rss_mb_max_process": round(peak, 1),
+                      "score_speedup_2_workers": speedup,
+                      "by_workers": {str(k): v for k, v in by_workers.items()}}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

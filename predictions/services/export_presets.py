@@ -1,0 +1,130 @@
+"""Column presets: the same export rows, with the column names and order a campaign tool takes as they are.
+
+Every row of an export is a record of named fields (`FIELDS`); a preset says which fields go to the file and
+under which header. What each tool requires, as documented by the tool (to the best of our knowledge, checked
+against their import guides; a tool may also accept other spellings, these are the ones it maps by itself):
+
+- **Klaviyo** (Lists & segments → import a list from CSV; "Import profiles" help article): one identifier
+  column is required: `Email`, `Phone Number` or `External ID` (adding profiles to a *list* needs `Email`
+  or `Phone Number`; `External ID` alone updates the properties of profiles that already carry it).
+  `First Name` and `Last Name` map to Klaviyo's own properties; every other column becomes a custom
+  profile property under its header (numbers stay numbers).
+- **Mailchimp** (Audience → Add contacts → Import contacts → CSV): `Email Address` is required; `First Name`
+  and `Last Name` map to the FNAME / LNAME merge fields; other columns are mapped to existing merge fields or
+  created as new text fields during the import. Mailchimp knows contacts by email only: it has no external-id
+  column, so a pseudonymised file cannot be imported there and is refused (`ExportPresetError`).
+- **Braze** (Audience → Import users → CSV; "User import" article): `external_id` is required (or
+  `braze_id` / `user_alias_name`; we use `external_id`); `email`, `first_name`, `last_name` are default
+  attributes when spelled exactly so; every other column becomes a custom attribute (case-sensitive; values
+  that look like numbers are stored as numbers).
+- **Generic**: snake_case headers for any other tool or a spreadsheet.
+
+A pseudonymised file never carries email or name. The pseudonym (see `exports.pseudonym`) goes in a column
+called `pseudonym` / `Pseudonym` — never in a column a tool reads as an email (Klaviyo maps `email` to the
+profile's email by itself). The customer is identified by the shop's own customer id in the tool's
+external-id column (Klaviyo `External ID`, Braze `external_id`): that is the id shops sync to these tools,
+so rows update the profiles already there instead of creating new ones.
+
+Every preset starts with the shop's customer id: erasure rewrites kept export files by their first column
+(`privacy.services`), whatever the preset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ecomsight.errors import UserError
+
+RECS = 3
+REC_PARTS = ("product_id", "title", "url", "image_url")
+PERSONAL_FIELDS = frozenset({"email", "name", "first_name", "last_name"})
+
+# The fields an export row carries (exports._row_chunks), in the generic file's order.
+FIELDS = ("customer_id", "email", "name", "first_name", "last_name", "pseudonym", "churn_probability",
+          "purchase_probability", "risk_band", "revenue_at_risk", "reasons",
+          *(f"rec_{i}_{part}" for i in range(1, RECS + 1) for part in REC_PARTS), "offer_id")
+
+
+class ExportPresetError(UserError):
+    code = "export_preset"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A campaign tool's file: its name, and per field (in file order) the header the tool expects."""
+
+    key: str
+    label: str
+    columns: tuple[tuple[str, str], ...]  # (field, header)
+    pseudonym_allowed: bool = True
+
+    def fields(self, *, pseudonymised: bool) -> list[str]:
+        """The fields written, in order: personal ones out of a pseudonymised file, the pseudonym out of the
+        other."""
+        drop = PERSONAL_FIELDS if pseudonymised else {"pseudonym"}
+        return [f for f, _ in self.columns if f not in drop]
+
+    def header(self, *, pseudonymised: bool) -> list[str]:
+        names = dict(self.columns)
+        return [names[f] for f in self.fields(pseudonymised=pseudonymised)]
+
+
+def _recs(style) -> tuple[tuple[str, str], ...]:
+    return tuple((f"rec_{i}_{part}", style(i, part)) for i in range(1, RECS + 1) for part in REC_PARTS)
+
+
+_TITLE_WORDS = {"product_id": "Product ID", "title": "Title", "url": "URL", "image_url": "Image URL"}
+
+
+def _titled(i: int, part: str) -> str:
+    return f"Rec {i} {_TITLE_WORDS[part]}"
+
+
+def _generic_rec(i: int, part: str) -> str:
+    return f"rec_{i}" if part == "title" else f"rec_{i}_{part}"  # rec_1 kept: the title, as before presets
+
+
+_SCORES_TITLED = (("churn_probability", "Churn Probability"), ("purchase_probability", "Purchase Probability"),
+                  ("risk_band", "Risk Band"), ("revenue_at_risk", "Revenue At Risk"), ("reasons", "Churn Reasons"))
+_SCORES_SNAKE = tuple((f, f) for f in ("churn_probability", "purchase_probability", "risk_band", "revenue_at_risk",
+                                       "reasons"))
+
+PRESETS: dict[str, Preset] = {p.key: p for p in (
+    Preset("generic", "Generic CSV (any tool, spreadsheets)", (
+        ("customer_id", "customer_id"), ("email", "email"), ("name", "name"), ("pseudonym", "pseudonym"),
+        *_SCORES_SNAKE, *_recs(_generic_rec), ("offer_id", "offer_id"))),
+    Preset("klaviyo", "Klaviyo list CSV", (
+        ("customer_id", "External ID"), ("email", "Email"), ("first_name", "First Name"),
+        ("last_name", "Last Name"), ("pseudonym", "Pseudonym"), *_SCORES_TITLED, *_recs(_titled),
+        ("offer_id", "Offer ID"))),
+    Preset("mailchimp", "Mailchimp audience import", (
+        ("customer_id", "Customer ID"), ("email", "Email Address"), ("first_name", "First Name"),
+        ("last_name", "Last Name"), *_SCORES_TITLED, *_recs(_titled), ("offer_id", "Offer ID")),
+        pseudonym_allowed=False),
+    Preset("braze", "Braze user CSV", (
+        ("customer_id", "external_id"), ("email", "email"), ("first_name", "first_name"),
+        ("last_name", "last_name"), ("pseudonym", "pseudonym"), *_SCORES_SNAKE,
+        *_recs(_generic_rec), ("offer_id", "offer_id"))),
+)}
+DEFAULT_PRESET = "generic"
+PRESET_CHOICES = [(p.key, p.label) for p in PRESETS.values()]
+
+
+def preset_get(key: str | None, *, pseudonymised: bool = False) -> Preset:
+    """The preset called `key` (default: generic); a clear error for an unknown one, or for Mailchimp with a
+    pseudonymised file (Mailchimp imports contacts by email address only)."""
+    preset = PRESETS.get(key or DEFAULT_PRESET)
+    if preset is None:
+        raise ExportPresetError(f"Unknown column preset “{key}”: choose one of {', '.join(PRESETS)}.", field="preset")
+    if pseudonymised and not preset.pseudonym_allowed:
+        raise ExportPresetError(
+            f"{preset.label} needs email addresses (it has no column for another id), so a pseudonymised file "
+            "cannot be imported there. Choose Klaviyo, Braze or the generic preset, or export with emails.",
+            field="preset")
+    return preset
+
+
+def name_split(name: str) -> tuple[str, str]:
+    """A full name as first and last name: the first word, then the rest ("Ann Lee Smith" → "Ann", "Lee Smith")."""
+    first, _, last = " ".join((name or "").split()).partition(" ")
+    return first, last

@@ -1,0 +1,312 @@
+"""Scheduled delivery of a segment: signed JSON batches to a webhook (a real HTTP server on loopback, in a
+thread), retries with back-off and a log, a CSV file in an S3-compatible bucket (moto's HTTP server), audit,
+and the same consent and erasure rules as every export."""
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from accounts.models import AuditLog
+from behavior.models import Customer
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryRun
+from deliveries.services import deliveries_due, delivery_create, delivery_run_start, retry_countdown
+from deliveries.tasks import deliveries_due_task, delivery_batch_task, delivery_run_task
+from ecomsight.errors import UserError
+from offers.models import Assignment, Offer
+from privacy.services import customer_erase
+from tests.accounts.factories import UserFactory
+from tests.predictions.factories import ScoringRunFactory, SegmentFactory, scored_customers
+
+pytestmark = pytest.mark.django_db
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1: records every POST (headers, body) and answers from `statuses`
+    (then 200)."""
+
+    def __init__(self, statuses=()):
+        self.requests, self.statuses = [], list(statuses)
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/ecomsight"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def payloads(self):
+        return [json.loads(body) for _, body in self.requests]
+
+
+@pytest.fixture(autouse=True)
+def eager_retries():
+    """Tasks run in process (test settings); let Celery's retry run the next try at once, as apply() does when
+    errors do not propagate (with propagation on, an eager retry is raised to the caller instead)."""
+    from ecomsight.celery import app
+
+    old = app.conf.task_eager_propagates
+    app.conf.task_eager_propagates = False
+    yield
+    app.conf.task_eager_propagates = old
+
+
+@pytest.fixture
+def setup(shop, settings, tmp_path):
+    settings.DELIVERY_ALLOW_PRIVATE = True  # the receiver is on loopback
+    settings.DELIVERY_BATCH_SIZE = 2
+    settings.DELIVERY_RETRY_BACKOFF_SECONDS = 30
+    settings.DELIVERY_MAX_ATTEMPTS = 3
+    settings.EXPORT_DIR = tmp_path / "exports"
+    run = ScoringRunFactory(shop=shop)
+    customers = scored_customers(shop, run, [{"external_id": f"C{i}", "p": 0.9 - i / 100, "buy": 0.3, "spend": 100}
+                                             for i in range(6)])
+    Customer.objects.filter(pk=customers["C5"].pk).update(marketing_consent=False)  # refused: never a member
+    segment = SegmentFactory(shop=shop, name="Win-back", filters={"churn_min": 50})
+    return {"segment": segment, "customers": customers, "admin": UserFactory(role="admin", shops=[shop])}
+
+
+def webhook(shop, setup, url, **options):
+    return delivery_create(shop=shop, segment=setup["segment"], user=setup["admin"], kind="webhook", url=url,
+                           **{"preset": "braze", "pseudonymise": False, **options})
+
+
+def test_webhook_gets_signed_json_batches_in_the_presets_columns_without_refusals(shop, setup):
+    with Receiver() as receiver:
+        delivery = webhook(shop, setup, receiver.url)
+        delivery_run_task.delay(delivery.pk)
+    payloads = receiver.payloads()
+    assert [p["batch"] for p in payloads] == [1, 2, 3] and {p["batches"] for p in payloads} == {3}
+    sent = [c for p in payloads for c in p["customers"]]
+    assert [c["external_id"] for c in sent] == ["C0", "C1", "C2", "C3", "C4"]  # C5 refused marketing
+    assert sent[0]["email"] == "C0@example.com" and sent[0]["churn_probability"] == 0.9
+    assert set(sent[0]) >= {"external_id", "email", "first_name", "rec_1_product_id", "rec_1_url", "offer_id"}
+    for headers, body in receiver.requests:  # what a receiver checks
+        expected = hmac.new(delivery.secret.encode(), headers["X-EcomSight-Timestamp"].encode() + b"." + body,
+                            hashlib.sha256).hexdigest()
+        assert headers["X-EcomSight-Signature"] == f"sha256={expected}"
+        assert headers["Content-Type"] == "application/json"
+    run = DeliveryRun.objects.get()
+    assert (run.status, run.rows, run.batches_sent) == ("succeeded", 5, 3)
+    audit = AuditLog.objects.filter(shop=shop)
+    assert audit.get(action="segment.export").details["delivery_id"] == delivery.pk
+    assert audit.get(action="delivery.run").details["customers"] == 5
+    assert audit.filter(action="delivery.create").exists()
+
+
+def test_a_pseudonymised_delivery_sends_no_email_or_name(shop, setup):
+    with Receiver() as receiver:
+        delivery = webhook(shop, setup, receiver.url, preset="klaviyo", pseudonymise=True)
+        delivery_run_task.delay(delivery.pk)
+    first = receiver.payloads()[0]["customers"][0]
+    assert first["External ID"] == "C0" and first["Pseudonym"].startswith("anon-")
+    assert not [k for k in first if "mail" in k.lower() or "name" in k.lower()]
+
+
+def test_a_failing_batch_is_retried_with_exponential_back_off_and_logged(shop, setup):
+    with Receiver(statuses=[503, 502]) as receiver:  # the first batch fails twice, then goes through
+        delivery = webhook(shop, setup, receiver.url)
+        delivery_run_task.delay(delivery.pk)
+    tries = list(DeliveryAttempt.objects.filter(batch=1).values_list("attempt", "ok", "status_code",
+                                                                     "retry_in_seconds"))
+    assert tries == [(1, False, 503, 30), (2, False, 502, 60), (3, True, 200, None)]
+    assert [retry_countdown(attempt=n) for n in (1, 2, 3)] == [30, 60, 120]
+    assert DeliveryRun.objects.get().status == "succeeded"
+    assert len(receiver.requests) == 5  # 3 tries of batch 1, then batches 2 and 3
+
+
+def test_a_retried_batch_sends_the_offers_its_first_try_drew_and_logs_them_once(shop, setup):
+    Offer.objects.create(shop=shop, external_id="d10", kind="discount_pct", value=10)
+    with Receiver(statuses=[503]) as receiver:
+        delivery = webhook(shop, setup, receiver.url)
+        delivery_run_task.delay(delivery.pk)
+    first_try, retry = receiver.payloads()[:2]
+    assert first_try["batch"] == retry["batch"] == 1 and first_try["customers"] == retry["customers"]
+    assert Assignment.objects.filter(shop=shop, channel="export").count() == 5  # one per customer sent
+    assert {c["offer_id"] for p in receiver.payloads() for c in p["customers"]} <= {"d10", "none"}
+
+
+def test_a_batch_refused_for_good_fails_the_run_and_is_audited(shop, client, setup):
+    with Receiver(statuses=[410]) as receiver:  # 410 Gone: not worth trying again
+        delivery = webhook(shop, setup, receiver.url)
+        delivery_run_task.delay(delivery.pk)
+    run = DeliveryRun.objects.get()
+    assert (run.status, run.batches_sent, run.batches_failed) == ("failed", 2, 1) and "HTTP 410" in run.error
+    assert list(DeliveryAttempt.objects.filter(batch=1).values_list("attempt", "retry_in_seconds")) == [(1, None)]
+    assert AuditLog.objects.get(action="delivery.failed").details["batch"] == 1
+    client.force_login(setup["admin"])
+    page = client.get(f"/deliveries/{delivery.pk}/").content.decode()
+    assert "HTTP 410 — given up" in page and "Failed" in page
+
+
+def test_retries_give_up_after_the_last_attempt(shop, setup):
+    with Receiver(statuses=[500, 500, 500]) as receiver:
+        delivery = webhook(shop, setup, receiver.url)
+        delivery_run_task.delay(delivery.pk)
+    tries = list(DeliveryAttempt.objects.filter(batch=1).values_list("attempt", "retry_in_seconds"))
+    assert tries == [(1, 30), (2, 60), (3, None)]
+    assert DeliveryRun.objects.get().status == "failed"
+
+
+def test_customers_who_refuse_or_are_erased_before_their_batch_is_sent_are_not_sent(shop, setup):
+    with Receiver() as receiver:
+        delivery = webhook(shop, setup, receiver.url)
+        started = delivery_run_start(delivery_id=delivery.pk)  # decided: C0..C4
+        Customer.objects.filter(pk=setup["customers"]["C1"].pk).update(marketing_consent=False)
+        customer_erase(shop=shop, external_ids=["C3"])
+        for number, ids in enumerate(started.batches, start=1):
+            delivery_batch_task.delay(started.run_id, number, ids)
+    sent = [c["external_id"] for p in receiver.payloads() for c in p["customers"]]
+    assert sent == ["C0", "C2", "C4"]
+    assert DeliveryRun.objects.get().rows == 3
+
+
+def test_loopback_and_private_addresses_are_refused_unless_allowed(shop, setup, settings):
+    settings.DELIVERY_ALLOW_PRIVATE = False
+    for url in ("http://127.0.0.1:9/x", "https://169.254.169.254/latest", "https://10.0.0.5/hook"):
+        with pytest.raises(UserError):
+            webhook(shop, setup, url)
+    assert not Delivery.objects.exists()
+
+
+def test_deliveries_due_daily_weekly_and_never_twice_a_day(shop, setup):
+    monday = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
+    daily = webhook(shop, setup, "http://127.0.0.1:9/x")
+    weekly_monday = webhook(shop, setup, "http://127.0.0.1:9/y", frequency="weekly", weekday=0)
+    webhook(shop, setup, "http://127.0.0.1:9/z", frequency="weekly", weekday=3)
+    assert deliveries_due(now=monday) == [daily.pk, weekly_monday.pk]
+    DeliveryRun.objects.create(shop=shop, delivery=daily)
+    DeliveryRun.objects.filter(delivery=daily).update(started_at=monday - timedelta(hours=1))
+    assert deliveries_due(now=monday) == [weekly_monday.pk]  # the daily one already ran today
+    assert deliveries_due(now=monday + timedelta(days=1)) == [daily.pk]
+
+
+def test_the_nightly_beat_sends_what_is_due(shop, setup, settings):
+    assert settings.CELERY_BEAT_SCHEDULE["nightly-deliveries"]["task"] == "deliveries.tasks.deliveries_due_task"
+    with Receiver() as receiver:
+        delivery = webhook(shop, setup, receiver.url)
+        assert deliveries_due_task.delay().get() == [delivery.pk]
+        assert deliveries_due_task.delay().get() == []  # the same night again: nothing twice
+    assert len(receiver.requests) == 3
+
+
+# ---- S3-compatible bucket: moto in server mode, a real HTTP S3 endpoint on loopback ----------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def s3_server():
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test-key",
+                          aws_secret_access_key="test-secret")
+    client.create_bucket(Bucket="campaigns")
+    yield endpoint, client
+    server.stop()
+
+
+def test_s3_delivery_puts_the_csv_in_the_bucket(shop, setup, s3_server, client):
+    endpoint, s3 = s3_server
+    delivery = delivery_create(shop=shop, segment=setup["segment"], user=setup["admin"], kind="s3",
+                               endpoint_url=endpoint, bucket="campaigns", prefix="ecomsight", preset="klaviyo",
+                               pseudonymise=False, access_key_id="test-key", secret_access_key="test-secret")
+    assert Delivery.objects.get().secret_access_key == "test-secret"  # read back decrypted (stored encrypted)
+    delivery_run_task.delay(delivery.pk)
+    run = DeliveryRun.objects.get()
+    assert run.status == "succeeded" and run.location.startswith("ecomsight/win-back-")
+    body = s3.get_object(Bucket="campaigns", Key=run.location)["Body"].read().decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [r["External ID"] for r in rows] == ["C0", "C1", "C2", "C3", "C4"] and rows[0]["Email"] == "C0@example.com"
+    assert AuditLog.objects.get(action="delivery.run").details["kind"] == "s3"
+    client.force_login(setup["admin"])
+    assert run.location in client.get(f"/deliveries/{delivery.pk}/").content.decode()
+
+
+def test_s3_delivery_to_a_missing_bucket_is_logged_and_not_retried(shop, setup, s3_server):
+    endpoint, _ = s3_server
+    delivery = delivery_create(shop=shop, segment=setup["segment"], user=setup["admin"], kind="s3",
+                               endpoint_url=endpoint, bucket="no-such-bucket", access_key_id="k",
+                               secret_access_key="s")
+    delivery_run_task.delay(delivery.pk)
+    tries = list(DeliveryAttempt.objects.values_list("attempt", "ok", "status_code", "retry_in_seconds"))
+    assert tries == [(1, False, 404, None)]  # a missing bucket is final: not tried again
+    assert DeliveryRun.objects.get().status == "failed"
+
+
+def test_s3_delivery_to_a_server_that_is_down_is_retried(shop, setup):
+    delivery = delivery_create(shop=shop, segment=setup["segment"], user=setup["admin"], kind="s3",
+                               endpoint_url=f"http://127.0.0.1:{_free_port()}", bucket="campaigns",
+                               access_key_id="k", secret_access_key="s")
+    delivery_run_task.delay(delivery.pk)
+    tries = list(DeliveryAttempt.objects.values_list("attempt", "ok", "retry_in_seconds"))
+    assert tries == [(1, False, 30), (2, False, 60), (3, False, None)]
+    assert "Could not connect" in DeliveryAttempt.objects.first().error
+
+
+# ---- the pages -------------------------------------------------------------------------------------------
+
+def test_scheduling_from_the_page_and_reading_the_log(shop, setup, client, django_capture_on_commit_callbacks):
+    client.force_login(setup["admin"])
+    with Receiver() as receiver:
+        response = client.post("/deliveries/", {
+            "segment": setup["segment"].pk, "kind": "webhook", "frequency": "weekly", "weekday": 4,
+            "preset": "braze", "url": receiver.url})
+        delivery = Delivery.objects.get()
+        assert response.status_code == 302 and (delivery.frequency, delivery.weekday) == ("weekly", 4)
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(f"/deliveries/{delivery.pk}/send/")
+    assert len(receiver.requests) == 3
+    page = client.get(f"/deliveries/{delivery.pk}/").content.decode()
+    assert "Delivered" in page and delivery.secret in page
+    listing = client.get("/deliveries/").content.decode()
+    assert "Win-back" in listing and "Every Friday" in listing
+
+
+def test_a_marketer_without_personal_data_only_schedules_pseudonymised_deliveries(shop, setup):
+    marketer = UserFactory(role="marketer", shops=[shop])
+    delivery = delivery_create(shop=shop, segment=setup["segment"], user=marketer, kind="webhook",
+                               url="http://127.0.0.1:9/x", pseudonymise=False)
+    assert delivery.pseudonymised
+
+
+def test_another_shops_user_can_neither_read_nor_send_nor_remove_a_delivery(shop, other_shop, setup, client):
+    delivery = webhook(shop, setup, "http://127.0.0.1:9/x")
+    client.force_login(UserFactory(role="admin", shops=[other_shop]))
+    assert client.get(f"/deliveries/{delivery.pk}/").status_code == 404
+    assert client.post(f"/deliveries/{delivery.pk}/send/").status_code == 404
+    assert client.post(f"/deliveries/{delivery.pk}/delete/").status_code == 404
+    assert Delivery.objects.filter(pk=delivery.pk).exists() and not DeliveryRun.objects.exists()
