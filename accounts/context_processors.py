@@ -18,6 +18,7 @@ class NavItem:
 NAV = [
     ("Dashboard", "/", "marketer"),
     ("At-risk", "/customers/", "marketer"),
+    ("Likely buyers", "/buyers/", "marketer"),
     ("Segments", "/segments/", "marketer"),
     ("Forecast", "/forecasts/", "marketer"),
     ("Alerts", "/alerts/", "marketer"),

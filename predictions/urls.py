@@ -16,4 +16,5 @@ urlpatterns = [
     path("segments/exports/<int:export_id>/", views.export_page, name="export"),
     path("segments/exports/<int:export_id>/status.json", views.export_status, name="export_status"),
     path("segments/exports/<int:export_id>/download.csv", views.export_download, name="export_download"),
+    path("buyers/", views.likely_buyers_list, name="likely_buyers"),
 ]

@@ -34,10 +34,13 @@ from catalog.selectors import product_thumbnails
 from ecomsight.errors import UserError
 from predictions.filters import BANDS, SORTS, AtRiskFilter
 from predictions.forms import ExportForm, SegmentNameForm
+from predictions.run_labels import run_labels
 from predictions.selectors import at_risk as at_risk_sel
 from predictions.selectors import campaigns
+from predictions.selectors import coverage as coverage_sel
 from predictions.selectors import customers as customers_sel
 from predictions.selectors import dashboard as dashboard_sel
+from predictions.selectors import likely_buyers as likely_buyers_sel
 from predictions.selectors import segments as segments_sel
 from predictions.services import exports
 from predictions.services.export_presets import PRESETS
@@ -148,7 +151,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """Headline figures, risk distribution, trend over runs, model quality in words, last jobs."""
     shop = shop_for_request(request)
     data = dashboard_sel.dashboard_get(shop=shop)
-    labels = [f"{f.as_of.day} {f.as_of:%b}" for f in data.trend]
+    labels = run_labels([(f.as_of, f.ran_at) for f in data.trend])
     money = lambda v: f"{v:,.0f} {shop.currency}"  # noqa: E731
     count = lambda v: f"{v:,.0f}"  # noqa: E731
     trend = [
@@ -160,7 +163,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     ] if len(data.trend) > 1 else []
     return render(request, "predictions/dashboard.html", {
         "shop": shop, "d": data, "bars": _bars(data.histogram), "trend": trend,
-        "scores_freshness": data.run.as_of if data.run else None,
+        "scores_run": data.run,
     })
 
 
@@ -181,7 +184,8 @@ def at_risk_list(request: HttpRequest) -> HttpResponse:
         "words": at_risk_sel.filter_in_words(shop=shop, flt=flt), "save_form": SegmentNameForm(),
         "show_personal": can_view_personal_data(request.user, shop),
         "top50_query": flt.to_query_string(limit=50),
-        "scores_freshness": result.run.as_of if result.run else None,
+        "coverage": coverage_sel.scored_coverage(shop=shop, run=result.run),
+        "scores_run": result.run,
     })
 
 
@@ -194,7 +198,7 @@ def customer_page(request: HttpRequest, external_id: str) -> HttpResponse:
     shop = shop_for_request(request)
     detail = customers_sel.customer_detail(shop=shop, external_id=external_id)
     history = _line([h.probability for h in detail.history],
-                    [f"{h.as_of.day} {h.as_of:%b %Y}" for h in detail.history],
+                    run_labels([(h.as_of, h.scored_at) for h in detail.history], with_year=True),
                     y_max=1.0) if len(detail.history) > 1 else None
     timeline = [TimelineRow(item=item, date_only=_date_only(item.at)) for item in detail.timeline]
     shown = {r.product_id for r in detail.recommendations} | {s.similar_id for s in detail.similar}
@@ -202,7 +206,7 @@ def customer_page(request: HttpRequest, external_id: str) -> HttpResponse:
         "shop": shop, "c": detail, "customer": detail.customer, "history": history, "timeline": timeline,
         "thumbs": product_thumbnails(shop_id=shop.pk, product_ids=shown) if shown else {},
         "show_personal": can_view_personal_data(request.user, shop),
-        "scores_freshness": detail.run.as_of if detail.run else None,
+        "scores_run": detail.run,
         "reviews": list(review_list(shop=shop, customer=detail.customer.external_id)[:10]),
     })
 
@@ -256,7 +260,7 @@ def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
         "export_in_background": detail.size > settings.EXPORT_STREAM_MAX_ROWS,
         "recent_exports": campaigns.segment_exports_recent(shop=shop, segment=detail.segment) if can_export else [],
         "campaigns": campaigns.campaign_lift_list(shop=shop, segment=detail.segment),
-        "planner_json": json.dumps(detail.planner), "scores_freshness": detail.run.as_of if detail.run else None,
+        "planner_json": json.dumps(detail.planner), "scores_run": detail.run,
     })
 
 
@@ -399,3 +403,17 @@ def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
                         filename=exports.export_filename(export=export), content_type="text/csv; charset=utf-8")
 
 
+
+
+# ---- likely buyers -------------------------------------------------------------------------------
+
+
+@role_required("marketer")
+def likely_buyers_list(request: HttpRequest) -> HttpResponse:
+    """Who will buy within the shop's horizon, likeliest first, with what to offer them; 50 a page."""
+    shop = shop_for_request(request)
+    result = likely_buyers_sel.likely_buyers_page(shop=shop, page=request.GET.get("page"))
+    return render(request, "predictions/likely_buyers.html", {
+        "shop": shop, "result": result, "page": result.page, "scores_run": result.run,
+        "show_personal": can_view_personal_data(request.user, shop),
+    })

@@ -115,6 +115,31 @@ _SUBS = [
 ]
 
 
+# Median price (EUR) of the items whose price is far from their sub category's median: a phone case is not
+# priced like a smartphone. Items not named here take the sub category's median.
+_ITEM_PRICES = {
+    "chef knife": 60, "frying pan": 40, "cutting board": 25, "saucepan": 45, "mixing bowl": 20, "coffee grinder": 50,
+    "mattress topper": 90, "throw blanket": 45, "pillow": 30, "fitted sheet": 30, "bedspread": 70,
+    "smartphone": 450, "phone case": 18, "screen protector": 12, "wireless charger": 30, "power bank": 35,
+    "phone stand": 20,
+    "headphones": 120, "earbuds": 80, "bluetooth speaker": 70, "soundbar": 250, "turntable": 300, "microphone": 90,
+    "laptop": 900, "monitor": 250, "keyboard": 60, "mouse": 30, "webcam": 70, "docking station": 150,
+    "usb-c cable": 12, "memory card": 20, "hdmi adapter": 18,
+    "dress": 60, "blouse": 40, "cardigan": 50, "skirt": 40, "jeans": 60, "coat": 140,
+    "shirt": 40, "chinos": 50, "hoodie": 45, "jacket": 120, "polo shirt": 30, "sweater": 55,
+    "sneakers": 90, "boots": 130, "sandals": 45, "loafers": 90, "running shoes": 110, "slippers": 25,
+    "backpack": 60, "tote bag": 35, "wallet": 35, "belt": 30, "scarf": 25, "crossbody bag": 55,
+    "yoga mat": 30, "dumbbells": 50, "resistance bands": 15, "kettlebell": 40, "jump rope": 12, "foam roller": 25,
+    "tent": 180, "sleeping bag": 90, "hiking backpack": 110, "camping stove": 50, "headlamp": 25, "water bottle": 18,
+    "bike helmet": 70, "bike light": 25, "cycling gloves": 25, "bike lock": 40, "saddle": 45, "bike pump": 25,
+    "building set": 50, "train set": 60, "robot kit": 80,
+    "stroller": 450, "baby carrier": 90, "high chair": 120, "car seat": 250, "baby monitor": 110, "play mat": 50,
+    "cat bed": 35, "scratching post": 40, "pet bowl": 12,
+}
+# How far a product's price strays from its item's median (lognormal sigma): within ±30 % for most.
+_PRICE_SPREAD = 0.25
+
+
 @dataclass(frozen=True)
 class _Catalog:
     ids: np.ndarray
@@ -159,12 +184,14 @@ def _make_catalog(config: SimulationConfig, grid: _Grid) -> _Catalog:
     launch[anchor[present]] = 0
     gone[anchor[present]] = np.iinfo(np.int64).max
 
-    medians = np.array([s[3] for s in _SUBS], dtype=float)
-    price = medians[cat] * rng.lognormal(0.0, 0.45, m)
+    spread = rng.lognormal(0.0, _PRICE_SPREAD, m)
+    picks = rng.integers(0, 6, size=(m, 6))
+    medians = np.array([_ITEM_PRICES.get(_SUBS[c][5][n], _SUBS[c][3]) for c, n in zip(cat, picks[:, 1], strict=True)],
+                       dtype=float)
+    price = medians * spread
     price_cents = np.where(price >= 5, np.floor(price) * 100 + 99, np.round(price * 100)).astype(np.int64)
     price_cents = np.maximum(price_cents, 49)
 
-    picks = rng.integers(0, 6, size=(m, 6))
     titles, descriptions, brands, nouns = [], [], [], []
     for i in range(m):
         top, sub, _, _, _, sub_nouns = _SUBS[cat[i]]

@@ -37,6 +37,28 @@ def _pick_category(people: _People, cust: np.ndarray, rng: np.random.Generator) 
     return out
 
 
+def _no_durable_again(catalog: _Catalog, people: _People, cust: np.ndarray, day: np.ndarray, products: np.ndarray,
+                      rng: np.random.Generator, *, tries: int = 8) -> np.ndarray:
+    """Lines (in time order) whose durable product the customer already bought in an earlier line get
+    another product: nobody buys the same jacket or phone case every few weeks. The first tries stay in
+    the category, later ones draw the category again from the customer's preferences (a small category
+    runs out). Consumables may repeat. A repeat left after `tries` draws stays (very rare)."""
+    products = products.copy()
+    durable = ~catalog.consumable[catalog.cat]
+    for attempt in range(tries + 1):
+        key = cust * np.int64(catalog.ids.size) + products
+        _, first = np.unique(key, return_index=True)
+        again = np.ones(key.size, dtype=bool)
+        again[first] = False
+        again &= durable[products]
+        if not again.any():
+            break
+        idx = np.flatnonzero(again)
+        cats = catalog.cat[products[idx]] if attempt < tries // 2 else _pick_category(people, cust[idx], rng)
+        products[idx] = _pick_in_category(catalog, cats, day[idx], rng)
+    return products
+
+
 def _make_orders(history: _History, mask: np.ndarray, grid: _Grid, people: _People, catalog: _Catalog,
                  rng: np.random.Generator, *, id_offset: int) -> _Orders:
     cust, day = history.o_cust[mask], history.o_day[mask]
@@ -49,7 +71,9 @@ def _make_orders(history: _History, mask: np.ndarray, grid: _Grid, people: _Peop
 
     n_regular = np.where(rebuy, (rng.random(n) < 0.25).astype(np.int64), 1 + np.minimum(rng.poisson(0.5, n), 5))
     o_idx = np.repeat(np.arange(n), n_regular)
-    products = _pick_in_category(catalog, _pick_category(people, cust[o_idx], rng), day[o_idx], rng)
+    products = _no_durable_again(catalog, people, cust[o_idx], day[o_idx],
+                                 _pick_in_category(catalog, _pick_category(people, cust[o_idx], rng), day[o_idx],
+                                                   rng), rng)
     u = rng.random(o_idx.size)
     qty = 1 + (u > 0.85) + (u > 0.97)
     re_idx = np.flatnonzero(rebuy)

@@ -175,6 +175,8 @@ IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=200 * 1024 
 PERSONAL_DATA_KEYS = env.str("PERSONAL_DATA_KEYS", default="")
 # A running import whose process has not written its heartbeat for this long is marked failed (its process is gone).
 IMPORT_HEARTBEAT_STALE_SECONDS = env.int("IMPORT_HEARTBEAT_STALE_SECONDS", default=600)
+# A verified API token is kept this long in the cache (accounts/tokens.py; 0: verified on every call).
+API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=30)
 API_BODY_MAX_BYTES = env.int("API_BODY_MAX_BYTES", default=100 * 1024 ** 2)
 FORM_BODY_MAX_BYTES = env.int("FORM_BODY_MAX_BYTES", default=1024 ** 2)
 UPLOAD_PATHS = ("/imports/",)

@@ -24,19 +24,27 @@ def top_reasons(
     *,
     templates: Mapping[str, Template],
     k: int = 3,
-    direction: int = +1,
+    direction: int | np.ndarray = +1,
 ) -> list[list[str]]:
     """Up to `k` reason texts per row of `X`, strongest first.
 
     contributions: [rows, features], columns in the order of `X.columns` (e.g. LightGBM SHAP values).
-    direction: +1 explains what raises the probability, -1 what lowers it. Only contributions of that
-    sign count, so a row with nothing pushing that way gets an empty list.
+    direction: +1 explains what raises the probability, -1 what lowers it; or one +1/-1 per row (see
+    `reason_directions`). Only contributions of that sign count, so a row with nothing pushing that way gets
+    an empty list.
     """
     contrib = np.asarray(contributions, dtype=np.float64)
     n_rows, n_features = len(X), X.shape[1]
     if contrib.shape != (n_rows, n_features):
         raise ValueError(f"contributions have shape {contrib.shape}, X has {(n_rows, n_features)}")
-    if direction not in (1, -1):
+    sign = np.asarray(direction, dtype=np.float64)
+    if sign.ndim == 1:
+        if sign.shape != (n_rows,):
+            raise ValueError(f"direction has {len(sign)} values, X has {n_rows} rows")
+        sign = sign[:, None]
+    elif sign.ndim != 0:
+        raise ValueError("direction must be +1, -1 or one of them per row")
+    if not np.isin(sign, (1.0, -1.0)).all():
         raise ValueError("direction must be +1 or -1")
     columns = [str(c) for c in X.columns]
     has_template = np.array([name in templates for name in columns])
@@ -45,7 +53,7 @@ def top_reasons(
         return reasons
 
     # Non-templated and wrong-direction features sort last and are cut by the positive mask.
-    signed = np.where(has_template[None, :], contrib * direction, -np.inf)
+    signed = np.where(has_template[None, :], contrib * sign, -np.inf)
     signed = np.where(np.isnan(signed), -np.inf, signed)
     # A few spare candidates per row cover templates that return None; rows that run out fall back
     # to their full ordering below.
@@ -82,6 +90,15 @@ def top_reasons(
         if exhausted and width < n_features:
             _extend_from_full_order(texts, signed[i], candidates[i], row, template_list, k)
     return reasons
+
+
+def reason_directions(probability: np.ndarray, *, low_below: float) -> np.ndarray:
+    """+1 (explain what raises the score) for each probability from `low_below` up, -1 (what lowers it) below.
+
+    A customer with a low score is explained by what keeps it low ("ordered 5 days ago", "25 orders so far"),
+    so that a reason never reads as a risk the score does not show."""
+    p = np.asarray(probability, dtype=np.float64)
+    return np.where(p >= low_below, 1, -1).astype(np.int8)
 
 
 class _Row:

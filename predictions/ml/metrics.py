@@ -8,6 +8,7 @@ precision / recall / F1 at a threshold.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -108,3 +109,24 @@ def evaluate(y_true: np.ndarray, p: np.ndarray, *, threshold: float | None = Non
         "positives": positives,
         "calibration": calibration_table(y, p),
     }
+
+
+@dataclass(frozen=True)
+class TopDecileReference:
+    """What "the 10 % we flag hold X % of those who left" compares with, on the same validation data."""
+
+    flagged_share: float  # the share of customers flagged: also what random picking captures
+    best_captured: float  # the most a perfect ranking could capture: min(1, flagged / positives)
+
+
+def top_decile_reference(*, n: int | None, positives: int | None, base_rate: float | None = None
+                         ) -> TopDecileReference | None:
+    """The baselines of `captured_top_decile`: random picking captures the flagged share (10 %); a perfect
+    ranking captures min(1, flagged / positives). From the counts of `classification_metrics` (the same top
+    ceil(10 % n) customers), or from `base_rate` alone for metrics stored without counts. None when unknown."""
+    if n and positives:
+        flagged = max(1, math.ceil(0.1 * n))
+        return TopDecileReference(flagged_share=flagged / n, best_captured=min(1.0, flagged / positives))
+    if base_rate:
+        return TopDecileReference(flagged_share=0.1, best_captured=min(1.0, 0.1 / base_rate))
+    return None

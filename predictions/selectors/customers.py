@@ -34,6 +34,7 @@ class TimelineItem:
 class HistoryPoint:
     as_of: datetime
     probability: float
+    scored_at: datetime | None = None  # tells apart several runs on the same data day
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,9 @@ def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
         CustomerScore.objects.filter(customer=customer, task=Task.CHURN,
                                      scoring_run__status=ScoringRun.Status.SUCCEEDED)
         .order_by("-scored_at")
-        .values_list("scoring_run__as_of", "probability")[:HISTORY_RUNS]
+        .values_list("scoring_run__as_of", "probability", "scored_at")[:HISTORY_RUNS]
     )
-    history = [HistoryPoint(as_of=a, probability=p) for a, p in reversed(list(history_qs))]
+    history = [HistoryPoint(as_of=a, probability=p, scored_at=t) for a, p, t in reversed(list(history_qs))]
 
     orders = list(
         customer.orders.annotate(lines_count=Count("lines")).order_by("-placed_at")[:TIMELINE_ITEMS]

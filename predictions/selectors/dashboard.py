@@ -11,6 +11,7 @@ from django.db.models.functions import Cast, Coalesce, Floor, Least
 
 from accounts.models import Job, Shop
 from behavior.models import Customer, Order
+from predictions.ml.metrics import TopDecileReference, top_decile_reference
 from predictions.models import CustomerScore, ModelVersion, ScoringRun, Task
 
 from .at_risk import _reference_time, scoring_run_current, scoring_runs_succeeded
@@ -28,6 +29,7 @@ class RunFigures:
     high_band: int
     revenue_at_risk: float
     expected_buyers: float
+    ran_at: datetime | None = None  # when the run finished: tells apart several runs on the same data day
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class ModelQuality:
     calibration_said: float | None  # "when we say 70 %" ...
     calibration_observed: float | None  # ... "about 68 % do"
     as_of: object
+    reference: TopDecileReference | None = None  # random picking and the best possible, beside captured_top_decile
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,8 @@ def run_figures(*, shop: Shop, runs: list[ScoringRun]) -> list[RunFigures]:
             f = stored[run.pk]
             out.append(RunFigures(run_id=run.pk, as_of=run.as_of, scored=f["scored"],
                                   expected_churners=f["expected_churners"], high_band=f["high_band"],
-                                  revenue_at_risk=f["revenue_at_risk"], expected_buyers=f["expected_buyers"]))
+                                  revenue_at_risk=f["revenue_at_risk"], expected_buyers=f["expected_buyers"],
+                                  ran_at=run.finished_at or run.created_at))
             continue
         churn = by_run.get(run.pk, {}).get(Task.CHURN, {})
         purchase = by_run.get(run.pk, {}).get(Task.PURCHASE, {})
@@ -88,6 +92,7 @@ def run_figures(*, shop: Shop, runs: list[ScoringRun]) -> list[RunFigures]:
             high_band=churn.get("high", 0),
             revenue_at_risk=churn.get("at_risk") or 0.0,
             expected_buyers=purchase.get("p_sum") or 0.0,
+            ran_at=run.finished_at or run.created_at,
         ))
     return out
 
@@ -118,6 +123,7 @@ def _model_quality(version: ModelVersion) -> ModelQuality:
         task=version.task, algorithm=version.algorithm, captured_top_decile=m.get("captured_top_decile"),
         lift_top_decile=m.get("lift_top_decile"), calibration_said=said, calibration_observed=observed,
         as_of=version.as_of,
+        reference=top_decile_reference(n=m.get("n"), positives=m.get("positives"), base_rate=m.get("base_rate")),
     )
 
 

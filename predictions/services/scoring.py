@@ -135,7 +135,7 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
         model = model_load(version=version)
         p = np.asarray(model.predict_proba(data), dtype=np.float64)
         bands = pipeline.risk_bands(p)
-        reasons = _reasons(version=version, data=data)
+        reasons = _reasons(version=version, data=data, probability=p)
         task_value = value[keep]
         at_risk = p * task_value[:, 2] if task == "churn" else np.full(len(p), np.nan)
         for i, customer_id in enumerate(data.customer_ids):
@@ -190,16 +190,18 @@ def _sibling(*, versions: dict[str, ModelVersion], algorithm: str, task: str | N
     return None
 
 
-def _reasons(*, version: ModelVersion, data: ModelInput) -> list[list[str]]:
+def _reasons(*, version: ModelVersion, data: ModelInput, probability: np.ndarray) -> list[list[str]]:
     """Top 3 reasons in plain words, from the per-feature contributions of the LightGBM model trained
-    in the champion's run (path attribution: fast enough for every customer, see `path_contributions`)."""
+    in the champion's run (path attribution: fast enough for every customer, see `path_contributions`).
+    A low score is explained by what lowers it, a medium or high one by what raises it."""
     lgbm = _sibling(versions={version.task: version}, algorithm="lgbm", task=version.task)
     if lgbm is None:
         return [[] for _ in range(len(data.customer_ids))]
-    from ..ml.explain import top_reasons
+    from ..ml.explain import reason_directions, top_reasons
 
     model = model_load(version=lgbm)
-    return top_reasons(model.path_contributions(data), data.X, templates=REASON_TEMPLATES, k=3, direction=+1)
+    return top_reasons(model.path_contributions(data), data.X, templates=REASON_TEMPLATES, k=3,
+                       direction=reason_directions(probability, low_below=pipeline.MEDIUM_RISK))
 
 
 def _chunk_done(*, run_id: int, chunk: int) -> None:

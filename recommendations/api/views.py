@@ -46,7 +46,7 @@ def _recommendation_row(row: dict) -> dict:
                                              description="The shop's own customer id.")],
                 examples=[OpenApiExample("recommendation", response_only=True, value={
                     "rank": 1, "product": PRODUCT, "score": 0.42, "source": "item_cf",
-                    "reason": "Because you bought Espresso machine"})])
+                    "reason": "Because they bought Espresso machine"})])
 class CustomerRecommendationsApi(ShopApiMixin, generics.ListAPIView):
     """A customer's recommendations."""
 

@@ -78,4 +78,4 @@ class ContentRecommender(Recommender):
         return contributor_codes(self.data, rows, contributor)
 
     def reason_text(self, code: int) -> str:
-        return contributor_text(self.data, code, "similar to {label} you {verb}", "similar to products you liked")
+        return contributor_text(self.data, code, "similar to {label} they {verb}", "similar to products they liked")

@@ -57,5 +57,5 @@ class ItemKNNRecommender(Recommender):
         return contributor_codes(self.data, rows, contributor)
 
     def reason_text(self, code: int) -> str:
-        return contributor_text(self.data, code, "because you {verb} {label}",
+        return contributor_text(self.data, code, "because they {verb} {label}",
                                 "customers who bought similar items bought this")

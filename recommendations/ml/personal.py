@@ -60,7 +60,7 @@ class PersonalFrequencyRecommender(Recommender):
         return np.asarray(self.counts[rows, items]).ravel().astype(np.int64) if len(rows) else np.zeros(0, np.int64)
 
     def reason_text(self, code: int) -> str:
-        return f"in {code} of your orders" if code > 1 else "you bought this before"
+        return f"in {code} of their orders" if code > 1 else "bought this before"
 
 
 class TifuKnnRecommender(Recommender):
@@ -123,7 +123,7 @@ class TifuKnnRecommender(Recommender):
         return (np.asarray(self.own[rows, items]).ravel() > 0).astype(np.int64)
 
     def reason_text(self, code: int) -> str:
-        return "you buy this regularly" if code else "customers who shop like you buy this"
+        return "buys this regularly" if code else "customers who shop like them buy this"
 
 
 class AlsRecommender(Recommender):
@@ -178,4 +178,4 @@ class AlsRecommender(Recommender):
         return sp.csr_matrix((value[r, c].astype(np.float32), (r, ids[r, c])), shape=shape)
 
     def reason_text(self, code: int) -> str:
-        return "matches your taste"
+        return "matches their taste"

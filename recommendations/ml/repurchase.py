@@ -65,5 +65,5 @@ class RepurchaseRecommender(Recommender):
 
     def reason_text(self, code: int) -> str:
         if code <= 0:
-            return "you bought this before"
-        return f"you buy this about every {code} days" if code > 1 else "you buy this about every day"
+            return "bought this before"
+        return f"buys this about every {code} days" if code > 1 else "buys this about every day"

@@ -79,7 +79,7 @@ class VisualRecommender(Recommender):
         return contributor_codes(self.data, rows, contributor)
 
     def reason_text(self, code: int) -> str:
-        return contributor_text(self.data, code, "looks like {label} you {verb}", "looks like products you liked")
+        return contributor_text(self.data, code, "looks like {label} they {verb}", "looks like products they liked")
 
 
 def cold_start_merge(coded, visual: VisualRecommender, block: np.ndarray, exclude: sp.csr_matrix | None, *,

@@ -1,7 +1,10 @@
+import datetime as dt
+
 import pytest
 from django.test import RequestFactory
 from django.views.defaults import server_error
 
+from predictions.models import ScoringRun
 from tests.accounts.factories import UserFactory
 
 
@@ -94,6 +97,10 @@ def test_footer_shows_freshness_when_a_page_provides_it(rf, shop):
     request = rf.get("/")
     request.user = UserFactory(role="marketer", shops=[shop])
     request.session = {}
-    html = render_to_string("base.html", {"data_freshness": "2024-03-01", "scores_freshness": "2024-03-02"}, request)
+    run = ScoringRun(shop=shop, as_of=dt.datetime(2024, 3, 2, 23, 59, 59, tzinfo=dt.UTC),
+                     created_at=dt.datetime(2024, 3, 3, 7, 1, tzinfo=dt.UTC),
+                     finished_at=dt.datetime(2024, 3, 3, 7, 12, tzinfo=dt.UTC))
+    html = render_to_string("base.html", {"data_freshness": "2024-03-01", "scores_run": run}, request)
     assert "Data up to" in html and "2024-03-01" in html
-    assert "Scores from" in html and "2024-03-02" in html
+    # The run's own time, in the format and zone the page headers use (not "in 16 hours" from the data day).
+    assert "Scores from" in html and "3 Mar 2024, 07:12 UTC" in html

@@ -21,12 +21,29 @@ from .conftest import assert_error, bearer
 ME = "/api/v1/me/"
 
 
-def test_a_revocation_written_elsewhere_applies_to_the_next_request(users, shop):
+def test_a_revocation_written_in_sql_applies_once_the_cached_token_expires(users, shop, settings):
     issued = api_token_create(user=users["admin"], shop=shop, name="ci")
     client = bearer(issued.plain)
     assert client.get(ME).status_code == 200
-    # Another process (or a SQL console) revokes: the row changes without any signal in this one.
+    # A SQL console revokes: no signal, so the verified token stays cached for API_TOKEN_CACHE_SECONDS.
     ApiToken.objects.filter(pk=issued.token.pk).update(revoked_at=timezone.now())
+    assert client.get(ME).status_code == 200
+    cache.delete(f"api-token:{issued.token.key_hash}")  # what the cache's expiry does
+    assert "revoked" in assert_error(client.get(ME), 401)["message"]
+    settings.API_TOKEN_CACHE_SECONDS = 0  # no cache: every call reads the row
+    other = api_token_create(user=users["admin"], shop=shop, name="ci2")
+    assert bearer(other.plain).get(ME).status_code == 200
+    ApiToken.objects.filter(pk=other.token.pk).update(revoked_at=timezone.now())
+    assert_error(bearer(other.plain).get(ME), 401)
+
+
+def test_a_revocation_in_the_django_admin_applies_to_the_next_request(users, shop):
+    issued = api_token_create(user=users["admin"], shop=shop, name="ci")
+    client = bearer(issued.plain)
+    assert client.get(ME).status_code == 200
+    token = ApiToken.objects.get(pk=issued.token.pk)
+    token.revoked_at = timezone.now()
+    token.save()  # a model save anywhere (the admin's form, a shell) drops the cached token
     assert "revoked" in assert_error(client.get(ME), 401)["message"]
 
 

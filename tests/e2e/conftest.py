@@ -77,11 +77,13 @@ def browser(tmp_path, download_dir):
 
 @pytest.fixture
 def shot(browser, screenshot_dir) -> Callable[[str], Path]:
-    """Save the current page as <name>.png at the desktop size (or `size`), then restore the desktop size.
+    """Save the current page as <name>.png at the desktop size (or `size`), then restore the window's size.
 
     `full=True` grows the window to the page's whole height first, so what lies below the fold is seen too."""
 
     def save(name: str, size: tuple[int, int] = DESKTOP, *, full: bool = False) -> Path:
+        before = browser.get_window_size()
+        before = (before["width"], before["height"])
         browser.set_window_size(*size)
         time.sleep(0.15)  # let the layout settle after a resize
         if full:
@@ -96,8 +98,8 @@ def shot(browser, screenshot_dir) -> Callable[[str], Path]:
         browser.save_screenshot(str(path))
         if full:
             browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-        if size != DESKTOP:
-            browser.set_window_size(*DESKTOP)
+        if size != before:
+            browser.set_window_size(*before)
         return path
 
     return save

@@ -46,7 +46,7 @@ def test_dashboard_shows_the_current_figures_and_model_quality(client, shop, mar
     client.force_login(marketer)
     page = html(client, "/")
     assert "Revenue at risk" in page and "1,034" in page  # 0.83 × 1234 + 0.2 × 50
-    assert "hold 38 % of those who left" in page
+    assert "hold <strong>38 %</strong> of those who left" in page
     assert "When we say 70 %, about 68 % do." in page
     assert "<svg" in page
 

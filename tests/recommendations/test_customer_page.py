@@ -24,7 +24,7 @@ def page(client, shop):
     def build():
         active = RecommenderVersion.objects.create(shop=shop, status=RecommenderVersion.Status.ACTIVE)
         Recommendation.objects.create(shop=shop, version=active, customer=customer, product=mug, rank=1,
-                                      score=0.9, source="item_cf", reason="because you bought Kettle")
+                                      score=0.9, source="item_cf", reason="because they bought Kettle")
         SimilarProduct.objects.create(shop=shop, version=active, product=kettle, similar=teapot, kind="content",
                                       rank=1, score=0.5)
 
@@ -41,6 +41,6 @@ def test_the_active_builds_recommendations_and_products_like_the_last_order(page
     show, build = page
     build()
     body = show()
-    assert "Mug" in body and "Because you bought Kettle" in body
+    assert "Mug" in body and "Because they bought Kettle" in body
     assert "Related to what they last bought" in body and "Teapot" in body
     assert "Grinder" not in body  # the retired build's

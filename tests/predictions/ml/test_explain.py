@@ -88,3 +88,28 @@ def test_fifty_thousand_rows_are_explained_quickly():
     assert time.perf_counter() - started < 5.0  # a per-row DataFrame.iloc / per-row sort takes far longer
     assert len(reasons) == n
     assert all(len(r) <= 3 for r in reasons)
+
+
+def test_a_low_score_is_explained_by_what_keeps_it_low_not_by_a_risk():
+    # The bug: a low-risk customer's "main reason" was the feature that nudged their churn score up a little
+    # ("25 orders so far"), which read as a risk. Per-row directions explain a low score by what lowers it.
+    from predictions.ml.explain import reason_directions
+    from predictions.ml.reasons import REASON_TEMPLATES
+
+    X = pd.DataFrame({"recency_days": [200.0, 4.0], "frequency_total": [3.0, 25.0], "mean_gap_days": [20.0, 15.0]})
+    # Row 0: long gap raises churn a lot. Row 1: 25 orders nudge it up a little, a recent order lowers it a lot.
+    contrib = np.array([[0.9, 0.1, 0.0], [-1.2, 0.05, 0.0]])
+    p = np.array([0.82, 0.04])
+    assert reason_directions(p, low_below=0.3).tolist() == [1, -1]
+    reasons = top_reasons(contrib, X, templates=REASON_TEMPLATES, k=1, direction=reason_directions(p, low_below=0.3))
+    assert reasons == [["no order for 200 days"], ["ordered 4 days ago"]]
+    # With one direction for everybody the low-risk customer would read "25 orders so far" as a risk.
+    assert top_reasons(contrib, X, templates=REASON_TEMPLATES, k=1, direction=+1)[1] == ["25 orders so far"]
+
+
+def test_per_row_directions_must_match_the_rows():
+    X = _X([[5, 2, 0.5, 3, 1, 0]])
+    with pytest.raises(ValueError):
+        top_reasons(np.zeros((1, 6)), X, templates=TEMPLATES, direction=np.array([1, -1]))
+    with pytest.raises(ValueError):
+        top_reasons(np.zeros((1, 6)), X, templates=TEMPLATES, direction=np.array([0]))

@@ -35,7 +35,7 @@ def test_personal_frequency_counts_orders_not_lines_and_breaks_ties_by_recency()
     rec, data = _fit(PersonalFrequencyRecommender, rows)
     assert _top(rec, data, 1, k=4) == [1, 2, 4, 3]
     assert rec.reason_texts(rec.reason_codes(data.customer_positions([1]), data.product_positions([1])))[0] \
-        == "in 3 of your orders"
+        == "in 3 of their orders"
 
 
 def test_tifu_weighs_recent_baskets_more_and_brings_in_neighbours_products():

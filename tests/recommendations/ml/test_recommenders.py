@@ -34,7 +34,7 @@ def test_item_knn_recommends_the_product_always_bought_with_the_customers_produc
     rec, data = fitted(ItemKNNRecommender, interactions(rows), products(range(1, 5)), customers(range(1, 21)))
     assert top_ids(rec, data, 20)[0] == 2
     reason = rec.reasons(data.customer_positions([20]), data.product_positions([2]))[0]
-    assert reason == "because you bought Product 1"
+    assert reason == "because they bought Product 1"
 
 
 def test_user_knn_recommends_what_the_most_similar_customers_bought():
@@ -72,7 +72,7 @@ def test_repurchase_ranks_the_due_product_first_and_explains_the_cycle():
     rec, data = fitted(RepurchaseRecommender, interactions(rows), products(range(1, 4)), customers([1]))
     assert top_ids(rec, data, 1)[:2] == [1, 2]
     reasons = rec.reasons(data.customer_positions([1, 1]), data.product_positions([1, 3]))
-    assert reasons.tolist() == ["you buy this about every 30 days", "you bought this before"]
+    assert reasons.tolist() == ["buys this about every 30 days", "bought this before"]
 
 
 def test_content_reaches_a_new_product_nobody_has_touched():
@@ -82,7 +82,7 @@ def test_content_reaches_a_new_product_nobody_has_touched():
                        customers([1, 2]))
     assert top_ids(rec, data, 1)[0] == 2
     reason = rec.reasons(data.customer_positions([1]), data.product_positions([2]))[0]
-    assert reason == "similar to organic green tea you viewed"
+    assert reason == "similar to organic green tea they viewed"
 
 
 @pytest.mark.parametrize("categories", ["", "Food"], ids=["no-category", "one-category"])

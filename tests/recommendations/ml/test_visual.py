@@ -35,7 +35,7 @@ def test_a_product_nobody_bought_reaches_the_buyers_of_its_look_alike():
     top = rec.recommend(data.customer_positions([1]), 3)
     assert data.product_ids[top.items[0, 0]] == 5
     assert rec.reasons(data.customer_positions([1]), data.product_positions([5]))[0] == \
-        "looks like 1 you bought"  # no title: the label is the id
+        "looks like 1 they bought"  # no title: the label is the id
     assert rec.recommend(data.customer_positions([2]), 3).items[0, 0] < 0  # nothing looks like 3 or 4
 
 

@@ -1,0 +1,90 @@
+"""The likely-buyers list: who will order within the shop's horizon, likeliest first, with what to offer them.
+
+Built on the purchase rows of the current scoring run (every customer is scored for buying, active or not),
+read in the order of the `score_run_task_prob` index. A page is one query plus one count; the page's
+customers, their last orders and their top recommendations are read in bulk for its 50 rows only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.paginator import Page, Paginator
+from django.db.models import F, Max
+
+from accounts.models import Shop
+from behavior.models import Customer, Order
+from predictions.models import CustomerScore, ScoringRun, Task
+
+from ..extensions import export_recommendations
+from .at_risk import PAGE_SIZE, _reference_time, scoring_run_current
+from .dashboard import run_figures
+
+
+@dataclass(frozen=True)
+class LikelyBuyerRow:
+    customer_id: int
+    external_id: str
+    name: str
+    country: str
+    purchase_probability: float
+    expected_orders: float | None
+    spend_12m: float
+    last_order_at: datetime | None
+    days_since_last_order: int | None
+    reasons: list[str]
+    offer: list[str]  # titles of their top recommendations, best first (empty without recommendations)
+
+    @property
+    def top_reason(self) -> str:
+        return self.reasons[0] if self.reasons else ""
+
+
+@dataclass(frozen=True)
+class LikelyBuyersPage:
+    run: ScoringRun | None
+    rows: list[LikelyBuyerRow]
+    page: Page | None
+    total: int  # customers scored for buying
+    expected_buyers: float  # the sum of their chances: how many are expected to order in the horizon
+
+
+def likely_buyers_page(*, shop: Shop, page: int | str | None = 1, per_page: int = PAGE_SIZE) -> LikelyBuyersPage:
+    """One page of the likely buyers, highest chance of buying first (a page out of range gives the last)."""
+    run = scoring_run_current(shop=shop)
+    if run is None:
+        return LikelyBuyersPage(run=None, rows=[], page=None, total=0, expected_buyers=0.0)
+    scores = (CustomerScore.objects.filter(scoring_run=run, task=Task.PURCHASE)
+              .order_by(F("probability").desc(), "id")
+              .only("id", "customer_id", "probability", "expected_orders", "spend_12m", "reasons"))
+    paginator = Paginator(scores, per_page)
+    page_obj = paginator.get_page(page)
+    figures = run_figures(shop=shop, runs=[run])
+    return LikelyBuyersPage(run=run, rows=_rows(shop=shop, run=run, scores=list(page_obj.object_list)),
+                            page=page_obj, total=paginator.count,
+                            expected_buyers=figures[0].expected_buyers if figures else 0.0)
+
+
+def _rows(*, shop: Shop, run: ScoringRun, scores: list[CustomerScore]) -> list[LikelyBuyerRow]:
+    ids = [s.customer_id for s in scores]
+    if not ids:
+        return []
+    ref = _reference_time(run)
+    customers = Customer.objects.in_bulk(ids)
+    last_orders = dict(
+        Order.objects.filter(customer_id__in=ids, placed_at__lte=ref).exclude(status=Order.Status.CANCELLED)
+        .values("customer_id").annotate(last=Max("placed_at")).values_list("customer_id", "last")
+    )
+    offers = export_recommendations(shop_id=shop.pk)(ids)
+    rows = []
+    for s in scores:
+        customer, last = customers[s.customer_id], last_orders.get(s.customer_id)
+        rows.append(LikelyBuyerRow(
+            customer_id=s.customer_id, external_id=customer.external_id, name=customer.name,
+            country=customer.country, purchase_probability=s.probability, expected_orders=s.expected_orders,
+            spend_12m=s.spend_12m, last_order_at=last,
+            days_since_last_order=max(0, (ref - last).days) if last else None,
+            reasons=list(s.reasons or []), offer=[o["title"] or o["product_id"] for o in offers.get(s.customer_id, [])],
+        ))
+    return rows

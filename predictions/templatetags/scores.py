@@ -1,0 +1,35 @@
+"""`{{ run|run_stamp }}`: when a scoring run was made, in the one format of predictions.run_labels."""
+
+from django import template
+
+from predictions.run_labels import run_stamp as _run_stamp
+
+register = template.Library()
+
+
+@register.filter
+def run_stamp(run) -> str:
+    """A ScoringRun (its finish, else its start) or a datetime, as "5 Dec 2026, 07:12 UTC"."""
+    if run is None or run == "":
+        return ""
+    at = getattr(run, "finished_at", None) or getattr(run, "created_at", None) if hasattr(run, "as_of") else run
+    return _run_stamp(at)
+
+
+@register.filter
+def range_start(text: str) -> str:
+    """ "70–80" -> "70": a histogram's axis at phone width names where each bucket starts."""
+    return str(text).split("–", 1)[0]
+
+
+@register.filter
+def compact_count(value) -> str:
+    """12 -> "12", 1234 -> "1.2k", 25300 -> "25k": counts above narrow chart columns."""
+    n = int(value or 0)
+    if n < 1000:
+        return str(n)
+    if n < 10_000:
+        return f"{n / 1000:.1f}k".replace(".0k", "k")
+    if n < 1_000_000:
+        return f"{round(n / 1000)}k"
+    return f"{n / 1_000_000:.1f}M".replace(".0M", "M")
