@@ -85,6 +85,17 @@ class UploadForm(forms.Form):
         return upload
 
 
+OPTION_SAMPLES = 3
+
+
+def _option_label(column: str, values: list[str]) -> str:
+    """A column as the select offers it: its name as written and its first values ("Preis: 19,99 · 5,00")."""
+    if not values:
+        return f"{column} (empty in the first rows)"
+    shown = " · ".join(v if len(v) <= 24 else v[:23] + "…" for v in values[:OPTION_SAMPLES])
+    return f"{column}: {shown}"
+
+
 def _normal(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
@@ -94,6 +105,9 @@ def column_guess(field: str, header: tuple[str, ...] | list[str]) -> str:
     by_normal = {_normal(h): h for h in reversed(header)}  # the first of repeated names wins
     if field in header:
         return field
+    exact = {h.lower(): h for h in reversed(header)}
+    if field in exact:  # "Customer_ID" as written
+        return exact[field]
     for candidate in (field, *SYNONYMS.get(field, ())):
         found = by_normal.get(_normal(candidate))
         if found is not None:
@@ -109,10 +123,13 @@ class ColumnMapForm(forms.Form):
         help_text="Leave ticked unless the file must only refer to existing records.")
     dry_run = forms.BooleanField(required=False, label="Trial run: check every row, store nothing")
 
-    def __init__(self, *args, kind: str, header: tuple[str, ...] | list[str], **kwargs):
+    def __init__(self, *args, kind: str, header: tuple[str, ...] | list[str],
+                 samples: list[list[str]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.kind = kind
-        self.header = tuple(header)
+        self.header = tuple(header)  # as written in the file
+        options = [(h, _option_label(h, values)) for h, values in
+                   zip(self.header, list(samples or []) + [[]] * len(self.header), strict=False)]
         self.field_names: list[str] = []
         used = set()
         for column in SPECS[kind].columns:
@@ -122,7 +139,7 @@ class ColumnMapForm(forms.Form):
                 guess = ""
             used.add(guess)
             choices = [("", "— required: choose a column —" if column.required else "— not in this file —")]
-            choices += [(h, h) for h in self.header]
+            choices += options
             name = f"map_{column.name}"
             self.fields[name] = forms.ChoiceField(choices=choices, required=column.required, initial=guess,
                                                   label=column.name)
@@ -149,9 +166,11 @@ class ColumnMapForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        # A field the file lacks must not be filled from a same-named column by the service's default match.
+        # A field the file lacks must not be filled from a same-named column by the service's default match
+        # (which ignores case: "Email" would fill email).
+        written = {h.lower(): h for h in reversed(self.header)}
         for name in self.field_names:
             field = name.removeprefix("map_")
-            if not cleaned.get(name) and field in self.header:
-                self.add_error(name, f"The file has a column “{field}”: choose it, or rename that column.")
+            if not cleaned.get(name) and field in written:
+                self.add_error(name, f"The file has a column “{written[field]}”: choose it, or rename that column.")
         return cleaned

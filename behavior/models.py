@@ -236,3 +236,30 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} import #{self.pk} ({self.status})"
+
+
+class PendingUpload(models.Model):
+    """An uploaded file waiting for its column mapping (step 2 of the import pages).
+
+    Kept for its user and shop, not in the session: a new login of the same user finds it again (the link
+    still works and the Imports page lists it). The file stays under IMPORT_DIR until the import starts (the
+    ImportJob then owns it and this row goes) or until FILE_RETENTION_DAYS remove it with this row."""
+
+    token = models.CharField(max_length=32, unique=True)
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32)
+    name = models.CharField(max_length=300, help_text="The file's name as uploaded: only ever shown.")
+    path = models.CharField(max_length=1000)
+    size = models.BigIntegerField(default=0)
+    # The header as written in the file, and the first few non-empty values of each column (the preview).
+    header = models.JSONField(default=list)
+    samples = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["shop", "user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"pending upload {self.name} ({self.kind})"

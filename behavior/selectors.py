@@ -1,10 +1,12 @@
 """Reads of the behavior app: the data quality report.
 
-Every figure is an aggregate query; only per-day
-counts (a few thousand rows at most) come back to Python, to find gaps in daily volume. Those queries
-read every row of the shop's biggest tables (a second or more at 200,000 customers, far more with
-events), so the report is kept in the Django cache for a few minutes, under a key that changes as soon
-as an import starts, commits a batch or finishes: the page shows fresh figures after every import."""
+Every figure is an aggregate query, one scan per table (the impossible-date checks and stand-ins are
+counted in the same pass as the completeness); orders and events are counted per day, so only per-day
+totals (a few thousand rows at most) come back to Python, to add up and find gaps in daily volume.
+Those queries read every row of the shop's biggest tables (bench/quality_page.py: well under a second on
+the demo-size shop, more at 200,000 customers with events), so the report is kept in the Django cache
+for a few minutes, under a key that changes as soon as an import starts, commits a batch or finishes:
+the page shows fresh figures after every import."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ _COMPLETENESS = {
                                "properties": Q(properties__isnull=False)}),
 }
 _DATES = {"customers": (Customer, "signup_at"), "orders": (Order, "placed_at"), "events": (Event, "occurred_at")}
+_GAPS = ("orders", "events")  # the tables whose gaps in daily volume are reported
 
 
 QUALITY_CACHE_SECONDS = 300
@@ -75,37 +78,65 @@ def quality_cache_key(*, shop: Shop) -> str:
 
 
 def _report(shop: Shop, now: datetime) -> dict:
+    figures = _table_figures(shop, now)
     return {
         "shop": shop.slug,
         "generated_at": now.isoformat(),
-        "tables": _tables(shop),
+        "tables": {name: {k: v for k, v in table.items() if k != "gaps"} for name, (table, _) in figures.items()},
         "duplicates": _duplicates(shop),
-        "dates": _dates(shop, now),
-        "stubs": {
-            "customers": Customer.objects.filter(shop=shop, is_stub=True).count(),
-            "products": Product.objects.filter(shop=shop, is_stub=True).count(),
+        "dates": {
+            "orders_before_1990": figures["orders"][1]["before_1990"],
+            "orders_in_future": figures["orders"][1]["in_future"],
+            "orders_before_signup": Order.objects.filter(shop=shop, customer__signup_at__isnull=False,
+                                                         placed_at__lt=F("customer__signup_at")).count(),
+            "events_before_1990": figures["events"][1]["before_1990"],
+            "events_in_future": figures["events"][1]["in_future"],
+            "signups_in_future": figures["customers"][1]["in_future"],
         },
-        "gaps": {name: _gaps(model, field, shop) for name, (model, field) in _DATES.items() if name != "customers"},
+        "stubs": {"customers": figures["customers"][1]["stubs"], "products": figures["products"][1]["stubs"]},
+        "gaps": {name: figures[name][0]["gaps"] for name in _GAPS},
     }
 
 
-def _tables(shop: Shop) -> dict:
-    tables = {}
+# Per table, the checks counted in the same pass as its completeness (one scan of the table each).
+_CHECKS = {
+    "customers": lambda now: {"in_future": Q(signup_at__gt=now), "stubs": Q(is_stub=True)},
+    "products": lambda now: {"stubs": Q(is_stub=True)},
+    "orders": lambda now: {"before_1990": Q(placed_at__lt=EARLIEST_PLAUSIBLE), "in_future": Q(placed_at__gt=now)},
+    "events": lambda now: {"before_1990": Q(occurred_at__lt=EARLIEST_PLAUSIBLE), "in_future": Q(occurred_at__gt=now)},
+}
+
+
+def _table_figures(shop: Shop, now: datetime) -> dict[str, tuple[dict, dict]]:
+    """Per table, one query: (rows, completeness, date range, and for orders and events the gaps in daily
+    volume) for the report, and the checks' counts. Orders and events are counted per day (a few hundred
+    rows back) so that one scan gives the totals and the days with records alike."""
+    figures = {}
     for name, (model, _, columns) in _COMPLETENESS.items():
-        aggregates = {"rows": Count("id")}
-        aggregates.update({f"c_{column}": Count("id", filter=condition) for column, condition in columns.items()})
-        if name in _DATES:
-            field = _DATES[name][1]
-            aggregates.update(first=Min(field), last=Max(field))
-        figures = model.objects.filter(shop=shop).aggregate(**aggregates)
-        rows = figures["rows"]
-        table = {"rows": rows,
-                 "completeness": {column: round(figures[f"c_{column}"] / rows, 4) if rows else None
+        checks = _CHECKS.get(name, lambda now: {})(now)
+        counts = {"rows": Count("id")}
+        counts.update({f"c_{column}": Count("id", filter=condition) for column, condition in columns.items()})
+        counts.update({f"k_{check}": Count("id", filter=condition) for check, condition in checks.items()})
+        field = _DATES[name][1] if name in _DATES else None
+        rows = model.objects.filter(shop=shop).order_by()
+        if name in _GAPS:
+            per_day = list(rows.annotate(day=TruncDate(field, tzinfo=UTC)).values("day")
+                           .annotate(first=Min(field), last=Max(field), **counts))
+            found = {key: sum(day[key] for day in per_day) for key in counts}
+            found["first"] = min((day["first"] for day in per_day), default=None)
+            found["last"] = max((day["last"] for day in per_day), default=None)
+        else:
+            found = rows.aggregate(**counts, **({"first": Min(field), "last": Max(field)} if field else {}))
+        total = found["rows"]
+        table = {"rows": total,
+                 "completeness": {column: round(found[f"c_{column}"] / total, 4) if total else None
                                   for column in columns}}
-        if name in _DATES:
-            table["date_range"] = {"first": _iso(figures["first"]), "last": _iso(figures["last"])}
-        tables[name] = table
-    return tables
+        if field:
+            table["date_range"] = {"first": _iso(found["first"]), "last": _iso(found["last"])}
+        if name in _GAPS:
+            table["gaps"] = _gaps(sorted(day["day"] for day in per_day if day["day"] is not None))
+        figures[name] = (table, {check: found[f"k_{check}"] for check in checks})
+    return figures
 
 
 def _duplicates(shop: Shop) -> dict:
@@ -123,23 +154,9 @@ def _duplicates(shop: Shop) -> dict:
     }
 
 
-def _dates(shop: Shop, now: datetime) -> dict:
-    orders = Order.objects.filter(shop=shop)
-    return {
-        "orders_before_1990": orders.filter(placed_at__lt=EARLIEST_PLAUSIBLE).count(),
-        "orders_in_future": orders.filter(placed_at__gt=now).count(),
-        "orders_before_signup": orders.filter(customer__signup_at__isnull=False,
-                                              placed_at__lt=F("customer__signup_at")).count(),
-        "events_before_1990": Event.objects.filter(shop=shop, occurred_at__lt=EARLIEST_PLAUSIBLE).count(),
-        "events_in_future": Event.objects.filter(shop=shop, occurred_at__gt=now).count(),
-        "signups_in_future": Customer.objects.filter(shop=shop, signup_at__gt=now).count(),
-    }
-
-
-def _gaps(model, field: str, shop: Shop) -> dict:
-    """Days without any record inside the table's date range, and the longest such run."""
-    days = sorted(day for day in (model.objects.filter(shop=shop).order_by().annotate(day=TruncDate(field, tzinfo=UTC))
-                                  .values_list("day", flat=True).distinct()) if day is not None)
+def _gaps(days: list[date]) -> dict:
+    """Days without any record inside the table's date range (`days`: the sorted days with records), and the
+    longest such run."""
     if not days:
         return {"days": 0, "empty_days": 0, "longest_gap_days": 0, "longest_gap": None}
     empty, longest, longest_at = 0, 0, None

@@ -15,10 +15,17 @@ from behavior.ingest.services import (
     import_job_run,
     import_jobs_stale_fail,
 )
+from behavior.ingest.uploads import (
+    pending_upload_create,
+    pending_upload_get,
+    pending_upload_start,
+    pending_uploads_list,
+)
 from behavior.models import ImportJob
 
 __all__ = ["DEFAULT_BATCH_SIZE", "ImportFailed", "ImportResult", "data_import", "import_files_expire",
-           "import_job_create", "import_job_run", "import_job_enqueue", "import_jobs_stale_fail"]
+           "import_job_create", "import_job_run", "import_job_enqueue", "import_jobs_stale_fail",
+           "pending_upload_create", "pending_upload_get", "pending_upload_start", "pending_uploads_list"]
 
 
 def data_import(*, shop: Shop, kind: str, path: str | os.PathLike, column_map: dict[str, str] | None = None,

@@ -3,18 +3,16 @@
 Thin views: the import itself is `behavior.services`; the quality figures are `behavior.selectors`. The shop
 always comes from `shop_for_request` (never from the URL), so another shop's import answers 404.
 An uploaded file is stored under IMPORT_DIR/<shop>/<uuid>.csv: its own name is only ever shown, never used
-as a path. Between the upload and the mapping step the stored file is known by its uuid in the session.
+as a path. Between the upload and the mapping step it is a `PendingUpload` of the user and shop
+(`behavior.ingest.uploads`), so a new login finds it again.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import uuid
 from pathlib import Path
 
-from django.conf import settings
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,47 +20,30 @@ from django.utils.http import content_disposition_header
 from django.utils.text import get_valid_filename
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.jobs import job_create
-from accounts.models import Job
 from accounts.permissions import role_required
 from accounts.selectors import shop_for_request
 from behavior.forms import KIND_LABELS, ColumnMapForm, UploadForm, size_in_words, upload_max_bytes
-from behavior.ingest.formats import SPECS, plan_build, source_open
+from behavior.ingest.formats import SPECS, plan_build
 from behavior.models import ImportJob
 from behavior.selectors import quality_report
-from behavior.services import import_job_create, import_job_enqueue, import_jobs_stale_fail
+from behavior.services import (
+    import_jobs_stale_fail,
+    pending_upload_create,
+    pending_upload_get,
+    pending_upload_start,
+    pending_uploads_list,
+)
 from catalog.selectors import DUPLICATE_GROUPS_SHOWN, duplicate_image_groups_detail
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 
-PENDING_KEY = "pending_imports"
 RECENT_IMPORTS = 25
 _RUNNING = (ImportJob.Status.PENDING, ImportJob.Status.RUNNING)
-
-
-def _shop_dir(shop) -> Path:
-    return Path(settings.IMPORT_DIR) / shop.slug
 
 
 def _readable(message: str, *, path: str, name: str) -> str:
     """The service names the stored file by its path; people know it by the name they uploaded."""
     return message.replace(path, f"“{name}”") if path else message
-
-
-def _store_upload(upload, shop) -> str:
-    folder = _shop_dir(shop)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}.csv"
-    with open(path, "wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
-    return str(path)
-
-
-def _header_read(path: str) -> tuple[str, ...]:
-    """Only the header line (the source reads a 64 KB sample to check encoding and binary content)."""
-    with source_open(path) as source:
-        return source.header
 
 
 # ---- imports: list and upload ---------------------------------------------------------------------
@@ -71,29 +52,24 @@ def _header_read(path: str) -> tuple[str, ...]:
 @role_required("analyst")
 @require_http_methods(["GET", "POST"])
 def import_list(request: HttpRequest) -> HttpResponse:
-    """The last imports, and the upload form (step 1 of 2: the file and its kind)."""
+    """The last imports, the user's uploads still waiting for their columns, and the upload form (step 1 of 2:
+    the file and its kind)."""
     shop = shop_for_request(request)
     form = UploadForm(request.POST or None, request.FILES or None)
     file_error = ""
     if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        path = _store_upload(upload, shop)
         try:
-            header = _header_read(path)
+            pending = pending_upload_create(shop=shop, user=request.user, upload=form.cleaned_data["file"],
+                                            kind=form.cleaned_data["kind"])
         except UserError as exc:
-            os.remove(path)
-            file_error = _readable(exc.message, path=path, name=upload.name)
+            file_error = exc.message
         else:
-            token = Path(path).stem
-            pending = request.session.get(PENDING_KEY, {})
-            pending[token] = {"shop": shop.pk, "path": path, "name": upload.name[:300], "size": upload.size,
-                              "kind": form.cleaned_data["kind"], "header": list(header)}
-            request.session[PENDING_KEY] = pending
-            return redirect("behavior:import_map", token=token)
+            return redirect("behavior:import_map", token=pending.token)
     import_jobs_stale_fail(shop_id=shop.pk)
     imports = list(ImportJob.objects.filter(shop=shop).select_related("created_by")[:RECENT_IMPORTS])
     return render(request, "behavior/imports.html", {
         "shop": shop, "form": form, "file_error": file_error, "imports": imports,
+        "waiting": pending_uploads_list(shop=shop, user=request.user),
         "upload_limit": size_in_words(upload_max_bytes()), "kinds": _kind_help(),
         "any_running": any(i.status in _RUNNING for i in imports),
     }, status=400 if request.method == "POST" else 200)
@@ -108,57 +84,35 @@ def _kind_help() -> list[dict]:
 # ---- imports: map columns and start ---------------------------------------------------------------
 
 
-def _pending_get(request: HttpRequest, token: str, shop) -> dict:
-    pending = request.session.get(PENDING_KEY, {}).get(token)
-    if not pending or pending.get("shop") != shop.pk or not os.path.isfile(pending["path"]):
-        raise Http404("This upload is no longer waiting: upload the file again.")
-    return pending
-
-
 @role_required("analyst")
 @require_http_methods(["GET", "POST"])
 def import_map(request: HttpRequest, token: str) -> HttpResponse:
-    """Step 2 of 2: for each field of the kind, which of the file's columns holds it; then start the import."""
+    """Step 2 of 2: the file's columns with sample values; for each field of the kind, which column holds it;
+    then start the import."""
     shop = shop_for_request(request)
-    pending = _pending_get(request, token, shop)
-    kind = request.POST.get("kind") or request.GET.get("kind") or pending["kind"]
+    pending = pending_upload_get(shop=shop, user=request.user, token=token)
+    if pending is None:
+        raise Http404("This upload is no longer waiting: upload the file again.")
+    kind = request.POST.get("kind") or request.GET.get("kind") or pending.kind
     if kind not in SPECS:
-        kind = pending["kind"]
-    form = ColumnMapForm(request.POST if request.method == "POST" else None, kind=kind, header=pending["header"])
+        kind = pending.kind
+    form = ColumnMapForm(request.POST if request.method == "POST" else None, kind=kind, header=pending.header,
+                         samples=pending.samples)
     if request.method == "POST" and form.is_valid():
-        column_map = form.column_map()
         try:
-            plan_build(kind=kind, header=tuple(pending["header"]), column_map=column_map)
-            import_job = _import_start(request, shop=shop, pending=pending, kind=kind, column_map=column_map,
-                                       create_missing=form.cleaned_data["create_missing"],
-                                       dry_run=form.cleaned_data["dry_run"])
+            plan_build(kind=kind, header=tuple(pending.header), column_map=form.column_map())
+            import_job = pending_upload_start(pending=pending, kind=kind, column_map=form.column_map(),
+                                              create_missing=form.cleaned_data["create_missing"],
+                                              dry_run=form.cleaned_data["dry_run"])
         except UserError as exc:
-            form.add_error(None, _readable(exc.message, path=pending["path"], name=pending["name"]))
+            form.add_error(None, _readable(exc.message, path=pending.path, name=pending.name))
         else:
-            remaining = request.session.get(PENDING_KEY, {})
-            remaining.pop(token, None)
-            request.session[PENDING_KEY] = remaining
             return redirect("behavior:import_detail", import_id=import_job.pk)
     return render(request, "behavior/import_map.html", {
         "shop": shop, "form": form, "pending": pending, "kind": kind, "kind_label": KIND_LABELS[kind],
-        "kind_choices": list(KIND_LABELS.items()), "token": token, "size": size_in_words(pending["size"]),
+        "kind_choices": list(KIND_LABELS.items()), "token": token, "size": size_in_words(pending.size),
+        "preview": list(zip(pending.header, pending.samples, strict=False)),
     }, status=400 if request.method == "POST" else 200)
-
-
-def _import_start(request: HttpRequest, *, shop, pending: dict, kind: str, column_map: dict[str, str],
-                  create_missing: bool, dry_run: bool) -> ImportJob:
-    # A Job row beside the ImportJob puts the import on the Jobs page; the import service keeps it in step.
-    with transaction.atomic():
-        job = job_create(shop=shop, kind=Job.Kind.IMPORT, user=request.user,
-                         params={"kind": kind, "file": pending["name"], "dry_run": dry_run},
-                         message=f"importing {pending['name']}")
-        import_job = import_job_create(shop=shop, kind=kind, path=pending["path"], column_map=column_map,
-                                       create_missing=create_missing, dry_run=dry_run, user=request.user,
-                                       source_name=pending["name"])
-        import_job.job = job
-        import_job.save(update_fields=["job"])
-        import_job_enqueue(import_job=import_job)
-    return import_job
 
 
 # ---- imports: progress, result and the rejected-rows report ---------------------------------------
@@ -251,7 +205,23 @@ DATE_CHECKS = {
     "signups_in_future": "Sign-ups dated in the future",
 }
 TABLE_LABELS = {"customers": "Customers", "products": "Products", "orders": "Orders", "order_lines": "Order lines",
-                "events": "Events"}
+                "events": "Events", "reviews": "Reviews", "offers": "Offers", "offer_assignments": "Offer assignments"}
+# The report's columns in words (the import field names stay visible on the Imports page).
+COLUMN_LABELS = {
+    "customers": {"email": "Email address", "name": "Name", "country": "Country", "signup_at": "Sign-up date"},
+    "products": {"title": "Title", "description": "Description", "category": "Category", "brand": "Brand",
+                 "price": "Price"},
+    "orders": {"total": "Order total", "currency": "Currency", "item_count": "Number of items"},
+    "order_lines": {"product": "Product", "unit_price": "Unit price"},
+    "events": {"product": "Product", "session_id": "Visit (session)", "properties": "Extra details (properties)"},
+}
+
+
+def _count_words(count: int, one: str, many: str) -> str:
+    """"no stand-in products", "1 stand-in customer", "1,204 stand-in customers"."""
+    if not count:
+        return f"no {many}"
+    return f"{count:,} {one if count == 1 else many}"
 
 
 @role_required("analyst")
@@ -262,7 +232,8 @@ def quality(request: HttpRequest) -> HttpResponse:
     report = quality_report(shop=shop)
     tables = []
     for name, table in report["tables"].items():
-        columns = [{"name": column, "percent": None if share is None else round(100 * share, 1),
+        columns = [{"name": column, "label": COLUMN_LABELS.get(name, {}).get(column, column.replace("_", " ")),
+                    "percent": None if share is None else round(100 * share, 1),
                     "low": share is not None and share < 0.5}
                    for column, share in table["completeness"].items()]
         tables.append({"name": name, "label": TABLE_LABELS.get(name, name), "rows": table["rows"],
@@ -276,8 +247,11 @@ def quality(request: HttpRequest) -> HttpResponse:
         "picture_groups": picture_groups[:DUPLICATE_GROUPS_SHOWN], "picture_groups_total": len(picture_groups),
         "shop": shop, "report": report, "tables": tables, "dates": dates, "gaps": gaps,
         "dup_orders": dup["orders_same_customer_time_total"],
-        "dup_imports": sorted(dup["recent_imports"]["duplicate_rows_by_kind"].items()),
+        "dup_imports": sorted((TABLE_LABELS.get(kind, kind.replace("_", " ")), count)
+                              for kind, count in dup["recent_imports"]["duplicate_rows_by_kind"].items()),
         "recent_imports": dup["recent_imports"]["imports"], "stubs": report["stubs"],
+        "stub_words": {"products": _count_words(report["stubs"]["products"], "stand-in product",
+                                                "stand-in products")},
         "empty": not any(t["rows"] for t in tables), "problems": sum(d["count"] for d in dates),
         "imports_url": reverse("behavior:imports"),
     })

@@ -28,7 +28,7 @@ from predictions.selectors.analyst import (
     JOBS_RUNNING,
     import_job_of,
     job_get,
-    jobs_recent,
+    jobs_page_get,
     jobs_recent_progress,
     model_jobs_running,
     model_version_champion,
@@ -330,11 +330,12 @@ def _job_row(job: Job) -> dict:
 @role_required("analyst")
 @require_GET
 def jobs_page(request: HttpRequest) -> HttpResponse:
-    """The shop's last jobs; the page follows those still running."""
+    """Every job of the shop, newest first, RECENT_JOBS a page; the page follows those still running."""
     shop = shop_for_request(request)
-    rows = [_job_row(j) for j in jobs_recent(shop=shop, limit=RECENT_JOBS)]
+    page = jobs_page_get(shop=shop, page=request.GET.get("page"), per_page=RECENT_JOBS)
+    rows = [_job_row(j) for j in page]
     return render(request, "predictions/analyst_jobs.html", {
-        "shop": shop, "rows": rows, "any_running": any(r["running"] for r in rows),
+        "shop": shop, "rows": rows, "any_running": any(r["running"] for r in rows), "page": page,
     })
 
 

@@ -184,7 +184,8 @@ class Source:
 
     path: str
     reader: Iterator[list[str]]
-    header: tuple[str, ...]
+    header: tuple[str, ...]  # lower case: what fields are matched against
+    header_written: tuple[str, ...]  # as written in the file: what people are shown
     delimiter: str
     encoding: str
     bytes_total: int
@@ -290,7 +291,8 @@ def source_open(path: str | os.PathLike) -> Source:
             raise ImportFileError(f"{path} is empty: expected a header row and data rows.")
         delimiter = _delimiter_sniff(first)
         try:
-            header = tuple(h.strip().lower() for h in next(csv.reader([first], delimiter=delimiter)))
+            written = tuple(h.strip() for h in next(csv.reader([first], delimiter=delimiter)))
+            header = tuple(h.lower() for h in written)
         except csv.Error as exc:
             raise ImportFileError(f"{os.path.basename(path)}: the header row cannot be read ({exc}).") from None
         if any("\x00" in h for h in header):
@@ -308,8 +310,43 @@ def source_open(path: str | os.PathLike) -> Source:
     except BaseException:
         raw.close()
         raise
-    return Source(path=path, reader=reader_lines, header=header, delimiter=delimiter, encoding=encoding,
-                  bytes_total=size, _raw=raw, _text=text)
+    return Source(path=path, reader=reader_lines, header=header, header_written=written, delimiter=delimiter,
+                  encoding=encoding, bytes_total=size, _raw=raw, _text=text)
+
+
+PREVIEW_VALUES = 5
+PREVIEW_MAX_ROWS = 2_000
+PREVIEW_VALUE_CHARS = 80
+
+
+@dataclass(frozen=True)
+class FilePreview:
+    """A file's header as written and, per column, its first few non-empty values (shown before mapping)."""
+
+    header: tuple[str, ...]
+    samples: tuple[tuple[str, ...], ...]
+
+
+def file_preview(path: str | os.PathLike, *, values: int = PREVIEW_VALUES,
+                 max_rows: int = PREVIEW_MAX_ROWS) -> FilePreview:
+    """The header as written and the first `values` non-empty values of each column, from at most `max_rows`
+    rows (a sparse column shows fewer). Long values are cut to PREVIEW_VALUE_CHARS characters.
+    Raises `ImportFileError` like `source_open`."""
+    with source_open(path) as source:
+        width = len(source.header_written)
+        found: list[list[str]] = [[] for _ in range(width)]
+        try:
+            for _, record in zip(range(max_rows), source.reader, strict=False):
+                for index, value in enumerate(record[:width]):
+                    value = value.strip()
+                    if value and len(found[index]) < values:
+                        found[index].append(value if len(value) <= PREVIEW_VALUE_CHARS
+                                            else value[:PREVIEW_VALUE_CHARS - 1] + "…")
+                if all(len(column) >= values for column in found):
+                    break
+        except (csv.Error, UnicodeDecodeError):
+            pass  # the preview shows what came before; the import itself reports the bad line
+    return FilePreview(header=source.header_written, samples=tuple(tuple(column) for column in found))
 
 
 def _header_line(text, path: str) -> str:
@@ -384,6 +421,7 @@ def plan_build(*, kind: str, header: tuple[str, ...], column_map: dict[str, str]
     if kind not in SPECS:
         raise ImportFileError(f"Unknown kind '{kind}': choose one of {', '.join(KINDS)}.")
     spec = SPECS[kind]
+    header = tuple(h.strip().lower() for h in header)  # a header as written matches in any case
     column_map = {k.strip().lower(): v.strip().lower() for k, v in (column_map or {}).items()}
     found = ", ".join(header)
     for name, column in column_map.items():

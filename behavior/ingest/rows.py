@@ -32,6 +32,9 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
             convert = None  # checked inline: the hot loop's most common case, without a call per value
         elif column.type == "datetime":
             convert = functools.partial(datetime_canonical, latest=latest)
+        elif column.type == "decimal":
+            # "19,99" in a ;-separated file is 19.99 (values.number_text_normalise has the rules).
+            convert = functools.partial(CONVERTERS["decimal"], decimal_comma=source.delimiter != ",")
         else:
             convert = CONVERTERS[column.type]
         steps.append((position + 1, index, column, column.max_length, convert))

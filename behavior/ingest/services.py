@@ -18,11 +18,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.jobs import job_create
 from accounts.models import Job, Shop
-from behavior.models import ImportJob
+from behavior.models import ImportJob, PendingUpload
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 from ecomsight.files import Removed, old_files_remove
@@ -82,16 +84,23 @@ class ImportFailed(UserError):
 def import_job_create(*, shop: Shop, kind: str, path: str | os.PathLike, column_map: dict[str, str] | None = None,
                       create_missing: bool = True, dry_run: bool = False, user=None,
                       source_name: str | None = None) -> ImportJob:
-    """Record an import of the CSV file at `path` into `shop` (run it with `import_job_run`)."""
+    """Record an import of the CSV file at `path` into `shop` (run it with `import_job_run`).
+
+    Every import gets a Job row beside its ImportJob (the web's, the command's and the demo's alike), so that
+    the Jobs page lists it; `import_job_run` keeps that row in step."""
     if kind not in KINDS:
         raise UserError(f"Unknown kind '{kind}': choose one of {', '.join(KINDS)}.", field="kind")
     path = os.fspath(path)
-    return ImportJob.objects.create(
-        shop=shop, kind=kind, source_name=source_name or os.path.basename(path), file_path=path,
-        column_map=dict(column_map or {}), create_missing=create_missing, dry_run=dry_run,
-        created_by=user if getattr(user, "is_authenticated", False) else None,
-        bytes_total=os.path.getsize(path) if os.path.isfile(path) else 0,
-    )
+    name = source_name or os.path.basename(path)
+    user = user if getattr(user, "is_authenticated", False) else None
+    with transaction.atomic():
+        job = job_create(shop=shop, kind=Job.Kind.IMPORT, user=user, message=f"importing {name}",
+                         params={"kind": kind, "file": name, "dry_run": dry_run})
+        return ImportJob.objects.create(
+            shop=shop, job=job, kind=kind, source_name=name, file_path=path,
+            column_map=dict(column_map or {}), create_missing=create_missing, dry_run=dry_run, created_by=user,
+            bytes_total=os.path.getsize(path) if os.path.isfile(path) else 0,
+        )
 
 
 class _RejectReport:
@@ -218,9 +227,13 @@ def import_jobs_stale_fail(*, shop_id: int | None = None, stale_seconds: float |
         error = (f"The import stopped at {percent} % ({job.rows_committed:,} rows stored): its process is gone. "
                  "Re-run the file to finish (rows already stored count as duplicates).")
         # Conditional: a process that is alive after all and beats meanwhile keeps its job.
-        marked += ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).filter(
+        failed = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).filter(
             Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)).update(
             status=ImportJob.Status.FAILED, error=error, finished_at=timezone.now())
+        if failed:  # the Jobs page must not show it running for ever either
+            Job.objects.filter(import_job__pk=job.pk).update(status=Job.Status.FAILED, error=error,
+                                                              finished_at=timezone.now())
+        marked += failed
     return marked
 
 
@@ -232,7 +245,12 @@ def import_files_expire(*, before: float, dry_run: bool = False) -> Removed:
     import page then shows its counts without the report."""
     active = ImportJob.objects.filter(status__in=[ImportJob.Status.PENDING, ImportJob.Status.RUNNING])
     keep = [path for pair in active.values_list("file_path", "report_path") for path in pair]
-    return old_files_remove(settings.IMPORT_DIR, before=before, keep=keep, dry_run=dry_run)
+    removed = old_files_remove(settings.IMPORT_DIR, before=before, keep=keep, dry_run=dry_run)
+    if not dry_run:
+        # Uploads still waiting for their mapping expire with their file.
+        PendingUpload.objects.filter(pk__in=[p.pk for p in PendingUpload.objects.only("pk", "path")
+                                             if not os.path.isfile(p.path)]).delete()
+    return removed
 
 
 class _Prefetched:
@@ -320,5 +338,6 @@ def _job_sync(job: ImportJob) -> None:
               ImportJob.Status.SUCCEEDED: Job.Status.SUCCEEDED, ImportJob.Status.FAILED: Job.Status.FAILED}
     Job.objects.filter(pk=job.job_id).update(
         status=status[job.status], progress_done=job.bytes_read, progress_total=job.bytes_total,
-        message=f"{job.rows_read} rows read", error=job.error,
-        finished_at=job.finished_at)
+        message=f"{job.source_name}: {job.rows_read:,} row{'s' if job.rows_read != 1 else ''} read",
+        error=job.error, finished_at=job.finished_at,
+        started_at=Coalesce(F("started_at"), Value(timezone.now())))

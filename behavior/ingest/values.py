@@ -57,10 +57,61 @@ def datetime_canonical(value: str, column: Column, *, latest: datetime) -> str:
     return moment.isoformat()
 
 
-def _decimal(value: str, column: Column) -> str:
+_PLAIN_NUMBER = re.compile(r"[0-9]*\.?[0-9]*")
+# Thousands separators that never mean a decimal point: spaces (also no-break and narrow no-break) and
+# apostrophes ("1 234,56", "1'234.50").
+_GROUP_SPACES = re.compile(r"[0-9]{1,3}(?:[ '\u00a0\u202f][0-9]{3})+(?:[.,][0-9]+)?")
+
+
+def _grouped(text: str, separator: str) -> bool:
+    """Whether `text` (digits and `separator`) groups its digits in threes: 1.234.567, 12,345."""
+    return re.fullmatch(r"[0-9]{1,3}(?:" + re.escape(separator) + r"[0-9]{3})+", text) is not None
+
+
+def number_text_normalise(value: str, *, decimal_comma: bool) -> str:
+    """A number as written in a shop's file → Python's notation (the point as decimal separator, no grouping).
+
+    `decimal_comma` is True for files separated by `;`, tab or `|`, where "19,99" means 19.99 (spreadsheets in
+    most of Europe write them so). The rules, in that order:
+    - spaces and apostrophes between groups of three digits are thousands separators: "1 234,56", "1'234.50";
+    - with both a point and a comma, the later one is the decimal separator and the other must group the
+      digits in threes: "1.234,56" and "1,234.56" are both 1234.56; "1,2.5" is not a number;
+    - a comma alone is the decimal separator in a decimal-comma file ("19,99"; "1,234" is 1.234 there, as a
+      spreadsheet would read it); in a comma-separated file (a quoted value) it can only separate thousands
+      ("1,234" is 1234) and "19,99" is refused: it cannot be told from a typo;
+    - points alone: one point is the decimal point in every file ("19.99"); several group thousands
+      ("1.234.567").
+    Anything else is returned unchanged (and then refused as not a number)."""
+    if _PLAIN_NUMBER.fullmatch(value):
+        return value
+    text = value
+    if _GROUP_SPACES.fullmatch(text):
+        text = re.sub(r"[ '\u00a0\u202f]", "", text)
+    has_point, has_comma = "." in text, "," in text
+    if has_point and has_comma:
+        decimal, thousands = (",", ".") if text.rfind(",") > text.rfind(".") else (".", ",")
+        whole, _, fraction = text.rpartition(decimal)
+        if _grouped(whole, thousands) and fraction.isdigit():
+            return whole.replace(thousands, "") + "." + fraction
+        return value
+    if has_comma:
+        if decimal_comma:
+            return text.replace(",", ".") if text.count(",") == 1 else value
+        return text.replace(",", "") if _grouped(text, ",") else value
+    if text.count(".") > 1 and _grouped(text, "."):
+        return text.replace(".", "")
+    return text
+
+
+def _decimal(value: str, column: Column, *, decimal_comma: bool = False) -> str:
+    written = value
+    value = number_text_normalise(value, decimal_comma=decimal_comma)
     try:
         number = Decimal(value)
     except InvalidOperation:
+        if "," in written and not decimal_comma:
+            raise RowError("not a number (write 19.99: a comma is read as the decimal separator only in "
+                           "files separated by ;)") from None
         raise RowError("not a number") from None
     if not number.is_finite():
         raise RowError("not a number")

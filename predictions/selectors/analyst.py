@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.core.paginator import Page, Paginator
 from django.http import Http404
 
 from accounts.models import Job, Shop
@@ -68,13 +69,15 @@ def scoring_run_latest(*, shop: Shop) -> ScoringRun | None:
         "as_of", "status", "created_at", "customers_total", "job_id").first()
 
 
-def jobs_recent(*, shop: Shop, limit: int) -> list[Job]:
-    """The shop's latest jobs, newest first, with who started them."""
-    return list(Job.objects.filter(shop=shop).select_related("created_by")[:limit])
+def jobs_page_get(*, shop: Shop, page: str | int | None, per_page: int) -> Page:
+    """One page of the shop's jobs, newest first (every job is on some page), with who started them and the
+    import each ran (the Jobs page links an import to its import page)."""
+    return Paginator(Job.objects.filter(shop=shop).select_related("created_by", "import_job"),
+                     per_page).get_page(page)
 
 
 def jobs_recent_progress(*, shop: Shop, limit: int) -> list[Job]:
-    """jobs_recent's jobs with only what a progress poller shows."""
+    """The latest `limit` jobs (the Jobs page's first page) with only what a progress poller shows."""
     return list(Job.objects.filter(shop=shop).only("status", "message", "progress_done", "progress_total")[:limit])
 
 

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.jobs import job_progress
-from accounts.models import AuditLog, Shop
+from accounts.jobs import job_create, job_finish, job_progress, job_running
+from accounts.models import AuditLog, Job, Shop
 from ecomsight.errors import UserError
 
 from ..ml import pipeline
@@ -190,6 +190,19 @@ def model_train(
         promoted=promoted, previous_champion_metrics=previous, sufficiency=sufficiency,
         errors=result.errors, train_rows=result.train_rows, valid_rows=result.valid_rows,
     )
+
+
+def model_train_recorded(*, shop: Shop, task: str, user=None, **options) -> TrainOutcome:
+    """`model_train` with a Job row, for the callers that have none (the `train` command, `manage.py demo`):
+    their training shows on the Jobs page, and its history verdict on the Models page, like the web's."""
+    horizon = int(options.get("horizon_days") or shop.horizon_days)
+    job = job_create(shop=shop, kind=Job.Kind.TRAIN, user=user, message=f"training {task} at {horizon} days",
+                     params={"task": task, "horizon_days": horizon,
+                             "algorithms": list(options.get("algorithms") or ALGORITHMS)})
+    with job_running(job.pk):
+        outcome = model_train(shop=shop, task=task, job_id=job.pk, **options)
+        job_finish(job_id=job.pk, result=outcome.to_dict(), message="training finished")
+    return outcome
 
 
 def _promote_if_better(*, shop, candidate: ModelVersion, frames, config, valid_cutoff) -> tuple[bool, dict | None]:

@@ -12,15 +12,9 @@ from behavior.models import Customer, ImportJob
 from tests.accounts.factories import UserFactory
 from tests.behavior.factories import CustomerFactory, OrderFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("import_dir")]
 
 GOOD_CSV = b"Client ID,E-Mail,country,signup\nA1,a1@example.com,DE,2024-01-02\nA2,,FR,2024-02-03\n"
-
-
-@pytest.fixture(autouse=True)
-def import_dir(settings, tmp_path):
-    settings.IMPORT_DIR = tmp_path / "imports"
-    return settings.IMPORT_DIR
 
 
 @pytest.fixture
@@ -78,20 +72,20 @@ def test_upload_maps_differently_named_columns_and_the_import_finishes(
     assert [p.relative_to(import_dir).as_posix() for p in stored if p.is_file()] == [f"{shop.slug}/{token}.csv"]
 
     page = analyst_client.get(f"/imports/new/{token}/").content.decode()
-    # The obvious column is preselected for each field, read from the header only.
-    assert re.search(r'name="map_customer_id"[^>]*>.*?<option value="client id" selected>', page, re.S)
-    assert re.search(r'name="map_email"[^>]*>.*?<option value="e-mail" selected>', page, re.S)
+    # The obvious column is preselected for each field; the columns are named as written in the file.
+    assert re.search(r'name="map_customer_id"[^>]*>.*?<option value="Client ID" selected>', page, re.S)
+    assert re.search(r'name="map_email"[^>]*>.*?<option value="E-Mail" selected>', page, re.S)
     assert re.search(r'name="map_signup_at"[^>]*>.*?<option value="signup" selected>', page, re.S)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = analyst_client.post(f"/imports/new/{token}/", {
-            "kind": "customers", "map_customer_id": "client id", "map_email": "e-mail", "map_country": "country",
+            "kind": "customers", "map_customer_id": "Client ID", "map_email": "E-Mail", "map_country": "country",
             "map_signup_at": "signup", "create_missing": "on"})
     assert response.status_code == 302
     job = ImportJob.objects.get(shop=shop)
     assert response["Location"] == f"/imports/{job.pk}/"
     assert job.status == "succeeded" and job.inserted == 2 and job.source_name == "passwd.csv"
-    assert job.column_map == {"customer_id": "client id", "email": "e-mail", "signup_at": "signup"}
+    assert job.column_map == {"customer_id": "Client ID", "email": "E-Mail", "signup_at": "signup"}
     assert Customer.objects.get(shop=shop, external_id="A1").email == "a1@example.com"
     # The import shows on the Jobs page too.
     assert job.job.kind == Job.Kind.IMPORT and job.job.status == Job.Status.SUCCEEDED
@@ -211,9 +205,43 @@ def test_quality_page_renders_completeness_dates_and_duplicates(analyst_client, 
     OrderFactory(customer=ann, placed_at=dt.datetime(2024, 3, 1, tzinfo=dt.UTC), total="5.00")
     page = analyst_client.get("/quality/").content.decode()
     assert "Completeness" in page
-    assert re.search(r"<code>email</code>.*?50 %", page, re.S)
+    assert re.search(r">Email address</td>.*?50 %", page, re.S)  # the column in words, not `email`
     assert re.search(r"Orders dated in the future</td><td class=\"num\"><span class=\"badge badge-high\">1<", page)
     assert "1 group of orders share customer, time and total" in page
+
+
+def _visible_text(page: str) -> str:
+    body = page.split("<main", 1)[-1]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+
+
+def test_quality_page_of_clean_data_says_none_found_in_words_not_a_bare_none(analyst_client, shop):
+    # Found in use: "None" as a figure, and "1 · 0 Stand-in customers · products" that reads as one sentence.
+    ann = CustomerFactory(shop=shop, email="a@x.io", signup_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    CustomerFactory(shop=shop, is_stub=True)
+    OrderFactory(customer=ann, placed_at=dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+    text = _visible_text(analyst_client.get("/quality/").content.decode())
+    assert "None" not in text and "·  0" not in text and "1 · 0" not in text
+    assert "Records with impossible dates: none found" in text
+    assert "Orders that look exported twice: none found" in text
+    assert "1 Stand-in customer, and no stand-in products" in text
+    assert "Sign-up date" in text and "signup_at" not in text
+    assert "Number of items" in text and "item_count" not in text
+
+
+def test_quality_page_counts_impossible_dates_and_stand_ins_in_one_pass_per_table(
+        analyst_client, shop, django_assert_max_num_queries):
+    # The first load of the page was slow: one query per check and table. Each table is read once now.
+    ann = CustomerFactory(shop=shop, signup_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC))
+    CustomerFactory(shop=shop, is_stub=True)
+    CustomerFactory(shop=shop, is_stub=True)
+    OrderFactory(customer=ann, placed_at=dt.datetime(1980, 1, 1, tzinfo=dt.UTC))
+    with django_assert_max_num_queries(20):
+        text = _visible_text(analyst_client.get("/quality/").content.decode())
+    assert "2 Stand-in customers, and no stand-in products" in text
+    assert re.search(r"Orders dated before 1990 1 ", text)
+    assert re.search(r"Sign-ups dated in the future 1 ", text)
+    assert re.search(r"Orders placed before the customer signed up 1 ", text)
 
 
 def test_quality_page_of_an_empty_shop_says_where_to_start(analyst_client):

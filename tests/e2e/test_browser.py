@@ -147,9 +147,11 @@ def test_analyst_uploads_a_csv_maps_its_columns_and_sees_the_import_finish(
     browser.find_element(By.CSS_SELECTOR, "input[type=file]").send_keys(str(source))
     browser.find_element(By.CSS_SELECTOR, "form[enctype] button[type=submit]").click()
     wait_for(lambda: "/imports/new/" in browser.current_url, "the mapping step")
-    # The differently named columns are preselected.
-    assert Select(browser.find_element(By.NAME, "map_customer_id")).first_selected_option.text == "client id"
-    assert Select(browser.find_element(By.NAME, "map_signup_at")).first_selected_option.text == "signup"
+    # The differently named columns are preselected, named as written in the file, with their first values.
+    chosen = Select(browser.find_element(By.NAME, "map_customer_id")).first_selected_option
+    assert (chosen.get_attribute("value"), chosen.text) == ("Client ID", "Client ID: N1 · N2 · N3")
+    assert Select(browser.find_element(By.NAME, "map_signup_at")).first_selected_option.get_attribute("value") == \
+        "Signup"
     shot("analyst-02-map-columns")
 
     browser.find_element(By.CSS_SELECTOR, ".map-form button[type=submit]").click()

@@ -1,7 +1,7 @@
 """python manage.py train --task purchase|churn --horizon DAYS [--as-of DATE] [--algorithms ...] [--json]"""
 
 from accounts.management.base import ShopCommand
-from predictions.services.training import ALGORITHMS, model_train, parse_algorithms
+from predictions.services.training import ALGORITHMS, model_train_recorded, parse_algorithms
 
 from ._args import iso_date, positive_int
 
@@ -18,9 +18,9 @@ class Command(ShopCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle_shop(self, shop, **options):
-        outcome = model_train(shop=shop, task=options["task"], horizon_days=options["horizon"],
-                              as_of=options["as_of"], algorithms=parse_algorithms(options["algorithms"]),
-                              progress=self.progress)
+        outcome = model_train_recorded(shop=shop, task=options["task"], horizon_days=options["horizon"],
+                                       as_of=options["as_of"], algorithms=parse_algorithms(options["algorithms"]),
+                                       progress=self.progress)
         report = outcome.to_dict()
         if options["json"]:
             self.print_json(report)

@@ -28,7 +28,7 @@ from behavior.simulator import SimulationConfig, simulate
 from ecomsight.errors import UserError
 from predictions.models import ScoringRun
 from predictions.services.scoring import scoring_run_create, scoring_run_execute
-from predictions.services.training import model_train
+from predictions.services.training import model_train_recorded
 from recommendations.services import recommendations_build
 from reviews.services import reviews_analyze
 
@@ -150,8 +150,8 @@ class Command(BaseCommand):
 
         for task in ("purchase", "churn"):
             self.say(f"training {task} models ({options['algorithms']})")
-            outcome = model_train(shop=shop, task=task, algorithms=options["algorithms"].split(","),
-                                  progress=self.say)
+            outcome = model_train_recorded(shop=shop, task=task, algorithms=options["algorithms"].split(","),
+                                           progress=self.say)
             champion = outcome.champion
             if champion is not None:
                 auc = (champion.metrics or {}).get("roc_auc")

@@ -1,0 +1,143 @@
+"""The upload and mapping steps as an analyst meets them (issue 18 §5): sample values before confirming,
+headers as written, a pending upload that outlives the session, decimal commas through the web."""
+
+import os
+import re
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from behavior.ingest.formats import file_preview
+from behavior.models import Customer, ImportJob, Order, PendingUpload
+from behavior.services import import_files_expire
+from tests.accounts.factories import UserFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("import_dir")]
+
+PASSWORD = "Pa55word-for-tests!"
+
+
+@pytest.fixture
+def analyst(shop):
+    user = UserFactory(role="analyst", shops=[shop])
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+def upload(client, content: bytes, *, name="customers.csv", kind="customers"):
+    response = client.post("/imports/", {"kind": kind, "file": SimpleUploadedFile(name, content, "text/csv")})
+    assert response.status_code == 302, response.content.decode()[:500]
+    return response["Location"]
+
+
+def test_mapping_page_shows_each_column_as_written_with_its_first_five_values(client, analyst):
+    client.force_login(analyst)
+    rows = "".join(f"K{i};;{'' if i % 2 else f'{i},50'}\n" for i in range(1, 12))
+    url = upload(client, f"Kundennummer;Leer;Preis\n{rows}".encode(), name="kunden.csv")
+    page = client.get(url).content.decode()
+    preview = page.split('id="preview-title"', 1)[1].split("</section>", 1)[0]
+    # As written (not "kundennummer"), first five non-empty values only, an empty column said in words.
+    assert re.search(r"<strong>Kundennummer</strong></td>\s*<td><code>K1</code> · <code>K2</code> · "
+                     r"<code>K3</code> · <code>K4</code> · <code>K5</code></td>", preview)
+    assert "<code>K6</code>" not in preview
+    assert re.search(r"<strong>Preis</strong></td>\s*<td><code>2,50</code> · <code>4,50</code>", preview)
+    assert re.search(r"<strong>Leer</strong></td>\s*<td><span class=\"muted\">empty in the first rows", preview)
+    # The selects name the columns as written too, with a few values beside each.
+    assert "<option value=\"Kundennummer\">Kundennummer: K1 · K2 · K3</option>" in page
+
+
+def test_a_header_in_capitals_is_matched_and_imported(client, analyst, shop, django_capture_on_commit_callbacks):
+    client.force_login(analyst)
+    url = upload(client, b"Customer_ID,Email,COUNTRY\nA1,a@example.com,DE\n")
+    page = client.get(url).content.decode()
+    assert '<option value="Customer_ID" selected>' in page and '<option value="COUNTRY" selected>' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"kind": "customers", "map_customer_id": "Customer_ID", "map_email": "Email",
+                                     "map_country": "COUNTRY", "create_missing": "on"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Customer.objects.get(shop=shop, external_id="A1").country == "DE"
+
+
+def test_a_pending_upload_survives_logging_out_and_in_again(client, analyst, shop,
+                                                            django_capture_on_commit_callbacks):
+    # Found in use: the upload was kept in the session, so a new login lost the mapping step.
+    assert client.login(username=analyst.username, password=PASSWORD)
+    url = upload(client, b"customer_id\nA1\nA2\n")
+    client.logout()
+    assert client.get(url).status_code == 302  # to the login page: nothing shown without a login
+    assert client.login(username=analyst.username, password=PASSWORD)
+    assert client.get(url).status_code == 200
+    imports = client.get("/imports/").content.decode()
+    assert "Waiting for their columns" in imports and f'href="{url}"' in imports
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"kind": "customers", "map_customer_id": "customer_id", "create_missing": "on"})
+    assert response.status_code == 302
+    assert ImportJob.objects.get(shop=shop).inserted == 2
+    assert not PendingUpload.objects.exists()
+    assert "Waiting for their columns" not in client.get("/imports/").content.decode()
+
+
+def test_another_user_of_the_same_shop_cannot_open_someone_elses_pending_upload(client, analyst, shop):
+    client.force_login(analyst)
+    url = upload(client, b"customer_id\nA1\n")
+    client.force_login(UserFactory(role="analyst", shops=[shop]))
+    assert client.get(url).status_code == 404
+    assert "Waiting for their columns" not in client.get("/imports/").content.decode()
+
+
+def test_an_expired_upload_is_removed_with_its_file(client, analyst):
+    client.force_login(analyst)
+    url = upload(client, b"customer_id\nA1\n")
+    pending = PendingUpload.objects.get()
+    old = time.time() - 40 * 86400
+    os.utime(pending.path, (old, old))
+    removed = import_files_expire(before=time.time() - 30 * 86400)
+    assert removed.files == 1 and not Path(pending.path).exists()
+    assert not PendingUpload.objects.exists()
+    assert client.get(url).status_code == 404
+
+
+def test_a_recent_upload_is_kept_by_the_retention_sweep(client, analyst):
+    client.force_login(analyst)
+    url = upload(client, b"customer_id\nA1\n")
+    import_files_expire(before=time.time() - 30 * 86400)
+    assert client.get(url).status_code == 200
+
+
+def test_decimal_commas_through_the_upload_pages(client, analyst, shop, django_capture_on_commit_callbacks):
+    client.force_login(analyst)
+    url = upload(client, b"Bestellung;Kunde;Datum;Summe\nB1;K1;2024-03-01;19,99\nB2;K1;2024-03-02;1.299,00\n",
+                 name="bestellungen.csv", kind="orders")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"kind": "orders", "map_order_id": "Bestellung", "map_customer_id": "Kunde",
+                                     "map_placed_at": "Datum", "map_total": "Summe", "create_missing": "on"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert dict(Order.objects.filter(shop=shop).values_list("external_id", "total")) == {
+        "B1": Decimal("19.99"), "B2": Decimal("1299.00")}
+
+
+def test_file_preview_cuts_long_values_and_reads_only_the_first_rows(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("Id,Note\n" + "".join(f"{i},{'x' * 200 if i == 0 else ''}\n" for i in range(5000)))
+    preview = file_preview(path, values=3, max_rows=100)
+    assert preview.header == ("Id", "Note")
+    assert preview.samples[0] == ("0", "1", "2")
+    assert len(preview.samples[1]) == 1 and len(preview.samples[1][0]) == 80 and preview.samples[1][0].endswith("…")
+
+
+def test_starting_the_same_upload_twice_starts_one_import(client, analyst, shop):
+    from behavior.services import pending_upload_start
+    from ecomsight.errors import UserError
+
+    client.force_login(analyst)
+    upload(client, b"customer_id\nA1\n")
+    # Two requests (a double click) each load the upload before either starts it.
+    first, second = PendingUpload.objects.get(), PendingUpload.objects.get()
+    pending_upload_start(pending=first, kind="customers", column_map={}, create_missing=True, dry_run=False)
+    with pytest.raises(UserError, match="started already"):
+        pending_upload_start(pending=second, kind="customers", column_map={}, create_missing=True, dry_run=False)
+    assert ImportJob.objects.filter(shop=shop).count() == 1
