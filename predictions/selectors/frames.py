@@ -35,19 +35,11 @@ def shop_frames(
     if until is not None:
         time_filter = " AND {col} <= %s"
         params.append(connection.ops.adapt_datetimefield_value(until))
-    customer_filter = ""
-    customer_params: list = [shop_id]
-    if customer_range is not None:
-        customer_filter += " AND {who} BETWEEN %s AND %s"
-        customer_params.extend(customer_range)
-    if customer_ids is not None:
-        customer_filter += " AND {who} = ANY(%s)"
-        customer_params.append(list(customer_ids))
-    if sample_share is not None and sample_share < 1:
-        customer_filter += " AND " + customer_sample_sql("{who}")
-        customer_params.append(sample_threshold(sample_share))
+    customer_filter, who_params = _customers_sql(customer_range=customer_range, customer_ids=customer_ids,
+                                                 sample_share=sample_share)
+    customer_params: list = [shop_id, *who_params]
     time_filter += customer_filter
-    params.extend(customer_params[1:])
+    params.extend(who_params)
 
     customers = read_frame(
         f"SELECT id, {epoch_sql('signup_at')} FROM behavior_customer WHERE shop_id = %s"
@@ -99,6 +91,23 @@ def shop_frames(
 SAMPLE_BUCKETS = 1_000_000
 
 
+def _customers_sql(*, customer_range: tuple[int, int] | None, customer_ids: list[int] | None,
+                   sample_share: float | None) -> tuple[str, list]:
+    """The SQL (" AND …" with `{who}` for the customer id column) and parameters that keep the customers a
+    read asks for: an id range (a scoring chunk), a list (re-scoring), a sample (training)."""
+    sql, params = "", []
+    if customer_range is not None:
+        sql += " AND {who} BETWEEN %s AND %s"
+        params.extend(customer_range)
+    if customer_ids is not None:
+        sql += " AND {who} = ANY(%s)"
+        params.append(list(customer_ids))
+    if sample_share is not None and sample_share < 1:
+        sql += " AND " + customer_sample_sql("{who}")
+        params.append(sample_threshold(sample_share))
+    return sql, params
+
+
 def customer_sample_sql(column: str) -> str:
     """SQL that keeps a customer when the stable hash of its id falls under a threshold (one %s parameter,
     `sample_threshold`): the same customers whatever the query, the cutoff or the day, so a sample's orders,
@@ -134,15 +143,10 @@ def customer_reviews_frame(*, shop_id: int, until: datetime | None = None,
     if until is not None:
         sql += " AND created_at <= %s"
         params.append(connection.ops.adapt_datetimefield_value(until))
-    if customer_range is not None:
-        sql += " AND customer_id BETWEEN %s AND %s"
-        params.extend(customer_range)
-    if customer_ids is not None:
-        sql += " AND customer_id = ANY(%s)"
-        params.append(list(customer_ids))
-    if sample_share is not None and sample_share < 1:
-        sql += " AND " + customer_sample_sql("customer_id")
-        params.append(sample_threshold(sample_share))
+    who_sql, who_params = _customers_sql(customer_range=customer_range, customer_ids=customer_ids,
+                                         sample_share=sample_share)
+    sql += who_sql.format(who="customer_id")
+    params.extend(who_params)
     frame = read_frame(sql, params, columns=["customer_id", "created_at", "stars", "sentiment", "aspects"],
                        epoch_columns=["created_at"], dtypes={"customer_id": "int64", "stars": "float64",
                                                              "sentiment": "str"})
