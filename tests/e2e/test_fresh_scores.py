@@ -2,7 +2,8 @@
 customer marks their score wherever it shows and keeps them out of the next campaign file; once the worker has
 re-scored them, the mark is gone, their score is newer and their chance of leaving is no higher.
 
-The shop is the small simulated one, trained with fast algorithms and scored, so the re-scoring runs real models.
+The shop is the small simulated one, trained (BG/NBD against LightGBM) and scored as the re-scoring tests do, so
+the re-scoring runs real models.
 The post reaches the live server over HTTP; its re-scoring task is enqueued for real (to Redis, with the
 debounce countdown) and then run the way the worker runs it. Screenshots at each step (see conftest.py)."""
 
@@ -15,34 +16,18 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.core.cache import cache
 
 from accounts.tokens import api_token_create
 from behavior.models import Customer
 from ecomsight.celery import app as celery_app
-from predictions.models import CustomerScore, ScoringRun
+from predictions.models import CustomerScore
 from predictions.services.rescoring import rescore_pending_count
-from predictions.services.scoring import scoring_run_create, scoring_run_execute
-from predictions.services.training import model_train
 from predictions.tasks import rescore_changed_task
 from tests.accounts.factories import UserFactory
 from tests.e2e.conftest import PHONE, wait_for
 from tests.e2e.test_first_hour import LAPTOP, _fits
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture
-def scored_shop(simulated_shop) -> ScoringRun:
-    """The simulated shop with champions (BG/NBD against LightGBM, as the re-scoring tests train) and a run."""
-    simulated_shop.horizon_days = 60
-    simulated_shop.save()
-    for task in ("purchase", "churn"):
-        model_train(shop=simulated_shop, task=task, horizon_days=60, algorithms=["bgnbd", "lgbm"])
-    run = scoring_run_execute(run=scoring_run_create(shop=simulated_shop, enqueue=False))
-    assert run.status == ScoringRun.Status.SUCCEEDED
-    cache.delete(f"rescore:scheduled:{simulated_shop.pk}")  # a window left over from another test's shop
-    return run
 
 
 def _churn(customer_id: int) -> CustomerScore:
@@ -81,10 +66,10 @@ def _button_count(browser) -> int:
 
 @pytest.mark.parametrize("width", ["laptop", "phone"])
 def test_an_order_through_the_api_marks_the_customer_until_they_are_rescored(
-        browser, live_server, login, shot, scored_shop, download_dir, width):
+        browser, live_server, login, shot, run, download_dir, width):
     from selenium.webdriver.common.by import By
 
-    run, shop = scored_shop, scored_shop.shop
+    shop = run.shop
     size = LAPTOP if width == "laptop" else PHONE
     UserFactory(username="mia", role="marketer", shops=[shop])
     integration = UserFactory(username="shop-feed", role="analyst", shops=[shop])
