@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+# The simulated shop trained and scored (the fixture `run`), as the re-scoring tests use it: test_fresh_scores.py.
+from tests.predictions.test_rescoring import run  # noqa: F401
+
 CHROMIUM = os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BINARY", "/usr/bin/chromedriver")
 DESKTOP = (1366, 900)
