@@ -14,6 +14,56 @@ from predictions.services.training import ALGORITHMS
 
 # The bounds are AtRiskFilter's (predictions.filters), which the web page and saved segments use too.
 
+# Probabilities are 0 to 1 everywhere in the API (responses and filters); the web page's form, its links and
+# the filters segments store keep whole percents. These fields take 0 to 1 and give the percent the filter holds.
+PROBABILITY_FILTERS = ("churn_min", "churn_max")
+PROBABILITY_RULE = "a probability from 0 to 1 (0.5 = 50 %), in whole percents: at most two decimals"
+
+
+def percent_from_probability(number: float) -> int:
+    """The whole percent a 0-to-1 probability names; a ValidationError (a 400 on the field) for anything else."""
+    percent = round(number * 100, 6)  # 0.07 * 100 is 7.000000000000001
+    if not 0 <= percent <= 100:
+        raise serializers.ValidationError(f"Give {PROBABILITY_RULE}; {number:g} is out of range.",
+                                          code="max_value" if percent > 100 else "min_value")
+    if not percent.is_integer():
+        raise serializers.ValidationError(f"Give {PROBABILITY_RULE}; {number:g} has more.", code="invalid")
+    return int(percent)
+
+
+class ProbabilityField(serializers.FloatField):
+    """A query parameter holding a probability from 0 to 1; its value is the whole percent."""
+
+    default_error_messages = {"invalid": f"Not a number: give {PROBABILITY_RULE}."}
+
+    def to_internal_value(self, data):
+        return percent_from_probability(super().to_internal_value(data))
+
+
+class StrictProbabilityField(StrictFloatField):
+    """ProbabilityField for JSON bodies: a JSON number only."""
+
+    default_error_messages = {"invalid": f"Not a number: give {PROBABILITY_RULE}."}
+
+    def to_internal_value(self, data):
+        return percent_from_probability(super().to_internal_value(data))
+
+
+def web_query(query, validated: dict):
+    """The at-risk query `query` (a QueryDict the API validated into `validated`) in the web page's units, for
+    AtRiskFilter.from_query: the probability filters as whole percents."""
+    query = query.copy()
+    for key in PROBABILITY_FILTERS:
+        if key in validated:
+            query[key] = str(validated[key])
+    return query
+
+
+def probabilities_shown(filters: dict) -> dict:
+    """A saved filter (whole percents) as the API shows it: probabilities 0 to 1."""
+    return {key: value / 100 if key in PROBABILITY_FILTERS and isinstance(value, int | float)
+            and not isinstance(value, bool) else value for key, value in filters.items()}
+
 
 class BandsField(serializers.CharField):
     """`bands=high,medium` (comma-separated; may be repeated): each must be a known band."""
@@ -29,14 +79,17 @@ class BandsField(serializers.CharField):
 
 
 class AtRiskFilterSerializer(serializers.Serializer):
-    """The at-risk page's filters (percent, shop currency, whole days), with the same names and meaning."""
+    """The at-risk page's filters, with the same names and meaning: probabilities 0 to 1 (the page's form takes
+    percents), money in the shop currency, whole days."""
 
     bands = BandsField(required=False, help_text="Risk bands, comma-separated: `bands=high,medium` "
                                                  "(high, medium, low).")
     band = serializers.ListField(child=serializers.ChoiceField(choices=BANDS), required=False,
                                  help_text="One risk band (repeat the parameter for several); the same as `bands`.")
-    churn_min = serializers.IntegerField(min_value=0, max_value=100, required=False, help_text="Percent, inclusive.")
-    churn_max = serializers.IntegerField(min_value=0, max_value=100, required=False, help_text="Percent, inclusive.")
+    churn_min = ProbabilityField(required=False, help_text="Churn probability at least this: from 0 to 1 "
+                                                         "(0.5 = 50 %), at most two decimals; inclusive.")
+    churn_max = ProbabilityField(required=False, help_text="Churn probability at most this: from 0 to 1 "
+                                                         "(0.5 = 50 %), at most two decimals; inclusive.")
     value_min = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False,
                                        help_text="12-month spend, shop currency.")
     value_max = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False)
@@ -57,11 +110,13 @@ class AtRiskFilterSerializer(serializers.Serializer):
 
 
 class SegmentFiltersSerializer(KnownKeysSerializer):
-    """A segment's saved filter (the at-risk filters; `bands` is a list)."""
+    """A segment's filter: the at-risk list's filters (`bands` is a list), probabilities from 0 to 1."""
 
     bands = serializers.ListField(child=serializers.ChoiceField(choices=BANDS), required=False)
-    churn_min = StrictIntegerField(min_value=0, max_value=100, required=False, allow_null=True)
-    churn_max = StrictIntegerField(min_value=0, max_value=100, required=False, allow_null=True)
+    churn_min = StrictProbabilityField(required=False, allow_null=True,
+                                       help_text="From 0 to 1 (0.5 = 50 %), at most two decimals; inclusive.")
+    churn_max = StrictProbabilityField(required=False, allow_null=True,
+                                       help_text="From 0 to 1 (0.5 = 50 %), at most two decimals; inclusive.")
     value_min = StrictFloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
     value_max = StrictFloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
     days_min = StrictIntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
@@ -74,10 +129,11 @@ class SegmentFiltersSerializer(KnownKeysSerializer):
     sort = serializers.ChoiceField(choices=list(SORTS), required=False)
 
     def to_representation(self, instance):
-        # Saved filters hold only the fields that narrow the list (AtRiskFilter.to_dict): show them as saved.
+        # Saved filters hold only the fields that narrow the list (AtRiskFilter.to_dict): show them as saved,
+        # but probabilities 0 to 1 (they are saved in the web page's percents).
         # A broken one (saved before a bound existed) may hold an integer JSON cannot carry as a number: as text.
         return {key: str(value) if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ID
-                else value for key, value in dict(instance).items()}
+                else value for key, value in probabilities_shown(dict(instance)).items()}
 
 
 class AtRiskRowSerializer(serializers.Serializer):

@@ -66,6 +66,7 @@ from .serializers import (
     SegmentPatchSerializer,
     TrainInputSerializer,
     at_risk_row_data,
+    web_query,
 )
 
 CUSTOMER_ID = OpenApiParameter("customer_id", OpenApiTypes.STR, OpenApiParameter.PATH,
@@ -147,8 +148,9 @@ class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
                                                 "results": [ROW_EXAMPLE]})],
     )
     def get(self, request):
-        AtRiskFilterSerializer(data=request.query_params).is_valid(raise_exception=True)
-        flt = AtRiskFilter.from_query(request.query_params)
+        query = AtRiskFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        flt = AtRiskFilter.from_query(web_query(request.query_params, query.validated_data))
         if flt.errors:
             raise exceptions.ValidationError(flt.errors[0])
         if flt.segment is not None:

@@ -1,0 +1,82 @@
+"""Issue 18 §4, "the API speaks one language": probabilities are 0 to 1 in filters as in answers (the web page
+keeps percents in its form and links), `limit` means one thing, every timestamp carries its zone."""
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from predictions.models import Segment
+from tests.accounts.factories import UserFactory
+
+from .conftest import assert_error
+
+# The `scored` fixture: churn probabilities C1 0.8, C2 0.7, C3 0.6, C4 0.5, C5 0.4.
+
+
+def _ids(response) -> list[str]:
+    assert response.status_code == 200, response.content[:300]
+    return [row["customer_id"] for row in response.json()["results"]]
+
+
+# ---- probabilities 0 to 1 --------------------------------------------------------------------------------
+
+
+def test_at_risk_probability_filters_take_0_to_1(clients, scored):
+    client = clients["marketer"]
+    assert _ids(client.get("/api/v1/at-risk/", {"churn_min": "0.55", "sort": "churn"})) == ["C1", "C2", "C3"]
+    assert _ids(client.get("/api/v1/at-risk/", {"churn_max": 0.45})) == ["C5"]
+    assert _ids(client.get("/api/v1/at-risk/", {"churn_min": 0.65, "churn_max": "0.75"})) == ["C2"]
+    assert _ids(client.get("/api/v1/at-risk/", {"churn_min": 0, "churn_max": 1})) == ["C1", "C2", "C3", "C4", "C5"]
+
+
+@pytest.mark.parametrize("value", ["50", "1.01", "70", "-0.1"])
+def test_a_percent_where_a_probability_belongs_is_a_400_saying_0_to_1(clients, scored, value):
+    body = assert_error(clients["marketer"].get("/api/v1/at-risk/", {"churn_min": value}), 400)
+    assert body["field"] == "churn_min" and "0 to 1 (0.5 = 50 %)" in body["message"], body
+
+
+def test_a_probability_finer_than_a_whole_percent_is_refused_not_rounded(clients, scored):
+    body = assert_error(clients["marketer"].get("/api/v1/at-risk/", {"churn_max": "0.555"}), 400)
+    assert body["field"] == "churn_max" and "two decimals" in body["message"]
+    body = assert_error(clients["marketer"].post("/api/v1/segments/", {"name": "fine", "filters": {
+        "churn_min": 0.555}}, format="json"), 400)
+    assert body["field"] == "filters.churn_min" and "0 to 1 (0.5 = 50 %)" in body["message"]
+    assert not Segment.objects.filter(name="fine").exists()
+
+
+def test_segment_bodies_take_0_to_1_and_refuse_percents(clients, scored):
+    body = assert_error(clients["marketer"].post("/api/v1/segments/", {"name": "pct", "filters": {
+        "churn_min": 50}}, format="json"), 400)
+    assert body["field"] == "filters.churn_min" and "0 to 1 (0.5 = 50 %)" in body["message"]
+    assert not Segment.objects.filter(name="pct").exists()
+
+
+def test_an_api_segment_and_a_web_segment_with_the_same_threshold_have_the_same_members(client, clients, shop,
+                                                                                        scored):
+    api = clients["marketer"]
+    made = api.post("/api/v1/segments/", {"name": "API", "filters": {"churn_min": 0.55, "churn_max": 0.75}},
+                    format="json")
+    assert made.status_code == 201, made.content
+    assert made.json()["filters"] == {"churn_min": 0.55, "churn_max": 0.75} and made.json()["size"] == 2
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    assert client.post("/segments/", {"name": "Web", "query": "churn_min=55&churn_max=75"}).status_code == 302
+    by_api, by_web = Segment.objects.get(shop=shop, name="API"), Segment.objects.get(shop=shop, name="Web")
+    assert by_api.filters == by_web.filters == {"churn_min": 55, "churn_max": 75}  # the web page's form
+    assert api.get(f"/api/v1/segments/{by_web.pk}/").json()["filters"] == {"churn_min": 0.55, "churn_max": 0.75}
+    members = {name: _ids(api.get(f"/api/v1/segments/{s.pk}/members/")) for name, s in (("api", by_api),
+                                                                                       ("web", by_web))}
+    assert members["api"] == members["web"] == ["C2", "C3"]
+    # A PATCH reads 0 to 1 as well.
+    patched = api.patch(f"/api/v1/segments/{by_api.pk}/", {"filters": {"churn_min": 0.75}}, format="json")
+    assert patched.json()["filters"] == {"churn_min": 0.75} and patched.json()["size"] == 1
+    by_api.refresh_from_db()
+    assert by_api.filters == {"churn_min": 75}
+
+
+def test_the_openapi_document_says_probabilities_are_0_to_1(db):
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    params = {p["name"]: p for p in schema["paths"]["/api/v1/at-risk/"]["get"]["parameters"]}
+    for name in ("churn_min", "churn_max"):
+        assert params[name]["schema"]["type"] == "number"
+        assert "0 to 1 (0.5 = 50 %)" in params[name]["description"]
+    filters = schema["components"]["schemas"]["SegmentFilters"]["properties"]
+    assert "0 to 1 (0.5 = 50 %)" in filters["churn_min"]["description"]
