@@ -105,7 +105,8 @@ class AtRiskFilterSerializer(serializers.Serializer):
     segment = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
                                        help_text="Also apply this saved segment's filter.")
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False,
-                                     help_text="Only the first N customers in the sort order.")
+                                     help_text="Only the first N customers in the sort order, over all pages "
+                                               "(page_size sets the items per page).")
     sort = serializers.ChoiceField(choices=list(SORTS), required=False, default="risk")
 
 
@@ -125,7 +126,9 @@ class SegmentFiltersSerializer(KnownKeysSerializer):
     country = StrictCharField(max_length=64, required=False, allow_blank=True)
     negative_review_days = StrictIntegerField(min_value=1, max_value=MAX_DAYS, required=False, allow_null=True)
     segment = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
-    limit = StrictIntegerField(min_value=1, max_value=MAX_LIMIT, required=False, allow_null=True)
+    limit = StrictIntegerField(min_value=1, max_value=MAX_LIMIT, required=False, allow_null=True,
+                               help_text="Only the first N customers in the sort order (the at-risk list's "
+                                         "`limit`).")
     sort = serializers.ChoiceField(choices=list(SORTS), required=False)
 
     def to_representation(self, instance):

@@ -80,3 +80,61 @@ def test_the_openapi_document_says_probabilities_are_0_to_1(db):
         assert "0 to 1 (0.5 = 50 %)" in params[name]["description"]
     filters = schema["components"]["schemas"]["SegmentFilters"]["properties"]
     assert "0 to 1 (0.5 = 50 %)" in filters["churn_min"]["description"]
+
+
+# ---- `limit` means one thing --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def _get_paths(schema, scored, *, lists_only: bool) -> list[str]:
+    """Every documented GET path, path parameters filled with `scored`'s objects (lists only: those paged)."""
+    values = {"customer_id": "C1", "product_id": "P1", "segment_id": scored["segment"].pk,
+              "model_id": scored["model"].pk, "job_id": scored.get("job_id", 0)}
+    paths = []
+    for path, operations in schema["paths"].items():
+        get = operations.get("get")
+        if get is None or not path.startswith("/api/v1/") or path.endswith("/export/"):
+            continue  # exports are files (CSV, or a customer's whole data as one document)
+        names = {p["name"] for p in get.get("parameters", [])}
+        if lists_only and "page_size" not in names:
+            continue
+        paths.append(path.format(**{name: values[name] for name in names if name in values}))
+    return paths
+
+
+def test_limit_on_the_at_risk_list_is_the_first_n_over_all_pages(clients, scored):
+    client, seen = clients["marketer"], []
+    url = "/api/v1/at-risk/?sort=churn&limit=3&page_size=2"
+    while url:
+        body = client.get(url).json()
+        seen.append([row["customer_id"] for row in body["results"]])
+        url = body["next"]
+    assert seen == [["C1", "C2"], ["C3"]]
+
+
+def test_a_segment_saved_with_a_limit_has_that_many_members_over_all_pages(clients, scored):
+    client = clients["marketer"]
+    made = client.post("/api/v1/segments/", {"name": "Top 2", "filters": {"limit": 2, "sort": "churn"}},
+                       format="json").json()
+    assert made["size"] == 2
+    first = client.get(f"/api/v1/segments/{made['id']}/members/?page_size=1").json()
+    second = client.get(first["next"]).json()
+    assert [r["customer_id"] for r in first["results"] + second["results"]] == ["C1", "C2"]
+    assert second["next"] is None
+
+
+def test_every_other_list_refuses_limit_saying_page_size_sets_a_pages_length(clients, scored, schema):
+    lists = _get_paths(schema, scored, lists_only=True)
+    assert len(lists) >= 9 and "/api/v1/at-risk/" in lists
+    for path in lists:
+        if path == "/api/v1/at-risk/":
+            continue
+        body = assert_error(clients["admin"].get(path, {"limit": 2}), 400, "unknown_parameter")
+        assert body["field"] == "limit" and "page_size sets the items per page" in body["message"], path
+    # Where there is no list at all, `limit` is just an unknown parameter.
+    body = assert_error(clients["admin"].get("/api/v1/me/", {"limit": 2}), 400, "unknown_parameter")
+    assert "page_size" not in body["message"]
