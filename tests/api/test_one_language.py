@@ -1,9 +1,17 @@
 """Issue 18 §4, "the API speaks one language": probabilities are 0 to 1 in filters as in answers (the web page
 keeps percents in its form and links), `limit` means one thing, every timestamp carries its zone."""
 
+import re
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
+from accounts.jobs import job_create
+from accounts.models import ApiToken, Job
+from behavior.models import Review
+from forecasts.models import ForecastRun
 from predictions.models import Segment
 from tests.accounts.factories import UserFactory
 
@@ -138,3 +146,40 @@ def test_every_other_list_refuses_limit_saying_page_size_sets_a_pages_length(cli
     # Where there is no list at all, `limit` is just an unknown parameter.
     body = assert_error(clients["admin"].get("/api/v1/me/", {"limit": 2}), 400, "unknown_parameter")
     assert "page_size" not in body["message"]
+
+
+# ---- every timestamp carries its zone -------------------------------------------------------------------------
+
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+ZONED = re.compile(r"T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")  # one form everywhere: UTC, ISO 8601, `Z`
+
+
+def _strings(data, where=""):
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _strings(value, f"{where}.{key}")
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _strings(value, f"{where}[{index}]")
+    elif isinstance(data, str):
+        yield where, data
+
+
+def test_every_timestamp_in_every_documented_read_carries_its_zone(clients, shop, users, scored, schema):
+    ApiToken.objects.filter(user=users["admin"], shop=shop).update(expires_at=timezone.now() + timedelta(days=9))
+    job = job_create(shop=shop, kind=Job.Kind.SCORE, user=users["admin"], params={"as_of": "2026-06-30"})
+    Job.objects.filter(pk=job.pk).update(started_at=timezone.now(), finished_at=timezone.now())
+    customer = scored["customers"]["C1"]
+    Review.objects.create(shop=shop, external_id="R1", customer=customer, product=scored["products"][0], rating=1,
+                          text="late again", created_at=timezone.now())
+    ForecastRun.objects.create(shop=shop, cutoff=scored["run"].as_of.date(), horizon_days=28,
+                               status=ForecastRun.Status.DONE)
+    checked = 0
+    for path in _get_paths(schema, {**scored, "job_id": job.pk}, lists_only=False):
+        response = clients["admin"].get(path)
+        assert response.status_code == 200, (path, response.content[:300])
+        for where, text in _strings(response.json()):
+            if TIMESTAMP.match(text):
+                checked += 1
+                assert ZONED.search(text), f"{path} {where}: {text!r} is not UTC with `Z`"
+    assert checked >= 30  # scored_at, as_of, created_at, assigned_at, expires_at, ... were all seen
