@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from behavior.models import Customer
+from ecomsight.api.fields import MONEY_PLACES, PROBABILITY_PLACES, rounded
 from ecomsight.api.views import ShopApiMixin
 
 from ..services import next_best_offer
@@ -38,4 +39,7 @@ class NextBestOfferApi(ShopApiMixin, APIView):
         except Customer.DoesNotExist:
             raise Http404("No such customer.") from None
         # The datetime itself, so that it is rendered as every API timestamp is (UTC, `Z`).
-        return Response({**assigned.as_json(), "assigned_at": assigned.assigned_at})
+        # The propensity keeps its 6 decimals: it is logged for off-policy evaluation, which divides by it.
+        return Response({**assigned.as_json(), "assigned_at": assigned.assigned_at,
+                         "expected_conversion": rounded(assigned.expected_conversion, PROBABILITY_PLACES),
+                         "expected_net_revenue": rounded(assigned.expected_net_revenue, MONEY_PLACES)})

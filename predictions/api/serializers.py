@@ -5,7 +5,16 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ecomsight.api.fields import KnownKeysSerializer, StrictCharField, StrictFloatField, StrictIntegerField
+from ecomsight.api.fields import (
+    MONEY_PLACES,
+    PROBABILITY_PLACES,
+    KnownKeysSerializer,
+    RoundedFloatField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    rounded,
+)
 from predictions.filters import BANDS, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
 from predictions.models import CustomerScore, ModelVersion, Segment, Task
 from predictions.selectors.at_risk import AtRiskRow
@@ -144,11 +153,12 @@ class AtRiskRowSerializer(serializers.Serializer):
     email = serializers.CharField(allow_null=True, help_text="Personal data: null unless your role may see it.")
     name = serializers.CharField(allow_null=True, help_text="Personal data: null unless your role may see it.")
     country = serializers.CharField()
-    churn_probability = serializers.FloatField()
-    purchase_probability = serializers.FloatField(allow_null=True)
+    churn_probability = RoundedFloatField(places=PROBABILITY_PLACES, help_text="0 to 1, 4 decimals.")
+    purchase_probability = RoundedFloatField(places=PROBABILITY_PLACES, allow_null=True,
+                                             help_text="0 to 1, 4 decimals.")
     risk_band = serializers.ChoiceField(choices=CustomerScore.Band.choices)
-    spend_12m = serializers.FloatField()
-    revenue_at_risk = serializers.FloatField()
+    spend_12m = RoundedFloatField(places=MONEY_PLACES, help_text="12-month spend, shop currency, 2 decimals.")
+    revenue_at_risk = RoundedFloatField(places=MONEY_PLACES, help_text="Shop currency, 2 decimals.")
     last_order_at = serializers.DateTimeField(allow_null=True)
     days_since_last_order = serializers.IntegerField(allow_null=True)
     reasons = serializers.ListField(child=serializers.CharField())
@@ -163,10 +173,23 @@ def at_risk_row_data(row: AtRiskRow, *, personal: bool) -> dict:
     serializer); email and name only when `personal`."""
     return {"customer_id": row.external_id, "email": row.email if personal else None,
             "name": row.name if personal else None, "country": row.country,
-            "churn_probability": row.churn_probability, "purchase_probability": row.purchase_probability,
-            "risk_band": row.risk_band, "spend_12m": row.spend_12m, "revenue_at_risk": row.revenue_at_risk,
+            "churn_probability": rounded(row.churn_probability, PROBABILITY_PLACES),
+            "purchase_probability": rounded(row.purchase_probability, PROBABILITY_PLACES), "risk_band": row.risk_band,
+            "spend_12m": rounded(row.spend_12m, MONEY_PLACES),
+            "revenue_at_risk": rounded(row.revenue_at_risk, MONEY_PLACES),
             "last_order_at": row.last_order_at, "days_since_last_order": row.days_since_last_order,
             "reasons": row.reasons, "scored_at": row.scored_at, "ordered_since_scoring": row.ordered_since_scoring}
+
+
+_SCORE_PLACES = {"probability": PROBABILITY_PLACES, "p_alive": PROBABILITY_PLACES,
+                 "expected_orders": PROBABILITY_PLACES, "spend_12m": MONEY_PLACES, "revenue_at_risk": MONEY_PLACES}
+
+
+def score_data(score: dict | None) -> dict | None:
+    """A score dict (predictions.selectors.scores) rounded as ScoreOutputSerializer shows it."""
+    if score is None:
+        return None
+    return {**score, **{key: rounded(score[key], places) for key, places in _SCORE_PLACES.items()}}
 
 
 class ScoringRunRefSerializer(serializers.Serializer):
@@ -175,6 +198,11 @@ class ScoringRunRefSerializer(serializers.Serializer):
 
 
 class ScoreOutputSerializer(serializers.ModelSerializer):
+    probability = RoundedFloatField(places=PROBABILITY_PLACES, help_text="0 to 1, 4 decimals.")
+    p_alive = RoundedFloatField(places=PROBABILITY_PLACES, allow_null=True, help_text="0 to 1, 4 decimals.")
+    expected_orders = RoundedFloatField(places=PROBABILITY_PLACES, allow_null=True)
+    spend_12m = RoundedFloatField(places=MONEY_PLACES, allow_null=True, help_text="Shop currency, 2 decimals.")
+    revenue_at_risk = RoundedFloatField(places=MONEY_PLACES, allow_null=True, help_text="Shop currency, 2 decimals.")
     scoring_run = serializers.IntegerField(source="scoring_run_id")
     as_of = serializers.DateTimeField(source="scoring_run.as_of")
     model_version = serializers.IntegerField(source="model_version_id", allow_null=True)

@@ -66,6 +66,7 @@ from .serializers import (
     SegmentPatchSerializer,
     TrainInputSerializer,
     at_risk_row_data,
+    score_data,
     web_query,
 )
 
@@ -187,8 +188,9 @@ class CustomerScoresApi(ShopApiMixin, APIView):
             paginator, customer_score_history(shop=self.shop, customer_id=customer_id, **query.validated_data),
             request, self, exists=lambda: customer_exists(shop=self.shop, external_id=customer_id),
             message="No such customer.")
-        response = paginator.get_paginated_response([score_row(row) for row in page])
-        response.data["current"] = customer_scores_current(shop=self.shop, customer_id=customer_id)
+        response = paginator.get_paginated_response([score_data(score_row(row)) for row in page])
+        current = customer_scores_current(shop=self.shop, customer_id=customer_id)
+        response.data["current"] = {task: score_data(score) for task, score in current.items()}
         return response
 
 

@@ -12,7 +12,8 @@ from accounts.jobs import job_create
 from accounts.models import ApiToken, Job
 from behavior.models import Review
 from forecasts.models import ForecastRun
-from predictions.models import Segment
+from predictions.models import CustomerScore, Segment
+from recommendations.models import Recommendation
 from tests.accounts.factories import UserFactory
 
 from .conftest import assert_error
@@ -183,3 +184,23 @@ def test_every_timestamp_in_every_documented_read_carries_its_zone(clients, shop
                 checked += 1
                 assert ZONED.search(text), f"{path} {where}: {text!r} is not UTC with `Z`"
     assert checked >= 30  # scored_at, as_of, created_at, assigned_at, expires_at, ... were all seen
+
+
+# ---- rounding ------------------------------------------------------------------------------------------------
+
+
+def test_probabilities_show_4_decimals_and_money_2(clients, scored):
+    c1 = scored["customers"]["C1"]
+    CustomerScore.objects.filter(customer=c1, task="churn").update(
+        probability=0.812345678, p_alive=0.30000000000000004, spend_12m=99.999, revenue_at_risk=81.23456)
+    Recommendation.objects.filter(customer=c1, rank=3).update(score=1 / 3)
+    client = clients["marketer"]
+    row = client.get("/api/v1/at-risk/", {"sort": "churn"}).json()["results"][0]
+    assert row["customer_id"] == "C1"
+    assert (row["churn_probability"], row["spend_12m"], row["revenue_at_risk"]) == (0.8123, 100.0, 81.23)
+    scores = client.get("/api/v1/customers/C1/scores/", {"task": "churn"}).json()
+    for score in (scores["current"]["churn"], scores["results"][0]):
+        assert (score["probability"], score["p_alive"], score["spend_12m"], score["revenue_at_risk"]) == (
+            0.8123, 0.3, 100.0, 81.23)
+    recs = client.get("/api/v1/customers/C1/recommendations/").json()["results"]
+    assert [r["score"] for r in recs] == [1.0, 0.5, 0.3333]
