@@ -5,7 +5,8 @@ customers, and one validator (`_parse`) with one set of bounds for the three of 
 whole percents (what a marketer types: "70"), money is in the shop's currency, days are whole days before
 the scores' date (at most MAX_DAYS). Bad values never raise on a page: the field is dropped and its
 problem recorded in `errors`, so a mistyped link still shows a (wider) list with the page's notice; the
-API answers 400 with the first error; a saved filter with errors is *broken* (`broken`): it matches
+API answers 400 with the first error (the API takes probabilities from 0 to 1 and hands the filter whole
+percents: predictions/api/serializers.py); a saved filter with errors is *broken* (`broken`): it matches
 nobody and its segment says so, rather than widening to the whole list or failing.
 """
 

@@ -35,7 +35,7 @@ class MeApi(ShopApiMixin, APIView):
         return Response({
             "username": request.user.get_username(), "role": self.role, "shop": self.shop.slug,
             "token": {"name": token.name, "prefix": token.prefix,
-                      "expires_at": token.expires_at.isoformat() if token.expires_at else None} if token else None,
+                      "expires_at": token.expires_at} if token else None,
         })
 
 

@@ -38,7 +38,30 @@ class StrictFloatField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
-__all__ = ["StrictCharField", "StrictFloatField", "StrictIntegerField"]
+# Answers round what they show: a probability to 4 decimals (0.8123, a hundredth of a percent), money to cents.
+PROBABILITY_PLACES = 4
+MONEY_PLACES = 2
+
+
+def rounded(value, places: int) -> float | None:
+    """`value` as a float rounded to `places` decimals (None stays None): 0.30000000000000004 → 0.3."""
+    return None if value is None else round(float(value), places)
+
+
+class RoundedFloatField(serializers.FloatField):
+    """A read-only number shown rounded to `places` decimals (PROBABILITY_PLACES, MONEY_PLACES)."""
+
+    def __init__(self, *, places: int, **kwargs):
+        self.places = places
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return rounded(value, self.places)
+
+
+__all__ = ["MONEY_PLACES", "PROBABILITY_PLACES", "RoundedFloatField", "StrictCharField", "StrictFloatField",
+           "StrictIntegerField", "rounded"]
 
 
 class KnownKeysSerializer(serializers.Serializer):

@@ -17,7 +17,9 @@ class ErrorSerializer(serializers.Serializer):
 
 
 _ERRORS = {
-    400: ("Invalid input", "invalid", "churn_min must be between 0 and 100.", "churn_min"),
+    400: ("Invalid input", "invalid",
+          "Give a probability from 0 to 1 (0.5 = 50 %), in whole percents: at most two decimals; 50 is out of range.",
+          "churn_min"),
     401: ("Missing or bad credentials", "authentication_failed", "Invalid token.", None),
     403: ("The caller's role does not allow this", "permission_denied",
           "This needs the analyst role or a stronger one; your role is marketer.", None),

@@ -86,8 +86,13 @@ def unknown_query_check(params, known: frozenset[str]) -> None:
     for key in params:
         if key not in known and key not in _ALWAYS_KNOWN:
             takes = ", ".join(sorted(known)) or "no query parameters"
-            raise exceptions.ValidationError({key: [exceptions.ErrorDetail(
-                f"Unknown parameter “{key[:40]}”: this call takes {takes}.", code="unknown_parameter")]})
+            message = f"Unknown parameter “{key[:40]}”: this call takes {takes}."
+            if key == "limit" and "page_size" in known:
+                # `limit` means one thing in the API, "only the first N of the whole list" (the at-risk list's
+                # top N); elsewhere it is refused, saying what sets a page's length.
+                message = ("This list takes no “limit” (only the at-risk list does: its first N customers): "
+                           f"page_size sets the items per page, and `next` leads to the rest. It takes {takes}.")
+            raise exceptions.ValidationError({key: [exceptions.ErrorDetail(message, code="unknown_parameter")]})
 
 
 class ShopApiMixin:

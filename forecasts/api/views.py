@@ -39,7 +39,7 @@ class ForecastListApi(ShopApiMixin, APIView):
                                       key=q.get("key"))
         info = run.summary.get("levels", {}).get(q["level"], {}).get(q["measure"], {}).get(q["freq"], {})
         return Response({
-            "run_id": run.pk, "cutoff": run.cutoff.isoformat(), "created_at": run.created_at.isoformat(),
+            "run_id": run.pk, "cutoff": run.cutoff.isoformat(), "created_at": run.created_at,
             "level": q["level"], "measure": q["measure"], "freq": q["freq"],
             "champion": info.get("champion"), "validation_wape_pct": info.get("validation_wape_pct"),
             "series": series,

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from behavior.models import Customer
+from ecomsight.api.fields import MONEY_PLACES, PROBABILITY_PLACES, rounded
 from ecomsight.api.views import ShopApiMixin
 
 from ..services import next_best_offer
@@ -29,7 +30,7 @@ class NextBestOfferApi(ShopApiMixin, APIView):
             "customer_id": "C-1042", "offer_id": "discount_10",
             "offer": {"name": "10 % off", "kind": "discount_pct", "value": 10.0}, "propensity": 0.8725,
             "is_control": False, "policy_version": 3, "assignment_id": "api-5f0c2b9e4d7a4c1e9b3a8d6f2e1c0b9a",
-            "assigned_at": "2026-03-01T09:30:00+00:00", "expected_conversion": 0.184,
+            "assigned_at": "2026-03-01T09:30:00Z", "expected_conversion": 0.184,
             "expected_net_revenue": None})],
     )
     def get(self, request, customer_id: str):
@@ -37,4 +38,8 @@ class NextBestOfferApi(ShopApiMixin, APIView):
             assigned = next_best_offer(shop=self.shop, customer_external_id=customer_id)
         except Customer.DoesNotExist:
             raise Http404("No such customer.") from None
-        return Response(assigned.as_json())
+        # The datetime itself, so that it is rendered as every API timestamp is (UTC, `Z`).
+        # The propensity keeps its 6 decimals: it is logged for off-policy evaluation, which divides by it.
+        return Response({**assigned.as_json(), "assigned_at": assigned.assigned_at,
+                         "expected_conversion": rounded(assigned.expected_conversion, PROBABILITY_PLACES),
+                         "expected_net_revenue": rounded(assigned.expected_net_revenue, MONEY_PLACES)})

@@ -5,7 +5,16 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ecomsight.api.fields import KnownKeysSerializer, StrictCharField, StrictFloatField, StrictIntegerField
+from ecomsight.api.fields import (
+    MONEY_PLACES,
+    PROBABILITY_PLACES,
+    KnownKeysSerializer,
+    RoundedFloatField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    rounded,
+)
 from predictions.filters import BANDS, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
 from predictions.models import CustomerScore, ModelVersion, Segment, Task
 from predictions.selectors.at_risk import AtRiskRow
@@ -13,6 +22,56 @@ from predictions.services.export_presets import PRESET_CHOICES
 from predictions.services.training import ALGORITHMS
 
 # The bounds are AtRiskFilter's (predictions.filters), which the web page and saved segments use too.
+
+# Probabilities are 0 to 1 everywhere in the API (responses and filters); the web page's form, its links and
+# the filters segments store keep whole percents. These fields take 0 to 1 and give the percent the filter holds.
+PROBABILITY_FILTERS = ("churn_min", "churn_max")
+PROBABILITY_RULE = "a probability from 0 to 1 (0.5 = 50 %), in whole percents: at most two decimals"
+
+
+def percent_from_probability(number: float) -> int:
+    """The whole percent a 0-to-1 probability names; a ValidationError (a 400 on the field) for anything else."""
+    percent = round(number * 100, 6)  # 0.07 * 100 is 7.000000000000001
+    if not 0 <= percent <= 100:
+        raise serializers.ValidationError(f"Give {PROBABILITY_RULE}; {number:g} is out of range.",
+                                          code="max_value" if percent > 100 else "min_value")
+    if not percent.is_integer():
+        raise serializers.ValidationError(f"Give {PROBABILITY_RULE}; {number:g} has more.", code="invalid")
+    return int(percent)
+
+
+class ProbabilityField(serializers.FloatField):
+    """A query parameter holding a probability from 0 to 1; its value is the whole percent."""
+
+    default_error_messages = {"invalid": f"Not a number: give {PROBABILITY_RULE}."}
+
+    def to_internal_value(self, data):
+        return percent_from_probability(super().to_internal_value(data))
+
+
+class StrictProbabilityField(StrictFloatField):
+    """ProbabilityField for JSON bodies: a JSON number only."""
+
+    default_error_messages = {"invalid": f"Not a number: give {PROBABILITY_RULE}."}
+
+    def to_internal_value(self, data):
+        return percent_from_probability(super().to_internal_value(data))
+
+
+def web_query(query, validated: dict):
+    """The at-risk query `query` (a QueryDict the API validated into `validated`) in the web page's units, for
+    AtRiskFilter.from_query: the probability filters as whole percents."""
+    query = query.copy()
+    for key in PROBABILITY_FILTERS:
+        if key in validated:
+            query[key] = str(validated[key])
+    return query
+
+
+def probabilities_shown(filters: dict) -> dict:
+    """A saved filter (whole percents) as the API shows it: probabilities 0 to 1."""
+    return {key: value / 100 if key in PROBABILITY_FILTERS and isinstance(value, int | float)
+            and not isinstance(value, bool) else value for key, value in filters.items()}
 
 
 class BandsField(serializers.CharField):
@@ -29,14 +88,17 @@ class BandsField(serializers.CharField):
 
 
 class AtRiskFilterSerializer(serializers.Serializer):
-    """The at-risk page's filters (percent, shop currency, whole days), with the same names and meaning."""
+    """The at-risk page's filters, with the same names and meaning: probabilities 0 to 1 (the page's form takes
+    percents), money in the shop currency, whole days."""
 
     bands = BandsField(required=False, help_text="Risk bands, comma-separated: `bands=high,medium` "
                                                  "(high, medium, low).")
     band = serializers.ListField(child=serializers.ChoiceField(choices=BANDS), required=False,
                                  help_text="One risk band (repeat the parameter for several); the same as `bands`.")
-    churn_min = serializers.IntegerField(min_value=0, max_value=100, required=False, help_text="Percent, inclusive.")
-    churn_max = serializers.IntegerField(min_value=0, max_value=100, required=False, help_text="Percent, inclusive.")
+    churn_min = ProbabilityField(required=False, help_text="Churn probability at least this: from 0 to 1 "
+                                                         "(0.5 = 50 %), at most two decimals; inclusive.")
+    churn_max = ProbabilityField(required=False, help_text="Churn probability at most this: from 0 to 1 "
+                                                         "(0.5 = 50 %), at most two decimals; inclusive.")
     value_min = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False,
                                        help_text="12-month spend, shop currency.")
     value_max = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False)
@@ -52,16 +114,19 @@ class AtRiskFilterSerializer(serializers.Serializer):
     segment = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
                                        help_text="Also apply this saved segment's filter.")
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False,
-                                     help_text="Only the first N customers in the sort order.")
+                                     help_text="Only the first N customers in the sort order, over all pages "
+                                               "(page_size sets the items per page).")
     sort = serializers.ChoiceField(choices=list(SORTS), required=False, default="risk")
 
 
 class SegmentFiltersSerializer(KnownKeysSerializer):
-    """A segment's saved filter (the at-risk filters; `bands` is a list)."""
+    """A segment's filter: the at-risk list's filters (`bands` is a list), probabilities from 0 to 1."""
 
     bands = serializers.ListField(child=serializers.ChoiceField(choices=BANDS), required=False)
-    churn_min = StrictIntegerField(min_value=0, max_value=100, required=False, allow_null=True)
-    churn_max = StrictIntegerField(min_value=0, max_value=100, required=False, allow_null=True)
+    churn_min = StrictProbabilityField(required=False, allow_null=True,
+                                       help_text="From 0 to 1 (0.5 = 50 %), at most two decimals; inclusive.")
+    churn_max = StrictProbabilityField(required=False, allow_null=True,
+                                       help_text="From 0 to 1 (0.5 = 50 %), at most two decimals; inclusive.")
     value_min = StrictFloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
     value_max = StrictFloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
     days_min = StrictIntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
@@ -70,14 +135,17 @@ class SegmentFiltersSerializer(KnownKeysSerializer):
     country = StrictCharField(max_length=64, required=False, allow_blank=True)
     negative_review_days = StrictIntegerField(min_value=1, max_value=MAX_DAYS, required=False, allow_null=True)
     segment = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
-    limit = StrictIntegerField(min_value=1, max_value=MAX_LIMIT, required=False, allow_null=True)
+    limit = StrictIntegerField(min_value=1, max_value=MAX_LIMIT, required=False, allow_null=True,
+                               help_text="Only the first N customers in the sort order (the at-risk list's "
+                                         "`limit`).")
     sort = serializers.ChoiceField(choices=list(SORTS), required=False)
 
     def to_representation(self, instance):
-        # Saved filters hold only the fields that narrow the list (AtRiskFilter.to_dict): show them as saved.
+        # Saved filters hold only the fields that narrow the list (AtRiskFilter.to_dict): show them as saved,
+        # but probabilities 0 to 1 (they are saved in the web page's percents).
         # A broken one (saved before a bound existed) may hold an integer JSON cannot carry as a number: as text.
         return {key: str(value) if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_ID
-                else value for key, value in dict(instance).items()}
+                else value for key, value in probabilities_shown(dict(instance)).items()}
 
 
 class AtRiskRowSerializer(serializers.Serializer):
@@ -85,11 +153,12 @@ class AtRiskRowSerializer(serializers.Serializer):
     email = serializers.CharField(allow_null=True, help_text="Personal data: null unless your role may see it.")
     name = serializers.CharField(allow_null=True, help_text="Personal data: null unless your role may see it.")
     country = serializers.CharField()
-    churn_probability = serializers.FloatField()
-    purchase_probability = serializers.FloatField(allow_null=True)
+    churn_probability = RoundedFloatField(places=PROBABILITY_PLACES, help_text="0 to 1, 4 decimals.")
+    purchase_probability = RoundedFloatField(places=PROBABILITY_PLACES, allow_null=True,
+                                             help_text="0 to 1, 4 decimals.")
     risk_band = serializers.ChoiceField(choices=CustomerScore.Band.choices)
-    spend_12m = serializers.FloatField()
-    revenue_at_risk = serializers.FloatField()
+    spend_12m = RoundedFloatField(places=MONEY_PLACES, help_text="12-month spend, shop currency, 2 decimals.")
+    revenue_at_risk = RoundedFloatField(places=MONEY_PLACES, help_text="Shop currency, 2 decimals.")
     last_order_at = serializers.DateTimeField(allow_null=True)
     days_since_last_order = serializers.IntegerField(allow_null=True)
     reasons = serializers.ListField(child=serializers.CharField())
@@ -104,10 +173,23 @@ def at_risk_row_data(row: AtRiskRow, *, personal: bool) -> dict:
     serializer); email and name only when `personal`."""
     return {"customer_id": row.external_id, "email": row.email if personal else None,
             "name": row.name if personal else None, "country": row.country,
-            "churn_probability": row.churn_probability, "purchase_probability": row.purchase_probability,
-            "risk_band": row.risk_band, "spend_12m": row.spend_12m, "revenue_at_risk": row.revenue_at_risk,
+            "churn_probability": rounded(row.churn_probability, PROBABILITY_PLACES),
+            "purchase_probability": rounded(row.purchase_probability, PROBABILITY_PLACES), "risk_band": row.risk_band,
+            "spend_12m": rounded(row.spend_12m, MONEY_PLACES),
+            "revenue_at_risk": rounded(row.revenue_at_risk, MONEY_PLACES),
             "last_order_at": row.last_order_at, "days_since_last_order": row.days_since_last_order,
             "reasons": row.reasons, "scored_at": row.scored_at, "ordered_since_scoring": row.ordered_since_scoring}
+
+
+_SCORE_PLACES = {"probability": PROBABILITY_PLACES, "p_alive": PROBABILITY_PLACES,
+                 "expected_orders": PROBABILITY_PLACES, "spend_12m": MONEY_PLACES, "revenue_at_risk": MONEY_PLACES}
+
+
+def score_data(score: dict | None) -> dict | None:
+    """A score dict (predictions.selectors.scores) rounded as ScoreOutputSerializer shows it."""
+    if score is None:
+        return None
+    return {**score, **{key: rounded(score[key], places) for key, places in _SCORE_PLACES.items()}}
 
 
 class ScoringRunRefSerializer(serializers.Serializer):
@@ -116,6 +198,11 @@ class ScoringRunRefSerializer(serializers.Serializer):
 
 
 class ScoreOutputSerializer(serializers.ModelSerializer):
+    probability = RoundedFloatField(places=PROBABILITY_PLACES, help_text="0 to 1, 4 decimals.")
+    p_alive = RoundedFloatField(places=PROBABILITY_PLACES, allow_null=True, help_text="0 to 1, 4 decimals.")
+    expected_orders = RoundedFloatField(places=PROBABILITY_PLACES, allow_null=True)
+    spend_12m = RoundedFloatField(places=MONEY_PLACES, allow_null=True, help_text="Shop currency, 2 decimals.")
+    revenue_at_risk = RoundedFloatField(places=MONEY_PLACES, allow_null=True, help_text="Shop currency, 2 decimals.")
     scoring_run = serializers.IntegerField(source="scoring_run_id")
     as_of = serializers.DateTimeField(source="scoring_run.as_of")
     model_version = serializers.IntegerField(source="model_version_id", allow_null=True)

@@ -66,6 +66,8 @@ from .serializers import (
     SegmentPatchSerializer,
     TrainInputSerializer,
     at_risk_row_data,
+    score_data,
+    web_query,
 )
 
 CUSTOMER_ID = OpenApiParameter("customer_id", OpenApiTypes.STR, OpenApiParameter.PATH,
@@ -147,8 +149,9 @@ class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
                                                 "results": [ROW_EXAMPLE]})],
     )
     def get(self, request):
-        AtRiskFilterSerializer(data=request.query_params).is_valid(raise_exception=True)
-        flt = AtRiskFilter.from_query(request.query_params)
+        query = AtRiskFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        flt = AtRiskFilter.from_query(web_query(request.query_params, query.validated_data))
         if flt.errors:
             raise exceptions.ValidationError(flt.errors[0])
         if flt.segment is not None:
@@ -185,8 +188,9 @@ class CustomerScoresApi(ShopApiMixin, APIView):
             paginator, customer_score_history(shop=self.shop, customer_id=customer_id, **query.validated_data),
             request, self, exists=lambda: customer_exists(shop=self.shop, external_id=customer_id),
             message="No such customer.")
-        response = paginator.get_paginated_response([score_row(row) for row in page])
-        response.data["current"] = customer_scores_current(shop=self.shop, customer_id=customer_id)
+        response = paginator.get_paginated_response([score_data(score_row(row)) for row in page])
+        current = customer_scores_current(shop=self.shop, customer_id=customer_id)
+        response.data["current"] = {task: score_data(score) for task, score in current.items()}
         return response
 
 

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from ecomsight.api.fields import StrictIntegerField
+from ecomsight.api.fields import PROBABILITY_PLACES, RoundedFloatField, StrictIntegerField
 from recommendations.models import Recommendation, SimilarProduct
 
 
@@ -15,6 +15,7 @@ class ProductRefSerializer(serializers.Serializer):
 
 class RecommendationOutputSerializer(serializers.ModelSerializer):
     product = ProductRefSerializer()
+    score = RoundedFloatField(places=PROBABILITY_PLACES, help_text="Higher is better; 4 decimals.")
 
     class Meta:
         model = Recommendation
@@ -24,6 +25,7 @@ class RecommendationOutputSerializer(serializers.ModelSerializer):
 
 class SimilarOutputSerializer(serializers.ModelSerializer):
     product = ProductRefSerializer(source="similar")
+    score = RoundedFloatField(places=PROBABILITY_PLACES, help_text="Higher is more similar; 4 decimals.")
 
     class Meta:
         model = SimilarProduct

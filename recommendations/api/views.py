@@ -16,6 +16,7 @@ from accounts.jobs import job_create
 from accounts.models import Job
 from behavior.selectors import customer_exists
 from catalog.models import Product, VisualNeighbour
+from ecomsight.api.fields import PROBABILITY_PLACES, rounded
 from ecomsight.api.pagination import paginate_or_404
 from ecomsight.api.schema import documented_get
 from ecomsight.api.views import PAGING, ShopApiMixin, query_names
@@ -37,7 +38,7 @@ def _recommendation_row(row: dict) -> dict:
     return {"rank": row["rank"],
             "product": {"id": row["product_external_id"], "title": row["product_title"],
                         "price": row["product_price"], "active": row["product_active"]},
-            "score": row["score"], "source": row["source"], "reason": row["reason"]}
+            "score": rounded(row["score"], PROBABILITY_PLACES), "source": row["source"], "reason": row["reason"]}
 
 
 @documented_get(operation_id="customer_recommendations", summary="A customer's recommendations, best first",

@@ -91,10 +91,10 @@ def test_at_risk_uses_the_web_filters(clients, scored):
     assert body["scoring_run"]["id"] == scored["run"].pk
     high = client.get("/api/v1/at-risk/", {"band": ["high"], "sort": "churn"}).json()["results"]
     assert [r["customer_id"] for r in high] == ["C1", "C2", "C3"]  # p ≥ 0.6
-    assert [r["customer_id"] for r in client.get("/api/v1/at-risk/", {"churn_min": 75}).json()["results"]] == ["C1"]
+    assert [r["customer_id"] for r in client.get("/api/v1/at-risk/", {"churn_min": 0.75}).json()["results"]] == ["C1"]
 
 
-@pytest.mark.parametrize(("params", "field"), [({"churn_min": "abc"}, "churn_min"), ({"churn_min": 101}, "churn_min"),
+@pytest.mark.parametrize(("params", "field"), [({"churn_min": "abc"}, "churn_min"), ({"churn_min": 1.01}, "churn_min"),
                                                ({"band": "purple"}, "band"), ({"sort": "x"}, "sort"),
                                                ({"days_min": 10**12}, "days_min"), ({"page_size": 0}, "page_size"),
                                                ({"cursor": "garbage"}, "cursor")])
@@ -104,7 +104,7 @@ def test_at_risk_bad_filter_is_400_naming_the_field(clients, scored, params, fie
 
 
 def test_at_risk_empty_range_is_400(clients, scored):
-    assert_error(clients["marketer"].get("/api/v1/at-risk/", {"churn_min": 80, "churn_max": 10}), 400)
+    assert_error(clients["marketer"].get("/api/v1/at-risk/", {"churn_min": 0.8, "churn_max": 0.1}), 400)
 
 
 def test_cursor_pagination_walks_every_item_once(clients, shop, scored):
@@ -138,7 +138,7 @@ def test_segments_crud(clients, scored):
     seg = created.json()
     assert seg["size"] == 3 and seg["filters"] == {"bands": ["high"], "value_min": 50.0}
     assert_error(client.post("/api/v1/segments/", {"name": "big"}, format="json"), 400, "segment_name_taken")
-    assert_error(client.post("/api/v1/segments/", {"name": "x", "filters": {"churn_min": 500}}, format="json"), 400)
+    assert_error(client.post("/api/v1/segments/", {"name": "x", "filters": {"churn_min": 5}}, format="json"), 400)
     patched = client.patch(f"/api/v1/segments/{seg['id']}/", {"filters": {"bands": ["low"]}}, format="json").json()
     assert patched["name"] == "Big" and patched["size"] == 0
     put = client.put(f"/api/v1/segments/{seg['id']}/", {"name": "Renamed"}, format="json").json()

@@ -1,7 +1,8 @@
 """The busiest reads (a customer's recommendations and scores, at-risk pages) answer every kind of call with
 the status, headers and bytes they gave before their hand-written fast path was removed: read_answers.json
 holds those answers, captured from that code (changed since only by issue 18 §1: at-risk rows carry
-`scored_at` and `ordered_since_scoring`, current scores `ordered_since_scoring`). @RUN@ stands for the scoring
+`scored_at` and `ordered_since_scoring`, current scores `ordered_since_scoring`; and by §4:
+`churn_min` takes a probability from 0 to 1, so its error message changed). @RUN@ stands for the scoring
 run's id, @CURSORn@ for the at-risk cursor at offset n, @SEGMENT@ for the segment's id. Each one is requested,
 and every `next` link followed, through the API as it is now."""
 
