@@ -172,7 +172,8 @@ def api_token_verify(*, plain: str) -> ApiToken:
     # shop (a role in another shop counts for nothing). order_by("pk"): Membership's default order would join
     # the shop to sort one row.
     membership = Membership.objects.filter(user_id=OuterRef("user_id"), shop_id=OuterRef("shop_id")).order_by("pk")
-    token = (ApiToken.objects.select_related("user", "shop").filter(key_hash=key_hash)
+    # The owner's password hash is never read here (deferred: a use would load it), so it never reaches the cache.
+    token = (ApiToken.objects.select_related("user", "shop").defer("user__password").filter(key_hash=key_hash)
              .annotate(member_role=Subquery(membership.values("role")[:1])).order_by("pk").first())
     if token is None:
         raise TokenInvalid("Invalid token.")

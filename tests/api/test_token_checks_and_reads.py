@@ -172,3 +172,14 @@ def test_the_api_lists_the_rows_the_web_page_shows(clients, shop, scored, query)
         (row.external_id, row.email, row.churn_probability, row.revenue_at_risk, row.days_since_last_order)
         for row in page.rows]
     assert body["results"]
+
+
+def test_the_cached_token_holds_no_password_hash(users, shop):
+    import pickle
+
+    issued = api_token_create(user=users["admin"], shop=shop, name="cache")
+    assert bearer(issued.plain).get(ME).status_code == 200
+    cached = cache.get(f"api-token:{issued.token.key_hash}")
+    assert cached is not None and cached.user.pk == users["admin"].pk
+    assert "password" in cached.user.get_deferred_fields()
+    assert users["admin"].password.encode() not in pickle.dumps(cached)
