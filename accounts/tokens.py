@@ -137,15 +137,16 @@ def _user_changed(sender, instance, created: bool = False, **kwargs) -> None:
         tokens_forget_for(user_id=instance.pk)
 
 
-def _last_used_touch(token: ApiToken, now) -> None:
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
-        # Conditional, so concurrent calls of one token (and several processes) write it once.
-        ApiToken.objects.filter(pk=token.pk).filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_PRECISION)
-        ).update(last_used_at=now)
-        token.last_used_at = now
-        if settings.API_TOKEN_CACHE_SECONDS:  # the cached copy too, or each call of the next seconds would write
-            cache.set(_cache_key(token.key_hash), token, settings.API_TOKEN_CACHE_SECONDS)
+def _last_used_touch(token: ApiToken, now) -> bool:
+    """Write last_used_at when it is older than LAST_USED_PRECISION; whether it wrote."""
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_PRECISION:
+        return False
+    # Conditional, so concurrent calls of one token (and several processes) write it once.
+    ApiToken.objects.filter(pk=token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_PRECISION)
+    ).update(last_used_at=now)
+    token.last_used_at = now
+    return True
 
 
 def api_token_verify(*, plain: str) -> ApiToken:
@@ -166,7 +167,8 @@ def api_token_verify(*, plain: str) -> ApiToken:
     now = timezone.now()
     token = cache.get(_cache_key(key_hash)) if settings.API_TOKEN_CACHE_SECONDS else None
     if token is not None and (token.expires_at is None or token.expires_at > now):
-        _last_used_touch(token, now)
+        if _last_used_touch(token, now):  # the cached copy too, or each call of the next seconds would write
+            cache.set(_cache_key(key_hash), token, settings.API_TOKEN_CACHE_SECONDS)
         return token
     # One indexed query: the token (unique hash) with its owner, its shop and the owner's membership of that
     # shop (a role in another shop counts for nothing). order_by("pk"): Membership's default order would join

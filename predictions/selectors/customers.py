@@ -16,6 +16,7 @@ from predictions.models import CustomerScore, ScoringRun, Task
 from ..extensions import customer_recommendations
 from ..filters import text_encodable
 from .at_risk import scoring_run_current
+from .freshness import ordered_after
 
 HISTORY_RUNS = 24
 TIMELINE_ITEMS = 50
@@ -92,7 +93,7 @@ def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
         last_order_at=last_order.placed_at if last_order is not None else None,
         orders_count=customer.orders.count(), history=history, timeline=timeline[:TIMELINE_ITEMS],
         recommendations=recommended.recommendations, similar=recommended.similar,
-        ordered_since_scoring=bool(seen_until and last_order is not None and last_order.placed_at > seen_until),
+        ordered_since_scoring=customer.pk in ordered_after({customer.pk: seen_until}) if seen_until else False,
     )
 
 

@@ -119,7 +119,12 @@ class SegmentDetail:
     planner: list[tuple[float, float]]  # (churn probability, 12-month spend), highest probability first
     problems: tuple[str, ...] = ()  # a broken saved filter (see segment_problems)
     left_out_no_consent: int = 0  # matched by the filter, left out: they refused marketing
-    ordered_since_scoring: int = 0  # members with an order placed after their score: left out of files by default
+    # members with an order placed after their score: left out of files by default
+    ordered_since_scoring_ids: frozenset[int] = frozenset()
+
+    @property
+    def ordered_since_scoring(self) -> int:
+        return len(self.ordered_since_scoring_ids)
 
 
 PLANNER_CAP = 5000
@@ -147,7 +152,9 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
     return SegmentDetail(segment=segment, run=run, size=qs.count(), preview=rows, words=words, planner=planner,
                          problems=problems,
                          left_out_no_consent=segment_consent_refused_count(shop=shop, segment=segment, run=run),
-                         ordered_since_scoring=qs.filter(customer_id__in=recent).count() if recent else 0)
+                         ordered_since_scoring_ids=frozenset(
+                             qs.filter(customer_id__in=recent).values_list("customer_id", flat=True)) if recent
+                         else frozenset())
 
 
 def segment_member_ids(*, shop: Shop, segment: Segment) -> list[int]:
@@ -182,8 +189,8 @@ def segment_export_choices(*, shop: Shop, detail: SegmentDetail) -> list[ExportC
     members = detail.size
     if members and detail.run is not None:
         excluded = excluded_customers(shop_id=shop.pk)
-        if detail.ordered_since_scoring:
-            excluded = set(excluded) | customers_ordered_since_scoring(run=detail.run)
+        if detail.ordered_since_scoring_ids:
+            excluded = set(excluded) | detail.ordered_since_scoring_ids
         if excluded:
             members -= segment_queryset(shop=shop, segment=detail.segment, run=detail.run).filter(
                 customer_id__in=excluded).count()
