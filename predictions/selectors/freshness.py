@@ -7,25 +7,28 @@ predictions.services.rescoring). `scored_at` is the time the row was written."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.db import connection
-from django.db.models import Exists, Max, OuterRef, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import RawSQL
 
 from behavior.models import Order
 
 from ..models import CustomerScore, ScoringRun
 
 
-def scores_with_freshness(queryset: QuerySet[CustomerScore]) -> QuerySet[CustomerScore]:
-    """`queryset` of scores annotated with `score_as_of` (the end of the history the score saw) and
-    `ordered_since_scoring` (a non-cancelled order of the customer placed after it): one index probe per row
+def ordered_since_scoring_sql(score: str, *, as_of: str) -> str:
+    """SQL true when the customer of the score row `score` (a table alias) has a non-cancelled order placed after
+    the history the score saw (its history_until, else `as_of`: the run's as_of): one index probe
     (order_customer_time), for a page of rows, not a whole run."""
-    annotated = queryset.annotate(score_as_of=Coalesce("history_until", "scoring_run__as_of"))
-    later = Order.objects.filter(customer_id=OuterRef("customer_id"), placed_at__gt=OuterRef("score_as_of")).exclude(
-        status=Order.Status.CANCELLED)
-    return annotated.annotate(ordered_since_scoring=Exists(later))
+    return (f"EXISTS (SELECT 1 FROM behavior_order o WHERE o.customer_id = {score}.customer_id"
+            f" AND o.placed_at > COALESCE({score}.history_until, {as_of}) AND o.status <> '{Order.Status.CANCELLED}')")
+
+
+def with_ordered_since_scoring(scores: QuerySet[CustomerScore], *, run: ScoringRun) -> QuerySet[CustomerScore]:
+    """`scores` (rows of `run`) annotated with `ordered_since_scoring` (ordered_since_scoring_sql): one index
+    probe per row returned, so apply it to a page of rows."""
+    rule = ordered_since_scoring_sql(CustomerScore._meta.db_table, as_of="%s")
+    return scores.annotate(ordered_since_scoring=RawSQL(rule, (run.as_of,), output_field=BooleanField()))
 
 
 def customers_ordered_since_scoring(*, run: ScoringRun) -> set[int]:
@@ -39,13 +42,3 @@ def customers_ordered_since_scoring(*, run: ScoringRun) -> set[int]:
             " AND o.placed_at > COALESCE(s.history_until, %(as_of)s)",
             {"run": run.pk, "shop": run.shop_id, "as_of": run.as_of})
         return {row[0] for row in cursor.fetchall()}
-
-
-def ordered_after(seen_until: dict[int, datetime]) -> set[int]:
-    """Which customers (id → the end of the history their score saw) have a non-cancelled order placed after
-    it: one query for a page of rows."""
-    if not seen_until:
-        return set()
-    last = (Order.objects.filter(customer_id__in=list(seen_until), placed_at__gt=min(seen_until.values()))
-            .exclude(status=Order.Status.CANCELLED).values("customer_id").annotate(last=Max("placed_at")))
-    return {row["customer_id"] for row in last if row["last"] > seen_until[row["customer_id"]]}

@@ -1,49 +1,58 @@
 """A customer's scores as the API shows them: every score in a succeeded run (the history, paged by the view)
-and the scores of the shop's current run."""
+and the scores of the shop's current run. Each is one SQL statement (see ecomsight.db.SqlRows for why)."""
 
 from __future__ import annotations
 
-from django.db.models import F, QuerySet
+import json
+
+from django.db import connection
 
 from accounts.models import Shop
-from predictions.models import CustomerScore, ScoringRun
+from ecomsight.db import SqlRows
+from predictions.models import ScoringRun
 
-from .at_risk import scoring_run_current_id
-from .freshness import scores_with_freshness
+from .at_risk import SCORING_RUN_CURRENT_SQL
+from .freshness import ordered_since_scoring_sql
 
-# The columns of a score as the API shows it (ScoreOutputSerializer's fields), read with values().
-_SCORE_COLUMNS = ("id", "task", "probability", "risk_band", "decile", "reasons", "expected_orders", "p_alive",
-                  "spend_12m", "revenue_at_risk", "scored_at", "scoring_run_id", "model_version_id")
+# The columns of a score as the API shows it (ScoreOutputSerializer's fields) and its run's as_of.
+_SELECT = ("SELECT s.id, s.task, s.probability, s.risk_band, s.decile, s.reasons, s.expected_orders, s.p_alive,"
+           " s.spend_12m, s.revenue_at_risk, s.scored_at, s.scoring_run_id, s.model_version_id, run.as_of")
+# The shop's customer by their own id, with their scores and each score's run.
+_FROM = (" FROM predictions_customerscore s"
+         " JOIN behavior_customer c ON c.id = s.customer_id"
+         " JOIN predictions_scoringrun run ON run.id = s.scoring_run_id"
+         " WHERE c.shop_id = %(shop)s AND c.external_id = %(customer)s")
 
 
-def _customer_scores(*, shop: Shop, customer_id: str) -> QuerySet[CustomerScore]:
-    return CustomerScore.objects.filter(customer__shop=shop, customer__external_id=customer_id)
-
-
-def customer_score_history(*, shop: Shop, customer_id: str, task: str | None = None) -> QuerySet:
+def customer_score_history(*, shop: Shop, customer_id: str, task: str | None = None) -> SqlRows:
     """Every score of the shop's customer `customer_id` (their own id) in a succeeded run, only `task`'s when
-    given, as dicts with the run's `as_of` (empty for an unknown customer). The caller orders and pages it."""
-    qs = _customer_scores(shop=shop, customer_id=customer_id).filter(scoring_run__status=ScoringRun.Status.SUCCEEDED)
-    if task:
-        qs = qs.filter(task=task)
-    return qs.values(*_SCORE_COLUMNS, as_of=F("scoring_run__as_of"))
+    given, as dicts with the run's `as_of` (empty for an unknown customer). The caller orders (by scored_at, id)
+    and pages it; score_row shapes a row."""
+    where = f" AND run.status = '{ScoringRun.Status.SUCCEEDED}'" + (" AND s.task = %(task)s" if task else "")
+    return SqlRows(_SELECT + _FROM + where, {"shop": shop.pk, "customer": customer_id, "task": task},
+                   columns={"scored_at": "s.scored_at", "id": "s.id"})
 
 
 def customer_scores_current(*, shop: Shop, customer_id: str) -> dict[str, dict | None]:
     """The customer's score of each task in the shop's current run (scoring_run_current), None where there is
-    none, each with `ordered_since_scoring`: one query."""
-    current = scoring_run_current_id(shop=shop)
-    rows = (scores_with_freshness(_customer_scores(shop=shop, customer_id=customer_id).filter(scoring_run_id=current))
-            .values(*_SCORE_COLUMNS, "ordered_since_scoring", as_of=F("scoring_run__as_of")))
-    # ordered_since_scoring: the customer ordered after the history this score saw (re-scoring is pending)
+    none, each with `ordered_since_scoring` (the customer ordered after the history the score saw: re-scoring
+    is pending): one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{_SELECT}, {ordered_since_scoring_sql('s', as_of='run.as_of')} AS ordered_since_scoring"
+            f"{_FROM} AND s.scoring_run_id = ({SCORING_RUN_CURRENT_SQL})",
+            {"shop": shop.pk, "customer": customer_id})
+        names = [column.name for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     by_task = {row["task"]: {**score_row(row), "ordered_since_scoring": row["ordered_since_scoring"]} for row in rows}
     return {task: by_task.get(task) for task in ("churn", "purchase")}
 
 
 def score_row(row: dict) -> dict:
     """A score dict from the selectors above in ScoreOutputSerializer's shape."""
+    reasons = row["reasons"]
     return {"task": row["task"], "probability": row["probability"], "risk_band": row["risk_band"],
-            "decile": row["decile"], "reasons": row["reasons"], "expected_orders": row["expected_orders"],
-            "p_alive": row["p_alive"], "spend_12m": row["spend_12m"], "revenue_at_risk": row["revenue_at_risk"],
-            "scored_at": row["scored_at"], "as_of": row["as_of"], "scoring_run": row["scoring_run_id"],
-            "model_version": row["model_version_id"]}
+            "decile": row["decile"], "reasons": json.loads(reasons) if isinstance(reasons, str) else reasons,
+            "expected_orders": row["expected_orders"], "p_alive": row["p_alive"], "spend_12m": row["spend_12m"],
+            "revenue_at_risk": row["revenue_at_risk"], "scored_at": row["scored_at"], "as_of": row["as_of"],
+            "scoring_run": row["scoring_run_id"], "model_version": row["model_version_id"]}

@@ -65,6 +65,9 @@ def test_current_scores_are_the_current_runs_however_the_history_is_read(clients
     whole = clients["marketer"].get(path).json()  # the whole history on the first page
     assert whole["results"][0]["scoring_run"] == backfill.pk and len(whole["results"]) == 4
     assert whole["current"]["churn"]["scoring_run"] == newer.pk and whole["current"]["purchase"] is None
+    from predictions.selectors.at_risk import scoring_run_current  # the pages' rule (the API's is its SQL form)
+
+    assert scoring_run_current(shop=shop) == newer
     for query in ({"page_size": 1}, {"task": "purchase"}, {"task": "churn", "page_size": 1}):
         body = clients["marketer"].get(path, query).json()
         assert body["current"] == whole["current"], query

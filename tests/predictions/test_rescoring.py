@@ -11,7 +11,7 @@ from django.db.models import Count
 from accounts.tokens import api_token_create
 from ecomsight.celery import app as celery_app
 from predictions.models import CustomerScore, RescorePending, ScoringRun
-from predictions.selectors.freshness import customers_ordered_since_scoring, scores_with_freshness
+from predictions.selectors.freshness import customers_ordered_since_scoring, with_ordered_since_scoring
 from predictions.services.rescoring import customers_rescore, rescore_changed, rescore_pending_count
 from predictions.services.scoring import scoring_run_create, scoring_run_execute
 from predictions.services.training import model_train
@@ -60,18 +60,18 @@ def test_an_order_posted_through_the_api_gets_the_customer_rescored_into_the_cur
         response = analyst.post(ORDERS, [_order(score, run, "NEW-1")], format="json")
     assert response.status_code == 200 and response.json()["stored"] == 1
     # Until the worker has run: the score says it is older than the customer's data.
-    stale = scores_with_freshness(run.scores.filter(customer_id=score.customer_id, task="churn")).get()
-    assert stale.ordered_since_scoring and stale.score_as_of == run.as_of
+    stale = with_ordered_since_scoring(run.scores.filter(customer_id=score.customer_id, task="churn"), run=run).get()
+    assert stale.ordered_since_scoring and stale.history_until is None  # it saw the history up to the run's as_of
     assert customers_ordered_since_scoring(run=run) == {score.customer_id}
     assert rescore_pending_count(shop_id=run.shop_id) == 1
 
     for callback in callbacks:  # the commit's callbacks: the debounced task (eager in the tests) runs
         callback()
 
-    fresh = scores_with_freshness(run.scores.filter(customer_id=score.customer_id, task="churn")).get()
+    fresh = with_ordered_since_scoring(run.scores.filter(customer_id=score.customer_id, task="churn"), run=run).get()
     assert not fresh.ordered_since_scoring
     assert fresh.scored_at > score.scored_at
-    assert fresh.history_until == fresh.score_as_of > run.as_of
+    assert fresh.history_until > run.as_of
     # An order today: no more likely to leave (calibrated probabilities are steps: it may stay on the same one),
     # and BG/NBD's P(alive), a smooth function of the history, goes up.
     assert fresh.probability <= score.probability
