@@ -14,3 +14,10 @@ class ForecastsConfig(AppConfig):
         from .selectors import customer_flag_reasons, flagged_customer_ids
 
         excluded_customers_provide(reader=flagged_customer_ids, reasons=customer_flag_reasons)
+
+        # New orders or events (a finished import, an API batch): check the monitors (debounced).
+        from behavior.signals import data_arrived
+
+        from .services.alerts import data_arrived_receive
+
+        data_arrived.connect(data_arrived_receive, dispatch_uid="forecasts.alerts.after_import")
