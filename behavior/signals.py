@@ -6,3 +6,8 @@ from django.dispatch import Signal
 # transaction, after orders or events were stored or changed. Arguments: shop_id, customer_ids (a set of ints).
 # predictions re-scores those customers (predictions.services.rescoring).
 customers_changed = Signal()
+
+# Sent once new data is stored and committed: when a file import job finishes (source "import") and after an API
+# batch (source "api"). Arguments: shop_id, kind ("orders", "events", …), source. The forecasts app checks the
+# shop's monitors for anomalies (debounced: forecasts.services.alerts).
+data_arrived = Signal()

@@ -74,9 +74,9 @@ def _policy() -> FetchPolicy:
                        user_agent="EcomSight-delivery/1.0", private_setting="DELIVERY_ALLOW_PRIVATE")
 
 
-def _address_check(url: str, *, field: str) -> None:
+def address_check(url: str, *, field: str) -> None:
     """Refuse an address the worker may not reach (a private network, the cloud metadata service) unless
-    DELIVERY_ALLOW_PRIVATE: the same check as when it sends (catalog.fetch)."""
+    DELIVERY_ALLOW_PRIVATE: the same check as when it sends (catalog.fetch). Also used for alert webhooks."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError("Give an http:// or https:// address.", field=field)
@@ -108,7 +108,7 @@ def delivery_create(*, shop: Shop, segment: Segment, user: AbstractBaseUser, kin
     fields = {}
     if kind == Delivery.Kind.WEBHOOK:
         url = url.strip()
-        _address_check(url, field="url")
+        address_check(url, field="url")
         fields = {"url": url, "secret": secrets.token_hex(32)}
     else:
         if not bucket.strip():
@@ -116,7 +116,7 @@ def delivery_create(*, shop: Shop, segment: Segment, user: AbstractBaseUser, kin
         if not access_key_id.strip() or not secret_access_key:
             raise UserError("Give the access key id and secret the bucket accepts.", field="access_key_id")
         if endpoint_url.strip():
-            _address_check(endpoint_url.strip(), field="endpoint_url")
+            address_check(endpoint_url.strip(), field="endpoint_url")
         fields = {"endpoint_url": endpoint_url.strip(), "region": region.strip(), "bucket": bucket.strip(),
                   "prefix": prefix.strip().lstrip("/"), "access_key_id": access_key_id.strip(),
                   "secret_access_key": secret_access_key}
@@ -221,16 +221,23 @@ class AttemptOutcome:
     retry_in: int | None = None
 
 
+def webhook_post(*, url: str, secret: str, body: bytes) -> int:
+    """POST a JSON `body` to `url` once, signed (TIMESTAMP_HEADER, SIGNATURE_HEADER under `secret`), through the
+    SSRF-checked client; returns the status. FetchError when it fails (`.retry`: worth another try). The segment
+    batches here and the forecasts app's alert webhook both send through it."""
+    timestamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
+               SIGNATURE_HEADER: signature(secret=secret, timestamp=timestamp, body=body)}
+    return checked_post(url, body=body, headers=headers, policy=_policy())
+
+
 def webhook_batch_send(*, run_id: int, batch: int, customer_ids: list[int], attempt: int) -> AttemptOutcome:
     """Try once to POST batch `batch` of the run, signed; log the try, and close the run once every batch is
     sent or given up."""
     run = DeliveryRun.objects.select_related("delivery__segment", "export", "shop").get(pk=run_id)
     body, rows = webhook_body(run=run, batch=batch, customer_ids=customer_ids)
-    timestamp = str(int(time.time()))
-    headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
-               SIGNATURE_HEADER: signature(secret=run.delivery.secret, timestamp=timestamp, body=body)}
     try:
-        status = checked_post(run.delivery.url, body=body, headers=headers, policy=_policy())
+        status = webhook_post(url=run.delivery.url, secret=run.delivery.secret, body=body)
     except FetchError as exc:
         return _attempt_failed(run=run, batch=batch, attempt=attempt, error=str(exc), retry=exc.retry,
                                status_code=exc.status)

@@ -1,8 +1,10 @@
 """Forecast runs and their values per series; anomaly monitors' alerts."""
 
+from django.conf import settings
 from django.db import models
 
 from accounts.models import Shop
+from ecomsight.crypto import EncryptedTextField
 
 
 class ForecastRun(models.Model):
@@ -110,3 +112,17 @@ class CustomerFlag(models.Model):
     class Meta:
         ordering = ["kind", "customer_id"]
         constraints = [models.UniqueConstraint(fields=["customer", "kind"], name="customer_flag_unique")]
+
+
+class AlertWebhook(models.Model):
+    """Where a shop's new alerts are also sent: a webhook, as signed JSON (the deliveries app's signature and
+    sender), retried with its back-off. The last try's outcome is kept for the Alerts page."""
+
+    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="alert_webhook")
+    url = models.CharField(max_length=2000)
+    secret = EncryptedTextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=1000, blank=True)

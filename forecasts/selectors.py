@@ -99,3 +99,12 @@ def forecast_series_list(*, run: ForecastRun, level: str, measure: str, freq: st
 def flagged_customer_ids(shop_id: int) -> set[int]:
     """Ids of the shop's flagged customers (left out of segment exports by default)."""
     return set(CustomerFlag.objects.filter(shop_id=shop_id).values_list("customer_id", flat=True))
+
+
+FLAG_LABELS = {CustomerFlag.Kind.REFUND_ABUSE: "Refund abuse", CustomerFlag.Kind.BOT_SESSIONS: "Bot-like sessions"}
+
+
+def customer_flag_reasons(shop_id: int, customer_id: int) -> list[str]:
+    """Why the customer is flagged, one sentence per flag ("Refund abuse: refunded 4 of 5 orders …"); [] if not."""
+    return [f"{FLAG_LABELS.get(kind, kind)}: {reason}" for kind, reason in
+            CustomerFlag.objects.filter(shop_id=shop_id, customer_id=customer_id).values_list("kind", "reason")]

@@ -3,11 +3,14 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from accounts.models import Shop
 from ecomsight.errors import UserError
 
+from .services.alerts import anomalies_check
 from .services.runs import forecast_run_create
+from .services.webhooks import alert_webhook_send
 
 logger = logging.getLogger("ecomsight.nightly")
 FORECAST_SOFT_LIMIT = 2 * 3600
@@ -17,6 +20,22 @@ FORECAST_SOFT_LIMIT = 2 * 3600
 def forecast_run_task(shop_id: int, horizon_days: int = 91) -> int:
     """Forecast one shop; returns the run id."""
     return forecast_run_create(shop=Shop.objects.get(pk=shop_id), horizon_days=horizon_days).pk
+
+
+@shared_task(soft_time_limit=600, time_limit=900)
+def anomalies_check_task(shop_id: int) -> int:
+    """After new orders or events (debounced): check the shop's monitors, store and notify new alerts."""
+    return len(anomalies_check(shop_id=shop_id))
+
+
+@shared_task(bind=True, queue="default", max_retries=None)
+def alert_webhook_task(self, shop_id: int, alert_ids: list[int]) -> bool:
+    """POST new alerts to the shop's webhook; retried with the deliveries' back-off while worth it. Network work:
+    the default queue, like deliveries."""
+    outcome = alert_webhook_send(shop_id=shop_id, alert_ids=alert_ids, attempt=self.request.retries + 1)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in, max_retries=settings.DELIVERY_MAX_ATTEMPTS - 1)
+    return outcome.ok
 
 
 @shared_task(soft_time_limit=FORECAST_SOFT_LIMIT, time_limit=FORECAST_SOFT_LIMIT + 300)

@@ -10,4 +10,5 @@ urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
     path("alerts/acknowledge/", views.alert_acknowledge_view, name="alert_acknowledge"),
     path("alerts/mute/", views.monitor_mute_view, name="monitor_mute"),
+    path("alerts/webhook/", views.alert_webhook_view, name="alert_webhook"),
 ]

@@ -11,13 +11,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
-from accounts.selectors import shop_for_request
+from accounts.selectors import shop_for_request, user_role
 from ecomsight.csvsafe import neutralise
+from ecomsight.errors import UserError
 
 from .ml.series import LEVELS, MEASURES
-from .models import Alert, CustomerFlag, MonitorMute
+from .models import Alert, AlertWebhook, CustomerFlag, MonitorMute
 from .selectors import forecast_keys, forecast_run_latest, forecast_value_list, history_series_frame
 from .services.alerts import alert_acknowledge, monitor_mute, monitor_unmute
+from .services.webhooks import alert_webhook_remove, alert_webhook_set
 
 W, H = 720, 220
 
@@ -100,7 +102,29 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     alerts = Alert.objects.filter(shop=shop).order_by("status", "-start")[:200]
     mutes = MonitorMute.objects.filter(shop=shop).order_by("metric", "segment")
     flags = CustomerFlag.objects.filter(shop=shop).select_related("customer")[:200]
-    return render(request, "forecasts/alerts.html", {"shop": shop, "alerts": alerts, "mutes": mutes, "flags": flags})
+    is_admin = user_role(user=request.user, shop=shop) == "admin"
+    return render(request, "forecasts/alerts.html", {
+        "shop": shop, "alerts": alerts, "mutes": mutes, "flags": flags, "is_admin": is_admin,
+        # the signing secret is shown to admins only
+        "webhook": AlertWebhook.objects.filter(shop=shop).first() if is_admin else None})
+
+
+@require_POST
+@role_required("admin")
+def alert_webhook_view(request: HttpRequest) -> HttpResponse:
+    """POST url: send new alerts there (signed JSON); POST remove: stop."""
+    shop = shop_for_request(request)
+    if request.POST.get("remove"):
+        alert_webhook_remove(shop=shop, user=request.user)
+        messages.success(request, "Alerts are no longer sent to a webhook.")
+        return redirect("forecasts:alerts")
+    try:
+        alert_webhook_set(shop=shop, user=request.user, url=request.POST.get("url", ""))
+    except UserError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "New alerts will be sent to this webhook.")
+    return redirect("forecasts:alerts")
 
 
 @require_POST

@@ -66,14 +66,23 @@ def export_offers(*, shop_id: int) -> Callable[[Sequence[int]], dict[int, str]]:
 
 # shop_id -> ids of customers left out of segment exports (campaign files) by default: customers an app above
 # predictions flagged (the forecasts app: refund abuse, bot-like sessions). Nothing provided: nobody is left out.
+# An export keeps them when asked (export_create's include_flagged).
 ExcludedCustomersReader = Callable[[int], set[int]]
+# (shop_id, customer_id) -> why that customer is flagged, one sentence per flag ([] when not flagged): the
+# customer page shows it.
+FlagReasonsReader = Callable[[int, int], list[str]]
 _excluded_reader: ExcludedCustomersReader | None = None
+_reasons_reader: FlagReasonsReader | None = None
 
 
-def excluded_customers_provide(*, reader: ExcludedCustomersReader) -> None:
-    global _excluded_reader
-    _excluded_reader = reader
+def excluded_customers_provide(*, reader: ExcludedCustomersReader, reasons: FlagReasonsReader | None = None) -> None:
+    global _excluded_reader, _reasons_reader
+    _excluded_reader, _reasons_reader = reader, reasons
 
 
 def excluded_customers(*, shop_id: int) -> set[int]:
     return set() if _excluded_reader is None else _excluded_reader(shop_id)
+
+
+def customer_flag_reasons(*, shop_id: int, customer_id: int) -> list[str]:
+    return [] if _reasons_reader is None else _reasons_reader(shop_id, customer_id)

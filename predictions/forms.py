@@ -38,6 +38,9 @@ class ExportForm(forms.Form):
         required=False, label="Include customers who ordered since their score",
         help_text="Left out by default: their score was computed before that order (they are re-scored within "
                   "minutes).")
+    include_flagged = forms.BooleanField(
+        required=False, label="Include flagged customers",
+        help_text="Left out by default: flagged for refund abuse or bot-like sessions (their page says why).")
     preset = forms.ChoiceField(choices=PRESET_CHOICES, required=False, label="Columns for",
                                error_messages={"invalid_choice": "Choose one of the listed campaign tools."})
 

@@ -325,6 +325,7 @@ def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_ma
             control_pct=form.cleaned_data["control"] or 0, stream_max_rows=stream_max_rows,
             preset=form.cleaned_data["preset"] or "generic",
             include_ordered_since_scoring=form.cleaned_data["include_ordered_since_scoring"],
+            include_flagged=form.cleaned_data["include_flagged"],
         )
     except UserError as exc:  # a broken saved filter, Mailchimp without emails
         messages.error(request, exc.message)
@@ -336,6 +337,7 @@ def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_ma
     response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)  # refused marketing: not in the file
     # ordered after their score was computed: not in a campaign file unless asked for
     response["X-Left-Out-Ordered-Since-Scoring"] = str(plan.left_out_ordered_since_scoring)
+    response["X-Left-Out-Flagged"] = str(plan.left_out_flagged)  # refund abuse, bot-like: unless asked for
     return response
 
 

@@ -21,6 +21,7 @@ from behavior.ingest import postgres
 from behavior.ingest.formats import SPECS, Batch, Reject, plan_build
 from behavior.ingest.parse import batches_parse
 from behavior.models import Event
+from behavior.signals import data_arrived
 
 MAX_ITEMS = 10_000
 MAX_LINES_PER_ORDER = 1_000
@@ -194,6 +195,12 @@ def _rejects(rejects: list[Reject], index_of, prefix: str = "") -> Iterator[Item
                            _reason_code(r.reason), message)
 
 
+def _arrived(shop: Shop, kind: str, changed: int) -> None:
+    """Tell the apps above (behavior.signals.data_arrived) that this batch stored data (after its commit)."""
+    if changed:
+        data_arrived.send(sender=BatchOutcome, shop_id=shop.pk, kind=kind, source="api")
+
+
 def events_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> BatchOutcome:
     """Validate and store a list of event objects in one transaction. Re-sending stores nothing new."""
     rows, rejected = _rows_from_items(items, "events", key="event_id")
@@ -205,6 +212,7 @@ def events_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
             result = _write(shop=shop, kind="events", batch=batch, create_missing=create_missing)
         rejected.extend(_rejects(result.rejects, int))
         stored, duplicates = result.inserted, result.duplicates
+        _arrived(shop, "events", stored)
     rejected.sort(key=lambda r: r.index)
     return BatchOutcome(stored=stored, duplicates=duplicates, rejected=rejected,
                         unknown_types=_unknown_types(items, {r.index for r in rejected}))
@@ -287,6 +295,7 @@ def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
                     index, j = line_owner[r.line]
                     rejected.append(ItemRejected(index, f"lines.{j}.{r.column}", _reason_code(r.reason),
                                                  f"line {j}: {r.reason}"))
+        _arrived(shop, "orders", stored + updated)
     rejected.sort(key=lambda r: r.index)
     return BatchOutcome(stored=stored, duplicates=duplicates, updated=updated, lines_stored=lines_stored,
                         rejected=rejected)

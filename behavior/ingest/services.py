@@ -25,6 +25,7 @@ from django.utils import timezone
 from accounts.jobs import job_create
 from accounts.models import Job, Shop
 from behavior.models import ImportJob, PendingUpload
+from behavior.signals import data_arrived
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 from ecomsight.files import Removed, old_files_remove
@@ -328,6 +329,8 @@ def _job_finish(job: ImportJob, report: _RejectReport, started: float, *, error:
         job.bytes_read = job.bytes_total
     job.save(update_fields=["status", "error", "report_path", "seconds", "finished_at", "bytes_read", "bytes_total"])
     _job_sync(job)
+    if not error and not job.dry_run and (job.inserted or job.updated):
+        data_arrived.send(sender=ImportJob, shop_id=job.shop_id, kind=job.kind, source="import")
 
 
 def _job_sync(job: ImportJob) -> None:

@@ -282,6 +282,10 @@ CELERY_BEAT_SCHEDULE = {
 RESCORE_DEBOUNCE_SECONDS = env.int("RESCORE_DEBOUNCE_SECONDS", default=30)
 RESCORE_CHUNK_SIZE = env.int("RESCORE_CHUNK_SIZE", default=5_000)
 
+# Anomaly checks after new data (forecasts.services.alerts): an orders/events import that finished or an API batch
+# schedules one check of the shop's monitors this many seconds later; arrivals until it runs add nothing.
+ANOMALY_DEBOUNCE_SECONDS = env.int("ANOMALY_DEBOUNCE_SECONDS", default=300)
+
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "ecomsight.api.schema.ApiAutoSchema",

@@ -245,6 +245,10 @@ def customer_forecast(inp: ForecastInput, *, shrink: float = 1.0, arrival_bins: 
         per_bin_repeats = np.array([repeats[: j + 1].sum() for j in range(h)])
         new = np.outer(per_new, np.ones(h)) * arrivals + np.outer(key_avg, per_bin_repeats) * arrivals
     mean = np.asarray(known) + new
+    if not np.isfinite(mean).all():
+        # The fit ran to a boundary (no dropout seen: a -> 0, r and alpha huge): its expectations are NaN. Left
+        # out, rather than a NaN that would win or lose the champion's choice at random.
+        raise ModelUnavailable(f"BG/NBD has no finite expectation for this history ({params})")
     if panel.freq == "day":
         mean = mean * _weekday_profile(panel, h)
     return Forecast(mean=mean)

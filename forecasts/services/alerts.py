@@ -1,4 +1,11 @@
-"""Anomaly detection for a shop, its alerts (grouped runs of anomalous days), acknowledging, muting and email."""
+"""Anomaly detection for a shop, its alerts (grouped runs of anomalous days), acknowledging, muting, email and
+the alert webhook.
+
+When: nightly (forecasts.tasks.nightly_forecasts) and after new data arrives — an orders or events file import
+that finished, an API batch (behavior.signals.data_arrived) — debounced as re-scoring is (ecomsight.debounce):
+the first arrival of a window enqueues one check ANOMALY_DEBOUNCE_SECONDS later, later arrivals of the window
+add nothing. Both check the last 7 complete days (a day still running is never judged: its few hours would look
+like an outage) and notify only alerts not stored before."""
 
 from __future__ import annotations
 
@@ -13,11 +20,14 @@ from django.utils import timezone
 from accounts.models import Shop
 from behavior.models import Event
 from ecomsight.db import epoch_sql, read_frame
+from ecomsight.debounce import debounce_release, debounced_enqueue
+from ecomsight.errors import UserError
 
 from ..ml.anomalies import Anomaly, DetectorConfig, daily_metrics_frame, detect
 from ..models import Alert, ForecastValue, MonitorMute
 from ..selectors import ForecastError, category_name_map, customer_country_map, forecast_run_latest, shop_orders_frames
 from .common import num
+from .webhooks import alert_webhook_enqueue
 
 # The latest forecast's bands replace the baseline on the days they cover, for these (measure -> metric).
 FORECAST_METRICS = {"orders": "orders", "revenue": "revenue"}
@@ -48,14 +58,18 @@ def _forecast_bands(*, shop_id: int) -> pd.DataFrame | None:
     return frame[["metric", "segment", "day", "expected", "lo", "hi"]]
 
 
-def anomalies_detect(*, shop: Shop, start: date | None = None, end: date | None = None) -> list[Anomaly]:
+def anomalies_detect(*, shop: Shop, start: date | None = None, end: date | None = None,
+                     complete_days_only: bool = False) -> list[Anomaly]:
     """Alerts of every monitor of the shop between `start` and `end` (default: the last 7 days of data), read in
-    bulk; muted monitors are left out. ForecastError without orders."""
+    bulk; muted monitors are left out. `complete_days_only`: the last day checked is yesterday (UTC) at the
+    latest. ForecastError without orders."""
     frames = shop_orders_frames(shop_id=shop.pk)
     if frames.orders.empty:
         raise ForecastError("this shop has no orders yet: import some (import_data orders FILE) first")
     last = pd.to_datetime(frames.orders["placed_at"], utc=True).dt.tz_convert(None).dt.normalize().max()
     end_ts = pd.Timestamp(end) if end else last
+    if complete_days_only:
+        end_ts = min(end_ts, pd.Timestamp(timezone.now().date()) - pd.Timedelta(days=1))
     start_ts = pd.Timestamp(start) if start else end_ts - pd.Timedelta(days=6)
     if start_ts > end_ts:
         raise ForecastError(f"--from {start_ts.date()} is after --to {end_ts.date()}")
@@ -102,9 +116,11 @@ def alerts_save(*, shop: Shop, anomalies: list[Anomaly]) -> list[Alert]:
 
 
 def alerts_notify(*, shop: Shop, alerts: list[Alert]) -> int:
-    """One email for new alerts to the shop's admins and analysts (Django's email backend); marks them sent."""
+    """New alerts to the shop's webhook, if it has one (after the commit: forecasts.services.webhooks), and one
+    email to its admins and analysts (Django's email backend), marked sent. Returns the email's recipients."""
     if not alerts:
         return 0
+    alert_webhook_enqueue(shop=shop, alerts=alerts)
     from django.contrib.auth import get_user_model
 
     users = get_user_model().objects.filter(memberships__shop=shop, memberships__role__in=["admin", "analyst"],
@@ -121,10 +137,44 @@ def alerts_notify(*, shop: Shop, alerts: list[Alert]) -> int:
 
 
 def anomalies_detect_and_alert(*, shop: Shop) -> list[Alert]:
-    """Nightly and after imports: detect over the last 7 days, store the alerts, email the new ones."""
-    created = alerts_save(shop=shop, anomalies=anomalies_detect(shop=shop))
+    """Nightly and after imports: detect over the last 7 complete days, store the alerts, notify the new ones."""
+    created = alerts_save(shop=shop, anomalies=anomalies_detect(shop=shop, complete_days_only=True))
     alerts_notify(shop=shop, alerts=created)
     return created
+
+
+def _check_key(shop_id: int) -> str:
+    return f"anomalies:scheduled:{shop_id}"
+
+
+def data_arrived_receive(*, shop_id: int, kind: str, **kwargs) -> bool:
+    """Receives behavior.signals.data_arrived: orders or events stored (a finished import, an API batch)
+    schedule the shop's anomaly check, once per ANOMALY_DEBOUNCE_SECONDS window, after the commit."""
+    if kind not in ("orders", "events"):
+        return False
+    transaction.on_commit(lambda: anomalies_check_schedule(shop_id=shop_id), robust=True)
+    return True
+
+
+def anomalies_check_schedule(*, shop_id: int) -> bool:
+    """Enqueue the shop's anomaly check ANOMALY_DEBOUNCE_SECONDS from now unless one already waits. Returns
+    whether this call enqueued it."""
+    from ..tasks import anomalies_check_task  # tasks import the services
+
+    return debounced_enqueue(key=_check_key(shop_id), task=anomalies_check_task, args=(shop_id,),
+                             seconds=settings.ANOMALY_DEBOUNCE_SECONDS)
+
+
+def anomalies_check(*, shop_id: int) -> list[Alert]:
+    """The debounced check after new data: detect, store, notify (nothing for a shop without orders yet)."""
+    debounce_release(key=_check_key(shop_id))  # arrivals from now on schedule the next window's check
+    shop = Shop.objects.filter(pk=shop_id).first()
+    if shop is None:
+        return []
+    try:
+        return anomalies_detect_and_alert(shop=shop)
+    except UserError:  # no orders yet (events only), nothing complete to check
+        return []
 
 
 @transaction.atomic

@@ -263,6 +263,10 @@ class ExportQuerySerializer(serializers.Serializer):
         required=False, default=False,
         help_text="Keep members who ordered after their score was computed (left out by default; how many: "
                   "the X-Left-Out-Ordered-Since-Scoring header).")
+    include_flagged = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Keep members flagged for refund abuse or bot-like sessions (left out by default; how many: the "
+                  "X-Left-Out-Flagged header).")
     preset = serializers.ChoiceField(choices=[key for key, _ in PRESET_CHOICES], required=False, default="generic",
                                      help_text="Column names for a campaign tool: generic, klaviyo (list CSV), "
                                                "mailchimp (audience import; needs emails), braze (user CSV).")

@@ -357,13 +357,15 @@ class SegmentExportApi(ShopApiMixin, APIView):
         plan = export_create(shop=self.shop, segment=segment, user=request.user,
                              pseudonymise=query.validated_data["pseudonymise"],
                              control_pct=query.validated_data["control"], preset=query.validated_data["preset"],
-                             include_ordered_since_scoring=query.validated_data["include_ordered_since_scoring"])
+                             include_ordered_since_scoring=query.validated_data["include_ordered_since_scoring"],
+                             include_flagged=query.validated_data["include_flagged"])
         filename = f"{slugify(segment.name) or 'segment'}-{plan.export.created_at:%Y%m%d}-{plan.export.pk}.csv"
         response = StreamingHttpResponse(exports.export_stream(plan=plan), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         # Customers the segment matches who refused marketing are not in the file; how many:
         response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)
         response["X-Left-Out-Ordered-Since-Scoring"] = str(plan.left_out_ordered_since_scoring)
+        response["X-Left-Out-Flagged"] = str(plan.left_out_flagged)
         return response
 
 

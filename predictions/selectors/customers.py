@@ -13,7 +13,7 @@ from accounts.models import Shop
 from behavior.models import Customer, Event, Order
 from predictions.models import CustomerScore, ScoringRun, Task
 
-from ..extensions import customer_recommendations
+from ..extensions import customer_flag_reasons, customer_recommendations
 from ..filters import text_encodable
 from .at_risk import scoring_run_current
 from .freshness import with_ordered_since_scoring
@@ -53,6 +53,9 @@ class CustomerDetail:
     # a non-cancelled order placed after the history the churn score saw: the score is out of date until
     # the worker re-scores the customer (a minute or two)
     ordered_since_scoring: bool = False
+    # why they are flagged (refund abuse, bot-like sessions: predictions.extensions), one sentence per flag;
+    # flagged customers are left out of campaign files unless an export includes them
+    flags: tuple[str, ...] = ()
 
 
 def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
@@ -94,6 +97,7 @@ def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
         orders_count=customer.orders.count(), history=history, timeline=timeline[:TIMELINE_ITEMS],
         recommendations=recommended.recommendations, similar=recommended.similar,
         ordered_since_scoring=churn.ordered_since_scoring if churn is not None else False,
+        flags=tuple(customer_flag_reasons(shop_id=shop.pk, customer_id=customer.pk)),
     )
 
 

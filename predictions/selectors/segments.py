@@ -121,10 +121,16 @@ class SegmentDetail:
     left_out_no_consent: int = 0  # matched by the filter, left out: they refused marketing
     # members with an order placed after their score: left out of files by default
     ordered_since_scoring_ids: frozenset[int] = frozenset()
+    # members flagged (refund abuse, bot-like sessions: predictions.extensions): left out of files by default
+    flagged_ids: frozenset[int] = frozenset()
 
     @property
     def ordered_since_scoring(self) -> int:
         return len(self.ordered_since_scoring_ids)
+
+    @property
+    def flagged(self) -> int:
+        return len(self.flagged_ids)
 
 
 PLANNER_CAP = 5000
@@ -148,13 +154,15 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
         (round(p, 4), round(v, 2))
         for p, v in qs.order_by("-probability", "id").values_list("probability", "spend_12m")[:PLANNER_CAP]
     ]
-    recent = customers_ordered_since_scoring(run=run)
+
+    def members_among(ids: set[int]) -> frozenset[int]:
+        return frozenset(qs.filter(customer_id__in=ids).values_list("customer_id", flat=True)) if ids else frozenset()
+
     return SegmentDetail(segment=segment, run=run, size=qs.count(), preview=rows, words=words, planner=planner,
                          problems=problems,
                          left_out_no_consent=segment_consent_refused_count(shop=shop, segment=segment, run=run),
-                         ordered_since_scoring_ids=frozenset(
-                             qs.filter(customer_id__in=recent).values_list("customer_id", flat=True)) if recent
-                         else frozenset())
+                         ordered_since_scoring_ids=members_among(customers_ordered_since_scoring(run=run)),
+                         flagged_ids=members_among(excluded_customers(shop_id=shop.pk)))
 
 
 def segment_member_ids(*, shop: Shop, segment: Segment) -> list[int]:
@@ -183,16 +191,9 @@ def rows_after_control(*, members: int, control_pct: int) -> int:
 
 
 def segment_export_choices(*, shop: Shop, detail: SegmentDetail) -> list[ExportChoice]:
-    """Per control group offered, the rows the export file will really hold: the segment's members less
-    those flagged out of campaign files (predictions.extensions) and those who ordered since their score (left
-    out by default), less the control group drawn by export_create."""
-    members = detail.size
-    if members and detail.run is not None:
-        excluded = excluded_customers(shop_id=shop.pk)
-        if detail.ordered_since_scoring_ids:
-            excluded = set(excluded) | detail.ordered_since_scoring_ids
-        if excluded:
-            members -= segment_queryset(shop=shop, segment=detail.segment, run=detail.run).filter(
-                customer_id__in=excluded).count()
+    """Per control group offered, the rows the export file will really hold by default: the segment's members
+    less those flagged out of campaign files (predictions.extensions) and those who ordered since their score
+    (both left out unless the export includes them), less the control group drawn by export_create."""
+    members = detail.size - len(detail.flagged_ids | detail.ordered_since_scoring_ids)
     return [ExportChoice(control_pct=pct, rows=rows_after_control(members=members, control_pct=pct))
             for pct in EXPORT_CONTROL_CHOICES]

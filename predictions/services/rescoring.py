@@ -5,10 +5,10 @@ so, instead of keeping the nightly run's score until the next night (issue 18 §
    send `behavior.signals.customers_changed` inside their transaction with the ids of the customers whose orders
    or events were stored; `customers_changed_record` adds them to RescorePending (one row per customer) in that
    same transaction — nothing is recorded for a batch that rolls back — when the shop has a current run.
-2. Debounce. After commit, `rescore_schedule` enqueues one `rescore_changed_task` per shop and window: the first
-   change of a window sets a cache key (Redis SET NX) that lives RESCORE_DEBOUNCE_SECONDS (+ a grace period) and
-   enqueues the task with that countdown; every change until the task starts only adds rows. A steady stream of
-   changes is re-scored once per window, never starved.
+2. Debounce. After commit, `rescore_schedule` enqueues one `rescore_changed_task` per shop and window
+   (ecomsight.debounce): the first change of a window sets a cache key (Redis SET NX) that lives
+   RESCORE_DEBOUNCE_SECONDS (+ a grace period) and enqueues the task with that countdown; every change until the
+   task starts only adds rows. A steady stream of changes is re-scored once per window, never starved.
 3. Re-score. The task takes the pending customers in chunks of RESCORE_CHUNK_SIZE (each taken by one short
    DELETE … RETURNING, so ingest never waits on a re-scoring) and re-scores each chunk with the nightly chunks'
    code (`scoring.scores_compute`) into the shop's current run: the customers' rows are replaced in place, with
@@ -30,11 +30,11 @@ from collections.abc import Iterable
 
 import pandas as pd
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 
 from accounts.models import Shop
 from ecomsight.db import bulk_insert
+from ecomsight.debounce import debounce_release, debounced_enqueue
 
 from ..models import CustomerScore, RescorePending, ScoringRun
 from ..selectors.at_risk import scoring_run_current
@@ -43,10 +43,6 @@ from .score_columns import customer_score_deciles_bounds, customer_score_deciles
 from .scoring import SCORE_COLUMNS, scores_compute
 
 logger = logging.getLogger("ecomsight.scoring")
-
-# The schedule key outlives the countdown by this much: a task lost with its broker lets the next change
-# schedule again after it (the pending rows wait meanwhile).
-SCHEDULE_GRACE_SECONDS = 60
 
 
 def _schedule_key(shop_id: int) -> str:
@@ -75,18 +71,15 @@ def _pending_add(*, shop_id: int, customer_ids: list[int]) -> None:
 def rescore_schedule(*, shop_id: int) -> bool:
     """Enqueue the shop's re-scoring task to run RESCORE_DEBOUNCE_SECONDS from now, unless one is already
     waiting for this window. Returns whether this call enqueued it."""
-    debounce = settings.RESCORE_DEBOUNCE_SECONDS
-    if not cache.add(_schedule_key(shop_id), 1, timeout=debounce + SCHEDULE_GRACE_SECONDS):
-        return False
     from ..tasks import rescore_changed_task
 
-    rescore_changed_task.apply_async((shop_id,), countdown=debounce)
-    return True
+    return debounced_enqueue(key=_schedule_key(shop_id), task=rescore_changed_task, args=(shop_id,),
+                             seconds=settings.RESCORE_DEBOUNCE_SECONDS)
 
 
 def rescore_changed(*, shop_id: int, chunk_size: int | None = None) -> int:
     """Re-score every pending customer of the shop, a chunk at a time. Returns the customers re-scored."""
-    cache.delete(_schedule_key(shop_id))  # changes from now on schedule the next window's task
+    debounce_release(key=_schedule_key(shop_id))  # changes from now on schedule the next window's task
     chunk_size = chunk_size or settings.RESCORE_CHUNK_SIZE
     shop = Shop.objects.get(pk=shop_id)
     done = 0

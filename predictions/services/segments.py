@@ -113,13 +113,15 @@ class ExportPlan:
     # members left out because they ordered after their score was computed (a win-back file must not reach
     # someone who bought today); kept with include_ordered_since_scoring
     left_out_ordered_since_scoring: int = 0
+    # members left out because they are flagged (refund abuse, bot-like sessions); kept with include_flagged
+    left_out_flagged: int = 0
 
 
 @transaction.atomic
 def export_create(
     *, shop: Shop, segment: Segment, user: AbstractBaseUser | None, pseudonymise: bool = False, control_pct: int = 0,
     stream_max_rows: int | None = None, preset: str = "generic", audit: dict | None = None,
-    include_ordered_since_scoring: bool = False,
+    include_ordered_since_scoring: bool = False, include_flagged: bool = False,
 ) -> ExportPlan:
     """Record an export of `segment`: SegmentExport row and AuditLog("segment.export"), then the file's members.
 
@@ -129,7 +131,9 @@ def export_create(
     campaign tool (export_presets; Mailchimp refuses a pseudonymised file). `user` None: an export the
     system makes (a scheduled delivery, deliveries app): `pseudonymise` as configured; `audit` adds to the
     audit entry's details (which delivery). Members who ordered after their score was computed are left out
-    (and counted) unless `include_ordered_since_scoring`: their score does not know that order yet.
+    (and counted) unless `include_ordered_since_scoring`: their score does not know that order yet. Flagged
+    members (refund abuse, bot-like sessions: predictions.extensions) are left out (and counted) the same way
+    unless `include_flagged`.
 
     With `stream_max_rows` set and more targeted customers than that, the file is left to a background
     job: the plan carries a `Job` (kind "export"), the targeted ids are recorded so that the worker writes
@@ -147,13 +151,12 @@ def export_create(
     run = scoring_run_current(shop=shop)
     members = list(segment_queryset(shop=shop, segment=segment, run=run).values_list("customer_id", flat=True)) \
         if run else []
-    # Flagged customers (refund abuse, bot-like sessions: predictions.extensions) stay out of campaign files.
-    excluded = excluded_customers(shop_id=shop.pk) if members else set()
-    flagged_out = sum(1 for c in members if c in excluded)
-    members = [c for c in members if c not in excluded] if flagged_out else members
-    recent = customers_ordered_since_scoring(run=run) if members and not include_ordered_since_scoring else set()
-    ordered_since = sum(1 for c in members if c in recent)
-    members = [c for c in members if c not in recent] if ordered_since else members
+    # Left out of campaign files unless asked for, each counted: flagged customers (refund abuse, bot-like
+    # sessions: predictions.extensions), then those who ordered since their score.
+    members, flagged_out = _left_out(
+        members, lambda: set() if include_flagged else excluded_customers(shop_id=shop.pk))
+    members, ordered_since = _left_out(
+        members, lambda: set() if include_ordered_since_scoring else customers_ordered_since_scoring(run=run))
     export = SegmentExport.objects.create(
         shop=shop, segment=segment, created_by=_user(user), pseudonymised=pseudonymised, control_pct=control_pct,
         horizon_days=shop.horizon_days, preset=preset,
@@ -185,7 +188,7 @@ def export_create(
                  "export_id": export.pk,
                  "pseudonymised": pseudonymised, "preset": preset, "control_pct": control_pct,
                  "control_rows": len(control), "scoring_run": run.pk if run else None, "background": background,
-                 "left_out_no_consent": refused, "flagged_left_out": flagged_out,
+                 "left_out_no_consent": refused, "flagged_left_out": flagged_out, "include_flagged": include_flagged,
                  "left_out_ordered_since_scoring": ordered_since},
     )
     if job is not None:
@@ -194,7 +197,15 @@ def export_create(
         export_id, job_id = export.pk, job.pk
         transaction.on_commit(lambda: segment_export_task.delay(export_id, job_id), robust=True)
     return ExportPlan(export=export, run=run, customer_ids=targeted, pseudonymised=pseudonymised, job=job,
-                      left_out_no_consent=refused, left_out_ordered_since_scoring=ordered_since)
+                      left_out_no_consent=refused, left_out_ordered_since_scoring=ordered_since,
+                      left_out_flagged=flagged_out)
+
+
+def _left_out(members: list[int], read_ids) -> tuple[list[int], int]:
+    """`members` without the ids `read_ids()` names (read only when there are members), and how many that was."""
+    ids = read_ids() if members else set()
+    kept = [c for c in members if c not in ids] if ids else members
+    return kept, len(members) - len(kept)
 
 
 def export_download_record(*, shop: Shop, export: SegmentExport, user: AbstractBaseUser) -> None:
