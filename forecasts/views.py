@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import role_required
 from accounts.selectors import shop_for_request
 from ecomsight.csvsafe import neutralise
+from ecomsight.query import known_parameters
 
 from .ml.series import LEVELS, MEASURES
 from .models import Alert, CustomerFlag, MonitorMute
@@ -54,6 +55,7 @@ def _chart(history: pd.DataFrame, values: list) -> dict | None:
 
 
 @role_required("marketer")
+@known_parameters("level", "measure", "freq", "key")
 def forecast_page(request: HttpRequest) -> HttpResponse:
     """One series of the latest run: its history, forecast and band, and how accurate validation found it."""
     shop = shop_for_request(request)
@@ -76,6 +78,7 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("marketer")
+@known_parameters("level", "measure", "freq")
 def forecast_csv(request: HttpRequest) -> HttpResponse:
     """The latest run's values of a level and measure as CSV (every series; only the header before any run)."""
     shop = shop_for_request(request)
@@ -94,6 +97,7 @@ def forecast_csv(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("marketer")
+@known_parameters()
 def alert_list(request: HttpRequest) -> HttpResponse:
     """Open and acknowledged alerts, newest first, with the muted monitors."""
     shop = shop_for_request(request)
