@@ -137,3 +137,30 @@ def test_a_missing_key_is_a_clear_error_not_garbage(settings):
     settings.PERSONAL_DATA_KEYS = K2
     with pytest.raises(Exception, match="PERSONAL_DATA_KEYS"):
         personal_decrypt(token)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_fills_the_index_and_replaces_deterministic_tokens_for_stored_rows(settings):
+    from django.db.migrations.executor import MigrationExecutor
+
+    from accounts.models import Shop
+
+    settings.PERSONAL_DATA_KEYS = K1
+    executor = MigrationExecutor(connection)
+    executor.migrate([("behavior", "0012_pendingupload")])
+    shop = Shop.objects.create(slug="m", name="M")
+    legacy = Fernet(K1.encode()).encrypt_at_time(b"Ann@Example.com", 0).decode()  # as the first version stored
+    with connection.cursor() as cursor:
+        for external_id, email in (("L1", legacy), ("P1", "plain@example.com"), ("E1", "")):
+            cursor.execute("INSERT INTO behavior_customer (shop_id, external_id, email, name, country, attributes, "
+                           "is_stub, created_at) VALUES (%s, %s, %s, '', '', '{}', false, now())",
+                           [shop.pk, external_id, email])
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert customer_by_email(shop=shop, email="ann@example.com").get().external_id == "L1"
+    assert customer_by_email(shop=shop, email="plain@example.com").get().external_id == "P1"
+    stored = dict(Customer.objects.filter(shop=shop).values_list("external_id", "email_index"))
+    assert stored["E1"] == ""
+    for external_id in ("L1", "P1"):
+        token, _ = _stored(shop, external_id)
+        assert token.startswith("gAAAAA") and not token.startswith(LEGACY_PREFIX)
