@@ -5,16 +5,19 @@ from django.db.models.functions import Upper
 
 from accounts.models import Job, Shop
 from catalog.models import Product
-from ecomsight.crypto import EncryptedTextField
+from ecomsight.crypto import EncryptedTextField, email_index
 
 
 class Customer(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="customers")
     external_id = models.CharField(max_length=100)
     # Personal data: shown only to the shop's admins; stored encrypted (ecomsight.crypto: Fernet tokens under
-    # PERSONAL_DATA_KEYS), read back decrypted. Lookups by email still work (equal values, equal tokens).
+    # PERSONAL_DATA_KEYS, random IVs), read back decrypted. Lookups by email go through email_index.
     email = EncryptedTextField(blank=True)
     name = EncryptedTextField(blank=True)
+    # The email's blind index (ecomsight.crypto.email_index: HMAC-SHA256 of the normalised address under
+    # PERSONAL_DATA_INDEX_KEY; "" without an email). Written with the email by save() and by the import.
+    email_index = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
     country = models.CharField(max_length=64, blank=True)
     signup_at = models.DateTimeField(null=True, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
@@ -35,10 +38,19 @@ class Customer(models.Model):
             # The at-risk list's country filter matches case-insensitively (UPPER); the index also gives
             # the planner statistics on it, so it hashes the country's customers instead of probing them.
             models.Index("shop", Upper("country"), name="customer_shop_country_upper"),
+            models.Index(fields=["shop", "email_index"], name="customer_shop_email_index"),
         ]
 
     def __str__(self) -> str:
         return self.external_id
+
+    def save(self, *args, **kwargs):
+        # The index follows the email wherever the ORM writes it (the import's COPY path computes it itself).
+        self.email_index = email_index(self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_index"}
+        super().save(*args, **kwargs)
 
 
 class Order(models.Model):

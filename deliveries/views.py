@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.permissions import can_view_personal_data, permission_required_403, role_required
 from accounts.selectors import shop_for_request, user_may
 from ecomsight.errors import UserError
+from ecomsight.query import known_parameters
 from predictions.models import Segment
 
 from . import selectors
@@ -24,6 +25,7 @@ def _may_send(request, shop) -> bool:
 
 @role_required("marketer")
 @require_http_methods(["GET", "POST"])
+@known_parameters("segment")
 def delivery_list_page(request: HttpRequest) -> HttpResponse:
     """The shop's deliveries with their last run; the form to schedule one (export permission)."""
     shop = shop_for_request(request)

@@ -1,20 +1,28 @@
-"""Encryption at rest of personal data (customers' email and name), with `cryptography`'s Fernet.
+"""Encryption at rest of personal data (customers' email and name), with `cryptography`'s Fernet, and the
+blind index that finds a customer by email.
 
-Keys come from the environment: PERSONAL_DATA_KEYS, comma-separated Fernet keys (32 url-safe base64 bytes
-each, `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`). The
-first encrypts; every one decrypts (MultiFernet), so a key is rotated by putting a new one first, running
-`python manage.py rotate_personal_data_keys` (re-encrypts every value with the first key), then removing
-the old one. Without the variable the key is derived from SECRET_KEY (development and tests only: set it in
-production, and keep it apart from the database's backups).
+Keys come from the environment:
 
-Tokens are Fernet tokens (AES-128-CBC + HMAC-SHA256, decrypted by Fernet/MultiFernet), made *deterministic*:
-the IV is an HMAC of the plaintext under a key derived from the encryption key, and the timestamp is 0. The
-same value under the same key is then the same token, which is what keeps importing the same file twice a
-no-op (the writers compare stored values) and lets `Customer.objects.filter(email=...)` find a customer: the
-token is its own blind index (an HMAC of the value sits in its IV). `email_lookup_values` gives the token
-under every configured key, so lookups still work in the middle of a rotation. The cost, equal values give
-equal tokens, is what any blind index reveals too. Empty values stay empty (nothing to hide, and "has an
-email" stays a plain comparison)."""
+- PERSONAL_DATA_KEYS: comma-separated Fernet keys (32 url-safe base64 bytes each,
+  `python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`). The first
+  encrypts; every one decrypts (MultiFernet), so a key is rotated by putting a new one first, running
+  `python manage.py rotate_personal_data_keys` (re-encrypts every value with the first key), then removing the
+  old one.
+- PERSONAL_DATA_INDEX_KEY: the key of the blind index, any long random string, kept beside PERSONAL_DATA_KEYS
+  but separate from them: rotating the encryption keys leaves the index as it is. Changing it means running
+  `rotate_personal_data_keys` too (it recomputes every index); lookups by email miss until it has.
+
+Without them (development and tests only) both are derived from SECRET_KEY; production settings require them
+(keep them apart from the database's backups).
+
+Values are standard Fernet tokens (AES-128-CBC + HMAC-SHA256, a random IV and the time of encryption):
+`MultiFernet.encrypt`, nothing hand-built, so equal values give different tokens. A lookup by email therefore
+goes through `email_index`, an HMAC-SHA256 of the normalised email (stripped, lower case) under the index key,
+stored beside the token (Customer.email_index); `Customer.objects.filter(email=…)` is refused with a message
+saying so. The index reveals which customers share an email (what any blind index reveals), never the email.
+Importing the same file again stays a no-op because the import compares decrypted values and keeps the stored
+token when the value did not change (behavior/ingest/postgres.py). Empty values stay empty (nothing to hide,
+and "has an email" stays a plain comparison)."""
 
 from __future__ import annotations
 
@@ -22,17 +30,18 @@ import base64
 import hashlib
 import hmac
 import os
-import struct
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.conf import settings
+from django.core.exceptions import FieldError
 from django.db import models
+from django.db.models.lookups import Exact
 
-TOKEN_PREFIX = "gAAAAAAAAAAA"  # version byte 0x80 and a zero timestamp (9 bytes), base64url-encoded
-_VERSION = b"\x80"
+# Version byte 0x80 and the first 4 bytes of a timestamp (zero until 2106), base64url-encoded: every Fernet token
+# starts so. LEGACY_PREFIX: the deterministic tokens stored before (timestamp 0); rotation re-encrypts them.
+TOKEN_PREFIX = "gAAAAA"
+LEGACY_PREFIX = "gAAAAAAAAAAA"
 
 
 @lru_cache(maxsize=4)
@@ -45,12 +54,16 @@ def _keys(raw: str, secret: str) -> tuple[bytes, ...]:
     return (base64.urlsafe_b64encode(hashlib.sha256(b"ecomsight.personal-data:" + secret.encode()).digest()),)
 
 
+def _setting(name: str) -> str:
+    raw = getattr(settings, name, None)
+    if raw is None:
+        raw = os.environ.get(name, "")
+    return raw if isinstance(raw, str) else ",".join(raw)
+
+
 def personal_keys() -> tuple[bytes, ...]:
     """The configured keys, the encrypting one first."""
-    raw = getattr(settings, "PERSONAL_DATA_KEYS", None)
-    if raw is None:
-        raw = os.environ.get("PERSONAL_DATA_KEYS", "")
-    return _keys(raw if isinstance(raw, str) else ",".join(raw), settings.SECRET_KEY)
+    return _keys(_setting("PERSONAL_DATA_KEYS"), settings.SECRET_KEY)
 
 
 @lru_cache(maxsize=4)
@@ -58,23 +71,11 @@ def _multi(keys: tuple[bytes, ...]) -> MultiFernet:
     return MultiFernet([Fernet(k) for k in keys])
 
 
-def _token(plain: bytes, key: bytes) -> str:
-    """A Fernet token of `plain` under `key` with a deterministic IV and a zero timestamp (see above)."""
-    raw = base64.urlsafe_b64decode(key)
-    signing_key, encryption_key = raw[:16], raw[16:]
-    iv = hmac.new(hashlib.sha256(b"ecomsight.iv:" + raw).digest(), plain, hashlib.sha256).digest()[:16]
-    padder = padding.PKCS7(algorithms.AES.block_size).padder()
-    padded = padder.update(plain) + padder.finalize()
-    encryptor = Cipher(algorithms.AES(encryption_key), modes.CBC(iv)).encryptor()
-    body = _VERSION + struct.pack(">Q", 0) + iv + encryptor.update(padded) + encryptor.finalize()
-    return base64.urlsafe_b64encode(body + hmac.new(signing_key, body, hashlib.sha256).digest()).decode("ascii")
-
-
 def personal_encrypt(value: str | None) -> str:
-    """The stored form of a personal value: a token under the first key ("" for an empty value)."""
+    """The stored form of a personal value: a Fernet token under the first key ("" for an empty value)."""
     if not value:
         return ""
-    return _token(value.encode("utf-8"), personal_keys()[0])
+    return _multi(personal_keys()).encrypt(value.encode("utf-8")).decode("ascii")
 
 
 def is_token(value: str | None) -> bool:
@@ -93,28 +94,79 @@ def personal_decrypt(value: str | None) -> str:
             from None
 
 
-# Tokens are deterministic, so the pages a process serves again (the first pages of the list, a customer's
-# page) decrypt from here: about 30 µs a value otherwise (bench/personal_data.py). 20,000 values, a few MB.
+# A stored token does not change until its value does, so the pages a process serves again (the first pages of
+# the list, a customer's page) decrypt from here: about 30 µs a value otherwise (bench/personal_data.py).
+# 20,000 values, a few MB.
 @lru_cache(maxsize=20_000)
 def _decrypted(token: str, keys: tuple[bytes, ...]) -> str:
     return _multi(keys).decrypt(token.encode("ascii")).decode("utf-8")
 
 
 def personal_reencrypt(value: str | None) -> str:
-    """The value encrypted under the first key (what rotation writes); legacy plaintext is encrypted."""
-    return personal_encrypt(personal_decrypt(value))
+    """The value as rotation writes it: unchanged when it is a token of the first key already; a token of an
+    older key is re-encrypted under the first (MultiFernet.rotate); legacy plaintext and the deterministic
+    tokens stored before are encrypted afresh."""
+    if not value:
+        return ""
+    if not is_token(value) or value.startswith(LEGACY_PREFIX):
+        return personal_encrypt(personal_decrypt(value))
+    keys = personal_keys()
+    try:
+        Fernet(keys[0]).decrypt(value.encode("ascii"))
+        return value
+    except InvalidToken:
+        pass
+    try:
+        return _multi(keys).rotate(value.encode("ascii")).decode("ascii")
+    except InvalidToken:
+        raise InvalidToken("A personal value cannot be decrypted with PERSONAL_DATA_KEYS: is a key missing?") \
+            from None
 
 
-def email_lookup_values(email: str) -> list[str]:
-    """The stored forms `email` can have under the configured keys (one per key: lookups work mid-rotation)."""
-    if not email:
-        return [""]
-    return [_token(email.encode("utf-8"), key) for key in personal_keys()]
+@lru_cache(maxsize=4)
+def _index_key(raw: str, secret: str) -> bytes:
+    if raw.strip():
+        return raw.strip().encode("utf-8")
+    return hashlib.sha256(b"ecomsight.email-index:" + secret.encode()).digest()
+
+
+def email_normalise(email: str | None) -> str:
+    """What two spellings of one address share: stripped, lower case."""
+    return (email or "").strip().lower()
+
+
+def email_index(email: str | None) -> str:
+    """The blind index of an email: HMAC-SHA256 (hex) of the normalised address under PERSONAL_DATA_INDEX_KEY;
+    "" for no email."""
+    normalised = email_normalise(email)
+    if not normalised:
+        return ""
+    key = _index_key(_setting("PERSONAL_DATA_INDEX_KEY"), settings.SECRET_KEY)
+    return hmac.new(key, normalised.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+class _EncryptedExact(Exact):
+    """`field=""` still works (has a value or not); any other value would silently match nothing."""
+
+    def get_prep_lookup(self):
+        if self.rhs not in ("", None):
+            name = getattr(getattr(self.lhs, "target", None), "name", "this field")
+            raise FieldError(f"{name} is stored encrypted with a random IV: equal values have "
+                             "different tokens. Look customers up by email with email_index "
+                             "(behavior.selectors.customer_by_email).")
+        return super().get_prep_lookup()
 
 
 class EncryptedTextField(models.TextField):
-    """A text column stored encrypted (personal_encrypt) and read back decrypted. Equality lookups work
-    (tokens are deterministic); ordering, LIKE and ranges on it do not mean anything."""
+    """A text column stored encrypted (personal_encrypt) and read back decrypted. Lookups on it: only
+    `isnull` and equality with "" mean anything; others are refused (see email_index for lookups by email)."""
+
+    def get_lookup(self, lookup_name):
+        if lookup_name == "exact":
+            return _EncryptedExact
+        if lookup_name == "isnull":
+            return super().get_lookup(lookup_name)
+        return None  # Django: "Unsupported lookup … for EncryptedTextField"
 
     def from_db_value(self, value, expression, connection):
         return personal_decrypt(value) if value is not None else value
@@ -124,6 +176,6 @@ class EncryptedTextField(models.TextField):
 
     def get_prep_value(self, value):
         if value is None or (isinstance(value, str) and is_token(value)):
-            return value  # already stored form (a lookup by email_lookup_values, a rotation)
+            return value  # already the stored form (a rotation, a token kept by an import)
         value = super().get_prep_value(value)
         return value if value is None else personal_encrypt(value)

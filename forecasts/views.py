@@ -14,6 +14,7 @@ from accounts.permissions import role_required
 from accounts.selectors import shop_for_request, user_role
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
+from ecomsight.query import known_parameters
 
 from .ml.series import LEVELS, MEASURES
 from .models import Alert, AlertWebhook, CustomerFlag, MonitorMute
@@ -56,6 +57,7 @@ def _chart(history: pd.DataFrame, values: list) -> dict | None:
 
 
 @role_required("marketer")
+@known_parameters("level", "measure", "freq", "key")
 def forecast_page(request: HttpRequest) -> HttpResponse:
     """One series of the latest run: its history, forecast and band, and how accurate validation found it."""
     shop = shop_for_request(request)
@@ -78,6 +80,7 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("marketer")
+@known_parameters("level", "measure", "freq")
 def forecast_csv(request: HttpRequest) -> HttpResponse:
     """The latest run's values of a level and measure as CSV (every series; only the header before any run)."""
     shop = shop_for_request(request)
@@ -96,6 +99,7 @@ def forecast_csv(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("marketer")
+@known_parameters()
 def alert_list(request: HttpRequest) -> HttpResponse:
     """Open and acknowledged alerts, newest first, with the muted monitors."""
     shop = shop_for_request(request)

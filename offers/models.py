@@ -1,8 +1,9 @@
 """Offers, the policies that pick them, and every assignment logged with the probability it was chosen with."""
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from accounts.models import Shop
+from accounts.models import MAX_DAYS, Shop
 from behavior.models import Customer
 
 
@@ -10,7 +11,9 @@ class OfferSettings(models.Model):
     """Per shop: the attribution window of outcomes, the exploration of the live policy and its random control."""
 
     shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="offer_settings")
-    attribution_days = models.PositiveIntegerField(default=30)
+    # Bounded like the shop's own day counts (2147483647 days overflowed every read of the window).
+    attribution_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1),
+                                                                           MaxValueValidator(MAX_DAYS)])
     # Share of assignments drawn uniformly at random over the eligible offers, whatever the policy says.
     control_share = models.FloatField(default=0.10)
     # ε of the ε-greedy exploration of the learned policy (on top of the control share).
@@ -46,7 +49,8 @@ class Offer(models.Model):
     # (paths, a category covers the ones below it); not for customers who ordered in the last N days.
     min_spend = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     categories = models.JSONField(default=list, blank=True)
-    exclude_ordered_within_days = models.PositiveIntegerField(null=True, blank=True)
+    exclude_ordered_within_days = models.PositiveIntegerField(null=True, blank=True,
+                                                              validators=[MaxValueValidator(MAX_DAYS)])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

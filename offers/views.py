@@ -5,6 +5,7 @@ from django.shortcuts import render
 
 from accounts.permissions import role_required
 from accounts.selectors import shop_for_request
+from ecomsight.query import known_parameters
 from predictions.selectors.segments import segment_get, segment_member_ids
 
 from . import selectors
@@ -25,6 +26,7 @@ def offer_page(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("marketer")
+@known_parameters()
 def offer_plan_page(request: HttpRequest, segment_id: int) -> HttpResponse:
     """The campaign planner of a segment: the offer each customer would get, expected outcomes with intervals."""
     shop = shop_for_request(request)

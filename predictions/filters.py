@@ -160,6 +160,8 @@ class AtRiskFilter:
 _SCALAR_FIELDS = ("churn_min", "churn_max", "value_min", "value_max", "days_min", "days_max", "category",
                   "country", "negative_review_days", "segment", "limit", "sort")
 MAX_LIMIT = 1_000_000
+# Every query parameter `from_query` reads: a web page refuses any other (ecomsight/query.py).
+QUERY_NAMES = ("band", "bands", *_SCALAR_FIELDS)
 
 
 def _text(raw, errors: list[str], label: str) -> str:

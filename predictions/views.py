@@ -32,7 +32,8 @@ from accounts.permissions import can_view_personal_data, permission_required_403
 from accounts.selectors import shop_for_request, user_may
 from catalog.selectors import product_thumbnails
 from ecomsight.errors import UserError
-from predictions.filters import BANDS, SORTS, AtRiskFilter
+from ecomsight.query import known_parameters, unknown_parameters, unknown_parameters_page
+from predictions.filters import BANDS, QUERY_NAMES, SORTS, AtRiskFilter
 from predictions.forms import ExportForm, SegmentNameForm
 from predictions.run_labels import run_labels
 from predictions.selectors import at_risk as at_risk_sel
@@ -52,6 +53,9 @@ from predictions.services.segments import (
     segment_rename,
 )
 from reviews.selectors import review_list
+
+# The export form's fields (the GET link and the POST form of a large segment take these and nothing else).
+EXPORT_FIELDS = tuple(ExportForm.base_fields)
 
 # ---- small server-side charts ---------------------------------------------------------------------
 # Text stays in HTML around the SVG (not inside it): SVG text shrinks with the chart on a phone.
@@ -171,6 +175,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("marketer")
+@known_parameters(*QUERY_NAMES, "page")
 def at_risk_list(request: HttpRequest) -> HttpResponse:
     """Every scored customer, filtered and sorted by the URL's query; 50 a page."""
     shop = shop_for_request(request)
@@ -216,6 +221,7 @@ def customer_page(request: HttpRequest, external_id: str) -> HttpResponse:
 
 @role_required("marketer")
 @require_http_methods(["GET", "POST"])
+@known_parameters()
 def segment_list(request: HttpRequest) -> HttpResponse:
     """The shop's segments with their live size; POST saves the at-risk list's filter as a new one."""
     shop = shop_for_request(request)
@@ -240,6 +246,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("marketer")
+@known_parameters()
 def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
     """A segment: live size, first 20 members, its filter in words, export and the campaign planner."""
     shop = shop_for_request(request)
@@ -297,6 +304,7 @@ def segment_delete_view(request: HttpRequest, segment_id: int) -> HttpResponse:
 
 @permission_required_403("accounts.export_segments")
 @require_GET
+@known_parameters(*EXPORT_FIELDS)
 def segment_export(request: HttpRequest, segment_id: int) -> HttpResponse:
     """The segment as CSV, streamed. `?pseudonymise=1` and `?control=10` (percent held back) are optional.
 
@@ -315,6 +323,11 @@ def segment_export_start(request: HttpRequest, segment_id: int) -> HttpResponse:
 def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_max_rows: int | None) -> HttpResponse:
     shop = shop_for_request(request)
     segment = segments_sel.segment_get(shop=shop, segment_id=segment_id)
+    if request.method == "POST":  # the form's fields only: a mistyped one must not make a file of everyone
+        unknown = unknown_parameters(request.GET, ()) + unknown_parameters(data, (*EXPORT_FIELDS,
+                                                                                 "csrfmiddlewaretoken"))
+        if unknown:
+            return unknown_parameters_page(request, unknown=unknown, known=frozenset(EXPORT_FIELDS))
     form = ExportForm(data)
     if not form.is_valid():
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
@@ -414,6 +427,7 @@ def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
 
 
 @role_required("marketer")
+@known_parameters("page")
 def likely_buyers_list(request: HttpRequest) -> HttpResponse:
     """Who will buy within the shop's horizon, likeliest first, with what to offer them; 50 a page."""
     shop = shop_for_request(request)

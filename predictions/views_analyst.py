@@ -22,6 +22,7 @@ from accounts.models import Job
 from accounts.permissions import role_required
 from accounts.selectors import shop_for_request
 from ecomsight.errors import UserError
+from ecomsight.query import known_parameters
 from predictions.forms import ALGORITHM_LABELS, TrainForm
 from predictions.models import ModelVersion
 from predictions.selectors.analyst import (
@@ -329,6 +330,7 @@ def _job_row(job: Job) -> dict:
 
 @role_required("analyst")
 @require_GET
+@known_parameters("page")
 def jobs_page(request: HttpRequest) -> HttpResponse:
     """Every job of the shop, newest first, RECENT_JOBS a page; the page follows those still running."""
     shop = shop_for_request(request)

@@ -3,7 +3,8 @@
 `customer_erase` deletes a customer's personal data and behaviour everywhere — the customer row (email,
 name, consent, attributes), orders and their lines, events, scores (with the personal columns copied
 onto them), recommendations — takes their ids out of recorded segment exports and rewrites the kept export
-files without their rows. Only an audit row stays: who, when, and a keyed hash of the id (never the id).
+files without their rows, and the kept import files (uploads, rejected-rows reports) without the rows naming
+them (behavior.ingest.erasure). Only an audit row stays: who, when, and a keyed hash of the id (never the id).
 Idempotent: erasing again finds nothing and says so. Trained models keep no per-customer rows (LightGBM
 and the LSTM store weights and the feature list only), so nothing is left there.
 
@@ -24,6 +25,7 @@ from django.utils.crypto import salted_hmac
 
 from accounts.models import AuditLog, Shop
 from behavior.models import Customer, Event, Order, OrderLine, Review
+from behavior.services import import_files_scrub
 from ecomsight.errors import UserError
 from forecasts.models import CustomerFlag
 from offers.models import Assignment
@@ -52,6 +54,7 @@ class ErasureResult:
     scores: int = 0
     recommendations: int = 0
     export_files_rewritten: int = 0
+    import_files_rewritten: int = 0  # uploads and rejected-rows reports still kept that named them
 
 
 def _clean_ids(external_ids: Iterable[str]) -> list[str]:
@@ -71,7 +74,10 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
     """Erase the customers `external_ids` of `shop` everywhere (see the module docstring); one audit row
     ("customer.erase") per id, with its hash and the counts. Set-based: one DELETE per table for all ids."""
     ids = _clean_ids(external_ids)
-    customers = dict(Customer.objects.filter(shop=shop, external_id__in=ids).values_list("external_id", "pk"))
+    found_rows = list(Customer.objects.filter(shop=shop, external_id__in=ids).values_list("external_id", "pk",
+                                                                                          "email"))
+    customers = {external_id: pk for external_id, pk, _ in found_rows}
+    emails = {external_id: email for external_id, _, email in found_rows}
     pks = list(customers.values())
     counts: dict[int, dict[str, int]] = {pk: {} for pk in pks}
 
@@ -94,6 +100,8 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
         Order.objects.filter(customer_id__in=pks).delete()
         Customer.objects.filter(pk__in=pks).delete()
     rewritten = _exports_scrub(shop=shop, customers=customers) if pks else {}
+    # Every id asked for, found or not: an id erased before import files were scrubbed may still be in one.
+    import_files = import_files_scrub(shop_id=shop.pk, customers={i: emails.get(i, "") for i in ids})
 
     results = []
     for external_id in ids:
@@ -104,7 +112,8 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
                                orders=c.get("orders", 0), order_lines=c.get("order_lines", 0),
                                events=c.get("events", 0), scores=c.get("scores", 0),
                                recommendations=c.get("recommendations", 0),
-                               export_files_rewritten=rewritten.get(pk, 0) if found else 0)
+                               export_files_rewritten=rewritten.get(pk, 0) if found else 0,
+                               import_files_rewritten=import_files.get(external_id, 0))
         details = asdict(result)
         details.pop("id_hash")
         AuditLog.objects.create(shop=shop, user=actor if actor is not None and actor.pk else None,

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from accounts.permissions import role_required
 from accounts.selectors import shop_for_request
 from ecomsight.errors import UserError
+from ecomsight.query import known_parameters
 
 from .ml.aspects import ASPECTS
 from .selectors import ASPECT_LABELS, SENTIMENTS, review_analysis_latest, review_list, review_summary
@@ -23,6 +24,7 @@ PAGE_SIZE = 50
 
 @role_required("marketer")
 @require_GET
+@known_parameters("product", "category", "sentiment", "aspect", "page")
 def review_page(request: HttpRequest) -> HttpResponse:
     """Reviews filtered by product, category, sentiment and aspect: sentiment by month, the most negative
     aspects with quotes, the themes of negative reviews, and the reviews themselves."""

@@ -35,14 +35,13 @@ import pandas as pd
 import psycopg
 from django.db import IntegrityError, connection, transaction
 
-from ecomsight.crypto import personal_encrypt
+from ecomsight.crypto import email_index, is_token, personal_decrypt, personal_encrypt
 
 from ..signals import customers_changed
 from .common import BatchResult, IdCache, categories_ensure
 from .formats import Batch, Plan, Reject
 
 STAGE = "pg_temp.ecomsight_import_stage"
-PERSONAL_COLUMNS = frozenset({"email", "name"})  # customers' columns stored encrypted
 FLUSH_CHARS = 1 << 20
 
 # Columns written to the target table from the staging table `s` (joined to customers `c`,
@@ -50,6 +49,7 @@ FLUSH_CHARS = 1 << 20
 _VALUES = {
     "customers": [
         ("email", "COALESCE(s.email, '')", "email"),
+        ("email_index", "COALESCE(s.email_index, '')", "email"),  # follows the email (staged beside it)
         ("name", "COALESCE(s.name, '')", "name"),
         ("country", "COALESCE(s.country, '')", "country"),
         ("signup_at", "s.signup_at::timestamptz", "signup_at"),
@@ -111,7 +111,10 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
                           ids if ids is not None else IdCache(), result)
             _customers_changed(shop_id, result)
             return result
-        _stage(cursor, plan, _personal_encrypted(plan, batch.rows) if kind == "customers" else batch.rows)
+        if kind == "customers":
+            _stage(cursor, plan, _personal_encrypted(cursor, shop_id, plan, batch.rows), extra=("email_index",))
+        else:
+            _stage(cursor, plan, batch.rows)
         if kind == "reviews":
             cursor.execute(f"DELETE FROM {STAGE} WHERE text IS NULL AND title IS NULL AND rating IS NULL "
                            "RETURNING line")
@@ -146,24 +149,35 @@ def _customers_changed(shop_id: int, result: BatchResult) -> None:
         customers_changed.send(sender=BatchResult, shop_id=shop_id, customer_ids=result.customers_changed)
 
 
-def _personal_encrypted(plan: Plan, rows: list[list]) -> list[list]:
-    """The rows with email and name as stored (ecomsight.crypto tokens): COPY bypasses the model's field,
-    and plaintext must never reach the table. Deterministic tokens keep re-imports no-ops."""
-    positions = [i + 1 for i, name in enumerate(plan.output_columns) if name in PERSONAL_COLUMNS]  # + line
-    if not positions:
-        return rows
+def _personal_encrypted(cursor, shop_id: int, plan: Plan, rows: list[list]) -> list[list]:
+    """The customers' rows as stored, with their email's blind index appended (ecomsight.crypto): COPY bypasses
+    the model's field, and plaintext must never reach the table. Tokens have random IVs, so a value equal to
+    the stored one (decrypted: one query for the batch's customers) keeps its stored token: the upsert then
+    sees no change, and importing the same file again stays a no-op."""
+    at = {name: i + 1 for i, name in enumerate(plan.output_columns)}  # + line
+    positions = [at["email"], at["name"]]  # the order of `stored`'s values
+    stored: dict[str, tuple[str, str]] = {}
+    if rows and any(row[i] for row in rows for i in positions):
+        cursor.execute("SELECT external_id, email, name FROM behavior_customer WHERE shop_id = %s "
+                       "AND external_id = ANY(%s::text[])",
+                       [shop_id, pg_array(list({row[at["customer_id"]] for row in rows}))])
+        stored = {external_id: (email, name) for external_id, email, name in cursor.fetchall()}
     out = []
     for row in rows:
         row = list(row)
-        for i in positions:
+        email = row[at["email"]]
+        before = stored.get(row[at["customer_id"]], ("", ""))
+        for i, token in zip(positions, before, strict=True):
             if row[i]:
-                row[i] = personal_encrypt(row[i])
+                keep = is_token(token) and personal_decrypt(token) == row[i]
+                row[i] = token if keep else personal_encrypt(row[i])
+        row.append(email_index(email) if email is not None else None)
         out.append(row)
     return out
 
 
-def _stage(cursor, plan: Plan, rows: list[list]) -> None:
-    columns = ", ".join(f"{name} text" for name in plan.output_columns)
+def _stage(cursor, plan: Plan, rows: list[list], *, extra: tuple[str, ...] = ()) -> None:
+    columns = ", ".join(f"{name} text" for name in plan.output_columns + extra)
     cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
     cursor.execute(f"CREATE TEMP TABLE {STAGE.split('.')[1]} (line integer, {columns}) ON COMMIT DROP")
     buffer = io.StringIO()

@@ -31,8 +31,8 @@ def decrypt_existing(apps, schema_editor):
     from ecomsight.crypto import is_token, personal_decrypt
 
     with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT id, email, name FROM behavior_customer WHERE email LIKE 'gAAAAAAAAAAA%%' "
-                       "OR name LIKE 'gAAAAAAAAAAA%%'")
+        cursor.execute("SELECT id, email, name FROM behavior_customer WHERE email LIKE 'gAAAAA%%' "
+                       "OR name LIKE 'gAAAAA%%'")
         cursor.executemany("UPDATE behavior_customer SET email = %s, name = %s WHERE id = %s", [
             (personal_decrypt(email) if is_token(email) else email,
              personal_decrypt(name) if is_token(name) else name, pk) for pk, email, name in cursor.fetchall()])

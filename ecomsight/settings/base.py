@@ -173,6 +173,9 @@ IMPORT_UPLOAD_MAX_BYTES = env.int("IMPORT_UPLOAD_MAX_BYTES", default=200 * 1024 
 # Keys that encrypt customers' email and name at rest (comma-separated Fernet keys, the first encrypts): see
 # ecomsight/crypto.py. Empty: derived from SECRET_KEY (development only).
 PERSONAL_DATA_KEYS = env.str("PERSONAL_DATA_KEYS", default="")
+# The key of the email's blind index (HMAC-SHA256; any long random string), separate from the encryption keys:
+# rotating those leaves it alone; changing it needs `rotate_personal_data_keys`. Empty: derived from SECRET_KEY.
+PERSONAL_DATA_INDEX_KEY = env.str("PERSONAL_DATA_INDEX_KEY", default="")
 # A running import whose process has not written its heartbeat for this long is marked failed (its process is gone).
 IMPORT_HEARTBEAT_STALE_SECONDS = env.int("IMPORT_HEARTBEAT_STALE_SECONDS", default=600)
 # A verified API token is kept this long in the cache (accounts/tokens.py; 0: verified on every call).

@@ -11,6 +11,7 @@ from .base import env  # noqa: E402
 SECRET_KEY = env("SECRET_KEY")  # no default: refuse to start without a real one
 # The keys encrypting customers' email and name (ecomsight/crypto.py): no default either.
 PERSONAL_DATA_KEYS = env("PERSONAL_DATA_KEYS")
+PERSONAL_DATA_INDEX_KEY = env("PERSONAL_DATA_INDEX_KEY")  # the email's blind index: no default either
 DEBUG = False
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 

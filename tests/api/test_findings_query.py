@@ -180,3 +180,54 @@ def test_pages_have_no_inline_script_the_csp_would_block(client, shop, scored):
         body = client.get(url).content.decode()
         inline = [m for m in re.findall(r"<script\b([^>]*)>", body) if "src=" not in m]
         assert not inline, (url, inline)
+
+
+# ---- unknown parameters on web pages (the API refused them; the pages ignored them) ---------------------------
+
+
+@pytest.mark.parametrize(("url", "name", "meant"), [
+    ("/customers/?bandz=high", "bandz", "band"), ("/customers/?band=high&churn_minimum=50", "churn_minimum",
+                                                   "churn_min"),
+    ("/buyers/?pgae=2", "pgae", "page"), ("/segments/?band=high", "band", None),
+    ("/reviews/?sentimnt=negative", "sentimnt", "sentiment"), ("/forecasts/?levle=category", "levle", "level"),
+    ("/alerts/?status=open", "status", None), ("/jobs/?page=1&kind=train", "kind", None)])
+def test_a_web_page_with_an_unknown_parameter_lists_nothing_and_names_it(client, shop, scored, url, name, meant):
+    # `/customers/?bandz=high` listed every band (200), like the list the marketer meant: a campaign to everyone.
+    client.force_login(UserFactory(role="admin", shops=[shop]))
+    response = client.get(url)
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert f"Unknown parameter “{name}”" in page and 'class="message warning"' in page
+    if meant:
+        assert f"did you mean “{meant}”?" in page
+    assert "C1" not in page and "C5" not in page  # no list, not even a partial one
+    assert client.get(url.split("?")[0]).status_code == 200  # the page itself works
+
+
+def test_the_notice_links_to_the_page_with_only_its_known_parameters_and_without_any(client, shop, scored):
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    page = client.get("/customers/?country=DE&bandz=high").content.decode()
+    assert 'href="/customers/?country=DE"' in page and 'href="/customers/"' in page
+
+
+@pytest.mark.parametrize("query", ["pseudonymize=1", "control=10&contorl=20", "presets=mailchimp"])
+def test_a_web_export_with_an_unknown_parameter_makes_no_file(client, shop, scored, query):
+    from predictions.models import SegmentExport
+    client.force_login(UserFactory(role="admin", shops=[shop]))
+    segment = scored["segment"]
+    response = client.get(f"/segments/{segment.pk}/export.csv?{query}")
+    assert response.status_code == 400 and "text/csv" not in response["Content-Type"]
+    posted = client.post(f"/segments/{segment.pk}/export/", dict(pair.split("=") for pair in query.split("&")))
+    assert posted.status_code == 400
+    assert not SegmentExport.objects.filter(segment=segment).exists()
+    assert client.get(f"/segments/{segment.pk}/export.csv?control=10").status_code == 200  # known ones still work
+
+
+def test_the_forecast_csv_refuses_an_unknown_parameter(client, shop, scored):
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    assert client.get("/forecasts/forecast.csv?levels=category").status_code == 400
+    assert client.get("/forecasts/forecast.csv?level=category").status_code == 200
+
+
+def test_anonymous_users_still_go_to_log_in_before_any_parameter_is_read(client, shop):
+    assert client.get("/customers/?bandz=high").status_code == 302

@@ -42,3 +42,28 @@ def test_nightly_task_trains_every_shop_with_logs_and_skips_too_few(logged_shop,
     Offer.objects.create(shop=other_shop, external_id="x", kind="gift")
     assert offer_policy_nightly_task() == [logged_shop.pk]
     assert PolicyVersion.objects.filter(shop=logged_shop).count() == 1
+
+
+@pytest.mark.parametrize("value", [2147483647, 36_501, 0])
+def test_an_attribution_window_beyond_its_bound_is_a_form_error_not_a_broken_offers_page(client, shop, value):
+    # The shop's day counts are bounded; the offer settings' window was not (2147483647 days: every later read of
+    # the attribution window overflowed a timedelta).
+    from offers.models import OfferSettings
+    settings_row = OfferSettings.objects.create(shop=shop)
+    client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
+    url = f"/admin/offers/offersettings/{settings_row.pk}/change/"
+    response = client.post(url, {"shop": shop.pk, "attribution_days": value, "control_share": 0.1, "epsilon": 0.05})
+    assert response.status_code == 200 and response.context["adminform"].form.errors.get("attribution_days")
+    settings_row.refresh_from_db()
+    assert settings_row.attribution_days == 30
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    assert client.get("/offers/").status_code == 200
+
+
+def test_an_offers_exclusion_window_beyond_its_bound_is_a_form_error(client, shop):
+    offer = Offer.objects.create(shop=shop, external_id="o1", kind="gift")
+    client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
+    response = client.post(f"/admin/offers/offer/{offer.pk}/change/", {
+        "shop": shop.pk, "external_id": "o1", "name": "", "kind": "gift", "value": "", "cost_per_redemption": "0",
+        "active": "on", "min_spend": "", "categories": "[]", "exclude_ordered_within_days": 2147483647})
+    assert response.status_code == 200 and response.context["adminform"].form.errors.get("exclude_ordered_within_days")

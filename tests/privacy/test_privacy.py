@@ -178,3 +178,51 @@ def test_nightly_housekeeping_runs_retention_and_fails_dead_imports(shop):
                              heartbeat_at=timezone.now() - timedelta(days=1))
     assert nightly_housekeeping_task() == {"stale_imports_failed": 1, "events_deleted": {shop.slug: 1}}
     assert Job.objects.count() == 0
+
+
+def test_erasure_rewrites_the_kept_import_files_that_name_the_customer(shop, tmp_path, settings):
+    # Uploads and rejected-rows reports stayed until FILE_RETENTION_DAYS with the erased customer's id and email.
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from behavior.services import import_job_create, import_job_run, pending_upload_create
+
+    settings.IMPORT_DIR = tmp_path / "imports"
+    kept = settings.IMPORT_DIR / shop.slug
+    kept.mkdir(parents=True)
+    admin = UserFactory(role="admin", shops=[shop])
+
+    def run(name, text, kind, **options):
+        path = kept / name
+        path.write_text(text)
+        job = import_job_create(shop=shop, kind=kind, path=path, **options)
+        import_job_run(import_job_id=job.pk)
+        return job
+
+    # Orders first, without creating customers: the report names C1 ("unknown customer C1"); a mapped column.
+    early = run("orders-early.csv", "order_id,client,placed_at,total\nO1,C1,2026-01-01,10\nO2,C2,2026-01-01,5\n",
+                "orders", column_map={"customer_id": "client"}, create_missing=False)
+    run("customers.csv", "customer_id;email;name\nC1;Ann@Example.com;Ann Lee\nC2;bob@example.com;Bob\n", "customers")
+    late = run("orders.csv", "order_id,customer_id,placed_at,total\nO3,C1,2026-01-02,1e300\nO4,C2,2026-01-02,7\n"
+               "O5,C2,2026-01-03,1e300\n", "orders")
+    pending = pending_upload_create(shop=shop, user=admin, kind="customers", upload=SimpleUploadedFile(
+        "people.csv", b"Customer No,E-Mail Address\nX9,ann@example.com\nC2,bob@example.com\n"))
+    outside = tmp_path / "cli.csv"  # a file named on the command line is its owner's, not ours
+    outside.write_text("customer_id,email\nC1,ann@example.com\n")
+    import_job_run(import_job_id=import_job_create(shop=shop, kind="customers", path=outside).pk)
+    early.refresh_from_db()
+    late.refresh_from_db()
+    assert "C1" in open(early.report_path).read() and "O3" not in open(late.report_path).read()
+
+    (result,) = customer_erase(shop=shop, external_ids=["C1"], actor=admin)
+    assert result.found and result.import_files_rewritten == 6  # 4 uploads (one pending), 2 reports
+
+    for path in sorted(settings.IMPORT_DIR.rglob("*.csv")):
+        text = path.read_text()
+        assert "C1" not in text and "ann@example.com" not in text.lower(), (path, text)
+    assert "O2,C2" in open(early.file_path).read() and "C2;bob@example.com;Bob" in open(kept / "customers.csv").read()
+    report = list(csv.reader(open(late.report_path)))
+    assert [row[0] for row in report] == ["line", "4"]  # O5 (C2's line 4) stays; C1's line 2 went
+    assert "bob@example.com" in open(pending.path).read()
+    assert "ann@example.com" in outside.read_text()
+    # Idempotent: nothing left to rewrite.
+    assert customer_erase(shop=shop, external_ids=["C1"])[0].import_files_rewritten == 0

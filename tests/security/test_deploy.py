@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,6 +20,7 @@ def _production_env(**extra: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "ecomsight.settings.production",
         "SECRET_KEY": secrets.token_urlsafe(64),
         "PERSONAL_DATA_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "PERSONAL_DATA_INDEX_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "ecomsight.example.com",
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1"),
     })
@@ -55,8 +58,9 @@ def test_production_refuses_to_start_without_a_secret_key_or_a_shared_cache():
         assert missing in result.stderr, missing
 
 
-def test_production_refuses_to_start_without_the_personal_data_keys():
+@pytest.mark.parametrize("name", ["PERSONAL_DATA_KEYS", "PERSONAL_DATA_INDEX_KEY"])
+def test_production_refuses_to_start_without_the_personal_data_keys(name):
     env = _production_env()
-    env.pop("PERSONAL_DATA_KEYS")
+    env.pop(name)
     result = _manage("check", env=env)
-    assert result.returncode != 0 and "PERSONAL_DATA_KEYS" in result.stderr
+    assert result.returncode != 0 and name in result.stderr

@@ -10,7 +10,8 @@ from behavior.personal_data import BATCH, personal_data_rotate
 
 class Command(BaseCommand):
     help = ("Re-encrypt every customer's email and name under the first key of PERSONAL_DATA_KEYS (put the new "
-            "key first, keep the old ones after it, run this, then remove the old ones). stdout: one JSON line.")
+            "key first, keep the old ones after it, run this, then remove the old ones), and recompute every email's "
+            "blind index under PERSONAL_DATA_INDEX_KEY (run it after changing that key). stdout: one JSON line.")
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=BATCH)

@@ -8,7 +8,8 @@ from privacy.services import customer_erase
 
 class Command(ShopCommand):
     help = ("Erase customers (the shop's own ids) everywhere: personal data, orders, lines, events, scores, "
-            "recommendations, their rows in kept export files. Only an audit row with a hash of each id stays. "
+            "recommendations, their rows in kept export files and kept import files (uploads, reports). "
+            "Only an audit row with a hash of each id stays. "
             "Idempotent. stdout: one JSON line.")
 
     def add_arguments(self, parser):
