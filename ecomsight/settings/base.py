@@ -211,7 +211,7 @@ DELIVERY_RETRY_BACKOFF_SECONDS = env.int("DELIVERY_RETRY_BACKOFF_SECONDS", defau
 DELIVERY_ALLOW_PRIVATE = env.bool("DELIVERY_ALLOW_PRIVATE", default=False)
 
 REDIS_URL = env("REDIS_URL")
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL}}
 
 # --- Celery -------------------------------------------------------------------------------------
 # The broker is Redis: CELERY_BROKER_URL, else REDIS_URL (the embedded one by default). Tasks go to workers;

@@ -7,6 +7,7 @@ from unittest import mock
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
+from django_redis import get_redis_connection
 
 from accounts.models import ApiToken
 from accounts.services import membership_set
@@ -88,7 +89,7 @@ def test_throttle_window_key_expires_so_counters_never_pile_up_in_redis(db):
 
 
 def _redis():
-    return cache._cache.get_client()  # the tests read Redis itself: key expiry, and a token's windows
+    return get_redis_connection("default")  # the tests read Redis itself: key expiry, and a token's windows
 
 
 def _throttle_counts(plain: str) -> int:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django_redis import get_redis_connection
+from django_redis.cache import RedisCache
 from rest_framework.test import APIClient
 
 from accounts.throttle import login_attempt_check
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_default_cache_is_redis_in_the_test_settings():
-    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings.CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache"
     assert isinstance(caches["default"], RedisCache)
 
 
@@ -28,7 +29,7 @@ def test_api_throttle_counter_is_the_one_in_the_django_cache(world):
     issued = api_token_create(user=world["users"]["admin"], shop=world["acme"].shop, name="throttle")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.plain}")
-    redis = caches["default"]._cache.get_client()
+    redis = get_redis_connection("default")
     before = set(redis.scan_iter(match="*api-throttle:*"))
     for _ in range(3):
         assert client.get("/api/v1/me/").status_code == 200
@@ -43,7 +44,7 @@ def test_login_throttle_counter_is_in_the_shared_cache(db):
     ip = f"192.0.2.{uuid.uuid4().int % 250}"
     name = f"nobody-{uuid.uuid4().hex}"
     login_attempt_check(username=name, ip=ip)
-    keys = [k for k in cache._cache.get_client().scan_iter(match="*login-failures:u:*")]
+    keys = [k for k in get_redis_connection("default").scan_iter(match="*login-failures:u:*")]
     assert keys  # in Redis, where every worker reads it
 
 
