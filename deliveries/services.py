@@ -301,11 +301,13 @@ def _pinned_send(request, *, pin: PinnedAddress, pool: urllib3.HTTPConnectionPoo
     # Host as botocore signed it; "Expect: 100-continue" is botocore's own connection's business (not signed).
     headers = {key: value for key, value in request.headers.items() if key.lower() not in ("host", "expect")}
     headers["Host"] = pin.host_header
+    encoding = request.headers.get("Transfer-Encoding", b"")
+    chunked = (encoding.encode() if isinstance(encoding, str) else encoding).lower() == b"chunked"
     try:
         response = pool.urlopen(request.method, (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
                                 body=request.body, headers=headers, retries=False, redirect=False,
                                 assert_same_host=False, preload_content=False, decode_content=False,
-                                enforce_content_length=False)
+                                chunked=chunked, enforce_content_length=False)
     except urllib3.exceptions.SSLError as exc:
         raise botocore.exceptions.SSLError(endpoint_url=request.url, error=exc) from exc
     except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
