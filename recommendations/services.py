@@ -6,6 +6,7 @@ replaces the shop's lists (COPY on PostgreSQL). Re-running replaces, never dupli
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -113,6 +114,7 @@ def recommendations_build(
             version.finished_at = timezone.now()
             version.save(update_fields=["status", "weights", "params", "finished_at"])
         timings["write"] = time.perf_counter() - clock
+        _rankers_prune(shop=shop, keep=version.pk)
         outcome = BuildOutcome(version=version, customers=len(frames.customers), products=len(frames.products),
                                interactions=len(frames.interactions), recommendations=len(recs),
                                similar=len(similar), seconds=time.perf_counter() - started,
@@ -150,6 +152,15 @@ def _ranker_save(*, shop: Shop, version: RecommenderVersion, ranker) -> None:
         temporary.rename(path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _rankers_prune(*, shop: Shop, keep: int) -> None:
+    """Remove the rankers of the shop's earlier builds (only the active build's lists are ever refreshed)."""
+    folder = _ranker_path(shop=shop, version_id=keep).parent.parent
+    if folder.is_dir():
+        for child in folder.iterdir():
+            if child.name != str(keep):
+                shutil.rmtree(child, ignore_errors=True)
 
 
 def _ranker_load(*, shop: Shop, version: RecommenderVersion):

@@ -71,3 +71,22 @@ def test_rescoring_without_an_active_build_leaves_recommendations_alone(run):  #
     assert customers_rescore(shop=run.shop, customer_ids=ids) == 3
     assert recommendations_refresh(shop_id=run.shop_id, customer_ids=ids).version_id is None
     assert not Recommendation.objects.exists()
+
+
+def test_a_builds_ranker_is_saved_in_lightgbms_text_format_and_reads_back_the_same(shop, settings, tmp_path):
+    # A refresh of a build whose validation chose its ranker must order candidates with that very ranker.
+    import numpy as np
+
+    from recommendations.ml.ranker import ranker_scores, train_ranker
+    from recommendations.services import _ranker_load, _ranker_save
+
+    settings.MODEL_DIR = tmp_path
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(400, 5)), rng.integers(0, 2, 400)
+    ranker = train_ranker(X, y, np.full(40, 10), rounds=20, seed=0, min_leaf=5)
+    version = RecommenderVersion.objects.create(shop=shop, params={"choice": "ranker"})
+    _ranker_save(shop=shop, version=version, ranker=ranker)
+    assert list(tmp_path.rglob("*.txt")) == [tmp_path / shop.slug / "recommender" / str(version.pk) / "ranker.txt"]
+    assert np.array_equal(ranker_scores(_ranker_load(shop=shop, version=version), X), ranker_scores(ranker, X))
+    newer = RecommenderVersion.objects.create(shop=shop, params={"choice": "ranker"})
+    assert _ranker_load(shop=shop, version=newer) is None  # no file: the refresh falls back to the blend weights
