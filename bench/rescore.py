@@ -8,8 +8,14 @@ customer (a succeeded run, as the nightly run leaves it). Then:
 2. a real Celery worker is started (queues ml and default, as deployed) and one order is POSTed to
    /api/v1/orders/batch/ for an at-risk customer; the time until that customer's re-scored row can be read
    (its scored_at moves) is the latency a user sees: the debounce window (RESCORE_DEBOUNCE_SECONDS) plus the work.
+   The customer's recommendations are rebuilt after their score: the time until their rows are rewritten is
+   "post_to_fresh_recommendations_seconds".
+The recommendations are built once first (the nightly build); after stage 1's scores, the same customers' lists are
+rebuilt in that build (`recommendations_refresh`, what the task does next) and timed on their own:
+"recommend_seconds" (with its stages in "recommend_timings"; "rescore_seconds" stays the scores alone).
 Prints each stage, then one JSON line {"changed_customers", "rescore_seconds", "customers_per_s",
-"post_to_fresh_score_seconds"}.
+"post_to_fresh_score_seconds", "recommend_seconds", "recommend_timings", "recommend_build_seconds",
+"post_to_fresh_recommendations_seconds"}.
 
     .venv/bin/python bench/rescore.py [--customers 20000 --changed 10000 --debounce 30]
 
@@ -87,6 +93,9 @@ def main() -> int:
     from predictions.services.rescoring import customers_changed_record, rescore_changed
     from predictions.services.scoring import scoring_run_create, scoring_run_execute
     from predictions.services.training import model_train
+    from predictions.signals import customers_rescored
+    from recommendations.models import Recommendation
+    from recommendations.services import customers_rescored_refresh, recommendations_build, recommendations_refresh
 
     debounce = settings.RESCORE_DEBOUNCE_SECONDS
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,6 +113,8 @@ def main() -> int:
         model_train(shop=shop, task=task, algorithms=["bgnbd", "lgbm"])
     run = scoring_run_execute(run=scoring_run_create(shop=shop, enqueue=False))
     log(f"trained and scored ({run.status}, {run.scores.count()} rows) in {time.perf_counter() - started:.1f}s")
+    build = recommendations_build(shop=shop, k=20)
+    log(f"recommendations built ({build.recommendations} rows) in {build.seconds:.1f}s: {build.timings}")
 
     # 1. --changed customers re-scored by the task's code, in this process.
     changed = list(run.scores.filter(task="purchase").order_by("?").values_list("customer_id", flat=True)
@@ -111,11 +122,19 @@ def main() -> int:
     cache.set(f"rescore:scheduled:{shop.pk}", 1)  # as if a task were waiting: the record enqueues none here
     with transaction.atomic():
         customers_changed_record(shop_id=shop.pk, customer_ids=changed)
-    started = time.perf_counter()
-    rescored = rescore_changed(shop_id=shop.pk)
-    rescore_seconds = time.perf_counter() - started
+    uid = "recommendations.refresh.rescored"
+    customers_rescored.disconnect(dispatch_uid=uid)  # the scores timed alone, then the lists
+    try:
+        started = time.perf_counter()
+        rescored = rescore_changed(shop_id=shop.pk)
+        rescore_seconds = time.perf_counter() - started
+    finally:
+        customers_rescored.connect(customers_rescored_refresh, dispatch_uid=uid)
     log(f"re-scored {rescored} customers in {rescore_seconds:.1f}s ({rescored / rescore_seconds:.0f}/s, chunks of "
         f"{settings.RESCORE_CHUNK_SIZE})")
+    refresh = recommendations_refresh(shop_id=shop.pk, customer_ids=changed)
+    log(f"rebuilt {refresh.customers} customers' lists ({refresh.recommendations} rows) in {refresh.seconds:.1f}s: "
+        f"{refresh.timings}")
 
     # 2. One order POSTed through the API; a real worker re-scores after the debounce window.
     user = user_create_or_update(username="bench-rescore", role="analyst", password="bench-Pa55word!", shops=[shop])
@@ -123,6 +142,7 @@ def main() -> int:
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=user, shop=shop, name='bench').plain}")
     target = run.scores.filter(task="churn").select_related("customer").order_by("-probability").first()
     before = target.scored_at
+    recs_before = set(Recommendation.objects.filter(customer_id=target.customer_id).values_list("id", flat=True))
     with celery_app.connection_for_write() as conn:
         conn.default_channel.client.delete("ml")  # nothing left over from an earlier run of the bench
     worker_log = Path(tempfile.gettempdir()) / f"{SLUG}-worker.log"
@@ -148,13 +168,24 @@ def main() -> int:
         latency = time.perf_counter() - posted
         log(f"POST to fresh score: {latency:.1f}s (debounce {debounce}s); churn probability "
             f"{target.probability:.3f} -> {row.probability:.3f}")
+        while True:  # rewritten rows get new ids
+            now = set(Recommendation.objects.filter(customer_id=target.customer_id).values_list("id", flat=True))
+            if now and not now & recs_before:
+                break
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise SystemExit(f"the recommendations were not refreshed in time; see {worker_log}")
+            time.sleep(0.2)
+        recs_latency = time.perf_counter() - posted
+        log(f"POST to fresh recommendations: {recs_latency:.1f}s")
     finally:
         os.killpg(worker.pid, 15)
         worker.wait(timeout=60)
 
     result = {"changed_customers": rescored, "rescore_seconds": round(rescore_seconds, 2),
               "customers_per_s": round(rescored / rescore_seconds, 1),
-              "post_to_fresh_score_seconds": round(latency, 2)}
+              "post_to_fresh_score_seconds": round(latency, 2), "recommend_seconds": round(refresh.seconds, 2),
+              "recommend_timings": refresh.timings, "recommend_build_seconds": round(build.seconds, 2),
+              "post_to_fresh_recommendations_seconds": round(recs_latency, 2)}
     if not args.keep:
         common.shop_drop(SLUG)
     print(json.dumps(result))

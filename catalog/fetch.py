@@ -85,10 +85,36 @@ def _resolve(host: str, port: int, *, allow_private: bool, setting: str = "IMAGE
     return addresses[0]
 
 
-def _pool(url: str, policy: FetchPolicy) -> tuple[urllib3.HTTPConnectionPool, str, str]:
-    """A connection pool to the checked address of `url` (see the module's docstring), the path to ask for
-    and the Host header to send; FetchError for an address that may not be reached."""
-    parts = urlsplit(url)
+@dataclass(frozen=True)
+class PinnedAddress:
+    """A URL's host resolved once and checked: connections go to `address` (the Host header and the TLS name stay
+    `host`), so a later DNS answer cannot send them elsewhere (DNS rebinding)."""
+
+    scheme: str
+    host: str
+    port: int
+    address: str
+
+    @property
+    def host_header(self) -> str:
+        """The Host header a client sends for this host (the port only when it is not the scheme's default)."""
+        default = 443 if self.scheme == "https" else 80
+        return self.host if self.port == default else f"{self.host}:{self.port}"
+
+    def serves(self, url: str) -> bool:
+        """Whether `url` names this scheme, host and port (a request for another host needs its own check)."""
+        parts = urlsplit(url)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return False
+        return (parts.scheme, (parts.hostname or "").lower(), port) == (self.scheme, self.host.lower(), self.port)
+
+
+def address_pin(url: str, *, policy: FetchPolicy) -> PinnedAddress:
+    """Resolve `url`'s host once and check every address it resolves to (see the module's docstring); FetchError
+    for an address that may not be reached (retry=True when the name does not resolve)."""
+    parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
         raise FetchError(f"refused: only http and https addresses are fetched ({parts.scheme or 'no'} scheme)")
     if not parts.hostname:
@@ -100,16 +126,27 @@ def _pool(url: str, policy: FetchPolicy) -> tuple[urllib3.HTTPConnectionPool, st
     except ValueError as exc:
         raise FetchError("refused: invalid port") from exc
     address = _resolve(parts.hostname, port, allow_private=policy.allow_private, setting=policy.private_setting)
+    return PinnedAddress(scheme=parts.scheme, host=parts.hostname, port=port, address=address)
+
+
+def pinned_pool(pin: PinnedAddress, policy: FetchPolicy) -> urllib3.HTTPConnectionPool:
+    """A connection pool to the pinned address; TLS certificates are checked against the host's name."""
     timeout = urllib3.Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
-    if parts.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1,
+    if pin.scheme == "https":
+        return urllib3.HTTPSConnectionPool(pin.address, pin.port, timeout=timeout, retries=False, maxsize=1,
                                            cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
-                                           server_hostname=parts.hostname, assert_hostname=parts.hostname)
-    else:
-        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
+                                           server_hostname=pin.host, assert_hostname=pin.host)
+    return urllib3.HTTPConnectionPool(pin.address, pin.port, timeout=timeout, retries=False, maxsize=1)
+
+
+def _pool(url: str, policy: FetchPolicy) -> tuple[urllib3.HTTPConnectionPool, str, str]:
+    """A connection pool to the checked address of `url` (see the module's docstring), the path to ask for
+    and the Host header to send; FetchError for an address that may not be reached."""
+    pin = address_pin(url, policy=policy)
+    parts = urlsplit(url.strip())
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-    return pool, path, host_header
+    return pinned_pool(pin, policy), path, host_header
 
 
 def _urlopen(pool: urllib3.HTTPConnectionPool, method: str, path: str, **kwargs):

@@ -18,6 +18,13 @@ another 4xx is final. Every try is logged (DeliveryAttempt), the shop reads the 
 
 S3: the export's CSV (the same file as a download, in the preset's columns) is written to EXPORT_DIR and
 uploaded as "<prefix><segment>-<yyyymmdd-hhmm>-<run id>.csv", retried the same way.
+
+Both targets connect to the address checked when sending, not to whatever the name resolves to next (DNS
+rebinding: a name checked as public when the delivery is saved can point inside our network by the time it is
+sent). The webhook's POST goes through catalog.fetch's checked connection. boto3 would resolve the endpoint's name
+itself, so each upload resolves and checks it once (`catalog.fetch.address_pin`) and botocore's `before-send`
+event hands every request of the upload (signed by botocore as usual, for the endpoint's name) to a connection
+to that address, with the name as Host header and TLS name (`_pinned_send`).
 """
 
 from __future__ import annotations
@@ -33,8 +40,10 @@ from urllib.parse import urlsplit
 
 import boto3
 import boto3.exceptions
+import botocore.awsrequest
 import botocore.config
 import botocore.exceptions
+import urllib3
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -44,7 +53,7 @@ from django.utils.text import slugify
 
 from accounts.models import AuditLog, Shop
 from accounts.permissions import can_view_personal_data
-from catalog.fetch import FetchError, FetchPolicy, checked_post, url_check
+from catalog.fetch import FetchError, FetchPolicy, PinnedAddress, address_pin, checked_post, pinned_pool, url_check
 from ecomsight.errors import UserError
 from predictions.models import ScoringRun, Segment
 from predictions.selectors.segments import consent_refused_ids
@@ -272,12 +281,52 @@ def _run_close_if_done(run_id: int) -> None:
 
 
 def s3_client(delivery: Delivery):
-    """A boto3 S3 client for the delivery's bucket (one try per call: our retry is Celery's, logged)."""
-    return boto3.client(
+    """A boto3 S3 client for the delivery's bucket (one try per call: our retry is Celery's, logged), whose
+    requests all go to the endpoint's address as resolved and checked now (FetchError if it may not be reached)."""
+    client = boto3.client(
         "s3", endpoint_url=delivery.endpoint_url or None, region_name=delivery.region or "us-east-1",
         aws_access_key_id=delivery.access_key_id, aws_secret_access_key=delivery.secret_access_key,
         config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5,
                                       read_timeout=60, s3={"addressing_style": "path"}))
+    policy = _policy()
+    pin = address_pin(client.meta.endpoint_url, policy=policy)
+    pool = pinned_pool(pin, policy)
+
+    def send(request, **kwargs):
+        return _pinned_send(request, pin=pin, pool=pool)
+
+    client.meta.events.register("before-send.s3", send)
+    return client
+
+
+def _pinned_send(request, *, pin: PinnedAddress, pool: urllib3.HTTPConnectionPool):
+    """Send botocore's prepared (signed) request to the pinned address; the response botocore reads instead of
+    sending it itself. Connection failures raise botocore's own errors, so they read and retry as before."""
+    if not pin.serves(request.url):  # path-style requests all go to the endpoint; anything else is refused
+        raise FetchError(f"refused: the upload asked for another host than the checked endpoint ({request.url})")
+    parts = urlsplit(request.url)
+    # Host as botocore signed it; "Expect: 100-continue" is botocore's own connection's business (not signed).
+    headers = {key: value for key, value in request.headers.items() if key.lower() not in ("host", "expect")}
+    headers["Host"] = pin.host_header
+    encoding = request.headers.get("Transfer-Encoding", b"")
+    chunked = (encoding.encode() if isinstance(encoding, str) else encoding).lower() == b"chunked"
+    try:
+        response = pool.urlopen(request.method, (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                                body=request.body, headers=headers, retries=False, redirect=False,
+                                assert_same_host=False, preload_content=False, decode_content=False,
+                                chunked=chunked, enforce_content_length=False)
+    except urllib3.exceptions.SSLError as exc:
+        raise botocore.exceptions.SSLError(endpoint_url=request.url, error=exc) from exc
+    except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url=request.url, error=exc) from exc
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise botocore.exceptions.ReadTimeoutError(endpoint_url=request.url, error=exc) from exc
+    except (urllib3.exceptions.ProtocolError, OSError) as exc:
+        raise botocore.exceptions.ConnectionClosedError(endpoint_url=request.url, error=exc) from exc
+    answer = botocore.awsrequest.AWSResponse(request.url, response.status, response.headers, response)
+    if not request.stream_output:
+        answer.content  # read now, as botocore's own session does  # noqa: B018
+    return answer
 
 
 def s3_key(*, run: DeliveryRun) -> str:
@@ -296,8 +345,15 @@ def s3_upload(*, run_id: int, attempt: int) -> AttemptOutcome:
     export = run.export
     key = s3_key(run=run)
     try:
-        s3_client(run.delivery).upload_file(export.file_path, run.delivery.bucket, key,
+        client = s3_client(run.delivery)
+    except FetchError as exc:  # the endpoint's name now points where we may not go, or does not resolve
+        return _attempt_failed(run=run, batch=1, attempt=attempt, error=str(exc), retry=exc.retry,
+                               status_code=None)
+    try:
+        client.upload_file(export.file_path, run.delivery.bucket, key,
                                             ExtraArgs={"ContentType": "text/csv; charset=utf-8"})
+    except FetchError as exc:  # refused by `_pinned_send`
+        return _attempt_failed(run=run, batch=1, attempt=attempt, error=str(exc), retry=exc.retry)
     except (boto3.exceptions.Boto3Error, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError,
             OSError) as exc:
         cause = exc if isinstance(exc, botocore.exceptions.ClientError) else exc.__cause__ or exc.__context__

@@ -11,3 +11,10 @@ class RecommendationsConfig(AppConfig):
         from .selectors import customer_page_recommendations, export_top_recommendations
 
         recommendations_provide(customer=customer_page_recommendations, export=export_top_recommendations)
+
+        # Customers re-scored on the arrival of their orders or events get fresh lists as well.
+        from predictions.signals import customers_rescored
+
+        from .services import customers_rescored_refresh
+
+        customers_rescored.connect(customers_rescored_refresh, dispatch_uid="recommendations.refresh.rescored")

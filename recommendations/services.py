@@ -6,11 +6,16 @@ replaces the shop's lists (COPY on PostgreSQL). Re-running replaces, never dupli
 from __future__ import annotations
 
 import logging
+import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,11 +26,11 @@ from catalog.selectors import visual_neighbours_frame
 from ecomsight.db import bulk_insert_frame
 from ecomsight.errors import UserError
 
-from .ml.build import BuildResult, build_all
+from .ml.build import BuildResult, build_all, customer_lists, hybrid_fit
 from .ml.config import RecommenderConfig
 from .ml.evaluate import evaluate_recommenders
 from .models import Recommendation, RecommenderVersion, SimilarProduct
-from .selectors import recommender_frames, similar_products_frame
+from .selectors import recommender_frames, recommender_version_active, similar_products_frame
 
 logger = logging.getLogger("ecomsight.recommendations")
 
@@ -83,6 +88,8 @@ def recommendations_build(
             RecommenderVersion.objects.filter(pk=version.pk).update(status=RecommenderVersion.Status.FAILED)
             raise
         timings.update(result.timings)
+        if result.ranker is not None:  # what a refresh of some customers' lists needs (recommendations_refresh)
+            _ranker_save(shop=shop, version=version, ranker=result.ranker)
         job_progress(job_id=job_id, done=2)
         clock = time.perf_counter()
         say(f"writing {len(result.recommendations)} recommendations and {len(result.similar)} similar products")
@@ -92,6 +99,9 @@ def recommendations_build(
             shop_id=shop.pk, version_id=version.pk)[
             ["shop_id", "version_id", "product_id", "similar_id", "kind", "rank", "score"]]
         with transaction.atomic():
+            # The active build's row first, as recommendations_refresh locks it: one lock order, no deadlock.
+            list(RecommenderVersion.objects.select_for_update().filter(
+                shop=shop, status=RecommenderVersion.Status.ACTIVE).values_list("id", flat=True))
             Recommendation.objects.filter(shop=shop).delete()
             SimilarProduct.objects.filter(shop=shop).delete()
             bulk_insert_frame(Recommendation._meta.db_table, recs)
@@ -100,9 +110,11 @@ def recommendations_build(
                 status=RecommenderVersion.Status.RETIRED)
             version.status = RecommenderVersion.Status.ACTIVE
             version.weights = {k_: float(v) for k_, v in result.weights.items()}
+            version.params = {**version.params, "choice": result.choice, "tuned": result.tuned}
             version.finished_at = timezone.now()
-            version.save(update_fields=["status", "weights", "finished_at"])
+            version.save(update_fields=["status", "weights", "params", "finished_at"])
         timings["write"] = time.perf_counter() - clock
+        _rankers_prune(shop=shop, keep=version.pk)
         outcome = BuildOutcome(version=version, customers=len(frames.customers), products=len(frames.products),
                                interactions=len(frames.interactions), recommendations=len(recs),
                                similar=len(similar), seconds=time.perf_counter() - started,
@@ -121,6 +133,121 @@ def _build(frames, *, k: int, config: RecommenderConfig, progress) -> BuildResul
             similar=pd.DataFrame(columns=["product_id", "similar_id", "kind", "rank", "score"]), weights={})
     return build_all(frames.interactions, frames.products, frames.customers, k=k, config=config, progress=progress,
                      visual_pairs=frames.visual)
+
+
+RECOMMENDATION_COLUMNS = ["shop_id", "version_id", "customer_id", "product_id", "rank", "score", "source", "reason"]
+
+
+def _ranker_path(*, shop: Shop, version_id: int) -> Path:
+    return Path(settings.MODEL_DIR) / shop.slug / "recommender" / str(version_id) / "ranker.txt"
+
+
+def _ranker_save(*, shop: Shop, version: RecommenderVersion, ranker) -> None:
+    """The build's ranker in LightGBM's text format (atomically: temporary file + rename)."""
+    path = _ranker_path(shop=shop, version_id=version.pk)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".ranker-{uuid.uuid4().hex}.partial")
+    try:
+        ranker.save_model(str(temporary))
+        temporary.rename(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _rankers_prune(*, shop: Shop, keep: int) -> None:
+    """Remove the rankers of the shop's earlier builds (only the active build's lists are ever refreshed)."""
+    folder = _ranker_path(shop=shop, version_id=keep).parent.parent
+    if folder.is_dir():
+        for child in folder.iterdir():
+            if child.name != str(keep):
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def _ranker_load(*, shop: Shop, version: RecommenderVersion):
+    """The build's ranker, or None (a build before rankers were saved, a lost file: the blend weights serve)."""
+    path = _ranker_path(shop=shop, version_id=version.pk)
+    if not path.exists():
+        logger.warning("recommender build %d chose its ranker but %s is missing: refreshing with its blend weights",
+                       version.pk, path)
+        return None
+    import lightgbm as lgb
+
+    return lgb.Booster(model_file=str(path))
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    version_id: int | None  # the build whose rows were replaced (None: no active build, nothing done)
+    customers: int
+    recommendations: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: read, fit, lists, write
+
+
+def recommendations_refresh(*, shop_id: int, customer_ids) -> RefreshOutcome:
+    """Rebuild these customers' lists in the shop's active build, from the shop's data as it is now (their rows
+    replaced in one transaction; other customers' rows untouched). Called after customers are re-scored on the
+    arrival of their orders or events (predictions.signals.customers_rescored).
+
+    The same lists as the build would make today: the build's settings (re-buy rules, TIFU-KNN's tuned decay),
+    blend weights and ranker, and its list code (`ml.build.customer_lists`) over these customers. The build
+    saves no fitted members, and most of them cannot be refitted for a few customers: item-kNN, user-kNN,
+    TIFU-KNN's neighbours, ALS and popularity are functions of every customer's interactions. So the members
+    are refitted on the whole shop (a build's "read" and "fit" stages, without its validation search and its
+    lists for everyone); the cost grows with the shop's interactions, not with the customers refreshed. Safe to
+    run again; a build that became active meanwhile is left alone (its lists are newer)."""
+    started = time.perf_counter()
+    ids = sorted({int(i) for i in customer_ids})
+    version = RecommenderVersion.objects.filter(
+        pk=recommender_version_active(shop=shop_id)).select_related("shop").first()
+    if version is None or not ids:
+        return RefreshOutcome(version_id=None, customers=0, recommendations=0, seconds=0.0)
+    shop = version.shop
+    clock = time.perf_counter()
+    frames = recommender_frames(shop_id=shop_id)
+    timings = {"read": time.perf_counter() - clock}
+    params = dict(version.params)
+    config = RecommenderConfig.from_dict({**params, **params.get("tuned", {}), "workers": 1})
+    ranker = _ranker_load(shop=shop, version=version) if params.get("choice") == "ranker" else None
+    if frames.customers.empty or not frames.products["active"].any():
+        lists = pd.DataFrame(columns=["customer_id", "product_id", "rank", "score", "source", "reason"])
+    else:
+        clock = time.perf_counter()
+        fitted = hybrid_fit(frames.interactions, frames.products, frames.customers, config=config,
+                            weights=version.weights or {}, ranker=ranker, visual_pairs=frames.visual)
+        timings["fit"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        lists = customer_lists(fitted, np.asarray(ids, dtype=np.int64), k=version.k)
+        timings["lists"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    rows = lists.assign(shop_id=shop_id, version_id=version.pk)[RECOMMENDATION_COLUMNS]
+    with transaction.atomic():
+        # Under the build's lock: a new build (which locks it first too) waits, or has already replaced it.
+        if not RecommenderVersion.objects.select_for_update().filter(
+                pk=version.pk, status=RecommenderVersion.Status.ACTIVE).exists():
+            logger.info("recommender build %d was replaced during a refresh: nothing written", version.pk)
+            return RefreshOutcome(version_id=None, customers=0, recommendations=0,
+                                  seconds=time.perf_counter() - started)
+        Recommendation.objects.filter(version_id=version.pk, customer_id__in=ids).delete()
+        bulk_insert_frame(Recommendation._meta.db_table, rows)
+    timings["write"] = time.perf_counter() - clock
+    outcome = RefreshOutcome(version_id=version.pk, customers=len(ids), recommendations=len(rows),
+                             seconds=time.perf_counter() - started,
+                             timings={name: round(s, 2) for name, s in timings.items()})
+    logger.info("refreshed the recommendations of %d customers of shop %d in build %d (%.1f s)", len(ids),
+                shop_id, version.pk, outcome.seconds)
+    return outcome
+
+
+def customers_rescored_refresh(*, shop_id: int, customer_ids, **kwargs) -> None:
+    """Receives predictions.signals.customers_rescored: the re-scored customers get fresh lists too, by a task of
+    their own on the `ml` queue (RECOMMENDATIONS_REFRESH_ON_RESCORE=false leaves them to the nightly build: the
+    refit reads the whole shop, about 18 s at 20,000 customers, more on a big shop, once per re-scoring)."""
+    if not settings.RECOMMENDATIONS_REFRESH_ON_RESCORE:
+        return
+    from .tasks import recommendations_refresh_task
+
+    recommendations_refresh_task.delay(shop_id, sorted({int(i) for i in customer_ids}))
 
 
 def recommendations_evaluate(*, shop: Shop, k: int = 10, data_report: bool = False) -> dict:

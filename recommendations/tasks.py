@@ -8,7 +8,7 @@ from accounts.models import Shop
 from ecomsight.errors import UserError
 from predictions.services.scoring import scoring_run_create
 
-from .services import recommendations_build
+from .services import recommendations_build, recommendations_refresh
 
 logger = logging.getLogger("ecomsight.nightly")
 
@@ -16,6 +16,14 @@ logger = logging.getLogger("ecomsight.nightly")
 @shared_task(soft_time_limit=3600, time_limit=3900)
 def recommendations_build_task(shop_id: int, k: int, job_id: int | None) -> dict:
     return recommendations_build(shop=Shop.objects.get(pk=shop_id), k=k, job_id=job_id).to_dict()
+
+
+@shared_task(soft_time_limit=3600, time_limit=3900)
+def recommendations_refresh_task(shop_id: int, customer_ids: list[int]) -> dict:
+    """Fresh lists for customers just re-scored (see recommendations_refresh): a task of its own, so the
+    scores are current at once and a slow refit (it reads the whole shop) never holds the re-scoring up."""
+    outcome = recommendations_refresh(shop_id=shop_id, customer_ids=customer_ids)
+    return {"version_id": outcome.version_id, "customers": outcome.customers, "seconds": round(outcome.seconds, 2)}
 
 
 @shared_task

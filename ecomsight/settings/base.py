@@ -284,6 +284,9 @@ CELERY_BEAT_SCHEDULE = {
 # by the worker this many seconds after the first change of a window, in chunks of RESCORE_CHUNK_SIZE.
 RESCORE_DEBOUNCE_SECONDS = env.int("RESCORE_DEBOUNCE_SECONDS", default=30)
 RESCORE_CHUNK_SIZE = env.int("RESCORE_CHUNK_SIZE", default=5_000)
+# Then their recommendations, by a task of its own (recommendations.services.recommendations_refresh); false
+# leaves them to the nightly build (the refit reads the whole shop once per re-scoring: costly on a big shop).
+RECOMMENDATIONS_REFRESH_ON_RESCORE = env.bool("RECOMMENDATIONS_REFRESH_ON_RESCORE", default=True)
 
 # Anomaly checks after new data (forecasts.services.alerts): an orders/events import that finished or an API batch
 # schedules one check of the shop's monitors this many seconds later; arrivals until it runs add nothing.

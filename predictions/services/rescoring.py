@@ -20,8 +20,9 @@ so, instead of keeping the nightly run's score until the next night (issue 18 §
    them meanwhile).
 Running the same customers again replaces their rows again: idempotent.
 
-Recommendations are not rebuilt here: the recommender (recommendations.services) builds every customer's list
-from the whole shop's interactions and has no per-customer build; the nightly build refreshes them."""
+4. Recommendations. After the chunks, once per task, `predictions.signals.customers_rescored` names every customer
+   re-scored; the recommendations app (which predictions may not import) rebuilds their lists in its active
+   build (recommendations.services.recommendations_refresh)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from ecomsight.debounce import debounce_release, debounced_enqueue
 from ..models import CustomerScore, RescorePending, ScoringRun
 from ..selectors.at_risk import scoring_run_current
 from ..selectors.frames import shop_frames
+from ..signals import customers_rescored
 from .score_columns import customer_score_deciles_bounds, customer_score_deciles_place, customer_score_list_columns_fill
 from .scoring import SCORE_COLUMNS, scores_compute
 
@@ -83,15 +85,22 @@ def rescore_changed(*, shop_id: int, chunk_size: int | None = None) -> int:
     chunk_size = chunk_size or settings.RESCORE_CHUNK_SIZE
     shop = Shop.objects.get(pk=shop_id)
     done = 0
-    while ids := _pending_take(shop_id=shop_id, limit=chunk_size):
-        try:
-            done += customers_rescore(shop=shop, customer_ids=ids)
-        except Exception:
-            # Back to pending, without a new task: the next change (or the night's run) takes them; a chunk
-            # that fails every time must not loop once per window.
-            _pending_add(shop_id=shop_id, customer_ids=ids)
-            logger.exception("re-scoring %d customers of shop %d failed; they stay pending", len(ids), shop_id)
-            raise
+    rescored: list[int] = []
+    try:
+        while ids := _pending_take(shop_id=shop_id, limit=chunk_size):
+            try:
+                done += customers_rescore(shop=shop, customer_ids=ids)
+            except Exception:
+                # Back to pending, without a new task: the next change (or the night's run) takes them; a chunk
+                # that fails every time must not loop once per window.
+                _pending_add(shop_id=shop_id, customer_ids=ids)
+                logger.exception("re-scoring %d customers of shop %d failed; they stay pending", len(ids), shop_id)
+                raise
+            rescored.extend(ids)
+    finally:
+        # Once per task, for every chunk scored (the recommender refits on the whole shop whatever the count).
+        if rescored:
+            customers_rescored.send(sender=rescore_changed, shop_id=shop_id, customer_ids=rescored)
     return done
 
 

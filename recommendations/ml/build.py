@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from .base import exclusion_matrix
 from .config import RecommenderConfig
 from .content import content_similarity
-from .data import build_interaction_data
+from .data import InteractionData, build_interaction_data
 from .evaluate import validation_hybrid
 from .hybrid import CodedTopK, HybridRecommender, fit_recommenders
 from .similar import similar_products_frame
@@ -36,12 +36,16 @@ CHUNK_CUSTOMERS = 10_000
 class BuildResult:
     """recommendations: customer_id, product_id, rank (1..k), score, source, reason (source and reason are
     categoricals). similar: product_id, similar_id, kind ("also_bought" / "content"), rank, score.
-    weights: the hybrid's. timings: seconds per stage."""
+    weights: the hybrid's. timings: seconds per stage. choice, tuned, ranker: what a later `hybrid_fit` needs to
+    list products the same way for a subset of customers."""
 
     recommendations: pd.DataFrame
     similar: pd.DataFrame
     weights: dict[str, float]
     timings: dict[str, float] = field(default_factory=dict)
+    choice: str = "blend"  # what validation chose: "ranker", "blend" or one member's name (evaluate.HybridFit)
+    tuned: dict[str, float] = field(default_factory=dict)  # settings tuned on validation (TIFU-KNN's decay)
+    ranker: object | None = None  # the LightGBM lambdarank booster when `choice` is "ranker"
 
 
 def build_all(
@@ -82,11 +86,10 @@ def build_all(
 
     clock = time.perf_counter()
     say("fitting recommenders on all data")
-    data = build_interaction_data(interactions, products, customers, config=config, as_of=as_of)
     config = fit.tuned_config(config)
-    components = fit_recommenders(data, config, content_similarity=content, visual_similarity=visual)
-    hybrid = HybridRecommender(config, weights, components, ranker=fit.ranker).fit(data)
-    exclude = exclusion_matrix(data, config)
+    fitted = hybrid_fit(interactions, products, customers, config=config, weights=weights, ranker=fit.ranker,
+                        as_of=as_of, content=content, visual=visual)
+    data, hybrid, exclude, components = fitted.data, fitted.hybrid, fitted.exclude, fitted.hybrid.components
     timings["fit"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -104,7 +107,57 @@ def build_all(
         k=config.similar_k,
     )
     timings["similar"] = time.perf_counter() - clock
-    return BuildResult(recommendations, similar, weights, timings)
+    return BuildResult(recommendations, similar, weights, timings, choice=fit.choice, tuned=dict(fit.tuned),
+                       ranker=fit.ranker)
+
+
+@dataclass(frozen=True)
+class FittedHybrid:
+    """The hybrid fitted on a shop's interactions, ready to list products for any of its customers: the data it
+    was fitted on, and the customers x products 0/1 matrix of what may not be shown again (bought, no re-buy)."""
+
+    data: InteractionData
+    hybrid: HybridRecommender
+    exclude: sp.csr_matrix
+
+
+def hybrid_fit(
+    interactions: pd.DataFrame,
+    products: pd.DataFrame,
+    customers: pd.DataFrame,
+    *,
+    config: RecommenderConfig,
+    weights: dict[str, float],
+    ranker=None,
+    as_of: pd.Timestamp | None = None,
+    content: sp.csr_matrix | None = None,
+    visual: sp.csr_matrix | None = None,
+    visual_pairs: pd.DataFrame | None = None,
+) -> FittedHybrid:
+    """Every member fitted on all of `interactions` and blended with `weights` (or ordered by `ranker`): what a
+    build does after its validation split, so a build's choices (`config` with its tuned settings, weights,
+    ranker) give the same lists again. `content` / `visual` (similarities of `products`) are computed here when
+    not given (`visual` from `visual_pairs`)."""
+    if not isinstance(interactions["kind"].dtype, pd.CategoricalDtype):
+        interactions = interactions.assign(kind=interactions["kind"].astype("category"))
+    products = products.reset_index(drop=True)
+    if content is None:
+        content = content_similarity(products, config)
+    if visual is None:
+        visual = visual_similarity(products, visual_pairs)
+    data = build_interaction_data(interactions, products, customers, config=config, as_of=as_of)
+    components = fit_recommenders(data, config, content_similarity=content, visual_similarity=visual)
+    hybrid = HybridRecommender(config, weights, components, ranker=ranker).fit(data)
+    return FittedHybrid(data=data, hybrid=hybrid, exclude=exclusion_matrix(data, config))
+
+
+def customer_lists(fitted: FittedHybrid, customer_ids: np.ndarray, *, k: int) -> pd.DataFrame:
+    """Top-k of these customers (ids; those the fitted data does not know are skipped) with source and reason,
+    as a build writes them (`recommendations_frame`'s columns). The same list code as a build, over a subset."""
+    rows = fitted.data.customer_positions(np.asarray(customer_ids, dtype=np.int64))
+    rows = rows[rows >= 0]
+    coded = fitted.hybrid.recommend_coded(rows, k, fitted.exclude)
+    return recommendations_frame(fitted.hybrid, rows, coded)
 
 
 def recommendations_frame(hybrid: HybridRecommender, rows: np.ndarray, coded: CodedTopK) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 RECOMMENDER_NAMES = (
     "popularity", "repurchase", "item_knn", "user_knn", "content", "visual", "personal_frequency", "tifu_knn", "als",
@@ -78,3 +78,13 @@ class RecommenderConfig:
         data["weight_grid"] = list(self.weight_grid)
         data["tifu_decays"] = list(self.tifu_decays)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RecommenderConfig:
+        """The config `to_dict` wrote (keys it does not know, e.g. a build's own notes, are ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        for key in ("weight_grid", "tifu_decays"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)

@@ -8,6 +8,7 @@ import hmac
 import io
 import json
 import socket
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -275,6 +276,63 @@ def test_s3_delivery_to_a_server_that_is_down_is_retried(shop, setup):
     tries = list(DeliveryAttempt.objects.values_list("attempt", "ok", "retry_in_seconds"))
     assert tries == [(1, False, 30), (2, False, 60), (3, False, None)]
     assert "Could not connect" in DeliveryAttempt.objects.first().error
+
+
+class FakeDns:
+    """Answers for one made-up host name (DNS lies outside the project): `answers` in turn, then "no such name";
+    every other name resolves as usual. Records the module that looked the name up, each time."""
+
+    def __init__(self, monkeypatch, name: str, answers: list[str]):
+        self.name, self.answers, self.callers = name, list(answers), []
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host, port, *args, **kwargs):
+            if host != name:
+                return real(host, port, *args, **kwargs)
+            self.callers.append(sys._getframe(1).f_globals["__name__"])
+            if not self.answers:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (self.answers.pop(0), port))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_s3_endpoint_that_resolves_inside_at_send_time_is_refused_without_connecting(
+        shop, setup, s3_server, settings, monkeypatch):
+    # DNS rebinding: public when the delivery is saved, loopback (our network) when it is sent.
+    endpoint, s3 = s3_server
+    port = endpoint.rsplit(":", 1)[1]
+    settings.DELIVERY_ALLOW_PRIVATE = False
+    dns = FakeDns(monkeypatch, "objectstore", ["93.184.215.14", "127.0.0.1", "127.0.0.1"])
+    delivery = delivery_create(shop=shop, segment=setup["segment"], user=setup["admin"], kind="s3",
+                               endpoint_url=f"https://objectstore:{port}", bucket="campaigns", prefix="rebound",
+                               access_key_id="k", secret_access_key="s")
+    delivery_run_task.delay(delivery.pk)
+    tries = list(DeliveryAttempt.objects.values_list("attempt", "ok", "retry_in_seconds"))
+    assert tries == [(1, False, None)]  # refused for good, not tried again
+    error = DeliveryAttempt.objects.get().error
+    assert "refused" in error and "127.0.0.1" in error and "DELIVERY_ALLOW_PRIVATE" in error
+    assert DeliveryRun.objects.get().status == "failed"
+    assert s3.list_objects_v2(Bucket="campaigns", Prefix="rebound").get("KeyCount") == 0  # (moto's store is shared)
+    assert dns.callers == ["catalog.fetch", "catalog.fetch"]  # checked when saved and when sent, nothing else
+
+
+def test_s3_upload_goes_to_the_address_checked_when_sending(shop, setup, s3_server, monkeypatch):
+    # The name is resolved once at send time; boto3 must not resolve it again (the second answer is "no such name",
+    # and would be any address an attacker likes). Host header and signature stay the endpoint's name.
+    endpoint, s3 = s3_server
+    port = endpoint.rsplit(":", 1)[1]
+    dns = FakeDns(monkeypatch, "objectstore", ["127.0.0.1", "127.0.0.1"])  # saved, sent
+    delivery = delivery_create(shop=shop, segment=setup["segment"], user=setup["admin"], kind="s3",
+                               endpoint_url=f"http://objectstore:{port}", bucket="campaigns", prefix="pinned",
+                               access_key_id="test-key", secret_access_key="test-secret")
+    delivery_run_task.delay(delivery.pk)
+    run = DeliveryRun.objects.get()
+    assert run.status == "succeeded", list(DeliveryAttempt.objects.values_list("error", flat=True))
+    body = s3.get_object(Bucket="campaigns", Key=run.location)["Body"].read().decode()
+    assert [r["customer_id"] for r in csv.DictReader(io.StringIO(body))] == ["C0", "C1", "C2", "C3", "C4"]
+    # Looked up by our check when saved and when sent; never by boto3 / urllib3 (which would get another answer).
+    assert dns.callers == ["catalog.fetch", "catalog.fetch"]
 
 
 # ---- the pages -------------------------------------------------------------------------------------------
