@@ -6,3 +6,8 @@ from django.dispatch import Signal
 # transaction, after orders or events were stored or changed. Arguments: shop_id, customer_ids (a set of ints).
 # predictions re-scores those customers (predictions.services.rescoring).
 customers_changed = Signal()
+
+# Sent by the same writer inside its transaction after reviews were stored or changed (their analysis columns
+# were cleared: `analyzed_at` is NULL). Arguments: shop_id. The reviews app scores them with the shop's saved
+# sentiment model (reviews.services.reviews_changed_record).
+reviews_changed = Signal()

@@ -243,6 +243,7 @@ CELERY_TASK_ROUTES = {
     "forecasts.tasks.*": {"queue": "ml"},
     "catalog.tasks.*": {"queue": "ml"},
     "offers.tasks.*": {"queue": "ml"},
+    "reviews.tasks.*": {"queue": "ml"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = 30 * 60
 CELERY_TASK_TIME_LIMIT = 35 * 60
@@ -250,6 +251,10 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-score-and-recommend": {
         "task": "recommendations.tasks.nightly_run",
         "schedule": crontab(hour=2, minute=0),
+    },
+    "nightly-reviews": {  # sentiment trained again when due, else new reviews scored (reviews.services)
+        "task": "reviews.tasks.reviews_nightly_task",
+        "schedule": crontab(hour=1, minute=40),
     },
     "nightly-forecast-and-alerts": {
         "task": "forecasts.tasks.nightly_forecasts",
@@ -281,6 +286,10 @@ CELERY_BEAT_SCHEDULE = {
 # by the worker this many seconds after the first change of a window, in chunks of RESCORE_CHUNK_SIZE.
 RESCORE_DEBOUNCE_SECONDS = env.int("RESCORE_DEBOUNCE_SECONDS", default=30)
 RESCORE_CHUNK_SIZE = env.int("RESCORE_CHUNK_SIZE", default=5_000)
+# Reviews arriving after an analysis are scored with its saved model within RESCORE_DEBOUNCE_SECONDS; the nightly
+# run trains the sentiment model again when it is this many days old or the rated reviews grew by this share.
+REVIEWS_RETRAIN_DAYS = env.int("REVIEWS_RETRAIN_DAYS", default=7)
+REVIEWS_RETRAIN_GROWTH = env.float("REVIEWS_RETRAIN_GROWTH", default=0.2)
 
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
