@@ -190,6 +190,8 @@ class Review(models.Model):
             models.Index(fields=["product", "created_at"], name="review_product_time"),
             models.Index(fields=["customer", "created_at"], name="review_customer_time"),
             models.Index(fields=["shop", "sentiment"], name="review_shop_sentiment"),
+            # Reviews imported or changed since their analysis (reviews.services.reviews_score_new takes them).
+            models.Index(fields=["shop", "id"], condition=models.Q(analyzed_at__isnull=True), name="review_unscored"),
         ]
 
     def __str__(self) -> str:

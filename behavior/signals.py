@@ -11,3 +11,8 @@ customers_changed = Signal()
 # batch (source "api"). Arguments: shop_id, kind ("orders", "events", …), source. The forecasts app checks the
 # shop's monitors for anomalies (debounced: forecasts.services.alerts).
 data_arrived = Signal()
+
+# Sent by the same writer inside its transaction after reviews were stored or changed (their analysis columns
+# were cleared: `analyzed_at` is NULL). Arguments: shop_id. The reviews app scores them with the shop's saved
+# sentiment model (reviews.services.reviews_changed_record).
+reviews_changed = Signal()

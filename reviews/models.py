@@ -18,6 +18,9 @@ class ReviewAnalysis(models.Model):
     learned_terms = models.JSONField(default=dict, blank=True)
     themes = models.JSONField(default=list, blank=True)
     seconds = models.FloatField(null=True, blank=True)
+    # The trained sentiment model (method "model"), which scores reviews imported after the analysis
+    # (reviews.services.reviews_score_new); empty for the lexicon, or once a newer analysis pruned it.
+    artifact_path = models.CharField(max_length=1000, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

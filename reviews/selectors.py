@@ -23,12 +23,19 @@ ASPECT_LABELS = {"delivery": "Delivery", "quality": "Quality", "price": "Price",
                  "packaging": "Packaging", "customer_service": "Customer service"}
 
 
-def reviews_frame(*, shop: Shop) -> pd.DataFrame:
-    """Every review of the shop: id, title, text, rating (float, NaN), language, created_at (UTC), in id order."""
+def reviews_frame(*, shop: Shop, unscored_after: int | None = None, limit: int | None = None) -> pd.DataFrame:
+    """Every review of the shop: id, title, text, rating (float, NaN), language, created_at (UTC), in id order.
+
+    `unscored_after`: only reviews without an analysis (`analyzed_at` empty) whose id is above it; `limit`: at most
+    that many (the first ones)."""
+    where, params = "shop_id = %s", [shop.pk]
+    if unscored_after is not None:
+        where += " AND analyzed_at IS NULL AND id > %s"
+        params.append(unscored_after)
     return read_frame(
         f"SELECT id, title, text, rating, language, {epoch_sql('created_at')} FROM behavior_review "
-        "WHERE shop_id = %s ORDER BY id",
-        [shop.pk], columns=["id", "title", "text", "rating", "language", "created_at"], epoch_columns=["created_at"],
+        f"WHERE {where} ORDER BY id" + (f" LIMIT {int(limit)}" if limit else ""),
+        params, columns=["id", "title", "text", "rating", "language", "created_at"], epoch_columns=["created_at"],
         dtypes={"id": "int64", "title": "str", "text": "str", "rating": "float64", "language": "str"})
 
 

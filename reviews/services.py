@@ -1,28 +1,64 @@
-"""Writes of the reviews app: the analysis (sentiment and aspects of every review, in bulk) and the CSV export.
+"""Writes of the reviews app: the analysis (sentiment and aspects of every review, in bulk), the scoring of
+reviews that arrive after it with the saved model, and the CSV export.
 
-One bridge: `reviews_frame` (one read) → `reviews.ml` (pure) → one bulk write of the results."""
+One bridge: `reviews_frame` (one read) → `reviews.ml` (pure) → one bulk write of the results.
+
+Reviews arriving later (import_data reviews, POST /api/v1/reviews/batch/) are scored without training again:
+1. The batch writer clears a stored or changed review's `analyzed_at` and sends behavior.signals.reviews_changed
+   in its transaction; `reviews_changed_record` schedules, after the commit, one `reviews_score_new_task` per
+   shop and window of RESCORE_DEBOUNCE_SECONDS (a Redis SET NX key, the pattern of predictions' re-scoring), when
+   the shop has been analysed.
+2. `reviews_score_new` takes the reviews without `analyzed_at` in id order, REVIEWS chunk by chunk, scores them
+   with the latest analysis' saved model (or its lexicon), finds their aspects with the seeds and the terms that
+   analysis learned, and writes them in bulk.
+3. Nightly (`reviews_nightly`, beat, queue ml): the model is trained again (a full `reviews_analyze`) when it is
+   REVIEWS_RETRAIN_DAYS old or the rated reviews grew by REVIEWS_RETRAIN_GROWTH since; otherwise any review left
+   unscored is scored with the saved model."""
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
+import shutil
 import time
+import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Shop
 from behavior.models import Review
+from ecomsight.artifacts import artifact_folder, artifact_write
 from ecomsight.csvsafe import neutralise
 from ecomsight.db import bulk_insert
+from ecomsight.errors import UserError
 
-from .ml.aspects import AspectConfig, aspects_find
-from .ml.sentiment import SentimentConfig, sentiment_fit_score, star_labels
+from .ml.aspects import AspectConfig, aspects_find, aspects_match
+from .ml.sentiment import (
+    SentimentConfig,
+    SentimentModel,
+    SentimentScorer,
+    sentiment_fit_score,
+    sentiment_score,
+    star_labels,
+)
 from .models import ReviewAnalysis
 from .selectors import reviews_frame
+
+logger = logging.getLogger("ecomsight.reviews")
+# Analyses whose saved model is kept (the newest ones); older artifacts are deleted.
+ARTIFACTS_KEPT = 2
+# The schedule key outlives the countdown by this much (as predictions.services.rescoring).
+SCHEDULE_GRACE_SECONDS = 60
 
 _SCORES = "reviews_scores_stage"
 
@@ -63,12 +99,119 @@ def reviews_analyze(*, shop: Shop, config: SentimentConfig = SentimentConfig(),
     labels = np.where(np.isnan(labels) & (result.sentiment == "negative"), 0.0, labels)
     labels = np.where(np.isnan(labels) & (result.sentiment == "positive"), 1.0, labels)
     aspects = aspects_find(texts, list(result.language), labels=labels, config=aspect_config)
+    artifact = ""
+    if result.model is not None:  # saved before the row that points at it
+        run_key = f"{timezone.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        artifact = str(artifact_write(artifact_folder(shop_slug=shop.slug, task="sentiment", run_key=run_key,
+                                                      algorithm="sentiment"), result.model.save))
     with transaction.atomic():
         count = _scores_write(frame["id"].to_numpy(), result, aspects.aspects, given=frame["language"].to_numpy())
         analysis = ReviewAnalysis.objects.create(
             shop=shop, method=result.method, reviews=count, metrics=result.metrics, statement=result.statement,
-            learned_terms=aspects.learned, themes=aspects.themes, seconds=time.monotonic() - started)
+            learned_terms=aspects.learned, themes=aspects.themes, seconds=time.monotonic() - started,
+            artifact_path=artifact)
+    _artifacts_prune(shop=shop)
     return AnalysisOutcome(analysis=analysis, reviews=count, seconds=time.monotonic() - started)
+
+
+def _artifacts_prune(*, shop: Shop) -> None:
+    """Delete the saved models of all but the shop's ARTIFACTS_KEPT newest analyses."""
+    old = ReviewAnalysis.objects.filter(shop=shop).exclude(artifact_path="").order_by("-created_at", "-id")
+    for analysis in old[ARTIFACTS_KEPT:]:
+        shutil.rmtree(Path(analysis.artifact_path).parent, ignore_errors=True)  # the run's folder
+        ReviewAnalysis.objects.filter(pk=analysis.pk).update(artifact_path="")
+
+
+def reviews_score_new(*, shop: Shop, config: SentimentConfig = SentimentConfig()) -> int:
+    """Score the shop's reviews stored or changed since their analysis (no `analyzed_at`) with the latest
+    analysis' saved model, `config.chunk` reviews at a time read from the database and written back in bulk, the
+    scoring spread over `config.workers` processes. Nothing is trained. Returns the reviews scored (0 when the
+    shop was never analysed: its nightly analysis scores them).
+
+    Raises `UserError` when the saved model is missing (the nightly run trains again)."""
+    cache.delete(_schedule_key(shop.pk))  # reviews arriving from now on schedule the next window's task
+    analysis = ReviewAnalysis.objects.filter(shop=shop).first()
+    if analysis is None:
+        return 0
+    model = _model_load(analysis)
+    done, after = 0, 0
+    with SentimentScorer(model, workers=config.workers, part=config.part) if model else nullcontext() as scorer:
+        while not (frame := reviews_frame(shop=shop, unscored_after=after, limit=config.chunk)).empty:
+            result = sentiment_score(frame, model, config=config, scorer=scorer)
+            texts = (frame["title"] + " " + frame["text"]).str.strip().tolist()
+            aspects = aspects_match(texts, list(result.language), analysis.learned_terms or {})
+            with transaction.atomic():
+                done += _scores_write(frame["id"].to_numpy(), result, aspects, given=frame["language"].to_numpy())
+            after = int(frame["id"].iloc[-1])
+    if done:
+        logger.info("scored %d new reviews of %s with analysis %d", done, shop.slug, analysis.pk)
+    return done
+
+
+def _model_load(analysis: ReviewAnalysis) -> SentimentModel | None:
+    """The analysis' saved model; None for an analysis without one (lexicon, or no reviews)."""
+    if analysis.method != "model":
+        return None
+    path = Path(analysis.artifact_path) if analysis.artifact_path else None
+    if path is None or not path.exists():
+        raise UserError(f"The sentiment model of review analysis {analysis.pk} is missing ({path or 'pruned'}). "
+                        "Run analyze_reviews again.")
+    return SentimentModel.load(path)
+
+
+def _schedule_key(shop_id: int) -> str:
+    return f"reviews:score:scheduled:{shop_id}"
+
+
+def reviews_changed_record(*, shop_id: int, **kwargs) -> bool:
+    """After the writer's commit, schedule the scoring of the shop's new reviews, once per debounce window, when
+    the shop has been analysed (receives behavior.signals.reviews_changed). Returns whether it was scheduled."""
+    if not ReviewAnalysis.objects.filter(shop_id=shop_id).exists():
+        return False
+    transaction.on_commit(lambda: reviews_score_schedule(shop_id=shop_id), robust=True)
+    return True
+
+
+def reviews_score_schedule(*, shop_id: int) -> bool:
+    """Enqueue the shop's scoring task RESCORE_DEBOUNCE_SECONDS from now unless one waits for this window."""
+    debounce = settings.RESCORE_DEBOUNCE_SECONDS
+    if not cache.add(_schedule_key(shop_id), 1, timeout=debounce + SCHEDULE_GRACE_SECONDS):
+        return False
+    from .tasks import reviews_score_new_task
+
+    reviews_score_new_task.apply_async((shop_id,), countdown=debounce)
+    return True
+
+
+def reviews_retrain_reason(*, shop: Shop, now=None) -> str:
+    """Why the shop's sentiment should be learned again tonight ("" when its saved model still holds): never
+    analysed, the model older than REVIEWS_RETRAIN_DAYS, its artifact gone, or the rated reviews (1-2 and 4-5
+    stars) grown by REVIEWS_RETRAIN_GROWTH or more since it was trained."""
+    analysis = ReviewAnalysis.objects.filter(shop=shop).first()
+    rated = Review.objects.filter(shop=shop, rating__in=(1, 2, 4, 5)).count()
+    if analysis is None:
+        return "never analysed" if Review.objects.filter(shop=shop).exists() else ""
+    if analysis.method == "none" and analysis.reviews == 0:
+        return "reviews arrived since an empty analysis" if Review.objects.filter(shop=shop).exists() else ""
+    age = (now or timezone.now()) - analysis.created_at
+    if age >= timedelta(days=settings.REVIEWS_RETRAIN_DAYS):
+        return f"model {age.days} days old"
+    if analysis.method == "model" and not (analysis.artifact_path and Path(analysis.artifact_path).exists()):
+        return "saved model missing"
+    before = int(analysis.metrics.get("rated", 0))
+    if rated > before and rated >= before * (1 + settings.REVIEWS_RETRAIN_GROWTH):
+        return f"rated reviews grew from {before:,} to {rated:,}"
+    return ""
+
+
+def reviews_nightly(*, shop: Shop) -> dict:
+    """The night's sentiment work for one shop: train again when `reviews_retrain_reason` says so (which scores
+    every review), else score the reviews left unscored with the saved model."""
+    reason = reviews_retrain_reason(shop=shop)
+    if reason:
+        outcome = reviews_analyze(shop=shop)
+        return {"retrained": reason, "reviews": outcome.reviews, "analysis_id": outcome.analysis.pk}
+    return {"retrained": "", "reviews": reviews_score_new(shop=shop)}
 
 
 def _scores_write(ids: np.ndarray, result, aspects: list[list[str]], *, given: np.ndarray) -> int:

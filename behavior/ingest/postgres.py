@@ -37,7 +37,7 @@ from django.db import IntegrityError, connection, transaction
 
 from ecomsight.crypto import email_index, is_token, personal_decrypt, personal_encrypt
 
-from ..signals import customers_changed
+from ..signals import customers_changed, reviews_changed
 from .common import BatchResult, IdCache, categories_ensure
 from .formats import Batch, Plan, Reject
 
@@ -140,6 +140,8 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
                 result.customers_changed.update(changed)
         result.duplicates = good - result.inserted - result.updated
     _customers_changed(shop_id, result)
+    if kind == "reviews" and result.inserted + result.updated:
+        reviews_changed.send(sender=BatchResult, shop_id=shop_id)
     return result
 
 
@@ -253,6 +255,7 @@ def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int, list[int]]:
             INSERT INTO {_TABLES[kind]} AS t ({", ".join(insert_columns)})
             SELECT {", ".join(select)} FROM s {joins}
             ON CONFLICT (shop_id, external_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in changed)}
+            {", analyzed_at = NULL" if kind == "reviews" else ""}
             WHERE {" OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in changed)}
             RETURNING (t.xmax = 0) AS fresh, {"t.customer_id" if kind == "orders" else "NULL::bigint"} AS customer
         )

@@ -246,6 +246,7 @@ CELERY_TASK_ROUTES = {
     "forecasts.tasks.*": {"queue": "ml"},
     "catalog.tasks.*": {"queue": "ml"},
     "offers.tasks.*": {"queue": "ml"},
+    "reviews.tasks.*": {"queue": "ml"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = 30 * 60
 CELERY_TASK_TIME_LIMIT = 35 * 60
@@ -253,6 +254,10 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-score-and-recommend": {
         "task": "recommendations.tasks.nightly_run",
         "schedule": crontab(hour=2, minute=0),
+    },
+    "nightly-reviews": {  # sentiment trained again when due, else new reviews scored (reviews.services)
+        "task": "reviews.tasks.reviews_nightly_task",
+        "schedule": crontab(hour=1, minute=40),
     },
     "nightly-forecast-and-alerts": {
         "task": "forecasts.tasks.nightly_forecasts",
@@ -291,6 +296,11 @@ RECOMMENDATIONS_REFRESH_ON_RESCORE = env.bool("RECOMMENDATIONS_REFRESH_ON_RESCOR
 # Anomaly checks after new data (forecasts.services.alerts): an orders/events import that finished or an API batch
 # schedules one check of the shop's monitors this many seconds later; arrivals until it runs add nothing.
 ANOMALY_DEBOUNCE_SECONDS = env.int("ANOMALY_DEBOUNCE_SECONDS", default=300)
+
+# Reviews arriving after an analysis are scored with its saved model within RESCORE_DEBOUNCE_SECONDS; the nightly
+# run trains the sentiment model again when it is this many days old or the rated reviews grew by this share.
+REVIEWS_RETRAIN_DAYS = env.int("REVIEWS_RETRAIN_DAYS", default=7)
+REVIEWS_RETRAIN_GROWTH = env.float("REVIEWS_RETRAIN_GROWTH", default=0.2)
 
 # --- REST framework -----------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,17 +1,15 @@
 """Model artifacts on disk and their `ModelVersion` rows.
 
-An artifact is written into a temporary folder and renamed into place only when complete, and the
-ModelVersion row that points at it is created after that: the registry never points at a partly
-written model, whatever kills the process (SIGTERM, SIGKILL, a full disk)."""
+An artifact is written into a temporary folder and renamed into place only when complete
+(`ecomsight.artifacts`, shared with the reviews' sentiment model), and the ModelVersion row that points at it
+is created after that: the registry never points at a partly written model, whatever kills the process
+(SIGTERM, SIGKILL, a full disk)."""
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from pathlib import Path
 
-from django.conf import settings
-
+from ecomsight.artifacts import artifact_folder, artifact_write
 from ecomsight.errors import UserError
 
 from ..ml.base import FeatureMismatch, Model
@@ -57,17 +55,9 @@ def _model_class(algorithm: str):
 
 def artifact_save(*, model: Model, shop_slug: str, task: str, horizon_days: int, run_key: str) -> Path:
     """Save a model under MODEL_DIR/<shop>/<task>-<H>d/<run>/<algorithm>, atomically (temp dir + rename)."""
-    final = Path(settings.MODEL_DIR) / shop_slug / f"{task}-{horizon_days}d" / run_key / model.algorithm
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.parent / f".{model.algorithm}-{uuid.uuid4().hex}.partial"
-    try:
-        temporary.mkdir()
-        model.save(temporary)
-        temporary.rename(final)
-    finally:
-        if temporary.exists():
-            shutil.rmtree(temporary, ignore_errors=True)
-    return final
+    final = artifact_folder(shop_slug=shop_slug, task=f"{task}-{horizon_days}d", run_key=run_key,
+                            algorithm=model.algorithm)
+    return artifact_write(final, model.save)
 
 
 _CACHE: dict[int, Model] = {}

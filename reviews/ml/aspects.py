@@ -137,7 +137,7 @@ def aspects_find(texts: list[str], languages: list[str], *, labels: np.ndarray |
     """Aspects of each review from the seeds, then from the seeds plus the terms learned from these reviews.
 
     `labels`: 1 positive, 0 negative, NaN unknown (for the negative themes); optional."""
-    languages = [lang if lang in SEEDS["delivery"] else ("en" if lang not in CJK else "zh") for lang in languages]
+    languages = _seed_languages(languages)
     sample = np.arange(len(texts))
     if len(texts) > config.max_learn:
         sample = np.sort(np.random.RandomState(config.seed).choice(len(texts), config.max_learn, replace=False))
@@ -163,6 +163,17 @@ def aspects_find(texts: list[str], languages: list[str], *, labels: np.ndarray |
     found = _match(texts, languages, learned)
     themes = _themes(terms, None if labels is None else np.asarray(labels, dtype=float)[sample], config)
     return AspectResult(aspects=found, learned=learned, themes=themes)
+
+
+def aspects_match(texts: list[str], languages: list[str], learned: dict[str, list[str]]) -> list[list[str]]:
+    """Aspects of each review from the seeds and terms learned before (`AspectResult.learned` of an analysis):
+    reviews arriving after it, without learning again."""
+    return _match(texts, _seed_languages(languages), learned)
+
+
+def _seed_languages(languages: list[str]) -> list[str]:
+    """A language with seeds, or English (Chinese for other CJK languages)."""
+    return [lang if lang in SEEDS["delivery"] else ("en" if lang not in CJK else "zh") for lang in languages]
 
 
 def _match(texts: list[str], languages: list[str], learned: dict[str, list[str]]) -> list[list[str]]:

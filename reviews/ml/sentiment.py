@@ -29,8 +29,15 @@ Why these choices (measured with bench/reviews.py on real Chinese reviews, half 
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
+import platform
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -68,6 +75,8 @@ class SentimentConfig:
     tfidf_c: float = 10.0
     nbsvm_c: float = 0.1
     chunk: int = 20_000  # reviews transformed and scored at a time
+    workers: int = 0  # processes scoring reviews (0: one per CPU core; 1: in this process)
+    part: int = 2_000  # reviews handed to a scoring process at a time
     seed: int = 0
 
 
@@ -82,6 +91,7 @@ class SentimentResult:
     method: str  # "model", "lexicon" or "none"
     metrics: dict = field(default_factory=dict)
     statement: str = ""
+    model: SentimentModel | None = None  # the trained model (method "model"), to save and score new reviews with
 
 
 def star_labels(ratings: pd.Series) -> np.ndarray:
@@ -112,18 +122,43 @@ def sentiment_fit_score(frame: pd.DataFrame, *, config: SentimentConfig = Sentim
     `frame`: columns text, rating (1–5 or NaN), optional title and language. Returns per-review calibrated
     positive probabilities (out-of-fold for the rated reviews), three-class labels and the cross-validated
     metrics of the chosen model beside the peer's (char 1–3-gram TF-IDF + default logistic regression)."""
-    texts = review_text(frame)
-    given = frame["language"].fillna("").astype(str).str.lower().str[:2].to_numpy(dtype=object) \
-        if "language" in frame else np.full(len(frame), "", dtype=object)
-    language = np.array([g or language_guess(t) for g, t in zip(given, texts, strict=True)], dtype=object)
-    y = star_labels(frame["rating"]) if "rating" in frame else np.full(len(frame), np.nan)
-    stars = star_sentiment(frame["rating"]) if "rating" in frame else np.full(len(frame), "", dtype=object)
+    texts, language, y, stars = _inputs(frame)
     labelled = np.flatnonzero(~np.isnan(y) & (texts != ""))
     positives = int((y[labelled] == 1).sum())
     negatives = len(labelled) - positives
     if len(labelled) < config.min_rated or min(positives, negatives) < config.min_per_class:
         return _lexicon_result(texts, language, stars, positives=positives, negatives=negatives, config=config)
     return _model_result(texts, language, stars, y, labelled, config=config)
+
+
+def sentiment_score(frame: pd.DataFrame, model: SentimentModel | None, *,
+                    config: SentimentConfig = SentimentConfig(), scorer: SentimentScorer | None = None
+                    ) -> SentimentResult:
+    """Score reviews with a model trained before (no training): reviews imported after the analysis.
+
+    `model` None: the shop has no learned model (too few stars), so English text is scored with the lexicon and
+    the others by their stars alone, as the analysis did. Rated reviews keep their stars' class. `scorer`: an
+    open `SentimentScorer` of `model` to reuse across calls (its processes stay up)."""
+    texts, language, y, stars = _inputs(frame)
+    if model is None:
+        return _lexicon_result(texts, language, stars, positives=0, negatives=0, config=config)
+    with nullcontext(scorer) if scorer is not None else SentimentScorer(model, workers=config.workers,
+                                                                         part=config.part) as active:
+        raw = active.raw(texts, unrated=np.isnan(y))
+    probability = model.calibrate(raw)
+    return SentimentResult(positive_probability=probability, language=language, method="model",
+                           sentiment=_three_classes(probability, stars, model.neutral_low, model.neutral_high))
+
+
+def _inputs(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Texts, languages (given, else guessed), weak labels and stars' classes of the reviews of `frame`."""
+    texts = review_text(frame)
+    given = frame["language"].fillna("").astype(str).str.lower().str[:2].to_numpy(dtype=object) \
+        if "language" in frame else np.full(len(frame), "", dtype=object)
+    language = np.array([g or language_guess(t) for g, t in zip(given, texts, strict=True)], dtype=object)
+    y = star_labels(frame["rating"]) if "rating" in frame else np.full(len(frame), np.nan)
+    stars = star_sentiment(frame["rating"]) if "rating" in frame else np.full(len(frame), "", dtype=object)
+    return texts, language, y, stars
 
 
 # --- the learned model ------------------------------------------------------------------------------------
@@ -133,10 +168,8 @@ class _Views:
     """The fitted n-gram vectorisers: TF-IDF (char 1–3 + word 1–2) and binary counts for the NB-SVM."""
 
     def __init__(self, texts: np.ndarray):
-        self.char = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, lowercase=True,
-                                    dtype=np.float32)
-        self.word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=2,
-                                    token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
+        self.char = _char_vectorizer()
+        self.word = _word_vectorizer()
         self.char.fit(texts)
         try:
             self.word.fit(texts)
@@ -238,21 +271,21 @@ class _Topics:
     TF-IDF space finds a review's neighbours."""
 
     def __init__(self, texts: np.ndarray, config: SentimentConfig):
-        self.vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2,
-                                          dtype=np.float32)
+        self.vectorizer = _char_vectorizer(min_df=2)
         try:
             x = self.vectorizer.fit_transform(texts)
         except ValueError:  # nothing seen twice (tiny shops)
             self.vectorizer.set_params(min_df=1)
             x = self.vectorizer.fit_transform(texts)
-        self.svd = self.kmeans = None
+        self.components = self.centers = None  # LSA axes and k-means centres (None: one topic)
         dims = min(100, x.shape[1] - 1, x.shape[0] - 1)
         if config.topics > 1 and dims >= 2 and x.shape[0] >= 10 * config.topics:
-            self.svd = TruncatedSVD(dims, random_state=config.seed).fit(x)
-            self.kmeans = KMeans(config.topics, n_init=4, random_state=config.seed).fit(self._reduce(x))
+            self.components = TruncatedSVD(dims, random_state=config.seed).fit(x).components_
+            self.centers = KMeans(config.topics, n_init=4, random_state=config.seed).fit(
+                self._reduce(x)).cluster_centers_
 
     def _reduce(self, x: sparse.csr_matrix) -> np.ndarray:
-        z = self.svd.transform(x)
+        z = np.asarray(x @ self.components.T)
         return z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-9)
 
     def transform(self, texts: np.ndarray) -> sparse.csr_matrix:
@@ -260,9 +293,10 @@ class _Topics:
 
     def labels(self, x: sparse.csr_matrix) -> np.ndarray:
         """The topic of each row of `x` (rows from `transform`)."""
-        if self.kmeans is None:
+        if self.centers is None:
             return np.zeros(x.shape[0], dtype=int)
-        return self.kmeans.predict(self._reduce(x))
+        z = self._reduce(x)  # the nearest centre, as KMeans.predict
+        return np.argmin((self.centers ** 2).sum(1) - 2 * z @ self.centers.T, axis=1)
 
     def assign(self, texts: np.ndarray, *, chunk: int) -> np.ndarray:
         out = np.empty(len(texts), dtype=int)
@@ -280,7 +314,7 @@ class _TopicModels:
             rows = topic == t
             if rows.sum() < 50 or min(np.bincount(y[rows], minlength=2)) < 10:
                 continue
-            vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, dtype=np.float32)
+            vectorizer = _char_vectorizer()
             model = LogisticRegression(C=config.tfidf_c, max_iter=2000).fit(vectorizer.fit_transform(texts[rows]),
                                                                           y[rows])
             self.models[int(t)] = (vectorizer, model)
@@ -292,6 +326,230 @@ class _TopicModels:
             if len(rows):
                 out[rows] = model.predict_proba(vectorizer.transform(texts[rows]))[:, 1]
         return out
+
+
+# --- the trained model, saved and used again --------------------------------------------------------------
+
+ARTIFACT_ALGORITHM = "sentiment"
+ARTIFACT_FORMAT = 1
+METADATA_FILE = "metadata.json"  # the same metadata document as predictions' artifacts (predictions/ml/artifacts.py)
+ARRAYS_FILE = "arrays.npz"
+_TRACKED_LIBRARIES = ("numpy", "scipy", "scikit-learn")
+
+
+@dataclass
+class SentimentModel:
+    """What scoring a review needs once training is over: the n-gram models, the topic models, the neighbours'
+    pool (its reviews' n-gram vectors and values, not their texts) and the calibration. Saved as plain arrays
+    and JSON (`save` / `load`): nothing is pickled."""
+
+    models: _Models
+    chosen: str  # tfidf_lr, nbsvm or ensemble
+    topic_weight: float
+    local: _TopicModels | None
+    topics: _Topics
+    neighbour_weight: float
+    pool_x: sparse.csr_matrix | None
+    pool_values: np.ndarray
+    platt: tuple[float, float]  # p = sigmoid(a * logit(raw) + b)
+    knn_k: int
+    neutral_low: float
+    neutral_high: float
+
+    def raw(self, texts: np.ndarray, unrated: np.ndarray, fixed: np.ndarray | None = None,
+            exclude: np.ndarray | None = None) -> np.ndarray:
+        """Uncalibrated scores: the chosen model, mixed with the review's topic model, `fixed` values where not
+        NaN (out-of-fold ones), and the `unrated` reviews blended with their neighbours in the pool (`exclude`:
+        a review's own pool position, or -1)."""
+        out = self.models.scores(texts)[self.chosen]
+        x = self.topics.transform(texts)
+        if self.local is not None:
+            out = _mix(out, self.local.scores(texts, self.topics.labels(x), np.full(len(texts), np.nan)),
+                       self.topic_weight)
+        if fixed is not None:
+            out = np.where(np.isnan(fixed), out, fixed)
+        rows = np.flatnonzero(unrated)
+        if self.neighbour_weight and self.pool_x is not None and len(rows):
+            nbr, weight = _neighbours(x[rows], self.pool_x, self.knn_k,
+                                      exclude=None if exclude is None else exclude[rows])
+            out[rows] = _smooth(out[rows], self.pool_values[nbr], weight, self.neighbour_weight)
+        return out
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        logit = np.log(np.clip(raw, 1e-6, 1 - 1e-6) / np.clip(1 - raw, 1e-6, 1))
+        return 1.0 / (1.0 + np.exp(-(self.platt[0] * logit + self.platt[1])))
+
+    def save(self, directory: Path) -> None:
+        """`metadata.json` (algorithm, parameters, library versions) and `arrays.npz` (vocabularies, idf
+        weights, coefficients, the pool's sparse vectors) into `directory` (created)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {}
+        _vectorizer_put(arrays, "char", self.models.views.char)
+        if self.models.views.word is not None:
+            _vectorizer_put(arrays, "word", self.models.views.word)
+        _linear_put(arrays, "lr", self.models.lr)
+        _linear_put(arrays, "nb", self.models.nb)
+        arrays["nb_ratio"] = self.models.ratio
+        _vectorizer_put(arrays, "topics", self.topics.vectorizer)
+        if self.topics.centers is not None:
+            arrays["topic_components"], arrays["topic_centers"] = self.topics.components, self.topics.centers
+        for t, (vectorizer, model) in (self.local.models.items() if self.local is not None else ()):
+            _vectorizer_put(arrays, f"local{t}", vectorizer)
+            _linear_put(arrays, f"local{t}", model)
+        if self.neighbour_weight and self.pool_x is not None:
+            pool = self.pool_x.tocsr()
+            arrays.update(pool_data=pool.data, pool_indices=pool.indices, pool_indptr=pool.indptr,
+                          pool_shape=np.array(pool.shape), pool_values=self.pool_values)
+        np.savez(directory / ARRAYS_FILE, **arrays)
+        config = {"chosen": self.chosen, "topic_weight": self.topic_weight, "neighbour_weight": self.neighbour_weight,
+                  "platt": list(self.platt), "knn_k": self.knn_k, "neutral_low": self.neutral_low,
+                  "neutral_high": self.neutral_high, "word": self.models.views.word is not None,
+                  "topics": self.topics.centers is not None,
+                  "local_topics": sorted(self.local.models) if self.local is not None else None}
+        versions = {"python": platform.python_version()}
+        for name in _TRACKED_LIBRARIES:
+            try:
+                versions[name] = importlib_metadata.version(name)
+            except importlib_metadata.PackageNotFoundError:
+                continue
+        (directory / METADATA_FILE).write_text(json.dumps(
+            {"algorithm": ARTIFACT_ALGORITHM, "task": "sentiment", "features": [], "config": config,
+             "library_versions": versions, "format_version": ARTIFACT_FORMAT}, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path) -> SentimentModel:
+        """Read a model written by `save`; ValueError when the folder holds something else."""
+        meta = json.loads((directory / METADATA_FILE).read_text())
+        if meta.get("algorithm") != ARTIFACT_ALGORITHM or meta.get("format_version") != ARTIFACT_FORMAT:
+            raise ValueError(f"{directory} holds no sentiment model of format {ARTIFACT_FORMAT}")
+        config = meta["config"]
+        with np.load(directory / ARRAYS_FILE, allow_pickle=False) as stored:
+            arrays = dict(stored)
+        views = object.__new__(_Views)
+        views.char = _vectorizer_get(arrays, "char", _char_vectorizer())
+        views.word = _vectorizer_get(arrays, "word", _word_vectorizer()) if config["word"] else None
+        models = object.__new__(_Models)
+        models.views, models.ratio = views, arrays["nb_ratio"]
+        models.lr, models.nb = _linear_get(arrays, "lr"), _linear_get(arrays, "nb")
+        topics = object.__new__(_Topics)
+        topics.vectorizer = _vectorizer_get(arrays, "topics", _char_vectorizer())
+        topics.components = arrays["topic_components"] if config["topics"] else None
+        topics.centers = arrays["topic_centers"] if config["topics"] else None
+        local = None
+        if config["local_topics"] is not None:
+            local = object.__new__(_TopicModels)
+            local.models = {int(t): (_vectorizer_get(arrays, f"local{t}", _char_vectorizer()),
+                                     _linear_get(arrays, f"local{t}")) for t in config["local_topics"]}
+        pool_x, pool_values = None, np.empty(0, dtype=np.float32)
+        if "pool_data" in arrays:
+            pool_x = sparse.csr_matrix((arrays["pool_data"], arrays["pool_indices"], arrays["pool_indptr"]),
+                                       shape=tuple(int(n) for n in arrays["pool_shape"]))
+            pool_values = arrays["pool_values"]
+        return cls(models=models, chosen=config["chosen"], topic_weight=float(config["topic_weight"]), local=local,
+                   topics=topics, neighbour_weight=float(config["neighbour_weight"]), pool_x=pool_x,
+                   pool_values=pool_values, platt=(float(config["platt"][0]), float(config["platt"][1])),
+                   knn_k=int(config["knn_k"]), neutral_low=float(config["neutral_low"]),
+                   neutral_high=float(config["neutral_high"]))
+
+
+def _char_vectorizer(**extra) -> TfidfVectorizer:
+    return TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, lowercase=True, dtype=np.float32,
+                           **extra)
+
+
+def _word_vectorizer() -> TfidfVectorizer:
+    return TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, min_df=2,
+                           token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
+
+
+def _vectorizer_put(arrays: dict, prefix: str, vectorizer: TfidfVectorizer) -> None:
+    """The vocabulary as one UTF-8 blob and each term's length in characters (terms may hold any character), and
+    the idf weights."""
+    terms = [""] * len(vectorizer.vocabulary_)
+    for term, index in vectorizer.vocabulary_.items():
+        terms[index] = term
+    arrays[f"{prefix}_terms"] = np.frombuffer("".join(terms).encode("utf-8"), dtype=np.uint8)
+    arrays[f"{prefix}_lengths"] = np.array([len(t) for t in terms], dtype=np.int32)
+    arrays[f"{prefix}_idf"] = vectorizer.idf_
+
+
+def _vectorizer_get(arrays: dict, prefix: str, vectorizer: TfidfVectorizer) -> TfidfVectorizer:
+    blob = arrays[f"{prefix}_terms"].tobytes().decode("utf-8")
+    ends = np.cumsum(arrays[f"{prefix}_lengths"])
+    starts = ends - arrays[f"{prefix}_lengths"]
+    vectorizer.vocabulary_ = {blob[a:b]: i for i, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True))}
+    vectorizer.idf_ = arrays[f"{prefix}_idf"]
+    return vectorizer
+
+
+def _linear_put(arrays: dict, prefix: str, model: LogisticRegression) -> None:
+    arrays[f"{prefix}_coef"], arrays[f"{prefix}_intercept"] = model.coef_, model.intercept_
+
+
+def _linear_get(arrays: dict, prefix: str) -> LogisticRegression:
+    model = LogisticRegression()
+    model.coef_, model.intercept_ = arrays[f"{prefix}_coef"], arrays[f"{prefix}_intercept"]
+    model.classes_ = np.array([0, 1])
+    return model
+
+
+# The model for forked scoring processes: set just before the pool starts, inherited copy-on-write (the pattern
+# of recommendations/ml/build.py).
+_SHARED: dict = {}
+
+
+def _raw_part(args: tuple) -> np.ndarray:
+    return _SHARED["model"].raw(*args)
+
+
+def _worker_start() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # one process per core: no BLAS threads on top
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+
+
+class SentimentScorer:
+    """`SentimentModel.raw` over many reviews, `part` reviews at a time, on `workers` forked processes (0: one per
+    core) that hold the model copy-on-write; in this process when there is one worker, one part, or no fork.
+    Parts are independent, so the result is the same either way. Use as a context manager (the pool is closed on
+    exit); the pool starts at the first call with more than one part."""
+
+    def __init__(self, model: SentimentModel, *, workers: int = 0, part: int = 2_000):
+        self.model, self.part = model, max(int(part), 1)
+        self.workers = int(workers) or os.cpu_count() or 1
+        self._pool = None
+
+    def __enter__(self) -> SentimentScorer:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if self._pool is not None:
+            if kind is None:
+                self._pool.close()
+            else:
+                self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+            _SHARED.clear()
+
+    def raw(self, texts: np.ndarray, *, unrated: np.ndarray, fixed: np.ndarray | None = None,
+            exclude: np.ndarray | None = None) -> np.ndarray:
+        bounds = [(a, min(a + self.part, len(texts))) for a in range(0, len(texts), self.part)]
+        parts = ((texts[a:b], unrated[a:b], None if fixed is None else fixed[a:b],
+                  None if exclude is None else exclude[a:b]) for a, b in bounds)
+        if len(bounds) > 1 and self.workers > 1 and self._pool is None and _can_fork():
+            _SHARED["model"] = self.model
+            self._pool = multiprocessing.get_context("fork").Pool(min(self.workers, len(bounds)),
+                                                                  initializer=_worker_start)
+        if self._pool is not None and len(bounds) > 1:
+            results = list(self._pool.imap(_raw_part, parts))
+        else:
+            results = [self.model.raw(*args) for args in parts]
+        return np.concatenate(results) if results else np.empty(0)
 
 
 def _model_result(texts: np.ndarray, language: np.ndarray, stars: np.ndarray, y: np.ndarray, labelled: np.ndarray,
@@ -352,39 +610,33 @@ def _model_result(texts: np.ndarray, language: np.ndarray, stars: np.ndarray, y:
     cv_metrics = _metrics(y_cv, _platt_apply(calibrator, chosen_oof))
     clock.lap("selection")
 
-    # Fit on every rated review (up to max_train) and score all, in chunks.
+    # Fit on every rated review (up to max_train): the model saved and used for reviews imported later.
     models = _Models(texts[train], y[train].astype(int), config)
     local = _TopicModels(texts[train], y[train].astype(int), topic[train], config) if mix else None
+    platt = (float(calibrator.coef_[0, 0]), float(calibrator.intercept_[0]))
+    model = SentimentModel(models=models, chosen=chosen, topic_weight=mix, local=local, topics=topics,
+                           neighbour_weight=alpha, pool_x=topics.transform(texts[pool]), pool_values=np.empty(0),
+                           platt=platt, knn_k=config.knn_k, neutral_low=config.neutral_low,
+                           neutral_high=config.neutral_high)
     clock.lap("training")
     # Rated reviews cross-validated keep their out-of-fold score; other rated ones are scored by a model that
     # saw them only when beyond max_cv (big shops, where one review weighs little).
     fixed = np.full(len(texts), np.nan)
     fixed[cv_rows] = oof[chosen] if not mix else _mix(oof[chosen], oof_topic, mix)
-
-    def score(rows: np.ndarray, x: sparse.csr_matrix) -> np.ndarray:
-        """Raw scores of `rows` (x: their rows in the topic space), out-of-fold ones where they exist."""
-        out = models.scores(texts[rows])[chosen]
-        if local is not None:
-            out = _mix(out, local.scores(texts[rows], topics.labels(x), np.full(len(rows), np.nan)), mix)
-        return np.where(np.isnan(fixed[rows]), out, fixed[rows])
-
-    # The neighbours' pool is scored first; then one pass over every review: topic space, scores, smoothing.
-    pool_x = topics.transform(texts[pool])
-    pool_values = np.where(np.isnan(y[pool]), score(pool, pool_x), y[pool])
+    unrated = np.isnan(y)
     position = np.full(len(texts), -1)
     position[pool] = np.arange(len(pool))
-    raw = np.empty(len(texts))
-    for start in range(0, len(texts), config.chunk):
-        rows = np.arange(start, min(start + config.chunk, len(texts)))
-        x = topics.transform(texts[rows])
-        raw[rows] = score(rows, x)
-        unrated = np.flatnonzero(np.isnan(y[rows]))
-        if alpha and len(unrated):
-            nbr, weight = _neighbours(x[unrated], pool_x, config.knn_k, exclude=position[rows[unrated]])
-            raw[rows[unrated]] = _smooth(raw[rows[unrated]], pool_values[nbr], weight, alpha)
+    # The neighbours' pool first (stars for rated reviews, the model's score for the others), then one pass over
+    # every review: scores, and the unrated ones smoothed with their neighbours (never themselves). Two pools of
+    # processes: the second forks once the pool's values are in the model.
+    with SentimentScorer(model, workers=config.workers, part=config.part) as scorer:
+        pool_raw = scorer.raw(texts[pool], unrated=np.zeros(len(pool), dtype=bool), fixed=fixed[pool])
+    model.pool_values = np.where(np.isnan(y[pool]), pool_raw, y[pool]).astype(np.float32)
+    with SentimentScorer(model, workers=config.workers, part=config.part) as scorer:
+        raw = scorer.raw(texts, unrated=unrated, fixed=fixed, exclude=position)
     clock.lap("scoring")
-    probability = _platt_apply(calibrator, raw)
-    sentiment = _three_classes(probability, stars, config)
+    probability = model.calibrate(raw)
+    sentiment = _three_classes(probability, stars, config.neutral_low, config.neutral_high)
     metrics = {
         "rated": int(len(labelled)), "trained_on": int(len(train)), "cross_validated_on": int(len(cv_rows)),
         "folds": int(folds), "model": chosen, "topic_weight": mix, "neighbour_weight": alpha, "cv": cv_metrics,
@@ -396,7 +648,7 @@ def _model_result(texts: np.ndarray, language: np.ndarray, stars: np.ndarray, y:
                  f"{cv_metrics['accuracy']:.1%}, ROC AUC {cv_metrics['roc_auc']:.3f} "
                  f"(peer: {metrics['peer_cv']['accuracy']:.1%}, {metrics['peer_cv']['roc_auc']:.3f}).")
     return SentimentResult(positive_probability=probability, sentiment=sentiment, language=language,
-                           method="model", metrics=metrics, statement=statement)
+                           method="model", metrics=metrics, statement=statement, model=model)
 
 
 def _mix(base: np.ndarray, topic_scores: np.ndarray, weight: float) -> np.ndarray:
@@ -415,8 +667,8 @@ class _Clock:
         self._last = now
 
 
-def _three_classes(probability: np.ndarray, stars: np.ndarray, config: SentimentConfig) -> np.ndarray:
-    labels = np.select([probability >= config.neutral_high, probability <= config.neutral_low,
+def _three_classes(probability: np.ndarray, stars: np.ndarray, low: float, high: float) -> np.ndarray:
+    labels = np.select([probability >= high, probability <= low,
                         ~np.isnan(probability)], [POSITIVE, NEGATIVE, NEUTRAL], "").astype(object)
     return np.where(stars != "", stars, labels)
 
@@ -434,7 +686,7 @@ def _lexicon_result(texts: np.ndarray, language: np.ndarray, stars: np.ndarray, 
         analyzer = SentimentIntensityAnalyzer()
         compound = np.array([analyzer.polarity_scores(text)["compound"] for text in texts[english]])
         probability[english] = (compound + 1) / 2  # not calibrated: the lexicon's score mapped to [0, 1]
-    sentiment = _three_classes(probability, stars, config)
+    sentiment = _three_classes(probability, stars, config.neutral_low, config.neutral_high)
     unscored = int(np.isnan(probability).sum() - (stars != "").sum())
     need = f"at least {config.min_rated} rated reviews with at least {config.min_per_class} on each side"
     statement = (f"Too few star ratings to learn this shop's sentiment ({positives} reviews with 4-5 stars, "

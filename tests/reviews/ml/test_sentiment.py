@@ -6,7 +6,14 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from reviews.ml.language import language_guess
-from reviews.ml.sentiment import SentimentConfig, sentiment_fit_score, star_labels, star_sentiment
+from reviews.ml.sentiment import (
+    SentimentConfig,
+    SentimentModel,
+    sentiment_fit_score,
+    sentiment_score,
+    star_labels,
+    star_sentiment,
+)
 from tests.reviews.data import reviews
 
 FAST = SentimentConfig(folds=3, knn_k=5)
@@ -27,6 +34,32 @@ def test_model_learned_from_stars_ranks_unrated_reviews_in_both_languages():
     assert metrics["rated"] == int((~unrated).sum()) and metrics["cv"]["roc_auc"] > 0.9
     assert {"accuracy", "roc_auc", "log_loss", "brier"} <= set(metrics["peer_cv"])
     assert metrics["model"] in ("tfidf_lr", "nbsvm", "ensemble")
+
+
+def test_a_saved_model_scores_new_reviews_as_the_trained_one_does(tmp_path):
+    frame = reviews(240)
+    trained = sentiment_fit_score(frame.iloc[:200], config=FAST).model
+    trained.save(tmp_path / "model")
+    loaded = SentimentModel.load(tmp_path / "model")
+    later = frame.iloc[200:].assign(rating=np.nan)  # new reviews, without stars: smoothed with the saved pool
+    expected = sentiment_score(later, trained, config=FAST)
+    again = sentiment_score(later, loaded, config=FAST)
+    assert np.allclose(again.positive_probability, expected.positive_probability, atol=1e-6)
+    assert (again.sentiment == expected.sentiment).all() and set(again.sentiment) <= {"positive", "neutral",
+                                                                                        "negative"}
+    assert roc_auc_score(later["truth"], again.positive_probability) > 0.9  # none of them was trained on
+    assert "text" not in (tmp_path / "model" / "metadata.json").read_text()  # parameters, never the reviews
+
+
+def test_scoring_on_several_processes_gives_the_same_scores_as_one():
+    frame = reviews(240)
+    one = sentiment_fit_score(frame, config=SentimentConfig(folds=3, knn_k=5, workers=1, part=30))
+    several = sentiment_fit_score(frame, config=SentimentConfig(folds=3, knn_k=5, workers=2, part=30))
+    assert np.allclose(one.positive_probability, several.positive_probability, atol=1e-9)
+    later = reviews(60, rated_share=0.0, seed=1)
+    alone, spread = (sentiment_score(later, one.model, config=SentimentConfig(workers=n, part=7)).positive_probability
+                     for n in (1, 2))
+    assert np.allclose(alone, spread, atol=1e-9)
 
 
 def test_rated_reviews_keep_their_stars_and_unsure_unrated_ones_are_neutral():
