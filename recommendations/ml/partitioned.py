@@ -1,0 +1,133 @@
+"""Item-side statistics of a build, accumulated over customer partitions (issue 23, item 3: the first part).
+
+The build today fits every recommender on one matrix of every customer, so its memory grows with the shop.
+The item-side members need only sums over customers, which can be computed one customer partition at a
+time and added up: the partial statistics of a partition are bounded by the catalogue, not by the shop.
+
+    parts = [item_statistics_partial(data_p, config) for data_p in partitions]   # each: one partition's rows
+    stats = item_statistics_merge(parts)
+    similarity = item_similarity(stats, config)      # == ItemKNNRecommender(config).fit(all).similarity
+    popularity = item_popularity(stats, active)      # == PopularityRecommender(config).fit(all).popularity
+
+Every partition's `InteractionData` must be built with the same `as_of` (the shop's last interaction) and the
+same products frame, so ages and columns agree. Sums are kept in float64 so the order of partitions does not
+change the result beyond float32 rounding.
+
+Not covered yet (see docs/status/issue-23-recs.md): repurchase's typical cycle per product (a median, not a
+sum), user_knn's and TIFU-KNN's neighbour postings (a top-k per product, mergeable, plus the neighbours' rows),
+ALS (to be trained on a customer sample), the ranker's context, and the Celery tasks that write each
+partition's lists with these statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .config import RecommenderConfig
+from .data import InteractionData, _drop_diagonal, topk_csr, topk_to_csr
+
+
+@dataclass(frozen=True)
+class ItemStatistics:
+    """Sums over customers, per product (or product pair).
+
+    gram: items x items float64, sum over customers of w_ui * w_uj (the decayed, kind-weighted matrix).
+    popularity_recent / popularity_all: decayed popularity inside the window / over all time (unscaled).
+    recent_interactions: how many interactions fell inside the popularity window (0: use all time).
+    buyers / rebuyers: customers who bought each product once or more / in two baskets or more."""
+
+    gram: sp.csr_matrix
+    popularity_recent: np.ndarray
+    popularity_all: np.ndarray
+    recent_interactions: int
+    buyers: np.ndarray
+    rebuyers: np.ndarray
+    customers: int
+
+    @property
+    def n_items(self) -> int:
+        return self.gram.shape[0]
+
+
+def item_statistics_partial(data: InteractionData, config: RecommenderConfig) -> ItemStatistics:
+    """The statistics of one customer partition (`data` holds only its customers' interactions)."""
+    weights = sp.csr_matrix(data.weights, dtype=np.float64)
+    gram = sp.csr_matrix(weights.T @ weights)
+
+    frame = data.interactions
+    code_weight = np.zeros(5)  # popularity's own defaults when a kind has no weight in the config
+    for code, kind, default in ((4, "purchase", 5.0), (3, "cart", 2.0), (2, "wishlist", 1.5), (1, "view", 1.0)):
+        code_weight[code] = config.kind_weights.get(kind, default)
+    age = frame["age_days"].to_numpy(np.float64)
+    cols = frame["col"].to_numpy(np.int64)
+    value = code_weight[frame["code"].to_numpy(np.int64)] * np.power(0.5, age / config.popularity_half_life_days)
+    recent = age <= config.popularity_window_days
+    popularity_recent = np.bincount(cols[recent], weights=value[recent], minlength=data.n_items)
+    popularity_all = np.bincount(cols, weights=value, minlength=data.n_items)
+
+    p = data.purchases
+    buyers = np.zeros(data.n_items)
+    rebuyers = np.zeros(data.n_items)
+    if not p.empty:
+        baskets = p.groupby(["row", "col"], sort=False)["basket"].nunique().reset_index()
+        bought = baskets["col"].to_numpy(np.int64)
+        buyers = np.bincount(bought, minlength=data.n_items).astype(np.float64)
+        rebuyers = np.bincount(bought, weights=(baskets["basket"].to_numpy() > 1).astype(np.float64),
+                               minlength=data.n_items)
+    return ItemStatistics(gram=gram, popularity_recent=popularity_recent, popularity_all=popularity_all,
+                          recent_interactions=int(recent.sum()), buyers=buyers, rebuyers=rebuyers,
+                          customers=data.n_customers)
+
+
+def item_statistics_merge(parts: list[ItemStatistics]) -> ItemStatistics:
+    """The statistics of the union of disjoint customer partitions: every field is a sum."""
+    if not parts:
+        raise ValueError("no partitions to merge")
+    gram = parts[0].gram.copy()
+    for part in parts[1:]:
+        gram = gram + part.gram
+    return ItemStatistics(
+        gram=sp.csr_matrix(gram),
+        popularity_recent=np.sum([p.popularity_recent for p in parts], axis=0),
+        popularity_all=np.sum([p.popularity_all for p in parts], axis=0),
+        recent_interactions=sum(p.recent_interactions for p in parts),
+        buyers=np.sum([p.buyers for p in parts], axis=0),
+        rebuyers=np.sum([p.rebuyers for p in parts], axis=0),
+        customers=sum(p.customers for p in parts),
+    )
+
+
+def item_similarity(stats: ItemStatistics, config: RecommenderConfig) -> sp.csr_matrix:
+    """item_knn's neighbours from the merged statistics: top `item_neighbours` of the shrunk cosine
+    g_ij / (|x_i| |x_j| + shrinkage), diagonal dropped, in row blocks (the same as ItemKNNRecommender.fit)."""
+    gram = sp.csr_matrix(stats.gram)
+    n = gram.shape[0]
+    norms = np.sqrt(np.maximum(gram.diagonal(), 0.0))
+    parts = []
+    for start in range(0, n, config.block_size):
+        stop = min(start + config.block_size, n)
+        block = sp.csr_matrix(gram[start:stop], dtype=np.float64)
+        row_norms = np.repeat(norms[start:stop], np.diff(block.indptr))
+        block.data = (block.data / (row_norms * norms[block.indices] + config.item_shrinkage)).astype(np.float32)
+        block = sp.csr_matrix(block, dtype=np.float32)
+        block = _drop_diagonal(block, start)
+        parts.append(topk_to_csr(topk_csr(block, config.item_neighbours, unique=True), n))
+    if not parts:
+        return sp.csr_matrix((0, 0), dtype=np.float32)
+    return sp.vstack(parts, format="csr", dtype=np.float32)
+
+
+def item_popularity(stats: ItemStatistics, active: np.ndarray) -> np.ndarray:
+    """popularity's max-scaled score per product (the same as PopularityRecommender.fit's `popularity`)."""
+    pop = stats.popularity_recent if stats.recent_interactions else stats.popularity_all
+    pop = pop * active
+    scaled = (pop / pop.max() if pop.max() > 0 else pop).astype(np.float32)
+    return np.where(active & (scaled == 0), 1e-6, scaled).astype(np.float32)
+
+
+def repurchase_propensity(stats: ItemStatistics) -> np.ndarray:
+    """Share of a product's buyers who bought it again, smoothed (repurchase's `propensity`)."""
+    return (stats.rebuyers + 0.05) / (stats.buyers + 5.0)
