@@ -26,8 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .base import Recommender
 from .config import RecommenderConfig
+from .content import ContentRecommender
 from .data import InteractionData, _drop_diagonal, topk_csr, topk_to_csr
+from .item_knn import ItemKNNRecommender
+from .personal import PersonalFrequencyRecommender
+from .popularity import PopularityRecommender
+from .repurchase import RepurchaseRecommender, repurchase_pairs, typical_cycles
+from .visual import VisualRecommender
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,11 @@ class ItemStatistics:
     gram: items x items float64, sum over customers of w_ui * w_uj (the decayed, kind-weighted matrix).
     popularity_recent / popularity_all: decayed popularity inside the window / over all time (unscaled).
     recent_interactions: how many interactions fell inside the popularity window (0: use all time).
-    buyers / rebuyers: customers who bought each product once or more / in two baskets or more."""
+    buyers / rebuyers: customers who bought each product once or more / in two baskets or more.
+    interactions_per_item: interactions with each product (0: nobody touched it; the visual cold start).
+    rebuy_cols / rebuy_gaps: one entry per (customer, product) bought in two baskets or more, with its mean cycle
+    in days; their per-product median is repurchase's typical cycle (a median is not a sum: these are kept, one
+    float per re-bought pair, the one part that grows with the shop, far slower than interactions)."""
 
     gram: sp.csr_matrix
     popularity_recent: np.ndarray
@@ -45,6 +56,9 @@ class ItemStatistics:
     recent_interactions: int
     buyers: np.ndarray
     rebuyers: np.ndarray
+    interactions_per_item: np.ndarray
+    rebuy_cols: np.ndarray
+    rebuy_gaps: np.ndarray
     customers: int
 
     @property
@@ -68,18 +82,18 @@ def item_statistics_partial(data: InteractionData, config: RecommenderConfig) ->
     popularity_recent = np.bincount(cols[recent], weights=value[recent], minlength=data.n_items)
     popularity_all = np.bincount(cols, weights=value, minlength=data.n_items)
 
-    p = data.purchases
-    buyers = np.zeros(data.n_items)
-    rebuyers = np.zeros(data.n_items)
-    if not p.empty:
-        baskets = p.groupby(["row", "col"], sort=False)["basket"].nunique().reset_index()
-        bought = baskets["col"].to_numpy(np.int64)
-        buyers = np.bincount(bought, minlength=data.n_items).astype(np.float64)
-        rebuyers = np.bincount(bought, weights=(baskets["basket"].to_numpy() > 1).astype(np.float64),
-                               minlength=data.n_items)
+    pairs = repurchase_pairs(data)
+    buyers, rebuyers = np.zeros(data.n_items), np.zeros(data.n_items)
+    rebuy_cols, rebuy_gaps = np.zeros(0, np.int64), np.zeros(0)
+    if pairs is not None:
+        again = pairs.n > 1
+        buyers = np.bincount(pairs.cols, minlength=data.n_items).astype(np.float64)
+        rebuyers = np.bincount(pairs.cols, weights=again.astype(np.float64), minlength=data.n_items)
+        rebuy_cols, rebuy_gaps = pairs.cols[again].astype(np.int64), pairs.gap[again]
     return ItemStatistics(gram=gram, popularity_recent=popularity_recent, popularity_all=popularity_all,
                           recent_interactions=int(recent.sum()), buyers=buyers, rebuyers=rebuyers,
-                          customers=data.n_customers)
+                          interactions_per_item=np.bincount(cols, minlength=data.n_items),
+                          rebuy_cols=rebuy_cols, rebuy_gaps=rebuy_gaps, customers=data.n_customers)
 
 
 def item_statistics_merge(parts: list[ItemStatistics]) -> ItemStatistics:
@@ -96,6 +110,9 @@ def item_statistics_merge(parts: list[ItemStatistics]) -> ItemStatistics:
         recent_interactions=sum(p.recent_interactions for p in parts),
         buyers=np.sum([p.buyers for p in parts], axis=0),
         rebuyers=np.sum([p.rebuyers for p in parts], axis=0),
+        interactions_per_item=np.sum([p.interactions_per_item for p in parts], axis=0),
+        rebuy_cols=np.concatenate([p.rebuy_cols for p in parts]),
+        rebuy_gaps=np.concatenate([p.rebuy_gaps for p in parts]),
         customers=sum(p.customers for p in parts),
     )
 
@@ -131,3 +148,32 @@ def item_popularity(stats: ItemStatistics, active: np.ndarray) -> np.ndarray:
 def repurchase_propensity(stats: ItemStatistics) -> np.ndarray:
     """Share of a product's buyers who bought it again, smoothed (repurchase's `propensity`)."""
     return (stats.rebuyers + 0.05) / (stats.buyers + 5.0)
+
+
+# Members whose lists for a partition's customers need only those customers' rows plus `ItemStatistics`.
+PARTITIONED_MEMBERS = ("popularity", "repurchase", "item_knn", "content", "visual", "personal_frequency")
+
+
+def partition_components(
+    data: InteractionData, stats: ItemStatistics, config: RecommenderConfig, *,
+    content_similarity: sp.csr_matrix | None = None, visual_similarity: sp.csr_matrix | None = None,
+    similarity: sp.csr_matrix | None = None,
+) -> dict[str, Recommender]:
+    """The PARTITIONED_MEMBERS fitted on one partition's `data` with the shop's item-side statistics: for the
+    partition's customers they score (and explain) exactly as members fitted on every customer would.
+
+    `similarity`: `item_similarity(stats, config)` when the caller already has it (one per build, not per
+    partition). user_knn, TIFU-KNN's neighbours, ALS and the ranker are not covered yet (module doc)."""
+    if similarity is None:
+        similarity = item_similarity(stats, config)
+    return {
+        "popularity": PopularityRecommender(config).fit(data, popularity=item_popularity(stats, data.active)),
+        "repurchase": RepurchaseRecommender(config).fit(
+            data, propensity=repurchase_propensity(stats),
+            typical=typical_cycles(stats.rebuy_cols, stats.rebuy_gaps, stats.n_items)),
+        "item_knn": ItemKNNRecommender(config).fit(data, similarity=similarity),
+        "content": ContentRecommender(config).fit(data, similarity=content_similarity),
+        "visual": VisualRecommender(config).fit(data, similarity=visual_similarity,
+                                                touched=stats.interactions_per_item > 0),
+        "personal_frequency": PersonalFrequencyRecommender(config).fit(data),
+    }

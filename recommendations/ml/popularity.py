@@ -18,23 +18,12 @@ class PopularityRecommender(Recommender):
 
     name = "popularity"
 
-    def fit(self, data: InteractionData) -> PopularityRecommender:
+    def fit(self, data: InteractionData, *, popularity: np.ndarray | None = None) -> PopularityRecommender:
+        """`popularity` (per product, max-scaled): the shop's, when `data` holds one partition of its customers
+        (see partitioned.py); default: from `data`."""
         super().fit(data)
         cfg = self.config
-        frame = data.interactions
-        recent = frame[frame["age_days"] <= cfg.popularity_window_days]
-        if recent.empty:
-            recent = frame  # a shop whose last months are quiet still has a best-seller list
-        code_weight = {4: cfg.kind_weights.get("purchase", 5.0), 3: cfg.kind_weights.get("cart", 2.0),
-                       2: cfg.kind_weights.get("wishlist", 1.5), 1: cfg.kind_weights.get("view", 1.0)}
-        value = recent["code"].map(code_weight).to_numpy() * np.power(
-            0.5, recent["age_days"].to_numpy() / cfg.popularity_half_life_days
-        )
-        pop = np.bincount(recent["col"].to_numpy(), weights=value, minlength=data.n_items)
-        pop = pop * data.active
-        self.popularity = (pop / pop.max() if pop.max() > 0 else pop).astype(np.float32)
-        # a product nobody touched still gets a tiny score so new customers always get k items
-        self.popularity = np.where(data.active & (self.popularity == 0), 1e-6, self.popularity).astype(np.float32)
+        self.popularity = self._popularity(data) if popularity is None else np.asarray(popularity, np.float32)
 
         self.category_names, self.item_category = np.unique(data.categories.astype(str), return_inverse=True)
         n_cat = len(self.category_names)
@@ -51,6 +40,23 @@ class PopularityRecommender(Recommender):
         self.global_order = np.argsort(-self.popularity, kind="stable")
         self.global_order = self.global_order[self.popularity[self.global_order] > 0]
         return self
+
+    def _popularity(self, data: InteractionData) -> np.ndarray:
+        cfg = self.config
+        frame = data.interactions
+        recent = frame[frame["age_days"] <= cfg.popularity_window_days]
+        if recent.empty:
+            recent = frame  # a shop whose last months are quiet still has a best-seller list
+        code_weight = {4: cfg.kind_weights.get("purchase", 5.0), 3: cfg.kind_weights.get("cart", 2.0),
+                       2: cfg.kind_weights.get("wishlist", 1.5), 1: cfg.kind_weights.get("view", 1.0)}
+        value = recent["code"].map(code_weight).to_numpy() * np.power(
+            0.5, recent["age_days"].to_numpy() / cfg.popularity_half_life_days
+        )
+        pop = np.bincount(recent["col"].to_numpy(), weights=value, minlength=data.n_items)
+        pop = pop * data.active
+        popularity = (pop / pop.max() if pop.max() > 0 else pop).astype(np.float32)
+        # a product nobody touched still gets a tiny score so new customers always get k items
+        return np.where(data.active & (popularity == 0), 1e-6, popularity).astype(np.float32)
 
     def score(self, rows: np.ndarray) -> sp.csr_matrix:
         rows = np.asarray(rows)

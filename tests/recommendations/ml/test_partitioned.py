@@ -4,14 +4,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recommendations.ml.base import exclusion_matrix
 from recommendations.ml.config import RecommenderConfig
+from recommendations.ml.content import content_similarity
 from recommendations.ml.data import build_interaction_data
+from recommendations.ml.hybrid import RECOMMENDER_CLASSES, HybridRecommender
 from recommendations.ml.item_knn import ItemKNNRecommender
 from recommendations.ml.partitioned import (
+    PARTITIONED_MEMBERS,
     item_popularity,
     item_similarity,
     item_statistics_merge,
     item_statistics_partial,
+    partition_components,
     repurchase_propensity,
 )
 from recommendations.ml.popularity import PopularityRecommender
@@ -70,3 +75,41 @@ def test_popularity_falls_back_to_all_time_when_no_partition_has_recent_interact
     expected = PopularityRecommender(config).fit(whole).popularity
     np.testing.assert_allclose(item_popularity(stats, whole.active), expected, rtol=1e-5)
     assert item_popularity(stats, whole.active).max() == pytest.approx(1.0)
+
+
+def partition_data(shop, partitions: int, part: int, as_of, config=CONFIG):
+    ids = shop.customers["customer_id"].to_numpy()
+    mine = ids[ids % partitions == part]
+    inter = shop.interactions[shop.interactions["customer_id"].isin(mine)]
+    return build_interaction_data(inter, shop.products, pd.DataFrame({"customer_id": mine}), config=config,
+                                  as_of=as_of)
+
+
+def test_partition_lists_equal_the_lists_of_one_fit_over_every_customer(shop):
+    # catches: a member that reads another customer's rows, or a statistic of the partition used as the shop's
+    partitions = 3
+    stats, as_of = partitioned_statistics(shop, partitions)
+    whole = build_interaction_data(shop.interactions, shop.products, shop.customers, config=CONFIG, as_of=as_of)
+    content = content_similarity(whole.products, CONFIG)
+    weights = {"popularity": 0.5, "repurchase": 1.0, "item_knn": 1.0, "content": 0.25, "visual": 0.0,
+               "personal_frequency": 2.0}
+    full = {name: RECOMMENDER_CLASSES[name](CONFIG) for name in PARTITIONED_MEMBERS}
+    for name, member in full.items():
+        if name == "content":
+            member.fit(whole, similarity=content)
+        else:
+            member.fit(whole)
+    reference = HybridRecommender(CONFIG, weights, full).fit(whole)
+    exclude_whole = exclusion_matrix(whole, CONFIG)
+    for part in range(partitions):
+        data = partition_data(shop, partitions, part, as_of)
+        members = partition_components(data, stats, CONFIG, content_similarity=content)
+        hybrid = HybridRecommender(CONFIG, weights, members).fit(data)
+        got = hybrid.recommend_explained(np.arange(data.n_customers), 10, exclusion_matrix(data, CONFIG))
+        rows = whole.customer_positions(data.customer_ids)
+        want = reference.recommend_explained(rows, 10, exclude_whole)
+        np.testing.assert_array_equal(whole.product_ids[np.maximum(want.items, 0)] * (want.items >= 0),
+                                      data.product_ids[np.maximum(got.items, 0)] * (got.items >= 0))
+        np.testing.assert_allclose(got.scores, want.scores, rtol=1e-4, atol=1e-6)
+        assert (got.reasons == want.reasons).all()
+        assert (got.sources == want.sources).all()
