@@ -13,10 +13,11 @@ Every partition's `InteractionData` must be built with the same `as_of` (the sho
 same products frame, so ages and columns agree. Sums are kept in float64 so the order of partitions does not
 change the result beyond float32 rounding.
 
-Not covered yet (see docs/status/issue-23-recs.md): repurchase's typical cycle per product (a median, not a
-sum), user_knn's and TIFU-KNN's neighbour postings (a top-k per product, mergeable, plus the neighbours' rows),
-ALS (to be trained on a customer sample), the ranker's context, and the Celery tasks that write each
-partition's lists with these statistics.
+user_knn's and TIFU-KNN's neighbours come from a `NeighbourIndex` merged the same way (a top-`cap` per product
+is mergeable: the top of the partitions' tops), holding at most products x cap customers' vectors.
+
+Not covered yet (see docs/status/issue-23-recs.md): ALS (to be trained on a customer sample), the ranker's
+context, and the Celery tasks that write each partition's lists with these statistics.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ import scipy.sparse as sp
 from .base import Recommender
 from .config import RecommenderConfig
 from .content import ContentRecommender
-from .data import InteractionData, _drop_diagonal, topk_csr, topk_to_csr
+from .data import InteractionData, _drop_diagonal, row_normalise, top_per_row_exact, topk_csr, topk_to_csr
 from .item_knn import ItemKNNRecommender
-from .personal import PersonalFrequencyRecommender
+from .personal import PersonalFrequencyRecommender, TifuKnnRecommender
 from .popularity import PopularityRecommender
 from .repurchase import RepurchaseRecommender, repurchase_pairs, typical_cycles
+from .user_knn import UserKNNRecommender
 from .visual import VisualRecommender
 
 
@@ -150,20 +152,137 @@ def repurchase_propensity(stats: ItemStatistics) -> np.ndarray:
     return (stats.rebuyers + 0.05) / (stats.buyers + 5.0)
 
 
+@dataclass(frozen=True)
+class NeighbourIndex:
+    """user_knn's (or TIFU-KNN's) capped inverted index over the whole shop: for every product its `cap`
+    strongest customers (row-normalised vectors), and those customers' vectors. At most products x cap
+    customers whatever the shop's size.
+
+    customer_ids: the posted customers, ascending. postings: products x len(customer_ids). rows:
+    len(customer_ids) x products. Ties between customers go to the lower id (a fit over every customer breaks
+    them by matrix row: the same when its customers frame is in id order)."""
+
+    customer_ids: np.ndarray
+    postings: sp.csr_matrix
+    rows: sp.csr_matrix
+
+
+def neighbour_index_partial(normalised: sp.csr_matrix, customer_ids: np.ndarray, *, cap: int) -> NeighbourIndex:
+    """One partition's candidates: per product its `cap` strongest customers of the partition (rows of
+    `normalised`, whose ids are `customer_ids`), with their exact values and vectors."""
+    normalised = sp.csr_matrix(normalised, dtype=np.float32)
+    top = top_per_row_exact(normalised.T, cap).tocoo()  # products x partition rows
+    ids = np.asarray(customer_ids, np.int64)
+    return _index(top.row, ids[top.col], top.data, normalised.shape[1], ids=ids, vectors=normalised)
+
+
+def neighbour_index_merge(parts: list[NeighbourIndex], *, cap: int) -> NeighbourIndex:
+    """The shop's index from its disjoint partitions' candidates: per product the `cap` strongest overall."""
+    if not parts:
+        raise ValueError("no partitions to merge")
+    items, ids, values = [], [], []
+    for part in parts:
+        coo = part.postings.tocoo()
+        items.append(coo.row)
+        ids.append(part.customer_ids[coo.col])
+        values.append(coo.data)
+    item, cid, value = np.concatenate(items), np.concatenate(ids), np.concatenate(values)
+    order = np.lexsort((cid, -value, item))
+    item, cid, value = item[order], cid[order], value[order]
+    starts = np.searchsorted(item, item, side="left")
+    keep = np.arange(len(item)) - starts < cap
+    all_ids = np.concatenate([part.customer_ids for part in parts])
+    vectors = sp.vstack([part.rows for part in parts], format="csr", dtype=np.float32)
+    return _index(item[keep], cid[keep], value[keep], parts[0].postings.shape[0], ids=all_ids, vectors=vectors)
+
+
+def _index(item, cid, value, n_items, *, ids, vectors) -> NeighbourIndex:
+    posted = np.unique(cid)
+    column = np.searchsorted(posted, cid)
+    postings = sp.csr_matrix((value.astype(np.float32), (item, column)), shape=(n_items, len(posted)))
+    by_id = np.argsort(ids, kind="stable")
+    rows = sp.csr_matrix(vectors[by_id[np.searchsorted(ids, posted, sorter=by_id)]], dtype=np.float32) \
+        if len(posted) else sp.csr_matrix((0, n_items), dtype=np.float32)
+    return NeighbourIndex(customer_ids=posted, postings=postings, rows=rows)
+
+
+def _neighbours(query: sp.csr_matrix, index: NeighbourIndex, own_ids: np.ndarray, n: int) -> sp.csr_matrix:
+    """Each query row's top-n most similar posted customers (itself excluded), as a sparse rows x posted."""
+    sims = sp.csr_matrix(query @ index.postings).tocoo()
+    keep = index.customer_ids[sims.col] != own_ids[sims.row]
+    sims = sp.csr_matrix((sims.data[keep], (sims.row[keep], sims.col[keep])), shape=sims.shape)
+    return topk_to_csr(topk_csr(sims, n), len(index.customer_ids))
+
+
+class PartitionUserKNN(UserKNNRecommender):
+    """user_knn for one partition's customers, neighbours from the shop's `NeighbourIndex`."""
+
+    def fit(self, data: InteractionData, *, index: NeighbourIndex) -> PartitionUserKNN:
+        Recommender.fit(self, data)
+        self.normalised = row_normalise(data.weights)
+        self.query = topk_to_csr(topk_csr(self.normalised, self.config.user_top_items), data.n_items)
+        self.index = index
+        return self
+
+    def score(self, rows: np.ndarray) -> sp.csr_matrix:
+        rows = np.asarray(rows)
+        neighbours = _neighbours(self.query[rows], self.index, self.data.customer_ids[rows],
+                                 self.config.user_neighbours)
+        return sp.csr_matrix(neighbours @ self.index.rows)
+
+
+class PartitionTifuKnn(TifuKnnRecommender):
+    """TIFU-KNN for one partition's customers: own vectors from the partition, neighbours (when the shop is
+    small enough to use them, `index` given) from the shop's `NeighbourIndex` of TIFU vectors."""
+
+    def fit(self, data: InteractionData, *, index: NeighbourIndex | None) -> PartitionTifuKnn:
+        super().fit(data, neighbours=False)
+        self.index = index
+        self.neighbours = index is not None and self.config.tifu_alpha < 1
+        if self.neighbours:
+            self.query = topk_to_csr(topk_csr(self.normalised, self.config.user_top_items * 2), data.n_items)
+        return self
+
+    def score(self, rows: np.ndarray) -> sp.csr_matrix:
+        rows = np.asarray(rows)
+        cfg = self.config
+        if not self.neighbours:
+            return self.normalised[rows]
+        neighbours = _neighbours(self.query[rows], self.index, self.data.customer_ids[rows], cfg.tifu_neighbours)
+        neighbours.data[:] = 1.0
+        counts = np.maximum(np.diff(neighbours.indptr), 1).astype(np.float32)
+        mean = sp.diags(1.0 / counts) @ (neighbours @ self.index.rows)
+        return sp.csr_matrix(cfg.tifu_alpha * self.normalised[rows] + (1 - cfg.tifu_alpha) * mean)
+
+
+def user_index_partial(data: InteractionData, config: RecommenderConfig) -> NeighbourIndex:
+    """user_knn's partial index of one partition."""
+    return neighbour_index_partial(row_normalise(data.weights), data.customer_ids, cap=config.user_posting_cap)
+
+
+def tifu_index_partial(data: InteractionData, config: RecommenderConfig) -> NeighbourIndex:
+    """TIFU-KNN's partial index of one partition (its own decayed basket vectors; `config` already tuned)."""
+    own = TifuKnnRecommender(config).fit(data, neighbours=False)
+    return neighbour_index_partial(own.normalised, data.customer_ids, cap=config.user_posting_cap * 2)
+
+
 # Members whose lists for a partition's customers need only those customers' rows plus `ItemStatistics`.
-PARTITIONED_MEMBERS = ("popularity", "repurchase", "item_knn", "content", "visual", "personal_frequency")
+PARTITIONED_MEMBERS = ("popularity", "repurchase", "item_knn", "user_knn", "content", "visual",
+                       "personal_frequency", "tifu_knn")
 
 
 def partition_components(
     data: InteractionData, stats: ItemStatistics, config: RecommenderConfig, *,
     content_similarity: sp.csr_matrix | None = None, visual_similarity: sp.csr_matrix | None = None,
-    similarity: sp.csr_matrix | None = None,
+    similarity: sp.csr_matrix | None = None, users: NeighbourIndex, tifu: NeighbourIndex | None,
 ) -> dict[str, Recommender]:
     """The PARTITIONED_MEMBERS fitted on one partition's `data` with the shop's item-side statistics: for the
     partition's customers they score (and explain) exactly as members fitted on every customer would.
 
     `similarity`: `item_similarity(stats, config)` when the caller already has it (one per build, not per
-    partition). user_knn, TIFU-KNN's neighbours, ALS and the ranker are not covered yet (module doc)."""
+    partition). `users` / `tifu`: the merged neighbour indexes (`tifu` None: the shop is above
+    `tifu_neighbours_max_customers`, TIFU-KNN keeps only the own vector). ALS and the ranker are not covered yet
+    (module doc)."""
     if similarity is None:
         similarity = item_similarity(stats, config)
     return {
@@ -172,8 +291,10 @@ def partition_components(
             data, propensity=repurchase_propensity(stats),
             typical=typical_cycles(stats.rebuy_cols, stats.rebuy_gaps, stats.n_items)),
         "item_knn": ItemKNNRecommender(config).fit(data, similarity=similarity),
+        "user_knn": PartitionUserKNN(config).fit(data, index=users),
         "content": ContentRecommender(config).fit(data, similarity=content_similarity),
         "visual": VisualRecommender(config).fit(data, similarity=visual_similarity,
                                                 touched=stats.interactions_per_item > 0),
         "personal_frequency": PersonalFrequencyRecommender(config).fit(data),
+        "tifu_knn": PartitionTifuKnn(config).fit(data, index=tifu),
     }

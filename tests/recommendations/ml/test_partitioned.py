@@ -16,8 +16,11 @@ from recommendations.ml.partitioned import (
     item_similarity,
     item_statistics_merge,
     item_statistics_partial,
+    neighbour_index_merge,
     partition_components,
     repurchase_propensity,
+    tifu_index_partial,
+    user_index_partial,
 )
 from recommendations.ml.popularity import PopularityRecommender
 from recommendations.ml.synthetic import synthetic_shop
@@ -85,25 +88,35 @@ def partition_data(shop, partitions: int, part: int, as_of, config=CONFIG):
                                   as_of=as_of)
 
 
+def partition_indexes(shop, partitions: int, as_of):
+    datas = [partition_data(shop, partitions, part, as_of) for part in range(partitions)]
+    users = neighbour_index_merge([user_index_partial(d, CONFIG) for d in datas], cap=CONFIG.user_posting_cap)
+    tifu = neighbour_index_merge([tifu_index_partial(d, CONFIG) for d in datas], cap=CONFIG.user_posting_cap * 2)
+    return users, tifu
+
+
 def test_partition_lists_equal_the_lists_of_one_fit_over_every_customer(shop):
     # catches: a member that reads another customer's rows, or a statistic of the partition used as the shop's
+    assert shop.customers["customer_id"].is_monotonic_increasing  # ties between customers: by id in both
     partitions = 3
     stats, as_of = partitioned_statistics(shop, partitions)
+    users, tifu = partition_indexes(shop, partitions, as_of)
     whole = build_interaction_data(shop.interactions, shop.products, shop.customers, config=CONFIG, as_of=as_of)
     content = content_similarity(whole.products, CONFIG)
-    weights = {"popularity": 0.5, "repurchase": 1.0, "item_knn": 1.0, "content": 0.25, "visual": 0.0,
-               "personal_frequency": 2.0}
+    weights = {"popularity": 0.5, "repurchase": 1.0, "item_knn": 1.0, "user_knn": 0.5, "content": 0.25,
+               "visual": 0.0, "personal_frequency": 2.0, "tifu_knn": 1.0}
     full = {name: RECOMMENDER_CLASSES[name](CONFIG) for name in PARTITIONED_MEMBERS}
     for name, member in full.items():
         if name == "content":
             member.fit(whole, similarity=content)
         else:
             member.fit(whole)
+    assert full["tifu_knn"].neighbours  # the small shop's TIFU uses neighbours: the index is exercised
     reference = HybridRecommender(CONFIG, weights, full).fit(whole)
     exclude_whole = exclusion_matrix(whole, CONFIG)
     for part in range(partitions):
         data = partition_data(shop, partitions, part, as_of)
-        members = partition_components(data, stats, CONFIG, content_similarity=content)
+        members = partition_components(data, stats, CONFIG, content_similarity=content, users=users, tifu=tifu)
         hybrid = HybridRecommender(CONFIG, weights, members).fit(data)
         got = hybrid.recommend_explained(np.arange(data.n_customers), 10, exclusion_matrix(data, CONFIG))
         rows = whole.customer_positions(data.customer_ids)
@@ -113,3 +126,17 @@ def test_partition_lists_equal_the_lists_of_one_fit_over_every_customer(shop):
         np.testing.assert_allclose(got.scores, want.scores, rtol=1e-4, atol=1e-6)
         assert (got.reasons == want.reasons).all()
         assert (got.sources == want.sources).all()
+        for name in ("user_knn", "tifu_knn"):  # each member alone, not only through the blend
+            np.testing.assert_allclose(members[name].score(np.arange(data.n_customers)).toarray(),
+                                       full[name].score(rows).toarray(), rtol=1e-4, atol=1e-6)
+
+
+def test_tifu_keeps_only_the_own_vector_when_the_shop_is_too_big_for_neighbours(shop):
+    # catches: a partition (small) deciding to use neighbours that the whole shop (big) would not
+    stats, as_of = partitioned_statistics(shop, 2)
+    users, _ = partition_indexes(shop, 2, as_of)
+    data = partition_data(shop, 2, 0, as_of)
+    members = partition_components(data, stats, CONFIG, users=users, tifu=None)
+    rows = np.arange(data.n_customers)
+    np.testing.assert_allclose(members["tifu_knn"].score(rows).toarray(),
+                               members["tifu_knn"].normalised[rows].toarray())
