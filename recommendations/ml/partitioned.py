@@ -33,7 +33,7 @@ from .content import ContentRecommender
 from .data import InteractionData, _drop_diagonal, row_normalise, top_per_row_exact, topk_csr, topk_to_csr
 from .item_knn import ItemKNNRecommender
 from .personal import PersonalFrequencyRecommender, TifuKnnRecommender
-from .popularity import PopularityRecommender
+from .popularity import PopularityRecommender, most_bought_count
 from .repurchase import RepurchaseRecommender, repurchase_pairs, typical_cycles
 from .user_knn import UserKNNRecommender
 from .visual import VisualRecommender
@@ -50,7 +50,8 @@ class ItemStatistics:
     interactions_per_item: interactions with each product (0: nobody touched it; the visual cold start).
     rebuy_cols / rebuy_gaps: one entry per (customer, product) bought in two baskets or more, with its mean cycle
     in days; their per-product median is repurchase's typical cycle (a median is not a sum: these are kept, one
-    float per re-bought pair, the one part that grows with the shop, far slower than interactions)."""
+    float per re-bought pair, the one part that grows with the shop, far slower than interactions).
+    most_bought: the most distinct products one customer bought (popularity's extra global candidates)."""
 
     gram: sp.csr_matrix
     popularity_recent: np.ndarray
@@ -61,6 +62,7 @@ class ItemStatistics:
     interactions_per_item: np.ndarray
     rebuy_cols: np.ndarray
     rebuy_gaps: np.ndarray
+    most_bought: int
     customers: int
 
     @property
@@ -95,7 +97,8 @@ def item_statistics_partial(data: InteractionData, config: RecommenderConfig) ->
     return ItemStatistics(gram=gram, popularity_recent=popularity_recent, popularity_all=popularity_all,
                           recent_interactions=int(recent.sum()), buyers=buyers, rebuyers=rebuyers,
                           interactions_per_item=np.bincount(cols, minlength=data.n_items),
-                          rebuy_cols=rebuy_cols, rebuy_gaps=rebuy_gaps, customers=data.n_customers)
+                          rebuy_cols=rebuy_cols, rebuy_gaps=rebuy_gaps, most_bought=most_bought_count(data),
+                          customers=data.n_customers)
 
 
 def item_statistics_merge(parts: list[ItemStatistics]) -> ItemStatistics:
@@ -115,6 +118,7 @@ def item_statistics_merge(parts: list[ItemStatistics]) -> ItemStatistics:
         interactions_per_item=np.sum([p.interactions_per_item for p in parts], axis=0),
         rebuy_cols=np.concatenate([p.rebuy_cols for p in parts]),
         rebuy_gaps=np.concatenate([p.rebuy_gaps for p in parts]),
+        most_bought=max(p.most_bought for p in parts),
         customers=sum(p.customers for p in parts),
     )
 
@@ -286,7 +290,8 @@ def partition_components(
     if similarity is None:
         similarity = item_similarity(stats, config)
     return {
-        "popularity": PopularityRecommender(config).fit(data, popularity=item_popularity(stats, data.active)),
+        "popularity": PopularityRecommender(config).fit(data, popularity=item_popularity(stats, data.active),
+                                                        most_bought=stats.most_bought),
         "repurchase": RepurchaseRecommender(config).fit(
             data, propensity=repurchase_propensity(stats),
             typical=typical_cycles(stats.rebuy_cols, stats.rebuy_gaps, stats.n_items)),

@@ -9,6 +9,12 @@ from .base import Recommender
 from .data import InteractionData, topk_csr, topk_to_csr
 
 
+def most_bought_count(data: InteractionData) -> int:
+    """The most distinct products any one customer of `data` bought (0: no purchases)."""
+    counts = np.diff(data.purchased.indptr)
+    return int(counts.max()) if len(counts) else 0
+
+
 class PopularityRecommender(Recommender):
     """score(u, i) = pop(i) * (1 + boost * share of u's activity in i's category); pop(i) max-scaled to 1.
 
@@ -18,12 +24,16 @@ class PopularityRecommender(Recommender):
 
     name = "popularity"
 
-    def fit(self, data: InteractionData, *, popularity: np.ndarray | None = None) -> PopularityRecommender:
-        """`popularity` (per product, max-scaled): the shop's, when `data` holds one partition of its customers
-        (see partitioned.py); default: from `data`."""
+    def fit(self, data: InteractionData, *, popularity: np.ndarray | None = None,
+            most_bought: int | None = None) -> PopularityRecommender:
+        """`popularity` (per product, max-scaled) and `most_bought` (the most products one customer bought): the
+        shop's, when `data` holds one partition of its customers (see partitioned.py); default: from `data`."""
         super().fit(data)
         cfg = self.config
         self.popularity = self._popularity(data) if popularity is None else np.asarray(popularity, np.float32)
+        # enough global items that exclusions cannot empty a list; the shop's figure, not the block's, so a
+        # customer's candidates do not depend on which customers share their block or partition
+        self.extra = int(most_bought_count(data) if most_bought is None else most_bought)
 
         self.category_names, self.item_category = np.unique(data.categories.astype(str), return_inverse=True)
         n_cat = len(self.category_names)
@@ -60,9 +70,7 @@ class PopularityRecommender(Recommender):
 
     def score(self, rows: np.ndarray) -> sp.csr_matrix:
         rows = np.asarray(rows)
-        # enough global items that exclusions cannot empty a list
-        extra = int(np.diff(self.data.purchased.indptr)[rows].max()) if len(rows) else 0
-        top = self.global_order[: self.config.candidates + extra]
+        top = self.global_order[: self.config.candidates + self.extra]
         glob = sp.csr_matrix(
             (np.tile(self.popularity[top], len(rows)), np.tile(top, len(rows)), np.arange(len(rows) + 1) * len(top)),
             shape=(len(rows), self.data.n_items),

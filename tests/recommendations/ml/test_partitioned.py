@@ -25,7 +25,8 @@ from recommendations.ml.partitioned import (
 from recommendations.ml.popularity import PopularityRecommender
 from recommendations.ml.synthetic import synthetic_shop
 
-CONFIG = RecommenderConfig(item_neighbours=20)
+# many blocks and fewer candidates than products: lists must depend on neither
+CONFIG = RecommenderConfig(item_neighbours=20, block_size=64, candidates=25)
 
 
 @pytest.fixture(scope="module")
