@@ -14,7 +14,8 @@ a fresh process so peak memory is its own:
 
 Both use the same fixed weights (no validation fit, no ALS, no ranker: those are not partitioned yet). Checks
 that the lists are identical, prints one JSON line: {"customers", "interactions", "partitions",
-"whole_peak_rss_mb", "partitioned_peak_rss_mb", "whole_seconds", "partitioned_seconds", "lists_identical",
+"whole_peak_rss_mb", "partitioned_peak_rss_mb", "baseline_rss_mb" (what both hold before reading a customer:
+libraries, catalogue, text similarity), "whole_seconds", "partitioned_seconds", "lists_identical",
 "same_entry_share" (share of (customer, rank) places holding the same product), "same_set_share" (share of
 customers with the same set of products)}.
 """
@@ -81,6 +82,8 @@ def run(folder: Path, mode: str, partitions: int) -> dict:
     products = pd.read_pickle(folder / "products.pkl")
     as_of = pd.Timestamp((folder / "as_of").read_text())
     content = content_similarity(products.reset_index(drop=True), config)
+    # what both modes hold before any customer is read: libraries, the catalogue, its text similarity
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
 
     def partition(part: int):
@@ -107,18 +110,22 @@ def run(folder: Path, mode: str, partitions: int) -> dict:
             mine = np.flatnonzero(data.customer_ids % partitions == part)
             lists[part] = data.product_ids[top.items[mine]] * (top.items[mine] >= 0)
     else:
-        stats, users, tifu = [], [], []
-        big = False
+        # folded as they come: one partial beside the running sums, never every partition's at once
+        merged = users = tifu = None
         for part in range(partitions):
             data = partition(part)
-            stats.append(item_statistics_partial(data, config))
-            users.append(user_index_partial(data, config))
-            tifu.append(tifu_index_partial(data, config))
+            partial = [item_statistics_partial(data, config), user_index_partial(data, config),
+                       tifu_index_partial(data, config)]
             del data
-        merged = item_statistics_merge(stats)
-        big = merged.customers > config.tifu_neighbours_max_customers
-        users = neighbour_index_merge(users, cap=config.user_posting_cap)
-        tifu = None if big else neighbour_index_merge(tifu, cap=config.user_posting_cap * 2)
+            if merged is None:
+                merged, users, tifu = partial
+            else:
+                merged = item_statistics_merge([merged, partial[0]])
+                users = neighbour_index_merge([users, partial[1]], cap=config.user_posting_cap)
+                tifu = neighbour_index_merge([tifu, partial[2]], cap=config.user_posting_cap * 2)
+            del partial
+        if merged.customers > config.tifu_neighbours_max_customers:
+            tifu = None
         similarity = item_similarity(merged, config)
         for part in range(partitions):
             data = partition(part)
@@ -130,7 +137,8 @@ def run(folder: Path, mode: str, partitions: int) -> dict:
             del data, members, hybrid
     np.savez(folder / f"lists_{mode}.npz", **{str(p): v for p, v in lists.items()})
     return {"seconds": round(time.perf_counter() - started, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "baseline_rss_mb": round(baseline, 1)}
 
 
 def main() -> None:
@@ -166,6 +174,7 @@ def main() -> None:
     print(json.dumps({"customers": args.customers, "interactions": interactions, "partitions": args.partitions,
                       "whole_peak_rss_mb": figures["whole"]["peak_rss_mb"],
                       "partitioned_peak_rss_mb": figures["partitioned"]["peak_rss_mb"],
+                      "baseline_rss_mb": figures["whole"]["baseline_rss_mb"],
                       "whole_seconds": figures["whole"]["seconds"],
                       "partitioned_seconds": figures["partitioned"]["seconds"], "lists_identical": identical,
                       "same_entry_share": round(same_share, 6), "same_set_share": round(float(same_sets), 6)}))

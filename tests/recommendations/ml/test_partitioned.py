@@ -141,3 +141,21 @@ def test_tifu_keeps_only_the_own_vector_when_the_shop_is_too_big_for_neighbours(
     rows = np.arange(data.n_customers)
     np.testing.assert_allclose(members["tifu_knn"].score(rows).toarray(),
                                members["tifu_knn"].normalised[rows].toarray())
+
+
+def test_indexes_and_statistics_folded_one_partition_at_a_time_equal_one_merge(shop):
+    # catches: a merge that is not associative (the build folds partitions as they finish, in any order)
+    as_of = shop.interactions["ts"].max()
+    datas = [partition_data(shop, 3, part, as_of) for part in range(3)]
+    users = [user_index_partial(d, CONFIG) for d in datas]
+    stats = [item_statistics_partial(d, CONFIG) for d in datas]
+    at_once = neighbour_index_merge(users, cap=CONFIG.user_posting_cap)
+    folded = neighbour_index_merge([neighbour_index_merge([users[2], users[0]], cap=CONFIG.user_posting_cap),
+                                    users[1]], cap=CONFIG.user_posting_cap)
+    np.testing.assert_array_equal(folded.customer_ids, at_once.customer_ids)
+    assert (folded.postings != at_once.postings).nnz == 0
+    assert (folded.rows != at_once.rows).nnz == 0
+    folded_stats = item_statistics_merge([item_statistics_merge([stats[1], stats[2]]), stats[0]])
+    np.testing.assert_allclose(item_similarity(folded_stats, CONFIG).toarray(),
+                               item_similarity(item_statistics_merge(stats), CONFIG).toarray(), rtol=1e-6)
+    assert folded_stats.most_bought == item_statistics_merge(stats).most_bought
