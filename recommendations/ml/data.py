@@ -286,7 +286,14 @@ def _topk_dense(dense: np.ndarray, k: int) -> TopK:
     # dense blocks (text similarity, co-occurrence of popular items): a partial partition beats a full sort
     part = np.argpartition(-dense, k - 1, axis=1)[:, :k]
     values = np.take_along_axis(dense, part, 1)
-    order = np.argsort(-values, axis=1, kind="stable")
+    # ties go to the lower column, as in the sparse path, so a row's list does not depend on its block: where
+    # the k-th value is shared with a column left out, that row takes a stable sort instead of the partition
+    kth = values.min(axis=1)
+    straddle = np.flatnonzero((kth > 0) & ((dense == kth[:, None]).sum(axis=1) > (values == kth[:, None]).sum(axis=1)))
+    if len(straddle):
+        part[straddle] = np.argsort(-dense[straddle], axis=1, kind="stable")[:, :k]
+        values[straddle] = np.take_along_axis(dense[straddle], part[straddle], 1)
+    order = np.lexsort((part, -values), axis=1)
     items = np.take_along_axis(part, order, 1).astype(np.int64)
     scores = np.take_along_axis(values, order, 1).astype(np.float32)
     items[scores <= 0] = -1
@@ -301,6 +308,15 @@ def _compact(items: np.ndarray, scores: np.ndarray) -> TopK:
         return TopK(items, scores)
     order = np.argsort(missing, axis=1, kind="stable")
     return TopK(np.take_along_axis(items, order, 1), np.take_along_axis(scores, order, 1))
+
+
+def top_per_row_exact(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """The k largest entries of every row with their exact values (`topk_csr` returns them quantised to its
+    row's maximum: an index merged from partitions, whose maxima differ, must not depend on that)."""
+    matrix = sp.csr_matrix(matrix)
+    picked = topk_to_csr(topk_csr(matrix, k), matrix.shape[1])
+    picked.data[:] = 1.0
+    return sp.csr_matrix(matrix.multiply(picked), dtype=np.float32)
 
 
 def topk_to_csr(top: TopK, n_cols: int) -> sp.csr_matrix:

@@ -32,8 +32,13 @@ class ItemKNNRecommender(Recommender):
 
     name = "item_knn"
 
-    def fit(self, data: InteractionData) -> ItemKNNRecommender:
+    def fit(self, data: InteractionData, *, similarity: sp.csr_matrix | None = None) -> ItemKNNRecommender:
+        """`similarity` (items x items neighbours): the shop's, when `data` holds one partition of its customers
+        (partitioned.item_similarity); default: from `data`."""
         super().fit(data)
+        if similarity is not None:
+            self.similarity = sp.csr_matrix(similarity, dtype=np.float32)
+            return self
         items = sp.csr_matrix(data.weights.T)
         norms = np.sqrt(np.asarray(items.multiply(items).sum(axis=1)).ravel()).astype(np.float32)
         shrink = self.config.item_shrinkage

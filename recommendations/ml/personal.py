@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .base import Recommender
-from .data import InteractionData, row_normalise, topk_csr, topk_to_csr
+from .data import InteractionData, row_normalise, top_per_row_exact, topk_csr, topk_to_csr
 
 
 def basket_counts(data: InteractionData) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -73,7 +73,9 @@ class TifuKnnRecommender(Recommender):
 
     name = "tifu_knn"
 
-    def fit(self, data: InteractionData) -> TifuKnnRecommender:
+    def fit(self, data: InteractionData, *, neighbours: bool | None = None) -> TifuKnnRecommender:
+        """`neighbours`: whether to use them (default: when `data` has at most `tifu_neighbours_max_customers`
+        customers; a partition of a shop passes the shop's answer, see partitioned.py)."""
         super().fit(data)
         cfg = self.config
         shape = (data.n_customers, data.n_items)
@@ -95,11 +97,12 @@ class TifuKnnRecommender(Recommender):
                                      shape=shape)
             self.own.sum_duplicates()
         self.normalised = row_normalise(self.own)
-        self.neighbours = data.n_customers <= cfg.tifu_neighbours_max_customers and cfg.tifu_alpha < 1
+        if neighbours is None:
+            neighbours = data.n_customers <= cfg.tifu_neighbours_max_customers
+        self.neighbours = neighbours and cfg.tifu_alpha < 1
         if self.neighbours:
             self.query = topk_to_csr(topk_csr(self.normalised, cfg.user_top_items * 2), data.n_items)
-            self.postings = sp.csr_matrix(
-                topk_to_csr(topk_csr(sp.csr_matrix(self.normalised.T), cfg.user_posting_cap * 2), data.n_customers))
+            self.postings = top_per_row_exact(self.normalised.T, cfg.user_posting_cap * 2)
         return self
 
     def score(self, rows: np.ndarray) -> sp.csr_matrix:

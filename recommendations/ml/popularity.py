@@ -9,6 +9,12 @@ from .base import Recommender
 from .data import InteractionData, topk_csr, topk_to_csr
 
 
+def most_bought_count(data: InteractionData) -> int:
+    """The most distinct products any one customer of `data` bought (0: no purchases)."""
+    counts = np.diff(data.purchased.indptr)
+    return int(counts.max()) if len(counts) else 0
+
+
 class PopularityRecommender(Recommender):
     """score(u, i) = pop(i) * (1 + boost * share of u's activity in i's category); pop(i) max-scaled to 1.
 
@@ -18,23 +24,16 @@ class PopularityRecommender(Recommender):
 
     name = "popularity"
 
-    def fit(self, data: InteractionData) -> PopularityRecommender:
+    def fit(self, data: InteractionData, *, popularity: np.ndarray | None = None,
+            most_bought: int | None = None) -> PopularityRecommender:
+        """`popularity` (per product, max-scaled) and `most_bought` (the most products one customer bought): the
+        shop's, when `data` holds one partition of its customers (see partitioned.py); default: from `data`."""
         super().fit(data)
         cfg = self.config
-        frame = data.interactions
-        recent = frame[frame["age_days"] <= cfg.popularity_window_days]
-        if recent.empty:
-            recent = frame  # a shop whose last months are quiet still has a best-seller list
-        code_weight = {4: cfg.kind_weights.get("purchase", 5.0), 3: cfg.kind_weights.get("cart", 2.0),
-                       2: cfg.kind_weights.get("wishlist", 1.5), 1: cfg.kind_weights.get("view", 1.0)}
-        value = recent["code"].map(code_weight).to_numpy() * np.power(
-            0.5, recent["age_days"].to_numpy() / cfg.popularity_half_life_days
-        )
-        pop = np.bincount(recent["col"].to_numpy(), weights=value, minlength=data.n_items)
-        pop = pop * data.active
-        self.popularity = (pop / pop.max() if pop.max() > 0 else pop).astype(np.float32)
-        # a product nobody touched still gets a tiny score so new customers always get k items
-        self.popularity = np.where(data.active & (self.popularity == 0), 1e-6, self.popularity).astype(np.float32)
+        self.popularity = self._popularity(data) if popularity is None else np.asarray(popularity, np.float32)
+        # enough global items that exclusions cannot empty a list; the shop's figure, not the block's, so a
+        # customer's candidates do not depend on which customers share their block or partition
+        self.extra = int(most_bought_count(data) if most_bought is None else most_bought)
 
         self.category_names, self.item_category = np.unique(data.categories.astype(str), return_inverse=True)
         n_cat = len(self.category_names)
@@ -52,11 +51,26 @@ class PopularityRecommender(Recommender):
         self.global_order = self.global_order[self.popularity[self.global_order] > 0]
         return self
 
+    def _popularity(self, data: InteractionData) -> np.ndarray:
+        cfg = self.config
+        frame = data.interactions
+        recent = frame[frame["age_days"] <= cfg.popularity_window_days]
+        if recent.empty:
+            recent = frame  # a shop whose last months are quiet still has a best-seller list
+        code_weight = {4: cfg.kind_weights.get("purchase", 5.0), 3: cfg.kind_weights.get("cart", 2.0),
+                       2: cfg.kind_weights.get("wishlist", 1.5), 1: cfg.kind_weights.get("view", 1.0)}
+        value = recent["code"].map(code_weight).to_numpy() * np.power(
+            0.5, recent["age_days"].to_numpy() / cfg.popularity_half_life_days
+        )
+        pop = np.bincount(recent["col"].to_numpy(), weights=value, minlength=data.n_items)
+        pop = pop * data.active
+        popularity = (pop / pop.max() if pop.max() > 0 else pop).astype(np.float32)
+        # a product nobody touched still gets a tiny score so new customers always get k items
+        return np.where(data.active & (popularity == 0), 1e-6, popularity).astype(np.float32)
+
     def score(self, rows: np.ndarray) -> sp.csr_matrix:
         rows = np.asarray(rows)
-        # enough global items that exclusions cannot empty a list
-        extra = int(np.diff(self.data.purchased.indptr)[rows].max()) if len(rows) else 0
-        top = self.global_order[: self.config.candidates + extra]
+        top = self.global_order[: self.config.candidates + self.extra]
         glob = sp.csr_matrix(
             (np.tile(self.popularity[top], len(rows)), np.tile(top, len(rows)), np.arange(len(rows) + 1) * len(top)),
             shape=(len(rows), self.data.n_items),

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .base import Recommender
-from .data import InteractionData, row_normalise, topk_csr, topk_to_csr
+from .data import InteractionData, row_normalise, top_per_row_exact, topk_csr, topk_to_csr
 
 
 class UserKNNRecommender(Recommender):
@@ -24,8 +24,7 @@ class UserKNNRecommender(Recommender):
         cfg = self.config
         self.normalised = row_normalise(data.weights)
         self.query = topk_to_csr(topk_csr(self.normalised, cfg.user_top_items), data.n_items)
-        postings = topk_to_csr(topk_csr(sp.csr_matrix(self.normalised.T), cfg.user_posting_cap), data.n_customers)
-        self.postings = sp.csr_matrix(postings)  # items x customers
+        self.postings = top_per_row_exact(self.normalised.T, cfg.user_posting_cap)  # items x customers
         return self
 
     def score(self, rows: np.ndarray) -> sp.csr_matrix:

@@ -45,13 +45,17 @@ class VisualRecommender(Recommender):
 
     name = "visual"
 
-    def fit(self, data: InteractionData, *, similarity: sp.csr_matrix | None = None) -> VisualRecommender:
-        """`similarity`: a `visual_similarity` of the same products frame (None: no pictures, no candidates)."""
+    def fit(self, data: InteractionData, *, similarity: sp.csr_matrix | None = None,
+            touched: np.ndarray | None = None) -> VisualRecommender:
+        """`similarity`: a `visual_similarity` of the same products frame (None: no pictures, no candidates).
+        `touched` (per product: anyone interacted with it): the shop's, when `data` holds one partition of its
+        customers; default: from `data`."""
         super().fit(data)
         n = data.n_items
         similarity = similarity if similarity is not None else sp.csr_matrix((n, n), dtype=np.float32)
         self.similarity = similarity  # the whole matrix: reasons name the bought look-alike
-        touched = np.diff(sp.csc_matrix(data.weights).indptr) > 0
+        if touched is None:
+            touched = np.diff(sp.csc_matrix(data.weights).indptr) > 0
         self.cold = ~touched
         self.cold_similarity = sp.csr_matrix(similarity @ sp.diags(self.cold.astype(np.float32)))
         self._strong = {}

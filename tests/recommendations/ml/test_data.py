@@ -53,3 +53,18 @@ def test_empty_interactions_build_an_empty_matrix():
     data = build_interaction_data(empty, products([10]), customers([1]), config=RecommenderConfig(),
                                   as_of=pd.Timestamp("2025-01-01", tz="UTC"))
     assert data.weights.shape == (1, 1) and data.weights.nnz == 0
+
+
+def test_topk_csr_breaks_ties_by_lower_column_in_dense_blocks_as_in_sparse_ones():
+    # catches: a customer's list depending on which rows share its block (argpartition picks among tied values
+    # arbitrarily; a dense block and a sparse one must agree, so partitions list as one build does)
+    rng = np.random.default_rng(0)
+    row = np.zeros(40, np.float32)
+    row[[3, 7, 11, 19, 23, 31]] = 0.5  # six tied values, four places
+    row[[1, 2]] = [0.9, 0.8]
+    dense_block = np.vstack([row, rng.random((30, 40)).astype(np.float32)])  # dense: > 20 % non-zero
+    alone = topk_csr(sp.csr_matrix(row[None, :]), 6)  # sparse path
+    together = topk_csr(sp.csr_matrix(dense_block), 6)
+    assert alone.items[0].tolist() == [1, 2, 3, 7, 11, 19]
+    assert together.items[0].tolist() == alone.items[0].tolist()
+    assert np.allclose(together.scores[0], alone.scores[0])
