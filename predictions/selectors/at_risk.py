@@ -170,8 +170,8 @@ def _display(qs: QuerySet[CustomerScore], *, run: ScoringRun) -> QuerySet[Custom
     return with_ordered_since_scoring(qs, run=run).only(*_ROW_SCORE_FIELDS)
 
 
-# What at_risk_rows reads of a score (the rest of a row is annotated above or the customer's): reading only these
-# halves the CPU of an at-risk page (the run's other columns, JSON included, are never shown).
+# What at_risk_rows reads of a score (the rest of a row is annotated above or the customer's): the other columns
+# are never shown, so they are not read (a small saving: about 3 % of an at-risk call's CPU, measured in process).
 _ROW_SCORE_FIELDS = ("id", "customer_id", "probability", "risk_band", "spend_12m", "reasons", "scored_at")
 _ROW_CUSTOMER_FIELDS = ("external_id", "email", "name", "country")
 
