@@ -51,6 +51,9 @@ def main() -> int:
     parser.add_argument("--products", type=int, default=None, help="default 2000, or the preset's")
     parser.add_argument("--days", type=int, default=None, help="default 730, or the preset's")
     parser.add_argument("--preset", default=None, help="grocery, fashion or media (simulate_shop --preset)")
+    parser.add_argument("--peers", action="store_true",
+                        help="purchase backtests: also the real-shop bench's peers (bench/real_shops.py: logistic "
+                             "regression and LightGBM on RFM, Pareto/NBD, BG/NBD, recency) on the same customers")
     parser.add_argument("--tasks", default="purchase_30,purchase_90,churn_90",
                         help="backtests to run, TASK_HORIZON comma-separated; none: only recommendations")
     parser.add_argument("--seed", type=int, default=1)
@@ -128,6 +131,22 @@ def main() -> int:
             if oracle and champion:
                 print(f"champion / oracle ROC AUC: {champion / oracle:.3f}")
                 report["backtests"][key]["champion_vs_oracle"] = round(champion / oracle, 4)
+            if args.peers and task == "purchase":
+                from bench.real_shops import prediction_peers
+                from predictions.selectors.frames import shop_frames
+
+                shop = shops["bench-quality"]
+                peers = prediction_peers(shop_frames(shop_id=shop.pk), cutoff=end, horizon=horizon,
+                                         lookback_days=shop.churn_lookback_days)
+                report["backtests"][key]["peers"] = peers
+                for name, m in peers.items():
+                    print(f"{'peer ' + name:<22}{m['roc_auc']:>10.4f}{m['pr_auc']:>10.4f}")
+                best = result["algorithms"].get(result["champion"] or "", {})
+                if best.get("roc_auc") is not None:
+                    gap = {"roc_auc": round(best["roc_auc"] - max(m["roc_auc"] for m in peers.values()), 4),
+                           "pr_auc": round(best["pr_auc"] - max(m["pr_auc"] for m in peers.values()), 4)}
+                    report["backtests"][key]["champion_minus_best_peer"] = gap
+                    print(f"champion minus best peer: ROC AUC {gap['roc_auc']:+.4f}, PR AUC {gap['pr_auc']:+.4f}")
 
         if not args.totals_only:
             started = time.perf_counter()

@@ -124,3 +124,31 @@ def test_unknown_preset_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="unknown preset"):
         preset_get("Grocery")
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_shape_figures_by_hand_so_the_comparison_with_real_shops_means_what_it_says():
+    orders = pd.DataFrame({
+        "order_id": ["a1", "a2", "a3", "b1", "b2", "c1", "c2", "d1"],
+        "customer_id": ["A", "A", "A", "B", "B", "C", "C", "D"],
+        "placed_at": ["2026-01-01T10:00:00Z", "2026-01-11T10:00:00Z", "2026-02-10T10:00:00Z",
+                      "2026-01-05T09:00:00Z", "2026-01-05T18:00:00Z",  # B: twice on one day, never again
+                      "2026-01-02T10:00:00Z", "2026-01-20T10:00:00Z", "2026-01-03T10:00:00Z"],
+        "status": ["placed", "placed", "placed", "placed", "placed", "placed", "cancelled", "refunded"],
+    })
+    lines = pd.DataFrame({
+        "order_id": ["a1", "a1", "a2", "a3", "a3", "a3", "b1", "b2", "b2", "c1", "c2", "d1"],
+        "product_id": ["x", "y", "x", "x", "y", "z", "x", "w", "x", "y", "q", "y"],
+    })
+    shape = shop_shape(orders, lines)
+    # C's second order is cancelled: C bought once; B bought twice but on one day
+    assert shape.customers == 4 and shape.orders == 7
+    assert shape.one_time_share == 0.75
+    # gaps: A 10 and 30 days, B 0.375 days; only the 10 falls within 1-4 weeks
+    assert shape.median_gap_days == 10 and shape.gap_1_4_weeks_share == pytest.approx(1 / 3)
+    assert shape.mean_basket == pytest.approx(11 / 7)  # distinct products of the 7 orders that count
+    # last orders of returning customers: a3 (x, y bought before; z not) and b2 (x bought in b1; w not)
+    assert shape.repeat_share == pytest.approx(3 / 5)
+    assert shape.new_item_share == pytest.approx(2 / 5)  # z and w first sold there
+    assert shape.refund_share == pytest.approx(1 / 8)
+    without_lines = shop_shape(orders.assign(item_count=["1", "2", "3", "1", "1", "1", "9", "1"]))
+    assert without_lines.mean_basket == pytest.approx(10 / 7) and without_lines.repeat_share is None
