@@ -18,6 +18,10 @@ not depend on how far the future is simulated. Per customer:
 Because the first purchase of a horizon comes before any purchase-triggered dropout, the truth
 probabilities have a closed form over the daily grid (see `history._truth`), which is what makes
 `truth.csv` exact for this model rather than an estimate from one sampled future.
+
+That is the default (general merchandise) shop. A ShopProfile (config.py) turns the model's knobs, and the
+presets (presets.py: grocery, media, fashion) are profiles matched to real shops' shapes (shape.py); the
+default profile draws exactly as before, so the default shop's files stay byte-identical.
 """
 
 from .config import (
@@ -40,12 +44,15 @@ from .config import (
     UNCART,
     VIEW,
     WISH,
+    ShopProfile,
     SimulationConfig,
     SimulationSummary,
 )
 from .core import simulate
 from .grid import seasonality
 from .history import ACTIVE, DEAD, FADING, WAITING
+from .presets import PRESETS, Preset, preset_config, preset_get
+from .shape import ShopShape, shop_shape
 
 __all__ = [
     "ACTIVE",
@@ -71,8 +78,15 @@ __all__ = [
     "VIEW",
     "WAITING",
     "WISH",
+    "PRESETS",
+    "Preset",
+    "ShopProfile",
+    "ShopShape",
     "SimulationConfig",
     "SimulationSummary",
+    "preset_config",
+    "preset_get",
     "seasonality",
+    "shop_shape",
     "simulate",
 ]

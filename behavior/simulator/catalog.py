@@ -55,6 +55,10 @@ _TOPS = {
              ["soft", "hypoallergenic", "ultra absorbent", "lightweight", "foldable", "gentle"],
              ["size 3", "size 4", "organic cotton", "one-hand fold", "five-point harness", "unscented"],
              ["newborns", "overnight", "travel", "daily walks", "sensitive skin", "toddlers"]),
+    "Music": (["Bluebird Records", "Northside Music", "Vinyl Hall", "Echo Lane"],
+              ["debut", "acclaimed", "live", "remastered", "classic", "new"],
+              ["bonus tracks", "deluxe edition", "digipak", "liner notes", "two discs", "import"],
+              ["long drives", "quiet evenings", "parties", "collectors", "road trips", "late nights"]),
     "Books": (["Northlight Press", "Paper Lantern", "Meridian Books", "Quill"],
               ["bestselling", "award-winning", "gripping", "illustrated", "practical", "classic"],
               ["hardcover", "paperback", "large print", "first edition", "annotated", "pocket edition"],
@@ -112,7 +116,27 @@ _SUBS = [
                                         "romance"]),
     ("Books", "Non-fiction", False, 20, 3, ["cookbook", "biography", "travel guide", "history book",
                                             "self-help book", "science book"]),
+    # Only the presets' catalogues use the categories below (presets.py); the default shop draws from the above.
+    ("Grocery", "Produce", True, 2, 8, ["bananas", "apples", "avocados", "baby spinach", "tomatoes", "lemons"]),
+    ("Grocery", "Dairy & Eggs", True, 3, 7, ["milk", "eggs", "yogurt", "butter", "cheddar cheese", "oat milk"]),
+    ("Grocery", "Bakery", True, 3, 4, ["sourdough bread", "bagels", "tortillas", "croissants", "rye bread",
+                                       "muffins"]),
+    ("Grocery", "Beverages", True, 3, 5, ["sparkling water", "orange juice", "cola", "iced tea", "kombucha",
+                                          "lemonade"]),
+    ("Grocery", "Frozen", True, 5, 4, ["frozen pizza", "frozen berries", "ice cream", "frozen peas",
+                                       "fish fingers", "veggie burgers"]),
+    ("Music", "Rock & Pop", False, 14, 8, ["album", "live album", "greatest hits", "box set", "single",
+                                           "soundtrack album"]),
+    ("Music", "Jazz & Blues", False, 14, 3, ["album", "live album", "anthology", "box set", "session recordings",
+                                             "best of"]),
+    ("Music", "Classical", False, 16, 3, ["symphony", "concerto", "opera highlights", "box set", "sonatas",
+                                          "requiem"]),
+    ("Music", "Hip-Hop & R&B", False, 14, 4, ["album", "mixtape", "single", "deluxe album", "live album",
+                                              "greatest hits"]),
+    ("Music", "Country & Folk", False, 13, 3, ["album", "live album", "best of", "box set", "duets album",
+                                               "acoustic album"]),
 ]
+_DEFAULT_SUBS = 29  # the default shop's categories: the first 29 of _SUBS
 
 
 # Median price (EUR) of the items whose price is far from their sub category's median: a phone case is not
@@ -156,28 +180,56 @@ class _Catalog:
     anchor: np.ndarray  # per category: a product sold on every day (fallback)
     present: np.ndarray  # categories that have products
     consumable: np.ndarray  # per category
+    retries: int = 6  # draws among a category's products before falling back to its anchor
 
     def available(self, product: np.ndarray, day: np.ndarray) -> np.ndarray:
         return (self.launch[product] <= day) & (day < self.gone[product])
 
 
+def category_paths() -> list[str]:
+    """Every category the simulator knows, as "Top > Sub" paths (what a preset's `categories` name)."""
+    return [f"{top} > {sub}" for top, sub, *_ in _SUBS]
+
+
+def _category_ids(categories: tuple[str, ...] | None) -> np.ndarray:
+    if categories is None:
+        return np.arange(_DEFAULT_SUBS)
+    known = {path: i for i, path in enumerate(category_paths())}
+    unknown = [c for c in categories if c not in known]
+    if unknown:
+        raise ValueError(f"unknown categories {unknown}; known: {', '.join(known)}")
+    return np.array([known[c] for c in categories], dtype=np.int64)
+
+
 def _make_catalog(config: SimulationConfig, grid: _Grid) -> _Catalog:
     rng = _rng(config.seed, _S_CATALOG)
-    m, k = config.products, len(_SUBS)
-    weights = np.array([s[4] for s in _SUBS], dtype=float)
+    profile = config.profile
+    ids = _category_ids(profile.categories)
+    m, k = config.products, ids.size
+    weights = np.array([_SUBS[i][4] for i in ids], dtype=float)
     cat = np.empty(m, dtype=np.int64)
     first = min(m, k)
     # Every category gets a product before the rest follow popularity, when there are enough.
-    cat[:first] = rng.choice(k, size=first, replace=False, p=weights / weights.sum())
-    cat[first:] = rng.choice(k, size=m - first, p=weights / weights.sum())
+    cat[:first] = ids[rng.choice(k, size=first, replace=False, p=weights / weights.sum())]
+    cat[first:] = ids[rng.choice(k, size=m - first, p=weights / weights.sum())]
     cat = rng.permutation(cat)
     popularity = rng.lognormal(0.0, 1.0, m)
     late = rng.random(m) < 0.25
     launch = np.where(late, rng.integers(grid.burn, grid.end + 1, m), 0)
     retired = rng.random(m) < 0.03
     gone = np.where(retired, rng.integers(grid.burn + grid.days // 2, grid.end + 2, m), np.iinfo(np.int64).max)
+    if profile.collection_days:
+        # Seasonal collections: a fifth of the products are basics sold throughout; the rest arrive with one
+        # season's collection (every collection_days, from before the burn-in to the end) and leave the shop
+        # collection_life days later.
+        seasons = -(-grid.total // profile.collection_days) + 1
+        basic = rng.random(m) < 0.2
+        season = rng.integers(0, seasons, m)
+        start = season * profile.collection_days - profile.collection_days // 2 + rng.integers(0, 14, m)
+        launch = np.where(basic, 0, np.maximum(start, 0))
+        gone = np.where(basic, np.iinfo(np.int64).max, np.maximum(start, 0) + profile.collection_life)
     present = np.unique(cat)
-    anchor = np.zeros(k, dtype=np.int64)
+    anchor = np.zeros(len(_SUBS), dtype=np.int64)
     for c in present:
         members = np.flatnonzero(cat == c)
         anchor[c] = members[np.argmax(popularity[members])]
@@ -223,6 +275,7 @@ def _make_catalog(config: SimulationConfig, grid: _Grid) -> _Catalog:
         titles=titles, descriptions=descriptions, brands=brands, nouns=nouns,
         keys=sorted_cat + share, by_cat=by_cat, anchor=anchor, present=present,
         consumable=np.array([s[2] for s in _SUBS]),
+        retries=20 if profile.collection_days else 6,
     )
 
 
@@ -235,7 +288,7 @@ def _pick_in_category(catalog: _Catalog, cats: np.ndarray, days: np.ndarray, rng
 
     product = draw(cats)
     bad = ~catalog.available(product, days)
-    for _ in range(6):
+    for _ in range(catalog.retries):
         if not bad.any():
             break
         idx = np.flatnonzero(bad)

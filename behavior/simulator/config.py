@@ -39,6 +39,60 @@ def _rng(seed: int, stream: int, *more: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream, *more])
 
 
+YEARLY_CURVES = ("general", "grocery", "fashion")
+
+
+@dataclass(frozen=True)
+class ShopProfile:
+    """How the shop's customers behave: the knobs a preset (`presets.py`) turns. The defaults are the
+    general-merchandise shop the simulator always made (same draws, byte-identical files).
+
+    Customers: `cohort_days` > 0 makes a closed acquisition cohort (everyone joins in the window's first
+    `cohort_days` days) and `first_order_on_join` gives every customer an order on their join day (a cohort
+    defined by first purchase, like CDNOW's). Order rate lam ~ Gamma(`lam_shape`, mean `lam_mean` a day);
+    fading hazard mu ~ Gamma(2, mean `mu_mean` a day); dropout after a purchase ~ Beta(`p_drop_a`, `p_drop_b`).
+    Re-buys: a `consumer_share` of customers re-buy every ~cycle days, cycle ~ lognormal(median
+    `cycle_median`, sigma `cycle_spread`) clipped to `cycle_clip`, each interval cycle * lognormal(`cycle_sigma`).
+    Baskets: `basket` "mixed" (regular orders of 1 + Poisson(`extra_items`) items, capped at 6, re-buys of the
+    favourite) or "repertoire" (every order a basket of ~`basket_mean` items, a `repertoire_pick` share of them
+    from the customer's own staples, `repertoire_size` of them, the rest explored by category and popularity;
+    orders.py `_basket_lines`). Catalogue: `categories` (sub category names of catalog._SUBS, None: the default 29),
+    `collection_days` > 0 launches products in seasonal collections that leave the shop after
+    `collection_life` days. `refund_rate`; `yearly` names the seasonality curve (grid.py)."""
+
+    cohort_days: int = 0
+    first_order_on_join: bool = False
+    lam_shape: float = 0.8
+    lam_mean: float = 9.0 / 365
+    mu_mean: float = 1 / 1100
+    p_drop_a: float = 1.0
+    p_drop_b: float = 18.0
+    consumer_share: float = 0.45
+    cycle_median: float = 30.0
+    cycle_spread: float = 0.35
+    cycle_clip: tuple[float, float] = (7.0, 120.0)
+    cycle_sigma: float = CYCLE_SIGMA
+    basket: str = "mixed"
+    extra_items: float = 0.5
+    basket_mean: float = 10.0
+    repertoire_size: tuple[int, int] = (15, 45)
+    repertoire_pick: float = 0.7
+    categories: tuple[str, ...] | None = None
+    collection_days: int = 0
+    collection_life: int = 240
+    refund_rate: float = REFUND_RATE
+    yearly: str = "general"
+
+    def __post_init__(self):
+        if self.basket not in ("mixed", "repertoire"):
+            raise ValueError(f"basket must be 'mixed' or 'repertoire', not {self.basket!r}")
+        if self.yearly not in YEARLY_CURVES:
+            raise ValueError(f"yearly must be one of {', '.join(YEARLY_CURVES)}, not {self.yearly!r}")
+
+
+DEFAULT_PROFILE = ShopProfile()
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     """What to simulate. Data covers the `days` days ending with `end_date` (inclusive)."""
@@ -50,6 +104,8 @@ class SimulationConfig:
     end_date: date = DEFAULT_END_DATE
     future_days: int = 0
     dirty: bool = False
+    profile: ShopProfile = DEFAULT_PROFILE
+    preset: str | None = None  # the preset's name the profile came from (for the record only)
 
     def __post_init__(self):
         for name in ("customers", "products", "days"):

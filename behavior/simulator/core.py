@@ -59,12 +59,13 @@ def simulate(
     say(f"orders sampled: {history.o_cust.size}; building order lines")
 
     in_window = (history.o_day >= grid.burn) & (history.o_day <= grid.end)
-    orders = _make_orders(history, in_window, grid, people, catalog, _rng(config.seed, _S_ORDERS), id_offset=0)
+    orders = _make_orders(history, in_window, grid, people, catalog, _rng(config.seed, _S_ORDERS), id_offset=0,
+                          profile=config.profile)
     future = None
     if config.future_days:
         in_future = history.o_day > grid.end
         future = _make_orders(history, in_future, grid, people, catalog, _rng(config.seed, _S_FUTURE),
-                              id_offset=orders.cust.size)
+                              id_offset=orders.cust.size, profile=config.profile)
     say(f"building events ({history.s_cust.size} browsing sessions, {orders.cust.size} orders)")
     events = _make_events(history, orders, grid, people, catalog, _rng(config.seed, _S_EVENTS))
     signup = _signup_times(people, grid, orders, events, _rng(config.seed, _S_SIGNUP))
@@ -72,7 +73,7 @@ def simulate(
 
     frames = {
         "customers": _customers_frame(people, signup),
-        "products": _products_frame(catalog),
+        "products": _products_frame(catalog, grid.end),
         "orders": _orders_frame(orders, people),
         "order_lines": _lines_frame(orders, catalog),
     }

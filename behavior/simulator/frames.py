@@ -35,12 +35,13 @@ def _customers_frame(people: _People, signup: np.ndarray) -> pd.DataFrame:
                          "country": people.country, "signup_at": _iso(signup)})
 
 
-def _products_frame(catalog: _Catalog) -> pd.DataFrame:
+def _products_frame(catalog: _Catalog, end: int) -> pd.DataFrame:
+    """Active: on sale on the window's last day `end` and after it (launched, not retired by end + 1)."""
     paths = np.array([f"{top} > {sub}" for top, sub, *_ in _SUBS])
     return pd.DataFrame({
         "product_id": catalog.ids, "title": catalog.titles, "description": catalog.descriptions,
         "category": paths[catalog.cat], "brand": catalog.brands, "price": _money(catalog.price_cents),
-        "active": np.where(catalog.gone == np.iinfo(np.int64).max, "true", "false"),
+        "active": np.where((catalog.gone > end + 1) & (catalog.launch <= end), "true", "false"),
     })
 
 

@@ -8,28 +8,44 @@ import numpy as np
 from .config import BURN_DAYS, TRUTH_HORIZONS, SimulationConfig
 
 
-def seasonality(days: np.ndarray) -> np.ndarray:
+def seasonality(days: np.ndarray, yearly: str = "general") -> np.ndarray:
     """Relative purchase intensity of calendar days (datetime64[D]); averages 1 over a year.
 
-    Weekly (Sunday and Monday peaks) times yearly (Black Friday, December, January sales, summer lull)."""
+    Weekly (Sunday and Monday peaks) times a yearly curve: "general" (Black Friday, December, January sales,
+    summer lull), "grocery" (flat but for Christmas and a slight summer dip), "fashion" (Black Friday,
+    Christmas, strong January and summer sales, the spring and autumn collections, lulls between)."""
     days = np.asarray(days, dtype="datetime64[D]")
     dow = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
     weekly = np.array([1.05, 1.0, 0.97, 0.95, 0.93, 0.92, 1.18])
     weekly = weekly / weekly.mean()
     doy = (days - days.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64)
-    return weekly[dow] * _yearly(doy) / _YEARLY_MEAN
+    curve = _YEARLY[yearly]
+    return weekly[dow] * curve(doy) / _YEARLY_MEAN[yearly]
+
+
+def _bump(doy: np.ndarray, center: float, width: float) -> np.ndarray:
+    distance = np.abs(doy - center)
+    distance = np.minimum(distance, 365 - distance)
+    return np.exp(-0.5 * (distance / width) ** 2)
 
 
 def _yearly(doy: np.ndarray) -> np.ndarray:
-    def bump(center: float, width: float) -> np.ndarray:
-        distance = np.abs(doy - center)
-        distance = np.minimum(distance, 365 - distance)
-        return np.exp(-0.5 * (distance / width) ** 2)
-
-    return 1 + 0.9 * bump(331, 5) + 0.7 * bump(350, 9) + 0.25 * bump(8, 7) - 0.2 * bump(205, 30)
+    return 1 + 0.9 * _bump(doy, 331, 5) + 0.7 * _bump(doy, 350, 9) + 0.25 * _bump(doy, 8, 7) \
+        - 0.2 * _bump(doy, 205, 30)
 
 
-_YEARLY_MEAN = float(_yearly(np.arange(365)).mean())
+def _yearly_grocery(doy: np.ndarray) -> np.ndarray:
+    return 1 + 0.3 * _bump(doy, 354, 6) - 0.1 * _bump(doy, 215, 30)
+
+
+def _yearly_fashion(doy: np.ndarray) -> np.ndarray:
+    return (1 + 1.0 * _bump(doy, 331, 5) + 0.6 * _bump(doy, 350, 9) + 0.7 * _bump(doy, 10, 10)
+            + 0.6 * _bump(doy, 188, 14) + 0.3 * _bump(doy, 75, 15) + 0.35 * _bump(doy, 262, 15)
+            - 0.3 * _bump(doy, 45, 12) - 0.3 * _bump(doy, 225, 12))
+
+
+_YEARLY = {"general": _yearly, "grocery": _yearly_grocery, "fashion": _yearly_fashion}
+_YEARLY_MEAN = {name: float(curve(np.arange(365)).mean()) for name, curve in _YEARLY.items()}
 
 
 class _Grid:
@@ -46,7 +62,7 @@ class _Grid:
         self.window_start = self.epoch0 + self.burn * 86400
         self.window_end = self.epoch0 + (self.end + 1) * 86400  # exclusive: midnight after end_date
         span = max(self.total, self.end + 1 + max(TRUTH_HORIZONS))
-        self.season = seasonality(self.day0 + np.arange(span))
+        self.season = seasonality(self.day0 + np.arange(span), config.profile.yearly)
 
     def seconds(self, day: np.ndarray) -> np.ndarray:
         return self.epoch0 + day.astype(np.int64) * 86400

@@ -56,6 +56,10 @@ def _run_days(config: SimulationConfig, grid: _Grid, people: _People) -> _Histor
         mult = np.where(fading, np.exp(-age / FADE_SCALE), 1.0)
         n_orders = g.poisson(people.lam[live] * grid.season[t] * mult)
         n_cancelled = g.binomial(n_orders, CANCEL_RATE)
+        if config.profile.first_order_on_join and hi > lo:
+            # a cohort defined by first purchase: every customer buys on their join day
+            first = np.searchsorted(live, joiners[lo:hi])
+            n_orders[first] = np.maximum(n_orders[first], n_cancelled[first] + 1)
         rebuy = ~fading & (due[live] == t)
         bought = (n_orders > n_cancelled) | rebuy
         n_sessions = g.poisson(people.session_rate[live] * session_season[t] * mult)
@@ -70,7 +74,7 @@ def _run_days(config: SimulationConfig, grid: _Grid, people: _People) -> _Histor
         if hit.size:
             orders.append((hit, np.full(hit.size, t), np.ones(hit.size, bool), np.zeros(hit.size, bool)))
             last_rebuy[hit] = t
-            due[hit] = t + _intervals(g, people.cycle[hit])
+            due[hit] = t + _intervals(g, people.cycle[hit], people.cycle_sigma)
         if grid.burn <= t <= grid.end and n_sessions.any():
             sessions.append((np.repeat(live, n_sessions), np.full(int(n_sessions.sum()), t)))
 
@@ -150,7 +154,7 @@ def _survive_due(snapshot: _Snapshot, people: _People, who: np.ndarray, end: int
         idx = who[cons]
         elapsed = (end - snapshot.last_rebuy[idx]).astype(float)[:, None]
         cycle = people.cycle[idx][:, None]
-        before = 1 - _interval_cdf(elapsed, cycle)
-        after = 1 - _interval_cdf(elapsed + k[None, :], cycle)
+        before = 1 - _interval_cdf(elapsed, cycle, people.cycle_sigma)
+        after = 1 - _interval_cdf(elapsed + k[None, :], cycle, people.cycle_sigma)
         out[cons] = np.where(before > 0, after / np.maximum(before, 1e-300), 0.0)
     return out

@@ -39,25 +39,35 @@ class _People:
     names: list[str]
     emails: list[str]
     country: np.ndarray
+    cycle_sigma: float = CYCLE_SIGMA
+    # "repertoire" baskets: each customer's staples and each one's chance of being in a basket (0: padding)
+    repertoire: np.ndarray | None = None
+    repertoire_chance: np.ndarray | None = None
 
 
 def _make_customers(config: SimulationConfig, grid: _Grid, catalog: _Catalog) -> _People:
     rng = _rng(config.seed, _S_CUSTOMERS)
+    profile = config.profile
     n = config.customers
-    early = rng.random(n) < 0.3
-    # Later in the window joins get more frequent: a growing shop.
-    join = np.where(early, rng.integers(0, grid.burn, n), grid.burn + np.floor(grid.days * rng.random(n) ** 0.8))
+    if profile.cohort_days:
+        # A closed acquisition cohort: everyone joins in the window's first cohort_days days.
+        join = grid.burn + rng.integers(0, min(profile.cohort_days, grid.days), n)
+    else:
+        early = rng.random(n) < 0.3
+        # Later in the window joins get more frequent: a growing shop.
+        join = np.where(early, rng.integers(0, grid.burn, n),
+                        grid.burn + np.floor(grid.days * rng.random(n) ** 0.8))
     join = np.minimum(join.astype(np.int64), grid.end)
-    lam = rng.gamma(0.8, (9.0 / 365) / 0.8, n)
-    mu = rng.gamma(2.0, (1 / 1100) / 2.0, n)
-    p_drop = rng.beta(1.0, 18.0, n)
+    lam = rng.gamma(profile.lam_shape, profile.lam_mean / profile.lam_shape, n)
+    mu = rng.gamma(2.0, profile.mu_mean / 2.0, n)
+    p_drop = rng.beta(profile.p_drop_a, profile.p_drop_b, n)
     weights = np.array([s[4] for s in _SUBS], dtype=float)[catalog.present]
     prefs = 0.7 * rng.dirichlet(np.full(catalog.present.size, 0.3), n) + 0.3 * weights / weights.sum()
     prefs_cum = np.cumsum(prefs, axis=1)
     prefs_cum[:, -1] = 1.0
     consumable_present = catalog.consumable[catalog.present]
-    consumer = (rng.random(n) < 0.45) & consumable_present.any()
-    cycle = np.clip(np.exp(rng.normal(np.log(30), 0.35, n)), 7, 120)
+    consumer = (rng.random(n) < profile.consumer_share) & consumable_present.any()
+    cycle = np.clip(np.exp(rng.normal(np.log(profile.cycle_median), profile.cycle_spread, n)), *profile.cycle_clip)
     favourite = np.zeros(n, dtype=np.int64)
     who = np.flatnonzero(consumer)
     if who.size:
@@ -66,7 +76,7 @@ def _make_customers(config: SimulationConfig, grid: _Grid, catalog: _Catalog) ->
         col = np.minimum((cum < rng.random(who.size)[:, None]).sum(axis=1), cum.shape[1] - 1)
         cats = catalog.present[consumable_present][col]
         favourite[who] = _pick_in_category(catalog, cats, join[who], rng)
-    first_due = np.where(consumer, join + _intervals(rng, cycle), np.iinfo(np.int64).max)
+    first_due = np.where(consumer, join + _intervals(rng, cycle, profile.cycle_sigma), np.iinfo(np.int64).max)
     rate_total = lam + consumer / cycle
     session_rate = (0.005 + 0.5 * rate_total) * rng.lognormal(0.0, 0.4, n)
     first = rng.integers(0, len(_FIRST), n)
@@ -77,23 +87,53 @@ def _make_customers(config: SimulationConfig, grid: _Grid, catalog: _Catalog) ->
         f"{_FIRST[a].lower()}.{_LAST[b].lower()}{i + 1}@{_DOMAINS[d]}"
         for i, (a, b, d) in enumerate(zip(first, last, domain, strict=True))
     ]
+    country = _COUNTRIES[rng.choice(len(_COUNTRIES), n, p=_COUNTRY_P)]
+    repertoire = repertoire_chance = None
+    if profile.basket == "repertoire":
+        repertoire, repertoire_chance = _repertoires(profile, catalog, prefs_cum, join, rng)
     return _People(
         ids=np.array([f"C{i + 1:07d}" for i in range(n)]), join=join, lam=lam, mu=mu, p_drop=p_drop,
         consumer=consumer, cycle=cycle, first_due=first_due, favourite=favourite, session_rate=session_rate,
-        prefs_cum=prefs_cum, present=catalog.present, names=names, emails=emails,
-        country=_COUNTRIES[rng.choice(len(_COUNTRIES), n, p=_COUNTRY_P)],
+        prefs_cum=prefs_cum, present=catalog.present, names=names, emails=emails, country=country,
+        cycle_sigma=profile.cycle_sigma, repertoire=repertoire, repertoire_chance=repertoire_chance,
     )
 
 
-def _intervals(rng: np.random.Generator, cycle: np.ndarray) -> np.ndarray:
+def _repertoires(profile, catalog: _Catalog, prefs_cum: np.ndarray, join: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's staples: a few dozen products of their preferred categories (by popularity on their
+    join day), each with its own chance of being in a basket (lognormal weights, so some are in nearly every
+    basket and others now and then; together `basket_mean * repertoire_pick` staples a basket on average)."""
+    n = join.size
+    lo, hi = profile.repertoire_size
+    size = rng.integers(lo, hi + 1, n)
+    width = int(size.max())
+    who = np.repeat(np.arange(n), size)
+    slot = np.arange(who.size) - np.repeat(np.cumsum(size) - size, size)
+    col = np.empty(who.size, dtype=np.int64)
+    for a in range(0, who.size, 200_000):
+        w = who[a:a + 200_000]
+        col[a:a + 200_000] = (prefs_cum[w] < rng.random(w.size)[:, None]).sum(axis=1)
+    col = np.minimum(col, catalog.present.size - 1)
+    items = _pick_in_category(catalog, catalog.present[col], join[who], rng)
+    weight = rng.lognormal(0.0, 1.0, who.size)
+    repertoire = np.zeros((n, width), dtype=np.int64)
+    chance = np.zeros((n, width))
+    repertoire[who, slot] = items
+    chance[who, slot] = weight
+    chance *= profile.basket_mean * profile.repertoire_pick / chance.sum(axis=1, keepdims=True)
+    return repertoire, np.minimum(chance, 0.9)
+
+
+def _intervals(rng: np.random.Generator, cycle: np.ndarray, sigma: float = CYCLE_SIGMA) -> np.ndarray:
     """Days to the next consumable re-buy: round(cycle * lognormal), at least 1 (see `_interval_cdf`)."""
-    return np.maximum(1, np.round(cycle * np.exp(CYCLE_SIGMA * rng.standard_normal(cycle.size)))).astype(np.int64)
+    return np.maximum(1, np.round(cycle * np.exp(sigma * rng.standard_normal(cycle.size)))).astype(np.int64)
 
 
-def _interval_cdf(x: np.ndarray, cycle: np.ndarray) -> np.ndarray:
+def _interval_cdf(x: np.ndarray, cycle: np.ndarray, sigma: float = CYCLE_SIGMA) -> np.ndarray:
     """P(interval <= x) for the intervals drawn by `_intervals`."""
     x = np.asarray(x, dtype=float)
-    z = (np.log(np.maximum(x, 0.5) + 0.5) - np.log(cycle)) / CYCLE_SIGMA
+    z = (np.log(np.maximum(x, 0.5) + 0.5) - np.log(cycle)) / sigma
     return np.where(x < 1, 0.0, 1 - 0.5 * _erfc(z / np.sqrt(2)))
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from behavior.simulator import DEFAULT_END_DATE, SimulationConfig, simulate
+from behavior.simulator import DEFAULT_END_DATE, PRESETS, preset_config, simulate
 
 
 def _iso_date(text: str) -> date:
@@ -23,9 +23,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--customers", type=int, default=2000, metavar="N")
-        parser.add_argument("--products", type=int, default=500, metavar="M")
-        parser.add_argument("--days", type=int, default=365, metavar="D", help="days of data, ending with --end-date")
+        parser.add_argument("--customers", type=int, default=None, metavar="N",
+                            help="customers (default 2000, or the preset's)")
+        parser.add_argument("--products", type=int, default=None, metavar="M",
+                            help="products (default 500, or the preset's)")
+        parser.add_argument("--days", type=int, default=None, metavar="D",
+                            help="days of data, ending with --end-date (default 365, or the preset's)")
+        parser.add_argument("--preset", default=None, metavar="NAME",
+                            help=f"a shop shaped like a real one: {', '.join(PRESETS)} (see the README); "
+                                 "explicit --customers/--products/--days still win")
         parser.add_argument("--seed", type=int, default=0, metavar="S")
         parser.add_argument("--out", required=True, metavar="DIR", help="folder for the CSV files (created)")
         parser.add_argument("--future-days", type=int, default=0, metavar="H",
@@ -37,9 +43,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            config = SimulationConfig(
-                customers=options["customers"], products=options["products"], days=options["days"],
-                seed=options["seed"], end_date=_iso_date(options["end_date"]),
+            config = preset_config(
+                options["preset"], customers=options["customers"], products=options["products"],
+                days=options["days"], seed=options["seed"], end_date=_iso_date(options["end_date"]),
                 future_days=options["future_days"], dirty=options["dirty"],
             )
         except ValueError as exc:
@@ -49,7 +55,7 @@ class Command(BaseCommand):
         document = {
             "out": str(out), "customers": summary.customers, "products": summary.products,
             "orders": summary.orders, "order_lines": summary.order_lines, "events": summary.events,
-            "seconds": summary.seconds,
+            "seconds": summary.seconds, "preset": config.preset,
         }
         if config.future_days:
             document.update(future_orders=summary.future_orders, future_order_lines=summary.future_order_lines)
