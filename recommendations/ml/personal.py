@@ -151,10 +151,12 @@ class AlsRecommender(Recommender):
             from threadpoolctl import threadpool_limits
 
             factors = int(min(cfg.als_factors, max(2, min(counts.shape) - 1)))
-            model = AlternatingLeastSquares(factors=factors, regularization=cfg.als_regularization,
-                                            alpha=cfg.als_alpha, iterations=cfg.als_iterations,
-                                            random_state=cfg.seed, num_threads=1)
+            # One BLAS thread while it is built and fitted: implicit checks the BLAS threads when it is built
+            # and warns on stderr (a RuntimeWarning every evaluate_recommendations printed) unless it is one.
             with threadpool_limits(1, "blas"):
+                model = AlternatingLeastSquares(factors=factors, regularization=cfg.als_regularization,
+                                                alpha=cfg.als_alpha, iterations=cfg.als_iterations,
+                                                random_state=cfg.seed, num_threads=1)
                 model.fit(self.user_items, show_progress=False)
             self.model = model
         return self

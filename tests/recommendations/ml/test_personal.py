@@ -69,6 +69,21 @@ def test_als_scores_are_positive_and_lead_with_the_customers_own_strong_products
     assert set(_top(rec, data, 2, k=3)) == {4, 5, 6}
 
 
+def test_fitting_als_prints_no_blas_warning_to_the_user(monkeypatch):
+    # implicit warned "OpenBLAS is configured to use 2 threads …" on stderr of every evaluate_recommendations
+    # (it checks once per process: the flag is reset so the check runs here whatever ran before).
+    import warnings
+
+    import implicit.utils
+
+    monkeypatch.setattr(implicit.utils, "_checked_blas_config", False)
+    rows = [(c, p, 1.0, "purchase", c * 10 + k) for c in range(1, 21) for k, p in enumerate((1, 2, 3 + c % 3))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        rec, _ = _fit(AlsRecommender, rows, RecommenderConfig(als_factors=4, als_iterations=2))
+    assert rec.model is not None
+
+
 def test_als_is_skipped_above_its_size_cap_instead_of_slowing_a_build():
     rows = [(1, 1, 10, "purchase", 1), (1, 2, 5, "purchase", 2), (2, 2, 3, "purchase", 3)]
     rec, data = _fit(AlsRecommender, rows, RecommenderConfig(als_max_interactions=2))
