@@ -7,6 +7,7 @@ JSON and calibrate their probabilities on the validation split.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +139,9 @@ class RfmLogReg:
         self.features = [str(c) for c in train.X.columns]
         self.columns = [c for c in RFM_COLUMNS if c in train.X.columns]
         raw = train.X[self.columns].to_numpy(dtype=np.float64)
-        medians = np.nanmedian(np.where(np.isfinite(raw), raw, np.nan), axis=0)
+        with warnings.catch_warnings():  # a column empty for every customer (no gap for one-time buyers)
+            warnings.simplefilter("ignore", RuntimeWarning)  # is filled with 0 below, not worth a warning
+            medians = np.nanmedian(np.where(np.isfinite(raw), raw, np.nan), axis=0)
         self.fill = np.nan_to_num(medians, nan=0.0).tolist()
         logged = np.log1p(np.maximum(np.where(np.isfinite(raw), raw, np.asarray(self.fill)), 0.0))
         self.mean = logged.mean(axis=0).tolist()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -163,7 +164,8 @@ class LstmModel:
     # ---------------------------------------------------------------------------- preprocessing
     def _fit_stats(self, X: np.ndarray, seq: np.ndarray) -> None:
         logged = _signed_log(X)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():  # an all-empty column's median is 0 below
+            warnings.simplefilter("ignore", RuntimeWarning)
             median = np.nanmedian(logged, axis=0) if len(logged) else np.zeros(X.shape[1])
         median = np.where(np.isfinite(median), median, 0.0)
         filled = np.where(np.isnan(logged), median, logged)

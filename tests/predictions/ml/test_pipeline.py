@@ -342,3 +342,27 @@ def ModelInputSlice(data, rows):  # noqa: N802 - reads like the ModelInput it bu
 
     return ModelInput(customer_ids=data.customer_ids[rows], X=data.X.iloc[rows].reset_index(drop=True),
                       sequences=None if data.sequences is None else data.sequences[rows])
+
+
+def test_a_feature_empty_for_every_customer_trains_without_a_warning_on_the_users_terminal():
+    # `backtest` on an orders-only shop printed numpy's "All-NaN slice encountered" (the median fill of a column
+    # with no value, e.g. the mean gap when nobody has ordered twice yet): the column is filled with 0 instead.
+    import warnings
+
+    from predictions.ml.base import ModelInput
+    from predictions.ml.baselines import RFM_COLUMNS, RfmLogReg
+    from predictions.ml.lstm import LstmModel
+
+    rng = np.random.default_rng(3)
+
+    def frame(n: int) -> ModelInput:
+        X = pd.DataFrame(rng.random((n, len(RFM_COLUMNS))) * 100, columns=list(RFM_COLUMNS), dtype="float32")
+        X["recency_days"] = np.nan
+        return ModelInput(customer_ids=np.arange(n), X=X, sequences=rng.random((n, 4, 5)).astype("float32"),
+                          y=(rng.random(n) < 0.3).astype(int))
+
+    train, valid = frame(200), frame(100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        RfmLogReg("purchase").fit(train, valid)
+        LstmModel("purchase", epochs=1).fit(train, valid)
