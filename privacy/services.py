@@ -26,6 +26,7 @@ from django.utils.crypto import salted_hmac
 from accounts.models import AuditLog, Shop
 from behavior.models import Customer, Event, Order, OrderLine, Review
 from behavior.services import import_files_scrub
+from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 from forecasts.models import CustomerFlag
 from offers.models import Assignment
@@ -151,13 +152,15 @@ def _exports_scrub(*, shop: Shop, customers: dict[str, int]) -> dict[int, int]:
 
 def _file_scrub(path: str, external_ids: set[str]) -> tuple[int, set[str]]:
     """Rewrite the CSV at `path` without the rows whose first column is in `external_ids` (atomically: a
-    temporary file renamed over it). Returns (rows removed, the ids found)."""
+    temporary file renamed over it). Returns (rows removed, the ids found). The cell is compared as the export
+    wrote it: an id starting with = + - @ is written with a leading quote (csvsafe.neutralise)."""
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     if not rows:
         return 0, set()
-    kept = [rows[0]] + [row for row in rows[1:] if not row or row[0] not in external_ids]
-    named = {row[0] for row in rows[1:] if row and row[0] in external_ids}
+    written = {neutralise(external_id): external_id for external_id in external_ids}
+    kept = [rows[0]] + [row for row in rows[1:] if not row or row[0] not in written]
+    named = {written[row[0]] for row in rows[1:] if row and row[0] in written}
     if not named:
         return 0, set()
     directory = os.path.dirname(path) or "."
