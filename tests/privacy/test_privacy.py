@@ -108,6 +108,24 @@ def test_erasure_removes_the_export_rows_of_ids_the_file_quoted_against_formulas
     assert SegmentExport.objects.get(pk=plan.export.pk).rows == 1
 
 
+def test_erasing_again_removes_what_an_earlier_erasure_left_in_export_files(shop, settings, tmp_path):
+    # Customers erased before the fix above are gone from the database but not from the files: asking again
+    # (found: false) must still take their rows out, as it does for kept import files.
+    settings.EXPORT_DIR = tmp_path
+    _fill(shop, ids=("+4915550001", "C2"))
+    admin = UserFactory(role="admin", shops=[shop])
+    plan = export_create(shop=shop, segment=Segment.objects.create(shop=shop, name="All", filters={}), user=admin)
+    "".join(export_stream(plan=plan))
+    path = SegmentExport.objects.get(pk=plan.export.pk).file_path
+    Customer.objects.filter(shop=shop, external_id="+4915550001").delete()  # as the earlier erasure left it
+
+    [result] = customer_erase(shop=shop, external_ids=["+4915550001"])
+
+    assert (result.found, result.export_files_rewritten) == (False, 1)
+    assert [r[0] for r in csv.reader(open(path, encoding="utf-8"))] == ["customer_id", "C2"]
+    assert customer_erase(shop=shop, external_ids=["+4915550001"])[0].export_files_rewritten == 0
+
+
 def test_access_request_exports_every_stored_fact(shop, tmp_path):
     customers = _fill(shop)
     Customer.objects.filter(shop=shop, external_id="C1").update(marketing_consent=True)
