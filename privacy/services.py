@@ -5,8 +5,9 @@ name, consent, attributes), orders and their lines, events, scores (with the per
 onto them), recommendations — takes their ids out of recorded segment exports and rewrites the kept export
 files without their rows, and the kept import files (uploads, rejected-rows reports) without the rows naming
 them (behavior.ingest.erasure). Only an audit row stays: who, when, and a keyed hash of the id (never the id).
-Idempotent: erasing again finds nothing in the database and says so (kept files are still searched). Trained models keep no per-customer rows (LightGBM
-and the LSTM store weights and the feature list only), so nothing is left there.
+Idempotent: erasing again finds nothing in the database and says so (kept files are still searched). Trained
+models keep no per-customer rows (LightGBM and the LSTM store weights and the feature list only), so nothing is
+left there.
 
 `customer_data_export` gathers every stored fact about one customer, machine-readable (the access request)."""
 
