@@ -173,7 +173,10 @@ class RunStarted:
 def delivery_run_start(*, delivery_id: int) -> RunStarted:
     """Decide who is sent (an export of the segment, recorded and audited as every export is, with the
     delivery named), open a DeliveryRun and cut the customers into batches of DELIVERY_BATCH_SIZE."""
-    delivery = Delivery.objects.select_related("shop", "segment").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("shop", "segment", "created_by").get(pk=delivery_id)
+    if not delivery.pseudonymised and not (delivery.created_by is not None
+                                           and can_view_personal_data(delivery.created_by, delivery.shop)):
+        return _run_refused(delivery)
     plan = export_create(shop=delivery.shop, segment=delivery.segment, user=None,
                          pseudonymise=delivery.pseudonymised, preset=delivery.preset,
                          audit={"delivery_id": delivery.pk, "delivery_kind": delivery.kind})
@@ -196,6 +199,21 @@ def delivery_run_start(*, delivery_id: int) -> RunStarted:
     if not batches:  # an empty segment: nothing to send, done
         DeliveryRun.objects.filter(pk=run.pk).update(status=DeliveryRun.Status.SUCCEEDED, finished_at=timezone.now())
     return RunStarted(run_id=run.pk, batches=batches)
+
+
+def _run_refused(delivery: Delivery) -> RunStarted:
+    """A delivery of emails and names whose creator may no longer see them in the shop (removed, demoted, or
+    deleted) sends nothing: as their API tokens stop, so does the feed they chose. The run is logged as failed
+    and audited; an admin of the shop schedules it again (or a pseudonymised one)."""
+    creator = delivery.created_by.get_username() if delivery.created_by is not None else "a deleted user"
+    error = (f"Not sent: this delivery carries email addresses and names, and its creator ({creator}) may no "
+             "longer see them in this shop. An admin can schedule it again, or a pseudonymised one.")
+    run = DeliveryRun.objects.create(shop=delivery.shop, delivery=delivery, status=DeliveryRun.Status.FAILED,
+                                     error=error, finished_at=timezone.now())
+    AuditLog.objects.create(shop=delivery.shop, user=None, action="delivery.refused", target=delivery.segment.name,
+                            details={"delivery_id": delivery.pk, "run_id": run.pk, "kind": delivery.kind,
+                                     "target": delivery.target, "created_by": creator})
+    return RunStarted(run_id=run.pk, batches=[])
 
 
 def _plan(run: DeliveryRun, customer_ids: list[int]) -> ExportPlan:

@@ -34,6 +34,7 @@ from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import FieldError
 from django.db import models
 from django.db.models.lookups import Exact
@@ -143,6 +144,35 @@ def email_index(email: str | None) -> str:
         return ""
     key = _index_key(_setting("PERSONAL_DATA_INDEX_KEY"), settings.SECRET_KEY)
     return hmac.new(key, normalised.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+INDEX_KEY_MIN_CHARS = 32  # `secrets.token_urlsafe(32)` gives 43
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def personal_data_keys_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """`check --deploy`: every PERSONAL_DATA_KEYS entry is a Fernet key (a malformed one only failed at the first
+    page, export or import touching an email: a 500), and PERSONAL_DATA_INDEX_KEY is long enough not to be
+    guessed (with it, a copy of the database tells which emails are customers). Unset keys are the
+    development default (production settings refuse to start without them)."""
+    problems: list[checks.CheckMessage] = []
+    keys = [k.strip() for k in _setting("PERSONAL_DATA_KEYS").split(",") if k.strip()]
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except ValueError as exc:  # binascii.Error is a ValueError
+            problems.append(checks.Error(
+                f"PERSONAL_DATA_KEYS: key {position} of {len(keys)} is not a Fernet key ({exc}).",
+                hint='Generate one with `python -c "from cryptography.fernet import Fernet; '
+                     'print(Fernet.generate_key().decode())"`.', id="ecomsight.E001"))
+    index_key = _setting("PERSONAL_DATA_INDEX_KEY").strip()
+    if index_key and len(index_key) < INDEX_KEY_MIN_CHARS:
+        problems.append(checks.Warning(
+            f"PERSONAL_DATA_INDEX_KEY has {len(index_key)} characters; use a random string of at least "
+            f"{INDEX_KEY_MIN_CHARS}.",
+            hint='For example `python -c "import secrets; print(secrets.token_urlsafe(32))"`, then run '
+                 "`python manage.py rotate_personal_data_keys` to recompute the index.", id="ecomsight.W001"))
+    return problems
 
 
 class _EncryptedExact(Exact):

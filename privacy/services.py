@@ -5,8 +5,9 @@ name, consent, attributes), orders and their lines, events, scores (with the per
 onto them), recommendations — takes their ids out of recorded segment exports and rewrites the kept export
 files without their rows, and the kept import files (uploads, rejected-rows reports) without the rows naming
 them (behavior.ingest.erasure). Only an audit row stays: who, when, and a keyed hash of the id (never the id).
-Idempotent: erasing again finds nothing and says so. Trained models keep no per-customer rows (LightGBM
-and the LSTM store weights and the feature list only), so nothing is left there.
+Idempotent: erasing again finds nothing in the database and says so (kept files are still searched). Trained
+models keep no per-customer rows (LightGBM and the LSTM store weights and the feature list only), so nothing is
+left there.
 
 `customer_data_export` gathers every stored fact about one customer, machine-readable (the access request)."""
 
@@ -26,6 +27,7 @@ from django.utils.crypto import salted_hmac
 from accounts.models import AuditLog, Shop
 from behavior.models import Customer, Event, Order, OrderLine, Review
 from behavior.services import import_files_scrub
+from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 from forecasts.models import CustomerFlag
 from offers.models import Assignment
@@ -99,8 +101,8 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
         CustomerScore.objects.filter(customer_id__in=pks).delete()
         Order.objects.filter(customer_id__in=pks).delete()
         Customer.objects.filter(pk__in=pks).delete()
-    rewritten = _exports_scrub(shop=shop, customers=customers) if pks else {}
-    # Every id asked for, found or not: an id erased before import files were scrubbed may still be in one.
+    # Files: every id asked for, found or not: an id erased before a file was scrubbed may still be in one.
+    rewritten = _exports_scrub(shop=shop, customers=customers, external_ids=ids)
     import_files = import_files_scrub(shop_id=shop.pk, customers={i: emails.get(i, "") for i in ids})
 
     results = []
@@ -112,7 +114,7 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
                                orders=c.get("orders", 0), order_lines=c.get("order_lines", 0),
                                events=c.get("events", 0), scores=c.get("scores", 0),
                                recommendations=c.get("recommendations", 0),
-                               export_files_rewritten=rewritten.get(pk, 0) if found else 0,
+                               export_files_rewritten=rewritten.get(external_id, 0),
                                import_files_rewritten=import_files.get(external_id, 0))
         details = asdict(result)
         details.pop("id_hash")
@@ -126,12 +128,12 @@ def _grouped(queryset, field: str) -> list[tuple[int, int]]:
     return list(queryset.values(field).annotate(n=Count("pk")).values_list(field, "n"))
 
 
-def _exports_scrub(*, shop: Shop, customers: dict[str, int]) -> dict[int, int]:
-    """Take the erased customers (external id -> pk) out of recorded exports (their id lists) and out of kept
-    export files (rows whose customer_id, the first column, is theirs; pseudonymised files too). Returns, per
-    customer pk, how many files were rewritten without them."""
-    pks, external_ids = set(customers.values()), set(customers)
-    rewritten: dict[int, int] = {}
+def _exports_scrub(*, shop: Shop, customers: dict[str, int], external_ids: Iterable[str]) -> dict[str, int]:
+    """Take the erased customers (external id -> pk) out of recorded exports (their id lists), and every id in
+    `external_ids` out of kept export files (rows whose customer_id, the first column, is theirs; pseudonymised
+    files too). Returns, per external id, how many files were rewritten without them."""
+    pks, external_ids = set(customers.values()), set(external_ids)
+    rewritten: dict[str, int] = {}
     for export in SegmentExport.objects.filter(shop=shop):
         targeted = [i for i in export.targeted_customer_ids if i not in pks]
         control = [i for i in export.control_customer_ids if i not in pks]
@@ -141,7 +143,7 @@ def _exports_scrub(*, shop: Shop, customers: dict[str, int]) -> dict[int, int]:
         if export.file_path and os.path.isfile(export.file_path):
             removed_rows, named = _file_scrub(export.file_path, external_ids)
         for external_id in named:
-            rewritten[customers[external_id]] = rewritten.get(customers[external_id], 0) + 1
+            rewritten[external_id] = rewritten.get(external_id, 0) + 1
         if changed or removed_rows:
             export.targeted_customer_ids, export.control_customer_ids = targeted, control
             export.rows = max(0, export.rows - removed_rows)
@@ -151,13 +153,15 @@ def _exports_scrub(*, shop: Shop, customers: dict[str, int]) -> dict[int, int]:
 
 def _file_scrub(path: str, external_ids: set[str]) -> tuple[int, set[str]]:
     """Rewrite the CSV at `path` without the rows whose first column is in `external_ids` (atomically: a
-    temporary file renamed over it). Returns (rows removed, the ids found)."""
+    temporary file renamed over it). Returns (rows removed, the ids found). The cell is compared as the export
+    wrote it: an id starting with = + - @ is written with a leading quote (csvsafe.neutralise)."""
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     if not rows:
         return 0, set()
-    kept = [rows[0]] + [row for row in rows[1:] if not row or row[0] not in external_ids]
-    named = {row[0] for row in rows[1:] if row and row[0] in external_ids}
+    written = {neutralise(external_id): external_id for external_id in external_ids}
+    kept = [rows[0]] + [row for row in rows[1:] if not row or row[0] not in written]
+    named = {written[row[0]] for row in rows[1:] if row and row[0] in written}
     if not named:
         return 0, set()
     directory = os.path.dirname(path) or "."

@@ -142,16 +142,26 @@ def _bad_text(value: str) -> bool:
     return False
 
 
-def _rows_from_items(items: list, kind: str, *, key: str, index_of=lambda i: i,
+def _rows_from_items(items: list, kind: str, *, key: str, index_of=lambda i: i, also: frozenset[str] = frozenset(),
                      ) -> tuple[list[tuple[int, list[str]]], list[ItemRejected]]:
-    """Prepared rows (line, cells) in the kind's column order, and the items refused for their JSON shape."""
+    """Prepared rows (line, cells) in the kind's column order, and the items refused for their JSON shape.
+
+    A key that is neither a column of the kind nor in `also` refuses its item (`unknown_field`): dropped, a typo
+    (`stauts: cancelled`) stored a cancelled order as placed and said nothing."""
     columns = SPECS[kind].columns
+    known = frozenset(SPECS[kind].names) | also
     rows: list[tuple[int, list[str]]] = []
     rejected: list[ItemRejected] = []
     for position, item in enumerate(items):
         index = index_of(position)
         if not isinstance(item, dict):
             rejected.append(ItemRejected(index, None, "invalid_type", "Each item must be a JSON object."))
+            continue
+        unknown = sorted(str(name) for name in item if name not in known)
+        if unknown:
+            takes = ", ".join(sorted(known - {"order_id"} if kind == "order_lines" else known))
+            rejected.append(ItemRejected(index, unknown[0][:40], "unknown_field",
+                                         f"Unknown field “{unknown[0][:40]}”: an item takes {takes}."))
             continue
         cells = []
         for column in columns:
@@ -248,7 +258,7 @@ def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
 
     An order that is already stored with the same values counts as a duplicate; one with changed
     values is updated (as a re-imported CSV row would be). A rejected order's lines are dropped."""
-    rows, rejected = _rows_from_items(items, "orders", key="order_id")
+    rows, rejected = _rows_from_items(items, "orders", key="order_id", also=frozenset({"lines"}))
     batch = _parse("orders", rows)
     rejected.extend(_rejects(batch.rejects, int))
     good = {row[0] for row in batch.rows}

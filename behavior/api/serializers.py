@@ -142,6 +142,7 @@ def batch_request_schema(item_serializer: type[serializers.Serializer], *, max_i
     return {
         "type": "array", "maxItems": max_items,
         "items": {"description": f"One item ({item_serializer.__name__.removesuffix('Serializer')}). An item "
-                                 "that breaks these rules is rejected alone, with its index, field and reason.",
+                                 "that breaks these rules, or holds a key not listed here (`unknown_field`), is "
+                                 "rejected alone, with its index, field and reason.",
                   "properties": properties},
     }

@@ -46,9 +46,12 @@ def datetime_canonical(value: str, column: Column, *, latest: datetime) -> str:
     except ValueError:
         raise RowError("unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00)") from None
     try:
-        # 0001-01-01T00:00:00+14:00 is a valid ISO date whose UTC moment Python cannot represent.
+        # 0001-01-01T00:00:00+14:00 (and 9999-12-31T23:59:59-14:00) are valid ISO dates whose UTC moment Python
+        # cannot represent: before year 1 (and after year 9999).
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (OverflowError, ValueError):
+        if moment.year == datetime.max.year:
+            raise RowError("date in the future") from None
         raise RowError(f"date out of range (before {EARLIEST.year})") from None
     if moment < EARLIEST:
         raise RowError(f"date out of range (before {EARLIEST.year})")

@@ -295,7 +295,7 @@ class AlgorithmListField(serializers.ListField):
     """Algorithm names; the view checks them (parse_algorithms) so an unknown one is a 400 on `algorithms`."""
 
 
-class TrainInputSerializer(serializers.Serializer):
+class TrainInputSerializer(KnownKeysSerializer):
     task = serializers.ChoiceField(choices=Task.choices)
     horizon_days = StrictIntegerField(min_value=1, max_value=3650, required=False, allow_null=True,
                                       help_text="Default: the shop's horizon.")
@@ -304,5 +304,5 @@ class TrainInputSerializer(serializers.Serializer):
                                     max_length=10, help_text="Default: every algorithm.")
 
 
-class ScoreInputSerializer(serializers.Serializer):
+class ScoreInputSerializer(KnownKeysSerializer):
     as_of = serializers.DateField(required=False, allow_null=True, help_text="Default: the last order's day.")

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from ecomsight.api.fields import PROBABILITY_PLACES, RoundedFloatField, StrictIntegerField
+from ecomsight.api.fields import PROBABILITY_PLACES, KnownKeysSerializer, RoundedFloatField, StrictIntegerField
 from recommendations.models import Recommendation, SimilarProduct
 
 
@@ -44,6 +44,6 @@ class SimilarFilterSerializer(serializers.Serializer):
                                               "product's category.")
 
 
-class RecommendationsJobInputSerializer(serializers.Serializer):
+class RecommendationsJobInputSerializer(KnownKeysSerializer):
     k = StrictIntegerField(min_value=1, max_value=100, required=False, default=20,
                                  help_text="Recommendations per customer.")

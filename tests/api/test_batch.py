@@ -118,3 +118,26 @@ def test_line_breaks_and_carriage_returns_inside_values_are_stored_not_a_500(cli
     body = clients["analyst"].post(EVENTS, items, format="json").json()
     assert body["stored"] == 2
     assert Event.objects.get(shop=shop, session_id="a\r\nb").type == "view"  # values are trimmed
+
+
+def test_an_item_with_a_key_the_api_does_not_know_is_rejected_naming_it(clients, shop):
+    # Second replay of issue 16: `stauts: cancelled` and `totl` were dropped, so a cancelled order was stored as
+    # placed, without its total, and the answer said nothing (`occured_at` was caught only because it is required).
+    client = clients["analyst"]
+    order = {"order_id": "O1", "customer_id": "C1", "placed_at": "2026-06-01T10:00:00Z", "total": "50.00"}
+    body = client.post(ORDERS, [order, {**order, "order_id": "O2", "stauts": "cancelled"},
+                                {**order, "order_id": "O3", "lines": [{"product_id": "P1", "qty": 2}]}],
+                       format="json").json()
+    assert body["stored"] == 1
+    assert [(r["index"], r["field"], r["code"]) for r in body["rejected"]] == [
+        (1, "stauts", "unknown_field"), (2, "lines.0.qty", "unknown_field")]
+    assert "status" in body["rejected"][0]["message"]  # what the item takes
+    assert list(Order.objects.filter(shop=shop).values_list("external_id", flat=True)) == ["O1"]
+
+    event = {"event_id": "e1", "customer_id": "C1", "type": "view", "occurred_at": "2026-06-01T10:00:00Z"}
+    body = client.post(EVENTS, [event, {**event, "event_id": "e2", "product": "P1"}], format="json").json()
+    assert body["stored"] == 1 and [(r["index"], r["field"]) for r in body["rejected"]] == [(1, "product")]
+    review = {"review_id": "r1", "customer_id": "C1", "rating": 2, "text": "late"}
+    body = client.post("/api/v1/reviews/batch/", [review, {**review, "review_id": "r2", "stars": 5}],
+                       format="json").json()
+    assert body["stored"] == 1 and [(r["index"], r["field"]) for r in body["rejected"]] == [(1, "stars")]

@@ -205,6 +205,20 @@ def test_train_job_with_unknown_algorithm_is_400(clients, shop):
     assert not Job.objects.exists()
 
 
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/api/v1/jobs/train/", {"task": "churn", "algorithm": ["recency"]}, "algorithm"),  # would train every one
+    ("/api/v1/jobs/train/", {"task": "churn", "horizon": 30}, "horizon"),  # would use the shop's horizon
+    ("/api/v1/jobs/score/", {"as_off": "2026-01-01"}, "as_off"),  # would score as of the last order
+    ("/api/v1/jobs/recommendations/", {"K": 5}, "K"),  # would build 20 per customer
+    ("/api/v1/jobs/score/", {"shop": "globex"}, "shop"),
+])
+def test_a_job_body_with_a_key_the_api_does_not_know_is_400_and_starts_nothing(clients, shop, path, body, field):
+    # Second replay of issue 16: such keys were dropped and the job started with the defaults (202).
+    answer = assert_error(clients["analyst"].post(path, body, format="json"), 400)
+    assert answer["field"] == field and field in answer["message"]
+    assert not Job.objects.exists()
+
+
 def test_score_job_without_champion_is_a_clear_400(clients, scored):
     body = assert_error(clients["analyst"].post("/api/v1/jobs/score/", {}, format="json"), 400)
     assert "champion" in body["message"]

@@ -368,3 +368,29 @@ def test_another_shops_user_can_neither_read_nor_send_nor_remove_a_delivery(shop
     assert client.post(f"/deliveries/{delivery.pk}/send/").status_code == 404
     assert client.post(f"/deliveries/{delivery.pk}/delete/").status_code == 404
     assert Delivery.objects.filter(pk=delivery.pk).exists() and not DeliveryRun.objects.exists()
+
+
+@pytest.mark.parametrize("change", ["removed", "demoted", "deleted"])
+def test_a_delivery_with_email_and_name_stops_when_its_creator_may_no_longer_see_them(shop, setup, change):
+    # Second replay of issue 16: an admin scheduled a delivery of emails and names to an address of their own,
+    # was removed from the shop, and the nightly run went on sending them there.
+    from accounts.services import membership_remove, membership_set
+
+    admin = setup["admin"]
+    pseudonymised = webhook(shop, setup, "http://127.0.0.1:9/x", pseudonymise=True)
+    with Receiver() as receiver:
+        delivery = webhook(shop, setup, receiver.url)
+        if change == "removed":
+            membership_remove(shop=shop, user=admin)
+        elif change == "demoted":
+            membership_set(shop=shop, user=admin, role="marketer")
+        else:
+            admin.delete()
+        delivery_run_task.delay(delivery.pk)
+    assert receiver.requests == []
+    run = DeliveryRun.objects.get(delivery=delivery)
+    assert run.status == "failed" and run.export is None
+    assert "may no longer see" in run.error
+    assert AuditLog.objects.filter(shop=shop, action="delivery.refused", details__delivery_id=delivery.pk).exists()
+    # A pseudonymised delivery carries no personal data: it goes on whoever created it.
+    assert delivery_run_start(delivery_id=pseudonymised.pk).batches

@@ -64,3 +64,17 @@ def test_production_refuses_to_start_without_the_personal_data_keys(name):
     env.pop(name)
     result = _manage("check", env=env)
     assert result.returncode != 0 and name in result.stderr
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("PERSONAL_DATA_KEYS", "notakey"),
+    ("PERSONAL_DATA_KEYS", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + ",also-not-a-key"),
+    ("PERSONAL_DATA_INDEX_KEY", "x"),
+])
+def test_check_deploy_refuses_a_malformed_encryption_key_or_a_short_index_key(name, value):
+    # Second replay of issue 16: both passed `check --deploy`; a malformed Fernet key then failed at the first
+    # page, export or import that touched an email (500), and a one-character index key lets anyone holding a
+    # copy of the database test which emails are customers (HMAC under a guessable key).
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=_production_env(**{name: value}))
+    assert result.returncode != 0, result.stdout
+    assert name in result.stdout + result.stderr
