@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 RECOMMENDER_NAMES = (
     "popularity", "repurchase", "item_knn", "user_knn", "content", "visual", "personal_frequency", "tifu_knn", "als",
+    "seqrec",
 )
 
 
@@ -63,6 +64,21 @@ class RecommenderConfig:
     als_alpha: float = 1.0
     als_iterations: int = 15
     als_max_interactions: int = 2_000_000
+    # sequential deep recommender (sequential.py: a GRU over basket sequences, PyTorch). Not fitted above
+    # seqrec_max_customers customers or seqrec_max_interactions purchase lines (build time budget, see README);
+    # trains on at most seqrec_train_customers customers' sequences, seqrec_epochs epochs, and stops after the
+    # epoch that passes seqrec_time_budget_s seconds. seqrec_device "auto": CUDA when available, else CPU.
+    seqrec_dim: int = 48
+    seqrec_max_baskets: int = 50
+    seqrec_epochs: int = 10
+    seqrec_batch_customers: int = 128
+    seqrec_learning_rate: float = 0.01
+    seqrec_weight_decay: float = 0.0
+    seqrec_train_customers: int = 20_000
+    seqrec_time_budget_s: float = 30.0
+    seqrec_max_customers: int = 100_000
+    seqrec_max_interactions: int = 2_000_000
+    seqrec_device: str = "auto"
     # learned ranker (LightGBM lambdarank) over each member's top `ranker_candidates`
     # (above ranker_max_customers customers its candidate features would take most of a build's time budget)
     ranker: bool = True

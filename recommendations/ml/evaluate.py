@@ -112,10 +112,16 @@ def validation_hybrid(
     # what the full data would not fit, the validation sample does not fit either
     if len(customers) > config.ranker_max_customers:
         config = replace(config, ranker=False)
-    if int((train["kind"] == "purchase").sum()) > config.als_max_interactions:
+    purchase_lines = int((train["kind"] == "purchase").sum())
+    if purchase_lines > config.als_max_interactions:
         config = replace(config, als_max_interactions=0)
+    # the sequential member likewise; and the final fit (tuned_config) leaves it off too, as refreshes do
+    capped = {}
+    if purchase_lines > config.seqrec_max_interactions or len(customers) > config.seqrec_max_customers:
+        capped = {"seqrec_max_interactions": 0}
+        config = replace(config, **capped)
     split = temporal_split(train, quantile=config.validation_quantile)
-    default = HybridFit({name: 1.0 for name in RECOMMENDER_NAMES})
+    default = HybridFit({name: 1.0 for name in RECOMMENDER_NAMES}, tuned=capped)
     if split.cutoff is None or split.holdout.empty:
         return default
     rng = np.random.default_rng(config.seed)
@@ -137,7 +143,7 @@ def validation_hybrid(
     components = fit_recommenders(data, config, content_similarity=content_similarity,
                                   visual_similarity=visual_similarity)
     exclude = exclusion_matrix(data, config)
-    tuned = _tune_tifu(components, data, rows, targets, exclude, k=k, config=config)
+    tuned = {**_tune_tifu(components, data, rows, targets, exclude, k=k, config=config), **capped}
     config = replace(config, **tuned)
     weights = fit_weights(components, rows=rows, targets=targets, k=k, config=config, exclude=exclude)
     blend = HybridRecommender(config, weights, components)

@@ -16,8 +16,9 @@ from .item_knn import ItemKNNRecommender
 from .metrics import ranking_metrics
 from .personal import AlsRecommender, PersonalFrequencyRecommender, TifuKnnRecommender
 from .popularity import PopularityRecommender
-from .ranker import candidate_features, ranker_context, ranker_scores
+from .ranker import CONTEXT_FEATURES, candidate_features, ranker_context, ranker_scores
 from .repurchase import RepurchaseRecommender
+from .sequential import SequentialRecommender
 from .user_knn import UserKNNRecommender
 from .visual import VisualRecommender, cold_start_merge
 
@@ -34,6 +35,7 @@ RECOMMENDER_CLASSES: dict[str, type[Recommender]] = {
     "personal_frequency": PersonalFrequencyRecommender,
     "tifu_knn": TifuKnnRecommender,
     "als": AlsRecommender,
+    "seqrec": SequentialRecommender,
 }
 
 
@@ -143,9 +145,20 @@ class HybridRecommender(Recommender):
         """The ranker's (positive) scores of the union of `candidates` for customer rows `block`."""
         if self.context is None:
             self.context = ranker_context(self.data)
-        local, items, X = candidate_features(candidates, block, self.context, tuple(self.components))
+        local, items, X = candidate_features(candidates, block, self.context, self.ranker_members())
         scores = ranker_scores(self.ranker, X)
         return sp.csr_matrix((scores.astype(np.float32), (local, items)), shape=(len(block), self.data.n_items))
+
+    def ranker_members(self) -> tuple[str, ...]:
+        """The members whose features the ranker reads, in order. A ranker trained before a member was added
+        (a build saved by an earlier version, refreshed later) reads fewer: members are only ever appended to
+        RECOMMENDER_NAMES, so they are the first ones."""
+        names = tuple(self.components)
+        try:
+            width = (int(self.ranker.num_feature()) - len(CONTEXT_FEATURES)) // 2
+        except AttributeError:
+            return names
+        return names[:width] if 0 <= width < len(names) else names
 
     def active_names(self) -> tuple[str, ...]:
         """Recommenders whose weight is positive: the others cannot change a list, so they are not computed."""
