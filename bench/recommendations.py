@@ -87,7 +87,7 @@ def shop_load(shop, synthetic) -> dict[str, int]:
         bulk_insert_frame("behavior_order", pd.DataFrame({
             "shop_id": shop.pk, "external_id": "O" + orders.index.astype(str), "customer_id": orders["customer_id"],
             "placed_at": orders["placed_at"], "total": None, "currency": "EUR", "status": "placed",
-            "item_count": orders["n"],
+            "item_count": orders["n"], "offer_code": "",
         }))
     order_db = id_map("behavior_order", shop.pk)
     with transaction.atomic():
