@@ -70,6 +70,7 @@ class RecommenderConfig:
     # epoch that passes seqrec_time_budget_s seconds. seqrec_device "auto": CUDA when available, else CPU.
     seqrec_dim: int = 48
     seqrec_max_baskets: int = 50
+    seqrec_repeat_decay: float = 0.9  # the history term: a basket's products weigh decay ** (baskets since)
     seqrec_epochs: int = 10
     seqrec_batch_customers: int = 128
     seqrec_learning_rate: float = 0.01

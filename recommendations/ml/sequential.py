@@ -77,6 +77,34 @@ def basket_sequences(data: InteractionData, max_baskets: int):
     return items, item_offsets, customer_offsets
 
 
+def history_entries(lengths: np.ndarray, first_basket: np.ndarray, items: np.ndarray, item_offsets: np.ndarray,
+                    decay: float, *, last_only: bool):
+    """The decayed history of each prediction step: (step, product, sum of decay ** (baskets since)) entries.
+
+    `lengths[c]` baskets of sequence c start at global basket `first_basket[c]`. With `last_only`, one step per
+    sequence (after its last basket, step id = c); else every step t in 0..len-2 (after basket t), numbered in
+    order of (sequence, t)."""
+    lengths = np.asarray(lengths, np.int64)
+    steps = np.ones_like(lengths) if last_only else np.maximum(lengths - 1, 0)
+    step_start = np.r_[0, np.cumsum(steps)[:-1]]
+    seq = np.repeat(np.arange(len(lengths)), lengths)
+    local = np.arange(len(seq)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    basket = first_basket[seq] + local
+    if last_only:
+        reps = np.ones(len(seq), np.int64)
+    else:
+        reps = np.maximum(lengths[seq] - 1 - local, 0)  # steps t = local .. len-2 see this basket
+    pair = np.repeat(np.arange(len(seq)), reps)
+    offset = np.arange(len(pair)) - np.repeat(np.cumsum(reps) - reps, reps)
+    t = lengths[seq[pair]] - 1 if last_only else local[pair] + offset
+    step = step_start[seq[pair]] + (0 if last_only else t)
+    weight = np.power(decay, t - local[pair])
+    sizes = item_offsets[basket[pair] + 1] - item_offsets[basket[pair]]
+    line = np.repeat(item_offsets[basket[pair]], sizes) + (
+        np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes))
+    return np.repeat(step, sizes), items[line], np.repeat(weight, sizes), int(steps.sum())
+
+
 class SequentialRecommender(Recommender):
     """GRU over basket sequences (see module doc); `hidden` (customers x dim) and `item_out` after a fit."""
 
@@ -89,6 +117,8 @@ class SequentialRecommender(Recommender):
         self.known = np.zeros(data.n_customers, bool)
         self.item_out = np.zeros((data.n_items, 0), np.float32)
         self.item_bias = np.zeros(data.n_items, np.float32)
+        self.repeat_weight = np.zeros(data.n_items, np.float32)
+        self.history = sp.csr_matrix((data.n_customers, data.n_items), dtype=np.float32)
         self.epochs_run = 0
         self.fitted = False
         if not self.fits(data.n_customers, len(data.purchases)) or data.n_items < 2:
@@ -124,13 +154,15 @@ class SequentialRecommender(Recommender):
             rng = np.random.default_rng(cfg.seed)
             if len(trainable) > cfg.seqrec_train_customers:
                 trainable = np.sort(rng.choice(trainable, cfg.seqrec_train_customers, replace=False))
+            self._items, self._item_offsets = items, item_offsets
             t_items = torch.as_tensor(items, dtype=torch.long)
             t_offsets = torch.as_tensor(item_offsets, dtype=torch.long)
             started = time.perf_counter()
             model.train()
+            # small shops: smaller batches, so that an epoch still takes about 16 steps
+            size = max(16, min(cfg.seqrec_batch_customers, -(-len(trainable) // 16)))
             for _ in range(cfg.seqrec_epochs):
-                for batch in np.array_split(rng.permutation(trainable),
-                                            max(1, -(-len(trainable) // cfg.seqrec_batch_customers))):
+                for batch in np.array_split(rng.permutation(trainable), max(1, -(-len(trainable) // size))):
                     loss = self._batch_loss(model, torch, device, generator, np.sort(batch), customer_offsets,
                                             t_items, t_offsets, data.n_items)
                     optimiser.zero_grad()
@@ -177,14 +209,32 @@ class SequentialRecommender(Recommender):
         step = torch.repeat_interleave(torch.arange(len(sizes)), sizes)
         target = t_items[torch.repeat_interleave(starts, sizes) + (
             torch.arange(int(sizes.sum())) - torch.repeat_interleave(torch.cumsum(sizes, 0) - sizes, sizes))]
+        lengths_all = np.diff(customer_offsets)[rows]
+        h_step, h_item, h_weight, _ = history_entries(lengths_all, customer_offsets[rows], self._items,
+                                                      self._item_offsets, self.config.seqrec_repeat_decay,
+                                                      last_only=False)
+        h_item = torch.as_tensor(h_item, dtype=torch.long)
         if n_items <= FULL_SOFTMAX_MAX_ITEMS:
             candidates = None
-            column = target
+            column, h_column, h_keep = target, h_item, torch.ones(len(h_item), dtype=torch.bool)
         else:
             sample = torch.randint(0, n_items, (FULL_SOFTMAX_MAX_ITEMS,), generator=generator)
             candidates, inverse = torch.unique(torch.cat([target, sample]), return_inverse=True)
             column = inverse[: len(target)]
+            position = torch.searchsorted(candidates, h_item).clamp(max=len(candidates) - 1)
+            h_keep = candidates[position] == h_item
+            h_column = position
         logits = model.logits(states, None if candidates is None else candidates.to(device))
+        if h_keep.any():
+            keep = h_keep.numpy()
+            key = torch.as_tensor(h_step[keep], dtype=torch.long) * logits.shape[1] + h_column[h_keep]
+            unique, inverse = torch.unique(key, return_inverse=True)
+            total = torch.zeros(len(unique), dtype=torch.float32).index_add_(
+                0, inverse, torch.as_tensor(h_weight[keep], dtype=torch.float32))
+            r, c = (unique // logits.shape[1]).to(device), (unique % logits.shape[1]).to(device)
+            item = c if candidates is None else candidates.to(device)[c]
+            bonus = model.repeat_weight(item) * torch.log1p(total.to(device))
+            logits = logits.index_put((r, c), bonus, accumulate=True)
         log_p = torch.log_softmax(logits, dim=1)
         picked = log_p[step.to(device), column.to(device)]
         weight = (1.0 / sizes.float())[step].to(device)
@@ -206,8 +256,17 @@ class SequentialRecommender(Recommender):
                 hidden[batch] = last.cpu().numpy()
             self.item_out = model.output.weight.detach().cpu().numpy().astype(np.float32)
             self.item_bias = model.bias.detach().cpu().numpy().astype(np.float32)
+            all_items = torch.arange(len(self.item_bias), device=device)
+            self.repeat_weight = model.repeat_weight(all_items).detach().cpu().numpy().astype(np.float32)
         self.hidden = hidden
         self.known = lengths >= 1
+        step, item, weight, _ = history_entries(lengths, customer_offsets[:-1], self._items, self._item_offsets,
+                                                self.config.seqrec_repeat_decay, last_only=True)
+        history = sp.csr_matrix((weight.astype(np.float32), (step, item)), shape=(len(lengths), len(self.item_bias)))
+        history.sum_duplicates()
+        history.data = np.log1p(history.data).astype(np.float32)
+        self.history = history
+        del self._items, self._item_offsets
 
     def score(self, rows: np.ndarray) -> sp.csr_matrix:
         rows = np.asarray(rows, dtype=np.int64)
@@ -221,6 +280,8 @@ class SequentialRecommender(Recommender):
         for s in range(0, len(local), chunk):
             part = local[s : s + chunk]
             scores = self.hidden[rows[part]] @ self.item_out.T + self.item_bias
+            own = self.history[rows[part]].tocoo()  # the customer's decayed history, weighted per product
+            scores[own.row, own.col] += own.data * self.repeat_weight[own.col]
             top = np.argpartition(-scores, n - 1, axis=1)[:, :n] if n < scores.shape[1] else \
                 np.tile(np.arange(scores.shape[1]), (len(part), 1))
             values = np.take_along_axis(scores, top, axis=1)
@@ -248,6 +309,9 @@ def _GruModel(n_items: int, dim: int, torch):
             self.gru = torch.nn.GRU(dim, dim, num_layers=1, batch_first=True)
             self.output = torch.nn.Embedding(n_items, dim)
             self.bias = torch.nn.Parameter(torch.zeros(n_items))
+            # how much having bought a product (decayed over baskets since) raises its score: shared + per product
+            self.repeat_shared = torch.nn.Parameter(torch.ones(1))
+            self.repeat_item = torch.nn.Parameter(torch.zeros(n_items))
             torch.nn.init.normal_(self.input.weight, std=0.1)
             torch.nn.init.normal_(self.output.weight, std=0.1)
 
@@ -259,6 +323,9 @@ def _GruModel(n_items: int, dim: int, torch):
             padded[mask] = baskets[slots[mask]]
             out, _ = self.gru(padded)
             return out
+
+        def repeat_weight(self, items):
+            return self.repeat_shared + self.repeat_item[items]
 
         def logits(self, states, candidates=None):
             if candidates is None:

@@ -1,17 +1,18 @@
 """The sequential deep recommender (a GRU over basket sequences): it learns an order, it is capped, it repeats."""
 
 import numpy as np
+import pandas as pd
 
 from recommendations.ml.config import RecommenderConfig
 from recommendations.ml.data import build_interaction_data
 from recommendations.ml.evaluate import validation_hybrid
 from recommendations.ml.personal import PersonalFrequencyRecommender
-from recommendations.ml.sequential import SequentialRecommender, basket_sequences
+from recommendations.ml.sequential import SequentialRecommender, basket_sequences, history_entries
 
 from .helpers import AS_OF, customers, interactions, products
 
 CYCLE = (1, 2, 3, 4)  # in every customer's history, a basket with 1 is followed by one with 2, then 3, 4, 1...
-CONFIG = RecommenderConfig(seqrec_epochs=25, seqrec_dim=16)
+CONFIG = RecommenderConfig(seqrec_epochs=15, seqrec_dim=16)
 
 
 def cycle_shop(n_customers: int = 40, seed: int = 0):
@@ -133,3 +134,14 @@ def test_a_ranked_hybrid_with_it_lists_the_same_in_forked_workers_and_reads_an_o
     np.testing.assert_array_equal(in_process.items, recommend_all(only, everyone, 5, None, workers=2,
                                                                    chunk=50).items)
     assert (in_process.sources[:, 0] == in_process.names.index("seqrec")).mean() > 0.9
+
+
+def test_the_history_term_weighs_each_earlier_basket_by_decay_per_basket_since():
+    # one sequence of three baskets: [7], [8], [7, 9] (global baskets 0..2)
+    items, item_offsets = np.array([7, 8, 7, 9]), np.array([0, 1, 2, 4])
+    step, item, weight, n = history_entries(np.array([3]), np.array([0]), items, item_offsets, 0.5, last_only=False)
+    totals = pd.DataFrame({"step": step, "item": item, "w": weight}).groupby(["step", "item"])["w"].sum().to_dict()
+    assert n == 2 and totals == {(0, 7): 1.0, (1, 7): 0.5, (1, 8): 1.0}  # after basket 0, after basket 1
+    step, item, weight, n = history_entries(np.array([3]), np.array([0]), items, item_offsets, 0.5, last_only=True)
+    totals = pd.DataFrame({"step": step, "item": item, "w": weight}).groupby(["step", "item"])["w"].sum().to_dict()
+    assert n == 1 and totals == {(0, 7): 1.25, (0, 8): 0.5, (0, 9): 1.0}
