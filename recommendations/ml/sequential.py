@@ -143,8 +143,17 @@ class SequentialRecommender(Recommender):
         device = torch.device("cuda" if torch.cuda.is_available() and cfg.seqrec_device != "cpu" else "cpu")
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
+        # the seed is set inside fork_rng: other torch users in the process (the LSTM) keep their random state
         try:
-            torch.manual_seed(cfg.seed)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed)
+                self._fit_model(data, items, item_offsets, customer_offsets, device, torch)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _fit_model(self, data, items, item_offsets, customer_offsets, device, torch) -> None:
+        cfg = self.config
+        try:
             generator = torch.Generator().manual_seed(cfg.seed)
             model = _GruModel(data.n_items, cfg.seqrec_dim, torch).to(device)
             optimiser = torch.optim.Adam(model.parameters(), lr=cfg.seqrec_learning_rate,
@@ -175,7 +184,8 @@ class SequentialRecommender(Recommender):
             model.eval()
             self._states(model, torch, device, customer_offsets, t_items, t_offsets)
         finally:
-            torch.set_num_threads(threads)
+            self.__dict__.pop("_items", None)
+            self.__dict__.pop("_item_offsets", None)
 
     @staticmethod
     def _batch(rows, customer_offsets, t_items, t_offsets, torch, device):
@@ -266,7 +276,6 @@ class SequentialRecommender(Recommender):
         history.sum_duplicates()
         history.data = np.log1p(history.data).astype(np.float32)
         self.history = history
-        del self._items, self._item_offsets
 
     def score(self, rows: np.ndarray) -> sp.csr_matrix:
         rows = np.asarray(rows, dtype=np.int64)

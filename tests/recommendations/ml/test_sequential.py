@@ -145,3 +145,16 @@ def test_the_history_term_weighs_each_earlier_basket_by_decay_per_basket_since()
     step, item, weight, n = history_entries(np.array([3]), np.array([0]), items, item_offsets, 0.5, last_only=True)
     totals = pd.DataFrame({"step": step, "item": item, "w": weight}).groupby(["step", "item"])["w"].sum().to_dict()
     assert n == 1 and totals == {(0, 7): 1.25, (0, 8): 0.5, (0, 9): 1.0}
+
+
+def test_a_fit_leaves_the_process_torch_random_state_and_threads_as_they_were():
+    import torch
+
+    frame, prods, custs = cycle_shop(n_customers=10)
+    config = RecommenderConfig(seqrec_epochs=1, seqrec_dim=8)
+    threads = torch.get_num_threads()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    assert SequentialRecommender(config).fit(_data(frame, prods, custs, config)).fitted
+    assert torch.equal(torch.rand(3), expected) and torch.get_num_threads() == threads
