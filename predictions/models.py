@@ -123,6 +123,38 @@ class CustomerScore(models.Model):
         ]
 
 
+class CustomerInterest(models.Model):
+    """One share of a customer's interest profile in one scoring run (predictions.ml.interests): their affinity for
+    a category (the category and those below it) or for a brand, as a time-decayed share from 0 to 1 of what they
+    bought and viewed. Written in bulk by each scoring chunk beside its scores; shares under 1 % are not stored."""
+
+    class Kind(models.TextChoices):
+        CATEGORY = "category"
+        BRAND = "brand"
+
+    scoring_run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    category = models.ForeignKey("catalog.Category", null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="+", db_index=False)
+    brand = models.CharField(max_length=200, blank=True, default="")
+    share = models.FloatField()
+
+    class Meta:
+        indexes = [
+            # A customer's profile (customer page, API) and a chunk's rewrite.
+            models.Index(fields=["scoring_run", "customer"], name="interest_run_customer"),
+            # The at-risk filter "interest in category C at least N %": one index range per filter.
+            models.Index(fields=["scoring_run", "category", "share"], name="interest_run_category_share"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(share__gt=0, share__lte=1), name="interest_share_0_1"),
+            models.CheckConstraint(condition=(models.Q(kind="category", category__isnull=False)
+                                              | models.Q(kind="brand", category__isnull=True)),
+                                   name="interest_kind_matches_key"),
+        ]
+
+
 class Segment(models.Model):
     """A saved filter of the at-risk list."""
 
