@@ -23,6 +23,7 @@ MAX_DAYS = 36_500  # 100 years
 MAX_MONEY = 1e12
 MAX_ID = 2**53 - 1  # ids go through floats in the parser: above 2**53 one would come back changed
 MAX_COUNTRY = 64
+MIN_INTEREST = 5  # percent: the interest profile stores shares from 5 % (predictions.ml.interests.InterestConfig)
 
 # Sort key -> label. The default puts the customers most worth saving first.
 SORTS = {
@@ -97,8 +98,8 @@ class AtRiskFilter:
         days_min = _number(data.get("days_min"), int, 0, MAX_DAYS, "Days since last order from", errors)
         days_max = _number(data.get("days_max"), int, 0, MAX_DAYS, "Days since last order to", errors)
         category = _number(data.get("category"), int, 1, MAX_ID, "Category", errors)
-        category_min = _number(data.get("category_min"), int, 1, 100, "Interest in the category at least (%)",
-                               errors)
+        category_min = _number(data.get("category_min"), int, MIN_INTEREST, 100,
+                               "Interest in the category at least (%)", errors)
         if category_min is not None and category is None:
             errors.append("Interest in the category at least (%) needs a category, so it was ignored.")
             category_min = None

@@ -42,7 +42,7 @@ def customer_interests_replace(*, run: ScoringRun, profile: pd.DataFrame,
     if profile.empty:
         return 0
     return bulk_insert_frame(INTEREST_TABLE, pd.DataFrame({
-        "scoring_run_id": run.pk, "customer_id": profile["customer_id"].to_numpy(),
+        "shop_id": run.shop_id, "scoring_run_id": run.pk, "customer_id": profile["customer_id"].to_numpy(),
         "kind": profile["kind"].to_numpy(), "category_id": profile["category_id"].astype("Int64"),
         "brand": profile["brand"].to_numpy(), "share": profile["share"].to_numpy(),
     }))

@@ -89,6 +89,16 @@ def test_small_shares_are_left_out():
     assert set(shares(profile, 1, "category")) == {1, 2}  # Toys at 1 % is below the 2 % kept
 
 
+def test_only_the_strongest_brands_are_kept():
+    products = pd.DataFrame({"product_id": pd.Series(range(100, 110), dtype="int64"), "category_id": np.nan,
+                             "brand": [f"B{i}" for i in range(10)]})
+    rows = [(1, 0, 100 + i) for i in range(10) for _ in range(i + 1)]  # brand Bi bought i + 1 times
+    profile = interest_profile(order_lines=lines(rows), events=NO_EVENTS, products=products, category_parents={},
+                               cutoff=CUTOFF, config=InterestConfig(min_share=0.0, top_brands=3))
+    assert list(profile["brand"]) == ["B9", "B8", "B7"]
+    assert profile["share"].iloc[0] == pytest.approx(10 / 55)  # shares of all brands, not of the three kept
+
+
 def test_a_shop_without_categories_or_brands_gets_an_empty_profile():
     bare = pd.DataFrame({"product_id": pd.Series([10], dtype="int64"), "category_id": [np.nan], "brand": [""]})
     for products in (bare, bare.iloc[0:0]):
