@@ -143,7 +143,7 @@ class CustomerInterest(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices)
     category = models.ForeignKey("catalog.Category", null=True, blank=True, on_delete=models.CASCADE,
                                  related_name="+", db_index=False, db_constraint=False)
-    brand = models.CharField(max_length=200, blank=True, default="")
+    brand = models.CharField(max_length=200, blank=True, default="", db_default="")
     share = models.FloatField()
 
     class Meta:
