@@ -5,7 +5,7 @@ from django.db.models import Count, Sum
 
 from accounts.models import Job
 from behavior.models import OrderLine
-from catalog.models import Product
+from catalog.models import Category, Product
 from ecomsight.errors import UserError
 from predictions.models import CustomerInterest, CustomerScore, ScoringRun
 from predictions.services.scoring import scoring_chunk_run, scoring_run_create, scoring_run_execute
@@ -54,8 +54,10 @@ def test_scoring_in_chunks_scores_every_customer_once_with_reasons_and_value(tra
                  .values_list("order__customer", flat=True))
     assert buyers and buyers <= profiled  # everyone who bought something before the scores' date has a profile
     roots = interests.filter(kind="category", category__parent__isnull=True)
-    for total in roots.values("customer").annotate(total=Sum("share")).values_list("total", flat=True)[:50]:
-        assert total == pytest.approx(1.0, abs=0.1)  # the root categories split what they bought (shares < 1 % cut)
+    n_roots = Category.objects.filter(shop=trained_shop, parent__isnull=True).count()
+    for total in roots.values("customer").annotate(total=Sum("share")).values_list("total", flat=True):
+        # The root categories split what they bought; only roots under 5 % each are missing from the sum.
+        assert 1 - 0.05 * n_roots < total <= 1 + 1e-9
     assert interests.filter(kind="brand").exists()
 
 
