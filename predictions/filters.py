@@ -23,7 +23,7 @@ MAX_DAYS = 36_500  # 100 years
 MAX_MONEY = 1e12
 MAX_ID = 2**53 - 1  # ids go through floats in the parser: above 2**53 one would come back changed
 MAX_COUNTRY = 64
-MIN_INTEREST = 5  # percent: the interest profile stores shares from 5 % (predictions.ml.interests.InterestConfig)
+MIN_INTEREST = 10  # percent: the interest profile stores shares from 10 % (predictions.ml.interests.InterestConfig)
 
 # Sort key -> label. The default puts the customers most worth saving first.
 SORTS = {

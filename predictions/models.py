@@ -126,7 +126,7 @@ class CustomerScore(models.Model):
 class CustomerInterest(models.Model):
     """One share of a customer's interest profile in one scoring run (predictions.ml.interests): their affinity for
     a category (the category and those below it) or for a brand, as a time-decayed share from 0 to 1 of what they
-    bought and viewed. Written in bulk by each scoring chunk beside its scores; shares under 5 % are not stored, nor
+    bought and viewed. Written in bulk by each scoring chunk beside its scores; shares under 10 % are not stored, nor
     brands after a customer's fifth. Derived rows rewritten whole by each chunk, like VisualNeighbour: no database
     foreign keys (their checks at commit cost a third of the write, measured on the scoring bench); Django still
     cascades deletes of runs, customers, categories and shops to them."""

@@ -77,7 +77,7 @@ def probabilities_shown(filters: dict) -> dict:
 
 CATEGORY_MIN_HELP = ("With `category`: customers whose interest in that category (and those below it) is at "
                      "least this share of what they buy and view, time-decayed (the `interests` of a customer's "
-                     "scores): from 0.05 to 1 (0.3 = 30 %: profiles keep shares from 5 %), at most two decimals; "
+                     "scores): from 0.1 to 1 (0.3 = 30 %: profiles keep shares from 10 %), at most two decimals; "
                      "inclusive.")
 
 

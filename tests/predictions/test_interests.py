@@ -70,8 +70,8 @@ def test_a_minimum_without_a_category_or_out_of_range_warns_and_widens_on_the_pa
     client.force_login(marketer)
     page = client.get("/customers/", {"category_min": 50}).content.decode()
     assert "needs a category" in page and listed(page) == {"ALICE", "BOB", "CAROL"}
-    page = client.get("/customers/", {"category": profiled["home"].pk, "category_min": 4}).content.decode()
-    assert "must be between 5 and 100" in page  # profiles keep shares from 5 %: below, the filter would lie
+    page = client.get("/customers/", {"category": profiled["home"].pk, "category_min": 9}).content.decode()
+    assert "must be between 10 and 100" in page  # profiles keep shares from 10 %: below, the filter would lie
 
 
 def test_unknown_parameters_are_still_refused(client, marketer, api, profiled):
