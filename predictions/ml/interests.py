@@ -7,8 +7,8 @@ weight on products with a brand; for a category it is the share of their weight 
 fell in that category *or below it* in the tree (so "Home" holds "Home > Kitchen"): the shares of one level of the
 tree, and the brand shares, sum to 1. Only shares of at least `min_share` (10 %) are returned, and only the
 `top_brands` strongest brands (a customer's long tail is noise to a marketer and would multiply the rows stored:
-at 1 % and every brand, the scoring bench's customers held ten rows each and their write took longer than the
-scores'). Categories are not cut to a number, so "interest in C at least N %" is exact for any N >= min_share.
+at 1 % and every brand, the scoring bench's customers held ten brand rows each). Categories are not cut to a
+number, so "interest in C at least N %" is exact for any N >= min_share.
 
 Why these choices: shares rather than counts make a heavy buyer and a light one comparable ("40 % of what she
 buys is Kitchen"); exponential decay is the usual recency weighting of the next-basket literature (TIFU-KNN's
