@@ -23,6 +23,7 @@ MAX_DAYS = 36_500  # 100 years
 MAX_MONEY = 1e12
 MAX_ID = 2**53 - 1  # ids go through floats in the parser: above 2**53 one would come back changed
 MAX_COUNTRY = 64
+MIN_INTEREST = 10  # percent: the interest profile stores shares from 10 % (predictions.ml.interests.InterestConfig)
 
 # Sort key -> label. The default puts the customers most worth saving first.
 SORTS = {
@@ -47,6 +48,9 @@ class AtRiskFilter:
     days_min: int | None = None  # days since the last order, inclusive
     days_max: int | None = None
     category: int | None = None  # a catalog.Category id: customers who bought in it or below it
+    # With `category`: customers whose interest in it (and below it) is at least this share of what they buy and
+    # view, whole percent (the interest profile of the scores' run, predictions.ml.interests) instead of "bought".
+    category_min: int | None = None
     country: str = ""
     # Customers who left a negative review (the reviews app's sentiment) in the N days before the scores' date.
     negative_review_days: int | None = None
@@ -94,6 +98,11 @@ class AtRiskFilter:
         days_min = _number(data.get("days_min"), int, 0, MAX_DAYS, "Days since last order from", errors)
         days_max = _number(data.get("days_max"), int, 0, MAX_DAYS, "Days since last order to", errors)
         category = _number(data.get("category"), int, 1, MAX_ID, "Category", errors)
+        category_min = _number(data.get("category_min"), int, MIN_INTEREST, 100,
+                               "Interest in the category at least (%)", errors)
+        if category_min is not None and category is None:
+            errors.append("Interest in the category at least (%) needs a category, so it was ignored.")
+            category_min = None
         segment = _number(data.get("segment"), int, 1, MAX_ID, "Segment", errors)
         negative_review_days = _number(data.get("negative_review_days"), int, 1, MAX_DAYS,
                                        "Negative review in the last … days", errors)
@@ -112,7 +121,7 @@ class AtRiskFilter:
                 errors.append(f"The {label} range is empty (from is above to).")
         return cls(
             bands=bands, churn_min=churn_min, churn_max=churn_max, value_min=value_min, value_max=value_max,
-            days_min=days_min, days_max=days_max, category=category,
+            days_min=days_min, days_max=days_max, category=category, category_min=category_min,
             country=country, negative_review_days=negative_review_days, segment=segment, limit=limit,
             sort=sort, errors=tuple(errors),
         )
@@ -158,7 +167,7 @@ class AtRiskFilter:
 
 
 _SCALAR_FIELDS = ("churn_min", "churn_max", "value_min", "value_max", "days_min", "days_max", "category",
-                  "country", "negative_review_days", "segment", "limit", "sort")
+                  "category_min", "country", "negative_review_days", "segment", "limit", "sort")
 MAX_LIMIT = 1_000_000
 # Every query parameter `from_query` reads: a web page refuses any other (ecomsight/query.py).
 QUERY_NAMES = ("band", "bands", *_SCALAR_FIELDS)

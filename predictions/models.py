@@ -123,6 +123,46 @@ class CustomerScore(models.Model):
         ]
 
 
+class CustomerInterest(models.Model):
+    """One share of a customer's interest profile in one scoring run (predictions.ml.interests): their affinity for
+    a category (the category and those below it) or for a brand, as a time-decayed share from 0 to 1 of what they
+    bought and viewed. Written in bulk by each scoring chunk beside its scores; shares under 10 % are not stored, nor
+    brands after a customer's fifth. Derived rows rewritten whole by each chunk, like VisualNeighbour: no database
+    foreign keys (their checks at commit cost a third of the write, measured on the scoring bench); Django still
+    cascades deletes of runs, customers, categories and shops to them."""
+
+    class Kind(models.TextChoices):
+        CATEGORY = "category"
+        BRAND = "brand"
+
+    # No index of its own: reads go through the run; the column lets per-shop deletes (bench/common.py) find rows.
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    scoring_run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="+", db_index=False,
+                                    db_constraint=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    category = models.ForeignKey("catalog.Category", null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="+", db_index=False, db_constraint=False)
+    brand = models.CharField(max_length=200, blank=True, default="", db_default="")
+    share = models.FloatField()
+
+    class Meta:
+        indexes = [
+            # A customer's profile (customer page, API) and a chunk's rewrite.
+            models.Index(fields=["scoring_run", "customer"], name="interest_run_customer"),
+            # The at-risk filter "interest in category C at least N %": one index range per filter, index-only (the
+            # customer ids are in it: the rows' heap pages, scattered, are not read).
+            models.Index(fields=["scoring_run", "category", "share"], include=["customer"],
+                         name="interest_run_category_share"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(share__gt=0, share__lte=1), name="interest_share_0_1"),
+            models.CheckConstraint(condition=(models.Q(kind="category", category__isnull=False)
+                                              | models.Q(kind="brand", category__isnull=True)),
+                                   name="interest_kind_matches_key"),
+        ]
+
+
 class Segment(models.Model):
     """A saved filter of the at-risk list."""
 

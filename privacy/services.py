@@ -31,7 +31,7 @@ from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 from forecasts.models import CustomerFlag
 from offers.models import Assignment
-from predictions.models import CustomerScore, SegmentExport
+from predictions.models import CustomerInterest, CustomerScore, SegmentExport
 from recommendations.models import Recommendation
 
 MAX_IDS = 10_000
@@ -99,6 +99,7 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
         Event.objects.filter(shop=shop, customer_id__in=pks).delete()
         Recommendation.objects.filter(shop=shop, customer_id__in=pks).delete()
         CustomerScore.objects.filter(customer_id__in=pks).delete()
+        CustomerInterest.objects.filter(customer_id__in=pks).delete()
         Order.objects.filter(customer_id__in=pks).delete()
         Customer.objects.filter(pk__in=pks).delete()
     # Files: every id asked for, found or not: an id erased before a file was scrubbed may still be in one.

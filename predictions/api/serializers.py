@@ -18,6 +18,7 @@ from ecomsight.api.fields import (
 from predictions.filters import BANDS, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
 from predictions.models import CustomerScore, ModelVersion, Segment, Task
 from predictions.selectors.at_risk import AtRiskRow
+from predictions.selectors.interests import InterestProfile
 from predictions.services.export_presets import PRESET_CHOICES
 from predictions.services.training import ALGORITHMS
 
@@ -25,7 +26,7 @@ from predictions.services.training import ALGORITHMS
 
 # Probabilities are 0 to 1 everywhere in the API (responses and filters); the web page's form, its links and
 # the filters segments store keep whole percents. These fields take 0 to 1 and give the percent the filter holds.
-PROBABILITY_FILTERS = ("churn_min", "churn_max")
+PROBABILITY_FILTERS = ("churn_min", "churn_max", "category_min")
 PROBABILITY_RULE = "a probability from 0 to 1 (0.5 = 50 %), in whole percents: at most two decimals"
 
 
@@ -74,6 +75,12 @@ def probabilities_shown(filters: dict) -> dict:
             and not isinstance(value, bool) else value for key, value in filters.items()}
 
 
+CATEGORY_MIN_HELP = ("With `category`: customers whose interest in that category (and those below it) is at "
+                     "least this share of what they buy and view, time-decayed (the `interests` of a customer's "
+                     "scores): from 0.1 to 1 (0.3 = 30 %: profiles keep shares from 10 %), at most two decimals; "
+                     "inclusive.")
+
+
 class BandsField(serializers.CharField):
     """`bands=high,medium` (comma-separated; may be repeated): each must be a known band."""
 
@@ -106,7 +113,9 @@ class AtRiskFilterSerializer(serializers.Serializer):
                                         help_text="Days since the last order, at least.")
     days_max = serializers.IntegerField(min_value=0, max_value=MAX_DAYS, required=False)
     category = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
-                                        help_text="Customers who bought in this category or below it.")
+                                        help_text="Customers who bought in this category or below it (with "
+                                                  "`category_min`: whose interest in it is at least that share).")
+    category_min = ProbabilityField(required=False, help_text=CATEGORY_MIN_HELP)
     country = serializers.CharField(max_length=64, required=False)
     negative_review_days = serializers.IntegerField(
         min_value=1, max_value=MAX_DAYS, required=False,
@@ -132,6 +141,7 @@ class SegmentFiltersSerializer(KnownKeysSerializer):
     days_min = StrictIntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
     days_max = StrictIntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
     category = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
+    category_min = StrictProbabilityField(required=False, allow_null=True, help_text=CATEGORY_MIN_HELP)
     country = StrictCharField(max_length=64, required=False, allow_blank=True)
     negative_review_days = StrictIntegerField(min_value=1, max_value=MAX_DAYS, required=False, allow_null=True)
     segment = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
@@ -195,6 +205,39 @@ def score_data(score: dict | None) -> dict | None:
 class ScoringRunRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     as_of = serializers.DateTimeField()
+
+
+class CategoryInterestSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The category's id (what the at-risk filter's `category` takes).")
+    path = serializers.CharField(help_text="The category's full name, e.g. “Home > Kitchen”.")
+    share = RoundedFloatField(places=PROBABILITY_PLACES,
+                              help_text="0 to 1, 4 decimals: of what they bought and viewed (time-decayed), the "
+                                        "part in this category or below it.")
+
+
+class BrandInterestSerializer(serializers.Serializer):
+    brand = serializers.CharField()
+    share = RoundedFloatField(places=PROBABILITY_PLACES,
+                              help_text="0 to 1, 4 decimals: of what they bought and viewed with a brand "
+                                        "(time-decayed), the part of this brand.")
+
+
+class CustomerInterestsSerializer(serializers.Serializer):
+    scoring_run = ScoringRunRefSerializer(allow_null=True, help_text="The run whose profile this is (null before "
+                                                                     "any scores).")
+    categories = CategoryInterestSerializer(many=True, help_text="Their strongest category interests, strongest "
+                                                                 "first (at most 5; empty in shops without "
+                                                                 "categories).")
+    brands = BrandInterestSerializer(many=True, help_text="Their strongest brands, strongest first (at most 5).")
+
+
+def interests_data(profile: InterestProfile) -> dict:
+    """An InterestProfile (predictions.selectors.interests) in CustomerInterestsSerializer's shape."""
+    run = profile.run
+    return {"scoring_run": {"id": run.pk, "as_of": run.as_of} if run is not None else None,
+            "categories": [{"id": i.category_id, "path": i.path, "share": rounded(i.share, PROBABILITY_PLACES)}
+                           for i in profile.categories],
+            "brands": [{"brand": i.brand, "share": rounded(i.share, PROBABILITY_PLACES)} for i in profile.brands]}
 
 
 class ScoreOutputSerializer(serializers.ModelSerializer):

@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("at-risk/", views.AtRiskApi.as_view(), name="at-risk"),
     path("customers/<str:customer_id>/scores/", views.CustomerScoresApi.as_view(), name="customer-scores"),
+    path("customers/<str:customer_id>/interests/", views.CustomerInterestsApi.as_view(), name="customer-interests"),
     path("segments/", views.SegmentListApi.as_view(), name="segments"),
     path("segments/<int:segment_id>/", views.SegmentDetailApi.as_view(), name="segment"),
     path("segments/<int:segment_id>/members/", views.SegmentMembersApi.as_view(), name="segment-members"),

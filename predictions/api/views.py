@@ -38,6 +38,7 @@ from ecomsight.api.views import PAGING, ShopApiMixin, query_names
 from predictions.filters import AtRiskFilter
 from predictions.models import ModelVersion, ScoringRun, Segment
 from predictions.selectors.at_risk import at_risk_window_rows, scoring_run_current, scoring_run_for_list
+from predictions.selectors.interests import customer_interests_current
 from predictions.selectors.scores import customer_score_history, customer_scores_current, score_row
 from predictions.selectors.segments import (
     segment_consent_refused_count,
@@ -54,6 +55,7 @@ from .serializers import (
     AtRiskFilterSerializer,
     AtRiskRowSerializer,
     CurrentScoresSerializer,
+    CustomerInterestsSerializer,
     ExportQuerySerializer,
     ModelFilterSerializer,
     ModelOutputSerializer,
@@ -66,6 +68,7 @@ from .serializers import (
     SegmentPatchSerializer,
     TrainInputSerializer,
     at_risk_row_data,
+    interests_data,
     score_data,
     web_query,
 )
@@ -192,6 +195,28 @@ class CustomerScoresApi(ShopApiMixin, APIView):
         current = customer_scores_current(shop=self.shop, customer_id=customer_id)
         response.data["current"] = {task: score_data(score) for task, score in current.items()}
         return response
+
+
+class CustomerInterestsApi(ShopApiMixin, APIView):
+    """A customer's interest profile: their strongest categories and brands."""
+
+    @extend_schema(
+        operation_id="customer_interests", summary="A customer's category and brand interests", tags=["scores"],
+        description="Time-decayed shares of what the customer bought and viewed, per category (a category holds "
+                    "those below it) and per brand, from the shop's current scoring run. Filter the at-risk list "
+                    "on one with `category` and `category_min`.",
+        parameters=[CUSTOMER_ID], responses=CustomerInterestsSerializer,
+        examples=[OpenApiExample("interests", value={
+            "scoring_run": {"id": 7, "as_of": "2026-06-30T23:59:59Z"},
+            "categories": [{"id": 12, "path": "Home", "share": 0.62}, {"id": 14, "path": "Home > Kitchen",
+                                                                         "share": 0.41}],
+            "brands": [{"brand": "Acme", "share": 0.35}]})],
+    )
+    def get(self, request, customer_id: str):
+        profile = customer_interests_current(shop=self.shop, external_id=customer_id)
+        if profile is None:
+            raise exceptions.NotFound("No such customer.")
+        return Response(interests_data(profile))
 
 
 @documented_get(operation_id="segments_list", summary="The shop's segments (saved filters)", tags=["segments"],

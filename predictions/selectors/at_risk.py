@@ -22,10 +22,12 @@ from accounts.models import Shop
 from behavior.models import Customer, Order, Review
 from catalog.models import Category
 from predictions.filters import SORTS, AtRiskFilter
-from predictions.models import CustomerScore, ScoringRun, Segment, Task
+from predictions.models import CustomerInterest, CustomerScore, ScoringRun, Segment, Task
 from predictions.selectors.freshness import with_ordered_since_scoring
 
 PAGE_SIZE = 50
+# Shares are stored as floats: "at least 30 %" keeps a share computed as 0.29999999999999993.
+SHARE_TOLERANCE = 1e-9
 
 # Order of the list per sort key; `id` last keeps pages stable when values tie. Each order matches an
 # index of CustomerScore exactly (plain columns, same NULLS placement), so a page is a top-N index scan.
@@ -205,7 +207,13 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
             qs = qs.filter(last_order_placed_at__gte=since)
         else:
             qs = qs.filter(Exists(_orders_since(since, ref=ref, strict=False)))
-    if flt.category is not None:
+    if flt.category is not None and flt.category_min is not None:
+        # The run's interest profile: one range of the (run, category, share) index, a semi-join on the churn rows.
+        # The category's share already holds those below it (predictions.ml.interests), so no tree walk here.
+        qs = qs.filter(customer_id__in=CustomerInterest.objects.filter(
+            scoring_run_id=run.pk, category_id=flt.category,
+            share__gte=flt.category_min / 100 - SHARE_TOLERANCE).values("customer_id"))
+    elif flt.category is not None:
         buyers = (
             Order.objects.filter(shop=shop, lines__product__category_id__in=category_ids_below(
                 shop=shop, category_id=flt.category))
@@ -419,7 +427,11 @@ def filter_in_words(*, shop: Shop, flt: AtRiskFilter) -> list[str]:
         words.append(f"Last order {_range(flt.days_min, flt.days_max, ' days')} ago")
     if flt.category is not None:
         path = Category.objects.filter(shop=shop, pk=flt.category).values_list("path", flat=True).first()
-        words.append(f"Bought in {path}" if path else "Bought in a category that no longer exists")
+        if flt.category_min is not None:
+            words.append(f"Interest in {path} at least {flt.category_min} %" if path
+                         else "Interest in a category that no longer exists")
+        else:
+            words.append(f"Bought in {path}" if path else "Bought in a category that no longer exists")
     if flt.country:
         words.append(f"Country {flt.country}")
     if flt.negative_review_days is not None:

@@ -17,6 +17,7 @@ from ..extensions import customer_flag_reasons, customer_recommendations
 from ..filters import text_encodable
 from .at_risk import scoring_run_current
 from .freshness import with_ordered_since_scoring
+from .interests import InterestProfile, customer_interests
 
 HISTORY_RUNS = 24
 TIMELINE_ITEMS = 50
@@ -56,6 +57,8 @@ class CustomerDetail:
     # why they are flagged (refund abuse, bot-like sessions: predictions.extensions), one sentence per flag;
     # flagged customers are left out of campaign files unless an export includes them
     flags: tuple[str, ...] = ()
+    # their strongest category and brand interests in the current run (predictions.selectors.interests)
+    interests: InterestProfile = InterestProfile()
 
 
 def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
@@ -98,6 +101,7 @@ def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
         recommendations=recommended.recommendations, similar=recommended.similar,
         ordered_since_scoring=churn.ordered_since_scoring if churn is not None else False,
         flags=tuple(customer_flag_reasons(shop_id=shop.pk, customer_id=customer.pk)),
+        interests=customer_interests(run=run, customer_id=customer.pk),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
@@ -161,6 +162,31 @@ def customer_reviews_frame(*, shop_id: int, until: datetime | None = None,
     return pd.DataFrame({"customer_id": frame["customer_id"], "created_at": frame["created_at"],
                          "stars": frame["stars"], "negative": frame["sentiment"] == "negative",
                          "aspect": frame["aspects"].map(first_aspect).astype("float64")})
+
+
+@dataclass(frozen=True)
+class InterestCatalogue:
+    """What the interest profile reads of the catalogue: products with a category or a brand (product_id,
+    category_id float64 NaN none, brand str), and every category's parent (None for a root)."""
+
+    products: pd.DataFrame
+    category_parents: dict[int, int | None]
+
+
+def interest_catalogue(*, shop_id: int) -> InterestCatalogue:
+    """The shop's products that have a category or a brand, and its category tree: two queries, whatever the
+    number of customers (an empty frame for a shop whose products have neither)."""
+    products = read_frame(
+        "SELECT id, category_id, brand FROM catalog_product WHERE shop_id = %s"
+        " AND (category_id IS NOT NULL OR brand <> '')",
+        [shop_id], columns=["product_id", "category_id", "brand"],
+        dtypes={"product_id": "int64", "category_id": "float64", "brand": "str"})
+    parents: dict[int, int | None] = {}
+    if products["category_id"].notna().any():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id, parent_id FROM catalog_category WHERE shop_id = %s", [shop_id])
+            parents = {int(i): (int(p) if p is not None else None) for i, p in cursor.fetchall()}
+    return InterestCatalogue(products=products, category_parents=parents)
 
 
 def data_date_range(*, shop_id: int) -> tuple[datetime | None, datetime | None]:

@@ -41,6 +41,7 @@ from ..models import CustomerScore, RescorePending, ScoringRun
 from ..selectors.at_risk import scoring_run_current
 from ..selectors.frames import shop_frames
 from ..signals import customers_rescored
+from .interests import customer_interests_compute, customer_interests_replace
 from .score_columns import customer_score_deciles_bounds, customer_score_deciles_place, customer_score_list_columns_fill
 from .scoring import SCORE_COLUMNS, scores_compute
 
@@ -128,6 +129,7 @@ def customers_rescore(*, shop: Shop, customer_ids: Iterable[int]) -> int:
     cutoff = _cutoff(shop_id=shop.pk, customer_ids=ids, at_least=run.as_of)
     frames = shop_frames(shop_id=shop.pk, until=cutoff, customer_ids=ids)
     rows = scores_compute(run=run, frames=frames, cutoff=pd.Timestamp(cutoff), history_until=cutoff)
+    profile = customer_interests_compute(shop_id=shop.pk, frames=frames, cutoff=pd.Timestamp(cutoff))
     with transaction.atomic():
         # Under the run's lock: two re-scorings of the run (or its last chunk finishing) write one at a time.
         run = ScoringRun.objects.select_for_update().get(pk=run.pk)
@@ -136,6 +138,7 @@ def customers_rescore(*, shop: Shop, customer_ids: Iterable[int]) -> int:
         bulk_insert(CustomerScore._meta.db_table, SCORE_COLUMNS, rows)
         customer_score_deciles_place(run=run, customer_ids=ids, bounds=bounds)
         customer_score_list_columns_fill(run=run, customer_ids=ids, as_of=cutoff)
+        customer_interests_replace(run=run, profile=profile, customer_ids=ids)
     logger.info("re-scored %d customers of %s into run %d as of %s", len(ids), shop.slug, run.pk, cutoff)
     return len(ids)
 

@@ -1,8 +1,9 @@
 """Batch scoring with the champions, in customer chunks.
 
 A scoring run splits the shop's customers into id ranges; each chunk is one Celery task (so more
-workers finish sooner) that reads its customers' history in bulk, scores both tasks, and replaces
-its rows in one transaction — a chunk that runs twice overwrites, never duplicates. The last chunk
+workers finish sooner) that reads its customers' history in bulk, scores both tasks, computes their
+interest profile (category and brand affinities: services/interests.py), and replaces its rows in one
+transaction — a chunk that runs twice overwrites, never duplicates. The last chunk
 to finish computes the deciles over the whole run (set-based UPDATEs in score_columns.py) and marks the run done."""
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..ml.features import FeatureConfig, build_features, eligible_customers
 from ..ml.reasons import REASON_TEMPLATES
 from ..models import CustomerScore, ModelVersion, ScoringRun
 from ..selectors.frames import shop_frames
+from .interests import customer_interests_compute, customer_interests_replace
 from .registry import model_load
 from .score_columns import customer_score_deciles_fill, customer_score_list_columns_fill
 from .training import TASKS, resolve_as_of
@@ -110,8 +112,10 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
     if run.status == ScoringRun.Status.SUCCEEDED and chunk in run.summary.get("done", []):
         return 0
     lo, hi = run.summary["chunks"][chunk]
-    rows = scores_compute(run=run, frames=shop_frames(shop_id=run.shop_id, until=run.as_of, customer_range=(lo, hi)),
-                          cutoff=pd.Timestamp(run.as_of))
+    frames = shop_frames(shop_id=run.shop_id, until=run.as_of, customer_range=(lo, hi))
+    rows = scores_compute(run=run, frames=frames, cutoff=pd.Timestamp(run.as_of))
+    profile = customer_interests_compute(shop_id=run.shop_id, frames=frames, cutoff=pd.Timestamp(run.as_of))
+    del frames
     with transaction.atomic():
         # Checked again under the run's lock: another delivery of this chunk (a redelivered task, a resume of a
         # run that was in fact still going) may have finished it while this one scored, and the run may have
@@ -121,6 +125,7 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
             return 0
         CustomerScore.objects.filter(scoring_run_id=run.pk, customer_id__gte=lo, customer_id__lte=hi).delete()
         bulk_insert(CustomerScore._meta.db_table, SCORE_COLUMNS, rows)
+        customer_interests_replace(run=run, profile=profile, customer_range=(lo, hi))
         _chunk_done(run_id=run.pk, chunk=chunk)
     return len(rows)
 

@@ -14,6 +14,7 @@ MATRIX = [
     ("get", "/api/v1/customers/", (401, 200, 200, 200)),
     ("get", "/api/v1/customers/C1/", (401, 200, 200, 200)),
     ("get", "/api/v1/customers/C1/scores/", (401, 200, 200, 200)),
+    ("get", "/api/v1/customers/C1/interests/", (401, 200, 200, 200)),
     ("get", "/api/v1/customers/C1/recommendations/", (401, 200, 200, 200)),
     ("get", "/api/v1/products/P1/similar/", (401, 200, 200, 200)),
     ("get", "/api/v1/at-risk/", (401, 200, 200, 200)),
@@ -62,7 +63,8 @@ def test_personal_data_only_for_admins(clients, scored):
 
 def test_another_shops_token_never_sees_this_shops_objects(other_client, scored):
     seg, model = scored["segment"].pk, scored["model"].pk
-    for path in ("/api/v1/customers/C1/", "/api/v1/customers/C1/scores/", "/api/v1/customers/C1/recommendations/",
+    for path in ("/api/v1/customers/C1/", "/api/v1/customers/C1/scores/", "/api/v1/customers/C1/interests/",
+                 "/api/v1/customers/C1/recommendations/",
                  "/api/v1/products/P1/similar/", f"/api/v1/segments/{seg}/", f"/api/v1/segments/{seg}/members/",
                  f"/api/v1/segments/{seg}/export/", f"/api/v1/models/{model}/"):
         assert_error(other_client.get(path), 404)

@@ -3,6 +3,7 @@ their data, and the worker re-scores them into the current run; the task is idem
 every change of its debounce window."""
 
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -10,8 +11,10 @@ from django.core.cache import cache
 from django.db.models import Count
 
 from accounts.tokens import api_token_create
+from behavior.models import Event
+from catalog.models import Category, Product
 from ecomsight.celery import app as celery_app
-from predictions.models import CustomerScore, RescorePending, ScoringRun
+from predictions.models import CustomerInterest, CustomerScore, RescorePending, ScoringRun
 from predictions.selectors.freshness import customers_ordered_since_scoring, with_ordered_since_scoring
 from predictions.services.rescoring import customers_rescore, rescore_changed, rescore_pending_count
 from predictions.services.scoring import scoring_run_create, scoring_run_execute
@@ -162,3 +165,22 @@ def test_a_chunk_that_fails_stays_pending(run, monkeypatch):
         rescore_changed(shop_id=run.shop_id)
     assert set(RescorePending.objects.values_list("customer_id", flat=True)) == set(ids)
     assert set(run.scores.filter(customer_id__in=ids).values_list("id", "scored_at")) == before  # rows kept
+
+
+def test_rescoring_recomputes_the_customers_interest_profile_and_no_one_elses(run):
+    shop = run.shop
+    score = _at_risk(run)[0]
+    others_before = set(CustomerInterest.objects.filter(scoring_run=run).exclude(customer_id=score.customer_id)
+                        .values_list("id", flat=True))
+    gadgets = Category.objects.create(shop=shop, name="Gadgets", path="Gadgets")
+    gadget = Product.objects.create(shop=shop, external_id="GADGET", title="Gadget", category=gadgets, brand="Newco")
+    Event.objects.bulk_create([Event(shop=shop, customer=score.customer, type="add_to_cart", product=gadget,
+                                     occurred_at=run.as_of + timedelta(hours=1 + i), idempotency_key=uuid.uuid4())
+                               for i in range(40)])
+    assert customers_rescore(shop=shop, customer_ids=[score.customer_id]) == 1
+    mine = CustomerInterest.objects.filter(scoring_run=run, customer_id=score.customer_id)
+    assert mine.get(category=gadgets).share > 0.3  # 40 carts (weight 0.5 each) today: about half their interest
+    assert mine.filter(brand="Newco").exists()
+    others_after = set(CustomerInterest.objects.filter(scoring_run=run).exclude(customer_id=score.customer_id)
+                       .values_list("id", flat=True))
+    assert others_after == others_before

@@ -1,14 +1,17 @@
 """Batch scoring: every eligible customer scored once per run, chunks idempotent, deciles over the run."""
 
 import pytest
-from django.db.models import Count
+from django.db.models import Count, Sum
 
 from accounts.models import Job
+from behavior.models import OrderLine
+from catalog.models import Category, Product
 from ecomsight.errors import UserError
-from predictions.models import CustomerScore, ScoringRun
+from predictions.models import CustomerInterest, CustomerScore, ScoringRun
 from predictions.services.scoring import scoring_chunk_run, scoring_run_create, scoring_run_execute
 from predictions.services.training import model_train
 from predictions.tasks import scoring_chunk_task
+from tests.accounts.factories import UserFactory
 
 
 @pytest.fixture
@@ -44,16 +47,31 @@ def test_scoring_in_chunks_scores_every_customer_once_with_reasons_and_value(tra
     assert high_spender.revenue_at_risk == pytest.approx(high_spender.probability * high_spender.spend_12m)
     assert purchase.exclude(expected_orders__isnull=True).count() == purchase.count()
     assert Job.objects.get(pk=run.job_id).status == "succeeded"
+    # Every chunk wrote its customers' interest profile: the simulated shop's products have categories and brands.
+    interests = CustomerInterest.objects.filter(scoring_run=run)
+    profiled = set(interests.values_list("customer", flat=True))
+    buyers = set(OrderLine.objects.filter(order__shop=trained_shop, order__placed_at__lte=run.as_of)
+                 .values_list("order__customer", flat=True))
+    assert buyers and buyers <= profiled  # everyone who bought something before the scores' date has a profile
+    roots = interests.filter(kind="category", category__parent__isnull=True)
+    n_roots = Category.objects.filter(shop=trained_shop, parent__isnull=True).count()
+    for total in roots.values("customer").annotate(total=Sum("share")).values_list("total", flat=True):
+        # The root categories split what they bought; only roots under 10 % each are missing from the sum.
+        assert 1 - 0.10 * n_roots < total <= 1 + 1e-9
+    assert interests.filter(kind="brand").exists()
 
 
 @pytest.mark.django_db
 def test_a_chunk_that_runs_twice_overwrites_and_never_duplicates(trained_shop):
     run = scoring_run_execute(run=scoring_run_create(shop=trained_shop, chunk_size=200, enqueue=False))
     before = CustomerScore.objects.filter(scoring_run=run).count()
+    interests_before = CustomerInterest.objects.filter(scoring_run=run).count()
+    assert interests_before
     scoring_chunk_run(run_id=run.pk, chunk=0)
     ScoringRun.objects.filter(pk=run.pk).update(status="running")  # as if a worker died after writing
     scoring_chunk_run(run_id=run.pk, chunk=1)
     assert CustomerScore.objects.filter(scoring_run=run).count() == before
+    assert CustomerInterest.objects.filter(scoring_run=run).count() == interests_before
     run.refresh_from_db()
     assert run.chunks_done == run.chunks_total
 
@@ -122,3 +140,15 @@ def test_a_run_whose_queued_chunks_were_lost_is_finished_by_resume(trained_shop,
     scores = CustomerScore.objects.filter(scoring_run=run, task="purchase")
     assert scores.count() == trained_shop.customers.count()
     assert not scores.values("customer").annotate(n=Count("id")).filter(n__gt=1).exists()
+
+
+@pytest.mark.django_db
+def test_a_shop_whose_products_have_no_category_or_brand_scores_with_an_empty_profile(trained_shop, client):
+    Product.objects.filter(shop=trained_shop).update(category=None, brand="")
+    run = scoring_run_execute(run=scoring_run_create(shop=trained_shop, chunk_size=300, enqueue=False))
+    assert run.status == ScoringRun.Status.SUCCEEDED
+    assert not CustomerInterest.objects.filter(scoring_run=run).exists()
+    client.force_login(UserFactory(role="marketer", shops=[trained_shop]))
+    customer = CustomerScore.objects.filter(scoring_run=run, task="churn").first().customer
+    assert client.get(f"/customers/{customer.external_id}/").status_code == 200
+    assert client.get("/customers/").status_code == 200
