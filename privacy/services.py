@@ -178,8 +178,8 @@ def _file_scrub(path: str, external_ids: set[str]) -> tuple[int, set[str]]:
 
 def customer_data_export(*, shop: Shop, external_id: str) -> dict:
     """Every stored fact about one customer of `shop`, JSON-ready: profile (with email, name and consent),
-    orders with their lines, events, reviews, scores, recommendations, offers assigned, flags and the recorded
-    exports that targeted them.
+    orders with their lines, events, reviews, scores, interest profile, recommendations, offers assigned, flags and
+    the recorded exports that targeted them.
     Raises UserError (code not_found) for an unknown customer."""
     customer = Customer.objects.filter(shop=shop, external_id=external_id).first() \
         if "\x00" not in external_id else None
@@ -198,6 +198,8 @@ def customer_data_export(*, shop: Shop, external_id: str) -> dict:
     scores = list(CustomerScore.objects.filter(customer=customer).order_by("scored_at", "pk").values(
         "task", "probability", "risk_band", "decile", "reasons", "expected_orders", "p_alive", "spend_12m",
         "revenue_at_risk", "scored_at", "scoring_run_id"))
+    interests = list(CustomerInterest.objects.filter(customer=customer).order_by("scoring_run_id", "kind", "-share")
+                     .values("scoring_run_id", "kind", "category__path", "brand", "share"))
     recommendations = list(Recommendation.objects.filter(shop=shop, customer=customer).order_by("rank").values(
         "product__external_id", "rank", "score", "source", "reason"))
     reviews = list(Review.objects.filter(shop=shop, customer=customer).order_by("created_at", "pk").values(
@@ -227,6 +229,8 @@ def customer_data_export(*, shop: Shop, external_id: str) -> dict:
                               for a in assignments],
         "flags": flags,
         "scores": scores,
+        "interests": [{"scoring_run_id": i["scoring_run_id"], "kind": i["kind"], "category": i["category__path"],
+                       "brand": i["brand"], "share": i["share"]} for i in interests],
         "recommendations": [{"product_id": r["product__external_id"], "rank": r["rank"], "score": r["score"],
                              "source": r["source"], "reason": r["reason"]} for r in recommendations],
         "segment_exports": [{"export_id": x["pk"], "created_at": x["created_at"],

@@ -14,10 +14,10 @@ from accounts.models import AuditLog, Job
 from behavior.models import Customer, Event, Order, OrderLine, Review
 from behavior.retention import events_retention_apply
 from behavior.services import data_import
-from catalog.models import Product
+from catalog.models import Category, Product
 from forecasts.models import CustomerFlag
 from offers.models import Assignment, Offer
-from predictions.models import CustomerScore, Segment, SegmentExport
+from predictions.models import CustomerInterest, CustomerScore, Segment, SegmentExport
 from predictions.selectors.segments import segment_member_ids
 from predictions.services.exports import export_stream
 from predictions.services.segments import export_create
@@ -135,6 +135,12 @@ def test_access_request_exports_every_stored_fact(shop, tmp_path):
     Assignment.objects.create(shop=shop, external_id="A1", customer=customers["C1"], offer=offer,
                               assigned_at=AS_OF, propensity=0.5)
     CustomerFlag.objects.create(shop=shop, customer=customers["C1"], kind="refund_abuse", reason="refunds")
+    kitchen = Category.objects.create(shop=shop, name="Kitchen", path="Kitchen")
+    run = CustomerScore.objects.filter(customer=customers["C1"]).first().scoring_run
+    CustomerInterest.objects.create(shop=shop, scoring_run=run, customer=customers["C1"], kind="category",
+                                    category=kitchen, share=0.75)
+    CustomerInterest.objects.create(shop=shop, scoring_run=run, customer=customers["C1"], kind="brand",
+                                    brand="Acme", share=0.5)
     out_file = tmp_path / "c1.json"
     out = io.StringIO()
     call_command("export_customer", "--shop", shop.slug, "C1", "--out", str(out_file), stdout=out)
@@ -145,8 +151,10 @@ def test_access_request_exports_every_stored_fact(shop, tmp_path):
     assert document["orders"][0]["lines"] == [{"product_id": "P1", "quantity": 2, "unit_price": None}]
     assert {e["type"] for e in document["events"]} == {"view"}
     assert set(document) == set(customer_data_export(shop=shop, external_id="C1")) == {
-        "shop", "customer", "orders", "events", "reviews", "offer_assignments", "flags", "scores",
+        "shop", "customer", "orders", "events", "reviews", "offer_assignments", "flags", "scores", "interests",
         "recommendations", "segment_exports"}
+    assert [(i["kind"], i["category"], i["brand"], i["share"]) for i in document["interests"]] == [
+        ("brand", None, "Acme", 0.5), ("category", "Kitchen", "", 0.75)]
     assert [r["text"] for r in document["reviews"]] == ["late again"]
     assert [(a["id"], a["offer_id"]) for a in document["offer_assignments"]] == [("A1", "D10")]
     assert [f["kind"] for f in document["flags"]] == ["refund_abuse"]
