@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-forecasts.txt | cksum | cut -d' ' -f1)
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (each with its own test database, Redis db and folders); 0: one process
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo demo-stop test lint install bench-ingest
 
@@ -32,7 +34,7 @@ demo-stop:
 # override), the embedded ones otherwise.
 test: $(STAMP)
 	$(PY) scripts/check_services.py
-	DJANGO_SETTINGS_MODULE=ecomsight.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=ecomsight.settings.test $(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -18,6 +18,25 @@ if "REDIS_URL" not in os.environ:
         os.environ["REDIS_URL"] = redis_url(Path(os.environ.get("VAR_DIR", Path(__file__).resolve().parents[2]
                                                                 / "var")), db=15)
 os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])
+
+# pytest-xdist (`make test` runs the suite on two workers): each worker has its own test database already
+# (pytest-django names it test_<name>_gw<K>); here worker K also gets its own Redis db, for the cache and the
+# broker, K above the one the URL names (K below it past db 15: the default 15 gives gw0 15, gw1 14), and its
+# own folders for models, imports, exports and media (below). The processes a test starts (a Celery worker,
+# gunicorn, a drill's subprocess) inherit the worker's environment, adjusted once.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if XDIST_WORKER and os.environ.get("ECOMSIGHT_TEST_WORKER") != XDIST_WORKER:
+    from urllib.parse import urlsplit
+
+    def _worker_db(url: str, k: int) -> str:
+        parts = urlsplit(url)
+        db = int(parts.path.strip("/") or 0)
+        return parts._replace(path=f"/{db + k if db + k <= 15 else db - k}").geturl()
+
+    _k = int(XDIST_WORKER.removeprefix("gw"))
+    for _name in ("REDIS_URL", "CELERY_BROKER_URL"):
+        os.environ[_name] = _worker_db(os.environ[_name], _k)
+    os.environ["ECOMSIGHT_TEST_WORKER"] = XDIST_WORKER
 # Tasks run in process in the tests; the worker tests start a real Celery worker against Redis.
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 
@@ -25,6 +44,9 @@ from .base import *  # noqa: E402,F403
 from .base import VAR_DIR, env  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-MODEL_DIR = Path(env("MODEL_DIR", default=str(VAR_DIR / "test-models")))
-IMPORT_DIR = VAR_DIR / "test-imports"
-EXPORT_DIR = VAR_DIR / "test-exports"
+_WORKER_DIR = f"-{XDIST_WORKER}" if XDIST_WORKER else ""  # var/test-models-gw1, ...
+MODEL_DIR = Path(env("MODEL_DIR", default=str(VAR_DIR / f"test-models{_WORKER_DIR}")))
+IMPORT_DIR = VAR_DIR / f"test-imports{_WORKER_DIR}"
+EXPORT_DIR = VAR_DIR / f"test-exports{_WORKER_DIR}"
+if XDIST_WORKER and "MEDIA_ROOT" not in os.environ:
+    MEDIA_ROOT = VAR_DIR / f"test-media{_WORKER_DIR}"

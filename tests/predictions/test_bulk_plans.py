@@ -1,10 +1,17 @@
 """The set-based writes over a whole scoring run keep a sound plan whoever calls them (issue 22 item 6).
 
-100,000 customers with a churn row, a purchase row and an order each are written in SQL (generate_series) just
-before the write, so the tables' statistics know nothing of them. Each write runs with PostgreSQL's
-auto_explain reporting every plan it executes: no plan may hold a Nested Loop (with wrong estimates, the join
-of the run's churn and purchase rows became one: 100,000 x 100,000 row visits). A statement timeout turns a
-degraded plan into a failure instead of a hung test."""
+100,000 customers with a churn row, a purchase row and an order each are written in SQL (generate_series) once
+for the module and committed; each test's writes are rolled back with its transaction, so every test starts
+from the same fresh run. Each write runs with PostgreSQL's auto_explain reporting every plan it executes: no
+plan may hold a Nested Loop (with wrong estimates, the join of the run's churn and purchase rows became one:
+100,000 x 100,000 row visits). A statement timeout turns a degraded plan into a failure instead of a hung test.
+
+Why committed rather than written in each test's transaction (as before): rows inserted in the test's own
+transaction had PostgreSQL queue a deferred foreign-key check for every insert and for every update of them
+(even one that changes no key), about 1.5 million per test, fired when the test case's teardown checks the
+deferred constraints: 35-55 s per test, plus 14 s of writing the rows again for each test. The writes under
+test ANALYZE the tables first (score_columns._tables_analyse), so committing the rows beforehand changes no
+statistics the planner sees."""
 
 from __future__ import annotations
 
@@ -12,8 +19,9 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
+from accounts.models import Shop
 from predictions.models import CustomerScore, ScoringRun
 from predictions.selectors.at_risk import LIST_COLUMNS
 from predictions.services.score_columns import (
@@ -25,28 +33,67 @@ from predictions.services.score_columns import (
 from tests.predictions.factories import AS_OF, ScoringRunFactory
 
 N = 100_000
+TABLES = ("predictions_customerscore", "behavior_order", "behavior_customer")  # children first
 pytestmark = pytest.mark.slow
 
 
+def _superuser(cursor) -> bool:
+    cursor.execute("SELECT current_setting('is_superuser') = 'on'")
+    return cursor.fetchone()[0]
+
+
+def _bulk(cursor, statements: list[tuple[str, list]]) -> None:
+    """Run `statements` in one transaction; as a superuser (the test servers' `postgres`) without the foreign-key
+    triggers (session_replication_role = replica): the rows are generated from the shop's own ids, and deleting
+    100,000 customers would otherwise check every table that references a customer, once per row."""
+    with transaction.atomic():
+        if _superuser(cursor):
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        for sql, params in statements:
+            cursor.execute(sql, params)
+
+
+@pytest.fixture(scope="module")
+def big_run_committed(django_db_setup, django_db_blocker) -> ScoringRun:
+    """The shop's fresh run of N customers, committed once for the module (removed after it)."""
+    with django_db_blocker.unblock():
+        shop = Shop.objects.create(slug="bulk-plans", name="Bulk plans")
+        run = ScoringRunFactory(shop=shop, as_of=AS_OF)
+        with connection.cursor() as cursor:
+            # No autovacuum ANALYZE of the committed rows before the tests: the planner knows nothing of them until
+            # the code under test analyses the tables itself, as when a scoring run has just written them.
+            for table in TABLES:
+                cursor.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+            _bulk(cursor, [
+                ("INSERT INTO behavior_customer (shop_id, external_id, email, name, country, attributes, is_stub, "
+                 "created_at) SELECT %s, 'B' || i, '', '', '', '{}'::jsonb, false, now() "
+                 "FROM generate_series(1, %s) i", [shop.pk, N]),
+                ("INSERT INTO behavior_order (shop_id, external_id, customer_id, placed_at, currency, status, "
+                 "offer_code) SELECT %s, 'O' || id, id, %s - (id %% 300) * interval '1 day', 'EUR', 'placed', '' "
+                 "FROM behavior_customer WHERE shop_id = %s", [shop.pk, AS_OF, shop.pk]),
+                *[("INSERT INTO predictions_customerscore (shop_id, scoring_run_id, customer_id, task, probability, "
+                   "risk_band, decile, reasons, spend_12m, scored_at) "
+                   f"SELECT %s, %s, c.id, %s, {probability}, 'low', 10, '[]'::jsonb, 0, now() "
+                   "FROM behavior_customer c WHERE c.shop_id = %s", [shop.pk, run.pk, task, shop.pk])
+                  for task, probability in (("churn", "(c.id %% 1000) / 1000.0"),
+                                            ("purchase", "1 - (c.id %% 997) / 997.0"))],
+            ])
+    yield run
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            _bulk(cursor, [(f"DELETE FROM {table} WHERE shop_id = %s", [shop.pk]) for table in TABLES])
+            for table in TABLES:
+                cursor.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
+        shop.delete()  # the run and anything else of the shop's, through the ORM
+
+
 @pytest.fixture
-def big_run(shop) -> ScoringRun:
-    run = ScoringRunFactory(shop=shop, as_of=AS_OF)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO behavior_customer (shop_id, external_id, email, name, country, attributes, is_stub, "
-            "created_at) SELECT %s, 'B' || i, '', '', '', '{}'::jsonb, false, now() FROM generate_series(1, %s) i",
-            [shop.pk, N])
-        cursor.execute(
-            "INSERT INTO behavior_order (shop_id, external_id, customer_id, placed_at, currency, status, offer_code) "
-            "SELECT %s, 'O' || id, id, %s - (id %% 300) * interval '1 day', 'EUR', 'placed', '' "
-            "FROM behavior_customer WHERE shop_id = %s", [shop.pk, AS_OF, shop.pk])
-        for task, probability in (("churn", "(c.id %% 1000) / 1000.0"), ("purchase", "1 - (c.id %% 997) / 997.0")):
-            cursor.execute(
-                "INSERT INTO predictions_customerscore (shop_id, scoring_run_id, customer_id, task, probability, "
-                "risk_band, decile, reasons, spend_12m, scored_at) "
-                f"SELECT %s, %s, c.id, %s, {probability}, 'low', 10, '[]'::jsonb, 0, now() "
-                "FROM behavior_customer c WHERE c.shop_id = %s", [shop.pk, run.pk, task, shop.pk])
-    return run
+def big_run(big_run_committed, db) -> ScoringRun:
+    yield ScoringRun.objects.get(pk=big_run_committed.pk)
+    # The test's transaction is rolled back without the test case's check of the deferred foreign keys: the writes
+    # under test change no key, but a row updated twice in one transaction queues a check per row all the same
+    # (100,000 here, 7-13 s with the machine loaded) that could only find the keys generated above.
+    transaction.set_rollback(True)
 
 
 @pytest.fixture
@@ -71,8 +118,8 @@ def plans():
     yield found
     raw.remove_notice_handler(keep)
     with connection.cursor() as cursor:
-        # The timeout guards the statements under test, not the test case's teardown: checking the deferred foreign
-        # keys of every row inserted and updated here (half a million) took more than 60 s on a slower machine.
+        # The timeout guards the statements under test, not the test case's teardown (its check of the deferred
+        # foreign keys took more than 60 s on a slower machine when the rows were written in the test's transaction).
         cursor.execute("SET LOCAL statement_timeout = 0")
 
 

@@ -70,7 +70,7 @@ def test_production_refuses_to_start_without_the_personal_data_keys(name):
     ("PERSONAL_DATA_KEYS", "notakey"),
     ("PERSONAL_DATA_KEYS", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode() + ",also-not-a-key"),
     ("PERSONAL_DATA_INDEX_KEY", "x"),
-])
+], ids=["keys-not-a-key", "keys-second-not-a-key", "index-key-short"])  # fixed: a random id differs per xdist worker
 def test_check_deploy_refuses_a_malformed_encryption_key_or_a_short_index_key(name, value):
     # Second replay of issue 16: both passed `check --deploy`; a malformed Fernet key then failed at the first
     # page, export or import that touched an email (500), and a one-character index key lets anyone holding a
