@@ -71,11 +71,6 @@ class TrainConfig:
     n_train_cutoffs: int = 4
     # None: max(7, horizon_days // 2), see labels.default_step_days.
     cutoff_step_days: int | None = None
-    # Small shops stack more training cutoffs, `dense_step_days` apart, up to about this many rows (at most
-    # `max_train_cutoffs`); 0 keeps n_train_cutoffs. See `training_cutoff_plan`.
-    train_rows_budget: int = 250_000
-    dense_step_days: int = 14
-    max_train_cutoffs: int = 26
     seed: int = 0
     feature_config: FeatureConfig = FeatureConfig()
 
@@ -157,26 +152,6 @@ def make_cutoffs(
     if earliest is not None:
         train = [t for t in train if t >= as_utc(earliest)]
     return Cutoffs(train=tuple(sorted(train)), valid=valid)
-
-
-def training_cutoff_plan(config: TrainConfig, rows_per_cutoff: int) -> tuple[int, int]:
-    """How many training cutoffs to stack and how many days apart: (n_train_cutoffs, step_days) by default.
-
-    A small shop's single cutoff holds few labelled rows, and one label window is a noisy sample of its
-    seasons: when `train_rows_budget` allows more than n_train_cutoffs cutoffs of `rows_per_cutoff` rows
-    (the validation cutoff's count), cutoffs are taken every `dense_step_days` (never further apart than the
-    default step) back to the start of the history, up to the budget and `max_train_cutoffs`, provided they
-    reach at least as far back as the default plan. An explicit `cutoff_step_days` is kept as given. Measured on
-    the CDNOW orders (docs/status/issue-19-session4-cdnow.md): more rows, better PR AUC on the validation
-    window and the test window."""
-    default = (config.n_train_cutoffs, config.step_days)
-    if config.cutoff_step_days is not None or config.train_rows_budget <= 0 or rows_per_cutoff <= 0:
-        return default
-    step = min(config.step_days, max(1, config.dense_step_days))
-    n = min(config.max_train_cutoffs, config.train_rows_budget // rows_per_cutoff)
-    if n <= config.n_train_cutoffs or (n - 1) * step < (config.n_train_cutoffs - 1) * config.step_days:
-        return default
-    return n, step
 
 
 def truncate_frames(frames: ShopFrames, cutoff: pd.Timestamp) -> ShopFrames:
@@ -338,11 +313,17 @@ def train(
     )
     start = data_start(frames)
     earliest = start + pd.Timedelta(days=th.min_feature_history_days) if start is not None else None
-    valid_cutoff = as_of - pd.Timedelta(days=config.horizon_days)
+    cutoffs = make_cutoffs(
+        as_of=as_of,
+        horizon_days=config.horizon_days,
+        n_train_cutoffs=config.n_train_cutoffs,
+        step_days=config.step_days,
+        earliest=earliest,
+    )
     report(0.05, "building validation features")
     valid = build_model_input(
         frames,
-        cutoff=valid_cutoff,
+        cutoff=cutoffs.valid,
         horizon_days=config.horizon_days,
         task=config.task,
         config=config,
@@ -351,14 +332,6 @@ def train(
     if len(valid.customer_ids) == 0 or valid.y is None:
         # History shorter than the horizon: nothing is labelled; label-free models use today's features.
         valid = build_model_input(frames, cutoff=as_of, horizon_days=None, task=config.task, config=config)
-    n_cutoffs, step_days = training_cutoff_plan(config, len(valid.customer_ids) if valid.y is not None else 0)
-    cutoffs = make_cutoffs(
-        as_of=as_of,
-        horizon_days=config.horizon_days,
-        n_train_cutoffs=n_cutoffs,
-        step_days=step_days,
-        earliest=earliest,
-    )
     # Training rows come from the shop as it was at the validation cutoff: their labels cannot
     # reach into the validation period.
     before_valid = truncate_frames(frames, cutoffs.valid)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -150,7 +150,6 @@ from predictions.ml.pipeline import (  # noqa: E402 - the generator above is sha
     make_cutoffs,
     score,
     train,
-    training_cutoff_plan,
 )
 
 BASELINES = ("recency", "rfm_logreg", "bgnbd")
@@ -171,32 +170,6 @@ def test_training_cutoff_labels_end_before_validation_starts():
     assert c.valid == pd.Timestamp("2024-10-03", tz="UTC")
     assert all(t + pd.Timedelta(days=90) <= c.valid for t in c.train) and list(c.train) == sorted(c.train)
     assert len(c.train) == 4 and c.train[-1] == c.valid - pd.Timedelta(days=90)
-
-
-def test_small_shops_stack_more_training_cutoffs_up_to_a_row_budget_big_ones_keep_four():
-    config = TrainConfig(task="purchase", horizon_days=90, as_of=pd.Timestamp("2025-01-01", tz="UTC"))
-    assert config.step_days == 45
-    assert training_cutoff_plan(config, 12_000) == (20, 14)  # 250,000 rows // 12,000, every 14 days
-    assert training_cutoff_plan(config, 2_000) == (26, 14)  # capped at max_train_cutoffs
-    assert training_cutoff_plan(config, 100_000) == (4, 45)  # a big shop: the default plan
-    assert training_cutoff_plan(config, 0) == (4, 45)
-    assert training_cutoff_plan(replace(config, cutoff_step_days=30), 2_000) == (4, 30)  # as the caller asked
-    assert training_cutoff_plan(replace(config, train_rows_budget=0), 2_000) == (4, 45)
-    # Dense cutoffs that would not reach as far back as the default plan are not used.
-    assert training_cutoff_plan(replace(config, max_train_cutoffs=6), 2_000) == (4, 45)
-    assert training_cutoff_plan(replace(config, horizon_days=14), 2_000) == (26, 7)  # never sparser than default
-
-
-def test_training_on_a_small_shop_stacks_dense_cutoffs_whose_labels_end_before_validation(shop):
-    config = TrainConfig(task="purchase", horizon_days=90, as_of=shop.end, algorithms=("rfm_logreg",))
-    dense = train(shop.frames, config, model_factories=_factories("purchase"))
-    sparse = train(shop.frames, replace(config, train_rows_budget=0), model_factories=_factories("purchase"))
-    c = dense.cutoffs
-    assert len(sparse.cutoffs.train) == 4 and len(c.train) > 4
-    assert all(b - a == pd.Timedelta(days=14) for a, b in zip(c.train, c.train[1:], strict=False))
-    assert c.train[-1] + pd.Timedelta(days=90) == c.valid and c.train[0] >= shop.end - pd.Timedelta(days=730)
-    assert dense.train_rows > sparse.train_rows and dense.valid_rows == sparse.valid_rows
-    assert dense.errors == {} and dense.metrics["rfm_logreg"]["roc_auc"] > 0.75
 
 
 @pytest.mark.parametrize("task", ["churn", "purchase"])
