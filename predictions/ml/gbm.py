@@ -8,6 +8,11 @@ Why these choices:
 - Early stopping on validation (50 rounds patience, at most 1,000 rounds, learning rate 0.05),
   leaves of at least 50 rows and feature / row bagging keep the trees from memorising small shops.
 - Big shops: at most 400k rows are bagged per tree, which bounds the time per round.
+- Two settings are tried on the validation split and the higher validation AUC (at each one's best round)
+  is kept: the default trees above and small, slow, heavily regularised ones (`PARAM_CANDIDATES`). Small
+  shops with few, noisy rows (real orders-only shops) favour the latter; the search is a fixed grid, not a
+  timed one, so the same data gives the same model; above `SEARCH_MAX_ROWS` training rows only the default
+  is fitted (it bounds the training time of big shops).
 - `deterministic=True`, `force_col_wise`, fixed seeds and 2 threads: the same data gives the same
   model on any run of the same machine type, which the champion comparison relies on.
 
@@ -44,6 +49,9 @@ MAX_SCALE_POS_WEIGHT = 50.0
 # unlike a wall-clock budget, which would make the model depend on machine load.
 MAX_BAGGED_ROWS = 400_000
 
+# Above this many training rows only the default settings are fitted.
+SEARCH_MAX_ROWS = 300_000
+
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
     "learning_rate": 0.05,
@@ -59,6 +67,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "force_col_wise": True,
     "verbosity": -1,
 }
+# Settings tried on the validation split (name -> overrides of the defaults), the first being the default.
+PARAM_CANDIDATES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "small": {"num_leaves": 7, "min_data_in_leaf": 200, "learning_rate": 0.02},
+}
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,9 @@ class GbmTrainingSummary:
     scale_pos_weight: float
     calibration: str
     valid_auc_raw: float | None
+    # The PARAM_CANDIDATES entry validation chose, and each tried one's validation AUC.
+    settings: str = "default"
+    candidates_auc: dict[str, float | None] | None = None
 
 
 class LightGbmModel:
@@ -85,8 +101,11 @@ class LightGbmModel:
         params: dict[str, Any] | None = None,
         num_boost_round: int = 1000,
         early_stopping_rounds: int = 50,
+        search: bool | None = None,
     ) -> None:
         self.task = task
+        # Explicit params are used as given; otherwise PARAM_CANDIDATES are tried on validation.
+        self.search = params is None if search is None else search
         self.seed = seed
         self.params = {**DEFAULT_PARAMS, **(params or {})}
         self.num_boost_round = num_boost_round
@@ -97,16 +116,18 @@ class LightGbmModel:
         self.summary: GbmTrainingSummary | None = None
 
     # ----------------------------------------------------------------------------------- training
-    def _train_params(self, y_train: np.ndarray, y_valid: np.ndarray) -> dict[str, Any]:
+    def _train_params(self, y_train: np.ndarray, y_valid: np.ndarray,
+                      base: dict[str, Any] | None = None) -> dict[str, Any]:
+        base = self.params if base is None else base
         n_pos = float(y_train.sum())
         n_neg = float(len(y_train) - n_pos)
         scale = float(np.clip(n_neg / n_pos, 1.0, MAX_SCALE_POS_WEIGHT)) if n_pos > 0 else 1.0
         both_classes = 0 < y_valid.sum() < len(y_valid)
-        bagging = min(float(self.params.get("bagging_fraction", 0.8)), MAX_BAGGED_ROWS / max(len(y_train), 1))
+        bagging = min(float(base.get("bagging_fraction", 0.8)), MAX_BAGGED_ROWS / max(len(y_train), 1))
         return {
-            **self.params,
+            **base,
             "bagging_fraction": bagging,
-            "scale_pos_weight": self.params.get("scale_pos_weight", scale),
+            "scale_pos_weight": base.get("scale_pos_weight", scale),
             # AUC is unaffected by the class weight; it is undefined with one class in validation.
             "metric": ["auc"] if both_classes else ["binary_logloss"],
             "seed": self.seed,
@@ -116,36 +137,56 @@ class LightGbmModel:
         }
 
     def fit(self, train: ModelInput, valid: ModelInput) -> None:
-        """Train on `train` with early stopping on `valid`, then calibrate on `valid`."""
+        """Train on `train` with early stopping on `valid` (each candidate setting; the best validation AUC
+        is kept, ties to the default), then calibrate on `valid`."""
         y_train, y_valid = training_labels(train, valid)
         self.features = [str(c) for c in train.X.columns]
         require_columns(valid.X.columns, self.features)
-        params = self._train_params(y_train, y_valid)
-        dtrain = lgb.Dataset(self._matrix(train.X), label=y_train, feature_name=self.features, free_raw_data=True)
-        dvalid = lgb.Dataset(self._matrix(valid.X), label=y_valid, reference=dtrain)
-        evals: dict[str, Any] = {}
-        self.booster = lgb.train(
-            params,
-            dtrain,
-            num_boost_round=self.num_boost_round,
-            valid_sets=[dvalid],
-            valid_names=["valid"],
-            callbacks=[
-                lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False),
-                lgb.record_evaluation(evals),
-            ],
-        )
-        best = self.booster.best_iteration or self.booster.current_iteration()
+        x_train, x_valid = self._matrix(train.X), self._matrix(valid.X)
+        both_classes = 0 < y_valid.sum() < len(y_valid)
+        names = ["default"]
+        if self.search and both_classes and len(y_train) <= SEARCH_MAX_ROWS:
+            names = list(PARAM_CANDIDATES)
+        tried: dict[str, tuple[lgb.Booster, dict[str, Any], int, list, float | None]] = {}
+        for name in names:
+            base = {**self.params, **PARAM_CANDIDATES.get(name, {})}
+            params = self._train_params(y_train, y_valid, base)
+            dtrain = lgb.Dataset(x_train, label=y_train, feature_name=self.features, free_raw_data=False)
+            dvalid = lgb.Dataset(x_valid, label=y_valid, reference=dtrain)
+            evals: dict[str, Any] = {}
+            booster = lgb.train(
+                params,
+                dtrain,
+                num_boost_round=self.num_boost_round,
+                valid_sets=[dvalid],
+                valid_names=["valid"],
+                callbacks=[
+                    lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False),
+                    lgb.record_evaluation(evals),
+                ],
+            )
+            best = booster.best_iteration or booster.current_iteration()
+            history = next(iter(evals.get("valid", {}).values()), [])
+            auc_history = evals.get("valid", {}).get("auc")
+            auc = float(auc_history[best - 1]) if auc_history else None
+            tried[name] = (booster, {**base, "scale_pos_weight": params["scale_pos_weight"]}, best, history, auc)
+        chosen = names[0]
+        for name in names[1:]:
+            auc, best_auc = tried[name][4], tried[chosen][4]
+            if auc is not None and best_auc is not None and auc > best_auc + 1e-4:
+                chosen = name
+        self.booster, params, best, history, auc = tried[chosen]
+        self.params = {**self.params, **PARAM_CANDIDATES.get(chosen, {})}
         raw_valid = self._raw(valid.X, num_iteration=best)
         self.calibrator = fit_calibrator(raw_valid, y_valid)
-        history = next(iter(evals.get("valid", {}).values()), [])
-        auc_history = evals.get("valid", {}).get("auc")
         self.summary = GbmTrainingSummary(
             best_iteration=int(best),
             rounds_run=len(history),
             scale_pos_weight=float(params["scale_pos_weight"]),
             calibration=self.calibrator.method,
-            valid_auc_raw=float(auc_history[best - 1]) if auc_history else None,
+            valid_auc_raw=auc,
+            settings=chosen,
+            candidates_auc={name: item[4] for name, item in tried.items()},
         )
 
     # ---------------------------------------------------------------------------------- inference

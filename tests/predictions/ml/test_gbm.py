@@ -116,3 +116,48 @@ def test_path_contributions_add_up_to_the_raw_score_and_blame_the_driving_featur
     # Both methods name the same strongest feature for most customers.
     agree = (np.abs(path).argmax(axis=1) == np.abs(shap).argmax(axis=1)).mean()
     assert agree > 0.7
+
+
+def test_validation_chooses_between_the_candidate_settings_and_the_choice_is_saved(fitted, tmp_path):
+    """Both candidate settings are fitted on the same split; the higher validation AUC wins (ties to the
+    default), and a loaded model carries the chosen settings, not the defaults."""
+    from predictions.ml.gbm import DEFAULT_PARAMS, PARAM_CANDIDATES
+
+    aucs = fitted.summary.candidates_auc
+    assert set(aucs) == set(PARAM_CANDIDATES) and all(0.5 < a <= 1.0 for a in aucs.values())
+    best = max(aucs.values())
+    expected = "default" if aucs["default"] >= best - 1e-4 else max(aucs, key=aucs.get)
+    assert fitted.summary.settings == expected and fitted.summary.valid_auc_raw == aucs[expected]
+    assert fitted.params == {**DEFAULT_PARAMS, **PARAM_CANDIDATES[expected]}
+    fitted.save(tmp_path / "gbm")
+    loaded = LightGbmModel.load(tmp_path / "gbm", expected_features=FEATURES)
+    assert loaded.params == fitted.params and loaded.summary.settings == expected
+
+
+def test_noisy_small_training_set_prefers_the_small_regularised_trees():
+    """Few rows and a weak signal: 31-leaf trees fit noise, the small slow trees generalise (the orders-only
+    shops' case)."""
+    rng = np.random.default_rng(0)
+
+    def noisy(n):
+        X = pd.DataFrame(rng.normal(size=(n, 6)), columns=FEATURES).astype(np.float32)
+        z = 0.6 * X["recency_days"].to_numpy() - 1.5
+        return ModelInput(np.arange(n), X, y=(rng.random(n) < 1 / (1 + np.exp(-z))).astype(int))
+
+    model = LightGbmModel("purchase", seed=0)
+    model.fit(noisy(3000), noisy(3000))
+    assert model.summary.settings == "small"
+    assert model.summary.candidates_auc["small"] > model.summary.candidates_auc["default"]
+
+
+def test_explicit_params_and_big_training_sets_fit_one_setting(monkeypatch):
+    import predictions.ml.gbm as gbm
+
+    train, valid = _data(2000, 1), _data(1000, 2)
+    given = LightGbmModel("churn", params={"num_leaves": 15})
+    given.fit(train, valid)
+    assert list(given.summary.candidates_auc) == ["default"] and given.params["num_leaves"] == 15
+    monkeypatch.setattr(gbm, "SEARCH_MAX_ROWS", 1999)
+    big = LightGbmModel("churn")
+    big.fit(train, valid)
+    assert list(big.summary.candidates_auc) == ["default"] and big.params["num_leaves"] == 31
