@@ -143,13 +143,15 @@ def _bad_text(value: str) -> bool:
 
 
 def _rows_from_items(items: list, kind: str, *, key: str, index_of=lambda i: i, also: frozenset[str] = frozenset(),
+                     implied: list[dict] | None = None,
                      ) -> tuple[list[tuple[int, list[str]]], list[ItemRejected]]:
     """Prepared rows (line, cells) in the kind's column order, and the items refused for their JSON shape.
 
     A key that is neither a column of the kind nor in `also` refuses its item (`unknown_field`): dropped, a typo
-    (`stauts: cancelled`) stored a cancelled order as placed and said nothing."""
+    (`stauts: cancelled`) stored a cancelled order as placed and said nothing. `implied[i]`: columns item i takes
+    from where it sits (a line's `order_id`), not from the client: an item naming one of them is refused too."""
     columns = SPECS[kind].columns
-    known = frozenset(SPECS[kind].names) | also
+    known = frozenset(SPECS[kind].names) - frozenset(implied[0] if implied else ()) | also
     rows: list[tuple[int, list[str]]] = []
     rejected: list[ItemRejected] = []
     for position, item in enumerate(items):
@@ -159,10 +161,12 @@ def _rows_from_items(items: list, kind: str, *, key: str, index_of=lambda i: i, 
             continue
         unknown = sorted(str(name) for name in item if name not in known)
         if unknown:
-            takes = ", ".join(sorted(known - {"order_id"} if kind == "order_lines" else known))
+            takes = ", ".join(sorted(known))
             rejected.append(ItemRejected(index, unknown[0][:40], "unknown_field",
                                          f"Unknown field “{unknown[0][:40]}”: an item takes {takes}."))
             continue
+        if implied:
+            item = {**item, **implied[position]}
         cells = []
         for column in columns:
             value = item.get(column.name)
@@ -265,6 +269,7 @@ def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
     # Lines of the accepted orders, numbered so that a reject finds its order and line again.
     line_items: list[dict] = []
     line_owner: list[tuple[int, int]] = []
+    line_order: list[dict] = []  # each line's order_id: the order holding it
     for row in batch.rows:
         index = row[0]
         lines = items[index].get("lines")
@@ -276,9 +281,12 @@ def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
             good.discard(index)
             continue
         for j, line in enumerate(lines):
-            line_items.append({**line, "order_id": row[1]} if isinstance(line, dict) else line)
+            line_items.append(line)
             line_owner.append((index, j))
+            line_order.append({"order_id": row[1]})
+    # A line's order is the one holding it: a line naming an `order_id` is refused, never moved or silently re-keyed.
     line_rows, line_rejected = _rows_from_items(line_items, "order_lines", key="product_id",
+                                                implied=line_order,
                                                 index_of=lambda n: n)
     line_batch = _parse("order_lines", line_rows)
     bad_lines = [(line_owner[r.index], r) for r in line_rejected]

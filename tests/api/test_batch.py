@@ -141,3 +141,18 @@ def test_an_item_with_a_key_the_api_does_not_know_is_rejected_naming_it(clients,
     body = client.post("/api/v1/reviews/batch/", [review, {**review, "review_id": "r2", "stars": 5}],
                        format="json").json()
     assert body["stored"] == 1 and [(r["index"], r["field"]) for r in body["rejected"]] == [(1, "stars")]
+
+
+def test_a_line_naming_an_order_id_is_rejected_not_moved_to_the_order_it_sits_in(clients, shop):
+    # Third replay of issue 16: a line takes no `order_id` (it belongs to the order holding it; the answer's message
+    # does not list it), yet `"order_id": "O-OTHER"` in a line was dropped silently and the line stored under O1.
+    client = clients["analyst"]
+    order = {"order_id": "O1", "customer_id": "C1", "placed_at": "2026-06-01T10:00:00Z", "total": "50.00"}
+    line = {"product_id": "P1", "quantity": 1, "unit_price": "5.00"}
+    body = client.post(ORDERS, [{**order, "lines": [line, {**line, "product_id": "P2", "order_id": "O-OTHER"}]},
+                                {**order, "order_id": "O2", "lines": [{**line, "order_id": "O2"}]}],
+                       format="json").json()
+    assert [(r["index"], r["field"], r["code"]) for r in body["rejected"]] == [
+        (0, "lines.1.order_id", "unknown_field"), (1, "lines.0.order_id", "unknown_field")]
+    assert body["stored"] == 0 and body["lines_stored"] == 0  # a rejected line rejects its order, as `qty` does
+    assert not Order.objects.filter(shop=shop).exists() and not OrderLine.objects.exists()
