@@ -5,6 +5,7 @@ database); explicit options beat the preset's sizes; an unknown preset is a clea
 
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -124,6 +125,17 @@ def test_unknown_preset_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="unknown preset"):
         preset_get("Grocery")
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_an_out_folder_that_cannot_be_made_is_a_clear_error_not_a_traceback(tmp_path):
+    # Third replay of issue 16: `--out` naming an existing file ended in a FileExistsError traceback.
+    taken = tmp_path / "events.csv"
+    taken.write_text("x")
+    for out in (taken, taken / "shop"):
+        with pytest.raises(CommandError, match=re.escape(f"--out {out}: ")):
+            call_command("simulate_shop", "--preset", "media", "--customers", "20", "--products", "10", "--days",
+                         "20", "--out", str(out), stdout=io.StringIO(), stderr=io.StringIO())
+    assert taken.read_text() == "x"
 
 
 def test_shape_figures_by_hand_so_the_comparison_with_real_shops_means_what_it_says():

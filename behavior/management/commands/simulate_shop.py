@@ -51,6 +51,10 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         out = Path(options["out"])
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file of that name, a file on the way, no permission: say so, no traceback
+            raise CommandError(f"--out {out}: {exc.strerror or exc}") from None
         summary = simulate(config, out, progress=self._progress)
         document = {
             "out": str(out), "customers": summary.customers, "products": summary.products,
