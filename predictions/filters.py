@@ -208,6 +208,9 @@ def _number(raw, kind, low, high, label: str, errors: list[str]):
     if not math.isfinite(number) or number < low or number > high:  # inf, 1e309, NaN, 10**20 days
         errors.append(f"{label} must be {bounds}, so it was ignored.")
         return None
+    if kind is int and not number.is_integer():  # 10.5 % read as 10 % would widen the list without a word
+        errors.append(f"{label}: “{shown}” is not a whole number, so it was ignored.")
+        return None
     return kind(number)
 
 
