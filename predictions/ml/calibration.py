@@ -28,6 +28,8 @@ Method = Literal["auto", "platt", "isotonic"]
 
 ISOTONIC_MIN_ROWS = 1000
 ISOTONIC_MIN_PER_CLASS = 50
+# Pseudo-customers at the validation base rate added to each isotonic step (see _fit_isotonic).
+ISOTONIC_PRIOR_ROWS = 10
 _EPS = 1e-6
 # Weight of the raw score added to isotonic output so flat steps keep the raw order (far below any
 # difference that matters for calibration).
@@ -137,14 +139,27 @@ def _fit_platt(scores: np.ndarray, y: np.ndarray) -> Calibrator:
 
 
 def _fit_isotonic(scores: np.ndarray, y: np.ndarray) -> Calibrator:
+    """Isotonic regression whose steps are each shrunk toward the validation base rate by ISOTONIC_PRIOR_ROWS
+    pseudo-customers: (buyers + m * base rate) / (customers + m). Unsmoothed, a step without a single positive
+    says 0 % (then 1e-6): on the CD shop the champion gave 45 % of the customers under 0.1 % while 2.8 % of them
+    bought in the next 91 days (its test log loss 0.41 against BG/NBD's 0.30)."""
     from sklearn.isotonic import IsotonicRegression
 
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
-    iso.fit(scores, y.astype(np.float64))
-    return Calibrator(
-        method="isotonic",
-        params={"x": iso.X_thresholds_.astype(float).tolist(), "y": iso.y_thresholds_.astype(float).tolist()},
-    )
+    fitted = iso.fit_transform(scores, y.astype(np.float64))
+    order = np.argsort(scores, kind="stable")
+    s_sorted, f_sorted, y_sorted = scores[order], fitted[order], y[order].astype(np.float64)
+    starts = np.flatnonzero(np.r_[True, np.diff(f_sorted) != 0])  # the steps: runs of one fitted value
+    ends = np.r_[starts[1:], len(f_sorted)] - 1
+    n = (ends - starts + 1).astype(np.float64)
+    buyers = np.add.reduceat(y_sorted, starts)
+    m = ISOTONIC_PRIOR_ROWS
+    shrunk = (buyers + m * y_sorted.mean()) / (n + m)
+    # Shrinking small steps more than big ones can break the order: pool them again (weighted, so the mean holds).
+    smoothed = IsotonicRegression(increasing=True).fit_transform(np.arange(len(shrunk)), shrunk, sample_weight=n + m)
+    x = np.column_stack([s_sorted[starts], s_sorted[ends]]).ravel()
+    values = np.repeat(smoothed, 2)
+    return Calibrator(method="isotonic", params={"x": x.astype(float).tolist(), "y": values.astype(float).tolist()})
 
 
 def fit_calibrator(p_raw_valid: np.ndarray, y_valid: np.ndarray, *, method: Method = "auto") -> Calibrator:

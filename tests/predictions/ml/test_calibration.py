@@ -77,3 +77,20 @@ def test_calibrator_survives_json_round_trip(method):
 def test_nan_scores_are_refused_rather_than_silently_calibrated():
     with pytest.raises(ValueError, match="NaN"):
         fit_calibrator(np.array([0.1, np.nan, 0.5]), np.array([0, 1, 1]))
+
+
+def test_isotonic_never_says_zero_for_a_step_without_buyers_in_validation():
+    # The CD shop: the champion's lowest isotonic step held no buyer in validation, so 45 % of the customers got
+    # 0.0001 % (1e-6) while 2.8 % of them bought in the test window (log loss 0.41 against BG/NBD's 0.30). Each
+    # step is shrunk toward the base rate by ISOTONIC_PRIOR_ROWS pseudo-customers instead.
+    from predictions.ml.calibration import ISOTONIC_PRIOR_ROWS
+
+    rng = np.random.default_rng(4)
+    s = np.r_[rng.uniform(0.0, 0.1, 3000), rng.uniform(0.1, 1.0, 2000)]
+    y = np.r_[np.zeros(3000, dtype=int), (rng.random(2000) < 0.5).astype(int)]  # nobody buys below 0.1
+    cal = fit_calibrator(s, y, method="isotonic")
+    low = cal.apply(np.array([0.0, 0.05]))
+    expected = ISOTONIC_PRIOR_ROWS * y.mean() / (3000 + ISOTONIC_PRIOR_ROWS)
+    assert np.all(low > expected / 2) and np.all(low < expected * 2)
+    assert abs(cal.apply(s).mean() - y.mean()) < 0.005  # the shrinkage keeps the validation mean
+    assert roc_auc_score(y, cal.apply(s)) == pytest.approx(roc_auc_score(y, s), abs=1e-9)
