@@ -43,7 +43,7 @@ from ..selectors.frames import shop_frames
 from ..signals import customers_rescored
 from .interests import customer_interests_compute, customer_interests_replace
 from .score_columns import customer_score_deciles_bounds, customer_score_deciles_place, customer_score_list_columns_fill
-from .scoring import SCORE_COLUMNS, scores_compute
+from .scoring import SCORE_COLUMNS, customers_still_there, scores_compute
 
 logger = logging.getLogger("ecomsight.scoring")
 
@@ -134,6 +134,7 @@ def customers_rescore(*, shop: Shop, customer_ids: Iterable[int]) -> int:
         # Under the run's lock: two re-scorings of the run (or its last chunk finishing) write one at a time.
         run = ScoringRun.objects.select_for_update().get(pk=run.pk)
         bounds = customer_score_deciles_bounds(run=run)
+        rows, profile = customers_still_there(shop_id=shop.pk, rows=rows, profile=profile, customer_ids=ids)
         CustomerScore.objects.filter(scoring_run=run, customer_id__in=ids).delete()
         bulk_insert(CustomerScore._meta.db_table, SCORE_COLUMNS, rows)
         customer_score_deciles_place(run=run, customer_ids=ids, bounds=bounds)
