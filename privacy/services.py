@@ -54,6 +54,7 @@ class ErasureResult:
     order_lines: int = 0
     events: int = 0
     scores: int = 0
+    interests: int = 0  # interest-profile rows (category and brand shares)
     recommendations: int = 0
     export_files_rewritten: int = 0
     import_files_rewritten: int = 0  # uploads and rejected-rows reports still kept that named them
@@ -92,6 +93,7 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
         count_by(Order.objects.filter(customer_id__in=pks), "orders")
         count_by(Event.objects.filter(shop=shop, customer_id__in=pks), "events")
         count_by(CustomerScore.objects.filter(customer_id__in=pks), "scores")
+        count_by(CustomerInterest.objects.filter(customer_id__in=pks), "interests")
         count_by(Recommendation.objects.filter(shop=shop, customer_id__in=pks), "recommendations")
         # Children first, one DELETE per table for every id (Django deletes these without loading the rows:
         # nothing refers to them), so the customer's own delete has no events left to collect one by one.
@@ -114,7 +116,7 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
         result = ErasureResult(id_hash=customer_id_hash(shop=shop, external_id=external_id), found=found,
                                orders=c.get("orders", 0), order_lines=c.get("order_lines", 0),
                                events=c.get("events", 0), scores=c.get("scores", 0),
-                               recommendations=c.get("recommendations", 0),
+                               interests=c.get("interests", 0), recommendations=c.get("recommendations", 0),
                                export_files_rewritten=rewritten.get(external_id, 0),
                                import_files_rewritten=import_files.get(external_id, 0))
         details = asdict(result)

@@ -27,20 +27,20 @@ class CustomerApi(CustomerDetailApi):
     @extend_schema(operation_id="customers_erase", summary="Erase a customer everywhere (admins)",
                    tags=["customers"], parameters=[CUSTOMER_ID],
                    description="Removes the customer's personal data and behaviour everywhere: the customer, "
-                               "orders and lines, events, scores, recommendations, their rows in kept export "
-                               "files and in kept import files (uploads, rejected-rows reports). "
+                               "orders and lines, events, scores, interest profile, recommendations, their rows in "
+                               "kept export files and in kept import files (uploads, rejected-rows reports). "
                                "Only an audit row with a keyed hash of the id stays. Idempotent: an id "
                                "already erased (or never stored) answers 200 with `found: false`.",
                    responses=inline_serializer("Erasure", {
                        "found": serializers.BooleanField(), "id_hash": serializers.CharField(),
                        "orders": serializers.IntegerField(), "order_lines": serializers.IntegerField(),
                        "events": serializers.IntegerField(), "scores": serializers.IntegerField(),
-                       "recommendations": serializers.IntegerField(),
+                       "interests": serializers.IntegerField(), "recommendations": serializers.IntegerField(),
                        "export_files_rewritten": serializers.IntegerField(),
                        "import_files_rewritten": serializers.IntegerField()}),
                    examples=[OpenApiExample("erased", value={
                        "found": True, "id_hash": "3b5d…", "orders": 4, "order_lines": 9, "events": 120,
-                       "scores": 6, "recommendations": 20, "export_files_rewritten": 1,
+                       "scores": 6, "interests": 4, "recommendations": 20, "export_files_rewritten": 1,
                        "import_files_rewritten": 2})])
     def delete(self, request, customer_id: str):
         (result,) = customer_erase(shop=self.shop, external_ids=[customer_id], actor=request.user)

@@ -57,12 +57,15 @@ def test_erasure_removes_the_customer_everywhere_keeps_a_hash_and_is_idempotent(
     export_file.write_text("customer_id,email\r\nC1,C1@example.com\r\nC2,C2@example.com\r\n")
     SegmentExport.objects.filter(pk=plan.export.pk).update(file_path=str(export_file))
     c1 = Customer.objects.get(shop=shop, external_id="C1").pk
+    CustomerInterest.objects.create(shop=shop, scoring_run=CustomerScore.objects.filter(customer_id=c1).first()
+                                    .scoring_run, customer_id=c1, kind="brand", brand="Acme", share=1.0)
 
     out = io.StringIO()
     call_command("erase_customer", "--shop", shop.slug, "C1", "NOPE", stdout=out)
     line = json.loads(out.getvalue().strip().splitlines()[-1])
     assert (line["erased"], line["not_found"]) == (1, 1)
     first = line["customers"][0]
+    assert first["interests"] == 1 and not CustomerInterest.objects.filter(customer_id=c1).exists()
     assert (first["orders"], first["order_lines"], first["events"], first["scores"], first["recommendations"],
             first["export_files_rewritten"]) == (1, 1, 3, 2, 1, 1)
 
