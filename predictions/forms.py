@@ -4,7 +4,7 @@ from django import forms
 
 from predictions.services.export_presets import PRESET_CHOICES
 from predictions.services.segments import MAX_CONTROL_PCT
-from predictions.services.training import ALGORITHMS
+from predictions.services.training import ALGORITHMS, DEFAULT_ALGORITHMS
 
 ALGORITHM_LABELS = {
     "recency": "Recency alone (baseline)",
@@ -15,6 +15,7 @@ ALGORITHM_LABELS = {
     "lgbm": "LightGBM",
     "lstm": "LSTM (sequence model)",
     "ensemble": "Ensemble",
+    "event_gru": "Event-level GRU (each customer's last events and orders)",
 }
 
 
@@ -51,5 +52,5 @@ class TrainForm(forms.Form):
     horizon = forms.IntegerField(min_value=1, max_value=730, label="Horizon (days)")
     algorithms = forms.MultipleChoiceField(
         choices=[(a, ALGORITHM_LABELS.get(a, a)) for a in ALGORITHMS], widget=forms.CheckboxSelectMultiple,
-        initial=[a for a in ALGORITHMS if a != "lstm"], label="Algorithms",
+        initial=[a for a in DEFAULT_ALGORITHMS if a != "lstm"], label="Algorithms",
         help_text="All chosen algorithms are compared on the same validation data; the LSTM takes the longest.")

@@ -35,18 +35,43 @@ class ShopFrames:
 
 
 @dataclass(frozen=True)
+class EventSequences:
+    """The last `steps` events and orders of each customer, oldest first, right-aligned (padding first).
+
+    types: int64 [n, steps] (0 = padding; see eventseq.type_codes), categories: int64 [n, steps]
+    (0 = unknown), numeric: float32 [n, steps, channels] (eventseq.NUMERIC_CHANNELS)."""
+
+    types: np.ndarray
+    categories: np.ndarray
+    numeric: np.ndarray
+
+    def take(self, rows: np.ndarray | slice) -> EventSequences:
+        return EventSequences(types=self.types[rows], categories=self.categories[rows], numeric=self.numeric[rows])
+
+    @staticmethod
+    def concat(parts: list[EventSequences]) -> EventSequences:
+        return EventSequences(
+            types=np.concatenate([p.types for p in parts]),
+            categories=np.concatenate([p.categories for p in parts]),
+            numeric=np.concatenate([p.numeric for p in parts]),
+        )
+
+
+@dataclass(frozen=True)
 class ModelInput:
     """What every model reads: static features, the per-customer sequence, and (when training) labels.
 
     X: one row per customer, float32 columns in a fixed order (the feature list).
     sequences: float32 array [customers, time bins, channels], or None when the model needs none.
     y: 0/1 labels aligned with X (None when scoring).
+    events: each customer's last individual events and orders (only built for the event-level model).
     """
 
     customer_ids: np.ndarray
     X: pd.DataFrame
     sequences: np.ndarray | None = None
     y: np.ndarray | None = None
+    events: EventSequences | None = None
 
 
 class Model(Protocol):

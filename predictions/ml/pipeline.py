@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from predictions.ml.base import Model, ModelInput, ShopFrames
+from predictions.ml.base import EventSequences, Model, ModelInput, ShopFrames
+from predictions.ml.eventseq import DEFAULT_STEPS, build_event_sequences, empty_sequences
 from predictions.ml.features import (
     SEQUENCE_CHANNELS,
     FeatureConfig,
@@ -52,6 +53,8 @@ ModelFactory = Callable[..., Model]
 # history differently from the learned models; validation log loss sets their weights (often 0).
 ENSEMBLE_MEMBERS = ("lgbm", "lstm", "paretonbd", "rfm_logreg")
 ENSEMBLE_CORE = ("lgbm", "lstm")
+# Algorithms that read ModelInput.events (each customer's last individual events and orders).
+EVENT_ALGORITHMS = ("event_gru",)
 # Risk bands by calibrated probability: "high" means at least 60 % likely.
 HIGH_RISK = 0.6
 MEDIUM_RISK = 0.3
@@ -73,6 +76,13 @@ class TrainConfig:
     cutoff_step_days: int | None = None
     seed: int = 0
     feature_config: FeatureConfig = FeatureConfig()
+    # Steps per customer of the event-level sequences, built only when an algorithm in EVENT_ALGORITHMS is asked.
+    event_steps: int = DEFAULT_STEPS
+
+    @property
+    def needs_events(self) -> bool:
+        """Whether ModelInput.events must be built (an event-level algorithm is requested)."""
+        return any(a in EVENT_ALGORITHMS for a in self.algorithms)
 
     @property
     def step_days(self) -> int:
@@ -197,23 +207,31 @@ def build_model_input(
         until = labels_until if labels_until is not None else data_end(frames)
         if until is not None and cutoff + pd.Timedelta(days=horizon_days) <= as_utc(until):
             y = build_labels(frames, cutoff=cutoff, horizon_days=horizon_days, task=task, customer_ids=ids)
-    return ModelInput(customer_ids=features.customer_ids, X=features.X, sequences=features.sequences, y=y)
+    events = (build_event_sequences(frames, cutoff=cutoff, customer_ids=features.customer_ids,
+                                    steps=config.event_steps) if config.needs_events else None)
+    return ModelInput(customer_ids=features.customer_ids, X=features.X, sequences=features.sequences, y=y,
+                      events=events)
 
 
-def stack_inputs(inputs: list[ModelInput], columns: list[str], bins: int, channels: int) -> ModelInput:
-    """Rows of several cutoffs in one ModelInput (a customer appears once per cutoff)."""
+def stack_inputs(inputs: list[ModelInput], columns: list[str], bins: int, channels: int,
+                 event_steps: int | None = None) -> ModelInput:
+    """Rows of several cutoffs in one ModelInput (a customer appears once per cutoff). `event_steps`: the
+    events' step count when the inputs carry events (for the empty case)."""
     if not inputs:
         return ModelInput(
             customer_ids=np.zeros(0, dtype=np.int64),
             X=pd.DataFrame({c: np.zeros(0, dtype=np.float32) for c in columns}),
             sequences=np.zeros((0, bins, channels), dtype=np.float32),
             y=np.zeros(0, dtype=np.int8),
+            events=empty_sequences(0, event_steps) if event_steps else None,
         )
+    with_events = all(i.events is not None for i in inputs)
     return ModelInput(
         customer_ids=np.concatenate([i.customer_ids for i in inputs]),
         X=pd.concat([i.X for i in inputs], ignore_index=True),
         sequences=np.concatenate([i.sequences for i in inputs]),
         y=np.concatenate([i.y for i in inputs]),
+        events=EventSequences.concat([i.events for i in inputs]) if with_events else None,
     )
 
 
@@ -253,6 +271,14 @@ def default_model_factories(task: str, horizon_days: int, seed: int = 0) -> dict
             return LstmModel(task, seed=seed)
 
         factories["lstm"] = lstm
+    if available("predictions.ml.eventgru"):
+
+        def event_gru() -> Model:
+            from predictions.ml.eventgru import EventGruModel
+
+            return EventGruModel(task, seed=seed)
+
+        factories["event_gru"] = event_gru
     if available("predictions.ml.ensemble"):
 
         def ensemble(*, members: list[Model]) -> Model:
@@ -349,7 +375,8 @@ def train(
         if item.y is not None and len(item.customer_ids):
             train_inputs.append(item)
     columns = feature_names(config.feature_config)
-    train_set = stack_inputs(train_inputs, columns, config.feature_config.seq_bins, len(SEQUENCE_CHANNELS))
+    train_set = stack_inputs(train_inputs, columns, config.feature_config.seq_bins, len(SEQUENCE_CHANNELS),
+                             event_steps=config.event_steps if config.needs_events else None)
 
     models: dict[str, Model] = {}
     metrics: dict[str, dict[str, Any] | None] = {}

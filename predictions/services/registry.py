@@ -46,6 +46,10 @@ def _model_class(algorithm: str):
         from ..ml.lstm import LstmModel
 
         return LstmModel
+    if algorithm == "event_gru":
+        from ..ml.eventgru import EventGruModel
+
+        return EventGruModel
     if algorithm == "ensemble":
         from ..ml.ensemble import EnsembleModel
 

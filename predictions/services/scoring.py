@@ -28,6 +28,7 @@ from ecomsight.errors import UserError
 from ..ml import pipeline
 from ..ml.base import ModelInput
 from ..ml.bgnbd import expected_purchases, p_alive, summary_from_features
+from ..ml.eventseq import build_event_sequences
 from ..ml.features import FeatureConfig, build_features, eligible_customers
 from ..ml.reasons import REASON_TEMPLATES
 from ..models import CustomerScore, ModelVersion, ScoringRun
@@ -187,11 +188,15 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp,
                 frames, cutoff=cutoff, task="churn", lookback_days=shop.churn_lookback_days))
         else:
             keep = np.ones(len(features.customer_ids), dtype=bool)
-        data = ModelInput(customer_ids=features.customer_ids[keep], X=features.X[keep].reset_index(drop=True),
-                          sequences=features.sequences[keep])
-        if len(data.customer_ids) == 0:
+        if not keep.any():
             continue
         model = model_load(version=version)
+        events = None
+        if version.algorithm in pipeline.EVENT_ALGORITHMS:  # the event-level model reads each customer's steps
+            events = build_event_sequences(frames, cutoff=cutoff, customer_ids=features.customer_ids[keep],
+                                           steps=model.steps)
+        data = ModelInput(customer_ids=features.customer_ids[keep], X=features.X[keep].reset_index(drop=True),
+                          sequences=features.sequences[keep], events=events)
         p = np.asarray(model.predict_proba(data), dtype=np.float64)
         bands = pipeline.risk_bands(p)
         reasons = _reasons(version=version, data=data, probability=p)

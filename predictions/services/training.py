@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 from django.conf import settings
@@ -27,7 +27,9 @@ from .registry import artifact_save, model_load
 
 logger = logging.getLogger("ecomsight.training")
 
-ALGORITHMS = ("recency", "rfm_logreg", "bgnbd", "paretonbd", "lgbm", "lstm", "ensemble")
+ALGORITHMS = ("recency", "rfm_logreg", "bgnbd", "paretonbd", "lgbm", "lstm", "ensemble", "event_gru")
+# What `train` / `backtest` run without --algorithms: event_gru is opt-in (its cost, see the README).
+DEFAULT_ALGORITHMS = ("recency", "rfm_logreg", "bgnbd", "paretonbd", "lgbm", "lstm", "ensemble")
 TASKS = ("purchase", "churn")
 
 
@@ -76,7 +78,7 @@ def _headline(metrics: dict | None) -> dict | None:
 def parse_algorithms(text: str | Sequence[str] | None) -> tuple[str, ...]:
     """`"lgbm,lstm"` → ("lgbm", "lstm"); unknown names are a clear error."""
     if not text:
-        return ALGORITHMS
+        return DEFAULT_ALGORITHMS
     names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
     unknown = [n for n in names if n not in ALGORITHMS]
     if unknown:
@@ -117,7 +119,7 @@ def model_train(
     if horizon < 1:
         raise UserError("The horizon must be at least 1 day.", field="horizon")
     as_of_ts = resolve_as_of(shop=shop, as_of=as_of)
-    requested = tuple(algorithms or ALGORITHMS)
+    requested = tuple(algorithms or DEFAULT_ALGORITHMS)
 
     def say(message: str) -> None:
         if progress:
@@ -198,7 +200,7 @@ def model_train_recorded(*, shop: Shop, task: str, user=None, **options) -> Trai
     horizon = int(options.get("horizon_days") or shop.horizon_days)
     job = job_create(shop=shop, kind=Job.Kind.TRAIN, user=user, message=f"training {task} at {horizon} days",
                      params={"task": task, "horizon_days": horizon,
-                             "algorithms": list(options.get("algorithms") or ALGORITHMS)})
+                             "algorithms": list(options.get("algorithms") or DEFAULT_ALGORITHMS)})
     with job_running(job.pk):
         outcome = model_train(shop=shop, task=task, job_id=job.pk, **options)
         job_finish(job_id=job.pk, result=outcome.to_dict(), message="training finished")
@@ -213,6 +215,8 @@ def _promote_if_better(*, shop, candidate: ModelVersion, frames, config, valid_c
     if current is not None and candidate.metrics:
         try:
             model = model_load(version=current)
+            # the current champion may read inputs this run's algorithms do not (event_gru's events)
+            config = replace(config, algorithms=(*config.algorithms, current.algorithm))
             valid = pipeline.build_model_input(
                 frames, cutoff=valid_cutoff, horizon_days=config.horizon_days, task=config.task, config=config,
                 labels_until=config.as_of,

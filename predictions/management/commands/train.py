@@ -1,7 +1,7 @@
 """python manage.py train --task purchase|churn --horizon DAYS [--as-of DATE] [--algorithms ...] [--json]"""
 
 from accounts.management.base import ShopCommand
-from predictions.services.training import ALGORITHMS, model_train_recorded, parse_algorithms
+from predictions.services.training import ALGORITHMS, DEFAULT_ALGORITHMS, model_train_recorded, parse_algorithms
 
 from ._args import iso_date, positive_int
 
@@ -13,7 +13,7 @@ class Command(ShopCommand):
         parser.add_argument("--task", choices=["purchase", "churn"], required=True)
         parser.add_argument("--horizon", type=positive_int, help="days (default: the shop's setting)")
         parser.add_argument("--as-of", type=iso_date, help="train on data up to this date (default: the last order)")
-        parser.add_argument("--algorithms", default=",".join(ALGORITHMS),
+        parser.add_argument("--algorithms", default=",".join(DEFAULT_ALGORITHMS),
                             help=f"comma-separated, from {','.join(ALGORITHMS)}")
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
