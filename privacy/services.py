@@ -77,8 +77,11 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
     """Erase the customers `external_ids` of `shop` everywhere (see the module docstring); one audit row
     ("customer.erase") per id, with its hash and the counts. Set-based: one DELETE per table for all ids."""
     ids = _clean_ids(external_ids)
-    found_rows = list(Customer.objects.filter(shop=shop, external_id__in=ids).values_list("external_id", "pk",
-                                                                                          "email"))
+    # Locked first (FOR UPDATE, in id order): a scoring chunk or re-scoring holding these customers (FOR KEY SHARE,
+    # predictions.services.scoring.customers_still_there) commits before this goes on, so the DELETEs below see the
+    # rows it wrote; without it the scores' foreign key failed this erasure at commit (fourth replay of issue 16).
+    found_rows = list(Customer.objects.select_for_update().filter(shop=shop, external_id__in=ids).order_by("pk")
+                      .values_list("external_id", "pk", "email"))
     customers = {external_id: pk for external_id, pk, _ in found_rows}
     emails = {external_id: email for external_id, _, email in found_rows}
     pks = list(customers.values())

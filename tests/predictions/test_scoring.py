@@ -1,5 +1,7 @@
 """Batch scoring: every eligible customer scored once per run, chunks idempotent, deciles over the run."""
 
+import time
+
 import pytest
 from django.db.models import Count, Sum
 
@@ -181,3 +183,52 @@ def test_a_shop_whose_products_have_no_category_or_brand_scores_with_an_empty_pr
     customer = CustomerScore.objects.filter(scoring_run=run, task="churn").first().customer
     assert client.get(f"/customers/{customer.external_id}/").status_code == 200
     assert client.get("/customers/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_erasure_arriving_while_a_chunk_holds_its_write_lock_waits_and_removes_what_the_chunk_wrote(
+        trained_shop, monkeypatch):
+    # The fourth replay of issue 16: an erasure (another connection) arriving while a chunk had locked its
+    # customers (FOR KEY SHARE) deleted the customer's scores first, then waited on the customer row; when the
+    # chunk committed its new score rows, the erasure's commit failed on the scores' foreign key: a 500, nothing
+    # erased.
+    import threading
+
+    from django.db import connection
+
+    from behavior.models import Order
+    from predictions.services import scoring
+    from privacy.services import customer_erase
+
+    victim = Order.objects.filter(customer__shop=trained_shop).select_related("customer").first().customer
+    run = scoring_run_create(shop=trained_shop, chunk_size=10_000, enqueue=False)
+    real_still_there, locked, failures = scoring.customers_still_there, threading.Event(), []
+
+    def still_there_then_hold(**kwargs):
+        kept = real_still_there(**kwargs)
+        locked.set()
+        time.sleep(1.0)  # the erasure below starts while this chunk holds its lock
+        return kept
+
+    def score():
+        try:
+            scoring_run_execute(run=run)
+        except Exception as exc:  # noqa: BLE001 - reported by the assert below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(scoring, "customers_still_there", still_there_then_hold)
+    scorer = threading.Thread(target=score)
+    scorer.start()
+    assert locked.wait(timeout=300)
+    (result,) = customer_erase(shop=trained_shop, external_ids=[victim.external_id])
+    scorer.join(timeout=300)
+
+    assert failures == []
+    assert result.found and result.scores > 0
+    run.refresh_from_db()
+    assert run.status == ScoringRun.Status.SUCCEEDED
+    assert not CustomerScore.objects.filter(customer_id=victim.pk).exists()
+    assert not CustomerInterest.objects.filter(customer_id=victim.pk).exists()
+    assert CustomerScore.objects.filter(scoring_run=run).exists()
