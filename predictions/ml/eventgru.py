@@ -18,7 +18,6 @@ Cost: a step costs what a weekly bin costs, so 64 steps are ~2.5x the LSTM's 26 
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from predictions.ml.artifacts import (
 from predictions.ml.base import EventSequences, ModelInput, training_labels
 from predictions.ml.calibration import Calibrator, fit_calibrator
 from predictions.ml.eventseq import CATEGORY_BUCKETS, N_TYPES, NUMERIC_CHANNELS
-from predictions.ml.lstm import _CLIP, LstmModel, _reproducible
+from predictions.ml.lstm import _CLIP, LstmModel
 
 MODEL_FILE = "model.pt"
 PREDICT_BATCH = 8192
@@ -156,37 +155,7 @@ class EventGruModel(LstmModel):
         va = (*self._tensors(valid.events, len(valid.X)), torch.from_numpy(self._static(valid.X)).to(dev))
         tr_y, va_y = torch.from_numpy(y).to(dev), torch.from_numpy(y_check.astype(np.float32)).to(dev)
 
-        cfg = self.config
-        with _reproducible(self.seed, cfg.threads):
-            self.net = self._new_net()
-            loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=dev))
-            optimiser = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-            generator = torch.Generator().manual_seed(self.seed)
-            best_loss, best_epoch, best_state, stale = float("inf"), 0, None, 0
-            epochs_run, started = 0, time.perf_counter()
-            for epoch in range(1, cfg.epochs + 1):
-                epochs_run = epoch
-                self.net.train()
-                order = torch.randperm(len(tr_y), generator=generator).to(dev)
-                for start in range(0, len(order), cfg.batch_size):
-                    idx = order[start : start + cfg.batch_size]
-                    optimiser.zero_grad(set_to_none=True)
-                    loss = loss_fn(self.net(*(t[idx] for t in tr)), tr_y[idx])
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
-                    optimiser.step()
-                valid_loss = float(loss_fn(self._event_logits(va), va_y))
-                if valid_loss < best_loss - 1e-5:
-                    best_loss, best_epoch, stale = valid_loss, epoch, 0
-                    best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-                else:
-                    stale += 1
-                    if stale >= cfg.patience:
-                        break
-            elapsed = time.perf_counter() - started
-            if best_state is not None:
-                self.net.load_state_dict(best_state)
-            raw_valid = torch.sigmoid(self._event_logits(va)).cpu().numpy()
+        best_loss, best_epoch, epochs_run, elapsed, raw_valid = self._train_net(tr, tr_y, va, va_y, pos_weight)
         self.calibrator = fit_calibrator(raw_valid, y_check.astype(np.float32))
         self.summary = EventGruSummary(
             epochs_run=epochs_run, best_epoch=best_epoch, best_valid_loss=best_loss,
@@ -195,14 +164,6 @@ class EventGruModel(LstmModel):
         )
 
     # ---------------------------------------------------------------------------------- inference
-    @torch.no_grad()
-    def _event_logits(self, tensors: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        assert self.net is not None
-        self.net.eval()
-        n = len(tensors[-1])
-        parts = [self.net(*(t[start : start + PREDICT_BATCH] for t in tensors)) for start in range(0, n, PREDICT_BATCH)]
-        return torch.cat(parts) if parts else torch.empty(0, device=self.device)
-
     def predict_raw(self, data: ModelInput) -> np.ndarray:
         """Uncalibrated sigmoid outputs for each row of `data`."""
         if self.net is None:
@@ -215,7 +176,7 @@ class EventGruModel(LstmModel):
             stop = start + PREDICT_BATCH * 8
             static = torch.from_numpy(self._static(data.X.iloc[start:stop])).to(self.device)
             part = data.events.take(slice(start, stop))
-            out.append(torch.sigmoid(self._event_logits((*self._tensors(part, len(static)), static))).cpu().numpy())
+            out.append(torch.sigmoid(self._batched_logits((*self._tensors(part, len(static)), static))).cpu().numpy())
         return np.concatenate(out).astype(np.float64) if out else np.empty(0)
 
     # ------------------------------------------------------------------------------- persistence

@@ -252,38 +252,8 @@ class LstmModel:
         va_seq = torch.from_numpy(self._sequence(valid.sequences, len(valid.X))).to(dev)
         va_y = torch.from_numpy(y_valid).to(dev)
 
-        cfg = self.config
-        with _reproducible(self.seed, cfg.threads):
-            self.net = self._new_net()
-            loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=dev))
-            optimiser = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-            generator = torch.Generator().manual_seed(self.seed)
-            best_loss, best_epoch, best_state, stale = float("inf"), 0, None, 0
-            epochs_run, started = 0, time.perf_counter()
-            for epoch in range(1, cfg.epochs + 1):
-                epochs_run = epoch
-                self.net.train()
-                order = torch.randperm(len(tr_y), generator=generator).to(dev)
-                for start in range(0, len(order), cfg.batch_size):
-                    idx = order[start : start + cfg.batch_size]
-                    optimiser.zero_grad(set_to_none=True)
-                    loss = loss_fn(self.net(tr_seq[idx], tr_static[idx]), tr_y[idx])
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)  # LSTMs occasionally spike
-                    optimiser.step()
-                valid_logits = self._logits(va_seq, va_static)
-                valid_loss = float(loss_fn(valid_logits, va_y))
-                if valid_loss < best_loss - 1e-5:
-                    best_loss, best_epoch, stale = valid_loss, epoch, 0
-                    best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-                else:
-                    stale += 1
-                    if stale >= cfg.patience:
-                        break
-            elapsed = time.perf_counter() - started
-            if best_state is not None:
-                self.net.load_state_dict(best_state)
-            raw_valid = torch.sigmoid(self._logits(va_seq, va_static)).cpu().numpy()
+        best_loss, best_epoch, epochs_run, elapsed, raw_valid = self._train_net(
+            (tr_seq, tr_static), tr_y, (va_seq, va_static), va_y, pos_weight)
         self.calibrator = fit_calibrator(raw_valid, y_valid)
         self.summary = LstmTrainingSummary(
             epochs_run=epochs_run,
@@ -295,16 +265,54 @@ class LstmModel:
             calibration=self.calibrator.method,
         )
 
+    def _train_net(self, train: tuple[torch.Tensor, ...], train_y: torch.Tensor, valid: tuple[torch.Tensor, ...],
+                   valid_y: torch.Tensor, pos_weight: float) -> tuple[float, int, int, float, np.ndarray]:
+        """The training loop this model and the event GRU share: a new net, Adam on the class-weighted loss over
+        shuffled batches of `train` (the net's inputs, in its argument order), early stopping on `valid`'s loss,
+        the best epoch's weights restored. Returns (best valid loss, best epoch, epochs run, seconds, raw valid
+        probabilities)."""
+        cfg, dev = self.config, self.device
+        with _reproducible(self.seed, cfg.threads):
+            self.net = self._new_net()
+            loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=dev))
+            optimiser = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            generator = torch.Generator().manual_seed(self.seed)
+            best_loss, best_epoch, best_state, stale = float("inf"), 0, None, 0
+            epochs_run, started = 0, time.perf_counter()
+            for epoch in range(1, cfg.epochs + 1):
+                epochs_run = epoch
+                self.net.train()
+                order = torch.randperm(len(train_y), generator=generator).to(dev)
+                for start in range(0, len(order), cfg.batch_size):
+                    idx = order[start : start + cfg.batch_size]
+                    optimiser.zero_grad(set_to_none=True)
+                    loss = loss_fn(self.net(*(t[idx] for t in train)), train_y[idx])
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)  # recurrent nets occasionally spike
+                    optimiser.step()
+                valid_loss = float(loss_fn(self._batched_logits(valid), valid_y))
+                if valid_loss < best_loss - 1e-5:
+                    best_loss, best_epoch, stale = valid_loss, epoch, 0
+                    best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+                else:
+                    stale += 1
+                    if stale >= cfg.patience:
+                        break
+            elapsed = time.perf_counter() - started
+            if best_state is not None:
+                self.net.load_state_dict(best_state)
+            raw_valid = torch.sigmoid(self._batched_logits(valid)).cpu().numpy()
+        return best_loss, best_epoch, epochs_run, elapsed, raw_valid
+
     # ---------------------------------------------------------------------------------- inference
     @torch.no_grad()
-    def _logits(self, seq: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
-        """Logits in batches of PREDICT_BATCH rows so memory stays bounded for any shop size."""
+    def _batched_logits(self, tensors: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Logits in batches of PREDICT_BATCH rows so memory stays bounded for any shop size; `tensors` are the
+        net's inputs in its argument order, rows first."""
         assert self.net is not None
         self.net.eval()
-        parts = [
-            self.net(seq[start : start + PREDICT_BATCH], static[start : start + PREDICT_BATCH])
-            for start in range(0, len(static), PREDICT_BATCH)
-        ]
+        n = len(tensors[-1])
+        parts = [self.net(*(t[start : start + PREDICT_BATCH] for t in tensors)) for start in range(0, n, PREDICT_BATCH)]
         return torch.cat(parts) if parts else torch.empty(0, device=self.device)
 
     def predict_raw(self, data: ModelInput) -> np.ndarray:
@@ -318,7 +326,7 @@ class LstmModel:
             static = torch.from_numpy(self._static(data.X.iloc[start:stop])).to(self.device)
             seq_part = None if data.sequences is None else np.asarray(data.sequences)[start:stop]
             seq = torch.from_numpy(self._sequence(seq_part, len(static))).to(self.device)
-            out.append(torch.sigmoid(self._logits(seq, static)).cpu().numpy())
+            out.append(torch.sigmoid(self._batched_logits((seq, static))).cpu().numpy())
         return np.concatenate(out).astype(np.float64) if out else np.empty(0)
 
     def predict_proba(self, data: ModelInput) -> np.ndarray:
