@@ -23,6 +23,10 @@ MAX_DAYS = 36_500  # 100 years
 MAX_MONEY = 1e12
 MAX_ID = 2**53 - 1  # ids go through floats in the parser: above 2**53 one would come back changed
 MAX_COUNTRY = 64
+# Brands: the profile keeps a customer's five strongest (InterestConfig.top_brands). From 17 % up no sixth brand
+# can reach the share (six would need more than 100 %), so the filter is exact from 20 %.
+MIN_BRAND_INTEREST = 20
+MAX_BRAND = 200  # catalog.Product.brand's length
 MIN_INTEREST = 10  # percent: the interest profile stores shares from 10 % (predictions.ml.interests.InterestConfig)
 
 # Sort key -> label. The default puts the customers most worth saving first.
@@ -51,6 +55,10 @@ class AtRiskFilter:
     # With `category`: customers whose interest in it (and below it) is at least this share of what they buy and
     # view, whole percent (the interest profile of the scores' run, predictions.ml.interests) instead of "bought".
     category_min: int | None = None
+    # A product brand (matched without regard to case): customers who bought a product of it; with `brand_min`,
+    # customers whose interest in the brand is at least this share, whole percent, from MIN_BRAND_INTEREST.
+    brand: str = ""
+    brand_min: int | None = None
     country: str = ""
     # Customers who left a negative review (the reviews app's sentiment) in the N days before the scores' date.
     negative_review_days: int | None = None
@@ -103,6 +111,15 @@ class AtRiskFilter:
         if category_min is not None and category is None:
             errors.append("Interest in the category at least (%) needs a category, so it was ignored.")
             category_min = None
+        brand = _text(data.get("brand"), errors, "Brand")
+        if len(brand) > MAX_BRAND:
+            errors.append(f"Brand: at most {MAX_BRAND} characters, so it was ignored.")
+            brand = ""
+        brand_min = _number(data.get("brand_min"), int, MIN_BRAND_INTEREST, 100,
+                            "Interest in the brand at least (%)", errors)
+        if brand_min is not None and not brand:
+            errors.append("Interest in the brand at least (%) needs a brand, so it was ignored.")
+            brand_min = None
         segment = _number(data.get("segment"), int, 1, MAX_ID, "Segment", errors)
         negative_review_days = _number(data.get("negative_review_days"), int, 1, MAX_DAYS,
                                        "Negative review in the last … days", errors)
@@ -122,8 +139,8 @@ class AtRiskFilter:
         return cls(
             bands=bands, churn_min=churn_min, churn_max=churn_max, value_min=value_min, value_max=value_max,
             days_min=days_min, days_max=days_max, category=category, category_min=category_min,
-            country=country, negative_review_days=negative_review_days, segment=segment, limit=limit,
-            sort=sort, errors=tuple(errors),
+            brand=brand, brand_min=brand_min, country=country, negative_review_days=negative_review_days,
+            segment=segment, limit=limit, sort=sort, errors=tuple(errors),
         )
 
     # ---- output ----------------------------------------------------------------------------
@@ -167,7 +184,7 @@ class AtRiskFilter:
 
 
 _SCALAR_FIELDS = ("churn_min", "churn_max", "value_min", "value_max", "days_min", "days_max", "category",
-                  "category_min", "country", "negative_review_days", "segment", "limit", "sort")
+                  "category_min", "brand", "brand_min", "country", "negative_review_days", "segment", "limit", "sort")
 MAX_LIMIT = 1_000_000
 # Every query parameter `from_query` reads: a web page refuses any other (ecomsight/query.py).
 QUERY_NAMES = ("band", "bands", *_SCALAR_FIELDS)

@@ -15,7 +15,7 @@ from ecomsight.api.fields import (
     StrictIntegerField,
     rounded,
 )
-from predictions.filters import BANDS, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
+from predictions.filters import BANDS, MAX_BRAND, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
 from predictions.models import CustomerScore, ModelVersion, Segment, Task
 from predictions.selectors.at_risk import AtRiskRow
 from predictions.selectors.interests import InterestProfile
@@ -26,7 +26,7 @@ from predictions.services.training import ALGORITHMS
 
 # Probabilities are 0 to 1 everywhere in the API (responses and filters); the web page's form, its links and
 # the filters segments store keep whole percents. These fields take 0 to 1 and give the percent the filter holds.
-PROBABILITY_FILTERS = ("churn_min", "churn_max", "category_min")
+PROBABILITY_FILTERS = ("churn_min", "churn_max", "category_min", "brand_min")
 PROBABILITY_RULE = "a probability from 0 to 1 (0.5 = 50 %), in whole percents: at most two decimals"
 
 
@@ -80,6 +80,13 @@ CATEGORY_MIN_HELP = ("With `category`: customers whose interest in that category
                      "scores): from 0.1 to 1 (0.3 = 30 %: profiles keep shares from 10 %), at most two decimals; "
                      "inclusive.")
 
+BRAND_HELP = ("Customers who bought a product of this brand (the catalogue's `brand`, matched without regard to "
+              "case); with `brand_min`: whose interest in the brand is at least that share.")
+BRAND_MIN_HELP = ("With `brand`: customers whose interest in that brand is at least this share of what they buy and "
+                  "view among branded products, time-decayed (the `interests` of a customer's scores): from 0.2 to 1 "
+                  "(profiles keep a customer's five strongest brands, so shares from 20 % are exact), at most two "
+                  "decimals; inclusive.")
+
 
 class BandsField(serializers.CharField):
     """`bands=high,medium` (comma-separated; may be repeated): each must be a known band."""
@@ -116,6 +123,8 @@ class AtRiskFilterSerializer(serializers.Serializer):
                                         help_text="Customers who bought in this category or below it (with "
                                                   "`category_min`: whose interest in it is at least that share).")
     category_min = ProbabilityField(required=False, help_text=CATEGORY_MIN_HELP)
+    brand = serializers.CharField(max_length=MAX_BRAND, required=False, help_text=BRAND_HELP)
+    brand_min = ProbabilityField(required=False, help_text=BRAND_MIN_HELP)
     country = serializers.CharField(max_length=64, required=False)
     negative_review_days = serializers.IntegerField(
         min_value=1, max_value=MAX_DAYS, required=False,
@@ -142,6 +151,8 @@ class SegmentFiltersSerializer(KnownKeysSerializer):
     days_max = StrictIntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
     category = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
     category_min = StrictProbabilityField(required=False, allow_null=True, help_text=CATEGORY_MIN_HELP)
+    brand = StrictCharField(max_length=MAX_BRAND, required=False, allow_blank=True, help_text=BRAND_HELP)
+    brand_min = StrictProbabilityField(required=False, allow_null=True, help_text=BRAND_MIN_HELP)
     country = StrictCharField(max_length=64, required=False, allow_blank=True)
     negative_review_days = StrictIntegerField(min_value=1, max_value=MAX_DAYS, required=False, allow_null=True)
     segment = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)

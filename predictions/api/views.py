@@ -204,7 +204,7 @@ class CustomerInterestsApi(ShopApiMixin, APIView):
         operation_id="customer_interests", summary="A customer's category and brand interests", tags=["scores"],
         description="Time-decayed shares of what the customer bought and viewed, per category (a category holds "
                     "those below it) and per brand, from the shop's current scoring run. Filter the at-risk list "
-                    "on one with `category` and `category_min`.",
+                    "on one with `category` and `category_min`, or `brand` and `brand_min`.",
         parameters=[CUSTOMER_ID], responses=CustomerInterestsSerializer,
         examples=[OpenApiExample("interests", value={
             "scoring_run": {"id": 7, "as_of": "2026-06-30T23:59:59Z"},

@@ -37,7 +37,7 @@ class InterestConfig:
     # Shares below this are left out (10 %: the at-risk filter's smallest minimum). At 5 % the scoring bench's
     # customers held 9.6 category rows each (a 10 x 5 tree) and the stage added 30 % to `score`; 10 % keeps 5.6.
     min_share: float = 0.10
-    top_brands: int = 5  # the strongest brands kept per customer (brands are shown, not filtered on)
+    top_brands: int = 5  # the strongest brands kept per customer (the at-risk filter is exact from 20 %)
     event_weights: dict[str, float] = field(default_factory=lambda: dict(INTEREST_EVENT_WEIGHTS))
 
 

@@ -221,6 +221,18 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
             .values("customer_id")
         )
         qs = qs.filter(customer_id__in=buyers)
+    if flt.brand and flt.brand_min is not None:
+        # The run's interest profile (brand rows: at most five per customer, InterestConfig.top_brands).
+        qs = qs.filter(customer_id__in=CustomerInterest.objects.filter(
+            scoring_run_id=run.pk, kind=CustomerInterest.Kind.BRAND, brand__iexact=flt.brand,
+            share__gte=flt.brand_min / 100 - SHARE_TOLERANCE).values("customer_id"))
+    elif flt.brand:
+        buyers = (
+            Order.objects.filter(shop=shop, lines__product__brand__iexact=flt.brand)
+            .exclude(status=Order.Status.CANCELLED)
+            .values("customer_id")
+        )
+        qs = qs.filter(customer_id__in=buyers)
     if flt.country:
         qs = qs.filter(customer_id__in=Customer.objects.filter(shop=shop, country__iexact=flt.country).values("pk"))
     if flt.negative_review_days is not None:
@@ -432,6 +444,9 @@ def filter_in_words(*, shop: Shop, flt: AtRiskFilter) -> list[str]:
                          else "Interest in a category that no longer exists")
         else:
             words.append(f"Bought in {path}" if path else "Bought in a category that no longer exists")
+    if flt.brand:
+        words.append(f"Interest in brand {flt.brand} at least {flt.brand_min} %" if flt.brand_min is not None
+                     else f"Bought brand {flt.brand}")
     if flt.country:
         words.append(f"Country {flt.country}")
     if flt.negative_review_days is not None:

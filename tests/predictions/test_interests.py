@@ -154,3 +154,50 @@ def test_the_filtered_page_costs_the_same_queries_for_3_or_60_customers(client, 
     CustomerInterest.objects.bulk_create([interest(run, c, 0.5, category=profiled["home"]) for c in many.values()])
     assert "M000" in web().content.decode() and len(rest().json()["results"]) == 50  # a full page: 2 + 57 match
     assert _queries(web) == few_web and _queries(rest) == few_api
+
+
+@pytest.fixture
+def bought_acme(shop, profiled):
+    """CAROL (no profile) bought an ACME product; a cancelled order of BOB's held one too."""
+    from datetime import timedelta
+
+    from behavior.models import Order, OrderLine
+    from tests.catalog.factories import ProductFactory
+
+    acme = ProductFactory(shop=shop, brand="ACME")
+    cs, as_of = profiled["customers"], profiled["run"].as_of
+    for key, status in (("CAROL", Order.Status.PLACED), ("BOB", Order.Status.CANCELLED)):
+        order = Order.objects.create(shop=shop, customer=cs[key], external_id=f"o-{key}", status=status,
+                                     placed_at=as_of - timedelta(days=5), total=10)
+        OrderLine.objects.create(shop=shop, order=order, product=acme)
+    return profiled
+
+
+def test_brand_filter_lists_buyers_and_with_a_minimum_the_interested(client, marketer, bought_acme):
+    client.force_login(marketer)
+    page = client.get("/customers/", {"brand": "acme"}).content.decode()
+    assert listed(page) == {"CAROL"} and "Bought brand acme" in page  # case-insensitive; cancelled orders don't count
+    page = client.get("/customers/", {"brand": "Acme", "brand_min": 50}).content.decode()
+    assert listed(page) == {"ALICE"} and "Interest in brand Acme at least 50 %" in page
+    assert listed(client.get("/customers/", {"brand": "zeta", "brand_min": 30}).content.decode()) == {"ALICE"}
+    assert listed(client.get("/customers/", {"brand": "Zeta", "brand_min": 31}).content.decode()) == set()
+    page = client.get("/customers/", {"brand": "Acme", "brand_min": 15}).content.decode()
+    assert "must be between 20 and 100" in page  # below 20 % a customer's sixth brand could be missing
+    page = client.get("/customers/", {"brand_min": 50}).content.decode()
+    assert "needs a brand" in page and listed(page) == {"ALICE", "BOB", "CAROL"}
+
+
+def test_api_and_segments_filter_by_brand_with_shares_from_0_to_1(api, shop, bought_acme):
+    body = api.get("/api/v1/at-risk/", {"brand": "Acme", "brand_min": 0.5}).json()
+    assert [r["customer_id"] for r in body["results"]] == ["ALICE"]
+    assert [r["customer_id"] for r in api.get("/api/v1/at-risk/", {"brand": "ACME"}).json()["results"]] == ["CAROL"]
+    assert api.get("/api/v1/at-risk/", {"brand_min": 0.5}).status_code == 400  # needs a brand
+    assert api.get("/api/v1/at-risk/", {"brand": "Acme", "brand_min": 0.1}).status_code == 400
+    created = api.post("/api/v1/segments/", {"name": "Acme fans", "filters": {"brand": "Acme", "brand_min": 0.6}},
+                       format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["filters"] == {"brand": "Acme", "brand_min": 0.6} and created.json()["size"] == 1
+    segment = Segment.objects.get(pk=created.json()["id"])
+    assert segment.filters == {"brand": "Acme", "brand_min": 60}
+    members = api.get(f"/api/v1/segments/{segment.pk}/members/").json()["results"]
+    assert [m["customer_id"] for m in members] == ["ALICE"]
