@@ -1,5 +1,6 @@
 """Interest profile benchmark, on a shop that bench/scoring.py left behind (`--keep`): the stage's cost inside a
-scoring chunk and the at-risk filter `category` + `category_min` against the list without it.
+scoring chunk and the at-risk filters `category` + `category_min` and `brand` + `brand_min` against the list without
+them.
 
     .venv/bin/python bench/interests.py [--shop bench-scoring] [--categories 10x5] [--score]
 
@@ -8,7 +9,8 @@ The scoring bench loads products without categories; `--categories 10x5` gives t
 half of the profile is measured too. Then, on the shop's current scoring run: the interest stage for every
 customer (read the catalogue, compute, write: what each chunk adds), timed alone; with `--score` a whole scoring
 run as well; and the at-risk page (count + first page) unfiltered, with "bought in" a top category, and with an
-interest of at least 20 % in a top and in a leaf category (median of 5). One JSON line at the end.
+interest of at least 20 % in a top and in a leaf category, with "bought" the commonest brand and with an interest of
+at least 20 % in it (median of 5). One JSON line at the end.
 Uses DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ecomsight_bench).
 """
 
@@ -152,6 +154,14 @@ def pages(shop, figures: dict) -> None:
     if top is not None:
         filters |= {"bought_in_top": {"category": top.pk}, "interest_top_20": {"category": top.pk, "category_min": 20},
                     "interest_leaf_20": {"category": leaf.pk, "category_min": 20}}
+    from django.db.models import Count
+
+    from catalog.models import Product
+
+    brand = (Product.objects.filter(shop=shop).exclude(brand="").values("brand").annotate(n=Count("id"))
+             .order_by("-n", "brand").values_list("brand", flat=True).first())
+    if brand:
+        filters |= {"bought_brand": {"brand": brand}, "interest_brand_20": {"brand": brand, "brand_min": 20}}
     for name, query in filters.items():
         flt = AtRiskFilter.from_query(query)
         page = at_risk_page(shop=shop, flt=flt)
