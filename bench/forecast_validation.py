@@ -8,8 +8,8 @@ history up to the origin and scored on the 13 weeks after it - all of them befor
 
 1. the champion that each set of origins would choose (lowest mean validation MASE, as selection.py does): the two
    origins selection.py uses, the origins with a year of history before them, and all of them;
-2. the customer model's variants on the same origins: with the yearly seasonal index (today's), without it (the
-   previous version), and with Pareto/NBD instead of BG/NBD;
+2. the customer model's variants on the same origins: with the denoised yearly seasonal index (today's), without
+   it (the previous version), with the raw index, and with Pareto/NBD instead of BG/NBD;
 3. validation-weighted combinations (weights 1 / validation MSE, Bates & Granger), scored nested: at each origin
    the weights come only from windows that ended before it, so their score is out of sample like a model's;
 4. the test window's figures for the same candidates (reported, never used to choose), and what no forecast
@@ -36,7 +36,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import log  # noqa: E402
 from bench.forecast import cd_orders, simulated_orders  # noqa: E402
-from forecasts.ml.models import BASELINES, PARETO_NBD, Forecast, ForecastInput, customer_forecast, run_models  # noqa: E402
+from forecasts.ml.models import (  # noqa: E402
+    BASELINES,
+    PARETO_NBD,
+    Forecast,
+    ForecastInput,
+    customer_forecast,
+    run_models,
+    yearly_index,
+)
 from forecasts.ml.selection import (  # noqa: E402
     DEFAULT_MODELS,
     PREFERRED_TRAIN_BINS,
@@ -47,8 +55,17 @@ from forecasts.ml.series import facts_frame, future_actuals, panel_from_facts  #
 
 H = 13
 MIN_HISTORY = 30
+
+
+def _raw_index(inp: ForecastInput) -> Forecast:
+    flat = customer_forecast(inp, yearly=False)
+    index = yearly_index(inp.panel, inp.h, denoise=False)
+    return flat if index is None else Forecast(mean=flat.mean * index[None, :])
+
+
 VARIANTS = {
     "customer_flat": lambda inp: customer_forecast(inp, yearly=False),
+    "customer_raw_index": _raw_index,
     "customer_pareto": lambda inp: customer_forecast(inp, counting=PARETO_NBD),
 }
 COMBINED = ("naive", "auto_ets", "auto_theta", "croston", "lightgbm", "customer")

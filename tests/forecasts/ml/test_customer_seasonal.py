@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasts.ml.models import BG_NBD, PARETO_NBD, ForecastInput, customer_forecast, yearly_index
+from forecasts.ml.base import ForecastInput
+from forecasts.ml.customer import BG_NBD, PARETO_NBD, customer_forecast, yearly_index
 from forecasts.ml.series import Panel, facts_frame, future_actuals, panel_from_facts
 
 
