@@ -1,6 +1,7 @@
 """The validation evidence behind the forecasting choices: every model at many rolling origins before the cutoff.
 
     .venv/bin/python bench/forecast_validation.py [--step 2] [--customers 5000] [--skip-sim] [--skip-real]
+        [--orders PATH --cutoff DATE]
 
 Same data and split as bench/forecast.py (weekly orders at the shop level). Origins run from the cutoff - 13 weeks
 back to 30 weeks of history (LightGBM's minimum), every `--step` weeks; at each, every model is fitted on the
@@ -9,10 +10,14 @@ history up to the origin and scored on the 13 weeks after it - all of them befor
 1. the champion that each set of origins would choose (lowest mean validation MASE, as selection.py does): the two
    origins selection.py uses, the origins with a year of history before them, and all of them;
 2. the customer model's variants on the same origins: with the denoised yearly seasonal index (today's), without
-   it (the previous version), with the raw index, and with Pareto/NBD instead of BG/NBD;
+   it (the previous version), with the raw index, and with Pareto/NBD instead of BG/NBD; and the mean of LightGBM
+   and the customer model (the two that see the season), beside `ensemble` (AutoETS, AutoTheta, customer);
 3. validation-weighted combinations (weights 1 / validation MSE, Bates & Granger), scored nested: at each origin
    the weights come only from windows that ended before it, so their score is out of sample like a model's;
-4. the test window's figures for the same candidates (reported, never used to choose), and what no forecast
+4. selection rules judged before the cutoff: at each validation origin taken as a pseudo-cutoff, the champion that
+   selection.py's two windows, or windows every 2 / 4 weeks over the year before, would pick, scored on the window
+   after it (still before the real cutoff);
+5. the test window's figures for the same candidates (reported, never used to choose), and what no forecast
    made before the cutoff can beat: the test's own mean and least-squares line in hindsight, and the Poisson floor
    sqrt(2 m / pi) - the expected absolute error of a forecast that knows the exact weekly mean m.
 
@@ -26,6 +31,7 @@ import json
 import sys
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -71,12 +77,27 @@ VARIANTS = {
 COMBINED = ("naive", "auto_ets", "auto_theta", "croston", "lightgbm", "customer")
 
 
+def _spread(origin: int, step: int, min_history: int) -> list[int]:
+    """Origins of full windows ending by `origin`, every `step` weeks over the year before it."""
+    return [o for o in range(origin - H, origin - H - 52, -step) if o >= min_history]
+
+
+# Rules that choose validation origins for a cutoff at `o` bins: selection.py's, and spreads over the year.
+RULES = {
+    "two_latest_year_of_history": lambda o: validation_origins(o, h=H, freq="week", windows=2),
+    "every_2_weeks_last_year": lambda o: _spread(o, 2, MIN_HISTORY),
+    "every_4_weeks_last_year_prefer_a_year": lambda o: (_spread(o, 4, PREFERRED_TRAIN_BINS["week"])
+                                                         or _spread(o, 4, MIN_HISTORY)),
+}
+
+
 def _forecasts(orders: pd.DataFrame, cutoff: pd.Timestamp, step: int) -> dict:
     facts = facts_frame(orders=orders, level="shop")
     panel = panel_from_facts(facts, measure="orders", freq="week", cutoff=cutoff)
     n = panel.values.shape[1]
     full = np.concatenate([panel.values, future_actuals(facts, panel=panel, h=H)], axis=1)
-    origins = [*range(n - H, MIN_HISTORY - 1, -step), n]
+    selected = validation_origins(n, h=H, freq="week", windows=2)
+    origins = [*sorted({*range(n - H, MIN_HISTORY - 1, -step), *selected}, reverse=True), n]
     out = {}
     for origin in origins:
         hist = panel.until(origin)
@@ -91,9 +112,12 @@ def _forecasts(orders: pd.DataFrame, cutoff: pd.Timestamp, step: int) -> dict:
                     forecasts[name] = run(inp)
                 except Exception as error:  # noqa: BLE001 - a variant that cannot run is reported as missing
                     log(f"{name} at {end.date()}: {error}", prefix="forecast_validation")
+        if "lightgbm" in forecasts and "customer" in forecasts:
+            forecasts["mean_lightgbm_customer"] = Forecast(mean=(forecasts["lightgbm"].mean
+                                                                 + forecasts["customer"].mean) / 2)
         out[origin] = {"end": end, "history": hist.values, "actual": full[:, origin: origin + H],
                        "means": {m: f.mean for m, f in forecasts.items()}}
-    return {"n": n, "windows": out, "validation_origins": validation_origins(n, h=H, freq="week", windows=2)}
+    return {"n": n, "windows": out, "validation_origins": selected}
 
 
 def _metrics(mean: np.ndarray, w: dict) -> dict:
@@ -134,6 +158,45 @@ def _nested_combination(data: dict, origins: list[int], members: tuple[str, ...]
             "test_mae": None if test is None else round(test["mae"], 2),
             "test_total_error_pct": None if test is None else round(test["total"], 2),
             "weights_at_cutoff": {m: round(v, 3) for m, v in weights.items()}}
+
+
+def _rules(data: dict) -> dict:
+    """Each rule judged before the cutoff: at every pseudo-cutoff o (a validation origin), the rule picks the
+    champion (lowest mean MASE, as selection.py) from windows that end by o, and that champion is scored on the
+    window after o - still before the real cutoff. Also the champion each rule picks at the real cutoff."""
+    w_all, n = data["windows"], data["n"]
+    mase = {(o, m): _metrics(w["means"][m], w)["mase"] for o, w in w_all.items() for m in w["means"]}
+
+    def champion(origins: list[int]) -> str | None:
+        if not origins or any(o not in w_all for o in origins):
+            return None
+        scored = {m: float(np.mean([mase[(o, m)] for o in origins])) for m in DEFAULT_MODELS
+                  if all((o, m) in mase for o in origins)}
+        return min(scored, key=lambda m: (scored[m], m)) if scored else None
+
+    out = {}
+    for rule, origins_for in RULES.items():
+        picks = []
+        for o in sorted(x for x in w_all if x < n):
+            champ = champion(origins_for(o))
+            if champ is None or champ not in w_all[o]["means"]:
+                continue
+            w = w_all[o]
+            best = min(_metrics(w["means"][b], w)["mae"] for b in BASELINES)
+            picks.append({"origin": o, "champion": champ, "mae": _metrics(w["means"][champ], w)["mae"],
+                          "ratio": _metrics(w["means"][champ], w)["mae"] / best})
+        final = champion(origins_for(n))
+        out[rule] = {
+            "pseudo_cutoffs": len(picks),
+            "mean_mae": round(_mean(picks, "mae"), 2) if picks else None,
+            "mean_ratio_to_best_baseline": round(_mean(picks, "ratio"), 3) if picks else None,
+            "champions": dict(Counter(p["champion"] for p in picks)),
+            "at_cutoff": final,
+        }
+        print(f"rule {rule}: over {len(picks)} pseudo-cutoffs before the real one, its champion's mean MAE "
+              f"{out[rule]['mean_mae']} ({out[rule]['mean_ratio_to_best_baseline']} x the best baseline there); "
+              f"picks {out[rule]['champions']}; at the cutoff it picks {final}")
+    return out
 
 
 def evaluate(name: str, orders: pd.DataFrame, cutoff: pd.Timestamp, step: int) -> dict:
@@ -189,6 +252,7 @@ def evaluate(name: str, orders: pd.DataFrame, cutoff: pd.Timestamp, step: int) -
                   f"{combo['validation_origins']} origins (best single there: {combo['best_single_same_origins']}); "
                   f"test MAE {combo['test_mae']}, total {combo['test_total_error_pct']} %; weights at the cutoff "
                   f"{combo['weights_at_cutoff']}")
+    report["selection_rules"] = _rules(data)
     actual = test["actual"][0]
     line = np.polyval(np.polyfit(np.arange(H), actual, 1), np.arange(H))
     report["hindsight_test"] = {
@@ -213,6 +277,8 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=200)
     parser.add_argument("--skip-sim", action="store_true")
     parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--orders", type=Path, help="also an orders CSV of another shop (customer_id, placed_at)")
+    parser.add_argument("--cutoff", help="its cutoff (YYYY-MM-DD)")
     args = parser.parse_args()
     report: dict = {"bench": "forecast_validation", "step_weeks": args.step}
     if not args.skip_real and (orders := cd_orders()) is not None:
@@ -222,6 +288,12 @@ def main() -> None:
         report["simulated"] = evaluate(f"simulated shop ({args.customers} customers, seed 1)", orders, cutoff,
                                        args.step)
         report["simulated"]["customers"] = args.customers
+    if args.orders:
+        orders = pd.read_csv(args.orders, dtype={"customer_id": str, "order_id": str})
+        orders["placed_at"] = pd.to_datetime(orders["placed_at"], utc=True, format="ISO8601")
+        if "status" not in orders:
+            orders["status"] = "placed"
+        report[args.orders.parent.name] = evaluate(str(args.orders), orders, pd.Timestamp(args.cutoff), args.step)
     print(json.dumps(report))
 
 
