@@ -6,9 +6,9 @@ Why these:
   every backtest reports); CrostonOptimized and ADIDA are made for intermittent series (one product's demand).
 - `lightgbm`: one global model over all series of a level, on scaled lags and calendar and holiday features (the
   `holidays` package): it learns weekday and yearly patterns the univariate models miss on short histories.
-- `customer`: the sum of every known customer's expected purchase days from BG/NBD (predictions.ml.bgnbd), each
-  weighted by what a purchase day of that customer brings to the series, plus new customers arriving at their recent
-  rate. No time-series library has it; on a closed or slowly renewing customer base it sees the decline coming.
+- `customer` (customer.py): the sum of every known customer's expected purchase days from BG/NBD, each weighted by
+  what a purchase day of that customer brings to the series, plus new customers arriving at their recent rate,
+  scaled by the yearly seasonal index where the history allows.
 - `ensemble`: the mean of auto_ets, auto_theta and customer, a fixed combination (chosen on validation like any
   other candidate, never on the test window).
 """
@@ -18,54 +18,17 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.special import hyp2f1
 
-from predictions.ml.bgnbd import BgNbdParams, expected_purchases, fit_bgnbd
-
-from .series import Panel
+from .base import Forecast, ForecastInput, ModelUnavailable
+from .customer import BG_NBD, PARETO_NBD, CountingModel, customer_forecast, yearly_index
 
 logger = logging.getLogger(__name__)
 
 BASELINES = ("naive", "seasonal_naive", "auto_ets", "auto_arima", "auto_theta")
 LEVELS_PCT = (80, 95)
-
-
-class ModelUnavailable(Exception):
-    """This model cannot forecast these series (too short, no repeat buyers...); the others still run."""
-
-
-@dataclass(frozen=True)
-class ForecastInput:
-    """A level's history up to the cutoff.
-
-    panel: the series; facts: the level's facts up to the cutoff (series.facts_frame); shop_facts: the shop-level
-    facts up to the cutoff (the customers' purchase days); h: bins to forecast; country: for holiday features."""
-
-    panel: Panel
-    facts: pd.DataFrame
-    shop_facts: pd.DataFrame
-    h: int
-    country: str | None = None
-
-
-@dataclass(frozen=True)
-class Forecast:
-    """Point forecasts and (where the model gives them) 80 % and 95 % intervals, each keys x h."""
-
-    mean: np.ndarray
-    lo80: np.ndarray | None = None
-    hi80: np.ndarray | None = None
-    lo95: np.ndarray | None = None
-    hi95: np.ndarray | None = None
-
-    @property
-    def has_intervals(self) -> bool:
-        return self.lo80 is not None
 
 
 # --- statsforecast ---------------------------------------------------------------------------------------------
@@ -171,101 +134,6 @@ def seasonal_naive_forecast(inp: ForecastInput) -> Forecast:
     mean = Y[:, idx]
     sigma = np.sqrt(np.mean((Y[:, season:] - Y[:, :-season]) ** 2, axis=1))
     return _bands(mean, sigma[:, None] * np.sqrt(np.arange(h) // season + 1)[None, :])
-
-
-# --- customer-based (BG/NBD) -----------------------------------------------------------------------------------
-
-
-def _new_customer_curve(params: BgNbdParams, t: np.ndarray) -> np.ndarray:
-    """E[repeat purchase days in (0, t]] of a customer who just made a first purchase (FHL 2005, eq. 9)."""
-    r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    t = np.asarray(t, dtype=float)
-    z = t / (alpha + t)
-    return np.maximum((a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z)), 0.0)
-
-
-def customer_forecast(inp: ForecastInput, *, shrink: float = 1.0, arrival_bins: int | None = None) -> Forecast:
-    """Sum over known customers of E[purchase days in each future bin] x what one of their purchase days brings to
-    each series, plus new customers at the mean arrival rate of the last `arrival_bins` bins.
-
-    What a purchase day brings: the customer's own history (measure in the key / purchase days), shrunk towards the
-    key's average by `shrink` purchase days, so a one-time buyer's single order does not define them."""
-    panel, h, p = inp.panel, inp.h, inp.panel.period_days
-    cutoff = panel.ends[-1]
-    days = inp.shop_facts[["customer_id", "day"]].drop_duplicates()
-    days = days[days["day"] <= cutoff]
-    if days.empty:
-        raise ModelUnavailable("no customers before the cutoff")
-    per = days.groupby("customer_id")["day"].agg(["min", "max", "size"])
-    x = (per["size"] - 1).to_numpy(dtype=float)
-    t_x = (per["max"] - per["min"]).dt.days.to_numpy(dtype=float)
-    T = (cutoff - per["min"]).dt.days.to_numpy(dtype=float)
-    try:
-        params = fit_bgnbd(x, t_x, T)
-    except ValueError as error:
-        raise ModelUnavailable(str(error)) from None
-    steps = p * np.arange(h + 1)
-    cum = np.column_stack([expected_purchases(params, float(t), x, t_x, T) if t else np.zeros(len(x))
-                           for t in steps])
-    expected = np.diff(cum, axis=1)  # customers x h
-
-    cust_index = pd.Index(per.index)
-    key_index = {k: i for i, k in enumerate(panel.keys)}
-    facts = inp.facts[inp.facts["day"] <= cutoff]
-    facts = facts[facts["key"].isin(key_index)]
-    sums = facts.groupby(["customer_id", "key"])[panel.measure].sum()
-    rows = cust_index.get_indexer(sums.index.get_level_values(0))
-    cols = sums.index.get_level_values(1).map(key_index).to_numpy()
-    ok = rows >= 0
-    n_days = per["size"].to_numpy(dtype=float)
-    key_total = np.bincount(cols[ok].astype(int), weights=sums.to_numpy()[ok], minlength=len(panel.keys))
-    key_avg = key_total / n_days.sum()
-    # v[c, k] = (S_ck + shrink * avg_k) / (n_c + shrink): a sparse part plus a dense rank-one part.
-    denom = n_days + shrink
-    own = sparse.csr_matrix((sums.to_numpy()[ok] / denom[rows[ok]], (rows[ok], cols[ok].astype(int))),
-                            shape=(len(cust_index), len(panel.keys)))
-    known = (own.T @ expected) + np.outer(key_avg, (shrink / denom) @ expected)
-
-    # New customers: arrivals per bin at the recent mean rate; each brings a first purchase day and its repeats.
-    first_bin = np.floor_divide((per["min"] - cutoff).dt.days.to_numpy() + p - 1, p)  # <= 0
-    n_hist = panel.values.shape[1]
-    m = arrival_bins or min(n_hist, 13 if panel.freq == "week" else 28)
-    arrivals = np.bincount(-first_bin[first_bin > -m], minlength=m)[:m].sum() / m
-    new = np.zeros((len(panel.keys), h))
-    if arrivals > 0:
-        first_days = days.merge(per["min"].rename("day").reset_index(), on=["customer_id", "day"])
-        recent_new = first_days[first_days["day"] > cutoff - pd.Timedelta(days=p * m)]
-        first_value = facts.merge(recent_new, on=["customer_id", "day"]).groupby("key")[panel.measure].sum()
-        per_new = np.zeros(len(panel.keys))
-        for key, value in first_value.items():
-            per_new[key_index[key]] = value / max(len(recent_new), 1)
-        # A cohort arriving mid-bin i has, by the end of bin j >= i, E0((j - i + 0.5) * p) repeats.
-        curve = _new_customer_curve(params, p * (np.arange(h) + 0.5))
-        repeats = np.diff(np.concatenate([[0.0], curve]))
-        per_bin_repeats = np.array([repeats[: j + 1].sum() for j in range(h)])
-        new = np.outer(per_new, np.ones(h)) * arrivals + np.outer(key_avg, per_bin_repeats) * arrivals
-    mean = np.asarray(known) + new
-    if not np.isfinite(mean).all():
-        # The fit ran to a boundary (no dropout seen: a -> 0, r and alpha huge): its expectations are NaN. Left
-        # out, rather than a NaN that would win or lose the champion's choice at random.
-        raise ModelUnavailable(f"BG/NBD has no finite expectation for this history ({params})")
-    if panel.freq == "day":
-        mean = mean * _weekday_profile(panel, h)
-    return Forecast(mean=mean)
-
-
-def _weekday_profile(panel: Panel, h: int, weeks: int = 8) -> np.ndarray:
-    """keys x h multipliers: each future day's weekday share over the last `weeks` weeks (1 = an average day)."""
-    recent = panel.values[:, -7 * weeks:]
-    n = recent.shape[1]
-    if n < 14:
-        return np.ones((len(panel.keys), h))
-    dow = panel.ends[-n:].day_of_week.to_numpy()
-    level = recent.mean(axis=1, keepdims=True) + 1e-9
-    by_day = np.column_stack([recent[:, dow == d].mean(axis=1) if (dow == d).any() else level[:, 0]
-                              for d in range(7)]) / level
-    future = (panel.ends[-1] + pd.to_timedelta(np.arange(1, h + 1), unit="D")).day_of_week.to_numpy()
-    return by_day[:, future]
 
 
 # --- global LightGBM -------------------------------------------------------------------------------------------
@@ -408,3 +276,7 @@ def _clip(f: Forecast) -> Forecast:
         return None if a is None else np.maximum(a, 0.0)
 
     return Forecast(mean=c(f.mean), lo80=c(f.lo80), hi80=c(f.hi80), lo95=c(f.lo95), hi95=c(f.hi95))
+
+
+__all__ = ["BASELINES", "BG_NBD", "ENSEMBLE_MEMBERS", "MODELS", "PARETO_NBD", "CountingModel", "Forecast",
+           "ForecastInput", "ModelUnavailable", "customer_forecast", "ensemble", "run_models", "yearly_index"]
