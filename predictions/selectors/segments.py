@@ -82,7 +82,7 @@ def segment_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int,
 
 def segment_window_rows(*, shop: Shop, segment: Segment, run: ScoringRun, start: int, stop: int) -> list[AtRiskRow]:
     """Members start to stop - 1 (segment_window) as the at-risk list's rows: what the API pages."""
-    return at_risk_rows(list(segment_window(shop=shop, segment=segment, run=run, start=start, stop=stop)), run=run)
+    return at_risk_rows(segment_window(shop=shop, segment=segment, run=run, start=start, stop=stop), run=run)
 
 
 def segment_problems(*, segment: Segment) -> tuple[str, ...]:
@@ -149,7 +149,7 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
         return SegmentDetail(segment=segment, run=None, size=0, preview=[], words=words, planner=[],
                              problems=problems)
     qs = segment_queryset(shop=shop, segment=segment, run=run)
-    rows = at_risk_rows(list(qs[:preview]), run=run)
+    rows = at_risk_rows(qs[:preview], run=run)
     planner = [
         (round(p, 4), round(v, 2))
         for p, v in qs.order_by("-probability", "id").values_list("probability", "spend_12m")[:PLANNER_CAP]
