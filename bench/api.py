@@ -1,6 +1,7 @@
 """Benchmark: the REST API under gunicorn on loopback, driven by 32 concurrent keep-alive clients.
 
     .venv/bin/python bench/api.py [--customers 200000] [--seconds 10] [--clients 32] [--workers N --threads N]
+    .venv/bin/python bench/api.py --in-process 1000    # CPU per call in this process, no gunicorn, no clients
 
 Uses DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ecomsight_bench_api), creating and
 migrating the database when needed, and seeds a shop with N customers scored in 3 runs (the history the
@@ -365,6 +366,28 @@ def events_batches(token: str, *, batches: int, size: int = 10_000, customers: i
     return stored[0] / elapsed
 
 
+def in_process(endpoints: dict[str, list[str]], token: str, *, calls: int) -> dict:
+    """CPU milliseconds per call of each endpoint through Django's test client (the whole request: middleware, DRF,
+    the selectors, rendering), `calls` calls spread over its paths after a warm-up: {"<endpoint>": ms}. The
+    database's and Redis's own CPU are not in it."""
+    from django.test import Client
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST=HOST)
+    result = {}
+    for name, paths in endpoints.items():
+        for path in paths * 5:
+            response = client.get(path)
+            if response.status_code != 200:
+                raise SystemExit(f"{path}: {response.status_code} {response.content[:200]!r}")
+        started = time.process_time()
+        for i in range(calls):
+            client.get(paths[i % len(paths)])
+        result[name] = round((time.process_time() - started) * 1000 / calls, 3)
+        print(f"{name:32s} {result[name]:.3f} ms CPU per call in process ({calls} calls; "
+              f"load average {os.getloadavg()[0]:.2f})", file=sys.stderr)
+    return {"in_process_cpu_ms": result}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=200_000)
@@ -381,6 +404,9 @@ def main() -> None:
                         help="first measure each endpoint with one client: the cost of a single request")
     parser.add_argument("--only", default="", help="comma-separated endpoint names to measure (default: all)")
     parser.add_argument("--batches", type=int, default=10, help="events/batch requests of 10,000 events")
+    parser.add_argument("--in-process", type=int, default=0, metavar="N",
+                        help="instead of gunicorn and clients: N calls of each endpoint through Django's test client "
+                             "in this process, and the CPU each call cost (the figure a busy machine changes least)")
     args = parser.parse_args()
 
     common.database_ensure()
@@ -388,19 +414,22 @@ def main() -> None:
     token = seed(args.customers, recommendations=args.recommendations, runs=args.runs, reseed=args.reseed)
     print(f"seeded {args.customers} scored customers in {time.perf_counter() - t0:.1f}s; "
           f"load average {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    rng = random.Random(3)
+    sample = [f"C{rng.randrange(args.customers):07d}" for _ in range(500)]
+    endpoints = {
+        "health": ["/api/v1/health/"],
+        "customers/{id}/recommendations": [f"/api/v1/customers/{c}/recommendations/" for c in sample],
+        "customers/{id}/scores": [f"/api/v1/customers/{c}/scores/" for c in sample],
+        "at-risk": ["/api/v1/at-risk/", "/api/v1/at-risk/?band=high", "/api/v1/at-risk/?sort=churn",
+                    "/api/v1/at-risk/?value_min=200&days_min=30"],
+    }
+    if args.only:
+        endpoints = {k: v for k, v in endpoints.items() if k in args.only.split(",")}
+    if args.in_process:
+        print(json.dumps(in_process(endpoints, token, calls=args.in_process)))
+        return
     server = server_start(workers=args.workers, threads=args.threads, extra=args.gunicorn_args)
     try:
-        rng = random.Random(3)
-        sample = [f"C{rng.randrange(args.customers):07d}" for _ in range(500)]
-        endpoints = {
-            "health": ["/api/v1/health/"],
-            "customers/{id}/recommendations": [f"/api/v1/customers/{c}/recommendations/" for c in sample],
-            "customers/{id}/scores": [f"/api/v1/customers/{c}/scores/" for c in sample],
-            "at-risk": ["/api/v1/at-risk/", "/api/v1/at-risk/?band=high", "/api/v1/at-risk/?sort=churn",
-                        "/api/v1/at-risk/?value_min=200&days_min=30"],
-        }
-        if args.only:
-            endpoints = {k: v for k, v in endpoints.items() if k in args.only.split(",")}
         result: dict = {}
         for name, paths in endpoints.items():
             load(paths, token, seconds=1.0, clients=args.clients, processes=args.processes)  # warm up

@@ -103,6 +103,17 @@ def _decrypted(token: str, keys: tuple[bytes, ...]) -> str:
     return _multi(keys).decrypt(token.encode("ascii")).decode("utf-8")
 
 
+def personal_seal(data: bytes) -> bytes:
+    """`data` holding personal values, encrypted under the first key (a Fernet token), for copies kept outside
+    PostgreSQL (a cached page of the at-risk list): they stay encrypted at rest wherever they are kept."""
+    return _multi(personal_keys()).encrypt(data)
+
+
+def personal_unseal(token: bytes) -> bytes:
+    """What personal_seal sealed (any configured key); InvalidToken when no key opens it."""
+    return _multi(personal_keys()).decrypt(token)
+
+
 def personal_reencrypt(value: str | None) -> str:
     """The value as rotation writes it: unchanged when it is a token of the first key already; a token of an
     older key is re-encrypted under the first (MultiFernet.rotate); legacy plaintext and the deterministic

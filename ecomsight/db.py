@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 from django.db import connection
+from psycopg.rows import dict_row
 
 
 def epoch_sql(column: str) -> str:
@@ -157,7 +158,13 @@ class SqlRows:
             sql += " LIMIT %(limit)s"
             params["limit"] = max(0, stop - start)
         sql += " OFFSET %(offset)s"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            names = [column.name for column in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return fetch_dicts(sql, params)
+
+
+def fetch_dicts(sql: str, params: dict) -> list[dict]:
+    """The rows of one SELECT as dicts keyed by column name. psycopg's own dict_row builds them: reading the names
+    from `cursor.description` built a Column object per column and row batch (~4 % of a scores call's CPU)."""
+    with connection.cursor() as cursor:
+        cursor.cursor.row_factory = dict_row  # this cursor only: Django's next cursor is a new one
+        cursor.execute(sql, params)
+        return cursor.fetchall()

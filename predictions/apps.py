@@ -5,8 +5,12 @@ class PredictionsConfig(AppConfig):
     name = "predictions"
 
     def ready(self) -> None:
-        from behavior.signals import customers_changed
+        from behavior.signals import customers_changed, data_arrived
 
+        from .services.at_risk_pages import at_risk_pages_forget_on_change
         from .services.rescoring import customers_changed_record
 
         customers_changed.connect(customers_changed_record, dispatch_uid="predictions.rescoring.record")
+        # The API's kept at-risk pages show customers' data and their orders since scoring: retired on both.
+        customers_changed.connect(at_risk_pages_forget_on_change, dispatch_uid="predictions.at_risk_pages.changed")
+        data_arrived.connect(at_risk_pages_forget_on_change, dispatch_uid="predictions.at_risk_pages.arrived")

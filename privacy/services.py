@@ -32,6 +32,7 @@ from ecomsight.errors import UserError
 from forecasts.models import CustomerFlag
 from offers.models import Assignment
 from predictions.models import CustomerInterest, CustomerScore, SegmentExport
+from predictions.services.at_risk_pages import at_risk_pages_forget
 from recommendations.models import Recommendation
 
 MAX_IDS = 10_000
@@ -107,6 +108,7 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
         CustomerInterest.objects.filter(customer_id__in=pks).delete()
         Order.objects.filter(customer_id__in=pks).delete()
         Customer.objects.filter(pk__in=pks).delete()
+        at_risk_pages_forget(shop_id=shop.pk)  # a page the API keeps must never show an erased customer
     # Files: every id asked for, found or not: an id erased before a file was scrubbed may still be in one.
     rewritten = _exports_scrub(shop=shop, customers=customers, external_ids=ids)
     import_files = import_files_scrub(shop_id=shop.pk, customers={i: emails.get(i, "") for i in ids})

@@ -133,11 +133,17 @@ class SnapshotCursorPagination(BasePagination):
 
     def paginate_with(self, fetch, *, run_id: int | None, offset: int) -> list:
         """`paginate` for rows read by `fetch(start, stop)` (a list of rows start to stop - 1 of the list)."""
+        if run_id is None:
+            return self.paginate_rows([], run_id=None, offset=offset)
+        return self.paginate_rows(fetch(offset, offset + self.page_size + 1), run_id=run_id, offset=offset)
+
+    def paginate_rows(self, rows: list, *, run_id: int | None, offset: int) -> list:
+        """The page's rows of `rows`, rows offset to offset + page_size of the list in the run `run_id` (one more
+        when there are more); remembers whether there are more for the links."""
         self.run_id, self.offset = run_id, offset
         if run_id is None:
             self.has_next, self.rows = False, []
             return []
-        rows = fetch(offset, offset + self.page_size + 1)
         self.has_next = len(rows) > self.page_size
         self.rows = rows[:self.page_size]
         return self.rows

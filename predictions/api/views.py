@@ -37,14 +37,15 @@ from ecomsight.api.schema import documented_get
 from ecomsight.api.views import PAGING, ShopApiMixin, query_names
 from predictions.filters import AtRiskFilter
 from predictions.models import ModelVersion, ScoringRun, Segment
-from predictions.selectors.at_risk import at_risk_window_rows, scoring_run_current, scoring_run_for_list
+from predictions.selectors.at_risk import scoring_run_current
+from predictions.selectors.at_risk_pages import at_risk_list_window
 from predictions.selectors.interests import customer_interests_current
 from predictions.selectors.scores import customer_score_history, customer_scores_current, score_row
 from predictions.selectors.segments import (
     segment_consent_refused_count,
     segment_get,
+    segment_list_window,
     segment_size,
-    segment_window_rows,
 )
 from predictions.services import exports
 from predictions.services.scoring import scoring_run_create
@@ -119,18 +120,18 @@ class _SnapshotListMixin:
 
     pagination_class = SnapshotCursorPagination
 
-    def snapshot_page(self, request, rows_of) -> Response:
-        """The page of the list whose rows start to stop - 1 in `run` are `rows_of(run, start, stop)` (AtRiskRow):
-        in the run the cursor names, else the shop's current run."""
+    def snapshot_page(self, request, window_of) -> Response:
+        """The page of the list whose rows start to stop - 1 in the run `run_id` names (None: the shop's current
+        run) are `window_of(run_id, start, stop)` (an AtRiskWindow: the run found, and its rows)."""
         paginator = SnapshotCursorPagination()
         run_id, offset = paginator.start(request)
-        run = scoring_run_for_list(shop=self.shop, run_id=run_id)
+        window = window_of(run_id, offset, offset + paginator.page_size + 1)
+        run = window.run
         if run_id is not None and run is None:
             raise exceptions.ValidationError({"cursor": [exceptions.ErrorDetail(
                 "The scores this cursor paged through are gone: start again without a cursor.",
                 code="invalid_cursor")]})
-        rows = paginator.paginate_with(lambda start, stop: rows_of(run, start, stop),
-                                       run_id=run.pk if run else None, offset=offset)
+        rows = paginator.paginate_rows(window.rows, run_id=run.pk if run else None, offset=offset)
         personal = request_personal_data(request)
         return Response(paginator.paginated_data([at_risk_row_data(row, personal=personal) for row in rows],
                                                  extra={"scoring_run": _run_ref(run)}))
@@ -159,8 +160,8 @@ class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
             raise exceptions.ValidationError(flt.errors[0])
         if flt.segment is not None:
             segment_get(shop=self.shop, segment_id=flt.segment)  # 404 for a segment the shop does not have
-        return self.snapshot_page(request, lambda run, start, stop: at_risk_window_rows(
-            shop=self.shop, run=run, flt=flt, start=start, stop=stop))
+        return self.snapshot_page(request, lambda run_id, start, stop: at_risk_list_window(
+            shop=self.shop, flt=flt, run_id=run_id, start=start, stop=stop))
 
 
 class CustomerScoresApi(ShopApiMixin, APIView):
@@ -324,8 +325,8 @@ class SegmentMembersApi(ShopApiMixin, _SnapshotListMixin, APIView):
                        "results": [ROW_EXAMPLE]})])
     def get(self, request, segment_id: int):
         segment = segment_get(shop=self.shop, segment_id=segment_id)
-        response = self.snapshot_page(request, lambda run, start, stop: segment_window_rows(
-            shop=self.shop, segment=segment, run=run, start=start, stop=stop))
+        response = self.snapshot_page(request, lambda run_id, start, stop: segment_list_window(
+            shop=self.shop, segment=segment, run_id=run_id, start=start, stop=stop))
         # Customers the filter matches who refused marketing are never members; how many:
         response["X-Left-Out-No-Consent"] = str(segment_consent_refused_count(
             shop=self.shop, segment=segment, run=scoring_run_current(shop=self.shop)))

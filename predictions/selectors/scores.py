@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 
-from django.db import connection
-
 from accounts.models import Shop
-from ecomsight.db import SqlRows
+from ecomsight.db import SqlRows, fetch_dicts
 from predictions.models import ScoringRun
 
 from .at_risk import SCORING_RUN_CURRENT_SQL
@@ -37,13 +35,9 @@ def customer_scores_current(*, shop: Shop, customer_id: str) -> dict[str, dict |
     """The customer's score of each task in the shop's current run (scoring_run_current), None where there is
     none, each with `ordered_since_scoring` (the customer ordered after the history the score saw: re-scoring
     is pending): one statement."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"{_SELECT}, {ordered_since_scoring_sql('s', as_of='run.as_of')} AS ordered_since_scoring"
-            f"{_FROM} AND s.scoring_run_id = ({SCORING_RUN_CURRENT_SQL})",
-            {"shop": shop.pk, "customer": customer_id})
-        names = [column.name for column in cursor.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    rows = fetch_dicts(f"{_SELECT}, {ordered_since_scoring_sql('s', as_of='run.as_of')} AS ordered_since_scoring"
+                       f"{_FROM} AND s.scoring_run_id = ({SCORING_RUN_CURRENT_SQL})",
+                       {"shop": shop.pk, "customer": customer_id})
     by_task = {row["task"]: {**score_row(row), "ordered_since_scoring": row["ordered_since_scoring"]} for row in rows}
     return {task: by_task.get(task) for task in ("churn", "purchase")}
 

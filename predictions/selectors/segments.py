@@ -21,7 +21,9 @@ from .at_risk import (
     at_risk_window,
     filter_in_words,
     scoring_run_current,
+    scoring_run_for_list,
 )
+from .at_risk_pages import AtRiskWindow
 from .freshness import customers_ordered_since_scoring
 
 
@@ -80,9 +82,14 @@ def segment_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int,
     return at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop, _depth=1)
 
 
-def segment_window_rows(*, shop: Shop, segment: Segment, run: ScoringRun, start: int, stop: int) -> list[AtRiskRow]:
-    """Members start to stop - 1 (segment_window) as the at-risk list's rows: what the API pages."""
-    return at_risk_rows(list(segment_window(shop=shop, segment=segment, run=run, start=start, stop=stop)), run=run)
+def segment_list_window(*, shop: Shop, segment: Segment, run_id: int | None, start: int, stop: int) -> AtRiskWindow:
+    """Members start to stop - 1 (segment_window) as the at-risk list's rows, in the run `run_id` names (None: the
+    shop's current run, scoring_run_for_list): what the API pages."""
+    run = scoring_run_for_list(shop=shop, run_id=run_id)
+    if run is None:
+        return AtRiskWindow(run=None, rows=[])
+    return AtRiskWindow(run=run, rows=at_risk_rows(segment_window(shop=shop, segment=segment, run=run, start=start,
+                                                                  stop=stop), run=run))
 
 
 def segment_problems(*, segment: Segment) -> tuple[str, ...]:
@@ -149,7 +156,7 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
         return SegmentDetail(segment=segment, run=None, size=0, preview=[], words=words, planner=[],
                              problems=problems)
     qs = segment_queryset(shop=shop, segment=segment, run=run)
-    rows = at_risk_rows(list(qs[:preview]), run=run)
+    rows = at_risk_rows(qs[:preview], run=run)
     planner = [
         (round(p, 4), round(v, 2))
         for p, v in qs.order_by("-probability", "id").values_list("probability", "spend_12m")[:PLANNER_CAP]

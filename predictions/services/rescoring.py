@@ -41,6 +41,7 @@ from ..models import CustomerScore, RescorePending, ScoringRun
 from ..selectors.at_risk import scoring_run_current
 from ..selectors.frames import shop_frames
 from ..signals import customers_rescored
+from .at_risk_pages import at_risk_pages_forget
 from .interests import customer_interests_compute, customer_interests_replace
 from .score_columns import customer_score_deciles_bounds, customer_score_deciles_place, customer_score_list_columns_fill
 from .scoring import SCORE_COLUMNS, customers_still_there, scores_compute
@@ -140,6 +141,7 @@ def customers_rescore(*, shop: Shop, customer_ids: Iterable[int]) -> int:
         customer_score_deciles_place(run=run, customer_ids=ids, bounds=bounds)
         customer_score_list_columns_fill(run=run, customer_ids=ids, as_of=cutoff)
         customer_interests_replace(run=run, profile=profile, customer_ids=ids)
+        at_risk_pages_forget(shop_id=shop.pk)  # the API's kept pages show the rows replaced here
     logger.info("re-scored %d customers of %s into run %d as of %s", len(ids), shop.slug, run.pk, cutoff)
     return len(ids)
 

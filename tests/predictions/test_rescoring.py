@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.core.cache import cache
 from django.db.models import Count
+from django.test import override_settings
 
 from accounts.tokens import api_token_create
 from behavior.models import Event
@@ -184,3 +185,15 @@ def test_rescoring_recomputes_the_customers_interest_profile_and_no_one_elses(ru
     others_after = set(CustomerInterest.objects.filter(scoring_run=run).exclude(customer_id=score.customer_id)
                        .values_list("id", flat=True))
     assert others_after == others_before
+
+
+def test_a_rescoring_retires_the_at_risk_page_the_api_keeps(run, analyst):
+    # The API keeps the first at-risk page (predictions.selectors.at_risk_pages); the re-scored rows replace it.
+    page = "/api/v1/at-risk/?sort=churn&page_size=3"
+    before = analyst.get(page).json()["results"]
+    assert customers_rescore(shop=run.shop, customer_ids=[s.customer_id for s in _at_risk(run, 3)]) == 3
+    kept = analyst.get(page)
+    with override_settings(AT_RISK_PAGE_CACHE_SECONDS=0):
+        read = analyst.get(page)
+    assert kept.status_code == 200 and kept.content == read.content
+    assert kept.json()["results"] != before
