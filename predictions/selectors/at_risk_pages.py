@@ -57,9 +57,15 @@ def at_risk_pages_generation_key(shop_id: int) -> str:
     return f"at-risk-pages:{shop_id}"
 
 
+# The filter fields on the scores' own columns. A list of those allowed, not of those refused: a filter field added
+# later reads other tables until it is added here on purpose.
+KEPT_FIELDS = frozenset({"bands", "churn_min", "churn_max", "value_min", "value_max", "days_min", "days_max",
+                         "limit", "sort"})
+
+
 def at_risk_page_kept(flt: AtRiskFilter) -> bool:
     """Whether the first page of `flt` is kept: a filter on the scores' own columns only (see the module)."""
-    return flt.category is None and not flt.country and flt.negative_review_days is None and flt.segment is None
+    return set(flt.to_dict()) <= KEPT_FIELDS
 
 
 def at_risk_list_window(*, shop: Shop, flt: AtRiskFilter, run_id: int | None, start: int, stop: int) -> AtRiskWindow:

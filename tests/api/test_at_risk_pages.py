@@ -46,6 +46,16 @@ def test_a_kept_page_is_answered_without_reading_the_rows(clients, scored):
     assert "predictions_scoringrun" in tables  # the current run is read on every call
 
 
+def test_only_filters_on_the_scores_own_columns_are_kept():
+    from predictions.filters import AtRiskFilter
+    from predictions.selectors.at_risk_pages import at_risk_page_kept
+
+    assert at_risk_page_kept(AtRiskFilter.from_query({"bands": "high", "churn_min": "50", "limit": "10"}))
+    for other in ({"category": "3"}, {"brand": "Acme"}, {"brand": "Acme", "brand_min": "30"}, {"country": "DE"},
+                  {"negative_review_days": "30"}, {"segment": "1"}):
+        assert not at_risk_page_kept(AtRiskFilter.from_query(other)), other
+
+
 def test_filters_on_other_tables_are_read_every_time(clients, scored):
     segment = scored["segment"]  # bands: high
     assert _ids(clients["marketer"].get(f"{AT_RISK}?segment={segment.pk}")) == ["C1", "C2", "C3"]
