@@ -107,10 +107,10 @@ def event_months_ensure(*, months: Iterable[date], cursor=None) -> EnsureResult:
 
     Cheap when they all exist (one catalogue query, no lock). Otherwise, under the advisory lock, for each month
     still missing: a plain table `LIKE behavior_event`, the DEFAULT partition's rows of that month moved into it,
-    ATTACHed. When the DEFAULT partition's lock is not granted within PARTITION_LOCK_TIMEOUT (a long read holds
-    it), nothing is created for the remaining months: their rows go to the DEFAULT partition and a later ensure
-    moves them. Call it before the batch reads or writes behavior_event, so that the transaction holds no lock
-    on the DEFAULT partition that a concurrent ensure would wait for."""
+    ATTACHed. When the locks ATTACH needs are not granted within PARTITION_LOCK_TIMEOUT (a long read holds the
+    DEFAULT partition), nothing is created for the remaining months: their rows go to the DEFAULT partition and
+    a later ensure moves them. Call it before the batch reads or writes behavior_event, so that the transaction
+    holds no lock on the DEFAULT partition that a concurrent ensure would wait for."""
     wanted = {month_start(month) for month in months}
     if not wanted:
         return EnsureResult()
@@ -131,6 +131,9 @@ def event_months_ensure(*, months: Iterable[date], cursor=None) -> EnsureResult:
                 cursor.execute("SELECT current_setting('lock_timeout')")
                 before = cursor.fetchone()[0]
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [PARTITION_LOCK_TIMEOUT])
+                # What ATTACH takes, asked for first under the timeout: behavior_event itself (only DDL and
+                # retention's DROP conflict), then the DEFAULT partition (every read of it conflicts).
+                cursor.execute(f"LOCK TABLE {PARENT} IN SHARE UPDATE EXCLUSIVE MODE")
                 cursor.execute(f"LOCK TABLE {DEFAULT_PARTITION} IN ACCESS EXCLUSIVE MODE")
                 cursor.execute("SELECT set_config('lock_timeout', %s, true)", [before])
                 for month in missing:
