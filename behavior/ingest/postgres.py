@@ -9,10 +9,13 @@ Events (the biggest table) take a faster path, measured with bench/ingest.py (2M
 a 400k import into an emptier table ran at ~38,000/s):
 - customer / product ids are resolved in Python with an `IdCache` kept across batches (one
   `= ANY(array)` query for the ids not seen yet, stand-ins created by one `INSERT … unnest … RETURNING`);
-- one probe (`idempotency_key = ANY(array)`) drops stored events, a dict drops repeats in the batch,
-  and the rest is COPYed straight into behavior_event (no staging, multi-row heap inserts), sorted by
-  idempotency key so the random MD5 keys sweep the unique index once (36 s → 20 s per 1M rows);
-  a concurrent import storing the same keys makes the COPY collide: a savepoint undoes it and a
+- behavior_event is partitioned by month (behavior.partitions): the batch's months get their partitions
+  first; an event is (shop, idempotency key, occurred_at), the table's unique key;
+- one probe per month (`idempotency_key = ANY(array)` within the month's bounds: that partition only) drops
+  stored events, a dict drops repeats in the batch, and the rest is COPYed straight into behavior_event (no
+  staging, multi-row heap inserts), sorted by month then idempotency key so each month's rows go to their
+  partition in one run and the random MD5 keys sweep its unique index once (36 s → 20 s per 1M rows);
+  a concurrent import storing the same events makes the COPY collide: a savepoint undoes it and a
   staged `INSERT … ON CONFLICT DO NOTHING` runs instead;
 - behavior_event has no FK constraints and no redundant single-column indexes (migration 0003:
   the deferred FK checks cost ~2.5 s per 100k rows); the shop-scoped id lookups keep integrity;
