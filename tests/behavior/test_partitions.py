@@ -190,3 +190,20 @@ def test_two_imports_meeting_the_same_new_month_both_write_and_one_creates_it():
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS behavior_event_p2015_05")
+
+
+def test_the_probe_for_stored_events_matches_times_with_and_without_microseconds(shop, tmp_path):
+    # The probe compares PostgreSQL's rendering of occurred_at with the parser's canonical text: a mismatch
+    # would send every re-import down the slow collision path.
+    from behavior.ingest.postgres import events_stored
+    from behavior.ingest.values import event_idempotency_key
+
+    text = HEADER + "E1,C1,view,2019-03-01T10:00:00\nE2,C1,view,2019-03-01T10:00:00.25+01:00\n"
+    run(shop, "events", write(tmp_path, "e.csv", text))
+    keys = [event_idempotency_key(event_id=e, customer_id="", type="", product_id=None, occurred_at="",
+                                  session_id=None, properties=None) for e in ("E1", "E2")]
+    moments = ["2019-03-01T10:00:00+00:00", "2019-03-01T09:00:00.250000+00:00"]
+    with connection.cursor() as cursor:
+        assert events_stored(cursor, shop_id=shop.pk, keys=keys, moments=moments) == {
+            keys[0] + moments[0], keys[1] + moments[1]}
+        assert events_stored(cursor, shop_id=shop.pk, keys=keys, moments=[moments[1], moments[0]]) == set()
