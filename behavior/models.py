@@ -107,13 +107,21 @@ class Event(models.Model):
     time-range scans. `idempotency_key` is an MD5 (as a UUID) of the event id, or of the row's
     content when the source has no id, so re-sending an event stores nothing new.
 
+    Partitioned by month of `occurred_at` in the database (migration 0015, behavior.partitions): PostgreSQL
+    requires every unique key of a partitioned table to contain the partition key, so the primary key is
+    (id, occurred_at) in the database — Django keeps `id` as the pk, and ids stay unique because the one identity
+    sequence gives them — and the idempotency key is unique per (shop, idempotency_key, occurred_at): an event
+    is the same event when its key *and* its time match (the same event id sent again with another time is
+    stored as another event).
+
     No foreign-key *constraints* on shop, customer and product (`db_constraint=False`): checking them
     cost about a third of an import's time. Integrity comes from the writers instead: the importer
     (behavior.ingest) and the API resolve every customer / product by (shop, external_id) to a row of
     the same shop before inserting, and deletes cascade / set null through Django's collector as they
     did before. No single-column indexes on shop and customer either: event_idempotency_unique_per_shop and
     event_customer_time lead with those columns. Each index costs every insert, so there are three:
-    the primary key, the idempotency key, (customer, time) — and a BRIN index on time."""
+    the primary key, the idempotency key, (customer, time) — and a BRIN index on time (each partition has its
+    own copy of all four)."""
 
     class Type(models.TextChoices):
         VIEW = "view"
@@ -140,7 +148,9 @@ class Event(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["shop", "idempotency_key"], name="event_idempotency_unique_per_shop"),
+            # occurred_at: the partition key (see above).
+            models.UniqueConstraint(fields=["shop", "idempotency_key", "occurred_at"],
+                                    name="event_idempotency_unique_per_shop"),
         ]
         # Time-range scans use a BRIN index on occurred_at, created by migration 0004 on PostgreSQL
         # (events arrive roughly in time order; a BRIN index costs next to nothing to maintain).

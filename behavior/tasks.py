@@ -17,13 +17,13 @@ def data_import_task(import_job_id: int) -> dict:
 
 @shared_task(name="behavior.nightly_housekeeping")
 def nightly_housekeeping_task() -> dict:
-    """Imports whose process is gone are marked failed; each shop's events past its retention are deleted
-    (in batches). Returns what it did (per shop, how many events went)."""
-    from accounts.models import Shop
+    """Imports whose process is gone are marked failed; the coming months' event partitions are created (and rows
+    that landed in the DEFAULT partition moved to their month); each shop's events past its retention go (whole
+    month partitions dropped, the rest deleted in batches). Returns what it did (per shop, how many events went)."""
     from behavior.ingest.services import import_jobs_stale_fail
-    from behavior.retention import events_retention_apply
+    from behavior.partitions import event_partitions_maintain
+    from behavior.retention import events_retention_run
 
     stale = import_jobs_stale_fail()
-    retention = {shop.slug: events_retention_apply(shop=shop).deleted
-                 for shop in Shop.objects.exclude(event_retention_days=None)}
-    return {"stale_imports_failed": stale, "events_deleted": retention}
+    event_partitions_maintain()
+    return {"stale_imports_failed": stale, "events_deleted": events_retention_run()}

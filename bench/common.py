@@ -1,4 +1,5 @@
-"""What the bench scripts share: the benchmark database, dropping a bench shop, memory, logging."""
+"""What the bench scripts share: the benchmark database, dropping a bench shop, event partitions for bulk loads,
+memory, logging."""
 
 from __future__ import annotations
 
@@ -47,3 +48,18 @@ def shop_drop(slug: str) -> None:
         for (table,) in cursor.fetchall():
             cursor.execute(f'DELETE FROM "{table}" WHERE shop_id = %s', [shop.pk])
         cursor.execute("DELETE FROM accounts_shop WHERE id = %s", [shop.pk])
+
+
+def event_partitions_for(moments) -> None:
+    """Make behavior_event's month partitions for these times (anything pandas reads as datetimes) before
+    COPYing events straight into the table: the importer does it for its batches, a load that bypasses it must,
+    or its rows all land in the DEFAULT partition (kept, but never pruned; behavior.partitions)."""
+    from datetime import date
+
+    import pandas as pd
+
+    from behavior.partitions import event_months_ensure
+
+    stamps = pd.to_datetime(pd.Series(moments), utc=True, format="ISO8601")
+    codes = (stamps.dt.year * 100 + stamps.dt.month).dropna().unique()
+    event_months_ensure(months=[date(int(code) // 100, int(code) % 100, 1) for code in codes])

@@ -103,6 +103,7 @@ def shop_load(shop, synthetic) -> dict[str, int]:
         bulk_insert_frame("bench_events", pd.DataFrame({
             "customer_id": customer_of[views], "product_id": product_of[views],
             "occurred_at": inter["ts"].to_numpy()[views]}))
+        common.event_partitions_for(inter["ts"].to_numpy()[views])
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO behavior_event (shop_id, customer_id, type, product_id, occurred_at, session_id,"

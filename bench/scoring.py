@@ -90,6 +90,7 @@ def load_shop(shop, out: Path) -> dict:
         for chunk in pd.read_csv(out / "events.csv", dtype=str, keep_default_na=False, chunksize=1_000_000):
             keys = [f"{i:032x}" for i in range(events, events + len(chunk))]
             events += len(chunk)
+            common.event_partitions_for(chunk["occurred_at"])
             bulk_insert_frame("behavior_event", pd.DataFrame({
                 "shop_id": shop.pk, "customer_id": chunk["customer_id"].map(customer_ids),
                 "type": chunk["type"], "product_id": chunk["product_id"].map(product_ids).astype("Int64"),

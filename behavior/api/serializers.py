@@ -47,7 +47,8 @@ class CustomerFilterSerializer(serializers.Serializer):
 class EventItemSerializer(serializers.Serializer):
     """One event (documentation of the item; items are validated by the import's rules)."""
 
-    event_id = serializers.CharField(max_length=200, help_text="Your id of the event: the idempotency key.")
+    event_id = serializers.CharField(max_length=200,
+                                     help_text="Your id of the event: with `occurred_at`, the idempotency key.")
     customer_id = serializers.CharField(max_length=100)
     type = serializers.CharField(max_length=32, help_text="view, add_to_cart, remove_from_cart, wishlist, search, "
                                                           "review, login, or your own type.")

@@ -121,8 +121,9 @@ class EventBatchApi(_BatchApi):
     @extend_schema(
         operation_id="events_batch", summary="Store up to 10,000 events", tags=["ingestion"],
         description="Each event is validated with the CSV import's rules; good events are stored in one "
-                    "transaction, bad ones are listed with the reason. `event_id` is the idempotency key: "
-                    "sending the same batch again stores nothing new.",
+                    "transaction, bad ones are listed with the reason. `event_id` with `occurred_at` is the "
+                    "idempotency key: sending the same batch again stores nothing new (the same `event_id` "
+                    "with another `occurred_at` is stored as another event).",
         request={"application/json": batch_request_schema(EventItemSerializer, max_items=MAX_ITEMS)},
         parameters=[_CREATE_MISSING],
         responses={200: BatchResultSerializer},

@@ -341,9 +341,10 @@ def test_events_stored_by_a_concurrent_import_after_the_check_are_skipped_not_fa
 
 
 def test_event_stored_before_but_missed_by_the_sampled_probe_is_a_duplicate_not_a_failure(shop, tmp_path):
-    # 3,000 events probe every third key first; the one stored before sits between two probed ones.
+    # 3,000 events probe every third key first; the one stored before sits between two probed ones. It is the
+    # same event (same id, same time: events are unique per key and time since they are partitioned by month).
     header = "event_id,customer_id,type,occurred_at\n"
-    run(shop, "events", write(tmp_path, "a.csv", header + "E1,C1,view,2024-01-01\n"))
+    run(shop, "events", write(tmp_path, "a.csv", header + "E1,C1,view,2024-01-02\n"))
     rows = "".join(f"E{i},C{i % 7},view,2024-01-0{1 + i % 5}\n" for i in range(3000))
     result = run(shop, "events", write(tmp_path, "b.csv", header + rows), batch_size=5000)
     assert (result.inserted, result.duplicates, result.rejected) == (2999, 1, 0)
