@@ -1,7 +1,25 @@
-"""Writes of the recommendations app: build every list and similar-product list, evaluate offline.
+"""The recommendation build, by customer partitions: no process holds every customer's interactions.
 
-The bridge: `selectors.recommender_frames` (three bulk reads) → `ml.build_all` → one transaction that
-replaces the shop's lists (COPY on PostgreSQL). Re-running replaces, never duplicates."""
+`recommendations_build` (the build's first task, or the whole build in process):
+
+1. a version (BUILDING) and its job; the shop's `as_of` (its last interaction: every partition ages its
+   interactions from it), its size, and its partitions: id ranges of about RECOMMEND_PARTITION_CUSTOMERS
+   customers (NTILE over the ids);
+2. blend weights, ranker and tuned settings on the validation split of a stable customer sample (everyone in a
+   shop of up to `validation_train_customers`: the same validation as before);
+3. the statistics pass: partition after partition read, its item statistics and neighbour indexes folded into
+   the running sums, dropped; the shared model saved as an .npz beside the ranker, the similar products written
+   under the building version;
+4. one `recommendations_partition_task` per partition (the `ml` queue), enqueued on commit — or each run here.
+
+`recommendations_partition_run` lists one partition's customers with the shared model and replaces its rows of the
+version (delete by version and id range, then COPY: idempotent); under the version's row lock it records itself
+done, and the last one activates the version in the same transaction (earlier builds' rows deleted, the active
+one retired). Readers only ever read the active version's rows, so they never see a half-built one. A failing
+partition: `recommendations_build_fail` — the version FAILED and its rows deleted, the job failed, the previous
+build still active and readable. A shop of one partition goes the same way, with the same lists as one fit over
+every customer.
+"""
 
 from __future__ import annotations
 
@@ -13,30 +31,53 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.jobs import job_create, job_finish, job_progress, job_running
+from accounts.jobs import job_create, job_fail, job_finish, job_progress, job_running
 from accounts.models import Job, Shop
 from catalog.models import Category
-from catalog.selectors import visual_neighbours_frame
 from ecomsight.db import bulk_insert_frame
-from ecomsight.errors import UserError
+from predictions.selectors.frames import customer_count
 
-from .ml.build import BuildResult, build_all, customer_lists, hybrid_fit
-from .ml.config import RecommenderConfig
-from .ml.evaluate import evaluate_recommenders
-from .models import Recommendation, RecommenderVersion, SimilarProduct
-from .selectors import recommender_frames, recommender_version_active, similar_products_frame
+from ..ml.build import recommend_all, recommendations_frame
+from ..ml.config import RecommenderConfig
+from ..ml.content import content_similarity
+from ..ml.data import build_interaction_data
+from ..ml.evaluate import validation_hybrid
+from ..ml.partitioned import (
+    PartitionPartials,
+    partials_merge,
+    partition_hybrid,
+    partition_partials,
+    partitioned_model,
+    partitioned_model_load,
+    partitioned_model_save,
+    shop_config,
+)
+from ..ml.similar import similar_products_frame
+from ..ml.visual import visual_similarity
+from ..models import Recommendation, RecommenderVersion, SimilarProduct
+from ..selectors import (
+    customer_partition_bounds,
+    recommender_as_of,
+    recommender_frames,
+    recommender_purchase_lines,
+)
 
 logger = logging.getLogger("ecomsight.recommendations")
+
+RECOMMENDATION_COLUMNS = ["shop_id", "version_id", "customer_id", "product_id", "rank", "score", "source", "reason"]
+SIMILAR_COLUMNS = ["shop_id", "version_id", "product_id", "similar_id", "kind", "rank", "score"]
 
 
 @dataclass(frozen=True)
 class BuildOutcome:
+    """What `recommendations_build` did. With the partitions enqueued, `recommendations` counts the rows written so
+    far (0) and the version is still building: the job's result has the final figures."""
+
     version: RecommenderVersion
     customers: int
     products: int
@@ -44,12 +85,14 @@ class BuildOutcome:
     recommendations: int
     similar: int
     seconds: float
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: read, weights, fit, ..., write
+    partitions: int = 1
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: sample, weights, statistics, ...
 
     def to_dict(self) -> dict:
         return {"version": self.version.pk, "customers": self.customers, "products": self.products,
                 "interactions": self.interactions, "recommendations": self.recommendations,
-                "similar": self.similar, "weights": self.version.weights, "seconds": round(self.seconds, 2)}
+                "similar": self.similar, "weights": self.version.weights, "partitions": self.partitions,
+                "seconds": round(self.seconds, 2)}
 
 
 def recommender_config(*, shop: Shop, **overrides) -> RecommenderConfig:
@@ -61,9 +104,12 @@ def recommender_config(*, shop: Shop, **overrides) -> RecommenderConfig:
 
 def recommendations_build(
     *, shop: Shop, k: int = 20, user=None, job_id: int | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, enqueue: bool = False, config: RecommenderConfig | None = None,
 ) -> BuildOutcome:
-    """Top-k recommendations for every customer and similar products for every product."""
+    """Top-k recommendations for every customer and similar products for every product, by customer partitions
+    (module doc). `enqueue`: one Celery task per partition (the version becomes active when the last one ends);
+    otherwise every partition runs here and the version is active on return. `config`: the recommenders' settings
+    (default: the shop's, `recommender_config`)."""
     started = time.perf_counter()
     if job_id is None:
         job_id = job_create(shop=shop, kind=Job.Kind.RECOMMEND, user=user, params={"k": k}).pk
@@ -74,72 +120,236 @@ def recommendations_build(
         job_progress(job_id=job_id, message=message)
 
     with job_running(job_id):
-        job_progress(job_id=job_id, done=0, total=4)
-        say("reading interactions, products and customers")
-        clock = time.perf_counter()
-        frames = recommender_frames(shop_id=shop.pk)
-        timings = {"read": time.perf_counter() - clock}
-        config = recommender_config(shop=shop)
+        config = config or recommender_config(shop=shop)
         version = RecommenderVersion.objects.create(shop=shop, job_id=job_id, k=k, params=config.to_dict())
-        job_progress(job_id=job_id, done=1)
         try:
-            result = _build(frames, k=k, config=config, progress=say)
-        except BaseException:
-            RecommenderVersion.objects.filter(pk=version.pk).update(status=RecommenderVersion.Status.FAILED)
+            plan = _statistics_pass(shop=shop, version=version, k=k, config=config, say=say)
+        except BaseException as exc:
+            recommendations_build_fail(version_id=version.pk, error=f"{type(exc).__name__}: {exc}")
             raise
-        timings.update(result.timings)
-        if result.ranker is not None:  # what a refresh of some customers' lists needs (recommendations_refresh)
-            _ranker_save(shop=shop, version=version, ranker=result.ranker)
-        job_progress(job_id=job_id, done=2)
-        clock = time.perf_counter()
-        say(f"writing {len(result.recommendations)} recommendations and {len(result.similar)} similar products")
-        recs = result.recommendations.assign(shop_id=shop.pk, version_id=version.pk)[
-            ["shop_id", "version_id", "customer_id", "product_id", "rank", "score", "source", "reason"]]
-        similar = result.similar.assign(
-            shop_id=shop.pk, version_id=version.pk)[
-            ["shop_id", "version_id", "product_id", "similar_id", "kind", "rank", "score"]]
+    partitions = len(plan.bounds)
+    if not partitions:
         with transaction.atomic():
-            # The active build's row first, as recommendations_refresh locks it: one lock order, no deadlock.
-            list(RecommenderVersion.objects.select_for_update().filter(
-                shop=shop, status=RecommenderVersion.Status.ACTIVE).values_list("id", flat=True))
-            Recommendation.objects.filter(shop=shop).delete()
-            SimilarProduct.objects.filter(shop=shop).delete()
-            bulk_insert_frame(Recommendation._meta.db_table, recs)
-            bulk_insert_frame(SimilarProduct._meta.db_table, similar)
-            RecommenderVersion.objects.filter(shop=shop, status=RecommenderVersion.Status.ACTIVE).update(
-                status=RecommenderVersion.Status.RETIRED)
-            version.status = RecommenderVersion.Status.ACTIVE
-            version.weights = {k_: float(v) for k_, v in result.weights.items()}
-            version.params = {**version.params, "choice": result.choice, "tuned": result.tuned}
-            version.finished_at = timezone.now()
-            version.save(update_fields=["status", "weights", "params", "finished_at"])
-        timings["write"] = time.perf_counter() - clock
-        _rankers_prune(shop=shop, keep=version.pk)
-        outcome = BuildOutcome(version=version, customers=len(frames.customers), products=len(frames.products),
-                               interactions=len(frames.interactions), recommendations=len(recs),
-                               similar=len(similar), seconds=time.perf_counter() - started,
-                               timings={name: round(s, 2) for name, s in timings.items()})
-        job_progress(job_id=job_id, done=4)
-        job_finish(job_id=job_id, result=outcome.to_dict(), message="recommendations built")
-    return outcome
+            _activate(RecommenderVersion.objects.select_for_update().select_related("shop").get(pk=version.pk))
+    elif enqueue:
+        from ..tasks import recommendations_partition_task
+
+        for index in range(partitions):
+            transaction.on_commit(lambda i=index: recommendations_partition_task.delay(version.pk, i), robust=True)
+    else:
+        for index in range(partitions):
+            try:
+                recommendations_partition_run(version_id=version.pk, index=index, progress=say)
+            except BaseException as exc:
+                recommendations_build_fail(version_id=version.pk, error=f"partition {index}: {type(exc).__name__}: "
+                                                                        f"{exc}")
+                raise
+    version.refresh_from_db()
+    return BuildOutcome(version=version, customers=plan.customers, products=plan.products,
+                        interactions=plan.interactions, recommendations=sum(version.metrics.get("rows", {}).values()),
+                        similar=plan.similar, seconds=time.perf_counter() - started, partitions=partitions,
+                        timings={name: round(s, 2) for name, s in plan.timings.items()})
 
 
-def _build(frames, *, k: int, config: RecommenderConfig, progress) -> BuildResult:
-    """`ml.build_all`, except that a shop without customers or active products gets empty lists."""
-    if frames.customers.empty or not frames.products["active"].any():
-        progress("no customers or no active products yet: nothing to recommend")
-        return BuildResult(
-            recommendations=pd.DataFrame(columns=["customer_id", "product_id", "rank", "score", "source", "reason"]),
-            similar=pd.DataFrame(columns=["product_id", "similar_id", "kind", "rank", "score"]), weights={})
-    return build_all(frames.interactions, frames.products, frames.customers, k=k, config=config, progress=progress,
-                     visual_pairs=frames.visual)
+@dataclass(frozen=True)
+class _Plan:
+    bounds: list[list[int]]
+    customers: int
+    products: int
+    interactions: int
+    similar: int
+    timings: dict[str, float]
 
 
-RECOMMENDATION_COLUMNS = ["shop_id", "version_id", "customer_id", "product_id", "rank", "score", "source", "reason"]
+def _statistics_pass(*, shop: Shop, version: RecommenderVersion, k: int, config: RecommenderConfig,
+                     say: Callable[[str], None]) -> _Plan:
+    """Steps 1-3 of the module doc; the version's params, weights and metrics saved; the job's progress total set."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    customers = customer_count(shop_id=shop.pk)
+    bounds = customer_partition_bounds(shop_id=shop.pk, size=settings.RECOMMEND_PARTITION_CUSTOMERS)
+    # no interaction yet: every partition ages from one instant all the same
+    as_of = recommender_as_of(shop_id=shop.pk) or pd.Timestamp(int(time.time()), unit="s", tz="UTC")
+    purchase_lines = recommender_purchase_lines(shop_id=shop.pk)
+    job_progress(job_id=version.job_id, done=0, total=len(bounds) + 1)
+    share = config.validation_train_customers / customers if customers > config.validation_train_customers else None
+    say(f"reading a sample of {min(customers, config.validation_train_customers)} customers for the validation fit"
+        if share else "reading interactions, products and customers")
+    sample = recommender_frames(shop_id=shop.pk, sample_share=share)
+    products = sample.products.reset_index(drop=True)
+    timings["sample"] = time.perf_counter() - clock
+    if not customers or not products["active"].any():
+        say("no customers or no active products yet: nothing to recommend")
+        _plan_save(version, config=config, as_of=as_of, bounds=[], weights={}, choice="blend", tuned={},
+                   figures={"customers": customers, "products": len(products), "interactions": 0, "similar": 0})
+        return _Plan([], customers, len(products), 0, 0, timings)
+
+    config = shop_config(config, customers=customers, purchase_lines=purchase_lines, partitions=len(bounds))
+    clock = time.perf_counter()
+    content = content_similarity(products, config)
+    visual = visual_similarity(products, sample.visual)
+    say("fitting hybrid weights on the validation split")
+    interactions = sample.interactions.assign(kind=sample.interactions["kind"].astype("category"))
+    fit = validation_hybrid(interactions, products, sample.customers, k=min(k, 10), config=config,
+                            content_similarity=content, visual_similarity=visual)
+    del sample, interactions
+    tuned = fit.tuned_config(config)
+    timings["weights"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    merged: PartitionPartials | None = None
+    tifu = customers <= tuned.tifu_neighbours_max_customers  # TIFU's neighbours: decided by the shop's size
+    for index, (lo, hi) in enumerate(bounds):
+        say(f"statistics of partition {index + 1} of {len(bounds)}")
+        data = _partition_data(shop_id=shop.pk, customer_range=(lo, hi), config=tuned, as_of=as_of)
+        partial = partition_partials(data, tuned, tifu=tifu)
+        del data
+        merged = partial if merged is None else partials_merge([merged, partial], tuned)
+        del partial
+    model = partitioned_model(merged, tuned, content=content, visual=visual)
+    interactions_total = merged.interactions
+    del merged
+    partitioned_model_save(model, _artifact_path(shop=shop, version_id=version.pk, name="partitioned.npz"))
+    timings["statistics"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    catalogue = build_interaction_data(_NO_INTERACTIONS, products, pd.DataFrame({"customer_id": []}), config=tuned,
+                                       as_of=as_of)  # the products' ids and active flags, as every partition's
+    similar = similar_products_frame(catalogue, also_bought=model.similarity, content=model.content,
+                                     k=config.similar_k).assign(shop_id=shop.pk, version_id=version.pk)
+    with transaction.atomic():  # the building version's own rows: no reader sees them before it is active
+        SimilarProduct.objects.filter(version_id=version.pk).delete()
+        bulk_insert_frame(SimilarProduct._meta.db_table, similar[SIMILAR_COLUMNS])
+    if fit.ranker is not None:  # every partition lists with it; a refresh of some customers' lists needs it too
+        _ranker_save(shop=shop, version=version, ranker=fit.ranker)
+    timings["similar"] = time.perf_counter() - clock
+    _plan_save(version, config=config, as_of=as_of, bounds=bounds, weights=fit.weights, choice=fit.choice,
+               tuned=dict(fit.tuned), figures={"customers": customers, "products": len(products),
+                                               "interactions": interactions_total, "similar": len(similar)})
+    job_progress(job_id=version.job_id, done=1,
+                 message=f"statistics of {customers} customers ready: listing {len(bounds)} partition(s)")
+    return _Plan(bounds, customers, len(products), interactions_total, len(similar), timings)
+
+
+_NO_INTERACTIONS = pd.DataFrame({"customer_id": pd.Series(dtype="int64"), "product_id": pd.Series(dtype="int64"),
+                                 "ts": pd.Series(dtype="datetime64[ns, UTC]"), "kind": pd.Series(dtype="str"),
+                                 "quantity": pd.Series(dtype="float64"), "order_id": pd.Series(dtype="float64")})
+
+
+def _plan_save(version: RecommenderVersion, *, config: RecommenderConfig, as_of: pd.Timestamp, bounds, weights,
+               choice: str, tuned: dict, figures: dict) -> None:
+    version.params = {**config.to_dict(), "choice": choice, "tuned": tuned, "as_of": as_of.isoformat(),
+                      "partitions": bounds}
+    version.weights = {name: float(value) for name, value in weights.items()}
+    version.metrics = {**figures, "done": [], "rows": {}}
+    version.save(update_fields=["params", "weights", "metrics"])
+
+
+def _partition_data(*, shop_id: int, customer_range: tuple[int, int], config: RecommenderConfig,
+                    as_of: pd.Timestamp):
+    """One partition's customers and their interactions as the recommenders' matrix (the shop's products, the
+    build's `as_of`)."""
+    frames = recommender_frames(shop_id=shop_id, customer_range=customer_range)
+    interactions = frames.interactions.assign(kind=frames.interactions["kind"].astype("category"))
+    return build_interaction_data(interactions, frames.products, frames.customers, config=config, as_of=as_of)
+
+
+def recommendations_partition_run(*, version_id: int, index: int,
+                                  progress: Callable[[str], None] | None = None) -> int:
+    """List partition `index` of a building version and replace its rows (safe to run twice); the last partition
+    to finish activates the version. Returns the rows written (0: the version is no longer building, or this
+    partition was done already)."""
+    version = RecommenderVersion.objects.select_related("shop").get(pk=version_id)
+    if version.status != RecommenderVersion.Status.BUILDING or index in version.metrics.get("done", []):
+        return 0
+    shop, params = version.shop, version.params
+    lo, hi = params["partitions"][index]
+    config = RecommenderConfig.from_dict({**params, **params.get("tuned", {})})
+    data = _partition_data(shop_id=shop.pk, customer_range=(lo, hi), config=config,
+                           as_of=pd.Timestamp(params["as_of"]))
+    model = partitioned_model_load(_artifact_path(shop=shop, version_id=version.pk, name="partitioned.npz"))
+    ranker = None
+    if params.get("choice") == "ranker":
+        ranker = _ranker_load(shop=shop, version=version)
+        if ranker is None:  # every partition must list the same way
+            raise RuntimeError(f"recommender build {version.pk} chose its ranker but its file is missing")
+    fitted = partition_hybrid(data, model, config, weights=version.weights, ranker=ranker)
+    del model
+    rows = fitted.data.customer_positions(fitted.data.customer_ids)
+    coded = recommend_all(fitted.hybrid, rows, version.k, fitted.exclude, workers=config.workers, progress=progress)
+    lists = recommendations_frame(fitted.hybrid, rows, coded).assign(shop_id=shop.pk, version_id=version.pk)
+    del fitted, coded
+    with transaction.atomic():
+        Recommendation.objects.filter(version_id=version.pk, customer_id__gte=lo, customer_id__lte=hi).delete()
+        bulk_insert_frame(Recommendation._meta.db_table, lists[RECOMMENDATION_COLUMNS])
+        # Under the version's row lock: partitions ending together count one by one, a failed version takes none.
+        locked = RecommenderVersion.objects.select_for_update().select_related("shop").get(pk=version.pk)
+        done = set(locked.metrics.get("done", []))
+        if locked.status != RecommenderVersion.Status.BUILDING or index in done:
+            transaction.set_rollback(True)
+            return 0
+        done.add(index)
+        locked.metrics = {**locked.metrics, "done": sorted(done),
+                          "rows": {**locked.metrics.get("rows", {}), str(index): len(lists)}}
+        locked.save(update_fields=["metrics"])
+        total = len(params["partitions"])
+        job_progress(job_id=locked.job_id, done=1 + len(done), message=f"listed {len(done)} of {total} partitions")
+        if len(done) == total:
+            _activate(locked)
+    return len(lists)
+
+
+def _activate(version: RecommenderVersion) -> None:
+    """The version (locked by the caller) becomes the shop's active build, in the caller's transaction: earlier
+    builds' rows deleted, the active one retired. Builds still building (another run) are left alone."""
+    shop = version.shop
+    # The active build's row, as recommendations_refresh locks it: a refresh writing its rows finishes first.
+    list(RecommenderVersion.objects.select_for_update().filter(
+        shop=shop, status=RecommenderVersion.Status.ACTIVE).values_list("id", flat=True))
+    old = list(RecommenderVersion.objects.filter(shop=shop).exclude(pk=version.pk)
+               .exclude(status=RecommenderVersion.Status.BUILDING).values_list("id", flat=True))
+    Recommendation.objects.filter(version_id__in=old).delete()
+    SimilarProduct.objects.filter(version_id__in=old).delete()
+    RecommenderVersion.objects.filter(shop=shop, status=RecommenderVersion.Status.ACTIVE).update(
+        status=RecommenderVersion.Status.RETIRED)
+    version.status = RecommenderVersion.Status.ACTIVE
+    version.finished_at = timezone.now()
+    version.save(update_fields=["status", "finished_at"])
+    metrics = version.metrics
+    result = {"version": version.pk, "customers": metrics.get("customers", 0), "products": metrics.get("products", 0),
+              "interactions": metrics.get("interactions", 0),
+              "recommendations": sum(metrics.get("rows", {}).values()), "similar": metrics.get("similar", 0),
+              "weights": version.weights, "partitions": len(version.params.get("partitions", [])),
+              "seconds": round((version.finished_at - version.created_at).total_seconds(), 2)}
+    if version.job_id:
+        job_progress(job_id=version.job_id, done=len(version.params.get("partitions", [])) + 1)
+        job_finish(job_id=version.job_id, result=result, message="recommendations built")
+    transaction.on_commit(lambda: _artifacts_prune(shop=shop, version_ids=old))
+
+
+def recommendations_build_fail(*, version_id: int, error: str) -> None:
+    """A build failed (its statistics pass or a partition): the version FAILED and its rows deleted, its job
+    failed. The shop's active build stays as it was. Partitions still running write nothing after this."""
+    with transaction.atomic():
+        version = RecommenderVersion.objects.select_for_update().filter(pk=version_id).first()
+        if version is None or version.status != RecommenderVersion.Status.BUILDING:
+            return
+        version.status = RecommenderVersion.Status.FAILED
+        version.finished_at = timezone.now()
+        version.save(update_fields=["status", "finished_at"])
+        Recommendation.objects.filter(version_id=version_id).delete()
+        SimilarProduct.objects.filter(version_id=version_id).delete()
+        if version.job_id:
+            job_fail(job_id=version.job_id, error=error[:2000])
+    logger.warning("recommender build %d failed: %s", version_id, error)
+
+
+def _artifact_path(*, shop: Shop, version_id: int, name: str) -> Path:
+    return Path(settings.MODEL_DIR) / shop.slug / "recommender" / str(version_id) / name
 
 
 def _ranker_path(*, shop: Shop, version_id: int) -> Path:
-    return Path(settings.MODEL_DIR) / shop.slug / "recommender" / str(version_id) / "ranker.txt"
+    return _artifact_path(shop=shop, version_id=version_id, name="ranker.txt")
 
 
 def _ranker_save(*, shop: Shop, version: RecommenderVersion, ranker) -> None:
@@ -154,136 +364,19 @@ def _ranker_save(*, shop: Shop, version: RecommenderVersion, ranker) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _rankers_prune(*, shop: Shop, keep: int) -> None:
-    """Remove the rankers of the shop's earlier builds (only the active build's lists are ever refreshed)."""
-    folder = _ranker_path(shop=shop, version_id=keep).parent.parent
-    if folder.is_dir():
-        for child in folder.iterdir():
-            if child.name != str(keep):
-                shutil.rmtree(child, ignore_errors=True)
+def _artifacts_prune(*, shop: Shop, version_ids) -> None:
+    """Remove the files (ranker, shared model) of the shop's earlier builds: only the active build's lists are
+    ever refreshed, and a build still running keeps its own."""
+    for version_id in version_ids:
+        shutil.rmtree(_artifact_path(shop=shop, version_id=version_id, name="x").parent, ignore_errors=True)
 
 
 def _ranker_load(*, shop: Shop, version: RecommenderVersion):
     """The build's ranker, or None (a build before rankers were saved, a lost file: the blend weights serve)."""
     path = _ranker_path(shop=shop, version_id=version.pk)
     if not path.exists():
-        logger.warning("recommender build %d chose its ranker but %s is missing: refreshing with its blend weights",
-                       version.pk, path)
+        logger.warning("recommender build %d chose its ranker but %s is missing", version.pk, path)
         return None
     import lightgbm as lgb
 
     return lgb.Booster(model_file=str(path))
-
-
-@dataclass(frozen=True)
-class RefreshOutcome:
-    version_id: int | None  # the build whose rows were replaced (None: no active build, nothing done)
-    customers: int
-    recommendations: int
-    seconds: float
-    timings: dict[str, float] = field(default_factory=dict)  # seconds: read, fit, lists, write
-
-
-def recommendations_refresh(*, shop_id: int, customer_ids) -> RefreshOutcome:
-    """Rebuild these customers' lists in the shop's active build, from the shop's data as it is now (their rows
-    replaced in one transaction; other customers' rows untouched). Called after customers are re-scored on the
-    arrival of their orders or events (predictions.signals.customers_rescored).
-
-    The same lists as the build would make today: the build's settings (re-buy rules, TIFU-KNN's tuned decay),
-    blend weights and ranker, and its list code (`ml.build.customer_lists`) over these customers. The build
-    saves no fitted members, and most of them cannot be refitted for a few customers: item-kNN, user-kNN,
-    TIFU-KNN's neighbours, ALS and popularity are functions of every customer's interactions. So the members
-    are refitted on the whole shop (a build's "read" and "fit" stages, without its validation search and its
-    lists for everyone); the cost grows with the shop's interactions, not with the customers refreshed. Safe to
-    run again; a build that became active meanwhile is left alone (its lists are newer)."""
-    started = time.perf_counter()
-    ids = sorted({int(i) for i in customer_ids})
-    version = RecommenderVersion.objects.filter(
-        pk=recommender_version_active(shop=shop_id)).select_related("shop").first()
-    if version is None or not ids:
-        return RefreshOutcome(version_id=None, customers=0, recommendations=0, seconds=0.0)
-    shop = version.shop
-    clock = time.perf_counter()
-    frames = recommender_frames(shop_id=shop_id)
-    timings = {"read": time.perf_counter() - clock}
-    params = dict(version.params)
-    config = RecommenderConfig.from_dict({**params, **params.get("tuned", {}), "workers": 1})
-    ranker = _ranker_load(shop=shop, version=version) if params.get("choice") == "ranker" else None
-    if frames.customers.empty or not frames.products["active"].any():
-        lists = pd.DataFrame(columns=["customer_id", "product_id", "rank", "score", "source", "reason"])
-    else:
-        clock = time.perf_counter()
-        fitted = hybrid_fit(frames.interactions, frames.products, frames.customers, config=config,
-                            weights=version.weights or {}, ranker=ranker, visual_pairs=frames.visual)
-        timings["fit"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        lists = customer_lists(fitted, np.asarray(ids, dtype=np.int64), k=version.k)
-        timings["lists"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    rows = lists.assign(shop_id=shop_id, version_id=version.pk)[RECOMMENDATION_COLUMNS]
-    with transaction.atomic():
-        # Under the build's lock: a new build (which locks it first too) waits, or has already replaced it.
-        if not RecommenderVersion.objects.select_for_update().filter(
-                pk=version.pk, status=RecommenderVersion.Status.ACTIVE).exists():
-            logger.info("recommender build %d was replaced during a refresh: nothing written", version.pk)
-            return RefreshOutcome(version_id=None, customers=0, recommendations=0,
-                                  seconds=time.perf_counter() - started)
-        Recommendation.objects.filter(version_id=version.pk, customer_id__in=ids).delete()
-        bulk_insert_frame(Recommendation._meta.db_table, rows)
-    timings["write"] = time.perf_counter() - clock
-    outcome = RefreshOutcome(version_id=version.pk, customers=len(ids), recommendations=len(rows),
-                             seconds=time.perf_counter() - started,
-                             timings={name: round(s, 2) for name, s in timings.items()})
-    logger.info("refreshed the recommendations of %d customers of shop %d in build %d (%.1f s)", len(ids),
-                shop_id, version.pk, outcome.seconds)
-    return outcome
-
-
-def customers_rescored_refresh(*, shop_id: int, customer_ids, **kwargs) -> None:
-    """Receives predictions.signals.customers_rescored: the re-scored customers get fresh lists too, by a task of
-    their own on the `ml` queue (RECOMMENDATIONS_REFRESH_ON_RESCORE=false leaves them to the nightly build: the
-    refit reads the whole shop, about 18 s at 20,000 customers, more on a big shop, once per re-scoring)."""
-    if not settings.RECOMMENDATIONS_REFRESH_ON_RESCORE:
-        return
-    from .tasks import recommendations_refresh_task
-
-    recommendations_refresh_task.delay(shop_id, sorted({int(i) for i in customer_ids}))
-
-
-def recommendations_evaluate(*, shop: Shop, k: int = 10, data_report: bool = False) -> dict:
-    """Hold out each customer's last order; metrics@k of every recommender and the hybrid, side by side.
-
-    `data_report`: add the held-out data's shape (share of test products the customer bought before, share
-    never seen in training)."""
-    frames = recommender_frames(shop_id=shop.pk)
-    result = evaluate_recommenders(frames.interactions, frames.products, frames.customers, k=k,
-                                   config=recommender_config(shop=shop), visual_pairs=frames.visual)
-    report = result.to_dict()
-    report["weights"] = {name: float(w) for name, w in result.weights.items()}
-    report["hybrid_choice"] = result.hybrid_choice
-    report["validation_ndcg"] = {name: round(float(v), 6) for name, v in result.validation.items()}
-    if data_report:
-        report["data_report"] = result.data_report
-    if result.cutoff is not None:
-        report["holdout_after"] = pd.Timestamp(result.cutoff).isoformat()
-    return report
-
-
-SIMILAR_EXPORT_COLUMNS = ["product_id", "similar_product_id", "rank", "score", "kind"]
-
-
-def similar_products_export(*, shop: Shop, kind: str, path, scope: str = "overall") -> int:
-    """Write the shop's similar products of `kind` to a CSV file (SIMILAR_EXPORT_COLUMNS, products by their own
-    ids, ordered by product and rank); returns the rows written. `visual` reads the catalogue's visual
-    neighbours (of `scope`), the other kinds the active recommender build (none before the first build)."""
-    if kind == "visual":
-        frame = visual_neighbours_frame(shop_id=shop.pk, scope=scope)
-    else:
-        frame = similar_products_frame(shop_id=shop.pk, kind=kind)
-    frame = frame.assign(kind=kind)[SIMILAR_EXPORT_COLUMNS]
-    frame["score"] = frame["score"].astype(float).round(6)
-    try:
-        frame.to_csv(path, index=False)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}", field="out") from exc
-    return len(frame)
