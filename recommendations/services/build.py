@@ -61,6 +61,7 @@ from ..ml.similar import similar_products_frame
 from ..ml.visual import visual_similarity
 from ..models import Recommendation, RecommenderVersion, SimilarProduct
 from ..selectors import (
+    RecommenderFrames,
     customer_partition_bounds,
     recommender_as_of,
     recommender_frames,
@@ -192,6 +193,8 @@ def _statistics_pass(*, shop: Shop, version: RecommenderVersion, k: int, config:
     interactions = sample.interactions.assign(kind=sample.interactions["kind"].astype("category"))
     fit = validation_hybrid(interactions, products, sample.customers, k=min(k, 10), config=config,
                             content_similarity=content, visual_similarity=visual)
+    # a shop of one partition read whole for the sample: its statistics come from the same frames, not a re-read
+    whole = sample if share is None and len(bounds) == 1 else None
     del sample, interactions
     tuned = fit.tuned_config(config)
     timings["weights"] = time.perf_counter() - clock
@@ -201,11 +204,12 @@ def _statistics_pass(*, shop: Shop, version: RecommenderVersion, k: int, config:
     tifu = customers <= tuned.tifu_neighbours_max_customers  # TIFU's neighbours: decided by the shop's size
     for index, (lo, hi) in enumerate(bounds):
         say(f"statistics of partition {index + 1} of {len(bounds)}")
-        data = _partition_data(shop_id=shop.pk, customer_range=(lo, hi), config=tuned, as_of=as_of)
+        data = _partition_data(shop_id=shop.pk, customer_range=(lo, hi), config=tuned, as_of=as_of, frames=whole)
         partial = partition_partials(data, tuned, tifu=tifu)
         del data
         merged = partial if merged is None else partials_merge([merged, partial], tuned)
         del partial
+    del whole
     model = partitioned_model(merged, tuned, content=content, visual=visual)
     interactions_total = merged.interactions
     del merged
@@ -246,10 +250,11 @@ def _plan_save(version: RecommenderVersion, *, config: RecommenderConfig, as_of:
 
 
 def _partition_data(*, shop_id: int, customer_range: tuple[int, int], config: RecommenderConfig,
-                    as_of: pd.Timestamp):
+                    as_of: pd.Timestamp, frames: RecommenderFrames | None = None):
     """One partition's customers and their interactions as the recommenders' matrix (the shop's products, the
-    build's `as_of`)."""
-    frames = recommender_frames(shop_id=shop_id, customer_range=customer_range)
+    build's `as_of`); `frames`: the partition's frames when already read."""
+    if frames is None:
+        frames = recommender_frames(shop_id=shop_id, customer_range=customer_range)
     interactions = frames.interactions.assign(kind=frames.interactions["kind"].astype("category"))
     return build_interaction_data(interactions, frames.products, frames.customers, config=config, as_of=as_of)
 
