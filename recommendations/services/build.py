@@ -131,7 +131,8 @@ def recommendations_build(
     partitions = len(plan.bounds)
     if not partitions:
         with transaction.atomic():
-            _activate(RecommenderVersion.objects.select_for_update().select_related("shop").get(pk=version.pk))
+            _activate(RecommenderVersion.objects.select_for_update(of=("self",)).select_related("shop")
+                      .get(pk=version.pk))
     elif enqueue:
         from ..tasks import recommendations_partition_task
 
@@ -288,7 +289,8 @@ def recommendations_partition_run(*, version_id: int, index: int,
         Recommendation.objects.filter(version_id=version.pk, customer_id__gte=lo, customer_id__lte=hi).delete()
         bulk_insert_frame(Recommendation._meta.db_table, lists[RECOMMENDATION_COLUMNS])
         # Under the version's row lock: partitions ending together count one by one, a failed version takes none.
-        locked = RecommenderVersion.objects.select_for_update().select_related("shop").get(pk=version.pk)
+        locked = (RecommenderVersion.objects.select_for_update(of=("self",)).select_related("shop")
+                  .get(pk=version.pk))
         done = set(locked.metrics.get("done", []))
         if locked.status != RecommenderVersion.Status.BUILDING or index in done:
             transaction.set_rollback(True)
