@@ -112,7 +112,7 @@ def item_statistics_merge(parts: list[ItemStatistics]) -> ItemStatistics:
     """The statistics of the union of disjoint customer partitions: every field is a sum."""
     if not parts:
         raise ValueError("no partitions to merge")
-    gram = parts[0].gram.copy()
+    gram = parts[0].gram  # `+` makes a new matrix: no copy of the first (the largest thing a merge holds)
     for part in parts[1:]:
         gram = gram + part.gram
     return ItemStatistics(
