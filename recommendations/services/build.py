@@ -31,9 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.jobs import job_create, job_fail, job_finish, job_progress, job_running
@@ -286,6 +287,10 @@ def recommendations_partition_run(*, version_id: int, index: int,
     lists = recommendations_frame(fitted.hybrid, rows, coded).assign(shop_id=shop.pk, version_id=version.pk)
     del fitted, coded
     with transaction.atomic():
+        # The partition's customers locked (FOR KEY SHARE, in id order, as an erasure locks them FOR UPDATE): a
+        # customer erased while the lists were computed is left out, and an erasure arriving now waits for this
+        # commit, then deletes what was written (Recommendation has no FK constraint to stop an orphan row).
+        lists = lists[lists["customer_id"].isin(_customers_locked(shop_id=shop.pk, customer_range=(lo, hi)))]
         Recommendation.objects.filter(version_id=version.pk, customer_id__gte=lo, customer_id__lte=hi).delete()
         bulk_insert_frame(Recommendation._meta.db_table, lists[RECOMMENDATION_COLUMNS])
         # Under the version's row lock: partitions ending together count one by one, a failed version takes none.
@@ -304,6 +309,14 @@ def recommendations_partition_run(*, version_id: int, index: int,
         if len(done) == total:
             _activate(locked)
     return len(lists)
+
+
+def _customers_locked(*, shop_id: int, customer_range: tuple[int, int]) -> np.ndarray:
+    """The ids of the shop's customers in the range, locked FOR KEY SHARE until the caller's transaction ends."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM behavior_customer WHERE shop_id = %s AND id BETWEEN %s AND %s ORDER BY id"
+                       " FOR KEY SHARE", [shop_id, customer_range[0], customer_range[1]])
+        return np.fromiter((row[0] for row in cursor.fetchall()), dtype=np.int64)
 
 
 def _activate(version: RecommenderVersion) -> None:
