@@ -50,7 +50,8 @@ from .visual import VisualRecommender
 class ItemStatistics:
     """Sums over customers, per product (or product pair).
 
-    gram: items x items float64, sum over customers of w_ui * w_uj (the decayed, kind-weighted matrix).
+    gram: items x items float64, sum over customers of w_ui * w_uj (the decayed, kind-weighted matrix); only its
+    upper triangle (diagonal included) is kept: it is symmetric, and it is the largest thing a build holds.
     popularity_recent / popularity_all: decayed popularity inside the window / over all time (unscaled).
     recent_interactions: how many interactions fell inside the popularity window (0: use all time).
     buyers / rebuyers: customers who bought each product once or more / in two baskets or more.
@@ -80,7 +81,7 @@ class ItemStatistics:
 def item_statistics_partial(data: InteractionData, config: RecommenderConfig) -> ItemStatistics:
     """The statistics of one customer partition (`data` holds only its customers' interactions)."""
     weights = sp.csr_matrix(data.weights, dtype=np.float64)
-    gram = sp.csr_matrix(weights.T @ weights)
+    gram = sp.triu(weights.T @ weights, format="csr")
 
     frame = data.interactions
     code_weight = np.zeros(5)  # popularity's own defaults when a kind has no weight in the config
@@ -133,13 +134,14 @@ def item_statistics_merge(parts: list[ItemStatistics]) -> ItemStatistics:
 def item_similarity(stats: ItemStatistics, config: RecommenderConfig) -> sp.csr_matrix:
     """item_knn's neighbours from the merged statistics: top `item_neighbours` of the shrunk cosine
     g_ij / (|x_i| |x_j| + shrinkage), diagonal dropped, in row blocks (the same as ItemKNNRecommender.fit)."""
-    gram = sp.csr_matrix(stats.gram)
-    n = gram.shape[0]
-    norms = np.sqrt(np.maximum(gram.diagonal(), 0.0))
+    upper = sp.csr_matrix(stats.gram)  # the upper triangle, diagonal included
+    lower = sp.csr_matrix(sp.triu(upper, k=1).T)  # the rest, by rows
+    n = upper.shape[0]
+    norms = np.sqrt(np.maximum(upper.diagonal(), 0.0))
     parts = []
     for start in range(0, n, config.block_size):
         stop = min(start + config.block_size, n)
-        block = sp.csr_matrix(gram[start:stop], dtype=np.float64)
+        block = sp.csr_matrix(upper[start:stop] + lower[start:stop], dtype=np.float64)
         row_norms = np.repeat(norms[start:stop], np.diff(block.indptr))
         block.data = (block.data / (row_norms * norms[block.indices] + config.item_shrinkage)).astype(np.float32)
         block = sp.csr_matrix(block, dtype=np.float32)
