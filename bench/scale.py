@@ -10,7 +10,11 @@ worker processes (`celery worker -c 1` each, queues ml and default) and through 
 - trains the purchase and churn models (two training tasks; training reads a sample of at most
   TRAIN_SAMPLE_CUSTOMERS customers, so its memory does not grow with the shop),
 - scores every customer (one task per chunk of the scoring run, spread over the workers),
-- builds the recommendations (one task).
+- builds the recommendations (a statistics pass, then one task per partition of RECOMMEND_PARTITION_CUSTOMERS
+  customers, spread over the workers; the build ends when its job does).
+
+`--stages train,score,recommend` (default: all three) runs only some of them (a stage left out reports null).
+Each worker count's figures also have "peak_rss_mb_by_stage": the largest process during each stage.
 
 A sampler thread reads the resident memory of every worker process (the parent and its children) every
 0.5 s (not this bench process: it holds the simulation, which no product process does). Prints each stage
@@ -20,8 +24,7 @@ where the stage seconds are those of the largest worker count compared, "by_work
 "score_speedup_2_workers" is score_seconds(1 worker) / score_seconds(2 workers) when both ran (else null).
 
 Uses DATABASE_URL (default postgres://postgres@127.0.0.1:5432/ecomsight_bench) and CELERY_BROKER_URL /
-REDIS_URL (default redis://127.0.0.1:6379/14, emptied first). Not done yet (issue 23): the recommendation
-build is still one task reading every customer's interactions, so its memory grows with the shop.
+REDIS_URL (default redis://127.0.0.1:6379/14, emptied first).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class MemorySampler(threading.Thread):
     def __init__(self, roots: list[int]):
         super().__init__(daemon=True)
         self.roots, self.peak_mb, self.peak_name, self._halt = roots, 0.0, "", threading.Event()
+        self.stage_mb = 0.0  # the largest since the last `stage_peak`
 
     def run(self) -> None:
         import psutil
@@ -74,9 +78,16 @@ class MemorySampler(threading.Thread):
                         mb = process.memory_info().rss / 1024 ** 2
                     except psutil.NoSuchProcess:
                         continue
+                    self.stage_mb = max(self.stage_mb, mb)
                     if mb > self.peak_mb:
                         self.peak_mb, self.peak_name = mb, " ".join(process.cmdline()[-6:])[:80]
             self._halt.wait(0.5)
+
+    def stage_peak(self) -> float:
+        """The largest process since the previous call (a stage's peak), in MB."""
+        time.sleep(1.0)  # one more sample after the stage ended
+        mb, self.stage_mb = self.stage_mb, 0.0
+        return round(mb, 1)
 
     def stop(self) -> float:
         self._halt.set()
@@ -131,16 +142,37 @@ def jobs_wait(job_ids: list[int], what: str) -> None:
     wait_for(done, what)
 
 
-def stages(shop, *, algorithms: list[str]) -> dict:
-    """Train, score and recommend through the running workers; seconds of each."""
+def stages(shop, *, algorithms: list[str], only: set[str], sampler: MemorySampler) -> dict:
+    """Train, score and recommend (those in `only`) through the running workers; seconds and peak memory of each."""
     from accounts.jobs import job_create
     from accounts.models import Job
-    from predictions.models import ScoringRun
-    from predictions.services.scoring import scoring_run_create
-    from predictions.tasks import model_train_task
     from recommendations.tasks import recommendations_build_task
 
-    seconds = {}
+    seconds: dict = {"train_seconds": None, "score_seconds": None, "recommend_seconds": None}
+    peaks: dict = {}
+    sampler.stage_peak()
+    if "train" in only:
+        seconds["train_seconds"] = _train(shop, algorithms)
+        peaks["train"] = sampler.stage_peak()
+    if "score" in only:
+        seconds["score_seconds"] = _score(shop)
+        peaks["score"] = sampler.stage_peak()
+    if "recommend" in only:
+        started = time.perf_counter()
+        job = job_create(shop=shop, kind=Job.Kind.RECOMMEND, params={"k": 20}, message="bench: recommendations")
+        recommendations_build_task.delay(shop.pk, 20, job.pk)
+        jobs_wait([job.pk], "the recommendation build")
+        seconds["recommend_seconds"] = round(time.perf_counter() - started, 1)
+        peaks["recommend"] = sampler.stage_peak()
+        log(f"built recommendations in {seconds['recommend_seconds']}s: {Job.objects.get(pk=job.pk).result}")
+    return {**seconds, "peak_rss_mb_by_stage": peaks}
+
+
+def _train(shop, algorithms: list[str]) -> float:
+    from accounts.jobs import job_create
+    from accounts.models import Job
+    from predictions.tasks import model_train_task
+
     started = time.perf_counter()
     jobs = []
     for task in ("purchase", "churn"):
@@ -148,8 +180,14 @@ def stages(shop, *, algorithms: list[str]) -> dict:
         model_train_task.delay(shop.pk, task, None, None, algorithms, job.pk)
         jobs.append(job.pk)
     jobs_wait(jobs, "training")
-    seconds["train_seconds"] = round(time.perf_counter() - started, 1)
-    log(f"trained purchase and churn in {seconds['train_seconds']}s")
+    train_seconds = round(time.perf_counter() - started, 1)
+    log(f"trained purchase and churn in {train_seconds}s")
+    return train_seconds
+
+
+def _score(shop) -> float:
+    from predictions.models import ScoringRun
+    from predictions.services.scoring import scoring_run_create
 
     started = time.perf_counter()
     run = scoring_run_create(shop=shop, enqueue=True)
@@ -161,16 +199,9 @@ def stages(shop, *, algorithms: list[str]) -> dict:
         return status == ScoringRun.Status.SUCCEEDED
 
     wait_for(scored, "scoring")
-    seconds["score_seconds"] = round(time.perf_counter() - started, 1)
-    log(f"scored {run.customers_total:,} customers in {run.chunks_total} chunks in {seconds['score_seconds']}s")
-
-    started = time.perf_counter()
-    job = job_create(shop=shop, kind=Job.Kind.RECOMMEND, params={"k": 20}, message="bench: recommendations")
-    recommendations_build_task.delay(shop.pk, 20, job.pk)
-    jobs_wait([job.pk], "the recommendation build")
-    seconds["recommend_seconds"] = round(time.perf_counter() - started, 1)
-    log(f"built recommendations in {seconds['recommend_seconds']}s")
-    return seconds
+    score_seconds = round(time.perf_counter() - started, 1)
+    log(f"scored {run.customers_total:,} customers in {run.chunks_total} chunks in {score_seconds}s")
+    return score_seconds
 
 
 def main() -> int:
@@ -181,6 +212,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--algorithms", default="recency,bgnbd,lgbm", help="trained algorithms")
     parser.add_argument("--keep", action="store_true", help="keep the bench shop afterwards")
+    parser.add_argument("--stages", default="train,score,recommend", help="the stages run, comma-separated")
     args = parser.parse_args()
     counts = sorted({int(w) for w in args.compare_workers.split(",")})
     if not counts or counts[0] < 1:
@@ -221,7 +253,7 @@ def main() -> int:
         sampler = MemorySampler([w.pid for w in workers])
         sampler.start()
         try:
-            figures = stages(shop, algorithms=algorithms)
+            figures = stages(shop, algorithms=algorithms, only=set(args.stages.split(",")), sampler=sampler)
         finally:
             workers_stop(workers)
             mb = sampler.stop()
@@ -232,7 +264,7 @@ def main() -> int:
 
     last = by_workers[counts[-1]]
     speedup = None
-    if 1 in by_workers and 2 in by_workers and by_workers[2]["score_seconds"]:
+    if 1 in by_workers and 2 in by_workers and by_workers[1]["score_seconds"] and by_workers[2]["score_seconds"]:
         speedup = round(by_workers[1]["score_seconds"] / by_workers[2]["score_seconds"], 2)
     if not args.keep:
         common.shop_drop("bench-scale")

@@ -38,7 +38,7 @@ class Recommendation(models.Model):
     version = models.ForeignKey(RecommenderVersion, on_delete=models.CASCADE, related_name="recommendations",
                                 db_index=False, db_constraint=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="recommendations",
-                                 db_index=False, db_constraint=False)  # (customer, rank) leads with it
+                                 db_index=False, db_constraint=False)  # (customer, version, rank) leads with it
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", db_index=False,
                                 db_constraint=False)
     rank = models.PositiveSmallIntegerField()
@@ -48,9 +48,12 @@ class Recommendation(models.Model):
 
     class Meta:
         ordering = ["customer", "rank"]
+        # Unique per build: a build that is still being written (its partitions one by one) keeps its rows beside
+        # the active build's until it is activated. The customer leads (not the version): an erasure's cascade
+        # (DELETE ... WHERE customer_id IN ...) and the customer page read by customer, with no other index.
         constraints = [
-            models.UniqueConstraint(fields=["customer", "rank"], name="recommendation_rank_unique"),
-            models.UniqueConstraint(fields=["customer", "product"], name="recommendation_product_unique"),
+            models.UniqueConstraint(fields=["customer", "version", "rank"], name="recommendation_rank_unique"),
+            models.UniqueConstraint(fields=["customer", "version", "product"], name="recommendation_product_unique"),
         ]
 
 
@@ -71,6 +74,6 @@ class SimilarProduct(models.Model):
 
     class Meta:
         ordering = ["product", "kind", "rank"]
-        constraints = [
-            models.UniqueConstraint(fields=["product", "kind", "rank"], name="similar_rank_unique"),
+        constraints = [  # per build, like Recommendation's
+            models.UniqueConstraint(fields=["product", "version", "kind", "rank"], name="similar_rank_unique"),
         ]

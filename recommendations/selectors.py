@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -11,6 +12,7 @@ from behavior.models import OrderLine
 from catalog.selectors import visual_neighbour_pairs_frame
 from ecomsight.db import SqlRows, epoch_sql, read_frame
 from predictions.extensions import CustomerRecommendations
+from predictions.selectors.frames import customer_count, customer_sample_sql, sample_threshold
 
 from .models import Recommendation, RecommenderVersion, SimilarProduct
 
@@ -26,23 +28,29 @@ class RecommenderFrames:
     visual: pd.DataFrame | None = None  # product_id, similar_id, score: the pictures' neighbours (catalog)
 
 
-def recommender_frames(*, shop_id: int) -> RecommenderFrames:
-    """Purchases (order lines of non-cancelled orders) and product events of one shop, in three queries."""
+def recommender_frames(*, shop_id: int, customer_range: tuple[int, int] | None = None,
+                       sample_share: float | None = None) -> RecommenderFrames:
+    """Purchases (order lines of non-cancelled orders) and product events of one shop, in three queries.
+
+    `customer_range` (first and last customer id, inclusive) reads one partition's customers and their
+    interactions; `sample_share` (0-1) only that share of the customers, the stable sample of
+    `customer_sample_sql` (the same people in every query). The products are always the whole catalogue."""
+    who, who_params = _customers_sql(customer_range=customer_range, sample_share=sample_share)
     purchases = read_frame(
         f"SELECT o.customer_id, l.product_id, {epoch_sql('o.placed_at')}, l.quantity, o.id"
         " FROM behavior_orderline l JOIN behavior_order o ON o.id = l.order_id"
-        " WHERE l.shop_id = %s AND o.status <> 'cancelled' AND l.product_id IS NOT NULL",
-        [shop_id],
+        " WHERE l.shop_id = %s AND o.status <> 'cancelled' AND l.product_id IS NOT NULL"
+        + who.format(who="o.customer_id"),
+        [shop_id, *who_params],
         columns=["customer_id", "product_id", "ts", "quantity", "order_id"],
         epoch_columns=["ts"],
         dtypes={"customer_id": "int64", "product_id": "int64", "quantity": "float64", "order_id": "float64"},
     )
     purchases["kind"] = "purchase"
-    type_list = ", ".join(f"'{t}'" for t in EVENT_KINDS)
     events = read_frame(
         f"SELECT customer_id, product_id, {epoch_sql('occurred_at')}, type FROM behavior_event"
-        f" WHERE shop_id = %s AND product_id IS NOT NULL AND type IN ({type_list})",
-        [shop_id],
+        f" WHERE shop_id = %s AND product_id IS NOT NULL AND type IN ({_EVENT_TYPES})" + who.format(who="customer_id"),
+        [shop_id, *who_params],
         columns=["customer_id", "product_id", "ts", "type"],
         epoch_columns=["ts"],
         dtypes={"customer_id": "int64", "product_id": "int64", "type": "str"},
@@ -66,11 +74,68 @@ def recommender_frames(*, shop_id: int) -> RecommenderFrames:
     products["active"] = products["active"].map(lambda v: v in (True, 1, "t", "true", "True"))
     products["label"] = products["title"].where(products["title"] != "", products["external_id"])
     customers = read_frame(
-        "SELECT id FROM behavior_customer WHERE shop_id = %s", [shop_id],
-        columns=["customer_id"], dtypes={"customer_id": "int64"},
+        "SELECT id FROM behavior_customer WHERE shop_id = %s" + who.format(who="id") + " ORDER BY id",
+        [shop_id, *who_params], columns=["customer_id"], dtypes={"customer_id": "int64"},
     )
     return RecommenderFrames(interactions=interactions, products=products, customers=customers,
                              visual=visual_neighbour_pairs_frame(shop_id=shop_id))
+
+
+_EVENT_TYPES = ", ".join(f"'{t}'" for t in EVENT_KINDS)
+
+
+def _customers_sql(*, customer_range: tuple[int, int] | None, sample_share: float | None) -> tuple[str, list]:
+    """" AND …" (with `{who}` for the customer id column) and its parameters: a partition's id range, a sample."""
+    sql, params = "", []
+    if customer_range is not None:
+        sql += " AND {who} BETWEEN %s AND %s"
+        params += [int(customer_range[0]), int(customer_range[1])]
+    if sample_share is not None and sample_share < 1:
+        sql += " AND " + customer_sample_sql("{who}")
+        params.append(sample_threshold(sample_share))
+    return sql, params
+
+
+def recommender_as_of(*, shop_id: int) -> pd.Timestamp | None:
+    """The shop's last interaction (purchase or product event), as `recommender_frames` reads it: the one instant
+    every partition of a build ages its interactions from (None: no interaction yet)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT GREATEST((SELECT MAX({epoch_sql('o.placed_at')}) FROM behavior_orderline l"
+            "  JOIN behavior_order o ON o.id = l.order_id"
+            "  WHERE l.shop_id = %s AND o.status <> 'cancelled' AND l.product_id IS NOT NULL),"
+            f" (SELECT MAX({epoch_sql('occurred_at')}) FROM behavior_event"
+            f"  WHERE shop_id = %s AND product_id IS NOT NULL AND type IN ({_EVENT_TYPES})))",
+            [shop_id, shop_id])
+        seconds = cursor.fetchone()[0]
+    return None if seconds is None else pd.Timestamp(int(seconds), unit="s", tz="UTC")
+
+
+def recommender_purchase_lines(*, shop_id: int) -> int:
+    """The shop's purchase lines as the recommenders count them (distinct products per non-cancelled order): what
+    decides whether ALS and the sequential member are fitted, for the whole shop, not per partition."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM behavior_orderline l JOIN behavior_order o ON o.id = l.order_id"
+            " WHERE l.shop_id = %s AND o.status <> 'cancelled' AND l.product_id IS NOT NULL"
+            " GROUP BY l.order_id, l.product_id) t", [shop_id])
+        return int(cursor.fetchone()[0])
+
+
+def customer_partition_bounds(*, shop_id: int, size: int) -> list[list[int]]:
+    """[first id, last id] of each partition of the shop's customers, about `size` customers each, equal-sized
+    by count (ids may have gaps); [] for a shop without customers. One query (NTILE over the ids)."""
+    count = customer_count(shop_id=shop_id)
+    if not count:
+        return []
+    partitions = max(1, math.ceil(count / max(int(size), 1)))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT MIN(id), MAX(id) FROM (SELECT id, NTILE(%s) OVER (ORDER BY id) AS part"
+            " FROM behavior_customer WHERE shop_id = %s) t GROUP BY part ORDER BY part",
+            [partitions, shop_id],
+        )
+        return [[int(lo), int(hi)] for lo, hi in cursor.fetchall()]
 
 
 # ---- what predictions' pages and exports show (provided through predictions.extensions) ---------------

@@ -8,14 +8,30 @@ from accounts.models import Shop
 from ecomsight.errors import UserError
 from predictions.services.scoring import scoring_run_create
 
-from .services import recommendations_build, recommendations_refresh
+from .services import (
+    recommendations_build,
+    recommendations_build_fail,
+    recommendations_partition_run,
+    recommendations_refresh,
+)
 
 logger = logging.getLogger("ecomsight.nightly")
 
 
 @shared_task(soft_time_limit=3600, time_limit=3900)
 def recommendations_build_task(shop_id: int, k: int, job_id: int | None) -> dict:
-    return recommendations_build(shop=Shop.objects.get(pk=shop_id), k=k, job_id=job_id).to_dict()
+    """The build's statistics pass; its partitions go to the workers (recommendations_partition_task)."""
+    return recommendations_build(shop=Shop.objects.get(pk=shop_id), k=k, job_id=job_id, enqueue=True).to_dict()
+
+
+@shared_task(soft_time_limit=3600, time_limit=3900)
+def recommendations_partition_task(version_id: int, index: int) -> int:
+    """One partition of a build: its customers' lists; the last one activates the build. Safe to run twice."""
+    try:
+        return recommendations_partition_run(version_id=version_id, index=index)
+    except Exception as exc:
+        recommendations_build_fail(version_id=version_id, error=f"partition {index}: {type(exc).__name__}: {exc}")
+        raise
 
 
 @shared_task(soft_time_limit=3600, time_limit=3900)

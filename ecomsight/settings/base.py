@@ -295,6 +295,9 @@ RESCORE_CHUNK_SIZE = env.int("RESCORE_CHUNK_SIZE", default=5_000)
 # Then their recommendations, by a task of its own (recommendations.services.recommendations_refresh); false
 # leaves them to the nightly build (the refit reads the whole shop once per re-scoring: costly on a big shop).
 RECOMMENDATIONS_REFRESH_ON_RESCORE = env.bool("RECOMMENDATIONS_REFRESH_ON_RESCORE", default=True)
+# The recommendation build lists customers in partitions of about this many (one Celery task each, bounded memory
+# per process); a shop with fewer customers is one partition (recommendations.services.build).
+RECOMMEND_PARTITION_CUSTOMERS = env.int("RECOMMEND_PARTITION_CUSTOMERS", default=50_000)
 
 # Anomaly checks after new data (forecasts.services.alerts): an orders/events import that finished or an API batch
 # schedules one check of the shop's monitors this many seconds later; arrivals until it runs add nothing.

@@ -1,5 +1,9 @@
 """Build everything a shop needs: top-k per customer with source and reason, similar products, weights.
 
+`build_all` fits every member on every customer in one process: the reference that a build by customer
+partitions (partitioned.py, recommendations.services.build) equals for a shop of one partition, and what the
+ml tests and benches fit. The lists' machinery below (`recommend_all`, `recommendations_frame`) serves both.
+
 Speed (200k customers, 20k products, 5M interactions on 2 cores): the catalogue's TF-IDF similarity is fitted
 once and shared by the validation fit and the final fit; the customer lists are computed in independent blocks
 on `config.workers` forked processes (the fitted model is shared copy-on-write, nothing big is pickled); a block

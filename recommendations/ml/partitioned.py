@@ -16,25 +16,32 @@ change the result beyond float32 rounding.
 user_knn's and TIFU-KNN's neighbours come from a `NeighbourIndex` merged the same way (a top-`cap` per product
 is mergeable: the top of the partitions' tops), holding at most products x cap customers' vectors.
 
-Not covered yet (see docs/status/issue-23-recs.md): ALS (to be trained on a customer sample), the ranker's
-context, and the Celery tasks that write each partition's lists with these statistics.
+A build (recommendations.services.build) folds every partition's `partition_partials` into one
+`PartitionedModel` (saved with `partitioned_model_save`), then lists each partition's customers with
+`partition_hybrid`: the members above with the shop's statistics, and ALS and the sequential member fitted on the
+partition itself (a sample of the shop: for a shop of one partition, the same fit as before). The ranker reads
+shop-wide statistics of its own (`ranker_context`): `shop_config` turns it off for a shop of several partitions.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from .base import Recommender
-from .config import RecommenderConfig
+from .base import Recommender, exclusion_matrix
+from .build import FittedHybrid
+from .config import RECOMMENDER_NAMES, RecommenderConfig
 from .content import ContentRecommender
 from .data import InteractionData, _drop_diagonal, row_normalise, top_per_row_exact, topk_csr, topk_to_csr
+from .hybrid import HybridRecommender
 from .item_knn import ItemKNNRecommender
-from .personal import PersonalFrequencyRecommender, TifuKnnRecommender
+from .personal import AlsRecommender, PersonalFrequencyRecommender, TifuKnnRecommender
 from .popularity import PopularityRecommender, most_bought_count
 from .repurchase import RepurchaseRecommender, repurchase_pairs, typical_cycles
+from .sequential import SequentialRecommender
 from .user_knn import UserKNNRecommender
 from .visual import VisualRecommender
 
@@ -43,7 +50,8 @@ from .visual import VisualRecommender
 class ItemStatistics:
     """Sums over customers, per product (or product pair).
 
-    gram: items x items float64, sum over customers of w_ui * w_uj (the decayed, kind-weighted matrix).
+    gram: items x items float64, sum over customers of w_ui * w_uj (the decayed, kind-weighted matrix); only its
+    upper triangle (diagonal included) is kept: it is symmetric, and it is the largest thing a build holds.
     popularity_recent / popularity_all: decayed popularity inside the window / over all time (unscaled).
     recent_interactions: how many interactions fell inside the popularity window (0: use all time).
     buyers / rebuyers: customers who bought each product once or more / in two baskets or more.
@@ -73,7 +81,7 @@ class ItemStatistics:
 def item_statistics_partial(data: InteractionData, config: RecommenderConfig) -> ItemStatistics:
     """The statistics of one customer partition (`data` holds only its customers' interactions)."""
     weights = sp.csr_matrix(data.weights, dtype=np.float64)
-    gram = sp.csr_matrix(weights.T @ weights)
+    gram = sp.triu(weights.T @ weights, format="csr")
 
     frame = data.interactions
     code_weight = np.zeros(5)  # popularity's own defaults when a kind has no weight in the config
@@ -105,7 +113,7 @@ def item_statistics_merge(parts: list[ItemStatistics]) -> ItemStatistics:
     """The statistics of the union of disjoint customer partitions: every field is a sum."""
     if not parts:
         raise ValueError("no partitions to merge")
-    gram = parts[0].gram.copy()
+    gram = parts[0].gram  # `+` makes a new matrix: no copy of the first (the largest thing a merge holds)
     for part in parts[1:]:
         gram = gram + part.gram
     return ItemStatistics(
@@ -126,13 +134,14 @@ def item_statistics_merge(parts: list[ItemStatistics]) -> ItemStatistics:
 def item_similarity(stats: ItemStatistics, config: RecommenderConfig) -> sp.csr_matrix:
     """item_knn's neighbours from the merged statistics: top `item_neighbours` of the shrunk cosine
     g_ij / (|x_i| |x_j| + shrinkage), diagonal dropped, in row blocks (the same as ItemKNNRecommender.fit)."""
-    gram = sp.csr_matrix(stats.gram)
-    n = gram.shape[0]
-    norms = np.sqrt(np.maximum(gram.diagonal(), 0.0))
+    upper = sp.csr_matrix(stats.gram)  # the upper triangle, diagonal included
+    lower = sp.csr_matrix(sp.triu(upper, k=1).T)  # the rest, by rows
+    n = upper.shape[0]
+    norms = np.sqrt(np.maximum(upper.diagonal(), 0.0))
     parts = []
     for start in range(0, n, config.block_size):
         stop = min(start + config.block_size, n)
-        block = sp.csr_matrix(gram[start:stop], dtype=np.float64)
+        block = sp.csr_matrix(upper[start:stop] + lower[start:stop], dtype=np.float64)
         row_norms = np.repeat(norms[start:stop], np.diff(block.indptr))
         block.data = (block.data / (row_norms * norms[block.indices] + config.item_shrinkage)).astype(np.float32)
         block = sp.csr_matrix(block, dtype=np.float32)
@@ -303,3 +312,151 @@ def partition_components(
         "personal_frequency": PersonalFrequencyRecommender(config).fit(data),
         "tifu_knn": PartitionTifuKnn(config).fit(data, index=tifu),
     }
+
+
+# ---- a build by partitions: caps decided for the shop, partials folded, the shared model saved, lists ------------
+
+
+def shop_config(config: RecommenderConfig, *, customers: int, purchase_lines: int,
+                partitions: int) -> RecommenderConfig:
+    """`config` with the size caps decided by the whole shop, not by a partition or the validation sample:
+    ALS and the sequential member off above their purchase-line / customer caps (the counts their own `fit`
+    checks: distinct (basket, product) lines, customers), and the ranker off above `ranker_max_customers` or with
+    several partitions (its features read shop-wide statistics of every customer: `ranker_context`). A shop of
+    one partition below every cap keeps `config` as it is."""
+    changes: dict = {}
+    if purchase_lines > config.als_max_interactions:
+        changes["als_max_interactions"] = 0
+    if purchase_lines > config.seqrec_max_interactions or customers > config.seqrec_max_customers:
+        changes["seqrec_max_interactions"] = 0
+    if config.ranker and (partitions > 1 or customers > config.ranker_max_customers):
+        changes["ranker"] = False
+    return replace(config, **changes) if changes else config
+
+
+@dataclass(frozen=True)
+class PartitionPartials:
+    """One partition's (or several folded partitions') contribution to a build: item statistics, user_knn's and
+    TIFU-KNN's neighbour indexes (`tifu` None: the shop is too big for TIFU's neighbours), and counts."""
+
+    stats: ItemStatistics
+    users: NeighbourIndex
+    tifu: NeighbourIndex | None
+    interactions: int
+
+
+def partition_partials(data: InteractionData, config: RecommenderConfig, *, tifu: bool) -> PartitionPartials:
+    """The partials of one partition (`data`: its customers only, built with the shop's `as_of` and products;
+    `config` already tuned, as TIFU's vectors depend on the tuned decay)."""
+    return PartitionPartials(stats=item_statistics_partial(data, config), users=user_index_partial(data, config),
+                             tifu=tifu_index_partial(data, config) if tifu else None,
+                             interactions=len(data.interactions))
+
+
+def partials_merge(parts: list[PartitionPartials], config: RecommenderConfig) -> PartitionPartials:
+    """The partials of the union of disjoint partitions (fold them as they come: the merge is associative)."""
+    tifus = [p.tifu for p in parts if p.tifu is not None]
+    return PartitionPartials(
+        stats=item_statistics_merge([p.stats for p in parts]),
+        users=neighbour_index_merge([p.users for p in parts], cap=config.user_posting_cap),
+        tifu=neighbour_index_merge(tifus, cap=config.user_posting_cap * 2) if len(tifus) == len(parts) else None,
+        interactions=sum(p.interactions for p in parts),
+    )
+
+
+@dataclass(frozen=True)
+class PartitionedModel:
+    """What every partition of a build shares, computed once: the shop's item statistics (without the Gram
+    matrix: `similarity` is what the members read), item_knn's similarity, the catalogue's content and picture
+    similarities, and the merged neighbour indexes. Bounded by the catalogue (and products x cap customers), not
+    by the shop."""
+
+    stats: ItemStatistics
+    similarity: sp.csr_matrix
+    content: sp.csr_matrix
+    visual: sp.csr_matrix
+    users: NeighbourIndex
+    tifu: NeighbourIndex | None
+
+
+def partitioned_model(partials: PartitionPartials, config: RecommenderConfig, *, content: sp.csr_matrix,
+                      visual: sp.csr_matrix) -> PartitionedModel:
+    """The shared model from the shop's merged partials (the Gram matrix is turned into neighbours, then
+    dropped)."""
+    n = partials.stats.n_items
+    return PartitionedModel(stats=replace(partials.stats, gram=sp.csr_matrix((n, n), dtype=np.float64)),
+                            similarity=item_similarity(partials.stats, config), content=sp.csr_matrix(content),
+                            visual=sp.csr_matrix(visual), users=partials.users, tifu=partials.tifu)
+
+
+_STAT_ARRAYS = ("popularity_recent", "popularity_all", "buyers", "rebuyers", "interactions_per_item", "rebuy_cols",
+                "rebuy_gaps")
+_STAT_NUMBERS = ("recent_interactions", "most_bought", "customers")
+
+
+def partitioned_model_save(model: PartitionedModel, path: Path) -> None:
+    """Save as one .npz of plain arrays (no pickle), written to a temporary name and renamed."""
+    arrays: dict[str, np.ndarray] = {"n_items": np.asarray(model.stats.n_items)}
+    for name in _STAT_ARRAYS:
+        arrays[name] = np.asarray(getattr(model.stats, name))
+    for name in _STAT_NUMBERS:
+        arrays[name] = np.asarray(int(getattr(model.stats, name)))
+    for name in ("similarity", "content", "visual"):
+        _put_csr(arrays, name, getattr(model, name))
+    for name in ("users", "tifu"):
+        index = getattr(model, name)
+        arrays[f"{name}.present"] = np.asarray(index is not None)
+        if index is not None:
+            arrays[f"{name}.customer_ids"] = index.customer_ids
+            _put_csr(arrays, f"{name}.postings", index.postings)
+            _put_csr(arrays, f"{name}.rows", index.rows)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.partial.npz")
+    np.savez(temporary, **arrays)
+    temporary.replace(path)
+
+
+def partitioned_model_load(path: Path) -> PartitionedModel:
+    """The model `partitioned_model_save` wrote."""
+    with np.load(Path(path), allow_pickle=False) as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    n = int(arrays["n_items"])
+    stats = ItemStatistics(gram=sp.csr_matrix((n, n), dtype=np.float64),
+                           **{name: arrays[name] for name in _STAT_ARRAYS},
+                           **{name: int(arrays[name]) for name in _STAT_NUMBERS})
+    indexes = {}
+    for name in ("users", "tifu"):
+        indexes[name] = NeighbourIndex(customer_ids=arrays[f"{name}.customer_ids"],
+                                       postings=_get_csr(arrays, f"{name}.postings"),
+                                       rows=_get_csr(arrays, f"{name}.rows")) if bool(arrays[f"{name}.present"]) \
+            else None
+    return PartitionedModel(stats=stats, similarity=_get_csr(arrays, "similarity"), content=_get_csr(arrays, "content"),
+                            visual=_get_csr(arrays, "visual"), **indexes)
+
+
+def _put_csr(arrays: dict, name: str, matrix: sp.csr_matrix) -> None:
+    matrix = sp.csr_matrix(matrix)
+    arrays.update({f"{name}.data": matrix.data, f"{name}.indices": matrix.indices, f"{name}.indptr": matrix.indptr,
+                   f"{name}.shape": np.asarray(matrix.shape)})
+
+
+def _get_csr(arrays: dict, name: str) -> sp.csr_matrix:
+    return sp.csr_matrix((arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"]),
+                         shape=tuple(int(v) for v in arrays[f"{name}.shape"]))
+
+
+def partition_hybrid(data: InteractionData, model: PartitionedModel, config: RecommenderConfig, *,
+                     weights: dict[str, float], ranker=None) -> FittedHybrid:
+    """The hybrid for one partition's customers (`data`), ready to list them, as `build.FittedHybrid`: every member
+    of RECOMMENDER_NAMES in its order — the PARTITIONED_MEMBERS with the shop's `model`, ALS and the sequential
+    member fitted on the partition (their caps already decided for the shop by `shop_config`) — blended with
+    `weights` or ordered by `ranker`. For a shop of one partition: the members a fit over every customer gives."""
+    members = partition_components(data, model.stats, config, content_similarity=model.content,
+                                   visual_similarity=model.visual, similarity=model.similarity, users=model.users,
+                                   tifu=model.tifu)
+    members["als"] = AlsRecommender(config).fit(data)
+    members["seqrec"] = SequentialRecommender(config).fit(data)
+    assert tuple(members) == RECOMMENDER_NAMES  # the ranker reads its features in this order
+    hybrid = HybridRecommender(config, weights, members, ranker=ranker).fit(data)
+    return FittedHybrid(data=data, hybrid=hybrid, exclude=exclusion_matrix(data, config))

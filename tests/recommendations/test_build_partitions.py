@@ -1,0 +1,154 @@
+"""The recommendation build by customer partitions (issue 23, item 3), on the simulated shop in PostgreSQL, with
+the Celery tasks eager: several partitions give the lists of one, a failing partition keeps the previous build,
+the job's progress counts the partitions, readers never see a build that is still being written."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings as django_settings
+
+from accounts.models import Job
+from recommendations.ml import build_all
+from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
+from recommendations.selectors import customer_page_recommendations, recommender_frames, recommender_version_active
+from recommendations.services import recommendations_build, recommendations_partition_run, recommender_config
+from recommendations.tasks import recommendations_build_task
+
+pytestmark = pytest.mark.django_db
+
+# Members whose fit does not depend on which customers share a partition: ALS and the sequential member are fitted
+# on each partition's own customers (a sample of the shop), the ranker is off with several partitions.
+DETERMINISTIC = {"als_max_interactions": 0, "seqrec_max_interactions": 0, "ranker": False}
+
+
+def _lists(version_id: int) -> dict[tuple[int, int], tuple]:
+    rows = Recommendation.objects.filter(version_id=version_id).values_list(
+        "customer_id", "rank", "product_id", "score", "source", "reason")
+    return {(c, r): (p, s, source, reason) for c, r, p, s, source, reason in rows}
+
+
+def _assert_same_lists(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for key, (product, score, source, reason) in want.items():
+        assert got[key][0] == product, key
+        assert got[key][1] == pytest.approx(score, rel=1e-4, abs=1e-6), key
+        assert got[key][2:] == (source, reason), key
+
+
+def _similar(version_id: int) -> set[tuple]:
+    return set(SimilarProduct.objects.filter(version_id=version_id).values_list("product_id", "similar_id", "kind",
+                                                                                "rank"))
+
+
+def test_three_partitions_give_the_lists_of_one(simulated_shop, settings):
+    # catches: a member fitted on the partition's customers where it needs the shop's (popularity, neighbours,
+    # item similarity, re-buy cycles), a partition ageing interactions from its own last one, rows lost between
+    # partitions (a customer on a bound)
+    config = recommender_config(shop=simulated_shop, **DETERMINISTIC)
+    settings.RECOMMEND_PARTITION_CUSTOMERS = 10_000
+    one = recommendations_build(shop=simulated_shop, k=10, config=config)
+    assert one.partitions == 1
+    want, want_similar = _lists(one.version.pk), _similar(one.version.pk)
+    assert want and want_similar
+
+    settings.RECOMMEND_PARTITION_CUSTOMERS = 250  # 600 customers: 3 partitions
+    three = recommendations_build(shop=simulated_shop, k=10, config=config)
+    assert three.partitions == 3 and len(three.version.params["partitions"]) == 3
+    assert three.version.status == RecommenderVersion.Status.ACTIVE
+    assert three.version.weights == one.version.weights
+    _assert_same_lists(_lists(three.version.pk), want)
+    assert _similar(three.version.pk) == want_similar
+    assert three.recommendations == len(want) == Recommendation.objects.filter(shop=simulated_shop).count()
+    assert not Recommendation.objects.filter(version=one.version).exists()  # the retired build's rows are gone
+
+
+def test_a_shop_of_one_partition_gets_the_lists_of_one_fit_over_every_customer(simulated_shop, settings):
+    # catches: the partitioned path drifting from the build it replaced (ml.build_all over every customer), with
+    # every member the shop's size allows (ALS, the sequential member, the ranker when validation picks it)
+    settings.RECOMMEND_PARTITION_CUSTOMERS = 10_000
+    config = recommender_config(shop=simulated_shop)
+    built = recommendations_build(shop=simulated_shop, k=10, config=config)
+    frames = recommender_frames(shop_id=simulated_shop.pk)
+    reference = build_all(frames.interactions, frames.products, frames.customers, k=10, config=config,
+                          visual_pairs=frames.visual)
+    assert built.version.params["choice"] == reference.choice
+    want = {(int(r.customer_id), int(r.rank)): (int(r.product_id), float(r.score), str(r.source), str(r.reason))
+            for r in reference.recommendations.itertuples()}
+    _assert_same_lists(_lists(built.version.pk), want)
+
+
+def _build_enqueued(shop, django_capture_on_commit_callbacks):
+    """The nightly path: the build task, whose partitions are enqueued on commit; returns (version, callbacks)."""
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        recommendations_build_task.delay(shop.pk, 10, None)
+    version = RecommenderVersion.objects.filter(shop=shop).latest("created_at")
+    return version, callbacks
+
+
+def test_a_failing_partition_fails_the_build_and_the_previous_one_stays_active_and_readable(
+        simulated_shop, settings, django_capture_on_commit_callbacks):
+    # catches: a half-written build activated, the previous build's rows deleted before the new one is complete,
+    # a failed build's rows left behind, a job left "running" for ever
+    settings.RECOMMEND_PARTITION_CUSTOMERS = 250
+    config = recommender_config(shop=simulated_shop, **DETERMINISTIC)
+    previous = recommendations_build(shop=simulated_shop, k=10, config=config).version
+    before = _lists(previous.pk)
+    customer = min(c for c, _ in before)
+
+    version, callbacks = _build_enqueued(simulated_shop, django_capture_on_commit_callbacks)
+    assert len(callbacks) == 3 and version.status == RecommenderVersion.Status.BUILDING
+    callbacks[0]()  # the first partition is written
+    assert Recommendation.objects.filter(version=version).exists()
+    # the shared model is lost before the second partition runs (a disk replaced, a worker on another machine)
+    artifact = Path(django_settings.MODEL_DIR) / simulated_shop.slug / "recommender" / str(version.pk)
+    (artifact / "partitioned.npz").unlink()
+    with pytest.raises(FileNotFoundError):
+        callbacks[1]()
+    callbacks[2]()  # still queued: writes nothing for a failed build
+
+    version.refresh_from_db()
+    assert version.status == RecommenderVersion.Status.FAILED
+    job = Job.objects.get(pk=version.job_id)
+    assert job.status == Job.Status.FAILED and "partition 1" in job.error
+    assert not Recommendation.objects.filter(version=version).exists()
+    assert not SimilarProduct.objects.filter(version=version).exists()
+    assert recommender_version_active(shop=simulated_shop) == previous.pk
+    assert _lists(previous.pk) == before
+    page = customer_page_recommendations(simulated_shop.pk, customer, None)
+    assert [r.product_id for r in page.recommendations] == [before[(customer, rank)][0] for rank in range(1, 11)]
+
+
+def test_progress_counts_partitions_and_readers_see_the_previous_build_until_the_last_one(
+        simulated_shop, settings, django_capture_on_commit_callbacks):
+    # catches: a reader shown a mix of two builds, progress that never reaches 100 %, a partition run twice (a
+    # redelivered task) duplicating rows or counting twice
+    settings.RECOMMEND_PARTITION_CUSTOMERS = 250
+    previous = recommendations_build(shop=simulated_shop, k=10,
+                                     config=recommender_config(shop=simulated_shop, **DETERMINISTIC)).version
+    before = _lists(previous.pk)
+    customer = min(c for c, _ in before)
+
+    version, callbacks = _build_enqueued(simulated_shop, django_capture_on_commit_callbacks)
+    job = Job.objects.get(pk=version.job_id)
+    assert (job.progress_done, job.progress_total) == (1, 4)  # the statistics pass, then 3 partitions
+    for index, callback in enumerate(callbacks):
+        callback()
+        if index < 2:
+            callback()  # delivered twice: replaced, counted once
+            job.refresh_from_db()
+            assert job.progress_done == 2 + index and job.status == Job.Status.RUNNING
+            assert recommender_version_active(shop=simulated_shop) == previous.pk
+            page = customer_page_recommendations(simulated_shop.pk, customer, None)
+            assert {r.version_id for r in page.recommendations} == {previous.pk}
+            assert _lists(previous.pk) == before
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.progress_done == job.progress_total == 4
+    assert job.result["recommendations"] == Recommendation.objects.filter(shop=simulated_shop).count()
+    assert recommender_version_active(shop=simulated_shop) == version.pk
+    statuses = dict(RecommenderVersion.objects.filter(shop=simulated_shop).values_list("pk", "status"))
+    assert statuses == {previous.pk: "retired", version.pk: "active"}
+    per_customer = np.bincount(np.asarray(Recommendation.objects.filter(version=version).values_list("rank",
+                                                                                                      flat=True)))
+    assert per_customer[1] == simulated_shop.customers.count()  # one first place per customer, no duplicates
+    assert recommendations_partition_run(version_id=version.pk, index=0) == 0  # done and active: left alone
