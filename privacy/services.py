@@ -207,8 +207,10 @@ def customer_data_export(*, shop: Shop, external_id: str) -> dict:
         "revenue_at_risk", "scored_at", "scoring_run_id"))
     interests = list(CustomerInterest.objects.filter(customer=customer).order_by("scoring_run_id", "kind", "-share")
                      .values("scoring_run_id", "kind", "category__path", "brand", "share"))
-    recommendations = list(Recommendation.objects.filter(shop=shop, customer=customer).order_by("rank").values(
-        "product__external_id", "rank", "score", "source", "reason"))
+    # Every build's rows: a build being written holds its own rows beside the active one's until it activates.
+    recommendations = list(Recommendation.objects.filter(shop=shop, customer=customer)
+                           .order_by("version_id", "rank").values(
+                               "version_id", "product__external_id", "rank", "score", "source", "reason"))
     reviews = list(Review.objects.filter(shop=shop, customer=customer).order_by("created_at", "pk").values(
         "external_id", "product__external_id", "rating", "title", "text", "created_at", "language", "sentiment",
         "aspects"))
@@ -238,8 +240,9 @@ def customer_data_export(*, shop: Shop, external_id: str) -> dict:
         "scores": scores,
         "interests": [{"scoring_run_id": i["scoring_run_id"], "kind": i["kind"], "category": i["category__path"],
                        "brand": i["brand"], "share": i["share"]} for i in interests],
-        "recommendations": [{"product_id": r["product__external_id"], "rank": r["rank"], "score": r["score"],
-                             "source": r["source"], "reason": r["reason"]} for r in recommendations],
+        "recommendations": [{"recommender_version": r["version_id"], "product_id": r["product__external_id"],
+                             "rank": r["rank"], "score": r["score"], "source": r["source"], "reason": r["reason"]}
+                            for r in recommendations],
         "segment_exports": [{"export_id": x["pk"], "created_at": x["created_at"],
                              "held_back_as_control": customer.pk in x["control_customer_ids"]} for x in exports],
     }

@@ -164,6 +164,18 @@ def test_access_request_exports_every_stored_fact(shop, tmp_path):
     assert {s["task"] for s in document["scores"]} == {"churn", "purchase"}
 
 
+def test_access_request_names_the_build_of_each_recommendation_while_a_new_build_is_written(shop):
+    customers = _fill(shop)
+    active = Recommendation.objects.get(customer=customers["C1"]).version
+    building = RecommenderVersion.objects.create(shop=shop, status=RecommenderVersion.Status.BUILDING)
+    product = Product.objects.create(shop=shop, external_id="P2", title="Toaster")
+    Recommendation.objects.create(shop=shop, version=building, customer=customers["C1"], product=product, rank=1,
+                                  score=0.5, source="item_knn", reason="bought with Kettle")
+    rows = customer_data_export(shop=shop, external_id="C1")["recommendations"]
+    assert [(r["recommender_version"], r["product_id"], r["rank"]) for r in rows] == [
+        (active.pk, "P1", 1), (building.pk, "P2", 1)]
+
+
 def test_access_request_for_an_unknown_customer_is_a_clear_error(shop, tmp_path):
     from django.core.management.base import CommandError
 
