@@ -94,6 +94,11 @@ def _partition_drop_if_expired(*, name: str, end: datetime, now: datetime) -> di
     keeps = ("(s.event_retention_days IS NULL OR s.event_retention_days = 0 "
              "OR %(now)s - make_interval(days => s.event_retention_days) < %(end)s)")
     with transaction.atomic(), connection.cursor() as cursor:
+        # behavior_event is locked (the lock DROP needs anyway, taken first as every writer takes it first) before
+        # the partition is checked: an import still writing that month (a backfill of a shop that keeps its events)
+        # waits, so no row can arrive between the checks and the DROP. ONLY: not every partition.
+        if not _under_lock_timeout(cursor, "LOCK TABLE ONLY behavior_event IN ACCESS EXCLUSIVE MODE", name):
+            return None
         # One index probe per shop (the unique key leads with shop_id), not a scan of the partition.
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM accounts_shop s WHERE {keeps} "
                        f"AND EXISTS (SELECT 1 FROM {name} e WHERE e.shop_id = s.id))", {"now": now, "end": end})
@@ -106,20 +111,28 @@ def _partition_drop_if_expired(*, name: str, end: datetime, now: datetime) -> di
                            {"now": now, "end": end})
             if not cursor.fetchone()[0]:
                 return None
-        cursor.execute("SELECT current_setting('lock_timeout')")
-        before = cursor.fetchone()[0]
-        try:
-            with transaction.atomic():  # a savepoint: a lock timeout undoes this step only
-                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [DROP_LOCK_TIMEOUT])
-                cursor.execute(f"DROP TABLE {name}")
-                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [before])
-        except OperationalError as exc:
-            if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
-                raise
-            logger.warning("retention: %s not dropped (behavior_event stayed locked for %s); its expired events are "
-                           "deleted in batches instead", name, DROP_LOCK_TIMEOUT)
+        if not _under_lock_timeout(cursor, f"DROP TABLE {name}", name):
             return None
     return counts
+
+
+def _under_lock_timeout(cursor, statement: str, name: str) -> bool:
+    """Run `statement` waiting at most DROP_LOCK_TIMEOUT for its locks (a savepoint: a timeout undoes this step
+    only; locks taken are kept until the transaction ends); False when it timed out."""
+    cursor.execute("SELECT current_setting('lock_timeout')")
+    before = cursor.fetchone()[0]
+    try:
+        with transaction.atomic():
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [DROP_LOCK_TIMEOUT])
+            cursor.execute(statement)
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [before])
+    except OperationalError as exc:
+        if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+            raise
+        logger.warning("retention: %s not dropped (it stayed locked for %s); its expired events are deleted in "
+                       "batches instead", name, DROP_LOCK_TIMEOUT)
+        return False
+    return True
 
 
 def events_retention_apply(*, shop: Shop, batch_size: int = BATCH, now=None) -> RetentionResult:

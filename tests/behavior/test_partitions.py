@@ -207,3 +207,43 @@ def test_the_probe_for_stored_events_matches_times_with_and_without_microseconds
         assert events_stored(cursor, shop_id=shop.pk, keys=keys, moments=moments) == {
             keys[0] + moments[0], keys[1] + moments[1]}
         assert events_stored(cursor, shop_id=shop.pk, keys=keys, moments=[moments[1], moments[0]]) == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retention_never_drops_a_month_an_import_is_still_writing_a_kept_event_into():
+    # Without behavior_event locked before the checks, the keeper's uncommitted event is invisible to them; the DROP
+    # then waits for the import to commit and takes its event with the partition. January 2001 is the only month
+    # past `now`: no other partition's DROP waits for the import first (which would hide the race).
+    from accounts.models import Shop
+
+    expiring = Shop.objects.create(slug="expiring", name="Keeps 30 days", event_retention_days=30)
+    keeper = Shop.objects.create(slug="keeper", name="Keeps for ever")
+    event_months_ensure(months=[date(2001, 1, 1)])
+    old = event(expiring, Customer.objects.create(shop=expiring, external_id="C1"), datetime(2001, 1, 10, tzinfo=UTC))
+    person = Customer.objects.create(shop=keeper, external_id="K1")
+    inserted, errors = threading.Event(), []
+
+    def backfill() -> None:
+        try:
+            with transaction.atomic():
+                event(keeper, person, datetime(2001, 1, 20, tzinfo=UTC))
+                inserted.set()
+                time.sleep(0.7)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    try:
+        writer = threading.Thread(target=backfill)
+        writer.start()
+        assert inserted.wait(10)
+        deleted = events_retention_run(now=datetime(2001, 6, 1, tzinfo=UTC))
+        writer.join()
+        assert errors == []
+        assert date(2001, 1, 1) in event_partitions()
+        assert Event.objects.filter(shop=keeper).count() == 1  # the backfilled event is kept
+        assert not Event.objects.filter(pk=old.pk).exists() and deleted == {"expiring": 1}  # deleted in batches
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS behavior_event_p2001_01")
