@@ -287,19 +287,19 @@ def recommendations_partition_run(*, version_id: int, index: int,
     lists = recommendations_frame(fitted.hybrid, rows, coded).assign(shop_id=shop.pk, version_id=version.pk)
     del fitted, coded
     with transaction.atomic():
+        # Under the version's row lock, taken first: partitions write one at a time and count one by one, the same
+        # partition delivered twice at once writes once (the second finds it done), a failed version takes none.
+        locked = (RecommenderVersion.objects.select_for_update(of=("self",)).select_related("shop")
+                  .get(pk=version.pk))
+        done = set(locked.metrics.get("done", []))
+        if locked.status != RecommenderVersion.Status.BUILDING or index in done:
+            return 0
         # The partition's customers locked (FOR KEY SHARE, in id order, as an erasure locks them FOR UPDATE): a
         # customer erased while the lists were computed is left out, and an erasure arriving now waits for this
         # commit, then deletes what was written (Recommendation has no FK constraint to stop an orphan row).
         lists = lists[lists["customer_id"].isin(_customers_locked(shop_id=shop.pk, customer_range=(lo, hi)))]
         Recommendation.objects.filter(version_id=version.pk, customer_id__gte=lo, customer_id__lte=hi).delete()
         bulk_insert_frame(Recommendation._meta.db_table, lists[RECOMMENDATION_COLUMNS])
-        # Under the version's row lock: partitions ending together count one by one, a failed version takes none.
-        locked = (RecommenderVersion.objects.select_for_update(of=("self",)).select_related("shop")
-                  .get(pk=version.pk))
-        done = set(locked.metrics.get("done", []))
-        if locked.status != RecommenderVersion.Status.BUILDING or index in done:
-            transaction.set_rollback(True)
-            return 0
         done.add(index)
         locked.metrics = {**locked.metrics, "done": sorted(done),
                           "rows": {**locked.metrics.get("rows", {}), str(index): len(lists)}}
@@ -321,11 +321,34 @@ def _customers_locked(*, shop_id: int, customer_range: tuple[int, int]) -> np.nd
 
 def _activate(version: RecommenderVersion) -> None:
     """The version (locked by the caller) becomes the shop's active build, in the caller's transaction: earlier
-    builds' rows deleted, the active one retired. Builds still building (another run) are left alone."""
+    builds' rows deleted, the active one retired. Older builds still building are failed (they could only replace
+    this newer one); a newer build already active leaves this one retired unused."""
     shop = version.shop
+    now = timezone.now()
+    # Before the active row is locked (a stale build's last partition may be activating it: it finishes first).
+    stale = list(RecommenderVersion.objects.filter(shop=shop, status=RecommenderVersion.Status.BUILDING,
+                                                   pk__lt=version.pk).values_list("id", "job_id"))
+    if stale:
+        RecommenderVersion.objects.filter(pk__in=[pk for pk, _ in stale],
+                                          status=RecommenderVersion.Status.BUILDING).update(
+            status=RecommenderVersion.Status.FAILED, finished_at=now)
+        for _, job_id in stale:
+            if job_id:
+                job_fail(job_id=job_id, error=f"superseded by recommender build {version.pk}")
     # The active build's row, as recommendations_refresh locks it: a refresh writing its rows finishes first.
-    list(RecommenderVersion.objects.select_for_update().filter(
+    active = list(RecommenderVersion.objects.select_for_update().filter(
         shop=shop, status=RecommenderVersion.Status.ACTIVE).values_list("id", flat=True))
+    if any(pk > version.pk for pk in active):
+        version.status = RecommenderVersion.Status.RETIRED
+        version.finished_at = now
+        version.save(update_fields=["status", "finished_at"])
+        Recommendation.objects.filter(version_id=version.pk).delete()
+        SimilarProduct.objects.filter(version_id=version.pk).delete()
+        if version.job_id:
+            job_finish(job_id=version.job_id, result={"version": version.pk, "superseded_by": max(active)},
+                       message="a newer build was active already: this one was not used")
+        transaction.on_commit(lambda: _artifacts_prune(shop=shop, version_ids=[version.pk]))
+        return
     old = list(RecommenderVersion.objects.filter(shop=shop).exclude(pk=version.pk)
                .exclude(status=RecommenderVersion.Status.BUILDING).values_list("id", flat=True))
     Recommendation.objects.filter(version_id__in=old).delete()
@@ -333,7 +356,7 @@ def _activate(version: RecommenderVersion) -> None:
     RecommenderVersion.objects.filter(shop=shop, status=RecommenderVersion.Status.ACTIVE).update(
         status=RecommenderVersion.Status.RETIRED)
     version.status = RecommenderVersion.Status.ACTIVE
-    version.finished_at = timezone.now()
+    version.finished_at = now
     version.save(update_fields=["status", "finished_at"])
     metrics = version.metrics
     result = {"version": version.pk, "customers": metrics.get("customers", 0), "products": metrics.get("products", 0),
@@ -344,6 +367,10 @@ def _activate(version: RecommenderVersion) -> None:
     if version.job_id:
         job_progress(job_id=version.job_id, done=len(version.params.get("partitions", [])) + 1)
         job_finish(job_id=version.job_id, result=result, message="recommendations built")
+    # The shared model holds customers' interaction vectors (user_knn / TIFU neighbours): only the partitions
+    # need it, so it goes with the build's end, and an erased customer's vector does not outlive the build.
+    shared = _artifact_path(shop=shop, version_id=version.pk, name="partitioned.npz")
+    transaction.on_commit(lambda: shared.unlink(missing_ok=True))
     transaction.on_commit(lambda: _artifacts_prune(shop=shop, version_ids=old))
 
 
@@ -361,6 +388,8 @@ def recommendations_build_fail(*, version_id: int, error: str) -> None:
         SimilarProduct.objects.filter(version_id=version_id).delete()
         if version.job_id:
             job_fail(job_id=version.job_id, error=error[:2000])
+        shop = version.shop
+        transaction.on_commit(lambda: _artifacts_prune(shop=shop, version_ids=[version_id]))  # never used now
     logger.warning("recommender build %d failed: %s", version_id, error)
 
 

@@ -152,3 +152,29 @@ def test_progress_counts_partitions_and_readers_see_the_previous_build_until_the
                                                                                                       flat=True)))
     assert per_customer[1] == simulated_shop.customers.count()  # one first place per customer, no duplicates
     assert recommendations_partition_run(version_id=version.pk, index=0) == 0  # done and active: left alone
+
+
+def test_an_older_build_finishing_last_never_replaces_a_newer_one_and_the_shared_model_goes_with_the_build(
+        simulated_shop, settings, django_capture_on_commit_callbacks):
+    # catches: two nightly builds overlapping, the older one's last partition activating it over the newer one and
+    # deleting the newer rows; the older build left "building" for ever; the shared model (customers' interaction
+    # vectors) kept on disk after the build
+    settings.RECOMMEND_PARTITION_CUSTOMERS = 250
+    older, older_callbacks = _build_enqueued(simulated_shop, django_capture_on_commit_callbacks)
+    newer, newer_callbacks = _build_enqueued(simulated_shop, django_capture_on_commit_callbacks)
+    shared = Path(django_settings.MODEL_DIR) / simulated_shop.slug / "recommender" / str(newer.pk) / "partitioned.npz"
+    assert shared.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in newer_callbacks:
+            callback()
+    assert recommender_version_active(shop=simulated_shop) == newer.pk
+    assert not shared.exists()
+    rows = _lists(newer.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in older_callbacks:
+            callback()
+    statuses = dict(RecommenderVersion.objects.filter(shop=simulated_shop).values_list("pk", "status"))
+    assert statuses == {older.pk: "failed", newer.pk: "active"}
+    assert _lists(newer.pk) == rows and not Recommendation.objects.filter(version=older).exists()
+    job = Job.objects.get(pk=older.job_id)
+    assert job.status == Job.Status.FAILED and f"superseded by recommender build {newer.pk}" in job.error
