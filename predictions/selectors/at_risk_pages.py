@@ -17,9 +17,10 @@ generation it was read under: a random token under `at-risk-pages:<shop id>` tha
 (predictions.services.at_risk_pages) replaces when a write that changes the rows of a run commits: a re-scoring,
 an erasure, orders or events stored (behavior.signals.customers_changed, per committed batch), an import when it
 finishes or an API batch (behavior.signals.data_arrived: while a customers file is being imported, its committed
-batches' new names or emails show when the import ends or within the page's lifetime). A kept page counts only under the generation it names: the generation and the
-page are read together (one MGET), before the rows, so a page built from rows read before a write committed
-names the generation that write retired and is never served. Anything else (a row changed in SQL or through the
+batches' new names or emails show when the import ends or within the page's lifetime). A kept page counts
+only under the generation it names: the generation and the page are read together (one MGET), before the rows,
+so a page built from rows read before a write committed names the generation that write retired and is never
+served. Anything else (a row changed in SQL or through the
 admin) shows within AT_RISK_PAGE_CACHE_SECONDS. With Redis down, pages are read from PostgreSQL (logged)."""
 
 from __future__ import annotations
