@@ -186,6 +186,18 @@ _ROW_CUSTOMER_FIELDS = ("external_id", "email", "name", "country")
 _ROW_VALUES = (*_ROW_SCORE_FIELDS, "purchase_probability", "last_order_at", "value_at_risk", "ordered_since_scoring")
 
 
+def _interested(run: ScoringRun, percent_min: int, **key):
+    """Customer ids whose interest share in `run` for the category or brand `key` names is at least `percent_min`."""
+    return CustomerInterest.objects.filter(scoring_run_id=run.pk, share__gte=percent_min / 100 - SHARE_TOLERANCE,
+                                           **key).values("customer_id")
+
+
+def _buyers(shop: Shop, **line_filter):
+    """Customer ids of the shop's orders (cancelled ones left out) holding a line that matches `line_filter`."""
+    return (Order.objects.filter(shop=shop, **line_filter).exclude(status=Order.Status.CANCELLED)
+            .values("customer_id"))
+
+
 def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilter, depth: int) -> QuerySet:
     if flt.bands:
         qs = qs.filter(risk_band__in=flt.bands)
@@ -218,29 +230,16 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
     if flt.category is not None and flt.category_min is not None:
         # The run's interest profile: one range of the (run, category, share) index, a semi-join on the churn rows.
         # The category's share already holds those below it (predictions.ml.interests), so no tree walk here.
-        qs = qs.filter(customer_id__in=CustomerInterest.objects.filter(
-            scoring_run_id=run.pk, category_id=flt.category,
-            share__gte=flt.category_min / 100 - SHARE_TOLERANCE).values("customer_id"))
+        qs = qs.filter(customer_id__in=_interested(run, flt.category_min, category_id=flt.category))
     elif flt.category is not None:
-        buyers = (
-            Order.objects.filter(shop=shop, lines__product__category_id__in=category_ids_below(
-                shop=shop, category_id=flt.category))
-            .exclude(status=Order.Status.CANCELLED)
-            .values("customer_id")
-        )
-        qs = qs.filter(customer_id__in=buyers)
+        qs = qs.filter(customer_id__in=_buyers(
+            shop, lines__product__category_id__in=category_ids_below(shop=shop, category_id=flt.category)))
     if flt.brand and flt.brand_min is not None:
-        # The run's interest profile (brand rows: at most five per customer, InterestConfig.top_brands).
-        qs = qs.filter(customer_id__in=CustomerInterest.objects.filter(
-            scoring_run_id=run.pk, kind=CustomerInterest.Kind.BRAND, brand__iexact=flt.brand,
-            share__gte=flt.brand_min / 100 - SHARE_TOLERANCE).values("customer_id"))
+        # Brand rows: at most five per customer (InterestConfig.top_brands).
+        qs = qs.filter(customer_id__in=_interested(run, flt.brand_min, kind=CustomerInterest.Kind.BRAND,
+                                                   brand__iexact=flt.brand))
     elif flt.brand:
-        buyers = (
-            Order.objects.filter(shop=shop, lines__product__brand__iexact=flt.brand)
-            .exclude(status=Order.Status.CANCELLED)
-            .values("customer_id")
-        )
-        qs = qs.filter(customer_id__in=buyers)
+        qs = qs.filter(customer_id__in=_buyers(shop, lines__product__brand__iexact=flt.brand))
     if flt.country:
         qs = qs.filter(customer_id__in=Customer.objects.filter(shop=shop, country__iexact=flt.country).values("pk"))
     if flt.negative_review_days is not None:
