@@ -49,7 +49,13 @@ from predictions.selectors.segments import (
 )
 from predictions.services import exports
 from predictions.services.scoring import scoring_run_create
-from predictions.services.segments import export_create, segment_create, segment_delete, segment_rename
+from predictions.services.segments import (
+    export_create,
+    segment_create,
+    segment_delete,
+    segment_filters_update,
+    segment_rename,
+)
 from predictions.services.training import model_version_promote, parse_algorithms
 
 from .serializers import (
@@ -284,8 +290,6 @@ class SegmentDetailApi(ShopApiMixin, APIView):
                 segment = segment_rename(shop=self.shop, segment=segment, user=request.user,
                                          name=data.validated_data["name"])
             if "filters" in data.validated_data or not partial:
-                from .services import segment_filters_update
-
                 segment = segment_filters_update(shop=self.shop, segment=segment, user=request.user,
                                                  flt=_filter_from(data.validated_data.get("filters") or {}))
         return Response(_segment_out(segment, with_size=True))

@@ -89,6 +89,20 @@ def segment_rename(*, shop: Shop, segment: Segment, user: AbstractBaseUser | Non
 
 
 @transaction.atomic
+def segment_filters_update(*, shop: Shop, segment: Segment, user: AbstractBaseUser | None,
+                           flt: AtRiskFilter) -> Segment:
+    """Replace the shop's segment's filter. Audited as "segment.update" with the old and new filters."""
+    if segment.shop_id != shop.pk:
+        raise UserError("No such segment.")
+    old = segment.filters
+    segment.filters = flt.to_dict()
+    segment.save(update_fields=["filters", "updated_at"])
+    AuditLog.objects.create(shop=shop, user=_user(user), action="segment.update", target=segment.name,
+                            details={"from": old, "to": segment.filters})
+    return segment
+
+
+@transaction.atomic
 def segment_delete(*, shop: Shop, segment: Segment, user: AbstractBaseUser | None) -> None:
     """Delete the shop's segment. Its past exports stay (their segment becomes empty) for the audit trail."""
     if segment.shop_id != shop.pk:
