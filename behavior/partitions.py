@@ -34,6 +34,8 @@ from datetime import UTC, date, datetime
 import psycopg
 from django.db import OperationalError, connection, transaction
 
+from ecomsight.db import sql_with_values
+
 logger = logging.getLogger("ecomsight.partitions")
 
 PARENT = "behavior_event"
@@ -159,12 +161,13 @@ def _partition_create(cursor, month: date) -> int:
     # LIKE copies columns, NOT NULLs and defaults (not the identity: rows come through behavior_event, whose
     # identity gives the ids). The CHECK lets ATTACH skip scanning the new table; dropped right after.
     cursor.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS)")
-    cursor.execute(f"ALTER TABLE {name} ADD CONSTRAINT {name}_range CHECK (occurred_at >= %s AND occurred_at < %s)",
-                   [start, end])
+    cursor.execute(sql_with_values(
+        f"ALTER TABLE {name} ADD CONSTRAINT {name}_range CHECK (occurred_at >= %s AND occurred_at < %s)", [start, end]))
     cursor.execute(f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION} WHERE occurred_at >= %s AND occurred_at < %s "
                    f"RETURNING *) INSERT INTO {name} SELECT * FROM moved", [start, end])
     moved = cursor.rowcount
-    cursor.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)", [start, end])
+    cursor.execute(sql_with_values(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)",
+                                   [start, end]))
     cursor.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_range")
     return moved
 

@@ -17,7 +17,8 @@ gunicorn runs with gunicorn.conf.py's settings, as deployed (--workers, --thread
 override them). The load generator is 2 processes, each an asyncio loop of plain HTTP/1.1 keep-alive
 connections (--clients in all, each sending its next request when the last one answered): about 0.14 ms
 of CPU per request, a third of what http.client threads cost. It still shares the 2 cores with the
-server; the line for each endpoint says how much of them it used, and the CPU gunicorn used per request.
+server; the line for each endpoint says how much of them it used, and the CPU gunicorn and the database's
+PostgreSQL backends used per request.
 """
 
 from __future__ import annotations
@@ -204,6 +205,27 @@ def group_cpu_seconds(pgid: int) -> float:
         if int(fields[2]) == pgid:  # fields after "(comm)": state, ppid, pgrp, ...; utime, stime at 11, 12
             total += int(fields[11]) + int(fields[12])
     return total / tick
+
+
+def database_cpu_seconds() -> float:
+    """CPU seconds used so far by the PostgreSQL backends connected to this database from elsewhere (the
+    server's persistent connections; /proc, so PostgreSQL on this machine). Other databases' backends, for
+    example other jobs on the machine, are not counted."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid()")
+        pids = [row[0] for row in cursor.fetchall()]
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class _Client(asyncio.Protocol):
@@ -437,13 +459,15 @@ def main() -> None:
                 single = load(paths, token, seconds=args.single_seconds, clients=1, processes=1)
                 print(f"{name:32s} one client: p50 {single['p50_ms']:7.2f} ms  p99 {single['p99_ms']:7.2f} ms  "
                       f"({single['errors']} errors)", file=sys.stderr)
-            server_cpu = group_cpu_seconds(server.pid)
+            server_cpu, database_cpu = group_cpu_seconds(server.pid), database_cpu_seconds()
             figures = load(paths, token, seconds=args.seconds, clients=args.clients, processes=args.processes)
             server_ms = (group_cpu_seconds(server.pid) - server_cpu) * 1000 / max(1, figures["requests"])
+            database_ms = (database_cpu_seconds() - database_cpu) * 1000 / max(1, figures["requests"])
             print(f"{name:32s} p50 {figures['p50_ms']:7.2f} ms  p90 {figures['p90_ms']:7.2f} ms  "
                   f"p99 {figures['p99_ms']:7.2f} ms  max {figures['max_ms']:7.2f} ms  "
                   f"{figures['rps']:8.1f} req/s  ({figures['requests']} requests, {figures['errors']} errors; "
-                  f"gunicorn {server_ms:.2f} ms CPU per request; client used {figures['client_cores']} cores; "
+                  f"gunicorn {server_ms:.2f} ms CPU per request, PostgreSQL {database_ms:.2f} ms; "
+                  f"client used {figures['client_cores']} cores; "
                   f"load average {os.getloadavg()[0]:.2f})", file=sys.stderr)
             result[name] = {k: figures[k] for k in ("p50_ms", "p99_ms", "rps")}
         if args.batches:

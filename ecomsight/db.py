@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import psycopg
 from django.db import connection
 from psycopg.rows import dict_row
 
@@ -21,6 +22,14 @@ from psycopg.rows import dict_row
 def epoch_sql(column: str) -> str:
     """SQL for a timestamp column as whole seconds since 1970 (cheap to move, cheap to parse)."""
     return f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT)"
+
+
+def sql_with_values(sql: str, params: Sequence) -> str:
+    """`sql` with `params` written into it as SQL literals, by psycopg on the client: for the statements that take
+    no parameters (COPY, DDL such as a partition's bounds), whichever binding the connection uses (the settings
+    bind parameters on the server)."""
+    connection.ensure_connection()
+    return psycopg.ClientCursor(connection.connection).mogrify(sql, params)
 
 
 def read_frame(
@@ -36,7 +45,7 @@ def read_frame(
     `epoch_columns` hold seconds since 1970 (see `epoch_sql`) and come back as UTC datetimes.
     The rows travel as one COPY stream (several times faster than fetching tuples)."""
     with connection.cursor() as cursor:
-        query = cursor.mogrify(sql, params) if params else sql
+        query = sql_with_values(sql, params) if params else sql
         buffer = io.BytesIO()
         with cursor.cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as copy:
             for block in copy:

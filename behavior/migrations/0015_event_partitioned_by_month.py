@@ -34,6 +34,8 @@ from datetime import UTC, date, datetime
 
 from django.db import migrations, models
 
+from ecomsight.db import sql_with_values
+
 MONTHS_AHEAD = 3
 
 
@@ -82,10 +84,10 @@ def partition(apps, schema_editor):
             month = _month_next(month)
         for month in sorted(months):
             end = _month_next(month)
-            cursor.execute(f"CREATE TABLE behavior_event_p{month.year:04d}_{month.month:02d} PARTITION OF "
-                           "behavior_event FOR VALUES FROM (%s) TO (%s)",
-                           [datetime(month.year, month.month, 1, tzinfo=UTC), datetime(end.year, end.month, 1,
-                                                                                       tzinfo=UTC)])
+            cursor.execute(sql_with_values(
+                f"CREATE TABLE behavior_event_p{month.year:04d}_{month.month:02d} PARTITION OF behavior_event "
+                "FOR VALUES FROM (%s) TO (%s)",
+                [datetime(month.year, month.month, 1, tzinfo=UTC), datetime(end.year, end.month, 1, tzinfo=UTC)]))
         cursor.execute("CREATE TABLE behavior_event_default PARTITION OF behavior_event DEFAULT")
         _copy_in(cursor, old, unique="shop_id, idempotency_key, occurred_at", primary="id, occurred_at")
 

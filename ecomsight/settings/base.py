@@ -120,6 +120,14 @@ DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 # JIT compilation costs a page query more (~15 ms) than it ever saves on these short queries.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+# Prepared statements: parameters bound on the server (Django's documented `server_side_binding` option for psycopg)
+# and psycopg's own preparing, which Django leaves off by default for poolers' sake: a statement a connection has run
+# 5 times is prepared, and PostgreSQL stops planning the API's repeated reads on every call. bench/api.py measured
+# PostgreSQL's CPU per API call at a quarter (scores 0.96 -> 0.20 ms, recommendations 0.54 -> 0.12 ms). Turn it
+# off (false) behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
+if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
