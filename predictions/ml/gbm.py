@@ -19,7 +19,10 @@ Why these choices:
   the PARAM_CANDIDATES settings are its first trials, so it cannot choose worse on validation than the grid.
   `tune_seconds` is a wall-clock guard only. Skipped (the grid only) above SEARCH_MAX_ROWS training rows and
   when validation holds fewer than MIN_TUNE_CLASS_ROWS positives or negatives: a validation AUC measured on
-  a few hundred positives moves by more than the settings differ, so a search would pick noise.
+  a few hundred positives moves by more than the settings differ, so a search would pick noise. The trials
+  run on one thread (TUNE_THREADS). **Off by default** (TUNE_TRIALS=0): with 30 trials it raised the
+  validation AUC by 0.0004-0.0019 on the CD shop and the simulator, but the test windows moved within
+  run-to-run noise, for 10-90 s more per fit (docs/status/issue-19-session7-optuna.md).
 - `deterministic=True`, `force_col_wise`, fixed seeds and 2 threads: the same data gives the same
   model on any run of the same machine type, which the champion comparison relies on.
 
