@@ -52,6 +52,7 @@ from predictions.ml.artifacts import (
 from predictions.ml.base import ModelInput, training_labels
 from predictions.ml.calibration import Calibrator, fit_calibrator
 from predictions.ml.tuning import LGBM_SPACE
+from predictions.ml.tuning import search as tune_search
 
 MODEL_FILE = "model.txt"
 logger = logging.getLogger("ecomsight.training")
@@ -178,17 +179,15 @@ class LightGbmModel:
         skipped = self._tuning_skipped(y_train, y_valid)
         tuning = None
         if self.tune_trials > 0 and skipped is None:
-            from predictions.ml import tuning as tuner
-
             grid = [{**self.params, **PARAM_CANDIDATES[name]} for name in names]
+
             def objective(overrides: dict[str, Any]) -> tuple[float | None, tuple]:
                 setting = {**self.params, **overrides, "num_threads": TUNE_THREADS}
                 fitted = self._fit_one(setting, x_train, x_valid, y_train, y_valid)
                 return fitted[4], fitted
 
-            result = tuner.search(
-                objective,
-                space=LGBM_SPACE, enqueue=grid, trials=self.tune_trials, seconds=self.tune_seconds, seed=self.seed)
+            result = tune_search(objective, space=LGBM_SPACE, enqueue=grid, trials=self.tune_trials,
+                                 seconds=self.tune_seconds, seed=self.seed)
             booster, params, best, history, auc = result.extra
             chosen = names[result.summary.best_trial] if result.summary.best_trial < len(names) else "search"
             candidates = {name: result.summary.values[i] for i, name in enumerate(names)}
