@@ -8,7 +8,7 @@ Charts are server-side SVG built here from the metrics stored with each version.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.db import transaction
@@ -175,10 +175,33 @@ class VersionView:
     threshold: str
     base_rate: str
     n: int | None
+    hyperparameters: list[tuple[str, str]] = field(default_factory=list)
+    chosen_by: str | None = None
+
+
+def hyperparameter_rows(described: dict | None) -> tuple[list[tuple[str, str]], str | None]:
+    """(name, value) pairs of the stored hyperparameters and how they were chosen, in words."""
+    if not described:
+        return [], None
+    rows = [(name, f"{value:.4g}" if isinstance(value, float) else _param_words(value))
+            for name, value in (described.get("params") or {}).items()]
+    if described.get("best_iteration"):
+        rows.append(("rounds (early stopping)", str(described["best_iteration"])))
+    search = described.get("search")
+    if search:
+        words = (f"a search of {search['trials_run']} trials on the validation cutoff ({search['seconds']:.0f} s"
+                 f"{', stopped by its time guard' if search.get('stopped_by_time') else ''}); "
+                 f"setting chosen: {described.get('settings')}")
+    else:
+        words = f"the fixed settings compared on the validation cutoff; chosen: {described.get('settings')}"
+        if described.get("search_skipped"):
+            words += f" (no search: {described['search_skipped']})"
+    return rows, words
 
 
 def version_view(version: ModelVersion) -> VersionView:
     m = version.metrics or {}
+    hyperparameters, chosen_by = hyperparameter_rows(m.get("hyperparameters"))
     captured = m.get("captured_top_decile")
     positives = "customers who left" if version.task == "churn" else "customers who bought"
     words = (f"The 10 % of customers this model ranks highest hold {_pct(captured)} of the {positives} "
@@ -189,7 +212,8 @@ def version_view(version: ModelVersion) -> VersionView:
     return VersionView(version=version, metrics=metric_row(version.algorithm, m, version), captured_words=words,
                        comparison=rows, calibration=calibration_chart(m.get("calibration")),
                        capture=capture_chart(m.get("calibration")), threshold=_pct(m.get("threshold")),
-                       base_rate=_pct(m.get("base_rate")), n=m.get("n"))
+                       base_rate=_pct(m.get("base_rate")), n=m.get("n"), hyperparameters=hyperparameters,
+                       chosen_by=chosen_by)
 
 
 def _job_percent(job: Job) -> int:

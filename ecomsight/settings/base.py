@@ -212,6 +212,11 @@ EXPORT_DIR = VAR_DIR / "exports"
 # Training reads a uniform sample of about this many customers when a shop has more (0: all of them), so its
 # memory stays bounded whatever the shop's size; scoring always reads every customer, chunk by chunk.
 TRAIN_SAMPLE_CUSTOMERS = env.int("TRAIN_SAMPLE_CUSTOMERS", default=300_000)
+# LightGBM's hyperparameter search on the validation cutoff (predictions/ml/tuning.py): trials per fit (0: the
+# fixed two-setting grid gbm.PARAM_CANDIDATES) and a wall-clock guard per fit, in seconds. Off by default: the
+# search gained on validation but not on the test windows (docs/status/issue-19-session7-optuna.md).
+TUNE_TRIALS = env.int("TUNE_TRIALS", default=0)
+TUNE_SECONDS = env.float("TUNE_SECONDS", default=300.0)
 FILE_RETENTION_DAYS = env.int("FILE_RETENTION_DAYS", default=30)
 EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=5000)  # larger exports run as a job
 # Scheduled deliveries (deliveries app): customers per webhook batch, tries per batch or upload, the first

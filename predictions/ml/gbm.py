@@ -13,6 +13,16 @@ Why these choices:
   shops with few, noisy rows (real orders-only shops) favour the latter; the search is a fixed grid, not a
   timed one, so the same data gives the same model; above `SEARCH_MAX_ROWS` training rows only the default
   is fitted (it bounds the training time of big shops).
+- With `tune_trials` > 0 (the TUNE_TRIALS setting), a bounded search (tuning.py: optuna's seeded TPE sampler,
+  in memory) of the main hyperparameters (tuning.LGBM_SPACE: leaves, learning rate with the rounds set by early
+  stopping, rows per leaf, feature and row bagging, L2) runs on the same training / validation split instead:
+  the PARAM_CANDIDATES settings are its first trials, so it cannot choose worse on validation than the grid.
+  `tune_seconds` is a wall-clock guard only. Skipped (the grid only) above SEARCH_MAX_ROWS training rows and
+  when validation holds fewer than MIN_TUNE_CLASS_ROWS positives or negatives: a validation AUC measured on
+  a few hundred positives moves by more than the settings differ, so a search would pick noise. The trials
+  run on one thread (TUNE_THREADS). **Off by default** (TUNE_TRIALS=0): with 30 trials it raised the
+  validation AUC by 0.0004-0.0019 on the CD shop and the simulator, but the test windows moved within
+  run-to-run noise, for 10-90 s more per fit (docs/status/issue-19-session7-optuna.md).
 - `deterministic=True`, `force_col_wise`, fixed seeds and 2 threads: the same data gives the same
   model on any run of the same machine type, which the champion comparison relies on.
 
@@ -21,6 +31,7 @@ Artifacts: `model.txt` (LightGBM's text format), `calibrator.json`, `metadata.js
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +51,11 @@ from predictions.ml.artifacts import (
 )
 from predictions.ml.base import ModelInput, training_labels
 from predictions.ml.calibration import Calibrator, fit_calibrator
+from predictions.ml.tuning import LGBM_SPACE
+from predictions.ml.tuning import search as tune_search
 
 MODEL_FILE = "model.txt"
+logger = logging.getLogger("ecomsight.training")
 # A positive rate of 0.5 % would otherwise give a weight of 200, which makes the trees chase noise.
 MAX_SCALE_POS_WEIGHT = 50.0
 # Rows sampled per tree are capped so one round costs the same from ~500k rows up: this bounds the
@@ -51,6 +65,11 @@ MAX_BAGGED_ROWS = 400_000
 
 # Above this many training rows only the default settings are fitted.
 SEARCH_MAX_ROWS = 300_000
+# The search (tune_trials > 0) runs only when validation holds at least this many positives and negatives.
+MIN_TUNE_CLASS_ROWS = 200
+# The search's trials run on one thread: on the shared 2-core machine at load ~6.6, one fit of 47k rows took
+# 1.1 s on one thread and 23.8 s on two (OpenMP threads spin waiting for a busy core), with the same trees.
+TUNE_THREADS = 1
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
@@ -86,6 +105,11 @@ class GbmTrainingSummary:
     # The PARAM_CANDIDATES entry validation chose, and each tried one's validation AUC.
     settings: str = "default"
     candidates_auc: dict[str, float | None] | None = None
+    # The search's record (tuning.TuneSummary as a dict) when one ran; "search" in `settings` when it chose a
+    # setting outside the grid. None: the grid only (tune_trials 0, or the shop too big or its validation too small).
+    tuning: dict[str, Any] | None = None
+    # Why a requested search did not run (None when it ran or none was requested).
+    tuning_skipped: str | None = None
 
 
 class LightGbmModel:
@@ -102,8 +126,13 @@ class LightGbmModel:
         num_boost_round: int = 1000,
         early_stopping_rounds: int = 50,
         search: bool | None = None,
+        tune_trials: int = 0,
+        tune_seconds: float = 300.0,
     ) -> None:
         self.task = task
+        # tune_trials > 0: the bounded search (tuning.py) instead of the fixed grid, with this many trials in all.
+        self.tune_trials = int(tune_trials)
+        self.tune_seconds = float(tune_seconds)
         # Explicit params are used as given; otherwise PARAM_CANDIDATES are tried on validation.
         self.search = params is None if search is None else search
         self.seed = seed
@@ -137,8 +166,8 @@ class LightGbmModel:
         }
 
     def fit(self, train: ModelInput, valid: ModelInput) -> None:
-        """Train on `train` with early stopping on `valid` (each candidate setting; the best validation AUC
-        is kept, ties to the default), then calibrate on `valid`."""
+        """Train on `train` with early stopping on `valid` (each candidate setting, or the search's trials; the
+        best validation AUC is kept, ties to the earlier setting), then calibrate on `valid`."""
         y_train, y_valid = training_labels(train, valid)
         self.features = [str(c) for c in train.X.columns]
         require_columns(valid.X.columns, self.features)
@@ -147,36 +176,40 @@ class LightGbmModel:
         names = ["default"]
         if self.search and both_classes and len(y_train) <= SEARCH_MAX_ROWS:
             names = list(PARAM_CANDIDATES)
-        tried: dict[str, tuple[lgb.Booster, dict[str, Any], int, list, float | None]] = {}
-        for name in names:
-            base = {**self.params, **PARAM_CANDIDATES.get(name, {})}
-            params = self._train_params(y_train, y_valid, base)
-            dtrain = lgb.Dataset(x_train, label=y_train, feature_name=self.features, free_raw_data=False)
-            dvalid = lgb.Dataset(x_valid, label=y_valid, reference=dtrain)
-            evals: dict[str, Any] = {}
-            booster = lgb.train(
-                params,
-                dtrain,
-                num_boost_round=self.num_boost_round,
-                valid_sets=[dvalid],
-                valid_names=["valid"],
-                callbacks=[
-                    lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False),
-                    lgb.record_evaluation(evals),
-                ],
-            )
-            best = booster.best_iteration or booster.current_iteration()
-            history = next(iter(evals.get("valid", {}).values()), [])
-            auc_history = evals.get("valid", {}).get("auc")
-            auc = float(auc_history[best - 1]) if auc_history else None
-            tried[name] = (booster, {**base, "scale_pos_weight": params["scale_pos_weight"]}, best, history, auc)
-        chosen = names[0]
-        for name in names[1:]:
-            auc, best_auc = tried[name][4], tried[chosen][4]
-            if auc is not None and best_auc is not None and auc > best_auc + 1e-4:
-                chosen = name
-        self.booster, params, best, history, auc = tried[chosen]
-        self.params = {**self.params, **PARAM_CANDIDATES.get(chosen, {})}
+        skipped = self._tuning_skipped(y_train, y_valid)
+        tuning = None
+        if self.tune_trials > 0 and skipped is None:
+            grid = [{**self.params, **PARAM_CANDIDATES[name]} for name in names]
+
+            def objective(overrides: dict[str, Any]) -> tuple[float | None, tuple]:
+                setting = {**self.params, **overrides, "num_threads": TUNE_THREADS}
+                fitted = self._fit_one(setting, x_train, x_valid, y_train, y_valid)
+                return fitted[4], fitted
+
+            result = tune_search(objective, space=LGBM_SPACE, enqueue=grid, trials=self.tune_trials,
+                                 seconds=self.tune_seconds, seed=self.seed)
+            booster, params, best, history, auc = result.extra
+            chosen = names[result.summary.best_trial] if result.summary.best_trial < len(names) else "search"
+            candidates = {name: result.summary.values[i] for i, name in enumerate(names)}
+            if chosen == "search":
+                candidates["search"] = auc
+            self.params = {**self.params, **result.params, "num_threads": TUNE_THREADS}
+            tuning = asdict(result.summary)
+            logger.info("lgbm %s: search chose %s, validation AUC %.4f (grid %.4f), %d of %d trials in %.1f s",
+                        self.task, chosen, auc or float("nan"), result.summary.grid_best_value or float("nan"),
+                        result.summary.trials_run, result.summary.trials, result.summary.seconds)
+        else:
+            tried = {name: self._fit_one({**self.params, **PARAM_CANDIDATES.get(name, {})}, x_train, x_valid,
+                                         y_train, y_valid) for name in names}
+            chosen = names[0]
+            for name in names[1:]:
+                auc, best_auc = tried[name][4], tried[chosen][4]
+                if auc is not None and best_auc is not None and auc > best_auc + 1e-4:
+                    chosen = name
+            booster, params, best, history, auc = tried[chosen]
+            candidates = {name: item[4] for name, item in tried.items()}
+            self.params = {**self.params, **PARAM_CANDIDATES.get(chosen, {})}
+        self.booster = booster
         raw_valid = self._raw(valid.X, num_iteration=best)
         self.calibrator = fit_calibrator(raw_valid, y_valid)
         self.summary = GbmTrainingSummary(
@@ -186,8 +219,61 @@ class LightGbmModel:
             calibration=self.calibrator.method,
             valid_auc_raw=auc,
             settings=chosen,
-            candidates_auc={name: item[4] for name, item in tried.items()},
+            candidates_auc=candidates,
+            tuning=tuning,
+            tuning_skipped=skipped if self.tune_trials > 0 else None,
         )
+
+    def _tuning_skipped(self, y_train: np.ndarray, y_valid: np.ndarray) -> str | None:
+        """Why the search would not run on these rows (None: it can)."""
+        if not self.search:
+            return "explicit parameters"
+        if len(y_train) > SEARCH_MAX_ROWS:
+            return f"more than {SEARCH_MAX_ROWS:,} training rows"
+        positives = int(y_valid.sum())
+        if min(positives, len(y_valid) - positives) < MIN_TUNE_CLASS_ROWS:
+            return f"fewer than {MIN_TUNE_CLASS_ROWS} validation positives or negatives"
+        return None
+
+    def _fit_one(self, base: dict[str, Any], x_train: np.ndarray, x_valid: np.ndarray, y_train: np.ndarray,
+                 y_valid: np.ndarray) -> tuple[lgb.Booster, dict[str, Any], int, list, float | None]:
+        """One setting trained with early stopping on validation: (booster, its params with the class weight,
+        best round, the validation history, validation AUC at the best round or None)."""
+        params = self._train_params(y_train, y_valid, base)
+        # A Dataset per setting: its binning and pre-filtering depend on the setting (min_data_in_leaf).
+        dtrain = lgb.Dataset(x_train, label=y_train, feature_name=self.features, free_raw_data=False)
+        dvalid = lgb.Dataset(x_valid, label=y_valid, reference=dtrain)
+        evals: dict[str, Any] = {}
+        booster = lgb.train(
+            params,
+            dtrain,
+            num_boost_round=self.num_boost_round,
+            valid_sets=[dvalid],
+            valid_names=["valid"],
+            callbacks=[
+                lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False),
+                lgb.record_evaluation(evals),
+            ],
+        )
+        best = booster.best_iteration or booster.current_iteration()
+        history = next(iter(evals.get("valid", {}).values()), [])
+        auc_history = evals.get("valid", {}).get("auc")
+        auc = float(auc_history[best - 1]) if auc_history else None
+        return booster, {**base, "scale_pos_weight": params["scale_pos_weight"]}, best, history, auc
+
+    def describe(self) -> dict[str, Any]:
+        """The chosen hyperparameters and how they were chosen, for the model's page (JSON-ready)."""
+        summary = self.summary
+        tuning = summary.tuning if summary else None
+        return {
+            "settings": summary.settings if summary else None,
+            "params": {name: self.params.get(name) for name in LGBM_SPACE},
+            "best_iteration": summary.best_iteration if summary else None,
+            "valid_auc": summary.valid_auc_raw if summary else None,
+            "search": None if not tuning else {k: tuning[k] for k in ("trials", "trials_run", "seconds",
+                                                                       "stopped_by_time", "seed", "best_trial")},
+            "search_skipped": summary.tuning_skipped if summary else None,
+        }
 
     # ---------------------------------------------------------------------------------- inference
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:

@@ -78,6 +78,10 @@ class TrainConfig:
     feature_config: FeatureConfig = FeatureConfig()
     # Steps per customer of the event-level sequences, built only when an algorithm in EVENT_ALGORITHMS is asked.
     event_steps: int = DEFAULT_STEPS
+    # LightGBM's bounded hyperparameter search on the validation split (gbm.py, tuning.py): trials in all
+    # (0: the fixed grid gbm.PARAM_CANDIDATES) and a wall-clock guard per fit.
+    tune_trials: int = 0
+    tune_seconds: float = 300.0
 
     @property
     def needs_events(self) -> bool:
@@ -236,8 +240,10 @@ def stack_inputs(inputs: list[ModelInput], columns: list[str], bins: int, channe
 
 
 # ------------------------------------------------------------------------------------------- train
-def default_model_factories(task: str, horizon_days: int, seed: int = 0) -> dict[str, ModelFactory]:
-    """Factories for every algorithm whose module is installed; gbm / lstm / ensemble import lazily."""
+def default_model_factories(task: str, horizon_days: int, seed: int = 0, *, tune_trials: int = 0,
+                            tune_seconds: float = 300.0) -> dict[str, ModelFactory]:
+    """Factories for every algorithm whose module is installed; gbm / lstm / ensemble import lazily.
+    `tune_trials` / `tune_seconds`: LightGBM's hyperparameter search (TrainConfig's fields of the same names)."""
     from predictions.ml.baselines import RecencyModel, RfmLogReg
     from predictions.ml.bgnbd import BgNbdModel
     from predictions.ml.paretonbd import ParetoNbdModel
@@ -260,7 +266,7 @@ def default_model_factories(task: str, horizon_days: int, seed: int = 0) -> dict
         def lgbm() -> Model:
             from predictions.ml.gbm import LightGbmModel
 
-            return LightGbmModel(task, seed=seed)
+            return LightGbmModel(task, seed=seed, tune_trials=tune_trials, tune_seconds=tune_seconds)
 
         factories["lgbm"] = lgbm
     if available("predictions.ml.lstm"):
@@ -463,7 +469,9 @@ def long_horizon_model(
     if not wanted or h is None or len(current.customer_ids) == 0:
         return None
     proxy = train(frames, replace(config, horizon_days=h, algorithms=wanted),
-                  model_factories=default_model_factories(config.task, h, config.seed), thresholds=thresholds)
+                  model_factories=default_model_factories(config.task, h, config.seed, tune_trials=config.tune_trials,
+                                                         tune_seconds=config.tune_seconds),
+                  thresholds=thresholds)
     if proxy.champion not in wanted:
         return None
     model = LongHorizonModel(label_free=label_free, proxy=proxy.models[proxy.champion], proxy_horizon=h,
@@ -546,7 +554,9 @@ def backtest(
     if end is None or end.normalize() < (cutoff + pd.Timedelta(days=config.horizon_days)).normalize():
         raise ValueError(f"a backtest at {cutoff.date()} needs {config.horizon_days} days of data after it")
     config = replace(config, as_of=cutoff)
-    factories = model_factories or default_model_factories(config.task, config.horizon_days, config.seed)
+    factories = model_factories or default_model_factories(config.task, config.horizon_days, config.seed,
+                                                           tune_trials=config.tune_trials,
+                                                           tune_seconds=config.tune_seconds)
     past = truncate_frames(frames, cutoff)
     result = train(past, config, model_factories=factories, progress=progress)
     current = build_model_input(past, cutoff=cutoff, horizon_days=None, task=config.task, config=config)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from django.conf import settings
 
 from accounts.models import Shop
 from behavior.models import Customer
@@ -66,7 +67,8 @@ def model_backtest(
         progress(f"reading {shop.slug}'s history")
     frames = shop_frames(shop_id=shop.pk)
     config = pipeline.TrainConfig(task=task, horizon_days=horizon_days, as_of=cutoff_ts,
-                                  algorithms=parse_algorithms(algorithms), lookback_days=shop.churn_lookback_days)
+                                  algorithms=parse_algorithms(algorithms), lookback_days=shop.churn_lookback_days,
+                                  tune_trials=settings.TUNE_TRIALS, tune_seconds=settings.TUNE_SECONDS)
     result = pipeline.backtest(frames, config, cutoff=cutoff_ts, truth=truth,
                                progress=(lambda f, m: progress(f"{task}: {m}")) if progress else None)
     if not result.metrics:

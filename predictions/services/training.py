@@ -67,6 +67,16 @@ class TrainOutcome:
         }
 
 
+def _with_hyperparameters(metrics: dict | None, model) -> dict:
+    """The validation metrics, with the hyperparameters the model chose and how (models that say: LightGBM's
+    `describe`) under "hyperparameters", for the model's page and the API."""
+    describe = getattr(model, "describe", None)
+    out = dict(metrics or {})
+    if callable(describe):
+        out["hyperparameters"] = describe()
+    return out
+
+
 def _headline(metrics: dict | None) -> dict | None:
     if not metrics:
         return None
@@ -138,8 +148,10 @@ def model_train(
             say(f"reading {shop.slug}'s history up to {as_of_ts.date()}")
         frames = shop_frames(shop_id=shop.pk, until=as_of_ts.to_pydatetime(), sample_share=sample_share)
     config = pipeline.TrainConfig(task=task, horizon_days=horizon, as_of=as_of_ts, algorithms=requested,
-                                  lookback_days=shop.churn_lookback_days)
-    factories = pipeline.default_model_factories(task, horizon, config.seed)
+                                  lookback_days=shop.churn_lookback_days, tune_trials=settings.TUNE_TRIALS,
+                                  tune_seconds=settings.TUNE_SECONDS)
+    factories = pipeline.default_model_factories(task, horizon, config.seed, tune_trials=config.tune_trials,
+                                                 tune_seconds=config.tune_seconds)
 
     def step(fraction: float, message: str) -> None:
         say(f"{task}: {message}")
@@ -174,7 +186,7 @@ def model_train(
                 shop=shop, task=task, algorithm=name, horizon_days=horizon, as_of=as_of_ts.date(),
                 train_cutoffs=[c.date().isoformat() for c in result.cutoffs.train],
                 validation_cutoff=result.cutoffs.valid.date(), features=result.features,
-                metrics=result.metrics.get(name) or {}, comparison=comparison,
+                metrics=_with_hyperparameters(result.metrics.get(name), result.models[name]), comparison=comparison,
                 artifact_path=str(path), job_id=job_id,
             )
             for name, path in saved.items()
