@@ -24,12 +24,14 @@ def epoch_sql(column: str) -> str:
     return f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT)"
 
 
-def sql_with_values(sql: str, params: Sequence) -> str:
+def sql_with_values(sql: str, params: Sequence, *, using=None) -> str:
     """`sql` with `params` written into it as SQL literals, by psycopg on the client: for the statements that take
     no parameters (COPY, DDL such as a partition's bounds), whichever binding the connection uses (the settings
-    bind parameters on the server)."""
-    connection.ensure_connection()
-    return psycopg.ClientCursor(connection.connection).mogrify(sql, params)
+    bind parameters on the server). `using`: the Django connection to quote for (default: the default one)."""
+    using = using or connection
+    using.ensure_connection()
+    with psycopg.ClientCursor(using.connection) as cursor:
+        return cursor.mogrify(sql, params)
 
 
 def read_frame(

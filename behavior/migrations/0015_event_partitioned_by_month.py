@@ -87,7 +87,8 @@ def partition(apps, schema_editor):
             cursor.execute(sql_with_values(
                 f"CREATE TABLE behavior_event_p{month.year:04d}_{month.month:02d} PARTITION OF behavior_event "
                 "FOR VALUES FROM (%s) TO (%s)",
-                [datetime(month.year, month.month, 1, tzinfo=UTC), datetime(end.year, end.month, 1, tzinfo=UTC)]))
+                [datetime(month.year, month.month, 1, tzinfo=UTC), datetime(end.year, end.month, 1, tzinfo=UTC)],
+                using=schema_editor.connection))
         cursor.execute("CREATE TABLE behavior_event_default PARTITION OF behavior_event DEFAULT")
         _copy_in(cursor, old, unique="shop_id, idempotency_key, occurred_at", primary="id, occurred_at")
 

@@ -124,7 +124,9 @@ DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off
 # and psycopg's own preparing, which Django leaves off by default for poolers' sake: a statement a connection has run
 # 5 times is prepared, and PostgreSQL stops planning the API's repeated reads on every call. bench/api.py measured
 # PostgreSQL's CPU per API call at a quarter (scores 0.96 -> 0.20 ms, recommendations 0.54 -> 0.12 ms). Turn it
-# off (false) behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
+# off (false) behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode before 1.22 or
+# without max_prepared_statements). Processes are restarted after `migrate`: a prepared statement whose result
+# columns a migration changed fails until its connection closes (CONN_MAX_AGE).
 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
     DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
     DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
