@@ -110,7 +110,7 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
     """Score one chunk's customers for every task with a champion; replace the chunk's rows. Idempotent: a
     chunk already done is left as it is."""
     run = ScoringRun.objects.select_related("shop").get(pk=run_id)
-    if run.status == ScoringRun.Status.SUCCEEDED and chunk in run.summary.get("done", []):
+    if chunk in run.summary.get("done", []):  # a duplicate delivery or a resume's copy: nothing to redo
         return 0
     lo, hi = run.summary["chunks"][chunk]
     frames = shop_frames(shop_id=run.shop_id, until=run.as_of, customer_range=(lo, hi))
@@ -306,17 +306,27 @@ def scoring_run_fail(*, run_id: int, error: str) -> None:
         job_fail(job_id=run.job_id, error=error[:2000])
 
 
+def scoring_run_missing(run: ScoringRun) -> list[int]:
+    """The chunks of a run not done yet."""
+    done = set(run.summary.get("done", []))
+    return [i for i in range(run.chunks_total) if i not in done]
+
+
 def scoring_run_resume(*, run_id: int, enqueue: bool = True) -> ScoringRun:
-    """Finish a run whose queued chunks were lost (a broker restarted without persistence, a worker
-    machine gone): the chunks not yet done run again — to the workers, or here with enqueue=False.
-    Chunks are idempotent, so resuming a run that was in fact still going does no harm."""
+    """Finish a run whose queued chunks were lost (a worker killed between taking a task off Redis and recording it
+    unacknowledged, a broker restarted without persistence, a worker machine gone): the chunks not yet done run
+    again — to the workers, or here with enqueue=False. Chunks are idempotent, so resuming a run that was in fact
+    still going does no harm (a copy of a chunk done meanwhile returns at once). The stall sweep
+    (recommendations/services/stalls.py) calls it for runs without progress; `score --resume RUN_ID` too."""
     run = ScoringRun.objects.get(pk=run_id)
     if run.status == ScoringRun.Status.SUCCEEDED:
         return run
-    missing = [i for i in range(run.chunks_total) if i not in set(run.summary.get("done", []))]
+    missing = scoring_run_missing(run)
     ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING)
-    if run.job_id:
-        Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, error="")
+    if run.job_id:  # the resume counts as progress: the sweep waits RUN_STALL_SECONDS again before the next one
+        Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, error="", finished_at=None,
+                                                 progress_at=timezone.now(),
+                                                 message=f"resumed: {len(missing)} chunk(s) to run again")
     if enqueue:
         from ..tasks import scoring_chunk_task
 
