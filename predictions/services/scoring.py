@@ -318,15 +318,18 @@ def scoring_run_resume(*, run_id: int, enqueue: bool = True) -> ScoringRun:
     again — to the workers, or here with enqueue=False. Chunks are idempotent, so resuming a run that was in fact
     still going does no harm (a copy of a chunk done meanwhile returns at once). The stall sweep
     (recommendations/services/stalls.py) calls it for runs without progress; `score --resume RUN_ID` too."""
-    run = ScoringRun.objects.get(pk=run_id)
-    if run.status == ScoringRun.Status.SUCCEEDED:
-        return run
-    missing = scoring_run_missing(run)
-    ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING)
-    if run.job_id:  # the resume counts as progress: the sweep waits RUN_STALL_SECONDS again before the next one
-        Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, error="", finished_at=None,
-                                                 progress_at=timezone.now(),
-                                                 message=f"resumed: {len(missing)} chunk(s) to run again")
+    with transaction.atomic():
+        # Under the run's lock, as the last chunk takes it to finish the run: a run finishing now is not set running
+        # again, nor its job.
+        run = ScoringRun.objects.select_for_update().get(pk=run_id)
+        if run.status == ScoringRun.Status.SUCCEEDED:
+            return run
+        missing = scoring_run_missing(run)
+        ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING)
+        if run.job_id:  # the resume counts as progress: the sweep waits RUN_STALL_SECONDS again before the next one
+            Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, error="", finished_at=None,
+                                                     progress_at=timezone.now(),
+                                                     message=f"resumed: {len(missing)} chunk(s) to run again")
     if enqueue:
         from ..tasks import scoring_chunk_task
 

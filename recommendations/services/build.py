@@ -447,14 +447,16 @@ def recommendations_build_resume(*, version_id: int, enqueue: bool = True,
     resuming a build that was in fact still going does no harm. A build that is no longer building, or whose
     statistics pass never planned its partitions (that pass is its first task's: nothing to queue again), is left
     as it is. The stall sweep (services/stalls.py) calls it; `build_recommendations --resume VERSION_ID` too."""
-    version = RecommenderVersion.objects.get(pk=version_id)
-    missing = recommendations_build_missing(version)
-    if version.status != RecommenderVersion.Status.BUILDING or missing is None:
-        return version
-    if version.job_id:  # the resume counts as progress: the sweep waits RUN_STALL_SECONDS again before the next one
-        Job.objects.filter(pk=version.job_id).update(status=Job.Status.RUNNING, error="", finished_at=None,
-                                                     progress_at=timezone.now(),
-                                                     message=f"resumed: {len(missing)} partition(s) to run again")
+    with transaction.atomic():
+        # Under the build's lock, as its last partition takes it to activate it: a build ending now keeps its job's end.
+        version = RecommenderVersion.objects.select_for_update().get(pk=version_id)
+        missing = recommendations_build_missing(version)
+        if version.status != RecommenderVersion.Status.BUILDING or missing is None:
+            return version
+        if version.job_id:  # the resume counts as progress: the sweep waits RUN_STALL_SECONDS again before the next
+            Job.objects.filter(pk=version.job_id).update(status=Job.Status.RUNNING, error="", finished_at=None,
+                                                         progress_at=timezone.now(),
+                                                         message=f"resumed: {len(missing)} partition(s) to run again")
     if enqueue:
         from ..tasks import recommendations_partition_task
 
