@@ -104,7 +104,8 @@ def _parts(indexes: list[int]) -> str:
 def _scoring_run_stalled(*, run_id: int, cutoff: dt.datetime, max_resumes: int) -> str | None:
     with transaction.atomic():
         # The run's row locked as a chunk locks it to record itself done: the two never overwrite each other's
-        # summary, and a chunk finishing now is seen (its progress moved the job: the run is left alone).
+        # summary, a run that its last chunk finished meanwhile is not touched (its status is read again under the
+        # lock), and a chunk recorded meanwhile counts as progress (more done than at the last resume).
         run = (ScoringRun.objects.select_for_update(of=("self",)).alias(moved=_moved())
                .filter(pk=run_id, status=ScoringRun.Status.RUNNING, moved__lt=cutoff).first())
         if run is None:
@@ -114,17 +115,17 @@ def _scoring_run_stalled(*, run_id: int, cutoff: dt.datetime, max_resumes: int) 
         missing = scoring_run_missing(run)
         done = run.chunks_total - len(missing)
         resumes = _resumes_in_a_row(run.summary.get("stall", {}), done)
-        if newer is None and resumes < max_resumes:
-            run.summary = {**run.summary, "stall": {"resumes": resumes + 1, "done": done,
-                                                    "at": timezone.now().isoformat()}}
-            run.save(update_fields=["summary"])
-    if newer is not None:
-        scoring_run_fail(run_id=run_id, error=f"stalled, and superseded by scoring run {newer.pk}: not resumed")
-        return "failed"
-    if resumes >= max_resumes:
-        scoring_run_fail(run_id=run_id, error=f"stalled: chunks {_parts(missing)} never finished after {resumes} "
-                                              f"resume{'s' if resumes != 1 else ''}")
-        return "failed"
+        # Failed under the lock: a last chunk finishing the run now cannot be overwritten by the failure.
+        if newer is not None:
+            scoring_run_fail(run_id=run_id, error=f"stalled, and superseded by scoring run {newer.pk}: not resumed")
+            return "failed"
+        if resumes >= max_resumes:
+            scoring_run_fail(run_id=run_id, error=f"stalled: chunks {_parts(missing)} never finished after "
+                                                  f"{resumes} resume{'s' if resumes != 1 else ''}")
+            return "failed"
+        run.summary = {**run.summary, "stall": {"resumes": resumes + 1, "done": done,
+                                                "at": timezone.now().isoformat()}}
+        run.save(update_fields=["summary"])
     logger.warning("scoring run %d stalled: resuming chunks %s (resume %d of %d)", run_id, _parts(missing),
                    resumes + 1, max_resumes)
     scoring_run_resume(run_id=run_id, enqueue=True)
@@ -141,17 +142,16 @@ def _build_stalled(*, version_id: int, cutoff: dt.datetime, max_resumes: int) ->
         missing = recommendations_build_missing(version)
         done = -1 if missing is None else len(version.params["partitions"]) - len(missing)
         resumes = _resumes_in_a_row(version.metrics.get("stall", {}), done)
-        if resumes < max_resumes:
-            version.metrics = {**version.metrics, "stall": {"resumes": resumes + 1, "done": done,
-                                                            "at": timezone.now().isoformat()}}
-            version.save(update_fields=["metrics"])
-    if resumes >= max_resumes:
-        plural = "s" if resumes != 1 else ""
-        error = (f"stalled: its statistics pass never finished (no progress after {resumes} resume{plural})"
-                 if missing is None else
-                 f"stalled: partitions {_parts(missing)} never finished after {resumes} resume{plural}")
-        recommendations_build_fail(version_id=version_id, error=error)
-        return "failed"
+        if resumes >= max_resumes:
+            plural = "s" if resumes != 1 else ""
+            error = (f"stalled: its statistics pass never finished (no progress after {resumes} resume{plural})"
+                     if missing is None else
+                     f"stalled: partitions {_parts(missing)} never finished after {resumes} resume{plural}")
+            recommendations_build_fail(version_id=version_id, error=error)
+            return "failed"
+        version.metrics = {**version.metrics, "stall": {"resumes": resumes + 1, "done": done,
+                                                        "at": timezone.now().isoformat()}}
+        version.save(update_fields=["metrics"])
     logger.warning("recommender build %d stalled: resuming partitions %s (resume %d of %d)", version_id,
                    "(none planned yet)" if missing is None else _parts(missing), resumes + 1, max_resumes)
     recommendations_build_resume(version_id=version_id, enqueue=True)
