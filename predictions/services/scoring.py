@@ -312,7 +312,7 @@ def scoring_run_missing(run: ScoringRun) -> list[int]:
     return [i for i in range(run.chunks_total) if i not in done]
 
 
-def scoring_run_resume(*, run_id: int, enqueue: bool = True) -> ScoringRun:
+def scoring_run_resume(*, run_id: int, enqueue: bool = True, running_only: bool = False) -> ScoringRun:
     """Finish a run whose queued chunks were lost (a worker killed between taking a task off Redis and recording it
     unacknowledged, a broker restarted without persistence, a worker machine gone): the chunks not yet done run
     again — to the workers, or here with enqueue=False. Chunks are idempotent, so resuming a run that was in fact
@@ -322,20 +322,19 @@ def scoring_run_resume(*, run_id: int, enqueue: bool = True) -> ScoringRun:
         # Under the run's lock, as the last chunk takes it to finish the run: a run finishing now is not set running
         # again, nor its job.
         run = ScoringRun.objects.select_for_update().get(pk=run_id)
-        if run.status == ScoringRun.Status.SUCCEEDED:
-            return run
+        if run.status == ScoringRun.Status.SUCCEEDED or (running_only and run.status != ScoringRun.Status.RUNNING):
+            return run  # running_only (the stall sweep): a run a chunk failed meanwhile keeps its failure
         missing = scoring_run_missing(run)
         ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING)
         if run.job_id:  # the resume counts as progress: the sweep waits RUN_STALL_SECONDS again before the next one
             Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, error="", finished_at=None,
                                                      progress_at=timezone.now(),
                                                      message=f"resumed: {len(missing)} chunk(s) to run again")
-    if enqueue:
-        from ..tasks import scoring_chunk_task
+        if enqueue:  # once the resume commits (the sweep's transaction, when it calls this)
+            from ..tasks import scoring_chunk_task
 
-        for index in missing:
-            scoring_chunk_task.delay(run.pk, index)
-    else:
+            transaction.on_commit(lambda: [scoring_chunk_task.delay(run.pk, index) for index in missing])
+    if not enqueue:
         for index in missing:
             scoring_chunk_run(run_id=run.pk, chunk=index)
     run.refresh_from_db()

@@ -457,12 +457,12 @@ def recommendations_build_resume(*, version_id: int, enqueue: bool = True,
             Job.objects.filter(pk=version.job_id).update(status=Job.Status.RUNNING, error="", finished_at=None,
                                                          progress_at=timezone.now(),
                                                          message=f"resumed: {len(missing)} partition(s) to run again")
-    if enqueue:
-        from ..tasks import recommendations_partition_task
+        if enqueue:  # once the resume commits (the stall sweep's transaction, when it calls this)
+            from ..tasks import recommendations_partition_task
 
-        for index in missing:
-            recommendations_partition_task.delay(version.pk, index)
-    else:
+            transaction.on_commit(lambda: [recommendations_partition_task.delay(version.pk, index)
+                                           for index in missing])
+    if not enqueue:
         for index in missing:
             try:
                 recommendations_partition_run(version_id=version.pk, index=index, progress=progress)
