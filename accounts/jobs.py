@@ -25,7 +25,8 @@ def job_create(*, shop: Shop, kind: str, params: dict | None = None, user=None, 
 
 def job_progress(*, job_id: int, done: int | None = None, total: int | None = None, add: int = 0,
                  message: str | None = None) -> None:
-    """Record progress. `add` increments atomically (chunks finishing on several workers at once)."""
+    """Record progress (and its time, `progress_at`). `add` increments atomically (chunks finishing on several
+    workers at once)."""
     fields: dict = {}
     if done is not None:
         fields["progress_done"] = done
@@ -36,7 +37,7 @@ def job_progress(*, job_id: int, done: int | None = None, total: int | None = No
     if message is not None:
         fields["message"] = message[:500]
     if fields:
-        Job.objects.filter(pk=job_id).update(**fields)
+        Job.objects.filter(pk=job_id).update(**fields, progress_at=timezone.now())
 
 
 def job_finish(*, job_id: int, result: dict | None = None, message: str = "") -> None:
@@ -56,7 +57,8 @@ def job_running(job_id: int | None) -> Iterator[None]:
     if job_id is None:
         yield
         return
-    Job.objects.filter(pk=job_id).update(status=Job.Status.RUNNING, started_at=timezone.now())
+    now = timezone.now()
+    Job.objects.filter(pk=job_id).update(status=Job.Status.RUNNING, started_at=now, progress_at=now)
     try:
         yield
     except UserError as exc:

@@ -115,6 +115,9 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When its progress last moved (job_progress, job_running, a resume): the stall sweep of scoring runs and
+    # recommendation builds (recommendations/services/stalls.py) resumes those silent for RUN_STALL_SECONDS.
+    progress_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

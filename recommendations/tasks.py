@@ -14,6 +14,7 @@ from .services import (
     recommendations_partition_run,
     recommendations_refresh,
 )
+from .services.stalls import runs_stalled_resume
 
 logger = logging.getLogger("ecomsight.nightly")
 
@@ -40,6 +41,14 @@ def recommendations_refresh_task(shop_id: int, customer_ids: list[int]) -> dict:
     scores are current at once and a slow refit (it reads the whole shop) never holds the re-scoring up."""
     outcome = recommendations_refresh(shop_id=shop_id, customer_ids=customer_ids)
     return {"version_id": outcome.version_id, "customers": outcome.customers, "seconds": round(outcome.seconds, 2)}
+
+
+# The default queue: the sweep must run when the ml workers are busy, or gone.
+@shared_task(queue="default", soft_time_limit=300, time_limit=360)
+def runs_stalled_resume_task() -> dict:
+    """Every RUN_STALL_SWEEP_SECONDS (beat): scoring runs and recommendation builds whose progress stopped for
+    RUN_STALL_SECONDS resumed, or failed after RUN_STALL_MAX_RESUMES resumes (services/stalls.py)."""
+    return runs_stalled_resume().to_dict()
 
 
 @shared_task

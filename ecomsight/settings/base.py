@@ -268,6 +268,17 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TASK_SOFT_TIME_LIMIT = 30 * 60
 CELERY_TASK_TIME_LIMIT = 35 * 60
+# The stall sweep (recommendations/services/stalls.py, every RUN_STALL_SWEEP_SECONDS on the default queue): a scoring
+# run RUNNING or a recommendation build BUILDING whose job's progress has not moved for RUN_STALL_SECONDS has its
+# missing chunks / partitions queued again (a queued task can be lost for good: a worker killed between Redis's
+# BRPOP and kombu recording the message unacknowledged); after RUN_STALL_MAX_RESUMES resumes in a row without
+# progress it is failed. 30 min is far above a chunk's time (about 30 s for 25,000 customers) and a partition's (a few
+# minutes for 50,000); 4 x 30 min without progress outlasts every task's hard time limit (65 min at most), so a task
+# still running is never failed. The sweep cannot tell a task waiting in the queue from a lost one: raise it where
+# the ml queue can hold a run's tasks behind other work for that long.
+RUN_STALL_SECONDS = env.int("RUN_STALL_SECONDS", default=30 * 60)
+RUN_STALL_MAX_RESUMES = env.int("RUN_STALL_MAX_RESUMES", default=3)
+RUN_STALL_SWEEP_SECONDS = env.float("RUN_STALL_SWEEP_SECONDS", default=300.0)
 CELERY_BEAT_SCHEDULE = {
     "nightly-score-and-recommend": {
         "task": "recommendations.tasks.nightly_run",
@@ -300,6 +311,11 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-expire-files": {
         "task": "predictions.tasks.files_expire_task",
         "schedule": crontab(hour=3, minute=30),
+    },
+    "stalled-runs": {  # scoring runs and recommendation builds that stopped moving, resumed (RUN_STALL_* above)
+        "task": "recommendations.tasks.runs_stalled_resume_task",
+        "schedule": RUN_STALL_SWEEP_SECONDS,
+        "options": {"expires": RUN_STALL_SWEEP_SECONDS},  # a sweep no worker took in time is dropped: another comes
     },
 }
 

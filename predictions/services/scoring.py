@@ -110,7 +110,7 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
     """Score one chunk's customers for every task with a champion; replace the chunk's rows. Idempotent: a
     chunk already done is left as it is."""
     run = ScoringRun.objects.select_related("shop").get(pk=run_id)
-    if run.status == ScoringRun.Status.SUCCEEDED and chunk in run.summary.get("done", []):
+    if chunk in run.summary.get("done", []):  # a duplicate delivery or a resume's copy: nothing to redo
         return 0
     lo, hi = run.summary["chunks"][chunk]
     frames = shop_frames(shop_id=run.shop_id, until=run.as_of, customer_range=(lo, hi))
@@ -306,23 +306,35 @@ def scoring_run_fail(*, run_id: int, error: str) -> None:
         job_fail(job_id=run.job_id, error=error[:2000])
 
 
-def scoring_run_resume(*, run_id: int, enqueue: bool = True) -> ScoringRun:
-    """Finish a run whose queued chunks were lost (a broker restarted without persistence, a worker
-    machine gone): the chunks not yet done run again — to the workers, or here with enqueue=False.
-    Chunks are idempotent, so resuming a run that was in fact still going does no harm."""
-    run = ScoringRun.objects.get(pk=run_id)
-    if run.status == ScoringRun.Status.SUCCEEDED:
-        return run
-    missing = [i for i in range(run.chunks_total) if i not in set(run.summary.get("done", []))]
-    ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING)
-    if run.job_id:
-        Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, error="")
-    if enqueue:
-        from ..tasks import scoring_chunk_task
+def scoring_run_missing(run: ScoringRun) -> list[int]:
+    """The chunks of a run not done yet."""
+    done = set(run.summary.get("done", []))
+    return [i for i in range(run.chunks_total) if i not in done]
 
-        for index in missing:
-            scoring_chunk_task.delay(run.pk, index)
-    else:
+
+def scoring_run_resume(*, run_id: int, enqueue: bool = True, running_only: bool = False) -> ScoringRun:
+    """Finish a run whose queued chunks were lost (a worker killed between taking a task off Redis and recording it
+    unacknowledged, a broker restarted without persistence, a worker machine gone): the chunks not yet done run
+    again — to the workers, or here with enqueue=False. Chunks are idempotent, so resuming a run that was in fact
+    still going does no harm (a copy of a chunk done meanwhile returns at once). The stall sweep
+    (recommendations/services/stalls.py) calls it for runs without progress; `score --resume RUN_ID` too."""
+    with transaction.atomic():
+        # Under the run's lock, as the last chunk takes it to finish the run: a run finishing now is not set running
+        # again, nor its job.
+        run = ScoringRun.objects.select_for_update().get(pk=run_id)
+        if run.status == ScoringRun.Status.SUCCEEDED or (running_only and run.status != ScoringRun.Status.RUNNING):
+            return run  # running_only (the stall sweep): a run a chunk failed meanwhile keeps its failure
+        missing = scoring_run_missing(run)
+        ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING)
+        if run.job_id:  # the resume counts as progress: the sweep waits RUN_STALL_SECONDS again before the next one
+            Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, error="", finished_at=None,
+                                                     progress_at=timezone.now(),
+                                                     message=f"resumed: {len(missing)} chunk(s) to run again")
+        if enqueue:  # once the resume commits (the sweep's transaction, when it calls this)
+            from ..tasks import scoring_chunk_task
+
+            transaction.on_commit(lambda: [scoring_chunk_task.delay(run.pk, index) for index in missing])
+    if not enqueue:
         for index in missing:
             scoring_chunk_run(run_id=run.pk, chunk=index)
     run.refresh_from_db()

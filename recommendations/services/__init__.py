@@ -7,6 +7,7 @@ from .build import (
     _ranker_save,
     recommendations_build,
     recommendations_build_fail,
+    recommendations_build_resume,
     recommendations_partition_run,
     recommender_config,
 )
@@ -15,6 +16,6 @@ from .refresh import RefreshOutcome, customers_rescored_refresh, recommendations
 
 __all__ = [
     "BuildOutcome", "RefreshOutcome", "_ranker_load", "_ranker_save", "customers_rescored_refresh",
-    "recommendations_build", "recommendations_build_fail", "recommendations_evaluate",
+    "recommendations_build", "recommendations_build_fail", "recommendations_build_resume", "recommendations_evaluate",
     "recommendations_partition_run", "recommendations_refresh", "recommender_config", "similar_products_export",
 ]

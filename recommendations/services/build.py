@@ -429,3 +429,46 @@ def _ranker_load(*, shop: Shop, version: RecommenderVersion):
     import lightgbm as lgb
 
     return lgb.Booster(model_file=str(path))
+
+
+def recommendations_build_missing(version: RecommenderVersion) -> list[int] | None:
+    """The partitions of a build not listed yet; None while its statistics pass has not planned them."""
+    if "partitions" not in version.params:
+        return None
+    done = set(version.metrics.get("done", []))
+    return [i for i in range(len(version.params["partitions"])) if i not in done]
+
+
+def recommendations_build_resume(*, version_id: int, enqueue: bool = True,
+                                 progress: Callable[[str], None] | None = None) -> RecommenderVersion:
+    """Finish a build whose queued partitions were lost (a worker killed between taking a task off Redis and
+    recording it unacknowledged, a broker restarted without persistence): the partitions not in
+    `version.metrics["done"]` run again — to the workers, or here with enqueue=False. Partitions are idempotent, so
+    resuming a build that was in fact still going does no harm. A build that is no longer building, or whose
+    statistics pass never planned its partitions (that pass is its first task's: nothing to queue again), is left
+    as it is. The stall sweep (services/stalls.py) calls it; `build_recommendations --resume VERSION_ID` too."""
+    with transaction.atomic():
+        # Under the build's lock, as its last partition takes it to activate it: a build ending now keeps its job's end.
+        version = RecommenderVersion.objects.select_for_update().get(pk=version_id)
+        missing = recommendations_build_missing(version)
+        if version.status != RecommenderVersion.Status.BUILDING or missing is None:
+            return version
+        if version.job_id:  # the resume counts as progress: the sweep waits RUN_STALL_SECONDS again before the next
+            Job.objects.filter(pk=version.job_id).update(status=Job.Status.RUNNING, error="", finished_at=None,
+                                                         progress_at=timezone.now(),
+                                                         message=f"resumed: {len(missing)} partition(s) to run again")
+        if enqueue:  # once the resume commits (the stall sweep's transaction, when it calls this)
+            from ..tasks import recommendations_partition_task
+
+            transaction.on_commit(lambda: [recommendations_partition_task.delay(version.pk, index)
+                                           for index in missing])
+    if not enqueue:
+        for index in missing:
+            try:
+                recommendations_partition_run(version_id=version.pk, index=index, progress=progress)
+            except BaseException as exc:
+                recommendations_build_fail(version_id=version.pk,
+                                           error=f"partition {index}: {type(exc).__name__}: {exc}")
+                raise
+    version.refresh_from_db()
+    return version

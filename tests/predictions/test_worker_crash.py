@@ -1,11 +1,15 @@
 """A real Celery worker against Redis is SIGKILLed in the middle of a scoring run — first a pool child,
-then the worker's main process. A new worker finishes the run: every customer scored exactly once."""
+then the worker's main process — and one of the run's queued chunks is lost on top (a worker killed between taking
+it off Redis and recording it unacknowledged loses it for good: docs/status/issue-23-session7-stall.md). A new worker
+with the beat schedule (the stall sweep every second, a run silent for 10 s resumed) finishes the run: every customer
+scored exactly once, and the run records the sweep's resume."""
 
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "ml"
 
 
-def _start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
+def _start_worker(tmp_path: Path, name: str, beat: bool = False) -> subprocess.Popen:
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -36,23 +40,31 @@ def _start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
         # The first worker sweeps every second; killed mid-sweep, it leaves the sweep's lock behind, and the
         # second worker could not sweep before the lock expires (300 s by default: CI once timed out so).
         "CELERY_UNACKED_MUTEX_EXPIRE": "3",
+        # The stall sweep (beat, embedded with -B) every second; a run silent for 10 s is resumed. The resumes
+        # in a row are not capped here: on a loaded machine a chunk may take longer than 10 s (a resume of a run
+        # that is only slow queues copies of its missing chunks, which return at once once done).
+        "RUN_STALL_SWEEP_SECONDS": "1",
+        "RUN_STALL_SECONDS": "10",
+        "RUN_STALL_MAX_RESUMES": "1000",
     }
     log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+    beat_args = ["-B", "-s", str(tmp_path / f"{name}-beat-schedule")] if beat else []
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "ecomsight", "worker", "-Q", f"{QUEUE},default", "-c", "1",
-         "--pool", "prefork", "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "info"],
+         "--pool", "prefork", "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "info",
+         *beat_args],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
 
 
-def _wait(predicate, timeout: float, what: str):
+def _wait(predicate, timeout: float, what: str | Callable[[], str]):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def _pool_child(worker: subprocess.Popen) -> int | None:
@@ -90,10 +102,11 @@ def test_scoring_survives_sigkilled_pool_child_and_worker(simulated_shop, tmp_pa
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
         assert _chunks_done(run.pk) < run.chunks_total, "the run finished before the worker was killed"
+        lost = _lose_a_queued_chunk()
 
-        second = _start_worker(tmp_path, "second")
+        second = _start_worker(tmp_path, "second", beat=True)
         _wait(lambda: ScoringRun.objects.get(pk=run.pk).status == ScoringRun.Status.SUCCEEDED, 120,
-              "the run to complete on the new worker")
+              lambda: f"the run to complete on the new worker (chunk {lost} lost): {_diagnosis(run.pk, tmp_path)}")
     finally:
         celery_app.conf.task_always_eager = eager
         for worker in (first, second):
@@ -106,6 +119,28 @@ def test_scoring_survives_sigkilled_pool_child_and_worker(simulated_shop, tmp_pa
     assert not scores.values("customer_id", "task").annotate(n=Count("id")).filter(n__gt=1).exists()
     run.refresh_from_db()
     assert run.chunks_done == run.chunks_total
+    assert lost in run.summary["done"] and run.summary["stall"]["resumes"] >= 1  # the sweep brought it back
+
+
+def _lose_a_queued_chunk() -> int:
+    """Take one of the run's queued chunks off Redis and drop it — never acknowledged, never recorded as
+    unacknowledged: what a worker killed right after its BRPOP does (no visibility timeout brings it back)."""
+    with celery_app.connection_for_write() as conn:
+        message = conn.default_channel.basic_get(QUEUE, no_ack=True)
+    assert message is not None, "no chunk left in the queue to lose"
+    args, _kwargs, _embed = message.decode()
+    return args[1]
+
+
+def _diagnosis(run_id: int, tmp_path: Path) -> str:
+    run = ScoringRun.objects.select_related("job").get(pk=run_id)
+    missing = [i for i in range(run.chunks_total) if i not in run.summary.get("done", [])]
+    with celery_app.connection_for_write() as conn:
+        queued = conn.default_channel.queue_declare(queue=QUEUE, passive=True).message_count
+    logs = {name: (tmp_path / f"{name}.log").read_text()[-1500:] for name in ("first", "second")
+            if (tmp_path / f"{name}.log").exists()}
+    return (f"missing chunks {missing}, stall {run.summary.get('stall')}, job {run.job.status if run.job else None}"
+            f" {run.job.message if run.job else ''!r}, {queued} message(s) queued; log tails: {logs}")
 
 
 def _queue_exists(conn, queue: str) -> bool:
