@@ -274,8 +274,8 @@ CELERY_TASK_TIME_LIMIT = 35 * 60
 # BRPOP and kombu recording the message unacknowledged); after RUN_STALL_MAX_RESUMES resumes in a row without
 # progress it is failed. 30 min is far above a chunk's time (about 30 s for 25,000 customers) and a partition's (a few
 # minutes for 50,000); 4 x 30 min without progress outlasts every task's hard time limit (65 min at most), so a task
-# still running is never failed. The sweep cannot tell a task waiting in the queue from a lost one: raise it where
-# the ml queue can hold a run's tasks behind other work for that long.
+# still running is never failed. While the ml queue still holds messages the sweep neither resumes nor fails anything
+# (a task waiting behind other work is not lost): a lost one is told apart once the queue has drained.
 RUN_STALL_SECONDS = env.int("RUN_STALL_SECONDS", default=30 * 60)
 RUN_STALL_MAX_RESUMES = env.int("RUN_STALL_MAX_RESUMES", default=3)
 RUN_STALL_SWEEP_SECONDS = env.float("RUN_STALL_SWEEP_SECONDS", default=300.0)
