@@ -87,3 +87,26 @@ def test_the_merged_squared_norms_are_the_gram_diagonal(shop):
     np.testing.assert_array_equal(stats.sq_norms, stats.gram.diagonal())
     no_gram = item_statistics_partial(partition_data(shop, 3, 0, shop.interactions["ts"].max()), CONFIG, gram=False)
     assert no_gram.gram.nnz == 0 and no_gram.sq_norms.any()
+
+
+def test_dense_similarity_blocks_are_bounded_by_cells_and_give_the_same_neighbours(monkeypatch):
+    # catches: a block of the content (TF-IDF) similarity spanning `block_size` rows of the whole catalogue
+    # whatever its size (a dense 2,000 x 200,000 block), or rows lost or shifted when blocks get smaller
+    from recommendations.ml import data as data_module
+    from recommendations.ml.content import content_similarity
+
+    products = synthetic_shop(n_customers=50, n_products=300, n_categories=3, days=30, seed=5).products
+    want = content_similarity(products, CONFIG)
+    sizes = []
+    real = data_module.topk_csr
+
+    def counted(matrix, k, **kwargs):
+        sizes.append(matrix.shape[0])
+        return real(matrix, k, **kwargs)
+
+    monkeypatch.setattr(data_module, "SIMILARITY_BLOCK_CELLS", 7 * len(products))
+    monkeypatch.setattr(data_module, "topk_csr", counted)
+    got = content_similarity(products, CONFIG)
+    assert max(sizes) == 7 and sum(sizes) == len(products)
+    assert got.nnz == want.nnz
+    np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=1e-6)
