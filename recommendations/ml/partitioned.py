@@ -234,9 +234,12 @@ def item_similarity_blocks(parts: WeightsSpill | list[sp.csr_matrix], sq_norms: 
                            config: RecommenderConfig, *, entries: int = COOCCURRENCE_BLOCK_ENTRIES) -> sp.csr_matrix:
     """item_knn's neighbours from the partitions' weights matrices (`parts`, in the order their statistics were
     folded; `sq_norms`: the merged `ItemStatistics.sq_norms`) without the Gram matrix: for each block of products
-    (`product_blocks`, about `entries` co-occurrence entries), its rows of Wᵀ W summed over the partitions, turned
-    into shrunk cosines and cut to the top `item_neighbours` at once. The same float64 sums as the merged Gram
-    matrix, so the same neighbours as `item_similarity`; memory: one block and one partition at a time."""
+    (`product_blocks`, about `entries` co-occurrence entries), the rows of every partition's customers who touched
+    one of its products are stacked (at most the block's bound in entries) and multiplied once, giving the block's
+    rows of Wᵀ W over every customer, turned into shrunk cosines and cut to the top `item_neighbours` at once.
+    Partitions in id order give the very float64 sums of one product over every customer (`item_similarity` of a
+    single partition's statistics), so the same neighbours whatever the partitioning; memory: one block's
+    customers, never the whole matrix."""
     def load(index: int) -> tuple[sp.csc_matrix, sp.csr_matrix]:
         if isinstance(parts, WeightsSpill):
             return parts.load(index)
@@ -250,13 +253,19 @@ def item_similarity_blocks(parts: WeightsSpill | list[sp.csr_matrix], sq_norms: 
         bound += cooccurrence_bound(load(index)[1])
     pieces = []
     for start, stop in product_blocks(bound, entries):
-        block = None
+        touched = []  # every partition's customers with an interaction in the block, their whole rows
         for index in range(len(parts)):
             cols, rows = load(index)
-            part = sp.csr_matrix(cols[:, start:stop].T @ rows)  # this partition's rows start..stop of Wᵀ W
-            block = part if block is None else block + part
-            del cols, rows, part
-        block = sp.csr_matrix(block, dtype=np.float64)
+            mask = np.zeros(rows.shape[0], dtype=bool)
+            mask[cols[:, start:stop].indices] = True
+            touched.append(rows[np.flatnonzero(mask)])
+            del cols, rows
+        stacked = sp.vstack(touched, format="csr", dtype=np.float64)  # at most the block's bound: <= entries
+        del touched
+        # rows start..stop of Wᵀ W: one sum per entry over the customers in partition (i.e. id) order, as one
+        # product over every customer computes it
+        block = sp.csr_matrix(stacked[:, start:stop].T @ stacked, dtype=np.float64)
+        del stacked
         row_norms = np.repeat(norms[start:stop], np.diff(block.indptr))
         block.data = (block.data / (row_norms * norms[block.indices] + config.item_shrinkage)).astype(np.float32)
         block = sp.csr_matrix(block, dtype=np.float32)

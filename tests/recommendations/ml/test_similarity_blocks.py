@@ -28,8 +28,8 @@ def shop():
 
 
 def partition_data(shop, partitions: int, part: int, as_of):
-    ids = shop.customers["customer_id"].to_numpy()
-    mine = ids[ids % partitions == part]
+    ids = np.sort(shop.customers["customer_id"].to_numpy())
+    mine = np.array_split(ids, partitions)[part]  # id ranges, as the build's partitions
     inter = shop.interactions[shop.interactions["customer_id"].isin(mine)]
     return build_interaction_data(inter, shop.products, pd.DataFrame({"customer_id": mine}), config=CONFIG,
                                   as_of=as_of)
@@ -45,14 +45,16 @@ def _partition_weights(shop, partitions: int):
 
 
 @pytest.mark.parametrize("entries", [1, 400, 10**9])
-def test_similarity_by_product_blocks_equals_the_one_from_the_whole_gram_matrix(shop, entries, tmp_path):
-    # catches: a block's co-occurrence rows missing a partition's part, or a neighbour cut before the partitions
-    # were summed (a top-n of each partition's top-n), blocks overlapping or leaving products out, the norms of
-    # the block's products used for every column
+def test_similarity_by_product_blocks_equals_the_one_of_every_customer_at_once(shop, entries, tmp_path):
+    # catches: a block's co-occurrence rows missing a partition's customers, or a neighbour cut before the
+    # partitions were summed (a top-n of each partition's top-n), blocks overlapping or leaving products out, the
+    # norms of the block's products used for every column
     datas, stats, as_of = _partition_weights(shop, 3)
     bound = sum(cooccurrence_bound(d.weights) for d in datas)
     assert (len(product_blocks(bound, entries)) > 1) == (entries < 10**9)
-    want = item_similarity(stats, CONFIG)
+    whole = build_interaction_data(shop.interactions, shop.products, shop.customers, config=CONFIG, as_of=as_of)
+    # the Gram matrix of every customer at once (float64, in id order): what the blocks must give, to the bit
+    want = item_similarity(item_statistics_partial(whole, CONFIG), CONFIG)
     in_memory = item_similarity_blocks([d.weights for d in datas], stats.sq_norms, CONFIG, entries=entries)
     spill = WeightsSpill(tmp_path / "weights")
     for data in datas:
@@ -60,8 +62,9 @@ def test_similarity_by_product_blocks_equals_the_one_from_the_whole_gram_matrix(
     spilled = item_similarity_blocks(spill, stats.sq_norms, CONFIG, entries=entries)
     for got in (in_memory, spilled):
         assert got.shape == want.shape and got.nnz == want.nnz
-        np.testing.assert_array_equal(got.toarray(), want.toarray())  # the same float64 sums: the same bits
-    whole = build_interaction_data(shop.interactions, shop.products, shop.customers, config=CONFIG, as_of=as_of)
+        np.testing.assert_array_equal(got.toarray(), want.toarray())
+    # and the same neighbours as the merged Gram matrix and as item_knn fitted on everyone (float32)
+    np.testing.assert_allclose(spilled.toarray(), item_similarity(stats, CONFIG).toarray(), rtol=1e-6)
     np.testing.assert_allclose(spilled.toarray(), ItemKNNRecommender(CONFIG).fit(whole).similarity.toarray(),
                                rtol=1e-4, atol=1e-6)
     spill.remove()
