@@ -14,7 +14,11 @@ worker processes (`celery worker -c 1` each, queues ml and default) and through 
   customers, spread over the workers; the build ends when its job does).
 
 `--stages train,score,recommend` (default: all three) runs only some of them (a stage left out reports null).
-Each worker count's figures also have "peak_rss_mb_by_stage": the largest process during each stage.
+Each worker count's figures also have "peak_rss_mb_by_stage": the largest process during each stage; for the
+recommendation build the log also gives the largest process while each of its job's messages was current
+(which step peaks) and when each message was first seen. `--keep` keeps the simulated shop; a later `--reuse`
+run with the same --customers builds on it without simulating and loading again (before/after pairs on the
+same data).
 
 A sampler thread reads the resident memory of every worker process (the parent and its children) every
 0.5 s (not this bench process: it holds the simulation, which no product process does). Prints each stage
@@ -64,6 +68,8 @@ class MemorySampler(threading.Thread):
         self.stage_mb = 0.0  # the largest since the last `stage_peak`
         self.label = ""  # what the running job says it is doing (set by the poller); digits collapsed to '#'
         self.by_label: dict[str, float] = {}  # the largest process while each label was current
+        self.label_seconds: dict[str, float] = {}  # seconds from the stage's start to each label's first sight
+        self.label_clock = time.perf_counter()
 
     def run(self) -> None:
         import psutil
@@ -142,6 +148,7 @@ def jobs_wait(job_ids: list[int], what: str, sampler: MemorySampler | None = Non
         if sampler is not None:
             message = Job.objects.filter(pk=job_ids[0]).values_list("message", flat=True).first() or ""
             sampler.label = re.sub(r"[\d,.]+", "#", message)[:80]
+            sampler.label_seconds.setdefault(sampler.label, round(time.perf_counter() - sampler.label_clock, 1))
         statuses = dict(Job.objects.filter(pk__in=job_ids).values_list("pk", "status"))
         failed = {pk: s for pk, s in statuses.items() if s == Job.Status.FAILED}
         if failed:
@@ -171,12 +178,13 @@ def stages(shop, *, algorithms: list[str], only: set[str], sampler: MemorySample
         started = time.perf_counter()
         job = job_create(shop=shop, kind=Job.Kind.RECOMMEND, params={"k": 20}, message="bench: recommendations")
         recommendations_build_task.delay(shop.pk, 20, job.pk)
-        sampler.by_label = {}
+        sampler.by_label, sampler.label_seconds, sampler.label_clock = {}, {}, time.perf_counter()
         jobs_wait([job.pk], "the recommendation build", sampler)
         seconds["recommend_seconds"] = round(time.perf_counter() - started, 1)
         peaks["recommend"] = sampler.stage_peak()
         sampler.label = ""
         log(f"largest process per job message (recommend): {json.dumps(sampler.by_label)}")
+        log(f"seconds to each job message's first sight (recommend): {json.dumps(sampler.label_seconds)}")
         log(f"built recommendations in {seconds['recommend_seconds']}s: {Job.objects.get(pk=job.pk).result}")
     return {**seconds, "peak_rss_mb_by_stage": peaks}
 
