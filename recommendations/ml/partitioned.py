@@ -552,6 +552,8 @@ def partitioned_model_load(path: Path) -> PartitionedModel:
     with np.load(Path(path), allow_pickle=False) as saved:
         arrays = {name: saved[name] for name in saved.files}
     n = int(arrays["n_items"])
+    # a model saved before `sq_norms` existed (a build started before an upgrade): its partitions never read them
+    arrays.setdefault("sq_norms", np.zeros(n))
     stats = ItemStatistics(gram=sp.csr_matrix((n, n), dtype=np.float64),
                            **{name: arrays[name] for name in _STAT_ARRAYS},
                            **{name: int(arrays[name]) for name in _STAT_NUMBERS})
