@@ -4,6 +4,7 @@ never holds the catalogue's co-occurrence matrix) equal those of the merged Gram
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recommendations.ml.config import RecommenderConfig
 from recommendations.ml.data import build_interaction_data
@@ -113,3 +114,24 @@ def test_dense_similarity_blocks_are_bounded_by_cells_and_give_the_same_neighbou
     assert max(sizes) == 7 and sum(sizes) == len(products)
     assert got.nnz == want.nnz
     np.testing.assert_allclose(got.toarray(), want.toarray(), rtol=1e-6)
+
+
+def test_a_model_saved_before_the_squared_norms_existed_still_loads(shop, tmp_path):
+    # catches: partitions of a build started before an upgrade failing on its model file (no `sq_norms` in it)
+    from recommendations.ml.partitioned import (
+        partition_partials,
+        partitioned_model,
+        partitioned_model_load,
+        partitioned_model_save,
+    )
+
+    data = partition_data(shop, 1, 0, shop.interactions["ts"].max())
+    empty = sp.csr_matrix((data.n_items, data.n_items), dtype=np.float32)
+    model = partitioned_model(partition_partials(data, CONFIG, tifu=True), CONFIG, content=empty, visual=empty)
+    partitioned_model_save(model, tmp_path / "new.npz")
+    with np.load(tmp_path / "new.npz") as saved:
+        np.savez(tmp_path / "old.npz", **{k: saved[k] for k in saved.files if k != "sq_norms"})
+    old, new = partitioned_model_load(tmp_path / "old.npz"), partitioned_model_load(tmp_path / "new.npz")
+    assert (old.similarity != new.similarity).nnz == 0
+    np.testing.assert_array_equal(new.stats.sq_norms, model.stats.sq_norms)
+    np.testing.assert_array_equal(old.stats.popularity_all, new.stats.popularity_all)
