@@ -25,6 +25,7 @@ shop-wide statistics of its own (`ranker_context`): `shop_config` turns it off f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -231,7 +232,8 @@ def product_blocks(bound: np.ndarray, entries: int) -> list[tuple[int, int]]:
 
 
 def item_similarity_blocks(parts: WeightsSpill | list[sp.csr_matrix], sq_norms: np.ndarray,
-                           config: RecommenderConfig, *, entries: int = COOCCURRENCE_BLOCK_ENTRIES) -> sp.csr_matrix:
+                           config: RecommenderConfig, *, entries: int = COOCCURRENCE_BLOCK_ENTRIES,
+                           progress: Callable[[int, int], None] | None = None) -> sp.csr_matrix:
     """item_knn's neighbours from the partitions' weights matrices (`parts`, in the order their statistics were
     folded; `sq_norms`: the merged `ItemStatistics.sq_norms`) without the Gram matrix: for each block of products
     (`product_blocks`, about `entries` co-occurrence entries), the rows of every partition's customers who touched
@@ -239,7 +241,7 @@ def item_similarity_blocks(parts: WeightsSpill | list[sp.csr_matrix], sq_norms: 
     rows of Wᵀ W over every customer, turned into shrunk cosines and cut to the top `item_neighbours` at once.
     Partitions in id order give the very float64 sums of one product over every customer (`item_similarity` of a
     single partition's statistics), so the same neighbours whatever the partitioning; memory: one block's
-    customers, never the whole matrix."""
+    customers, never the whole matrix. `progress(done, total)` after each block."""
     def load(index: int) -> tuple[sp.csc_matrix, sp.csr_matrix]:
         if isinstance(parts, WeightsSpill):
             return parts.load(index)
@@ -252,7 +254,8 @@ def item_similarity_blocks(parts: WeightsSpill | list[sp.csr_matrix], sq_norms: 
     for index in range(len(parts)):
         bound += cooccurrence_bound(load(index)[1])
     pieces = []
-    for start, stop in product_blocks(bound, entries):
+    ranges = product_blocks(bound, entries)
+    for done, (start, stop) in enumerate(ranges, start=1):
         touched = []  # every partition's customers with an interaction in the block, their whole rows
         for index in range(len(parts)):
             cols, rows = load(index)
@@ -272,6 +275,8 @@ def item_similarity_blocks(parts: WeightsSpill | list[sp.csr_matrix], sq_norms: 
         block = _drop_diagonal(block, start)
         pieces.append(topk_to_csr(topk_csr(block, config.item_neighbours, unique=True), n))
         del block
+        if progress is not None:
+            progress(done, len(ranges))
     if not pieces:
         return sp.csr_matrix((0, 0), dtype=np.float32)
     return sp.vstack(pieces, format="csr", dtype=np.float32)

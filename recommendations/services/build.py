@@ -223,7 +223,9 @@ def _statistics_pass(*, shop: Shop, version: RecommenderVersion, k: int, config:
             del partial
         del whole
         say("item neighbours, by product blocks")
-        similarity = item_similarity_blocks(spill, merged.stats.sq_norms, tuned)
+        # each block moves the job's progress (its time): the stall sweep sees a long pass still working
+        similarity = item_similarity_blocks(spill, merged.stats.sq_norms, tuned, progress=lambda done, total: say(
+            f"item neighbours, by product blocks: {done} of {total}"))
     finally:
         spill.remove()  # customers' interactions: not kept past the pass
     model = partitioned_model(merged, tuned, content=content, visual=visual, similarity=similarity)

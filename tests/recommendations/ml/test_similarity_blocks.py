@@ -56,7 +56,11 @@ def test_similarity_by_product_blocks_equals_the_one_of_every_customer_at_once(s
     whole = build_interaction_data(shop.interactions, shop.products, shop.customers, config=CONFIG, as_of=as_of)
     # the Gram matrix of every customer at once (float64, in id order): what the blocks must give, to the bit
     want = item_similarity(item_statistics_partial(whole, CONFIG), CONFIG)
-    in_memory = item_similarity_blocks([d.weights for d in datas], stats.sq_norms, CONFIG, entries=entries)
+    calls = []
+    in_memory = item_similarity_blocks([d.weights for d in datas], stats.sq_norms, CONFIG, entries=entries,
+                                       progress=lambda done, total: calls.append((done, total)))
+    blocks = len(product_blocks(bound, entries))
+    assert calls == [(done, blocks) for done in range(1, blocks + 1)]  # the build's job moves after each block
     spill = WeightsSpill(tmp_path / "weights")
     for data in datas:
         spill.add(data.weights)
