@@ -7,7 +7,8 @@
 Both sides use the same validation fit (weights and TIFU decay, on the training data of every customer, the
 ranker off: a build of several partitions does not use it) and the same held-out customers. "whole": every member
 fitted on all customers (ml.hybrid.fit_recommenders). "partitioned": the customers split into id ranges, the
-shop's statistics and neighbour indexes folded partition by partition, each partition listed with
+shop's statistics and neighbour indexes folded partition by partition (item_knn's neighbours by product blocks, as
+the build computes them), each partition listed with
 `partition_hybrid` — ALS and the sequential member fitted on the partition's customers only (a sample of the
 shop), the other members exact. Prints one JSON line: {"customers", "partitions", "evaluated", "whole": {member:
 NDCG@10}, "partitioned": {...}, "same_entry_share"}.
@@ -65,6 +66,7 @@ def main() -> None:
     from recommendations.ml.hybrid import HybridRecommender, fit_recommenders, holdout_targets
     from recommendations.ml.metrics import ranking_metrics
     from recommendations.ml.partitioned import (
+        item_similarity_blocks,
         partials_merge,
         partition_hybrid,
         partition_partials,
@@ -111,11 +113,14 @@ def main() -> None:
         return build_interaction_data(mine, products, pd.DataFrame({"customer_id": part}), config=config,
                                       as_of=split.cutoff)
 
-    merged = None
-    for part in parts:
-        partial = partition_partials(partition(part), config, tifu=len(ids) <= config.tifu_neighbours_max_customers)
+    merged, weights = None, []
+    for part in parts:  # as the build's statistics pass: no Gram matrix, item_knn's neighbours by product blocks
+        data = partition(part)
+        partial = partition_partials(data, config, tifu=len(ids) <= config.tifu_neighbours_max_customers, gram=False)
+        weights.append(data.weights)
         merged = partial if merged is None else partials_merge([merged, partial], config)
-    model = partitioned_model(merged, config, content=content, visual=visual)
+    similarity = item_similarity_blocks(weights, merged.stats.sq_norms, config)
+    model = partitioned_model(merged, config, content=content, visual=visual, similarity=similarity)
     got: dict[str, list] = {}
     got_ids = []
     for part in parts:

@@ -14,7 +14,11 @@ worker processes (`celery worker -c 1` each, queues ml and default) and through 
   customers, spread over the workers; the build ends when its job does).
 
 `--stages train,score,recommend` (default: all three) runs only some of them (a stage left out reports null).
-Each worker count's figures also have "peak_rss_mb_by_stage": the largest process during each stage.
+Each worker count's figures also have "peak_rss_mb_by_stage": the largest process during each stage; for the
+recommendation build the log also gives the largest process while each of its job's messages was current
+(which step peaks) and when each message was first seen. `--keep` keeps the simulated shop; a later `--reuse`
+run with the same --customers builds on it without simulating and loading again (before/after pairs on the
+same data).
 
 A sampler thread reads the resident memory of every worker process (the parent and its children) every
 0.5 s (not this bench process: it holds the simulation, which no product process does). Prints each stage
@@ -62,6 +66,10 @@ class MemorySampler(threading.Thread):
         super().__init__(daemon=True)
         self.roots, self.peak_mb, self.peak_name, self._halt = roots, 0.0, "", threading.Event()
         self.stage_mb = 0.0  # the largest since the last `stage_peak`
+        self.label = ""  # what the running job says it is doing (set by the poller); digits collapsed to '#'
+        self.by_label: dict[str, float] = {}  # the largest process while each label was current
+        self.label_seconds: dict[str, float] = {}  # seconds from the stage's start to each label's first sight
+        self.label_clock = time.perf_counter()
 
     def run(self) -> None:
         import psutil
@@ -79,6 +87,8 @@ class MemorySampler(threading.Thread):
                     except psutil.NoSuchProcess:
                         continue
                     self.stage_mb = max(self.stage_mb, mb)
+                    if self.label:
+                        self.by_label[self.label] = max(self.by_label.get(self.label, 0.0), round(mb, 1))
                     if mb > self.peak_mb:
                         self.peak_mb, self.peak_name = mb, " ".join(process.cmdline()[-6:])[:80]
             self._halt.wait(0.5)
@@ -128,10 +138,17 @@ def wait_for(check, what: str, timeout: float = 6 * 3600) -> None:
         time.sleep(0.5)
 
 
-def jobs_wait(job_ids: list[int], what: str) -> None:
+def jobs_wait(job_ids: list[int], what: str, sampler: MemorySampler | None = None) -> None:
+    """Until every job succeeded (any failed: exit). With `sampler`: its label follows the first job's message."""
+    import re
+
     from accounts.models import Job
 
     def done() -> bool:
+        if sampler is not None:
+            message = Job.objects.filter(pk=job_ids[0]).values_list("message", flat=True).first() or ""
+            sampler.label = re.sub(r"[\d,.]+", "#", message)[:80]
+            sampler.label_seconds.setdefault(sampler.label, round(time.perf_counter() - sampler.label_clock, 1))
         statuses = dict(Job.objects.filter(pk__in=job_ids).values_list("pk", "status"))
         failed = {pk: s for pk, s in statuses.items() if s == Job.Status.FAILED}
         if failed:
@@ -161,9 +178,13 @@ def stages(shop, *, algorithms: list[str], only: set[str], sampler: MemorySample
         started = time.perf_counter()
         job = job_create(shop=shop, kind=Job.Kind.RECOMMEND, params={"k": 20}, message="bench: recommendations")
         recommendations_build_task.delay(shop.pk, 20, job.pk)
-        jobs_wait([job.pk], "the recommendation build")
+        sampler.by_label, sampler.label_seconds, sampler.label_clock = {}, {}, time.perf_counter()
+        jobs_wait([job.pk], "the recommendation build", sampler)
         seconds["recommend_seconds"] = round(time.perf_counter() - started, 1)
         peaks["recommend"] = sampler.stage_peak()
+        sampler.label = ""
+        log(f"largest process per job message (recommend): {json.dumps(sampler.by_label)}")
+        log(f"seconds to each job message's first sight (recommend): {json.dumps(sampler.label_seconds)}")
         log(f"built recommendations in {seconds['recommend_seconds']}s: {Job.objects.get(pk=job.pk).result}")
     return {**seconds, "peak_rss_mb_by_stage": peaks}
 
@@ -213,6 +234,9 @@ def main() -> int:
     parser.add_argument("--algorithms", default="recency,bgnbd,lgbm", help="trained algorithms")
     parser.add_argument("--keep", action="store_true", help="keep the bench shop afterwards")
     parser.add_argument("--stages", default="train,score,recommend", help="the stages run, comma-separated")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the bench shop a --keep run left when it has --customers customers (no "
+                             "simulation, no load; kept afterwards): before/after pairs on the same data")
     args = parser.parse_args()
     counts = sorted({int(w) for w in args.compare_workers.split(",")})
     if not counts or counts[0] < 1:
@@ -233,17 +257,27 @@ def main() -> int:
     from bench.scoring import load_shop
 
     products = min(20_000, max(200, args.customers // 10))
-    with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        log(f"simulating {args.customers:,} customers, {products:,} products, {args.days} days")
-        simulate(SimulationConfig(customers=args.customers, products=products, days=args.days, seed=args.seed),
-                 Path(tmp))
-        common.shop_drop("bench-scale")
-        shop = Shop.objects.create(slug="bench-scale", name="Bench scale", horizon_days=90)
-        loaded = load_shop(shop, Path(tmp))
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-        log(f"simulated and loaded {loaded} in {time.perf_counter() - started:.1f}s")
+    from behavior.models import Customer, Event
+
+    shop = Shop.objects.filter(slug="bench-scale").first() if args.reuse else None
+    if shop is not None and Customer.objects.filter(shop=shop).count() == args.customers:
+        loaded = {"customers": args.customers, "events": Event.objects.filter(shop=shop).count()}
+        log(f"reusing the bench shop: {loaded}")
+        args.keep = True
+    else:
+        shop = None
+    if shop is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            log(f"simulating {args.customers:,} customers, {products:,} products, {args.days} days")
+            simulate(SimulationConfig(customers=args.customers, products=products, days=args.days, seed=args.seed),
+                     Path(tmp))
+            common.shop_drop("bench-scale")
+            shop = Shop.objects.create(slug="bench-scale", name="Bench scale", horizon_days=90)
+            loaded = load_shop(shop, Path(tmp))
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+            log(f"simulated and loaded {loaded} in {time.perf_counter() - started:.1f}s")
 
     by_workers: dict = {}
     peak = 0.0

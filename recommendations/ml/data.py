@@ -325,14 +325,22 @@ def topk_to_csr(top: TopK, n_cols: int) -> sp.csr_matrix:
     return sp.csr_matrix((top.scores[rows, ranks], (rows, top.items[rows, ranks])), shape=(top.items.shape[0], n_cols))
 
 
+# The most cells (rows x columns) one block of `top_n_similarity` spans: a dense block's top-n holds some 30
+# bytes a cell at its peak, so about 1 GB whatever the catalogue's size (2,000 rows up to 20,000 products).
+SIMILARITY_BLOCK_CELLS = 40_000_000
+
+
 def top_n_similarity(
     left: sp.csr_matrix, right: sp.csr_matrix, *, n: int, block: int = 2000, denominator=None, drop_self: bool = True
 ) -> sp.csr_matrix:
     """Row-wise top-n of left @ right.T, computed in row blocks so memory stays bounded.
 
     `denominator(block_rows, product)` may rescale the block (e.g. shrunk cosine); drop_self removes the diagonal.
+    A block has at most `block` rows and at most SIMILARITY_BLOCK_CELLS cells (rows x right's rows): a block of
+    a dense product (TF-IDF cosine within a category) grows with the catalogue otherwise.
     """
     left, right_t = sp.csr_matrix(left), sp.csr_matrix(right.T)
+    block = max(1, min(block, SIMILARITY_BLOCK_CELLS // max(right.shape[0], 1)))
     parts = []
     for start in range(0, left.shape[0], block):
         stop = min(start + block, left.shape[0])

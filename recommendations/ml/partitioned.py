@@ -25,6 +25,7 @@ shop-wide statistics of its own (`ranker_context`): `shop_config` turns it off f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -51,7 +52,10 @@ class ItemStatistics:
     """Sums over customers, per product (or product pair).
 
     gram: items x items float64, sum over customers of w_ui * w_uj (the decayed, kind-weighted matrix); only its
-    upper triangle (diagonal included) is kept: it is symmetric, and it is the largest thing a build holds.
+    upper triangle (diagonal included) is kept: it is symmetric, and it is the largest thing a build holds. A build
+    does not keep it (`item_statistics_partial(..., gram=False)`: empty): it computes item_knn's neighbours in
+    product blocks instead (`item_similarity_blocks`).
+    sq_norms: the Gram matrix's diagonal, sum over customers of w_ui^2 (item_knn's norms, squared).
     popularity_recent / popularity_all: decayed popularity inside the window / over all time (unscaled).
     recent_interactions: how many interactions fell inside the popularity window (0: use all time).
     buyers / rebuyers: customers who bought each product once or more / in two baskets or more.
@@ -62,6 +66,7 @@ class ItemStatistics:
     most_bought: the most distinct products one customer bought (popularity's extra global candidates)."""
 
     gram: sp.csr_matrix
+    sq_norms: np.ndarray
     popularity_recent: np.ndarray
     popularity_all: np.ndarray
     recent_interactions: int
@@ -78,10 +83,14 @@ class ItemStatistics:
         return self.gram.shape[0]
 
 
-def item_statistics_partial(data: InteractionData, config: RecommenderConfig) -> ItemStatistics:
-    """The statistics of one customer partition (`data` holds only its customers' interactions)."""
+def item_statistics_partial(data: InteractionData, config: RecommenderConfig, *, gram: bool = True) -> ItemStatistics:
+    """The statistics of one customer partition (`data` holds only its customers' interactions). `gram=False`:
+    without the Gram matrix (an empty one), for `item_similarity_blocks`."""
     weights = sp.csr_matrix(data.weights, dtype=np.float64)
-    gram = sp.triu(weights.T @ weights, format="csr")
+    # in row order, as the product's diagonal sums them: the same float64 sums as gram.diagonal()
+    sq_norms = np.bincount(weights.indices, weights=weights.data * weights.data, minlength=data.n_items)
+    n = data.n_items
+    gram = sp.triu(weights.T @ weights, format="csr") if gram else sp.csr_matrix((n, n), dtype=np.float64)
 
     frame = data.interactions
     code_weight = np.zeros(5)  # popularity's own defaults when a kind has no weight in the config
@@ -102,7 +111,8 @@ def item_statistics_partial(data: InteractionData, config: RecommenderConfig) ->
         buyers = np.bincount(pairs.cols, minlength=data.n_items).astype(np.float64)
         rebuyers = np.bincount(pairs.cols, weights=again.astype(np.float64), minlength=data.n_items)
         rebuy_cols, rebuy_gaps = pairs.cols[again].astype(np.int64), pairs.gap[again]
-    return ItemStatistics(gram=gram, popularity_recent=popularity_recent, popularity_all=popularity_all,
+    return ItemStatistics(gram=gram, sq_norms=sq_norms, popularity_recent=popularity_recent,
+                          popularity_all=popularity_all,
                           recent_interactions=int(recent.sum()), buyers=buyers, rebuyers=rebuyers,
                           interactions_per_item=np.bincount(cols, minlength=data.n_items),
                           rebuy_cols=rebuy_cols, rebuy_gaps=rebuy_gaps, most_bought=most_bought_count(data),
@@ -118,6 +128,7 @@ def item_statistics_merge(parts: list[ItemStatistics]) -> ItemStatistics:
         gram = gram + part.gram
     return ItemStatistics(
         gram=sp.csr_matrix(gram),
+        sq_norms=np.sum([p.sq_norms for p in parts], axis=0),
         popularity_recent=np.sum([p.popularity_recent for p in parts], axis=0),
         popularity_all=np.sum([p.popularity_all for p in parts], axis=0),
         recent_interactions=sum(p.recent_interactions for p in parts),
@@ -150,6 +161,125 @@ def item_similarity(stats: ItemStatistics, config: RecommenderConfig) -> sp.csr_
     if not parts:
         return sp.csr_matrix((0, 0), dtype=np.float32)
     return sp.vstack(parts, format="csr", dtype=np.float32)
+
+
+# Entries of co-occurrence rows one product block may hold (an upper bound, `cooccurrence_bound`): with the
+# temporaries of its sum and top-n cut, a block's peak is some 40-60 bytes an entry (about 400 MB).
+COOCCURRENCE_BLOCK_ENTRIES = 8_000_000
+
+
+class WeightsSpill:
+    """The partitions' weights matrices (customers x products, float64, CSR and CSC) written to `directory` as
+    plain .npy arrays, one partition after the other, and read back memory-mapped (`load`): the statistics pass
+    holds one partition's matrix at a time, and `item_similarity_blocks` reads each partition once per product
+    block, touching only the pages the block needs (unmapped after it). They are customers' interactions:
+    `remove` them when the similarity is computed."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def add(self, weights: sp.csr_matrix) -> None:
+        rows = sp.csr_matrix(weights, dtype=np.float64)
+        for kind, matrix in (("csr", rows), ("csc", rows.tocsc())):
+            for name in ("data", "indices", "indptr"):
+                np.save(self.directory / f"{self.count}.{kind}.{name}.npy", getattr(matrix, name))
+        np.save(self.directory / f"{self.count}.shape.npy", np.asarray(rows.shape, np.int64))
+        self.count += 1
+
+    def __len__(self) -> int:
+        return self.count
+
+    def load(self, index: int) -> tuple[sp.csc_matrix, sp.csr_matrix]:
+        """Partition `index`'s matrix by columns and by rows, memory-mapped (nothing read until used)."""
+        shape = tuple(int(v) for v in np.load(self.directory / f"{index}.shape.npy"))
+        arrays = {(kind, name): np.load(self.directory / f"{index}.{kind}.{name}.npy", mmap_mode="r")
+                  for kind in ("csr", "csc") for name in ("data", "indices", "indptr")}
+        return tuple(cls((arrays[kind, "data"], arrays[kind, "indices"], arrays[kind, "indptr"]), shape=shape)
+                     for kind, cls in (("csc", sp.csc_matrix), ("csr", sp.csr_matrix)))
+
+    def remove(self) -> None:
+        for path in self.directory.glob("*.npy"):
+            path.unlink(missing_ok=True)
+        try:
+            self.directory.rmdir()
+        except OSError:
+            pass
+
+
+def cooccurrence_bound(weights: sp.csr_matrix) -> np.ndarray:
+    """Per product, an upper bound of its co-occurrence row's size in these customers: the products of every
+    customer who touched it, summed (also the work of computing that row)."""
+    weights = sp.csr_matrix(weights)
+    counts = np.diff(weights.indptr)
+    return np.bincount(weights.indices, weights=np.repeat(counts, counts).astype(np.float64),
+                       minlength=weights.shape[1])
+
+
+def product_blocks(bound: np.ndarray, entries: int) -> list[tuple[int, int]]:
+    """Consecutive product ranges [start, stop) whose rows' `bound` (each at most the catalogue's size) sum to at
+    most `entries` (at least one product each)."""
+    n = len(bound)
+    total = np.concatenate([[0.0], np.cumsum(np.minimum(bound, n))])
+    ranges, start = [], 0
+    while start < n:
+        stop = int(np.searchsorted(total, total[start] + entries, side="right")) - 1
+        stop = min(max(stop, start + 1), n)
+        ranges.append((start, stop))
+        start = stop
+    return ranges
+
+
+def item_similarity_blocks(parts: WeightsSpill | list[sp.csr_matrix], sq_norms: np.ndarray,
+                           config: RecommenderConfig, *, entries: int = COOCCURRENCE_BLOCK_ENTRIES,
+                           progress: Callable[[int, int], None] | None = None) -> sp.csr_matrix:
+    """item_knn's neighbours from the partitions' weights matrices (`parts`, in the order their statistics were
+    folded; `sq_norms`: the merged `ItemStatistics.sq_norms`) without the Gram matrix: for each block of products
+    (`product_blocks`, about `entries` co-occurrence entries), the rows of every partition's customers who touched
+    one of its products are stacked (at most the block's bound in entries) and multiplied once, giving the block's
+    rows of Wᵀ W over every customer, turned into shrunk cosines and cut to the top `item_neighbours` at once.
+    Partitions in id order give the very float64 sums of one product over every customer (`item_similarity` of a
+    single partition's statistics), so the same neighbours whatever the partitioning; memory: one block's
+    customers, never the whole matrix. `progress(done, total)` after each block."""
+    def load(index: int) -> tuple[sp.csc_matrix, sp.csr_matrix]:
+        if isinstance(parts, WeightsSpill):
+            return parts.load(index)
+        rows = sp.csr_matrix(parts[index], dtype=np.float64)
+        return rows.tocsc(), rows
+
+    n = len(sq_norms)
+    norms = np.sqrt(np.maximum(sq_norms, 0.0))
+    bound = np.zeros(n)
+    for index in range(len(parts)):
+        bound += cooccurrence_bound(load(index)[1])
+    pieces = []
+    ranges = product_blocks(bound, entries)
+    for done, (start, stop) in enumerate(ranges, start=1):
+        touched = []  # every partition's customers with an interaction in the block, their whole rows
+        for index in range(len(parts)):
+            cols, rows = load(index)
+            mask = np.zeros(rows.shape[0], dtype=bool)
+            mask[cols[:, start:stop].indices] = True
+            touched.append(rows[np.flatnonzero(mask)])
+            del cols, rows
+        stacked = sp.vstack(touched, format="csr", dtype=np.float64)  # at most the block's bound: <= entries
+        del touched
+        # rows start..stop of Wᵀ W: one sum per entry over the customers in partition (i.e. id) order, as one
+        # product over every customer computes it
+        block = sp.csr_matrix(stacked[:, start:stop].T @ stacked, dtype=np.float64)
+        del stacked
+        row_norms = np.repeat(norms[start:stop], np.diff(block.indptr))
+        block.data = (block.data / (row_norms * norms[block.indices] + config.item_shrinkage)).astype(np.float32)
+        block = sp.csr_matrix(block, dtype=np.float32)
+        block = _drop_diagonal(block, start)
+        pieces.append(topk_to_csr(topk_csr(block, config.item_neighbours, unique=True), n))
+        del block
+        if progress is not None:
+            progress(done, len(ranges))
+    if not pieces:
+        return sp.csr_matrix((0, 0), dtype=np.float32)
+    return sp.vstack(pieces, format="csr", dtype=np.float32)
 
 
 def item_popularity(stats: ItemStatistics, active: np.ndarray) -> np.ndarray:
@@ -345,10 +475,13 @@ class PartitionPartials:
     interactions: int
 
 
-def partition_partials(data: InteractionData, config: RecommenderConfig, *, tifu: bool) -> PartitionPartials:
+def partition_partials(data: InteractionData, config: RecommenderConfig, *, tifu: bool,
+                       gram: bool = True) -> PartitionPartials:
     """The partials of one partition (`data`: its customers only, built with the shop's `as_of` and products;
-    `config` already tuned, as TIFU's vectors depend on the tuned decay)."""
-    return PartitionPartials(stats=item_statistics_partial(data, config), users=user_index_partial(data, config),
+    `config` already tuned, as TIFU's vectors depend on the tuned decay). `gram=False`: without the Gram matrix
+    (the caller computes item_knn's neighbours with `item_similarity_blocks`)."""
+    return PartitionPartials(stats=item_statistics_partial(data, config, gram=gram),
+                             users=user_index_partial(data, config),
                              tifu=tifu_index_partial(data, config) if tifu else None,
                              interactions=len(data.interactions))
 
@@ -380,17 +513,19 @@ class PartitionedModel:
 
 
 def partitioned_model(partials: PartitionPartials, config: RecommenderConfig, *, content: sp.csr_matrix,
-                      visual: sp.csr_matrix) -> PartitionedModel:
+                      visual: sp.csr_matrix, similarity: sp.csr_matrix | None = None) -> PartitionedModel:
     """The shared model from the shop's merged partials (the Gram matrix is turned into neighbours, then
-    dropped)."""
+    dropped; `similarity`: item_knn's neighbours already computed, `item_similarity_blocks`)."""
     n = partials.stats.n_items
+    if similarity is None:
+        similarity = item_similarity(partials.stats, config)
     return PartitionedModel(stats=replace(partials.stats, gram=sp.csr_matrix((n, n), dtype=np.float64)),
-                            similarity=item_similarity(partials.stats, config), content=sp.csr_matrix(content),
+                            similarity=similarity, content=sp.csr_matrix(content),
                             visual=sp.csr_matrix(visual), users=partials.users, tifu=partials.tifu)
 
 
-_STAT_ARRAYS = ("popularity_recent", "popularity_all", "buyers", "rebuyers", "interactions_per_item", "rebuy_cols",
-                "rebuy_gaps")
+_STAT_ARRAYS = ("sq_norms", "popularity_recent", "popularity_all", "buyers", "rebuyers", "interactions_per_item",
+                "rebuy_cols", "rebuy_gaps")
 _STAT_NUMBERS = ("recent_interactions", "most_bought", "customers")
 
 
@@ -422,6 +557,8 @@ def partitioned_model_load(path: Path) -> PartitionedModel:
     with np.load(Path(path), allow_pickle=False) as saved:
         arrays = {name: saved[name] for name in saved.files}
     n = int(arrays["n_items"])
+    # a model saved before `sq_norms` existed (a build started before an upgrade): its partitions never read them
+    arrays.setdefault("sq_norms", np.zeros(n))
     stats = ItemStatistics(gram=sp.csr_matrix((n, n), dtype=np.float64),
                            **{name: arrays[name] for name in _STAT_ARRAYS},
                            **{name: int(arrays[name]) for name in _STAT_NUMBERS})

@@ -8,7 +8,9 @@
 2. blend weights, ranker and tuned settings on the validation split of a stable customer sample (everyone in a
    shop of up to `validation_train_customers`: the same validation as before);
 3. the statistics pass: partition after partition read, its item statistics and neighbour indexes folded into
-   the running sums, dropped; the shared model saved as an .npz beside the ranker, the similar products written
+   the running sums, its weights matrix written to disk (never the catalogue's co-occurrence matrix), dropped;
+   item_knn's neighbours computed product block by product block over those matrices, which are then removed;
+   the shared model saved as an .npz beside the ranker, the similar products written
    under the building version;
 4. one `recommendations_partition_task` per partition (the `ml` queue), enqueued on commit — or each run here.
 
@@ -50,6 +52,8 @@ from ..ml.data import build_interaction_data
 from ..ml.evaluate import validation_hybrid
 from ..ml.partitioned import (
     PartitionPartials,
+    WeightsSpill,
+    item_similarity_blocks,
     partials_merge,
     partition_hybrid,
     partition_partials,
@@ -204,15 +208,27 @@ def _statistics_pass(*, shop: Shop, version: RecommenderVersion, k: int, config:
     clock = time.perf_counter()
     merged: PartitionPartials | None = None
     tifu = customers <= tuned.tifu_neighbours_max_customers  # TIFU's neighbours: decided by the shop's size
-    for index, (lo, hi) in enumerate(bounds):
-        say(f"statistics of partition {index + 1} of {len(bounds)}")
-        data = _partition_data(shop_id=shop.pk, customer_range=(lo, hi), config=tuned, as_of=as_of, frames=whole)
-        partial = partition_partials(data, tuned, tifu=tifu)
-        del data
-        merged = partial if merged is None else partials_merge([merged, partial], tuned)
-        del partial
-    del whole
-    model = partitioned_model(merged, tuned, content=content, visual=visual)
+    # Each partition's weights matrix goes to disk instead of its co-occurrence (Gram) matrix, which is
+    # products x products: item_knn's neighbours are then computed product block by product block.
+    spill = WeightsSpill(_artifact_path(shop=shop, version_id=version.pk, name="weights"))
+    try:
+        for index, (lo, hi) in enumerate(bounds):
+            say(f"statistics of partition {index + 1} of {len(bounds)}")
+            data = _partition_data(shop_id=shop.pk, customer_range=(lo, hi), config=tuned, as_of=as_of,
+                                   frames=whole)
+            partial = partition_partials(data, tuned, tifu=tifu, gram=False)
+            spill.add(data.weights)
+            del data
+            merged = partial if merged is None else partials_merge([merged, partial], tuned)
+            del partial
+        del whole
+        say("item neighbours, by product blocks")
+        # each block moves the job's progress (its time): the stall sweep sees a long pass still working
+        similarity = item_similarity_blocks(spill, merged.stats.sq_norms, tuned, progress=lambda done, total: say(
+            f"item neighbours, by product blocks: {done} of {total}"))
+    finally:
+        spill.remove()  # customers' interactions: not kept past the pass
+    model = partitioned_model(merged, tuned, content=content, visual=visual, similarity=similarity)
     interactions_total = merged.interactions
     del merged
     partitioned_model_save(model, _artifact_path(shop=shop, version_id=version.pk, name="partitioned.npz"))

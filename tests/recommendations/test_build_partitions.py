@@ -178,3 +178,30 @@ def test_an_older_build_finishing_last_never_replaces_a_newer_one_and_the_shared
     assert _lists(newer.pk) == rows and not Recommendation.objects.filter(version=older).exists()
     job = Job.objects.get(pk=older.job_id)
     assert job.status == Job.Status.FAILED and f"superseded by recommender build {newer.pk}" in job.error
+
+
+def test_the_statistics_pass_leaves_no_customer_matrices_on_disk_even_when_it_fails(
+            simulated_shop, settings, django_capture_on_commit_callbacks, monkeypatch):
+    # catches: the partitions' weights matrices (customers' interactions, written for the product-block pass) kept
+    # after the pass, or left behind by a pass that failed
+    from recommendations.services import build
+
+    settings.RECOMMEND_PARTITION_CUSTOMERS = 250
+    version, callbacks = _build_enqueued(simulated_shop, django_capture_on_commit_callbacks)
+    artifact = Path(django_settings.MODEL_DIR) / simulated_shop.slug / "recommender" / str(version.pk)
+    assert (artifact / "partitioned.npz").exists() and not (artifact / "weights").exists()
+
+    seen = []
+
+    def fail(spill, *args, **kwargs):
+        seen.append(spill.directory)
+        assert len(list(spill.directory.glob("*.npy"))) == 3 * 7  # every partition's matrix is on disk now
+        raise MemoryError("no room for a block")
+
+    monkeypatch.setattr(build, "item_similarity_blocks", fail)
+    with pytest.raises(MemoryError):
+        recommendations_build(shop=simulated_shop, k=10, config=recommender_config(shop=simulated_shop,
+                                                                                   **DETERMINISTIC))
+    failing = RecommenderVersion.objects.filter(shop=simulated_shop).latest("pk")
+    assert failing.status == RecommenderVersion.Status.FAILED
+    assert seen == [artifact.parent / str(failing.pk) / "weights"] and not seen[0].exists()
