@@ -41,6 +41,18 @@ def simulated_shop(db, simulated_dir):
     return shop
 
 
+@pytest.fixture
+def trained_shop(simulated_shop):
+    """The simulated shop with a 60-day horizon and purchase and churn champions (BG/NBD and LightGBM)."""
+    from predictions.services.training import model_train
+
+    for task in ("purchase", "churn"):
+        model_train(shop=simulated_shop, task=task, horizon_days=60, algorithms=["bgnbd", "lgbm"])
+    simulated_shop.horizon_days = 60
+    simulated_shop.save()
+    return simulated_shop
+
+
 def calls_counted(monkeypatch, owner, name: str) -> list:
     """Replace `owner.name` (a function) with one that records each call's arguments and calls the real one:
     a count of real work (queries, round trips), not a stand-in for it. Returns the list of calls."""

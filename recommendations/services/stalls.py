@@ -90,18 +90,16 @@ def runs_stalled_resume(*, stall_seconds: int | None = None, max_resumes: int | 
                        f"{waiting} task(s) still waiting on {', '.join(sorted(queues))} (a lost one can only be told "
                        f"apart once they have drained)")
         return sweep
-    for run_id in run_ids:
-        outcome = _scoring_run_stalled(run_id=run_id, cutoff=cutoff, max_resumes=max_resumes)
-        if outcome == "resumed":
-            sweep.scoring_resumed.append(run_id)
-        elif outcome == "failed":
-            sweep.scoring_failed.append(run_id)
-    for version_id in version_ids:
-        outcome = _build_stalled(version_id=version_id, cutoff=cutoff, max_resumes=max_resumes)
-        if outcome == "resumed":
-            sweep.builds_resumed.append(version_id)
-        elif outcome == "failed":
-            sweep.builds_failed.append(version_id)
+    for ids, stalled, resumed, failed in (
+        (run_ids, _scoring_run_stalled, sweep.scoring_resumed, sweep.scoring_failed),
+        (version_ids, _build_stalled, sweep.builds_resumed, sweep.builds_failed),
+    ):
+        for pk in ids:
+            outcome = stalled(pk, cutoff=cutoff, max_resumes=max_resumes)
+            if outcome == "resumed":
+                resumed.append(pk)
+            elif outcome == "failed":
+                failed.append(pk)
     if any(sweep.to_dict().values()):
         logger.warning("stall sweep: %s", sweep.to_dict())
     return sweep
@@ -165,7 +163,7 @@ def _parts(indexes: list[int]) -> str:
     return ", ".join(str(i) for i in indexes)
 
 
-def _scoring_run_stalled(*, run_id: int, cutoff: dt.datetime, max_resumes: int) -> str | None:
+def _scoring_run_stalled(run_id: int, *, cutoff: dt.datetime, max_resumes: int) -> str | None:
     with transaction.atomic():
         # The run's row locked as a chunk locks it to record itself done: the two never overwrite each other's
         # summary, a run that its last chunk finished meanwhile is not touched (its status is read again under the
@@ -199,7 +197,7 @@ def _scoring_run_stalled(*, run_id: int, cutoff: dt.datetime, max_resumes: int) 
     return "resumed"
 
 
-def _build_stalled(*, version_id: int, cutoff: dt.datetime, max_resumes: int) -> str | None:
+def _build_stalled(version_id: int, *, cutoff: dt.datetime, max_resumes: int) -> str | None:
     with transaction.atomic():
         # Locked as a partition locks it to record itself done (services/build.py).
         version = (RecommenderVersion.objects.select_for_update()

@@ -11,18 +11,8 @@ from catalog.models import Category, Product
 from ecomsight.errors import UserError
 from predictions.models import CustomerInterest, CustomerScore, ScoringRun
 from predictions.services.scoring import scoring_chunk_run, scoring_run_create, scoring_run_execute
-from predictions.services.training import model_train
 from predictions.tasks import scoring_chunk_task
 from tests.accounts.factories import UserFactory
-
-
-@pytest.fixture
-def trained_shop(simulated_shop):
-    for task in ("purchase", "churn"):
-        model_train(shop=simulated_shop, task=task, horizon_days=60, algorithms=["bgnbd", "lgbm"])
-    simulated_shop.horizon_days = 60
-    simulated_shop.save()
-    return simulated_shop
 
 
 @pytest.mark.django_db

@@ -23,7 +23,6 @@ from accounts.models import Job
 from ecomsight.celery import app as celery_app
 from predictions.models import CustomerScore, ScoringRun
 from predictions.services.scoring import scoring_chunk_run, scoring_run_create, scoring_run_execute, scoring_run_fail
-from predictions.services.training import model_train
 from recommendations.models import Recommendation, RecommenderVersion
 from recommendations.services import recommendations_partition_run, stalls
 from recommendations.services.stalls import runs_stalled_resume
@@ -32,15 +31,6 @@ from recommendations.tasks import recommendations_build_task, runs_stalled_resum
 pytestmark = pytest.mark.django_db
 
 STALL = 1800  # seconds; each test ages the job's progress past it
-
-
-@pytest.fixture
-def trained_shop(simulated_shop):
-    for task in ("purchase", "churn"):
-        model_train(shop=simulated_shop, task=task, horizon_days=60, algorithms=["bgnbd", "lgbm"])
-    simulated_shop.horizon_days = 60
-    simulated_shop.save()
-    return simulated_shop
 
 
 def _purge() -> None:
