@@ -4,8 +4,10 @@ Thin views: parse the query or body, call a selector or service of predictions, 
 
 from __future__ import annotations
 
+import functools
+
 from django.db import transaction
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, QueryDict, StreamingHttpResponse
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -143,6 +145,31 @@ class _SnapshotListMixin:
                                                  extra={"scoring_run": _run_ref(run)}))
 
 
+_AT_RISK_FILTER_NAMES = query_names(AtRiskFilterSerializer)
+
+
+def at_risk_filter(params) -> AtRiskFilter:
+    """The at-risk filter an API query asks for (a 400 for a value it does not take). The same query is validated
+    once per process: the answer depends on the filter's parameters alone, and validating them (DRF copies the
+    serializer's 18 fields on every call) cost 0.36 ms of an at-risk call's ~2.5 ms of CPU."""
+    return _at_risk_filter(tuple((key, tuple(params.getlist(key))) for key in sorted(params)
+                                 if key in _AT_RISK_FILTER_NAMES))
+
+
+@functools.lru_cache(maxsize=512)
+def _at_risk_filter(items: tuple[tuple[str, tuple[str, ...]], ...]) -> AtRiskFilter:
+    # Only a valid query is kept (lru_cache keeps no exception): an invalid one is validated again each time.
+    params = QueryDict(mutable=True)
+    for key, values in items:
+        params.setlist(key, list(values))
+    query = AtRiskFilterSerializer(data=params)
+    query.is_valid(raise_exception=True)
+    flt = AtRiskFilter.from_query(web_query(params, query.validated_data))
+    if flt.errors:
+        raise exceptions.ValidationError(flt.errors[0])
+    return flt
+
+
 class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
     """The at-risk list."""
 
@@ -159,11 +186,7 @@ class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
                                                 "results": [ROW_EXAMPLE]})],
     )
     def get(self, request):
-        query = AtRiskFilterSerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        flt = AtRiskFilter.from_query(web_query(request.query_params, query.validated_data))
-        if flt.errors:
-            raise exceptions.ValidationError(flt.errors[0])
+        flt = at_risk_filter(request.query_params)
         if flt.segment is not None:
             segment_get(shop=self.shop, segment_id=flt.segment)  # 404 for a segment the shop does not have
         return self.snapshot_page(request, lambda run_id, start, stop: at_risk_list_window(

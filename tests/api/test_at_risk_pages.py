@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from behavior.services import data_import
 from predictions.models import CustomerScore
 from privacy.services import customer_erase
+from tests.api.conftest import assert_error
 from tests.predictions.factories import ScoringRunFactory, scored_customers
 
 pytestmark = pytest.mark.django_db
@@ -122,3 +123,17 @@ def test_with_redis_down_the_page_is_read_from_postgresql(clients, scored, setti
     settings.API_TOKEN_CACHE_SECONDS = 0
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": None}}
     assert _ids(clients["marketer"].get(AT_RISK)) == ["C1", "C2", "C3", "C4", "C5"]
+
+
+def test_a_filter_validated_once_per_process_answers_each_query_as_before(clients, scored):
+    # The validated filter is kept per query (predictions.api.views.at_risk_filter); a refused value is refused
+    # every time, and the paging parameters do not change which filter is read.
+    for _ in range(2):
+        refused = assert_error(clients["analyst"].get("/api/v1/at-risk/?band=purple"), 400)
+        assert refused["field"] == "band.0"
+    first = clients["analyst"].get("/api/v1/at-risk/?band=high&churn_min=0.5").json()
+    again = clients["analyst"].get("/api/v1/at-risk/?churn_min=0.5&band=high&page_size=50").json()
+    assert first["results"] and again["results"] == first["results"]
+    assert {row["risk_band"] for row in first["results"]} == {"high"}
+    assert all(row["churn_probability"] >= 0.5 for row in first["results"])
+    assert clients["analyst"].get("/api/v1/at-risk/?band=low").json()["results"] != first["results"]
