@@ -49,6 +49,13 @@ def job_fail(*, job_id: int, error: str) -> None:
     Job.objects.filter(pk=job_id).update(status=Job.Status.FAILED, finished_at=timezone.now(), error=error)
 
 
+def job_resumed(*, job_id: int, message: str) -> None:
+    """A stalled run's job running again (its lost parts queued anew): error and end cleared; the resume counts as
+    progress, so the stall sweep waits RUN_STALL_SECONDS again before the next one."""
+    Job.objects.filter(pk=job_id).update(status=Job.Status.RUNNING, error="", finished_at=None,
+                                         progress_at=timezone.now(), message=message[:500])
+
+
 @contextmanager
 def job_running(job_id: int | None) -> Iterator[None]:
     """Mark a job running for the duration of a block; a failure marks it failed with a readable error

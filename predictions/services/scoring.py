@@ -19,7 +19,7 @@ import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.jobs import job_create, job_fail, job_finish, job_progress
+from accounts.jobs import job_create, job_fail, job_finish, job_progress, job_resumed
 from accounts.models import Job, Shop
 from behavior.models import Customer
 from ecomsight.db import bulk_insert
@@ -326,10 +326,8 @@ def scoring_run_resume(*, run_id: int, enqueue: bool = True, running_only: bool 
             return run  # running_only (the stall sweep): a run a chunk failed meanwhile keeps its failure
         missing = scoring_run_missing(run)
         ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING)
-        if run.job_id:  # the resume counts as progress: the sweep waits RUN_STALL_SECONDS again before the next one
-            Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING, error="", finished_at=None,
-                                                     progress_at=timezone.now(),
-                                                     message=f"resumed: {len(missing)} chunk(s) to run again")
+        if run.job_id:
+            job_resumed(job_id=run.job_id, message=f"resumed: {len(missing)} chunk(s) to run again")
         if enqueue:  # once the resume commits (the sweep's transaction, when it calls this)
             from ..tasks import scoring_chunk_task
 

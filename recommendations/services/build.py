@@ -39,7 +39,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.jobs import job_create, job_fail, job_finish, job_progress, job_running
+from accounts.jobs import job_create, job_fail, job_finish, job_progress, job_resumed, job_running
 from accounts.models import Job, Shop
 from catalog.models import Category
 from ecomsight.db import bulk_insert_frame
@@ -469,10 +469,8 @@ def recommendations_build_resume(*, version_id: int, enqueue: bool = True,
         missing = recommendations_build_missing(version)
         if version.status != RecommenderVersion.Status.BUILDING or missing is None:
             return version
-        if version.job_id:  # the resume counts as progress: the sweep waits RUN_STALL_SECONDS again before the next
-            Job.objects.filter(pk=version.job_id).update(status=Job.Status.RUNNING, error="", finished_at=None,
-                                                         progress_at=timezone.now(),
-                                                         message=f"resumed: {len(missing)} partition(s) to run again")
+        if version.job_id:
+            job_resumed(job_id=version.job_id, message=f"resumed: {len(missing)} partition(s) to run again")
         if enqueue:  # once the resume commits (the stall sweep's transaction, when it calls this)
             from ..tasks import recommendations_partition_task
 
