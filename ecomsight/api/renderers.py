@@ -19,6 +19,12 @@ _default = JSONEncoder().default
 _LINE_SEPARATORS = (("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029"))
 
 
+def encode(data) -> bytes:
+    """`data` as the renderer writes it (compact; TypeError for what orjson cannot take): also what a kept copy of
+    an answer holds (predictions.api.pages), so that the copy renders to the same bytes."""
+    return orjson.dumps(data, default=_default, option=_OPTIONS)
+
+
 class JSONRenderer(renderers.JSONRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if data is None:
@@ -27,7 +33,7 @@ class JSONRenderer(renderers.JSONRenderer):
                 self.get_indent(accepted_media_type, renderer_context or {}) is not None:
             return super().render(data, accepted_media_type, renderer_context)
         try:
-            out = orjson.dumps(data, default=_default, option=_OPTIONS)
+            out = encode(data)
         except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a type neither side knows
             return super().render(data, accepted_media_type, renderer_context)
         # As DRF: escaped, so that the JSON is also valid JavaScript.

@@ -190,8 +190,8 @@ PERSONAL_DATA_INDEX_KEY = env.str("PERSONAL_DATA_INDEX_KEY", default="")
 IMPORT_HEARTBEAT_STALE_SECONDS = env.int("IMPORT_HEARTBEAT_STALE_SECONDS", default=600)
 # A verified API token is kept this long in the cache (accounts/tokens.py; 0: verified on every call).
 API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=30)
-# The API's first at-risk page of a filter is kept this long in the cache, sealed (predictions/selectors/
-# at_risk_pages.py; dropped at once by re-scoring, erasure and arriving data; 0: read from PostgreSQL every call).
+# The API's first at-risk page of a filter is kept this long in the cache, sealed (predictions/api/pages.py; dropped
+# at once by a scoring run landing, re-scoring, erasure and arriving data; 0: read from PostgreSQL every call).
 AT_RISK_PAGE_CACHE_SECONDS = env.int("AT_RISK_PAGE_CACHE_SECONDS", default=60)
 API_BODY_MAX_BYTES = env.int("API_BODY_MAX_BYTES", default=100 * 1024 ** 2)
 FORM_BODY_MAX_BYTES = env.int("FORM_BODY_MAX_BYTES", default=1024 ** 2)

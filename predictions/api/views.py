@@ -38,7 +38,7 @@ from ecomsight.api.renderers import JSONRenderer
 from ecomsight.api.schema import documented_get
 from ecomsight.api.views import PAGING, ShopApiMixin, query_names
 from predictions.filters import AtRiskFilter
-from predictions.models import ModelVersion, ScoringRun, Segment
+from predictions.models import ModelVersion, Segment
 from predictions.selectors.at_risk import scoring_run_current
 from predictions.selectors.at_risk_pages import at_risk_list_window
 from predictions.selectors.interests import customer_interests_current
@@ -60,6 +60,7 @@ from predictions.services.segments import (
 )
 from predictions.services.training import model_version_promote, parse_algorithms
 
+from .pages import Page, at_risk_first_page, page_of, page_rows_for
 from .serializers import (
     AtRiskFilterSerializer,
     AtRiskRowSerializer,
@@ -76,7 +77,6 @@ from .serializers import (
     SegmentOutputSerializer,
     SegmentPatchSerializer,
     TrainInputSerializer,
-    at_risk_row_data,
     interests_data,
     score_data,
     web_query,
@@ -110,10 +110,6 @@ MODEL_EXAMPLE = {
 }
 
 
-def _run_ref(run: ScoringRun | None) -> dict | None:
-    return {"id": run.pk, "as_of": run.as_of} if run else None
-
-
 def _snapshot_schema(row_serializer, name: str):
     return inline_serializer(name, {
         "next": serializers.URLField(allow_null=True),
@@ -128,21 +124,25 @@ class _SnapshotListMixin:
 
     pagination_class = SnapshotCursorPagination
 
-    def snapshot_page(self, request, window_of) -> Response:
+    def snapshot_page(self, request, window_of, *, first_page=None) -> Response:
         """The page of the list whose rows start to stop - 1 in the run `run_id` names (None: the shop's current
-        run) are `window_of(run_id, start, stop)` (an AtRiskWindow: the run found, and its rows)."""
+        run) are `window_of(run_id, start, stop)` (an AtRiskWindow: the run found, and its rows). The first page
+        of the current run comes from `first_page(stop, read)` when given (the kept at-risk pages)."""
         paginator = SnapshotCursorPagination()
         run_id, offset = paginator.start(request)
-        window = window_of(run_id, offset, offset + paginator.page_size + 1)
-        run = window.run
-        if run_id is not None and run is None:
+        stop = offset + paginator.page_size + 1
+
+        def read() -> Page:
+            return page_of(window_of(run_id, offset, stop))
+
+        page = first_page(stop, read) if first_page is not None and run_id is None and offset == 0 else read()
+        if run_id is not None and page.run is None:
             raise exceptions.ValidationError({"cursor": [exceptions.ErrorDetail(
                 "The scores this cursor paged through are gone: start again without a cursor.",
                 code="invalid_cursor")]})
-        rows = paginator.paginate_rows(window.rows, run_id=run.pk if run else None, offset=offset)
-        personal = request_personal_data(request)
-        return Response(paginator.paginated_data([at_risk_row_data(row, personal=personal) for row in rows],
-                                                 extra={"scoring_run": _run_ref(run)}))
+        rows = paginator.paginate_rows(page.rows, run_id=page.run["id"] if page.run else None, offset=offset)
+        return Response(paginator.paginated_data(page_rows_for(rows, personal=request_personal_data(request)),
+                                                 extra={"scoring_run": page.run}))
 
 
 _AT_RISK_FILTER_NAMES = query_names(AtRiskFilterSerializer)
@@ -189,8 +189,10 @@ class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
         flt = at_risk_filter(request.query_params)
         if flt.segment is not None:
             segment_get(shop=self.shop, segment_id=flt.segment)  # 404 for a segment the shop does not have
-        return self.snapshot_page(request, lambda run_id, start, stop: at_risk_list_window(
-            shop=self.shop, flt=flt, run_id=run_id, start=start, stop=stop))
+        return self.snapshot_page(
+            request, lambda run_id, start, stop: at_risk_list_window(
+                shop=self.shop, flt=flt, run_id=run_id, start=start, stop=stop),
+            first_page=lambda stop, read: at_risk_first_page(shop=self.shop, flt=flt, stop=stop, read=read))
 
 
 class CustomerScoresApi(ShopApiMixin, APIView):

@@ -1,6 +1,6 @@
-"""Retiring the at-risk pages the API keeps in the cache (predictions.selectors.at_risk_pages) when their rows
-change: called by the re-scoring and the erasure, and on every data arrival (predictions.apps connects it to
-behavior's signals)."""
+"""Retiring the at-risk pages the API keeps in the cache (predictions.api.pages) when what they show changes:
+called by the re-scoring and the erasure, on every data arrival and whenever a scoring run is saved or deleted
+(predictions.apps connects it to behavior's signals and ScoringRun's)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,16 @@ import uuid
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models.signals import post_save
 
-from ..selectors.at_risk_pages import at_risk_pages_generation_key
+from ..models import ScoringRun
 
 logger = logging.getLogger(__name__)
+
+
+def at_risk_pages_generation_key(shop_id: int) -> str:
+    """The cache key of the shop's page generation: the kept pages count only under the one they name."""
+    return f"at-risk-pages:{shop_id}"
 
 
 def at_risk_pages_forget(*, shop_id: int) -> None:
@@ -34,3 +40,12 @@ def at_risk_pages_forget_on_change(sender, *, shop_id: int, **kwargs) -> None:
     `ordered_since_scoring` changes) and data_arrived (an import or API batch committed: customers' names,
     emails and countries, reviews, products)."""
     at_risk_pages_forget(shop_id=shop_id)
+
+
+def at_risk_pages_forget_on_run_change(sender, *, instance, **kwargs) -> None:
+    """Receives ScoringRun's post_save and post_delete: a run that succeeds becomes the shop's current run (the
+    run a kept first page names), one that fails or is deleted may stop being it. A pending or running run saved
+    (created, a chunk done) is no shop's current run: nothing shown changes."""
+    if kwargs.get("signal") is post_save and instance.status in (ScoringRun.Status.PENDING, ScoringRun.Status.RUNNING):
+        return
+    at_risk_pages_forget(shop_id=instance.shop_id)

@@ -301,7 +301,8 @@ def scoring_run_fail(*, run_id: int, error: str) -> None:
     run = ScoringRun.objects.filter(pk=run_id).first()
     if run is None:
         return
-    ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.FAILED)
+    run.status = ScoringRun.Status.FAILED
+    run.save(update_fields=["status"])  # saved, not updated: the API's kept pages hear of it (post_save)
     if run.job_id:
         job_fail(job_id=run.job_id, error=error[:2000])
 

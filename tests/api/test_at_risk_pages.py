@@ -1,6 +1,6 @@
-"""The API keeps the first at-risk page of a filter in Redis (predictions.selectors.at_risk_pages): a kept page
-answers the same bytes as one read from PostgreSQL, never outlives a write that changes its rows, and holds no
-customer's email or name in clear."""
+"""The API keeps the first at-risk page of a filter in Redis (predictions.api.pages): a kept page answers the same
+bytes as one read from PostgreSQL, never outlives a write that changes its rows or which run is current, and holds
+no customer's email or name in clear."""
 
 from datetime import timedelta
 
@@ -43,13 +43,14 @@ def test_a_kept_page_is_answered_without_reading_the_rows(clients, scored):
     with CaptureQueriesContext(connection) as queries:
         assert _ids(clients["marketer"].get(AT_RISK)) == ["C1", "C2", "C3", "C4", "C5"]
     tables = " ".join(q["sql"] for q in queries.captured_queries)
-    assert "predictions_customerscore" not in tables and "behavior_customer" not in tables
-    assert "predictions_scoringrun" in tables  # the current run is read on every call
+    # Nor the current run: the page names it, and a run saved retires the page.
+    for table in ("predictions_customerscore", "behavior_customer", "predictions_scoringrun"):
+        assert table not in tables
 
 
 def test_only_filters_on_the_scores_own_columns_are_kept():
+    from predictions.api.pages import at_risk_page_kept
     from predictions.filters import AtRiskFilter
-    from predictions.selectors.at_risk_pages import at_risk_page_kept
 
     assert at_risk_page_kept(AtRiskFilter.from_query({"bands": "high", "churn_min": "50", "limit": "10"}))
     for other in ({"category": "3"}, {"brand": "Acme"}, {"brand": "Acme", "brand_min": "30"}, {"country": "DE"},
@@ -94,6 +95,31 @@ def test_a_newer_run_replaces_a_kept_page_at_once(clients, shop, scored):
     scored_customers(shop, newer, [{"external_id": "N1", "p": 0.99}])
     body = clients["marketer"].get(AT_RISK).json()
     assert body["scoring_run"]["id"] == newer.pk and [r["customer_id"] for r in body["results"]] == ["N1"]
+
+
+def test_a_current_run_that_fails_or_is_deleted_leaves_the_kept_page_at_once(clients, shop, scored):
+    from predictions.services.scoring import scoring_run_fail
+
+    older = ScoringRunFactory(shop=shop, as_of=scored["run"].as_of - timedelta(days=30))
+    scored_customers(shop, older, [{"external_id": "O1", "p": 0.9}])
+    assert clients["marketer"].get(AT_RISK).json()["scoring_run"]["id"] == scored["run"].pk
+    scoring_run_fail(run_id=scored["run"].pk, error="a late chunk failed")
+    body = clients["marketer"].get(AT_RISK).json()
+    assert body["scoring_run"]["id"] == older.pk and [r["customer_id"] for r in body["results"]] == ["O1"]
+    older.delete()
+    body = clients["marketer"].get(AT_RISK).json()
+    assert body["scoring_run"] is None and body["results"] == []
+
+
+def test_a_page_kept_for_a_shop_of_a_recreated_database_is_not_served(clients, shop, scored):
+    # Redis may outlive the database: a new shop with the same id (here: the same shop, another creation time)
+    # must not be answered from the old one's pages, even under the same generation.
+    assert _ids(clients["admin"].get(AT_RISK)) == ["C1", "C2", "C3", "C4", "C5"]
+    CustomerScore.objects.filter(customer__external_id="C1", task="churn").update(probability=0.01,
+                                                                                   revenue_at_risk=0.01)
+    type(shop).objects.filter(pk=shop.pk).update(created_at=shop.created_at - timedelta(days=1))
+    cache.delete_many(cache.keys("api-token:*"))  # the tokens' kept copies hold the shop as it was
+    assert _ids(clients["admin"].get(AT_RISK))[-1] == "C1"
 
 
 def test_a_row_changed_outside_the_services_shows_once_the_page_expires(clients, scored):

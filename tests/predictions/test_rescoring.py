@@ -188,7 +188,7 @@ def test_rescoring_recomputes_the_customers_interest_profile_and_no_one_elses(ru
 
 
 def test_a_rescoring_retires_the_at_risk_page_the_api_keeps(run, analyst):
-    # The API keeps the first at-risk page (predictions.selectors.at_risk_pages); the re-scored rows replace it.
+    # The API keeps the first at-risk page (predictions.api.pages); the re-scored rows replace it.
     page = "/api/v1/at-risk/?sort=churn&page_size=3"
     before = analyst.get(page).json()["results"]
     assert customers_rescore(shop=run.shop, customer_ids=[s.customer_id for s in _at_risk(run, 3)]) == 3
