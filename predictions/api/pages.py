@@ -2,8 +2,7 @@
 Django's cache (Redis) between the writes that change it.
 
 A page is built as the API answers it: the run it was read in ({"id", "as_of"}) and its rows as at_risk_row_data
-writes them with the customer's email and name; a caller without personal data gets them as nulls
-(`page_rows_for`).
+writes them, personal fields included; a caller without personal data gets them as nulls (`page_rows_for`).
 
 Why the first page is kept: on two cores the API is throughput-bound (32 clients wait ≈ 32 / requests per second),
 and an at-risk page read from PostgreSQL costs 3-4 times the CPU of a customer's scores (the ORM builds a query with
@@ -18,16 +17,20 @@ filter on categories, countries, reviews or a saved segment reads other tables a
 customers' emails and names: kept sealed with the personal-data key (ecomsight.crypto.personal_seal), so Redis
 never holds them in clear.
 
-A page is kept under its shop (with the shop's creation time: ids repeat when a database is recreated, and Redis
-may outlive it), its filter and page length, with the shop's page generation it was read under: a random token
-that predictions.services.at_risk_pages replaces when a write that changes what the page shows commits: a scoring
-run saved or deleted (a run that lands becomes the current one), a re-scoring, an erasure, orders or events stored
+A page is kept under its format (PAGE_FORMAT and the fields), its shop (with the shop's creation time: ids repeat
+when a database is recreated, and Redis may outlive it), its filter and page length, with the shop's page
+generation it was read under: a random token that predictions.services.at_risk_pages replaces when a write that
+changes what the page shows commits: a scoring run that succeeds, fails or is deleted (a run that lands becomes the
+current one), a re-scoring, an erasure, orders or events stored
 (behavior.signals.customers_changed, per committed batch), an import when it finishes or an API batch
 (behavior.signals.data_arrived: while a customers file is being imported, its committed batches' new names or
 emails show when the import ends or within the page's lifetime). A kept page counts only under the generation it
 names: the generation and the page are read together (one MGET), before the rows, so a page built from rows read
 before a write committed names the generation that write retired and is never served. Anything else (a row
-changed in SQL or through the admin) shows within AT_RISK_PAGE_CACHE_SECONDS. With Redis down, pages are read from
+changed in SQL or through the admin, a database restored from a backup under a Redis that kept its pages) shows
+within AT_RISK_PAGE_CACHE_SECONDS, and so does a write whose retiring could not reach Redis at its commit (logged):
+the kept page then still names the run current before it. Deploy the workers (which finish scoring runs) with or
+before the web processes, so that every run that lands retires the pages. With Redis down, pages are read from
 PostgreSQL (logged)."""
 
 from __future__ import annotations
@@ -48,10 +51,9 @@ from accounts.models import Shop
 from ecomsight.api.renderers import encode
 from ecomsight.crypto import personal_seal, personal_unseal
 from predictions.filters import AtRiskFilter
-from predictions.selectors.at_risk_pages import AtRiskWindow
-from predictions.services.at_risk_pages import at_risk_pages_generation_key
+from predictions.selectors.at_risk_pages import AtRiskWindow, at_risk_pages_generation_key
 
-from .serializers import at_risk_row_data
+from .serializers import AtRiskRowSerializer, at_risk_row_data, at_risk_row_masked
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +71,20 @@ def page_of(window: AtRiskWindow) -> Page:
     """The window's run and rows as the API writes them."""
     run = window.run
     return Page(run={"id": run.pk, "as_of": run.as_of} if run else None,
-                rows=[at_risk_row_data(row, personal=True) for row in window.rows])
+                rows=[at_risk_row_data(row) for row in window.rows])
 
 
 def page_rows_for(rows: list[dict], *, personal: bool) -> list[dict]:
-    """The page's rows for a caller who may (`personal`) or may not see customers' email and name."""
-    return rows if personal else [{**row, "email": None, "name": None} for row in rows]
+    """The page's rows for a caller who may (`personal`) or may not see customers' personal data."""
+    return rows if personal else [at_risk_row_masked(row) for row in rows]
+
+
+# What a kept page holds, in its key: a release that changes the row's fields or the page's never reads the pages an
+# earlier one kept (they expire), nor does one running beside it during a deploy. PAGE_FORMAT counts changes of
+# meaning the field names do not show.
+PAGE_FORMAT = 1
+_FORMAT = hashlib.sha256(f"{PAGE_FORMAT}|{','.join(Page.__dataclass_fields__)}|"
+                         f"{','.join(AtRiskRowSerializer().fields)}".encode()).hexdigest()[:12]
 
 
 # The filter fields on the scores' own columns. A list of those allowed, not of those refused: a filter field added
@@ -111,11 +121,16 @@ def at_risk_first_page(*, shop: Shop, flt: AtRiskFilter, stop: int, read: Callab
     if kept is not None and kept[0] == generation:
         try:
             return Page(**orjson.loads(personal_unseal(kept[1])))
-        except InvalidToken:  # sealed under a key no longer configured: read it again
-            pass
+        except (InvalidToken, orjson.JSONDecodeError, TypeError):  # another key, or not a page: read it again
+            logger.warning("kept at-risk page unreadable: read from PostgreSQL", exc_info=True)
     page = read()
     try:
-        cache.set(page_key, (generation, personal_seal(encode({"run": page.run, "rows": page.rows}))), seconds)
+        sealed = personal_seal(encode({"run": page.run, "rows": page.rows}))
+    except TypeError:  # a value orjson cannot write (the renderer then writes it through DRF's): not kept
+        logger.warning("at-risk page not kept: not encodable", exc_info=True)
+        return page
+    try:
+        cache.set(page_key, (generation, sealed), seconds)
     except Exception:  # noqa: BLE001
         logger.warning("cache unavailable: at-risk page not kept", exc_info=True)
     return page
@@ -124,4 +139,4 @@ def at_risk_first_page(*, shop: Shop, flt: AtRiskFilter, stop: int, read: Callab
 def _page_key(*, shop: Shop, flt: AtRiskFilter, stop: int) -> str:
     query = json.dumps(flt.to_dict(), sort_keys=True)
     digest = hashlib.sha256(f"{query}|{stop}".encode()).hexdigest()[:32]
-    return f"at-risk-page:{shop.pk}:{shop.created_at.timestamp()}:{digest}"
+    return f"at-risk-page:{_FORMAT}:{shop.pk}:{shop.created_at.timestamp()}:{digest}"

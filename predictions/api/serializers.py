@@ -189,17 +189,25 @@ class AtRiskRowSerializer(serializers.Serializer):
                   "out by default.")
 
 
-def at_risk_row_data(row: AtRiskRow, *, personal: bool) -> dict:
+# The fields of an at-risk row that are personal data: null for a caller whose role may not see them.
+AT_RISK_PERSONAL_FIELDS = ("email", "name")
+
+
+def at_risk_row_data(row: AtRiskRow) -> dict:
     """An at-risk row in AtRiskRowSerializer's shape (built directly: the documented schema stays the
-    serializer); email and name only when `personal`."""
-    return {"customer_id": row.external_id, "email": row.email if personal else None,
-            "name": row.name if personal else None, "country": row.country,
+    serializer), personal fields (AT_RISK_PERSONAL_FIELDS) included: at_risk_row_masked for other callers."""
+    return {"customer_id": row.external_id, "email": row.email, "name": row.name, "country": row.country,
             "churn_probability": rounded(row.churn_probability, PROBABILITY_PLACES),
             "purchase_probability": rounded(row.purchase_probability, PROBABILITY_PLACES), "risk_band": row.risk_band,
             "spend_12m": rounded(row.spend_12m, MONEY_PLACES),
             "revenue_at_risk": rounded(row.revenue_at_risk, MONEY_PLACES),
             "last_order_at": row.last_order_at, "days_since_last_order": row.days_since_last_order,
             "reasons": row.reasons, "scored_at": row.scored_at, "ordered_since_scoring": row.ordered_since_scoring}
+
+
+def at_risk_row_masked(data: dict) -> dict:
+    """at_risk_row_data's dict with its personal fields null (same keys, same order)."""
+    return {**data, **dict.fromkeys(AT_RISK_PERSONAL_FIELDS)}
 
 
 _SCORE_PLACES = {"probability": PROBABILITY_PLACES, "p_alive": PROBABILITY_PLACES,

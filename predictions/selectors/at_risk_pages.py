@@ -12,6 +12,12 @@ from predictions.models import ScoringRun
 from .at_risk import AtRiskRow, at_risk_window_rows, scoring_run_for_list
 
 
+def at_risk_pages_generation_key(shop_id: int) -> str:
+    """The cache key of the shop's page generation: the API's kept first pages (predictions.api.pages) count only
+    under the one they name; predictions.services.at_risk_pages replaces it."""
+    return f"at-risk-pages:{shop_id}"
+
+
 @dataclass(frozen=True)
 class AtRiskWindow:
     """Rows start to stop - 1 of the at-risk list in `run` (None: the shop has no such run, no rows)."""

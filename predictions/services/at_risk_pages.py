@@ -9,16 +9,11 @@ import uuid
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models.signals import post_save
 
 from ..models import ScoringRun
+from ..selectors.at_risk_pages import at_risk_pages_generation_key
 
 logger = logging.getLogger(__name__)
-
-
-def at_risk_pages_generation_key(shop_id: int) -> str:
-    """The cache key of the shop's page generation: the kept pages count only under the one they name."""
-    return f"at-risk-pages:{shop_id}"
 
 
 def at_risk_pages_forget(*, shop_id: int) -> None:
@@ -42,10 +37,15 @@ def at_risk_pages_forget_on_change(sender, *, shop_id: int, **kwargs) -> None:
     at_risk_pages_forget(shop_id=shop_id)
 
 
-def at_risk_pages_forget_on_run_change(sender, *, instance, **kwargs) -> None:
+def at_risk_pages_forget_on_run_change(sender, *, instance, created: bool = False, update_fields=None,
+                                      **kwargs) -> None:
     """Receives ScoringRun's post_save and post_delete: a run that succeeds becomes the shop's current run (the
-    run a kept first page names), one that fails or is deleted may stop being it. A pending or running run saved
-    (created, a chunk done) is no shop's current run: nothing shown changes."""
-    if kwargs.get("signal") is post_save and instance.status in (ScoringRun.Status.PENDING, ScoringRun.Status.RUNNING):
+    run a kept first page names), one whose status or date changes or that is deleted may stop being it. A run
+    created pending or running is no shop's current run, and a save of other fields (a chunk's progress) changes
+    nothing a page shows: nothing to retire. (A queryset update sends no signal: scoring_run_fail retires the
+    pages itself.)"""
+    if created and instance.status in (ScoringRun.Status.PENDING, ScoringRun.Status.RUNNING):
+        return
+    if update_fields is not None and not {"status", "as_of"} & set(update_fields):
         return
     at_risk_pages_forget(shop_id=instance.shop_id)

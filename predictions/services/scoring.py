@@ -33,6 +33,7 @@ from ..ml.features import FeatureConfig, build_features, eligible_customers
 from ..ml.reasons import REASON_TEMPLATES
 from ..models import CustomerScore, ModelVersion, ScoringRun
 from ..selectors.frames import shop_frames
+from .at_risk_pages import at_risk_pages_forget
 from .interests import customer_interests_compute, customer_interests_replace
 from .registry import model_load
 from .score_columns import customer_score_deciles_fill, customer_score_list_columns_fill
@@ -301,8 +302,8 @@ def scoring_run_fail(*, run_id: int, error: str) -> None:
     run = ScoringRun.objects.filter(pk=run_id).first()
     if run is None:
         return
-    run.status = ScoringRun.Status.FAILED
-    run.save(update_fields=["status"])  # saved, not updated: the API's kept pages hear of it (post_save)
+    ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.FAILED)
+    at_risk_pages_forget(shop_id=run.shop_id)  # the run may have been the current one (a late chunk failing)
     if run.job_id:
         job_fail(job_id=run.job_id, error=error[:2000])
 

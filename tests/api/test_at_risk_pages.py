@@ -97,6 +97,18 @@ def test_a_newer_run_replaces_a_kept_page_at_once(clients, shop, scored):
     assert body["scoring_run"]["id"] == newer.pk and [r["customer_id"] for r in body["results"]] == ["N1"]
 
 
+def test_a_run_the_scoring_service_finishes_replaces_a_kept_page_at_once(clients, shop, scored):
+    from predictions.services.scoring import _finalise
+
+    assert _ids(clients["marketer"].get(AT_RISK)) == ["C1", "C2", "C3", "C4", "C5"]
+    running = ScoringRunFactory(shop=shop, as_of=scored["run"].as_of + timedelta(days=30), status="running")
+    scored_customers(shop, running, [{"external_id": "N1", "p": 0.99}])
+    assert _ids(clients["marketer"].get(AT_RISK)) == ["C1", "C2", "C3", "C4", "C5"]  # not current yet
+    _finalise(running)
+    body = clients["marketer"].get(AT_RISK).json()
+    assert body["scoring_run"]["id"] == running.pk and [r["customer_id"] for r in body["results"]] == ["N1"]
+
+
 def test_a_current_run_that_fails_or_is_deleted_leaves_the_kept_page_at_once(clients, shop, scored):
     from predictions.services.scoring import scoring_run_fail
 
@@ -109,6 +121,24 @@ def test_a_current_run_that_fails_or_is_deleted_leaves_the_kept_page_at_once(cli
     older.delete()
     body = clients["marketer"].get(AT_RISK).json()
     assert body["scoring_run"] is None and body["results"] == []
+
+
+def test_a_failing_chunk_of_a_run_deleted_meanwhile_is_no_error(shop, scored):
+    from predictions.services.scoring import scoring_run_fail
+
+    run_id = scored["run"].pk
+    scored["run"].delete()
+    scoring_run_fail(run_id=run_id, error="late")  # nothing to fail, nothing raised
+
+
+def test_a_kept_value_that_is_not_a_page_is_read_again(clients, shop, scored):
+    from ecomsight.crypto import personal_seal
+
+    read = clients["admin"].get(AT_RISK).content
+    (key,) = cache.keys(f"at-risk-page:*:{shop.pk}:{shop.created_at.timestamp()}:*")
+    generation, _ = cache.get(key)
+    cache.set(key, (generation, personal_seal(b'{"rows": [], "ordered_by": "an older release"}')), 60)
+    assert clients["admin"].get(AT_RISK).content == read
 
 
 def test_a_page_kept_for_a_shop_of_a_recreated_database_is_not_served(clients, shop, scored):
