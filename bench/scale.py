@@ -5,7 +5,8 @@ resident memory of every process sampled.
 
 Simulates N customers (products N/10, at most 20,000; 365 days), loads them with COPY (bench/scoring.py's
 loader: this measures the heavy stages, not the importer), then for each worker count W starts W Celery
-worker processes (`celery worker -c 1` each, queues ml and default) and through them:
+worker processes (`celery worker -c 1` each, queues ml and default, ML_THREADS = cores / W as the README
+advises for several workers on one machine; ML_THREADS in the environment overrides) and through them:
 
 - trains the purchase and churn models (two training tasks; training reads a sample of at most
   TRAIN_SAMPLE_CUSTOMERS customers, so its memory does not grow with the shop),
@@ -110,7 +111,11 @@ def workers_start(count: int) -> list[subprocess.Popen]:
 
     from ecomsight.embedded import database_url
 
-    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict)}
+    # As a deployment of `count` worker processes on this machine is configured (README, ML_THREADS): each
+    # process's numeric libraries get their share of the cores (ML_THREADS from the environment wins).
+    threads = os.environ.get("ML_THREADS") or str(max(1, (os.cpu_count() or 1) // count))
+    print(f"[scale] {count} worker process(es), ML_THREADS={threads}", flush=True)
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict), "ML_THREADS": threads}
     return [subprocess.Popen([sys.executable, "-m", "celery", "-A", "ecomsight", "worker", "-Q", "ml,default",
                               "-c", "1", "-n", f"scale{i}@%h", "-l", "warning", "--without-gossip",
                               "--without-mingle"], cwd=ROOT, env=env, start_new_session=True,

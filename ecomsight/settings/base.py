@@ -214,6 +214,10 @@ EXPORT_DIR = VAR_DIR / "exports"
 # Training reads a uniform sample of about this many customers when a shop has more (0: all of them), so its
 # memory stays bounded whatever the shop's size; scoring always reads every customer, chunk by chunk.
 TRAIN_SAMPLE_CUSTOMERS = env.int("TRAIN_SAMPLE_CUSTOMERS", default=300_000)
+# Threads each Celery worker process gives its numeric libraries (BLAS, OpenMP, LightGBM, PyTorch); 0: their own
+# defaults (BLAS every core, LightGBM 2). Several worker processes on one machine: its cores / the processes
+# (ecomsight.celery applies it when a worker process starts).
+ML_THREADS = env.int("ML_THREADS", default=0)
 # LightGBM's hyperparameter search on the validation cutoff (predictions/ml/tuning.py): trials per fit (0: the
 # fixed two-setting grid gbm.PARAM_CANDIDATES) and a wall-clock guard per fit, in seconds. Off by default: the
 # search gained on validation but not on the test windows (docs/status/issue-19-session7-optuna.md).

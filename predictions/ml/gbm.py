@@ -70,6 +70,21 @@ MIN_TUNE_CLASS_ROWS = 200
 # The search's trials run on one thread: on the shared 2-core machine at load ~6.6, one fit of 47k rows took
 # 1.1 s on one thread and 23.8 s on two (OpenMP threads spin waiting for a busy core), with the same trees.
 TUNE_THREADS = 1
+# The most threads a fit or a prediction uses in this process (None: the params' num_threads, 2): a worker
+# process sharing its machine's cores with other workers is limited with threads_limit (ML_THREADS).
+_thread_limit: int | None = None
+
+
+def threads_limit(threads: int | None) -> None:
+    """At most `threads` threads for every LightGBM fit and prediction of this process from now on (None: no
+    limit). For worker processes sharing cores: two workers' fits of two threads each on two cores ran
+    slower than one worker's (OpenMP threads spin while they wait for a core; see TUNE_THREADS)."""
+    global _thread_limit
+    _thread_limit = max(1, int(threads)) if threads else None
+
+
+def _threads(wanted: int) -> int:
+    return min(wanted, _thread_limit) if _thread_limit else wanted
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
@@ -240,6 +255,7 @@ class LightGbmModel:
         """One setting trained with early stopping on validation: (booster, its params with the class weight,
         best round, the validation history, validation AUC at the best round or None)."""
         params = self._train_params(y_train, y_valid, base)
+        params["num_threads"] = _threads(int(params.get("num_threads", DEFAULT_PARAMS["num_threads"])))
         # A Dataset per setting: its binning and pre-filtering depend on the setting (min_data_in_leaf).
         dtrain = lgb.Dataset(x_train, label=y_train, feature_name=self.features, free_raw_data=False)
         dvalid = lgb.Dataset(x_valid, label=y_valid, reference=dtrain)
@@ -285,7 +301,10 @@ class LightGbmModel:
             raise RuntimeError("model is not fitted")
         require_columns(X.columns, self.features)
         iteration = num_iteration if num_iteration is not None else self._best_iteration()
-        return self.booster.predict(self._matrix(X), num_iteration=iteration)
+        return self.booster.predict(self._matrix(X), num_iteration=iteration, num_threads=self._predict_threads())
+
+    def _predict_threads(self) -> int:
+        return _threads(int(self.params.get("num_threads", DEFAULT_PARAMS["num_threads"])))
 
     def _best_iteration(self) -> int | None:
         if self.summary is not None:
@@ -307,7 +326,8 @@ class LightGbmModel:
         if self.booster is None:
             raise RuntimeError("model is not fitted")
         require_columns(data.X.columns, self.features)
-        contrib = self.booster.predict(self._matrix(data.X), num_iteration=self._best_iteration(), pred_contrib=True)
+        contrib = self.booster.predict(self._matrix(data.X), num_iteration=self._best_iteration(), pred_contrib=True,
+                                       num_threads=self._predict_threads())
         return np.asarray(contrib)[:, :-1]
 
     def path_contributions(self, data: ModelInput) -> np.ndarray:
@@ -325,7 +345,8 @@ class LightGbmModel:
         require_columns(data.X.columns, self.features)
         tables = self._path_tables()
         leaves = np.asarray(
-            self.booster.predict(self._matrix(data.X), num_iteration=self._best_iteration(), pred_leaf=True)
+            self.booster.predict(self._matrix(data.X), num_iteration=self._best_iteration(), pred_leaf=True,
+                                 num_threads=self._predict_threads())
         ).reshape(len(data.X), -1)
         out = np.zeros((len(data.X), len(self.features)), dtype=np.float64)
         for t, table in enumerate(tables[: leaves.shape[1]]):
