@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from types import MappingProxyType
+
+from django.http import QueryDict
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
@@ -78,6 +82,39 @@ def query_names(*items) -> frozenset[str]:
     for item in items:
         names.update([item] if isinstance(item, str) else item().fields)
     return frozenset(names)
+
+
+def query_items(params, names: frozenset[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The query's parameters among `names`, sorted, with every value: a hashable key of what they ask for."""
+    return tuple((key, tuple(params.getlist(key))) for key in sorted(params) if key in names)
+
+
+def query_dict(items: tuple[tuple[str, tuple[str, ...]], ...]) -> QueryDict:
+    """query_items back as a QueryDict."""
+    params = QueryDict(mutable=True)
+    for key, values in items:
+        params.setlist(key, list(values))
+    return params
+
+
+def query_validated(serializer_class, params):
+    """`serializer_class`'s validated data for the query's parameters among its fields (read-only), or its 400.
+    The same query is validated once per process (functools.lru_cache; a refused one every time): the answer
+    depends on those parameters alone, and DRF building the serializer's fields on every call cost 7 % of a
+    customer's scores call (docs/status/issue-22-session8.md)."""
+    return _query_validated(serializer_class, query_items(params, _field_names(serializer_class)))
+
+
+@functools.cache
+def _field_names(serializer_class) -> frozenset[str]:
+    return frozenset(serializer_class().fields)
+
+
+@functools.lru_cache(maxsize=512)
+def _query_validated(serializer_class, items):
+    query = serializer_class(data=query_dict(items))
+    query.is_valid(raise_exception=True)
+    return MappingProxyType(dict(query.validated_data))
 
 
 def unknown_query_check(params, known: frozenset[str]) -> None:
