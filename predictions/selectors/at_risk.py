@@ -46,7 +46,7 @@ _ORDERINGS_COMPUTED = {
     "purchase": [F("purchase_probability").desc(nulls_last=True), "id"],
     "last_order": [F("last_order_at").asc(nulls_first=True), "id"],
 }
-# ScoringRun.summary key written by `customer_score_list_columns_fill` (predictions.services.score_columns): the
+# ScoringRun.summary key written by `customer_score_list_columns_mark` (predictions.services.score_columns): the
 # churn rows carry their purchase probability and last order, and how many churn rows the run has (the list's
 # "of N scored").
 LIST_COLUMNS = "list_columns"

@@ -38,12 +38,12 @@ from ecomsight.db import bulk_insert
 from ecomsight.debounce import debounce_release, debounced_enqueue
 
 from ..models import CustomerScore, RescorePending, ScoringRun
-from ..selectors.at_risk import scoring_run_current
+from ..selectors.at_risk import list_columns_copied, scoring_run_current
 from ..selectors.frames import shop_frames
 from ..signals import customers_rescored
 from .at_risk_pages import at_risk_pages_forget
 from .interests import customer_interests_compute, customer_interests_replace
-from .score_columns import customer_score_deciles_bounds, customer_score_deciles_place, customer_score_list_columns_fill
+from .score_columns import customer_score_deciles_bounds, customer_score_deciles_place, customer_score_list_columns_mark
 from .scoring import SCORE_COLUMNS, customers_still_there, scores_compute
 
 logger = logging.getLogger("ecomsight.scoring")
@@ -139,7 +139,8 @@ def customers_rescore(*, shop: Shop, customer_ids: Iterable[int]) -> int:
         CustomerScore.objects.filter(scoring_run=run, customer_id__in=ids).delete()
         bulk_insert(CustomerScore._meta.db_table, SCORE_COLUMNS, rows)
         customer_score_deciles_place(run=run, customer_ids=ids, bounds=bounds)
-        customer_score_list_columns_fill(run=run, customer_ids=ids, as_of=cutoff)
+        if list_columns_copied(run):  # the rows carry the list columns; the run's churn count may have changed
+            customer_score_list_columns_mark(run=run)
         customer_interests_replace(run=run, profile=profile, customer_ids=ids)
         at_risk_pages_forget(shop_id=shop.pk)  # the API's kept pages show the rows replaced here
     logger.info("re-scored %d customers of %s into run %d as of %s", len(ids), shop.slug, run.pk, cutoff)

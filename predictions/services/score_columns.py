@@ -9,18 +9,17 @@ caller has to remember to do it. ANALYZE samples a fixed number of rows (30,000 
 target), so it costs well under a second even on tables of millions of rows.
 
 The re-scoring of changed customers (`rescoring.py`) writes a few customers' rows of a finished run: for them
-the deciles are placed against the run's decile boundaries and the list columns copied for those customers
-only (`customer_ids`), both through the (run, customer, task) unique index."""
+the deciles are placed against the run's decile boundaries through the (run, customer, task) unique index (their
+list columns come with the rows, see `scoring.scores_compute`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from django.db import connection
 
 from ..models import ScoringRun, Task
-from ..selectors.at_risk import LIST_COLUMNS, list_columns_copied
+from ..selectors.at_risk import LIST_COLUMNS
 
 # The tables the statements below read; analysed before each statement runs.
 _SCORE_TABLES = ("predictions_customerscore",)
@@ -92,10 +91,10 @@ _FILL_SQL = """
 WITH run_rows AS (
     SELECT id, task, customer_id,
            MAX(probability) FILTER (WHERE task = 'purchase') OVER (PARTITION BY customer_id) AS purchase_probability
-    FROM predictions_customerscore WHERE scoring_run_id = %(run)s {who}
+    FROM predictions_customerscore WHERE scoring_run_id = %(run)s
 ), last_order AS (
     SELECT customer_id, MAX(placed_at) AS placed_at FROM behavior_order
-    WHERE shop_id = %(shop)s AND status <> 'cancelled' AND placed_at <= %(as_of)s {who}
+    WHERE shop_id = %(shop)s AND status <> 'cancelled' AND placed_at <= %(as_of)s
     GROUP BY customer_id
 ), churn AS (
     SELECT r.id, r.purchase_probability, last_order.placed_at
@@ -107,27 +106,28 @@ FROM churn WHERE s.id = churn.id AND s.scoring_run_id = %(run)s AND s.task = 'ch
 """
 
 
-def customer_score_list_columns_fill(*, run: ScoringRun, customer_ids: Sequence[int] | None = None,
-                                     as_of: datetime | None = None) -> int:
-    """Copy each churn row's purchase probability and last order (up to `as_of`, by default the run's) onto it,
-    and record in the run's summary that it was done and how many churn rows the run has. Returns that number.
+def customer_score_list_columns_fill(*, run: ScoringRun) -> int:
+    """Copy each churn row's purchase probability and last order (up to the run's as_of) onto it, for a whole run
+    whose rows were written some other way (a benchmark's seeded run), and mark the run
+    (`customer_score_list_columns_mark`). Returns the number of churn rows. The scoring chunks and the
+    re-scoring write both columns with the rows themselves (`scoring.scores_compute`).
 
     The at-risk list (predictions.selectors.at_risk) sorts and filters on these columns from an index; runs
-    without them still list correctly, computing both per row. `customer_ids`: only these customers' rows (the
-    re-scoring of changed customers, with the `as_of` their new scores were computed at); on a run whose list
-    columns were never copied (older runs) that does nothing and returns 0: the list computes them there."""
-    if customer_ids is not None and not list_columns_copied(run):
-        return 0
-    params = {"run": run.pk, "shop": run.shop_id, "as_of": as_of or run.as_of, "ids": list(customer_ids or [])}
-    sql = _FILL_SQL.format(who="AND customer_id = ANY(%(ids)s)" if customer_ids is not None else "")
+    without them still list correctly, computing both per row."""
+    params = {"run": run.pk, "shop": run.shop_id, "as_of": run.as_of}
     with connection.cursor() as cursor:
         _tables_analyse(cursor, _FILL_TABLES)
-        cursor.execute(sql, params)
-        churn_rows = cursor.rowcount
-        if customer_ids is not None:
-            cursor.execute("SELECT count(*) FROM predictions_customerscore WHERE scoring_run_id = %s "
-                           "AND task = 'churn'", [run.pk])
-            churn_rows = cursor.fetchone()[0]
+        cursor.execute(_FILL_SQL, params)
+    return customer_score_list_columns_mark(run=run)
+
+
+def customer_score_list_columns_mark(*, run: ScoringRun) -> int:
+    """Record in the run's summary (saved) that its churn rows carry the list columns, with how many churn rows
+    the run has (the list's "of N scored"). Returns that number."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM predictions_customerscore WHERE scoring_run_id = %s AND task = 'churn'",
+                       [run.pk])
+        churn_rows = cursor.fetchone()[0]
     # In place on the caller's object: the scoring service goes on to add its figures to the same summary.
     run.summary = {**(run.summary or {}), LIST_COLUMNS: {"churn_scored": churn_rows}}
     run.save(update_fields=["summary"])

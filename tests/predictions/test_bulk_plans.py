@@ -162,11 +162,9 @@ def test_rescored_customers_are_placed_in_the_runs_deciles_without_a_nested_loop
     CustomerScore.objects.filter(scoring_run=big_run, customer_id=changed[0]).update(probability=0.9999)
     plans.clear()
     customer_score_deciles_place(run=big_run, customer_ids=changed, bounds=bounds)
-    customer_score_list_columns_fill(run=big_run, customer_ids=changed, as_of=AS_OF + timedelta(days=1))
     updates = _updates(plans)
-    assert len(updates) == 3  # two tasks' deciles, one fill
+    assert len(updates) == 2  # two tasks' deciles
     assert all("Nested Loop" not in types for types in updates), updates
     rows = CustomerScore.objects.filter(scoring_run=big_run, task="churn", customer_id__in=changed)
     assert rows.get(customer_id=changed[0]).decile == 1
     assert set(rows.exclude(customer_id=changed[0]).values_list("decile", flat=True)) == {10}
-    assert rows.get(customer_id=changed[1]).purchase_probability_copy == pytest.approx(0.0001)

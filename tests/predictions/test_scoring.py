@@ -54,6 +54,43 @@ def test_scoring_in_chunks_scores_every_customer_once_with_reasons_and_value(tra
 
 
 @pytest.mark.django_db
+def test_each_chunk_writes_the_at_risk_lists_columns_as_the_runs_sql_fill_defines_them(trained_shop):
+    # A customer's newest order cancelled, and one after the scores' date: neither is their last order.
+    from datetime import timedelta
+
+    from behavior.models import Order
+    from predictions.selectors.at_risk import list_columns_copied
+    from predictions.services.score_columns import customer_score_list_columns_fill
+
+    run = scoring_run_create(shop=trained_shop, chunk_size=150, enqueue=False)
+    buyer = (Order.objects.filter(shop=trained_shop, placed_at__lte=run.as_of).order_by("-placed_at")
+             .values_list("customer", flat=True).first())
+    last_real = Order.objects.filter(customer_id=buyer, placed_at__lte=run.as_of).order_by("-placed_at").first()
+    Order.objects.create(shop=trained_shop, customer_id=buyer, external_id="cancelled-late", total=5,
+                         placed_at=run.as_of - timedelta(minutes=1), status=Order.Status.CANCELLED)
+    Order.objects.create(shop=trained_shop, customer_id=buyer, external_id="after-the-date", total=5,
+                         placed_at=run.as_of + timedelta(days=2))
+    run = scoring_run_execute(run=run)
+    assert list_columns_copied(run)
+
+    def columns():
+        return sorted(CustomerScore.objects.filter(scoring_run=run).values_list(
+            "customer_id", "task", "purchase_probability_copy", "last_order_placed_at"))
+
+    written = columns()
+    churn = [row for row in written if row[1] == "churn"]
+    assert churn and all(row[2] is not None for row in churn)
+    assert all(row[2] is None and row[3] is None for row in written if row[1] == "purchase")
+    churn_of_buyer = CustomerScore.objects.filter(scoring_run=run, task="churn", customer_id=buyer).first()
+    if churn_of_buyer is not None:
+        assert churn_of_buyer.last_order_placed_at == last_real.placed_at
+    assert customer_score_list_columns_fill(run=run) == len(churn)  # the SQL definition, over the whole run
+    refilled = columns()
+    assert [(c, t, o) for c, t, _, o in refilled] == [(c, t, o) for c, t, _, o in written]
+    assert all(a[2] == pytest.approx(b[2]) for a, b in zip(written, refilled, strict=True) if a[2] is not None)
+
+
+@pytest.mark.django_db
 def test_a_chunk_that_runs_twice_overwrites_and_never_duplicates(trained_shop):
     run = scoring_run_execute(run=scoring_run_create(shop=trained_shop, chunk_size=200, enqueue=False))
     before = CustomerScore.objects.filter(scoring_run=run).count()
