@@ -33,12 +33,14 @@ def _tables_analyse(cursor, tables: Sequence[str]) -> None:
 
 
 # Both sides are the run's rows of one task, read through the (run, task, probability) index; they meet on the
-# primary key. The run/task condition on the updated side keeps the join to the run's rows, not the table's.
+# primary key. The run/task condition on the updated side keeps the join to the run's rows, not the table's. A row
+# already in its decile (the chunks write 10) is not written again: every written row is a new row version and an
+# entry in each of the table's indexes (this UPDATE is most of a 1,000,000-customer run's last, serial step).
 _DECILES_SQL = """
 UPDATE predictions_customerscore AS s SET decile = ranked.d
 FROM (SELECT id, NTILE(10) OVER (ORDER BY probability DESC, id) AS d FROM predictions_customerscore
       WHERE scoring_run_id = %(run)s AND task = %(task)s) AS ranked
-WHERE s.id = ranked.id AND s.scoring_run_id = %(run)s AND s.task = %(task)s
+WHERE s.id = ranked.id AND s.scoring_run_id = %(run)s AND s.task = %(task)s AND s.decile <> ranked.d
 """
 
 # A re-scored customer's decile: the first decile of the run (1 = the highest probabilities) whose lowest
