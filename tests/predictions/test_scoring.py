@@ -81,9 +81,9 @@ def test_each_chunk_writes_the_at_risk_lists_columns_as_the_runs_sql_fill_define
     churn = [row for row in written if row[1] == "churn"]
     assert churn and all(row[2] is not None for row in churn)
     assert all(row[2] is None and row[3] is None for row in written if row[1] == "purchase")
-    churn_of_buyer = CustomerScore.objects.filter(scoring_run=run, task="churn", customer_id=buyer).first()
-    if churn_of_buyer is not None:
-        assert churn_of_buyer.last_order_placed_at == last_real.placed_at
+    # The shop's latest buyer is active in the churn lookback, so has a churn row.
+    churn_of_buyer = CustomerScore.objects.get(scoring_run=run, task="churn", customer_id=buyer)
+    assert churn_of_buyer.last_order_placed_at == last_real.placed_at
     assert customer_score_list_columns_fill(run=run) == len(churn)  # the SQL definition, over the whole run
     refilled = columns()
     assert [(c, t, o) for c, t, _, o in refilled] == [(c, t, o) for c, t, _, o in written]
