@@ -82,8 +82,10 @@ class CustomerScore(models.Model):
         HIGH = "high"
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
-    scoring_run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="scores")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="scores")
+    # No index of their own: the unique constraint (scoring_run, customer, task) leads with the run and
+    # score_customer_history with the customer. Every index is written for each of a run's rows.
+    scoring_run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="scores", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="scores", db_index=False)
     model_version = models.ForeignKey(ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+")
     task = models.CharField(max_length=16, choices=Task.choices)
     probability = models.FloatField()

@@ -603,6 +603,21 @@ def deciles(probability: np.ndarray) -> np.ndarray:
     return (rank * 10 // max(n, 1) + 1).astype(np.int16)
 
 
+def decile_lows(probability: np.ndarray) -> list[float]:
+    """The lowest probability of each of `deciles`' ten deciles (1 first); fewer than ten values give fewer."""
+    p = np.sort(np.asarray(probability, dtype=np.float64))[::-1]
+    d = deciles(p)
+    return [float(p[d == k][-1]) for k in range(1, 11) if (d == k).any()]
+
+
+def decile_place(probability: np.ndarray, lows: list[float]) -> np.ndarray:
+    """Each probability's decile against `lows` (the lowest probability of deciles 1, 2, ...): the first decile
+    whose low it reaches; below every one, 10. What predictions.services.score_columns places in SQL."""
+    p = np.asarray(probability, dtype=np.float64)
+    below = (p[:, None] < np.asarray(lows, dtype=np.float64)[None, :]).sum(axis=1)
+    return np.minimum(below + 1, 10).astype(np.int16)
+
+
 def score(frames: ShopFrames, *, cutoff: pd.Timestamp, task: str, model: Model, config: TrainConfig) -> ScoreFrame:
     """Probabilities, deciles and risk bands of every customer eligible for `task` at `cutoff`."""
     cutoff = as_utc(cutoff)

@@ -34,8 +34,10 @@ def _tables_analyse(cursor, tables: Sequence[str]) -> None:
 
 # Both sides are the run's rows of one task, read through the (run, task, probability) index; they meet on the
 # primary key. The run/task condition on the updated side keeps the join to the run's rows, not the table's. A row
-# already in its decile (the chunks write 10) is not written again: every written row is a new row version and an
-# entry in each of the table's indexes (this UPDATE is most of a 1,000,000-customer run's last, serial step).
+# already in its decile is not written again: every written row is a new row version and an entry in each of the
+# table's indexes. The chunks place their rows by a sample's deciles (scoring._decile_lows_provisional), so this
+# moves only the rows near a decile's edge; when every row was written a second time here, this one process was
+# most of a 1,000,000-customer run's last, serial step.
 _DECILES_SQL = """
 UPDATE predictions_customerscore AS s SET decile = ranked.d
 FROM (SELECT id, NTILE(10) OVER (ORDER BY probability DESC, id) AS d FROM predictions_customerscore

@@ -4,7 +4,12 @@ A scoring run splits the shop's customers into id ranges; each chunk is one Cele
 workers finish sooner) that reads its customers' history in bulk, scores both tasks, computes their
 interest profile (category and brand affinities: services/interests.py), and replaces its rows in one
 transaction — a chunk that runs twice overwrites, never duplicates. The last chunk
-to finish computes the deciles over the whole run (set-based UPDATEs in score_columns.py) and marks the run done."""
+to finish computes the deciles over the whole run (set-based UPDATEs in score_columns.py) and marks the run done.
+
+Each chunk writes its rows already in the deciles a sample of the shop's customers places them in
+(`_decile_lows_provisional`), so that the exact deciles the last chunk computes rewrite only the few rows near a
+decile's edge: writing every row a second time was the longest part of the run that no second worker shares
+(at 200,000 customers 30-40 s of a 50-100 s run; measured in docs/status/issue-23-session10.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from ..ml.eventseq import build_event_sequences
 from ..ml.features import FeatureConfig, build_features, eligible_customers
 from ..ml.reasons import REASON_TEMPLATES
 from ..models import CustomerScore, ModelVersion, ScoringRun
-from ..selectors.frames import shop_frames
+from ..selectors.frames import customer_sample_sql, sample_threshold, shop_frames
 from .at_risk_pages import at_risk_pages_forget
 from .interests import customer_interests_compute, customer_interests_replace
 from .registry import model_load
@@ -42,6 +47,10 @@ from .training import TASKS, resolve_as_of
 logger = logging.getLogger("ecomsight.scoring")
 
 DEFAULT_CHUNK_SIZE = 25_000
+# Customers scored to place a run's rows in provisional deciles: each decile edge then lands within about 0.7 % of
+# the run's customers of the exact one (the standard error of a quantile of 5,000 draws), so the exact deciles move
+# a few percent of the rows instead of nine in ten. A fifth of a chunk's work, once per run.
+DECILE_SAMPLE_CUSTOMERS = 5_000
 
 
 def champions(*, shop: Shop) -> dict[str, ModelVersion]:
@@ -114,8 +123,11 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
     if chunk in run.summary.get("done", []):  # a duplicate delivery or a resume's copy: nothing to redo
         return 0
     lo, hi = run.summary["chunks"][chunk]
+    lows = run.summary.get("decile_lows")
+    if lows is None and run.chunks_total > 1:
+        lows = _decile_lows_provisional(run)
     frames = shop_frames(shop_id=run.shop_id, until=run.as_of, customer_range=(lo, hi))
-    rows = scores_compute(run=run, frames=frames, cutoff=pd.Timestamp(run.as_of))
+    rows = scores_compute(run=run, frames=frames, cutoff=pd.Timestamp(run.as_of), decile_lows=lows)
     profile = customer_interests_compute(shop_id=run.shop_id, frames=frames, cutoff=pd.Timestamp(run.as_of))
     del frames
     with transaction.atomic():
@@ -131,6 +143,28 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
         customer_interests_replace(run=run, profile=profile, customer_range=(lo, hi))
         _chunk_done(run_id=run.pk, chunk=chunk)
     return len(rows)
+
+
+def _decile_lows_provisional(run: ScoringRun) -> dict[str, list[float]]:
+    """The lowest probability of each decile per task among a stable sample of the run's customers (about
+    DECILE_SAMPLE_CUSTOMERS), kept in the run's summary: the first chunks to start each compute it (the same sample
+    and models give the same values), later ones read it. A run with one chunk has none: its rows are all there is."""
+    share = DECILE_SAMPLE_CUSTOMERS / max(run.customers_total, 1)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM behavior_customer WHERE shop_id = %s AND {customer_sample_sql('id')}",
+                       [run.shop_id, sample_threshold(share)])
+        ids = [row[0] for row in cursor.fetchall()]
+    frames = shop_frames(shop_id=run.shop_id, until=run.as_of, customer_ids=ids)
+    rows = scores_compute(run=run, frames=frames, cutoff=pd.Timestamp(run.as_of))
+    task_at, p_at = SCORE_COLUMNS.index("task"), SCORE_COLUMNS.index("probability")
+    lows = {task: pipeline.decile_lows(np.array([row[p_at] for row in rows if row[task_at] == task]))
+            for task in {row[task_at] for row in rows}}
+    with transaction.atomic():
+        locked = ScoringRun.objects.select_for_update().only("summary").get(pk=run.pk)
+        if "decile_lows" not in locked.summary:
+            # An update, not save(): saving a run sends the signal that retires the shop's kept at-risk pages.
+            ScoringRun.objects.filter(pk=run.pk).update(summary={**locked.summary, "decile_lows": lows})
+    return lows
 
 
 def customers_still_there(*, shop_id: int, rows: list[tuple], profile: pd.DataFrame,
@@ -167,12 +201,13 @@ SCORE_COLUMNS = ["shop_id", "scoring_run_id", "customer_id", "model_version_id",
                  "history_until", "purchase_probability_copy", "last_order_placed_at"]
 
 
-def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp,
-                   history_until: dt.datetime | None = None) -> list[tuple]:
+def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp, history_until: dt.datetime | None = None,
+                   decile_lows: dict[str, list[float]] | None = None) -> list[tuple]:
     """Score the customers of `frames` as of `cutoff` with the run's models, for every task with a champion: one
-    row per customer and task (SCORE_COLUMNS; decile 10 until the run's deciles are set). `history_until`: the
-    rows' value of that column (None: the run's as_of). The nightly chunks and the re-scoring of changed customers both
-    score through here.
+    row per customer and task (SCORE_COLUMNS). `history_until`: the rows' value of that column (None: the run's
+    as_of). The nightly chunks and the re-scoring of changed customers both score through here. Each row's decile
+    is placed against its task's `decile_lows` (pipeline.decile_place), 10 without them, until the run's deciles
+    are set (score_columns).
 
     Churn rows carry the at-risk list's columns (the customer's purchase probability, their last order that was
     not cancelled up to `cutoff`) as written here, in the same COPY: copying them afterwards with one UPDATE of
@@ -209,6 +244,8 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp,
                           sequences=features.sequences[keep], events=events)
         p = np.asarray(model.predict_proba(data), dtype=np.float64)
         bands = pipeline.risk_bands(p)
+        task_lows = (decile_lows or {}).get(task)
+        placed = pipeline.decile_place(p, task_lows).tolist() if task_lows else [10] * len(p)
         reasons = _reasons(version=version, data=data, probability=p)
         task_value = value[keep]
         at_risk = p * task_value[:, 2] if task == "churn" else np.full(len(p), np.nan)
@@ -217,7 +254,7 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp,
         for i, customer_id in enumerate(data.customer_ids.tolist()):
             copied = (purchase_of.get(customer_id), last_orders.get(customer_id)) if task == "churn" else (None, None)
             rows.append((
-                shop.pk, run.pk, customer_id, version.pk, task, float(p[i]), bands[i], 10,
+                shop.pk, run.pk, customer_id, version.pk, task, float(p[i]), bands[i], placed[i],
                 json.dumps(reasons[i]), task_value[i, 0], task_value[i, 1], task_value[i, 2], at_risk[i], now,
                 history_until, *copied,
             ))

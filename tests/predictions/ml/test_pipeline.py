@@ -283,6 +283,21 @@ def test_scores_rank_customers_into_deciles_and_bands(shop):
     assert (frame.loc[frame["probability"] < 0.3, "risk_band"] == "low").all()
 
 
+def test_a_samples_decile_lows_place_new_probabilities_as_the_samples_own_deciles_would():
+    from predictions.ml.pipeline import decile_lows, decile_place, deciles
+
+    rng = np.random.default_rng(3)
+    p = rng.beta(2, 5, 1_003)
+    lows = decile_lows(p)
+    assert len(lows) == 10 and lows == sorted(lows, reverse=True)
+    assert (decile_place(p, lows) == deciles(p)).all()  # the sample itself lands where its deciles put it
+    # Probabilities outside the sample: above its highest, decile 1; below its lowest, 10; on a low, that decile.
+    assert decile_place(np.array([1.0, 0.0, lows[3], np.nextafter(lows[3], 0)]), lows).tolist() == [1, 10, 4, 5]
+    # Another draw from the same distribution lands in deciles of about a tenth each.
+    sizes = np.bincount(decile_place(rng.beta(2, 5, 20_000), lows), minlength=11)[1:]
+    assert (np.abs(sizes / 20_000 - 0.1) < 0.03).all()
+
+
 def test_default_factories_always_offer_the_baselines():
     factories = default_model_factories("churn", 30)
     assert set(BASELINES) <= set(factories)
