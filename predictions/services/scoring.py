@@ -8,8 +8,9 @@ to finish computes the deciles over the whole run (set-based UPDATEs in score_co
 
 Each chunk writes its rows already in the deciles a sample of the shop's customers places them in
 (`_decile_lows_provisional`), so that the exact deciles the last chunk computes rewrite only the few rows near a
-decile's edge: writing every row a second time was the longest part of the run that no second worker shares
-(at 200,000 customers 30-40 s of a 50-100 s run; measured in docs/status/issue-23-session10.md)."""
+decile's edge (about 6 % of them): writing nine in ten rows a second time was the longest part of the run that no
+second worker shares (at 200,000 customers 30-43 s in one process; the sample costs 3-7 s once per worker;
+docs/status/issue-23-session10.md)."""
 
 from __future__ import annotations
 
