@@ -125,7 +125,7 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
         return 0
     lo, hi = run.summary["chunks"][chunk]
     lows = run.summary.get("decile_lows")
-    if lows is None and run.chunks_total > 1:
+    if lows is None and run.chunks_total > 1 and run.customers_total >= 2 * DECILE_SAMPLE_CUSTOMERS:
         lows = _decile_lows_provisional(run)
     frames = shop_frames(shop_id=run.shop_id, until=run.as_of, customer_range=(lo, hi))
     rows = scores_compute(run=run, frames=frames, cutoff=pd.Timestamp(run.as_of), decile_lows=lows)
@@ -149,7 +149,8 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
 def _decile_lows_provisional(run: ScoringRun) -> dict[str, list[float]]:
     """The lowest probability of each decile per task among a stable sample of the run's customers (about
     DECILE_SAMPLE_CUSTOMERS), kept in the run's summary: the first chunks to start each compute it (the same sample
-    and models give the same values), later ones read it. A run with one chunk has none: its rows are all there is."""
+    and models give the same values), later ones read it. A run of one chunk has none (its rows are all there is),
+    nor a shop under twice the sample (scoring the sample would cost more than rewriting its rows)."""
     share = DECILE_SAMPLE_CUSTOMERS / max(run.customers_total, 1)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id FROM behavior_customer WHERE shop_id = %s AND {customer_sample_sql('id')}",
