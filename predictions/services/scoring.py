@@ -50,7 +50,7 @@ logger = logging.getLogger("ecomsight.scoring")
 DEFAULT_CHUNK_SIZE = 25_000
 # Customers scored to place a run's rows in provisional deciles: each decile edge then lands within about 0.7 % of
 # the run's customers of the exact one (the standard error of a quantile of 5,000 draws), so the exact deciles move
-# a few percent of the rows instead of nine in ten. A fifth of a chunk's work, once per run.
+# a few percent of the rows instead of nine in ten. A fifth to a third of a chunk's work, once per run.
 DECILE_SAMPLE_CUSTOMERS = 5_000
 
 
