@@ -1,7 +1,8 @@
 """The scores' run and customer foreign keys lose their own single-column indexes: the unique constraint
 (scoring_run, customer, task) leads with the run and score_customer_history with the customer, and every index
 is written for each of a scoring run's rows. Only the indexes are dropped: Django's AlterField would also drop and
-re-add both foreign keys, checking every score row again."""
+re-add both foreign keys, checking every score row again. CONCURRENTLY (outside a transaction): the drop does
+not wait for, nor block, the reads and writes of a running scoring run; the reverse builds without blocking writes."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -12,6 +13,8 @@ _INDEXES = {"predictions_customerscore_customer_id_f4e7aebf": "customer_id",
 
 class Migration(migrations.Migration):
 
+    atomic = False
+
     dependencies = [
         ('behavior', '0016_covering_customer_indexes'),
         ('predictions', '0006_customer_interest_profile'),
@@ -21,8 +24,8 @@ class Migration(migrations.Migration):
         migrations.SeparateDatabaseAndState(
             database_operations=[
                 migrations.RunSQL(
-                    [f'DROP INDEX IF EXISTS "{name}"' for name in _INDEXES],
-                    [f'CREATE INDEX IF NOT EXISTS "{name}" ON "predictions_customerscore" ("{column}")'
+                    [f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"' for name in _INDEXES],
+                    [f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "predictions_customerscore" ("{column}")'
                      for name, column in _INDEXES.items()],
                 ),
             ],

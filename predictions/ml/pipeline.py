@@ -604,10 +604,12 @@ def deciles(probability: np.ndarray) -> np.ndarray:
 
 
 def decile_lows(probability: np.ndarray) -> list[float]:
-    """The lowest probability of each of `deciles`' ten deciles (1 first); fewer than ten values give fewer."""
+    """The lowest probability of each of `deciles`' ten deciles (1 first); none for fewer than ten values."""
     p = np.sort(np.asarray(probability, dtype=np.float64))[::-1]
+    if len(p) < 10:
+        return []
     d = deciles(p)
-    return [float(p[d == k][-1]) for k in range(1, 11) if (d == k).any()]
+    return [float(p[d == k][-1]) for k in range(1, 11)]
 
 
 def decile_place(probability: np.ndarray, lows: list[float]) -> np.ndarray:

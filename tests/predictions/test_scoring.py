@@ -93,12 +93,15 @@ def test_each_chunk_writes_the_at_risk_lists_columns_as_the_runs_sql_fill_define
 @pytest.mark.django_db
 def test_chunks_write_a_samples_deciles_and_the_finished_run_holds_the_exact_ones(trained_shop, monkeypatch):
     from predictions.services import scoring
+    from tests.conftest import calls_counted
 
     # A sample of about a third of the shop: an estimate of the deciles, not the deciles themselves.
     monkeypatch.setattr(scoring, "DECILE_SAMPLE_CUSTOMERS", trained_shop.customers.count() // 3)
+    sampled = calls_counted(monkeypatch, scoring, "_decile_lows_provisional")
     run = scoring_run_create(shop=trained_shop, chunk_size=150, enqueue=False)
     for chunk in range(run.chunks_total - 1):
         scoring_chunk_run(run_id=run.pk, chunk=chunk)
+    assert len(sampled) == 1  # the first chunk stored the sample's deciles; the others read them
     run.refresh_from_db()
     lows = run.summary["decile_lows"]
     assert set(lows) == {"churn", "purchase"} and all(len(task_lows) == 10 for task_lows in lows.values())
@@ -119,6 +122,23 @@ def test_chunks_write_a_samples_deciles_and_the_finished_run_holds_the_exact_one
     # only the last decile's tenth would be): the run rewrote those near an edge.
     kept = sum(final[pk] == decile for pk, decile in provisional.items())
     assert kept >= 0.6 * len(provisional)
+
+
+@pytest.mark.django_db
+def test_a_sample_that_fails_leaves_the_run_to_finish_with_exact_deciles(trained_shop, monkeypatch):
+    from predictions.ml import pipeline
+    from predictions.services import scoring
+
+    def broken(probability):
+        raise ValueError("no deciles today")
+
+    monkeypatch.setattr(scoring, "DECILE_SAMPLE_CUSTOMERS", trained_shop.customers.count() // 3)
+    monkeypatch.setattr(pipeline, "decile_lows", broken)
+    run = scoring_run_execute(run=scoring_run_create(shop=trained_shop, chunk_size=200, enqueue=False))
+    assert run.status == ScoringRun.Status.SUCCEEDED and "decile_lows" not in run.summary
+    deciles = list(CustomerScore.objects.filter(scoring_run=run, task="purchase").order_by("-probability", "id")
+                   .values_list("decile", flat=True))
+    assert deciles == sorted(deciles) and set(deciles) == set(range(1, 11))
 
 
 @pytest.mark.django_db

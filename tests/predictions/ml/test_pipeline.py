@@ -296,6 +296,7 @@ def test_a_samples_decile_lows_place_new_probabilities_as_the_samples_own_decile
     # Another draw from the same distribution lands in deciles of about a tenth each.
     sizes = np.bincount(decile_place(rng.beta(2, 5, 20_000), lows), minlength=11)[1:]
     assert (np.abs(sizes / 20_000 - 0.1) < 0.03).all()
+    assert decile_lows(p[:9]) == []  # too few to have ten deciles: no provisional placement
 
 
 def test_default_factories_always_offer_the_baselines():
