@@ -128,7 +128,8 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
     lows = run.summary.get("decile_lows")
     if lows is None and run.chunks_total > 1 and run.customers_total >= 2 * DECILE_SAMPLE_CUSTOMERS:
         try:
-            lows = _decile_lows_provisional(run)
+            with transaction.atomic():  # a savepoint where a caller's transaction is open: a failed query stays here
+                lows = _decile_lows_provisional(run)
         except Exception:  # only a speed-up: without it the rows are written with decile 10, as before
             logger.exception("scoring run %s: no provisional deciles from a sample", run.pk)
     frames = shop_frames(shop_id=run.shop_id, until=run.as_of, customer_range=(lo, hi))
