@@ -90,6 +90,9 @@ def validation_weights(
                              content_similarity=content_similarity, visual_similarity=visual_similarity).weights
 
 
+_CANONICAL_ORDER = ("customer_id", "ts", "product_id", "kind", "quantity", "order_id")
+
+
 def validation_hybrid(
     train: pd.DataFrame,
     products: pd.DataFrame,
@@ -120,6 +123,9 @@ def validation_hybrid(
     if purchase_lines > config.seqrec_max_interactions or len(customers) > config.seqrec_max_customers:
         capped = {"seqrec_max_interactions": 0}
         config = replace(config, **capped)
+    # One row order whatever the caller's (PostgreSQL returns rows in no set order): the customers sampled below and
+    # ties follow it, and the same data read twice gave other weights (a blend that changed from night to night).
+    train = train.sort_values([c for c in _CANONICAL_ORDER if c in train.columns], kind="stable", ignore_index=True)
     split = temporal_split(train, quantile=config.validation_quantile)
     default = HybridFit({name: 1.0 for name in RECOMMENDER_NAMES}, tuned=capped)
     if split.cutoff is None or split.holdout.empty:
