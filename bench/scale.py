@@ -290,6 +290,14 @@ def main() -> int:
     peak = 0.0
     algorithms = [a for a in args.algorithms.split(",") if a]
     for count in counts:
+        # The previous worker count's (or a --reuse run's) rows replaced by this one's are dead rows until a VACUUM:
+        # the production PostgreSQL's autovacuum reclaims them between nightly runs, but it may be off on a bench
+        # machine (`SHOW autovacuum`), and unreclaimed they slow every later run (4 M dead recommendation rows a
+        # build at 200,000 customers; after six builds, lists took 40 s a partition instead of 29).
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE)")
+        log(f"VACUUM (ANALYZE) before {count} worker(s): {time.perf_counter() - started:.1f}s")
         workers = workers_start(count)
         sampler = MemorySampler([w.pid for w in workers])
         sampler.start()
