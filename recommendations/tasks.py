@@ -10,9 +10,10 @@ from predictions.services.scoring import scoring_run_create
 
 from .services import (
     recommendations_build,
-    recommendations_build_fail,
     recommendations_partition_run,
     recommendations_refresh,
+    recommendations_statistics_run,
+    recommendations_step_fail,
 )
 from .services.stalls import runs_stalled_resume
 
@@ -21,8 +22,20 @@ logger = logging.getLogger("ecomsight.nightly")
 
 @shared_task(soft_time_limit=3600, time_limit=3900)
 def recommendations_build_task(shop_id: int, k: int, job_id: int | None) -> dict:
-    """The build's statistics pass; its partitions go to the workers (recommendations_partition_task)."""
+    """The build's plan and validation fit, and its statistics pass or the task that runs it beside; its
+    partitions go to the workers (recommendations_partition_task)."""
     return recommendations_build(shop=Shop.objects.get(pk=shop_id), k=k, job_id=job_id, enqueue=True).to_dict()
+
+
+@shared_task(soft_time_limit=3600, time_limit=3900)
+def recommendations_statistics_task(version_id: int) -> None:
+    """A build's statistics pass on a worker of its own, beside its validation fit (shops too big for TIFU-KNN's
+    neighbours); the second of the two to finish queues the partitions."""
+    try:
+        recommendations_statistics_run(version_id=version_id)
+    except Exception as exc:
+        recommendations_step_fail(version_id=version_id, index=None, exc=exc)
+        raise
 
 
 @shared_task(soft_time_limit=3600, time_limit=3900)
@@ -31,7 +44,7 @@ def recommendations_partition_task(version_id: int, index: int) -> int:
     try:
         return recommendations_partition_run(version_id=version_id, index=index)
     except Exception as exc:
-        recommendations_build_fail(version_id=version_id, error=f"partition {index}: {type(exc).__name__}: {exc}")
+        recommendations_step_fail(version_id=version_id, index=index, exc=exc)
         raise
 
 

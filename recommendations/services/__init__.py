@@ -9,6 +9,8 @@ from .build import (
     recommendations_build_fail,
     recommendations_build_resume,
     recommendations_partition_run,
+    recommendations_statistics_run,
+    recommendations_step_fail,
     recommender_config,
 )
 from .evaluate import recommendations_evaluate, similar_products_export
@@ -17,5 +19,7 @@ from .refresh import RefreshOutcome, customers_rescored_refresh, recommendations
 __all__ = [
     "BuildOutcome", "RefreshOutcome", "_ranker_load", "_ranker_save", "customers_rescored_refresh",
     "recommendations_build", "recommendations_build_fail", "recommendations_build_resume", "recommendations_evaluate",
-    "recommendations_partition_run", "recommendations_refresh", "recommender_config", "similar_products_export",
+    "recommendations_partition_run", "recommendations_refresh", "recommendations_statistics_run",
+    "recommendations_step_fail", "recommender_config",
+    "similar_products_export",
 ]

@@ -2,17 +2,24 @@
 the Celery tasks eager: several partitions give the lists of one, a failing partition keeps the previous build,
 the job's progress counts the partitions, readers never see a build that is still being written."""
 
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 
 from accounts.models import Job
 from recommendations.ml import build_all
 from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
 from recommendations.selectors import customer_page_recommendations, recommender_frames, recommender_version_active
-from recommendations.services import recommendations_build, recommendations_partition_run, recommender_config
+from recommendations.services import (
+    recommendations_build,
+    recommendations_partition_run,
+    recommendations_statistics_run,
+    recommender_config,
+)
 from recommendations.tasks import recommendations_build_task
 
 pytestmark = pytest.mark.django_db
@@ -205,3 +212,149 @@ def test_the_statistics_pass_leaves_no_customer_matrices_on_disk_even_when_it_fa
     failing = RecommenderVersion.objects.filter(shop=simulated_shop).latest("pk")
     assert failing.status == RecommenderVersion.Status.FAILED
     assert seen == [artifact.parent / str(failing.pk) / "weights"] and not seen[0].exists()
+
+
+def test_a_big_shops_statistics_pass_runs_beside_the_fit_in_either_order_with_the_lists_of_one_process(
+        simulated_shop, settings, django_capture_on_commit_callbacks, monkeypatch):
+    # catches: partitions queued before the fit or the statistics are recorded (lists without weights or without
+    # the shared model), the pass beside the fit giving other lists or similar products than the one after it, a
+    # build that never starts its partitions when the statistics finish first, a statistics task delivered twice
+    # writing twice
+    from recommendations.services import build
+
+    settings.RECOMMEND_PARTITION_CUSTOMERS = 250  # 600 customers: 3 partitions
+    # above TIFU-KNN's neighbour cap: no statistic reads a tuned setting, so the pass may run beside the fit
+    config = recommender_config(shop=simulated_shop, **DETERMINISTIC, tifu_neighbours_max_customers=100)
+    serial = recommendations_build(shop=simulated_shop, k=10, config=config)
+    want, want_similar = _lists(serial.version.pk), _similar(serial.version.pk)
+
+    # the fit ends first: the statistics task, when it records itself, queues the partitions
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        outcome = recommendations_build(shop=simulated_shop, k=10, config=config, enqueue=True)
+    version = outcome.version
+    assert len(callbacks) == 1  # the statistics task only
+    assert version.status == RecommenderVersion.Status.BUILDING and "partitions" not in version.params
+    assert version.weights == serial.version.weights and not SimilarProduct.objects.filter(version=version).exists()
+    job = Job.objects.get(pk=version.job_id)
+    assert (job.progress_done, job.progress_total) == (0, 4)
+    with django_capture_on_commit_callbacks(execute=False) as partitions:
+        callbacks[0]()
+    assert len(partitions) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in partitions:
+            callback()  # run here (eager)
+    version.refresh_from_db()
+    assert version.status == RecommenderVersion.Status.ACTIVE
+    _assert_same_lists(_lists(version.pk), want)
+    assert _similar(version.pk) == want_similar
+    assert version.metrics["interactions"] == serial.version.metrics["interactions"]
+    artifact = Path(django_settings.MODEL_DIR) / simulated_shop.slug / "recommender" / str(version.pk)
+    assert not (artifact / "content.npz").exists() and not (artifact / "partitioned.npz").exists()
+
+    # the statistics end first (run while the fit is still going): the fit's task queues the partitions
+    fit = build.validation_hybrid
+
+    def statistics_then_fit(*args, **kwargs):
+        building = RecommenderVersion.objects.filter(shop=simulated_shop).latest("pk")
+        recommendations_statistics_run(version_id=building.pk)
+        building.refresh_from_db()
+        assert "similar" in building.metrics and "partitions" not in building.params
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(build, "validation_hybrid", statistics_then_fit)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        outcome = recommendations_build(shop=simulated_shop, k=10, config=config, enqueue=True)
+    assert len(queued) == 4  # the statistics task (delivered after it ran: writes nothing) and 3 partitions
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in queued:
+            callback()
+    outcome.version.refresh_from_db()
+    assert outcome.version.status == RecommenderVersion.Status.ACTIVE
+    _assert_same_lists(_lists(outcome.version.pk), want)
+    assert _similar(outcome.version.pk) == want_similar
+
+
+def test_a_failing_statistics_task_fails_the_build_and_the_fit_recorded_after_it_leaves_no_files(
+        simulated_shop, settings, django_capture_on_commit_callbacks, monkeypatch):
+    # catches: a build left "building" for ever, or resurrected by the fit recording itself after the failure, and
+    # the shared model or ranker written after the failure's clean-up left on disk
+    from recommendations.services import build
+    from recommendations.tasks import recommendations_statistics_task
+
+    settings.RECOMMEND_PARTITION_CUSTOMERS = 250
+    config = recommender_config(shop=simulated_shop, **DETERMINISTIC, tifu_neighbours_max_customers=100)
+    previous = recommendations_build(shop=simulated_shop, k=10, config=config).version
+    fit = build.validation_hybrid
+
+    def statistics_fail_then_fit(*args, **kwargs):
+        building = RecommenderVersion.objects.filter(shop=simulated_shop).latest("pk")
+        with pytest.raises(MemoryError):
+            recommendations_statistics_task.apply(args=(building.pk,), throw=True)
+        return fit(*args, **kwargs)
+
+    def no_room(*args, **kwargs):
+        raise MemoryError("no room for a block")
+
+    monkeypatch.setattr(build, "validation_hybrid", statistics_fail_then_fit)
+    monkeypatch.setattr(build, "item_similarity_blocks", no_room)
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = recommendations_build(shop=simulated_shop, k=10, config=config, enqueue=True)
+    version = outcome.version
+    assert version.status == RecommenderVersion.Status.FAILED and "partitions" not in version.params
+    job = Job.objects.get(pk=version.job_id)
+    assert job.status == Job.Status.FAILED and job.error.startswith("statistics: MemoryError")
+    assert not SimilarProduct.objects.filter(version=version).exists()
+    assert not (Path(django_settings.MODEL_DIR) / simulated_shop.slug / "recommender" / str(version.pk)).exists()
+    assert recommender_version_active(shop=simulated_shop) == previous.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_partitions_write_their_rows_at_the_same_time_and_count_one_by_one(simulated_shop, settings, monkeypatch):
+    # catches: partitions writing one at a time under the version's row lock (each waiting for the other's COPY),
+    # a partition's rows counted before they are written, the last one activating while another is still writing
+    from recommendations.services import build
+
+    settings.RECOMMEND_PARTITION_CUSTOMERS = 250  # 3 partitions
+    monkeypatch.setattr(build, "_lists_start", lambda version, **kwargs: None)  # the partitions run below
+    version = recommendations_build(shop=simulated_shop, k=10,
+                                    config=recommender_config(shop=simulated_shop, **DETERMINISTIC)).version
+    assert len(version.params["partitions"]) == 3
+    writing, release = threading.Event(), threading.Event()
+    insert = build.bulk_insert_frame
+
+    def held_open(table, frame):  # partition 0's write pauses inside its transaction, its rows not yet committed
+        insert(table, frame)
+        if threading.current_thread().name == "partition-0":
+            writing.set()
+            release.wait(60)
+
+    monkeypatch.setattr(build, "bulk_insert_frame", held_open)
+    written: dict = {}
+
+    def run(index: int) -> None:
+        try:
+            written[index] = recommendations_partition_run(version_id=version.pk, index=index)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=run, args=(0,), name="partition-0")
+    first.start()
+    try:
+        assert writing.wait(60)
+        second = threading.Thread(target=run, args=(1,), name="partition-1")
+        second.start()
+        second.join(60)
+        assert not second.is_alive(), "partition 1 waited for partition 0's write"
+        version.refresh_from_db()
+        assert version.metrics["done"] == [1] and written[1] > 0
+        assert version.status == RecommenderVersion.Status.BUILDING
+    finally:
+        release.set()
+        first.join(60)
+    version.refresh_from_db()
+    assert version.metrics["done"] == [0, 1] and written[0] > 0
+    assert recommendations_partition_run(version_id=version.pk, index=2) > 0
+    version.refresh_from_db()
+    assert version.status == RecommenderVersion.Status.ACTIVE
+    assert Recommendation.objects.filter(version=version).values("customer").distinct().count() == \
+        simulated_shop.customers.count()

@@ -24,7 +24,7 @@ from ecomsight.celery import app as celery_app
 from predictions.models import CustomerScore, ScoringRun
 from predictions.services.scoring import scoring_chunk_run, scoring_run_create, scoring_run_execute, scoring_run_fail
 from recommendations.models import Recommendation, RecommenderVersion
-from recommendations.services import recommendations_partition_run, stalls
+from recommendations.services import recommendations_build, recommendations_partition_run, recommender_config, stalls
 from recommendations.services.stalls import runs_stalled_resume
 from recommendations.tasks import recommendations_build_task, runs_stalled_resume_task
 
@@ -382,3 +382,22 @@ def test_a_stalled_run_is_superseded_only_by_a_run_ranking_above_it(shop):
         assert _sweep(max_resumes=3).scoring_failed == [stalled.pk]
     assert Job.objects.get(pk=stalled.job_id).error == \
         f"stalled, and superseded by scoring run {later.pk}: not resumed"
+
+
+def test_a_build_whose_statistics_task_was_lost_is_resumed_by_the_sweep(simulated_shop, settings,
+                                                                      django_capture_on_commit_callbacks):
+    # catches: a build whose statistics pass (queued beside its fit) the broker lost, left to fail after its
+    # resumes though its fit is recorded and the pass can simply run again
+    settings.RECOMMEND_PARTITION_CUSTOMERS = 250
+    config = recommender_config(shop=simulated_shop, als_max_interactions=0, seqrec_max_interactions=0,
+                                ranker=False, tifu_neighbours_max_customers=100)  # big enough to run it beside
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:  # never delivered
+        version = recommendations_build(shop=simulated_shop, k=10, config=config, enqueue=True).version
+    assert len(callbacks) == 1 and version.status == RecommenderVersion.Status.BUILDING
+    _age(version)
+    assert _sweep(max_resumes=1).builds_resumed == [version.pk]
+    version.refresh_from_db()
+    assert version.status == RecommenderVersion.Status.ACTIVE and version.metrics["done"] == [0, 1, 2]
+    assert Job.objects.get(pk=version.job_id).status == Job.Status.SUCCEEDED
+    assert Recommendation.objects.filter(version=version).values("customer").distinct().count() == \
+        simulated_shop.customers.count()
