@@ -173,23 +173,24 @@ def _plan_and_fit(*, shop: Shop, version: RecommenderVersion, k: int, config: Re
     as_of = recommender_as_of(shop_id=shop.pk) or pd.Timestamp(int(time.time()), unit="s", tz="UTC")
     purchase_lines = recommender_purchase_lines(shop_id=shop.pk)
     job_progress(job_id=version.job_id, done=0, total=len(bounds) + 1)
-    products = Product.objects.filter(shop=shop).aggregate(total=Count("id"), active=Count("id", filter=Q(active=True)))
-    if not customers or not products["active"]:
+    catalogue = Product.objects.filter(shop=shop).aggregate(total=Count("id"),
+                                                            active=Count("id", filter=Q(active=True)))
+    if not customers or not catalogue["active"]:
         say("no customers or no active products yet: nothing to recommend")
         version.params = {**config.to_dict(), "choice": "blend", "tuned": {}, "as_of": as_of.isoformat(),
                           "bounds": []}
-        version.metrics = {"customers": customers, "products": products["total"], "done": [], "rows": {}}
+        version.metrics = {"customers": customers, "products": catalogue["total"], "done": [], "rows": {}}
         version.save(update_fields=["params", "metrics"])
         ready = _build_record(version.pk, fit=HybridFit({}), similar=None,
                               figures={"interactions": 0, "similar": 0})
-        return _Plan([], customers, products["total"], timings, ready)
+        return _Plan([], customers, catalogue["total"], timings, ready)
 
     config = shop_config(config, customers=customers, purchase_lines=purchase_lines, partitions=len(bounds))
     # TIFU-KNN's neighbour index is the one statistic that reads a tuned setting (its decay): without it, the
     # statistics pass needs nothing of the validation fit and another worker runs it meanwhile
     beside = enqueue and customers > config.tifu_neighbours_max_customers
     version.params = {**config.to_dict(), "as_of": as_of.isoformat(), "bounds": bounds, "statistics_beside": beside}
-    version.metrics = {"customers": customers, "products": products["total"], "done": [], "rows": {}}
+    version.metrics = {"customers": customers, "products": catalogue["total"], "done": [], "rows": {}}
     version.save(update_fields=["params", "metrics"])
     if beside:
         from ..tasks import recommendations_statistics_task
@@ -304,8 +305,8 @@ _NO_INTERACTIONS = pd.DataFrame({"customer_id": pd.Series(dtype="int64"), "produ
 def _build_record(version_id: int, *, fit: HybridFit | None = None, similar: pd.DataFrame | None = None,
                   figures: dict | None = None) -> RecommenderVersion | None:
     """Record the validation fit (weights, choice, tuned settings) and/or the statistics pass (`similar` written,
-    `figures`) under the version's row lock; the version (locked until the caller's transaction ends — none here:
-    at once) when both are now recorded and its partitions can start, else None. A version no longer building
+    `figures`) under the version's row lock; returns the version when both are now recorded (its partitions can
+    start: `_lists_start`), else None. A version no longer building
     records nothing, and its shared model file (written after the failure pruned its files) is removed."""
     with transaction.atomic():
         locked = (RecommenderVersion.objects.select_for_update(of=("self",)).select_related("shop")
