@@ -116,7 +116,7 @@ class HybridRecommender(Recommender):
         for name, rec in self.components.items():
             if names is not None and name not in names:
                 continue
-            best_k = topk_csr(rec.masked_score(rows, exclude), top)
+            best_k = topk_csr(rec.masked_score(rows, exclude), top, unique=True)
             best = np.where(best_k.scores[:, :1] > 0, best_k.scores[:, :1], 1.0)
             out[name] = topk_to_csr(TopK(best_k.items, best_k.scores / best), self.data.n_items)
         return out

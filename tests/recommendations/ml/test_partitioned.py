@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recommendations.ml.base import exclusion_matrix
 from recommendations.ml.config import RecommenderConfig
@@ -159,3 +160,29 @@ def test_indexes_and_statistics_folded_one_partition_at_a_time_equal_one_merge(s
     np.testing.assert_allclose(item_similarity(folded_stats, CONFIG).toarray(),
                                item_similarity(item_statistics_merge(stats), CONFIG).toarray(), rtol=1e-6)
     assert folded_stats.most_bought == item_statistics_merge(stats).most_bought
+
+
+def test_every_members_scores_hold_each_customer_product_pair_once(shop):
+    # catches: a member whose `score` repeats a (customer, product) entry: the candidates' top-k skips the index
+    # sort that would merge it (`masked_score` then `topk_csr(unique=True)`), so its parts would rank apart
+    from recommendations.ml.hybrid import fit_recommenders
+
+    def each_pair_once(matrix) -> bool:
+        matrix = sp.csr_matrix(matrix)
+        keys = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr)) * matrix.shape[1] \
+            + matrix.indices
+        return len(np.unique(keys)) == len(keys)
+
+    as_of = shop.interactions["ts"].max()
+    whole = build_interaction_data(shop.interactions, shop.products, shop.customers, config=CONFIG, as_of=as_of)
+    rows = np.arange(whole.n_customers)
+    members = fit_recommenders(whole, CONFIG)
+    for name, member in members.items():
+        scores = member.score(rows)
+        assert each_pair_once(scores), name
+        assert scores.nnz or name in ("content", "visual"), name  # no text, no pictures: nothing; the rest score
+    stats, _ = partitioned_statistics(shop, 2)
+    users, tifu = partition_indexes(shop, 2, as_of)
+    data = partition_data(shop, 2, 0, as_of)
+    for name, member in partition_components(data, stats, CONFIG, users=users, tifu=tifu).items():
+        assert each_pair_once(member.score(np.arange(data.n_customers))), name
