@@ -76,7 +76,7 @@ class Recommender:
     def masked_score(self, rows: np.ndarray, exclude: sp.csr_matrix | None = None) -> sp.csr_matrix:
         """`score` with inactive products and the customer's excluded products removed; like `score`, no (row,
         product) twice, so its top-k skips the index sort that merging duplicates needs (`topk_csr(unique=True)`:
-        a fifth of a build's list time on a 200,000-customer shop)."""
+        about a sixth of `recommend_coded`'s time on the 200,000-customer bench shop)."""
         block = sp.csr_matrix(self.score(rows), dtype=np.float32)
         block.data[~self.data.active[block.indices]] = 0.0
         if exclude is not None and exclude.nnz:
