@@ -118,10 +118,11 @@ def test_chunks_write_a_samples_deciles_and_the_finished_run_holds_the_exact_one
         expected = [d for d in range(1, 11) for _ in range(size + (d <= larger))]
         assert [decile for _, decile in rows] == expected
         final.update(rows)
-    # Most rows of the earlier chunks were already in their decile (79 % here, from a sample of ~200; written as 10,
-    # only the last decile's tenth would be): the run rewrote those near an edge.
+    # Most rows of the earlier chunks were already in their decile (58-86 % seen, from a sample of ~200 customers
+    # whose choice follows the ids the database gave them; written as 10, or in a decile at random, about a tenth
+    # would be): the run rewrote those near an edge.
     kept = sum(final[pk] == decile for pk, decile in provisional.items())
-    assert kept >= 0.6 * len(provisional)
+    assert kept >= 0.4 * len(provisional)
 
 
 @pytest.mark.django_db
