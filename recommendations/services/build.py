@@ -128,11 +128,7 @@ def recommendations_build(
     if job_id is None:
         job_id = job_create(shop=shop, kind=Job.Kind.RECOMMEND, user=user, params={"k": k}).pk
 
-    def say(message: str) -> None:
-        if progress:
-            progress(message)
-        job_progress(job_id=job_id, message=message)
-
+    say = _reporter(job_id=job_id, progress=progress)
     with job_running(job_id):
         config = config or recommender_config(shop=shop)
         version = RecommenderVersion.objects.create(shop=shop, job_id=job_id, k=k, params=config.to_dict())
@@ -150,6 +146,15 @@ def recommendations_build(
                         recommendations=sum(metrics.get("rows", {}).values()), similar=metrics.get("similar", 0),
                         seconds=time.perf_counter() - started,
                         partitions=len(plan.bounds), timings={name: round(s, 2) for name, s in plan.timings.items()})
+
+
+def _reporter(*, job_id: int | None, progress: Callable[[str], None] | None) -> Callable[[str], None]:
+    """A step's messages to `progress` (a command's output) when given, and to the build's job."""
+    def say(message: str) -> None:
+        if progress:
+            progress(message)
+        job_progress(job_id=job_id, message=message)
+    return say
 
 
 @dataclass(frozen=True)
@@ -235,14 +240,9 @@ def recommendations_statistics_run(*, version_id: int, enqueue: bool = True,
     if version.status != RecommenderVersion.Status.BUILDING or "similar" in version.metrics:
         return
     params = version.params
-
-    def say(message: str) -> None:
-        if progress:
-            progress(message)
-        job_progress(job_id=version.job_id, message=message)
-
     statistics = _statistics(shop=version.shop, version=version, config=RecommenderConfig.from_dict(params),
-                             as_of=pd.Timestamp(params["as_of"]), bounds=params["bounds"], say=say)
+                             as_of=pd.Timestamp(params["as_of"]), bounds=params["bounds"],
+                             say=_reporter(job_id=version.job_id, progress=progress))
     ready = _build_record(version.pk, **statistics)
     if ready is not None:
         _lists_start(ready, enqueue=enqueue, progress=progress)
@@ -389,7 +389,7 @@ def recommendations_partition_run(*, version_id: int, index: int,
     coded = recommend_all(fitted.hybrid, rows, version.k, fitted.exclude, workers=config.workers, progress=progress)
     lists = recommendations_frame(fitted.hybrid, rows, coded).assign(shop_id=shop.pk, version_id=version.pk)
     del fitted, coded
-    lists = _partition_write(version=version, index=index, lists=lists)
+    lists = _partition_write(version=version, index=index, customer_range=(lo, hi), lists=lists)
     if lists is None:
         return 0
     with transaction.atomic():
@@ -412,14 +412,15 @@ def recommendations_partition_run(*, version_id: int, index: int,
     return len(lists)
 
 
-def _partition_write(*, version: RecommenderVersion, index: int, lists: pd.DataFrame) -> pd.DataFrame | None:
+def _partition_write(*, version: RecommenderVersion, index: int, customer_range: tuple[int, int],
+                     lists: pd.DataFrame) -> pd.DataFrame | None:
     """Replace partition `index`'s rows of a building version with `lists` (those of customers erased meanwhile left
     out); returns the rows written, or None (nothing written) when the version is no longer building or the
     partition is recorded done. Partitions write at the same time, and record themselves while others write (the
     version's row FOR KEY SHARE here, FOR NO KEY UPDATE to record; a failure, FOR UPDATE, waits for the writes under
     way, then deletes their rows too); copies of one partition write one after the other (an advisory lock on
     (version, partition)), the later one finding the first done or replacing its rows."""
-    lo, hi = version.params["partitions"][index]
+    lo, hi = customer_range
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [version.pk % 2**31, index])
