@@ -70,6 +70,21 @@ def test_bulk_insert_frame_writes_nan_as_null_and_keeps_empty_strings(shop):
 
 
 @pytest.mark.django_db
+def test_bulk_insert_frame_keeps_times_to_the_microsecond_and_writes_categories_as_their_words(shop):
+    customer = Customer.objects.create(shop=shop, external_id="C1")
+    when = pd.Timestamp("2024-01-01 10:00:00.123456", tz="UTC").as_unit("ns")  # nanoseconds, as pandas holds them
+    frame = pd.DataFrame({
+        "shop_id": [shop.id] * 2, "customer_id": [customer.id] * 2,
+        "type": pd.Categorical(["view", "add_to_cart"]), "occurred_at": [when, when.tz_convert("Europe/Paris")],
+        "session_id": pd.Categorical(["s1", ""]),
+        "idempotency_key": [f"00000000-0000-0000-0000-{i:012d}" for i in range(2)],
+    })
+    bulk_insert_frame("behavior_event", frame)
+    rows = sorted(Event.objects.values_list("type", "session_id", "occurred_at"))
+    assert rows == [("add_to_cart", "", when.to_pydatetime()), ("view", "s1", when.to_pydatetime())]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("writer", ["rows", "frame"])
 def test_bulk_writes_keep_line_breaks_and_carriage_returns_inside_values(shop, writer):
     customer = Customer.objects.create(shop=shop, external_id="C1")
