@@ -213,12 +213,11 @@ def _plan_and_fit(*, shop: Shop, version: RecommenderVersion, k: int, config: Re
         _matrix_save(content, _artifact_path(shop=shop, version_id=version.pk, name="content.npz"))
     visual = visual_similarity(products, sample.visual)
     say("fitting hybrid weights on the validation split")
-    interactions = sample.interactions.assign(kind=sample.interactions["kind"].astype("category"))
-    fit = validation_hybrid(interactions, products, sample.customers, k=min(k, 10), config=config,
+    fit = validation_hybrid(sample.interactions, products, sample.customers, k=min(k, 10), config=config,
                             content_similarity=content, visual_similarity=visual)
     # a shop of one partition read whole for the sample: its statistics come from the same frames, not a re-read
     whole = sample if share is None and len(bounds) == 1 else None
-    del sample, interactions
+    del sample
     if fit.ranker is not None:  # every partition lists with it; a refresh of some customers' lists needs it too
         _ranker_save(shop=shop, version=version, ranker=fit.ranker)
     timings["weights"] = time.perf_counter() - clock
@@ -360,8 +359,7 @@ def _lists_start(version: RecommenderVersion, *, enqueue: bool, progress: Callab
 def _partition_data(frames: RecommenderFrames, *, config: RecommenderConfig, as_of: pd.Timestamp):
     """One partition's customers and their interactions (`frames`) as the recommenders' matrix (the shop's
     products, the build's `as_of`)."""
-    interactions = frames.interactions.assign(kind=frames.interactions["kind"].astype("category"))
-    return build_interaction_data(interactions, frames.products, frames.customers, config=config, as_of=as_of)
+    return build_interaction_data(frames.interactions, frames.products, frames.customers, config=config, as_of=as_of)
 
 
 def recommendations_partition_run(*, version_id: int, index: int,
