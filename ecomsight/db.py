@@ -7,12 +7,10 @@ The API's busiest per-customer reads are one statement each, paged by DRF (SqlRo
 
 from __future__ import annotations
 
-import csv
 import io
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
-import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
@@ -72,59 +70,51 @@ def read_frame(
     return frame
 
 
-NULL = "\\N"  # COPY's NULL marker, so that an empty string stays an empty string
+@contextmanager
+def _copy_in(table: str, columns: Sequence[str]) -> Iterator[Callable[[pd.DataFrame], None]]:
+    """A COPY into `table` (inside the caller's transaction) and the function that sends it a frame's rows: Arrow
+    renders the CSV (pyarrow.csv, in C++: pandas' `to_csv` took 8 times as long, Python's csv module with a value
+    check per field longer still — docs/status/issue-23-session12.md). Arrow quotes every string and leaves nulls
+    unquoted and empty, which is COPY's own CSV convention: NaN / None / NaT become NULL, an empty string stays
+    one, and a value holding a line break or a carriage return is quoted."""
+    options = pa_csv.WriteOptions(include_header=False)
+
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)") as copy:
+            def send(frame: pd.DataFrame) -> None:
+                buffer = io.BytesIO()
+                pa_csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buffer, write_options=options)
+                copy.write(buffer.getbuffer())
+
+            yield send
 
 
-def _csv_value(value) -> str:
-    if value is None:
-        return NULL
-    if isinstance(value, float | np.floating) and math.isnan(value):
-        return NULL
-    if isinstance(value, bool | np.bool_):
-        return "t" if value else "f"
-    return str(value)
-
-
-def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
+def bulk_insert(table: str, columns: Sequence[str], rows: Iterable[Sequence], *, chunk_rows: int = 50_000) -> int:
     """Insert many rows into `table` (inside the caller's transaction). Returns the row count.
 
-    Values are plain Python/numpy scalars; None and NaN become NULL; JSON columns take JSON text."""
-    column_list = ", ".join(columns)
+    Values are plain Python/numpy scalars; None and NaN become NULL; JSON columns take JSON text. The rows go in
+    batches of `chunk_rows`, each made a frame and written as `bulk_insert_frame` writes."""
     count = 0
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\r\n")  # fields holding \r or \n get quoted
-            for row in rows:
-                writer.writerow([_csv_value(v) for v in row])
-                count += 1
-                if count % 50_000 == 0:
-                    copy.write(buffer.getvalue())
-                    buffer.seek(0)
-                    buffer.truncate()
-            copy.write(buffer.getvalue())
+    with _copy_in(table, columns) as send:
+        batch: list[Sequence] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == chunk_rows:
+                send(pd.DataFrame.from_records(batch, columns=list(columns)))
+                count, batch = count + len(batch), []
+        if batch:
+            send(pd.DataFrame.from_records(batch, columns=list(columns)))
+            count += len(batch)
     return count
 
 
 def bulk_insert_frame(table: str, frame: pd.DataFrame, *, chunk_rows: int = 200_000) -> int:
-    """Insert a DataFrame's rows (its column names are the table's) — the fast path for big writes: Arrow
-    renders the CSV (pyarrow.csv, in C++; pandas' `to_csv` took 8 times as long, a quarter of a
-    200,000-customer recommendation build's write: docs/status/issue-23-session12.md) and PostgreSQL takes
-    it by COPY. Arrow quotes every string and leaves nulls unquoted and empty, which is COPY's own CSV
-    convention: NaN / None / NaT become NULL, an empty string stays one, and a value holding a line break
-    or a carriage return is quoted."""
+    """Insert a DataFrame's rows (its column names are the table's) — the fast path for big writes (`_copy_in`)."""
     if frame.empty:
         return 0
-    columns = [str(c) for c in frame.columns]
-    column_list = ", ".join(columns)
-    options = pa_csv.WriteOptions(include_header=False)
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN WITH (FORMAT csv)") as copy:
-            for start in range(0, len(frame), chunk_rows):
-                part = pa.Table.from_pandas(frame.iloc[start : start + chunk_rows], preserve_index=False)
-                buffer = io.BytesIO()
-                pa_csv.write_csv(part, buffer, write_options=options)
-                copy.write(buffer.getbuffer())
+    with _copy_in(table, [str(c) for c in frame.columns]) as send:
+        for start in range(0, len(frame), chunk_rows):
+            send(frame.iloc[start : start + chunk_rows])
     return len(frame)
 
 
