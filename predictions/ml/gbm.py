@@ -340,33 +340,50 @@ class LightGbmModel:
         ranks the features that drive a customer's score the same way in practice, which is all the
         reasons need. Use `contributions` for exact SHAP values.
         """
+        return self._paths(data)[1]
+
+    def predict_with_paths(self, data: ModelInput) -> tuple[np.ndarray, np.ndarray]:
+        """`predict_proba` and `path_contributions` from one pass through the trees: the raw score is the sum of
+        the leaves' values the path contributions look up anyway (scoring needs both for every customer, and the
+        trees were walked twice: a tenth of a 200,000-customer scoring run's CPU)."""
+        raw, paths = self._paths(data)
+        assert self.calibrator is not None
+        return self.calibrator.apply(1.0 / (1.0 + np.exp(-raw))), paths  # LightGBM's binary objective: a sigmoid
+
+    def _paths(self, data: ModelInput) -> tuple[np.ndarray, np.ndarray]:
+        """The raw score (log-odds) and the path contributions of each row, from its leaf in every tree."""
         if self.booster is None:
             raise RuntimeError("model is not fitted")
         require_columns(data.X.columns, self.features)
-        tables = self._path_tables()
+        tables, values = self._path_tables()
         leaves = np.asarray(
             self.booster.predict(self._matrix(data.X), num_iteration=self._best_iteration(), pred_leaf=True,
                                  num_threads=self._predict_threads())
         ).reshape(len(data.X), -1)
         out = np.zeros((len(data.X), len(self.features)), dtype=np.float64)
+        raw = np.zeros(len(data.X), dtype=np.float64)
         for t, table in enumerate(tables[: leaves.shape[1]]):
             out += table[leaves[:, t]]
-        return out
+            raw += values[t][leaves[:, t]]
+        return raw, out
 
-    def _path_tables(self) -> list[np.ndarray]:
-        """Per tree, a [leaves, features] table: what each split on the path to a leaf contributed."""
+    def _path_tables(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per tree, a [leaves, features] table (what each split on the path to a leaf contributed) and the leaves'
+        values."""
         cached = getattr(self, "_tables", None)
         if cached is not None:
             return cached
         n_features = len(self.features)
-        tables = []
+        tables, values = [], []
         for tree in self.booster.dump_model(num_iteration=self._best_iteration())["tree_info"]:
             table = np.zeros((max(1, tree["num_leaves"]), n_features), dtype=np.float64)
+            leaf_values = np.zeros(max(1, tree["num_leaves"]), dtype=np.float64)
             stack = [(tree["tree_structure"], np.zeros(n_features))]
             while stack:
                 node, path = stack.pop()
                 if "leaf_index" in node or "split_feature" not in node:
                     table[node.get("leaf_index", 0)] = path
+                    leaf_values[node.get("leaf_index", 0)] = node["leaf_value"]
                     continue
                 for side in ("left_child", "right_child"):
                     child = node[side]
@@ -375,8 +392,9 @@ class LightGbmModel:
                     step[node["split_feature"]] += value - node["internal_value"]
                     stack.append((child, step))
             tables.append(table)
-        self._tables = tables
-        return tables
+            values.append(leaf_values)
+        self._tables = tables, values
+        return self._tables
 
     def feature_importance(self) -> dict[str, float]:
         """Total gain per feature, for the model page."""

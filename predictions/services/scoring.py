@@ -251,11 +251,17 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp, history_unt
                                            steps=model.steps)
         data = ModelInput(customer_ids=features.customer_ids[keep], X=features.X[keep].reset_index(drop=True),
                           sequences=features.sequences[keep], events=events)
-        p = np.asarray(model.predict_proba(data), dtype=np.float64)
+        explainer = _explainer(version)
+        if explainer is model:  # the champion is the LightGBM model that explains: one pass through its trees
+            p, paths = model.predict_with_paths(data)
+        else:
+            p = model.predict_proba(data)
+            paths = explainer.path_contributions(data) if explainer is not None else None
+        p = np.asarray(p, dtype=np.float64)
         bands = pipeline.risk_bands(p)
         task_lows = (decile_lows or {}).get(task)
         placed = pipeline.decile_place(p, task_lows).tolist() if task_lows else [10] * len(p)
-        reasons = _reasons(version=version, data=data, probability=p)
+        reasons = _reasons(paths, data=data, probability=p)
         task_value = value[keep]
         at_risk = p * task_value[:, 2] if task == "churn" else np.full(len(p), np.nan)
         if task == "purchase":
@@ -306,17 +312,22 @@ def _sibling(*, versions: dict[str, ModelVersion], algorithm: str, task: str | N
     return None
 
 
-def _reasons(*, version: ModelVersion, data: ModelInput, probability: np.ndarray) -> list[list[str]]:
-    """Top 3 reasons in plain words, from the per-feature contributions of the LightGBM model trained
-    in the champion's run (path attribution: fast enough for every customer, see `path_contributions`).
-    A low score is explained by what lowers it, a medium or high one by what raises it."""
+def _explainer(version: ModelVersion):
+    """The LightGBM model trained in the champion's run (the champion itself when it is one), whose path
+    attribution gives the reasons; None without one."""
     lgbm = _sibling(versions={version.task: version}, algorithm="lgbm", task=version.task)
-    if lgbm is None:
+    return model_load(version=lgbm) if lgbm is not None else None
+
+
+def _reasons(paths: np.ndarray | None, *, data: ModelInput, probability: np.ndarray) -> list[list[str]]:
+    """Top 3 reasons in plain words, from the per-feature contributions (`paths`: `_explainer`'s path attribution,
+    fast enough for every customer, see `path_contributions`; None: no reasons). A low score is explained by what
+    lowers it, a medium or high one by what raises it."""
+    if paths is None:
         return [[] for _ in range(len(data.customer_ids))]
     from ..ml.explain import reason_directions, top_reasons
 
-    model = model_load(version=lgbm)
-    return top_reasons(model.path_contributions(data), data.X, templates=REASON_TEMPLATES, k=3,
+    return top_reasons(paths, data.X, templates=REASON_TEMPLATES, k=3,
                        direction=reason_directions(probability, low_below=pipeline.MEDIUM_RISK))
 
 

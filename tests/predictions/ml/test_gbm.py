@@ -118,6 +118,15 @@ def test_path_contributions_add_up_to_the_raw_score_and_blame_the_driving_featur
     assert agree > 0.7
 
 
+def test_one_pass_through_the_trees_gives_the_probabilities_and_the_reasons_of_two(fitted):
+    """Scoring asks for both at once (predict_with_paths): the same calibrated probabilities as predict_proba and the
+    same contributions as path_contributions, for every row."""
+    data = _data(1000, 8)
+    p, paths = fitted.predict_with_paths(data)
+    assert np.allclose(p, fitted.predict_proba(data), rtol=0, atol=1e-12)
+    assert np.array_equal(paths, fitted.path_contributions(data))
+
+
 def test_validation_chooses_between_the_candidate_settings_and_the_choice_is_saved(fitted, tmp_path):
     """Both candidate settings are fitted on the same split; the higher validation AUC wins (ties to the
     default), and a loaded model carries the chosen settings, not the defaults."""
