@@ -1,14 +1,18 @@
 """Building and evaluating recommendations through the services and commands, on a simulated shop."""
 
 import json
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db.models import Count
 
 from accounts.models import Job
-from behavior.models import OrderLine
+from behavior.models import Customer, Event, Order, OrderLine
+from catalog.models import Product
 from recommendations.models import Recommendation, RecommenderVersion, SimilarProduct
+from recommendations.selectors import recommender_frames
 from recommendations.services import recommendations_build
 
 NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content", "hybrid")
@@ -79,3 +83,18 @@ def test_build_command_prints_one_json_document(simulated_shop, capsys):
     call_command("build_recommendations", "--k", "3", "--json")
     report = json.loads(capsys.readouterr().out)
     assert report["recommendations"] == Recommendation.objects.filter(shop=simulated_shop).count()
+
+
+@pytest.mark.django_db
+def test_the_frames_read_each_event_type_as_its_interaction_kind_and_leave_other_events_out(shop):
+    when = datetime(2026, 6, 30, tzinfo=UTC)
+    customer = Customer.objects.create(shop=shop, external_id="C1")
+    kettle = Product.objects.create(shop=shop, external_id="P1", title="Kettle")
+    order = Order.objects.create(shop=shop, customer=customer, external_id="O1", placed_at=when, total=10)
+    OrderLine.objects.create(shop=shop, order=order, product=kettle, quantity=1)
+    for day, kind in enumerate(["view", "add_to_cart", "wishlist", "search", "login"], start=1):
+        Event.objects.create(shop=shop, customer=customer, type=kind, product=kettle,
+                             occurred_at=when - timedelta(days=day), idempotency_key=uuid.uuid4())
+    frames = recommender_frames(shop_id=shop.pk)
+    kinds = frames.interactions.sort_values("ts", ascending=False)["kind"].astype(str).tolist()
+    assert kinds == ["purchase", "view", "cart", "wishlist"]
