@@ -71,3 +71,27 @@ def test_coded_reasons_in_the_frame_read_like_each_recommenders_own_reasons(fitt
     assert frame["source"].astype(str).tolist() == explained.sources[local, rank].tolist()
     assert frame["reason"].str.len().gt(0).all()
     assert frame["reason"].nunique() > 3
+
+
+def test_topk_csr_of_long_rows_is_the_plain_sort_of_each_row():
+    # rows far longer than k (the members' candidate blocks): values over many orders of magnitude, ties at and
+    # around the k-th value, negative and tiny entries, and short rows beside them
+    rng = np.random.default_rng(11)
+    n, m, k = 40, 3000, 25
+    dense = np.where(rng.random((n, m)) < 0.15, np.exp(rng.normal(0, 4, (n, m))), 0.0)
+    dense[0, :200] = 0.5  # every entry of the row ties: the lower columns win
+    dense[1, :40] = np.repeat([2.0, 1.0], 20)  # the 25th value ties with the 26th-40th
+    dense[2, 100:300] = -1.0  # negative entries never come back
+    dense[3] = 0.0
+    dense[3, [5, 9]] = [1e-3, 1e-9]  # a short row: everything positive comes back
+    dense[4, 7] = 1e6  # one huge value: the others are small beside it and still ranked
+    matrix = sp.csr_matrix(dense.astype(np.float32))
+    assert matrix.nnz > 2 * k * n  # long rows
+    top = topk_csr(matrix, k)
+    values = matrix.toarray()
+    for row in range(n):
+        order = np.lexsort((np.arange(m), -values[row]))  # by value descending, ties by column
+        expected = [int(c) for c in order[:k] if values[row, c] > 0]
+        got = [int(c) for c in top.items[row] if c >= 0]
+        assert got == expected, row
+        np.testing.assert_allclose(top.scores[row, :len(got)], values[row, expected], rtol=1e-6)
