@@ -210,7 +210,8 @@ def topk_csr(matrix: sp.csr_matrix, k: int, *, unique: bool = False) -> TopK:
     Ties go to the lower column. One `np.sort` of packed 64-bit keys (row, quantised value, column) orders every
     row at once: an integer sort with SIMD is many times faster than a stable argsort of floats. Values are
     quantised to >= 24 bits of their row's maximum, so scores come back exact to float32 precision near the top;
-    a value below that resolution (< 2^-24 of the row's best) counts as zero.
+    a value below that resolution (< 2^-24 of the row's best) counts as zero. When most entries sit in rows far
+    longer than k, those that cannot reach their row's top k are dropped before the sort (`_top_levels`).
     `unique=True`: the caller knows no (row, column) appears twice (a sparse product does not), which skips
     the index sort scipy needs to merge duplicates.
     """
@@ -224,8 +225,6 @@ def topk_csr(matrix: sp.csr_matrix, k: int, *, unique: bool = False) -> TopK:
         return TopK(items, scores)
     if matrix.nnz > 0.2 * n * m and m > k:  # nearly dense: a partition of the dense block is cheaper
         return _topk_dense(matrix.toarray(), k)
-    if matrix.nnz > 2 * k * n:  # many entries a row: drop those that cannot reach their row's top k, then sort
-        matrix = _top_buckets(matrix, k)
     row_bits, col_bits = max(int(n - 1).bit_length(), 1), max(int(m - 1).bit_length(), 1)
     value_bits = min(64 - row_bits - col_bits, 40)
     if value_bits < 24:  # astronomically big matrices: fall back to a float argsort
@@ -244,16 +243,21 @@ def topk_csr(matrix: sp.csr_matrix, k: int, *, unique: bool = False) -> TopK:
     level *= data
     np.rint(level, out=level)
     np.clip(level, 0, top_q, out=level)  # non-positive entries get level 0, sort last in their row, are dropped
+    indices = matrix.indices
+    long = counts > 4 * k
+    if 2 * int(counts[long].sum()) > matrix.nnz:  # most entries in rows far longer than k: keep only their tops
+        keep, counts = _top_levels(level, counts, long, k, value_bits=value_bits)
+        level, indices = level[keep], indices[keep]
     np.subtract(top_q, level, out=level)
     keys = level.astype(np.uint64)
     del level
     keys <<= np.uint64(col_bits)
-    keys |= matrix.indices.astype(np.uint64)
+    keys |= indices.astype(np.uint64)
     keys |= np.repeat(np.arange(n, dtype=np.uint64) << np.uint64(value_bits + col_bits), counts)
     keys.sort()
     sorted_rows = (keys >> np.uint64(value_bits + col_bits)).astype(np.int64)
-    starts = matrix.indptr[:-1]
-    rank = np.arange(matrix.nnz) - starts[sorted_rows]
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(len(keys)) - starts[sorted_rows]
     keep = np.flatnonzero(rank < k)
     kept = keys[keep]
     level = np.uint64(top_q) - ((kept >> np.uint64(col_bits)) & np.uint64(top_q))
@@ -266,38 +270,33 @@ def topk_csr(matrix: sp.csr_matrix, k: int, *, unique: bool = False) -> TopK:
     return TopK(items, scores) if ok.all() else _compact(items, scores)
 
 
-def _top_buckets(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """`matrix` without the entries that cannot be among their row's k largest: a superset of every row's top k
-    (ties included), so the top-k of the result is the top-k of `matrix`, exactly.
+def _top_levels(level: np.ndarray, counts: np.ndarray, long: np.ndarray, k: int, *,
+                value_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which entries can be among their row's k best quantised `level`s (a mask over the entries) and the rows'
+    new counts: every entry of a short row, and of a `long` row those from the bucket holding its k-th largest
+    level up — a superset of the row's top k as topk_csr orders it, ties included, so its answer is unchanged.
 
-    Each entry's value relative to its row's maximum falls into a logarithmic bucket (the float32's exponent and
-    3 mantissa bits: 8 buckets a power of two, down to 2^-24); one histogram of (row, bucket) gives each row the
-    bucket where its k-th largest value lies, and only entries from that bucket up are kept. On the 200,000-
-    customer bench shop the members' candidate blocks hold ~950 entries a customer for a top 100; about a tenth
-    survive, and their top-k costs a third of sorting them all."""
-    n = matrix.shape[0]
-    counts = np.diff(matrix.indptr)
-    nonempty = counts > 0
-    row_max = np.ones(n)
-    row_max[nonempty] = np.maximum.reduceat(matrix.data, matrix.indptr[:-1][nonempty])
-    row_max[row_max <= 0] = 1.0
-    rows = np.repeat(np.arange(n, dtype=np.int64), counts)
-    relative = (matrix.data / row_max[rows]).astype(np.float32)  # rounding keeps the order: no entry changes side
-    np.maximum(relative, 0, out=relative)
-    low, high = (127 - 24) << 3, 127 << 3  # 2^-24 and 1.0 as (exponent, 3 mantissa bits) of a float32
-    buckets = high - low + 1
-    bucket = (relative.view(np.uint32) >> np.uint32(20)).astype(np.int64)
-    bucket -= low
+    A level's bucket is its float32's exponent and 3 mantissa bits (8 buckets a power of two; equal levels share
+    one, and the order is kept), the lowest bucket taking every level under 2^-24 of the top. One histogram of
+    (long row, bucket), summed from the top, gives each long row its threshold. On the 200,000-customer bench
+    shop the members' candidate blocks hold ~950 entries a customer for a top 100: about a tenth go on to the
+    sort, and the candidates cost less than half of sorting them all."""
+    buckets = 24 * 8 + 1
+    high = (127 + value_bits) << 3  # the top level, 2^value_bits - 1, rounds up to 2^value_bits as a float32
+    # buckets numbered from the top (0) down; clipping keeps the order, so no entry changes side of a threshold
+    bucket = high - (level.astype(np.float32).view(np.uint32) >> np.uint32(20)).astype(np.int64)
     np.clip(bucket, 0, buckets - 1, out=bucket)
-    del relative
-    histogram = np.bincount(rows * buckets + bucket, minlength=n * buckets).reshape(n, buckets)
-    from_top = np.cumsum(histogram[:, ::-1], axis=1)
-    lowest = buckets - 1 - np.argmax(from_top >= k, axis=1)  # the bucket of the row's k-th largest value
-    lowest[counts <= k] = 0  # a row of k entries or fewer keeps them all
-    keep = bucket >= lowest[rows]
-    indptr = np.zeros(n + 1, dtype=matrix.indptr.dtype)
-    np.cumsum(np.bincount(rows[keep], minlength=n), out=indptr[1:])
-    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+    places = int(long.sum())
+    place = np.where(long, np.cumsum(long) - 1, places)  # each long row's place; the short rows share the last
+    entry_place = np.repeat(place, counts)
+    histogram = np.bincount(entry_place * buckets + bucket, minlength=(places + 1) * buckets).reshape(-1, buckets)
+    np.cumsum(histogram, axis=1, out=histogram)
+    lowest = np.argmax(histogram >= k, axis=1)  # a long row holds more than k entries: always found
+    lowest[places] = buckets - 1  # short rows keep every entry
+    keep = bucket <= lowest[entry_place]
+    kept = np.concatenate(([0], np.cumsum(keep)))
+    ends = np.cumsum(counts)
+    return keep, kept[ends] - kept[ends - counts]
 
 
 def _topk_argsort(matrix: sp.csr_matrix, k: int, items: np.ndarray, scores: np.ndarray) -> TopK:

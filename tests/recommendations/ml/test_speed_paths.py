@@ -95,3 +95,17 @@ def test_topk_csr_of_long_rows_is_the_plain_sort_of_each_row():
         got = [int(c) for c in top.items[row] if c >= 0]
         assert got == expected, row
         np.testing.assert_allclose(top.scores[row, :len(got)], values[row, expected], rtol=1e-6)
+
+
+def test_topk_csr_of_long_rows_breaks_ties_of_equal_quantised_values_as_short_rows_do():
+    # columns 5 and 10 differ by one float32 step, on either side of a power-of-two bucket edge, and quantise to
+    # the same level: the lower column wins, as it would in a short row (a second reader's case)
+    row = np.zeros(1000, np.float32)
+    row[0], row[1] = 1.0, 0.5
+    row[10] = 1.125 * 2**-20
+    row[5] = np.nextafter(np.float32(1.125 * 2**-20), np.float32(0))
+    row[20:40] = 1e-9
+    assert topk_csr(sp.csr_matrix(row[None, :]), 3).items.tolist() == [[0, 1, 5]]
+    short = row.copy()
+    short[20:40] = 0.0
+    assert topk_csr(sp.csr_matrix(short[None, :]), 3).items.tolist() == [[0, 1, 5]]
