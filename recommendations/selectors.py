@@ -13,7 +13,7 @@ from behavior.models import OrderLine
 from catalog.selectors import visual_neighbour_pairs_frame
 from ecomsight.db import SqlRows, epoch_sql, read_frame
 from predictions.extensions import CustomerRecommendations
-from predictions.selectors.frames import customer_count, customer_sample_sql, sample_threshold
+from predictions.selectors.frames import customer_count, customer_sample_sql, lines_by_order_ids_sql, sample_threshold
 
 from .models import Recommendation, RecommenderVersion, SimilarProduct
 
@@ -40,12 +40,16 @@ def recommender_frames(*, shop_id: int, customer_range: tuple[int, int] | None =
     interactions; `sample_share` (0-1) only that share of the customers, the stable sample of
     `customer_sample_sql` (the same people in every query). The products are always the whole catalogue."""
     who, who_params = _customers_sql(customer_range=customer_range, sample_share=sample_share)
+    partition_orders, orders_params = "", []
+    if customer_range is not None:  # a partition's lines by its orders' ids (lines_by_order_ids_sql)
+        partition_orders = lines_by_order_ids_sql(" AND status <> 'cancelled'" + who.format(who="customer_id"))
+        orders_params = [shop_id, *who_params]
     purchases = read_frame(
         f"SELECT o.customer_id, l.product_id, {epoch_sql('o.placed_at')}, l.quantity, o.id"
         " FROM behavior_orderline l JOIN behavior_order o ON o.id = l.order_id"
         " WHERE l.shop_id = %s AND o.status <> 'cancelled' AND l.product_id IS NOT NULL"
-        + who.format(who="o.customer_id"),
-        [shop_id, *who_params],
+        + who.format(who="o.customer_id") + partition_orders,
+        [shop_id, *who_params, *orders_params],
         columns=["customer_id", "product_id", "ts", "quantity", "order_id"],
         epoch_columns=["ts"],
         dtypes={"customer_id": "int64", "product_id": "int64", "quantity": "float64", "order_id": "float64"},

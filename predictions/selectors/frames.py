@@ -59,13 +59,16 @@ def shop_frames(
         dtypes={"order_id": "int64", "customer_id": "int64", "total": "float64", "item_count": "float64",
                 "status": "str"},
     )
+    chunk_orders = ""
+    if customer_range is not None or customer_ids is not None:
+        chunk_orders = lines_by_order_ids_sql(time_filter.format(col="placed_at", who="customer_id"))
     order_lines = read_frame(
         f"SELECT l.order_id, o.customer_id, {epoch_sql('o.placed_at')}, l.product_id, p.category_id,"
         " l.quantity, l.unit_price FROM behavior_orderline l"
         " JOIN behavior_order o ON o.id = l.order_id"
         " JOIN catalog_product p ON p.id = l.product_id"
-        f" WHERE l.shop_id = %s{time_filter.format(col='o.placed_at', who='o.customer_id')}",
-        params,
+        f" WHERE l.shop_id = %s{time_filter.format(col='o.placed_at', who='o.customer_id')}{chunk_orders}",
+        params + params if chunk_orders else params,
         columns=["order_id", "customer_id", "placed_at", "product_id", "category_id", "quantity", "unit_price"],
         epoch_columns=["placed_at"],
         dtypes={"order_id": "int64", "customer_id": "int64", "product_id": "int64", "category_id": "float64",
@@ -87,6 +90,16 @@ def shop_frames(
     return ShopFrames(customers=customers, orders=orders, order_lines=order_lines, events=events,
                       reviews=customer_reviews_frame(shop_id=shop_id, until=until, customer_range=customer_range,
                                                      sample_share=sample_share, customer_ids=customer_ids))
+
+
+def lines_by_order_ids_sql(orders_where: str) -> str:
+    """" AND l.order_id = ANY(…)" (one %s, the shop id, then `orders_where`'s parameters): order lines `l` of a
+    range or list of customers found by the ids of their orders (`orders_where`: " AND …" over behavior_order's
+    columns), through the lines' order_id index. Joined from the orders' side alone, the planner hashed every
+    line of the shop for each range, so a scoring chunk's or a recommendation partition's read grew with the shop
+    (a 25,000-customer chunk of a 2,000,000-customer shop: a parallel scan of its 15 M lines, 3.8-5.3 s on one
+    core, against 1.5-1.6 s this way). Whole-shop and sampled reads keep the plain join."""
+    return f" AND l.order_id = ANY(ARRAY(SELECT id FROM behavior_order WHERE shop_id = %s{orders_where}))"
 
 
 SAMPLE_BUCKETS = 1_000_000

@@ -92,7 +92,8 @@ def test_a_scoring_chunk_reads_its_customers_events_and_orders_from_the_indexes_
     reads = _reads(monkeypatch, prediction_frames, lambda: prediction_frames.shop_frames(
         shop_id=shop.pk, until=dt.datetime(2024, 3, 1, tzinfo=dt.UTC), customer_range=(first, last)))
     events = [(sql, params) for sql, params in reads if "FROM behavior_event" in sql]
-    orders = [(sql, params) for sql, params in reads if "FROM behavior_order " in sql]
+    orders = [(sql, params) for sql, params in reads if sql.lstrip().startswith("SELECT id, customer_id")
+              and "FROM behavior_order " in sql]
     assert len(events) == 1 and len(orders) == 1
 
     read = _columns_read(*events[0], "behavior_event")
