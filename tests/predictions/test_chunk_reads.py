@@ -113,3 +113,16 @@ def test_a_recommendation_partition_reads_its_customers_events_from_the_index_al
     read = _columns_read(*events[0], "behavior_event")
     assert {"customer_id", "occurred_at", "type", "product_id", "shop_id"} <= read
     assert read <= _index_columns("event_customer_time"), read - _index_columns("event_customer_time")
+
+
+def test_a_range_or_list_of_customers_gets_exactly_its_own_order_lines(shop, history):
+    # the lines are found by the ids of the range's orders (lines_by_order_ids_sql): the same rows as the join
+    first, second, third = (customer.pk for customer in history)
+    chunk = prediction_frames.shop_frames(shop_id=shop.pk, until=dt.datetime(2024, 2, 1, tzinfo=dt.UTC),
+                                          customer_range=(first, second))
+    assert sorted(chunk.order_lines["customer_id"]) == [first, second]  # January's line of each, not February's
+    listed = prediction_frames.shop_frames(shop_id=shop.pk, customer_ids=[third])
+    assert sorted(listed.order_lines["customer_id"]) == [third, third]
+    partition = recommendation_selectors.recommender_frames(shop_id=shop.pk, customer_range=(second, third))
+    bought = partition.interactions[partition.interactions["kind"].astype(str) == "purchase"]
+    assert sorted(bought["customer_id"]) == [second, second, third, third]
