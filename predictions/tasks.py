@@ -5,7 +5,7 @@ from celery import shared_task
 from accounts.jobs import job_finish, job_running
 from accounts.models import Shop
 
-from .retention import files_expire
+from .retention import files_expire, score_history_expire
 from .services.exports import export_file_write
 from .services.rescoring import rescore_changed
 from .services.scoring import scoring_chunk_run, scoring_run_fail
@@ -63,3 +63,10 @@ def segment_export_task(export_id: int, job_id: int) -> dict:
 def files_expire_task() -> dict:
     """Nightly: remove uploads, reports and export files older than FILE_RETENTION_DAYS."""
     return files_expire()
+
+
+@shared_task(queue="default")
+def score_history_expire_task() -> dict:
+    """Nightly: delete the scores and interest profiles of scoring runs older than SCORE_HISTORY_DAYS (each shop's
+    current run stays)."""
+    return score_history_expire()

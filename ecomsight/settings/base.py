@@ -224,6 +224,10 @@ ML_THREADS = env.int("ML_THREADS", default=0)
 TUNE_TRIALS = env.int("TUNE_TRIALS", default=0)
 TUNE_SECONDS = env.float("TUNE_SECONDS", default=300.0)
 FILE_RETENTION_DAYS = env.int("FILE_RETENTION_DAYS", default=30)
+# Scores (and interest profiles) of scoring runs older than this are deleted nightly; each shop's current run and
+# every run's headline figures stay (predictions/retention.py). 400 days: a year of a customer's score history and
+# the same weeks a year before. 0 keeps every score.
+SCORE_HISTORY_DAYS = env.int("SCORE_HISTORY_DAYS", default=400)
 EXPORT_STREAM_MAX_ROWS = env.int("EXPORT_STREAM_MAX_ROWS", default=5000)  # larger exports run as a job
 # Scheduled deliveries (deliveries app): customers per webhook batch, tries per batch or upload, the first
 # back-off (doubled after each failed try), and whether private / loopback addresses may be targets.
@@ -315,6 +319,10 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-expire-files": {
         "task": "predictions.tasks.files_expire_task",
         "schedule": crontab(hour=3, minute=30),
+    },
+    "nightly-expire-score-history": {  # scores of runs older than SCORE_HISTORY_DAYS (predictions/retention.py)
+        "task": "predictions.tasks.score_history_expire_task",
+        "schedule": crontab(hour=3, minute=40),
     },
     "stalled-runs": {  # scoring runs and recommendation builds that stopped moving, resumed (RUN_STALL_* above)
         "task": "recommendations.tasks.runs_stalled_resume_task",

@@ -354,15 +354,7 @@ def _finalise(run: ScoringRun) -> None:
     # record it, with the run's churn row count, so that the at-risk list sorts and filters on them from an index.
     customer_score_list_columns_mark(run=run)
     # The run's headline figures, computed once here so the dashboard never re-aggregates the scores.
-    from ..selectors.dashboard import churn_histogram, run_figures
-
-    figures = run_figures(shop=run.shop, runs=[run])[0]
-    summary = dict(run.summary)
-    summary["figures"] = {
-        "scored": figures.scored, "expected_churners": figures.expected_churners, "high_band": figures.high_band,
-        "revenue_at_risk": figures.revenue_at_risk, "expected_buyers": figures.expected_buyers,
-        "histogram": churn_histogram(run=run),
-    }
+    summary = {**run.summary, "figures": run_figures_computed(run)}
     run.summary = summary
     run.status = ScoringRun.Status.SUCCEEDED
     run.finished_at = timezone.now()
@@ -370,6 +362,18 @@ def _finalise(run: ScoringRun) -> None:
     if run.job_id:
         job_finish(job_id=run.job_id, result={"scoring_run": run.pk, **summary["figures"]},
                    message="scoring finished")
+
+
+def run_figures_computed(run: ScoringRun) -> dict:
+    """The run's headline figures from its scores, as the run's summary keeps them ("figures": what the dashboard's
+    trend and histogram read): stored when the run finishes, and before score-history retention deletes its scores
+    (predictions.retention)."""
+    from ..selectors.dashboard import churn_histogram, run_figures
+
+    figures = run_figures(shop=run.shop, runs=[run])[0]
+    return {"scored": figures.scored, "expected_churners": figures.expected_churners,
+            "high_band": figures.high_band, "revenue_at_risk": figures.revenue_at_risk,
+            "expected_buyers": figures.expected_buyers, "histogram": churn_histogram(run=run)}
 
 
 def scoring_run_fail(*, run_id: int, error: str) -> None:
