@@ -28,13 +28,15 @@ from .models import Assignment, Offer, OfferSettings, PolicyVersion
 FEATURES = ("recency_days", "frequency_365", "monetary_365", "avg_order_value", "tenure_days",
             "churn_probability", "purchase_probability", "log_frequency_365")
 
-# The context of (customer, at) rows given by the SQL `source` (columns: key, customer_id, at).
+# The context of (customer, at) rows given by the SQL `source` (columns: key, customer_id, at, churn_logged,
+# purchase_logged). The scores are the customer's latest before `at`; where none is left (score-history retention,
+# predictions/retention.py, deletes old runs' scores) those the source logged with the row, if any.
 _CONTEXT_SQL = """
 SELECT s.key, s.customer_id, {at_epoch},
        EXTRACT(EPOCH FROM s.at - h.last_at) / 86400.0,
        COALESCE(y.n, 0), COALESCE(y.spend, 0), h.aov,
        EXTRACT(EPOCH FROM s.at - COALESCE(LEAST(h.first_at, c.signup_at), c.signup_at)) / 86400.0,
-       sc.churn, sc.purchase{extra}
+       COALESCE(sc.churn, s.churn_logged), COALESCE(sc.purchase, s.purchase_logged){extra}
 FROM ({source}) s
 JOIN behavior_customer c ON c.id = s.customer_id
 LEFT JOIN LATERAL (
@@ -55,6 +57,8 @@ LEFT JOIN LATERAL (
 ) sc ON TRUE
 {outcome}
 """
+# A probability the assignment logged in its context (JSON), NULL when it has none or it is not a number.
+_LOGGED = ("CASE WHEN jsonb_typeof(a.context->'{key}') = 'number' THEN (a.context->>'{key}')::float8 END")
 _CONTEXT_COLUMNS = ["key", "customer_id", "at", "recency_days", "frequency_365", "monetary_365",
                     "avg_order_value", "tenure_days", "churn_probability", "purchase_probability"]
 
@@ -106,8 +110,10 @@ def assignment_frame(*, shop: Shop, until: datetime | None = None) -> Assignment
                                attribution_days=settings.attribution_days)
     window = timedelta(days=settings.attribution_days)
     last = clock - window if until is None else min(clock - window, until)
-    source = ("SELECT a.id AS key, a.customer_id, a.assigned_at AS at, a.offer_id, a.propensity "
-              "FROM offers_assignment a WHERE a.shop_id = %s AND a.assigned_at <= %s")
+    source = ("SELECT a.id AS key, a.customer_id, a.assigned_at AS at, a.offer_id, a.propensity,"
+              f" {_LOGGED.format(key='churn_probability')} AS churn_logged,"
+              f" {_LOGGED.format(key='purchase_probability')} AS purchase_logged"
+              " FROM offers_assignment a WHERE a.shop_id = %s AND a.assigned_at <= %s")
     outcome = """
     JOIN offers_offer f ON f.id = s.offer_id
     LEFT JOIN LATERAL (
@@ -152,7 +158,8 @@ def customer_context_frame(*, shop: Shop, customer_ids: list[int], at: datetime)
     """The context of each customer at `at` (one row per customer id, FEATURES columns), in one statement."""
     if not customer_ids:
         return _finish(pd.DataFrame({c: pd.Series(dtype="float64") for c in _CONTEXT_COLUMNS}))
-    source = ("SELECT u.id AS key, u.id AS customer_id, %s::timestamptz AS at FROM unnest(%s::bigint[]) AS u(id)")
+    source = ("SELECT u.id AS key, u.id AS customer_id, %s::timestamptz AS at, NULL::float8 AS churn_logged,"
+              " NULL::float8 AS purchase_logged FROM unnest(%s::bigint[]) AS u(id)")
     sql = _CONTEXT_SQL.format(at_epoch=epoch_sql("s.at"), source=source, outcome="WHERE c.shop_id = %s",
                               extra="")
     frame = read_frame(sql, [at, list(customer_ids), shop.pk], columns=_CONTEXT_COLUMNS, epoch_columns=["at"])

@@ -5,7 +5,7 @@ from celery import shared_task
 from accounts.jobs import job_finish, job_running
 from accounts.models import Shop
 
-from .retention import files_expire, score_history_expire
+from .retention import SCORE_SWEEP_SECONDS, files_expire, score_history_expire
 from .services.exports import export_file_write
 from .services.rescoring import rescore_changed
 from .services.scoring import scoring_chunk_run, scoring_run_fail
@@ -65,8 +65,10 @@ def files_expire_task() -> dict:
     return files_expire()
 
 
-@shared_task(queue="default")
+# Deletes go on for at most SCORE_SWEEP_SECONDS (a backlog of old runs is worked off night after night), under
+# limits of its own. Database work, not model work: the default queue, as the files' sweep.
+@shared_task(queue="default", soft_time_limit=SCORE_SWEEP_SECONDS + 300, time_limit=SCORE_SWEEP_SECONDS + 600)
 def score_history_expire_task() -> dict:
     """Nightly: delete the scores and interest profiles of scoring runs older than SCORE_HISTORY_DAYS (each shop's
-    current run stays)."""
-    return score_history_expire()
+    two newest runs stay)."""
+    return score_history_expire(seconds=SCORE_SWEEP_SECONDS)

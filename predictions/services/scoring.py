@@ -405,6 +405,9 @@ def scoring_run_resume(*, run_id: int, enqueue: bool = True, running_only: bool 
         run = ScoringRun.objects.select_for_update().get(pk=run_id)
         if run.status == ScoringRun.Status.SUCCEEDED or (running_only and run.status != ScoringRun.Status.RUNNING):
             return run  # running_only (the stall sweep): a run a chunk failed meanwhile keeps its failure
+        if "scores_expired_at" in run.summary:  # score-history retention (predictions.retention) deletes its rows
+            raise UserError(f"Scoring run {run_id} is older than SCORE_HISTORY_DAYS and its scores were deleted: "
+                            "it cannot be resumed. Start a new scoring run instead.")
         missing = scoring_run_missing(run)
         ScoringRun.objects.filter(pk=run_id).update(status=ScoringRun.Status.RUNNING)
         if run.job_id:
