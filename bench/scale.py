@@ -15,7 +15,9 @@ advises for several workers on one machine; ML_THREADS in the environment overri
   customers, spread over the workers; the build ends when its job does).
 
 `--stages train,score,recommend` (default: all three) runs only some of them (a stage left out reports null).
-Each worker count's figures also have "peak_rss_mb_by_stage": the largest process during each stage; for the
+Each worker count's figures also have "cores_busy_by_stage": how many cores the whole machine kept busy on
+average during each stage (every process's CPU seconds over the stage's seconds: what a second worker can still
+add on this machine is the idle rest), and "peak_rss_mb_by_stage": the largest process during each stage; for the
 recommendation build the log also gives the largest process while each of its job's messages was current
 (which step peaks) and when each message was first seen. `--keep` keeps the simulated shop; a later `--reuse`
 run with the same --customers builds on it without simulating and loading again (before/after pairs on the
@@ -135,6 +137,24 @@ def workers_stop(workers: list[subprocess.Popen]) -> None:
             os.killpg(worker.pid, signal.SIGKILL)
 
 
+class BusyCores:
+    """The machine's CPU use over a stretch of time: busy CPU seconds of every process (workers, their PostgreSQL
+    backends, this bench's poller) over wall seconds, i.e. how many of the cores were busy on average."""
+
+    def __init__(self):
+        self.wall, self.busy = time.perf_counter(), self._busy()
+
+    @staticmethod
+    def _busy() -> float:
+        import psutil
+
+        t = psutil.cpu_times()
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+
+    def cores(self) -> float:
+        return round((self._busy() - self.busy) / max(1e-9, time.perf_counter() - self.wall), 2)
+
+
 def wait_for(check, what: str, timeout: float = 6 * 3600) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -172,26 +192,34 @@ def stages(shop, *, algorithms: list[str], only: set[str], sampler: MemorySample
 
     seconds: dict = {"train_seconds": None, "score_seconds": None, "recommend_seconds": None}
     peaks: dict = {}
+    busy: dict = {}
     sampler.stage_peak()
     if "train" in only:
+        cpu = BusyCores()
         seconds["train_seconds"] = _train(shop, algorithms)
+        busy["train"] = cpu.cores()
         peaks["train"] = sampler.stage_peak()
     if "score" in only:
+        cpu = BusyCores()
         seconds["score_seconds"] = _score(shop)
+        busy["score"] = cpu.cores()
         peaks["score"] = sampler.stage_peak()
     if "recommend" in only:
+        cpu = BusyCores()
         started = time.perf_counter()
         job = job_create(shop=shop, kind=Job.Kind.RECOMMEND, params={"k": 20}, message="bench: recommendations")
         recommendations_build_task.delay(shop.pk, 20, job.pk)
         sampler.by_label, sampler.label_seconds, sampler.label_clock = {}, {}, time.perf_counter()
         jobs_wait([job.pk], "the recommendation build", sampler)
         seconds["recommend_seconds"] = round(time.perf_counter() - started, 1)
+        busy["recommend"] = cpu.cores()
         peaks["recommend"] = sampler.stage_peak()
         sampler.label = ""
         log(f"largest process per job message (recommend): {json.dumps(sampler.by_label)}")
         log(f"seconds to each job message's first sight (recommend): {json.dumps(sampler.label_seconds)}")
         log(f"built recommendations in {seconds['recommend_seconds']}s: {Job.objects.get(pk=job.pk).result}")
-    return {**seconds, "peak_rss_mb_by_stage": peaks}
+    log(f"cores busy on average (of {os.cpu_count()}): {busy}")
+    return {**seconds, "peak_rss_mb_by_stage": peaks, "cores_busy_by_stage": busy}
 
 
 def _train(shop, algorithms: list[str]) -> float:
