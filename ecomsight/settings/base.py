@@ -63,7 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "ecomsight.csp.ContentSecurityPolicyMiddleware",  # django-csp's, a fixed policy on JSON
     "accounts.middleware.LoginRequiredMiddleware",
     "accounts.middleware.NoStoreForUsersMiddleware",
     "accounts.middleware.NulRefusedMiddleware",

@@ -170,6 +170,17 @@ def test_authenticated_pages_are_never_stored_and_carry_a_csp(client, shop, scor
             csp.split("script-src")[1].split(";")[0], url
 
 
+def test_json_answers_carry_a_policy_that_allows_nothing(client, shop, scored):
+    # A JSON answer is never a document: no sources at all, and no framing (ecomsight/csp.py).
+    client.force_login(UserFactory(role="admin", shops=[shop]))
+    for url in ("/api/v1/at-risk/", "/api/v1/customers/C1/scores/", "/api/v1/customers/nobody/scores/"):
+        response = client.get(url)
+        assert response["Content-Type"].startswith("application/json"), url
+        assert response["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'", url
+    # The API's documentation page is a page: the pages' policy.
+    assert "script-src 'self'" in client.get("/api/docs/")["Content-Security-Policy"]
+
+
 def test_the_login_page_carries_the_csp_too(client, db):
     assert "default-src 'self'" in client.get("/accounts/login/")["Content-Security-Policy"]
 
