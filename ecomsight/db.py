@@ -133,12 +133,18 @@ class SqlRows:
     paginator may order or filter by to its SQL expression. Immutable: order_by and filter return copies."""
 
     def __init__(self, select: str, params: dict, *, columns: dict[str, str], order: tuple[str, ...] = (),
-                 conditions: tuple[str, ...] = (), position: object = None):
+                 conditions: tuple[str, ...] = (), position: object = None, also: str | None = None,
+                 also_rows: list | None = None):
         self.select, self.params, self.columns = select, params, columns
         self.order, self.conditions, self.position = order, conditions, position
+        # `also`: a second SELECT (same params, the same columns as `select`) read in the same statement as the
+        # page (UNION ALL: one round trip; a statement of its own cost a scores call ~0.15 ms of its 1.3 ms CPU);
+        # both end with a boolean column `_also`, true on its rows, which go to the caller's list `also_rows`.
+        self.also, self.also_rows = also, also_rows
 
     def _copy(self, **changes) -> SqlRows:
-        state = {"order": self.order, "conditions": self.conditions, "position": self.position, **changes}
+        state = {"order": self.order, "conditions": self.conditions, "position": self.position, "also": self.also,
+                 "also_rows": self.also_rows, **changes}
         return SqlRows(self.select, self.params, columns=self.columns, **state)
 
     def order_by(self, *fields: str) -> SqlRows:
@@ -167,7 +173,13 @@ class SqlRows:
             sql += " LIMIT %(limit)s"
             params["limit"] = max(0, stop - start)
         sql += " OFFSET %(offset)s"
-        return fetch_dicts(sql, params)
+        if self.also is None:
+            return fetch_dicts(sql, params)
+        page = []
+        self.also_rows.clear()
+        for row in fetch_dicts(f"({sql}) UNION ALL ({self.also})", params):
+            (self.also_rows if row.pop("_also") else page).append(row)
+        return page
 
 
 def fetch_dicts(sql: str, params: dict) -> list[dict]:

@@ -49,7 +49,7 @@ from predictions.models import ModelVersion, Segment
 from predictions.selectors.at_risk import scoring_run_current
 from predictions.selectors.at_risk_pages import at_risk_list_window
 from predictions.selectors.interests import customer_interests_current
-from predictions.selectors.scores import customer_score_history, customer_scores_current, score_row
+from predictions.selectors.scores import customer_score_history, score_row, scores_by_task
 from predictions.selectors.segments import (
     segment_consent_refused_count,
     segment_get,
@@ -220,14 +220,13 @@ class CustomerScoresApi(ShopApiMixin, APIView):
     )
     def get(self, request, customer_id: str):
         query = query_validated(ScoreHistoryFilterSerializer, request.query_params)
-        paginator = ApiCursorPagination()
+        paginator, current = ApiCursorPagination(), []
         page = paginate_or_404(
-            paginator, customer_score_history(shop=self.shop, customer_id=customer_id, **query),
+            paginator, customer_score_history(shop=self.shop, customer_id=customer_id, current=current, **query),
             request, self, exists=lambda: customer_exists(shop=self.shop, external_id=customer_id),
             message="No such customer.")
         response = paginator.get_paginated_response([score_data(score_row(row)) for row in page])
-        current = customer_scores_current(shop=self.shop, customer_id=customer_id)
-        response.data["current"] = {task: score_data(score) for task, score in current.items()}
+        response.data["current"] = {task: score_data(score) for task, score in scores_by_task(current).items()}
         return response
 
 

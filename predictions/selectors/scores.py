@@ -1,12 +1,12 @@
 """A customer's scores as the API shows them: every score in a succeeded run (the history, paged by the view)
-and the scores of the shop's current run. Each is one SQL statement (see ecomsight.db.SqlRows for why)."""
+and the scores of the shop's current run, read in one SQL statement (see ecomsight.db.SqlRows for why)."""
 
 from __future__ import annotations
 
 import json
 
 from accounts.models import Shop
-from ecomsight.db import SqlRows, fetch_dicts
+from ecomsight.db import SqlRows
 from predictions.models import ScoringRun
 
 from .at_risk import SCORING_RUN_CURRENT_SQL
@@ -22,22 +22,26 @@ _FROM = (" FROM predictions_customerscore s"
          " WHERE c.shop_id = %(shop)s AND c.external_id = %(customer)s")
 
 
-def customer_score_history(*, shop: Shop, customer_id: str, task: str | None = None) -> SqlRows:
+def customer_score_history(*, shop: Shop, customer_id: str, task: str | None = None,
+                           current: list | None = None) -> SqlRows:
     """Every score of the shop's customer `customer_id` (their own id) in a succeeded run, only `task`'s when
     given, as dicts with the run's `as_of` (empty for an unknown customer). The caller orders (by scored_at, id)
-    and pages it; score_row shapes a row."""
+    and pages it; score_row shapes a row. With `current` (a list): the statement that reads the page also reads
+    the customer's scores in the shop's current run (scoring_run_current) into it, whatever `task`, each with
+    `ordered_since_scoring` (the customer ordered after the history the score saw: re-scoring is pending);
+    scores_by_task shapes them."""
     where = f" AND run.status = '{ScoringRun.Status.SUCCEEDED}'" + (" AND s.task = %(task)s" if task else "")
-    return SqlRows(_SELECT + _FROM + where, {"shop": shop.pk, "customer": customer_id, "task": task},
-                   columns={"scored_at": "s.scored_at", "id": "s.id"})
+    also = None
+    if current is not None:
+        also = (f"{_SELECT}, {ordered_since_scoring_sql('s', as_of='run.as_of')} AS ordered_since_scoring,"
+                f" true AS _also{_FROM} AND s.scoring_run_id = ({SCORING_RUN_CURRENT_SQL})")
+    page = _SELECT + (", NULL::boolean AS ordered_since_scoring, false AS _also" if also else "")
+    return SqlRows(page + _FROM + where, {"shop": shop.pk, "customer": customer_id, "task": task},
+                   columns={"scored_at": "s.scored_at", "id": "s.id"}, also=also, also_rows=current)
 
 
-def customer_scores_current(*, shop: Shop, customer_id: str) -> dict[str, dict | None]:
-    """The customer's score of each task in the shop's current run (scoring_run_current), None where there is
-    none, each with `ordered_since_scoring` (the customer ordered after the history the score saw: re-scoring
-    is pending): one statement."""
-    rows = fetch_dicts(f"{_SELECT}, {ordered_since_scoring_sql('s', as_of='run.as_of')} AS ordered_since_scoring"
-                       f"{_FROM} AND s.scoring_run_id = ({SCORING_RUN_CURRENT_SQL})",
-                       {"shop": shop.pk, "customer": customer_id})
+def scores_by_task(rows: list[dict]) -> dict[str, dict | None]:
+    """customer_score_history's `current` rows as each task's score (None where there is none)."""
     by_task = {row["task"]: {**score_row(row), "ordered_since_scoring": row["ordered_since_scoring"]} for row in rows}
     return {task: by_task.get(task) for task in ("churn", "purchase")}
 
