@@ -1,7 +1,8 @@
 """Per-token (per-user for the browser) rate limits in the Django cache (Redis in tests and production).
 
-A fixed window counter in Django's cache (incr; add for a window's first request). DRF's SimpleRateThrottle keeps
-the list of every request's time instead, which at thousands of calls a minute costs more than the call itself."""
+A fixed window counter in Redis, the Django cache's (INCR; EXPIRE on a window's first request). DRF's
+SimpleRateThrottle keeps the list of every request's time instead, which at thousands of calls a minute costs more
+than the call itself."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import time
 
 from django.core.cache import cache
+from django_redis import get_redis_connection
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
@@ -25,13 +27,16 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 def window_count(key: str, *, ttl: int) -> int:
     """Count one more request under `key` and return the count; the key expires `ttl` seconds after the
-    window's first request (the key names its window, so it is never counted into again after)."""
-    try:
-        return cache.incr(key)
-    except ValueError:  # the window's first request (or the key expired): start it
-        if cache.add(key, 1, ttl):
-            return 1
-        return cache.incr(key)  # another process started it meanwhile
+    window's first request (the key names its window, so it is never counted into again after).
+
+    Redis's INCR (which starts a missing key at 0), and EXPIRE on the window's first request. django-redis's
+    cache.incr runs a Lua script (EXISTS, then INCRBY) on every call instead. Should a process die between
+    the two commands, its window's key stays without an expiry: a few bytes, never counted into again."""
+    client, name = get_redis_connection("default"), cache.make_key(key)
+    count = client.incr(name)
+    if count == 1:
+        client.expire(name, ttl)
+    return count
 
 
 def token_ident(key_hash: str) -> str:
