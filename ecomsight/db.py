@@ -175,6 +175,8 @@ class SqlRows:
         sql += " OFFSET %(offset)s"
         if self.also is None:
             return fetch_dicts(sql, params)
+        # PostgreSQL's Append returns the branches' rows one branch after the other, each branch's in its own
+        # order (the page's ORDER BY holds inside its parentheses); the rows are split by `_also` all the same.
         page = []
         self.also_rows.clear()
         for row in fetch_dicts(f"({sql}) UNION ALL ({self.also})", params):

@@ -30,8 +30,10 @@ def window_count(key: str, *, ttl: int) -> int:
     window's first request (the key names its window, so it is never counted into again after).
 
     Redis's INCR (which starts a missing key at 0), and EXPIRE on the window's first request. django-redis's
-    cache.incr runs a Lua script (EXISTS, then INCRBY) on every call instead. Should a process die between
-    the two commands, its window's key stays without an expiry: a few bytes, never counted into again."""
+    cache.incr runs a Lua script (EXISTS, then INCRBY) on every call instead. Should the EXPIRE not happen (the
+    process dies between the two commands, or Redis's connection drops: the caller then lets the call through),
+    that window's key stays without an expiry: a few bytes, never counted into again. Needs django-redis, which
+    the settings configure as the cache (CACHES)."""
     client, name = get_redis_connection("default"), cache.make_key(key)
     count = client.incr(name)
     if count == 1:
