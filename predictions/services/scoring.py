@@ -137,11 +137,15 @@ def scoring_chunk_run(*, run_id: int, chunk: int) -> int:
     profile = customer_interests_compute(shop_id=run.shop_id, frames=frames, cutoff=pd.Timestamp(run.as_of))
     del frames
     with transaction.atomic():
-        # Checked again under the run's lock: another delivery of this chunk (a redelivered task, a resume of a
+        # Checked again under this chunk's lock: another delivery of this chunk (a redelivered task, a resume of a
         # run that was in fact still going) may have finished it while this one scored, and the run may have
-        # succeeded since; rewriting then would undo its deciles and copied list columns. Its rows stand.
-        locked = ScoringRun.objects.select_for_update().only("summary").get(pk=run.pk)
-        if chunk in locked.summary.get("done", []):
+        # succeeded since (only once every chunk is done); rewriting then would undo its deciles and copied list
+        # columns. Its rows stand. A lock of the chunk, not of the run's row: under the run's row lock, held
+        # through the writes, the other workers' chunks waited for each other's writes (with 2 workers at 200,000
+        # customers, a backend waited on that lock in 14 of 214 samples). _chunk_done takes the row's lock, last.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"scoring-chunk:{run.pk}:{chunk}"])
+        if chunk in ScoringRun.objects.values_list("summary", flat=True).get(pk=run.pk).get("done", []):
             return 0
         rows, profile = customers_still_there(shop_id=run.shop_id, rows=rows, profile=profile, customer_range=(lo, hi))
         CustomerScore.objects.filter(scoring_run_id=run.pk, customer_id__gte=lo, customer_id__lte=hi).delete()

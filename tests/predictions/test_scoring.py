@@ -311,3 +311,55 @@ def test_an_erasure_arriving_while_a_chunk_holds_its_write_lock_waits_and_remove
     assert not CustomerScore.objects.filter(customer_id=victim.pk).exists()
     assert not CustomerInterest.objects.filter(customer_id=victim.pk).exists()
     assert CustomerScore.objects.filter(scoring_run=run).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_chunks_of_a_run_write_at_once_and_a_duplicate_delivery_waits_then_changes_nothing(trained_shop,
+                                                                                             monkeypatch):
+    # Chunks lock themselves, not the run's row, while they write: with two workers, one chunk's writes no longer
+    # wait for another's (bench/scale.py: backends waited on the run's row lock). A second delivery of the same
+    # chunk still waits for the first and then finds the chunk done.
+    import threading
+
+    from django.db import connection
+
+    from predictions.services import scoring
+
+    run = scoring_run_create(shop=trained_shop, chunk_size=200, enqueue=False)
+    assert run.chunks_total >= 3
+    real_still_there, holding, release, results = scoring.customers_still_there, threading.Event(), \
+        threading.Event(), {}
+
+    def hold_chunk_zero(**kwargs):
+        kept = real_still_there(**kwargs)
+        if kwargs.get("customer_range") == tuple(run.summary["chunks"][0]) and not holding.is_set():
+            holding.set()  # chunk 0's write transaction is open, its lock taken
+            assert release.wait(timeout=120)
+        return kept
+
+    def chunk(name: str, index: int) -> None:
+        try:
+            results[name] = scoring_chunk_run(run_id=run.pk, chunk=index)
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(scoring, "customers_still_there", hold_chunk_zero)
+    first = threading.Thread(target=chunk, args=("first", 0))
+    first.start()
+    assert holding.wait(timeout=300)
+    other = threading.Thread(target=chunk, args=("other", 1))
+    other.start()
+    other.join(timeout=60)  # a chunk of 200 customers takes a second or two
+    assert not other.is_alive() and results["other"] > 0  # written while chunk 0 held its transaction open
+    duplicate = threading.Thread(target=chunk, args=("duplicate", 0))
+    duplicate.start()
+    time.sleep(1.0)
+    assert duplicate.is_alive()  # waits for the first delivery of chunk 0
+    release.set()
+    first.join(timeout=300)
+    duplicate.join(timeout=300)
+    assert results["first"] > 0 and results["duplicate"] == 0
+    run.refresh_from_db()
+    assert sorted(run.summary["done"]) == [0, 1] and run.chunks_done == 2
+    rows = CustomerScore.objects.filter(scoring_run=run).values("customer_id", "task").annotate(n=Count("id"))
+    assert rows and all(row["n"] == 1 for row in rows)
