@@ -16,6 +16,12 @@ def _plural(count: float, word: str) -> str:
     return f"{c} {word}" if c == 1 else f"{c} {word}s"
 
 
+def _days_ago(days: float) -> str:
+    """"today", "yesterday", "12 days ago"."""
+    d = int(days)
+    return "today" if d <= 0 else "yesterday" if d == 1 else f"{d} days ago"
+
+
 def _reason_overdue(row: pd.Series) -> str | None:
     gap, recency = row.get("mean_gap_days"), row.get("recency_days")
     if pd.isna(gap) or pd.isna(recency) or gap <= 0 or recency < 1.5 * gap:
@@ -28,9 +34,9 @@ def _reason_recency(row: pd.Series) -> str | None:
     if pd.isna(recency):
         return None
     if row.get("frequency_total", 0) <= 0:
-        return f"has never ordered (first seen {int(recency)} days ago)"
+        return f"has never ordered (first seen {_days_ago(recency)})"
     if recency < 30:
-        return f"ordered {int(recency)} days ago"
+        return f"ordered {_days_ago(recency)}"
     return f"no order for {int(recency)} days"
 
 
@@ -99,7 +105,7 @@ def _reason_tenure(row: pd.Series) -> str | None:
     if pd.isna(tenure):
         return None
     if tenure < 60:
-        return f"new customer (first seen {int(tenure)} days ago)"
+        return f"new customer (first seen {_days_ago(tenure)})"
     return f"customer for {tenure / 365.25:.1f} years" if tenure >= 365 else f"customer for {int(tenure / 30)} months"
 
 

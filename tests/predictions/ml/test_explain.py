@@ -113,3 +113,15 @@ def test_per_row_directions_must_match_the_rows():
         top_reasons(np.zeros((1, 6)), X, templates=TEMPLATES, direction=np.array([1, -1]))
     with pytest.raises(ValueError):
         top_reasons(np.zeros((1, 6)), X, templates=TEMPLATES, direction=np.array([0]))
+
+
+def test_recent_days_read_as_people_say_them():
+    # Found by a new user's review: "Ordered 1 days ago", "Ordered 0 days ago".
+    from predictions.ml.reasons import REASON_TEMPLATES
+
+    recency, tenure = REASON_TEMPLATES["recency_days"], REASON_TEMPLATES["tenure_days"]
+    ordered = pd.Series({"frequency_total": 3})
+    assert [recency(pd.concat([ordered, pd.Series({"recency_days": d})])) for d in (0, 1, 12)] == [
+        "ordered today", "ordered yesterday", "ordered 12 days ago"]
+    assert recency(pd.Series({"frequency_total": 0, "recency_days": 1.0})) == "has never ordered (first seen yesterday)"
+    assert tenure(pd.Series({"tenure_days": 0.4})) == "new customer (first seen today)"
