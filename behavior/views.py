@@ -75,9 +75,19 @@ def import_list(request: HttpRequest) -> HttpResponse:
     }, status=400 if request.method == "POST" else 200)
 
 
+# What a column's values may be, shown beside its name on the Imports page where a wrong guess rejects rows.
+COLUMN_HINTS = {
+    ("orders", "status"): "placed, cancelled or refunded; completed, shipped, paid … count as placed",
+    ("orders", "placed_at"): "date and time",
+    ("customers", "marketing_consent"): "true or false",
+    ("events", "type"): "view, add_to_cart, remove_from_cart, wishlist, search, review, login",
+}
+
+
 def _kind_help() -> list[dict]:
     return [{"kind": kind, "label": KIND_LABELS[kind],
-             "columns": [{"name": c.name, "required": c.required} for c in spec.columns]}
+             "columns": [{"name": c.name, "required": c.required, "hint": COLUMN_HINTS.get((kind, c.name), "")}
+                         for c in spec.columns]}
             for kind, spec in SPECS.items()]
 
 

@@ -5,6 +5,7 @@ The command, the upload page and the Celery task all go through `import_job_crea
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import os
@@ -68,6 +69,7 @@ class ImportResult:
     report: str | None
     ignored_columns: tuple[str, ...]
     dry_run: bool
+    error: str = ""  # why a failed import failed (status "failed": every row it read was rejected)
 
     def as_json(self) -> dict:
         """The document the command prints (one JSON line)."""
@@ -111,10 +113,12 @@ class _RejectReport:
         self.path = Path(settings.IMPORT_DIR) / f"import-{job.pk}-rejected.csv"
         self._file = None
         self._writer = None
+        self.reasons: collections.Counter[str] = collections.Counter()
 
     def add(self, rejects: list[Reject]) -> None:
         if not rejects:
             return
+        self.reasons.update(r.reason for r in rejects)
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
@@ -203,12 +207,12 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     except Exception as exc:
         _job_finish(job, report, started, error=f"{type(exc).__name__}: {exc}")
         raise
-    _job_finish(job, report, started)
+    _job_finish(job, report, started, error=_all_rejected(job, report))
     return ImportResult(
         import_job_id=job.pk, kind=job.kind, status=job.status, rows=job.rows_read, inserted=job.inserted,
         updated=job.updated, duplicates=job.duplicates, rejected=job.rejected, stubs=stubs,
         seconds=round(job.seconds or 0.0, 3), report=job.report_path or None, ignored_columns=ignored,
-        dry_run=job.dry_run)
+        dry_run=job.dry_run, error=job.error)
 
 
 def import_jobs_stale_fail(*, shop_id: int | None = None, stale_seconds: float | None = None) -> int:
@@ -316,6 +320,18 @@ class _Prefetched:
         # Before the file closes: stop the parser (it finishes at most the batch it is on).
         self._stop.set()
         self._thread.join()
+
+
+def _all_rejected(job: ImportJob, report: _RejectReport) -> str:
+    """The error of an import that stored nothing because every row it read was rejected ("" otherwise): it
+    failed, whatever the batches did, and says why in the words of its commonest reason."""
+    if not job.rows_read or job.rejected < job.rows_read or not report.reasons:
+        return ""
+    reason, count = report.reasons.most_common(1)[0]
+    rows = f"{job.rows_read:,} row{'s' if job.rows_read != 1 else ''}"
+    common = f"every one: {reason}" if count == job.rejected else f"most often ({count:,}): {reason}"
+    return (f"Nothing was imported: all {rows} were rejected ({common}). The rejected-rows report lists each "
+            "line with its reason; fix the file and import it again.")
 
 
 def _job_finish(job: ImportJob, report: _RejectReport, started: float, *, error: str = "") -> None:

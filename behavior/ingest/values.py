@@ -17,7 +17,16 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from .formats import Column
 
-ORDER_STATUSES = {"placed": "placed", "cancelled": "cancelled", "canceled": "cancelled", "refunded": "refunded"}
+# An order's status as shops' exports write it (Shopify, WooCommerce, Magento, ERPs), mapped to ours: an order that
+# stands is "placed" however far it got (paid, shipped, completed); one that never became a sale is "cancelled";
+# one whose money went back is "refunded". Matched case-insensitively, with "-" and spaces read as "_".
+ORDER_STATUSES = {
+    **dict.fromkeys(("placed", "pending", "processing", "paid", "partially_paid", "partially_refunded",
+                     "on_hold", "holded", "shipped", "partially_shipped", "delivered", "fulfilled",
+                     "completed", "complete", "open"), "placed"),
+    **dict.fromkeys(("cancelled", "canceled", "voided", "void", "failed", "declined", "abandoned"), "cancelled"),
+    **dict.fromkeys(("refunded", "returned", "closed"), "refunded"),
+}
 TRUE_WORDS = {"1", "true", "t", "yes", "y"}
 FALSE_WORDS = {"0", "false", "f", "no", "n"}
 CENT = Decimal("0.01")
@@ -200,9 +209,10 @@ def _json_unstorable(value) -> bool:
 
 
 def _status(value: str, column: Column) -> str:
-    status = ORDER_STATUSES.get(value.lower())
+    status = ORDER_STATUSES.get(value.strip().lower().replace("-", "_").replace(" ", "_"))
     if status is None:
-        raise RowError("unknown status (expected placed, cancelled or refunded)")
+        raise RowError("unknown status (expected placed, cancelled or refunded, or a shop's word for one: "
+                       "completed, shipped, paid, canceled, returned…)")
     return status
 
 

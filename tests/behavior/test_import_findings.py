@@ -147,3 +147,47 @@ def test_f10_every_batch_beats(shop, tmp_path):
     before = timezone.now()
     result = _run(shop, path)
     assert ImportJob.objects.get(pk=result.import_job_id).heartbeat_at >= before
+
+
+def test_an_import_whose_every_row_is_rejected_fails_and_says_why(client, shop, tmp_path, import_dir):
+    """A new user's review (session 15): two orders with a status we did not know were both rejected and the
+    import read "Succeeded"."""
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "O1,C1,2024-02-01,10,EUR,lost,1\nO2,C2,2024-02-02,12,EUR,lost,1\n")
+    result = _run(shop, path)
+    assert (result.status, result.rows, result.rejected, result.inserted) == ("failed", 2, 2, 0)
+    assert result.error.startswith("Nothing was imported: all 2 rows were rejected (every one: unknown status")
+    assert result.report  # the per-line report is still there
+    client.force_login(UserFactory(role="analyst", shops=[shop]))
+    page = client.get(f"/imports/{result.import_job_id}/").content.decode()
+    assert "Nothing was imported" in page and "Succeeded" not in page and "rows before the problem" not in page
+
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="Nothing was imported"):
+        call_command("import_data", "orders", str(path), "--shop", shop.slug, stdout=out, stderr=io.StringIO())
+    document = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert (document["status"], document["rejected"]) == ("failed", 2)
+
+
+def test_an_import_with_one_good_row_among_rejected_ones_succeeds(shop, tmp_path, import_dir):
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "O1,C1,2024-02-01,10,EUR,lost,1\nO2,C2,2024-02-02,12,EUR,placed,1\n")
+    result = _run(shop, path)
+    assert (result.status, result.inserted, result.rejected, result.error) == ("succeeded", 1, 1, "")
+
+
+@pytest.mark.parametrize(("written", "stored"), [
+    ("completed", "placed"), ("Shipped", "placed"), ("on-hold", "placed"), ("Partially Refunded", "placed"),
+    ("CANCELED", "cancelled"), ("voided", "cancelled"), ("returned", "refunded"), ("refunded", "refunded")])
+def test_a_shops_own_word_for_an_order_status_is_read_as_ours(shop, tmp_path, import_dir, written, stored):
+    """The review's file said "completed" (WooCommerce's word for a finished order): every row was rejected."""
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + f"O1,C1,2024-02-01,10,EUR,{written},1\n")
+    assert _run(shop, path).inserted == 1
+    assert Order.objects.get(shop=shop, external_id="O1").status == stored
+
+
+def test_the_imports_page_says_which_order_statuses_are_read(client, shop):
+    client.force_login(UserFactory(role="analyst", shops=[shop]))
+    page = client.get("/imports/").content.decode()
+    assert "placed, cancelled or refunded; completed, shipped, paid … count as placed" in page

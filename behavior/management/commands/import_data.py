@@ -14,7 +14,8 @@ from ecomsight.errors import UserError
 class Command(ShopCommand):
     help = ("Import a UTF-8 CSV file (with a header row). Progress goes to stderr; stdout gets one JSON line: "
             "kind, rows, inserted, updated, duplicates, rejected, seconds, report (the rejected-rows CSV, "
-            "null when nothing was rejected), plus import_job_id, status, stubs, ignored_columns, dry_run.")
+            "null when nothing was rejected), plus import_job_id, status, stubs, ignored_columns, dry_run, "
+            "error. Exit status 1 when the import failed, also when every row it read was rejected.")
     creates_shop = True
 
     def add_arguments(self, parser):
@@ -61,3 +62,5 @@ class Command(ShopCommand):
         elif options["images"]:
             raise CommandError("--images applies to product imports only.")
         self.print_json(document)
+        if result.status == "failed":  # every row rejected: the JSON line says how many, the exit status 1
+            raise CommandError(result.error)
