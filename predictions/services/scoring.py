@@ -36,7 +36,8 @@ from ..ml.base import ModelInput
 from ..ml.bgnbd import expected_purchases, p_alive, summary_from_features
 from ..ml.eventseq import build_event_sequences
 from ..ml.features import FeatureConfig, build_features, eligible_customers
-from ..ml.reasons import REASON_TEMPLATES
+from ..ml.reasons import reason_templates
+from ..ml.reconcile import reconcile
 from ..models import CustomerScore, ModelVersion, ScoringRun
 from ..selectors.frames import customer_sample_sql, sample_threshold, shop_frames
 from .at_risk_pages import at_risk_pages_forget
@@ -220,7 +221,8 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp, history_unt
     row per customer and task (SCORE_COLUMNS). `history_until`: the rows' value of that column (None: the run's
     as_of). The nightly chunks and the re-scoring of changed customers both score through here. Each row's decile
     is placed against its task's `decile_lows` (pipeline.decile_place), 10 without them, until the run's deciles
-    are set (score_columns).
+    are set (score_columns). For a customer scored by both tasks (an active one) the chance of leaving and the
+    chance of buying add up to 1: both models' views of the one event, reconciled (ml/reconcile.py).
 
     Churn rows carry the at-risk list's columns (the customer's purchase probability, their last order that was
     not cancelled up to `cutoff`) as written here, in the same COPY: copying them afterwards with one UPDATE of
@@ -235,9 +237,8 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp, history_unt
     value = _value(features.X, versions=versions, horizon_days=shop.horizon_days)
     now = timezone.now()
     last_orders = _last_orders(frames.orders, cutoff=cutoff)
-    purchase_of: dict[int, float] = {}
-    rows: list[tuple] = []
-    for task in sorted(TASKS, key=lambda t: t != "purchase"):  # purchase first: churn rows copy its probability
+    scored: dict[str, dict] = {}  # task -> version, data, p (probabilities), paths, keep (of features' rows)
+    for task in TASKS:
         version = versions.get(task)
         if version is None:
             continue
@@ -261,15 +262,27 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp, history_unt
         else:
             p = model.predict_proba(data)
             paths = explainer.path_contributions(data) if explainer is not None else None
-        p = np.asarray(p, dtype=np.float64)
+        scored[task] = {"version": version, "data": data, "p": np.asarray(p, dtype=np.float64), "paths": paths,
+                        "keep": keep}
+    if "churn" in scored and "purchase" in scored:
+        # An active customer's chances of leaving and of buying are complements: one figure from both models
+        # (ml/reconcile.py, measured in bench/coherence.py). Purchase rows are every feature row, in order.
+        active = scored["churn"]["keep"]
+        scored["churn"]["p"], buy = reconcile(churn=scored["churn"]["p"], purchase=scored["purchase"]["p"][active])
+        scored["purchase"]["p"][active] = buy
+    purchase_of: dict[int, float] = {}
+    if "purchase" in scored:
+        purchase_of = dict(zip(scored["purchase"]["data"].customer_ids.tolist(), scored["purchase"]["p"].tolist(),
+                               strict=True))
+    rows: list[tuple] = []
+    for task, item in scored.items():
+        version, data, p, paths, keep = item["version"], item["data"], item["p"], item["paths"], item["keep"]
         bands = pipeline.risk_bands(p)
         task_lows = (decile_lows or {}).get(task)
         placed = pipeline.decile_place(p, task_lows).tolist() if task_lows else [10] * len(p)
-        reasons = _reasons(paths, data=data, probability=p)
+        reasons = _reasons(paths, data=data, probability=p, currency=shop.currency)
         task_value = value[keep]
         at_risk = p * task_value[:, 2] if task == "churn" else np.full(len(p), np.nan)
-        if task == "purchase":
-            purchase_of = dict(zip(data.customer_ids.tolist(), p.tolist(), strict=True))
         for i, customer_id in enumerate(data.customer_ids.tolist()):
             copied = (purchase_of.get(customer_id), last_orders.get(customer_id)) if task == "churn" else (None, None)
             rows.append((
@@ -323,7 +336,8 @@ def _explainer(version: ModelVersion):
     return model_load(version=lgbm) if lgbm is not None else None
 
 
-def _reasons(paths: np.ndarray | None, *, data: ModelInput, probability: np.ndarray) -> list[list[str]]:
+def _reasons(paths: np.ndarray | None, *, data: ModelInput, probability: np.ndarray,
+             currency: str = "") -> list[list[str]]:
     """Top 3 reasons in plain words, from the per-feature contributions (`paths`: `_explainer`'s path attribution,
     fast enough for every customer, see `path_contributions`; None: no reasons). A low score is explained by what
     lowers it, a medium or high one by what raises it."""
@@ -331,7 +345,7 @@ def _reasons(paths: np.ndarray | None, *, data: ModelInput, probability: np.ndar
         return [[] for _ in range(len(data.customer_ids))]
     from ..ml.explain import reason_directions, top_reasons
 
-    return top_reasons(paths, data.X, templates=REASON_TEMPLATES, k=3,
+    return top_reasons(paths, data.X, templates=reason_templates(currency=currency), k=3,
                        direction=reason_directions(probability, low_below=pipeline.MEDIUM_RISK))
 
 

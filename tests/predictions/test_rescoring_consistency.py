@@ -64,7 +64,8 @@ def test_an_order_that_comes_with_its_shopping_session_lowers_the_chance_of_leav
         for c in ids for kind, minutes in (("view", 20), ("view", 15), ("add_to_cart", 10))])
     customers_rescore(shop=run.shop, customer_ids=ids)
     with_session = _churn(ids)
-    assert all(order_alone[c] <= before[c] for c in ids)
-    # The model's answer to a bare order stays high (it never saw an order without a session); with the session
-    # the same order lowers it clearly, for every customer.
-    assert all(with_session[c] < order_alone[c] - 0.2 for c in ids), (before, order_alone, with_session)
+    # The churn model's answer to a bare order stays high (it never saw an order without a session); the chance
+    # shown is reconciled with the purchase model's, which a fresh order moves, so the bare order lowers it
+    # (0.93 -> 0.62-0.79 on this shop) and the session with it lowers it clearly further (-> 0.34-0.60).
+    steps = [(before[c], order_alone[c], with_session[c]) for c in ids]
+    assert all(alone < first - 0.1 and session < alone - 0.15 for first, alone, session in steps), steps

@@ -35,6 +35,11 @@ def test_scoring_in_chunks_scores_every_customer_once_with_reasons_and_value(tra
     with_reasons = [s for s in churn if s.reasons]
     assert len(with_reasons) > churn.count() * 0.9
     assert all(isinstance(r, str) and r for s in with_reasons for r in s.reasons)
+    # An active customer's chance of leaving and of buying are complements (a new user's review, session 15:
+    # "56 % leaving" beside "37 % buying"), in the purchase rows and in the churn rows' copy.
+    buying = dict(purchase.values_list("customer_id", "probability"))
+    for customer_id, leaving, copied in churn.values_list("customer_id", "probability", "purchase_probability_copy"):
+        assert leaving + buying[customer_id] == pytest.approx(1.0) and copied == pytest.approx(buying[customer_id])
     high_spender = churn.order_by("-spend_12m").first()
     assert high_spender.revenue_at_risk == pytest.approx(high_spender.probability * high_spender.spend_12m)
     assert purchase.exclude(expected_orders__isnull=True).count() == purchase.count()
