@@ -82,14 +82,28 @@ def top_reasons(
                 exhausted = False
                 break
             text = template_list[j](row)
-            if text and text not in texts:
-                texts.append(text)
+            if _reason_add(texts, text):
                 if len(texts) == k:
                     exhausted = False
                     break
         if exhausted and width < n_features:
             _extend_from_full_order(texts, signed[i], candidates[i], row, template_list, k)
     return reasons
+
+
+def _reason_add(texts: list[str], text: str | None) -> bool:
+    """Add `text` unless a reason already says it: "no order for 126 days" beside "no order for 126 days;
+    usually every 9" is one reason (the longer one, in the place of the first). Whether the list grew."""
+    if not text:
+        return False
+    for n, have in enumerate(texts):
+        if have.startswith(text):
+            return False
+        if text.startswith(have):
+            texts[n] = text
+            return False
+    texts.append(text)
+    return True
 
 
 def reason_directions(probability: np.ndarray, *, low_below: float) -> np.ndarray:
@@ -137,5 +151,4 @@ def _extend_from_full_order(
             continue
         template = template_list[j]
         text = template(row) if template is not None else None
-        if text and text not in texts:
-            texts.append(text)
+        _reason_add(texts, text)

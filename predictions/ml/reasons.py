@@ -6,6 +6,7 @@ shown as a reason. Pure (no Django), like every module of predictions.ml."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import pandas as pd
@@ -93,11 +94,11 @@ def _reason_refunds(row: pd.Series) -> str | None:
     return f"{int(round(100 * rate))} % of orders refunded"
 
 
-def _reason_spend(row: pd.Series) -> str | None:
+def _reason_spend(row: pd.Series, currency: str = "") -> str | None:
     spend = row.get("spend_365d", 0)
     if pd.isna(spend) or spend <= 0:
         return None
-    return f"spent {spend:,.0f} in the last 12 months"
+    return f"spent {spend:,.0f}{' ' + currency if currency else ''} in the last 12 months"
 
 
 def _reason_tenure(row: pd.Series) -> str | None:
@@ -156,3 +157,11 @@ REASON_TEMPLATES: dict[str, Callable[[pd.Series], str | None]] = {
     "tenure_days": _reason_tenure,
     "category_breadth": _reason_breadth,
 }
+
+
+def reason_templates(*, currency: str = "") -> dict[str, Callable[[pd.Series], str | None]]:
+    """REASON_TEMPLATES with money in the shop's currency ("spent 4,845 EUR in the last 12 months")."""
+    if not currency:
+        return REASON_TEMPLATES
+    spend = functools.partial(_reason_spend, currency=currency)
+    return {name: spend if template is _reason_spend else template for name, template in REASON_TEMPLATES.items()}

@@ -125,3 +125,13 @@ def test_recent_days_read_as_people_say_them():
         "ordered today", "ordered yesterday", "ordered 12 days ago"]
     assert recency(pd.Series({"frequency_total": 0, "recency_days": 1.0})) == "has never ordered (first seen yesterday)"
     assert tenure(pd.Series({"tenure_days": 0.4})) == "new customer (first seen today)"
+
+
+@pytest.mark.parametrize("overdue_first", [True, False])
+def test_a_reason_that_another_one_spells_out_appears_once_as_the_longer(overdue_first):
+    """A new user's review (session 15): "No order for 126 days" beside "No order for 126 days; usually every 9"."""
+    templates = {**TEMPLATES, "overdue_ratio": lambda r: f"no order for {r['recency_days']:.0f} days; usually every 9"}
+    X = _X([[126, 2, 14, 0, 0, 0]])
+    contrib = np.array([[0.8, 0.1, 0.9 if overdue_first else 0.7, 0.0, 0.0, 0.0]])
+    assert top_reasons(contrib, X, templates=templates, k=3) == [
+        ["no order for 126 days; usually every 9", "2 carts abandoned"]]

@@ -14,7 +14,7 @@ from predictions.ml.features import (
     build_features,
     eligible_customers,
 )
-from predictions.ml.reasons import REASON_TEMPLATES
+from predictions.ml.reasons import REASON_TEMPLATES, reason_templates
 from tests.predictions.ml.test_pipeline import _empty_events, _empty_lines, make_shop
 
 T = pd.Timestamp("2024-06-30", tz="UTC")
@@ -244,3 +244,6 @@ def test_reason_templates_speak_plain_words():
     assert REASON_TEMPLATES["trend_orders_90d_vs_prev"](r) == "fewer orders than the 90 days before"
     assert REASON_TEMPLATES["overdue_ratio"](pd.Series({"recency_days": 10.0, "mean_gap_days": 21.0})) is None
     assert set(REASON_TEMPLATES) <= set(FEATURE_NAMES)
+    spend = pd.Series({"spend_365d": 4845.2})
+    assert REASON_TEMPLATES["spend_365d"](spend) == "spent 4,845 in the last 12 months"
+    assert reason_templates(currency="EUR")["spend_365d"](spend) == "spent 4,845 EUR in the last 12 months"
