@@ -24,8 +24,10 @@ def run_stamp(at: datetime | None) -> str:
 
 
 def run_labels(runs: Sequence[tuple[datetime, datetime | None]], *, with_year: bool = False) -> list[str]:
-    """Short axis labels for runs given as (as_of, made at): "5 Dec", or "5 Dec 07:12" for every run whose
-    data day another run shares, so that no two points of a chart carry the same label."""
+    """Short axis labels for runs given as (as_of, made at): "5 Dec" (the data's day), or for every run whose
+    data day another run shares "5 Dec (run 6 Dec 07:12)" — "(run 07:12)" when it was made that same day — so
+    that no two points of a chart carry the same label and no time reads as the data's (a new user's review,
+    session 15: runs made on 6 Dec were labelled "5 Dec 18:43")."""
     day_format = "j M Y" if with_year else "j M"
     days = [timezone.localtime(as_of).date() for as_of, _ in runs]
     shared = Counter(days)
@@ -33,6 +35,7 @@ def run_labels(runs: Sequence[tuple[datetime, datetime | None]], *, with_year: b
     for (as_of, made_at), day in zip(runs, days, strict=True):
         label = date_format(timezone.localtime(as_of), day_format)
         if shared[day] > 1 and made_at is not None:
-            label += date_format(timezone.localtime(made_at), " H:i")
+            made = timezone.localtime(made_at)
+            label += f" (run {date_format(made, 'H:i' if made.date() == day else f'{day_format} H:i')})"
         labels.append(label)
     return labels

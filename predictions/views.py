@@ -134,7 +134,7 @@ def _line(values: list[float], labels: list[str], *, y_max: float | None = None,
     change = ""
     if len(values) > 1:
         delta = values[-1] - values[-2]
-        if fmt(abs(delta)) == fmt(0):
+        if fmt(abs(delta)) == fmt(0) or fmt(values[-1]) == fmt(values[-2]):  # the two shown alike: no change
             change = f"no change since {labels[-2]}"
         else:
             change = f"{'up' if delta > 0 else 'down'} {fmt(abs(delta))} since {labels[-2]}"

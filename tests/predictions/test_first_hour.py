@@ -119,7 +119,9 @@ def test_runs_sharing_a_data_day_are_labelled_with_their_time():
     runs = [(day - dt.timedelta(days=1), dt.datetime(2024, 6, 1, 2, 0, tzinfo=dt.UTC)),
             (day, dt.datetime(2024, 6, 2, 2, 0, tzinfo=dt.UTC)),
             (day, dt.datetime(2024, 6, 2, 9, 30, tzinfo=dt.UTC))]
-    assert run_labels(runs) == ["31 May", "1 Jun 02:00", "1 Jun 09:30"]
+    assert run_labels(runs) == ["31 May", "1 Jun (run 2 Jun 02:00)", "1 Jun (run 2 Jun 09:30)"]
+    same_day = [(day, dt.datetime(2024, 6, 1, 23, 0, tzinfo=dt.UTC)), (day, runs[1][1])]
+    assert run_labels(same_day) == ["1 Jun (run 23:00)", "1 Jun (run 2 Jun 02:00)"]
     assert run_labels(runs[:2], with_year=True) == ["31 May 2024", "1 Jun 2024"]
 
 
@@ -128,4 +130,13 @@ def test_dashboard_trend_of_two_runs_on_one_day_shows_both_times(marketer_client
     later = ScoringRunFactory(shop=shop, finished_at=dt.datetime(2024, 6, 2, 15, 40, tzinfo=dt.UTC))
     scored_customers(shop, later, [{"external_id": "CAROL", "p": 0.5, "buy": 0.5}])
     body = marketer_client.get("/").content.decode()
-    assert "1 Jun 07:12" in body and "1 Jun 15:40" in body
+    assert "1 Jun (run 2 Jun 07:12)" in body and "1 Jun (run 2 Jun 15:40)" in body
+
+
+def test_a_trend_whose_two_last_points_read_alike_says_no_change():
+    """A new user's review (session 15): "Down 1 since …" where both points showed 1,684."""
+    from predictions.views import _line
+
+    count = lambda v: f"{v:,.0f}"  # noqa: E731 (the dashboard's format for counts)
+    assert _line([1684.4, 1683.6], ["4 Dec", "5 Dec"], fmt=count).change == "no change since 4 Dec"
+    assert _line([1684.4, 1682.2], ["4 Dec", "5 Dec"], fmt=count).change == "down 2 since 4 Dec"
