@@ -46,4 +46,4 @@ def review_page(request: HttpRequest) -> HttpResponse:
         "shop": shop, "filters": filters, "error": error, "summary": summary, "page": page, "query": query,
         "analysis": review_analysis_latest(shop=shop), "sentiments": SENTIMENTS,
         "aspects": [(a, ASPECT_LABELS[a]) for a in ASPECTS], "aspect_labels": ASPECT_LABELS,
-    })
+    }, status=400 if error else 200)  # a filter it could not apply: said on the page, as the other lists do

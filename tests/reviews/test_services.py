@@ -126,4 +126,5 @@ def test_reviews_page_shows_the_statement_aspects_and_filtered_reviews(client, s
     assert "cross-validated" in html.lower() and "Most negative aspects" in html
     shown = page.context["page"].object_list
     assert shown and all(r.product.external_id == "P0" and r.sentiment == "negative" for r in shown)
-    assert "Unknown sentiment" in client.get("/reviews/?sentiment=angry").content.decode()
+    refused = client.get("/reviews/?sentiment=angry")
+    assert refused.status_code == 400 and "Unknown sentiment" in refused.content.decode()
