@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
+from django.utils import timezone
 
 from behavior.models import Customer
 from catalog.models import Category
@@ -60,6 +61,16 @@ def facts_for_levels_frame(*, shop_id: int, levels: list[str], until: datetime |
 def forecast_run_latest(*, shop_id: int) -> ForecastRun | None:
     """The shop's latest finished forecast run."""
     return ForecastRun.objects.filter(shop_id=shop_id, status=ForecastRun.Status.DONE).order_by("-created_at").first()
+
+
+def forecast_run_in_progress(*, shop_id: int) -> ForecastRun | None:
+    """The shop's forecast run being computed now: started within the forecast task's time limit and not
+    finished (a run whose process died stays "running" and is ignored once that limit has passed)."""
+    from .tasks import FORECAST_SOFT_LIMIT
+
+    since = timezone.now() - timedelta(seconds=FORECAST_SOFT_LIMIT + 300)
+    return (ForecastRun.objects.filter(shop_id=shop_id, status=ForecastRun.Status.RUNNING, created_at__gte=since)
+            .order_by("-created_at").first())
 
 
 def forecast_value_list(*, run: ForecastRun, level: str, measure: str, freq: str = "week",

@@ -18,7 +18,13 @@ from ecomsight.query import known_parameters
 
 from .ml.series import LEVELS, MEASURES
 from .models import Alert, AlertWebhook, CustomerFlag, MonitorMute
-from .selectors import forecast_keys, forecast_run_latest, forecast_value_list, history_series_frame
+from .selectors import (
+    forecast_keys,
+    forecast_run_in_progress,
+    forecast_run_latest,
+    forecast_value_list,
+    history_series_frame,
+)
 from .services.alerts import alert_acknowledge, monitor_mute, monitor_unmute
 from .services.webhooks import alert_webhook_remove, alert_webhook_set
 
@@ -66,7 +72,7 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
     measure = _choice(request, "measure", MEASURES, "orders")
     freq = _choice(request, "freq", ("week", "day"), "week")
     context = {"shop": shop, "run": run, "level": level, "measure": measure, "freq": freq, "levels": LEVELS,
-               "measures": MEASURES}
+               "measures": MEASURES, "in_progress": forecast_run_in_progress(shop_id=shop.pk) if run is None else None}
     if run is not None:
         keys = forecast_keys(run=run, level=level, measure=measure, freq=freq)
         key = request.GET.get("key") if request.GET.get("key") in keys else (keys[0] if keys else None)

@@ -82,8 +82,8 @@ def test_demo_builds_on_embedded_postgres_serves_pages_api_and_worker_then_stops
             time.sleep(0.5)
         output = (tmp_path / "demo.log").read_text()
         assert demo.poll() is None, f"the demo stopped:\n{output[-3000:]}"
-        for step in ("importing events", "training churn models", "scoring every customer",
-                     "building recommendations", "ready", "with a Celery worker"):
+        for step in ("importing events", "offers: 4 inserted", "training churn models", "scoring every customer",
+                     "building recommendations", "ready", "forecasting sales in the worker", "with a Celery worker"):
             assert step in output, f"no progress line for {step!r}"
         password = re.search(r"marketer\s+password: (\S+)", output).group(1)
 
@@ -99,6 +99,10 @@ def test_demo_builds_on_embedded_postgres_serves_pages_api_and_worker_then_stops
         dashboard = opener.open(request).read().decode()
         assert "Dashboard" in dashboard and "Log out" in dashboard
         assert "At-risk customers" in opener.open(f"http://127.0.0.1:{port}/customers/").read().decode()
+        # The pages a new user found empty (session 15's review): offers to plan with, a forecast on its way.
+        assert "Free shipping" in opener.open(f"http://127.0.0.1:{port}/offers/").read().decode()
+        forecasts = opener.open(f"http://127.0.0.1:{port}/forecasts/").read().decode()
+        assert "The first forecast is being made" in forecasts or "Download CSV" in forecasts, forecasts[-2000:]
 
         # manage.py with the demo settings talks to the demo's database: an analyst's token for the API.
         created = _manage(tmp_path, "create_token", "analyst", "--name", "test", "--shop", "demo")

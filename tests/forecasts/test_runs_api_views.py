@@ -94,6 +94,22 @@ def test_forecast_page_chart_csv_and_dashboard_card(client, forecast_run, shop):
 
 
 @pytest.mark.django_db
+def test_before_the_first_forecast_the_page_says_whether_one_is_being_made(client, shop):
+    """A new user's review (session 15): the demo's forecast page said only "run python manage.py forecast"."""
+    from django.utils import timezone
+
+    from forecasts.models import ForecastRun
+
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    assert "No forecast yet" in client.get("/forecasts/").content.decode()
+    run = ForecastRun.objects.create(shop=shop, cutoff=dt.date(2024, 6, 1), horizon_days=91)
+    assert "The first forecast is being made" in client.get("/forecasts/").content.decode()
+    # A run whose process died stays "running": past the task's time limit it is not "being made" any more.
+    ForecastRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - dt.timedelta(hours=3))
+    assert "No forecast yet" in client.get("/forecasts/").content.decode()
+
+
+@pytest.mark.django_db
 def test_detect_anomalies_finds_the_outage_saves_one_alert_and_emails_analysts(shop):
     _shop_with_countries(shop, days=120, outage_from=110)
     out = StringIO()

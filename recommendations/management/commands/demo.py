@@ -25,6 +25,7 @@ from accounts.models import Shop
 from accounts.services import user_create_or_update
 from behavior.services import data_import
 from behavior.simulator import SimulationConfig, simulate
+from ecomsight.celery import app as celery_app
 from ecomsight.errors import UserError
 from predictions.models import ScoringRun
 from predictions.services.scoring import scoring_run_create, scoring_run_execute
@@ -57,6 +58,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         self.started = time.perf_counter()
+        self.forecast_queued: int | None = None  # the shop whose forecast the worker makes, when just built
         self.say("preparing the database")
         call_command("migrate", interactive=False, verbosity=0)
         shop = Shop.objects.filter(slug=SHOP_SLUG).first()
@@ -76,6 +78,11 @@ class Command(BaseCommand):
             self.stdout.write(f"  {role:<9} password: {password}")
         self.stdout.write("")
         if not options["no_serve"]:
+            if self.forecast_queued:
+                # Sales forecasts take a few minutes on 2 cores: the worker makes them while the shop is served
+                # (by name: the forecasts app sits above this one). /forecasts/ says so meanwhile.
+                celery_app.send_task("forecasts.tasks.forecast_run_task", args=[self.forecast_queued])
+                self.say("forecasting sales in the worker (a few minutes; /forecasts/ shows them when done)")
             self._serve(options["host"], options["port"], address)
 
     def _logins(self, shop: Shop) -> dict[str, str]:
@@ -144,6 +151,17 @@ class Command(BaseCommand):
             result = data_import(shop=shop, kind=kind, path=out / f"{kind}.csv")
             self.say(f"  {kind}: {result.inserted} inserted, {result.rejected} rejected in {result.seconds:.1f}s")
 
+        # A few offers, so that the Offers page and a segment's offer plan have something to show (every draw is
+        # random until the shop has logged assignments to learn from: README, "Next best offer").
+        offers = out / "offers.csv"
+        offers.write_text("offer_id,name,kind,value,cost_per_redemption,min_spend\n"
+                          "NONE,No offer,none,,0,\n"
+                          "TEN,10 % off the next order,discount_pct,10,4,\n"
+                          "SHIP,Free shipping,free_shipping,,3,\n"
+                          "GIFT,A gift with orders over 100,gift,8,8,100\n", encoding="utf-8")
+        result = data_import(shop=shop, kind="offers", path=offers)
+        self.say(f"  offers: {result.inserted} inserted, {result.rejected} rejected")
+
         self.say("analysing reviews (sentiment from the stars, aspects)")
         analysis = reviews_analyze(shop=shop)
         self.say(f"  {analysis.reviews} reviews: {analysis.analysis.statement}")
@@ -165,3 +183,4 @@ class Command(BaseCommand):
         self.say("building recommendations")
         built = recommendations_build(shop=shop, k=20, progress=self.say)
         self.say(f"  {built.recommendations} recommendations, {built.similar} similar products")
+        self.forecast_queued = shop.pk
