@@ -28,9 +28,15 @@ def redact(text: str) -> str:
 
 
 class RedactFilter(logging.Filter):
-    """Rewrites each record's message (and traceback) redacted; never drops a record."""
+    """Rewrites each record's message (and traceback) redacted; never drops a record. A request refused with a
+    4xx keeps its one line, without the traceback of the exception that refused it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and status < 500:
+            # Django logs a refused request (403 Permission denied, 400 Bad request) with the exception that
+            # refused it: a traceback per refusal, though nothing broke. The one line says what was refused.
+            record.exc_info, record.exc_text = None, None
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a malformed record must still be logged, as its raw msg

@@ -81,3 +81,22 @@ def test_redact_filter_rewrites_args_and_tracebacks_without_dropping_the_record(
     assert RedactFilter().filter(record) is True
     text = logging.Formatter().format(record)
     assert EMAIL not in text and "abcdefgh123" not in text and "ValueError" in text
+
+
+@pytest.mark.parametrize(("status", "traceback_kept"), [(403, False), (400, False), (500, True)])
+def test_a_refused_request_logs_one_line_and_a_failure_its_traceback(status, traceback_kept):
+    """A new user's review (session 15): every 403 logged a full traceback."""
+    import sys
+
+    from django.core.exceptions import PermissionDenied
+
+    try:
+        raise PermissionDenied("not your shop")
+    except PermissionDenied:
+        record = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Forbidden (Permission denied): %s",
+                                   ("/models/",), sys.exc_info())
+    record.status_code = status
+    assert RedactFilter().filter(record) is True
+    text = logging.Formatter().format(record)
+    assert "Forbidden (Permission denied): /models/" in text
+    assert ("Traceback" in text) is traceback_kept
