@@ -100,6 +100,17 @@ def test_customer_page_shows_probabilities_and_reasons(client, marketer, scored)
     assert "83 %" in page and "12 %" in page and "No order for 94 days" in page
 
 
+def test_a_customer_newer_than_the_scores_is_told_apart_from_an_unscored_one(client, shop, marketer, scored):
+    """A new user's review (session 15): a customer imported after the run read "not scored … (churn is scored
+    for customers who ordered in the last year)"."""
+    from behavior.models import Customer
+
+    Customer.objects.create(shop=shop, external_id="NEWBIE")
+    client.force_login(marketer)
+    page = html(client, "/customers/NEWBIE/")
+    assert "before this customer arrived" in page and "ordered in the last year" not in page
+
+
 def test_empty_list_page_when_nothing_is_scored(client, marketer):
     client.force_login(marketer)
     assert "No scores yet" in html(client, "/customers/")
