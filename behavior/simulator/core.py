@@ -54,7 +54,11 @@ def simulate(
     grid = _Grid(config)
     catalog = _make_catalog(config, grid)
     people = _make_customers(config, grid, catalog)
-    say(f"simulating {config.customers} customers over {grid.burn + config.days + config.future_days} days")
+    extra = [f"{grid.burn} days of warm-up before it, not written"] if grid.burn else []
+    if config.future_days:
+        extra.append(f"{config.future_days} days after it, written apart")
+    say(f"simulating {config.customers} customers over the {config.days}-day window"
+        + (f" ({'; '.join(extra)})" if extra else ""))
     history = _run_days(config, grid, people)
     say(f"orders sampled: {history.o_cust.size}; building order lines")
 
