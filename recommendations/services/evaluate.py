@@ -19,6 +19,10 @@ def recommendations_evaluate(*, shop: Shop, k: int = 10, data_report: bool = Fal
     `data_report`: add the held-out data's shape (share of test products the customer bought before, share
     never seen in training)."""
     frames = recommender_frames(shop_id=shop.pk)
+    if not (frames.interactions["kind"] == "purchase").any():
+        raise UserError(f"Shop '{shop.slug}' has no order lines, so there is nothing to evaluate: recommendations "
+                        "learn which products customers bought. Import them first: import_data order_lines FILE "
+                        "(order_id, product_id, quantity).")
     result = evaluate_recommenders(frames.interactions, frames.products, frames.customers, k=k,
                                    config=recommender_config(shop=shop), visual_pairs=frames.visual)
     report = result.to_dict()

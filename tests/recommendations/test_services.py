@@ -61,6 +61,20 @@ def test_a_shop_that_disallows_rebuying_never_gets_bought_products_back(simulate
 
 
 @pytest.mark.django_db
+def test_evaluating_a_shop_of_order_totals_only_says_what_is_missing(shop):
+    """Orders with totals and item counts but no lines (the CD shop's shape): all zeros for 0 customers said
+    nothing of why."""
+    from django.core.management.base import CommandError
+
+    customer = Customer.objects.create(shop=shop, external_id="C1")
+    for day in (1, 20):
+        Order.objects.create(shop=shop, customer=customer, external_id=f"O{day}", total=10, item_count=2,
+                             placed_at=datetime(2024, 1, day, tzinfo=UTC))
+    with pytest.raises(CommandError, match="has no order lines.*import_data order_lines"):
+        call_command("evaluate_recommendations", "--shop", shop.slug, "--json")
+
+
+@pytest.mark.django_db
 def test_evaluate_command_prints_every_recommender_side_by_side(simulated_shop, capsys):
     call_command("evaluate_recommendations", "--k", "10", "--json", "--data-report")
     report = json.loads(capsys.readouterr().out)
