@@ -11,8 +11,10 @@ asked for. What a marketer expects (decided for issue 16):
   Germany, a partial filter that passes for the intended one and can be saved as a segment or exported.
 - Web exports (a segment's CSV, the forecast's CSV) refuse the same way: no file is made, so a typo never
   exports the whole list.
-- Bad *values* of known parameters keep the page's own notice (the at-risk filter drops the bad field and
-  says so; a saved segment with one is broken and matches nobody): that is about a value, this about a name.
+- Bad *values* of known parameters keep the page's own notice, with the form to fix them (the at-risk filter
+  says which field is wrong; a saved segment with one is broken and matches nobody). The at-risk list then lists
+  nothing either, for the same reason, and answers 400 (session 16: `?churn_min=abc` listed every customer
+  under the notice, with the "Save as segment" button).
 """
 
 from __future__ import annotations

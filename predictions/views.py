@@ -191,7 +191,7 @@ def at_risk_list(request: HttpRequest) -> HttpResponse:
         "top50_query": flt.to_query_string(limit=50),
         "coverage": coverage_sel.scored_coverage(shop=shop, run=result.run),
         "scores_run": result.run,
-    })
+    }, status=400 if flt.errors else 200)  # a bad value lists nothing (ecomsight/query.py says why)
 
 
 # ---- customer page -------------------------------------------------------------------------------

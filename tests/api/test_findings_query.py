@@ -121,8 +121,10 @@ def test_f2_a_stored_filter_that_no_longer_validates_is_broken_never_500(client,
 def test_f3_web_list_refuses_bad_numbers_and_nul_with_the_pages_notice(client, shop, scored, query):
     client.force_login(UserFactory(role="marketer", shops=[shop]))
     response = client.get(f"/customers/?{query}")
-    assert response.status_code == 200
-    assert 'class="message warning"' in response.content.decode()
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'class="message warning"' in page and "Nothing is listed until the filter" in page
+    assert "Save as segment" not in page and "at-risk-table" not in page
 
 
 def test_f2_the_web_form_cannot_save_a_filter_with_an_error(client, shop, scored):
