@@ -25,6 +25,7 @@ def top_reasons(
     templates: Mapping[str, Template],
     k: int = 3,
     direction: int | np.ndarray = +1,
+    tone: Callable[[str], int] | None = None,
 ) -> list[list[str]]:
     """Up to `k` reason texts per row of `X`, strongest first.
 
@@ -32,6 +33,9 @@ def top_reasons(
     direction: +1 explains what raises the probability, -1 what lowers it; or one +1/-1 per row (see
     `reason_directions`). Only contributions of that sign count, so a row with nothing pushing that way gets
     an empty list.
+    tone: how a text reads for this probability (+1 as something that raises it, -1 lowers it, 0 a plain
+    fact); a text that reads against the row's direction is not shown, whatever the model's contribution ("why
+    the risk is low: fewer orders than the 90 days before" read as a contradiction).
     """
     contrib = np.asarray(contributions, dtype=np.float64)
     n_rows, n_features = len(X), X.shape[1]
@@ -71,24 +75,33 @@ def top_reasons(
     values = X.to_numpy(dtype=np.float64, na_value=np.nan)
     positions = {name: j for j, name in enumerate(columns)}
     template_list = [templates.get(name) for name in columns]
+    row_signs = np.broadcast_to(sign.reshape(-1), (n_rows,)) if sign.ndim else np.full(n_rows, float(sign))
     for i in range(n_rows):
         if not cand_values[i, 0] > 0:
             continue
         row = _Row(values[i], positions)
+        fits = _tone_filter(tone, row_signs[i])
         texts = reasons[i]
         exhausted = True
         for j, value in zip(candidates[i], cand_values[i], strict=True):
             if not value > 0:
                 exhausted = False
                 break
-            text = template_list[j](row)
+            text = fits(template_list[j](row))
             if _reason_add(texts, text):
                 if len(texts) == k:
                     exhausted = False
                     break
         if exhausted and width < n_features:
-            _extend_from_full_order(texts, signed[i], candidates[i], row, template_list, k)
+            _extend_from_full_order(texts, signed[i], candidates[i], row, template_list, k, fits)
     return reasons
+
+
+def _tone_filter(tone: Callable[[str], int] | None, row_sign: float) -> Callable[[str | None], str | None]:
+    """The text itself, or None when it reads against `row_sign` (the direction the row's reasons explain)."""
+    if tone is None:
+        return lambda text: text
+    return lambda text: None if text and tone(text) * row_sign < 0 else text
 
 
 def _reason_add(texts: list[str], text: str | None) -> bool:
@@ -141,6 +154,7 @@ def _extend_from_full_order(
     row: pd.Series,
     template_list: list[Template | None],
     k: int,
+    fits: Callable[[str | None], str | None],
 ) -> None:
     """Rare path: every spare candidate's template returned None; walk the rest of the row in order."""
     seen = set(tried.tolist())
@@ -150,5 +164,5 @@ def _extend_from_full_order(
         if j in seen:
             continue
         template = template_list[j]
-        text = template(row) if template is not None else None
+        text = fits(template(row)) if template is not None else None
         _reason_add(texts, text)

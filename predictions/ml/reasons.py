@@ -7,6 +7,7 @@ shown as a reason. Pure (no Django), like every module of predictions.ml."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 
 import pandas as pd
@@ -165,3 +166,22 @@ def reason_templates(*, currency: str = "") -> dict[str, Callable[[pd.Series], s
         return REASON_TEMPLATES
     spend = functools.partial(_reason_spend, currency=currency)
     return {name: spend if template is _reason_spend else template for name, template in REASON_TEMPLATES.items()}
+
+
+# How each text reads for a customer's chance of leaving: +1 as a sign they may leave, -1 as a sign they stay,
+# 0 a plain fact either way ("customer for 2.1 years", "spent 840 EUR in the last 12 months"). Reasons shown
+# under a heading ("Why the risk is low") must not read against it; for the chance of buying, the signs flip.
+_LEAVING = re.compile(r"^(no order for |has never ordered|no order yet|a single order so far|fewer orders than"
+                      r"|no order in the last 12 months|no product viewed|no visit in|left a "
+                      r"|\d+ % of orders refunded)")
+_STAYING = re.compile(r"^(ordered (today|yesterday|\d+ days ago)|more orders than|\d+ (product views?|visits?) in)")
+
+
+def churn_tone(text: str) -> int:
+    """+1 when `text` reads as a sign of leaving, -1 as a sign of staying, 0 for a plain fact."""
+    return 1 if _LEAVING.match(text) else -1 if _STAYING.match(text) else 0
+
+
+def purchase_tone(text: str) -> int:
+    """How `text` reads for the chance of buying: the opposite of `churn_tone`."""
+    return -churn_tone(text)

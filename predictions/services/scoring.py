@@ -36,7 +36,7 @@ from ..ml.base import ModelInput
 from ..ml.bgnbd import expected_purchases, p_alive, summary_from_features
 from ..ml.eventseq import build_event_sequences
 from ..ml.features import FeatureConfig, build_features, eligible_customers
-from ..ml.reasons import reason_templates
+from ..ml.reasons import churn_tone, purchase_tone, reason_templates
 from ..ml.reconcile import reconcile
 from ..models import CustomerScore, ModelVersion, ScoringRun
 from ..selectors.frames import customer_sample_sql, sample_threshold, shop_frames
@@ -280,7 +280,7 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp, history_unt
         bands = pipeline.risk_bands(p)
         task_lows = (decile_lows or {}).get(task)
         placed = pipeline.decile_place(p, task_lows).tolist() if task_lows else [10] * len(p)
-        reasons = _reasons(paths, data=data, probability=p, currency=shop.currency)
+        reasons = _reasons(paths, data=data, probability=p, task=task, currency=shop.currency)
         task_value = value[keep]
         at_risk = p * task_value[:, 2] if task == "churn" else np.full(len(p), np.nan)
         for i, customer_id in enumerate(data.customer_ids.tolist()):
@@ -336,17 +336,19 @@ def _explainer(version: ModelVersion):
     return model_load(version=lgbm) if lgbm is not None else None
 
 
-def _reasons(paths: np.ndarray | None, *, data: ModelInput, probability: np.ndarray,
+def _reasons(paths: np.ndarray | None, *, data: ModelInput, probability: np.ndarray, task: str,
              currency: str = "") -> list[list[str]]:
     """Top 3 reasons in plain words, from the per-feature contributions (`paths`: `_explainer`'s path attribution,
     fast enough for every customer, see `path_contributions`; None: no reasons). A low score is explained by what
-    lowers it, a medium or high one by what raises it."""
+    lowers it, a medium or high one by what raises it, and never by a text that reads the other way
+    (reasons.churn_tone: "fewer orders than the 90 days before" is no reason for a low risk)."""
     if paths is None:
         return [[] for _ in range(len(data.customer_ids))]
     from ..ml.explain import reason_directions, top_reasons
 
     return top_reasons(paths, data.X, templates=reason_templates(currency=currency), k=3,
-                       direction=reason_directions(probability, low_below=pipeline.MEDIUM_RISK))
+                       direction=reason_directions(probability, low_below=pipeline.MEDIUM_RISK),
+                       tone=churn_tone if task == "churn" else purchase_tone)
 
 
 def _chunk_done(*, run_id: int, chunk: int) -> None:

@@ -135,3 +135,33 @@ def test_a_reason_that_another_one_spells_out_appears_once_as_the_longer(overdue
     contrib = np.array([[0.8, 0.1, 0.9 if overdue_first else 0.7, 0.0, 0.0, 0.0]])
     assert top_reasons(contrib, X, templates=templates, k=3) == [
         ["no order for 126 days; usually every 9", "2 carts abandoned"]]
+
+
+def test_a_reason_that_reads_against_the_heading_is_not_shown():
+    """A new user's review (session 16): "Why the risk is low: Fewer orders than the 90 days before"."""
+    from predictions.ml.explain import reason_directions
+    from predictions.ml.reasons import churn_tone, purchase_tone
+
+    templates = {"recency_days": lambda r: "ordered 5 days ago", "trend_orders_90d_vs_prev":
+                 lambda r: "fewer orders than the 90 days before", "orders_90d": lambda r: "3 orders so far"}
+    X = _X([[5, 0, 0, 3, -1, 0], [5, 0, 0, 3, -1, 0]])
+    contrib = np.array([[-0.2, 0, 0, -0.1, -0.9, 0], [0.2, 0, 0, 0.1, 0.9, 0]])
+    direction = reason_directions(np.array([0.07, 0.8]), low_below=0.3)  # low risk, then high risk
+    assert top_reasons(contrib, X, templates=templates, k=3, direction=direction, tone=churn_tone) == [
+        ["ordered 5 days ago", "3 orders so far"], ["fewer orders than the 90 days before", "3 orders so far"]]
+    # The chance of buying reads them the other way round: a low one is not explained by a recent order.
+    assert top_reasons(contrib, X, templates=templates, k=3, direction=direction, tone=purchase_tone) == [
+        ["fewer orders than the 90 days before", "3 orders so far"], ["ordered 5 days ago", "3 orders so far"]]
+
+
+@pytest.mark.parametrize(("text", "tone"), [
+    ("no order for 126 days; usually every 9", 1), ("fewer orders than the 90 days before", 1),
+    ("no visit in the last 30 days", 1), ("25 % of orders refunded", 1), ("left a 1-star review about price today", 1),
+    ("ordered yesterday", -1), ("ordered 12 days ago", -1), ("more orders than the 90 days before", -1),
+    ("3 visits in the last 30 days", -1), ("1 product view in 30 days", -1),
+    ("a single order so far", 1), ("customer for 1.3 years", 0), ("spent 4,845 EUR in the last 12 months", 0),
+    ("42 orders so far", 0)])
+def test_every_reason_text_reads_one_way_for_leaving(text, tone):
+    from predictions.ml.reasons import churn_tone
+
+    assert churn_tone(text) == tone
