@@ -113,6 +113,20 @@ def test_a_customer_newer_than_the_scores_is_told_apart_from_an_unscored_one(cli
     assert "before this customer arrived" in page and "ordered in the last year" not in page
 
 
+def test_a_quiet_customer_page_says_why_there_is_no_chance_of_leaving(client, shop, marketer, scored):
+    """Session 16's browser review: a customer whose last order was 369 days ago read only "Not scored"."""
+    from behavior.models import Customer
+    from predictions.models import CustomerScore
+
+    quiet = Customer.objects.create(shop=shop, external_id="QUIET")
+    CustomerScore.objects.create(shop=shop, scoring_run=scored["run"], customer=quiet, task="purchase",
+                                 probability=0.04, risk_band="low", decile=10, scored_at=scored["run"].as_of)
+    client.force_login(marketer)
+    page = html(client, "/customers/QUIET/")
+    assert f"Not on the at-risk list, which holds the customers with an order in the {shop.churn_lookback_days} days" \
+        in page and "← Likely buyers" in page
+
+
 def test_empty_list_page_when_nothing_is_scored(client, marketer):
     client.force_login(marketer)
     assert "No scores yet" in html(client, "/customers/")
