@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404
 
 from accounts.models import Shop
@@ -39,6 +39,14 @@ class HistoryPoint:
     scored_at: datetime | None = None  # tells apart several runs on the same data day
 
 
+def _order_counts(customer: Customer) -> dict[str, int]:
+    """`orders_count` (not cancelled) and `cancelled_count` of a customer, in one query."""
+    cancelled = Q(status=Order.Status.CANCELLED)
+    counts = customer.orders.aggregate(orders_count=Count("pk", filter=~cancelled),
+                                       cancelled_count=Count("pk", filter=cancelled))
+    return {name: int(value or 0) for name, value in counts.items()}
+
+
 @dataclass(frozen=True)
 class CustomerDetail:
     customer: Customer
@@ -46,7 +54,8 @@ class CustomerDetail:
     churn: CustomerScore | None
     purchase: CustomerScore | None
     last_order_at: datetime | None
-    orders_count: int
+    orders_count: int  # orders that were not cancelled (what the scores and reasons count), and apart:
+    cancelled_count: int
     history: list[HistoryPoint]
     timeline: list[TimelineItem]
     recommendations: list  # provided by the recommendations app (predictions.extensions)
@@ -97,7 +106,7 @@ def customer_detail(*, shop: Shop, external_id: str) -> CustomerDetail:
     return CustomerDetail(
         customer=customer, run=run, churn=churn, purchase=scores.get(Task.PURCHASE),
         last_order_at=last_order.placed_at if last_order is not None else None,
-        orders_count=customer.orders.count(), history=history, timeline=timeline[:TIMELINE_ITEMS],
+        **_order_counts(customer), history=history, timeline=timeline[:TIMELINE_ITEMS],
         recommendations=recommended.recommendations, similar=recommended.similar,
         ordered_since_scoring=churn.ordered_since_scoring if churn is not None else False,
         flags=tuple(customer_flag_reasons(shop_id=shop.pk, customer_id=customer.pk)),

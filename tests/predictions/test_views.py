@@ -127,6 +127,20 @@ def test_a_quiet_customer_page_says_why_there_is_no_chance_of_leaving(client, sh
         in page and "← Likely buyers" in page
 
 
+def test_the_customer_pages_order_count_is_the_one_the_reasons_count(client, shop, marketer, scored):
+    """Session 16's review: "48 orders" in the header beside the reason "46 orders so far" (cancelled ones)."""
+    import datetime as dt
+
+    from behavior.models import Order
+
+    alice = scored["customers"]["ALICE"]
+    for n, status in enumerate(("placed", "refunded", "cancelled")):
+        Order.objects.create(shop=shop, customer=alice, external_id=f"A{n}", status=status, total=10,
+                             placed_at=dt.datetime(2024, 1, 1 + n, tzinfo=dt.UTC))
+    client.force_login(marketer)
+    assert "2 orders (and 1 cancelled)" in html(client, "/customers/ALICE/")
+
+
 def test_empty_list_page_when_nothing_is_scored(client, marketer):
     client.force_login(marketer)
     assert "No scores yet" in html(client, "/customers/")
