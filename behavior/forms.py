@@ -115,6 +115,17 @@ def column_guess(field: str, header: tuple[str, ...] | list[str]) -> str:
     return ""
 
 
+def kind_guess(header: tuple[str, ...] | list[str]) -> tuple[str | None, dict[str, int]]:
+    """The kind of file whose columns `header` most obviously holds: the kind with the most fields found
+    (column_guess) among those whose required fields are all found, and each kind's count of fields found."""
+    found = {kind: [c for c in spec.columns if column_guess(c.name, header)] for kind, spec in SPECS.items()}
+    counts = {kind: len(columns) for kind, columns in found.items()}
+    complete = [kind for kind, spec in SPECS.items()
+                if all(column_guess(c.name, header) for c in spec.columns if c.required)]
+    best = max(complete, key=lambda kind: counts[kind], default=None)
+    return best, counts
+
+
 class ColumnMapForm(forms.Form):
     """One select per field of the kind, offering the file's columns; required fields must be mapped."""
 

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.permissions import role_required
 from accounts.selectors import shop_for_request
-from behavior.forms import KIND_LABELS, ColumnMapForm, UploadForm, size_in_words, upload_max_bytes
+from behavior.forms import KIND_LABELS, ColumnMapForm, UploadForm, kind_guess, size_in_words, upload_max_bytes
 from behavior.ingest.formats import SPECS, plan_build
 from behavior.models import ImportJob
 from behavior.selectors import quality_report
@@ -118,8 +118,12 @@ def import_map(request: HttpRequest, token: str) -> HttpResponse:
             form.add_error(None, _readable(exc.message, path=pending.path, name=pending.name))
         else:
             return redirect("behavior:import_detail", import_id=import_job.pk)
+    # Files are often uploaded under the page's default kind (customers): say when the columns are another's.
+    guess, found = kind_guess(pending.header)
+    looks_like = guess if guess and guess != kind and found[guess] > found[kind] else None
     return render(request, "behavior/import_map.html", {
         "shop": shop, "form": form, "pending": pending, "kind": kind, "kind_label": KIND_LABELS[kind],
+        "looks_like": looks_like, "looks_like_label": KIND_LABELS.get(looks_like, ""),
         "kind_choices": list(KIND_LABELS.items()), "token": token, "size": size_in_words(pending.size),
         "preview": list(zip(pending.header, pending.samples, strict=False)),
     }, status=400 if request.method == "POST" else 200)

@@ -141,3 +141,16 @@ def test_starting_the_same_upload_twice_starts_one_import(client, analyst, shop)
     with pytest.raises(UserError, match="started already"):
         pending_upload_start(pending=second, kind="customers", column_map={}, create_missing=True, dry_run=False)
     assert ImportJob.objects.filter(shop=shop).count() == 1
+
+
+def test_an_orders_file_uploaded_as_customers_is_said_to_look_like_orders(client, analyst):
+    """Session 16's browser review: an orders file uploaded under the page's default kind (customers) ran as a
+    customers import and said "Succeeded … 0 new"."""
+    client.force_login(analyst)
+    url = upload(client, b"order_id,customer_id,placed_at,total,currency,status,item_count\nO1,C1,2024-02-01,10,EUR,"
+                         b"placed,1\n", name="orders.csv", kind="customers")
+    page = client.get(url).content.decode()
+    assert "These columns look like <strong>orders</strong>, not customers" in page and "?kind=orders" in page
+    assert "look like" not in client.get(url + "?kind=orders").content.decode()
+    customers = upload(client, b"customer_id,email\nC1,c1@example.com\n")
+    assert "look like" not in client.get(customers).content.decode()
