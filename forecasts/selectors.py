@@ -8,7 +8,7 @@ import pandas as pd
 from django.utils import timezone
 
 from behavior.models import Customer
-from catalog.models import Category
+from catalog.models import Category, Product
 from ecomsight.errors import UserError
 from predictions.selectors.frames import shop_frames
 
@@ -36,6 +36,12 @@ def category_name_map(*, shop_id: int) -> dict[float, str]:
     return {float(pk): path for pk, path in Category.objects.filter(shop_id=shop_id).values_list("id", "path")}
 
 
+def product_key_map(*, shop_id: int) -> dict[float, str]:
+    """product id -> the shop's own product id, the key a product's series goes by."""
+    return {float(pk): external for pk, external in
+            Product.objects.filter(shop_id=shop_id).values_list("id", "external_id")}
+
+
 def facts_for_levels_frame(*, shop_id: int, levels: list[str], until: datetime | None = None
                            ) -> dict[str, pd.DataFrame]:
     """Facts (forecasts.ml.series) per level; levels a shop cannot have (no lines: no categories) are left out.
@@ -52,6 +58,7 @@ def facts_for_levels_frame(*, shop_id: int, levels: list[str], until: datetime |
                 orders=frames.orders, level=level, order_lines=frames.order_lines,
                 customer_country=customer_country_map(shop_id=shop_id) if level == "country" else None,
                 category_names=category_name_map(shop_id=shop_id) if level == "category" else None,
+                product_names=product_key_map(shop_id=shop_id) if level == "product" else None,
             )
         except SeriesError:
             continue

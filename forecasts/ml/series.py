@@ -69,12 +69,14 @@ def facts_frame(
     order_lines: pd.DataFrame | None = None,
     customer_country: pd.Series | None = None,
     category_names: dict | None = None,
+    product_names: dict | None = None,
     top_products: int = 50,
 ) -> pd.DataFrame:
     """Facts of one level from an orders frame (predictions.ml.base's contract; cancelled orders are left out).
 
     `customer_country` maps customer_id -> country (the country level); `order_lines` (with category_id and
-    product_id) feeds the category and product levels; `category_names` maps category ids to the keys shown.
+    product_id) feeds the category and product levels; `category_names` maps category ids to the keys shown,
+    `product_names` product ids to theirs (the shop's own product ids; the internal id where it has none).
     Units come from item_count, else from the order's line quantities, else count 1 per order."""
     if level not in LEVELS:
         raise SeriesError(f"unknown level '{level}': one of {', '.join(LEVELS)}")
@@ -113,7 +115,8 @@ def facts_frame(
     else:
         volume = live_lines.groupby("product_id")["quantity"].sum().nlargest(top_products)
         live_lines = live_lines[live_lines["product_id"].isin(volume.index)]
-        live_lines["key"] = live_lines["product_id"].astype("int64").astype(str)
+        names = product_names or {}
+        live_lines["key"] = live_lines["product_id"].map(lambda p: names.get(p, str(int(p))))
     grouped = live_lines.groupby(["order_id", "key"], as_index=False).agg(
         revenue=("line_revenue", "sum"), units=("quantity", "sum"))
     head = base[["order_id", "customer_id", "day"]]

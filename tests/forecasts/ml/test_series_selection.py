@@ -35,6 +35,15 @@ def test_weekly_bins_end_on_the_cutoff_so_the_day_after_is_future():
     assert revenue.values.tolist() == [[10.0, 20.0]]
 
 
+def test_a_products_series_goes_by_the_shops_own_product_id():
+    """Session 16's browser review: the product level's heading read "product: 11" (an internal id)."""
+    orders = _orders(["2024-01-09", "2024-01-10"])
+    lines = pd.DataFrame({"order_id": [0, 1, 1], "product_id": [11, 11, 12], "category_id": [1.0, 1.0, 1.0],
+                          "quantity": [1.0, 2.0, 1.0], "unit_price": [5.0, 5.0, 3.0]})
+    facts = facts_frame(orders=orders, level="product", order_lines=lines, product_names={11.0: "SKU-A"})
+    assert sorted(facts["key"].unique()) == ["12", "SKU-A"]  # 12 has no id of the shop's: its own stays
+
+
 def test_unknown_measure_and_empty_history_are_clear_errors():
     facts = facts_frame(orders=_orders(["2024-03-01"]), level="shop")
     with pytest.raises(SeriesError, match="measure"):
