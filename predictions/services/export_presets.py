@@ -119,7 +119,8 @@ def preset_get(key: str | None, *, pseudonymised: bool = False) -> Preset:
     if pseudonymised and not preset.pseudonym_allowed:
         raise ExportPresetError(
             f"{preset.label} needs email addresses (it has no column for another id), so a pseudonymised file "
-            "cannot be imported there. Choose Klaviyo, Braze or the generic preset, or export with emails.",
+            "cannot be imported there. Choose Klaviyo, Braze or the generic preset, or export with emails (which "
+            "only a role that may see customers' emails, such as admin, can).",
             field="preset")
     return preset
 
