@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 ASPECTS = ("delivery", "quality", "price", "size_fit", "packaging", "customer_service")
+# Learned words (not CJK runs) shorter than this are not learned: they are function words more often than not.
+MIN_LEARNED_LENGTH = 4
 CJK = {"zh", "ja", "ko"}
 
 SEEDS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -117,18 +119,25 @@ def review_terms(text: str, language: str) -> set[str]:
     return terms
 
 
-def _seed_pattern(words: tuple[str, ...], cjk: bool) -> re.Pattern:
+def _seed_pattern(words: tuple[str, ...], cjk: bool, whole: tuple[str, ...] = ()) -> re.Pattern:
+    """Seeds match as prefixes of a word ("deliver" in "delivered"); `whole` words (the learned terms) only as
+    themselves: a learned "too" must not find "took"."""
     alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-    return re.compile(alternatives if cjk else rf"\b(?:{alternatives})", re.IGNORECASE)
+    if cjk:
+        return re.compile("|".join(filter(None, (alternatives, *map(re.escape, whole)))), re.IGNORECASE)
+    parts = [rf"\b(?:{alternatives})"] if alternatives else []
+    if whole:
+        parts.append(rf"\b(?:{'|'.join(re.escape(w) for w in sorted(whole, key=len, reverse=True))})\b")
+    return re.compile("|".join(parts), re.IGNORECASE)
 
 
 def _patterns(language: str, learned: dict[str, list[str]]) -> dict[str, re.Pattern]:
     cjk = language in CJK
     out = {}
     for aspect in ASPECTS:
-        words = SEEDS[aspect].get(language) or SEEDS[aspect]["en"]
-        words = tuple(words) + tuple(t for t in learned.get(aspect, ()) if (_CJK_RUN.fullmatch(t) is not None) == cjk)
-        out[aspect] = _seed_pattern(words, cjk)
+        words = tuple(SEEDS[aspect].get(language) or SEEDS[aspect]["en"])
+        terms = tuple(t for t in learned.get(aspect, ()) if (_CJK_RUN.fullmatch(t) is not None) == cjk)
+        out[aspect] = _seed_pattern(words, cjk, whole=terms)
     return out
 
 
@@ -156,6 +165,8 @@ def aspects_find(texts: list[str], languages: list[str], *, labels: np.ndarray |
         for term, count in inside.items():
             if count < config.min_reviews or term in seeds_lower:
                 continue
+            if _CJK_RUN.fullmatch(term) is None and len(term) < MIN_LEARNED_LENGTH:
+                continue  # "too", "not", "was": short words say how, not what about
             lift = (count / len(members)) / (document_frequency[term] / total)
             if lift >= config.min_lift:
                 scored.append((lift * np.log1p(count), term))

@@ -22,8 +22,29 @@ def test_a_term_used_with_delivery_seeds_is_learned_and_finds_reviews_without_se
     assert result.aspects[20] == []
 
 
+def test_a_learned_word_finds_itself_only_and_short_words_are_not_learned():
+    """Session 16's browser review: "Took two weeks to arrive" was a *size / fit* review, because the word "too"
+    (of "too small") had been learned for size and, matched as a prefix like a seed, found "took"."""
+    texts = [f"too small, the fit is snug, order {i}" for i in range(10)] + ["took two weeks to arrive"] + \
+            [f"lovely colour {i}" for i in range(30)]
+    result = aspects_find(texts, ["en"] * len(texts), config=AspectConfig(min_reviews=5, min_lift=3))
+    assert "too" not in result.learned["size_fit"]
+    assert "size_fit" not in result.aspects[10] and "delivery" in result.aspects[10]
+    # A learned word is matched whole: "snug" finds "snug", not "snuggle".
+    found = aspects_find(texts + ["a blanket to snuggle in"], ["en"] * (len(texts) + 1),
+                         config=AspectConfig(min_reviews=5, min_lift=3))
+    assert "snug" in found.learned["size_fit"] and "size_fit" not in found.aspects[-1]
+
+
 def test_themes_are_terms_typical_of_negative_reviews():
     texts = ["battery died fast"] * 10 + ["great screen"] * 10 + ["battery fine, great screen"] * 2
     labels = np.array([0] * 10 + [1] * 12, dtype=float)
     result = aspects_find(texts, ["en"] * len(texts), labels=labels)
     assert result.themes[0] in {"died", "fast"} and "great" not in result.themes
+
+
+def test_aspects_read_as_words_on_pages():
+    from reviews.templatetags.review_words import aspect_words
+
+    assert aspect_words(["size_fit", "customer_service"]) == "Size / fit, Customer service"
+    assert aspect_words([]) == ""
