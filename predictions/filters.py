@@ -109,16 +109,16 @@ class AtRiskFilter:
         category_min = _number(data.get("category_min"), int, MIN_INTEREST, 100,
                                "Interest in the category at least (%)", errors)
         if category_min is not None and category is None:
-            errors.append("Interest in the category at least (%) needs a category, so it was ignored.")
+            errors.append("Interest in the category at least (%) needs a category.")
             category_min = None
         brand = _text(data.get("brand"), errors, "Brand")
         if len(brand) > MAX_BRAND:
-            errors.append(f"Brand: at most {MAX_BRAND} characters, so it was ignored.")
+            errors.append(f"Brand: at most {MAX_BRAND} characters.")
             brand = ""
         brand_min = _number(data.get("brand_min"), int, MIN_BRAND_INTEREST, 100,
                             "Interest in the brand at least (%)", errors)
         if brand_min is not None and not brand:
-            errors.append("Interest in the brand at least (%) needs a brand, so it was ignored.")
+            errors.append("Interest in the brand at least (%) needs a brand.")
             brand_min = None
         segment = _number(data.get("segment"), int, 1, MAX_ID, "Segment", errors)
         negative_review_days = _number(data.get("negative_review_days"), int, 1, MAX_DAYS,
@@ -126,11 +126,11 @@ class AtRiskFilter:
         limit = _number(data.get("limit"), int, 1, MAX_LIMIT, "Only the top", errors)
         country = _text(data.get("country"), errors, "Country")
         if len(country) > MAX_COUNTRY:
-            errors.append(f"Country: at most {MAX_COUNTRY} characters, so it was ignored.")
+            errors.append(f"Country: at most {MAX_COUNTRY} characters.")
             country = ""
         sort = _text(data.get("sort"), errors, "Sort") or DEFAULT_SORT
         if sort not in SORTS:
-            errors.append(f"Unknown sort “{sort[:40]}”; sorted by revenue at risk instead.")
+            errors.append(f"Unknown sort “{sort[:40]}”: choose among {', '.join(SORTS)}.")
             sort = DEFAULT_SORT
         for low, high, label in ((churn_min, churn_max, "churn probability"), (value_min, value_max, "value"),
                                  (days_min, days_max, "days since last order")):
@@ -196,7 +196,7 @@ def _text(raw, errors: list[str], label: str) -> str:
         return ""
     text = str(raw).strip()
     if "\x00" in text or not text_encodable(text):
-        errors.append(f"{label}: the value holds characters that are not allowed, so it was ignored.")
+        errors.append(f"{label}: the value holds characters that are not allowed.")
         return ""
     return text
 
@@ -219,14 +219,14 @@ def _number(raw, kind, low, high, label: str, errors: list[str]):
     try:
         number = float(str(raw).strip().replace(",", ".")) if not isinstance(raw, int | float) else float(raw)
     except (TypeError, ValueError, OverflowError):
-        errors.append(f"{label}: “{shown}” is not a number, so it was ignored.")
+        errors.append(f"{label}: “{shown}” is not a number.")
         return None
     bounds = f"between {low} and {_format_number(high)}"
     if not math.isfinite(number) or number < low or number > high:  # inf, 1e309, NaN, 10**20 days
-        errors.append(f"{label} must be {bounds}, so it was ignored.")
+        errors.append(f"{label} must be {bounds}.")
         return None
     if kind is int and not number.is_integer():  # 10.5 % read as 10 % would widen the list without a word
-        errors.append(f"{label}: “{shown}” is not a whole number, so it was ignored.")
+        errors.append(f"{label}: “{shown}” is not a whole number.")
         return None
     return kind(number)
 
