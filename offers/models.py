@@ -30,11 +30,11 @@ class OfferSettings(models.Model):
 
 class Offer(models.Model):
     class Kind(models.TextChoices):
-        NONE = "none"
-        DISCOUNT_PCT = "discount_pct"
-        FREE_SHIPPING = "free_shipping"
-        GIFT = "gift"
-        RECOMMENDATION = "recommendation"
+        NONE = "none", "No offer"
+        DISCOUNT_PCT = "discount_pct", "Discount (%)"
+        FREE_SHIPPING = "free_shipping", "Free shipping"
+        GIFT = "gift", "Gift"
+        RECOMMENDATION = "recommendation", "Recommendation"
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="offers")
     external_id = models.CharField(max_length=100)

@@ -25,3 +25,17 @@ def forecast_card(shop):
         info = {}
     return {"run": run, "totals": totals, "info": info, "shop": shop,
             "open_alerts": Alert.objects.filter(shop=shop, status=Alert.Status.OPEN).count()}
+
+
+@register.filter
+def metric_value(value, metric: str) -> str:
+    """A monitored value as people read it: a rate in percent ("4.2 %"), revenue and average order value
+    rounded to whole money, a count whole once it is 10 or more ("166"; "2.5" a day below that)."""
+    if value is None:
+        return "—"
+    value = float(value)
+    if metric in ("refund_rate", "cancel_rate"):
+        return f"{value:.1%}".replace("%", " %")
+    if metric in ("revenue", "aov") or abs(value) >= 10:
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"

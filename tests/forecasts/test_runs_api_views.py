@@ -194,3 +194,13 @@ def test_a_tracking_feed_that_stops_is_found_from_the_events_table(shop):
     views = [a for a in found if a.metric == "events_view"]
     assert len(views) == 1 and views[0].direction == "down" and str(views[0].date.date()) == "2024-03-17"
     assert not [a for a in found if a.metric == "orders"]
+
+
+def test_an_alerts_figures_read_as_their_metric():
+    """Session 16's review: "up: 166.0 against 97.5 expected" for a count of orders."""
+    from forecasts.templatetags.forecast_tags import metric_value
+
+    assert (metric_value(166.0, "orders"), metric_value(97.5, "orders")) == ("166", "98")
+    assert metric_value(2.5, "events_view") == "2.5"
+    assert metric_value(0.0423, "refund_rate") == "4.2 %"
+    assert metric_value(1234.56, "revenue") == "1,235"
