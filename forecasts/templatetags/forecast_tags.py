@@ -3,7 +3,7 @@
 from django import template
 
 from ..models import Alert
-from ..selectors import forecast_run_latest, forecast_value_list
+from ..selectors import forecast_run_in_progress, forecast_run_latest, forecast_value_list
 
 register = template.Library()
 
@@ -24,6 +24,7 @@ def forecast_card(shop):
     else:
         info = {}
     return {"run": run, "totals": totals, "info": info, "shop": shop,
+            "in_progress": forecast_run_in_progress(shop_id=shop.pk) if run is None else None,
             "open_alerts": Alert.objects.filter(shop=shop, status=Alert.Status.OPEN).count()}
 
 

@@ -104,6 +104,7 @@ def test_before_the_first_forecast_the_page_says_whether_one_is_being_made(clien
     assert "No forecast yet" in client.get("/forecasts/").content.decode()
     run = ForecastRun.objects.create(shop=shop, cutoff=dt.date(2024, 6, 1), horizon_days=91)
     assert "The first forecast is being made" in client.get("/forecasts/").content.decode()
+    assert "The first forecast is being made" in client.get("/").content.decode()  # the dashboard's card too
     # A run whose process died stays "running": past the task's time limit it is not "being made" any more.
     ForecastRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - dt.timedelta(hours=3))
     assert "No forecast yet" in client.get("/forecasts/").content.decode()
