@@ -24,6 +24,7 @@ from accounts.selectors import shop_for_request
 from ecomsight.errors import UserError
 from ecomsight.query import known_parameters
 from predictions.forms import ALGORITHM_LABELS, TrainForm
+from predictions.ml.metrics import top_decile_reference
 from predictions.models import ModelVersion
 from predictions.selectors.analyst import (
     JOBS_RUNNING,
@@ -156,9 +157,15 @@ class MetricRow:
 def metric_row(algorithm: str, metrics: dict | None, version: ModelVersion | None = None) -> MetricRow:
     m = metrics or {}
     lift = m.get("lift_top_decile")
+    captured = _pct(m.get("captured_top_decile"))
+    reference = top_decile_reference(n=m.get("n"), positives=m.get("positives"), base_rate=m.get("base_rate"))
+    if reference is not None and m.get("captured_top_decile") is not None and reference.best_captured < 1:
+        # With many positives even a perfect list's top 10 % holds few of them: say the ceiling, or every model
+        # reads alike ("20 %" for all on a shop where half the customers leave).
+        captured += f" of at most {_pct(reference.best_captured)}"
     return MetricRow(algorithm=algorithm, label=ALGORITHM_LABELS.get(algorithm, algorithm),
                      roc_auc=_num(m.get("roc_auc")), pr_auc=_num(m.get("pr_auc")), brier=_num(m.get("brier")),
-                     lift="—" if lift is None else f"{lift:.1f}×", captured=_pct(m.get("captured_top_decile")),
+                     lift="—" if lift is None else f"{lift:.1f}×", captured=captured,
                      version=version, pr_auc_value=m.get("pr_auc"))
 
 

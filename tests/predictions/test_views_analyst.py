@@ -218,3 +218,12 @@ def test_capture_chart_accumulates_positives_from_the_most_likely_bin():
 def test_error_text_keeps_plain_messages_and_cuts_tracebacks():
     assert error_text("Shop has no orders yet: import orders first.") == "Shop has no orders yet: import orders first."
     assert error_text("Traceback (most recent call last):\n  File \"a\"\nKeyError: 'x'\n") == "KeyError: 'x'"
+
+
+def test_the_top_decile_share_says_its_ceiling_when_even_a_perfect_list_holds_little():
+    """Session 16's review: "20 %" for every algorithm on the demo, where half the customers leave."""
+    from predictions.views_analyst import metric_row
+
+    saturated = metric_row("lgbm", {"captured_top_decile": 0.2, "base_rate": 0.5, "n": 1000, "positives": 500})
+    assert saturated.captured == "20 % of at most 20 %"
+    assert metric_row("lgbm", {"captured_top_decile": 0.38, "base_rate": 0.05}).captured == "38 %"
