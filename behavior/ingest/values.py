@@ -19,13 +19,15 @@ from .formats import Column
 
 # An order's status as shops' exports write it (Shopify, WooCommerce, Magento, ERPs), mapped to ours: an order that
 # stands is "placed" however far it got (paid, shipped, completed); one that never became a sale is "cancelled";
-# one whose money went back is "refunded". Matched case-insensitively, with "-" and spaces read as "_".
+# one whose money went back is "refunded". Matched case-insensitively, with "-" and spaces read as "_". Words
+# that mean different things in different shops are left out, so their rows are rejected and the shop says
+# (e.g. "closed": refunded in Magento, completed in Shopify).
 ORDER_STATUSES = {
-    **dict.fromkeys(("placed", "pending", "processing", "paid", "partially_paid", "partially_refunded",
-                     "on_hold", "holded", "shipped", "partially_shipped", "delivered", "fulfilled",
-                     "completed", "complete", "open"), "placed"),
+    **dict.fromkeys(("placed", "pending", "processing", "authorized", "paid", "partially_paid",
+                     "partially_refunded", "on_hold", "holded", "shipped", "partially_shipped", "delivered",
+                     "fulfilled", "completed", "complete", "open"), "placed"),
     **dict.fromkeys(("cancelled", "canceled", "voided", "void", "failed", "declined", "abandoned"), "cancelled"),
-    **dict.fromkeys(("refunded", "returned", "closed"), "refunded"),
+    **dict.fromkeys(("refunded", "returned"), "refunded"),
 }
 TRUE_WORDS = {"1", "true", "t", "yes", "y"}
 FALSE_WORDS = {"0", "false", "f", "no", "n"}
