@@ -30,8 +30,9 @@ def forecast_card(shop):
 
 @register.filter
 def metric_value(value, metric: str) -> str:
-    """A monitored value as people read it: a rate in percent ("4.2 %"), revenue and average order value
-    rounded to whole money, a count whole once it is 10 or more ("166"; "2.5" a day below that)."""
+    """A monitored or forecast value as people read it: a rate in percent ("4.2 %"), revenue and average order
+    value rounded to whole money, a count (orders, units, events) whole once it is 10 or more ("166"; "2.5" a
+    day below that)."""
     if value is None:
         return "—"
     value = float(value)
