@@ -120,8 +120,7 @@ def kind_guess(header: tuple[str, ...] | list[str]) -> tuple[str | None, dict[st
     (column_guess) among those whose required fields are all found, and each kind's count of fields found."""
     found = {kind: [c for c in spec.columns if column_guess(c.name, header)] for kind, spec in SPECS.items()}
     counts = {kind: len(columns) for kind, columns in found.items()}
-    complete = [kind for kind, spec in SPECS.items()
-                if all(column_guess(c.name, header) for c in spec.columns if c.required)]
+    complete = [kind for kind, spec in SPECS.items() if all(c in found[kind] for c in spec.columns if c.required)]
     best = max(complete, key=lambda kind: counts[kind], default=None)
     return best, counts
 
