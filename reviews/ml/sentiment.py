@@ -646,7 +646,8 @@ def _model_result(texts: np.ndarray, language: np.ndarray, stars: np.ndarray, y:
     statement = (f"Sentiment learned from {len(labelled):,} rated reviews ({int((y[labelled] == 1).sum()):,} with 4-5 "
                  f"stars, {int((y[labelled] == 0).sum()):,} with 1-2); cross-validated accuracy "
                  f"{cv_metrics['accuracy']:.1%}, ROC AUC {cv_metrics['roc_auc']:.3f} "
-                 f"(peer: {metrics['peer_cv']['accuracy']:.1%}, {metrics['peer_cv']['roc_auc']:.3f}).")
+                 f"(a plain character n-gram model: {metrics['peer_cv']['accuracy']:.1%}, "
+                 f"{metrics['peer_cv']['roc_auc']:.3f}).")
     return SentimentResult(positive_probability=probability, sentiment=sentiment, language=language,
                            method="model", metrics=metrics, statement=statement, model=model)
 
