@@ -11,8 +11,8 @@ from django.db import transaction
 
 from accounts.models import Shop
 
-from ..ml.models import BASELINES
-from ..ml.reconcile import reconcile_to_total
+from ..ml.models import BASELINES, Forecast
+from ..ml.reconcile import days_to_weeks, reconcile_to_total
 from ..ml.selection import DEFAULT_MODELS, forecast_champion
 from ..ml.series import LEVELS, MEASURES, SHOP_KEY, SeriesError, future_ends, panel_from_facts
 from ..models import ForecastRun, ForecastValue
@@ -44,6 +44,8 @@ def forecast_run_create(
 ) -> ForecastRun:
     """Forecast from all the shop's orders (the cutoff is the last order's day) and store each series' champion
     forecast with 80/95 % bands; countries and categories are reconciled to the shop (forecasts.ml.reconcile).
+    A series forecast both per week and per day tells one total: each week of its days is scaled to its weekly
+    forecast (forecasts.ml.reconcile, `days_to_weeks`).
     Series too short to forecast are listed in the run's summary, not raised. ForecastError without orders.
     `models` (default: the FORECAST_MODELS setting, else all) limits the candidates of every level."""
     say = progress or (lambda _m: None)
@@ -55,17 +57,18 @@ def forecast_run_create(
     run = ForecastRun.objects.create(shop=shop, cutoff=cutoff.date(), horizon_days=horizon_days)
     summary: dict = {"levels": {}, "skipped": []}
     rows: list[ForecastValue] = []
-    for freq in freqs:
-        h = bins_for(horizon_days, freq)
-        for measure in measures:
-            shop_total: np.ndarray | None = None
-            for level in (SHOP_KEY, *[lv for lv in levels if lv != SHOP_KEY]):
-                facts = facts_by_level.get(level)
-                if facts is None or facts.empty:
-                    why = f"{level}: no data for this level (it needs order lines with products or countries)"
-                    if why not in summary["skipped"]:
-                        summary["skipped"].append(why)
-                    continue
+    for measure in measures:
+        shop_total: dict[str, np.ndarray] = {}
+        for level in (SHOP_KEY, *[lv for lv in levels if lv != SHOP_KEY]):
+            facts = facts_by_level.get(level)
+            if facts is None or facts.empty:
+                why = f"{level}: no data for this level (it needs order lines with products or countries)"
+                if why not in summary["skipped"]:
+                    summary["skipped"].append(why)
+                continue
+            made = {}
+            for freq in freqs:
+                h = bins_for(horizon_days, freq)
                 try:
                     panel = panel_from_facts(facts, measure=measure, freq=freq, cutoff=cutoff)
                 except SeriesError as error:
@@ -80,15 +83,24 @@ def forecast_run_create(
                                            models=tuple(m for m in LEVEL_MODELS[level] if m in allowed) or
                                            ("naive",), country=country)
                 champion = result.champion
-                if level == SHOP_KEY:
-                    shop_total = champion.mean
-                elif shop_total is not None and (level == "country" or measure != "orders"):
+                if level != SHOP_KEY and freq in shop_total and (level == "country" or measure != "orders"):
                     share = 1.0
                     if level != "country":
                         shop_hist = panel_from_facts(shop_facts, measure=measure, freq=freq, cutoff=cutoff)
                         share = min(1.0, float(panel.values.sum() / max(shop_hist.values.sum(), 1e-9)))
-                    champion = reconcile_to_total(champion, shop_total, share=share)
-                rows.extend(_values(run, level, measure, freq, panel.keys, future_ends(panel, h),
+                    champion = reconcile_to_total(champion, shop_total[freq], share=share)
+                made[freq] = (panel, result, champion)
+            scaled_to = None
+            if "week" in made and "day" in made:
+                (week_panel, week_result, weeks), (day_panel, day_result, days) = made["week"], made["day"]
+                made["day"] = (day_panel, day_result, days_to_weeks(days, _aligned(weeks, week_panel.keys,
+                                                                                   day_panel.keys)))
+                scaled_to = week_result.selection.champion
+            for freq, (panel, result, champion) in made.items():
+                if level == SHOP_KEY:
+                    shop_total[freq] = champion.mean
+                rows.extend(_values(run, level, measure, freq, panel.keys,
+                                    future_ends(panel, bins_for(horizon_days, freq)),
                                     result.selection.champion, champion))
                 rows.extend(_history(run, level, measure, freq, panel, HISTORY_BINS[freq]))
                 v = result.selection.validation.get(result.selection.champion)
@@ -101,12 +113,24 @@ def forecast_run_create(
                     "best_baseline_mase": num(min((x.mase for m, x in result.selection.validation.items()
                                                    if m in BASELINES), default=float("nan"))),
                 }
+                if freq == "day" and scaled_to:
+                    summary["levels"][level][measure][freq]["scaled_to_weeks"] = scaled_to
     with transaction.atomic():
         ForecastValue.objects.bulk_create(rows, batch_size=5000)
         run.status = ForecastRun.Status.DONE
         run.summary = summary
         run.save(update_fields=["status", "summary"])
     return run
+
+
+def _aligned(weeks: Forecast, week_keys, day_keys) -> Forecast:
+    """The weekly points in the daily panel's key order; NaN for a key only the days have (left as forecast)."""
+    index = {key: i for i, key in enumerate(week_keys)}
+    out = np.full((len(day_keys), weeks.mean.shape[1]), np.nan)
+    for i, key in enumerate(day_keys):
+        if key in index:
+            out[i] = weeks.mean[index[key]]
+    return Forecast(mean=out)
 
 
 def _values(run, level, measure, freq, keys, ends: pd.DatetimeIndex, model: str, f) -> list[ForecastValue]:

@@ -67,6 +67,31 @@ def test_forecast_run_stores_reconciled_countries_with_ordered_bands(forecast_ru
 
 
 @pytest.mark.django_db
+def test_a_series_forecast_per_day_and_per_week_tells_one_total(client, shop):
+    """A reviewer saw 9,418 orders in the daily forecast's 91 days and 9,285 in the weekly one's 13 weeks: each
+    week of a series' days now adds up to that series' weekly forecast, countries and the shop alike."""
+    _shop_with_countries(shop, days=120)
+    run = forecast_run_create(shop=shop, horizon_days=28, levels=("shop", "country"), measures=("orders",),
+                              freqs=("week", "day"), models=FAST)
+    values = ForecastValue.objects.filter(run=run, is_actual=False, measure="orders")
+    for level, key in (("shop", "shop"), ("country", "DE"), ("country", "FR"), ("country", "NL")):
+        weeks = dict(values.filter(level=level, key=key, freq="week").values_list("date", "point"))
+        days = dict(values.filter(level=level, key=key, freq="day").values_list("date", "point"))
+        assert len(weeks) == 4 and len(days) == 28
+        for end, week in weeks.items():
+            in_week = [p for d, p in days.items() if end - dt.timedelta(days=7) < d <= end]
+            assert len(in_week) == 7
+            assert sum(in_week) == pytest.approx(week, rel=1e-6), (level, key, end)
+    for v in values.filter(freq="day"):
+        assert v.lo95 <= v.lo80 <= v.point <= v.hi80 <= v.hi95
+    info = run.summary["levels"]["shop"]["orders"]
+    assert info["day"]["scaled_to_weeks"] == info["week"]["champion"]
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    text = client.get("/forecasts/?level=shop&measure=orders&freq=day").content.decode()
+    assert "Its days are scaled so that each week adds up to the weekly forecast" in text
+
+
+@pytest.mark.django_db
 def test_forecasts_api_returns_the_latest_run_to_its_shop_only(forecast_run, shop, other_shop):
     user = UserFactory(role="marketer", shops=[shop, other_shop])
     client = bearer(api_token_create(user=user, shop=shop, name="t").plain)

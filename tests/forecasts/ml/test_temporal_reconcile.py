@@ -1,0 +1,36 @@
+"""A series' daily forecast scaled to its weekly one (forecasts.ml.reconcile.days_to_weeks)."""
+
+import numpy as np
+import pytest
+
+from forecasts.ml.base import Forecast
+from forecasts.ml.reconcile import days_to_weeks
+
+
+def _forecast(mean):
+    mean = np.asarray(mean, dtype=float)
+    return Forecast(mean=mean, lo80=mean * 0.8, hi80=mean * 1.2, lo95=mean * 0.6, hi95=mean * 1.4)
+
+
+def test_each_whole_week_of_days_adds_up_to_its_weekly_forecast_with_the_days_shape_kept():
+    # Three keys; 2 weeks and 17 days: two whole weeks and 3 days of a third the weekly forecast does not cover.
+    days = np.array([[1, 1, 1, 1, 2, 2, 2] * 2 + [5, 5, 5],
+                     [0] * 7 + [3] * 7 + [1, 1, 1],
+                     [1] * 17], dtype=float)
+    weeks = np.array([[20, 10], [14, 7], [np.nan, np.nan]])
+    d = days_to_weeks(_forecast(days), Forecast(mean=weeks))
+    assert d.mean[0, :7].tolist() == pytest.approx([2, 2, 2, 2, 4, 4, 4])  # doubled, the weekend still double
+    assert d.mean[0, 7:14].tolist() == pytest.approx([1, 1, 1, 1, 2, 2, 2])  # already 10
+    assert d.mean[0, 14:].tolist() == pytest.approx([5, 5, 5])  # the partial week is left alone
+    # Key 1: its first week's days forecast nothing, so they stay nothing; the second week is scaled to 7.
+    assert d.mean[1, :7].sum() == 0 and d.mean[1, 7:14].tolist() == pytest.approx([1] * 7)
+    # Key 2: the weekly forecast lacks it (NaN), so its days are left as forecast.
+    assert d.mean[2].tolist() == pytest.approx([1] * 17)
+    assert np.allclose(d.lo80, d.mean * 0.8) and np.allclose(d.hi95, d.mean * 1.4)  # bands move with points
+
+
+def test_days_without_bands_and_keys_that_disagree():
+    d = days_to_weeks(Forecast(mean=np.ones((1, 7)) * 3), Forecast(mean=np.array([[14.0]])))
+    assert d.lo80 is None and d.mean.sum() == pytest.approx(14)
+    with pytest.raises(ValueError, match="keys"):
+        days_to_weeks(Forecast(mean=np.ones((1, 7))), Forecast(mean=np.ones((2, 1))))
