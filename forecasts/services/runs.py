@@ -104,7 +104,7 @@ def forecast_run_create(
                                     result.selection.champion, champion))
                 rows.extend(_history(run, level, measure, freq, panel, HISTORY_BINS[freq]))
                 v = result.selection.validation.get(result.selection.champion)
-                summary["levels"].setdefault(level, {}).setdefault(measure, {})[freq] = {
+                entry = {
                     "champion": result.selection.champion,
                     "series": len(panel.keys),
                     "validation_wape_pct": None if v is None else num(v.wape_pct, 1),
@@ -114,7 +114,8 @@ def forecast_run_create(
                                                    if m in BASELINES), default=float("nan"))),
                 }
                 if freq == "day" and scaled_to:
-                    summary["levels"][level][measure][freq]["scaled_to_weeks"] = scaled_to
+                    entry["scaled_to_weeks"] = scaled_to
+                summary["levels"].setdefault(level, {}).setdefault(measure, {})[freq] = entry
     with transaction.atomic():
         ForecastValue.objects.bulk_create(rows, batch_size=5000)
         run.status = ForecastRun.Status.DONE
