@@ -353,16 +353,20 @@ def train(
         earliest=earliest,
     )
     report(0.05, "building validation features")
-    valid = build_model_input(
-        frames,
-        cutoff=cutoffs.valid,
-        horizon_days=config.horizon_days,
-        task=config.task,
-        config=config,
-        labels_until=as_of,
-    )
-    if len(valid.customer_ids) == 0 or valid.y is None:
-        # History shorter than the horizon: nothing is labelled; label-free models use today's features.
+    valid = None
+    if earliest is None or cutoffs.valid >= earliest:
+        valid = build_model_input(
+            frames,
+            cutoff=cutoffs.valid,
+            horizon_days=config.horizon_days,
+            task=config.task,
+            config=config,
+            labels_until=as_of,
+        )
+    if valid is None or len(valid.customer_ids) == 0 or valid.y is None:
+        # No labelled window with the feature history history_sufficiency asks for (the history is shorter than
+        # the horizon plus min_feature_history_days): label-free models are fitted on today's features, not on
+        # a window of a few days (where a shop had no repeat buyer yet, and their calibration was that window's).
         valid = build_model_input(frames, cutoff=as_of, horizon_days=None, task=config.task, config=config)
     # Training rows come from the shop as it was at the validation cutoff: their labels cannot
     # reach into the validation period.

@@ -72,8 +72,9 @@ def model_backtest(
     result = pipeline.backtest(frames, config, cutoff=cutoff_ts, truth=truth,
                                progress=(lambda f, m: progress(f"{task}: {m}")) if progress else None)
     if not result.metrics:
-        raise UserError("No model could be trained as of the cutoff. "
-                        + " ".join(result.train_result.sufficiency.messages))
+        why = [*result.train_result.sufficiency.messages,
+               *(f"{name}: {error}" for name, error in result.train_result.errors.items())]
+        raise UserError("No model could be trained as of the cutoff: " + "; ".join(why) + ".")
     rows = {name: _headline(m) for name, m in result.metrics.items()}
     if result.oracle is not None:
         rows["oracle"] = _headline(result.oracle)
