@@ -77,6 +77,12 @@ _PLAIN_NUMBER = re.compile(r"[0-9]*\.?[0-9]*")
 _GROUP_SPACES = re.compile(r"[0-9]{1,3}(?:[ '\u00a0\u202f][0-9]{3})+(?:[.,][0-9]+)?")
 
 
+# A currency written beside the amount ("$12.00", "€ 12,00", "12.50 EUR", "USD 1,286.01", "R$ 10"): taken off
+# before the number is read. The shop's currency (or the file's currency column) says which one it is.
+_CURRENCY = r"(?:[A-Z]{3}|US\$|R\$|[$€£¥₹₽₩₺₴₫₪฿]|kr|zł|Kč|Fr\.)"
+_WITH_CURRENCY = re.compile(r"\s*(?:" + _CURRENCY + r"\s*(?P<a>[-0-9].*?)|(?P<b>[-0-9].*?)\s*" + _CURRENCY + r")\s*")
+
+
 def _grouped(text: str, separator: str) -> bool:
     """Whether `text` (digits and `separator`) groups its digits in threes: 1.234.567, 12,345."""
     return re.fullmatch(r"[0-9]{1,3}(?:" + re.escape(separator) + r"[0-9]{3})+", text) is not None
@@ -94,11 +100,17 @@ def number_text_normalise(value: str, *, decimal_comma: bool) -> str:
       spreadsheet would read it); in a comma-separated file (a quoted value) it can only separate thousands
       ("1,234" is 1234) and "19,99" is refused: it cannot be told from a typo;
     - points alone: one point is the decimal point in every file ("19.99"); several group thousands
-      ("1.234.567").
+      ("1.234.567");
+    - a currency symbol or code before or after the amount is dropped ("$1,286.01", "12,50 €", "USD 12.50").
     Anything else is returned unchanged (and then refused as not a number)."""
     if _PLAIN_NUMBER.fullmatch(value):
         return value
     text = value
+    money = _WITH_CURRENCY.fullmatch(text)
+    if money:
+        text = money["a"] or money["b"]
+        if _PLAIN_NUMBER.fullmatch(text):
+            return text
     if _GROUP_SPACES.fullmatch(text):
         text = re.sub(r"[ '\u00a0\u202f]", "", text)
     has_point, has_comma = "." in text, "," in text
@@ -130,7 +142,7 @@ def _decimal(value: str, column: Column, *, decimal_comma: bool = False) -> str:
     if not number.is_finite():
         raise RowError("not a number")
     if number < 0:
-        raise RowError("negative value")
+        raise RowError("negative value (a return or refund is an order's status: refunded)")
     # Compared before rounding: quantize() itself fails on 1e300 (more digits than the context holds).
     if (column.limit is not None and number >= column.limit) or number.adjusted() >= MAX_DECIMAL_DIGITS:
         raise RowError("number too large")
@@ -149,7 +161,7 @@ def _int(value: str, column: Column) -> str:
     except ValueError:
         raise RowError("not a whole number") from None
     if number < 0:
-        raise RowError("negative value")
+        raise RowError("negative value (a return or refund is an order's status: refunded)")
     if number > 2_147_483_647:
         raise RowError("number too large")
     return str(number)

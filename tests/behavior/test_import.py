@@ -164,7 +164,7 @@ def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_kept(shop, tmp
         (3, "customer_id"): "missing required value",
         (4, "placed_at"): "unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00)",
         (5, "total"): "not a number",
-        (6, "total"): "negative value",
+        (6, "total"): "negative value (a return or refund is an order's status: refunded)",
         (7, "status"): "unknown status (expected placed, cancelled or refunded, or a shop's word for one: "
                        "completed, shipped, paid, canceled, returned…)",
         (8, "placed_at"): "date in the future",

@@ -5,7 +5,8 @@ import time
 from django.core.management.base import CommandError
 
 from accounts.management.base import ShopCommand
-from behavior.ingest.formats import KINDS
+from behavior.forms import column_guess
+from behavior.ingest.formats import KINDS, SPECS, ImportFileError, source_open
 from behavior.services import DEFAULT_BATCH_SIZE, data_import
 from catalog.services import product_images_enqueue
 from ecomsight.errors import UserError
@@ -39,6 +40,9 @@ class Command(ShopCommand):
             if not sep or not field.strip() or not column.strip():
                 raise CommandError(f"--map expects FIELD=COLUMN, got '{item}'.")
             column_map[field.strip()] = column.strip()
+        for field, column in _columns_guessed(options["kind"], options["file"], column_map).items():
+            self.progress(f"reading {field} from the column '{column}' (--map {field}=COLUMN to choose another)")
+            column_map[field] = column
         started = time.monotonic()
 
         def report_progress(job):
@@ -64,3 +68,25 @@ class Command(ShopCommand):
         self.print_json(document)
         if result.status == "failed":  # every row rejected: the JSON line says how many, the exit status 1
             raise CommandError(result.error)
+
+
+def _columns_guessed(kind: str, path: str, column_map: dict[str, str]) -> dict[str, str]:
+    """Fields the file has under another obvious name ("Customer ID", "Order Date", "Amount": the synonyms the
+    mapping page preselects), for fields neither named as ours nor mapped; never a bare "id" (which id?) nor a
+    column already read for another field. Unreadable files are left to the import to report."""
+    try:
+        source = source_open(path)
+    except ImportFileError:
+        return {}
+    source.close()
+    header = source.header_written
+    used = {c.strip().lower() for c in column_map.values()} | {h for h in source.header if h in SPECS[kind].names}
+    guessed = {}
+    for field in SPECS[kind].names:
+        if field in column_map or field in source.header:
+            continue
+        column = column_guess(field, header)
+        if column and column.strip().lower() != "id" and column.strip().lower() not in used:
+            guessed[field] = column
+            used.add(column.strip().lower())
+    return guessed

@@ -1,0 +1,66 @@
+"""Files as other shops export them (an outside review, session 17): headers in words, currency beside amounts,
+identical rows without an order id, returns written as negative totals."""
+
+import io
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from behavior.models import Order
+
+pytestmark = pytest.mark.django_db
+
+
+def _import(shop, path, *args):
+    out = io.StringIO()
+    call_command("import_data", "orders", str(path), "--shop", shop.slug, *args, stdout=out)
+    return json.loads(out.getvalue().strip().splitlines()[-1])
+
+
+def test_columns_named_in_words_and_amounts_with_their_currency_are_read(shop, tmp_path, import_dir, capsys):
+    path = tmp_path / "export.csv"
+    path.write_text("Customer ID;Order Date;Amount;Items\n"
+                    "C1;2024-02-01;€ 12,50;1\n"
+                    "C2;2024-02-02;1.234,00 €;3\n"
+                    "C3;2024-02-03;EUR 7;1\n", encoding="utf-8")
+    document = _import(shop, path)
+    progress = capsys.readouterr().err  # the command's progress lines go to stderr
+    assert (document["inserted"], document["rejected"]) == (3, 0)
+    assert "reading placed_at from the column 'Order Date'" in progress
+    assert "reading total from the column 'Amount'" in progress
+    totals = dict(Order.objects.filter(shop=shop).values_list("customer__external_id", "total"))
+    assert totals == {"C1": Decimal("12.50"), "C2": Decimal("1234.00"), "C3": Decimal("7.00")}
+    assert list(Order.objects.filter(shop=shop).values_list("item_count", flat=True).order_by("pk")) == [1, 3, 1]
+
+
+def test_dollar_amounts_with_thousands_in_a_comma_file(shop, tmp_path, import_dir):
+    path = tmp_path / "orders.csv"
+    path.write_text('customer_id,placed_at,total\nC1,2024-02-01,$12.00\nC2,2024-02-02,"$1,286.01"\n'
+                    "C3,2024-02-03,12.50 USD\n")
+    document = _import(shop, path)
+    assert (document["inserted"], document["rejected"]) == (3, 0)
+    assert sorted(Order.objects.filter(shop=shop).values_list("total", flat=True)) == [
+        Decimal("12.00"), Decimal("12.50"), Decimal("1286.01")]
+
+
+def test_identical_rows_without_an_order_id_are_separate_orders_and_a_second_import_adds_nothing(
+        shop, tmp_path, import_dir):
+    """The CD shop's file: customer 22506 placed nine 14.99 orders on 1997-12-22; they were stored as one."""
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,placed_at,total\n" + "C1,1997-12-22,14.99\n" * 3 + "C2,1997-12-22,14.99\n")
+    first = _import(shop, path)
+    assert (first["inserted"], first["duplicates"]) == (4, 0)
+    assert Order.objects.filter(shop=shop, customer__external_id="C1").count() == 3
+    again = _import(shop, path)
+    assert (again["inserted"], again["duplicates"]) == (0, 4)
+    assert Order.objects.filter(shop=shop).count() == 4
+
+
+def test_a_negative_total_is_rejected_with_what_to_do_instead(shop, tmp_path, import_dir):
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,placed_at,total\nC1,2024-02-01,10\nC1,2024-02-05,-10\n")
+    document = _import(shop, path)
+    assert (document["inserted"], document["rejected"]) == (1, 1)
+    assert "refunded" in open(document["report"], encoding="utf-8").read()
