@@ -103,6 +103,8 @@ def facts_frame(
         if country is None:
             raise SeriesError("the country level needs the customers' countries")
         key = country.fillna("").astype(str).str.strip().str.upper().replace("", "unknown")
+        if len(key) and (key == "unknown").all():  # one series, the shop's own: not a level
+            raise SeriesError("the country level needs the customers' countries; no customer has one")
         return base.assign(key=key.to_numpy())
     if not len(lines) or "category_id" not in lines:
         raise SeriesError(f"the {level} level needs order lines with products; this shop has none")
@@ -112,6 +114,8 @@ def facts_frame(
         names = category_names or {}
         live_lines["key"] = live_lines["category_id"].map(lambda c: names.get(c, "uncategorised" if pd.isna(c)
                                                                                  else str(int(c))))
+        if len(live_lines) and (live_lines["key"] == "uncategorised").all():
+            raise SeriesError("the category level needs products with categories; no ordered product has one")
     else:
         volume = live_lines.groupby("product_id")["quantity"].sum().nlargest(top_products)
         live_lines = live_lines[live_lines["product_id"].isin(volume.index)]

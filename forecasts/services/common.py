@@ -8,6 +8,9 @@ import pandas as pd
 
 from ..ml.series import FREQS
 
+NO_REVENUE = ("this shop's orders carry no totals (and its order lines no prices): there is no revenue to "
+              "forecast; import orders with a total column, or forecast orders or units")
+
 
 def bins_for(horizon_days: int, freq: str) -> int:
     """Bins that cover `horizon_days` (a partial last week counts as a week)."""

@@ -17,7 +17,7 @@ from ..ml.selection import DEFAULT_MODELS, forecast_champion
 from ..ml.series import LEVELS, MEASURES, SHOP_KEY, SeriesError, future_ends, panel_from_facts
 from ..models import ForecastRun, ForecastValue
 from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame
-from .common import bins_for, main_country, num
+from .common import NO_REVENUE, bins_for, main_country, num
 
 FREQS = ("week", "day")
 # AutoARIMA costs seconds per long series: the shop level has it, the many series below make do without.
@@ -58,6 +58,9 @@ def forecast_run_create(
     summary: dict = {"levels": {}, "skipped": []}
     rows: list[ForecastValue] = []
     for measure in measures:
+        if measure == "revenue" and not (shop_facts["revenue"] > 0).any():
+            summary["skipped"].append(f"revenue: {NO_REVENUE}")
+            continue
         shop_total: dict[str, np.ndarray] = {}
         for level in (SHOP_KEY, *[lv for lv in levels if lv != SHOP_KEY]):
             facts = facts_by_level.get(level)

@@ -89,3 +89,25 @@ def test_group_joins_consecutive_days_and_splits_directions():
     alerts = group(found)
     assert [(a.date, a.end, a.direction) for a in alerts] == [
         (day, day + pd.Timedelta(days=2), "down"), (day + pd.Timedelta(days=4), day + pd.Timedelta(days=4), "up")]
+
+
+def test_random_cancellations_raise_no_alert_and_a_cancellation_burst_does():
+    """An outside review: every order cancelled with 5 % chance (about 36 orders a day) raised a cancel_rate alert
+    ("expected 0.025, actual 0.167"): the expected share was the median of daily shares, below the true 5 %."""
+    from forecasts.ml.anomalies import share_score
+
+    quiet_days = 0
+    for seed in range(3):
+        orders = _orders(seed=10 + seed, rate=30.0)
+        rng = np.random.default_rng(seed)
+        orders["status"] = np.where(rng.random(len(orders)) < 0.05, "cancelled", "placed")
+        alerts = detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2024-03-01"))
+        quiet_days += not any(a.metric in ("cancel_rate", "cancellations") for a in alerts)
+    assert quiet_days == 3
+    d = orders["placed_at"].dt.tz_convert(None).dt.normalize()
+    burst = (d == pd.Timestamp("2024-06-03")).to_numpy() & (np.arange(len(orders)) % 2 == 0)
+    orders.loc[burst, "status"] = "cancelled"
+    alerts = detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2024-05-01"))
+    assert any(a.metric == "cancel_rate" and a.direction == "up" and a.date == pd.Timestamp("2024-06-03")
+               for a in alerts)
+    assert abs(share_score(6 / 36, 0.048, 36) - 2.4) < 0.3  # the review's day: not an anomaly at z 5
