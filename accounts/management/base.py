@@ -33,6 +33,8 @@ class ShopCommand(BaseCommand):
             rest = {key: value for key, value in options.items() if key != "shop"}
             return self.handle_shop(shop, *args, **rest)
         except UserError as exc:
+            if options.get("json"):  # a script reading stdout gets the reason too, beside the exit status 1
+                self.print_json({"error": exc.message})
             raise CommandError(exc.message) from None
 
     def handle_shop(self, shop: Shop, *args, **options):

@@ -26,6 +26,10 @@ def recommendations_evaluate(*, shop: Shop, k: int = 10, data_report: bool = Fal
     result = evaluate_recommenders(frames.interactions, frames.products, frames.customers, k=k,
                                    config=recommender_config(shop=shop), visual_pairs=frames.visual)
     report = result.to_dict()
+    if not report.get("customers"):
+        raise UserError(f"No customer of shop '{shop.slug}' has an order to hold out after an earlier one: the "
+                        "evaluation hides each customer's last order and asks what their earlier orders predict, "
+                        "so it needs customers with at least two orders with order lines.")
     report["weights"] = {name: float(w) for name, w in result.weights.items()}
     report["hybrid_choice"] = result.hybrid_choice
     report["validation_ndcg"] = {name: round(float(v), 6) for name, v in result.validation.items()}

@@ -87,3 +87,10 @@ def test_a_horizon_as_long_as_the_history_is_backtested_like_a_longer_one(simula
 def test_bad_backtest_input_gets_a_clear_error(simulated_shop, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("backtest", "--task", "churn", *args)
+
+
+@pytest.mark.django_db
+def test_with_json_an_error_is_also_a_json_line_on_stdout(simulated_shop, capsys):
+    with pytest.raises(CommandError, match="outside the shop's data"):
+        call_command("backtest", "--task", "churn", "--cutoff", "2001-01-01", "--horizon", "30", "--json")
+    assert "outside the shop's data" in json.loads(capsys.readouterr().out)["error"]

@@ -75,6 +75,21 @@ def test_evaluating_a_shop_of_order_totals_only_says_what_is_missing(shop):
 
 
 @pytest.mark.django_db
+def test_evaluating_a_shop_of_one_order_per_customer_says_nobody_can_be_evaluated(shop):
+    """An outside review: every customer with one order printed "0 customers evaluated" and zeros, exit 0."""
+    from django.core.management.base import CommandError
+
+    products = Product.objects.bulk_create([Product(shop=shop, external_id=f"P{i}") for i in range(5)])
+    for c in range(20):
+        customer = Customer.objects.create(shop=shop, external_id=f"C{c}")
+        order = Order.objects.create(shop=shop, customer=customer, external_id=f"O{c}", total=10,
+                                     placed_at=datetime(2024, 1, 1 + c, tzinfo=UTC))
+        OrderLine.objects.create(shop=shop, order=order, product=products[c % 5], quantity=1)
+    with pytest.raises(CommandError, match="at least two orders"):
+        call_command("evaluate_recommendations", "--shop", shop.slug, "--json")
+
+
+@pytest.mark.django_db
 def test_evaluate_command_prints_every_recommender_side_by_side(simulated_shop, capsys):
     call_command("evaluate_recommendations", "--k", "10", "--json", "--data-report")
     report = json.loads(capsys.readouterr().out)
