@@ -127,12 +127,12 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
         if kind in ("orders", "events", "reviews"):
             _references(cursor, shop_id, result, field="customer_id", table="behavior_customer", label="customer",
                         create=create_missing)
+        if kind == "order_lines":  # first: a line of an unknown order must not leave a product stand-in behind
+            _references(cursor, shop_id, result, field="order_id", table="behavior_order", label="order",
+                        create=False)
         if kind in ("order_lines", "events", "reviews"):
             _references(cursor, shop_id, result, field="product_id", table="catalog_product", label="product",
                         create=create_missing)
-        if kind == "order_lines":
-            _references(cursor, shop_id, result, field="order_id", table="behavior_order", label="order",
-                        create=False)
         if kind == "products" and "category" in plan.present:
             cursor.execute(f"SELECT DISTINCT category FROM {STAGE} WHERE category IS NOT NULL")
             categories_ensure(shop_id=shop_id, paths={row[0] for row in cursor.fetchall()})

@@ -64,3 +64,14 @@ def test_a_negative_total_is_rejected_with_what_to_do_instead(shop, tmp_path, im
     document = _import(shop, path)
     assert (document["inserted"], document["rejected"]) == (1, 1)
     assert "refunded" in open(document["report"], encoding="utf-8").read()
+
+
+def test_order_lines_imported_before_their_orders_leave_no_products_behind(shop, tmp_path, import_dir):
+    from catalog.models import Product
+
+    path = tmp_path / "lines.csv"
+    path.write_text("order_id,product_id,quantity\nO1,P1,1\nO2,P2,3\n")
+    out = io.StringIO()
+    with pytest.raises(Exception, match=r"Nothing was imported: all 2 rows were rejected \(every one: unknown order\)"):
+        call_command("import_data", "order_lines", str(path), "--shop", shop.slug, stdout=out)
+    assert not Product.objects.filter(shop=shop).exists()
