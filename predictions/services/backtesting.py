@@ -57,6 +57,12 @@ def model_backtest(
     if not first.date() < cutoff <= last.date():
         raise UserError(f"The cutoff {cutoff} is outside the shop's data ({first.date()} to {last.date()}).",
                         field="cutoff")
+    latest_cutoff = last.date() - dt.timedelta(days=horizon_days)
+    if cutoff + dt.timedelta(days=horizon_days) > last.date() and latest_cutoff <= first.date():
+        span = (last.date() - first.date()).days
+        raise UserError(
+            f"The shop's data spans {span} days ({first.date()} to {last.date()}): a {horizon_days}-day horizon "
+            f"leaves no history before a cutoff; choose a horizon under {span} days.", field="horizon")
     if cutoff + dt.timedelta(days=horizon_days) > last.date():
         raise UserError(
             f"A {horizon_days}-day horizon after {cutoff} ends after the data does ({last.date()}): "

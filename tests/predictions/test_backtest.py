@@ -83,6 +83,8 @@ def test_a_horizon_as_long_as_the_history_is_backtested_like_a_longer_one(simula
     (["--cutoff", SIM_END.isoformat(), "--horizon", "30"], "ends after the data does"),
     (["--cutoff", "2026-02-30", "--horizon", "30"], "not a date"),
     (["--cutoff", SIM_END.isoformat(), "--horizon", "0"], "at least 1"),
+    # A horizon longer than the data: no cutoff before the data's first day is suggested.
+    (["--cutoff", SIM_END.isoformat(), "--horizon", "2000"], "a 2000-day horizon leaves no history"),
 ])
 def test_bad_backtest_input_gets_a_clear_error(simulated_shop, args, message):
     with pytest.raises(CommandError, match=message):
