@@ -52,7 +52,14 @@ def forecast_backtest(
     if covered < 1:
         raise ForecastError(f"no complete {freq} of orders after the cutoff {cutoff} to test on "
                             f"(the data ends on {last_day.date()})")
-    h = min(bins_for(horizon_days, freq), covered)
+    asked = bins_for(horizon_days, freq)
+    h = min(asked, covered)
+    notes = []
+    if h < asked:
+        notes.append(f"the data after the cutoff covers {h} whole {freq}(s) of the {asked} asked for: only those "
+                     "are tested")
+    if freq == "week" and horizon_days % 7:
+        notes.append(f"a horizon of {horizon_days} days is tested as {asked} whole week(s)")
     try:
         panel = panel_from_facts(facts, measure=measure, freq=freq, cutoff=cut)
     except SeriesError as error:
@@ -63,6 +70,11 @@ def forecast_backtest(
     say(f"backtest: {len(panel.keys)} series, {panel.values.shape[1]} {freq}s of history, {h} to forecast")
     result = backtest(panel=panel, facts_all=facts, shop_facts=shop_facts, h=h, models=models,
                       country=main_country(customer_country_map(shop_id=shop.pk)))
+    if not result.selection.origins:
+        notes.append(f"too little history before the cutoff for a validation window: {result.champion} is the "
+                     "default choice, not one validation made")
+    for note in notes:
+        say(f"note: {note}")
     return {
         "measure": measure,
         "freq": freq,
@@ -78,4 +90,5 @@ def forecast_backtest(
         "validation_origins": [o.date().isoformat() for o in result.selection.origins],
         "validation_mase": {name: num(m.mase) for name, m in result.selection.validation.items()},
         "skipped": result.selection.skipped,
+        "notes": notes,
     }

@@ -86,6 +86,22 @@ def test_what_the_data_cannot_give_is_an_error_not_a_perfect_score(shop):
 
 
 @pytest.mark.django_db
+def test_a_backtest_tests_what_the_data_allows_and_says_so(shop):
+    """An outside review: --horizon 91 tested 4 weeks and said only "horizon_days": 91."""
+    _orders_only_shop(shop, weeks=20)  # data to 2024-05-19
+    report = _run("forecast_backtest", "--measure", "orders", "--freq", "week", "--cutoff", "2024-04-20",
+                  "--horizon", "30", "--json")
+    assert report["bins_tested"] == 4 and report["horizon_days"] == 30
+    assert any("covers 4 whole week(s) of the 5 asked for" in n for n in report["notes"])
+    assert any("30 days is tested as 5 whole week(s)" in n for n in report["notes"])
+    out = StringIO()
+    call_command("forecast_backtest", "--measure", "orders", "--freq", "week", "--cutoff", "2024-04-20",
+                 "--horizon", "28", stdout=out)
+    assert "Note: the data after the cutoff covers 4 whole week(s) of the 4" not in out.getvalue()
+    assert "<- champion (chosen on validation)" in out.getvalue()
+
+
+@pytest.mark.django_db
 def test_forecast_backtest_on_an_empty_shop_says_so(shop):
     with pytest.raises(CommandError, match="no orders"):
         call_command("forecast_backtest", "--measure", "revenue", "--freq", "day", "--cutoff", "2024-03-01",
