@@ -73,6 +73,10 @@ def anomalies_detect(*, shop: Shop, start: date | None = None, end: date | None 
     start_ts = pd.Timestamp(start) if start else end_ts - pd.Timedelta(days=6)
     if start_ts > end_ts:
         raise ForecastError(f"--from {start_ts.date()} is after --to {end_ts.date()}")
+    first = pd.to_datetime(frames.orders["placed_at"], utc=True).dt.tz_convert(None).dt.normalize().min()
+    if start_ts > last or end_ts < first:
+        raise ForecastError(f"the shop's orders run from {first.date()} to {last.date()}: {start_ts.date()} to "
+                            f"{end_ts.date()} holds none of them")
     # The baseline looks back 8 weeks at most: events (the biggest table) are read from a little before that only.
     since = start_ts - pd.Timedelta(days=7 * DetectorConfig().season_weeks + 14)
     events = _events_frame(shop_id=shop.pk, since=since) if Event.objects.filter(shop_id=shop.pk).exists() else None

@@ -134,3 +134,11 @@ def test_category_level_backtest_reads_order_lines_and_names_series_by_category_
     # About 6 orders a day, half of them in each category, 1.5 units each: about 31 units a category a week.
     assert 5 < report["models"]["naive"]["mae"] < 31
     assert report["actual_total"] > 0
+
+
+@pytest.mark.django_db
+def test_detect_anomalies_on_dates_without_orders_says_so(shop):
+    _orders_only_shop(shop, weeks=12)
+    with pytest.raises(CommandError, match="orders run from 2024-01-01 to 2024-03-24: 2030-01-01 to 2030-01-10"):
+        call_command("detect_anomalies", "--from", "2030-01-01", "--to", "2030-01-10", "--json", stdout=StringIO())
+    assert "anomalies" in _run("detect_anomalies", "--from", "2024-03-01", "--to", "2024-03-20", "--json")
