@@ -159,7 +159,13 @@ def _int(value: str, column: Column) -> str:
     try:
         number = int(value)
     except ValueError:
-        raise RowError("not a whole number") from None
+        try:  # "2.0" (a spreadsheet's whole number) is 2; "2.5" is not whole
+            exact = Decimal(value)
+        except InvalidOperation:
+            raise RowError("not a whole number") from None
+        if not exact.is_finite() or exact != exact.to_integral_value():
+            raise RowError("not a whole number") from None
+        number = int(exact)
     if number < 0:
         raise RowError("negative value (a return or refund is an order's status: refunded)")
     if number > 2_147_483_647:

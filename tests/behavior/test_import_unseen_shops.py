@@ -75,3 +75,12 @@ def test_order_lines_imported_before_their_orders_leave_no_products_behind(shop,
     with pytest.raises(Exception, match=r"Nothing was imported: all 2 rows were rejected \(every one: unknown order\)"):
         call_command("import_data", "order_lines", str(path), "--shop", shop.slug, stdout=out)
     assert not Product.objects.filter(shop=shop).exists()
+
+
+def test_a_whole_number_written_with_a_decimal_point_is_read(shop, tmp_path, import_dir):
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,customer_id,placed_at,total,item_count\nO1,C1,2024-02-01,10,2.0\n"
+                    "O2,C1,2024-02-02,10,2.5\n")
+    document = _import(shop, path)
+    assert (document["inserted"], document["rejected"]) == (1, 1)
+    assert Order.objects.get(shop=shop, external_id="O1").item_count == 2
