@@ -90,8 +90,17 @@ def model_backtest(
         **rows,
         "task": task, "cutoff": cutoff.isoformat(), "horizon_days": horizon_days,
         "customers": result.customers, "base_rate": result.base_rate, "champion": result.champion,
-        "algorithms": rows, "errors": result.train_result.errors,
+        "algorithms": rows, "errors": _errors_explained(result.train_result.errors, s),
         "sufficiency": {"customers": s.customers, "buyers": s.buyers, "repeat_buyers": s.repeat_buyers,
                         "history_days": s.history_days, "algorithms_allowed": list(s.algorithms_allowed),
                         "messages": list(s.messages)},
     }
+
+
+def _errors_explained(errors: dict[str, str], sufficiency) -> dict[str, str]:
+    """Each failed algorithm's reason; for one the history did not allow (the sufficiency messages say why), that
+    reason rather than the library's ("ValueError: Found array with 0 sample(s)")."""
+    why = "; ".join(sufficiency.messages)
+    return {name: (f"not trained: {why}" if why and name not in sufficiency.algorithms_allowed
+                   and name != "long_horizon" else error) for name, error in errors.items()}
+
