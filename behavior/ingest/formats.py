@@ -421,9 +421,9 @@ def plan_build(*, kind: str, header: tuple[str, ...], column_map: dict[str, str]
     if kind not in SPECS:
         raise ImportFileError(f"Unknown kind '{kind}': choose one of {', '.join(KINDS)}.")
     spec = SPECS[kind]
+    found = ", ".join(h.strip() for h in header)  # as written, for the messages
     header = tuple(h.strip().lower() for h in header)  # a header as written matches in any case
     column_map = {k.strip().lower(): v.strip().lower() for k, v in (column_map or {}).items()}
-    found = ", ".join(header)
     for name, column in column_map.items():
         if name not in spec.names:
             raise ImportFileError(f"--map {name}=…: '{name}' is not a {kind} field ({', '.join(spec.names)}).")

@@ -166,7 +166,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         with contextlib.ExitStack() as stack:
             source = stack.enter_context(source_open(job.file_path))
             job.bytes_total = source.bytes_total
-            plan = plan_build(kind=job.kind, header=source.header, column_map=job.column_map)
+            plan = plan_build(kind=job.kind, header=source.header_written, column_map=job.column_map)
             ignored = plan.ignored
             batches = stack.enter_context(_Prefetched(batches_parse(source, plan, batch_size=batch_size)))
             for batch in batches:

@@ -84,3 +84,12 @@ def test_a_whole_number_written_with_a_decimal_point_is_read(shop, tmp_path, imp
     document = _import(shop, path)
     assert (document["inserted"], document["rejected"]) == (1, 1)
     assert Order.objects.get(shop=shop, external_id="O1").item_count == 2
+
+
+def test_columns_it_cannot_place_are_named_as_written(shop, tmp_path, import_dir):
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "bestellungen.csv"
+    path.write_text("Kunde;Datum;Betrag\nK1;2024-02-01;10\n")
+    with pytest.raises(CommandError, match="lacks required column.*customer_id.*Found: Kunde, Datum, Betrag"):
+        _import(shop, path)
