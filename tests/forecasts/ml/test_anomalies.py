@@ -111,3 +111,17 @@ def test_random_cancellations_raise_no_alert_and_a_cancellation_burst_does():
     assert any(a.metric == "cancel_rate" and a.direction == "up" and a.date == pd.Timestamp("2024-06-03")
                for a in alerts)
     assert abs(share_score(6 / 36, 0.048, 36) - 2.4) < 0.3  # the review's day: not an anomaly at z 5
+
+
+def test_a_shop_whose_products_share_one_category_has_no_category_monitors():
+    """An outside review: every spike of a shop without categories was reported twice, for the shop and for
+    "category:uncategorised"."""
+    orders = _orders(seed=3, days=60)
+    lines = pd.DataFrame({"order_id": orders["order_id"], "product_id": 1.0, "quantity": 1.0,
+                          "unit_price": 10.0, "category_id": np.nan})
+    segments = set(daily_metrics_frame(orders=orders, order_lines=lines)["segment"])
+    assert segments == {"shop"}
+    lines["category_id"] = np.where(orders["order_id"] % 2 == 0, 1.0, 2.0)
+    names = {1.0: "A", 2.0: "B"}
+    segments = set(daily_metrics_frame(orders=orders, order_lines=lines, category_names=names)["segment"])
+    assert segments == {"shop", "category:A", "category:B"}
