@@ -105,16 +105,20 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
 
 
 def _orders_finisher():
-    """Orders without an id get one from their content; the k-th identical row of a file (k >= 2: a customer's
-    nine 14.99 orders of one day in the CD shop's file) gets the content's id with "-k" appended, so each is its
-    own order and importing the file again still changes nothing. Memory: one entry per id-less order row."""
-    seen: dict[str, int] = {}
+    """Orders without an id get one from their content (customer, time, total); the k-th identical row of a file
+    (k >= 2: a customer's nine 14.99 orders of one day in the CD shop's file) gets that id with "-k" appended, so
+    each is its own order and importing the file again still changes nothing. Memory: one entry per distinct
+    id-less order row."""
+    seen: dict[tuple, int] = {}
 
     def finish(out: list) -> None:
-        # out: [line, order_id, customer_id, placed_at, total, currency, status, item_count]
+        # out: [line, order_id, customer_id, placed_at, total, currency, status, item_count, ...]
         if out[1] is None:
             derived = order_derived_id(customer_id=out[2], placed_at=out[3], total=out[4])
-            k = seen[derived] = seen.get(derived, 0) + 1
+            # Counted on the whole row: a later row of the same order with another status (a status history)
+            # still replaces the earlier one, as before; only a row repeated exactly is another order.
+            key = tuple(out[2:])
+            k = seen[key] = seen.get(key, 0) + 1
             out[1] = derived if k == 1 else f"{derived}-{k}"
 
     return finish

@@ -71,6 +71,7 @@ def datetime_canonical(value: str, column: Column, *, latest: datetime) -> str:
     return moment.isoformat()
 
 
+NEGATIVE_TOTAL = "negative value (a return or refund is an order's status: refunded)"
 _PLAIN_NUMBER = re.compile(r"[0-9]*\.?[0-9]*")
 # Thousands separators that never mean a decimal point: spaces (also no-break and narrow no-break) and
 # apostrophes ("1 234,56", "1'234.50").
@@ -80,7 +81,9 @@ _GROUP_SPACES = re.compile(r"[0-9]{1,3}(?:[ '\u00a0\u202f][0-9]{3})+(?:[.,][0-9]
 # A currency written beside the amount ("$12.00", "€ 12,00", "12.50 EUR", "USD 1,286.01", "R$ 10"): taken off
 # before the number is read. The shop's currency (or the file's currency column) says which one it is.
 _CURRENCY = r"(?:[A-Z]{3}|US\$|R\$|[$€£¥₹₽₩₺₴₫₪฿]|kr|zł|Kč|Fr\.)"
-_WITH_CURRENCY = re.compile(r"\s*(?:" + _CURRENCY + r"\s*(?P<a>[-0-9].*?)|(?P<b>[-0-9].*?)\s*" + _CURRENCY + r")\s*")
+_AMOUNT = r"[-0-9][0-9.,' \u00a0\u202f]*?"
+_WITH_CURRENCY = re.compile(r"\s*(?:" + _CURRENCY + r"\s*(?P<a>" + _AMOUNT + r")|(?P<b>" + _AMOUNT + r")\s*" + _CURRENCY
+                            + r")\s*")
 
 
 def _grouped(text: str, separator: str) -> bool:
@@ -106,7 +109,7 @@ def number_text_normalise(value: str, *, decimal_comma: bool) -> str:
     if _PLAIN_NUMBER.fullmatch(value):
         return value
     text = value
-    money = _WITH_CURRENCY.fullmatch(text)
+    money = _WITH_CURRENCY.fullmatch(text) if len(text) <= 64 else None  # no amount is longer
     if money:
         text = money["a"] or money["b"]
         if _PLAIN_NUMBER.fullmatch(text):
@@ -142,7 +145,7 @@ def _decimal(value: str, column: Column, *, decimal_comma: bool = False) -> str:
     if not number.is_finite():
         raise RowError("not a number")
     if number < 0:
-        raise RowError("negative value (a return or refund is an order's status: refunded)")
+        raise RowError(NEGATIVE_TOTAL if column.name == "total" else "negative value")
     # Compared before rounding: quantize() itself fails on 1e300 (more digits than the context holds).
     if (column.limit is not None and number >= column.limit) or number.adjusted() >= MAX_DECIMAL_DIGITS:
         raise RowError("number too large")
@@ -165,9 +168,11 @@ def _int(value: str, column: Column) -> str:
             raise RowError("not a whole number") from None
         if not exact.is_finite() or exact != exact.to_integral_value():
             raise RowError("not a whole number") from None
+        if exact.adjusted() > 9:  # int() of "1e9999999" would build ten million digits first
+            raise RowError("number too large") from None
         number = int(exact)
     if number < 0:
-        raise RowError("negative value (a return or refund is an order's status: refunded)")
+        raise RowError("negative value")
     if number > 2_147_483_647:
         raise RowError("number too large")
     return str(number)

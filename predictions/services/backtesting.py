@@ -102,5 +102,6 @@ def _errors_explained(errors: dict[str, str], sufficiency) -> dict[str, str]:
     reason rather than the library's ("ValueError: Found array with 0 sample(s)")."""
     why = "; ".join(sufficiency.messages)
     return {name: (f"not trained: {why}" if why and name not in sufficiency.algorithms_allowed
-                   and name != "long_horizon" else error) for name, error in errors.items()}
+                   and name != "long_horizon" and not error.startswith("not available") else error)
+            for name, error in errors.items()}
 

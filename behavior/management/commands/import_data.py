@@ -40,9 +40,13 @@ class Command(ShopCommand):
             if not sep or not field.strip() or not column.strip():
                 raise CommandError(f"--map expects FIELD=COLUMN, got '{item}'.")
             column_map[field.strip()] = column.strip()
-        for field, column in _columns_guessed(options["kind"], options["file"], column_map).items():
+        guessed, hints = _columns_guessed(options["kind"], options["file"], column_map)
+        for field, column in guessed.items():
             self.progress(f"reading {field} from the column '{column}' (--map {field}=COLUMN to choose another)")
             column_map[field] = column
+        for field, column in hints.items():
+            self.progress(f"the column '{column}' looks like {field}, which is not read: --map {field}={column} "
+                          "reads it")
         started = time.monotonic()
 
         def report_progress(job):
@@ -70,23 +74,26 @@ class Command(ShopCommand):
             raise CommandError(result.error)
 
 
-def _columns_guessed(kind: str, path: str, column_map: dict[str, str]) -> dict[str, str]:
-    """Fields the file has under another obvious name ("Customer ID", "Order Date", "Amount": the synonyms the
-    mapping page preselects), for fields neither named as ours nor mapped; never a bare "id" (which id?) nor a
-    column already read for another field. Unreadable files are left to the import to report."""
+def _columns_guessed(kind: str, path: str, column_map: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Columns under another obvious name ("Customer ID", "Order Date", "Amount": the synonyms the mapping page
+    preselects) for fields neither named as ours nor mapped: (required fields, read from them — the import would
+    fail without; optional fields, only named in a hint). Optional fields are not read unasked: a file imported
+    before without them would change its orders' derived ids (and add every order again) on a second import,
+    and a column that only looks like a field ("Items" holding product names) would reject rows. Never a bare
+    "id" (which id?) nor a column already read for another field. Unreadable files are left to the import."""
     try:
         source = source_open(path)
     except ImportFileError:
-        return {}
+        return {}, {}
     source.close()
-    header = source.header_written
+    mapped = {f.strip().lower() for f in column_map}
     used = {c.strip().lower() for c in column_map.values()} | {h for h in source.header if h in SPECS[kind].names}
-    guessed = {}
-    for field in SPECS[kind].names:
-        if field in column_map or field in source.header:
+    guessed, hints = {}, {}
+    for spec in SPECS[kind].columns:
+        if spec.name in mapped or spec.name in source.header:
             continue
-        column = column_guess(field, header)
+        column = column_guess(spec.name, source.header_written)
         if column and column.strip().lower() != "id" and column.strip().lower() not in used:
-            guessed[field] = column
+            (guessed if spec.required else hints)[spec.name] = column
             used.add(column.strip().lower())
-    return guessed
+    return guessed, hints

@@ -125,3 +125,15 @@ def test_a_shop_whose_products_share_one_category_has_no_category_monitors():
     names = {1.0: "A", 2.0: "B"}
     segments = set(daily_metrics_frame(orders=orders, order_lines=lines, category_names=names)["segment"])
     assert segments == {"shop", "category:A", "category:B"}
+
+
+def test_two_refunds_after_weeks_without_any_are_not_an_alert():
+    """A second reader's case: with no refund in the last 28 days the pooled share was 0, clipped to 1e-6, and
+    2 refunds of 36 orders scored 6."""
+    orders = _orders(seed=5, days=90, rate=36.0)
+    orders["status"] = "placed"
+    d = orders["placed_at"].dt.tz_convert(None).dt.normalize()
+    day = pd.Timestamp("2024-03-20")
+    orders.loc[orders.index[(d == day).to_numpy()][:2], "status"] = "refunded"
+    alerts = detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2024-03-01"))
+    assert not [a for a in alerts if a.metric in ("refund_rate", "refunds")]
