@@ -201,8 +201,8 @@ def count_score(actual: float, expected: float, spread: float) -> float:
 def pooled_share(shares: np.ndarray, volume: np.ndarray, *, config: DetectorConfig = DetectorConfig()) -> np.ndarray:
     """Each day's expected share: the events of the `level_days` days before it over their volume, smoothed by half
     an event over one more order (weeks without a refund expect a small share, not none: 2 refunds of 36 orders
-    are then z 2.5, not the 6 a zero rate clipped to 1e-6 gave). NaN before `min_history_days` or without
-    volume."""
+    after four weeks of none are then z 3.6, under the threshold of 5, not the 6 a zero rate clipped to 1e-6 gave).
+    NaN before `min_history_days` or without volume."""
     events = np.cumsum(np.concatenate([[0.0], np.nan_to_num(shares * volume)]))
     total = np.cumsum(np.concatenate([[0.0], volume]))
     i = np.arange(len(shares))
