@@ -33,7 +33,8 @@ def test_columns_named_in_words_and_amounts_with_their_currency_are_read(shop, t
     assert "reading placed_at from the column 'Order Date'" in progress
     totals = dict(Order.objects.filter(shop=shop).values_list("customer__external_id", "total"))
     assert totals == {"C1": Decimal("12.50"), "C2": Decimal("1234.00"), "C3": Decimal("7.00")}
-    assert list(Order.objects.filter(shop=shop).values_list("item_count", flat=True).order_by("pk")) == [1, 3, 1]
+    counts = dict(Order.objects.filter(shop=shop).values_list("customer__external_id", "item_count"))
+    assert counts == {"C1": 1, "C2": 3, "C3": 1}
 
 
 def test_an_optional_field_is_only_hinted_and_a_map_in_capitals_is_kept(shop, tmp_path, import_dir, capsys):
