@@ -114,3 +114,20 @@ def test_columns_it_cannot_place_are_named_as_written(shop, tmp_path, import_dir
     path.write_text("Kunde;Datum;Betrag\nK1;2024-02-01;10\n")
     with pytest.raises(CommandError, match="lacks required column.*customer_id.*Found: Kunde, Datum, Betrag"):
         _import(shop, path)
+
+
+def test_baskets_with_order_numbers_in_words_import_whole_on_a_new_shop(shop, tmp_path, import_dir, capsys):
+    """Orders read with their "Order Number" on the shop's first orders import, so that lines naming them match;
+    on a later import the column is only hinted (the orders stored may have ids derived from their content)."""
+    orders, lines = tmp_path / "orders.csv", tmp_path / "lines.csv"
+    orders.write_text("Order Number,Customer,Date\n#1,C1,2017-06-16 11:00\n#2,C1,2017-06-26 10:00\n")
+    lines.write_text("Order Number,SKU,Qty\n#1,0001,1\n#2,0001,2\n#2,0002,1\n")
+    assert _import(shop, orders)["inserted"] == 2
+    out = io.StringIO()
+    call_command("import_data", "order_lines", str(lines), "--shop", shop.slug, stdout=out)
+    assert json.loads(out.getvalue().strip().splitlines()[-1])["inserted"] == 3
+    assert set(Order.objects.filter(shop=shop).values_list("external_id", flat=True)) == {"#1", "#2"}
+    capsys.readouterr()
+    orders.write_text("Order Number,Customer,Date\n#3,C2,2017-07-01 09:00\n")
+    _import(shop, orders)
+    assert "the column 'Order Number' looks like order_id, which is not read" in capsys.readouterr().err

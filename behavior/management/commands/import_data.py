@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 from accounts.management.base import ShopCommand
 from behavior.forms import column_guess
 from behavior.ingest.formats import KINDS, SPECS, ImportFileError, source_open
+from behavior.models import Event, Order, Review
 from behavior.services import DEFAULT_BATCH_SIZE, data_import
 from catalog.services import product_images_enqueue
 from ecomsight.errors import UserError
@@ -40,7 +41,8 @@ class Command(ShopCommand):
             if not sep or not field.strip() or not column.strip():
                 raise CommandError(f"--map expects FIELD=COLUMN, got '{item}'.")
             column_map[field.strip()] = column.strip()
-        guessed, hints = _columns_guessed(options["kind"], options["file"], column_map)
+        guessed, hints = _columns_guessed(options["kind"], options["file"], column_map,
+                                          first_of_kind=_first_of_kind(target_shop, options["kind"]))
         for field, column in guessed.items():
             self.progress(f"reading {field} from the column '{column}' (--map {field}=COLUMN to choose another)")
             column_map[field] = column
@@ -74,10 +76,22 @@ class Command(ShopCommand):
             raise CommandError(result.error)
 
 
-def _columns_guessed(kind: str, path: str, column_map: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+# The optional id of a kind: read from a column named in words ("Order Number") on the shop's first import of that
+# kind only. Later, the rows already stored may carry ids derived from their content, and reading the id now
+# would store every one of them again.
+OPTIONAL_IDS = {"orders": ("order_id", Order), "events": ("event_id", Event), "reviews": ("review_id", Review)}
+
+
+def _first_of_kind(shop, kind: str) -> bool:
+    return kind in OPTIONAL_IDS and not OPTIONAL_IDS[kind][1].objects.filter(shop=shop).exists()
+
+
+def _columns_guessed(kind: str, path: str, column_map: dict[str, str], *, first_of_kind: bool = False,
+                     ) -> tuple[dict[str, str], dict[str, str]]:
     """Columns under another obvious name ("Customer ID", "Order Date", "Amount": the synonyms the mapping page
-    preselects) for fields neither named as ours nor mapped: (required fields, read from them — the import would
-    fail without; optional fields, only named in a hint). Optional fields are not read unasked: a file imported
+    preselects) for fields neither named as ours nor mapped: (fields read from them; fields only named in a hint).
+    Read: required fields (the import would fail without), and the kind's optional id on its first import
+    (`first_of_kind`; order lines name orders by it). Other optional fields are only hinted: a file imported
     before without them would change its orders' derived ids (and add every order again) on a second import,
     and a column that only looks like a field ("Items" holding product names) would reject rows. Never a bare
     "id" (which id?) nor a column already read for another field. Unreadable files are left to the import."""
@@ -94,6 +108,7 @@ def _columns_guessed(kind: str, path: str, column_map: dict[str, str]) -> tuple[
             continue
         column = column_guess(spec.name, source.header_written)
         if column and column.strip().lower() != "id" and column.strip().lower() not in used:
-            (guessed if spec.required else hints)[spec.name] = column
+            read = spec.required or (first_of_kind and spec.name == OPTIONAL_IDS[kind][0])
+            (guessed if read else hints)[spec.name] = column
             used.add(column.strip().lower())
     return guessed, hints
