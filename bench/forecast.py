@@ -101,15 +101,20 @@ def simulated_orders(customers: int, products: int, days: int, seed: int) -> tup
     return orders, pd.Timestamp(config.end_date) - pd.Timedelta(days=91)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def data_parser(description: str) -> argparse.ArgumentParser:
+    """The options choosing the two data sets (the simulator's size and seed, either one skipped)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--products", type=int, default=200)
     parser.add_argument("--days", type=int, default=821)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-sim", action="store_true")
     parser.add_argument("--skip-real", action="store_true")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = data_parser(__doc__.split("\n")[0]).parse_args()
     report: dict = {"bench": "forecast"}
     if not args.skip_real:
         orders = cd_orders()

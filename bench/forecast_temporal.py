@@ -19,7 +19,6 @@ test: per data set and measure, the mean week MAE and mean absolute total error 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import log  # noqa: E402
-from bench.forecast import cd_orders, simulated_orders  # noqa: E402
+from bench.forecast import cd_orders, data_parser, simulated_orders  # noqa: E402
 from forecasts.ml.reconcile import days_to_weeks  # noqa: E402
 from forecasts.ml.selection import forecast_champion  # noqa: E402
 from forecasts.ml.series import facts_frame, future_actuals, panel_from_facts  # noqa: E402
@@ -110,13 +109,7 @@ def _validation(name: str, orders: pd.DataFrame, cutoff: pd.Timestamp, n: int) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=int, default=5000)
-    parser.add_argument("--products", type=int, default=200)
-    parser.add_argument("--days", type=int, default=821)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--skip-sim", action="store_true")
-    parser.add_argument("--skip-real", action="store_true")
+    parser = data_parser(__doc__.split("\n")[0])
     parser.add_argument("--validation", type=int, default=0, metavar="N")
     args = parser.parse_args()
     report: dict = {"bench": "forecast_temporal"}
