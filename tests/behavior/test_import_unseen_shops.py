@@ -131,3 +131,13 @@ def test_baskets_with_order_numbers_in_words_import_whole_on_a_new_shop(shop, tm
     orders.write_text("Order Number,Customer,Date\n#3,C2,2017-07-01 09:00\n")
     _import(shop, orders)
     assert "the column 'Order Number' looks like order_id, which is not read" in capsys.readouterr().err
+
+
+def test_a_header_without_rows_succeeds_and_says_nothing_was_imported(shop, tmp_path, import_dir, capsys):
+    # a scheduled export of a day without new orders: not a failure, but not silent either
+    path = tmp_path / "none.csv"
+    path.write_text("order_id,customer_id,placed_at,total\n")
+    document = _import(shop, path)
+    assert document["status"] == "succeeded" and document["rows"] == 0
+    assert "holds a header and no data rows: nothing was imported" in capsys.readouterr().err
+    assert not Order.objects.filter(shop=shop).exists()

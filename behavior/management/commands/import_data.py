@@ -72,6 +72,9 @@ class Command(ShopCommand):
         elif options["images"]:
             raise CommandError("--images applies to product imports only.")
         self.print_json(document)
+        if result.status == "succeeded" and not result.rows:
+            # Succeeded all the same: a scheduled export of a day without new rows is a header alone.
+            self.progress(f"{options['file']} holds a header and no data rows: nothing was imported.")
         if result.status == "failed":  # every row rejected: the JSON line says how many, the exit status 1
             raise CommandError(result.error)
 
