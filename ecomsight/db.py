@@ -130,12 +130,13 @@ def bulk_insert_frame(table: str, frame: pd.DataFrame, *, chunk_rows: int = 200_
 
 class SqlRows:
     """`select` (SELECT ... FROM ... WHERE ..., named %(params)s) with `params`; `columns` maps each field the
-    paginator may order or filter by to its SQL expression. Immutable: order_by and filter return copies."""
+    paginator may order or filter by to its SQL expression, and `model` is the model whose fields they are (the
+    paginator checks a cursor's position against the field's type). Immutable: order_by and filter return copies."""
 
-    def __init__(self, select: str, params: dict, *, columns: dict[str, str], order: tuple[str, ...] = (),
+    def __init__(self, select: str, params: dict, *, columns: dict[str, str], model=None, order: tuple[str, ...] = (),
                  conditions: tuple[str, ...] = (), position: object = None, also: str | None = None,
                  also_rows: list | None = None):
-        self.select, self.params, self.columns = select, params, columns
+        self.select, self.params, self.columns, self.model = select, params, columns, model
         self.order, self.conditions, self.position = order, conditions, position
         # `also`: a second SELECT (same params, the same columns as `select`) read in the same statement as the
         # page (UNION ALL: one round trip; a statement of its own cost a scores call ~0.15 ms of its 1.3 ms CPU);
@@ -145,7 +146,7 @@ class SqlRows:
     def _copy(self, **changes) -> SqlRows:
         state = {"order": self.order, "conditions": self.conditions, "position": self.position, "also": self.also,
                  "also_rows": self.also_rows, **changes}
-        return SqlRows(self.select, self.params, columns=self.columns, **state)
+        return SqlRows(self.select, self.params, columns=self.columns, model=self.model, **state)
 
     def order_by(self, *fields: str) -> SqlRows:
         return self._copy(order=tuple(f"{self.columns[f.lstrip('-')]} {'DESC' if f.startswith('-') else 'ASC'}"

@@ -182,7 +182,7 @@ def customer_recommendations_values(*, shop, customer_id: str) -> SqlRows:
         " JOIN behavior_customer c ON c.id = r.customer_id"
         " JOIN catalog_product p ON p.id = r.product_id"
         f" WHERE c.shop_id = %(shop)s AND c.external_id = %(customer)s AND r.version_id = ({_ACTIVE_VERSION_SQL})",
-        {"shop": shop.pk, "customer": customer_id}, columns={"rank": "r.rank"})
+        {"shop": shop.pk, "customer": customer_id}, columns={"rank": "r.rank"}, model=Recommendation)
 
 
 def similar_products_frame(*, shop_id: int, kind: str) -> pd.DataFrame:

@@ -42,6 +42,11 @@ class CustomerListApi(ShopApiMixin, generics.ListAPIView):
 
     def get_cursor_ordering(self):
         ordering = self._filters.get("ordering", "id")
+        if ordering.lstrip("-") == "created_at":
+            # A cursor pages by one column's values: thousands of customers imported at once share their
+            # created_at, and the cursor could not get past them. Rows are numbered as they are created, so the
+            # row number orders by creation too, ties included.
+            return ordering.replace("created_at", "pk")
         return ordering.replace("id", "external_id") if ordering.lstrip("-") == "id" else ordering
 
     def get_queryset(self):

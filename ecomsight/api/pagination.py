@@ -13,6 +13,8 @@ import binascii
 import json
 from collections import OrderedDict
 
+from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions
@@ -72,11 +74,46 @@ class ApiCursorPagination(CursorPagination):
         ordering = chooser() if chooser else getattr(view, "cursor_ordering", self.ordering)
         return (ordering,) if isinstance(ordering, str) else tuple(ordering)
 
+    def paginate_queryset(self, queryset, request, view=None):
+        self._model = getattr(queryset, "model", None)
+        return super().paginate_queryset(queryset, request, view)
+
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except exceptions.NotFound:
             raise _invalid_cursor() from None
+        if cursor is not None and cursor.position is not None and not self._position_fits(cursor.position):
+            raise _invalid_cursor()
+        return cursor
+
+    def _position_fits(self, position: str) -> bool:
+        """Whether the ordering's column can hold a cursor's position. The position is compared with the column
+        in SQL: text where a number or a date belongs (a cursor of another list, or a made-up one) would fail
+        there as a server error, so it is refused here as an invalid cursor."""
+        if "\x00" in position:
+            return False
+        field = self._ordering_field()
+        if field is None:
+            return True
+        try:
+            field.run_validators(field.to_python(position))
+        except (DjangoValidationError, ValueError, TypeError, OverflowError):
+            return False
+        return True
+
+    def _ordering_field(self):
+        """The model field the ordering's first key names (through relations), or None (an annotation)."""
+        model, field = self._model, None
+        for part in self.ordering[0].lstrip("-").split("__"):
+            if model is None:
+                return None
+            try:
+                field = model._meta.pk if part == "pk" else model._meta.get_field(part)
+            except FieldDoesNotExist:
+                return None
+            model = field.related_model
+        return field
 
     def get_schema_operation_parameters(self, view):
         params = super().get_schema_operation_parameters(view)

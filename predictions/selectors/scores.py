@@ -7,7 +7,7 @@ import json
 
 from accounts.models import Shop
 from ecomsight.db import SqlRows
-from predictions.models import ScoringRun
+from predictions.models import CustomerScore, ScoringRun
 
 from .at_risk import SCORING_RUN_CURRENT_SQL
 from .freshness import ordered_since_scoring_sql
@@ -37,7 +37,8 @@ def customer_score_history(*, shop: Shop, customer_id: str, task: str | None = N
                 f" true AS _also{_FROM} AND s.scoring_run_id = ({SCORING_RUN_CURRENT_SQL})")
     page = _SELECT + (", NULL::boolean AS ordered_since_scoring, false AS _also" if also else "")
     return SqlRows(page + _FROM + where, {"shop": shop.pk, "customer": customer_id, "task": task},
-                   columns={"scored_at": "s.scored_at", "id": "s.id"}, also=also, also_rows=current)
+                   columns={"scored_at": "s.scored_at", "id": "s.id"}, model=CustomerScore, also=also,
+                   also_rows=current)
 
 
 def scores_by_task(rows: list[dict]) -> dict[str, dict | None]:

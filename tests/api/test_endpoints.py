@@ -284,3 +284,42 @@ def test_at_risk_and_segment_pages_walk_the_lists_own_order_in_every_sort(client
                     .values_list("customer__external_id", flat=True))
     assert len(expected) == 6
     assert walked(f"/api/v1/segments/{segment.pk}/members/?page_size=4") == expected
+
+
+def _cursor(query: str) -> str:
+    import base64
+
+    return base64.b64encode(query.encode()).decode()
+
+
+@pytest.mark.parametrize(("path", "position"), [
+    ("/api/v1/customers/", "p=%00"),  # a NUL: PostgreSQL text cannot hold one
+    ("/api/v1/jobs/", "p=2026-13-45"),  # no such date
+    ("/api/v1/models/", "p=abc"),
+    ("/api/v1/reviews/", "o=5&p=1e999"),  # a number the id column cannot hold
+    ("/api/v1/reviews/", "p=2026-06-30+10%3A00%3A00%2B00%3A00"),  # the jobs list's cursor on the reviews list
+    ("/api/v1/customers/C1/recommendations/", "p=abc"),
+    ("/api/v1/customers/C1/scores/", "p=abc"),
+])
+def test_a_cursor_whose_position_cannot_fit_the_list_is_400_invalid_cursor(clients, scored, path, position):
+    body = assert_error(clients["admin"].get(path, {"cursor": _cursor(position)}), 400, "invalid_cursor")
+    assert body["field"] == "cursor"
+
+
+def test_customers_by_creation_page_past_a_thousand_created_at_once(clients, shop):
+    # An import writes its customers with one created_at; a cursor on that column alone cannot get past more
+    # than a thousand ties, and kept returning the same page.
+    from django.utils import timezone
+
+    from behavior.models import Customer
+
+    Customer.objects.bulk_create([Customer(shop=shop, external_id=f"K{i:05d}") for i in range(1200)])
+    Customer.objects.filter(shop=shop).update(created_at=timezone.now())
+    for ordering in ("created_at", "-created_at"):
+        seen, url = [], f"/api/v1/customers/?page_size=500&ordering={ordering}"
+        while url and len(seen) <= 1200:
+            body = clients["admin"].get(url).json()
+            seen += [row["id"] for row in body["results"]]
+            url = body["next"]
+        assert len(seen) == len(set(seen)) == 1200, ordering
+        assert seen == sorted(seen, reverse=ordering.startswith("-")), ordering  # creation order: K00000 first
