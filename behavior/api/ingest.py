@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from accounts.models import Shop
 from behavior.ingest import postgres
+from behavior.ingest.common import BatchResult
 from behavior.ingest.formats import SPECS, Batch, Reject, plan_build
 from behavior.ingest.parse import batches_parse
 from behavior.models import Event
@@ -196,9 +197,43 @@ def _parse(kind: str, rows: list[tuple[int, list[str]]]) -> Batch:
     return batches[0] if batches else Batch()
 
 
-def _write(*, shop: Shop, kind: str, batch: Batch, create_missing: bool):
+def _write(*, shop: Shop, kind: str, batch: Batch, create_missing: bool, fields_of=None) -> BatchResult:
+    """Write `batch` (inside the caller's transaction). `fields_of(line)`: the fields the item on that line named;
+    a stored row then keeps the values of the fields its item left out, as a re-imported file without that column
+    leaves them (an explicit null clears one): rows are written in groups naming the same fields."""
     plan = plan_build(kind=kind, header=SPECS[kind].names)
-    return postgres.batch_write(shop_id=shop.pk, plan=plan, batch=batch, create_missing=create_missing)
+    if fields_of is None:
+        return postgres.batch_write(shop_id=shop.pk, plan=plan, batch=batch, create_missing=create_missing)
+    groups: dict[frozenset, list] = {}
+    for row in batch.rows:
+        groups.setdefault(fields_of(row[0]), []).append(row)
+    total = BatchResult()
+    for fields, rows in groups.items():
+        named = replace(plan, indexes=tuple(i if c.required or c.name in fields else None
+                                            for c, i in zip(plan.spec.columns, plan.indexes, strict=True)))
+        result = postgres.batch_write(shop_id=shop.pk, plan=named, batch=Batch(rows=rows),
+                                      create_missing=create_missing)
+        total.inserted += result.inserted
+        total.updated += result.updated
+        total.duplicates += result.duplicates
+        total.stubs += result.stubs
+        total.rejects.extend(result.rejects)
+        total.customers_changed.update(result.customers_changed)
+    return total
+
+
+def _lines_not_sent_remove(shop: Shop, *, orders: list[str], kept: list[tuple[str, str]]) -> int:
+    """Delete the lines of `orders` (their ids) whose (order, product) is not in `kept`; returns how many."""
+    if not orders:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM behavior_orderline l USING behavior_order o, catalog_product p"
+            " WHERE o.shop_id = %(shop)s AND o.external_id = ANY(%(orders)s) AND l.order_id = o.id"
+            " AND p.id = l.product_id AND NOT EXISTS (SELECT 1 FROM unnest(%(o)s::text[], %(p)s::text[]) AS k(o, p)"
+            " WHERE k.o = o.external_id AND k.p = p.external_id)",
+            {"shop": shop.pk, "orders": orders, "o": [o for o, _ in kept], "p": [p for _, p in kept]})
+        return cursor.rowcount
 
 
 def _rejects(rejects: list[Reject], index_of, prefix: str = "") -> Iterator[ItemRejected]:
@@ -250,7 +285,8 @@ def reviews_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> B
     stored = duplicates = updated = 0
     if batch.rows:
         with transaction.atomic():
-            result = _write(shop=shop, kind="reviews", batch=batch, create_missing=create_missing)
+            result = _write(shop=shop, kind="reviews", batch=batch, create_missing=create_missing,
+                            fields_of=lambda line: frozenset(items[line]))
         rejected.extend(_rejects(result.rejects, int))
         stored, duplicates, updated = result.inserted, result.duplicates, result.updated
     rejected.sort(key=lambda r: r.index)
@@ -303,17 +339,35 @@ def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
     stored = duplicates = updated = lines_stored = 0
     if batch.rows:
         with transaction.atomic():
-            result = _write(shop=shop, kind="orders", batch=batch, create_missing=create_missing)
-            rejected.extend(_rejects(result.rejects, int))
-            stored, duplicates, updated = result.inserted, result.duplicates, result.updated
-            if line_batch.rows:
-                lines_result = _write(shop=shop, kind="order_lines", batch=line_batch, create_missing=create_missing)
-                lines_stored = lines_result.inserted + lines_result.updated
+            for _ in range(2):
+                # A line refused by the writer (an unknown product under create_missing=false) refuses its order:
+                # the orders and lines are written again without the orders holding one.
+                attempt = transaction.savepoint()
+                result = _write(shop=shop, kind="orders", batch=batch, create_missing=create_missing,
+                                fields_of=lambda line: frozenset(items[line]) - {"lines"} | {"order_id"})
+                lines_result = (_write(shop=shop, kind="order_lines", batch=line_batch, create_missing=create_missing)
+                                if line_batch.rows else BatchResult())
+                refused = {line_owner[r.line][0]: r for r in lines_result.rejects}
+                refused = {index: r for index, r in refused.items()
+                           if index not in {r.line for r in result.rejects}}  # an order refused itself says why
+                if not refused:
+                    break
+                transaction.savepoint_rollback(attempt)
                 for r in lines_result.rejects:
                     index, j = line_owner[r.line]
-                    rejected.append(ItemRejected(index, f"lines.{j}.{r.column}", _reason_code(r.reason),
-                                                 f"line {j}: {r.reason}"))
-        _arrived(shop, "orders", stored + updated)
+                    if refused.get(index) is r:
+                        rejected.append(ItemRejected(index, f"lines.{j}.{r.column}", _reason_code(r.reason),
+                                                     f"line {j}: {r.reason}"))
+                batch.rows = [row for row in batch.rows if row[0] not in refused]
+                line_batch.rows = [row for row in line_batch.rows if line_owner[row[0]][0] not in refused]
+            rejected.extend(_rejects(result.rejects, int))
+            stored, duplicates, updated = result.inserted, result.duplicates, result.updated
+            lines_stored = lines_result.inserted + lines_result.updated
+            # An order sent with `lines` holds those lines and no others (sent without `lines`, it keeps its own).
+            removed = _lines_not_sent_remove(
+                shop, orders=[row[1] for row in batch.rows if items[row[0]].get("lines") is not None],
+                kept=[(row[1], row[2]) for row in line_batch.rows])
+        _arrived(shop, "orders", stored + updated + removed)
     rejected.sort(key=lambda r: r.index)
     return BatchOutcome(stored=stored, duplicates=duplicates, updated=updated, lines_stored=lines_stored,
                         rejected=rejected)

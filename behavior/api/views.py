@@ -155,7 +155,10 @@ class OrderBatchApi(_BatchApi):
         description="Each order is validated with the CSV import's rules; good orders are stored in one "
                     "transaction, bad ones are listed with the reason (a bad line refuses its order). "
                     "`order_id` is the idempotency key: the same order again is a duplicate, the same id "
-                    "with changed values updates it.",
+                    "with changed values updates it. An update changes the fields the item names (null clears "
+                    "one) and keeps the others: a status change needs `order_id`, `customer_id`, `placed_at` and "
+                    "`status` only. Sent with `lines`, the order holds those lines and no others; sent without, "
+                    "it keeps its lines.",
         request={"application/json": batch_request_schema(OrderItemSerializer, max_items=MAX_ITEMS)},
         parameters=[_CREATE_MISSING],
         responses={200: BatchResultSerializer},
@@ -180,7 +183,8 @@ class ReviewBatchApi(_BatchApi):
         operation_id="reviews_batch", summary="Store up to 10,000 reviews", tags=["ingestion"],
         description="Each review is validated with the CSV import's rules; good reviews are stored in one "
                     "transaction, bad ones are listed with the reason. `review_id` is the idempotency key: the "
-                    "same review again is a duplicate, the same id with changed values updates it. Customer and "
+                    "same review again is a duplicate, the same id with changed values updates the fields the "
+                    "item names (null clears one; the others are kept). Customer and "
                     "product are optional; unknown ones are created as stand-ins unless `create_missing=false`.",
         request={"application/json": batch_request_schema(ReviewItemSerializer, max_items=MAX_ITEMS)},
         parameters=[_CREATE_MISSING],

@@ -259,9 +259,8 @@ def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int, list[int]]:
         w AS (
             INSERT INTO {_TABLES[kind]} AS t ({", ".join(insert_columns)})
             SELECT {", ".join(select)} FROM s {joins}
-            ON CONFLICT (shop_id, external_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in changed)}
-            {", analyzed_at = NULL" if kind == "reviews" else ""}
-            WHERE {" OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in changed)}
+            ON CONFLICT (shop_id, external_id) {_on_conflict(changed, also=", analyzed_at = NULL" if kind == "reviews"
+                                                             else "")}
             RETURNING (t.xmax = 0) AS fresh, {"t.customer_id" if kind == "orders" else "NULL::bigint"} AS customer
         )
         SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh),
@@ -269,6 +268,15 @@ def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int, list[int]]:
     cursor.execute(sql, {"shop": shop_id})
     inserted, updated, customers = cursor.fetchone()
     return inserted, updated, customers or []
+
+
+def _on_conflict(changed: list[str], *, also: str = "") -> str:
+    """Update the changed columns of a stored row; with no column to update (an API item naming its id alone),
+    leave it as it is."""
+    if not changed:
+        return "DO NOTHING"
+    return (f"DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in changed)}{also}"
+            f" WHERE {' OR '.join(f't.{c} IS DISTINCT FROM EXCLUDED.{c}' for c in changed)}")
 
 
 def _upsert_lines(cursor, shop_id: int, plan: Plan) -> tuple[int, int]:

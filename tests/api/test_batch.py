@@ -156,3 +156,57 @@ def test_a_line_naming_an_order_id_is_rejected_not_moved_to_the_order_it_sits_in
         (0, "lines.1.order_id", "unknown_field"), (1, "lines.0.order_id", "unknown_field")]
     assert body["stored"] == 0 and body["lines_stored"] == 0  # a rejected line rejects its order, as `qty` does
     assert not Order.objects.filter(shop=shop).exists() and not OrderLine.objects.exists()
+
+
+def test_an_order_whose_line_names_an_unknown_product_is_refused_whole(clients, shop):
+    # create_missing=false: the writer refuses the line; the order must not be stored without it.
+    from catalog.models import Product
+
+    Product.objects.create(shop=shop, external_id="P1")
+    items = [{"order_id": "H1", "customer_id": "C1", "placed_at": "2026-05-01", "total": 20,
+              "lines": [{"product_id": "P1"}, {"product_id": "NEW"}]},
+             {"order_id": "H2", "customer_id": "C1", "placed_at": "2026-05-02", "total": 5,
+              "lines": [{"product_id": "P1"}]}]
+    Customer.objects.create(shop=shop, external_id="C1")
+    body = clients["analyst"].post(f"{ORDERS}?create_missing=false", items, format="json").json()
+    assert (body["stored"], body["lines_stored"]) == (1, 1)
+    assert [(r["index"], r["field"], r["code"]) for r in body["rejected"]] == [(0, "lines.1.product_id",
+                                                                                 "unknown_product")]
+    assert list(Order.objects.filter(shop=shop).values_list("external_id", flat=True)) == ["H2"]
+    assert not Product.objects.filter(shop=shop, external_id="NEW").exists()
+
+
+def test_resending_an_order_or_review_with_fewer_fields_keeps_the_others(clients, shop):
+    client = clients["analyst"]
+    client.post(ORDERS, [{"order_id": "M1", "customer_id": "C1", "placed_at": "2026-05-01", "total": "20.00",
+                          "currency": "EUR", "status": "placed", "lines": [{"product_id": "P1", "quantity": 2},
+                                                                           {"product_id": "P2"}]}], format="json")
+    # a status change alone: the total, currency and lines stay
+    body = client.post(ORDERS, [{"order_id": "M1", "customer_id": "C1", "placed_at": "2026-05-01",
+                                 "status": "refunded"}], format="json").json()
+    assert (body["updated"], body["rejected"]) == (1, [])
+    order = Order.objects.get(shop=shop, external_id="M1")
+    assert (str(order.total), order.currency, order.status) == ("20.00", "EUR", "refunded")
+    assert OrderLine.objects.filter(order=order).count() == 2
+    # sent again without status: still refunded; an explicit null clears a field
+    client.post(ORDERS, [{"order_id": "M1", "customer_id": "C1", "placed_at": "2026-05-01", "total": None}],
+                format="json")
+    order.refresh_from_db()
+    assert (order.total, order.status) == (None, "refunded")
+    # sent with lines: those are the order's lines, the others go
+    body = client.post(ORDERS, [{"order_id": "M1", "customer_id": "C1", "placed_at": "2026-05-01",
+                                 "lines": [{"product_id": "P2", "quantity": 3}]}], format="json").json()
+    assert body["rejected"] == []
+    assert list(OrderLine.objects.filter(order=order).values_list("product__external_id", "quantity")) == [("P2", 3)]
+
+    reviews = "/api/v1/reviews/batch/"
+    client.post(reviews, [{"review_id": "R1", "customer_id": "C1", "product_id": "P1", "rating": 2,
+                           "text": "Late", "created_at": "2026-05-03T10:00:00Z"}], format="json")
+    body = client.post(reviews, [{"review_id": "R1", "rating": 5, "text": "Changed my mind"}], format="json").json()
+    assert body["updated"] == 1
+    from behavior.models import Review
+
+    review = Review.objects.get(shop=shop, external_id="R1")
+    assert (review.rating, review.text, review.customer.external_id, review.product.external_id) == (
+        5, "Changed my mind", "C1", "P1")
+    assert review.created_at is not None
