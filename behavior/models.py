@@ -255,6 +255,8 @@ class ImportJob(models.Model):
     updated = models.BigIntegerField(default=0)
     duplicates = models.BigIntegerField(default=0)
     rejected = models.BigIntegerField(default=0)
+    # Values of stored rows that could not be read and were left empty (customers, products, reviews).
+    blanked = models.BigIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
     bytes_read = models.BigIntegerField(default=0)
     report_path = models.CharField(max_length=1000, blank=True)

@@ -147,7 +147,7 @@ def _import_progress(job: ImportJob) -> dict:
     return {
         "status": job.status, "status_label": job.get_status_display(), "percent": min(100, max(0, percent)),
         "rows": job.rows_read, "inserted": job.inserted, "updated": job.updated, "duplicates": job.duplicates,
-        "rejected": job.rejected, "done": job.status not in _RUNNING,
+        "rejected": job.rejected, "blanked": job.blanked, "done": job.status not in _RUNNING,
         "error": _readable(job.error, path=job.file_path, name=job.source_name),
     }
 

@@ -221,12 +221,14 @@ class Batch:
     row-based callers (the API's batches) keep working, while the events writer reads the columns
     directly."""
 
-    __slots__ = ("_rows", "rejects", "first_line", "last_line", "bytes_read", "columns")
+    __slots__ = ("_rows", "rejects", "blanked", "first_line", "last_line", "bytes_read", "columns")
 
     def __init__(self, rows: list[list] | None = None, rejects: list[Reject] | None = None, first_line: int = 0,
                  last_line: int = 0, bytes_read: int | None = None, columns: dict | None = None):
         self._rows = rows if rows is not None or columns is not None else []
         self.rejects = rejects if rejects is not None else []
+        # Values of kept rows that could not be read and were left empty (a lenient parse: rows.LENIENT_KINDS).
+        self.blanked: list[Reject] = []
         self.first_line = first_line
         self.last_line = last_line
         # Bytes of the file read when the batch was complete (progress, even while a batch is parsed ahead).

@@ -15,12 +15,26 @@ from datetime import datetime
 from .formats import Batch, ImportFileError, Plan, Reject, not_utf8_message
 from .values import CONVERTERS, RowError, datetime_canonical, event_idempotency_key, order_derived_id, review_derived_id
 
+# Kinds whose rows are kept when an optional value cannot be read (`lenient`): a customer whose signup date is
+# written as "1470128400", or a product whose price is "6,92 EUR" in a comma file, is still that customer or product
+# (rejected, it came back as a nameless stand-in when its orders arrived), and a review rated "1/10" still has its
+# text. Never lenient: the kind's id (its first column) and required columns. Orders and their lines stay strict:
+# an order's total, status or quantity is what it is about (an unreadable total column rejects every order, and
+# the import says so, where left empty it would lose the shop's revenue quietly).
+LENIENT_KINDS = frozenset({"customers", "products", "reviews"})
+BLANKED = "left empty: "
+
+
+def _strict(kind: str, column, position: int) -> bool:
+    return kind not in LENIENT_KINDS or column.required or position == 0
+
 
 def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
-               stop_line: int | None = None) -> Iterator[Batch]:
+               stop_line: int | None = None, lenient: bool = False) -> Iterator[Batch]:
     """The row-wise parser: `source` is a Source or anything with its reader, path, delimiter, line, bytes_read.
 
-    `stop_line`: stop after the record that ends on this line (the column-wise parser hands it a chunk)."""
+    `stop_line`: stop after the record that ends on this line (the column-wise parser hands it a chunk).
+    `lenient`: see LENIENT_KINDS; a value left empty is listed in `Batch.blanked` with its reason."""
     spec = plan.spec
     width = len(plan.header)
     # (position in output, file index, column, converter); absent columns stay None in every row.
@@ -37,7 +51,8 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
             convert = functools.partial(CONVERTERS["decimal"], decimal_comma=source.delimiter != ",")
         else:
             convert = CONVERTERS[column.type]
-        steps.append((position + 1, index, column, column.max_length, convert))
+        strict = not lenient or _strict(spec.kind, column, position)
+        steps.append((position + 1, index, column, column.max_length, convert, strict))
     template = [None] * (1 + len(plan.output_columns))
     finish = _FINISHERS[spec.kind]() if spec.kind in _FINISHERS else None
     reader = source.reader
@@ -45,7 +60,7 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
     records = getattr(reader, "_reader", reader)
     offset = getattr(reader, "_offset", 0) if records is not reader else 0
     batch = Batch()
-    rows, rejects = batch.rows, batch.rejects
+    rows, rejects, blanked = batch.rows, batch.rejects, batch.blanked
     while True:
         if stop_line is not None and records.line_num + offset >= stop_line:
             break
@@ -68,7 +83,8 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
         else:
             out = template.copy()
             out[0] = line
-            for position, index, column, max_length, convert in steps:
+            row_blanked = []  # kept only if the row is
+            for position, index, column, max_length, convert, strict in steps:
                 value = record[index].strip()
                 if not value:
                     if column.required:
@@ -77,26 +93,34 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                     continue
                 if convert is None:
                     if max_length and len(value) > max_length:
-                        rejects.append(Reject(line, column.name, value[:200], f"longer than {max_length} characters"))
-                        break
+                        reason = f"longer than {max_length} characters"
+                        if strict:
+                            rejects.append(Reject(line, column.name, value[:200], reason))
+                            break
+                        row_blanked.append(Reject(line, column.name, value[:200], BLANKED + reason))
+                        continue
                     out[position] = value
                     continue
                 try:
                     out[position] = convert(value, column)
                 except RowError as exc:
-                    rejects.append(Reject(line, column.name, value[:200], str(exc)))
-                    break
+                    if strict:
+                        rejects.append(Reject(line, column.name, value[:200], str(exc)))
+                        break
+                    row_blanked.append(Reject(line, column.name, value[:200], BLANKED + str(exc)))
             else:
                 if finish is not None:
                     finish(out)
                 rows.append(out)
+                if row_blanked:
+                    blanked.extend(row_blanked)
         if len(rows) + len(rejects) >= batch_size:
             batch.first_line = rows[0][0] if rows else rejects[0].line
             batch.last_line = line
             batch.bytes_read = source.bytes_read
             yield batch
             batch = Batch()
-            rows, rejects = batch.rows, batch.rejects
+            rows, rejects, blanked = batch.rows, batch.rejects, batch.blanked
     if rows or rejects:
         batch.first_line = rows[0][0] if rows else rejects[0].line
         batch.last_line = records.line_num + offset

@@ -36,6 +36,7 @@ from . import postgres
 from .common import IdCache
 from .formats import KINDS, Batch, Reject, plan_build, source_open
 from .parse import batches_parse
+from .rows import BLANKED
 
 # Rows per batch (and transaction). Memory holds about two batches (the one written, the one parsed):
 # drill 16 (200 MB file) peaked at 244 MB with 100,000 and 290-341 MB with 150,000 (the higher figure with
@@ -70,11 +71,15 @@ class ImportResult:
     ignored_columns: tuple[str, ...]
     dry_run: bool
     error: str = ""  # why a failed import failed (status "failed": every row it read was rejected)
+    # Values of stored rows that could not be read and were left empty (listed in the report with their reason).
+    blanked: int = 0
+    blanked_reason: str = ""  # the commonest of them ("signup_at: unparseable date"), for people; not in the JSON
 
     def as_json(self) -> dict:
         """The document the command prints (one JSON line)."""
         document = asdict(self)
         document["ignored_columns"] = list(self.ignored_columns)
+        del document["blanked_reason"]
         return document
 
 
@@ -114,12 +119,16 @@ class _RejectReport:
         self._file = None
         self._writer = None
         self.reasons: collections.Counter[str] = collections.Counter()
+        self.blanked: collections.Counter[str] = collections.Counter()  # "column: reason" of values left empty
 
-    def add(self, rejects: list[Reject]) -> None:
-        if not rejects:
+    def add(self, rejects: list[Reject], blanked: list[Reject] = ()) -> None:
+        """Rejected rows, and values left empty in kept rows (listed in the same report, by line)."""
+        if not rejects and not blanked:
             return
         # Counted as kinds of reason: "unknown order 2476073" names its value, and 52 unknown orders are one reason.
         self.reasons.update(_reason_kind(r.reason) for r in rejects)
+        self.blanked.update(f"{r.column}: {_reason_kind(r.reason.removeprefix(BLANKED))}" for r in blanked)
+        rejects = [*rejects, *blanked]
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed in close()
@@ -168,7 +177,8 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
             job.bytes_total = source.bytes_total
             plan = plan_build(kind=job.kind, header=source.header_written, column_map=job.column_map)
             ignored = plan.ignored
-            batches = stack.enter_context(_Prefetched(batches_parse(source, plan, batch_size=batch_size)))
+            batches = stack.enter_context(_Prefetched(batches_parse(source, plan, batch_size=batch_size,
+                                                                    lenient=True)))
             for batch in batches:
                 try:
                     with transaction.atomic():
@@ -186,7 +196,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                         f"The batch of lines {batch.first_line}–{batch.last_line} could not be written "
                         f"({type(exc).__name__}: {exc}). {job.rows_committed} rows before it are stored; "
                         "import the same file again to finish (stored rows count as duplicates).") from exc
-                report.add(batch.rejects + result.rejects)
+                report.add(batch.rejects + result.rejects, batch.blanked)
                 stubs += result.stubs
                 job.rows_read += batch.size
                 job.rows_committed += batch.size
@@ -194,11 +204,12 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                 job.updated += result.updated
                 job.duplicates += result.duplicates
                 job.rejected += len(batch.rejects) + len(result.rejects)
+                job.blanked += len(batch.blanked)
                 job.bytes_read = batch.bytes_read if batch.bytes_read is not None else source.bytes_read
                 job.seconds = time.monotonic() - started
                 job.heartbeat_at = timezone.now()
                 job.save(update_fields=["rows_read", "rows_committed", "inserted", "updated", "duplicates",
-                                        "rejected", "bytes_read", "bytes_total", "seconds", "heartbeat_at"])
+                                        "rejected", "blanked", "bytes_read", "bytes_total", "seconds", "heartbeat_at"])
                 _job_sync(job)
                 if progress is not None:
                     progress(job)
@@ -213,7 +224,8 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         import_job_id=job.pk, kind=job.kind, status=job.status, rows=job.rows_read, inserted=job.inserted,
         updated=job.updated, duplicates=job.duplicates, rejected=job.rejected, stubs=stubs,
         seconds=round(job.seconds or 0.0, 3), report=job.report_path or None, ignored_columns=ignored,
-        dry_run=job.dry_run, error=job.error)
+        dry_run=job.dry_run, error=job.error, blanked=job.blanked,
+        blanked_reason=report.blanked.most_common(1)[0][0] if report.blanked else "")
 
 
 def import_jobs_stale_fail(*, shop_id: int | None = None, stale_seconds: float | None = None) -> int:

@@ -22,15 +22,23 @@ from .formats import Column
 # one whose money went back is "refunded". Matched case-insensitively, with "-" and spaces read as "_". Words
 # that mean different things in different shops are left out, so their rows are rejected and the shop says
 # (e.g. "closed": refunded in Magento, completed in Shopify).
+# WooCommerce's slugs carry a "wc-" prefix (wc-completed), which is dropped first. An order whose return is only
+# requested, or that was exchanged, still stands; a chargeback took the money back.
 ORDER_STATUSES = {
-    **dict.fromkeys(("placed", "pending", "processing", "authorized", "paid", "partially_paid",
+    **dict.fromkeys(("placed", "pending", "pending_payment", "processing", "authorized", "paid", "partially_paid",
                      "partially_refunded", "on_hold", "holded", "shipped", "partially_shipped", "delivered",
-                     "fulfilled", "completed", "complete", "open"), "placed"),
-    **dict.fromkeys(("cancelled", "canceled", "voided", "void", "failed", "declined", "abandoned"), "cancelled"),
-    **dict.fromkeys(("refunded", "returned"), "refunded"),
+                     "fulfilled", "unfulfilled", "partially_fulfilled", "awaiting_payment", "awaiting_shipment",
+                     "awaiting_fulfillment", "awaiting_pickup", "ready_for_pickup", "in_transit", "backordered",
+                     "return_requested", "exchanged", "completed", "complete", "open"), "placed"),
+    **dict.fromkeys(("cancelled", "canceled", "voided", "void", "failed", "declined", "abandoned", "draft",
+                     "trash", "expired"), "cancelled"),
+    **dict.fromkeys(("refunded", "returned", "chargeback", "charged_back"), "refunded"),
 }
-TRUE_WORDS = {"1", "true", "t", "yes", "y"}
-FALSE_WORDS = {"0", "false", "f", "no", "n"}
+# Yes / no as columns write it, consent exports (Mailchimp, Shopify, Klaviyo) included; "-" and spaces read as "_".
+TRUE_WORDS = {"1", "true", "t", "yes", "y", "on", "subscribed", "opted_in", "opt_in", "granted", "accepted",
+              "ja", "oui", "si", "sí"}
+FALSE_WORDS = {"0", "false", "f", "no", "n", "off", "unsubscribed", "not_subscribed", "non_subscribed",
+               "opted_out", "opt_out", "denied", "declined", "nein", "non"}
 CENT = Decimal("0.01")
 # The oldest date an import accepts: anything earlier is a placeholder or a typo (0001-01-01), not a sale.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -179,7 +187,7 @@ def _int(value: str, column: Column) -> str:
 
 
 def _bool(value: str, column: Column) -> str:
-    word = value.lower()
+    word = value.strip().lower().replace("-", "_").replace(" ", "_")
     if word in TRUE_WORDS:
         return "true"
     if word in FALSE_WORDS:
@@ -187,24 +195,30 @@ def _bool(value: str, column: Column) -> str:
     raise RowError("not a yes/no value (expected true/false, 1/0, yes/no)")
 
 
-_STARS = re.compile(r"([0-9]+(?:[.,][0-9]+)?)\s*(?:/\s*(5|10|100))?"
-                    r"\s*(?:stars?|sterne?|étoiles?|estrellas?|stelle|星)?", re.IGNORECASE)
+_STARS = re.compile(r"([0-9]+(?:[.,][0-9]+)?|one|two|three|four|five)"
+                    r"\s*(?:(?:/|out\s+of|von|sur|de|su)\s*(5|10|100))?"
+                    r"\s*(?:stars?|sterne?|étoiles?|estrellas?|stelle|星|★|⭐)?", re.IGNORECASE)
+_STAR_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 
 
 def _rating(value: str, column: Column) -> str:
-    """Stars 1-5: "4", "4.0", "4,5" (half stars round up), "4/5", "8/10", "4 stars", "★★★★☆"."""
-    if "★" in value and not value.strip("★☆ "):
-        number = Decimal(value.count("★"))
+    """Stars 1-5: "4", "4.0", "4,5" (half stars round up), "4/5", "8/10", "4 out of 5", "4 stars", "4 ★", "four
+    stars", "★★★★☆", "⭐⭐⭐⭐". A rating on another scale is rounded to stars first ("1/10" is 1 star)."""
+    value = value.strip()
+    if not value.strip("★☆⭐ ") and ("★" in value or "⭐" in value):
+        number = Decimal(value.count("★") + value.count("⭐"))
     else:
-        match = _STARS.fullmatch(value.strip())
+        match = _STARS.fullmatch(value)
         if match is None:
             raise RowError("rating is not a number (expected 1 to 5 stars)")
-        number = Decimal(match.group(1).replace(",", "."))
+        word = match.group(1).lower()
+        number = Decimal(_STAR_WORDS[word]) if word in _STAR_WORDS else Decimal(word.replace(",", "."))
         if match.group(2):
             number = number * 5 / Decimal(match.group(2))
-    if not 1 <= number <= 5:
+    stars = number.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    if not 1 <= stars <= 5 or number > 5:
         raise RowError("rating out of range (expected 1 to 5 stars)")
-    return str(int(number.quantize(Decimal(1), rounding=ROUND_HALF_UP)))
+    return str(int(stars))
 
 
 def _reject_constant(name: str):
@@ -234,7 +248,8 @@ def _json_unstorable(value) -> bool:
 
 
 def _status(value: str, column: Column) -> str:
-    status = ORDER_STATUSES.get(value.strip().lower().replace("-", "_").replace(" ", "_"))
+    word = value.strip().lower().replace("-", "_").replace(" ", "_")
+    status = ORDER_STATUSES.get(word.removeprefix("wc_"))
     if status is None:
         raise RowError("unknown status (expected placed, cancelled or refunded, or a shop's word for one: "
                        "completed, shipped, paid, canceled, returned…)")

@@ -141,3 +141,26 @@ def test_a_header_without_rows_succeeds_and_says_nothing_was_imported(shop, tmp_
     assert document["status"] == "succeeded" and document["rows"] == 0
     assert "holds a header and no data rows: nothing was imported" in capsys.readouterr().err
     assert not Order.objects.filter(shop=shop).exists()
+
+
+def test_a_value_that_cannot_be_read_is_left_empty_and_its_row_kept(shop, tmp_path, import_dir, capsys):
+    from behavior.models import Customer
+
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,email,name,country,signup_at,marketing_consent\n"
+                    "27,ines@example.com,Ines Nowak,DE,someday,maybe\n"
+                    "28,jo@example.com,Jo,FR,2024-01-02,yes\n")
+    out = io.StringIO()
+    call_command("import_data", "customers", str(path), "--shop", shop.slug, stdout=out)
+    document = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert (document["inserted"], document["rejected"], document["blanked"]) == (2, 0, 2)
+    assert "2 value(s) could not be read and were left empty" in capsys.readouterr().err
+    ines = Customer.objects.get(shop=shop, external_id="27")
+    assert (ines.name, ines.country, ines.signup_at, ines.marketing_consent) == ("Ines Nowak", "DE", None, None)
+    import csv
+
+    with open(document["report"], encoding="utf-8") as handle:
+        report = {(row["column"], row["value"]): row["reason"] for row in csv.DictReader(handle)}
+    assert report[("signup_at", "someday")].startswith("left empty: unparseable date")
+    assert report[("marketing_consent", "maybe")].startswith("left empty: not a yes/no value")
+

@@ -156,15 +156,18 @@ def test_another_shops_import_and_its_report_are_not_found(client, shop, other_s
 
 
 def test_rejected_rows_report_downloads_for_the_owner_shop(analyst_client, shop, tmp_path):
-    job = finished_import(shop, tmp_path, b"customer_id,signup_at\nA1,2024-01-01\nA2,yesterday\n")
+    job = finished_import(shop, tmp_path, b"customer_id,signup_at\nA1,2024-01-01\nA2,yesterday\n,2024-01-02\n")
     page = analyst_client.get(f"/imports/{job.pk}/").content.decode()
     assert f'href="/imports/{job.pk}/report.csv"' in page and "1 row could not be imported" in page
+    # a customer whose signup date cannot be read is kept without it, and the page says so
+    assert "1 value could not be read and was left empty; its row was kept" in page
     response = analyst_client.get(f"/imports/{job.pk}/report.csv")
     assert response.status_code == 200
     assert "attachment" in response["Content-Disposition"] and response["Content-Type"].startswith("text/csv")
     body = b"".join(response.streaming_content).decode()
     assert body.splitlines()[0] == "line,column,value,reason"
-    assert body.splitlines()[1].startswith("3,signup_at,yesterday,\"unparseable date")
+    assert body.splitlines()[1].startswith("3,signup_at,yesterday,\"left empty: unparseable date")
+    assert body.splitlines()[2] == "4,customer_id,,missing required value"
 
 
 def test_import_without_rejects_has_no_report_link_and_its_report_is_404(analyst_client, shop, tmp_path):

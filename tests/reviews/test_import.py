@@ -41,11 +41,13 @@ FULL = ("review_id,customer_id,product_id,rating,title,text,created_at,language\
 
 def test_bad_review_rows_are_rejected_alone_and_good_ones_kept(shop, tmp_path):
     result = run(shop, write(tmp_path, FULL))
-    assert (result.rows, result.inserted, result.rejected) == (7, 4, 3)
-    assert rejected(result) == {5: ("rating", "rating out of range (expected 1 to 5 stars)"),
+    # A value that cannot be read is left empty and listed; the review keeps its text (rows.LENIENT_KINDS).
+    assert (result.rows, result.inserted, result.rejected, result.blanked) == (7, 6, 1, 2)
+    assert rejected(result) == {5: ("rating", "left empty: rating out of range (expected 1 to 5 stars)"),
                                 6: ("text", "empty review: no text, title or rating"),
-                                7: ("created_at", "unparseable date (expected ISO 8601, e.g. 2024-03-01 or "
+                                7: ("created_at", "left empty: unparseable date (expected ISO 8601, e.g. 2024-03-01 or "
                                                   "2024-03-01T14:05:00)")}
+    assert Review.objects.get(external_id="R4").text == "too many stars"
     late = Review.objects.get(shop=shop, external_id="R2")
     assert (late.customer.external_id, late.product.external_id, late.rating) == ("C1", "P2", 1)
     assert late.created_at.isoformat() == "2026-05-02T08:00:00+00:00"
@@ -54,7 +56,8 @@ def test_bad_review_rows_are_rejected_alone_and_good_ones_kept(shop, tmp_path):
     assert (unrated.customer, unrated.product, unrated.rating, unrated.language) == (None, None, None, "zh")
     assert Review.objects.get(external_id="R7").rating == 5
     # Unknown customers and products became stand-ins; a review without ids created none.
-    assert set(Customer.objects.filter(shop=shop, is_stub=True).values_list("external_id", flat=True)) == {"C1", "C3"}
+    assert set(Customer.objects.filter(shop=shop, is_stub=True).values_list("external_id", flat=True)) == {
+        "C1", "C2", "C3"}
     assert Product.objects.filter(shop=shop, is_stub=True).count() == 2
 
 
@@ -96,7 +99,9 @@ def test_review_batch_api_is_idempotent_and_rejects_items_alone(clients, shop):
 
 
 @pytest.mark.parametrize("raw,stars", [("4", "4"), ("4.0", "4"), ("4,5", "5"), ("4/5", "4"), ("8/10", "4"),
-                                       ("5 stars", "5"), ("★★☆☆☆", "2"), ("1 Stern", "1"), ("90/100", "5")])
+                                       ("5 stars", "5"), ("★★☆☆☆", "2"), ("1 Stern", "1"), ("90/100", "5"),
+                                       ("1/10", "1"), ("10/100", "1"), ("⭐⭐⭐⭐", "4"), ("4 ★", "4"),
+                                       ("Five stars", "5"), ("4 out of 5", "4")])
 def test_ratings_written_the_ways_shops_export_them_are_read_as_stars(raw, stars):
     from behavior.ingest.formats import SPECS
     from behavior.ingest.values import _rating
@@ -104,7 +109,7 @@ def test_ratings_written_the_ways_shops_export_them_are_read_as_stars(raw, stars
     assert _rating(raw, SPECS["reviews"].columns[3]) == stars
 
 
-@pytest.mark.parametrize("raw", ["0", "6", "five", "-1", "3/7", "☆☆☆"])
+@pytest.mark.parametrize("raw", ["0", "6", "fives", "-1", "3/7", "☆☆☆", "0/5", "6/5"])
 def test_ratings_that_are_not_stars_are_refused(raw):
     from behavior.ingest.formats import SPECS
     from behavior.ingest.values import RowError, _rating

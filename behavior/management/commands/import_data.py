@@ -72,6 +72,9 @@ class Command(ShopCommand):
         elif options["images"]:
             raise CommandError("--images applies to product imports only.")
         self.print_json(document)
+        if result.blanked:
+            self.progress(f"{result.blanked:,} value(s) could not be read and were left empty, their rows kept (most "
+                          f"often: {result.blanked_reason}); the report lists each: {result.report}")
         if result.status == "succeeded" and not result.rows:
             # Succeeded all the same: a scheduled export of a day without new rows is a header alone.
             self.progress(f"{options['file']} holds a header and no data rows: nothing was imported.")
