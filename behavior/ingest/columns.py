@@ -29,7 +29,7 @@ import pandas as pd
 
 from .formats import Batch, ImportFileError, LineCounted, Plan, Reject, Source, not_utf8_message
 from .rows import rows_parse
-from .values import EARLIEST, RowError, datetime_canonical, json_canonical
+from .values import EARLIEST, RowError, datetime_canonical, event_type_canonical, json_canonical
 
 # The shapes of ISO 8601 text whose pandas result is checked to equal datetime.fromisoformat's (tests);
 # any other text (and anything pandas cannot read) goes through the row-wise converter, so both parsers
@@ -217,6 +217,10 @@ def _columns_check(plan: Plan, frame: pd.DataFrame | None, line: np.ndarray, rej
     keep = np.flatnonzero(alive)
     columns = {"line": line[keep]}
     columns.update((name, values[keep]) for name, values in out.items())
+    kinds = pd.unique(columns["type"])
+    if any(event_type_canonical(kind) != kind for kind in kinds):
+        columns["type"] = pd.Series(columns["type"]).map({kind: event_type_canonical(kind) for kind in kinds}
+                                                         ).to_numpy(dtype=object)
     columns["idempotency_key"] = _event_keys(columns)
     return columns
 

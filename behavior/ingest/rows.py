@@ -13,7 +13,15 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from .formats import Batch, ImportFileError, Plan, Reject, not_utf8_message
-from .values import CONVERTERS, RowError, datetime_canonical, event_idempotency_key, order_derived_id, review_derived_id
+from .values import (
+    CONVERTERS,
+    RowError,
+    datetime_canonical,
+    event_idempotency_key,
+    event_type_canonical,
+    order_derived_id,
+    review_derived_id,
+)
 
 # Kinds whose rows are kept when an optional value cannot be read (`lenient`): a customer whose signup date is
 # written as "1470128400", or a product whose price is "6,92 EUR" in a comma file, is still that customer or product
@@ -150,6 +158,7 @@ def _orders_finisher():
 
 def _finish_events(out: list) -> None:
     # out: [line, event_id, customer_id, type, product_id, occurred_at, session_id, properties, key]
+    out[3] = event_type_canonical(out[3])
     event_id = out[1]
     if event_id:
         out[8] = hashlib.md5(("id:" + event_id).encode(), usedforsecurity=False).hexdigest()

@@ -13,10 +13,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, Value
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from accounts.jobs import job_create
 from accounts.models import Job, Shop
-from behavior.models import ImportJob, PendingUpload
+from behavior.models import Event, ImportJob, PendingUpload
 from behavior.signals import data_arrived
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
@@ -74,6 +75,8 @@ class ImportResult:
     # Values of stored rows that could not be read and were left empty (listed in the report with their reason).
     blanked: int = 0
     blanked_reason: str = ""  # the commonest of them ("signup_at: unparseable date"), for people; not in the JSON
+    # Events: stored events of a type no model reads ({type: count}), as the API's batches say too.
+    unknown_types: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         """The document the command prints (one JSON line)."""
@@ -169,6 +172,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     _job_sync(job)
     report = _RejectReport(job)
     ignored: tuple[str, ...] = ()
+    types: collections.Counter[str] = collections.Counter()
     stubs = 0
     ids = IdCache()
     try:
@@ -197,6 +201,8 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                         f"({type(exc).__name__}: {exc}). {job.rows_committed} rows before it are stored; "
                         "import the same file again to finish (stored rows count as duplicates).") from exc
                 report.add(batch.rejects + result.rejects, batch.blanked)
+                if job.kind == "events" and batch.good:
+                    types.update(_types_counted(batch))
                 stubs += result.stubs
                 job.rows_read += batch.size
                 job.rows_committed += batch.size
@@ -225,7 +231,14 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         updated=job.updated, duplicates=job.duplicates, rejected=job.rejected, stubs=stubs,
         seconds=round(job.seconds or 0.0, 3), report=job.report_path or None, ignored_columns=ignored,
         dry_run=job.dry_run, error=job.error, blanked=job.blanked,
-        blanked_reason=report.blanked.most_common(1)[0][0] if report.blanked else "")
+        blanked_reason=report.blanked.most_common(1)[0][0] if report.blanked else "",
+        unknown_types={name: count for name, count in sorted(types.items()) if name not in Event.Type.values})
+
+
+def _types_counted(batch: Batch) -> dict[str, int]:
+    """Events of each type in a parsed batch (the rejected ones left out)."""
+    kinds = batch.columns["type"] if batch.columns is not None else [row[3] for row in batch.rows]
+    return pd.Series(kinds, dtype=object).value_counts().to_dict()
 
 
 def import_jobs_stale_fail(*, shop_id: int | None = None, stale_seconds: float | None = None) -> int:

@@ -34,6 +34,29 @@ ORDER_STATUSES = {
                      "trash", "expired"), "cancelled"),
     **dict.fromkeys(("refunded", "returned", "chargeback", "charged_back"), "refunded"),
 }
+# Event types as trackers name them (Segment's "Product Viewed", GA4's "view_item", ...), stored as the names the
+# models read (behavior.models.Event.Type). Matched case-insensitively, "-" and spaces read as "_"; other types are
+# stored as written (and counted as `unknown_types`: no model reads them).
+EVENT_TYPES = {
+    **dict.fromkeys(("view", "views", "viewed", "product_view", "product_viewed", "viewed_product", "view_item",
+                     "item_view", "product_detail_view", "detail", "pdp_view", "product_page_view"), "view"),
+    **dict.fromkeys(("add_to_cart", "added_to_cart", "product_added", "product_added_to_cart", "addtocart",
+                     "cart_add", "add_cart"), "add_to_cart"),
+    **dict.fromkeys(("remove_from_cart", "removed_from_cart", "product_removed", "product_removed_from_cart",
+                     "removefromcart", "cart_remove"), "remove_from_cart"),
+    **dict.fromkeys(("wishlist", "add_to_wishlist", "added_to_wishlist", "product_added_to_wishlist",
+                     "wishlist_add"), "wishlist"),
+    **dict.fromkeys(("search", "searched", "products_searched", "view_search_results", "site_search"), "search"),
+    **dict.fromkeys(("login", "logged_in", "signed_in", "sign_in"), "login"),
+    **dict.fromkeys(("review", "product_reviewed", "reviewed"), "review"),
+}
+
+
+def event_type_canonical(value: str) -> str:
+    """The models' name for a tracker's event type; the type as written when it is none of theirs."""
+    return EVENT_TYPES.get(value.lower().replace("-", "_").replace(" ", "_"), value)
+
+
 # Yes / no as columns write it, consent exports (Mailchimp, Shopify, Klaviyo) included; "-" and spaces read as "_".
 TRUE_WORDS = {"1", "true", "t", "yes", "y", "on", "subscribed", "opted_in", "opt_in", "granted", "accepted",
               "ja", "oui", "si", "sí"}

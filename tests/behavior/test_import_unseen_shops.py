@@ -164,3 +164,23 @@ def test_a_value_that_cannot_be_read_is_left_empty_and_its_row_kept(shop, tmp_pa
     assert report[("signup_at", "someday")].startswith("left empty: unparseable date")
     assert report[("marketing_consent", "maybe")].startswith("left empty: not a yes/no value")
 
+
+
+def test_trackers_event_names_are_stored_as_the_models_names_and_unread_types_are_named(
+        shop, tmp_path, import_dir, capsys):
+    from behavior.models import Event
+
+    path = tmp_path / "segment.csv"
+    path.write_text("customer_id,event,product_id,timestamp\n"
+                    "C1,Product Viewed,P1,2024-02-01T10:00:00Z\n"
+                    "C1,Product Added,P1,2024-02-01T10:01:00Z\n"
+                    "C1,view_item,P2,2024-02-01T10:02:00Z\n"
+                    "C1,Newsletter Opened,,2024-02-01T10:03:00Z\n")
+    out = io.StringIO()
+    call_command("import_data", "events", str(path), "--shop", shop.slug, "--map", "type=event",
+                 "--map", "occurred_at=timestamp", stdout=out)
+    document = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert document["inserted"] == 4 and document["unknown_types"] == {"Newsletter Opened": 1}
+    assert sorted(Event.objects.filter(shop=shop).values_list("type", flat=True)) == [
+        "Newsletter Opened", "add_to_cart", "view", "view"]
+    assert "stored events of types no model reads: Newsletter Opened (1)" in capsys.readouterr().err

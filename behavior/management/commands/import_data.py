@@ -75,6 +75,12 @@ class Command(ShopCommand):
         if result.blanked:
             self.progress(f"{result.blanked:,} value(s) could not be read and were left empty, their rows kept (most "
                           f"often: {result.blanked_reason}); the report lists each: {result.report}")
+        if result.unknown_types:
+            named = ", ".join(f"{name} ({count:,})" for name, count in
+                              sorted(result.unknown_types.items(), key=lambda item: -item[1])[:5])
+            self.progress(f"stored events of types no model reads: {named}. The models read view, add_to_cart, "
+                          "remove_from_cart, wishlist, search, review and login (and trackers' names for them, such "
+                          "as 'Product Viewed' or view_item); rename the others in the file to one of those.")
         if result.status == "succeeded" and not result.rows:
             # Succeeded all the same: a scheduled export of a day without new rows is a header alone.
             self.progress(f"{options['file']} holds a header and no data rows: nothing was imported.")
