@@ -26,8 +26,13 @@ class ShopCommand(BaseCommand):
             slug = options.get("shop")
             if self.creates_shop and slug and not Shop.objects.filter(slug=slug).exists():
                 shop = Shop.objects.create(slug=slug, name=slug.replace("-", " ").title())
+                others = list(Shop.objects.exclude(pk=shop.pk).order_by("slug").values_list("slug", flat=True)[:5])
+                # said, so that a mistyped --shop is seen at once rather than as an empty shop later
+                self.progress(f"created the shop '{slug}' (no shop had that name"
+                              + (f"; the others: {', '.join(others)})" if others else ")"))
             elif self.creates_shop and not slug and not Shop.objects.exists():
                 shop = Shop.objects.create(slug="default", name="Default shop")
+                self.progress("created the shop 'default'")
             else:
                 shop = shop_get(slug=slug)
             rest = {key: value for key, value in options.items() if key != "shop"}

@@ -387,3 +387,12 @@ def test_encoding_error_found_by_parser_thread_fails_cleanly_after_committed_bat
     assert job.status == "failed" and "not UTF-8" in job.error
     assert job.rows_committed > 0 and job.rows_committed % 1000 == 0
     assert Customer.objects.count() == job.rows_committed
+
+
+def test_a_new_shop_named_by_shop_is_said_so_a_typo_is_seen(db, tmp_path, capsys):
+    from accounts.models import Shop
+
+    Shop.objects.create(slug="grocer2", name="Grocer")
+    call_command("import_data", "customers", str(write(tmp_path, "c.csv", CUSTOMERS)), "--shop", "grocer-2",
+                 stdout=StringIO())
+    assert "created the shop 'grocer-2' (no shop had that name; the others: grocer2)" in capsys.readouterr().err

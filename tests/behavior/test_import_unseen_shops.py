@@ -184,3 +184,15 @@ def test_trackers_event_names_are_stored_as_the_models_names_and_unread_types_ar
     assert sorted(Event.objects.filter(shop=shop).values_list("type", flat=True)) == [
         "Newsletter Opened", "add_to_cart", "view", "view"]
     assert "stored events of types no model reads: Newsletter Opened (1)" in capsys.readouterr().err
+
+
+def test_a_file_of_another_kind_is_named_as_such(shop, tmp_path, import_dir, capsys):
+    path = tmp_path / "products.csv"
+    path.write_text("product_id,title,category,brand,price\nP1,Blue mug,Kitchen,Acme,4.00\n")
+    call_command("import_data", "reviews", str(path), "--shop", shop.slug, stdout=io.StringIO())
+    assert ("the file looks like products rather than reviews: products reads its columns product_id, title, "
+            "category, brand, price, reviews only product_id, title") in capsys.readouterr().err
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,customer_id,placed_at,total\nO1,C1,2024-01-01,5\n")
+    _import(shop, orders)
+    assert "looks like" not in capsys.readouterr().err

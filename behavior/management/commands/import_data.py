@@ -49,6 +49,11 @@ class Command(ShopCommand):
         for field, column in hints.items():
             self.progress(f"the column '{column}' looks like {field}, which is not read: --map {field}={column} "
                           "reads it")
+        other = _kind_reading_more(options["kind"], options["file"], column_map)
+        if other:
+            self.progress(f"the file looks like {other[0]} rather than {options['kind']}: {other[0]} reads its "
+                          f"columns {', '.join(other[1])}, {options['kind']} only {', '.join(other[2]) or 'none'}. "
+                          f"If so, import it as {other[0]}.")
         started = time.monotonic()
 
         def report_progress(job):
@@ -92,6 +97,22 @@ class Command(ShopCommand):
 # kind only. Later, the rows already stored may carry ids derived from their content, and reading the id now
 # would store every one of them again.
 OPTIONAL_IDS = {"orders": ("order_id", Order), "events": ("event_id", Event), "reviews": ("review_id", Review)}
+
+
+def _kind_reading_more(kind: str, path: str, column_map: dict[str, str]) -> tuple[str, list, list] | None:
+    """(another kind, the columns it would read, the columns `kind` reads) when another kind reads more of the
+    file's columns by name than `kind` does with its mapping (a products file imported as reviews); else None."""
+    try:
+        source = source_open(path)
+    except ImportFileError:
+        return None
+    source.close()
+    header = [h.strip().lower() for h in source.header]
+    mapped = {c.strip().lower() for c in column_map.values()}
+    read = [h for h in header if h in SPECS[kind].names or h in mapped]
+    best = max((k for k in SPECS if k != kind), key=lambda k: sum(h in SPECS[k].names for h in header))
+    theirs = [h for h in header if h in SPECS[best].names]
+    return (best, theirs, read) if len(theirs) > len(read) + 1 else None
 
 
 def _first_of_kind(shop, kind: str) -> bool:
