@@ -82,11 +82,32 @@ def _text(value: str, column: Column) -> str:
     return value
 
 
+# Unix times as trackers export them (GA4's event_timestamp in microseconds, Segment's and most APIs' in
+# milliseconds or seconds): told apart by their number of digits, which for dates after 2001 is 10, 13, 16 or 19.
+_EPOCH = re.compile(r"(?P<s>[0-9]{9,10})(?:\.[0-9]{1,9})?|(?P<ms>[0-9]{12,13})|(?P<us>[0-9]{15,16})"
+                    r"|(?P<ns>[0-9]{18,19})")
+_EPOCH_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+
+
+def _epoch(value: str) -> datetime | None:
+    match = _EPOCH.fullmatch(value)
+    if match is None:
+        return None
+    unit = match.lastgroup
+    if unit == "s":
+        seconds, _, fraction = value.partition(".")
+        micros = int((fraction + "000000")[:6]) if fraction else 0
+        return datetime.fromtimestamp(int(seconds), tz=UTC).replace(microsecond=micros)
+    seconds, rest = divmod(int(value), 10 ** _EPOCH_DIGITS[unit])
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest * 10**6 // 10 ** _EPOCH_DIGITS[unit])
+
+
 def datetime_canonical(value: str, column: Column, *, latest: datetime) -> str:
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise RowError("unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00)") from None
+        moment = _epoch(value) or datetime.fromisoformat(value)
+    except (ValueError, OverflowError, OSError):
+        raise RowError("unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00, or Unix time "
+                       "in seconds, milliseconds or microseconds)") from None
     try:
         # 0001-01-01T00:00:00+14:00 (and 9999-12-31T23:59:59-14:00) are valid ISO dates whose UTC moment Python
         # cannot represent: before year 1 (and after year 9999).

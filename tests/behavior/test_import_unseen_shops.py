@@ -196,3 +196,33 @@ def test_a_file_of_another_kind_is_named_as_such(shop, tmp_path, import_dir, cap
     orders.write_text("order_id,customer_id,placed_at,total\nO1,C1,2024-01-01,5\n")
     _import(shop, orders)
     assert "looks like" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["rows", "auto"])
+def test_unix_times_in_seconds_milliseconds_and_microseconds_are_read(shop, tmp_path, import_dir, method,
+                                                                     monkeypatch):
+    from behavior.ingest import parse
+    from behavior.models import Event
+
+    monkeypatch.setattr(parse, "PARSE_METHOD", method)
+    path = tmp_path / "ga4.csv"
+    path.write_text("customer_id,type,occurred_at\n"
+                    "C1,view,1512062682\n"  # seconds
+                    "C1,view,1512062683000\n"  # milliseconds
+                    "C1,view,1512062684000500\n"  # microseconds (GA4's event_timestamp)
+                    "C1,view,20171130\n")  # GA4's event_date: a day
+    out = io.StringIO()
+    call_command("import_data", "events", str(path), "--shop", shop.slug, stdout=out)
+    assert json.loads(out.getvalue().strip().splitlines()[-1])["inserted"] == 4
+    moments = sorted(m.isoformat() for m in Event.objects.filter(shop=shop).values_list("occurred_at", flat=True))
+    assert moments == ["2017-11-30T00:00:00+00:00", "2017-11-30T17:24:42+00:00", "2017-11-30T17:24:43+00:00",
+                       "2017-11-30T17:24:44.000500+00:00"]
+
+
+def test_a_ga4_export_is_read_at_its_moments_not_its_days():
+    from behavior.forms import column_guess
+
+    header = ["event_date", "event_timestamp", "event_name", "user_id", "items_item_id"]
+    assert column_guess("occurred_at", header) == "event_timestamp"
+    assert column_guess("customer_id", header) == "user_id"
+    assert column_guess("brand", ["Handle", "Title", "Vendor", "Variant Price"]) == "Vendor"
