@@ -255,7 +255,7 @@ def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int, list[int]]:
                    "LEFT JOIN catalog_product p ON p.shop_id = %(shop)s AND p.external_id = s.product_id",
     }[kind]
     sql = f"""
-        WITH s AS (SELECT DISTINCT ON ({key}) * FROM {STAGE} ORDER BY {key}, line DESC),
+        WITH s AS ({_one_row_per_key(plan, key)}),
         w AS (
             INSERT INTO {_TABLES[kind]} AS t ({", ".join(insert_columns)})
             SELECT {", ".join(select)} FROM s {joins}
@@ -268,6 +268,20 @@ def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int, list[int]]:
     cursor.execute(sql, {"shop": shop_id})
     inserted, updated, customers = cursor.fetchone()
     return inserted, updated, customers or []
+
+
+def _one_row_per_key(plan: Plan, key: str) -> str:
+    """The staged rows, one per id. Customers and products: each field from the id's last row holding it, so a
+    later row with empty cells adds to an earlier one rather than erasing it (Shopify writes a product's title,
+    vendor and picture on its first row only, then a row per variant with its price). Orders and reviews: the
+    id's last row (a status history ends with its last status)."""
+    if plan.spec.kind not in ("customers", "products"):
+        return f"SELECT DISTINCT ON ({key}) * FROM {STAGE} ORDER BY {key}, line DESC"
+    extra = ("email_index",) if plan.spec.kind == "customers" else ()
+    fields = [c for c in (*plan.output_columns, *extra) if c != key]
+    merged = ", ".join(f"(array_agg({c} ORDER BY line DESC) FILTER (WHERE {c} IS NOT NULL))[1] AS {c}"
+                       for c in fields)
+    return f"SELECT {key}, max(line) AS line, {merged} FROM {STAGE} GROUP BY {key}"
 
 
 def _on_conflict(changed: list[str], *, also: str = "") -> str:

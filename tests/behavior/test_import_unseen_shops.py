@@ -226,3 +226,22 @@ def test_a_ga4_export_is_read_at_its_moments_not_its_days():
     assert column_guess("occurred_at", header) == "event_timestamp"
     assert column_guess("customer_id", header) == "user_id"
     assert column_guess("brand", ["Handle", "Title", "Vendor", "Variant Price"]) == "Vendor"
+
+
+def test_a_shopify_products_export_keeps_the_first_rows_title_beside_its_variants_rows(shop, tmp_path, import_dir):
+    from catalog.models import Product
+
+    path = tmp_path / "products_export.csv"
+    path.write_text("Handle,Title,Vendor,Variant Price,Image Src\n"
+                    "blue-mug,Blue mug,Acme,4.00,https://img.example/mug.jpg\n"
+                    ",,,,\n"
+                    "blue-mug,,,4.50,\n"
+                    "red-cup,Red cup,Acme,3.00,\n")
+    out = io.StringIO()
+    call_command("import_data", "products", str(path), "--shop", shop.slug, "--map", "product_id=Handle",
+                 "--map", "title=Title", "--map", "brand=Vendor", "--map", "price=Variant Price",
+                 "--map", "image_url=Image Src", stdout=out)
+    mug = Product.objects.get(shop=shop, external_id="blue-mug")
+    assert (mug.title, mug.brand, str(mug.price), mug.image_url) == (
+        "Blue mug", "Acme", "4.50", "https://img.example/mug.jpg")
+    assert Product.objects.filter(shop=shop).count() == 2
