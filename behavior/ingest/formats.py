@@ -70,7 +70,7 @@ SPECS: dict[str, KindSpec] = {
         Column("customer_id", "id", required=True, max_length=100),
         Column("email", max_length=254),
         Column("name", max_length=200),
-        Column("country", max_length=64),
+        Column("country", "country", max_length=64),
         Column("signup_at", "datetime"),
         Column("marketing_consent", "bool"),  # true / false; empty or absent: unknown
     )),

@@ -8,6 +8,7 @@ was), or raises `RowError` with the reason the report shows. `event_idempotency_
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -315,9 +316,46 @@ def _category(value: str, column: Column) -> str:
     return _text(category_path_normalize(value), column)
 
 
+# Names shops write for a country that ISO 3166 (pycountry) does not list: the usual short forms and the
+# countries' own names for themselves, for the shops' biggest markets.
+_COUNTRY_NAMES = {
+    "uk": "GB", "great britain": "GB", "britain": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
+    "northern ireland": "GB", "usa": "US", "u.s.": "US", "u.s.a.": "US", "united states of america": "US",
+    "america": "US", "deutschland": "DE", "österreich": "AT", "schweiz": "CH", "suisse": "CH", "svizzera": "CH",
+    "españa": "ES", "espana": "ES", "italia": "IT", "nederland": "NL", "holland": "NL", "the netherlands": "NL",
+    "belgië": "BE", "belgique": "BE", "polska": "PL", "sverige": "SE", "norge": "NO", "danmark": "DK",
+    "suomi": "FI", "česko": "CZ", "czech republic": "CZ", "magyarország": "HU", "éire": "IE", "brasil": "BR",
+    "méxico": "MX", "россия": "RU", "russia": "RU", "türkiye": "TR", "turkey": "TR", "中国": "CN", "日本": "JP",
+    "south korea": "KR", "korea": "KR", "vietnam": "VN", "iran": "IR", "taiwan": "TW", "uae": "AE",
+}
+
+
+@functools.cache
+def _countries() -> dict[str, str]:
+    """Every spelling we read (lower case) → ISO 3166 alpha-2."""
+    import pycountry
+
+    names = {}
+    for country in pycountry.countries:
+        for attribute in ("alpha_2", "alpha_3", "name", "common_name", "official_name"):
+            value = getattr(country, attribute, None)
+            if value:
+                names[value.lower()] = country.alpha_2
+    return {**names, **_COUNTRY_NAMES}
+
+
+def _country(value: str, column: Column) -> str:
+    """A country as ISO 3166 alpha-2 ("Germany", "DEU", "Deutschland", "de" → "DE"), so one country is one
+    country in forecasts, alerts and filters; a name we do not know is kept as written."""
+    code = _countries().get(value.strip().lower())
+    if code is not None:
+        return code
+    return _text(value, column)
+
+
 CONVERTERS: dict[str, Callable[[str, Column], str]] = {
     "text": _text, "id": _text, "decimal": _decimal, "int": _int, "bool": _bool, "json": json_canonical,
-    "status": _status, "currency": _currency, "category": _category, "rating": _rating,
+    "status": _status, "currency": _currency, "category": _category, "rating": _rating, "country": _country,
 }
 
 

@@ -245,3 +245,16 @@ def test_a_shopify_products_export_keeps_the_first_rows_title_beside_its_variant
     assert (mug.title, mug.brand, str(mug.price), mug.image_url) == (
         "Blue mug", "Acme", "4.50", "https://img.example/mug.jpg")
     assert Product.objects.filter(shop=shop).count() == 2
+
+
+def test_one_country_written_several_ways_is_one_country(shop, tmp_path, import_dir):
+    from behavior.models import Customer
+
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,country\n1,DE\n2,Deutschland\n3,germany\n4,DEU\n5,UK\n6,GB\n7,United States\n"
+                    "8,Atlantis\n")
+    out = io.StringIO()
+    call_command("import_data", "customers", str(path), "--shop", shop.slug, stdout=out)
+    countries = dict(Customer.objects.filter(shop=shop).values_list("external_id", "country"))
+    assert countries == {"1": "DE", "2": "DE", "3": "DE", "4": "DE", "5": "GB", "6": "GB", "7": "US",
+                         "8": "Atlantis"}
