@@ -169,9 +169,6 @@ class AtRiskFilter:
             pairs.append((key, _format_number(value)))
         return urlencode(pairs)
 
-    def without_segment(self) -> AtRiskFilter:
-        return replace(self, segment=None)
-
     @property
     def broken(self) -> bool:
         """A saved filter that no longer validates: it matches nobody (never everybody) until saved again."""

@@ -296,7 +296,11 @@ def segment_delete_view(request: HttpRequest, segment_id: int) -> HttpResponse:
     segment = segments_sel.segment_get(shop=shop, segment_id=segment_id)
     if request.method == "POST":
         name = segment.name
-        segment_delete(shop=shop, segment=segment, user=request.user)
+        try:
+            segment_delete(shop=shop, segment=segment, user=request.user)
+        except UserError as exc:
+            messages.error(request, exc.message)
+            return redirect("predictions:segment", segment_id=segment.pk)
         messages.success(request, f"Deleted the segment “{name}”.")
         return redirect("predictions:segments")
     return render(request, "predictions/segment_delete.html", {"shop": shop, "segment": segment})

@@ -130,14 +130,18 @@ def category_ids_below(*, shop: Shop, category_id: int) -> list[int]:
     )
 
 
-def at_risk_queryset(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, _depth: int = 0) -> QuerySet[CustomerScore]:
+# How deep segments built on segments go (services.segments refuses deeper ones, and loops, when saved).
+MAX_SEGMENT_DEPTH = 5
+
+
+def at_risk_queryset(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter) -> QuerySet[CustomerScore]:
     """The churn scores of `run` that match `flt`, annotated and ordered for the list and exports.
 
     Annotations: purchase_probability, last_order_at (the last non-cancelled order up to the run's date),
     value_at_risk (revenue at risk, computed as churn probability × 12-month spend when the scorer left it
     empty). A saved segment named by the filter is applied as well (one level deep: a segment's own
     segment reference is ignored)."""
-    return _display(_matching(shop=shop, run=run, flt=flt, depth=_depth), run=run).order_by(*_ordering(run, flt))
+    return _display(_matching(shop=shop, run=run, flt=flt, depth=0), run=run).order_by(*_ordering(run, flt))
 
 
 def _ordering(run: ScoringRun, flt: AtRiskFilter) -> list:
@@ -250,11 +254,13 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         qs = qs.filter(customer_id__in=Review.objects.filter(
             shop=shop, sentiment=Review.Sentiment.NEGATIVE, created_at__lte=ref,
             created_at__gt=ref - timedelta(days=flt.negative_review_days)).values("customer_id"))
-    if flt.segment is not None and depth == 0:
+    if flt.segment is not None:
         segment = Segment.objects.filter(shop=shop, pk=flt.segment).first()
-        if segment is None:
-            return qs.none()  # a deleted or foreign segment matches nobody rather than everybody
-        inner = AtRiskFilter.from_dict(segment.filters).without_segment()
+        if segment is None or depth >= MAX_SEGMENT_DEPTH:
+            # a deleted or foreign segment, or a loop of segments (refused when saved), matches nobody rather
+            # than everybody
+            return qs.none()
+        inner = AtRiskFilter.from_dict(segment.filters)  # with its own segment, if it names one
         if inner.broken:
             return qs.none()  # a saved filter that no longer validates matches nobody, never everybody
         # A segment never holds customers who refused marketing (see selectors.segments).
@@ -297,15 +303,15 @@ def _window(matching: QuerySet[CustomerScore], *, run: ScoringRun, ordering: lis
 _IDS_FIRST_FROM = 250
 
 
-def at_risk_window(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, start: int, stop: int,
-                   _depth: int = 0) -> QuerySet[CustomerScore]:
+def at_risk_window(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, start: int,
+                   stop: int) -> QuerySet[CustomerScore]:
     """Rows start to stop - 1 of at_risk_queryset(flt). Past the first few pages they are read as the web
     page reads them: the window's ids in sort order first (from an index), then only those rows with their
     display columns, so a window deep in the list skips index entries instead of joining every skipped row
     to its customer. The first pages are one query: cheaper there (the figures above)."""
     if start < _IDS_FIRST_FROM:
-        return at_risk_queryset(shop=shop, run=run, flt=flt, _depth=_depth)[start:stop]
-    return _window(_matching(shop=shop, run=run, flt=flt, depth=_depth), run=run, ordering=_ordering(run, flt),
+        return at_risk_queryset(shop=shop, run=run, flt=flt)[start:stop]
+    return _window(_matching(shop=shop, run=run, flt=flt, depth=0), run=run, ordering=_ordering(run, flt),
                    window=slice(start, stop))
 
 

@@ -37,10 +37,10 @@ def segment_get(*, shop: Shop, segment_id: int) -> Segment:
 
 def segment_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -> QuerySet[CustomerScore]:
     """The segment's members in the current run, in the segment's sort order."""
-    flt = AtRiskFilter.from_dict(segment.filters).without_segment()
+    flt = AtRiskFilter.from_dict(segment.filters)
     if flt.broken:  # see segment_problems: nobody, never the whole list (same columns, no rows)
-        return at_risk_queryset(shop=shop, run=run, flt=AtRiskFilter(), _depth=1).none()
-    return _consenting(shop, at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1))
+        return at_risk_queryset(shop=shop, run=run, flt=AtRiskFilter()).none()
+    return _consenting(shop, at_risk_queryset(shop=shop, run=run, flt=flt))
 
 
 def _refused(shop: Shop) -> QuerySet:
@@ -66,20 +66,20 @@ def consent_refused_ids(*, shop: Shop, customer_ids) -> set[int]:
 
 def segment_consent_refused_count(*, shop: Shop, segment: Segment, run: ScoringRun | None) -> int:
     """How many customers the segment's filter matches who are left out because they refused marketing."""
-    flt = AtRiskFilter.from_dict(segment.filters or {}).without_segment()
+    flt = AtRiskFilter.from_dict(segment.filters or {})
     if run is None or flt.broken:
         return 0
-    return at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1).filter(customer_id__in=_refused(shop)).count()
+    return at_risk_queryset(shop=shop, run=run, flt=flt).filter(customer_id__in=_refused(shop)).count()
 
 
 def segment_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int, stop: int) -> QuerySet[CustomerScore]:
     """Members start to stop - 1 of segment_queryset, past the first pages read ids first (see at_risk_window)."""
-    flt = AtRiskFilter.from_dict(segment.filters).without_segment()
+    flt = AtRiskFilter.from_dict(segment.filters)
     if flt.broken:
-        return at_risk_window(shop=shop, run=run, flt=AtRiskFilter(), start=start, stop=stop, _depth=1).none()
+        return at_risk_window(shop=shop, run=run, flt=AtRiskFilter(), start=start, stop=stop).none()
     if Customer.objects.filter(shop=shop, marketing_consent=False).exists():
-        return _consenting(shop, at_risk_queryset(shop=shop, run=run, flt=flt, _depth=1))[start:stop]
-    return at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop, _depth=1)
+        return _consenting(shop, at_risk_queryset(shop=shop, run=run, flt=flt))[start:stop]
+    return at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop)
 
 
 def segment_list_window(*, shop: Shop, segment: Segment, run_id: int | None, start: int, stop: int) -> AtRiskWindow:
@@ -146,7 +146,7 @@ PLANNER_CAP = 5000
 def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> SegmentDetail:
     """A segment's live size, its first members, its filter in words and the planner's data."""
     segment = segment_get(shop=shop, segment_id=segment_id)
-    flt = AtRiskFilter.from_dict(segment.filters).without_segment()
+    flt = AtRiskFilter.from_dict(segment.filters)
     words = filter_in_words(shop=shop, flt=flt) or ["Every scored customer"]
     problems = flt.errors
     if problems:

@@ -22,7 +22,7 @@ from ecomsight.errors import UserError
 from predictions.extensions import excluded_customers
 from predictions.filters import AtRiskFilter
 from predictions.models import ScoringRun, Segment, SegmentExport
-from predictions.selectors.at_risk import scoring_run_current
+from predictions.selectors.at_risk import MAX_SEGMENT_DEPTH, scoring_run_current
 from predictions.selectors.freshness import customers_ordered_since_scoring
 from predictions.selectors.segments import rows_after_control, segment_consent_refused_count, segment_queryset
 from predictions.services.export_presets import preset_get
@@ -54,6 +54,7 @@ def segment_create(*, shop: Shop, user: AbstractBaseUser | None, name: str, flt:
     name = _clean_name(name)
     if flt.errors:
         raise UserError(f"The filter cannot be saved: {flt.errors[0]}", field="filters")
+    _reference_check(shop=shop, flt=flt)
     if Segment.objects.filter(shop=shop, name__iexact=name).exists():
         raise _name_taken_error(name)
     try:
@@ -66,6 +67,26 @@ def segment_create(*, shop: Shop, user: AbstractBaseUser | None, name: str, flt:
     AuditLog.objects.create(shop=shop, user=_user(user), action="segment.create", target=name,
                             details={"filters": segment.filters})
     return segment
+
+
+def _reference_check(*, shop: Shop, flt: AtRiskFilter, segment: Segment | None = None) -> None:
+    """A filter naming a segment must name one of the shop's, and the segments it leads to must not come back to
+    `segment` nor go deeper than MAX_SEGMENT_DEPTH: such a filter would match nobody (never everybody)."""
+    seen = {segment.pk} if segment is not None else set()
+    reference, depth = flt.segment, 0
+    while reference is not None:
+        if reference in seen:
+            raise UserError("The filter's segment leads back to this segment: a segment cannot contain itself.",
+                            field="filters")
+        other = Segment.objects.filter(shop=shop, pk=reference).first()
+        if other is None:
+            raise UserError(f"No segment {reference} in this shop: the filter can only name one of its segments.",
+                            field="filters")
+        seen.add(reference)
+        depth += 1
+        if depth > MAX_SEGMENT_DEPTH:
+            raise UserError(f"Segments built on segments go at most {MAX_SEGMENT_DEPTH} deep.", field="filters")
+        reference = AtRiskFilter.from_dict(other.filters or {}).segment
 
 
 @transaction.atomic
@@ -94,6 +115,9 @@ def segment_filters_update(*, shop: Shop, segment: Segment, user: AbstractBaseUs
     """Replace the shop's segment's filter. Audited as "segment.update" with the old and new filters."""
     if segment.shop_id != shop.pk:
         raise UserError("No such segment.")
+    if flt.errors:
+        raise UserError(f"The filter cannot be saved: {flt.errors[0]}", field="filters")
+    _reference_check(shop=shop, flt=flt, segment=segment)
     old = segment.filters
     segment.filters = flt.to_dict()
     segment.save(update_fields=["filters", "updated_at"])
@@ -107,6 +131,11 @@ def segment_delete(*, shop: Shop, segment: Segment, user: AbstractBaseUser | Non
     """Delete the shop's segment. Its past exports stay (their segment becomes empty) for the audit trail."""
     if segment.shop_id != shop.pk:
         raise UserError("No such segment.")
+    users = [other.name for other in Segment.objects.filter(shop=shop).exclude(pk=segment.pk).order_by("name")
+             if AtRiskFilter.from_dict(other.filters or {}).segment == segment.pk]
+    if users:
+        raise UserError(f"The segment “{segment.name}” is part of the filter of {', '.join(f'“{n}”' for n in users)}: "
+                        "change those first (deleted, it would leave them matching nobody).", field="segment")
     AuditLog.objects.create(shop=shop, user=_user(user), action="segment.delete", target=segment.name,
                             details={"filters": segment.filters})
     segment.delete()

@@ -247,3 +247,28 @@ def test_the_forecast_csv_refuses_an_unknown_parameter(client, shop, scored):
 
 def test_anonymous_users_still_go_to_log_in_before_any_parameter_is_read(client, shop):
     assert client.get("/customers/?bandz=high").status_code == 302
+
+
+def test_a_segment_built_on_a_segment_never_widens_to_everyone(clients, shop, scored):
+    client = clients["marketer"]
+    high = scored["segment"]  # bands: high
+    everyone = client.get("/api/v1/at-risk/", {"page_size": 500}).json()["results"]
+    high_ids = {r["customer_id"] for r in client.get(f"/api/v1/segments/{high.pk}/members/").json()["results"]}
+    assert 0 < len(high_ids) < len(everyone)
+    # a segment naming a missing segment, itself or a loop is refused, never saved as "everyone"
+    body = assert_error(client.post("/api/v1/segments/", {"name": "ghost", "filters": {"segment": 999}},
+                                    format="json"), 400)
+    assert "No segment 999" in body["message"]
+    assert_error(client.patch(f"/api/v1/segments/{high.pk}/", {"filters": {"segment": high.pk}}, format="json"), 400)
+    # built on "high": its members are high's (the reference is applied, not dropped)
+    nested = client.post("/api/v1/segments/", {"name": "high again", "filters": {"segment": high.pk}},
+                         format="json").json()
+    members = {r["customer_id"] for r in client.get(f"/api/v1/segments/{nested['id']}/members/").json()["results"]}
+    assert members == high_ids and nested["size"] == len(high_ids)
+    loop = assert_error(client.patch(f"/api/v1/segments/{high.pk}/", {"filters": {"segment": nested["id"]}},
+                                     format="json"), 400)
+    assert "cannot contain itself" in loop["message"]
+    # deleting a segment another one is built on is refused (it would leave that one matching nobody)
+    refused = assert_error(client.delete(f"/api/v1/segments/{high.pk}/"), 400)
+    assert "high again" in refused["message"]
+    assert Segment.objects.filter(pk=high.pk).exists()
