@@ -423,8 +423,9 @@ def plan_build(*, kind: str, header: tuple[str, ...], column_map: dict[str, str]
     if kind not in SPECS:
         raise ImportFileError(f"Unknown kind '{kind}': choose one of {', '.join(KINDS)}.")
     spec = SPECS[kind]
-    found = ", ".join(h.strip() for h in header)  # as written, for the messages
-    header = tuple(h.strip().lower() for h in header)  # a header as written matches in any case
+    written = tuple(h.strip() for h in header)
+    found = ", ".join(written)  # as written, for the messages
+    header = tuple(h.lower() for h in written)  # a header as written matches in any case
     column_map = {k.strip().lower(): v.strip().lower() for k, v in (column_map or {}).items()}
     for name, column in column_map.items():
         if name not in spec.names:
@@ -439,7 +440,7 @@ def plan_build(*, kind: str, header: tuple[str, ...], column_map: dict[str, str]
             f"The {kind} file lacks required column(s): {', '.join(missing)}. Found: {found}. "
             "Rename them or map them with --map FIELD=COLUMN.")
     used = {column_map.get(name, name) for name in spec.names}
-    ignored = tuple(h for h in header if h not in used)
+    ignored = tuple(w for h, w in zip(header, written, strict=True) if h not in used)  # named as written
     return Plan(spec=spec, indexes=indexes, header=header, ignored=ignored)
 
 

@@ -364,7 +364,8 @@ def _all_rejected(job: ImportJob, report: _RejectReport) -> str:
     reason, count = report.reasons.most_common(1)[0]
     rows = f"{job.rows_read:,} row{'s' if job.rows_read != 1 else ''}"
     common = f"every one: {reason}" if count == job.rejected else f"most often ({count:,}): {reason}"
-    return (f"Nothing was imported: all {rows} were rejected ({common}). The rejected-rows report lists each "
+    which = f"all {rows} were" if job.rows_read != 1 else "its one row was"
+    return (f"Nothing was imported: {which} rejected ({common}). The rejected-rows report lists each "
             "line with its reason; fix the file and import it again.")
 
 

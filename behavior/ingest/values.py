@@ -125,6 +125,11 @@ def datetime_canonical(value: str, column: Column, *, latest: datetime) -> str:
 
 
 NEGATIVE_TOTAL = "negative value (a return or refund is an order's status: refunded)"
+# A return written as a line or an invoice of its own ("C536366" in the UCI retail data, quantity -2): not a
+# purchase. Import the returned order with the status refunded instead; the return's own order row, if the file
+# made one, is best left out too.
+NEGATIVE_QUANTITY = ("negative value (a returned item is not a purchase: give the order it came from the status "
+                     "refunded, and leave the return's own rows out)")
 _PLAIN_NUMBER = re.compile(r"[0-9]*\.?[0-9]*")
 # Thousands separators that never mean a decimal point: spaces (also no-break and narrow no-break) and
 # apostrophes ("1 234,56", "1'234.50").
@@ -225,7 +230,7 @@ def _int(value: str, column: Column) -> str:
             raise RowError("number too large") from None
         number = int(exact)
     if number < 0:
-        raise RowError("negative value")
+        raise RowError(NEGATIVE_QUANTITY if column.name in ("quantity", "item_count") else "negative value")
     if number > 2_147_483_647:
         raise RowError("number too large")
     return str(number)

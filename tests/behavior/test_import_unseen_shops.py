@@ -258,3 +258,19 @@ def test_one_country_written_several_ways_is_one_country(shop, tmp_path, import_
     countries = dict(Customer.objects.filter(shop=shop).values_list("external_id", "country"))
     assert countries == {"1": "DE", "2": "DE", "3": "DE", "4": "DE", "5": "GB", "6": "GB", "7": "US",
                          "8": "Atlantis"}
+
+
+def test_a_return_line_says_what_to_do_and_ignored_columns_are_named_as_written(shop, tmp_path, import_dir):
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,customer_id,placed_at,Country\n536366,C1,2017-03-30T09:00:00,United Kingdom\n")
+    assert _import(shop, orders)["ignored_columns"] == ["Country"]
+    lines = tmp_path / "lines.csv"
+    lines.write_text("order_id,product_id,quantity\n536366,P1,-2\n536366,P2,1\n")
+    out = io.StringIO()
+    call_command("import_data", "order_lines", str(lines), "--shop", shop.slug, stdout=out)
+    import csv
+
+    with open(json.loads(out.getvalue().strip().splitlines()[-1])["report"], encoding="utf-8") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["reason"].startswith("negative value (a returned item is not a purchase: give the order it came "
+                                    "from the status refunded")
