@@ -98,6 +98,8 @@ class Sufficiency:
     labelled_cutoffs_possible: int
     algorithms_allowed: list[str]
     messages: list[str] = field(default_factory=list)
+    # Per algorithm the history does not allow, the message that says why (the others' messages are not its).
+    reasons: dict[str, str] = field(default_factory=dict)
     validation_rows: int = 0
     validation_positives: int = 0
     train_rows: int = 0
@@ -165,18 +167,30 @@ def history_sufficiency(
 
     allowed: list[str] = []
     messages: list[str] = []
+    reasons: dict[str, str] = {}
+
+    def refuse(message: str, algorithms: tuple[str, ...]) -> None:
+        messages.append(message)
+        for name in algorithms:
+            reasons.setdefault(name, message)
+
+    supervised = ("recency", "rfm_logreg", "lgbm", "lstm", "event_gru", "ensemble")
+    yes, no = ("bought", "did not buy") if task == "purchase" else ("left", "stayed")
+
+    def outcomes(rows: int, positives: int) -> str:
+        return f"{rows:,} customers ({positives:,} {yes}, {rows - positives:,} {no})"
+
     if buyers >= th.min_bgnbd_buyers and repeat_buyers >= th.min_bgnbd_repeat_buyers:
         allowed += ["bgnbd", "paretonbd"]
     else:
-        messages.append(
-            f"BG/NBD needs {th.min_bgnbd_buyers} buyers of whom {th.min_bgnbd_repeat_buyers} bought twice; "
-            f"the shop has {buyers} buyers and {repeat_buyers} repeat buyers"
-        )
+        refuse(f"BG/NBD needs {th.min_bgnbd_buyers} buyers of whom {th.min_bgnbd_repeat_buyers} bought twice; "
+               f"the shop has {buyers} buyers and {repeat_buyers} repeat buyers", ("bgnbd", "paretonbd"))
     if history_days < 2 * horizon_days:
         only = "only BG/NBD and Pareto/NBD can be used" if "bgnbd" in allowed else "no model can be trained yet"
-        messages.append(f"history of {history_days} days is shorter than 2 × horizon ({2 * horizon_days}): {only}")
+        refuse(f"history of {history_days} days is shorter than 2 × horizon ({2 * horizon_days}): {only}",
+               supervised)
     elif labelled < 2:
-        messages.append("there is not yet a training cutoff whose labels end before the validation period")
+        refuse("there is not yet a training cutoff whose labels end before the validation period", supervised)
     else:
         negatives_ok = min(valid_rows - valid_pos, train_rows - train_pos) >= th.min_baseline_positives
         if (
@@ -186,23 +200,21 @@ def history_sufficiency(
         ):
             allowed += ["recency", "rfm_logreg"]
         else:
-            messages.append(
-                f"too few labelled examples: validation has {valid_rows} customers with {valid_pos} positives, "
-                f"training {train_rows} with {train_pos}"
-            )
+            refuse(f"too few of each outcome to learn from (at least {th.min_baseline_positives} of each): "
+                   f"validation has {outcomes(valid_rows, valid_pos)}, training {outcomes(train_rows, train_pos)}",
+                   supervised)
         if valid_rows >= th.min_gbm_rows and min(valid_pos, train_pos) >= th.min_gbm_positives and negatives_ok:
             allowed.append("lgbm")
             if train_rows >= th.min_lstm_train_rows:
                 allowed += ["lstm", "ensemble"]
             else:
-                messages.append(
-                    f"the LSTM needs {th.min_lstm_train_rows:,} training rows; the history gives {train_rows:,}"
-                )
+                refuse(f"the LSTM needs {th.min_lstm_train_rows:,} training rows; the history gives {train_rows:,}",
+                       ("lstm", "event_gru", "ensemble"))
         else:
-            messages.append(
-                f"LightGBM needs {th.min_gbm_rows} validation customers and {th.min_gbm_positives} positives "
-                f"in training and validation; there are {valid_rows} customers, {valid_pos} / {train_pos} positives"
-            )
+            refuse(f"LightGBM needs {th.min_gbm_rows} validation customers, {th.min_gbm_positives} who {yes} and "
+                   f"{th.min_baseline_positives} who {no} "
+                   f"in training and validation each; validation has {outcomes(valid_rows, valid_pos)}, "
+                   f"training {outcomes(train_rows, train_pos)}", ("lgbm", "lstm", "event_gru", "ensemble"))
     return Sufficiency(
         customers=customers,
         buyers=buyers,
@@ -212,6 +224,7 @@ def history_sufficiency(
         labelled_cutoffs_possible=labelled,
         algorithms_allowed=allowed,
         messages=messages,
+        reasons=reasons,
         validation_rows=valid_rows,
         validation_positives=valid_pos,
         train_rows=train_rows,

@@ -100,8 +100,8 @@ def model_backtest(
 def _errors_explained(errors: dict[str, str], sufficiency) -> dict[str, str]:
     """Each failed algorithm's reason; for one the history did not allow (the sufficiency messages say why), that
     reason rather than the library's ("ValueError: Found array with 0 sample(s)")."""
-    why = "; ".join(sufficiency.messages)
-    return {name: (f"not trained: {why}" if why and name not in sufficiency.algorithms_allowed
-                   and name != "long_horizon" and not error.startswith("not available") else error)
+    reasons = sufficiency.reasons
+    return {name: (f"not trained: {reasons[name]}" if name in reasons and name not in sufficiency.algorithms_allowed
+                   and not error.startswith("not available") else error)
             for name, error in errors.items()}
 

@@ -98,3 +98,4 @@ def test_with_json_an_error_is_also_a_json_line_on_stdout(simulated_shop, capsys
     with pytest.raises(CommandError, match="outside the shop's data"):
         call_command("backtest", "--task", "churn", "--cutoff", "2001-01-01", "--horizon", "30", "--json")
     assert "outside the shop's data" in json.loads(capsys.readouterr().out)["error"]
+

@@ -63,3 +63,12 @@ def test_long_history_allows_baselines_and_counts_labelled_cutoffs():
     assert any("LSTM needs 2,000 training rows" in m for m in s.messages)
     assert s.labelled_cutoffs_possible >= 5
     assert 0 < s.validation_positives < s.validation_rows
+
+
+def test_sufficiency_names_each_algorithms_own_reason_and_which_outcome_is_short():
+    # a grocery-like shop where everybody buys every week: no one who did not buy to learn from
+    orders = [(c, at(d), 10.0, "placed") for c in range(1, 301) for d in range(0, 360, 7)]
+    s = history_sufficiency(hand_frames(orders), as_of=T, horizon_days=30, task="purchase")
+    assert "recency" not in s.algorithms_allowed and "lgbm" not in s.algorithms_allowed
+    assert "(300 bought, 0 did not buy)" in s.reasons["recency"]
+    assert "0 did not buy" in s.reasons["lgbm"] and "bgnbd" not in s.reasons
