@@ -363,7 +363,9 @@ class TrainInputSerializer(KnownKeysSerializer):
                                       help_text="Default: the shop's horizon.")
     as_of = serializers.DateField(required=False, allow_null=True, help_text="Default: the last order's day.")
     algorithms = AlgorithmListField(child=serializers.CharField(max_length=32), required=False, allow_null=True,
-                                    max_length=10, help_text="Default: every algorithm.")
+                                    allow_empty=False, max_length=10,
+                                    help_text="Default: recency, rfm_logreg, bgnbd, paretonbd, lgbm, lstm, ensemble "
+                                              "(event_gru only when named).")
 
 
 class ScoreInputSerializer(KnownKeysSerializer):

@@ -65,7 +65,7 @@ from predictions.services.segments import (
     segment_filters_update,
     segment_rename,
 )
-from predictions.services.training import model_version_promote, parse_algorithms
+from predictions.services.training import model_version_promote, parse_algorithms, resolve_as_of
 
 from .pages import Page, at_risk_first_page, page_of, page_rows_for
 from .serializers import (
@@ -495,8 +495,9 @@ class TrainJobApi(ShopApiMixin, APIView):
         d = data.validated_data
         algorithms = list(parse_algorithms(d.get("algorithms"))) if d.get("algorithms") else None
         horizon = d.get("horizon_days")
-        as_of = d["as_of"].isoformat() if d.get("as_of") else None
         shop = self.shop
+        # refused now (400), as jobs/score/ does, not by a job that fails later
+        as_of = resolve_as_of(shop=shop, as_of=d["as_of"]).date().isoformat() if d.get("as_of") else None
         with transaction.atomic():
             job = job_create(shop=shop, kind=Job.Kind.TRAIN, user=request.user,
                              params={"task": d["task"], "horizon_days": horizon, "as_of": as_of,

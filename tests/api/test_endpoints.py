@@ -2,6 +2,7 @@
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 
@@ -203,6 +204,19 @@ def test_train_job_with_unknown_algorithm_is_400(clients, shop):
                                                 format="json"), 400)
     assert body["field"] == "algorithms"
     assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"task": "churn", "algorithms": []}, "algorithms"),  # trained every default algorithm
+    ({"task": "churn", "as_of": "2030-01-01"}, "as_of"),  # started a job that then failed
+])
+def test_a_train_job_that_cannot_run_is_refused_before_it_starts(clients, shop, body, field):
+    from tests.behavior.factories import OrderFactory
+
+    OrderFactory(shop=shop, placed_at=datetime(2026, 6, 1, tzinfo=UTC))
+    response = clients["analyst"].post("/api/v1/jobs/train/", body, format="json")
+    assert assert_error(response, 400)["field"] == field
+    assert not Job.objects.filter(kind=Job.Kind.TRAIN).exists()
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [
