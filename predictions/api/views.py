@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 
 from django.db import transaction
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils.text import slugify
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -389,6 +389,20 @@ class SegmentExportApi(ShopApiMixin, APIView):
         self.request.accepted_media_type = "application/json"
         return response
 
+    def _checked(self, request, segment_id: int):
+        segment = segment_get(shop=self.shop, segment_id=segment_id)
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if not role_allows(request_role(request), "export_segments"):
+            raise exceptions.PermissionDenied("Your role may not export segments.")
+        return segment, query
+
+    def head(self, request, segment_id: int):
+        """Whether the export would be served, without making one: GET makes, records and audits it (a HEAD
+        answered by GET recorded an export nobody downloaded)."""
+        self._checked(request, segment_id)
+        return HttpResponse(content_type="text/csv; charset=utf-8")
+
     @extend_schema(
         operation_id="segments_export", summary="Export a segment as CSV (streamed, audited)", tags=["segments"],
         description="The same file as the web export, with the columns of `preset`: generic (customer_id, email, "
@@ -405,11 +419,7 @@ class SegmentExportApi(ShopApiMixin, APIView):
                                                           "C00042,anon-3f2a...,0.81,...\r\n"))])},
     )
     def get(self, request, segment_id: int):
-        segment = segment_get(shop=self.shop, segment_id=segment_id)
-        query = ExportQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        if not role_allows(request_role(request), "export_segments"):
-            raise exceptions.PermissionDenied("Your role may not export segments.")
+        segment, query = self._checked(request, segment_id)
         plan = export_create(shop=self.shop, segment=segment, user=request.user,
                              pseudonymise=query.validated_data["pseudonymise"],
                              control_pct=query.validated_data["control"], preset=query.validated_data["preset"],

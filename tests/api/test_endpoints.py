@@ -337,3 +337,12 @@ def test_customers_by_creation_page_past_a_thousand_created_at_once(clients, sho
             url = body["next"]
         assert len(seen) == len(set(seen)) == 1200, ordering
         assert seen == sorted(seen, reverse=ordering.startswith("-")), ordering  # creation order: K00000 first
+
+
+def test_head_on_a_segment_export_records_no_export(clients, scored):
+    segment = scored["segment"]
+    response = clients["marketer"].head(f"/api/v1/segments/{segment.pk}/export/")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert not SegmentExport.objects.filter(segment=segment).exists()
+    assert not AuditLog.objects.filter(action="segment.export").exists()
+    assert clients["marketer"].head("/api/v1/segments/999999/export/").status_code == 404
