@@ -31,13 +31,13 @@ class CustomerApi(CustomerDetailApi):
                                "kept export files and in kept import files (uploads, rejected-rows reports). "
                                "Only an audit row with a keyed hash of the id stays. Idempotent: an id "
                                "already erased (or never stored) answers 200 with `found: false`.",
-                   responses=inline_serializer("Erasure", {
+                   responses={200: inline_serializer("Erasure", {
                        "found": serializers.BooleanField(), "id_hash": serializers.CharField(),
                        "orders": serializers.IntegerField(), "order_lines": serializers.IntegerField(),
                        "events": serializers.IntegerField(), "scores": serializers.IntegerField(),
                        "interests": serializers.IntegerField(), "recommendations": serializers.IntegerField(),
                        "export_files_rewritten": serializers.IntegerField(),
-                       "import_files_rewritten": serializers.IntegerField()}),
+                       "import_files_rewritten": serializers.IntegerField()})},
                    examples=[OpenApiExample("erased", value={
                        "found": True, "id_hash": "3b5d…", "orders": 4, "order_lines": 9, "events": 120,
                        "scores": 6, "interests": 4, "recommendations": 20, "export_files_rewritten": 1,

@@ -13,6 +13,9 @@ class ReviewOutputSerializer(serializers.ModelSerializer):
     customer_id = serializers.CharField(source="customer.external_id", allow_null=True, default=None)
     product_id = serializers.CharField(source="product.external_id", allow_null=True, default=None)
     aspects = serializers.ListField(child=serializers.CharField(), help_text=f"Any of {', '.join(ASPECTS)}.")
+    # "" until the review is analysed (the schema's enum says so, as the answers do)
+    sentiment = serializers.ChoiceField(choices=[*SENTIMENTS, ""], allow_blank=True,
+                                        help_text="positive, neutral or negative; empty until the review is analysed.")
 
     class Meta:
         model = Review

@@ -113,3 +113,11 @@ def test_saved_segment_ids_stay_within_the_documented_maximum(clients, shop, sch
     assert f"No segment {maximum} in this shop" in created["message"]
     assert_error(clients["admin"].post("/api/v1/segments/", {"name": "m", "filters": {"segment": maximum + 1}},
                                        format="json"), 400)
+
+
+def test_the_schema_documents_an_erasures_answer_and_an_unanalysed_reviews_sentiment(schema):
+    erase = schema["paths"]["/api/v1/customers/{customer_id}/"]["delete"]["responses"]
+    assert "200" in erase and "204" not in erase
+    review = schema["components"]["schemas"]["ReviewOutput"]["properties"]["sentiment"]
+    enums = [schema["components"]["schemas"][one["$ref"].rsplit("/", 1)[1]]["enum"] for one in review["oneOf"]]
+    assert [""] in enums  # drf-spectacular writes a blank choice as oneOf [SentimentEnum, BlankEnum]
