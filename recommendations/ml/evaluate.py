@@ -9,6 +9,7 @@ leak in. The hybrid's weights are fit by applying the same split again *inside* 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -246,30 +247,38 @@ def evaluate_recommenders(
     as_of: pd.Timestamp | None = None,
     config: RecommenderConfig,
     visual_pairs: pd.DataFrame | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> EvaluationResult:
     """HitRate/Recall/NDCG@k, catalogue coverage and popularity bias for every recommender (see module doc).
 
-    `visual_pairs`: the pictures' neighbours (product_id, similar_id, score) for the visual source."""
+    `visual_pairs`: the pictures' neighbours (product_id, similar_id, score) for the visual source; `progress`
+    hears each step's name (the whole takes from seconds to minutes)."""
+    say = progress or (lambda _message: None)
     if as_of is not None:
         interactions = interactions[interactions["ts"] <= as_of]
     split = temporal_split(interactions, quantile=config.validation_quantile)
     empty = RecommenderMetrics(0.0, 0.0, 0.0, 0.0, 0.0)
     if split.cutoff is None or split.holdout.empty:
         return EvaluationResult(k, 0, {name: empty for name in ALL_NAMES})
+    say(f"holding out the orders after {pd.Timestamp(split.cutoff).date()}: "
+        f"{split.holdout['customer_id'].nunique():,} customers")
     data = build_interaction_data(split.train, products, customers, config=config, as_of=split.cutoff)
     rows, targets = holdout_targets(data, split.holdout)
     exclude = exclusion_matrix(data, config)
     similarity = content_similarity(products.reset_index(drop=True), config)
     visual = visual_similarity(products.reset_index(drop=True), visual_pairs)
+    say("fitting the hybrid on a validation split of the training orders")
     fit = validation_hybrid(split.train, products, customers, k=k, config=config, content_similarity=similarity,
                             visual_similarity=visual)
     config = fit.tuned_config(config)
+    say(f"fitting every recommender on the training orders (the hybrid: {fit.choice})")
     components = fit_recommenders(data, config, content_similarity=similarity, visual_similarity=visual)
     hybrid = HybridRecommender(config, fit.weights, components, ranker=fit.ranker).fit(data)
     recommenders = {**components, "hybrid": hybrid}
     pop_rank = popularity_ranks(data)
     n_active = max(int(data.active.sum()), 1)
     metrics = {}
+    say(f"ranking the held-out orders' products with each of {len(ALL_NAMES)} recommenders")
     for name in ALL_NAMES:
         items = recommenders[name].recommend(rows, k, exclude).items
         ranking = ranking_metrics(items, targets)

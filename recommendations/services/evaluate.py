@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from accounts.models import Shop
@@ -13,18 +15,22 @@ from ..selectors import recommender_frames, similar_products_frame
 from .build import recommender_config
 
 
-def recommendations_evaluate(*, shop: Shop, k: int = 10, data_report: bool = False) -> dict:
+def recommendations_evaluate(*, shop: Shop, k: int = 10, data_report: bool = False,
+                             progress: Callable[[str], None] | None = None) -> dict:
     """Hold out each customer's last order; metrics@k of every recommender and the hybrid, side by side.
 
     `data_report`: add the held-out data's shape (share of test products the customer bought before, share
     never seen in training)."""
+    if progress is not None:
+        progress("reading the shop's order lines and events")
     frames = recommender_frames(shop_id=shop.pk)
     if not (frames.interactions["kind"] == "purchase").any():
         raise UserError(f"Shop '{shop.slug}' has no order lines, so there is nothing to evaluate: recommendations "
                         "learn which products customers bought. Import them first: import_data order_lines FILE "
                         "(order_id, product_id, quantity).")
     result = evaluate_recommenders(frames.interactions, frames.products, frames.customers, k=k,
-                                   config=recommender_config(shop=shop), visual_pairs=frames.visual)
+                                   config=recommender_config(shop=shop), visual_pairs=frames.visual,
+                                   progress=progress)
     report = result.to_dict()
     if not report.get("customers"):
         raise UserError(f"No customer of shop '{shop.slug}' has an order to hold out after an earlier one: the "

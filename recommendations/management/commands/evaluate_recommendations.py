@@ -17,7 +17,8 @@ class Command(ShopCommand):
                             help="add the share of held-out products the customer bought before, and never seen")
 
     def handle_shop(self, shop, **options):
-        report = recommendations_evaluate(shop=shop, k=options["k"], data_report=options["data_report"])
+        report = recommendations_evaluate(shop=shop, k=options["k"], data_report=options["data_report"],
+                                          progress=self.progress)
         if options["json"]:
             self.print_json(report)
             return
