@@ -24,6 +24,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -80,11 +81,14 @@ class AnalysisOutcome:
 
 
 def reviews_analyze(*, shop: Shop, config: SentimentConfig = SentimentConfig(),
-                    aspect_config: AspectConfig = AspectConfig()) -> AnalysisOutcome:
+                    aspect_config: AspectConfig = AspectConfig(),
+                    progress: Callable[[str], None] | None = None) -> AnalysisOutcome:
     """Learn sentiment from the shop's stars, find every review's aspects, and write both onto the reviews.
 
     Every review is rewritten (sentiment, probabilities, aspects, a guessed language where none was given);
-    the analysis row keeps the cross-validated metrics and the statement analysts read."""
+    the analysis row keeps the cross-validated metrics and the statement analysts read. `progress` hears each
+    step (a few minutes on a big shop)."""
+    say = progress or (lambda _message: None)
     started = time.monotonic()
     frame = reviews_frame(shop=shop)
     if frame.empty:
@@ -92,7 +96,10 @@ def reviews_analyze(*, shop: Shop, config: SentimentConfig = SentimentConfig(),
                                                  statement="No reviews yet: import some with import_data reviews.",
                                                  seconds=time.monotonic() - started)
         return AnalysisOutcome(analysis=analysis, reviews=0, seconds=analysis.seconds)
+    rated = int(frame["rating"].notna().sum())
+    say(f"learning sentiment from {rated:,} rated reviews (cross-validated) and scoring all {len(frame):,}")
     result = sentiment_fit_score(frame, config=config)
+    say("finding each review's aspects (delivery, quality, price, …)")
     texts = (frame["title"] + " " + frame["text"]).str.strip().tolist()
     labels = star_labels(frame["rating"])
     # Unrated reviews join the themes by the model's verdict (where it is confident).
@@ -104,6 +111,7 @@ def reviews_analyze(*, shop: Shop, config: SentimentConfig = SentimentConfig(),
         run_key = f"{timezone.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         artifact = str(artifact_write(artifact_folder(shop_slug=shop.slug, task="sentiment", run_key=run_key,
                                                       algorithm="sentiment"), result.model.save))
+    say("writing the verdicts onto the reviews")
     with transaction.atomic():
         count = _scores_write(frame["id"].to_numpy(), result, aspects.aspects, given=frame["language"].to_numpy())
         analysis = ReviewAnalysis.objects.create(

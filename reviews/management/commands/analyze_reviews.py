@@ -13,7 +13,7 @@ class Command(ShopCommand):
 
     def handle_shop(self, target_shop, *args, **options):
         self.progress(f"Analysing the reviews of shop {target_shop.slug}…")
-        outcome = reviews_analyze(shop=target_shop)
+        outcome = reviews_analyze(shop=target_shop, progress=self.progress)
         document = outcome.as_json()
         if options["json"]:
             self.print_json(document)
