@@ -3,8 +3,9 @@
 `ApiCursorPagination` (DRF's cursor on an indexed ordering) serves model lists; the view may choose
 the ordering per request with `get_cursor_ordering()`. `SnapshotCursorPagination` serves lists whose
 order is a computed expression (the at-risk list, segment members): its cursor names the scoring
-run and a position in it. A run's scores never change once it succeeded, so paging through one run
-never shows a customer twice or skips one, even when a new run lands meanwhile."""
+run and a position in it, so a new run landing meanwhile does not move the pages. A customer re-scored in
+place within the run (they ordered: predictions.services.rescoring) may move, and show twice or not at all
+while a client pages; the README says so."""
 
 from __future__ import annotations
 
