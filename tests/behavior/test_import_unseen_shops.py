@@ -13,9 +13,9 @@ from behavior.models import Order
 pytestmark = pytest.mark.django_db
 
 
-def _import(shop, path, *args):
+def _import(shop, path, *args, kind="orders"):
     out = io.StringIO()
-    call_command("import_data", "orders", str(path), "--shop", shop.slug, *args, stdout=out)
+    call_command("import_data", kind, str(path), "--shop", shop.slug, *args, stdout=out)
     return json.loads(out.getvalue().strip().splitlines()[-1])
 
 
@@ -150,9 +150,7 @@ def test_a_value_that_cannot_be_read_is_left_empty_and_its_row_kept(shop, tmp_pa
     path.write_text("customer_id,email,name,country,signup_at,marketing_consent\n"
                     "27,ines@example.com,Ines Nowak,DE,someday,maybe\n"
                     "28,jo@example.com,Jo,FR,2024-01-02,yes\n")
-    out = io.StringIO()
-    call_command("import_data", "customers", str(path), "--shop", shop.slug, stdout=out)
-    document = json.loads(out.getvalue().strip().splitlines()[-1])
+    document = _import(shop, path, kind="customers")
     assert (document["inserted"], document["rejected"], document["blanked"]) == (2, 0, 2)
     assert "2 value(s) could not be read and were left empty" in capsys.readouterr().err
     ines = Customer.objects.get(shop=shop, external_id="27")
@@ -176,10 +174,7 @@ def test_trackers_event_names_are_stored_as_the_models_names_and_unread_types_ar
                     "C1,Product Added,P1,2024-02-01T10:01:00Z\n"
                     "C1,view_item,P2,2024-02-01T10:02:00Z\n"
                     "C1,Newsletter Opened,,2024-02-01T10:03:00Z\n")
-    out = io.StringIO()
-    call_command("import_data", "events", str(path), "--shop", shop.slug, "--map", "type=event",
-                 "--map", "occurred_at=timestamp", stdout=out)
-    document = json.loads(out.getvalue().strip().splitlines()[-1])
+    document = _import(shop, path, "--map", "type=event", "--map", "occurred_at=timestamp", kind="events")
     assert document["inserted"] == 4 and document["unknown_types"] == {"Newsletter Opened": 1}
     assert sorted(Event.objects.filter(shop=shop).values_list("type", flat=True)) == [
         "Newsletter Opened", "add_to_cart", "view", "view"]
@@ -211,9 +206,7 @@ def test_unix_times_in_seconds_milliseconds_and_microseconds_are_read(shop, tmp_
                     "C1,view,1512062683000\n"  # milliseconds
                     "C1,view,1512062684000500\n"  # microseconds (GA4's event_timestamp)
                     "C1,view,20171130\n")  # GA4's event_date: a day
-    out = io.StringIO()
-    call_command("import_data", "events", str(path), "--shop", shop.slug, stdout=out)
-    assert json.loads(out.getvalue().strip().splitlines()[-1])["inserted"] == 4
+    assert _import(shop, path, kind="events")["inserted"] == 4
     moments = sorted(m.isoformat() for m in Event.objects.filter(shop=shop).values_list("occurred_at", flat=True))
     assert moments == ["2017-11-30T00:00:00+00:00", "2017-11-30T17:24:42+00:00", "2017-11-30T17:24:43+00:00",
                        "2017-11-30T17:24:44.000500+00:00"]
@@ -237,10 +230,8 @@ def test_a_shopify_products_export_keeps_the_first_rows_title_beside_its_variant
                     ",,,,\n"
                     "blue-mug,,,4.50,\n"
                     "red-cup,Red cup,Acme,3.00,\n")
-    out = io.StringIO()
-    call_command("import_data", "products", str(path), "--shop", shop.slug, "--map", "product_id=Handle",
-                 "--map", "title=Title", "--map", "brand=Vendor", "--map", "price=Variant Price",
-                 "--map", "image_url=Image Src", stdout=out)
+    _import(shop, path, "--map", "product_id=Handle", "--map", "title=Title", "--map", "brand=Vendor",
+            "--map", "price=Variant Price", "--map", "image_url=Image Src", kind="products")
     mug = Product.objects.get(shop=shop, external_id="blue-mug")
     assert (mug.title, mug.brand, str(mug.price), mug.image_url) == (
         "Blue mug", "Acme", "4.50", "https://img.example/mug.jpg")
@@ -253,8 +244,7 @@ def test_one_country_written_several_ways_is_one_country(shop, tmp_path, import_
     path = tmp_path / "customers.csv"
     path.write_text("customer_id,country\n1,DE\n2,Deutschland\n3,germany\n4,DEU\n5,UK\n6,GB\n7,United States\n"
                     "8,Atlantis\n")
-    out = io.StringIO()
-    call_command("import_data", "customers", str(path), "--shop", shop.slug, stdout=out)
+    _import(shop, path, kind="customers")
     countries = dict(Customer.objects.filter(shop=shop).values_list("external_id", "country"))
     assert countries == {"1": "DE", "2": "DE", "3": "DE", "4": "DE", "5": "GB", "6": "GB", "7": "US",
                          "8": "Atlantis"}
@@ -266,11 +256,9 @@ def test_a_return_line_says_what_to_do_and_ignored_columns_are_named_as_written(
     assert _import(shop, orders)["ignored_columns"] == ["Country"]
     lines = tmp_path / "lines.csv"
     lines.write_text("order_id,product_id,quantity\n536366,P1,-2\n536366,P2,1\n")
-    out = io.StringIO()
-    call_command("import_data", "order_lines", str(lines), "--shop", shop.slug, stdout=out)
     import csv
 
-    with open(json.loads(out.getvalue().strip().splitlines()[-1])["report"], encoding="utf-8") as handle:
+    with open(_import(shop, lines, kind="order_lines")["report"], encoding="utf-8") as handle:
         (row,) = list(csv.DictReader(handle))
     assert row["reason"].startswith("negative value (a returned item is not a purchase: give the order it came "
                                     "from the status refunded")
