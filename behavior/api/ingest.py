@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
@@ -21,6 +21,7 @@ from behavior.ingest import postgres
 from behavior.ingest.common import BatchResult
 from behavior.ingest.formats import SPECS, Batch, Reject, plan_build
 from behavior.ingest.parse import batches_parse
+from behavior.ingest.values import event_type_canonical
 from behavior.models import Event
 from behavior.signals import data_arrived
 
@@ -199,27 +200,11 @@ def _parse(kind: str, rows: list[tuple[int, list[str]]]) -> Batch:
 
 def _write(*, shop: Shop, kind: str, batch: Batch, create_missing: bool, fields_of=None) -> BatchResult:
     """Write `batch` (inside the caller's transaction). `fields_of(line)`: the fields the item on that line named;
-    a stored row then keeps the values of the fields its item left out, as a re-imported file without that column
-    leaves them (an explicit null clears one): rows are written in groups naming the same fields."""
+    a stored row keeps the values of the fields its item left out, as a re-imported file without that column
+    leaves them (an explicit null clears one): see postgres.batch_write."""
     plan = plan_build(kind=kind, header=SPECS[kind].names)
-    if fields_of is None:
-        return postgres.batch_write(shop_id=shop.pk, plan=plan, batch=batch, create_missing=create_missing)
-    groups: dict[frozenset, list] = {}
-    for row in batch.rows:
-        groups.setdefault(fields_of(row[0]), []).append(row)
-    total = BatchResult()
-    for fields, rows in groups.items():
-        named = replace(plan, indexes=tuple(i if c.required or c.name in fields else None
-                                            for c, i in zip(plan.spec.columns, plan.indexes, strict=True)))
-        result = postgres.batch_write(shop_id=shop.pk, plan=named, batch=Batch(rows=rows),
-                                      create_missing=create_missing)
-        total.inserted += result.inserted
-        total.updated += result.updated
-        total.duplicates += result.duplicates
-        total.stubs += result.stubs
-        total.rejects.extend(result.rejects)
-        total.customers_changed.update(result.customers_changed)
-    return total
+    return postgres.batch_write(shop_id=shop.pk, plan=plan, batch=batch, create_missing=create_missing,
+                                fields_of=fields_of)
 
 
 def _lines_not_sent_remove(shop: Shop, *, orders: list[str], kept: list[tuple[str, str]]) -> int:
@@ -227,11 +212,13 @@ def _lines_not_sent_remove(shop: Shop, *, orders: list[str], kept: list[tuple[st
     if not orders:
         return 0
     with connection.cursor() as cursor:
+        # a line whose product was deleted (product_id NULL) is not among those sent either
         cursor.execute(
-            "DELETE FROM behavior_orderline l USING behavior_order o, catalog_product p"
+            "DELETE FROM behavior_orderline l USING behavior_order o"
             " WHERE o.shop_id = %(shop)s AND o.external_id = ANY(%(orders)s) AND l.order_id = o.id"
-            " AND p.id = l.product_id AND NOT EXISTS (SELECT 1 FROM unnest(%(o)s::text[], %(p)s::text[]) AS k(o, p)"
-            " WHERE k.o = o.external_id AND k.p = p.external_id)",
+            " AND NOT EXISTS (SELECT 1 FROM unnest(%(o)s::text[], %(p)s::text[]) AS k(o, p)"
+            " JOIN catalog_product p ON p.shop_id = %(shop)s AND p.external_id = k.p"
+            " WHERE k.o = o.external_id AND p.id = l.product_id)",
             {"shop": shop.pk, "orders": orders, "o": [o for o, _ in kept], "p": [p for _, p in kept]})
         return cursor.rowcount
 
@@ -270,7 +257,7 @@ def events_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
 def _unknown_types(items: list, rejected: set[int]) -> dict[str, int]:
     """Accepted events whose type is none of Event.Type's (stored, but no model reads them), by type."""
     known = set(Event.Type.values)
-    found = Counter(item["type"].strip() for index, item in enumerate(items)
+    found = Counter(event_type_canonical(item["type"].strip()) for index, item in enumerate(items)
                     if index not in rejected and isinstance(item, dict) and isinstance(item.get("type"), str))
     return {name: count for name, count in sorted(found.items()) if name not in known}
 
@@ -339,25 +326,29 @@ def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
     stored = duplicates = updated = lines_stored = 0
     if batch.rows:
         with transaction.atomic():
-            for _ in range(2):
+            while True:
                 # A line refused by the writer (an unknown product under create_missing=false) refuses its order:
-                # the orders and lines are written again without the orders holding one.
+                # the orders and lines are written again without the orders holding one. Each pass drops at least
+                # one order, so this ends.
                 attempt = transaction.savepoint()
                 result = _write(shop=shop, kind="orders", batch=batch, create_missing=create_missing,
                                 fields_of=lambda line: frozenset(items[line]) - {"lines"} | {"order_id"})
-                lines_result = (_write(shop=shop, kind="order_lines", batch=line_batch, create_missing=create_missing)
-                                if line_batch.rows else BatchResult())
-                refused = {line_owner[r.line][0]: r for r in lines_result.rejects}
-                refused = {index: r for index, r in refused.items()
-                           if index not in {r.line for r in result.rejects}}  # an order refused itself says why
+                # the lines of an order the writer refused (an unknown customer) are not written: not its own
+                # lines, nor does it lose its stored ones
+                refused_orders = {r.line for r in result.rejects}
+                lines_kept = [row for row in line_batch.rows if line_owner[row[0]][0] not in refused_orders]
+                lines_result = (_write(shop=shop, kind="order_lines", batch=Batch(rows=lines_kept),
+                                       create_missing=create_missing) if lines_kept else BatchResult())
+                refused = {}
+                for r in lines_result.rejects:
+                    refused.setdefault(line_owner[r.line][0], r)
                 if not refused:
                     break
                 transaction.savepoint_rollback(attempt)
-                for r in lines_result.rejects:
-                    index, j = line_owner[r.line]
-                    if refused.get(index) is r:
-                        rejected.append(ItemRejected(index, f"lines.{j}.{r.column}", _reason_code(r.reason),
-                                                     f"line {j}: {r.reason}"))
+                for index, r in refused.items():
+                    j = line_owner[r.line][1]
+                    rejected.append(ItemRejected(index, f"lines.{j}.{r.column}", _reason_code(r.reason),
+                                                 f"line {j}: {r.reason}"))
                 batch.rows = [row for row in batch.rows if row[0] not in refused]
                 line_batch.rows = [row for row in line_batch.rows if line_owner[row[0]][0] not in refused]
             rejected.extend(_rejects(result.rejects, int))
@@ -365,8 +356,9 @@ def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
             lines_stored = lines_result.inserted + lines_result.updated
             # An order sent with `lines` holds those lines and no others (sent without `lines`, it keeps its own).
             removed = _lines_not_sent_remove(
-                shop, orders=[row[1] for row in batch.rows if items[row[0]].get("lines") is not None],
-                kept=[(row[1], row[2]) for row in line_batch.rows])
+                shop, orders=[row[1] for row in batch.rows
+                              if items[row[0]].get("lines") is not None and row[0] not in refused_orders],
+                kept=[(row[1], row[2]) for row in lines_kept])
         _arrived(shop, "orders", stored + updated + removed)
     rejected.sort(key=lambda r: r.index)
     return BatchOutcome(stored=stored, duplicates=duplicates, updated=updated, lines_stored=lines_stored,

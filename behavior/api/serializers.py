@@ -35,7 +35,9 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
 
 
 class CustomerFilterSerializer(serializers.Serializer):
-    country = serializers.CharField(required=False, max_length=64, help_text="Exact country (case-insensitive).")
+    country = serializers.CharField(
+        required=False, max_length=64,
+        help_text="A country by its ISO code or name (Germany, DE and DEU are one), case-insensitive.")
     is_stub = serializers.BooleanField(required=False, allow_null=True, default=None,
                                        help_text="Only stand-ins created for unknown ids (true) or only real ones.")
     created_after = serializers.DateTimeField(required=False)

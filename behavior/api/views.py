@@ -8,6 +8,7 @@ from rest_framework import exceptions, generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from behavior.ingest.values import country_canonical
 from behavior.models import Customer
 from ecomsight.api.schema import documented_get
 from ecomsight.api.views import PAGING, ShopApiMixin, query_names
@@ -55,7 +56,7 @@ class CustomerListApi(ShopApiMixin, generics.ListAPIView):
         self._filters = data = query.validated_data
         qs = Customer.objects.filter(shop=self.shop)
         if data.get("country"):
-            qs = qs.filter(country__iexact=data["country"])
+            qs = qs.filter(country__iexact=country_canonical(data["country"]))  # "Germany" is DE, as stored
         if data.get("is_stub") is not None:
             qs = qs.filter(is_stub=data["is_stub"])
         if data.get("created_after"):

@@ -217,11 +217,11 @@ def _columns_check(plan: Plan, frame: pd.DataFrame | None, line: np.ndarray, rej
     keep = np.flatnonzero(alive)
     columns = {"line": line[keep]}
     columns.update((name, values[keep]) for name, values in out.items())
+    columns["idempotency_key"] = _event_keys(columns)  # of the row as written, as rows._finish_events
     kinds = pd.unique(columns["type"])
     if any(event_type_canonical(kind) != kind for kind in kinds):
         columns["type"] = pd.Series(columns["type"]).map({kind: event_type_canonical(kind) for kind in kinds}
                                                          ).to_numpy(dtype=object)
-    columns["idempotency_key"] = _event_keys(columns)
     return columns
 
 

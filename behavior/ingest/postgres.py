@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -101,10 +102,44 @@ EMPTY_REVIEW = "empty review: no text, title or rating"
 
 
 def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
-                ids: IdCache | None = None) -> BatchResult:
+                ids: IdCache | None = None, fields_of: Callable[[int], frozenset] | None = None) -> BatchResult:
     """Write one batch (inside the caller's transaction) and say what it did.
 
-    `ids`: the import's id cache (events use it; the caller commits or rolls it back with the batch)."""
+    `ids`: the import's id cache (events use it; the caller commits or rolls it back with the batch).
+    A stored row keeps the values of the fields its row does not give: columns the file lacks, values the parser
+    left empty (`batch.blanked`), and with `fields_of(line)` (the API's items) fields the item did not name.
+    Rows are then written in groups that give the same fields."""
+    absent: dict[int, frozenset] = {}
+    for reject in batch.blanked:
+        absent[reject.line] = absent.get(reject.line, frozenset()) | {reject.column}
+    if fields_of is not None:
+        names = frozenset(plan.spec.names)
+        for row in batch.rows:
+            absent[row[0]] = absent.get(row[0], frozenset()) | (names - fields_of(row[0]))
+    if not absent or plan.spec.kind == "events":
+        return _batch_write(shop_id=shop_id, plan=plan, batch=batch, create_missing=create_missing, ids=ids)
+    groups: dict[frozenset, list] = {}
+    for row in batch.rows:
+        groups.setdefault(absent.get(row[0], frozenset()), []).append(row)
+    total = BatchResult()
+    for missing, rows in groups.items():
+        # never the id (the first column) nor a required column: every row gives those
+        given = replace(plan, indexes=tuple(None if c.name in missing and not c.required and k else i
+                                            for k, (c, i) in enumerate(zip(plan.spec.columns, plan.indexes,
+                                                                           strict=True))))
+        result = _batch_write(shop_id=shop_id, plan=given, batch=Batch(rows=rows), create_missing=create_missing,
+                              ids=ids)
+        total.inserted += result.inserted
+        total.updated += result.updated
+        total.duplicates += result.duplicates
+        total.stubs += result.stubs
+        total.rejects.extend(result.rejects)
+        total.customers_changed.update(result.customers_changed)
+    return total
+
+
+def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
+                 ids: IdCache | None = None) -> BatchResult:
     result = BatchResult()
     if not batch.good:
         return result
@@ -121,8 +156,13 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
         else:
             _stage(cursor, plan, batch.rows)
         if kind == "reviews":
-            cursor.execute(f"DELETE FROM {STAGE} WHERE text IS NULL AND title IS NULL AND rating IS NULL "
-                           "RETURNING line")
+            # Empty: no text, title nor rating. A row that leaves one of them out (an API item naming only what
+            # changes) is empty only when it would be a new review; a stored one keeps what it is not given.
+            stored = ("" if {"text", "title", "rating"} <= plan.present else
+                      " AND NOT EXISTS (SELECT 1 FROM behavior_review t WHERE t.shop_id = %(shop)s"
+                      " AND t.external_id = s.review_id)")
+            cursor.execute(f"DELETE FROM {STAGE} s WHERE text IS NULL AND title IS NULL AND rating IS NULL{stored} "
+                           "RETURNING line", {"shop": shop_id})
             result.rejects.extend(Reject(line, "text", "", EMPTY_REVIEW) for (line,) in cursor.fetchall())
         if kind in ("orders", "events", "reviews"):
             _references(cursor, shop_id, result, field="customer_id", table="behavior_customer", label="customer",

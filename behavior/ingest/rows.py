@@ -158,13 +158,14 @@ def _orders_finisher():
 
 def _finish_events(out: list) -> None:
     # out: [line, event_id, customer_id, type, product_id, occurred_at, session_id, properties, key]
-    out[3] = event_type_canonical(out[3])
     event_id = out[1]
     if event_id:
         out[8] = hashlib.md5(("id:" + event_id).encode(), usedforsecurity=False).hexdigest()
     else:
         out[8] = event_idempotency_key(event_id=None, customer_id=out[2], type=out[3], product_id=out[4],
                                        occurred_at=out[5], session_id=out[6], properties=out[7])
+    # The key is the row's as written (a file imported before the type was renamed stores nothing new again).
+    out[3] = event_type_canonical(out[3])
 
 
 def _finish_reviews(out: list) -> None:

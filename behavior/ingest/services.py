@@ -75,7 +75,7 @@ class ImportResult:
     # Values of stored rows that could not be read and were left empty (listed in the report with their reason).
     blanked: int = 0
     blanked_reason: str = ""  # the commonest of them ("signup_at: unparseable date"), for people; not in the JSON
-    # Events: stored events of a type no model reads ({type: count}), as the API's batches say too.
+    # Events: the file's events of a type no model reads ({type: count}), as the API's batches say too.
     unknown_types: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:

@@ -349,13 +349,16 @@ def _countries() -> dict[str, str]:
     return {**names, **_COUNTRY_NAMES}
 
 
-def _country(value: str, column: Column) -> str:
+def country_canonical(value: str) -> str:
     """A country as ISO 3166 alpha-2 ("Germany", "DEU", "Deutschland", "de" → "DE"), so one country is one
-    country in forecasts, alerts and filters; a name we do not know is kept as written."""
-    code = _countries().get(value.strip().lower())
-    if code is not None:
-        return code
-    return _text(value, column)
+    country in forecasts, alerts and filters; a name we do not know is returned as written. Imports store it so,
+    and filters read theirs so."""
+    return _countries().get(value.strip().lower(), value)
+
+
+def _country(value: str, column: Column) -> str:
+    code = country_canonical(value)
+    return code if code is not value else _text(value, column)
 
 
 CONVERTERS: dict[str, Callable[[str, Column], str]] = {

@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Shop
+from behavior.ingest.values import country_canonical
 from behavior.models import Customer, Order, Review
 from catalog.models import Category
 from predictions.filters import SORTS, AtRiskFilter
@@ -249,14 +250,15 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
     elif flt.brand:
         qs = qs.filter(customer_id__in=_buyers(shop, lines__product__brand__iexact=flt.brand))
     if flt.country:
-        qs = qs.filter(customer_id__in=Customer.objects.filter(shop=shop, country__iexact=flt.country).values("pk"))
+        qs = qs.filter(customer_id__in=Customer.objects.filter(
+            shop=shop, country__iexact=country_canonical(flt.country)).values("pk"))  # "Germany" is DE
     if flt.negative_review_days is not None:
         qs = qs.filter(customer_id__in=Review.objects.filter(
             shop=shop, sentiment=Review.Sentiment.NEGATIVE, created_at__lte=ref,
             created_at__gt=ref - timedelta(days=flt.negative_review_days)).values("customer_id"))
     if flt.segment is not None:
         segment = Segment.objects.filter(shop=shop, pk=flt.segment).first()
-        if segment is None or depth >= MAX_SEGMENT_DEPTH:
+        if segment is None or depth > MAX_SEGMENT_DEPTH:
             # a deleted or foreign segment, or a loop of segments (refused when saved), matches nobody rather
             # than everybody
             return qs.none()

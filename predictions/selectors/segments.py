@@ -95,8 +95,14 @@ def segment_list_window(*, shop: Shop, segment: Segment, run_id: int | None, sta
 def segment_problems(*, segment: Segment) -> tuple[str, ...]:
     """Why a saved filter no longer validates (empty when it does). A broken segment has no members, cannot
     be exported, and its pages say so: saved filters are checked by the same validator as the at-risk page
-    and the API, and one stored before a bound existed (days_min=10**23) must not fail every page."""
-    return AtRiskFilter.from_dict(segment.filters or {}).errors
+    and the API, and one stored before a bound existed (days_min=10**23) must not fail every page. A segment
+    built on a segment since deleted (saved before deleting one was refused) matches nobody too, and says so."""
+    flt = AtRiskFilter.from_dict(segment.filters or {})
+    if flt.errors:
+        return flt.errors
+    if flt.segment is not None and not Segment.objects.filter(shop_id=segment.shop_id, pk=flt.segment).exists():
+        return (f"It is built on segment {flt.segment}, which no longer exists: it matches nobody.",)
+    return ()
 
 
 @dataclass(frozen=True)
@@ -148,7 +154,7 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
     segment = segment_get(shop=shop, segment_id=segment_id)
     flt = AtRiskFilter.from_dict(segment.filters)
     words = filter_in_words(shop=shop, flt=flt) or ["Every scored customer"]
-    problems = flt.errors
+    problems = segment_problems(segment=segment)
     if problems:
         words = ["Nobody: the saved filter is broken"]
     run = scoring_run_current(shop=shop)

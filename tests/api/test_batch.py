@@ -210,3 +210,35 @@ def test_resending_an_order_or_review_with_fewer_fields_keeps_the_others(clients
     assert (review.rating, review.text, review.customer.external_id, review.product.external_id) == (
         5, "Changed my mind", "C1", "P1")
     assert review.created_at is not None
+
+
+def test_a_review_update_naming_only_its_language_is_an_update_not_an_empty_review(clients, shop):
+    reviews = "/api/v1/reviews/batch/"
+    clients["analyst"].post(reviews, [{"review_id": "R1", "rating": 2, "text": "Late"}], format="json")
+    body = clients["analyst"].post(reviews, [{"review_id": "R1", "language": "de"}], format="json").json()
+    assert (body["updated"], body["rejected"]) == (1, [])
+    empty = clients["analyst"].post(reviews, [{"review_id": "R2", "language": "de"}], format="json").json()
+    assert [r["code"] for r in empty["rejected"]] == ["empty"]  # a new review needs text, a title or stars
+
+
+def test_an_order_the_writer_refuses_keeps_its_stored_lines(clients, shop):
+    client = clients["analyst"]
+    client.post(ORDERS, [{"order_id": "K1", "customer_id": "C1", "placed_at": "2026-05-01",
+                          "lines": [{"product_id": "P1"}, {"product_id": "P2"}]}], format="json")
+    # sent again naming a customer the shop does not have, under create_missing=false: refused whole
+    body = client.post(f"{ORDERS}?create_missing=false", [{"order_id": "K1", "customer_id": "NOBODY",
+                                                           "placed_at": "2026-05-01",
+                                                           "lines": [{"product_id": "P1"}]}], format="json").json()
+    assert [r["code"] for r in body["rejected"]] == ["unknown_customer"]
+    order = Order.objects.get(shop=shop, external_id="K1")
+    assert order.customer.external_id == "C1"
+    assert sorted(OrderLine.objects.filter(order=order).values_list("product__external_id", flat=True)) == [
+        "P1", "P2"]
+
+
+def test_customers_filtered_by_a_country_name_find_its_code(clients, shop):
+    Customer.objects.create(shop=shop, external_id="D1", country="DE")
+    Customer.objects.create(shop=shop, external_id="F1", country="FR")
+    for written in ("Germany", "de", "DEU"):
+        ids = [c["id"] for c in clients["admin"].get("/api/v1/customers/", {"country": written}).json()["results"]]
+        assert ids == ["D1"], written

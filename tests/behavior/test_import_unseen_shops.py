@@ -178,7 +178,7 @@ def test_trackers_event_names_are_stored_as_the_models_names_and_unread_types_ar
     assert document["inserted"] == 4 and document["unknown_types"] == {"Newsletter Opened": 1}
     assert sorted(Event.objects.filter(shop=shop).values_list("type", flat=True)) == [
         "Newsletter Opened", "add_to_cart", "view", "view"]
-    assert "stored events of types no model reads: Newsletter Opened (1)" in capsys.readouterr().err
+    assert "events of types no model reads (rows of the file): Newsletter Opened (1)" in capsys.readouterr().err
 
 
 def test_a_file_of_another_kind_is_named_as_such(shop, tmp_path, import_dir, capsys):
@@ -262,3 +262,36 @@ def test_a_return_line_says_what_to_do_and_ignored_columns_are_named_as_written(
         (row,) = list(csv.DictReader(handle))
     assert row["reason"].startswith("negative value (a returned item is not a purchase: give the order it came "
                                     "from the status refunded")
+
+
+def test_a_value_left_empty_does_not_erase_what_is_stored(shop, tmp_path, import_dir):
+    from behavior.models import Customer
+
+    first = tmp_path / "first.csv"
+    first.write_text("customer_id,name,marketing_consent,signup_at\n27,Ines,no,2024-01-02\n")
+    _import(shop, first, kind="customers")
+    again = tmp_path / "again.csv"
+    again.write_text("customer_id,name,marketing_consent,signup_at\n27,Ines Nowak,maybe,someday\n")
+    assert _import(shop, again, kind="customers")["blanked"] == 2
+    ines = Customer.objects.get(shop=shop, external_id="27")
+    # the new name is stored; the refusal of marketing and the signup date stay as they were
+    assert (ines.name, ines.marketing_consent, ines.signup_at.date().isoformat()) == ("Ines Nowak", False,
+                                                                                      "2024-01-02")
+
+
+@pytest.mark.parametrize("method", ["rows", "auto"])
+def test_a_renamed_event_type_keeps_the_key_of_the_row_as_written(shop, tmp_path, import_dir, method, monkeypatch):
+    # so a file imported before trackers' names were read stores nothing new when imported again
+    from behavior.ingest import parse
+    from behavior.ingest.values import event_idempotency_key
+    from behavior.models import Event
+
+    monkeypatch.setattr(parse, "PARSE_METHOD", method)
+    path = tmp_path / "events.csv"
+    path.write_text("customer_id,type,occurred_at\nC1,Product Viewed,2024-02-01T10:00:00+00:00\n")
+    _import(shop, path, kind="events")
+    event = Event.objects.get(shop=shop)
+    assert event.type == "view"
+    assert event.idempotency_key.hex == event_idempotency_key(
+        event_id=None, customer_id="C1", type="Product Viewed", product_id=None,
+        occurred_at="2024-02-01T10:00:00+00:00", session_id=None, properties=None)

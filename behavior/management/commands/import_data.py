@@ -41,7 +41,8 @@ class Command(ShopCommand):
             if not sep or not field.strip() or not column.strip():
                 raise CommandError(f"--map expects FIELD=COLUMN, got '{item}'.")
             column_map[field.strip()] = column.strip()
-        guessed, hints = _columns_guessed(options["kind"], options["file"], column_map,
+        header = _file_header(options["file"])  # read once for the two checks below; the import reads the file
+        guessed, hints = _columns_guessed(options["kind"], header, column_map,
                                           first_of_kind=_first_of_kind(target_shop, options["kind"]))
         for field, column in guessed.items():
             self.progress(f"reading {field} from the column '{column}' (--map {field}=COLUMN to choose another)")
@@ -49,7 +50,7 @@ class Command(ShopCommand):
         for field, column in hints.items():
             self.progress(f"the column '{column}' looks like {field}, which is not read: --map {field}={column} "
                           "reads it")
-        other = _kind_reading_more(options["kind"], options["file"], column_map)
+        other = _kind_reading_more(options["kind"], header, column_map)
         if other:
             self.progress(f"the file looks like {other[0]} rather than {options['kind']}: {other[0]} reads its "
                           f"columns {', '.join(other[1])}, {options['kind']} only {', '.join(other[2]) or 'none'}. "
@@ -83,9 +84,9 @@ class Command(ShopCommand):
         if result.unknown_types:
             named = ", ".join(f"{name} ({count:,})" for name, count in
                               sorted(result.unknown_types.items(), key=lambda item: -item[1])[:5])
-            self.progress(f"stored events of types no model reads: {named}. The models read view, add_to_cart, "
-                          "remove_from_cart, wishlist, search, review and login (and trackers' names for them, such "
-                          "as 'Product Viewed' or view_item); rename the others in the file to one of those.")
+            self.progress(f"events of types no model reads (rows of the file): {named}. The models read "
+                          f"{', '.join(Event.Type.values)} (and trackers' names for them, such as 'Product Viewed' "
+                          "or view_item); rename the others in the file to one of those.")
         if result.status == "succeeded" and not result.rows:
             # Succeeded all the same: a scheduled export of a day without new rows is a header alone.
             self.progress(f"{options['file']} holds a header and no data rows: nothing was imported.")
@@ -99,14 +100,21 @@ class Command(ShopCommand):
 OPTIONAL_IDS = {"orders": ("order_id", Order), "events": ("event_id", Event), "reviews": ("review_id", Review)}
 
 
-def _kind_reading_more(kind: str, path: str, column_map: dict[str, str]) -> tuple[str, list, list] | None:
-    """(another kind, the columns it would read, the columns `kind` reads) when another kind reads more of the
-    file's columns by name than `kind` does with its mapping (a products file imported as reviews); else None."""
+def _file_header(path: str):
+    """The file's Source (closed) for its header, or None when it cannot be read (the import says why)."""
     try:
         source = source_open(path)
     except ImportFileError:
         return None
     source.close()
+    return source
+
+
+def _kind_reading_more(kind: str, source, column_map: dict[str, str]) -> tuple[str, list, list] | None:
+    """(another kind, the columns it would read, the columns `kind` reads) when another kind reads more of the
+    file's columns by name than `kind` does with its mapping (a products file imported as reviews); else None."""
+    if source is None:
+        return None
     header = [h.strip().lower() for h in source.header]
     mapped = {c.strip().lower() for c in column_map.values()}
     read = [h for h in header if h in SPECS[kind].names or h in mapped]
@@ -119,7 +127,7 @@ def _first_of_kind(shop, kind: str) -> bool:
     return kind in OPTIONAL_IDS and not OPTIONAL_IDS[kind][1].objects.filter(shop=shop).exists()
 
 
-def _columns_guessed(kind: str, path: str, column_map: dict[str, str], *, first_of_kind: bool = False,
+def _columns_guessed(kind: str, source, column_map: dict[str, str], *, first_of_kind: bool = False,
                      ) -> tuple[dict[str, str], dict[str, str]]:
     """Columns under another obvious name ("Customer ID", "Order Date", "Amount": the synonyms the mapping page
     preselects) for fields neither named as ours nor mapped: (fields read from them; fields only named in a hint).
@@ -127,12 +135,10 @@ def _columns_guessed(kind: str, path: str, column_map: dict[str, str], *, first_
     (`first_of_kind`; order lines name orders by it). Other optional fields are only hinted: a file imported
     before without them would change its orders' derived ids (and add every order again) on a second import,
     and a column that only looks like a field ("Items" holding product names) would reject rows. Never a bare
-    "id" (which id?) nor a column already read for another field. Unreadable files are left to the import."""
-    try:
-        source = source_open(path)
-    except ImportFileError:
+    "id" (which id?) nor a column already read for another field. `source`: _file_header's (None: an unreadable
+    file, left to the import)."""
+    if source is None:
         return {}, {}
-    source.close()
     mapped = {f.strip().lower() for f in column_map}
     used = {c.strip().lower() for c in column_map.values()} | {h for h in source.header if h in SPECS[kind].names}
     guessed, hints = {}, {}
