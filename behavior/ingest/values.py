@@ -61,8 +61,11 @@ def event_type_canonical(value: str) -> str:
 # Yes / no as columns write it, consent exports (Mailchimp, Shopify, Klaviyo) included; "-" and spaces read as "_".
 TRUE_WORDS = {"1", "true", "t", "yes", "y", "on", "subscribed", "opted_in", "opt_in", "granted", "accepted",
               "ja", "oui", "si", "sí"}
+# Mailchimp's other statuses (cleaned: the address bounced; pending: never confirmed; transactional, archived)
+# are not consent to marketing.
 FALSE_WORDS = {"0", "false", "f", "no", "n", "off", "unsubscribed", "not_subscribed", "non_subscribed",
-               "opted_out", "opt_out", "denied", "declined", "nein", "non"}
+               "opted_out", "opt_out", "denied", "declined", "nein", "non", "cleaned", "pending", "transactional",
+               "archived"}
 CENT = Decimal("0.01")
 # The oldest date an import accepts: anything earlier is a placeholder or a typo (0001-01-01), not a sale.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
