@@ -316,7 +316,10 @@ def _currency(value: str, column: Column) -> str:
 
 
 def category_path_normalize(value: str) -> str:
-    """'Home>Kitchen ' → 'Home > Kitchen' (the form stored in catalog.Category.path)."""
+    """'Home>Kitchen ' → 'Home > Kitchen' (the form stored in catalog.Category.path). A path without ">" may
+    be written with "/" (Magento: 'Default Category/Men/Tops') or " | ": those separate levels too."""
+    if ">" not in value:
+        value = value.replace(" | ", ">").replace("/", ">")
     return " > ".join(part.strip() for part in value.split(">") if part.strip())
 
 

@@ -295,3 +295,17 @@ def test_a_renamed_event_type_keeps_the_key_of_the_row_as_written(shop, tmp_path
     assert event.idempotency_key.hex == event_idempotency_key(
         event_id=None, customer_id="C1", type="Product Viewed", product_id=None,
         occurred_at="2024-02-01T10:00:00+00:00", session_id=None, properties=None)
+
+
+def test_category_paths_written_with_slashes_or_bars_are_trees(shop, tmp_path, import_dir):
+    from catalog.models import Product
+
+    path = tmp_path / "magento.csv"
+    path.write_text("sku,name,categories\nP1,Yogurt,Grocery/Dairy/Yogurt\nP2,Milk,Grocery | Dairy\n"
+                    "P3,Cable,Home > Cables/Adapters\n")
+    _import(shop, path, "--map", "product_id=sku", "--map", "title=name", "--map", "category=categories",
+            kind="products")
+    paths = dict(Product.objects.filter(shop=shop).values_list("external_id", "category__path"))
+    # a path already written with ">" keeps its "/" inside a name
+    assert paths == {"P1": "Grocery > Dairy > Yogurt", "P2": "Grocery > Dairy", "P3": "Home > Cables/Adapters"}
+    assert Product.objects.get(shop=shop, external_id="P1").category.parent.path == "Grocery > Dairy"
