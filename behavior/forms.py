@@ -28,13 +28,13 @@ SYNONYMS = {
     "customer_id": ("customer", "customerid", "client_id", "user_id", "userid", "buyer_id", "id"),
     "product_id": ("product", "productid", "sku", "variant_sku", "handle", "item_id", "itemid", "article_id", "id"),
     "order_id": ("order", "orderid", "order_number", "invoice", "invoice_id", "id"),
-    "event_id": ("eventid", "id"),
+    "event_id": ("eventid", "message_id", "id"),  # messageId: Segment's
     "signup_at": ("signup", "signup_date", "created_at", "registered_at", "registration_date", "created"),
     "placed_at": ("order_date", "date", "created_at", "ordered_at", "timestamp", "datetime", "time"),
     # a moment before a day: GA4 exports event_timestamp (microseconds) beside event_date (the day alone)
     "occurred_at": ("timestamp", "event_timestamp", "original_timestamp", "datetime", "time", "event_time",
                     "created_at", "received_at", "date", "event_date"),
-    "type": ("event_type", "event", "action", "kind"),
+    "type": ("event_type", "event", "event_name", "action", "kind"),  # event_name: GA4's
     "session_id": ("session", "sessionid", "visit_id"),
     "total": ("amount", "order_total", "value", "revenue", "grand_total"),
     "unit_price": ("price", "item_price"),

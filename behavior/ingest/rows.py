@@ -24,7 +24,7 @@ from .values import (
 )
 
 # Kinds whose rows are kept when an optional value cannot be read (`lenient`): a customer whose signup date is
-# written as "1470128400", or a product whose price is "6,92 EUR" in a comma file, is still that customer or product
+# written as "03/08/2016", or a product whose price is "6,92 EUR" in a comma file, is still that customer or product
 # (rejected, it came back as a nameless stand-in when its orders arrived), and a review rated "1/10" still has its
 # text. Never lenient: the kind's id (its first column) and required columns. Orders and their lines stay strict:
 # an order's total, status or quantity is what it is about (an unreadable total column rejects every order, and

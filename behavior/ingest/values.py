@@ -245,7 +245,7 @@ def _bool(value: str, column: Column) -> str:
         return "true"
     if word in FALSE_WORDS:
         return "false"
-    raise RowError("not a yes/no value (expected true/false, 1/0, yes/no)")
+    raise RowError("not a yes/no value (expected true/false, 1/0, yes/no, subscribed/unsubscribed)")
 
 
 _STARS = re.compile(r"([0-9]+(?:[.,][0-9]+)?|one|two|three|four|five)"

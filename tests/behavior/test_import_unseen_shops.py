@@ -185,8 +185,12 @@ def test_a_file_of_another_kind_is_named_as_such(shop, tmp_path, import_dir, cap
     path = tmp_path / "products.csv"
     path.write_text("product_id,title,category,brand,price\nP1,Blue mug,Kitchen,Acme,4.00\n")
     call_command("import_data", "reviews", str(path), "--shop", shop.slug, stdout=io.StringIO())
-    assert ("the file looks like products rather than reviews: products reads its columns product_id, title, "
-            "category, brand, price, reviews only product_id, title") in capsys.readouterr().err
+    assert ("the file looks like products rather than reviews: products would read 5 of its columns, reviews 2"
+            in capsys.readouterr().err)
+    shopify = tmp_path / "products_export.csv"  # the platform's own names, read through the usual other names
+    shopify.write_text("Handle,Title,Vendor,Variant Price,Image Src\nblue-mug,Blue mug,Acme,4.00,\n")
+    call_command("import_data", "reviews", str(shopify), "--shop", shop.slug, stdout=io.StringIO())
+    assert "the file looks like products rather than reviews" in capsys.readouterr().err
     orders = tmp_path / "orders.csv"
     orders.write_text("order_id,customer_id,placed_at,total\nO1,C1,2024-01-01,5\n")
     _import(shop, orders)
@@ -217,6 +221,8 @@ def test_a_ga4_export_is_read_at_its_moments_not_its_days():
 
     header = ["event_date", "event_timestamp", "event_name", "user_id", "items_item_id"]
     assert column_guess("occurred_at", header) == "event_timestamp"
+    assert column_guess("type", header) == "event_name"
+    assert column_guess("event_id", ["messageId", "userId", "event"]) == "messageId"  # Segment
     assert column_guess("customer_id", header) == "user_id"
     assert column_guess("brand", ["Handle", "Title", "Vendor", "Variant Price"]) == "Vendor"
 

@@ -5,7 +5,7 @@ import time
 from django.core.management.base import CommandError
 
 from accounts.management.base import ShopCommand
-from behavior.forms import column_guess
+from behavior.forms import column_guess, kind_guess
 from behavior.ingest.formats import KINDS, SPECS, ImportFileError, source_open
 from behavior.models import Event, Order, Review
 from behavior.services import DEFAULT_BATCH_SIZE, data_import
@@ -52,9 +52,8 @@ class Command(ShopCommand):
                           "reads it")
         other = _kind_reading_more(options["kind"], header, column_map)
         if other:
-            self.progress(f"the file looks like {other[0]} rather than {options['kind']}: {other[0]} reads its "
-                          f"columns {', '.join(other[1])}, {options['kind']} only {', '.join(other[2]) or 'none'}. "
-                          f"If so, import it as {other[0]}.")
+            self.progress(f"the file looks like {other[0]} rather than {options['kind']}: {other[0]} would read "
+                          f"{other[1]} of its columns, {options['kind']} {other[2]}. If so, import it as {other[0]}.")
         started = time.monotonic()
 
         def report_progress(job):
@@ -110,17 +109,16 @@ def _file_header(path: str):
     return source
 
 
-def _kind_reading_more(kind: str, source, column_map: dict[str, str]) -> tuple[str, list, list] | None:
-    """(another kind, the columns it would read, the columns `kind` reads) when another kind reads more of the
-    file's columns by name than `kind` does with its mapping (a products file imported as reviews); else None."""
+def _kind_reading_more(kind: str, source, column_map: dict[str, str]) -> tuple[str, int, int] | None:
+    """(another kind, how many of the file's columns it would read, how many `kind` reads) when another kind reads
+    at least two more of them (by name or the usual other names: behavior.forms.kind_guess) than `kind` does with
+    its mapping (a products file imported as reviews); else None."""
     if source is None:
         return None
-    header = [h.strip().lower() for h in source.header]
-    mapped = {c.strip().lower() for c in column_map.values()}
-    read = [h for h in header if h in SPECS[kind].names or h in mapped]
-    best = max((k for k in SPECS if k != kind), key=lambda k: sum(h in SPECS[k].names for h in header))
-    theirs = [h for h in header if h in SPECS[best].names]
-    return (best, theirs, read) if len(theirs) > len(read) + 1 else None
+    _, counts = kind_guess(source.header_written)
+    ours = max(counts[kind], len(column_map))
+    best = max((k for k in counts if k != kind), key=lambda k: counts[k])
+    return (best, counts[best], ours) if counts[best] > ours + 1 else None
 
 
 def _first_of_kind(shop, kind: str) -> bool:
