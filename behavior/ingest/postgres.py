@@ -122,7 +122,9 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
     for row in batch.rows:
         groups.setdefault(absent.get(row[0], frozenset()), []).append(row)
     total = BatchResult()
-    for missing, rows in groups.items():
+    # Groups in the order of their last rows: each field then ends with the value of the last row giving it (a
+    # group writes its last row per id; a group written later whose rows give that field would hold a later row).
+    for missing, rows in sorted(groups.items(), key=lambda group: max(row[0] for row in group[1])):
         # never the id (the first column) nor a required column: every row gives those
         given = replace(plan, indexes=tuple(None if c.name in missing and not c.required and k else i
                                             for k, (c, i) in enumerate(zip(plan.spec.columns, plan.indexes,

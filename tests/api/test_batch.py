@@ -242,3 +242,15 @@ def test_customers_filtered_by_a_country_name_find_its_code(clients, shop):
     for written in ("Germany", "de", "DEU"):
         ids = [c["id"] for c in clients["admin"].get("/api/v1/customers/", {"country": written}).json()["results"]]
         assert ids == ["D1"], written
+
+
+def test_one_order_sent_three_times_in_one_batch_ends_as_its_last_items_say(clients, shop):
+    items = [{"order_id": "Z1", "customer_id": "C1", "placed_at": "2026-05-01", "status": "refunded", "total": 1},
+             {"order_id": "Z1", "customer_id": "C1", "placed_at": "2026-05-01", "status": "cancelled"},
+             {"order_id": "Z1", "customer_id": "C1", "placed_at": "2026-05-01", "status": "placed", "total": 2}]
+    clients["analyst"].post(ORDERS, items, format="json")
+    order = Order.objects.get(shop=shop, external_id="Z1")
+    assert (order.status, str(order.total)) == ("placed", "2.00")
+    clients["analyst"].post(ORDERS, items[2:] + items[1:2], format="json")  # the status change last
+    order.refresh_from_db()
+    assert (order.status, str(order.total)) == ("cancelled", "2.00")
