@@ -53,9 +53,14 @@ EVENT_TYPES = {
 }
 
 
+def _word(value: str) -> str:
+    """A word of a shop's export as the tables here spell it: lower case, "-" and spaces read as "_"."""
+    return value.strip().lower().replace("-", "_").replace(" ", "_")
+
+
 def event_type_canonical(value: str) -> str:
     """The models' name for a tracker's event type; the type as written when it is none of theirs."""
-    return EVENT_TYPES.get(value.lower().replace("-", "_").replace(" ", "_"), value)
+    return EVENT_TYPES.get(_word(value), value)
 
 
 # Yes / no as columns write it, consent exports (Mailchimp, Shopify, Klaviyo) included; "-" and spaces read as "_".
@@ -240,7 +245,7 @@ def _int(value: str, column: Column) -> str:
 
 
 def _bool(value: str, column: Column) -> str:
-    word = value.strip().lower().replace("-", "_").replace(" ", "_")
+    word = _word(value)
     if word in TRUE_WORDS:
         return "true"
     if word in FALSE_WORDS:
@@ -301,8 +306,7 @@ def _json_unstorable(value) -> bool:
 
 
 def _status(value: str, column: Column) -> str:
-    word = value.strip().lower().replace("-", "_").replace(" ", "_")
-    status = ORDER_STATUSES.get(word.removeprefix("wc_"))
+    status = ORDER_STATUSES.get(_word(value).removeprefix("wc_"))
     if status is None:
         raise RowError("unknown status (expected placed, cancelled or refunded, or a shop's word for one: "
                        "completed, shipped, paid, canceled, returned…)")
