@@ -55,6 +55,8 @@ class TrainOutcome:
             "champion": self.champion.algorithm if self.champion else None,
             "champion_version": self.champion.pk if self.champion else None,
             "promoted": self.promoted,
+            # False when this run's validation window could rank no model (one outcome only, or no labels)
+            "validation_ranked": any((v.metrics or {}).get("pr_auc") is not None for v in self.versions),
             "train_rows": self.train_rows,
             "valid_rows": self.valid_rows,
             "sufficiency": self.sufficiency,
@@ -224,6 +226,16 @@ def _promote_if_better(*, shop, candidate: ModelVersion, frames, config, valid_c
     current = ModelVersion.objects.filter(shop=shop, task=candidate.task, horizon_days=candidate.horizon_days,
                                           status=ModelVersion.Status.CHAMPION).first()
     previous = None
+    if current is not None and (candidate.metrics or {}).get("pr_auc") is None:
+        # This run's validation window could not rank anything (it holds one outcome only: nobody left, or
+        # everybody bought; or the history is shorter than the horizon): nothing shows the candidate is better,
+        # so a champion that was measured stays. One whose artifact is gone cannot serve and is replaced.
+        try:
+            model_load(version=current)
+        except UserError as exc:
+            logger.warning("current champion %s cannot be loaded: %s", current.pk, exc.message)
+        else:
+            return False, _headline(current.metrics)
     if current is not None and candidate.metrics:
         try:
             model = model_load(version=current)

@@ -40,6 +40,32 @@ def test_a_worse_model_does_not_replace_the_champion(simulated_shop):
 
 
 @pytest.mark.django_db
+def test_a_run_whose_validation_holds_one_outcome_keeps_the_measured_champion(simulated_shop):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from behavior.models import Customer, Order
+
+    first = model_train(shop=simulated_shop, task="purchase", horizon_days=60, algorithms=["lgbm"])
+    assert first.promoted and first.versions[0].metrics["pr_auc"] is not None
+    # Every customer now buys in the last 60 days: the next run's validation window holds buyers only, so it
+    # can rank no model, and the label-free one it falls back on must not replace a champion that was measured.
+    Order.objects.bulk_create([
+        Order(shop=simulated_shop, customer=c, external_id=f"again-{c.pk}", total=10,
+              placed_at=dt.datetime.combine(SIM_END - dt.timedelta(days=5), dt.time(12), tzinfo=dt.UTC))
+        for c in Customer.objects.filter(shop=simulated_shop)
+    ])
+    out = StringIO()
+    call_command("train", "--shop", simulated_shop.slug, "--task", "purchase", "--horizon", "60",
+                 "--algorithms", "bgnbd", stdout=out)
+    assert "(it holds one outcome only): the current champion lgbm stays." in out.getvalue()
+    statuses = dict(ModelVersion.objects.filter(shop=simulated_shop, task="purchase")
+                    .values_list("algorithm", "status"))
+    assert statuses == {"lgbm": "champion", "bgnbd": "candidate"}
+
+
+@pytest.mark.django_db
 def test_promoting_by_hand_retires_the_old_champion(simulated_shop):
     model_train(shop=simulated_shop, task="purchase", horizon_days=60, algorithms=["lgbm", "recency"])
     candidate = ModelVersion.objects.get(shop=simulated_shop, algorithm="recency")

@@ -37,8 +37,13 @@ class Command(ShopCommand):
                               f"{_f(m.get('lift_top_decile')):>10}  {info['status']}")
         for name, error in report["errors"].items():
             self.stdout.write(f"{name:<12} not trained: {error}")
-        verdict = "promoted to champion" if report["promoted"] else "did not beat the current champion"
-        self.stdout.write(f"Validation chose {report['champion']}: {verdict}.")
+        if report["promoted"]:
+            self.stdout.write(f"Validation chose {report['champion']}: promoted to champion.")
+        elif not report["validation_ranked"]:
+            self.stdout.write(f"No model could be ranked on the validation window (it holds one outcome only): "
+                              f"the current champion {report['champion']} stays.")
+        else:
+            self.stdout.write(f"No model of this run beat the current champion {report['champion']}, which stays.")
 
 
 def _f(value) -> str:
