@@ -63,7 +63,8 @@ class _View:
         return self._source.bytes_read
 
 
-def batches_parse_columns(source: Source, plan: Plan, *, batch_size: int, latest: datetime) -> Iterator[Batch]:
+def batches_parse_columns(source: Source, plan: Plan, *, batch_size: int, latest: datetime,
+                          day_first: bool | None = None) -> Iterator[Batch]:
     """Stream an events `source` as batches whose good rows are columns (`Batch.columns`), and rejects.
 
     A batch is parsed PARSE_LINES lines at a time and its parts joined (their arrays hold references, not
@@ -87,12 +88,12 @@ def batches_parse_columns(source: Source, plan: Plan, *, batch_size: int, latest
                                       f"{not_utf8_message(source.path, exc)}") from None
             if not lines:
                 break
-            part = _chunk_parse(source, plan, lines, first=done + 1, latest=latest)
+            part = _chunk_parse(source, plan, lines, first=done + 1, latest=latest, day_first=day_first)
             if part is None:  # the row-wise parser takes this part (and any record running past its end)
                 reader = LineCounted(csv.reader(itertools.chain(lines, text), delimiter=source.delimiter),
                                       offset=done)
                 fallback = next(rows_parse(_View(source, reader), plan, batch_size=1 << 62, latest=latest,
-                                           stop_line=done + len(lines)), None)
+                                           stop_line=done + len(lines), day_first=day_first), None)
                 done = reader.line_num
                 taken += len(lines)
                 break
@@ -120,7 +121,8 @@ def _joined(parts: list[Batch]) -> Batch | None:
     return batch
 
 
-def _chunk_parse(source: Source, plan: Plan, lines: list[str], *, first: int, latest: datetime) -> Batch | None:
+def _chunk_parse(source: Source, plan: Plan, lines: list[str], *, first: int, latest: datetime,
+                 day_first: bool | None) -> Batch | None:
     """One chunk of lines (the first is line `first`) as a column batch, or None: use the row-wise parser."""
     chunk = "".join(lines)
     if "\r" in chunk:
@@ -169,14 +171,15 @@ def _chunk_parse(source: Source, plan: Plan, lines: list[str], *, first: int, la
             return None
     else:
         frame = None
-    batch = Batch(rejects=rejects, columns=_columns_check(plan, frame, line_numbers, rejects, latest=latest))
+    batch = Batch(rejects=rejects, columns=_columns_check(plan, frame, line_numbers, rejects, latest=latest,
+                                                                  day_first=day_first))
     batch.first_line = first
     batch.last_line = first + len(lines) - 1
     return batch
 
 
 def _columns_check(plan: Plan, frame: pd.DataFrame | None, line: np.ndarray, rejects: list[Reject], *,
-                   latest: datetime) -> dict[str, np.ndarray]:
+                   latest: datetime, day_first: bool | None) -> dict[str, np.ndarray]:
     """Validate the frame's columns in the kind's column order; a row is rejected at its first bad value."""
     n = len(line)
     alive = np.ones(n, dtype=bool)
@@ -201,7 +204,7 @@ def _columns_check(plan: Plan, frame: pd.DataFrame | None, line: np.ndarray, rej
                 _reject(rejects, too_long, line, values, column.name, lambda _value, reason=reason: reason)
                 alive &= ~too_long
         elif column.type == "datetime":
-            values = _datetimes(values, present, alive, line, rejects, column, latest=latest)
+            values = _datetimes(values, present, alive, line, rejects, column, latest=latest, day_first=day_first)
         elif column.type == "json":
             for i in np.flatnonzero(present):
                 try:
@@ -232,7 +235,7 @@ def _reject(rejects: list[Reject], mask: np.ndarray, line: np.ndarray, values: n
 
 
 def _datetimes(values: np.ndarray, present: np.ndarray, alive: np.ndarray, line: np.ndarray,
-               rejects: list[Reject], column, *, latest: datetime) -> np.ndarray:
+               rejects: list[Reject], column, *, latest: datetime, day_first: bool | None) -> np.ndarray:
     """Canonical UTC ISO text (`datetime.isoformat()`) for the present values; bad ones rejected (alive updated)."""
     moments = pd.to_datetime(pd.Series(values), format="ISO8601", utc=True, errors="coerce")
     shape = np.fromiter(map(bool, map(_ISO_SHAPE.fullmatch, values)), dtype=bool, count=len(values))
@@ -257,7 +260,7 @@ def _datetimes(values: np.ndarray, present: np.ndarray, alive: np.ndarray, line:
         alive &= ~early
     for i in np.flatnonzero(present & ~fast):  # what pandas or the shape check left: the row-wise converter
         try:
-            canonical[i] = datetime_canonical(values[i], column, latest=latest)
+            canonical[i] = datetime_canonical(values[i], column, latest=latest, day_first=day_first)
         except RowError as exc:
             rejects.append(Reject(int(line[i]), column.name, values[i][:200], str(exc)))
             alive[i] = False

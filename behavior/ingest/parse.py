@@ -2,14 +2,69 @@
 
 from __future__ import annotations
 
+import csv
+import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from .columns import batches_parse_columns
-from .formats import Batch, Plan, Source
+from .formats import Batch, Plan, Source, source_open
 from .rows import rows_parse
+from .values import written_date_parts
 
 PARSE_METHOD = "auto"
+# Rows read to learn whether a file writes 03/04/2024 day or month first; a file whose first rows hold no such
+# date at all is not read further than DATE_ORDER_PROBE rows.
+DATE_ORDER_ROWS = 50_000
+DATE_ORDER_PROBE = 2_000
+
+
+@dataclass(frozen=True)
+class DateOrder:
+    """How a file writes dates such as 03/04/2024: `day_first` True (day/month/year), False (month/day/year) or
+    None (no such date, or nothing tells, or rows that say both); `example` is a value that told."""
+
+    day_first: bool | None = None
+    example: str | None = None
+
+    @property
+    def words(self) -> str:
+        return {True: "day/month/year", False: "month/day/year"}.get(self.day_first, "")
+
+
+def slash_date_order(path: str, plan: Plan) -> DateOrder:
+    """Read the first DATE_ORDER_ROWS rows' date columns: a first number above 12 (25/04/2024) says day first, a
+    second one (04/25/2024) month first. Exports write every date of a file one way, so one row tells for all."""
+    indexes = [index for column, index in zip(plan.spec.columns, plan.indexes, strict=True)
+               if column.type == "datetime" and index is not None]
+    if not indexes:
+        return DateOrder()
+    seen = {True: None, False: None}
+    written = False
+    with source_open(path) as source:
+        try:
+            for n, record in enumerate(itertools.islice(source.reader, DATE_ORDER_ROWS)):
+                if n == DATE_ORDER_PROBE and not written:
+                    break
+                for index in indexes:
+                    parts = written_date_parts(record[index].strip()) if index < len(record) else None
+                    if parts is None:
+                        continue
+                    written = True
+                    first, second, _ = parts
+                    if first > 12 >= second and seen[True] is None:
+                        seen[True] = record[index].strip()
+                    elif second > 12 >= first and seen[False] is None:
+                        seen[False] = record[index].strip()
+                if seen[True] and seen[False]:
+                    return DateOrder()  # the file says both: each date is read on its own
+        except (csv.Error, UnicodeDecodeError):
+            pass  # the parse itself reports the bad line
+    for day_first in (True, False):
+        if seen[day_first] and not seen[not day_first]:
+            return DateOrder(day_first=day_first, example=seen[day_first])
+    return DateOrder()
 
 
 def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime | None = None,
@@ -18,9 +73,10 @@ def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime 
 
     `method`: "auto" (default: `PARSE_METHOD`) parses event files column-wise with pandas (same rows,
     rejects and reasons, ~5x faster); "rows" always uses the row-wise parser. `lenient` (file imports): a bad
-    value in an optional column of a kind in rows.LENIENT_KINDS is left empty and its row kept (`Batch.blanked`)."""
+    value in an optional column of a kind in rows.LENIENT_KINDS is left empty and its row kept (`Batch.blanked`).
+    A file's dates such as 03/04/2024 are read in the order its other rows show (`slash_date_order`)."""
     latest = (now or datetime.now(UTC)) + timedelta(days=1)
+    day_first = slash_date_order(source.path, plan).day_first if isinstance(source, Source) else None
     if (method or PARSE_METHOD) != "rows" and plan.spec.kind == "events" and isinstance(source, Source):
-        return batches_parse_columns(source, plan, batch_size=batch_size, latest=latest)
-    return rows_parse(source, plan, batch_size=batch_size, latest=latest, lenient=lenient)
-
+        return batches_parse_columns(source, plan, batch_size=batch_size, latest=latest, day_first=day_first)
+    return rows_parse(source, plan, batch_size=batch_size, latest=latest, lenient=lenient, day_first=day_first)

@@ -38,11 +38,12 @@ def _strict(kind: str, column, position: int) -> bool:
 
 
 def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
-               stop_line: int | None = None, lenient: bool = False) -> Iterator[Batch]:
+               stop_line: int | None = None, lenient: bool = False, day_first: bool | None = None) -> Iterator[Batch]:
     """The row-wise parser: `source` is a Source or anything with its reader, path, delimiter, line, bytes_read.
 
     `stop_line`: stop after the record that ends on this line (the column-wise parser hands it a chunk).
-    `lenient`: see LENIENT_KINDS; a value left empty is listed in `Batch.blanked` with its reason."""
+    `lenient`: see LENIENT_KINDS; a value left empty is listed in `Batch.blanked` with its reason.
+    `day_first`: how the file writes dates such as 03/04/2024 (parse.slash_date_order)."""
     spec = plan.spec
     width = len(plan.header)
     # (position in output, file index, column, converter); absent columns stay None in every row.
@@ -53,7 +54,7 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
         if column.type in ("text", "id"):
             convert = None  # checked inline: the hot loop's most common case, without a call per value
         elif column.type == "datetime":
-            convert = functools.partial(datetime_canonical, latest=latest)
+            convert = functools.partial(datetime_canonical, latest=latest, day_first=day_first)
         elif column.type == "decimal":
             # "19,99" in a ;-separated file is 19.99 (values.number_text_normalise has the rules).
             convert = functools.partial(CONVERTERS["decimal"], decimal_comma=source.delimiter != ",")

@@ -111,12 +111,77 @@ def _epoch(value: str) -> datetime | None:
     return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest * 10**6 // 10 ** _EPOCH_DIGITS[unit])
 
 
-def datetime_canonical(value: str, column: Column, *, latest: datetime) -> str:
+# Dates as spreadsheets and older platforms write them: 25/12/2024, 12/25/2024 8:26 PM, 25.12.2024 14:05:00,
+# 2024/12/25, each with an optional time and a trailing UTC/GMT/Z. Whether 03/04/2024 is day or month first is the
+# file's: `slash_date_order` finds it from the file's rows (a 25 in first place says day first), the converter is
+# told (`day_first`), and without it a date that could be either is refused.
+_WRITTEN_DATE = re.compile(
+    r"(?:(?P<y1>[0-9]{4})/(?P<m1>[0-9]{1,2})/(?P<d1>[0-9]{1,2})"
+    r"|(?P<a>[0-9]{1,2})(?P<sep>[/.-])(?P<b>[0-9]{1,2})(?P=sep)(?P<y>[0-9]{4}|[0-9]{2}))"
+    r"(?:[ T]+(?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2})(?:\.(?P<f>[0-9]{1,6}))?)?"
+    r"\s*(?P<p>[AaPp]\.?[Mm]\.?)?)?"
+    r"(?:\s*(?:UTC|GMT|Z))?")
+_ISO_WITH_ZONE_WORD = re.compile(r"(?P<iso>[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+)\s*(?:UTC|GMT)")
+
+
+def written_date_parts(value: str) -> tuple[int, int, str] | None:
+    """(first, second, separator) of a date written day and month first in some order (03/04/2024), else None."""
+    match = _written_match(value)
+    if match is None or match["a"] is None:
+        return None
+    return int(match["a"]), int(match["b"]), match["sep"]
+
+
+def _written_match(value: str) -> re.Match | None:
+    match = _WRITTEN_DATE.fullmatch(value)
+    if match is not None and match["sep"] == "-" and len(match["y"]) == 2:
+        return None  # 01-03-24 could as well be 2001-03-24
+    return match
+
+
+def _written_date(value: str, day_first: bool | None) -> datetime | None:
+    """The moment of a date in one of _WRITTEN_DATE's shapes (naive: UTC), None when not one of them."""
+    zone_word = _ISO_WITH_ZONE_WORD.fullmatch(value)
+    if zone_word is not None:  # BigQuery's CSV: "2024-03-01 14:05:00 UTC"
+        return datetime.fromisoformat(zone_word["iso"])
+    match = _written_match(value)
+    if match is None:
+        return None
+    if match["y1"] is not None:
+        year, month, day = int(match["y1"]), int(match["m1"]), int(match["d1"])
+    else:
+        a, b = int(match["a"]), int(match["b"])
+        if day_first is None:
+            if a > 12 >= b or match["sep"] == "." and a != b:  # 25/12/2024; dotted dates are day first
+                day_first = True
+            elif b > 12 >= a:
+                day_first = False
+            elif a == b:
+                day_first = True
+            else:
+                raise RowError(f"the date {value} can be day/month or month/day and no other row of the file tells "
+                               "which (a day above 12): write dates as ISO 8601 (2024-03-01)")
+        day, month = (a, b) if day_first else (b, a)
+        year = int(match["y"])
+        if year < 100:  # two digits: this century unless that is in the future
+            year += 2000 if 2000 + year <= datetime.now(UTC).year else 1900
+    hour, minute = int(match["H"] or 0), int(match["M"] or 0)
+    if match["p"]:
+        if not 1 <= hour <= 12:
+            raise ValueError(value)
+        hour = hour % 12 + (12 if match["p"][0] in "Pp" else 0)
+    micros = int((match["f"] + "000000")[:6]) if match["f"] else 0
+    return datetime(year, month, day, hour, minute, int(match["S"] or 0), micros)
+
+
+def datetime_canonical(value: str, column: Column, *, latest: datetime, day_first: bool | None = None) -> str:
+    """`day_first`: how the file writes dates like 03/04/2024 (`slash_date_order`); None when it does not say."""
     try:
-        moment = _epoch(value) or datetime.fromisoformat(value)
+        moment = _epoch(value) or _written_date(value, day_first) or datetime.fromisoformat(value)
     except (ValueError, OverflowError, OSError):
-        raise RowError("unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00, or Unix time "
-                       "in seconds, milliseconds or microseconds)") from None
+        order = {True: "day/month/year, ", False: "month/day/year, "}.get(day_first, "")
+        raise RowError(f"unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00, {order}or Unix "
+                       "time in seconds, milliseconds or microseconds)") from None
     try:
         # 0001-01-01T00:00:00+14:00 (and 9999-12-31T23:59:59-14:00) are valid ISO dates whose UTC moment Python
         # cannot represent: before year 1 (and after year 9999).

@@ -315,3 +315,46 @@ def test_category_paths_written_with_slashes_or_bars_are_trees(shop, tmp_path, i
     # a path already written with ">" keeps its "/" inside a name
     assert paths == {"P1": "Grocery > Dairy > Yogurt", "P2": "Grocery > Dairy", "P3": "Home > Cables/Adapters"}
     assert Product.objects.get(shop=shop, external_id="P1").category.parent.path == "Grocery > Dairy"
+
+
+@pytest.mark.parametrize("method", ["rows", "auto"])
+def test_dates_written_day_or_month_first_are_read_in_the_order_the_file_shows(shop, tmp_path, import_dir, method,
+                                                                             monkeypatch, capsys):
+    """Spreadsheet and older platforms' exports: UCI Online Retail writes 12/1/2010 8:26 (month first), European
+    shops 03/04/2024 (day first). One row with a number above 12 tells the whole file's order."""
+    from behavior.ingest import parse
+    from behavior.models import Event
+
+    monkeypatch.setattr(parse, "PARSE_METHOD", method)
+    us = tmp_path / "us.csv"
+    us.write_text("customer_id,placed_at,total\nC1,12/1/2010 8:26,10\nC2,12/13/2010 9:05 PM,12\n")
+    assert _import(shop, us)["inserted"] == 2
+    assert "dates such as 03/04/2024 are read as month/day/year, as the file's 12/13/2010 9:05 PM shows" in (
+        capsys.readouterr().err)
+    placed = dict(Order.objects.filter(shop=shop).values_list("customer__external_id", "placed_at"))
+    assert (placed["C1"].isoformat(), placed["C2"].isoformat()) == ("2010-12-01T08:26:00+00:00",
+                                                                    "2010-12-13T21:05:00+00:00")
+    # Events go through the column-wise parser (method "auto"): the same order, the same moments.
+    events = tmp_path / "events.csv"
+    events.write_text("customer_id,type,occurred_at\nC1,view,03/04/2024 10:00\nC1,view,25/04/2024\n"
+                      "C1,view,2024-05-01 14:05:00 UTC\n")
+    assert _import(shop, events, kind="events")["inserted"] == 3
+    moments = sorted(m.isoformat() for m in Event.objects.filter(shop=shop).values_list("occurred_at", flat=True))
+    assert moments == ["2024-04-03T10:00:00+00:00", "2024-04-25T00:00:00+00:00", "2024-05-01T14:05:00+00:00"]
+
+
+def test_a_file_whose_dates_never_tell_their_order_is_refused_row_by_row_with_the_reason(shop, tmp_path,
+                                                                                        import_dir):
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,placed_at,total\nC1,03/04/2024,10\nC2,2024/04/05,12\nC3,05.04.2024,3\n")
+    document = _import(shop, path)
+    # 2024/04/05 (year first) and 05.04.2024 (dots: day first, as everywhere dots are used) cannot be misread.
+    assert (document["inserted"], document["rejected"]) == (2, 1)
+    import csv
+
+    with open(document["report"], encoding="utf-8") as handle:
+        (row,) = csv.DictReader(handle)
+    assert row["reason"] == ("the date 03/04/2024 can be day/month or month/day and no other row of the file tells "
+                             "which (a day above 12): write dates as ISO 8601 (2024-03-01)")
+    placed = sorted(d.date().isoformat() for d in Order.objects.filter(shop=shop).values_list("placed_at", flat=True))
+    assert placed == ["2024-04-05", "2024-04-05"]

@@ -6,7 +6,8 @@ from django.core.management.base import CommandError
 
 from accounts.management.base import ShopCommand
 from behavior.forms import column_guess, kind_guess
-from behavior.ingest.formats import KINDS, SPECS, ImportFileError, source_open
+from behavior.ingest.formats import KINDS, SPECS, ImportFileError, plan_build, source_open
+from behavior.ingest.parse import DateOrder, slash_date_order
 from behavior.models import Event, Order, Review
 from behavior.services import DEFAULT_BATCH_SIZE, data_import
 from catalog.services import product_images_enqueue
@@ -54,6 +55,9 @@ class Command(ShopCommand):
         if other:
             self.progress(f"the file looks like {other[0]} rather than {options['kind']}: {other[0]} would read "
                           f"{other[1]} of its columns, {options['kind']} {other[2]}. If so, import it as {other[0]}.")
+        order = _date_order(options["kind"], options["file"], header, column_map)
+        if order.day_first is not None:
+            self.progress(f"dates such as 03/04/2024 are read as {order.words}, as the file's {order.example} shows")
         started = time.monotonic()
 
         def report_progress(job):
@@ -107,6 +111,17 @@ def _file_header(path: str):
         return None
     source.close()
     return source
+
+
+def _date_order(kind: str, path: str, source, column_map: dict[str, str]) -> DateOrder:
+    """How the file writes dates such as 03/04/2024, as the import reads them (parse.slash_date_order)."""
+    if source is None:
+        return DateOrder()
+    try:
+        plan = plan_build(kind=kind, header=source.header_written, column_map=column_map)
+    except ImportFileError:  # a missing column: the import says which
+        return DateOrder()
+    return slash_date_order(path, plan)
 
 
 def _kind_reading_more(kind: str, source, column_map: dict[str, str]) -> tuple[str, int, int] | None:
