@@ -167,6 +167,9 @@ class Plan:
     indexes: tuple[int | None, ...]
     header: tuple[str, ...]
     ignored: tuple[str, ...]
+    # A customer's name written in parts (Shopify's, WooCommerce's and Mailchimp's First Name and Last Name): the
+    # columns joined with a space, read as a column after the file's last (`name`'s index is len(header)).
+    name_parts: tuple[int, ...] = ()
 
     @property
     def present(self) -> frozenset[str]:
@@ -440,8 +443,20 @@ def plan_build(*, kind: str, header: tuple[str, ...], column_map: dict[str, str]
             f"The {kind} file lacks required column(s): {', '.join(missing)}. Found: {found}. "
             "Rename them or map them with --map FIELD=COLUMN.")
     used = {column_map.get(name, name) for name in spec.names}
+    name_parts = ()
+    if kind == "customers" and indexes[spec.names.index("name")] is None:
+        name_parts = tuple(next((positions[h] for h in words if h in positions), None) for words in NAME_PARTS)
+        name_parts = tuple(i for i in name_parts if i is not None)
+        if name_parts:
+            indexes = tuple(len(header) if n == "name" else i for n, i in zip(spec.names, indexes, strict=True))
+            used |= {header[i] for i in name_parts}
     ignored = tuple(w for h, w in zip(header, written, strict=True) if h not in used)  # named as written
-    return Plan(spec=spec, indexes=indexes, header=header, ignored=ignored)
+    return Plan(spec=spec, indexes=indexes, header=header, ignored=ignored, name_parts=name_parts)
+
+
+# The columns a customers file without a name column may write it in, joined in this order (matched in lower case).
+NAME_PARTS = (("first_name", "first name", "firstname", "given_name", "given name", "forename", "billing_first_name"),
+              ("last_name", "last name", "lastname", "surname", "family_name", "family name", "billing_last_name"))
 
 
 # "auto": event files go through the column-wise parser (behavior/ingest/columns.py), everything else

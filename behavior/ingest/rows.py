@@ -63,6 +63,7 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
         strict = not lenient or _strict(spec.kind, column, position)
         steps.append((position + 1, index, column, column.max_length, convert, strict))
     template = [None] * (1 + len(plan.output_columns))
+    name_parts = plan.name_parts
     finish = _FINISHERS[spec.kind]() if spec.kind in _FINISHERS else None
     reader = source.reader
     # The plain csv reader and the header's line offset, when available (saves two Python calls per row).
@@ -90,6 +91,8 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
             rejects.append(Reject(line, "", source.delimiter.join(record)[:200],
                                   f"wrong number of fields: expected {width}, found {len(record)}"))
         else:
+            if name_parts:  # the name in parts, read as one more column (Plan.name_parts)
+                record.append(" ".join(part for part in (record[i].strip() for i in name_parts) if part))
             out = template.copy()
             out[0] = line
             row_blanked = []  # kept only if the row is

@@ -358,3 +358,19 @@ def test_a_file_whose_dates_never_tell_their_order_is_refused_row_by_row_with_th
                              "which (a day above 12): write dates as ISO 8601 (2024-03-01)")
     placed = sorted(d.date().isoformat() for d in Order.objects.filter(shop=shop).values_list("placed_at", flat=True))
     assert placed == ["2024-04-05", "2024-04-05"]
+
+
+def test_a_name_written_as_first_and_last_name_is_one_name(shop, tmp_path, import_dir):
+    """Shopify's, WooCommerce's and Mailchimp's customers exports have no name column, only its parts."""
+    from behavior.models import Customer
+
+    path = tmp_path / "customers.csv"
+    path.write_text("Customer ID,First Name,Last Name,Email\n1001,Ines,Nowak,ines@example.com\n"
+                    "1002,Jo,,jo@example.com\n1003,,,x@example.com\n1004,Al,Bo,a@example.com,extra\n")
+    document = _import(shop, path, kind="customers")
+    assert (document["inserted"], document["rejected"], document["ignored_columns"]) == (3, 1, [])
+    names = dict(Customer.objects.filter(shop=shop).values_list("external_id", "name"))
+    assert names == {"1001": "Ines Nowak", "1002": "Jo", "1003": ""}
+    # A name column mapped by hand is read as it is.
+    _import(shop, path, "--map", "name=Last Name", kind="customers")
+    assert Customer.objects.get(shop=shop, external_id="1001").name == "Nowak"
