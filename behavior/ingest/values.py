@@ -30,9 +30,14 @@ ORDER_STATUSES = {
                      "partially_refunded", "on_hold", "holded", "shipped", "partially_shipped", "delivered",
                      "fulfilled", "unfulfilled", "partially_fulfilled", "awaiting_payment", "awaiting_shipment",
                      "awaiting_fulfillment", "awaiting_pickup", "ready_for_pickup", "in_transit", "backordered",
-                     "return_requested", "exchanged", "completed", "complete", "open"), "placed"),
+                     "return_requested", "exchanged", "completed", "complete", "open",
+                     # Olist's and PrestaShop's words for an order on its way
+                     "created", "approved", "invoiced", "payment_accepted", "remote_payment_accepted",
+                     "processing_in_progress", "payment_review"), "placed"),
     **dict.fromkeys(("cancelled", "canceled", "voided", "void", "failed", "declined", "abandoned", "draft",
-                     "trash", "expired"), "cancelled"),
+                     "trash", "expired",
+                     # Olist's order that could not be fulfilled; PrestaShop's failed payment
+                     "unavailable", "payment_error"), "cancelled"),
     **dict.fromkeys(("refunded", "returned", "chargeback", "charged_back"), "refunded"),
 }
 # Event types as trackers name them (Segment's "Product Viewed", GA4's "view_item", ...), stored as the names the

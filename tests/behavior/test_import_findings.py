@@ -179,7 +179,7 @@ def test_an_import_with_one_good_row_among_rejected_ones_succeeds(shop, tmp_path
 @pytest.mark.parametrize(("written", "stored"), [
     ("completed", "placed"), ("Shipped", "placed"), ("on-hold", "placed"), ("Partially Refunded", "placed"),
     ("CANCELED", "cancelled"), ("voided", "cancelled"), ("returned", "refunded"), ("refunded", "refunded"),
-    ("closed", None)])
+    ("invoiced", "placed"), ("Payment accepted", "placed"), ("unavailable", "cancelled"), ("closed", None)])
 def test_a_shops_own_word_for_an_order_status_is_read_as_ours(shop, tmp_path, import_dir, written, stored):
     """The review's file said "completed" (WooCommerce's word for a finished order): every row was rejected."""
     path = tmp_path / "orders.csv"
