@@ -179,10 +179,21 @@ def _written_date(value: str, day_first: bool | None) -> datetime | None:
     return datetime(year, month, day, hour, minute, int(match["S"] or 0), micros)
 
 
+def _iso_or_written(value: str, day_first: bool | None) -> datetime:
+    """ISO 8601 first (nearly every file), then the shapes of _WRITTEN_DATE; ValueError when neither."""
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        moment = _written_date(value, day_first)
+        if moment is None:
+            raise
+        return moment
+
+
 def datetime_canonical(value: str, column: Column, *, latest: datetime, day_first: bool | None = None) -> str:
     """`day_first`: how the file writes dates like 03/04/2024 (`slash_date_order`); None when it does not say."""
     try:
-        moment = _epoch(value) or _written_date(value, day_first) or datetime.fromisoformat(value)
+        moment = _epoch(value) or _iso_or_written(value, day_first)
     except (ValueError, OverflowError, OSError):
         order = {True: "day/month/year, ", False: "month/day/year, "}.get(day_first, "")
         raise RowError(f"unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00, {order}or Unix "
