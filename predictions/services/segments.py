@@ -9,7 +9,7 @@ and downloading that file is audited too.
 
 from __future__ import annotations
 
-import random
+import hashlib
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -160,6 +160,17 @@ class ExportPlan:
     left_out_flagged: int = 0
 
 
+def control_group_draw(*, segment_id: int, members: list[int], size: int) -> set[int]:
+    """The `size` members held back: those first by a hash of (segment, customer). Random-like across customers,
+    but the same on every export of the segment (a second download, or one file per campaign tool, would
+    otherwise put part of the control group into the campaign), a smaller share within a larger one, and a
+    member who joins or leaves moves at most one other across the line."""
+    def rank(customer_id: int) -> bytes:
+        return hashlib.blake2b(f"{segment_id}:{customer_id}".encode(), digest_size=8).digest()
+
+    return set(sorted(members, key=rank)[:size])
+
+
 @transaction.atomic
 def export_create(
     *, shop: Shop, segment: Segment, user: AbstractBaseUser | None, pseudonymise: bool = False, control_pct: int = 0,
@@ -169,8 +180,8 @@ def export_create(
     """Record an export of `segment`: SegmentExport row and AuditLog("segment.export"), then the file's members.
 
     Users who may not see personal data always get a pseudonymised file. `control_pct` percent of the
-    members (drawn at random, seeded by the export's id so it can be reproduced) are held back:
-    recorded in `control_customer_ids`, never written to the file. `preset` names the columns for a
+    members (the segment's own holdout: `control_group_draw`) are held back: recorded in
+    `control_customer_ids`, never written to the file. `preset` names the columns for a
     campaign tool (export_presets; Mailchimp refuses a pseudonymised file). `user` None: an export the
     system makes (a scheduled delivery, deliveries app): `pseudonymise` as configured; `audit` adds to the
     audit entry's details (which delivery). Members who ordered after their score was computed are left out
@@ -208,7 +219,7 @@ def export_create(
     control: set[int] = set()
     if control_pct and members:
         size = len(members) - rows_after_control(members=len(members), control_pct=control_pct)
-        control = set(random.Random(export.pk).sample(members, size))
+        control = control_group_draw(segment_id=segment.pk, members=members, size=size)
     targeted = [c for c in members if c not in control]
     background = stream_max_rows is not None and len(targeted) > stream_max_rows
     export.rows = len(targeted)
