@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,9 +13,9 @@ from .rows import rows_parse
 from .values import written_date_parts
 
 PARSE_METHOD = "auto"
-# Rows read to learn whether a file writes 03/04/2024 day or month first; a file whose first rows hold no such
-# date at all is not read further than DATE_ORDER_PROBE rows.
-DATE_ORDER_ROWS = 50_000
+# A file whose first DATE_ORDER_PROBE rows hold no date such as 03/04/2024 is not read further to learn their
+# order; one that has them is read until a row tells (a file sorted by date may hold only days 1 to 12 for
+# its first 50,000 rows: Ta-Feng's November), at worst to its end.
 DATE_ORDER_PROBE = 2_000
 
 
@@ -34,36 +33,31 @@ class DateOrder:
 
 
 def slash_date_order(path: str, plan: Plan) -> DateOrder:
-    """Read the first DATE_ORDER_ROWS rows' date columns: a first number above 12 (25/04/2024) says day first, a
-    second one (04/25/2024) month first. Exports write every date of a file one way, so one row tells for all."""
+    """Read the file's date columns until a row tells: a first number above 12 (25/04/2024) says day first, a
+    second one (04/25/2024) month first. Exports write every date of a file one way, so the first row that
+    tells decides for all (a later row written the other way is rejected: its month is above 12)."""
     indexes = [index for column, index in zip(plan.spec.columns, plan.indexes, strict=True)
                if column.type == "datetime" and index is not None]
     if not indexes:
         return DateOrder()
-    seen = {True: None, False: None}
     written = False
     with source_open(path) as source:
         try:
-            for n, record in enumerate(itertools.islice(source.reader, DATE_ORDER_ROWS)):
+            for n, record in enumerate(source.reader):
                 if n == DATE_ORDER_PROBE and not written:
                     break
                 for index in indexes:
-                    parts = written_date_parts(record[index].strip()) if index < len(record) else None
+                    value = record[index].strip() if index < len(record) else ""
+                    parts = written_date_parts(value)
                     if parts is None:
                         continue
                     written = True
-                    first, second, _ = parts
-                    if first > 12 >= second and seen[True] is None:
-                        seen[True] = record[index].strip()
-                    elif second > 12 >= first and seen[False] is None:
-                        seen[False] = record[index].strip()
-                if seen[True] and seen[False]:
-                    return DateOrder()  # the file says both: each date is read on its own
+                    if parts[0] > 12 >= parts[1]:
+                        return DateOrder(day_first=True, example=value)
+                    if parts[1] > 12 >= parts[0]:
+                        return DateOrder(day_first=False, example=value)
         except (csv.Error, UnicodeDecodeError):
             pass  # the parse itself reports the bad line
-    for day_first in (True, False):
-        if seen[day_first] and not seen[not day_first]:
-            return DateOrder(day_first=day_first, example=seen[day_first])
     return DateOrder()
 
 

@@ -75,6 +75,7 @@ class ImportResult:
     # Values of stored rows that could not be read and were left empty (listed in the report with their reason).
     blanked: int = 0
     blanked_reason: str = ""  # the commonest of them ("signup_at: unparseable date"), for people; not in the JSON
+    rejected_reason: str = ""  # the commonest reason rows were rejected, for people; not in the JSON
     # Events: the file's events of a type no model reads ({type: count}), as the API's batches say too.
     unknown_types: dict = field(default_factory=dict)
 
@@ -82,7 +83,7 @@ class ImportResult:
         """The document the command prints (one JSON line)."""
         document = asdict(self)
         document["ignored_columns"] = list(self.ignored_columns)
-        del document["blanked_reason"]
+        del document["blanked_reason"], document["rejected_reason"]
         return document
 
 
@@ -232,6 +233,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         seconds=round(job.seconds or 0.0, 3), report=job.report_path or None, ignored_columns=ignored,
         dry_run=job.dry_run, error=job.error, blanked=job.blanked,
         blanked_reason=report.blanked.most_common(1)[0][0] if report.blanked else "",
+        rejected_reason=report.reasons.most_common(1)[0][0] if report.reasons else "",
         unknown_types={name: count for name, count in sorted(types.items()) if name not in Event.Type.values})
 
 

@@ -164,8 +164,8 @@ def _written_date(value: str, day_first: bool | None) -> datetime | None:
             elif a == b:
                 day_first = True
             else:
-                raise RowError(f"the date {value} can be day/month or month/day and no other row of the file tells "
-                               "which (a day above 12): write dates as ISO 8601 (2024-03-01)")
+                raise RowError("a date that can be day/month or month/day, and no row of the file tells which (a "
+                               "number above 12): write dates as ISO 8601 (2024-03-01)")
         day, month = (a, b) if day_first else (b, a)
         year = int(match["y"])
         if year < 100:  # two digits: this century unless that is in the future

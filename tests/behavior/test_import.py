@@ -162,8 +162,8 @@ def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_kept(shop, tmp
     rejects = {(int(r["line"]), r["column"]): r["reason"] for r in report_rows(result)}
     assert rejects == {
         (3, "customer_id"): "missing required value",
-        (4, "placed_at"): "the date 01/02/2024 can be day/month or month/day and no other row of the file tells "
-                          "which (a day above 12): write dates as ISO 8601 (2024-03-01)",
+        (4, "placed_at"): "a date that can be day/month or month/day, and no row of the file tells which (a "
+                          "number above 12): write dates as ISO 8601 (2024-03-01)",
         (5, "total"): "not a number",
         (6, "total"): "negative value (a return or refund is an order's status: refunded)",
         (7, "status"): "unknown status (expected placed, cancelled or refunded, or a shop's word for one: "

@@ -81,6 +81,9 @@ class Command(ShopCommand):
         elif options["images"]:
             raise CommandError("--images applies to product imports only.")
         self.print_json(document)
+        if result.rejected and result.status != "failed":
+            self.progress(f"{result.rejected:,} of {result.rows:,} rows were rejected and not imported (most often: "
+                          f"{result.rejected_reason}); the report lists each: {result.report}")
         if result.blanked:
             self.progress(f"{result.blanked:,} value(s) could not be read and were left empty, their rows kept (most "
                           f"often: {result.blanked_reason}); the report lists each: {result.report}")
