@@ -118,7 +118,7 @@ def test_columns_it_cannot_place_are_named_as_written(shop, tmp_path, import_dir
 
 def test_baskets_with_order_numbers_in_words_import_whole_on_a_new_shop(shop, tmp_path, import_dir, capsys):
     """Orders read with their "Order Number" on the shop's first orders import, so that lines naming them match;
-    on a later import the column is only hinted (the orders stored may have ids derived from their content)."""
+    and on later ones, since the orders stored carry ids from a file."""
     orders, lines = tmp_path / "orders.csv", tmp_path / "lines.csv"
     orders.write_text("Order Number,Customer,Date\n#1,C1,2017-06-16 11:00\n#2,C1,2017-06-26 10:00\n")
     lines.write_text("Order Number,SKU,Qty\n#1,0001,1\n#2,0001,2\n#2,0002,1\n")
@@ -130,7 +130,8 @@ def test_baskets_with_order_numbers_in_words_import_whole_on_a_new_shop(shop, tm
     capsys.readouterr()
     orders.write_text("Order Number,Customer,Date\n#3,C2,2017-07-01 09:00\n")
     _import(shop, orders)
-    assert "the column 'Order Number' looks like order_id, which is not read" in capsys.readouterr().err
+    assert "reading order_id from the column 'Order Number'" in capsys.readouterr().err
+    assert set(Order.objects.filter(shop=shop).values_list("external_id", flat=True)) == {"#1", "#2", "#3"}
 
 
 def test_a_header_without_rows_succeeds_and_says_nothing_was_imported(shop, tmp_path, import_dir, capsys):
@@ -398,3 +399,36 @@ def test_rejected_rows_are_said_on_stderr_with_their_commonest_reason(shop, tmp_
     err = capsys.readouterr().err
     assert "2 of 3 rows were rejected and not imported (most often: a date that can be day/month" in err
     assert document["report"] in err
+
+
+def test_an_id_read_from_a_column_in_words_is_read_again_on_the_next_import(shop, tmp_path, import_dir):
+    """UCI Online Retail's `Invoice`: read as the order id on the shop's first import and not on the second, which
+    stored every order again (an outside review)."""
+    path = tmp_path / "retail.csv"
+    path.write_text("Invoice,customer_id,placed_at,total\n489434,C1,2010-12-01 07:45,10\n"
+                    "489435,C2,2010-12-01 07:46,12\n")
+    assert _import(shop, path)["inserted"] == 2
+    again = _import(shop, path)
+    assert (again["inserted"], again["duplicates"]) == (0, 2)
+    assert sorted(Order.objects.filter(shop=shop).values_list("external_id", flat=True)) == ["489434", "489435"]
+
+
+def test_orders_stored_with_derived_ids_keep_them_when_a_file_has_an_id_column(shop, tmp_path, import_dir):
+    first = tmp_path / "plain.csv"
+    first.write_text("customer_id,placed_at,total\nC1,2010-12-01 07:45,10\n")
+    assert _import(shop, first)["inserted"] == 1
+    with_ids = tmp_path / "with_ids.csv"
+    with_ids.write_text("Invoice,customer_id,placed_at,total\n489434,C1,2010-12-01 07:45,10\n")
+    assert _import(shop, with_ids)["duplicates"] == 1  # the same order, matched by its content
+    assert Order.objects.filter(shop=shop).count() == 1
+
+
+def test_an_events_id_column_is_read_again_when_its_ids_are_stored(shop, tmp_path, import_dir):
+    from behavior.models import Event
+
+    path = tmp_path / "segment.csv"
+    path.write_text("messageId,customer_id,type,occurred_at\nm-1,C1,view,2024-01-01T10:00:00\n"
+                    "m-2,C1,view,2024-01-01T10:00:00\n")
+    assert _import(shop, path, kind="events")["inserted"] == 2
+    assert _import(shop, path, kind="events")["inserted"] == 0
+    assert Event.objects.filter(shop=shop).count() == 2
