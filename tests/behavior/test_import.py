@@ -135,14 +135,14 @@ def test_no_create_rejects_rows_naming_unknown_ids_and_keeps_the_rest(shop, tmp_
     assert not Customer.objects.filter(external_id="C404").exists()
 
 
-def test_order_lines_reject_unknown_orders_and_later_row_replaces_earlier(shop, tmp_path):
+def test_order_lines_reject_unknown_orders_and_rows_of_one_product_add_up(shop, tmp_path):
     run(shop, "orders", write(tmp_path, "o.csv", "order_id,customer_id,placed_at\nO1,C1,2024-02-01\n"))
     text = ("order_id,product_id,quantity,unit_price\nO1,P1,2,9.99\nO1,P2,,1\nO404,P1,1,1\nO1,P1,3,9.99\n")
     result = run(shop, "order_lines", write(tmp_path, "l.csv", text))
     assert (result.inserted, result.duplicates, result.rejected) == (2, 1, 1)
     assert report_rows(result)[0]["reason"] == "unknown order O404"
     lines = {line.product.external_id: line for line in OrderLine.objects.filter(order__external_id="O1")}
-    assert (lines["P1"].quantity, lines["P2"].quantity) == (3, 1)
+    assert (lines["P1"].quantity, lines["P2"].quantity) == (5, 1)
     assert lines["P1"].unit_price == Decimal("9.99")
 
 
