@@ -26,11 +26,13 @@ KIND_LABELS = {
 # Other names shops commonly give a field's column; the mapping step preselects them.
 SYNONYMS = {
     "customer_id": ("customer", "customerid", "client_id", "user_id", "userid", "buyer_id", "id"),
-    "product_id": ("product", "productid", "sku", "variant_sku", "handle", "item_id", "itemid", "article_id", "id"),
+    "product_id": ("product", "productid", "sku", "variant_sku", "handle", "item_id", "itemid", "article_id",
+                   "stock_code", "id"),
     "order_id": ("order", "orderid", "order_number", "invoice", "invoice_id", "id"),
     "event_id": ("eventid", "message_id", "id"),  # messageId: Segment's
     "signup_at": ("signup", "signup_date", "created_at", "registered_at", "registration_date", "created"),
-    "placed_at": ("order_date", "date", "created_at", "ordered_at", "timestamp", "datetime", "time"),
+    "placed_at": ("order_date", "date", "created_at", "ordered_at", "timestamp", "datetime", "time", "invoice_date",
+                  "order_purchase_timestamp", "purchase_date", "transaction_date", "transaction_dt"),
     # a moment before a day: GA4 exports event_timestamp (microseconds) beside event_date (the day alone)
     "occurred_at": ("timestamp", "event_timestamp", "original_timestamp", "datetime", "time", "event_time",
                     "created_at", "received_at", "date", "event_date"),
@@ -43,8 +45,9 @@ SYNONYMS = {
     "image_url": ("image_src", "image", "image_link", "picture_url"),
     "quantity": ("qty", "count", "units"),
     "item_count": ("items", "quantity", "qty"),
-    "title": ("name", "product_name"),
-    "category": ("category_path", "categories"),
+    "title": ("name", "product_name", "review_title", "review_comment_title"),
+    "category": ("category_path", "categories", "category_name", "product_category", "product_category_name"),
+    "status": ("order_status", "financial_status", "state"),
     "email": ("e_mail", "mail", "email_address"),
     "name": ("full_name", "customer_name"),
     "country": ("country_code", "default_address_country_code", "billing_country", "country_name"),
@@ -53,8 +56,8 @@ SYNONYMS = {
     "active": ("is_active", "enabled", "available"),
     "properties": ("props", "attributes", "data"),
     "review_id": ("reviewid", "id"),
-    "rating": ("stars", "star_rating", "score", "review_rating"),
-    "text": ("review", "review_text", "body", "content", "comment"),
+    "rating": ("stars", "star_rating", "score", "review_rating", "review_score"),
+    "text": ("review", "review_text", "body", "content", "comment", "review_body", "review_comment_message"),
     "created_at": ("date", "review_date", "timestamp", "created"),
     "language": ("lang", "locale"),
 }

@@ -458,3 +458,30 @@ def test_rows_of_one_product_in_one_order_add_up(shop, tmp_path, import_dir):
     document = _import(shop, with_quantities, kind="order_lines")
     assert (document["updated"], document["rejected"]) == (1, 1)  # a negative quantity is a return: rejected
     assert OrderLine.objects.get(order__external_id="O2", product__external_id="P1").quantity == 6
+
+
+def test_olist_shaped_files_are_read_by_their_own_column_names(shop, tmp_path, import_dir, capsys):
+    """An outside review with Olist's files: every review rejected as empty (review_score, review_comment_message
+    not read), products without their category, order_status not offered as the status."""
+    from behavior.models import Review
+    from catalog.models import Product
+
+    products = tmp_path / "olist_products_dataset.csv"
+    products.write_text("product_id,product_category_name,product_weight_g\np1,cama_mesa_banho,500\n")
+    document = _import(shop, products, "--map", "category=product_category_name", kind="products")
+    assert document["inserted"] == 1 and Product.objects.get(shop=shop).category.name == "cama_mesa_banho"
+    orders = tmp_path / "olist_orders_dataset.csv"
+    orders.write_text("order_id,customer_id,order_status,order_purchase_timestamp\n"
+                      "o1,c1,delivered,2017-10-02 10:56:33\no2,c2,invoiced,2017-10-03 11:00:00\n")
+    document = _import(shop, orders)
+    err = capsys.readouterr().err
+    assert "reading placed_at from the column 'order_purchase_timestamp'" in err
+    assert "the column 'order_status' looks like status" in err and document["inserted"] == 2
+    reviews = tmp_path / "olist_order_reviews_dataset.csv"
+    reviews.write_text("review_id,order_id,review_score,review_comment_title,review_comment_message,"
+                       "review_creation_date\nr1,o1,4,,Recebi bem antes do prazo,2017-10-10 00:00:00\n"
+                       "r2,o2,1,Ruim,,2017-10-11 00:00:00\n")
+    document = _import(shop, reviews, kind="reviews")
+    assert (document["inserted"], document["rejected"]) == (2, 0)
+    assert dict(Review.objects.filter(shop=shop).values_list("external_id", "rating")) == {"r1": 4, "r2": 1}
+    assert Review.objects.get(shop=shop, external_id="r1").text == "Recebi bem antes do prazo"

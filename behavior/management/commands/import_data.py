@@ -106,6 +106,7 @@ class Command(ShopCommand):
 # The optional id of a kind: read from a column named in words ("Order Number") on the shop's first import of that
 # kind, and later only while the rows stored carry ids from files (`_id_readable`): rows stored with ids derived
 # from their content would each be stored again under the file's id.
+REVIEW_CONTENT = frozenset({"text", "title", "rating"})  # a review needs one of them
 OPTIONAL_IDS = {"orders": ("order_id", Order), "events": ("event_id", Event), "reviews": ("review_id", Review)}
 
 
@@ -178,7 +179,9 @@ def _columns_guessed(kind: str, source, column_map: dict[str, str], *, read_id: 
     """Columns under another obvious name ("Customer ID", "Order Date", "Amount": the synonyms the mapping page
     preselects) for fields neither named as ours nor mapped: (fields read from them; fields only named in a hint).
     Read: required fields (the import would fail without), and the kind's optional id where `read_id`
-    (`_id_readable`; order lines name orders by it). Other optional fields are only hinted: a file imported
+    (`_id_readable`; order lines name orders by it), and a review's text, title and rating when the file has none
+    of them under our names or mapped (else every row is rejected as empty: Olist's review_score and
+    review_comment_message). Other optional fields are only hinted: a file imported
     before without them would change its orders' derived ids (and add every order again) on a second import,
     and a column that only looks like a field ("Items" holding product names) would reject rows. Never a bare
     "id" (which id?) nor a column already read for another field. `source`: _file_header's (None: an unreadable
@@ -188,12 +191,14 @@ def _columns_guessed(kind: str, source, column_map: dict[str, str], *, read_id: 
     mapped = {f.strip().lower() for f in column_map}
     used = {c.strip().lower() for c in column_map.values()} | {h for h in source.header if h in SPECS[kind].names}
     guessed, hints = {}, {}
+    no_content = kind == "reviews" and not (REVIEW_CONTENT & (mapped | set(source.header)))
     for spec in SPECS[kind].columns:
         if spec.name in mapped or spec.name in source.header:
             continue
         column = column_guess(spec.name, source.header_written)
         if column and column.strip().lower() != "id" and column.strip().lower() not in used:
-            read = spec.required or (read_id and spec.name == OPTIONAL_IDS[kind][0])
+            read = (spec.required or (read_id and spec.name == OPTIONAL_IDS[kind][0])
+                    or (no_content and spec.name in REVIEW_CONTENT))
             (guessed if read else hints)[spec.name] = column
             used.add(column.strip().lower())
     return guessed, hints
