@@ -77,6 +77,8 @@ class DeliveryRun(models.Model):
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True)
+    # Started with "Send now": does not stand for the day's scheduled run (deliveries_due).
+    manual = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-started_at", "-id"]

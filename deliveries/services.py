@@ -35,7 +35,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import boto3
@@ -150,10 +150,11 @@ def delivery_delete(*, shop: Shop, delivery: Delivery, user: AbstractBaseUser) -
 
 def deliveries_due(*, now: datetime | None = None) -> list[int]:
     """Ids of the active deliveries to send now: daily ones, and weekly ones on their weekday, that have not
-    started a run yet today (UTC) — so a second beat the same day sends nothing twice."""
+    started a scheduled run yet today (UTC) — so a second beat the same day sends nothing twice. A "Send now"
+    earlier the same day does not count: the night's run sends the night's scores."""
     now = (now or timezone.now()).astimezone(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    ran_today = DeliveryRun.objects.filter(started_at__gte=midnight).values("delivery_id")
+    ran_today = DeliveryRun.objects.filter(started_at__gte=midnight, manual=False).values("delivery_id")
     due = Delivery.objects.filter(active=True).exclude(pk__in=ran_today).exclude(
         frequency=Delivery.Frequency.WEEKLY, weekday__in=[d for d in range(7) if d != now.weekday()])
     return sorted(due.values_list("pk", flat=True))
@@ -167,22 +168,49 @@ class RunStarted:
     run_id: int
     batches: list[list[int]]
     upload: bool = False
+    # Nothing started: this run is another one, still sending or just started (a double "Send now", a second
+    # beat the same night).
+    already: bool = False
+
+
+# A run still "sending" this long after it started lost its worker: it no longer holds back a "Send now".
+RUN_STALE = timedelta(hours=1)
+# A "Send now" this soon after the delivery's last run started is the same click twice.
+SEND_AGAIN_AFTER = timedelta(seconds=60)
+
+
+def delivery_run_busy(*, delivery: Delivery, manual: bool, now: datetime | None = None) -> DeliveryRun | None:
+    """The run that a new one would repeat, or None: for "Send now" a run still sending (started within
+    RUN_STALE) or started within SEND_AGAIN_AFTER; for the schedule, a scheduled run started today (UTC)."""
+    now = now or timezone.now()
+    runs = DeliveryRun.objects.filter(delivery=delivery).order_by("-started_at", "-id")
+    if manual:
+        return (runs.filter(status=DeliveryRun.Status.RUNNING, started_at__gte=now - RUN_STALE).first()
+                or runs.filter(started_at__gte=now - SEND_AGAIN_AFTER).first())
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return runs.filter(manual=False, started_at__gte=midnight).first()
 
 
 @transaction.atomic
-def delivery_run_start(*, delivery_id: int) -> RunStarted:
+def delivery_run_start(*, delivery_id: int, manual: bool = False) -> RunStarted:
     """Decide who is sent (an export of the segment, recorded and audited as every export is, with the
-    delivery named), open a DeliveryRun and cut the customers into batches of DELIVERY_BATCH_SIZE."""
-    delivery = Delivery.objects.select_related("shop", "segment", "created_by").get(pk=delivery_id)
+    delivery named), open a DeliveryRun and cut the customers into batches of DELIVERY_BATCH_SIZE. The
+    delivery's row is locked first, so two starts at once (a double click on "Send now", two beats) run one
+    after the other and the second finds the first (`delivery_run_busy`) and sends nothing."""
+    delivery = Delivery.objects.select_for_update(of=("self",)).select_related(
+        "shop", "segment", "created_by").get(pk=delivery_id)
+    busy = delivery_run_busy(delivery=delivery, manual=manual)
+    if busy is not None:
+        return RunStarted(run_id=busy.pk, batches=[], already=True)
     if not delivery.pseudonymised and not (delivery.created_by is not None
                                            and can_view_personal_data(delivery.created_by, delivery.shop)):
-        return _run_refused(delivery)
+        return _run_refused(delivery, manual=manual)
     plan = export_create(shop=delivery.shop, segment=delivery.segment, user=None,
                          pseudonymise=delivery.pseudonymised, preset=delivery.preset,
                          audit={"delivery_id": delivery.pk, "delivery_kind": delivery.kind})
     size = settings.DELIVERY_BATCH_SIZE
     batches = [plan.customer_ids[i:i + size] for i in range(0, len(plan.customer_ids), size)]
-    run = DeliveryRun.objects.create(shop=delivery.shop, delivery=delivery, export=plan.export,
+    run = DeliveryRun.objects.create(shop=delivery.shop, delivery=delivery, export=plan.export, manual=manual,
                                      scoring_run_id=plan.run.pk if plan.run else None,
                                      batches=len(batches) if delivery.kind == Delivery.Kind.WEBHOOK else 1)
     AuditLog.objects.create(shop=delivery.shop, user=None, action="delivery.run", target=delivery.segment.name,
@@ -201,7 +229,7 @@ def delivery_run_start(*, delivery_id: int) -> RunStarted:
     return RunStarted(run_id=run.pk, batches=batches)
 
 
-def _run_refused(delivery: Delivery) -> RunStarted:
+def _run_refused(delivery: Delivery, *, manual: bool) -> RunStarted:
     """A delivery of emails and names whose creator may no longer see them in the shop (removed, demoted, or
     deleted) sends nothing: as their API tokens stop, so does the feed they chose. The run is logged as failed
     and audited; an admin of the shop schedules it again (or a pseudonymised one)."""
@@ -209,7 +237,7 @@ def _run_refused(delivery: Delivery) -> RunStarted:
     error = (f"Not sent: this delivery carries email addresses and names, and its creator ({creator}) may no "
              "longer see them in this shop. An admin can schedule it again, or a pseudonymised one.")
     run = DeliveryRun.objects.create(shop=delivery.shop, delivery=delivery, status=DeliveryRun.Status.FAILED,
-                                     error=error, finished_at=timezone.now())
+                                     error=error, finished_at=timezone.now(), manual=manual)
     AuditLog.objects.create(shop=delivery.shop, user=None, action="delivery.refused", target=delivery.segment.name,
                             details={"delivery_id": delivery.pk, "run_id": run.pk, "kind": delivery.kind,
                                      "target": delivery.target, "created_by": creator})

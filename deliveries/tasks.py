@@ -19,9 +19,9 @@ def deliveries_due_task() -> list[int]:
 
 
 @shared_task(queue="default")
-def delivery_run_task(delivery_id: int) -> int:
-    """Decide who is sent (audited), then enqueue the webhook batches or the S3 upload."""
-    started = delivery_run_start(delivery_id=delivery_id)
+def delivery_run_task(delivery_id: int, manual: bool = False) -> int:
+    """Decide who is sent (audited), then enqueue the webhook batches or the S3 upload. `manual`: "Send now"."""
+    started = delivery_run_start(delivery_id=delivery_id, manual=manual)
     for number, ids in enumerate(started.batches, start=1):
         delivery_batch_task.delay(started.run_id, number, ids)
     if started.upload:

@@ -15,7 +15,14 @@ from predictions.models import Segment
 
 from . import selectors
 from .forms import DeliveryForm
-from .services import SIGNATURE_HEADER, TIMESTAMP_HEADER, delivery_create, delivery_delete, preset_label
+from .services import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    delivery_create,
+    delivery_delete,
+    delivery_run_busy,
+    preset_label,
+)
 from .tasks import delivery_run_task
 
 
@@ -75,10 +82,17 @@ def delivery_page(request: HttpRequest, delivery_id: int) -> HttpResponse:
 @permission_required_403("accounts.export_segments")
 @require_POST
 def delivery_send_view(request: HttpRequest, delivery_id: int) -> HttpResponse:
-    """Send a delivery now, outside its schedule (a worker does it)."""
+    """Send a delivery now, outside its schedule (a worker does it; the night's scheduled run still goes). Not
+    while a run of it is sending, nor twice within a minute (a double click): the worker checks again."""
     delivery = selectors.delivery_get(shop=shop_for_request(request), delivery_id=delivery_id)
-    transaction.on_commit(lambda: delivery_run_task.delay(delivery.pk), robust=True)
-    messages.success(request, "Sending now: the log below shows each try as it happens.")
+    busy = delivery_run_busy(delivery=delivery, manual=True)
+    if busy is not None:
+        messages.info(request, f"Not sent again: a run of this delivery started at {busy.started_at:%H:%M:%S} UTC "
+                               f"({busy.get_status_display().lower()}). Its log is below.")
+        return redirect("deliveries:detail", delivery_id=delivery.pk)
+    transaction.on_commit(lambda: delivery_run_task.delay(delivery.pk, manual=True), robust=True)
+    messages.success(request, "Sending now: the log below shows each try as it happens. Tonight's scheduled "
+                              "run still goes, with the night's scores.")
     return redirect("deliveries:detail", delivery_id=delivery.pk)
 
 

@@ -118,12 +118,30 @@ def segment_filters_update(*, shop: Shop, segment: Segment, user: AbstractBaseUs
     if flt.errors:
         raise UserError(f"The filter cannot be saved: {flt.errors[0]}", field="filters")
     _reference_check(shop=shop, flt=flt, segment=segment)
+    personal = [d for d in _deliveries_fed(shop=shop, segment=segment) if not d.pseudonymised]
+    if personal and not (user is not None and can_view_personal_data(user, shop)):
+        raise UserError(f"This segment feeds a delivery of email addresses and names (to {personal[0].target}): "
+                        "only a user who may see personal data can change who it holds.", field="filters")
     old = segment.filters
     segment.filters = flt.to_dict()
     segment.save(update_fields=["filters", "updated_at"])
     AuditLog.objects.create(shop=shop, user=_user(user), action="segment.update", target=segment.name,
                             details={"from": old, "to": segment.filters})
     return segment
+
+
+def _deliveries_fed(*, shop: Shop, segment: Segment) -> list:
+    """The deliveries (deliveries app, through the reverse relation) that send `segment` or a segment built on it."""
+    fed, added = {segment.pk}, True
+    others = [(other.pk, AtRiskFilter.from_dict(other.filters or {}).segment)
+              for other in Segment.objects.filter(shop=shop).exclude(pk=segment.pk)]
+    while added:
+        added = False
+        for pk, reference in others:
+            if reference in fed and pk not in fed:
+                fed.add(pk)
+                added = True
+    return list(segment.deliveries.model.objects.filter(shop=shop, segment_id__in=fed))
 
 
 @transaction.atomic
@@ -136,6 +154,11 @@ def segment_delete(*, shop: Shop, segment: Segment, user: AbstractBaseUser | Non
     if users:
         raise UserError(f"The segment “{segment.name}” is part of the filter of {', '.join(f'“{n}”' for n in users)}: "
                         "change those first (deleted, it would leave them matching nobody).", field="segment")
+    deliveries = list(segment.deliveries.all())
+    if deliveries:
+        raise UserError(f"The segment “{segment.name}” is sent by {len(deliveries)} scheduled "
+                        f"deliver{'y' if len(deliveries) == 1 else 'ies'} (to {deliveries[0].target}): remove "
+                        f"{'it' if len(deliveries) == 1 else 'them'} on the Deliveries page first.", field="segment")
     AuditLog.objects.create(shop=shop, user=_user(user), action="segment.delete", target=segment.name,
                             details={"filters": segment.filters})
     segment.delete()

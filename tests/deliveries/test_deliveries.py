@@ -394,3 +394,51 @@ def test_a_delivery_with_email_and_name_stops_when_its_creator_may_no_longer_see
     assert AuditLog.objects.filter(shop=shop, action="delivery.refused", details__delivery_id=delivery.pk).exists()
     # A pseudonymised delivery carries no personal data: it goes on whoever created it.
     assert delivery_run_start(delivery_id=pseudonymised.pk).batches
+
+
+# ---- an outside review (a CRM manager): sending twice, a test send, segments under a delivery -------------
+
+def test_send_now_twice_sends_once_and_leaves_the_nights_run_due(shop, setup, client,
+                                                                django_capture_on_commit_callbacks):
+    client.force_login(setup["admin"])
+    with Receiver() as receiver:
+        delivery = webhook(shop, setup, receiver.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(f"/deliveries/{delivery.pk}/send/")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(f"/deliveries/{delivery.pk}/send/", follow=True)
+        assert "Not sent again: a run of this delivery started at" in response.content.decode()
+        # Two workers starting it at once: the second finds the first and sends nothing.
+        again = delivery_run_start(delivery_id=delivery.pk, manual=True)
+        assert again.already and again.batches == []
+    assert len(receiver.requests) == 3 and DeliveryRun.objects.count() == 1
+    assert DeliveryRun.objects.get().manual
+    assert deliveries_due() == [delivery.pk]  # the test send does not stand for tonight's scheduled run
+    scheduled = delivery_run_start(delivery_id=delivery.pk)
+    assert not scheduled.already and scheduled.batches
+    assert delivery_run_start(delivery_id=delivery.pk).already  # a second beat the same night: nothing
+
+
+def test_a_segment_sent_by_a_delivery_cannot_be_deleted_nor_widened_by_whoever_may_not_see_its_emails(
+        shop, setup, client):
+    from predictions.filters import AtRiskFilter
+    from predictions.models import Segment
+    from predictions.services.segments import segment_delete, segment_filters_update
+
+    delivery = webhook(shop, setup, "http://127.0.0.1:9/x")  # emails and names, by the admin
+    with pytest.raises(UserError, match="is sent by 1 scheduled delivery"):
+        segment_delete(shop=shop, segment=setup["segment"], user=setup["admin"])
+    built_on = SegmentFactory(shop=shop, name="Win-back DE", filters={"segment": setup["segment"].pk})
+    marketer = UserFactory(role="marketer", shops=[shop])
+    widen = AtRiskFilter.from_dict({"churn_min": 0})
+    with pytest.raises(UserError, match="feeds a delivery of email addresses and names"):
+        segment_filters_update(shop=shop, segment=setup["segment"], user=marketer, flt=widen)
+    Segment.objects.filter(pk=setup["segment"].pk).update(filters={})  # (the test's own set-up of the next case)
+    delivery.segment = built_on
+    delivery.save()
+    with pytest.raises(UserError, match="feeds a delivery"):  # the segment a delivered one is built on
+        segment_filters_update(shop=shop, segment=setup["segment"], user=marketer, flt=widen)
+    segment_filters_update(shop=shop, segment=setup["segment"], user=setup["admin"], flt=widen)
+    client.force_login(setup["admin"])
+    page = client.post(f"/segments/{built_on.pk}/delete/", follow=True).content.decode()
+    assert "is sent by 1 scheduled delivery" in page and Segment.objects.filter(pk=built_on.pk).exists()
