@@ -4,10 +4,12 @@ now, offers and their eligibility, results per offer and per policy version.
 Context and outcomes are computed in SQL in one statement for all rows (LATERAL joins over the order index
 `order_customer_time`), never one query per customer. PostgreSQL only.
 
-One rule, one place: *context at time t* uses only orders placed before t (no leakage), and the *outcome*
-of an assignment at t is read from the non-cancelled orders placed in (t, t + attribution window]:
-conversion = at least one such order; net revenue = their totals minus the offer's cost_per_redemption when
-the customer converted (or, when the shop's orders name the offer they redeemed, for those orders only).
+One rule, one place: *context at time t* uses only orders placed before t (no leakage; a refunded order counts
+in recency but not in spend nor average order value, as in predictions' value), and the *outcome* of an
+assignment at t is read from the orders that stand (neither cancelled nor refunded) placed in
+(t, t + attribution window]: conversion = at least one such order; net revenue = their totals minus the offer's
+cost_per_redemption when the customer converted (or, when the shop's orders name the offer they redeemed, for
+those orders only). A refund is money back, not a sale the offer won.
 An assignment whose window has not closed by the shop's latest order is *pending*.
 """
 
@@ -40,11 +42,12 @@ SELECT s.key, s.customer_id, {at_epoch},
 FROM ({source}) s
 JOIN behavior_customer c ON c.id = s.customer_id
 LEFT JOIN LATERAL (
-    SELECT MAX(o.placed_at) AS last_at, MIN(o.placed_at) AS first_at, AVG(o.total) AS aov
+    SELECT MAX(o.placed_at) AS last_at, MIN(o.placed_at) AS first_at,
+           AVG(o.total) FILTER (WHERE o.status <> 'refunded') AS aov
     FROM behavior_order o WHERE o.customer_id = s.customer_id AND o.placed_at < s.at AND o.status <> 'cancelled'
 ) h ON TRUE
 LEFT JOIN LATERAL (
-    SELECT COUNT(*) AS n, SUM(COALESCE(o.total, 0)) AS spend
+    SELECT COUNT(*) AS n, SUM(CASE WHEN o.status = 'refunded' THEN 0 ELSE COALESCE(o.total, 0) END) AS spend
     FROM behavior_order o WHERE o.customer_id = s.customer_id AND o.status <> 'cancelled'
       AND o.placed_at < s.at AND o.placed_at >= s.at - INTERVAL '365 days'
 ) y ON TRUE
@@ -119,7 +122,7 @@ def assignment_frame(*, shop: Shop, until: datetime | None = None) -> Assignment
     LEFT JOIN LATERAL (
         SELECT COUNT(*) AS n, SUM(COALESCE(o.total, 0)) AS spend,
                BOOL_OR(o.offer_code = f.external_id) AS redeemed FROM behavior_order o
-        WHERE o.customer_id = s.customer_id AND o.status <> 'cancelled'
+        WHERE o.customer_id = s.customer_id AND o.status = 'placed'
           AND o.placed_at > s.at AND o.placed_at <= s.at + %s
     ) r ON TRUE
     ORDER BY s.at, s.key"""

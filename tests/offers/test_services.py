@@ -83,12 +83,15 @@ def _shop_with_orders(shop, orders, assignments, *, cost="2"):
                                   offer=Offer.objects.get(shop=shop, external_id=offer))
 
 
-def test_outcomes_count_non_cancelled_orders_inside_the_window_and_subtract_the_offer_cost(shop):
+def test_outcomes_count_orders_that_stand_inside_the_window_and_subtract_the_offer_cost(shop):
     _shop_with_orders(shop, orders=[
         ("c1", T0 - timedelta(days=10), 50, "placed"),  # history: not an outcome
+        ("c1", T0 - timedelta(days=12), 900, "refunded"),  # history: no spend (money back), still an order
         ("c1", T0 + timedelta(days=5), 40, "placed"),
         ("c1", T0 + timedelta(days=20), 30, "placed"),
+        ("c1", T0 + timedelta(days=21), 500, "refunded"),  # a refund is not a sale the offer won
         ("c2", T0 + timedelta(days=3), 99, "cancelled"),  # cancelled: no conversion
+        ("c2", T0 + timedelta(days=4), 99, "refunded"),  # refunded: no conversion either
         ("c2", T0 + timedelta(days=31), 70, "placed"),  # after the 30-day window
         ("clock", T0 + timedelta(days=100), 1, "placed"),
     ], assignments=[("c1", "d10", T0), ("c2", "d10", T0), ("c3", "none", T0 + timedelta(days=80))])
@@ -99,8 +102,8 @@ def test_outcomes_count_non_cancelled_orders_inside_the_window_and_subtract_the_
     assert frame.loc[two, "converted"] == 0 and frame.loc[two, "revenue"] == 0
     assert frames.pending == 1  # c3's window closes after the latest order
     # Context uses only what happened before the assignment.
-    assert frame.loc[one, "frequency_365"] == 1 and frame.loc[one, "recency_days"] == pytest.approx(10)
-    assert frame.loc[one, "monetary_365"] == pytest.approx(50)
+    assert frame.loc[one, "frequency_365"] == 2 and frame.loc[one, "recency_days"] == pytest.approx(10)
+    assert frame.loc[one, "monetary_365"] == pytest.approx(50) and frame.loc[one, "avg_order_value"] == 50
     OfferSettings.objects.filter(shop=shop).update(attribution_days=40)
     assert assignment_frame(shop=shop).frame.set_index("key").loc[two, "converted"] == 1
 
