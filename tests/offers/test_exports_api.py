@@ -55,6 +55,15 @@ def test_next_best_offer_api_draws_logs_and_repeats_within_a_day(shop, other_sho
     body = first.json()
     assert body["customer_id"] == "A" and body["offer_id"] in {"fs", "none"}
     assert body["propensity"] == pytest.approx(0.5) and body["policy_version"] is None
+    assert (body["marketing_consent"], body["flagged"]) == (None, [])  # whether it may be sent: the caller's
+    from behavior.models import Customer
+    from forecasts.models import CustomerFlag
+
+    b = Customer.objects.get(shop=shop, external_id="B")
+    Customer.objects.filter(pk=b.pk).update(marketing_consent=False)
+    CustomerFlag.objects.create(shop=shop, customer=b, kind="refund_abuse", reason="4 of 5 orders refunded")
+    answer = client.get("/api/v1/customers/B/next-best-offer/").json()
+    assert (answer["marketing_consent"], answer["flagged"]) == (False, ["Refund abuse: 4 of 5 orders refunded"])
     assert client.get("/api/v1/customers/A/next-best-offer/").json()["assignment_id"] == body["assignment_id"]
     assert Assignment.objects.filter(shop=shop, channel="api").count() == 1
     assert client.get("/api/v1/customers/nobody/next-best-offer/").status_code == 404
