@@ -56,6 +56,12 @@ def test_next_best_offer_api_draws_logs_and_repeats_within_a_day(shop, other_sho
     assert body["customer_id"] == "A" and body["offer_id"] in {"fs", "none"}
     assert body["propensity"] == pytest.approx(0.5) and body["policy_version"] is None
     assert (body["marketing_consent"], body["flagged"]) == (None, [])  # whether it may be sent: the caller's
+    assert client.get("/api/v1/customers/A/next-best-offer/").json()["assignment_id"] == body["assignment_id"]
+    assert Assignment.objects.filter(shop=shop, channel="api").count() == 1
+    assert client.get("/api/v1/customers/nobody/next-best-offer/").status_code == 404
+    other = bearer(api_token_create(user=user, shop=other_shop, name="o").plain)
+    assert other.get("/api/v1/customers/A/next-best-offer/").status_code == 404  # another shop's customer
+    assert bearer("wrong").get("/api/v1/customers/A/next-best-offer/").status_code == 401
     from behavior.models import Customer
     from forecasts.models import CustomerFlag
 
@@ -64,9 +70,3 @@ def test_next_best_offer_api_draws_logs_and_repeats_within_a_day(shop, other_sho
     CustomerFlag.objects.create(shop=shop, customer=b, kind="refund_abuse", reason="4 of 5 orders refunded")
     answer = client.get("/api/v1/customers/B/next-best-offer/").json()
     assert (answer["marketing_consent"], answer["flagged"]) == (False, ["Refund abuse: 4 of 5 orders refunded"])
-    assert client.get("/api/v1/customers/A/next-best-offer/").json()["assignment_id"] == body["assignment_id"]
-    assert Assignment.objects.filter(shop=shop, channel="api").count() == 1
-    assert client.get("/api/v1/customers/nobody/next-best-offer/").status_code == 404
-    other = bearer(api_token_create(user=user, shop=other_shop, name="o").plain)
-    assert other.get("/api/v1/customers/A/next-best-offer/").status_code == 404  # another shop's customer
-    assert bearer("wrong").get("/api/v1/customers/A/next-best-offer/").status_code == 401
