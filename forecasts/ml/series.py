@@ -77,19 +77,24 @@ def facts_frame(
     `customer_country` maps customer_id -> country (the country level); `order_lines` (with category_id and
     product_id) feeds the category and product levels; `category_names` maps category ids to the keys shown,
     `product_names` product ids to theirs (the shop's own product ids; the internal id where it has none).
-    Units come from item_count, else from the order's line quantities, else count 1 per order."""
+    Units come from item_count, else from the order's line quantities, else count 1 per order; revenue from the
+    order's total, else from its lines' quantities times their prices (refunded orders count 0)."""
     if level not in LEVELS:
         raise SeriesError(f"unknown level '{level}': one of {', '.join(LEVELS)}")
     live = orders[orders["status"].astype(str) != "cancelled"]
+    lines = order_lines if order_lines is not None else pd.DataFrame(columns=["order_id", "quantity"])
+    total = pd.to_numeric(live["total"], errors="coerce")
+    if len(lines) and "unit_price" in lines and total.isna().any():
+        # An order without a total is worth its lines (UCI's and Olist's files give prices on lines only).
+        worth = (lines["quantity"] * lines["unit_price"]).groupby(lines["order_id"]).sum(min_count=1)
+        total = total.fillna(live["order_id"].map(worth))
     base = pd.DataFrame({
         "customer_id": live["customer_id"].to_numpy(),
         "order_id": live["order_id"].to_numpy(),
         "day": _naive_day(live["placed_at"]).to_numpy(),
-        "revenue": np.where(live["status"].astype(str) == "refunded", 0.0,
-                            pd.to_numeric(live["total"], errors="coerce").fillna(0.0).to_numpy(dtype=float)),
+        "revenue": np.where(live["status"].astype(str) == "refunded", 0.0, total.fillna(0.0).to_numpy(dtype=float)),
         "item_count": pd.to_numeric(live["item_count"], errors="coerce").to_numpy(dtype=float),
     })
-    lines = order_lines if order_lines is not None else pd.DataFrame(columns=["order_id", "quantity"])
     if len(lines):
         qty = lines.groupby("order_id")["quantity"].sum()
         base["item_count"] = base["item_count"].fillna(base["order_id"].map(qty))
