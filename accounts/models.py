@@ -32,6 +32,11 @@ class Shop(models.Model):
     # Whether products a customer already bought may be recommended again (global default;
     # per-category overrides live in catalog.Category.allow_rebuy).
     allow_rebuy = models.BooleanField(default=True)
+    # Campaigns (segments, their exports and deliveries) hold customers who did not refuse marketing; with this on,
+    # only those who opted in: unknown consent (a customers file without a consent column) counts as no consent.
+    marketing_consent_required = models.BooleanField(
+        default=False, help_text="Only customers who opted in to marketing are campaign members (unknown consent "
+                                 "counts as no consent). Off: everyone who did not refuse.")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="shops",
                                      blank=True)
     # How long raw events are kept, in days (None: for ever); the nightly task deletes older ones.

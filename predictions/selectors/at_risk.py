@@ -24,6 +24,7 @@ from behavior.models import Customer, Order, Review
 from catalog.models import Category
 from predictions.filters import SORTS, AtRiskFilter
 from predictions.models import CustomerInterest, CustomerScore, ScoringRun, Segment, Task
+from predictions.selectors.consent import consent_missing
 from predictions.selectors.freshness import with_ordered_since_scoring
 
 PAGE_SIZE = 50
@@ -265,10 +266,9 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         inner = AtRiskFilter.from_dict(segment.filters)  # with its own segment, if it names one
         if inner.broken:
             return qs.none()  # a saved filter that no longer validates matches nobody, never everybody
-        # A segment never holds customers who refused marketing (see selectors.segments).
+        # A segment never holds customers without consent (selectors.consent).
         members = _matching(shop=shop, run=run, flt=inner, depth=depth + 1).exclude(
-            customer_id__in=Customer.objects.filter(shop=shop, marketing_consent=False).values("pk")
-        ).values("customer_id")
+            customer_id__in=consent_missing(shop=shop)).values("customer_id")
         qs = qs.filter(customer_id__in=members)
     return qs
 

@@ -9,7 +9,6 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from accounts.models import Shop
-from behavior.models import Customer
 from predictions.extensions import excluded_customers
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, Segment
@@ -24,6 +23,7 @@ from .at_risk import (
     scoring_run_for_list,
 )
 from .at_risk_pages import AtRiskWindow
+from .consent import consent_missing
 from .freshness import customers_ordered_since_scoring
 
 
@@ -43,13 +43,9 @@ def segment_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -> QueryS
     return _consenting(shop, at_risk_queryset(shop=shop, run=run, flt=flt))
 
 
-def _refused(shop: Shop) -> QuerySet:
-    return Customer.objects.filter(shop=shop, marketing_consent=False).values("pk")
-
-
 def _consenting(shop: Shop, queryset: QuerySet[CustomerScore]) -> QuerySet[CustomerScore]:
-    """Segments feed campaigns: customers who refused marketing are never members (unknown consent is kept)."""
-    return queryset.exclude(customer_id__in=_refused(shop))
+    """Segments feed campaigns: customers without consent are never members (selectors.consent)."""
+    return queryset.exclude(customer_id__in=consent_missing(shop=shop))
 
 
 def segment_size(*, shop: Shop, segment: Segment) -> int | None:
@@ -61,7 +57,7 @@ def segment_size(*, shop: Shop, segment: Segment) -> int | None:
 def consent_refused_ids(*, shop: Shop, customer_ids) -> set[int]:
     """Which of `customer_ids` refused marketing now (the rule segments apply): a delivery sending later than
     its export was decided checks again."""
-    return set(_refused(shop).filter(pk__in=customer_ids).values_list("pk", flat=True))
+    return set(consent_missing(shop=shop).filter(pk__in=customer_ids).values_list("pk", flat=True))
 
 
 def segment_consent_refused_count(*, shop: Shop, segment: Segment, run: ScoringRun | None) -> int:
@@ -69,7 +65,7 @@ def segment_consent_refused_count(*, shop: Shop, segment: Segment, run: ScoringR
     flt = AtRiskFilter.from_dict(segment.filters or {})
     if run is None or flt.broken:
         return 0
-    return at_risk_queryset(shop=shop, run=run, flt=flt).filter(customer_id__in=_refused(shop)).count()
+    return at_risk_queryset(shop=shop, run=run, flt=flt).filter(customer_id__in=consent_missing(shop=shop)).count()
 
 
 def segment_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int, stop: int) -> QuerySet[CustomerScore]:
@@ -77,7 +73,7 @@ def segment_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int,
     flt = AtRiskFilter.from_dict(segment.filters)
     if flt.broken:
         return at_risk_window(shop=shop, run=run, flt=AtRiskFilter(), start=start, stop=stop).none()
-    if Customer.objects.filter(shop=shop, marketing_consent=False).exists():
+    if consent_missing(shop=shop).exists():
         return _consenting(shop, at_risk_queryset(shop=shop, run=run, flt=flt))[start:stop]
     return at_risk_window(shop=shop, run=run, flt=flt, start=start, stop=stop)
 
@@ -131,7 +127,8 @@ class SegmentDetail:
     words: list[str]
     planner: list[tuple[float, float]]  # (churn probability, 12-month spend), highest probability first
     problems: tuple[str, ...] = ()  # a broken saved filter (see segment_problems)
-    left_out_no_consent: int = 0  # matched by the filter, left out: they refused marketing
+    left_out_no_consent: int = 0  # matched by the filter, left out for consent (selectors.consent)
+    unknown_consent: int = 0  # members whose consent is unknown (kept: the shop does not require opt-in)
     # members with an order placed after their score: left out of files by default
     ordered_since_scoring_ids: frozenset[int] = frozenset()
     # members flagged (refund abuse, bot-like sessions: predictions.extensions): left out of files by default
@@ -174,6 +171,8 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
     return SegmentDetail(segment=segment, run=run, size=qs.count(), preview=rows, words=words, planner=planner,
                          problems=problems,
                          left_out_no_consent=segment_consent_refused_count(shop=shop, segment=segment, run=run),
+                         unknown_consent=0 if shop.marketing_consent_required else qs.filter(
+                             customer__marketing_consent__isnull=True).count(),
                          ordered_since_scoring_ids=members_among(customers_ordered_since_scoring(run=run)),
                          flagged_ids=members_among(excluded_customers(shop_id=shop.pk)))
 
