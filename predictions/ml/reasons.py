@@ -177,9 +177,20 @@ _LEAVING = re.compile(r"^(no order for |has never ordered|no order yet|a single 
 _STAYING = re.compile(r"^(ordered (today|yesterday|\d+ days ago)|more orders than|\d+ (product views?|visits?) in)")
 
 
+_ORDERS_SO_FAR = re.compile(r"^([0-9,]+) orders so far")
+# From this many orders, "N orders so far" reads as a habit, a sign of staying: a high-risk customer's main reason
+# read "16 orders so far" (an outside review); the model's attribution there is the history, not a warning.
+HABIT_ORDERS = 10
+
+
 def churn_tone(text: str) -> int:
     """+1 when `text` reads as a sign of leaving, -1 as a sign of staying, 0 for a plain fact."""
-    return 1 if _LEAVING.match(text) else -1 if _STAYING.match(text) else 0
+    if _LEAVING.match(text):
+        return 1
+    if _STAYING.match(text):
+        return -1
+    orders = _ORDERS_SO_FAR.match(text)
+    return -1 if orders and int(orders[1].replace(",", "")) >= HABIT_ORDERS else 0
 
 
 def purchase_tone(text: str) -> int:
