@@ -22,16 +22,19 @@ class ShopCommand(BaseCommand):
         return parser
 
     def handle(self, *args, **options):
+        self.shop_created = False  # this command created the shop it acts on
         try:
             slug = options.get("shop")
             if self.creates_shop and slug and not Shop.objects.filter(slug=slug).exists():
                 shop = Shop.objects.create(slug=slug, name=slug.replace("-", " ").title())
+                self.shop_created = True
                 others = list(Shop.objects.exclude(pk=shop.pk).order_by("slug").values_list("slug", flat=True)[:5])
                 # said, so that a mistyped --shop is seen at once rather than as an empty shop later
                 self.progress(f"created the shop '{slug}' (no shop had that name"
                               + (f"; the others: {', '.join(others)})" if others else ")"))
             elif self.creates_shop and not slug and not Shop.objects.exists():
                 shop = Shop.objects.create(slug="default", name="Default shop")
+                self.shop_created = True
                 self.progress("created the shop 'default'")
             else:
                 shop = shop_get(slug=slug)

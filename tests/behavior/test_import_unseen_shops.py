@@ -507,3 +507,15 @@ def test_a_customer_id_written_as_a_float_is_the_same_customer(shop, tmp_path, i
     _import(shop, events, kind="events")
     assert sorted(Customer.objects.filter(shop=shop).values_list("external_id", flat=True)) == ["1.05", "17850"]
     assert Event.objects.get(shop=shop).customer.external_id == "17850"
+
+
+def test_a_dry_run_on_a_new_shop_leaves_no_shop_behind(tmp_path, import_dir, capsys):
+    from accounts.models import Shop
+
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,placed_at,total\nC1,2024-01-01,10\n")
+    out = io.StringIO()
+    call_command("import_data", "orders", str(path), "--shop", "tryout", "--dry-run", stdout=out)
+    assert json.loads(out.getvalue().strip().splitlines()[-1])["inserted"] == 1
+    assert not Shop.objects.filter(slug="tryout").exists()
+    assert "dry run: the shop 'tryout' was not kept" in capsys.readouterr().err

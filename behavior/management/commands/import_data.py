@@ -38,7 +38,15 @@ class Command(ShopCommand):
                             help=f"rows per transaction (default {DEFAULT_BATCH_SIZE})")
 
     def handle_shop(self, target_shop, *args, **options):
-        # The base passes the Shop positionally and the --shop slug in options["shop"].
+        try:
+            self._import(target_shop, **options)
+        finally:
+            if options["dry_run"] and self.shop_created:  # a dry run writes nothing, not even the shop
+                target_shop.delete()
+                self.progress(f"dry run: the shop '{target_shop.slug}' was not kept")
+
+    def _import(self, target_shop, **options):
+        # The base passes the Shop positionally.
         column_map = {}
         for item in options["map"]:
             field, sep, column = item.partition("=")
