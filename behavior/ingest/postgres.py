@@ -181,6 +181,8 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
         good = len(batch.rows) - len(result.rejects)
         if kind == "order_lines":
             result.inserted, result.updated = _upsert_lines(cursor, shop_id, plan)
+            if "unit_price" in plan.present:
+                _totals_from_lines(cursor, shop_id)
         else:
             result.inserted, result.updated, changed = _upsert(cursor, shop_id, plan)
             if kind == "orders":
@@ -360,6 +362,19 @@ def _upsert_lines(cursor, shop_id: int, plan: Plan) -> tuple[int, int]:
     cursor.execute(sql, {"shop": shop_id})
     inserted, updated = cursor.fetchone()
     return inserted, updated
+
+
+def _totals_from_lines(cursor, shop_id: int) -> None:
+    """The staged lines' orders stored without a total get their lines' worth (quantity × unit price), when every
+    line of the order has a price: files that price lines only (UCI Online Retail, Olist) then give orders a
+    total for the models' spend and the forecasts' revenue. A total the shop gave is never replaced."""
+    cursor.execute(f"""
+        UPDATE behavior_order o SET total = x.worth
+        FROM (SELECT l.order_id, sum(l.quantity * l.unit_price) AS worth FROM behavior_orderline l
+              WHERE l.order_id IN (SELECT t.id FROM behavior_order t JOIN (SELECT DISTINCT order_id FROM {STAGE}) s
+                                   ON t.shop_id = %(shop)s AND t.external_id = s.order_id AND t.total IS NULL)
+              GROUP BY l.order_id HAVING count(l.unit_price) = count(*)) x
+        WHERE o.id = x.order_id AND o.total IS NULL""", {"shop": shop_id})
 
 
 # --- events: the biggest table, written by the fastest path ------------------------------------------

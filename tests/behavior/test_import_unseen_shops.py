@@ -519,3 +519,21 @@ def test_a_dry_run_on_a_new_shop_leaves_no_shop_behind(tmp_path, import_dir, cap
     assert json.loads(out.getvalue().strip().splitlines()[-1])["inserted"] == 1
     assert not Shop.objects.filter(slug="tryout").exists()
     assert "dry run: the shop 'tryout' was not kept" in capsys.readouterr().err
+
+
+def test_orders_without_a_total_get_their_priced_lines_worth(shop, tmp_path, import_dir):
+    """UCI Online Retail gives a unit price per line and no order total: the customers' spend and the shop's
+    revenue were nothing (an outside review). The recipe: the file as orders, then as order lines."""
+    retail = tmp_path / "online_retail.csv"
+    retail.write_text("Invoice,StockCode,Quantity,InvoiceDate,Price,Customer ID\n"
+                      "489434,85048,12,2009-12-01 07:45,6.95,13085.0\n489434,79323P,12,2009-12-01 07:45,6.75,13085.0\n"
+                      "489435,22350,2,2009-12-01 07:46,2.55,13086.0\n489436,22351,1,2009-12-01 07:47,,13087.0\n")
+    assert _import(shop, retail)["inserted"] == 3
+    document = _import(shop, retail, "--map", "unit_price=Price", kind="order_lines")
+    assert document["inserted"] == 4
+    totals = dict(Order.objects.filter(shop=shop).values_list("external_id", "total"))
+    # 489436's line has no price: its worth is unknown, its total stays empty
+    assert totals == {"489434": Decimal("164.40"), "489435": Decimal("5.10"), "489436": None}
+    Order.objects.filter(external_id="489435").update(total=Decimal("9.99"))  # a total given is kept
+    _import(shop, retail, "--map", "unit_price=Price", kind="order_lines")
+    assert Order.objects.get(external_id="489435").total == Decimal("9.99")
