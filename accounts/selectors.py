@@ -6,10 +6,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 
 from ecomsight.errors import UserError
 
-from .models import ApiToken, Membership, Role, Shop
+from .models import ApiToken, AuditLog, Membership, Role, Shop
 
 # Each role includes the permissions of the weaker ones.
 ROLE_RANK = {Role.MARKETER.value: 1, Role.ANALYST.value: 2, Role.ADMIN.value: 3}
@@ -19,6 +20,18 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "analyst": frozenset({"export_segments", "import_data", "manage_models"}),
     "admin": frozenset({"export_segments", "import_data", "manage_models", "view_personal_data", "manage_users"}),
 }
+
+
+def customer_id_hash(*, shop_id: int, external_id: str) -> str:
+    """What is kept of an erased customer's id (the audit row "customer.erase", privacy.services): a keyed hash
+    (HMAC-SHA256 with SECRET_KEY) of the shop and the id. It proves a given id was erased, and lets imports refuse
+    it again (`erased_customer_hashes`), without storing it; unkeyed, a short id could be found by trying all."""
+    return salted_hmac("ecomsight.privacy.erasure", f"{shop_id}:{external_id}", algorithm="sha256").hexdigest()
+
+
+def erased_customer_hashes(*, shop_id: int) -> set[str]:
+    """The hashes (`customer_id_hash`) of every customer id erased from the shop."""
+    return set(AuditLog.objects.filter(shop_id=shop_id, action="customer.erase").values_list("target", flat=True))
 
 
 class ShopNotFound(UserError):

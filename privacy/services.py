@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils.crypto import salted_hmac
 
 from accounts.models import AuditLog, Shop
+from accounts.selectors import customer_id_hash as id_hash
 from behavior.models import Customer, Event, Order, OrderLine, Review
 from behavior.services import import_files_scrub
 from ecomsight.csvsafe import neutralise
@@ -39,10 +39,8 @@ MAX_IDS = 10_000
 
 
 def customer_id_hash(*, shop: Shop, external_id: str) -> str:
-    """What the audit log keeps of an erased customer: a keyed hash (HMAC-SHA256 with SECRET_KEY) of the
-    shop and the id. It proves a given id was erased (hash it again) without storing it; unkeyed, a hash of
-    a short id could be reversed by trying every id."""
-    return salted_hmac("ecomsight.privacy.erasure", f"{shop.pk}:{external_id}", algorithm="sha256").hexdigest()
+    """What the audit log keeps of an erased customer (accounts.selectors.customer_id_hash)."""
+    return id_hash(shop_id=shop.pk, external_id=external_id)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ import pandas as pd
 import psycopg
 from django.db import IntegrityError, connection, transaction
 
+from accounts.selectors import customer_id_hash, erased_customer_hashes
 from ecomsight.crypto import email_index, is_token, personal_decrypt, personal_encrypt
 
 from ..partitions import event_months_ensure, month_bounds, months_of_iso
@@ -109,6 +110,48 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
     A stored row keeps the values of the fields its row does not give: columns the file lacks, values the parser
     left empty (`batch.blanked`), and with `fields_of(line)` (the API's items) fields the item did not name.
     Rows are then written in groups that give the same fields."""
+    erased = _erased_taken_out(shop_id=shop_id, plan=plan, batch=batch)
+    result = _batch_write_fields(shop_id=shop_id, plan=plan, batch=batch, create_missing=create_missing, ids=ids,
+                                 fields_of=fields_of)
+    result.rejects.extend(erased)
+    return result
+
+
+ERASED = "erased customer: an erased customer's id is not stored again"
+
+
+def _erased_taken_out(*, shop_id: int, plan: Plan, batch: Batch) -> list[Reject]:
+    """Take the rows naming a customer erased from the shop (privacy.services.customer_erase: its audit row keeps
+    the id's keyed hash) out of `batch`, as rejects: a later file or API call naming them must not bring them
+    back as a stand-in or a customer (an outside review)."""
+    if "customer_id" not in plan.spec.names or not batch.good:
+        return []
+    erased = erased_customer_hashes(shop_id=shop_id)
+    if not erased:
+        return []
+    if batch.columns is not None:
+        customers = batch.columns["customer_id"]
+    else:
+        at = 1 + plan.output_columns.index("customer_id")
+        customers = [row[at] for row in batch.rows]
+    hashes = {c: customer_id_hash(shop_id=shop_id, external_id=c) for c in set(customers) if c is not None}
+    gone = [i for i, c in enumerate(customers) if c is not None and hashes[c] in erased]
+    if not gone:
+        return []
+    if batch.columns is not None:
+        keep = np.ones(len(customers), dtype=bool)
+        keep[gone] = False
+        lines = batch.columns["line"][~keep]
+        batch.columns = {name: values[keep] for name, values in batch.columns.items()}
+    else:
+        lines = [batch.rows[i][0] for i in gone]
+        dropped = set(gone)
+        batch.rows = [row for i, row in enumerate(batch.rows) if i not in dropped]
+    return [Reject(int(line), "customer_id", "", ERASED) for line in lines]
+
+
+def _batch_write_fields(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool, ids: IdCache | None,
+                        fields_of: Callable[[int], frozenset] | None) -> BatchResult:
     absent: dict[int, frozenset] = {}
     for reject in batch.blanked:
         absent[reject.line] = absent.get(reject.line, frozenset()) | {reject.column}

@@ -289,3 +289,39 @@ def test_erasure_rewrites_the_kept_import_files_that_name_the_customer(shop, tmp
     assert "ann@example.com" in outside.read_text()
     # Idempotent: nothing left to rewrite.
     assert customer_erase(shop=shop, external_ids=["C1"])[0].import_files_rewritten == 0
+
+
+@pytest.mark.parametrize("method", ["rows", "auto"])
+def test_an_erased_customer_is_not_stored_again_by_a_later_file_or_api_call(shop, other_shop, tmp_path, settings,
+                                                                             method, monkeypatch):
+    """An outside review: after erase_customer, importing offer assignments that named the id created the customer
+    again as a stand-in; a customers file would have brought the email back."""
+    from accounts.tokens import api_token_create
+    from behavior.ingest import parse
+    from behavior.services import data_import
+    from tests.api.conftest import bearer
+
+    monkeypatch.setattr(parse, "PARSE_METHOD", method)
+    settings.IMPORT_DIR = tmp_path / "imports"
+    _fill(shop)
+    _fill(other_shop)
+    customer_erase(shop=shop, external_ids=["C1", "NEVER-IMPORTED"])
+    customers = tmp_path / "customers.csv"
+    customers.write_text("customer_id,email\nC1,c1@example.com\nC2,c2@example.com\nNEVER-IMPORTED,n@example.com\n")
+    result = data_import(shop=shop, kind="customers", path=customers)
+    assert (result.updated + result.inserted, result.rejected) == (1, 2)
+    events = tmp_path / "events.csv"
+    events.write_text("customer_id,type,occurred_at\nC1,view,2026-06-01T10:00:00\nC2,view,2026-06-01T10:00:00\n")
+    result = data_import(shop=shop, kind="events", path=events)  # the column-wise parser with "auto"
+    assert (result.inserted, result.rejected) == (1, 1)
+    with open(result.report, newline="") as handle:
+        assert [row["reason"] for row in csv.DictReader(handle)] == [
+            "erased customer: an erased customer's id is not stored again"]
+    client = bearer(api_token_create(user=UserFactory(role="analyst", shops=[shop]), shop=shop, name="t").plain)
+    body = client.post("/api/v1/events/batch/", [
+        {"event_id": "api-1", "customer_id": "C1", "type": "view", "occurred_at": "2026-06-01T10:00:00Z"}],
+        format="json").json()
+    assert body["stored"] == 0 and body["rejected"][0]["code"] == "erased_customer"
+    assert not Customer.objects.filter(shop=shop, external_id__in=["C1", "NEVER-IMPORTED"]).exists()
+    # The same id in another shop is another person.
+    assert data_import(shop=other_shop, kind="events", path=events).inserted == 2
