@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -406,8 +407,10 @@ def s3_upload(*, run_id: int, attempt: int) -> AttemptOutcome:
         code = (cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
                 if isinstance(cause, botocore.exceptions.ClientError) else None)
         final = code is not None and 400 <= code < 500 and code not in (408, 429)  # a refusal, not a hiccup
-        return _attempt_failed(run=run, batch=1, attempt=attempt, error=f"{type(exc).__name__}: {exc}",
-                               retry=not final, status_code=code)
+        # boto3 names the local file it was uploading ("Failed to upload /srv/…/28.csv to bucket/key"): the log the
+        # shop reads names the export's file, not where this server keeps it.
+        error = f"{type(exc).__name__}: {exc}".replace(export.file_path, os.path.basename(export.file_path))
+        return _attempt_failed(run=run, batch=1, attempt=attempt, error=error, retry=not final, status_code=code)
     DeliveryAttempt.objects.create(run=run, batch=1, attempt=attempt, ok=True, status_code=200, rows=export.rows)
     DeliveryRun.objects.filter(pk=run.pk).update(batches_sent=1, rows=export.rows, location=key,
                                                  status=DeliveryRun.Status.SUCCEEDED, finished_at=timezone.now())

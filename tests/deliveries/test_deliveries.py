@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import io
 import json
+import os
 import socket
 import sys
 import threading
@@ -265,7 +266,11 @@ def test_s3_delivery_to_a_missing_bucket_is_logged_and_not_retried(shop, setup, 
     delivery_run_task.delay(delivery.pk)
     tries = list(DeliveryAttempt.objects.values_list("attempt", "ok", "status_code", "retry_in_seconds"))
     assert tries == [(1, False, 404, None)]  # a missing bucket is final: not tried again
-    assert DeliveryRun.objects.get().status == "failed"
+    run = DeliveryRun.objects.get()
+    assert run.status == "failed"
+    error = DeliveryAttempt.objects.get().error  # the log names the file, not where the server keeps it
+    assert "no-such-bucket" in error and run.export.file_path not in error
+    assert os.path.basename(run.export.file_path) in error
 
 
 def test_s3_delivery_to_a_server_that_is_down_is_retried(shop, setup):
