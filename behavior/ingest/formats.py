@@ -142,6 +142,9 @@ SPECS: dict[str, KindSpec] = {
         Column("text"),
         Column("created_at", "datetime"),
         Column("language", max_length=16),
+        # The order reviewed (Olist's reviews name an order, not a customer): gives the review its customer, and its
+        # product when the order holds one product, where the row names none.
+        Column("order_id", "id", max_length=100),
     )),
 }
 

@@ -83,8 +83,9 @@ _VALUES = {
         ("offer_code", "COALESCE(s.offer_id, '')", "offer_id"),
     ],
     "reviews": [
-        ("customer_id", "c.id", "customer_id"),
-        ("product_id", "p.id", "product_id"),
+        # A row naming no customer or product takes them from the order it names (`o`, `ol`: see _upsert).
+        ("customer_id", "COALESCE(c.id, o.customer_id)", "customer_id"),
+        ("product_id", "COALESCE(p.id, ol.product_id)", "product_id"),
         ("rating", "s.rating::smallint", "rating"),
         ("title", "COALESCE(s.title, '')", "title"),
         ("text", "COALESCE(s.text, '')", "text"),
@@ -332,6 +333,8 @@ def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int, list[int]]:
         insert_columns += ["sentiment", "aspects", "imported_at"]
         select += ["''", "'[]'::jsonb", "now()"]
     changed = [v[0] for v in values if v[2] in plan.present]
+    if kind == "reviews" and "order_id" in plan.present:  # the order gives what the file's columns do not
+        changed += [c for c in ("customer_id", "product_id") if c not in changed]
     if kind in ("customers", "products"):
         changed.append("is_stub")  # a full row for a stand-in makes it real
     joins = {
@@ -339,7 +342,10 @@ def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int, list[int]]:
         "products": "LEFT JOIN catalog_category g ON g.shop_id = %(shop)s AND g.path = s.category",
         "orders": "JOIN behavior_customer c ON c.shop_id = %(shop)s AND c.external_id = s.customer_id",
         "reviews": "LEFT JOIN behavior_customer c ON c.shop_id = %(shop)s AND c.external_id = s.customer_id "
-                   "LEFT JOIN catalog_product p ON p.shop_id = %(shop)s AND p.external_id = s.product_id",
+                   "LEFT JOIN catalog_product p ON p.shop_id = %(shop)s AND p.external_id = s.product_id "
+                   "LEFT JOIN behavior_order o ON o.shop_id = %(shop)s AND o.external_id = s.order_id "
+                   "LEFT JOIN LATERAL (SELECT min(l.product_id) AS product_id FROM behavior_orderline l "
+                   "WHERE l.order_id = o.id HAVING count(DISTINCT l.product_id) = 1) ol ON TRUE",
     }[kind]
     sql = f"""
         WITH s AS ({_one_row_per_key(plan, key)}),

@@ -175,7 +175,7 @@ def _finish_events(out: list) -> None:
 
 
 def _finish_reviews(out: list) -> None:
-    # out: [line, review_id, customer_id, product_id, rating, title, text, created_at, language]
+    # out: [line, review_id, customer_id, product_id, rating, title, text, created_at, language, order_id]
     if out[1] is None:
         out[1] = review_derived_id(customer_id=out[2], product_id=out[3], rating=out[4], title=out[5], text=out[6],
                                    created_at=out[7])

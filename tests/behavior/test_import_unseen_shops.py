@@ -481,10 +481,17 @@ def test_olist_shaped_files_are_read_by_their_own_column_names(shop, tmp_path, i
     reviews.write_text("review_id,order_id,review_score,review_comment_title,review_comment_message,"
                        "review_creation_date\nr1,o1,4,,Recebi bem antes do prazo,2017-10-10 00:00:00\n"
                        "r2,o2,1,Ruim,,2017-10-11 00:00:00\n")
+    items = tmp_path / "olist_order_items_dataset.csv"
+    items.write_text("order_id,order_item_id,product_id,price\no1,1,p1,10.00\no1,2,p1,10.00\n")
+    _import(shop, items, "--map", "unit_price=price", kind="order_lines")
     document = _import(shop, reviews, kind="reviews")
     assert (document["inserted"], document["rejected"]) == (2, 0)
     assert dict(Review.objects.filter(shop=shop).values_list("external_id", "rating")) == {"r1": 4, "r2": 1}
     assert Review.objects.get(shop=shop, external_id="r1").text == "Recebi bem antes do prazo"
+    # Reviews name the order: its customer, and its product where the order holds one (o2 has no lines).
+    linked = {r.external_id: (r.customer.external_id, r.product.external_id if r.product else None)
+              for r in Review.objects.filter(shop=shop).select_related("customer", "product")}
+    assert linked == {"r1": ("c1", "p1"), "r2": ("c2", None)}
 
 
 @pytest.mark.parametrize("method", ["rows", "auto"])
