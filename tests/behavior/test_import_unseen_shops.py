@@ -528,7 +528,7 @@ def test_a_dry_run_on_a_new_shop_leaves_no_shop_behind(tmp_path, import_dir, cap
     assert "dry run: the shop 'tryout' was not kept" in capsys.readouterr().err
 
 
-def test_orders_without_a_total_get_their_priced_lines_worth(shop, tmp_path, import_dir):
+def test_orders_without_a_total_get_their_priced_lines_worth(shop, tmp_path, import_dir, capsys):
     """UCI Online Retail gives a unit price per line and no order total: the customers' spend and the shop's
     revenue were nothing (an outside review). The recipe: the file as orders, then as order lines."""
     retail = tmp_path / "online_retail.csv"
@@ -536,6 +536,8 @@ def test_orders_without_a_total_get_their_priced_lines_worth(shop, tmp_path, imp
                       "489434,85048,12,2009-12-01 07:45,6.95,13085.0\n489434,79323P,12,2009-12-01 07:45,6.75,13085.0\n"
                       "489435,22350,2,2009-12-01 07:46,2.55,13086.0\n489436,22351,1,2009-12-01 07:47,,13087.0\n")
     assert _import(shop, retail)["inserted"] == 3
+    assert "the file has a product column ('StockCode'): if it holds a row per product bought, import it as orders " \
+           "and then as order_lines" in capsys.readouterr().err
     document = _import(shop, retail, "--map", "unit_price=Price", kind="order_lines")
     assert document["inserted"] == 4
     totals = dict(Order.objects.filter(shop=shop).values_list("external_id", "total"))

@@ -66,6 +66,12 @@ class Command(ShopCommand):
         if other:
             self.progress(f"the file looks like {other[0]} rather than {options['kind']}: {other[0]} would read "
                           f"{other[1]} of its columns, {options['kind']} {other[2]}. If so, import it as {other[0]}.")
+        product = column_guess("product_id", header.header_written) if header and options["kind"] == "orders" else ""
+        if product and product.strip().lower() != "id":
+            self.progress(f"the file has a product column ('{product}'): if it holds a row per product bought, "
+                          "import it as orders and then as order_lines (README: \"Files shaped like well-known "
+                          "datasets\")" + ("" if "order_id" in column_map or "order_id" in header.header else
+                                           "; without an order id every row becomes an order of its own"))
         order = _date_order(options["kind"], options["file"], header, column_map)
         if order.day_first is not None:
             self.progress(f"dates such as 03/04/2024 are read as {order.words}, as the file's {order.example} shows")
