@@ -25,7 +25,7 @@ KIND_LABELS = {
 
 # Other names shops commonly give a field's column; the mapping step preselects them.
 SYNONYMS = {
-    "customer_id": ("customer", "customerid", "client_id", "user_id", "userid", "buyer_id", "id"),
+    "customer_id": ("customer", "customerid", "client_id", "user_id", "userid", "buyer_id", "visitor_id", "id"),
     "product_id": ("product", "productid", "sku", "variant_sku", "handle", "item_id", "itemid", "article_id",
                    "stock_code", "id"),
     "order_id": ("order", "orderid", "order_number", "invoice", "invoice_id", "id"),
@@ -58,7 +58,7 @@ SYNONYMS = {
     "review_id": ("reviewid", "id"),
     "rating": ("stars", "star_rating", "score", "review_rating", "review_score"),
     "text": ("review", "review_text", "body", "content", "comment", "review_body", "review_comment_message"),
-    "created_at": ("date", "review_date", "timestamp", "created"),
+    "created_at": ("date", "review_date", "timestamp", "created", "review_creation_date"),
     "language": ("lang", "locale"),
 }
 

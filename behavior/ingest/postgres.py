@@ -388,15 +388,18 @@ def _on_conflict(changed: list[str], *, also: str = "") -> str:
 
 def _upsert_lines(cursor, shop_id: int, plan: Plan) -> tuple[int, int]:
     """Rows of one product in one order add up (Olist writes a row per unit, UCI Online Retail the same product
-    twice on an invoice): their quantities are summed (a row without one counts 1), the last row's price kept,
-    and the line stored replaced, so the same file imported again stores the same line. The extra rows count as
-    duplicates."""
+    twice on an invoice, at different prices): their quantities are summed (a row without one counts 1), the
+    price is their quantity-weighted mean (to the cent; the last row's where some rows have none), and the line
+    stored replaced, so the same file imported again stores the same line. The extra rows count as duplicates."""
     values = _VALUES["order_lines"]
     columns = [v[0] for v in values]
     changed = [v[0] for v in values if v[2] in plan.present] or ["quantity"]
     sql = f"""
         WITH s AS (SELECT order_id, product_id, sum(COALESCE(quantity::integer, 1))::text AS quantity,
-                          (array_agg(unit_price ORDER BY line DESC))[1] AS unit_price
+                          CASE WHEN count(unit_price) = count(*) THEN
+                              round(sum(COALESCE(quantity::integer, 1) * unit_price::numeric)
+                                    / NULLIF(sum(COALESCE(quantity::integer, 1)), 0), 2)::text
+                          ELSE (array_agg(unit_price ORDER BY line DESC))[1] END AS unit_price
                    FROM {STAGE} GROUP BY order_id, product_id),
         w AS (
             INSERT INTO behavior_orderline AS t (shop_id, order_id, product_id, {", ".join(columns)})

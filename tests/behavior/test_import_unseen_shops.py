@@ -453,6 +453,11 @@ def test_rows_of_one_product_in_one_order_add_up(shop, tmp_path, import_dir):
     again = _import(shop, lines, "--map", "unit_price=price", kind="order_lines")
     assert (again["inserted"], again["updated"]) == (0, 0)
     assert OrderLine.objects.get(order__external_id="O1", product__external_id="P1").quantity == 2
+    uci = tmp_path / "uci.csv"  # UCI repeats a product on an invoice at different prices: the mean by quantity
+    uci.write_text("order_id,product_id,quantity,unit_price\nO2,P3,2,7.12\nO2,P3,1,14.24\nO2,P3,12,1.19\n")
+    _import(shop, uci, kind="order_lines")
+    line = OrderLine.objects.get(order__external_id="O2", product__external_id="P3")
+    assert (line.quantity, str(line.unit_price)) == (15, "2.85")  # 42.76 / 15, to the cent
     with_quantities = tmp_path / "retail.csv"
     with_quantities.write_text("order_id,product_id,quantity\nO2,P1,4\nO2,P1,2\nO2,P1,-1\n")
     document = _import(shop, with_quantities, kind="order_lines")
