@@ -170,6 +170,9 @@ class AuditLog(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # A shop's entries of one action: every import batch and API batch reads the shop's erasures
+        # (accounts.selectors.erased_customer_hashes), among years of exports and logins.
+        indexes = [models.Index(fields=["shop", "action"], name="auditlog_shop_action")]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target}"
