@@ -29,7 +29,7 @@ import pandas as pd
 
 from .formats import Batch, ImportFileError, LineCounted, Plan, Reject, Source, not_utf8_message
 from .rows import rows_parse
-from .values import EARLIEST, WHOLE_FLOAT_ID, RowError, datetime_canonical, event_type_canonical, json_canonical
+from .values import EARLIEST, RowError, datetime_canonical, event_type_canonical, json_canonical
 
 # The shapes of ISO 8601 text whose pandas result is checked to equal datetime.fromisoformat's (tests);
 # any other text (and anything pandas cannot read) goes through the row-wise converter, so both parsers
@@ -197,11 +197,6 @@ def _columns_check(plan: Plan, frame: pd.DataFrame | None, line: np.ndarray, rej
             alive &= ~empty
         present = alive & ~empty
         if column.type in ("text", "id"):
-            if column.name == "customer_id" and ".0" in "".join(values):  # values.WHOLE_FLOAT_ID
-                floats = present & pd.Series(values).str.fullmatch(WHOLE_FLOAT_ID).to_numpy(dtype=bool)
-                if floats.any():
-                    values = values.copy()
-                    values[floats] = [value[:-2] for value in values[floats]]
             if column.max_length:
                 lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
                 too_long = present & (lengths > column.max_length)

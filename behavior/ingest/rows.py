@@ -111,8 +111,6 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                             break
                         row_blanked.append(Reject(line, column.name, value[:200], BLANKED + reason))
                         continue
-                    if column.name == "customer_id" and value.endswith(".0") and value[:-2].isdigit():
-                        value = value[:-2]  # values.WHOLE_FLOAT_ID
                     out[position] = value
                     continue
                 try:

@@ -116,11 +116,6 @@ def _epoch(value: str) -> datetime | None:
     return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest * 10**6 // 10 ** _EPOCH_DIGITS[unit])
 
 
-# A customer id written as a whole number with ".0" (17850.0: pandas writes an id column with gaps as floats, as in
-# UCI Online Retail's "Customer ID") is that number: "17850", so the customers file's 17850 is the same customer.
-# Read so by both parsers (rows.py inline, columns.py vectorised) for `customer_id` columns only.
-WHOLE_FLOAT_ID = r"[0-9]+\.0"
-
 # Dates as spreadsheets and older platforms write them: 25/12/2024, 12/25/2024 8:26 PM, 25.12.2024 14:05:00,
 # 2024/12/25, each with an optional time and a trailing UTC/GMT/Z. Whether 03/04/2024 is day or month first is the
 # file's: `slash_date_order` finds it from the file's rows (a 25 in first place says day first), the converter is

@@ -499,28 +499,6 @@ def test_olist_shaped_files_are_read_by_their_own_column_names(shop, tmp_path, i
     assert linked == {"r1": ("c1", "p1"), "r2": ("c2", None)}
 
 
-@pytest.mark.parametrize("method", ["rows", "auto"])
-def test_a_customer_id_written_as_a_float_is_the_same_customer(shop, tmp_path, import_dir, method, monkeypatch):
-    """UCI Online Retail's "Customer ID" is written 17850.0 (pandas writes an id column with gaps as floats): the
-    CRM's 17850 was another customer (an outside review)."""
-    from behavior.ingest import parse
-    from behavior.models import Customer, Event
-
-    monkeypatch.setattr(parse, "PARSE_METHOD", method)
-    customers = tmp_path / "customers.csv"
-    customers.write_text("customer_id,email\n17850,a@example.com\n")
-    _import(shop, customers, kind="customers")
-    orders = tmp_path / "retail.csv"
-    orders.write_text("Invoice,Customer ID,InvoiceDate,total\n489434,17850.0,2010-12-01 07:45,10\n"
-                      "489435,,2010-12-01 07:46,3\n489436,1.05,2010-12-01 07:47,3\n")
-    assert _import(shop, orders)["inserted"] == 2  # the guest order (no customer) is rejected
-    events = tmp_path / "events.csv"
-    events.write_text("customer_id,type,occurred_at\n17850.0,view,2010-12-01T07:00:00\n")
-    _import(shop, events, kind="events")
-    assert sorted(Customer.objects.filter(shop=shop).values_list("external_id", flat=True)) == ["1.05", "17850"]
-    assert Event.objects.get(shop=shop).customer.external_id == "17850"
-
-
 def test_a_dry_run_on_a_new_shop_leaves_no_shop_behind(tmp_path, import_dir, capsys):
     from accounts.models import Shop
 
