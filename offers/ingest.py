@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from behavior.ingest.common import BatchResult, IdCache
 from behavior.ingest.formats import Batch, Plan, Reject
-from behavior.ingest.postgres import customer_references
+from behavior.ingest.postgres import customer_references, erased_taken_out
 from behavior.ingest.values import md5_uuid
 
 from .models import Assignment, Offer
@@ -99,6 +99,8 @@ def assignments_batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_mi
     Unknown customers become stand-ins (unless --no-create); an unknown offer, or a propensity outside
     (0, 1], rejects the row with its line."""
     result = BatchResult()
+    erased = erased_taken_out(shop_id=shop_id, plan=plan, batch=batch)  # an erased customer is not stored again
+    result.rejects.extend(erased)
     ids = ids if ids is not None else IdCache()
     at = _position(plan)
     offer_none_ensure(shop_id=shop_id)

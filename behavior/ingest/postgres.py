@@ -111,7 +111,7 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
     A stored row keeps the values of the fields its row does not give: columns the file lacks, values the parser
     left empty (`batch.blanked`), and with `fields_of(line)` (the API's items) fields the item did not name.
     Rows are then written in groups that give the same fields."""
-    erased = _erased_taken_out(shop_id=shop_id, plan=plan, batch=batch)
+    erased = erased_taken_out(shop_id=shop_id, plan=plan, batch=batch)
     result = _batch_write_fields(shop_id=shop_id, plan=plan, batch=batch, create_missing=create_missing, ids=ids,
                                  fields_of=fields_of)
     result.rejects.extend(erased)
@@ -121,7 +121,7 @@ def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
 ERASED = "erased customer: an erased customer's id is not stored again"
 
 
-def _erased_taken_out(*, shop_id: int, plan: Plan, batch: Batch) -> list[Reject]:
+def erased_taken_out(*, shop_id: int, plan: Plan, batch: Batch) -> list[Reject]:
     """Take the rows naming a customer erased from the shop (privacy.services.customer_erase: its audit row keeps
     the id's keyed hash) out of `batch`, as rejects: a later file or API call naming them must not bring them
     back as a stand-in or a customer (an outside review)."""

@@ -317,6 +317,11 @@ def test_an_erased_customer_is_not_stored_again_by_a_later_file_or_api_call(shop
     with open(result.report, newline="") as handle:
         assert [row["reason"] for row in csv.DictReader(handle)] == [
             "erased customer: an erased customer's id is not stored again"]
+    assignments = tmp_path / "assignments.csv"
+    assignments.write_text("assignment_id,customer_id,offer_id,assigned_at,propensity\n"
+                           "a1,C1,none,2026-06-01T10:00:00,0.5\na2,C2,none,2026-06-01T10:00:00,0.5\n")
+    result = data_import(shop=shop, kind="offer_assignments", path=assignments)  # offers' own writer
+    assert (result.inserted, result.rejected) == (1, 1)
     client = bearer(api_token_create(user=UserFactory(role="analyst", shops=[shop]), shop=shop, name="t").plain)
     body = client.post("/api/v1/events/batch/", [
         {"event_id": "api-1", "customer_id": "C1", "type": "view", "occurred_at": "2026-06-01T10:00:00Z"}],
