@@ -24,7 +24,7 @@ from behavior.models import Customer, Order, Review
 from catalog.models import Category
 from predictions.filters import SORTS, AtRiskFilter
 from predictions.models import CustomerInterest, CustomerScore, ScoringRun, Segment, Task
-from predictions.selectors.consent import consent_missing
+from predictions.selectors.consent import consent_given
 from predictions.selectors.freshness import with_ordered_since_scoring
 
 PAGE_SIZE = 50
@@ -267,8 +267,8 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         if inner.broken:
             return qs.none()  # a saved filter that no longer validates matches nobody, never everybody
         # A segment never holds customers without consent (selectors.consent).
-        members = _matching(shop=shop, run=run, flt=inner, depth=depth + 1).exclude(
-            customer_id__in=consent_missing(shop=shop)).values("customer_id")
+        members = _matching(shop=shop, run=run, flt=inner, depth=depth + 1).filter(
+            consent_given(shop=shop)).values("customer_id")
         qs = qs.filter(customer_id__in=members)
     return qs
 

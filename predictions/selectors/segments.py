@@ -23,7 +23,7 @@ from .at_risk import (
     scoring_run_for_list,
 )
 from .at_risk_pages import AtRiskWindow
-from .consent import consent_missing
+from .consent import consent_given, consent_missing
 from .freshness import customers_ordered_since_scoring
 
 
@@ -45,7 +45,7 @@ def segment_queryset(*, shop: Shop, segment: Segment, run: ScoringRun) -> QueryS
 
 def _consenting(shop: Shop, queryset: QuerySet[CustomerScore]) -> QuerySet[CustomerScore]:
     """Segments feed campaigns: customers without consent are never members (selectors.consent)."""
-    return queryset.exclude(customer_id__in=consent_missing(shop=shop))
+    return queryset.filter(consent_given(shop=shop))
 
 
 def segment_size(*, shop: Shop, segment: Segment) -> int | None:
@@ -65,7 +65,7 @@ def segment_consent_refused_count(*, shop: Shop, segment: Segment, run: ScoringR
     flt = AtRiskFilter.from_dict(segment.filters or {})
     if run is None or flt.broken:
         return 0
-    return at_risk_queryset(shop=shop, run=run, flt=flt).filter(customer_id__in=consent_missing(shop=shop)).count()
+    return at_risk_queryset(shop=shop, run=run, flt=flt).exclude(consent_given(shop=shop)).count()
 
 
 def segment_window(*, shop: Shop, segment: Segment, run: ScoringRun, start: int, stop: int) -> QuerySet[CustomerScore]:
