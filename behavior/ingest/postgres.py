@@ -225,8 +225,6 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
         good = len(batch.rows) - len(result.rejects)
         if kind == "order_lines":
             result.inserted, result.updated = _upsert_lines(cursor, shop_id, plan)
-            if "unit_price" in plan.present:
-                _totals_from_lines(cursor, shop_id)
         else:
             result.inserted, result.updated, changed = _upsert(cursor, shop_id, plan)
             if kind == "orders":
@@ -386,6 +384,9 @@ def _on_conflict(changed: list[str], *, also: str = "") -> str:
             f" WHERE {' OR '.join(f't.{c} IS DISTINCT FROM EXCLUDED.{c}' for c in changed)}")
 
 
+MAX_QUANTITY = 2**31 - 1  # behavior_orderline.quantity is an integer: rows adding up past it are capped
+
+
 def _upsert_lines(cursor, shop_id: int, plan: Plan) -> tuple[int, int]:
     """Rows of one product in one order add up (Olist writes a row per unit, UCI Online Retail the same product
     twice on an invoice, at different prices): their quantities are summed (a row without one counts 1), the
@@ -393,13 +394,15 @@ def _upsert_lines(cursor, shop_id: int, plan: Plan) -> tuple[int, int]:
     stored replaced, so the same file imported again stores the same line. The extra rows count as duplicates."""
     values = _VALUES["order_lines"]
     columns = [v[0] for v in values]
-    changed = [v[0] for v in values if v[2] in plan.present] or ["quantity"]
+    # The quantity is the rows' sum even without a quantity column (a row per unit): always written.
+    changed = ["quantity", *(v[0] for v in values if v[2] in plan.present and v[0] != "quantity")]
     sql = f"""
-        WITH s AS (SELECT order_id, product_id, sum(COALESCE(quantity::integer, 1))::text AS quantity,
-                          CASE WHEN count(unit_price) = count(*) THEN
-                              round(sum(COALESCE(quantity::integer, 1) * unit_price::numeric)
-                                    / NULLIF(sum(COALESCE(quantity::integer, 1)), 0), 2)::text
-                          ELSE (array_agg(unit_price ORDER BY line DESC))[1] END AS unit_price
+        WITH s AS (SELECT order_id, product_id,
+                          LEAST(sum(COALESCE(quantity::bigint, 1)), {MAX_QUANTITY})::text AS quantity,
+                          COALESCE(CASE WHEN count(unit_price) = count(*) THEN
+                                       round(sum(COALESCE(quantity::bigint, 1) * unit_price::numeric)
+                                             / NULLIF(sum(COALESCE(quantity::bigint, 1)), 0), 2)::text END,
+                                   (array_agg(unit_price ORDER BY line DESC))[1]) AS unit_price
                    FROM {STAGE} GROUP BY order_id, product_id),
         w AS (
             INSERT INTO behavior_orderline AS t (shop_id, order_id, product_id, {", ".join(columns)})
@@ -416,17 +419,19 @@ def _upsert_lines(cursor, shop_id: int, plan: Plan) -> tuple[int, int]:
     return inserted, updated
 
 
-def _totals_from_lines(cursor, shop_id: int) -> None:
-    """The staged lines' orders stored without a total get their lines' worth (quantity × unit price), when every
-    line of the order has a price: files that price lines only (UCI Online Retail, Olist) then give orders a
-    total for the models' spend and the forecasts' revenue. A total the shop gave is never replaced."""
-    cursor.execute(f"""
-        UPDATE behavior_order o SET total = x.worth
-        FROM (SELECT l.order_id, sum(l.quantity * l.unit_price) AS worth FROM behavior_orderline l
-              WHERE l.order_id IN (SELECT t.id FROM behavior_order t JOIN (SELECT DISTINCT order_id FROM {STAGE}) s
-                                   ON t.shop_id = %(shop)s AND t.external_id = s.order_id AND t.total IS NULL)
-              GROUP BY l.order_id HAVING count(l.unit_price) = count(*)) x
-        WHERE o.id = x.order_id AND o.total IS NULL""", {"shop": shop_id})
+def order_totals_from_lines(*, shop_id: int) -> int:
+    """The shop's orders stored without a total get their lines' worth (quantity × unit price), when every line of
+    the order has a price: files that price lines only (UCI Online Retail, Olist) then give orders a total for the
+    models' spend and the forecasts' revenue. Run once an order-lines file is imported (its orders' lines may span
+    batches); a total the shop gave is never replaced. Returns the orders given a total."""
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            UPDATE behavior_order o SET total = x.worth
+            FROM (SELECT l.order_id, sum(l.quantity * l.unit_price) AS worth FROM behavior_orderline l
+                  JOIN behavior_order t ON t.id = l.order_id AND t.shop_id = %(shop)s AND t.total IS NULL
+                  GROUP BY l.order_id HAVING count(l.unit_price) = count(*)) x
+            WHERE o.id = x.order_id AND o.total IS NULL""", {"shop": shop_id})
+        return cursor.rowcount
 
 
 # --- events: the biggest table, written by the fastest path ------------------------------------------

@@ -176,7 +176,7 @@ def _finish_reviews(out: list) -> None:
     # out: [line, review_id, customer_id, product_id, rating, title, text, created_at, language, order_id]
     if out[1] is None:
         out[1] = review_derived_id(customer_id=out[2], product_id=out[3], rating=out[4], title=out[5], text=out[6],
-                                   created_at=out[7])
+                                   created_at=out[7], order_id=out[9])
 
 
 # Each import gets its own finisher (the orders' one counts identical rows within the file).

@@ -226,6 +226,8 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     except Exception as exc:
         _job_finish(job, report, started, error=f"{type(exc).__name__}: {exc}")
         raise
+    if job.kind == "order_lines" and not job.dry_run and "unit_price" in plan.present:
+        postgres.order_totals_from_lines(shop_id=job.shop_id)
     _job_finish(job, report, started, error=_all_rejected(job, report))
     return ImportResult(
         import_job_id=job.pk, kind=job.kind, status=job.status, rows=job.rows_read, inserted=job.inserted,

@@ -163,12 +163,14 @@ def _written_date(value: str, day_first: bool | None) -> datetime | None:
                 day_first = False
             elif a == b:
                 day_first = True
+            elif a > 12 and b > 12:
+                raise ValueError(value)  # neither can be a month: not a date
             else:
                 raise RowError("a date that can be day/month or month/day, and no row of the file tells which (a "
                                "number above 12): write dates as ISO 8601 (2024-03-01)")
         day, month = (a, b) if day_first else (b, a)
         year = int(match["y"])
-        if year < 100:  # two digits: this century unless that is in the future
+        if len(match["y"]) == 2:  # two digits: this century unless that is in the future
             year += 2000 if 2000 + year <= datetime.now(UTC).year else 1900
     hour, minute = int(match["H"] or 0), int(match["M"] or 0)
     if match["p"]:
@@ -474,10 +476,12 @@ def event_idempotency_key(*, event_id: str | None, customer_id: str, type: str, 
 
 
 def review_derived_id(*, customer_id: str | None, product_id: str | None, created_at: str | None,
-                      title: str | None, text: str | None, rating: str | None) -> str:
-    """The external id of a review imported without one, from its content (re-imports match)."""
-    return "auto-" + md5_uuid("|".join((customer_id or "", product_id or "", created_at or "", rating or "",
-                                        title or "", text or "")))
+                      title: str | None, text: str | None, rating: str | None, order_id: str | None = None) -> str:
+    """The external id of a review imported without one, from its content (re-imports match). The order it names,
+    when it names one, is part of it (two reviews of two orders, alike otherwise, are two reviews); a row without
+    an order keeps the id it always had."""
+    parts = (customer_id or "", product_id or "", created_at or "", rating or "", title or "", text or "")
+    return "auto-" + md5_uuid("|".join((*parts, order_id) if order_id else parts))
 
 
 def order_derived_id(*, customer_id: str, placed_at: str, total: str | None) -> str:

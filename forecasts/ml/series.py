@@ -86,7 +86,9 @@ def facts_frame(
     total = pd.to_numeric(live["total"], errors="coerce")
     if len(lines) and "unit_price" in lines and total.isna().any():
         # An order without a total is worth its lines (UCI's and Olist's files give prices on lines only).
-        worth = (lines["quantity"] * lines["unit_price"]).groupby(lines["order_id"]).sum(min_count=1)
+        value = lines["quantity"] * lines["unit_price"]
+        by_order = value.groupby(lines["order_id"])
+        worth = by_order.sum().where(by_order.count() == by_order.size())  # every line priced, as the import asks
         total = total.fillna(live["order_id"].map(worth))
     base = pd.DataFrame({
         "customer_id": live["customer_id"].to_numpy(),

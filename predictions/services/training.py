@@ -226,10 +226,12 @@ def _promote_if_better(*, shop, candidate: ModelVersion, frames, config, valid_c
     current = ModelVersion.objects.filter(shop=shop, task=candidate.task, horizon_days=candidate.horizon_days,
                                           status=ModelVersion.Status.CHAMPION).first()
     previous = None
-    if current is not None and (candidate.metrics or {}).get("pr_auc") is None:
+    if (current is not None and (candidate.metrics or {}).get("pr_auc") is None
+            and (current.metrics or {}).get("pr_auc") is not None):
         # This run's validation window could not rank anything (it holds one outcome only: nobody left, or
         # everybody bought; or the history is shorter than the horizon): nothing shows the candidate is better,
-        # so a champion that was measured stays. One whose artifact is gone cannot serve and is replaced.
+        # so a champion that was measured stays. One whose artifact is gone cannot serve and is replaced; one that
+        # was not measured either (an earlier fallback) gives way to this run's, fitted on more data.
         try:
             model_load(version=current)
         except UserError as exc:

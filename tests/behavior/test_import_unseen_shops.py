@@ -454,10 +454,13 @@ def test_rows_of_one_product_in_one_order_add_up(shop, tmp_path, import_dir):
     assert (again["inserted"], again["updated"]) == (0, 0)
     assert OrderLine.objects.get(order__external_id="O1", product__external_id="P1").quantity == 2
     uci = tmp_path / "uci.csv"  # UCI repeats a product on an invoice at different prices: the mean by quantity
-    uci.write_text("order_id,product_id,quantity,unit_price\nO2,P3,2,7.12\nO2,P3,1,14.24\nO2,P3,12,1.19\n")
+    uci.write_text("order_id,product_id,quantity,unit_price\nO2,P3,2,7.12\nO2,P3,1,14.24\nO2,P3,12,1.19\n"
+                   "O2,P4,0,10.00\n")
     _import(shop, uci, kind="order_lines")
     line = OrderLine.objects.get(order__external_id="O2", product__external_id="P3")
     assert (line.quantity, str(line.unit_price)) == (15, "2.85")  # 42.76 / 15, to the cent
+    zero = OrderLine.objects.get(order__external_id="O2", product__external_id="P4")
+    assert (zero.quantity, str(zero.unit_price)) == (0, "10.00")  # no units to weigh by: the row's price
     with_quantities = tmp_path / "retail.csv"
     with_quantities.write_text("order_id,product_id,quantity\nO2,P1,4\nO2,P1,2\nO2,P1,-1\n")
     document = _import(shop, with_quantities, kind="order_lines")
@@ -529,3 +532,33 @@ def test_orders_without_a_total_get_their_priced_lines_worth(shop, tmp_path, imp
     Order.objects.filter(external_id="489435").update(total=Decimal("9.99"))  # a total given is kept
     _import(shop, retail, "--map", "unit_price=Price", kind="order_lines")
     assert Order.objects.get(external_id="489435").total == Decimal("9.99")
+    # An order whose lines span two batches gets the worth of all of them (a second reader: the first batch's).
+    Order.objects.filter(external_id="489434").update(total=None)
+    _import(shop, retail, "--map", "unit_price=Price", "--batch-size", "1", kind="order_lines")
+    assert Order.objects.get(external_id="489434").total == Decimal("164.40")
+
+
+def test_reviews_of_two_orders_alike_otherwise_are_two_reviews(shop, tmp_path, import_dir):
+    from behavior.models import Review
+
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,customer_id,placed_at\nO1,C1,2018-01-01\nO2,C2,2018-01-02\n")
+    _import(shop, orders)
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("order_id,rating,created_at\nO1,5,2018-01-10\nO2,5,2018-01-10\n")
+    assert _import(shop, reviews, kind="reviews")["inserted"] == 2
+    assert sorted(Review.objects.filter(shop=shop).values_list("customer__external_id", flat=True)) == ["C1", "C2"]
+    assert _import(shop, reviews, kind="reviews")["inserted"] == 0  # the same file again: the same ids
+
+
+def test_dates_that_cannot_be_days_and_months_are_unparseable():
+    from datetime import UTC, datetime
+
+    from behavior.ingest.values import RowError, datetime_canonical
+
+    latest = datetime(2030, 1, 1, tzinfo=UTC)
+    with pytest.raises(RowError, match="unparseable date"):
+        datetime_canonical("13/14/2024", None, latest=latest)  # neither number can be a month
+    with pytest.raises(RowError, match="out of range"):
+        datetime_canonical("1/1/0024", None, latest=latest, day_first=False)  # four digits: the year 24
+    assert datetime_canonical("1/1/24", None, latest=latest, day_first=False).startswith("2024-01-01")

@@ -66,6 +66,22 @@ def test_a_run_whose_validation_holds_one_outcome_keeps_the_measured_champion(si
 
 
 @pytest.mark.django_db
+def test_a_champion_nothing_measured_gives_way_to_a_newer_one(simulated_shop):
+    """A second reader: a fallback champion (no metrics) must not outlive every later run fitted on more data."""
+    from behavior.models import Customer, Order
+
+    Order.objects.bulk_create([
+        Order(shop=simulated_shop, customer=c, external_id=f"again-{c.pk}", total=10,
+              placed_at=dt.datetime.combine(SIM_END - dt.timedelta(days=5), dt.time(12), tzinfo=dt.UTC))
+        for c in Customer.objects.filter(shop=simulated_shop)
+    ])
+    first = model_train(shop=simulated_shop, task="purchase", horizon_days=60, algorithms=["bgnbd"])
+    assert first.promoted and first.champion.metrics.get("pr_auc") is None
+    second = model_train(shop=simulated_shop, task="purchase", horizon_days=60, algorithms=["bgnbd"])
+    assert second.promoted and second.champion.pk != first.champion.pk
+
+
+@pytest.mark.django_db
 def test_promoting_by_hand_retires_the_old_champion(simulated_shop):
     model_train(shop=simulated_shop, task="purchase", horizon_days=60, algorithms=["lgbm", "recency"])
     candidate = ModelVersion.objects.get(shop=simulated_shop, algorithm="recency")

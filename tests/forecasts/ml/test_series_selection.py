@@ -47,12 +47,14 @@ def test_a_products_series_goes_by_the_shops_own_product_id():
 def test_an_order_without_a_total_is_worth_its_lines():
     """An outside review: UCI's and Olist's files give prices on lines only, and revenue forecasts said the shop
     had no revenue."""
-    orders = _orders(["2024-01-09", "2024-01-10", "2024-01-10"], totals=[np.nan, 7.0, np.nan])
+    orders = _orders(["2024-01-09", "2024-01-10", "2024-01-10", "2024-01-11"], totals=[np.nan, 7.0, np.nan, np.nan])
     orders.loc[2, "status"] = "refunded"
-    lines = pd.DataFrame({"order_id": [0, 0, 1, 2], "product_id": [11, 12, 11, 11], "category_id": [1.0] * 4,
-                          "quantity": [2.0, 1.0, 1.0, 1.0], "unit_price": [5.0, 3.0, 5.0, 5.0]})
+    lines = pd.DataFrame({"order_id": [0, 0, 1, 2, 3, 3], "product_id": [11, 12, 11, 11, 11, 12],
+                          "category_id": [1.0] * 6, "quantity": [2.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+                          "unit_price": [5.0, 3.0, 5.0, 5.0, 5.0, np.nan]})
     facts = facts_frame(orders=orders, level="shop", order_lines=lines)
-    assert facts.sort_values("order_id")["revenue"].tolist() == [13.0, 7.0, 0.0]  # a total wins; refunds are 0
+    # a total wins; refunds are 0; an order with an unpriced line has no known worth (as the import decides)
+    assert facts.sort_values("order_id")["revenue"].tolist() == [13.0, 7.0, 0.0, 0.0]
 
 
 def test_unknown_measure_and_empty_history_are_clear_errors():
