@@ -22,7 +22,7 @@ DATE_ORDER_PROBE = 2_000
 @dataclass(frozen=True)
 class DateOrder:
     """How a file writes dates such as 03/04/2024: `day_first` True (day/month/year), False (month/day/year) or
-    None (no such date, or nothing tells, or rows that say both); `example` is a value that told."""
+    None (no such date, or no row tells); `example` is the value that told."""
 
     day_first: bool | None = None
     example: str | None = None
