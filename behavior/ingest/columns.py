@@ -38,6 +38,7 @@ _ISO_SHAPE = re.compile(
     r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}"
     r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
     r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?")
+_ZONE_WORDS = (" UTC", " GMT")
 _FIELD_LIMIT = csv.field_size_limit()
 FIRST_BATCH = 25_000
 # Lines parsed at once (pandas and the checks); a batch is made of such parts.
@@ -237,8 +238,14 @@ def _reject(rejects: list[Reject], mask: np.ndarray, line: np.ndarray, values: n
 def _datetimes(values: np.ndarray, present: np.ndarray, alive: np.ndarray, line: np.ndarray,
                rejects: list[Reject], column, *, latest: datetime, day_first: bool | None) -> np.ndarray:
     """Canonical UTC ISO text (`datetime.isoformat()`) for the present values; bad ones rejected (alive updated)."""
-    moments = pd.to_datetime(pd.Series(values), format="ISO8601", utc=True, errors="coerce")
-    shape = np.fromiter(map(bool, map(_ISO_SHAPE.fullmatch, values)), dtype=bool, count=len(values))
+    iso = values
+    if len(values) and isinstance(values[0], str) and values[0].endswith(_ZONE_WORDS):
+        # BigQuery's CSV writes "2024-03-01 14:05:00 UTC": without the word it is ISO and takes the fast path
+        # (one by one, values.datetime_canonical reads it to the same moment, 5 µs a value).
+        iso = np.array([v[:-4] if isinstance(v, str) and v.endswith(_ZONE_WORDS) else v for v in values],
+                       dtype=object)
+    moments = pd.to_datetime(pd.Series(iso), format="ISO8601", utc=True, errors="coerce")
+    shape = np.fromiter(map(bool, map(_ISO_SHAPE.fullmatch, iso)), dtype=bool, count=len(values))
     fast = present & shape & moments.notna().to_numpy()
     canonical = values.copy()
     naive = moments.dt.tz_localize(None).to_numpy().astype("datetime64[us]")

@@ -168,3 +168,21 @@ def test_both_parse_paths_store_the_same_events_and_reports(shop, other_shop, tm
         again = _import(shop, path, method="auto", monkeypatch=monkeypatch, batch_size=batch_size,
                         create_missing=create_missing)
         assert again[0][1] == 0 and again[2] == outcomes[0][2]
+
+
+@pytest.mark.django_db
+def test_bigquerys_utc_word_takes_the_fast_path_and_stores_what_the_row_parser_does(shop, other_shop, tmp_path,
+                                                                                      monkeypatch):
+    path = tmp_path / "bigquery.csv"
+    path.write_text(HEADER + "E1,C1,view,P1,2024-03-01 14:05:00 UTC,s1,\n"
+                             "E2,C1,view,P1,2024-03-01 14:05:00.25 UTC,s1,\n"
+                             "E3,C1,view,P1,2024-03-01T14:05:00Z,s1,\n"
+                             "E4,C1,view,P1,2099-01-01 00:00:00 UTC,s1,\n"     # future
+                             "E5,C1,view,P1,2024-13-01 00:00:00 UTC,s1,\n"     # no 13th month
+                             "E6,C1,view,P1,25/01/2024 14:05 UTC,s1,\n")       # written date, the slow path
+    outcomes = [_import(target, path, method=method, monkeypatch=monkeypatch, batch_size=100)
+                for target, method in ((shop, "rows"), (other_shop, "auto"))]
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0][1:4] == (4, 0, 2)  # stored, duplicates, rejected
+    assert {row[3].isoformat() for row in outcomes[0][2]} == {
+        "2024-03-01T14:05:00+00:00", "2024-03-01T14:05:00.250000+00:00", "2024-01-25T14:05:00+00:00"}
