@@ -447,3 +447,15 @@ def test_a_segment_sent_by_a_delivery_cannot_be_deleted_nor_widened_by_whoever_m
     client.force_login(setup["admin"])
     page = client.post(f"/segments/{built_on.pk}/delete/", follow=True).content.decode()
     assert "is sent by 1 scheduled delivery" in page and Segment.objects.filter(pk=built_on.pk).exists()
+
+
+def test_the_dashboard_says_when_a_deliverys_last_run_failed(shop, setup, client):
+    """An outside review: a failed delivery showed only on its own page."""
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    delivery = webhook(shop, setup, "http://127.0.0.1:9/x")
+    DeliveryRun.objects.create(shop=shop, delivery=delivery, status="failed", error="batch 1: HTTP 400")
+    page = client.get("/").content.decode()
+    assert "A delivery failed: “Win-back” to http://127.0.0.1:9/x" in page and "batch 1: HTTP 400" in page
+    assert f"/deliveries/{delivery.pk}/" in page
+    DeliveryRun.objects.create(shop=shop, delivery=delivery, status="succeeded")  # sent again since
+    assert "A delivery failed" not in client.get("/").content.decode()
