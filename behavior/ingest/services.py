@@ -36,7 +36,7 @@ from ecomsight.memory import large_allocations_returned
 from . import postgres
 from .common import IdCache
 from .formats import KINDS, Batch, Reject, plan_build, source_open
-from .parse import batches_parse
+from .parse import DateOrder, batches_parse, slash_date_order
 from .rows import BLANKED
 
 # Rows per batch (and transaction). Memory holds about two batches (the one written, the one parsed):
@@ -76,6 +76,7 @@ class ImportResult:
     blanked: int = 0
     blanked_reason: str = ""  # the commonest of them ("signup_at: unparseable date"), for people; not in the JSON
     rejected_reason: str = ""  # the commonest reason rows were rejected, for people; not in the JSON
+    date_order: DateOrder = field(default_factory=DateOrder)  # how the file wrote 03/04/2024; not in the JSON
     # Events: the file's events of a type no model reads ({type: count}), as the API's batches say too.
     unknown_types: dict = field(default_factory=dict)
 
@@ -83,7 +84,7 @@ class ImportResult:
         """The document the command prints (one JSON line)."""
         document = asdict(self)
         document["ignored_columns"] = list(self.ignored_columns)
-        del document["blanked_reason"], document["rejected_reason"]
+        del document["blanked_reason"], document["rejected_reason"], document["date_order"]
         return document
 
 
@@ -182,8 +183,9 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
             job.bytes_total = source.bytes_total
             plan = plan_build(kind=job.kind, header=source.header_written, column_map=job.column_map)
             ignored = plan.ignored
+            date_order = slash_date_order(source.path, plan)
             batches = stack.enter_context(_Prefetched(batches_parse(source, plan, batch_size=batch_size,
-                                                                    lenient=True)))
+                                                                    lenient=True, date_order=date_order)))
             for batch in batches:
                 try:
                     with transaction.atomic():
@@ -235,7 +237,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         seconds=round(job.seconds or 0.0, 3), report=job.report_path or None, ignored_columns=ignored,
         dry_run=job.dry_run, error=job.error, blanked=job.blanked,
         blanked_reason=report.blanked.most_common(1)[0][0] if report.blanked else "",
-        rejected_reason=report.reasons.most_common(1)[0][0] if report.reasons else "",
+        rejected_reason=report.reasons.most_common(1)[0][0] if report.reasons else "", date_order=date_order,
         unknown_types={name: count for name, count in sorted(types.items()) if name not in Event.Type.values})
 
 

@@ -8,8 +8,7 @@ from django.core.management.base import CommandError
 
 from accounts.management.base import ShopCommand
 from behavior.forms import column_guess, kind_guess
-from behavior.ingest.formats import KINDS, SPECS, ImportFileError, plan_build, source_open
-from behavior.ingest.parse import DateOrder, slash_date_order
+from behavior.ingest.formats import KINDS, SPECS, ImportFileError, source_open
 from behavior.ingest.values import event_idempotency_key
 from behavior.models import Event, Order, Review
 from behavior.services import DEFAULT_BATCH_SIZE, data_import
@@ -72,9 +71,6 @@ class Command(ShopCommand):
                           "import it as orders and then as order_lines (README: \"Files shaped like well-known "
                           "datasets\")" + ("" if "order_id" in column_map or "order_id" in header.header else
                                            "; without an order id every row becomes an order of its own"))
-        order = _date_order(options["kind"], options["file"], header, column_map)
-        if order.day_first is not None:
-            self.progress(f"dates such as 03/04/2024 are read as {order.words}, as the file's {order.example} shows")
         started = time.monotonic()
 
         def report_progress(job):
@@ -91,6 +87,9 @@ class Command(ShopCommand):
             # Still one JSON line on stdout for the caller's scripts; the message on stderr, exit status 1.
             self.print_json({"kind": options["kind"], "status": "failed", "error": exc.message})
             raise CommandError(exc.message) from None
+        if result.date_order.day_first is not None:
+            self.progress(f"dates such as 03/04/2024 are read as {result.date_order.words}, as the file's "
+                          f"{result.date_order.example} shows")
         document = result.as_json()
         if options["kind"] == "products" and not options["dry_run"]:
             # The pictures are fetched, copied and embedded by a worker (index_images does the same by hand).
@@ -132,17 +131,6 @@ def _file_header(path: str):
         return None
     source.close()
     return source
-
-
-def _date_order(kind: str, path: str, source, column_map: dict[str, str]) -> DateOrder:
-    """How the file writes dates such as 03/04/2024, as the import reads them (parse.slash_date_order)."""
-    if source is None:
-        return DateOrder()
-    try:
-        plan = plan_build(kind=kind, header=source.header_written, column_map=column_map)
-    except ImportFileError:  # a missing column: the import says which
-        return DateOrder()
-    return slash_date_order(path, plan)
 
 
 def _kind_reading_more(kind: str, source, column_map: dict[str, str]) -> tuple[str, int, int] | None:
