@@ -77,4 +77,36 @@ def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime 
     day_first = date_order.day_first if date_order is not None else None
     if (method or PARSE_METHOD) != "rows" and plan.spec.kind == "events" and isinstance(source, Source):
         return batches_parse_columns(source, plan, batch_size=batch_size, latest=latest, day_first=day_first)
-    return rows_parse(source, plan, batch_size=batch_size, latest=latest, lenient=lenient, day_first=day_first)
+    batches = rows_parse(source, plan, batch_size=batch_size, latest=latest, lenient=lenient, day_first=day_first)
+    if plan.spec.kind == "order_lines":
+        return orders_kept_together(batches, position=1 + plan.output_columns.index("order_id"),
+                                    batch_size=batch_size)
+    return batches
+
+
+def orders_kept_together(batches: Iterator[Batch], *, position: int, batch_size: int) -> Iterator[Batch]:
+    """Order lines: a full batch's last rows of one order move to the next batch, so the rows of an order written
+    together in the file are written in one batch. The writer sums an order's rows of one product and replaces
+    the stored line with the sum (a second import of the file changes nothing), so an order cut in two by a
+    batch boundary kept only the later batch's part (UCI Online Retail repeats a product on an invoice). Rows
+    of one order scattered through the file can still fall in different batches (the README says so). A batch
+    left with no row and no reject is not yielded. `position`: the order id's index in a canonical row."""
+    carried: list[list] = []
+    bytes_read = None
+    for batch in batches:
+        rows = batch.rows
+        if carried:
+            rows[:0] = carried
+            batch.first_line = min(batch.first_line, carried[0][0])
+            carried = []
+        bytes_read = batch.bytes_read
+        if rows and len(rows) + len(batch.rejects) >= batch_size:  # full: the file goes on
+            cut = len(rows)
+            while cut > 0 and rows[cut - 1][position] == rows[-1][position]:
+                cut -= 1
+            carried = rows[cut:]
+            del rows[cut:]
+        if rows or batch.rejects:
+            yield batch
+    if carried:
+        yield Batch(rows=carried, first_line=carried[0][0], last_line=carried[-1][0], bytes_read=bytes_read)

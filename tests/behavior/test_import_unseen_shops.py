@@ -562,3 +562,26 @@ def test_dates_that_cannot_be_days_and_months_are_unparseable():
     with pytest.raises(RowError, match="out of range"):
         datetime_canonical("1/1/0024", None, latest=latest, day_first=False)  # four digits: the year 24
     assert datetime_canonical("1/1/24", None, latest=latest, day_first=False).startswith("2024-01-01")
+
+
+def test_an_order_whose_rows_straddle_a_batch_boundary_keeps_every_unit(shop, tmp_path, import_dir):
+    """A second reader (session 19): rows of one product in one order split across two `--batch-size` batches
+    replaced each other (the later batch's sum was stored). An order's rows written together now go in one
+    batch, whatever the batch size; a re-import still changes nothing."""
+    from behavior.models import OrderLine
+
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,customer_id,placed_at\nO1,C1,2018-01-01\nO2,C2,2018-01-02\nO3,C3,2018-01-03\n")
+    _import(shop, orders)
+    lines = tmp_path / "items.csv"
+    # O2 holds P1 on rows 2, 3 and 5 (its rows 2–5 straddle every boundary of a batch of 2 or 3 rows), and a
+    # rejected row sits inside it.
+    lines.write_text("order_id,product_id,quantity\nO1,P1,1\nO2,P1,2\nO2,P1,3\nO2,P2,x\nO2,P1,4\nO3,P1,1\n")
+    for size in ("1", "2", "3"):
+        OrderLine.objects.filter(shop=shop).delete()
+        document = _import(shop, lines, "--batch-size", size, kind="order_lines")
+        assert (document["inserted"], document["rejected"]) == (3, 1), size
+        stored = dict(OrderLine.objects.filter(shop=shop).values_list("order__external_id", "quantity"))
+        assert stored == {"O1": 1, "O2": 9, "O3": 1}, size
+        again = _import(shop, lines, "--batch-size", size, kind="order_lines")
+        assert (again["inserted"], again["updated"]) == (0, 0), size
