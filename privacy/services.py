@@ -14,6 +14,7 @@ left there.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import tempfile
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ from forecasts.models import CustomerFlag
 from offers.models import Assignment
 from predictions.models import CustomerInterest, CustomerScore, SegmentExport
 from predictions.services.at_risk_pages import at_risk_pages_forget
+from predictions.services.scoring import run_figures_refresh
 from recommendations.models import Recommendation
 
 MAX_IDS = 10_000
@@ -107,6 +109,9 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
         Order.objects.filter(customer_id__in=pks).delete()
         Customer.objects.filter(pk__in=pks).delete()
         at_risk_pages_forget(shop_id=shop.pk)  # a page the API keeps must never show an erased customer
+        # The dashboard's figures count the current run's scores: again once the erasure commits (no customer
+        # locked then: a re-scoring holds the run's lock while it waits for customers).
+        transaction.on_commit(functools.partial(run_figures_refresh, shop=shop))
     # Files: every id asked for, found or not: an id erased before a file was scrubbed may still be in one.
     rewritten = _exports_scrub(shop=shop, customers=customers, external_ids=ids)
     import_files = import_files_scrub(shop_id=shop.pk, customers={i: emails.get(i, "") for i in ids})

@@ -56,10 +56,11 @@ class Dashboard:
     jobs: list[Job]
 
 
-def run_figures(*, shop: Shop, runs: list[ScoringRun]) -> list[RunFigures]:
-    """The headline figures of each run (oldest first): stored by the run when it finished, else one
-    grouped query over the runs that have none stored."""
-    stored = {r.pk: (r.summary or {}).get("figures") for r in runs}
+def run_figures(*, shop: Shop, runs: list[ScoringRun], use_stored: bool = True) -> list[RunFigures]:
+    """The headline figures of each run (oldest first): stored by the run when it finished (and refreshed by
+    re-scoring and erasure), else one grouped query over the runs that have none stored (or every run, without
+    `use_stored`)."""
+    stored = {r.pk: (r.summary or {}).get("figures") if use_stored else None for r in runs}
     missing = [r for r in runs if not stored[r.pk]]
     rows = (
         CustomerScore.objects.filter(shop=shop, scoring_run__in=missing)

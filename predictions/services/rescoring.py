@@ -14,7 +14,8 @@ so, instead of keeping the nightly run's score until the next night (issue 18 §
    code (`scoring.scores_compute`) into the shop's current run: the customers' rows are replaced in place, with
    a new `scored_at` and `history_until` (the end of the day of their newest order or event, at least the run's as_of).
    Deciles are placed against the run's decile boundaries, the at-risk list's copied columns refreshed for these
-   customers. Users keep seeing one current run; the run's headline figures (dashboard) stay those of the night.
+   customers. Users keep seeing one current run; its headline figures (dashboard) are computed again once the
+   task's chunks are written.
    A chunk whose re-scoring fails goes back to the pending rows (for the next change's task); a worker killed
    mid-chunk loses that chunk's ids, which the next night's run scores anyway (`ordered_since_scoring` marks
    them meanwhile).
@@ -44,7 +45,7 @@ from ..signals import customers_rescored
 from .at_risk_pages import at_risk_pages_forget
 from .interests import customer_interests_compute, customer_interests_replace
 from .score_columns import customer_score_deciles_bounds, customer_score_deciles_place, customer_score_list_columns_mark
-from .scoring import SCORE_COLUMNS, customers_still_there, scores_compute
+from .scoring import SCORE_COLUMNS, customers_still_there, run_figures_refresh, scores_compute
 
 logger = logging.getLogger("ecomsight.scoring")
 
@@ -102,6 +103,7 @@ def rescore_changed(*, shop_id: int, chunk_size: int | None = None) -> int:
     finally:
         # Once per task, for every chunk scored (the recommender refits on the whole shop whatever the count).
         if rescored:
+            run_figures_refresh(shop=shop)  # the dashboard counts what the list now shows
             customers_rescored.send(sender=rescore_changed, shop_id=shop_id, customer_ids=rescored)
     return done
 

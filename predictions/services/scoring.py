@@ -39,6 +39,7 @@ from ..ml.features import FeatureConfig, build_features, eligible_customers
 from ..ml.reasons import churn_tone, purchase_tone, reason_templates
 from ..ml.reconcile import reconcile
 from ..models import CustomerScore, ModelVersion, ScoringRun
+from ..selectors.at_risk import scoring_run_current
 from ..selectors.frames import customer_sample_sql, sample_threshold, shop_frames
 from .at_risk_pages import at_risk_pages_forget
 from .interests import customer_interests_compute, customer_interests_replace
@@ -386,14 +387,28 @@ def _finalise(run: ScoringRun) -> None:
 
 def run_figures_computed(run: ScoringRun) -> dict:
     """The run's headline figures from its scores, as the run's summary keeps them ("figures": what the dashboard's
-    trend and histogram read): stored when the run finishes, and before score-history retention deletes its scores
-    (predictions.retention)."""
+    trend and histogram read): stored when the run finishes, refreshed when customers of it are re-scored or erased
+    (`run_figures_refresh`), and stored before score-history retention deletes its scores (predictions.retention)."""
     from ..selectors.dashboard import churn_histogram, run_figures
 
-    figures = run_figures(shop=run.shop, runs=[run])[0]
+    figures = run_figures(shop=run.shop, runs=[run], use_stored=False)[0]
     return {"scored": figures.scored, "expected_churners": figures.expected_churners,
             "high_band": figures.high_band, "revenue_at_risk": figures.revenue_at_risk,
             "expected_buyers": figures.expected_buyers, "histogram": churn_histogram(run=run)}
+
+
+def run_figures_refresh(*, shop: Shop) -> None:
+    """Store the current run's headline figures again from its scores, after some of its customers were re-scored
+    or erased: the dashboard then counts the customers the list shows (it said 685 high-risk beside a list of 684).
+    One grouped query over the run's scores. Only the summary's "figures" key is written (jsonb_set, no row lock
+    held across the computation: an erasure calls this after its commit, with no customer locked)."""
+    run = scoring_run_current(shop=shop)
+    if run is None:
+        return
+    figures = run_figures_computed(run)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE predictions_scoringrun SET summary = jsonb_set(summary, '{figures}', %s::jsonb) "
+                       "WHERE id = %s", [json.dumps(figures), run.pk])
 
 
 def scoring_run_fail(*, run_id: int, error: str) -> None:

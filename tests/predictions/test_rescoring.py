@@ -18,7 +18,7 @@ from ecomsight.celery import app as celery_app
 from predictions.models import CustomerInterest, CustomerScore, RescorePending, ScoringRun
 from predictions.selectors.freshness import customers_ordered_since_scoring, with_ordered_since_scoring
 from predictions.services.rescoring import customers_rescore, rescore_changed, rescore_pending_count
-from predictions.services.scoring import scoring_run_create, scoring_run_execute
+from predictions.services.scoring import run_figures_computed, scoring_run_create, scoring_run_execute
 from predictions.services.training import model_train
 from tests.accounts.factories import UserFactory
 from tests.api.conftest import bearer
@@ -88,6 +88,12 @@ def test_an_order_posted_through_the_api_gets_the_customer_rescored_into_the_cur
     # Rescored in place: still one current run, the other customers' rows untouched.
     assert ScoringRun.objects.filter(shop=run.shop, status=ScoringRun.Status.SUCCEEDED).count() == 1
     assert dict(run.scores.exclude(customer_id=score.customer_id).values_list("id", "probability")) == others_before
+    # The dashboard's figures are those of the rows now stored (they stayed the night's before).
+    figures = ScoringRun.objects.get(pk=run.pk).summary["figures"]
+    live = run_figures_computed(run)
+    assert (figures["scored"], figures["high_band"], figures["histogram"]) == (
+        live["scored"], live["high_band"], live["histogram"])
+    assert figures["expected_churners"] == pytest.approx(live["expected_churners"])
 
 
 def test_rescoring_the_same_customers_twice_replaces_their_rows(run):
