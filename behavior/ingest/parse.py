@@ -84,13 +84,17 @@ def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime 
     return batches
 
 
+CARRY_BATCHES = 10
+
+
 def orders_kept_together(batches: Iterator[Batch], *, position: int, batch_size: int) -> Iterator[Batch]:
     """Order lines: a full batch's last rows of one order move to the next batch, so the rows of an order written
     together in the file are written in one batch. The writer sums an order's rows of one product and replaces
     the stored line with the sum (a second import of the file changes nothing), so an order cut in two by a
     batch boundary kept only the later batch's part (UCI Online Retail repeats a product on an invoice). Rows
-    of one order scattered through the file can still fall in different batches (the README says so). A batch
-    left with no row and no reject is not yielded. `position`: the order id's index in a canonical row."""
+    of one order scattered through the file, or an order of more rows than CARRY_BATCHES batches, can still fall
+    in different batches (the README says so). A batch left with no row and no reject is not yielded.
+    `position`: the order id's index in a canonical row."""
     carried: list[list] = []
     bytes_read = None
     for batch in batches:
@@ -104,8 +108,11 @@ def orders_kept_together(batches: Iterator[Batch], *, position: int, batch_size:
             cut = len(rows)
             while cut > 0 and rows[cut - 1][position] == rows[-1][position]:
                 cut -= 1
-            carried = rows[cut:]
-            del rows[cut:]
+            # An order is carried until it fills CARRY_BATCHES batches (a column of one value mapped as the order
+            # id would carry the whole file into one batch, one transaction, all of it in memory).
+            if cut > 0 or len(rows) < CARRY_BATCHES * batch_size:
+                carried = rows[cut:]
+                del rows[cut:]
         if rows or batch.rejects:
             yield batch
     if carried:

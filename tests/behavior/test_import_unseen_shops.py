@@ -585,3 +585,17 @@ def test_an_order_whose_rows_straddle_a_batch_boundary_keeps_every_unit(shop, tm
         assert stored == {"O1": 1, "O2": 9, "O3": 1}, size
         again = _import(shop, lines, "--batch-size", size, kind="order_lines")
         assert (again["inserted"], again["updated"]) == (0, 0), size
+
+
+def test_an_order_longer_than_ten_batches_is_written_in_bounded_batches():
+    """A second reader: a column of one value mapped as the order id carried the whole file into one batch (one
+    transaction, all in memory). An order is carried until it fills ten batches; every row is still written once."""
+    from behavior.ingest.formats import Batch
+    from behavior.ingest.parse import orders_kept_together
+
+    rows = [[line, "O1", f"P{line}"] for line in range(1, 46)] + [[46, "O2", "P1"]]
+    batches = (Batch(rows=rows[i:i + 2], first_line=rows[i][0], last_line=rows[min(i + 1, 45)][0])
+               for i in range(0, len(rows), 2))
+    written = [batch.rows for batch in orders_kept_together(batches, position=1, batch_size=2)]
+    assert max(len(b) for b in written) <= 22
+    assert [row for b in written for row in b] == rows
