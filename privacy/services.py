@@ -111,7 +111,7 @@ def customer_erase(*, shop: Shop, external_ids: Iterable[str],
         at_risk_pages_forget(shop_id=shop.pk)  # a page the API keeps must never show an erased customer
         # The dashboard's figures count the current run's scores: again once the erasure commits (no customer
         # locked then: a re-scoring holds the run's lock while it waits for customers).
-        transaction.on_commit(functools.partial(run_figures_refresh, shop=shop))
+        transaction.on_commit(functools.partial(run_figures_refresh, shop=shop), robust=True)
     # Files: every id asked for, found or not: an id erased before a file was scrubbed may still be in one.
     rewritten = _exports_scrub(shop=shop, customers=customers, external_ids=ids)
     import_files = import_files_scrub(shop_id=shop.pk, customers={i: emails.get(i, "") for i in ids})

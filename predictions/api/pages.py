@@ -12,7 +12,7 @@ PostgreSQL. A kept page is the answer itself (run and rows, JSON, decoded by orj
 nothing from PostgreSQL: reading the current run and unpickling AtRiskRow objects and serialising them cost
 about 0.3 ms of an at-risk call's 2.1 ms of CPU (docs/status/issue-22-session8.md).
 
-What is kept: the first page of a filter on the scores' own columns (bands, churn, value, days, limit, sort: a
+What is kept: the first page of a filter on the scores' own columns (bands, churn, purchase, value, days, limit, sort: a
 filter on categories, countries, reviews or a saved segment reads other tables and is never kept). The rows hold
 customers' emails and names: kept sealed with the personal-data key (ecomsight.crypto.personal_seal), so Redis
 never holds them in clear.

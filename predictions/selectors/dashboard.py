@@ -98,9 +98,10 @@ def run_figures(*, shop: Shop, runs: list[ScoringRun], use_stored: bool = True) 
     return out
 
 
-def churn_histogram(*, run: ScoringRun, buckets: int = 10) -> list[int]:
-    """How many customers fall in each churn-probability bucket (0-10 %, 10-20 %, ... 90-100 %)."""
-    stored = (run.summary or {}).get("figures", {}).get("histogram")
+def churn_histogram(*, run: ScoringRun, buckets: int = 10, use_stored: bool = True) -> list[int]:
+    """How many customers fall in each churn-probability bucket (0-10 %, 10-20 %, ... 90-100 %): as the run stored
+    it, or (without one stored, or without `use_stored`) counted from its scores."""
+    stored = (run.summary or {}).get("figures", {}).get("histogram") if use_stored else None
     if stored and len(stored) == buckets:
         return list(stored)
     bucket = Least(Cast(Floor(F("probability") * buckets), IntegerField()), buckets - 1)

@@ -103,7 +103,10 @@ def rescore_changed(*, shop_id: int, chunk_size: int | None = None) -> int:
     finally:
         # Once per task, for every chunk scored (the recommender refits on the whole shop whatever the count).
         if rescored:
-            run_figures_refresh(shop=shop)  # the dashboard counts what the list now shows
+            try:
+                run_figures_refresh(shop=shop)  # the dashboard counts what the list now shows
+            except Exception:  # noqa: BLE001 - the scores are written; the figures stay the last ones stored
+                logger.exception("the headline figures of shop %d could not be computed again", shop_id)
             customers_rescored.send(sender=rescore_changed, shop_id=shop_id, customer_ids=rescored)
     return done
 

@@ -39,7 +39,7 @@ from ..ml.features import FeatureConfig, build_features, eligible_customers
 from ..ml.reasons import churn_tone, purchase_tone, reason_templates
 from ..ml.reconcile import reconcile
 from ..models import CustomerScore, ModelVersion, ScoringRun
-from ..selectors.at_risk import scoring_run_current
+from ..selectors.at_risk import list_columns_copied, scoring_run_current
 from ..selectors.frames import customer_sample_sql, sample_threshold, shop_frames
 from .at_risk_pages import at_risk_pages_forget
 from .interests import customer_interests_compute, customer_interests_replace
@@ -394,21 +394,24 @@ def run_figures_computed(run: ScoringRun) -> dict:
     figures = run_figures(shop=run.shop, runs=[run], use_stored=False)[0]
     return {"scored": figures.scored, "expected_churners": figures.expected_churners,
             "high_band": figures.high_band, "revenue_at_risk": figures.revenue_at_risk,
-            "expected_buyers": figures.expected_buyers, "histogram": churn_histogram(run=run)}
+            "expected_buyers": figures.expected_buyers, "histogram": churn_histogram(run=run, use_stored=False)}
 
 
 def run_figures_refresh(*, shop: Shop) -> None:
-    """Store the current run's headline figures again from its scores, after some of its customers were re-scored
-    or erased: the dashboard then counts the customers the list shows (it said 685 high-risk beside a list of 684).
-    One grouped query over the run's scores. Only the summary's "figures" key is written (jsonb_set, no row lock
-    held across the computation: an erasure calls this after its commit, with no customer locked)."""
+    """Store the current run's headline figures (and the list's count of churn rows) again from its scores, after
+    some of its customers were re-scored or erased: the dashboard and the list then count the customers the list
+    shows (the dashboard said 685 high-risk beside a list of 684). Two grouped queries over the run's scores and a
+    count, under the run's row lock (the re-scoring's and the scoring chunks' lock; call it with no customer
+    locked: an erasure calls it after its commit)."""
     run = scoring_run_current(shop=shop)
     if run is None:
         return
-    figures = run_figures_computed(run)
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE predictions_scoringrun SET summary = jsonb_set(summary, '{figures}', %s::jsonb) "
-                       "WHERE id = %s", [json.dumps(figures), run.pk])
+    with transaction.atomic():
+        run = ScoringRun.objects.select_for_update().get(pk=run.pk)
+        if list_columns_copied(run):
+            customer_score_list_columns_mark(run=run)
+        run.summary = {**run.summary, "figures": run_figures_computed(run)}
+        run.save(update_fields=["summary"])
 
 
 def scoring_run_fail(*, run_id: int, error: str) -> None:

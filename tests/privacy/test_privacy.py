@@ -336,20 +336,29 @@ def test_the_dashboard_counts_an_erased_customer_out_of_the_current_runs_figures
         shop, django_capture_on_commit_callbacks):
     """The CRM manager (session 19): the dashboard's figures, stored when the run finished, still counted customers
     erased (and re-scored) since, beside a list that did not show them."""
-    from predictions.selectors.dashboard import dashboard_get
+    from predictions.filters import AtRiskFilter
+    from predictions.selectors.at_risk import at_risk_page
+    from predictions.selectors.dashboard import churn_histogram, dashboard_get
+    from predictions.services.score_columns import customer_score_list_columns_fill
     from predictions.services.scoring import run_figures_computed
 
     run = ScoringRunFactory(shop=shop)
-    scored_customers(shop, run, [{"external_id": "HIGH1", "p": 0.9, "buy": 0.2}, {"external_id": "HIGH2", "p": 0.8},
+    scored_customers(shop, run, [{"external_id": "HIGH1", "p": 0.95, "buy": 0.2}, {"external_id": "HIGH2", "p": 0.8},
                                  {"external_id": "LOW", "p": 0.1, "buy": 0.7}])
-    run.summary = {**run.summary, "figures": run_figures_computed(run)}  # as the run stores them when it finishes
+    customer_score_list_columns_fill(run=run)  # as the run leaves them when it finishes
+    run.refresh_from_db()
+    run.summary = {**run.summary, "figures": run_figures_computed(run)}
     run.save(update_fields=["summary"])
     before = dashboard_get(shop=shop).current
     assert (before.scored, before.high_band) == (3, 2)
+    assert at_risk_page(shop=shop, flt=AtRiskFilter()).total == 3
     with django_capture_on_commit_callbacks(execute=True):
         customer_erase(shop=shop, external_ids=["HIGH1"])
     after = dashboard_get(shop=shop).current
     assert (after.scored, after.high_band) == (2, 1)
     assert after.expected_churners == pytest.approx(0.9) and after.expected_buyers == pytest.approx(0.7)
     run.refresh_from_db()
-    assert run.summary["figures"]["histogram"] == run_figures_computed(run)["histogram"]
+    assert run.summary["figures"]["histogram"] == churn_histogram(run=run, use_stored=False) == [
+        0, 1, 0, 0, 0, 0, 0, 0, 1, 0]
+    listed = at_risk_page(shop=shop, flt=AtRiskFilter())
+    assert listed.total == len(listed.rows) == 2  # the list's "of N" is the run's stored count of churn rows
