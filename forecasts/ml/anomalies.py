@@ -19,6 +19,7 @@ share a group (one outage is one incident, whatever metrics show it).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,8 +65,11 @@ def daily_metrics_frame(
     customer_country: pd.Series | None = None,
     category_names: dict | None = None,
     max_segments: int = 20,
+    until: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Daily values of every monitor: columns metric, segment, day, value, volume (the day's orders, for rates).
+    Order metrics run from the first order's day to `until` (default: the last order's day): days after the last
+    order up to the end of the shop's other data are days without orders, not days without data.
 
     Orders frame as predictions.ml.base's contract (status placed / cancelled / refunded); events with
     customer_id, occurred_at, type. Segments beyond the shop: the `max_segments` biggest countries and categories."""
@@ -84,7 +88,8 @@ def daily_metrics_frame(
         top = c[c != ""].value_counts().index[:max_segments]
         if len(top) > 1:
             frames.append(o[c.isin(top)].assign(segment="country:" + c[c.isin(top)]))
-    days = pd.date_range(o["day"].min(), o["day"].max(), freq="D")
+    last = o["day"].max() if until is None else max(o["day"].max(), pd.Timestamp(until).normalize())
+    days = pd.date_range(o["day"].min(), last, freq="D")
     out = []
     for seg_frame in frames:
         for segment, g in seg_frame.groupby("segment"):
@@ -150,13 +155,28 @@ def baseline(values: np.ndarray, days: pd.DatetimeIndex, *, config: DetectorConf
     spread = np.full(n, np.nan)
     dow = days.day_of_week.to_numpy()
     window = 7 * config.season_weeks
-    for i in range(max(config.min_history_days, first), n):
+    with warnings.catch_warnings():  # a week without a value (an outage left out) has no median: NaN, no warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _baseline_fill(values, dow, expected, spread, range(max(config.min_history_days, first), n), window=window,
+                       config=config, count=count)
+    return expected, spread
+
+
+def _baseline_fill(values, dow, expected, spread, positions, *, window: int, config: DetectorConfig,
+                   count: bool) -> None:
+    for i in positions:
         past = values[max(0, i - window): i]
         past_dow = dow[max(0, i - window): i]
         ok = np.isfinite(past)
         if ok.sum() < config.min_history_days // 2:
             continue
-        level = np.nanmedian(past[-config.level_days:])
+        # The last level_days days with a value (an outage's days are left out by `detect`: see outage_days).
+        recent = past[ok][-config.level_days:]
+        level = np.median(recent)
+        if count and level < config.min_abs:
+            # A count of a few a day (refunds): the median of days that mostly have none is 0 whatever the rate,
+            # and 5 refunds on a day then read as a rise from nothing. The mean is the rate.
+            level = float(np.mean(recent))
         # Weekday factors: each day over the median of its own 7-day block, median per weekday.
         blocks = len(past) // 7
         tail = past[-blocks * 7:].reshape(blocks, 7) if blocks else past[None, :]
@@ -178,7 +198,6 @@ def baseline(values: np.ndarray, days: pd.DatetimeIndex, *, config: DetectorConf
             s = max(s, np.sqrt(max(e, 1.0)))
         expected[i] = e
         spread[i] = max(s, 1e-9)
-    return expected, spread
 
 
 def count_score(actual: float, expected: float, spread: float) -> float:
@@ -247,6 +266,18 @@ def detect(
     if bands is not None and len(bands):
         for row in bands.itertuples(index=False):
             band_index[(row.metric, row.segment, pd.Timestamp(row.day))] = (row.expected, row.lo, row.hi)
+    # The shop's outage days (no orders at all where plenty were expected) hold no orders anywhere: every order
+    # monitor of every segment leaves them out of its baselines, also where its own volume is too small to tell.
+    shop_down = np.array([], dtype="datetime64[ns]")
+    shop_orders = metrics[(metrics["metric"] == "orders") & (metrics["segment"] == "shop")].sort_values("day")
+    if len(shop_orders):
+        shop_days = pd.DatetimeIndex(shop_orders["day"])
+        first_shop = 0 if start is None else int(np.searchsorted(shop_days.values, np.datetime64(start)))
+        down = outage_days(shop_orders["value"].to_numpy(dtype=float), shop_days,
+                           shop_orders["volume"].to_numpy(dtype=float), metric="orders", config=config,
+                           first=max(0, first_shop - 7 * config.season_weeks),
+                           end=None if end is None else np.datetime64(end))
+        shop_down = shop_days.values[down]
     for (metric, segment), g in metrics.groupby(["metric", "segment"], sort=True):
         if (metric, segment) in muted or (metric, "") in muted:
             continue
@@ -261,6 +292,18 @@ def detect(
         shares = rate and metric != "aov"
         if not shares:
             expected, spread = baseline(values, days, config=config, count=counts, first=first)
+            if not rate:
+                # Days of an outage (nothing at all where the baseline expected plenty) are left out of the baselines
+                # of the days after them: the days after an outage are judged against the level before it (a
+                # recovery is not a rise from 0, and a long outage stays one until it ends).
+                early = max(0, first - 7 * config.season_weeks)
+                out = outage_days(values, days, g["volume"].to_numpy(dtype=float), metric=metric, config=config,
+                                  first=early, end=None if end is None else np.datetime64(end))
+                if not metric.startswith("events_"):
+                    out |= np.isin(days.values, shop_down)
+                if out.any():
+                    expected, spread = baseline(np.where(out, np.nan, values), days, config=config, count=counts,
+                                                first=first)
         else:
             # A share of the day's orders (refunds, cancellations): expected is the pooled share of the last
             # level_days (their events over their orders, not the median of daily shares, which sits below the
@@ -279,32 +322,64 @@ def detect(
             actual = values[i]
             if not np.isfinite(actual):
                 continue
-            band = band_index.get((metric, segment, day))
-            if band is not None:
-                e, lo, hi = band
-                outside = actual < lo or actual > hi
-                edge = lo if actual < lo else hi
-                score = (actual - e) / max((hi - lo) / 3.92, 1e-9)
-                if not outside or abs(actual - edge) < config.min_effect * max(abs(e), 1e-9) * 0.5:
-                    continue
-            else:
-                e = expected[i]
-                if not np.isfinite(e):
-                    continue
+            verdict = None  # the baseline's (expected, score) when it flags the day
+            e = expected[i]
+            if np.isfinite(e):
                 if shares:
                     score = share_score(actual, e, n[i])
                 else:
                     s = spread[i]
                     score = count_score(actual / aov, e / aov, s / aov) if counts else (actual - e) / s
-                if abs(score) < config.z:
+                if (abs(score) >= config.z and abs(actual - e) >= config.min_effect * max(abs(e), 1e-9)
+                        and (rate or abs(actual - e) / aov >= config.min_abs)):
+                    verdict = (e, score)
+            band = band_index.get((metric, segment, day))
+            if band is not None:
+                # A forecast's band covers the day: flagged outside it by half the minimum change, or outside it at
+                # all when the baseline flags the day too (a day with no orders inside a wide band: 0 against a
+                # band of 4 to 100). Inside the band nothing is flagged (a peak the forecast expected).
+                e, lo, hi = band
+                outside = actual < lo or actual > hi
+                edge = lo if actual < lo else hi
+                score = (actual - e) / max((hi - lo) / 3.92, 1e-9)
+                if not outside:
                     continue
-                if abs(actual - e) < config.min_effect * max(abs(e), 1e-9):
+                if verdict is not None and (verdict[0] - actual) * (e - actual) > 0:
+                    e, score = verdict
+                elif abs(actual - edge) < config.min_effect * max(abs(e), 1e-9) * 0.5:
                     continue
-                if not rate and abs(actual - e) / aov < config.min_abs:
-                    continue
+            elif verdict is not None:
+                e, score = verdict
+            else:
+                continue
             found.append({"metric": metric, "segment": segment, "day": day, "expected": float(e),
                           "actual": float(actual), "score": float(score)})
     return group(found)
+
+
+def outage_days(values: np.ndarray, days: pd.DatetimeIndex, volume: np.ndarray, *, metric: str,
+                config: DetectorConfig = DetectorConfig(), first: int = 0,
+                end: np.datetime64 | None = None) -> np.ndarray:
+    """Days (from index `first`, up to `end`) of a drop to nothing: a value of 0 scored at least `z` below an
+    expected value of at least `min_abs` (orders, or for revenue orders' worth), each judged against a baseline
+    that leaves out the outage days before it (so a long outage stays one). A mask of the days' positions."""
+    out = np.zeros(len(values), dtype=bool)
+    zeros = np.flatnonzero(values[first:] == 0) + first
+    if end is not None:
+        zeros = zeros[days.values[zeros] <= end]
+    if not len(zeros):
+        return out
+    aov = 1.0
+    if metric == "revenue":
+        aov = max(np.nansum(values) / max(np.nansum(volume), 1.0), 1e-9)
+    masked = values.astype(float).copy()
+    for i in zeros:
+        e, s = (v[i] for v in baseline(masked[:i + 1], days[:i + 1], config=config, count=metric != "revenue",
+                                       first=int(i)))
+        if np.isfinite(e) and e / aov >= config.min_abs and count_score(0.0, e / aov, s / aov) <= -config.z:
+            out[i] = True
+            masked[i] = np.nan
+    return out
 
 
 def group(found: list[dict], *, gap_days: int = 1) -> list[Anomaly]:

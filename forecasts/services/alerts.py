@@ -4,11 +4,12 @@ the alert webhook.
 When: nightly (forecasts.tasks.nightly_forecasts) and after new data arrives — an orders or events file import
 that finished, an API batch (behavior.signals.data_arrived) — debounced as re-scoring is (ecomsight.debounce):
 the first arrival of a window enqueues one check ANOMALY_DEBOUNCE_SECONDS later, later arrivals of the window
-add nothing. Both check the last 7 complete days (a day still running is never judged: its few hours would look
-like an outage) and notify only alerts not stored before."""
+add nothing. Both check the last 7 complete days of the shop's data, orders or events (a day still running is
+never judged: its few hours would look like an outage) and notify only alerts not stored before."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
@@ -58,34 +59,74 @@ def _forecast_bands(*, shop_id: int) -> pd.DataFrame | None:
     return frame[["metric", "segment", "day", "expected", "lo", "hi"]]
 
 
+# A day whose data ends before this hour (UTC) is taken to be still running (an export taken mid-day, or today):
+# it is not judged unless asked for (`end`), since its few hours would look like an outage.
+COMPLETE_DAY_HOUR = 23
+
+
+@dataclass(frozen=True)
+class AnomalyWindow:
+    """The days a check judged: `start` to `end`; `judged_from` is the first day with enough history before it
+    (DetectorConfig.min_history_days of data): days before it cannot be judged. `data_end`: the latest order or
+    event."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    judged_from: pd.Timestamp
+    data_end: pd.Timestamp
+
+
 def anomalies_detect(*, shop: Shop, start: date | None = None, end: date | None = None,
                      complete_days_only: bool = False) -> list[Anomaly]:
-    """Alerts of every monitor of the shop between `start` and `end` (default: the last 7 days of data), read in
-    bulk; muted monitors are left out. `complete_days_only`: the last day checked is yesterday (UTC) at the
-    latest. ForecastError without orders."""
+    """Alerts of every monitor of the shop between `start` and `end`, read in bulk; muted monitors are left out.
+    The default `end` is the last complete day of the shop's data, orders *or* events (orders that stop while
+    events go on are an outage to flag, not the end of the data; a last day whose data ends before
+    COMPLETE_DAY_HOUR is still running and left out), `start` 6 days before it. `complete_days_only`: the last
+    day checked is yesterday (UTC) at the latest. ForecastError without orders."""
+    return anomalies_check_window(shop=shop, start=start, end=end, complete_days_only=complete_days_only)[0]
+
+
+def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date | None = None,
+                           complete_days_only: bool = False) -> tuple[list[Anomaly], AnomalyWindow]:
+    """`anomalies_detect`, with the window it judged (what the command says when it finds nothing)."""
     frames = shop_orders_frames(shop_id=shop.pk)
     if frames.orders.empty:
         raise ForecastError("this shop has no orders yet: import some (import_data orders FILE) first")
-    last = pd.to_datetime(frames.orders["placed_at"], utc=True).dt.tz_convert(None).dt.normalize().max()
-    end_ts = pd.Timestamp(end) if end else last
+    placed = pd.to_datetime(frames.orders["placed_at"], utc=True).dt.tz_convert(None)
+    first, last_order = placed.min().normalize(), placed.max()
+    # Events are read from the baseline's reach before the window on (it looks back 8 weeks at most): from before
+    # the earliest day the window can start, and to their end, which may lie past the last order.
+    reach = pd.Timedelta(days=7 * DetectorConfig().season_weeks + 14)
+    earliest = min(d for d in (pd.Timestamp(start) if start else None, pd.Timestamp(end) if end else None,
+                               last_order.normalize()) if d is not None) - pd.Timedelta(days=6)
+    events = (_events_frame(shop_id=shop.pk, since=earliest - reach)
+              if Event.objects.filter(shop_id=shop.pk).exists() else None)
+    data_end = last_order
+    if events is not None and len(events):
+        data_end = max(data_end, pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(None).max())
+    last = data_end.normalize()
+    if end:
+        end_ts = pd.Timestamp(end)
+    else:
+        end_ts = last if data_end.hour >= COMPLETE_DAY_HOUR else last - pd.Timedelta(days=1)
     if complete_days_only:
         end_ts = min(end_ts, pd.Timestamp(timezone.now().date()) - pd.Timedelta(days=1))
     start_ts = pd.Timestamp(start) if start else end_ts - pd.Timedelta(days=6)
     if start_ts > end_ts:
-        raise ForecastError(f"--from {start_ts.date()} is after --to {end_ts.date()}")
-    first = pd.to_datetime(frames.orders["placed_at"], utc=True).dt.tz_convert(None).dt.normalize().min()
+        to = f"--to {end_ts.date()}" if end else f"the last complete day of the shop's data ({end_ts.date()})"
+        raise ForecastError(f"--from {start_ts.date()} is after {to}")
     if start_ts > last or end_ts < first:
-        raise ForecastError(f"the shop's orders run from {first.date()} to {last.date()}: {start_ts.date()} to "
-                            f"{end_ts.date()} holds none of them")
-    # The baseline looks back 8 weeks at most: events (the biggest table) are read from a little before that only.
-    since = start_ts - pd.Timedelta(days=7 * DetectorConfig().season_weeks + 14)
-    events = _events_frame(shop_id=shop.pk, since=since) if Event.objects.filter(shop_id=shop.pk).exists() else None
+        raise ForecastError(f"the shop's data runs from {first.date()} to {last.date()}: {start_ts.date()} to "
+                            f"{end_ts.date()} holds none of it")
     metrics = daily_metrics_frame(orders=frames.orders, events=events, order_lines=frames.order_lines,
                                   customer_country=customer_country_map(shop_id=shop.pk),
-                                  category_names=category_name_map(shop_id=shop.pk))
+                                  category_names=category_name_map(shop_id=shop.pk), until=last)
     metrics = metrics[metrics["day"] <= end_ts]
     muted = set(MonitorMute.objects.filter(shop=shop).values_list("metric", "segment"))
-    return detect(metrics, start=start_ts, end=end_ts, bands=_forecast_bands(shop_id=shop.pk), muted=muted)
+    found = detect(metrics, start=start_ts, end=end_ts, bands=_forecast_bands(shop_id=shop.pk), muted=muted)
+    window = AnomalyWindow(start=start_ts, end=end_ts, data_end=data_end,
+                           judged_from=first + pd.Timedelta(days=DetectorConfig().min_history_days))
+    return found, window
 
 
 def anomaly_dict(a: Anomaly) -> dict:

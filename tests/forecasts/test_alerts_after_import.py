@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import uuid
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from behavior.models import Customer, Order
 from behavior.services import data_import
 from ecomsight.celery import app as celery_app
 from forecasts.models import Alert, AlertWebhook
+from forecasts.selectors import ForecastError
 from forecasts.services.alerts import anomalies_detect
 from forecasts.services.webhooks import alert_webhook_set
 from forecasts.tasks import alert_webhook_task
@@ -144,10 +146,33 @@ def test_a_day_still_running_is_not_judged_after_an_import(shop):
     rows = _orders(shop, start=today - dt.timedelta(days=60), days=60)
     rows.append(("early-today", "c1", today, 10.0))  # today so far: one order, half an hour in
     _store(shop, rows)
-    judged = anomalies_detect(shop=shop)  # the command's default: up to the last day with orders
-    assert any(a.metric == "orders" and a.date.date() == today.date() and a.direction == "down" for a in judged)
+    # The command's default stops before a last day whose data ends before 23:00 (an outside analyst: a file
+    # exported on a Wednesday at 10:00 gave six alerts for that morning); asked for, the day is judged.
+    assert not [a for a in anomalies_detect(shop=shop) if a.date.date() >= today.date()]
+    asked = anomalies_detect(shop=shop, end=today.date())
+    assert any(a.metric == "orders" and a.date.date() == today.date() and a.direction == "down" for a in asked)
     after_import = anomalies_detect(shop=shop, complete_days_only=True)
     assert not [a for a in after_import if a.date.date() >= today.date()]
+
+
+def test_orders_that_stop_while_events_arrive_are_alerted_by_the_check_after_an_import(shop):
+    """An outside analyst (session 20): a shop whose orders stopped two weeks before the end of its data (events still
+    arriving) got "No anomalies." from the command and nothing from the check after its import: the days after
+    the last order were not judged at all."""
+    from behavior.models import Event
+
+    _store(shop, _orders(shop, start=START, days=60))
+    customer = Customer.objects.filter(shop=shop).first()
+    last_event = START + dt.timedelta(days=74, hours=11)  # 23:00 on 15 March: a complete day
+    Event.objects.bulk_create([Event(shop=shop, customer=customer, type="view", idempotency_key=uuid.UUID(int=h),
+                                     occurred_at=START + dt.timedelta(hours=h))
+                               for h in range(0, int((last_event - START).total_seconds() // 3600) + 1)])
+    judged = [a for a in anomalies_detect(shop=shop) if (a.metric, a.segment) == ("orders", "shop")]
+    assert [(a.direction, a.date.date(), a.end.date(), a.actual) for a in judged] == [
+        ("down", dt.date(2024, 3, 9), dt.date(2024, 3, 15), 0.0)]
+    with pytest.raises(ForecastError, match="--from 2024-03-20 is after the last complete day of the shop's data "
+                                            r"\(2024-03-15\)"):
+        anomalies_detect(shop=shop, start=dt.date(2024, 3, 20))
 
 
 def _alert(shop):

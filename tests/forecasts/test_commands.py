@@ -139,6 +139,11 @@ def test_category_level_backtest_reads_order_lines_and_names_series_by_category_
 @pytest.mark.django_db
 def test_detect_anomalies_on_dates_without_orders_says_so(shop):
     _orders_only_shop(shop, weeks=12)
-    with pytest.raises(CommandError, match="orders run from 2024-01-01 to 2024-03-24: 2030-01-01 to 2030-01-10"):
+    with pytest.raises(CommandError, match="data runs from 2024-01-01 to 2024-03-24: 2030-01-01 to 2030-01-10"):
         call_command("detect_anomalies", "--from", "2030-01-01", "--to", "2030-01-10", "--json", stdout=StringIO())
     assert "anomalies" in _run("detect_anomalies", "--from", "2024-03-01", "--to", "2024-03-20", "--json")
+    # Days without 28 days of orders before them cannot be judged: said, not "No anomalies." (an outside analyst).
+    out = StringIO()
+    call_command("detect_anomalies", "--from", "2024-01-02", "--to", "2024-01-10", stdout=out)
+    assert out.getvalue().startswith("Nothing could be judged from 2024-01-02 to 2024-01-10: a day needs 28 days of "
+                                     "orders before it (the first judged is 2024-01-29).")

@@ -1,7 +1,8 @@
 """python manage.py detect_anomalies [--from DATE --to DATE] [--json]"""
 
 from accounts.management.base import ShopCommand
-from forecasts.services.alerts import alerts_save, anomalies_detect, anomaly_dict
+from forecasts.ml.anomalies import DetectorConfig
+from forecasts.services.alerts import alerts_save, anomalies_check_window, anomaly_dict
 from predictions.management.commands._args import iso_date
 
 
@@ -9,21 +10,31 @@ class Command(ShopCommand):
     help = "Check every monitor (orders, revenue, AOV, refunds, cancellations, new customers, events) for anomalies."
 
     def add_arguments(self, parser):
-        parser.add_argument("--from", dest="start", type=iso_date, help="first day (default: 7 days before --to)")
-        parser.add_argument("--to", dest="end", type=iso_date, help="last day (default: the last day with orders)")
+        parser.add_argument("--from", dest="start", type=iso_date, help="first day (default: 6 days before --to)")
+        parser.add_argument("--to", dest="end", type=iso_date,
+                            help="last day (default: the last complete day of the shop's orders or events)")
         parser.add_argument("--json", action="store_true", help="print one JSON document")
         parser.add_argument("--save", action="store_true", help="also store them as alerts (the Alerts page)")
 
     def handle_shop(self, shop, **options):
-        found = anomalies_detect(shop=shop, start=options["start"], end=options["end"])
+        found, window = anomalies_check_window(shop=shop, start=options["start"], end=options["end"])
         if options["save"]:
             alerts_save(shop=shop, anomalies=found)
         items = [anomaly_dict(a) for a in found]
         if options["json"]:
             self.print_json({"anomalies": items})
             return
+        days = f"{window.start.date()} to {window.end.date()}"
+        if window.judged_from > window.end:
+            self.stdout.write(f"Nothing could be judged from {days}: a day needs "
+                              f"{DetectorConfig().min_history_days} days of orders before it (the first "
+                              f"judged is {window.judged_from.date()}).")
+            return
+        if window.judged_from > window.start:
+            self.stderr.write(f"note: the days before {window.judged_from.date()} have too little history to be "
+                              f"judged ({DetectorConfig().min_history_days} days of orders before each).")
         if not items:
-            self.stdout.write("No anomalies.")
+            self.stdout.write(f"No anomalies from {days}.")
         for a in items:
-            self.stdout.write(f"{a['date']}..{a['end']}  {a['metric']:<16}{a['segment']:<24}{a['direction']:<5}"
+            self.stdout.write(f"{a['date']}..{a['end']}  {a['metric']:<18} {a['segment']:<24} {a['direction']:<5} "
                               f"actual {a['actual']:,} vs expected {a['expected']:,} (score {a['score']})")

@@ -137,3 +137,55 @@ def test_two_refunds_after_weeks_without_any_are_not_an_alert():
     orders.loc[orders.index[(d == day).to_numpy()][:2], "status"] = "refunded"
     alerts = detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2024-03-01"))
     assert not [a for a in alerts if a.metric in ("refund_rate", "refunds")]
+
+
+def _without_days(orders, first, days):
+    d = orders["placed_at"].dt.tz_convert(None).dt.normalize()
+    return orders[~((d >= first) & (d < first + pd.Timedelta(days=days)))].copy()
+
+
+def test_a_three_week_outage_is_one_alert_to_its_end_and_the_recovery_is_no_rise():
+    """An outside analyst (session 20): after a 3-week outage the baseline had learned the zeros, so the down alert
+    ended after two weeks and the recovery raised 28 "up" alerts against an expected 0 over 17 days."""
+    first = pd.Timestamp("2024-05-01")
+    orders = _without_days(_orders(seed=5), first, 21)
+    alerts = detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2024-04-20"))
+    down = [a for a in alerts if (a.metric, a.segment, a.direction) == ("orders", "shop", "down")]
+    assert [(a.date, a.end) for a in down] == [(first, first + pd.Timedelta(days=20))]
+    assert not [a for a in alerts if a.direction == "up" and a.date > first], [
+        (a.metric, a.date, a.expected) for a in alerts if a.direction == "up"]
+
+
+def test_orders_that_stop_while_events_go_on_are_an_outage_not_the_end_of_the_data():
+    orders = _orders(days=120, seed=6)
+    last = pd.Timestamp("2024-04-10")
+    orders = orders[orders["placed_at"].dt.tz_convert(None) < last]
+    views = pd.date_range("2024-01-01", "2024-04-20 22:00", freq="15min", tz="UTC")
+    events = pd.DataFrame({"customer_id": 1, "occurred_at": views, "type": "view"})
+    start = pd.Timestamp("2024-04-14")
+    assert not [a for a in detect(daily_metrics_frame(orders=orders, events=events), start=start)
+                if a.metric == "orders"]  # the order monitors ended with the last order
+    metrics = daily_metrics_frame(orders=orders, events=events, until=pd.Timestamp("2024-04-20"))
+    down = [a for a in detect(metrics, start=start) if (a.metric, a.segment) == ("orders", "shop")]
+    assert [(a.direction, a.date, a.end, a.actual) for a in down] == [
+        ("down", start, pd.Timestamp("2024-04-20"), 0.0)]
+
+
+def test_a_day_without_orders_inside_a_wide_forecast_band_is_flagged_and_an_expected_peak_is_not():
+    """An outside analyst: 0 orders on three days a forecast covered with a 95 % band of 4 to 100 raised nothing."""
+    first = pd.Timestamp("2024-06-10")
+    orders = _without_days(_orders(seed=7), first, 3)
+    metrics = daily_metrics_frame(orders=orders)
+    days = pd.date_range("2024-06-01", "2024-06-30", freq="D")
+    bands = pd.DataFrame({"metric": "orders", "segment": "shop", "day": days, "expected": 28.0, "lo": 4.0,
+                          "hi": 100.0})
+    down = [a for a in detect(metrics, start=days[0], bands=bands) if (a.metric, a.segment) == ("orders", "shop")]
+    assert [(a.direction, a.date, a.end) for a in down] == [("down", first, first + pd.Timedelta(days=2))]
+    # A peak of three times the usual orders is inside a band that expected it: no alert from the baseline.
+    peak = _orders(seed=7)
+    d = peak["placed_at"].dt.tz_convert(None).dt.normalize()
+    peak = pd.concat([peak, peak[d == pd.Timestamp("2024-06-20")], peak[d == pd.Timestamp("2024-06-20")]])
+    assert not [a for a in detect(daily_metrics_frame(orders=peak), start=days[0], bands=bands.assign(hi=150.0))
+                if (a.metric, a.segment, a.direction) == ("orders", "shop", "up")]
+    assert [a for a in detect(daily_metrics_frame(orders=peak), start=days[0])
+            if (a.metric, a.segment, a.direction) == ("orders", "shop", "up")]
