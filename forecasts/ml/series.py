@@ -143,6 +143,20 @@ def bin_number(days: pd.Series | np.ndarray, *, cutoff: pd.Timestamp, period_day
     return np.floor_divide(delta + period_days - 1, period_days)
 
 
+# A shop's history starts after its last silence this long (no order of any key): test orders placed while the shop
+# was set up, months before its launch, made every model's validation window a run of zeros (an outside analyst:
+# every series chose Croston, "off by 99 %", with a band up to 6e13). A shop closed for a season this long is
+# forecast from its latest season.
+SILENCE_DAYS = 90
+
+
+def history_start(days: pd.Series) -> pd.Timestamp:
+    """The first day with facts after the last gap of SILENCE_DAYS or more between two days with facts."""
+    unique = np.sort(pd.DatetimeIndex(days.unique()).values)
+    gaps = np.flatnonzero(np.diff(unique) >= np.timedelta64(SILENCE_DAYS, "D"))
+    return pd.Timestamp(unique[gaps[-1] + 1] if len(gaps) else unique[0])
+
+
 def panel_from_facts(
     facts: pd.DataFrame,
     *,
@@ -152,8 +166,9 @@ def panel_from_facts(
     start: pd.Timestamp | None = None,
     keys: list[str] | None = None,
 ) -> Panel:
-    """Bin the facts up to the cutoff (inclusive) into a Panel; `start` (default: the first fact) bounds the
-    first bin. Keys without facts get zero series."""
+    """Bin the facts up to the cutoff (inclusive) into a Panel; `start` (default: the first fact after the last
+    silence of SILENCE_DAYS or more, see `history_start`) bounds the first bin. Keys without facts get zero
+    series."""
     if measure not in MEASURES:
         raise SeriesError(f"unknown measure '{measure}': one of {', '.join(MEASURES)}")
     if freq not in FREQS:
@@ -164,7 +179,7 @@ def panel_from_facts(
     if start is None:
         if not len(past):
             raise SeriesError(f"no orders on or before {cutoff.date()}")
-        start = past["day"].min()
+        start = history_start(past["day"])
     first = int(bin_number(pd.Series([start]), cutoff=cutoff, period_days=p)[0])
     past = past[past["day"] >= start]
     n = -first + 1

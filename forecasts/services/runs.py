@@ -32,6 +32,10 @@ MIN_BINS = 3
 HISTORY_BINS = {"week": 52, "day": 120}
 
 
+# What each level is made of, for the run's "skipped" line.
+LEVEL_NEEDS = {"country": "customers with a country", "category": "order lines of products with a category",
+               "product": "order lines with products"}
+
 def forecast_run_create(
     *,
     shop: Shop,
@@ -65,7 +69,7 @@ def forecast_run_create(
         for level in (SHOP_KEY, *[lv for lv in levels if lv != SHOP_KEY]):
             facts = facts_by_level.get(level)
             if facts is None or facts.empty:
-                why = f"{level}: no data for this level (it needs order lines with products or countries)"
+                why = f"{level}: no data for this level (it needs {LEVEL_NEEDS.get(level, 'data of its own')})"
                 if why not in summary["skipped"]:
                     summary["skipped"].append(why)
                 continue

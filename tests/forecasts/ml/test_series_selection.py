@@ -35,6 +35,21 @@ def test_weekly_bins_end_on_the_cutoff_so_the_day_after_is_future():
     assert revenue.values.tolist() == [[10.0, 20.0]]
 
 
+def test_test_orders_months_before_the_launch_do_not_start_the_history():
+    """An outside analyst (session 20): three test orders nine months before a shop's launch made every validation
+    window a run of zeros (Croston chosen, "off by 99 %", a band up to 6e13)."""
+    launch = pd.date_range("2025-04-01", "2025-06-30", freq="D")
+    orders = _orders(["2024-07-02", "2024-07-09", *launch.strftime("%Y-%m-%d")])
+    facts = facts_frame(orders=orders, level="shop")
+    panel = panel_from_facts(facts, measure="orders", freq="week", cutoff=pd.Timestamp("2025-06-30"))
+    assert panel.ends[0] >= pd.Timestamp("2025-04-01") and panel.values.min() > 0
+    # A gap shorter than SILENCE_DAYS (a 3-week outage) keeps the history whole.
+    outage = _orders([d for d in launch.strftime("%Y-%m-%d") if not "2025-05-01" <= d < "2025-05-22"])
+    panel = panel_from_facts(facts_frame(orders=outage, level="shop"), measure="orders", freq="day",
+                             cutoff=pd.Timestamp("2025-06-30"))
+    assert panel.ends[0] == pd.Timestamp("2025-04-01")
+
+
 def test_a_products_series_goes_by_the_shops_own_product_id():
     """Session 16's browser review: the product level's heading read "product: 11" (an internal id)."""
     orders = _orders(["2024-01-09", "2024-01-10"])
