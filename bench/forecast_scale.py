@@ -5,7 +5,7 @@
 Simulates the shop (or reads the simulator's files from --data), then for each level chooses the champion on a
 validation window before the cutoff (91 days before the window's end: the test is the window's last 13 weeks; the
 simulator's future days add no new customers, a break no real shop has) and forecasts the 13 weeks after it, with the
-models that level runs in `forecast` (forecasts.services.runs.LEVEL_MODELS; the product level: naive, seasonal
+models that level runs in `forecast` (forecasts.ml.selection.LEVEL_MODELS; the product level: naive, seasonal
 naive, Croston, ADIDA, the global LightGBM and the customer-based model). Measures wall time, peak memory and the
 champions' test accuracy against the best baseline of the same run.
 

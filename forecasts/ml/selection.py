@@ -16,6 +16,14 @@ from .models import BASELINES, ENSEMBLE_MEMBERS, Forecast, ForecastInput, run_mo
 from .series import Panel, SeriesError, future_actuals
 
 DEFAULT_MODELS = (*BASELINES, "croston", "adida", "lightgbm", "customer", "ensemble")
+# The candidates of each level, in `forecast` and in `forecast_backtest` alike: many series leave out the slow
+# per-series searches (AutoARIMA; at the product level AutoTheta too) and the models of the shop's customers.
+LEVEL_MODELS = {
+    "shop": DEFAULT_MODELS,
+    "country": tuple(m for m in DEFAULT_MODELS if m != "auto_arima"),
+    "category": tuple(m for m in DEFAULT_MODELS if m != "auto_arima"),
+    "product": ("naive", "seasonal_naive", "auto_ets", "croston", "adida", "lightgbm"),
+}
 MIN_TRAIN_BINS = {"day": 28, "week": 8}
 # Validation origins preferably leave a year of history before them, as the final fit has: a window trained on
 # a few months (a young shop, a new cohort) says little about the model fitted on more than a year.
@@ -216,5 +224,5 @@ def backtest(
                           actual_total=float(actual.sum()), series=len(panel.keys))
 
 
-__all__ = ["DEFAULT_MODELS", "ENSEMBLE_MEMBERS", "BacktestResult", "ChampionForecast", "Metrics", "Selection",
-           "backtest", "forecast_champion", "score", "select"]
+__all__ = ["DEFAULT_MODELS", "ENSEMBLE_MEMBERS", "LEVEL_MODELS", "BacktestResult", "ChampionForecast", "Metrics",
+           "Selection", "backtest", "forecast_champion", "score", "select"]

@@ -9,7 +9,7 @@ import pandas as pd
 
 from accounts.models import Shop
 
-from ..ml.selection import DEFAULT_MODELS, backtest
+from ..ml.selection import DEFAULT_MODELS, LEVEL_MODELS, backtest
 from ..ml.series import FREQS, LEVELS, MEASURES, SHOP_KEY, SeriesError, panel_from_facts
 from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame
 from .common import NO_REVENUE, bins_for, main_country, num
@@ -23,11 +23,12 @@ def forecast_backtest(
     cutoff: date,
     horizon_days: int,
     level: str = SHOP_KEY,
-    models: tuple[str, ...] = DEFAULT_MODELS,
+    models: tuple[str, ...] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """The backtest report: champion chosen on validation windows before the cutoff, and every model's MAE, MASE,
-    error of the total (%) and 80 % interval coverage on the `horizon_days` after it. ForecastError (a clear
+    error of the total (%) and 80 % interval coverage on the `horizon_days` after it. `models` (default: the
+    level's candidates in `forecast`, LEVEL_MODELS; the others are listed in "skipped"). ForecastError (a clear
     message) when the data cannot support it."""
     say = progress or (lambda _m: None)
     if measure not in MEASURES:
@@ -68,8 +69,11 @@ def forecast_backtest(
         raise ForecastError(f"only {panel.values.shape[1]} {freq}(s) of orders up to {cutoff}: "
                             "a backtest needs at least 3")
     say(f"backtest: {len(panel.keys)} series, {panel.values.shape[1]} {freq}s of history, {h} to forecast")
-    result = backtest(panel=panel, facts_all=facts, shop_facts=shop_facts, h=h, models=models,
+    candidates = LEVEL_MODELS[level] if models is None else models
+    result = backtest(panel=panel, facts_all=facts, shop_facts=shop_facts, h=h, models=candidates,
                       country=main_country(customer_country_map(shop_id=shop.pk)))
+    left_out = {name: f"not a candidate at the {level} level (forecast does not run it on many series)"
+                for name in DEFAULT_MODELS if models is None and name not in candidates}
     if not result.selection.origins:
         notes.append(f"too little history before the cutoff for a validation window: {result.champion} is the "
                      "default choice, not one validation made")
@@ -89,6 +93,6 @@ def forecast_backtest(
         "actual_total": num(result.actual_total, 2),
         "validation_origins": [o.date().isoformat() for o in result.selection.origins],
         "validation_mase": {name: num(m.mase) for name, m in result.selection.validation.items()},
-        "skipped": result.selection.skipped,
+        "skipped": {**left_out, **result.selection.skipped},
         "notes": notes,
     }

@@ -13,7 +13,7 @@ from accounts.models import Shop
 
 from ..ml.models import BASELINES, Forecast
 from ..ml.reconcile import days_to_weeks, reconcile_to_total
-from ..ml.selection import DEFAULT_MODELS, forecast_champion
+from ..ml.selection import DEFAULT_MODELS, LEVEL_MODELS, forecast_champion
 from ..ml.series import LEVELS, MEASURES, SHOP_KEY, SeriesError, future_ends, panel_from_facts
 from ..models import ForecastRun, ForecastValue
 from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame
@@ -21,12 +21,6 @@ from .common import NO_REVENUE, bins_for, main_country, num
 
 FREQS = ("week", "day")
 # AutoARIMA costs seconds per long series: the shop level has it, the many series below make do without.
-LEVEL_MODELS = {
-    "shop": DEFAULT_MODELS,
-    "country": tuple(m for m in DEFAULT_MODELS if m != "auto_arima"),
-    "category": tuple(m for m in DEFAULT_MODELS if m != "auto_arima"),
-    "product": ("naive", "seasonal_naive", "auto_ets", "croston", "adida", "lightgbm"),
-}
 MIN_BINS = 3
 # The history stored with a run for the page's chart.
 HISTORY_BINS = {"week": 52, "day": 120}

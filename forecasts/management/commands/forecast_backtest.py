@@ -27,13 +27,15 @@ class Command(ShopCommand):
         self.stdout.write(f"Backtest of {report['measure']} per {report['freq']} ({report['level']} level, "
                           f"{report['series']} series) at {report['cutoff']} + {report['horizon_days']} days")
         self.stdout.write(f"{'model':<16}{'MAE':>10}{'MASE':>8}{'total %':>9}{'cover 80':>10}")
-        for note in report["notes"]:
-            self.stdout.write(f"Note: {note}.")
         how = "chosen on validation" if report["validation_origins"] else "no validation window: the default"
         for name, m in report["models"].items():
             mark = f"  <- champion ({how})" if name == report["champion"] else ""
             self.stdout.write(f"{name:<16}{_f(m['mae'], 1):>10}{_f(m['mase'], 2):>8}{_f(m['total_error_pct'], 1):>9}"
                               f"{_f(m['coverage_80'], 2):>10}{mark}")
+        for name, why in report["skipped"].items():
+            self.stdout.write(f"Not tested: {name}: {why}.")
+        for note in report["notes"]:
+            self.stdout.write(f"Note: {note}.")
 
 
 def _f(value, digits: int) -> str:
