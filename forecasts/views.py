@@ -81,7 +81,9 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
             pd.DataFrame(columns=["date", "value"])
         info = run.summary.get("levels", {}).get(level, {}).get(measure, {}).get(freq)
         context.update({"keys": keys, "key": key, "values": values, "chart": _chart(history, values), "info": info,
-                        "total": sum(v.point for v in values), "skipped": run.summary.get("skipped", [])})
+                        "total": sum(v.point for v in values), "skipped": run.summary.get("skipped", []),
+                        # The bins' days: a 30-day horizon is 5 whole weeks on the weekly page (35 days).
+                        "span_days": len(values) * (7 if freq == "week" else 1)})
     return render(request, "forecasts/forecast.html", context)
 
 

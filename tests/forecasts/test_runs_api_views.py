@@ -89,6 +89,14 @@ def test_a_series_forecast_per_day_and_per_week_tells_one_total(client, shop):
     client.force_login(UserFactory(role="marketer", shops=[shop]))
     text = client.get("/forecasts/?level=shop&measure=orders&freq=day").content.decode()
     assert "Its days are scaled so that each week adds up to the weekly forecast" in text
+    assert "Next 28 days:" in text and "in whole weeks" not in text
+    # A horizon that is not whole weeks: the weekly page sums 5 weeks and says so (an outside analyst read
+    # "Next 30 days" on both pages, with two totals).
+    forecast_run_create(shop=shop, horizon_days=30, levels=("shop",), measures=("orders",), freqs=("week", "day"),
+                        models=FAST)
+    weekly = client.get("/forecasts/?level=shop&measure=orders&freq=week").content.decode()
+    assert "Next 35 days (the 30 asked for, in whole weeks):" in weekly
+    assert "Next 30 days:" in client.get("/forecasts/?level=shop&measure=orders&freq=day").content.decode()
 
 
 @pytest.mark.django_db
