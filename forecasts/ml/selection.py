@@ -185,7 +185,9 @@ def forecast_champion(
     scale = np.maximum(panel.values[:, -min(13, panel.values.shape[1]):].mean(axis=1), 1e-9)
     forecasts = {name: _with_conformal(f, selection.residual_q.get(name), scale) for name, f in forecasts.items()}
     champion = selection.champion if selection.champion in forecasts else next(iter(forecasts))
-    if champion != selection.champion:
+    if champion != selection.champion or why:
+        # A model that could not run on the whole history says why (without a validation window it was never
+        # tried before: LightGBM on 13 weeks left the backtest's table without a word).
         selection = Selection(champion=champion, validation=selection.validation, origins=selection.origins,
                               residual_q=selection.residual_q, skipped={**selection.skipped, **why})
     return ChampionForecast(selection=selection, forecasts=forecasts, champion=forecasts[champion])

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from forecasts.ml.models import ForecastInput, customer_forecast, run_models
-from forecasts.ml.selection import backtest, select, validation_origins
+from forecasts.ml.selection import backtest, forecast_champion, select, validation_origins
 from forecasts.ml.series import SeriesError, facts_frame, future_actuals, panel_from_facts
 
 
@@ -161,3 +161,7 @@ def test_short_and_constant_series_fall_back_instead_of_failing():
         assert np.isfinite(forecasts[name].mean).all()
     selection = select(panel=panel, facts=facts, shop_facts=facts, h=4, models=("naive", "auto_ets"))
     assert selection.origins == [] and selection.champion == "auto_ets"
+    # Without a validation window, the final run's skips are said (the backtest's table lacked LightGBM silently).
+    result = forecast_champion(panel=panel, facts=facts, shop_facts=facts, h=4, models=("naive", "auto_ets",
+                                                                                     "lightgbm"))
+    assert result.selection.origins == [] and "lightgbm" in result.selection.skipped
