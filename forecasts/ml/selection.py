@@ -88,10 +88,17 @@ def score(f: Forecast, actual: np.ndarray, history: np.ndarray) -> Metrics:
 
 def validation_origins(n: int, *, h: int, freq: str, windows: int) -> list[int]:
     """History lengths at which validation windows of h bins start: n - h, n - 2h, ..., at most `windows` of
-    them, keeping those with a year of history before them; if none has, the latest with MIN_TRAIN_BINS."""
+    them, keeping those with a year of history before them; if none has, the latest with MIN_TRAIN_BINS. With two
+    years of history, also the window of the same bins a year earlier (n - a year): the models are then judged on
+    the season ahead too (an outside analyst: a forecast made on 28 November, chosen on September and October
+    alone, was a flat line through Black Friday and Christmas while two earlier seasons were in the data)."""
     possible = [n - j * h for j in range(1, windows + 1) if n - j * h >= MIN_TRAIN_BINS[freq]]
     preferred = [o for o in possible if o >= PREFERRED_TRAIN_BINS[freq]]
-    return preferred or possible[:1]
+    origins = preferred or possible[:1]
+    year_ago = n - PREFERRED_TRAIN_BINS[freq]
+    if preferred and year_ago >= PREFERRED_TRAIN_BINS[freq] and year_ago + h <= n and year_ago not in origins:
+        origins.append(year_ago)
+    return origins
 
 
 def _with_conformal(f: Forecast, q: tuple[float, float, float, float] | None, scale: np.ndarray) -> Forecast:

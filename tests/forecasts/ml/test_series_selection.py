@@ -111,6 +111,11 @@ def test_validation_origins_prefer_a_year_of_history_and_fall_back_to_the_latest
     assert validation_origins(65, h=13, freq="week", windows=2) == [52]
     assert validation_origins(40, h=13, freq="week", windows=2) == [27]
     assert validation_origins(10, h=13, freq="week", windows=2) == []
+    # Two years of history: the same weeks a year earlier are judged too (the season ahead), once.
+    assert validation_origins(110, h=13, freq="week", windows=2) == [97, 84, 58]
+    assert validation_origins(110, h=26, freq="week", windows=2) == [84, 58]
+    assert validation_origins(103, h=13, freq="week", windows=2) == [90, 77]
+    assert validation_origins(800, h=28, freq="day", windows=2) == [772, 744, 436]
 
 
 def _closed_cohort(n=1500, seed=1):
