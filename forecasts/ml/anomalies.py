@@ -4,16 +4,19 @@ Metrics (names say what they measure): orders, revenue, aov (revenue per order),
 cancellations, cancel_rate, new_customers, and events_<type> (one per event type: a tracking feed that stops shows
 as a drop). Segments: "shop", "country:XX" and "category:PATH" (orders and revenue from order lines).
 
-Baseline (where no forecast covers a day): an STL-like robust decomposition of the days before it — level = the
-median of the last `level_days` days, weekday factor = the median ratio of that weekday to its week's level over
-the last `season_weeks` weeks — so expected = level x factor. Spread = 1.4826 x the median absolute deviation of
+Baseline: an STL-like robust decomposition of the days before it — level = the median of the last `level_days`
+days with a value (for counts of a few a day, the mean of those days capped at their 90th percentile), weekday
+factor = the median ratio of that weekday to its week's level over the last `season_weeks` weeks — so expected =
+level x factor. Days of an outage (`outage_days`; the shop's orders outage for every order monitor) are left out of
+the later days' level and spread, not out of their weekday factors. Spread = 1.4826 x the median absolute deviation of
 the same days' residuals, floored by the Poisson noise sqrt(expected) for counts. A day is anomalous when its
 robust z score passes `z` AND the change is at least `min_effect` of the expected AND at least `min_abs` (counts).
 Shares of the day's orders (refund_rate, cancel_rate) expect the pooled share of the last `level_days` days and
 are scored by the binomial tail of the day's count (the median of daily shares sat below the true rate when most
 days have none, and a normal approximation made 6 cancellations of 36 orders at 5 % look like z 3.3, not 2.4).
-A forecast band (expected, lo, hi) given for a day takes the baseline's place: outside the band by the same
-minimum effect. Consecutive anomalous days of a monitor form one alert; alerts of one segment that overlap in time
+A forecast band (expected, lo, hi) given for a day: inside it nothing is flagged; outside it, the day is flagged by
+half the minimum effect past the band, or when the baseline flags it and the baseline's expected value lies inside
+the band. Consecutive anomalous days of a monitor form one alert; alerts of one segment that overlap in time
 share a group (one outage is one incident, whatever metrics show it).
 """
 
@@ -88,7 +91,10 @@ def daily_metrics_frame(
         top = c[c != ""].value_counts().index[:max_segments]
         if len(top) > 1:
             frames.append(o[c.isin(top)].assign(segment="country:" + c[c.isin(top)]))
-    last = o["day"].max() if until is None else max(o["day"].max(), pd.Timestamp(until).normalize())
+    if until is not None:
+        until = pd.Timestamp(until)
+        until = (until.tz_convert(None) if until.tzinfo else until).normalize()
+    last = o["day"].max() if until is None else max(o["day"].max(), until)
     days = pd.date_range(o["day"].min(), last, freq="D")
     out = []
     for seg_frame in frames:
@@ -112,7 +118,8 @@ def daily_metrics_frame(
                                          "volume": n.to_numpy()}))
     if events is not None and len(events):
         e_day = pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(None).dt.normalize()
-        e_days = pd.date_range(min(days[0], e_day.min()), max(days[-1], e_day.max()), freq="D")
+        # From the first event read (the caller may read only recent ones): days before it are unknown, not 0.
+        e_days = pd.date_range(e_day.min(), max(days[-1], e_day.max()), freq="D")
         counts = pd.crosstab(e_day, events["type"].astype(str)).reindex(e_days, fill_value=0)
         for t in counts.columns:
             out.append(pd.DataFrame({"metric": f"events_{t}", "segment": "shop", "day": e_days,
@@ -147,9 +154,12 @@ def _order_metrics(g: pd.DataFrame, segment: str, days: pd.DatetimeIndex) -> pd.
 
 
 def baseline(values: np.ndarray, days: pd.DatetimeIndex, *, config: DetectorConfig = DetectorConfig(),
-             count: bool = True, first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+             count: bool = True, first: int = 0,
+             factor_values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Expected value and spread of every day (from index `first` on) from the days strictly before it (NaN
-    without enough history)."""
+    without enough history). `values` may hold NaN for days left out of the level and the spread (an outage's,
+    see `outage_days`); the weekday factors are read from `factor_values` (default: `values`), so that a weekday
+    that has become a closing day (zero Sundays, each first flagged as an outage) still learns its factor of 0."""
     n = len(values)
     expected = np.full(n, np.nan)
     spread = np.full(n, np.nan)
@@ -157,15 +167,16 @@ def baseline(values: np.ndarray, days: pd.DatetimeIndex, *, config: DetectorConf
     window = 7 * config.season_weeks
     with warnings.catch_warnings():  # a week without a value (an outage left out) has no median: NaN, no warning
         warnings.simplefilter("ignore", RuntimeWarning)
-        _baseline_fill(values, dow, expected, spread, range(max(config.min_history_days, first), n), window=window,
-                       config=config, count=count)
+        _baseline_fill(values, values if factor_values is None else factor_values, dow, expected, spread,
+                       range(max(config.min_history_days, first), n), window=window, config=config, count=count)
     return expected, spread
 
 
-def _baseline_fill(values, dow, expected, spread, positions, *, window: int, config: DetectorConfig,
+def _baseline_fill(values, factor_values, dow, expected, spread, positions, *, window: int, config: DetectorConfig,
                    count: bool) -> None:
     for i in positions:
         past = values[max(0, i - window): i]
+        past_factors = factor_values[max(0, i - window): i]
         past_dow = dow[max(0, i - window): i]
         ok = np.isfinite(past)
         if ok.sum() < config.min_history_days // 2:
@@ -175,11 +186,12 @@ def _baseline_fill(values, dow, expected, spread, positions, *, window: int, con
         level = np.median(recent)
         if count and level < config.min_abs:
             # A count of a few a day (refunds): the median of days that mostly have none is 0 whatever the rate,
-            # and 5 refunds on a day then read as a rise from nothing. The mean is the rate.
-            level = float(np.mean(recent))
+            # and 5 refunds on a day then read as a rise from nothing. The mean is the rate — of the days up to
+            # their 90th percentile (one burst of a thousand must not raise the level for the 28 days after it).
+            level = float(np.mean(np.minimum(recent, np.quantile(recent, 0.9))))
         # Weekday factors: each day over the median of its own 7-day block, median per weekday.
         blocks = len(past) // 7
-        tail = past[-blocks * 7:].reshape(blocks, 7) if blocks else past[None, :]
+        tail = past_factors[-blocks * 7:].reshape(blocks, 7) if blocks else past_factors[None, :]
         tail_dow = past_dow[-blocks * 7:].reshape(blocks, 7) if blocks else past_dow[None, :]
         med = np.nanmedian(tail, axis=1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -303,7 +315,7 @@ def detect(
                     out |= np.isin(days.values, shop_down)
                 if out.any():
                     expected, spread = baseline(np.where(out, np.nan, values), days, config=config, count=counts,
-                                                first=first)
+                                                first=first, factor_values=values)
         else:
             # A share of the day's orders (refunds, cancellations): expected is the pooled share of the last
             # level_days (their events over their orders, not the median of daily shares, which sits below the
@@ -336,15 +348,18 @@ def detect(
             band = band_index.get((metric, segment, day))
             if band is not None:
                 # A forecast's band covers the day: flagged outside it by half the minimum change, or outside it at
-                # all when the baseline flags the day too (a day with no orders inside a wide band: 0 against a
-                # band of 4 to 100). Inside the band nothing is flagged (a peak the forecast expected).
+                # all when the baseline flags the day too and its expected value lies inside the band (a day with no
+                # orders against a wide band: 0 against 4 to 100). Inside the band nothing is flagged (a peak the
+                # forecast expected); a day just past a band far from the baseline (a promotion's) is not the
+                # baseline's to judge.
                 e, lo, hi = band
                 outside = actual < lo or actual > hi
                 edge = lo if actual < lo else hi
                 score = (actual - e) / max((hi - lo) / 3.92, 1e-9)
                 if not outside:
                     continue
-                if verdict is not None and (verdict[0] - actual) * (e - actual) > 0:
+                if verdict is not None and lo <= verdict[0] <= hi:
+                    # The baseline and the forecast agree on what is normal, and the baseline flags the day.
                     e, score = verdict
                 elif abs(actual - edge) < config.min_effect * max(abs(e), 1e-9) * 0.5:
                     continue
@@ -375,7 +390,7 @@ def outage_days(values: np.ndarray, days: pd.DatetimeIndex, volume: np.ndarray, 
     masked = values.astype(float).copy()
     for i in zeros:
         e, s = (v[i] for v in baseline(masked[:i + 1], days[:i + 1], config=config, count=metric != "revenue",
-                                       first=int(i)))
+                                       first=int(i), factor_values=values[:i + 1]))
         if np.isfinite(e) and e / aov >= config.min_abs and count_score(0.0, e / aov, s / aov) <= -config.z:
             out[i] = True
             masked[i] = np.nan

@@ -143,17 +143,20 @@ def bin_number(days: pd.Series | np.ndarray, *, cutoff: pd.Timestamp, period_day
     return np.floor_divide(delta + period_days - 1, period_days)
 
 
-# A shop's history starts after its last silence this long (no order of any key): test orders placed while the shop
-# was set up, months before its launch, made every model's validation window a run of zeros (an outside analyst:
-# every series chose Croston, "off by 99 %", with a band up to 6e13). A shop closed for a season this long is
-# forecast from its latest season.
+# A shop's history starts after its last silence this long (no order of any key) when at least SINCE_SILENCE_DAYS
+# of history follow it: test orders placed while the shop was set up, months before its launch, made every model's
+# validation window a run of zeros (an outside analyst: every series chose Croston, "off by 99 %", with a band up
+# to 6e13). A shop closed for a season this long is forecast from its latest season once 8 weeks of it are in.
 SILENCE_DAYS = 90
+SINCE_SILENCE_DAYS = 56
 
 
 def history_start(days: pd.Series) -> pd.Timestamp:
-    """The first day with facts after the last gap of SILENCE_DAYS or more between two days with facts."""
+    """The first day with facts after the last gap of SILENCE_DAYS or more between two days with facts, when the
+    facts after it span SINCE_SILENCE_DAYS or more; else the first day with facts."""
     unique = np.sort(pd.DatetimeIndex(days.unique()).values)
     gaps = np.flatnonzero(np.diff(unique) >= np.timedelta64(SILENCE_DAYS, "D"))
+    gaps = gaps[unique[-1] - unique[gaps + 1] >= np.timedelta64(SINCE_SILENCE_DAYS, "D")]
     return pd.Timestamp(unique[gaps[-1] + 1] if len(gaps) else unique[0])
 
 

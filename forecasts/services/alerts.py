@@ -62,6 +62,10 @@ def _forecast_bands(*, shop_id: int) -> pd.DataFrame | None:
 # A day whose data ends before this hour (UTC) is taken to be still running (an export taken mid-day, or today):
 # it is not judged unless asked for (`end`), since its few hours would look like an outage.
 COMPLETE_DAY_HOUR = 23
+# The worker's check: a shop with data in the LIVE_DAYS days before yesterday is live, and every day up to
+# yesterday is judged whatever data it holds (none is an outage); an older history (a file of past years) is judged
+# up to its own last complete day.
+LIVE_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,9 @@ def anomalies_detect(*, shop: Shop, start: date | None = None, end: date | None 
     """Alerts of every monitor of the shop between `start` and `end`, read in bulk; muted monitors are left out.
     The default `end` is the last complete day of the shop's data, orders *or* events (orders that stop while
     events go on are an outage to flag, not the end of the data; a last day whose data ends before
-    COMPLETE_DAY_HOUR is still running and left out), `start` 6 days before it. `complete_days_only`: the last
-    day checked is yesterday (UTC) at the latest. ForecastError without orders."""
+    COMPLETE_DAY_HOUR is still running and left out), `start` 6 days before it. `complete_days_only` (the
+    worker's check): the last day checked is yesterday (UTC) at the latest, and for a live shop (data in the
+    LIVE_DAYS before yesterday) yesterday itself, with or without data. ForecastError without orders."""
     return anomalies_check_window(shop=shop, start=start, end=end, complete_days_only=complete_days_only)[0]
 
 
@@ -96,7 +101,8 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
     first, last_order = placed.min().normalize(), placed.max()
     # Events are read from the baseline's reach before the window on (it looks back 8 weeks at most): from before
     # the earliest day the window can start, and to their end, which may lie past the last order.
-    reach = pd.Timedelta(days=7 * DetectorConfig().season_weeks + 14)
+    # The outage pass starts 8 weeks before the window and looks 8 weeks back: 16 weeks and a margin.
+    reach = pd.Timedelta(days=14 * DetectorConfig().season_weeks + 14)
     earliest = min(d for d in (pd.Timestamp(start) if start else None, pd.Timestamp(end) if end else None,
                                last_order.normalize()) if d is not None) - pd.Timedelta(days=6)
     events = (_events_frame(shop_id=shop.pk, since=earliest - reach)
@@ -105,12 +111,18 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
     if events is not None and len(events):
         data_end = max(data_end, pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(None).max())
     last = data_end.normalize()
+    yesterday = pd.Timestamp(timezone.now().date()) - pd.Timedelta(days=1)
+    live = complete_days_only and data_end >= yesterday - pd.Timedelta(days=LIVE_DAYS)
     if end:
         end_ts = pd.Timestamp(end)
+    elif live:
+        # A shop whose data arrives as it happens: the clock says which days are complete, and a day the data
+        # stopped in (at 02:00, say) is judged like the silent days after it.
+        end_ts, last = yesterday, max(last, yesterday)
     else:
         end_ts = last if data_end.hour >= COMPLETE_DAY_HOUR else last - pd.Timedelta(days=1)
     if complete_days_only:
-        end_ts = min(end_ts, pd.Timestamp(timezone.now().date()) - pd.Timedelta(days=1))
+        end_ts = min(end_ts, yesterday)
     start_ts = pd.Timestamp(start) if start else end_ts - pd.Timedelta(days=6)
     if start_ts > end_ts:
         to = f"--to {end_ts.date()}" if end else f"the last complete day of the shop's data ({end_ts.date()})"

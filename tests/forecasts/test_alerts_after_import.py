@@ -175,6 +175,22 @@ def test_orders_that_stop_while_events_arrive_are_alerted_by_the_check_after_an_
         anomalies_detect(shop=shop, start=dt.date(2024, 3, 20))
 
 
+def test_a_live_shop_whose_data_stops_at_two_in_the_morning_is_alerted_by_the_worker(shop):
+    """A second reader: with the 23:00 rule alone, a shop whose orders and events stopped at 02:00 three days ago had
+    its data's last day taken as still running, and neither that day nor the silent days after it were judged."""
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    stop = today - dt.timedelta(days=3) + dt.timedelta(hours=2)
+    rows = [r for r in _orders(shop, start=today - dt.timedelta(days=63), days=60) if r[2] < stop]
+    rows.append(("night", "c1", stop - dt.timedelta(minutes=5), 10.0))
+    _store(shop, rows)
+    found = [a for a in anomalies_detect(shop=shop, complete_days_only=True)
+             if (a.metric, a.segment, a.direction) == ("orders", "shop", "down")]
+    assert [(a.date.date(), a.end.date()) for a in found] == [
+        ((today - dt.timedelta(days=3)).date(), (today - dt.timedelta(days=1)).date())]
+    # The command (a file, judged on its own data) stops before the last day it holds no complete day of.
+    assert not [a for a in anomalies_detect(shop=shop) if a.metric == "orders" and a.date >= stop.replace(tzinfo=None)]
+
+
 def _alert(shop):
     return Alert.objects.create(shop=shop, metric="orders", segment="shop", direction="down",
                                 start=dt.date(2024, 4, 24), end=dt.date(2024, 4, 26), expected=30, actual=0, score=-9)

@@ -25,7 +25,9 @@ class Command(ShopCommand):
             self.print_json({"anomalies": items})
             return
         days = f"{window.start.date()} to {window.end.date()}"
-        if window.judged_from > window.end:
+        if window.end > window.data_end.normalize():
+            self.stderr.write(f"note: the shop's data ends on {window.data_end.date()}: later days are not judged.")
+        if window.judged_from > window.end and not items:
             self.stdout.write(f"Nothing could be judged from {days}: a day needs "
                               f"{DetectorConfig().min_history_days} days of orders before it (the first "
                               f"judged is {window.judged_from.date()}).")

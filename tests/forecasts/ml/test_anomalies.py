@@ -189,3 +189,37 @@ def test_a_day_without_orders_inside_a_wide_forecast_band_is_flagged_and_an_expe
                 if (a.metric, a.segment, a.direction) == ("orders", "shop", "up")]
     assert [a for a in detect(daily_metrics_frame(orders=peak), start=days[0])
             if (a.metric, a.segment, a.direction) == ("orders", "shop", "up")]
+    # Just past a band far above the baseline (a promotion the forecast expected): not the baseline's to judge.
+    metrics = daily_metrics_frame(orders=peak)
+    day = pd.Timestamp("2024-06-20")
+    actual = metrics[(metrics["metric"] == "orders") & (metrics["segment"] == "shop") & (metrics["day"] == day)][
+        "value"].iloc[0]
+    promotion = pd.DataFrame({"metric": ["orders"], "segment": ["shop"], "day": [day], "expected": [actual * 0.8],
+                              "lo": [actual * 0.6], "hi": [actual - 2.0]})
+    assert not [a for a in detect(metrics, start=days[0], bands=promotion)
+                if (a.metric, a.segment, a.date) == ("orders", "shop", day)]
+
+
+def test_a_burst_on_a_sparse_count_is_one_rise_not_four_weeks_of_drop():
+    """A second reader: with the level of a sparse count taken as its mean, one day of 1,000 sign-ups among days of
+    about 3 raised the level for 28 days, and the days after read as a 4-week drop."""
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2024-01-01", periods=200, freq="D")
+    counts = rng.poisson(3, len(days))
+    counts[days == pd.Timestamp("2024-05-01")] = 1000
+    times = pd.to_datetime(np.repeat(days.values, counts), utc=True)
+    events = pd.DataFrame({"customer_id": 1, "occurred_at": times, "type": "signup"})
+    found = [a for a in detect(daily_metrics_frame(orders=_orders(days=200), events=events),
+                               start=pd.Timestamp("2024-04-25")) if a.metric == "events_signup"]
+    assert [(a.direction, a.date) for a in found] == [("up", pd.Timestamp("2024-05-01"))]
+
+
+def test_a_shop_that_starts_closing_on_sundays_is_alerted_until_the_sunday_factor_learns_it():
+    """A second reader: outage days left out of the weekday factors too kept a new closing day an outage for ten
+    weeks; the factors read every day, so the alerts stop after four Sundays, as before the outage rule."""
+    orders = _orders(days=300, seed=8)
+    placed = orders["placed_at"].dt.tz_convert(None)
+    orders = orders[~((placed >= pd.Timestamp("2024-05-05")) & (placed.dt.day_of_week == 6))]
+    down = [a for a in detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2024-05-01"))
+            if (a.metric, a.segment, a.direction) == ("orders", "shop", "down")]
+    assert 1 <= len(down) <= 4 and max(a.date for a in down) <= pd.Timestamp("2024-05-26")

@@ -48,6 +48,11 @@ def test_test_orders_months_before_the_launch_do_not_start_the_history():
     panel = panel_from_facts(facts_frame(orders=outage, level="shop"), measure="orders", freq="day",
                              cutoff=pd.Timestamp("2025-06-30"))
     assert panel.ends[0] == pd.Timestamp("2025-04-01")
+    # Fewer than 8 weeks after the silence (a shop reopening after a season): the whole history is kept.
+    reopened = _orders([*launch.strftime("%Y-%m-%d"), "2025-10-01", "2025-10-08", "2025-10-15"])
+    panel = panel_from_facts(facts_frame(orders=reopened, level="shop"), measure="orders", freq="week",
+                             cutoff=pd.Timestamp("2025-10-15"))
+    assert panel.ends[0] <= pd.Timestamp("2025-04-07")
 
 
 def test_a_products_series_goes_by_the_shops_own_product_id():
