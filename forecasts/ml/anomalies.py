@@ -387,6 +387,9 @@ def outage_days(values: np.ndarray, days: pd.DatetimeIndex, volume: np.ndarray, 
     aov = 1.0
     if metric == "revenue":
         aov = max(np.nansum(values) / max(np.nansum(volume), 1.0), 1e-9)
+    seen = values[max(0, int(zeros[0]) - 7 * config.season_weeks): int(zeros[-1])]
+    if not len(seen) or not np.nanpercentile(seen, 90) / aov >= config.min_abs:
+        return out  # a count that rarely reaches min_abs a day (a sparse event type) has no outage to tell
     masked = values.astype(float).copy()
     for i in zeros:
         e, s = (v[i] for v in baseline(masked[:i + 1], days[:i + 1], config=config, count=metric != "revenue",
