@@ -12,7 +12,7 @@ from django.db import transaction
 from accounts.models import Shop
 
 from ..ml.models import BASELINES, Forecast
-from ..ml.reconcile import days_to_weeks, reconcile_to_total
+from ..ml.reconcile import closed_weekdays_zeroed, days_to_weeks, reconcile_to_total
 from ..ml.selection import DEFAULT_MODELS, LEVEL_MODELS, forecast_champion
 from ..ml.series import LEVELS, MEASURES, SHOP_KEY, SeriesError, future_ends, panel_from_facts
 from ..models import ForecastRun, ForecastValue
@@ -84,6 +84,8 @@ def forecast_run_create(
                                            models=tuple(m for m in LEVEL_MODELS[level] if m in allowed) or
                                            ("naive",), country=country)
                 champion = result.champion
+                if freq == "day":  # nothing on the weekdays a series is closed (business days only)
+                    champion = closed_weekdays_zeroed(champion, panel.values, history_end=panel.ends[-1])
                 if level != SHOP_KEY and freq in shop_total and (level == "country" or measure != "orders"):
                     share = 1.0
                     if level != "country":

@@ -34,3 +34,25 @@ def test_days_without_bands_and_keys_that_disagree():
     assert d.lo80 is None and d.mean.sum() == pytest.approx(14)
     with pytest.raises(ValueError, match="keys"):
         days_to_weeks(Forecast(mean=np.ones((1, 7))), Forecast(mean=np.ones((2, 1))))
+
+
+def test_a_series_closed_at_weekends_gets_nothing_on_them_and_a_slow_one_is_left_alone():
+    """An outside analyst's B2B shop (about one order a week, none ever at a weekend) got a flat 513 EUR every
+    Saturday and Sunday from the naive daily champion."""
+    import pandas as pd
+
+    from forecasts.ml.reconcile import closed_weekdays_zeroed
+
+    end = pd.Timestamp("2025-06-20")  # a Friday
+    days = pd.date_range(end=end, periods=728, freq="D")
+    rng = np.random.default_rng(0)
+    business = np.where((days.weekday < 5) & (rng.random(len(days)) < 0.3), 500.0, 0.0)  # ~1.5 orders a week
+    slow = np.zeros(len(days))
+    slow[[100, 300, 500, 700]] = 1.0  # four sales in two years, all on weekdays: too few to call a day closed
+    future = closed_weekdays_zeroed(_forecast(np.full((2, 14), 10.0)), np.stack([business, slow]), history_end=end)
+    saturday_sunday = [0, 1, 7, 8]  # the forecast starts on Saturday 21 June
+    assert future.mean[0, saturday_sunday].tolist() == [0.0] * 4 and future.hi95[0, saturday_sunday].max() == 0
+    assert (future.mean[0, [2, 3, 4, 5, 6]] == 10.0).all()
+    assert (future.mean[1] == 10.0).all()
+    weekly = days_to_weeks(future, Forecast(mean=np.array([[100.0, 100.0], [70.0, 70.0]])))
+    assert weekly.mean[0, :7].sum() == pytest.approx(100.0) and weekly.mean[0, 0] == 0.0
