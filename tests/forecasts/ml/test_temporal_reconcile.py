@@ -46,7 +46,7 @@ def test_a_series_closed_at_weekends_gets_nothing_on_them_and_a_slow_one_is_left
     end = pd.Timestamp("2025-06-20")  # a Friday
     days = pd.date_range(end=end, periods=728, freq="D")
     rng = np.random.default_rng(0)
-    business = np.where((days.weekday < 5) & (rng.random(len(days)) < 0.3), 500.0, 0.0)  # ~1.5 orders a week
+    business = np.where((days.day_of_week < 5) & (rng.random(len(days)) < 0.3), 500.0, 0.0)  # ~1.5 orders a week
     slow = np.zeros(len(days))
     slow[[100, 300, 500, 700]] = 1.0  # four sales in two years, all on weekdays: too few to call a day closed
     future = closed_weekdays_zeroed(_forecast(np.full((2, 14), 10.0)), np.stack([business, slow]), history_end=end)
