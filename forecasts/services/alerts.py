@@ -99,9 +99,9 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
         raise ForecastError("this shop has no orders yet: import some (import_data orders FILE) first")
     placed = pd.to_datetime(frames.orders["placed_at"], utc=True).dt.tz_convert(None)
     first, last_order = placed.min().normalize(), placed.max()
-    # Events are read from the baseline's reach before the window on (it looks back 8 weeks at most): from before
-    # the earliest day the window can start, and to their end, which may lie past the last order.
-    # The outage pass starts 8 weeks before the window and looks 8 weeks back: 16 weeks and a margin.
+    # Events (the biggest table) are read from the detector's reach before the earliest day the window can start
+    # (its outage pass starts 8 weeks before the window, each day's baseline looks 8 weeks back: 16 weeks and a
+    # margin), and to their end, which may lie past the last order.
     reach = pd.Timedelta(days=14 * DetectorConfig().season_weeks + 14)
     earliest = min(d for d in (pd.Timestamp(start) if start else None, pd.Timestamp(end) if end else None,
                                last_order.normalize()) if d is not None) - pd.Timedelta(days=6)
