@@ -14,10 +14,10 @@ robust z score passes `z` AND the change is at least `min_effect` of the expecte
 Shares of the day's orders (refund_rate, cancel_rate) expect the pooled share of the last `level_days` days and
 are scored by the binomial tail of the day's count (the median of daily shares sat below the true rate when most
 days have none, and a normal approximation made 6 cancellations of 36 orders at 5 % look like z 3.3, not 2.4).
-A forecast band (expected, lo, hi) given for a day: inside it nothing is flagged; outside it, the day is flagged by
-half the minimum effect past the band, or when the baseline flags it and the baseline's expected value lies inside
-the band. Consecutive anomalous days of a monitor form one alert; alerts of one segment that overlap in time
-share a group (one outage is one incident, whatever metrics show it).
+A forecast band (expected, lo, hi) given for a day: the baseline's verdict stands unless the forecast expected a
+change of at least `min_effect` from the baseline in the day's direction; then the day is judged against the
+forecast by the same rules, the band's width as its spread. Consecutive anomalous days of a monitor form one alert;
+alerts of one segment that overlap in time share a group (one outage is one incident, whatever metrics show it).
 """
 
 from __future__ import annotations
@@ -347,22 +347,22 @@ def detect(
                     verdict = (e, score)
             band = band_index.get((metric, segment, day))
             if band is not None:
-                # A forecast's band covers the day: flagged outside it by half the minimum change, or outside it at
-                # all when the baseline flags the day too and its expected value lies inside the band (a day with no
-                # orders against a wide band: 0 against 4 to 100). Inside the band nothing is flagged (a peak the
-                # forecast expected); a day just past a band far from the baseline (a promotion's) is not the
-                # baseline's to judge.
-                e, lo, hi = band
-                outside = actual < lo or actual > hi
-                edge = lo if actual < lo else hi
-                score = (actual - e) / max((hi - lo) / 3.92, 1e-9)
-                if not outside:
-                    continue
-                if verdict is not None and lo <= verdict[0] <= hi:
-                    # The baseline and the forecast agree on what is normal, and the baseline flags the day.
+                # A forecast covers the day. The baseline's verdict stands unless the forecast itself expected a
+                # change of at least min_effect from the baseline in the day's direction (a peak or a closing the
+                # forecast saw coming: Black Friday, a promotion); the day is then judged against the forecast,
+                # by the same rules (z, min_effect, min_abs), its band's width as the spread (floored by the
+                # Poisson noise: a band of 0 to 0 on a closed weekday made one order a score of 1e9).
+                f_e, lo, hi = band
+                anticipated = verdict is not None and (f_e - verdict[0]) * (actual - verdict[0]) > 0 and (
+                    abs(f_e - verdict[0]) >= config.min_effect * max(abs(verdict[0]), 1e-9))
+                if verdict is not None and not anticipated:
                     e, score = verdict
-                elif abs(actual - edge) < config.min_effect * max(abs(e), 1e-9) * 0.5:
-                    continue
+                else:
+                    e = f_e
+                    score = (actual - e) / max((hi - lo) / 3.92, aov * np.sqrt(max(abs(e) / aov, 1.0)))
+                    if (abs(score) < config.z or abs(actual - e) < config.min_effect * max(abs(e), 1e-9)
+                            or (not rate and abs(actual - e) / aov < config.min_abs)):
+                        continue
             elif verdict is not None:
                 e, score = verdict
             else:

@@ -179,16 +179,21 @@ def test_a_day_without_orders_inside_a_wide_forecast_band_is_flagged_and_an_expe
     days = pd.date_range("2024-06-01", "2024-06-30", freq="D")
     bands = pd.DataFrame({"metric": "orders", "segment": "shop", "day": days, "expected": 28.0, "lo": 4.0,
                           "hi": 100.0})
-    down = [a for a in detect(metrics, start=days[0], bands=bands) if (a.metric, a.segment) == ("orders", "shop")]
-    assert [(a.direction, a.date, a.end) for a in down] == [("down", first, first + pd.Timedelta(days=2))]
+    for band in (bands, bands.assign(lo=0.0)):  # a band down to 0 hides no outage (a re-check: 14 July was missed)
+        down = [a for a in detect(metrics, start=days[0], bands=band) if (a.metric, a.segment) == ("orders", "shop")]
+        assert [(a.direction, a.date, a.end) for a in down] == [("down", first, first + pd.Timedelta(days=2))]
     # A peak of three times the usual orders is inside a band that expected it: no alert from the baseline.
     peak = _orders(seed=7)
     d = peak["placed_at"].dt.tz_convert(None).dt.normalize()
     peak = pd.concat([peak, peak[d == pd.Timestamp("2024-06-20")], peak[d == pd.Timestamp("2024-06-20")]])
-    assert not [a for a in detect(daily_metrics_frame(orders=peak), start=days[0], bands=bands.assign(hi=150.0))
+    expected_peak = bands.assign(expected=np.where(bands["day"] == pd.Timestamp("2024-06-20"), 95.0, 28.0),
+                                 hi=150.0)
+    assert not [a for a in detect(daily_metrics_frame(orders=peak), start=days[0], bands=expected_peak)
                 if (a.metric, a.segment, a.direction) == ("orders", "shop", "up")]
-    assert [a for a in detect(daily_metrics_frame(orders=peak), start=days[0])
-            if (a.metric, a.segment, a.direction) == ("orders", "shop", "up")]
+    # A band that merely covers the peak (its forecast expected the usual 28) does not hide it, nor does no band.
+    for covering in (bands.assign(hi=150.0), None):
+        assert [a for a in detect(daily_metrics_frame(orders=peak), start=days[0], bands=covering)
+                if (a.metric, a.segment, a.direction) == ("orders", "shop", "up")]
     # Just past a band far above the baseline (a promotion the forecast expected): not the baseline's to judge.
     metrics = daily_metrics_frame(orders=peak)
     day = pd.Timestamp("2024-06-20")
@@ -223,3 +228,17 @@ def test_a_shop_that_starts_closing_on_sundays_is_alerted_until_the_sunday_facto
     down = [a for a in detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2024-05-01"))
             if (a.metric, a.segment, a.direction) == ("orders", "shop", "down")]
     assert 1 <= len(down) <= 4 and max(a.date for a in down) <= pd.Timestamp("2024-05-26")
+
+
+def test_one_order_on_a_closed_day_against_a_band_of_nothing_is_no_alert():
+    """A re-check (session 20): a B2B shop's forecast of 0 to 0 on Saturdays made one Saturday order an "up" alert
+    with a score of 1e9 (the band's width as the spread, and no minimum of 5 orders on the band's path)."""
+    orders = _orders(days=120, seed=9)
+    day = orders["placed_at"].dt.tz_convert(None).dt.normalize()
+    saturday = pd.Timestamp("2024-04-27")
+    one = orders[day == saturday].index.min()
+    orders = orders[(day.dt.day_of_week != 5) | (orders.index == one)]
+    metrics = daily_metrics_frame(orders=orders)
+    bands = pd.DataFrame({"metric": ["orders", "revenue"], "segment": "shop", "day": saturday, "expected": 0.0,
+                          "lo": 0.0, "hi": 0.0})
+    assert not [a for a in detect(metrics, start=pd.Timestamp("2024-04-20"), bands=bands) if a.date == saturday]
