@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pandas as pd
+from django.db.models import Max
 from django.utils import timezone
 
-from behavior.models import Customer
+from behavior.models import Customer, Order
 from catalog.models import Category, Product
 from ecomsight.errors import UserError
 from predictions.selectors.frames import shop_frames
@@ -23,6 +24,11 @@ class ForecastError(UserError):
 def shop_orders_frames(*, shop_id: int, until: datetime | None = None):
     """Orders and order lines of a shop (predictions' frames, events left out)."""
     return shop_frames(shop_id=shop_id, until=until, include_events=False)
+
+
+def last_order_at(*, shop_id: int) -> datetime | None:
+    """When the shop's latest order was placed (one probe of the shop-and-time index)."""
+    return Order.objects.filter(shop_id=shop_id).aggregate(last=Max("placed_at"))["last"]
 
 
 def customer_country_map(*, shop_id: int) -> pd.Series:

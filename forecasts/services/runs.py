@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import numpy as np
@@ -16,7 +17,8 @@ from ..ml.reconcile import closed_weekdays_zeroed, days_to_weeks, reconcile_to_t
 from ..ml.selection import DEFAULT_MODELS, LEVEL_MODELS, forecast_champion
 from ..ml.series import LEVELS, MEASURES, SHOP_KEY, SeriesError, future_ends, panel_from_facts
 from ..models import ForecastRun, ForecastValue
-from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame
+from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame, last_order_at
+from .alerts import COMPLETE_DAY_HOUR
 from .common import NO_REVENUE, bins_for, main_country, num
 
 FREQS = ("week", "day")
@@ -40,7 +42,8 @@ def forecast_run_create(
     models: tuple[str, ...] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ForecastRun:
-    """Forecast from all the shop's orders (the cutoff is the last order's day) and store each series' champion
+    """Forecast from all the shop's orders (the cutoff is the last order's day, or the day before it when its last
+    order was placed before 23:00 UTC: a day still running) and store each series' champion
     forecast with 80/95 % bands; countries and categories are reconciled to the shop (forecasts.ml.reconcile).
     A series forecast both per week and per day tells one total: each week of its days is scaled to its weekly
     forecast (forecasts.ml.reconcile, `days_to_weeks`).
@@ -51,6 +54,11 @@ def forecast_run_create(
     facts_by_level = facts_for_levels_frame(shop_id=shop.pk, levels=list(levels))
     shop_facts = facts_by_level[SHOP_KEY]
     cutoff = shop_facts["day"].max()
+    last = last_order_at(shop_id=shop.pk)
+    if last is not None and last.astimezone(dt.UTC).hour < COMPLETE_DAY_HOUR and (shop_facts["day"] < cutoff).any():
+        # The last order's day ends before 23:00 UTC: a file exported during it (its few hours read as a dip in
+        # every series' last bin); the forecast starts with that day instead.
+        cutoff -= pd.Timedelta(days=1)
     country = main_country(customer_country_map(shop_id=shop.pk))
     run = ForecastRun.objects.create(shop=shop, cutoff=cutoff.date(), horizon_days=horizon_days)
     summary: dict = {"levels": {}, "skipped": []}

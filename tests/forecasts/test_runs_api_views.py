@@ -48,8 +48,12 @@ def forecast_run(shop):
 @pytest.mark.django_db
 def test_forecast_run_stores_reconciled_countries_with_ordered_bands(forecast_run):
     history = ForecastValue.objects.filter(run=forecast_run, is_actual=True, level="shop", measure="orders")
-    # The stored history (what the page draws) is every order of these 120 days, none after the cutoff.
-    assert sum(v.point for v in history) == Order.objects.filter(shop=forecast_run.shop).count()
+    # The stored history (what the page draws) is every order up to the cutoff, none after it. The orders of the
+    # last day end at noon: a day still running (a file exported at noon), so the cutoff is the day before it.
+    orders = Order.objects.filter(shop=forecast_run.shop)
+    last = max(orders.values_list("placed_at", flat=True))
+    assert forecast_run.cutoff == (last - dt.timedelta(days=1)).date()
+    assert sum(v.point for v in history) == orders.filter(placed_at__date__lte=forecast_run.cutoff).count()
     assert max(v.date for v in history) == forecast_run.cutoff
     values = ForecastValue.objects.filter(run=forecast_run, is_actual=False)
     shop = {v.date: v.point for v in values.filter(level="shop", measure="orders")}
