@@ -47,10 +47,6 @@ class AtRiskFilter:
     bands: tuple[str, ...] = ()
     churn_min: int | None = None  # percent, inclusive
     churn_max: int | None = None
-    # The chance of ordering within the shop's horizon (the likely buyers' figure), percent, inclusive: the list
-    # is the churn-scored (active) customers, so "purchase_min=60" is the likely buyers among them.
-    purchase_min: int | None = None
-    purchase_max: int | None = None
     value_min: float | None = None  # 12-month spend, shop currency
     value_max: float | None = None
     days_min: int | None = None  # days since the last order, inclusive
@@ -105,8 +101,6 @@ class AtRiskFilter:
         bands = tuple(b for b in BANDS if b in wanted)
         churn_min = _number(data.get("churn_min"), int, 0, 100, "Churn probability from", errors)
         churn_max = _number(data.get("churn_max"), int, 0, 100, "Churn probability to", errors)
-        purchase_min = _number(data.get("purchase_min"), int, 0, 100, "Purchase probability from", errors)
-        purchase_max = _number(data.get("purchase_max"), int, 0, 100, "Purchase probability to", errors)
         value_min = _number(data.get("value_min"), float, 0, MAX_MONEY, "Value from", errors)
         value_max = _number(data.get("value_max"), float, 0, MAX_MONEY, "Value to", errors)
         days_min = _number(data.get("days_min"), int, 0, MAX_DAYS, "Days since last order from", errors)
@@ -138,14 +132,12 @@ class AtRiskFilter:
         if sort not in SORTS:
             errors.append(f"Unknown sort “{sort[:40]}”: choose among {', '.join(SORTS)}.")
             sort = DEFAULT_SORT
-        for low, high, label in ((churn_min, churn_max, "churn probability"),
-                                 (purchase_min, purchase_max, "purchase probability"), (value_min, value_max, "value"),
+        for low, high, label in ((churn_min, churn_max, "churn probability"), (value_min, value_max, "value"),
                                  (days_min, days_max, "days since last order")):
             if low is not None and high is not None and low > high:
                 errors.append(f"The {label} range is empty (from is above to).")
         return cls(
-            bands=bands, churn_min=churn_min, churn_max=churn_max, purchase_min=purchase_min,
-            purchase_max=purchase_max, value_min=value_min, value_max=value_max,
+            bands=bands, churn_min=churn_min, churn_max=churn_max, value_min=value_min, value_max=value_max,
             days_min=days_min, days_max=days_max, category=category, category_min=category_min,
             brand=brand, brand_min=brand_min, country=country, negative_review_days=negative_review_days,
             segment=segment, limit=limit, sort=sort, errors=tuple(errors),
@@ -188,9 +180,8 @@ class AtRiskFilter:
         return not any(v for k, v in self.to_dict().items() if k != "sort")
 
 
-_SCALAR_FIELDS = ("churn_min", "churn_max", "purchase_min", "purchase_max", "value_min", "value_max", "days_min",
-                  "days_max", "category", "category_min", "brand", "brand_min", "country", "negative_review_days",
-                  "segment", "limit", "sort")
+_SCALAR_FIELDS = ("churn_min", "churn_max", "value_min", "value_max", "days_min", "days_max", "category",
+                  "category_min", "brand", "brand_min", "country", "negative_review_days", "segment", "limit", "sort")
 MAX_LIMIT = 1_000_000
 # Every query parameter `from_query` reads: a web page refuses any other (ecomsight/query.py).
 QUERY_NAMES = ("band", "bands", *_SCALAR_FIELDS)

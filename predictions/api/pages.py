@@ -12,7 +12,7 @@ PostgreSQL. A kept page is the answer itself (run and rows, JSON, decoded by orj
 nothing from PostgreSQL: reading the current run and unpickling AtRiskRow objects and serialising them cost
 about 0.3 ms of an at-risk call's 2.1 ms of CPU (docs/status/issue-22-session8.md).
 
-What is kept: the first page of a filter on the scores' own columns (bands, churn, purchase, value, days, limit, sort: a
+What is kept: the first page of a filter on the scores' own columns (bands, churn, value, days, limit, sort: a
 filter on categories, countries, reviews or a saved segment reads other tables and is never kept). The rows hold
 customers' emails and names: kept sealed with the personal-data key (ecomsight.crypto.personal_seal), so Redis
 never holds them in clear.
@@ -89,8 +89,8 @@ _FORMAT = hashlib.sha256(f"{PAGE_FORMAT}|{','.join(Page.__dataclass_fields__)}|"
 
 # The filter fields on the scores' own columns. A list of those allowed, not of those refused: a filter field added
 # later reads other tables until it is added here on purpose.
-KEPT_FIELDS = frozenset({"bands", "churn_min", "churn_max", "purchase_min", "purchase_max", "value_min", "value_max",
-                         "days_min", "days_max", "limit", "sort"})
+KEPT_FIELDS = frozenset({"bands", "churn_min", "churn_max", "value_min", "value_max", "days_min", "days_max",
+                         "limit", "sort"})
 
 
 def at_risk_page_kept(flt: AtRiskFilter) -> bool:

@@ -26,7 +26,7 @@ from predictions.services.training import ALGORITHMS
 
 # Probabilities are 0 to 1 everywhere in the API (responses and filters); the web page's form, its links and
 # the filters segments store keep whole percents. These fields take 0 to 1 and give the percent the filter holds.
-PROBABILITY_FILTERS = ("churn_min", "churn_max", "purchase_min", "purchase_max", "category_min", "brand_min")
+PROBABILITY_FILTERS = ("churn_min", "churn_max", "category_min", "brand_min")
 PROBABILITY_RULE = "a probability from 0 to 1 (0.5 = 50 %), in whole percents: at most two decimals"
 
 
@@ -80,11 +80,6 @@ CATEGORY_MIN_HELP = ("With `category`: customers whose interest in that category
                      "scores): from 0.1 to 1 (0.3 = 30 %: profiles keep shares from 10 %), at most two decimals; "
                      "inclusive.")
 
-PURCHASE_MIN_HELP = ("Purchase probability at least this (the chance of ordering within the shop's horizon, as on "
-                     "the likely buyers' list): from 0 to 1 (0.5 = 50 %), at most two decimals; inclusive. The list "
-                     "holds the customers scored for churn (the active ones), so this gives the likely buyers among "
-                     "them.")
-
 BRAND_HELP = ("Customers who bought a product of this brand (the catalogue's `brand`, matched without regard to "
               "case); with `brand_min`: whose interest in the brand is at least that share.")
 BRAND_MIN_HELP = ("With `brand`: customers whose interest in that brand is at least this share of what they buy and "
@@ -118,9 +113,6 @@ class AtRiskFilterSerializer(serializers.Serializer):
                                                          "(0.5 = 50 %), at most two decimals; inclusive.")
     churn_max = ProbabilityField(required=False, help_text="Churn probability at most this: from 0 to 1 "
                                                          "(0.5 = 50 %), at most two decimals; inclusive.")
-    purchase_min = ProbabilityField(required=False, help_text=PURCHASE_MIN_HELP)
-    purchase_max = ProbabilityField(required=False, help_text="Purchase probability at most this: from 0 to 1 "
-                                                            "(0.5 = 50 %), at most two decimals; inclusive.")
     value_min = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False,
                                        help_text="12-month spend, shop currency.")
     value_max = serializers.FloatField(min_value=0, max_value=MAX_MONEY, required=False)
@@ -153,9 +145,6 @@ class SegmentFiltersSerializer(KnownKeysSerializer):
                                        help_text="From 0 to 1 (0.5 = 50 %), at most two decimals; inclusive.")
     churn_max = StrictProbabilityField(required=False, allow_null=True,
                                        help_text="From 0 to 1 (0.5 = 50 %), at most two decimals; inclusive.")
-    purchase_min = StrictProbabilityField(required=False, allow_null=True, help_text=PURCHASE_MIN_HELP)
-    purchase_max = StrictProbabilityField(required=False, allow_null=True,
-                                          help_text="From 0 to 1 (0.5 = 50 %), at most two decimals; inclusive.")
     value_min = StrictFloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
     value_max = StrictFloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
     days_min = StrictIntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)

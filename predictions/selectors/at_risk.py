@@ -215,19 +215,6 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         qs = qs.filter(probability__gte=flt.churn_min / 100)
     if flt.churn_max is not None:
         qs = qs.filter(probability__lte=flt.churn_max / 100)
-    if flt.purchase_min is not None or flt.purchase_max is not None:
-        # Customers without a purchase score match no bound (their chance is unknown, not 0).
-        bounds = {}
-        if flt.purchase_min is not None:
-            bounds["gte"] = flt.purchase_min / 100
-        if flt.purchase_max is not None:
-            bounds["lte"] = flt.purchase_max / 100
-        if list_columns_copied(run):
-            qs = qs.filter(**{f"purchase_probability_copy__{op}": bound for op, bound in bounds.items()})
-        else:
-            qs = qs.filter(customer_id__in=CustomerScore.objects.filter(
-                scoring_run_id=run.pk, task=Task.PURCHASE,
-                **{f"probability__{op}": bound for op, bound in bounds.items()}).values("customer_id"))
     if flt.value_min is not None:
         qs = qs.filter(spend_12m__gte=flt.value_min)
     if flt.value_max is not None:
@@ -468,8 +455,6 @@ def filter_in_words(*, shop: Shop, flt: AtRiskFilter) -> list[str]:
         words.append(" or ".join(b for b in flt.bands).capitalize() + " risk")
     if flt.churn_min is not None or flt.churn_max is not None:
         words.append(f"Churn probability {_range(flt.churn_min, flt.churn_max, '%')}")
-    if flt.purchase_min is not None or flt.purchase_max is not None:
-        words.append(f"Purchase probability {_range(flt.purchase_min, flt.purchase_max, '%')}")
     if flt.value_min is not None or flt.value_max is not None:
         words.append(f"12-month spend {_range(flt.value_min, flt.value_max, ' ' + shop.currency)}")
     if flt.days_min is not None or flt.days_max is not None:

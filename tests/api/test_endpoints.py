@@ -153,22 +153,6 @@ def test_segments_crud(clients, scored):
     assert AuditLog.objects.filter(action="segment.update").exists()
 
 
-def test_likely_buyers_among_the_active_customers_can_be_listed_and_saved_as_a_segment(clients, scored):
-    """A CRM manager (session 19's review): likely buyers could not be filtered nor saved as a segment."""
-    client = clients["marketer"]
-    buyers = client.get("/api/v1/at-risk/", {"purchase_min": 0.4, "sort": "purchase"}).json()["results"]
-    assert [(r["customer_id"], r["purchase_probability"]) for r in buyers] == [("C5", 0.5), ("C4", 0.4)]
-    assert [r["customer_id"] for r in client.get("/api/v1/at-risk/", {"purchase_max": 0.1}).json()["results"]] == [
-        "C1"]
-    assert_error(client.get("/api/v1/at-risk/", {"purchase_min": 0.5, "purchase_max": 0.2}), 400)
-    created = client.post("/api/v1/segments/", {"name": "Likely buyers", "filters": {"purchase_min": 0.3}},
-                          format="json").json()
-    assert created["size"] == 3 and created["filters"] == {"purchase_min": 0.3}
-    assert Segment.objects.get(pk=created["id"]).filters == {"purchase_min": 30}  # saved in the page's percents
-    members = client.get(f"/api/v1/segments/{created['id']}/members/").json()["results"]
-    assert sorted(r["customer_id"] for r in members) == ["C3", "C4", "C5"]
-
-
 def test_segment_members(clients, scored):
     body = clients["marketer"].get(f"/api/v1/segments/{scored['segment'].pk}/members/").json()
     assert [r["customer_id"] for r in body["results"]] == ["C1", "C2", "C3"]

@@ -4,8 +4,7 @@ from predictions.filters import AtRiskFilter
 
 
 def test_query_string_round_trip_keeps_every_field_so_shared_links_show_the_same_list():
-    flt = AtRiskFilter(bands=("high", "medium"), churn_min=40, churn_max=90, purchase_min=20, purchase_max=80,
-                       value_min=100.5, value_max=2000,
+    flt = AtRiskFilter(bands=("high", "medium"), churn_min=40, churn_max=90, value_min=100.5, value_max=2000,
                        days_min=30, days_max=200, category=7, country="DE", segment=3, limit=50, sort="value")
     back = AtRiskFilter.from_query(QueryDict(flt.to_query_string()))
     assert back == flt
@@ -37,10 +36,6 @@ def test_a_fraction_in_a_whole_number_field_is_an_error_not_rounded_down():
 def test_empty_range_is_reported():
     flt = AtRiskFilter.from_query(QueryDict("churn_min=80&churn_max=20"))
     assert any("range is empty" in e for e in flt.errors)
-    flt = AtRiskFilter.from_query(QueryDict("purchase_min=80&purchase_max=20"))
-    assert flt.errors == ("The purchase probability range is empty (from is above to).",)
-    assert AtRiskFilter.from_query(QueryDict("purchase_min=101")).errors == (
-        "Purchase probability from must be between 0 and 100.",)
 
 
 def test_from_dict_ignores_unknown_keys_so_old_segments_keep_working():

@@ -157,19 +157,6 @@ def test_save_as_segment_then_open_it(client, shop, marketer, scored):
     assert "Win back" in html(client, "/segments/")
 
 
-def test_likely_buyers_lead_to_a_list_filtered_by_chance_of_buying_that_saves_as_a_segment(client, shop, marketer,
-                                                                                           scored):
-    client.force_login(marketer)
-    assert 'href="/customers/?sort=purchase"' in html(client, "/buyers/")
-    page = html(client, "/customers/", sort="purchase", purchase_min="50")
-    assert ">BOB<" in page and "ALICE" not in page and 'name="purchase_min"' in page and 'value="50"' in page
-    client.post("/segments/", {"name": "Ready to buy", "query": "sort=purchase&purchase_min=50"})
-    segment = Segment.objects.get(shop=shop)
-    assert segment.filters == {"purchase_min": 50, "sort": "purchase"}
-    page = html(client, f"/segments/{segment.pk}/")
-    assert "Purchase probability at least 50%" in page and ">BOB<" in page and "ALICE" not in page
-
-
 def test_saving_a_taken_name_says_so(client, shop, marketer, scored):
     SegmentFactory(shop=shop, name="Win back")
     client.force_login(marketer)
