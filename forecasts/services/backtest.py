@@ -12,7 +12,7 @@ from accounts.models import Shop
 from ..ml.selection import DEFAULT_MODELS, LEVEL_MODELS, backtest
 from ..ml.series import FREQS, LEVELS, MEASURES, SHOP_KEY, SeriesError, panel_from_facts
 from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame
-from .common import NO_REVENUE, bins_for, main_country, num
+from .common import LEVEL_NEEDS, NO_REVENUE, bins_for, main_country, num
 
 
 def forecast_backtest(
@@ -39,10 +39,7 @@ def forecast_backtest(
         raise ForecastError(f"unknown level '{level}': one of {', '.join(LEVELS)}")
     facts_by_level = facts_for_levels_frame(shop_id=shop.pk, levels=[level])
     if level not in facts_by_level:
-        needs = {"country": "customers with a country (a country column in the customers import)",
-                 "category": "order lines of products with a category",
-                 "product": "order lines with products"}[level]
-        raise ForecastError(f"the {level} level needs {needs}; this shop has none")
+        raise ForecastError(f"the {level} level needs {LEVEL_NEEDS[level]}; this shop has none")
     facts, shop_facts = facts_by_level[level], facts_by_level[SHOP_KEY]
     if measure == "revenue" and not (shop_facts["revenue"] > 0).any():
         raise ForecastError(NO_REVENUE)

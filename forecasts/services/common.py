@@ -12,6 +12,12 @@ NO_REVENUE = ("this shop's orders carry no totals (and its order lines no prices
               "forecast; import orders with a total column, or forecast orders or units")
 
 
+# What each level below the shop is made of (a backtest's error, a forecast run's "skipped" line).
+LEVEL_NEEDS = {"country": "customers with a country (a country column in the customers import)",
+               "category": "order lines of products with a category",
+               "product": "order lines with products"}
+
+
 def bins_for(horizon_days: int, freq: str) -> int:
     """Bins that cover `horizon_days` (a partial last week counts as a week)."""
     return max(1, math.ceil(horizon_days / FREQS[freq]))

@@ -19,7 +19,7 @@ from ..ml.series import LEVELS, MEASURES, SHOP_KEY, SeriesError, future_ends, pa
 from ..models import ForecastRun, ForecastValue
 from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame, last_order_at
 from .alerts import COMPLETE_DAY_HOUR
-from .common import NO_REVENUE, bins_for, main_country, num
+from .common import LEVEL_NEEDS, NO_REVENUE, bins_for, main_country, num
 
 FREQS = ("week", "day")
 # AutoARIMA costs seconds per long series: the shop level has it, the many series below make do without.
@@ -27,10 +27,6 @@ MIN_BINS = 3
 # The history stored with a run for the page's chart.
 HISTORY_BINS = {"week": 52, "day": 120}
 
-
-# What each level is made of, for the run's "skipped" line.
-LEVEL_NEEDS = {"country": "customers with a country", "category": "order lines of products with a category",
-               "product": "order lines with products"}
 
 def forecast_run_create(
     *,
@@ -55,7 +51,9 @@ def forecast_run_create(
     shop_facts = facts_by_level[SHOP_KEY]
     cutoff = shop_facts["day"].max()
     last = last_order_at(shop_id=shop.pk)
-    if last is not None and last.astimezone(dt.UTC).hour < COMPLETE_DAY_HOUR and (shop_facts["day"] < cutoff).any():
+    last = last.astimezone(dt.UTC) if last is not None else None
+    if (last is not None and last.date() == cutoff.date() and last.hour < COMPLETE_DAY_HOUR
+            and (shop_facts["day"] < cutoff).any()):
         # The last order's day ends before 23:00 UTC: a file exported during it (its few hours read as a dip in
         # every series' last bin); the forecast starts with that day instead.
         cutoff -= pd.Timedelta(days=1)
