@@ -125,6 +125,11 @@ def test_forecast_page_chart_csv_and_dashboard_card(client, forecast_run, shop):
     assert page.status_code == 200
     text = page.content.decode()
     assert "off by" in text and "<polygon" in text and "Download CSV" in text
+    assert "this model's forecast was off by" in text
+    # A country's page shows its level's validation error, and says so (a browser review read "off by 32 %" on
+    # every country as each one's own).
+    country = client.get("/forecasts/?level=country&measure=orders&freq=week&key=FR").content.decode()
+    assert "this level's forecasts (its 3 series together, not this one alone) were off by" in country
     csv_rows = client.get("/forecasts/forecast.csv?level=country&measure=orders").content.decode().strip().split("\n")
     assert csv_rows[0].startswith("level,key,measure") and len(csv_rows) == 1 + 3 * 4
     assert "Forecast" in client.get("/").content.decode()
