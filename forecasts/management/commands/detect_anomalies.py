@@ -21,20 +21,24 @@ class Command(ShopCommand):
         if options["save"]:
             alerts_save(shop=shop, anomalies=found)
         items = [anomaly_dict(a) for a in found]
+        days = f"{window.start.date()} to {window.end.date()}"
+        # Notes go to stderr, also with --json (its document keeps the keys): what could not be judged.
+        if window.end > window.data_end.normalize():
+            self.stderr.write(f"note: the shop's data ends on {window.data_end.date()}: later days are not judged.")
+        nothing = window.judged_from > window.end and not items
+        why = (f"a day needs {DetectorConfig().min_history_days} days of orders before it (the first judged is "
+               f"{window.judged_from.date()})")
+        if nothing and options["json"]:
+            self.stderr.write(f"note: nothing could be judged from {days}: {why}.")
+        elif window.judged_from > window.start and not nothing:
+            self.stderr.write(f"note: the days before {window.judged_from.date()} have too little history to be "
+                              f"judged ({DetectorConfig().min_history_days} days of orders before each).")
         if options["json"]:
             self.print_json({"anomalies": items})
             return
-        days = f"{window.start.date()} to {window.end.date()}"
-        if window.end > window.data_end.normalize():
-            self.stderr.write(f"note: the shop's data ends on {window.data_end.date()}: later days are not judged.")
-        if window.judged_from > window.end and not items:
-            self.stdout.write(f"Nothing could be judged from {days}: a day needs "
-                              f"{DetectorConfig().min_history_days} days of orders before it (the first "
-                              f"judged is {window.judged_from.date()}).")
+        if nothing:
+            self.stdout.write(f"Nothing could be judged from {days}: {why}.")
             return
-        if window.judged_from > window.start:
-            self.stderr.write(f"note: the days before {window.judged_from.date()} have too little history to be "
-                              f"judged ({DetectorConfig().min_history_days} days of orders before each).")
         if not items:
             self.stdout.write(f"No anomalies from {days}.")
         for a in items:
