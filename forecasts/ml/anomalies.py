@@ -308,11 +308,11 @@ def detect(
                 # Days of an outage (nothing at all where the baseline expected plenty) are left out of the baselines
                 # of the days after them: the days after an outage are judged against the level before it (a
                 # recovery is not a rise from 0, and a long outage stays one until it ends).
-                early = max(0, first - 7 * config.season_weeks)
-                out = outage_days(values, days, g["volume"].to_numpy(dtype=float), metric=metric, config=config,
-                                  first=early, end=None if end is None else np.datetime64(end))
-                if not metric.startswith("events_"):
-                    out |= np.isin(days.values, shop_down)
+                out = np.isin(days.values, shop_down) if not metric.startswith("events_") else np.zeros(len(days), bool)
+                if (metric, segment) != ("orders", "shop"):  # the shop's orders were judged above
+                    out |= outage_days(values, days, g["volume"].to_numpy(dtype=float), metric=metric,
+                                       config=config, first=max(0, first - 7 * config.season_weeks),
+                                       end=None if end is None else np.datetime64(end))
                 if out.any():
                     expected, spread = baseline(np.where(out, np.nan, values), days, config=config, count=counts,
                                                 first=first, factor_values=values)
