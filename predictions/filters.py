@@ -38,6 +38,15 @@ SORTS = {
     "last_order": "Last order (longest ago first)",
 }
 DEFAULT_SORT = "risk"
+# Which scored customers a filter lists. "at_risk" (the default): the churn rows of the scores' run, customers still
+# active (a customer who has left is not at risk of leaving). "buyers": the purchase rows, every scored customer
+# (lapsed ones included), likeliest buyer first — the likely buyers list, and segments saved from it. A buyer has
+# no chance of leaving once lapsed, so the churn filters (bands, churn_min/max) and sorts are the at-risk list's
+# only; the chance of buying filters (buy_min/max) are the buyers list's only (for an active customer it is
+# 100 − the chance of leaving: predictions.ml.reconcile, so on the at-risk list it would mirror churn_min/max).
+LISTS = ("at_risk", "buyers")
+DEFAULT_LIST = "at_risk"
+BUYERS_SORTS = ("purchase", "value", "last_order")
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,9 @@ class AtRiskFilter:
     segment: int | None = None  # a Segment id whose filter is applied as well
     limit: int | None = None  # only the first N customers in the sort order ("the top 50")
     sort: str = DEFAULT_SORT
+    list: str = DEFAULT_LIST  # which list: see LISTS
+    buy_min: int | None = None  # chance of buying, percent, inclusive (the buyers list only)
+    buy_max: int | None = None
     errors: tuple[str, ...] = field(default=(), compare=False)
 
     # ---- construction ----------------------------------------------------------------------
@@ -128,19 +140,41 @@ class AtRiskFilter:
         if len(country) > MAX_COUNTRY:
             errors.append(f"Country: at most {MAX_COUNTRY} characters.")
             country = ""
-        sort = _text(data.get("sort"), errors, "Sort") or DEFAULT_SORT
+        which = _text(data.get("list"), errors, "List") or DEFAULT_LIST
+        if which not in LISTS:
+            errors.append(f"Unknown list “{which[:40]}”: choose among {', '.join(LISTS)}.")
+            which = DEFAULT_LIST
+        buyers = which == "buyers"
+        buy_min = _number(data.get("buy_min"), int, 0, 100, "Chance of buying from", errors)
+        buy_max = _number(data.get("buy_max"), int, 0, 100, "Chance of buying to", errors)
+        if not buyers and (buy_min is not None or buy_max is not None):
+            errors.append("Chance of buying filters the likely buyers list (list=buyers): for a customer on the "
+                          "at-risk list it is 100 − the chance of leaving, so filter on the chance of leaving.")
+            buy_min = buy_max = None
+        if buyers and (bands or churn_min is not None or churn_max is not None):
+            errors.append("The likely buyers list has no risk filter (risk band, churn probability): it holds "
+                          "customers who have already lapsed, who have no chance of leaving.")
+            bands, churn_min, churn_max = (), None, None
+        sort = _text(data.get("sort"), errors, "Sort")
+        if buyers and not sort:
+            sort = "purchase"
+        sort = sort or DEFAULT_SORT
         if sort not in SORTS:
             errors.append(f"Unknown sort “{sort[:40]}”: choose among {', '.join(SORTS)}.")
-            sort = DEFAULT_SORT
+            sort = "purchase" if buyers else DEFAULT_SORT
+        elif buyers and sort not in BUYERS_SORTS:
+            errors.append(f"The likely buyers list sorts by {', '.join(BUYERS_SORTS)}, not “{sort}”.")
+            sort = "purchase"
         for low, high, label in ((churn_min, churn_max, "churn probability"), (value_min, value_max, "value"),
-                                 (days_min, days_max, "days since last order")):
+                                 (days_min, days_max, "days since last order"), (buy_min, buy_max, "chance of buying")):
             if low is not None and high is not None and low > high:
                 errors.append(f"The {label} range is empty (from is above to).")
         return cls(
             bands=bands, churn_min=churn_min, churn_max=churn_max, value_min=value_min, value_max=value_max,
             days_min=days_min, days_max=days_max, category=category, category_min=category_min,
             brand=brand, brand_min=brand_min, country=country, negative_review_days=negative_review_days,
-            segment=segment, limit=limit, sort=sort, errors=tuple(errors),
+            segment=segment, limit=limit, sort=sort, list=which, buy_min=buy_min, buy_max=buy_max,
+            errors=tuple(errors),
         )
 
     # ---- output ----------------------------------------------------------------------------
@@ -152,7 +186,8 @@ class AtRiskFilter:
             if f.name == "errors":
                 continue
             value = getattr(self, f.name)
-            if value in (None, "", ()) or (f.name == "sort" and value == DEFAULT_SORT):
+            if value in (None, "", ()) or (f.name == "sort" and value == DEFAULT_SORT) or (
+                    f.name == "list" and value == DEFAULT_LIST):
                 continue
             out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
@@ -164,7 +199,8 @@ class AtRiskFilter:
         data.pop("errors")
         for key in _SCALAR_FIELDS:
             value = data[key]
-            if value in (None, "") or (key == "sort" and value == DEFAULT_SORT):
+            if value in (None, "") or (key == "sort" and value == DEFAULT_SORT) or (
+                    key == "list" and value == DEFAULT_LIST):
                 continue
             pairs.append((key, _format_number(value)))
         return urlencode(pairs)
@@ -176,12 +212,18 @@ class AtRiskFilter:
 
     @property
     def is_empty(self) -> bool:
-        """True when no field narrows the list (the sort does not count)."""
-        return not any(v for k, v in self.to_dict().items() if k != "sort")
+        """True when no field narrows the list (the sort and which list do not count)."""
+        return not any(v for k, v in self.to_dict().items() if k not in ("sort", "list"))
+
+    @property
+    def buyers(self) -> bool:
+        """Whether this is the likely buyers list (every customer's chance of buying) rather than the at-risk list."""
+        return self.list == "buyers"
 
 
 _SCALAR_FIELDS = ("churn_min", "churn_max", "value_min", "value_max", "days_min", "days_max", "category",
-                  "category_min", "brand", "brand_min", "country", "negative_review_days", "segment", "limit", "sort")
+                  "category_min", "brand", "brand_min", "country", "negative_review_days", "segment", "limit", "sort",
+                  "list", "buy_min", "buy_max")
 MAX_LIMIT = 1_000_000
 # Every query parameter `from_query` reads: a web page refuses any other (ecomsight/query.py).
 QUERY_NAMES = ("band", "bands", *_SCALAR_FIELDS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, time
 
 from django.conf import settings
@@ -33,7 +33,7 @@ from accounts.selectors import shop_for_request, user_may
 from catalog.selectors import product_thumbnails
 from ecomsight.errors import UserError
 from ecomsight.query import known_parameters, unknown_parameters, unknown_parameters_page
-from predictions.filters import BANDS, QUERY_NAMES, SORTS, AtRiskFilter
+from predictions.filters import BANDS, BUYERS_SORTS, DEFAULT_LIST, DEFAULT_SORT, QUERY_NAMES, SORTS, AtRiskFilter
 from predictions.forms import ExportForm, SegmentNameForm
 from predictions.run_labels import run_labels
 from predictions.selectors import at_risk as at_risk_sel
@@ -180,12 +180,15 @@ def at_risk_list(request: HttpRequest) -> HttpResponse:
     """Every scored customer, filtered and sorted by the URL's query; 50 a page."""
     shop = shop_for_request(request)
     flt = AtRiskFilter.from_query(request.GET)
+    if flt.buyers:  # a buyers filter (a segment's "see all", a shared link) is the likely buyers page's
+        return redirect(f"{reverse('predictions:likely_buyers')}?{request.GET.urlencode()}")
     result = at_risk_sel.at_risk_page(shop=shop, flt=flt, page=request.GET.get("page"))
     sort_links = {key: flt.to_query_string(sort=key) for key in SORTS}
     return render(request, "predictions/at_risk.html", {
         "shop": shop, "flt": flt, "result": result, "page": result.page,
         "choices": at_risk_sel.filter_choices(shop=shop),
-        "bands": BANDS, "sorts": SORTS, "sort_links": sort_links, "query": flt.to_query_string(),
+        "bands": BANDS, "sorts": SORTS, "default_sort": DEFAULT_SORT, "sort_links": sort_links,
+        "query": flt.to_query_string(),
         "words": at_risk_sel.filter_in_words(shop=shop, flt=flt), "save_form": SegmentNameForm(),
         "show_personal": can_view_personal_data(request.user, shop),
         "top50_query": flt.to_query_string(limit=50),
@@ -233,7 +236,8 @@ def segment_list(request: HttpRequest) -> HttpResponse:
             segment = segment_create(shop=shop, user=request.user, name=form.cleaned_data["name"], flt=flt)
         except UserError as exc:
             messages.error(request, exc.message)
-            return redirect(f"{reverse('predictions:at_risk')}?{query}" if query else reverse("predictions:at_risk"))
+            page = reverse("predictions:likely_buyers" if flt.buyers else "predictions:at_risk")
+            return redirect(f"{page}?{query}" if query else page)
         messages.success(request, f"Saved “{segment.name}”. You can export it as CSV below.")
         return redirect("predictions:segment", segment_id=segment.pk)
     if request.method == "POST":
@@ -255,7 +259,9 @@ def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
     can_export = user_may(user=request.user, shop=shop, permission="export_segments")
     return render(request, "predictions/segment.html", {
         "shop": shop, "s": detail, "segment": detail.segment,
-        "list_query": AtRiskFilter(segment=detail.segment.pk, sort=flt.sort).to_query_string(),
+        "list_query": AtRiskFilter(segment=detail.segment.pk, sort=flt.sort, list=flt.list).to_query_string(),
+        "list_url": reverse("predictions:likely_buyers" if flt.buyers else "predictions:at_risk"),
+        "list_name": "likely buyers list" if flt.buyers else "at-risk list", "buyers": flt.buyers,
         # The planner targets the likeliest leavers first: the at-risk list sorted the same way, cut at N.
         "planner_query": AtRiskFilter(segment=detail.segment.pk, sort="churn").to_query_string(),
         "rename_form": SegmentNameForm(initial={"name": detail.segment.name}),
@@ -431,12 +437,20 @@ def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
 
 
 @role_required("marketer")
-@known_parameters("page")
+@known_parameters(*QUERY_NAMES, "page")
 def likely_buyers_list(request: HttpRequest) -> HttpResponse:
-    """Who will buy within the shop's horizon, likeliest first, with what to offer them; 50 a page."""
+    """Who will buy within the shop's horizon, likeliest first, with what to offer them, filtered by the URL's
+    query (the at-risk list's filter with `list=buyers`: predictions.filters); 50 a page."""
     shop = shop_for_request(request)
-    result = likely_buyers_sel.likely_buyers_page(shop=shop, page=request.GET.get("page"))
+    query = request.GET.copy()
+    query["list"] = "buyers"
+    flt = AtRiskFilter.from_query(query)
+    result = likely_buyers_sel.likely_buyers_page(shop=shop, flt=flt, page=request.GET.get("page"))
     return render(request, "predictions/likely_buyers.html", {
-        "shop": shop, "result": result, "page": result.page, "scores_run": result.run,
+        "shop": shop, "flt": flt, "result": result, "page": result.page, "scores_run": result.run,
         "show_personal": can_view_personal_data(request.user, shop),
-    })
+        "choices": at_risk_sel.filter_choices(shop=shop), "sorts": {k: SORTS[k] for k in BUYERS_SORTS},
+        "default_sort": "purchase", "query": flt.to_query_string(),
+        "words": at_risk_sel.filter_in_words(shop=shop, flt=replace(flt, list=DEFAULT_LIST)),
+        "save_form": SegmentNameForm(), "top50_query": flt.to_query_string(limit=50),
+    }, status=400 if flt.errors else 200)

@@ -15,7 +15,7 @@ from ecomsight.api.fields import (
     StrictIntegerField,
     rounded,
 )
-from predictions.filters import BANDS, MAX_BRAND, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
+from predictions.filters import BANDS, LISTS, MAX_BRAND, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
 from predictions.models import CustomerScore, ModelVersion, Segment, Task
 from predictions.selectors.at_risk import AtRiskRow
 from predictions.selectors.interests import InterestProfile
@@ -26,7 +26,7 @@ from predictions.services.training import ALGORITHMS
 
 # Probabilities are 0 to 1 everywhere in the API (responses and filters); the web page's form, its links and
 # the filters segments store keep whole percents. These fields take 0 to 1 and give the percent the filter holds.
-PROBABILITY_FILTERS = ("churn_min", "churn_max", "category_min", "brand_min")
+PROBABILITY_FILTERS = ("churn_min", "churn_max", "category_min", "brand_min", "buy_min", "buy_max")
 PROBABILITY_RULE = "a probability from 0 to 1 (0.5 = 50 %), in whole percents: at most two decimals"
 
 
@@ -160,6 +160,16 @@ class SegmentFiltersSerializer(KnownKeysSerializer):
                                help_text="Only the first N customers in the sort order (the at-risk list's "
                                          "`limit`).")
     sort = serializers.ChoiceField(choices=list(SORTS), required=False)
+    list = serializers.ChoiceField(
+        choices=list(LISTS), required=False,
+        help_text="`at_risk` (the default): active customers' churn scores, the at-risk list. `buyers`: every scored "
+                  "customer's chance of buying, lapsed ones included, the likely buyers list (sorts `purchase`, the "
+                  "default there, `value` or `last_order`; no `bands` or `churn_*`, `buy_*` instead).")
+    buy_min = StrictProbabilityField(required=False, allow_null=True,
+                                     help_text="With `list` `buyers`: chance of buying at least this, from 0 to 1, "
+                                               "at most two decimals; inclusive.")
+    buy_max = StrictProbabilityField(required=False, allow_null=True,
+                                     help_text="With `list` `buyers`: chance of buying at most this; inclusive.")
 
     def to_representation(self, instance):
         # Saved filters hold only the fields that narrow the list (AtRiskFilter.to_dict): show them as saved,
@@ -174,10 +184,13 @@ class AtRiskRowSerializer(serializers.Serializer):
     email = serializers.CharField(allow_null=True, help_text="Personal data: null unless your role may see it.")
     name = serializers.CharField(allow_null=True, help_text="Personal data: null unless your role may see it.")
     country = serializers.CharField()
-    churn_probability = RoundedFloatField(places=PROBABILITY_PLACES, help_text="0 to 1, 4 decimals.")
+    churn_probability = RoundedFloatField(places=PROBABILITY_PLACES, allow_null=True,
+                                          help_text="0 to 1, 4 decimals; null for a lapsed customer of a likely "
+                                                    "buyers segment (scored for buying only).")
     purchase_probability = RoundedFloatField(places=PROBABILITY_PLACES, allow_null=True,
                                              help_text="0 to 1, 4 decimals.")
-    risk_band = serializers.ChoiceField(choices=CustomerScore.Band.choices)
+    risk_band = serializers.ChoiceField(choices=CustomerScore.Band.choices, allow_blank=True,
+                                        help_text="Empty where `churn_probability` is null.")
     spend_12m = RoundedFloatField(places=MONEY_PLACES, help_text="12-month spend, shop currency, 2 decimals.")
     revenue_at_risk = RoundedFloatField(places=MONEY_PLACES, help_text="Shop currency, 2 decimals.")
     last_order_at = serializers.DateTimeField(allow_null=True)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Exists, F, FilteredRelation, FloatField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, FilteredRelation, FloatField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -48,6 +48,9 @@ _ORDERINGS_COMPUTED = {
     "purchase": [F("purchase_probability").desc(nulls_last=True), "id"],
     "last_order": [F("last_order_at").asc(nulls_first=True), "id"],
 }
+# The likely buyers list's orders (its purchase rows carry no copied columns): "purchase" is the row's own probability,
+# read through the (run, task, probability) index.
+_ORDERINGS_BUYERS = {**_ORDERINGS_COMPUTED, "purchase": [F("probability").desc(), "id"]}
 # ScoringRun.summary key written by `customer_score_list_columns_mark` (predictions.services.score_columns): the
 # churn rows carry their purchase probability and last order, and how many churn rows the run has (the list's
 # "of N scored").
@@ -143,17 +146,35 @@ def at_risk_queryset(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter) -> Query
     value_at_risk (revenue at risk, computed as churn probability × 12-month spend when the scorer left it
     empty). A saved segment named by the filter is applied as well (one level deep: a segment's own
     segment reference is ignored)."""
-    return _display(_matching(shop=shop, run=run, flt=flt, depth=0), run=run).order_by(*_ordering(run, flt))
+    return _display(_matching(shop=shop, run=run, flt=flt, depth=0), run=run, flt=flt).order_by(*_ordering(run, flt))
+
+
+def matching_ordered(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter) -> QuerySet[CustomerScore]:
+    """The scores of `run` that match `flt`, in its sort order, without the list's display columns: what a
+    list with columns of its own (the likely buyers page) pages through."""
+    return _matching(shop=shop, run=run, flt=flt, depth=0).order_by(*_ordering(run, flt))
 
 
 def _ordering(run: ScoringRun, flt: AtRiskFilter) -> list:
+    if flt.buyers:
+        return _ORDERINGS_BUYERS[flt.sort]
     return (_ORDERINGS if list_columns_copied(run) else _ORDERINGS_COMPUTED)[flt.sort]
 
 
+def _copied(run: ScoringRun, flt: AtRiskFilter) -> bool:
+    """Whether the rows `flt` lists carry the copied list columns (the churn rows of a run that copied them)."""
+    return not flt.buyers and list_columns_copied(run)
+
+
 def _matching(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, depth: int) -> QuerySet[CustomerScore]:
-    """The churn rows matching `flt`, with only what the sort needs: cheap to count and to page through."""
-    qs = CustomerScore.objects.filter(scoring_run=run, task=Task.CHURN)  # the run is the shop's: no shop filter
-    if not list_columns_copied(run):
+    """The rows matching `flt` (churn rows; purchase rows for the likely buyers list), with only what the sort
+    needs: cheap to count and to page through."""
+    # The run is the shop's: no shop filter.
+    qs = CustomerScore.objects.filter(scoring_run=run, task=Task.PURCHASE if flt.buyers else Task.CHURN)
+    if flt.buyers:
+        if flt.sort == "last_order":
+            qs = qs.annotate(last_order_at=_last_order_subquery(_reference_time(run)))
+    elif not list_columns_copied(run):
         if flt.sort == "purchase":
             # Sorting on the purchase probability needs it for every row: one hash join beats 200,000 lookups.
             qs = qs.annotate(purchase_score=FilteredRelation(
@@ -169,9 +190,12 @@ def _matching(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, depth: int) -> 
     return qs
 
 
-def _display(qs: QuerySet[CustomerScore], *, run: ScoringRun) -> QuerySet[CustomerScore]:
+def _display(qs: QuerySet[CustomerScore], *, run: ScoringRun, flt: AtRiskFilter) -> QuerySet[CustomerScore]:
     """The columns a row shows. Computed ones are correlated subqueries: PostgreSQL evaluates them for the
     rows returned only (after the LIMIT), so apply this to a page's rows, not to what is paged through."""
+    if flt.buyers:
+        return _display_buyers(qs, run=run)
+    qs = qs.annotate(churn_probability=F("probability"), band=F("risk_band"))
     if list_columns_copied(run):
         qs = qs.annotate(purchase_probability=F("purchase_probability_copy"), last_order_at=F("last_order_placed_at"))
     else:
@@ -187,13 +211,30 @@ def _display(qs: QuerySet[CustomerScore], *, run: ScoringRun) -> QuerySet[Custom
     return with_ordered_since_scoring(qs, run=run).only(*_ROW_SCORE_FIELDS)
 
 
+def _display_buyers(qs: QuerySet[CustomerScore], *, run: ScoringRun) -> QuerySet[CustomerScore]:
+    """The likely buyers list's columns on its purchase rows: the chance of leaving, risk band and revenue at risk
+    come from the customer's churn row, which only customers still active have (None, "" and None otherwise)."""
+    churn = CustomerScore.objects.filter(scoring_run_id=run.pk, task=Task.CHURN, customer_id=OuterRef("customer_id"))
+    qs = qs.annotate(
+        purchase_probability=F("probability"),
+        churn_probability=Subquery(churn.values("probability")[:1], output_field=FloatField()),
+        band=Coalesce(Subquery(churn.values("risk_band")[:1]), Value("")),
+        value_at_risk=Subquery(churn.annotate(at_risk=Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m")))
+                               .values("at_risk")[:1], output_field=FloatField()),
+    )
+    if "last_order_at" not in qs.query.annotations:
+        qs = qs.annotate(last_order_at=_last_order_subquery(_reference_time(run)))
+    return with_ordered_since_scoring(qs, run=run).only(*_ROW_SCORE_FIELDS)
+
+
 # What at_risk_rows reads of a score (the rest of a row is annotated above or the customer's): the other columns
 # are never shown, so they are not read (a small saving: about 3 % of an at-risk call's CPU, measured in process).
-_ROW_SCORE_FIELDS = ("id", "customer_id", "probability", "risk_band", "spend_12m", "reasons", "scored_at")
+_ROW_SCORE_FIELDS = ("id", "customer_id", "spend_12m", "reasons", "scored_at")
 _ROW_CUSTOMER_FIELDS = ("external_id", "email", "name", "country")
 # A row as at_risk_rows reads it from a display queryset: plain values, no model instances (building a score
 # and a customer instance per row was about a quarter of an at-risk call's CPU, measured in process).
-_ROW_VALUES = (*_ROW_SCORE_FIELDS, "purchase_probability", "last_order_at", "value_at_risk", "ordered_since_scoring")
+_ROW_VALUES = (*_ROW_SCORE_FIELDS, "churn_probability", "band", "purchase_probability", "last_order_at",
+               "value_at_risk", "ordered_since_scoring")
 
 
 def _interested(run: ScoringRun, percent_min: int, **key):
@@ -219,8 +260,12 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         qs = qs.filter(spend_12m__gte=flt.value_min)
     if flt.value_max is not None:
         qs = qs.filter(spend_12m__lte=flt.value_max)
+    if flt.buy_min is not None:
+        qs = qs.filter(probability__gte=flt.buy_min / 100)  # the buyers list's rows are purchase rows
+    if flt.buy_max is not None:
+        qs = qs.filter(probability__lte=flt.buy_max / 100)
     ref = _reference_time(run)
-    copied = list_columns_copied(run)
+    copied = _copied(run, flt)
     # Days since the last order, up to the scores' date. Customers who never ordered have gone "forever"
     # without an order: they match any minimum and no maximum.
     if flt.days_min is not None:
@@ -278,8 +323,8 @@ class _Rows:
     the matching rows' ids read in sort order from an index, then only those rows with their display
     columns. Deep pages (OFFSET 10,000) then skip index entries, not 10,000 rows' subqueries."""
 
-    def __init__(self, *, matching: QuerySet[CustomerScore], run: ScoringRun, ordering: list, total: int | None):
-        self._matching, self._run, self._ordering, self._total = matching, run, ordering, total
+    def __init__(self, *, matching: QuerySet[CustomerScore], run: ScoringRun, flt: AtRiskFilter, total: int | None):
+        self._matching, self._run, self._flt, self._total = matching, run, flt, total
 
     def count(self) -> int:
         if self._total is None:
@@ -290,14 +335,17 @@ class _Rows:
         return self.count()
 
     def __getitem__(self, window: slice) -> list[AtRiskRow]:
-        return at_risk_rows(_window(self._matching, run=self._run, ordering=self._ordering, window=window),
-                            run=self._run)
+        return at_risk_rows(_window(self._matching, run=self._run, flt=self._flt, window=window), run=self._run)
 
 
-def _window(matching: QuerySet[CustomerScore], *, run: ScoringRun, ordering: list,
+def _window(matching: QuerySet[CustomerScore], *, run: ScoringRun, flt: AtRiskFilter,
             window: slice) -> QuerySet[CustomerScore]:
+    ordering = _ordering(run, flt)
     ids = matching.order_by(*ordering).values("pk")[window]
-    return _display(CustomerScore.objects.filter(pk__in=Subquery(ids)), run=run).order_by(*ordering)
+    rows = CustomerScore.objects.filter(pk__in=Subquery(ids))
+    if flt.buyers and flt.sort == "last_order":
+        rows = rows.annotate(last_order_at=_last_order_subquery(_reference_time(run)))  # what the ordering reads
+    return _display(rows, run=run, flt=flt).order_by(*ordering)
 
 
 # From this row on, at_risk_window reads ids first. Measured on 200,000 scored customers (bench/api.py's shop),
@@ -313,8 +361,7 @@ def at_risk_window(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, start: int
     to its customer. The first pages are one query: cheaper there (the figures above)."""
     if start < _IDS_FIRST_FROM:
         return at_risk_queryset(shop=shop, run=run, flt=flt)[start:stop]
-    return _window(_matching(shop=shop, run=run, flt=flt, depth=0), run=run, ordering=_ordering(run, flt),
-                   window=slice(start, stop))
+    return _window(_matching(shop=shop, run=run, flt=flt, depth=0), run=run, flt=flt, window=slice(start, stop))
 
 
 def at_risk_window_rows(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, start: int, stop: int) -> list[AtRiskRow]:
@@ -332,9 +379,9 @@ class AtRiskRow:
     email: str
     name: str
     country: str
-    churn_probability: float
+    churn_probability: float | None  # None on the likely buyers list for a customer no longer active
     purchase_probability: float | None
-    risk_band: str
+    risk_band: str  # "" where churn_probability is None
     spend_12m: float
     revenue_at_risk: float
     last_order_at: datetime | None
@@ -371,11 +418,11 @@ def _row(score: dict, customer: tuple, ref: datetime) -> AtRiskRow:
         email=email,
         name=name,
         country=country,
-        churn_probability=score["probability"],
+        churn_probability=score["churn_probability"],
         purchase_probability=score["purchase_probability"],
-        risk_band=score["risk_band"],
+        risk_band=score["band"],
         spend_12m=score["spend_12m"],
-        revenue_at_risk=score["value_at_risk"] or 0.0,
+        revenue_at_risk=score["value_at_risk"] or 0.0,  # 0 for a lapsed buyer: no revenue is at risk
         last_order_at=last,
         days_since_last_order=max(0, (ref - last).days) if last else None,
         reasons=list(score["reasons"] or []),
@@ -399,8 +446,8 @@ def at_risk_page(*, shop: Shop, flt: AtRiskFilter, page: int | str | None = 1, p
     if run is None:
         return AtRiskPage(run=None, rows=[], page=None, total=0, scored_total=0)
     stored = _stored_churn_count(run)
-    rows = _Rows(matching=_matching(shop=shop, run=run, flt=flt, depth=0), run=run, ordering=_ordering(run, flt),
-                 total=stored if flt.is_empty else None)
+    rows = _Rows(matching=_matching(shop=shop, run=run, flt=flt, depth=0), run=run, flt=flt,
+                 total=stored if flt.is_empty and not flt.buyers else None)
     paginator = Paginator(rows, per_page)
     page_obj = paginator.get_page(page)
     page_rows = list(page_obj.object_list)  # _Rows gives AtRiskRow
@@ -451,6 +498,10 @@ def shop_countries(*, shop: Shop) -> list[str]:
 def filter_in_words(*, shop: Shop, flt: AtRiskFilter) -> list[str]:
     """The filter as short phrases a marketer reads ("High or medium risk", "Bought in Kitchen")."""
     words: list[str] = []
+    if flt.buyers:
+        words.append("Likely buyers (every scored customer, active or lapsed)")
+    if flt.buy_min is not None or flt.buy_max is not None:
+        words.append(f"Chance of buying {_range(flt.buy_min, flt.buy_max, '%')}")
     if flt.bands:
         words.append(" or ".join(b for b in flt.bands).capitalize() + " risk")
     if flt.churn_min is not None or flt.churn_max is not None:

@@ -1,8 +1,11 @@
 """The likely-buyers list: who will order within the shop's horizon, likeliest first, with what to offer them.
 
 Built on the purchase rows of the current scoring run (every customer is scored for buying, active or not),
-read in the order of the `score_run_task_prob` index. A page is one query plus one count; the page's
-customers, their last orders and their top recommendations are read in bulk for its 50 rows only.
+read in the order of the `score_run_task_prob` index. The list takes the at-risk list's filter with `list=buyers`
+(predictions.filters: chance of buying, value, last order, category, brand, country, reviews, top N, a segment),
+matched by the same code (selectors.at_risk), so a segment saved from this page holds the customers it shows. A page
+is one query plus one count; the page's customers, their last orders and their top recommendations are read in
+bulk for its 50 rows only.
 """
 
 from __future__ import annotations
@@ -11,14 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
-from django.db.models import F, Max
+from django.db.models import Max
 
 from accounts.models import Shop
 from behavior.models import Customer, Order
-from predictions.models import CustomerScore, ScoringRun, Task
+from predictions.filters import AtRiskFilter
+from predictions.models import CustomerScore, ScoringRun
 
 from ..extensions import export_recommendations
-from .at_risk import PAGE_SIZE, _reference_time, scoring_run_current
+from .at_risk import PAGE_SIZE, _reference_time, matching_ordered, scoring_run_current
 from .dashboard import run_figures
 
 
@@ -46,18 +50,20 @@ class LikelyBuyersPage:
     run: ScoringRun | None
     rows: list[LikelyBuyerRow]
     page: Page | None
-    total: int  # customers scored for buying
-    expected_buyers: float  # the sum of their chances: how many are expected to order in the horizon
+    total: int  # customers scored for buying who match the filter
+    expected_buyers: float  # the sum of every scored customer's chance: how many are expected to order in the horizon
 
 
-def likely_buyers_page(*, shop: Shop, page: int | str | None = 1, per_page: int = PAGE_SIZE) -> LikelyBuyersPage:
-    """One page of the likely buyers, highest chance of buying first (a page out of range gives the last)."""
+def likely_buyers_page(*, shop: Shop, flt: AtRiskFilter | None = None, page: int | str | None = 1,
+                       per_page: int = PAGE_SIZE) -> LikelyBuyersPage:
+    """One page of the likely buyers matching `flt` (a filter of the buyers list; None: everybody), highest chance
+    of buying first unless the filter sorts otherwise (a page out of range gives the last)."""
+    flt = flt or AtRiskFilter(list="buyers", sort="purchase")
     run = scoring_run_current(shop=shop)
     if run is None:
         return LikelyBuyersPage(run=None, rows=[], page=None, total=0, expected_buyers=0.0)
-    scores = (CustomerScore.objects.filter(scoring_run=run, task=Task.PURCHASE)
-              .order_by(F("probability").desc(), "id")
-              .only("id", "customer_id", "probability", "expected_orders", "spend_12m", "reasons"))
+    scores = matching_ordered(shop=shop, run=run, flt=flt).only(
+        "id", "customer_id", "probability", "expected_orders", "spend_12m", "reasons")
     paginator = Paginator(scores, per_page)
     page_obj = paginator.get_page(page)
     figures = run_figures(shop=shop, runs=[run])

@@ -1,5 +1,6 @@
 """Saved segments: one segment, its live members, the segment list and a segment's page (size, preview,
-filter in words, planner data). Members are the at-risk list's rows matching the segment's filter."""
+filter in words, planner data). Members are the rows of the segment's list (the at-risk list; the likely buyers
+list for a filter with `list=buyers`) matching the segment's filter."""
 
 from __future__ import annotations
 
@@ -160,7 +161,8 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
                              problems=problems)
     qs = segment_queryset(shop=shop, segment=segment, run=run)
     rows = at_risk_rows(qs[:preview], run=run)
-    planner = [
+    # The planner weighs the chance of leaving against an offer's cost: a likely buyers segment has no such trade-off.
+    planner = [] if flt.buyers else [
         (round(p, 4), round(v, 2))
         for p, v in qs.order_by("-probability", "id").values_list("probability", "spend_12m")[:PLANNER_CAP]
     ]

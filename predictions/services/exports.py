@@ -1,6 +1,7 @@
 """A segment as CSV rows for a campaign tool: safe to open in a spreadsheet, personal data only when allowed.
 
-Each row holds the customer's id, email and name, chances of leaving and buying, risk band, revenue at risk,
+Each row holds the customer's id, email and name, chances of leaving and buying, risk band, revenue at risk (the
+three churn columns empty for a lapsed customer of a likely buyers segment, who is scored for buying only),
 reasons, their top 3 recommended products (id, title, page URL, picture URL each) and offer_id (the offer the
 current offer policy gives the customer, drawn and logged when the export runs: see the offers app). The
 export's column preset (`export_presets`: generic, Klaviyo, Mailchimp, Braze) names and orders the columns
@@ -34,6 +35,7 @@ from django.utils.text import slugify
 
 from accounts.jobs import job_progress
 from accounts.models import Job
+from behavior.models import Customer
 from ecomsight.csvsafe import neutralise
 from ecomsight.files import Removed, old_files_remove
 from predictions.extensions import export_offers, export_recommendations
@@ -80,23 +82,21 @@ def record_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[dict]]]:
     offers_for = export_offers(shop_id=shop_id)
     for start in range(0, len(plan.customer_ids), CHUNK):
         ids = plan.customer_ids[start:start + CHUNK]
-        scores = {
-            s.customer_id: s
-            for s in CustomerScore.objects.filter(shop_id=shop_id, scoring_run=plan.run, task=Task.CHURN,
-                                                  customer_id__in=ids).select_related("customer")
-        }
-        purchase = dict(
-            CustomerScore.objects.filter(shop_id=shop_id, scoring_run=plan.run, task=Task.PURCHASE,
-                                         customer_id__in=ids).values_list("customer_id", "probability")
-        )
+        churn = {s.customer_id: s for s in CustomerScore.objects.filter(
+            shop_id=shop_id, scoring_run=plan.run, task=Task.CHURN, customer_id__in=ids).select_related("customer")}
+        purchase = {customer_id: (probability, reasons) for customer_id, probability, reasons in CustomerScore.objects
+                    .filter(shop_id=shop_id, scoring_run=plan.run, task=Task.PURCHASE, customer_id__in=ids)
+                    .values_list("customer_id", "probability", "reasons")}
+        # A likely buyers segment holds lapsed customers too: scored for buying only (their churn columns empty).
+        lapsed = Customer.objects.in_bulk([i for i in ids if i in purchase and i not in churn])
         recs = top_recommendations(ids)
-        offers = offers_for([i for i in ids if i in scores])
+        offers = offers_for([i for i in ids if i in churn or i in lapsed])
         records = []
         for customer_id in ids:
-            score = scores.get(customer_id)
-            if score is None:  # scores replaced since the export was recorded: nothing to say about them
+            score = churn.get(customer_id)
+            customer = score.customer if score is not None else lapsed.get(customer_id)
+            if customer is None:  # scores replaced since the export was recorded: nothing to say about them
                 continue
-            customer = score.customer
             if plan.pseudonymised:
                 personal = {"email": "", "name": "", "first_name": "", "last_name": "",
                             "pseudonym": pseudonym(shop_id=shop_id, email=customer.email)}
@@ -104,15 +104,20 @@ def record_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[dict]]]:
                 first, last = name_split(customer.name)
                 personal = {"email": customer.email, "name": customer.name, "first_name": first, "last_name": last,
                             "pseudonym": ""}
-            at_risk = score.revenue_at_risk
-            if at_risk is None:
-                at_risk = score.probability * score.spend_12m
-            p_buy = purchase.get(customer_id)
+            at_risk = None
+            if score is not None:
+                at_risk = score.revenue_at_risk
+                if at_risk is None:
+                    at_risk = score.probability * score.spend_12m
+            p_buy, buy_reasons = purchase.get(customer_id, (None, None))
             top = recs.get(customer_id, [])
-            record = {"customer_id": customer.external_id, **personal, "churn_probability": round(score.probability, 4),
+            record = {"customer_id": customer.external_id, **personal,
+                      "churn_probability": round(score.probability, 4) if score is not None else "",
                       "purchase_probability": round(p_buy, 4) if p_buy is not None else "",
-                      "risk_band": score.risk_band, "revenue_at_risk": round(at_risk, 2),
-                      "reasons": "; ".join(score.reasons or []), "offer_id": offers.get(customer_id, "")}
+                      "risk_band": score.risk_band if score is not None else "",
+                      "revenue_at_risk": round(at_risk, 2) if at_risk is not None else "",
+                      "reasons": "; ".join((score.reasons if score is not None else buy_reasons) or []),
+                      "offer_id": offers.get(customer_id, "")}
             for i in range(RECS):
                 rec = top[i] if i < len(top) else _NO_REC
                 record.update({f"rec_{i + 1}_{part}": rec[part] for part in REC_PARTS})
