@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.permissions import role_required
-from accounts.selectors import shop_for_request
+from accounts.selectors import shop_for_request, user_has_role
 from ecomsight.errors import UserError
 from ecomsight.query import known_parameters
 
@@ -46,4 +46,6 @@ def review_page(request: HttpRequest) -> HttpResponse:
         "shop": shop, "filters": filters, "error": error, "summary": summary, "page": page, "query": query,
         "analysis": review_analysis_latest(shop=shop), "sentiments": SENTIMENTS,
         "aspects": [(a, ASPECT_LABELS[a]) for a in ASPECTS], "aspect_labels": ASPECT_LABELS,
+        # ROC AUC, log loss and Brier: for analysts; the statement says it in words for everyone.
+        "show_metrics": user_has_role(user=request.user, shop=shop, roles=["analyst"]),
     }, status=400 if error else 200)  # a filter it could not apply: said on the page, as the other lists do

@@ -123,8 +123,19 @@ def test_reviews_page_shows_the_statement_aspects_and_filtered_reviews(client, s
     page = client.get("/reviews/?product=P0&sentiment=negative")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "cross-validated" in html.lower() and "Most negative aspects" in html
+    assert "agreed with the star rating for" in html and "Most negative aspects" in html
+    assert "ROC AUC" not in html  # jargon for marketers: analysts see it
     shown = page.context["page"].object_list
     assert shown and all(r.product.external_id == "P0" and r.sentiment == "negative" for r in shown)
     refused = client.get("/reviews/?sentiment=angry")
     assert refused.status_code == 400 and "Unknown sentiment" in refused.content.decode()
+
+
+def test_reviews_page_shows_the_ranking_metrics_to_analysts_only(client, shop, stored):
+    from tests.accounts.factories import UserFactory
+
+    reviews_analyze(shop=shop, config=FAST)
+    client.force_login(UserFactory(role="analyst", shops=[shop]))
+    html = client.get("/reviews/").content.decode()
+    assert 'id="review-model-metrics"' in html and "ROC AUC" in html
+

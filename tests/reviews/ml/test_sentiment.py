@@ -99,3 +99,22 @@ def test_star_labels_are_weak_labels_with_three_as_neutral():
     ("配送が遅い", "ja"), ("12345", "")])
 def test_language_guess(text, language):
     assert language_guess(text) == language
+
+
+def test_reported_agreement_is_measured_on_reviews_the_model_had_not_seen_not_its_training_data():
+    """The Reviews page read "accuracy 100.0 %": a figure measured on the reviews a model was trained on would say
+    that of stars drawn at random too (C=10 memorises them). Held out, random stars agree about half the time."""
+    rng = np.random.RandomState(1)
+    words = [f"w{i}x" for i in range(400)]
+    frame = pd.DataFrame({"text": [" ".join(rng.choice(words, 6)) for _ in range(300)],
+                          "rating": rng.choice([1.0, 5.0], 300), "language": "en"})
+    result = sentiment_fit_score(frame, config=FAST)
+    assert result.method == "model" and result.metrics["cv"]["accuracy"] < 0.65
+    assert "trained without it" in result.statement and "agreed with the star rating for" in result.statement
+    assert "ROC AUC" not in result.statement and "give their stars away" not in result.statement
+
+
+def test_near_perfect_agreement_says_the_words_give_the_stars_away():
+    result = sentiment_fit_score(reviews(240), config=FAST)
+    assert result.metrics["cv"]["accuracy"] >= 0.98  # the templated test reviews are trivially separable
+    assert "agreed with the star rating for" in result.statement and "give their stars away" in result.statement
