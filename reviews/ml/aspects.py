@@ -7,7 +7,12 @@ shop's own reviews add to them; and the themes of the shop's negative reviews.
   the seeds assign to that aspect use it at least `min_lift` times more often than the shop's reviews do, in
   at least `min_reviews` of them ("courier" next to "delivery", "快递" next to "物流").
 - Themes: the terms most typical of the shop's negative reviews against its positive ones (smoothed
-  log-odds), whatever aspect they belong to; they show what the data itself complains about.
+  log-odds), whatever aspect they belong to; they show what the data itself complains about. Terms are words
+  and two-word phrases of one clause ("poor quality", "customer service"); filler is left out: scikit-learn's
+  English stop words ("not", "two", "again"), the words of the VADER sentiment lexicon, which say how
+  the customer feels, not about what ("disappointed", "avoid" — they may still stand in a phrase beside a
+  word that names the topic: "poor quality"), and a few words every review uses (REVIEW_FILLER: "took",
+  "buying"). Other spaced languages have no stop-word list installed: their themes are not filtered.
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 ASPECTS = ("delivery", "quality", "price", "size_fit", "packaging", "customer_service")
 # Learned words (not CJK runs) shorter than this are not learned: they are function words more often than not.
@@ -84,6 +91,14 @@ SEEDS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+_TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
+# Where a review's clauses end: sentence punctuation (Latin and CJK), and the words that turn a review around.
+_CLAUSE_BREAK = re.compile(r"[.!?;:\n。！？；]+|\b(?:but|however|although|though|aber|doch|mais|pero|sino|ma|però)\b"
+                           r"|但是|可是|不过|但|でも|しかし|けど", re.IGNORECASE)
+# Words reviews use whatever they are about, that neither the stop-word list nor the sentiment lexicon holds.
+REVIEW_FILLER = frozenset({"took", "take", "takes", "buy", "buying", "bought", "purchase", "purchased", "order",
+                           "ordered", "product", "item", "items", "got", "get", "gets", "came", "really", "just",
+                           "thing", "things", "ever", "still", "also", "will", "did", "does", "say"})
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]+")
 
 
@@ -172,7 +187,8 @@ def aspects_find(texts: list[str], languages: list[str], *, labels: np.ndarray |
                 scored.append((lift * np.log1p(count), term))
         learned[aspect] = [term for _, term in sorted(scored, reverse=True)[:config.max_learned]]
     found = _match(texts, languages, learned)
-    themes = _themes(terms, None if labels is None else np.asarray(labels, dtype=float)[sample], config)
+    themes = _themes([texts[i] for i in sample], [languages[i] for i in sample],
+                     None if labels is None else np.asarray(labels, dtype=float)[sample], config)
     return AspectResult(aspects=found, learned=learned, themes=themes)
 
 
@@ -198,9 +214,46 @@ def _match(texts: list[str], languages: list[str], learned: dict[str, list[str]]
     return out
 
 
-def _themes(terms: list[set[str]], labels: np.ndarray | None, config: AspectConfig) -> list[str]:
+def clauses(text: str) -> list[str]:
+    """The clauses of a review: split at sentence punctuation and at "but" (and its kin in the seed languages),
+    stripped, empty ones dropped. "Fits perfectly, but box arrived crushed." → ["Fits perfectly,", "box arrived
+    crushed"]."""
+    return [part.strip(" ,") for part in _CLAUSE_BREAK.split(text or "") if part.strip(" ,")]
+
+
+@cache
+def _sentiment_words() -> frozenset[str]:
+    """The single words of the VADER lexicon (the pinned vaderSentiment package's), lower-case."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return frozenset(w for w in SentimentIntensityAnalyzer().lexicon if w.isalpha())
+
+
+def theme_terms(text: str, language: str) -> set[str]:
+    """The terms a review may add to the themes: CJK runs as `review_terms`; in other languages the words of 3
+    letters or more that are neither stop words, sentiment words nor review filler, and the two-word phrases of
+    one clause made of no stop or filler word and holding at least one such content word ("poor quality",
+    "customer service", "box arrived"; not "not buying", "took two")."""
+    if language in CJK:
+        return review_terms(text, language)
+    stop = ENGLISH_STOP_WORDS | REVIEW_FILLER
+    feeling = _sentiment_words()
+    out: set[str] = set()
+    for clause in clauses(text.lower()):
+        tokens = _TOKEN.findall(clause)
+        content = [len(t) >= 3 and t not in stop and t not in feeling for t in tokens]
+        out.update(t for t, keep in zip(tokens, content, strict=True) if keep)
+        for i in range(len(tokens) - 1):
+            a, b = tokens[i], tokens[i + 1]
+            if (content[i] or content[i + 1]) and a not in stop and b not in stop and min(len(a), len(b)) >= 3:
+                out.add(f"{a} {b}")
+    return out
+
+
+def _themes(texts: list[str], languages: list[str], labels: np.ndarray | None, config: AspectConfig) -> list[str]:
     if labels is None:
         return []
+    terms = [theme_terms(text or "", language) for text, language in zip(texts, languages, strict=True)]
     negative = Counter(t for review, y in zip(terms, labels, strict=True) if y == 0 for t in review)
     positive = Counter(t for review, y in zip(terms, labels, strict=True) if y == 1 for t in review)
     n_neg, n_pos = max(int((labels == 0).sum()), 1), max(int((labels == 1).sum()), 1)
@@ -209,12 +262,21 @@ def _themes(terms: list[set[str]], labels: np.ndarray | None, config: AspectConf
         if count < config.min_reviews:
             continue
         odds = np.log((count + 1) / (n_neg + 2)) - np.log((positive[term] + 1) / (n_pos + 2))
-        scored.append((odds * np.log1p(count), term))
+        scored.append((odds * np.log1p(count), term.count(" "), term))  # a phrase wins a tie with its word
     chosen: list[str] = []
-    for _, term in sorted(scored, reverse=True):
-        if any(term in kept or kept in term for kept in chosen):  # "送货慢" and "货慢": keep one
+    for _, _, term in sorted(scored, reverse=True):
+        if any(_overlaps(term, kept) for kept in chosen):  # "送货慢" and "货慢", "quality" and "poor quality": one
             continue
         chosen.append(term)
         if len(chosen) == config.themes:
             break
     return chosen
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Whether one term holds the other: a CJK run inside another, or a word of a phrase ("late" is in "delivery
+    late", not in "translate")."""
+    if " " not in a and " " not in b and (_CJK_RUN.fullmatch(a) or _CJK_RUN.fullmatch(b)):
+        return a in b or b in a
+    words_a, words_b = set(a.split()), set(b.split())
+    return words_a <= words_b or words_b <= words_a

@@ -1,8 +1,9 @@
 """reviews.ml.aspects: seeds per language, terms learned from the shop, negative themes."""
 
 import numpy as np
+import pytest
 
-from reviews.ml.aspects import AspectConfig, aspects_find
+from reviews.ml.aspects import AspectConfig, aspects_find, clauses
 
 
 def test_seed_keywords_find_aspects_in_english_and_chinese_without_spaces():
@@ -40,7 +41,34 @@ def test_themes_are_terms_typical_of_negative_reviews():
     texts = ["battery died fast"] * 10 + ["great screen"] * 10 + ["battery fine, great screen"] * 2
     labels = np.array([0] * 10 + [1] * 12, dtype=float)
     result = aspects_find(texts, ["en"] * len(texts), labels=labels)
-    assert result.themes[0] in {"died", "fast"} and "great" not in result.themes
+    assert result.themes[0] in {"fast", "battery died", "died fast"} and "great" not in result.themes
+    assert "died" not in result.themes  # a sentiment word alone says how, not what about
+
+
+def test_themes_name_topics_not_filler_or_feeling_words():
+    """The demo's themes read "not, disappointed, two, took…": stop words, sentiment words and review filler
+    were typical of negative reviews too. The topics they complain about must come out instead."""
+    negative = ([f"Took two weeks to arrive, the delivery was late. Disappointed. Order {i}" for i in range(12)]
+                + [f"Not the right size, too small. Not buying again. Order {i}" for i in range(10)]
+                + [f"Poor quality, not happy. Order {i}" for i in range(8)])
+    positive = [f"Great colour, arrived quickly. Very happy. Order {i}" for i in range(30)]
+    texts = negative + positive
+    labels = np.array([0] * len(negative) + [1] * len(positive), dtype=float)
+    themes = aspects_find(texts, ["en"] * len(texts), labels=labels).themes
+    words = {w for theme in themes for w in theme.split()}
+    assert not words & {"not", "two", "took", "disappointed", "buying", "again", "happy", "order"}, themes
+    assert "delivery" in words and "size" in words and "poor quality" in themes, themes
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Fits perfectly, but box arrived crushed. Disappointed.", ["Fits perfectly", "box arrived crushed",
+                                                                 "Disappointed"]),
+    ("Passt perfekt, aber Verpackung beschädigt", ["Passt perfekt", "Verpackung beschädigt"]),
+    ("尺码合适，但是包装破损", ["尺码合适，", "包装破损"]),
+    ("Butter-soft leather", ["Butter-soft leather"]),  # "but" inside a word is no clause break
+])
+def test_clauses_split_at_sentence_ends_and_but(text, expected):
+    assert clauses(text) == expected
 
 
 def test_aspects_read_as_words_on_pages():
@@ -48,3 +76,4 @@ def test_aspects_read_as_words_on_pages():
 
     assert aspect_words(["size_fit", "customer_service"]) == "Size / fit, Customer service"
     assert aspect_words([]) == ""
+
