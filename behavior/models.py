@@ -197,6 +197,9 @@ class Review(models.Model):
     positive_probability = models.FloatField(null=True, blank=True)
     negative_probability = models.FloatField(null=True, blank=True)
     aspects = models.JSONField(default=list, blank=True)
+    # Each aspect's own sentiment where the review speaks of it in some clauses only ("Fits perfectly, but box
+    # arrived crushed": {"size_fit": "positive", "packaging": "negative"}); an aspect absent takes `sentiment`.
+    aspect_sentiments = models.JSONField(default=dict, db_default={}, blank=True)  # db_default: raw INSERTs
     analyzed_at = models.DateTimeField(null=True, blank=True)
     imported_at = models.DateTimeField(auto_now_add=True)
 

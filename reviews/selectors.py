@@ -103,10 +103,11 @@ def review_summary(*, reviews: QuerySet, quotes: int = 3) -> ReviewSummary:
     aspects = []
     for aspect in ASPECTS:
         mentioned = reviews.filter(aspects__contains=[aspect])
-        counts = mentioned.order_by().aggregate(n=Count("id"), negative=Count("id", filter=Q(sentiment="negative")))
+        negative = aspect_negative_q(aspect)
+        counts = mentioned.order_by().aggregate(n=Count("id"), negative=Count("id", filter=negative))
         if not counts["n"]:
             continue
-        examples = tuple(_quote(r.title, r.text) for r in mentioned.filter(sentiment="negative")
+        examples = tuple(_quote(r.title, r.text) for r in mentioned.filter(negative)
                          .order_by("positive_probability", "-created_at")[:quotes])
         aspects.append(AspectSummary(aspect=aspect, label=ASPECT_LABELS[aspect], mentions=counts["n"],
                                      negative=counts["negative"],
@@ -114,6 +115,13 @@ def review_summary(*, reviews: QuerySet, quotes: int = 3) -> ReviewSummary:
     aspects.sort(key=lambda a: (-a.negative_share, -a.mentions))
     return ReviewSummary(total=sum(by_sentiment.values()) + reviews.filter(sentiment="").count(),
                          by_sentiment=by_sentiment, months=months, aspects=aspects)
+
+
+def aspect_negative_q(aspect: str) -> Q:
+    """Reviews negative about `aspect`: its own sentiment where the review judged it apart (`aspect_sentiments`,
+    the clauses that mention it), else the review's."""
+    own = {f"aspect_sentiments__{aspect}": "negative"}
+    return Q(**own) | (~Q(aspect_sentiments__has_key=aspect) & Q(sentiment="negative"))
 
 
 def _quote(title: str, text: str, limit: int = 240) -> str:

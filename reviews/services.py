@@ -31,6 +31,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -43,7 +44,7 @@ from ecomsight.csvsafe import neutralise
 from ecomsight.db import bulk_insert
 from ecomsight.errors import UserError
 
-from .ml.aspects import AspectConfig, aspects_find, aspects_match
+from .ml.aspects import AspectConfig, aspect_clauses, aspects_find, aspects_match
 from .ml.sentiment import (
     SentimentConfig,
     SentimentModel,
@@ -111,9 +112,13 @@ def reviews_analyze(*, shop: Shop, config: SentimentConfig = SentimentConfig(),
         run_key = f"{timezone.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         artifact = str(artifact_write(artifact_folder(shop_slug=shop.slug, task="sentiment", run_key=run_key,
                                                       algorithm="sentiment"), result.model.save))
+    say("judging each aspect on the clauses that mention it")
+    judged = _aspect_sentiments(texts, list(result.language), aspects.aspects, aspects.learned, result.sentiment,
+                                model=result.model, config=config)
     say("writing the verdicts onto the reviews")
     with transaction.atomic():
-        count = _scores_write(frame["id"].to_numpy(), result, aspects.aspects, given=frame["language"].to_numpy())
+        count = _scores_write(frame["id"].to_numpy(), result, aspects.aspects, judged,
+                              given=frame["language"].to_numpy())
         analysis = ReviewAnalysis.objects.create(
             shop=shop, method=result.method, reviews=count, metrics=result.metrics, statement=result.statement,
             learned_terms=aspects.learned, themes=aspects.themes, seconds=time.monotonic() - started,
@@ -148,8 +153,11 @@ def reviews_score_new(*, shop: Shop, config: SentimentConfig = SentimentConfig()
             result = sentiment_score(frame, model, config=config, scorer=scorer)
             texts = (frame["title"] + " " + frame["text"]).str.strip().tolist()
             aspects = aspects_match(texts, list(result.language), analysis.learned_terms or {})
+            judged = _aspect_sentiments(texts, list(result.language), aspects, analysis.learned_terms or {},
+                                        result.sentiment, model=model, config=config, scorer=scorer)
             with transaction.atomic():
-                done += _scores_write(frame["id"].to_numpy(), result, aspects, given=frame["language"].to_numpy())
+                done += _scores_write(frame["id"].to_numpy(), result, aspects, judged,
+                                      given=frame["language"].to_numpy())
             after = int(frame["id"].iloc[-1])
     if done:
         logger.info("scored %d new reviews of %s with analysis %d", done, shop.slug, analysis.pk)
@@ -222,21 +230,42 @@ def reviews_nightly(*, shop: Shop) -> dict:
     return {"retrained": "", "reviews": reviews_score_new(shop=shop)}
 
 
-def _scores_write(ids: np.ndarray, result, aspects: list[list[str]], *, given: np.ndarray) -> int:
+def _aspect_sentiments(texts: list[str], languages: list[str], aspects: list[list[str]], learned: dict,
+                       sentiment: np.ndarray, *, model: SentimentModel | None, config: SentimentConfig,
+                       scorer: SentimentScorer | None = None) -> list[dict[str, str]]:
+    """Per review, the sentiment of each aspect that only some of its clauses mention, read from those clauses
+    alone by the same model (or lexicon) as the reviews, without stars: "Fits perfectly, but box arrived crushed"
+    is positive on size / fit and negative on packaging whatever its stars. A clause it cannot judge (another
+    language under the lexicon) takes the review's sentiment."""
+    spans = aspect_clauses(texts, languages, aspects, learned)
+    keys = [(i, aspect) for i, found in enumerate(spans) for aspect in found]
+    out: list[dict[str, str]] = [{} for _ in texts]
+    if not keys:
+        return out
+    clauses = pd.DataFrame({"title": "", "text": [spans[i][a] for i, a in keys], "rating": np.nan,
+                            "language": [languages[i] for i, _ in keys]})
+    verdicts = sentiment_score(clauses, model, config=config, scorer=scorer).sentiment
+    for (i, aspect), verdict in zip(keys, verdicts, strict=True):
+        out[i][aspect] = verdict or sentiment[i]
+    return out
+
+
+def _scores_write(ids: np.ndarray, result, aspects: list[list[str]], judged: list[dict[str, str]], *,
+                  given: np.ndarray) -> int:
     now = timezone.now()
     probability = result.positive_probability
     language = np.where(given == "", result.language, given)
     rows = ((int(i), s, None if np.isnan(p) else round(float(p), 4), None if np.isnan(p) else round(1 - float(p), 4),
-             json.dumps(a), lang[:16])
-            for i, s, p, a, lang in zip(ids, result.sentiment, probability, aspects, language, strict=True))
+             json.dumps(a), json.dumps(j), lang[:16])
+            for i, s, p, a, j, lang in zip(ids, result.sentiment, probability, aspects, judged, language, strict=True))
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE {_SCORES} (id bigint, sentiment text, positive double precision, "
-                       "negative double precision, aspects jsonb, language text) ON COMMIT DROP")
-        bulk_insert(_SCORES, ("id", "sentiment", "positive", "negative", "aspects", "language"), rows)
+                       "negative double precision, aspects jsonb, judged jsonb, language text) ON COMMIT DROP")
+        bulk_insert(_SCORES, ("id", "sentiment", "positive", "negative", "aspects", "judged", "language"), rows)
         cursor.execute(
             f"UPDATE behavior_review r SET sentiment = s.sentiment, positive_probability = s.positive, "
-            f"negative_probability = s.negative, aspects = s.aspects, language = s.language, analyzed_at = %s "
-            f"FROM {_SCORES} s WHERE r.id = s.id", [now])
+            f"negative_probability = s.negative, aspects = s.aspects, aspect_sentiments = s.judged, "
+            f"language = s.language, analyzed_at = %s FROM {_SCORES} s WHERE r.id = s.id", [now])
         count = cursor.rowcount
         cursor.execute(f"DROP TABLE {_SCORES}")
     return count

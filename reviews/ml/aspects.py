@@ -1,5 +1,6 @@
 """Aspects: which part of the experience a review is about, from seed keywords per language and terms the
-shop's own reviews add to them; and the themes of the shop's negative reviews.
+shop's own reviews add to them; the clauses that mention each (so an aspect is judged on what the review says
+of it, not on the whole review); and the themes of the shop's negative reviews.
 
 - Seeds: a short list per aspect and language (English, German, French, Spanish, Italian, Chinese, Japanese).
   Languages written without spaces match by substring, the others by whole word (prefixes for inflection).
@@ -196,6 +197,30 @@ def aspects_match(texts: list[str], languages: list[str], learned: dict[str, lis
     """Aspects of each review from the seeds and terms learned before (`AspectResult.learned` of an analysis):
     reviews arriving after it, without learning again."""
     return _match(texts, _seed_languages(languages), learned)
+
+
+def aspect_clauses(texts: list[str], languages: list[str], aspects: list[list[str]],
+                   learned: dict[str, list[str]]) -> list[dict[str, str]]:
+    """Per review, the clauses (see `clauses`) that mention each of its `aspects`, joined: only for aspects that
+    some of the review's clauses do not mention ("Fits perfectly, but box arrived crushed": size / fit → "Fits
+    perfectly", packaging → "box arrived crushed"). An aspect left out is about the whole review, which then
+    judges it; an aspect none of the clauses finds alone (a seed split by a break) is left out too."""
+    languages = _seed_languages(languages)
+    cache: dict[str, dict[str, re.Pattern]] = {}
+    out: list[dict[str, str]] = []
+    for text, language, found in zip(texts, languages, aspects, strict=True):
+        parts = clauses(text or "")
+        spans: dict[str, str] = {}
+        if len(parts) > 1 and found:
+            patterns = cache.get(language)
+            if patterns is None:
+                patterns = cache[language] = _patterns(language, learned)
+            for aspect in found:
+                mentioning = [part for part in parts if patterns[aspect].search(part)]
+                if 0 < len(mentioning) < len(parts):
+                    spans[aspect] = ". ".join(mentioning)
+        out.append(spans)
+    return out
 
 
 def _seed_languages(languages: list[str]) -> list[str]:

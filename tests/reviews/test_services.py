@@ -139,3 +139,19 @@ def test_reviews_page_shows_the_ranking_metrics_to_analysts_only(client, shop, s
     html = client.get("/reviews/").content.decode()
     assert 'id="review-model-metrics"' in html and "ROC AUC" in html
 
+
+def test_an_aspect_is_judged_on_its_own_clause_so_a_mixed_review_is_not_negative_on_fit(shop, stored):
+    """"Size / fit 100 % negative" was illustrated by "Fits perfectly, but box arrived crushed": every aspect took
+    the whole review's sentiment."""
+    product = Product.objects.get(shop=shop, external_id="P0")
+    mixed = Review.objects.create(shop=shop, external_id="MIXED", product=product, rating=1, created_at=NOW,
+                                  text="Fits perfectly, but box arrived crushed and damaged")
+    reviews_analyze(shop=shop, config=FAST)
+    mixed.refresh_from_db()
+    assert mixed.sentiment == "negative"  # its stars
+    assert mixed.aspect_sentiments["size_fit"] == "positive" and mixed.aspect_sentiments["packaging"] == "negative"
+    summary = review_summary(reviews=review_list(shop=shop, aspect="size_fit"))
+    fit = next(a for a in summary.aspects if a.aspect == "size_fit")
+    assert not any("box arrived crushed" in q for q in fit.quotes)
+    negative_fit = Review.objects.filter(shop=shop, aspects__contains=["size_fit"], sentiment="negative").count()
+    assert fit.negative == negative_fit - 1  # the mixed review no longer counts against size / fit

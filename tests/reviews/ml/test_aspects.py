@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from reviews.ml.aspects import AspectConfig, aspects_find, clauses
+from reviews.ml.aspects import AspectConfig, aspect_clauses, aspects_find, clauses
 
 
 def test_seed_keywords_find_aspects_in_english_and_chinese_without_spaces():
@@ -77,3 +77,11 @@ def test_aspects_read_as_words_on_pages():
     assert aspect_words(["size_fit", "customer_service"]) == "Size / fit, Customer service"
     assert aspect_words([]) == ""
 
+
+def test_an_aspect_is_given_the_clauses_that_mention_it_not_the_whole_review():
+    """A browser review found "Size / fit 100 % negative" illustrated by "Fits perfectly, but box arrived crushed"."""
+    texts = ["Fits perfectly, but box arrived crushed. Disappointed.", "Too small, does not fit", "Poor quality"]
+    found = aspects_find(texts, ["en"] * 3)
+    spans = aspect_clauses(texts, ["en"] * 3, found.aspects, found.learned)
+    assert spans[0]["size_fit"] == "Fits perfectly" and spans[0]["packaging"] == "box arrived crushed"
+    assert spans[1] == {} and spans[2] == {}  # one clause: the review judges its aspects
