@@ -16,6 +16,7 @@ from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 from ecomsight.query import known_parameters
 
+from .charts import forecast_chart
 from .ml.series import LEVELS, MEASURES
 from .models import Alert, AlertWebhook, CustomerFlag, MonitorMute
 from .selectors import (
@@ -28,38 +29,10 @@ from .selectors import (
 from .services.alerts import alert_acknowledge, monitor_mute, monitor_unmute
 from .services.webhooks import alert_webhook_remove, alert_webhook_set
 
-W, H = 720, 220
-
 
 def _choice(request: HttpRequest, name: str, options, default: str) -> str:
     value = request.GET.get(name, default)
     return value if value in options else default
-
-
-def _chart(history: pd.DataFrame, values: list) -> dict | None:
-    """SVG coordinates: the history line, the forecast line and its 80 % and 95 % bands."""
-    points = [(d, float(v)) for d, v in zip(history["date"], history["value"], strict=True)]
-    fut = [(v.date, v.point, v.lo80, v.hi80, v.lo95, v.hi95) for v in values]
-    if not points and not fut:
-        return None
-    top = max([p[1] for p in points] + [f[5] if f[5] is not None else f[1] for f in fut] + [1.0])
-    n = len(points) + len(fut)
-
-    def xy(i: int, v: float) -> str:
-        return f"{i * W / max(n - 1, 1):.1f},{H - 6 - (H - 12) * max(v, 0) / top:.1f}"
-
-    hist = " ".join(xy(i, v) for i, (_, v) in enumerate(points))
-    off = len(points)
-    line = " ".join(xy(off + j, f[1]) for j, f in enumerate(fut))
-    bands = {}
-    for name, lo_i, hi_i in (("band95", 4, 5), ("band80", 2, 3)):
-        if fut and fut[0][lo_i] is not None:
-            upper = [xy(off + j, f[hi_i]) for j, f in enumerate(fut)]
-            lower = [xy(off + j, f[lo_i]) for j, f in reversed(list(enumerate(fut)))]
-            bands[name] = " ".join(upper + lower)
-    return {"width": W, "height": H, "history": hist, "forecast": line, **bands, "top": top,
-            "first": points[0][0] if points else fut[0][0], "cut": points[-1][0] if points else None,
-            "last": fut[-1][0] if fut else points[-1][0]}
 
 
 @role_required("marketer")
@@ -80,7 +53,8 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
         history = history_series_frame(run=run, level=level, measure=measure, freq=freq, key=key) if key else \
             pd.DataFrame(columns=["date", "value"])
         info = run.summary.get("levels", {}).get(level, {}).get(measure, {}).get(freq)
-        context.update({"keys": keys, "key": key, "values": values, "chart": _chart(history, values), "info": info,
+        chart = forecast_chart(history, values, measure=measure, freq=freq, currency=shop.currency)
+        context.update({"keys": keys, "key": key, "values": values, "chart": chart, "info": info,
                         "total": sum(v.point for v in values), "skipped": run.summary.get("skipped", []),
                         # The bins' days: a 30-day horizon is 5 whole weeks on the weekly page (35 days).
                         "span_days": len(values) * (7 if freq == "week" else 1)})

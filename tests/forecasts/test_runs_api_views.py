@@ -126,6 +126,15 @@ def test_forecast_page_chart_csv_and_dashboard_card(client, forecast_run, shop):
     text = page.content.decode()
     assert "off by" in text and "<polygon" in text and "Download CSV" in text
     assert "this model's forecast was off by" in text
+    # The chart has axes (a browser review found neither dates nor values): the unit, value ticks from zero up
+    # to above the highest band, and dates from the history's first week to the forecast's last.
+    chart = page.context["chart"]
+    assert "Orders per week" in text and 'class="fc-chart-y"' in text and 'class="fc-chart-x"' in text
+    assert chart.y_ticks[-1].label == "0" and float(chart.y_ticks[0].label.replace(",", "")) >= max(
+        v.hi95 for v in page.context["values"])
+    assert all(f">{t.label}</span>" in text for t in chart.y_ticks + chart.x_ticks)
+    assert chart.x_ticks[-1].label.startswith(f"{chart.last.day} {chart.last:%b}")
+    assert "Revenue per week (EUR)" in client.get("/forecasts/?measure=revenue").content.decode()
     # A country's page shows its level's validation error, and says so (a browser review read "off by 32 %" on
     # every country as each one's own).
     country = client.get("/forecasts/?level=country&measure=orders&freq=week&key=FR").content.decode()
