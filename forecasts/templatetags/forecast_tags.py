@@ -7,6 +7,22 @@ from ..selectors import forecast_run_in_progress, forecast_run_latest, forecast_
 
 register = template.Library()
 
+# What each forecasting model is, in a marketer's words, read after "forecast by" (the technical name stays beside
+# it, for analysts). The names are those of forecasts.ml: the JSON of `forecast_backtest`, the API and the CSV
+# keep them.
+MODEL_WORDS = {
+    "naive": "the latest figure, carried forward",
+    "seasonal_naive": "the same period of the last season, repeated",
+    "auto_ets": "exponential smoothing (level, trend and season)",
+    "auto_arima": "a statistical time-series model",
+    "auto_theta": "a smoothed trend",
+    "croston": "an intermittent-demand method (for items that sell now and then)",
+    "adida": "an intermittent-demand method (sales summed over longer periods)",
+    "lightgbm": "a machine-learning model over all series",
+    "customer": "a forecast built from each customer's expected orders",
+    "ensemble": "the average of three: exponential smoothing, a smoothed trend and the customers' expected orders",
+}
+
 
 @register.inclusion_tag("forecasts/_dashboard_card.html")
 def forecast_card(shop):
@@ -28,6 +44,12 @@ def forecast_card(shop):
     return {"run": run, "totals": totals, "info": info, "shop": shop, "span_days": span_days,
             "in_progress": forecast_run_in_progress(shop_id=shop.pk) if run is None else None,
             "open_alerts": Alert.objects.filter(shop=shop, status=Alert.Status.OPEN).count()}
+
+
+@register.filter
+def model_words(name: str) -> str:
+    """A model's name in plain words ("a machine-learning model over all series" for lightgbm)."""
+    return MODEL_WORDS.get(name, name)
 
 
 @register.filter

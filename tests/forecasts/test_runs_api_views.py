@@ -8,12 +8,15 @@ import numpy as np
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.utils.html import escape
 
 from accounts.tokens import api_token_create
 from behavior.models import Customer, Order
+from forecasts.ml.selection import DEFAULT_MODELS
 from forecasts.models import Alert, ForecastValue, MonitorMute
 from forecasts.services.alerts import alerts_notify, alerts_save, anomalies_detect
 from forecasts.services.runs import forecast_run_create
+from forecasts.templatetags.forecast_tags import MODEL_WORDS
 from tests.accounts.factories import UserFactory
 from tests.api.conftest import bearer
 
@@ -135,6 +138,11 @@ def test_forecast_page_chart_csv_and_dashboard_card(client, forecast_run, shop):
     assert all(f">{t.label}</span>" in text for t in chart.y_ticks + chart.x_ticks)
     assert chart.x_ticks[-1].label.startswith(f"{chart.last.day} {chart.last:%b}")
     assert "Revenue per week (EUR)" in client.get("/forecasts/?measure=revenue").content.decode()
+    # The model is named in a marketer's words, the technical name kept small beside it (a browser review found
+    # "forecast by auto_ets"); the JSON and CSV keep the names.
+    champion = forecast_run.summary["levels"]["shop"]["orders"]["week"]["champion"]
+    assert f'forecast by <strong title="Model: {champion}">{escape(MODEL_WORDS[champion])}</strong>' in text
+    assert f"<strong>{champion}</strong>" not in text
     # A country's page shows its level's validation error, and says so (a browser review read "off by 32 %" on
     # every country as each one's own).
     country = client.get("/forecasts/?level=country&measure=orders&freq=week&key=FR").content.decode()
@@ -142,6 +150,11 @@ def test_forecast_page_chart_csv_and_dashboard_card(client, forecast_run, shop):
     csv_rows = client.get("/forecasts/forecast.csv?level=country&measure=orders").content.decode().strip().split("\n")
     assert csv_rows[0].startswith("level,key,measure") and len(csv_rows) == 1 + 3 * 4
     assert "Forecast" in client.get("/").content.decode()
+
+
+def test_every_forecasting_model_has_words_for_the_forecast_page():
+    """A model added without words would show its technical name to marketers again."""
+    assert set(DEFAULT_MODELS) <= set(MODEL_WORDS)
 
 
 @pytest.mark.django_db
