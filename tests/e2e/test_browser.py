@@ -184,3 +184,43 @@ def test_analyst_uploads_a_csv_maps_its_columns_and_sees_the_import_finish(
     Job.objects.filter(pk=running.pk).update(status=Job.Status.SUCCEEDED, progress_done=4, message="scored 12")
     wait_for(lambda: browser.find_element(By.ID, "job-status").text == "Succeeded", "the job page to update itself")
     assert "scored 12" in browser.page_source
+
+
+def seed_forecast(shop, *, measure: str = "revenue"):
+    """A stored weekly forecast of the shop: a year of history, 13 weeks ahead with wide revenue-sized bands."""
+    from forecasts.models import ForecastRun, ForecastValue
+
+    cutoff = dt.date(2024, 12, 29)
+    run = ForecastRun.objects.create(shop=shop, cutoff=cutoff, horizon_days=91, status=ForecastRun.Status.DONE,
+                                     summary={"levels": {"shop": {measure: {"week": {
+                                         "champion": "auto_ets", "series": 1, "validation_wape_pct": 12.0}}}},
+                                         "skipped": []})
+    rows = [ForecastValue(run=run, level="shop", key="shop", measure=measure, freq="week", model="actual",
+                          date=cutoff - dt.timedelta(weeks=k), point=120_000 + 900 * k, is_actual=True)
+            for k in range(52)]
+    rows += [ForecastValue(run=run, level="shop", key="shop", measure=measure, freq="week", model="auto_ets",
+                           date=cutoff + dt.timedelta(weeks=k), point=125_000, lo80=101_234, hi80=148_765,
+                           lo95=88_888, hi95=161_111) for k in range(1, 14)]
+    ForecastValue.objects.bulk_create(rows)
+    return run
+
+
+def test_the_forecast_table_reads_on_a_phone_with_its_bands_in_view(browser, live_server, login, shot, shop):
+    """A browser review at 390 px found the band column cut off (the table scrolled sideways inside its card)."""
+    from selenium.webdriver.common.by import By
+
+    seed_forecast(shop)
+    UserFactory(username="mia", role="marketer", shops=[shop])
+    login("mia")
+    browser.set_window_size(*PHONE)
+    browser.get(f"{live_server.url}/forecasts/?measure=revenue")
+    shot("forecast-phone", PHONE, full=True)
+    width = browser.execute_script("return document.documentElement.clientWidth")
+    cells = browser.find_elements(By.CSS_SELECTOR, "table.table td")
+    assert len(cells) == 13 * 4
+    for cell in cells:
+        rect = cell.rect
+        assert cell.is_displayed() and 0 <= rect["x"] and rect["x"] + rect["width"] <= width + 1, cell.text
+    # Each figure keeps its label on the card (the header row is hidden on a phone).
+    band = browser.find_elements(By.CSS_SELECTOR, '.forecast-table td[data-label="80 % band"]')[0]
+    assert "101,234 – 148,765" in band.text

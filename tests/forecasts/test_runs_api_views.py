@@ -143,6 +143,8 @@ def test_forecast_page_chart_csv_and_dashboard_card(client, forecast_run, shop):
     champion = forecast_run.summary["levels"]["shop"]["orders"]["week"]["champion"]
     assert f'forecast by <strong title="Model: {champion}">{escape(MODEL_WORDS[champion])}</strong>' in text
     assert f"<strong>{champion}</strong>" not in text
+    # On a phone the table's rows are cards, each figure with its label (the band column was cut off at 390 px).
+    assert 'class="table rows-as-cards forecast-table"' in text and 'data-label="80 % band"' in text
     # A country's page shows its level's validation error, and says so (a browser review read "off by 32 %" on
     # every country as each one's own).
     country = client.get("/forecasts/?level=country&measure=orders&freq=week&key=FR").content.decode()
