@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
-from accounts.selectors import shop_for_request, user_role
+from accounts.selectors import role_allows, shop_for_request, user_role
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 from ecomsight.query import known_parameters
@@ -88,9 +88,12 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     alerts = Alert.objects.filter(shop=shop).order_by("status", "-start")[:200]
     mutes = MonitorMute.objects.filter(shop=shop).order_by("metric", "segment")
     flags = CustomerFlag.objects.filter(shop=shop).select_related("customer")[:200]
-    is_admin = user_role(user=request.user, shop=shop) == "admin"
+    role = user_role(user=request.user, shop=shop)
+    is_admin = role == "admin"
     return render(request, "forecasts/alerts.html", {
         "shop": shop, "alerts": alerts, "mutes": mutes, "flags": flags, "is_admin": is_admin,
+        # an import is how a check is started from the app (a marketer may not import)
+        "may_import": role_allows(role, "import_data"),
         # the signing secret is shown to admins only
         "webhook": AlertWebhook.objects.filter(shop=shop).first() if is_admin else None})
 

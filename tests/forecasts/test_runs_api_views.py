@@ -13,7 +13,7 @@ from django.utils.html import escape
 from accounts.tokens import api_token_create
 from behavior.models import Customer, Order
 from forecasts.ml.selection import DEFAULT_MODELS
-from forecasts.models import Alert, ForecastValue, MonitorMute
+from forecasts.models import Alert, CustomerFlag, ForecastValue, MonitorMute
 from forecasts.services.alerts import alerts_notify, alerts_save, anomalies_detect
 from forecasts.services.runs import forecast_run_create
 from forecasts.templatetags.forecast_tags import MODEL_WORDS
@@ -214,6 +214,27 @@ def test_alerts_page_acknowledge_and_mute_need_an_analyst(client, shop, other_sh
     assert alert.status == Alert.Status.ACKNOWLEDGED
     client.post("/alerts/mute/", {"metric": "orders", "segment": "shop"})
     assert MonitorMute.objects.filter(shop=shop, metric="orders", segment="shop").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("with_alert", [False, True])
+def test_alerts_page_tells_a_marketer_when_checks_run_not_a_command_to_run(client, shop, with_alert):
+    """A browser review: the page told a marketer to run `python manage.py detect_anomalies`. It now says when
+    checks run; an analyst learns that an import starts one, an administrator sees the command in a note."""
+    if with_alert:
+        Alert.objects.create(shop=shop, metric="orders", segment="shop", direction="down", start=dt.date(2024, 1, 5),
+                             end=dt.date(2024, 1, 7), expected=30, actual=0, score=-7)
+    customer = Customer.objects.create(shop=shop, external_id="c1")
+    CustomerFlag.objects.create(shop=shop, customer=customer, kind="refund_abuse", reason="refunded 4 of 5 orders")
+    pages = {}
+    for role in ("marketer", "analyst", "admin"):
+        client.force_login(UserFactory(role=role, shops=[shop]))
+        pages[role] = client.get("/alerts/").content.decode()
+        assert "checked every night, and a few minutes after new orders or events arrive" in pages[role]
+    assert "manage.py" not in pages["marketer"] and "manage.py" not in pages["analyst"]
+    assert 'href="/imports/"' not in pages["marketer"] and 'href="/imports/">import the latest' in pages["analyst"]
+    assert "For administrators: a check can also be run on the server" in pages["admin"]
+    assert "detect_anomalies --save" in pages["admin"] and "flag_customers" in pages["admin"]
 
 
 @pytest.mark.django_db
