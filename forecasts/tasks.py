@@ -17,8 +17,8 @@ FORECAST_SOFT_LIMIT = 2 * 3600
 
 
 @shared_task(soft_time_limit=FORECAST_SOFT_LIMIT, time_limit=FORECAST_SOFT_LIMIT + 300)
-def forecast_run_task(shop_id: int, horizon_days: int = 91) -> int:
-    """Forecast one shop; returns the run id."""
+def forecast_run_task(shop_id: int, horizon_days: int | None = None) -> int:
+    """Forecast one shop (by default over its horizon setting); returns the run id."""
     return forecast_run_create(shop=Shop.objects.get(pk=shop_id), horizon_days=horizon_days).pk
 
 

@@ -56,8 +56,10 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
         chart = forecast_chart(history, values, measure=measure, freq=freq, currency=shop.currency)
         context.update({"keys": keys, "key": key, "values": values, "chart": chart, "info": info,
                         "total": sum(v.point for v in values), "skipped": run.summary.get("skipped", []),
-                        # The bins' days: a 30-day horizon is 5 whole weeks on the weekly page (35 days).
-                        "span_days": len(values) * (7 if freq == "week" else 1)})
+                        # The bins' days: a 30-day horizon is 5 whole weeks on the weekly page (35 days), which
+                        # the page counts in weeks ("91 days" beside the dashboard's 90 read as a second horizon).
+                        "span_days": len(values) * (7 if freq == "week" else 1),
+                        "span_words": f"{len(values)} {freq}{'' if len(values) == 1 else 's'}"})
     return render(request, "forecasts/forecast.html", context)
 
 

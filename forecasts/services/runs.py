@@ -26,12 +26,15 @@ FREQS = ("week", "day")
 MIN_BINS = 3
 # The history stored with a run for the page's chart.
 HISTORY_BINS = {"week": 52, "day": 120}
+# Without a horizon asked for, the forecast covers the shop's (the dashboard's "next 90 days"), up to a year: a
+# horizon of years (the setting allows ten) would make the nightly run of every shop outlast its time limit.
+DEFAULT_HORIZON_MAX_DAYS = 365
 
 
 def forecast_run_create(
     *,
     shop: Shop,
-    horizon_days: int = 91,
+    horizon_days: int | None = None,
     levels: tuple[str, ...] = LEVELS,
     measures: tuple[str, ...] = MEASURES,
     freqs: tuple[str, ...] = FREQS,
@@ -44,7 +47,9 @@ def forecast_run_create(
     A series forecast both per week and per day tells one total: each week of its days is scaled to its weekly
     forecast (forecasts.ml.reconcile, `days_to_weeks`).
     Series too short to forecast are listed in the run's summary, not raised. ForecastError without orders.
-    `models` (default: the FORECAST_MODELS setting, else all) limits the candidates of every level."""
+    `models` (default: the FORECAST_MODELS setting, else all) limits the candidates of every level.
+    `horizon_days` defaults to the shop's horizon (`Shop.horizon_days`), at most DEFAULT_HORIZON_MAX_DAYS."""
+    horizon_days = horizon_days or min(shop.horizon_days, DEFAULT_HORIZON_MAX_DAYS)
     say = progress or (lambda _m: None)
     allowed = set(models or getattr(settings, "FORECAST_MODELS", None) or DEFAULT_MODELS)
     facts_by_level = facts_for_levels_frame(shop_id=shop.pk, levels=list(levels))

@@ -1,4 +1,5 @@
-"""`{% forecast_card shop %}`: the dashboard's card with the next 13 weeks' orders and revenue and open alerts."""
+"""`{% forecast_card shop %}`: the dashboard's card with the forecast orders and revenue (the weeks that cover the
+latest run's horizon, by default the shop's) and the open alerts."""
 
 from django import template
 
@@ -30,18 +31,19 @@ def forecast_card(shop):
         return {"run": None}
     run = forecast_run_latest(shop_id=shop.pk)
     totals = {}
-    span_days = 0
+    span_days = weeks = 0
     if run is not None:
         for measure in ("orders", "revenue"):
             values = forecast_value_list(run=run, level="shop", measure=measure, freq="week")
             if values:
                 totals[measure] = (sum(v.point for v in values), sum(v.lo80 or 0 for v in values) if values[0].lo80
                                    is not None else None, values[0].model)
-                span_days = len(values) * 7  # whole weeks: a 30-day horizon reads as the 35 days it sums
+                weeks = len(values)
+                span_days = weeks * 7  # whole weeks: a 30-day horizon reads as the 5 weeks it sums
         info = run.summary.get("levels", {}).get("shop", {}).get("orders", {}).get("week", {})
     else:
         info = {}
-    return {"run": run, "totals": totals, "info": info, "shop": shop, "span_days": span_days,
+    return {"run": run, "totals": totals, "info": info, "shop": shop, "span_days": span_days, "weeks": weeks,
             "in_progress": forecast_run_in_progress(shop_id=shop.pk) if run is None else None,
             "open_alerts": Alert.objects.filter(shop=shop, status=Alert.Status.OPEN).count()}
 

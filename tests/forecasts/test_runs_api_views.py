@@ -102,8 +102,30 @@ def test_a_series_forecast_per_day_and_per_week_tells_one_total(client, shop):
     forecast_run_create(shop=shop, horizon_days=30, levels=("shop",), measures=("orders",), freqs=("week", "day"),
                         models=FAST)
     weekly = client.get("/forecasts/?level=shop&measure=orders&freq=week").content.decode()
-    assert "Next 35 days (the 30 asked for, in whole weeks):" in weekly
+    assert "Next 5 weeks (the 30-day horizon, in whole weeks):" in weekly and "35 days" not in weekly
     assert "Next 30 days:" in client.get("/forecasts/?level=shop&measure=orders&freq=day").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_forecast_covers_the_shops_horizon_and_the_dashboard_says_one_number(client, shop):
+    """A browser review read "Next 91 days" on the dashboard's forecast card beside "customers expected to order
+    in the next 90 days": the forecast's fixed 91 days were a second horizon. It now follows the shop's setting and
+    counts whole weeks as weeks."""
+    _shop_with_countries(shop, days=120)
+    run = forecast_run_create(shop=shop, levels=("shop",), measures=("orders",), models=("naive",))
+    assert run.horizon_days == shop.horizon_days == 90
+    assert ForecastValue.objects.filter(run=run, is_actual=False, freq="day").count() == 90
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    dashboard = client.get("/").content.decode()
+    assert "Next 13 weeks (the 90-day horizon, in whole weeks):" in dashboard and "91 days" not in dashboard
+    weekly = client.get("/forecasts/?freq=week").content.decode()
+    assert "90 days ahead" in weekly and "Next 13 weeks (the 90-day horizon" in weekly and "91 days" not in weekly
+    assert "Next 90 days:" in client.get("/forecasts/?freq=day").content.decode()
+    shop.horizon_days = 28
+    shop.save()
+    run = forecast_run_create(shop=shop, levels=("shop",), measures=("orders",), models=("naive",))
+    assert run.horizon_days == 28
+    assert "Next 4 weeks:" in client.get("/").content.decode()
 
 
 @pytest.mark.django_db

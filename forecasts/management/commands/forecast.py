@@ -9,7 +9,8 @@ class Command(ShopCommand):
     help = "Forecast orders, revenue and units per shop, country, category and top product, daily and weekly."
 
     def add_arguments(self, parser):
-        parser.add_argument("--horizon", type=positive_int, default=91, help="days (default 91: 13 weeks)")
+        parser.add_argument("--horizon", type=positive_int, default=None,
+                            help="days (default: the shop's horizon setting, 90 unless changed; at most 365)")
         parser.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle_shop(self, shop, **options):
