@@ -229,20 +229,23 @@ def segment_list(request: HttpRequest) -> HttpResponse:
     """The shop's segments with their live size; POST saves the at-risk list's filter as a new one."""
     shop = shop_for_request(request)
     form = SegmentNameForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        query = form.cleaned_data["query"] or ""
-        flt = AtRiskFilter.from_query(QueryDict(query))
+    if request.method == "POST":
+        # Back to the list with the filter that was being saved, whatever went wrong: the list without it would
+        # offer to save every customer under the next name typed.
+        params = QueryDict(str(request.POST.get("query") or ""))
+        flt = AtRiskFilter.from_query(params)
+        page = reverse("predictions:likely_buyers" if flt.buyers else "predictions:at_risk")
+        back = f"{page}?{params.urlencode()}" if params else page
+        if not form.is_valid():
+            messages.error(request, "Give the segment a name.")
+            return redirect(back)
         try:
             segment = segment_create(shop=shop, user=request.user, name=form.cleaned_data["name"], flt=flt)
         except UserError as exc:
             messages.error(request, exc.message)
-            page = reverse("predictions:likely_buyers" if flt.buyers else "predictions:at_risk")
-            return redirect(f"{page}?{query}" if query else page)
+            return redirect(back)
         messages.success(request, f"Saved “{segment.name}”. You can export it as CSV below.")
         return redirect("predictions:segment", segment_id=segment.pk)
-    if request.method == "POST":
-        messages.error(request, "Give the segment a name.")
-        return redirect("predictions:at_risk")
     # Each segment's filter in words, so that the list says who is in it (segments are few: a query or two each).
     segments = [(item, at_risk_sel.filter_in_words(shop=shop, flt=AtRiskFilter.from_dict(item.segment.filters)))
                 for item in segments_sel.segment_summaries(shop=shop)]

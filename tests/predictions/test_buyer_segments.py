@@ -54,7 +54,8 @@ def test_the_buyers_filter_has_its_own_sorts_and_refuses_the_risk_filters():
     assert AtRiskFilter.from_query({}).list == "at_risk" and "list" not in AtRiskFilter().to_dict()
     assert "no risk filter" in AtRiskFilter.from_query({"list": "buyers", "churn_min": "50"}).errors[0]
     assert "no risk filter" in AtRiskFilter.from_query({"list": "buyers", "band": "high"}).errors[0]
-    assert "sorts by purchase, value, last_order" in AtRiskFilter.from_query({"list": "buyers", "sort": "risk"}).errors[0]
+    wrong_sort = AtRiskFilter.from_query({"list": "buyers", "sort": "risk"})
+    assert "sorts by purchase, value, last_order" in wrong_sort.errors[0]
     # On the at-risk list the chance of buying is 100 - the chance of leaving: filter on that instead.
     assert "Chance of buying filters the likely buyers list" in AtRiskFilter.from_query({"buy_min": "30"}).errors[0]
     assert "Unknown list" in AtRiskFilter.from_query({"list": "everyone"}).errors[0]
@@ -117,3 +118,13 @@ def test_the_api_saves_a_likely_buyers_segment_and_pages_its_members(shop, score
     refused = api.post("/api/v1/segments/", {"name": "Bad", "filters": {"list": "buyers", "churn_min": 0.5}},
                        format="json")
     assert refused.status_code == 400 and "no risk filter" in refused.content.decode()
+
+
+@pytest.mark.parametrize("name", ["   ", "x" * 201])
+def test_a_save_without_a_valid_name_goes_back_to_the_filtered_list_not_the_whole_one(admin_client, scored, name):
+    # The list without its filter would offer to save every customer under the next name typed.
+    response = admin_client.post("/segments/", {"name": name, "query": "band=high&country=FR"})
+    assert response.status_code == 302 and response["Location"] == "/customers/?band=high&country=FR"
+    back = admin_client.post("/segments/", {"name": "", "query": "list=buyers&buy_min=30"})
+    assert back["Location"] == "/buyers/?list=buyers&buy_min=30"
+    assert not Segment.objects.exists()
