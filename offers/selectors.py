@@ -267,11 +267,13 @@ def _weighted_rate(values: pd.Series, weights: pd.Series) -> tuple[float, float]
 
 @dataclass(frozen=True)
 class PlanRow:
-    """One customer of a planned campaign: the offer the current policy would most likely give them."""
+    """One customer of a planned campaign: the offer the export would most likely draw for them."""
 
     customer_external_id: str
     offer_id: str
     offer_name: str
+    chance: float  # the probability the export draws that offer
+    choices: int  # how many offers the export may draw for them (chance above 0)
     expected: float | None  # the reward model's prediction for that offer (the version's reward)
 
 
@@ -288,12 +290,39 @@ class Plan:
     note: str
 
 
-def offer_plan(*, shop: Shop, customer_ids: list[int], show: int = 50) -> Plan:
-    """What a campaign to these customers would give each of them (the current policy's most likely offer, not
-    drawn nor logged: the export draws), and the expected conversions and net revenue with 95 % intervals —
-    the policy's held-out doubly robust value per assignment (`offer_policy_train`) times the customers."""
+def offer_choice_probabilities(*, shop: Shop, offers: list[Offer], context: pd.DataFrame,
+                               version: PolicyVersion | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(the random control's part, the policy's part, predicted rewards or None) over `offers` for each context
+    row: what an assignment draws from (services.offers_assign) and what a campaign's plan shows (offer_plan).
+    Without a current policy both parts are uniform over the customer's eligible offers."""
     from .ml.policy import PolicyConfig, policy_probabilities, reward_model_from_json
 
+    eligible = eligibility_matrix(shop=shop, offers=offers, context=context)
+    eligible[~eligible.any(axis=1)] = True
+    uniform = eligible / eligible.sum(axis=1, keepdims=True)
+    if version is None:
+        return uniform, uniform, None
+    model = reward_model_from_json(version.params["reward_model"])
+    raw = model.predict(context[list(version.features)].to_numpy(dtype=float))
+    predicted = np.zeros((len(context), len(offers)))
+    known = np.zeros(len(offers), dtype=bool)
+    for j, offer in enumerate(offers):
+        if offer.external_id in version.offers:
+            predicted[:, j] = raw[:, version.offers.index(offer.external_id)]
+            known[j] = True
+    learn_on = eligible & known
+    learn_on[~learn_on.any(axis=1)] = eligible[~learn_on.any(axis=1)]
+    learned = policy_probabilities(predicted=predicted, eligible=learn_on,
+                                   config=PolicyConfig(epsilon=version.epsilon, control_share=0.0))
+    return uniform, learned, predicted
+
+
+def offer_plan(*, shop: Shop, customer_ids: list[int], show: int = 50) -> Plan:
+    """What a campaign to these customers would give them: per customer the offer the export most likely draws
+    and its chance, per offer how many the file is expected to hold (the sum of the chances the export draws
+    from: the policy's and the random control's, or every eligible offer alike before a policy is live), and the
+    expected conversions and net revenue with 95 % intervals — the policy's held-out doubly robust value per
+    assignment (`offer_policy_train`) times the customers. Nothing is drawn nor logged here: the export draws."""
     version = policy_current(shop=shop)
     offers = offer_list(shop=shop, active_only=True)
     if not customer_ids or not offers:
@@ -301,35 +330,30 @@ def offer_plan(*, shop: Shop, customer_ids: list[int], show: int = 50) -> Plan:
                     note="No customers in the segment." if offers else "The shop has no offers yet.")
     context = customer_context_frame(shop=shop, customer_ids=customer_ids, at=data_clock(shop=shop) or
                                      datetime.now().astimezone())
-    eligible = eligibility_matrix(shop=shop, offers=offers, context=context)
-    predicted = np.zeros((len(context), len(offers)))
-    if version is not None:
-        raw = reward_model_from_json(version.params["reward_model"]).predict(
-            context[list(version.features)].to_numpy(dtype=float))
-        for j, offer in enumerate(offers):
-            if offer.external_id in version.offers:
-                predicted[:, j] = raw[:, version.offers.index(offer.external_id)]
-            else:
-                eligible[:, j] = False
-    probabilities = policy_probabilities(predicted=predicted, eligible=eligible,
-                                         config=PolicyConfig(epsilon=0.0, control_share=0.0))
+    control_share = 1.0 if version is None else offer_settings_get(shop=shop).control_share
+    uniform, learned, predicted = offer_choice_probabilities(shop=shop, offers=offers, context=context,
+                                                             version=version)
+    probabilities = control_share * uniform + (1 - control_share) * learned
     chosen = probabilities.argmax(axis=1)
     from behavior.models import Customer
 
     externals = dict(Customer.objects.filter(shop=shop, id__in=context["customer_id"].astype(int).tolist())
                      .values_list("id", "external_id"))
-    counts: dict[str, int] = {}
-    for j in chosen:
-        counts[offers[j].external_id] = counts.get(offers[j].external_id, 0) + 1
+    expected_counts = probabilities.sum(axis=0)
+    counts = {offer.external_id: int(round(expected_counts[j])) for j, offer in
+              sorted(enumerate(offers), key=lambda jo: -expected_counts[jo[0]]) if expected_counts[j] >= 0.5}
     rows = [PlanRow(customer_external_id=externals.get(int(c), ""), offer_id=offers[j].external_id,
-                    offer_name=offers[j].name, expected=float(predicted[i, j]) if version is not None else None)
+                    offer_name=offers[j].name, chance=float(probabilities[i, j]),
+                    choices=int((probabilities[i] > 0).sum()),
+                    expected=float(predicted[i, j]) if predicted is not None else None)
             for i, (c, j) in enumerate(zip(context["customer_id"].tolist()[:show], chosen[:show], strict=False))]
     n = len(context)
     expected: dict[str, dict | None] = {}
     note = ""
     if version is None:
-        note = ("No learned policy is live yet: every customer is drawn at random from their eligible offers "
-                "(the offer shown is only the first eligible one). Train one with offer_policy_train.")
+        note = ("No learned policy is live yet: each customer's offer is drawn at random from the offers they may "
+                "get, so the file mixes them (the counts below are what to expect) and the campaign's results teach "
+                "the policy which offer works for whom. A policy is trained from those results every night.")
     else:
         for reward, value in (version.metrics.get("value_by_reward") or {}).items():
             expected[reward] = None if value is None else {k: value[k] * n for k in ("value", "low", "high")}

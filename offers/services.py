@@ -27,6 +27,7 @@ from .selectors import (
     assignment_frame,
     customer_context_frame,
     eligibility_matrix,
+    offer_choice_probabilities,
     offer_list,
     offer_settings_get,
     policy_current,
@@ -218,29 +219,6 @@ class AssignedOffer:
                 "expected_net_revenue": self.expected_net_revenue}
 
 
-def _choice_probabilities(*, shop: Shop, offers: list[Offer], context, version: PolicyVersion | None,
-                          control_share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(control part, learned part, predicted rewards) over `offers` for each context row."""
-    eligible = eligibility_matrix(shop=shop, offers=offers, context=context)
-    eligible[~eligible.any(axis=1)] = True
-    uniform = eligible / eligible.sum(axis=1, keepdims=True)
-    if version is None:
-        return uniform, uniform, None
-    model = reward_model_from_json(version.params["reward_model"])
-    raw = model.predict(context[list(version.features)].to_numpy(dtype=float))
-    predicted = np.zeros((len(context), len(offers)))
-    known = np.zeros(len(offers), dtype=bool)
-    for j, offer in enumerate(offers):
-        if offer.external_id in version.offers:
-            predicted[:, j] = raw[:, version.offers.index(offer.external_id)]
-            known[j] = True
-    learn_on = eligible & known
-    learn_on[~learn_on.any(axis=1)] = eligible[~learn_on.any(axis=1)]
-    learned = policy_probabilities(predicted=predicted, eligible=learn_on,
-                                   config=PolicyConfig(epsilon=version.epsilon, control_share=0.0))
-    return uniform, learned, predicted
-
-
 @transaction.atomic
 def offers_assign(*, shop: Shop, customer_ids: list[int], channel: str, at: datetime | None = None,
                   seed: int | None = None) -> list[AssignedOffer]:
@@ -267,8 +245,8 @@ def offers_assign(*, shop: Shop, customer_ids: list[int], channel: str, at: date
     expected: dict[int, tuple[float | None, float | None]] = {}
     if len(context):
         control_share = 1.0 if version is None else settings.control_share
-        uniform, learned, predicted = _choice_probabilities(shop=shop, offers=offers, context=context,
-                                                            version=version, control_share=control_share)
+        uniform, learned, predicted = offer_choice_probabilities(shop=shop, offers=offers, context=context,
+                                                                 version=version)
         probabilities = control_share * uniform + (1 - control_share) * learned
         rng = np.random.default_rng(seed)
         is_control = rng.random(len(context)) < control_share

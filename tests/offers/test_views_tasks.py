@@ -67,3 +67,29 @@ def test_an_offers_exclusion_window_beyond_its_bound_is_a_form_error(client, sho
         "shop": shop.pk, "external_id": "o1", "name": "", "kind": "gift", "value": "", "cost_per_redemption": "0",
         "active": "on", "min_spend": "", "categories": "[]", "exclude_ordered_within_days": 2147483647})
     assert response.status_code == 200 and response.context["adminform"].form.errors.get("exclude_ordered_within_days")
+
+
+def test_without_a_policy_the_planner_shows_the_mix_the_export_draws_not_one_offer_for_everyone(client, shop):
+    # Before a policy is live the export draws each customer's offer at random among their eligible ones; the plan
+    # said "first eligible" for everyone (GIFT: 50) while the file held a mix of four offers.
+    from offers.selectors import offer_plan
+    from offers.services import offer_none_ensure, offers_assign
+
+    for external_id, kind in (("GIFT", "gift"), ("SHIP", "free_shipping"), ("TEN", "discount_pct")):
+        Offer.objects.create(shop=shop, external_id=external_id, name=external_id.title(), kind=kind)
+    offer_none_ensure(shop_id=shop.pk)
+    run = ScoringRunFactory(shop=shop)
+    customers = scored_customers(shop, run, [{"external_id": f"s{i}", "p": 0.9, "spend": 10} for i in range(400)])
+    ids = [c.pk for c in customers.values()]
+    plan = offer_plan(shop=shop, customer_ids=ids)
+    assert plan.offer_counts == {"GIFT": 100, "SHIP": 100, "TEN": 100, "none": 100}
+    assert all(r.chance == pytest.approx(0.25) and r.choices == 4 for r in plan.rows)
+    drawn = {}
+    for assigned in offers_assign(shop=shop, customer_ids=ids, channel="export", seed=3):
+        drawn[assigned.offer_id] = drawn.get(assigned.offer_id, 0) + 1
+    assert set(drawn) == set(plan.offer_counts) and all(abs(drawn[k] - 100) < 35 for k in drawn)
+    segment = SegmentFactory(shop=shop, filters={"churn_min": 50})
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    page = client.get(f"/offers/plan/{segment.pk}/").content.decode()
+    assert "one of 4 offers, drawn at random" in page and "GIFT about 100" in page
+    assert "first eligible" not in page and "manage.py" not in page
