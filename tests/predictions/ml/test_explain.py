@@ -159,7 +159,7 @@ def test_a_reason_that_reads_against_the_heading_is_not_shown():
     ("no visit in the last 30 days", 1), ("25 % of orders refunded", 1), ("left a 1-star review about price today", 1),
     ("ordered yesterday", -1), ("ordered 12 days ago", -1), ("more orders than the 90 days before", -1),
     ("3 visits in the last 30 days", -1), ("1 product view in 30 days", -1),
-    ("a single order so far", 1), ("customer for 1.3 years", 0), ("spent 4,845 EUR in the last 12 months", 0),
+    ("a single order so far", 1), ("customer for 1.3 years", 0), ("spent 4,845 EUR in the last 12 months", -1),
     ("3 orders so far", 0), ("9 orders so far", 0), ("16 orders so far", -1), ("1,042 orders so far", -1)])
 def test_every_reason_text_reads_one_way_for_leaving(text, tone):
     from predictions.ml.reasons import churn_tone
