@@ -186,7 +186,7 @@ def at_risk_list(request: HttpRequest) -> HttpResponse:
     sort_links = {key: flt.to_query_string(sort=key) for key in SORTS}
     return render(request, "predictions/at_risk.html", {
         "shop": shop, "flt": flt, "result": result, "page": result.page,
-        "choices": at_risk_sel.filter_choices(shop=shop),
+        "choices": at_risk_sel.filter_choices(shop=shop, flt=flt),
         "bands": BANDS, "sorts": SORTS, "default_sort": DEFAULT_SORT, "sort_links": sort_links,
         "query": flt.to_query_string(),
         "words": at_risk_sel.filter_in_words(shop=shop, flt=flt), "save_form": SegmentNameForm(),
@@ -452,7 +452,7 @@ def likely_buyers_list(request: HttpRequest) -> HttpResponse:
     return render(request, "predictions/likely_buyers.html", {
         "shop": shop, "flt": flt, "result": result, "page": result.page, "scores_run": result.run,
         "show_personal": can_view_personal_data(request.user, shop),
-        "choices": at_risk_sel.filter_choices(shop=shop), "sorts": {k: SORTS[k] for k in BUYERS_SORTS},
+        "choices": at_risk_sel.filter_choices(shop=shop, flt=flt), "sorts": {k: SORTS[k] for k in BUYERS_SORTS},
         "default_sort": "purchase", "query": flt.to_query_string(),
         "words": at_risk_sel.filter_in_words(shop=shop, flt=replace(flt, list=DEFAULT_LIST)),
         "save_form": SegmentNameForm(), "top50_query": flt.to_query_string(limit=50),

@@ -467,11 +467,18 @@ def run_scored_count(*, run: ScoringRun) -> int:
     return CustomerScore.objects.filter(scoring_run=run, task=Task.CHURN).count()
 
 
-def filter_choices(*, shop: Shop) -> dict:
-    """What the filter form offers: the shop's categories, countries and segments."""
+def filter_choices(*, shop: Shop, flt: AtRiskFilter | None = None) -> dict:
+    """What the filter form offers: the shop's categories, countries and segments; with `flt`, which country the
+    form shows chosen ("Germany" in a link is the DE of the list) and a country of the link that no customer has
+    ("XX": the list is empty, and the form must say why rather than show "Any country" and drop it on Apply)."""
+    countries = shop_countries(shop=shop)
+    wanted = country_canonical(flt.country).lower() if flt is not None and flt.country else ""
+    chosen = next((c for c in countries if c.lower() == wanted), "")
     return {
         "categories": list(Category.objects.filter(shop=shop).values("id", "path")),
-        "countries": shop_countries(shop=shop),
+        "countries": countries,
+        "country_chosen": chosen,
+        "country_unlisted": flt.country if wanted and not chosen else "",
         "segments": list(Segment.objects.filter(shop=shop).values("id", "name")),
     }
 

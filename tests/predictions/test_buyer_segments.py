@@ -128,3 +128,13 @@ def test_a_save_without_a_valid_name_goes_back_to_the_filtered_list_not_the_whol
     back = admin_client.post("/segments/", {"name": "", "query": "list=buyers&buy_min=30"})
     assert back["Location"] == "/buyers/?list=buyers&buy_min=30"
     assert not Segment.objects.exists()
+
+
+def test_the_filter_form_shows_the_country_a_link_asks_for_even_when_no_customer_has_it(admin_client, scored):
+    # "Germany" in a link is the list's DE; "XX" matches nobody. The form showed "Any country" for both, and an
+    # Apply after changing another field dropped the country without a word.
+    germany = admin_client.get("/customers/?country=Germany").content.decode()
+    assert '<option value="DE" selected>DE</option>' in germany
+    unknown = admin_client.get("/buyers/?country=XX").content.decode()
+    assert '<option value="XX" selected>XX (no customer)</option>' in unknown
+    assert "No customer matches this filter" in unknown
