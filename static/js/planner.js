@@ -20,11 +20,19 @@
   // The page's language, so the figures read like the server-rendered ones ("1,234").
   var fmt = new Intl.NumberFormat(document.documentElement.lang || "en", { maximumFractionDigits: 0 });
   function num(el) { var v = parseFloat(el.value); return isFinite(v) ? v : 0; }
+  // A value outside the field's own min / max (a cost of -5, a keep rate of 150 %) is read at the bound, and the
+  // field is marked invalid by the browser: a negative cost once raised the revenue saved.
+  function bounded(el) {
+    var v = num(el), lo = parseFloat(el.min), hi = parseFloat(el.max);
+    if (isFinite(lo) && v < lo) v = lo;
+    if (isFinite(hi) && v > hi) v = hi;
+    return v;
+  }
   function update() {
     var k = Math.max(1, Math.min(rows.length, Math.round(num(n))));
     var reached = sumP[k];
     var wasted = k - reached;
-    var net = (num(save) / 100) * sumPV[k] - num(cost) * k;
+    var net = (bounded(save) / 100) * sumPV[k] - bounded(cost) * k;
     document.getElementById("pl-n-out").textContent = fmt.format(k);
     document.getElementById("pl-reached").textContent = fmt.format(reached);
     document.getElementById("pl-wasted").textContent = fmt.format(wasted);

@@ -117,6 +117,15 @@ def test_marketer_filters_saves_a_segment_and_exports_exactly_its_customers(
         "const n = document.getElementById('pl-n'); n.value = 2; n.dispatchEvent(new Event('input'));")
     assert browser.find_element(By.ID, "pl-n-out").text == "2"
     assert browser.find_element(By.ID, "pl-reached").text != reached
+
+    def planned_net(field: str, value: float) -> str:
+        browser.execute_script(f"const f = document.getElementById('{field}'); f.value = {value};"
+                               " f.dispatchEvent(new Event('input'));")
+        return browser.find_element(By.ID, "pl-net").text
+
+    # Values outside a field's bounds are read at the bound: a negative cost once raised the revenue saved.
+    assert planned_net("pl-cost", -5) == planned_net("pl-cost", 0)
+    assert planned_net("pl-save", 150) == planned_net("pl-save", 100)
     browser.find_element(By.ID, "pl-link").click()
     wait_for(lambda: "limit=2" in browser.current_url, "the planned customers' list")
     listed = [r.find_element(By.CSS_SELECTOR, "td a").text
