@@ -55,6 +55,7 @@ class CampaignLift:
     control: int  # customers held back
     targeted_buyers: int | None  # None until due
     control_buyers: int | None
+    files: int = 1  # the segment's exports this campaign is made of (see campaign_lift_list)
 
     @property
     def ready(self) -> bool:
@@ -151,31 +152,51 @@ class CampaignLift:
         return ""
 
 
+# How many of the segment's latest exports with a control group are read to form its latest campaigns.
+EXPORTS_READ = 100
+
+
 def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = None) -> list[CampaignLift]:
-    """The segment's exports that kept a control group, latest first, with the measured lift of those whose
-    horizon has passed: one query for the exports, then one set-based count of buyers per finished export."""
+    """The segment's campaigns, latest first, with the measured lift of those whose horizon has passed: one query
+    for the exports, then one set-based count of buyers per finished campaign.
+
+    A campaign is the segment's exports that kept a control group, from one export to the end of its horizon: a
+    second file of the same segment within that time (another column preset, another control share, a file
+    downloaded again) is the same campaign, not a second experiment on the same customers. Its targeted customers
+    are those of any of its files, its control those held back from every one of them (the control draw is the
+    segment's own, so a 10 % control lies inside a 20 % one); buyers are counted from its first export to the end
+    of that export's horizon."""
     now = now or timezone.now()
     exports = list(
         SegmentExport.objects.filter(shop=shop, segment=segment, control_pct__gt=0)
         .order_by("-created_at", "-id")
-        .only("id", "created_at", "horizon_days", "control_customer_ids", "targeted_customer_ids")[:CAMPAIGNS_SHOWN]
+        .only("id", "created_at", "horizon_days", "control_customer_ids", "targeted_customer_ids")[:EXPORTS_READ]
     )
+    groups: list[list[SegmentExport]] = []
+    for export in reversed(exports):  # oldest first
+        first = groups[-1][0] if groups else None
+        if first is not None and export.created_at < first.created_at + timedelta(days=first.horizon_days):
+            groups[-1].append(export)
+        else:
+            groups.append([export])
     out = []
-    for export in exports:
-        targeted, control = set(export.targeted_customer_ids), set(export.control_customer_ids)
-        due_at = export.created_at + timedelta(days=export.horizon_days)
+    for files in reversed(groups[-CAMPAIGNS_SHOWN:]):  # latest first
+        first = files[0]
+        targeted = set().union(*(f.targeted_customer_ids for f in files))
+        control = set.intersection(*(set(f.control_customer_ids) for f in files)) - targeted
+        due_at = first.created_at + timedelta(days=first.horizon_days)
         targeted_buyers = control_buyers = None
         if due_at <= now:
             buyers = set(
-                Order.objects.filter(shop=shop, customer_id__in=targeted | control, placed_at__gt=export.created_at,
+                Order.objects.filter(shop=shop, customer_id__in=targeted | control, placed_at__gt=first.created_at,
                                      placed_at__lte=due_at)
                 .filter(~Q(status=Order.Status.CANCELLED))
                 .values_list("customer_id", flat=True).distinct()
             )
             targeted_buyers, control_buyers = len(buyers & targeted), len(buyers & control)
-        out.append(CampaignLift(export_id=export.pk, exported_at=export.created_at, horizon_days=export.horizon_days,
+        out.append(CampaignLift(export_id=first.pk, exported_at=first.created_at, horizon_days=first.horizon_days,
                                 due_at=due_at, targeted=len(targeted), control=len(control),
-                                targeted_buyers=targeted_buyers, control_buyers=control_buyers))
+                                targeted_buyers=targeted_buyers, control_buyers=control_buyers, files=len(files)))
     return out
 
 

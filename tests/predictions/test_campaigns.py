@@ -86,12 +86,30 @@ def test_another_shops_orders_and_other_segments_exports_are_not_counted(shop, o
     assert [lift.export_id for lift in campaign_lift_list(shop=shop, segment=segment)] == [export.pk]
 
 
-def test_one_query_per_finished_export_not_per_customer(shop, segment, marketer, django_assert_num_queries):
-    for days in (100, 120, 5):
+def test_one_query_per_finished_campaign_not_per_customer(shop, segment, marketer, django_assert_num_queries):
+    for days in (100, 200, 5):
         export_days_ago(shop=shop, segment=segment, user=marketer, days=days)
     with django_assert_num_queries(3):  # the exports, then one buyers' query for each of the two finished
         lifts = campaign_lift_list(shop=shop, segment=segment)
     assert [lift.ready for lift in lifts] == [False, True, True]
+
+
+def test_files_of_a_segment_within_an_exports_horizon_are_one_campaign_not_several(shop, segment, marketer):
+    # A marketer downloaded one segment with a 20 % and then a 10 % control to compare presets: two "campaigns"
+    # of the same customers were listed (a browser review). The second file targeted part of the first's control.
+    first = export_days_ago(shop=shop, segment=segment, user=marketer, days=100, control_pct=20)
+    second = export_days_ago(shop=shop, segment=segment, user=marketer, days=99, control_pct=10)
+    later = export_days_ago(shop=shop, segment=segment, user=marketer, days=5, control_pct=20)
+    assert set(second.control_customer_ids) < set(first.control_customer_ids)  # the segment's own draw, nested
+    targeted, control = customers_of(second)
+    OrderFactory(customer=targeted[0], placed_at=first.created_at + timedelta(days=2))
+    OrderFactory(customer=control[0], placed_at=first.created_at + timedelta(days=2))
+    pending, campaign = campaign_lift_list(shop=shop, segment=segment)
+    assert (pending.export_id, pending.files, pending.ready) == (later.pk, 1, False)
+    assert (campaign.export_id, campaign.files) == (first.pk, 2)
+    # Targeted: in either file (18 of 20); control: held back from both (the 10 % file's 2).
+    assert (campaign.targeted, campaign.control) == (18, 2)
+    assert (campaign.targeted_buyers, campaign.control_buyers) == (1, 1)
 
 
 def test_export_whose_horizon_has_not_passed_says_when_the_result_is_ready(shop, segment, marketer):
@@ -143,7 +161,7 @@ def test_segment_page_reports_the_lift_in_words(client, shop, segment, marketer)
     targeted, _ = customers_of(export)
     for c in targeted[:3]:
         OrderFactory(customer=c, placed_at=export.created_at + timedelta(days=2))
-    export_days_ago(shop=shop, segment=segment, user=marketer, days=30)
+    export_days_ago(shop=shop, segment=segment, user=marketer, days=5)  # after the first one's horizon: a new one
     client.force_login(marketer)
     page = client.get(f"/segments/{segment.pk}/").content.decode()
     assert "What your campaigns changed" in page
