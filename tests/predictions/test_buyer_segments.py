@@ -138,3 +138,10 @@ def test_the_filter_form_shows_the_country_a_link_asks_for_even_when_no_customer
     unknown = admin_client.get("/buyers/?country=XX").content.decode()
     assert '<option value="XX" selected>XX (no customer)</option>' in unknown
     assert "No customer matches this filter" in unknown
+
+
+def test_the_at_risk_list_has_no_chance_of_buying_column_it_would_only_mirror_the_chance_of_leaving(
+        admin_client, scored):
+    body = admin_client.get("/customers/").content.decode()
+    assert 'data-label="Chance of leaving"' in body and 'data-label="Chance of buying"' not in body
+    assert "Their chance of buying is the rest: 100 % less the chance of leaving." in body
