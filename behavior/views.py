@@ -10,6 +10,7 @@ as a path. Between the upload and the mapping step it is a `PendingUpload` of th
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 from pathlib import Path
 
@@ -161,6 +162,7 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     has_report = bool(job.report_path) and os.path.isfile(job.report_path)
     return render(request, "behavior/import_detail.html", {
         "shop": shop, "imp": job, "p": progress, "has_report": has_report,
+        "report_preview": _report_preview(job.report_path) if has_report else [],
         "column_map": sorted(job.column_map.items()), "kind_label": KIND_LABELS.get(job.kind, job.kind),
         "bytes_total": size_in_words(job.bytes_total),
     })
@@ -191,6 +193,17 @@ def _report_lines(path: str):
     with open(path, encoding="utf-8", newline="") as handle:
         for row in csv.reader(handle):
             yield writer.writerow([neutralise(cell) for cell in row])
+
+
+# The rejected rows shown on the import's page (the report keeps them all): a handful of mistakes is read there
+# without a download.
+REPORT_PREVIEW_ROWS = 10
+
+
+def _report_preview(path: str) -> list[dict]:
+    """The report's first REPORT_PREVIEW_ROWS rows (line, column, value, reason), as written (inert)."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(itertools.islice(csv.DictReader(handle), REPORT_PREVIEW_ROWS))
 
 
 @role_required("analyst")

@@ -161,6 +161,9 @@ def test_rejected_rows_report_downloads_for_the_owner_shop(analyst_client, shop,
     assert f'href="/imports/{job.pk}/report.csv"' in page and "1 row could not be imported" in page
     # a customer whose signup date cannot be read is kept without it, and the page says so
     assert "1 value could not be read and was left empty; its row was kept" in page
+    # A handful of mistakes is read on the page itself (line, column, value, why), not only in the download.
+    assert '<td class="num" data-label="Line">4</td><td data-label="Column"><code>customer_id</code></td>' in page
+    assert "missing required value" in page and "unparseable date" in page
     response = analyst_client.get(f"/imports/{job.pk}/report.csv")
     assert response.status_code == 200
     assert "attachment" in response["Content-Disposition"] and response["Content-Type"].startswith("text/csv")
