@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import transaction
@@ -60,7 +61,9 @@ def token_hash(plain: str) -> str:
 @transaction.atomic
 def api_token_create(*, user: AbstractBaseUser, shop: Shop, name: str, expires_days: int | None = None,
                      actor: AbstractBaseUser | None = None) -> IssuedToken:
-    """Create a token for `user` acting on `shop`. The user must hold a role and be granted the shop.
+    """Create a token for `user` acting on `shop`. The user must hold a role and be granted the shop, and
+    have no active token (neither revoked nor expired) of the same name there, whatever its case: names tell
+    a user's tools apart on the list, to revoke the right one.
 
     Audited as "token.create" (with the prefix, never the secret)."""
     name = " ".join((name or "").split())
@@ -78,6 +81,14 @@ def api_token_create(*, user: AbstractBaseUser, shop: Shop, name: str, expires_d
         if not 1 <= expires_days <= 3650:
             raise UserError("A token expires after 1 to 3650 days.", field="expires_days")
         expires_at = timezone.now() + timedelta(days=expires_days)
+    # The owner's row is locked so that two requests at once cannot both pass the check below; a unique
+    # index cannot say "active" (expiry is a matter of time).
+    get_user_model().objects.select_for_update().only("pk").get(pk=user.pk)
+    now = timezone.now()
+    if (ApiToken.objects.filter(user=user, shop=shop, name__iexact=name, revoked_at__isnull=True)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now)).exists()):
+        raise UserError(f"{user.get_username()} already has an active token named “{name}” for {shop.name}: give "
+                        "this one another name, or revoke that one first.", field="name")
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, shop=shop, name=name, prefix=plain[:PREFIX_LENGTH],
                                     key_hash=token_hash(plain), expires_at=expires_at)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import loader
@@ -21,7 +23,7 @@ from .forms import LoginForm, ShopSwitchForm, TokenCreateForm, TokenRevokeForm
 from .models import ApiToken, Role
 from .permissions import role_required
 from .selectors import api_token_list, shop_for_request, shop_for_user_get, user_role
-from .tokens import api_token_create, api_token_revoke
+from .tokens import IssuedToken, api_token_create, api_token_revoke
 
 
 class LoginView(auth_views.LoginView):
@@ -87,19 +89,44 @@ def _token_row(token: ApiToken, now) -> TokenRow:
     return TokenRow(token=token, status=status, badge=_STATUS_BADGE[status])
 
 
+# The secret of a token just created waits for the redirect's GET in the cache (Redis), under a random key
+# kept in the session: never in a URL, a message or the session's database row, and gone after this long
+# should that GET never come.
+_ISSUED_SECONDS = 300
+_ISSUED_SESSION_KEY = "token_issued"
+
+
+def _issued_cache_key(key: str) -> str:
+    return f"token-issued:{key}"
+
+
+@sensitive_variables("stored")
+def _issued_pop(request: HttpRequest, rows: list[TokenRow]) -> IssuedToken | None:
+    """The token created by this session's last POST, once: the first GET after it takes it."""
+    key = request.session.pop(_ISSUED_SESSION_KEY, None)
+    if not key:
+        return None
+    stored = cache.get(_issued_cache_key(key))
+    cache.delete(_issued_cache_key(key))
+    token = next((r.token for r in rows if stored and r.token.pk == stored["token_id"]), None)
+    if token is None:
+        messages.warning(request, "Your new token could not be shown (too long before this page opened). It is on "
+                                  "the list: revoke it and create another.")
+        return None
+    return IssuedToken(token=token, plain=stored["plain"])
+
+
 @role_required("marketer")
 @require_http_methods(["GET", "POST"])
 @sensitive_variables("issued")  # never in an error report, should rendering fail
 def token_list(request: HttpRequest) -> HttpResponse:
     """The current shop's tokens (the user's own; every one for admins); POST creates one for the user.
 
-    The new secret is rendered in the POST's own response, not redirected to: it then never leaves this
-    response (no session, no message, no URL), and a reload of the list cannot show it again. The price is
-    that reloading that one page offers to resend the form, which would make a second token (listed, revocable)."""
+    A created token redirects back here (POST/redirect/GET), and that one GET shows its secret: reloading
+    the page then neither shows it again nor resends the form, which made a second token."""
     shop = shop_for_request(request)
     is_admin = user_role(user=request.user, shop=shop) == Role.ADMIN
     form = TokenCreateForm(request.POST or None)
-    issued = None
     if request.method == "POST" and form.is_valid():
         try:
             issued = api_token_create(user=request.user, shop=shop, name=form.cleaned_data["name"],
@@ -107,9 +134,13 @@ def token_list(request: HttpRequest) -> HttpResponse:
         except UserError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
-            form = TokenCreateForm()
+            key = secrets.token_urlsafe(24)
+            cache.set(_issued_cache_key(key), {"token_id": issued.token.pk, "plain": issued.plain}, _ISSUED_SECONDS)
+            request.session[_ISSUED_SESSION_KEY] = key
+            return redirect(reverse("accounts:tokens") + "#new-token")
     now = timezone.now()
     rows = [_token_row(t, now) for t in api_token_list(user=request.user, shop=shop)]
+    issued = _issued_pop(request, rows) if request.method == "GET" else None
     response = render(request, "accounts/tokens.html", {
         "shop": shop, "form": form, "rows": rows, "is_admin": is_admin, "issued": issued,
         "me_url": request.build_absolute_uri(reverse("api-v1:me")),

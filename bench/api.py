@@ -75,9 +75,12 @@ def seed(customers: int, *, recommendations: int = 20, runs: int = 3, reseed: bo
     existing = Shop.objects.filter(slug="bench").first()
     if existing is not None and not reseed and existing.name == f"Bench {json.dumps(shape, sort_keys=True)}":
         from django.contrib.auth.models import User
+        from django.utils import timezone
 
         _list_columns_fill(existing)
-        return api_token_create(user=User.objects.get(username="bench-admin"), shop=existing, name="bench").plain
+        # A run on the shop of an earlier one: the earlier "bench" token may still be active, and names are unique.
+        name = f"bench {timezone.now():%Y-%m-%d %H:%M:%S.%f}"
+        return api_token_create(user=User.objects.get(username="bench-admin"), shop=existing, name=name).plain
     import numpy as np
     import pandas as pd
     from django.contrib.auth.models import User

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, AuditLog
 from accounts.tokens import api_token_create, token_hash
+from ecomsight.errors import UserError
 from tests.accounts.factories import UserFactory
 
 PAGE = "/accounts/tokens/"
@@ -41,8 +42,9 @@ def logged_in(client, role: str, *shops):
 
 
 def create(client, **data):
-    """POST the create form; the response and the plain token it shows (None when none is shown)."""
-    response = client.post(PAGE, {"name": "CRM sync", "expires_days": "", **data})
+    """POST the create form as a browser does (following the redirect); the final response and the plain token
+    it shows (None when none is shown)."""
+    response = client.post(PAGE, {"name": "CRM sync", "expires_days": "", **data}, follow=True)
     match = SECRET.search(response.content.decode())
     return response, match.group(1) if match else None
 
@@ -71,8 +73,8 @@ def test_every_role_has_the_page_in_its_navigation(client, shop, role):
 def test_created_secret_is_shown_once_works_on_the_api_and_is_stored_nowhere(client, shop):
     user = logged_in(client, "analyst", shop)
     response, plain = create(client, name="CRM sync")
-    assert response.status_code == 200  # rendered, not redirected: the secret never goes through a URL
-    assert plain is not None
+    assert response.redirect_chain == [(PAGE + "#new-token", 302)]  # the secret never goes through a URL
+    assert response.status_code == 200 and plain is not None
     assert "no-store" in response["Cache-Control"]
     assert "will not be shown again" in response.content.decode()
     token = ApiToken.objects.get()
@@ -88,6 +90,61 @@ def test_created_secret_is_shown_once_works_on_the_api_and_is_stored_nowhere(cli
     assert "CRM sync" in html and f"{token.prefix}…" in html
     assert plain not in str(dict(client.session.items()))
     assert not any(plain in str(a.details) or plain in a.target for a in AuditLog.objects.all())
+
+
+def test_reloading_the_page_after_creating_a_token_makes_no_second_token_nor_shows_the_secret_again(client, shop):
+    logged_in(client, "marketer", shop)
+    posted = client.post(PAGE, {"name": "CRM sync", "expires_days": ""})
+    assert posted.status_code == 302  # a reload of what the browser then shows is a GET, not the POST again
+    assert SECRET.search(posted.content.decode()) is None
+    shown = client.get(PAGE)
+    plain = SECRET.search(shown.content.decode()).group(1)
+    assert "no-store" in shown["Cache-Control"]
+
+    reloaded = client.get(PAGE)
+    assert plain not in reloaded.content.decode() and "will not be shown again" not in reloaded.content.decode()
+    assert ApiToken.objects.count() == 1
+    assert bearer(plain).get(ME).status_code == 200
+
+
+def test_a_session_sees_only_its_own_new_secret(client, shop):
+    user = logged_in(client, "marketer", shop)
+    client.post(PAGE, {"name": "CRM sync", "expires_days": ""})
+    other_browser = Client()
+    other_browser.force_login(user)  # the same user elsewhere: the secret was shown to the browser that asked
+    assert SECRET.search(other_browser.get(PAGE).content.decode()) is None
+    assert SECRET.search(client.get(PAGE).content.decode()) is not None
+
+
+def test_a_second_active_token_of_the_same_name_is_refused_by_the_field(client, shop):
+    logged_in(client, "marketer", shop)
+    create(client, name="CRM sync")
+    response, plain = create(client, name="  crm   SYNC ")
+    assert response.redirect_chain == [] and plain is None
+    html = response.content.decode()
+    assert "already has an active token named “crm SYNC”" in html and 'class="errorlist' in html
+    assert ApiToken.objects.count() == 1
+
+
+@pytest.mark.parametrize("ended", ["revoked", "expired"])
+def test_the_name_of_a_revoked_or_expired_token_can_be_used_again(client, shop, ended):
+    user = logged_in(client, "marketer", shop)
+    old = api_token_create(user=user, shop=shop, name="CRM sync", expires_days=1).token
+    field = "revoked_at" if ended == "revoked" else "expires_at"
+    ApiToken.objects.filter(pk=old.pk).update(**{field: timezone.now() - timedelta(minutes=1)})
+    _, plain = create(client, name="CRM sync")
+    assert plain is not None and ApiToken.objects.filter(name="CRM sync").count() == 2
+
+
+def test_the_same_name_is_free_for_another_user_and_in_another_shop(shop, other_shop):
+    alice = UserFactory(role="marketer", shops=[shop, other_shop])
+    bob = UserFactory(role="marketer", shops=[shop])
+    api_token_create(user=alice, shop=shop, name="CRM sync")
+    api_token_create(user=alice, shop=other_shop, name="CRM sync")
+    api_token_create(user=bob, shop=shop, name="CRM sync")
+    with pytest.raises(UserError, match="already has an active token"):
+        api_token_create(user=bob, shop=shop, name="CRM sync")
+    assert ApiToken.objects.count() == 3
 
 
 def test_expiry_in_days_sets_expires_at(client, shop):
