@@ -2,7 +2,7 @@
 
 from django import forms
 
-from predictions.services.export_presets import PRESET_CHOICES
+from predictions.services.export_presets import PRESET_CHOICES, preset_choices
 
 from .models import WEEKDAYS, Delivery
 
@@ -25,6 +25,9 @@ class DeliveryForm(forms.Form):
     secret_access_key = forms.CharField(required=False, max_length=500, widget=forms.PasswordInput,
                                         label="Secret access key")
 
-    def __init__(self, *args, segments=(), **kwargs):
+    def __init__(self, *args, segments=(), personal_data: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["segment"].choices = [(s.pk, s.name) for s in segments]
+        # Only the presets this user can use are offered; the field accepts every preset so that the service
+        # gives its reason for refusing one (a hand-made POST).
+        self.fields["preset"].widget.choices = preset_choices(personal_data=personal_data)

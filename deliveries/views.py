@@ -37,8 +37,9 @@ def delivery_list_page(request: HttpRequest) -> HttpResponse:
     """The shop's deliveries with their last run; the form to schedule one (export permission)."""
     shop = shop_for_request(request)
     may_send = _may_send(request, shop)
+    show_personal = can_view_personal_data(request.user, shop)
     segments = list(Segment.objects.filter(shop=shop))
-    form = DeliveryForm(request.POST or None, segments=segments,
+    form = DeliveryForm(request.POST or None, segments=segments, personal_data=show_personal,
                         initial={"segment": request.GET.get("segment")})
     if request.method == "POST":
         if not may_send:
@@ -63,7 +64,7 @@ def delivery_list_page(request: HttpRequest) -> HttpResponse:
             messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
     return render(request, "deliveries/list.html", {
         "shop": shop, "deliveries": selectors.delivery_list(shop=shop), "form": form, "may_send": may_send,
-        "segments": segments, "show_personal": can_view_personal_data(request.user, shop),
+        "segments": segments, "show_personal": show_personal,
     })
 
 

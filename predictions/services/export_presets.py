@@ -110,6 +110,12 @@ DEFAULT_PRESET = "generic"
 PRESET_CHOICES = [(p.key, p.label) for p in PRESETS.values()]
 
 
+def preset_choices(*, personal_data: bool) -> list[tuple[str, str]]:
+    """The presets a user may choose, as (key, label): one that needs email addresses (Mailchimp) only for a
+    user who may see them. Forms offer these; `preset_get` still refuses the others."""
+    return [(p.key, p.label) for p in PRESETS.values() if personal_data or p.pseudonym_allowed]
+
+
 def preset_get(key: str | None, *, pseudonymised: bool = False) -> Preset:
     """The preset called `key` (default: generic); a clear error for an unknown one, or for Mailchimp with a
     pseudonymised file (Mailchimp imports contacts by email address only)."""

@@ -8,6 +8,7 @@ import hmac
 import io
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -364,6 +365,26 @@ def test_a_marketer_without_personal_data_only_schedules_pseudonymised_deliverie
     delivery = delivery_create(shop=shop, segment=setup["segment"], user=marketer, kind="webhook",
                                url="http://127.0.0.1:9/x", pseudonymise=False)
     assert delivery.pseudonymised
+
+
+@pytest.mark.parametrize("role, offered", [
+    ("marketer", ["generic", "klaviyo", "braze"]),  # may not see emails: Mailchimp would only refuse
+    ("admin", ["generic", "klaviyo", "mailchimp", "braze"]),
+])
+def test_the_form_offers_mailchimp_only_to_a_role_that_may_see_emails(shop, setup, client, role, offered):
+    client.force_login(UserFactory(role=role, shops=[shop]))
+    html = client.get("/deliveries/").content.decode()
+    select = re.search(r'<select name="preset"[^>]*>(.*?)</select>', html, re.S).group(1)
+    assert re.findall(r'<option value="([^"]*)"', select) == offered
+    assert ("Mailchimp is not offered" in html) == (role == "marketer")
+
+
+def test_a_marketer_posting_mailchimp_anyway_is_refused_with_the_reason(shop, setup, client):
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    response = client.post("/deliveries/", {"segment": setup["segment"].pk, "kind": "webhook", "frequency": "daily",
+                                            "preset": "mailchimp", "url": "http://127.0.0.1:9/x"}, follow=True)
+    assert "needs email addresses" in response.content.decode()
+    assert not Delivery.objects.exists()
 
 
 def test_another_shops_user_can_neither_read_nor_send_nor_remove_a_delivery(shop, other_shop, setup, client):

@@ -3,6 +3,7 @@ links, the row count with a control group, and a file that stays downloadable fo
 
 import csv
 import io
+import re
 import time
 
 import pytest
@@ -86,6 +87,22 @@ def test_mailchimp_refuses_a_pseudonymised_file_with_a_reason(shop, data, client
     client.force_login(UserFactory(role="marketer", shops=[shop]))
     page = client.get(f"/segments/{data['segment'].pk}/export.csv", {"preset": "mailchimp"}, follow=True)
     assert "needs email addresses" in page.content.decode()
+
+
+def preset_options(html: str) -> list[str]:
+    select = re.search(r'<select name="preset"[^>]*>(.*?)</select>', html, re.S).group(1)
+    return re.findall(r'<option value="([^"]*)"', select)
+
+
+@pytest.mark.parametrize("role, offered", [
+    ("marketer", ["generic", "klaviyo", "braze"]),  # may not see emails: Mailchimp would only refuse
+    ("admin", ["generic", "klaviyo", "mailchimp", "braze"]),
+])
+def test_the_export_form_offers_mailchimp_only_to_a_role_that_may_see_emails(shop, data, client, role, offered):
+    client.force_login(UserFactory(role=role, shops=[shop]))
+    html = client.get(f"/segments/{data['segment'].pk}/").content.decode()
+    assert preset_options(html) == offered
+    assert ("Mailchimp is not offered" in html) == (role == "marketer")
 
 
 def test_unknown_preset_is_refused(shop, data):
