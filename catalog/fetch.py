@@ -48,7 +48,9 @@ class FetchPolicy:
     allow_private: bool = False
     user_agent: str = "EcomSight-image-fetcher/1.0"
     allowed_types: frozenset[str] = field(default=IMAGE_TYPES)
-    private_setting: str = "IMAGE_FETCH_ALLOW_PRIVATE"  # the setting that allows private addresses, named in errors
+    # What the refusal of a private address tells its reader: the setting, for whoever runs the server; in words,
+    # where the person at the keyboard reads it (a delivery's address).
+    private_hint: str = "IMAGE_FETCH_ALLOW_PRIVATE=true allows such addresses"
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ def address_allowed(address: str, *, allow_private: bool) -> bool:
     return ip.is_global and not ip.is_reserved and not ip.is_link_local and not ip.is_loopback
 
 
-def _resolve(host: str, port: int, *, allow_private: bool, setting: str = "IMAGE_FETCH_ALLOW_PRIVATE") -> str:
+def _resolve(host: str, port: int, *, allow_private: bool,
+             hint: str = "IMAGE_FETCH_ALLOW_PRIVATE=true allows such addresses") -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -80,8 +83,7 @@ def _resolve(host: str, port: int, *, allow_private: bool, setting: str = "IMAGE
         raise FetchError(f"cannot resolve host {host}", retry=True)
     refused = [a for a in addresses if not address_allowed(a, allow_private=allow_private)]
     if refused:  # any private answer refuses the host: a DNS name must not point inside
-        raise FetchError(f"refused: {host} resolves to a private or reserved address ({refused[0]}); "
-                         f"{setting}=true allows such addresses")
+        raise FetchError(f"refused: {host} is on a private network ({refused[0]}); {hint}")
     return addresses[0]
 
 
@@ -125,7 +127,7 @@ def address_pin(url: str, *, policy: FetchPolicy) -> PinnedAddress:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise FetchError("refused: invalid port") from exc
-    address = _resolve(parts.hostname, port, allow_private=policy.allow_private, setting=policy.private_setting)
+    address = _resolve(parts.hostname, port, allow_private=policy.allow_private, hint=policy.private_hint)
     return PinnedAddress(scheme=parts.scheme, host=parts.hostname, port=port, address=address)
 
 

@@ -9,7 +9,9 @@ from .models import WEEKDAYS, Delivery
 
 class DeliveryForm(forms.Form):
     segment = forms.TypedChoiceField(coerce=int, label="Segment")
-    kind = forms.ChoiceField(choices=Delivery.Kind.choices, label="Send to")
+    # static/js/delivery_kind.js shows only the fieldset of the kind chosen (without JS both stay shown).
+    kind = forms.ChoiceField(choices=Delivery.Kind.choices, label="Send to",
+                             widget=forms.Select(attrs={"data-kind-fields": ""}))
     frequency = forms.ChoiceField(choices=Delivery.Frequency.choices, label="How often")
     weekday = forms.TypedChoiceField(choices=WEEKDAYS, coerce=int, required=False, empty_value=0,
                                      label="Day (once a week)")

@@ -81,7 +81,9 @@ def retry_countdown(*, attempt: int) -> int:
 
 def _policy() -> FetchPolicy:
     return FetchPolicy(attempts=1, allow_private=settings.DELIVERY_ALLOW_PRIVATE,
-                       user_agent="EcomSight-delivery/1.0", private_setting="DELIVERY_ALLOW_PRIVATE")
+                       # Read on the form and in the delivery's log: the setting (DELIVERY_ALLOW_PRIVATE) is named in
+                       # the README only.
+                       user_agent="EcomSight-delivery/1.0", private_hint="an administrator can allow private addresses")
 
 
 def address_check(url: str, *, field: str) -> None:
@@ -95,7 +97,7 @@ def address_check(url: str, *, field: str) -> None:
     try:
         url_check(url, policy=_policy())
     except FetchError as exc:
-        raise UserError(f"This address cannot be used: {exc}", field=field) from None
+        raise UserError(f"This address cannot be used: {str(exc).removeprefix('refused: ')}.", field=field) from None
 
 
 @transaction.atomic

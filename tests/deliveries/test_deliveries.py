@@ -200,6 +200,28 @@ def test_loopback_and_private_addresses_are_refused_unless_allowed(shop, setup, 
     assert not Delivery.objects.exists()
 
 
+def test_a_private_address_on_the_form_is_refused_in_words_not_by_the_settings_name(shop, setup, client, settings):
+    settings.DELIVERY_ALLOW_PRIVATE = False
+    client.force_login(setup["admin"])
+    response = client.post("/deliveries/", {"segment": setup["segment"].pk, "kind": "webhook", "frequency": "daily",
+                                            "preset": "braze", "url": "https://10.0.0.5/hook"}, follow=True)
+    html = response.content.decode()
+    assert "is on a private network (10.0.0.5); an administrator can allow private addresses" in html
+    assert "DELIVERY_ALLOW_PRIVATE" not in html and "refused:" not in html
+    assert not Delivery.objects.exists()
+
+
+def test_the_form_without_javascript_sends_both_kinds_of_fields_and_only_the_chosen_one_counts(shop, setup, client):
+    client.force_login(setup["admin"])
+    html = client.get("/deliveries/").content.decode()
+    assert 'data-kind="webhook"' in html and 'data-kind="s3"' in html and "js/delivery_kind.js" in html
+    client.post("/deliveries/", {"segment": setup["segment"].pk, "kind": "s3", "frequency": "daily",
+                                 "preset": "braze", "url": "https://hooks.example/x", "bucket": "campaigns",
+                                 "access_key_id": "k", "secret_access_key": "s"})
+    delivery = Delivery.objects.get()
+    assert (delivery.kind, delivery.bucket, delivery.url) == ("s3", "campaigns", "")
+
+
 def test_deliveries_due_daily_weekly_and_never_twice_a_day(shop, setup):
     monday = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
     daily = webhook(shop, setup, "http://127.0.0.1:9/x")
@@ -317,7 +339,8 @@ def test_s3_endpoint_that_resolves_inside_at_send_time_is_refused_without_connec
     tries = list(DeliveryAttempt.objects.values_list("attempt", "ok", "retry_in_seconds"))
     assert tries == [(1, False, None)]  # refused for good, not tried again
     error = DeliveryAttempt.objects.get().error
-    assert "refused" in error and "127.0.0.1" in error and "DELIVERY_ALLOW_PRIVATE" in error
+    assert "refused" in error and "127.0.0.1" in error and "on a private network" in error
+    assert "DELIVERY_ALLOW_PRIVATE" not in error  # the log speaks to the people reading it, not to the server's
     assert DeliveryRun.objects.get().status == "failed"
     assert s3.list_objects_v2(Bucket="campaigns", Prefix="rebound").get("KeyCount") == 0  # (moto's store is shared)
     assert dns.callers == ["catalog.fetch", "catalog.fetch"]  # checked when saved and when sent, nothing else

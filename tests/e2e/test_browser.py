@@ -233,3 +233,31 @@ def test_the_forecast_table_reads_on_a_phone_with_its_bands_in_view(browser, liv
     # Each figure keeps its label on the card (the header row is hidden on a phone).
     band = browser.find_elements(By.CSS_SELECTOR, '.forecast-table td[data-label="80 % band"]')[0]
     assert "101,234 – 148,765" in band.text
+
+
+def test_the_delivery_form_shows_only_the_fields_of_what_send_to_says(browser, live_server, login, shop):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from deliveries.models import Delivery
+    from tests.predictions.factories import SegmentFactory
+
+    SegmentFactory(shop=shop, name="Win-back", filters={"churn_min": 50})
+    UserFactory(username="ada", role="admin", shops=[shop])
+    login("ada")
+    browser.get(f"{live_server.url}/deliveries/")
+
+    def shown() -> set[str]:
+        return {f.get_attribute("data-kind") for f in browser.find_elements(By.CSS_SELECTOR, "fieldset[data-kind]")
+                if f.is_displayed()}
+
+    assert shown() == {"webhook"}  # the first choice of "Send to"
+    assert not browser.find_element(By.NAME, "bucket").is_displayed()
+    Select(browser.find_element(By.NAME, "kind")).select_by_value("s3")
+    assert shown() == {"s3"}
+    for name, value in (("bucket", "campaigns"), ("access_key_id", "key"), ("secret_access_key", "secret")):
+        browser.find_element(By.NAME, name).send_keys(value)
+    browser.find_element(By.CSS_SELECTOR, ".delivery-form button[type=submit]").click()
+    wait_for(lambda: Delivery.objects.exists(), "the delivery to be saved")
+    delivery = Delivery.objects.get()
+    assert (delivery.kind, delivery.bucket, delivery.url) == ("s3", "campaigns", "")
