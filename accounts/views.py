@@ -45,9 +45,22 @@ class LogoutView(auth_views.LogoutView):
     """Logout by POST only (Django 5 refuses GET), so a link or an image tag cannot log anyone out."""
 
 
-@require_POST
+def _same_site(request: HttpRequest, target: str) -> str:
+    """`target` when it is an address of this site, else the dashboard: a shop switch never leads elsewhere."""
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if target and safe else "/"
+
+
+@require_http_methods(["GET", "POST"])
 def shop_switch(request: HttpRequest) -> HttpResponse:
-    """Remember the shop chosen in the top bar, if the user has been granted it; else 404."""
+    """POST: remember the shop chosen in the top bar, if the user has been granted it; else 404.
+
+    The form is in the top bar of every page, so a GET (the address typed, a bookmark, a reload) goes back to
+    the page named by `next`, or the dashboard, switching nothing: a link must not change the shop."""
+    if request.method == "GET":
+        return redirect(_same_site(request, request.GET.get("next", "")))
     form = ShopSwitchForm(request.POST)
     if not form.is_valid():
         raise Http404("No such shop.")
@@ -57,11 +70,7 @@ def shop_switch(request: HttpRequest) -> HttpResponse:
         raise Http404("No such shop.")
     request.session["shop"] = shop.slug
     messages.success(request, f"Now working on {shop.name}.")
-    target = form.cleaned_data["next"]
-    safe = url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    )
-    return redirect(target if safe else "/")
+    return redirect(_same_site(request, form.cleaned_data["next"]))
 
 
 # ---- API tokens -----------------------------------------------------------------------------------

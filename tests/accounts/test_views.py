@@ -35,9 +35,18 @@ def test_shop_switch_does_not_redirect_to_another_site(client, shop, other_shop)
 
 
 @pytest.mark.django_db
-def test_shop_switch_by_get_is_refused(client, shop):
-    client.force_login(UserFactory(role="marketer", shops=[shop]))
-    assert client.get("/accounts/shop/", {"shop": shop.slug}).status_code == 405
+@pytest.mark.parametrize(("query", "location"), [
+    ({}, "/"),
+    ({"next": "/segments/"}, "/segments/"),
+    ({"next": "https://evil.example/"}, "/"),
+])
+def test_shop_switch_by_get_goes_back_to_a_page_without_switching(client, shop, other_shop, query, location):
+    # Typed, bookmarked or reloaded: a page with the switcher, not the browser's bare 405 page.
+    client.force_login(UserFactory(role="marketer", shops=[shop, other_shop]))
+    response = client.get("/accounts/shop/", {"shop": other_shop.slug, **query})
+    assert response.status_code == 302 and response["Location"] == location
+    assert client.session.get("shop") != other_shop.slug  # a link never changes the shop
+    assert client.get(location).status_code == 200
 
 
 @pytest.mark.django_db
