@@ -261,3 +261,22 @@ def test_the_delivery_form_shows_only_the_fields_of_what_send_to_says(browser, l
     wait_for(lambda: Delivery.objects.exists(), "the delivery to be saved")
     delivery = Delivery.objects.get()
     assert (delivery.kind, delivery.bucket, delivery.url) == ("s3", "campaigns", "")
+
+
+@pytest.mark.parametrize("typed", ["", "   "])
+def test_renaming_a_segment_to_nothing_says_give_it_a_name(browser, live_server, login, shop, typed):
+    from selenium.webdriver.common.by import By
+
+    from tests.predictions.factories import SegmentFactory
+
+    segment = SegmentFactory(shop=shop, name="Win-back", filters={"churn_min": 50})
+    UserFactory(username="mia", role="marketer", shops=[shop])
+    login("mia")
+    browser.get(f"{live_server.url}/segments/{segment.pk}/")
+    field = browser.find_element(By.ID, "rename-name")
+    field.clear()
+    field.send_keys(typed)
+    field.find_element(By.XPATH, "./ancestor::form//button[@type='submit']").click()
+    message = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".messages .message"), "a message")
+    assert message[0].text == "Give the segment a name."
+    assert Segment.objects.get(pk=segment.pk).name == "Win-back"

@@ -176,6 +176,16 @@ def test_rename_and_delete_with_confirmation(client, shop, marketer, scored):
     assert not Segment.objects.filter(pk=segment.pk).exists()
 
 
+@pytest.mark.parametrize("name", ["", "   "])
+def test_renaming_to_an_empty_name_says_so_and_keeps_the_name(client, shop, marketer, scored, name):
+    segment = SegmentFactory(shop=shop, name="Old")
+    client.force_login(marketer)
+    response = client.post(f"/segments/{segment.pk}/rename/", {"name": name}, follow=True)
+    assert response.redirect_chain == [(f"/segments/{segment.pk}/", 302)]
+    assert "Give the segment a name." in response.content.decode()
+    assert Segment.objects.get(pk=segment.pk).name == "Old"
+
+
 def test_another_shops_segment_is_404_everywhere(client, other_shop, marketer, scored):
     foreign = SegmentFactory(shop=other_shop)
     client.force_login(marketer)
