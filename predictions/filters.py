@@ -111,10 +111,10 @@ class AtRiskFilter:
         for unknown in sorted(wanted - set(BANDS)):
             errors.append(f"Unknown risk band “{unknown[:40]}”: choose among {', '.join(BANDS)}.")
         bands = tuple(b for b in BANDS if b in wanted)
-        churn_min = _number(data.get("churn_min"), int, 0, 100, "Churn probability from", errors)
-        churn_max = _number(data.get("churn_max"), int, 0, 100, "Churn probability to", errors)
-        value_min = _number(data.get("value_min"), float, 0, MAX_MONEY, "Value from", errors)
-        value_max = _number(data.get("value_max"), float, 0, MAX_MONEY, "Value to", errors)
+        churn_min = _number(data.get("churn_min"), int, 0, 100, "Chance of leaving from (%)", errors)
+        churn_max = _number(data.get("churn_max"), int, 0, 100, "Chance of leaving to (%)", errors)
+        value_min = _number(data.get("value_min"), float, 0, MAX_MONEY, "12-month spend from", errors)
+        value_max = _number(data.get("value_max"), float, 0, MAX_MONEY, "12-month spend to", errors)
         days_min = _number(data.get("days_min"), int, 0, MAX_DAYS, "Days since last order from", errors)
         days_max = _number(data.get("days_max"), int, 0, MAX_DAYS, "Days since last order to", errors)
         category = _number(data.get("category"), int, 1, MAX_ID, "Category", errors)
@@ -145,8 +145,8 @@ class AtRiskFilter:
             errors.append(f"Unknown list “{which[:40]}”: choose among {', '.join(LISTS)}.")
             which = DEFAULT_LIST
         buyers = which == "buyers"
-        buy_min = _number(data.get("buy_min"), int, 0, 100, "Chance of buying from", errors)
-        buy_max = _number(data.get("buy_max"), int, 0, 100, "Chance of buying to", errors)
+        buy_min = _number(data.get("buy_min"), int, 0, 100, "Chance of buying from (%)", errors)
+        buy_max = _number(data.get("buy_max"), int, 0, 100, "Chance of buying to (%)", errors)
         if not buyers and (buy_min is not None or buy_max is not None):
             errors.append("Chance of buying filters the likely buyers list (list=buyers): for a customer on the "
                           "at-risk list it is 100 − the chance of leaving, so filter on the chance of leaving.")
@@ -165,7 +165,7 @@ class AtRiskFilter:
         elif buyers and sort not in BUYERS_SORTS:
             errors.append(f"The likely buyers list sorts by {', '.join(BUYERS_SORTS)}, not “{sort}”.")
             sort = "purchase"
-        for low, high, label in ((churn_min, churn_max, "churn probability"), (value_min, value_max, "value"),
+        for low, high, label in ((churn_min, churn_max, "chance of leaving"), (value_min, value_max, "12-month spend"),
                                  (days_min, days_max, "days since last order"), (buy_min, buy_max, "chance of buying")):
             if low is not None and high is not None and low > high:
                 errors.append(f"The {label} range is empty (from is above to).")
@@ -260,7 +260,7 @@ def _number(raw, kind, low, high, label: str, errors: list[str]):
     except (TypeError, ValueError, OverflowError):
         errors.append(f"{label}: “{shown}” is not a number.")
         return None
-    bounds = f"between {low} and {_format_number(high)}"
+    bounds = f"between {low} and {high:,.0f}" if high >= 10_000 else f"between {low} and {_format_number(high)}"
     if not math.isfinite(number) or number < low or number > high:  # inf, 1e309, NaN, 10**20 days
         errors.append(f"{label} must be {bounds}.")
         return None

@@ -512,7 +512,7 @@ def filter_in_words(*, shop: Shop, flt: AtRiskFilter) -> list[str]:
     if flt.bands:
         words.append(" or ".join(b for b in flt.bands).capitalize() + " risk")
     if flt.churn_min is not None or flt.churn_max is not None:
-        words.append(f"Churn probability {_range(flt.churn_min, flt.churn_max, '%')}")
+        words.append(f"Chance of leaving {_range(flt.churn_min, flt.churn_max, '%')}")
     if flt.value_min is not None or flt.value_max is not None:
         words.append(f"12-month spend {_range(flt.value_min, flt.value_max, ' ' + shop.currency)}")
     if flt.days_min is not None or flt.days_max is not None:

@@ -50,3 +50,14 @@ def test_comma_decimal_and_plain_dict_bands_are_accepted():
 def test_is_empty_ignores_sort_only():
     assert AtRiskFilter(sort="churn").is_empty
     assert not AtRiskFilter(country="FR").is_empty
+
+
+def test_errors_name_the_fields_as_the_form_labels_them():
+    # A marketer read "Churn probability from" and "between 0 and 1000000000000" beside a form that says
+    # "Chance of leaving (%)" and "12-month spend" (a browser review).
+    errors = AtRiskFilter.from_query({"churn_min": "0.5", "value_min": "-1", "churn_max": "20", "days_min": "x"}).errors
+    assert "Chance of leaving from (%): “0.5” is not a whole number." in errors
+    assert "12-month spend from must be between 0 and 1,000,000,000,000." in errors
+    assert "Days since last order from: “x” is not a number." in errors
+    assert AtRiskFilter.from_query({"value_min": "50", "value_max": "10"}).errors == (
+        "The 12-month spend range is empty (from is above to).",)

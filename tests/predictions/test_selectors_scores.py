@@ -198,7 +198,7 @@ def test_segment_detail_counts_live_members_and_previews_them(shop, scored):
     assert detail.size == 3
     assert [r.external_id for r in detail.preview] == ["B", "A", "D"]
     assert [p for p, _ in detail.planner] == [0.9, 0.65, 0.5]
-    assert detail.words == ["Churn probability at least 50%"]
+    assert detail.words == ["Chance of leaving at least 50%"]
 
 
 # ---- the list columns copied onto the churn rows when a run finishes ------------------------------------
