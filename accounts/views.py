@@ -42,7 +42,13 @@ class LoginView(auth_views.LoginView):
 
 
 class LogoutView(auth_views.LogoutView):
-    """Logout by POST only (Django 5 refuses GET), so a link or an image tag cannot log anyone out."""
+    """Logout by POST only (Django 5 refuses GET), so a link or an image tag cannot log anyone out. The login page
+    it leads to says so: without a word, a user cannot tell a logout from a session that ended by itself."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You are logged out.")
+        return response
 
 
 def _same_site(request: HttpRequest, target: str) -> str:

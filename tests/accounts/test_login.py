@@ -91,6 +91,7 @@ def test_logout_by_post_ends_the_session(client, shop):
     response = client.post("/accounts/logout/")
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/"
+    assert "You are logged out." in client.get("/accounts/login/").content.decode()  # not a session that ran out
     assert client.get("/").status_code == 302
 
 
