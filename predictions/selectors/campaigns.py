@@ -56,6 +56,8 @@ class CampaignLift:
     targeted_buyers: int | None  # None until due
     control_buyers: int | None
     files: int = 1  # the segment's exports this campaign is made of (see campaign_lift_list)
+    # when the first of its files that held nobody back was made (None: every file kept a control group)
+    uncontrolled_at: datetime | None = None
 
     @property
     def ready(self) -> bool:
@@ -119,6 +121,10 @@ class CampaignLift:
     @property
     def summary(self) -> str:
         """The result in one or two sentences, e.g. "Of the 450 customers you targeted, 31 % bought …"."""
+        if self.uncontrolled_at is not None and not self.control:
+            made = timezone.localtime(self.uncontrolled_at)
+            return (f"A file of this segment made on {made.day} {made:%b %Y} held nobody back, so every member may "
+                    "have been contacted: there is no one left to compare with.")
         if not self.ready:
             due = timezone.localtime(self.due_at)
             return (f"{_people(self.targeted)} targeted, {self.control:,} held back. The result will be ready on "
@@ -160,17 +166,19 @@ def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = N
     """The segment's campaigns, latest first, with the measured lift of those whose horizon has passed: one query
     for the exports, then one set-based count of buyers per finished campaign.
 
-    A campaign is the segment's exports that kept a control group, from one export to the end of its horizon: a
-    second file of the same segment within that time (another column preset, another control share, a file
-    downloaded again) is the same campaign, not a second experiment on the same customers. Its targeted customers
-    are those of any of its files, its control those held back from every one of them (the control draw is the
-    segment's own, so a 10 % control lies inside a 20 % one); buyers are counted from its first export to the end
-    of that export's horizon."""
+    A campaign is the segment's exports from one export to the end of its horizon: a second file of the same
+    segment within that time (another column preset, another control share, a file downloaded again) is the same
+    campaign, not a second experiment on the same customers. Its targeted customers are those of any of its files,
+    its control those held back from every one of them (the control draw is the segment's own, so a 10 % control
+    lies inside a 20 % one); buyers are counted from its first export to the end of that export's horizon. A
+    campaign none of whose files kept a control group is not listed; one with a file that kept none has no control
+    left (every member may have been in that file), and says so."""
     now = now or timezone.now()
     exports = list(
-        SegmentExport.objects.filter(shop=shop, segment=segment, control_pct__gt=0)
+        SegmentExport.objects.filter(shop=shop, segment=segment)
         .order_by("-created_at", "-id")
-        .only("id", "created_at", "horizon_days", "control_customer_ids", "targeted_customer_ids")[:EXPORTS_READ]
+        .only("id", "created_at", "horizon_days", "control_pct", "control_customer_ids",
+              "targeted_customer_ids")[:EXPORTS_READ]
     )
     groups: list[list[SegmentExport]] = []
     for export in reversed(exports):  # oldest first
@@ -179,14 +187,18 @@ def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = N
             groups[-1].append(export)
         else:
             groups.append([export])
+    # Only a campaign with a control group is an experiment; a file without one (its members are not recorded)
+    # holds nobody back, so the campaign it falls in has no control left.
+    campaigns = [files for files in groups if any(f.control_pct for f in files)]
     out = []
-    for files in reversed(groups[-CAMPAIGNS_SHOWN:]):  # latest first
+    for files in reversed(campaigns[-CAMPAIGNS_SHOWN:]):  # latest first
         first = files[0]
+        uncontrolled = [f for f in files if not f.control_pct]
         targeted = set().union(*(f.targeted_customer_ids for f in files))
         control = set.intersection(*(set(f.control_customer_ids) for f in files)) - targeted
         due_at = first.created_at + timedelta(days=first.horizon_days)
         targeted_buyers = control_buyers = None
-        if due_at <= now:
+        if due_at <= now and control:
             buyers = set(
                 Order.objects.filter(shop=shop, customer_id__in=targeted | control, placed_at__gt=first.created_at,
                                      placed_at__lte=due_at)
@@ -196,7 +208,8 @@ def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = N
             targeted_buyers, control_buyers = len(buyers & targeted), len(buyers & control)
         out.append(CampaignLift(export_id=first.pk, exported_at=first.created_at, horizon_days=first.horizon_days,
                                 due_at=due_at, targeted=len(targeted), control=len(control),
-                                targeted_buyers=targeted_buyers, control_buyers=control_buyers, files=len(files)))
+                                targeted_buyers=targeted_buyers, control_buyers=control_buyers, files=len(files),
+                                uncontrolled_at=uncontrolled[0].created_at if uncontrolled else None))
     return out
 
 

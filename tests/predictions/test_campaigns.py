@@ -176,3 +176,17 @@ def test_segment_page_without_a_control_group_export_has_no_lift_section(client,
     client.force_login(marketer)
     page = client.get(f"/segments/{segment.pk}/").content.decode()
     assert "What your campaigns changed" not in page
+
+
+def test_a_file_without_a_control_group_leaves_its_campaign_no_one_to_compare_with(shop, segment, marketer):
+    # A browser re-check: a file of all 20 members, then one with 20 % held back the next day, listed "16 targeted,
+    # 4 held back" although all 4 were in the first file.
+    export_days_ago(shop=shop, segment=segment, user=marketer, days=100, control_pct=0)
+    later = export_days_ago(shop=shop, segment=segment, user=marketer, days=99, control_pct=20)
+    OrderFactory(customer=customers_of(later)[1][0], placed_at=later.created_at + timedelta(days=1))
+    [campaign] = campaign_lift_list(shop=shop, segment=segment)
+    assert (campaign.files, campaign.control, campaign.lift_points) == (2, 0, None)
+    assert "held nobody back, so every member may have been contacted" in campaign.summary
+    # Files without a control group alone are no experiment: nothing is listed for them.
+    export_days_ago(shop=shop, segment=segment, user=marketer, days=5, control_pct=0)
+    assert [c.export_id for c in campaign_lift_list(shop=shop, segment=segment)] == [campaign.export_id]
