@@ -112,8 +112,9 @@ def _last_order_subquery(ref: datetime):
     )
 
 
-def _orders_since(since: datetime, *, ref: datetime, strict: bool):
-    placed = {"placed_at__gt": since} if strict else {"placed_at__gte": since}
+def _orders_since(since: datetime | None, *, ref: datetime, strict: bool):
+    """The customer's non-cancelled orders up to `ref` placed after `since` (from it, unless `strict`; None: all)."""
+    placed = {} if since is None else {"placed_at__gt": since} if strict else {"placed_at__gte": since}
     return Order.objects.filter(customer_id=OuterRef("customer_id"), placed_at__lte=ref, **placed).exclude(
         status=Order.Status.CANCELLED)
 
@@ -266,16 +267,18 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         qs = qs.filter(probability__lte=flt.buy_max / 100)
     ref = _reference_time(run)
     copied = _copied(run, flt)
-    # Days since the last order, up to the scores' date. Customers who never ordered have gone "forever"
-    # without an order: they match any minimum and no maximum.
+    # Days since the last order, up to the scores' date. Customers who never ordered have no last order: a days
+    # filter never matches them (on the likely buyers list "last order at least 400 days ago" listed mostly new
+    # sign-ups, where a win-back campaign wants lapsed buyers).
     if flt.days_min is not None:
         since = ref - timedelta(days=flt.days_min)
         if copied:
-            qs = qs.filter(Q(last_order_placed_at__lte=since) | Q(last_order_placed_at__isnull=True))
+            qs = qs.filter(last_order_placed_at__lte=since)
         else:
-            # NOT EXISTS: PostgreSQL runs it as one hash anti-join over the orders, where a filter on the
-            # last-order subquery would run one lookup per scored customer.
-            qs = qs.filter(~Exists(_orders_since(since, ref=ref, strict=True)))
+            # NOT EXISTS and EXISTS: PostgreSQL runs them as hash (anti-)joins over the orders, where a filter on
+            # the last-order subquery would run one lookup per scored customer.
+            qs = qs.filter(~Exists(_orders_since(since, ref=ref, strict=True)),
+                           Exists(_orders_since(None, ref=ref, strict=False)))
     if flt.days_max is not None:
         since = ref - timedelta(days=flt.days_max)
         if copied:

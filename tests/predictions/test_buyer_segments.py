@@ -145,3 +145,11 @@ def test_the_at_risk_list_has_no_chance_of_buying_column_it_would_only_mirror_th
     body = admin_client.get("/customers/").content.decode()
     assert 'data-label="Chance of leaving"' in body and 'data-label="Chance of buying"' not in body
     assert "Their chance of buying is the rest: 100 % less the chance of leaving." in body
+
+
+def test_days_since_last_order_matches_only_customers_who_ordered(admin_client, scored):
+    # "Last order at least 400 days ago" on the likely buyers listed mostly new sign-ups who never ordered (a
+    # browser re-check): a win-back filter wants lapsed buyers. BOB ordered 10 days before the scores.
+    body = admin_client.get("/buyers/?days_min=5").content.decode()
+    assert "<strong>1</strong> scored customers match" in body and ">BOB<" in body and "QUIET" not in body
+    assert "No customer matches" in admin_client.get("/buyers/?days_min=11").content.decode()
