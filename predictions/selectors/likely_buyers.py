@@ -19,7 +19,7 @@ from django.db.models import Max
 from accounts.models import Shop
 from behavior.models import Customer, Order
 from predictions.filters import AtRiskFilter
-from predictions.models import CustomerScore, ScoringRun
+from predictions.models import CustomerScore, ScoringRun, Task
 
 from ..extensions import export_recommendations
 from .at_risk import PAGE_SIZE, _reference_time, matching_ordered, scoring_run_current
@@ -52,6 +52,7 @@ class LikelyBuyersPage:
     page: Page | None
     total: int  # customers scored for buying who match the filter
     expected_buyers: float  # the sum of every scored customer's chance: how many are expected to order in the horizon
+    scored_total: int = 0  # every customer scored for buying (what expected_buyers is of)
 
 
 def likely_buyers_page(*, shop: Shop, flt: AtRiskFilter | None = None, page: int | str | None = 1,
@@ -67,9 +68,11 @@ def likely_buyers_page(*, shop: Shop, flt: AtRiskFilter | None = None, page: int
     paginator = Paginator(scores, per_page)
     page_obj = paginator.get_page(page)
     figures = run_figures(shop=shop, runs=[run])
+    scored_total = paginator.count if flt.is_empty else CustomerScore.objects.filter(
+        scoring_run=run, task=Task.PURCHASE).count()
     return LikelyBuyersPage(run=run, rows=_rows(shop=shop, run=run, scores=list(page_obj.object_list)),
                             page=page_obj, total=paginator.count,
-                            expected_buyers=figures[0].expected_buyers if figures else 0.0)
+                            expected_buyers=figures[0].expected_buyers if figures else 0.0, scored_total=scored_total)
 
 
 def _rows(*, shop: Shop, run: ScoringRun, scores: list[CustomerScore]) -> list[LikelyBuyerRow]:

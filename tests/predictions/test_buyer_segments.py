@@ -153,3 +153,9 @@ def test_days_since_last_order_matches_only_customers_who_ordered(admin_client, 
     body = admin_client.get("/buyers/?days_min=5").content.decode()
     assert "<strong>1</strong> scored customers match" in body and ">BOB<" in body and "QUIET" not in body
     assert "No customer matches" in admin_client.get("/buyers/?days_min=11").content.decode()
+
+
+def test_the_likely_buyers_headline_counts_every_scored_customer_whatever_the_filter(admin_client, scored):
+    # "0 customers, of whom about 2,056 are expected to order" under ?country=XX (a browser re-check).
+    body = admin_client.get("/buyers/?country=XX").content.decode()
+    assert "3 customers, of whom about <strong>1</strong> are expected to order" in body
