@@ -1,5 +1,6 @@
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 
@@ -388,3 +389,17 @@ def test_the_user_badge_names_the_role_only_when_it_is_not_the_user_name(client,
     assert ">marketer</span>" in page and "marketer · marketer" not in page
     client.force_login(UserFactory(username="ann", role="analyst", shops=[shop]))
     assert "ann · analyst" in html(client, "/")
+
+
+def test_expected_orders_of_a_customer_without_orders_are_not_said_to_come_from_their_orders(
+        client, marketer, scored):
+    # "0 orders" beside "Expected orders 2.5 (from the number and dates of their orders alone …)" (a browser review).
+    from predictions.models import CustomerScore
+    from tests.predictions.factories import OrderFactory
+
+    alice = scored["customers"]["ALICE"]
+    CustomerScore.objects.filter(customer=alice).update(expected_orders=2.5)
+    client.force_login(marketer)
+    assert "no order yet: what a new customer of this shop typically orders" in html(client, "/customers/ALICE/")
+    OrderFactory(customer=alice, placed_at=scored["run"].as_of - timedelta(days=30))
+    assert "from the number and dates of their orders alone" in html(client, "/customers/ALICE/")
