@@ -15,7 +15,7 @@ An assignment whose window has not closed by the shop's latest order is *pending
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -275,6 +275,7 @@ class PlanRow:
     chance: float  # the probability the export draws that offer
     choices: int  # how many offers the export may draw for them (chance above 0)
     expected: float | None  # the reward model's prediction for that offer (the version's reward)
+    choice_ids: tuple[str, ...] = ()  # the ids of the offers the export may draw for them
 
 
 @dataclass(frozen=True)
@@ -284,10 +285,16 @@ class Plan:
     version: PolicyVersion | None
     customers: int
     rows: list[PlanRow]
-    offer_counts: dict[str, int]
+    offer_counts: dict[str, int]  # offer id -> customers the file is expected to carry it for, most first
     # reward -> {"value", "low", "high"} in total over the segment (None: not measured)
     expected: dict[str, dict | None]
     note: str
+    offer_names: dict[str, str] = field(default_factory=dict)  # offer id -> its name (the id when it has none)
+
+    @property
+    def offer_lines(self) -> list[tuple[str, str, int]]:
+        """(offer id, its name, expected customers) per offer in offer_counts' order."""
+        return [(offer, self.offer_names.get(offer, offer), count) for offer, count in self.offer_counts.items()]
 
 
 def offer_choice_probabilities(*, shop: Shop, offers: list[Offer], context: pd.DataFrame,
@@ -345,6 +352,7 @@ def offer_plan(*, shop: Shop, customer_ids: list[int], show: int = 50) -> Plan:
     rows = [PlanRow(customer_external_id=externals.get(int(c), ""), offer_id=offers[j].external_id,
                     offer_name=offers[j].name, chance=float(probabilities[i, j]),
                     choices=int((probabilities[i] > 0).sum()),
+                    choice_ids=tuple(offers[k].external_id for k in np.flatnonzero(probabilities[i] > 0)),
                     expected=float(predicted[i, j]) if predicted is not None else None)
             for i, (c, j) in enumerate(zip(context["customer_id"].tolist()[:show], chosen[:show], strict=False))]
     n = len(context)
@@ -357,7 +365,8 @@ def offer_plan(*, shop: Shop, customer_ids: list[int], show: int = 50) -> Plan:
     else:
         for reward, value in (version.metrics.get("value_by_reward") or {}).items():
             expected[reward] = None if value is None else {k: value[k] * n for k in ("value", "low", "high")}
-    return Plan(version=version, customers=n, rows=rows, offer_counts=counts, expected=expected, note=note)
+    return Plan(version=version, customers=n, rows=rows, offer_counts=counts, expected=expected, note=note,
+                offer_names={o.external_id: o.name or o.external_id for o in offers})
 
 
 def policy_versions(*, shop: Shop, limit: int = 10) -> list[PolicyVersion]:

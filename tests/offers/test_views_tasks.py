@@ -91,5 +91,6 @@ def test_without_a_policy_the_planner_shows_the_mix_the_export_draws_not_one_off
     segment = SegmentFactory(shop=shop, filters={"churn_min": 50})
     client.force_login(UserFactory(role="marketer", shops=[shop]))
     page = client.get(f"/offers/plan/{segment.pk}/").content.decode()
-    assert "one of 4 offers, drawn at random" in page and "GIFT about 100" in page
+    assert "one of 4 offers, drawn at random: GIFT, SHIP, TEN, none" in page
+    assert 'Gift <span class="muted small">(GIFT)</span> about 100' in page
     assert "first eligible" not in page and "manage.py" not in page
