@@ -19,7 +19,7 @@ def offer_page(request: HttpRequest) -> HttpResponse:
     return render(request, "offers/offers.html", {
         "offers": selectors.offer_list(shop=shop),
         "settings": selectors.offer_settings_get(shop=shop),
-        "versions": selectors.policy_versions(shop=shop),
+        "versions": selectors.policy_versions(shop=shop), "current": selectors.policy_current(shop=shop),
         "by_offer": selectors.offer_results(shop=shop, by="offer", frame=frame),
         "by_policy": selectors.offer_results(shop=shop, by="policy", frame=frame),
     })

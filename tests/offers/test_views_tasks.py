@@ -94,3 +94,5 @@ def test_without_a_policy_the_planner_shows_the_mix_the_export_draws_not_one_off
     assert "one of 4 offers, drawn at random: GIFT, SHIP, TEN, none" in page
     assert 'Gift <span class="muted small">(GIFT)</span> about 100' in page
     assert "first eligible" not in page and "manage.py" not in page
+    offers_page = client.get("/offers/").content.decode()
+    assert "No learned policy is live yet, so each customer's offer is drawn at random" in offers_page
