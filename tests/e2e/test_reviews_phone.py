@@ -33,3 +33,8 @@ def test_the_reviews_table_reads_on_a_phone_with_its_text_inside_the_screen(brow
     right = browser.execute_script("return Math.max(...[...document.querySelectorAll('#review-list td')]"
                                    ".map(td => td.getBoundingClientRect().right))")
     assert right <= width
+    # Every table of the page, the months' too, keeps its cells on the screen (they were cut off at 390 px).
+    widest = browser.execute_script("return Math.max(...[...document.querySelectorAll('table td')]"
+                                    ".map(td => td.getBoundingClientRect().right))")
+    assert widest <= width
+    assert "Jun 2026" in browser.page_source  # months read like the app's other dates, not 2026-06
