@@ -17,10 +17,10 @@ MODEL_WORDS = {
     "auto_ets": "exponential smoothing (level, trend and season)",
     "auto_arima": "a statistical time-series model",
     "auto_theta": "a smoothed trend",
-    "croston": "an intermittent-demand method (for items that sell now and then)",
-    "adida": "an intermittent-demand method (sales summed over longer periods)",
+    "croston": "a method for items that sell now and then",
+    "adida": "a method for items that sell now and then, over longer periods",
     "lightgbm": "a machine-learning model over all series",
-    "customer": "a forecast built from each customer's expected orders",
+    "customer": "each customer's expected orders, added up",
     "ensemble": "the average of three: exponential smoothing, a smoothed trend and the customers' expected orders",
 }
 
