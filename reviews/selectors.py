@@ -92,7 +92,8 @@ def review_summary(*, reviews: QuerySet, quotes: int = 3) -> ReviewSummary:
         if row["sentiment"] in by_sentiment:
             by_sentiment[row["sentiment"]] = row["n"]
     months = [
-        {"month": row["month"].date().isoformat()[:7], "label": f"{row['month']:%b %Y}", "positive": row["positive"], "neutral": row["neutral"],
+        {"month": row["month"].date().isoformat()[:7], "label": f"{row['month']:%b %Y}",
+         "positive": row["positive"], "neutral": row["neutral"],
          "negative": row["negative"],
          "negative_share": round(row["negative"] / max(row["positive"] + row["neutral"] + row["negative"], 1), 3)}
         for row in reviews.exclude(created_at=None).order_by().annotate(month=TruncMonth("created_at"))

@@ -192,7 +192,8 @@ class AtRiskRowSerializer(serializers.Serializer):
     risk_band = serializers.ChoiceField(choices=CustomerScore.Band.choices, allow_blank=True,
                                         help_text="Empty where `churn_probability` is null.")
     spend_12m = RoundedFloatField(places=MONEY_PLACES, help_text="12-month spend, shop currency, 2 decimals.")
-    revenue_at_risk = RoundedFloatField(places=MONEY_PLACES, help_text="Shop currency, 2 decimals.")
+    revenue_at_risk = RoundedFloatField(places=MONEY_PLACES, allow_null=True,
+                                        help_text="Shop currency, 2 decimals; null where `churn_probability` is.")
     last_order_at = serializers.DateTimeField(allow_null=True)
     days_since_last_order = serializers.IntegerField(allow_null=True)
     reasons = serializers.ListField(child=serializers.CharField())

@@ -267,18 +267,21 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         qs = qs.filter(probability__lte=flt.buy_max / 100)
     ref = _reference_time(run)
     copied = _copied(run, flt)
-    # Days since the last order, up to the scores' date. Customers who never ordered have no last order: a days
-    # filter never matches them (on the likely buyers list "last order at least 400 days ago" listed mostly new
-    # sign-ups, where a win-back campaign wants lapsed buyers).
+    # Days since the last order, up to the scores' date. The at-risk list holds active customers, who ordered; a
+    # customer there without an order (none in real data) has gone "forever" without one and matches any minimum.
+    # The likely buyers list holds everyone scored, new sign-ups included: there a customer who never ordered has
+    # no last order and matches no days filter ("last order at least 400 days ago" listed mostly sign-ups of the
+    # last weeks, where a win-back campaign wants lapsed buyers).
     if flt.days_min is not None:
         since = ref - timedelta(days=flt.days_min)
         if copied:
-            qs = qs.filter(last_order_placed_at__lte=since)
+            qs = qs.filter(Q(last_order_placed_at__lte=since) | Q(last_order_placed_at__isnull=True))
         else:
-            # NOT EXISTS and EXISTS: PostgreSQL runs them as hash (anti-)joins over the orders, where a filter on
-            # the last-order subquery would run one lookup per scored customer.
-            qs = qs.filter(~Exists(_orders_since(since, ref=ref, strict=True)),
-                           Exists(_orders_since(None, ref=ref, strict=False)))
+            # NOT EXISTS: PostgreSQL runs it as one hash anti-join over the orders, where a filter on the
+            # last-order subquery would run one lookup per scored customer.
+            qs = qs.filter(~Exists(_orders_since(since, ref=ref, strict=True)))
+            if flt.buyers:
+                qs = qs.filter(Exists(_orders_since(None, ref=ref, strict=False)))
     if flt.days_max is not None:
         since = ref - timedelta(days=flt.days_max)
         if copied:
@@ -386,7 +389,7 @@ class AtRiskRow:
     purchase_probability: float | None
     risk_band: str  # "" where churn_probability is None
     spend_12m: float
-    revenue_at_risk: float
+    revenue_at_risk: float | None  # None where churn_probability is None
     last_order_at: datetime | None
     days_since_last_order: int | None
     reasons: list[str]
@@ -425,7 +428,8 @@ def _row(score: dict, customer: tuple, ref: datetime) -> AtRiskRow:
         purchase_probability=score["purchase_probability"],
         risk_band=score["band"],
         spend_12m=score["spend_12m"],
-        revenue_at_risk=score["value_at_risk"] or 0.0,  # 0 for a lapsed buyer: no revenue is at risk
+        # None for a lapsed customer of the likely buyers list (no churn score, as the export's empty cell)
+        revenue_at_risk=None if score["churn_probability"] is None else score["value_at_risk"] or 0.0,
         last_order_at=last,
         days_since_last_order=max(0, (ref - last).days) if last else None,
         reasons=list(score["reasons"] or []),

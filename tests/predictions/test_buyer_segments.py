@@ -114,6 +114,7 @@ def test_the_api_saves_a_likely_buyers_segment_and_pages_its_members(shop, score
     members = api.get(f"/api/v1/segments/{created.json()['id']}/members/").json()["results"]
     assert [m["customer_id"] for m in members] == ["BOB", "QUIET"]
     assert members[1]["churn_probability"] is None and members[1]["risk_band"] == ""
+    assert members[1]["revenue_at_risk"] is None  # as the CSV's empty cell
     assert members[1]["purchase_probability"] == 0.4
     refused = api.post("/api/v1/segments/", {"name": "Bad", "filters": {"list": "buyers", "churn_min": 0.5}},
                        format="json")

@@ -76,7 +76,7 @@ def test_each_sort_orders_the_list_by_its_column(shop, scored, sort, expected):
     (AtRiskFilter(churn_min=50), {"A", "B", "D"}),
     (AtRiskFilter(churn_max=40), {"C", "E"}),
     (AtRiskFilter(value_min=100, value_max=300), {"A", "C"}),
-    (AtRiskFilter(days_min=100), {"A", "D"}),  # never ordered: no last order, so no days since it
+    (AtRiskFilter(days_min=100), {"A", "D", "E"}),  # never ordered counts as "long ago" (on the at-risk list)
     (AtRiskFilter(days_max=40), {"B", "C"}),
     (AtRiskFilter(country="DE"), {"A", "C", "D"}),  # case-insensitive
     (AtRiskFilter(limit=2), {"B", "A"}),
