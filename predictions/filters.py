@@ -32,9 +32,9 @@ MIN_INTEREST = 10  # percent: the interest profile stores shares from 10 % (pred
 # Sort key -> label. The default puts the customers most worth saving first.
 SORTS = {
     "risk": "Revenue at risk (highest first)",
-    "churn": "Churn probability (highest first)",
-    "purchase": "Purchase probability (highest first)",
-    "value": "Value, 12-month spend (highest first)",
+    "churn": "Chance of leaving (highest first)",
+    "purchase": "Chance of buying (highest first)",
+    "value": "12-month spend (highest first)",
     "last_order": "Last order (longest ago first)",
 }
 DEFAULT_SORT = "risk"

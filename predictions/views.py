@@ -454,6 +454,7 @@ def likely_buyers_list(request: HttpRequest) -> HttpResponse:
         "show_personal": can_view_personal_data(request.user, shop),
         "choices": at_risk_sel.filter_choices(shop=shop, flt=flt), "sorts": {k: SORTS[k] for k in BUYERS_SORTS},
         "default_sort": "purchase", "query": flt.to_query_string(),
+        "sort_links": {key: flt.to_query_string(sort=key) for key in BUYERS_SORTS},
         "words": at_risk_sel.filter_in_words(shop=shop, flt=replace(flt, list=DEFAULT_LIST)),
         "save_form": SegmentNameForm(), "top50_query": flt.to_query_string(limit=50),
     }, status=400 if flt.errors else 200)

@@ -160,3 +160,10 @@ def test_the_likely_buyers_headline_counts_every_scored_customer_whatever_the_fi
     # "0 customers, of whom about 2,056 are expected to order" under ?country=XX (a browser re-check).
     body = admin_client.get("/buyers/?country=XX").content.decode()
     assert "3 customers, of whom about <strong>1</strong> are expected to order" in body
+
+
+def test_the_likely_buyers_columns_sort_the_list(admin_client, scored):
+    body = admin_client.get("/buyers/?buy_min=30").content.decode()
+    assert 'href="?sort=value&amp;list=buyers&amp;buy_min=30"' in body  # the filter kept, the sort changed
+    by_spend = admin_client.get("/buyers/?sort=value").content.decode()
+    assert "12-month spend&nbsp;▾" in by_spend and by_spend.index("ALICE") < by_spend.index("BOB")
