@@ -287,7 +287,7 @@ def test_a_shop_that_requires_opt_in_leaves_unknown_consent_out_of_every_campaig
     client.force_login(admin)
     assert len(segment_member_ids(shop=shop, segment=segment)) == 3  # unknown consent kept by default
     page = client.get(f"/segments/{segment.pk}/").content.decode()
-    assert "2 of the members have no recorded marketing consent and are included" in page
+    assert "2 of the members have no recorded marketing consent. They are included" in page
     # Where to turn it on, in words a shop admin knows, linked (a browser review read "Django admin → Shops").
     assert "Django admin" not in page
     assert f'<a href="/admin/accounts/shop/{shop.pk}/change/">the shop\'s settings</a>' in page
