@@ -167,3 +167,9 @@ def test_the_likely_buyers_columns_sort_the_list(admin_client, scored):
     assert 'href="?sort=value&amp;list=buyers&amp;buy_min=30"' in body  # the filter kept, the sort changed
     by_spend = admin_client.get("/buyers/?sort=value").content.decode()
     assert "12-month spend&nbsp;▾" in by_spend and by_spend.index("ALICE") < by_spend.index("BOB")
+
+
+def test_a_money_filter_is_shown_as_typed_not_as_a_float(admin_client, scored):
+    body = admin_client.get("/customers/?value_min=500&value_max=1234567.5").content.decode()
+    assert 'name="value_min" min="0" step="any" placeholder="from" value="500"' in body
+    assert 'value="1234567.50"' in body
