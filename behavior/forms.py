@@ -25,26 +25,28 @@ KIND_LABELS = {
 
 # Other names shops commonly give a field's column; the mapping step preselects them.
 SYNONYMS = {
-    "customer_id": ("customer", "customerid", "client_id", "user_id", "userid", "buyer_id", "visitor_id", "id"),
+    "customer_id": ("customer", "customerid", "client_id", "user_id", "userid", "buyer_id", "visitor_id", "id",
+                    "client_ref", "customer_ref", "kunde", "kunden_id", "kundennummer"),
     "product_id": ("product", "productid", "sku", "variant_sku", "handle", "item_id", "itemid", "article_id",
                    "stock_code", "id"),
-    "order_id": ("order", "orderid", "order_number", "invoice", "invoice_id", "id"),
+    "order_id": ("order", "orderid", "order_number", "invoice", "invoice_id", "id", "bestellnummer"),
     "event_id": ("eventid", "message_id", "id"),  # messageId: Segment's
     "signup_at": ("signup", "signup_date", "created_at", "registered_at", "registration_date", "created"),
     "placed_at": ("order_date", "date", "created_at", "ordered_at", "timestamp", "datetime", "time", "invoice_date",
-                  "order_purchase_timestamp", "purchase_date", "transaction_date", "transaction_dt"),
+                  "order_purchase_timestamp", "purchase_date", "transaction_date", "transaction_dt", "purchase_ts",
+                  "order_ts", "datum", "bestelldatum"),
     # a moment before a day: GA4 exports event_timestamp (microseconds) beside event_date (the day alone)
     "occurred_at": ("timestamp", "event_timestamp", "original_timestamp", "datetime", "time", "event_time",
                     "created_at", "received_at", "date", "event_date"),
     "type": ("event_type", "event", "event_name", "action", "kind"),  # event_name: GA4's
     "session_id": ("session", "sessionid", "visit_id"),
-    "total": ("amount", "order_total", "value", "revenue", "grand_total"),
+    "total": ("amount", "order_total", "value", "revenue", "grand_total", "betrag", "summe", "gesamtbetrag"),
     "unit_price": ("price", "item_price"),
     "price": ("variant_price", "unit_price", "list_price"),
     "brand": ("vendor", "manufacturer", "brand_name"),
     "image_url": ("image_src", "image", "image_link", "picture_url"),
-    "quantity": ("qty", "count", "units"),
-    "item_count": ("items", "quantity", "qty"),
+    "quantity": ("qty", "count", "units", "menge", "anzahl"),
+    "item_count": ("items", "quantity", "qty", "n_items", "num_items", "number_of_items", "anzahl"),
     "title": ("name", "product_name", "review_title", "review_comment_title"),
     "category": ("category_path", "categories", "category_name", "product_category", "product_category_name"),
     "status": ("order_status", "financial_status", "state"),
@@ -122,7 +124,18 @@ def column_guess(field: str, header: tuple[str, ...] | list[str]) -> str:
         found = by_normal.get(_normal(candidate))
         if found is not None:
             return found
+    # A money column named with its currency ("amount_eur", "Betrag (EUR)", "revenue_usd"): the name without it.
+    by_bare = {_CURRENCY_SUFFIX.sub("", n): h for n, h in by_normal.items() if _CURRENCY_SUFFIX.search(n)}
+    if field in _MONEY_FIELDS:
+        for candidate in (field, *SYNONYMS.get(field, ())):
+            found = by_bare.get(_normal(candidate))
+            if found is not None:
+                return found
     return ""
+
+
+_MONEY_FIELDS = ("total", "unit_price", "price")
+_CURRENCY_SUFFIX = re.compile(r"(eur|usd|gbp|chf|sek|dkk|nok|pln|czk|huf|jpy|cad|aud|nzd|brl|inr|cny)$")
 
 
 def kind_guess(header: tuple[str, ...] | list[str]) -> tuple[str | None, dict[str, int]]:

@@ -111,8 +111,8 @@ def test_columns_it_cannot_place_are_named_as_written(shop, tmp_path, import_dir
     from django.core.management.base import CommandError
 
     path = tmp_path / "bestellungen.csv"
-    path.write_text("Kunde;Datum;Betrag\nK1;2024-02-01;10\n")
-    with pytest.raises(CommandError, match="lacks required column.*customer_id.*Found: Kunde, Datum, Betrag"):
+    path.write_text("Wer;Wann;Was\nK1;2024-02-01;10\n")
+    with pytest.raises(CommandError, match="lacks required column.*customer_id.*Found: Wer, Wann, Was"):
         _import(shop, path)
 
 
@@ -622,3 +622,20 @@ def test_the_same_orders_imported_again_with_more_columns_are_updated_not_stored
     other = tmp_path / "other.csv"
     other.write_text("customer_id,placed_at,total\nC3,1997-12-24,1.00\nC3,1997-12-24,2.00\n")
     assert _import(shop, other)["inserted"] == 2
+
+
+def test_columns_named_in_german_or_with_their_currency_are_found(shop, tmp_path, import_dir, capsys):
+    # An outside analyst's files: "Kunde;Datum;Betrag;Anzahl" got no hint at all, nor did "amount_eur, n_items".
+    path = tmp_path / "bestellungen.csv"
+    path.write_text("Kunde;Datum;Betrag;Anzahl\nK1;26.07.1997;57,86;2\n", encoding="utf-8")
+    assert _import(shop, path)["inserted"] == 1
+    progress = capsys.readouterr().err
+    assert "reading customer_id from the column 'Kunde'" in progress
+    assert "the column 'Betrag' looks like total" in progress
+    assert "the column 'Anzahl' looks like item_count" in progress
+    other = tmp_path / "export.csv"
+    other.write_text("client_ref,purchase_ts,amount_eur,n_items\nC1,1997-07-26,57.86,2\n")
+    assert _import(shop, other)["inserted"] == 1
+    progress = capsys.readouterr().err
+    assert "the column 'amount_eur' looks like total" in progress
+    assert "the column 'n_items' looks like item_count" in progress
