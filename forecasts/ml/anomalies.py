@@ -172,6 +172,22 @@ def baseline(values: np.ndarray, days: pd.DatetimeIndex, *, config: DetectorConf
     return expected, spread
 
 
+def _weekday_factors(past_factors: np.ndarray, past_dow: np.ndarray) -> np.ndarray:
+    """Per weekday, the median of each day over the median of its own 7-day block (1 where fewer than two say)."""
+    blocks = len(past_factors) // 7
+    tail = past_factors[-blocks * 7:].reshape(blocks, 7) if blocks else past_factors[None, :]
+    tail_dow = past_dow[-blocks * 7:].reshape(blocks, 7) if blocks else past_dow[None, :]
+    med = np.nanmedian(tail, axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(med > 0, tail / med, np.nan)
+    factors = np.ones(7)
+    for d in range(7):
+        r = ratio[tail_dow == d]
+        if np.isfinite(r).sum() >= 2:
+            factors[d] = np.nanmedian(r)
+    return factors
+
+
 def _baseline_fill(values, factor_values, dow, expected, spread, positions, *, window: int, config: DetectorConfig,
                    count: bool) -> None:
     for i in positions:
@@ -184,23 +200,16 @@ def _baseline_fill(values, factor_values, dow, expected, spread, positions, *, w
         # The last level_days days with a value (an outage's days are left out by `detect`: see outage_days).
         recent = past[ok][-config.level_days:]
         level = np.median(recent)
-        if count and level < config.min_abs:
+        sparse = count and level < config.min_abs
+        if sparse:
             # A count of a few a day (refunds): the median of days that mostly have none is 0 whatever the rate,
             # and 5 refunds on a day then read as a rise from nothing. The mean is the rate — of the days up to
             # their 90th percentile (one burst of a thousand must not raise the level for the 28 days after it).
             level = float(np.mean(np.minimum(recent, np.quantile(recent, 0.9))))
-        # Weekday factors: each day over the median of its own 7-day block, median per weekday.
-        blocks = len(past) // 7
-        tail = past_factors[-blocks * 7:].reshape(blocks, 7) if blocks else past_factors[None, :]
-        tail_dow = past_dow[-blocks * 7:].reshape(blocks, 7) if blocks else past_dow[None, :]
-        med = np.nanmedian(tail, axis=1, keepdims=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(med > 0, tail / med, np.nan)
-        factors = np.ones(7)
-        for d in range(7):
-            r = ratio[tail_dow == d]
-            if np.isfinite(r).sum() >= 2:
-                factors[d] = np.nanmedian(r)
+        # Weekday factors: each day over the median of its own 7-day block, median per weekday. Not for a sparse
+        # count: a weekday whose days mostly had none got a factor of 0, and 5 cancellations on it read as a rise
+        # from "expected 0" against a rate of 2.7 a day (an outside analyst's shop: 12 such days).
+        factors = np.ones(7) if sparse else _weekday_factors(past_factors, past_dow)
         fitted = level * factors[past_dow[-config.level_days:]]
         resid = past[-config.level_days:] - fitted
         e = level * factors[dow[i]]
