@@ -57,6 +57,9 @@ ENSEMBLE_CORE = ("lgbm", "lstm")
 EVENT_ALGORITHMS = ("event_gru",)
 # Risk bands by calibrated probability: "high" means at least 60 % likely.
 HIGH_RISK = 0.6
+# A backtest's threshold for precision, recall and F1 where no validation window gave one (probabilities are
+# calibrated: flagged when more likely than not).
+DEFAULT_THRESHOLD = 0.5
 MEDIUM_RISK = 0.3
 # Two validation PR AUCs closer than this are a tie, decided by the lower log loss.
 CHAMPION_TIE = 0.005
@@ -570,7 +573,11 @@ def backtest(
     metrics = {}
     for name, model in result.models.items():
         valid_metrics = result.metrics.get(name)
-        threshold = valid_metrics["threshold"] if valid_metrics else None
+        # The validation window's F1 threshold; without one (a long horizon that no labelled window fits, a model
+        # not measured there), 0.5 — flagged when more likely than not — never one tuned on the test's own labels
+        # (an outside analyst found precision, recall and F1 of long-horizon backtests tuned so).
+        threshold = valid_metrics["threshold"] if valid_metrics and valid_metrics.get("threshold") is not None \
+            else DEFAULT_THRESHOLD
         metrics[name] = evaluate(y, model.predict_proba(current), threshold=threshold)
     oracle = None
     if truth is not None:

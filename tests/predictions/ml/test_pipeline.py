@@ -382,3 +382,18 @@ def test_a_feature_empty_for_every_customer_trains_without_a_warning_on_the_user
         warnings.simplefilter("error", RuntimeWarning)
         RfmLogReg("purchase").fit(train, valid)
         LstmModel("purchase", epochs=1).fit(train, valid)
+
+
+def test_a_backtest_without_a_validation_window_never_tunes_its_threshold_on_the_test_labels():
+    """An outside analyst: a long-horizon backtest (no labelled window fits) reported precision, recall and F1 at the
+    threshold that maximised F1 on the test window itself."""
+    from predictions.ml.pipeline import DEFAULT_THRESHOLD, backtest
+
+    young = make_shop(n_customers=800, days=730, seed=6)
+    cutoff = START + pd.Timedelta(days=150)
+    config = TrainConfig(task="purchase", horizon_days=200, as_of=cutoff, algorithms=("paretonbd", "rfm_logreg"))
+    factories = default_model_factories("purchase", 200, seed=0)
+    result = backtest(young.frames, config, cutoff=cutoff, model_factories={n: factories[n] for n in config.algorithms})
+    assert result.champion == "long_horizon"
+    assert {name: m["threshold"] for name, m in result.metrics.items()} == {
+        name: DEFAULT_THRESHOLD for name in result.metrics}
