@@ -186,7 +186,8 @@ def history_sufficiency(
         refuse(f"BG/NBD needs {th.min_bgnbd_buyers} buyers of whom {th.min_bgnbd_repeat_buyers} bought twice; "
                f"the shop has {buyers} buyers and {repeat_buyers} repeat buyers", ("bgnbd", "paretonbd"))
     if history_days < 2 * horizon_days:
-        only = "only BG/NBD and Pareto/NBD can be used" if "bgnbd" in allowed else "no model can be trained yet"
+        only = ("only BG/NBD and Pareto/NBD can be used" if "bgnbd" in allowed
+                else "no model can learn from outcomes yet")
         refuse(f"history of {history_days} days is shorter than 2 × horizon ({2 * horizon_days}): {only}",
                supervised)
     elif labelled < 2:

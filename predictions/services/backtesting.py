@@ -90,6 +90,9 @@ def model_backtest(
         **rows,
         "task": task, "cutoff": cutoff.isoformat(), "horizon_days": horizon_days,
         "customers": result.customers, "base_rate": result.base_rate, "champion": result.champion,
+        # False where no validation window could rank the models (too short a history, a window of one outcome):
+        # the champion is then the label-free model that fits the history best (with a long horizon, blended).
+        "validation_ranked": result.train_result.metrics.get(result.champion or "") is not None,
         "algorithms": rows, "errors": _errors_explained(result.train_result.errors, s),
         "sufficiency": {"customers": s.customers, "buyers": s.buyers, "repeat_buyers": s.repeat_buyers,
                         "history_days": s.history_days, "algorithms_allowed": list(s.algorithms_allowed),

@@ -27,7 +27,7 @@ def test_backtest_json_has_every_algorithm_the_oracle_and_the_champion(shop_with
                  "--truth", str(simulated_dir / "truth.csv"), "--algorithms", "recency,rfm_logreg,bgnbd,lgbm",
                  "--json")
     report = json.loads(capsys.readouterr().out)
-    assert report["champion"] in {"recency", "rfm_logreg", "bgnbd", "lgbm"}
+    assert report["champion"] in {"recency", "rfm_logreg", "bgnbd", "lgbm"} and report["validation_ranked"]
     assert set(report["algorithms"]) == {"recency", "rfm_logreg", "bgnbd", "lgbm", "oracle"}
     for name, metrics in report["algorithms"].items():
         assert METRICS <= set(metrics), name
@@ -71,6 +71,8 @@ def test_a_horizon_as_long_as_the_history_is_backtested_like_a_longer_one(simula
     report = model_backtest(shop=simulated_shop, task="purchase", cutoff=cutoff, horizon_days=horizon,
                             algorithms="bgnbd,paretonbd,recency")
     assert report["champion"] in {"bgnbd", "paretonbd"}
+    # No validation window ranked them (an outside analyst read "Validation chose: paretonbd" there).
+    assert report["validation_ranked"] is False
     # recency needs labels: the reason given is the history's, not scikit-learn's "Found array with 0 sample(s)"
     assert list(report["errors"]) == ["recency"]
     assert report["errors"]["recency"].startswith(f"not trained: history of {horizon + extra_days} days is shorter")

@@ -34,7 +34,11 @@ class Command(ShopCommand):
         for name, m in report["algorithms"].items():
             self.stdout.write(f"{name:<12}{_f(m['roc_auc']):>9}{_f(m['pr_auc']):>9}{_f(m['brier']):>8}"
                               f"{_f(m['log_loss']):>10}{_f(m['lift_top_decile']):>10}")
-        self.stdout.write(f"Validation chose: {report['champion']}")
+        if report["validation_ranked"]:
+            self.stdout.write(f"Validation chose: {report['champion']}")
+        else:
+            self.stdout.write(f"No validation window could rank the models (too little history, or one outcome "
+                              f"only): {report['champion']} was picked by how well it fits the history.")
 
 
 def _f(value) -> str:
