@@ -192,6 +192,14 @@ def forecast_champion(
     scale = np.maximum(panel.values[:, -min(13, panel.values.shape[1]):].mean(axis=1), 1e-9)
     forecasts = {name: _with_conformal(f, selection.residual_q.get(name), scale) for name, f in forecasts.items()}
     champion = selection.champion if selection.champion in forecasts else next(iter(forecasts))
+    # A model too short for the validation windows that runs on the whole history has figures but was not chosen
+    # from: its reason says so (an analyst read it under "skipped" beside its test figures).
+    ran_late = {name: f"not in the validation windows ({reason}): run on the whole history only, so it could not "
+                      "be chosen" for name, reason in selection.skipped.items() if name in forecasts}
+    if ran_late:
+        selection = Selection(champion=selection.champion, validation=selection.validation,
+                              origins=selection.origins, residual_q=selection.residual_q,
+                              skipped={**selection.skipped, **ran_late})
     if champion != selection.champion or why:
         # A model that could not run on the whole history says why (without a validation window it was never
         # tried before: LightGBM on 13 weeks left the backtest's table without a word).

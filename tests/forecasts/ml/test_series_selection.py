@@ -175,3 +175,19 @@ def test_short_and_constant_series_fall_back_instead_of_failing():
     result = forecast_champion(panel=panel, facts=facts, shop_facts=facts, h=4, models=("naive", "auto_ets",
                                                                                      "lightgbm"))
     assert result.selection.origins == [] and "lightgbm" in result.selection.skipped
+
+
+def test_a_model_too_short_for_validation_but_run_on_the_whole_history_says_it_could_not_be_chosen():
+    """An outside analyst: `forecast_backtest` listed LightGBM under "skipped" (needs 30 weeks, validation has 26)
+    beside its test figures, from the run on all 39 weeks."""
+    rng = np.random.default_rng(4)
+    days = pd.date_range("2023-06-01", "2024-02-27", freq="D")
+    orders = _orders(np.repeat(days.values, rng.poisson(6, len(days))).astype("datetime64[ns]").astype(str))
+    facts = facts_frame(orders=orders, level="shop")
+    panel = panel_from_facts(facts, measure="orders", freq="week", cutoff=pd.Timestamp("2024-02-27"))
+    assert panel.values.shape[1] == 39
+    result = forecast_champion(panel=panel, facts=facts, shop_facts=facts, h=13,
+                               models=("naive", "auto_ets", "lightgbm"))
+    assert "lightgbm" in result.forecasts and "lightgbm" not in result.selection.validation
+    assert result.selection.skipped["lightgbm"].startswith("not in the validation windows (needs at least 30 bins")
+    assert result.selection.skipped["lightgbm"].endswith("so it could not be chosen")
