@@ -101,3 +101,13 @@ def test_with_json_an_error_is_also_a_json_line_on_stdout(simulated_shop, capsys
         call_command("backtest", "--task", "churn", "--cutoff", "2001-01-01", "--horizon", "30", "--json")
     assert "outside the shop's data" in json.loads(capsys.readouterr().out)["error"]
 
+
+
+def test_a_test_window_of_one_outcome_is_said_to_rank_nothing():
+    """An outside analyst's baskets shop: every customer bought in the test window (base rate 1.0, ROC null), and the
+    command named a champion without a word."""
+    from predictions.management.commands.backtest import _one_outcome
+
+    assert "every customer bought" in _one_outcome({"task": "purchase", "base_rate": 1.0})
+    assert "nobody left" in _one_outcome({"task": "churn", "base_rate": 0.0})
+    assert _one_outcome({"task": "purchase", "base_rate": 0.3}) == ""

@@ -21,7 +21,10 @@ class Command(ShopCommand):
         report = model_backtest(shop=shop, task=options["task"], cutoff=options["cutoff"],
                                 horizon_days=options["horizon"], truth_path=options["truth"],
                                 algorithms=options["algorithms"], progress=self.progress)
+        one = _one_outcome(report)
         if options["json"]:
+            if one:
+                self.progress(one)  # stderr: the document keeps its keys
             self.print_json(report)
             return
         s = report["sufficiency"]
@@ -34,11 +37,24 @@ class Command(ShopCommand):
         for name, m in report["algorithms"].items():
             self.stdout.write(f"{name:<12}{_f(m['roc_auc']):>9}{_f(m['pr_auc']):>9}{_f(m['brier']):>8}"
                               f"{_f(m['log_loss']):>10}{_f(m['lift_top_decile']):>10}")
+        if one:
+            self.stdout.write(one)
         if report["validation_ranked"]:
             self.stdout.write(f"Validation chose: {report['champion']}")
         else:
             self.stdout.write(f"No validation window could rank the models (too little history, or one outcome "
                               f"only): {report['champion']} was picked by how well it fits the history.")
+
+
+def _one_outcome(report: dict) -> str:
+    """What a test window of one outcome means (empty otherwise): no ranking can be measured on it."""
+    rate = report["base_rate"]
+    if rate not in (0.0, 1.0):
+        return ""
+    what = {("purchase", 1.0): "every customer bought", ("purchase", 0.0): "nobody bought",
+            ("churn", 1.0): "every customer left", ("churn", 0.0): "nobody left"}[(report["task"], rate)]
+    return (f"The test window holds one outcome only ({what}): ROC and PR AUC cannot be measured on it, and the "
+            "champion is not judged by it. Choose another cutoff or horizon.")
 
 
 def _f(value) -> str:
