@@ -19,6 +19,21 @@ class ShopCommand(BaseCommand):
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         parser.add_argument("--shop", metavar="SLUG", help="the shop to act on (default: the only one)")
+        # An argument refused with --json given: the reason goes to stdout as {"error"} too, as the command's own
+        # errors do (a script reading stdout got nothing, with exit status 2: an outside analyst).
+        parse_args, error = parser.parse_args, parser.error
+        wants_json = []
+
+        def parse(args=None, namespace=None):
+            wants_json[:] = ["--json" in (list(args) if args is not None else sys.argv[1:])]
+            return parse_args(args, namespace)
+
+        def refuse(message):
+            if wants_json and wants_json[0]:
+                print(json.dumps({"error": message}), flush=True)
+            error(message)
+
+        parser.parse_args, parser.error = parse, refuse
         return parser
 
     def handle(self, *args, **options):

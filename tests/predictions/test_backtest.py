@@ -100,6 +100,13 @@ def test_with_json_an_error_is_also_a_json_line_on_stdout(simulated_shop, capsys
     with pytest.raises(CommandError, match="outside the shop's data"):
         call_command("backtest", "--task", "churn", "--cutoff", "2001-01-01", "--horizon", "30", "--json")
     assert "outside the shop's data" in json.loads(capsys.readouterr().out)["error"]
+    # An argument refused before the command runs says so on stdout too (a script got nothing there, exit 2).
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("backtest", "--task", "churn", "--cutoff", "31/03/1998", "--horizon", "30", "--json")
+    assert "not a date like 2024-03-01" in json.loads(capsys.readouterr().out)["error"]
+    # A dotted date is the day first, as the imports read it.
+    with pytest.raises(CommandError, match="outside the shop's data"):
+        call_command("backtest", "--task", "churn", "--cutoff", "31.03.1998", "--horizon", "30")
 
 
 
