@@ -192,14 +192,21 @@ def _iso_or_written(value: str, day_first: bool | None) -> datetime:
         return moment
 
 
+# A date ending in a time zone's name or abbreviation ("… CET", "… PST", "GMT+0100"): named in the error.
+_ZONE_NAME = re.compile(r"\d\s*((?:UTC|GMT)[+-]\d{1,4}|[A-Z]{3,4}|[A-Z][a-z]+/[A-Za-z_]+)$")
+
+
 def datetime_canonical(value: str, column: Column, *, latest: datetime, day_first: bool | None = None) -> str:
     """`day_first`: how the file writes dates like 03/04/2024 (`slash_date_order`); None when it does not say."""
     try:
         moment = _epoch(value) or _iso_or_written(value, day_first)
     except (ValueError, OverflowError, OSError):
         order = {True: "day/month/year, ", False: "month/day/year, "}.get(day_first, "")
+        zone = _ZONE_NAME.search(value.strip())
+        hint = (f"; time zone names like {zone.group(1)} are not read (one name means different offsets in summer "
+                "and winter, some mean two zones): write the offset, e.g. 2024-03-01T14:05:00+01:00") if zone else ""
         raise RowError(f"unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00, {order}or Unix "
-                       "time in seconds, milliseconds or microseconds)") from None
+                       f"time in seconds, milliseconds or microseconds){hint}") from None
     try:
         # 0001-01-01T00:00:00+14:00 (and 9999-12-31T23:59:59-14:00) are valid ISO dates whose UTC moment Python
         # cannot represent: before year 1 (and after year 9999).
@@ -389,7 +396,11 @@ def _json_unstorable(value) -> bool:
 
 
 def _status(value: str, column: Column) -> str:
-    status = ORDER_STATUSES.get(_word(value).removeprefix("wc_"))
+    word = _word(value).removeprefix("wc_")
+    status = ORDER_STATUSES.get(word)
+    if status is None and word == "closed":
+        raise RowError("ambiguous status closed (refunded in some shop systems, completed in others): replace it in "
+                       "the file with refunded or placed, whichever your shop means")
     if status is None:
         raise RowError("unknown status (expected placed, cancelled or refunded, or a shop's word for one: "
                        "completed, shipped, paid, canceled, returned…)")

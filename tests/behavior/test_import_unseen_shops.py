@@ -639,3 +639,28 @@ def test_columns_named_in_german_or_with_their_currency_are_found(shop, tmp_path
     progress = capsys.readouterr().err
     assert "the column 'amount_eur' looks like total" in progress
     assert "the column 'n_items' looks like item_count" in progress
+
+
+def test_an_import_refused_before_storing_anything_leaves_no_new_shop_behind(tmp_path, import_dir, capsys):
+    """An outside analyst: a file without the required columns left the shop its --shop named (new) behind, empty."""
+    from django.core.management.base import CommandError
+
+    from accounts.models import Shop
+
+    path = tmp_path / "orders.csv"
+    path.write_text("Wer;Wann;Was\nK1;2024-02-01;10\n")
+    with pytest.raises(CommandError, match="lacks required column"):
+        call_command("import_data", "orders", str(path), "--shop", "typo-shop")
+    assert not Shop.objects.filter(slug="typo-shop").exists()
+    assert "the shop 'typo-shop' was not kept: the import stored nothing" in capsys.readouterr().err
+
+
+def test_time_zone_names_and_the_closed_status_are_refused_with_what_to_write_instead(shop, tmp_path, import_dir):
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,customer_id,placed_at,status\nO1,C1,1997-01-03 22:30:00 CET,placed\n"
+                    "O2,C1,1997-01-04 10:00:00+01:00,closed\nO3,C1,1997-01-05 10:00:00+01:00,placed\n")
+    document = _import(shop, path)
+    assert (document["inserted"], document["rejected"]) == (1, 2)
+    report = open(document["report"], encoding="utf-8").read()
+    assert "time zone names like CET are not read" in report and "+01:00" in report
+    assert "ambiguous status closed" in report

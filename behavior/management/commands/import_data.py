@@ -37,12 +37,18 @@ class Command(ShopCommand):
                             help=f"rows per transaction (default {DEFAULT_BATCH_SIZE})")
 
     def handle_shop(self, target_shop, *args, **options):
+        failed = True
         try:
             self._import(target_shop, **options)
+            failed = False
         finally:
             if options["dry_run"] and self.shop_created:  # a dry run writes nothing, not even the shop
                 target_shop.delete()
                 self.progress(f"dry run: the shop '{target_shop.slug}' was not kept")
+            elif failed and self.shop_created and not _holds_data(target_shop):
+                # An import refused before it stored anything (a column missing) leaves no empty shop behind.
+                target_shop.delete()
+                self.progress(f"the shop '{target_shop.slug}' was not kept: the import stored nothing")
 
     def _import(self, target_shop, **options):
         # The base passes the Shop positionally.
@@ -174,6 +180,11 @@ def _id_readable(shop, kind: str, path: str, source) -> bool:
     keys = [event_idempotency_key(event_id=v, customer_id="", type="", product_id=None, occurred_at="",
                                   session_id=None, properties=None) for v in ids]
     return bool(keys) and model.objects.filter(shop=shop, idempotency_key__in=keys).exists()
+
+
+def _holds_data(shop) -> bool:
+    """Whether the shop has any customer, product or order."""
+    return shop.customers.exists() or shop.products.exists() or shop.orders.exists()
 
 
 def _columns_guessed(kind: str, source, column_map: dict[str, str], *, read_id: bool = False,
