@@ -118,3 +118,17 @@ def test_a_test_window_of_one_outcome_is_said_to_rank_nothing():
     assert "every customer bought" in _one_outcome({"task": "purchase", "base_rate": 1.0})
     assert "nobody left" in _one_outcome({"task": "churn", "base_rate": 0.0})
     assert _one_outcome({"task": "purchase", "base_rate": 0.3}) == ""
+
+
+@pytest.mark.django_db
+def test_a_long_horizon_champion_says_it_trains_the_regression_it_blends(simulated_shop):
+    """An outside analyst read "rfm_logreg: not trained: … only BG/NBD and Pareto/NBD can be used" beside a champion
+    (long_horizon) that blends an rfm_logreg trained on a shorter horizon."""
+    from predictions.services.backtesting import model_backtest
+
+    first = simulated_shop.orders.order_by("placed_at").first().placed_at.date()
+    report = model_backtest(shop=simulated_shop, task="purchase", cutoff=first + dt.timedelta(days=160),
+                            horizon_days=150, algorithms="paretonbd,rfm_logreg")
+    assert report["champion"] == "long_horizon" and report["validation_ranked"] is False
+    assert report["errors"]["rfm_logreg"].startswith("not trained: history of 160 days is shorter")
+    assert report["errors"]["rfm_logreg"].endswith("blends it with the label-free model)")
