@@ -409,7 +409,7 @@ def outage_days(values: np.ndarray, days: pd.DatetimeIndex, volume: np.ndarray, 
     return out
 
 
-def group(found: list[dict], *, gap_days: int = 1) -> list[Anomaly]:
+def group(found: list[dict], *, gap_days: int = 2) -> list[Anomaly]:
     """Runs of anomalous days (same metric, segment and direction; at most `gap_days` apart) become one alert;
     alerts of a segment whose days overlap share a group number."""
     if not found:

@@ -259,3 +259,17 @@ def test_a_sparse_count_is_not_expected_to_be_zero_on_a_weekday_that_happened_to
         found = [a for a in detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2024-03-15"))
                  if a.metric == "cancellations"]
         assert found == [], [(a.date, a.expected, a.actual) for a in found]
+
+
+def test_a_drop_that_skips_a_weekend_stays_one_alert():
+    """An outside analyst: new customers that stopped for good came out as three alerts, split where a weekend's
+    expected count was too low to flag (two days without a flag)."""
+    days = [pd.Timestamp("2024-04-18"), pd.Timestamp("2024-04-19"), pd.Timestamp("2024-04-22"),
+            pd.Timestamp("2024-04-23")]
+    found = [{"metric": "new_customers", "segment": "shop", "day": d, "expected": 20.0, "actual": 0.0, "score": -6.0}
+             for d in days]
+    alerts = group(found)
+    assert len({a.group for a in alerts}) == 1 and alerts[0].date == days[0]
+    # A week apart, they are two alerts.
+    later = {**found[0], "day": pd.Timestamp("2024-05-01")}
+    assert len({a.group for a in group([found[0], later])}) == 2
