@@ -36,6 +36,10 @@ def recommendations_evaluate(*, shop: Shop, k: int = 10, data_report: bool = Fal
         raise UserError(f"No customer of shop '{shop.slug}' has an order to hold out after an earlier one: the "
                         "evaluation hides each customer's last order and asks what their earlier orders predict, "
                         "so it needs customers with at least two orders with order lines.")
+    # Members that recommended nothing to anyone (content without titles or categories, visual without pictures):
+    # their zeros are no measurement, and their weight in the blend changes nothing (an outside analyst).
+    report["members_without_recommendations"] = [
+        name for name, m in report.items() if isinstance(m, dict) and m.get("coverage") == 0 and "ndcg" in m]
     report["weights"] = {name: float(w) for name, w in result.weights.items()}
     report["hybrid_choice"] = result.hybrid_choice
     report["validation_ndcg"] = {name: round(float(v), 6) for name, v in result.validation.items()}

@@ -108,6 +108,9 @@ def test_evaluate_command_prints_every_recommender_side_by_side(simulated_shop, 
     # The blend is fit on validation data, not the holdout, yet it should not lose to its parts.
     assert report["hybrid"]["ndcg"] >= 0.9 * max(report[n]["ndcg"] for n in NAMES if n != "hybrid")
     assert report["hybrid"]["ndcg"] > report["popularity"]["ndcg"]
+    # A member that recommended nothing (no pictures: visual) is named, its zeros being no measurement.
+    assert all(report[name]["coverage"] == 0 for name in report["members_without_recommendations"])
+    assert "content" not in report["members_without_recommendations"]  # the simulated products have titles
 
 
 @pytest.mark.django_db
@@ -130,3 +133,13 @@ def test_the_frames_read_each_event_type_as_its_interaction_kind_and_leave_other
     frames = recommender_frames(shop_id=shop.pk)
     kinds = frames.interactions.sort_values("ts", ascending=False)["kind"].astype(str).tolist()
     assert kinds == ["purchase", "view", "cart", "wishlist"]
+
+
+@pytest.mark.django_db
+def test_a_member_with_nothing_to_work_from_is_named_not_scored_as_a_measurement(simulated_shop, capsys):
+    """An outside analyst's baskets of bare product ids: content (no titles) scored zeros with weight 1.0 in the blend,
+    and popularity bias 0.0, as if measured."""
+    Product.objects.filter(shop=simulated_shop).update(title="", description="", brand="", category=None)
+    call_command("evaluate_recommendations", "--k", "10")
+    printed = capsys.readouterr().out
+    assert "Recommended nothing here: content" in printed and "their zeros are not a measurement" in printed

@@ -30,6 +30,10 @@ class Command(ShopCommand):
             if m:
                 self.stdout.write(f"{name:<20}{m['hit_rate']:>9.4f}{m['recall']:>9.4f}{m['ndcg']:>9.4f}"
                                   f"{m['coverage']:>10.3f}{m['popularity_bias']:>11.1f}")
+        if report.get("members_without_recommendations"):
+            self.stdout.write(f"Recommended nothing here: {', '.join(report['members_without_recommendations'])} "
+                              "(content needs product titles or categories, visual product pictures): their zeros "
+                              "are not a measurement.")
         if report.get("weights"):
             weights = ", ".join(f"{n} {w:g}" for n, w in report["weights"].items())
             self.stdout.write(f"Hybrid weights (fit on a validation split): {weights}")
