@@ -222,8 +222,6 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
         if kind == "products" and "category" in plan.present:
             cursor.execute(f"SELECT DISTINCT category FROM {STAGE} WHERE category IS NOT NULL")
             categories_ensure(shop_id=shop_id, paths={row[0] for row in cursor.fetchall()})
-        if kind == "orders":
-            _orders_rekeyed(cursor, shop_id, plan)
         good = len(batch.rows) - len(result.rejects)
         if kind == "order_lines":
             result.inserted, result.updated = _upsert_lines(cursor, shop_id, plan)
@@ -236,54 +234,6 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
     if kind == "reviews" and result.inserted + result.updated:
         reviews_changed.send(sender=BatchResult, shop_id=shop_id)
     return result
-
-
-# Orders stored without an id of their own carry one derived from their customer, time and total ("auto-…",
-# behavior.ingest.values.order_derived_id). A later file of the same orders that reads another set of columns
-# derives other ids (a total read now and not then), or gives the orders their own ids: each order would be stored a
-# second time (an outside analyst's re-import with the totals mapped doubled 8,642 orders). Such a row is the stored
-# order of its customer at its time, the k-th of them for the k-th such row of the batch: a row with the order's own
-# id gives the stored order that id, a row whose derived id differs only because one import read totals and the
-# other did not takes the stored order's id. Both are then updates. Two orders of a customer at one time that both
-# have totals, and differ, stay two orders.
-_REKEY_SQL = """
-WITH staged AS (
-    SELECT line, order_id, customer, placed_at, total,
-           row_number() OVER (PARTITION BY customer, placed_at ORDER BY line) AS k
-    FROM (SELECT DISTINCT ON (s.order_id) s.line, s.order_id, c.id AS customer,
-                 s.placed_at::timestamptz AS placed_at, {total} AS total
-          FROM {stage} s JOIN behavior_customer c ON c.shop_id = %(shop)s AND c.external_id = s.customer_id
-          WHERE s.placed_at IS NOT NULL AND NOT EXISTS (
-              SELECT 1 FROM behavior_order o WHERE o.shop_id = %(shop)s AND o.external_id = s.order_id)
-          ORDER BY s.order_id, s.line) first_rows
-),
-stored AS (
-    SELECT t.id, t.external_id, t.customer_id, t.placed_at, t.total,
-           row_number() OVER (PARTITION BY t.customer_id, t.placed_at ORDER BY t.id) AS k
-    FROM behavior_order t
-    WHERE t.shop_id = %(shop)s AND t.external_id LIKE 'auto-%%'
-      AND (t.customer_id, t.placed_at) IN (SELECT customer, placed_at FROM staged)
-)
-SELECT staged.order_id, stored.id, stored.external_id, staged.order_id NOT LIKE 'auto-%%' AS own_id
-FROM staged JOIN stored ON stored.customer_id = staged.customer AND stored.placed_at = staged.placed_at
-    AND stored.k = staged.k
-WHERE staged.order_id NOT LIKE 'auto-%%' OR (stored.total IS NULL) <> (staged.total IS NULL)
-"""
-
-
-def _orders_rekeyed(cursor, shop_id: int, plan: Plan) -> int:
-    """Match the staged orders that are stored already under a derived id (see _REKEY_SQL) to those orders; returns
-    how many were matched."""
-    total = "s.total" if "total" in plan.output_columns else "NULL::text"
-    cursor.execute(_REKEY_SQL.format(stage=STAGE, total=total), {"shop": shop_id})
-    matches = cursor.fetchall()
-    own = [(order_id, pk) for order_id, pk, _, own_id in matches if own_id]
-    derived = [(stored_id, order_id) for order_id, _, stored_id, own_id in matches if not own_id]
-    if own:  # the stored order takes the id the file gives it
-        cursor.executemany("UPDATE behavior_order SET external_id = %s WHERE id = %s", own)
-    if derived:  # the row takes the stored order's id
-        cursor.executemany(f"UPDATE {STAGE} SET order_id = %s WHERE order_id = %s", derived)
-    return len(matches)
 
 
 def _customers_changed(shop_id: int, result: BatchResult) -> None:

@@ -601,29 +601,6 @@ def test_an_order_longer_than_ten_batches_is_written_in_bounded_batches():
     assert [row for b in written for row in b] == rows
 
 
-def test_the_same_orders_imported_again_with_more_columns_are_updated_not_stored_twice(shop, tmp_path, import_dir):
-    # An outside analyst imported a file without mapping its totals, then again with `--map total=…`: the derived
-    # ids changed with the total and all 8,642 orders were stored a second time; mapping the order ids later did it
-    # again. Identical rows (C1's two 9.99 orders of one day) stay two orders throughout.
-    path = tmp_path / "orders.csv"
-    path.write_text("client_ref,purchase_ts,amount_eur,order_ref\n"
-                    "C1,1997-12-22,9.99,O1\nC1,1997-12-22,9.99,O2\nC1,1997-12-23,5.00,O3\nC2,1997-12-22,20.00,O4\n")
-    who = ("--map", "customer_id=client_ref", "--map", "placed_at=purchase_ts")
-    first = _import(shop, path, *who)
-    assert first["inserted"] == 4 and Order.objects.filter(shop=shop, total__isnull=True).count() == 4
-    with_totals = _import(shop, path, *who, "--map", "total=amount_eur")
-    assert (with_totals["inserted"], with_totals["updated"]) == (0, 4)
-    assert sorted(Order.objects.filter(shop=shop).values_list("total", flat=True)) == [
-        Decimal("5.00"), Decimal("9.99"), Decimal("9.99"), Decimal("20.00")]
-    with_ids = _import(shop, path, *who, "--map", "total=amount_eur", "--map", "order_id=order_ref")
-    assert (with_ids["inserted"], with_ids["updated"] + with_ids["duplicates"]) == (0, 4)
-    assert sorted(Order.objects.filter(shop=shop).values_list("external_id", flat=True)) == ["O1", "O2", "O3", "O4"]
-    # Two orders of one customer at one time with different totals are still two orders.
-    other = tmp_path / "other.csv"
-    other.write_text("customer_id,placed_at,total\nC3,1997-12-24,1.00\nC3,1997-12-24,2.00\n")
-    assert _import(shop, other)["inserted"] == 2
-
-
 def test_columns_named_in_german_or_with_their_currency_are_found(shop, tmp_path, import_dir, capsys):
     # An outside analyst's files: "Kunde;Datum;Betrag;Anzahl" got no hint at all, nor did "amount_eur, n_items".
     path = tmp_path / "bestellungen.csv"
