@@ -58,6 +58,7 @@ class CampaignLift:
     files: int = 1  # the segment's exports this campaign is made of (see campaign_lift_list)
     # when the first of its files that held nobody back was made (None: every file kept a control group)
     uncontrolled_at: datetime | None = None
+    first_uncontrolled: bool = False  # its first file held nobody back: there is no control at all
 
     @property
     def ready(self) -> bool:
@@ -121,7 +122,7 @@ class CampaignLift:
     @property
     def summary(self) -> str:
         """The result in one or two sentences, e.g. "Of the 450 customers you targeted, 31 % bought …"."""
-        if self.uncontrolled_at is not None and not self.control:
+        if self.first_uncontrolled:
             made = timezone.localtime(self.uncontrolled_at)
             return (f"A file of this segment made on {made.day} {made:%b %Y} held nobody back, so every member may "
                     "have been contacted: there is no one left to compare with.")
@@ -142,6 +143,19 @@ class CampaignLift:
                 tail += f" ({_rate_text(self.relative_lift)} more buyers than without it)"
             return head + tail + "."
         return head + f": those targeted bought less, by {_points(diff)}."
+
+    @property
+    def later_files(self) -> str:
+        """What the campaign's later files mean for its result (empty when it is one file)."""
+        if self.files < 2:
+            return ""
+        text = (f"This campaign is {self.files} files of this segment, made within {self.horizon_days} days of the "
+                "first; it is measured on the first file's groups.")
+        if self.uncontrolled_at is not None and not self.first_uncontrolled:
+            made = timezone.localtime(self.uncontrolled_at)
+            text += (f" A later file (on {made.day} {made:%b %Y}) held nobody back and may have reached customers "
+                     "held back here, so the difference is if anything an understatement.")
+        return text
 
     @property
     def caution(self) -> str:
@@ -168,11 +182,9 @@ def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = N
 
     A campaign is the segment's exports from one export to the end of its horizon: a second file of the same
     segment within that time (another column preset, another control share, a file downloaded again) is the same
-    campaign, not a second experiment on the same customers. Its targeted customers are those of any of its files,
-    its control those held back from every one of them (the control draw is the segment's own, so a 10 % control
-    lies inside a 20 % one); buyers are counted from its first export to the end of that export's horizon. A
-    campaign none of whose files kept a control group is not listed; one with a file that kept none has no control
-    left (every member may have been in that file), and says so."""
+    campaign, not a second experiment on the same customers. It is measured on its first file's targeted and held
+    back customers (intention to treat), from that export to the end of its horizon. A campaign none of whose
+    files kept a control group is not listed; one whose first file kept none has no control and says so."""
     now = now or timezone.now()
     exports = list(
         SegmentExport.objects.filter(shop=shop, segment=segment)
@@ -194,8 +206,13 @@ def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = N
     for files in reversed(campaigns[-CAMPAIGNS_SHOWN:]):  # latest first
         first = files[0]
         uncontrolled = [f for f in files if not f.control_pct]
-        targeted = set().union(*(f.targeted_customer_ids for f in files))
-        control = set.intersection(*(set(f.control_customer_ids) for f in files)) - targeted
+        # The first file's groups, whatever the later files did (intention to treat): who is in a later file depends
+        # on who bought since (a buyer leaves the segment), so groups rebuilt from later files are biased — taking
+        # the controls held back from every file kept the control's non-buyers and dropped its buyers (a second
+        # reader: 0 % of the held back "bought" where half of both groups did). A later file that reaches the first
+        # one's control can only shrink the difference.
+        targeted = set(first.targeted_customer_ids)
+        control = set(first.control_customer_ids) if first.control_pct else set()
         due_at = first.created_at + timedelta(days=first.horizon_days)
         targeted_buyers = control_buyers = None
         if due_at <= now and control:
@@ -209,7 +226,8 @@ def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = N
         out.append(CampaignLift(export_id=first.pk, exported_at=first.created_at, horizon_days=first.horizon_days,
                                 due_at=due_at, targeted=len(targeted), control=len(control),
                                 targeted_buyers=targeted_buyers, control_buyers=control_buyers, files=len(files),
-                                uncontrolled_at=uncontrolled[0].created_at if uncontrolled else None))
+                                uncontrolled_at=uncontrolled[0].created_at if uncontrolled else None,
+                                first_uncontrolled=not first.control_pct))
     return out
 
 
