@@ -23,10 +23,11 @@ KIND_LABELS = {
     "reviews": "Reviews (stars and text)",
 }
 
-# Other names shops commonly give a field's column; the mapping step preselects them.
+# Other names shops commonly give a field's column; the mapping step preselects them, the first one found winning
+# (so "Kundennummer" before "Kunde", which often holds the customer's name).
 SYNONYMS = {
     "customer_id": ("customer", "customerid", "client_id", "user_id", "userid", "buyer_id", "visitor_id", "id",
-                    "client_ref", "customer_ref", "kunde", "kunden_id", "kundennummer"),
+                    "client_ref", "customer_ref", "kundennummer", "kunden_id", "kunde"),
     "product_id": ("product", "productid", "sku", "variant_sku", "handle", "item_id", "itemid", "article_id",
                    "stock_code", "id"),
     "order_id": ("order", "orderid", "order_number", "invoice", "invoice_id", "id", "bestellnummer"),
@@ -40,7 +41,7 @@ SYNONYMS = {
                     "created_at", "received_at", "date", "event_date"),
     "type": ("event_type", "event", "event_name", "action", "kind"),  # event_name: GA4's
     "session_id": ("session", "sessionid", "visit_id"),
-    "total": ("amount", "order_total", "value", "revenue", "grand_total", "betrag", "summe", "gesamtbetrag"),
+    "total": ("amount", "order_total", "value", "revenue", "grand_total", "gesamtbetrag", "betrag", "summe"),
     "unit_price": ("price", "item_price"),
     "price": ("variant_price", "unit_price", "list_price"),
     "brand": ("vendor", "manufacturer", "brand_name"),

@@ -50,7 +50,10 @@ _ORDERINGS_COMPUTED = {
 }
 # The likely buyers list's orders (its purchase rows carry no copied columns): "purchase" is the row's own probability,
 # read through the (run, task, probability) index.
-_ORDERINGS_BUYERS = {**_ORDERINGS_COMPUTED, "purchase": [F("probability").desc(), "id"]}
+# "last_order": customers who never ordered (new sign-ups, everywhere on this list) last, not first, as lapsed buyers
+# are what "longest ago" looks for (a second reader).
+_ORDERINGS_BUYERS = {**_ORDERINGS_COMPUTED, "purchase": [F("probability").desc(), "id"],
+                     "last_order": [F("last_order_at").asc(nulls_last=True), "id"]}
 # ScoringRun.summary key written by `customer_score_list_columns_mark` (predictions.services.score_columns): the
 # churn rows carry their purchase probability and last order, and how many churn rows the run has (the list's
 # "of N scored").

@@ -39,6 +39,7 @@ from behavior.models import Customer
 from ecomsight.csvsafe import neutralise
 from ecomsight.files import Removed, old_files_remove
 from predictions.extensions import export_offers, export_recommendations
+from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, SegmentExport, Task
 from predictions.services.export_presets import REC_PARTS, RECS, name_split, preset_get
 from predictions.services.segments import ExportPlan
@@ -78,6 +79,9 @@ def record_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[dict]]]:
     if plan.run is None or not plan.customer_ids:
         return
     shop_id = plan.export.shop_id
+    # A likely buyers segment's file gives everyone's reasons for buying, as its page does; others the churn reasons.
+    segment = plan.export.segment
+    buying_reasons = segment is not None and AtRiskFilter.from_dict(segment.filters or {}).buyers
     top_recommendations = export_recommendations(shop_id=shop_id)  # the build active now, for every chunk
     offers_for = export_offers(shop_id=shop_id)
     for start in range(0, len(plan.customer_ids), CHUNK):
@@ -116,7 +120,8 @@ def record_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[dict]]]:
                       "purchase_probability": round(p_buy, 4) if p_buy is not None else "",
                       "risk_band": score.risk_band if score is not None else "",
                       "revenue_at_risk": round(at_risk, 2) if at_risk is not None else "",
-                      "reasons": "; ".join((score.reasons if score is not None else buy_reasons) or []),
+                      "reasons": "; ".join((score.reasons if score is not None and not buying_reasons
+                                            else buy_reasons) or []),
                       "offer_id": offers.get(customer_id, "")}
             for i in range(RECS):
                 rec = top[i] if i < len(top) else _NO_REC

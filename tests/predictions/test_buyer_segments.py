@@ -102,6 +102,8 @@ def test_a_likely_buyers_export_writes_lapsed_customers_with_empty_churn_columns
     assert (quiet["churn_probability"], quiet["risk_band"], quiet["revenue_at_risk"]) == ("", "", "")
     assert quiet["purchase_probability"] == "0.4" and quiet["email"] == "quiet@example.com"
     assert quiet["reasons"] == "ordered 400 days ago"
+    # Everyone's reasons for buying, as the segment's page shows them (BOB's churn row says why he stays).
+    assert bob["reasons"] == "; ".join(CustomerScore.objects.get(customer__external_id="BOB", task="purchase").reasons)
 
 
 def test_the_api_saves_a_likely_buyers_segment_and_pages_its_members(shop, scored, admin):
@@ -173,3 +175,9 @@ def test_a_money_filter_is_shown_as_typed_not_as_a_float(admin_client, scored):
     body = admin_client.get("/customers/?value_min=500&value_max=1234567.5").content.decode()
     assert 'name="value_min" min="0" step="any" placeholder="from" value="500"' in body
     assert 'value="1234567.50"' in body
+
+
+def test_last_order_longest_ago_first_puts_customers_who_never_ordered_last(admin_client, scored):
+    # A second reader: the sort inherited "never ordered first", so "top N by last order" were new sign-ups.
+    body = admin_client.get("/buyers/?sort=last_order").content.decode()
+    assert body.index("BOB") < body.index("QUIET") and body.index("BOB") < body.index("ALICE")

@@ -183,8 +183,10 @@ def _id_readable(shop, kind: str, path: str, source) -> bool:
 
 
 def _holds_data(shop) -> bool:
-    """Whether the shop has any customer, product or order."""
-    return shop.customers.exists() or shop.products.exists() or shop.orders.exists()
+    """Whether the shop holds anything: customers, products, orders, or an import that stored rows (an import of
+    events, reviews or offers counts by its rows committed). A refused import stored none."""
+    return (shop.customers.exists() or shop.products.exists() or shop.orders.exists()
+            or shop.import_jobs.filter(rows_committed__gt=0).exists())
 
 
 def _columns_guessed(kind: str, source, column_map: dict[str, str], *, read_id: bool = False,
