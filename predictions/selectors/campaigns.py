@@ -186,11 +186,12 @@ def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = N
     back customers (intention to treat), from that export to the end of its horizon. A campaign none of whose
     files kept a control group is not listed; one whose first file kept none has no control and says so."""
     now = now or timezone.now()
+    # The files' dates first; the customer ids (up to every member of a big segment per file) of the shown
+    # campaigns' first files only.
     exports = list(
         SegmentExport.objects.filter(shop=shop, segment=segment)
         .order_by("-created_at", "-id")
-        .only("id", "created_at", "horizon_days", "control_pct", "control_customer_ids",
-              "targeted_customer_ids")[:EXPORTS_READ]
+        .only("id", "created_at", "horizon_days", "control_pct")[:EXPORTS_READ]
     )
     groups: list[list[SegmentExport]] = []
     for export in reversed(exports):  # oldest first
@@ -201,9 +202,12 @@ def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = N
             groups.append([export])
     # Only a campaign with a control group is an experiment; a file without one (its members are not recorded)
     # holds nobody back, so the campaign it falls in has no control left.
-    campaigns = [files for files in groups if any(f.control_pct for f in files)]
+    campaigns = [files for files in groups if any(f.control_pct for f in files)][-CAMPAIGNS_SHOWN:]
+    ids = {e.pk: e for e in SegmentExport.objects.filter(
+        pk__in=[files[0].pk for files in campaigns if files[0].control_pct]).only(
+        "id", "control_customer_ids", "targeted_customer_ids")} if campaigns else {}
     out = []
-    for files in reversed(campaigns[-CAMPAIGNS_SHOWN:]):  # latest first
+    for files in reversed(campaigns):  # latest first
         first = files[0]
         uncontrolled = [f for f in files if not f.control_pct]
         # The first file's groups, whatever the later files did (intention to treat): who is in a later file depends
@@ -211,8 +215,9 @@ def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = N
         # the controls held back from every file kept the control's non-buyers and dropped its buyers (a second
         # reader: 0 % of the held back "bought" where half of both groups did). A later file that reaches the first
         # one's control can only shrink the difference.
-        targeted = set(first.targeted_customer_ids)
-        control = set(first.control_customer_ids) if first.control_pct else set()
+        lists = ids.get(first.pk)
+        targeted = set(lists.targeted_customer_ids) if lists is not None else set()
+        control = set(lists.control_customer_ids) if lists is not None else set()
         due_at = first.created_at + timedelta(days=first.horizon_days)
         targeted_buyers = control_buyers = None
         if due_at <= now and control:
