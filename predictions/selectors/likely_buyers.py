@@ -19,7 +19,7 @@ from django.db.models import Max
 from accounts.models import Shop
 from behavior.models import Customer, Order
 from predictions.filters import AtRiskFilter
-from predictions.models import CustomerScore, ScoringRun, Task
+from predictions.models import CustomerScore, ScoringRun
 
 from ..extensions import export_recommendations
 from .at_risk import PAGE_SIZE, _reference_time, matching_ordered, scoring_run_current
@@ -67,12 +67,11 @@ def likely_buyers_page(*, shop: Shop, flt: AtRiskFilter | None = None, page: int
         "id", "customer_id", "probability", "expected_orders", "spend_12m", "reasons")
     paginator = Paginator(scores, per_page)
     page_obj = paginator.get_page(page)
-    figures = run_figures(shop=shop, runs=[run])
-    scored_total = paginator.count if flt.is_empty else CustomerScore.objects.filter(
-        scoring_run=run, task=Task.PURCHASE).count()
+    figures = run_figures(shop=shop, runs=[run])  # the run's headline: customers scored, expected buyers
     return LikelyBuyersPage(run=run, rows=_rows(shop=shop, run=run, scores=list(page_obj.object_list)),
                             page=page_obj, total=paginator.count,
-                            expected_buyers=figures[0].expected_buyers if figures else 0.0, scored_total=scored_total)
+                            expected_buyers=figures[0].expected_buyers if figures else 0.0,
+                            scored_total=figures[0].scored if figures else paginator.count)
 
 
 def _rows(*, shop: Shop, run: ScoringRun, scores: list[CustomerScore]) -> list[LikelyBuyerRow]:
