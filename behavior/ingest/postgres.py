@@ -223,10 +223,11 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
             cursor.execute(f"SELECT DISTINCT category FROM {STAGE} WHERE category IS NOT NULL")
             categories_ensure(shop_id=shop_id, paths={row[0] for row in cursor.fetchall()})
         good = len(batch.rows) - len(result.rejects)
+        renamed = _orders_matched(cursor, shop_id, ids) if kind == "orders" else 0
         if kind == "order_lines":
             result.inserted, result.updated = _upsert_lines(cursor, shop_id, plan)
         else:
-            result.inserted, result.updated, changed = _upsert(cursor, shop_id, plan)
+            result.inserted, result.updated, changed = _upsert(cursor, shop_id, plan, renamed=renamed)
             if kind == "orders":
                 result.customers_changed.update(changed)
         result.duplicates = good - result.inserted - result.updated
@@ -234,6 +235,110 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
     if kind == "reviews" and result.inserted + result.updated:
         reviews_changed.send(sender=BatchResult, shop_id=shop_id)
     return result
+
+
+# Orders imported without an id of their own are stored under one derived from their content: "auto-" and the MD5
+# of customer|placed_at|total, "-k" on the k-th identical row (values.order_derived_id, rows._orders_finisher). The
+# same orders imported again from a file read with other columns derive other ids - a total read now and not then,
+# or their own order ids given now - and were stored a second time (an outside analyst's 8,642 orders became 17,284,
+# then 25,926). So a batch's order that is not stored under its id is matched to a stored order of the same customer
+# at the same time when one of the two has a derived id, the other has no id of its own (a stored order given its
+# own id keeps it), and their totals agree or one is missing; not one the batch names itself, nor one an earlier
+# batch of this import matched. Equal totals pair first (the k-th staged with the k-th stored), then the rest in
+# the order they were written (the file's order, the stored orders' order of arrival; those without a total
+# first). A staged order without an id of its own then takes the stored order's id (the upsert updates it); one
+# given its own id gives it to the stored order. Two orders of a customer at one time whose totals both exist and
+# differ stay two orders.
+_MATCHED = "orders_matched"  # the IdCache map of the stored orders this import matched (external id → pk)
+_BEFORE = "orders_before"  # {"id": the shop's greatest order pk when the import began}: newer ones not matched
+# Four steps, each a temp table the next one's plan can count on (a shop's order statistics are stale right after
+# its first import: one statement misjudged 100,000 stored orders as one and ran for minutes). The lookups by id
+# and by customer and time are index probes per row (LATERAL … LIMIT), whatever the statistics say.
+_MATCH_STEPS = (
+    # The batch's orders, each by its last row (the one the upsert writes), and the stored order of its id if any.
+    """CREATE TEMP TABLE ecomsight_match_staged ON COMMIT DROP AS
+    SELECT s.*, found.id AS stored_pk FROM (
+        SELECT DISTINCT ON (order_id) order_id, customer_id, placed_at, total, order_id LIKE 'auto-%%' AS derived,
+               min(line) OVER (PARTITION BY order_id) AS first_line
+        FROM {stage} ORDER BY order_id, line DESC) s
+    LEFT JOIN LATERAL (SELECT x.id FROM behavior_order x WHERE x.shop_id = %(shop)s AND x.external_id = s.order_id
+                       LIMIT 1) found ON true""",
+    # The stored orders of the customers and times of the batch's orders not stored under their ids, older than
+    # the import (OFFSET 0 keeps the probe per group: unfenced, it became a scan of every shop's orders) …
+    """CREATE TEMP TABLE ecomsight_match_stored ON COMMIT DROP AS
+    SELECT t.id, t.derived, t.total, g.customer_id, g.placed_at
+    FROM (SELECT DISTINCT customer_id, placed_at FROM ecomsight_match_staged WHERE stored_pk IS NULL) g
+    JOIN LATERAL (SELECT c.id FROM behavior_customer c WHERE c.shop_id = %(shop)s AND c.external_id = g.customer_id
+                  LIMIT 1) c ON true
+    JOIN LATERAL (SELECT o.id, o.external_id LIKE 'auto-%%' AS derived, o.total FROM behavior_order o
+                  WHERE o.customer_id = c.id AND o.placed_at = g.placed_at::timestamptz AND o.id <= %(before)s
+                  OFFSET 0) t ON true""",
+    # … not named by the batch, not matched by an earlier batch of the import.
+    """DELETE FROM ecomsight_match_stored t USING ecomsight_match_staged n WHERE n.stored_pk = t.id""",
+    """DELETE FROM ecomsight_match_stored t USING unnest(%(taken)s::bigint[]) AS taken(id) WHERE taken.id = t.id""",
+    # Equal totals first, then the rest (see above).
+    """CREATE TEMP TABLE ecomsight_import_matches ON COMMIT DROP AS
+    WITH staged AS (SELECT * FROM ecomsight_match_staged WHERE stored_pk IS NULL),
+    exact AS (
+        SELECT u.order_id, t.id AS pk, u.derived, u.total FROM
+            (SELECT *, row_number() OVER (PARTITION BY customer_id, placed_at, total ORDER BY first_line) AS k
+             FROM staged WHERE total IS NOT NULL) u
+        JOIN (SELECT *, row_number() OVER (PARTITION BY customer_id, placed_at, total ORDER BY id) AS k
+              FROM ecomsight_match_stored WHERE total IS NOT NULL) t
+          ON t.customer_id = u.customer_id AND t.placed_at = u.placed_at AND t.total = u.total::numeric
+             AND t.k = u.k
+        WHERE u.derived <> t.derived
+    ),
+    rest AS (
+        SELECT u.order_id, t.id AS pk, u.derived, u.total FROM
+            (SELECT *, row_number() OVER (PARTITION BY customer_id, placed_at ORDER BY first_line) AS k
+             FROM staged WHERE NOT EXISTS (SELECT 1 FROM exact WHERE exact.order_id = staged.order_id)) u
+        JOIN (SELECT *, row_number() OVER (PARTITION BY customer_id, placed_at ORDER BY total IS NOT NULL, id) AS k
+              FROM ecomsight_match_stored t WHERE NOT EXISTS (SELECT 1 FROM exact WHERE exact.pk = t.id)) t
+          ON t.customer_id = u.customer_id AND t.placed_at = u.placed_at AND t.k = u.k
+        WHERE (u.total IS NULL OR t.total IS NULL)
+          AND (u.derived <> t.derived OR (u.derived AND t.derived AND (u.total IS NULL) <> (t.total IS NULL)))
+    )
+    SELECT m.order_id, m.pk, o.external_id AS stored_id,
+           NOT m.derived OR (o.external_id LIKE 'auto-%%' AND o.total IS NULL AND m.total IS NOT NULL) AS rename
+    FROM (SELECT * FROM exact UNION ALL SELECT * FROM rest) m JOIN behavior_order o ON o.id = m.pk""",
+)
+_MATCHES = "pg_temp.ecomsight_import_matches"
+
+
+def _orders_matched(cursor, shop_id: int, ids: IdCache | None) -> int:
+    """Match the staged orders to the stored orders they are (see _MATCH_STEPS): a staged order without an id of
+    its own takes the stored order's id, or the stored order takes the staged order's id (its own, or one derived
+    from a total the stored order lacked). The orders matched are kept in `ids` (the rest of the import does not
+    match them again). Returns the orders renamed (the upsert counts them as updated)."""
+    if ids is None:  # one batch (the API's): every stored order is from before it
+        before, taken = 2**63 - 1, []
+    else:
+        if not ids.get(_BEFORE):
+            cursor.execute("SELECT COALESCE(max(id), 0) FROM behavior_order WHERE shop_id = %s", [shop_id])
+            ids.get(_BEFORE)["id"] = cursor.fetchone()[0]
+        before, taken = ids.get(_BEFORE)["id"], list(ids.get(_MATCHED).values())
+        if not before:  # the shop's first orders: nothing to match (and nothing to spend on it)
+            return 0
+    params = {"shop": shop_id, "taken": taken, "before": before}
+    for sql in _MATCH_STEPS:
+        if sql.startswith("CREATE"):
+            table = sql.split()[3]
+            cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
+            cursor.execute(sql.format(stage=STAGE), params)
+            if not cursor.rowcount:
+                return 0
+            cursor.execute(f"ANALYZE pg_temp.{table}")
+        else:
+            cursor.execute(sql, params)
+    cursor.execute(f"SELECT stored_id, pk FROM {_MATCHES}")
+    if ids is not None:
+        ids.learn(_MATCHED, dict(cursor.fetchall()))
+    cursor.execute(f"UPDATE {STAGE} s SET order_id = m.stored_id FROM {_MATCHES} m "
+                   "WHERE NOT m.rename AND s.order_id = m.order_id")
+    cursor.execute(f"UPDATE behavior_order t SET external_id = m.order_id FROM {_MATCHES} m "
+                   "WHERE m.rename AND t.id = m.pk")
+    return cursor.rowcount
 
 
 def _customers_changed(shop_id: int, result: BatchResult) -> None:
@@ -313,8 +418,9 @@ def _references(cursor, shop_id: int, result: BatchResult, *, field: str, table:
     result.rejects.extend(Reject(line, field, value, f"unknown {label} {value}") for line, value in cursor.fetchall())
 
 
-def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int, list[int]]:
-    """Insert or update the staged rows; returns the rows inserted, updated, and (orders) their customers' ids."""
+def _upsert(cursor, shop_id: int, plan: Plan, *, renamed: int = 0) -> tuple[int, int, list[int]]:
+    """Insert or update the staged rows; returns the rows inserted, updated, and (orders) their customers' ids.
+    `renamed`: orders given their own id by `_orders_matched` before, updated even where no other value changed."""
     kind = plan.spec.kind
     key = _KEYS[kind]
     # New rows get every column (absent ones as their defaults); existing rows only those in the file.
@@ -352,13 +458,16 @@ def _upsert(cursor, shop_id: int, plan: Plan) -> tuple[int, int, list[int]]:
             SELECT {", ".join(select)} FROM s {joins}
             ON CONFLICT (shop_id, external_id) {_on_conflict(changed, also=", analyzed_at = NULL" if kind == "reviews"
                                                              else "")}
-            RETURNING (t.xmax = 0) AS fresh, {"t.customer_id" if kind == "orders" else "NULL::bigint"} AS customer
+            RETURNING (t.xmax = 0) AS fresh, {"t.customer_id" if kind == "orders" else "NULL::bigint"} AS customer,
+                      t.id
         )
         SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh),
-               array_agg(DISTINCT customer) FILTER (WHERE customer IS NOT NULL) FROM w"""
+               array_agg(DISTINCT customer) FILTER (WHERE customer IS NOT NULL),
+               {f"(SELECT count(*) FROM {_MATCHES} m WHERE m.rename AND NOT EXISTS (SELECT 1 FROM w WHERE w.id = m.pk))"
+                if renamed else "0"} FROM w"""
     cursor.execute(sql, {"shop": shop_id})
-    inserted, updated, customers = cursor.fetchone()
-    return inserted, updated, customers or []
+    inserted, updated, customers, renamed_only = cursor.fetchone()
+    return inserted, updated + renamed_only, customers or []
 
 
 def _one_row_per_key(plan: Plan, key: str) -> str:

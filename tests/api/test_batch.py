@@ -1,6 +1,7 @@
 """events/batch and orders/batch: the CSV import's rules, idempotency, per-item rejects, size limits."""
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -103,6 +104,24 @@ def test_orders_with_lines_and_idempotent_resend(clients, shop):
     assert again["stored"] == 0 and again["duplicates"] == 2 and again["updated"] == 0
     changed = client.post(ORDERS, [{**items[1], "status": "refunded"}], format="json").json()
     assert changed["updated"] == 1 and Order.objects.get(external_id="O2").status == "refunded"
+
+
+def test_orders_imported_from_a_file_without_ids_then_sent_with_their_ids_are_stored_once(clients, shop, settings,
+                                                                                         tmp_path):
+    # A shop loads its history from an export without order ids, then its integration sends the same orders with
+    # their ids: each order takes its id (it was stored a second time); an order of another total is a new order.
+    from behavior.services import data_import
+
+    settings.IMPORT_DIR = tmp_path / "imports"
+    path = tmp_path / "history.csv"
+    path.write_text("customer_id,placed_at,total\nC1,2026-05-01T10:00:00Z,59.90\nC1,2026-05-01T10:00:00Z,5.00\n")
+    assert data_import(shop=shop, kind="orders", path=path).inserted == 2
+    items = [{"order_id": "O1", "customer_id": "C1", "placed_at": "2026-05-01T10:00:00Z", "total": "59.90"},
+             {"order_id": "O9", "customer_id": "C1", "placed_at": "2026-05-01T10:00:00Z", "total": "7.00"}]
+    body = clients["analyst"].post(ORDERS, items, format="json").json()
+    assert (body["stored"], body["updated"]) == (1, 1)
+    ids = dict(Order.objects.filter(shop=shop).values_list("total", "external_id"))
+    assert ids.pop(Decimal("5.00")).startswith("auto-") and ids == {Decimal("59.90"): "O1", Decimal("7.00"): "O9"}
 
 
 def test_batch_request_body_is_checked_for_size(clients, shop):

@@ -641,3 +641,67 @@ def test_time_zone_names_and_the_closed_status_are_refused_with_what_to_write_in
     report = open(document["report"], encoding="utf-8").read()
     assert "time zone names like CET are not read" in report and "+01:00" in report
     assert "ambiguous status closed" in report
+
+
+def test_the_same_orders_imported_again_with_more_columns_are_updated_not_stored_twice(shop, tmp_path, import_dir):
+    # An outside analyst imported a file without mapping its totals, then again with `--map total=…`: the derived
+    # ids changed with the total and all 8,642 orders were stored a second time; mapping the order ids later did it
+    # again. Identical rows (C1's two 9.99 orders of one day) stay two orders throughout.
+    path = tmp_path / "orders.csv"
+    path.write_text("client_ref,purchase_ts,amount_eur,order_ref\n"
+                    "C1,1997-12-22,9.99,O1\nC1,1997-12-22,9.99,O2\nC1,1997-12-23,5.00,O3\nC2,1997-12-22,20.00,O4\n"
+                    "C2,1997-12-22,7.00,O5\n")
+    who = ("--map", "customer_id=client_ref", "--map", "placed_at=purchase_ts")
+    first = _import(shop, path, *who)
+    assert first["inserted"] == 5 and Order.objects.filter(shop=shop, total__isnull=True).count() == 5
+    with_totals = _import(shop, path, *who, "--map", "total=amount_eur")
+    assert (with_totals["inserted"], with_totals["updated"]) == (0, 5)
+    assert sorted(Order.objects.filter(shop=shop).values_list("total", flat=True)) == [
+        Decimal("5.00"), Decimal("7.00"), Decimal("9.99"), Decimal("9.99"), Decimal("20.00")]
+    assert _import(shop, path, *who, "--map", "total=amount_eur")["duplicates"] == 5
+    with_ids = _import(shop, path, *who, "--map", "total=amount_eur", "--map", "order_id=order_ref")
+    assert (with_ids["inserted"], with_ids["updated"]) == (0, 5)
+    assert sorted(Order.objects.filter(shop=shop).values_list("external_id", flat=True)) == [
+        "O1", "O2", "O3", "O4", "O5"]
+    assert dict(Order.objects.filter(shop=shop).values_list("external_id", "total")) == {
+        "O1": Decimal("9.99"), "O2": Decimal("9.99"), "O3": Decimal("5.00"), "O4": Decimal("20.00"),
+        "O5": Decimal("7.00")}
+    again = _import(shop, path, *who, "--map", "total=amount_eur", "--map", "order_id=order_ref")
+    assert (again["inserted"], again["updated"], again["duplicates"]) == (0, 0, 5)
+
+
+def test_an_order_given_its_own_id_takes_a_stored_order_only_of_its_total(shop, tmp_path, import_dir):
+    # Orders imported without ids, then a file with ids: an order of the same customer and time whose total differs
+    # is another order (a second reader's case: a re-keying that never compared totals merged the two).
+    first = tmp_path / "first.csv"
+    first.write_text("customer_id,placed_at,total\nC3,1997-12-24,1.00\nC3,1997-12-24,2.00\n")
+    assert _import(shop, first)["inserted"] == 2
+    later = tmp_path / "later.csv"
+    later.write_text("order_id,customer_id,placed_at,total\nA1,C3,1997-12-24,2.00\nA2,C3,1997-12-24,3.00\n")
+    document = _import(shop, later)
+    assert (document["inserted"], document["updated"]) == (1, 1)
+    ids = dict(Order.objects.filter(shop=shop, customer__external_id="C3").values_list("total", "external_id"))
+    assert ids.pop(Decimal("1.00")).startswith("auto-") and ids == {Decimal("2.00"): "A1", Decimal("3.00"): "A2"}
+    # A new file of new orders, without ids, at a time the shop has orders: new orders.
+    more = tmp_path / "more.csv"
+    more.write_text("customer_id,placed_at,total\nC3,1997-12-24,4.00\n")
+    assert _import(shop, more)["inserted"] == 1
+    assert Order.objects.filter(shop=shop, customer__external_id="C3").count() == 4
+
+
+def test_orders_of_a_customer_at_one_time_in_different_batches_are_matched_once(shop, tmp_path, import_dir):
+    # The file's order is not the customer's: C1's three orders of a day lie in three batches of two rows.
+    path = tmp_path / "orders.csv"
+    path.write_text("client,day,amount\nC1,1997-12-22,9.99\nC2,1997-12-22,1.00\nC1,1997-12-22,9.99\n"
+                    "C3,1997-12-22,2.00\nC1,1997-12-22,4.00\nC4,1997-12-22,3.00\n")
+    who = ("--map", "customer_id=client", "--map", "placed_at=day", "--batch-size", "2")
+    assert _import(shop, path, *who)["inserted"] == 6  # identical rows are orders of their own in every batch
+    with_totals = _import(shop, path, *who, "--map", "total=amount")
+    assert (with_totals["inserted"], with_totals["updated"]) == (0, 6)
+    again = _import(shop, path, *who, "--map", "total=amount")
+    assert (again["inserted"], again["updated"], again["duplicates"]) == (0, 0, 6)
+    assert sorted(Order.objects.filter(shop=shop, customer__external_id="C1").values_list("total", flat=True)) == [
+        Decimal("4.00"), Decimal("9.99"), Decimal("9.99")]
+    # The file without its totals again (fewer columns than the orders were last read with): still six orders.
+    assert _import(shop, path, *who)["inserted"] == 0
+    assert Order.objects.filter(shop=shop).count() == 6
