@@ -11,7 +11,8 @@ history up to the origin and scored on the 13 weeks after it - all of them befor
    origins selection.py uses, the origins with a year of history before them, and all of them;
 2. the customer model's variants on the same origins: with the denoised yearly seasonal index (today's), without
    it (the previous version), with the raw index, and with Pareto/NBD instead of BG/NBD; and the mean of LightGBM
-   and the customer model (the two that see the season), beside `ensemble` (AutoETS, AutoTheta, customer);
+   and the customer model (the two that see the season; `ensemble` since session 22, which was AutoETS, AutoTheta
+   and customer before);
 3. validation-weighted combinations (weights 1 / validation MSE, Bates & Granger), scored nested: at each origin
    the weights come only from windows that ended before it, so their score is out of sample like a model's;
 4. selection rules judged before the cutoff: at each validation origin taken as a pseudo-cutoff, the champion that

@@ -21,7 +21,8 @@ MODEL_WORDS = {
     "adida": "a method for items that sell now and then, over longer periods",
     "lightgbm": "a machine-learning model over all series",
     "customer": "each customer's expected orders, added up",
-    "ensemble": "the average of three: exponential smoothing, a smoothed trend and the customers' expected orders",
+    "ensemble": "the average of the machine-learning model and the customers' expected orders (on a short history, "
+                "of exponential smoothing, a smoothed trend and the customers' expected orders)",
 }
 
 

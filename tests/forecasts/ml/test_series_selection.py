@@ -191,3 +191,27 @@ def test_a_model_too_short_for_validation_but_run_on_the_whole_history_says_it_c
     assert "lightgbm" in result.forecasts and "lightgbm" not in result.selection.validation
     assert result.selection.skipped["lightgbm"].startswith("not in the validation windows (needs at least 30 bins")
     assert result.selection.skipped["lightgbm"].endswith("so it could not be chosen")
+
+
+def test_the_ensemble_is_lightgbm_and_the_customer_model_and_the_former_three_without_lightgbm():
+    """Session 22: the ensemble of the two models that see the season (LightGBM and the customer-based one) was
+    5-14 % ahead of LightGBM alone on validation windows; a shop too young for LightGBM keeps the former mean of
+    AutoETS, AutoTheta and the customer model rather than losing the candidate."""
+    facts = facts_frame(orders=_closed_cohort(), level="shop")
+    names = ["auto_ets", "auto_theta", "lightgbm", "customer", "ensemble"]
+    panel = panel_from_facts(facts, measure="orders", freq="week", cutoff=pd.Timestamp("2023-10-31"))
+    forecasts, skipped = run_models(ForecastInput(panel=panel, facts=facts, shop_facts=facts, h=8), names)
+    assert not skipped
+    pair = (forecasts["lightgbm"].mean + forecasts["customer"].mean) / 2
+    assert np.allclose(forecasts["ensemble"].mean, pair)
+    assert not np.allclose(forecasts["ensemble"].mean, forecasts["lightgbm"].mean)
+
+    young = panel_from_facts(facts, measure="orders", freq="week", cutoff=pd.Timestamp("2023-05-31"))
+    past = facts[facts["day"] <= pd.Timestamp("2023-05-31")]
+    forecasts, skipped = run_models(ForecastInput(panel=young, facts=past, shop_facts=past, h=8), names)
+    assert "lightgbm" in skipped and "ensemble" not in skipped
+    three = np.mean([forecasts[m].mean for m in ("auto_ets", "auto_theta", "customer")], axis=0)
+    assert np.allclose(forecasts["ensemble"].mean, three)
+
+    _, skipped = run_models(ForecastInput(panel=young, facts=past, shop_facts=past, h=8), ["naive", "ensemble"])
+    assert skipped["ensemble"].startswith("needs lightgbm and customer")
