@@ -705,3 +705,26 @@ def test_orders_of_a_customer_at_one_time_in_different_batches_are_matched_once(
     # The file without its totals again (fewer columns than the orders were last read with): still six orders.
     assert _import(shop, path, *who)["inserted"] == 0
     assert Order.objects.filter(shop=shop).count() == 6
+
+
+def test_order_ids_that_repeat_across_customers_are_rejected_not_merged_into_one_customer(shop, tmp_path, import_dir):
+    """An outside analyst (session 22): order ids counted per customer (1, 2, 3 for each) made 1,887 orders 82, all
+    of 5 customers, counted as "duplicates" without a word (the last row of an id won whole). A row whose id an
+    earlier row of the file gave another customer is rejected, with what to do, and the first one kept."""
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,customer_id,placed_at,total\n"
+                    "1,A,2024-02-01,10\n2,A,2024-02-05,11\n1,B,2024-02-02,20\n1,A,2024-02-01,12\n")
+    document = _import(shop, path)
+    assert (document["inserted"], document["rejected"]) == (2, 1)
+    stored = dict(Order.objects.filter(shop=shop).values_list("external_id", "customer__external_id"))
+    assert stored == {"1": "A", "2": "A"}
+    # the same customer's later row of an id still wins whole
+    assert Order.objects.get(shop=shop, external_id="1").total == Decimal("12")
+    report = open(document["report"]).read()
+    assert "line 2" in report and "unique" in report
+
+
+def test_import_data_accepts_json_as_its_output_is_one_json_line_already(shop, tmp_path, import_dir):
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,placed_at\nC1,2024-02-01\n")
+    assert _import(shop, path, "--json")["inserted"] == 1

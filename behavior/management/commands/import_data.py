@@ -29,6 +29,8 @@ class Command(ShopCommand):
         parser.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                             help="read FIELD from the file's COLUMN (repeatable)")
         parser.add_argument("--dry-run", action="store_true", help="validate and count, write nothing")
+        # Accepted as the other commands accept it: the import's output is one JSON line on stdout already.
+        parser.add_argument("--json", action="store_true", help="(always) end with one JSON line on stdout")
         parser.add_argument("--no-create", action="store_true",
                             help="reject rows naming unknown customers/products instead of creating stand-ins")
         parser.add_argument("--images", metavar="DIR",
