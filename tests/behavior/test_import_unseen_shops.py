@@ -722,6 +722,13 @@ def test_order_ids_that_repeat_across_customers_are_rejected_not_merged_into_one
     assert Order.objects.get(shop=shop, external_id="1").total == Decimal("12")
     report = open(document["report"]).read()
     assert "line 2" in report and "unique" in report
+    # A later file (or a later batch) giving a stored order's id to another customer: rejected too.
+    later = tmp_path / "later.csv"
+    later.write_text("order_id,customer_id,placed_at,total\n2,C,2024-03-01,5\n3,C,2024-03-01,6\n")
+    document = _import(shop, later, "--batch-size", "1")
+    assert (document["inserted"], document["rejected"]) == (1, 1)
+    assert Order.objects.get(shop=shop, external_id="2").customer.external_id == "A"
+    assert "order id stored for customer A" in open(document["report"]).read()
 
 
 def test_import_data_accepts_json_as_its_output_is_one_json_line_already(shop, tmp_path, import_dir):
