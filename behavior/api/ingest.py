@@ -45,6 +45,8 @@ _REASON_CODES = (
     ("unknown customer", "unknown_customer"),
     ("unknown product", "unknown_product"),
     ("unknown order", "unknown_order"),
+    ("order id also given to customer", "conflict"),
+    ("order id stored for customer", "conflict"),
     ("erased customer", "erased_customer"),
     ("a date that can be", "invalid_datetime"),
     ("rating", "invalid_rating"),

@@ -124,6 +124,20 @@ def test_orders_imported_from_a_file_without_ids_then_sent_with_their_ids_are_st
     assert ids.pop(Decimal("5.00")).startswith("auto-") and ids == {Decimal("59.90"): "O1", Decimal("7.00"): "O9"}
 
 
+def test_an_order_id_of_another_customer_is_rejected_as_a_conflict(clients, shop):
+    client = clients["analyst"]
+    assert client.post(ORDERS, [{"order_id": "7", "customer_id": "C1", "placed_at": "2026-05-01"}],
+                       format="json").json()["stored"] == 1
+    body = client.post(ORDERS, [{"order_id": "7", "customer_id": "C2", "placed_at": "2026-05-02"},
+                                {"order_id": "8", "customer_id": "C2", "placed_at": "2026-05-02"},
+                                {"order_id": "8", "customer_id": "C3", "placed_at": "2026-05-02"}],
+                       format="json").json()
+    assert body["stored"] == 1
+    assert [(r["index"], r["field"], r["code"]) for r in body["rejected"]] == [
+        (0, "order_id", "conflict"), (2, "order_id", "conflict")]
+    assert Order.objects.get(shop=shop, external_id="7").customer.external_id == "C1"
+
+
 def test_batch_request_body_is_checked_for_size(clients, shop):
     response = clients["analyst"].generic("POST", EVENTS, json.dumps(events(1)), content_type="application/json",
                                           CONTENT_LENGTH=str(64 * 1024 * 1024))
