@@ -28,8 +28,8 @@ KIND_LABELS = {
 SYNONYMS = {
     "customer_id": ("customer", "customerid", "client_id", "user_id", "userid", "buyer_id", "visitor_id", "id",
                     "client_ref", "customer_ref", "kundennummer", "kunden_id", "kunde"),
-    "product_id": ("product", "productid", "sku", "variant_sku", "handle", "item_id", "itemid", "article_id",
-                   "stock_code", "id"),
+    "product_id": ("product", "productid", "sku", "variant_sku", "lineitem_sku", "handle", "item_id", "itemid",
+                   "article_id", "stock_code", "id"),
     "order_id": ("order", "orderid", "order_number", "invoice", "invoice_id", "id", "bestellnummer"),
     "event_id": ("eventid", "message_id", "id"),  # messageId: Segment's
     "signup_at": ("signup", "signup_date", "created_at", "registered_at", "registration_date", "created"),
@@ -42,11 +42,11 @@ SYNONYMS = {
     "type": ("event_type", "event", "event_name", "action", "kind"),  # event_name: GA4's
     "session_id": ("session", "sessionid", "visit_id"),
     "total": ("amount", "order_total", "value", "revenue", "grand_total", "gesamtbetrag", "betrag", "summe"),
-    "unit_price": ("price", "item_price"),
+    "unit_price": ("price", "item_price", "lineitem_price"),
     "price": ("variant_price", "unit_price", "list_price"),
     "brand": ("vendor", "manufacturer", "brand_name"),
     "image_url": ("image_src", "image", "image_link", "picture_url"),
-    "quantity": ("qty", "count", "units", "menge", "anzahl"),
+    "quantity": ("qty", "count", "units", "lineitem_quantity", "menge", "anzahl"),
     "item_count": ("items", "quantity", "qty", "n_items", "num_items", "number_of_items", "anzahl"),
     "title": ("name", "product_name", "review_title", "review_comment_title"),
     "category": ("category_path", "categories", "category_name", "product_category", "product_category_name"),

@@ -371,7 +371,10 @@ def _all_rejected(job: ImportJob, report: _RejectReport) -> str:
     rows = f"{job.rows_read:,} row{'s' if job.rows_read != 1 else ''}"
     common = f"every one: {reason}" if count == job.rejected else f"most often ({count:,}): {reason}"
     which = f"all {rows} were" if job.rows_read != 1 else "its one row was"
-    return (f"Nothing was imported: {which} rejected ({common}). The rejected-rows report lists each "
+    # Lines before their orders (an analyst's basket lines imported first): say which file comes first.
+    first = (" Import the orders file first: lines name orders stored before them." if reason == "unknown order"
+             and job.kind == "order_lines" else "")
+    return (f"Nothing was imported: {which} rejected ({common}).{first} The rejected-rows report lists each "
             "line with its reason; fix the file and import it again.")
 
 

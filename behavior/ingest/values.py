@@ -261,9 +261,13 @@ def number_text_normalise(value: str, *, decimal_comma: bool) -> str:
     - points alone: one point is the decimal point in every file ("19.99"); several group thousands
       ("1.234.567");
     - a currency symbol or code before or after the amount is dropped ("$1,286.01", "12,50 €", "USD 12.50").
+    - a minus sign before any of these keeps its number negative ("-23,243.75": a refund, refused as such).
     Anything else is returned unchanged (and then refused as not a number)."""
     if _PLAIN_NUMBER.fullmatch(value):
         return value
+    if value.startswith("-") and len(value) > 1 and value[1] != "-":
+        rest = number_text_normalise(value[1:], decimal_comma=decimal_comma)
+        return "-" + rest if rest != value[1:] or _PLAIN_NUMBER.fullmatch(rest) else value
     text = value
     money = _WITH_CURRENCY.fullmatch(text) if len(text) <= 64 else None  # no amount is longer
     if money:

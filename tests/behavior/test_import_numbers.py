@@ -66,6 +66,19 @@ def test_a_comma_separated_file_reads_quoted_thousands_and_refuses_an_ambiguous_
     ("1'234.50", False, "1234.50"),
     ("1,2.5", True, "1,2.5"),          # malformed grouping: left as written, then refused
     ("12,34,56", True, "12,34,56"),
+    ("-23,243.75", False, "-23243.75"),  # a refund row with thousands: negative, refused as a refund (analyst)
+    ("-1.234,56", True, "-1234.56"),
+    ("-$1,286.01", False, "-1286.01"),
+    ("--3", False, "--3"),
 ])
 def test_number_rules(written, decimal_comma, read):
     assert number_text_normalise(written, decimal_comma=decimal_comma) == read
+
+
+def test_a_refund_written_with_thousands_is_refused_as_a_refund_not_as_a_bad_number(shop, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text('order_id,customer_id,placed_at,total\nO1,C1,2024-03-01,"-23,243.75"\n')
+    result = data_import(shop=shop, kind="orders", path=path)
+    assert result.rejected == 1
+    reason = next(iter(report_reasons(result).values()))
+    assert reason.startswith("negative value (a return or refund is an order's status")

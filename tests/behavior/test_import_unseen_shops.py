@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from behavior.models import Order
 
@@ -735,3 +735,27 @@ def test_import_data_accepts_json_as_its_output_is_one_json_line_already(shop, t
     path = tmp_path / "orders.csv"
     path.write_text("customer_id,placed_at\nC1,2024-02-01\n")
     assert _import(shop, path, "--json")["inserted"] == 1
+
+
+def test_shopify_line_item_columns_are_read_and_lines_before_their_orders_say_which_file_comes_first(
+        shop, tmp_path, import_dir, capsys):
+    lines = tmp_path / "shopify.csv"
+    lines.write_text("Name,Email,Lineitem sku,Lineitem quantity,Lineitem price\n#1001,a@example.com,SKU-1,2,9.50\n")
+    out = io.StringIO()
+    with pytest.raises(CommandError):  # the orders are not stored yet
+        call_command("import_data", "order_lines", str(lines), "--shop", shop.slug, "--map", "order_id=Name",
+                     stdout=out)
+    from behavior.models import ImportJob
+    assert "Import the orders file first" in ImportJob.objects.filter(shop=shop).latest("pk").error
+    orders = tmp_path / "orders.csv"
+    orders.write_text("Name,Email,Created at\n#1001,a@example.com,2024-02-01 10:00:00 -0500\n")
+    assert _import(shop, orders, "--map", "order_id=Name", "--map", "customer_id=Email")["inserted"] == 1
+    capsys.readouterr()
+    document = _import(shop, lines, "--map", "order_id=Name", kind="order_lines")
+    hints = capsys.readouterr().err  # the product is read (required); quantity and price are named, not guessed
+    assert document["inserted"] == 1 and "reading product_id from the column 'Lineitem sku'" in hints
+    assert "--map quantity=Lineitem quantity" in hints and "--map unit_price=Lineitem price" in hints
+    document = _import(shop, lines, "--map", "order_id=Name", "--map", "quantity=Lineitem quantity",
+                       "--map", "unit_price=Lineitem price", kind="order_lines")
+    line = Order.objects.get(shop=shop, external_id="#1001").lines.get()
+    assert (line.product.external_id, line.quantity, line.unit_price) == ("SKU-1", 2, Decimal("9.50"))
