@@ -273,3 +273,20 @@ def test_a_drop_that_skips_a_weekend_stays_one_alert():
     # A week apart, they are two alerts.
     later = {**found[0], "day": pd.Timestamp("2024-05-01")}
     assert len({a.group for a in group([found[0], later])}) == 2
+
+
+def test_a_small_shop_that_goes_silent_is_one_down_alert_for_the_whole_silence_and_no_rise_after_it():
+    # An outside analyst's shop of 2.3 orders a day went 92 days without an order and `detect_anomalies` said "No
+    # anomalies": each day alone was below the 5-order minimum. The silence's expected orders add up; the first day
+    # after it is judged against the level before it (it was "revenue up, expected 0.0").
+    orders = _orders(days=365, seed=3, rate=2.3)
+    d = orders["placed_at"].dt.tz_convert(None).dt.normalize()
+    start, stop = pd.Timestamp("2024-09-02"), pd.Timestamp("2024-12-03")
+    silent = orders[~((d >= start) & (d < stop))]
+    alerts = detect(daily_metrics_frame(orders=silent), start=pd.Timestamp("2024-03-01"))
+    down = [a for a in alerts if (a.metric, a.segment, a.direction) == ("orders", "shop", "down")]
+    assert [(a.date, a.end) for a in down] == [(start, stop - pd.Timedelta(days=1))]
+    assert not [a for a in alerts if a.direction == "up" and a.date >= stop]
+    # The same shop without the silence: nothing, however many of its days have no order.
+    assert d[(d >= start) & (d < stop)].nunique() < 92  # days without an order happen
+    assert not detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2024-03-01"))
