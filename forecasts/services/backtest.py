@@ -10,7 +10,7 @@ import pandas as pd
 from accounts.models import Shop
 
 from ..ml.selection import DEFAULT_MODELS, LEVEL_MODELS, backtest
-from ..ml.series import FREQS, LEVELS, MEASURES, SHOP_KEY, SeriesError, panel_from_facts
+from ..ml.series import FREQS, LEVELS, MEASURES, SHOP_KEY, SILENCE_DAYS, SeriesError, history_start, panel_from_facts
 from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame
 from .common import LEVEL_NEEDS, NO_REVENUE, bins_for, main_country, num
 
@@ -65,6 +65,12 @@ def forecast_backtest(
     if panel.values.shape[1] < 3:
         raise ForecastError(f"only {panel.values.shape[1]} {freq}(s) of orders up to {cutoff}: "
                             "a backtest needs at least 3")
+    past_days = facts.loc[facts["day"] <= cut, "day"]  # as panel_from_facts reads them
+    start = history_start(past_days)
+    if len(past_days) and start > past_days.min():
+        notes.append(f"the history starts on {start.date()}, after {SILENCE_DAYS} days or more without an order: "
+                     f"the {past_days.min().date()}–{past_days[past_days < start].max().date()} part is left out "
+                     "(a shop is forecast from its latest season)")
     say(f"backtest: {len(panel.keys)} series, {panel.values.shape[1]} {freq}s of history, {h} to forecast")
     candidates = LEVEL_MODELS[level] if models is None else models
     result = backtest(panel=panel, facts_all=facts, shop_facts=shop_facts, h=h, models=candidates,

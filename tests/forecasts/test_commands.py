@@ -102,6 +102,22 @@ def test_a_backtest_tests_what_the_data_allows_and_says_so(shop):
 
 
 @pytest.mark.django_db
+def test_a_backtest_says_when_a_long_silence_cut_the_history(shop):
+    """An outside analyst: a shop without orders for 92 days was backtested on "13 weeks of history" and the notes
+    did not say why the 39 weeks before the silence were left out."""
+    _orders_only_shop(shop, weeks=40)  # 2024-01-01 .. 2024-10-06
+    Order.objects.filter(shop=shop, placed_at__gte=dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+                         placed_at__lt=dt.datetime(2024, 6, 3, tzinfo=dt.UTC)).delete()
+    report = _run("forecast_backtest", "--measure", "orders", "--freq", "week", "--cutoff", "2024-09-01",
+                  "--horizon", "28", "--json")
+    assert any(n.startswith("the history starts on 2024-06-03, after 90 days or more without an order: the "
+                            "2024-01-01–2024-02-29 part is left out") for n in report["notes"])
+    whole = _run("forecast_backtest", "--measure", "orders", "--freq", "week", "--cutoff", "2024-02-25",
+                 "--horizon", "7", "--json")
+    assert not any("history starts" in n for n in whole["notes"])
+
+
+@pytest.mark.django_db
 def test_forecast_backtest_on_an_empty_shop_says_so(shop):
     with pytest.raises(CommandError, match="no orders"):
         call_command("forecast_backtest", "--measure", "revenue", "--freq", "day", "--cutoff", "2024-03-01",
