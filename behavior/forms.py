@@ -59,8 +59,9 @@ SYNONYMS = {
     "active": ("is_active", "enabled", "available"),
     "properties": ("props", "attributes", "data"),
     "review_id": ("reviewid", "id"),
-    "rating": ("stars", "star_rating", "score", "review_rating", "review_score"),
-    "text": ("review", "review_text", "body", "content", "comment", "review_body", "review_comment_message"),
+    "rating": ("stars", "star_rating", "score", "review_rating", "review_score", "bewertung", "评分", "星级"),
+    "text": ("review", "review_text", "body", "content", "comment", "review_body", "review_comment_message",
+             "kommentar", "评论", "评价", "内容"),
     "created_at": ("date", "review_date", "timestamp", "created", "review_creation_date"),
     "language": ("lang", "locale"),
 }
@@ -110,12 +111,14 @@ def _option_label(column: str, values: list[str]) -> str:
 
 
 def _normal(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+    """A column name without case, spaces or punctuation: letters of every script stay (an ASCII-only rule made
+    every Chinese header "" and so each other's match: 评分 was read as the review's text)."""
+    return re.sub(r"[\W_]", "", name.lower())
 
 
 def column_guess(field: str, header: tuple[str, ...] | list[str]) -> str:
     """The file's column that most obviously holds `field` ("" when none does)."""
-    by_normal = {_normal(h): h for h in reversed(header)}  # the first of repeated names wins
+    by_normal = {_normal(h): h for h in reversed(header) if _normal(h)}  # the first of repeated names wins
     if field in header:
         return field
     exact = {h.lower(): h for h in reversed(header)}

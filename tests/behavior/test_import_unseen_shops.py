@@ -759,3 +759,18 @@ def test_shopify_line_item_columns_are_read_and_lines_before_their_orders_say_wh
                        "--map", "unit_price=Lineitem price", kind="order_lines")
     line = Order.objects.get(shop=shop, external_id="#1001").lines.get()
     assert (line.product.external_id, line.quantity, line.unit_price) == ("SKU-1", 2, Decimal("9.50"))
+
+
+def test_chinese_review_columns_are_read(shop, tmp_path, import_dir, capsys):
+    # An outside analyst's Chinese reviews: 200 rows rejected as empty, the 评论 column silently ignored (every
+    # Chinese header normalised to "", so the first of them matched every field).
+    from behavior.models import Review
+
+    path = tmp_path / "reviews.csv"
+    path.write_text("customer_id,product_id,评论,评分\nC1,P1,很好,5\n", encoding="utf-8")
+    document = _import(shop, path, kind="reviews")
+    progress = capsys.readouterr().err
+    assert "reading text from the column '评论'" in progress and "reading rating from the column '评分'" in progress
+    assert document["inserted"] == 1
+    review = Review.objects.get(shop=shop)
+    assert (review.text, review.rating) == ("很好", 5)
