@@ -292,7 +292,7 @@ _MATCH_STEPS = (
     # The batch's orders, each by its last row (the one the upsert writes), and the stored order of its id if any.
     """CREATE TEMP TABLE ecomsight_match_staged ON COMMIT DROP AS
     SELECT s.*, found.id AS stored_pk FROM (
-        SELECT DISTINCT ON (order_id) order_id, customer_id, placed_at, total, order_id LIKE 'auto-%%' AS derived,
+        SELECT DISTINCT ON (order_id) order_id, customer_id, placed_at, total, order_id ~ %(derived)s AS derived,
                min(line) OVER (PARTITION BY order_id) AS first_line
         FROM {stage} ORDER BY order_id, line DESC) s
     LEFT JOIN LATERAL (SELECT x.id FROM behavior_order x WHERE x.shop_id = %(shop)s AND x.external_id = s.order_id
@@ -304,7 +304,7 @@ _MATCH_STEPS = (
     FROM (SELECT DISTINCT customer_id, placed_at FROM ecomsight_match_staged WHERE stored_pk IS NULL) g
     JOIN LATERAL (SELECT c.id FROM behavior_customer c WHERE c.shop_id = %(shop)s AND c.external_id = g.customer_id
                   LIMIT 1) c ON true
-    JOIN LATERAL (SELECT o.id, o.external_id LIKE 'auto-%%' AS derived, o.total FROM behavior_order o
+    JOIN LATERAL (SELECT o.id, o.external_id ~ %(derived)s AS derived, o.total FROM behavior_order o
                   WHERE o.customer_id = c.id AND o.placed_at = g.placed_at::timestamptz AND o.id <= %(before)s
                   OFFSET 0) t ON true""",
     # … not named by the batch, not matched by an earlier batch of the import.
@@ -334,10 +334,13 @@ _MATCH_STEPS = (
           AND (u.derived <> t.derived OR (u.derived AND t.derived AND (u.total IS NULL) <> (t.total IS NULL)))
     )
     SELECT m.order_id, m.pk, o.external_id AS stored_id,
-           NOT m.derived OR (o.external_id LIKE 'auto-%%' AND o.total IS NULL AND m.total IS NOT NULL) AS rename
+           NOT m.derived OR (o.external_id ~ %(derived)s AND o.total IS NULL AND m.total IS NOT NULL) AS rename
     FROM (SELECT * FROM exact UNION ALL SELECT * FROM rest) m JOIN behavior_order o ON o.id = m.pk""",
 )
 _MATCHES = "pg_temp.ecomsight_import_matches"
+# A derived id exactly (values.order_derived_id, "-k" from rows._orders_finisher): a shop's own ids may begin with
+# "auto-" too (renewals), and an order given its own id must keep it.
+_DERIVED = r"^auto-[0-9a-f]{32}(-[0-9]+)?$"
 
 
 def _orders_matched(cursor, shop_id: int, ids: IdCache | None) -> int:
@@ -354,7 +357,7 @@ def _orders_matched(cursor, shop_id: int, ids: IdCache | None) -> int:
         before, taken = ids.get(_BEFORE)["id"], list(ids.get(_MATCHED).values())
         if not before:  # the shop's first orders: nothing to match (and nothing to spend on it)
             return 0
-    params = {"shop": shop_id, "taken": taken, "before": before}
+    params = {"shop": shop_id, "taken": taken, "before": before, "derived": _DERIVED}
     for sql in _MATCH_STEPS:
         if sql.startswith("CREATE"):
             table = sql.split()[3]

@@ -774,3 +774,15 @@ def test_chinese_review_columns_are_read(shop, tmp_path, import_dir, capsys):
     assert document["inserted"] == 1
     review = Review.objects.get(shop=shop)
     assert (review.text, review.rating) == ("很好", 5)
+
+
+def test_an_order_whose_own_id_begins_with_auto_is_not_taken_for_a_derived_one(shop, tmp_path, import_dir):
+    # A shop's own ids may begin with "auto-" (subscription renewals): such an order keeps its id, and another order
+    # of the same customer, time and total given its own id is another order (it took the stored one's place).
+    first = tmp_path / "first.csv"
+    first.write_text("order_id,customer_id,placed_at,total\nauto-renew-1,C5,1997-12-24,9.99\n")
+    assert _import(shop, first)["inserted"] == 1
+    later = tmp_path / "later.csv"
+    later.write_text("order_id,customer_id,placed_at,total\nWEB-77,C5,1997-12-24,9.99\n")
+    assert _import(shop, later)["inserted"] == 1
+    assert sorted(Order.objects.filter(shop=shop).values_list("external_id", flat=True)) == ["WEB-77", "auto-renew-1"]
