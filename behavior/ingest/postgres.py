@@ -254,8 +254,9 @@ def _order_ids_of_other_customers(cursor, shop_id: int, result: BatchResult) -> 
             SELECT s2.line, f.customer_id AS owner, f.line AS owner_line FROM {STAGE} s2
             JOIN (SELECT DISTINCT ON (order_id) order_id, customer_id, line FROM {STAGE} ORDER BY order_id, line) f
               ON f.order_id = s2.order_id AND f.customer_id <> s2.customer_id
-            WHERE s2.order_id NOT LIKE 'auto-%%') bad
-        WHERE s.line = bad.line RETURNING s.line, s.order_id, bad.owner, bad.owner_line""", {"shop": shop_id})
+            WHERE s2.order_id !~ %(derived)s) bad
+        WHERE s.line = bad.line RETURNING s.line, s.order_id, bad.owner, bad.owner_line""",
+        {"shop": shop_id, "derived": _DERIVED})
     result.rejects.extend(Reject(line, "order_id", order_id[:200], f"order id also given to customer {owner[:50]} on "
                                  f"line {owner_line}: {UNIQUE_ORDER_IDS}")
                           for line, order_id, owner, owner_line in cursor.fetchall())
@@ -265,8 +266,8 @@ def _order_ids_of_other_customers(cursor, shop_id: int, result: BatchResult) -> 
             SELECT s2.line, owner.external_id AS owner FROM {STAGE} s2
             JOIN LATERAL (SELECT c.external_id FROM behavior_order o JOIN behavior_customer c ON c.id = o.customer_id
                           WHERE o.shop_id = %(shop)s AND o.external_id = s2.order_id LIMIT 1) owner ON true
-            WHERE owner.external_id <> s2.customer_id AND s2.order_id NOT LIKE 'auto-%%') bad
-        WHERE s.line = bad.line RETURNING s.line, s.order_id, bad.owner""", {"shop": shop_id})
+            WHERE owner.external_id <> s2.customer_id AND s2.order_id !~ %(derived)s) bad
+        WHERE s.line = bad.line RETURNING s.line, s.order_id, bad.owner""", {"shop": shop_id, "derived": _DERIVED})
     result.rejects.extend(Reject(line, "order_id", order_id[:200], f"order id stored for customer {owner[:50]}: "
                                  f"{UNIQUE_ORDER_IDS}") for line, order_id, owner in cursor.fetchall())
 
