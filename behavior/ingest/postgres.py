@@ -245,10 +245,21 @@ UNIQUE_ORDER_IDS = ("order ids must be unique in the shop (ids counted per custo
 
 def _order_ids_of_other_customers(cursor, shop_id: int, result: BatchResult) -> None:
     """Reject the rows whose order id is another customer's order: stored so, or given so by an earlier row of the
-    batch (the first row's customer keeps it). Ids counted per customer (1, 2, 3 for each) made an outside
+    batch (the first row's customer keeps it; stored owners are checked first, so a row of the stored owner is
+    not refused for an earlier row that is itself refused). Ids counted per customer (1, 2, 3 for each) made an outside
     analyst's 1,887 orders 82, of 5 customers, counted as duplicates without a word: each later row of an id took
     the order whole, its customer too. An order's customer never changes by import. (Derived ids hash the
     customer: never another customer's.)"""
+    # An index probe per row (LATERAL … LIMIT): a shop's order statistics are stale right after its first batches.
+    cursor.execute(f"""
+        DELETE FROM {STAGE} s USING (
+            SELECT s2.line, owner.external_id AS owner FROM {STAGE} s2
+            JOIN LATERAL (SELECT c.external_id FROM behavior_order o JOIN behavior_customer c ON c.id = o.customer_id
+                          WHERE o.shop_id = %(shop)s AND o.external_id = s2.order_id LIMIT 1) owner ON true
+            WHERE owner.external_id <> s2.customer_id AND s2.order_id !~ %(derived)s) bad
+        WHERE s.line = bad.line RETURNING s.line, s.order_id, bad.owner""", {"shop": shop_id, "derived": _DERIVED})
+    result.rejects.extend(Reject(line, "order_id", order_id[:200], f"order id stored for customer {owner[:50]}: "
+                                 f"{UNIQUE_ORDER_IDS}") for line, order_id, owner in cursor.fetchall())
     cursor.execute(f"""
         DELETE FROM {STAGE} s USING (
             SELECT s2.line, f.customer_id AS owner, f.line AS owner_line FROM {STAGE} s2
@@ -260,16 +271,6 @@ def _order_ids_of_other_customers(cursor, shop_id: int, result: BatchResult) -> 
     result.rejects.extend(Reject(line, "order_id", order_id[:200], f"order id also given to customer {owner[:50]} on "
                                  f"line {owner_line}: {UNIQUE_ORDER_IDS}")
                           for line, order_id, owner, owner_line in cursor.fetchall())
-    # An index probe per row (LATERAL … LIMIT): a shop's order statistics are stale right after its first batches.
-    cursor.execute(f"""
-        DELETE FROM {STAGE} s USING (
-            SELECT s2.line, owner.external_id AS owner FROM {STAGE} s2
-            JOIN LATERAL (SELECT c.external_id FROM behavior_order o JOIN behavior_customer c ON c.id = o.customer_id
-                          WHERE o.shop_id = %(shop)s AND o.external_id = s2.order_id LIMIT 1) owner ON true
-            WHERE owner.external_id <> s2.customer_id AND s2.order_id !~ %(derived)s) bad
-        WHERE s.line = bad.line RETURNING s.line, s.order_id, bad.owner""", {"shop": shop_id, "derived": _DERIVED})
-    result.rejects.extend(Reject(line, "order_id", order_id[:200], f"order id stored for customer {owner[:50]}: "
-                                 f"{UNIQUE_ORDER_IDS}") for line, order_id, owner in cursor.fetchall())
 
 
 # Orders imported without an id of their own are stored under one derived from their content: "auto-" and the MD5

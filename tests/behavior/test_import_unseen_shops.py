@@ -731,6 +731,25 @@ def test_order_ids_that_repeat_across_customers_are_rejected_not_merged_into_one
     assert "order id stored for customer A" in open(document["report"]).read()
 
 
+def test_a_stored_orders_own_customer_keeps_its_row_when_an_earlier_row_gave_the_id_to_another(shop, tmp_path,
+                                                                                              import_dir):
+    """Second reader: with order 1 stored for B, a file whose line 2 gives id 1 to A and line 3 is B's refund of it
+    rejected both (line 3 as "also given to customer A on line 2", a row itself rejected), losing B's refund. The
+    stored owner is checked first, then the batch's own rows."""
+    first = tmp_path / "first.csv"
+    first.write_text("order_id,customer_id,placed_at,total,status\n1,B,2024-03-01,5,placed\n")
+    _import(shop, first)
+    later = tmp_path / "later.csv"
+    later.write_text("order_id,customer_id,placed_at,total,status\n"
+                     "1,A,2024-03-01,5,placed\n1,B,2024-03-01,5,refunded\n")
+    document = _import(shop, later)
+    assert (document["updated"], document["rejected"]) == (1, 1)
+    order = Order.objects.get(shop=shop, external_id="1")
+    assert (order.customer.external_id, order.status) == ("B", "refunded")
+    report = open(document["report"]).read()
+    assert "order id stored for customer B" in report and "also given" not in report
+
+
 def test_import_data_accepts_json_as_its_output_is_one_json_line_already(shop, tmp_path, import_dir):
     path = tmp_path / "orders.csv"
     path.write_text("customer_id,placed_at\nC1,2024-02-01\n")
