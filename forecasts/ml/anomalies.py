@@ -394,9 +394,20 @@ def detect(
     return group(found)
 
 
+def _longest_zero_run(values: np.ndarray, before: int, window: int) -> int:
+    """The longest run of days at 0 among the `window` days before index `before`."""
+    past = values[max(0, before - window): before]
+    longest = current = 0
+    for zero in past == 0:
+        current = current + 1 if zero else 0
+        longest = max(longest, current)
+    return longest
+
+
 # A run of days without an order is an outage once the orders expected over it add up to this many: the chance of
 # none by chance is then e^-15, about 3 in 10 million (a z of 5). A shop of 2.3 orders a day went 92 days without an
-# order unflagged (an outside analyst's shop): each day alone was below min_abs.
+# order unflagged (an outside analyst's shop): each day alone was below min_abs. And only a run longer than any the
+# shop had in the weeks before it (its usual quiet days are not an outage).
 SILENT_RUN_EXPECTED = 15.0
 
 
@@ -440,7 +451,10 @@ def outage_days(values: np.ndarray, days: pd.DatetimeIndex, volume: np.ndarray, 
         run.append(int(i))
         total += last / aov if np.isfinite(last) else 0.0
         run_expected[i] = total
-        if total >= SILENT_RUN_EXPECTED:  # the whole run, from its first day
+        if total >= SILENT_RUN_EXPECTED and len(run) > _longest_zero_run(values, run[0], 7 * config.season_weeks):
+            # The whole run, from its first day - when longer than any the shop had in the weeks before it: a
+            # shop whose orders come in weekly batches (Mondays only) has six quiet days every week, and they
+            # were flagged as an outage for weeks on end (a second reader).
             out[run] = True
             masked[run] = np.nan
             run_expected[run] = np.maximum(run_expected[run], total)
