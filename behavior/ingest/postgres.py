@@ -240,7 +240,7 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
 
 
 UNIQUE_ORDER_IDS = ("order ids must be unique in the shop (ids counted per customer? join the customer and the "
-                    "number into one id, in this file and its order lines)")
+                    "number into one id, in the orders and in their lines)")
 
 
 def _order_ids_of_other_customers(cursor, shop_id: int, result: BatchResult) -> None:
