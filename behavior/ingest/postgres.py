@@ -286,7 +286,8 @@ def _order_ids_of_other_customers(cursor, shop_id: int, result: BatchResult) -> 
 # given its own id gives it to the stored order. Two orders of a customer at one time whose totals both exist and
 # differ stay two orders.
 _MATCHED = "orders_matched"  # the IdCache map of the stored orders this import matched (external id → pk)
-_BEFORE = "orders_before"  # {"id": the shop's greatest order pk when the import began}: newer ones not matched
+_BEFORE = "orders_before"  # {"id": the greatest order pk when the import began (0: the shop had none)}: newer ones
+# (this import's own) are not matched
 # Four steps, each a temp table the next one's plan can count on (a shop's order statistics are stale right after
 # its first import: one statement misjudged 100,000 stored orders as one and ran for minutes). The lookups by id
 # and by customer and time are index probes per row (LATERAL … LIMIT), whatever the statistics say.
