@@ -365,7 +365,8 @@ def detect(
                 if (abs(score) >= config.z and abs(actual - e) >= config.min_effect * max(abs(e), 1e-9)
                         and (rate or abs(actual - e) / aov >= config.min_abs)):
                     verdict = (e, score)
-                elif (metric, segment) == ("orders", "shop") and day in silent_runs:
+                elif (metric, segment) == ("orders", "shop") and day in silent_runs and e > actual:
+                    # (not a closed weekday inside the silence: nothing was expected of it)
                     verdict = (e, count_score(0.0, silent_runs[day], np.sqrt(silent_runs[day])))
             band = band_index.get((metric, segment, day))
             if band is not None:
