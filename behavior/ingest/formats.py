@@ -227,7 +227,7 @@ class Batch:
     row-based callers (the API's batches) keep working, while the events writer reads the columns
     directly."""
 
-    __slots__ = ("_rows", "rejects", "blanked", "first_line", "last_line", "bytes_read", "columns")
+    __slots__ = ("_rows", "rejects", "blanked", "first_line", "last_line", "bytes_read", "columns", "continued")
 
     def __init__(self, rows: list[list] | None = None, rejects: list[Reject] | None = None, first_line: int = 0,
                  last_line: int = 0, bytes_read: int | None = None, columns: dict | None = None):
@@ -235,6 +235,9 @@ class Batch:
         self.rejects = rejects if rejects is not None else []
         # Values of kept rows that could not be read and were left empty (a lenient parse: rows.LENIENT_KINDS).
         self.blanked: list[Reject] = []
+        # Orders: rows that only continue the order of the row before them (its line items: Shopify writes the
+        # order's fields on its first row only) - read, not stored, counted as duplicates.
+        self.continued = 0
         self.first_line = first_line
         self.last_line = last_line
         # Bytes of the file read when the batch was complete (progress, even while a batch is parsed ahead).
@@ -256,7 +259,7 @@ class Batch:
 
     @property
     def size(self) -> int:
-        return self.good + len(self.rejects)
+        return self.good + len(self.rejects) + self.continued
 
     @property
     def good(self) -> int:

@@ -69,6 +69,13 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
     # The plain csv reader and the header's line offset, when available (saves two Python calls per row).
     records = getattr(reader, "_reader", reader)
     offset = getattr(reader, "_offset", 0) if records is not reader else 0
+    # Orders: a row giving the order id of the row before it and none of the required fields continues that order
+    # (Shopify's export: an order's fields on its first row, a row per further line item with only its name and
+    # the item): counted in `Batch.continued`, not rejected as "missing required value" (an analyst's 16,194 of
+    # 18,081 rows were).
+    order_at = plan.indexes[spec.names.index("order_id")] if spec.kind == "orders" else None
+    required_at = [i for c, i in zip(spec.columns, plan.indexes, strict=True) if c.required and i is not None]
+    previous_order = None
     batch = Batch()
     rows, rejects, blanked = batch.rows, batch.rejects, batch.blanked
     while True:
@@ -91,6 +98,12 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
             rejects.append(Reject(line, "", source.delimiter.join(record)[:200],
                                   f"wrong number of fields: expected {width}, found {len(record)}"))
         else:
+            if order_at is not None:
+                order = record[order_at].strip()
+                if order and order == previous_order and not any(record[i].strip() for i in required_at):
+                    batch.continued += 1
+                    continue
+                previous_order = order
             if name_parts:  # the name in parts, read as one more column (Plan.name_parts)
                 record.append(" ".join(part for part in (record[i].strip() for i in name_parts) if part))
             out = template.copy()
@@ -133,8 +146,8 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
             yield batch
             batch = Batch()
             rows, rejects, blanked = batch.rows, batch.rejects, batch.blanked
-    if rows or rejects:
-        batch.first_line = rows[0][0] if rows else rejects[0].line
+    if rows or rejects or batch.continued:
+        batch.first_line = rows[0][0] if rows else rejects[0].line if rejects else records.line_num + offset
         batch.last_line = records.line_num + offset
         batch.bytes_read = source.bytes_read
         yield batch
