@@ -138,6 +138,15 @@ def test_an_order_id_of_another_customer_is_rejected_as_a_conflict(clients, shop
     assert Order.objects.get(shop=shop, external_id="7").customer.external_id == "C1"
 
 
+def test_an_api_item_without_its_customer_is_refused_even_after_an_item_of_the_same_order(clients, shop):
+    # A file's row that only continues the order before it is read as its line item; an API item is not.
+    body = clients["analyst"].post(ORDERS, [{"order_id": "O1", "customer_id": "C1", "placed_at": "2026-05-01"},
+                                            {"order_id": "O1", "customer_id": "", "placed_at": ""}],
+                                   format="json").json()
+    assert body["stored"] == 1
+    assert [(r["index"], r["code"]) for r in body["rejected"]] == [(1, "required")]
+
+
 def test_batch_request_body_is_checked_for_size(clients, shop):
     response = clients["analyst"].generic("POST", EVENTS, json.dumps(events(1)), content_type="application/json",
                                           CONTENT_LENGTH=str(64 * 1024 * 1024))
