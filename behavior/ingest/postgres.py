@@ -288,9 +288,11 @@ def _order_ids_of_other_customers(cursor, shop_id: int, result: BatchResult) -> 
 _MATCHED = "orders_matched"  # the IdCache map of the stored orders this import matched (external id → pk)
 _BEFORE = "orders_before"  # {"id": the greatest order pk when the import began (0: the shop had none)}: newer ones
 # (this import's own) are not matched
-# Four steps, each a temp table the next one's plan can count on (a shop's order statistics are stale right after
-# its first import: one statement misjudged 100,000 stored orders as one and ran for minutes). The lookups by id
-# and by customer and time are index probes per row (LATERAL … LIMIT), whatever the statistics say.
+# Three temp tables (and two deletions from the second), each analysed so that the next step's plan can count on
+# it (a shop's order statistics are stale right after its first import: one statement misjudged 100,000 stored
+# orders as one and ran for minutes). The lookups by id and by customer and time are index probes per row
+# (LATERAL … LIMIT), whatever the statistics say. (Each staged order's id is probed twice on a batch of a shop
+# that has orders: here and by _order_ids_of_other_customers before it; a shared probe is left for later.)
 _MATCH_STEPS = (
     # The batch's orders, each by its last row (the one the upsert writes), and the stored order of its id if any.
     """CREATE TEMP TABLE ecomsight_match_staged ON COMMIT DROP AS
