@@ -4,13 +4,15 @@ Metrics (names say what they measure): orders, revenue, aov (revenue per order),
 cancellations, cancel_rate, new_customers, and events_<type> (one per event type: a tracking feed that stops shows
 as a drop). Segments: "shop", "country:XX" and "category:PATH" (orders and revenue from order lines).
 
-Baseline: an STL-like robust decomposition of the days before it — level = the median of the last `level_days`
-days with a value (for counts of a few a day, the mean of those days capped at their 90th percentile), weekday
-factor = the median ratio of that weekday to its week's level over the last `season_weeks` weeks — so expected =
-level x factor. Days of an outage (`outage_days`; the shop's orders outage for every order monitor) are left out of
-the later days' level and spread, not out of their weekday factors. Spread = 1.4826 x the median absolute deviation of
-the same days' residuals, floored by the Poisson noise sqrt(expected) for counts. A day is anomalous when its
-robust z score passes `z` AND the change is at least `min_effect` of the expected AND at least `min_abs` (counts).
+Baseline: an STL-like robust decomposition of the days before it — level = the median of the last `level_days` days
+with a value (for counts of a few a day, the mean of those days capped at their 90th percentile), weekday factor = the
+median ratio of that weekday to its week's level over the last `season_weeks` weeks — so expected = level x factor. A
+weekday at 0 on each of its last four or more days is closed: it expects 0, and the level and the other factors are
+read from the open days (a shop whose orders come in weekly batches). Days of an outage (`outage_days`; the shop's
+orders outage for every order monitor) are left out of the later days' level and spread, not out of their weekday
+factors. Spread = 1.4826 x the median absolute deviation of the same days' residuals, floored by the Poisson noise
+sqrt(expected) for counts. A day is anomalous when its robust z score passes `z` AND the change is at least
+`min_effect` of the expected AND at least `min_abs` (counts).
 Shares of the day's orders (refund_rate, cancel_rate) expect the pooled share of the last `level_days` days and
 are scored by the binomial tail of the day's count (the median of daily shares sat below the true rate when most
 days have none, and a normal approximation made 6 cancellations of 36 orders at 5 % look like z 3.3, not 2.4).
@@ -188,6 +190,17 @@ def _weekday_factors(past_factors: np.ndarray, past_dow: np.ndarray) -> np.ndarr
     return factors
 
 
+def _closed_weekdays(past_factors: np.ndarray, past_dow: np.ndarray, *, weeks: int = 4) -> np.ndarray:
+    """Per weekday, whether it was 0 on each of at least `weeks` days before (a closing day, or every weekday but
+    the one a shop's weekly batch of orders comes in)."""
+    closed = np.zeros(7, dtype=bool)
+    for d in range(7):
+        v = past_factors[past_dow == d]
+        v = v[np.isfinite(v)]
+        closed[d] = len(v) >= weeks and not v.any()
+    return closed
+
+
 def _baseline_fill(values, factor_values, dow, expected, spread, positions, *, window: int, config: DetectorConfig,
                    count: bool) -> None:
     for i in positions:
@@ -198,7 +211,20 @@ def _baseline_fill(values, factor_values, dow, expected, spread, positions, *, w
         if ok.sum() < config.min_history_days // 2:
             continue
         # The last level_days days with a value (an outage's days are left out by `detect`: see outage_days).
-        recent = past[ok][-config.level_days:]
+        last = np.flatnonzero(ok)[-config.level_days:]
+        recent = past[last]
+        # Weekdays without a single value for weeks are closed: the level and the weekday factors are read from the
+        # open days, and a closed day expects 0. A shop whose orders come in weekly batches (Mondays only) had a
+        # median day of 0 and every Monday read as a rise from nothing (111 "up" alerts a year). Not for a count
+        # of a few a day on its open days (see `sparse` below).
+        closed = _closed_weekdays(past_factors, past_dow)
+        is_open = ~closed[past_dow]
+        if closed.any() and is_open[last].any() and (
+                not count or np.median(recent[is_open[last]]) >= config.min_abs):
+            recent = recent[is_open[last]]
+        else:
+            closed[:] = False
+            is_open[:] = True
         level = np.median(recent)
         sparse = count and level < config.min_abs
         if sparse:
@@ -209,9 +235,10 @@ def _baseline_fill(values, factor_values, dow, expected, spread, positions, *, w
         # Weekday factors: each day over the median of its own 7-day block, median per weekday. Not for a sparse
         # count: a weekday whose days mostly had none got a factor of 0, and 5 cancellations on it read as a rise
         # from "expected 0" against a rate of 2.7 a day (an outside analyst's shop: 12 such days).
-        factors = np.ones(7) if sparse else _weekday_factors(past_factors, past_dow)
+        factors = np.ones(7) if sparse else _weekday_factors(np.where(is_open, past_factors, np.nan), past_dow)
+        factors[closed] = 0.0
         fitted = level * factors[past_dow[-config.level_days:]]
-        resid = past[-config.level_days:] - fitted
+        resid = (past[-config.level_days:] - fitted)[is_open[-config.level_days:]]
         e = level * factors[dow[i]]
         mad = 1.4826 * np.nanmedian(np.abs(resid - np.nanmedian(resid)))
         s = mad
@@ -365,9 +392,14 @@ def detect(
                 if (abs(score) >= config.z and abs(actual - e) >= config.min_effect * max(abs(e), 1e-9)
                         and (rate or abs(actual - e) / aov >= config.min_abs)):
                     verdict = (e, score)
-                elif (metric, segment) == ("orders", "shop") and day in silent_runs and e > actual:
-                    # (not a closed weekday inside the silence: nothing was expected of it)
-                    verdict = (e, count_score(0.0, silent_runs[day], np.sqrt(silent_runs[day])))
+                elif (metric, segment) == ("orders", "shop") and day in silent_runs:
+                    if e > actual:
+                        verdict = (e, count_score(0.0, silent_runs[day], np.sqrt(silent_runs[day])))
+                    elif found and (found[-1]["metric"], found[-1]["segment"]) == (metric, segment) and (
+                            found[-1]["day"] == day - pd.Timedelta(days=1)):
+                        # A closed weekday inside a silence already alerted expected nothing, yet the alert goes
+                        # on through it: a weekly-batch shop's missing Mondays are one outage, not one alert each.
+                        verdict = (found[-1]["expected"], found[-1]["score"])
             band = band_index.get((metric, segment, day))
             if band is not None:
                 # A forecast covers the day. The baseline's verdict stands unless the forecast itself expected a
