@@ -312,3 +312,24 @@ def test_a_shop_whose_orders_come_in_weekly_batches_is_not_an_outage_every_week_
     # One alert from the first Monday without its batch until the orders come again (not one per Monday).
     assert [(a.date, a.end) for a in down] == [(pd.Timestamp("2024-09-02"), pd.Timestamp("2024-09-29"))]
     assert len({a.group for a in alerts}) == 1
+
+
+def test_a_big_customers_routine_orders_every_third_day_are_no_alert_and_a_bigger_one_still_is():
+    # An outside analyst's B2B shop: orders of about 40 (100 a day) and one customer's order of 2,000-30,000 every
+    # third day raised "revenue up, expected 102.81" every third day: the baseline reads the ordinary days.
+    orders = _orders(days=240, seed=11, rate=2.5)
+    rng = np.random.default_rng(11)
+    big_days = pd.date_range("2024-01-01", periods=80, freq="3D")
+    big = pd.DataFrame({"order_id": np.arange(len(big_days)) + 10**6, "customer_id": 99_999,
+                        "placed_at": pd.to_datetime(big_days, utc=True) + pd.Timedelta(hours=10),
+                        "total": rng.uniform(2_000, 30_000, len(big_days)), "item_count": 1.0, "status": "placed"})
+    shop = pd.concat([orders, big], ignore_index=True)
+    alerts = detect(daily_metrics_frame(orders=shop), start=pd.Timestamp("2024-03-01"))
+    assert not [a for a in alerts if a.direction == "up"], [(a.metric, a.date, a.expected, a.actual) for a in alerts]
+    # An order ten times the customer's biggest is still news.
+    day = pd.Timestamp("2024-06-05")
+    huge = pd.DataFrame({"order_id": [2 * 10**6], "customer_id": [99_999],
+                         "placed_at": [pd.Timestamp(day, tz="UTC") + pd.Timedelta(hours=11)], "total": [300_000.0],
+                         "item_count": [1.0], "status": ["placed"]})
+    found = detect(daily_metrics_frame(orders=pd.concat([shop, huge], ignore_index=True)), start=day, end=day)
+    assert [(a.metric, a.direction) for a in found] == [("revenue", "up")]
