@@ -79,12 +79,34 @@ def daily_metrics_frame(
 
     Orders frame as predictions.ml.base's contract (status placed / cancelled / refunded); events with
     customer_id, occurred_at, type. Segments beyond the shop: the `max_segments` biggest countries and categories."""
+    if until is not None:
+        until = pd.Timestamp(until)
+        until = (until.tz_convert(None) if until.tzinfo else until).normalize()
+    out = [] if orders.empty else _order_frames(orders, order_lines=order_lines, customer_country=customer_country,
+                                                category_names=category_names, max_segments=max_segments,
+                                                until=until)
+    if events is not None and len(events):
+        e_day = pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(None).dt.normalize()
+        # From the first event read (the caller may read only recent ones): days before it are unknown, not 0; to
+        # the end of the orders or `until`, whichever is later (a feed that stops before them is a drop).
+        e_last = max([e_day.max()] + [f["day"].max() for f in out[:1]] + ([until] if until is not None else []))
+        e_days = pd.date_range(e_day.min(), e_last, freq="D")
+        counts = pd.crosstab(e_day, events["type"].astype(str)).reindex(e_days, fill_value=0)
+        for t in counts.columns:
+            out.append(pd.DataFrame({"metric": f"events_{t}", "segment": "shop", "day": e_days,
+                                     "value": counts[t].to_numpy(dtype=float), "volume": np.nan}))
+    if not out:
+        return pd.DataFrame(columns=["metric", "segment", "day", "value", "volume"])
+    return pd.concat(out, ignore_index=True)
+
+
+def _order_frames(orders: pd.DataFrame, *, order_lines: pd.DataFrame | None, customer_country: pd.Series | None,
+                  category_names: dict | None, max_segments: int, until: pd.Timestamp | None) -> list[pd.DataFrame]:
+    """The order monitors' daily values (see daily_metrics_frame), one frame per segment and metric group."""
     o = orders.copy()
     o["day"] = pd.to_datetime(o["placed_at"], utc=True).dt.tz_convert(None).dt.normalize()
     o["status"] = o["status"].astype(str)
     o["total"] = pd.to_numeric(o["total"], errors="coerce").fillna(0.0)
-    if o.empty:
-        return pd.DataFrame(columns=["metric", "segment", "day", "value", "volume"])
     first = o.groupby("customer_id")["day"].transform("min")
     o["is_new"] = (o["day"] == first) & ~o.duplicated(["customer_id", "day"])
     o["segment"] = "shop"
@@ -94,9 +116,6 @@ def daily_metrics_frame(
         top = c[c != ""].value_counts().index[:max_segments]
         if len(top) > 1:
             frames.append(o[c.isin(top)].assign(segment="country:" + c[c.isin(top)]))
-    if until is not None:
-        until = pd.Timestamp(until)
-        until = (until.tz_convert(None) if until.tzinfo else until).normalize()
     last = o["day"].max() if until is None else max(o["day"].max(), until)
     days = pd.date_range(o["day"].min(), last, freq="D")
     out = []
@@ -119,15 +138,7 @@ def daily_metrics_frame(
             for metric, s in (("orders", n), ("revenue", rev)):
                 out.append(pd.DataFrame({"metric": metric, "segment": segment, "day": days, "value": s.to_numpy(),
                                          "volume": n.to_numpy()}))
-    if events is not None and len(events):
-        e_day = pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(None).dt.normalize()
-        # From the first event read (the caller may read only recent ones): days before it are unknown, not 0.
-        e_days = pd.date_range(e_day.min(), max(days[-1], e_day.max()), freq="D")
-        counts = pd.crosstab(e_day, events["type"].astype(str)).reindex(e_days, fill_value=0)
-        for t in counts.columns:
-            out.append(pd.DataFrame({"metric": f"events_{t}", "segment": "shop", "day": e_days,
-                                     "value": counts[t].to_numpy(dtype=float), "volume": np.nan}))
-    return pd.concat(out, ignore_index=True)
+    return out
 
 
 def _order_metrics(g: pd.DataFrame, segment: str, days: pd.DatetimeIndex) -> pd.DataFrame:

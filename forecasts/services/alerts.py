@@ -16,6 +16,7 @@ import pandas as pd
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from accounts.models import Shop
@@ -87,7 +88,8 @@ def anomalies_detect(*, shop: Shop, start: date | None = None, end: date | None 
     events go on are an outage to flag, not the end of the data; a last day whose data ends before
     COMPLETE_DAY_HOUR is still running and left out), `start` 6 days before it. `complete_days_only` (the
     worker's check): the last day checked is yesterday (UTC) at the latest, and for a live shop (data in the
-    LIVE_DAYS before yesterday) yesterday itself, with or without data. ForecastError without orders."""
+    LIVE_DAYS before yesterday) yesterday itself, with or without data. ForecastError without orders or
+    events (a shop with events only has its event monitors)."""
     return anomalies_check_window(shop=shop, start=start, end=end, complete_days_only=complete_days_only)[0]
 
 
@@ -95,19 +97,26 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
                            complete_days_only: bool = False) -> tuple[list[Anomaly], AnomalyWindow]:
     """`anomalies_detect`, with the window it judged (what the command says when it finds nothing)."""
     frames = shop_orders_frames(shop_id=shop.pk)
-    if frames.orders.empty:
-        raise ForecastError("this shop has no orders yet: import some (import_data orders FILE) first")
-    placed = pd.to_datetime(frames.orders["placed_at"], utc=True).dt.tz_convert(None)
-    first, last_order = placed.min().normalize(), placed.max()
+    if not frames.orders.empty:
+        placed = pd.to_datetime(frames.orders["placed_at"], utc=True).dt.tz_convert(None)
+        first, latest = placed.min().normalize(), placed.max()
+    else:
+        # A shop that sends its tracking events before any order: the event monitors run on their own.
+        span = Event.objects.filter(shop_id=shop.pk).aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+        if span["first"] is None:
+            raise ForecastError("this shop has no orders or events yet: import some (import_data orders FILE) "
+                                "first")
+        first, latest = (pd.Timestamp(span[k]).tz_convert(None) for k in ("first", "last"))
+        first = first.normalize()
     # Events (the biggest table) are read from the detector's reach before the earliest day the window can start
     # (its outage pass starts 8 weeks before the window, each day's baseline looks 8 weeks back: 16 weeks and a
     # margin), and to their end, which may lie past the last order.
     reach = pd.Timedelta(days=14 * DetectorConfig().season_weeks + 14)
     earliest = min(d for d in (pd.Timestamp(start) if start else None, pd.Timestamp(end) if end else None,
-                               last_order.normalize()) if d is not None) - pd.Timedelta(days=6)
+                               latest.normalize()) if d is not None) - pd.Timedelta(days=6)
     events = (_events_frame(shop_id=shop.pk, since=earliest - reach)
               if Event.objects.filter(shop_id=shop.pk).exists() else None)
-    data_end = last_order
+    data_end = latest
     if events is not None and len(events):
         data_end = max(data_end, pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(None).max())
     last = data_end.normalize()
@@ -230,7 +239,7 @@ def anomalies_check(*, shop_id: int) -> list[Alert]:
         return []
     try:
         return anomalies_detect_and_alert(shop=shop)
-    except UserError:  # no orders yet (events only), nothing complete to check
+    except UserError:  # no orders or events yet, nothing complete to check
         return []
 
 

@@ -175,6 +175,43 @@ def test_orders_that_stop_while_events_arrive_are_alerted_by_the_check_after_an_
         anomalies_detect(shop=shop, start=dt.date(2024, 3, 20))
 
 
+def test_a_shop_with_events_and_no_orders_yet_has_its_event_monitors(shop):
+    """An outside analyst (session 22): a shop sending its tracking events before any order got "import orders
+    first" from detect_anomalies and nothing from the check after its import: a feed that stopped went unseen."""
+    from behavior.models import Event
+
+    customer = Customer.objects.create(shop=shop, external_id="visitor")
+    midnight, hours = START.replace(hour=0), range(75 * 24)  # to 23:00 on 15 March: a complete day
+    Event.objects.bulk_create(  # views until 29 February, carts every other hour to the end
+        [Event(shop=shop, customer=customer, type="view", idempotency_key=uuid.UUID(int=h),
+               occurred_at=midnight + dt.timedelta(hours=h)) for h in hours if h < 60 * 24]
+        + [Event(shop=shop, customer=customer, type="add_to_cart", idempotency_key=uuid.UUID(int=10**6 + h),
+                 occurred_at=midnight + dt.timedelta(hours=h)) for h in hours if h % 2 == 1])
+    found = anomalies_detect(shop=shop, start=dt.date(2024, 2, 15))
+    assert [(a.metric, a.direction, a.date.date(), a.end.date()) for a in found] == [
+        ("events_view", "down", dt.date(2024, 3, 1), dt.date(2024, 3, 15))]
+    Event.objects.filter(shop=shop).delete()
+    with pytest.raises(ForecastError, match="no orders or events yet"):
+        anomalies_detect(shop=shop)
+
+
+def test_the_nightly_run_checks_the_monitors_of_a_shop_whose_forecast_cannot_run(shop):
+    """The nightly task ran the anomaly check after the forecast in one try: a shop without orders (events only)
+    had its forecast refused and its monitors never checked."""
+    from behavior.models import Event
+    from forecasts.tasks import nightly_forecasts
+
+    customer = Customer.objects.create(shop=shop, external_id="visitor")
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = today - dt.timedelta(days=60)
+    Event.objects.bulk_create([Event(shop=shop, customer=customer, type="view", idempotency_key=uuid.UUID(int=h),
+                                     occurred_at=first + dt.timedelta(hours=h))
+                               for h in range(57 * 24)])  # the feed stops three days ago
+    nightly_forecasts()
+    assert list(Alert.objects.filter(shop=shop).values_list("metric", "direction", "start")) == [
+        ("events_view", "down", (today - dt.timedelta(days=3)).date())]
+
+
 def test_a_live_shop_whose_data_stops_at_two_in_the_morning_is_alerted_by_the_worker(shop):
     """A second reader: with the 23:00 rule alone, a shop whose orders and events stopped at 02:00 three days ago had
     its data's last day taken as still running, and neither that day nor the silent days after it were judged."""

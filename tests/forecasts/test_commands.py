@@ -167,7 +167,7 @@ def test_detect_anomalies_on_dates_without_orders_says_so(shop):
     out = StringIO()
     call_command("detect_anomalies", "--from", "2024-01-02", "--to", "2024-01-10", stdout=out)
     assert out.getvalue().startswith("Nothing could be judged from 2024-01-02 to 2024-01-10: a day needs 28 days of "
-                                     "orders before it (the first judged is 2024-01-29).")
+                                     "the shop's data before it (the first judged is 2024-01-29).")
     # With --json the document keeps its one key; the note goes to stderr (a re-check: the two were alike).
     out, err = StringIO(), StringIO()
     call_command("detect_anomalies", "--from", "2024-01-02", "--to", "2024-01-10", "--json", stdout=out, stderr=err)

@@ -26,13 +26,13 @@ class Command(ShopCommand):
         if window.end > window.data_end.normalize():
             self.stderr.write(f"note: the shop's data ends on {window.data_end.date()}: later days are not judged.")
         nothing = window.judged_from > window.end and not items
-        why = (f"a day needs {DetectorConfig().min_history_days} days of orders before it (the first judged is "
-               f"{window.judged_from.date()})")
+        why = (f"a day needs {DetectorConfig().min_history_days} days of the shop's data before it (the first judged "
+               f"is {window.judged_from.date()})")
         if nothing and options["json"]:
             self.stderr.write(f"note: nothing could be judged from {days}: {why}.")
         elif window.judged_from > window.start and not nothing:
             self.stderr.write(f"note: the days before {window.judged_from.date()} have too little history to be "
-                              f"judged ({DetectorConfig().min_history_days} days of orders before each).")
+                              f"judged ({DetectorConfig().min_history_days} days of data before each).")
         if options["json"]:
             self.print_json({"anomalies": items})
             return
