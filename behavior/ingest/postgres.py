@@ -210,6 +210,9 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
             cursor.execute(f"DELETE FROM {STAGE} s WHERE text IS NULL AND title IS NULL AND rating IS NULL{stored} "
                            "RETURNING line", {"shop": shop_id})
             result.rejects.extend(Reject(line, "text", "", EMPTY_REVIEW) for (line,) in cursor.fetchall())
+        if kind == "orders" and create_missing:
+            # Before the stand-ins: a row refused for another customer's order id leaves no customer behind.
+            _order_ids_of_other_customers(cursor, shop_id, result)
         if kind in ("orders", "events", "reviews"):
             _references(cursor, shop_id, result, field="customer_id", table="behavior_customer", label="customer",
                         create=create_missing)
@@ -222,7 +225,9 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
         if kind == "products" and "category" in plan.present:
             cursor.execute(f"SELECT DISTINCT category FROM {STAGE} WHERE category IS NOT NULL")
             categories_ensure(shop_id=shop_id, paths={row[0] for row in cursor.fetchall()})
-        if kind == "orders":
+        if kind == "orders" and not create_missing:
+            # After the unknown customers' rows are refused as such: an earlier row of an unknown customer does not
+            # take an order id from a later row of a known one.
             _order_ids_of_other_customers(cursor, shop_id, result)
         good = len(batch.rows) - len(result.rejects)
         renamed = _orders_matched(cursor, shop_id, ids) if kind == "orders" else 0

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from behavior.models import Order
+from behavior.models import Customer, Order
 
 pytestmark = pytest.mark.django_db
 
@@ -718,6 +718,8 @@ def test_order_ids_that_repeat_across_customers_are_rejected_not_merged_into_one
     assert (document["inserted"], document["rejected"]) == (2, 1)
     stored = dict(Order.objects.filter(shop=shop).values_list("external_id", "customer__external_id"))
     assert stored == {"1": "A", "2": "A"}
+    # and the refused row leaves no customer behind (B was a stand-in with nothing: on the lists, in the counts)
+    assert list(Customer.objects.filter(shop=shop).values_list("external_id", flat=True)) == ["A"]
     # the same customer's later row of an id still wins whole
     assert Order.objects.get(shop=shop, external_id="1").total == Decimal("12")
     report = open(document["report"]).read()
