@@ -227,7 +227,7 @@ def _baseline_fill(values, factor_values, dow, expected, spread, positions, *, w
         recent = past[last]
         # Weekdays without a single value for weeks are closed: the level and the weekday factors are read from the
         # open days, and a closed day expects 0. A shop whose orders come in weekly batches (Mondays only) had a
-        # median day of 0 and every Monday read as a rise from nothing (111 "up" alerts a year). Not for a count
+        # median day of 0 and every Monday read as a rise from nothing (86-111 "up" alerts a year). Not for a count
         # of a few a day on its open days (see `sparse` below).
         closed = _closed_weekdays(past_factors, past_dow)
         is_open = ~closed[past_dow]
