@@ -65,7 +65,12 @@ def _sf_model(name: str, season: int, n: int):
     if name == "auto_ets":
         return AutoETS(season_length=s)
     if name == "auto_arima":
-        return AutoARIMA(season_length=s)
+        # approximation=None: the model search uses the approximate likelihood where the series has more than 150
+        # bins or a season over 12 (statsforecast's own rule, R's forecast::auto.arima default; its AutoARIMA
+        # class turns it off). A weekly series of 300 weeks with its 52-week season took 26-28 s a fit, 2.3 s so;
+        # a shop with five years of history spent 15 minutes on its nightly forecast (an outside analyst). The
+        # chosen model is refitted exactly.
+        return AutoARIMA(season_length=s, approximation=None)
     if name == "auto_theta":
         return AutoTheta(season_length=s)
     if name == "croston":
