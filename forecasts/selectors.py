@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pandas as pd
+from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
 
@@ -29,6 +30,16 @@ def shop_orders_frames(*, shop_id: int, until: datetime | None = None):
 def last_order_at(*, shop_id: int) -> datetime | None:
     """When the shop's latest order was placed (one probe of the shop-and-time index)."""
     return Order.objects.filter(shop_id=shop_id).aggregate(last=Max("placed_at"))["last"]
+
+
+def orders_dated_only(*, shop_id: int, latest: int = 100) -> bool:
+    """Whether the shop's `latest` orders all carry a date without a time (midnight UTC): an export of dates, whose
+    last day is as complete as any other (not a day still running, as a last order before 23:00 otherwise says)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) > 0 AND bool_and((placed_at AT TIME ZONE 'UTC')::time = '00:00') FROM ("
+                       " SELECT placed_at FROM behavior_order WHERE shop_id = %s ORDER BY placed_at DESC LIMIT %s) o",
+                       [shop_id, latest])
+        return bool(cursor.fetchone()[0])
 
 
 def customer_country_map(*, shop_id: int) -> pd.Series:

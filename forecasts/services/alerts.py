@@ -27,7 +27,14 @@ from ecomsight.errors import UserError
 
 from ..ml.anomalies import Anomaly, DetectorConfig, daily_metrics_frame, detect
 from ..models import Alert, ForecastValue, MonitorMute
-from ..selectors import ForecastError, category_name_map, customer_country_map, forecast_run_latest, shop_orders_frames
+from ..selectors import (
+    ForecastError,
+    category_name_map,
+    customer_country_map,
+    forecast_run_latest,
+    orders_dated_only,
+    shop_orders_frames,
+)
 from .common import num
 from .webhooks import alert_webhook_enqueue
 
@@ -129,7 +136,10 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
         # stopped in (at 02:00, say) is judged like the silent days after it.
         end_ts, last = yesterday, max(last, yesterday)
     else:
-        end_ts = last if data_end.hour >= COMPLETE_DAY_HOUR else last - pd.Timedelta(days=1)
+        # (Orders dated without times end at midnight of a day as complete as any: their last day was not judged.)
+        complete = data_end.hour >= COMPLETE_DAY_HOUR or (
+            data_end == latest and not frames.orders.empty and orders_dated_only(shop_id=shop.pk))
+        end_ts = last if complete else last - pd.Timedelta(days=1)
     if complete_days_only:
         end_ts = min(end_ts, yesterday)
     start_ts = pd.Timestamp(start) if start else end_ts - pd.Timedelta(days=6)

@@ -17,7 +17,7 @@ from ..ml.reconcile import closed_weekdays_zeroed, days_to_weeks, reconcile_to_t
 from ..ml.selection import DEFAULT_MODELS, LEVEL_MODELS, forecast_champion
 from ..ml.series import LEVELS, MEASURES, SHOP_KEY, SeriesError, future_ends, panel_from_facts
 from ..models import ForecastRun, ForecastValue
-from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame, last_order_at
+from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame, last_order_at, orders_dated_only
 from .alerts import COMPLETE_DAY_HOUR
 from .common import LEVEL_NEEDS, NO_REVENUE, bins_for, main_country, num
 
@@ -58,9 +58,10 @@ def forecast_run_create(
     last = last_order_at(shop_id=shop.pk)
     last = last.astimezone(dt.UTC) if last is not None else None
     if (last is not None and last.date() == cutoff.date() and last.hour < COMPLETE_DAY_HOUR
-            and (shop_facts["day"] < cutoff).any()):
+            and (shop_facts["day"] < cutoff).any() and not orders_dated_only(shop_id=shop.pk)):
         # The last order's day ends before 23:00 UTC: a file exported during it (its few hours read as a dip in
-        # every series' last bin); the forecast starts with that day instead.
+        # every series' last bin); the forecast starts with that day instead. Not where orders carry dates without
+        # times (every one at midnight): the last day was left out of every such file's forecast.
         cutoff -= pd.Timedelta(days=1)
     country = main_country(customer_country_map(shop_id=shop.pk))
     run = ForecastRun.objects.create(shop=shop, cutoff=cutoff.date(), horizon_days=horizon_days)

@@ -155,6 +155,16 @@ def test_a_day_still_running_is_not_judged_after_an_import(shop):
     assert not [a for a in after_import if a.date.date() >= today.date()]
 
 
+def test_the_last_day_of_orders_dated_without_times_is_judged(shop):
+    """An outside analyst: in a file of dates without times every order is at midnight, so its last day read as a
+    day still running and was never judged."""
+    rows = _orders(shop, start=START.replace(hour=0), days=60)
+    last = START.replace(hour=0) + dt.timedelta(days=59)
+    _store(shop, [r for r in rows if r[2] < last] + [r for r in rows if r[2] == last][:2])  # 2 orders, not 30
+    found = [a for a in anomalies_detect(shop=shop) if (a.metric, a.segment) == ("orders", "shop")]
+    assert [(a.direction, a.date.date()) for a in found] == [("down", last.date())]
+
+
 def test_orders_that_stop_while_events_arrive_are_alerted_by_the_check_after_an_import(shop):
     """An outside analyst (session 20): a shop whose orders stopped two weeks before the end of its data (events still
     arriving) got "No anomalies." from the command and nothing from the check after its import: the days after

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.db.models.functions import TruncDay
 from django.utils.html import escape
 
 from accounts.tokens import api_token_create
@@ -71,6 +72,18 @@ def test_forecast_run_stores_reconciled_countries_with_ordered_bands(forecast_ru
     # About 28 orders a day: a week of about 200.
     assert 120 < np.mean(list(shop.values())) < 280
     assert any("category" in s for s in forecast_run.summary["skipped"])  # no order lines in this shop
+
+
+@pytest.mark.django_db
+def test_orders_dated_without_times_forecast_from_their_last_day(shop):
+    """An outside analyst: a file of dates without times (every order at midnight) had its last day taken for a day
+    still running, left out of the forecast, its cutoff the day before."""
+    _shop_with_countries(shop, days=60)
+    Order.objects.filter(shop=shop).update(placed_at=TruncDay("placed_at", tzinfo=dt.UTC))
+    last = max(Order.objects.filter(shop=shop).values_list("placed_at", flat=True))
+    run = forecast_run_create(shop=shop, horizon_days=14, levels=("shop",), measures=("orders",), freqs=("day",),
+                              models=FAST)
+    assert run.cutoff == last.date()
 
 
 @pytest.mark.django_db
