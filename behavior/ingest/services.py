@@ -79,6 +79,8 @@ class ImportResult:
     date_order: DateOrder = field(default_factory=DateOrder)  # how the file wrote 03/04/2024; not in the JSON
     # Events: the file's events of a type no model reads ({type: count}), as the API's batches say too.
     unknown_types: dict = field(default_factory=dict)
+    # Orders: the file's orders in a currency other than the shop's ({code: count}): nothing converts them.
+    other_currencies: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         """The document the command prints (one JSON line)."""
@@ -175,6 +177,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     report = _RejectReport(job)
     ignored: tuple[str, ...] = ()
     types: collections.Counter[str] = collections.Counter()
+    currencies: collections.Counter[str] = collections.Counter()
     stubs = 0
     ids = IdCache()
     try:
@@ -206,6 +209,9 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                 report.add(batch.rejects + result.rejects, batch.blanked)
                 if job.kind == "events" and batch.good:
                     types.update(_types_counted(batch))
+                if job.kind == "orders" and batch.good and "currency" in plan.present:
+                    at = 1 + plan.spec.names.index("currency")  # a row is its line, then the kind's fields
+                    currencies.update(row[at] for row in batch.rows if row[at] and row[at] != job.shop.currency)
                 stubs += result.stubs
                 job.rows_read += batch.size
                 job.rows_committed += batch.size
@@ -238,7 +244,8 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         dry_run=job.dry_run, error=job.error, blanked=job.blanked,
         blanked_reason=report.blanked.most_common(1)[0][0] if report.blanked else "",
         rejected_reason=report.reasons.most_common(1)[0][0] if report.reasons else "", date_order=date_order,
-        unknown_types={name: count for name, count in sorted(types.items()) if name not in Event.Type.values})
+        unknown_types={name: count for name, count in sorted(types.items()) if name not in Event.Type.values},
+        other_currencies=dict(sorted(currencies.items())))
 
 
 def _types_counted(batch: Batch) -> dict[str, int]:

@@ -826,3 +826,21 @@ def test_a_shopify_orders_export_reads_its_line_item_rows_as_part_of_their_order
     again = _import(shop, path, "--map", "order_id=Name", "--map", "customer_id=Email", "--map", "total=Total",
                     "--batch-size", "1")
     assert (again["inserted"], again["duplicates"], again["rejected"]) == (0, 4, 1)
+
+
+def test_orders_in_another_currency_than_the_shops_are_counted_and_said(shop, tmp_path, import_dir, capsys):
+    """An outside analyst: a file whose currency column alternates EUR and USD was imported without a word, and the
+    shop's revenue (forecasts, backtests) added dollars to euros. Nothing converts them (no rates here): the
+    import says how many, and what to do."""
+    assert shop.currency == "EUR"
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,placed_at,total,currency\n"
+                    "C1,2024-02-01,10,EUR\nC2,2024-02-02,20,usd\nC3,2024-02-03,30,USD\nC4,2024-02-04,5,\n")
+    document = _import(shop, path)
+    assert (document["inserted"], document["other_currencies"]) == (4, {"USD": 2})
+    assert "orders in a currency other than the shop's (EUR): USD (2)" in capsys.readouterr().err
+    # One currency throughout: nothing to say.
+    same = tmp_path / "same.csv"
+    same.write_text("customer_id,placed_at,total,currency\nC5,2024-02-05,10,EUR\n")
+    assert _import(shop, same)["other_currencies"] == {}
+    assert "currency other" not in capsys.readouterr().err

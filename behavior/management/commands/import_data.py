@@ -117,6 +117,11 @@ class Command(ShopCommand):
             self.progress(f"events of types no model reads (rows of the file): {named}. The models read "
                           f"{', '.join(Event.Type.values)} (and trackers' names for them, such as 'Product Viewed' "
                           "or view_item); rename the others in the file to one of those.")
+        if result.other_currencies:
+            named = ", ".join(f"{code} ({count:,})" for code, count in result.other_currencies.items())
+            self.progress(f"orders in a currency other than the shop's ({target_shop.currency}): {named}. Their totals "
+                          "are added to the shop's figures as they are (revenue, forecasts, customer value): "
+                          "convert them in the file first, or import them into a shop of their own.")
         if result.status == "succeeded" and not result.rows:
             # Succeeded all the same: a scheduled export of a day without new rows is a header alone.
             self.progress(f"{options['file']} holds a header and no data rows: nothing was imported.")
