@@ -340,12 +340,18 @@ def _explainer(version: ModelVersion):
 def _reasons(paths: np.ndarray | None, *, data: ModelInput, probability: np.ndarray, task: str,
              currency: str = "") -> list[list[str]]:
     """Top 3 reasons in plain words, from the per-feature contributions (`paths`: `_explainer`'s path attribution,
-    fast enough for every customer, see `path_contributions`; None: no reasons). A low score is explained by what
-    lowers it, a medium or high one by what raises it, and never by a text that reads the other way
-    (reasons.churn_tone: "fewer orders than the 90 days before" is no reason for a low risk)."""
-    if paths is None:
-        return [[] for _ in range(len(data.customer_ids))]
+    fast enough for every customer, see `path_contributions`). A low score is explained by what lowers it, a medium
+    or high one by what raises it, and never by a text that reads the other way (reasons.churn_tone: "fewer orders
+    than the 90 days before" is no reason for a low risk).
+
+    Without `paths` (no LightGBM in the champion's run: a short history's BG/NBD or Pareto/NBD champion, which no
+    labelled window could train anything else beside) the contributions are rules on the order history
+    (reasons.order_history_contributions): every row of such a shop had no reason at all (an outside review)."""
     from ..ml.explain import reason_directions, top_reasons
+    from ..ml.reasons import order_history_contributions
+
+    if paths is None:
+        paths = order_history_contributions(data.X) * (1.0 if task == "churn" else -1.0)
 
     return top_reasons(paths, data.X, templates=reason_templates(currency=currency), k=3,
                        direction=reason_directions(probability, low_below=pipeline.MEDIUM_RISK),

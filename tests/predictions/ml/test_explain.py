@@ -165,3 +165,37 @@ def test_every_reason_text_reads_one_way_for_leaving(text, tone):
     from predictions.ml.reasons import churn_tone
 
     assert churn_tone(text) == tone
+
+
+def test_without_a_models_attribution_the_order_history_explains_both_ways():
+    """An outside review: a short history's BG/NBD champion had no LightGBM to attribute it, and every row had no
+    reason. The rules on the order history explain a high risk and a low one, and the chance of buying read back."""
+    from predictions.ml.explain import reason_directions
+    from predictions.ml.features import FEATURE_NAMES
+    from predictions.ml.reasons import REASON_TEMPLATES, churn_tone, order_history_contributions, purchase_tone
+
+    rows = [  # recency, orders, usual gap, orders in 12 months
+        (85, 4, 21.0, 4),  # a regular, overdue
+        (40, 1, np.nan, 1),  # one order, a while ago
+        (3, 16, 7.0, 16),  # a regular who just ordered
+        (400, 3, 30.0, 0),  # gone for more than a year
+    ]
+    X = pd.DataFrame(np.nan, index=range(len(rows)), columns=FEATURE_NAMES)
+    X[["recency_days", "frequency_total", "mean_gap_days", "orders_365d"]] = rows
+    X["overdue_ratio"] = X["recency_days"] / X["mean_gap_days"]
+    leaving = order_history_contributions(X)
+    assert leaving.shape == X.shape and np.isfinite(leaving).all()
+    churn = np.array([0.9, 0.8, 0.1, 0.95])
+    assert top_reasons(leaving, X, templates=REASON_TEMPLATES, k=3, tone=churn_tone,
+                       direction=reason_directions(churn, low_below=0.3)) == [
+        ["no order for 85 days; usually every 21", "4 orders so far"],
+        ["a single order so far", "no order for 40 days"],
+        ["ordered 3 days ago", "16 orders so far"],
+        ["no order for 400 days; usually every 30", "no order in the last 12 months", "3 orders so far"],
+    ]
+    assert top_reasons(-leaving, X, templates=REASON_TEMPLATES, k=3, tone=purchase_tone,
+                       direction=reason_directions(1 - churn, low_below=0.3))[:3] == [
+        ["no order for 85 days; usually every 21", "4 orders so far"],
+        ["a single order so far", "no order for 40 days"],
+        ["ordered 3 days ago", "16 orders so far"],
+    ]
