@@ -2,7 +2,8 @@
 
 The scoring service shows the 3 features that raised a customer's score most (predictions.ml.explain, from
 the LightGBM model's Saabas path contributions, or `order_history_contributions` for a champion without one)
-through these templates; a feature without one is never shown as a reason. Pure (no Django), like every module of predictions.ml."""
+through these templates; a feature without one is never shown as a reason. Pure (no Django), like every module
+of predictions.ml."""
 
 from __future__ import annotations
 
