@@ -143,3 +143,8 @@ def test_a_member_with_nothing_to_work_from_is_named_not_scored_as_a_measurement
     call_command("evaluate_recommendations", "--k", "10")
     printed = capsys.readouterr().out
     assert "Recommended nothing here: content" in printed and "their zeros are not a measurement" in printed
+    # Nor do they weigh in the blend's printed weights (an outside analyst read "visual 1" for a member that
+    # recommended nothing); the weights are printed only where the blend is the hybrid.
+    weights = next(line for line in printed.splitlines() if line.startswith("Hybrid weights"))
+    assert "Hybrid chosen on validation: blend" in printed
+    assert "content" not in weights and "visual" not in weights and "personal_frequency" in weights

@@ -34,8 +34,9 @@ class Command(ShopCommand):
             self.stdout.write(f"Recommended nothing here: {', '.join(report['members_without_recommendations'])} "
                               "(content needs product titles or categories, visual product pictures): their zeros "
                               "are not a measurement.")
-        if report.get("weights"):
-            weights = ", ".join(f"{n} {w:g}" for n, w in report["weights"].items())
+        if report.get("weights") and report.get("hybrid_choice", "blend") == "blend":  # the blend's weights alone
+            idle = set(report.get("members_without_recommendations") or ())  # a weight of nothing is no measure
+            weights = ", ".join(f"{n} {w:g}" for n, w in report["weights"].items() if n not in idle)
             self.stdout.write(f"Hybrid weights (fit on a validation split): {weights}")
         if report.get("hybrid_choice"):
             self.stdout.write(f"Hybrid chosen on validation: {report['hybrid_choice']}")
