@@ -128,8 +128,9 @@ def column_guess(field: str, header: tuple[str, ...] | list[str]) -> str:
         found = by_normal.get(_normal(candidate))
         if found is not None:
             return found
-    # A money column named with its currency ("amount_eur", "Betrag (EUR)", "revenue_usd"): the name without it.
-    by_bare = {_CURRENCY_SUFFIX.sub("", n): h for n, h in by_normal.items() if _CURRENCY_SUFFIX.search(n)}
+    # A money column named with its currency ("amount_eur", "Betrag (EUR)", "revenue_usd") or in cents
+    # ("total_cents", read as cents by the parser): the name without it.
+    by_bare = {_MONEY_SUFFIX.sub("", n): h for n, h in by_normal.items() if _MONEY_SUFFIX.search(n)}
     if field in _MONEY_FIELDS:
         for candidate in (field, *SYNONYMS.get(field, ())):
             found = by_bare.get(_normal(candidate))
@@ -139,7 +140,7 @@ def column_guess(field: str, header: tuple[str, ...] | list[str]) -> str:
 
 
 _MONEY_FIELDS = ("total", "unit_price", "price")
-_CURRENCY_SUFFIX = re.compile(r"(eur|usd|gbp|chf|sek|dkk|nok|pln|czk|huf|jpy|cad|aud|nzd|brl|inr|cny)$")
+_MONEY_SUFFIX = re.compile(r"(eur|usd|gbp|chf|sek|dkk|nok|pln|czk|huf|jpy|cad|aud|nzd|brl|inr|cny|(in)?cents)$")
 
 
 def kind_guess(header: tuple[str, ...] | list[str]) -> tuple[str | None, dict[str, int]]:

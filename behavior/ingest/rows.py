@@ -19,6 +19,7 @@ from .values import (
     datetime_canonical,
     event_idempotency_key,
     event_type_canonical,
+    in_cents,
     order_derived_id,
     review_derived_id,
 )
@@ -56,8 +57,10 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
         elif column.type == "datetime":
             convert = functools.partial(datetime_canonical, latest=latest, day_first=day_first)
         elif column.type == "decimal":
-            # "19,99" in a ;-separated file is 19.99 (values.number_text_normalise has the rules).
-            convert = functools.partial(CONVERTERS["decimal"], decimal_comma=source.delimiter != ",")
+            # "19,99" in a ;-separated file is 19.99 (values.number_text_normalise has the rules); a column named
+            # in cents (total_cents) holds 1999 for 19.99: it was stored 100 times the amount.
+            convert = functools.partial(CONVERTERS["decimal"], decimal_comma=source.delimiter != ",",
+                                        cents=in_cents(plan.header[index]))
         else:
             convert = CONVERTERS[column.type]
         strict = not lenient or _strict(spec.kind, column, position)

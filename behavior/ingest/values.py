@@ -292,7 +292,13 @@ def number_text_normalise(value: str, *, decimal_comma: bool) -> str:
     return text
 
 
-def _decimal(value: str, column: Column, *, decimal_comma: bool = False) -> str:
+def in_cents(column_name: str) -> bool:
+    """Whether a file's column holds an amount in cents by its name (total_cents, amount_in_cents, priceCents)."""
+    return re.sub(r"[\W_]", "", column_name.lower()).endswith("cents")
+
+
+def _decimal(value: str, column: Column, *, decimal_comma: bool = False, cents: bool = False) -> str:
+    """`cents`: the column holds cents (`in_cents`): 1999 is 19.99 (a payment provider's export)."""
     written = value
     value = number_text_normalise(value, decimal_comma=decimal_comma)
     try:
@@ -304,6 +310,8 @@ def _decimal(value: str, column: Column, *, decimal_comma: bool = False) -> str:
         raise RowError("not a number") from None
     if not number.is_finite():
         raise RowError("not a number")
+    if cents:
+        number = number.scaleb(-2)
     if number < 0:
         raise RowError(NEGATIVE_TOTAL if column.name == "total" else "negative value")
     # Compared before rounding: quantize() itself fails on 1e300 (more digits than the context holds).

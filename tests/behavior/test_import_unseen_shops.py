@@ -844,3 +844,17 @@ def test_orders_in_another_currency_than_the_shops_are_counted_and_said(shop, tm
     same.write_text("customer_id,placed_at,total,currency\nC5,2024-02-05,10,EUR\n")
     assert _import(shop, same)["other_currencies"] == {}
     assert "currency other" not in capsys.readouterr().err
+
+
+def test_a_total_in_cents_is_hinted_and_read_as_cents(shop, tmp_path, import_dir, capsys):
+    """An outside analyst: a `total_cents` column was ignored without a hint, and `--map total=total_cents` stored
+    every total 100 times the amount."""
+    path = tmp_path / "payments.csv"
+    path.write_text("customer_id,placed_at,total_cents\nC1,2024-02-01,1999\nC2,2024-02-02,250000\n")
+    assert _import(shop, path)["inserted"] == 2
+    assert "the column 'total_cents' looks like total, which is not read: --map total=total_cents reads it" in (
+        capsys.readouterr().err)
+    document = _import(shop, path, "--map", "total=total_cents")
+    assert (document["inserted"], document["updated"]) == (0, 2)
+    assert sorted(Order.objects.filter(shop=shop).values_list("total", flat=True)) == [
+        Decimal("19.99"), Decimal("2500.00")]
