@@ -20,6 +20,14 @@ from predictions.ml.calibration import Calibrator, fit_calibrator
 
 PARAMS_FILE = "params.json"
 RFM_COLUMNS = ("recency_days", "frequency_total", "spend_total", "tenure_days", "orders_365d")
+# Weight of a strictly monotone function of recency mixed into the recency model's probabilities. The isotonic
+# curve and its calibrator are flat over wide spans of recency (31 distinct scores on a six-year shop), and the
+# ties cost ROC AUC (0.874 there against 0.9515 for plain recency): a peer handicapped so would flatter every
+# model beside it. The term ranks the ties by recency and moves no probability by more than this weight.
+RECENCY_TIE_BREAK = 1e-5
+# Scale of that term, s / (r + s): strictly monotone for every recency, and still steep enough after years
+# (at 2,000 days a day moves it by 6e-5, well above float64's resolution once weighted).
+RECENCY_TIE_SCALE_DAYS = 365.0
 
 
 def _labels(data: ModelInput, name: str) -> np.ndarray:
@@ -39,7 +47,9 @@ class RecencyModel:
     """P(positive) as a monotone function of `recency_days` alone.
 
     An isotonic regression on the training rows gives the shape (increasing with recency for churn,
-    decreasing for purchase); the validation calibrator then adjusts it to the latest base rate.
+    decreasing for purchase); the validation calibrator then adjusts it to the latest base rate. Both are
+    step functions, so a tiny strictly monotone term in recency (RECENCY_TIE_BREAK) breaks their ties: the
+    customers are ranked exactly as by raw recency, and the probabilities stay the calibrated ones.
     Missing recency is filled with the training median.
     """
 
@@ -72,9 +82,16 @@ class RecencyModel:
         self.knots_y = iso.y_thresholds_.astype(float).tolist()
         self.calibrator = _calibrate(self._raw(valid), valid) if len(valid.X) else Calibrator(method="identity")
 
+    def _order(self, recency: np.ndarray) -> np.ndarray:
+        """In (0, 1], strictly increasing in recency for churn and strictly decreasing for purchase."""
+        scale = RECENCY_TIE_SCALE_DAYS
+        r = np.maximum(recency, 0.0)
+        return r / (r + scale) if self.task == "churn" else scale / (r + scale)
+
     def predict_proba(self, data: ModelInput) -> np.ndarray:
-        """Calibrated probability of the task's positive class."""
-        return self.calibrator.apply(self._raw(data))
+        """Calibrated probability of the task's positive class, ranked as raw recency ranks the customers."""
+        calibrated = self.calibrator.apply(self._raw(data))
+        return (1.0 - RECENCY_TIE_BREAK) * calibrated + RECENCY_TIE_BREAK * self._order(self._recency(data))
 
     def save(self, directory: Path) -> None:
         """metadata.json plus the curve's knots and the calibrator as JSON."""
