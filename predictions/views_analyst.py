@@ -423,7 +423,9 @@ def job_page(request: HttpRequest, job_id: int) -> HttpResponse:
         "shop": shop, "job": job, "row": _job_row(job), "import_job": import_job, "duration": duration,
         "params": [(key.replace("_", " "), _param_words(value))
                    for key, value in sorted((job.params or {}).items())], "trained": trained, "result": result,
-        "errors": sorted((result.get("errors") or {}).items()),
+        # under "Not trained:", the history's reasons without their own "not trained: "
+        "errors": sorted((algo, why.removeprefix("not trained: "))
+                         for algo, why in (result.get("errors") or {}).items()),
     })
 
 

@@ -104,6 +104,16 @@ class Sufficiency:
     validation_positives: int = 0
     train_rows: int = 0
 
+    def refusal(self, algorithm: str) -> str | None:
+        """'not trained: <why>' for an algorithm the history does not allow, None for one it allows."""
+        if algorithm in self.algorithms_allowed or algorithm not in self.reasons:
+            return None
+        return f"not trained: {self.reasons[algorithm]}"
+
+
+# The algorithms that learn from labelled outcomes (the others, BG/NBD and Pareto/NBD, fit the history alone).
+SUPERVISED_ALGORITHMS = ("recency", "rfm_logreg", "lgbm", "lstm", "event_gru", "ensemble")
+
 
 def default_step_days(horizon_days: int) -> int:
     """Days between stacked training cutoffs: half the horizon, at least a week.
@@ -174,7 +184,7 @@ def history_sufficiency(
         for name in algorithms:
             reasons.setdefault(name, message)
 
-    supervised = ("recency", "rfm_logreg", "lgbm", "lstm", "event_gru", "ensemble")
+    supervised = SUPERVISED_ALGORITHMS
     yes, no = ("bought", "did not buy") if task == "purchase" else ("left", "stayed")
 
     def outcomes(rows: int, positives: int) -> str:

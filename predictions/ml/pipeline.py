@@ -37,6 +37,7 @@ from predictions.ml.features import (
     feature_names,
 )
 from predictions.ml.labels import (
+    SUPERVISED_ALGORITHMS,
     Sufficiency,
     SufficiencyThresholds,
     build_labels,
@@ -324,7 +325,9 @@ def train(
     """Build the stacked training set and the validation set, fit each algorithm, pick the champion.
 
     An algorithm that fails (too little data, a missing library) is recorded in `errors` and the
-    others go on. When the history is shorter than the horizon there are no labels: label-free
+    others go on; for one the history does not allow (`history_sufficiency`), the error is the history's reason
+    ("not trained: ..."), and a supervised one is not even tried (nor announced) when there are no labels of
+    both outcomes to learn from. When the history is shorter than the horizon there are no labels: label-free
     models (BG/NBD) are fitted on the features as of `as_of` and no champion is chosen by metrics;
     BG/NBD is then the champion if it was fitted.
     """
@@ -395,12 +398,18 @@ def train(
     metrics: dict[str, dict[str, Any] | None] = {}
     errors: dict[str, str] = {}
     ordered = [a for a in config.algorithms if a != "ensemble"] + [a for a in config.algorithms if a == "ensemble"]
+    learnable = _learnable(train_set, valid)
     for i, name in enumerate(ordered):
-        report(0.3 + 0.65 * i / max(1, len(ordered)), f"training {name}")
         factory = model_factories.get(name)
         if factory is None:
             errors[name] = "not available in this installation"
             continue
+        refusal = sufficiency.refusal(name)
+        if refusal and name in SUPERVISED_ALGORITHMS and not learnable:
+            # Its fit could only fail ("Found array with 0 sample(s)"): the history's reason, and no "training" line.
+            errors[name] = refusal
+            continue
+        report(0.3 + 0.65 * i / max(1, len(ordered)), f"training {name}")
         try:
             if name == "ensemble":
                 members = [models[m] for m in ENSEMBLE_MEMBERS if m in models]
@@ -413,7 +422,8 @@ def train(
             models[name] = model
             metrics[name] = evaluate(valid.y, model.predict_proba(valid)) if valid.y is not None else None
         except Exception as error:  # noqa: BLE001 - one failing algorithm must not stop the others
-            errors[name] = f"{type(error).__name__}: {error}"
+            # one the history did not allow: the history's reason rather than the library's
+            errors[name] = refusal or f"{type(error).__name__}: {error}"
     champion = choose_champion(metrics)
     if champion is None:
         champion = label_free_champion(frames, as_of=as_of, horizon_days=config.horizon_days, task=config.task,
@@ -440,6 +450,13 @@ def train(
         features=columns,
         errors=errors,
     )
+
+
+def _learnable(train_set: ModelInput, valid: ModelInput) -> bool:
+    """Whether a supervised fit has something to learn from: training labels of both outcomes, and validation
+    labels (for early stopping and calibration)."""
+    y = train_set.y
+    return y is not None and len(y) > 0 and valid.y is not None and int(np.min(y)) != int(np.max(y))
 
 
 LABEL_FREE = ("paretonbd", "bgnbd")

@@ -93,26 +93,21 @@ def model_backtest(
         # False where no validation window could rank the models (too short a history, a window of one outcome):
         # the champion is then the label-free model that fits the history best (with a long horizon, blended).
         "validation_ranked": result.train_result.metrics.get(result.champion or "") is not None,
-        "algorithms": rows, "errors": _errors_explained(result.train_result.errors, s, champion=result.champion),
+        "algorithms": rows, "errors": _errors_explained(result.train_result.errors, champion=result.champion),
         "sufficiency": {"customers": s.customers, "buyers": s.buyers, "repeat_buyers": s.repeat_buyers,
                         "history_days": s.history_days, "algorithms_allowed": list(s.algorithms_allowed),
                         "messages": list(s.messages)},
     }
 
 
-def _errors_explained(errors: dict[str, str], sufficiency, *, champion: str | None = None) -> dict[str, str]:
-    """Each failed algorithm's reason; for one the history did not allow (the sufficiency messages say why), that
-    reason rather than the library's ("ValueError: Found array with 0 sample(s)"). Beside a long-horizon champion,
-    the models it trains on a shorter horizon say so (an analyst read "not trained" beside a champion that blends
-    one of them)."""
-    reasons = sufficiency.reasons
-    out = {name: (f"not trained: {reasons[name]}" if name in reasons and name not in sufficiency.algorithms_allowed
-                  and not error.startswith("not available") else error)
-           for name, error in errors.items()}
+def _errors_explained(errors: dict[str, str], *, champion: str | None = None) -> dict[str, str]:
+    """Each failed algorithm's reason (the pipeline gives the history's for one the history did not allow). Beside a
+    long-horizon champion, the models it trains on a shorter horizon say so (an analyst read "not trained" beside a
+    champion that blends one of them)."""
+    out = dict(errors)
     if champion == "long_horizon":
         for name in pipeline.PROXY_ALGORITHMS:
             if name in out:
                 out[name] += (" (not for this horizon: the long-horizon champion trains it on the longest horizon that "
                               "fits, and blends it with the label-free model)")
     return out
-

@@ -166,3 +166,36 @@ def test_a_shop_larger_than_the_cap_trains_on_a_stable_sample_of_whole_customers
     settings.TRAIN_SAMPLE_CUSTOMERS = 0  # no cap: every customer
     assert model_train(shop=simulated_shop, task="churn", horizon_days=60,
                        algorithms=["recency"]).sufficiency["sample_share"] is None
+
+
+@pytest.mark.django_db
+def test_train_on_eight_weeks_of_history_gives_backtests_plain_reasons_not_exception_names(simulated_shop, capsys,
+                                                                                          client):
+    """An outside analyst trained a shop with 8 weeks of orders: `train` put "ValueError: Found array with 0
+    sample(s)" and "training labels hold a single class" in `errors` where `backtest` said why in words, and
+    announced "training lgbm" for algorithms the history check had already ruled out."""
+    import json
+
+    from django.core.management import call_command
+
+    from predictions.services.backtesting import model_backtest
+
+    as_of = simulated_shop.orders.order_by("placed_at").first().placed_at.date() + dt.timedelta(days=56)
+    call_command("train", "--shop", "sim", "--task", "churn", "--horizon", "90", "--as-of", as_of.isoformat(),
+                 "--json")
+    out = capsys.readouterr()
+    errors = json.loads(out.out)["errors"]
+    assert set(errors) == {"recency", "rfm_logreg", "lgbm", "lstm", "ensemble"}
+    assert all(e.startswith("not trained: history of ") and "shorter than 2 × horizon" in e for e in errors.values())
+    assert not any("Error" in e or "single class" in e for e in errors.values())
+    assert "training bgnbd" in out.err
+    assert not any(f"training {name}" in out.err for name in errors)
+    backtest = model_backtest(shop=simulated_shop, task="churn", cutoff=as_of, horizon_days=90)
+    assert backtest["errors"] == errors
+    # the job page lists them under "Not trained:" once, not "lgbm (not trained: history …)"
+    from accounts.models import Job
+    from tests.accounts.factories import UserFactory
+
+    client.force_login(UserFactory(role="analyst", shops=[simulated_shop]))
+    page = client.get(f"/jobs/{Job.objects.get(shop=simulated_shop, kind=Job.Kind.TRAIN).pk}/").content.decode()
+    assert "Not trained: ensemble (history of " in page and "(not trained:" not in page

@@ -35,8 +35,8 @@ class Command(ShopCommand):
             m = info["metrics"] or {}
             self.stdout.write(f"{name:<12}{_f(m.get('roc_auc')):>9}{_f(m.get('pr_auc')):>9}{_f(m.get('brier')):>8}"
                               f"{_f(m.get('lift_top_decile')):>10}  {info['status']}")
-        for name, error in report["errors"].items():
-            self.stdout.write(f"{name:<12} not trained: {error}")
+        for name, error in report["errors"].items():  # the history's reasons already say "not trained"
+            self.stdout.write(f"{name:<12} {error if error.startswith('not trained') else f'not trained: {error}'}")
         if report["promoted"]:
             self.stdout.write(f"Validation chose {report['champion']}: promoted to champion.")
         elif not report["validation_ranked"]:
