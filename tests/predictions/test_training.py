@@ -181,6 +181,9 @@ def test_train_on_eight_weeks_of_history_gives_backtests_plain_reasons_not_excep
     from predictions.services.backtesting import model_backtest
 
     as_of = simulated_shop.orders.order_by("placed_at").first().placed_at.date() + dt.timedelta(days=56)
+    call_command("train", "--shop", "sim", "--task", "churn", "--horizon", "90", "--as-of", as_of.isoformat())
+    # No window ranked anything: not "Validation chose paretonbd" (the analyst's short shop)
+    assert "No validation window could rank the models" in capsys.readouterr().out
     call_command("train", "--shop", "sim", "--task", "churn", "--horizon", "90", "--as-of", as_of.isoformat(),
                  "--json")
     out = capsys.readouterr()
@@ -197,5 +200,6 @@ def test_train_on_eight_weeks_of_history_gives_backtests_plain_reasons_not_excep
     from tests.accounts.factories import UserFactory
 
     client.force_login(UserFactory(role="analyst", shops=[simulated_shop]))
-    page = client.get(f"/jobs/{Job.objects.get(shop=simulated_shop, kind=Job.Kind.TRAIN).pk}/").content.decode()
+    job = Job.objects.filter(shop=simulated_shop, kind=Job.Kind.TRAIN).latest("pk")
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert "Not trained: ensemble (history of " in page and "(not trained:" not in page

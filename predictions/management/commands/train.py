@@ -37,8 +37,12 @@ class Command(ShopCommand):
                               f"{_f(m.get('lift_top_decile')):>10}  {info['status']}")
         for name, error in report["errors"].items():  # the history's reasons already say "not trained"
             self.stdout.write(f"{name:<12} {error if error.startswith('not trained') else f'not trained: {error}'}")
-        if report["promoted"]:
+        if report["promoted"] and report["validation_ranked"]:
             self.stdout.write(f"Validation chose {report['champion']}: promoted to champion.")
+        elif report["promoted"]:  # (it said "Validation chose" where no window had ranked anything)
+            self.stdout.write(f"No validation window could rank the models (too little history, or one outcome "
+                              f"only): {report['champion']}, picked by how well it fits the history, is promoted to "
+                              "champion.")
         elif not report["validation_ranked"]:
             self.stdout.write(f"No model could be ranked on the validation window (it holds one outcome only): "
                               f"the current champion {report['champion']} stays.")
