@@ -83,3 +83,22 @@ def test_cached_report_of_one_shop_is_never_served_for_another(shop, other_shop)
     OrderFactory(customer=CustomerFactory(shop=shop), placed_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC))
     assert quality_report(shop=shop)["dates"]["orders_in_future"] == 1
     assert quality_report(shop=other_shop)["dates"]["orders_in_future"] == 0
+
+
+def test_report_names_customer_ids_differing_only_in_case_and_orders_in_other_currencies(shop, other_shop):
+    """An outside analyst: C00002 and c00002 became two customers (300 stored as 418) and a EUR shop's USD orders
+    were summed with its euros, and the report said nothing of either."""
+    for external_id in ("C1", "c1", "C2", "x9", "X9", "X9 "):
+        CustomerFactory(shop=shop, external_id=external_id)
+    CustomerFactory(shop=other_shop, external_id="c2")  # another shop's: not ours
+    buyer = CustomerFactory(shop=shop, external_id="B")
+    for currency in ("EUR", "USD", "USD", "", "GBP"):
+        OrderFactory(customer=buyer, placed_at=day(1), currency=currency)
+    report = quality_report(shop=shop, now=NOW)
+    assert report["duplicates"]["customer_ids_differing_only_in_case"] == {"groups": 2, "extra_rows": 2}
+    assert report["currencies"] == {"shop": "EUR", "orders_in_other_currencies": {"GBP": 1, "USD": 2}}
+    out = StringIO()
+    call_command("quality_report", "--shop", shop.slug, stdout=out)
+    text = out.getvalue()
+    assert "2 customer ids written in more than one case" in text
+    assert "Orders in a currency other than the shop's (EUR): GBP 1, USD 2" in text

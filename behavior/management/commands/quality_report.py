@@ -28,6 +28,10 @@ class Command(ShopCommand):
         dup = report["duplicates"]["orders_same_customer_time_total"]
         out(f"\nDuplicates: {dup['groups']} groups of orders with the same customer, time and total "
             f"({dup['extra_rows']} extra rows)")
+        cased = report["duplicates"]["customer_ids_differing_only_in_case"]
+        if cased["groups"]:
+            out(f"  {cased['groups']:,} customer ids written in more than one case (C1 and c1: {cased['extra_rows']:,} "
+                "extra customers; ids are read as written)")
         recent = report["duplicates"]["recent_imports"]["duplicate_rows_by_kind"]
         if recent:
             out("  rows skipped as duplicates in recent imports: "
@@ -38,6 +42,11 @@ class Command(ShopCommand):
         stubs = report["stubs"]
         out(f"\nStand-ins (created because orders or events named them): {stubs['customers']:,} customers, "
             f"{stubs['products']:,} products")
+        other = report["currencies"]["orders_in_other_currencies"]
+        if other:
+            out(f"\nOrders in a currency other than the shop's ({report['currencies']['shop']}): "
+                + ", ".join(f"{code} {count:,}" for code, count in other.items())
+                + " (not converted: their totals are added to the shop's figures as they are)")
         out("\nGaps in daily volume:")
         for name, gap in report["gaps"].items():
             where = f" (longest {gap['longest_gap_days']} days: {gap['longest_gap']['from']} … " \
