@@ -333,3 +333,15 @@ def test_a_big_customers_routine_orders_every_third_day_are_no_alert_and_a_bigge
                          "item_count": [1.0], "status": ["placed"]})
     found = detect(daily_metrics_frame(orders=pd.concat([shop, huge], ignore_index=True)), start=day, end=day)
     assert [(a.metric, a.direction) for a in found] == [("revenue", "up")]
+
+
+def test_a_rise_just_big_enough_to_flag_is_not_taken_for_routine_by_ordinary_days_above_the_level():
+    """A second reader: with any two days within 50 % of the day counting as "seen before", a 1.7x day of a shop of
+    100 orders a day (z 6.7) was dropped - ordinary days above the level came that close. Only past rises count."""
+    orders = _orders(days=170, seed=0, rate=100.0)
+    day = pd.Timestamp("2024-06-05")
+    d = orders["placed_at"].dt.tz_convert(None).dt.normalize()
+    extra = orders[d == day].sample(n=170 - int((d == day).sum()), replace=True, random_state=0)
+    extra = extra.assign(order_id=np.arange(len(extra)) + 10**7)  # 170 orders on a weekday of about 100
+    found = detect(daily_metrics_frame(orders=pd.concat([orders, extra], ignore_index=True)), start=day, end=day)
+    assert ("orders", "up") in [(a.metric, a.direction) for a in found]
