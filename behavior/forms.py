@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 
 from behavior.ingest.formats import KINDS, SPECS
+from behavior.ingest.values import in_cents
 
 # Uploads above this are refused with a message (the import_data command has no limit).
 DEFAULT_UPLOAD_MAX_BYTES = 200 * 1024 * 1024
@@ -131,6 +132,7 @@ def column_guess(field: str, header: tuple[str, ...] | list[str]) -> str:
     # A money column named with its currency ("amount_eur", "Betrag (EUR)", "revenue_usd") or in cents
     # ("total_cents", read as cents by the parser): the name without it.
     by_bare = {_MONEY_SUFFIX.sub("", n): h for n, h in by_normal.items() if _MONEY_SUFFIX.search(n)}
+    by_bare.update({_normal(_CENTS_WORDS.sub("", h)): h for h in reversed(header) if in_cents(h)})
     if field in _MONEY_FIELDS:
         for candidate in (field, *SYNONYMS.get(field, ())):
             found = by_bare.get(_normal(candidate))
@@ -140,7 +142,8 @@ def column_guess(field: str, header: tuple[str, ...] | list[str]) -> str:
 
 
 _MONEY_FIELDS = ("total", "unit_price", "price")
-_MONEY_SUFFIX = re.compile(r"(eur|usd|gbp|chf|sek|dkk|nok|pln|czk|huf|jpy|cad|aud|nzd|brl|inr|cny|(in)?cents)$")
+_MONEY_SUFFIX = re.compile(r"(eur|usd|gbp|chf|sek|dkk|nok|pln|czk|huf|jpy|cad|aud|nzd|brl|inr|cny)$")
+_CENTS_WORDS = re.compile(r"[\W_]+(in[\W_]+)?cents[\W_]*$", re.IGNORECASE)  # "total_cents" -> "total"
 
 
 def kind_guess(header: tuple[str, ...] | list[str]) -> tuple[str | None, dict[str, int]]:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from .formats import Batch, ImportFileError, Plan, Reject, not_utf8_message
 from .values import (
+    CENTS_FIELDS,
     CONVERTERS,
     RowError,
     datetime_canonical,
@@ -60,7 +61,7 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
             # "19,99" in a ;-separated file is 19.99 (values.number_text_normalise has the rules); a column named
             # in cents (total_cents) holds 1999 for 19.99: it was stored 100 times the amount.
             convert = functools.partial(CONVERTERS["decimal"], decimal_comma=source.delimiter != ",",
-                                        cents=in_cents(plan.header[index]))
+                                        cents=column.name in CENTS_FIELDS and in_cents(plan.header[index]))
         else:
             convert = CONVERTERS[column.type]
         strict = not lenient or _strict(spec.kind, column, position)

@@ -79,7 +79,8 @@ class ImportResult:
     date_order: DateOrder = field(default_factory=DateOrder)  # how the file wrote 03/04/2024; not in the JSON
     # Events: the file's events of a type no model reads ({type: count}), as the API's batches say too.
     unknown_types: dict = field(default_factory=dict)
-    # Orders: the file's orders in a currency other than the shop's ({code: count}): nothing converts them.
+    # Orders: the file's order rows in a currency other than the shop's ({code: count}; rows the writer then
+    # refuses included): nothing converts them.
     other_currencies: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:

@@ -292,9 +292,15 @@ def number_text_normalise(value: str, *, decimal_comma: bool) -> str:
     return text
 
 
+# The money fields a column named in cents is read for (an offer's `value` is a percentage for some offers).
+CENTS_FIELDS = frozenset({"total", "unit_price", "price", "cost_per_redemption", "min_spend"})
+
+
 def in_cents(column_name: str) -> bool:
-    """Whether a file's column holds an amount in cents by its name (total_cents, amount_in_cents, priceCents)."""
-    return re.sub(r"[\W_]", "", column_name.lower()).endswith("cents")
+    """Whether a file's column holds an amount in cents by its name (in any case): its last word is "cents"
+    (total_cents, "Amount (in cents)"), not a word ending so (discount_percents, accents)."""
+    words = [w for w in re.split(r"[\W_]+", column_name.lower()) if w]
+    return bool(words) and words[-1] == "cents"
 
 
 def _decimal(value: str, column: Column, *, decimal_comma: bool = False, cents: bool = False) -> str:

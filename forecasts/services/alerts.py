@@ -138,7 +138,8 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
     else:
         # (Orders dated without times end at midnight of a day as complete as any: their last day was not judged.)
         complete = data_end.hour >= COMPLETE_DAY_HOUR or (
-            data_end == latest and not frames.orders.empty and orders_dated_only(shop_id=shop.pk))
+            data_end == latest and not frames.orders.empty and last < pd.Timestamp(timezone.now().date())
+            and orders_dated_only(shop_id=shop.pk))  # (today is never complete: dates exported at noon)
         end_ts = last if complete else last - pd.Timedelta(days=1)
     if complete_days_only:
         end_ts = min(end_ts, yesterday)

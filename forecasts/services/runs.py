@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Shop
 
@@ -58,10 +59,11 @@ def forecast_run_create(
     last = last_order_at(shop_id=shop.pk)
     last = last.astimezone(dt.UTC) if last is not None else None
     if (last is not None and last.date() == cutoff.date() and last.hour < COMPLETE_DAY_HOUR
-            and (shop_facts["day"] < cutoff).any() and not orders_dated_only(shop_id=shop.pk)):
+            and (shop_facts["day"] < cutoff).any()
+            and (cutoff.date() >= timezone.now().date() or not orders_dated_only(shop_id=shop.pk))):
         # The last order's day ends before 23:00 UTC: a file exported during it (its few hours read as a dip in
         # every series' last bin); the forecast starts with that day instead. Not where orders carry dates without
-        # times (every one at midnight): the last day was left out of every such file's forecast.
+        # times (every one at midnight) and the day is over: the last day was left out of every such file's forecast.
         cutoff -= pd.Timedelta(days=1)
     country = main_country(customer_country_map(shop_id=shop.pk))
     run = ForecastRun.objects.create(shop=shop, cutoff=cutoff.date(), horizon_days=horizon_days)

@@ -83,7 +83,7 @@ class RecencyModel:
         self.calibrator = _calibrate(self._raw(valid), valid) if len(valid.X) else Calibrator(method="identity")
 
     def _order(self, recency: np.ndarray) -> np.ndarray:
-        """In (0, 1], strictly increasing in recency for churn and strictly decreasing for purchase."""
+        """In [0, 1], strictly increasing in recency for churn and strictly decreasing for purchase."""
         scale = RECENCY_TIE_SCALE_DAYS
         r = np.maximum(recency, 0.0)
         return r / (r + scale) if self.task == "churn" else scale / (r + scale)

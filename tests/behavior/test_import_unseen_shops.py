@@ -858,3 +858,9 @@ def test_a_total_in_cents_is_hinted_and_read_as_cents(shop, tmp_path, import_dir
     assert (document["inserted"], document["updated"]) == (0, 2)
     assert sorted(Order.objects.filter(shop=shop).values_list("total", flat=True)) == [
         Decimal("19.99"), Decimal("2500.00")]
+    # Only a name whose last word is "cents", and only a money field (a second reader: discount_percents was read
+    # as cents, and an offer's value is a percentage for some offers).
+    from behavior.ingest.values import in_cents
+
+    assert [in_cents(n) for n in ("Amount (in cents)", "TOTAL CENTS", "discount_percents", "accents")] == [
+        True, True, False, False]
