@@ -102,6 +102,7 @@ def _report(shop: Shop, now: datetime) -> dict:
             "signups_in_future": figures["customers"][1]["in_future"],
         },
         "stubs": {"customers": figures["customers"][1]["stubs"], "products": figures["products"][1]["stubs"]},
+        "catch_all_customers": _catch_all_customers(shop, orders=figures["orders"][0]["rows"]),
         # Nothing converts an order's currency: orders in another one are added to the shop's figures as they are.
         "currencies": {"shop": shop.currency, "orders_in_other_currencies": dict(
             Order.objects.filter(shop=shop).exclude(currency="").exclude(currency=shop.currency).order_by()
@@ -149,6 +150,24 @@ def _table_figures(shop: Shop, now: datetime) -> dict[str, tuple[dict, dict]]:
             table["gaps"] = _gaps(sorted(day["day"] for day in per_day if day["day"] is not None))
         figures[name] = (table, {check: found[f"k_{check}"] for check in checks})
     return figures
+
+
+# A customer with at least this many orders and this share of the shop's looks like guest checkouts stored under
+# one id ("GUEST", "0", the email field of a phone order): their churn, value and lists describe nobody.
+CATCH_ALL_MIN_ORDERS = 100
+CATCH_ALL_MIN_SHARE = 0.05
+
+
+def _catch_all_customers(shop: Shop, *, orders: int) -> list[dict]:
+    """The customers whose orders look like many people's (at most 5, the biggest first)."""
+    if orders < CATCH_ALL_MIN_ORDERS:
+        return []
+    least = max(CATCH_ALL_MIN_ORDERS, int(CATCH_ALL_MIN_SHARE * orders))
+    top = (Order.objects.filter(shop=shop).order_by().values("customer_id").annotate(n=Count("id"))
+           .filter(n__gte=least).order_by("-n")[:5])
+    ids = dict(Customer.objects.filter(pk__in=[row["customer_id"] for row in top]).values_list("pk", "external_id"))
+    return [{"customer_id": ids.get(row["customer_id"], ""), "orders": row["n"], "share": round(row["n"] / orders, 3)}
+            for row in top]
 
 
 def _duplicates(shop: Shop) -> dict:

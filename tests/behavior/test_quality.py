@@ -102,3 +102,18 @@ def test_report_names_customer_ids_differing_only_in_case_and_orders_in_other_cu
     text = out.getvalue()
     assert "2 customer ids written in more than one case" in text
     assert "Orders in a currency other than the shop's (EUR): GBP 1, USD 2" in text
+
+
+def test_report_names_a_catch_all_customer_holding_many_peoples_orders(shop):
+    """An outside analyst: a GUEST customer with 5,000 of the shop's orders was not flagged; its churn, value and
+    recommendations describe nobody."""
+    guest = CustomerFactory(shop=shop, external_id="GUEST")
+    for n in range(120):
+        OrderFactory(customer=guest, placed_at=day(n % 30))
+    for n in range(40):
+        OrderFactory(customer=CustomerFactory(shop=shop), placed_at=day(n % 30))
+    report = quality_report(shop=shop, now=NOW)
+    assert report["catch_all_customers"] == [{"customer_id": "GUEST", "orders": 120, "share": 0.75}]  # alone
+    out = StringIO()
+    call_command("quality_report", "--shop", shop.slug, stdout=out)
+    assert "Customer GUEST holds 120 orders (75.0 % of the shop's): guest checkouts under one id?" in out.getvalue()

@@ -42,6 +42,10 @@ class Command(ShopCommand):
         stubs = report["stubs"]
         out(f"\nStand-ins (created because orders or events named them): {stubs['customers']:,} customers, "
             f"{stubs['products']:,} products")
+        for who in report["catch_all_customers"]:
+            out(f"\nCustomer {who['customer_id']} holds {who['orders']:,} orders ({100 * who['share']:.1f} % of the "
+                "shop's): guest checkouts under one id? Their churn, value and lists describe nobody; give each "
+                "buyer an id of their own, or leave these orders out.")
         other = report["currencies"]["orders_in_other_currencies"]
         if other:
             out(f"\nOrders in a currency other than the shop's ({report['currencies']['shop']}): "
