@@ -864,3 +864,14 @@ def test_a_total_in_cents_is_hinted_and_read_as_cents(shop, tmp_path, import_dir
 
     assert [in_cents(n) for n in ("Amount (in cents)", "TOTAL CENTS", "discount_percents", "accents")] == [
         True, True, False, False]
+
+
+def test_a_json_lines_file_is_told_to_be_json_not_missing_columns(shop, tmp_path, import_dir):
+    """An outside analyst: a JSON-lines export failed as "lacks required column(s)… Found: {"customer_id": …"."""
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "orders.jsonl"
+    path.write_text('{"customer_id": "C1", "placed_at": "2024-02-01", "total": 10}\n'
+                    '{"customer_id": "C2", "placed_at": "2024-02-02", "total": 12}\n')
+    with pytest.raises(CommandError, match=r"looks like JSON .* not CSV.*read_json\(path, lines=True\)"):
+        _import(shop, path)
