@@ -13,7 +13,8 @@ and the other factors are read from the open days (a shop whose orders come in w
 not out of their weekday factors. Spread = 1.4826 x the median absolute deviation of the same days' residuals, floored
 by the Poisson noise sqrt(expected) for counts. A day is anomalous when its robust z score passes `z` AND the change
 is at least `min_effect` of the expected AND at least `min_abs` (counts); a rise also only when fewer than two of the
-`level_days` days before it were rises that came that close (`_routine`).
+`level_days` days before it were rises that came that close (`_routine`); no change where the same days of the two
+years before moved as much the same way (`_seen_the_years_before`: the baseline has no yearly season).
 Shares of the day's orders (refund_rate, cancel_rate) expect the pooled share of the last `level_days` days and
 are scored by the binomial tail of the day's count (the median of daily shares sat below the true rate when most
 days have none, and a normal approximation made 6 cancellations of 36 orders at 5 % look like z 3.3, not 2.4).
@@ -438,6 +439,8 @@ def detect(
                 continue
             if actual > e and not shares and _routine(values, expected, i, actual, config=config):
                 continue
+            if not shares and _seen_the_years_before(values, i, actual, e, config=config):
+                continue
             found.append({"metric": metric, "segment": segment, "day": day, "expected": float(e),
                           "actual": float(actual), "score": float(score)})
     return group(found)
@@ -458,6 +461,36 @@ def _routine(values: np.ndarray, expected: np.ndarray, i: int, actual: float, *,
     with np.errstate(invalid="ignore"):
         rises = (past * (1 + config.min_effect) >= actual) & (past >= past_expected * (1 + config.min_effect))
     return int(np.sum(rises & np.isfinite(past_expected))) >= 2
+
+
+def _seen_the_years_before(values: np.ndarray, i: int, actual: float, expected: float, *,
+                           config: DetectorConfig) -> bool:
+    """Whether the same days of each of the two years before (364 and 728 days back: the same weekdays, give or
+    take 3 days) moved from the level of the weeks before them in the same direction, by at least `min_effect` and
+    by nearly as much (within `min_effect`): a season, not news. The baseline has no yearly season: a shop whose
+    Decembers are 4x its Novembers, four years alike, raised "orders up" on 1 December and "orders down" for the
+    first ten days of January whenever no forecast covered them (an outside analyst). Two years, not one: a single
+    anniversary is too weak a reason to keep quiet. Never for a day at 0 (an outage, or a closing, is news every
+    year)."""
+    if not (actual > 0 and expected > 0):
+        return False
+    change = actual / expected
+    for back in (364, 728):
+        j = i - back
+        if j - config.level_days < 0:
+            return False
+        with warnings.catch_warnings():  # days without a value (aov without orders): NaN, no warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            level = np.nanmedian(values[j - config.level_days: j])  # as the baseline reads day j
+            around = values[j - 3: j + 4]
+            then = (np.nanmax(around) if change > 1 else np.nanmin(around)) / level if level > 0 else np.nan
+        if not np.isfinite(then):
+            return False
+        if change > 1 and not (then >= 1 + config.min_effect and then * (1 + config.min_effect) >= change):
+            return False
+        if change < 1 and not (then * (1 + config.min_effect) <= 1 and then <= change * (1 + config.min_effect)):
+            return False
+    return True
 
 
 def _longest_zero_run(values: np.ndarray, before: int, window: int) -> int:

@@ -345,3 +345,25 @@ def test_a_rise_just_big_enough_to_flag_is_not_taken_for_routine_by_ordinary_day
     extra = extra.assign(order_id=np.arange(len(extra)) + 10**7)  # 170 orders on a weekday of about 100
     found = detect(daily_metrics_frame(orders=pd.concat([orders, extra], ignore_index=True)), start=day, end=day)
     assert ("orders", "up") in [(a.metric, a.direction) for a in found]
+
+
+def test_a_season_seen_the_two_years_before_is_no_alert_and_a_spike_inside_it_still_is():
+    """An outside analyst: a shop whose Decembers are 4x its Novembers, four years alike, got "orders up" on
+    1 December and "orders down" for ten days of January whenever no forecast covered them."""
+    rng = np.random.default_rng(3)
+    dates = pd.date_range("2020-01-01", "2024-01-31", freq="D")
+    counts = rng.poisson(60 * np.where(dates.month == 12, 4.0, 1.0) * np.where(dates.day_of_week >= 5, 1.3, 1.0))
+    placed = np.repeat(dates.values, counts)
+    n = len(placed)
+    orders = pd.DataFrame({"order_id": np.arange(n), "customer_id": rng.integers(0, 20000, n),
+                           "placed_at": pd.to_datetime(placed, utc=True) + pd.Timedelta(hours=12),
+                           "total": rng.gamma(2.0, 20.0, n), "item_count": 1.0, "status": "placed"})
+    assert detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2023-11-20"),
+                  end=pd.Timestamp("2024-01-20")) == []
+    # A spike of 3x inside the season is still news (the years before rose 4x from November, not 12x).
+    d = orders["placed_at"].dt.tz_convert(None).dt.normalize()
+    day = pd.Timestamp("2023-12-13")
+    extra = orders[d == day].sample(frac=2.0, replace=True, random_state=0)
+    extra = extra.assign(order_id=np.arange(len(extra)) + 10**8)
+    found = detect(daily_metrics_frame(orders=pd.concat([orders, extra], ignore_index=True)), start=day, end=day)
+    assert ("orders", "up") in [(a.metric, a.direction) for a in found]
