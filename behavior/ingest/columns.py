@@ -39,6 +39,7 @@ _ISO_SHAPE = re.compile(
     r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
     r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?")
 _ZONE_WORDS = (" UTC", " GMT")
+_LOCAL_MIDNIGHT = re.compile(r"[T ]00:00(?::00(?:\.0+)?)?[+-](?!00:00)")
 _FIELD_LIMIT = csv.field_size_limit()
 FIRST_BATCH = 25_000
 # Lines parsed at once (pandas and the checks); a batch is made of such parts.
@@ -247,6 +248,8 @@ def _datetimes(values: np.ndarray, present: np.ndarray, alive: np.ndarray, line:
     moments = pd.to_datetime(pd.Series(iso), format="ISO8601", utc=True, errors="coerce")
     shape = np.fromiter(map(bool, map(_ISO_SHAPE.fullmatch, iso)), dtype=bool, count=len(values))
     fast = present & shape & moments.notna().to_numpy()
+    if fast.any():  # dates written as local midnight with an offset are their day (values._local_midnight)
+        fast &= ~np.fromiter(map(bool, map(_LOCAL_MIDNIGHT.search, iso)), dtype=bool, count=len(values))
     canonical = values.copy()
     naive = moments.dt.tz_localize(None).to_numpy().astype("datetime64[us]")
     if fast.any():

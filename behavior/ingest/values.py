@@ -196,6 +196,12 @@ def _iso_or_written(value: str, day_first: bool | None) -> datetime:
 _ZONE_NAME = re.compile(r"\d\s*((?:UTC|GMT)[+-]\d{1,4}|[A-Z]{3,4}|[A-Z][a-z]+/[A-Za-z_]+)$")
 
 
+def _local_midnight(moment: datetime) -> bool:
+    """Midnight written with an offset other than UTC's: a date, as `datetime_canonical` reads it."""
+    offset = moment.utcoffset()
+    return bool(offset) and moment.hour == moment.minute == moment.second == moment.microsecond == 0
+
+
 def datetime_canonical(value: str, column: Column, *, latest: datetime, day_first: bool | None = None) -> str:
     """`day_first`: how the file writes dates like 03/04/2024 (`slash_date_order`); None when it does not say."""
     try:
@@ -207,6 +213,11 @@ def datetime_canonical(value: str, column: Column, *, latest: datetime, day_firs
                 "and winter, some mean two zones): write the offset, e.g. 2024-03-01T14:05:00+01:00") if zone else ""
         raise RowError(f"unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00, {order}or Unix "
                        f"time in seconds, milliseconds or microseconds){hint}") from None
+    if _local_midnight(moment):
+        # A date exported as its local midnight with the offset (2024-03-01T00:00:00+01:00) is that day: as a
+        # moment it would fall on the day before (23:00 UTC) and every daily count with it. Any other time of
+        # day is the moment it says (an order placed at exactly local midnight moves by its offset, to its day).
+        moment = moment.replace(tzinfo=None)
     try:
         # 0001-01-01T00:00:00+14:00 (and 9999-12-31T23:59:59-14:00) are valid ISO dates whose UTC moment Python
         # cannot represent: before year 1 (and after year 9999).

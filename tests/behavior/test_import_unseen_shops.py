@@ -875,3 +875,31 @@ def test_a_json_lines_file_is_told_to_be_json_not_missing_columns(shop, tmp_path
                     '{"customer_id": "C2", "placed_at": "2024-02-02", "total": 12}\n')
     with pytest.raises(CommandError, match=r"looks like JSON .* not CSV.*read_json\(path, lines=True\)"):
         _import(shop, path)
+
+
+@pytest.mark.parametrize("method", ["rows", "auto"])
+def test_dates_written_as_local_midnight_with_an_offset_keep_their_day(shop, tmp_path, import_dir, method,
+                                                                       monkeypatch):
+    """A European shop's export writes its dates as local midnight with the offset (2024-03-01T00:00:00+01:00):
+    read as moments, every order fell on the day before (23:00 UTC), and the forecast and the alerts counted each
+    day's orders on the wrong day. A written midnight is the written day; any other time is its moment."""
+    from behavior.ingest import parse
+    from behavior.models import Event
+
+    monkeypatch.setattr(parse, "PARSE_METHOD", method)
+    orders = tmp_path / "orders.csv"
+    orders.write_text("customer_id,placed_at,total\n"
+                      "C1,2024-03-01T00:00:00+01:00,5\n"
+                      "C2,2024-03-02 00:00:00+0200,6\n"
+                      "C3,2024-03-03T00:00:00-05:00,7\n"
+                      "C4,2024-03-03T14:05:00+01:00,8\n")  # a time of day: the moment, in UTC
+    assert _import(shop, orders)["inserted"] == 4
+    placed = sorted(m.isoformat() for m in Order.objects.filter(shop=shop).values_list("placed_at", flat=True))
+    assert placed == ["2024-03-01T00:00:00+00:00", "2024-03-02T00:00:00+00:00", "2024-03-03T00:00:00+00:00",
+                      "2024-03-03T13:05:00+00:00"]
+    events = tmp_path / "events.csv"
+    events.write_text("customer_id,type,occurred_at\nC1,view,2024-03-01T00:00:00+01:00\n"
+                      "C1,view,2024-03-01T09:30:00+01:00\n")
+    assert _import(shop, events, kind="events")["inserted"] == 2
+    moments = sorted(m.isoformat() for m in Event.objects.filter(shop=shop).values_list("occurred_at", flat=True))
+    assert moments == ["2024-03-01T00:00:00+00:00", "2024-03-01T08:30:00+00:00"]
