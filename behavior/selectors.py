@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, F, Max, Min, Q, Sum
-from django.db.models.functions import Lower, TruncDate
+from django.db.models import Count, F, Max, Min, Q, Sum, Value
+from django.db.models.functions import Lower, Replace, TruncDate
 from django.utils import timezone
 
 from accounts.models import Shop
@@ -81,7 +81,7 @@ def quality_cache_key(*, shop: Shop) -> str:
     imports = ImportJob.objects.filter(shop=shop).aggregate(n=Count("id"), rows=Sum("rows_committed"),
                                                             last=Max("finished_at"))
     last = imports["last"].timestamp() if imports["last"] else 0
-    return (f"quality-report:v2:{shop.pk}:{shop.created_at.timestamp():.6f}:"
+    return (f"quality-report:v3:{shop.pk}:{shop.created_at.timestamp():.6f}:"
             f"{imports['n']}:{imports['rows'] or 0}:{last:.6f}")
 
 
@@ -181,15 +181,23 @@ def _duplicates(shop: Shop) -> dict:
         by_kind[job["kind"]] = by_kind.get(job["kind"], 0) + job["duplicates"]
     # Customer ids equal but for their case (C00002 and c00002): ids are read as written, so they are two customers;
     # a system that wrote both probably meant one (an outside analyst's 300 customers were stored as 418).
-    cased = (Customer.objects.filter(shop=shop).order_by().annotate(key=Lower("external_id")).values("key")
-             .annotate(n=Count("id")).filter(n__gt=1))
-    case_figures = cased.aggregate(groups=Count("key"), extra=Sum(F("n") - 1))
+    # Product ids that differ only in case or spaces ("Blue T-Shirt M", "blue t-shirt  m"): product names used as
+    # ids, typed by hand; each spelling is a product of its own, and its sales and recommendations are split.
     return {
         "orders_same_customer_time_total": {"groups": figures["groups"] or 0, "extra_rows": figures["extra"] or 0},
-        "customer_ids_differing_only_in_case": {"groups": case_figures["groups"] or 0,
-                                                "extra_rows": case_figures["extra"] or 0},
+        "customer_ids_differing_only_in_case": _alike_ids(Customer, shop, Lower("external_id")),
+        "product_ids_differing_only_in_case_or_spaces": _alike_ids(
+            Product, shop, Lower(Replace("external_id", Value(" "), Value("")))),
         "recent_imports": {"imports": len(recent), "duplicate_rows_by_kind": by_kind},
     }
+
+
+def _alike_ids(model, shop: Shop, key) -> dict:
+    """Groups of the shop's ids of `model` that `key` makes one, and the rows beyond one a group."""
+    alike = (model.objects.filter(shop=shop).order_by().annotate(key=key).values("key")
+             .annotate(n=Count("id")).filter(n__gt=1))
+    figures = alike.aggregate(groups=Count("key"), extra=Sum(F("n") - 1))
+    return {"groups": figures["groups"] or 0, "extra_rows": figures["extra"] or 0}
 
 
 def _gaps(days: list[date]) -> dict:

@@ -9,6 +9,7 @@ from django.core.management import call_command
 
 from behavior.selectors import quality_report
 from tests.behavior.factories import CustomerFactory, EventFactory, OrderFactory
+from tests.catalog.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
 NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
@@ -94,13 +95,19 @@ def test_report_names_customer_ids_differing_only_in_case_and_orders_in_other_cu
     buyer = CustomerFactory(shop=shop, external_id="B")
     for currency in ("EUR", "USD", "USD", "", "GBP"):
         OrderFactory(customer=buyer, placed_at=day(1), currency=currency)
+    # An outside analyst: product names used as ids, typed by hand, made three products of one shirt.
+    for external_id in ("Blue T-Shirt M", "blue t-shirt m", "Blue T-Shirt  M", "Blue T-Shirt L"):
+        ProductFactory(shop=shop, external_id=external_id)
+    ProductFactory(shop=other_shop, external_id="blue t-shirt l")
     report = quality_report(shop=shop, now=NOW)
     assert report["duplicates"]["customer_ids_differing_only_in_case"] == {"groups": 2, "extra_rows": 2}
+    assert report["duplicates"]["product_ids_differing_only_in_case_or_spaces"] == {"groups": 1, "extra_rows": 2}
     assert report["currencies"] == {"shop": "EUR", "orders_in_other_currencies": {"GBP": 1, "USD": 2}}
     out = StringIO()
     call_command("quality_report", "--shop", shop.slug, stdout=out)
     text = out.getvalue()
     assert "2 customer ids written in more than one case" in text
+    assert "1 product id written in more than one case or spacing (Blue Shirt and blue shirt: 2 extra products" in text
     assert "Orders in a currency other than the shop's (EUR): GBP 1, USD 2" in text
 
 
