@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, F, Max, Min, Q, Sum, Value
+from django.db.models import Count, F, Func, Max, Min, Q, Sum, Value
 from django.db.models.functions import Lower, Replace, TruncDate
 from django.utils import timezone
 
@@ -181,13 +181,14 @@ def _duplicates(shop: Shop) -> dict:
         by_kind[job["kind"]] = by_kind.get(job["kind"], 0) + job["duplicates"]
     # Customer ids equal but for their case (C00002 and c00002): ids are read as written, so they are two customers;
     # a system that wrote both probably meant one (an outside analyst's 300 customers were stored as 418).
-    # Product ids that differ only in case or spaces ("Blue T-Shirt M", "blue t-shirt  m"): product names used as
-    # ids, typed by hand; each spelling is a product of its own, and its sales and recommendations are split.
+    # Product ids that differ only in case, spaces or leading zeros ("Blue T-Shirt M" and "blue t-shirt  m": product
+    # names used as ids, typed by hand; "0032792" and "32792": a spreadsheet dropped the zeros of some files): each
+    # spelling is a product of its own, and its sales and recommendations are split.
     return {
         "orders_same_customer_time_total": {"groups": figures["groups"] or 0, "extra_rows": figures["extra"] or 0},
         "customer_ids_differing_only_in_case": _alike_ids(Customer, shop, Lower("external_id")),
-        "product_ids_differing_only_in_case_or_spaces": _alike_ids(
-            Product, shop, Lower(Replace("external_id", Value(" "), Value("")))),
+        "product_ids_differing_only_in_spelling": _alike_ids(
+            Product, shop, Func(Lower(Replace("external_id", Value(" "), Value(""))), Value("0"), function="LTRIM")),
         "recent_imports": {"imports": len(recent), "duplicate_rows_by_kind": by_kind},
     }
 

@@ -530,11 +530,12 @@ def _upsert(cursor, shop_id: int, plan: Plan, *, renamed: int = 0) -> tuple[int,
 
 
 def _one_row_per_key(plan: Plan, key: str) -> str:
-    """The staged rows, one per id. Customers and products: each field from the id's last row holding it, so a
-    later row with empty cells adds to an earlier one rather than erasing it (Shopify writes a product's title,
-    vendor and picture on its first row only, then a row per variant with its price). Orders and reviews: the
-    id's last row (a status history ends with its last status)."""
-    if plan.spec.kind not in ("customers", "products"):
+    """The staged rows, one per id. Customers, products and orders: each field from the id's last row holding it,
+    so a later row with empty cells adds to an earlier one rather than erasing it (Shopify writes a product's
+    title, vendor and picture on its first row only, then a row per variant with its price; a status history's
+    refund row may leave the total out), and a status history ends with its last status. Reviews: the id's last
+    row."""
+    if plan.spec.kind not in ("customers", "products", "orders"):
         return f"SELECT DISTINCT ON ({key}) * FROM {STAGE} ORDER BY {key}, line DESC"
     extra = ("email_index",) if plan.spec.kind == "customers" else ()
     fields = [c for c in (*plan.output_columns, *extra) if c != key]

@@ -73,13 +73,16 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
     # The plain csv reader and the header's line offset, when available (saves two Python calls per row).
     records = getattr(reader, "_reader", reader)
     offset = getattr(reader, "_offset", 0) if records is not reader else 0
-    # Orders: a row giving the order id of the row before it and none of the required fields continues that order
-    # (Shopify's export: an order's fields on its first row, a row per further line item with only its name and
-    # the item): counted in `Batch.continued`, not rejected as "missing required value" (an analyst's 16,194 of
-    # 18,081 rows were). Files only (`lenient`): an API item without its customer is refused as such.
+    # Orders: a row giving the order id of the row before it and nothing else but what that row gave continues
+    # the order (Shopify's export: an order's fields on its first row, a row per further line item with its name,
+    # perhaps its email and date again, and the item): counted in `Batch.continued`, not rejected as "missing
+    # required value" (an analyst's 16,194 of 18,081 rows were), nor stored as the order with its total and status
+    # left empty (another's: revenue -59 %, refunds read as sales). A row that says something new (a status
+    # history's next status) is a row of its own. Files only (`lenient`): an API item without its customer is
+    # refused as such.
     order_at = plan.indexes[spec.names.index("order_id")] if spec.kind == "orders" and lenient else None
-    required_at = [i for c, i in zip(spec.columns, plan.indexes, strict=True) if c.required and i is not None]
-    previous_order = None
+    read_at = [i for i in plan.indexes if i is not None]
+    previous_order, previous_values = None, []
     batch = Batch()
     rows, rejects, blanked = batch.rows, batch.rejects, batch.blanked
     while True:
@@ -103,11 +106,12 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                                   f"wrong number of fields: expected {width}, found {len(record)}"))
         else:
             if order_at is not None:
-                order = record[order_at].strip()
-                if order and order == previous_order and not any(record[i].strip() for i in required_at):
+                order, values = record[order_at].strip(), [record[i].strip() for i in read_at]
+                if order and order == previous_order and all(
+                        not value or value == before for value, before in zip(values, previous_values, strict=True)):
                     batch.continued += 1
                     continue
-                previous_order = order
+                previous_order, previous_values = order, values
             if name_parts:  # the name in parts, read as one more column (Plan.name_parts)
                 record.append(" ".join(part for part in (record[i].strip() for i in name_parts) if part))
             out = template.copy()

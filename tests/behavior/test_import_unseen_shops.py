@@ -903,3 +903,29 @@ def test_dates_written_as_local_midnight_with_an_offset_keep_their_day(shop, tmp
     assert _import(shop, events, kind="events")["inserted"] == 2
     moments = sorted(m.isoformat() for m in Event.objects.filter(shop=shop).values_list("occurred_at", flat=True))
     assert moments == ["2024-03-01T00:00:00+00:00", "2024-03-01T08:30:00+00:00"]
+
+
+def test_a_shopify_export_repeating_email_and_date_on_line_item_rows_keeps_each_orders_total_and_status(
+        shop, tmp_path, import_dir):
+    """An outside analyst: Shopify repeats an order's name, email and date on each further line item's row, its
+    total and financial status only on the first: every order of several items was stored with no total and as
+    placed (revenue -59 %, refunds read as sales)."""
+    path = tmp_path / "orders_export.csv"
+    path.write_text("Name,Email,Financial Status,Total,Created at,Lineitem sku\n"
+                    "#1001,a@example.com,paid,30.00,2024-02-01 10:00:00 -0500,SKU-1\n"
+                    "#1001,a@example.com,,,2024-02-01 10:00:00 -0500,SKU-2\n"
+                    "#1002,b@example.com,refunded,12.00,2024-02-02 11:00:00 -0500,SKU-1\n"
+                    "#1002,b@example.com,,,2024-02-02 11:00:00 -0500,SKU-3\n"
+                    "#1002,b@example.com,,,2024-02-02 11:00:00 -0500,SKU-4\n")
+    mapping = ("--map", "order_id=Name", "--map", "customer_id=Email", "--map", "status=Financial Status")
+    document = _import(shop, path, *mapping)
+    assert (document["inserted"], document["duplicates"], document["rejected"]) == (2, 3, 0)
+    stored = {o.external_id: (o.total, o.status) for o in Order.objects.filter(shop=shop)}
+    assert stored == {"#1001": (Decimal("30.00"), "placed"), "#1002": (Decimal("12.00"), "refunded")}
+    # A status history says something new on its next row: read, and its empty total erases nothing.
+    history = tmp_path / "history.csv"
+    history.write_text("order_id,customer_id,placed_at,total,status\n"
+                       "O7,C7,2024-02-03,40.00,placed\nO8,C8,2024-02-03,5.00,placed\nO7,C7,2024-02-03,,refunded\n")
+    assert _import(shop, history)["inserted"] == 2
+    assert (Order.objects.get(shop=shop, external_id="O7").total,
+            Order.objects.get(shop=shop, external_id="O7").status) == (Decimal("40.00"), "refunded")

@@ -32,11 +32,12 @@ class Command(ShopCommand):
         if cased["groups"]:
             out(f"  {cased['groups']:,} customer ids written in more than one case (C1 and c1: {cased['extra_rows']:,} "
                 "extra customers; ids are read as written)")
-        spelled = report["duplicates"]["product_ids_differing_only_in_case_or_spaces"]
+        spelled = report["duplicates"]["product_ids_differing_only_in_spelling"]
         if spelled["groups"]:
             ids = "product id" if spelled["groups"] == 1 else "product ids"
-            out(f"  {spelled['groups']:,} {ids} written in more than one case or spacing (Blue Shirt and blue "
-                f"shirt: {spelled['extra_rows']:,} extra products, each selling apart; ids are read as written)")
+            out(f"  {spelled['groups']:,} {ids} written in more than one case, spacing or with leading zeros (Blue "
+                f"Shirt and blue shirt, 0123 and 123: {spelled['extra_rows']:,} extra products, each selling apart; "
+                "ids are read as written)")
         recent = report["duplicates"]["recent_imports"]["duplicate_rows_by_kind"]
         if recent:
             out("  rows skipped as duplicates in recent imports: "
