@@ -15,6 +15,7 @@ by the Poisson noise sqrt(expected) for counts. A day is anomalous when its robu
 is at least `min_effect` of the expected AND at least `min_abs` (counts); a rise also only when fewer than two of the
 `level_days` days before it were rises that came that close (`_routine`); no change where the same days of the two
 years before moved as much the same way (`_seen_the_years_before`: the baseline has no yearly season).
+The average order (aov) is judged only on days of `min_rate_volume` orders or more (one basket is no average).
 Shares of the day's orders (refund_rate, cancel_rate) expect the pooled share of the last `level_days` days and
 are scored by the binomial tail of the day's count (the median of daily shares sat below the true rate when most
 days have none, and a normal approximation made 6 cancellations of 36 orders at 5 % look like z 3.3, not 2.4).
@@ -390,11 +391,15 @@ def detect(
             # is as surprising as a day with no orders, while one big order stays one order's worth.
             aov = max(np.nansum(values) / max(np.nansum(g["volume"].to_numpy(dtype=float)), 1.0), 1e-9)
             counts = True
+        # The average order of a day of a few orders is one customer's basket: judged only on days with
+        # min_rate_volume orders (a growing shop's early days raised "aov up" on a single order).
+        thin = (g["volume"].to_numpy(dtype=float) < config.min_rate_volume if metric == "aov"
+                else np.zeros(len(days), dtype=bool))
         for i, day in enumerate(days):
             if (start is not None and day < start) or (end is not None and day > end):
                 continue
             actual = values[i]
-            if not np.isfinite(actual):
+            if not np.isfinite(actual) or thin[i]:
                 continue
             verdict = None  # the baseline's (expected, score) when it flags the day
             e = expected[i]

@@ -367,3 +367,19 @@ def test_a_season_seen_the_two_years_before_is_no_alert_and_a_spike_inside_it_st
     extra = extra.assign(order_id=np.arange(len(extra)) + 10**8)
     found = detect(daily_metrics_frame(orders=pd.concat([orders, extra], ignore_index=True)), start=day, end=day)
     assert ("orders", "up") in [(a.metric, a.direction) for a in found]
+
+
+def test_the_average_order_is_judged_only_on_days_with_enough_orders_to_have_one():
+    """An outside analyst: a shop growing from a few orders a day to hundreds raised "aov up" on days of 1 to 15
+    orders (one order of 85.90, score 5.66) once its average volume passed the monitor's floor."""
+    early, late = _orders(days=240, seed=11, rate=2.0), _orders(days=240, seed=12, rate=60.0)
+    late["placed_at"] += pd.Timedelta(days=240)
+    late["order_id"] += len(early)
+    orders = pd.concat([early, late], ignore_index=True)
+    d = orders["placed_at"].dt.tz_convert(None).dt.normalize()
+    quiet_day, busy_day = pd.Timestamp("2024-06-10"), pd.Timestamp("2025-02-10")
+    orders.loc[d == quiet_day, "total"] *= 6  # one or two orders, dear ones: no news
+    orders.loc[d == busy_day, "total"] *= 3  # sixty orders worth three times the usual: news
+    alerts = [a for a in detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2024-03-01"))
+              if a.metric == "aov" and a.segment == "shop"]
+    assert [a.date for a in alerts] == [busy_day]
