@@ -306,6 +306,13 @@ def source_open(path: str | os.PathLike) -> Source:
             header = tuple(h.lower() for h in written)
         except csv.Error as exc:
             raise ImportFileError(f"{os.path.basename(path)}: the header row cannot be read ({exc}).") from None
+        if written and written[0].startswith(("{", "[")):
+            # A JSON (lines) export read as CSV: its first record's fields would be taken for a header of columns
+            # (the web's mapping step offered them, and the import "succeeded" with nothing).
+            raise ImportFileError(
+                f"{os.path.basename(path)} looks like JSON (it begins with {written[0][:1]!r}), not CSV: imports read "
+                "CSV files with a header row. Convert it first, e.g. pandas.read_json(path, lines=True)"
+                ".to_csv(out, index=False) for JSON lines.")
         if any("\x00" in h for h in header):
             raise ImportFileError(f"{path} looks like a binary file, not a CSV.")
         if len(header) > MAX_COLUMNS:
@@ -444,12 +451,6 @@ def plan_build(*, kind: str, header: tuple[str, ...], column_map: dict[str, str]
     positions = {h: i for i, h in reversed(list(enumerate(header)))}  # the first of repeated names wins
     indexes = tuple(positions.get(column_map.get(name, name)) for name in spec.names)
     missing = [c.name for c, i in zip(spec.columns, indexes, strict=True) if c.required and i is None]
-    if missing and written and written[0].lstrip().startswith(("{", "[")):
-        # A JSON (lines) export read as CSV: its first record's fields were taken for a header of columns.
-        raise ImportFileError(
-            f"The {kind} file looks like JSON (it begins with {written[0][:1]!r}), not CSV: imports read CSV files "
-            "with a header row. Convert it first, e.g. pandas.read_json(path, lines=True).to_csv(out, index=False) "
-            "for JSON lines.")
     if missing:
         raise ImportFileError(
             f"The {kind} file lacks required column(s): {', '.join(missing)}. Found: {found}. "

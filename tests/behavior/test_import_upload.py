@@ -154,3 +154,16 @@ def test_an_orders_file_uploaded_as_customers_is_said_to_look_like_orders(client
     assert "look like" not in client.get(url + "?kind=orders").content.decode()
     customers = upload(client, b"customer_id,email\nC1,c1@example.com\n")
     assert "look like" not in client.get(customers).content.decode()
+
+
+@pytest.mark.parametrize("content", [b'{"order_id": "J1", "customer_id": "C1"}\n',
+                                     b'[{"order_id": "J1", "customer_id": "C1", "placed_at": "2024-02-01"}]\n'])
+def test_a_json_file_uploaded_on_the_web_is_refused_as_the_command_refuses_it(client, analyst, shop, content):
+    """A browser review: a JSON-lines file went to the mapping step with `{"order_id": "J1"` as a column, and its
+    import "Succeeded" with 0 rows, where `import_data` refuses it with how to convert it."""
+    client.force_login(analyst)
+    response = client.post("/imports/", {"kind": "orders",
+                                         "file": SimpleUploadedFile("orders.json", content, "application/json")})
+    page = response.content.decode()
+    assert response.status_code == 400 and not PendingUpload.objects.exists()
+    assert "looks like JSON" in page and "read_json" in page
