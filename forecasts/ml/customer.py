@@ -24,7 +24,7 @@ from predictions.ml.paretonbd import ParetoNbdParams, fit_paretonbd
 from predictions.ml.paretonbd import expected_purchases as pareto_expected_purchases
 
 from .base import Forecast, ForecastInput, ModelUnavailable
-from .series import Panel
+from .series import Panel, outage_days_before
 
 
 def _new_customer_curve(params: BgNbdParams, t: np.ndarray) -> np.ndarray:
@@ -126,13 +126,18 @@ def customer_forecast(inp: ForecastInput, *, shrink: float = 1.0, arrival_bins: 
     panel, h, p = inp.panel, inp.h, inp.panel.period_days
     cutoff = panel.ends[-1]
     days = inp.shop_facts[["customer_id", "day"]].drop_duplicates()
-    days = days[days["day"] <= cutoff]
+    days = days[days["day"] <= cutoff].copy()
     if days.empty:
         raise ModelUnavailable("no customers before the cutoff")
-    per = days.groupby("customer_id")["day"].agg(["min", "max", "size"])
+    # The customers' time leaves out the days of an outage (series.outages): nobody could buy then, and counted
+    # as time without a purchase they made the customers look gone (an outside analyst: 38 % under the test's
+    # total after a two-month outage). `clock` is that time; new customers arrive at the rate of its last bins.
+    days["clock"] = days["day"] - pd.to_timedelta(outage_days_before(days["day"], panel.outages), unit="D")
+    now = cutoff - pd.Timedelta(days=int(outage_days_before(pd.Series([cutoff]), panel.outages)[0]))
+    per = days.groupby("customer_id")["clock"].agg(["min", "max", "size"])
     x = (per["size"] - 1).to_numpy(dtype=float)
     t_x = (per["max"] - per["min"]).dt.days.to_numpy(dtype=float)
-    T = (cutoff - per["min"]).dt.days.to_numpy(dtype=float)
+    T = (now - per["min"]).dt.days.to_numpy(dtype=float)
     try:
         params = counting.fit(x, t_x, T)
     except ValueError as error:
@@ -160,14 +165,14 @@ def customer_forecast(inp: ForecastInput, *, shrink: float = 1.0, arrival_bins: 
     known = (own.T @ expected) + np.outer(key_avg, (shrink / denom) @ expected)
 
     # New customers: arrivals per bin at the recent mean rate; each brings a first purchase day and its repeats.
-    first_bin = np.floor_divide((per["min"] - cutoff).dt.days.to_numpy() + p - 1, p)  # <= 0
+    first_bin = np.floor_divide((per["min"] - now).dt.days.to_numpy() + p - 1, p)  # <= 0
     n_hist = panel.values.shape[1]
     m = arrival_bins or min(n_hist, 13 if panel.freq == "week" else 28)
     arrivals = np.bincount(-first_bin[first_bin > -m], minlength=m)[:m].sum() / m
     new = np.zeros((len(panel.keys), h))
     if arrivals > 0:
-        first_days = days.merge(per["min"].rename("day").reset_index(), on=["customer_id", "day"])
-        recent_new = first_days[first_days["day"] > cutoff - pd.Timedelta(days=p * m)]
+        first_days = days.merge(per["min"].rename("clock").reset_index(), on=["customer_id", "clock"])
+        recent_new = first_days[first_days["clock"] > now - pd.Timedelta(days=p * m)][["customer_id", "day"]]
         first_value = facts.merge(recent_new, on=["customer_id", "day"]).groupby("key")[panel.measure].sum()
         per_new = np.zeros(len(panel.keys))
         for key, value in first_value.items():

@@ -3,6 +3,7 @@
 The champion is chosen on validation windows that end on or before the cutoff (the origins cutoff - h, cutoff - 2h,
 ... bins, as many as `windows` with enough history before them); the test window after the cutoff is only scored,
 never looked at for the choice. Models without intervals get split-conformal ones from their validation errors.
+An outage in the history (series.outages) is filled for the models (Panel.filled) and no validation window holds it.
 """
 
 from __future__ import annotations
@@ -86,17 +87,24 @@ def score(f: Forecast, actual: np.ndarray, history: np.ndarray) -> Metrics:
     )
 
 
-def validation_origins(n: int, *, h: int, freq: str, windows: int) -> list[int]:
+def validation_origins(n: int, *, h: int, freq: str, windows: int, silent: np.ndarray | None = None) -> list[int]:
     """History lengths at which validation windows of h bins start: n - h, n - 2h, ..., at most `windows` of
     them, keeping those with a year of history before them; if none has, the latest with MIN_TRAIN_BINS. With two
     years of history, also the window of the same bins a year earlier (n - a year): the models are then judged on
     the season ahead too (an outside analyst: a forecast made on 28 November, chosen on September and October
-    alone, was a flat line through Black Friday and Christmas while two earlier seasons were in the data)."""
-    possible = [n - j * h for j in range(1, windows + 1) if n - j * h >= MIN_TRAIN_BINS[freq]]
+    alone, was a flat line through Black Friday and Christmas while two earlier seasons were in the data).
+    A window holding a bin of an outage (`silent`, see series.Panel.silent) is not used; the next earlier one
+    steps in: judged against an outage's zeros, six models tied and the worst of them won."""
+
+    def clear(origin: int) -> bool:
+        return silent is None or not silent[origin: origin + h].any()
+
+    possible = [o for o in range(n - h, MIN_TRAIN_BINS[freq] - 1, -h) if clear(o)][:windows]
     preferred = [o for o in possible if o >= PREFERRED_TRAIN_BINS[freq]]
     origins = preferred or possible[:1]
     year_ago = n - PREFERRED_TRAIN_BINS[freq]
-    if preferred and year_ago >= PREFERRED_TRAIN_BINS[freq] and year_ago + h <= n and year_ago not in origins:
+    if (preferred and year_ago >= PREFERRED_TRAIN_BINS[freq] and year_ago + h <= n and year_ago not in origins
+            and clear(year_ago)):
         origins.append(year_ago)
     return origins
 
@@ -110,7 +118,7 @@ def _with_conformal(f: Forecast, q: tuple[float, float, float, float] | None, sc
 
 def _input(panel: Panel, n_bins: int, facts: pd.DataFrame, shop_facts: pd.DataFrame, h: int,
            country: str | None) -> ForecastInput:
-    hist = panel.until(n_bins)
+    hist = panel.until(n_bins).filled()  # the models never fit an outage's zeros
     end = hist.ends[-1]
     return ForecastInput(panel=hist, facts=facts[facts["day"] <= end], shop_facts=shop_facts[shop_facts["day"] <= end],
                          h=h, country=country)
@@ -130,7 +138,7 @@ def select(
     the one with the lowest mean validation MASE. With no room for a validation window the champion is
     auto_ets (or the first model that ran) and `origins` is empty."""
     n = panel.values.shape[1]
-    origins = validation_origins(n, h=h, freq=panel.freq, windows=windows)
+    origins = validation_origins(n, h=h, freq=panel.freq, windows=windows, silent=panel.silent)
     per_model: dict[str, list[Metrics]] = {}
     residuals: dict[str, list[np.ndarray]] = {}
     skipped: dict[str, str] = {}
@@ -189,7 +197,7 @@ def forecast_champion(
                        country=country)
     inp = _input(panel, panel.values.shape[1], facts, shop_facts, h, country)
     forecasts, why = run_models(inp, list(models))
-    scale = np.maximum(panel.values[:, -min(13, panel.values.shape[1]):].mean(axis=1), 1e-9)
+    scale = np.maximum(inp.panel.values[:, -min(13, panel.values.shape[1]):].mean(axis=1), 1e-9)
     forecasts = {name: _with_conformal(f, selection.residual_q.get(name), scale) for name, f in forecasts.items()}
     champion = selection.champion if selection.champion in forecasts else next(iter(forecasts))
     # A model too short for the validation windows that runs on the whole history has figures but was not chosen
@@ -236,7 +244,8 @@ def backtest(
     result = forecast_champion(panel=panel, facts=past_facts, shop_facts=shop_facts[shop_facts["day"] <= cutoff],
                                h=h, models=models, windows=windows, country=country)
     actual = future_actuals(facts_all, panel=panel, h=h)
-    test = {name: score(f, actual, panel.values) for name, f in result.forecasts.items()}
+    history = panel.filled().values  # MASE's scale: the shop's own changes, not the jumps into and out of an outage
+    test = {name: score(f, actual, history) for name, f in result.forecasts.items()}
     return BacktestResult(champion=result.selection.champion, test=test, selection=result.selection,
                           actual_total=float(actual.sum()), series=len(panel.keys))
 

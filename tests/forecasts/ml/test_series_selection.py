@@ -215,3 +215,65 @@ def test_the_ensemble_is_lightgbm_and_the_customer_model_and_the_former_three_wi
 
     _, skipped = run_models(ForecastInput(panel=young, facts=past, shop_facts=past, h=8), ["naive", "ensemble"])
     assert skipped["ensemble"].startswith("needs lightgbm and customer")
+
+
+def _steady_buyers(start, end, *, per_day=15.0, silent=(), seed=3):
+    """A shop of about `per_day` orders a day, steady: customers arrive at a constant rate (from 600 days before
+    `start`, so that the level has settled), buy every 27 days on average and leave after 20 purchases on average;
+    no order on the `silent` days."""
+    rng = np.random.default_rng(seed)
+    first, last = pd.Timestamp(start), pd.Timestamp(end)
+    span = (last - first).days + 600
+    rows = []
+    for c in range(int(per_day / 20 * span)):
+        t = rng.uniform(0, span)
+        lam = rng.gamma(4.0, 1 / 80)
+        while t < span:
+            rows.append((c, int(t)))
+            if rng.random() < 0.05:
+                break
+            t += rng.exponential(1 / lam)
+    frame = pd.DataFrame(rows, columns=["customer_id", "t"])
+    frame["day"] = first + pd.to_timedelta(frame["t"] - 600, unit="D")
+    keep = frame["day"] >= first
+    for a, b in silent:
+        keep &= (frame["day"] < a) | (frame["day"] > b)
+    frame = frame[keep]
+    return _orders(frame["day"].to_numpy(), customers=frame["customer_id"].to_numpy())
+
+
+def test_an_outage_in_the_validation_window_neither_picks_the_champion_nor_teaches_the_models_a_dead_shop():
+    """An outside analyst: two months without an order (the site down) inside the only validation window; six
+    models tied on its zeros, and the champion (the customer model, which took the customers who could not buy for
+    gone) was 38 % under the test's total, LightGBM, which learned the zeros, 85 %. Nothing said so."""
+    outage = (pd.Timestamp("2024-10-01"), pd.Timestamp("2024-11-30"))
+    facts = facts_frame(orders=_steady_buyers("2024-01-01", "2025-03-15", silent=[outage]), level="shop")
+    cutoff = pd.Timestamp("2024-12-31")
+    panel = panel_from_facts(facts, measure="orders", freq="week", cutoff=cutoff)
+    assert [(o.first, o.last) for o in panel.outages] == [outage]
+    assert 61 * 10 < panel.outages[0].expected < 61 * 18  # about 13 a day
+    h = 8
+    result = backtest(panel=panel, facts_all=facts, shop_facts=facts, h=h,
+                      models=("naive", "auto_ets", "lightgbm", "customer"))
+    # Validation windows end before the outage: judged on orders, not on its zeros.
+    assert result.selection.origins and all(o + pd.Timedelta(weeks=h) < outage[0] for o in result.selection.origins)
+    # Fitted on the history with the outage's weeks filled, no model believes the shop died.
+    for name in ("auto_ets", "lightgbm", "customer", result.champion):
+        assert abs(result.test[name].total_error_pct) < 15, (name, result.test[name])
+    # What happened stays what happened: the panel's own values keep the outage's zeros.
+    assert panel.values[0, panel.silent].min() == 0 and panel.filled().values[0, panel.silent].min() > 50
+
+
+@pytest.mark.parametrize(("why", "orders"), [
+    ("the same two months closed the year before: a season", dict(start="2023-01-01", silent=[
+        ("2023-10-01", "2023-11-30"), ("2024-10-01", "2024-11-30")])),
+    ("a small shop: 20 days at 0.3 orders a day expect 6", dict(start="2024-01-01", per_day=0.3, silent=[
+        ("2024-10-01", "2024-10-20")])),
+    ("under two weeks", dict(start="2024-01-01", silent=[("2024-10-01", "2024-10-12")])),
+])
+def test_a_silence_is_an_outage_only_where_many_orders_were_expected_and_not_a_season(why, orders):
+    orders = {**orders, "silent": [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in orders["silent"]]}
+    facts = facts_frame(orders=_steady_buyers(end="2024-12-31", **orders), level="shop")
+    panel = panel_from_facts(facts, measure="orders", freq="day", cutoff=pd.Timestamp("2024-12-31"))
+    assert panel.outages == (), why
+    assert (panel.filled().values == panel.values).all()
