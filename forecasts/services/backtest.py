@@ -12,7 +12,7 @@ from accounts.models import Shop
 from ..ml.selection import DEFAULT_MODELS, LEVEL_MODELS, backtest
 from ..ml.series import FREQS, LEVELS, MEASURES, SHOP_KEY, SILENCE_DAYS, SeriesError, history_start, panel_from_facts
 from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame
-from .common import LEVEL_NEEDS, NO_REVENUE, bins_for, main_country, num
+from .common import LEVEL_NEEDS, NO_REVENUE, bins_for, main_country, num, outage_notes
 
 
 def forecast_backtest(
@@ -71,6 +71,7 @@ def forecast_backtest(
         notes.append(f"the history starts on {start.date()}, after {SILENCE_DAYS} days or more without an order: "
                      f"the {past_days.min().date()}–{past_days[past_days < start].max().date()} part is left out "
                      "(a shop is forecast from its latest season)")
+    notes.extend(outage_notes(panel))
     say(f"backtest: {len(panel.keys)} series, {panel.values.shape[1]} {freq}s of history, {h} to forecast")
     candidates = LEVEL_MODELS[level] if models is None else models
     result = backtest(panel=panel, facts_all=facts, shop_facts=shop_facts, h=h, models=candidates,
@@ -78,8 +79,9 @@ def forecast_backtest(
     left_out = {name: f"not a candidate at the {level} level (forecast does not run it on many series)"
                 for name in DEFAULT_MODELS if models is None and name not in candidates}
     if not result.selection.origins:
-        notes.append(f"too little history before the cutoff for a validation window: {result.champion} is the "
-                     "default choice, not one validation made")
+        clear = " clear of the outage" if panel.outages else ""
+        notes.append(f"too little history before the cutoff for a validation window{clear}: {result.champion} is "
+                     "the default choice, not one validation made")
     for note in notes:
         say(f"note: {note}")
     return {

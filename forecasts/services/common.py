@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from ..ml.series import FREQS
+from ..ml.series import FREQS, OUTAGE_FILL_BINS, OUTAGE_RATE_DAYS, Panel
 
 NO_REVENUE = ("this shop's orders carry no totals (and its order lines no prices): there is no revenue to "
               "forecast; import orders with a total column, or forecast orders or units")
@@ -35,3 +35,14 @@ def num(value: float | None, digits: int = 4) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return round(float(value), digits)
+
+
+def outage_notes(panel: Panel) -> list[str]:
+    """One line per outage of the panel's history (series.outages): when, and what the forecast did about it."""
+    bins = f"{OUTAGE_FILL_BINS} {panel.freq}s"
+    same = " (same weekdays)" if panel.freq == "day" else ""
+    return [f"the history has an outage from {o.first.date()} to {o.last.date()}: {o.days} days without an order "
+            f"where the {OUTAGE_RATE_DAYS // 7} weeks before it expected about {o.expected:.0f} orders; its "
+            f"{panel.freq}s are filled with the mean of the {bins} either side{same} for the models, no validation "
+            "window holds them, and the customer model leaves its days out of its customers' time"
+            for o in panel.outages]

@@ -20,7 +20,7 @@ from ..ml.series import LEVELS, MEASURES, SHOP_KEY, SeriesError, future_ends, pa
 from ..models import ForecastRun, ForecastValue
 from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame, last_order_at, orders_dated_only
 from .alerts import COMPLETE_DAY_HOUR
-from .common import LEVEL_NEEDS, NO_REVENUE, bins_for, main_country, num
+from .common import LEVEL_NEEDS, NO_REVENUE, bins_for, main_country, num, outage_notes
 
 FREQS = ("week", "day")
 # AutoARIMA costs seconds per long series: the shop level has it, the many series below make do without.
@@ -67,7 +67,7 @@ def forecast_run_create(
         cutoff -= pd.Timedelta(days=1)
     country = main_country(customer_country_map(shop_id=shop.pk))
     run = ForecastRun.objects.create(shop=shop, cutoff=cutoff.date(), horizon_days=horizon_days)
-    summary: dict = {"levels": {}, "skipped": []}
+    summary: dict = {"levels": {}, "skipped": [], "notes": []}
     rows: list[ForecastValue] = []
     for measure in measures:
         if measure == "revenue" and not (shop_facts["revenue"] > 0).any():
@@ -94,6 +94,8 @@ def forecast_run_create(
                                               f"{freq}(s) of history, {MIN_BINS} needed")
                     continue
                 say(f"{level} {measure} per {freq}: {len(panel.keys)} series")
+                if level == SHOP_KEY:  # an outage of the shop is one of every level: said once per frequency
+                    summary["notes"].extend(n for n in outage_notes(panel) if n not in summary["notes"])
                 result = forecast_champion(panel=panel, facts=facts, shop_facts=shop_facts, h=h,
                                            models=tuple(m for m in LEVEL_MODELS[level] if m in allowed) or
                                            ("naive",), country=country)

@@ -118,6 +118,26 @@ def test_a_backtest_says_when_a_long_silence_cut_the_history(shop):
 
 
 @pytest.mark.django_db
+def test_an_outage_is_named_in_the_notes_of_the_backtest_and_of_the_live_forecast(shop):
+    """An outside analyst: after two months without an order (the site down) the backtest's notes were empty."""
+    from forecasts.services.runs import forecast_run_create
+
+    _orders_only_shop(shop, weeks=40)  # 2024-01-01 .. 2024-10-06, about 9.7 orders a day
+    Order.objects.filter(shop=shop, placed_at__gte=dt.datetime(2024, 7, 1, tzinfo=dt.UTC),
+                         placed_at__lt=dt.datetime(2024, 8, 12, tzinfo=dt.UTC)).delete()
+    report = _run("forecast_backtest", "--measure", "orders", "--freq", "week", "--cutoff", "2024-09-01",
+                  "--horizon", "28", "--json")
+    said = [n for n in report["notes"] if n.startswith("the history has an outage from 2024-07-01 to 2024-08-11: "
+                                                       "42 days without an order")]
+    assert len(said) == 1 and "no validation window holds them" in said[0]
+    assert report["validation_origins"] and all(dt.date.fromisoformat(o) + dt.timedelta(days=28) < dt.date(2024, 7, 1)
+                                                for o in report["validation_origins"])
+    run = forecast_run_create(shop=shop, horizon_days=14, levels=("shop",), measures=("orders",), freqs=("week",),
+                              models=("naive",))
+    assert any(n.startswith("the history has an outage from 2024-07-01 to 2024-08-11") for n in run.summary["notes"])
+
+
+@pytest.mark.django_db
 def test_forecast_backtest_on_an_empty_shop_says_so(shop):
     with pytest.raises(CommandError, match="no orders"):
         call_command("forecast_backtest", "--measure", "revenue", "--freq", "day", "--cutoff", "2024-03-01",

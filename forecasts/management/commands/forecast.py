@@ -31,3 +31,5 @@ class Command(ShopCommand):
                                       f"champion {info['champion']:<15}{words}")
         for line in run.summary["skipped"]:
             self.stdout.write(f"  skipped: {line}")
+        for line in run.summary.get("notes", []):
+            self.stdout.write(f"  note: {line}")
