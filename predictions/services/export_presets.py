@@ -57,6 +57,8 @@ class Preset:
     label: str
     columns: tuple[tuple[str, str], ...]  # (field, header)
     pseudonym_allowed: bool = True
+    # What a pseudonymised file of the preset does in its tool, where that is less than the label says.
+    pseudonymised_label: str = ""
 
     def fields(self, *, pseudonymised: bool) -> list[str]:
         """The fields written, in order: personal ones out of a pseudonymised file, the pseudonym out of the
@@ -96,7 +98,11 @@ PRESETS: dict[str, Preset] = {p.key: p for p in (
     Preset("klaviyo", "Klaviyo list CSV", (
         ("customer_id", "External ID"), ("email", "Email"), ("first_name", "First Name"),
         ("last_name", "Last Name"), ("pseudonym", "Pseudonym"), *_SCORES_TITLED, *_recs(_titled),
-        ("offer_id", "Offer ID"))),
+        ("offer_id", "Offer ID")),
+        # Without Email or Phone Number Klaviyo adds nobody to a list: External ID alone updates the profiles that
+        # already carry it (a browser review: a marketer's "Klaviyo list CSV" could not be uploaded as a list).
+        pseudonymised_label="Klaviyo profile update CSV (by External ID: updates profiles already in Klaviyo; "
+                            "a list import needs emails)"),
     Preset("mailchimp", "Mailchimp audience import", (
         ("customer_id", "Customer ID"), ("email", "Email Address"), ("first_name", "First Name"),
         ("last_name", "Last Name"), *_SCORES_TITLED, *_recs(_titled), ("offer_id", "Offer ID")),
@@ -113,7 +119,8 @@ PRESET_CHOICES = [(p.key, p.label) for p in PRESETS.values()]
 def preset_choices(*, personal_data: bool) -> list[tuple[str, str]]:
     """The presets a user may choose, as (key, label): one that needs email addresses (Mailchimp) only for a
     user who may see them. Forms offer these; `preset_get` still refuses the others."""
-    return [(p.key, p.label) for p in PRESETS.values() if personal_data or p.pseudonym_allowed]
+    return [(p.key, p.label if personal_data else p.pseudonymised_label or p.label) for p in PRESETS.values()
+            if personal_data or p.pseudonym_allowed]
 
 
 def preset_get(key: str | None, *, pseudonymised: bool = False) -> Preset:

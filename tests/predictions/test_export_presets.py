@@ -103,6 +103,11 @@ def test_the_export_form_offers_mailchimp_only_to_a_role_that_may_see_emails(sho
     html = client.get(f"/segments/{data['segment'].pk}/").content.decode()
     assert preset_options(html) == offered
     assert ("Mailchimp is not offered" in html) == (role == "marketer")
+    # A browser review: a marketer's "Klaviyo list CSV" had no email, and Klaviyo adds nobody to a list without one.
+    klaviyo = re.search(r'<option value="klaviyo">([^<]*)</option>', html).group(1)
+    assert klaviyo == ("Klaviyo list CSV" if role == "admin" else
+                       "Klaviyo profile update CSV (by External ID: updates profiles already in Klaviyo; a list "
+                       "import needs emails)")
 
 
 def test_unknown_preset_is_refused(shop, data):
