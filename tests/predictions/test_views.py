@@ -403,3 +403,14 @@ def test_expected_orders_of_a_customer_without_orders_are_not_said_to_come_from_
     assert "no order yet: what a new customer of this shop typically orders" in html(client, "/customers/ALICE/")
     OrderFactory(customer=alice, placed_at=scored["run"].as_of - timedelta(days=30))
     assert "from the number and dates of their orders alone" in html(client, "/customers/ALICE/")
+
+
+@pytest.mark.parametrize("url, sort", [("/customers/", "churn"), ("/buyers/", "purchase")])
+def test_a_top_n_by_chance_says_how_customers_showing_the_same_chance_are_ordered(client, marketer, scored, url,
+                                                                                   sort):
+    """A browser review: 132 customers showed 93.2 %, and "the top 100 by chance of buying" looked an arbitrary
+    100 of them; they are the model's first 100 (calibration gives alike customers one chance), and now it says so."""
+    client.force_login(marketer)
+    note = "Customers showing the same chance are in the model's own finer order"
+    assert note in html(client, url, sort=sort, limit=50)
+    assert note not in html(client, url, sort="value", limit=50) and note not in html(client, url, sort=sort)
