@@ -49,6 +49,8 @@ _REASON_CODES = (
     ("order id stored for customer", "conflict"),
     ("erased customer", "erased_customer"),
     ("a date that can be", "invalid_datetime"),
+    ("no such day", "invalid_datetime"),
+    ("no month ", "invalid_datetime"),
     ("rating", "invalid_rating"),
     ("empty review", "empty"),
 )

@@ -8,6 +8,7 @@ was), or raises `RowError` with the reason the report shows. `event_idempotency_
 
 from __future__ import annotations
 
+import calendar
 import functools
 import hashlib
 import json
@@ -178,7 +179,20 @@ def _written_date(value: str, day_first: bool | None) -> datetime | None:
             raise ValueError(value)
         hour = hour % 12 + (12 if match["p"][0] in "Pp" else 0)
     micros = int((match["f"] + "000000")[:6]) if match["f"] else 0
+    _day_exists(year, month, day)
     return datetime(year, month, day, hour, minute, int(match["S"] or 0), micros)
+
+
+_ISO_DAY = re.compile(r"(?P<y>[0-9]{4})-(?P<m>[0-9]{2})-(?P<d>[0-9]{2})(?:[T ].*)?")
+
+
+def _day_exists(year: int, month: int, day: int) -> None:
+    """RowError naming the day when a date's numbers make none (31/02/2024 was "unparseable date (expected …
+    day/month/year …)", which it was written in: a browser review)."""
+    if not 1 <= month <= 12:
+        raise RowError(f"no month {month} (a date's month is 1 to 12)")
+    if 1 <= year <= 9999 and not 1 <= day <= calendar.monthrange(year, month)[1]:
+        raise RowError(f"no such day: {day} {calendar.month_name[month]} {year}")
 
 
 def _iso_or_written(value: str, day_first: bool | None) -> datetime:
@@ -207,6 +221,9 @@ def datetime_canonical(value: str, column: Column, *, latest: datetime, day_firs
     try:
         moment = _epoch(value) or _iso_or_written(value, day_first)
     except (ValueError, OverflowError, OSError):
+        iso = _ISO_DAY.fullmatch(value)
+        if iso is not None:
+            _day_exists(int(iso["y"]), int(iso["m"]), int(iso["d"]))
         order = {True: "day/month/year, ", False: "month/day/year, "}.get(day_first, "")
         zone = _ZONE_NAME.search(value.strip())
         hint = (f"; time zone names like {zone.group(1)} are not read (one name means different offsets in summer "

@@ -929,3 +929,23 @@ def test_a_shopify_export_repeating_email_and_date_on_line_item_rows_keeps_each_
     assert _import(shop, history)["inserted"] == 2
     assert (Order.objects.get(shop=shop, external_id="O7").total,
             Order.objects.get(shop=shop, external_id="O7").status) == (Decimal("40.00"), "refunded")
+
+
+def test_a_date_that_names_no_day_says_so():
+    """A browser review: 31/02/2024 in a day-first file was "unparseable date (expected …, day/month/year, …)" —
+    which it was written in; the trouble is that February has no 31st."""
+    from datetime import UTC, datetime
+
+    from behavior.ingest.values import RowError, datetime_canonical
+
+    latest = datetime(2030, 1, 1, tzinfo=UTC)
+    with pytest.raises(RowError, match="^no such day: 31 February 2024$"):
+        datetime_canonical("31/02/2024", None, latest=latest, day_first=True)
+    with pytest.raises(RowError, match="^no such day: 30 February 2024$"):
+        datetime_canonical("2024-02-30", None, latest=latest)
+    with pytest.raises(RowError, match="^no month 13 "):
+        datetime_canonical("2024-13-01T10:00:00", None, latest=latest)
+    assert datetime_canonical("29/02/2024", None, latest=latest, day_first=True).startswith("2024-02-29")
+    from behavior.api.ingest import _reason_code  # the API's clients keep their code
+
+    assert _reason_code("no such day: 31 February 2024") == _reason_code("no month 13") == "invalid_datetime"
