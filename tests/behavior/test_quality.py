@@ -25,6 +25,8 @@ def test_report_finds_future_dates_stubs_gaps_and_duplicate_orders(shop, other_s
     OrderFactory(customer=ann, placed_at=day(0), total="10.00")  # before signup
     OrderFactory(customer=ann, placed_at=day(10), total="5.00")
     OrderFactory(customer=ann, placed_at=day(10), total="5.00")  # same order exported twice
+    OrderFactory(customer=ann, placed_at=day(11), total=None)  # two baskets of one day, no totals: no copies
+    OrderFactory(customer=ann, placed_at=day(11), total=None)
     OrderFactory(customer=ann, placed_at=NOW + dt.timedelta(days=3))  # injected future date
     OrderFactory(customer=ann, placed_at=dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
     EventFactory(customer=ann, occurred_at=day(0))
@@ -43,7 +45,7 @@ def test_report_finds_future_dates_stubs_gaps_and_duplicate_orders(shop, other_s
                                         "longest_gap": {"from": "2024-01-03", "to": "2024-01-04"}}
     customers = report["tables"]["customers"]
     assert customers["rows"] == 2 and customers["completeness"]["email"] == 0.5
-    assert report["tables"]["orders"]["rows"] == 5
+    assert report["tables"]["orders"]["rows"] == 7
     assert report["tables"]["events"]["date_range"]["first"].startswith("2024-01-01")
 
 
