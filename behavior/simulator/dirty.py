@@ -8,7 +8,7 @@ import pandas as pd
 # Per file: (fault kind, column, bad values). Each faulty row carries one fault, so the manifest
 # names exactly one reason per line.
 _BAD_DATES = ["2024-13-45", "yesterday", "31/02/2024 25:61", "not a date"]
-_BAD_NUMBERS = ["N/A", "twelve", "1.2.3", "12,5 EUR"]
+_BAD_NUMBERS = ["twelve", "1.2.3", "12,5 EUR", "12 - 15"]  # not "N/A": an empty cell (rows.NUMBER_BLANKS)
 _FAULTS = {
     "customers": [("missing_customer_id", "customer_id", [""]), ("unparseable_date", "signup_at", _BAD_DATES)],
     "products": [("missing_product_id", "product_id", [""]), ("non_numeric_price", "price", _BAD_NUMBERS)],

@@ -949,3 +949,15 @@ def test_a_date_that_names_no_day_says_so():
     from behavior.api.ingest import _reason_code  # the API's clients keep their code
 
     assert _reason_code("no such day: 31 February 2024") == _reason_code("no month 13") == "invalid_datetime"
+
+
+def test_a_number_written_as_a_dash_or_null_is_an_empty_cell_not_a_rejected_order(shop, tmp_path, import_dir):
+    """An outside analyst: 69 of 1,378 orders whose total was written "-" were rejected whole."""
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,customer_id,placed_at,total,item_count\n"
+                    "O1,C1,2024-02-01,-,2\nO2,C2,2024-02-02,12.50,NULL\nO3,C3,2024-02-03,n/a,-\n"
+                    "O4,C4,2024-02-04,twelve,1\n")
+    document = _import(shop, path)
+    assert (document["inserted"], document["rejected"]) == (3, 1)  # "twelve" is still no number
+    assert {o.external_id: (o.total, o.item_count) for o in Order.objects.filter(shop=shop)} == {
+        "O1": (None, 2), "O2": (Decimal("12.50"), None), "O3": (None, None)}
