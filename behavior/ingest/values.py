@@ -206,6 +206,8 @@ def _iso_or_written(value: str, day_first: bool | None) -> datetime:
         return moment
 
 
+# Excel's and Google Sheets' serial day numbers of the years 1982-2119 (30000-80000), with a fraction for the time.
+_SPREADSHEET_DAY = re.compile(r"[3-7][0-9]{4}(?:\.[0-9]+)?")
 # A date ending in a time zone's name or abbreviation ("… CET", "… PST", "GMT+0100"): named in the error.
 _ZONE_NAME = re.compile(r"\d\s*((?:UTC|GMT)[+-]\d{1,4}|[A-Z]{3,4}|[A-Z][a-z]+/[A-Za-z_]+)$")
 
@@ -228,6 +230,9 @@ def datetime_canonical(value: str, column: Column, *, latest: datetime, day_firs
         zone = _ZONE_NAME.search(value.strip())
         hint = (f"; time zone names like {zone.group(1)} are not read (one name means different offsets in summer "
                 "and winter, some mean two zones): write the offset, e.g. 2024-03-01T14:05:00+01:00") if zone else ""
+        if _SPREADSHEET_DAY.fullmatch(value):
+            hint = ("; this looks like a spreadsheet's day number (days since 1899-12-30: 45384 is 2024-04-02): "
+                    "format the column as a date in the spreadsheet before saving the CSV")
         raise RowError(f"unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00, {order}or Unix "
                        f"time in seconds, milliseconds or microseconds){hint}") from None
     if _local_midnight(moment):

@@ -946,6 +946,9 @@ def test_a_date_that_names_no_day_says_so():
     with pytest.raises(RowError, match="^no month 13 "):
         datetime_canonical("2024-13-01T10:00:00", None, latest=latest)
     assert datetime_canonical("29/02/2024", None, latest=latest, day_first=True).startswith("2024-02-29")
+    # An outside analyst: Excel's day numbers (45384.34) were refused with a hint at Unix time instead.
+    with pytest.raises(RowError, match=r"spreadsheet's day number .* 45384 is 2024-04-02"):
+        datetime_canonical("45384.34", None, latest=latest)
     from behavior.api.ingest import _reason_code  # the API's clients keep their code
 
     assert _reason_code("no such day: 31 February 2024") == _reason_code("no month 13") == "invalid_datetime"
