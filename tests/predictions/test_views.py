@@ -47,6 +47,8 @@ def test_dashboard_shows_the_current_figures_and_model_quality(client, shop, mar
     client.force_login(marketer)
     page = html(client, "/")
     assert "Revenue at risk" in page and "1,034" in page  # 0.83 × 1234 + 0.2 × 50
+    # A browser review: "1,674 expected to leave" matched no count a filter gives; it is the sum of the chances.
+    assert "the sum of everyone's chance, so about how many will, not who" in page
     assert "hold <strong>38 %</strong> of those who left" in page
     assert "Of the customers given about a 70 % chance to leave, about 68 % did, when we checked on past data." in page
     assert "<svg" in page
