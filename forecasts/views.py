@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
-from accounts.selectors import role_allows, shop_for_request, user_role
+from accounts.selectors import role_allows, shop_for_request, user_has_role, user_role
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 from ecomsight.query import known_parameters
@@ -94,6 +94,8 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     is_admin = role == "admin"
     return render(request, "forecasts/alerts.html", {
         "shop": shop, "alerts": alerts, "mutes": mutes, "flags": flags, "is_admin": is_admin,
+        # acknowledging and muting need an analyst: a marketer is not offered buttons that answer 403
+        "may_act": user_has_role(user=request.user, shop=shop, roles=("analyst",)),
         # an import is how a check is started from the app (a marketer may not import)
         "may_import": role_allows(role, "import_data"),
         # the signing secret is shown to admins only
