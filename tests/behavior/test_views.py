@@ -254,3 +254,11 @@ def test_quality_page_counts_impossible_dates_and_stand_ins_in_one_pass_per_tabl
 def test_quality_page_of_an_empty_shop_says_where_to_start(analyst_client):
     page = analyst_client.get("/quality/").content.decode()
     assert "No data yet" in page and 'href="/imports/"' in page
+
+
+def test_on_a_phone_each_recent_import_is_a_card_not_a_sideways_scroll(analyst_client, shop, tmp_path):
+    """browser24 M5: at 390 px the recent-imports table was 1,037 px wide, its figures off screen."""
+    from tests.phone_cards import assert_rows_as_cards
+
+    finished_import(shop, tmp_path, b"customer_id\nA1\n")
+    assert_rows_as_cards(analyst_client.get("/imports/").content.decode(), "import-table")

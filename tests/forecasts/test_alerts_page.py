@@ -7,6 +7,7 @@ import pytest
 
 from forecasts.models import Alert, MonitorMute
 from tests.accounts.factories import UserFactory
+from tests.phone_cards import assert_rows_as_cards
 
 
 def _alert(shop, **kw):
@@ -34,3 +35,10 @@ def test_a_marketer_sees_no_acknowledge_or_mute_button_that_would_answer_403(cli
     analyst = _page(client, shop, "analyst")
     assert ">Acknowledge</button>" in analyst and ">Mute</button>" in analyst and ">Unmute</button>" in analyst
     assert "An analyst can acknowledge or mute alerts" not in analyst
+
+
+@pytest.mark.django_db
+def test_on_a_phone_each_alert_is_a_card_with_what_happened_not_a_sideways_scroll(client, shop):
+    """browser24 M5: at 390 px the alerts table (771 px) hid What happened, Status and the buttons off screen."""
+    _alert(shop)
+    assert_rows_as_cards(_page(client, shop, "analyst"), "alert-table")

@@ -20,6 +20,10 @@ def test_offers_page_shows_offers_the_policy_verdict_and_lift_per_offer(client, 
     for text in ("discount_10", "Results per offer", "Results per policy version", "promote", "Lift over no offer"):
         assert text in page
     assert client.get("/offers/", HTTP_HOST="testserver").status_code == 200
+    from tests.phone_cards import assert_rows_as_cards
+
+    for table in ("offer-table", "policy-table", "results-table"):  # browser24 M5: cards on a phone
+        assert_rows_as_cards(page, table)
 
 
 def test_planner_shows_each_customers_offer_and_expected_conversions_with_an_interval(client, logged_shop):
@@ -96,3 +100,12 @@ def test_without_a_policy_the_planner_shows_the_mix_the_export_draws_not_one_off
     assert "first eligible" not in page and "manage.py" not in page
     offers_page = client.get("/offers/").content.decode()
     assert "No learned policy is live yet, so each customer's offer is drawn at random" in offers_page
+
+
+def test_on_a_phone_each_offer_is_a_card_not_a_sideways_scroll(client, shop):
+    """browser24 M5: at 390 px the offers table (744 px) hid Cost per redemption, Eligibility and Active."""
+    from tests.phone_cards import assert_rows_as_cards
+
+    Offer.objects.create(shop=shop, external_id="d10", name="10 % off", kind="discount_pct", value=10, min_spend=50)
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    assert_rows_as_cards(client.get("/offers/").content.decode(), "offer-table")

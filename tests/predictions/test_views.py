@@ -416,3 +416,15 @@ def test_a_top_n_by_chance_says_how_customers_showing_the_same_chance_are_ordere
     note = "Customers showing the same chance are in the model's own finer order"
     assert note in html(client, url, sort=sort, limit=50)
     assert note not in html(client, url, sort="value", limit=50) and note not in html(client, url, sort=sort)
+
+
+def test_the_dashboards_recent_jobs_fit_a_phone_without_a_cut_off_time(client, shop, marketer):
+    """browser24 L9: at 390 px "3 minutes ago" ran past the card's edge ("3 minutes ag"), the rest in a hidden
+    sideways scroll: the time no longer refuses to wrap and nothing scrolls."""
+    from accounts.models import Job
+
+    Job.objects.create(shop=shop, kind=Job.Kind.RECOMMEND, status=Job.Status.SUCCEEDED)
+    client.force_login(marketer)
+    page = html(client, "/")
+    jobs = page.split("Recent jobs", 1)[1].split("</table>", 1)[0]
+    assert "Recommend" in jobs and "nowrap" not in jobs and "table-scroll" not in jobs
