@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -15,7 +16,7 @@ from ecomsight.errors import UserError
 from predictions.selectors.frames import shop_frames
 
 from .ml.series import SHOP_KEY, SeriesError, facts_frame
-from .models import CustomerFlag, ForecastRun, ForecastValue
+from .models import Alert, CustomerFlag, ForecastRun, ForecastValue, MonitorMute
 
 
 class ForecastError(UserError):
@@ -143,3 +144,18 @@ def customer_flag_reasons(shop_id: int, customer_id: int) -> list[str]:
     """Why the customer is flagged, one sentence per flag ("Refund abuse: refunded 4 of 5 orders …"); [] if not."""
     return [f"{FLAG_LABELS.get(kind, kind)}: {reason}" for kind, reason in
             CustomerFlag.objects.filter(shop_id=shop_id, customer_id=customer_id).values_list("kind", "reason")]
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """An alert as the Alerts page lists it: `muted` when its monitor (or its metric everywhere) is muted."""
+
+    alert: Alert
+    muted: bool
+
+
+def alert_row_list(*, shop_id: int, limit: int = 200) -> list[AlertRow]:
+    """Open alerts first, then acknowledged ones, newest first, each with whether its monitor is muted."""
+    muted = set(MonitorMute.objects.filter(shop_id=shop_id).values_list("metric", "segment"))
+    alerts = Alert.objects.filter(shop_id=shop_id).order_by("status", "-start")[:limit]
+    return [AlertRow(alert=a, muted=(a.metric, a.segment) in muted or (a.metric, "") in muted) for a in alerts]

@@ -16,10 +16,12 @@ from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
 from ecomsight.query import known_parameters
 
+from .alert_words import metric_words, segment_words
 from .charts import forecast_chart
 from .ml.series import LEVELS, MEASURES
 from .models import Alert, AlertWebhook, CustomerFlag, MonitorMute
 from .selectors import (
+    alert_row_list,
     forecast_keys,
     forecast_run_in_progress,
     forecast_run_latest,
@@ -87,7 +89,7 @@ def forecast_csv(request: HttpRequest) -> HttpResponse:
 def alert_list(request: HttpRequest) -> HttpResponse:
     """Open and acknowledged alerts, newest first, with the muted monitors."""
     shop = shop_for_request(request)
-    alerts = Alert.objects.filter(shop=shop).order_by("status", "-start")[:200]
+    alerts = alert_row_list(shop_id=shop.pk)
     mutes = MonitorMute.objects.filter(shop=shop).order_by("metric", "segment")
     flags = CustomerFlag.objects.filter(shop=shop).select_related("customer")[:200]
     role = user_role(user=request.user, shop=shop)
@@ -140,10 +142,12 @@ def monitor_mute_view(request: HttpRequest) -> HttpResponse:
     segment = (request.POST.get("segment") or "").strip()[:200]
     if not metric:
         messages.error(request, "Say which metric to mute.")
-    elif request.POST.get("unmute"):
-        monitor_unmute(shop=shop, metric=metric, segment=segment)
-        messages.success(request, f"{metric} {segment} unmuted.")
     else:
-        monitor_mute(shop=shop, metric=metric, segment=segment)
-        messages.success(request, f"{metric} {segment or '(everywhere)'} muted: no new alerts.")
+        what = f"{metric_words(metric)}, {segment_words(segment) if segment else 'everywhere'}"
+        if request.POST.get("unmute"):
+            monitor_unmute(shop=shop, metric=metric, segment=segment)
+            messages.success(request, f"{what}: unmuted.")
+        else:
+            monitor_mute(shop=shop, metric=metric, segment=segment)
+            messages.success(request, f"{what}: muted, no new alerts.")
     return redirect("forecasts:alerts")

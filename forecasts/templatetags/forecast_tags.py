@@ -3,6 +3,7 @@ latest run's horizon, by default the shop's) and the open alerts."""
 
 from django import template
 
+from .. import alert_words
 from ..models import Alert
 from ..selectors import forecast_run_in_progress, forecast_run_latest, forecast_value_list
 
@@ -58,13 +59,38 @@ def model_words(name: str) -> str:
 @register.filter
 def metric_value(value, metric: str) -> str:
     """A monitored or forecast value as people read it: a rate in percent ("4.2 %"), revenue and average order
-    value rounded to whole money, a count (orders, units, events) whole once it is 10 or more ("166"; "2.5" a
-    day below that)."""
+    value rounded to whole money, a count (orders, units, events) whole once it is 10 or more or whole ("166", "8";
+    "2.5" a day below that)."""
     if value is None:
         return "—"
     value = float(value)
     if metric in ("refund_rate", "cancel_rate"):
         return f"{value:.1%}".replace("%", " %")
-    if metric in ("revenue", "aov") or abs(value) >= 10:
+    if metric in ("revenue", "aov") or abs(value) >= 10 or value.is_integer():  # 8 refunds, not "8.0"
         return f"{value:,.0f}"
     return f"{value:,.1f}"
+
+
+@register.filter
+def metric_name(metric: str) -> str:
+    """A monitor's metric in words ("Refunds", "Share of orders refunded")."""
+    return alert_words.metric_words(metric)
+
+
+@register.filter
+def segment_name(segment: str) -> str:
+    """A monitor's segment in words ("Germany" for country:DE, "Whole shop")."""
+    return alert_words.segment_words(segment)
+
+
+@register.filter
+def alert_happened(alert, currency: str = "") -> str:
+    """What an alert saw, in words, its figures as people read them (whole counts, money with cents)."""
+    return alert_words.alert_happened(direction=alert.direction, actual=alert.actual, expected=alert.expected,
+                                      score=alert.score, metric=alert.metric, currency=currency)
+
+
+@register.filter
+def alert_series(alert):
+    """The Forecast page's series nearest to the alert (alert_words.SeriesLink)."""
+    return alert_words.alert_series_link(alert.metric, alert.segment)

@@ -328,3 +328,4 @@ def test_an_alerts_figures_read_as_their_metric():
     assert metric_value(0.0423, "refund_rate") == "4.2 %"
     assert metric_value(1234.56, "revenue") == "1,235"
     assert metric_value(820.1, "orders") == "820"  # the forecast table's orders too (it showed "820.1")
+    assert metric_value(8.0, "refunds") == "8"  # browser24: a whole count read "8.0"
