@@ -428,3 +428,14 @@ def test_the_dashboards_recent_jobs_fit_a_phone_without_a_cut_off_time(client, s
     page = html(client, "/")
     jobs = page.split("Recent jobs", 1)[1].split("</table>", 1)[0]
     assert "Recommend" in jobs and "nowrap" not in jobs and "table-scroll" not in jobs
+
+
+@pytest.mark.parametrize("url", ["/customers/", "/buyers/"])
+def test_the_save_button_of_a_top_n_list_comes_with_the_script_that_keeps_its_open_form_open(
+        client, marketer, scored, url):
+    """browser24 L2: after "Only the top 50" the name form is open below the button; clicking the button (a
+    <details> summary) hid it. static/js/save_segment.js makes the click focus the name field instead."""
+    client.force_login(marketer)
+    page = html(client, url, limit=50)
+    assert '<details class="save-segment" open>' in page
+    assert '<script src="/static/js/save_segment.js" defer></script>' in page
