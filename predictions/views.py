@@ -185,7 +185,7 @@ def at_risk_list(request: HttpRequest) -> HttpResponse:
     result = at_risk_sel.at_risk_page(shop=shop, flt=flt, page=request.GET.get("page"))
     sort_links = {key: flt.to_query_string(sort=key) for key in SORTS}
     return render(request, "predictions/at_risk.html", {
-        "shop": shop, "flt": flt, "result": result, "page": result.page,
+        "shop": shop, "flt": flt, "result": result, "page": result.page, "typed": request.GET,
         "choices": at_risk_sel.filter_choices(shop=shop, flt=flt),
         "bands": BANDS, "sorts": SORTS, "default_sort": DEFAULT_SORT, "sort_links": sort_links,
         "query": flt.to_query_string(),
@@ -450,7 +450,7 @@ def likely_buyers_list(request: HttpRequest) -> HttpResponse:
     flt = AtRiskFilter.from_query(query)
     result = likely_buyers_sel.likely_buyers_page(shop=shop, flt=flt, page=request.GET.get("page"))
     return render(request, "predictions/likely_buyers.html", {
-        "shop": shop, "flt": flt, "result": result, "page": result.page, "scores_run": result.run,
+        "shop": shop, "flt": flt, "result": result, "page": result.page, "scores_run": result.run, "typed": query,
         "show_personal": can_view_personal_data(request.user, shop),
         "choices": at_risk_sel.filter_choices(shop=shop, flt=flt), "sorts": {k: SORTS[k] for k in BUYERS_SORTS},
         "default_sort": "purchase", "query": flt.to_query_string(),

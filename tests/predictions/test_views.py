@@ -1,5 +1,6 @@
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -439,3 +440,38 @@ def test_the_save_button_of_a_top_n_list_comes_with_the_script_that_keeps_its_op
     page = html(client, url, limit=50)
     assert '<details class="save-segment" open>' in page
     assert '<script src="/static/js/save_segment.js" defer></script>' in page
+
+
+@pytest.mark.parametrize(("url", "name", "typed"), [
+    ("/customers/", "churn_min", "abc"), ("/customers/", "days_max", "12x"), ("/buyers/", "buy_min", "5o"),
+    ("/customers/", "value_min", "1.2.3"), ("/customers/", "churn_max", "150"),
+])
+def test_a_bad_filter_value_comes_back_as_typed_beside_its_error(client, marketer, scored, url, name, typed):
+    """browser24 L10: "'abc' is not a number" came back over an empty field, so what was typed was lost (and a
+    number field cannot show "abc": the field is a text field while it holds a bad value)."""
+    client.force_login(marketer)
+    response = client.get(url, {name: typed})
+    assert response.status_code == 400
+    page = response.content.decode()
+    field = re.search(rf'<input [^>]*name="{name}"[^>]*>', page).group(0)
+    assert f'value="{typed}"' in field and 'type="text"' in field and 'aria-invalid="true"' in field
+
+
+def test_a_good_filter_value_stays_in_a_number_field(client, marketer, scored):
+    client.force_login(marketer)
+    page = html(client, "/customers/", churn_min="40", value_min="12.5")
+    for name, value in (("churn_min", "40"), ("value_min", "12.50")):
+        field = re.search(rf'<input [^>]*name="{name}"[^>]*>', page).group(0)
+        assert 'type="number"' in field and f'value="{value}"' in field and "aria-invalid" not in field
+
+
+def test_the_two_interest_fields_say_which_they_belong_to(client, shop, marketer, scored):
+    """browser24 L10: the category's and the brand's fields were both "… with interest in it at least (%)"."""
+    from catalog.models import Category
+
+    Category.objects.create(shop=shop, name="Home", path="Home")
+    client.force_login(marketer)
+    page = html(client, "/customers/")
+    labels = re.findall(r'<label for="f-(?:category|brand)-min">([^<]*)</label>', page)
+    assert len(labels) == 2 and len(set(labels)) == 2, labels
+    assert "interest in the category" in labels[0].lower() and "interest in the brand" in labels[1].lower()
