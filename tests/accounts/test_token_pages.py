@@ -300,3 +300,15 @@ def test_revoking_twice_keeps_the_first_revocation_and_one_audit_entry(client, s
     assert revoke(client, token).status_code == 302
     assert ApiToken.objects.get(pk=token.pk).revoked_at == first
     assert AuditLog.objects.filter(action="token.revoke").count() == 1
+
+
+def test_the_new_token_has_a_copy_button_and_the_curl_line_sets_token_first(client, shop):
+    """browser24 L13: a user copied the token by reading it (l for I) and got 401; the curl line used $TOKEN without
+    saying to set it. A Copy button (static/js/copy.js: the CSP allows no inline script) and `TOKEN='…'` first."""
+    logged_in(client, "marketer", shop)
+    response, plain = create(client, name="CRM sync")
+    page = response.content.decode()
+    assert re.search(r'<button type="button" [^>]*data-copy="new-token-value"[^>]*>Copy</button>', page)
+    assert '<script src="/static/js/copy.js" defer></script>' in page
+    assert f"TOKEN='{plain}'\ncurl -H \"Authorization: Bearer $TOKEN\"" in page.replace("&quot;", '"')
+    assert "<script>" not in page  # no inline script (CONTENT_SECURITY_POLICY: script-src 'self')
