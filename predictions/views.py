@@ -216,7 +216,31 @@ def customer_page(request: HttpRequest, external_id: str) -> HttpResponse:
         "show_personal": can_view_personal_data(request.user, shop),
         "scores_run": detail.run,
         "reviews": list(review_list(shop=shop, customer=detail.customer.external_id)[:10]),
+        "back": _customer_back_link(shop=shop, came_from=request.GET.get("from", ""), detail=detail),
     })
+
+
+@dataclass(frozen=True)
+class BackLink:
+    url: str
+    label: str
+
+
+def _customer_back_link(*, shop, came_from: str, detail) -> BackLink:
+    """Where the customer page's "←" leads: the list or segment it was opened from (`from=buyers`, `at-risk`,
+    `segment:<id>`, which the lists add to their links), else the at-risk list (the likely buyers for a customer
+    with only a chance of buying)."""
+    if came_from == "buyers" or (not came_from and detail.purchase and not detail.churn):
+        return BackLink(reverse("predictions:likely_buyers"), "Likely buyers")
+    kind, _, pk = came_from.partition(":")
+    if kind == "segment" and pk.isdigit() and len(pk) < 12:
+        try:
+            segment = segments_sel.segment_get(shop=shop, segment_id=int(pk))
+        except Http404:  # deleted since, or another shop's: the default link
+            pass
+        else:
+            return BackLink(reverse("predictions:segment", args=[segment.pk]), segment.name)
+    return BackLink(reverse("predictions:at_risk"), "At-risk customers")
 
 
 # ---- segments ------------------------------------------------------------------------------------

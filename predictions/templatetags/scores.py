@@ -1,6 +1,9 @@
 """`{{ run|run_stamp }}`: when a scoring run was made, in the one format of predictions.run_labels."""
 
+import re
+
 from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
 
 from predictions.run_labels import run_stamp as _run_stamp
 
@@ -33,3 +36,14 @@ def compact_count(value) -> str:
     if n < 1_000_000:
         return f"{round(n / 1000)}k"
     return f"{n / 1_000_000:.1f}M".replace(".0M", "M")
+
+
+_WHOLE_NUMBER = re.compile(r"(?<![\d.,])\d{4,}(?![\d.,]*\d)")  # 10922, not 1.5 or a part of 12,345
+
+
+@register.filter
+def reason_text(reason) -> str:
+    """A stored reason as the pages show it: capitalised, whole numbers with thousands separators ("No order for
+    10,922 days"). The stored text (and the API's) stays as the scoring wrote it."""
+    text = _WHOLE_NUMBER.sub(lambda m: intcomma(int(m.group(0))), str(reason or ""))
+    return text[:1].upper() + text[1:]

@@ -475,3 +475,36 @@ def test_the_two_interest_fields_say_which_they_belong_to(client, shop, marketer
     labels = re.findall(r'<label for="f-(?:category|brand)-min">([^<]*)</label>', page)
     assert len(labels) == 2 and len(set(labels)) == 2, labels
     assert "interest in the category" in labels[0].lower() and "interest in the brand" in labels[1].lower()
+
+
+@pytest.mark.parametrize(("list_url", "back"), [
+    ("/buyers/", '<a href="/buyers/">← Likely buyers</a>'),
+    ("/customers/", '<a href="/customers/">← At-risk customers</a>'),
+])
+def test_a_customer_opened_from_a_list_links_back_to_that_list(client, marketer, scored, list_url, back):
+    """browser24 L16: a customer opened from Likely buyers linked back to "← At-risk customers"."""
+    client.force_login(marketer)
+    link = re.search(r'href="(/customers/ALICE/[^"]*)"', html(client, list_url)).group(1)
+    assert back in html(client, link.replace("&amp;", "&"))
+
+
+def test_a_customer_opened_from_a_segment_links_back_to_it_and_a_bad_from_to_the_at_risk_list(
+        client, shop, marketer, scored):
+    client.force_login(marketer)
+    client.post("/segments/", {"name": "Win back", "query": "band=high"})
+    segment = Segment.objects.get(shop=shop)
+    link = re.search(r'href="(/customers/ALICE/[^"]*)"', html(client, f"/segments/{segment.pk}/")).group(1)
+    assert f'<a href="/segments/{segment.pk}/">← Win back</a>' in html(client, link.replace("&amp;", "&"))
+    for bad in ("segment:99999", "elsewhere", "segment:x"):
+        assert '<a href="/customers/">← At-risk customers</a>' in html(client, "/customers/ALICE/", **{"from": bad})
+
+
+def test_a_reason_with_a_large_number_of_days_has_a_thousands_separator(client, shop, marketer):
+    """browser24 L16: "No order for 10922 days" (an imported 1997 customer)."""
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [{"external_id": "OLD", "p": 0.9, "buy": 0.1,
+                                  "reasons": ["No order for 10922 days; usually every 1500"]}])
+    client.force_login(marketer)
+    for url in ("/customers/OLD/", "/customers/"):
+        page = html(client, url)
+        assert "No order for 10,922 days; usually every 1,500" in page and "10922" not in page
