@@ -32,6 +32,16 @@ from pathlib import Path
 DATABASE = "ecomsight"
 
 
+def asks_for_help(argv: list[str]) -> bool:
+    """Whether `argv` is `manage.py` asking only for help (`manage.py`, `help [CMD]`, `CMD --help` / `-h`,
+    `--version`): Django prints and exits without a database, so settings start no server for it."""
+    if not argv or Path(argv[0]).name not in ("manage.py", "django-admin"):
+        return False
+    if len(argv) < 2 or argv[1] in ("help", "--help", "-h", "--version", "version"):
+        return True
+    return "--help" in argv[2:] or "-h" in argv[2:]
+
+
 def _pgdata(var_dir: Path) -> Path:
     return var_dir / "pg"
 

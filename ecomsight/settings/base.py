@@ -7,6 +7,7 @@ Production settings turn the embedded default off (EMBEDDED_SERVICES=false) and 
 """
 
 import os
+import sys
 from pathlib import Path
 
 import environ
@@ -109,12 +110,15 @@ WSGI_APPLICATION = "ecomsight.wsgi.application"
 
 # Without DATABASE_URL / REDIS_URL, start (or find running) the embedded servers and export their URLs, so
 # that every process this one starts (a Celery worker, gunicorn, a test's subprocess) finds the same ones.
+# `manage.py demo --help` (any request for help) reads no database: it starts nothing, and the URLs are ones
+# nobody connects to.
 EMBEDDED_SERVICES = env.bool("EMBEDDED_SERVICES", default=True)
+_HELP_ONLY = {"DATABASE_URL": "postgres:///help-only", "REDIS_URL": "redis://help-only:6379/0"}
 for _name, _start in (("DATABASE_URL", embedded.postgres_url), ("REDIS_URL", embedded.redis_url)):
     if not env(_name, default=""):
         if not EMBEDDED_SERVICES:
             raise ImproperlyConfigured(f"{_name} is not set (and EMBEDDED_SERVICES is off)")
-        os.environ[_name] = _start(VAR_DIR)
+        os.environ[_name] = _HELP_ONLY[_name] if embedded.asks_for_help(sys.argv) else _start(VAR_DIR)
 
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
