@@ -20,6 +20,7 @@ from ecomsight.errors import UserError
 
 from ..ml import pipeline
 from ..ml.base import ShopFrames
+from ..ml.labels import SUPERVISED_ALGORITHMS, Sufficiency
 from ..ml.metrics import evaluate
 from ..models import ModelVersion
 from ..selectors.frames import customer_count, data_date_range, shop_frames
@@ -197,7 +198,7 @@ def model_train(
     promoted, previous = False, None
     if new is not None:
         promoted, previous = _promote_if_better(shop=shop, candidate=new, frames=frames, config=config,
-                                                valid_cutoff=result.cutoffs.valid)
+                                                valid_cutoff=result.cutoffs.valid, sufficiency=result.sufficiency)
     say(f"{task}: champion {'promoted' if promoted else 'kept'}")
     return TrainOutcome(
         task=task, horizon_days=horizon, as_of=as_of_ts.date(), versions=versions,
@@ -221,11 +222,21 @@ def model_train_recorded(*, shop: Shop, task: str, user=None, **options) -> Trai
     return outcome
 
 
-def _promote_if_better(*, shop, candidate: ModelVersion, frames, config, valid_cutoff) -> tuple[bool, dict | None]:
-    """Compare the candidate with the current champion on the candidate's validation data."""
+def _promote_if_better(*, shop, candidate: ModelVersion, frames, config, valid_cutoff,
+                       sufficiency: Sufficiency | None = None) -> tuple[bool, dict | None]:
+    """Compare the candidate with the current champion on the candidate's validation data. A current champion of
+    an algorithm this run's history rules out (`sufficiency`) gives way to a candidate measured on validation without
+    a contest: this run would not train it, so it cannot stay champion beside "not trained: …" (one trained before
+    the rule was enforced). A run whose validation ranks nothing (one outcome only) keeps a measured champion, as
+    below, whatever the history now rules out."""
     current = ModelVersion.objects.filter(shop=shop, task=candidate.task, horizon_days=candidate.horizon_days,
                                           status=ModelVersion.Status.CHAMPION).first()
     previous = None
+    refusal = sufficiency.refusal(current.algorithm) if sufficiency is not None and current is not None else None
+    if refusal and current.algorithm in SUPERVISED_ALGORITHMS and (candidate.metrics or {}).get("pr_auc") is not None:
+        model_version_promote(version=candidate,
+                              reason=f"the history now rules out the current champion ({current.algorithm}): {refusal}")
+        return True, _headline(current.metrics)
     if (current is not None and (candidate.metrics or {}).get("pr_auc") is None
             and (current.metrics or {}).get("pr_auc") is not None):
         # This run's validation window could not rank anything (it holds one outcome only: nobody left, or

@@ -37,6 +37,13 @@ class Command(ShopCommand):
         for name, m in report["algorithms"].items():
             self.stdout.write(f"{name:<12}{_f(m['roc_auc']):>9}{_f(m['pr_auc']):>9}{_f(m['brier']):>8}"
                               f"{_f(m['log_loss']):>10}{_f(m['lift_top_decile']):>10}")
+        # what the history ruled out is named (its reasons are the lines above), other failures with their error
+        refused = [name for name, error in report["errors"].items() if error.startswith("not trained")]
+        if refused:
+            self.stdout.write(f"Not trained (the history's reasons above): {', '.join(refused)}.")
+        for name, error in report["errors"].items():
+            if name not in refused:
+                self.stdout.write(f"{name:<12} failed: {error}")
         if one:
             self.stdout.write(one)
         if report["validation_ranked"]:

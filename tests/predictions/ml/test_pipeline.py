@@ -248,7 +248,9 @@ def test_order_totals_only_shop_trains_and_rfm_is_no_worse_than_recency():
 
 
 def test_short_history_still_scores_with_label_free_bgnbd():
-    young = make_shop(n_customers=800, days=730, seed=2)
+    # 2,500 customers: at the proxy's 23 days the history allows the regression (800 gave 28 training rows, 7 who
+    # stayed: "too few of each outcome", and it is not trained)
+    young = make_shop(n_customers=2500, days=730, seed=2)
     as_of = START + pd.Timedelta(days=80)  # shorter than the 90-day horizon: nothing is labelled
     result = train(
         young.frames,
@@ -326,7 +328,7 @@ def test_long_horizon_blend_keeps_label_free_probabilities_and_scores_alike_in_c
     from predictions.ml.longhorizon import LongHorizonModel
     from predictions.ml.pipeline import build_model_input, proxy_horizon
 
-    young = make_shop(n_customers=800, days=730, seed=6)
+    young = make_shop(n_customers=2000, days=730, seed=6)  # enough for the proxy regression (see above)
     as_of = START + pd.Timedelta(days=150)
     config = TrainConfig(task="purchase", horizon_days=200, as_of=as_of, algorithms=("paretonbd", "rfm_logreg"))
     from predictions.ml.labels import data_start
@@ -389,7 +391,7 @@ def test_a_backtest_without_a_validation_window_never_tunes_its_threshold_on_the
     threshold that maximised F1 on the test window itself."""
     from predictions.ml.pipeline import DEFAULT_THRESHOLD, backtest
 
-    young = make_shop(n_customers=800, days=730, seed=6)
+    young = make_shop(n_customers=2000, days=730, seed=6)  # enough for the proxy regression to be allowed
     cutoff = START + pd.Timedelta(days=150)
     config = TrainConfig(task="purchase", horizon_days=200, as_of=cutoff, algorithms=("paretonbd", "rfm_logreg"))
     factories = default_model_factories("purchase", 200, seed=0)
@@ -397,3 +399,27 @@ def test_a_backtest_without_a_validation_window_never_tunes_its_threshold_on_the
     assert result.champion == "long_horizon"
     assert {name: m["threshold"] for name, m in result.metrics.items()} == {
         name: DEFAULT_THRESHOLD for name in result.metrics}
+
+
+@pytest.mark.parametrize("run", ["train", "backtest"])
+def test_a_model_the_history_rules_out_is_neither_trained_nor_champion(run):
+    """An outside analyst's B2B shop of 150 customers: `backtest` said "LightGBM needs 200 validation customers",
+    then trained LightGBM and the ensemble anyway, reported no error and crowned the ensemble. What the history
+    rules out is now not trained (the rule was enforced only where nothing could be learnt)."""
+    small = make_shop(n_customers=150, days=900, seed=0, lines=False, events=False)
+    config = TrainConfig(task="purchase", horizon_days=60, as_of=small.end,
+                         algorithms=("recency", "rfm_logreg", "lgbm", "ensemble"))
+    factories = default_model_factories("purchase", 60, seed=0)
+    if run == "train":
+        result = train(small.frames, config, model_factories=factories)
+        judged = result.metrics
+    else:
+        cutoff = small.frames.orders["placed_at"].max() - pd.Timedelta(days=61)
+        outcome = backtest(small.frames, config, cutoff=cutoff, model_factories=factories)
+        result, judged = outcome.train_result, outcome.metrics
+    allowed = result.sufficiency.algorithms_allowed
+    assert "lgbm" not in allowed and {"recency", "rfm_logreg"} <= set(allowed)  # the shop is the analyst's case
+    assert set(result.models) == set(judged) == {"recency", "rfm_logreg"}
+    assert result.champion in {"recency", "rfm_logreg"}
+    for name in ("lgbm", "ensemble"):
+        assert result.errors[name].startswith("not trained: LightGBM needs 200 validation customers")
