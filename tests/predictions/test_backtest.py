@@ -184,3 +184,23 @@ def test_backtest_and_train_of_a_small_shop_train_only_what_the_history_allows(s
     old.refresh_from_db()
     assert old.status == ModelVersion.Status.RETIRED
 
+
+@pytest.mark.django_db
+def test_a_backtest_of_150_customers_says_its_figures_are_uncertain(small_b2b_shop, capsys):
+    """The analyst's B2B backtest put ROC AUCs of 0.58-0.78 on 150 test customers side by side without a word that
+    another 150 customers could reorder them."""
+    last = small_b2b_shop.orders.order_by("-placed_at").first().placed_at.date()
+    args = ["--shop", "b2b", "--task", "purchase", "--cutoff", (last - dt.timedelta(days=60)).isoformat(),
+            "--horizon", "60", "--algorithms", "recency,rfm_logreg"]
+    call_command("backtest", *args, "--json")
+    report = json.loads(capsys.readouterr().out)
+    u = report["uncertainty"]
+    assert u["positives"] + u["negatives"] == report["customers"] == u["test_customers"] and u["positives"] > 0
+    assert u["champion_roc_auc"] == report["algorithms"][report["champion"]]["roc_auc"]
+    low, high = u["roc_auc_95"]
+    assert low < u["champion_roc_auc"] < high and high - low > 0.1 and u["uncertain"] is True
+    assert u["note"].startswith(f"The figures are uncertain: with {report['customers']} test customers")
+    call_command("backtest", *args)
+    text = capsys.readouterr().out
+    assert f"{u['positives']} bought, {u['negatives']} did not buy" in text and "95 % interval" in text
+    assert u["note"] in text

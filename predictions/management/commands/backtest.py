@@ -46,6 +46,14 @@ class Command(ShopCommand):
                 self.stdout.write(f"{name:<12} failed: {error}")
         if one:
             self.stdout.write(one)
+        u = report["uncertainty"]
+        if u["roc_auc_95"]:
+            yes, no = ("bought", "did not buy") if report["task"] == "purchase" else ("left", "stayed")
+            low, high = u["roc_auc_95"]
+            self.stdout.write(f"Test window: {u['positives']} {yes}, {u['negatives']} {no}; the champion's ROC AUC "
+                              f"{u['champion_roc_auc']:.3f}, 95 % interval {low:.3f}-{high:.3f}.")
+        if u["note"]:
+            self.stdout.write(u["note"])
         if report["validation_ranked"]:
             self.stdout.write(f"Validation chose: {report['champion']}")
         else:
