@@ -16,6 +16,9 @@ is at least `min_effect` of the expected AND at least `min_abs` (counts); a rise
 `level_days` days before it were rises that came that close (`_routine`); no change where the same days of the two
 years before moved as much the same way (`_seen_the_years_before`: the baseline has no yearly season).
 The average order (aov) is judged only on days of `min_rate_volume` orders or more (one basket is no average).
+Refunds and cancellations count on the day the order's status changed (`status_changed_at`, where the orders frame
+has it), else on the order's day; so counted, their rates divide by the orders of a usual day of the RATE_DAYS before
+(today's refunds are of older orders), else by the day's own orders.
 Shares of the day's orders (refund_rate, cancel_rate) expect the pooled share of the last `level_days` days and
 are scored by the binomial tail of the day's count (the median of daily shares sat below the true rate when most
 days have none, and a normal approximation made 6 cancellations of 36 orders at 5 % look like z 3.3, not 2.4).
@@ -34,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 RATE_METRICS = {"refund_rate": "orders_all", "cancel_rate": "orders_all", "aov": "orders"}
+# Refunds (cancellations) dated by the day they happened are rated against the mean orders of this many days before.
+RATE_DAYS = 28
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,8 @@ def daily_metrics_frame(
     Order metrics run from the first order's day to `until` (default: the last order's day): days after the last
     order up to the end of the shop's other data are days without orders, not days without data.
 
-    Orders frame as predictions.ml.base's contract (status placed / cancelled / refunded); events with
+    Orders frame as predictions.ml.base's contract (status placed / cancelled / refunded; optionally
+    `status_changed_at`, when the status last changed: see _order_frames); events with
     customer_id, occurred_at, type. Segments beyond the shop: the `max_segments` biggest countries and categories."""
     if until is not None:
         until = pd.Timestamp(until)
@@ -107,6 +113,15 @@ def _order_frames(orders: pd.DataFrame, *, order_lines: pd.DataFrame | None, cus
     """The order monitors' daily values (see daily_metrics_frame), one frame per segment and metric group."""
     o = orders.copy()
     o["day"] = pd.to_datetime(o["placed_at"], utc=True).dt.tz_convert(None).dt.normalize()
+    # Refunds and cancellations count on the day the status changed (a refund wave alerts on the day it happens,
+    # not spread over the days its orders were placed), else - no moment known, or one before the order was
+    # placed - on the order's day.
+    o["dated"] = False
+    o["status_day"] = o["day"]
+    if "status_changed_at" in o:
+        changed = pd.to_datetime(o["status_changed_at"], utc=True).dt.tz_convert(None).dt.normalize()
+        o["dated"] = changed.notna().to_numpy()
+        o["status_day"] = changed.where(changed > o["day"], o["day"])
     o["status"] = o["status"].astype(str)
     o["total"] = pd.to_numeric(o["total"], errors="coerce").fillna(0.0)
     first = o.groupby("customer_id")["day"].transform("min")
@@ -150,20 +165,27 @@ def _order_metrics(g: pd.DataFrame, segment: str, days: pd.DatetimeIndex) -> pd.
     orders = live.groupby("day").size().reindex(days, fill_value=0).astype(float)
     paid = live[live["status"] != "refunded"]
     revenue = paid.groupby("day")["total"].sum().reindex(days, fill_value=0.0)
-    refunds = g[g["status"] == "refunded"].groupby("day").size().reindex(days, fill_value=0).astype(float)
-    cancels = g[g["status"] == "cancelled"].groupby("day").size().reindex(days, fill_value=0).astype(float)
     new = g[g["is_new"]].groupby("day").size().reindex(days, fill_value=0).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         series = {
             "orders": (orders, orders), "revenue": (revenue, orders), "new_customers": (new, orders),
             "aov": (np.where(orders > 0, revenue / orders, np.nan), orders),
         }
-        if refunds.sum() > 0:
-            series["refunds"] = (refunds, orders_all)
-            series["refund_rate"] = (np.where(orders_all > 0, refunds / orders_all, np.nan), orders_all)
-        if cancels.sum() > 0:
-            series["cancellations"] = (cancels, orders_all)
-            series["cancel_rate"] = (np.where(orders_all > 0, cancels / orders_all, np.nan), orders_all)
+        for status, count, rate in (("refunded", "refunds", "refund_rate"), ("cancelled", "cancellations",
+                                                                              "cancel_rate")):
+            turned = g[g["status"] == status]
+            n = turned.groupby("status_day").size().reindex(days, fill_value=0).astype(float)
+            if n.sum() == 0:
+                continue
+            # The share's orders: the day's own orders while the status is dated by the orders' day (the share of a
+            # day's orders refunded); once dated by the day it changed (see _order_frames), the orders of a usual
+            # day of the RATE_DAYS before it - today's refunds are of the orders of weeks before, and a day of few
+            # orders made them a share three times as high ("refund_rate up" for an orders drop).
+            volume = orders_all
+            if turned["dated"].any():
+                volume = np.round(orders_all.shift(1).rolling(RATE_DAYS, min_periods=1).mean())
+            series[count] = (n, orders_all)
+            series[rate] = (np.where(volume > 0, n / volume, np.nan), volume)
     return pd.concat([pd.DataFrame({"metric": m, "segment": segment, "day": days, "value": np.asarray(v, dtype=float),
                                     "volume": np.asarray(vol, dtype=float)}) for m, (v, vol) in series.items()],
                      ignore_index=True)
