@@ -71,6 +71,10 @@ class Order(models.Model):
     item_count = models.PositiveIntegerField(null=True, blank=True)
     # The offer (or coupon code) the order redeemed, when the shop's export says so (the offers app reads it).
     offer_code = models.CharField(max_length=100, blank=True, default="")
+    # When the status last changed (a refund's or a cancellation's moment), as the file or API gives it, or the
+    # import's time when an import changes a stored order's status without one; empty: the order's own time. The
+    # refund and cancellation monitors count on its day (forecasts.ml.anomalies).
+    status_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-placed_at"]

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from behavior.models import Customer, Order
 from catalog.models import Category, Product
+from ecomsight.db import epoch_sql, read_frame
 from ecomsight.errors import UserError
 from predictions.selectors.frames import shop_frames
 
@@ -26,6 +27,16 @@ class ForecastError(UserError):
 def shop_orders_frames(*, shop_id: int, until: datetime | None = None):
     """Orders and order lines of a shop (predictions' frames, events left out)."""
     return shop_frames(shop_id=shop_id, until=until, include_events=False)
+
+
+def order_status_moments_frame(*, shop_id: int) -> pd.DataFrame:
+    """order_id, status_changed_at of the shop's refunded and cancelled orders whose status change has a moment (one
+    bulk read): the refund and cancellation monitors count them on that day (forecasts.ml.anomalies)."""
+    return read_frame(
+        f"SELECT id, {epoch_sql('status_changed_at')} FROM behavior_order WHERE shop_id = %s"
+        " AND status IN ('refunded', 'cancelled') AND status_changed_at IS NOT NULL",
+        [shop_id], columns=["order_id", "status_changed_at"], epoch_columns=["status_changed_at"],
+        dtypes={"order_id": "int64"})
 
 
 def last_order_at(*, shop_id: int) -> datetime | None:

@@ -32,6 +32,7 @@ from ..selectors import (
     category_name_map,
     customer_country_map,
     forecast_run_latest,
+    order_status_moments_frame,
     orders_dated_only,
     shop_orders_frames,
 )
@@ -150,7 +151,11 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
     if start_ts > last or end_ts < first:
         raise ForecastError(f"the shop's data runs from {first.date()} to {last.date()}: {start_ts.date()} to "
                             f"{end_ts.date()} holds none of it")
-    metrics = daily_metrics_frame(orders=frames.orders, events=events, order_lines=frames.order_lines,
+    orders = frames.orders
+    moments = order_status_moments_frame(shop_id=shop.pk)
+    if len(moments) and not orders.empty:
+        orders = orders.merge(moments, on="order_id", how="left")
+    metrics = daily_metrics_frame(orders=orders, events=events, order_lines=frames.order_lines,
                                   customer_country=customer_country_map(shop_id=shop.pk),
                                   category_names=category_name_map(shop_id=shop.pk), until=last)
     metrics = metrics[metrics["day"] <= end_ts]
