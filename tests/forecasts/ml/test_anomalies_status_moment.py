@@ -88,3 +88,16 @@ def test_an_order_refunded_without_a_moment_or_with_one_before_it_was_placed_cou
     # Revenue stays on the order's day, refunded orders left out as before.
     revenue = m[(m["metric"] == "revenue") & (m["segment"] == "shop")].set_index("day")["value"]
     assert revenue[pd.Timestamp("2024-03-02")] == 10.0 and revenue[pd.Timestamp("2024-03-01")] == 0.0
+
+
+def test_a_wave_many_times_a_usual_days_orders_does_not_make_the_weeks_after_it_a_drop():
+    """The analyst's shop: 154 refunds against 8 orders a day raised the expected refund_rate from 0.32 to 0.93 for
+    the four weeks after the wave, and each ordinary week was "refund_rate down"."""
+    from forecasts.ml.anomalies import pooled_share
+
+    volume = np.full(60, 8.0)
+    shares = np.full(60, 0.3)
+    shares[40] = 154 / 8
+    expected = pooled_share(shares, volume)
+    assert abs(expected[39] - 0.3) < 0.01
+    assert expected[41:60].max() < 0.33  # the wave's day counts as a share of 1 at most
