@@ -52,6 +52,10 @@ SYNONYMS = {
     "title": ("name", "product_name", "review_title", "review_comment_title"),
     "category": ("category_path", "categories", "category_name", "product_category", "product_category_name"),
     "status": ("order_status", "financial_status", "state"),
+    # The status's own moment first; a row's last change (a status history's rows, a snapshot's) after it.
+    "status_changed_at": ("status_updated_at", "status_date", "status_changed", "refunded_at", "refund_date",
+                          "cancelled_at", "canceled_at", "cancelled_date", "cancellation_date", "updated_at",
+                          "date_modified", "modified_at", "last_modified"),
     "email": ("e_mail", "mail", "email_address"),
     "name": ("full_name", "customer_name"),
     "country": ("country_code", "default_address_country_code", "billing_country", "country_name"),

@@ -76,6 +76,10 @@ class OrderItemSerializer(serializers.Serializer):
     currency = serializers.CharField(min_length=3, max_length=3, required=False, allow_null=True)
     status = serializers.ChoiceField(choices=["placed", "cancelled", "refunded"], required=False, allow_null=True)
     item_count = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    status_changed_at = serializers.DateTimeField(
+        required=False, allow_null=True,
+        help_text="When the status last changed (the refund's or cancellation's moment; ISO 8601). Left out, an "
+                  "item that changes a stored order's status dates the change on its arrival.")
     lines = OrderLineItemSerializer(many=True, required=False, allow_null=True)
 
 

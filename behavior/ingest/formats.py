@@ -95,6 +95,8 @@ SPECS: dict[str, KindSpec] = {
         Column("status", "status"),
         Column("item_count", "int"),
         Column("offer_id", "id", max_length=100),  # the offer / coupon redeemed (optional)
+        # When the status last changed (a refund's, a cancellation's moment): the refund monitors' day (optional).
+        Column("status_changed_at", "datetime"),
     )),
     "order_lines": KindSpec("order_lines", (
         Column("order_id", "id", required=True, max_length=100),

@@ -81,6 +81,7 @@ _VALUES = {
         ("status", "COALESCE(s.status, 'placed')", "status"),
         ("item_count", "s.item_count::integer", "item_count"),
         ("offer_code", "COALESCE(s.offer_id, '')", "offer_id"),
+        ("status_changed_at", "s.status_changed_at::timestamptz", "status_changed_at"),
     ],
     "reviews": [
         # A row naming no customer or product takes them from the order it names (`o`, `ol`: see _upsert).
@@ -234,7 +235,9 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
         if kind == "order_lines":
             result.inserted, result.updated = _upsert_lines(cursor, shop_id, plan)
         else:
-            result.inserted, result.updated, changed = _upsert(cursor, shop_id, plan, renamed=renamed)
+            before = (ids.get(_BEFORE).get("id", 0) if ids is not None else 2**63 - 1) if kind == "orders" else 0
+            result.inserted, result.updated, changed = _upsert(cursor, shop_id, plan, renamed=renamed,
+                                                               before=before)
             if kind == "orders":
                 result.customers_changed.update(changed)
         result.duplicates = good - result.inserted - result.updated
@@ -477,9 +480,19 @@ def _references(cursor, shop_id: int, result: BatchResult, *, field: str, table:
     result.rejects.extend(Reject(line, field, value, f"unknown {label} {value}") for line, value in cursor.fetchall())
 
 
-def _upsert(cursor, shop_id: int, plan: Plan, *, renamed: int = 0) -> tuple[int, int, list[int]]:
+# An order's status_changed_at on a re-import: the row's moment when its status changes, else the import's time
+# (now(): the batch's) for an order stored before the import began (`before`: a daily export without refund dates
+# brings today's news; an order stored by an earlier batch of this import is history, and keeps none); a status that
+# stays keeps its stored moment, filled in where none was (a later updated_at - a note, a shipment - moves no refund).
+_MOMENT_ON_CHANGE = ("CASE WHEN t.status IS DISTINCT FROM EXCLUDED.status THEN COALESCE(EXCLUDED.status_changed_at,"
+                     " CASE WHEN t.id <= %(before)s THEN now() END) ELSE {kept} END")
+_MOMENT_KEPT = "COALESCE(t.status_changed_at, EXCLUDED.status_changed_at)"
+
+
+def _upsert(cursor, shop_id: int, plan: Plan, *, renamed: int = 0, before: int = 0) -> tuple[int, int, list[int]]:
     """Insert or update the staged rows; returns the rows inserted, updated, and (orders) their customers' ids.
-    `renamed`: orders given their own id by `_orders_matched` before, updated even where no other value changed."""
+    `renamed`: orders given their own id by `_orders_matched` before, updated even where no other value changed.
+    `before`: (orders) the greatest order id when the import began (see _MOMENT_ON_CHANGE)."""
     kind = plan.spec.kind
     key = _KEYS[kind]
     # New rows get every column (absent ones as their defaults); existing rows only those in the file.
@@ -500,6 +513,12 @@ def _upsert(cursor, shop_id: int, plan: Plan, *, renamed: int = 0) -> tuple[int,
         changed += [c for c in ("customer_id", "product_id") if c not in changed]
     if kind in ("customers", "products"):
         changed.append("is_stub")  # a full row for a stand-in makes it real
+    exprs = {}
+    if kind == "orders" and ("status" in plan.present or "status_changed_at" in plan.present):
+        if "status_changed_at" not in changed:
+            changed.append("status_changed_at")
+        exprs["status_changed_at"] = (_MOMENT_ON_CHANGE.format(kept=_MOMENT_KEPT) if "status" in plan.present
+                                      else _MOMENT_KEPT)
     joins = {
         "customers": "",
         "products": "LEFT JOIN catalog_category g ON g.shop_id = %(shop)s AND g.path = s.category",
@@ -516,7 +535,7 @@ def _upsert(cursor, shop_id: int, plan: Plan, *, renamed: int = 0) -> tuple[int,
             INSERT INTO {_TABLES[kind]} AS t ({", ".join(insert_columns)})
             SELECT {", ".join(select)} FROM s {joins}
             ON CONFLICT (shop_id, external_id) {_on_conflict(changed, also=", analyzed_at = NULL" if kind == "reviews"
-                                                             else "")}
+                                                             else "", exprs=exprs)}
             RETURNING (t.xmax = 0) AS fresh, {"t.customer_id" if kind == "orders" else "NULL::bigint"} AS customer,
                       t.id
         )
@@ -524,7 +543,7 @@ def _upsert(cursor, shop_id: int, plan: Plan, *, renamed: int = 0) -> tuple[int,
                array_agg(DISTINCT customer) FILTER (WHERE customer IS NOT NULL),
                {f"(SELECT count(*) FROM {_MATCHES} m WHERE m.rename AND NOT EXISTS (SELECT 1 FROM w WHERE w.id = m.pk))"
                 if renamed else "0"} FROM w"""
-    cursor.execute(sql, {"shop": shop_id})
+    cursor.execute(sql, {"shop": shop_id, "before": before})
     inserted, updated, customers, renamed_only = cursor.fetchone()
     return inserted, updated + renamed_only, customers or []
 
@@ -544,13 +563,14 @@ def _one_row_per_key(plan: Plan, key: str) -> str:
     return f"SELECT {key}, max(line) AS line, {merged} FROM {STAGE} GROUP BY {key}"
 
 
-def _on_conflict(changed: list[str], *, also: str = "") -> str:
-    """Update the changed columns of a stored row; with no column to update (an API item naming its id alone),
-    leave it as it is."""
+def _on_conflict(changed: list[str], *, also: str = "", exprs: dict[str, str] | None = None) -> str:
+    """Update the changed columns of a stored row (`exprs`: a column's value other than the row's, in SQL over `t`
+    and EXCLUDED); with no column to update (an API item naming its id alone), leave it as it is."""
     if not changed:
         return "DO NOTHING"
-    return (f"DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in changed)}{also}"
-            f" WHERE {' OR '.join(f't.{c} IS DISTINCT FROM EXCLUDED.{c}' for c in changed)}")
+    value = {c: (exprs or {}).get(c, f"EXCLUDED.{c}") for c in changed}
+    return (f"DO UPDATE SET {', '.join(f'{c} = {value[c]}' for c in changed)}{also}"
+            f" WHERE {' OR '.join(f't.{c} IS DISTINCT FROM {value[c]}' for c in changed)}")
 
 
 MAX_QUANTITY = 2**31 - 1  # behavior_orderline.quantity is an integer: rows adding up past it are capped

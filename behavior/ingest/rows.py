@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from datetime import datetime
 
-from .formats import Batch, ImportFileError, Plan, Reject, not_utf8_message
+from .formats import SPECS, Batch, ImportFileError, Plan, Reject, not_utf8_message
 from .values import (
     CENTS_FIELDS,
     CONVERTERS,
@@ -165,6 +165,9 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
         yield batch
 
 
+_ORDER_MOMENT = 1 + SPECS["orders"].names.index("status_changed_at")  # its position in a row (after the line)
+
+
 def _orders_finisher():
     """Orders without an id get one from their content (customer, time, total); the k-th identical row of a file
     (k >= 2: a customer's nine 14.99 orders of one day in the CD shop's file) gets that id with "-k" appended, so
@@ -177,8 +180,9 @@ def _orders_finisher():
         if out[1] is None:
             derived = order_derived_id(customer_id=out[2], placed_at=out[3], total=out[4])
             # Counted on the whole row: a later row of the same order with another status (a status history)
-            # still replaces the earlier one, as before; only a row repeated exactly is another order.
-            key = tuple(out[2:])
+            # still replaces the earlier one, as before; only a row repeated exactly is another order - whenever
+            # its status changed (two orders of a customer's day whose updated_at differ stay two).
+            key = tuple(out[2:_ORDER_MOMENT]) + tuple(out[_ORDER_MOMENT + 1:])
             k = seen[key] = seen.get(key, 0) + 1
             out[1] = derived if k == 1 else f"{derived}-{k}"
 

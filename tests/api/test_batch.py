@@ -296,3 +296,23 @@ def test_one_order_sent_three_times_in_one_batch_ends_as_its_last_items_say(clie
     clients["analyst"].post(ORDERS, items[2:] + items[1:2], format="json")  # the status change last
     order.refresh_from_db()
     assert (order.status, str(order.total)) == ("cancelled", "2.00")
+
+
+def test_an_order_refunded_through_the_api_is_dated_by_its_moment_or_else_by_its_arrival(clients, shop):
+    """The refund monitors count a refund on the day its status changed (Order.status_changed_at)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    client = clients["analyst"]
+    items = [{"order_id": "O1", "customer_id": "C1", "placed_at": "2026-05-01T10:00:00Z", "status": "placed"},
+             {"order_id": "O2", "customer_id": "C1", "placed_at": "2026-05-01T11:00:00Z", "status": "placed"}]
+    assert client.post(ORDERS, items, format="json").json()["stored"] == 2
+    body = client.post(ORDERS, [{**items[0], "status": "refunded", "status_changed_at": "2026-05-20T09:00:00Z"},
+                                {**items[1], "status": "cancelled"}], format="json").json()
+    assert body["updated"] == 2 and not body["rejected"]
+    moments = dict(Order.objects.filter(shop=shop).values_list("external_id", "status_changed_at"))
+    assert moments["O1"].isoformat() == "2026-05-20T09:00:00+00:00"
+    assert timezone.now() - moments["O2"] < dt.timedelta(minutes=1)
+    again = client.post(ORDERS, [{**items[1], "status": "cancelled"}], format="json").json()
+    assert again["updated"] == 0 and Order.objects.get(external_id="O2").status_changed_at == moments["O2"]

@@ -133,6 +133,10 @@ class Command(ShopCommand):
 # kind, and later only while the rows stored carry ids from files (`_id_readable`): rows stored with ids derived
 # from their content would each be stored again under the file's id.
 REVIEW_CONTENT = frozenset({"text", "title", "rating"})  # a review needs one of them
+# Optional fields read from a column under another name (`updated_at`, `Refunded At`) like a required one: they
+# derive no id, and left unread a status history's refunds were counted on the days their orders were placed (an
+# outside analyst's refund wave went unseen).
+READ_WHEN_GUESSED = {"orders": frozenset({"status_changed_at"})}
 OPTIONAL_IDS = {"orders": ("order_id", Order), "events": ("event_id", Event), "reviews": ("review_id", Review)}
 
 
@@ -200,7 +204,8 @@ def _columns_guessed(kind: str, source, column_map: dict[str, str], *, read_id: 
                      ) -> tuple[dict[str, str], dict[str, str]]:
     """Columns under another obvious name ("Customer ID", "Order Date", "Amount": the synonyms the mapping page
     preselects) for fields neither named as ours nor mapped: (fields read from them; fields only named in a hint).
-    Read: required fields (the import would fail without), and the kind's optional id where `read_id`
+    Read: required fields (the import would fail without), an order's status_changed_at (READ_WHEN_GUESSED),
+    and the kind's optional id where `read_id`
     (`_id_readable`; order lines name orders by it), and a review's text, title and rating when the file has none
     of them under our names or mapped (else every row is rejected as empty: Olist's review_score and
     review_comment_message). Other optional fields are only hinted: a file imported
@@ -220,6 +225,7 @@ def _columns_guessed(kind: str, source, column_map: dict[str, str], *, read_id: 
         column = column_guess(spec.name, source.header_written)
         if column and column.strip().lower() != "id" and column.strip().lower() not in used:
             read = (spec.required or (read_id and spec.name == OPTIONAL_IDS[kind][0])
+                    or spec.name in READ_WHEN_GUESSED.get(kind, ())
                     or (no_content and spec.name in REVIEW_CONTENT))
             (guessed if read else hints)[spec.name] = column
             used.add(column.strip().lower())
