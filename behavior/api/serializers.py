@@ -79,7 +79,8 @@ class OrderItemSerializer(serializers.Serializer):
     status_changed_at = serializers.DateTimeField(
         required=False, allow_null=True,
         help_text="When the status last changed (the refund's or cancellation's moment; ISO 8601). Left out, an "
-                  "item that changes a stored order's status dates the change on its arrival.")
+                  "item that changes a stored order's status dates the change on its arrival (in a shop whose "
+                  "latest order is at most 8 days old).")
     lines = OrderLineItemSerializer(many=True, required=False, allow_null=True)
 
 

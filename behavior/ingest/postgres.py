@@ -235,7 +235,7 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
         if kind == "order_lines":
             result.inserted, result.updated = _upsert_lines(cursor, shop_id, plan)
         else:
-            before = (ids.get(_BEFORE).get("id", 0) if ids is not None else 2**63 - 1) if kind == "orders" else 0
+            before = _orders_dated_on_arrival(cursor, shop_id, plan, ids) if kind == "orders" else 0
             result.inserted, result.updated, changed = _upsert(cursor, shop_id, plan, renamed=renamed,
                                                                before=before)
             if kind == "orders":
@@ -480,9 +480,31 @@ def _references(cursor, shop_id: int, result: BatchResult, *, field: str, table:
     result.rejects.extend(Reject(line, field, value, f"unknown {label} {value}") for line, value in cursor.fetchall())
 
 
+# A shop is live when its latest order (this batch's included) was placed at most this many days ago: the anomaly
+# check's notion (forecasts.services.alerts.LIVE_DAYS, the week before yesterday).
+STATUS_LIVE_DAYS = 8
+
+
+def _orders_dated_on_arrival(cursor, shop_id: int, plan: Plan, ids: IdCache | None) -> int:
+    """The `before` of _MOMENT_ON_CHANGE: the greatest id of the orders stored before the import began (the API's
+    batch: every stored order), or 0 - no status change dated on its arrival - when the rows give no status, or
+    the shop is not live (STATUS_LIVE_DAYS): a history loaded in two files, the orders then their final statuses
+    without dates, is not news of the day it is loaded (its two years of refunds fell on that day). One index probe
+    and a scan of the staged batch."""
+    if "status" not in plan.present:
+        return 0
+    cursor.execute(f"SELECT greatest((SELECT max(placed_at) FROM behavior_order WHERE shop_id = %s),"
+                   f" (SELECT max(placed_at::timestamptz) FROM {STAGE})) >= now() - make_interval(days => %s)",
+                   [shop_id, STATUS_LIVE_DAYS])
+    if not cursor.fetchone()[0]:
+        return 0
+    return 2**63 - 1 if ids is None else ids.get(_BEFORE).get("id", 0)
+
+
 # An order's status_changed_at on a re-import: the row's moment when its status changes, else the import's time
-# (now(): the batch's) for an order stored before the import began (`before`: a daily export without refund dates
-# brings today's news; an order stored by an earlier batch of this import is history, and keeps none); a status that
+# (now(): the batch's) for an order stored before the import began, of a live shop (`before`, see
+# _orders_dated_on_arrival: a daily export without refund dates brings today's news; an order stored by an earlier
+# batch of this import, or a backfill's, is history, and keeps none); a status that
 # stays keeps its stored moment, filled in where none was (a later updated_at - a note, a shipment - moves no refund).
 _MOMENT_ON_CHANGE = ("CASE WHEN t.status IS DISTINCT FROM EXCLUDED.status THEN COALESCE(EXCLUDED.status_changed_at,"
                      " CASE WHEN t.id <= %(before)s THEN now() END) ELSE {kept} END")

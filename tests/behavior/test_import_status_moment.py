@@ -55,16 +55,20 @@ def test_the_moment_is_read_under_the_names_shops_give_it(shop, tmp_path, column
     assert _moments(shop) == {"R1": ("refunded", "2024-03-20T08:30:00+00:00")}
 
 
+def _day(days_ago: int) -> str:
+    return (timezone.now() - dt.timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def test_a_status_changed_by_a_later_file_without_a_moment_takes_the_imports_time_and_only_then(shop, tmp_path):
-    """A daily export without refund dates: the order placed weeks ago and refunded since is dated on the import
-    (its refund is news today), not on the day it was placed; an order whose status did not change keeps none."""
+    """A live shop's daily export without refund dates: the order placed weeks ago and refunded since is dated on
+    the import (its refund is news today), not on the day it was placed; an order whose status did not change
+    keeps none."""
     placed = tmp_path / "placed.csv"
-    placed.write_text("order_id,customer_id,placed_at,total,status\nR1,C1,2024-03-01T10:00:00,20.00,placed\n"
-                      "R2,C2,2024-03-02T11:00:00,30.00,placed\n")
+    placed.write_text(f"order_id,customer_id,placed_at,total,status\nR1,C1,{_day(30)},20.00,placed\n"
+                      f"R2,C2,{_day(1)},30.00,placed\n")
     assert data_import(shop=shop, kind="orders", path=placed).inserted == 2
     later = tmp_path / "later.csv"
-    later.write_text("order_id,customer_id,placed_at,total,status\nR1,C1,2024-03-01T10:00:00,20.00,refunded\n"
-                     "R2,C2,2024-03-02T11:00:00,30.00,placed\n")
+    later.write_text(placed.read_text().replace("20.00,placed", "20.00,refunded"))
     before = timezone.now()
     assert data_import(shop=shop, kind="orders", path=later).updated == 1
     r1 = Order.objects.get(shop=shop, external_id="R1")
@@ -73,6 +77,18 @@ def test_a_status_changed_by_a_later_file_without_a_moment_takes_the_imports_tim
     again = data_import(shop=shop, kind="orders", path=later)
     assert (again.inserted, again.updated) == (0, 0)
     assert Order.objects.get(shop=shop, external_id="R1").status_changed_at == r1.status_changed_at
+
+
+def test_a_history_loaded_as_orders_then_final_statuses_without_dates_is_not_dated_on_the_load(shop, tmp_path):
+    """A backfill (orders of 2024 loaded, then their statuses) is not news of the day it is loaded: the analyst's
+    2,960 refunds of 18 months would have fallen on that one day."""
+    placed = tmp_path / "placed.csv"
+    placed.write_text("order_id,customer_id,placed_at,status\nR1,C1,2024-03-01T10:00:00,placed\n")
+    data_import(shop=shop, kind="orders", path=placed)
+    refunds = tmp_path / "refunds.csv"
+    refunds.write_text("order_id,customer_id,placed_at,status\nR1,C1,2024-03-01T10:00:00,refunded\n")
+    assert data_import(shop=shop, kind="orders", path=refunds).updated == 1
+    assert _moments(shop) == {"R1": ("refunded", None)}
 
 
 def test_a_history_without_moments_split_across_batches_is_not_dated_on_its_own_import(shop, tmp_path):
