@@ -10,6 +10,15 @@ Time windows are half-open on the left and closed at T: "the last 30 days" is (T
 Orders: cancelled orders never count as purchases; refunded orders are purchases (the customer did
 buy) whose money is given back, so they count in `frequency_*` and `refund_rate` but add nothing
 to `spend_*`.
+
+An order is a visit. The activity features (`days_since_last_event`, `events_30d` / `events_90d`, `sessions_30d`
+/ `sessions_90d` and the sequences' sessions channel) read every order, whatever its status, as a step of activity
+beside the events: an order placed 10 minutes after two views is one session, an order that arrived without any
+event (the shop's orders come from its shop system and its events from a tracker, or it takes phone and
+marketplace orders, or it sends no events at all) is a session of its own. Without this, a customer who ordered
+today but whose order came without its events read as "no visit in 30 days" (the model learnt that absence as
+leaving), and training and scoring would disagree on what a visit is for such shops. `views_30d` and `carts_30d`
+stay what the tracker recorded.
 """
 
 from __future__ import annotations
@@ -331,30 +340,34 @@ def build_features(
         f["category_breadth"] = np.zeros(n)
         f["distinct_products"] = np.zeros(n)
 
-    # --- events
+    # --- activity: events, and every order (see "An order is a visit" above)
     events = frames.events
     e_age = days_before(events["occurred_at"], cutoff) if len(events) else np.zeros(0)
     e_pos = _positions(index, events["customer_id"]) if len(events) else np.zeros(0, dtype=np.int64)
     ok = (e_age >= 0) & (e_pos >= 0)
-    f["days_since_last_event"] = _group_min(e_pos[ok], e_age[ok], n)
+    f["days_since_last_event"] = _group_min(np.concatenate([e_pos[ok], o_pos]), np.concatenate([e_age[ok], o_age]), n)
     # Only recent events are needed below; cutting early keeps the sort for sessions small.
-    recent = ok & (e_age < max(seq_span, 90))
+    recent_days = max(seq_span, 90)
+    recent = ok & (e_age < recent_days)
     events, e_age, e_pos = events[recent], e_age[recent], e_pos[recent]
     e_type = events["type"].astype(str).to_numpy() if len(events) else np.zeros(0, dtype=object)
     is_view = np.isin(e_type, list(VIEW_TYPES))
     is_cart = np.isin(e_type, list(CART_TYPES))
+    # Views and carts stay what the tracker recorded; events_* and sessions count orders as steps of activity.
+    ro = o_age < recent_days
+    a_pos, a_age = np.concatenate([e_pos, o_pos[ro]]), np.concatenate([e_age, o_age[ro]])
     w30 = e_age < 30
-    f["events_30d"] = _count(e_pos[w30], n)
-    f["events_90d"] = _count(e_pos[e_age < 90], n)
+    f["events_30d"] = _count(a_pos[a_age < 30], n)
+    f["events_90d"] = _count(a_pos[a_age < 90], n)
     f["views_30d"] = _count(e_pos[w30 & is_view], n)
     f["carts_30d"] = _count(e_pos[w30 & is_cart], n)
     add_to_sequence(e_pos[is_view], e_age[is_view], "views")
     add_to_sequence(e_pos[is_cart], e_age[is_cart], "carts")
 
     # Sessions: sort by customer, then time ascending (= age descending); a new session starts at a
-    # customer's first event or after a gap longer than SESSION_GAP_DAYS.
-    order = np.lexsort((-e_age, e_pos))
-    s_pos, s_age = e_pos[order], e_age[order]
+    # customer's first step (event or order) or after a gap longer than SESSION_GAP_DAYS.
+    order = np.lexsort((-a_age, a_pos))
+    s_pos, s_age = a_pos[order], a_age[order]
     start = np.ones(len(s_pos), dtype=bool)
     if len(s_pos) > 1:
         start[1:] = (s_pos[1:] != s_pos[:-1]) | ((s_age[:-1] - s_age[1:]) > SESSION_GAP_DAYS)

@@ -168,7 +168,8 @@ def test_sequence_last_bin_is_the_week_ending_at_the_cutoff():
     assert np.expm1(seq[-1, orders]) == pytest.approx(2.0)
     assert np.expm1(seq[-2, orders]) == pytest.approx(1.0)
     assert np.expm1(seq[-1, SEQUENCE_CHANNELS.index("views")]) == pytest.approx(2.0)
-    assert np.expm1(seq[-1, SEQUENCE_CHANNELS.index("sessions")]) == pytest.approx(1.0)  # 10 minutes apart
+    # The two views 10 minutes apart are one session; each order, with no event near it, is a visit of its own.
+    assert np.expm1(seq[-1, SEQUENCE_CHANNELS.index("sessions")]) == pytest.approx(3.0)
     assert np.expm1(seq[:, SEQUENCE_CHANNELS.index("views")]).sum() == pytest.approx(2.0)  # 200 days ago: outside
 
 
@@ -186,6 +187,36 @@ def test_sessions_split_on_gaps_longer_than_30_minutes_per_customer():
     fs = build_features(frames, cutoff=T, config=FeatureConfig())
     assert row(fs, 1)["sessions_30d"] == 2
     assert row(fs, 2)["sessions_30d"] == 1
+
+
+def test_an_order_is_a_visit_even_when_it_came_without_its_events():
+    """A new user's review (H1): orders imported from the shop system, the events from a tracker, and a customer who
+    ordered twice today read "no visit in the last 30 days" with days since their last visit counted from a view 100
+    days old; the churn model had learnt that as leaving and kept them High risk."""
+    minutes = pd.Timedelta(minutes=1)
+    frames = hand_frames(
+        orders=[
+            (1, at(0.5), 80.0, "placed"), (1, at(0.2), 80.0, "placed"),  # two orders today, no event with them
+            (2, at(2), 40.0, "placed"),  # an order with its shopping session
+            (3, at(5), 10.0, "cancelled"),  # cancelled afterwards, still a visit
+            (4, at(200), 10.0, "placed"),
+        ],
+        events=[(1, at(100), "view"), (2, at(2) - 12 * minutes, "view"), (2, at(2) - 5 * minutes, "add_to_cart")],
+    )
+    fs = build_features(frames, cutoff=T, config=FeatureConfig())
+    today = row(fs, 1)
+    assert (today["sessions_30d"], today["sessions_90d"], today["events_30d"], today["events_90d"]) == (2, 2, 2, 2)
+    assert today["days_since_last_event"] == pytest.approx(0.2)
+    assert today["views_30d"] == 0 and today["carts_30d"] == 0  # what the tracker recorded, nothing made up
+    sessions = SEQUENCE_CHANNELS.index("sessions")
+    assert np.expm1(fs.sequences[int(np.flatnonzero(fs.customer_ids == 1)[0]), -1, sessions]) == pytest.approx(2.0)
+    tracked = row(fs, 2)  # the order joins the session of its view and cart: one visit, not two
+    assert (tracked["sessions_30d"], tracked["events_30d"], tracked["views_30d"]) == (1, 3, 1)
+    assert tracked["days_since_last_event"] == pytest.approx(2.0)
+    cancelled = row(fs, 3)
+    assert cancelled["sessions_30d"] == 1 and cancelled["days_since_last_event"] == pytest.approx(5.0)
+    old = row(fs, 4)
+    assert (old["sessions_90d"], old["events_90d"]) == (0, 0) and old["days_since_last_event"] == pytest.approx(200.0)
 
 
 def test_carts_without_purchase_ignore_products_bought_after_the_cart():
@@ -215,7 +246,9 @@ def test_order_totals_only_shop_with_missing_totals_builds_features():
     fs = build_features(frames, cutoff=T, config=FeatureConfig())
     assert row(fs, 1)["spend_total"] == pytest.approx(50.0)
     assert row(fs, 2)["spend_total"] == 0 and row(fs, 2)["frequency_total"] == 1
-    assert row(fs, 1)["events_30d"] == 0 and row(fs, 1)["category_breadth"] == 0
+    # No tracker: the activity features follow the orders (an order is a visit), nothing else is made up.
+    assert row(fs, 1)["events_30d"] == 2 and row(fs, 1)["sessions_30d"] == 2 and row(fs, 1)["views_30d"] == 0
+    assert row(fs, 1)["days_since_last_event"] == pytest.approx(5.0) and row(fs, 1)["category_breadth"] == 0
     assert np.isfinite(fs.sequences).all()
 
 

@@ -146,6 +146,7 @@ def _empty_events() -> pd.DataFrame:
 from predictions.ml.pipeline import (  # noqa: E402 - the generator above is shared by other test modules
     TrainConfig,
     backtest,
+    build_model_input,
     default_model_factories,
     make_cutoffs,
     score,
@@ -326,7 +327,7 @@ def test_label_free_choice_between_pareto_nbd_and_bg_nbd_uses_a_holdout_fit():
 
 def test_long_horizon_blend_keeps_label_free_probabilities_and_scores_alike_in_chunks(tmp_path):
     from predictions.ml.longhorizon import LongHorizonModel
-    from predictions.ml.pipeline import build_model_input, proxy_horizon
+    from predictions.ml.pipeline import proxy_horizon
 
     young = make_shop(n_customers=2000, days=730, seed=6)  # enough for the proxy regression (see above)
     as_of = START + pd.Timedelta(days=150)
@@ -423,3 +424,26 @@ def test_a_model_the_history_rules_out_is_neither_trained_nor_champion(run):
     assert result.champion in {"recency", "rfm_logreg"}
     for name in ("lgbm", "ensemble"):
         assert result.errors[name].startswith("not trained: LightGBM needs 200 validation customers")
+
+
+def test_an_order_without_its_events_reads_as_a_visit_to_the_churn_model(shop):
+    """A new user's review (H1): a top at-risk customer who ordered twice today, the orders imported without the
+    tracker's events, was re-scored High risk (67-71 %) because the model read "no visit in 30 days". Here every
+    order comes with a view (as in the simulated shop), so a bare order never occurred in training; an order is a
+    visit in the features, so the model reads a bare order like the fresh purchase it is (parent: 0.99 -> 0.99)."""
+    config = TrainConfig(task="churn", horizon_days=90, as_of=shop.end, algorithms=("lgbm",))
+    model = train(shop.frames, config, model_factories={"lgbm": default_model_factories("churn", 90)["lgbm"]}
+                  ).models["lgbm"]
+    before = build_model_input(shop.frames, cutoff=shop.end, horizon_days=None, task="churn", config=config)
+    p_before = model.predict_proba(before)
+    top = before.customer_ids[np.argsort(-p_before, kind="stable")[:20]]
+    bare = pd.DataFrame({"order_id": np.arange(len(top), dtype=np.int64) + 10_000_000, "customer_id": top,
+                         "placed_at": shop.end - pd.Timedelta(hours=2), "total": 50.0, "item_count": 1.0,
+                         "status": "placed"})
+    f = shop.frames
+    frames = ShopFrames(customers=f.customers, orders=pd.concat([f.orders, bare], ignore_index=True),
+                        order_lines=f.order_lines, events=f.events)
+    after = build_model_input(frames, cutoff=shop.end, horizon_days=None, task="churn", config=config)
+    p_after = pd.Series(model.predict_proba(after), index=after.customer_ids)
+    assert p_before.max() > 0.9
+    assert p_after[top].max() < 0.7, p_after[top].round(2).tolist()
