@@ -80,6 +80,10 @@ def _reason_views(row: pd.Series) -> str | None:
     views = row.get("views_30d", 0)
     if pd.isna(views):
         return None
+    if views == 0 and row.get("orders_30d", 0) > 0:
+        # An order in the window whose views the shop's tracker did not send (orders from the shop system, phone
+        # or marketplace orders): "no product viewed" would read against "ordered today" (a new user's review).
+        return None
     return "no product viewed in the last 30 days" if views == 0 else f"{_plural(views, 'product view')} in 30 days"
 
 
@@ -171,16 +175,18 @@ def reason_templates(*, currency: str = "") -> dict[str, Callable[[pd.Series], s
 
 
 # How each text reads for a customer's chance of leaving: +1 as a sign they may leave, -1 as a sign they stay,
-# 0 a plain fact either way ("customer for 2.1 years"). Reasons shown under a heading ("Why the risk is low") must
+# 0 a plain fact either way ("3 orders so far"). Reasons shown under a heading ("Why the risk is low") must
 # not read against it; for the chance of buying, the signs flip. Money spent in the last 12 months reads as a sign
 # of staying (the template writes it only when above 0): a marketer read "Spent 4,365 EUR in the last 12 months" as
 # why a customer's chance of buying was low, and after one more order "Spent 4,424 EUR" as why their chance of
-# leaving was high (a browser review, session 21).
+# leaving was high (a browser review, session 21). Tenure the same way: "new customer" is a sign of leaving (a
+# first order is the least settled), "customer for 1.5 years" a sign of staying, so a long relationship never
+# explains a high risk or a low chance of buying ("customer for 29.9 years" as why buying was low: a new user).
 _LEAVING = re.compile(r"^(no order for |has never ordered|no order yet|a single order so far|fewer orders than"
                       r"|no order in the last 12 months|no product viewed|no visit in|left a "
-                      r"|\d+ % of orders refunded)")
+                      r"|\d+ % of orders refunded|new customer)")
 _STAYING = re.compile(r"^(ordered (today|yesterday|\d+ days ago)|more orders than|\d+ (product views?|visits?) in"
-                      r"|spent [0-9,.]+.* in the last 12 months)")
+                      r"|spent [0-9,.]+.* in the last 12 months|customer for )")
 
 
 _ORDERS_SO_FAR = re.compile(r"^([0-9,]+) orders so far")

@@ -159,7 +159,8 @@ def test_a_reason_that_reads_against_the_heading_is_not_shown():
     ("no visit in the last 30 days", 1), ("25 % of orders refunded", 1), ("left a 1-star review about price today", 1),
     ("ordered yesterday", -1), ("ordered 12 days ago", -1), ("more orders than the 90 days before", -1),
     ("3 visits in the last 30 days", -1), ("1 product view in 30 days", -1),
-    ("a single order so far", 1), ("customer for 1.3 years", 0), ("spent 4,845 EUR in the last 12 months", -1),
+    ("a single order so far", 1), ("spent 4,845 EUR in the last 12 months", -1),
+    ("new customer (first seen 12 days ago)", 1), ("customer for 1.3 years", -1), ("customer for 7 months", -1),
     ("3 orders so far", 0), ("9 orders so far", 0), ("16 orders so far", -1), ("1,042 orders so far", -1)])
 def test_every_reason_text_reads_one_way_for_leaving(text, tone):
     from predictions.ml.reasons import churn_tone
@@ -199,3 +200,42 @@ def test_without_a_models_attribution_the_order_history_explains_both_ways():
         ["a single order so far", "no order for 40 days"],
         ["ordered 3 days ago", "16 orders so far"],
     ]
+
+
+@pytest.mark.parametrize("tenure_days", [548, 10_921])  # 1.5 years; an imported 1997 customer's 29.9 years
+def test_a_long_relationship_is_never_a_reason_for_risk_nor_for_a_low_chance_to_buy(tenure_days):
+    """A new user's review (M7): "Customer for 1.5 years" as why the risk of leaving is high and why the chance of
+    buying is low, "Customer for 29.9 years" as why buying is low; a marketer reads a long relationship as loyalty."""
+    from predictions.ml.explain import reason_directions
+    from predictions.ml.features import FEATURE_NAMES
+    from predictions.ml.reasons import REASON_TEMPLATES, churn_tone, purchase_tone
+
+    X = pd.DataFrame(np.nan, index=range(2), columns=FEATURE_NAMES)
+    X[["tenure_days", "recency_days", "frequency_total"]] = [(tenure_days, 120, 3), (tenure_days, 120, 3)]
+    contrib = np.zeros(X.shape)
+    contrib[:, FEATURE_NAMES.index("tenure_days")] = [0.9, -0.9]  # the model's strongest push, each way
+    contrib[:, FEATURE_NAMES.index("recency_days")] = [0.2, -0.2]
+    years = f"customer for {tenure_days / 365.25:.1f} years"
+    # Leaving: high (row 0) and low (row 1). A long relationship explains only a low risk.
+    leaving = top_reasons(contrib, X, templates=REASON_TEMPLATES, k=3, tone=churn_tone,
+                          direction=reason_directions(np.array([0.8, 0.1]), low_below=0.3))
+    assert years not in leaving[0] and leaving[1][0] == years
+    assert leaving == [["no order for 120 days"], [years]]
+    # Buying: low (row 0: the tenure pushes it down most) and high (row 1: up).
+    buying = top_reasons(-contrib, X, templates=REASON_TEMPLATES, k=3, tone=purchase_tone,
+                         direction=reason_directions(np.array([0.1, 0.8]), low_below=0.3))
+    assert buying == [["no order for 120 days"], [years]]
+
+
+def test_a_new_customer_explains_a_risk_never_a_low_one():
+    from predictions.ml.explain import reason_directions
+    from predictions.ml.features import FEATURE_NAMES
+    from predictions.ml.reasons import REASON_TEMPLATES, churn_tone
+
+    X = pd.DataFrame(np.nan, index=range(2), columns=FEATURE_NAMES)
+    X["tenure_days"] = 12.0
+    contrib = np.zeros(X.shape)
+    contrib[:, FEATURE_NAMES.index("tenure_days")] = [0.9, -0.9]
+    reasons = top_reasons(contrib, X, templates=REASON_TEMPLATES, k=3, tone=churn_tone,
+                          direction=reason_directions(np.array([0.8, 0.1]), low_below=0.3))
+    assert reasons == [["new customer (first seen 12 days ago)"], []]

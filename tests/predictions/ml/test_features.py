@@ -219,6 +219,16 @@ def test_an_order_is_a_visit_even_when_it_came_without_its_events():
     assert (old["sessions_90d"], old["events_90d"]) == (0, 0) and old["days_since_last_event"] == pytest.approx(200.0)
 
 
+@pytest.mark.parametrize("status", ["placed", "refunded"])
+def test_no_reason_says_no_visit_or_no_product_viewed_of_a_customer_who_ordered_in_those_30_days(status):
+    """H1: "Main reason: No visit in the last 30 days" beside "Last order 7 Dec 2026, 0 days ago"."""
+    frames = hand_frames(orders=[(1, at(0.1), 80.0, status), (1, at(300), 80.0, "placed")],
+                         events=[(1, at(120), "view")])
+    one = row(build_features(frames, cutoff=T, config=FeatureConfig()), 1)
+    texts = [text for template in REASON_TEMPLATES.values() if (text := template(one))]
+    assert not [t for t in texts if t.startswith(("no visit", "no product viewed"))], texts
+
+
 def test_carts_without_purchase_ignore_products_bought_after_the_cart():
     frames = hand_frames(
         orders=[(1, at(5), 20.0, "placed")],
