@@ -1,7 +1,8 @@
-"""Why a customer who ordered today can keep a high chance of leaving after re-scoring (issue 18, seen on the
-simulated shop): not stale data in the in-place re-score — it gives exactly what a whole run at the same cutoff
-gives — but the churn model, which learnt that an order comes with a shopping session (in the simulated shop every
-order does) and reads an order pushed alone as out of the ordinary. See docs/status/issue-18-fresh.md."""
+"""A customer who ordered today, re-scored: the in-place re-score gives exactly what a whole run at the same cutoff
+gives (issue 18), and an order that arrives without its shopping session is a visit (a new user's review, H1: such a
+customer stayed High risk with "no visit in the last 30 days" as the main reason, because the churn model had learnt,
+in a shop whose every order comes with its session, that a customer without a visit is one who left). See
+docs/status/issue-18-fresh.md and docs/status/review-session24-h1.md."""
 
 import json
 import uuid
@@ -51,12 +52,28 @@ def test_a_rescored_customer_gets_what_a_whole_run_at_the_same_cutoff_gives_no_s
         assert rescored[key][1] == json.loads(reasons)
 
 
-def test_an_order_that_comes_with_its_shopping_session_lowers_the_chance_of_leaving(run):  # noqa: F811
+def _churn_rows(customer_ids) -> dict[int, CustomerScore]:
+    return {s.customer_id: s for s in CustomerScore.objects.filter(customer_id__in=customer_ids, task="churn")}
+
+
+def test_an_order_without_its_events_is_a_visit_no_reason_says_no_visit_and_the_risk_falls(run):  # noqa: F811
     ids = sorted(s.customer_id for s in _at_risk(run, 5))
     before = _churn(ids)
-    _order_today(run, ids)
+    assert min(before.values()) >= 0.6  # the shop's most at-risk customers: High risk
+    _order_today(run, ids)  # orders only, as from a shop system whose events come from elsewhere (or never)
     customers_rescore(shop=run.shop, customer_ids=ids)
-    order_alone = _churn(ids)
+    rows = CustomerScore.objects.filter(customer_id__in=ids)
+    said = [text for row in rows for text in row.reasons]
+    assert not [t for t in said if t.startswith(("no visit", "no product viewed"))], said
+    buying_low = [text for row in rows.filter(task="purchase", probability__lt=0.3) for text in row.reasons]
+    assert not [t for t in buying_low if t.startswith("customer for")], buying_low
+    alone = _churn(ids)
+    # Parent (this 600-customer shop, LightGBM on 420 days): 0.93 -> 0.62-0.79, all five still High, "no product
+    # viewed in the last 30 days" their main reason. After: 0.95 -> 0.28-0.66 (mean 0.54). On a 3,000-customer shop
+    # the top ten fell to 0.11-0.15 (docs/status/review-session24-h1.md); this small model reads less from it.
+    assert sum(alone.values()) / len(ids) < 0.65, alone
+    assert all(alone[c] < before[c] - 0.25 for c in ids), (before, alone)
+    # The same order with its session (two views and a cart before it) reads no worse than the order alone.
     placed = run.as_of + timedelta(days=1)
     Event.objects.bulk_create([
         Event(shop=run.shop, customer_id=c, type=kind, occurred_at=placed - timedelta(minutes=minutes),
@@ -64,8 +81,4 @@ def test_an_order_that_comes_with_its_shopping_session_lowers_the_chance_of_leav
         for c in ids for kind, minutes in (("view", 20), ("view", 15), ("add_to_cart", 10))])
     customers_rescore(shop=run.shop, customer_ids=ids)
     with_session = _churn(ids)
-    # The churn model's answer to a bare order stays high (it never saw an order without a session); the chance
-    # shown is reconciled with the purchase model's, which a fresh order moves, so the bare order lowers it
-    # (0.93 -> 0.62-0.79 on this shop) and the session with it lowers it clearly further (-> 0.34-0.60).
-    steps = [(before[c], order_alone[c], with_session[c]) for c in ids]
-    assert all(alone < first - 0.1 and session < alone - 0.15 for first, alone, session in steps), steps
+    assert all(with_session[c] <= alone[c] + 0.05 for c in ids), (alone, with_session)
