@@ -487,15 +487,19 @@ STATUS_LIVE_DAYS = 8
 
 def _orders_dated_on_arrival(cursor, shop_id: int, plan: Plan, ids: IdCache | None) -> int:
     """The `before` of _MOMENT_ON_CHANGE: the greatest id of the orders stored before the import began (the API's
-    batch: every stored order), or 0 - no status change dated on its arrival - when the rows give no status, or
-    the shop is not live (STATUS_LIVE_DAYS): a history loaded in two files, the orders then their final statuses
-    without dates, is not news of the day it is loaded (its two years of refunds fell on that day). One index probe
-    and a scan of the staged batch."""
+    batch: every stored order), or 0 - no status change dated on its arrival - when the rows give no status, the
+    shop's first import was today, or the shop is not live (STATUS_LIVE_DAYS): a history loaded in two files, the
+    orders then their final statuses without dates, is not news of the day it is loaded (its two years of refunds
+    fell on that day). One index probe and a scan of the staged batch."""
     if "status" not in plan.present:
         return 0
+    # Nor on the day the shop's data first came: a live shop loading its history as orders, then their final
+    # statuses, the same day would see its history's refunds as one wave of today (a second reader).
     cursor.execute(f"SELECT greatest((SELECT max(placed_at) FROM behavior_order WHERE shop_id = %s),"
-                   f" (SELECT max(placed_at::timestamptz) FROM {STAGE})) >= now() - make_interval(days => %s)",
-                   [shop_id, STATUS_LIVE_DAYS])
+                   f" (SELECT max(placed_at::timestamptz) FROM {STAGE})) >= now() - make_interval(days => %s)"
+                   f" AND (SELECT min(created_at) FROM behavior_importjob WHERE shop_id = %s)"
+                   f" < date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+                   [shop_id, STATUS_LIVE_DAYS, shop_id])
     if not cursor.fetchone()[0]:
         return 0
     return 2**63 - 1 if ids is None else ids.get(_BEFORE).get("id", 0)

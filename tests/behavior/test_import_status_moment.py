@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from behavior.models import Order
+from behavior.models import ImportJob, Order
 from behavior.services import data_import
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +67,7 @@ def test_a_status_changed_by_a_later_file_without_a_moment_takes_the_imports_tim
     placed.write_text(f"order_id,customer_id,placed_at,total,status\nR1,C1,{_day(30)},20.00,placed\n"
                       f"R2,C2,{_day(1)},30.00,placed\n")
     assert data_import(shop=shop, kind="orders", path=placed).inserted == 2
+    ImportJob.objects.filter(shop=shop).update(created_at=timezone.now() - dt.timedelta(days=2))  # the shop's start
     later = tmp_path / "later.csv"
     later.write_text(placed.read_text().replace("20.00,placed", "20.00,refunded"))
     before = timezone.now()
@@ -110,3 +111,16 @@ def test_two_identical_orders_without_ids_differing_in_updated_at_stay_two_order
                     "C1,2024-03-01,14.99,2024-03-02T10:00:00\n")
     result = _command(shop, path)
     assert result["inserted"] == 2
+
+
+def test_a_live_shops_history_loaded_as_orders_then_statuses_on_its_first_day_is_not_a_wave_of_today(shop, tmp_path):
+    """A second reader: a live shop's onboarding - its recent orders, then their final statuses without dates, the
+    same day - dated every historical refund on the import, one false refund wave on the shop's first day."""
+    month_ago, yesterday = _day(30), _day(1)
+    placed = tmp_path / "placed.csv"
+    placed.write_text(f"order_id,customer_id,placed_at,status\nR1,C1,{month_ago},placed\nR2,C2,{yesterday},placed\n")
+    data_import(shop=shop, kind="orders", path=placed)
+    refunds = tmp_path / "refunds.csv"
+    refunds.write_text(placed.read_text().replace(f"{month_ago},placed", f"{month_ago},refunded"))
+    assert data_import(shop=shop, kind="orders", path=refunds).updated == 1
+    assert _moments(shop)["R1"] == ("refunded", None)
