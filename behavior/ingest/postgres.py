@@ -493,13 +493,14 @@ def _orders_dated_on_arrival(cursor, shop_id: int, plan: Plan, ids: IdCache | No
     fell on that day). One index probe and a scan of the staged batch."""
     if "status" not in plan.present:
         return 0
-    # Nor on the day the shop's data first came: a live shop loading its history as orders, then their final
-    # statuses, the same day would see its history's refunds as one wave of today (a second reader).
+    # Nor, for a file, on the day the shop's data first came: a live shop loading its history as orders, then their
+    # final statuses, the same day would see its history's refunds as one wave of today (a second reader). An API
+    # item is news as it comes.
+    first_day = ("" if ids is None else " AND (SELECT min(created_at) FROM behavior_importjob WHERE shop_id = %s)"
+                 " < date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'")
     cursor.execute(f"SELECT greatest((SELECT max(placed_at) FROM behavior_order WHERE shop_id = %s),"
                    f" (SELECT max(placed_at::timestamptz) FROM {STAGE})) >= now() - make_interval(days => %s)"
-                   f" AND (SELECT min(created_at) FROM behavior_importjob WHERE shop_id = %s)"
-                   f" < date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
-                   [shop_id, STATUS_LIVE_DAYS, shop_id])
+                   + first_day, [shop_id, STATUS_LIVE_DAYS] + ([] if ids is None else [shop_id]))
     if not cursor.fetchone()[0]:
         return 0
     return 2**63 - 1 if ids is None else ids.get(_BEFORE).get("id", 0)
