@@ -585,8 +585,10 @@ def _one_row_per_key(plan: Plan, key: str) -> str:
         return f"SELECT DISTINCT ON ({key}) * FROM {STAGE} ORDER BY {key}, line DESC"
     extra = ("email_index",) if plan.spec.kind == "customers" else ()
     fields = [c for c in (*plan.output_columns, *extra) if c != key]
-    merged = ", ".join(f"(array_agg({c} ORDER BY line DESC) FILTER (WHERE {c} IS NOT NULL))[1] AS {c}"
-                       for c in fields)
+    # An order's status moment is the one of the row giving its status (a placed row's updated_at is no refund's).
+    given_with = {"status_changed_at": "status"} if plan.spec.kind == "orders" and "status" in plan.present else {}
+    merged = ", ".join(f"(array_agg({c} ORDER BY line DESC) FILTER (WHERE {given_with.get(c, c)} IS NOT NULL))[1]"
+                       f" AS {c}" for c in fields)
     return f"SELECT {key}, max(line) AS line, {merged} FROM {STAGE} GROUP BY {key}"
 
 

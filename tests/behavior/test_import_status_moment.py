@@ -124,3 +124,14 @@ def test_a_live_shops_history_loaded_as_orders_then_statuses_on_its_first_day_is
     refunds.write_text(placed.read_text().replace(f"{month_ago},placed", f"{month_ago},refunded"))
     assert data_import(shop=shop, kind="orders", path=refunds).updated == 1
     assert _moments(shop)["R1"] == ("refunded", None)
+
+
+def test_a_refund_row_without_its_moment_does_not_take_the_placed_rows(shop, tmp_path):
+    """A second reader: merged field by field, a refunded row without `updated_at` took the placed row's moment -
+    the refund dated on the day of the order. The moment goes with the status it dates."""
+    path = tmp_path / "history.csv"
+    path.write_text("order_id,customer_id,placed_at,status,updated_at\n"
+                    "R1,C1,2024-03-01T10:00:00,placed,2024-03-01T10:00:00\n"
+                    "R1,C1,2024-03-01T10:00:00,refunded,\n")
+    _command(shop, path)
+    assert _moments(shop) == {"R1": ("refunded", None)}
