@@ -39,7 +39,8 @@ def asks_for_help(argv: list[str]) -> bool:
         return False
     if len(argv) < 2 or argv[1] in ("help", "--help", "-h", "--version", "version"):
         return True
-    return "--help" in argv[2:] or "-h" in argv[2:]
+    options = argv[2:argv.index("--")] if "--" in argv else argv[2:]  # after "--": another program's (dbshell)
+    return "--help" in options or "-h" in options
 
 
 def _pgdata(var_dir: Path) -> Path:

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
     (["manage.py", "demo", "--customers", "400"], False),
     (["manage.py", "migrate"], False),
     (["manage.py", "shell", "-c", "print('--help')"], False),  # an argument's value, not the option
+    (["manage.py", "dbshell", "--", "-h", "db.example"], False),  # psql's -h (a second reader)
     (["gunicorn", "ecomsight.wsgi"], False),
 ])
 def test_only_a_request_for_help_is_told_apart(argv, help_only):
