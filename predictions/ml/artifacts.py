@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from predictions.ml.base import FeatureMismatch
+from predictions.ml.features import FEATURE_DEFINITION
 
 METADATA_FILE = "metadata.json"
 CALIBRATOR_FILE = "calibrator.json"
@@ -35,6 +36,8 @@ class ArtifactMetadata:
     task: str
     features: list[str]
     config: dict[str, Any] = field(default_factory=dict)
+    # features.FEATURE_DEFINITION when the model was trained (1 for artifacts written before it was recorded)
+    feature_definition: int = FEATURE_DEFINITION
     library_versions: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
@@ -94,6 +97,7 @@ def write_metadata(
             "config": meta.config,
             "library_versions": meta.library_versions,
             "format_version": meta.format_version,
+            "feature_definition": meta.feature_definition,
         },
     )
     return meta
@@ -111,6 +115,7 @@ def read_metadata(directory: Path, *, algorithm: str | None = None) -> ArtifactM
         config=raw.get("config", {}),
         library_versions=raw.get("library_versions", {}),
         format_version=raw.get("format_version", FORMAT_VERSION),
+        feature_definition=raw.get("feature_definition", 1),
     )
 
 
@@ -133,6 +138,17 @@ def check_features(saved: list[str], expected: list[str]) -> None:
     if not parts:
         parts.append("same features in another order")
     raise FeatureMismatch("model was trained on other features (" + "; ".join(parts) + ")")
+
+
+def check_meta(meta: ArtifactMetadata, expected: list[str]) -> None:
+    """Raise `FeatureMismatch` unless the saved model read the features this code builds: the same names in the same
+    order (`check_features`), meaning what they meant when it was trained (`features.FEATURE_DEFINITION`)."""
+    if meta.feature_definition != FEATURE_DEFINITION:
+        raise FeatureMismatch(
+            f"model was trained on an earlier definition of the features ({meta.feature_definition}; this code "
+            f"builds definition {FEATURE_DEFINITION}: since 2, an order counts as a visit)"
+        )
+    check_features(meta.features, expected)
 
 
 def require_columns(X_columns: Any, features: list[str]) -> None:

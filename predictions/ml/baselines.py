@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from predictions.ml.artifacts import check_features, read_json, read_metadata, write_json, write_metadata
+from predictions.ml.artifacts import check_meta, read_json, read_metadata, write_json, write_metadata
 from predictions.ml.base import ModelInput, training_labels
 from predictions.ml.calibration import Calibrator, fit_calibrator
 
@@ -110,7 +110,7 @@ class RecencyModel:
     def load(cls, directory: Path, *, expected_features: list[str]) -> RecencyModel:
         """Read a saved model; FeatureMismatch when it was saved with other features."""
         meta = read_metadata(directory, algorithm=cls.algorithm)
-        check_features(meta.features, expected_features)
+        check_meta(meta, expected_features)
         payload = read_json(directory / PARAMS_FILE)
         model = cls(meta.task)
         model.features = meta.features
@@ -195,7 +195,7 @@ class RfmLogReg:
     def load(cls, directory: Path, *, expected_features: list[str]) -> RfmLogReg:
         """Read a saved model; FeatureMismatch when it was saved with other features."""
         meta = read_metadata(directory, algorithm=cls.algorithm)
-        check_features(meta.features, expected_features)
+        check_meta(meta, expected_features)
         payload = read_json(directory / PARAMS_FILE)
         model = cls(meta.task, C=float(meta.config.get("C", 1.0)))
         model.features = meta.features

@@ -29,7 +29,7 @@ import numpy as np
 
 from predictions.ml.artifacts import (
     CALIBRATOR_FILE,
-    check_features,
+    check_meta,
     read_json,
     read_metadata,
     write_json,
@@ -159,7 +159,7 @@ class EnsembleModel:
         """
         directory = Path(directory)
         meta = read_metadata(directory, algorithm=cls.algorithm)
-        check_features(meta.features, expected_features)
+        check_meta(meta, expected_features)
         loaders = {**_default_loaders(), **(member_loaders or {})}
         members: list[Model] = []
         for entry in meta.config["members"]:

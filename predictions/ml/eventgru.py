@@ -28,7 +28,7 @@ from torch import nn
 
 from predictions.ml.artifacts import (
     CALIBRATOR_FILE,
-    check_features,
+    check_meta,
     read_json,
     read_metadata,
     require_columns,
@@ -195,7 +195,7 @@ class EventGruModel(LstmModel):
     def load(cls, directory: Path, *, expected_features: list[str], device: str | None = None) -> EventGruModel:
         directory = Path(directory)
         meta = read_metadata(directory, algorithm=cls.algorithm)
-        check_features(meta.features, expected_features)
+        check_meta(meta, expected_features)
         config: dict[str, Any] = meta.config
         model = cls(meta.task, seed=int(config.get("seed", 0)), device=device)
         model.config = EventGruConfig(**config["hyperparameters"])

@@ -104,6 +104,12 @@ def feature_names(config: FeatureConfig | None = None) -> list[str]:
 
 FEATURE_NAMES: list[str] = feature_names(FeatureConfig())
 
+# What the features mean, beside their names: raised whenever a feature keeps its name and changes its meaning, so a
+# model trained on the earlier meaning is not fed the new one (the artifact records the number it was trained with;
+# `artifacts.check_meta` refuses another, and training replaces such a champion). 1: the first definitions;
+# 2: an order is a visit (the activity features and the sessions channel count orders beside the tracker's events).
+FEATURE_DEFINITION = 2
+
 
 # ----------------------------------------------------------------------------------------- helpers
 def as_utc(ts: pd.Timestamp | str) -> pd.Timestamp:

@@ -43,7 +43,7 @@ from scipy.special import expit
 
 from predictions.ml.artifacts import (
     CALIBRATOR_FILE,
-    check_features,
+    check_meta,
     read_json,
     read_metadata,
     require_columns,
@@ -426,7 +426,7 @@ class LightGbmModel:
         """Load a saved model; raises `FeatureMismatch` if it was trained on other features."""
         directory = Path(directory)
         meta = read_metadata(directory, algorithm=cls.algorithm)
-        check_features(meta.features, expected_features)
+        check_meta(meta, expected_features)
         config = meta.config
         model = cls(
             meta.task,

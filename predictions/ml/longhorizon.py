@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from predictions.ml.artifacts import check_features, read_metadata, write_metadata
+from predictions.ml.artifacts import check_meta, read_metadata, write_metadata
 from predictions.ml.base import Model, ModelInput
 
 KNOTS = 513
@@ -103,7 +103,7 @@ class LongHorizonModel:
         """Read a saved model and its members; FeatureMismatch when any part saw other features."""
         directory = Path(directory)
         meta = read_metadata(directory, algorithm=cls.algorithm)
-        check_features(meta.features, expected_features)
+        check_meta(meta, expected_features)
         loaders = _loaders()
         label_free = loaders[meta.config["label_free"]](directory / "member_label_free",
                                                         expected_features=expected_features)

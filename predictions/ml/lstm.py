@@ -44,7 +44,7 @@ from torch import nn
 
 from predictions.ml.artifacts import (
     CALIBRATOR_FILE,
-    check_features,
+    check_meta,
     read_json,
     read_metadata,
     require_columns,
@@ -357,7 +357,7 @@ class LstmModel:
         """Rebuild the network from metadata and load its weights; `FeatureMismatch` on other features."""
         directory = Path(directory)
         meta = read_metadata(directory, algorithm=cls.algorithm)
-        check_features(meta.features, expected_features)
+        check_meta(meta, expected_features)
         config: dict[str, Any] = meta.config
         hp = dict(config["hyperparameters"])
         model = cls(

@@ -20,7 +20,7 @@ from scipy.optimize import minimize
 from scipy.special import gammaln, hyp2f1
 from scipy.stats import gamma as gamma_dist
 
-from predictions.ml.artifacts import check_features, read_json, read_metadata, write_json, write_metadata
+from predictions.ml.artifacts import check_meta, read_json, read_metadata, write_json, write_metadata
 from predictions.ml.base import ModelInput
 from predictions.ml.bgnbd import MIN_CALIBRATION_PER_CLASS, summary_from_features
 from predictions.ml.calibration import Calibrator, fit_calibrator
@@ -250,7 +250,7 @@ class ParetoNbdModel:
     def load(cls, directory: Path, *, expected_features: list[str]) -> ParetoNbdModel:
         """Read a saved model; FeatureMismatch when it was saved with other features."""
         meta = read_metadata(directory, algorithm=cls.algorithm)
-        check_features(meta.features, expected_features)
+        check_meta(meta, expected_features)
         model = cls(meta.task, int(meta.config["horizon_days"]), penalizer=float(meta.config.get("penalizer", 0.0)))
         payload = read_json(directory / PARAMS_FILE)
         model.params = ParetoNbdParams(**payload["params"])

@@ -81,8 +81,7 @@ def model_load(*, version: ModelVersion) -> Model:
         model = _model_class(version.algorithm).load(path, expected_features=feature_names())
     except FeatureMismatch as exc:
         raise UserError(
-            f"Model version {version.pk} was trained on another feature list than this code builds ({exc}). "
-            "Train again."
+            f"Model version {version.pk} cannot read the features this code builds ({exc}). Train again."
         ) from exc
     _CACHE[version.pk] = model
     return model

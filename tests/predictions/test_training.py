@@ -1,6 +1,7 @@
 """Training through the service: registry rows, artifacts on disk, champion rules, clear errors."""
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -100,8 +101,27 @@ def test_artifact_refuses_to_load_into_code_with_another_feature_list(simulated_
     meta = Path(version.artifact_path, "metadata.json")
     meta.write_text(meta.read_text().replace('"recency_days"', '"renamed_feature"'))
     version.save()
-    with pytest.raises(UserError, match="another feature list"):
+    with pytest.raises(UserError, match="cannot read the features this code builds.*no longer built: renamed_feature"):
         model_load(version=version)
+
+
+@pytest.mark.django_db
+def test_a_champion_trained_on_an_earlier_meaning_of_the_features_is_refused_and_replaced_by_the_next_training(
+        simulated_shop):
+    """Features can keep their names and change their meaning (since definition 2 an order counts as a visit): a
+    model trained before must not score the new meaning, and the next training replaces it."""
+    first = model_train(shop=simulated_shop, task="churn", horizon_days=60, algorithms=["lgbm"]).champion
+    meta = Path(first.artifact_path, "metadata.json")
+    raw = json.loads(meta.read_text())
+    del raw["feature_definition"]  # as artifacts written before the definition was recorded
+    meta.write_text(json.dumps(raw))
+    with pytest.raises(UserError, match="earlier definition of the features"):
+        model_load(version=first)
+    second = model_train(shop=simulated_shop, task="churn", horizon_days=60, algorithms=["lgbm"])
+    assert second.promoted
+    first.refresh_from_db()
+    assert first.status == "retired" and second.champion.pk != first.pk
+    assert json.loads(Path(second.champion.artifact_path, "metadata.json").read_text())["feature_definition"] == 2
 
 
 @pytest.mark.django_db
