@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from ..ml.series import FREQS, OUTAGE_FILL_BINS, OUTAGE_RATE_DAYS, Panel
+from ..ml.series import FREQS, OUTAGE_FILL_BINS, OUTAGE_RATE_DAYS, Outage, Panel
 
 NO_REVENUE = ("this shop's orders carry no totals (and its order lines no prices): there is no revenue to "
               "forecast; import orders with a total column, or forecast orders or units")
@@ -41,8 +41,19 @@ def outage_notes(panel: Panel) -> list[str]:
     """One line per outage of the panel's history (series.outages): when, and what the forecast did about it."""
     bins = f"{OUTAGE_FILL_BINS} {panel.freq}s"
     same = " (same weekdays)" if panel.freq == "day" else ""
-    return [f"the history has an outage from {o.first.date()} to {o.last.date()}: {o.days} days without an order "
+    return [_running_note(o, panel.freq, f"{bins} before them{same}") if o.at_cutoff else
+            f"the history has an outage from {o.first.date()} to {o.last.date()}: {o.days} days without an order "
             f"where the {OUTAGE_RATE_DAYS // 7} weeks before it expected about {o.expected:.0f} orders; its "
             f"{panel.freq}s are filled with the mean of the {bins} either side{same} for the models, no validation "
             "window holds them, and the customer model leaves its days out of its customers' time"
             for o in panel.outages]
+
+
+def _running_note(o: Outage, freq: str, neighbours: str) -> str:
+    held = "no order" if not o.orders else f"only {o.orders:.0f} order{'s' if o.orders != 1 else ''}"
+    return (f"the latest days look like missing data: from {o.first.date()} to {o.last.date()} ({o.days} days, up to "
+            f"the end of the history) the shop has {held} where the {OUTAGE_RATE_DAYS // 7} weeks before expected "
+            f"about {o.expected:.0f}; they are treated as an outage still running, not as the shop's trade (its "
+            f"{freq}s are filled with the mean of the {neighbours} for the models, no validation window holds "
+            "them, and the customer model leaves its days out of its customers' time), so the forecast assumes the "
+            "orders resume: check that the latest orders were all imported")

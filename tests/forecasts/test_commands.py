@@ -138,6 +138,39 @@ def test_an_outage_is_named_in_the_notes_of_the_backtest_and_of_the_live_forecas
 
 
 @pytest.mark.django_db
+def test_an_outage_still_running_at_the_cutoff_is_said_to_look_like_missing_data_not_forecast_as_zeros(shop):
+    """The orders stopped three weeks before the cutoff (a feed that broke): the backtest's champion and the live
+    forecast read the zeros as the shop's trade and their notes said nothing."""
+    from forecasts.models import ForecastValue
+    from forecasts.services.runs import forecast_run_create
+
+    _orders_only_shop(shop, weeks=40)  # 2024-01-01 .. 2024-10-06, about 9.7 orders a day
+    Order.objects.filter(shop=shop, placed_at__gte=dt.datetime(2024, 9, 9, tzinfo=dt.UTC),
+                         placed_at__lt=dt.datetime(2024, 9, 30, tzinfo=dt.UTC)).delete()
+    report = _run("forecast_backtest", "--measure", "orders", "--freq", "week", "--cutoff", "2024-09-29",
+                  "--horizon", "7", "--json")
+    said = [n for n in report["notes"] if n.startswith("the latest days look like missing data: from 2024-09-09 to "
+                                                       "2024-09-29 (21 days, up to the end of the history) the shop "
+                                                       "has no order where the 8 weeks before expected about")]
+    assert len(said) == 1 and "assumes the orders resume" in said[0]
+    assert report["validation_origins"] and all(dt.date.fromisoformat(o) + dt.timedelta(days=7) < dt.date(2024, 9, 9)
+                                                for o in report["validation_origins"])
+    champion = report["models"][report["champion"]]
+    assert abs(champion["total_error_pct"]) < 25, report  # the week after: about 68 orders, not 0
+
+    # The live forecast: nothing since 2024-09-09 but one order keyed in by hand on the last day.
+    Order.objects.filter(shop=shop, placed_at__gte=dt.datetime(2024, 9, 30, tzinfo=dt.UTC)).delete()
+    Order.objects.create(shop=shop, external_id="by-hand", placed_at=dt.datetime(2024, 10, 6, 23, 30, tzinfo=dt.UTC),
+                         customer=Customer.objects.filter(shop=shop).first(), total=20, status="placed")
+    run = forecast_run_create(shop=shop, horizon_days=14, levels=("shop",), measures=("orders",), freqs=("week",),
+                              models=("naive", "auto_ets"))
+    assert any(n.startswith("the latest days look like missing data: from 2024-09-09 to 2024-10-06 (28 days, up to "
+                            "the end of the history) the shop has only 1 order where") for n in run.summary["notes"])
+    weeks = ForecastValue.objects.filter(run=run, level="shop", measure="orders", freq="week", is_actual=False)
+    assert weeks.count() == 2 and all(40 < w.point < 100 for w in weeks), list(weeks.values_list("point", flat=True))
+
+
+@pytest.mark.django_db
 def test_forecast_backtest_on_an_empty_shop_says_so(shop):
     with pytest.raises(CommandError, match="no orders"):
         call_command("forecast_backtest", "--measure", "revenue", "--freq", "day", "--cutoff", "2024-03-01",

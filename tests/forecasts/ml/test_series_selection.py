@@ -277,3 +277,55 @@ def test_a_silence_is_an_outage_only_where_many_orders_were_expected_and_not_a_s
     panel = panel_from_facts(facts, measure="orders", freq="day", cutoff=pd.Timestamp("2024-12-31"))
     assert panel.outages == (), why
     assert (panel.filled().values == panel.values).all()
+
+
+def _stragglers(orders, days):
+    """`orders` plus one order on each of `days` (keyed in by hand while the feed was down)."""
+    extra = _orders(pd.to_datetime(days), customers=np.full(len(days), 10**6))
+    extra["order_id"] += len(orders) + 10**6
+    return pd.concat([orders, extra], ignore_index=True)
+
+
+def test_an_outage_still_running_at_the_cutoff_is_missing_data_not_a_dead_shop():
+    """The last four weeks before the cutoff hold two stray orders where about 13 a day came before (the feed
+    stopped): forecast from as real zeros, the naive forecast and AutoETS said the shop sells nothing and the
+    customer model took every customer for gone; nothing said the latest days looked like missing data."""
+    cutoff = pd.Timestamp("2024-12-31")
+    stop = (pd.Timestamp("2024-12-04"), pd.Timestamp("2025-03-15"))
+    orders = _stragglers(_steady_buyers("2024-01-01", "2025-03-15", silent=[stop]), ["2024-12-15", "2024-12-30"])
+    after = _steady_buyers("2024-01-01", "2025-03-15")  # what the shop really sold once the orders came in again
+    facts = facts_frame(orders=pd.concat([orders[orders["placed_at"] <= "2024-12-31T23:59:59Z"],
+                                          after[after["placed_at"] > "2024-12-31T23:59:59Z"]]), level="shop")
+    for freq in ("week", "day"):
+        panel = panel_from_facts(facts, measure="orders", freq=freq, cutoff=cutoff)
+        (outage,) = panel.outages
+        assert (outage.first, outage.last) == (stop[0], cutoff)
+        assert outage.at_cutoff and outage.orders == 2
+        assert 28 * 10 < outage.expected < 28 * 18  # about 13 a day for its 28 days
+        assert panel.silent[-1] and panel.filled().values[0, -1] > 0.5 * panel.values[0, :-5].mean()
+    h = 8
+    panel = panel_from_facts(facts, measure="orders", freq="week", cutoff=cutoff)
+    result = backtest(panel=panel, facts_all=facts, shop_facts=facts, h=h,
+                      models=("naive", "auto_ets", "lightgbm", "customer"))
+    # No validation window holds the run of zeros, and every model forecasts the shop's trade, not its outage.
+    assert result.selection.origins and all(o + pd.Timedelta(weeks=h) < stop[0] for o in result.selection.origins)
+    for name in ("naive", "auto_ets", "lightgbm", "customer", result.champion):
+        assert abs(result.test[name].total_error_pct) < 20, (name, result.test[name])
+
+
+@pytest.mark.parametrize(("why", "orders"), [
+    ("the orders fell to a third: a shop that sells less, not missing data", dict(start="2024-01-01", third=True)),
+    ("a small shop: 28 days at 0.3 orders a day expect 8", dict(start="2024-01-01", per_day=0.3, silent=[
+        ("2024-12-04", "2024-12-31")])),
+    ("the same four weeks closed the year before: a season", dict(start="2023-01-01", silent=[
+        ("2023-12-06", "2024-01-02"), ("2024-12-04", "2024-12-31")])),
+])
+def test_quiet_latest_days_are_an_outage_only_where_near_nothing_came_of_many_expected(why, orders):
+    third = orders.pop("third", False)
+    orders = {**orders, "silent": [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in orders.get("silent", [])]}
+    orders = _steady_buyers(end="2024-12-31", **orders)
+    if third:
+        orders = orders[(orders["placed_at"] < "2024-12-04") | (orders["order_id"] % 3 == 0)]
+    facts = facts_frame(orders=orders, level="shop")
+    panel = panel_from_facts(facts, measure="orders", freq="day", cutoff=pd.Timestamp("2024-12-31"))
+    assert panel.outages == (), why
