@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 RATE_METRICS = {"refund_rate": "orders_all", "cancel_rate": "orders_all", "aov": "orders"}
+# The monitors of status changes: dated by their moment, their days may run past the orders' (see _order_frames).
+STATUS_METRICS = ("refunds", "refund_rate", "cancellations", "cancel_rate")
 # Refunds (cancellations) dated by the day they happened are rated against the mean orders of this many days before.
 RATE_DAYS = 28
 
@@ -82,7 +84,9 @@ def daily_metrics_frame(
 ) -> pd.DataFrame:
     """Daily values of every monitor: columns metric, segment, day, value, volume (the day's orders, for rates).
     Order metrics run from the first order's day to `until` (default: the last order's day): days after the last
-    order up to the end of the shop's other data are days without orders, not days without data.
+    order up to the end of the shop's other data are days without orders, not days without data. Refunds and
+    cancellations dated by their moment run on to the last such day where it is later (statuses updated after the
+    orders came).
 
     Orders frame as predictions.ml.base's contract (status placed / cancelled / refunded; optionally
     `status_changed_at`, when the status last changed: see _order_frames); events with
@@ -97,7 +101,9 @@ def daily_metrics_frame(
         e_day = pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(None).dt.normalize()
         # From the first event read (the caller may read only recent ones): days before it are unknown, not 0; to
         # the end of the orders or `until`, whichever is later (a feed that stops before them is a drop).
-        e_last = max([e_day.max()] + [f["day"].max() for f in out[:1]] + ([until] if until is not None else []))
+        # (The orders' end, not that of refunds dated later: see _order_frames.)
+        e_last = max([e_day.max()] + [f.loc[f["metric"] == "orders", "day"].max() for f in out[:1]]
+                     + ([until] if until is not None else []))
         e_days = pd.date_range(e_day.min(), e_last, freq="D")
         counts = pd.crosstab(e_day, events["type"].astype(str)).reindex(e_days, fill_value=0)
         for t in counts.columns:
@@ -135,10 +141,16 @@ def _order_frames(orders: pd.DataFrame, *, order_lines: pd.DataFrame | None, cus
             frames.append(o[c.isin(top)].assign(segment="country:" + c[c.isin(top)]))
     last = o["day"].max() if until is None else max(o["day"].max(), until)
     days = pd.date_range(o["day"].min(), last, freq="D")
+    # Refunds and cancellations dated after the orders' last day (statuses updated later than the orders came: a
+    # re-import, the API) count on their days: their monitors run to the last such day, while the order monitors
+    # end where the orders do (days without orders there are days without data, not an outage).
+    changed = o["dated"] & o["status"].isin(["refunded", "cancelled"])
+    status_last = max(last, o.loc[changed, "status_day"].max()) if changed.any() else last
+    status_days = pd.date_range(o["day"].min(), status_last, freq="D")
     out = []
     for seg_frame in frames:
         for segment, g in seg_frame.groupby("segment"):
-            out.append(_order_metrics(g, segment, days))
+            out.append(_order_metrics(g, segment, days, status_days))
     if order_lines is not None and len(order_lines) and "category_id" in order_lines:
         lines = order_lines.merge(o[["order_id", "day", "status"]], on="order_id")
         lines = lines[lines["status"] != "cancelled"]
@@ -158,7 +170,10 @@ def _order_frames(orders: pd.DataFrame, *, order_lines: pd.DataFrame | None, cus
     return out
 
 
-def _order_metrics(g: pd.DataFrame, segment: str, days: pd.DatetimeIndex) -> pd.DataFrame:
+def _order_metrics(g: pd.DataFrame, segment: str, days: pd.DatetimeIndex,
+                   status_days: pd.DatetimeIndex | None = None) -> pd.DataFrame:
+    """The segment's order monitors over `days`; refunds and cancellations dated by their moment over
+    `status_days` (which may run past `days`: see _order_frames)."""
     by = g.groupby("day")
     live = g[g["status"] != "cancelled"]
     orders_all = by.size().reindex(days, fill_value=0).astype(float)
@@ -171,24 +186,30 @@ def _order_metrics(g: pd.DataFrame, segment: str, days: pd.DatetimeIndex) -> pd.
             "orders": (orders, orders), "revenue": (revenue, orders), "new_customers": (new, orders),
             "aov": (np.where(orders > 0, revenue / orders, np.nan), orders),
         }
+        span = dict.fromkeys(series, days)
         for status, count, rate in (("refunded", "refunds", "refund_rate"), ("cancelled", "cancellations",
                                                                               "cancel_rate")):
             turned = g[g["status"] == status]
-            n = turned.groupby("status_day").size().reindex(days, fill_value=0).astype(float)
+            dated = bool(turned["dated"].any())
+            s_days = status_days if dated and status_days is not None else days
+            n = turned.groupby("status_day").size().reindex(s_days, fill_value=0).astype(float)
             if n.sum() == 0:
                 continue
             # The share's orders: the day's own orders while the status is dated by the orders' day (the share of a
             # day's orders refunded); once dated by the day it changed (see _order_frames), the orders of a usual
             # day of the RATE_DAYS before it - today's refunds are of the orders of weeks before, and a day of few
-            # orders made them a share three times as high ("refund_rate up" for an orders drop).
-            volume = orders_all
-            if turned["dated"].any():
-                volume = np.round(orders_all.shift(1).rolling(RATE_DAYS, min_periods=1).mean())
-            series[count] = (n, orders_all)
+            # orders made them a share three times as high ("refund_rate up" for an orders drop). Past the orders'
+            # last day their count is unknown, not 0: the usual day before it holds.
+            known = orders_all.reindex(s_days)
+            volume = known
+            if dated:
+                volume = np.round(known.shift(1).rolling(RATE_DAYS, min_periods=1).mean()).ffill()
+            series[count] = (n, known)
             series[rate] = (np.where(volume > 0, n / volume, np.nan), volume)
-    return pd.concat([pd.DataFrame({"metric": m, "segment": segment, "day": days, "value": np.asarray(v, dtype=float),
-                                    "volume": np.asarray(vol, dtype=float)}) for m, (v, vol) in series.items()],
-                     ignore_index=True)
+            span[count] = span[rate] = s_days
+    return pd.concat([pd.DataFrame({"metric": m, "segment": segment, "day": span[m],
+                                    "value": np.asarray(v, dtype=float), "volume": np.asarray(vol, dtype=float)})
+                      for m, (v, vol) in series.items()], ignore_index=True)
 
 
 def baseline(values: np.ndarray, days: pd.DatetimeIndex, *, config: DetectorConfig = DetectorConfig(),

@@ -25,7 +25,7 @@ from ecomsight.db import epoch_sql, read_frame
 from ecomsight.debounce import debounce_release, debounced_enqueue
 from ecomsight.errors import UserError
 
-from ..ml.anomalies import Anomaly, DetectorConfig, daily_metrics_frame, detect
+from ..ml.anomalies import STATUS_METRICS, Anomaly, DetectorConfig, daily_metrics_frame, detect
 from ..models import Alert, ForecastValue, MonitorMute
 from ..selectors import (
     ForecastError,
@@ -81,7 +81,7 @@ LIVE_DAYS = 7
 class AnomalyWindow:
     """The days a check judged: `start` to `end`; `judged_from` is the first day with enough history before it
     (DetectorConfig.min_history_days of data): days before it cannot be judged. `data_end`: the latest order or
-    event."""
+    event, or a later refund or cancellation."""
 
     start: pd.Timestamp
     end: pd.Timestamp
@@ -128,6 +128,13 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
     if events is not None and len(events):
         data_end = max(data_end, pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(None).max())
     last = data_end.normalize()
+    moments = order_status_moments_frame(shop_id=shop.pk)
+    # Refunds and cancellations dated after the orders' and events' last day (statuses updated after the orders
+    # came: a re-import, the API) are judged on their days too: their monitors' days run to the last status change
+    # (daily_metrics_frame), the other monitors' end where their data does.
+    status_end = (pd.to_datetime(moments["status_changed_at"], utc=True).dt.tz_convert(None).max()
+                  if len(moments) and not frames.orders.empty else None)
+    status_end = status_end if status_end is not None and status_end.normalize() > last else None
     yesterday = pd.Timestamp(timezone.now().date()) - pd.Timedelta(days=1)
     live = complete_days_only and data_end >= yesterday - pd.Timedelta(days=LIVE_DAYS)
     if end:
@@ -142,26 +149,30 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
             data_end == latest and not frames.orders.empty and last < pd.Timestamp(timezone.now().date())
             and orders_dated_only(shop_id=shop.pk))  # (today is never complete: dates exported at noon)
         end_ts = last if complete else last - pd.Timedelta(days=1)
+    own_end = end_ts  # the last day of every monitor but those of refunds and cancellations dated later
+    if status_end is not None and not end and not live:  # (that last day complete by the same rule)
+        end_ts = max(end_ts, status_end.normalize() - pd.Timedelta(days=int(status_end.hour < COMPLETE_DAY_HOUR)))
     if complete_days_only:
-        end_ts = min(end_ts, yesterday)
+        end_ts, own_end = min(end_ts, yesterday), min(own_end, yesterday)
     start_ts = pd.Timestamp(start) if start else end_ts - pd.Timedelta(days=6)
     if start_ts > end_ts:
         to = f"--to {end_ts.date()}" if end else f"the last complete day of the shop's data ({end_ts.date()})"
         raise ForecastError(f"--from {start_ts.date()} is after {to}")
-    if start_ts > last or end_ts < first:
-        raise ForecastError(f"the shop's data runs from {first.date()} to {last.date()}: {start_ts.date()} to "
+    data_last = max(last, status_end.normalize()) if status_end is not None else last
+    if start_ts > data_last or end_ts < first:
+        raise ForecastError(f"the shop's data runs from {first.date()} to {data_last.date()}: {start_ts.date()} to "
                             f"{end_ts.date()} holds none of it")
     orders = frames.orders
-    moments = order_status_moments_frame(shop_id=shop.pk)
     if len(moments) and not orders.empty:
         orders = orders.merge(moments, on="order_id", how="left")
     metrics = daily_metrics_frame(orders=orders, events=events, order_lines=frames.order_lines,
                                   customer_country=customer_country_map(shop_id=shop.pk),
                                   category_names=category_name_map(shop_id=shop.pk), until=last)
-    metrics = metrics[metrics["day"] <= end_ts]
+    metrics = metrics[(metrics["day"] <= own_end) | (metrics["metric"].isin(STATUS_METRICS)
+                                                     & (metrics["day"] <= end_ts))]
     muted = set(MonitorMute.objects.filter(shop=shop).values_list("metric", "segment"))
     found = detect(metrics, start=start_ts, end=end_ts, bands=_forecast_bands(shop_id=shop.pk), muted=muted)
-    window = AnomalyWindow(start=start_ts, end=end_ts, data_end=data_end,
+    window = AnomalyWindow(start=start_ts, end=end_ts, data_end=max(data_end, status_end or data_end),
                            judged_from=first + pd.Timedelta(days=DetectorConfig().min_history_days))
     return found, window
 

@@ -45,3 +45,21 @@ def test_a_refund_wave_of_older_orders_alerts_on_the_day_the_refunds_were_issued
     alerts = anomalies_detect(shop=shop, start=WAVE - dt.timedelta(days=45), end=WAVE + dt.timedelta(days=10))
     refunds = [(a.metric, a.date.date(), a.direction) for a in alerts if a.metric in ("refunds", "refund_rate")]
     assert refunds == ([("refund_rate", WAVE, "up"), ("refunds", WAVE, "up")] if wave else [])
+
+
+def test_refunds_issued_after_the_last_orders_day_are_judged_and_the_order_monitors_stop_with_the_orders(shop):
+    """A history imported, its statuses updated days later: 150 refunds issued on 2024-07-21, after the last order
+    (2024-07-18), were never counted - the check's days ended with the orders - and the default check saw nothing."""
+    _history(shop, wave=False)  # orders 2024-01-01 .. 2024-07-18
+    last = Order.objects.filter(shop=shop).order_by("-placed_at").first().placed_at
+    assert last.date() == dt.date(2024, 7, 18)
+    wave_at = dt.datetime(2024, 7, 21, 12, tzinfo=dt.UTC)
+    recent = list(Order.objects.filter(shop=shop, status="placed", placed_at__gte=last - dt.timedelta(days=30)))
+    for k in np.random.default_rng(3).choice(len(recent), size=150, replace=False):
+        recent[k].status, recent[k].status_changed_at = "refunded", wave_at
+    # The update's last change: the next day at 15:00 (that day still running, as an export of that afternoon's).
+    recent[0].status, recent[0].status_changed_at = "refunded", dt.datetime(2024, 7, 22, 15, tzinfo=dt.UTC)
+    Order.objects.bulk_update(recent, ["status", "status_changed_at"])
+    alerts = anomalies_detect(shop=shop)
+    assert [(a.metric, a.date.date(), a.direction) for a in alerts] == [
+        ("refund_rate", dt.date(2024, 7, 21), "up"), ("refunds", dt.date(2024, 7, 21), "up")]

@@ -101,3 +101,28 @@ def test_a_wave_many_times_a_usual_days_orders_does_not_make_the_weeks_after_it_
     expected = pooled_share(shares, volume)
     assert abs(expected[39] - 0.3) < 0.01
     assert expected[41:60].max() < 0.33  # the wave's day counts as a share of 1 at most
+
+
+def test_refunds_issued_after_the_last_orders_day_count_on_their_days_while_the_order_monitors_end_with_the_orders():
+    """Statuses updated after the orders came (a re-import, the API): a wave of 150 refunds issued three days after
+    the last order's day was dropped - the monitors' days ended with the orders - and nothing was flagged."""
+    orders = _orders()  # 2024-01-01 .. 2024-07-18
+    last = orders["placed_at"].max().tz_convert(None).normalize()
+    wave_day = last + pd.Timedelta(days=3)
+    placed_day = orders["placed_at"].dt.tz_convert(None).dt.normalize()
+    pool = orders.index[((placed_day >= last - pd.Timedelta(days=30)) & (orders["status"] == "placed")).to_numpy()]
+    hit = np.random.default_rng(5).choice(pool, size=150, replace=False)
+    orders.loc[hit, ["status", "status_changed_at"]] = ["refunded", pd.Timestamp(wave_day, tz="UTC")
+                                                        + pd.Timedelta(hours=12)]
+    views = pd.DataFrame({"customer_id": 1, "type": "view", "occurred_at": pd.date_range(
+        "2024-01-01T10:00", last + pd.Timedelta(hours=20), freq="h", tz="UTC")})
+    m = daily_metrics_frame(orders=orders, events=views)
+    shop = m[m["segment"] == "shop"]
+    assert shop.loc[shop["metric"] == "refunds", "day"].max() == wave_day
+    assert shop.loc[(shop["metric"] == "refunds") & (shop["day"] == wave_day), "value"].item() == 150
+    # Orders, revenue, new customers and the events end with their data: the days after are unknown, not an outage.
+    assert {metric: g["day"].max() for metric, g in shop.groupby("metric") if metric not in (
+        "refunds", "refund_rate")} == dict.fromkeys(["orders", "revenue", "aov", "new_customers", "events_view"], last)
+    alerts = detect(m, start=last - pd.Timedelta(days=10))
+    assert [(a.metric, a.date, a.direction) for a in alerts if a.date > last] == [
+        ("refund_rate", wave_day, "up"), ("refunds", wave_day, "up")]
