@@ -2,13 +2,14 @@
 
 The champion is chosen on validation windows that end on or before the cutoff (the origins cutoff - h, cutoff - 2h,
 ... bins, as many as `windows` with enough history before them); the test window after the cutoff is only scored,
-never looked at for the choice. Models without intervals get split-conformal ones from their validation errors.
+never looked at for the choice. Models without intervals get split-conformal ones from their validation errors;
+weekly, models with their own have them widened where validation shows them too narrow (BAND_CALIBRATED_FREQS).
 An outage in the history (series.outages) is filled for the models (Panel.filled) and no validation window holds it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,15 @@ LEVEL_MODELS = {
     "product": ("naive", "seasonal_naive", "auto_ets", "croston", "adida", "lightgbm"),
 }
 MIN_TRAIN_BINS = {"day": 28, "week": 8}
+# Bands of models that have their own (AutoETS, AutoARIMA, AutoTheta, the naive ones) are widened where the
+# validation windows show them too narrow: by the conformal quantile of each validation bin's distance from the point
+# in half-widths of its band (split-conformal on the band's scale, pooled over the level's series; at least 1, at
+# most MAX_BAND_SCALE). Bands are never narrowed. An outside analyst's shop doubling every quarter had AutoETS
+# champion, its straight trend trusted by its own 80 % band, which held a quarter of the weeks after the cutoff.
+# Weekly only: the anomaly monitors read the daily 95 % bands, and bench/anomalies, which runs without a forecast,
+# cannot tell what wider ones would cost.
+BAND_CALIBRATED_FREQS = ("week",)
+MAX_BAND_SCALE = 10.0
 # Validation origins preferably leave a year of history before them, as the final fit has: a window trained on
 # a few months (a young shop, a new cohort) says little about the model fitted on more than a year.
 PREFERRED_TRAIN_BINS = {"day": 364, "week": 52}
@@ -51,6 +61,7 @@ class Selection:
     origins: list[pd.Timestamp]
     residual_q: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    band_scale: dict[str, tuple[float, float]] = field(default_factory=dict)  # (80 %, 95 %), see BAND_CALIBRATED_FREQS
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,35 @@ def validation_origins(n: int, *, h: int, freq: str, windows: int, silent: np.nd
     return origins
 
 
+def _band_ratio(f: Forecast, actual: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per bin, the distance of the actual from the point in half-widths of the band on its side (1 = on the edge)."""
+    half = np.where(actual >= f.mean, hi - f.mean, f.mean - lo)
+    return (np.abs(actual - f.mean) / np.maximum(half, 1e-9)).ravel()
+
+
+def conformal_quantile(scores: np.ndarray, level: float) -> float:
+    """The split-conformal quantile: the ceil((n + 1) level)-th smallest of n scores (the largest when that is
+    past n)."""
+    s = np.sort(scores[np.isfinite(scores)])
+    if not len(s):
+        return float("nan")
+    return float(s[min(int(np.ceil((len(s) + 1) * level)), len(s)) - 1])
+
+
+def _widened(f: Forecast, scale: tuple[float, float] | None) -> Forecast:
+    if scale is None or not f.has_intervals or scale == (1.0, 1.0):
+        return f
+    (w80, w95) = scale
+
+    def lo(b: np.ndarray, w: float) -> np.ndarray:
+        return np.maximum(f.mean - w * (f.mean - b), 0.0)
+
+    lo80, hi80 = lo(f.lo80, w80), f.mean + w80 * (f.hi80 - f.mean)
+    # The 95 % band holds the 80 % one, whichever was widened more.
+    return Forecast(mean=f.mean, lo80=lo80, hi80=hi80, lo95=np.minimum(lo(f.lo95, w95), lo80),
+                    hi95=np.maximum(f.mean + w95 * (f.hi95 - f.mean), hi80))
+
+
 def _with_conformal(f: Forecast, q: tuple[float, float, float, float] | None, scale: np.ndarray) -> Forecast:
     if f.has_intervals or q is None:
         return f
@@ -141,6 +181,7 @@ def select(
     origins = validation_origins(n, h=h, freq=panel.freq, windows=windows, silent=panel.silent)
     per_model: dict[str, list[Metrics]] = {}
     residuals: dict[str, list[np.ndarray]] = {}
+    ratios: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     skipped: dict[str, str] = {}
     for origin in origins:
         inp = _input(panel, origin, facts, shop_facts, h, country)
@@ -154,6 +195,9 @@ def select(
             f = Forecast(**{k: (None if v is None else v[:, :steps]) for k, v in vars(f).items()})
             per_model.setdefault(name, []).append(score(f, actual, history))
             residuals.setdefault(name, []).append(((actual - f.mean) / scale[:, None]).ravel())
+            if f.has_intervals and panel.freq in BAND_CALIBRATED_FREQS:
+                ratios.setdefault(name, []).append((_band_ratio(f, actual, f.lo80, f.hi80),
+                                                    _band_ratio(f, actual, f.lo95, f.hi95)))
     validation = {
         name: Metrics(
             mae=float(np.mean([m.mae for m in ms])),
@@ -170,12 +214,17 @@ def select(
     for name, r in residuals.items():
         q80, q95 = (float(v) for v in np.quantile(np.abs(np.concatenate(r)), [0.8, 0.95]))
         residual_q[name] = (-q95, -q80, q80, q95)
+    band_scale = {}
+    for name, rs in ratios.items():
+        if len(rs) == len(origins):
+            w = [conformal_quantile(np.concatenate([r[k] for r in rs]), level) for k, level in ((0, 0.8), (1, 0.95))]
+            band_scale[name] = tuple(float(np.clip(np.nan_to_num(v, nan=1.0), 1.0, MAX_BAND_SCALE)) for v in w)
     if validation:
         champion = min(validation, key=lambda m: (validation[m].mase, m))
     else:
         champion = "auto_ets" if "auto_ets" in models else models[0]
     return Selection(champion=champion, validation=validation, origins=[panel.ends[o - 1] for o in origins],
-                     residual_q=residual_q, skipped=skipped)
+                     residual_q=residual_q, skipped=skipped, band_scale=band_scale)
 
 
 def forecast_champion(
@@ -198,21 +247,19 @@ def forecast_champion(
     inp = _input(panel, panel.values.shape[1], facts, shop_facts, h, country)
     forecasts, why = run_models(inp, list(models))
     scale = np.maximum(inp.panel.values[:, -min(13, panel.values.shape[1]):].mean(axis=1), 1e-9)
-    forecasts = {name: _with_conformal(f, selection.residual_q.get(name), scale) for name, f in forecasts.items()}
+    forecasts = {name: _widened(_with_conformal(f, selection.residual_q.get(name), scale),
+                                selection.band_scale.get(name)) for name, f in forecasts.items()}
     champion = selection.champion if selection.champion in forecasts else next(iter(forecasts))
     # A model too short for the validation windows that runs on the whole history has figures but was not chosen
     # from: its reason says so (an analyst read it under "skipped" beside its test figures).
     ran_late = {name: f"not in the validation windows ({reason}): run on the whole history only, so it could not "
                       "be chosen" for name, reason in selection.skipped.items() if name in forecasts}
     if ran_late:
-        selection = Selection(champion=selection.champion, validation=selection.validation,
-                              origins=selection.origins, residual_q=selection.residual_q,
-                              skipped={**selection.skipped, **ran_late})
+        selection = replace(selection, skipped={**selection.skipped, **ran_late})
     if champion != selection.champion or why:
         # A model that could not run on the whole history says why (without a validation window it was never
         # tried before: LightGBM on 13 weeks left the backtest's table without a word).
-        selection = Selection(champion=champion, validation=selection.validation, origins=selection.origins,
-                              residual_q=selection.residual_q, skipped={**selection.skipped, **why})
+        selection = replace(selection, champion=champion, skipped={**selection.skipped, **why})
     return ChampionForecast(selection=selection, forecasts=forecasts, champion=forecasts[champion])
 
 
