@@ -45,6 +45,9 @@ class PopularityRecommender(Recommender):
         totals = np.asarray(affinity.sum(axis=1)).ravel()
         totals[totals == 0] = 1.0
         self.shares = sp.csr_matrix(sp.diags(1.0 / totals) @ affinity, dtype=np.float32)
+        # the categories a customer bought in: "popular in Y" is only their category when they bought there (a
+        # single view of a Skincare product 18 months ago made a pet and book buyer's reason "popular in Skincare")
+        self.bought = sp.csr_matrix(sp.csr_matrix(data.purchased) @ onehot > 0, dtype=np.float32)
         per_cat = sp.csr_matrix(onehot.T.multiply(self.popularity[None, :]))
         self.category_top = topk_to_csr(topk_csr(per_cat, cfg.candidates), data.n_items)
         self.global_order = np.argsort(-self.popularity, kind="stable")
@@ -79,11 +82,23 @@ class PopularityRecommender(Recommender):
         return sp.csr_matrix(glob + boost)
 
     def reason_codes(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """0: popular right now; c + 1: popular in category c (a category the customer shops in)."""
+        """0: popular right now; c + 1: popular in category c, where the customer bought before; n + c + 1 (n
+        categories): popular in c, which the customer only browsed (viewed, carted, wished for, never bought)."""
         cats = self.item_category[items]
-        share = np.asarray(self.shares[rows, cats]).ravel() if len(rows) else np.zeros(0)
+        if len(rows):
+            share = np.asarray(self.shares[rows, cats]).ravel()
+            bought = np.asarray(self.bought[rows, cats]).ravel() > 0
+        else:
+            share, bought = np.zeros(0), np.zeros(0, dtype=bool)
         named = (share > 0) & (self.category_names[cats] != "")
-        return np.where(named, cats + 1, 0).astype(np.int64)
+        browsed = named & ~bought
+        codes = np.where(named, cats + 1, 0) + np.where(browsed, len(self.category_names), 0)
+        return codes.astype(np.int64)
 
     def reason_text(self, code: int) -> str:
-        return f"popular in {self.category_names[code - 1]}" if code > 0 else "popular right now"
+        if code <= 0:
+            return "popular right now"
+        n = len(self.category_names)
+        if code > n:
+            return f"popular in {self.category_names[code - n - 1]}, which they browsed"
+        return f"popular in {self.category_names[code - 1]}"

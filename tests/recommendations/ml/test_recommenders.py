@@ -55,14 +55,34 @@ def test_popularity_ranks_by_recent_decayed_activity_not_old_hits():
     assert rec.reasons(data.customer_positions([30]), data.product_positions([2]))[0] == "popular right now"
 
 
-def test_popularity_prefers_the_customers_category_and_says_popular_in_it():
+@pytest.mark.parametrize(("own", "reason"), [
+    ([(50, 4, 1, "purchase")], "popular in Food"),
+    ([(50, 4, 1, "view")], "popular in Food, which they browsed"),
+    ([(50, 4, 1, "purchase"), (50, 4, 2, "view")], "popular in Food"),
+])
+def test_popularity_prefers_the_customers_category_and_says_popular_in_it(own, reason):
     cats = ["Toys", "Toys", "Food", "Food"]
-    rows = [(c, 1, 1, "purchase") for c in range(1, 10)] + [(c, 3, 1, "purchase") for c in range(1, 7)]
-    rows += [(50, 4, 1, "view")]
+    rows = [(c, 1, 1, "purchase") for c in range(1, 10)] + [(c, 3, 1, "purchase") for c in range(1, 7)] + own
     rec, data = fitted(PopularityRecommender, interactions(rows), products(range(1, 5), categories=cats),
                        customers(range(1, 51)))
     assert top_ids(rec, data, 50)[0] == 3  # most popular Food product beats the global hit for a Food shopper
-    assert rec.reasons(data.customer_positions([50]), data.product_positions([3]))[0] == "popular in Food"
+    assert rec.reasons(data.customer_positions([50]), data.product_positions([3]))[0] == reason
+
+
+def test_popular_in_a_category_is_not_the_reason_for_a_shopper_who_never_bought_there():
+    # The review of the demo shop: a customer who bought pet and book items, and once looked at a skincare product
+    # long ago, got the best-selling sunscreen "popular in Beauty > Skincare", as if skincare were their thing.
+    cats = ["Beauty > Skincare", "Beauty > Skincare", "Pets > Food", "Books > Fiction"]
+    rows = [(c, 1, 5, "purchase") for c in range(1, 30)]  # the sunscreen: the shop's best seller
+    rows += [(c, 2, 5, "purchase") for c in range(1, 4)]
+    rows += [(50, 3, 10, "purchase"), (50, 4, 10, "purchase"), (50, 3, 40, "purchase"), (50, 2, 80, "view")]
+    rows += [(51, 3, 10, "purchase")]  # never touched skincare at all
+    rec, data = fitted(PopularityRecommender, interactions(rows), products(range(1, 5), categories=cats),
+                       customers(range(1, 52)))
+    reasons = rec.reasons(data.customer_positions([50, 51, 1]), data.product_positions([1, 1, 2])).tolist()
+    assert reasons == ["popular in Beauty > Skincare, which they browsed", "popular right now",
+                       "popular in Beauty > Skincare"]
+    assert not any(r == "popular in Beauty > Skincare" for r in reasons[:2])
 
 
 def test_repurchase_ranks_the_due_product_first_and_explains_the_cycle():
