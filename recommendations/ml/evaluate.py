@@ -36,6 +36,9 @@ class RecommenderMetrics:
     ndcg: float
     coverage: float
     popularity_bias: float
+    # the share of evaluated customers whose top 3 holds the one product most often in a top 3 (1.0: every list
+    # shows it): how much one product fills the lists, beside what the held-out orders say of it (the NDCG)
+    top3_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -289,9 +292,23 @@ def evaluate_recommenders(
             ndcg=ranking.ndcg,
             coverage=len(np.unique(shown)) / n_active,
             popularity_bias=float(pop_rank[shown].mean()) if len(shown) else 0.0,
+            top3_share=top3_share(items),
         )
     return EvaluationResult(k, len(rows), metrics, fit.weights, split.cutoff, fit.choice, fit.validation,
                             holdout_report(data, split.holdout))
+
+
+def top3_share(items: np.ndarray) -> float:
+    """The share of rows of `items` (top-k product positions per customer, -1 padding) whose first 3 hold the
+    product that is most often among them (0 for no rows)."""
+    head = np.asarray(items)[:, :3]
+    rows = np.repeat(np.arange(len(head)), head.shape[1])
+    flat = head.ravel()
+    ok = flat >= 0
+    if not ok.any():
+        return 0.0
+    pairs = np.unique(np.stack([rows[ok], flat[ok]]), axis=1)  # a product counts once per list
+    return float(np.bincount(pairs[1]).max() / len(head))
 
 
 def holdout_report(data: InteractionData, holdout: pd.DataFrame) -> dict[str, float]:

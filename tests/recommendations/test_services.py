@@ -16,7 +16,7 @@ from recommendations.selectors import recommender_frames
 from recommendations.services import recommendations_build
 
 NAMES = ("popularity", "repurchase", "item_knn", "user_knn", "content", "hybrid")
-METRICS = {"hit_rate", "recall", "ndcg", "coverage", "popularity_bias"}
+METRICS = {"hit_rate", "recall", "ndcg", "coverage", "popularity_bias", "top3_share"}
 
 
 @pytest.mark.django_db

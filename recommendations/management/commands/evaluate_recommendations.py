@@ -24,12 +24,14 @@ class Command(ShopCommand):
             return
         k = report["k"]
         self.stdout.write(f"{report['customers']} customers evaluated (last order held out), K = {k}")
-        self.stdout.write(f"{'recommender':<20}{'HitRate':>9}{'Recall':>9}{'NDCG':>9}{'coverage':>10}{'pop. rank':>11}")
+        self.stdout.write(f"{'recommender':<20}{'HitRate':>9}{'Recall':>9}{'NDCG':>9}{'coverage':>10}{'pop. rank':>11}"
+                          f"{'top-3 max':>11}")
         for name in NAMES:
             m = report.get(name)
             if m:
                 self.stdout.write(f"{name:<20}{m['hit_rate']:>9.4f}{m['recall']:>9.4f}{m['ndcg']:>9.4f}"
-                                  f"{m['coverage']:>10.3f}{m['popularity_bias']:>11.1f}")
+                                  f"{m['coverage']:>10.3f}{m['popularity_bias']:>11.1f}"
+                                  f"{m.get('top3_share', 0.0):>11.3f}")
         if report.get("members_without_recommendations"):
             self.stdout.write(f"Recommended nothing here: {', '.join(report['members_without_recommendations'])} "
                               "(content needs product titles or categories, visual product pictures): their zeros "

@@ -4,7 +4,7 @@ import scipy.sparse as sp
 
 from recommendations.ml.config import RECOMMENDER_NAMES, RecommenderConfig
 from recommendations.ml.data import build_interaction_data
-from recommendations.ml.evaluate import evaluate_recommenders
+from recommendations.ml.evaluate import evaluate_recommenders, top3_share
 from recommendations.ml.metrics import ranking_metrics
 from recommendations.ml.split import temporal_split
 from recommendations.ml.synthetic import synthetic_shop
@@ -20,6 +20,14 @@ def test_metrics_match_a_hand_computed_case():
     assert m.recall == pytest.approx(0.25)  # row 0: 1 of 2 held-out items, row 1: 0 of 1
     ndcg_row0 = (1 / np.log2(3)) / (1 + 1 / np.log2(3))
     assert m.ndcg == pytest.approx(ndcg_row0 / 2)
+
+
+def test_top3_share_counts_the_lists_whose_top_3_hold_the_most_common_product():
+    # the review of the demo shop: one sunscreen in 70 % of the top-3 lists, seen only by reading lists one by one
+    items = np.array([[1, 2, 3, 4], [1, 5, 6, 7], [8, 9, 1, 2], [2, -1, -1, -1], [7, 7, 7, 7]])
+    assert top3_share(items) == pytest.approx(3 / 5)  # product 1 (product 2 is 4th in row 0 and 2: not counted)
+    assert top3_share(np.full((2, 3), -1)) == 0.0
+    assert top3_share(np.empty((0, 10), dtype=np.int64)) == 0.0
 
 
 def leaky_shop():
@@ -65,7 +73,10 @@ def test_hybrid_is_at_least_as_good_as_the_best_single_recommender(text, consume
     assert d["hybrid"]["ndcg"] >= best_single - 0.005
     assert d["hybrid"]["ndcg"] > 1.5 * d["popularity"]["ndcg"]
     assert set(d) == {"k", "customers", *RECOMMENDER_NAMES, "hybrid"}
-    assert set(d["hybrid"]) == {"hit_rate", "recall", "ndcg", "coverage", "popularity_bias"}
+    assert set(d["hybrid"]) == {"hit_rate", "recall", "ndcg", "coverage", "popularity_bias", "top3_share"}
+    # a popularity list shows the same best sellers to nearly everyone; the hybrid's lists are the customers' own
+    assert d["popularity"]["top3_share"] > 0.9
+    assert 0 < d["hybrid"]["top3_share"] < d["popularity"]["top3_share"]
 
 
 def test_the_validation_fit_is_the_same_whatever_the_row_order_of_its_data():
