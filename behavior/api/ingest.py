@@ -207,10 +207,10 @@ def _parse(kind: str, rows: list[tuple[int, list[str]]]) -> Batch:
 def _write(*, shop: Shop, kind: str, batch: Batch, create_missing: bool, fields_of=None) -> BatchResult:
     """Write `batch` (inside the caller's transaction). `fields_of(line)`: the fields the item on that line named;
     a stored row keeps the values of the fields its item left out, as a re-imported file without that column
-    leaves them (an explicit null clears one): see postgres.batch_write."""
+    leaves them; an explicit null clears one (a file's empty cell does not): see postgres.batch_write."""
     plan = plan_build(kind=kind, header=SPECS[kind].names)
     return postgres.batch_write(shop_id=shop.pk, plan=plan, batch=batch, create_missing=create_missing,
-                                fields_of=fields_of)
+                                fields_of=fields_of, blanks_clear=True)
 
 
 def _lines_not_sent_remove(shop: Shop, *, orders: list[str], kept: list[tuple[str, str]]) -> int:

@@ -105,16 +105,19 @@ EMPTY_REVIEW = "empty review: no text, title or rating"
 
 
 def batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
-                ids: IdCache | None = None, fields_of: Callable[[int], frozenset] | None = None) -> BatchResult:
+                ids: IdCache | None = None, fields_of: Callable[[int], frozenset] | None = None,
+                blanks_clear: bool = False) -> BatchResult:
     """Write one batch (inside the caller's transaction) and say what it did.
 
     `ids`: the import's id cache (events use it; the caller commits or rolls it back with the batch).
     A stored row keeps the values of the fields its row does not give: columns the file lacks, values the parser
     left empty (`batch.blanked`), and with `fields_of(line)` (the API's items) fields the item did not name.
-    Rows are then written in groups that give the same fields."""
+    Rows are then written in groups that give the same fields. A file's empty cell of an order says nothing
+    either: the stored order keeps that field (BLANK_KEEPS); `blanks_clear` (the API, whose explicit null clears a
+    field it names) writes it empty instead."""
     erased = erased_taken_out(shop_id=shop_id, plan=plan, batch=batch)
     result = _batch_write_fields(shop_id=shop_id, plan=plan, batch=batch, create_missing=create_missing, ids=ids,
-                                 fields_of=fields_of)
+                                 fields_of=fields_of, blanks_clear=blanks_clear)
     result.rejects.extend(erased)
     return result
 
@@ -153,7 +156,7 @@ def erased_taken_out(*, shop_id: int, plan: Plan, batch: Batch) -> list[Reject]:
 
 
 def _batch_write_fields(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool, ids: IdCache | None,
-                        fields_of: Callable[[int], frozenset] | None) -> BatchResult:
+                        fields_of: Callable[[int], frozenset] | None, blanks_clear: bool) -> BatchResult:
     absent: dict[int, frozenset] = {}
     for reject in batch.blanked:
         absent[reject.line] = absent.get(reject.line, frozenset()) | {reject.column}
@@ -162,7 +165,8 @@ def _batch_write_fields(*, shop_id: int, plan: Plan, batch: Batch, create_missin
         for row in batch.rows:
             absent[row[0]] = absent.get(row[0], frozenset()) | (names - fields_of(row[0]))
     if not absent or plan.spec.kind == "events":
-        return _batch_write(shop_id=shop_id, plan=plan, batch=batch, create_missing=create_missing, ids=ids)
+        return _batch_write(shop_id=shop_id, plan=plan, batch=batch, create_missing=create_missing, ids=ids,
+                            blanks_clear=blanks_clear)
     groups: dict[frozenset, list] = {}
     for row in batch.rows:
         groups.setdefault(absent.get(row[0], frozenset()), []).append(row)
@@ -175,7 +179,7 @@ def _batch_write_fields(*, shop_id: int, plan: Plan, batch: Batch, create_missin
                                             for k, (c, i) in enumerate(zip(plan.spec.columns, plan.indexes,
                                                                            strict=True))))
         result = _batch_write(shop_id=shop_id, plan=given, batch=Batch(rows=rows), create_missing=create_missing,
-                              ids=ids)
+                              ids=ids, blanks_clear=blanks_clear)
         total.inserted += result.inserted
         total.updated += result.updated
         total.duplicates += result.duplicates
@@ -186,7 +190,7 @@ def _batch_write_fields(*, shop_id: int, plan: Plan, batch: Batch, create_missin
 
 
 def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool,
-                 ids: IdCache | None = None) -> BatchResult:
+                 ids: IdCache | None = None, blanks_clear: bool = False) -> BatchResult:
     result = BatchResult()
     if not batch.good:
         return result
@@ -237,7 +241,7 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
         else:
             before = _orders_dated_on_arrival(cursor, shop_id, plan, ids) if kind == "orders" else 0
             result.inserted, result.updated, changed = _upsert(cursor, shop_id, plan, renamed=renamed,
-                                                               before=before)
+                                                               before=before, blanks_clear=blanks_clear)
             if kind == "orders":
                 result.customers_changed.update(changed)
         result.duplicates = good - result.inserted - result.updated
@@ -516,10 +520,13 @@ _MOMENT_ON_CHANGE = ("CASE WHEN t.status IS DISTINCT FROM EXCLUDED.status THEN C
 _MOMENT_KEPT = "COALESCE(t.status_changed_at, EXCLUDED.status_changed_at)"
 
 
-def _upsert(cursor, shop_id: int, plan: Plan, *, renamed: int = 0, before: int = 0) -> tuple[int, int, list[int]]:
+def _upsert(cursor, shop_id: int, plan: Plan, *, renamed: int = 0, before: int = 0,
+            blanks_clear: bool = False) -> tuple[int, int, list[int]]:
     """Insert or update the staged rows; returns the rows inserted, updated, and (orders) their customers' ids.
     `renamed`: orders given their own id by `_orders_matched` before, updated even where no other value changed.
-    `before`: (orders) the greatest order id when the import began (see _MOMENT_ON_CHANGE)."""
+    `before`: (orders) the greatest order id when the import began (see _MOMENT_ON_CHANGE).
+    `blanks_clear`: a staged empty value clears the stored one (the API's explicit null); else (files) an order's
+    empty value keeps it (BLANK_KEEPS)."""
     kind = plan.spec.kind
     key = _KEYS[kind]
     # New rows get every column (absent ones as their defaults); existing rows only those in the file.
@@ -556,8 +563,11 @@ def _upsert(cursor, shop_id: int, plan: Plan, *, renamed: int = 0, before: int =
                    "LEFT JOIN LATERAL (SELECT min(l.product_id) AS product_id FROM behavior_orderline l "
                    "WHERE l.order_id = o.id HAVING count(DISTINCT l.product_id) = 1) ol ON TRUE",
     }[kind]
+    merged = _one_row_per_key(plan, key)
+    if not blanks_clear and kind in BLANK_KEEPS:
+        merged = _blanks_kept(plan, key, merged)
     sql = f"""
-        WITH s AS ({_one_row_per_key(plan, key)}),
+        WITH s AS ({merged}),
         w AS (
             INSERT INTO {_TABLES[kind]} AS t ({", ".join(insert_columns)})
             SELECT {", ".join(select)} FROM s {joins}
@@ -590,6 +600,28 @@ def _one_row_per_key(plan: Plan, key: str) -> str:
     merged = ", ".join(f"(array_agg({c} ORDER BY line DESC) FILTER (WHERE {given_with.get(c, c)} IS NOT NULL))[1]"
                        f" AS {c}" for c in fields)
     return f"SELECT {key}, max(line) AS line, {merged} FROM {STAGE} GROUP BY {key}"
+
+
+# A file's empty cell says nothing about the field (a Shopify line item's row after the order's first, a status
+# history's refund row without its total, a re-import writing `-` or `n/a`): the stored order keeps its value, also
+# when the order's rows fall in two batches of one import. Per field, the stored value (`k`) as staged text; an empty
+# status stays the stored one (COALESCE(s.status, 'placed') after it: an explicit "placed" still writes placed).
+# status_changed_at needs none: _MOMENT_ON_CHANGE keeps the stored moment unless the status changes.
+BLANK_KEEPS = {
+    "orders": {"total": "k.total::text", "currency": "NULLIF(k.currency, '')", "status": "k.status",
+               "item_count": "k.item_count::text", "offer_id": "NULLIF(k.offer_code, '')"},
+}
+
+
+def _blanks_kept(plan: Plan, key: str, merged: str) -> str:
+    """`merged` (one staged row per id) with each empty field the file has a column for taken from the stored row
+    of the id, if any (one index probe per id: the upsert's own conflict lookup)."""
+    kept = BLANK_KEEPS[plan.spec.kind]
+    fields = [c for c in plan.output_columns if c != key]
+    select = ", ".join(f"COALESCE(m.{c}, {kept[c]}) AS {c}" if c in kept and c in plan.present else f"m.{c}"
+                       for c in fields)
+    return (f"SELECT m.{key}, m.line, {select} FROM ({merged}) m "
+            f"LEFT JOIN {_TABLES[plan.spec.kind]} k ON k.shop_id = %(shop)s AND k.external_id = m.{key}")
 
 
 def _on_conflict(changed: list[str], *, also: str = "", exprs: dict[str, str] | None = None) -> str:
