@@ -119,3 +119,15 @@ def user_create_or_update(
                 membership_remove(shop=membership.shop, user=user, actor=actor)
     _staff_sync(user)
     return user
+
+
+@transaction.atomic
+def shop_currency_set(*, shop: Shop, currency: str, reason: str = "") -> None:
+    """Give `shop` the currency its figures are written in (an ISO 4217 code), with an audit row. Nothing converts
+    stored amounts: callers set it only for a shop that holds no orders yet (behavior.ingest.currency)."""
+    if shop.currency == currency:
+        return
+    old, shop.currency = shop.currency, currency
+    shop.save(update_fields=["currency"])
+    AuditLog.objects.create(shop=shop, action="shop.currency_set", target=shop.slug,
+                            details={"from": old, "to": currency, "reason": reason})

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 
 from accounts.models import Shop
+from behavior.ingest.currency import ShopCurrency, import_shop_currency
 from behavior.ingest.erasure import import_files_scrub
 from behavior.ingest.services import (
     DEFAULT_BATCH_SIZE,
@@ -24,8 +25,8 @@ from behavior.ingest.uploads import (
 )
 from behavior.models import ImportJob
 
-__all__ = ["DEFAULT_BATCH_SIZE", "ImportFailed", "ImportResult", "data_import", "import_files_expire",
-           "import_files_scrub",
+__all__ = ["DEFAULT_BATCH_SIZE", "ImportFailed", "ImportResult", "ShopCurrency", "data_import",
+           "import_files_expire", "import_files_scrub", "import_shop_currency",
            "import_job_create", "import_job_run", "import_job_enqueue", "import_jobs_stale_fail",
            "pending_upload_create", "pending_upload_get", "pending_upload_start", "pending_uploads_list"]
 

@@ -11,7 +11,7 @@ from behavior.forms import column_guess, kind_guess
 from behavior.ingest.formats import KINDS, SPECS, ImportFileError, source_open
 from behavior.ingest.values import event_idempotency_key
 from behavior.models import Event, Order, Review
-from behavior.services import DEFAULT_BATCH_SIZE, data_import
+from behavior.services import DEFAULT_BATCH_SIZE, data_import, import_shop_currency
 from catalog.services import product_images_enqueue
 from ecomsight.errors import UserError
 
@@ -20,7 +20,9 @@ class Command(ShopCommand):
     help = ("Import a UTF-8 CSV file (with a header row). Progress goes to stderr; stdout gets one JSON line: "
             "kind, rows, inserted, updated, duplicates, rejected, seconds, report (the rejected-rows CSV, "
             "null when nothing was rejected), plus import_job_id, status, stubs, ignored_columns, dry_run, "
-            "error. Exit status 1 when the import failed, also when every row it read was rejected.")
+            "error, shop_currency. Exit status 1 when the import failed, also when every row it read was rejected. "
+            "A shop without orders takes the currency --currency names, else the one its orders file's currency "
+            "column names.")
     creates_shop = True
 
     def add_arguments(self, parser):
@@ -35,6 +37,11 @@ class Command(ShopCommand):
                             help="reject rows naming unknown customers/products instead of creating stand-ins")
         parser.add_argument("--images", metavar="DIR",
                             help="products: the directory the image_file column's paths are relative to")
+        parser.add_argument("--currency", metavar="CODE",
+                            help="the shop's currency (USD, GBP…), for a shop this import creates or one without "
+                                 "orders yet; refused for a shop holding orders in another (nothing converts "
+                                 "them). Without it, an orders file into a shop without orders gives the shop the "
+                                 "one currency its currency column names")
         parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                             help=f"rows per transaction (default {DEFAULT_BATCH_SIZE})")
 
@@ -87,6 +94,15 @@ class Command(ShopCommand):
             self.progress(f"{job.kind}: {job.rows_read:,} rows{share}, {rate:,.0f} rows/s")
 
         try:
+            # A dry run changes nothing but the shop it creates (deleted after it).
+            currency = import_shop_currency(shop=target_shop, kind=options["kind"], path=options["file"],
+                                            column_map=column_map, currency=options["currency"],
+                                            save=not options["dry_run"] or self.shop_created)
+            if currency.source:
+                how = ("as --currency says" if currency.source == "option" else
+                       "the one currency its orders file names (--currency CODE to choose another)")
+                takes = "takes" if currency.currency == target_shop.currency else "would take"  # a dry run's
+                self.progress(f"the shop '{target_shop.slug}' {takes} the currency {currency.currency}, {how}")
             result = data_import(shop=target_shop, kind=options["kind"], path=options["file"],
                                  column_map=column_map, create_missing=not options["no_create"],
                                  dry_run=options["dry_run"], batch_size=options["batch_size"],
@@ -99,6 +115,7 @@ class Command(ShopCommand):
             self.progress(f"dates such as 03/04/2024 are read as {result.date_order.words}, as the file's "
                           f"{result.date_order.example} shows")
         document = result.as_json()
+        document["shop_currency"] = target_shop.currency
         if options["kind"] == "products" and not options["dry_run"]:
             # The pictures are fetched, copied and embedded by a worker (index_images does the same by hand).
             document["images"] = product_images_enqueue(shop=target_shop, images_dir=options["images"])
