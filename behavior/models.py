@@ -7,6 +7,13 @@ from accounts.models import Job, Shop
 from catalog.models import Product
 from ecomsight.crypto import EncryptedTextField, email_index
 
+# Guest checkouts: an orders file's customer id left empty or written `0` (WooCommerce) or `guest` (in any case) is
+# nobody's. Their orders are stored under the shop's one guest customer (its id: GUEST_CUSTOMER_ID) and count in the
+# shop's sales, forecasts and alerts; the customer models leave that customer out (predictions.selectors.frames),
+# whose churn, value and lists would describe nobody.
+GUEST_CUSTOMER_ID = "guest"
+GUEST_CUSTOMER_IDS_WRITTEN = frozenset({"", "0", "guest"})
+
 
 class Customer(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="customers")

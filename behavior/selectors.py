@@ -18,7 +18,7 @@ from django.db.models.functions import Lower, Replace, TruncDate
 from django.utils import timezone
 
 from accounts.models import Shop
-from behavior.models import Customer, Event, ImportJob, Order, OrderLine
+from behavior.models import GUEST_CUSTOMER_ID, Customer, Event, ImportJob, Order, OrderLine
 from catalog.models import Product
 from ecomsight.crypto import email_index
 
@@ -163,7 +163,9 @@ def _catch_all_customers(shop: Shop, *, orders: int) -> list[dict]:
     if orders < CATCH_ALL_MIN_ORDERS:
         return []
     least = max(CATCH_ALL_MIN_ORDERS, int(CATCH_ALL_MIN_SHARE * orders))
-    top = (Order.objects.filter(shop=shop).order_by().values("customer_id").annotate(n=Count("id"))
+    # Not the shop's guest customer: its orders are guest checkouts already, left out of the models.
+    top = (Order.objects.filter(shop=shop).exclude(customer__external_id=GUEST_CUSTOMER_ID).order_by()
+           .values("customer_id").annotate(n=Count("id"))
            .filter(n__gte=least).order_by("-n")[:5])
     ids = dict(Customer.objects.filter(pk__in=[row["customer_id"] for row in top]).values_list("pk", "external_id"))
     return [{"customer_id": ids.get(row["customer_id"], ""), "orders": row["n"], "share": round(row["n"] / orders, 3)}

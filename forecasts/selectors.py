@@ -25,8 +25,8 @@ class ForecastError(UserError):
 
 
 def shop_orders_frames(*, shop_id: int, until: datetime | None = None):
-    """Orders and order lines of a shop (predictions' frames, events left out)."""
-    return shop_frames(shop_id=shop_id, until=until, include_events=False)
+    """Orders and order lines of a shop (predictions' frames, events left out), guest checkouts' included."""
+    return shop_frames(shop_id=shop_id, until=until, include_events=False, guests=True)
 
 
 def order_status_moments_frame(*, shop_id: int) -> pd.DataFrame:

@@ -229,7 +229,8 @@ class Batch:
     row-based callers (the API's batches) keep working, while the events writer reads the columns
     directly."""
 
-    __slots__ = ("_rows", "rejects", "blanked", "first_line", "last_line", "bytes_read", "columns", "continued")
+    __slots__ = ("_rows", "rejects", "blanked", "first_line", "last_line", "bytes_read", "columns", "continued",
+                 "guests")
 
     def __init__(self, rows: list[list] | None = None, rejects: list[Reject] | None = None, first_line: int = 0,
                  last_line: int = 0, bytes_read: int | None = None, columns: dict | None = None):
@@ -240,6 +241,8 @@ class Batch:
         # Orders: rows that only continue the order of the row before them (its line items: Shopify writes the
         # order's fields on its first row only) - read, not stored, counted as duplicates.
         self.continued = 0
+        # Orders: rows read as guest checkouts (behavior.models.GUEST_CUSTOMER_ID), kept.
+        self.guests = 0
         self.first_line = first_line
         self.last_line = last_line
         # Bytes of the file read when the batch was complete (progress, even while a batch is parsed ahead).

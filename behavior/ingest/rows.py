@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from datetime import datetime
 
+from ..models import GUEST_CUSTOMER_ID, GUEST_CUSTOMER_IDS_WRITTEN
 from .formats import SPECS, Batch, ImportFileError, Plan, Reject, not_utf8_message
 from .values import (
     CENTS_FIELDS,
@@ -86,6 +87,8 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
     # refused as such.
     order_at = plan.indexes[spec.names.index("order_id")] if spec.kind == "orders" and lenient else None
     read_at = [i for i in plan.indexes if i is not None]
+    # Files' orders: a guest checkout's customer id (empty, 0, guest) is the shop's guest customer, its order kept.
+    guest_at = plan.indexes[spec.names.index("customer_id")] if spec.kind == "orders" and lenient else None
     previous_order, previous_values = None, []
     batch = Batch()
     rows, rejects, blanked = batch.rows, batch.rejects, batch.blanked
@@ -116,6 +119,9 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                     batch.continued += 1
                     continue
                 previous_order, previous_values = order, values
+            guest = guest_at is not None and record[guest_at].strip().lower() in GUEST_CUSTOMER_IDS_WRITTEN
+            if guest:
+                record[guest_at] = GUEST_CUSTOMER_ID
             if name_parts:  # the name in parts, read as one more column (Plan.name_parts)
                 record.append(" ".join(part for part in (record[i].strip() for i in name_parts) if part))
             out = template.copy()
@@ -149,6 +155,8 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                 if finish is not None:
                     finish(out)
                 rows.append(out)
+                if guest:
+                    batch.guests += 1
                 if row_blanked:
                     blanked.extend(row_blanked)
         if len(rows) + len(rejects) >= batch_size:

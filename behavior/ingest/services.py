@@ -82,6 +82,9 @@ class ImportResult:
     # Orders: the file's order rows in a currency other than the shop's ({code: count}; rows the writer then
     # refuses included): nothing converts them.
     other_currencies: dict = field(default_factory=dict)
+    # Orders: the file's order rows of guest checkouts (customer id empty, 0 or guest), kept under the shop's guest
+    # customer (behavior.models.GUEST_CUSTOMER_ID): in the sales figures, not a customer of the models.
+    guest_rows: int = 0
 
     def as_json(self) -> dict:
         """The document the command prints (one JSON line)."""
@@ -180,6 +183,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     types: collections.Counter[str] = collections.Counter()
     currencies: collections.Counter[str] = collections.Counter()
     stubs = 0
+    guests = 0
     ids = IdCache()
     try:
         with contextlib.ExitStack() as stack:
@@ -214,6 +218,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                     at = 1 + plan.spec.names.index("currency")  # a row is its line, then the kind's fields
                     currencies.update(row[at] for row in batch.rows if row[at] and row[at] != job.shop.currency)
                 stubs += result.stubs
+                guests += batch.guests
                 job.rows_read += batch.size
                 job.rows_committed += batch.size
                 job.inserted += result.inserted
@@ -246,7 +251,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         blanked_reason=report.blanked.most_common(1)[0][0] if report.blanked else "",
         rejected_reason=report.reasons.most_common(1)[0][0] if report.reasons else "", date_order=date_order,
         unknown_types={name: count for name, count in sorted(types.items()) if name not in Event.Type.values},
-        other_currencies=dict(sorted(currencies.items())))
+        other_currencies=dict(sorted(currencies.items())), guest_rows=guests)
 
 
 def _types_counted(batch: Batch) -> dict[str, int]:

@@ -10,7 +10,7 @@ import pandas as pd
 from django.db import connection
 from django.db.models import Max, Min
 
-from behavior.models import Order
+from behavior.models import GUEST_CUSTOMER_ID, Customer, Order
 from ecomsight.db import epoch_sql, read_frame
 
 from ..ml.base import ShopFrames
@@ -24,20 +24,24 @@ def shop_frames(
     include_events: bool = True,
     sample_share: float | None = None,
     customer_ids: list[int] | None = None,
+    guests: bool = False,
 ) -> ShopFrames:
     """Everything the models read for one shop, in four bulk queries (never one per customer).
 
     `until` keeps what happened after it out of memory (feature code still filters by cutoff itself);
     `customer_range` (first and last customer id, inclusive) reads one scoring chunk's customers;
     `sample_share` (0-1) reads only that share of the customers, chosen by `customer_sample_sql`; `customer_ids`
-    these customers only (the re-scoring of changed customers: one index probe per customer)."""
+    these customers only (the re-scoring of changed customers: one index probe per customer). The shop's guest
+    customer (behavior.models.GUEST_CUSTOMER_ID: guest checkouts, nobody's churn or value) is left out, its orders
+    too, unless `guests` (the forecasts: the shop's sales are everyone's)."""
     time_filter = ""
     params: list = [shop_id]
     if until is not None:
         time_filter = " AND {col} <= %s"
         params.append(connection.ops.adapt_datetimefield_value(until))
+    guest = None if guests else guest_customer_pk(shop_id=shop_id)
     customer_filter, who_params = _customers_sql(customer_range=customer_range, customer_ids=customer_ids,
-                                                 sample_share=sample_share)
+                                                 sample_share=sample_share, guest=guest)
     customer_params: list = [shop_id, *who_params]
     time_filter += customer_filter
     params.extend(who_params)
@@ -89,7 +93,13 @@ def shop_frames(
                                "type": pd.Series(dtype="str"), "product_id": pd.Series(dtype="float64")})
     return ShopFrames(customers=customers, orders=orders, order_lines=order_lines, events=events,
                       reviews=customer_reviews_frame(shop_id=shop_id, until=until, customer_range=customer_range,
-                                                     sample_share=sample_share, customer_ids=customer_ids))
+                                                     sample_share=sample_share, customer_ids=customer_ids,
+                                                     guest=guest))
+
+
+def guest_customer_pk(*, shop_id: int) -> int | None:
+    """The id of the shop's guest customer (behavior.models.GUEST_CUSTOMER_ID), None when it has none."""
+    return Customer.objects.filter(shop_id=shop_id, external_id=GUEST_CUSTOMER_ID).values_list("pk", flat=True).first()
 
 
 def lines_by_order_ids_sql(orders_where: str) -> str:
@@ -106,10 +116,13 @@ SAMPLE_BUCKETS = 1_000_000
 
 
 def _customers_sql(*, customer_range: tuple[int, int] | None, customer_ids: list[int] | None,
-                   sample_share: float | None) -> tuple[str, list]:
+                   sample_share: float | None, guest: int | None = None) -> tuple[str, list]:
     """The SQL (" AND …" with `{who}` for the customer id column) and parameters that keep the customers a
-    read asks for: an id range (a scoring chunk), a list (re-scoring), a sample (training)."""
+    read asks for: an id range (a scoring chunk), a list (re-scoring), a sample (training); never `guest`."""
     sql, params = "", []
+    if guest is not None:
+        sql += " AND {who} <> %s"
+        params.append(guest)
     if customer_range is not None:
         sql += " AND {who} BETWEEN %s AND %s"
         params.extend(customer_range)
@@ -146,7 +159,7 @@ def customer_count(*, shop_id: int) -> int:
 def customer_reviews_frame(*, shop_id: int, until: datetime | None = None,
                            customer_range: tuple[int, int] | None = None,
                            sample_share: float | None = None,
-                           customer_ids: list[int] | None = None) -> pd.DataFrame | None:
+                           customer_ids: list[int] | None = None, guest: int | None = None) -> pd.DataFrame | None:
     """The reviews written by customers, as the churn features read them (ShopFrames.reviews); None when
     the shop has no analysed review (its models then see no review features at all)."""
     from reviews.ml.aspects import ASPECTS
@@ -158,7 +171,7 @@ def customer_reviews_frame(*, shop_id: int, until: datetime | None = None,
         sql += " AND created_at <= %s"
         params.append(connection.ops.adapt_datetimefield_value(until))
     who_sql, who_params = _customers_sql(customer_range=customer_range, customer_ids=customer_ids,
-                                         sample_share=sample_share)
+                                         sample_share=sample_share, guest=guest)
     sql += who_sql.format(who="customer_id")
     params.extend(who_params)
     frame = read_frame(sql, params, columns=["customer_id", "created_at", "stars", "sentiment", "aspects"],

@@ -149,7 +149,7 @@ def test_order_lines_reject_unknown_orders_and_rows_of_one_product_add_up(shop, 
 def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_kept(shop, tmp_path):
     text = ("order_id,customer_id,placed_at,total,currency,status,item_count\n"
             "O1,C1,2024-02-01,10,EUR,placed,1\n"           # 2 good
-            "O2,,2024-02-01,10,EUR,placed,1\n"             # 3 missing customer
+            "O2,,2024-02-01,10,EUR,placed,1\n"             # 3 good: no customer, a guest checkout
             "O3,C1,01/02/2024,10,EUR,placed,1\n"           # 4 bad date
             "O4,C1,2024-02-01,ten,EUR,placed,1\n"          # 5 not a number
             "O5,C1,2024-02-01,-3,EUR,placed,1\n"           # 6 negative
@@ -158,10 +158,9 @@ def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_kept(shop, tmp
             "O8,C1,2024-02-01,3\n"                         # 9 wrong field count
             "O0,C2,2023-12-01,1,usd,cancelled,2\n")        # 10 good (out of order is fine)
     result = run(shop, "orders", write(tmp_path, "o.csv", text))
-    assert (result.rows, result.inserted, result.rejected) == (9, 2, 7)
+    assert (result.rows, result.inserted, result.rejected, result.guest_rows) == (9, 3, 6, 1)
     rejects = {(int(r["line"]), r["column"]): r["reason"] for r in report_rows(result)}
     assert rejects == {
-        (3, "customer_id"): "missing required value",
         (4, "placed_at"): "a date that can be day/month or month/day, and no row of the file tells which (a "
                           "number above 12): write dates as ISO 8601 (2024-03-01)",
         (5, "total"): "not a number",
@@ -171,10 +170,11 @@ def test_bad_rows_are_rejected_with_line_and_reason_and_good_rows_kept(shop, tmp
         (8, "placed_at"): "date in the future",
         (9, ""): "wrong number of fields: expected 7, found 4",
     }
-    assert set(Order.objects.values_list("external_id", flat=True)) == {"O1", "O0"}
+    assert set(Order.objects.values_list("external_id", flat=True)) == {"O1", "O2", "O0"}
+    assert Order.objects.get(external_id="O2").customer.external_id == "guest"
     assert Order.objects.get(external_id="O0").currency == "USD"
     job = ImportJob.objects.get(pk=result.import_job_id)
-    assert (job.status, job.rejected, job.report_path) == ("succeeded", 7, result.report)
+    assert (job.status, job.rejected, job.report_path) == ("succeeded", 6, result.report)
 
 
 def test_bad_json_in_event_properties_is_rejected(shop, tmp_path):

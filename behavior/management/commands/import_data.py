@@ -20,9 +20,10 @@ class Command(ShopCommand):
     help = ("Import a UTF-8 CSV file (with a header row). Progress goes to stderr; stdout gets one JSON line: "
             "kind, rows, inserted, updated, duplicates, rejected, seconds, report (the rejected-rows CSV, "
             "null when nothing was rejected), plus import_job_id, status, stubs, ignored_columns, dry_run, "
-            "error, shop_currency. Exit status 1 when the import failed, also when every row it read was rejected. "
-            "A shop without orders takes the currency --currency names, else the one its orders file's currency "
-            "column names.")
+            "error, shop_currency, guest_rows (orders: rows of guest checkouts, customer id empty, 0 or guest, kept "
+            "under the shop's guest customer). Exit status 1 when the import failed, also when every row it read "
+            "was rejected. A shop without orders takes the currency --currency names, else the one its orders "
+            "file's currency column names.")
     creates_shop = True
 
     def add_arguments(self, parser):
@@ -128,6 +129,10 @@ class Command(ShopCommand):
         if result.blanked:
             self.progress(f"{result.blanked:,} value(s) could not be read and were left empty, their rows kept (most "
                           f"often: {result.blanked_reason}); the report lists each: {result.report}")
+        if result.guest_rows:
+            self.progress(f"{result.guest_rows:,} order row(s) name no customer (empty, 0 or guest): kept as guest "
+                          "checkouts under the customer 'guest' - in the shop's sales and forecasts, left out of the "
+                          "customer models")
         if result.unknown_types:
             named = ", ".join(f"{name} ({count:,})" for name, count in
                               sorted(result.unknown_types.items(), key=lambda item: -item[1])[:5])
