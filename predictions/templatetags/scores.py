@@ -1,9 +1,11 @@
 """`{{ run|run_stamp }}`: when a scoring run was made, in the one format of predictions.run_labels."""
 
+import datetime as dt
 import re
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.utils import timezone
 
 from predictions.run_labels import run_stamp as _run_stamp
 
@@ -17,6 +19,21 @@ def run_stamp(run) -> str:
         return ""
     at = getattr(run, "finished_at", None) or getattr(run, "created_at", None) if hasattr(run, "as_of") else run
     return _run_stamp(at)
+
+
+# Data older than this many days is said on the pages that show figures of it (scores, lists, the forecast): a shop
+# whose last import was two months ago read "ordered 6 days ago" of an order 66 days old (an outside analyst).
+STALE_DATA_DAYS = 14
+
+
+@register.filter
+def stale_days(as_of) -> int:
+    """Whole days from `as_of` (a run's datetime or a forecast's date) to now when over STALE_DATA_DAYS, else 0."""
+    if not as_of:
+        return 0
+    day = as_of.astimezone(dt.UTC).date() if isinstance(as_of, dt.datetime) else as_of
+    days = (timezone.now().astimezone(dt.UTC).date() - day).days  # calendar days, as the pages' dates read
+    return days if days > STALE_DATA_DAYS else 0
 
 
 @register.filter

@@ -508,3 +508,30 @@ def test_a_reason_with_a_large_number_of_days_has_a_thousands_separator(client, 
     for url in ("/customers/OLD/", "/customers/"):
         page = html(client, url)
         assert "No order for 10,922 days; usually every 1,500" in page and "10922" not in page
+
+
+def test_pages_say_when_the_shops_data_ended_weeks_ago_and_count_days_from_that_day(client, shop, marketer):
+    """An outside analyst: a shop whose last import was 60 days ago read "ordered 6 days ago" of an order 66 days old,
+    and the forecast's "next 13 weeks" half past, with no word that the data had ended two months before."""
+    from django.utils import timezone
+
+    from behavior.models import Order
+    from forecasts.models import ForecastRun
+
+    now = timezone.now()
+    run = ScoringRunFactory(shop=shop, as_of=now - timedelta(days=60))
+    alice = scored_customers(shop, run, [{"external_id": "ALICE", "p": 0.83, "spend": 100}])["ALICE"]
+    Order.objects.create(shop=shop, customer=alice, external_id="O1", placed_at=now - timedelta(days=66), total=10)
+    ForecastRun.objects.create(shop=shop, cutoff=(now - timedelta(days=60)).date(), horizon_days=91,
+                               status=ForecastRun.Status.DONE)
+    client.force_login(marketer)
+    said = "the shop's data up to {}, 60 days ago".format((now - timedelta(days=60)).strftime("%-d %b %Y"))
+    for url in ("/", "/customers/"):
+        assert said in html(client, url)
+    assert "6 days before " in html(client, "/customers/")
+    assert "This forecast starts from " + said in html(client, "/forecasts/")
+
+    run.as_of = now - timedelta(days=2)  # a shop whose data is up to date: no warning, days count to today
+    run.save()
+    page = html(client, "/customers/")
+    assert "days ago:" not in page and "stale-data" not in page and "64 days ago" in page
