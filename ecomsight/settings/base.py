@@ -338,6 +338,9 @@ CELERY_BEAT_SCHEDULE = {
 # Re-scoring on arrival (predictions.services.rescoring): customers whose orders or events arrive are re-scored
 # by the worker this many seconds after the first change of a window, in chunks of RESCORE_CHUNK_SIZE.
 RESCORE_DEBOUNCE_SECONDS = env.int("RESCORE_DEBOUNCE_SECONDS", default=30)
+# Data whose last day is more than this many days before today is said to be old: on the pages that show scores or
+# a forecast of it, and in the forecast's notes (a shop last imported two months ago read "ordered 6 days ago").
+STALE_DATA_DAYS = env.int("STALE_DATA_DAYS", default=14)
 RESCORE_CHUNK_SIZE = env.int("RESCORE_CHUNK_SIZE", default=5_000)
 # Then their recommendations, by a task of its own (recommendations.services.recommendations_refresh); false
 # leaves them to the nightly build (the refit reads the whole shop once per re-scoring: costly on a big shop).

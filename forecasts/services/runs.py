@@ -68,6 +68,10 @@ def forecast_run_create(
     country = main_country(customer_country_map(shop_id=shop.pk))
     run = ForecastRun.objects.create(shop=shop, cutoff=cutoff.date(), horizon_days=horizon_days)
     summary: dict = {"levels": {}, "skipped": [], "notes": []}
+    old = (timezone.now().date() - cutoff.date()).days
+    if old > settings.STALE_DATA_DAYS:
+        summary["notes"].append(f"the data ends on {cutoff.date()}, {old} days before today: the forecast starts "
+                                f"there, so its first {old} days are past already; import the newer orders")
     rows: list[ForecastValue] = []
     for measure in measures:
         if measure == "revenue" and not (shop_facts["revenue"] > 0).any():

@@ -4,6 +4,7 @@ import datetime as dt
 import re
 
 from django import template
+from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import timezone
 
@@ -21,19 +22,15 @@ def run_stamp(run) -> str:
     return _run_stamp(at)
 
 
-# Data older than this many days is said on the pages that show figures of it (scores, lists, the forecast): a shop
-# whose last import was two months ago read "ordered 6 days ago" of an order 66 days old (an outside analyst).
-STALE_DATA_DAYS = 14
-
-
 @register.filter
 def stale_days(as_of) -> int:
-    """Whole days from `as_of` (a run's datetime or a forecast's date) to now when over STALE_DATA_DAYS, else 0."""
+    """Calendar days from `as_of` (a run's datetime or a forecast's date) to today when over settings.STALE_DATA_DAYS
+    (a shop whose last import was two months ago read "ordered 6 days ago" of an order 66 days old), else 0."""
     if not as_of:
         return 0
     day = as_of.astimezone(dt.UTC).date() if isinstance(as_of, dt.datetime) else as_of
     days = (timezone.now().astimezone(dt.UTC).date() - day).days  # calendar days, as the pages' dates read
-    return days if days > STALE_DATA_DAYS else 0
+    return days if days > settings.STALE_DATA_DAYS else 0
 
 
 @register.filter

@@ -226,3 +226,22 @@ def test_detect_anomalies_on_dates_without_orders_says_so(shop):
     call_command("detect_anomalies", "--from", "2024-01-02", "--to", "2024-01-10", "--json", stdout=out, stderr=err)
     assert json.loads(out.getvalue()) == {"anomalies": []}
     assert "note: nothing could be judged from 2024-01-02 to 2024-01-10" in err.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_forecast_of_data_that_ended_weeks_ago_says_its_first_days_are_past(shop, settings):
+    """An outside analyst: a shop last imported 60 days ago was forecast "next 13 weeks" with empty notes, though
+    most of those weeks had passed."""
+    from forecasts.services.runs import forecast_run_create
+
+    _orders_only_shop(shop, weeks=40)  # up to 2024-10-06
+    run = forecast_run_create(shop=shop, horizon_days=14, levels=("shop",), measures=("orders",), freqs=("week",),
+                              models=("naive",))
+    assert run.cutoff >= dt.date(2024, 10, 5)
+    old = (dt.date.today() - run.cutoff).days
+    assert (f"the data ends on {run.cutoff}, {old} days before today: the forecast starts there, so its first {old} "
+            "days are past already; import the newer orders") in run.summary["notes"]
+    settings.STALE_DATA_DAYS = old  # data this old is not called old: nothing said
+    run = forecast_run_create(shop=shop, horizon_days=14, levels=("shop",), measures=("orders",), freqs=("week",),
+                              models=("naive",))
+    assert not any("days before today" in n for n in run.summary["notes"])
