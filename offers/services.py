@@ -294,7 +294,9 @@ def next_best_offer(*, shop: Shop, customer_external_id: str) -> AssignedOffer:
 
 def export_offer_ids(shop_id: int):
     """For segment exports: a function of customer ids → {customer id: offer_id}, each drawn by the current
-    policy and logged (channel "export"). A shop without offers gets an empty column and no assignments."""
+    policy and logged (channel "export"). A shop without offers gets an empty column and no assignments. A
+    customer drawn for the "no offer" arm (kind none) gets an empty cell, whatever the shop calls that arm: a
+    campaign tool would otherwise print its id ("NONE") as a code; the assignment is logged all the same."""
     shop = Shop.objects.get(pk=shop_id)
     if not Offer.objects.filter(shop=shop, active=True).exists():
         return lambda customer_ids: {}
@@ -302,6 +304,6 @@ def export_offer_ids(shop_id: int):
     def offers_for(customer_ids) -> dict[int, str]:
         if not customer_ids:
             return {}
-        return {a.customer_id: a.offer_id for a in offers_assign(shop=shop, customer_ids=list(customer_ids),
-                                                                   channel="export")}
+        return {a.customer_id: "" if a.offer_kind == Offer.Kind.NONE else a.offer_id
+                for a in offers_assign(shop=shop, customer_ids=list(customer_ids), channel="export")}
     return offers_for

@@ -42,8 +42,19 @@ def test_an_export_carries_each_customers_logged_offer(shop, scored):
     logged = {a.customer.external_id: a for a in Assignment.objects.filter(shop=shop).select_related("customer",
                                                                                                      "offer")}
     assert set(logged) == {"A", "B"}
-    assert {r["customer_id"]: r["offer_id"] for r in rows} == {k: a.offer.external_id for k, a in logged.items()}
+    # The "no offer" arm (created beside d10) writes an empty cell; any other arm its id.
+    assert {r["customer_id"]: r["offer_id"] for r in rows} == {
+        k: "" if a.offer.kind == Offer.Kind.NONE else a.offer.external_id for k, a in logged.items()}
     assert all(a.channel == "export" and a.propensity == pytest.approx(0.5) for a in logged.values())
+
+
+def test_a_customer_drawn_for_no_offer_gets_an_empty_offer_cell_not_the_arms_id(shop, scored):
+    # The demo (and many shops) call the no-offer arm "NONE": a campaign template printing {{ offer_id }} as a
+    # code would send customers the word NONE. The draw is still logged against that arm.
+    Offer.objects.create(shop=shop, external_id="NONE", name="No offer", kind="none")
+    rows = _export(shop, scored["segment"])
+    assert [r["offer_id"] for r in rows] == ["", ""]
+    assert set(Assignment.objects.filter(shop=shop).values_list("offer__external_id", flat=True)) == {"NONE"}
 
 
 def test_next_best_offer_api_draws_logs_and_repeats_within_a_day(shop, other_shop, scored):
