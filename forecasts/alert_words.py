@@ -1,6 +1,7 @@
 """Alerts in a marketer's words: what a monitor's metric and segment are ("Refunds", "Germany"), what happened
 ("above the expected: 26 against 0.9, about 9 times the usual day-to-day spread") and which series of the Forecast
-page comes nearest to it. The page only: the API, the webhook and the stored alerts keep the codes."""
+page comes nearest to it. The page and the alerts email: the API, the webhook, `detect_anomalies` and the stored
+alerts keep the codes."""
 
 from __future__ import annotations
 
@@ -70,6 +71,20 @@ def alert_happened(*, direction: str, actual: float, expected: float, score: flo
     return (f"{side} the expected: {alert_value(actual, metric, currency)} against "
             f"{alert_value(expected, metric, currency)}, about {spreads} time{'s' if spreads > 1 else ''} the usual "
             f"day-to-day spread")
+
+
+def _day(day) -> str:
+    return f"{day.day} {day:%b %Y}"  # the page's "j M Y"
+
+
+def alert_line(*, metric: str, segment: str, start, end, direction: str, actual: float, expected: float,
+               score: float, currency: str = "") -> str:
+    """One alert as the email lists it, in the Alerts page's words: "Share of orders refunded, Germany, 10 May
+    2024 to 12 May 2024: above the expected: 19.3 % against 0.3 %, about 9 times the usual day-to-day spread"."""
+    when = _day(start) if end is None or end == start else f"{_day(start)} to {_day(end)}"
+    happened = alert_happened(direction=direction, actual=actual, expected=expected, score=score, metric=metric,
+                              currency=currency)
+    return f"{metric_words(metric)}, {segment_words(segment)}, {when}: {happened}"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from ecomsight.db import epoch_sql, read_frame
 from ecomsight.debounce import debounce_release, debounced_enqueue
 from ecomsight.errors import UserError
 
+from ..alert_words import alert_line
 from ..ml.anomalies import STATUS_METRICS, Anomaly, DetectorConfig, daily_metrics_frame, detect
 from ..models import Alert, ForecastValue, MonitorMute
 from ..selectors import (
@@ -221,9 +222,13 @@ def alerts_notify(*, shop: Shop, alerts: list[Alert]) -> int:
     recipients = sorted({u.email for u in users if u.email})
     if not recipients:
         return 0
-    lines = [f"- {a.metric} ({a.segment}) {a.direction} from {a.start}: {a.actual:,.1f} against {a.expected:,.1f} "
-             f"expected" for a in alerts]
-    send_mail(subject=f"[EcomSight] {len(alerts)} new alert(s) for {shop.name}", message="\n".join(lines),
+    # The Alerts page's words (alert_words), not the monitors' codes: the email is read by the same people.
+    lines = ["- " + alert_line(metric=a.metric, segment=a.segment, start=a.start, end=a.end, direction=a.direction,
+                               actual=a.actual, expected=a.expected, score=a.score, currency=shop.currency)
+             for a in alerts]
+    lines += ["", "The Alerts page (/alerts/) shows them with their forecast; an analyst can acknowledge or mute them."]
+    noun = "alert" if len(alerts) == 1 else "alerts"
+    send_mail(subject=f"[EcomSight] {len(alerts)} new {noun} for {shop.name}", message="\n".join(lines),
               from_email=getattr(settings, "DEFAULT_FROM_EMAIL", None), recipient_list=recipients)
     Alert.objects.filter(pk__in=[a.pk for a in alerts]).update(notified_at=timezone.now())
     return len(recipients)

@@ -90,7 +90,8 @@ def test_a_finished_orders_import_finds_the_outage_emails_and_sends_the_webhook(
     assert result.inserted > 150
     alert = Alert.objects.get(shop=shop, metric="orders", segment="shop")
     assert (alert.start, alert.direction) == (dt.date(2024, 4, 23), "down") and alert.notified_at is not None
-    assert len(mail.outbox) == 1 and mail.outbox[0].to == [analyst.email] and "orders (shop)" in mail.outbox[0].body
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == [analyst.email]
+    assert "Orders, Whole shop, 23 Apr 2024" in mail.outbox[0].body
     [(headers, body)] = receiver.requests
     expected = hmac.new(hook.secret.encode(), headers["X-EcomSight-Timestamp"].encode() + b"." + body,
                         hashlib.sha256).hexdigest()

@@ -228,9 +228,32 @@ def test_detect_anomalies_finds_the_outage_saves_one_alert_and_emails_analysts(s
     assert alerts_save(shop=shop, anomalies=anomalies_detect(shop=shop, start=dt.date(2024, 4, 15),
                                                              end=dt.date(2024, 4, 29))) == []  # no duplicates
     assert alerts_notify(shop=shop, alerts=created) == 1
-    assert mail.outbox[0].to == [analyst.email] and "orders" in mail.outbox[0].body
+    assert mail.outbox[0].to == [analyst.email] and "- Orders, Whole shop, 20 Apr 2024 to 22 Apr 2024: below" in \
+        mail.outbox[0].body
     alert = Alert.objects.get(shop=shop, metric="orders", segment="shop")
     assert alert.end == dt.date(2024, 4, 22) and alert.notified_at is not None
+
+
+@pytest.mark.django_db
+def test_the_alerts_email_says_what_the_alerts_page_says_not_the_monitors_codes(shop):
+    # An analyst reading "refund_rate (country:DE) up from 2024-05-10: 0.2 against 0.0 expected" had to guess
+    # what the code, the rounded share and the segment meant; the Alerts page says it in words.
+    UserFactory(role="analyst", shops=[shop], email="ana@example.com")
+    alerts = [Alert.objects.create(shop=shop, metric="refund_rate", segment="country:DE", direction="up",
+                                   start=dt.date(2024, 5, 10), end=dt.date(2024, 5, 10), expected=0.0032,
+                                   actual=0.193, score=9.5),
+              Alert.objects.create(shop=shop, metric="revenue", segment="shop", direction="down",
+                                   start=dt.date(2024, 5, 3), end=dt.date(2024, 5, 5), expected=1234.5, actual=0,
+                                   score=-6.2)]
+    assert alerts_notify(shop=shop, alerts=alerts) == 1
+    [email] = mail.outbox
+    assert email.subject == f"[EcomSight] 2 new alerts for {shop.name}"
+    assert ("- Share of orders refunded, Germany, 10 May 2024: above the expected: 19.3 % against 0.3 %, about 9 "
+            "times the usual day-to-day spread") in email.body
+    assert ("- Revenue, Whole shop, 3 May 2024 to 5 May 2024: below the expected: 0.00 EUR against 1,234.50 EUR, "
+            "about 6 times the usual day-to-day spread") in email.body
+    for code in ("refund_rate", "country:DE", "9.5", "(shop)"):
+        assert code not in email.body
 
 
 @pytest.mark.django_db
