@@ -32,6 +32,8 @@ NAV = [
     ("API tokens", "/accounts/tokens/", "marketer"),
     ("Admin", "/admin/", "admin"),
 ]
+# From here on the links go under "More": fifteen links do not fit one line of a 1366 px laptop (a browser review).
+NAV_MORE_FROM = "Imports"
 
 
 def nav_items(*, role: str | None, path: str) -> list[NavItem]:
@@ -45,8 +47,16 @@ def nav_items(*, role: str | None, path: str) -> list[NavItem]:
     return items
 
 
+def nav_split(items: list[NavItem]) -> tuple[list[NavItem], list[NavItem]]:
+    """The links of the bar itself and those under "More" (the rarer pages: data, models, jobs, tokens, admin)."""
+    labels = [label for label, _, _ in NAV]
+    first_more = labels.index(NAV_MORE_FROM)
+    return ([i for i in items if labels.index(i.label) < first_more],
+            [i for i in items if labels.index(i.label) >= first_more])
+
+
 def shop_context(request):
-    """`current_shop`, `shops`, `role` and `nav` for the base layout (nothing for anonymous users)."""
+    """`current_shop`, `shops`, `role`, `nav` and `nav_more` for the base layout (nothing for anonymous users)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
@@ -55,9 +65,10 @@ def shop_context(request):
     except PermissionDenied:
         current = None  # no shop granted: the page itself says so; the layout must still render
     role = user_role(user=user, shop=current)  # the role in the shop the page shows
+    main, more = nav_split(nav_items(role=role, path=request.path_info))
     return {
         "shops": shop_list_for_user(user=user),
         "current_shop": current,
         "role": role,
-        "nav": nav_items(role=role, path=request.path_info),
+        "nav": main, "nav_more": more, "nav_more_active": any(i.active for i in more),
     }
