@@ -87,7 +87,8 @@ class Membership(models.Model):
 
 
 class Job(models.Model):
-    """One row per background job (import, training, scoring, recommendations, export).
+    """One row per background job (import, training, scoring, recommendations, export, forecast, the re-scoring
+    of customers whose orders or events arrived).
 
     Pages and API calls poll it; workers update its progress."""
 
@@ -98,6 +99,8 @@ class Job(models.Model):
         RECOMMEND = "recommend"
         EXPORT = "export"
         NIGHTLY = "nightly"
+        FORECAST = "forecast"
+        RESCORE = "rescore", "Re-scoring"
 
     class Status(models.TextChoices):
         PENDING = "pending"

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Shop
+from accounts.jobs import job_create, job_finish, job_progress, job_running
+from accounts.models import Job, Shop
 
 from ..ml.models import BASELINES, Forecast
 from ..ml.reconcile import closed_weekdays_zeroed, days_to_weeks, reconcile_to_total
@@ -51,7 +52,6 @@ def forecast_run_create(
     `models` (default: the FORECAST_MODELS setting, else all) limits the candidates of every level.
     `horizon_days` defaults to the shop's horizon (`Shop.horizon_days`), at most DEFAULT_HORIZON_MAX_DAYS."""
     horizon_days = horizon_days or min(shop.horizon_days, DEFAULT_HORIZON_MAX_DAYS)
-    say = progress or (lambda _m: None)
     allowed = set(models or getattr(settings, "FORECAST_MODELS", None) or DEFAULT_MODELS)
     facts_by_level = facts_for_levels_frame(shop_id=shop.pk, levels=list(levels))
     shop_facts = facts_by_level[SHOP_KEY]
@@ -67,83 +67,100 @@ def forecast_run_create(
         cutoff -= pd.Timedelta(days=1)
     country = main_country(customer_country_map(shop_id=shop.pk))
     run = ForecastRun.objects.create(shop=shop, cutoff=cutoff.date(), horizon_days=horizon_days)
-    summary: dict = {"levels": {}, "skipped": [], "notes": []}
-    old = (timezone.now().date() - cutoff.date()).days
-    if old > settings.STALE_DATA_DAYS:
-        summary["notes"].append(f"the data ends on {cutoff.date()}, {old} days before today: the forecast starts "
-                                f"there, so its first {old} days are past already; import the newer orders")
-    rows: list[ForecastValue] = []
-    for measure in measures:
-        if measure == "revenue" and not (shop_facts["revenue"] > 0).any():
-            summary["skipped"].append(f"revenue: {NO_REVENUE}")
-            continue
-        shop_total: dict[str, np.ndarray] = {}
-        for level in (SHOP_KEY, *[lv for lv in levels if lv != SHOP_KEY]):
-            facts = facts_by_level.get(level)
-            if facts is None or facts.empty:
-                why = f"{level}: no data for this level (it needs {LEVEL_NEEDS.get(level, 'data of its own')})"
-                if why not in summary["skipped"]:
-                    summary["skipped"].append(why)
+    # A row on the Jobs page, as imports, training and scoring have: the nightly run, the worker's after a
+    # first import and the command's alike (a browser review found forecasts missing there).
+    job = job_create(shop=shop, kind=Job.Kind.FORECAST, message="forecasting orders and revenue",
+                     params={"forecast_run": run.pk, "cutoff": run.cutoff.isoformat(), "horizon_days": horizon_days})
+
+    def say(message: str) -> None:  # the caller's progress, and the job's message
+        if progress is not None:
+            progress(message)
+        job_progress(job_id=job.pk, message=message)
+
+    with job_running(job.pk):
+        summary: dict = {"levels": {}, "skipped": [], "notes": []}
+        old = (timezone.now().date() - cutoff.date()).days
+        if old > settings.STALE_DATA_DAYS:
+            summary["notes"].append(f"the data ends on {cutoff.date()}, {old} days before today: the forecast starts "
+                                    f"there, so its first {old} days are past already; import the newer orders")
+        rows: list[ForecastValue] = []
+        for measure in measures:
+            if measure == "revenue" and not (shop_facts["revenue"] > 0).any():
+                summary["skipped"].append(f"revenue: {NO_REVENUE}")
                 continue
-            made = {}
-            for freq in freqs:
-                h = bins_for(horizon_days, freq)
-                try:
-                    panel = panel_from_facts(facts, measure=measure, freq=freq, cutoff=cutoff)
-                except SeriesError as error:
-                    summary["skipped"].append(f"{level} {measure} per {freq}: {error}")
+            shop_total: dict[str, np.ndarray] = {}
+            for level in (SHOP_KEY, *[lv for lv in levels if lv != SHOP_KEY]):
+                facts = facts_by_level.get(level)
+                if facts is None or facts.empty:
+                    why = f"{level}: no data for this level (it needs {LEVEL_NEEDS.get(level, 'data of its own')})"
+                    if why not in summary["skipped"]:
+                        summary["skipped"].append(why)
                     continue
-                if panel.values.shape[1] < MIN_BINS:
-                    summary["skipped"].append(f"{level} {measure} per {freq}: only {panel.values.shape[1]} "
-                                              f"{freq}(s) of history, {MIN_BINS} needed")
-                    continue
-                say(f"{level} {measure} per {freq}: {len(panel.keys)} series")
-                if level == SHOP_KEY:  # an outage of the shop is one of every level: said once per frequency
-                    summary["notes"].extend(n for n in outage_notes(panel) if n not in summary["notes"])
-                result = forecast_champion(panel=panel, facts=facts, shop_facts=shop_facts, h=h,
-                                           models=tuple(m for m in LEVEL_MODELS[level] if m in allowed) or
-                                           ("naive",), country=country)
-                champion = result.champion
-                if freq == "day":  # nothing on the weekdays a series is closed (business days only)
-                    champion = closed_weekdays_zeroed(champion, panel.values, history_end=panel.ends[-1])
-                if level != SHOP_KEY and freq in shop_total and (level == "country" or measure != "orders"):
-                    share = 1.0
-                    if level != "country":
-                        shop_hist = panel_from_facts(shop_facts, measure=measure, freq=freq, cutoff=cutoff)
-                        share = min(1.0, float(panel.values.sum() / max(shop_hist.values.sum(), 1e-9)))
-                    champion = reconcile_to_total(champion, shop_total[freq], share=share)
-                made[freq] = (panel, result, champion)
-            scaled_to = None
-            if "week" in made and "day" in made:
-                (week_panel, week_result, weeks), (day_panel, day_result, days) = made["week"], made["day"]
-                made["day"] = (day_panel, day_result, days_to_weeks(days, _aligned(weeks, week_panel.keys,
-                                                                                   day_panel.keys)))
-                scaled_to = week_result.selection.champion
-            for freq, (panel, result, champion) in made.items():
-                if level == SHOP_KEY:
-                    shop_total[freq] = champion.mean
-                rows.extend(_values(run, level, measure, freq, panel.keys,
-                                    future_ends(panel, bins_for(horizon_days, freq)),
-                                    result.selection.champion, champion))
-                rows.extend(_history(run, level, measure, freq, panel, HISTORY_BINS[freq]))
-                v = result.selection.validation.get(result.selection.champion)
-                entry = {
-                    "champion": result.selection.champion,
-                    "series": len(panel.keys),
-                    "validation_wape_pct": None if v is None else num(v.wape_pct, 1),
-                    "validation_origins": [o.date().isoformat() for o in result.selection.origins],
-                    "validation_mase": {m: num(x.mase) for m, x in result.selection.validation.items()},
-                    "best_baseline_mase": num(min((x.mase for m, x in result.selection.validation.items()
-                                                   if m in BASELINES), default=float("nan"))),
-                }
-                if freq == "day" and scaled_to:
-                    entry["scaled_to_weeks"] = scaled_to
-                summary["levels"].setdefault(level, {}).setdefault(measure, {})[freq] = entry
-    with transaction.atomic():
-        ForecastValue.objects.bulk_create(rows, batch_size=5000)
-        run.status = ForecastRun.Status.DONE
-        run.summary = summary
-        run.save(update_fields=["status", "summary"])
+                made = {}
+                for freq in freqs:
+                    h = bins_for(horizon_days, freq)
+                    try:
+                        panel = panel_from_facts(facts, measure=measure, freq=freq, cutoff=cutoff)
+                    except SeriesError as error:
+                        summary["skipped"].append(f"{level} {measure} per {freq}: {error}")
+                        continue
+                    if panel.values.shape[1] < MIN_BINS:
+                        summary["skipped"].append(f"{level} {measure} per {freq}: only {panel.values.shape[1]} "
+                                                  f"{freq}(s) of history, {MIN_BINS} needed")
+                        continue
+                    say(f"{level} {measure} per {freq}: {len(panel.keys)} series")
+                    if level == SHOP_KEY:  # an outage of the shop is one of every level: said once per frequency
+                        summary["notes"].extend(n for n in outage_notes(panel) if n not in summary["notes"])
+                    result = forecast_champion(panel=panel, facts=facts, shop_facts=shop_facts, h=h,
+                                               models=tuple(m for m in LEVEL_MODELS[level] if m in allowed) or
+                                               ("naive",), country=country)
+                    champion = result.champion
+                    if freq == "day":  # nothing on the weekdays a series is closed (business days only)
+                        champion = closed_weekdays_zeroed(champion, panel.values, history_end=panel.ends[-1])
+                    if level != SHOP_KEY and freq in shop_total and (level == "country" or measure != "orders"):
+                        share = 1.0
+                        if level != "country":
+                            shop_hist = panel_from_facts(shop_facts, measure=measure, freq=freq, cutoff=cutoff)
+                            share = min(1.0, float(panel.values.sum() / max(shop_hist.values.sum(), 1e-9)))
+                        champion = reconcile_to_total(champion, shop_total[freq], share=share)
+                    made[freq] = (panel, result, champion)
+                scaled_to = None
+                if "week" in made and "day" in made:
+                    (week_panel, week_result, weeks), (day_panel, day_result, days) = made["week"], made["day"]
+                    made["day"] = (day_panel, day_result, days_to_weeks(days, _aligned(weeks, week_panel.keys,
+                                                                                       day_panel.keys)))
+                    scaled_to = week_result.selection.champion
+                for freq, (panel, result, champion) in made.items():
+                    if level == SHOP_KEY:
+                        shop_total[freq] = champion.mean
+                    rows.extend(_values(run, level, measure, freq, panel.keys,
+                                        future_ends(panel, bins_for(horizon_days, freq)),
+                                        result.selection.champion, champion))
+                    rows.extend(_history(run, level, measure, freq, panel, HISTORY_BINS[freq]))
+                    v = result.selection.validation.get(result.selection.champion)
+                    entry = {
+                        "champion": result.selection.champion,
+                        "series": len(panel.keys),
+                        "validation_wape_pct": None if v is None else num(v.wape_pct, 1),
+                        "validation_origins": [o.date().isoformat() for o in result.selection.origins],
+                        "validation_mase": {m: num(x.mase) for m, x in result.selection.validation.items()},
+                        "best_baseline_mase": num(min((x.mase for m, x in result.selection.validation.items()
+                                                       if m in BASELINES), default=float("nan"))),
+                    }
+                    if freq == "day" and scaled_to:
+                        entry["scaled_to_weeks"] = scaled_to
+                    summary["levels"].setdefault(level, {}).setdefault(measure, {})[freq] = entry
+        with transaction.atomic():
+            ForecastValue.objects.bulk_create(rows, batch_size=5000)
+            run.status = ForecastRun.Status.DONE
+            run.summary = summary
+            run.save(update_fields=["status", "summary"])
+    series = sum(entry["series"] for measures_ in summary["levels"].values() for freqs_ in measures_.values()
+                 for entry in freqs_.values())
+    job_finish(job_id=job.pk, result={"forecast_run": run.pk, "series": series, "skipped": len(summary["skipped"])},
+               message=f"{series:,} series forecast for the {horizon_days} days after {run.cutoff:%d %b %Y}"
+                       + (f"; {len(summary['skipped'])} left out (the Forecast page says why)"
+                          if summary["skipped"] else ""))
     return run
 
 

@@ -23,18 +23,25 @@ Running the same customers again replaces their rows again: idempotent.
 
 4. Recommendations. After the chunks, once per task, `predictions.signals.customers_rescored` names every customer
    re-scored; the recommendations app (which predictions may not import) rebuilds their lists in its active
-   build (recommendations.services.recommendations_refresh)."""
+   build (recommendations.services.recommendations_refresh).
+
+5. Jobs page. A task that finds customers pending is a Job (kind `rescore`) with its progress; the next window's
+   task counts on in the same row while that row is the shop's newest job and finished under 10 minutes ago."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
 
-from accounts.models import Shop
+from accounts.jobs import job_create, job_finish, job_progress, job_running
+from accounts.models import Job, Shop
 from ecomsight.db import bulk_insert
 from ecomsight.debounce import debounce_release, debounced_enqueue
 
@@ -48,6 +55,7 @@ from .score_columns import customer_score_deciles_bounds, customer_score_deciles
 from .scoring import SCORE_COLUMNS, customers_still_there, run_figures_refresh, scores_compute
 
 logger = logging.getLogger("ecomsight.scoring")
+RESCORE_JOB_MERGE = dt.timedelta(minutes=10)
 
 
 def _schedule_key(shop_id: int) -> str:
@@ -89,17 +97,28 @@ def rescore_changed(*, shop_id: int, chunk_size: int | None = None) -> int:
     shop = Shop.objects.get(pk=shop_id)
     done = 0
     rescored: list[int] = []
+    pending = rescore_pending_count(shop_id=shop_id)
+    job = _rescore_job(shop=shop, pending=pending) if pending else None
     try:
-        while ids := _pending_take(shop_id=shop_id, limit=chunk_size):
-            try:
-                done += customers_rescore(shop=shop, customer_ids=ids)
-            except Exception:
-                # Back to pending, without a new task: the next change (or the night's run) takes them; a chunk
-                # that fails every time must not loop once per window.
-                _pending_add(shop_id=shop_id, customer_ids=ids)
-                logger.exception("re-scoring %d customers of shop %d failed; they stay pending", len(ids), shop_id)
-                raise
-            rescored.extend(ids)
+        with job_running(job.pk if job else None):
+            while ids := _pending_take(shop_id=shop_id, limit=chunk_size):
+                try:
+                    done += customers_rescore(shop=shop, customer_ids=ids)
+                except Exception:
+                    # Back to pending, without a new task: the next change (or the night's run) takes them; a
+                    # chunk that fails every time must not loop once per window.
+                    _pending_add(shop_id=shop_id, customer_ids=ids)
+                    logger.exception("re-scoring %d customers of shop %d failed; they stay pending", len(ids),
+                                     shop_id)
+                    raise
+                rescored.extend(ids)
+                job_progress(job_id=job.pk, add=len(ids))
+        if job is not None:
+            job.refresh_from_db(fields=["progress_done", "progress_total"])
+            job_progress(job_id=job.pk, total=max(job.progress_total, job.progress_done))
+            job_finish(job_id=job.pk, result={"customers": job.progress_done},
+                       message=f"{job.progress_done:,} customer{'s' if job.progress_done != 1 else ''} re-scored "
+                               "after new orders or events")
     finally:
         # Once per task, for every chunk scored (the recommender refits on the whole shop whatever the count).
         if rescored:
@@ -109,6 +128,20 @@ def rescore_changed(*, shop_id: int, chunk_size: int | None = None) -> int:
                 logger.exception("the headline figures of shop %d could not be computed again", shop_id)
             customers_rescored.send(sender=rescore_changed, shop_id=shop_id, customer_ids=rescored)
     return done
+
+
+def _rescore_job(*, shop: Shop, pending: int) -> Job:
+    """The Jobs page's row for this re-scoring: a new one, or the last one again when it is the shop's newest job
+    and finished within RESCORE_JOB_MERGE: a shop streaming orders through the API re-scores every
+    RESCORE_DEBOUNCE_SECONDS, and one row a window would bury the imports and training on the page."""
+    latest = Job.objects.filter(shop=shop).order_by("-created_at", "-pk").first()
+    if (latest is not None and latest.kind == Job.Kind.RESCORE and latest.status == Job.Status.SUCCEEDED
+            and latest.finished_at is not None and latest.finished_at > timezone.now() - RESCORE_JOB_MERGE):
+        Job.objects.filter(pk=latest.pk).update(progress_total=F("progress_total") + pending, finished_at=None,
+                                                message=f"re-scoring {pending:,} more customers")
+        return latest
+    return job_create(shop=shop, kind=Job.Kind.RESCORE, message=f"re-scoring {pending:,} customers",
+                      params={"customers": pending})
 
 
 def _pending_take(*, shop_id: int, limit: int) -> list[int]:

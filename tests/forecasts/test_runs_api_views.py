@@ -235,6 +235,22 @@ def test_detect_anomalies_finds_the_outage_saves_one_alert_and_emails_analysts(s
 
 
 @pytest.mark.django_db
+def test_a_forecast_run_is_a_row_on_the_jobs_page(client, shop):
+    # A browser review: the Jobs page listed imports, training and scoring, never the forecast that followed.
+    from accounts.models import Job
+
+    _shop_with_countries(shop, days=120)
+    run = forecast_run_create(shop=shop, models=FAST, levels=("shop",), freqs=("week",))
+    job = Job.objects.get(shop=shop, kind=Job.Kind.FORECAST)
+    assert job.status == Job.Status.SUCCEEDED and job.params["forecast_run"] == run.pk
+    assert job.started_at is not None and job.finished_at is not None
+    assert job.message == f"3 series forecast for the {run.horizon_days} days after {run.cutoff:%d %b %Y}"
+    client.force_login(UserFactory(role="analyst", shops=[shop]))
+    page = client.get("/jobs/").content.decode()
+    assert f"Forecast #{job.pk}" in page and job.message in page
+
+
+@pytest.mark.django_db
 def test_the_alerts_email_says_what_the_alerts_page_says_not_the_monitors_codes(shop):
     # An analyst reading "refund_rate (country:DE) up from 2024-05-10: 0.2 against 0.0 expected" had to guess
     # what the code, the rounded share and the segment meant; the Alerts page says it in words.

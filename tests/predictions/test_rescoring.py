@@ -173,6 +173,42 @@ def test_a_chunk_that_fails_stays_pending(run, monkeypatch):
         rescore_changed(shop_id=run.shop_id)
     assert set(RescorePending.objects.values_list("customer_id", flat=True)) == set(ids)
     assert set(run.scores.filter(customer_id__in=ids).values_list("id", "scored_at")) == before  # rows kept
+    from accounts.models import Job
+
+    job = Job.objects.get(shop=run.shop, kind=Job.Kind.RESCORE)  # the Jobs page says it failed, and why
+    assert job.status == Job.Status.FAILED and "model file missing" in job.error
+
+
+def test_the_rescoring_after_new_orders_is_a_row_on_the_jobs_page_one_per_burst(run, client):
+    # A browser review: after an import the Jobs page showed nothing of the re-scoring that followed it.
+    from accounts.models import Job
+
+    def arrive(scores):
+        RescorePending.objects.bulk_create([RescorePending(shop=run.shop, customer_id=s.customer_id,
+                                                           changed_at=run.as_of) for s in scores])
+
+    scores = _at_risk(run, 5)
+    arrive(scores[:3])
+    assert rescore_changed(shop_id=run.shop_id) == 3
+    job = Job.objects.get(shop=run.shop, kind=Job.Kind.RESCORE)
+    assert (job.status, job.progress_done, job.progress_total) == (Job.Status.SUCCEEDED, 3, 3)
+    assert job.message == "3 customers re-scored after new orders or events"
+    client.force_login(UserFactory(role="analyst", shops=[run.shop]))
+    page = client.get("/jobs/").content.decode()
+    assert f"Re-scoring #{job.pk}" in page and "3 customers re-scored after new orders or events" in page
+    # The next window's re-scoring, nothing else started meanwhile: the same row counts on (a shop streaming
+    # orders through the API would otherwise get a row every 30 seconds).
+    arrive(scores[3:])
+    assert rescore_changed(shop_id=run.shop_id) == 2
+    job.refresh_from_db()
+    assert (job.status, job.progress_done, Job.objects.filter(kind=Job.Kind.RESCORE).count()) == ("succeeded", 5, 1)
+    # After another job (an import), a new row: the page's order stays the order things happened in.
+    Job.objects.create(shop=run.shop, kind=Job.Kind.IMPORT, status=Job.Status.SUCCEEDED)
+    arrive(scores[:1])
+    assert rescore_changed(shop_id=run.shop_id) == 1
+    assert Job.objects.filter(kind=Job.Kind.RESCORE).count() == 2
+    assert rescore_changed(shop_id=run.shop_id) == 0  # nothing pending: no row
+    assert Job.objects.filter(kind=Job.Kind.RESCORE).count() == 2
 
 
 def test_rescoring_recomputes_the_customers_interest_profile_and_no_one_elses(run):
