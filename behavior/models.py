@@ -271,6 +271,9 @@ class ImportJob(models.Model):
     rejected = models.BigIntegerField(default=0)
     # Values of stored rows that could not be read and were left empty (customers, products, reviews).
     blanked = models.BigIntegerField(default=0)
+    # Stand-ins created for ids the file named and the shop did not have (per batch: an upper bound on a dry run).
+    stub_customers = models.BigIntegerField(default=0)
+    stub_products = models.BigIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
     bytes_read = models.BigIntegerField(default=0)
     report_path = models.CharField(max_length=1000, blank=True)

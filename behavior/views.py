@@ -164,8 +164,24 @@ def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
         "shop": shop, "imp": job, "p": progress, "has_report": has_report,
         "report_preview": _report_preview(job.report_path) if has_report else [],
         "column_map": sorted(job.column_map.items()), "kind_label": KIND_LABELS.get(job.kind, job.kind),
-        "bytes_total": size_in_words(job.bytes_total),
+        "bytes_total": size_in_words(job.bytes_total), "stand_ins": _stand_in_words(job),
     })
+
+
+def _stand_in_words(job: ImportJob) -> str:
+    """ "It created 12 stand-in customers and 3 stand-in products for ids …" (empty when it created none): orders,
+    lines, events and reviews naming unknown ids add customers and products without a name or details."""
+    made = [(count, what, file) for count, what, file in (
+        (job.stub_customers, "customer", "customers"), (job.stub_products, "product", "products")) if count]
+    if not made:
+        return ""
+    counts = " and ".join(f"{count:,} stand-in {what}{'' if count == 1 else 's'}" for count, what, _ in made)
+    files = " or ".join(file for _, _, file in made)
+    if job.dry_run:  # each batch was rolled back: an id in several batches counts in each
+        return (f"It would create at most {counts} for ids the file names that the shop does not have yet "
+                f"(nothing was stored).")
+    return (f"It created {counts} for ids the file named that the shop did not have yet: they have no name or "
+            f"details until a {files} file brings them (Data quality counts every stand-in).")
 
 
 @role_required("analyst")

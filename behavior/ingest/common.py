@@ -19,8 +19,19 @@ class BatchResult:
     duplicates: int = 0
     rejects: list[Reject] = field(default_factory=list)
     stubs: int = 0
+    stub_customers: int = 0  # of `stubs`: customers, then products (the import's page says each)
+    stub_products: int = 0
     # Customers whose orders or events this batch stored or changed (sent as behavior.signals.customers_changed).
     customers_changed: set[int] = field(default_factory=set)
+
+
+def stubs_count(result: BatchResult, *, table: str, created: int) -> None:
+    """Count stand-ins just created in `table` (behavior_customer or catalog_product) on `result`."""
+    result.stubs += created
+    if table == "behavior_customer":
+        result.stub_customers += created
+    else:
+        result.stub_products += created
 
 
 def categories_ensure(*, shop_id: int, paths: set[str]) -> None:

@@ -45,7 +45,7 @@ from ecomsight.crypto import email_index, is_token, personal_decrypt, personal_e
 
 from ..partitions import event_months_ensure, month_bounds, months_of_iso
 from ..signals import customers_changed, reviews_changed
-from .common import BatchResult, IdCache, categories_ensure
+from .common import BatchResult, IdCache, categories_ensure, stubs_count
 from .formats import Batch, Plan, Reject
 
 STAGE = "pg_temp.ecomsight_import_stage"
@@ -184,6 +184,8 @@ def _batch_write_fields(*, shop_id: int, plan: Plan, batch: Batch, create_missin
         total.updated += result.updated
         total.duplicates += result.duplicates
         total.stubs += result.stubs
+        total.stub_customers += result.stub_customers
+        total.stub_products += result.stub_products
         total.rejects.extend(result.rejects)
         total.customers_changed.update(result.customers_changed)
     return total
@@ -473,7 +475,7 @@ def _references(cursor, shop_id: int, result: BatchResult, *, field: str, table:
                    f"FROM {STAGE} s WHERE {field} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} t "
                f"WHERE t.shop_id = %(shop)s AND t.external_id = s.{field}) ON CONFLICT DO NOTHING")
         cursor.execute(sql, {"shop": shop_id})
-        result.stubs += cursor.rowcount
+        stubs_count(result, table=table, created=cursor.rowcount)
         return
     cursor.execute(
         f"DELETE FROM {STAGE} s WHERE s.{field} IS NOT NULL AND NOT EXISTS "
@@ -732,7 +734,7 @@ def _ids_resolve(cursor, shop_id: int, ids: IdCache, table: str, keys: set[str],
         new = sorted(set(missing) - found.keys())
         cursor.execute(_STUB_SQL[table], [shop_id, pg_array(new)])
         created = dict(cursor.fetchall())
-        result.stubs += len(created)
+        stubs_count(result, table=table, created=len(created))
         found.update(created)
         if len(created) < len(new):  # another import created some of them meanwhile
             cursor.execute(f"SELECT external_id, id FROM {table} WHERE shop_id = %s AND external_id = ANY(%s::text[])",

@@ -226,11 +226,14 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                 job.duplicates += result.duplicates + batch.continued
                 job.rejected += len(batch.rejects) + len(result.rejects)
                 job.blanked += len(batch.blanked)
+                job.stub_customers += result.stub_customers
+                job.stub_products += result.stub_products
                 job.bytes_read = batch.bytes_read if batch.bytes_read is not None else source.bytes_read
                 job.seconds = time.monotonic() - started
                 job.heartbeat_at = timezone.now()
                 job.save(update_fields=["rows_read", "rows_committed", "inserted", "updated", "duplicates",
-                                        "rejected", "blanked", "bytes_read", "bytes_total", "seconds", "heartbeat_at"])
+                                        "rejected", "blanked", "stub_customers", "stub_products", "bytes_read",
+                                        "bytes_total", "seconds", "heartbeat_at"])
                 _job_sync(job)
                 if progress is not None:
                     progress(job)

@@ -262,3 +262,22 @@ def test_on_a_phone_each_recent_import_is_a_card_not_a_sideways_scroll(analyst_c
 
     finished_import(shop, tmp_path, b"customer_id\nA1\n")
     assert_rows_as_cards(analyst_client.get("/imports/").content.decode(), "import-table")
+
+
+def test_an_imports_page_says_how_many_stand_in_customers_and_products_it_created(analyst_client, shop, tmp_path):
+    # A browser review: an order-lines file naming 2 unknown products and orders naming 2 unknown customers made
+    # stand-ins the import's page never mentioned (only Data quality counted them, shop-wide).
+    CustomerFactory(shop=shop, external_id="KNOWN")
+    orders = finished_import(shop, tmp_path, kind="orders", content=(
+        b"order_id,customer_id,placed_at,total\nO1,KNOWN,2024-03-01,10\nO2,NEW1,2024-03-02,20\n"
+        b"O3,NEW2,2024-03-03,30\nO4,NEW2,2024-03-04,40\n"))
+    assert (orders.stub_customers, orders.stub_products) == (2, 0)
+    page = analyst_client.get(f"/imports/{orders.pk}/").content.decode()
+    assert ("It created 2 stand-in customers for ids the file named that the shop did not have yet: they have no "
+            "name or details until a customers file brings them") in page
+    lines = finished_import(shop, tmp_path, kind="order_lines", content=(
+        b"order_id,product_id,quantity\nO1,P1,1\nO2,P2,2\n"))
+    assert "It created 2 stand-in products for ids" in analyst_client.get(f"/imports/{lines.pk}/").content.decode()
+    again = finished_import(shop, tmp_path, kind="orders",
+                            content=b"order_id,customer_id,placed_at\nO5,NEW1,2024-03-05\n")
+    assert "stand-in" not in analyst_client.get(f"/imports/{again.pk}/").content.decode()  # none made
