@@ -12,8 +12,10 @@ of it, not on the whole review); and the themes of the shop's negative reviews.
   and two-word phrases of one clause ("poor quality", "customer service"); filler is left out: scikit-learn's
   English stop words ("not", "two", "again"), the words of the VADER sentiment lexicon, which say how
   the customer feels, not about what ("disappointed", "avoid" — they may still stand in a phrase beside a
-  word that names the topic: "poor quality"), and a few words every review uses (REVIEW_FILLER: "took",
-  "buying"). Other spaced languages have no stop-word list installed: their themes are not filtered.
+  word that names the topic: "poor quality"), a few words every review uses (REVIEW_FILLER: "took",
+  "buying"), units of time alone ("weeks": GENERIC_WORDS), and for German, French, Spanish and Italian, which
+  have no stop-word list installed, a short hand list of their commonest function and feeling words ("viel",
+  "nie", "enttäuscht"). Learned terms leave out the stop words, filler and units of time as well.
 """
 
 from __future__ import annotations
@@ -100,6 +102,30 @@ _CLAUSE_BREAK = re.compile(r"[.!?;:\n。！？；]+|\b(?:but|however|although|th
 REVIEW_FILLER = frozenset({"took", "take", "takes", "buy", "buying", "bought", "purchase", "purchased", "order",
                            "ordered", "product", "item", "items", "got", "get", "gets", "came", "really", "just",
                            "thing", "things", "ever", "still", "also", "will", "did", "does", "say"})
+# Units of time: typical of late deliveries and short-lived goods, but alone they name no topic ("weeks", "days"
+# were themes of the demo, "week" a learned quality term that put "delivery took a week" under quality).
+GENERIC_WORDS = frozenset({"day", "days", "week", "weeks", "month", "months", "year", "years", "hour", "hours",
+                           "minute", "minutes", "time", "times", "today", "yesterday"})
+# The seed languages other than English have no stop-word list installed: their commonest function words (never
+# a theme, nor in a theme's phrase, nor learned) and feeling words (never a theme alone), by hand.
+OTHER_STOP_WORDS = frozenset("""
+aber alle auch auf aus bei bin bis das dem den der des die doch ein eine einem einen einer es für ganz gar hat
+hatte ich ist kam kein keine man mehr mit nach nicht nie noch nur oder schon sehr sich sie sind und viel von war
+was wie wieder wir zu zum zur
+le la les un une des du de et est était très trop pas ne jamais plus pour avec mais encore je il elle ce cette en
+sur au aux que qui
+el los las una es muy demasiado no nunca más para con pero otra vez del que lo
+il lo gli è molto troppo non mai più per con ma di che
+""".split())
+OTHER_FEELING_WORDS = frozenset("""
+enttäuscht zufrieden gerne gern toll tolle super schlecht schlechte leider okay
+déçu déçue content contente satisfait satisfaite parfait nul
+decepcionado decepcionada contento contenta genial perfecto malo
+deluso delusa contento contenta perfetto ottimo
+""".split())
+# Never learned as an aspect's term: words every review may use whatever it is about ("what" was learned for price
+# from "not what I expected", "from" for customer service, "does" for size / fit in the demo).
+_NOT_LEARNED = ENGLISH_STOP_WORDS | REVIEW_FILLER | GENERIC_WORDS | OTHER_STOP_WORDS
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]+")
 
 
@@ -179,7 +205,7 @@ def aspects_find(texts: list[str], languages: list[str], *, labels: np.ndarray |
         inside = Counter(term for review in members for term in review)
         scored = []
         for term, count in inside.items():
-            if count < config.min_reviews or term in seeds_lower:
+            if count < config.min_reviews or term in seeds_lower or term in _NOT_LEARNED:
                 continue
             if _CJK_RUN.fullmatch(term) is None and len(term) < MIN_LEARNED_LENGTH:
                 continue  # "too", "not", "was": short words say how, not what about
@@ -261,12 +287,12 @@ def theme_terms(text: str, language: str) -> set[str]:
     "customer service", "box arrived"; not "not buying", "took two")."""
     if language in CJK:
         return review_terms(text, language)
-    stop = ENGLISH_STOP_WORDS | REVIEW_FILLER
-    feeling = _sentiment_words()
+    stop = ENGLISH_STOP_WORDS | REVIEW_FILLER | OTHER_STOP_WORDS
+    feeling = _sentiment_words() | OTHER_FEELING_WORDS
     out: set[str] = set()
     for clause in clauses(text.lower()):
         tokens = _TOKEN.findall(clause)
-        content = [len(t) >= 3 and t not in stop and t not in feeling for t in tokens]
+        content = [len(t) >= 3 and t not in stop and t not in feeling and t not in GENERIC_WORDS for t in tokens]
         out.update(t for t, keep in zip(tokens, content, strict=True) if keep)
         for i in range(len(tokens) - 1):
             a, b = tokens[i], tokens[i + 1]

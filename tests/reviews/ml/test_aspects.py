@@ -60,6 +60,37 @@ def test_themes_name_topics_not_filler_or_feeling_words():
     assert "delivery" in words and "size" in words and "poor quality" in themes, themes
 
 
+def test_function_and_time_words_are_not_learned_so_a_review_is_not_put_under_the_wrong_aspect():
+    """Session 24's browser review: quotes under the wrong aspect. The demo had learned "does" for size / fit (from
+    "does not fit"), "week" for quality (from "broke after a week") and "from" for customer service."""
+    texts = ([f"Does not fit. Order {i}" for i in range(10)]
+             + [f"Broke after a week, poor quality {i}" for i in range(10)]
+             + [f"No reply from support {i}" for i in range(10)] + [f"lovely colour {i}" for i in range(40)]
+             + ["Does not work at all", "Delivery took a week", "Arrived from abroad"])
+    result = aspects_find(texts, ["en"] * len(texts))
+    assert "does" not in result.learned.get("size_fit", [])
+    assert "week" not in result.learned.get("quality", [])
+    assert "from" not in result.learned.get("customer_service", [])
+    does_not_work, took_a_week, from_abroad = result.aspects[-3:]
+    assert "size_fit" not in does_not_work and "quality" not in took_a_week
+    assert "customer_service" not in from_abroad
+
+
+def test_themes_leave_out_units_of_time_and_german_filler():
+    """The demo's themes: "weeks, arrive, courier lost, days, …, enttäuscht, viel, …, nie wieder, week"."""
+    negative = ([f"Took two weeks to arrive. The courier lost it for days. Order {i}" for i in range(10)]
+                + [f"Viel zu teuer. Enttäuscht. Nie wieder {i}" for i in range(10)]
+                + [f"Lieferung kam viel zu spät. Enttäuscht {i}" for i in range(10)])
+    positive = [f"Tolle Qualität. Sehr zufrieden {i}" for i in range(15)] + \
+               [f"Arrived in two days, lovely colour {i}" for i in range(15)]
+    texts = negative + positive
+    labels = np.array([0] * len(negative) + [1] * len(positive), dtype=float)
+    themes = aspects_find(texts, ["en"] * 10 + ["de"] * 20 + ["de"] * 15 + ["en"] * 15, labels=labels).themes
+    words = {w for theme in themes for w in theme.split()}
+    assert not words & {"weeks", "days", "viel", "enttäuscht", "nie", "wieder", "zu"}, themes
+    assert {"courier", "teuer", "spät"} <= words, themes
+
+
 @pytest.mark.parametrize("text, expected", [
     ("Fits perfectly, but box arrived crushed. Disappointed.", ["Fits perfectly", "box arrived crushed",
                                                                  "Disappointed"]),
