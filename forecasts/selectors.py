@@ -123,6 +123,30 @@ def forecast_keys(*, run: ForecastRun, level: str, measure: str, freq: str = "we
                 .values_list("key", flat=True).distinct().order_by("key"))
 
 
+@dataclass(frozen=True)
+class SeriesChoice:
+    """One series of the Forecast page's picker: its key (the URL's `key`) and what a person reads."""
+
+    key: str
+    label: str
+
+
+def forecast_key_choices(*, shop_id: int, keys: list[str], level: str) -> list[SeriesChoice]:
+    """The series of a level as the page offers them, in name order: products by title with their id ("Linen shirt
+    (P0000141)"), countries by name ("Germany"), categories by path. One query for the products' titles."""
+    from .alert_words import segment_words
+
+    if level == "product":
+        titles = dict(Product.objects.filter(shop_id=shop_id, external_id__in=keys)
+                      .values_list("external_id", "title"))
+        choices = [SeriesChoice(key=k, label=f"{titles[k]} ({k})" if titles.get(k) else k) for k in keys]
+    elif level == "country":
+        choices = [SeriesChoice(key=k, label=segment_words(f"country:{k}")) for k in keys]
+    else:
+        choices = [SeriesChoice(key=k, label=k) for k in keys]
+    return sorted(choices, key=lambda c: c.label.casefold())
+
+
 def history_series_frame(*, run: ForecastRun, level: str, measure: str, freq: str, key: str) -> pd.DataFrame:
     """The recent history of one series stored with the run (date, value), for the page's chart."""
     rows = ForecastValue.objects.filter(run=run, level=level, measure=measure, freq=freq, key=key, is_actual=True) \

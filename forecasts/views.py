@@ -22,6 +22,7 @@ from .ml.series import LEVELS, MEASURES
 from .models import Alert, AlertWebhook, CustomerFlag, MonitorMute
 from .selectors import (
     alert_row_list,
+    forecast_key_choices,
     forecast_keys,
     forecast_run_in_progress,
     forecast_run_latest,
@@ -30,6 +31,11 @@ from .selectors import (
 )
 from .services.alerts import alert_acknowledge, monitor_mute, monitor_unmute
 from .services.webhooks import alert_webhook_remove, alert_webhook_set
+
+# The pickers in words (the URL keeps the codes: links from alerts and bookmarks go on working).
+LEVEL_WORDS = {"shop": "Whole shop", "category": "Category", "country": "Country", "product": "Product (top sellers)"}
+MEASURE_WORDS = {"orders": "Orders", "revenue": "Revenue", "units": "Units sold"}
+SERIES_WORDS = {"category": "Category", "country": "Country", "product": "Product"}
 
 
 def _choice(request: HttpRequest, name: str, options, default: str) -> str:
@@ -46,8 +52,13 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
     level = _choice(request, "level", LEVELS, "shop")
     measure = _choice(request, "measure", MEASURES, "orders")
     freq = _choice(request, "freq", ("week", "day"), "week")
-    context = {"shop": shop, "run": run, "level": level, "measure": measure, "freq": freq, "levels": LEVELS,
-               "measures": MEASURES, "in_progress": forecast_run_in_progress(shop_id=shop.pk) if run is None else None}
+    context = {"shop": shop, "run": run, "level": level, "measure": measure, "freq": freq,
+               "levels": [(lv, LEVEL_WORDS.get(lv, lv)) for lv in LEVELS],
+               "measures": [(m, MEASURE_WORDS.get(m, m)) for m in MEASURES],
+               "series_word": SERIES_WORDS.get(level, "Series"),
+               # Model names are for analysts; a marketer reads what the model does, in words.
+               "show_model_names": user_has_role(user=request.user, shop=shop, roles=("analyst",)),
+               "in_progress": forecast_run_in_progress(shop_id=shop.pk) if run is None else None}
     if run is not None:
         keys = forecast_keys(run=run, level=level, measure=measure, freq=freq)
         key = request.GET.get("key") if request.GET.get("key") in keys else (keys[0] if keys else None)
@@ -56,7 +67,9 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
             pd.DataFrame(columns=["date", "value"])
         info = run.summary.get("levels", {}).get(level, {}).get(measure, {}).get(freq)
         chart = forecast_chart(history, values, measure=measure, freq=freq, currency=shop.currency)
-        context.update({"keys": keys, "key": key, "values": values, "chart": chart, "info": info,
+        choices = forecast_key_choices(shop_id=shop.pk, keys=keys, level=level)
+        context.update({"keys": choices, "key": key, "values": values, "chart": chart, "info": info,
+                        "key_label": next((c.label for c in choices if c.key == key), key),
                         "total": sum(v.point for v in values), "skipped": run.summary.get("skipped", []),
                         # The bins' days: a 30-day horizon is 5 whole weeks on the weekly page (35 days), which
                         # the page counts in weeks ("91 days" beside the dashboard's 90 read as a second horizon).

@@ -173,11 +173,11 @@ def test_forecast_page_chart_csv_and_dashboard_card(client, forecast_run, shop):
     assert all(f">{t.label}</span>" in text for t in chart.y_ticks + chart.x_ticks)
     assert chart.x_ticks[-1].label.startswith(f"{chart.last.day} {chart.last:%b}")
     assert "Revenue per week (EUR)" in client.get("/forecasts/?measure=revenue").content.decode()
-    # The model is named in a marketer's words, the technical name kept small beside it (a browser review found
-    # "forecast by auto_ets"); the JSON and CSV keep the names.
+    # The model is named in a marketer's words, its technical name left to analysts (browser reviews found
+    # "forecast by auto_ets", then the code still beside the words); the JSON and CSV keep the names.
     champion = forecast_run.summary["levels"]["shop"]["orders"]["week"]["champion"]
-    assert f'forecast by <strong title="Model: {champion}">{escape(MODEL_WORDS[champion])}</strong>' in text
-    assert f"<strong>{champion}</strong>" not in text
+    assert f"forecast by <strong>{escape(MODEL_WORDS[champion])}</strong>." in text
+    assert f"({champion})" not in text and f"<strong>{champion}</strong>" not in text
     # On a phone the table's rows are cards, each figure with its label (the band column was cut off at 390 px).
     assert 'class="table rows-as-cards forecast-table"' in text and 'data-label="80 % band"' in text
     # A country's page shows its level's validation error, and says so (a browser review read "off by 32 %" on
@@ -187,6 +187,34 @@ def test_forecast_page_chart_csv_and_dashboard_card(client, forecast_run, shop):
     csv_rows = client.get("/forecasts/forecast.csv?level=country&measure=orders").content.decode().strip().split("\n")
     assert csv_rows[0].startswith("level,key,measure") and len(csv_rows) == 1 + 3 * 4
     assert "Forecast" in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_forecast_page_pickers_read_in_words_not_codes(client, forecast_run, shop):
+    """Session 24's browser review: the Forecast page's form offered "shop / category / country / product" and the
+    series by id ("DE", "P0000141"), and named the model by its code beside its words."""
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    text = client.get("/forecasts/?level=country&measure=orders&freq=week&key=FR").content.decode()
+    assert '<option value="shop">Whole shop</option>' in text and '<option value="units">Units sold</option>' in text
+    assert ('<label>Country <select name="key"><option value="FR" selected>France</option>'
+            '<option value="DE">Germany</option><option value="NL">Netherlands</option>') in text
+    assert "Orders per week · France" in text
+    champion = forecast_run.summary["levels"]["shop"]["orders"]["week"]["champion"]
+    analyst = UserFactory(role="analyst", shops=[shop])
+    client.force_login(analyst)
+    assert f'<span class="small muted">({champion})</span>' in client.get("/forecasts/").content.decode()
+
+
+@pytest.mark.django_db
+def test_forecast_products_are_offered_by_title_not_by_id(shop):
+    from catalog.models import Product
+    from forecasts.selectors import forecast_key_choices
+
+    Product.objects.create(shop=shop, external_id="P0000141", title="Linen shirt")
+    Product.objects.create(shop=shop, external_id="P0000007", title="Alpaca scarf")
+    choices = forecast_key_choices(shop_id=shop.pk, keys=["P0000007", "P0000141", "P9"], level="product")
+    assert [(c.key, c.label) for c in choices] == [("P0000007", "Alpaca scarf (P0000007)"),
+                                                   ("P0000141", "Linen shirt (P0000141)"), ("P9", "P9")]
 
 
 def test_every_forecasting_model_has_words_for_the_forecast_page():
