@@ -17,7 +17,7 @@ def test_offers_page_shows_offers_the_policy_verdict_and_lift_per_offer(client, 
     response = client.get("/offers/")
     assert response.status_code == 200
     page = response.content.decode()
-    for text in ("discount_10", "Results per offer", "Results per policy version", "promote", "Lift over no offer"):
+    for text in ("discount_10", "Results per offer", "Results per way of choosing", "promote", "Lift over no offer"):
         assert text in page
     assert client.get("/offers/", HTTP_HOST="testserver").status_code == 200
     from tests.phone_cards import assert_rows_as_cards
@@ -99,7 +99,22 @@ def test_without_a_policy_the_planner_shows_the_mix_the_export_draws_not_one_off
     assert 'Gift <span class="muted small">(GIFT)</span> about 100' in page
     assert "first eligible" not in page and "manage.py" not in page
     offers_page = client.get("/offers/").content.decode()
-    assert "No learned policy is live yet, so each customer's offer is drawn at random" in offers_page
+    assert "EcomSight has not learned from your offers yet, so each customer's offer is drawn at random" in offers_page
+
+
+def test_the_offers_page_reads_in_a_marketers_words(client, shop):
+    """Session 24's browser review: the Offers page spoke of policies, logged assignments, the random control, a
+    closed attribution window and redemptions."""
+    Offer.objects.create(shop=shop, external_id="NONE", name="No offer", kind="none")
+    Offer.objects.create(shop=shop, external_id="d10", name="10 % off", kind="discount_pct", value=10, min_spend=50)
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    page = client.get("/offers/").content.decode()
+    for jargon in ("policy", "Policies", "assignment", "random control", "attribution window", "redemption",
+                   "propensity", "logs"):
+        assert jargon not in page, jargon
+    assert "a control group" in page and "Who can get it" in page and "Cost when used" in page
+    assert "No results yet: an offer's result counts once 30 days have passed since it was given" in page
+    assert 'A customer drawn for "No offer" gets an empty offer cell in the file.' in page
 
 
 def test_on_a_phone_each_offer_is_a_card_not_a_sideways_scroll(client, shop):
