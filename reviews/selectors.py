@@ -85,6 +85,10 @@ class ReviewSummary:
     aspects: list[AspectSummary]
 
 
+# Reviews read per aspect to find its distinct quotes (quotes × this): one more query's rows, never a scan.
+QUOTE_POOL = 10
+
+
 def review_summary(*, reviews: QuerySet, quotes: int = 3) -> ReviewSummary:
     """Summarise a filtered review list (see `review_list`): a few grouped queries, whatever its size."""
     by_sentiment = {s: 0 for s in SENTIMENTS}
@@ -108,11 +112,18 @@ def review_summary(*, reviews: QuerySet, quotes: int = 3) -> ReviewSummary:
         counts = mentioned.order_by().aggregate(n=Count("id"), negative=Count("id", filter=negative))
         if not counts["n"]:
             continue
-        examples = tuple(_quote(r.title, r.text) for r in mentioned.filter(negative)
-                         .order_by("positive_probability", "-created_at")[:quotes])
+        # Distinct quotes: the same complaint word for word (a template, or a customer posting twice) said once.
+        examples: list[str] = []
+        for r in mentioned.filter(negative).order_by("positive_probability", "-created_at")[:quotes * QUOTE_POOL]:
+            quote = _quote(r.title, r.text)
+            if quote.casefold() not in {e.casefold() for e in examples}:
+                examples.append(quote)
+            if len(examples) == quotes:
+                break
         aspects.append(AspectSummary(aspect=aspect, label=ASPECT_LABELS[aspect], mentions=counts["n"],
                                      negative=counts["negative"],
-                                     negative_share=round(counts["negative"] / counts["n"], 3), quotes=examples))
+                                     negative_share=round(counts["negative"] / counts["n"], 3),
+                                     quotes=tuple(examples)))
     aspects.sort(key=lambda a: (-a.negative_share, -a.mentions))
     return ReviewSummary(total=sum(by_sentiment.values()) + reviews.filter(sentiment="").count(),
                          by_sentiment=by_sentiment, months=months, aspects=aspects)

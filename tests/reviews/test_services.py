@@ -155,3 +155,17 @@ def test_an_aspect_is_judged_on_its_own_clause_so_a_mixed_review_is_not_negative
     assert not any("box arrived crushed" in q for q in fit.quotes)
     negative_fit = Review.objects.filter(shop=shop, aspects__contains=["size_fit"], sentiment="negative").count()
     assert fit.negative == negative_fit - 1  # the mixed review no longer counts against size / fit
+
+
+def test_an_aspects_quotes_are_distinct_complaints_not_one_repeated(shop):
+    """Session 24's browser review: "What they say" showed the same templated review twice beside one aspect."""
+    texts = ["Delivery was late. Disappointed."] * 4 + ["delivery was late. disappointed."] + \
+        ["The courier lost it for days.", "Took two weeks to arrive, delivery too slow."]
+    Review.objects.bulk_create([
+        Review(shop=shop, external_id=f"R{i}", text=text, sentiment="negative", aspects=["delivery"],
+               positive_probability=0.01 * i, created_at=NOW) for i, text in enumerate(texts)])
+    summary = review_summary(reviews=review_list(shop=shop))
+    [delivery] = summary.aspects
+    assert delivery.quotes == ("Delivery was late. Disappointed.", "The courier lost it for days.",
+                               "Took two weeks to arrive, delivery too slow.")
+    assert delivery.negative == 7  # the count still counts every review
