@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from .columns import batches_parse_columns
 from .formats import Batch, Plan, Source, source_open
 from .rows import rows_parse
-from .values import written_date_parts
+from .values import amount_ambiguous, decimal_mark_written, written_date_parts
 
 PARSE_METHOD = "auto"
 # A file whose first DATE_ORDER_PROBE rows hold no date such as 03/04/2024 is not read further to learn their
@@ -61,6 +61,37 @@ def slash_date_order(path: str, plan: Plan) -> DateOrder:
     return DateOrder()
 
 
+def decimal_comma_columns(path: str, plan: Plan) -> frozenset[str]:
+    """The amount columns of a file separated by `;`, tab or `|` that write the decimal comma: a value shows it
+    (12,50 or 1.234,56) before any shows the decimal point (12.50). In them a point groups thousands: 1.234 and
+    2.500 are 1234 and 2500 (a German export's totals were stored 1000 times too small). The first value that
+    tells decides, as for dates; a file whose first DATE_ORDER_PROBE rows hold no amount that could be either
+    (1.234) is not read further."""
+    with source_open(path) as source:
+        if source.delimiter == ",":
+            return frozenset()
+        undecided = {index: column.name for column, index in zip(plan.spec.columns, plan.indexes, strict=True)
+                     if column.type == "decimal" and index is not None}
+        commas = set()
+        ambiguous = False
+        try:
+            for n, record in enumerate(source.reader):
+                if not undecided or n >= DATE_ORDER_PROBE and not ambiguous:
+                    break
+                for index in list(undecided):
+                    value = record[index] if index < len(record) else ""
+                    mark = decimal_mark_written(value)
+                    if mark is not None:
+                        if mark == ",":
+                            commas.add(undecided[index])
+                        del undecided[index]
+                    elif not ambiguous and amount_ambiguous(value):
+                        ambiguous = True
+        except (csv.Error, UnicodeDecodeError):
+            pass  # the parse itself reports the bad line
+    return frozenset(commas)
+
+
 def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime | None = None,
                   method: str | None = None, lenient: bool = False,
                   date_order: DateOrder | None = None) -> Iterator[Batch]:
@@ -77,7 +108,10 @@ def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime 
     day_first = date_order.day_first if date_order is not None else None
     if (method or PARSE_METHOD) != "rows" and plan.spec.kind == "events" and isinstance(source, Source):
         return batches_parse_columns(source, plan, batch_size=batch_size, latest=latest, day_first=day_first)
-    batches = rows_parse(source, plan, batch_size=batch_size, latest=latest, lenient=lenient, day_first=day_first)
+    comma_columns = (decimal_comma_columns(source.path, plan) if isinstance(source, Source) and source.delimiter != ","
+                     else frozenset())
+    batches = rows_parse(source, plan, batch_size=batch_size, latest=latest, lenient=lenient, day_first=day_first,
+                         comma_columns=comma_columns)
     if plan.spec.kind == "order_lines":
         return orders_kept_together(batches, position=1 + plan.output_columns.index("order_id"),
                                     batch_size=batch_size)

@@ -44,12 +44,14 @@ def _strict(kind: str, column, position: int) -> bool:
 
 
 def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
-               stop_line: int | None = None, lenient: bool = False, day_first: bool | None = None) -> Iterator[Batch]:
+               stop_line: int | None = None, lenient: bool = False, day_first: bool | None = None,
+               comma_columns: frozenset[str] = frozenset()) -> Iterator[Batch]:
     """The row-wise parser: `source` is a Source or anything with its reader, path, delimiter, line, bytes_read.
 
     `stop_line`: stop after the record that ends on this line (the column-wise parser hands it a chunk).
     `lenient`: see LENIENT_KINDS; a value left empty is listed in `Batch.blanked` with its reason.
-    `day_first`: how the file writes dates such as 03/04/2024 (parse.slash_date_order)."""
+    `day_first`: how the file writes dates such as 03/04/2024 (parse.slash_date_order); `comma_columns`: the amount
+    columns that write the decimal comma, where a point groups thousands (parse.decimal_comma_columns)."""
     spec = plan.spec
     width = len(plan.header)
     # (position in output, file index, column, converter); absent columns stay None in every row.
@@ -65,6 +67,7 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
             # "19,99" in a ;-separated file is 19.99 (values.number_text_normalise has the rules); a column named
             # in cents (total_cents) holds 1999 for 19.99: it was stored 100 times the amount.
             convert = functools.partial(CONVERTERS["decimal"], decimal_comma=source.delimiter != ",",
+                                        points_group=column.name in comma_columns,
                                         cents=column.name in CENTS_FIELDS and in_cents(plan.header[index]))
         else:
             convert = CONVERTERS[column.type]

@@ -280,32 +280,35 @@ def _grouped(text: str, separator: str) -> bool:
     return re.fullmatch(r"[0-9]{1,3}(?:" + re.escape(separator) + r"[0-9]{3})+", text) is not None
 
 
-def number_text_normalise(value: str, *, decimal_comma: bool) -> str:
+def number_text_normalise(value: str, *, decimal_comma: bool, points_group: bool = False) -> str:
     """A number as written in a shop's file → Python's notation (the point as decimal separator, no grouping).
 
     `decimal_comma` is True for files separated by `;`, tab or `|`, where "19,99" means 19.99 (spreadsheets in
-    most of Europe write them so). The rules, in that order:
+    most of Europe write them so). `points_group` is True for a column of such a file whose values write the
+    decimal comma (`decimal_comma_columns`: "12,50" or "1.234,56" in some row): there a point only groups
+    thousands. The rules, in that order:
     - spaces and apostrophes between groups of three digits are thousands separators: "1 234,56", "1'234.50";
     - with both a point and a comma, the later one is the decimal separator and the other must group the
       digits in threes: "1.234,56" and "1,234.56" are both 1234.56; "1,2.5" is not a number;
     - a comma alone is the decimal separator in a decimal-comma file ("19,99"; "1,234" is 1.234 there, as a
       spreadsheet would read it); in a comma-separated file (a quoted value) it can only separate thousands
       ("1,234" is 1234) and "19,99" is refused: it cannot be told from a typo;
-    - points alone: one point is the decimal point in every file ("19.99"); several group thousands
-      ("1.234.567");
+    - points alone: in a column that writes the decimal comma (`points_group`) points group thousands ("1.234"
+      and "2.500" are 1234 and 2500); elsewhere one point is the decimal point ("19.99") and several group
+      thousands ("1.234.567");
     - a currency symbol or code before or after the amount is dropped ("$1,286.01", "12,50 €", "USD 12.50").
     - a minus sign before any of these keeps its number negative ("-23,243.75": a refund, refused as such).
     Anything else is returned unchanged (and then refused as not a number)."""
-    if _PLAIN_NUMBER.fullmatch(value):
+    if _PLAIN_NUMBER.fullmatch(value) and not (points_group and "." in value):
         return value
     if value.startswith("-") and len(value) > 1 and value[1] != "-":
-        rest = number_text_normalise(value[1:], decimal_comma=decimal_comma)
+        rest = number_text_normalise(value[1:], decimal_comma=decimal_comma, points_group=points_group)
         return "-" + rest if rest != value[1:] or _PLAIN_NUMBER.fullmatch(rest) else value
     text = value
     money = _WITH_CURRENCY.fullmatch(text) if len(text) <= 64 else None  # no amount is longer
     if money:
         text = money["a"] or money["b"]
-        if _PLAIN_NUMBER.fullmatch(text):
+        if _PLAIN_NUMBER.fullmatch(text) and not (points_group and "." in text):
             return text
     if _GROUP_SPACES.fullmatch(text):
         text = re.sub(r"[ '\u00a0\u202f]", "", text)
@@ -320,9 +323,35 @@ def number_text_normalise(value: str, *, decimal_comma: bool) -> str:
         if decimal_comma:
             return text.replace(",", ".") if text.count(",") == 1 else value
         return text.replace(",", "") if _grouped(text, ",") else value
-    if text.count(".") > 1 and _grouped(text, "."):
+    if (points_group or text.count(".") > 1) and _grouped(text, "."):
         return text.replace(".", "")
     return text
+
+
+# An amount written with one separator and three digits after it, "1.234" or "2,500": a thousands separator or
+# a decimal one with a third decimal, which the column's other values may tell (`decimal_comma_columns`).
+_THOUSANDS_SHAPE = re.compile(r"[1-9][0-9]{0,2}\.[0-9]{3}")
+# Whether a file's amount writes the decimal comma: 12,50 or 1.234,56 (currency beside it or not).
+_DECIMAL_COMMA_WRITTEN = re.compile(r"(?<![0-9,.])(?:[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+),[0-9]{1,2}(?![0-9,.])")
+# ... or the decimal point: 12.50, 1,234.56, 0.125 (a point after a 0 or before other than three digits).
+_DECIMAL_POINT_WRITTEN = re.compile(r"(?<![0-9,.])(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)\.(?:[0-9]{1,2}|[0-9]{4,})"
+                                    r"(?![0-9,.])|(?<![0-9,.])0\.[0-9]+(?![0-9,.])")
+
+
+def decimal_mark_written(value: str) -> str | None:
+    """"," when an amount as written shows the decimal comma (12,50; 1.234,56), "." when it shows the decimal
+    point (12.50; 1,234.56; 0.125), None when it does not tell (99, 1.234, 2.500, 1.234.567)."""
+    if _DECIMAL_COMMA_WRITTEN.search(value):
+        return ","
+    if _DECIMAL_POINT_WRITTEN.search(value):
+        return "."
+    return None
+
+
+def amount_ambiguous(value: str) -> bool:
+    """Whether an amount as written ("1.234", "€ 2.500") can be read with a thousands point or a decimal one."""
+    money = _WITH_CURRENCY.fullmatch(value) if len(value) <= 64 else None
+    return _THOUSANDS_SHAPE.fullmatch((money["a"] or money["b"]) if money else value.strip()) is not None
 
 
 # The money fields a column named in cents is read for (an offer's `value` is a percentage for some offers).
@@ -336,10 +365,12 @@ def in_cents(column_name: str) -> bool:
     return bool(words) and words[-1] == "cents"
 
 
-def _decimal(value: str, column: Column, *, decimal_comma: bool = False, cents: bool = False) -> str:
-    """`cents`: the column holds cents (`in_cents`): 1999 is 19.99 (a payment provider's export)."""
+def _decimal(value: str, column: Column, *, decimal_comma: bool = False, points_group: bool = False,
+             cents: bool = False) -> str:
+    """`cents`: the column holds cents (`in_cents`): 1999 is 19.99 (a payment provider's export). `points_group`:
+    the column writes the decimal comma (see `number_text_normalise`)."""
     written = value
-    value = number_text_normalise(value, decimal_comma=decimal_comma)
+    value = number_text_normalise(value, decimal_comma=decimal_comma, points_group=points_group)
     try:
         number = Decimal(value)
     except InvalidOperation:
@@ -351,6 +382,17 @@ def _decimal(value: str, column: Column, *, decimal_comma: bool = False, cents: 
         raise RowError("not a number")
     if cents:
         number = number.scaleb(-2)
+    elif decimal_comma and _THOUSANDS_SHAPE.fullmatch(value.removeprefix("-")):
+        # In a ;-file three decimals are not rounded away quietly: 1.234 stored as 1.23 was 1234 written with a
+        # thousands point (a German file's "Betrag" column read 1000 times too small); 2.500 in a column that never
+        # shows which separator it writes is 2.5 or 2500. (In a comma file the point is the decimal point.)
+        if decimal_comma and not points_group and "." in written:
+            raise RowError(f"{written} can be {value.replace('.', '')} (a thousands point) or {number.normalize():f} "
+                           "(a decimal point): no value of its column writes a decimal comma (12,50), which would "
+                           f"make the point a thousands separator; write {value.replace('.', '')} or round to cents")
+        if number != number.quantize(CENT):
+            raise RowError(f"{written} has three decimals (amounts are kept to the cent): if its comma groups "
+                           f"thousands write it without ({value.replace('.', '')}), else round it to cents")
     if number < 0:
         raise RowError(NEGATIVE_TOTAL if column.name == "total" else "negative value")
     # Compared before rounding: quantize() itself fails on 1e300 (more digits than the context holds).

@@ -57,6 +57,17 @@ def test_a_comma_separated_file_reads_quoted_thousands_and_refuses_an_ambiguous_
     assert "write 19.99: a comma is read as the decimal separator only in files separated by ;" in reason
 
 
+@pytest.mark.parametrize(("written", "points_group", "read"), [
+    ("1.234", True, "1234"),           # a column that writes 12,50: the point groups thousands
+    ("€ 2.500", True, "2500"),
+    ("-1.234", True, "-1234"),
+    ("7.5", True, "7.5"),              # not groups of three: left a decimal point
+    ("1.234", False, "1.234"),
+])
+def test_points_in_a_column_of_decimal_commas(written, points_group, read):
+    assert number_text_normalise(written, decimal_comma=True, points_group=points_group) == read
+
+
 @pytest.mark.parametrize(("written", "decimal_comma", "read"), [
     ("19,99", True, "19.99"),
     ("1,234", True, "1.234"),          # a decimal comma file: the comma is the decimal separator
@@ -82,3 +93,52 @@ def test_a_refund_written_with_thousands_is_refused_as_a_refund_not_as_a_bad_num
     assert result.rejected == 1
     reason = next(iter(report_reasons(result).values()))
     assert reason.startswith("negative value (a return or refund is an order's status")
+
+
+def test_a_german_file_reads_a_thousands_point_where_its_column_writes_decimal_commas(shop, tmp_path):
+    # An outside analyst's German export: 1.234 and 2.500 were stored as 1.23 and 2.50, 1000 times too small.
+    path = tmp_path / "bestellungen.csv"
+    path.write_text("order_id;customer_id;placed_at;total\n"
+                    "O1;C1;2024-03-01;12,50\n"
+                    "O2;C1;2024-03-02;1.234\n"
+                    "O3;C1;2024-03-03;1.234,56\n"
+                    "O4;C1;2024-03-04;2.500\n"
+                    "O5;C1;2024-03-05;99\n")
+    result = data_import(shop=shop, kind="orders", path=path)
+    assert result.rejected == 0
+    totals = dict(Order.objects.filter(shop=shop).values_list("external_id", "total"))
+    assert totals == {"O1": Decimal("12.50"), "O2": Decimal("1234.00"), "O3": Decimal("1234.56"),
+                      "O4": Decimal("2500.00"), "O5": Decimal("99.00")}
+
+
+def test_the_decimal_comma_seen_far_down_the_file_still_decides_its_column(shop, tmp_path):
+    rows = "".join(f"O{n};C1;2024-03-01;{n}\n" for n in range(3000))
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id;customer_id;placed_at;total\n" + "O-a;C1;2024-03-02;1.234\n" + rows
+                    + "O-b;C1;2024-03-03;7,50\n")
+    data_import(shop=shop, kind="orders", path=path)
+    totals = dict(Order.objects.filter(shop=shop, external_id__in=["O-a", "O-b"]).values_list("external_id", "total"))
+    assert totals == {"O-a": Decimal("1234.00"), "O-b": Decimal("7.50")}
+
+
+@pytest.mark.parametrize(("header", "written", "reason"), [
+    # a ;-file whose column never says which separator it writes: 1.234 is 1.234 or 1234
+    ("order_id;customer_id;placed_at;total\n", ["O1;C1;2024-03-01;1.234", "O2;C1;2024-03-02;2.500"],
+     "1.234 can be 1234 (a thousands point) or 1.234 (a decimal point): no value of its column writes a decimal"),
+    # a ;-file whose column writes the decimal point: 1.234 may still be a thousands point
+    ("order_id;customer_id;placed_at;total\n", ["O1;C1;2024-03-01;1.234", "O2;C1;2024-03-02;12.50"],
+     "can be 1234 (a thousands point)"),
+    # a decimal comma with three decimals: 1.234 rounded, or 1234 with a comma grouping thousands
+    ("order_id;customer_id;placed_at;total\n", ["O1;C1;2024-03-01;1,234", "O2;C1;2024-03-02;12,50"],
+     "1,234 has three decimals (amounts are kept to the cent): if its comma groups thousands write it without "
+     "(1234)"),
+])
+def test_an_amount_with_three_decimals_in_a_semicolon_file_is_rejected_not_rounded_quietly(shop, tmp_path, header,
+                                                                                          written, reason):
+    path = tmp_path / "orders.csv"
+    path.write_text(header + "\n".join(written) + "\n")
+    result = data_import(shop=shop, kind="orders", path=path)
+    reasons = report_reasons(result)
+    first = written[0].split(";")[-1]
+    assert reason in reasons[first]
+    assert not Order.objects.filter(shop=shop, external_id="O1").exists()
