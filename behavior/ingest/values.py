@@ -130,6 +130,37 @@ _WRITTEN_DATE = re.compile(
 _ISO_WITH_ZONE_WORD = re.compile(r"(?P<iso>[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+)\s*(?:UTC|GMT)")
 
 
+# Dates with the month's English name, as Magento 2 ("Oct 26, 2025 3:46:15 AM"), US reports ("October 26, 2025"),
+# British ones and Excel's d-mmm-yyyy ("26 Oct 2025", "26-Oct-2025", "Sun, 26 Oct 2025 14:05:00 GMT") write them,
+# each with an optional time (AM/PM or 24 hours). Before this, a Magento file was rejected whole as "unparseable".
+_MONTHS = {**{calendar.month_name[m].lower(): m for m in range(1, 13)},
+           **{calendar.month_abbr[m].lower(): m for m in range(1, 13)}, "sept": 9}
+_MONTH_DATE = re.compile(
+    r"(?:[A-Za-z]{3,9},?\s+)??"  # a weekday
+    r"(?:(?P<mon1>[A-Za-z]{3,9})\.?\s+(?P<d1>[0-9]{1,2})(?:st|nd|rd|th)?,?\s+(?P<y1>[0-9]{4})"
+    r"|(?P<d2>[0-9]{1,2})(?:st|nd|rd|th)?\.?(?:\s+|-)(?P<mon2>[A-Za-z]{3,9})\.?(?:,?\s+|-)(?P<y2>[0-9]{4}))"
+    r"(?:,?\s+(?:at\s+)?(?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2}))?\s*(?P<p>[AaPp]\.?[Mm]\.?)?)?"
+    r"(?:\s*(?:UTC|GMT|Z))?")
+
+
+def _month_name_date(value: str) -> datetime | None:
+    """The moment of a date written with its month's English name (naive: UTC), None when not one."""
+    match = _MONTH_DATE.fullmatch(value)
+    if match is None:
+        return None
+    month = _MONTHS.get((match["mon1"] or match["mon2"]).lower())
+    if month is None:
+        return None
+    year, day = int(match["y1"] or match["y2"]), int(match["d1"] or match["d2"])
+    hour, minute = int(match["H"] or 0), int(match["M"] or 0)
+    if match["p"]:
+        if not 1 <= hour <= 12:
+            raise ValueError(value)
+        hour = hour % 12 + (12 if match["p"][0] in "Pp" else 0)
+    _day_exists(year, month, day)
+    return datetime(year, month, day, hour, minute, int(match["S"] or 0))
+
+
 def written_date_parts(value: str) -> tuple[int, int, str] | None:
     """(first, second, separator) of a date written day and month first in some order (03/04/2024), else None."""
     match = _written_match(value)
@@ -152,7 +183,7 @@ def _written_date(value: str, day_first: bool | None) -> datetime | None:
         return datetime.fromisoformat(zone_word["iso"])
     match = _written_match(value)
     if match is None:
-        return None
+        return _month_name_date(value) if len(value) <= 64 else None
     if match["y1"] is not None:
         year, month, day = int(match["y1"]), int(match["m1"]), int(match["d1"])
     else:

@@ -964,3 +964,46 @@ def test_a_number_written_as_a_dash_or_null_is_an_empty_cell_not_a_rejected_orde
     assert (document["inserted"], document["rejected"]) == (3, 1)  # "twelve" is still no number
     assert {o.external_id: (o.total, o.item_count) for o in Order.objects.filter(shop=shop)} == {
         "O1": (None, 2), "O2": (Decimal("12.50"), None), "O3": (None, None)}
+
+
+def test_a_magento_export_with_month_names_in_its_dates_is_read(shop, tmp_path, import_dir, capsys):
+    # Magento 2's order grid writes "Oct 26, 2025 3:46:15 AM": the whole file was rejected as "unparseable date".
+    path = tmp_path / "magento.csv"
+    path.write_text('ID,Purchase Date,Customer Email,Grand Total,Status\n'
+                    '000000101,"Oct 26, 2025 3:46:15 AM",a@x.io,12.50,complete\n'
+                    '000000102,"Oct 26, 2025 3:46:15 PM",b@x.io,20.00,complete\n'
+                    '000000103,"Nov 1, 2025 12:05:00 AM",a@x.io,7.00,complete\n')
+    document = _import(shop, path, "--map", "order_id=ID", "--map", "customer_id=Customer Email")
+    assert (document["inserted"], document["rejected"]) == (3, 0)
+    placed = {o.external_id: o.placed_at.isoformat() for o in Order.objects.filter(shop=shop)}
+    assert placed == {"000000101": "2025-10-26T03:46:15+00:00", "000000102": "2025-10-26T15:46:15+00:00",
+                      "000000103": "2025-11-01T00:05:00+00:00"}
+
+
+@pytest.mark.parametrize(("written", "moment"), [
+    ("26 Oct 2025", "2025-10-26T00:00:00+00:00"),
+    ("October 26, 2025", "2025-10-26T00:00:00+00:00"),
+    ("26-Oct-2025", "2025-10-26T00:00:00+00:00"),            # Excel's d-mmm-yyyy
+    ("Sept 3, 2025 11:59 PM", "2025-09-03T23:59:00+00:00"),
+    ("Sun, 26 Oct 2025 14:05:00 GMT", "2025-10-26T14:05:00+00:00"),  # RFC 2822, as emails and APIs write it
+])
+def test_dates_with_english_month_names(written, moment):
+    from datetime import UTC, datetime
+
+    from behavior.ingest.values import datetime_canonical
+
+    assert datetime_canonical(written, None, latest=datetime(2030, 1, 1, tzinfo=UTC)) == moment
+
+
+@pytest.mark.parametrize(("written", "reason"), [
+    ("Feb 30, 2025", "no such day: 30 February 2025"),
+    ("Okt 26, 2025", "unparseable date"),  # other languages' month names are not read
+    ("Oct 26, 2025 13:00 PM", "unparseable date"),
+])
+def test_month_name_dates_that_are_no_days_are_rejected_with_the_reason(written, reason):
+    from datetime import UTC, datetime
+
+    from behavior.ingest.values import RowError, datetime_canonical
+
+    with pytest.raises(RowError, match=reason):
+        datetime_canonical(written, None, latest=datetime(2030, 1, 1, tzinfo=UTC))
