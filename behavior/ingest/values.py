@@ -34,12 +34,34 @@ ORDER_STATUSES = {
                      "return_requested", "exchanged", "completed", "complete", "open",
                      # Olist's and PrestaShop's words for an order on its way
                      "created", "approved", "invoiced", "payment_accepted", "remote_payment_accepted",
-                     "processing_in_progress", "payment_review"), "placed"),
+                     "processing_in_progress", "payment_review",
+                     # PrestaShop's waits for a payment and its backorders ("On backorder (paid)": parentheses are
+                     # dropped); its partial refund stands as a partially refunded order does
+                     "awaiting_bank_wire_payment", "awaiting_cash_on_delivery_validation", "awaiting_check_payment",
+                     "awaiting_check", "on_backorder_paid", "on_backorder_not_paid", "partial_refund",
+                     # BigCommerce's order held for a check, and Magento's held as suspected fraud: both wait for
+                     # the shop, like payment_review and on_hold; a shop that cancels them exports "canceled" next
+                     "manual_verification_required", "suspected_fraud", "fraud",
+                     # German, French and Spanish shops' words (completed, paid, shipped, delivered, processing,
+                     # open / pending)
+                     "abgeschlossen", "bezahlt", "versendet", "versandt", "geliefert", "zugestellt",
+                     "in_bearbeitung", "offen", "ausstehend", "teilweise_erstattet",
+                     "terminée", "terminee", "payée", "payee", "expédiée", "expediee", "livrée", "livree",
+                     "en_cours", "en_attente", "completado", "pagado", "enviado", "entregado", "pendiente",
+                     "procesando", "en_proceso"), "placed"),
     **dict.fromkeys(("cancelled", "canceled", "voided", "void", "failed", "declined", "abandoned", "draft",
                      "trash", "expired",
-                     # Olist's order that could not be fulfilled; PrestaShop's failed payment
-                     "unavailable", "payment_error"), "cancelled"),
-    **dict.fromkeys(("refunded", "returned", "chargeback", "charged_back"), "refunded"),
+                     # Olist's order that could not be fulfilled; PrestaShop's failed payment; BigCommerce's
+                     # checkout left before paying
+                     "unavailable", "payment_error", "incomplete",
+                     "storniert", "abgebrochen", "annulée", "annulee", "annulé", "annule", "cancelado",
+                     "cancelada"), "cancelled"),
+    # BigCommerce's "Disputed" is a chargeback under way: the bank has taken the money back from the shop until
+    # the dispute is decided (a shop that wins it exports the order's earlier status again, and a re-import stores
+    # it).
+    **dict.fromkeys(("refunded", "returned", "chargeback", "charged_back", "disputed",
+                     "erstattet", "rückerstattet", "zurückerstattet", "remboursée", "remboursee", "remboursé",
+                     "rembourse", "reembolsado", "reembolsada"), "refunded"),
 }
 # Event types as trackers name them (Segment's "Product Viewed", GA4's "view_item", ...), stored as the names the
 # models read (behavior.models.Event.Type). Matched case-insensitively, "-" and spaces read as "_"; other types are
@@ -521,6 +543,8 @@ def _json_unstorable(value) -> bool:
 
 def _status(value: str, column: Column) -> str:
     word = _word(value).removeprefix("wc_")
+    if "(" in word:  # PrestaShop's "On backorder (paid)"
+        word = re.sub(r"_+", "_", word.replace("(", "_").replace(")", "_")).strip("_")
     status = ORDER_STATUSES.get(word)
     if status is None and word == "closed":
         raise RowError("ambiguous status closed (refunded in some shop systems, completed in others): replace it in "

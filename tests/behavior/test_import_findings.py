@@ -192,6 +192,36 @@ def test_a_shops_own_word_for_an_order_status_is_read_as_ours(shop, tmp_path, im
     assert Order.objects.get(shop=shop, external_id="O1").status == stored
 
 
+PLATFORM_STATUSES = {
+    # BigCommerce
+    "Incomplete": "cancelled", "Disputed": "refunded", "Manual Verification Required": "placed",
+    "Awaiting Payment": "placed", "Awaiting Fulfillment": "placed", "Partially Shipped": "placed",
+    # Magento
+    "Suspected Fraud": "placed", "Payment Review": "placed", "Pending": "placed",
+    # PrestaShop
+    "Awaiting bank wire payment": "placed", "Awaiting Cash On Delivery validation": "placed",
+    "Awaiting check payment": "placed", "Partial refund": "placed", "On backorder (paid)": "placed",
+    "On backorder (not paid)": "placed", "Processing in progress": "placed", "Payment error": "cancelled",
+    # German, French and Spanish shops
+    "abgeschlossen": "placed", "Bezahlt": "placed", "versandt": "placed", "In Bearbeitung": "placed",
+    "offen": "placed", "storniert": "cancelled", "Rückerstattet": "refunded", "erstattet": "refunded",
+    "Annulée": "cancelled", "Remboursée": "refunded", "Expédiée": "placed", "cancelado": "cancelled",
+    "reembolsado": "refunded", "entregado": "placed",
+}
+
+
+def test_platforms_status_words_are_read_as_ours(shop, tmp_path, import_dir):
+    """An outside analyst's BigCommerce, Magento and PrestaShop exports (and German ones): rows rejected as
+    "unknown status" for words each platform writes."""
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "".join(f"O{n},C1,2024-02-01,10,EUR,{word},1\n"
+                                     for n, word in enumerate(PLATFORM_STATUSES)), encoding="utf-8")
+    result = _run(shop, path)
+    assert result.rejected == 0
+    stored = dict(Order.objects.filter(shop=shop).values_list("external_id", "status"))
+    assert {word: stored[f"O{n}"] for n, word in enumerate(PLATFORM_STATUSES)} == PLATFORM_STATUSES
+
+
 def test_the_imports_page_says_which_order_statuses_are_read(client, shop):
     client.force_login(UserFactory(role="analyst", shops=[shop]))
     page = client.get("/imports/").content.decode()
