@@ -42,13 +42,18 @@ SYNONYMS = {
                     "created_at", "received_at", "date", "event_date"),
     "type": ("event_type", "event", "event_name", "action", "kind"),  # event_name: GA4's
     "session_id": ("session", "sessionid", "visit_id"),
-    "total": ("amount", "order_total", "value", "revenue", "grand_total", "gesamtbetrag", "betrag", "summe"),
+    # BigCommerce's "Order Total (inc tax)" before its "(ex tax)"; Magento's "Grand Total (Base)" is in the shop's
+    # own currency, its "(Purchased)" in the customer's
+    "total": ("amount", "order_total", "value", "revenue", "grand_total", "order_total_inc_tax",
+              "order_total_incl_tax", "total_inc_tax", "total_incl_tax", "grand_total_base", "grand_total_purchased",
+              "gesamtbetrag", "betrag", "summe"),
     "unit_price": ("price", "item_price", "lineitem_price"),
     "price": ("variant_price", "unit_price", "list_price"),
     "brand": ("vendor", "manufacturer", "brand_name"),
     "image_url": ("image_src", "image", "image_link", "picture_url"),
     "quantity": ("qty", "count", "units", "lineitem_quantity", "menge", "anzahl"),
-    "item_count": ("items", "quantity", "qty", "n_items", "num_items", "number_of_items", "anzahl"),
+    "item_count": ("items", "quantity", "qty", "n_items", "num_items", "number_of_items", "total_quantity",
+                   "total_qty", "total_items", "total_item_count", "anzahl"),
     "title": ("name", "product_name", "review_title", "review_comment_title"),
     "category": ("category_path", "categories", "category_name", "product_category", "product_category_name"),
     "status": ("order_status", "financial_status", "state"),
@@ -115,7 +120,7 @@ def _option_label(column: str, values: list[str]) -> str:
     return f"{column}: {shown}"
 
 
-def _normal(name: str) -> str:
+def column_name_normal(name: str) -> str:
     """A column name without case, spaces or punctuation: letters of every script stay (an ASCII-only rule made
     every Chinese header "" and so each other's match: 评分 was read as the review's text)."""
     return re.sub(r"[\W_]", "", name.lower())
@@ -123,23 +128,24 @@ def _normal(name: str) -> str:
 
 def column_guess(field: str, header: tuple[str, ...] | list[str]) -> str:
     """The file's column that most obviously holds `field` ("" when none does)."""
-    by_normal = {_normal(h): h for h in reversed(header) if _normal(h)}  # the first of repeated names wins
+    # the first of repeated names wins
+    by_normal = {column_name_normal(h): h for h in reversed(header) if column_name_normal(h)}
     if field in header:
         return field
     exact = {h.lower(): h for h in reversed(header)}
     if field in exact:  # "Customer_ID" as written
         return exact[field]
     for candidate in (field, *SYNONYMS.get(field, ())):
-        found = by_normal.get(_normal(candidate))
+        found = by_normal.get(column_name_normal(candidate))
         if found is not None:
             return found
     # A money column named with its currency ("amount_eur", "Betrag (EUR)", "revenue_usd") or in cents
     # ("total_cents", read as cents by the parser): the name without it.
     by_bare = {_MONEY_SUFFIX.sub("", n): h for n, h in by_normal.items() if _MONEY_SUFFIX.search(n)}
-    by_bare.update({_normal(_CENTS_WORDS.sub("", h)): h for h in reversed(header) if in_cents(h)})
+    by_bare.update({column_name_normal(_CENTS_WORDS.sub("", h)): h for h in reversed(header) if in_cents(h)})
     if field in _MONEY_FIELDS:
         for candidate in (field, *SYNONYMS.get(field, ())):
-            found = by_bare.get(_normal(candidate))
+            found = by_bare.get(column_name_normal(candidate))
             if found is not None:
                 return found
     return ""

@@ -1007,3 +1007,33 @@ def test_month_name_dates_that_are_no_days_are_rejected_with_the_reason(written,
 
     with pytest.raises(RowError, match=reason):
         datetime_canonical(written, None, latest=datetime(2030, 1, 1, tzinfo=UTC))
+
+
+def test_a_bigcommerce_export_has_its_order_totals_and_item_counts_read(shop, tmp_path, import_dir, capsys):
+    # An outside analyst's 3,000 BigCommerce orders were stored without totals: "Order Total (inc tax)" was not
+    # guessed at all, "Total Quantity" neither.
+    path = tmp_path / "bigcommerce.csv"
+    path.write_text("Order ID,Customer ID,Order Date,Order Status,Subtotal (inc tax),Order Total (ex tax),"
+                    "Order Total (inc tax),Total Quantity,Total Shipped\n"
+                    "101,7,2025-10-01,Shipped,10.00,10.00,11.90,2,2\n"
+                    "102,8,2025-10-02,Awaiting Fulfillment,20.00,20.00,23.80,3,0\n")
+    document = _import(shop, path)
+    progress = capsys.readouterr().err
+    assert (document["inserted"], document["rejected"]) == (2, 0)
+    stored = {o.external_id: (o.total, o.item_count) for o in Order.objects.filter(shop=shop)}
+    assert stored == {"101": (Decimal("11.90"), 2), "102": (Decimal("23.80"), 3)}
+    assert "reading total from the column 'Order Total (inc tax)'" in progress
+    assert "reading item_count from the column 'Total Quantity'" in progress
+
+
+
+def test_an_order_total_read_unasked_on_a_reimport_fills_in_the_stored_orders(shop, tmp_path, import_dir):
+    # Read unasked, the total must not store the orders of an earlier import without it a second time.
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("Customer ID,Order Date\n7,2025-10-01\n8,2025-10-02\n")
+    second.write_text("Customer ID,Order Date,Order Total (inc tax)\n7,2025-10-01,11.90\n8,2025-10-02,5.00\n")
+    _import(shop, first)
+    document = _import(shop, second)
+    assert (document["inserted"], document["updated"]) == (0, 2)
+    assert sorted(Order.objects.filter(shop=shop).values_list("total", flat=True)) == [Decimal("5.00"),
+                                                                                       Decimal("11.90")]

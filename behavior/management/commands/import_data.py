@@ -7,7 +7,7 @@ import time
 from django.core.management.base import CommandError
 
 from accounts.management.base import ShopCommand
-from behavior.forms import column_guess, kind_guess
+from behavior.forms import column_guess, column_name_normal, kind_guess
 from behavior.ingest.formats import KINDS, SPECS, ImportFileError, source_open
 from behavior.ingest.values import event_idempotency_key
 from behavior.models import Event, Order, Review
@@ -159,6 +159,18 @@ REVIEW_CONTENT = frozenset({"text", "title", "rating"})  # a review needs one of
 # derive no id, and left unread a status history's refunds were counted on the days their orders were placed (an
 # outside analyst's refund wave went unseen).
 READ_WHEN_GUESSED = {"orders": frozenset({"status_changed_at"})}
+# An order's own total and item count, from a column whose name says it is the order's ("Order Total (inc tax)",
+# "Grand Total", "Total Quantity": BigCommerce's and Magento's exports), are read like a required field: hinted
+# only, an analyst's 3,000 BigCommerce orders were stored without totals. Their ids do not change (an order stored
+# without its total is the same order when a re-import brings it, README "Idempotent"). "Amount", "Value" or
+# "Quantity" (a line's?) stay hints: a column that only looks like one would reject every order.
+READ_WHEN_NAMED = {"orders": {
+    "total": frozenset(map(column_name_normal, ("order_total", "order_total_inc_tax", "order_total_incl_tax",
+                                                "total_inc_tax", "total_incl_tax", "grand_total", "grand_total_base",
+                                                "grand_total_purchased", "gesamtbetrag"))),
+    "item_count": frozenset(map(column_name_normal, ("total_quantity", "total_qty", "total_items",
+                                                     "total_item_count", "number_of_items", "num_items"))),
+}}
 OPTIONAL_IDS = {"orders": ("order_id", Order), "events": ("event_id", Event), "reviews": ("review_id", Review)}
 
 
@@ -226,7 +238,8 @@ def _columns_guessed(kind: str, source, column_map: dict[str, str], *, read_id: 
                      ) -> tuple[dict[str, str], dict[str, str]]:
     """Columns under another obvious name ("Customer ID", "Order Date", "Amount": the synonyms the mapping page
     preselects) for fields neither named as ours nor mapped: (fields read from them; fields only named in a hint).
-    Read: required fields (the import would fail without), an order's status_changed_at (READ_WHEN_GUESSED),
+    Read: required fields (the import would fail without), an order's status_changed_at (READ_WHEN_GUESSED), its
+    total and item count under a name that says so (READ_WHEN_NAMED),
     and the kind's optional id where `read_id`
     (`_id_readable`; order lines name orders by it), and a review's text, title and rating when the file has none
     of them under our names or mapped (else every row is rejected as empty: Olist's review_score and
@@ -248,6 +261,7 @@ def _columns_guessed(kind: str, source, column_map: dict[str, str], *, read_id: 
         if column and column.strip().lower() != "id" and column.strip().lower() not in used:
             read = (spec.required or (read_id and spec.name == OPTIONAL_IDS[kind][0])
                     or spec.name in READ_WHEN_GUESSED.get(kind, ())
+                    or column_name_normal(column) in READ_WHEN_NAMED.get(kind, {}).get(spec.name, ())
                     or (no_content and spec.name in REVIEW_CONTENT))
             (guessed if read else hints)[spec.name] = column
             used.add(column.strip().lower())
