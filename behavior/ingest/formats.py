@@ -156,12 +156,14 @@ EXTRA_COLUMNS = {"events": ("idempotency_key",)}
 
 @dataclass(frozen=True)
 class Reject:
-    """A row that was not stored: where, which column, the value and why."""
+    """A row that was not stored: where, which column, the value and why; `order_id`: an order row's id as the file
+    writes it (empty when it writes none, and for other kinds)."""
 
     line: int
     column: str
     value: str
     reason: str
+    order_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
     # Files' orders: a guest checkout's customer id (empty, 0, guest) is the shop's guest customer, its order kept.
     guest_at = plan.indexes[spec.names.index("customer_id")] if spec.kind == "orders" and lenient else None
     previous_order, previous_values = None, []
+    # An order row's id, given with its reject: the import says how many rejected rows are of orders it has stored.
+    id_at = plan.indexes[0] if spec.kind == "orders" else None
     batch = Batch()
     rows, rejects, blanked = batch.rows, batch.rejects, batch.blanked
     while True:
@@ -130,18 +132,19 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
             out = template.copy()
             out[0] = line
             row_blanked = []  # kept only if the row is
+            order_id = record[id_at].strip() if id_at is not None else ""
             for position, index, column, max_length, convert, strict, blanks in steps:
                 value = record[index].strip()
                 if not value or blanks and value.lower() in blanks:
                     if column.required:
-                        rejects.append(Reject(line, column.name, "", "missing required value"))
+                        rejects.append(Reject(line, column.name, "", "missing required value", order_id))
                         break
                     continue
                 if convert is None:
                     if max_length and len(value) > max_length:
                         reason = f"longer than {max_length} characters"
                         if strict:
-                            rejects.append(Reject(line, column.name, value[:200], reason))
+                            rejects.append(Reject(line, column.name, value[:200], reason, order_id))
                             break
                         row_blanked.append(Reject(line, column.name, value[:200], BLANKED + reason))
                         continue
@@ -151,7 +154,7 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                     out[position] = convert(value, column)
                 except RowError as exc:
                     if strict:
-                        rejects.append(Reject(line, column.name, value[:200], str(exc)))
+                        rejects.append(Reject(line, column.name, value[:200], str(exc), order_id))
                         break
                     row_blanked.append(Reject(line, column.name, value[:200], BLANKED + str(exc)))
             else:

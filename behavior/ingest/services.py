@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from accounts.jobs import job_create
 from accounts.models import Job, Shop
-from behavior.models import Event, ImportJob, PendingUpload
+from behavior.models import Event, ImportJob, Order, PendingUpload
 from behavior.signals import data_arrived
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
@@ -85,6 +85,9 @@ class ImportResult:
     # Orders: the file's order rows of guest checkouts (customer id empty, 0 or guest), kept under the shop's guest
     # customer (behavior.models.GUEST_CUSTOMER_ID): in the sales figures, not a customer of the models.
     guest_rows: int = 0
+    # Orders: rejected rows whose order the shop holds already (stored by an earlier import, or an earlier row of
+    # this file): those orders stay as they were, not updated from the rejected rows.
+    rejected_stored_orders: int = 0
 
     def as_json(self) -> dict:
         """The document the command prints (one JSON line)."""
@@ -184,6 +187,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     currencies: collections.Counter[str] = collections.Counter()
     stubs = 0
     guests = 0
+    rejected_stored = 0
     ids = IdCache()
     try:
         with contextlib.ExitStack() as stack:
@@ -217,6 +221,8 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                 if job.kind == "orders" and batch.good and "currency" in plan.present:
                     at = 1 + plan.spec.names.index("currency")  # a row is its line, then the kind's fields
                     currencies.update(row[at] for row in batch.rows if row[at] and row[at] != job.shop.currency)
+                if job.kind == "orders" and batch.rejects:
+                    rejected_stored += _orders_stored_among(shop_id=job.shop_id, rejects=batch.rejects)
                 stubs += result.stubs
                 guests += batch.guests
                 job.rows_read += batch.size
@@ -254,7 +260,18 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         blanked_reason=report.blanked.most_common(1)[0][0] if report.blanked else "",
         rejected_reason=report.reasons.most_common(1)[0][0] if report.reasons else "", date_order=date_order,
         unknown_types={name: count for name, count in sorted(types.items()) if name not in Event.Type.values},
-        other_currencies=dict(sorted(currencies.items())), guest_rows=guests)
+        other_currencies=dict(sorted(currencies.items())), guest_rows=guests, rejected_stored_orders=rejected_stored)
+
+
+def _orders_stored_among(*, shop_id: int, rejects: list[Reject]) -> int:
+    """How many of a batch's rejected order rows name an order the shop holds (one query): a re-import whose rows
+    are rejected leaves those orders as they were, and says so (an analyst read the stored copies as the file's)."""
+    written = [reject.order_id for reject in rejects if reject.order_id]
+    if not written:
+        return 0
+    stored = set(Order.objects.filter(shop_id=shop_id, external_id__in=set(written))
+                 .values_list("external_id", flat=True))
+    return sum(order_id in stored for order_id in written)
 
 
 def _types_counted(batch: Batch) -> dict[str, int]:

@@ -1037,3 +1037,19 @@ def test_an_order_total_read_unasked_on_a_reimport_fills_in_the_stored_orders(sh
     assert (document["inserted"], document["updated"]) == (0, 2)
     assert sorted(Order.objects.filter(shop=shop).values_list("total", flat=True)) == [Decimal("5.00"),
                                                                                        Decimal("11.90")]
+
+
+def test_a_reimport_says_its_rejected_rows_left_stored_orders_as_they_were(shop, tmp_path, import_dir, capsys):
+    # An analyst's corrected re-import: rows rejected for a bad total, and the stored orders, still at their old
+    # totals, were read as the file's.
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("order_id,customer_id,placed_at,total\nO1,C1,2025-10-01,10.00\nO2,C1,2025-10-02,20.00\n")
+    second.write_text("order_id,customer_id,placed_at,total\nO1,C1,2025-10-01,11.oo\nO2,C1,2025-10-02,21.00\n"
+                      "O3,C1,2025-10-03,1O.00\n")
+    _import(shop, first)
+    capsys.readouterr()
+    document = _import(shop, second)
+    progress = capsys.readouterr().err
+    assert (document["updated"], document["rejected"], document["rejected_stored_orders"]) == (1, 2, 1)
+    assert "1 of the rejected rows are of orders the shop already holds: those orders stay as they were" in progress
+    assert Order.objects.get(shop=shop, external_id="O1").total == Decimal("10.00")

@@ -21,7 +21,8 @@ class Command(ShopCommand):
             "kind, rows, inserted, updated, duplicates, rejected, seconds, report (the rejected-rows CSV, "
             "null when nothing was rejected), plus import_job_id, status, stubs, ignored_columns, dry_run, "
             "error, shop_currency, guest_rows (orders: rows of guest checkouts, customer id empty, 0 or guest, kept "
-            "under the shop's guest customer). Exit status 1 when the import failed, also when every row it read "
+            "under the shop's guest customer), rejected_stored_orders (orders: rejected rows of orders the shop "
+            "already holds, which stay as stored). Exit status 1 when the import failed, also when every row it read "
             "was rejected. A shop without orders takes the currency --currency names, else the one its orders "
             "file's currency column names.")
     creates_shop = True
@@ -126,6 +127,10 @@ class Command(ShopCommand):
         if result.rejected and result.status != "failed":
             self.progress(f"{result.rejected:,} of {result.rows:,} rows were rejected and not imported (most often: "
                           f"{result.rejected_reason}); the report lists each: {result.report}")
+        if result.rejected_stored_orders:
+            self.progress(f"{result.rejected_stored_orders:,} of the rejected rows are of orders the shop already "
+                          "holds: those orders stay as they were stored, not updated from this file (correct the "
+                          "rows and import them again to update them)")
         if result.blanked:
             self.progress(f"{result.blanked:,} value(s) could not be read and were left empty, their rows kept (most "
                           f"often: {result.blanked_reason}); the report lists each: {result.report}")
