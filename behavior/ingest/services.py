@@ -36,7 +36,7 @@ from ecomsight.memory import large_allocations_returned
 from . import postgres
 from .common import IdCache
 from .formats import KINDS, Batch, Reject, plan_build, source_open
-from .parse import DateOrder, batches_parse, slash_date_order
+from .parse import DateOrder, batches_parse, decimal_comma_columns, slash_date_order
 from .rows import BLANKED
 
 # Rows per batch (and transaction). Memory holds about two batches (the one written, the one parsed):
@@ -88,12 +88,15 @@ class ImportResult:
     # Orders: rejected rows whose order the shop holds already (stored by an earlier import, or an earlier row of
     # this file): those orders stay as they were, not updated from the rejected rows.
     rejected_stored_orders: int = 0
+    # The file's amount columns (as written) that write the decimal comma, where 1.234 is 1234; not in the JSON.
+    decimal_comma_columns: tuple[str, ...] = ()
 
     def as_json(self) -> dict:
         """The document the command prints (one JSON line)."""
         document = asdict(self)
         document["ignored_columns"] = list(self.ignored_columns)
         del document["blanked_reason"], document["rejected_reason"], document["date_order"]
+        del document["decimal_comma_columns"]
         return document
 
 
@@ -188,6 +191,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     stubs = 0
     guests = 0
     rejected_stored = 0
+    comma_columns: frozenset[str] = frozenset()
     ids = IdCache()
     try:
         with contextlib.ExitStack() as stack:
@@ -196,8 +200,11 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
             plan = plan_build(kind=job.kind, header=source.header_written, column_map=job.column_map)
             ignored = plan.ignored
             date_order = slash_date_order(source.path, plan)
+            if source.delimiter != ",":
+                comma_columns = decimal_comma_columns(source.path, plan)
             batches = stack.enter_context(_Prefetched(batches_parse(source, plan, batch_size=batch_size,
-                                                                    lenient=True, date_order=date_order)))
+                                                                    lenient=True, date_order=date_order,
+                                                                    comma_columns=comma_columns)))
             for batch in batches:
                 try:
                     with transaction.atomic():
@@ -260,7 +267,9 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         blanked_reason=report.blanked.most_common(1)[0][0] if report.blanked else "",
         rejected_reason=report.reasons.most_common(1)[0][0] if report.reasons else "", date_order=date_order,
         unknown_types={name: count for name, count in sorted(types.items()) if name not in Event.Type.values},
-        other_currencies=dict(sorted(currencies.items())), guest_rows=guests, rejected_stored_orders=rejected_stored)
+        other_currencies=dict(sorted(currencies.items())), guest_rows=guests, rejected_stored_orders=rejected_stored,
+        decimal_comma_columns=tuple(source.header_written[index] for column, index in
+                                    zip(plan.spec.columns, plan.indexes, strict=True) if column.name in comma_columns))
 
 
 def _orders_stored_among(*, shop_id: int, rejects: list[Reject]) -> int:

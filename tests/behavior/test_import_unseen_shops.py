@@ -1053,3 +1053,17 @@ def test_a_reimport_says_its_rejected_rows_left_stored_orders_as_they_were(shop,
     assert (document["updated"], document["rejected"], document["rejected_stored_orders"]) == (1, 2, 1)
     assert "1 of the rejected rows are of orders the shop already holds: those orders stay as they were" in progress
     assert Order.objects.get(shop=shop, external_id="O1").total == Decimal("10.00")
+
+
+def test_a_german_export_says_its_amounts_are_read_with_the_decimal_comma(shop, tmp_path, import_dir, capsys):
+    # The analyst's file: 1.234 and 2.500 were stored as 1.23 and 2.50.
+    path = tmp_path / "bestellungen.csv"
+    path.write_text("Kunde;Datum;Betrag;Anzahl\nK1;01.03.2024;12,50;1\nK2;02.03.2024;1.234;2\nK3;03.03.2024;1.234,56;1\n"
+                    "K4;04.03.2024;2.500;3\nK5;05.03.2024;99;1\n", encoding="utf-8")
+    document = _import(shop, path, "--map", "total=Betrag", "--map", "item_count=Anzahl")
+    progress = capsys.readouterr().err
+    assert (document["inserted"], document["rejected"]) == (5, 0)
+    totals = dict(Order.objects.filter(shop=shop).values_list("customer__external_id", "total"))
+    assert totals == {"K1": Decimal("12.50"), "K2": Decimal("1234.00"), "K3": Decimal("1234.56"),
+                      "K4": Decimal("2500.00"), "K5": Decimal("99.00")}
+    assert "amounts in the column 'Betrag' are read with the decimal comma" in progress

@@ -116,6 +116,9 @@ class Command(ShopCommand):
         if result.date_order.day_first is not None:
             self.progress(f"dates such as 03/04/2024 are read as {result.date_order.words}, as the file's "
                           f"{result.date_order.example} shows")
+        for column in result.decimal_comma_columns:
+            self.progress(f"amounts in the column '{column}' are read with the decimal comma its values write: a "
+                          "point there groups thousands (1.234 is 1234)")
         document = result.as_json()
         document["shop_currency"] = target_shop.currency
         if options["kind"] == "products" and not options["dry_run"]:
