@@ -14,7 +14,8 @@ not out of their weekday factors. Spread = 1.4826 x the median absolute deviatio
 by the Poisson noise sqrt(expected) for counts. A day is anomalous when its robust z score passes `z` AND the change
 is at least `min_effect` of the expected AND at least `min_abs` (counts); a rise also only when fewer than two of the
 `level_days` days before it were rises that came that close (`_routine`); no change where the same days of the two
-years before moved as much the same way (`_seen_the_years_before`: the baseline has no yearly season).
+years before, give or take 3 days or a week (a moving holiday: Black Friday), moved as much the same way
+(`_seen_the_years_before`: the baseline has no yearly season).
 The average order (aov) is judged only on days of `min_rate_volume` orders or more (one basket is no average).
 Refunds and cancellations count on the day the order's status changed (`status_changed_at`, where the orders frame
 has it), else on the order's day; so counted, their rates divide by the orders of a usual day of the RATE_DAYS before
@@ -514,15 +515,25 @@ def _routine(values: np.ndarray, expected: np.ndarray, i: int, actual: float, *,
     return int(np.sum(rises & np.isfinite(past_expected))) >= 2
 
 
+# Where the same day of a year before may lie against 364 (728) days back: the same date moves 1-3 days against the
+# weekday (a holiday tied to a date: Christmas, 2 days in a leap year, 3 two years back), and a holiday tied to a
+# weekday keeps it and moves by a week. Black Friday (the day after the 4th Thursday of November) 2024 was on
+# 29 November, 364 days back was 1 December 2023 and Black Friday 2023 on 24 November, 371 days back: with +-3 days
+# only Cyber Monday matched, and a gift shop's Black Friday was "orders up", "revenue up" and "new_customers up"
+# every other year (an outside analyst). The week's other days are left out: with every day of a +-7 window, of 5x
+# spikes injected on each of the 21 days around a gift shop's Black Friday one more passed as the season.
+SEASON_SHIFTS = (*range(-3, 4), -7, 7)
+
+
 def _seen_the_years_before(values: np.ndarray, i: int, actual: float, expected: float, *,
                            config: DetectorConfig) -> bool:
-    """Whether the same days of each of the two years before (364 and 728 days back: the same weekdays, give or
-    take 3 days) moved from the level of the weeks before them in the same direction, by at least `min_effect` and
-    by nearly as much (within `min_effect`): a season, not news. The baseline has no yearly season: a shop whose
-    Decembers are 4x its Novembers, four years alike, raised "orders up" on 1 December and "orders down" for the
-    first ten days of January whenever no forecast covered them (an outside analyst). Two years, not one: a single
-    anniversary is too weak a reason to keep quiet. Never for a day at 0 (an outage, or a closing, is news every
-    year)."""
+    """Whether the same days of each of the two years before (364 and 728 days back, give or take 3 days or a week:
+    SEASON_SHIFTS) moved from the level of the weeks before them in the same direction, by at least
+    `min_effect` and by nearly as much (within `min_effect`): a season, not news. The baseline has no yearly
+    season: a shop whose Decembers are 4x its Novembers, four years alike, raised "orders up" on 1 December and
+    "orders down" for the first ten days of January whenever no forecast covered them (an outside analyst). Two
+    years, not one: a single anniversary is too weak a reason to keep quiet. Never for a day at 0 (an outage, or a
+    closing, is news every year)."""
     if not (actual > 0 and expected > 0):
         return False
     change = actual / expected
@@ -533,7 +544,7 @@ def _seen_the_years_before(values: np.ndarray, i: int, actual: float, expected: 
         with warnings.catch_warnings():  # days without a value (aov without orders): NaN, no warning
             warnings.simplefilter("ignore", RuntimeWarning)
             level = np.nanmedian(values[j - config.level_days: j])  # as the baseline reads day j
-            around = values[j - 3: j + 4]
+            around = values[[k for k in (j + d for d in SEASON_SHIFTS) if 0 <= k < len(values)]]
             then = (np.nanmax(around) if change > 1 else np.nanmin(around)) / level if level > 0 else np.nan
         if not np.isfinite(then):
             return False

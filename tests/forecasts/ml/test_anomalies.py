@@ -383,3 +383,63 @@ def test_the_average_order_is_judged_only_on_days_with_enough_orders_to_have_one
     alerts = [a for a in detect(daily_metrics_frame(orders=orders), start=pd.Timestamp("2024-03-01"))
               if a.metric == "aov" and a.segment == "shop"]
     assert [a.date for a in alerts] == [busy_day]
+
+
+def _black_friday(year: int) -> pd.Timestamp:
+    """The day after the 4th Thursday of November."""
+    nov = pd.date_range(f"{year}-11-01", f"{year}-11-30", freq="D")
+    return nov[nov.day_of_week == 3][3] + pd.Timedelta(days=1)
+
+
+def _gift_shop(seed=5):
+    """Five years of a gift shop: 25 orders a day, rising from 1 November to 3x by 20 December, and a Black Friday
+    weekend (7x on the Friday, 4x on Cyber Monday) every year."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2021-01-01", "2025-12-31", freq="D")
+    k = (dates - pd.to_datetime([f"{y}-11-01" for y in dates.year])).days.to_numpy()
+    season = np.where((k >= 0) & (k <= 49), 1 + 2 * k / 49, 1.0)
+    season = np.where((k > 49) & (k <= 56), 3 - 2 * (k - 49) / 7, season)
+    rate = 25.0 * season * np.where(dates.day_of_week >= 5, 1.3, 1.0)
+    for year in range(2021, 2026):
+        for offset, factor in ((0, 7.0), (1, 3.0), (2, 2.5), (3, 4.0)):
+            rate[dates == _black_friday(year) + pd.Timedelta(days=offset)] *= factor
+    counts = rng.poisson(rate)
+    placed = np.repeat(dates.values, counts)
+    n = len(placed)
+    return pd.DataFrame({"order_id": np.arange(n), "customer_id": rng.integers(0, 10**6, n),
+                         "placed_at": pd.to_datetime(placed, utc=True) + pd.Timedelta(hours=12),
+                         "total": rng.gamma(2.0, 20.0, n), "item_count": 1.0, "status": "placed"})
+
+
+def test_black_friday_moving_a_week_against_364_days_back_is_no_alert_and_a_spike_beside_it_still_is():
+    """An outside analyst's gift shop: Black Friday 2024 (29 November) was "orders up", "revenue up" and
+    "new_customers up" - 364 days back is 1 December 2023, and Black Friday 2023 was a week earlier (24 November),
+    outside the +-3 days the years before were read at. 2025 the same."""
+    orders = _gift_shop()
+    metrics = daily_metrics_frame(orders=orders)
+    for year in (2023, 2024, 2025):
+        bf = _black_friday(year)
+        found = detect(metrics, start=bf - pd.Timedelta(days=4), end=bf + pd.Timedelta(days=5))
+        assert [(a.metric, a.date.date()) for a in found] == [], year
+    # Still news: a 5x spike on an ordinary November day, and a Black Friday three times its usual.
+    d = orders["placed_at"].dt.tz_convert(None).dt.normalize()
+    for day, added in ((pd.Timestamp("2024-11-12"), 4.0), (_black_friday(2024), 2.0)):
+        extra = orders[d == day].sample(frac=added, replace=True, random_state=0)
+        extra = extra.assign(order_id=np.arange(len(extra)) + 10**8)
+        found = detect(daily_metrics_frame(orders=pd.concat([orders, extra], ignore_index=True)), start=day, end=day)
+        assert ("orders", "up") in [(a.metric, a.direction) for a in found], day
+
+
+def test_black_friday_with_a_forecast_that_saw_it_coming_leaves_no_monitor_flagging_it():
+    """The live path: a forecast covers orders and revenue on Black Friday, none covers new customers - which the
+    years before (a week off 364 days back) must then keep quiet (an outside analyst: "new_customers up" every
+    year)."""
+    metrics = daily_metrics_frame(orders=_gift_shop())
+    bf = _black_friday(2024)
+    days = metrics[(metrics["segment"] == "shop") & metrics["metric"].isin(["orders", "revenue"])
+                   & (metrics["day"] >= bf - pd.Timedelta(days=4)) & (metrics["day"] <= bf + pd.Timedelta(days=5))]
+    # A forecast that expected each day's value, its 95 % band +-30 %.
+    bands = days.assign(expected=days["value"], lo=days["value"] * 0.7, hi=days["value"] * 1.3)
+    found = detect(metrics, start=bf - pd.Timedelta(days=4), end=bf + pd.Timedelta(days=5),
+                   bands=bands[["metric", "segment", "day", "expected", "lo", "hi"]])
+    assert [(a.metric, a.date.date()) for a in found] == []
