@@ -12,7 +12,7 @@ from accounts.models import Shop
 from ..ml.selection import DEFAULT_MODELS, LEVEL_MODELS, backtest
 from ..ml.series import FREQS, LEVELS, MEASURES, SHOP_KEY, SILENCE_DAYS, SeriesError, history_start, panel_from_facts
 from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame
-from .common import LEVEL_NEEDS, NO_REVENUE, bins_for, main_country, num, outage_notes
+from .common import LEVEL_NEEDS, NO_REVENUE, bins_for, main_country, num, outage_notes, season_note
 
 
 def forecast_backtest(
@@ -82,6 +82,9 @@ def forecast_backtest(
         clear = " clear of the outage" if panel.outages else ""
         notes.append(f"too little history before the cutoff for a validation window{clear}: {result.champion} is "
                      "the default choice, not one validation made")
+    season = season_note(panel, result.selection, h=h)
+    if season:
+        notes.append(season)
     for note in notes:
         say(f"note: {note}")
     return {

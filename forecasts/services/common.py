@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from ..ml.selection import PREFERRED_TRAIN_BINS, Selection
 from ..ml.series import FREQS, OUTAGE_FILL_BINS, OUTAGE_RATE_DAYS, Outage, Panel
 
 NO_REVENUE = ("this shop's orders carry no totals (and its order lines no prices): there is no revenue to "
@@ -47,6 +48,28 @@ def outage_notes(panel: Panel) -> list[str]:
             f"{panel.freq}s are filled with the mean of the {bins} either side{same} for the models, no validation "
             "window holds them, and the customer model leaves its days out of its customers' time"
             for o in panel.outages]
+
+
+SEASON_UNSEEN = "validation never saw the season the forecast crosses"
+
+
+def season_note(panel: Panel, selection: Selection, *, h: int) -> str | None:
+    """The note that validation never saw the season the forecast crosses, or None: where the history holds the
+    horizon's h bins a year earlier but no validation window covered them (see selection.validation_origins; they
+    need a year of history before them). Not for a shop younger than that (no year to compare with), nor without
+    validation windows (another note says the champion is a default)."""
+    year, n = PREFERRED_TRAIN_BINS[panel.freq], panel.values.shape[1]
+    if selection.season_seen or not selection.origins or n < year + min(h, year):
+        return None
+    if n < 2 * year:
+        why = f"that takes two years of history ({2 * year} {panel.freq}s), this one has {n}"
+    else:
+        why = "the horizon is longer than a year" if h > year else "the window a year earlier holds an outage"
+    windows = ", ".join(o.date().isoformat() for o in selection.origins)
+    return (f"{SEASON_UNSEEN}: its windows (after {windows}) hold none of the same {panel.freq}s a year earlier "
+            f"with a year of history before them ({why}), so a yearly peak or trough ahead (Black Friday, "
+            f"Christmas, a summer lull) did not weigh in choosing {selection.champion}; compare seasonal_naive, "
+            "lightgbm and ensemble before trusting it across a season")
 
 
 def _running_note(o: Outage, freq: str, neighbours: str) -> str:

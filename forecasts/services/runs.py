@@ -21,7 +21,16 @@ from ..ml.series import LEVELS, MEASURES, SHOP_KEY, SeriesError, future_ends, pa
 from ..models import ForecastRun, ForecastValue
 from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame, last_order_at, orders_dated_only
 from .alerts import COMPLETE_DAY_HOUR
-from .common import LEVEL_NEEDS, NO_REVENUE, bins_for, main_country, num, outage_notes
+from .common import (
+    LEVEL_NEEDS,
+    NO_REVENUE,
+    SEASON_UNSEEN,
+    bins_for,
+    main_country,
+    num,
+    outage_notes,
+    season_note,
+)
 
 FREQS = ("week", "day")
 # AutoARIMA costs seconds per long series: the shop level has it, the many series below make do without.
@@ -114,6 +123,10 @@ def forecast_run_create(
                     result = forecast_champion(panel=panel, facts=facts, shop_facts=shop_facts, h=h,
                                                models=tuple(m for m in LEVEL_MODELS[level] if m in allowed) or
                                                ("naive",), country=country)
+                    # Said once a run, of the first of the shop's series (the others' validation windows are the same).
+                    season = season_note(panel, result.selection, h=h) if level == SHOP_KEY else None
+                    if season and not any(SEASON_UNSEEN in n for n in summary["notes"]):
+                        summary["notes"].append(f"{measure} per {freq}: {season}")
                     champion = result.champion
                     if freq == "day":  # nothing on the weekdays a series is closed (business days only)
                         champion = closed_weekdays_zeroed(champion, panel.values, history_end=panel.ends[-1])
