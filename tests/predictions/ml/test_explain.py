@@ -239,3 +239,42 @@ def test_a_new_customer_explains_a_risk_never_a_low_one():
     reasons = top_reasons(contrib, X, templates=REASON_TEMPLATES, k=3, tone=churn_tone,
                           direction=reason_directions(np.array([0.8, 0.1]), low_below=0.3))
     assert reasons == [["new customer (first seen 12 days ago)"], []]
+
+
+@pytest.mark.parametrize(("recency", "gap", "orders"), [
+    (0.9, 0.4, 300),  # a catch-all customer ordering several times a day: "no order for 0 days; usually every 1"
+    (1.2, 1.0, 60),  # every day, last order yesterday
+    (40.0, 60.0, 4),  # every two months, last order 40 days ago: not late
+])
+def test_a_recency_that_is_not_overdue_is_never_a_reason_to_leave(recency, gap, orders):
+    """An outside analyst: a catch-all customer with orders every day showed risk 0.535 with the reason "no order
+    for 0 days; usually every 1"."""
+    from predictions.ml.explain import reason_directions
+    from predictions.ml.features import FEATURE_NAMES
+    from predictions.ml.reasons import REASON_TEMPLATES, churn_tone
+
+    X = pd.DataFrame(np.nan, index=range(1), columns=FEATURE_NAMES)
+    X[["recency_days", "mean_gap_days", "frequency_total"]] = [(recency, gap, orders)]
+    X["overdue_ratio"] = recency / gap
+    contrib = np.zeros(X.shape)
+    contrib[0, FEATURE_NAMES.index("overdue_ratio")] = 0.9  # the model's strongest push towards leaving
+    contrib[0, FEATURE_NAMES.index("recency_days")] = 0.5
+    high = top_reasons(contrib, X, templates=REASON_TEMPLATES, k=3, tone=churn_tone,
+                       direction=reason_directions(np.array([0.535]), low_below=0.3))[0]
+    assert not any(text.startswith("no order for") for text in high), high
+    # Read as staying: a low risk is explained by it.
+    low = top_reasons(-contrib, X, templates=REASON_TEMPLATES, k=3, tone=churn_tone,
+                      direction=reason_directions(np.array([0.05]), low_below=0.3))[0]
+    assert low and low[0].startswith("ordered ") and churn_tone(low[0]) == -1, low
+
+
+def test_an_overdue_customer_still_reads_as_overdue():
+    from predictions.ml.features import FEATURE_NAMES
+    from predictions.ml.reasons import REASON_TEMPLATES
+
+    X = pd.DataFrame(np.nan, index=range(2), columns=FEATURE_NAMES)
+    X[["recency_days", "mean_gap_days", "frequency_total"]] = [(117.0, 35.0, 5), (2.4, 1.0, 30)]
+    rows = [X.iloc[i] for i in range(2)]
+    assert [REASON_TEMPLATES["overdue_ratio"](r) for r in rows] == [
+        "no order for 117 days; usually every 35", "no order for 2 days; usually every 1"]
+    assert [REASON_TEMPLATES["recency_days"](r) for r in rows] == ["no order for 117 days", "ordered 2 days ago"]
