@@ -263,3 +263,30 @@ def order_history_contributions(X: pd.DataFrame) -> np.ndarray:
             out[:, columns.index(name)] = np.where(np.isfinite(signal), signal, 0.0)
     return out
 
+
+# What a row explained as a risk (or a good chance of buying) may fall back on when the model's attribution gave it
+# no reason, in this order after the order history's rules; a text that reads against the heading is still dropped.
+FALLBACK_ORDER = ("overdue_ratio", "recency_days", "orders_365d", "frequency_total", "trend_orders_90d_vs_prev",
+                  "carts_without_purchase_30d", "days_since_negative_review", "refund_rate", "sessions_30d",
+                  "views_30d", "tenure_days", "spend_365d")
+
+
+def fallback_contributions(X: pd.DataFrame, *, leaving: bool = True) -> np.ndarray:
+    """Contributions for `explain.top_reasons` that give a row a true reason from its own features when the model's
+    attribution gave it none: the order history's rules (`order_history_contributions`, for the chance of leaving,
+    or read back for buying when `leaving` is False) where they push the wanted way, then every templated feature of
+    FALLBACK_ORDER with a small positive weight, first ones first.
+
+    An outside analyst found High and Medium risk customers with no reason at all (274 of 1,769; a customer 117
+    days silent against a usual gap of 35). Where most customers leave, the model's average is already a high risk:
+    a customer scored high but below it has every attribution pushing down (1,365 of 1,605 at-risk rows of a shop
+    where most leave); a LightGBM beside a label-free champion may disagree with it, or push up only through texts
+    that read as staying ("spent 4,365 EUR"), which the tone filter drops."""
+    history = order_history_contributions(X) * (1.0 if leaving else -1.0)
+    out = np.where(history > 0, history + 1.0, 0.0)
+    columns = [str(c) for c in X.columns]
+    for rank, name in enumerate(FALLBACK_ORDER):
+        if name in columns:
+            j = columns.index(name)
+            out[:, j] = np.where(out[:, j] > 0, out[:, j], (len(FALLBACK_ORDER) - rank) * 1e-3)
+    return out

@@ -346,16 +346,30 @@ def _reasons(paths: np.ndarray | None, *, data: ModelInput, probability: np.ndar
 
     Without `paths` (no LightGBM in the champion's run: a short history's BG/NBD or Pareto/NBD champion, which no
     labelled window could train anything else beside) the contributions are rules on the order history
-    (reasons.order_history_contributions): every row of such a shop had no reason at all (an outside review)."""
+    (reasons.order_history_contributions): every row of such a shop had no reason at all (an outside review). A
+    medium or high row the attribution leaves without a reason gets one from its own features
+    (reasons.fallback_contributions)."""
     from ..ml.explain import reason_directions, top_reasons
-    from ..ml.reasons import order_history_contributions
+    from ..ml.reasons import FALLBACK_ORDER, fallback_contributions, order_history_contributions
 
     if paths is None:
         paths = order_history_contributions(data.X) * (1.0 if task == "churn" else -1.0)
-
-    return top_reasons(paths, data.X, templates=reason_templates(currency=currency), k=3,
-                       direction=reason_directions(probability, low_below=pipeline.MEDIUM_RISK),
-                       tone=churn_tone if task == "churn" else purchase_tone)
+    templates = reason_templates(currency=currency)
+    tone = churn_tone if task == "churn" else purchase_tone
+    directions = reason_directions(probability, low_below=pipeline.MEDIUM_RISK)
+    reasons = top_reasons(paths, data.X, templates=templates, k=3, direction=directions, tone=tone)
+    # A medium or high score always says why: where the attribution gave nothing that reads that way (a LightGBM
+    # beside a label-free champion pushing the risk down), the customer's own features do.
+    bare = np.flatnonzero((directions > 0) & np.array([not r for r in reasons], dtype=bool))
+    if bare.size:
+        X = data.X.iloc[bare].reset_index(drop=True)
+        filled = top_reasons(fallback_contributions(X, leaving=task == "churn"), X, templates=templates,
+                             k=len(FALLBACK_ORDER), direction=directions[bare], tone=tone)
+        for i, texts in zip(bare.tolist(), filled, strict=True):
+            # What reads as the heading's way first ("fewer orders than the 90 days before"), plain facts ("2 orders
+            # so far") after: a high-churn shop's rows read "2 orders so far" as their main reason.
+            reasons[i] = sorted(texts, key=lambda text: -tone(text))[:3]
+    return reasons
 
 
 def _chunk_done(*, run_id: int, chunk: int) -> None:

@@ -1,8 +1,9 @@
 """Factories for scores, runs, segments — and the customers, orders and products they need."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import factory
+import numpy as np
 
 from behavior.models import Customer
 from predictions.models import CustomerScore, ModelVersion, ScoringRun, Segment
@@ -116,3 +117,29 @@ def scored_customers(shop, run, specs):
                                         scored_at=run.as_of))
     CustomerScore.objects.bulk_create(scores)
     return {c.external_id: c for c in customers}
+
+
+def random_orders_shop(*, slug: str, customers: int, history_days: int, rate: float, horizon: int,
+                       future_share: float, seed: int):
+    """A numpy-built shop, orders only: each customer orders at random (Poisson, `rate` a day, the same for all, at
+    least once) over `history_days`; in the `horizon` days after them, `future_share` of the customers order once
+    more, and one last order ends the data at the horizon's end. Returns (shop, the history's last day)."""
+    from accounts.models import Shop
+    from behavior.models import Order
+
+    rng = np.random.default_rng(seed)
+    shop = Shop.objects.create(slug=slug, name=slug)
+    start = datetime(2024, 1, 1, 10, tzinfo=UTC)
+    cutoff = start + timedelta(days=history_days)
+    made = Customer.objects.bulk_create([Customer(shop=shop, external_id=f"c{i}") for i in range(customers)])
+    orders = []
+    for c in made:
+        days = list(np.sort(rng.uniform(0, history_days, max(1, rng.poisson(rate * history_days)))))
+        if rng.random() < future_share:
+            days.append(history_days + rng.uniform(1, horizon))
+        orders += [Order(shop=shop, customer=c, external_id=f"{c.external_id}/{n}", total=30 + n,
+                         placed_at=start + timedelta(days=float(day))) for n, day in enumerate(days)]
+    orders.append(Order(shop=shop, customer=made[-1], external_id="end", total=30,
+                        placed_at=cutoff + timedelta(days=horizon)))
+    Order.objects.bulk_create(orders)
+    return shop, cutoff.date()
