@@ -24,6 +24,12 @@ METRIC_KEYS = ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile", "cap
 # differences on such a test window (often a few hundredths) are within its noise. 150 customers give about ±0.08;
 # the CD shop's 11,778 about ±0.01.
 UNCERTAIN_HALF_WIDTH = 0.05
+# A test window where this share of the customers (or more) has the one outcome: flagging everyone scores precision
+# and a PR AUC at about that share, recall 1 and a lift of at most 1 / share, whatever the model, so those figures
+# say nothing; the ROC AUC, which weighs both outcomes alike, still does (an outside analyst's marketplace: 99 %
+# left, every model at precision = base rate, recall 1.0, PR AUC 0.998, and no word).
+DOMINANT_OUTCOME_SHARE = 0.9
+UNINFORMATIVE_METRICS = ("pr_auc", "precision", "recall", "f1", "lift_top_decile", "captured_top_decile")
 
 
 def truth_read(*, shop: Shop, path: str | Path) -> pd.DataFrame:
@@ -108,9 +114,12 @@ def model_backtest(
 
 
 def _uncertainty(*, task: str, customers: int, base_rate: float | None, champion_roc_auc: float | None) -> dict:
-    """How far the test window's figures could move with another sample of customers: the outcomes' counts and the
-    champion's ROC AUC with its analytic 95 % interval; `uncertain` and a note where the interval is wide (an
-    outside analyst read ROC AUCs of 0.58-0.78 on 150 test customers as a ranking of the models)."""
+    """How far the test window's figures could move with another sample of customers, and what they can say: the
+    outcomes' counts and the champion's ROC AUC with its analytic 95 % interval; `uncertain` and a note where the
+    interval is wide (an outside analyst read ROC AUCs of 0.58-0.78 on 150 test customers as a ranking of the models)
+    or holds 0.5 (no better than chance: a Pareto/NBD at 0.512, [0.486, 0.538], went without a word). Where one
+    outcome holds DOMINANT_OUTCOME_SHARE of the window, `uninformative_metrics` names the figures that say nothing
+    there and the note says to read the ROC AUC; `uncertain` stays about the ROC AUC, which still ranks."""
     positives = round((base_rate or 0.0) * customers)
     negatives = customers - positives
     interval = roc_auc_interval(champion_roc_auc, positives=positives, negatives=negatives)
@@ -118,17 +127,33 @@ def _uncertainty(*, task: str, customers: int, base_rate: float | None, champion
            "champion_roc_auc": champion_roc_auc, "roc_auc_se": interval.se if interval else None,
            "roc_auc_95": [interval.low, interval.high] if interval else None,
            "method": "analytic standard error of the ROC AUC (Hanley & McNeil, 1982)",
-           "uncertain": None, "note": None}
-    if interval is None:
-        return out
-    half = 1.96 * interval.se
-    out["uncertain"] = half > UNCERTAIN_HALF_WIDTH
-    if out["uncertain"]:
-        yes, no = ("bought", "did not buy") if task == "purchase" else ("left", "stayed")
-        out["note"] = (f"The figures are uncertain: with {customers:,} test customers ({positives:,} {yes}, "
-                       f"{negatives:,} {no}) the champion's ROC AUC could move by about ±{half:.2f} with another "
-                       f"sample of customers, and differences between the models of a few hundredths are within "
-                       "that noise.")
+           "uncertain": None, "note": None, "uninformative_metrics": []}
+    yes, no = ("bought", "did not buy") if task == "purchase" else ("left", "stayed")
+    notes = []
+    if interval is not None:
+        half = 1.96 * interval.se
+        chance = interval.low <= 0.5 <= interval.high
+        out["uncertain"] = bool(half > UNCERTAIN_HALF_WIDTH or chance)
+        if chance:
+            notes.append(f"The champion ranks the customers no better than chance: its ROC AUC {champion_roc_auc:.3f} "
+                         f"has a 95 % interval of {interval.low:.3f}-{interval.high:.3f}, which holds 0.5 (a coin "
+                         "toss); its scores do not tell who will leave from who will stay." if task == "churn" else
+                         f"The champion ranks the customers no better than chance: its ROC AUC {champion_roc_auc:.3f} "
+                         f"has a 95 % interval of {interval.low:.3f}-{interval.high:.3f}, which holds 0.5 (a coin "
+                         "toss); its scores do not tell who will buy from who will not.")
+        if half > UNCERTAIN_HALF_WIDTH:
+            notes.append(f"The figures are uncertain: with {customers:,} test customers ({positives:,} {yes}, "
+                         f"{negatives:,} {no}) the champion's ROC AUC could move by about ±{half:.2f} with another "
+                         "sample of customers, and differences between the models of a few hundredths are within "
+                         "that noise.")
+    if negatives > 0 and positives >= DOMINANT_OUTCOME_SHARE * customers:  # one outcome only: the command says it
+        out["uninformative_metrics"] = list(UNINFORMATIVE_METRICS)
+        share = positives / customers
+        notes.append(f"With {100 * share:.1f} % of the test customers {yes} ({positives:,} of {customers:,}), the PR "
+                     f"AUC, precision, recall, F1 and lift say nothing: flagging every customer already scores a "
+                     f"precision of {share:.3f}, a recall of 1 and a PR AUC near {share:.3f}, and the lift cannot "
+                     f"pass {1 / share:.2f}. Read the ROC AUC to compare the models.")
+    out["note"] = " ".join(notes) or None
     return out
 
 

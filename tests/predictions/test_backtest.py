@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from behavior.services import data_import
 from predictions.models import ModelVersion
 from tests.conftest import SIM_END
+from tests.predictions.factories import random_orders_shop
 
 METRICS = {"roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile"}
 
@@ -204,3 +205,41 @@ def test_a_backtest_of_150_customers_says_its_figures_are_uncertain(small_b2b_sh
     text = capsys.readouterr().out
     assert f"{u['positives']} bought, {u['negatives']} did not buy" in text and "95 % interval" in text
     assert u["note"] in text
+
+
+@pytest.mark.django_db
+def test_a_window_where_99_percent_leave_says_pr_auc_precision_and_lift_mean_nothing(capsys):
+    """An outside analyst's marketplace: churn base rate 0.9913, every model's precision = base rate, recall 1.0,
+    PR AUC ≈ 0.998, and `uncertain: false, note: null`."""
+    shop, cutoff = random_orders_shop(slug="market", customers=800, history_days=360, rate=0.004, horizon=30,
+                                future_share=0.01, seed=3)
+    args = ["--shop", "market", "--task", "churn", "--cutoff", cutoff.isoformat(), "--horizon", "30",
+            "--algorithms", "recency,rfm_logreg"]
+    call_command("backtest", *args, "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert report["base_rate"] >= 0.98
+    u = report["uncertainty"]
+    assert f"With {100 * u['positives'] / u['test_customers']:.1f} % of the test customers left" in u["note"]
+    assert "say nothing" in u["note"] and "Read the ROC AUC" in u["note"]
+    assert set(u["uninformative_metrics"]) >= {"pr_auc", "precision", "lift_top_decile"}
+    call_command("backtest", *args)
+    assert u["note"] in capsys.readouterr().out
+    assert set(report["algorithms"]["recency"]) >= {"roc_auc", "pr_auc", "precision"}  # the keys stay
+
+
+@pytest.mark.django_db
+def test_a_champion_whose_roc_auc_interval_holds_one_half_is_said_to_be_no_better_than_chance():
+    """An outside analyst: a Pareto/NBD champion at ROC AUC 0.512, 95 % interval [0.486, 0.538], had
+    `uncertain: false, note: null`. Orders at random, the same rate for everyone: nothing in the past tells who
+    orders next, with enough customers that the interval is narrower than ±0.05."""
+    from predictions.services.backtesting import model_backtest
+
+    shop, cutoff = random_orders_shop(slug="coin", customers=1500, history_days=400, rate=0.0116, horizon=60,
+                                future_share=0.5, seed=5)
+    report = model_backtest(shop=shop, task="churn", cutoff=cutoff, horizon_days=60, algorithms="recency,rfm_logreg")
+    u = report["uncertainty"]
+    low, high = u["roc_auc_95"]
+    assert low <= 0.5 <= high and (high - low) / 2 <= 0.05  # the case: narrow, yet holding chance
+    assert u["uncertain"] is True
+    assert u["note"].startswith("The champion ranks the customers no better than chance: its ROC AUC")
+    assert u["uninformative_metrics"] == []
