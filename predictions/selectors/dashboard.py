@@ -11,7 +11,7 @@ from django.db.models.functions import Cast, Coalesce, Floor, Least
 
 from accounts.models import Job, Shop
 from behavior.models import Customer, Order
-from predictions.ml.metrics import TopDecileReference, top_decile_reference
+from predictions.ml.metrics import TopDecileReference, roc_auc_interval, roc_auc_uncertain, top_decile_reference
 from predictions.models import CustomerScore, ModelVersion, ScoringRun, Task
 
 from .at_risk import _reference_time, scoring_run_current, scoring_runs_succeeded
@@ -42,6 +42,7 @@ class ModelQuality:
     calibration_observed: float | None  # ... "about 68 % do"
     as_of: object
     reference: TopDecileReference | None = None  # random picking and the best possible, beside captured_top_decile
+    uncertainty_note: str | None = None  # where the validation was too small (or no better than chance) to trust
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,26 @@ def _model_quality(version: ModelVersion) -> ModelQuality:
         lift_top_decile=m.get("lift_top_decile"), calibration_said=said, calibration_observed=observed,
         as_of=version.as_of,
         reference=top_decile_reference(n=m.get("n"), positives=m.get("positives"), base_rate=m.get("base_rate")),
+        uncertainty_note=_uncertainty_note(m, task=version.task),
     )
+
+
+def _uncertainty_note(metrics: dict, *, task: str) -> str | None:
+    """A word beside the percentages where the validation they come from says little (the backtest's rule,
+    metrics.roc_auc_uncertain): a tiny shop's "31 %" from 7 customers who left read as exact while its backtest
+    said ±0.23 (an outside analyst). None where the figures hold, or the stored metrics lack the counts."""
+    n, positives = metrics.get("n"), metrics.get("positives")
+    if n is None or positives is None:
+        return None
+    interval = roc_auc_interval(metrics.get("roc_auc"), positives=int(positives), negatives=int(n) - int(positives))
+    if not roc_auc_uncertain(interval):
+        return None
+    who = "left" if task == "churn" else "bought"
+    if interval.low <= 0.5 <= interval.high:
+        return (f"Take these figures with care: checked on {int(n):,} customers ({int(positives):,} who {who}), "
+                "the model ranked them no better than chance.")
+    return (f"Take these figures with care: they were checked on only {int(n):,} customers ({int(positives):,} who "
+            f"{who}), and another sample of customers could move them a lot.")
 
 
 def dashboard_get(*, shop: Shop) -> Dashboard:

@@ -14,16 +14,12 @@ from behavior.models import Customer
 from ecomsight.errors import UserError
 
 from ..ml import pipeline
-from ..ml.metrics import roc_auc_interval
+from ..ml.metrics import UNCERTAIN_HALF_WIDTH, roc_auc_interval, roc_auc_uncertain
 from ..selectors.frames import data_date_range, shop_frames
 from .training import TASKS, _headline, parse_algorithms
 
 METRIC_KEYS = ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile", "captured_top_decile",
                "precision", "recall", "f1", "threshold")
-# A champion's ROC AUC whose 95 % interval reaches further than this either side is called uncertain: the models'
-# differences on such a test window (often a few hundredths) are within its noise. 150 customers give about ±0.08;
-# the CD shop's 11,778 about ±0.01.
-UNCERTAIN_HALF_WIDTH = 0.05
 # A test window where this share of the customers (or more) has the one outcome: flagging everyone scores precision
 # and a PR AUC at about that share, recall 1 and a lift of at most 1 / share, whatever the model, so those figures
 # say nothing; the ROC AUC, which weighs both outcomes alike, still does (an outside analyst's marketplace: 99 %
@@ -133,7 +129,7 @@ def _uncertainty(*, task: str, customers: int, base_rate: float | None, champion
     if interval is not None:
         half = 1.96 * interval.se
         chance = interval.low <= 0.5 <= interval.high
-        out["uncertain"] = bool(half > UNCERTAIN_HALF_WIDTH or chance)
+        out["uncertain"] = roc_auc_uncertain(interval)
         if chance:
             notes.append(f"The champion ranks the customers no better than chance: its ROC AUC {champion_roc_auc:.3f} "
                          f"has a 95 % interval of {interval.low:.3f}-{interval.high:.3f}, which holds 0.5 (a coin "

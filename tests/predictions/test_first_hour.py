@@ -140,3 +140,28 @@ def test_a_trend_whose_two_last_points_read_alike_says_no_change():
     count = lambda v: f"{v:,.0f}"  # noqa: E731 (the dashboard's format for counts)
     assert _line([1684.4, 1683.6], ["4 Dec", "5 Dec"], fmt=count).change == "no change since 4 Dec"
     assert _line([1684.4, 1682.2], ["4 Dec", "5 Dec"], fmt=count).change == "down 2 since 4 Dec"
+
+
+@pytest.mark.parametrize(("metrics", "note"), [
+    # A tiny shop: 60 validated customers, 7 of whom left; its backtest said ±0.23.
+    ({"roc_auc": 0.74, "n": 60, "positives": 7},
+     "Take these figures with care: they were checked on only 60 customers (7 who left), and another sample of "
+     "customers could move them a lot."),
+    # Enough customers, but a ranking no better than chance.
+    ({"roc_auc": 0.512, "n": 6000, "positives": 2000},
+     "Take these figures with care: checked on 6,000 customers (2,000 who left), the model ranked them no better "
+     "than chance."),
+    ({"roc_auc": 0.8, "n": 10_000, "positives": 2500}, None),  # ±0.01: the percentages stand alone
+])
+def test_dashboard_says_when_the_models_percentages_come_from_too_few_customers(marketer_client, shop, scored,
+                                                                                 metrics, note):
+    """An outside analyst: a tiny shop's "How good are the predictions?" showed percentages with no word of
+    uncertainty while its backtest said ±0.23."""
+    ModelVersionFactory(shop=shop, task="churn", algorithm="lgbm",
+                        metrics={"captured_top_decile": 0.31, "lift_top_decile": 3.1, "base_rate": 0.25, **metrics})
+    body = marketer_client.get("/").content.decode()
+    assert "hold <strong>31 %</strong> of those who left" in body
+    if note:
+        assert note in body
+    else:
+        assert "Take these figures with care" not in body
