@@ -56,6 +56,8 @@ from .scoring import SCORE_COLUMNS, customers_still_there, run_figures_refresh, 
 
 logger = logging.getLogger("ecomsight.scoring")
 RESCORE_JOB_MERGE = dt.timedelta(minutes=10)
+# A row gathers a stream's windows for a day at most, so its start and count still say when and how much.
+RESCORE_JOB_SPAN = dt.timedelta(days=1)
 
 
 def _schedule_key(shop_id: int) -> str:
@@ -112,7 +114,8 @@ def rescore_changed(*, shop_id: int, chunk_size: int | None = None) -> int:
                                      shop_id)
                     raise
                 rescored.extend(ids)
-                job_progress(job_id=job.pk, add=len(ids))
+                if job is not None:  # None when the pending rows arrived after the count (a stream's next window)
+                    job_progress(job_id=job.pk, add=len(ids))
         if job is not None:
             job.refresh_from_db(fields=["progress_done", "progress_total"])
             job_progress(job_id=job.pk, total=max(job.progress_total, job.progress_done))
@@ -132,11 +135,13 @@ def rescore_changed(*, shop_id: int, chunk_size: int | None = None) -> int:
 
 def _rescore_job(*, shop: Shop, pending: int) -> Job:
     """The Jobs page's row for this re-scoring: a new one, or the last one again when it is the shop's newest job
-    and finished within RESCORE_JOB_MERGE: a shop streaming orders through the API re-scores every
-    RESCORE_DEBOUNCE_SECONDS, and one row a window would bury the imports and training on the page."""
+    and finished within RESCORE_JOB_MERGE (and began within RESCORE_JOB_SPAN): a shop streaming orders through the
+    API re-scores every RESCORE_DEBOUNCE_SECONDS, and one row a window would bury the imports and training on the
+    page."""
     latest = Job.objects.filter(shop=shop).order_by("-created_at", "-pk").first()
     if (latest is not None and latest.kind == Job.Kind.RESCORE and latest.status == Job.Status.SUCCEEDED
-            and latest.finished_at is not None and latest.finished_at > timezone.now() - RESCORE_JOB_MERGE):
+            and latest.finished_at is not None and latest.finished_at > timezone.now() - RESCORE_JOB_MERGE
+            and latest.created_at > timezone.now() - RESCORE_JOB_SPAN):
         Job.objects.filter(pk=latest.pk).update(progress_total=F("progress_total") + pending, finished_at=None,
                                                 message=f"re-scoring {pending:,} more customers")
         return latest

@@ -202,6 +202,12 @@ def test_the_rescoring_after_new_orders_is_a_row_on_the_jobs_page_one_per_burst(
     assert rescore_changed(shop_id=run.shop_id) == 2
     job.refresh_from_db()
     assert (job.status, job.progress_done, Job.objects.filter(kind=Job.Kind.RESCORE).count()) == ("succeeded", 5, 1)
+    # A row gathers a day of windows at most: its start and count still say when and how much.
+    Job.objects.filter(pk=job.pk).update(created_at=job.created_at - timedelta(days=2))
+    arrive(scores[:1])
+    assert rescore_changed(shop_id=run.shop_id) == 1
+    assert Job.objects.filter(kind=Job.Kind.RESCORE).count() == 2
+    Job.objects.filter(kind=Job.Kind.RESCORE).exclude(pk=job.pk).delete()
     # After another job (an import), a new row: the page's order stays the order things happened in.
     Job.objects.create(shop=run.shop, kind=Job.Kind.IMPORT, status=Job.Status.SUCCEEDED)
     arrive(scores[:1])
