@@ -107,7 +107,9 @@ REVIEW_FILLER = frozenset({"took", "take", "takes", "buy", "buying", "bought", "
 GENERIC_WORDS = frozenset({"day", "days", "week", "weeks", "month", "months", "year", "years", "hour", "hours",
                            "minute", "minutes", "time", "times", "today", "yesterday"})
 # The seed languages other than English have no stop-word list installed: their commonest function words (never
-# a theme, nor in a theme's phrase, nor learned) and feeling words (never a theme alone), by hand.
+# a theme, nor in a theme's phrase, nor learned) and feeling words (never a theme alone), by hand. Applied to reviews
+# of those languages only: "hat", "bin", "man", "die" are English product words ("the hat is too small").
+OTHER_LANGUAGES = frozenset({"de", "fr", "es", "it"})
 OTHER_STOP_WORDS = frozenset("""
 aber alle auch auf aus bei bin bis das dem den der des die doch ein eine einem einen einer es für ganz gar hat
 hatte ich ist kam kein keine man mehr mit nach nicht nie noch nur oder schon sehr sich sie sind und viel von war
@@ -125,7 +127,7 @@ deluso delusa contento contenta perfetto ottimo
 """.split())
 # Never learned as an aspect's term: words every review may use whatever it is about ("what" was learned for price
 # from "not what I expected", "from" for customer service, "does" for size / fit in the demo).
-_NOT_LEARNED = ENGLISH_STOP_WORDS | REVIEW_FILLER | GENERIC_WORDS | OTHER_STOP_WORDS
+_NOT_LEARNED = ENGLISH_STOP_WORDS | REVIEW_FILLER | GENERIC_WORDS  # and OTHER_STOP_WORDS in those languages
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]+")
 
 
@@ -193,7 +195,8 @@ def aspects_find(texts: list[str], languages: list[str], *, labels: np.ndarray |
     if len(texts) > config.max_learn:
         sample = np.sort(np.random.RandomState(config.seed).choice(len(texts), config.max_learn, replace=False))
     first = _match([texts[i] for i in sample], [languages[i] for i in sample], {})
-    terms = [review_terms(texts[i], languages[i]) for i in sample]
+    terms = [review_terms(texts[i], languages[i]) - (OTHER_STOP_WORDS if languages[i] in OTHER_LANGUAGES else set())
+             for i in sample]
     document_frequency = Counter(term for review in terms for term in review)
     total = max(len(sample), 1)
     seeds_lower = {w.lower() for aspect in SEEDS.values() for words in aspect.values() for w in words}
@@ -287,8 +290,9 @@ def theme_terms(text: str, language: str) -> set[str]:
     "customer service", "box arrived"; not "not buying", "took two")."""
     if language in CJK:
         return review_terms(text, language)
-    stop = ENGLISH_STOP_WORDS | REVIEW_FILLER | OTHER_STOP_WORDS
-    feeling = _sentiment_words() | OTHER_FEELING_WORDS
+    other = language in OTHER_LANGUAGES
+    stop = ENGLISH_STOP_WORDS | REVIEW_FILLER | (OTHER_STOP_WORDS if other else frozenset())
+    feeling = _sentiment_words() | (OTHER_FEELING_WORDS if other else frozenset())
     out: set[str] = set()
     for clause in clauses(text.lower()):
         tokens = _TOKEN.findall(clause)

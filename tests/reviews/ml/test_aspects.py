@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from reviews.ml.aspects import AspectConfig, aspect_clauses, aspects_find, clauses
+from reviews.ml.aspects import AspectConfig, aspect_clauses, aspects_find, clauses, theme_terms
 
 
 def test_seed_keywords_find_aspects_in_english_and_chinese_without_spaces():
@@ -116,3 +116,11 @@ def test_an_aspect_is_given_the_clauses_that_mention_it_not_the_whole_review():
     spans = aspect_clauses(texts, ["en"] * 3, found.aspects, found.learned)
     assert spans[0]["size_fit"] == "Fits perfectly" and spans[0]["packaging"] == "box arrived crushed"
     assert spans[1] == {} and spans[2] == {}  # one clause: the review judges its aspects
+
+
+def test_english_reviews_keep_english_words_that_are_german_or_french_function_words():
+    """A second reader: the German filler list, applied to every language, took "hat", "bin" and "man" out of English
+    themes ("the hat is too small" lost its hat)."""
+    assert {"hat", "brim"} <= theme_terms("The hat is too small and the brim tore", "en")
+    assert "bin lid" in theme_terms("Die bin lid broke", "en")
+    assert not {"die", "war", "viel"} & theme_terms("Die Lieferung war viel zu spät", "de")
