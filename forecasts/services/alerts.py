@@ -82,12 +82,14 @@ LIVE_DAYS = 7
 class AnomalyWindow:
     """The days a check judged: `start` to `end`; `judged_from` is the first day with enough history before it
     (DetectorConfig.min_history_days of data): days before it cannot be judged. `data_end`: the latest order or
-    event, or a later refund or cancellation."""
+    event, or a later refund or cancellation. `status_end`: where refunds and cancellations dated after `end` were
+    judged too (their monitors only, from `start` to that day), else None."""
 
     start: pd.Timestamp
     end: pd.Timestamp
     judged_from: pd.Timestamp
     data_end: pd.Timestamp
+    status_end: pd.Timestamp | None = None
 
 
 def anomalies_detect(*, shop: Shop, start: date | None = None, end: date | None = None,
@@ -95,7 +97,8 @@ def anomalies_detect(*, shop: Shop, start: date | None = None, end: date | None 
     """Alerts of every monitor of the shop between `start` and `end`, read in bulk; muted monitors are left out.
     The default `end` is the last complete day of the shop's data, orders *or* events (orders that stop while
     events go on are an outage to flag, not the end of the data; a last day whose data ends before
-    COMPLETE_DAY_HOUR is still running and left out), `start` 6 days before it. `complete_days_only` (the
+    COMPLETE_DAY_HOUR is still running and left out), `start` 6 days before it; refunds and cancellations dated
+    later are judged on to their last complete day as well (AnomalyWindow.status_end). `complete_days_only` (the
     worker's check): the last day checked is yesterday (UTC) at the latest, and for a live shop (data in the
     LIVE_DAYS before yesterday) yesterday itself, with or without data. ForecastError without orders or
     events (a shop with events only has its event monitors)."""
@@ -129,11 +132,15 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
     if events is not None and len(events):
         data_end = max(data_end, pd.to_datetime(events["occurred_at"], utc=True).dt.tz_convert(None).max())
     last = data_end.normalize()
-    moments = order_status_moments_frame(shop_id=shop.pk)
+    moments = order_status_moments_frame(shop_id=shop.pk)  # (refunded and cancelled orders only)
     # Refunds and cancellations dated after the orders' and events' last day (statuses updated after the orders
-    # came: a re-import, the API) are judged on their days too: their monitors' days run to the last status change
-    # (daily_metrics_frame), the other monitors' end where their data does.
-    status_end = (pd.to_datetime(moments["status_changed_at"], utc=True).dt.tz_convert(None).max()
+    # came: a re-import, the API) are judged on their days too, in addition to the window of the shop's own data:
+    # their monitors' days run to the last status change (daily_metrics_frame), the other monitors' end where their
+    # data does. A moment in the future (a wrong clock, a typo) has not happened yet: it counts as now.
+    if len(moments):
+        moments["status_changed_at"] = pd.to_datetime(moments["status_changed_at"], utc=True).clip(
+            upper=pd.Timestamp(timezone.now()))
+    status_end = (moments["status_changed_at"].dt.tz_convert(None).max()
                   if len(moments) and not frames.orders.empty else None)
     status_end = status_end if status_end is not None and status_end.normalize() > last else None
     yesterday = pd.Timestamp(timezone.now().date()) - pd.Timedelta(days=1)
@@ -150,31 +157,35 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
             data_end == latest and not frames.orders.empty and last < pd.Timestamp(timezone.now().date())
             and orders_dated_only(shop_id=shop.pk))  # (today is never complete: dates exported at noon)
         end_ts = last if complete else last - pd.Timedelta(days=1)
-    own_end = end_ts  # the last day of every monitor but those of refunds and cancellations dated later
+    # The window (7 days by default) ends with the shop's own data, as every monitor's does; refunds and
+    # cancellations dated later are judged on to their last complete day in addition (judging only those days moved
+    # the whole window past the orders: a refund dated 20 days after them hid a revenue spike of their last week).
+    status_to = end_ts
     if status_end is not None and not end and not live:  # (that last day complete by the same rule)
-        end_ts = max(end_ts, status_end.normalize() - pd.Timedelta(days=int(status_end.hour < COMPLETE_DAY_HOUR)))
+        status_to = max(end_ts, status_end.normalize() - pd.Timedelta(days=int(status_end.hour < COMPLETE_DAY_HOUR)))
     if complete_days_only:
-        end_ts, own_end = min(end_ts, yesterday), min(own_end, yesterday)
+        end_ts, status_to = min(end_ts, yesterday), min(status_to, yesterday)
     start_ts = pd.Timestamp(start) if start else end_ts - pd.Timedelta(days=6)
-    if start_ts > end_ts:
-        to = f"--to {end_ts.date()}" if end else f"the last complete day of the shop's data ({end_ts.date()})"
+    if start_ts > status_to:
+        to = f"--to {end_ts.date()}" if end else f"the last complete day of the shop's data ({status_to.date()})"
         raise ForecastError(f"--from {start_ts.date()} is after {to}")
     data_last = max(last, status_end.normalize()) if status_end is not None else last
-    if start_ts > data_last or end_ts < first:
+    if start_ts > data_last or status_to < first:
         raise ForecastError(f"the shop's data runs from {first.date()} to {data_last.date()}: {start_ts.date()} to "
-                            f"{end_ts.date()} holds none of it")
+                            f"{status_to.date()} holds none of it")
     orders = frames.orders
     if len(moments) and not orders.empty:
         orders = orders.merge(moments, on="order_id", how="left")
     metrics = daily_metrics_frame(orders=orders, events=events, order_lines=frames.order_lines,
                                   customer_country=customer_country_map(shop_id=shop.pk),
                                   category_names=category_name_map(shop_id=shop.pk), until=last)
-    metrics = metrics[(metrics["day"] <= own_end) | (metrics["metric"].isin(STATUS_METRICS)
-                                                     & (metrics["day"] <= end_ts))]
+    metrics = metrics[(metrics["day"] <= end_ts) | (metrics["metric"].isin(STATUS_METRICS)
+                                                    & (metrics["day"] <= status_to))]
     muted = set(MonitorMute.objects.filter(shop=shop).values_list("metric", "segment"))
-    found = detect(metrics, start=start_ts, end=end_ts, bands=_forecast_bands(shop_id=shop.pk), muted=muted)
+    found = detect(metrics, start=start_ts, end=status_to, bands=_forecast_bands(shop_id=shop.pk), muted=muted)
     window = AnomalyWindow(start=start_ts, end=end_ts, data_end=max(data_end, status_end or data_end),
-                           judged_from=first + pd.Timedelta(days=DetectorConfig().min_history_days))
+                           judged_from=first + pd.Timedelta(days=DetectorConfig().min_history_days),
+                           status_end=status_to if status_to > end_ts else None)
     return found, window
 
 

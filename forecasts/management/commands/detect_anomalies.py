@@ -22,6 +22,8 @@ class Command(ShopCommand):
             alerts_save(shop=shop, anomalies=found)
         items = [anomaly_dict(a) for a in found]
         days = f"{window.start.date()} to {window.end.date()}"
+        if window.status_end is not None:
+            days += f" (refunds and cancellations dated later: to {window.status_end.date()})"
         # Notes go to stderr, also with --json (its document keeps the keys): what could not be judged.
         if window.end > window.data_end.normalize():
             self.stderr.write(f"note: the shop's data ends on {window.data_end.date()}: later days are not judged.")
