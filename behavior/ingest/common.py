@@ -23,6 +23,8 @@ class BatchResult:
     stub_products: int = 0
     # Customers whose orders or events this batch stored or changed (sent as behavior.signals.customers_changed).
     customers_changed: set[int] = field(default_factory=set)
+    # Orders: the batch's rows written as guest checkouts (behavior.models.GUEST_CUSTOMER_ID), rejected ones not.
+    guests: int = 0
 
 
 def stubs_count(result: BatchResult, *, table: str, created: int) -> None:

@@ -43,6 +43,7 @@ from django.db import IntegrityError, connection, transaction
 from accounts.selectors import customer_id_hash, erased_customer_hashes
 from ecomsight.crypto import email_index, is_token, personal_decrypt, personal_encrypt
 
+from ..models import GUEST_CUSTOMER_ID
 from ..partitions import event_months_ensure, month_bounds, months_of_iso
 from ..signals import customers_changed, reviews_changed
 from .common import BatchResult, IdCache, categories_ensure, stubs_count
@@ -178,7 +179,9 @@ def _batch_write_fields(*, shop_id: int, plan: Plan, batch: Batch, create_missin
         given = replace(plan, indexes=tuple(None if c.name in missing and not c.required and k else i
                                             for k, (c, i) in enumerate(zip(plan.spec.columns, plan.indexes,
                                                                            strict=True))))
-        result = _batch_write(shop_id=shop_id, plan=given, batch=Batch(rows=rows), create_missing=create_missing,
+        group = Batch(rows=rows)
+        group.guests = batch.guests  # (not per group: only whether to look for guest rows)
+        result = _batch_write(shop_id=shop_id, plan=given, batch=group, create_missing=create_missing,
                               ids=ids, blanks_clear=blanks_clear)
         total.inserted += result.inserted
         total.updated += result.updated
@@ -188,6 +191,7 @@ def _batch_write_fields(*, shop_id: int, plan: Plan, batch: Batch, create_missin
         total.stub_products += result.stub_products
         total.rejects.extend(result.rejects)
         total.customers_changed.update(result.customers_changed)
+        total.guests += result.guests
     return total
 
 
@@ -217,6 +221,8 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
             cursor.execute(f"DELETE FROM {STAGE} s WHERE text IS NULL AND title IS NULL AND rating IS NULL{stored} "
                            "RETURNING line", {"shop": shop_id})
             result.rejects.extend(Reject(line, "text", "", EMPTY_REVIEW) for (line,) in cursor.fetchall())
+        if kind == "orders" and batch.guests:
+            _guest_rows_adopted(cursor, shop_id)
         if kind == "orders" and create_missing:
             # Before the stand-ins: a row refused for another customer's order id leaves no customer behind.
             _order_ids_of_other_customers(cursor, shop_id, result)
@@ -237,6 +243,9 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
             # take an order id from a later row of a known one.
             _order_ids_of_other_customers(cursor, shop_id, result)
         good = len(batch.rows) - len(result.rejects)
+        if kind == "orders" and batch.guests:  # the guest checkouts written (stored or unchanged), not refused
+            cursor.execute(f"SELECT count(*) FROM {STAGE} WHERE customer_id = %s", [GUEST_CUSTOMER_ID])
+            result.guests = cursor.fetchone()[0]
         renamed = _orders_matched(cursor, shop_id, ids) if kind == "orders" else 0
         if kind == "order_lines":
             result.inserted, result.updated = _upsert_lines(cursor, shop_id, plan)
@@ -253,8 +262,32 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
     return result
 
 
+def _guest_rows_adopted(cursor, shop_id: int) -> None:
+    """A row naming no customer (the guest, behavior.models.GUEST_CUSTOMER_ID) of an order the shop holds under a
+    real customer, or that another row of the batch gives one, is a row of that order - a status history's refund
+    row that leaves the customer out - and takes its customer: its status and total apply to the order. Made a
+    guest checkout, it was rejected as another customer's order id, yet counted as a guest and told to join the
+    customer into the id (a review). An order stored as a guest checkout stays one."""
+    cursor.execute(f"""
+        UPDATE {STAGE} s SET customer_id = owner.external_id FROM {STAGE} s2
+        JOIN LATERAL (SELECT c.external_id FROM behavior_order o JOIN behavior_customer c ON c.id = o.customer_id
+                      WHERE o.shop_id = %(shop)s AND o.external_id = s2.order_id LIMIT 1) owner ON true
+        WHERE s.line = s2.line AND s2.customer_id = %(guest)s AND owner.external_id <> %(guest)s
+          AND s2.order_id !~ %(derived)s""", {"shop": shop_id, "guest": GUEST_CUSTOMER_ID, "derived": _DERIVED})
+    cursor.execute(f"""
+        UPDATE {STAGE} s SET customer_id = f.customer_id
+        FROM (SELECT DISTINCT ON (order_id) order_id, customer_id FROM {STAGE} WHERE customer_id <> %(guest)s
+              ORDER BY order_id, line) f
+        WHERE s.customer_id = %(guest)s AND f.order_id = s.order_id AND s.order_id !~ %(derived)s
+          AND NOT EXISTS (SELECT 1 FROM behavior_order o WHERE o.shop_id = %(shop)s AND o.external_id = s.order_id)""",
+        {"shop": shop_id, "guest": GUEST_CUSTOMER_ID, "derived": _DERIVED})
+
+
 UNIQUE_ORDER_IDS = ("order ids must be unique in the shop (ids counted per customer? join the customer and the "
                     "number into one id, in the orders and in their lines)")
+
+GUEST_ORDER = ("order id stored as a guest checkout (its rows named no customer): an order's customer does not "
+               "change by import")
 
 
 def _order_ids_of_other_customers(cursor, shop_id: int, result: BatchResult) -> None:
@@ -272,8 +305,9 @@ def _order_ids_of_other_customers(cursor, shop_id: int, result: BatchResult) -> 
                           WHERE o.shop_id = %(shop)s AND o.external_id = s2.order_id LIMIT 1) owner ON true
             WHERE owner.external_id <> s2.customer_id AND s2.order_id !~ %(derived)s) bad
         WHERE s.line = bad.line RETURNING s.line, s.order_id, bad.owner""", {"shop": shop_id, "derived": _DERIVED})
-    result.rejects.extend(Reject(line, "order_id", order_id[:200], f"order id stored for customer {owner[:50]}: "
-                                 f"{UNIQUE_ORDER_IDS}") for line, order_id, owner in cursor.fetchall())
+    result.rejects.extend(Reject(line, "order_id", order_id[:200], GUEST_ORDER if owner == GUEST_CUSTOMER_ID else
+                                 f"order id stored for customer {owner[:50]}: {UNIQUE_ORDER_IDS}")
+                          for line, order_id, owner in cursor.fetchall())
     cursor.execute(f"""
         DELETE FROM {STAGE} s USING (
             SELECT s2.line, f.customer_id AS owner, f.line AS owner_line FROM {STAGE} s2

@@ -83,7 +83,9 @@ class ImportResult:
     # refuses included): nothing converts them.
     other_currencies: dict = field(default_factory=dict)
     # Orders: the file's order rows of guest checkouts (customer id empty, 0 or guest), kept under the shop's guest
-    # customer (behavior.models.GUEST_CUSTOMER_ID): in the sales figures, not a customer of the models.
+    # customer (behavior.models.GUEST_CUSTOMER_ID): in the sales figures, not a customer of the models. Rows
+    # written only: not rejected ones, nor rows of an order the shop holds under a customer (a status history's
+    # row without the customer: that order's row).
     guest_rows: int = 0
     # Orders: rejected rows whose order the shop holds already (stored by an earlier import, or an earlier row of
     # this file): those orders stay as they were, not updated from the rejected rows.
@@ -231,7 +233,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                 if job.kind == "orders" and batch.rejects:
                     rejected_stored += _orders_stored_among(shop_id=job.shop_id, rejects=batch.rejects)
                 stubs += result.stubs
-                guests += batch.guests
+                guests += result.guests
                 job.rows_read += batch.size
                 job.rows_committed += batch.size
                 job.inserted += result.inserted
