@@ -33,11 +33,13 @@ __all__ = ["DEFAULT_BATCH_SIZE", "ImportFailed", "ImportResult", "ShopCurrency",
 
 def data_import(*, shop: Shop, kind: str, path: str | os.PathLike, column_map: dict[str, str] | None = None,
                 create_missing: bool = True, dry_run: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
-                user=None, progress: Callable[[ImportJob], None] | None = None) -> ImportResult:
-    """Import one CSV file of `kind` into `shop` now (the command's path): create the ImportJob and run it."""
+                user=None, progress: Callable[[ImportJob], None] | None = None,
+                currency: str | None = None) -> ImportResult:
+    """Import one CSV file of `kind` into `shop` now (the command's path): create the ImportJob and run it.
+    `currency`: the shop's currency chosen by the caller (--currency; see import_job_run)."""
     job = import_job_create(shop=shop, kind=kind, path=path, column_map=column_map, create_missing=create_missing,
                             dry_run=dry_run, user=user)
-    return import_job_run(import_job_id=job.pk, batch_size=batch_size, progress=progress)
+    return import_job_run(import_job_id=job.pk, batch_size=batch_size, progress=progress, currency=currency)
 
 
 def import_job_enqueue(*, import_job: ImportJob) -> None:

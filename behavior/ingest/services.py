@@ -35,6 +35,7 @@ from ecomsight.memory import large_allocations_returned
 
 from . import postgres
 from .common import IdCache
+from .currency import ShopCurrency, import_shop_currency
 from .formats import KINDS, Batch, Reject, plan_build, source_open
 from .parse import DateOrder, batches_parse, decimal_comma_columns, slash_date_order
 from .rows import BLANKED
@@ -90,6 +91,9 @@ class ImportResult:
     # Orders: rejected rows whose order the shop holds already (stored by an earlier import, or an earlier row of
     # this file): those orders stay as they were, not updated from the rejected rows.
     rejected_stored_orders: int = 0
+    # The shop's currency the file's orders were compared with (other_currencies): after the import, or in a dry
+    # run the one the shop would take (behavior.ingest.currency).
+    shop_currency: str = ""
     # The file's amount columns (as written) that write the decimal comma, where 1.234 is 1234; not in the JSON.
     decimal_comma_columns: tuple[str, ...] = ()
 
@@ -167,8 +171,12 @@ class _RejectReport:
 
 
 def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
-                   progress: Callable[[ImportJob], None] | None = None) -> ImportResult:
+                   progress: Callable[[ImportJob], None] | None = None, currency: str | None = None) -> ImportResult:
     """Run an import batch by batch; each batch is its own transaction.
+
+    Orders into a shop without orders first settle its currency (behavior.ingest.currency: `currency`, the
+    command's --currency, else the one its file names), for the command, the upload page and the task alike; a
+    dry run changes nothing and compares the file's currencies with the one the shop would take.
 
     A failure leaves earlier batches committed and the job failed with `rows_committed` and `error`;
     running the same file again finishes it (rows already stored count as duplicates).
@@ -195,7 +203,11 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     rejected_stored = 0
     comma_columns: frozenset[str] = frozenset()
     ids = IdCache()
+    settled = ShopCurrency(job.shop.currency)
     try:
+        if job.kind == "orders":
+            settled = import_shop_currency(shop=job.shop, kind=job.kind, path=job.file_path,
+                                           column_map=job.column_map, currency=currency, save=not job.dry_run)
         with contextlib.ExitStack() as stack:
             source = stack.enter_context(source_open(job.file_path))
             job.bytes_total = source.bytes_total
@@ -229,7 +241,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                     types.update(_types_counted(batch))
                 if job.kind == "orders" and batch.good and "currency" in plan.present:
                     at = 1 + plan.spec.names.index("currency")  # a row is its line, then the kind's fields
-                    currencies.update(row[at] for row in batch.rows if row[at] and row[at] != job.shop.currency)
+                    currencies.update(row[at] for row in batch.rows if row[at] and row[at] != settled.currency)
                 if job.kind == "orders" and batch.rejects:
                     rejected_stored += _orders_stored_among(shop_id=job.shop_id, rejects=batch.rejects)
                 stubs += result.stubs
@@ -270,6 +282,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         rejected_reason=report.reasons.most_common(1)[0][0] if report.reasons else "", date_order=date_order,
         unknown_types={name: count for name, count in sorted(types.items()) if name not in Event.Type.values},
         other_currencies=dict(sorted(currencies.items())), guest_rows=guests, rejected_stored_orders=rejected_stored,
+        shop_currency=settled.currency,
         decimal_comma_columns=tuple(source.header_written[index] for column, index in
                                     zip(plan.spec.columns, plan.indexes, strict=True) if column.name in comma_columns))
 

@@ -68,6 +68,30 @@ def test_a_dry_run_into_a_kept_shop_without_orders_does_not_change_its_currency(
     path = tmp_path / "orders.csv"
     path.write_text(USD_ORDERS)
     assert _import(shop.slug, path, "--dry-run")["dry_run"] is True
-    assert "would take the currency USD" in capsys.readouterr().err
+    progress = capsys.readouterr().err
+    assert "would take the currency USD" in progress
     shop.refresh_from_db()
     assert shop.currency == "EUR"
+    # The file's USD rows are compared with the currency the shop would take, not warned of as another currency.
+    document = _import.document
+    assert (document["shop_currency"], document["other_currencies"]) == ("USD", {})
+    assert "currency other than the shop's" not in progress
+
+
+def test_an_uploaded_orders_file_settles_a_new_shops_currency_like_the_command(shop, tmp_path, import_dir):
+    # The upload page's job (the task runs import_job_run): its USD orders were all "in another currency", the
+    # shop's figures labelled in euros.
+    from behavior.services import import_job_create
+    from behavior.tasks import data_import_task
+
+    path = tmp_path / "orders.csv"
+    path.write_text(USD_ORDERS)
+    trial = data_import_task(import_job_create(shop=shop, kind="orders", path=path, dry_run=True).pk)
+    assert (trial["shop_currency"], trial["other_currencies"]) == ("USD", {})
+    shop.refresh_from_db()
+    assert shop.currency == "EUR"  # a trial run changes nothing
+    document = data_import_task(import_job_create(shop=shop, kind="orders", path=path).pk)
+    assert (document["inserted"], document["shop_currency"], document["other_currencies"]) == (2, "USD", {})
+    shop.refresh_from_db()
+    assert shop.currency == "USD"
+    assert AuditLog.objects.filter(shop=shop, action="shop.currency_set", details__to="USD").exists()

@@ -108,7 +108,8 @@ class Command(ShopCommand):
             result = data_import(shop=target_shop, kind=options["kind"], path=options["file"],
                                  column_map=column_map, create_missing=not options["no_create"],
                                  dry_run=options["dry_run"], batch_size=options["batch_size"],
-                                 progress=report_progress)
+                                 progress=report_progress,
+                                 currency=currency.currency if currency.source else None)
         except UserError as exc:
             # Still one JSON line on stdout for the caller's scripts; the message on stderr, exit status 1.
             self.print_json({"kind": options["kind"], "status": "failed", "error": exc.message})
@@ -120,7 +121,8 @@ class Command(ShopCommand):
             self.progress(f"amounts in the column '{column}' are read with the decimal comma its values write: a "
                           "point there groups thousands (1.234 is 1234)")
         document = result.as_json()
-        document["shop_currency"] = target_shop.currency
+        # A dry run's: the currency the shop would take (its file's rows were compared with it).
+        document["shop_currency"] = result.shop_currency or target_shop.currency
         if options["kind"] == "products" and not options["dry_run"]:
             # The pictures are fetched, copied and embedded by a worker (index_images does the same by hand).
             document["images"] = product_images_enqueue(shop=target_shop, images_dir=options["images"])
@@ -149,8 +151,8 @@ class Command(ShopCommand):
                           "or view_item); rename the others in the file to one of those.")
         if result.other_currencies:
             named = ", ".join(f"{code} ({count:,})" for code, count in result.other_currencies.items())
-            self.progress(f"orders in a currency other than the shop's ({target_shop.currency}): {named}. Their totals "
-                          "are added to the shop's figures as they are (revenue, forecasts, customer value): "
+            self.progress(f"orders in a currency other than the shop's ({document['shop_currency']}): {named}. Their "
+                          "totals are added to the shop's figures as they are (revenue, forecasts, customer value): "
                           "convert them in the file first, or import them into a shop of their own.")
         if result.status == "succeeded" and not result.rows:
             # Succeeded all the same: a scheduled export of a day without new rows is a header alone.
