@@ -57,6 +57,12 @@ def customer_exists(*, shop: Shop, external_id: str) -> bool:
     return Customer.objects.filter(shop=shop, external_id=external_id).exists()
 
 
+def customer_counted_list(*, shop: Shop):
+    """The shop's customers as pages count them ("5,000 customers", "N of M scored"): its guest customer
+    (behavior.models.GUEST_CUSTOMER_ID: guest checkouts, nobody) left out, as the customer models leave it out."""
+    return Customer.objects.filter(shop=shop).exclude(external_id=GUEST_CUSTOMER_ID)
+
+
 def quality_report(*, shop: Shop, now: datetime | None = None, use_cache: bool = True) -> dict:
     """The data quality of a shop: completeness per column, date ranges, duplicates, impossible dates,
     stand-in records, and gaps in daily volume. A JSON-ready dict (dates as ISO strings).
@@ -113,7 +119,9 @@ def _report(shop: Shop, now: datetime) -> dict:
 
 # Per table, the checks counted in the same pass as its completeness (one scan of the table each).
 _CHECKS = {
-    "customers": lambda now: {"in_future": Q(signup_at__gt=now), "stubs": Q(is_stub=True)},
+    # The guest customer is a stand-in of no customer (guest checkouts): not counted as one.
+    "customers": lambda now: {"in_future": Q(signup_at__gt=now),
+                              "stubs": Q(is_stub=True) & ~Q(external_id=GUEST_CUSTOMER_ID)},
     "products": lambda now: {"stubs": Q(is_stub=True)},
     "orders": lambda now: {"before_1990": Q(placed_at__lt=EARLIEST_PLAUSIBLE), "in_future": Q(placed_at__gt=now)},
     "events": lambda now: {"before_1990": Q(occurred_at__lt=EARLIEST_PLAUSIBLE), "in_future": Q(occurred_at__gt=now)},

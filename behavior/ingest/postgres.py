@@ -499,17 +499,23 @@ def _references(cursor, shop_id: int, result: BatchResult, *, field: str, table:
     """Create stand-ins for unknown customers/products, or reject the rows naming them."""
     if create:
         if table == "behavior_customer":
+            # The guest customer (guest checkouts) is no stand-in of a customer a customers file would bring: not
+            # counted as one (the import page's "It created N stand-in customers").
             sql = (f"INSERT INTO behavior_customer (shop_id, external_id, email, name, country, attributes, "
                    f"is_stub, created_at) SELECT DISTINCT %(shop)s, {field}, '', '', '', '{{}}'::jsonb, true, now() "
                    f"FROM {STAGE} s WHERE {field} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} t "
-               f"WHERE t.shop_id = %(shop)s AND t.external_id = s.{field}) ON CONFLICT DO NOTHING")
+               f"WHERE t.shop_id = %(shop)s AND t.external_id = s.{field}) ON CONFLICT DO NOTHING "
+                   f"RETURNING external_id = %(guest)s")
         else:
             sql = (f"INSERT INTO catalog_product (shop_id, external_id, title, description, brand, active, "
                    f"is_stub, created_at) SELECT DISTINCT %(shop)s, {field}, '', '', '', true, true, now() "
                    f"FROM {STAGE} s WHERE {field} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} t "
                f"WHERE t.shop_id = %(shop)s AND t.external_id = s.{field}) ON CONFLICT DO NOTHING")
-        cursor.execute(sql, {"shop": shop_id})
-        stubs_count(result, table=table, created=cursor.rowcount)
+        cursor.execute(sql, {"shop": shop_id, "guest": GUEST_CUSTOMER_ID})
+        created = cursor.rowcount
+        if table == "behavior_customer":
+            created -= sum(guest for (guest,) in cursor.fetchall())
+        stubs_count(result, table=table, created=created)
         return
     cursor.execute(
         f"DELETE FROM {STAGE} s WHERE s.{field} IS NOT NULL AND NOT EXISTS "

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from accounts.models import Shop
-from behavior.models import Customer
+from behavior.selectors import customer_counted_list
 from predictions.models import ScoringRun
 
 from .at_risk import run_scored_count
@@ -16,7 +16,7 @@ from .at_risk import run_scored_count
 
 @dataclass(frozen=True)
 class Coverage:
-    customers: int  # all the shop's customers
+    customers: int  # all the shop's customers (behavior.selectors.customer_counted_list: not its guest customer)
     churn_scored: int  # active customers: scored for leaving, on the at-risk list
     lookback_days: int  # "active": at least one order in this many days before the scores' date
 
@@ -29,5 +29,5 @@ def scored_coverage(*, shop: Shop, run: ScoringRun | None) -> Coverage | None:
     """How many customers the run scored for leaving, of how many; None before the first run. Two counts."""
     if run is None:
         return None
-    return Coverage(customers=Customer.objects.filter(shop=shop).count(), churn_scored=run_scored_count(run=run),
+    return Coverage(customers=customer_counted_list(shop=shop).count(), churn_scored=run_scored_count(run=run),
                     lookback_days=shop.churn_lookback_days)

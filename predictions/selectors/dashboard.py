@@ -10,7 +10,8 @@ from django.db.models import Count, F, IntegerField, Q, Sum
 from django.db.models.functions import Cast, Coalesce, Floor, Least
 
 from accounts.models import Job, Shop
-from behavior.models import Customer, Order
+from behavior.models import GUEST_CUSTOMER_ID, Order
+from behavior.selectors import customer_counted_list
 from predictions.ml.metrics import TopDecileReference, roc_auc_interval, roc_auc_uncertain, top_decile_reference
 from predictions.models import CustomerScore, ModelVersion, ScoringRun, Task
 
@@ -153,10 +154,11 @@ def dashboard_get(*, shop: Shop) -> Dashboard:
     """The dashboard's figures: about ten small queries, none per customer."""
     run = scoring_run_current(shop=shop)
     ref = _reference_time(run)
-    customers = Customer.objects.filter(shop=shop).count()
+    customers = customer_counted_list(shop=shop).count()
     active = (
         Order.objects.filter(shop=shop, placed_at__gt=ref - timedelta(days=ACTIVE_DAYS), placed_at__lte=ref)
-        .exclude(status=Order.Status.CANCELLED).values("customer_id").distinct().count()
+        .exclude(status=Order.Status.CANCELLED).exclude(customer__external_id=GUEST_CUSTOMER_ID)
+        .values("customer_id").distinct().count()
     )
     runs = list(scoring_runs_succeeded(shop=shop)[:TREND_RUNS])
     trend = run_figures(shop=shop, runs=runs) if runs else []

@@ -100,6 +100,31 @@ def test_a_later_files_row_without_customer_updates_the_order_stored_under_its_c
     assert not Customer.objects.filter(shop=shop, external_id=GUEST_CUSTOMER_ID).exists()
 
 
+def test_the_guest_customer_is_not_counted_as_a_customer_nor_a_stand_in(shop, tmp_path, import_dir):
+    # Pages said "3 customers, of whom 3 ordered", "It created 3 stand-in customers" and Data quality 3 stand-ins
+    # for a file of guest checkouts and two customers.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from behavior.models import ImportJob
+    from behavior.selectors import quality_report
+    from predictions.selectors.coverage import scored_coverage
+    from predictions.selectors.dashboard import dashboard_get
+    from tests.predictions.factories import ScoringRunFactory
+
+    day = (timezone.now() - timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S")
+    path = tmp_path / "orders.csv"
+    path.write_text(f"order_id,customer_id,placed_at,total\n1,0,{day},20\n2,C1,{day},30\n3,,{day},15\n4,C2,{day},5\n")
+    document = _import(shop, path)
+    assert (document["inserted"], document["guest_rows"], document["stubs"]) == (4, 2, 2)
+    assert ImportJob.objects.get(pk=document["import_job_id"]).stub_customers == 2
+    assert quality_report(shop=shop, use_cache=False)["stubs"]["customers"] == 2
+    dashboard = dashboard_get(shop=shop)
+    assert (dashboard.customers, dashboard.active_customers) == (2, 2)
+    assert scored_coverage(shop=shop, run=ScoringRunFactory(shop=shop)).customers == 2
+
+
 def test_a_row_naming_a_customer_for_an_order_stored_as_a_guest_checkout_is_rejected_saying_so(shop, tmp_path,
                                                                                                  import_dir):
     # The reason said "order id stored for customer guest: ids counted per customer? join the customer and the
