@@ -22,9 +22,13 @@ def ml_threads_limit(**kwargs) -> None:
     for a core spin (bench/scale.py, docs/status/issue-23-session8.md)."""
     from django.conf import settings
 
-    threads = settings.ML_THREADS
-    if not threads:
-        return
+    if settings.ML_THREADS:
+        numeric_threads_limit(settings.ML_THREADS)
+
+
+def numeric_threads_limit(threads: int) -> None:
+    """This process's BLAS, OpenMP, torch and LightGBM use at most `threads` threads from now on: the ones
+    loaded already through threadpoolctl and torch, the ones loaded later through the variables they read."""
     import sys
 
     from threadpoolctl import threadpool_limits

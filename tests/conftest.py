@@ -1,4 +1,5 @@
 import datetime as dt
+import os
 
 import pytest
 
@@ -7,6 +8,18 @@ from accounts.models import Shop
 # A small simulated shop shared by the tests that need realistic history (simulated once per session).
 SIM_CUSTOMERS, SIM_PRODUCTS, SIM_DAYS = 600, 80, 420
 SIM_END = dt.date(2026, 6, 30)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _numeric_threads_shared_with_the_other_workers():
+    """Each pytest-xdist worker's numeric libraries use its share of the cores, as a Celery worker's do with
+    ML_THREADS: two workers on two cores, each with LightGBM's, BLAS's and torch's two threads, left the OpenMP
+    threads spinning for a busy core - a simulated shop's import took 8-12 s beside a training instead of 1 s."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        from ecomsight.celery import numeric_threads_limit
+
+        numeric_threads_limit(max(1, (os.cpu_count() or 1) // workers))
 
 
 @pytest.fixture

@@ -17,9 +17,11 @@ def restored():
     """The process's thread settings as they were before the test (the limit is process-wide)."""
     before = {name: os.environ.get(name) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     limits = threadpool_limits(limits=None)  # records the current limits, changes nothing
+    lightgbm_limit = gbm._thread_limit  # the test run's own limit (tests/conftest.py), if any
+    gbm.threads_limit(None)  # each test starts from a process without one
     yield
     limits.restore_original_limits()
-    gbm.threads_limit(None)
+    gbm.threads_limit(lightgbm_limit)
     for name, value in before.items():
         if value is None:
             os.environ.pop(name, None)
