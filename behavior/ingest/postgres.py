@@ -209,7 +209,8 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
             _customers_changed(shop_id, result)
             return result
         if kind == "customers":
-            _stage(cursor, plan, _personal_encrypted(cursor, shop_id, plan, batch.rows), extra=("email_index",))
+            _stage(cursor, plan, _personal_encrypted(cursor, shop_id, plan, batch.rows),
+                   extra=_STAGED_EXTRA["customers"])
         else:
             _stage(cursor, plan, batch.rows)
         if kind == "reviews":
@@ -644,7 +645,7 @@ def _one_row_per_key(plan: Plan, key: str) -> str:
     row."""
     if plan.spec.kind not in ("customers", "products", "orders"):
         return f"SELECT DISTINCT ON ({key}) * FROM {STAGE} ORDER BY {key}, line DESC"
-    extra = ("email_index",) if plan.spec.kind == "customers" else ()
+    extra = _STAGED_EXTRA.get(plan.spec.kind, ())
     fields = [c for c in (*plan.output_columns, *extra) if c != key]
     # An order's status moment is the one of the row giving its status (a placed row's updated_at is no refund's).
     given_with = {"status_changed_at": "status"} if plan.spec.kind == "orders" and "status" in plan.present else {}
@@ -661,7 +662,21 @@ def _one_row_per_key(plan: Plan, key: str) -> str:
 BLANK_KEEPS = {
     "orders": {"total": "k.total::text", "currency": "NULLIF(k.currency, '')", "status": "k.status",
                "item_count": "k.item_count::text", "offer_id": "NULLIF(k.offer_code, '')"},
+    # A customers or products file's empty cell the same: a CRM export without the email, a catalogue feed whose
+    # variant rows leave the title, or a re-import writing `-`, keeps the stored one. The email's token and its
+    # blind index go together.
+    "customers": {"email": "NULLIF(k.email, '')", "email_index": "NULLIF(k.email_index, '')",
+                  "name": "NULLIF(k.name, '')", "country": "NULLIF(k.country, '')",
+                  "signup_at": "k.signup_at::text", "marketing_consent": "k.marketing_consent::text"},
+    "products": {"title": "NULLIF(k.title, '')", "description": "NULLIF(k.description, '')",
+                 "category": "(SELECT kg.path FROM catalog_category kg WHERE kg.id = k.category_id)",
+                 "brand": "NULLIF(k.brand, '')", "price": "k.price::text", "active": "k.active::text",
+                 "url": "NULLIF(k.url, '')", "image_url": "NULLIF(k.image_url, '')",
+                 "image_file": "NULLIF(k.image_file, '')"},
 }
+# Staged columns no file has, per kind, and the file's column each follows (the email's blind index).
+_STAGED_EXTRA = {"customers": ("email_index",)}
+_STAGED_WITH = {"email_index": "email"}
 
 
 def _blanks_kept(plan: Plan, key: str, merged: str) -> str:
@@ -669,9 +684,10 @@ def _blanks_kept(plan: Plan, key: str, merged: str) -> str:
     of the id, if any (one index probe per id, LATERAL … LIMIT as in _STORED_OWNER: joined, a re-import of 3,663
     orders compared each with every stored order of the shop, 6.7 million pairs, where the statistics counted none)."""
     kept = BLANK_KEEPS[plan.spec.kind]
-    fields = [c for c in plan.output_columns if c != key]
-    select = ", ".join(f"COALESCE(m.{c}, {kept[c]}) AS {c}" if c in kept and c in plan.present else f"m.{c}"
-                       for c in fields)
+    extra = _STAGED_EXTRA.get(plan.spec.kind, ())
+    fields = [c for c in (*plan.output_columns, *extra) if c != key]
+    select = ", ".join(f"COALESCE(m.{c}, {kept[c]}) AS {c}"
+                       if c in kept and _STAGED_WITH.get(c, c) in plan.present else f"m.{c}" for c in fields)
     return (f"SELECT m.{key}, m.line, {select} FROM ({merged}) m "
             f"LEFT JOIN LATERAL (SELECT * FROM {_TABLES[plan.spec.kind]} k WHERE k.shop_id = %(shop)s "
             f"AND k.external_id = m.{key} LIMIT 1) k ON true")

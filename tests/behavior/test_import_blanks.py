@@ -11,7 +11,9 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from behavior.models import Order
+from behavior.models import Customer, Order
+from catalog.models import Product
+from ecomsight.crypto import email_index
 
 pytestmark = pytest.mark.django_db
 
@@ -77,3 +79,46 @@ def test_a_reimport_with_empty_cells_keeps_the_stored_orders_values_and_a_writte
     order.refresh_from_db()
     assert (order.total, order.currency, order.status, order.item_count, order.offer_code) == (
         Decimal("45.00"), "EUR", "placed", 3, "SPRING")
+
+
+def test_a_customers_reimport_with_empty_cells_keeps_the_stored_customer_and_a_written_value_replaces_it(
+        shop, tmp_path, import_dir):
+    header = "customer_id,email,name,country,signup_at,marketing_consent\n"
+    first = tmp_path / "customers.csv"
+    first.write_text(header + "C1,ann@example.com,Ann Lee,DE,2024-01-05,true\n")
+    assert _import(shop, first, kind="customers")["inserted"] == 1
+    again = tmp_path / "crm_export.csv"  # an export without the personal columns filled in
+    again.write_text(header + "C1,,,,,\n")
+    document = _import(shop, again, kind="customers")
+    assert (document["updated"], document["duplicates"], document["rejected"]) == (0, 1, 0)
+    customer = Customer.objects.get(shop=shop, external_id="C1")
+    assert (customer.email, customer.name, customer.country, customer.signup_at, customer.marketing_consent) == (
+        "ann@example.com", "Ann Lee", "DE", datetime(2024, 1, 5, tzinfo=UTC), True)
+    assert Customer.objects.filter(shop=shop, email_index=email_index("ann@example.com")).count() == 1
+    written = tmp_path / "written.csv"
+    written.write_text(header + "C1,ann.lee@example.com,,FR,,false\n")
+    assert _import(shop, written, kind="customers")["updated"] == 1
+    customer.refresh_from_db()
+    assert (customer.email, customer.name, customer.country, customer.marketing_consent) == (
+        "ann.lee@example.com", "Ann Lee", "FR", False)
+
+
+def test_a_products_reimport_with_empty_cells_keeps_the_stored_product_and_a_written_value_replaces_it(
+        shop, tmp_path, import_dir):
+    header = "product_id,title,category,brand,price,active,url\n"
+    first = tmp_path / "products.csv"
+    first.write_text(header + "P1,Blue mug,Kitchen > Mugs,Acme,12.50,false,https://shop.example/p1\n")
+    assert _import(shop, first, kind="products")["inserted"] == 1
+    again = tmp_path / "feed.csv"
+    again.write_text(header + "P1,,,,n/a,,\n")
+    document = _import(shop, again, kind="products")
+    assert (document["updated"], document["duplicates"], document["rejected"]) == (0, 1, 0)
+    product = Product.objects.select_related("category").get(shop=shop, external_id="P1")
+    assert (product.title, product.category.path, product.brand, product.price, product.active, product.url) == (
+        "Blue mug", "Kitchen > Mugs", "Acme", Decimal("12.50"), False, "https://shop.example/p1")
+    written = tmp_path / "written.csv"
+    written.write_text(header + "P1,Blue mug XL,Kitchen > Cups,,14.00,,\n")
+    assert _import(shop, written, kind="products")["updated"] == 1
+    product = Product.objects.select_related("category").get(shop=shop, external_id="P1")
+    assert (product.title, product.category.path, product.brand, product.price, product.active) == (
+        "Blue mug XL", "Kitchen > Cups", "Acme", Decimal("14.00"), False)
