@@ -24,6 +24,8 @@ from .visual import VisualRecommender, cold_start_merge
 
 # popularity always contributes a little so short lists are filled with popular products
 FILL_WEIGHT = 1e-3
+# The members whose candidates are the customer's own purchases (their reasons say so).
+OWN_HISTORY = ("repurchase", "personal_frequency")
 
 RECOMMENDER_CLASSES: dict[str, type[Recommender]] = {
     "popularity": PopularityRecommender,
@@ -225,6 +227,14 @@ class HybridRecommender(Recommender):
             [np.asarray(cands[n][local, items]).ravel() * weights[n] if len(local) else np.zeros(0) for n in names]
         ) if names else np.zeros((0, len(local)))
         strongest = contrib.argmax(axis=0) if len(names) else np.zeros(len(local), int)
+        own = [i for i, name in enumerate(names) if name in OWN_HISTORY]
+        if own and len(local):
+            # A product the customer bought before is explained by their own history ("in 3 of their orders",
+            # "buys this about every 12 days"), not by "popular right now" of a member whose score, divided by the
+            # customer's best, came out higher: the ranker weighs every member alike, so the shop's best seller
+            # explained the re-buys of every customer who had bought it.
+            mine = contrib[own]
+            strongest = np.where(mine.max(axis=0) > 0, np.asarray(own)[mine.argmax(axis=0)], strongest)
         sources = np.full(top.items.shape, -1, dtype=np.int8)
         reasons = np.zeros(top.items.shape, dtype=np.int64)
         sources[local, rank] = strongest

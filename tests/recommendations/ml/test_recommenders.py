@@ -171,3 +171,17 @@ def test_hybrid_gives_a_customer_without_history_popular_products():
     rec, data = fitted(HybridRecommender, inter, prods, custs)
     ids = top_ids(rec, data, 10, k=3)
     assert ids[:2] == [1, 2] or ids[:2] == [2, 1]
+
+
+def test_a_product_the_customer_bought_before_is_explained_by_their_own_orders_not_its_popularity():
+    # The shop's best seller (1), bought by customer 50 in two orders: popularity's score, divided by the customer's
+    # best, tops personal frequency's (weighed lower), yet "in 2 of their orders" is the reason a marketer can use.
+    rows = [(c, 1, 5, "purchase") for c in range(1, 30)] + [(c, 2, 5, "purchase") for c in range(1, 20)]
+    rows += [(50, 1, 10, "purchase", 1), (50, 1, 40, "purchase", 2)]
+    data = build_interaction_data(interactions(rows), products(range(1, 4)), customers(range(1, 51)), config=CONFIG,
+                                  as_of=AS_OF)
+    hybrid = HybridRecommender(CONFIG, {"popularity": 1.0, "personal_frequency": 0.2}).fit(data)
+    coded = hybrid.recommend_coded(data.customer_positions([50]), 2)
+    sources, reasons = hybrid.explain_texts(coded)
+    got = {int(data.product_ids[i]): (s, r) for i, s, r in zip(coded.items[0], sources[0], reasons[0], strict=True)}
+    assert got == {1: ("personal_frequency", "in 2 of their orders"), 2: ("popularity", "popular in Shop")}
