@@ -26,6 +26,8 @@ from behavior.models import Event
 from behavior.signals import data_arrived
 
 MAX_ITEMS = 10_000
+GUEST_WORDS = "customer_id is required: null, \"\", \"0\" or \"guest\" for a guest checkout."
+
 MAX_LINES_PER_ORDER = 1_000
 
 # Reason text of the ingest package → a stable code for clients.
@@ -47,6 +49,7 @@ _REASON_CODES = (
     ("unknown order", "unknown_order"),
     ("order id also given to customer", "conflict"),
     ("order id stored for customer", "conflict"),
+    ("order id stored as a guest checkout", "conflict"),
     ("erased customer", "erased_customer"),
     ("a date that can be", "invalid_datetime"),
     ("no such day", "invalid_datetime"),
@@ -80,12 +83,16 @@ class BatchOutcome:
     rejected: list[ItemRejected] = field(default_factory=list)
     # events only: accepted events whose type the models do not read (a typo shows here), by type
     unknown_types: dict[str, int] | None = None
+    # orders only: the accepted orders written (stored, updated or unchanged) as guest checkouts
+    guest_orders: int | None = None
 
     def as_dict(self) -> dict:
         answer = {"stored": self.stored, "duplicates": self.duplicates, "updated": self.updated,
                   "lines_stored": self.lines_stored, "rejected": [r.as_dict() for r in self.rejected]}
         if self.unknown_types is not None:
             answer["unknown_types"] = self.unknown_types
+        if self.guest_orders is not None:
+            answer["guest_orders"] = self.guest_orders
         return answer
 
 
@@ -199,8 +206,12 @@ def _rows_from_items(items: list, kind: str, *, key: str, index_of=lambda i: i, 
 
 
 def _parse(kind: str, rows: list[tuple[int, list[str]]]) -> Batch:
+    """The items' rows parsed as a file's would be; an order's customer id null, "", 0 or guest (any case) is a guest
+    checkout, as in a file (behavior.models.GUEST_CUSTOMER_ID): "0" was stored as one real customer holding every
+    guest's orders, an empty one refused."""
     plan = plan_build(kind=kind, header=SPECS[kind].names)
-    batches = list(batches_parse(_Source(_Reader(rows)), plan, batch_size=len(rows) + 1))  # type: ignore[arg-type]
+    batches = list(batches_parse(_Source(_Reader(rows)), plan, batch_size=len(rows) + 1,  # type: ignore[arg-type]
+                                 guests=kind == "orders"))
     return batches[0] if batches else Batch()
 
 
@@ -292,6 +303,12 @@ def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
     An order that is already stored with the same values counts as a duplicate; one with changed
     values is updated (as a re-imported CSV row would be). A rejected order's lines are dropped."""
     rows, rejected = _rows_from_items(items, "orders", key="order_id", also=frozenset({"lines"}))
+    # An item that leaves customer_id out is refused (a client that forgot it is told); null, "", 0 or guest is a
+    # guest checkout (_parse).
+    forgot = {index for index, _ in rows if "customer_id" not in items[index]}
+    if forgot:
+        rows = [row for row in rows if row[0] not in forgot]
+        rejected.extend(ItemRejected(index, "customer_id", "required", GUEST_WORDS) for index in sorted(forgot))
     batch = _parse("orders", rows)
     rejected.extend(_rejects(batch.rejects, int))
     good = {row[0] for row in batch.rows}
@@ -329,7 +346,7 @@ def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
                                          f"line {j}: {r.message}"))
     batch.rows = [row for row in batch.rows if row[0] in good]
     line_batch.rows = [row for row in line_batch.rows if line_owner[row[0]][0] in good]
-    stored = duplicates = updated = lines_stored = 0
+    stored = duplicates = updated = lines_stored = guest_orders = 0
     if batch.rows:
         with transaction.atomic():
             while True:
@@ -359,6 +376,7 @@ def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
                 line_batch.rows = [row for row in line_batch.rows if line_owner[row[0]][0] not in refused]
             rejected.extend(_rejects(result.rejects, int))
             stored, duplicates, updated = result.inserted, result.duplicates, result.updated
+            guest_orders = result.guests
             lines_stored = lines_result.inserted + lines_result.updated
             # An order sent with `lines` holds those lines and no others (sent without `lines`, it keeps its own).
             removed = _lines_not_sent_remove(
@@ -368,4 +386,4 @@ def orders_ingest(*, shop: Shop, items: list, create_missing: bool = True) -> Ba
         _arrived(shop, "orders", stored + updated + removed)
     rejected.sort(key=lambda r: r.index)
     return BatchOutcome(stored=stored, duplicates=duplicates, updated=updated, lines_stored=lines_stored,
-                        rejected=rejected)
+                        rejected=rejected, guest_orders=guest_orders)

@@ -69,7 +69,11 @@ class OrderLineItemSerializer(serializers.Serializer):
 
 class OrderItemSerializer(serializers.Serializer):
     order_id = serializers.CharField(max_length=100, help_text="Your id of the order: the idempotency key.")
-    customer_id = serializers.CharField(max_length=100)
+    customer_id = serializers.CharField(
+        max_length=100, allow_null=True, allow_blank=True,
+        help_text="null, \"\", \"0\" or \"guest\" (any case): a guest checkout, stored under the shop's guest customer "
+                  "(as in an orders file); for an order stored under a real customer, that order's item (a refund "
+                  "sent without its customer). Left out, the item is refused.")
     placed_at = serializers.DateTimeField(help_text="ISO 8601; without a zone means UTC.")
     total = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True,
                                      coerce_to_string=False)
@@ -115,6 +119,10 @@ class BatchResultSerializer(serializers.Serializer):
         child=serializers.IntegerField(), required=False,
         help_text="events/batch only: stored events whose type is none of view, add_to_cart, remove_from_cart, "
                   "wishlist, search, review, login — kept, but no model reads them (a typo shows here) — by type.")
+    guest_orders = serializers.IntegerField(
+        required=False,
+        help_text="orders/batch only: accepted orders written as guest checkouts (customer_id null, \"\", 0 or guest), "
+                  "stored, updated or unchanged.")
 
 
 def _json_type(field: serializers.Field) -> str:

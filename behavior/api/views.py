@@ -159,7 +159,9 @@ class OrderBatchApi(_BatchApi):
                     "with changed values updates it. An update changes the fields the item names (null clears "
                     "one) and keeps the others: a status change needs `order_id`, `customer_id`, `placed_at` and "
                     "`status` only. Sent with `lines`, the order holds those lines and no others; sent without, "
-                    "it keeps its lines.",
+                    "it keeps its lines. A `customer_id` of null, \"\", \"0\" or \"guest\" is a guest checkout, "
+                    "stored under the shop's guest customer as in an orders file (for an order stored under a real "
+                    "customer, that order's item); `guest_orders` counts them.",
         request={"application/json": batch_request_schema(OrderItemSerializer, max_items=MAX_ITEMS)},
         parameters=[_CREATE_MISSING],
         responses={200: BatchResultSerializer},

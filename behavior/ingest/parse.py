@@ -94,7 +94,8 @@ def decimal_comma_columns(path: str, plan: Plan) -> frozenset[str]:
 
 def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime | None = None,
                   method: str | None = None, lenient: bool = False,
-                  date_order: DateOrder | None = None, comma_columns: frozenset[str] | None = None) -> Iterator[Batch]:
+                  date_order: DateOrder | None = None, comma_columns: frozenset[str] | None = None,
+                  guests: bool | None = None) -> Iterator[Batch]:
     """Stream the rows of `source` as batches of canonical rows ([line, *values]) and rejects.
 
     `method`: "auto" (default: `PARSE_METHOD`) parses event files column-wise with pandas (same rows,
@@ -102,7 +103,8 @@ def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime 
     value in an optional column of a kind in rows.LENIENT_KINDS is left empty and its row kept (`Batch.blanked`).
     A file's dates such as 03/04/2024 are read in the order its other rows show (`date_order`: the caller's
     `slash_date_order` of the file, found here when not given), its amounts as its columns write them
-    (`comma_columns`: the caller's `decimal_comma_columns`, likewise)."""
+    (`comma_columns`: the caller's `decimal_comma_columns`, likewise). `guests`: orders whose customer id is empty, 0
+    or guest are guest checkouts (rows.rows_parse; default: as `lenient`)."""
     latest = (now or datetime.now(UTC)) + timedelta(days=1)
     if date_order is None and isinstance(source, Source):
         date_order = slash_date_order(source.path, plan)
@@ -113,7 +115,7 @@ def batches_parse(source: Source, plan: Plan, *, batch_size: int, now: datetime 
         comma_columns = (decimal_comma_columns(source.path, plan) if isinstance(source, Source)
                          and source.delimiter != "," else frozenset())
     batches = rows_parse(source, plan, batch_size=batch_size, latest=latest, lenient=lenient, day_first=day_first,
-                         comma_columns=comma_columns)
+                         comma_columns=comma_columns, guests=guests)
     if plan.spec.kind == "order_lines":
         return orders_kept_together(batches, position=1 + plan.output_columns.index("order_id"),
                                     batch_size=batch_size)

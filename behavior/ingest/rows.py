@@ -45,13 +45,15 @@ def _strict(kind: str, column, position: int) -> bool:
 
 def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                stop_line: int | None = None, lenient: bool = False, day_first: bool | None = None,
-               comma_columns: frozenset[str] = frozenset()) -> Iterator[Batch]:
+               comma_columns: frozenset[str] = frozenset(), guests: bool | None = None) -> Iterator[Batch]:
     """The row-wise parser: `source` is a Source or anything with its reader, path, delimiter, line, bytes_read.
 
     `stop_line`: stop after the record that ends on this line (the column-wise parser hands it a chunk).
     `lenient`: see LENIENT_KINDS; a value left empty is listed in `Batch.blanked` with its reason.
     `day_first`: how the file writes dates such as 03/04/2024 (parse.slash_date_order); `comma_columns`: the amount
-    columns that write the decimal comma, where a point groups thousands (parse.decimal_comma_columns)."""
+    columns that write the decimal comma, where a point groups thousands (parse.decimal_comma_columns);
+    `guests`: an order's customer id empty, 0 or guest is the guest customer (default: as `lenient`, files; the API's
+    orders too)."""
     spec = plan.spec
     width = len(plan.header)
     # (position in output, file index, column, converter); absent columns stay None in every row.
@@ -90,8 +92,10 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
     # refused as such.
     order_at = plan.indexes[spec.names.index("order_id")] if spec.kind == "orders" and lenient else None
     read_at = [i for i in plan.indexes if i is not None]
-    # Files' orders: a guest checkout's customer id (empty, 0, guest) is the shop's guest customer, its order kept.
-    guest_at = plan.indexes[spec.names.index("customer_id")] if spec.kind == "orders" and lenient else None
+    # Orders of files and of the API: a guest checkout's customer id (empty, 0, guest) is the shop's guest customer,
+    # its order kept.
+    guests = lenient if guests is None else guests
+    guest_at = plan.indexes[spec.names.index("customer_id")] if spec.kind == "orders" and guests else None
     previous_order, previous_values = None, []
     # An order row's id, given with its reject: the import says how many rejected rows are of orders it has stored.
     id_at = plan.indexes[0] if spec.kind == "orders" else None

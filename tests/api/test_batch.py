@@ -318,3 +318,33 @@ def test_an_order_refunded_through_the_api_is_dated_by_its_moment_or_else_by_its
     assert timezone.now() - moments["O2"] < dt.timedelta(minutes=1)
     again = client.post(ORDERS, [{**items[1], "status": "cancelled"}], format="json").json()
     assert again["updated"] == 0 and Order.objects.get(external_id="O2").status_changed_at == moments["O2"]
+
+
+def test_orders_without_customer_are_guest_checkouts_as_in_a_file(clients, shop):
+    # A file makes a customer id empty, 0 or guest the shop's one guest customer; the API stored "0" as a real
+    # customer (its churn, value and lists of every guest's orders) and refused an empty or null one.
+    client = clients["analyst"]
+    assert client.post(ORDERS, [{"order_id": "7", "customer_id": "C1", "placed_at": "2026-05-01", "total": 10}],
+                       format="json").json()["stored"] == 1
+    items = [{"order_id": "g1", "customer_id": "0", "placed_at": "2026-05-02", "total": 5},
+             {"order_id": "g2", "customer_id": "", "placed_at": "2026-05-02", "total": 6},
+             {"order_id": "g3", "customer_id": None, "placed_at": "2026-05-02", "total": 7},
+             {"order_id": "g4", "customer_id": "Guest", "placed_at": "2026-05-02", "total": 8},
+             # the refund of C1's stored order, without its customer: that order's row, not a guest checkout
+             {"order_id": "7", "customer_id": None, "placed_at": "2026-05-01", "status": "refunded"},
+             # a left-out customer_id is still refused: a client that forgot it is told
+             {"order_id": "g5", "placed_at": "2026-05-02"}]
+    body = client.post(ORDERS, items, format="json").json()
+    assert (body["stored"], body["updated"], body["guest_orders"]) == (4, 1, 4)
+    assert [(r["index"], r["field"], r["code"]) for r in body["rejected"]] == [(5, "customer_id", "required")]
+    owners = dict(Order.objects.filter(shop=shop).values_list("external_id", "customer__external_id"))
+    assert owners == {"7": "C1", "g1": "guest", "g2": "guest", "g3": "guest", "g4": "guest"}
+    assert Order.objects.get(shop=shop, external_id="7").status == "refunded"
+    assert not Customer.objects.filter(shop=shop, external_id__in=["0", "", "Guest"]).exists()
+    again = client.post(ORDERS, items[:4], format="json").json()
+    assert (again["stored"], again["duplicates"], again["guest_orders"]) == (0, 4, 4)
+    # the same rule as a file's: an order stored as a guest checkout stays one
+    named = client.post(ORDERS, [{"order_id": "g1", "customer_id": "C2", "placed_at": "2026-05-02"}],
+                        format="json").json()
+    assert [(r["field"], r["code"]) for r in named["rejected"]] == [("order_id", "conflict")]
+    assert "guest checkout" in named["rejected"][0]["message"]
