@@ -1067,3 +1067,19 @@ def test_a_german_export_says_its_amounts_are_read_with_the_decimal_comma(shop, 
     assert totals == {"K1": Decimal("12.50"), "K2": Decimal("1234.00"), "K3": Decimal("1234.56"),
                       "K4": Decimal("2500.00"), "K5": Decimal("99.00")}
     assert "amounts in the column 'Betrag' are read with the decimal comma" in progress
+
+
+def test_a_row_of_an_erased_customer_counts_among_the_rows_read(shop, tmp_path, import_dir):
+    # The writer takes an erased customer's rows out of the batch: counted after it, a file of two rows, one of
+    # them an erased customer's, read as one row, rejected: "Nothing was imported", exit status 1 - the other row
+    # stored all the same.
+    from privacy.services import customer_erase
+
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("order_id,customer_id,placed_at,total\nO7,C3,2025-10-07,70.00\n")
+    second.write_text("order_id,customer_id,placed_at,total\nO8,C3,2025-10-08,80.00\nO9,C1,2025-10-09,9.00\n")
+    _import(shop, first)
+    customer_erase(shop=shop, external_ids=["C3"])
+    document = _import(shop, second)
+    assert (document["status"], document["rows"], document["inserted"], document["rejected"]) == ("succeeded", 2, 1, 1)
+    assert list(Order.objects.filter(shop=shop).values_list("external_id", flat=True)) == ["O9"]
