@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date
@@ -149,11 +150,19 @@ def erased_taken_out(*, shop_id: int, plan: Plan, batch: Batch) -> list[Reject]:
         keep[gone] = False
         lines = batch.columns["line"][~keep]
         batch.columns = {name: values[keep] for name, values in batch.columns.items()}
-    else:
-        lines = [batch.rows[i][0] for i in gone]
-        dropped = set(gone)
-        batch.rows = [row for i, row in enumerate(batch.rows) if i not in dropped]
-    return [Reject(int(line), "customer_id", "", ERASED) for line in lines]
+        return [Reject(int(line), "customer_id", "", ERASED) for line in lines]
+    gone_rows = [batch.rows[i] for i in gone]
+    dropped = set(gone)
+    batch.rows = [row for i, row in enumerate(batch.rows) if i not in dropped]
+    # an order row's id with its reject (services counts the rejected rows of orders the shop holds)
+    orders = plan.spec.kind == "orders"
+    return [Reject(int(row[0]), "customer_id", "", ERASED, _order_id_written(row[1]) if orders else "")
+            for row in gone_rows]
+
+
+def _order_id_written(order_id: str | None) -> str:
+    """A staged order's id as its file wrote it (Reject.order_id): empty for an id derived from its content."""
+    return "" if order_id is None or _DERIVED_MATCH(order_id) else order_id
 
 
 def _batch_write_fields(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool, ids: IdCache | None,
@@ -229,7 +238,7 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
             _order_ids_of_other_customers(cursor, shop_id, result)
         if kind in ("orders", "events", "reviews"):
             _references(cursor, shop_id, result, field="customer_id", table="behavior_customer", label="customer",
-                        create=create_missing)
+                        create=create_missing, orders=kind == "orders")
         if kind == "order_lines":  # first: a line of an unknown order must not leave a product stand-in behind
             _references(cursor, shop_id, result, field="order_id", table="behavior_order", label="order",
                         create=False)
@@ -316,7 +325,7 @@ def _order_ids_of_other_customers(cursor, shop_id: int, result: BatchResult) -> 
             WHERE owner.external_id <> s2.customer_id AND s2.order_id !~ %(derived)s) bad
         WHERE s.line = bad.line RETURNING s.line, s.order_id, bad.owner""", {"shop": shop_id, "derived": _DERIVED})
     result.rejects.extend(Reject(line, "order_id", order_id[:200], GUEST_ORDER if owner == GUEST_CUSTOMER_ID else
-                                 f"order id stored for customer {owner[:50]}: {UNIQUE_ORDER_IDS}")
+                                 f"order id stored for customer {owner[:50]}: {UNIQUE_ORDER_IDS}", order_id)
                           for line, order_id, owner in cursor.fetchall())
     cursor.execute(f"""
         DELETE FROM {STAGE} s USING (
@@ -327,7 +336,7 @@ def _order_ids_of_other_customers(cursor, shop_id: int, result: BatchResult) -> 
         WHERE s.line = bad.line RETURNING s.line, s.order_id, bad.owner, bad.owner_line""",
         {"shop": shop_id, "derived": _DERIVED})
     result.rejects.extend(Reject(line, "order_id", order_id[:200], f"order id also given to customer {owner[:50]} on "
-                                 f"line {owner_line}: {UNIQUE_ORDER_IDS}")
+                                 f"line {owner_line}: {UNIQUE_ORDER_IDS}", order_id)
                           for line, order_id, owner, owner_line in cursor.fetchall())
 
 
@@ -412,6 +421,7 @@ _MATCHES = "pg_temp.ecomsight_import_matches"
 # A derived id exactly (values.order_derived_id, "-k" from rows._orders_finisher): a shop's own ids may begin with
 # "auto-" too (renewals), and an order given its own id must keep it.
 _DERIVED = r"^auto-[0-9a-f]{32}(-[0-9]+)?$"
+_DERIVED_MATCH = re.compile(_DERIVED).match
 
 
 def _orders_matched(cursor, shop_id: int, ids: IdCache | None) -> int:
@@ -505,8 +515,9 @@ def _stage(cursor, plan: Plan, rows: list[list], *, extra: tuple[str, ...] = ())
 
 
 def _references(cursor, shop_id: int, result: BatchResult, *, field: str, table: str, label: str,
-                create: bool) -> None:
-    """Create stand-ins for unknown customers/products, or reject the rows naming them."""
+                create: bool, orders: bool = False) -> None:
+    """Create stand-ins for unknown customers/products, or reject the rows naming them (`orders`: the staged rows
+    are orders, each reject carries its order id)."""
     if create:
         if table == "behavior_customer":
             # The guest customer (guest checkouts) is no stand-in of a customer a customers file would bring: not
@@ -527,13 +538,16 @@ def _references(cursor, shop_id: int, result: BatchResult, *, field: str, table:
             created -= sum(guest for (guest,) in cursor.fetchall())
         stubs_count(result, table=table, created=created)
         return
+    # an order row's id with its reject (services counts the rejected rows of orders the shop holds)
+    order_id = "s.order_id" if orders else "NULL"
     cursor.execute(
         f"DELETE FROM {STAGE} s WHERE s.{field} IS NOT NULL AND NOT EXISTS "
         f"(SELECT 1 FROM {table} t WHERE t.shop_id = %(shop)s AND t.external_id = s.{field}) "
-        f"RETURNING s.line, s.{field}",
+        f"RETURNING s.line, s.{field}, {order_id}",
         {"shop": shop_id},
     )
-    result.rejects.extend(Reject(line, field, value, f"unknown {label} {value}") for line, value in cursor.fetchall())
+    result.rejects.extend(Reject(line, field, value, f"unknown {label} {value}", _order_id_written(order))
+                          for line, value, order in cursor.fetchall())
 
 
 # A shop is live when its latest order (this batch's included) was placed at most this many days ago: the anomaly

@@ -245,8 +245,11 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                 if job.kind == "orders" and batch.good and "currency" in plan.present:
                     at = 1 + plan.spec.names.index("currency")  # a row is its line, then the kind's fields
                     currencies.update(row[at] for row in batch.rows if row[at] and row[at] != settled.currency)
-                if job.kind == "orders" and batch.rejects:
-                    rejected_stored += _orders_stored_among(shop_id=job.shop_id, rejects=batch.rejects)
+                if job.kind == "orders" and (batch.rejects or result.rejects):
+                    # the parser's rejects and the writer's (another customer's order id, an unknown or erased
+                    # customer), in one query
+                    rejected_stored += _orders_stored_among(shop_id=job.shop_id,
+                                                            rejects=batch.rejects + result.rejects)
                 stubs += result.stubs
                 guests += result.guests
                 job.rows_read += size
@@ -292,7 +295,8 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
 
 def _orders_stored_among(*, shop_id: int, rejects: list[Reject]) -> int:
     """How many of a batch's rejected order rows name an order the shop holds (one query): a re-import whose rows
-    are rejected leaves those orders as they were, and says so (an analyst read the stored copies as the file's)."""
+    are rejected leaves those orders as they were, and says so (an analyst read the stored copies as the file's).
+    Counted after the batch is written (a dry run's rolled back): an order its own earlier rows stored counts too."""
     written = [reject.order_id for reject in rejects if reject.order_id]
     if not written:
         return 0

@@ -1083,3 +1083,27 @@ def test_a_row_of_an_erased_customer_counts_among_the_rows_read(shop, tmp_path, 
     document = _import(shop, second)
     assert (document["status"], document["rows"], document["inserted"], document["rejected"]) == ("succeeded", 2, 1, 1)
     assert list(Order.objects.filter(shop=shop).values_list("external_id", flat=True)) == ["O9"]
+
+
+def test_rows_the_writer_rejects_count_among_the_rejected_rows_of_stored_orders(shop, tmp_path, import_dir, capsys):
+    # Only the parser's rejects were counted: a row naming a stored order under another customer, an unknown
+    # customer under --no-create or an erased customer was rejected by the writer, its stored order unmentioned.
+    from privacy.services import customer_erase
+
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("order_id,customer_id,placed_at,total\nO1,C1,2025-10-01,10.00\nO2,C2,2025-10-02,20.00\n"
+                     "O6,C1,2025-10-06,60.00\nO7,C3,2025-10-07,70.00\n")
+    second.write_text("order_id,customer_id,placed_at,total\n"
+                      "O1,C2,2025-10-01,11.00\n"   # O1 is C1's: another customer's order id (writer)
+                      "O2,C9,2025-10-02,21.00\n"   # unknown customer under --no-create (writer)
+                      "O6,C3,2025-10-06,61.00\n"   # an erased customer (writer)
+                      "O3,C1,2025-10-03,1O.00\n"   # not a number (parser), O3 not stored: not counted
+                      "O4,C1,2025-10-04,5.00\n")
+    _import(shop, first)
+    customer_erase(shop=shop, external_ids=["C3"])
+    capsys.readouterr()
+    document = _import(shop, second, "--no-create")
+    assert (document["inserted"], document["rejected"], document["rejected_stored_orders"]) == (1, 4, 3)
+    assert "3 of the rejected rows are of orders the shop already holds" in capsys.readouterr().err
+    assert dict(Order.objects.filter(shop=shop).values_list("external_id", "total")) == {
+        "O1": Decimal("10.00"), "O2": Decimal("20.00"), "O4": Decimal("5.00"), "O6": Decimal("60.00")}
