@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -152,25 +153,71 @@ _WRITTEN_DATE = re.compile(
 _ISO_WITH_ZONE_WORD = re.compile(r"(?P<iso>[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+)\s*(?:UTC|GMT)")
 
 
-# Dates with the month's English name, as Magento 2 ("Oct 26, 2025 3:46:15 AM"), US reports ("October 26, 2025"),
-# British ones and Excel's d-mmm-yyyy ("26 Oct 2025", "26-Oct-2025", "Sun, 26 Oct 2025 14:05:00 GMT") write them,
-# each with an optional time (AM/PM or 24 hours). Before this, a Magento file was rejected whole as "unparseable".
-_MONTHS = {**{calendar.month_name[m].lower(): m for m in range(1, 13)},
-           **{calendar.month_abbr[m].lower(): m for m in range(1, 13)}, "sept": 9}
+# Dates with the month's name, as Magento 2 ("Oct 26, 2025 3:46:15 AM"), US reports ("October 26, 2025"), British
+# ones and Excel's d-mmm-yyyy ("26 Oct 2025", "26-Oct-2025", "Sun, 26 Oct 2025 14:05:00 GMT") write them, and German,
+# French, Spanish and Italian shops and spreadsheets ("26. Okt. 2025", "26. Oktober 2025 um 14:05 Uhr", "1er octobre
+# 2025", "26 de octubre de 2025", "26 ottobre 2025"), each with an optional time (AM/PM or 24 hours). Before this, a
+# Magento file was rejected whole as "unparseable", and a German one too. A month is named in full or by its
+# abbreviation, with or without its dot, in any case, accents or none (févr., fevr); a word that names no month in
+# these languages (Portuguese "out" for outubro) is no date: rejected, never guessed.
+_MONTH_NAMES = (
+    # English
+    ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
+     "december"),
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+    # German (Austria's Jänner and Feber too), French, Spanish (setiembre too), Italian
+    ("januar", "februar", "märz", "april", "mai", "juni", "juli", "august", "september", "oktober", "november",
+     "dezember"),
+    ("jän", "febr", "mrz", "apr", "mai", "jun", "jul", "aug", "sept", "okt", "nov", "dez"),
+    ("jänner", "feber", "maerz", "apr", "mai", "jun", "jul", "aug", "sep", "okt", "nov", "dez"),
+    ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre",
+     "décembre"),
+    ("janv", "févr", "mars", "avr", "mai", "juin", "juil", "août", "sept", "oct", "nov", "déc"),
+    ("janv", "fév", "mär", "avr", "mai", "juin", "juill", "aoû", "sep", "oct", "nov", "déc"),
+    ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre",
+     "diciembre"),
+    ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "setiembre", "oct", "nov", "dic"),
+    ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre", "ottobre",
+     "novembre", "dicembre"),
+    ("gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"),
+    ("gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "sett", "ott", "nov", "dic"),
+)
+
+
+def _unaccented(word: str) -> str:
+    return unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode() if not word.isascii() else word
+
+
+def _months(tables: tuple[tuple[str, ...], ...]) -> dict[str, int]:
+    """Each written month of `tables` (each the months in order; lower case, with and without its accents) → its
+    number; a word two months share would be ambiguous and fails here, at import, not on a customer's row."""
+    months: dict[str, int] = {}
+    for names in tables:
+        for number, name in enumerate(names, start=1):
+            for word in {name, _unaccented(name)}:
+                if months.setdefault(word, number) != number:
+                    raise ValueError(f"the month name {word!r} names months {months[word]} and {number}")
+    return months
+
+
+_MONTHS = _months(_MONTH_NAMES)
+_LETTERS = r"[^\W\d_]"
 _MONTH_DATE = re.compile(
-    r"(?:[A-Za-z]{3,9},?\s+)??"  # a weekday
-    r"(?:(?P<mon1>[A-Za-z]{3,9})\.?\s+(?P<d1>[0-9]{1,2})(?:st|nd|rd|th)?,?\s+(?P<y1>[0-9]{4})"
-    r"|(?P<d2>[0-9]{1,2})(?:st|nd|rd|th)?\.?(?:\s+|-)(?P<mon2>[A-Za-z]{3,9})\.?(?:,?\s+|-)(?P<y2>[0-9]{4}))"
-    r"(?:,?\s+(?:at\s+)?(?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2}))?\s*(?P<p>[AaPp]\.?[Mm]\.?)?)?"
-    r"(?:\s*(?:UTC|GMT|Z))?")
+    rf"(?:{_LETTERS}{{2,10}}\.?,?\s+)??"  # a weekday
+    rf"(?:(?P<mon1>{_LETTERS}{{3,10}})\.?\s+(?P<d1>[0-9]{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y1>[0-9]{{4}})"
+    rf"|(?P<d2>[0-9]{{1,2}})(?:st|nd|rd|th|er|º|°)?(?:\.\s*|\s+|-|/)(?:de\s+)?(?P<mon2>{_LETTERS}{{3,10}})"
+    r"(?:\.\s*|,?\s+|-|/)(?:del?\s+)?(?P<y2>[0-9]{4}))"
+    r"(?:,?\s+(?:(?:at|um|à|a\s+las|alle|ore)\s+)?(?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2}))?"
+    r"\s*(?P<p>[AaPp]\.?\s?[Mm]\.?)?(?:\s*Uhr)?)?"
+    r"(?:\s*(?:UTC|GMT|Z))?", re.IGNORECASE)
 
 
 def _month_name_date(value: str) -> datetime | None:
-    """The moment of a date written with its month's English name (naive: UTC), None when not one."""
+    """The moment of a date written with its month's name (naive: UTC), None when not one."""
     match = _MONTH_DATE.fullmatch(value)
     if match is None:
         return None
-    month = _MONTHS.get((match["mon1"] or match["mon2"]).lower())
+    month = _MONTHS.get(_unaccented((match["mon1"] or match["mon2"]).lower()))
     if month is None:
         return None
     year, day = int(match["y1"] or match["y2"]), int(match["d1"] or match["d2"])

@@ -997,7 +997,9 @@ def test_dates_with_english_month_names(written, moment):
 
 @pytest.mark.parametrize(("written", "reason"), [
     ("Feb 30, 2025", "no such day: 30 February 2025"),
-    ("Okt 26, 2025", "unparseable date"),  # other languages' month names are not read
+    ("26 out 2025", "unparseable date"),  # Portuguese: no month in the languages read, not guessed
+    ("Okt 2025", "unparseable date"),  # no day
+    ("31. Juni 2025", "no such day: 31 June 2025"),
     ("Oct 26, 2025 13:00 PM", "unparseable date"),
 ])
 def test_month_name_dates_that_are_no_days_are_rejected_with_the_reason(written, reason):
@@ -1107,3 +1109,49 @@ def test_rows_the_writer_rejects_count_among_the_rejected_rows_of_stored_orders(
     assert "3 of the rejected rows are of orders the shop already holds" in capsys.readouterr().err
     assert dict(Order.objects.filter(shop=shop).values_list("external_id", "total")) == {
         "O1": Decimal("10.00"), "O2": Decimal("20.00"), "O4": Decimal("5.00"), "O6": Decimal("60.00")}
+
+
+@pytest.mark.parametrize(("written", "moment"), [
+    ("26 Okt. 2025", "2025-10-26T00:00:00+00:00"),
+    ("26. Oktober 2025", "2025-10-26T00:00:00+00:00"),
+    ("26.OKT.2025 14:05", "2025-10-26T14:05:00+00:00"),
+    ("26. Oktober 2025 um 14:05 Uhr", "2025-10-26T14:05:00+00:00"),
+    ("3. März 2025", "2025-03-03T00:00:00+00:00"),
+    ("3 Maerz 2025", "2025-03-03T00:00:00+00:00"),
+    ("3. Jänner 2025", "2025-01-03T00:00:00+00:00"),         # Austria
+    ("26 octobre 2025", "2025-10-26T00:00:00+00:00"),
+    ("1er févr. 2025", "2025-02-01T00:00:00+00:00"),
+    ("15 aout 2025", "2025-08-15T00:00:00+00:00"),           # without its accent
+    ("dimanche 26 octobre 2025", "2025-10-26T00:00:00+00:00"),
+    ("26 de octubre de 2025", "2025-10-26T00:00:00+00:00"),
+    ("domingo, 26 de Oct. de 2025, 14:05", "2025-10-26T14:05:00+00:00"),
+    ("26-dic-2025", "2025-12-26T00:00:00+00:00"),
+    ("26 ottobre 2025", "2025-10-26T00:00:00+00:00"),
+    ("3 mag 2025 alle 9:30", "2025-05-03T09:30:00+00:00"),
+])
+def test_dates_with_german_french_spanish_and_italian_month_names(written, moment):
+    # They were refused as "unparseable date": a German shop's file was rejected whole.
+    from datetime import UTC, datetime
+
+    from behavior.ingest.values import datetime_canonical
+
+    assert datetime_canonical(written, None, latest=datetime(2030, 1, 1, tzinfo=UTC)) == moment
+
+
+def test_a_month_word_two_languages_give_different_months_is_refused_when_the_table_is_built(shop, tmp_path,
+                                                                                             import_dir):
+    # A word naming two months would read some dates silently wrong: the table refuses it (at import).
+    from behavior.ingest.values import _MONTHS, _months
+
+    with pytest.raises(ValueError, match="'mar' names months 3 and 2"):
+        _months((("jan", "feb", "mar"), ("gen", "mar")))
+    assert [_MONTHS[word] for word in ("mar", "mai", "mag", "juin", "juil", "set", "ago", "gen", "ene", "dez")] == [
+        3, 5, 5, 6, 7, 9, 8, 1, 1, 12]
+    path = tmp_path / "bestellungen.csv"
+    path.write_text("Bestellnummer;Kunde;Datum;Betrag\n1;K1;26. Okt. 2025;12,50\n2;K2;3. März 2025 14:05;7\n"
+                    "3;K3;26 out 2025;9\n", encoding="utf-8")
+    document = _import(shop, path, "--map", "order_id=Bestellnummer", "--map", "customer_id=Kunde",
+                       "--map", "placed_at=Datum", "--map", "total=Betrag")
+    assert (document["inserted"], document["rejected"]) == (2, 1)
+    assert {o.external_id: o.placed_at.isoformat() for o in Order.objects.filter(shop=shop)} == {
+        "1": "2025-10-26T00:00:00+00:00", "2": "2025-03-03T14:05:00+00:00"}
