@@ -58,6 +58,8 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
     width = len(plan.header)
     # (position in output, file index, column, converter); absent columns stay None in every row.
     steps = []
+    # Amounts rounded to the cent, as the decimal converter lists them (Batch.rounded): a rejected row's taken out.
+    rounded: list[tuple[str, str, str]] = []
     for position, (column, index) in enumerate(zip(spec.columns, plan.indexes, strict=True)):
         if index is None:
             continue
@@ -70,7 +72,8 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
             # in cents (total_cents) holds 1999 for 19.99: it was stored 100 times the amount.
             convert = functools.partial(CONVERTERS["decimal"], decimal_comma=source.delimiter != ",",
                                         points_group=column.name in comma_columns,
-                                        cents=column.name in CENTS_FIELDS and in_cents(plan.header[index]))
+                                        cents=column.name in CENTS_FIELDS and in_cents(plan.header[index]),
+                                        rounded=rounded)
         else:
             convert = CONVERTERS[column.type]
         strict = not lenient or _strict(spec.kind, column, position)
@@ -136,6 +139,7 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
             out = template.copy()
             out[0] = line
             row_blanked = []  # kept only if the row is
+            mark = len(rounded)
             order_id = record[id_at].strip() if id_at is not None else ""
             for position, index, column, max_length, convert, strict, blanks in steps:
                 value = record[index].strip()
@@ -169,10 +173,13 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                     batch.guests += 1
                 if row_blanked:
                     blanked.extend(row_blanked)
+            if len(rounded) > mark and (not rows or rows[-1] is not out):
+                del rounded[mark:]  # the row was rejected: nothing of it is stored
         if len(rows) + len(rejects) >= batch_size:
             batch.first_line = rows[0][0] if rows else rejects[0].line
             batch.last_line = line
             batch.bytes_read = source.bytes_read
+            batch.rounded, rounded[:] = rounded[:], []
             yield batch
             batch = Batch()
             rows, rejects, blanked = batch.rows, batch.rejects, batch.blanked
@@ -180,6 +187,7 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
         batch.first_line = rows[0][0] if rows else rejects[0].line if rejects else records.line_num + offset
         batch.last_line = records.line_num + offset
         batch.bytes_read = source.bytes_read
+        batch.rounded = rounded[:]
         yield batch
 
 

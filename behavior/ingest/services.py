@@ -96,13 +96,17 @@ class ImportResult:
     shop_currency: str = ""
     # The file's amount columns (as written) that write the decimal comma, where 1.234 is 1234; not in the JSON.
     decimal_comma_columns: tuple[str, ...] = ()
+    # Amounts of stored rows with more than two decimals that rounding to the cent changed, by the file's column
+    # ({"Betrag": 2}: 0,125 stored as 0.13), and each column's first as written and stored (not in the JSON).
+    rounded_amounts: dict = field(default_factory=dict)
+    rounded_examples: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         """The document the command prints (one JSON line)."""
         document = asdict(self)
         document["ignored_columns"] = list(self.ignored_columns)
         del document["blanked_reason"], document["rejected_reason"], document["date_order"]
-        del document["decimal_comma_columns"]
+        del document["decimal_comma_columns"], document["rounded_examples"]
         return document
 
 
@@ -201,6 +205,8 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     stubs = 0
     guests = 0
     rejected_stored = 0
+    rounded: collections.Counter[str] = collections.Counter()  # by field
+    rounded_examples: dict[str, tuple[str, str]] = {}  # by field: the first as written and stored
     comma_columns: frozenset[str] = frozenset()
     ids = IdCache()
     settled = ShopCurrency(job.shop.currency)
@@ -252,6 +258,10 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                                                             rejects=batch.rejects + result.rejects)
                 stubs += result.stubs
                 guests += result.guests
+                if batch.rounded:
+                    rounded.update(name for name, _, _ in batch.rounded)
+                    for name, written, stored in batch.rounded:
+                        rounded_examples.setdefault(name, (written, stored))
                 job.rows_read += size
                 job.rows_committed += size
                 job.inserted += result.inserted
@@ -290,7 +300,11 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         other_currencies=dict(sorted(currencies.items())), guest_rows=guests, rejected_stored_orders=rejected_stored,
         shop_currency=settled.currency,
         decimal_comma_columns=tuple(source.header_written[index] for column, index in
-                                    zip(plan.spec.columns, plan.indexes, strict=True) if column.name in comma_columns))
+                                    zip(plan.spec.columns, plan.indexes, strict=True) if column.name in comma_columns),
+        rounded_amounts={source.header_written[index]: rounded[column.name] for column, index in
+                         zip(plan.spec.columns, plan.indexes, strict=True) if rounded[column.name]},
+        rounded_examples={source.header_written[index]: rounded_examples[column.name] for column, index in
+                          zip(plan.spec.columns, plan.indexes, strict=True) if column.name in rounded_examples})
 
 
 def _orders_stored_among(*, shop_id: int, rejects: list[Reject]) -> int:

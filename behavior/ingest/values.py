@@ -466,9 +466,10 @@ def in_cents(column_name: str) -> bool:
 
 
 def _decimal(value: str, column: Column, *, decimal_comma: bool = False, points_group: bool = False,
-             cents: bool = False) -> str:
+             cents: bool = False, rounded: list | None = None) -> str:
     """`cents`: the column holds cents (`in_cents`): 1999 is 19.99 (a payment provider's export). `points_group`:
-    the column writes the decimal comma (see `number_text_normalise`)."""
+    the column writes the decimal comma (see `number_text_normalise`). `rounded`: gets (column name, value as
+    written, value stored) for each amount that rounding to the cent changes (0,125 → 0.13), which the import says."""
     written = value
     value = number_text_normalise(value, decimal_comma=decimal_comma, points_group=points_group)
     try:
@@ -499,12 +500,14 @@ def _decimal(value: str, column: Column, *, decimal_comma: bool = False, points_
     if (column.limit is not None and number >= column.limit) or number.adjusted() >= MAX_DECIMAL_DIGITS:
         raise RowError("number too large")
     try:
-        number = number.quantize(CENT, rounding=ROUND_HALF_UP)
+        cents_only = number.quantize(CENT, rounding=ROUND_HALF_UP)
     except InvalidOperation:
         raise RowError("number too large") from None
-    if column.limit is not None and number >= column.limit:
+    if column.limit is not None and cents_only >= column.limit:
         raise RowError("number too large")
-    return str(number)
+    if rounded is not None and cents_only != number:
+        rounded.append((column.name, written, str(cents_only)))
+    return str(cents_only)
 
 
 def _int(value: str, column: Column) -> str:

@@ -1,8 +1,11 @@
 """Numbers as shops write them: decimal commas in ;-separated files, thousands separators (issue 18 §5)."""
 
+import io
+import json
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 
 from behavior.ingest.values import number_text_normalise
 from behavior.models import Order
@@ -142,3 +145,31 @@ def test_an_amount_with_three_decimals_in_a_semicolon_file_is_rejected_not_round
     first = written[0].split(";")[-1]
     assert reason in reasons[first]
     assert not Order.objects.filter(shop=shop, external_id="O1").exists()
+
+
+def test_an_amount_rounded_to_the_cent_is_said_with_its_column_and_count(shop, tmp_path, import_dir, capsys):
+    # 0,125 and 1234,567 in a column of decimal commas were stored as 0.13 and 1234.57 without a word (12,345 is
+    # rejected: it may be 12345 with a comma grouping thousands); in a comma file 12.499 was 12.50 the same way.
+    path = tmp_path / "bestellungen.csv"
+    path.write_text("Nr;Kunde;Datum;Betrag\n"
+                    "O1;C1;2024-03-01;12,50\n"
+                    "O2;C1;2024-03-02;0,125\n"
+                    "O3;C1;2024-03-03;1234,567\n"
+                    "O4;C1;2024-03-04;12,345\n"       # rejected as before
+                    "O5;C1;2024-03-05;7,500\n"        # 7.50: a third decimal that changes nothing
+                    "O6;C1;2024-03-06;2,999;x\n")     # rejected (a field too many): its amount not counted
+    out = io.StringIO()
+    call_command("import_data", "orders", str(path), "--shop", shop.slug, "--map", "order_id=Nr",
+                 "--map", "customer_id=Kunde", "--map", "placed_at=Datum", "--map", "total=Betrag", stdout=out)
+    document = json.loads(out.getvalue())
+    assert (document["inserted"], document["rejected"], document["rounded_amounts"]) == (4, 2, {"Betrag": 2})
+    assert ("2 amount(s) in column Betrag had more than two decimals and were rounded to the cent (0,125 stored as "
+            "0.13)") in capsys.readouterr().err
+    assert dict(Order.objects.filter(shop=shop).values_list("external_id", "total")) == {
+        "O1": Decimal("12.50"), "O2": Decimal("0.13"), "O3": Decimal("1234.57"), "O5": Decimal("7.50")}
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,customer_id,placed_at,total\nP1,C1,2024-03-01,12.499\nP2,C1,2024-03-02,5.10\n")
+    out = io.StringIO()
+    call_command("import_data", "orders", str(path), "--shop", shop.slug, stdout=out)
+    assert json.loads(out.getvalue())["rounded_amounts"] == {"total": 1}
+    assert "1 amount(s) in column total had more than two decimals" in capsys.readouterr().err

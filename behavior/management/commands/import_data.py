@@ -22,8 +22,9 @@ class Command(ShopCommand):
             "null when nothing was rejected), plus import_job_id, status, stubs, ignored_columns, dry_run, "
             "error, shop_currency, guest_rows (orders: rows of guest checkouts, customer id empty, 0 or guest, kept "
             "under the shop's guest customer), rejected_stored_orders (orders: rejected rows of orders the shop "
-            "already holds, which stay as stored). Exit status 1 when the import failed, also when every row it read "
-            "was rejected. A shop without orders takes the currency --currency names, else the one its orders "
+            "already holds, which stay as stored), rounded_amounts (amounts of more than two decimals that were "
+            "rounded to the cent, by the file's column). Exit status 1 when the import failed, also when every row "
+            "it read was rejected. A shop without orders takes the currency --currency names, else the one its orders "
             "file's currency column names.")
     creates_shop = True
 
@@ -139,6 +140,11 @@ class Command(ShopCommand):
         if result.blanked:
             self.progress(f"{result.blanked:,} value(s) could not be read and were left empty, their rows kept (most "
                           f"often: {result.blanked_reason}); the report lists each: {result.report}")
+        if result.rounded_amounts:
+            for column, count in result.rounded_amounts.items():
+                written, stored = result.rounded_examples[column]
+                self.progress(f"{count:,} amount(s) in column {column} had more than two decimals and were rounded to "
+                              f"the cent ({written} stored as {stored}): amounts are kept to the cent")
         if result.guest_rows:
             self.progress(f"{result.guest_rows:,} order row(s) name no customer (empty, 0 or guest): kept as guest "
                           "checkouts under the customer 'guest' - in the shop's sales and forecasts, left out of the "
