@@ -105,6 +105,9 @@ class CustomerScore(models.Model):
     # which the list computes instead: see predictions.selectors.at_risk).
     purchase_probability_copy = models.FloatField(null=True, blank=True)
     last_order_placed_at = models.DateTimeField(null=True, blank=True, help_text="Up to the run's as_of.")
+    # Already lapsed (a win-back customer rather than one to save): silent for more than 3 of their usual gaps
+    # between orders (predictions.ml.reasons.lapsed_mask), computed with the score.
+    lapsed = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [

@@ -34,6 +34,42 @@ def _overdue(recency: float, gap: float) -> bool:
     return days >= 1 and days >= 1.5 * usual
 
 
+# "Already lapsed": a customer whose silence is past this many of their own usual gaps between orders (in the
+# whole days the reasons show, as `_overdue`) has in all likelihood already stopped ordering - a win-back
+# campaign's customer, not a save campaign's. 3 x: a monthly customer 4 months silent is lapsed, 2 months not.
+LAPSED_GAPS = 3
+
+
+def lapsed_mask(X: pd.DataFrame, *, typical_gap_days: float | None, horizon_days: int,
+                lookback_days: int) -> np.ndarray:
+    """Which customers (rows of the feature frame `X`) have already lapsed, from the inputs of the overdue reason
+    ("no order for 117 days; usually every 35"): frequency_total, recency_days, mean_gap_days.
+
+    - A customer who never ordered (or whose only orders were cancelled) has not lapsed: there is nothing to win back.
+    - A repeat customer (orders spread over a day or more) has lapsed when the whole days since their last order
+      exceed LAPSED_GAPS times their usual gap (whole days, at least 1).
+    - A customer with a single order (or all orders within one day) has the shop's typical repeat gap instead
+      (`typical_gap_days`: the median usual gap of the shop's repeat customers, `typical_repeat_gap_days`), or the
+      horizon where the shop has no repeat customer.
+    - A customer with no order in the `lookback_days` (not on the at-risk list: the likely buyers list's "lapsed
+      ones") has lapsed whatever their gap.
+    The guest customer is never scored, so never marked."""
+    n = len(X)
+
+    def column(name: str) -> np.ndarray:
+        return X[name].to_numpy(dtype=np.float64, na_value=np.nan) if name in X.columns else np.full(n, np.nan)
+
+    orders = np.nan_to_num(column("frequency_total"), nan=0.0)
+    recency = np.floor(column("recency_days"))
+    gap = column("mean_gap_days")
+    shop_gap = typical_gap_days if typical_gap_days and typical_gap_days > 0 else float(horizon_days)
+    own = (orders >= 2) & np.isfinite(gap) & (gap * np.maximum(orders - 1, 1) >= 1.0)
+    usual = np.maximum(1.0, np.round(np.where(own, gap, shop_gap)))
+    with np.errstate(invalid="ignore"):
+        late = (recency > LAPSED_GAPS * usual) | (recency >= lookback_days)
+    return (orders > 0) & np.isfinite(recency) & late
+
+
 def _reason_overdue(row: pd.Series) -> str | None:
     gap, recency = row.get("mean_gap_days"), row.get("recency_days")
     if pd.isna(gap) or pd.isna(recency) or gap <= 0 or not _overdue(recency, gap):

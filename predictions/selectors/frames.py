@@ -97,6 +97,26 @@ def shop_frames(
                                                      guest=guest))
 
 
+def typical_repeat_gap_days(*, shop_id: int, until: datetime) -> float | None:
+    """The shop's typical gap between a customer's orders up to `until`: the median, over its repeat customers
+    (orders that were not cancelled spread over a day or more; the guest customer left out), of each one's usual
+    gap (first to last order over the orders less one: the features' mean_gap_days). None without a repeat
+    customer. What a single-order customer's silence is measured against (reasons.lapsed_mask). One aggregate
+    over the shop's orders."""
+    guest = guest_customer_pk(shop_id=shop_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) FROM ("
+            " SELECT EXTRACT(EPOCH FROM MAX(placed_at) - MIN(placed_at)) / 86400.0 / (COUNT(*) - 1) AS gap"
+            " FROM behavior_order WHERE shop_id = %s AND placed_at <= %s AND status <> 'cancelled'"
+            " AND customer_id IS NOT NULL AND customer_id <> %s GROUP BY customer_id"
+            " HAVING COUNT(*) >= 2 AND MAX(placed_at) - MIN(placed_at) >= INTERVAL '1 day') g",
+            [shop_id, until, guest or 0],
+        )
+        row = cursor.fetchone()
+    return float(row[0]) if row and row[0] is not None else None
+
+
 def guest_customer_pk(*, shop_id: int) -> int | None:
     """The id of the shop's guest customer (behavior.models.GUEST_CUSTOMER_ID), None when it has none."""
     return Customer.objects.filter(shop_id=shop_id, external_id=GUEST_CUSTOMER_ID).values_list("pk", flat=True).first()

@@ -36,20 +36,21 @@ def test_a_rescored_customer_gets_what_a_whole_run_at_the_same_cutoff_gives_no_s
     ids = sorted(s.customer_id for s in _at_risk(run, 5))
     _order_today(run, ids)
     assert customers_rescore(shop=run.shop, customer_ids=ids) == 5
-    rescored = {(r.customer_id, r.task): (r.probability, r.reasons, r.history_until)
+    rescored = {(r.customer_id, r.task): (r.probability, r.reasons, r.history_until, r.lapsed)
                 for r in CustomerScore.objects.filter(customer_id__in=ids)}
     cutoff = run.as_of + timedelta(days=1)  # the end of the order's day
-    assert {h for _, _, h in rescored.values()} == {cutoff}
+    assert {h for _, _, h, _ in rescored.values()} == {cutoff}
     # The whole shop's data up to that cutoff, every customer's features (shop-wide values included) recomputed.
     rows = scores_compute(run=run, frames=shop_frames(shop_id=run.shop_id, until=cutoff),
                           cutoff=pd.Timestamp(cutoff))
-    at = {name: SCORE_COLUMNS.index(name) for name in ("customer_id", "task", "probability", "reasons")}
-    whole = {(r[at["customer_id"]], r[at["task"]]): (r[at["probability"]], r[at["reasons"]]) for r in rows
-             if r[at["customer_id"]] in ids}
+    at = {name: SCORE_COLUMNS.index(name) for name in ("customer_id", "task", "probability", "reasons", "lapsed")}
+    whole = {(r[at["customer_id"]], r[at["task"]]): (r[at["probability"]], r[at["reasons"]], r[at["lapsed"]])
+             for r in rows if r[at["customer_id"]] in ids}
     assert whole.keys() == rescored.keys()
-    for key, (probability, reasons) in whole.items():
+    for key, (probability, reasons, lapsed) in whole.items():
         assert rescored[key][0] == pytest.approx(probability, abs=1e-9)
         assert rescored[key][1] == json.loads(reasons)
+        assert rescored[key][3] is lapsed is False  # ordered today: not lapsed, either way
 
 
 def _churn_rows(customer_ids) -> dict[int, CustomerScore]:
