@@ -77,6 +77,9 @@ class AtRiskFilter:
     list: str = DEFAULT_LIST  # which list: see LISTS
     buy_min: int | None = None  # chance of buying, percent, inclusive (the buyers list only)
     buy_max: int | None = None
+    # True: only customers who already lapsed (CustomerScore.lapsed: a win-back campaign's); False: only those still
+    # active (a save campaign's); None: both.
+    lapsed: bool | None = None
     errors: tuple[str, ...] = field(default=(), compare=False)
 
     # ---- construction ----------------------------------------------------------------------
@@ -147,6 +150,7 @@ class AtRiskFilter:
         buyers = which == "buyers"
         buy_min = _number(data.get("buy_min"), int, 0, 100, "Chance of buying from (%)", errors)
         buy_max = _number(data.get("buy_max"), int, 0, 100, "Chance of buying to (%)", errors)
+        lapsed = _boolean(data.get("lapsed"), "Already lapsed", errors)
         if not buyers and (buy_min is not None or buy_max is not None):
             errors.append("Chance of buying filters the likely buyers list (list=buyers): for a customer on the "
                           "at-risk list it is 100 − the chance of leaving, so filter on the chance of leaving.")
@@ -173,7 +177,7 @@ class AtRiskFilter:
             bands=bands, churn_min=churn_min, churn_max=churn_max, value_min=value_min, value_max=value_max,
             days_min=days_min, days_max=days_max, category=category, category_min=category_min,
             brand=brand, brand_min=brand_min, country=country, negative_review_days=negative_review_days,
-            segment=segment, limit=limit, sort=sort, list=which, buy_min=buy_min, buy_max=buy_max,
+            segment=segment, limit=limit, sort=sort, list=which, buy_min=buy_min, buy_max=buy_max, lapsed=lapsed,
             errors=tuple(errors),
         )
 
@@ -213,7 +217,7 @@ class AtRiskFilter:
     @property
     def is_empty(self) -> bool:
         """True when no field narrows the list (the sort and which list do not count)."""
-        return not any(v for k, v in self.to_dict().items() if k not in ("sort", "list"))
+        return not any(v or k == "lapsed" for k, v in self.to_dict().items() if k not in ("sort", "list"))
 
     @property
     def buyers(self) -> bool:
@@ -223,7 +227,7 @@ class AtRiskFilter:
 
 _SCALAR_FIELDS = ("churn_min", "churn_max", "value_min", "value_max", "days_min", "days_max", "category",
                   "category_min", "brand", "brand_min", "country", "negative_review_days", "segment", "limit", "sort",
-                  "list", "buy_min", "buy_max")
+                  "list", "buy_min", "buy_max", "lapsed")
 MAX_LIMIT = 1_000_000
 # Every query parameter `from_query` reads: a web page refuses any other (ecomsight/query.py).
 QUERY_NAMES = ("band", "bands", *_SCALAR_FIELDS)
@@ -270,7 +274,24 @@ def _number(raw, kind, low, high, label: str, errors: list[str]):
     return kind(number)
 
 
+def _boolean(raw, label: str, errors: list[str]) -> bool | None:
+    """true / false (also 1 / 0, yes / no, a JSON boolean); empty or "all": None."""
+    if raw is None or isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("", "all"):
+        return None
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    errors.append(f"{label}: “{str(raw)[:40]}” is not true or false.")
+    return None
+
+
 def _format_number(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

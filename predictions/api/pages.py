@@ -90,7 +90,7 @@ _FORMAT = hashlib.sha256(f"{PAGE_FORMAT}|{','.join(Page.__dataclass_fields__)}|"
 # The filter fields on the scores' own columns. A list of those allowed, not of those refused: a filter field added
 # later reads other tables until it is added here on purpose.
 KEPT_FIELDS = frozenset({"bands", "churn_min", "churn_max", "value_min", "value_max", "days_min", "days_max",
-                         "limit", "sort"})
+                         "limit", "sort", "lapsed"})
 
 
 def at_risk_page_kept(flt: AtRiskFilter) -> bool:

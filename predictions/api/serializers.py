@@ -75,6 +75,20 @@ def probabilities_shown(filters: dict) -> dict:
             and not isinstance(value, bool) else value for key, value in filters.items()}
 
 
+LAPSED_HELP = ("`true`: only customers who already lapsed (no order for more than 3 times their usual gap between "
+               "orders: a win-back campaign's); `false`: only those still active (a save campaign's). Leave it out "
+               "for both.")
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A BooleanField for JSON bodies: a JSON true or false only (not "true", 1)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
 CATEGORY_MIN_HELP = ("With `category`: customers whose interest in that category (and those below it) is at "
                      "least this share of what they buy and view, time-decayed (the `interests` of a customer's "
                      "scores): from 0.1 to 1 (0.3 = 30 %: profiles keep shares from 10 %), at most two decimals; "
@@ -135,6 +149,7 @@ class AtRiskFilterSerializer(serializers.Serializer):
                                      help_text="Only the first N customers in the sort order, over all pages "
                                                "(page_size sets the items per page).")
     sort = serializers.ChoiceField(choices=list(SORTS), required=False, default="risk")
+    lapsed = serializers.BooleanField(required=False, allow_null=True, default=None, help_text=LAPSED_HELP)
 
 
 class SegmentFiltersSerializer(KnownKeysSerializer):
@@ -170,6 +185,7 @@ class SegmentFiltersSerializer(KnownKeysSerializer):
                                                "at most two decimals; inclusive.")
     buy_max = StrictProbabilityField(required=False, allow_null=True,
                                      help_text="With `list` `buyers`: chance of buying at most this; inclusive.")
+    lapsed = StrictBooleanField(required=False, allow_null=True, help_text=LAPSED_HELP)
 
     def to_representation(self, instance):
         # Saved filters hold only the fields that narrow the list (AtRiskFilter.to_dict): show them as saved,
@@ -201,6 +217,10 @@ class AtRiskRowSerializer(serializers.Serializer):
     ordered_since_scoring = serializers.BooleanField(
         help_text="The customer ordered after the history their score saw: being re-scored; exports leave them "
                   "out by default.")
+    lapsed = serializers.BooleanField(
+        help_text="Already lapsed: no order for more than 3 times their usual gap between orders (a single-order "
+                  "customer: the shop's typical gap), or none within the churn lookback: a win-back customer "
+                  "rather than one to save.")
 
 
 # The fields of an at-risk row that are personal data: null for a caller whose role may not see them.
@@ -216,7 +236,8 @@ def at_risk_row_data(row: AtRiskRow) -> dict:
             "spend_12m": rounded(row.spend_12m, MONEY_PLACES),
             "revenue_at_risk": rounded(row.revenue_at_risk, MONEY_PLACES),
             "last_order_at": row.last_order_at, "days_since_last_order": row.days_since_last_order,
-            "reasons": row.reasons, "scored_at": row.scored_at, "ordered_since_scoring": row.ordered_since_scoring}
+            "reasons": row.reasons, "scored_at": row.scored_at, "ordered_since_scoring": row.ordered_since_scoring,
+            "lapsed": row.lapsed}
 
 
 def at_risk_row_masked(data: dict) -> dict:

@@ -233,7 +233,7 @@ def _display_buyers(qs: QuerySet[CustomerScore], *, run: ScoringRun) -> QuerySet
 
 # What at_risk_rows reads of a score (the rest of a row is annotated above or the customer's): the other columns
 # are never shown, so they are not read (a small saving: about 3 % of an at-risk call's CPU, measured in process).
-_ROW_SCORE_FIELDS = ("id", "customer_id", "spend_12m", "reasons", "scored_at")
+_ROW_SCORE_FIELDS = ("id", "customer_id", "spend_12m", "reasons", "scored_at", "lapsed")
 _ROW_CUSTOMER_FIELDS = ("external_id", "email", "name", "country")
 # A row as at_risk_rows reads it from a display queryset: plain values, no model instances (building a score
 # and a customer instance per row was about a quarter of an at-risk call's CPU, measured in process).
@@ -268,6 +268,8 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         qs = qs.filter(probability__gte=flt.buy_min / 100)  # the buyers list's rows are purchase rows
     if flt.buy_max is not None:
         qs = qs.filter(probability__lte=flt.buy_max / 100)
+    if flt.lapsed is not None:
+        qs = qs.filter(lapsed=flt.lapsed)
     ref = _reference_time(run)
     copied = _copied(run, flt)
     # Days since the last order, up to the scores' date. The at-risk list holds active customers, who ordered; a
@@ -398,6 +400,7 @@ class AtRiskRow:
     reasons: list[str]
     scored_at: datetime | None = None  # when this score was written (the run, or a re-scoring after new data)
     ordered_since_scoring: bool = False  # an order placed after the history this score saw: re-scoring pending
+    lapsed: bool = False  # already lapsed: a win-back customer rather than one to save (CustomerScore.lapsed)
 
     @property
     def top_reason(self) -> str:
@@ -438,6 +441,7 @@ def _row(score: dict, customer: tuple, ref: datetime) -> AtRiskRow:
         reasons=list(score["reasons"] or []),
         scored_at=score["scored_at"],
         ordered_since_scoring=score["ordered_since_scoring"],
+        lapsed=bool(score["lapsed"]),
     )
 
 
@@ -539,6 +543,8 @@ def filter_in_words(*, shop: Shop, flt: AtRiskFilter) -> list[str]:
                      else f"Bought brand {flt.brand}")
     if flt.country:
         words.append(f"Country {flt.country}")
+    if flt.lapsed is not None:
+        words.append("Already lapsed (win back)" if flt.lapsed else "Still active (save)")
     if flt.negative_review_days is not None:
         words.append(f"Left a negative review in the last {flt.negative_review_days} days")
     if flt.limit:

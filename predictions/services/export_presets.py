@@ -19,6 +19,10 @@ against their import guides; a tool may also accept other spellings, these are t
   that look like numbers are stored as numbers).
 - **Generic**: snake_case headers for any other tool or a spreadsheet.
 
+Every preset ends with the lapsed mark (`lapsed` / `Lapsed`: `true` for a customer who already lapsed, a win-back
+rather than a save), after the columns it had before: a custom property in Klaviyo and Braze (read as a boolean),
+a new text field in Mailchimp; no tool requires or reserves the name.
+
 A pseudonymised file never carries email or name. The pseudonym (see `exports.pseudonym`) goes in a column
 called `pseudonym` / `Pseudonym` — never in a column a tool reads as an email (Klaviyo maps `email` to the
 profile's email by itself). The customer is identified by the shop's own customer id in the tool's
@@ -42,7 +46,7 @@ PERSONAL_FIELDS = frozenset({"email", "name", "first_name", "last_name"})
 # The fields an export row carries (exports._row_chunks), in the generic file's order.
 FIELDS = ("customer_id", "email", "name", "first_name", "last_name", "pseudonym", "churn_probability",
           "purchase_probability", "risk_band", "revenue_at_risk", "reasons",
-          *(f"rec_{i}_{part}" for i in range(1, RECS + 1) for part in REC_PARTS), "offer_id")
+          *(f"rec_{i}_{part}" for i in range(1, RECS + 1) for part in REC_PARTS), "offer_id", "lapsed")
 
 
 class ExportPresetError(UserError):
@@ -94,23 +98,23 @@ _SCORES_SNAKE = tuple((f, f) for f in ("churn_probability", "purchase_probabilit
 PRESETS: dict[str, Preset] = {p.key: p for p in (
     Preset("generic", "Generic CSV (any tool, spreadsheets)", (
         ("customer_id", "customer_id"), ("email", "email"), ("name", "name"), ("pseudonym", "pseudonym"),
-        *_SCORES_SNAKE, *_recs(_generic_rec), ("offer_id", "offer_id"))),
+        *_SCORES_SNAKE, *_recs(_generic_rec), ("offer_id", "offer_id"), ("lapsed", "lapsed"))),
     Preset("klaviyo", "Klaviyo list CSV", (
         ("customer_id", "External ID"), ("email", "Email"), ("first_name", "First Name"),
         ("last_name", "Last Name"), ("pseudonym", "Pseudonym"), *_SCORES_TITLED, *_recs(_titled),
-        ("offer_id", "Offer ID")),
+        ("offer_id", "Offer ID"), ("lapsed", "Lapsed")),
         # Without Email or Phone Number Klaviyo adds nobody to a list: External ID alone updates the profiles that
         # already carry it (a browser review: a marketer's "Klaviyo list CSV" could not be uploaded as a list).
         pseudonymised_label="Klaviyo profile update CSV (by External ID: updates profiles already in Klaviyo; "
                             "a list import needs emails)"),
     Preset("mailchimp", "Mailchimp audience import", (
         ("customer_id", "Customer ID"), ("email", "Email Address"), ("first_name", "First Name"),
-        ("last_name", "Last Name"), *_SCORES_TITLED, *_recs(_titled), ("offer_id", "Offer ID")),
+        ("last_name", "Last Name"), *_SCORES_TITLED, *_recs(_titled), ("offer_id", "Offer ID"), ("lapsed", "Lapsed")),
         pseudonym_allowed=False),
     Preset("braze", "Braze user CSV", (
         ("customer_id", "external_id"), ("email", "email"), ("first_name", "first_name"),
         ("last_name", "last_name"), ("pseudonym", "pseudonym"), *_SCORES_SNAKE,
-        *_recs(_generic_rec), ("offer_id", "offer_id"))),
+        *_recs(_generic_rec), ("offer_id", "offer_id"), ("lapsed", "lapsed"))),
 )}
 DEFAULT_PRESET = "generic"
 PRESET_CHOICES = [(p.key, p.label) for p in PRESETS.values()]

@@ -69,7 +69,15 @@ def _row_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[list]]]:
     """(customers covered so far, their rows in the export's preset) per chunk of the plan's customers."""
     fields = preset_get(plan.export.preset, pseudonymised=plan.pseudonymised).fields(pseudonymised=plan.pseudonymised)
     for done, records in record_chunks(plan):
-        yield done, [[neutralise(record[f]) for f in fields] for record in records]
+        yield done, [[_cell(record[f]) for f in fields] for record in records]
+
+
+def _cell(value):
+    """A record's value as a CSV cell: a yes/no field as `true` / `false` (what Klaviyo and Braze read as a
+    boolean), text a spreadsheet would evaluate neutralised."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return neutralise(value)
 
 
 def record_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[dict]]]:
@@ -88,9 +96,10 @@ def record_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[dict]]]:
         ids = plan.customer_ids[start:start + CHUNK]
         churn = {s.customer_id: s for s in CustomerScore.objects.filter(
             shop_id=shop_id, scoring_run=plan.run, task=Task.CHURN, customer_id__in=ids).select_related("customer")}
-        purchase = {customer_id: (probability, reasons) for customer_id, probability, reasons in CustomerScore.objects
+        purchase = {customer_id: (probability, reasons, was_lapsed) for customer_id, probability, reasons, was_lapsed
+                    in CustomerScore.objects
                     .filter(shop_id=shop_id, scoring_run=plan.run, task=Task.PURCHASE, customer_id__in=ids)
-                    .values_list("customer_id", "probability", "reasons")}
+                    .values_list("customer_id", "probability", "reasons", "lapsed")}
         # A likely buyers segment holds lapsed customers too: scored for buying only (their churn columns empty).
         lapsed = Customer.objects.in_bulk([i for i in ids if i in purchase and i not in churn])
         recs = top_recommendations(ids)
@@ -113,7 +122,7 @@ def record_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[dict]]]:
                 at_risk = score.revenue_at_risk
                 if at_risk is None:
                     at_risk = score.probability * score.spend_12m
-            p_buy, buy_reasons = purchase.get(customer_id, (None, None))
+            p_buy, buy_reasons, buy_lapsed = purchase.get(customer_id, (None, None, False))
             top = recs.get(customer_id, [])
             record = {"customer_id": customer.external_id, **personal,
                       "churn_probability": round(score.probability, 4) if score is not None else "",
@@ -122,7 +131,8 @@ def record_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[dict]]]:
                       "revenue_at_risk": round(at_risk, 2) if at_risk is not None else "",
                       "reasons": "; ".join((score.reasons if score is not None and not buying_reasons
                                             else buy_reasons) or []),
-                      "offer_id": offers.get(customer_id, "")}
+                      "offer_id": offers.get(customer_id, ""),
+                      "lapsed": bool(score.lapsed if score is not None else buy_lapsed)}
             for i in range(RECS):
                 rec = top[i] if i < len(top) else _NO_REC
                 record.update({f"rec_{i + 1}_{part}": rec[part] for part in REC_PARTS})
