@@ -31,6 +31,9 @@ class RunFigures:
     revenue_at_risk: float
     expected_buyers: float
     ran_at: datetime | None = None  # when the run finished: tells apart several runs on the same data day
+    # Of revenue_at_risk, the part from customers who already lapsed (CustomerScore.lapsed: a win-back, not a save);
+    # None for a run whose stored figures predate the mark.
+    revenue_at_risk_lapsed: float | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ def run_figures(*, shop: Shop, runs: list[ScoringRun], use_stored: bool = True) 
             p_sum=Sum("probability"),
             high=Count("id", filter=Q(risk_band=CustomerScore.Band.HIGH)),
             at_risk=Sum(Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m"))),
+            at_risk_lapsed=Sum(Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m")),
+                               filter=Q(lapsed=True)),
         )
     )
     by_run: dict[int, dict] = {}
@@ -84,6 +89,7 @@ def run_figures(*, shop: Shop, runs: list[ScoringRun], use_stored: bool = True) 
             out.append(RunFigures(run_id=run.pk, as_of=run.as_of, scored=f["scored"],
                                   expected_churners=f["expected_churners"], high_band=f["high_band"],
                                   revenue_at_risk=f["revenue_at_risk"], expected_buyers=f["expected_buyers"],
+                                  revenue_at_risk_lapsed=f.get("revenue_at_risk_lapsed"),
                                   ran_at=run.finished_at or run.created_at))
             continue
         churn = by_run.get(run.pk, {}).get(Task.CHURN, {})
@@ -94,6 +100,7 @@ def run_figures(*, shop: Shop, runs: list[ScoringRun], use_stored: bool = True) 
             expected_churners=churn.get("p_sum") or 0.0,
             high_band=churn.get("high", 0),
             revenue_at_risk=churn.get("at_risk") or 0.0,
+            revenue_at_risk_lapsed=churn.get("at_risk_lapsed") or 0.0,
             expected_buyers=purchase.get("p_sum") or 0.0,
             ran_at=run.finished_at or run.created_at,
         ))

@@ -447,6 +447,7 @@ def run_figures_computed(run: ScoringRun) -> dict:
     figures = run_figures(shop=run.shop, runs=[run], use_stored=False)[0]
     return {"scored": figures.scored, "expected_churners": figures.expected_churners,
             "high_band": figures.high_band, "revenue_at_risk": figures.revenue_at_risk,
+            "revenue_at_risk_lapsed": figures.revenue_at_risk_lapsed,
             "expected_buyers": figures.expected_buyers, "histogram": churn_histogram(run=run, use_stored=False)}
 
 
