@@ -1,0 +1,179 @@
+"""Already lapsed against about to leave (an outside analyst: 600 of a subscription box's 630 High-risk customers had
+stopped ordering months ago, "80 % of revenue at risk" already gone). A small hand-made monthly shop scored through
+the normal path (a BG/NBD champion, no LightGBM): the lapsed mark, the list's filter, saved segments, the API, the
+export column, the dashboard's share and a re-scoring all agree."""
+
+import csv
+import datetime as dt
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from behavior.models import GUEST_CUSTOMER_ID, Customer, Order
+from predictions.filters import AtRiskFilter
+from predictions.ml.reasons import LAPSED_GAPS, lapsed_mask
+from predictions.models import CustomerScore
+from predictions.selectors.frames import shop_frames
+from predictions.services.exports import csv_lines, export_rows
+from predictions.services.rescoring import customers_rescore
+from predictions.services.scoring import SCORE_COLUMNS, scores_compute, scoring_run_create, scoring_run_execute
+from predictions.services.segments import export_create, segment_create
+from predictions.services.training import model_train
+from tests.accounts.factories import UserFactory
+from tests.api.conftest import bearer
+
+AS_OF = dt.datetime(2024, 6, 1, 12, tzinfo=dt.UTC)
+MONTH = 30
+
+
+def _x(rows):
+    return pd.DataFrame(rows, columns=["frequency_total", "recency_days", "mean_gap_days"], dtype=np.float64)
+
+
+def test_the_rule_reads_the_customers_own_gap_then_the_shops():
+    x = _x([
+        [6, 120, 30],  # monthly, 4 months silent: lapsed
+        [6, 90, 30],  # exactly 3 gaps: not yet (more than 3 of them)
+        [6, 21, 30],  # 3 weeks: still active
+        [1, 120, np.nan],  # a single order, against the shop's typical gap of 30: lapsed
+        [1, 40, np.nan],  # not
+        [2, 5, 0.01],  # two orders in one visit: a single order's rule, not "usually every 1" (5 > 3 days)
+        [0, 400, np.nan],  # never ordered: nothing to win back
+        [8, 370, 200],  # beyond the churn lookback: lapsed whatever the gap (the likely buyers list's lapsed ones)
+    ])
+    got = lapsed_mask(x, typical_gap_days=30.0, horizon_days=90, lookback_days=365).tolist()
+    assert got == [True, False, False, True, False, False, False, True]
+    assert LAPSED_GAPS == 3
+    # A shop without repeat customers measures a single order against the horizon.
+    assert lapsed_mask(_x([[1, 200, np.nan], [1, 300, np.nan]]), typical_gap_days=None, horizon_days=90,
+                       lookback_days=365).tolist() == [False, True]
+
+
+def _monthly(shop, name: str, last_days_ago: int, orders: int = 8) -> list[Order]:
+    customer = Customer.objects.create(shop=shop, external_id=name, email=f"{name}@example.com")
+    return [Order(shop=shop, customer=customer, external_id=f"{name}/{n}", total=40,
+                  placed_at=AS_OF - dt.timedelta(days=last_days_ago + MONTH * n)) for n in range(orders)]
+
+
+@pytest.fixture
+def box(shop):
+    """A subscription box: 12 monthly customers still ordering (last order 3 weeks ago), 12 who stopped 4 months
+    ago, one who ordered on AS_OF, single-order customers 120 and 40 days back (the shop's typical gap: 30 days), a
+    sign-up who never ordered and the guest customer's orders. Scored as of AS_OF with BG/NBD champions."""
+    orders = []
+    for i in range(12):
+        orders += _monthly(shop, f"active-{i}", 21 + i % 3)
+        orders += _monthly(shop, f"gone-{i}", 120 + i % 3)
+    for i in range(4):
+        orders += _monthly(shop, f"once-old-{i}", 120, orders=1)
+        orders += _monthly(shop, f"once-new-{i}", 40, orders=1)
+    orders += _monthly(shop, "today", 0)  # the data's last day: the runs' as_of
+    Customer.objects.create(shop=shop, external_id="signup", signup_at=AS_OF - dt.timedelta(days=200))
+    orders += _monthly(shop, GUEST_CUSTOMER_ID, 150, orders=3)
+    Order.objects.bulk_create(orders)
+    for task in ("churn", "purchase"):
+        outcome = model_train(shop=shop, task=task, as_of=AS_OF.date(), algorithms=["bgnbd"])
+        assert outcome.champion is not None
+    run = scoring_run_execute(run=scoring_run_create(shop=shop, as_of=AS_OF.date(), enqueue=False))
+    return run
+
+
+def _marks(run, task="churn") -> dict[str, bool]:
+    return dict(CustomerScore.objects.filter(scoring_run=run, task=task)
+                .values_list("customer__external_id", "lapsed"))
+
+
+def _expected(name: str) -> bool:
+    return name.startswith(("gone-", "once-old-"))
+
+
+@pytest.mark.django_db
+def test_a_whole_run_marks_who_already_lapsed(box):
+    run = box
+    churn = _marks(run)
+    assert GUEST_CUSTOMER_ID not in churn and "signup" not in churn  # the guest is not scored; a sign-up not at risk
+    assert len(churn) == 33
+    assert churn == {name: _expected(name) for name in churn}
+    purchase = _marks(run, "purchase")
+    assert purchase["signup"] is False  # no order at all: not lapsed
+    assert {k: v for k, v in purchase.items() if k != "signup"} == churn  # one mark per customer, either row
+    assert run.summary["typical_repeat_gap_days"] == pytest.approx(MONTH)
+    # The dashboard's share: one grouped query, stored with the run's figures.
+    figures = run.summary["figures"]
+    gone = sum(s.revenue_at_risk for s in CustomerScore.objects.filter(scoring_run=run, task="churn", lapsed=True))
+    assert figures["revenue_at_risk_lapsed"] == pytest.approx(gone)
+    assert 0 < gone < figures["revenue_at_risk"]
+
+
+@pytest.mark.django_db
+def test_the_list_filter_the_segment_the_api_and_the_export(box, client):
+    run = box
+    shop = run.shop
+    admin = UserFactory(role="admin", shops=[shop])
+    client.force_login(admin)
+    # The page: only lapsed rows, then only active ones, the choice kept in the form and the filter's words.
+    page = client.get("/customers/", {"lapsed": "true", "limit": 100}).content.decode()
+    assert 'value="true" selected' in page and "Already lapsed (win back)" in page
+    assert page.count('class="badge badge-lapsed"') == 16
+    assert "active-0" not in page and "gone-0" in page and "once-old-0" in page
+    page = client.get("/customers/", {"lapsed": "false"}).content.decode()
+    assert 'class="badge badge-lapsed"' not in page and "gone-0" not in page and "active-0" in page
+    dashboard = client.get("/").content.decode()
+    assert "from customers who already lapsed" in dashboard and "?lapsed=true" in dashboard
+    bad = client.get("/customers/", {"lapsed": "maybe"})  # a bad value lists nobody and says why, as the others
+    assert bad.status_code == 400 and "is not true or false" in bad.content.decode()
+
+    # A saved segment keeps the choice (and reads it back), and its export has the lapsed column.
+    flt = AtRiskFilter.from_query({"lapsed": "true"})
+    assert flt.to_query_string() == "lapsed=true" and AtRiskFilter.from_query({"lapsed": "false"}).lapsed is False
+    segment = segment_create(shop=shop, user=admin, name="Win back", flt=flt)
+    segment.refresh_from_db()
+    assert segment.filters == {"lapsed": True} and AtRiskFilter.from_dict(segment.filters) == flt
+    for preset, column in (("generic", "lapsed"), ("klaviyo", "Lapsed"), ("mailchimp", "Lapsed")):
+        plan = export_create(shop=shop, segment=segment, user=admin, preset=preset)
+        rows = list(csv.reader(io.StringIO("".join(csv_lines(export_rows(plan=plan))))))
+        header, body = rows[0], rows[1:]
+        assert header[-1] == column and len(body) == 16 and {r[-1] for r in body} == {"true"}
+    everyone = segment_create(shop=shop, user=admin, name="Everyone", flt=AtRiskFilter())
+    rows = list(csv.reader(io.StringIO("".join(csv_lines(export_rows(
+        plan=export_create(shop=shop, segment=everyone, user=admin)))))))
+    at = rows[0].index("lapsed")
+    assert {r[0]: r[at] == "true" for r in rows[1:]} == {name: _expected(name) for name in _marks(run)}
+
+    # The API: every item says it, the filter narrows, a saved segment's filter takes a JSON boolean.
+    from accounts.tokens import api_token_create
+
+    api = bearer(api_token_create(user=admin, shop=shop, name="t").plain)
+    items = api.get("/api/v1/at-risk/", {"page_size": 100}).json()["results"]
+    assert {i["customer_id"]: i["lapsed"] for i in items} == {name: _expected(name) for name in _marks(run)}
+    for value, want in (("true", True), ("false", False)):
+        items = api.get("/api/v1/at-risk/", {"lapsed": value, "page_size": 100}).json()["results"]
+        assert len(items) == (16 if want else 17) and {i["lapsed"] for i in items} == {want}
+    assert api.get("/api/v1/at-risk/", {"lapsed": "maybe"}).status_code == 400
+    made = api.post("/api/v1/segments/", {"name": "Save", "filters": {"lapsed": False}}, format="json")
+    assert made.status_code == 201, made.content
+    assert made.json()["filters"] == {"lapsed": False}
+    assert api.post("/api/v1/segments/", {"name": "Bad", "filters": {"lapsed": "yes"}},
+                    format="json").status_code == 400
+
+
+@pytest.mark.django_db
+def test_a_rescored_customer_gets_the_mark_a_whole_run_gives(box):
+    run = box
+    shop = run.shop
+    came_back = Customer.objects.get(shop=shop, external_id="gone-0")
+    Order.objects.create(shop=shop, customer=came_back, external_id="back", total=40,
+                         placed_at=AS_OF + dt.timedelta(hours=6))
+    ids = [came_back.pk, *Customer.objects.filter(shop=shop, external_id__in=["once-old-0", "once-new-0"])
+           .values_list("pk", flat=True)]
+    assert customers_rescore(shop=shop, customer_ids=ids) == 3
+    rescored = {(s.customer_id, s.task): s.lapsed for s in CustomerScore.objects.filter(customer_id__in=ids)}
+    assert rescored[(came_back.pk, "churn")] is False  # ordered again: no longer lapsed
+    cutoff = CustomerScore.objects.filter(customer_id__in=ids).values_list("history_until", flat=True)[0]
+    rows = scores_compute(run=run, frames=shop_frames(shop_id=shop.pk, until=cutoff), cutoff=pd.Timestamp(cutoff))
+    at = {name: SCORE_COLUMNS.index(name) for name in ("customer_id", "task", "lapsed")}
+    whole = {(r[at["customer_id"]], r[at["task"]]): r[at["lapsed"]] for r in rows if r[at["customer_id"]] in ids}
+    assert whole == rescored
+    assert sorted(whole.values()) == [False, False, False, False, True, True]  # once-old still lapsed, both rows
