@@ -97,7 +97,8 @@ class SegmentFactory(factory.django.DjangoModelFactory):
 
 
 def scored_customers(shop, run, specs):
-    """Bulk-create customers with churn and purchase scores. specs: dicts with external_id, p, buy, spend, country."""
+    """Bulk-create customers with churn and purchase scores. specs: dicts with external_id, p, buy, spend, country,
+    lapsed."""
     customers = Customer.objects.bulk_create([
         Customer(shop=shop, external_id=s["external_id"], email=s.get("email", f"{s['external_id']}@example.com"),
                  name=s.get("name", f"Name {s['external_id']}"), country=s.get("country", "DE"))
@@ -110,11 +111,12 @@ def scored_customers(shop, run, specs):
         spend = s.get("spend", 100.0)
         scores.append(CustomerScore(shop=shop, scoring_run=run, customer=c, task="churn", probability=p,
                                     risk_band=band, decile=5, reasons=s.get("reasons", [f"reason of {c.external_id}"]),
-                                    spend_12m=spend, revenue_at_risk=p * spend, scored_at=run.as_of))
+                                    spend_12m=spend, revenue_at_risk=p * spend, scored_at=run.as_of,
+                                    lapsed=s.get("lapsed", False)))
         if s.get("buy") is not None:
             scores.append(CustomerScore(shop=shop, scoring_run=run, customer=c, task="purchase",
                                         probability=s["buy"], risk_band="low", decile=5, spend_12m=spend,
-                                        scored_at=run.as_of))
+                                        scored_at=run.as_of, lapsed=s.get("lapsed", False)))
     CustomerScore.objects.bulk_create(scores)
     return {c.external_id: c for c in customers}
 

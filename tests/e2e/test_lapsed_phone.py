@@ -1,0 +1,41 @@
+"""The at-risk list's Save or win back filter and Lapsed badge on a phone: the badge is in the customer's card, on the
+screen, and the filter keeps the list to the customers it names."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from tests.accounts.factories import UserFactory
+from tests.e2e.conftest import PHONE
+from tests.e2e.test_first_hour import _fits
+from tests.predictions.factories import ScoringRunFactory, scored_customers
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
+
+
+def test_a_lapsed_customer_is_marked_in_their_card_and_the_filter_keeps_them(browser, live_server, login, shot, shop):
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [
+        {"external_id": "GONE", "p": 0.95, "buy": 0.05, "spend": 900, "lapsed": True,
+         "reasons": ["no order for 124 days; usually every 30"]},
+        {"external_id": "LATE", "p": 0.7, "buy": 0.3, "spend": 400,
+         "reasons": ["no order for 50 days; usually every 30"]},
+    ])
+    UserFactory(username="mia", role="marketer", shops=[shop])
+    browser.set_window_size(*PHONE)
+    login("mia")
+    browser.get(f"{live_server.url}/customers/")
+    badges = browser.find_elements(By.CSS_SELECTOR, ".badge-lapsed")
+    assert len(badges) == 1 and badges[0].is_displayed() and badges[0].text == "Lapsed"
+    assert badges[0].rect["x"] + badges[0].rect["width"] <= browser.execute_script(
+        "return document.documentElement.clientWidth")
+    assert _fits(browser)
+    browser.get(f"{live_server.url}/customers/?lapsed=true")
+    shot("phone-at-risk-lapsed", PHONE, full=True)
+    page = browser.page_source
+    assert "GONE" in page and "LATE" not in page
+    chosen = browser.find_element(By.CSS_SELECTOR, "#f-lapsed option:checked")
+    assert chosen.text == "Already lapsed (win back)"
+    browser.get(f"{live_server.url}/customers/?lapsed=false")
+    assert "LATE" in browser.page_source and not browser.find_elements(By.CSS_SELECTOR, ".badge-lapsed")
