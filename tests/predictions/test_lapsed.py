@@ -42,9 +42,13 @@ def test_the_rule_reads_the_customers_own_gap_then_the_shops():
         [2, 5, 0.01],  # two orders in one visit: a single order's rule, not "usually every 1" (5 > 3 days)
         [0, 400, np.nan],  # never ordered: nothing to win back
         [8, 370, 200],  # beyond the churn lookback: lapsed whatever the gap (the likely buyers list's lapsed ones)
+        [2, 8, 1.26],  # two orders a day apart, 8 days ago: no daily habit yet, the shop's 30 days count
+        [3, 10, 3],  # two gaps of 3 days: still the shop's 30
+        [3, 100, 3],  # … 100 days silent: lapsed
+        [4, 10, 3],  # three gaps: their own rhythm, 10 > 3 x 3
     ])
     got = lapsed_mask(x, typical_gap_days=30.0, horizon_days=90, lookback_days=365).tolist()
-    assert got == [True, False, False, True, False, False, False, True]
+    assert got == [True, False, False, True, False, False, False, True, False, False, True, True]
     assert LAPSED_GAPS == 3
     # A shop without repeat customers measures a single order against the horizon.
     assert lapsed_mask(_x([[1, 200, np.nan], [1, 300, np.nan]]), typical_gap_days=None, horizon_days=90,

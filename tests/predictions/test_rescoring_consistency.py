@@ -50,7 +50,7 @@ def test_a_rescored_customer_gets_what_a_whole_run_at_the_same_cutoff_gives_no_s
     for key, (probability, reasons, lapsed) in whole.items():
         assert rescored[key][0] == pytest.approx(probability, abs=1e-9)
         assert rescored[key][1] == json.loads(reasons)
-        assert rescored[key][3] is lapsed is False  # ordered today: not lapsed, either way
+        assert rescored[key][3] == lapsed  # the same mark (ordered today: not lapsed; test_lapsed has lapsed ones)
 
 
 def _churn_rows(customer_ids) -> dict[int, CustomerScore]:
