@@ -669,16 +669,17 @@ def _one_row_per_key(plan: Plan, key: str) -> str:
 
 
 # A file's empty cell says nothing about the field (a Shopify line item's row after the order's first, a status
-# history's refund row without its total, a re-import writing `-` or `n/a`): the stored order keeps its value, also
-# when the order's rows fall in two batches of one import. Per field, the stored value (`k`) as staged text; an empty
-# status stays the stored one (COALESCE(s.status, 'placed') after it: an explicit "placed" still writes placed).
+# history's refund row without its total, a re-import writing `-` or `n/a` in a number column): the stored order
+# keeps its value, also when the order's rows fall in two batches of one import. Per field, the stored value (`k`)
+# as staged text; an empty status stays the stored one (COALESCE(s.status, 'placed') after it: an explicit "placed"
+# still writes placed).
 # status_changed_at needs none: _MOMENT_ON_CHANGE keeps the stored moment unless the status changes.
 BLANK_KEEPS = {
     "orders": {"total": "k.total::text", "currency": "NULLIF(k.currency, '')", "status": "k.status",
                "item_count": "k.item_count::text", "offer_id": "NULLIF(k.offer_code, '')"},
     # A customers or products file's empty cell the same: a CRM export without the email, a catalogue feed whose
-    # variant rows leave the title, or a re-import writing `-`, keeps the stored one. The email's token and its
-    # blind index go together.
+    # variant rows leave the title, keeps the stored one (`-` in a text column is a value: only number columns read
+    # it as empty, rows.NUMBER_BLANKS). The email's token and its blind index go together.
     "customers": {"email": "NULLIF(k.email, '')", "email_index": "NULLIF(k.email_index, '')",
                   "name": "NULLIF(k.name, '')", "country": "NULLIF(k.country, '')",
                   "signup_at": "k.signup_at::text", "marketing_consent": "k.marketing_consent::text"},
