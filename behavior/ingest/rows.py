@@ -77,7 +77,8 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
         else:
             convert = CONVERTERS[column.type]
         strict = not lenient or _strict(spec.kind, column, position)
-        blanks = NUMBER_BLANKS if column.type in ("decimal", "int") else ()
+        # An email column's "-" or "n/a" is no address either: stored, it would replace the customer's email.
+        blanks = NUMBER_BLANKS if column.type in ("decimal", "int") or column.name == "email" else ()
         steps.append((position + 1, index, column, column.max_length, convert, strict, blanks))
     template = [None] * (1 + len(plan.output_columns))
     name_parts = plan.name_parts
