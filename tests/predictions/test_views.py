@@ -535,3 +535,22 @@ def test_pages_say_when_the_shops_data_ended_weeks_ago_and_count_days_from_that_
     run.save()
     page = html(client, "/customers/")
     assert "days ago:" not in page and "stale-data" not in page and "64 days ago" in page
+
+
+def test_the_customer_page_says_when_the_customer_already_lapsed(client, shop, marketer, scored):
+    """The lapsed mark showed on the lists only: a customer opened from a win-back segment read like one to save."""
+    from behavior.models import Customer
+    from predictions.models import CustomerScore
+
+    run = scored["run"]
+    scored_customers(shop, run, [{"external_id": "GONE", "p": 0.9, "buy": 0.1, "lapsed": True}])
+    quiet = Customer.objects.create(shop=shop, external_id="QUIET")  # off the at-risk list: a purchase score only
+    CustomerScore.objects.create(shop=shop, scoring_run=run, customer=quiet, task="purchase", probability=0.02,
+                                 risk_band="low", decile=10, scored_at=run.as_of, lapsed=True)
+    client.force_login(marketer)
+    mark = "Already lapsed — a win-back customer"
+    for lapsed in ("GONE", "QUIET"):
+        page = html(client, f"/customers/{lapsed}/")
+        assert page.count(mark) == 1 and page.count('class="badge badge-lapsed"') == 1, lapsed
+    page = html(client, "/customers/ALICE/")  # a high risk still to save
+    assert mark not in page and "badge-lapsed" not in page
