@@ -39,6 +39,7 @@ class LikelyBuyerRow:
     days_since_last_order: int | None
     reasons: list[str]
     offer: list[str]  # titles of their top recommendations, best first (empty without recommendations)
+    lapsed: bool = False  # already lapsed: a win-back customer (CustomerScore.lapsed, as the at-risk list's badge)
 
     @property
     def top_reason(self) -> str:
@@ -64,7 +65,7 @@ def likely_buyers_page(*, shop: Shop, flt: AtRiskFilter | None = None, page: int
     if run is None:
         return LikelyBuyersPage(run=None, rows=[], page=None, total=0, expected_buyers=0.0)
     scores = matching_ordered(shop=shop, run=run, flt=flt).only(
-        "id", "customer_id", "probability", "expected_orders", "spend_12m", "reasons")
+        "id", "customer_id", "probability", "expected_orders", "spend_12m", "reasons", "lapsed")
     paginator = Paginator(scores, per_page)
     page_obj = paginator.get_page(page)
     figures = run_figures(shop=shop, runs=[run])  # the run's headline: customers scored, expected buyers
@@ -94,5 +95,6 @@ def _rows(*, shop: Shop, run: ScoringRun, scores: list[CustomerScore]) -> list[L
             spend_12m=s.spend_12m, last_order_at=last,
             days_since_last_order=max(0, (ref - last).days) if last else None,
             reasons=list(s.reasons or []), offer=[o["title"] or o["product_id"] for o in offers.get(s.customer_id, [])],
+            lapsed=s.lapsed,
         ))
     return rows

@@ -554,3 +554,16 @@ def test_the_customer_page_says_when_the_customer_already_lapsed(client, shop, m
         assert page.count(mark) == 1 and page.count('class="badge badge-lapsed"') == 1, lapsed
     page = html(client, "/customers/ALICE/")  # a high risk still to save
     assert mark not in page and "badge-lapsed" not in page
+
+
+def test_the_likely_buyers_list_marks_lapsed_customers_as_the_at_risk_list_does(client, shop, marketer, scored):
+    """A win-back customer on /buyers/ read like any other; the same badge (one template) as the at-risk list's."""
+    scored_customers(shop, scored["run"], [{"external_id": "GONE", "p": 0.9, "buy": 0.05, "lapsed": True}])
+    client.force_login(marketer)
+    badge = 'class="badge badge-lapsed"'
+    for url in ("/buyers/", "/customers/"):
+        page = html(client, url)
+        assert page.count(badge) == 1, url
+        row = next(r for r in page.split("<tr") if "/customers/GONE/" in r)
+        assert badge in row and 'class="table at-risk-table' in page and "rows-as-cards" in page
+    assert html(client, "/buyers/", lapsed="false").count(badge) == 0
