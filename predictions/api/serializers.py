@@ -303,11 +303,16 @@ class ScoreOutputSerializer(serializers.ModelSerializer):
     scoring_run = serializers.IntegerField(source="scoring_run_id")
     as_of = serializers.DateTimeField(source="scoring_run.as_of")
     model_version = serializers.IntegerField(source="model_version_id", allow_null=True)
+    lapsed = serializers.BooleanField(
+        help_text="Already lapsed when this score was computed: no order for more than 3 times their usual gap "
+                  "between orders (a single-order customer: the shop's typical gap), or none within the churn "
+                  "lookback: a win-back customer rather than one to save. A customer's churn and purchase scores "
+                  "of one run carry the same mark; scores from before the mark existed read false.")
 
     class Meta:
         model = CustomerScore
         fields = ["task", "probability", "risk_band", "decile", "reasons", "expected_orders", "p_alive",
-                  "spend_12m", "revenue_at_risk", "scored_at", "as_of", "scoring_run", "model_version"]
+                  "spend_12m", "revenue_at_risk", "scored_at", "as_of", "scoring_run", "model_version", "lapsed"]
         read_only_fields = fields
 
 

@@ -104,7 +104,7 @@ SCORE_EXAMPLE = {
     "task": "churn", "probability": 0.81, "risk_band": "high", "decile": 1,
     "reasons": ["No order for 94 days; usually every 21"], "expected_orders": 0.3, "p_alive": 0.4,
     "spend_12m": 420.0, "revenue_at_risk": 340.2, "scored_at": "2026-06-30T23:59:59Z",
-    "as_of": "2026-06-30T23:59:59Z", "scoring_run": 7, "model_version": 3,
+    "as_of": "2026-06-30T23:59:59Z", "scoring_run": 7, "model_version": 3, "lapsed": False,
 }
 SEGMENT_EXAMPLE = {"id": 5, "name": "High risk, big spenders", "filters": {"bands": ["high"], "value_min": 200.0},
                    "size": 1234, "created_at": "2026-06-30T10:00:00Z", "updated_at": "2026-06-30T10:00:00Z"}

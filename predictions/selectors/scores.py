@@ -14,7 +14,7 @@ from .freshness import ordered_since_scoring_sql
 
 # The columns of a score as the API shows it (ScoreOutputSerializer's fields) and its run's as_of.
 _SELECT = ("SELECT s.id, s.task, s.probability, s.risk_band, s.decile, s.reasons, s.expected_orders, s.p_alive,"
-           " s.spend_12m, s.revenue_at_risk, s.scored_at, s.scoring_run_id, s.model_version_id, run.as_of")
+           " s.spend_12m, s.revenue_at_risk, s.scored_at, s.scoring_run_id, s.model_version_id, run.as_of, s.lapsed")
 # The shop's customer by their own id, with their scores and each score's run.
 _FROM = (" FROM predictions_customerscore s"
          " JOIN behavior_customer c ON c.id = s.customer_id"
@@ -54,4 +54,5 @@ def score_row(row: dict) -> dict:
             "decile": row["decile"], "reasons": json.loads(reasons) if isinstance(reasons, str) else reasons,
             "expected_orders": row["expected_orders"], "p_alive": row["p_alive"], "spend_12m": row["spend_12m"],
             "revenue_at_risk": row["revenue_at_risk"], "scored_at": row["scored_at"], "as_of": row["as_of"],
-            "scoring_run": row["scoring_run_id"], "model_version": row["model_version_id"]}
+            "scoring_run": row["scoring_run_id"], "model_version": row["model_version_id"],
+            "lapsed": row["lapsed"]}

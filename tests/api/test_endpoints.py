@@ -50,6 +50,24 @@ def test_customer_scores_current_and_history(clients, shop, scored):
     assert {s["task"] for s in only_churn} == {"churn"}
 
 
+def test_each_score_says_whether_the_customer_had_already_lapsed(clients, shop, scored):
+    """The at-risk items carried `lapsed`, a customer's scores did not: an integrator reading one customer could not
+    tell a win-back customer from one to save. Each score has its own run's mark; the current ones the current run's."""
+    from predictions.models import CustomerScore
+
+    newer = ScoringRunFactory(shop=shop, as_of=scored["run"].as_of.replace(month=7))
+    customer = scored["customers"]["C1"]
+    CustomerScore.objects.bulk_create([
+        CustomerScore(shop=shop, scoring_run=newer, customer=customer, task=task, probability=p, risk_band="high",
+                      decile=1, spend_12m=1, scored_at=newer.as_of, lapsed=True)
+        for task, p in (("churn", 0.95), ("purchase", 0.05))])
+    body = clients["marketer"].get("/api/v1/customers/C1/scores/").json()
+    assert body["current"]["churn"]["lapsed"] is True and body["current"]["purchase"]["lapsed"] is True
+    assert [(s["scoring_run"], s["lapsed"]) for s in body["results"]] == [
+        (newer.pk, True), (newer.pk, True), (scored["run"].pk, False), (scored["run"].pk, False)]
+    assert all(s["lapsed"] is False for s in clients["marketer"].get("/api/v1/customers/C2/scores/").json()["results"])
+
+
 def test_current_scores_are_the_current_runs_however_the_history_is_read(clients, shop, scored):
     # The current run is the latest by as_of; a backfill of an earlier date, scored later, heads the history.
     from predictions.models import CustomerScore
