@@ -84,7 +84,8 @@ class CustomerDetailApi(ShopApiMixin, generics.RetrieveAPIView):
 _CREATE_MISSING = OpenApiParameter(
     "create_missing", OpenApiTypes.BOOL, OpenApiParameter.QUERY, default=True,
     description="Create stand-ins for unknown customers and products (true, as the CSV import does), "
-                "or reject the items that name them (false).")
+                "or reject the items that name them (false; a guest checkout is still kept, under the shop's "
+                "guest customer).")
 
 
 class _BatchApi(ShopApiMixin, APIView):

@@ -538,6 +538,16 @@ def _references(cursor, shop_id: int, result: BatchResult, *, field: str, table:
             created -= sum(guest for (guest,) in cursor.fetchall())
         stubs_count(result, table=table, created=created)
         return
+    if orders and table == "behavior_customer":
+        # The guest customer is the shop's own bucket of guest checkouts, not a customer the rows name: made when a
+        # guest checkout needs it even with stand-ins off (`--no-create`, create_missing=false), which refused every
+        # guest checkout of a shop without one as "unknown customer guest". One statement per batch, as the stand-ins
+        # are made; like the one made with them, no stand-in counted.
+        cursor.execute(
+            f"INSERT INTO behavior_customer (shop_id, external_id, email, name, country, attributes, is_stub, "
+            f"created_at) SELECT %(shop)s, %(guest)s::text, '', '', '', '{{}}'::jsonb, true, now() "
+            f"WHERE EXISTS (SELECT 1 FROM {STAGE} s WHERE s.{field} = %(guest)s::text) ON CONFLICT DO NOTHING",
+            {"shop": shop_id, "guest": GUEST_CUSTOMER_ID})
     # an order row's id with its reject (services counts the rejected rows of orders the shop holds)
     order_id = "s.order_id" if orders else "NULL"
     cursor.execute(

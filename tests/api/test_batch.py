@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from behavior.models import Customer, Event, Order, OrderLine
+from catalog.models import Product
 
 from .conftest import assert_error
 
@@ -348,3 +349,26 @@ def test_orders_without_customer_are_guest_checkouts_as_in_a_file(clients, shop)
                         format="json").json()
     assert [(r["field"], r["code"]) for r in named["rejected"]] == [("order_id", "conflict")]
     assert "guest checkout" in named["rejected"][0]["message"]
+
+
+def test_guest_checkouts_are_kept_with_create_missing_false_in_a_shop_without_a_guest_customer(clients, shop):
+    """create_missing=false refused every guest checkout as "unknown customer guest" until the shop had a guest
+    customer, which no client ever sends: the shop's own bucket is made when needed; unknown customers are still
+    refused, and no stand-in is made."""
+    Customer.objects.create(shop=shop, external_id="C1")
+    items = [{"order_id": "o1", "customer_id": "C1", "placed_at": "2026-05-01", "total": 10},
+             {"order_id": "g1", "customer_id": None, "placed_at": "2026-05-02", "total": 5},
+             {"order_id": "g2", "customer_id": "0", "placed_at": "2026-05-02", "total": 6,
+              "lines": [{"product_id": "P1", "quantity": 1, "unit_price": 6}]},
+             {"order_id": "g3", "customer_id": "guest", "placed_at": "2026-05-02", "total": 7},
+             {"order_id": "o2", "customer_id": "C404", "placed_at": "2026-05-02", "total": 8}]
+    Product.objects.create(shop=shop, external_id="P1", title="One")
+    body = clients["analyst"].post(f"{ORDERS}?create_missing=false", items, format="json").json()
+    assert (body["stored"], body["guest_orders"], body["lines_stored"]) == (4, 3, 1)
+    assert [(r["index"], r["code"], r["message"]) for r in body["rejected"]] == [
+        (4, "unknown_customer", "customer_id: unknown customer C404")]
+    owners = dict(Order.objects.filter(shop=shop).values_list("external_id", "customer__external_id"))
+    assert owners == {"o1": "C1", "g1": "guest", "g2": "guest", "g3": "guest"}
+    assert sorted(Customer.objects.filter(shop=shop).values_list("external_id", flat=True)) == ["C1", "guest"]
+    again = clients["analyst"].post(f"{ORDERS}?create_missing=false", items[1:4], format="json").json()
+    assert (again["duplicates"], again["guest_orders"], again["rejected"]) == (3, 3, [])

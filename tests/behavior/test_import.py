@@ -135,6 +135,31 @@ def test_no_create_rejects_rows_naming_unknown_ids_and_keeps_the_rest(shop, tmp_
     assert not Customer.objects.filter(external_id="C404").exists()
 
 
+def test_no_create_keeps_guest_checkouts_in_a_shop_without_a_guest_customer_yet(shop, tmp_path):
+    """`--no-create` refused every guest checkout as "unknown customer guest" until the shop had a guest customer,
+    an id the file never wrote: the guest customer is the shop's own, made when needed; unknown customers are
+    still refused and no stand-in is made."""
+    Customer.objects.create(shop=shop, external_id="C1")
+    text = ("order_id,customer_id,placed_at,total\nO1,C1,2024-02-01,3\nG1,,2024-02-01,4\nG2,0,2024-02-02,5\n"
+            "G3,Guest,2024-02-02,6\nO2,C404,2024-02-01,7\n")
+    out = StringIO()
+    call_command("import_data", "orders", str(write(tmp_path, "o.csv", text)), "--shop", "acme", "--no-create",
+                 stdout=out)
+    document = json.loads(out.getvalue())
+    assert (document["inserted"], document["rejected"], document["guest_rows"]) == (4, 1, 3)
+    owners = dict(Order.objects.filter(shop=shop).values_list("external_id", "customer__external_id"))
+    assert owners == {"O1": "C1", "G1": "guest", "G2": "guest", "G3": "guest"}
+    with open(document["report"], encoding="utf-8") as handle:
+        assert [r["reason"] for r in csv_reader(handle)] == ["unknown customer C404"]
+    assert sorted(Customer.objects.filter(shop=shop).values_list("external_id", flat=True)) == ["C1", "guest"]
+    assert ImportJob.objects.get(shop=shop).stub_customers == 0
+    # the next file finds the guest customer there: nothing made twice
+    again = write(tmp_path, "o2.csv", "order_id,customer_id,placed_at,total\nG4,,2024-02-03,8\n")
+    call_command("import_data", "orders", str(again), "--shop", "acme", "--no-create", stdout=StringIO())
+    assert Order.objects.get(shop=shop, external_id="G4").customer.external_id == "guest"
+    assert Customer.objects.filter(shop=shop).count() == 2
+
+
 def test_order_lines_reject_unknown_orders_and_rows_of_one_product_add_up(shop, tmp_path):
     run(shop, "orders", write(tmp_path, "o.csv", "order_id,customer_id,placed_at\nO1,C1,2024-02-01\n"))
     text = ("order_id,product_id,quantity,unit_price\nO1,P1,2,9.99\nO1,P2,,1\nO404,P1,1,1\nO1,P1,3,9.99\n")

@@ -37,7 +37,8 @@ class Command(ShopCommand):
         # Accepted as the other commands accept it: the import's output is one JSON line on stdout already.
         parser.add_argument("--json", action="store_true", help="(always) end with one JSON line on stdout")
         parser.add_argument("--no-create", action="store_true",
-                            help="reject rows naming unknown customers/products instead of creating stand-ins")
+                            help="reject rows naming unknown customers/products instead of creating stand-ins "
+                                 "(guest checkouts are still kept, under the shop's guest customer)")
         parser.add_argument("--images", metavar="DIR",
                             help="products: the directory the image_file column's paths are relative to")
         parser.add_argument("--currency", metavar="CODE",
