@@ -39,3 +39,26 @@ def test_a_lapsed_customer_is_marked_in_their_card_and_the_filter_keeps_them(bro
     assert chosen.text == "Already lapsed (win back)"
     browser.get(f"{live_server.url}/customers/?lapsed=false")
     assert "LATE" in browser.page_source and not browser.find_elements(By.CSS_SELECTOR, ".badge-lapsed")
+
+
+def test_likely_buyers_and_the_customer_page_show_the_mark_on_a_phone(browser, live_server, login, shop):
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [
+        {"external_id": "GONE", "p": 0.95, "buy": 0.05, "spend": 900, "lapsed": True},
+        {"external_id": "LATE", "p": 0.7, "buy": 0.3, "spend": 400},
+    ])
+    UserFactory(username="mia", role="marketer", shops=[shop])
+    browser.set_window_size(*PHONE)
+    login("mia")
+    width = browser.execute_script("return document.documentElement.clientWidth")
+    for path in ("/buyers/", "/customers/GONE/"):
+        browser.get(f"{live_server.url}{path}")
+        badges = browser.find_elements(By.CSS_SELECTOR, ".badge-lapsed")
+        assert len(badges) == 1 and badges[0].is_displayed() and badges[0].text == "Lapsed", path
+        assert badges[0].rect["x"] + badges[0].rect["width"] <= width, path
+        assert _fits(browser), path
+    card = browser.find_element(By.CSS_SELECTOR, ".lapsed-note")
+    assert "Already lapsed — a win-back customer" in card.text
+    browser.get(f"{live_server.url}/buyers/")
+    row = browser.find_element(By.CSS_SELECTOR, ".buyers-table.rows-as-cards tbody tr .badge-lapsed")
+    assert row.find_element(By.XPATH, "ancestor::tr").find_element(By.CSS_SELECTOR, "a").text == "GONE"
