@@ -238,7 +238,7 @@ def _batch_write(*, shop_id: int, plan: Plan, batch: Batch, create_missing: bool
             _order_ids_of_other_customers(cursor, shop_id, result)
         if kind in ("orders", "events", "reviews"):
             _references(cursor, shop_id, result, field="customer_id", table="behavior_customer", label="customer",
-                        create=create_missing, orders=kind == "orders")
+                        create=create_missing, orders=kind == "orders", guests=kind == "orders" and bool(batch.guests))
         if kind == "order_lines":  # first: a line of an unknown order must not leave a product stand-in behind
             _references(cursor, shop_id, result, field="order_id", table="behavior_order", label="order",
                         create=False)
@@ -515,9 +515,9 @@ def _stage(cursor, plan: Plan, rows: list[list], *, extra: tuple[str, ...] = ())
 
 
 def _references(cursor, shop_id: int, result: BatchResult, *, field: str, table: str, label: str,
-                create: bool, orders: bool = False) -> None:
+                create: bool, orders: bool = False, guests: bool = False) -> None:
     """Create stand-ins for unknown customers/products, or reject the rows naming them (`orders`: the staged rows
-    are orders, each reject carries its order id)."""
+    are orders, each reject carries its order id; `guests`: the batch read guest checkouts)."""
     if create:
         if table == "behavior_customer":
             # The guest customer (guest checkouts) is no stand-in of a customer a customers file would bring: not
@@ -538,11 +538,12 @@ def _references(cursor, shop_id: int, result: BatchResult, *, field: str, table:
             created -= sum(guest for (guest,) in cursor.fetchall())
         stubs_count(result, table=table, created=created)
         return
-    if orders and table == "behavior_customer":
+    if guests and table == "behavior_customer":
         # The guest customer is the shop's own bucket of guest checkouts, not a customer the rows name: made when a
         # guest checkout needs it even with stand-ins off (`--no-create`, create_missing=false), which refused every
-        # guest checkout of a shop without one as "unknown customer guest". One statement per batch, as the stand-ins
-        # are made; like the one made with them, no stand-in counted.
+        # guest checkout of a shop without one as "unknown customer guest". One statement for a batch with guest
+        # rows (those adopted by a stored order no longer name it), as the stand-ins are made; like the one made with
+        # them, no stand-in counted.
         cursor.execute(
             f"INSERT INTO behavior_customer (shop_id, external_id, email, name, country, attributes, is_stub, "
             f"created_at) SELECT %(shop)s, %(guest)s::text, '', '', '', '{{}}'::jsonb, true, now() "
