@@ -42,6 +42,13 @@ LAPSED_GAPS = 3
 # typical gap: two orders a day apart are no daily habit (a second reader: lapsed 4 days later in a shop whose
 # customers re-order every 20 days, a customer the simulator gave a 0.999 chance of buying).
 OWN_RHYTHM_GAPS = 3
+# A usual gap counts as at least a week: four orders in three days make no daily habit either (a new user's review:
+# lapsed after 23 days, "ordered 23 days ago" beside the badge).
+MIN_USUAL_GAP_DAYS = 7
+# A customer who visited (any event, or an order: an order is a visit) in the last this many days has not lapsed: a
+# customer browsing 26 times in 30 days is a save, not a win-back, whatever their orders' rhythm (the same review:
+# Low risk and Lapsed on one row).
+RECENT_VISIT_DAYS = 30
 
 
 def lapsed_mask(X: pd.DataFrame, *, typical_gap_days: float | None, horizon_days: int,
@@ -51,8 +58,10 @@ def lapsed_mask(X: pd.DataFrame, *, typical_gap_days: float | None, horizon_days
 
     - A customer who never ordered (or whose only orders were cancelled) has not lapsed: there is nothing to win back.
     - A repeat customer (orders spread over a day or more) has lapsed when the whole days since their last order
-      exceed LAPSED_GAPS times their usual gap (whole days, at least 1); with fewer than OWN_RHYTHM_GAPS gaps, the
-      larger of their gap and the shop's typical one.
+      exceed LAPSED_GAPS times their usual gap (whole days); with fewer than OWN_RHYTHM_GAPS gaps, the larger of
+      their gap and the shop's typical one; a usual gap counts as MIN_USUAL_GAP_DAYS at least.
+    - A customer who visited in the last RECENT_VISIT_DAYS (days_since_last_event, which counts orders too) has not
+      lapsed, whatever their gap.
     - A customer with a single order (or all orders within one day) has the shop's typical repeat gap instead
       (`typical_gap_days`: the median usual gap of the shop's repeat customers, `typical_repeat_gap_days`), or the
       horizon where the shop has no repeat customer.
@@ -70,9 +79,11 @@ def lapsed_mask(X: pd.DataFrame, *, typical_gap_days: float | None, horizon_days
     shop_gap = typical_gap_days if typical_gap_days and typical_gap_days > 0 else float(horizon_days)
     own = (orders >= 2) & np.isfinite(gap) & (gap * np.maximum(orders - 1, 1) >= 1.0)
     rhythm = own & (orders - 1 >= OWN_RHYTHM_GAPS)
-    usual = np.maximum(1.0, np.round(np.where(rhythm, gap, np.where(own, np.fmax(gap, shop_gap), shop_gap))))
+    usual = np.maximum(MIN_USUAL_GAP_DAYS,
+                       np.round(np.where(rhythm, gap, np.where(own, np.fmax(gap, shop_gap), shop_gap))))
     with np.errstate(invalid="ignore"):
-        late = (recency > LAPSED_GAPS * usual) | (recency >= lookback_days)
+        visited = column("days_since_last_event") < RECENT_VISIT_DAYS  # NaN (no such column): no visit known
+        late = ((recency > LAPSED_GAPS * usual) & ~visited) | (recency >= lookback_days)
     return (orders > 0) & np.isfinite(recency) & late
 
 

@@ -45,10 +45,16 @@ def test_the_rule_reads_the_customers_own_gap_then_the_shops():
         [2, 8, 1.26],  # two orders a day apart, 8 days ago: no daily habit yet, the shop's 30 days count
         [3, 10, 3],  # two gaps of 3 days: still the shop's 30
         [3, 100, 3],  # … 100 days silent: lapsed
-        [4, 10, 3],  # three gaps: their own rhythm, 10 > 3 x 3
+        [4, 10, 3],  # three gaps of 3 days: their own rhythm, but a usual gap counts as a week at least
+        [4, 35, 3],  # … 35 > 3 x 7: lapsed
     ])
     got = lapsed_mask(x, typical_gap_days=30.0, horizon_days=90, lookback_days=365).tolist()
-    assert got == [True, False, False, True, False, False, False, True, False, False, True, True]
+    assert got == [True, False, False, True, False, False, False, True, False, False, True, False, True]
+    # A customer browsing in the last 30 days has not lapsed, whatever their orders say; one beyond the lookback has.
+    # (An order is a visit: whoever ordered in the last 30 days visited, so nobody lapses within 30 days.)
+    x = x.assign(days_since_last_event=[5.0, 90, 21, 120, 40, 5, 400, 2, 8, 10, 100, 10, 35])
+    got = lapsed_mask(x, typical_gap_days=30.0, horizon_days=90, lookback_days=365).tolist()
+    assert got == [False, False, False, True, False, False, False, True, False, False, True, False, True]
     assert LAPSED_GAPS == 3
     # A shop without repeat customers measures a single order against the horizon.
     assert lapsed_mask(_x([[1, 200, np.nan], [1, 300, np.nan]]), typical_gap_days=None, horizon_days=90,
@@ -126,6 +132,8 @@ def test_the_list_filter_the_segment_the_api_and_the_export(box, client):
     assert 'class="badge badge-lapsed"' not in page and "gone-0" not in page and "active-0" in page
     dashboard = client.get("/").content.decode()
     assert "from customers who already lapsed" in dashboard and "?lapsed=true" in dashboard
+    # "Most worth saving" opens the customers still active: the lapsed ones led the list (48 of a demo's top 50).
+    assert '?lapsed=false">See customers most worth saving' in dashboard
     bad = client.get("/customers/", {"lapsed": "maybe"})  # a bad value lists nobody and says why, as the others
     assert bad.status_code == 400 and "is not true or false" in bad.content.decode()
 
