@@ -150,7 +150,7 @@ class AtRiskFilter:
         buyers = which == "buyers"
         buy_min = _number(data.get("buy_min"), int, 0, 100, "Chance of buying from (%)", errors)
         buy_max = _number(data.get("buy_max"), int, 0, 100, "Chance of buying to (%)", errors)
-        lapsed = _boolean(data.get("lapsed"), "Already lapsed", errors)
+        lapsed = _boolean(data.get("lapsed"), "Save or win back (lapsed)", errors)
         if not buyers and (buy_min is not None or buy_max is not None):
             errors.append("Chance of buying filters the likely buyers list (list=buyers): for a customer on the "
                           "at-risk list it is 100 − the chance of leaving, so filter on the chance of leaving.")
