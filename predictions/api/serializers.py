@@ -41,6 +41,12 @@ def percent_from_probability(number: float) -> int:
     return int(percent)
 
 
+# What `lapsed` means (predictions.ml.reasons.lapsed_mask), in the schema's words.
+LAPSED_RULE = ("no order for more than 3 times their usual gap between orders (a week at least; with fewer than four "
+               "orders the larger of theirs and the shop's typical gap; a single order: the shop's typical gap) and "
+               "no visit in the last 30 days, or no order within the churn lookback: a win-back customer rather "
+               "than one to save.")
+
 class ProbabilityField(serializers.FloatField):
     """A query parameter holding a probability from 0 to 1; its value is the whole percent."""
 
@@ -75,9 +81,8 @@ def probabilities_shown(filters: dict) -> dict:
             and not isinstance(value, bool) else value for key, value in filters.items()}
 
 
-LAPSED_HELP = ("`true`: only customers who already lapsed (no order for more than 3 times their usual gap between "
-               "orders: a win-back campaign's); `false`: only those still active (a save campaign's). Leave it out "
-               "for both.")
+LAPSED_HELP = (f"`true`: only customers who already lapsed ({LAPSED_RULE[:-1]}); `false`: only those still active "
+               "(a save campaign's). Leave it out for both.")
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -217,10 +222,7 @@ class AtRiskRowSerializer(serializers.Serializer):
     ordered_since_scoring = serializers.BooleanField(
         help_text="The customer ordered after the history their score saw: being re-scored; exports leave them "
                   "out by default.")
-    lapsed = serializers.BooleanField(
-        help_text="Already lapsed: no order for more than 3 times their usual gap between orders (a single-order "
-                  "customer: the shop's typical gap), or none within the churn lookback: a win-back customer "
-                  "rather than one to save.")
+    lapsed = serializers.BooleanField(help_text=f"Already lapsed: {LAPSED_RULE}")
 
 
 # The fields of an at-risk row that are personal data: null for a caller whose role may not see them.
@@ -304,10 +306,8 @@ class ScoreOutputSerializer(serializers.ModelSerializer):
     as_of = serializers.DateTimeField(source="scoring_run.as_of")
     model_version = serializers.IntegerField(source="model_version_id", allow_null=True)
     lapsed = serializers.BooleanField(
-        help_text="Already lapsed when this score was computed: no order for more than 3 times their usual gap "
-                  "between orders (a single-order customer: the shop's typical gap), or none within the churn "
-                  "lookback: a win-back customer rather than one to save. A customer's churn and purchase scores "
-                  "of one run carry the same mark; scores from before the mark existed read false.")
+        help_text=f"Already lapsed when this score was computed: {LAPSED_RULE} A customer's churn and purchase "
+                  "scores of one run carry the same mark; scores from before the mark existed read false.")
 
     class Meta:
         model = CustomerScore
