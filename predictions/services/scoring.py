@@ -36,7 +36,7 @@ from ..ml.base import ModelInput
 from ..ml.bgnbd import expected_purchases, p_alive, summary_from_features
 from ..ml.eventseq import build_event_sequences
 from ..ml.features import FeatureConfig, build_features, eligible_customers
-from ..ml.reasons import churn_tone, lapsed_mask, purchase_tone, reason_templates
+from ..ml.reasons import churn_tone, lapsed_first, lapsed_mask, purchase_tone, reason_templates
 from ..ml.reconcile import reconcile
 from ..models import CustomerScore, ModelVersion, ScoringRun
 from ..selectors.at_risk import list_columns_copied, scoring_run_current
@@ -307,6 +307,8 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp, history_unt
         reasons = _reasons(paths, data=data, probability=p, task=task, currency=shop.currency)
         task_value = value[keep]
         task_lapsed = lapsed[keep]
+        if task == "churn":  # a lapsed medium or high risk says first why it lapsed
+            lapsed_first(reasons, data.X, np.flatnonzero(task_lapsed & (p >= pipeline.MEDIUM_RISK)))
         at_risk = p * task_value[:, 2] if task == "churn" else np.full(len(p), np.nan)
         for i, customer_id in enumerate(data.customer_ids.tolist()):
             copied = (purchase_of.get(customer_id), last_orders.get(customer_id)) if task == "churn" else (None, None)

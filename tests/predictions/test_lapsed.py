@@ -13,7 +13,7 @@ import pytest
 
 from behavior.models import GUEST_CUSTOMER_ID, Customer, Order
 from predictions.filters import AtRiskFilter
-from predictions.ml.reasons import LAPSED_GAPS, lapsed_mask
+from predictions.ml.reasons import LAPSED_GAPS, lapsed_first, lapsed_mask
 from predictions.models import CustomerScore
 from predictions.selectors.frames import shop_frames
 from predictions.services.exports import csv_lines, export_rows
@@ -59,6 +59,18 @@ def test_the_rule_reads_the_customers_own_gap_then_the_shops():
     # A shop without repeat customers measures a single order against the horizon.
     assert lapsed_mask(_x([[1, 200, np.nan], [1, 300, np.nan]]), typical_gap_days=None, horizon_days=90,
                        lookback_days=365).tolist() == [False, True]
+
+
+def test_a_lapsed_customers_first_reason_is_why_they_lapsed():
+    x = _x([[6, 122, 30], [1, 120, np.nan], [3, 96, 13]])
+    reasons = [["no product viewed in the last 30 days", "no order for 122 days", "2 orders in 12 months"],
+               ["customer for 1 year"], ["no product viewed in the last 30 days"]]
+    lapsed_first(reasons, x, np.array([0, 1]))
+    assert reasons == [
+        ["no order for 122 days; usually every 30", "no product viewed in the last 30 days", "2 orders in 12 months"],
+        ["no order for 120 days", "customer for 1 year"],
+        ["no product viewed in the last 30 days"],  # not among the rows given: as it was
+    ]
 
 
 def _monthly(shop, name: str, last_days_ago: int, orders: int = 8) -> list[Order]:
