@@ -37,6 +37,11 @@ def test_a_lapsed_customer_is_marked_in_their_card_and_the_filter_keeps_them(bro
     assert "GONE" in page and "LATE" not in page
     chosen = browser.find_element(By.CSS_SELECTOR, "#f-lapsed option:checked")
     assert chosen.text == "Already lapsed (win back)"
+    # The chosen words fit the select beside its arrow (in half a row it read "Already lapsec": a new user's review).
+    assert browser.execute_script(
+        "const s = document.getElementById('f-lapsed'); const c = document.createElement('canvas').getContext('2d');"
+        "c.font = getComputedStyle(s).font;"
+        "return c.measureText(s.options[s.selectedIndex].text).width + 32 <= s.clientWidth;")
     browser.get(f"{live_server.url}/customers/?lapsed=false")
     assert "LATE" in browser.page_source and not browser.find_elements(By.CSS_SELECTOR, ".badge-lapsed")
 
