@@ -277,6 +277,9 @@ class ImportJob(models.Model):
     bytes_total = models.BigIntegerField(default=0)
     bytes_read = models.BigIntegerField(default=0)
     report_path = models.CharField(max_length=1000, blank=True)
+    # How the file's values were read where it could have been otherwise (ImportResult.reading_notes): the day
+    # order, the decimal comma, amounts rounded to the cent. Shown on the import's page.
+    notes = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     seconds = models.FloatField(null=True, blank=True)
     created_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

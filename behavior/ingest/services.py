@@ -101,6 +101,23 @@ class ImportResult:
     rounded_amounts: dict = field(default_factory=dict)
     rounded_examples: dict = field(default_factory=dict)
 
+    def reading_notes(self) -> list[str]:
+        """How the file's values were read where it could have been otherwise, in words: the day and month order
+        the dates showed, the columns read with the decimal comma, amounts rounded to the cent. `import_data` says
+        them on stderr, the import's page under its counts (ImportJob.notes): a web upload read "Done: 10 new
+        orders" while it had rounded 0,125 to 0.13 and read 2.500 as 2500 (a new user's review)."""
+        notes = []
+        if self.date_order.day_first is not None:
+            notes.append(f"dates such as 03/04/2024 are read as {self.date_order.words}, as the file's "
+                         f"{self.date_order.example} shows")
+        notes += [f"amounts in the column '{column}' are read with the decimal comma its values write: a point there "
+                  "groups thousands (1.234 is 1234)" for column in self.decimal_comma_columns]
+        for column, count in self.rounded_amounts.items():
+            written, stored = self.rounded_examples[column]
+            notes.append(f"{count:,} amount(s) in column {column} had more than two decimals and were rounded to the "
+                         f"cent ({written} stored as {stored}): amounts are kept to the cent")
+        return notes
+
     def as_json(self) -> dict:
         """The document the command prints (one JSON line)."""
         document = asdict(self)
@@ -289,7 +306,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     if job.kind == "order_lines" and not job.dry_run and "unit_price" in plan.present:
         postgres.order_totals_from_lines(shop_id=job.shop_id)
     _job_finish(job, report, started, error=_all_rejected(job, report))
-    return ImportResult(
+    result = ImportResult(
         import_job_id=job.pk, kind=job.kind, status=job.status, rows=job.rows_read, inserted=job.inserted,
         updated=job.updated, duplicates=job.duplicates, rejected=job.rejected, stubs=stubs,
         seconds=round(job.seconds or 0.0, 3), report=job.report_path or None, ignored_columns=ignored,
@@ -305,6 +322,10 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                          zip(plan.spec.columns, plan.indexes, strict=True) if rounded[column.name]},
         rounded_examples={source.header_written[index]: rounded_examples[column.name] for column, index in
                           zip(plan.spec.columns, plan.indexes, strict=True) if column.name in rounded_examples})
+    job.notes = result.reading_notes()
+    if job.notes:
+        job.save(update_fields=["notes"])
+    return result
 
 
 def _orders_stored_among(*, shop_id: int, rejects: list[Reject]) -> int:

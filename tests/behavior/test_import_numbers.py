@@ -173,3 +173,23 @@ def test_an_amount_rounded_to_the_cent_is_said_with_its_column_and_count(shop, t
     call_command("import_data", "orders", str(path), "--shop", shop.slug, stdout=out)
     assert json.loads(out.getvalue())["rounded_amounts"] == {"total": 1}
     assert "1 amount(s) in column total had more than two decimals" in capsys.readouterr().err
+
+
+def test_an_uploaded_files_page_says_how_its_dates_and_amounts_were_read(shop, tmp_path, import_dir, client):
+    # The upload page's job said only "Done: 10 new orders" where import_data said it read the dates day first,
+    # the amounts with the decimal comma and rounded 0,125 to 0.13 (a new user's review).
+    from behavior.services import import_job_create
+    from behavior.tasks import data_import_task
+    from tests.accounts.factories import UserFactory
+
+    path = tmp_path / "bestellungen.csv"
+    path.write_text("order_id;customer_id;placed_at;total\n"
+                    "O1;C1;13.03.2024;2.500,00\nO2;C1;14.03.2024;0,125\nO3;C2;15.03.2024;12,50\n")
+    job = import_job_create(shop=shop, kind="orders", path=path)
+    assert data_import_task(job.pk)["inserted"] == 3
+    client.force_login(UserFactory(role="analyst", shops=[shop]))
+    page = client.get(f"/imports/{job.pk}/").content.decode()
+    assert "Dates such as 03/04/2024 are read as day/month/year, as the file&#x27;s 13.03.2024 shows" in page
+    assert "Amounts in the column &#x27;total&#x27; are read with the decimal comma" in page
+    assert "1 amount(s) in column total had more than two decimals and were rounded to the cent (0,125 stored as " \
+           "0.13)" in page

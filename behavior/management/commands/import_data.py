@@ -116,12 +116,8 @@ class Command(ShopCommand):
             # Still one JSON line on stdout for the caller's scripts; the message on stderr, exit status 1.
             self.print_json({"kind": options["kind"], "status": "failed", "error": exc.message})
             raise CommandError(exc.message) from None
-        if result.date_order.day_first is not None:
-            self.progress(f"dates such as 03/04/2024 are read as {result.date_order.words}, as the file's "
-                          f"{result.date_order.example} shows")
-        for column in result.decimal_comma_columns:
-            self.progress(f"amounts in the column '{column}' are read with the decimal comma its values write: a "
-                          "point there groups thousands (1.234 is 1234)")
+        for note in [n for n in result.reading_notes() if " were rounded to the cent " not in n]:
+            self.progress(note)  # the day order and the decimal comma here, the rounding after the rejects
         document = result.as_json()
         # A dry run's: the currency the shop would take (its file's rows were compared with it).
         document["shop_currency"] = result.shop_currency or target_shop.currency
@@ -141,11 +137,8 @@ class Command(ShopCommand):
         if result.blanked:
             self.progress(f"{result.blanked:,} value(s) could not be read and were left empty, their rows kept (most "
                           f"often: {result.blanked_reason}); the report lists each: {result.report}")
-        if result.rounded_amounts:
-            for column, count in result.rounded_amounts.items():
-                written, stored = result.rounded_examples[column]
-                self.progress(f"{count:,} amount(s) in column {column} had more than two decimals and were rounded to "
-                              f"the cent ({written} stored as {stored}): amounts are kept to the cent")
+        for note in [n for n in result.reading_notes() if " were rounded to the cent " in n]:
+            self.progress(note)
         if result.guest_rows:
             self.progress(f"{result.guest_rows:,} order row(s) name no customer (empty, 0 or guest): kept as guest "
                           "checkouts under the customer 'guest' - in the shop's sales and forecasts, left out of the "
