@@ -116,8 +116,8 @@ class Command(ShopCommand):
             # Still one JSON line on stdout for the caller's scripts; the message on stderr, exit status 1.
             self.print_json({"kind": options["kind"], "status": "failed", "error": exc.message})
             raise CommandError(exc.message) from None
-        for note in [n for n in result.reading_notes() if " were rounded to the cent " not in n]:
-            self.progress(note)  # the day order and the decimal comma here, the rounding after the rejects
+        for note in result.reading_notes():  # the day order, the decimal comma, the rounding (the page's too)
+            self.progress(note)
         document = result.as_json()
         # A dry run's: the currency the shop would take (its file's rows were compared with it).
         document["shop_currency"] = result.shop_currency or target_shop.currency
@@ -137,8 +137,6 @@ class Command(ShopCommand):
         if result.blanked:
             self.progress(f"{result.blanked:,} value(s) could not be read and were left empty, their rows kept (most "
                           f"often: {result.blanked_reason}); the report lists each: {result.report}")
-        for note in [n for n in result.reading_notes() if " were rounded to the cent " in n]:
-            self.progress(note)
         if result.guest_rows:
             self.progress(f"{result.guest_rows:,} order row(s) name no customer (empty, 0 or guest): kept as guest "
                           "checkouts under the customer 'guest' - in the shop's sales and forecasts, left out of the "
