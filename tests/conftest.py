@@ -14,7 +14,7 @@ SIM_END = dt.date(2026, 6, 30)
 def _numeric_threads_shared_with_the_other_workers():
     """Each pytest-xdist worker's numeric libraries use its share of the cores, as a Celery worker's do with
     ML_THREADS: two workers on two cores, each with LightGBM's, BLAS's and torch's two threads, left the OpenMP
-    threads spinning for a busy core - a simulated shop's import took 8-12 s beside a training instead of 1 s."""
+    threads spinning for a busy core and slowed the other worker (the suite 778 s -> 659 s on 2026-12-07)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
         from ecomsight.celery import numeric_threads_limit
