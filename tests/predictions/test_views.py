@@ -567,3 +567,7 @@ def test_the_likely_buyers_list_marks_lapsed_customers_as_the_at_risk_list_does(
         row = next(r for r in page.split("<tr") if "/customers/GONE/" in r)
         assert badge in row and 'class="table at-risk-table' in page and "rows-as-cards" in page
     assert html(client, "/buyers/", lapsed="false").count(badge) == 0
+    # The buyers list's filter in its own words: a buyer is no save or win-back (a new user's review).
+    buyers, at_risk = html(client, "/buyers/"), html(client, "/customers/")
+    assert "Active or lapsed" in buyers and "(save)" not in buyers and "(win back)" not in buyers
+    assert "Save or win back" in at_risk and "Still active (save)" in at_risk
