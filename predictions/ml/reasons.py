@@ -92,14 +92,23 @@ def lapsed_first(reasons: list[list[str]], X: pd.DataFrame, rows: np.ndarray) ->
     in place): "no order for 96 days; usually every 13", or "no order for 120 days" for a single order. The
     attribution's first reason of such a row was often "no product viewed in the last 30 days" (a new user's
     review); a shorter "no order for …" it held goes, the list keeps three."""
-    for i in rows.tolist():
-        row = X.iloc[i]
-        text = _reason_overdue(row) or f"no order for {int(row['recency_days'])} days"
-        reasons[i] = [text, *[r for r in reasons[i] if not r.startswith("no order for")]][:3]
+    if not len(rows):
+        return
+    picked = X.iloc[rows]  # one take, not a row lookup per customer (a scoring chunk's lapsed rows: thousands)
+    recency = picked["recency_days"].to_numpy(dtype=np.float64)
+    gap = (picked["mean_gap_days"].to_numpy(dtype=np.float64, na_value=np.nan) if "mean_gap_days" in picked.columns
+           else np.full(len(rows), np.nan))
+    for i, days, usual in zip(rows.tolist(), recency.tolist(), gap.tolist(), strict=True):
+        text = _overdue_text(days, usual)
+        reasons[i] = [text or f"no order for {int(days)} days",
+                      *[r for r in reasons[i] if not r.startswith("no order for")]][:3]
 
 
 def _reason_overdue(row: pd.Series) -> str | None:
-    gap, recency = row.get("mean_gap_days"), row.get("recency_days")
+    return _overdue_text(row.get("recency_days"), row.get("mean_gap_days"))
+
+
+def _overdue_text(recency, gap) -> str | None:
     if pd.isna(gap) or pd.isna(recency) or gap <= 0 or not _overdue(recency, gap):
         return None
     return f"no order for {int(recency)} days; usually every {max(1, int(round(gap)))}"
