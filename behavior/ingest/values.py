@@ -333,8 +333,10 @@ def datetime_canonical(value: str, column: Column, *, latest: datetime, day_firs
         if _SPREADSHEET_DAY.fullmatch(value):
             hint = ("; this looks like a spreadsheet's day number (days since 1899-12-30: 45384 is 2024-04-02): "
                     "format the column as a date in the spreadsheet before saving the CSV")
-        raise RowError(f"unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00, {order}or Unix "
-                       f"time in seconds, milliseconds or microseconds){hint}") from None
+        # What is read, briefly: the month's name too (_MONTH_DATE), which the hint left out (a user's review).
+        raise RowError(f"unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00, {order}the "
+                       "month's name in English, German, French, Spanish or Italian, e.g. 26 Oct 2025 or 26. Oktober "
+                       f"2025, or Unix time in seconds, milliseconds or microseconds){hint}") from None
     if _local_midnight(moment):
         # A date exported as its local midnight with the offset (2024-03-01T00:00:00+01:00) is that day: as a
         # moment it would fall on the day before (23:00 UTC) and every daily count with it. Any other time of

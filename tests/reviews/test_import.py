@@ -46,8 +46,9 @@ def test_bad_review_rows_are_rejected_alone_and_good_ones_kept(shop, tmp_path):
     assert rejected(result) == {5: ("rating", "left empty: rating out of range (expected 1 to 5 stars)"),
                                 6: ("text", "empty review: no text, title or rating"),
                                 7: ("created_at", "left empty: unparseable date (expected ISO 8601, e.g. 2024-03-01 or "
-                                                  "2024-03-01T14:05:00, or Unix time in seconds, milliseconds or "
-                                                  "microseconds)")}
+                                                  "2024-03-01T14:05:00, the month's name in English, German, French, "
+                                                  "Spanish or Italian, e.g. 26 Oct 2025 or 26. Oktober 2025, or Unix "
+                                                  "time in seconds, milliseconds or microseconds)")}
     assert Review.objects.get(external_id="R4").text == "too many stars"
     late = Review.objects.get(shop=shop, external_id="R2")
     assert (late.customer.external_id, late.product.external_id, late.rating) == ("C1", "P2", 1)
