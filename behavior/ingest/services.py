@@ -36,7 +36,7 @@ from ecomsight.memory import large_allocations_returned
 from . import postgres
 from .common import IdCache
 from .currency import ShopCurrency, import_shop_currency
-from .formats import KINDS, Batch, Reject, plan_build, source_open
+from .formats import KINDS, Batch, Plan, Reject, plan_build, source_open
 from .parse import DateOrder, batches_parse, decimal_comma_columns, slash_date_order
 from .rows import BLANKED
 
@@ -156,12 +156,16 @@ def import_job_create(*, shop: Shop, kind: str, path: str | os.PathLike, column_
 
 
 class _RejectReport:
-    """The rejected-rows CSV (line, column, value, reason), opened on the first reject only."""
+    """The rejected-rows CSV (line, column, value, reason), opened on the first reject only. `column` is the file's
+    column as its header writes it (`columns`: field → the file's column, set once the file's header is read):
+    a German file's `Bestelldatum`, not the field `placed_at` it was read as, so that the row is found and fixed in
+    the file (a user's review); a field the file has no column for keeps its name."""
 
     def __init__(self, job: ImportJob):
         self.path = Path(settings.IMPORT_DIR) / f"import-{job.pk}-rejected.csv"
         self._file = None
         self._writer = None
+        self.columns: dict[str, str] = {}
         self.reasons: collections.Counter[str] = collections.Counter()
         self.blanked: collections.Counter[str] = collections.Counter()  # "column: reason" of values left empty
 
@@ -171,7 +175,9 @@ class _RejectReport:
             return
         # Counted as kinds of reason: "unknown order 2476073" names its value, and 52 unknown orders are one reason.
         self.reasons.update(_reason_kind(r.reason) for r in rejects)
-        self.blanked.update(f"{r.column}: {_reason_kind(r.reason.removeprefix(BLANKED))}" for r in blanked)
+        named = self.columns
+        self.blanked.update(f"{named.get(r.column, r.column)}: {_reason_kind(r.reason.removeprefix(BLANKED))}"
+                            for r in blanked)
         rejects = [*rejects, *blanked]
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,8 +185,8 @@ class _RejectReport:
             self._writer = csv.writer(self._file)
             self._writer.writerow(["line", "column", "value", "reason"])
         # Raw values from the uploaded file: written inert, the file is opened in spreadsheets.
-        self._writer.writerows(sorted((r.line, neutralise(r.column), neutralise(r.value), neutralise(r.reason))
-                                      for r in rejects))
+        self._writer.writerows(sorted((r.line, neutralise(named.get(r.column, r.column)), neutralise(r.value),
+                                       neutralise(r.reason)) for r in rejects))
 
     @property
     def written(self) -> bool:
@@ -236,6 +242,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
             job.bytes_total = source.bytes_total
             plan = plan_build(kind=job.kind, header=source.header_written, column_map=job.column_map)
             ignored = plan.ignored
+            report.columns = _columns_written(plan, source.header_written)
             date_order = slash_date_order(source.path, plan)
             if source.delimiter != ",":
                 comma_columns = decimal_comma_columns(source.path, plan)
@@ -326,6 +333,20 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     if job.notes:
         job.save(update_fields=["notes"])
     return result
+
+
+def _columns_written(plan: Plan, header_written: tuple[str, ...]) -> dict[str, str]:
+    """Each field the file has a column for → that column as the file's header writes it (a name in parts:
+    "First Name + Last Name")."""
+    columns = {}
+    for column, index in zip(plan.spec.columns, plan.indexes, strict=True):
+        if index is None:
+            continue
+        if index < len(header_written):
+            columns[column.name] = header_written[index]
+        elif plan.name_parts:
+            columns[column.name] = " + ".join(header_written[i] for i in plan.name_parts)
+    return columns
 
 
 def _orders_stored_among(*, shop_id: int, rejects: list[Reject]) -> int:

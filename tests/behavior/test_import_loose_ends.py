@@ -31,3 +31,24 @@ def test_a_refused_dates_reason_says_that_month_names_are_read(shop, tmp_path, i
     assert (line, column, value) == ("3", "placed_at", "26 out 2025")
     assert reason.startswith("unparseable date (expected ISO 8601, e.g. 2024-03-01")
     assert "the month's name in English, German, French, Spanish or Italian, e.g. 26 Oct 2025" in reason
+
+
+def test_the_rejected_rows_report_names_the_files_own_columns(shop, tmp_path, import_dir):
+    # A user fixes the rows in their own file: the report named the fields the columns were read as (placed_at,
+    # total, customer_id), none of which the German file has.
+    first = tmp_path / "first.csv"
+    first.write_text("order_id,customer_id,placed_at\nB0,K1,2025-09-30\n")
+    _import(shop, first)
+    path = tmp_path / "bestellungen.csv"
+    path.write_text("Bestellnummer;Kundennummer;Bestelldatum;Betrag\n"
+                    "B1;K1;01.10.2025;10,00\n"
+                    "B2;K1;bald;20,00\n"       # the parser's reject (a mapped column)
+                    "B3;K1;03.10.2025;1O,00\n"  # the parser's reject
+                    "B4;K9;04.10.2025;5,00\n", encoding="utf-8")  # the writer's (unknown customer, --no-create)
+    document = _import(shop, path, "--map", "order_id=Bestellnummer", "--map", "customer_id=Kundennummer",
+                       "--map", "placed_at=Bestelldatum", "--map", "total=Betrag", "--no-create")
+    assert (document["inserted"], document["rejected"]) == (1, 3)
+    rows = _report(document)
+    assert rows[0] == ["line", "column", "value", "reason"]
+    assert [(line, column, value) for line, column, value, _ in rows[1:]] == [
+        ("3", "Bestelldatum", "bald"), ("4", "Betrag", "1O,00"), ("5", "Kundennummer", "K9")]
