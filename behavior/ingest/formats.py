@@ -245,8 +245,8 @@ class Batch:
         self.continued = 0
         # Orders: rows read as guest checkouts (behavior.models.GUEST_CUSTOMER_ID), kept.
         self.guests = 0
-        # Amounts of kept rows that rounding to the cent changed: (field, value as written, value stored).
-        self.rounded: list[tuple[str, str, str]] = []
+        # Amounts of kept rows that rounding to the cent changed: (line, field, value as written, value stored).
+        self.rounded: list[tuple[int, str, str, str]] = []
         self.first_line = first_line
         self.last_line = last_line
         # Bytes of the file read when the batch was complete (progress, even while a batch is parsed ahead).

@@ -134,13 +134,15 @@ def orders_kept_together(batches: Iterator[Batch], *, position: int, batch_size:
     in different batches (the README says so). A batch left with no row and no reject is not yielded.
     `position`: the order id's index in a canonical row."""
     carried: list[list] = []
+    carried_rounded: list[tuple] = []  # the carried rows' amounts rounded to the cent (Batch.rounded) go with them
     bytes_read = None
     for batch in batches:
         rows = batch.rows
         if carried:
             rows[:0] = carried
+            batch.rounded[:0] = carried_rounded
             batch.first_line = min(batch.first_line, carried[0][0])
-            carried = []
+            carried, carried_rounded = [], []
         bytes_read = batch.bytes_read
         if rows and len(rows) + len(batch.rejects) >= batch_size:  # full: the file goes on
             cut = len(rows)
@@ -151,7 +153,13 @@ def orders_kept_together(batches: Iterator[Batch], *, position: int, batch_size:
             if cut > 0 or len(rows) < CARRY_BATCHES * batch_size:
                 carried = rows[cut:]
                 del rows[cut:]
+                if batch.rounded:
+                    lines = {row[0] for row in carried}
+                    carried_rounded = [entry for entry in batch.rounded if entry[0] in lines]
+                    batch.rounded = [entry for entry in batch.rounded if entry[0] not in lines]
         if rows or batch.rejects:
             yield batch
     if carried:
-        yield Batch(rows=carried, first_line=carried[0][0], last_line=carried[-1][0], bytes_read=bytes_read)
+        last = Batch(rows=carried, first_line=carried[0][0], last_line=carried[-1][0], bytes_read=bytes_read)
+        last.rounded = carried_rounded
+        yield last

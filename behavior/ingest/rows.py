@@ -58,8 +58,9 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
     width = len(plan.header)
     # (position in output, file index, column, converter); absent columns stay None in every row.
     steps = []
-    # Amounts rounded to the cent, as the decimal converter lists them (Batch.rounded): a rejected row's taken out.
-    rounded: list[tuple[str, str, str]] = []
+    # Amounts rounded to the cent, as the decimal converter lists them, then with their line first (Batch.rounded):
+    # a rejected row's taken out.
+    rounded: list[tuple] = []
     for position, (column, index) in enumerate(zip(spec.columns, plan.indexes, strict=True)):
         if index is None:
             continue
@@ -174,8 +175,11 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                     batch.guests += 1
                 if row_blanked:
                     blanked.extend(row_blanked)
-            if len(rounded) > mark and (not rows or rows[-1] is not out):
-                del rounded[mark:]  # the row was rejected: nothing of it is stored
+            if len(rounded) > mark:
+                if not rows or rows[-1] is not out:
+                    del rounded[mark:]  # the row was rejected: nothing of it is stored
+                else:  # with its line: the writer may reject the row yet (services counts the rows it keeps)
+                    rounded[mark:] = [(line, *entry) for entry in rounded[mark:]]
         if len(rows) + len(rejects) >= batch_size:
             batch.first_line = rows[0][0] if rows else rejects[0].line
             batch.last_line = line

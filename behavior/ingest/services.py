@@ -97,7 +97,9 @@ class ImportResult:
     # The file's amount columns (as written) that write the decimal comma, where 1.234 is 1234; not in the JSON.
     decimal_comma_columns: tuple[str, ...] = ()
     # Amounts of stored rows with more than two decimals that rounding to the cent changed, by the file's column
-    # ({"Betrag": 2}: 0,125 stored as 0.13), and each column's first as written and stored (not in the JSON).
+    # ({"Betrag": 2}: 0,125 stored as 0.13), and each column's first as written and stored (not in the JSON). Rows
+    # rejected are left out, by the parser or by the writer (an unknown customer under --no-create, another
+    # customer's order id); a dry run counts the rows it would store.
     rounded_amounts: dict = field(default_factory=dict)
     rounded_examples: dict = field(default_factory=dict)
 
@@ -283,9 +285,12 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                 stubs += result.stubs
                 guests += result.guests
                 if batch.rounded:
-                    rounded.update(name for name, _, _ in batch.rounded)
-                    for name, written, stored in batch.rounded:
-                        rounded_examples.setdefault(name, (written, stored))
+                    # the rows the writer kept (or a dry run's would keep): not those it rejected afterwards
+                    refused = {reject.line for reject in result.rejects}
+                    for line, name, written, stored in batch.rounded:
+                        if line not in refused:
+                            rounded[name] += 1
+                            rounded_examples.setdefault(name, (written, stored))
                 job.rows_read += size
                 job.rows_committed += size
                 job.inserted += result.inserted

@@ -52,3 +52,41 @@ def test_the_rejected_rows_report_names_the_files_own_columns(shop, tmp_path, im
     assert rows[0] == ["line", "column", "value", "reason"]
     assert [(line, column, value) for line, column, value, _ in rows[1:]] == [
         ("3", "Bestelldatum", "bald"), ("4", "Betrag", "1O,00"), ("5", "Kundennummer", "K9")]
+
+
+def test_rounded_amounts_count_only_the_rows_stored(shop, tmp_path, import_dir, capsys):
+    # 0,125 on a row the writer rejects (an unknown customer under --no-create, another customer's order id) is
+    # not stored: counted, the import said "2 amount(s) … were rounded" for one amount stored.
+    first = tmp_path / "first.csv"
+    first.write_text("order_id;customer_id;placed_at;Betrag\nB1;K1;2025-10-01;1,00\n")
+    _import(shop, first)
+    path = tmp_path / "bestellungen.csv"
+    path.write_text("order_id;customer_id;placed_at;Betrag\n"
+                    "B2;K1;2025-10-02;0,125\n"    # stored
+                    "B3;K9;2025-10-03;0,135\n"    # unknown customer under --no-create (writer)
+                    "B1;K2;2025-10-01;0,145\n"    # B1 is K1's order (writer)
+                    "B4;K1;2025-10-04;2,50\n", encoding="utf-8")
+    dry = _import(shop, path, "--map", "total=Betrag", "--no-create", "--dry-run")
+    capsys.readouterr()
+    real = _import(shop, path, "--map", "total=Betrag", "--no-create")
+    progress = capsys.readouterr().err
+    assert (real["inserted"], real["rejected"]) == (2, 2)
+    assert dry["rounded_amounts"] == real["rounded_amounts"] == {"Betrag": 1}
+    assert "1 amount(s) in column Betrag had more than two decimals and were rounded to the cent (0,125 stored " \
+           "as 0.13)" in progress
+
+
+def test_rounded_amounts_of_order_lines_carried_to_the_next_batch_go_with_them(shop, tmp_path, import_dir):
+    # An order's lines cut by a batch boundary move to the next batch (parse.orders_kept_together), where the
+    # writer may reject them (an unknown order): their rounded amounts moved with them, or they counted.
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,customer_id,placed_at\nX,C1,2025-10-01\n")
+    _import(shop, orders)
+    lines = tmp_path / "lines.csv"
+    lines.write_text("order_id;product_id;quantity;unit_price\n"
+                     "X;P1;1;0,125\n"     # stored
+                     "Y;P2;1;0,135\n"     # carried to the second batch with Y's next line, rejected: unknown order
+                     "Y;P3;1;0,145\n", encoding="utf-8")
+    document = _import(shop, lines, "--batch-size", "2", kind="order_lines")
+    assert (document["inserted"], document["rejected"]) == (1, 2)
+    assert document["rounded_amounts"] == {"unit_price": 1}
