@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, Max, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -88,8 +88,8 @@ class ImportResult:
     # written only: not rejected ones, nor rows of an order the shop holds under a customer (a status history's
     # row without the customer: that order's row).
     guest_rows: int = 0
-    # Orders: rejected rows whose order the shop holds already (stored by an earlier import, or an earlier row of
-    # this file): those orders stay as they were, not updated from the rejected rows.
+    # Orders: rejected rows whose order the shop held before this import (not one an earlier row of this file
+    # stored): those orders stay as they were, not updated from the rejected rows. A dry run counts the same.
     rejected_stored_orders: int = 0
     # The shop's currency the file's orders were compared with (other_currencies): after the import, or in a dry
     # run the one the shop would take (behavior.ingest.currency).
@@ -230,6 +230,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     stubs = 0
     guests = 0
     rejected_stored = 0
+    held_before = 0  # orders: the shop held orders when the import began, none above this pk (_orders_held_before)
     rounded: collections.Counter[str] = collections.Counter()  # by field
     rounded_examples: dict[str, tuple[str, str]] = {}  # by field: the first as written and stored
     comma_columns: frozenset[str] = frozenset()
@@ -237,6 +238,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     settled = ShopCurrency(job.shop.currency)
     try:
         if job.kind == "orders":
+            held_before = _orders_held_before(shop_id=job.shop_id)
             settled = import_shop_currency(shop=job.shop, kind=job.kind, path=job.file_path,
                                            column_map=job.column_map, currency=currency, save=not job.dry_run)
         with contextlib.ExitStack() as stack:
@@ -259,6 +261,12 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                     with transaction.atomic():
                         result = write(shop_id=job.shop_id, plan=plan, batch=batch,
                                        create_missing=job.create_missing, ids=ids)
+                        if held_before and (batch.rejects or result.rejects):
+                            # the parser's rejects and the writer's (another customer's order id, an unknown or
+                            # erased customer), in one query; before a dry run's batch is rolled back, so that it
+                            # counts as the real run does
+                            rejected_stored += _orders_stored_among(shop_id=job.shop_id, before=held_before,
+                                                                    rejects=batch.rejects + result.rejects)
                         if job.dry_run:
                             transaction.set_rollback(True)
                     if job.dry_run:
@@ -277,11 +285,6 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                 if job.kind == "orders" and batch.good and "currency" in plan.present:
                     at = 1 + plan.spec.names.index("currency")  # a row is its line, then the kind's fields
                     currencies.update(row[at] for row in batch.rows if row[at] and row[at] != settled.currency)
-                if job.kind == "orders" and (batch.rejects or result.rejects):
-                    # the parser's rejects and the writer's (another customer's order id, an unknown or erased
-                    # customer), in one query
-                    rejected_stored += _orders_stored_among(shop_id=job.shop_id,
-                                                            rejects=batch.rejects + result.rejects)
                 stubs += result.stubs
                 guests += result.guests
                 if batch.rounded:
@@ -354,14 +357,27 @@ def _columns_written(plan: Plan, header_written: tuple[str, ...]) -> dict[str, s
     return columns
 
 
-def _orders_stored_among(*, shop_id: int, rejects: list[Reject]) -> int:
-    """How many of a batch's rejected order rows name an order the shop holds (one query): a re-import whose rows
-    are rejected leaves those orders as they were, and says so (an analyst read the stored copies as the file's).
-    Counted after the batch is written (a dry run's rolled back): an order its own earlier rows stored counts too."""
-    written = [reject.order_id for reject in rejects if reject.order_id]
-    if not written:
+def _orders_held_before(*, shop_id: int) -> int:
+    """0 when the shop holds no order, else the greatest order pk of any shop (the primary key's end: a shop's own
+    max walks back past every other shop's newer orders): every order the shop held before an import is at or
+    below it, none the import stores is."""
+    if not Order.objects.filter(shop_id=shop_id).exists():
         return 0
-    stored = set(Order.objects.filter(shop_id=shop_id, external_id__in=set(written))
+    return Order.objects.aggregate(last=Max("pk"))["last"] or 0
+
+
+def _orders_stored_among(*, shop_id: int, before: int, rejects: list[Reject]) -> int:
+    """How many of a batch's rejected order rows name an order the shop held before this import (pk at most
+    `before`, `_orders_held_before`; one query): a re-import whose rows are rejected leaves those orders as they
+    were, and says so (an analyst read the stored copies as the file's). Not an order this import stored itself:
+    two rows of one order id under two customers in a file for a shop that held neither counted 1 in the real run
+    and 0 in the dry run. Counted after the batch is written and, in a dry run, before it is rolled back: an order
+    held before whose id the batch gives it (a derived id replaced by the file's, `postgres._orders_matched`)
+    counts in both."""
+    written = [reject.order_id for reject in rejects if reject.order_id]
+    if not written or not before:
+        return 0
+    stored = set(Order.objects.filter(shop_id=shop_id, external_id__in=set(written), pk__lte=before)
                  .values_list("external_id", flat=True))
     return sum(order_id in stored for order_id in written)
 

@@ -7,6 +7,8 @@ import json
 import pytest
 from django.core.management import call_command
 
+from behavior.models import Order
+
 pytestmark = pytest.mark.django_db
 
 
@@ -90,3 +92,23 @@ def test_rounded_amounts_of_order_lines_carried_to_the_next_batch_go_with_them(s
     document = _import(shop, lines, "--batch-size", "2", kind="order_lines")
     assert (document["inserted"], document["rejected"]) == (1, 2)
     assert document["rounded_amounts"] == {"unit_price": 1}
+
+
+
+def test_an_order_id_given_twice_in_one_file_is_no_order_the_shop_held(shop, tmp_path, import_dir, capsys):
+    # Two rows of one order id under two customers, in a file for a shop that held neither: the real run counted
+    # the second row's order as one the shop "already holds" (its own first row had just stored it), the dry run
+    # did not (rolled back). Neither is: the shop held no order before this import.
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,customer_id,placed_at,total\nA1,C1,2025-10-01,10.00\nA1,C2,2025-10-01,10.00\n")
+    dry = _import(shop, path, "--dry-run")
+    real = _import(shop, path)
+    assert (dry["rejected"], dry["rejected_stored_orders"]) == (1, 0)
+    assert (real["rejected"], real["rejected_stored_orders"]) == (1, 0)
+    assert "already holds" not in capsys.readouterr().err
+    # The same conflict against an order the shop held before the import counts, dry run and real run alike.
+    again = tmp_path / "again.csv"
+    again.write_text("order_id,customer_id,placed_at,total\nA1,C2,2025-10-01,11.00\nA2,C2,2025-10-02,5.00\n")
+    assert _import(shop, again, "--dry-run")["rejected_stored_orders"] == 1
+    assert _import(shop, again)["rejected_stored_orders"] == 1
+    assert Order.objects.get(shop=shop, external_id="A1").customer.external_id == "C1"

@@ -22,9 +22,9 @@ class Command(ShopCommand):
             "null when nothing was rejected), plus import_job_id, status, stubs, ignored_columns, dry_run, "
             "error, shop_currency, guest_rows (orders: rows of guest checkouts, customer id empty, 0 or guest, kept "
             "under the shop's guest customer), rejected_stored_orders (orders: rejected rows of orders the shop "
-            "already holds, which stay as stored), rounded_amounts (amounts of more than two decimals that were "
-            "rounded to the cent, of the rows stored - or a dry run would store - by the file's column)."
-            " Exit status 1 when the import failed, also when every row "
+            "held before this import, which stay as stored; the same in a dry run), rounded_amounts (amounts of more "
+            "than two decimals that were rounded to the cent, of the rows stored - or a dry run would store - by "
+            "the file's column). Exit status 1 when the import failed, also when every row "
             "it read was rejected. A shop without orders takes the currency --currency names, else the one its orders "
             "file's currency column names.")
     creates_shop = True
