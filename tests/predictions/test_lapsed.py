@@ -165,6 +165,9 @@ def test_the_list_filter_the_segment_the_api_and_the_export(box, client):
     win_back, save = (client.get(f"/segments/{s.pk}/").content.decode() for s in (segment, everyone))
     assert "Share the offer wins back" in win_back and "Revenue won back" in win_back
     assert "what a retention offer would achieve" not in win_back
+    # ... and of customers who would have come back anyway, not of ones "who would have stayed" (they left).
+    assert "would have come back anyway" in win_back and "would have stayed" not in win_back
+    assert "Offers to customers who would have stayed" in save
     assert "Share of leavers the offer keeps" in save and "Revenue saved" in save
     rows = list(csv.reader(io.StringIO("".join(csv_lines(export_rows(
         plan=export_create(shop=shop, segment=everyone, user=admin)))))))
