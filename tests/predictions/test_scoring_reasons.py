@@ -60,7 +60,12 @@ def test_a_short_history_shops_label_free_champion_gives_reasons_in_plain_words(
     # A regular who stopped: days since the last order against their usual gap, as the supervised path says it.
     lapsed = [s for s in churn if s.customer.external_id.startswith("lapsed-")]
     assert all(re.fullmatch(r"no order for \d+ days; usually every \d+", s.reasons[0]) for s in lapsed)
-    assert all("a single order so far" in s.reasons for s in churn if s.customer.external_id.startswith("once-"))
+    # A one-time buyer at risk says so; one who ordered a day ago may be scored low, and a low row lists only signs
+    # of staying (above), never "a single order so far" (which of them is low moves with the fit's last digits).
+    once = [s for s in churn if s.customer.external_id.startswith("once-")]
+    assert sum(s.risk_band != "low" for s in once) > 100
+    assert all("a single order so far" in s.reasons for s in once if s.risk_band != "low")
+    assert all("a single order so far" not in s.reasons for s in once if s.risk_band == "low")
 
     purchase = [s for s in scores if s.task == "purchase"]
     # A low chance of buying says why (the same order history, read the other way); a higher one too.
