@@ -49,6 +49,18 @@ DEFAULT_LIST = "at_risk"
 BUYERS_SORTS = ("purchase", "value", "last_order")
 
 
+class FilterError(str):
+    """One problem of a filter: its message (what the page shows, a str) and `field`, the filter field it concerns (its
+    query parameter: what the API's error names; for a range that is empty, its lower end)."""
+
+    field: str
+
+    def __new__(cls, message: str, *, field: str = "") -> FilterError:
+        error = super().__new__(cls, message)
+        error.field = field
+        return error
+
+
 @dataclass(frozen=True)
 class AtRiskFilter:
     """Which scored customers to list, and in which order. Every field is optional (None / empty = any)."""
@@ -80,7 +92,7 @@ class AtRiskFilter:
     # True: only customers who already lapsed (CustomerScore.lapsed: a win-back campaign's); False: only those still
     # active (a save campaign's); None: both.
     lapsed: bool | None = None
-    errors: tuple[str, ...] = field(default=(), compare=False)
+    errors: tuple[FilterError, ...] = field(default=(), compare=False)
 
     # ---- construction ----------------------------------------------------------------------
 
@@ -108,71 +120,79 @@ class AtRiskFilter:
 
     @classmethod
     def _parse(cls, data: Mapping) -> AtRiskFilter:
-        errors: list[str] = []
+        errors: list[FilterError] = []
         raw_bands = data["bands"] if isinstance(data["bands"], list | tuple) else [data["bands"]]
-        wanted = {_text(x, errors, "Risk band").lower() for x in raw_bands} - {""}
+        wanted = {_text(x, errors, "Risk band", "bands").lower() for x in raw_bands} - {""}
         for unknown in sorted(wanted - set(BANDS)):
-            errors.append(f"Unknown risk band “{unknown[:40]}”: choose among {', '.join(BANDS)}.")
+            errors.append(FilterError(f"Unknown risk band “{unknown[:40]}”: choose among {', '.join(BANDS)}.",
+                                      field="bands"))
         bands = tuple(b for b in BANDS if b in wanted)
-        churn_min = _number(data.get("churn_min"), int, 0, 100, "Chance of leaving from (%)", errors)
-        churn_max = _number(data.get("churn_max"), int, 0, 100, "Chance of leaving to (%)", errors)
-        value_min = _number(data.get("value_min"), float, 0, MAX_MONEY, "12-month spend from", errors)
-        value_max = _number(data.get("value_max"), float, 0, MAX_MONEY, "12-month spend to", errors)
-        days_min = _number(data.get("days_min"), int, 0, MAX_DAYS, "Days since last order from", errors)
-        days_max = _number(data.get("days_max"), int, 0, MAX_DAYS, "Days since last order to", errors)
-        category = _number(data.get("category"), int, 1, MAX_ID, "Category", errors)
+        churn_min = _number(data.get("churn_min"), int, 0, 100, "Chance of leaving from (%)", errors, "churn_min")
+        churn_max = _number(data.get("churn_max"), int, 0, 100, "Chance of leaving to (%)", errors, "churn_max")
+        value_min = _number(data.get("value_min"), float, 0, MAX_MONEY, "12-month spend from", errors, "value_min")
+        value_max = _number(data.get("value_max"), float, 0, MAX_MONEY, "12-month spend to", errors, "value_max")
+        days_min = _number(data.get("days_min"), int, 0, MAX_DAYS, "Days since last order from", errors, "days_min")
+        days_max = _number(data.get("days_max"), int, 0, MAX_DAYS, "Days since last order to", errors, "days_max")
+        category = _number(data.get("category"), int, 1, MAX_ID, "Category", errors, "category")
         category_min = _number(data.get("category_min"), int, MIN_INTEREST, 100,
-                               "Interest in the category at least (%)", errors)
+                               "Interest in the category at least (%)", errors, "category_min")
         if category_min is not None and category is None:
-            errors.append("Interest in the category at least (%) needs a category.")
+            errors.append(FilterError("Interest in the category at least (%) needs a category.", field="category_min"))
             category_min = None
-        brand = _text(data.get("brand"), errors, "Brand")
+        brand = _text(data.get("brand"), errors, "Brand", "brand")
         if len(brand) > MAX_BRAND:
-            errors.append(f"Brand: at most {MAX_BRAND} characters.")
+            errors.append(FilterError(f"Brand: at most {MAX_BRAND} characters.", field="brand"))
             brand = ""
         brand_min = _number(data.get("brand_min"), int, MIN_BRAND_INTEREST, 100,
-                            "Interest in the brand at least (%)", errors)
+                            "Interest in the brand at least (%)", errors, "brand_min")
         if brand_min is not None and not brand:
-            errors.append("Interest in the brand at least (%) needs a brand.")
+            errors.append(FilterError("Interest in the brand at least (%) needs a brand.", field="brand_min"))
             brand_min = None
-        segment = _number(data.get("segment"), int, 1, MAX_ID, "Segment", errors)
+        segment = _number(data.get("segment"), int, 1, MAX_ID, "Segment", errors, "segment")
         negative_review_days = _number(data.get("negative_review_days"), int, 1, MAX_DAYS,
-                                       "Negative review in the last … days", errors)
-        limit = _number(data.get("limit"), int, 1, MAX_LIMIT, "Only the top", errors)
-        country = _text(data.get("country"), errors, "Country")
+                                       "Negative review in the last … days", errors, "negative_review_days")
+        limit = _number(data.get("limit"), int, 1, MAX_LIMIT, "Only the top", errors, "limit")
+        country = _text(data.get("country"), errors, "Country", "country")
         if len(country) > MAX_COUNTRY:
-            errors.append(f"Country: at most {MAX_COUNTRY} characters.")
+            errors.append(FilterError(f"Country: at most {MAX_COUNTRY} characters.", field="country"))
             country = ""
-        which = _text(data.get("list"), errors, "List") or DEFAULT_LIST
+        which = _text(data.get("list"), errors, "List", "list") or DEFAULT_LIST
         if which not in LISTS:
-            errors.append(f"Unknown list “{which[:40]}”: choose among {', '.join(LISTS)}.")
+            errors.append(FilterError(f"Unknown list “{which[:40]}”: choose among {', '.join(LISTS)}.", field="list"))
             which = DEFAULT_LIST
         buyers = which == "buyers"
-        buy_min = _number(data.get("buy_min"), int, 0, 100, "Chance of buying from (%)", errors)
-        buy_max = _number(data.get("buy_max"), int, 0, 100, "Chance of buying to (%)", errors)
-        lapsed = _boolean(data.get("lapsed"), "Save or win back (lapsed)", errors)
+        buy_min = _number(data.get("buy_min"), int, 0, 100, "Chance of buying from (%)", errors, "buy_min")
+        buy_max = _number(data.get("buy_max"), int, 0, 100, "Chance of buying to (%)", errors, "buy_max")
+        lapsed = _boolean(data.get("lapsed"), "Save or win back (lapsed)", errors, "lapsed")
         if not buyers and (buy_min is not None or buy_max is not None):
-            errors.append("Chance of buying filters the likely buyers list (list=buyers): for a customer on the "
-                          "at-risk list it is 100 − the chance of leaving, so filter on the chance of leaving.")
+            errors.append(FilterError(
+                "Chance of buying filters the likely buyers list (list=buyers): for a customer on the at-risk list it "
+                "is 100 − the chance of leaving, so filter on the chance of leaving.",
+                field="buy_min" if buy_min is not None else "buy_max"))
             buy_min = buy_max = None
         if buyers and (bands or churn_min is not None or churn_max is not None):
-            errors.append("The likely buyers list has no risk filter (risk band, churn probability): it holds "
-                          "customers who have already lapsed, who have no chance of leaving.")
+            errors.append(FilterError(
+                "The likely buyers list has no risk filter (risk band, churn probability): it holds customers who "
+                "have already lapsed, who have no chance of leaving.",
+                field="bands" if bands else "churn_min" if churn_min is not None else "churn_max"))
             bands, churn_min, churn_max = (), None, None
-        sort = _text(data.get("sort"), errors, "Sort")
+        sort = _text(data.get("sort"), errors, "Sort", "sort")
         if buyers and not sort:
             sort = "purchase"
         sort = sort or DEFAULT_SORT
         if sort not in SORTS:
-            errors.append(f"Unknown sort “{sort[:40]}”: choose among {', '.join(SORTS)}.")
+            errors.append(FilterError(f"Unknown sort “{sort[:40]}”: choose among {', '.join(SORTS)}.", field="sort"))
             sort = "purchase" if buyers else DEFAULT_SORT
         elif buyers and sort not in BUYERS_SORTS:
-            errors.append(f"The likely buyers list sorts by {', '.join(BUYERS_SORTS)}, not “{sort}”.")
+            errors.append(FilterError(f"The likely buyers list sorts by {', '.join(BUYERS_SORTS)}, not “{sort}”.",
+                                      field="sort"))
             sort = "purchase"
-        for low, high, label in ((churn_min, churn_max, "chance of leaving"), (value_min, value_max, "12-month spend"),
-                                 (days_min, days_max, "days since last order"), (buy_min, buy_max, "chance of buying")):
+        for low, high, label, name in ((churn_min, churn_max, "chance of leaving", "churn_min"),
+                                       (value_min, value_max, "12-month spend", "value_min"),
+                                       (days_min, days_max, "days since last order", "days_min"),
+                                       (buy_min, buy_max, "chance of buying", "buy_min")):
             if low is not None and high is not None and low > high:
-                errors.append(f"The {label} range is empty (from is above to).")
+                errors.append(FilterError(f"The {label} range is empty (from is above to).", field=name))
         return cls(
             bands=bands, churn_min=churn_min, churn_max=churn_max, value_min=value_min, value_max=value_max,
             days_min=days_min, days_max=days_max, category=category, category_min=category_min,
@@ -233,13 +253,13 @@ MAX_LIMIT = 1_000_000
 QUERY_NAMES = ("band", "bands", *_SCALAR_FIELDS)
 
 
-def _text(raw, errors: list[str], label: str) -> str:
+def _text(raw, errors: list[FilterError], label: str, name: str) -> str:
     """`raw` as stripped text; "" (and an error) for text PostgreSQL cannot hold (NUL, lone surrogates)."""
     if raw is None:
         return ""
     text = str(raw).strip()
     if "\x00" in text or not text_encodable(text):
-        errors.append(f"{label}: the value holds characters that are not allowed.")
+        errors.append(FilterError(f"{label}: the value holds characters that are not allowed.", field=name))
         return ""
     return text
 
@@ -253,7 +273,7 @@ def text_encodable(text: str) -> bool:
     return True
 
 
-def _number(raw, kind, low, high, label: str, errors: list[str]):
+def _number(raw, kind, low, high, label: str, errors: list[FilterError], name: str):
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     if isinstance(raw, bool):
@@ -262,19 +282,19 @@ def _number(raw, kind, low, high, label: str, errors: list[str]):
     try:
         number = float(str(raw).strip().replace(",", ".")) if not isinstance(raw, int | float) else float(raw)
     except (TypeError, ValueError, OverflowError):
-        errors.append(f"{label}: “{shown}” is not a number.")
+        errors.append(FilterError(f"{label}: “{shown}” is not a number.", field=name))
         return None
     bounds = f"between {low} and {high:,.0f}" if high >= 10_000 else f"between {low} and {_format_number(high)}"
     if not math.isfinite(number) or number < low or number > high:  # inf, 1e309, NaN, 10**20 days
-        errors.append(f"{label} must be {bounds}.")
+        errors.append(FilterError(f"{label} must be {bounds}.", field=name))
         return None
     if kind is int and not number.is_integer():  # 10.5 % read as 10 % would widen the list without a word
-        errors.append(f"{label}: “{shown}” is not a whole number.")
+        errors.append(FilterError(f"{label}: “{shown}” is not a whole number.", field=name))
         return None
     return kind(number)
 
 
-def _boolean(raw, label: str, errors: list[str]) -> bool | None:
+def _boolean(raw, label: str, errors: list[FilterError], name: str) -> bool | None:
     """true / false (also 1 / 0, yes / no, a JSON boolean); empty or "all": None."""
     if raw is None or isinstance(raw, bool):
         return raw
@@ -285,7 +305,7 @@ def _boolean(raw, label: str, errors: list[str]) -> bool | None:
         return True
     if text in ("false", "0", "no"):
         return False
-    errors.append(f"{label}: “{str(raw)[:40]}” is not true or false.")
+    errors.append(FilterError(f"{label}: “{str(raw)[:40]}” is not true or false.", field=name))
     return None
 
 

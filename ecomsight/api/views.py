@@ -113,7 +113,12 @@ def _field_names(serializer_class) -> frozenset[str]:
 @functools.lru_cache(maxsize=512)
 def _query_validated(serializer_class, items):
     query = serializer_class(data=query_dict(items))
-    query.is_valid(raise_exception=True)
+    if not query.is_valid():
+        # The error names the query parameter: a repeated one's bad value said `band.0` (the list's first item).
+        name, detail = next(iter(query.errors.items()))
+        while not isinstance(detail, str):  # {0: [...]}: a list's items; [...]: the messages (ErrorDetail, a str)
+            detail = next(iter(detail.values())) if isinstance(detail, dict) else detail[0]
+        raise exceptions.ValidationError({name: [detail]})
     return MappingProxyType(dict(query.validated_data))
 
 

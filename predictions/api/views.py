@@ -169,8 +169,17 @@ def _at_risk_filter(items: tuple[tuple[str, tuple[str, ...]], ...]) -> AtRiskFil
     validated = query_validated(AtRiskFilterSerializer, params)
     flt = AtRiskFilter.from_query(web_query(params, validated))
     if flt.errors:
-        raise exceptions.ValidationError(flt.errors[0])
+        raise filter_invalid(flt)
     return flt
+
+
+def filter_invalid(flt: AtRiskFilter, *, under: str = "") -> exceptions.ValidationError:
+    """The 400 of a filter that does not validate: its first problem, on the parameter it concerns (`under`: the
+    body field holding the filter, "filters.churn_min"). The filter's own checks (an empty range, `category_min`
+    without `category`) have no serializer field to name: without this the error said `field: null`."""
+    error = flt.errors[0]
+    return exceptions.ValidationError({f"{under}.{error.field}" if under else error.field: [
+        exceptions.ErrorDetail(str(error), code="invalid")]})
 
 
 class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
@@ -281,7 +290,7 @@ class SegmentListApi(ShopApiMixin, generics.ListAPIView):
 def _filter_from(filters: dict) -> AtRiskFilter:
     flt = AtRiskFilter.from_dict(filters)
     if flt.errors:
-        raise exceptions.ValidationError({"filters": [flt.errors[0]]})
+        raise filter_invalid(flt, under="filters")
     return flt
 
 

@@ -53,7 +53,7 @@ def segment_create(*, shop: Shop, user: AbstractBaseUser | None, name: str, flt:
     refused: saved, it would quietly mean a wider list than the one asked for."""
     name = _clean_name(name)
     if flt.errors:
-        raise UserError(f"The filter cannot be saved: {flt.errors[0]}", field="filters")
+        raise UserError(f"The filter cannot be saved: {flt.errors[0]}", field=f"filters.{flt.errors[0].field}")
     _reference_check(shop=shop, flt=flt)
     if Segment.objects.filter(shop=shop, name__iexact=name).exists():
         raise _name_taken_error(name)
@@ -116,7 +116,7 @@ def segment_filters_update(*, shop: Shop, segment: Segment, user: AbstractBaseUs
     if segment.shop_id != shop.pk:
         raise UserError("No such segment.")
     if flt.errors:
-        raise UserError(f"The filter cannot be saved: {flt.errors[0]}", field="filters")
+        raise UserError(f"The filter cannot be saved: {flt.errors[0]}", field=f"filters.{flt.errors[0].field}")
     _reference_check(shop=shop, flt=flt, segment=segment)
     personal = [d for d in _deliveries_fed(shop=shop, segment=segment) if not d.pseudonymised]
     if personal and not (user is not None and can_view_personal_data(user, shop)):

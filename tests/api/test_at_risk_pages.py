@@ -186,7 +186,7 @@ def test_a_filter_validated_once_per_process_answers_each_query_as_before(client
     # every time, and the paging parameters do not change which filter is read.
     for _ in range(2):
         refused = assert_error(clients["analyst"].get("/api/v1/at-risk/?band=purple"), 400)
-        assert refused["field"] == "band.0"
+        assert refused["field"] == "band"
     first = clients["analyst"].get("/api/v1/at-risk/?band=high&churn_min=0.5").json()
     again = clients["analyst"].get("/api/v1/at-risk/?churn_min=0.5&band=high&page_size=50").json()
     assert first["results"] and again["results"] == first["results"]

@@ -29,7 +29,29 @@ def test_f5_the_readmes_own_example_filters_by_band(clients, scored):
 def test_unknown_parameters_and_values_are_a_400_naming_the_parameter(clients, scored, query, field):
     # Through DRF and through the hot path (a Bearer GET), the same answer.
     body = assert_error(clients["marketer"].get(f"/api/v1/at-risk/?{query}"), 400)
-    assert body["field"].split(".")[0] == field  # `band.0`: the first `band` value
+    assert body["field"] == field
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("churn_min=0.9&churn_max=0.1", "churn_min"), ("value_min=50&value_max=10", "value_min"),
+    ("days_min=30&days_max=10", "days_min"), ("category_min=0.5", "category_min"), ("brand_min=0.5", "brand_min"),
+    ("lapsed=maybe", "lapsed"), ("band=high&band=hgih", "band"), ("band=hgih", "band")])
+def test_a_refused_filter_value_names_its_parameter_never_null(clients, scored, query, field):
+    # The filter's own checks (an empty range, a minimum share without its category) answered `field: null`, and a
+    # repeated parameter's bad value `band.1`: a client could not tell which parameter to fix.
+    body = assert_error(clients["marketer"].get(f"/api/v1/at-risk/?{query}"), 400)
+    assert body["field"] == field, body
+
+
+@pytest.mark.parametrize(("filters", "field"), [
+    ({"churn_min": 0.9, "churn_max": 0.1}, "filters.churn_min"), ({"category_min": 0.5}, "filters.category_min"),
+    ({"buy_min": 0.3}, "filters.buy_min"), ({"list": "buyers", "bands": ["high"]}, "filters.bands"),
+    ({"list": "buyers", "sort": "churn"}, "filters.sort")])
+def test_a_refused_segment_filter_names_its_field_under_filters(clients, scored, filters, field):
+    body = assert_error(clients["marketer"].post("/api/v1/segments/", {"name": "x", "filters": filters},
+                                                 format="json"), 400)
+    assert body["field"] == field, body
+    assert not Segment.objects.filter(name="x").exists()
 
 
 @pytest.mark.parametrize("url", ["/api/v1/me/", "/api/v1/segments/", "/api/v1/models/", "/api/v1/jobs/",
