@@ -99,13 +99,14 @@ def rescore_changed(*, shop_id: int, chunk_size: int | None = None) -> int:
     shop = Shop.objects.get(pk=shop_id)
     done = 0
     rescored: list[int] = []
+    typical_gaps: dict = {}  # the shop's typical repeat gap by cutoff: once per task, not per chunk
     pending = rescore_pending_count(shop_id=shop_id)
     job = _rescore_job(shop=shop, pending=pending) if pending else None
     try:
         with job_running(job.pk if job else None):
             while ids := _pending_take(shop_id=shop_id, limit=chunk_size):
                 try:
-                    done += customers_rescore(shop=shop, customer_ids=ids)
+                    done += customers_rescore(shop=shop, customer_ids=ids, typical_gaps=typical_gaps)
                 except Exception:
                     # Back to pending, without a new task: the next change (or the night's run) takes them; a
                     # chunk that fails every time must not loop once per window.
@@ -162,17 +163,20 @@ def _pending_take(*, shop_id: int, limit: int) -> list[int]:
         return sorted(row[0] for row in cursor.fetchall())
 
 
-def customers_rescore(*, shop: Shop, customer_ids: Iterable[int]) -> int:
+def customers_rescore(*, shop: Shop, customer_ids: Iterable[int],
+                      typical_gaps: dict[pd.Timestamp, float | None] | None = None) -> int:
     """Re-score these customers into the shop's current run (their rows replaced in one transaction), as of the
     end of the day of their newest order or event (at least the run's as_of). Returns the customers re-scored
-    (0 without a current run). Safe to run again: it replaces the same rows."""
+    (0 without a current run). Safe to run again: it replaces the same rows. `typical_gaps`: the shop's typical
+    repeat gap by cutoff, shared by the chunks of one re-scoring task (scoring.scores_compute)."""
     run = scoring_run_current(shop=shop)
     ids = sorted({int(i) for i in customer_ids})
     if run is None or not ids:
         return 0
     cutoff = _cutoff(shop_id=shop.pk, customer_ids=ids, at_least=run.as_of)
     frames = shop_frames(shop_id=shop.pk, until=cutoff, customer_ids=ids)
-    rows = scores_compute(run=run, frames=frames, cutoff=pd.Timestamp(cutoff), history_until=cutoff)
+    rows = scores_compute(run=run, frames=frames, cutoff=pd.Timestamp(cutoff), history_until=cutoff,
+                          typical_gaps=typical_gaps)
     profile = customer_interests_compute(shop_id=shop.pk, frames=frames, cutoff=pd.Timestamp(cutoff))
     with transaction.atomic():
         # Under the run's lock: two re-scorings of the run (or its last chunk finishing) write one at a time.
