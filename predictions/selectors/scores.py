@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from django.db import connection
+
 from accounts.models import Shop
 from ecomsight.db import SqlRows
 from predictions.models import CustomerScore, ScoringRun
@@ -56,3 +58,16 @@ def score_row(row: dict) -> dict:
             "revenue_at_risk": row["revenue_at_risk"], "scored_at": row["scored_at"], "as_of": row["as_of"],
             "scoring_run": row["scoring_run_id"], "model_version": row["model_version_id"],
             "lapsed": row["lapsed"]}
+
+
+def customer_lapsed_current(*, shop: Shop, customer_pk: int) -> bool | None:
+    """Whether the shop's customer had already lapsed by the shop's current scores (CustomerScore.lapsed: one mark
+    per customer, on both of their rows; a customer silent beyond the churn lookback has a purchase row only), None
+    when the current run did not score them or the shop has no run yet. One indexed query: a customer's record
+    (`GET customers/{id}/`) says it beside their scores' own."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT s.lapsed FROM predictions_customerscore s WHERE s.customer_id = %(customer)s"
+                       f" AND s.scoring_run_id = ({SCORING_RUN_CURRENT_SQL}) ORDER BY s.task LIMIT 1",
+                       {"shop": shop.pk, "customer": customer_pk})
+        row = cursor.fetchone()
+    return row[0] if row else None

@@ -11,18 +11,45 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from behavior.api.views import CustomerDetailApi
+from behavior.api.serializers import CustomerOutputSerializer
+from behavior.api.views import CUSTOMER_EXAMPLE, CustomerDetailApi
+from ecomsight.api.schema import documented_get
 from ecomsight.api.views import ShopApiMixin
+from predictions.selectors.scores import customer_lapsed_current
 from privacy.services import CustomerNotFound, customer_data_export, customer_erase
 
 CUSTOMER_ID = OpenApiParameter("customer_id", OpenApiTypes.STR, OpenApiParameter.PATH,
                                description="The shop's own customer id.")
 
 
+class CustomerRecordSerializer(CustomerOutputSerializer):
+    """One customer's record: the list's fields and whether they had already lapsed by the current scores."""
+
+    lapsed = serializers.BooleanField(
+        allow_null=True, read_only=True,
+        help_text="Whether the customer had already lapsed (silent for more than 3 of their usual gaps between "
+                  "orders: a win-back customer, not one to save) by the shop's current scores, as their scores' "
+                  "`lapsed`; null when the current scores do not include them (never scored, or no scores yet). "
+                  "Not in the customers list: read it here, on the at-risk list's items or in the scores.")
+
+    class Meta(CustomerOutputSerializer.Meta):
+        fields = [*CustomerOutputSerializer.Meta.fields, "lapsed"]
+        read_only_fields = fields
+
+
+@documented_get(operation_id="customers_retrieve", summary="One customer by the shop's id", tags=["customers"],
+                parameters=[CUSTOMER_ID],
+                examples=[OpenApiExample("customer", value={**CUSTOMER_EXAMPLE, "lapsed": False})])
 class CustomerApi(CustomerDetailApi):
     """One customer: read (marketers and up), erase (admins)."""
 
     required_roles = {"GET": "marketer", "DELETE": "admin"}
+    serializer_class = CustomerRecordSerializer
+
+    def get_object(self):
+        customer = super().get_object()
+        customer.lapsed = customer_lapsed_current(shop=self.shop, customer_pk=customer.pk)
+        return customer
 
     @extend_schema(operation_id="customers_erase", summary="Erase a customer everywhere (admins)",
                    tags=["customers"], parameters=[CUSTOMER_ID],

@@ -68,6 +68,30 @@ def test_each_score_says_whether_the_customer_had_already_lapsed(clients, shop, 
     assert all(s["lapsed"] is False for s in clients["marketer"].get("/api/v1/customers/C2/scores/").json()["results"])
 
 
+def test_a_customers_record_says_whether_they_had_already_lapsed(clients, shop, scored):
+    """`customers/{id}/scores/` said `lapsed`, the customer's record (`customers/{id}/`) did not. The record reads the
+    current run's mark (either row: a customer silent beyond the churn lookback has only a purchase row); null where
+    the current run did not score them. The list leaves it out (no per-customer read)."""
+    from behavior.models import Customer
+    from predictions.models import CustomerScore
+
+    assert clients["marketer"].get("/api/v1/customers/C1/").json()["lapsed"] is False
+    newer = ScoringRunFactory(shop=shop, as_of=scored["run"].as_of.replace(month=7))
+    CustomerScore.objects.bulk_create([
+        *[CustomerScore(shop=shop, scoring_run=newer, customer=scored["customers"]["C1"], task=task, probability=p,
+                        risk_band="high", decile=1, spend_12m=1, scored_at=newer.as_of, lapsed=True)
+          for task, p in (("churn", 0.95), ("purchase", 0.05))],
+        CustomerScore(shop=shop, scoring_run=newer, customer=scored["customers"]["C3"], task="purchase",
+                      probability=0.01, risk_band="low", decile=10, spend_12m=0, scored_at=newer.as_of, lapsed=True),
+        CustomerScore(shop=shop, scoring_run=newer, customer=scored["customers"]["C4"], task="churn",
+                      probability=0.3, risk_band="low", decile=5, spend_12m=1, scored_at=newer.as_of, lapsed=False)])
+    Customer.objects.create(shop=shop, external_id="NEW")
+    got = {cid: clients["marketer"].get(f"/api/v1/customers/{cid}/").json()["lapsed"]
+           for cid in ("C1", "C2", "C3", "C4", "NEW")}
+    assert got == {"C1": True, "C2": None, "C3": True, "C4": False, "NEW": None}
+    assert all("lapsed" not in c for c in clients["marketer"].get("/api/v1/customers/").json()["results"])
+
+
 def test_current_scores_are_the_current_runs_however_the_history_is_read(clients, shop, scored):
     # The current run is the latest by as_of; a backfill of an earlier date, scored later, heads the history.
     from predictions.models import CustomerScore
