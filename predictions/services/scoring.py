@@ -262,8 +262,7 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp, history_unt
     value = _value(features.X, versions=versions, horizon_days=shop.horizon_days)
     now = timezone.now()
     last_orders = _last_orders(frames.orders, cutoff=cutoff)
-    lapsed = lapsed_mask(features.X, typical_gap_days=_typical_gap(run, cutoff=cutoff, kept=typical_gaps),
-                         horizon_days=shop.horizon_days, lookback_days=shop.churn_lookback_days)
+    lapsed = lapsed_of(run=run, X=features.X, cutoff=cutoff, typical_gaps=typical_gaps)
     scored: dict[str, dict] = {}  # task -> version, data, p (probabilities), paths, keep (of features' rows)
     for task in TASKS:
         version = versions.get(task)
@@ -321,6 +320,16 @@ def scores_compute(*, run: ScoringRun, frames, cutoff: pd.Timestamp, history_unt
                 history_until, *copied, bool(task_lapsed[i]),
             ))
     return rows
+
+
+def lapsed_of(*, run: ScoringRun, X: pd.DataFrame, cutoff: pd.Timestamp,
+              typical_gaps: dict[pd.Timestamp, float | None] | None = None) -> np.ndarray:
+    """Which customers (rows of the feature frame `X`, built as of `cutoff`) had already lapsed: the rule
+    (reasons.lapsed_mask) with the shop's horizon, churn lookback and typical repeat gap at `cutoff`. What
+    `scores_compute` writes, and what `lapsed.customer_score_lapsed_fill` computes again for rows written before
+    the mark."""
+    return lapsed_mask(X, typical_gap_days=_typical_gap(run, cutoff=cutoff, kept=typical_gaps),
+                       horizon_days=run.shop.horizon_days, lookback_days=run.shop.churn_lookback_days)
 
 
 def _typical_gap(run: ScoringRun, *, cutoff: pd.Timestamp,

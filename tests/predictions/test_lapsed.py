@@ -242,3 +242,49 @@ def test_a_rescoring_task_measures_the_shops_typical_gap_once_and_marks_as_whole
     assert whole == rescored
     by_name = {c.external_id: rescored[(c.pk, "purchase")] for c in customers}
     assert by_name == {"gone-0": True, "gone-1": False, "active-0": False, "once-old-0": True, "once-new-0": False}
+
+
+@pytest.mark.django_db
+def test_scores_written_before_the_mark_get_it_from_the_fill_with_the_one_rule(box):
+    # Migration 0008 gave existing scores lapsed = false: the current run said "not lapsed" for all (list filter, API,
+    # exports, no dashboard share) until the next run. `lapsed_fill` computes the mark again at each row's cutoff.
+    import json as jsonlib
+
+    from django.core.management import call_command
+
+    from predictions.models import ScoringRun
+    from predictions.services.scoring import TYPICAL_GAP_KEY
+
+    run = box
+    shop = run.shop
+    came_back = Customer.objects.get(shop=shop, external_id="gone-0")  # re-scored the next day: its own cutoff
+    Order.objects.create(shop=shop, customer=came_back, external_id="back", total=40,
+                         placed_at=AS_OF + dt.timedelta(days=1))
+    assert customers_rescore(shop=shop, customer_ids=[came_back.pk]) == 1
+    scored = {task: _marks(run, task) for task in ("churn", "purchase")}  # as the scoring wrote them
+    assert scored["churn"]["gone-0"] is False and scored["churn"]["gone-1"] is True
+    # The state 0008 left: every mark false, no typical gap kept, figures without the lapsed share.
+    CustomerScore.objects.filter(scoring_run=run).update(lapsed=False)
+    summary = ScoringRun.objects.get(pk=run.pk).summary
+    summary.pop(TYPICAL_GAP_KEY)
+    summary["figures"].pop("revenue_at_risk_lapsed")
+    ScoringRun.objects.filter(pk=run.pk).update(summary=summary)
+
+    out = io.StringIO()
+    call_command("lapsed_fill", chunk_size=10, stdout=out, stderr=io.StringIO())
+    (line,) = out.getvalue().splitlines()
+    result = jsonlib.loads(line)
+    assert result == {"shop": shop.slug, "run": run.pk, "customers": 34, "lapsed": 15, "rows_changed": 30,
+                      "skipped": False}
+    assert {task: _marks(run, task) for task in ("churn", "purchase")} == scored
+    run.refresh_from_db()
+    assert run.summary[TYPICAL_GAP_KEY] == pytest.approx(MONTH)
+    gone = sum(s.revenue_at_risk for s in CustomerScore.objects.filter(scoring_run=run, task="churn", lapsed=True))
+    assert 0 < gone == pytest.approx(run.summary["figures"]["revenue_at_risk_lapsed"])
+    # Done once: a run with the mark is left alone (and --force changes nothing either).
+    out = io.StringIO()
+    call_command("lapsed_fill", stdout=out, stderr=io.StringIO())
+    assert jsonlib.loads(out.getvalue())["skipped"] is True
+    out = io.StringIO()
+    call_command("lapsed_fill", force=True, stdout=out, stderr=io.StringIO())
+    assert jsonlib.loads(out.getvalue())["rows_changed"] == 0
