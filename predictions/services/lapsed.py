@@ -6,7 +6,9 @@ at-risk filter, the API, exports, the dashboard's lapsed share) until its next s
 the score rows do not keep, but which are a function of the stored history up to the score's cutoff: this service
 builds them again with the scoring's own code (shop_frames, build_features) at each row's cutoff (its
 `history_until`, else the run's as_of), in chunks of customers, and sets the mark through `scoring.lapsed_of`, the
-path the scoring itself takes. What it changes is what a scoring run with the same history would have written.
+path the scoring itself takes; a lapsed medium or high risk's churn row then says first why it lapsed, as the
+scoring writes it (reasons.lapsed_first). What it changes is what a scoring run with the same history would have
+written.
 
 A run scored with the mark keeps the shop's typical repeat gap in its summary (scoring.TYPICAL_GAP_KEY, written by
 the same change as the mark): that is how a run that needs the fill is told from one that does not, and the fill
@@ -16,6 +18,7 @@ run."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +29,9 @@ from django.db import connection, transaction
 
 from accounts.models import Shop
 
+from ..ml import pipeline
 from ..ml.features import FeatureConfig, build_features
+from ..ml.reasons import lapsed_first
 from ..models import ScoringRun
 from ..selectors.at_risk import scoring_run_current
 from ..selectors.frames import shop_frames, typical_repeat_gap_days
@@ -84,8 +89,8 @@ def customer_score_lapsed_fill(*, shop: Shop, force: bool = False, chunk_size: i
                                       customer_ids=np.asarray(chunk, dtype=np.int64))
             del frames
             marks = lapsed_of(run=run, X=features.X, cutoff=at, typical_gaps=gaps)
-            changed += _marks_write(run=run, cutoff=cutoff, customer_ids=features.customer_ids.tolist(),
-                                    marks=marks.tolist())
+            changed += _chunk_write(run=run, cutoff=cutoff, X=features.X, customer_ids=features.customer_ids,
+                                    marks=marks)
             customers += len(chunk)
             lapsed += int(marks.sum())
             done += 1
@@ -104,15 +109,39 @@ def customer_score_lapsed_fill(*, shop: Shop, force: bool = False, chunk_size: i
     return LapsedFill(run_id=run.pk, customers=customers, lapsed=lapsed, rows_changed=changed)
 
 
-def _marks_write(*, run: ScoringRun, cutoff: dt.datetime, customer_ids: list[int], marks: list[bool]) -> int:
-    """Store the marks of these customers' rows in `run` that still have this cutoff (a row re-scored meanwhile has
-    a newer one, and its own fresh mark), under the run's row lock (the re-scoring's). Returns the rows changed."""
+def _chunk_write(*, run: ScoringRun, cutoff: dt.datetime, X: pd.DataFrame, customer_ids: np.ndarray,
+                 marks: np.ndarray) -> int:
+    """Store the marks of these customers' rows in `run` (the rows of features `X`) that still have this cutoff (a
+    row re-scored meanwhile has a newer one, and its own fresh mark), and put why a lapsed medium or high risk
+    lapsed first among its churn row's reasons, as the scoring does (reasons.lapsed_first); under the run's row lock
+    (the re-scoring's). Returns the rows whose mark changed."""
+    same_cutoff = " AND COALESCE(s.history_until, %(as_of)s) = %(cutoff)s"
+    params = {"run": run.pk, "as_of": run.as_of, "cutoff": cutoff}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT id FROM predictions_scoringrun WHERE id = %s FOR UPDATE", [run.pk])
         cursor.execute(
             "UPDATE predictions_customerscore s SET lapsed = v.lapsed"
-            " FROM unnest(%s::bigint[], %s::boolean[]) AS v(customer_id, lapsed)"
-            " WHERE s.scoring_run_id = %s AND s.customer_id = v.customer_id"
-            " AND COALESCE(s.history_until, %s) = %s AND s.lapsed IS DISTINCT FROM v.lapsed",
-            [customer_ids, marks, run.pk, run.as_of, cutoff])
-        return cursor.rowcount
+            " FROM unnest(%(ids)s::bigint[], %(marks)s::boolean[]) AS v(customer_id, lapsed)"
+            " WHERE s.scoring_run_id = %(run)s AND s.customer_id = v.customer_id AND s.lapsed IS DISTINCT FROM v.lapsed"
+            + same_cutoff, {**params, "ids": customer_ids.tolist(), "marks": marks.tolist()})
+        changed = cursor.rowcount
+        cursor.execute(
+            "SELECT s.customer_id, s.reasons FROM predictions_customerscore s WHERE s.scoring_run_id = %(run)s"
+            " AND s.task = 'churn' AND s.customer_id = ANY(%(ids)s) AND s.probability >= %(medium)s" + same_cutoff,
+            {**params, "ids": customer_ids[marks].tolist(), "medium": pipeline.MEDIUM_RISK})
+        kept = {customer: json.loads(r) if isinstance(r, str) else list(r) for customer, r in cursor.fetchall()}
+        if kept:
+            position = {customer: i for i, customer in enumerate(customer_ids.tolist())}
+            reasons: list[list[str]] = [[] for _ in range(len(X))]
+            for customer, texts in kept.items():
+                reasons[position[customer]] = list(texts)
+            lapsed_first(reasons, X, np.array([position[customer] for customer in kept], dtype=np.int64))
+            moved = [(customer, json.dumps(reasons[position[customer]])) for customer, texts in kept.items()
+                     if reasons[position[customer]] != texts]
+            if moved:
+                cursor.execute(
+                    "UPDATE predictions_customerscore s SET reasons = v.reasons::jsonb"
+                    " FROM unnest(%(ids)s::bigint[], %(reasons)s::text[]) AS v(customer_id, reasons)"
+                    " WHERE s.scoring_run_id = %(run)s AND s.task = 'churn' AND s.customer_id = v.customer_id"
+                    + same_cutoff, {**params, "ids": [c for c, _ in moved], "reasons": [r for _, r in moved]})
+    return changed

@@ -263,8 +263,13 @@ def test_scores_written_before_the_mark_get_it_from_the_fill_with_the_one_rule(b
     assert customers_rescore(shop=shop, customer_ids=[came_back.pk]) == 1
     scored = {task: _marks(run, task) for task in ("churn", "purchase")}  # as the scoring wrote them
     assert scored["churn"]["gone-0"] is False and scored["churn"]["gone-1"] is True
-    # The state 0008 left: every mark false, no typical gap kept, figures without the lapsed share.
+    # The state 0008 left: every mark false, no typical gap kept, figures without the lapsed share. (The high risks
+    # here, and their reasons, are made up: this little shop's BG/NBD gives all 8 %; a lapsed one's reasons did not
+    # say first why it lapsed.)
     CustomerScore.objects.filter(scoring_run=run).update(lapsed=False)
+    CustomerScore.objects.filter(scoring_run=run, task="churn", customer__external_id__in=["gone-1", "gone-2", "today"]
+                                 ).update(probability=0.9, reasons=["no product viewed in the last 30 days",
+                                                                    "no order for 5 days"])
     summary = ScoringRun.objects.get(pk=run.pk).summary
     summary.pop(TYPICAL_GAP_KEY)
     summary["figures"].pop("revenue_at_risk_lapsed")
@@ -277,6 +282,12 @@ def test_scores_written_before_the_mark_get_it_from_the_fill_with_the_one_rule(b
     assert result == {"shop": shop.slug, "run": run.pk, "customers": 34, "lapsed": 15, "rows_changed": 30,
                       "skipped": False}
     assert {task: _marks(run, task) for task in ("churn", "purchase")} == scored
+    reasons = dict(CustomerScore.objects.filter(scoring_run=run, task="churn", probability=0.9)
+                   .values_list("customer__external_id", "reasons"))
+    assert reasons == {  # a lapsed high risk says first why, as the scoring writes it; one still active as it was
+        "gone-1": ["no order for 121 days; usually every 30", "no product viewed in the last 30 days"],
+        "gone-2": ["no order for 122 days; usually every 30", "no product viewed in the last 30 days"],
+        "today": ["no product viewed in the last 30 days", "no order for 5 days"]}
     run.refresh_from_db()
     assert run.summary[TYPICAL_GAP_KEY] == pytest.approx(MONTH)
     gone = sum(s.revenue_at_risk for s in CustomerScore.objects.filter(scoring_run=run, task="churn", lapsed=True))
