@@ -73,6 +73,13 @@ def alert_happened(*, direction: str, actual: float, expected: float, score: flo
             f"day-to-day spread")
 
 
+def alert_withdrawn_words(*, direction: str, start, end, withdrawn_at=None) -> str:
+    """Why an alert is withdrawn, in words: "withdrawn on 8 Dec 2026: later data for that day showed no drop"."""
+    when = f" on {_day(withdrawn_at)}" if withdrawn_at is not None else ""
+    days = "that day" if end is None or end == start else "those days"
+    return f"withdrawn{when}: later data for {days} showed no {'rise' if direction == 'up' else 'drop'}"
+
+
 def _day(day) -> str:
     return f"{day.day} {day:%b %Y}"  # the page's "j M Y"
 

@@ -58,11 +58,15 @@ class ForecastValue(models.Model):
 
 
 class Alert(models.Model):
-    """A group of consecutive anomalous days of one metric and segment (one outage is one alert)."""
+    """A group of consecutive anomalous days of one metric and segment (one outage is one alert). Each check makes
+    the alerts starting on the days it judged agree with what it found (forecasts.services.alerts.alerts_reconcile):
+    one the data no longer supports is withdrawn (kept, with `withdrawn_at`; never deleted), one whose figures
+    changed is updated."""
 
     class Status(models.TextChoices):
         OPEN = "open"
         ACKNOWLEDGED = "acknowledged"
+        WITHDRAWN = "withdrawn"
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="alerts")
     metric = models.CharField(max_length=64)
@@ -76,11 +80,14 @@ class Alert(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     notified_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-start", "metric"]
         constraints = [
-            models.UniqueConstraint(fields=["shop", "metric", "segment", "start"], name="alert_unique_start"),
+            # (a direction that flips is a new alert beside the withdrawn one: a drop, then a rise, of one day)
+            models.UniqueConstraint(fields=["shop", "metric", "segment", "direction", "start"],
+                                    name="alert_unique_direction_start"),
         ]
 
 

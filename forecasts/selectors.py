@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 from django.db import connection
-from django.db.models import Max
+from django.db.models import Case, Max, Value, When
 from django.utils import timezone
 
 from behavior.models import Customer, Order
@@ -190,7 +190,10 @@ class AlertRow:
 
 
 def alert_row_list(*, shop_id: int, limit: int = 200) -> list[AlertRow]:
-    """Open alerts first, then acknowledged ones, newest first, each with whether its monitor is muted."""
+    """Open alerts first, then acknowledged ones, then withdrawn ones, newest first within each (by their first
+    day, then the latest stored), each with whether its monitor is muted."""
     muted = set(MonitorMute.objects.filter(shop_id=shop_id).values_list("metric", "segment"))
-    alerts = Alert.objects.filter(shop_id=shop_id).order_by("status", "-start")[:limit]
+    rank = Case(When(status=Alert.Status.OPEN, then=Value(0)), When(status=Alert.Status.ACKNOWLEDGED, then=Value(1)),
+                default=Value(2))
+    alerts = Alert.objects.filter(shop_id=shop_id).order_by(rank, "-start", "-pk")[:limit]
     return [AlertRow(alert=a, muted=(a.metric, a.segment) in muted or (a.metric, "") in muted) for a in alerts]

@@ -9,7 +9,7 @@ never judged: its few hours would look like an outage) and notify only alerts no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import pandas as pd
@@ -83,13 +83,16 @@ class AnomalyWindow:
     """The days a check judged: `start` to `end`; `judged_from` is the first day with enough history before it
     (DetectorConfig.min_history_days of data): days before it cannot be judged. `data_end`: the latest order or
     event, or a later refund or cancellation. `status_end`: where refunds and cancellations dated after `end` were
-    judged too (their monitors only, from `start` to that day), else None."""
+    judged too (their monitors only, from `start` to that day), else None. `monitors`: each monitor judged (metric,
+    segment; muted ones are not) with the first and last day it was judged on: the days whose stored alerts the
+    check answers for (alerts_reconcile)."""
 
     start: pd.Timestamp
     end: pd.Timestamp
     judged_from: pd.Timestamp
     data_end: pd.Timestamp
     status_end: pd.Timestamp | None = None
+    monitors: dict[tuple[str, str], tuple[date, date]] = field(default_factory=dict, compare=False)
 
 
 def anomalies_detect(*, shop: Shop, start: date | None = None, end: date | None = None,
@@ -183,9 +186,13 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
                                                     & (metrics["day"] <= status_to))]
     muted = set(MonitorMute.objects.filter(shop=shop).values_list("metric", "segment"))
     found = detect(metrics, start=start_ts, end=status_to, bands=_forecast_bands(shop_id=shop.pk), muted=muted)
+    judged = metrics[metrics["day"] >= start_ts].groupby(["metric", "segment"], sort=False)["day"].agg(["min", "max"])
+    monitors = {(m, s): (lo.date(), hi.date()) for (m, s), lo, hi in zip(judged.index, judged["min"], judged["max"],
+                                                                          strict=True)
+                if (m, s) not in muted and (m, "") not in muted}
     window = AnomalyWindow(start=start_ts, end=end_ts, data_end=max(data_end, status_end or data_end),
                            judged_from=first + pd.Timedelta(days=DetectorConfig().min_history_days),
-                           status_end=status_to if status_to > end_ts else None)
+                           status_end=status_to if status_to > end_ts else None, monitors=monitors)
     return found, window
 
 
@@ -196,28 +203,105 @@ def anomaly_dict(a: Anomaly) -> dict:
             "end": a.end.date().isoformat(), "group": a.group}
 
 
+@dataclass(frozen=True)
+class AlertChanges:
+    """What a check changed in the stored alerts: `news` (new alerts, a direction that flipped, an alert back after
+    it was withdrawn: notified as new), `updated` (the same run with other figures or days: quietly) and
+    `withdrawn` (alerts of the days judged that the data no longer supports)."""
+
+    news: list[Alert]
+    updated: list[Alert]
+    withdrawn: list[Alert]
+
+
+def _figures_differ(alert: Alert, a: Anomaly) -> bool:
+    return any(round(float(getattr(alert, f)), 6) != round(float(getattr(a, f)), 6)
+               for f in ("expected", "actual", "score"))
+
+
 @transaction.atomic
-def alerts_save(*, shop: Shop, anomalies: list[Anomaly]) -> list[Alert]:
-    """Store anomalies as alerts: a run that continues an open alert (same metric and segment, starting at most a
-    day after its end) extends it instead of opening another. Returns the alerts created."""
-    created = []
-    for a in anomalies:
-        prior = Alert.objects.filter(shop=shop, metric=a.metric, segment=a.segment, direction=a.direction,
-                                     end__gte=(a.date - pd.Timedelta(days=1)).date(),
-                                     start__lte=a.date.date()).first()
-        if prior is not None:
-            prior.end = max(prior.end, a.end.date())
-            if abs(a.score) > abs(prior.score):
-                prior.score = a.score
-            prior.save(update_fields=["end", "score"])
-            continue
-        alert, was_new = Alert.objects.get_or_create(
-            shop=shop, metric=a.metric, segment=a.segment, start=a.date.date(),
-            defaults={"end": a.end.date(), "direction": a.direction, "expected": a.expected, "actual": a.actual,
-                      "score": a.score})
-        if was_new:
-            created.append(alert)
-    return created
+def alerts_reconcile(*, shop: Shop, anomalies: list[Anomaly], window: AnomalyWindow | None = None) -> AlertChanges:
+    """Make the stored alerts agree with what a check found. With the `window` it judged: the alerts of each
+    judged monitor starting on a day it judged are answered for — one that a found run overlaps (same metric,
+    segment and direction) takes that run's days and figures (an acknowledged one stays acknowledged), one back
+    after a withdrawal is news again, and one no run supports is withdrawn (kept, `withdrawn_at`: it may have been
+    emailed or acknowledged). A direction that flipped is a new alert beside the withdrawn one. Alerts of other
+    days or monitors (muted ones, days outside the window, an alert reaching past its last day) are not touched,
+    except that a run continuing an alert that began before the window extends it. Without a window (old callers),
+    alerts are only added or extended."""
+    monitors = window.monitors if window is not None else {}
+    now = timezone.now()
+    stored: dict[tuple[str, str], list[Alert]] = {}
+    if monitors:
+        first = min(lo for lo, _ in monitors.values())
+        last = max(hi for _, hi in monitors.values())
+        # (locked: the nightly check and one after an import may run at once)
+        for alert in Alert.objects.select_for_update().filter(shop=shop, start__gte=first, start__lte=last) \
+                .order_by("start", "pk"):
+            span = monitors.get((alert.metric, alert.segment))
+            if span is not None and span[0] <= alert.start <= span[1]:
+                stored.setdefault((alert.metric, alert.segment), []).append(alert)
+    matched: set[int] = set()
+    news, updated = [], []
+    for a in sorted(anomalies, key=lambda x: (x.date, x.metric, x.segment)):
+        day, last_day = a.date.date(), a.end.date()
+        span = monitors.get((a.metric, a.segment))
+        mine = [x for x in stored.get((a.metric, a.segment), []) if x.direction == a.direction and x.pk not in matched]
+        # The stored alert of this run: the one starting on its first day (also a withdrawn one), else one still
+        # standing whose days overlap it (an outage whose first day got its data late starts a day later).
+        alert = next((x for x in mine if x.start == day), None) or next(
+            (x for x in mine if x.status != Alert.Status.WITHDRAWN and x.start <= last_day and x.end >= day), None)
+        if alert is None:
+            prior = Alert.objects.select_for_update().filter(
+                shop=shop, metric=a.metric, segment=a.segment, direction=a.direction,
+                end__gte=(a.date - pd.Timedelta(days=1)).date(), start__lte=day) \
+                .exclude(status=Alert.Status.WITHDRAWN).order_by("start").first()
+            if prior is not None and (span is None or prior.start < span[0]):
+                # A run continuing an alert that began before the days judged (or any, without a window)
+                prior.end = max(prior.end, last_day)
+                if abs(a.score) > abs(prior.score):
+                    prior.score = a.score
+                prior.save(update_fields=["end", "score"])
+                continue
+            alert, was_new = Alert.objects.get_or_create(
+                shop=shop, metric=a.metric, segment=a.segment, direction=a.direction, start=day,
+                defaults={"end": last_day, "expected": a.expected, "actual": a.actual, "score": a.score})
+            if was_new:
+                news.append(alert)
+                matched.add(alert.pk)
+                continue
+            if span is None:  # (no window: a stored alert is left as it is)
+                continue
+        matched.add(alert.pk)
+        # Days after the last one judged (a check with an earlier --to) keep what was found there before.
+        end = last_day if span is None or alert.end <= span[1] else max(alert.end, last_day)
+        changed = (alert.start != day or alert.end != end or _figures_differ(alert, a))
+        alert.start, alert.end = day, end
+        alert.expected, alert.actual, alert.score = a.expected, a.actual, a.score
+        if alert.status == Alert.Status.WITHDRAWN:
+            alert.status, alert.withdrawn_at, alert.notified_at = Alert.Status.OPEN, None, None
+            alert.save()
+            news.append(alert)
+        elif changed:
+            alert.save(update_fields=["start", "end", "expected", "actual", "score"])
+            updated.append(alert)
+    withdrawn = []
+    for (_metric, _segment), alerts in stored.items():
+        span = monitors[(_metric, _segment)]
+        for alert in alerts:
+            if alert.pk in matched or alert.status == Alert.Status.WITHDRAWN or alert.end > span[1]:
+                continue
+            alert.status, alert.withdrawn_at = Alert.Status.WITHDRAWN, now
+            alert.save(update_fields=["status", "withdrawn_at"])
+            withdrawn.append(alert)
+    return AlertChanges(news=news, updated=updated, withdrawn=withdrawn)
+
+
+def alerts_save(*, shop: Shop, anomalies: list[Anomaly], window: AnomalyWindow | None = None) -> list[Alert]:
+    """Store anomalies as alerts (alerts_reconcile): a run that continues an open alert (same metric and segment,
+    starting at most a day after its end) extends it instead of opening another. Returns the alerts that are news
+    (created, flipped, back after a withdrawal)."""
+    return alerts_reconcile(shop=shop, anomalies=anomalies, window=window).news
 
 
 def alerts_notify(*, shop: Shop, alerts: list[Alert]) -> int:
@@ -246,8 +330,10 @@ def alerts_notify(*, shop: Shop, alerts: list[Alert]) -> int:
 
 
 def anomalies_detect_and_alert(*, shop: Shop) -> list[Alert]:
-    """Nightly and after imports: detect over the last 7 complete days, store the alerts, notify the new ones."""
-    created = alerts_save(shop=shop, anomalies=anomalies_detect(shop=shop, complete_days_only=True))
+    """Nightly and after imports: detect over the last 7 complete days, make the stored alerts of those days agree
+    (alerts_reconcile), notify the news."""
+    found, window = anomalies_check_window(shop=shop, complete_days_only=True)
+    created = alerts_save(shop=shop, anomalies=found, window=window)
     alerts_notify(shop=shop, alerts=created)
     return created
 
@@ -288,10 +374,11 @@ def anomalies_check(*, shop_id: int) -> list[Alert]:
 
 @transaction.atomic
 def alert_acknowledge(*, shop: Shop, alert_id: int) -> Alert:
-    """Mark an alert as seen."""
+    """Mark an open alert as seen (a withdrawn one stays withdrawn)."""
     alert = Alert.objects.select_for_update().get(shop=shop, pk=alert_id)
-    alert.status = Alert.Status.ACKNOWLEDGED
-    alert.save(update_fields=["status"])
+    if alert.status == Alert.Status.OPEN:
+        alert.status = Alert.Status.ACKNOWLEDGED
+        alert.save(update_fields=["status"])
     return alert
 
 

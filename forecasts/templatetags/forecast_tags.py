@@ -91,6 +91,16 @@ def alert_happened(alert, currency: str = "") -> str:
 
 
 @register.filter
+def alert_status(alert) -> str:
+    """ "open", "acknowledged", or why it was withdrawn ("withdrawn on 8 Dec 2026: later data for that day showed
+    no drop")."""
+    if alert.status == Alert.Status.WITHDRAWN:
+        return alert_words.alert_withdrawn_words(direction=alert.direction, start=alert.start, end=alert.end,
+                                                 withdrawn_at=alert.withdrawn_at)
+    return alert.status
+
+
+@register.filter
 def alert_series(alert):
     """The Forecast page's series nearest to the alert (alert_words.SeriesLink)."""
     return alert_words.alert_series_link(alert.metric, alert.segment)

@@ -19,7 +19,7 @@ class Command(ShopCommand):
     def handle_shop(self, shop, **options):
         found, window = anomalies_check_window(shop=shop, start=options["start"], end=options["end"])
         if options["save"]:
-            alerts_save(shop=shop, anomalies=found)
+            alerts_save(shop=shop, anomalies=found, window=window)
         items = [anomaly_dict(a) for a in found]
         days = f"{window.start.date()} to {window.end.date()}"
         if window.status_end is not None:

@@ -1,0 +1,114 @@
+"""Alerts that late data corrects (a new user, demo shop): just after midnight the worker's check stored "Orders ·
+Whole shop · Below the expected: 0 against 30" for the day before; then that day's orders were uploaded, and the
+next check stored only other alerts: the 0-orders alert stayed open and the rise the data now showed was never
+stored (get_or_create on the alert's first day kept whatever an earlier check had said)."""
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+
+from forecasts.models import Alert, MonitorMute
+from forecasts.services.alerts import alert_acknowledge, anomalies_detect_and_alert
+from tests.accounts.factories import UserFactory
+from tests.forecasts.test_alerts_after_import import _orders, _store
+
+pytestmark = pytest.mark.django_db
+
+
+def _live_shop_missing_yesterday(shop):
+    """60 days of about 30 orders a day to the day before yesterday (noon); yesterday's orders not uploaded yet."""
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday = today - dt.timedelta(days=1)
+    _store(shop, _orders(shop, start=yesterday - dt.timedelta(days=60) + dt.timedelta(hours=12), days=60))
+    return yesterday
+
+
+def _late_orders(shop, day, count):
+    _store(shop, [(f"late-{i}", f"c{i % 200}", day + dt.timedelta(hours=8, minutes=i), 40.0) for i in range(count)])
+
+
+def _shop_alerts(shop, metric):
+    return list(Alert.objects.filter(shop=shop, metric=metric, segment="shop").order_by("pk")
+                .values_list("direction", "start", "status", "actual"))
+
+
+def test_orders_that_arrive_late_withdraw_the_outage_alert_and_store_the_rise(client, shop):
+    yesterday = _live_shop_missing_yesterday(shop)
+    UserFactory(role="analyst", shops=[shop], email="ana@example.com")
+    # An alert of a day outside the window the check judges, and one of a muted monitor inside it: not touched.
+    old = Alert.objects.create(shop=shop, metric="orders", segment="shop", direction="down", expected=30, actual=2,
+                               score=-7, start=(yesterday - dt.timedelta(days=30)).date(),
+                               end=(yesterday - dt.timedelta(days=30)).date())
+    MonitorMute.objects.create(shop=shop, metric="aov", segment="")
+    muted = Alert.objects.create(shop=shop, metric="aov", segment="shop", direction="up", expected=40, actual=90,
+                                 score=6, start=(yesterday - dt.timedelta(days=2)).date(),
+                                 end=(yesterday - dt.timedelta(days=2)).date())
+
+    anomalies_detect_and_alert(shop=shop)  # just after midnight: nothing for yesterday
+    assert _shop_alerts(shop, "orders")[1:] == [("down", yesterday.date(), "open", 0.0)]
+    down = Alert.objects.get(shop=shop, metric="orders", segment="shop", start=yesterday.date())
+    assert down.notified_at is not None and len(mail.outbox) == 1
+    alert_acknowledge(shop=shop, alert_id=down.pk)  # a user saw it
+
+    _late_orders(shop, yesterday, 74)  # then the day's 74 orders are uploaded
+    anomalies_detect_and_alert(shop=shop)
+
+    down.refresh_from_db()
+    assert (down.status, down.actual, down.notified_at is not None) == ("withdrawn", 0.0, True)  # kept, not deleted
+    assert down.withdrawn_at is not None
+    for metric in ("orders", "revenue"):
+        assert [(d, s) for d, day, s, _ in _shop_alerts(shop, metric) if day == yesterday.date()] == [
+            ("down", "withdrawn"), ("up", "open")], metric
+    up = Alert.objects.get(shop=shop, metric="orders", segment="shop", start=yesterday.date(), direction="up")
+    assert up.actual == 74 and up.notified_at is not None
+    assert len(mail.outbox) == 2 and "Orders, Whole shop" in mail.outbox[1].body and "above" in mail.outbox[1].body
+    old.refresh_from_db()
+    muted.refresh_from_db()
+    assert old.status == "open" and muted.status == "open"
+
+    # The page says why, and lists it after the open and acknowledged alerts.
+    client.force_login(UserFactory(role="analyst", shops=[shop]))
+    page = client.get("/alerts/").content.decode()
+    assert "later data for that day showed no drop" in page
+    assert page.index("Above the expected: 74") < page.index("later data for that day showed no drop")
+    # A withdrawn alert offers no Acknowledge, and acknowledging it anyway leaves it withdrawn.
+    alert_acknowledge(shop=shop, alert_id=down.pk)
+    down.refresh_from_db()
+    assert down.status == "withdrawn"
+
+    anomalies_detect_and_alert(shop=shop)  # the next check changes nothing and sends nothing
+    assert len(mail.outbox) == 2
+
+
+def test_a_drop_that_late_data_makes_smaller_is_updated_quietly_and_stays_acknowledged(shop):
+    yesterday = _live_shop_missing_yesterday(shop)
+    UserFactory(role="analyst", shops=[shop], email="ana@example.com")
+    anomalies_detect_and_alert(shop=shop)
+    down = Alert.objects.get(shop=shop, metric="orders", segment="shop", start=yesterday.date())
+    alert_acknowledge(shop=shop, alert_id=down.pk)
+    _late_orders(shop, yesterday, 3)  # a few of the day's orders arrive: still an outage
+    anomalies_detect_and_alert(shop=shop)
+    down.refresh_from_db()
+    assert (down.direction, down.status, down.actual) == ("down", "acknowledged", 3.0)
+    assert _shop_alerts(shop, "orders") == [("down", yesterday.date(), "acknowledged", 3.0)]
+    assert len(mail.outbox) == 1  # not news again
+
+
+def test_alerts_page_lists_open_then_acknowledged_then_withdrawn_newest_first(client, shop):
+    """The page sorted by status alphabetically: acknowledged alerts rose above the open ones."""
+    def alert(day, status, metric):
+        return Alert.objects.create(shop=shop, metric=metric, segment="shop", direction="down", expected=30,
+                                    actual=0, score=-8, start=dt.date(2026, 12, day), end=dt.date(2026, 12, day),
+                                    status=status)
+
+    alert(7, "acknowledged", "refunds")
+    alert(3, "open", "orders")
+    alert(6, "open", "revenue")
+    alert(5, "withdrawn", "cancellations")
+    alert(2, "acknowledged", "new_customers")
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    page = client.get("/alerts/").content.decode()
+    order = sorted(["Revenue", "Orders", "Refunds", "New customers", "Cancellations"],
+                   key=lambda w: page.index(f'data-label="Metric">{w}<'))
+    assert order == ["Revenue", "Orders", "Refunds", "New customers", "Cancellations"]
