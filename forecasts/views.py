@@ -44,11 +44,15 @@ def _choice(request: HttpRequest, name: str, options, default: str) -> str:
 
 
 @role_required("marketer")
-@known_parameters("level", "measure", "freq", "key")
+@known_parameters("level", "measure", "freq", "key", "alert")
 def forecast_page(request: HttpRequest) -> HttpResponse:
-    """One series of the latest run: its history, forecast and band, and how accurate validation found it."""
+    """One series of the latest run: its history, forecast and band, and how accurate validation found it. From an
+    alert's link (`alert`): which day was alerted and its value, and whether the chart's history reaches it (it ends
+    at the forecast's cutoff)."""
     shop = shop_for_request(request)
     run = forecast_run_latest(shop_id=shop.pk)
+    alert_id = request.GET.get("alert", "")
+    alert = Alert.objects.filter(shop=shop, pk=int(alert_id)).first() if alert_id.isdigit() else None
     level = _choice(request, "level", LEVELS, "shop")
     measure = _choice(request, "measure", MEASURES, "orders")
     freq = _choice(request, "freq", ("week", "day"), "week")
@@ -58,7 +62,9 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
                "series_word": SERIES_WORDS.get(level, "Series"),
                # Model names are for analysts; a marketer reads what the model does, in words.
                "show_model_names": user_has_role(user=request.user, shop=shop, roles=("analyst",)),
-               "in_progress": forecast_run_in_progress(shop_id=shop.pk) if run is None else None}
+               "in_progress": forecast_run_in_progress(shop_id=shop.pk) if run is None else None,
+               "alert": alert, "alert_after_history": alert is not None and run is not None
+               and alert.end > run.cutoff}
     if run is not None:
         keys = forecast_keys(run=run, level=level, measure=measure, freq=freq)
         key = request.GET.get("key") if request.GET.get("key") in keys else (keys[0] if keys else None)

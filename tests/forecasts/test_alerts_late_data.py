@@ -112,3 +112,24 @@ def test_alerts_page_lists_open_then_acknowledged_then_withdrawn_newest_first(cl
     order = sorted(["Revenue", "Orders", "Refunds", "New customers", "Cancellations"],
                    key=lambda w: page.index(f'data-label="Metric">{w}<'))
     assert order == ["Revenue", "Orders", "Refunds", "New customers", "Cancellations"]
+
+
+def test_the_alerts_series_link_says_which_day_was_alerted_and_its_value_past_the_charts_history(client, shop):
+    """The link to "the series around the alert" opened the forecast page, whose history ends at the forecast's
+    cutoff (6 Dec): the alerted day (7 Dec) and its value were nowhere on it."""
+    from forecasts.models import ForecastRun
+    from tests.accounts.factories import ShopFactory
+
+    ForecastRun.objects.create(shop=shop, cutoff=dt.date(2026, 12, 6), horizon_days=30, status="done")
+    alert = Alert.objects.create(shop=shop, metric="orders", segment="shop", direction="down", expected=30, actual=0,
+                                 score=-9, start=dt.date(2026, 12, 7), end=dt.date(2026, 12, 7))
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    alerts_page = client.get("/alerts/").content.decode()
+    link = f"/forecasts/?level=shop&amp;measure=orders&amp;freq=day&amp;alert={alert.pk}"
+    assert f'href="{link}"' in alerts_page
+    page = client.get(link.replace("&amp;", "&")).content.decode()
+    assert "The alert you came from:</strong> Orders, Whole shop, 7 Dec 2026: below the expected: 0 against 30" in page
+    assert "The chart's history ends on 6 Dec 2026" in page
+    other = Alert.objects.create(shop=ShopFactory(), metric="orders", segment="shop", direction="down", expected=30,
+                                 actual=0, score=-9, start=dt.date(2026, 12, 7), end=dt.date(2026, 12, 7))
+    assert "The alert you came from" not in client.get(f"/forecasts/?alert={other.pk}").content.decode()

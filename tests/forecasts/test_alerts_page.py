@@ -58,7 +58,7 @@ def test_an_alerts_series_link_opens_its_metric_and_segment_or_says_what_it_show
     """browser24 L7: every alert's "series" link opened the shop's orders per day, whatever was alerted."""
     _alert(shop, metric=metric, segment=segment.replace("&gt;", ">"))
     page = _page(client, shop, "marketer")
-    assert f'href="/forecasts/?{query}"' in page
+    assert f'href="/forecasts/?{query}&amp;alert=' in page
     assert 'href="/forecasts/?freq=day"' not in page
     if note:
         assert note in page
