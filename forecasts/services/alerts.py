@@ -25,7 +25,7 @@ from ecomsight.db import epoch_sql, read_frame
 from ecomsight.debounce import debounce_release, debounced_enqueue
 from ecomsight.errors import UserError
 
-from ..alert_words import alert_line
+from ..alert_words import alert_line, alert_withdrawn_words
 from ..ml.anomalies import STATUS_METRICS, Anomaly, DetectorConfig, daily_metrics_frame, detect
 from ..models import Alert, ForecastValue, MonitorMute
 from ..selectors import (
@@ -304,10 +304,12 @@ def alerts_save(*, shop: Shop, anomalies: list[Anomaly], window: AnomalyWindow |
     return alerts_reconcile(shop=shop, anomalies=anomalies, window=window).news
 
 
-def alerts_notify(*, shop: Shop, alerts: list[Alert]) -> int:
+def alerts_notify(*, shop: Shop, alerts: list[Alert], withdrawn: list[Alert] | tuple = ()) -> int:
     """New alerts to the shop's webhook, if it has one (after the commit: forecasts.services.webhooks), and one
-    email to its admins and analysts (Django's email backend), marked sent. Returns the email's recipients."""
-    if not alerts:
+    email to its admins and analysts (Django's email backend), marked sent; the email also lists the `withdrawn`
+    alerts that had been emailed (the webhook is sent new alerts only). Returns the email's recipients."""
+    withdrawn = [a for a in withdrawn if a.notified_at is not None]
+    if not alerts and not withdrawn:
         return 0
     alert_webhook_enqueue(shop=shop, alerts=alerts)
     from django.contrib.auth import get_user_model
@@ -317,13 +319,25 @@ def alerts_notify(*, shop: Shop, alerts: list[Alert]) -> int:
     recipients = sorted({u.email for u in users if u.email})
     if not recipients:
         return 0
+
     # The Alerts page's words (alert_words), not the monitors' codes: the email is read by the same people.
-    lines = ["- " + alert_line(metric=a.metric, segment=a.segment, start=a.start, end=a.end, direction=a.direction,
-                               actual=a.actual, expected=a.expected, score=a.score, currency=shop.currency)
-             for a in alerts]
+    def line(a: Alert) -> str:
+        return "- " + alert_line(metric=a.metric, segment=a.segment, start=a.start, end=a.end,
+                                 direction=a.direction, actual=a.actual, expected=a.expected, score=a.score,
+                                 currency=shop.currency)
+
+    lines = [line(a) for a in alerts]
+    if withdrawn:
+        lines += ([""] if lines else []) + ["Withdrawn, emailed before (later data no longer shows them):"]
+        lines += [f"{line(a)} ({alert_withdrawn_words(direction=a.direction, start=a.start, end=a.end)})"
+                  for a in withdrawn]
     lines += ["", "The Alerts page (/alerts/) shows them with their forecast; an analyst can acknowledge or mute them."]
     noun = "alert" if len(alerts) == 1 else "alerts"
-    send_mail(subject=f"[EcomSight] {len(alerts)} new {noun} for {shop.name}", message="\n".join(lines),
+    what = [f"{len(alerts)} new {noun}"] if alerts else []
+    if withdrawn:
+        what.append(f"{len(withdrawn)} withdrawn" if alerts else
+                    f"{len(withdrawn)} alert{'s' if len(withdrawn) > 1 else ''} withdrawn")
+    send_mail(subject=f"[EcomSight] {', '.join(what)} for {shop.name}", message="\n".join(lines),
               from_email=getattr(settings, "DEFAULT_FROM_EMAIL", None), recipient_list=recipients)
     Alert.objects.filter(pk__in=[a.pk for a in alerts]).update(notified_at=timezone.now())
     return len(recipients)
@@ -333,9 +347,9 @@ def anomalies_detect_and_alert(*, shop: Shop) -> list[Alert]:
     """Nightly and after imports: detect over the last 7 complete days, make the stored alerts of those days agree
     (alerts_reconcile), notify the news."""
     found, window = anomalies_check_window(shop=shop, complete_days_only=True)
-    created = alerts_save(shop=shop, anomalies=found, window=window)
-    alerts_notify(shop=shop, alerts=created)
-    return created
+    changes = alerts_reconcile(shop=shop, anomalies=found, window=window)
+    alerts_notify(shop=shop, alerts=changes.news, withdrawn=changes.withdrawn)
+    return changes.news
 
 
 def _check_key(shop_id: int) -> str:

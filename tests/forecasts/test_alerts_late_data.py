@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from django.core import mail
 
+from behavior.models import Order
 from forecasts.models import Alert, MonitorMute
 from forecasts.services.alerts import alert_acknowledge, anomalies_detect_and_alert
 from tests.accounts.factories import UserFactory
@@ -62,7 +63,11 @@ def test_orders_that_arrive_late_withdraw_the_outage_alert_and_store_the_rise(cl
             ("down", "withdrawn"), ("up", "open")], metric
     up = Alert.objects.get(shop=shop, metric="orders", segment="shop", start=yesterday.date(), direction="up")
     assert up.actual == 74 and up.notified_at is not None
-    assert len(mail.outbox) == 2 and "Orders, Whole shop" in mail.outbox[1].body and "above" in mail.outbox[1].body
+    news, withdrawn = mail.outbox[1].body.split("Withdrawn, emailed before (later data no longer shows them):")
+    assert len(mail.outbox) == 2 and "withdrawn for" in mail.outbox[1].subject
+    assert f"- Orders, Whole shop, {yesterday.day} {yesterday:%b %Y}: above the expected: 74 against" in news
+    assert (f"- Orders, Whole shop, {yesterday.day} {yesterday:%b %Y}: below the expected: 0 against" in withdrawn
+            and "(withdrawn: later data for that day showed no drop)" in withdrawn)
     old.refresh_from_db()
     muted.refresh_from_db()
     assert old.status == "open" and muted.status == "open"
@@ -93,6 +98,24 @@ def test_a_drop_that_late_data_makes_smaller_is_updated_quietly_and_stays_acknow
     assert (down.direction, down.status, down.actual) == ("down", "acknowledged", 3.0)
     assert _shop_alerts(shop, "orders") == [("down", yesterday.date(), "acknowledged", 3.0)]
     assert len(mail.outbox) == 1  # not news again
+
+
+def test_an_outage_whose_first_day_gets_its_orders_late_starts_a_day_later_quietly(shop):
+    yesterday = _live_shop_missing_yesterday(shop)
+    first = yesterday - dt.timedelta(days=2)
+    Order.objects.filter(shop=shop, placed_at__gte=first).delete()  # three days missing
+    UserFactory(role="analyst", shops=[shop], email="ana@example.com")
+    anomalies_detect_and_alert(shop=shop)
+    outage = Alert.objects.get(shop=shop, metric="orders", segment="shop")
+    assert (outage.start, outage.end) == (first.date(), yesterday.date())
+    alert_acknowledge(shop=shop, alert_id=outage.pk)
+    _late_orders(shop, first, 30)  # the first day's orders arrive
+    anomalies_detect_and_alert(shop=shop)
+    outage.refresh_from_db()
+    assert (outage.start, outage.end, outage.status) == ((first + dt.timedelta(days=1)).date(), yesterday.date(),
+                                                         "acknowledged")
+    assert _shop_alerts(shop, "orders") == [("down", outage.start, "acknowledged", 0.0)]
+    assert len(mail.outbox) == 1  # the same outage: no news
 
 
 def test_alerts_page_lists_open_then_acknowledged_then_withdrawn_newest_first(client, shop):
