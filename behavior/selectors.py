@@ -13,11 +13,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, F, Func, Max, Min, Q, Sum, Value
-from django.db.models.functions import Lower, Replace, TruncDate
+from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models.functions import Lower, TruncDate
 from django.utils import timezone
 
 from accounts.models import Shop
+from behavior.ingest.idspelling import spelling_key_sql
 from behavior.models import GUEST_CUSTOMER_ID, Customer, Event, ImportJob, Order, OrderLine
 from catalog.models import Product
 from ecomsight.crypto import email_index
@@ -198,8 +199,9 @@ def _duplicates(shop: Shop) -> dict:
     return {
         "orders_same_customer_time_total": {"groups": figures["groups"] or 0, "extra_rows": figures["extra"] or 0},
         "customer_ids_differing_only_in_case": _alike_ids(Customer, shop, Lower("external_id")),
-        "product_ids_differing_only_in_spelling": _alike_ids(
-            Product, shop, Func(Lower(Replace("external_id", Value(" "), Value(""))), Value("0"), function="LTRIM")),
+        # The rule of product ids, and of an import's customer ids (behavior.ingest.idspelling): 0007 and 7 too.
+        "customer_ids_differing_only_in_spelling": _alike_ids(Customer, shop, spelling_key_sql("external_id")),
+        "product_ids_differing_only_in_spelling": _alike_ids(Product, shop, spelling_key_sql("external_id")),
         "recent_imports": {"imports": len(recent), "duplicate_rows_by_kind": by_kind},
     }
 

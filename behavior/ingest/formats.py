@@ -232,7 +232,7 @@ class Batch:
     directly."""
 
     __slots__ = ("_rows", "rejects", "blanked", "first_line", "last_line", "bytes_read", "columns", "continued",
-                 "guests", "rounded")
+                 "guests", "guest_zeros", "rounded")
 
     def __init__(self, rows: list[list] | None = None, rejects: list[Reject] | None = None, first_line: int = 0,
                  last_line: int = 0, bytes_read: int | None = None, columns: dict | None = None):
@@ -245,6 +245,8 @@ class Batch:
         self.continued = 0
         # Orders: rows read as guest checkouts (behavior.models.GUEST_CUSTOMER_ID), kept.
         self.guests = 0
+        # Of them: rows whose customer id was written `0` (a guest checkout; the file's 0000 is a customer).
+        self.guest_zeros = 0
         # Amounts of kept rows that rounding to the cent changed: (line, field, value as written, value stored).
         self.rounded: list[tuple[int, str, str, str]] = []
         self.first_line = first_line

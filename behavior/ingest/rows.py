@@ -135,6 +135,7 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                 previous_order, previous_values = order, values
             guest = guest_at is not None and record[guest_at].strip().lower() in GUEST_CUSTOMER_IDS_WRITTEN
             if guest:
+                guest = record[guest_at].strip() or "-"  # what it was written (the import compares a 0 with 0000)
                 record[guest_at] = GUEST_CUSTOMER_ID
             if name_parts:  # the name in parts, read as one more column (Plan.name_parts)
                 record.append(" ".join(part for part in (record[i].strip() for i in name_parts) if part))
@@ -173,6 +174,7 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                 rows.append(out)
                 if guest:
                     batch.guests += 1
+                    batch.guest_zeros += guest == "0"
                 if row_blanked:
                     blanked.extend(row_blanked)
             if len(rounded) > mark:

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.jobs import job_create
 from accounts.models import Job, Shop
-from behavior.models import Event, ImportJob, Order, PendingUpload
+from behavior.models import GUEST_CUSTOMER_ID, Customer, Event, ImportJob, Order, PendingUpload
 from behavior.signals import data_arrived
 from ecomsight.csvsafe import neutralise
 from ecomsight.errors import UserError
@@ -37,6 +37,7 @@ from . import postgres
 from .common import IdCache
 from .currency import ShopCurrency, import_shop_currency
 from .formats import KINDS, Batch, Plan, Reject, plan_build, source_open
+from .idspelling import KEYS, KEYS_SQL, alike, looks_like_email
 from .parse import DateOrder, batches_parse, decimal_comma_columns, slash_date_order
 from .rows import BLANKED
 
@@ -53,6 +54,12 @@ KIND_WRITERS: dict[str, Callable] = {}
 def kind_writer_register(*, kind: str, writer: Callable) -> None:
     """Let an app above behavior write the rows of one import kind (called from its AppConfig.ready)."""
     KIND_WRITERS[kind] = writer
+
+
+_NO_ALIKE_IDS = {"groups": 0, "extra_ids": 0, "stored_ids": 0, "example": None}
+# An import keeps the file's distinct customer ids (for `customer_ids_alike`) up to this many; a file naming more
+# is checked on its first ones (memory: about 100 bytes an id).
+CUSTOMER_IDS_CHECKED = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,60 @@ class ImportResult:
     # customer's order id); a dry run counts the rows it would store.
     rounded_amounts: dict = field(default_factory=dict)
     rounded_examples: dict = field(default_factory=dict)
+    # The file's customer ids (customers, orders, events, reviews, offer assignments: rows kept by the parser) that
+    # are another id of the file, or of a customer the shop holds, but for leading zeros (0007 and 7: a spreadsheet
+    # dropped the zeros) or for case (C1 and c1): each spelling is stored as a customer of its own, their orders
+    # split. {"groups", "extra_ids" (ids beyond one a group: customers split off), "stored_ids" (of them, customers
+    # the shop held that the file does not name), "example" (two ids of one group, or None)}. Ids are never
+    # rewritten: the notes say how to fix the file. `zero_guest_rows`: order rows whose customer id was written 0
+    # (guest checkouts) where the file or shop holds an id of zeros (`zero_id`: 0000), which stays a customer.
+    customer_ids_leading_zeros: dict = field(default_factory=lambda: _NO_ALIKE_IDS | {"zero_guest_rows": 0,
+                                                                                         "zero_id": None})
+    customer_ids_differing_only_in_case: dict = field(default_factory=lambda: dict(_NO_ALIKE_IDS))
+    # The file's distinct customer ids that are e-mail addresses: stored and exported (pseudonymised exports carry
+    # the id) as written, in plain text, where the email field is encrypted at rest.
+    customer_ids_look_like_emails: int = 0
+
+    def customer_id_notes(self) -> list[str]:
+        """What the file's customer ids will do that the user did not mean, and how to fix the file: ids equal
+        but for leading zeros or case, e-mail addresses used as ids. `import_data` says them on stderr, the
+        import's page under its counts (ImportJob.notes)."""
+        notes = []
+        zeros = self.customer_ids_leading_zeros
+        if zeros.get("groups"):
+            first, second = zeros["example"]
+            stored = (f"; {zeros['stored_ids']:,} of the spellings are customers the shop already held, not in the "
+                      "file" if zeros.get("stored_ids") else "")
+            notes.append(
+                f"{zeros['groups']:,} customer id(s) are written with and without leading zeros ({first} and "
+                f"{second}): each spelling is a customer of its own, {zeros['extra_ids']:,} extra customers{stored}, "
+                "their orders split. Ids are stored as written: a spreadsheet such as Excel drops the zeros of ids "
+                "it reads as numbers - write every id as the shop's system does (format the column as text, or pad "
+                "the numbers again: 7 as 0007) and import the file again (--dry-run says whether any are left)")
+        if zeros.get("zero_guest_rows"):
+            notes.append(
+                f"{zeros['zero_guest_rows']:,} order row(s) name the customer 0, a guest checkout, while the customer "
+                f"id {zeros['zero_id']} is a customer: if 0 is {zeros['zero_id']} without its zeros, write it "
+                f"{zeros['zero_id']} in the file (0 stays a guest checkout, as an empty id or guest)")
+        cased = self.customer_ids_differing_only_in_case
+        if cased.get("groups"):
+            first, second = cased["example"]
+            example = ("" if self.customer_ids_look_like_emails and "@" in first else f" ({first} and {second})")
+            stored = (f"; {cased['stored_ids']:,} of the spellings are customers the shop already held, not in the "
+                      "file" if cased.get("stored_ids") else "")
+            notes.append(
+                f"{cased['groups']:,} customer id(s) are written in more than one case{example}: ids are read as "
+                f"written, so each spelling is a customer of its own, {cased['extra_ids']:,} extra "
+                f"customers{stored}. Write each id one way (e-mail addresses in lower case) and import the file "
+                "again")
+        if self.customer_ids_look_like_emails:
+            notes.append(
+                f"{self.customer_ids_look_like_emails:,} customer id(s) are e-mail addresses: ids are stored as "
+                "written, in plain text (the email field is encrypted at rest, the id is not), and exported as "
+                "written, pseudonymised exports included (they carry the customer id). Better: give each customer "
+                "an id of its own (the shop's or CRM's customer number, or a hash of the address) in customer_id, "
+                "and the address in a customers file's email column (--map email=COLUMN)")
+        return notes
 
     def reading_notes(self) -> list[str]:
         """How the file's values were read where it could have been otherwise, in words: the day and month order
@@ -234,6 +295,8 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     rounded: collections.Counter[str] = collections.Counter()  # by field
     rounded_examples: dict[str, tuple[str, str]] = {}  # by field: the first as written and stored
     comma_columns: frozenset[str] = frozenset()
+    customer_ids: set[str] = set()  # the file's (CUSTOMER_IDS_CHECKED at most), guest checkouts left out
+    zero_guests = 0  # orders: guest rows whose customer id was written 0
     ids = IdCache()
     settled = ShopCurrency(job.shop.currency)
     try:
@@ -287,6 +350,9 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                     currencies.update(row[at] for row in batch.rows if row[at] and row[at] != settled.currency)
                 stubs += result.stubs
                 guests += result.guests
+                zero_guests += batch.guest_zeros
+                if batch.good and "customer_id" in plan.present and len(customer_ids) < CUSTOMER_IDS_CHECKED:
+                    customer_ids.update(_customer_ids_of(batch, plan))
                 if batch.rounded:
                     # the rows the writer kept (or a dry run's would keep): not those it rejected afterwards
                     refused = {reject.line for reject in result.rejects}
@@ -321,6 +387,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     if job.kind == "order_lines" and not job.dry_run and "unit_price" in plan.present:
         postgres.order_totals_from_lines(shop_id=job.shop_id)
     _job_finish(job, report, started, error=_all_rejected(job, report))
+    alike_ids = customer_ids_alike(shop_id=job.shop_id, ids=customer_ids, zero_guests=zero_guests)
     result = ImportResult(
         import_job_id=job.pk, kind=job.kind, status=job.status, rows=job.rows_read, inserted=job.inserted,
         updated=job.updated, duplicates=job.duplicates, rejected=job.rejected, stubs=stubs,
@@ -336,11 +403,61 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
         rounded_amounts={source.header_written[index]: rounded[column.name] for column, index in
                          zip(plan.spec.columns, plan.indexes, strict=True) if rounded[column.name]},
         rounded_examples={source.header_written[index]: rounded_examples[column.name] for column, index in
-                          zip(plan.spec.columns, plan.indexes, strict=True) if column.name in rounded_examples})
-    job.notes = result.reading_notes()
+                          zip(plan.spec.columns, plan.indexes, strict=True) if column.name in rounded_examples},
+        **alike_ids)
+    job.notes = result.reading_notes() + result.customer_id_notes()
     if job.notes:
         job.save(update_fields=["notes"])
     return result
+
+
+def _customer_ids_of(batch: Batch, plan: Plan) -> set[str]:
+    """The distinct customer ids of a parsed batch's rows (not the guest customer of guest checkouts)."""
+    if batch.columns is not None:
+        found = set(batch.columns["customer_id"].tolist())
+    else:
+        at = 1 + plan.spec.names.index("customer_id")  # a row is its line, then the kind's fields
+        found = {row[at] for row in batch.rows}
+    found.discard(None)
+    found.discard(GUEST_CUSTOMER_ID)
+    return found
+
+
+def customer_ids_alike(*, shop_id: int, ids: set[str], zero_guests: int = 0) -> dict:
+    """ImportResult's customer_ids_leading_zeros, customer_ids_differing_only_in_case and
+    customer_ids_look_like_emails of a file's distinct customer ids `ids`: the groups of them equal but for leading
+    zeros or case, with the customers the shop holds that the file does not name but that are equal to one of its
+    ids so (one statement: the shop's customers once, the file's ids as an array). `zero_guests`: orders whose
+    customer id was written 0, guest checkouts: counted with an id of zeros of the file (0000) if there is one."""
+    stored: dict[str, set[str]] = {name: set() for name in KEYS}
+    if ids:
+        matched = " OR ".join(f"{key.format('c.external_id')} IN (SELECT {key.format('id')} FROM f)"
+                              for key in KEYS_SQL.values())
+        found = ", ".join(f"{key.format('c.external_id')} IN (SELECT {key.format('id')} FROM f)"
+                          for key in KEYS_SQL.values())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH f AS MATERIALIZED (SELECT unnest(%(ids)s::text[]) AS id) "
+                f"SELECT c.external_id, {found} FROM {Customer._meta.db_table} c "
+                f"WHERE c.shop_id = %(shop)s AND c.external_id <> %(guest)s AND ({matched}) "
+                f"AND NOT EXISTS (SELECT 1 FROM f WHERE f.id = c.external_id)",
+                {"ids": sorted(ids), "shop": shop_id, "guest": GUEST_CUSTOMER_ID})
+            for external_id, *hits in cursor.fetchall():
+                for name, hit in zip(KEYS_SQL, hits, strict=True):
+                    if hit:
+                        stored[name].add(external_id)
+    figures = {}
+    for name, key in KEYS.items():
+        # each stored id is equal to one of the file's so: in a group
+        figures[name] = alike(ids | stored[name], key) | {"stored_ids": len(stored[name])}
+    # An id of zeros (0000) beside orders written 0, which are guest checkouts (README "Guest checkouts"): said
+    # apart, as no customer is split (the guest customer is none), with the id of zeros.
+    zeros = sorted(value for value in ids | stored["leading_zeros"] if len(value) > 1 and not value.strip("0"))
+    figures["leading_zeros"] |= {"zero_guest_rows": zero_guests if zeros else 0,
+                                 "zero_id": zeros[0] if zeros and zero_guests else None}
+    return {"customer_ids_leading_zeros": figures["leading_zeros"],
+            "customer_ids_differing_only_in_case": figures["case"],
+            "customer_ids_look_like_emails": sum(looks_like_email(value) for value in ids)}
 
 
 def _columns_written(plan: Plan, header_written: tuple[str, ...]) -> dict[str, str]:

@@ -24,7 +24,11 @@ class Command(ShopCommand):
             "under the shop's guest customer), rejected_stored_orders (orders: rejected rows of orders the shop "
             "held before this import, which stay as stored; the same in a dry run), rounded_amounts (amounts of more "
             "than two decimals that were rounded to the cent, of the rows stored - or a dry run would store - by "
-            "the file's column). Exit status 1 when the import failed, also when every row "
+            "the file's column), customer_ids_leading_zeros and customer_ids_differing_only_in_case (the file's "
+            "customer ids equal to another of its ids, or a stored customer's, but for leading zeros - 0007 and 7 - "
+            "or case: groups, extra_ids, stored_ids, example), customer_ids_look_like_emails (how many of its "
+            "customer ids are e-mail addresses, stored and exported as written). Exit status 1 when the import "
+            "failed, also when every row "
             "it read was rejected. A shop without orders takes the currency --currency names, else the one its orders "
             "file's currency column names.")
     creates_shop = True
@@ -118,6 +122,8 @@ class Command(ShopCommand):
             self.print_json({"kind": options["kind"], "status": "failed", "error": exc.message})
             raise CommandError(exc.message) from None
         for note in result.reading_notes():  # the day order, the decimal comma, the rounding (the page's too)
+            self.progress(note)
+        for note in result.customer_id_notes():  # ids split by leading zeros or case, e-mail addresses as ids
             self.progress(note)
         document = result.as_json()
         # A dry run's: the currency the shop would take (its file's rows were compared with it).

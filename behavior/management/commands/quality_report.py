@@ -28,10 +28,12 @@ class Command(ShopCommand):
         dup = report["duplicates"]["orders_same_customer_time_total"]
         out(f"\nDuplicates: {dup['groups']} groups of orders with the same customer, time and total "
             f"({dup['extra_rows']} extra rows)")
-        cased = report["duplicates"]["customer_ids_differing_only_in_case"]
+        cased = report["duplicates"]["customer_ids_differing_only_in_spelling"]  # case included
         if cased["groups"]:
-            out(f"  {cased['groups']:,} customer ids written in more than one case (C1 and c1: {cased['extra_rows']:,} "
-                "extra customers; ids are read as written)")
+            ids = "customer id" if cased["groups"] == 1 else "customer ids"
+            out(f"  {cased['groups']:,} {ids} written in more than one case, spacing or with leading zeros (C1 and "
+                f"c1, 0007 and 7: {cased['extra_rows']:,} extra customers, their orders split; ids are read as "
+                "written)")
         spelled = report["duplicates"]["product_ids_differing_only_in_spelling"]
         if spelled["groups"]:
             ids = "product id" if spelled["groups"] == 1 else "product ids"
