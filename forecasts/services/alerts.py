@@ -93,6 +93,8 @@ class AnomalyWindow:
     data_end: pd.Timestamp
     status_end: pd.Timestamp | None = None
     monitors: dict[tuple[str, str], tuple[date, date]] = field(default_factory=dict, compare=False)
+    # Each judged day's value (metric, segment, day): an alert is withdrawn only when its first day's value changed.
+    values: dict[tuple[str, str, date], float] = field(default_factory=dict, compare=False)
 
 
 def anomalies_detect(*, shop: Shop, start: date | None = None, end: date | None = None,
@@ -190,9 +192,13 @@ def anomalies_check_window(*, shop: Shop, start: date | None = None, end: date |
     monitors = {(m, s): (lo.date(), hi.date()) for (m, s), lo, hi in zip(judged.index, judged["min"], judged["max"],
                                                                           strict=True)
                 if (m, s) not in muted and (m, "") not in muted}
+    days = metrics[metrics["day"] >= start_ts]
+    values = {(m, s, d.date()): float(v) for m, s, d, v in zip(days["metric"], days["segment"], days["day"],
+                                                                days["value"], strict=True)}
     window = AnomalyWindow(start=start_ts, end=end_ts, data_end=max(data_end, status_end or data_end),
                            judged_from=first + pd.Timedelta(days=DetectorConfig().min_history_days),
-                           status_end=status_to if status_to > end_ts else None, monitors=monitors)
+                           status_end=status_to if status_to > end_ts else None, monitors=monitors,
+                           values=values)
     return found, window
 
 
@@ -290,6 +296,11 @@ def alerts_reconcile(*, shop: Shop, anomalies: list[Anomaly], window: AnomalyWin
         span = monitors[(_metric, _segment)]
         for alert in alerts:
             if alert.pk in matched or alert.status == Alert.Status.WITHDRAWN or alert.end > span[1]:
+                continue
+            now_value = window.values.get((alert.metric, alert.segment, alert.start)) if window is not None else None
+            if now_value is not None and round(now_value, 6) == round(float(alert.actual), 6):
+                # The day's value is what it was: only the yardstick moved (the nightly forecast's cutoff passed the
+                # day, whose band had judged it; the baseline judges it now). No later data: the alert stands.
                 continue
             alert.status, alert.withdrawn_at = Alert.Status.WITHDRAWN, now
             alert.save(update_fields=["status", "withdrawn_at"])

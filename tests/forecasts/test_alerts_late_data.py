@@ -100,6 +100,26 @@ def test_a_drop_that_late_data_makes_smaller_is_updated_quietly_and_stays_acknow
     assert len(mail.outbox) == 1  # not news again
 
 
+def test_an_alert_whose_days_data_did_not_change_is_not_withdrawn_when_the_yardstick_moves(shop):
+    """A day judged against the nightly forecast's band is judged against the baseline once the next forecast's
+    cutoff passes it: an alert only the band raised is not found again, though no data changed. Withdrawing it
+    "because later data for that day showed no rise" would be untrue (a helper's reading of the reconciliation)."""
+    yesterday = _live_shop_missing_yesterday(shop)
+    _late_orders(shop, yesterday, 30)  # yesterday complete: nothing to find
+    day = (yesterday - dt.timedelta(days=2)).date()
+    count = Order.objects.filter(shop=shop, placed_at__date=day).count()
+    stood = Alert.objects.create(shop=shop, metric="orders", segment="shop", direction="up", expected=count / 3,
+                                 actual=count, score=6, start=day, end=day)  # as a forecast band had judged it
+    moved = Alert.objects.create(shop=shop, metric="orders", segment="shop", direction="up", expected=count / 3,
+                                 actual=count - 10, score=6, start=day - dt.timedelta(days=1),
+                                 end=day - dt.timedelta(days=1))  # its day's value has changed since
+    anomalies_detect_and_alert(shop=shop)
+    stood.refresh_from_db()
+    moved.refresh_from_db()
+    assert (stood.status, stood.withdrawn_at) == ("open", None)
+    assert moved.status == "withdrawn"
+
+
 def test_an_outage_whose_first_day_gets_its_orders_late_starts_a_day_later_quietly(shop):
     yesterday = _live_shop_missing_yesterday(shop)
     first = yesterday - dt.timedelta(days=2)
