@@ -11,7 +11,8 @@ reconciliation is used.
 Weeks and days of one series are forecast apart (each frequency picks its own champion on its own validation
 windows), so the 91 days of a daily forecast need not add up to its 13 weeks (a reviewer saw 9,418 orders a day's
 way and 9,285 a week's). `days_to_weeks` scales each whole week of the days to that week's forecast: the weekly
-champion tells how much, the daily champion how it spreads over the week (temporal top-down). Chosen on
+champion tells how much, the daily champion how it spreads over the week (temporal top-down); a last, partial week
+to its days' share of its week by the daily champion's weekday profile. Chosen on
 bench/forecast_temporal.py's validation windows (before the test; CD shop and simulator, orders and revenue): the
 weekly champion told the weeks better than the days summed (4 of 4) and than the mean of the two (3 of 4), and the
 days scaled to it had a lower daily error than the daily champion alone (4 of 4).
@@ -36,11 +37,16 @@ def reconcile_to_total(level: Forecast, total: np.ndarray, *, share: float = 1.0
     return _scaled(level, factor[None, :])
 
 
-def days_to_weeks(days: Forecast, weeks: Forecast) -> Forecast:
+def days_to_weeks(days: Forecast, weeks: Forecast, *, history: np.ndarray | None = None) -> Forecast:
     """Scale a daily forecast (keys x d) so each whole week of it (days 7k..7k+6 after the cutoff) adds up to week
     k of `weeks` (keys x w, the same keys in the same order, from the same cutoff); the bands move with their
-    points. Days of a partial last week, weeks beyond the days, weeks whose days forecast nothing and weeks whose
-    target is not a positive number (NaN: a key the weekly forecast lacks) are left as they are."""
+    points. A last, partial week (d not a multiple of 7: 90 days are 12 weeks and 6 days of the 13th) adds up to
+    its days' share of its week: the share its weekdays hold of a week in the daily forecast's whole weeks (its own
+    weekday profile), else - under a week of days - in the last whole weeks of `history` (keys x n days ending on
+    the cutoff), else the days' count over 7. Left unscaled, the 6 days of an outside analyst's last week added up
+    to 1,979 EUR against 1,264 for the whole week. Weeks beyond the days, days beyond the weeks, weeks whose days
+    forecast nothing and weeks whose target is not a positive number (NaN: a key the weekly forecast lacks) are
+    left as they are."""
     if weeks.mean.shape[0] != days.mean.shape[0]:
         raise ValueError(f"weeks and days have {weeks.mean.shape[0]} and {days.mean.shape[0]} keys")
     n_keys, n_days = days.mean.shape
@@ -48,11 +54,36 @@ def days_to_weeks(days: Forecast, weeks: Forecast) -> Forecast:
     factor = np.ones(days.mean.shape)
     if whole:
         day_sums = days.mean[:, : whole * 7].reshape(n_keys, whole, 7).sum(axis=2)
-        target = weeks.mean[:, :whole]
-        both = (day_sums > 0) & np.isfinite(target) & (target > 0)
-        per_week = np.where(both, np.where(both, target, 1.0) / np.where(both, day_sums, 1.0), 1.0)
-        factor[:, : whole * 7] = np.repeat(per_week, 7, axis=1)
+        factor[:, : whole * 7] = np.repeat(_factor(weeks.mean[:, :whole], day_sums), 7, axis=1)
+    part = n_days - whole * 7
+    if whole < weeks.mean.shape[1] and 0 < part < 7:
+        share = weekday_share(days.mean[:, : whole * 7], part, history=history)
+        target = weeks.mean[:, whole] * share
+        factor[:, whole * 7:] = _factor(target[:, None], days.mean[:, whole * 7:].sum(axis=1, keepdims=True))
     return _scaled(days, factor)
+
+
+def _factor(target: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """target / sums where both are positive numbers, else 1 (left as forecast)."""
+    both = (sums > 0) & np.isfinite(target) & (target > 0)
+    return np.where(both, np.where(both, target, 1.0) / np.where(both, sums, 1.0), 1.0)
+
+
+def weekday_share(whole_weeks: np.ndarray, part: int, *, history: np.ndarray | None = None) -> np.ndarray:
+    """Per key, the share of a week held by its first `part` days after the cutoff (the days 7k..7k+part-1 of any
+    week k): from `whole_weeks` (keys x 7m, the daily forecast's whole weeks from the day after the cutoff), else
+    from the last (at most 8) whole weeks of `history` (keys x n, ending on the cutoff: its day n-7 is the same
+    weekday as the first forecast day), else part / 7. A key whose profile is all zeros gets part / 7 as well."""
+    n_keys = whole_weeks.shape[0]
+    profile = np.zeros((n_keys, 7))
+    if whole_weeks.shape[1] >= 7:
+        profile = whole_weeks[:, : whole_weeks.shape[1] // 7 * 7].reshape(n_keys, -1, 7).sum(axis=1)
+    elif history is not None and history.shape[1] >= 7:
+        span = min(history.shape[1] // 7, 8) * 7
+        profile = history[:, -span:].reshape(n_keys, -1, 7).sum(axis=1)
+    profile = np.clip(np.nan_to_num(profile, nan=0.0), 0.0, None)
+    total = profile.sum(axis=1)
+    return np.where(total > 0, profile[:, :part].sum(axis=1) / np.where(total > 0, total, 1.0), part / 7)
 
 
 # A weekday is closed for a series when it had nothing on any of its days of the last year (or of the history, from

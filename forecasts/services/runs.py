@@ -56,7 +56,7 @@ def forecast_run_create(
     order was placed before 23:00 UTC: a day still running) and store each series' champion
     forecast with 80/95 % bands; countries and categories are reconciled to the shop (forecasts.ml.reconcile).
     A series forecast both per week and per day tells one total: each week of its days is scaled to its weekly
-    forecast (forecasts.ml.reconcile, `days_to_weeks`).
+    forecast, a last, partial week to its days' share of it (forecasts.ml.reconcile, `days_to_weeks`).
     Series too short to forecast are listed in the run's summary, not raised. ForecastError without orders.
     `models` (default: the FORECAST_MODELS setting, else all) limits the candidates of every level.
     `horizon_days` defaults to the shop's horizon (`Shop.horizon_days`), at most DEFAULT_HORIZON_MAX_DAYS."""
@@ -140,8 +140,8 @@ def forecast_run_create(
                 scaled_to = None
                 if "week" in made and "day" in made:
                     (week_panel, week_result, weeks), (day_panel, day_result, days) = made["week"], made["day"]
-                    made["day"] = (day_panel, day_result, days_to_weeks(days, _aligned(weeks, week_panel.keys,
-                                                                                       day_panel.keys)))
+                    made["day"] = (day_panel, day_result, days_to_weeks(
+                        days, _aligned(weeks, week_panel.keys, day_panel.keys), history=day_panel.values))
                     scaled_to = week_result.selection.champion
                 for freq, (panel, result, champion) in made.items():
                     if level == SHOP_KEY:
