@@ -14,7 +14,8 @@ asked for. What a marketer expects (decided for issue 16):
 - Bad *values* of known parameters keep the page's own notice, with the form to fix them (the at-risk filter
   says which field is wrong; a saved segment with one is broken and matches nobody). The at-risk list then lists
   nothing either, for the same reason, and answers 400 (session 16: `?churn_min=abc` listed every customer
-  under the notice, with the "Save as segment" button).
+  under the notice, with the "Save as segment" button). The Forecast page, which lists no customers, shows its
+  default series instead with a notice saying so (forecasts/views.py); its CSV makes no file.
 """
 
 from __future__ import annotations

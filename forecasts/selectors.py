@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import Case, Max, Value, When
 from django.utils import timezone
 
+from behavior.ingest.values import country_canonical
 from behavior.models import Customer, Order
 from catalog.models import Category, Product
 from ecomsight.db import epoch_sql, read_frame
@@ -121,6 +122,28 @@ def forecast_value_list(*, run: ForecastRun, level: str, measure: str, freq: str
 def forecast_keys(*, run: ForecastRun, level: str, measure: str, freq: str = "week") -> list[str]:
     return list(ForecastValue.objects.filter(run=run, level=level, measure=measure, freq=freq, is_actual=False)
                 .values_list("key", flat=True).distinct().order_by("key"))
+
+
+def forecast_key_find(*, keys: list[str], wanted: str, level: str) -> str | None:
+    """The key of `keys` (a level's series) that `wanted` names: itself, else the one key equal to it in any case
+    ("de" is DE, as the at-risk list's country filter reads it), a country also by its name or three-letter code
+    ("Germany", "DEU": behavior.ingest.values.country_canonical). None when no key, or several keys that differ
+    only in case, match: the page says so and the API refuses it (a new user's `key=de` was an empty series)."""
+    if wanted in keys:
+        return wanted
+    if level == "country":
+        code = country_canonical(wanted)
+        if code in keys:
+            return code
+    folded = wanted.strip().casefold()
+    matches = [k for k in keys if k.casefold() == folded]
+    return matches[0] if len(matches) == 1 else None
+
+
+def forecast_key_at_other_level(*, run: ForecastRun, level: str, key: str) -> bool:
+    """Whether `key` is a series of another level of the run (the page's form carries the key of the level it
+    showed when the level is changed: a country's code to the category level)."""
+    return ForecastValue.objects.filter(run=run, is_actual=False, key=key).exclude(level=level).exists()
 
 
 @dataclass(frozen=True)

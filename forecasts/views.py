@@ -22,7 +22,9 @@ from .ml.series import LEVELS, MEASURES
 from .models import Alert, AlertWebhook, CustomerFlag, MonitorMute
 from .selectors import (
     alert_row_list,
+    forecast_key_at_other_level,
     forecast_key_choices,
+    forecast_key_find,
     forecast_keys,
     forecast_run_in_progress,
     forecast_run_latest,
@@ -38,9 +40,32 @@ MEASURE_WORDS = {"orders": "Orders", "revenue": "Revenue", "units": "Units sold"
 SERIES_WORDS = {"category": "Category", "country": "Country", "product": "Product"}
 
 
-def _choice(request: HttpRequest, name: str, options, default: str) -> str:
-    value = request.GET.get(name, default)
-    return value if value in options else default
+FREQ_WORDS = {"week": "week", "day": "day"}
+PICKERS = (("level", "For", LEVEL_WORDS, "shop"), ("measure", "What", MEASURE_WORDS, "orders"),
+           ("freq", "Per", FREQ_WORDS, "week"))
+SHOWN = 40  # characters of a value not understood echoed back
+
+
+def _shown(value: str) -> str:
+    clean = "".join(ch if ch.isprintable() else "?" for ch in value)
+    return clean[:SHOWN] + ("…" if len(clean) > SHOWN else "")
+
+
+def _pickers(request: HttpRequest, *, page: bool = True) -> tuple[dict[str, str], list[str]]:
+    """The level, measure and frequency the query asks for, and a notice per value not understood, saying what the
+    page shows instead (a new user's `?measure=refunds` showed orders without a word) or, for a file (`page`
+    False), that none is made. Left out or empty: the default."""
+    chosen, notices = {}, []
+    for name, label, words, default in PICKERS:
+        value = request.GET.get(name) or default
+        if value not in words:
+            options = list(words.values())
+            notices.append(f"{label}: “{_shown(value)}” is not understood (it is one of {', '.join(options[:-1])} "
+                           f"or {options[-1]}); " + (f"showing {words[default]} instead." if page else
+                                                     "no file is made."))
+            value = default
+        chosen[name] = value
+    return chosen, notices
 
 
 @role_required("marketer")
@@ -53,10 +78,9 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
     run = forecast_run_latest(shop_id=shop.pk)
     alert_id = request.GET.get("alert", "")
     alert = Alert.objects.filter(shop=shop, pk=int(alert_id)).first() if alert_id.isdigit() else None
-    level = _choice(request, "level", LEVELS, "shop")
-    measure = _choice(request, "measure", MEASURES, "orders")
-    freq = _choice(request, "freq", ("week", "day"), "week")
-    context = {"shop": shop, "run": run, "level": level, "measure": measure, "freq": freq,
+    chosen, notices = _pickers(request)
+    level, measure, freq = chosen["level"], chosen["measure"], chosen["freq"]
+    context = {"shop": shop, "run": run, "level": level, "measure": measure, "freq": freq, "notices": notices,
                "levels": [(lv, LEVEL_WORDS.get(lv, lv)) for lv in LEVELS],
                "measures": [(m, MEASURE_WORDS.get(m, m)) for m in MEASURES],
                "series_word": SERIES_WORDS.get(level, "Series"),
@@ -67,13 +91,21 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
                and alert.end > run.cutoff}
     if run is not None:
         keys = forecast_keys(run=run, level=level, measure=measure, freq=freq)
-        key = request.GET.get("key") if request.GET.get("key") in keys else (keys[0] if keys else None)
+        wanted = request.GET.get("key") or ""
+        key = forecast_key_find(keys=keys, wanted=wanted, level=level) if wanted else None
+        choices = forecast_key_choices(shop_id=shop.pk, keys=keys, level=level)
+        if key is None and keys:
+            key = keys[0]
+            if wanted and not forecast_key_at_other_level(run=run, level=level, key=wanted):
+                shown = next(c.label for c in choices if c.key == key)
+                notices.append(f"{SERIES_WORDS.get(level, 'Series')}: “{_shown(wanted)}” is not understood (this "
+                               f"forecast has no such {SERIES_WORDS.get(level, 'series').lower()}); showing "
+                               f"{shown} instead.")
         values = forecast_value_list(run=run, level=level, measure=measure, freq=freq, key=key) if key else []
         history = history_series_frame(run=run, level=level, measure=measure, freq=freq, key=key) if key else \
             pd.DataFrame(columns=["date", "value"])
         info = run.summary.get("levels", {}).get(level, {}).get(measure, {}).get(freq)
         chart = forecast_chart(history, values, measure=measure, freq=freq, currency=shop.currency)
-        choices = forecast_key_choices(shop_id=shop.pk, keys=keys, level=level)
         context.update({"keys": choices, "key": key, "values": values, "chart": chart, "info": info,
                         "key_label": next((c.label for c in choices if c.key == key), key),
                         "total": sum(v.point for v in values), "skipped": run.summary.get("skipped", []),
@@ -87,12 +119,14 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
 @role_required("marketer")
 @known_parameters("level", "measure", "freq")
 def forecast_csv(request: HttpRequest) -> HttpResponse:
-    """The latest run's values of a level and measure as CSV (every series; only the header before any run)."""
+    """The latest run's values of a level and measure as CSV (every series; only the header before any run). A
+    value not understood makes no file (400, the notice): a file of orders named for refunds would pass for them."""
     shop = shop_for_request(request)
+    chosen, notices = _pickers(request, page=False)
+    if notices:
+        return render(request, "forecasts/forecast_csv_refused.html", {"notices": notices}, status=400)
+    level, measure, freq = chosen["level"], chosen["measure"], chosen["freq"]
     run = forecast_run_latest(shop_id=shop.pk)
-    level = _choice(request, "level", LEVELS, "shop")
-    measure = _choice(request, "measure", MEASURES, "orders")
-    freq = _choice(request, "freq", ("week", "day"), "week")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="forecast-{level}-{measure}-{freq}.csv"'
     writer = csv.writer(response)

@@ -7,7 +7,10 @@ class ForecastQuerySerializer(serializers.Serializer):
     level = serializers.ChoiceField(choices=list(LEVELS), default="shop")
     measure = serializers.ChoiceField(choices=list(MEASURES), default="orders")
     freq = serializers.ChoiceField(choices=["week", "day"], default="week")
-    key = serializers.CharField(required=False, max_length=200)
+    key = serializers.CharField(
+        required=False, max_length=200,
+        help_text="One series of the level: a country's code, a category's path, a product's id, in any case (a "
+                  "country also by its name, `Germany`). A key the latest forecast has no series for is a 400.")
 
 
 class ForecastPointSerializer(serializers.Serializer):

@@ -7,8 +7,10 @@ from rest_framework.views import APIView
 
 from ecomsight.api.views import ShopApiMixin, query_names
 
-from ..selectors import forecast_run_latest, forecast_series_list
+from ..selectors import forecast_key_find, forecast_keys, forecast_run_latest, forecast_series_list
 from .serializers import ForecastOutputSerializer, ForecastQuerySerializer
+
+KEYS_LISTED = 20  # keys named in the refusal of an unknown one
 
 FORECAST_EXAMPLE = {
     "run_id": 12, "cutoff": "2026-06-30", "created_at": "2026-07-01T02:45:03Z", "level": "country",
@@ -35,8 +37,19 @@ class ForecastListApi(ShopApiMixin, APIView):
         run = forecast_run_latest(shop_id=self.shop.pk)
         if run is None:
             raise exceptions.NotFound("No forecast yet: run `python manage.py forecast` (it also runs nightly).")
-        series = forecast_series_list(run=run, level=q["level"], measure=q["measure"], freq=q["freq"],
-                                      key=q.get("key"))
+        key = q.get("key")
+        if key is not None:
+            keys = forecast_keys(run=run, level=q["level"], measure=q["measure"], freq=q["freq"])
+            found = forecast_key_find(keys=keys, wanted=key, level=q["level"])
+            if found is None:  # an empty series with 200 read as "nothing forecast" (a new user's key=de)
+                listed = ", ".join(keys[:KEYS_LISTED]) + (f" … ({len(keys)} in all)" if len(keys) > KEYS_LISTED
+                                                          else "")
+                raise exceptions.ValidationError({"key": [exceptions.ErrorDetail(
+                    f"No series “{key[:40]}” at the {q['level']} level of the latest forecast ({q['measure']} per "
+                    f"{q['freq']}): " + (f"its keys are {listed}." if keys else "it has no series."),
+                    code="invalid_choice")]})
+            key = found
+        series = forecast_series_list(run=run, level=q["level"], measure=q["measure"], freq=q["freq"], key=key)
         info = run.summary.get("levels", {}).get(q["level"], {}).get(q["measure"], {}).get(q["freq"], {})
         return Response({
             "run_id": run.pk, "cutoff": run.cutoff.isoformat(), "created_at": run.created_at,

@@ -237,6 +237,53 @@ def test_forecast_page_pickers_read_in_words_not_codes(client, forecast_run, sho
 
 
 @pytest.mark.django_db
+def test_forecast_page_says_which_value_it_did_not_understand_and_what_it_shows_instead(client, forecast_run, shop):
+    """A new user: `?measure=refunds` showed orders (its CSV link downloading orders) and `?key=de` or `key=XX`
+    showed Austria, the first country, without a word."""
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    page = client.get("/forecasts/?measure=refunds")
+    text = page.content.decode()
+    assert page.status_code == 200 and page.context["measure"] == "orders" and "Orders per week" in text
+    assert ('<li class="message warning">What: “refunds” is not understood (it is one of Orders, Revenue or Units '
+            'sold); showing Orders instead.</li>') in text
+    assert "measure=orders&amp;freq=week" in text  # the CSV link says what it downloads
+    text = client.get("/forecasts/?level=region&freq=month").content.decode()
+    assert "For: “region” is not understood (it is one of Whole shop, Category, Country or Product (top sellers)); " \
+        "showing Whole shop instead." in text
+    assert "Per: “month” is not understood (it is one of week or day); showing week instead." in text
+    # A country's key in any case, or by name, is that country (as the at-risk list's country filter reads it).
+    for wanted in ("de", "DE", "Germany"):
+        page = client.get(f"/forecasts/?level=country&key={wanted}")
+        assert page.context["key"] == "DE" and not page.context["notices"], wanted
+        assert "Orders per week · Germany" in page.content.decode()
+    page = client.get("/forecasts/?level=country&key=XX")
+    assert page.context["key"] == "DE" and page.context["notices"] == [
+        "Country: “XX” is not understood (this forecast has no such country); showing Germany instead."]
+    # The form carries the key of the level it showed when the level is changed: no notice for that.
+    page = client.get("/forecasts/?level=shop&key=FR")
+    assert page.context["key"] == "shop" and not page.context["notices"]
+    # The CSV makes no file of another measure than the one asked for.
+    refused = client.get("/forecasts/forecast.csv?level=country&measure=refunds")
+    assert refused.status_code == 400 and "Content-Disposition" not in refused
+    assert "What: “refunds” is not understood (it is one of Orders, Revenue or Units sold); no file is made." in \
+        refused.content.decode()
+
+
+@pytest.mark.django_db
+def test_forecasts_api_reads_a_key_in_any_case_and_refuses_an_unknown_one_naming_it(forecast_run, shop):
+    """A new user: the API answered `key=de` with an empty series and 200, while `at-risk/?country=de` worked."""
+    client = bearer(api_token_create(user=UserFactory(role="marketer", shops=[shop]), shop=shop, name="t").plain)
+    for wanted in ("de", "DE", "Germany"):
+        body = client.get(f"/api/v1/forecasts/?level=country&key={wanted}").json()
+        assert [s["key"] for s in body["series"]] == ["DE"] and len(body["series"][0]["values"]) == 4, wanted
+    refused = client.get("/api/v1/forecasts/?level=country&key=XX")
+    assert refused.status_code == 400
+    assert refused.json() == {"status": 400, "code": "invalid_choice", "field": "key", "message": (
+        "No series “XX” at the country level of the latest forecast (orders per week): its keys are DE, FR, NL.")}
+    assert client.get("/api/v1/forecasts/?level=shop&key=SHOP").json()["series"][0]["key"] == "shop"
+
+
+@pytest.mark.django_db
 def test_forecast_products_are_offered_by_title_not_by_id(shop):
     from catalog.models import Product
     from forecasts.selectors import forecast_key_choices
