@@ -33,6 +33,7 @@ from .selectors import (
 )
 from .services.alerts import alert_acknowledge, monitor_mute, monitor_unmute
 from .services.webhooks import alert_webhook_remove, alert_webhook_set
+from .templatetags.forecast_tags import model_words
 
 # The pickers in words (the URL keeps the codes: links from alerts and bookmarks go on working).
 LEVEL_WORDS = {"shop": "Whole shop", "category": "Category", "country": "Country", "product": "Product (top sellers)"}
@@ -130,10 +131,13 @@ def forecast_csv(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="forecast-{level}-{measure}-{freq}.csv"'
     writer = csv.writer(response)
-    writer.writerow(["level", "key", "measure", "freq", "date", "model", "point", "lo80", "hi80", "lo95", "hi95"])
+    # `model` keeps the code integrators read (as the API and `forecast --json` do); `forecast_by` is the page's words.
+    writer.writerow(["level", "key", "measure", "freq", "date", "model", "point", "lo80", "hi80", "lo95", "hi95",
+                     "forecast_by"])
     for v in forecast_value_list(run=run, level=level, measure=measure, freq=freq) if run else []:
         writer.writerow([level, neutralise(v.key), measure, freq, v.date.isoformat(), v.model, round(v.point, 3),
-                         *("" if b is None else round(b, 3) for b in (v.lo80, v.hi80, v.lo95, v.hi95))])
+                         *("" if b is None else round(b, 3) for b in (v.lo80, v.hi80, v.lo95, v.hi95)),
+                         model_words(v.model)])
     return response
 
 

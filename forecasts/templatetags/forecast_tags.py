@@ -72,6 +72,22 @@ def metric_value(value, metric: str) -> str:
 
 
 @register.filter
+def figure_digits(values, measure: str) -> int:
+    """The decimals of every figure of a forecast table (points and bands alike): none for revenue (whole money)
+    and for counts whose largest point is 10 or more, one below (a slow product's "0.4" a day). Each figure
+    formatted alone mixed them: "10.0 – 33", "5.5 – 72" (a new user)."""
+    if measure == "revenue":
+        return 0
+    return 0 if max((abs(v.point) for v in values), default=0.0) >= 10 else 1
+
+
+@register.filter
+def figure(value, digits: int) -> str:
+    """A forecast table's figure with `digits` decimals (see figure_digits), thousands grouped; "—" for none."""
+    return "—" if value is None else f"{float(value):,.{int(digits)}f}"
+
+
+@register.filter
 def metric_name(metric: str) -> str:
     """A monitor's metric in words ("Refunds", "Share of orders refunded")."""
     return alert_words.metric_words(metric)

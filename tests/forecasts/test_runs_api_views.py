@@ -284,6 +284,35 @@ def test_forecasts_api_reads_a_key_in_any_case_and_refuses_an_unknown_one_naming
 
 
 @pytest.mark.django_db
+def test_forecast_table_figures_share_one_format_and_the_csv_names_the_model_in_words(client, forecast_run, shop):
+    """A new user: each figure formatted alone mixed "10.0 – 33" and "5.5 – 72" in one table; the marketer's CSV
+    named the model `auto_arima` only."""
+    import csv
+    import re
+
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    week = ForecastValue.objects.filter(run=forecast_run, level="country", key="FR", measure="orders", freq="week",
+                                        is_actual=False).order_by("date")
+    first = week.first()
+    week.filter(pk=first.pk).update(lo95=4.2, lo80=9.96, point=20.4, hi80=33.2, hi95=41.0)
+
+    def cells(url):
+        return re.findall(r'data-label="(?:Forecast|80 % band|95 % band)">([^<]*)<', client.get(url).content.decode())
+
+    figures = cells("/forecasts/?level=country&key=FR")
+    assert figures[:3] == ["20", "10 – 33", "4 – 41"]  # whole numbers throughout, never "10.0 – 33"
+    assert all(re.fullmatch(r"[\d,]+( – [\d,]+)?", f) for f in figures), figures
+    week.update(point=5.5, lo80=1.3, hi80=72.0, lo95=0.0, hi95=80.0)  # a slow series: one decimal throughout
+    assert cells("/forecasts/?level=country&key=FR")[:3] == ["5.5", "1.3 – 72.0", "0.0 – 80.0"]
+    rows = list(csv.reader(client.get("/forecasts/forecast.csv?level=country&measure=orders").content.decode()
+                           .splitlines()))
+    assert rows[0] == ["level", "key", "measure", "freq", "date", "model", "point", "lo80", "hi80", "lo95", "hi95",
+                       "forecast_by"]
+    champion = forecast_run.summary["levels"]["country"]["orders"]["week"]["champion"]
+    assert {(r[5], r[11]) for r in rows[1:]} == {(champion, MODEL_WORDS[champion])}
+
+
+@pytest.mark.django_db
 def test_forecast_products_are_offered_by_title_not_by_id(shop):
     from catalog.models import Product
     from forecasts.selectors import forecast_key_choices
