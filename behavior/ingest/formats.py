@@ -232,7 +232,7 @@ class Batch:
     directly."""
 
     __slots__ = ("_rows", "rejects", "blanked", "first_line", "last_line", "bytes_read", "columns", "continued",
-                 "guests", "guest_zeros", "rounded")
+                 "continued_lines", "guests", "guest_zeros", "rounded")
 
     def __init__(self, rows: list[list] | None = None, rejects: list[Reject] | None = None, first_line: int = 0,
                  last_line: int = 0, bytes_read: int | None = None, columns: dict | None = None):
@@ -243,6 +243,9 @@ class Batch:
         # Orders: rows that only continue the order of the row before them (its line items: Shopify writes the
         # order's fields on its first row only) - read, not stored, counted as duplicates.
         self.continued = 0
+        # Their (first row's line, line) pairs: when the writer rejects an order's first row, the rows continuing it
+        # are rejected too (services), not counted as duplicates.
+        self.continued_lines: list[tuple[int, int]] = []
         # Orders: rows read as guest checkouts (behavior.models.GUEST_CUSTOMER_ID), kept.
         self.guests = 0
         # Of them: rows whose customer id was written `0` (a guest checkout; the file's 0000 is a customer).

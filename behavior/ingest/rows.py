@@ -37,6 +37,10 @@ LENIENT_KINDS = frozenset({"customers", "products", "reviews"})
 # analyst's 69 of 1,378 orders with a total written "-" were rejected whole).
 NUMBER_BLANKS = frozenset({"-", "–", "—", "n/a", "na", "null", "none", "nan"})
 BLANKED = "left empty: "
+# The reason of an orders row that continues an order whose first row was rejected (by the parser or the writer):
+# the order is not stored, so neither is that row (counted as a duplicate, a Dunnhumby file whose every order was
+# refused "succeeded": 17,284 rows rejected, 104,112 duplicates). Followed by the first row's reason.
+ORDER_ROW_REJECTED = "another row of this order was rejected: "
 
 
 def _strict(kind: str, column, position: int) -> bool:
@@ -102,6 +106,8 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
     guests = lenient if guests is None else guests
     guest_at = plan.indexes[spec.names.index("customer_id")] if spec.kind == "orders" and guests else None
     previous_order, previous_values = None, []
+    # The order's first row (its line) and, when it was rejected, its reject: the rows continuing it go the same way.
+    head_line, head_reject = 0, None
     # An order row's id, given with its reject: the import says how many rejected rows are of orders it has stored.
     id_at = plan.indexes[0] if spec.kind == "orders" else None
     batch = Batch()
@@ -130,9 +136,17 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                 order, values = record[order_at].strip(), [record[i].strip() for i in read_at]
                 if order and order == previous_order and all(
                         not value or value == before for value, before in zip(values, previous_values, strict=True)):
-                    batch.continued += 1
+                    if head_reject is not None:
+                        column = head_reject.column
+                        at = plan.indexes[spec.names.index(column)] if column in spec.names else None
+                        rejects.append(Reject(line, column, record[at].strip()[:200] if at is not None else "",
+                                              ORDER_ROW_REJECTED + head_reject.reason, head_reject.order_id))
+                    else:  # the writer may reject the order's first row yet (services: `Batch.continued_lines`)
+                        batch.continued += 1
+                        batch.continued_lines.append((head_line, line))
                     continue
                 previous_order, previous_values = order, values
+                head_line, head_reject = line, None
             guest = guest_at is not None and record[guest_at].strip().lower() in GUEST_CUSTOMER_IDS_WRITTEN
             if guest:
                 guest = record[guest_at].strip() or "-"  # what it was written (the import compares a 0 with 0000)
@@ -177,6 +191,8 @@ def rows_parse(source, plan: Plan, *, batch_size: int, latest: datetime,
                     batch.guest_zeros += guest == "0"
                 if row_blanked:
                     blanked.extend(row_blanked)
+            if order_at is not None and (not rows or rows[-1] is not out):
+                head_reject = rejects[-1]
             if len(rounded) > mark:
                 if not rows or rows[-1] is not out:
                     del rounded[mark:]  # the row was rejected: nothing of it is stored

@@ -39,7 +39,7 @@ from .currency import ShopCurrency, import_shop_currency
 from .formats import KINDS, Batch, Plan, Reject, plan_build, source_open
 from .idspelling import KEYS, KEYS_SQL, alike, looks_like_email
 from .parse import DateOrder, batches_parse, decimal_comma_columns, slash_date_order
-from .rows import BLANKED
+from .rows import BLANKED, ORDER_ROW_REJECTED
 
 # Rows per batch (and transaction). Memory holds about two batches (the one written, the one parsed):
 # drill 16 (200 MB file) peaked at 244 MB with 100,000 and 290-341 MB with 150,000 (the higher figure with
@@ -299,6 +299,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
     zero_guests = 0  # orders: guest rows whose customer id was written 0
     ids = IdCache()
     settled = ShopCurrency(job.shop.currency)
+    heads_before: dict[int, Reject] = {}  # the writer's rejects of the batch before, by line (_continuing_rejected)
     try:
         if job.kind == "orders":
             held_before = _orders_held_before(shop_id=job.shop_id)
@@ -324,12 +325,16 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                     with transaction.atomic():
                         result = write(shop_id=job.shop_id, plan=plan, batch=batch,
                                        create_missing=job.create_missing, ids=ids)
+                        # the rows continuing an order whose first row the writer rejected (this batch's or, for
+                        # an order cut by the batch's start, the batch before's): rejected with it
+                        heads = {**heads_before, **{reject.line: reject for reject in result.rejects}}
+                        followers = _continuing_rejected(batch, heads)
                         if held_before and (batch.rejects or result.rejects):
                             # the parser's rejects and the writer's (another customer's order id, an unknown or
                             # erased customer), in one query; before a dry run's batch is rolled back, so that it
                             # counts as the real run does
                             rejected_stored += _orders_stored_among(shop_id=job.shop_id, before=held_before,
-                                                                    rejects=batch.rejects + result.rejects)
+                                                                    rejects=batch.rejects + result.rejects + followers)
                         if job.dry_run:
                             transaction.set_rollback(True)
                     if job.dry_run:
@@ -342,7 +347,8 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                         f"The batch of lines {batch.first_line}–{batch.last_line} could not be written "
                         f"({type(exc).__name__}: {exc}). {job.rows_committed} rows before it are stored; "
                         "import the same file again to finish (stored rows count as duplicates).") from exc
-                report.add(batch.rejects + result.rejects, batch.blanked)
+                heads_before = {reject.line: reject for reject in result.rejects}
+                report.add(batch.rejects + result.rejects + followers, batch.blanked)
                 if job.kind == "events" and batch.good:
                     types.update(_types_counted(batch))
                 if job.kind == "orders" and batch.good and "currency" in plan.present:
@@ -364,8 +370,8 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                 job.rows_committed += size
                 job.inserted += result.inserted
                 job.updated += result.updated
-                job.duplicates += result.duplicates + batch.continued
-                job.rejected += len(batch.rejects) + len(result.rejects)
+                job.duplicates += result.duplicates + batch.continued - len(followers)
+                job.rejected += len(batch.rejects) + len(result.rejects) + len(followers)
                 job.blanked += len(batch.blanked)
                 job.stub_customers += result.stub_customers
                 job.stub_products += result.stub_products
@@ -499,6 +505,18 @@ def _orders_stored_among(*, shop_id: int, before: int, rejects: list[Reject]) ->
     return sum(order_id in stored for order_id in written)
 
 
+def _continuing_rejected(batch: Batch, heads: dict[int, Reject]) -> list[Reject]:
+    """The rows of `batch` that continue an order (`Batch.continued_lines`: counted as duplicates by the parser)
+    whose first row the writer rejected (`heads`, by line: another customer's order id, an unknown customer under
+    --no-create): rejected with it, for the same reason, as the parser rejects those of a row it refused (an order
+    of three rows whose first was rejected counted 1 rejected, 2 duplicates: the import said "1 of 6 rows were
+    rejected" of an order lost whole)."""
+    if not heads or not batch.continued_lines:
+        return []
+    return [Reject(line, heads[head].column, "", ORDER_ROW_REJECTED + heads[head].reason, heads[head].order_id)
+            for head, line in batch.continued_lines if head in heads]
+
+
 def _types_counted(batch: Batch) -> dict[str, int]:
     """Events of each type in a parsed batch (the rejected ones left out)."""
     kinds = batch.columns["type"] if batch.columns is not None else [row[3] for row in batch.rows]
@@ -613,7 +631,9 @@ class _Prefetched:
 
 
 def _reason_kind(reason: str) -> str:
-    """A reject's reason without the value it names ("unknown order 2476073" -> "unknown order")."""
+    """A reject's reason without the value it names ("unknown order 2476073" -> "unknown order"), and a row's
+    rejected with its order's first row as that row's reason (the commonest reason is the cause, in words)."""
+    reason = reason.removeprefix(ORDER_ROW_REJECTED)
     for label in ("customer", "product", "order"):
         if reason.startswith(f"unknown {label} "):
             return f"unknown {label}"

@@ -5,6 +5,7 @@ import itertools
 import time
 
 from django.core.management.base import CommandError
+from django.db.models import Q
 
 from accounts.management.base import ShopCommand
 from behavior.forms import column_guess, column_name_normal, kind_guess
@@ -27,10 +28,11 @@ class Command(ShopCommand):
             "the file's column), customer_ids_leading_zeros and customer_ids_differing_only_in_case (the file's "
             "customer ids equal to another of its ids, or a stored customer's, but for leading zeros - 0007 and 7 - "
             "or case: groups, extra_ids, stored_ids, example), customer_ids_look_like_emails (how many of its "
-            "customer ids are e-mail addresses, stored and exported as written). Exit status 1 when the import "
-            "failed, also when every row "
-            "it read was rejected. A shop without orders takes the currency --currency names, else the one its orders "
-            "file's currency column names.")
+            "customer ids are e-mail addresses, stored and exported as written). The rows continuing an order whose "
+            "first row was rejected are rejected with it (not duplicates). Exit status 1 when the import failed, "
+            "also when every row it read was rejected (a shop it created that holds nothing is then not kept). A "
+            "shop without orders takes the currency --currency names, else the one its orders file's currency "
+            "column names.")
     creates_shop = True
 
     def add_arguments(self, parser):
@@ -244,9 +246,11 @@ def _id_readable(shop, kind: str, path: str, source) -> bool:
 
 def _holds_data(shop) -> bool:
     """Whether the shop holds anything: customers, products, orders, or an import that stored rows (an import of
-    events, reviews or offers counts by its rows committed). A refused import stored none."""
+    events, reviews or offers counts by its rows inserted or updated). A refused import stored none, nor did one
+    whose every row was rejected (its rows were committed as read: by that count the empty shop it created was
+    kept)."""
     return (shop.customers.exists() or shop.products.exists() or shop.orders.exists()
-            or shop.import_jobs.filter(rows_committed__gt=0).exists())
+            or shop.import_jobs.filter(Q(inserted__gt=0) | Q(updated__gt=0)).exists())
 
 
 def _columns_guessed(kind: str, source, column_map: dict[str, str], *, read_id: bool = False,
