@@ -288,6 +288,10 @@ _MAGIC = (
     (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?)"),
     (b"\x1f\x8b", "a gzip archive"), (b"\xd0\xcf\x11\xe0", "an old Excel/Office document"),
 )
+# A compressed CSV (Dunnhumby's and many datasets' `.csv.gz`) imports once unpacked: one reader for every file (the
+# progress counts the file's bytes), so the message says how.
+_UNPACK = {b"\x1f\x8b": " Unzip it first (gunzip FILE, or gzip -dk FILE to keep the archive) and import the CSV it "
+                        "holds."}
 
 
 def source_open(path: str | os.PathLike) -> Source:
@@ -421,7 +425,7 @@ def _encoding_detect(path: str, sample: bytes) -> str:
         return "utf-16"
     for magic, what in _MAGIC:
         if sample.startswith(magic):
-            raise ImportFileError(f"{path} is {what}, not a CSV file.")
+            raise ImportFileError(f"{path} is {what}, not a CSV file.{_UNPACK.get(magic, '')}")
     if b"\x00" in sample:
         raise ImportFileError(f"{path} looks like a binary file (it contains NUL bytes), not a CSV file. "
                               "If it is UTF-16 text, save it as UTF-8.")

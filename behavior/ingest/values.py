@@ -308,6 +308,9 @@ def _iso_or_written(value: str, day_first: bool | None) -> datetime:
 
 # Excel's and Google Sheets' serial day numbers of the years 1982-2119 (30000-80000), with a fraction for the time.
 _SPREADSHEET_DAY = re.compile(r"[3-7][0-9]{4}(?:\.[0-9]+)?")
+# Day numbers (1, 2, … 29999: below the spreadsheets' serials), as datasets count their days from the first one
+# (Dunnhumby's DAY 1..711): no date without the day it counts from.
+_DAY_NUMBER = re.compile(r"[1-9][0-9]{0,3}|[12][0-9]{4}")
 # A date ending in a time zone's name or abbreviation ("… CET", "… PST", "GMT+0100"): named in the error.
 _ZONE_NAME = re.compile(r"\d\s*((?:UTC|GMT)[+-]\d{1,4}|[A-Z]{3,4}|[A-Z][a-z]+/[A-Za-z_]+)$")
 
@@ -333,6 +336,13 @@ def datetime_canonical(value: str, column: Column, *, latest: datetime, day_firs
         if _SPREADSHEET_DAY.fullmatch(value):
             hint = ("; this looks like a spreadsheet's day number (days since 1899-12-30: 45384 is 2024-04-02): "
                     "format the column as a date in the spreadsheet before saving the CSV")
+        elif _DAY_NUMBER.fullmatch(value) and 1900 <= int(value) <= 2100:
+            hint = "; a year alone says no day: write the date, e.g. 2024-03-01"
+        elif _DAY_NUMBER.fullmatch(value):
+            hint = ("; this looks like a day number (1, 2, … counted from the data's first day, as Dunnhumby's DAY), "
+                    "which says no date: convert it to dates first, e.g. with pandas df[\"placed_at\"] = "
+                    "pd.Timestamp(\"2020-01-01\") + pd.to_timedelta(df[\"DAY\"] - 1, unit=\"D\") (any first day you "
+                    "choose: the models read the days between orders)")
         # What is read, briefly: the month's name too (_MONTH_DATE), which the hint left out (a user's review).
         raise RowError(f"unparseable date (expected ISO 8601, e.g. 2024-03-01 or 2024-03-01T14:05:00, {order}the "
                        "month's name in English, German, French, Spanish or Italian, e.g. 26 Oct 2025 or 26. Oktober "

@@ -6,11 +6,14 @@ whole."""
 import csv
 import io
 import json
+from datetime import UTC, datetime
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import Shop
+from behavior.ingest.formats import ImportFileError, source_open
+from behavior.ingest.values import RowError, datetime_canonical
 from behavior.models import Customer, Order
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +42,9 @@ def test_an_order_of_several_rows_rejected_whole_fails_and_leaves_no_new_shop(tm
         assert (document["status"], document["inserted"], document["duplicates"], document["rejected"]) == (
             "failed", 0, 0, 4)
         assert error is not None and "all 4 rows were rejected (every one: unparseable date" in str(error)
+        # The day number gets its hint (Dunnhumby's DAY).
+        assert "looks like a day number" in document["error"]
+        assert "pd.to_timedelta" in document["error"]
         report = _report(document)
         assert sorted(report) == [2, 3, 4, 5]
         assert report[3]["reason"].startswith("another row of this order was rejected: unparseable date")
@@ -99,3 +105,20 @@ def test_a_new_shop_whose_import_rejected_every_row_is_removed_an_existing_one_k
     document, error = _import("held", path)
     assert error is not None and Shop.objects.filter(slug="held").exists()
 
+
+def test_day_numbers_get_a_hint_and_a_gzip_file_says_to_unzip_it(tmp_path):
+    latest = datetime(2030, 1, 1, tzinfo=UTC)
+    for value in ("1", "437", "711", "29999"):
+        with pytest.raises(RowError, match=r"looks like a day number .* pd\.Timestamp"):
+            datetime_canonical(value, None, latest=latest)
+    with pytest.raises(RowError, match="a year alone says no day"):
+        datetime_canonical("2024", None, latest=latest)
+    with pytest.raises(RowError, match="spreadsheet's day number"):
+        datetime_canonical("45384", None, latest=latest)
+    import gzip
+
+    path = tmp_path / "orders.csv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("order_id,customer_id,placed_at\nA1,c1,2024-03-01\n")
+    with pytest.raises(ImportFileError, match=r"is a gzip archive, not a CSV file\. Unzip it first \(gunzip"):
+        source_open(path)
