@@ -25,7 +25,7 @@ from catalog.models import Category
 from predictions.filters import SORTS, AtRiskFilter
 from predictions.models import CustomerInterest, CustomerScore, ScoringRun, Segment, Task
 from predictions.selectors.consent import consent_given
-from predictions.selectors.freshness import with_ordered_since_scoring
+from predictions.selectors.freshness import history_end, with_ordered_since_scoring
 
 PAGE_SIZE = 50
 # Shares are stored as floats: "at least 30 %" keeps a share computed as 0.29999999999999993.
@@ -106,20 +106,27 @@ def _reference_time(run: ScoringRun | None) -> datetime:
 # ---- at-risk list --------------------------------------------------------------------------------
 
 
-def _last_order_subquery(ref: datetime):
+def last_order_as_scored(run: ScoringRun) -> Subquery:
+    """The placed_at of the customer's last non-cancelled order as the score row (of `run`) saw it: up to the end
+    of its history (freshness.history_end: history_until for a customer re-scored after new orders or events,
+    else the run's as_of). The one rule of every list's last order: the churn rows' copied last_order_placed_at
+    holds the same (scoring.scores_compute writes it with the row, cut at the same date); this computes it where
+    no copy exists (the likely buyers' purchase rows, runs from before the copy). Up to the run's as_of alone, a
+    customer re-scored after ordering today read "last order 387 days ago" beside their reason "ordered today"."""
     return Subquery(
-        Order.objects.filter(customer_id=OuterRef("customer_id"), placed_at__lte=ref)
+        Order.objects.filter(customer_id=OuterRef("customer_id"), placed_at__lte=history_end(run, outer=True))
         .exclude(status=Order.Status.CANCELLED)
         .order_by("-placed_at")
         .values("placed_at")[:1]
     )
 
 
-def _orders_since(since: datetime | None, *, ref: datetime, strict: bool):
-    """The customer's non-cancelled orders up to `ref` placed after `since` (from it, unless `strict`; None: all)."""
+def _orders_since(since: datetime | None, *, run: ScoringRun, strict: bool):
+    """The customer's non-cancelled orders as their score saw them (last_order_as_scored's bound) placed after
+    `since` (from it, unless `strict`; None: all)."""
     placed = {} if since is None else {"placed_at__gt": since} if strict else {"placed_at__gte": since}
-    return Order.objects.filter(customer_id=OuterRef("customer_id"), placed_at__lte=ref, **placed).exclude(
-        status=Order.Status.CANCELLED)
+    return Order.objects.filter(customer_id=OuterRef("customer_id"), placed_at__lte=history_end(run, outer=True),
+                                **placed).exclude(status=Order.Status.CANCELLED)
 
 
 def list_columns_copied(run: ScoringRun) -> bool:
@@ -146,7 +153,8 @@ MAX_SEGMENT_DEPTH = 5
 def at_risk_queryset(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter) -> QuerySet[CustomerScore]:
     """The churn scores of `run` that match `flt`, annotated and ordered for the list and exports.
 
-    Annotations: purchase_probability, last_order_at (the last non-cancelled order up to the run's date),
+    Annotations: purchase_probability, last_order_at (the last non-cancelled order as the score saw it:
+    last_order_as_scored),
     value_at_risk (revenue at risk, computed as churn probability × 12-month spend when the scorer left it
     empty). A saved segment named by the filter is applied as well (one level deep: a segment's own
     segment reference is ignored)."""
@@ -177,7 +185,7 @@ def _matching(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, depth: int) -> 
     qs = CustomerScore.objects.filter(scoring_run=run, task=Task.PURCHASE if flt.buyers else Task.CHURN)
     if flt.buyers:
         if flt.sort == "last_order":
-            qs = qs.annotate(last_order_at=_last_order_subquery(_reference_time(run)))
+            qs = qs.annotate(last_order_at=last_order_as_scored(run))
     elif not list_columns_copied(run):
         if flt.sort == "purchase":
             # Sorting on the purchase probability needs it for every row: one hash join beats 200,000 lookups.
@@ -186,7 +194,7 @@ def _matching(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, depth: int) -> 
                 condition=Q(customer__scores__scoring_run=run, customer__scores__task=Task.PURCHASE),
             )).annotate(purchase_probability=F("purchase_score__probability"))
         elif flt.sort == "last_order":
-            qs = qs.annotate(last_order_at=_last_order_subquery(_reference_time(run)))
+            qs = qs.annotate(last_order_at=last_order_as_scored(run))
     qs = _apply_filter(qs, shop=shop, run=run, flt=flt, depth=depth)
     if flt.limit:
         # "The top N": keep the first N in this sort order, still filterable, countable and pageable.
@@ -210,7 +218,7 @@ def _display(qs: QuerySet[CustomerScore], *, run: ScoringRun, flt: AtRiskFilter)
         if "purchase_probability" not in qs.query.annotations:
             qs = qs.annotate(purchase_probability=Subquery(purchase, output_field=FloatField()))
         if "last_order_at" not in qs.query.annotations:
-            qs = qs.annotate(last_order_at=_last_order_subquery(_reference_time(run)))
+            qs = qs.annotate(last_order_at=last_order_as_scored(run))
     qs = qs.annotate(value_at_risk=Coalesce(F("revenue_at_risk"), F("probability") * F("spend_12m")))
     return with_ordered_since_scoring(qs, run=run).only(*_ROW_SCORE_FIELDS)
 
@@ -227,7 +235,7 @@ def _display_buyers(qs: QuerySet[CustomerScore], *, run: ScoringRun) -> QuerySet
                                .values("at_risk")[:1], output_field=FloatField()),
     )
     if "last_order_at" not in qs.query.annotations:
-        qs = qs.annotate(last_order_at=_last_order_subquery(_reference_time(run)))
+        qs = qs.annotate(last_order_at=last_order_as_scored(run))
     return with_ordered_since_scoring(qs, run=run).only(*_ROW_SCORE_FIELDS)
 
 
@@ -272,8 +280,9 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         qs = qs.filter(lapsed=flt.lapsed)
     ref = _reference_time(run)
     copied = _copied(run, flt)
-    # Days since the last order, up to the scores' date. The at-risk list holds active customers, who ordered; a
-    # customer there without an order (none in real data) has gone "forever" without one and matches any minimum.
+    # Days since the last order (as the score saw it: last_order_as_scored), up to the run's as_of. The at-risk
+    # list holds active customers, who ordered; a customer there without an order (none in real data) has gone
+    # "forever" without one and matches any minimum.
     # The likely buyers list holds everyone scored, new sign-ups included: there a customer who never ordered has
     # no last order and matches no days filter ("last order at least 400 days ago" listed mostly sign-ups of the
     # last weeks, where a win-back campaign wants lapsed buyers).
@@ -284,15 +293,15 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         else:
             # NOT EXISTS: PostgreSQL runs it as one hash anti-join over the orders, where a filter on the
             # last-order subquery would run one lookup per scored customer.
-            qs = qs.filter(~Exists(_orders_since(since, ref=ref, strict=True)))
+            qs = qs.filter(~Exists(_orders_since(since, run=run, strict=True)))
             if flt.buyers:
-                qs = qs.filter(Exists(_orders_since(None, ref=ref, strict=False)))
+                qs = qs.filter(Exists(_orders_since(None, run=run, strict=False)))
     if flt.days_max is not None:
         since = ref - timedelta(days=flt.days_max)
         if copied:
             qs = qs.filter(last_order_placed_at__gte=since)
         else:
-            qs = qs.filter(Exists(_orders_since(since, ref=ref, strict=False)))
+            qs = qs.filter(Exists(_orders_since(since, run=run, strict=False)))
     if flt.category is not None and flt.category_min is not None:
         # The run's interest profile: one range of the (run, category, share) index, a semi-join on the churn rows.
         # The category's share already holds those below it (predictions.ml.interests), so no tree walk here.
@@ -355,7 +364,7 @@ def _window(matching: QuerySet[CustomerScore], *, run: ScoringRun, flt: AtRiskFi
     ids = matching.order_by(*ordering).values("pk")[window]
     rows = CustomerScore.objects.filter(pk__in=Subquery(ids))
     if flt.buyers and flt.sort == "last_order":
-        rows = rows.annotate(last_order_at=_last_order_subquery(_reference_time(run)))  # what the ordering reads
+        rows = rows.annotate(last_order_at=last_order_as_scored(run))  # what the ordering reads
     return _display(rows, run=run, flt=flt).order_by(*ordering)
 
 

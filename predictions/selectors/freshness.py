@@ -8,20 +8,36 @@ predictions.services.rescoring). `scored_at` is the time the row was written."""
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import BooleanField, QuerySet
+from django.db.models import BooleanField, DateTimeField, F, OuterRef, QuerySet, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 
 from behavior.models import Order
 
 from ..models import CustomerScore, ScoringRun
 
 
+def history_end_sql(score: str, *, as_of: str) -> str:
+    """SQL: where the history the score row `score` (a table alias) saw ends: its history_until (re-scored after
+    new orders or events), else `as_of` (the run's as_of). The one rule for "the customer's data as scored":
+    whether they ordered since (below), their last order on the lists (selectors.at_risk), who counts as active on
+    the dashboard (selectors.dashboard)."""
+    return f"COALESCE({score}.history_until, {as_of})"
+
+
+def history_end(run: ScoringRun, *, outer: bool = False):
+    """history_end_sql as an ORM expression on a score row of `run` (the outer query's row with `outer`, in a
+    subquery)."""
+    return Coalesce(OuterRef("history_until") if outer else F("history_until"), Value(run.as_of),
+                    output_field=DateTimeField())
+
+
 def ordered_since_scoring_sql(score: str, *, as_of: str) -> str:
     """SQL true when the customer of the score row `score` (a table alias) has a non-cancelled order placed after
-    the history the score saw (its history_until, else `as_of`: the run's as_of): one index probe
-    (order_customer_time), for a page of rows, not a whole run."""
+    the history the score saw (history_end_sql): one index probe (order_customer_time), for a page of rows, not a
+    whole run."""
     return (f"EXISTS (SELECT 1 FROM behavior_order o WHERE o.customer_id = {score}.customer_id"
-            f" AND o.placed_at > COALESCE({score}.history_until, {as_of}) AND o.status <> '{Order.Status.CANCELLED}')")
+            f" AND o.placed_at > {history_end_sql(score, as_of=as_of)} AND o.status <> '{Order.Status.CANCELLED}')")
 
 
 def with_ordered_since_scoring(scores: QuerySet[CustomerScore], *, run: ScoringRun) -> QuerySet[CustomerScore]:
@@ -39,6 +55,6 @@ def customers_ordered_since_scoring(*, run: ScoringRun) -> set[int]:
             "SELECT DISTINCT o.customer_id FROM behavior_order o"
             " JOIN predictions_customerscore s ON s.scoring_run_id = %(run)s AND s.customer_id = o.customer_id"
             " WHERE o.shop_id = %(shop)s AND o.placed_at > %(as_of)s AND o.status <> 'cancelled'"
-            " AND o.placed_at > COALESCE(s.history_until, %(as_of)s)",
+            f" AND o.placed_at > {history_end_sql('s', as_of='%(as_of)s')}",
             {"run": run.pk, "shop": run.shop_id, "as_of": run.as_of})
         return {row[0] for row in cursor.fetchall()}

@@ -14,15 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Max
 
 from accounts.models import Shop
-from behavior.models import Customer, Order
+from behavior.models import Customer
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun
 
 from ..extensions import export_recommendations
-from .at_risk import PAGE_SIZE, _reference_time, matching_ordered, scoring_run_current
+from .at_risk import PAGE_SIZE, _reference_time, last_order_as_scored, matching_ordered, scoring_run_current
 from .dashboard import run_figures
 
 
@@ -81,10 +80,9 @@ def _rows(*, shop: Shop, run: ScoringRun, scores: list[CustomerScore]) -> list[L
         return []
     ref = _reference_time(run)
     customers = Customer.objects.in_bulk(ids)
-    last_orders = dict(
-        Order.objects.filter(customer_id__in=ids, placed_at__lte=ref).exclude(status=Order.Status.CANCELLED)
-        .values("customer_id").annotate(last=Max("placed_at")).values_list("customer_id", "last")
-    )
+    # Each row's last order as its score saw it (the at-risk list's rule): one index probe per row of the page.
+    last_orders = dict(CustomerScore.objects.filter(pk__in=[s.pk for s in scores])
+                       .annotate(last=last_order_as_scored(run)).values_list("customer_id", "last"))
     offers = export_recommendations(shop_id=shop.pk)(ids)
     rows = []
     for s in scores:
