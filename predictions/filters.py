@@ -45,6 +45,10 @@ DEFAULT_SORT = "risk"
 # only; the chance of buying filters (buy_min/max) are the buyers list's only (for an active customer it is
 # 100 − the chance of leaving: predictions.ml.reconcile, so on the at-risk list it would mirror churn_min/max).
 LISTS = ("at_risk", "buyers")
+# The lists' "Save or win back" choice (`lapsed`), in each list's words: its select and its filter in words say the
+# same. The likely buyers list saves nobody from leaving, so its words are plain.
+LAPSED_CHOICES = {"at_risk": {False: "Still active (save)", True: "Already lapsed (win back)"},
+                  "buyers": {False: "Still active", True: "Already lapsed"}}
 DEFAULT_LIST = "at_risk"
 BUYERS_SORTS = ("purchase", "value", "last_order")
 

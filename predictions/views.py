@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, time
 
 from django.conf import settings
@@ -33,7 +33,7 @@ from accounts.selectors import shop_for_request, user_may
 from catalog.selectors import product_thumbnails
 from ecomsight.errors import UserError
 from ecomsight.query import known_parameters, unknown_parameters, unknown_parameters_page
-from predictions.filters import BANDS, BUYERS_SORTS, DEFAULT_LIST, DEFAULT_SORT, QUERY_NAMES, SORTS, AtRiskFilter
+from predictions.filters import BANDS, BUYERS_SORTS, DEFAULT_SORT, QUERY_NAMES, SORTS, AtRiskFilter
 from predictions.forms import ExportForm, SegmentNameForm
 from predictions.run_labels import run_labels
 from predictions.selectors import at_risk as at_risk_sel
@@ -479,6 +479,6 @@ def likely_buyers_list(request: HttpRequest) -> HttpResponse:
         "choices": at_risk_sel.filter_choices(shop=shop, flt=flt), "sorts": {k: SORTS[k] for k in BUYERS_SORTS},
         "default_sort": "purchase", "query": flt.to_query_string(),
         "sort_links": {key: flt.to_query_string(sort=key) for key in BUYERS_SORTS},
-        "words": at_risk_sel.filter_in_words(shop=shop, flt=replace(flt, list=DEFAULT_LIST)),
+        "words": at_risk_sel.filter_in_words(shop=shop, flt=flt, list_named=False),
         "save_form": SegmentNameForm(), "top50_query": flt.to_query_string(limit=50),
     }, status=400 if flt.errors else 200)

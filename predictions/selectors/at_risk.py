@@ -22,7 +22,7 @@ from accounts.models import Shop
 from behavior.ingest.values import country_canonical
 from behavior.models import Customer, Order, Review
 from catalog.models import Category
-from predictions.filters import SORTS, AtRiskFilter
+from predictions.filters import LAPSED_CHOICES, SORTS, AtRiskFilter
 from predictions.models import CustomerInterest, CustomerScore, ScoringRun, Segment, Task
 from predictions.selectors.consent import consent_given
 from predictions.selectors.freshness import history_end, with_ordered_since_scoring
@@ -525,10 +525,11 @@ def shop_countries(*, shop: Shop) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def filter_in_words(*, shop: Shop, flt: AtRiskFilter) -> list[str]:
-    """The filter as short phrases a marketer reads ("High or medium risk", "Bought in Kitchen")."""
+def filter_in_words(*, shop: Shop, flt: AtRiskFilter, list_named: bool = True) -> list[str]:
+    """The filter as short phrases a marketer reads ("High or medium risk", "Bought in Kitchen"), in its list's words;
+    without `list_named`, no phrase names the list (on the list's own page)."""
     words: list[str] = []
-    if flt.buyers:
+    if flt.buyers and list_named:
         words.append("Likely buyers (every scored customer, active or lapsed)")
     if flt.buy_min is not None or flt.buy_max is not None:
         words.append(f"Chance of buying {_range(flt.buy_min, flt.buy_max, '%')}")
@@ -553,7 +554,7 @@ def filter_in_words(*, shop: Shop, flt: AtRiskFilter) -> list[str]:
     if flt.country:
         words.append(f"Country {flt.country}")
     if flt.lapsed is not None:
-        words.append("Already lapsed (win back)" if flt.lapsed else "Still active (save)")
+        words.append(LAPSED_CHOICES[flt.list][flt.lapsed])  # the list's select's own words
     if flt.negative_review_days is not None:
         words.append(f"Left a negative review in the last {flt.negative_review_days} days")
     if flt.limit:

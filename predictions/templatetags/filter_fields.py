@@ -7,7 +7,16 @@ from django.template.defaultfilters import floatformat
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from predictions.filters import LAPSED_CHOICES
+
 register = template.Library()
+
+
+@register.simple_tag
+def lapsed_choice(flt, lapsed: bool) -> str:
+    """`{% lapsed_choice flt True %}`: the words of the filter's list for that `lapsed` choice (filters.LAPSED_CHOICES,
+    which the filter's summary line reads too)."""
+    return LAPSED_CHOICES[flt.list][lapsed]
 
 
 @register.simple_tag

@@ -181,3 +181,17 @@ def test_last_order_longest_ago_first_puts_customers_who_never_ordered_last(admi
     # A second reader: the sort inherited "never ordered first", so "top N by last order" were new sign-ups.
     body = admin_client.get("/buyers/?sort=last_order").content.decode()
     assert body.index("BOB") < body.index("QUIET") and body.index("BOB") < body.index("ALICE")
+
+
+@pytest.mark.parametrize(("lapsed", "words"), [("false", "Still active"), ("true", "Already lapsed")])
+def test_the_likely_buyers_summary_line_names_the_lapsed_choice_as_its_select_does(admin_client, scored, lapsed,
+                                                                                   words):
+    # The line read "Still active (save)" / "Already lapsed (win back)" (the at-risk list's words) under a select
+    # saying "Still active" / "Already lapsed" (a new user).
+    body = admin_client.get(f"/buyers/?lapsed={lapsed}").content.decode()
+    assert f'<option value="{lapsed}" selected>{words}</option>' in body
+    assert f"scored customers match<span class=\"muted\"> · {words}</span>" in body
+    assert "(save)" not in body and "(win back)" not in body
+    at_risk = admin_client.get(f"/customers/?lapsed={lapsed}").content.decode()  # the at-risk list keeps its own
+    saying = {"false": "Still active (save)", "true": "Already lapsed (win back)"}[lapsed]
+    assert f'<option value="{lapsed}" selected>{saying}</option>' in at_risk and f" · {saying}</span>" in at_risk
