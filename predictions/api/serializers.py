@@ -303,7 +303,11 @@ class ScoreOutputSerializer(serializers.ModelSerializer):
     spend_12m = RoundedFloatField(places=MONEY_PLACES, allow_null=True, help_text="Shop currency, 2 decimals.")
     revenue_at_risk = RoundedFloatField(places=MONEY_PLACES, allow_null=True, help_text="Shop currency, 2 decimals.")
     scoring_run = serializers.IntegerField(source="scoring_run_id")
-    as_of = serializers.DateTimeField(source="scoring_run.as_of")
+    as_of = serializers.DateTimeField(
+        source="scoring_run.as_of",
+        help_text="The end of the data this score saw: its run's as_of, or for a customer re-scored after new orders "
+                  "or events the end of the day of the newest of them (what the customer page's \"from their data "
+                  "up to\" says; reasons such as \"ordered today\" speak of that day). `scoring_run` is the run.")
     model_version = serializers.IntegerField(source="model_version_id", allow_null=True)
     lapsed = serializers.BooleanField(
         help_text=f"Already lapsed when this score was computed: {LAPSED_RULE} A customer's churn and purchase "

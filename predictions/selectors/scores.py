@@ -12,11 +12,15 @@ from ecomsight.db import SqlRows
 from predictions.models import CustomerScore, ScoringRun
 
 from .at_risk import SCORING_RUN_CURRENT_SQL
-from .freshness import ordered_since_scoring_sql
+from .freshness import history_end_sql, ordered_since_scoring_sql
 
-# The columns of a score as the API shows it (ScoreOutputSerializer's fields) and its run's as_of.
+# The columns of a score as the API shows it (ScoreOutputSerializer's fields). Its `as_of` is the end of the data the
+# score saw (freshness.history_end_sql: a re-scored customer's history_until, else the run's as_of), what the customer
+# page says ("from their data up to 7 Dec"): the run's as_of (6 Dec) beside reasons such as "ordered today" (of 7 Dec)
+# told a re-scored score's reader another day.
 _SELECT = ("SELECT s.id, s.task, s.probability, s.risk_band, s.decile, s.reasons, s.expected_orders, s.p_alive,"
-           " s.spend_12m, s.revenue_at_risk, s.scored_at, s.scoring_run_id, s.model_version_id, run.as_of, s.lapsed")
+           " s.spend_12m, s.revenue_at_risk, s.scored_at, s.scoring_run_id, s.model_version_id,"
+           f" {history_end_sql('s', as_of='run.as_of')} AS as_of, s.lapsed")
 # The shop's customer by their own id, with their scores and each score's run.
 _FROM = (" FROM predictions_customerscore s"
          " JOIN behavior_customer c ON c.id = s.customer_id"
@@ -27,9 +31,9 @@ _FROM = (" FROM predictions_customerscore s"
 def customer_score_history(*, shop: Shop, customer_id: str, task: str | None = None,
                            current: list | None = None) -> SqlRows:
     """Every score of the shop's customer `customer_id` (their own id) in a succeeded run, only `task`'s when
-    given, as dicts with the run's `as_of` (empty for an unknown customer). The caller orders (by scored_at, id)
-    and pages it; score_row shapes a row. With `current` (a list): the statement that reads the page also reads
-    the customer's scores in the shop's current run (scoring_run_current) into it, whatever `task`, each with
+    given, as dicts with the `as_of` of the data each saw (empty for an unknown customer). The caller orders (by
+    scored_at, id) and pages it; score_row shapes a row. With `current` (a list): the statement that reads the page
+    also reads the customer's scores in the shop's current run (scoring_run_current) into it, whatever `task`, each with
     `ordered_since_scoring` (the customer ordered after the history the score saw: re-scoring is pending);
     scores_by_task shapes them."""
     where = f" AND run.status = '{ScoringRun.Status.SUCCEEDED}'" + (" AND s.task = %(task)s" if task else "")

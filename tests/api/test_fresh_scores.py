@@ -60,3 +60,23 @@ def test_a_rescored_customer_is_no_longer_marked(clients, scored):
     assert not rows["C1"]["ordered_since_scoring"] and rows["C1"]["scored_at"] == "2026-07-05T12:00:30Z"
     _, ids = _export(clients["admin"], scored["segment"].pk)
     assert "C1" in ids
+
+
+def test_a_rescored_score_says_the_day_of_the_data_it_saw_on_the_api_as_on_the_customer_page(clients, scored, users,
+                                                                                             client):
+    # The page said "from their data up to 5 Jul" (and reasons of that day: "ordered today") while the API's as_of
+    # was the run's, 30 Jun: a re-scored score saw the data up to its history_until.
+    _order_for_c1(clients)
+    CustomerScore.objects.filter(customer=scored["customers"]["C1"]).update(
+        history_until="2026-07-05T23:59:59Z", scored_at="2026-07-06T00:00:30Z")
+    admin = clients["admin"]
+    body = admin.get("/api/v1/customers/C1/scores/").json()
+    assert body["current"]["churn"]["as_of"] == body["current"]["purchase"]["as_of"] == "2026-07-05T23:59:59Z"
+    assert {r["as_of"] for r in body["results"]} == {"2026-07-05T23:59:59Z"}
+    assert body["current"]["churn"]["scoring_run"] == scored["run"].pk
+    # A score not re-scored saw the data up to its run's as_of.
+    run_as_of = scored["run"].as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert admin.get("/api/v1/customers/C2/scores/").json()["current"]["churn"]["as_of"] == run_as_of
+    client.force_login(users["admin"])
+    page = client.get("/customers/C1/")
+    assert page.status_code == 200 and "from their data up to 5 Jul 2026" in page.content.decode()
