@@ -163,16 +163,24 @@ def _uncertainty_note(metrics: dict, *, task: str) -> str | None:
 # re-scored customer's history_until, else the run's as_of; the run's as_of for a customer it did not score): the
 # customers a run counts as active (churn scores, the histogram), re-scored ones included. Up to the run's as_of
 # alone, the dashboard said "1,098 ordered in the last 12 months" beside a histogram of 1,112 after re-scoring.
-# Only re-scored customers' rows are joined (their score rows, those with a history_until).
+# Two counts: the customers not re-scored, as before (one range of the orders, the re-scored ones left out through a
+# hashed list), and the re-scored ones (one probe of order_customer_time each). One join of the orders to the
+# re-scored customers took 515-553 ms at 200,000 customers and 1,000,000 orders, against 196-223 ms before.
 _ACTIVE_SQL = f"""
 WITH rescored AS MATERIALIZED (
-    SELECT DISTINCT s.customer_id, {history_end_sql('s', as_of='%(as_of)s')} AS until
+    SELECT DISTINCT ON (s.customer_id) s.customer_id, {history_end_sql('s', as_of='%(as_of)s')} AS until
     FROM predictions_customerscore s WHERE s.scoring_run_id = %(run)s AND s.history_until IS NOT NULL
+    ORDER BY s.customer_id, s.history_until DESC
 )
-SELECT count(DISTINCT o.customer_id) FROM behavior_order o LEFT JOIN rescored r ON r.customer_id = o.customer_id
-WHERE o.shop_id = %(shop)s AND o.status <> '{Order.Status.CANCELLED}' AND o.placed_at > %(since)s
-  AND o.placed_at <= COALESCE(r.until, %(as_of)s) AND o.placed_at > COALESCE(r.until, %(as_of)s) - %(days)s
-  AND o.customer_id NOT IN (SELECT id FROM behavior_customer WHERE shop_id = %(shop)s AND external_id = %(guest)s)
+SELECT (SELECT count(*) FROM (SELECT DISTINCT o.customer_id FROM behavior_order o
+        WHERE o.shop_id = %(shop)s AND o.status <> '{Order.Status.CANCELLED}'
+          AND o.placed_at > %(since)s AND o.placed_at <= %(as_of)s
+          AND o.customer_id NOT IN (SELECT customer_id FROM rescored)
+          AND o.customer_id NOT IN (SELECT id FROM behavior_customer WHERE shop_id = %(shop)s
+                                    AND external_id = %(guest)s)) AS kept)
+     + (SELECT count(*) FROM rescored r WHERE EXISTS (
+        SELECT 1 FROM behavior_order o WHERE o.customer_id = r.customer_id AND o.status <> '{Order.Status.CANCELLED}'
+              AND o.placed_at > r.until - %(days)s AND o.placed_at <= r.until))
 """
 
 
