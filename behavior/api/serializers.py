@@ -39,7 +39,9 @@ class CustomerFilterSerializer(serializers.Serializer):
         required=False, max_length=64,
         help_text="A country by its ISO code or name (Germany, DE and DEU are one), case-insensitive.")
     is_stub = serializers.BooleanField(required=False, allow_null=True, default=None,
-                                       help_text="Only stand-ins created for unknown ids (true) or only real ones.")
+                                       help_text="Only stand-ins created for unknown ids (true) or only real ones. The "
+                                                 "shop's guest customer (`guest`: guest checkouts, nobody) is in "
+                                                 "neither: the list leaves it out, as the pages do.")
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
     ordering = serializers.ChoiceField(choices=["id", "-id", "created_at", "-created_at"], required=False,

@@ -388,3 +388,18 @@ def test_head_on_a_segment_export_records_no_export(clients, scored):
     assert not SegmentExport.objects.filter(segment=segment).exists()
     assert not AuditLog.objects.filter(action="segment.export").exists()
     assert clients["marketer"].head("/api/v1/segments/999999/export/").status_code == 404
+
+
+def test_the_customer_list_leaves_out_the_guest_customer_as_the_pages_do(clients, scored, shop):
+    """A new user's review: `GET customers/?is_stub=true` listed the shop's `guest` customer (guest checkouts,
+    nobody) among the stand-ins, which the dashboard, Data quality and the import page leave out."""
+    from behavior.models import GUEST_CUSTOMER_ID, Customer
+
+    Customer.objects.create(shop=shop, external_id=GUEST_CUSTOMER_ID, is_stub=True)
+    Customer.objects.create(shop=shop, external_id="C00001", is_stub=True)
+    admin = clients["admin"]
+    listed = [c["id"] for c in admin.get("/api/v1/customers/", {"page_size": 500}).json()["results"]]
+    assert listed == ["C00001", "C1", "C2", "C3", "C4", "C5"]
+    assert [c["id"] for c in admin.get("/api/v1/customers/", {"is_stub": "true"}).json()["results"]] == ["C00001"]
+    assert GUEST_CUSTOMER_ID not in [c["id"] for c in admin.get("/api/v1/customers/", {"is_stub": "false"}).json()[
+        "results"]]
