@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from accounts.models import Job
+from ecomsight.api.fields import ChoiceField
 
 
 class JobOutputSerializer(serializers.ModelSerializer):
@@ -16,8 +17,8 @@ class JobOutputSerializer(serializers.ModelSerializer):
 
 
 class JobFilterSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=Job.Kind.choices, required=False)
-    status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
+    kind = ChoiceField(choices=Job.Kind.choices, required=False)
+    status = ChoiceField(choices=Job.Status.choices, required=False)
 
 
 class MeOutputSerializer(serializers.Serializer):

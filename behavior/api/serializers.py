@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from behavior.models import Customer
+from ecomsight.api.fields import ChoiceField
 from ecomsight.api.permissions import request_personal_data
 
 
@@ -44,8 +45,8 @@ class CustomerFilterSerializer(serializers.Serializer):
                                                  "neither: the list leaves it out, as the pages do.")
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
-    ordering = serializers.ChoiceField(choices=["id", "-id", "created_at", "-created_at"], required=False,
-                                       default="id", help_text="Sort key; `id` is the shop's customer id.")
+    ordering = ChoiceField(choices=["id", "-id", "created_at", "-created_at"], required=False,
+                           default="id", help_text="Sort key; `id` is the shop's customer id.")
 
 
 class EventItemSerializer(serializers.Serializer):

@@ -1,4 +1,5 @@
-"""Serializer fields for JSON bodies that take the documented JSON type only.
+"""Serializer fields for JSON bodies that take the documented JSON type only, and the choice field of every
+parameter and body field that takes one of a few words.
 
 DRF's fields coerce: a CharField takes `0` as "0", an IntegerField takes "5", a FloatField "1.5". The
 OpenAPI schema promises `string`, `integer` and `number`, and a client that sends the wrong type has a
@@ -8,6 +9,36 @@ DRF's fields)."""
 from __future__ import annotations
 
 from rest_framework import serializers
+
+
+class ChoiceField(serializers.ChoiceField):
+    """A ChoiceField whose refusal names the parameter and lists what it takes, as `bands` always did: "Unknown
+    value “foo” for `sort`: choose among risk, churn, value, last_order." (DRF's own said '"foo" is not a valid
+    choice.', and nothing of what is). `noun` names what the values are ("risk band"); a list's item
+    (`band=hgih`) names its list's parameter."""
+
+    def __init__(self, *, noun: str = "value", **kwargs):
+        self.noun = noun
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if getattr(exc.detail[0], "code", None) != "invalid_choice":
+                raise
+            name = self.field_name or getattr(self.parent, "field_name", "")  # a list's item: the list's name
+            raise serializers.ValidationError(
+                choice_refused(str(data), noun=self.noun, name=name, choices=[str(key) for key in self.choices
+                                                                             if key != ""]),
+                code="invalid_choice") from None
+
+
+def choice_refused(value: str, *, noun: str, name: str, choices: list[str]) -> str:
+    """The message of a value that is none of `choices` (long values cut, as they are echoed)."""
+    where = f" for `{name}`" if name else ""
+    shown = value if len(value) <= 40 else value[:40] + "…"
+    return f"Unknown {noun} “{shown}”{where}: choose among {', '.join(choices)}."
 
 
 class StrictCharField(serializers.CharField):

@@ -1,12 +1,14 @@
 from rest_framework import serializers
 
+from ecomsight.api.fields import ChoiceField
+
 from ..ml.series import LEVELS, MEASURES
 
 
 class ForecastQuerySerializer(serializers.Serializer):
-    level = serializers.ChoiceField(choices=list(LEVELS), default="shop")
-    measure = serializers.ChoiceField(choices=list(MEASURES), default="orders")
-    freq = serializers.ChoiceField(choices=["week", "day"], default="week")
+    level = ChoiceField(choices=list(LEVELS), default="shop")
+    measure = ChoiceField(choices=list(MEASURES), default="orders")
+    freq = ChoiceField(choices=["week", "day"], default="week")
     key = serializers.CharField(
         required=False, max_length=200,
         help_text="One series of the level: a country's code, a category's path, a product's id, in any case (a "

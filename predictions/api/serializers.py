@@ -8,11 +8,13 @@ from rest_framework import serializers
 from ecomsight.api.fields import (
     MONEY_PLACES,
     PROBABILITY_PLACES,
+    ChoiceField,
     KnownKeysSerializer,
     RoundedFloatField,
     StrictCharField,
     StrictFloatField,
     StrictIntegerField,
+    choice_refused,
     rounded,
 )
 from predictions.filters import BANDS, LISTS, MAX_BRAND, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
@@ -116,7 +118,8 @@ class BandsField(serializers.CharField):
         unknown = [v for v in values if v not in BANDS]
         if unknown:
             raise serializers.ValidationError(
-                f"Unknown risk band “{unknown[0][:40]}”: choose among {', '.join(BANDS)}.", code="invalid_choice")
+                choice_refused(unknown[0], noun="risk band", name=self.field_name, choices=list(BANDS)),
+                code="invalid_choice")
         return values
 
 
@@ -126,7 +129,7 @@ class AtRiskFilterSerializer(serializers.Serializer):
 
     bands = BandsField(required=False, help_text="Risk bands, comma-separated: `bands=high,medium` "
                                                  "(high, medium, low).")
-    band = serializers.ListField(child=serializers.ChoiceField(choices=BANDS), required=False,
+    band = serializers.ListField(child=ChoiceField(choices=BANDS, noun="risk band"), required=False,
                                  help_text="One risk band (repeat the parameter for several); the same as `bands`.")
     churn_min = ProbabilityField(required=False, help_text="Churn probability at least this: from 0 to 1 "
                                                          "(0.5 = 50 %), at most two decimals; inclusive.")
@@ -153,14 +156,14 @@ class AtRiskFilterSerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, required=False,
                                      help_text="Only the first N customers in the sort order, over all pages "
                                                "(page_size sets the items per page).")
-    sort = serializers.ChoiceField(choices=list(SORTS), required=False, default="risk")
+    sort = ChoiceField(choices=list(SORTS), required=False, default="risk")
     lapsed = serializers.BooleanField(required=False, allow_null=True, default=None, help_text=LAPSED_HELP)
 
 
 class SegmentFiltersSerializer(KnownKeysSerializer):
     """A segment's filter: the at-risk list's filters (`bands` is a list), probabilities from 0 to 1."""
 
-    bands = serializers.ListField(child=serializers.ChoiceField(choices=BANDS), required=False)
+    bands = serializers.ListField(child=ChoiceField(choices=BANDS, noun="risk band"), required=False)
     churn_min = StrictProbabilityField(required=False, allow_null=True,
                                        help_text="From 0 to 1 (0.5 = 50 %), at most two decimals; inclusive.")
     churn_max = StrictProbabilityField(required=False, allow_null=True,
@@ -179,8 +182,8 @@ class SegmentFiltersSerializer(KnownKeysSerializer):
     limit = StrictIntegerField(min_value=1, max_value=MAX_LIMIT, required=False, allow_null=True,
                                help_text="Only the first N customers in the sort order (the at-risk list's "
                                          "`limit`).")
-    sort = serializers.ChoiceField(choices=list(SORTS), required=False)
-    list = serializers.ChoiceField(
+    sort = ChoiceField(choices=list(SORTS), required=False)
+    list = ChoiceField(
         choices=list(LISTS), required=False,
         help_text="`at_risk` (the default): active customers' churn scores, the at-risk list. `buyers`: every scored "
                   "customer's chance of buying, lapsed ones included, the likely buyers list (sorts `purchase`, the "
@@ -336,7 +339,7 @@ class CurrentScoresSerializer(serializers.Serializer):
 
 
 class ScoreHistoryFilterSerializer(serializers.Serializer):
-    task = serializers.ChoiceField(choices=Task.choices, required=False)
+    task = ChoiceField(choices=Task.choices, required=False)
 
 
 class SegmentOutputSerializer(serializers.ModelSerializer):
@@ -373,9 +376,9 @@ class ExportQuerySerializer(serializers.Serializer):
         required=False, default=False,
         help_text="Keep members flagged for refund abuse or bot-like sessions (left out by default; how many: the "
                   "X-Left-Out-Flagged header).")
-    preset = serializers.ChoiceField(choices=[key for key, _ in PRESET_CHOICES], required=False, default="generic",
-                                     help_text="Column names for a campaign tool: generic, klaviyo (list CSV), "
-                                               "mailchimp (audience import; needs emails), braze (user CSV).")
+    preset = ChoiceField(choices=[key for key, _ in PRESET_CHOICES], required=False, default="generic",
+                         help_text="Column names for a campaign tool: generic, klaviyo (list CSV), "
+                                   "mailchimp (audience import; needs emails), braze (user CSV).")
 
 
 class ModelOutputSerializer(serializers.ModelSerializer):
@@ -389,8 +392,8 @@ class ModelOutputSerializer(serializers.ModelSerializer):
 
 
 class ModelFilterSerializer(serializers.Serializer):
-    task = serializers.ChoiceField(choices=Task.choices, required=False)
-    status = serializers.ChoiceField(choices=ModelVersion.Status.choices, required=False)
+    task = ChoiceField(choices=Task.choices, required=False)
+    status = ChoiceField(choices=ModelVersion.Status.choices, required=False)
     algorithm = serializers.CharField(max_length=32, required=False)
     horizon_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
 
@@ -402,7 +405,7 @@ class AlgorithmListField(serializers.ListField):
 
 
 class TrainInputSerializer(KnownKeysSerializer):
-    task = serializers.ChoiceField(choices=Task.choices)
+    task = ChoiceField(choices=Task.choices)
     horizon_days = StrictIntegerField(min_value=1, max_value=3650, required=False, allow_null=True,
                                       help_text="Default: the shop's horizon.")
     as_of = serializers.DateField(required=False, allow_null=True, help_text="Default: the last order's day.")

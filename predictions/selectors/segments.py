@@ -32,7 +32,7 @@ def segment_get(*, shop: Shop, segment_id: int) -> Segment:
     """The shop's segment, or 404 (another shop's segment does not exist for this user)."""
     segment = Segment.objects.filter(shop=shop, pk=segment_id).first()
     if segment is None:
-        raise Http404("No such segment")
+        raise Http404("No such segment.")
     return segment
 
 

@@ -2,7 +2,13 @@
 
 from rest_framework import serializers
 
-from ecomsight.api.fields import PROBABILITY_PLACES, KnownKeysSerializer, RoundedFloatField, StrictIntegerField
+from ecomsight.api.fields import (
+    PROBABILITY_PLACES,
+    ChoiceField,
+    KnownKeysSerializer,
+    RoundedFloatField,
+    StrictIntegerField,
+)
 from recommendations.models import Recommendation, SimilarProduct
 
 
@@ -37,11 +43,11 @@ SIMILAR_KINDS = [*SimilarProduct.Kind.values, "visual"]
 
 
 class SimilarFilterSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=SIMILAR_KINDS, required=False,
-                                   help_text="`visual`: pictures that look alike (from index_images).")
-    scope = serializers.ChoiceField(choices=["overall", "category"], required=False, default="overall",
-                                    help_text="kind=visual only: neighbours among all products, or within the "
-                                              "product's category.")
+    kind = ChoiceField(choices=SIMILAR_KINDS, required=False,
+                       help_text="`visual`: pictures that look alike (from index_images).")
+    scope = ChoiceField(choices=["overall", "category"], required=False, default="overall",
+                        help_text="kind=visual only: neighbours among all products, or within the "
+                                  "product's category.")
 
 
 class RecommendationsJobInputSerializer(KnownKeysSerializer):

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from behavior.models import Review
+from ecomsight.api.fields import ChoiceField
 
 from ..ml.aspects import ASPECTS
 from ..selectors import SENTIMENTS
@@ -27,7 +28,7 @@ class ReviewOutputSerializer(serializers.ModelSerializer):
 class ReviewFilterSerializer(serializers.Serializer):
     product = serializers.CharField(required=False, max_length=100, help_text="The shop's product id.")
     customer = serializers.CharField(required=False, max_length=100, help_text="The shop's customer id.")
-    sentiment = serializers.ChoiceField(choices=SENTIMENTS, required=False)
-    aspect = serializers.ChoiceField(choices=ASPECTS, required=False)
+    sentiment = ChoiceField(choices=SENTIMENTS, required=False)
+    aspect = ChoiceField(choices=ASPECTS, required=False)
     category = serializers.CharField(required=False, max_length=500,
                                      help_text="A category path (`Home > Kitchen`); its subcategories count too.")

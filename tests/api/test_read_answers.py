@@ -3,7 +3,9 @@ the status, headers and bytes they gave before their hand-written fast path was 
 holds those answers, captured from that code (changed since only by issue 18 §1: at-risk rows carry
 `scored_at` and `ordered_since_scoring`, current scores `ordered_since_scoring`; and by §4:
 `churn_min` takes a probability from 0 to 1, so its error message changed; and by the lapsed mark: at-risk rows
-carry `lapsed`, and so does each of a customer's scores, current and history). @RUN@ stands for the scoring run's
+carry `lapsed`, and so does each of a customer's scores, current and history; and by a new user's review: a
+refused choice names its parameter and lists the choices, `No such segment.` ends with its full stop, and a
+`Token …` header is told the scheme this API takes). @RUN@ stands for the scoring run's
 id, @CURSORn@ for the at-risk cursor at offset n, @SEGMENT@ for the segment's id. Each one is requested, and
 every `next` link followed, through the API as it is now."""
 
