@@ -22,13 +22,15 @@ from behavior.ingest.uploads import (
     pending_upload_get,
     pending_upload_start,
     pending_uploads_list,
+    upload_message_readable,
 )
 from behavior.models import ImportJob
 
 __all__ = ["DEFAULT_BATCH_SIZE", "ImportFailed", "ImportResult", "ShopCurrency", "data_import",
            "import_files_expire", "import_files_scrub", "import_shop_currency",
            "import_job_create", "import_job_run", "import_job_enqueue", "import_jobs_stale_fail",
-           "pending_upload_create", "pending_upload_get", "pending_upload_start", "pending_uploads_list"]
+           "pending_upload_create", "pending_upload_get", "pending_upload_start", "pending_uploads_list",
+           "upload_message_readable"]
 
 
 def data_import(*, shop: Shop, kind: str, path: str | os.PathLike, column_map: dict[str, str] | None = None,

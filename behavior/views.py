@@ -33,18 +33,14 @@ from behavior.services import (
     pending_upload_get,
     pending_upload_start,
     pending_uploads_list,
+    upload_message_readable,
 )
 from catalog.selectors import DUPLICATE_GROUPS_SHOWN, duplicate_image_groups_detail
-from ecomsight.csvsafe import neutralise
+from ecomsight.csvsafe import as_written, neutralise
 from ecomsight.errors import UserError
 
 RECENT_IMPORTS = 25
 _RUNNING = (ImportJob.Status.PENDING, ImportJob.Status.RUNNING)
-
-
-def _readable(message: str, *, path: str, name: str) -> str:
-    """The service names the stored file by its path; people know it by the name they uploaded."""
-    return message.replace(path, f"“{name}”") if path else message
 
 
 # ---- imports: list and upload ---------------------------------------------------------------------
@@ -116,7 +112,7 @@ def import_map(request: HttpRequest, token: str) -> HttpResponse:
                                               create_missing=form.cleaned_data["create_missing"],
                                               dry_run=form.cleaned_data["dry_run"])
         except UserError as exc:
-            form.add_error(None, _readable(exc.message, path=pending.path, name=pending.name))
+            form.add_error(None, upload_message_readable(exc.message, path=pending.path, name=pending.name))
         else:
             return redirect("behavior:import_detail", import_id=import_job.pk)
     # Files are often uploaded under the page's default kind (customers): say when the columns are another's.
@@ -149,7 +145,7 @@ def _import_progress(job: ImportJob) -> dict:
         "status": job.status, "status_label": job.get_status_display(), "percent": min(100, max(0, percent)),
         "rows": job.rows_read, "inserted": job.inserted, "updated": job.updated, "duplicates": job.duplicates,
         "rejected": job.rejected, "blanked": job.blanked, "done": job.status not in _RUNNING,
-        "error": _readable(job.error, path=job.file_path, name=job.source_name),
+        "error": upload_message_readable(job.error, path=job.file_path, name=job.source_name),
     }
 
 
@@ -217,9 +213,11 @@ REPORT_PREVIEW_ROWS = 10
 
 
 def _report_preview(path: str) -> list[dict]:
-    """The report's first REPORT_PREVIEW_ROWS rows (line, column, value, reason), as written (inert)."""
+    """The report's first REPORT_PREVIEW_ROWS rows (line, column, value, reason), each cell as the file wrote it:
+    the report's formula guard (a leading quote) is for spreadsheets, not for this page, which escapes its HTML."""
     with open(path, encoding="utf-8", newline="") as handle:
-        return list(itertools.islice(csv.DictReader(handle), REPORT_PREVIEW_ROWS))
+        return [{key: as_written(cell or "") for key, cell in row.items()}
+                for row in itertools.islice(csv.DictReader(handle), REPORT_PREVIEW_ROWS)]
 
 
 @role_required("analyst")

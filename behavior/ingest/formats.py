@@ -327,10 +327,14 @@ def source_open(path: str | os.PathLike) -> Source:
         if written and written[0].startswith(("{", "[")):
             # A JSON (lines) export read as CSV: its first record's fields would be taken for a header of columns
             # (the web's mapping step offered them, and the import "succeeded" with nothing).
+            # Said in plain words, for the web's users too (it named pandas' lines=True, wrong for a JSON array).
+            shape = ("a JSON array of records" if written[0].startswith("[")
+                     else "JSON lines (one record in braces per line)")
             raise ImportFileError(
-                f"{os.path.basename(path)} looks like JSON (it begins with {written[0][:1]!r}), not CSV: imports read "
-                "CSV files with a header row. Convert it first, e.g. pandas.read_json(path, lines=True)"
-                ".to_csv(out, index=False) for JSON lines.")
+                f"{os.path.basename(path)} looks like JSON, not CSV: it begins with {written[0][:1]!r}, as "
+                f"{shape} does. Imports read CSV files: a first row naming the columns, then one row per "
+                "record, values separated by commas. Export the data "
+                "from your shop or tool as CSV, or save it as CSV from a spreadsheet, and import that file.")
         if any("\x00" in h for h in header):
             raise ImportFileError(f"{path} looks like a binary file, not a CSV.")
         if len(header) > MAX_COLUMNS:

@@ -23,9 +23,14 @@ from .formats import file_preview
 from .services import import_job_create
 
 
-def _readable(message: str, *, path: str, name: str) -> str:
-    """The import code names the stored file by its path; people know it by the name they uploaded."""
-    return message.replace(path, f"“{name}”") if path else message
+def upload_message_readable(message: str, *, path: str, name: str) -> str:
+    """The import code names the stored file by its path or its file name (`559f7e….csv`, a uuid the server chose);
+    people know it by the name they uploaded (`orders.json`)."""
+    if not path:
+        return message
+    message = message.replace(path, f"“{name}”")
+    stored = os.path.basename(path)
+    return message.replace(stored, f"“{name}”") if stored else message
 
 
 def pending_upload_create(*, shop: Shop, user, upload, kind: str) -> PendingUpload:
@@ -42,7 +47,7 @@ def pending_upload_create(*, shop: Shop, user, upload, kind: str) -> PendingUplo
         preview = file_preview(path)
     except UserError as exc:
         os.remove(path)
-        raise UserError(_readable(exc.message, path=path, name=upload.name), field="file") from None
+        raise UserError(upload_message_readable(exc.message, path=path, name=upload.name), field="file") from None
     return PendingUpload.objects.create(
         token=token, shop=shop, user=user, kind=kind, name=upload.name[:300], path=path, size=upload.size,
         header=list(preview.header), samples=[list(values) for values in preview.samples])

@@ -1,6 +1,7 @@
 """The upload and mapping steps as an analyst meets them (issue 18 §5): sample values before confirming,
 headers as written, a pending upload that outlives the session, decimal commas through the web."""
 
+import html
 import os
 import re
 import time
@@ -166,4 +167,41 @@ def test_a_json_file_uploaded_on_the_web_is_refused_as_the_command_refuses_it(cl
                                          "file": SimpleUploadedFile("orders.json", content, "application/json")})
     page = response.content.decode()
     assert response.status_code == 400 and not PendingUpload.objects.exists()
-    assert "looks like JSON" in page and "read_json" in page
+    assert "looks like JSON" in page and "Imports read CSV files" in page
+
+
+@pytest.mark.parametrize(("content", "shape"), [
+    (b'[{"order_id": "J1", "customer_id": "C1", "placed_at": "2024-02-01"}]\n', "a JSON array of records"),
+    (b'{"order_id": "J1", "customer_id": "C1"}\n', "JSON lines (one record in braces per line)")])
+def test_a_json_upload_is_named_as_uploaded_and_told_in_plain_words_what_to_do(client, analyst, shop, content, shape):
+    """A new user's review: the error named the server's file (`559f7e….csv`) instead of `orders.json`, and told a
+    JSON array's uploader to use pandas' `lines=True` (for JSON lines, and a programmer's term)."""
+    client.force_login(analyst)
+    response = client.post("/imports/", {"kind": "orders",
+                                         "file": SimpleUploadedFile("orders.json", content, "application/json")})
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 400
+    assert re.search(r"“orders\.json” looks like JSON, not CSV: it begins with '.', as " + re.escape(shape), page)
+    assert not re.search(r"[0-9a-f]{32}\.csv", page)
+    assert "lines=True" not in page and "pandas" not in page
+    assert "Export the data from your shop or tool as CSV" in page
+
+
+def test_a_rejected_value_shows_on_the_page_as_written_and_stays_inert_in_the_download(
+        client, analyst, shop, django_capture_on_commit_callbacks):
+    """A new user's review: the Imports page showed a rejected total as `'-25.00`, the formula guard of the
+    downloaded report (right there: a spreadsheet would read -25.00 as a formula) leaking onto an HTML page."""
+    client.force_login(analyst)
+    url = upload(client, b"order_id,customer_id,placed_at,total\nO1,C1,2024-02-01,10.00\nO2,C1,2024-02-02,-25.00\n"
+                         b"O3,C1,2024-02-03,=1+1\n", name="orders.csv", kind="orders")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"kind": "orders", "map_order_id": "order_id", "map_customer_id": "customer_id",
+                                     "map_placed_at": "placed_at", "map_total": "total", "create_missing": "on"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    page = client.get(response["Location"]).content.decode()
+    preview = page.split('class="table table-compact rows-as-cards report-preview"', 1)[1].split("</table>", 1)[0]
+    assert '<td data-label="Value">-25.00</td>' in preview and '<td data-label="Value">=1+1</td>' in preview
+    assert "&#x27;-25.00" not in preview and "&#x27;=1+1" not in preview
+    job = ImportJob.objects.get(shop=shop)
+    report = b"".join(client.get(f"/imports/{job.pk}/report.csv").streaming_content).decode()
+    assert "'-25.00" in report and "'=1+1" in report
