@@ -274,6 +274,8 @@ class ImportJob(models.Model):
     # Stand-ins created for ids the file named and the shop did not have (per batch: an upper bound on a dry run).
     stub_customers = models.BigIntegerField(default=0)
     stub_products = models.BigIntegerField(default=0)
+    # The first few of their ids, sorted ({"customers": ["C00001"], "products": [...]}): the page names them.
+    stub_ids = models.JSONField(default=dict, blank=True)
     bytes_total = models.BigIntegerField(default=0)
     bytes_read = models.BigIntegerField(default=0)
     report_path = models.CharField(max_length=1000, blank=True)

@@ -171,13 +171,24 @@ def _stand_in_words(job: ImportJob) -> str:
         (job.stub_customers, "customer", "customers"), (job.stub_products, "product", "products")) if count]
     if not made:
         return ""
-    counts = " and ".join(f"{count:,} stand-in {what}{'' if count == 1 else 's'}" for count, what, _ in made)
+    counts = " and ".join(f"{count:,} stand-in {what}{'' if count == 1 else 's'}{_ids_named(job, file, count)}"
+                          for count, what, file in made)
     files = " or ".join(file for _, _, file in made)
     if job.dry_run:  # each batch was rolled back: an id in several batches counts in each
         return (f"It would create at most {counts} for ids the file names that the shop does not have yet "
                 f"(nothing was stored).")
     return (f"It created {counts} for ids the file named that the shop did not have yet: they have no name or "
             f"details until a {files} file brings them (Data quality counts every stand-in).")
+
+
+def _ids_named(job: ImportJob, file: str, count: int) -> str:
+    """ " (C00001, C00002, …)": the first few ids of the stand-ins made (a typo id is found so), with "…" when
+    there were more; empty for an import from before they were kept."""
+    ids = (job.stub_ids or {}).get(file) or []
+    if not ids:
+        return ""
+    shown = [i if len(i) <= 40 else i[:40] + "…" for i in ids]
+    return f" ({', '.join(shown)}{', …' if count > len(ids) else ''})"
 
 
 @role_required("analyst")

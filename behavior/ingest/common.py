@@ -3,6 +3,7 @@ the category tree."""
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from catalog.models import Category
@@ -21,19 +22,34 @@ class BatchResult:
     stubs: int = 0
     stub_customers: int = 0  # of `stubs`: customers, then products (the import's page says each)
     stub_products: int = 0
+    # The first STUB_IDS_KEPT ids of each ("customers", "products"), sorted: the import's page names them (a typo
+    # id C00001 made "1 stand-in" that nobody could find).
+    stub_ids: dict[str, list[str]] = field(default_factory=dict)
     # Customers whose orders or events this batch stored or changed (sent as behavior.signals.customers_changed).
     customers_changed: set[int] = field(default_factory=set)
     # Orders: the batch's rows written as guest checkouts (behavior.models.GUEST_CUSTOMER_ID), rejected ones not.
     guests: int = 0
 
 
-def stubs_count(result: BatchResult, *, table: str, created: int) -> None:
-    """Count stand-ins just created in `table` (behavior_customer or catalog_product) on `result`."""
-    result.stubs += created
-    if table == "behavior_customer":
-        result.stub_customers += created
+# How many stand-in ids of each kind an import keeps to name on its page.
+STUB_IDS_KEPT = 3
+
+
+def stubs_count(result: BatchResult, *, table: str, created: list[str]) -> None:
+    """Count stand-ins just created in `table` (behavior_customer or catalog_product), by their ids, on `result`."""
+    result.stubs += len(created)
+    what = "customers" if table == "behavior_customer" else "products"
+    if what == "customers":
+        result.stub_customers += len(created)
     else:
-        result.stub_products += created
+        result.stub_products += len(created)
+    if created:
+        result.stub_ids[what] = stub_ids_merged(result.stub_ids.get(what, []), created)
+
+
+def stub_ids_merged(kept: list[str], created) -> list[str]:
+    """The first STUB_IDS_KEPT of `kept` and `created` together, sorted (without repeats)."""
+    return sorted(set(kept) | set(heapq.nsmallest(STUB_IDS_KEPT, created)))[:STUB_IDS_KEPT]
 
 
 def categories_ensure(*, shop_id: int, paths: set[str]) -> None:

@@ -526,17 +526,16 @@ def _references(cursor, shop_id: int, result: BatchResult, *, field: str, table:
                    f"is_stub, created_at) SELECT DISTINCT %(shop)s, {field}, '', '', '', '{{}}'::jsonb, true, now() "
                    f"FROM {STAGE} s WHERE {field} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} t "
                f"WHERE t.shop_id = %(shop)s AND t.external_id = s.{field}) ON CONFLICT DO NOTHING "
-                   f"RETURNING external_id = %(guest)s")
+                   f"RETURNING external_id")
         else:
             sql = (f"INSERT INTO catalog_product (shop_id, external_id, title, description, brand, active, "
                    f"is_stub, created_at) SELECT DISTINCT %(shop)s, {field}, '', '', '', true, true, now() "
                    f"FROM {STAGE} s WHERE {field} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} t "
-               f"WHERE t.shop_id = %(shop)s AND t.external_id = s.{field}) ON CONFLICT DO NOTHING")
-        cursor.execute(sql, {"shop": shop_id, "guest": GUEST_CUSTOMER_ID})
-        created = cursor.rowcount
-        if table == "behavior_customer":
-            created -= sum(guest for (guest,) in cursor.fetchall())
-        stubs_count(result, table=table, created=created)
+               f"WHERE t.shop_id = %(shop)s AND t.external_id = s.{field}) ON CONFLICT DO NOTHING "
+                   f"RETURNING external_id")
+        cursor.execute(sql, {"shop": shop_id})
+        stubs_count(result, table=table, created=[external_id for (external_id,) in cursor.fetchall()
+                                                  if external_id != GUEST_CUSTOMER_ID])
         return
     if guests and table == "behavior_customer":
         # The guest customer is the shop's own bucket of guest checkouts, not a customer the rows name: made when a
@@ -827,7 +826,7 @@ def _ids_resolve(cursor, shop_id: int, ids: IdCache, table: str, keys: set[str],
         new = sorted(set(missing) - found.keys())
         cursor.execute(_STUB_SQL[table], [shop_id, pg_array(new)])
         created = dict(cursor.fetchall())
-        stubs_count(result, table=table, created=len(created))
+        stubs_count(result, table=table, created=list(created))
         found.update(created)
         if len(created) < len(new):  # another import created some of them meanwhile
             cursor.execute(f"SELECT external_id, id FROM {table} WHERE shop_id = %s AND external_id = ANY(%s::text[])",

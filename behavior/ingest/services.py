@@ -34,7 +34,7 @@ from ecomsight.files import Removed, old_files_remove
 from ecomsight.memory import large_allocations_returned
 
 from . import postgres
-from .common import IdCache
+from .common import IdCache, stub_ids_merged
 from .currency import ShopCurrency, import_shop_currency
 from .formats import KINDS, Batch, Plan, Reject, plan_build, source_open
 from .idspelling import KEYS, KEYS_SQL, alike, looks_like_email
@@ -375,12 +375,14 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                 job.blanked += len(batch.blanked)
                 job.stub_customers += result.stub_customers
                 job.stub_products += result.stub_products
+                for what, created in result.stub_ids.items():
+                    job.stub_ids[what] = stub_ids_merged(job.stub_ids.get(what, []), created)
                 job.bytes_read = batch.bytes_read if batch.bytes_read is not None else source.bytes_read
                 job.seconds = time.monotonic() - started
                 job.heartbeat_at = timezone.now()
                 job.save(update_fields=["rows_read", "rows_committed", "inserted", "updated", "duplicates",
-                                        "rejected", "blanked", "stub_customers", "stub_products", "bytes_read",
-                                        "bytes_total", "seconds", "heartbeat_at"])
+                                        "rejected", "blanked", "stub_customers", "stub_products", "stub_ids",
+                                        "bytes_read", "bytes_total", "seconds", "heartbeat_at"])
                 _job_sync(job)
                 if progress is not None:
                     progress(job)

@@ -273,11 +273,31 @@ def test_an_imports_page_says_how_many_stand_in_customers_and_products_it_create
         b"O3,NEW2,2024-03-03,30\nO4,NEW2,2024-03-04,40\n"))
     assert (orders.stub_customers, orders.stub_products) == (2, 0)
     page = analyst_client.get(f"/imports/{orders.pk}/").content.decode()
-    assert ("It created 2 stand-in customers for ids the file named that the shop did not have yet: they have no "
-            "name or details until a customers file brings them") in page
+    assert ("It created 2 stand-in customers (NEW1, NEW2) for ids the file named that the shop did not have yet: they "
+            "have no name or details until a customers file brings them") in page
     lines = finished_import(shop, tmp_path, kind="order_lines", content=(
         b"order_id,product_id,quantity\nO1,P1,1\nO2,P2,2\n"))
-    assert "It created 2 stand-in products for ids" in analyst_client.get(f"/imports/{lines.pk}/").content.decode()
+    assert "It created 2 stand-in products (P1, P2) for ids" in analyst_client.get(
+        f"/imports/{lines.pk}/").content.decode()
     again = finished_import(shop, tmp_path, kind="orders",
                             content=b"order_id,customer_id,placed_at\nO5,NEW1,2024-03-05\n")
     assert "stand-in" not in analyst_client.get(f"/imports/{again.pk}/").content.decode()  # none made
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_imports_page_names_the_first_few_stand_ins_it_created(analyst_client, shop, tmp_path, dry_run):
+    """A new user's review: "It created 1 stand-in customer" for a typo id (C00001 for C0001) named no id, so the
+    typo could not be found. The first three ids (sorted, over every batch) are named, "…" when there were more;
+    the guest customer of guest checkouts is no stand-in and is not named."""
+    CustomerFactory(shop=shop, external_id="C0001")
+    typo = finished_import(shop, tmp_path, kind="orders", dry_run=dry_run, content=(
+        b"order_id,customer_id,placed_at,total\nO1,C0001,2024-03-01,10\nO2,C00001,2024-03-02,20\n"
+        b"O3,,2024-03-03,5\n"))
+    page = analyst_client.get(f"/imports/{typo.pk}/").content.decode()
+    assert ("It would create at most 1 stand-in customer (C00001) for ids" if dry_run
+            else "It created 1 stand-in customer (C00001) for ids") in page
+    many = finished_import(shop, tmp_path, kind="orders", dry_run=dry_run, batch_size=2, content=(
+        b"order_id,customer_id,placed_at\nO4,N5,2024-03-04\nO5,N4,2024-03-04\nO6,N3,2024-03-04\n"
+        b"O7,N1,2024-03-04\nO8,N2,2024-03-04\n"))
+    assert many.stub_ids == {"customers": ["N1", "N2", "N3"]}
+    assert "5 stand-in customers (N1, N2, N3, …) for ids" in analyst_client.get(f"/imports/{many.pk}/").content.decode()
