@@ -226,6 +226,11 @@ def test_detect_anomalies_on_dates_without_orders_says_so(shop):
     call_command("detect_anomalies", "--from", "2024-01-02", "--to", "2024-01-10", "--json", stdout=out, stderr=err)
     assert json.loads(out.getvalue()) == {"anomalies": []}
     assert "note: nothing could be judged from 2024-01-02 to 2024-01-10" in err.getvalue()
+    # An empty answer of days that were judged says which (an outside analyst read a default window's [] as all well).
+    out, err = StringIO(), StringIO()
+    call_command("detect_anomalies", "--from", "2024-03-01", "--to", "2024-03-20", "--json", stdout=out, stderr=err)
+    found = json.loads(out.getvalue())["anomalies"]
+    assert f"judged 2024-03-01 to 2024-03-20: {len(found)} anomal" in err.getvalue()
 
 
 @pytest.mark.django_db

@@ -36,6 +36,8 @@ class Command(ShopCommand):
             self.stderr.write(f"note: the days before {window.judged_from.date()} have too little history to be "
                               f"judged ({DetectorConfig().min_history_days} days of data before each).")
         if options["json"]:
+            if not nothing:  # which days the answer speaks for (an empty list of a default window read as "all well")
+                self.stderr.write(f"judged {days}: {len(items)} anomal{'y' if len(items) == 1 else 'ies'}.")
             self.print_json({"anomalies": items})
             return
         if nothing:
