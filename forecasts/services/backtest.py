@@ -12,7 +12,16 @@ from accounts.models import Shop
 from ..ml.selection import DEFAULT_MODELS, LEVEL_MODELS, backtest
 from ..ml.series import FREQS, LEVELS, MEASURES, SHOP_KEY, SILENCE_DAYS, SeriesError, history_start, panel_from_facts
 from ..selectors import ForecastError, customer_country_map, facts_for_levels_frame
-from .common import LEVEL_NEEDS, NO_REVENUE, bins_for, main_country, num, outage_notes, season_note
+from .common import (
+    LEVEL_NEEDS,
+    NO_REVENUE,
+    bins_for,
+    close_call_note,
+    main_country,
+    num,
+    outage_notes,
+    season_note,
+)
 
 
 def forecast_backtest(
@@ -85,6 +94,9 @@ def forecast_backtest(
     season = season_note(panel, result.selection, h=h)
     if season:
         notes.append(season)
+    close = close_call_note(result.selection)
+    if close:
+        notes.append(close)
     for note in notes:
         say(f"note: {note}")
     return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from ..ml.selection import PREFERRED_TRAIN_BINS, Selection
@@ -70,6 +71,25 @@ def season_note(panel: Panel, selection: Selection, *, h: int) -> str | None:
             f"with a year of history before them ({why}), so a yearly peak or trough ahead (Black Friday, "
             f"Christmas, a summer lull) did not weigh in choosing {selection.champion}; compare seasonal_naive, "
             "lightgbm and ensemble before trusting it across a season")
+
+
+# Validation MASEs this close (relative) are a toss-up: said in the backtest's notes.
+CLOSE_CALL = 0.05
+
+
+def close_call_note(selection: Selection) -> str | None:
+    """The note that validation could hardly tell the champion from the runner-up (mean validation MASE within
+    CLOSE_CALL of it), or None. An outside analyst's B2B shop: lightgbm chosen at 0.896 against croston's 0.928 on
+    one window, then croston half its error on the test weeks, with nothing saying the choice was thin."""
+    ranked = sorted(((m.mase, name) for name, m in selection.validation.items() if np.isfinite(m.mase)))
+    if len(ranked) < 2 or not selection.origins:
+        return None
+    (best, champion), (second, runner_up) = ranked[0], ranked[1]
+    if champion != selection.champion or second > best * (1 + CLOSE_CALL):
+        return None
+    windows = len(selection.origins)
+    return (f"validation could hardly tell {champion} (MASE {best:.3f}) from {runner_up} ({second:.3f}) on "
+            f"{windows} window{'s' if windows != 1 else ''}: compare both on the test window before trusting the choice")
 
 
 def _running_note(o: Outage, freq: str, neighbours: str) -> str:

@@ -57,3 +57,23 @@ def test_a_backtest_across_the_peak_with_four_years_validates_on_last_years_peak
                                horizon_days=91, models=MODELS)
     assert "2023-11-02" in report["validation_origins"]  # the 13 weeks from 3 November 2023: last year's peak
     assert not any("validation never saw" in n for n in report["notes"])
+
+
+def test_a_close_call_between_the_champion_and_the_runner_up_is_said_and_a_clear_one_is_not():
+    """An outside analyst's B2B shop: lightgbm chosen at 0.896 against croston's 0.928 on one window, croston half its
+    error on the test weeks, and nothing said the choice was thin."""
+    import pandas as pd
+
+    from forecasts.ml.selection import Metrics, Selection
+    from forecasts.services.common import close_call_note
+
+    def selection(**mase):
+        return Selection(champion=min(mase, key=mase.get), origins=[pd.Timestamp("2024-08-10")],
+                         validation={name: Metrics(mae=1.0, mase=m, total_error_pct=0.0, coverage_80=None)
+                                     for name, m in mase.items()})
+
+    note = close_call_note(selection(lightgbm=0.896, croston=0.928, naive=1.4))
+    assert note == ("validation could hardly tell lightgbm (MASE 0.896) from croston (0.928) on 1 window: compare "
+                    "both on the test window before trusting the choice")
+    assert close_call_note(selection(lightgbm=0.80, croston=0.928)) is None
+    assert close_call_note(Selection(champion="auto_ets", validation={}, origins=[])) is None
