@@ -89,7 +89,8 @@ def close_call_note(selection: Selection) -> str | None:
         return None
     windows = len(selection.origins)
     return (f"validation could hardly tell {champion} (MASE {best:.3f}) from {runner_up} ({second:.3f}) on "
-            f"{windows} window{'s' if windows != 1 else ''}: compare both on the test window before trusting the choice")
+            f"{windows} window{'s' if windows != 1 else ''}: compare both on the test window before trusting the "
+            "choice")
 
 
 def _running_note(o: Outage, freq: str, neighbours: str) -> str:
