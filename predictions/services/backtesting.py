@@ -25,6 +25,8 @@ METRIC_KEYS = ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile", "cap
 # say nothing; the ROC AUC, which weighs both outcomes alike, still does (an outside analyst's marketplace: 99 %
 # left, every model at precision = base rate, recall 1.0, PR AUC 0.998, and no word).
 DOMINANT_OUTCOME_SHARE = 0.9
+# The outcome's share moving this much (relative) between the validation and the test window: said in the note.
+BASE_RATE_SHIFT = 0.25
 UNINFORMATIVE_METRICS = ("pr_auc", "precision", "recall", "f1", "lift_top_decile", "captured_top_decile")
 
 
@@ -105,17 +107,24 @@ def model_backtest(
                         "history_days": s.history_days, "algorithms_allowed": list(s.algorithms_allowed),
                         "messages": list(s.messages)},
         "uncertainty": _uncertainty(task=task, customers=result.customers, base_rate=result.base_rate,
-                                    champion_roc_auc=(rows.get(result.champion or "") or {}).get("roc_auc")),
+                                    champion_roc_auc=(rows.get(result.champion or "") or {}).get("roc_auc"),
+                                    valid_base_rate=(result.train_result.metrics.get(result.champion or "")
+                                                     or {}).get("base_rate")),
     }
 
 
-def _uncertainty(*, task: str, customers: int, base_rate: float | None, champion_roc_auc: float | None) -> dict:
+def _uncertainty(*, task: str, customers: int, base_rate: float | None, champion_roc_auc: float | None,
+                 valid_base_rate: float | None = None) -> dict:
     """How far the test window's figures could move with another sample of customers, and what they can say: the
     outcomes' counts and the champion's ROC AUC with its analytic 95 % interval; `uncertain` and a note where the
     interval is wide (an outside analyst read ROC AUCs of 0.58-0.78 on 150 test customers as a ranking of the models)
     or holds 0.5 (no better than chance: a Pareto/NBD at 0.512, [0.486, 0.538], went without a word). Where one
     outcome holds DOMINANT_OUTCOME_SHARE of the window, `uninformative_metrics` names the figures that say nothing
-    there and the note says to read the ROC AUC; `uncertain` stays about the ROC AUC, which still ranks."""
+    there and the note says to read the ROC AUC; `uncertain` stays about the ROC AUC, which still ranks. Where the
+    share of the outcome moved between the validation window (`validation_base_rate`, whose probabilities the models
+    were calibrated on) and the test window by more than BASE_RATE_SHIFT (relative, and 0.05 at least), the note says
+    the Brier score and log loss measure the shift (an outside analyst: with a promotion inside the horizon every
+    churn model scored a worse Brier than a constant at the test's rate, and nothing said why)."""
     positives = round((base_rate or 0.0) * customers)
     negatives = customers - positives
     interval = roc_auc_interval(champion_roc_auc, positives=positives, negatives=negatives)
@@ -123,7 +132,7 @@ def _uncertainty(*, task: str, customers: int, base_rate: float | None, champion
            "champion_roc_auc": champion_roc_auc, "roc_auc_se": interval.se if interval else None,
            "roc_auc_95": [interval.low, interval.high] if interval else None,
            "method": "analytic standard error of the ROC AUC (Hanley & McNeil, 1982)",
-           "uncertain": None, "note": None, "uninformative_metrics": []}
+           "uncertain": None, "note": None, "uninformative_metrics": [], "validation_base_rate": valid_base_rate}
     yes, no = ("bought", "did not buy") if task == "purchase" else ("left", "stayed")
     notes = []
     if interval is not None:
@@ -149,6 +158,13 @@ def _uncertainty(*, task: str, customers: int, base_rate: float | None, champion
                      f"AUC, precision, recall, F1 and lift say nothing: flagging every customer already scores a "
                      f"precision of {share:.3f}, a recall of 1 and a PR AUC near {share:.3f}, and the lift cannot "
                      f"pass {1 / share:.2f}. Read the ROC AUC to compare the models.")
+    if valid_base_rate is not None and base_rate is not None and abs(base_rate - valid_base_rate) >= 0.05 \
+            and abs(base_rate - valid_base_rate) > BASE_RATE_SHIFT * max(valid_base_rate, 1e-9):
+        constant = base_rate * (1 - base_rate)
+        notes.append(f"The share of customers who {yes} moved from {valid_base_rate:.3f} in the validation window to "
+                     f"{base_rate:.3f} in the test window: the probabilities were calibrated on the former, so the "
+                     f"Brier score and log loss measure that shift as much as the models (a constant at the test's "
+                     f"rate scores a Brier of {constant:.3f}). Read the ROC and PR AUC to rank the models.")
     out["note"] = " ".join(notes) or None
     return out
 

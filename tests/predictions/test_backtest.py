@@ -243,3 +243,18 @@ def test_a_champion_whose_roc_auc_interval_holds_one_half_is_said_to_be_no_bette
     assert u["uncertain"] is True
     assert u["note"].startswith("The champion ranks the customers no better than chance: its ROC AUC")
     assert u["uninformative_metrics"] == []
+
+
+def test_a_base_rate_that_moved_since_validation_is_said_to_weigh_on_brier_and_log_loss():
+    """An outside analyst: with a promotion inside the horizon every churn model's Brier (0.28-0.29) was worse than a
+    constant at the test's base rate (0.242), and nothing said the share who left had moved since validation."""
+    from predictions.services.backtesting import _uncertainty
+
+    moved = _uncertainty(task="churn", customers=1638, base_rate=0.42, champion_roc_auc=0.81, valid_base_rate=0.24)
+    assert moved["validation_base_rate"] == 0.24
+    assert ("The share of customers who left moved from 0.240 in the validation window to 0.420 in the test window"
+            in moved["note"]) and "a constant at the test's rate scores a Brier of 0.244" in moved["note"]
+    steady = _uncertainty(task="purchase", customers=1638, base_rate=0.26, champion_roc_auc=0.81, valid_base_rate=0.24)
+    assert steady["note"] is None
+    small = _uncertainty(task="purchase", customers=20000, base_rate=0.06, champion_roc_auc=0.81, valid_base_rate=0.03)
+    assert small["note"] is None  # doubled, but by 0.03: within a window's noise
