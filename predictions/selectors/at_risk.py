@@ -121,12 +121,13 @@ def last_order_as_scored(run: ScoringRun) -> Subquery:
     )
 
 
-def _orders_since(since: datetime | None, *, run: ScoringRun, strict: bool):
-    """The customer's non-cancelled orders as their score saw them (last_order_as_scored's bound) placed after
-    `since` (from it, unless `strict`; None: all)."""
+def _orders_since(since: datetime | None, *, run: ScoringRun, strict: bool, until: datetime | None = None):
+    """The customer's non-cancelled orders as their score saw them (up to last_order_as_scored's bound) placed after
+    `since` (from it, unless `strict`; None: all); only those up to `until` (at most the run's as_of, never after
+    that bound: a constant bound PostgreSQL hashes the orders against) when given."""
     placed = {} if since is None else {"placed_at__gt": since} if strict else {"placed_at__gte": since}
-    return Order.objects.filter(customer_id=OuterRef("customer_id"), placed_at__lte=history_end(run, outer=True),
-                                **placed).exclude(status=Order.Status.CANCELLED)
+    placed["placed_at__lte"] = until if until is not None else history_end(run, outer=True)
+    return Order.objects.filter(customer_id=OuterRef("customer_id"), **placed).exclude(status=Order.Status.CANCELLED)
 
 
 def list_columns_copied(run: ScoringRun) -> bool:
@@ -293,7 +294,10 @@ def _apply_filter(qs: QuerySet, *, shop: Shop, run: ScoringRun, flt: AtRiskFilte
         else:
             # NOT EXISTS: PostgreSQL runs it as one hash anti-join over the orders, where a filter on the
             # last-order subquery would run one lookup per scored customer.
-            qs = qs.filter(~Exists(_orders_since(since, run=run, strict=True)))
+            # Split at the run's as_of: the orders up to it keep a constant bound (one hash anti-join, as before the
+            # re-scored rows' history_until joined the rule), those after it are few (a re-scored row's new ones).
+            qs = qs.filter(~Exists(_orders_since(since, run=run, strict=True, until=run.as_of)))
+            qs = qs.filter(~Exists(_orders_since(max(since, run.as_of), run=run, strict=True)))
             if flt.buyers:
                 qs = qs.filter(Exists(_orders_since(None, run=run, strict=False)))
     if flt.days_max is not None:
