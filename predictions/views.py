@@ -299,7 +299,7 @@ def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
         # Above the threshold the form POSTs and the file is prepared by a worker (progress page, then a link).
         "export_in_background": detail.size > settings.EXPORT_STREAM_MAX_ROWS,
         "recent_exports": campaigns.segment_exports_recent(shop=shop, segment=detail.segment) if can_export else [],
-        "campaigns": campaigns.campaign_lift_list(shop=shop, segment=detail.segment),
+        "results": campaigns.segment_campaigns(shop=shop, segment=detail.segment),
         "planner_json": json.dumps(detail.planner), "scores_run": detail.run,
     })
 

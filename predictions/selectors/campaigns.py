@@ -55,10 +55,9 @@ class CampaignLift:
     control: int  # customers held back
     targeted_buyers: int | None  # None until due
     control_buyers: int | None
-    files: int = 1  # the segment's exports this campaign is made of (see campaign_lift_list)
-    # when the first of its files that held nobody back was made (None: every file kept a control group)
+    files: int = 1  # the segment's exports this campaign is made of (see segment_campaigns)
+    # when the first of its later files that held nobody back was made (None: every file kept a control group)
     uncontrolled_at: datetime | None = None
-    first_uncontrolled: bool = False  # its first file held nobody back: there is no control at all
 
     @property
     def ready(self) -> bool:
@@ -122,10 +121,6 @@ class CampaignLift:
     @property
     def summary(self) -> str:
         """The result in one or two sentences, e.g. "Of the 450 customers you targeted, 31 % bought …"."""
-        if self.first_uncontrolled:
-            made = timezone.localtime(self.uncontrolled_at)
-            return (f"A file of this segment made on {made.day} {made:%b %Y} held nobody back, so every member may "
-                    "have been contacted: there is no one left to compare with.")
         if not self.ready:
             due = timezone.localtime(self.due_at)
             return (f"{_people(self.targeted)} targeted, {self.control:,} held back. The result will be ready on "
@@ -151,7 +146,7 @@ class CampaignLift:
             return ""
         text = (f"This campaign is {self.files} files of this segment, made within {self.horizon_days} days of the "
                 "first; it is measured on the first file's groups.")
-        if self.uncontrolled_at is not None and not self.first_uncontrolled:
+        if self.uncontrolled_at is not None:
             made = timezone.localtime(self.uncontrolled_at)
             text += (f" A later file (on {made.day} {made:%b %Y}) held nobody back and may have reached customers "
                      "held back here, so the difference is if anything an understatement.")
@@ -172,19 +167,47 @@ class CampaignLift:
         return ""
 
 
-# How many of the segment's latest exports with a control group are read to form its latest campaigns.
+# How many of the segment's latest exports are read to form its latest campaigns.
 EXPORTS_READ = 100
 
 
-def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = None) -> list[CampaignLift]:
-    """The segment's campaigns, latest first, with the measured lift of those whose horizon has passed: one query
-    for the exports, then one set-based count of buyers per finished campaign.
+@dataclass(frozen=True)
+class SegmentCampaigns:
+    """The segment's measured campaigns, and the files that are not measured because they held nobody back."""
 
-    A campaign is the segment's exports from one export to the end of its horizon: a second file of the same
-    segment within that time (another column preset, another control share, a file downloaded again) is the same
-    campaign, not a second experiment on the same customers. It is measured on its first file's targeted and held
-    back customers (intention to treat), from that export to the end of its horizon. A campaign none of whose
-    files kept a control group is not listed; one whose first file kept none has no control and says so."""
+    campaigns: list[CampaignLift]  # latest first
+    unmeasured: list[datetime]  # when each file without a control group outside every campaign was made, latest first
+
+    @property
+    def unmeasured_text(self) -> str:
+        """The files not measured, in words (empty when there are none)."""
+        if not self.unmeasured:
+            return ""
+        days = [timezone.localtime(at) for at in self.unmeasured[:UNMEASURED_NAMED]]
+        named = ", ".join(f"{d.day} {d:%b %Y}" for d in days)
+        more = len(self.unmeasured) - len(days)
+        if more:
+            named += f" and {more} earlier"
+        n = len(self.unmeasured)
+        return (f"Not measured: {n} file{'' if n == 1 else 's'} held nobody back ({named}). Only a file with a "
+                "control group starts a measurement; a file without one is not compared with anyone.")
+
+
+UNMEASURED_NAMED = 3
+
+
+def segment_campaigns(*, shop: Shop, segment: Segment, now: datetime | None = None) -> SegmentCampaigns:
+    """The segment's campaigns, latest first, with the measured lift of those whose horizon has passed, and the files
+    not measured: one query for the exports, then one set-based count of buyers per finished campaign.
+
+    A campaign starts with an export that held back a control group and takes in the segment's later files made
+    within that export's horizon: a second file of the same segment then (another column preset, another control
+    share, a file downloaded again, one without a control) is the same campaign, not a second experiment on the
+    same customers. It is measured on its first file's targeted and held back customers (intention to treat), from
+    that export to the end of its horizon. A file without a control group outside every campaign starts none: it is
+    listed as not measured (a test download with no control does not swallow the files after it). An earlier file
+    without a control does not spoil a later campaign's comparison: the control is drawn at random from the members,
+    so both groups were in it alike, and the difference is what the campaign added to it."""
     now = now or timezone.now()
     # The files' dates first; the customer ids (up to every member of a big segment per file) of the shown
     # campaigns' first files only.
@@ -194,17 +217,17 @@ def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = N
         .only("id", "created_at", "horizon_days", "control_pct")[:EXPORTS_READ]
     )
     groups: list[list[SegmentExport]] = []
+    unmeasured: list[datetime] = []
     for export in reversed(exports):  # oldest first
         first = groups[-1][0] if groups else None
         if first is not None and export.created_at < first.created_at + timedelta(days=first.horizon_days):
             groups[-1].append(export)
-        else:
+        elif export.control_pct:
             groups.append([export])
-    # Only a campaign with a control group is an experiment; a file without one (its members are not recorded)
-    # holds nobody back, so the campaign it falls in has no control left.
-    campaigns = [files for files in groups if any(f.control_pct for f in files)][-CAMPAIGNS_SHOWN:]
-    ids = {e.pk: e for e in SegmentExport.objects.filter(
-        pk__in=[files[0].pk for files in campaigns if files[0].control_pct]).only(
+        else:
+            unmeasured.append(export.created_at)
+    campaigns = groups[-CAMPAIGNS_SHOWN:]
+    ids = {e.pk: e for e in SegmentExport.objects.filter(pk__in=[files[0].pk for files in campaigns]).only(
         "id", "control_customer_ids", "targeted_customer_ids")} if campaigns else {}
     out = []
     for files in reversed(campaigns):  # latest first
@@ -231,9 +254,13 @@ def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = N
         out.append(CampaignLift(export_id=first.pk, exported_at=first.created_at, horizon_days=first.horizon_days,
                                 due_at=due_at, targeted=len(targeted), control=len(control),
                                 targeted_buyers=targeted_buyers, control_buyers=control_buyers, files=len(files),
-                                uncontrolled_at=uncontrolled[0].created_at if uncontrolled else None,
-                                first_uncontrolled=not first.control_pct))
-    return out
+                                uncontrolled_at=uncontrolled[0].created_at if uncontrolled else None))
+    return SegmentCampaigns(campaigns=out, unmeasured=unmeasured[::-1])
+
+
+def campaign_lift_list(*, shop: Shop, segment: Segment, now: datetime | None = None) -> list[CampaignLift]:
+    """The segment's measured campaigns, latest first (see segment_campaigns)."""
+    return segment_campaigns(shop=shop, segment=segment, now=now).campaigns
 
 
 @dataclass(frozen=True)

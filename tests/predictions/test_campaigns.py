@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from predictions.models import SegmentExport
-from predictions.selectors.campaigns import CampaignLift, campaign_lift_list
+from predictions.selectors.campaigns import CampaignLift, campaign_lift_list, segment_campaigns
 from predictions.services.segments import export_create
 from tests.accounts.factories import UserFactory
 from tests.predictions.factories import OrderFactory, ScoringRunFactory, SegmentFactory, scored_customers
@@ -174,30 +174,63 @@ def test_segment_page_reports_the_lift_in_words(client, shop, segment, marketer)
     assert "The result will be ready on" in page
 
 
-def test_segment_page_without_a_control_group_export_has_no_lift_section(client, shop, segment, marketer):
-    export_days_ago(shop=shop, segment=segment, user=marketer, days=100, control_pct=0)
+def test_segment_page_without_a_control_group_export_has_no_lift_only_not_measured(client, shop, segment, marketer):
     client.force_login(marketer)
-    page = client.get(f"/segments/{segment.pk}/").content.decode()
-    assert "What your campaigns changed" not in page
-
-
-def test_a_file_without_a_control_group_leaves_its_campaign_no_one_to_compare_with(shop, segment, marketer):
-    # A browser re-check: a file of all 20 members, then one with 20 % held back the next day, listed "16 targeted,
-    # 4 held back" although all 4 were in the first file.
+    assert "What your campaigns changed" not in client.get(f"/segments/{segment.pk}/").content.decode()
     export_days_ago(shop=shop, segment=segment, user=marketer, days=100, control_pct=0)
-    later = export_days_ago(shop=shop, segment=segment, user=marketer, days=99, control_pct=20)
-    OrderFactory(customer=customers_of(later)[1][0], placed_at=later.created_at + timedelta(days=1))
-    [campaign] = campaign_lift_list(shop=shop, segment=segment)
-    assert (campaign.files, campaign.control, campaign.lift_points) == (2, 0, None)
-    assert "held nobody back, so every member may have been contacted" in campaign.summary
-    # Files without a control group alone are no experiment: nothing is listed for them.
-    export_days_ago(shop=shop, segment=segment, user=marketer, days=5, control_pct=0)
-    assert [c.export_id for c in campaign_lift_list(shop=shop, segment=segment)] == [campaign.export_id]
+    page = client.get(f"/segments/{segment.pk}/").content.decode()
+    assert "Not measured: 1 file held nobody back" in page and "Targeted (" not in page
+
+
+def test_a_test_download_without_a_control_group_does_not_swallow_the_files_after_it(shop, segment, marketer):
+    # A new user's first (test) download held nobody back (the form's default); the four files with a 20 % control
+    # made after it were folded into its campaign, and the segment page said "5 files ... held nobody back ... no one
+    # left to compare with" (a browser review). Only a file with a control group starts a campaign now.
+    export_days_ago(shop=shop, segment=segment, user=marketer, days=100, control_pct=0)
+    first = export_days_ago(shop=shop, segment=segment, user=marketer, days=99, control_pct=20)
+    for days in (98, 97, 96):
+        export_days_ago(shop=shop, segment=segment, user=marketer, days=days, control_pct=20)
+    targeted, control = customers_of(first)
+    for c in targeted[:8] + control[:1]:
+        OrderFactory(customer=c, placed_at=first.created_at + timedelta(days=1))
+    result = segment_campaigns(shop=shop, segment=segment)
+    [campaign] = result.campaigns
+    assert (campaign.export_id, campaign.files, campaign.uncontrolled_at) == (first.pk, 4, None)
+    assert (campaign.targeted, campaign.control, campaign.targeted_buyers, campaign.control_buyers) == (16, 4, 8, 1)
+    assert campaign.summary.startswith("Of the 16 customers you targeted, 50 % bought within 90 days; of the 4 held "
+                                       "back, 25 % did")
+    assert campaign.later_files == ("This campaign is 4 files of this segment, made within 90 days of the first; it "
+                                    "is measured on the first file's groups.")
+    made = timezone.localtime(timezone.now() - timedelta(days=100))
+    assert result.unmeasured_text.startswith(f"Not measured: 1 file held nobody back ({made.day} {made:%b %Y}).")
+
+
+def test_a_file_without_a_control_group_within_a_campaign_belongs_to_it_and_outside_is_not_measured(
+        shop, segment, marketer):
     # A file without a control after one with a control: measured on the first, the difference said to be at most
     # an understatement.
     first = export_days_ago(shop=shop, segment=segment, user=marketer, days=300, control_pct=20)
     export_days_ago(shop=shop, segment=segment, user=marketer, days=298, control_pct=0)
-    oldest = campaign_lift_list(shop=shop, segment=segment)[-1]
-    assert (oldest.export_id, oldest.control) == (first.pk, 4)
+    # Files without a control group alone are no experiment: listed as not measured, latest first.
+    export_days_ago(shop=shop, segment=segment, user=marketer, days=100, control_pct=0)
+    export_days_ago(shop=shop, segment=segment, user=marketer, days=5, control_pct=0)
+    result = segment_campaigns(shop=shop, segment=segment)
+    [oldest] = result.campaigns
+    assert (oldest.export_id, oldest.control, oldest.files) == (first.pk, 4, 2)
     assert "held nobody back and may have reached customers held back here" in oldest.later_files
+    assert len(result.unmeasured) == 2 and result.unmeasured[0] > result.unmeasured[1]
+    assert result.unmeasured_text.startswith("Not measured: 2 files held nobody back (")
 
+
+def test_segment_page_lists_a_test_download_as_not_measured_and_measures_the_next_file(
+        client, shop, segment, marketer):
+    export_days_ago(shop=shop, segment=segment, user=marketer, days=100, control_pct=0)
+    later = export_days_ago(shop=shop, segment=segment, user=marketer, days=99, control_pct=20)
+    export_days_ago(shop=shop, segment=segment, user=marketer, days=98, control_pct=20)
+    OrderFactory(customer=customers_of(later)[0][0], placed_at=later.created_at + timedelta(days=1))
+    client.force_login(marketer)
+    page = client.get(f"/segments/{segment.pk}/").content.decode()
+    assert "no one left to compare with" not in page
+    assert ("Of the 16 customers you targeted, 6.2 % bought within 90 days; of the 4 held back, 0 % did") in page
+    assert "This campaign is 2 files of this segment" in page
+    assert "Not measured: 1 file held nobody back" in page
