@@ -265,6 +265,20 @@ def _weighted_rate(values: pd.Series, weights: pd.Series) -> tuple[float, float]
     return mean, var
 
 
+# An assignment made for the same customer this recently is handed out again instead of drawing anew
+# (repeated API calls and re-exports do not multiply the logs).
+STICKY = timedelta(hours=24)
+
+
+def assignments_recent(*, shop: Shop, customer_ids: list[int], at: datetime) -> dict[int, Assignment]:
+    """customer id -> their latest assignment (API or export) within STICKY before `at`, with its offer: what an
+    assignment at `at` hands out again instead of drawing (services.offers_assign) and a plan shows as given."""
+    return {a.customer_id: a for a in Assignment.objects.filter(
+        shop=shop, customer_id__in=customer_ids, assigned_at__gt=at - STICKY, assigned_at__lte=at,
+        channel__in=["api", "export"]).select_related("offer").order_by("customer_id", "-assigned_at")
+        .distinct("customer_id")}
+
+
 @dataclass(frozen=True)
 class PlanRow:
     """One customer of a planned campaign: the offer the export would most likely draw for them."""
@@ -276,6 +290,8 @@ class PlanRow:
     choices: int  # how many offers the export may draw for them (chance above 0)
     expected: float | None  # the reward model's prediction for that offer (the version's reward)
     choice_ids: tuple[str, ...] = ()  # the ids of the offers the export may draw for them
+    # when they were given this offer, within STICKY: a file made now repeats it instead of drawing (chance 1)
+    given_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +306,17 @@ class Plan:
     expected: dict[str, dict | None]
     note: str
     offer_names: dict[str, str] = field(default_factory=dict)  # offer id -> its name (the id when it has none)
+    repeated: int = 0  # customers given an offer within STICKY: a file made now repeats it
+
+    @property
+    def repeated_text(self) -> str:
+        """Why some customers' offer is certain (empty when none is)."""
+        if not self.repeated:
+            return ""
+        hours = int(STICKY.total_seconds() // 3600)
+        who = "1 customer was" if self.repeated == 1 else f"{self.repeated:,} customers were"
+        return (f"{who} given an offer in the last {hours} hours (by an export or the API): a file made now gives "
+                "them the same offer again instead of drawing a new one.")
 
     @property
     def offer_lines(self) -> list[tuple[str, str, int]]:
@@ -324,38 +351,65 @@ def offer_choice_probabilities(*, shop: Shop, offers: list[Offer], context: pd.D
     return uniform, learned, predicted
 
 
-def offer_plan(*, shop: Shop, customer_ids: list[int], show: int = 50) -> Plan:
+def offer_plan(*, shop: Shop, customer_ids: list[int], show: int = 50, at: datetime | None = None) -> Plan:
     """What a campaign to these customers would give them: per customer the offer the export most likely draws
     and its chance, per offer how many the file is expected to hold (the sum of the chances the export draws
     from: the policy's and the random control's, or every eligible offer alike before a policy is live), and the
     expected conversions and net revenue with 95 % intervals — the policy's held-out doubly robust value per
-    assignment (`offer_policy_train`) times the customers. Nothing is drawn nor logged here: the export draws."""
+    assignment (`offer_policy_train`) times the customers. A customer given an offer within STICKY gets it again
+    (`assignments_recent`, as the export does): their row is that offer, for certain. Nothing is drawn nor logged
+    here: the export draws."""
     version = policy_current(shop=shop)
     offers = offer_list(shop=shop, active_only=True)
     if not customer_ids or not offers:
         return Plan(version=version, customers=len(customer_ids), rows=[], offer_counts={}, expected={},
                     note="No customers in the segment." if offers else "The shop has no offers yet.")
-    context = customer_context_frame(shop=shop, customer_ids=customer_ids, at=data_clock(shop=shop) or
+    customer_ids = list(dict.fromkeys(customer_ids))
+    recent = assignments_recent(shop=shop, customer_ids=customer_ids, at=at or datetime.now().astimezone())
+    fresh = [c for c in customer_ids if c not in recent]
+    context = customer_context_frame(shop=shop, customer_ids=fresh, at=data_clock(shop=shop) or
                                      datetime.now().astimezone())
-    control_share = 1.0 if version is None else offer_settings_get(shop=shop).control_share
-    uniform, learned, predicted = offer_choice_probabilities(shop=shop, offers=offers, context=context,
-                                                             version=version)
-    probabilities = control_share * uniform + (1 - control_share) * learned
-    chosen = probabilities.argmax(axis=1)
-    from behavior.models import Customer
+    expected_counts = np.zeros(len(offers))
+    names = {o.external_id: o.name or o.external_id for o in offers}
+    rows = []
+    predicted = None
+    if len(context):
+        control_share = 1.0 if version is None else offer_settings_get(shop=shop).control_share
+        uniform, learned, predicted = offer_choice_probabilities(shop=shop, offers=offers, context=context,
+                                                                 version=version)
+        probabilities = control_share * uniform + (1 - control_share) * learned
+        chosen = probabilities.argmax(axis=1)
+        from behavior.models import Customer
 
-    externals = dict(Customer.objects.filter(shop=shop, id__in=context["customer_id"].astype(int).tolist())
-                     .values_list("id", "external_id"))
-    expected_counts = probabilities.sum(axis=0)
-    counts = {offer.external_id: int(round(expected_counts[j])) for j, offer in
-              sorted(enumerate(offers), key=lambda jo: -expected_counts[jo[0]]) if expected_counts[j] >= 0.5}
-    rows = [PlanRow(customer_external_id=externals.get(int(c), ""), offer_id=offers[j].external_id,
-                    offer_name=offers[j].name, chance=float(probabilities[i, j]),
-                    choices=int((probabilities[i] > 0).sum()),
-                    choice_ids=tuple(offers[k].external_id for k in np.flatnonzero(probabilities[i] > 0)),
-                    expected=float(predicted[i, j]) if predicted is not None else None)
-            for i, (c, j) in enumerate(zip(context["customer_id"].tolist()[:show], chosen[:show], strict=False))]
-    n = len(context)
+        externals = dict(Customer.objects.filter(shop=shop, id__in=context["customer_id"].astype(int).tolist())
+                         .values_list("id", "external_id"))
+        expected_counts = probabilities.sum(axis=0)
+        rows = [PlanRow(customer_external_id=externals.get(int(c), ""), offer_id=offers[j].external_id,
+                        offer_name=offers[j].name, chance=float(probabilities[i, j]),
+                        choices=int((probabilities[i] > 0).sum()),
+                        choice_ids=tuple(offers[k].external_id for k in np.flatnonzero(probabilities[i] > 0)),
+                        expected=float(predicted[i, j]) if predicted is not None else None)
+                for i, (c, j) in enumerate(zip(context["customer_id"].tolist()[:show], chosen[:show], strict=False))]
+    counted = {offer.external_id: float(expected_counts[j]) for j, offer in enumerate(offers)}
+    given = []
+    if recent:
+        from behavior.models import Customer
+
+        externals = dict(Customer.objects.filter(shop=shop, id__in=list(recent)).values_list("id", "external_id"))
+        for customer_id in customer_ids:
+            assignment = recent.get(customer_id)
+            if assignment is None:
+                continue
+            offer = assignment.offer
+            counted[offer.external_id] = counted.get(offer.external_id, 0.0) + 1
+            names.setdefault(offer.external_id, offer.name or offer.external_id)
+            if len(given) < show:
+                given.append(PlanRow(customer_external_id=externals.get(customer_id, ""), offer_id=offer.external_id,
+                                     offer_name=offer.name, chance=1.0, choices=1, expected=None,
+                                     choice_ids=(offer.external_id,), given_at=assignment.assigned_at))
+    rows = (given + rows)[:show]
+    counts = {offer: int(round(n)) for offer, n in sorted(counted.items(), key=lambda kv: -kv[1]) if n >= 0.5}
+    n = len(context) + len(recent)
     expected: dict[str, dict | None] = {}
     note = ""
     if version is None:
@@ -366,7 +420,7 @@ def offer_plan(*, shop: Shop, customer_ids: list[int], show: int = 50) -> Plan:
         for reward, value in (version.metrics.get("value_by_reward") or {}).items():
             expected[reward] = None if value is None else {k: value[k] * n for k in ("value", "low", "high")}
     return Plan(version=version, customers=n, rows=rows, offer_counts=counts, expected=expected, note=note,
-                offer_names={o.external_id: o.name or o.external_id for o in offers})
+                offer_names=names, repeated=len(recent))
 
 
 def policy_versions(*, shop: Shop, limit: int = 10) -> list[PolicyVersion]:

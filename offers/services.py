@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 from django.db import transaction
@@ -25,6 +25,7 @@ from .models import Assignment, Offer, PolicyVersion
 from .selectors import (
     FEATURES,
     assignment_frame,
+    assignments_recent,
     customer_context_frame,
     eligibility_matrix,
     offer_choice_probabilities,
@@ -35,9 +36,6 @@ from .selectors import (
 
 REWARDS = ("conversion", "net_revenue")
 MIN_ASSIGNMENTS = 50
-# An assignment made for the same customer this recently is handed out again instead of drawing anew
-# (repeated API calls and re-exports do not multiply the logs).
-STICKY = timedelta(hours=24)
 
 
 def _logged_data(*, shop: Shop, reward: str, extra_offers: tuple[str, ...] = ()) -> tuple[LoggedData, int]:
@@ -234,10 +232,7 @@ def offers_assign(*, shop: Shop, customer_ids: list[int], channel: str, at: date
     settings = offer_settings_get(shop=shop)
     version = policy_current(shop=shop)
     customer_ids = list(dict.fromkeys(customer_ids))
-    recent = {a.customer_id: a for a in Assignment.objects.filter(
-        shop=shop, customer_id__in=customer_ids, assigned_at__gt=at - STICKY, assigned_at__lte=at,
-        channel__in=["api", "export"]).select_related("offer").order_by("customer_id", "-assigned_at")
-        .distinct("customer_id")}
+    recent = assignments_recent(shop=shop, customer_ids=customer_ids, at=at)
     fresh = [c for c in customer_ids if c not in recent]
     context = customer_context_frame(shop=shop, customer_ids=fresh, at=at)
     externals = dict(Customer.objects.filter(shop=shop, id__in=customer_ids).values_list("id", "external_id"))

@@ -25,7 +25,12 @@ class NextBestOfferApi(ShopApiMixin, APIView):
         responses=inline_serializer("NextBestOffer", {
             "customer_id": serializers.CharField(), "offer_id": serializers.CharField(),
             "offer": serializers.DictField(), "propensity": serializers.FloatField(),
-            "is_control": serializers.BooleanField(), "policy_version": serializers.IntegerField(allow_null=True),
+            "is_control": serializers.BooleanField(help_text=(
+                "True when this offer was drawn at random among the offers the customer may get (the offers' random "
+                "control: a share of draws, and every draw before a learned policy is live) rather than chosen by "
+                "the learned policy. The customer does get this offer: it is not the control group held back from "
+                "segment exports.")),
+            "policy_version": serializers.IntegerField(allow_null=True),
             "assignment_id": serializers.CharField(), "assigned_at": serializers.DateTimeField(),
             "expected_conversion": serializers.FloatField(allow_null=True),
             "expected_net_revenue": serializers.FloatField(allow_null=True),

@@ -88,18 +88,68 @@ def test_without_a_policy_the_planner_shows_the_mix_the_export_draws_not_one_off
     plan = offer_plan(shop=shop, customer_ids=ids)
     assert plan.offer_counts == {"GIFT": 100, "SHIP": 100, "TEN": 100, "none": 100}
     assert all(r.chance == pytest.approx(0.25) and r.choices == 4 for r in plan.rows)
+    segment = SegmentFactory(shop=shop, filters={"churn_min": 50})
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    page = client.get(f"/offers/plan/{segment.pk}/").content.decode()
     drawn = {}
     for assigned in offers_assign(shop=shop, customer_ids=ids, channel="export", seed=3):
         drawn[assigned.offer_id] = drawn.get(assigned.offer_id, 0) + 1
     assert set(drawn) == set(plan.offer_counts) and all(abs(drawn[k] - 100) < 35 for k in drawn)
-    segment = SegmentFactory(shop=shop, filters={"churn_min": 50})
-    client.force_login(UserFactory(role="marketer", shops=[shop]))
-    page = client.get(f"/offers/plan/{segment.pk}/").content.decode()
     assert "one of 4 offers, drawn at random: GIFT, SHIP, TEN, none" in page
     assert 'Gift <span class="muted small">(GIFT)</span> about 100' in page
     assert "first eligible" not in page and "manage.py" not in page
     offers_page = client.get("/offers/").content.decode()
     assert "EcomSight has not learned from your offers yet, so each customer's offer is drawn at random" in offers_page
+
+
+def test_the_plan_shows_the_offer_already_given_in_the_last_24_hours_not_a_random_draw(client, shop):
+    # A browser review: after an export, the plan still said "one of 4 offers, drawn at random, 25 %" for customers
+    # who had been given an offer in the last 24 hours; a file made then repeats their offer.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from offers.selectors import offer_plan
+    from offers.services import offer_none_ensure, offers_assign
+
+    for external_id, kind in (("GIFT", "gift"), ("SHIP", "free_shipping"), ("TEN", "discount_pct")):
+        Offer.objects.create(shop=shop, external_id=external_id, name=external_id.title(), kind=kind)
+    offer_none_ensure(shop_id=shop.pk)
+    run = ScoringRunFactory(shop=shop)
+    customers = scored_customers(shop, run, [{"external_id": f"s{i}", "p": 0.9, "spend": 10} for i in range(40)])
+    ids = [c.pk for c in customers.values()]
+    given = {a.customer_external_id: a.offer_id for a in
+             offers_assign(shop=shop, customer_ids=ids[:10], channel="export", seed=1)}
+    # one given 25 hours ago is drawn again
+    offers_assign(shop=shop, customer_ids=ids[10:11], channel="export", seed=1,
+                  at=timezone.now() - timedelta(hours=25))
+    plan = offer_plan(shop=shop, customer_ids=ids)
+    assert plan.repeated == 10 and plan.customers == 40
+    rows = {r.customer_external_id: r for r in plan.rows}
+    for external_id, offer_id in given.items():
+        assert (rows[external_id].offer_id, rows[external_id].chance, rows[external_id].choices) == (offer_id, 1.0, 1)
+        assert rows[external_id].given_at is not None
+    assert rows["s10"].chance == pytest.approx(0.25) and rows["s10"].given_at is None
+    # the counts: 30 customers drawn at random (7.5 of each offer) plus the 10 given
+    for offer_id in ("GIFT", "SHIP", "TEN", "none"):
+        assert abs(plan.offer_counts.get(offer_id, 0) - (7.5 + list(given.values()).count(offer_id))) <= 0.5
+    # and the file made now carries exactly those offers for them
+    again = {a.customer_external_id: a.offer_id for a in offers_assign(shop=shop, customer_ids=ids, channel="export")}
+    assert all(again[k] == v for k, v in given.items())
+    segment = SegmentFactory(shop=shop, filters={"churn_min": 50})
+    client.force_login(UserFactory(role="marketer", shops=[shop]))
+    page = client.get(f"/offers/plan/{segment.pk}/").content.decode()
+    assert ("40 customers were given an offer in the last 24 hours (by an export or the API): a file made now gives "
+            "them the same offer again instead of drawing a new one.") in page
+    assert "one of 4 offers, drawn at random" not in page and ": a file made now repeats it" in page
+
+
+def test_the_next_best_offer_schema_says_is_control_is_not_the_exports_held_back_group():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    help_text = schema["components"]["schemas"]["NextBestOffer"]["properties"]["is_control"]["description"]
+    assert "drawn at random" in help_text and "not the control group held back from segment exports" in help_text
 
 
 def test_the_offers_page_reads_in_a_marketers_words(client, shop):
