@@ -289,8 +289,8 @@ def segment_page(request: HttpRequest, segment_id: int) -> HttpResponse:
         "list_query": AtRiskFilter(segment=detail.segment.pk, sort=flt.sort, list=flt.list).to_query_string(),
         "list_url": reverse("predictions:likely_buyers" if flt.buyers else "predictions:at_risk"),
         "list_name": "likely buyers list" if flt.buyers else "at-risk list", "buyers": flt.buyers,
-        # The planner targets the likeliest leavers first: the at-risk list sorted the same way, cut at N.
-        "planner_query": AtRiskFilter(segment=detail.segment.pk, sort="churn").to_query_string(),
+        # The planner targets the segment's first N in its own order: its list cut at N.
+        "planner_order": SORTS[flt.sort].replace(" (", ", ").rstrip(")").lower(),
         "rename_form": SegmentNameForm(initial={"name": detail.segment.name}),
         "export_form": ExportForm(), "show_personal": can_view_personal_data(request.user, shop),
         "can_export": can_export,

@@ -126,7 +126,7 @@ class SegmentDetail:
     size: int
     preview: list[AtRiskRow]
     words: list[str]
-    planner: list[tuple[float, float]]  # (churn probability, 12-month spend), highest probability first
+    planner: list[tuple[float, float]]  # (churn probability, 12-month spend) in the segment's own order
     problems: tuple[str, ...] = ()  # a broken saved filter (see segment_problems)
     left_out_no_consent: int = 0  # matched by the filter, left out for consent (selectors.consent)
     unknown_consent: int = 0  # members whose consent is unknown (kept: the shop does not require opt-in)
@@ -162,9 +162,11 @@ def segment_detail(*, shop: Shop, segment_id: int, preview: int = 20) -> Segment
     qs = segment_queryset(shop=shop, segment=segment, run=run)
     rows = at_risk_rows(qs[:preview], run=run)
     # The planner weighs the chance of leaving against an offer's cost: a likely buyers segment has no such trade-off.
+    # It plans on the segment's own order, so its first N are the first N of the list below, of "Only the top N"
+    # and of the file (by chance of leaving, it showed 537 EUR saved for 10 where the segment's own first 10 by
+    # revenue at risk, the default, gave 1,120: that order puts the most revenue saved first).
     planner = [] if flt.buyers else [
-        (round(p, 4), round(v, 2))
-        for p, v in qs.order_by("-probability", "id").values_list("probability", "spend_12m")[:PLANNER_CAP]
+        (round(p, 4), round(v, 2)) for p, v in qs.values_list("probability", "spend_12m")[:PLANNER_CAP]
     ]
 
     def members_among(ids: set[int]) -> frozenset[int]:

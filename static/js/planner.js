@@ -1,5 +1,5 @@
 /* Campaign planner: recomputes the estimates as the slider moves, from the segment's probabilities
-   (sorted highest first) embedded in the page as [[probability, spend_12m], ...]. No network calls. */
+   (in the segment's own order, as its list shows them) embedded in the page as [[probability, spend_12m], ...]. No network calls. */
 (function () {
   "use strict";
   var root = document.getElementById("planner");

@@ -130,7 +130,8 @@ def test_marketer_filters_saves_a_segment_and_exports_exactly_its_customers(
     wait_for(lambda: "limit=2" in browser.current_url, "the planned customers' list")
     listed = [r.find_element(By.CSS_SELECTOR, "td a").text
               for r in browser.find_elements(By.CSS_SELECTOR, ".at-risk-table tbody tr")]
-    assert listed == ["C000", "C001"]  # the two likeliest to leave, in that order
+    # the segment's own first two, by revenue at risk (not the two likeliest to leave, C000 and C001)
+    assert listed == ["C004", "C003"]
     shot("marketer-05-segment-planned-list")
 
     browser.get(f"{live_server.url}/segments/")

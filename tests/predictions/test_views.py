@@ -252,6 +252,38 @@ def test_segment_page_embeds_the_planner_data(client, shop, marketer, scored):
     assert 'id="planner-data"' in page and "[[0.83, 1234.0], [0.2, 50.0]]" in page
 
 
+@pytest.mark.parametrize(("sort", "order", "words"), [
+    ({}, ["C", "B", "A"], "revenue at risk, highest first"),
+    ({"sort": "churn"}, ["A", "B", "C"], "chance of leaving, highest first"),
+])
+def test_planner_plans_on_the_segments_own_order_not_always_the_likeliest_leavers(
+        client, shop, marketer, sort, order, words):
+    # A new user's review: the planner targeted the likeliest leavers while the segment is listed by revenue at risk:
+    # for 10 customers it said 537 EUR saved where the segment's own first 10 gave 1,120 EUR.
+    import json
+
+    run = ScoringRunFactory(shop=shop)
+    scored_customers(shop, run, [{"external_id": "A", "p": 0.9, "spend": 10.0},
+                                 {"external_id": "B", "p": 0.5, "spend": 1000.0},
+                                 {"external_id": "C", "p": 0.3, "spend": 2000.0}])
+    segment = SegmentFactory(shop=shop, filters=sort)
+    client.force_login(marketer)
+    page = html(client, f"/segments/{segment.pk}/")
+    planner = json.loads(re.search(r'<script id="planner-data" type="application/json">(.*?)</script>', page,
+                                   re.S).group(1))
+    by_id = {"A": [0.9, 10.0], "B": [0.5, 1000.0], "C": [0.3, 2000.0]}
+    assert planner == [by_id[c] for c in order]
+    listed = re.findall(r'href="/customers/([ABC])/', page)
+    assert list(dict.fromkeys(listed)) == order  # the list below, in the same order
+    # revenue saved for the first customer at the default 20 % kept, offer cost 5: the segment's first one's
+    assert 0.2 * planner[0][0] * planner[0][1] - 5 == pytest.approx(0.2 * by_id[order[0]][0] * by_id[order[0]][1] - 5)
+    assert f"targeting the segment's first customers in its own order ({words}), as listed below." in page
+    assert "most likely to leave" not in page
+    link = re.search(r'id="pl-link" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert f"segment={segment.pk}" in link and link.endswith("&limit=3")
+    assert ("sort=churn" in link) == (sort == {"sort": "churn"})
+
+
 # ---- large exports: background job, progress page, download --------------------------------------
 
 
