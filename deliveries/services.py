@@ -58,7 +58,7 @@ from catalog.fetch import FetchError, FetchPolicy, PinnedAddress, address_pin, c
 from ecomsight.errors import UserError
 from predictions.models import ScoringRun, Segment
 from predictions.selectors.segments import consent_refused_ids
-from predictions.services.export_presets import PRESETS, preset_get
+from predictions.services.export_presets import PRESETS, file_format, preset_get
 from predictions.services.exports import export_stream, record_chunks
 from predictions.services.segments import ExportPlan, export_create
 
@@ -263,7 +263,7 @@ def webhook_body(*, run: DeliveryRun, batch: int, customer_ids: list[int]) -> tu
     preset = preset_get(export.preset, pseudonymised=export.pseudonymised)
     names = dict(preset.columns)
     fields = preset.fields(pseudonymised=export.pseudonymised)
-    customers = [{names[f]: record[f] for f in fields}
+    customers = [{names[f]: preset.value(f, record[f]) for f in fields}
                  for _, records in record_chunks(_plan(run, ids)) for record in records]
     body = json.dumps({"delivery": delivery.pk, "run": run.pk, "segment": delivery.segment.name,
                        "preset": preset.key, "batch": batch, "batches": run.batches, "customers": customers},
@@ -400,7 +400,7 @@ def s3_upload(*, run_id: int, attempt: int) -> AttemptOutcome:
                                status_code=None)
     try:
         client.upload_file(export.file_path, run.delivery.bucket, key,
-                                            ExtraArgs={"ContentType": "text/csv; charset=utf-8"})
+                                            ExtraArgs={"ContentType": file_format(export.preset).content_type})
     except FetchError as exc:  # refused by `_pinned_send`
         return _attempt_failed(run=run, batch=1, attempt=attempt, error=str(exc), retry=exc.retry)
     except (boto3.exceptions.Boto3Error, botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError,

@@ -44,7 +44,7 @@ from predictions.selectors import dashboard as dashboard_sel
 from predictions.selectors import likely_buyers as likely_buyers_sel
 from predictions.selectors import segments as segments_sel
 from predictions.services import exports
-from predictions.services.export_presets import PRESETS
+from predictions.services.export_presets import PRESETS, file_format
 from predictions.services.segments import (
     export_create,
     export_download_record,
@@ -382,7 +382,8 @@ def _export(request: HttpRequest, segment_id: int, data: QueryDict, *, stream_ma
         return redirect("predictions:segment", segment_id=segment_id)
     if plan.job is not None:
         return redirect("predictions:export", export_id=plan.export.pk)
-    response = StreamingHttpResponse(exports.export_stream(plan=plan), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(exports.export_stream(plan=plan),
+                                     content_type=file_format(plan.export.preset).content_type)
     response["Content-Disposition"] = f'attachment; filename="{exports.export_filename(export=plan.export)}"'
     response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)  # refused marketing: not in the file
     # ordered after their score was computed: not in a campaign file unless asked for
@@ -455,7 +456,8 @@ def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
         raise Http404("This export has no file to download.")
     export_download_record(shop=shop, export=export, user=request.user)
     return FileResponse(open(export.file_path, "rb"), as_attachment=True,  # FileResponse closes it
-                        filename=exports.export_filename(export=export), content_type="text/csv; charset=utf-8")
+                        filename=exports.export_filename(export=export),
+                        content_type=file_format(export.preset).content_type)
 
 
 

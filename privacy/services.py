@@ -13,10 +13,8 @@ left there.
 
 from __future__ import annotations
 
-import csv
 import functools
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -34,6 +32,7 @@ from forecasts.models import CustomerFlag
 from offers.models import Assignment
 from predictions.models import CustomerInterest, CustomerScore, SegmentExport
 from predictions.services.at_risk_pages import at_risk_pages_forget
+from predictions.services.export_presets import FileFormat, file_format
 from predictions.services.scoring import run_figures_refresh
 from recommendations.models import Recommendation
 
@@ -152,7 +151,7 @@ def _exports_scrub(*, shop: Shop, customers: dict[str, int], external_ids: Itera
                                                     len(export.control_customer_ids))
         removed_rows, named = 0, set()
         if export.file_path and os.path.isfile(export.file_path):
-            removed_rows, named = _file_scrub(export.file_path, external_ids)
+            removed_rows, named = _file_scrub(export.file_path, external_ids, file_format(export.preset))
         for external_id in named:
             rewritten[external_id] = rewritten.get(external_id, 0) + 1
         if changed or removed_rows:
@@ -162,12 +161,12 @@ def _exports_scrub(*, shop: Shop, customers: dict[str, int], external_ids: Itera
     return rewritten
 
 
-def _file_scrub(path: str, external_ids: set[str]) -> tuple[int, set[str]]:
-    """Rewrite the CSV at `path` without the rows whose first column is in `external_ids` (atomically: a
-    temporary file renamed over it). Returns (rows removed, the ids found). The cell is compared as the export
-    wrote it: an id starting with = + - @ is written with a leading quote (csvsafe.neutralise)."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
+def _file_scrub(path: str, external_ids: set[str], fmt: FileFormat) -> tuple[int, set[str]]:
+    """Rewrite the export file at `path`, written in `fmt` (its preset's encoding and delimiter), without the
+    rows whose first column is in `external_ids` (atomically: a temporary file renamed over it, in the same
+    format). Returns (rows removed, the ids found). The cell is compared as the export wrote it: an id starting
+    with = + - @ is written with a leading quote (csvsafe.neutralise)."""
+    rows = fmt.rows_read(path)
     if not rows:
         return 0, set()
     written = {neutralise(external_id): external_id for external_id in external_ids}
@@ -175,11 +174,7 @@ def _file_scrub(path: str, external_ids: set[str]) -> tuple[int, set[str]]:
     named = {written[row[0]] for row in rows[1:] if row and row[0] in written}
     if not named:
         return 0, set()
-    directory = os.path.dirname(path) or "."
-    fd, temporary = tempfile.mkstemp(dir=directory, suffix=".csv.tmp")
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as out:
-        csv.writer(out).writerows(kept)
-    os.replace(temporary, path)
+    fmt.rows_replace(path, kept)
     return len(rows) - len(kept), named
 
 

@@ -377,8 +377,9 @@ class ExportQuerySerializer(serializers.Serializer):
         help_text="Keep members flagged for refund abuse or bot-like sessions (left out by default; how many: the "
                   "X-Left-Out-Flagged header).")
     preset = ChoiceField(choices=[key for key, _ in PRESET_CHOICES], required=False, default="generic",
-                         help_text="Column names for a campaign tool: generic, klaviyo (list CSV), "
-                                   "mailchimp (audience import; needs emails), braze (user CSV).")
+                         help_text="Column names for a campaign tool: generic (any tool: UTF-8, commas), spreadsheet "
+                                   "(Excel in any language: UTF-16 with a byte-order mark, tabs, whole percents), "
+                                   "klaviyo (list CSV), mailchimp (audience import; needs emails), braze (user CSV).")
 
 
 class ModelOutputSerializer(serializers.ModelSerializer):

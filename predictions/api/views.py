@@ -57,6 +57,7 @@ from predictions.selectors.segments import (
     segment_size,
 )
 from predictions.services import exports
+from predictions.services.export_presets import file_format
 from predictions.services.scoring import scoring_run_create
 from predictions.services.segments import (
     export_create,
@@ -416,7 +417,9 @@ class SegmentExportApi(ShopApiMixin, APIView):
         operation_id="segments_export", summary="Export a segment as CSV (streamed, audited)", tags=["segments"],
         description="The same file as the web export, with the columns of `preset`: generic (customer_id, email, "
                     "name, churn_probability, purchase_probability, risk_band, revenue_at_risk, reasons, rec_1 and "
-                    "rec_1_product_id / rec_1_url / rec_1_image_url .. rec_3, offer_id), klaviyo, mailchimp, braze. "
+                    "rec_1_product_id / rec_1_url / rec_1_image_url .. rec_3, offer_id), klaviyo, mailchimp, braze, "
+                    "spreadsheet (for Excel in any language: UTF-16 with a byte-order mark, tab-separated, chances "
+                    "as whole percents, revenue at risk in whole units; Content-Type text/csv; charset=utf-16). "
                     "Personal data only for roles allowed to see it (otherwise no email or name columns but a "
                     "pseudonym column); safe to open in a spreadsheet. The file can be downloaded again from its "
                     "web page until FILE_RETENTION_DAYS. "
@@ -435,7 +438,8 @@ class SegmentExportApi(ShopApiMixin, APIView):
                              include_ordered_since_scoring=query.validated_data["include_ordered_since_scoring"],
                              include_flagged=query.validated_data["include_flagged"])
         filename = f"{slugify(segment.name) or 'segment'}-{plan.export.created_at:%Y%m%d}-{plan.export.pk}.csv"
-        response = StreamingHttpResponse(exports.export_stream(plan=plan), content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(exports.export_stream(plan=plan),
+                                         content_type=file_format(plan.export.preset).content_type)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         # Customers the segment matches who refused marketing are not in the file; how many:
         response["X-Left-Out-No-Consent"] = str(plan.left_out_no_consent)

@@ -4,8 +4,10 @@ Each row holds the customer's id, email and name, chances of leaving and buying,
 three churn columns empty for a lapsed customer of a likely buyers segment, who is scored for buying only),
 reasons, their top 3 recommended products (id, title, page URL, picture URL each) and offer_id (the offer the
 current offer policy gives the customer, drawn and logged when the export runs: see the offers app). The
-export's column preset (`export_presets`: generic, Klaviyo, Mailchimp, Braze) names and orders the columns
-as the campaign tool expects. A pseudonymised file has no email or name columns but a pseudonym column:
+export's column preset (`export_presets`: generic, Klaviyo, Mailchimp, Braze, spreadsheet) names and orders the
+columns as the campaign tool expects, and says how the file is written (`FileFormat`: the spreadsheet preset's
+file is UTF-16 with a byte-order mark and tabs, every other preset's UTF-8 CSV). A pseudonymised file has no
+email or name columns but a pseudonym column:
 "anon-" + the first 20 hex digits of HMAC-SHA256(SECRET_KEY, "<shop id>:<lower-cased email>") — stable
 from one export to the next (a campaign tool can deduplicate and join on it) but not reversible
 without the server's key. Customers without an email get an empty cell.
@@ -36,12 +38,12 @@ from django.utils.text import slugify
 from accounts.jobs import job_progress
 from accounts.models import Job
 from behavior.models import Customer
-from ecomsight.csvsafe import neutralise
+from ecomsight.csvsafe import neutralise  # noqa: F401  (tests import it from here)
 from ecomsight.files import Removed, old_files_remove
 from predictions.extensions import export_offers, export_recommendations
 from predictions.filters import AtRiskFilter
 from predictions.models import CustomerScore, ScoringRun, SegmentExport, Task
-from predictions.services.export_presets import REC_PARTS, RECS, name_split, preset_get
+from predictions.services.export_presets import REC_PARTS, RECS, _Echo, name_split, preset_get
 from predictions.services.segments import ExportPlan
 
 CHUNK = 2000
@@ -67,17 +69,10 @@ def export_rows(*, plan: ExportPlan) -> Iterator[list]:
 
 def _row_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[list]]]:
     """(customers covered so far, their rows in the export's preset) per chunk of the plan's customers."""
-    fields = preset_get(plan.export.preset, pseudonymised=plan.pseudonymised).fields(pseudonymised=plan.pseudonymised)
+    preset = preset_get(plan.export.preset, pseudonymised=plan.pseudonymised)
+    fields = preset.fields(pseudonymised=plan.pseudonymised)
     for done, records in record_chunks(plan):
-        yield done, [[_cell(record[f]) for f in fields] for record in records]
-
-
-def _cell(value):
-    """A record's value as a CSV cell: a yes/no field as `true` / `false` (what Klaviyo and Braze read as a
-    boolean), text a spreadsheet would evaluate neutralised."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return neutralise(value)
+        yield done, [[preset.cell(f, record[f]) for f in fields] for record in records]
 
 
 def record_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[dict]]]:
@@ -140,15 +135,8 @@ def record_chunks(plan: ExportPlan) -> Iterator[tuple[int, list[dict]]]:
         yield start + len(ids), records
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer inside a streamed response."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def csv_lines(rows: Iterable[list]) -> Iterator[str]:
-    """CSV text, one line at a time (for StreamingHttpResponse)."""
+    """Comma-separated text, one line at a time (the generic preset's lines, before encoding)."""
     writer = csv.writer(_Echo())
     for row in rows:
         yield writer.writerow(row)
@@ -210,36 +198,36 @@ def export_file_write(*, export_id: int, job_id: int | None = None) -> ExportFil
     return written
 
 
-def export_stream(*, plan: ExportPlan) -> Iterator[str]:
-    """The CSV of a streamed export, line by line, keeping a copy in the export's file as it goes: once the
-    last line is sent the export can be downloaded again from its page (until FILE_RETENTION_DAYS). A
-    download cut short leaves no file."""
+def export_stream(*, plan: ExportPlan) -> Iterator[bytes]:
+    """The file of a streamed export, as bytes in the preset's format (`FileFormat`), chunk by chunk, keeping a
+    copy in the export's file as it goes: once the last line is sent the export can be downloaded again from its
+    page (until FILE_RETENTION_DAYS). A download cut short leaves no file."""
     for _, lines in _file_chunks(plan):
         yield from lines
 
 
 def _file_chunks(plan: ExportPlan) -> Iterator[tuple]:
-    """Write the plan's CSV to its file (beside its final name, moved into place at the end: a reader never
-    sees half a file), yielding (customers done, the CSV lines just written) per chunk, then
-    (ExportFile, []) once `file_path` and `rows` are recorded on the export."""
+    """Write the plan's file to its path (beside its final name, moved into place at the end: a reader never
+    sees half a file), yielding (customers done, [the bytes just written]) per chunk, then
+    (ExportFile, []) once `file_path` and `rows` are recorded on the export. The bytes are encoded here, once,
+    in the preset's format: the file and the response hold the same bytes."""
     export = plan.export
     path = export_file_path(export=export)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.part")
-    lines = csv.writer(_Echo())  # the same dialect for the file and the response: both give the same bytes
+    preset = preset_get(export.preset, pseudonymised=plan.pseudonymised)
+    line = preset.file.line_writer()
     rows = 0
     try:
-        with partial.open("w", newline="", encoding="utf-8") as f:
-            header = preset_get(export.preset, pseudonymised=plan.pseudonymised).header(
-                pseudonymised=plan.pseudonymised)
-            text = [lines.writerow(header)]
-            f.writelines(text)
-            yield 0, text
+        with partial.open("wb") as f:
+            data = preset.file.encode(line(preset.header(pseudonymised=plan.pseudonymised)), first=True)
+            f.write(data)
+            yield 0, [data]
             for done, chunk in _row_chunks(plan):
-                text = [lines.writerow(row) for row in chunk]
-                f.writelines(text)
+                data = preset.file.encode("".join(line(row) for row in chunk))
+                f.write(data)
                 rows += len(chunk)
-                yield done, text
+                yield done, [data]
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

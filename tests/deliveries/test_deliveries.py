@@ -281,6 +281,21 @@ def test_s3_delivery_puts_the_csv_in_the_bucket(shop, setup, s3_server, client):
     assert run.location in client.get(f"/deliveries/{delivery.pk}/").content.decode()
 
 
+def test_s3_delivery_of_the_spreadsheet_preset_uploads_its_utf16_file_as_such(shop, setup, s3_server):
+    endpoint, s3 = s3_server
+    delivery = delivery_create(shop=shop, segment=setup["segment"], user=setup["admin"], kind="s3",
+                               endpoint_url=endpoint, bucket="campaigns", preset="spreadsheet", pseudonymise=False,
+                               access_key_id="test-key", secret_access_key="test-secret")
+    delivery_run_task.delay(delivery.pk)
+    run = DeliveryRun.objects.get()
+    stored = s3.get_object(Bucket="campaigns", Key=run.location)
+    assert run.status == "succeeded" and stored["ContentType"] == "text/csv; charset=utf-16"
+    body = stored["Body"].read()
+    assert body.startswith(b"\xff\xfe") and body == open(run.export.file_path, "rb").read()
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-16")), delimiter="\t"))
+    assert [r["Customer ID"] for r in rows] == ["C0", "C1", "C2", "C3", "C4"]
+
+
 def test_s3_delivery_to_a_missing_bucket_is_logged_and_not_retried(shop, setup, s3_server):
     endpoint, _ = s3_server
     delivery = delivery_create(shop=shop, segment=setup["segment"], user=setup["admin"], kind="s3",
@@ -391,8 +406,8 @@ def test_a_marketer_without_personal_data_only_schedules_pseudonymised_deliverie
 
 
 @pytest.mark.parametrize("role, offered", [
-    ("marketer", ["generic", "klaviyo", "braze"]),  # may not see emails: Mailchimp would only refuse
-    ("admin", ["generic", "klaviyo", "mailchimp", "braze"]),
+    ("marketer", ["generic", "spreadsheet", "klaviyo", "braze"]),  # may not see emails: Mailchimp would only refuse
+    ("admin", ["generic", "spreadsheet", "klaviyo", "mailchimp", "braze"]),
 ])
 def test_the_form_offers_mailchimp_only_to_a_role_that_may_see_emails(shop, setup, client, role, offered):
     client.force_login(UserFactory(role=role, shops=[shop]))

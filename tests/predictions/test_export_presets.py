@@ -95,8 +95,8 @@ def preset_options(html: str) -> list[str]:
 
 
 @pytest.mark.parametrize("role, offered", [
-    ("marketer", ["generic", "klaviyo", "braze"]),  # may not see emails: Mailchimp would only refuse
-    ("admin", ["generic", "klaviyo", "mailchimp", "braze"]),
+    ("marketer", ["generic", "spreadsheet", "klaviyo", "braze"]),  # may not see emails: Mailchimp would only refuse
+    ("admin", ["generic", "spreadsheet", "klaviyo", "mailchimp", "braze"]),
 ])
 def test_the_export_form_offers_mailchimp_only_to_a_role_that_may_see_emails(shop, data, client, role, offered):
     client.force_login(UserFactory(role=role, shops=[shop]))

@@ -99,7 +99,7 @@ def test_erasure_removes_the_export_rows_of_ids_the_file_quoted_against_formulas
     admin = UserFactory(role="admin", shops=[shop])
     segment = Segment.objects.create(shop=shop, name="All", filters={})
     plan = export_create(shop=shop, segment=segment, user=admin)
-    "".join(export_stream(plan=plan))
+    b"".join(export_stream(plan=plan))
     path = SegmentExport.objects.get(pk=plan.export.pk).file_path
     assert {r[0] for r in csv.reader(open(path, encoding="utf-8"))} == {
         "customer_id", "'+4915550001", "'-77", "'@home", "C2"}
@@ -118,7 +118,7 @@ def test_erasing_again_removes_what_an_earlier_erasure_left_in_export_files(shop
     _fill(shop, ids=("+4915550001", "C2"))
     admin = UserFactory(role="admin", shops=[shop])
     plan = export_create(shop=shop, segment=Segment.objects.create(shop=shop, name="All", filters={}), user=admin)
-    "".join(export_stream(plan=plan))
+    b"".join(export_stream(plan=plan))
     path = SegmentExport.objects.get(pk=plan.export.pk).file_path
     Customer.objects.filter(shop=shop, external_id="+4915550001").delete()  # as the earlier erasure left it
 
