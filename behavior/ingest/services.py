@@ -439,21 +439,21 @@ def customer_ids_alike(*, shop_id: int, ids: set[str], zero_guests: int = 0) -> 
     customer id was written 0, guest checkouts: counted with an id of zeros of the file (0000) if there is one."""
     stored: dict[str, set[str]] = {name: set() for name in KEYS}
     if ids:
-        matched = " OR ".join(f"{key.format('c.external_id')} IN (SELECT {key.format('id')} FROM f)"
-                              for key in KEYS_SQL.values())
-        found = ", ".join(f"{key.format('c.external_id')} IN (SELECT {key.format('id')} FROM f)"
-                          for key in KEYS_SQL.values())
+        # Joins on each key (hash joins: one pass over the shop's customers and the file's ids, whatever their
+        # number). Written as `key(c) IN (SELECT key(id) FROM f)` tests ORed, it ran as a SubPlan per customer once
+        # the file's ids outgrew work_mem: 100,000 ids 1.6 s, 200,000 not done after five minutes (a reviewer).
+        joins = " UNION ALL ".join(
+            f"SELECT '{name}', o.external_id FROM others o JOIN (SELECT DISTINCT {key.format('id')} AS k FROM f) z "
+            f"ON {key.format('o.external_id')} = z.k" for name, key in KEYS_SQL.items())
         with connection.cursor() as cursor:
             cursor.execute(
-                f"WITH f AS MATERIALIZED (SELECT unnest(%(ids)s::text[]) AS id) "
-                f"SELECT c.external_id, {found} FROM {Customer._meta.db_table} c "
-                f"WHERE c.shop_id = %(shop)s AND c.external_id <> %(guest)s AND ({matched}) "
-                f"AND NOT EXISTS (SELECT 1 FROM f WHERE f.id = c.external_id)",
+                f"WITH f AS MATERIALIZED (SELECT DISTINCT unnest(%(ids)s::text[]) AS id), "
+                f"others AS MATERIALIZED (SELECT c.external_id FROM {Customer._meta.db_table} c "
+                f"LEFT JOIN f ON f.id = c.external_id WHERE c.shop_id = %(shop)s AND c.external_id <> %(guest)s "
+                f"AND f.id IS NULL) {joins}",
                 {"ids": sorted(ids), "shop": shop_id, "guest": GUEST_CUSTOMER_ID})
-            for external_id, *hits in cursor.fetchall():
-                for name, hit in zip(KEYS_SQL, hits, strict=True):
-                    if hit:
-                        stored[name].add(external_id)
+            for name, external_id in cursor.fetchall():
+                stored[name].add(external_id)
     figures = {}
     for name, key in KEYS.items():
         # each stored id is equal to one of the file's so: in a group
