@@ -13,9 +13,11 @@ of it, not on the whole review); and the themes of the shop's negative reviews.
   English stop words ("not", "two", "again"), the words of the VADER sentiment lexicon, which say how
   the customer feels, not about what ("disappointed", "avoid" — they may still stand in a phrase beside a
   word that names the topic: "poor quality"), a few words every review uses (REVIEW_FILLER: "took",
-  "buying"), units of time alone ("weeks": GENERIC_WORDS), and for German, French, Spanish and Italian, which
-  have no stop-word list installed, a short hand list of their commonest function and feeling words ("viel",
-  "nie", "enttäuscht"). Learned terms leave out the stop words, filler and units of time as well.
+  "buying"), time words in every seed language, alone or in a phrase ("weeks", "forever", "woche":
+  GENERIC_WORDS), words of what happens to any order alone ("arrive": EVENT_WORDS), and for German, French,
+  Spanish and Italian, which have no stop-word list installed, a short hand list of their commonest function and
+  feeling words ("viel", "nie", "enttäuscht"), taken for a review of no known language too. Learned terms leave
+  out the stop words, filler and time words as well.
 """
 
 from __future__ import annotations
@@ -104,8 +106,23 @@ REVIEW_FILLER = frozenset({"took", "take", "takes", "buy", "buying", "bought", "
                            "thing", "things", "ever", "still", "also", "will", "did", "does", "say"})
 # Units of time: typical of late deliveries and short-lived goods, but alone they name no topic ("weeks", "days"
 # were themes of the demo, "week" a learned quality term that put "delivery took a week" under quality).
-GENERIC_WORDS = frozenset({"day", "days", "week", "weeks", "month", "months", "year", "years", "hour", "hours",
-                           "minute", "minutes", "time", "times", "today", "yesterday"})
+# Time words alike, English and the other seed languages' ("took forever", "nach einer Woche kaputt": "forever" and
+# "woche kaputt" were themes): never a theme, nor in a theme's phrase, nor learned, whatever the review's language
+# (none of them is an English product word; "tag", "ore", "mes" are, and are left out).
+GENERIC_WORDS = frozenset("""
+day days week weeks month months year years hour hours minute minutes time times today yesterday tomorrow forever
+ages ago later soon weekend night nights morning
+tage tagen woche wochen monat monate monaten jahr jahre jahren stunde stunden minuten zeit heute gestern ewig ewigkeit
+jour jours semaine semaines mois année années heure heures temps toujours aujourd hier
+día días semana semanas meses año años hora horas tiempo siempre hoy ayer
+giorno giorni settimana settimane mese mesi anno anni tempo sempre oggi ieri
+""".split())
+# Words of what happens to any order ("took two weeks to arrive": "arrive" was a theme): in a phrase they may name
+# the topic ("box arrived" crushed), alone they name none; never a theme alone, as feeling words.
+EVENT_WORDS = frozenset("""
+arrive arrives arriving arrived come comes coming receive received receiving wait waited waiting send sent sending
+went going goes use used using make made makes look looks looked seem seems seemed keep kept
+""".split())
 # The seed languages other than English have no stop-word list installed: their commonest function words (never
 # a theme, nor in a theme's phrase, nor learned) and feeling words (never a theme alone), by hand. Applied to reviews
 # of those languages only: "hat", "bin", "man", "die" are English product words ("the hat is too small").
@@ -113,11 +130,11 @@ OTHER_LANGUAGES = frozenset({"de", "fr", "es", "it"})
 OTHER_STOP_WORDS = frozenset("""
 aber alle auch auf aus bei bin bis das dem den der des die doch ein eine einem einen einer es für ganz gar hat
 hatte ich ist kam kein keine man mehr mit nach nicht nie noch nur oder schon sehr sich sie sind und viel von war
-was wie wieder wir zu zum zur
+was wie wieder wir zu zum zur vor seit während bereits erst
 le la les un une des du de et est était très trop pas ne jamais plus pour avec mais encore je il elle ce cette en
-sur au aux que qui
-el los las una es muy demasiado no nunca más para con pero otra vez del que lo
-il lo gli è molto troppo non mai più per con ma di che
+sur au aux que qui après avant depuis pendant déjà
+el los las una es muy demasiado no nunca más para con pero otra vez del que lo después antes desde durante ya
+il lo gli è molto troppo non mai più per con ma di che dopo prima durante già
 """.split())
 OTHER_FEELING_WORDS = frozenset("""
 enttäuscht zufrieden gerne gern toll tolle super schlecht schlechte leider okay
@@ -190,7 +207,7 @@ def aspects_find(texts: list[str], languages: list[str], *, labels: np.ndarray |
     """Aspects of each review from the seeds, then from the seeds plus the terms learned from these reviews.
 
     `labels`: 1 positive, 0 negative, NaN unknown (for the negative themes); optional."""
-    languages = _seed_languages(languages)
+    given, languages = languages, _seed_languages(languages)
     sample = np.arange(len(texts))
     if len(texts) > config.max_learn:
         sample = np.sort(np.random.RandomState(config.seed).choice(len(texts), config.max_learn, replace=False))
@@ -217,7 +234,7 @@ def aspects_find(texts: list[str], languages: list[str], *, labels: np.ndarray |
                 scored.append((lift * np.log1p(count), term))
         learned[aspect] = [term for _, term in sorted(scored, reverse=True)[:config.max_learned]]
     found = _match(texts, languages, learned)
-    themes = _themes([texts[i] for i in sample], [languages[i] for i in sample],
+    themes = _themes([texts[i] for i in sample], [given[i] for i in sample],  # "" (unknown) stays unknown
                      None if labels is None else np.asarray(labels, dtype=float)[sample], config)
     return AspectResult(aspects=found, learned=learned, themes=themes)
 
@@ -285,18 +302,21 @@ def _sentiment_words() -> frozenset[str]:
 
 def theme_terms(text: str, language: str) -> set[str]:
     """The terms a review may add to the themes: CJK runs as `review_terms`; in other languages the words of 3
-    letters or more that are neither stop words, sentiment words nor review filler, and the two-word phrases of
-    one clause made of no stop or filler word and holding at least one such content word ("poor quality",
-    "customer service", "box arrived"; not "not buying", "took two")."""
+    letters or more that are neither stop words, time words, sentiment words, words of what happens to any order
+    ("arrive") nor review filler, and the two-word phrases of one clause made of no stop, time or filler word and
+    holding at least one such content word ("poor quality", "customer service", "box arrived"; not "not buying",
+    "took two", "woche kaputt")."""
     if language in CJK:
         return review_terms(text, language)
-    other = language in OTHER_LANGUAGES
-    stop = ENGLISH_STOP_WORDS | REVIEW_FILLER | (OTHER_STOP_WORDS if other else frozenset())
-    feeling = _sentiment_words() | (OTHER_FEELING_WORDS if other else frozenset())
+    # A review of no known language ("Nach einer Woche kaputt." has none of the guesser's words) takes every seed
+    # language's function and feeling words: with English ones only, its German filler made themes.
+    other = language in OTHER_LANGUAGES or language not in SEEDS["delivery"]
+    stop = ENGLISH_STOP_WORDS | REVIEW_FILLER | GENERIC_WORDS | (OTHER_STOP_WORDS if other else frozenset())
+    feeling = _sentiment_words() | EVENT_WORDS | (OTHER_FEELING_WORDS if other else frozenset())
     out: set[str] = set()
     for clause in clauses(text.lower()):
         tokens = _TOKEN.findall(clause)
-        content = [len(t) >= 3 and t not in stop and t not in feeling and t not in GENERIC_WORDS for t in tokens]
+        content = [len(t) >= 3 and t not in stop and t not in feeling for t in tokens]
         out.update(t for t, keep in zip(tokens, content, strict=True) if keep)
         for i in range(len(tokens) - 1):
             a, b = tokens[i], tokens[i + 1]

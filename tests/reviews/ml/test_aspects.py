@@ -124,3 +124,23 @@ def test_english_reviews_keep_english_words_that_are_german_or_french_function_w
     assert {"hat", "brim"} <= theme_terms("The hat is too small and the brim tore", "en")
     assert "bin lid" in theme_terms("Die bin lid broke", "en")
     assert not {"die", "war", "viel"} & theme_terms("Die Lieferung war viel zu spät", "de")
+
+
+def test_themes_leave_out_time_words_events_and_other_languages_filler_of_unknown_language_reviews():
+    """A new user's themes read "forever", "arrive" and "woche kaputt": time words of any seed language, a verb of
+    what happens to any order, and German filler of reviews whose language was not known, passed the filters."""
+    negative = ([f"Refund took forever. Avoid {i}" for i in range(8)]
+                + [f"Took two weeks to arrive {i}" for i in range(8)]
+                + [f"Nach einer Woche kaputt {i}" for i in range(8)]
+                + [f"Après une semaine cassé {i}" for i in range(6)]
+                + [f"Box arrived crushed {i}" for i in range(6)])
+    positive = [f"Lovely colour, fits well {i}" for i in range(30)]
+    texts = negative + positive
+    labels = np.array([0] * len(negative) + [1] * len(positive), dtype=float)
+    languages = ["en"] * 16 + [""] * 8 + ["fr"] * 6 + ["en"] * 6 + ["en"] * 30
+    themes = aspects_find(texts, languages, labels=labels).themes
+    words = {w for theme in themes for w in theme.split()}
+    assert not words & {"forever", "woche", "semaine", "einer", "nach", "après", "weeks"}, themes
+    assert "arrive" not in themes and "arrived" not in themes, themes
+    assert {"refund", "kaputt", "box arrived"} <= set(themes) | words, themes
+    assert "box arrived" in themes or "arrived crushed" in themes, themes
