@@ -10,9 +10,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, Sum
 
+from ecomsight.errors import UserError
+
 from .ml.images import hamming
 from .ml.similar import DuplicateConfig, duplicate_groups
-from .models import Product, ProductImage, VisualNeighbour
+from .models import Category, Product, ProductImage, VisualNeighbour
 
 
 def image_vectors_frame(*, shop_id: int, model: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -164,3 +166,28 @@ def shops_with_picture_changes() -> list[int]:
     cleared = ProductImage.objects.filter(product__image_url="", product__image_file="").values_list("shop_id",
                                                                                                      flat=True)
     return sorted(set(changed) | set(pending) | set(cleared))
+
+
+MAX_CATEGORY_REF = 500  # catalog.Category.path's length
+
+
+def category_find(*, shop_id: int, value: str | int, field: str = "category") -> Category:
+    """The shop's category that `value` names, as every filter takes one (the Reviews page, the at-risk and likely
+    buyers lists, their API): its path ("Home > Kitchen"; spaces around ">" and case do not matter) or its id
+    ("14", what the lists' selects and saved segments hold). `UserError` on `field` for one the shop has not."""
+    text = str(value).strip()
+    if "\x00" in text or len(text) > MAX_CATEGORY_REF or not text:
+        raise UserError(f"Category: give a category's path (“Home > Kitchen”) or its id, of at most "
+                        f"{MAX_CATEGORY_REF} characters.", field=field)
+    path = " > ".join(part.strip() for part in text.split(">") if part.strip())
+    categories = Category.objects.filter(shop_id=shop_id)
+    found = categories.filter(path=path).first() or categories.filter(path__iexact=path).order_by("path").first()
+    if found is None and text.isascii() and text.isdigit() and len(text) <= 15:
+        found = categories.filter(pk=int(text)).first()
+    if found is None and text.isascii() and text.isdigit():
+        raise UserError(f"No category with id {text[:20]} in this shop's catalogue ({field}): it may have been "
+                        "removed; give a category's path (“Home > Kitchen”) or the id of one it has.", field=field)
+    if found is None:
+        raise UserError(f"Unknown category “{text[:80]}” ({field}): give a category's path as the catalogue "
+                        "names it (“Home > Kitchen”) or its id.", field=field)
+    return found

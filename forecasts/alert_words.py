@@ -5,9 +5,10 @@ alerts keep the codes."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from urllib.parse import urlencode
+
+from behavior.ingest.values import country_name
 
 METRIC_WORDS = {
     "orders": "Orders", "revenue": "Revenue", "aov": "Average order value", "refunds": "Refunds",
@@ -18,13 +19,6 @@ MONEY_METRICS = ("revenue", "aov")
 RATE_METRICS = ("refund_rate", "cancel_rate")
 # What the Forecast page can show (forecasts.ml.series.MEASURES of its levels); the rest link to the orders.
 FORECAST_MEASURES = ("orders", "revenue")
-
-
-@functools.cache
-def _country_names() -> dict[str, str]:
-    import pycountry
-
-    return {c.alpha_2: getattr(c, "common_name", None) or c.name for c in pycountry.countries}
 
 
 def metric_words(metric: str) -> str:
@@ -41,7 +35,7 @@ def segment_words(segment: str) -> str:
     if segment in ("shop", ""):
         return "Whole shop"
     if kind == "country":
-        return _country_names().get(value.upper(), value)
+        return country_name(value)
     if kind == "category":
         return f"Category {value}"
     return segment

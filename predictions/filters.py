@@ -23,6 +23,7 @@ MAX_DAYS = 36_500  # 100 years
 MAX_MONEY = 1e12
 MAX_ID = 2**53 - 1  # ids go through floats in the parser: above 2**53 one would come back changed
 MAX_COUNTRY = 64
+MAX_CATEGORY = 500  # catalog.Category.path's length
 # Brands: the profile keeps a customer's five strongest (InterestConfig.top_brands). From 17 % up no sixth brand
 # can reach the share (six would need more than 100 %), so the filter is exact from 20 %.
 MIN_BRAND_INTEREST = 20
@@ -76,7 +77,10 @@ class AtRiskFilter:
     value_max: float | None = None
     days_min: int | None = None  # days since the last order, inclusive
     days_max: int | None = None
-    category: int | None = None  # a catalog.Category id: customers who bought in it or below it
+    # A catalog.Category id (saved segments, the select), or its path as typed ("Home > Kitchen", as the Reviews page
+    # takes it) until `predictions.selectors.at_risk.filter_resolved` turns it into the id: customers who bought in it
+    # or below it.
+    category: int | str | None = None
     # With `category`: customers whose interest in it (and below it) is at least this share of what they buy and
     # view, whole percent (the interest profile of the scores' run, predictions.ml.interests) instead of "bought".
     category_min: int | None = None
@@ -137,7 +141,7 @@ class AtRiskFilter:
         value_max = _number(data.get("value_max"), float, 0, MAX_MONEY, "12-month spend to", errors, "value_max")
         days_min = _number(data.get("days_min"), int, 0, MAX_DAYS, "Days since last order from", errors, "days_min")
         days_max = _number(data.get("days_max"), int, 0, MAX_DAYS, "Days since last order to", errors, "days_max")
-        category = _number(data.get("category"), int, 1, MAX_ID, "Category", errors, "category")
+        category = _category(data.get("category"), errors)
         category_min = _number(data.get("category_min"), int, MIN_INTEREST, 100,
                                "Interest in the category at least (%)", errors, "category_min")
         if category_min is not None and category is None:
@@ -266,6 +270,19 @@ def _text(raw, errors: list[FilterError], label: str, name: str) -> str:
         errors.append(FilterError(f"{label}: the value holds characters that are not allowed.", field=name))
         return ""
     return text
+
+
+def _category(raw, errors: list[FilterError]) -> int | str | None:
+    """A category id (a whole number: what the select and saved segments hold) or a path ("Home > Kitchen", its
+    levels' spacing made the catalogue's); which category it names, the shop's catalogue says (filter_resolved)."""
+    if isinstance(raw, int | float) or (isinstance(raw, str) and raw.strip().isascii()
+                                          and raw.strip().lstrip("+-").replace(".", "", 1).isdigit()):
+        return _number(raw, int, 1, MAX_ID, "Category", errors, "category")
+    text = _text(raw, errors, "Category", "category")
+    if len(text) > MAX_CATEGORY:
+        errors.append(FilterError(f"Category: at most {MAX_CATEGORY} characters.", field="category"))
+        return None
+    return " > ".join(part.strip() for part in text.split(">") if part.strip()) or None
 
 
 def text_encodable(text: str) -> bool:

@@ -179,7 +179,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def at_risk_list(request: HttpRequest) -> HttpResponse:
     """Every scored customer, filtered and sorted by the URL's query; 50 a page."""
     shop = shop_for_request(request)
-    flt = AtRiskFilter.from_query(request.GET)
+    flt = at_risk_sel.filter_resolved(shop=shop, flt=AtRiskFilter.from_query(request.GET))  # a category path → id
     if flt.buyers:  # a buyers filter (a segment's "see all", a shared link) is the likely buyers page's
         return redirect(f"{reverse('predictions:likely_buyers')}?{request.GET.urlencode()}")
     result = at_risk_sel.at_risk_page(shop=shop, flt=flt, page=request.GET.get("page"))
@@ -257,7 +257,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
         # Back to the list with the filter that was being saved, whatever went wrong: the list without it would
         # offer to save every customer under the next name typed.
         params = QueryDict(str(request.POST.get("query") or ""))
-        flt = AtRiskFilter.from_query(params)
+        flt = at_risk_sel.filter_resolved(shop=shop, flt=AtRiskFilter.from_query(params))
         page = reverse("predictions:likely_buyers" if flt.buyers else "predictions:at_risk")
         back = f"{page}?{params.urlencode()}" if params else page
         if not form.is_valid():
@@ -473,7 +473,7 @@ def likely_buyers_list(request: HttpRequest) -> HttpResponse:
     shop = shop_for_request(request)
     query = request.GET.copy()
     query["list"] = "buyers"
-    flt = AtRiskFilter.from_query(query)
+    flt = at_risk_sel.filter_resolved(shop=shop, flt=AtRiskFilter.from_query(query))
     result = likely_buyers_sel.likely_buyers_page(shop=shop, flt=flt, page=request.GET.get("page"))
     return render(request, "predictions/likely_buyers.html", {
         "shop": shop, "flt": flt, "result": result, "page": result.page, "scores_run": result.run, "typed": query,

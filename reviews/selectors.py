@@ -12,6 +12,7 @@ from django.db.models.functions import TruncMonth
 
 from accounts.models import Shop
 from behavior.models import Review
+from catalog.selectors import category_find
 from ecomsight.db import epoch_sql, read_frame
 from ecomsight.errors import UserError
 
@@ -42,7 +43,8 @@ def reviews_frame(*, shop: Shop, unscored_after: int | None = None, limit: int |
 def review_list(*, shop: Shop, product: str | None = None, sentiment: str | None = None,
                 customer: str | None = None, aspect: str | None = None, category: str | None = None) -> QuerySet:
     """The shop's reviews, newest first, filtered by the shop's product / customer id, sentiment, aspect or
-    category path (and its subcategories). Raises `UserError` on an unknown sentiment or aspect."""
+    category (its path or id, and its subcategories). Raises `UserError` on an unknown sentiment, aspect or
+    category."""
     reviews = Review.objects.filter(shop=shop).select_related("customer", "product")
     if sentiment:
         if sentiment not in SENTIMENTS:
@@ -57,9 +59,9 @@ def review_list(*, shop: Shop, product: str | None = None, sentiment: str | None
         reviews = reviews.filter(product__external_id=product)
     if customer:
         reviews = reviews.filter(customer__external_id=customer)
-    if category:
-        reviews = reviews.filter(Q(product__category__path=category)
-                                 | Q(product__category__path__startswith=category + " > "))
+    if category:  # a path or an id, as the at-risk list takes it; an unknown one is a UserError on `category`
+        path = category_find(shop_id=shop.pk, value=category).path
+        reviews = reviews.filter(Q(product__category__path=path) | Q(product__category__path__startswith=path + " > "))
     return reviews.order_by("-created_at", "-id")
 
 

@@ -670,6 +670,26 @@ def country_canonical(value: str) -> str:
     return _countries().get(value.strip().lower(), value)
 
 
+@functools.cache
+def _country_names() -> dict[str, str]:
+    """ISO 3166 alpha-2 → the name people use ("DE" → "Germany", "TW" → "Taiwan": pycountry's common name)."""
+    import pycountry
+
+    return {c.alpha_2: getattr(c, "common_name", None) or c.name for c in pycountry.countries}
+
+
+def country_name(code: str) -> str:
+    """A stored country (ISO 3166 alpha-2, what `country_canonical` gives) as its name ("DE" → "Germany"); a value
+    that is no code is returned as written. For pages: the API and exports keep the codes."""
+    return _country_names().get((code or "").strip().upper(), code) if len(code or "") == 2 else code
+
+
+def country_label(code: str) -> str:
+    """A country as a select or a wide cell shows it: "Germany (DE)"; a value that is no code, as written."""
+    name = country_name(code)
+    return f"{name} ({code.upper()})" if name != code else code
+
+
 def _country(value: str, column: Column) -> str:
     code = country_canonical(value)
     return code if code is not value else _text(value, column)

@@ -17,7 +17,17 @@ from ecomsight.api.fields import (
     choice_refused,
     rounded,
 )
-from predictions.filters import BANDS, LISTS, MAX_BRAND, MAX_DAYS, MAX_ID, MAX_LIMIT, MAX_MONEY, SORTS
+from predictions.filters import (
+    BANDS,
+    LISTS,
+    MAX_BRAND,
+    MAX_CATEGORY,
+    MAX_DAYS,
+    MAX_ID,
+    MAX_LIMIT,
+    MAX_MONEY,
+    SORTS,
+)
 from predictions.models import CustomerScore, ModelVersion, Segment, Task
 from predictions.selectors.at_risk import AtRiskRow
 from predictions.selectors.interests import InterestProfile
@@ -109,6 +119,34 @@ BRAND_MIN_HELP = ("With `brand`: customers whose interest in that brand is at le
                   "decimals; inclusive.")
 
 
+CATEGORY_HELP = ("Customers who bought in this category or below it (with `category_min`: whose interest in it is at "
+                 "least that share): its path, as the Reviews filter takes it (`Home > Kitchen`), or its id (the "
+                 "`id` of a customer's `interests`). An unknown one is a 400 on `category`.")
+
+
+@extend_schema_field({"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                                {"type": "string", "minLength": 1, "maxLength": MAX_CATEGORY}]})
+class CategoryRefField(serializers.Field):
+    """A JSON body's category: its id (a JSON integer) or its path (a string)."""
+
+    default_error_messages = {"invalid": "Give the category's id (a whole number) or its path (“Home > Kitchen”)."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            self.fail("invalid")
+        if isinstance(data, int):
+            if not 1 <= data <= MAX_ID:
+                self.fail("invalid")
+            return data
+        text = data.strip()
+        if not text or len(text) > MAX_CATEGORY:
+            self.fail("invalid")
+        return text
+
+    def to_representation(self, value):
+        return value
+
+
 class BandsField(serializers.CharField):
     """`bands=high,medium` (comma-separated; may be repeated): each must be a known band."""
 
@@ -141,9 +179,7 @@ class AtRiskFilterSerializer(serializers.Serializer):
     days_min = serializers.IntegerField(min_value=0, max_value=MAX_DAYS, required=False,
                                         help_text="Days since the last order, at least.")
     days_max = serializers.IntegerField(min_value=0, max_value=MAX_DAYS, required=False)
-    category = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
-                                        help_text="Customers who bought in this category or below it (with "
-                                                  "`category_min`: whose interest in it is at least that share).")
+    category = serializers.CharField(max_length=MAX_CATEGORY, required=False, help_text=CATEGORY_HELP)
     category_min = ProbabilityField(required=False, help_text=CATEGORY_MIN_HELP)
     brand = serializers.CharField(max_length=MAX_BRAND, required=False, help_text=BRAND_HELP)
     brand_min = ProbabilityField(required=False, help_text=BRAND_MIN_HELP)
@@ -172,7 +208,7 @@ class SegmentFiltersSerializer(KnownKeysSerializer):
     value_max = StrictFloatField(min_value=0, max_value=MAX_MONEY, required=False, allow_null=True)
     days_min = StrictIntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
     days_max = StrictIntegerField(min_value=0, max_value=MAX_DAYS, required=False, allow_null=True)
-    category = StrictIntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
+    category = CategoryRefField(required=False, allow_null=True, help_text=CATEGORY_HELP + " Saved as its id.")
     category_min = StrictProbabilityField(required=False, allow_null=True, help_text=CATEGORY_MIN_HELP)
     brand = StrictCharField(max_length=MAX_BRAND, required=False, allow_blank=True, help_text=BRAND_HELP)
     brand_min = StrictProbabilityField(required=False, allow_null=True, help_text=BRAND_MIN_HELP)

@@ -46,7 +46,7 @@ from ecomsight.api.views import (
 )
 from predictions.filters import AtRiskFilter
 from predictions.models import ModelVersion, Segment
-from predictions.selectors.at_risk import scoring_run_current
+from predictions.selectors.at_risk import filter_resolved, scoring_run_current
 from predictions.selectors.at_risk_pages import at_risk_list_window
 from predictions.selectors.interests import customer_interests_current
 from predictions.selectors.scores import customer_score_history, score_row, scores_by_task
@@ -199,7 +199,9 @@ class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
                                                 "results": [ROW_EXAMPLE]})],
     )
     def get(self, request):
-        flt = at_risk_filter(request.query_params)
+        flt = filter_resolved(shop=self.shop, flt=at_risk_filter(request.query_params))  # a category path → its id
+        if flt.errors:
+            raise filter_invalid(flt)
         if flt.segment is not None:
             segment_get(shop=self.shop, segment_id=flt.segment)  # 404 for a segment the shop does not have
         return self.snapshot_page(
@@ -283,13 +285,14 @@ class SegmentListApi(ShopApiMixin, generics.ListAPIView):
     def post(self, request):
         data = SegmentInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        flt = _filter_from(data.validated_data.get("filters") or {})
+        flt = _filter_from(data.validated_data.get("filters") or {}, shop=self.shop)
         segment = segment_create(shop=self.shop, user=request.user, name=data.validated_data["name"], flt=flt)
         return Response(_segment_out(segment, with_size=True), status=status.HTTP_201_CREATED)
 
 
-def _filter_from(filters: dict) -> AtRiskFilter:
-    flt = AtRiskFilter.from_dict(filters)
+def _filter_from(filters: dict, *, shop) -> AtRiskFilter:
+    """A body's filter to save: a category path is saved as its id (as the page saves it)."""
+    flt = filter_resolved(shop=shop, flt=AtRiskFilter.from_dict(filters))
     if flt.errors:
         raise filter_invalid(flt, under="filters")
     return flt
@@ -327,7 +330,8 @@ class SegmentDetailApi(ShopApiMixin, APIView):
                                          name=data.validated_data["name"])
             if "filters" in data.validated_data or not partial:
                 segment = segment_filters_update(shop=self.shop, segment=segment, user=request.user,
-                                                 flt=_filter_from(data.validated_data.get("filters") or {}))
+                                                 flt=_filter_from(data.validated_data.get("filters") or {},
+                                                                  shop=self.shop))
         return Response(_segment_out(segment, with_size=True))
 
     @extend_schema(operation_id="segments_update", summary="Replace a segment's name and filter", tags=["segments"],

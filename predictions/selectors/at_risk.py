@@ -9,7 +9,7 @@ only (after the LIMIT), so a page is one query plus one count, whatever the shop
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.core.paginator import Page, Paginator
@@ -19,10 +19,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Shop
-from behavior.ingest.values import country_canonical
+from behavior.ingest.values import country_canonical, country_label
 from behavior.models import Customer, Order, Review
 from catalog.models import Category
-from predictions.filters import LAPSED_CHOICES, SORTS, AtRiskFilter
+from catalog.selectors import category_find
+from ecomsight.errors import UserError
+from predictions.filters import LAPSED_CHOICES, SORTS, AtRiskFilter, FilterError
 from predictions.models import CustomerInterest, CustomerScore, ScoringRun, Segment, Task
 from predictions.selectors.consent import consent_given
 from predictions.selectors.freshness import history_end, with_ordered_since_scoring
@@ -184,6 +186,10 @@ def _matching(*, shop: Shop, run: ScoringRun, flt: AtRiskFilter, depth: int) -> 
     needs: cheap to count and to page through."""
     # The run is the shop's: no shop filter.
     qs = CustomerScore.objects.filter(scoring_run=run, task=Task.PURCHASE if flt.buyers else Task.CHURN)
+    if isinstance(flt.category, str):  # a path the page or API did not resolve (filter_resolved): nobody if unknown
+        flt = filter_resolved(shop=shop, flt=flt)
+        if flt.errors:
+            return qs.none()
     if flt.buyers:
         if flt.sort == "last_order":
             qs = qs.annotate(last_order_at=last_order_as_scored(run))
@@ -248,6 +254,21 @@ _ROW_CUSTOMER_FIELDS = ("external_id", "email", "name", "country")
 # and a customer instance per row was about a quarter of an at-risk call's CPU, measured in process).
 _ROW_VALUES = (*_ROW_SCORE_FIELDS, "churn_probability", "band", "purchase_probability", "last_order_at",
                "value_at_risk", "ordered_since_scoring")
+
+
+def filter_resolved(*, shop: Shop, flt: AtRiskFilter) -> AtRiskFilter:
+    """`flt` with its category as the shop's category id: a path ("Home > Kitchen", as the Reviews page takes it)
+    becomes its id (one lookup, catalog.selectors.category_find, the one the Reviews page uses); a path or id the
+    shop has not is an error on `category` (the page's notice, the API's 400). What the lists and the API call on a
+    filter typed in: saved segments hold ids, and one whose category is gone says so (filter_in_words)."""
+    if flt.category is None:
+        return flt
+    try:
+        category = category_find(shop_id=shop.pk, value=flt.category)
+    except UserError as exc:
+        return replace(flt, category=None, category_min=None,
+                       errors=(*flt.errors, FilterError(exc.message, field="category")))
+    return flt if category.pk == flt.category else replace(flt, category=category.pk)
 
 
 def _interested(run: ScoringRun, percent_min: int, **key):
@@ -504,6 +525,8 @@ def filter_choices(*, shop: Shop, flt: AtRiskFilter | None = None) -> dict:
     return {
         "categories": list(Category.objects.filter(shop=shop).values("id", "path")),
         "countries": countries,
+        # The select's options: (code, "Germany (DE)"), by name (the API and the link keep the codes).
+        "country_options": sorted(((c, country_label(c)) for c in countries), key=lambda o: (o[1].casefold(), o[0])),
         "country_chosen": chosen,
         "country_unlisted": flt.country if wanted and not chosen else "",
         "segments": list(Segment.objects.filter(shop=shop).values("id", "name")),
@@ -545,6 +568,8 @@ def filter_in_words(*, shop: Shop, flt: AtRiskFilter, list_named: bool = True) -
         words.append(f"12-month spend {_range(flt.value_min, flt.value_max, ' ' + shop.currency)}")
     if flt.days_min is not None or flt.days_max is not None:
         words.append(f"Last order {_range(flt.days_min, flt.days_max, ' days')} ago")
+    if isinstance(flt.category, str):
+        flt = filter_resolved(shop=shop, flt=flt)
     if flt.category is not None:
         path = Category.objects.filter(shop=shop, pk=flt.category).values_list("path", flat=True).first()
         if flt.category_min is not None:
@@ -556,7 +581,7 @@ def filter_in_words(*, shop: Shop, flt: AtRiskFilter, list_named: bool = True) -
         words.append(f"Interest in brand {flt.brand} at least {flt.brand_min} %" if flt.brand_min is not None
                      else f"Bought brand {flt.brand}")
     if flt.country:
-        words.append(f"Country {flt.country}")
+        words.append(f"Country {country_label(country_canonical(flt.country))}")
     if flt.lapsed is not None:
         words.append(LAPSED_CHOICES[flt.list][flt.lapsed])  # the list's select's own words
     if flt.negative_review_days is not None:

@@ -8,9 +8,16 @@ from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import timezone
 
+from behavior.ingest.values import country_name as _country_name
 from predictions.run_labels import run_stamp as _run_stamp
 
 register = template.Library()
+
+
+@register.filter
+def country_name(code: str) -> str:
+    """A customer's country code as its name ("DE" -> "Germany"), as the Forecast page names it."""
+    return _country_name(code or "")
 
 
 @register.filter

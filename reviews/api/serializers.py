@@ -31,4 +31,5 @@ class ReviewFilterSerializer(serializers.Serializer):
     sentiment = ChoiceField(choices=SENTIMENTS, required=False)
     aspect = ChoiceField(choices=ASPECTS, required=False)
     category = serializers.CharField(required=False, max_length=500,
-                                     help_text="A category path (`Home > Kitchen`); its subcategories count too.")
+                                     help_text="A category path (`Home > Kitchen`) or its id, as the at-risk "
+                                               "list's `category`; its subcategories count too.")

@@ -26,7 +26,8 @@ NOW = datetime(2026, 6, 30, tzinfo=UTC)
 @pytest.fixture
 def stored(shop):
     """120 synthetic reviews (60 % rated) on two products of one category, by six customers, over 3 months."""
-    category = Category.objects.create(shop=shop, path="Home > Kitchen", name="Kitchen")
+    home = Category.objects.create(shop=shop, path="Home", name="Home")  # imports create every ancestor
+    category = Category.objects.create(shop=shop, path="Home > Kitchen", name="Kitchen", parent=home)
     products = [Product.objects.create(shop=shop, external_id=f"P{i}", category=category) for i in range(2)]
     customers = [Customer.objects.create(shop=shop, external_id=f"C{i}") for i in range(6)]
     frame = reviews(120)
