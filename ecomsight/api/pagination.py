@@ -178,13 +178,24 @@ class SnapshotCursorPagination(BasePagination):
     def paginate_rows(self, rows: list, *, run_id: int | None, offset: int) -> list:
         """The page's rows of `rows`, rows offset to offset + page_size of the list in the run `run_id` (one more
         when there are more); remembers whether there are more for the links."""
-        self.run_id, self.offset = run_id, offset
+        self.run_id, self.offset, self.length = run_id, offset, None
         if run_id is None:
             self.has_next, self.rows = False, []
             return []
         self.has_next = len(rows) > self.page_size
         self.rows = rows[:self.page_size]
         return self.rows
+
+    def past_the_end(self) -> bool:
+        """Whether this page is empty for having started past the list's end (a cursor kept while the list shrank,
+        or written by hand): then the view tells `ends_at` how long the list is."""
+        return self.run_id is not None and self.offset > 0 and not self.rows
+
+    def ends_at(self, length: int) -> None:
+        """The list holds `length` rows: `previous` leads to its last page, as DRF's CursorPagination leads back
+        from a position past the end, rather than to the page before this empty one, empty too when this one
+        starts more than a page past the end (an integrator stepped back page by empty page)."""
+        self.length = length
 
     def _link(self, offset: int) -> str:
         cursor = base64.urlsafe_b64encode(json.dumps({"r": self.run_id, "o": offset}).encode()).decode()
@@ -196,7 +207,8 @@ class SnapshotCursorPagination(BasePagination):
     def get_previous_link(self) -> str | None:
         if self.run_id is None or self.offset == 0:
             return None
-        previous = max(0, self.offset - self.page_size)
+        end = self.offset if self.length is None else min(self.offset, self.length)
+        previous = max(0, end - self.page_size)
         if previous == 0:
             # The first page has no cursor, but it must stay on the same run: keep one with offset 0.
             return self._link(0)

@@ -47,12 +47,13 @@ from ecomsight.api.views import (
 from predictions.filters import AtRiskFilter
 from predictions.models import ModelVersion, Segment
 from predictions.selectors.at_risk import filter_resolved, scoring_run_current
-from predictions.selectors.at_risk_pages import at_risk_list_window
+from predictions.selectors.at_risk_pages import at_risk_list_length, at_risk_list_window
 from predictions.selectors.interests import customer_interests_current
 from predictions.selectors.scores import customer_score_history, score_row, scores_by_task
 from predictions.selectors.segments import (
     segment_consent_refused_count,
     segment_get,
+    segment_list_length,
     segment_list_window,
     segment_size,
 )
@@ -132,10 +133,12 @@ class _SnapshotListMixin:
 
     pagination_class = SnapshotCursorPagination
 
-    def snapshot_page(self, request, window_of, *, first_page=None) -> Response:
+    def snapshot_page(self, request, window_of, *, first_page=None, length_of=None) -> Response:
         """The page of the list whose rows start to stop - 1 in the run `run_id` names (None: the shop's current
         run) are `window_of(run_id, start, stop)` (an AtRiskWindow: the run found, and its rows). The first page
-        of the current run comes from `first_page(stop, read)` when given (the kept at-risk pages)."""
+        of the current run comes from `first_page(stop, read)` when given (the kept at-risk pages). A page empty for
+        starting past the list's end asks `length_of(run_id)` how long the list is, so that `previous` leads back
+        to its last page."""
         paginator = SnapshotCursorPagination()
         run_id, offset = paginator.start(request)
         stop = offset + paginator.page_size + 1
@@ -149,6 +152,8 @@ class _SnapshotListMixin:
                 "The scores this cursor paged through are gone: start again without a cursor.",
                 code="invalid_cursor")]})
         rows = paginator.paginate_rows(page.rows, run_id=page.run["id"] if page.run else None, offset=offset)
+        if length_of is not None and paginator.past_the_end():
+            paginator.ends_at(length_of(page.run["id"]))
         return Response(paginator.paginated_data(page_rows_for(rows, personal=request_personal_data(request)),
                                                  extra={"scoring_run": page.run}))
 
@@ -207,7 +212,8 @@ class AtRiskApi(ShopApiMixin, _SnapshotListMixin, APIView):
         return self.snapshot_page(
             request, lambda run_id, start, stop: at_risk_list_window(
                 shop=self.shop, flt=flt, run_id=run_id, start=start, stop=stop),
-            first_page=lambda stop, read: at_risk_first_page(shop=self.shop, flt=flt, stop=stop, read=read))
+            first_page=lambda stop, read: at_risk_first_page(shop=self.shop, flt=flt, stop=stop, read=read),
+            length_of=lambda run_id: at_risk_list_length(shop=self.shop, flt=flt, run_id=run_id))
 
 
 class CustomerScoresApi(ShopApiMixin, APIView):
@@ -370,7 +376,8 @@ class SegmentMembersApi(ShopApiMixin, _SnapshotListMixin, APIView):
     def get(self, request, segment_id: int):
         segment = segment_get(shop=self.shop, segment_id=segment_id)
         response = self.snapshot_page(request, lambda run_id, start, stop: segment_list_window(
-            shop=self.shop, segment=segment, run_id=run_id, start=start, stop=stop))
+            shop=self.shop, segment=segment, run_id=run_id, start=start, stop=stop),
+            length_of=lambda run_id: segment_list_length(shop=self.shop, segment=segment, run_id=run_id))
         # Customers the filter matches who refused marketing are never members; how many:
         response["X-Left-Out-No-Consent"] = str(segment_consent_refused_count(
             shop=self.shop, segment=segment, run=scoring_run_current(shop=self.shop)))

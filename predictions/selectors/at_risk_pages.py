@@ -9,7 +9,7 @@ from accounts.models import Shop
 from predictions.filters import AtRiskFilter
 from predictions.models import ScoringRun
 
-from .at_risk import AtRiskRow, at_risk_window_rows, scoring_run_for_list
+from .at_risk import AtRiskRow, at_risk_queryset, at_risk_window_rows, scoring_run_for_list
 
 
 def at_risk_pages_generation_key(shop_id: int) -> str:
@@ -33,3 +33,10 @@ def at_risk_list_window(*, shop: Shop, flt: AtRiskFilter, run_id: int | None, st
     if run is None:
         return AtRiskWindow(run=None, rows=[])
     return AtRiskWindow(run=run, rows=at_risk_window_rows(shop=shop, run=run, flt=flt, start=start, stop=stop))
+
+
+def at_risk_list_length(*, shop: Shop, flt: AtRiskFilter, run_id: int) -> int:
+    """How many rows the at-risk list holds in the run `run_id` names (0 without one): read only for a cursor past
+    the list's end, whose `previous` link leads back to its last page (ecomsight.api.pagination)."""
+    run = scoring_run_for_list(shop=shop, run_id=run_id)
+    return at_risk_queryset(shop=shop, run=run, flt=flt).order_by().count() if run else 0

@@ -89,6 +89,13 @@ def segment_list_window(*, shop: Shop, segment: Segment, run_id: int | None, sta
                                                                   stop=stop), run=run))
 
 
+def segment_list_length(*, shop: Shop, segment: Segment, run_id: int) -> int:
+    """How many members the segment has in the run `run_id` names (0 without one): read only for a cursor past the
+    members' end, whose `previous` link leads back to their last page (ecomsight.api.pagination)."""
+    run = scoring_run_for_list(shop=shop, run_id=run_id)
+    return segment_queryset(shop=shop, segment=segment, run=run).order_by().count() if run else 0
+
+
 def segment_problems(*, segment: Segment) -> tuple[str, ...]:
     """Why a saved filter no longer validates (empty when it does). A broken segment has no members, cannot
     be exported, and its pages say so: saved filters are checked by the same validator as the at-risk page
