@@ -70,6 +70,7 @@ def test_an_unknown_category_is_an_error_naming_the_parameter(client, marketer, 
     page = response.content.decode()
     assert response.status_code == 400
     assert "Unknown category “Nope” (category)" in page and "is not a number" not in page
+    assert '<option value="Nope" selected>Nope (not in the catalogue)</option>' in page  # Apply keeps it, not "Any"
     assert "KATE" not in page
 
 
