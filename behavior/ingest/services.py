@@ -329,7 +329,7 @@ def import_job_run(*, import_job_id: int, batch_size: int = DEFAULT_BATCH_SIZE,
                         # an order cut by the batch's start, the batch before's): rejected with it
                         heads = {**heads_before, **{reject.line: reject for reject in result.rejects}}
                         followers = _continuing_rejected(batch, heads)
-                        if held_before and (batch.rejects or result.rejects):
+                        if held_before and (batch.rejects or result.rejects or followers):
                             # the parser's rejects and the writer's (another customer's order id, an unknown or
                             # erased customer), in one query; before a dry run's batch is rolled back, so that it
                             # counts as the real run does

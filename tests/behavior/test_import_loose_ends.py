@@ -112,3 +112,19 @@ def test_an_order_id_given_twice_in_one_file_is_no_order_the_shop_held(shop, tmp
     assert _import(shop, again, "--dry-run")["rejected_stored_orders"] == 1
     assert _import(shop, again)["rejected_stored_orders"] == 1
     assert Order.objects.get(shop=shop, external_id="A1").customer.external_id == "C1"
+
+
+@pytest.mark.parametrize("batch_size", ["100", "1"])
+def test_rejected_stored_orders_counts_an_orders_rows_alike_wherever_a_batch_ends(shop, tmp_path, import_dir,
+                                                                                  batch_size):
+    # A reviewer: the rows continuing an order whose first row the writer rejected at a batch's end were rejected
+    # in the next batch but left out of rejected_stored_orders when that batch held no other reject (3 vs 1).
+    first = tmp_path / "o1.csv"
+    first.write_text("order_id,customer_id,placed_at,total\nA1,K1,2025-01-01,10.00\n")
+    _import(shop, first, "--currency", "EUR")
+    again = tmp_path / "o2.csv"  # A1 under another customer: its 3 rows are rejected, all of an order held before
+    again.write_text("order_id,customer_id,placed_at,total\nA1,K2,2025-01-01,10.00\nA1,,,\nA1,,,\n"
+                     "B1,K1,2025-01-02,5.00\n")
+    for args in (("--dry-run",), ()):
+        document = _import(shop, again, "--batch-size", batch_size, *args)
+        assert (document["rejected"], document["rejected_stored_orders"]) == (3, 3), args
