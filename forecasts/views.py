@@ -78,7 +78,8 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
     shop = shop_for_request(request)
     run = forecast_run_latest(shop_id=shop.pk)
     alert_id = request.GET.get("alert", "")
-    alert = Alert.objects.filter(shop=shop, pk=int(alert_id)).first() if alert_id.isdigit() else None
+    known = alert_id.isascii() and alert_id.isdigit() and len(alert_id) < 12  # not '²' (isdigit, yet no int)
+    alert = Alert.objects.filter(shop=shop, pk=int(alert_id)).first() if known else None
     chosen, notices = _pickers(request)
     level, measure, freq = chosen["level"], chosen["measure"], chosen["freq"]
     context = {"shop": shop, "run": run, "level": level, "measure": measure, "freq": freq, "notices": notices,

@@ -233,7 +233,7 @@ def _customer_back_link(*, shop, came_from: str, detail) -> BackLink:
     if came_from == "buyers" or (not came_from and detail.purchase and not detail.churn):
         return BackLink(reverse("predictions:likely_buyers"), "Likely buyers")
     kind, _, pk = came_from.partition(":")
-    if kind == "segment" and pk.isdigit() and len(pk) < 12:
+    if kind == "segment" and pk.isascii() and pk.isdigit() and len(pk) < 12:
         try:
             segment = segments_sel.segment_get(shop=shop, segment_id=int(pk))
         except Http404:  # deleted since, or another shop's: the default link

@@ -99,7 +99,7 @@ class _BatchApi(ShopApiMixin, APIView):
 
     def _items(self, request) -> tuple[list, bool]:
         length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > MAX_BATCH_BYTES:
+        if length.isascii() and length.isdigit() and int(length) > MAX_BATCH_BYTES:
             raise exceptions.ValidationError(exceptions.ErrorDetail(
                 f"The request body is over {MAX_BATCH_BYTES // (1024 * 1024)} MB: send smaller batches.",
                 code="too_large"))

@@ -176,3 +176,6 @@ def test_the_alerts_series_link_says_which_day_was_alerted_and_its_value_past_th
     other = Alert.objects.create(shop=ShopFactory(), metric="orders", segment="shop", direction="down", expected=30,
                                  actual=0, score=-9, start=dt.date(2026, 12, 7), end=dt.date(2026, 12, 7))
     assert "The alert you came from" not in client.get(f"/forecasts/?alert={other.pk}").content.decode()
+    for odd in ("%C2%B2", "99999999999999999999"):  # '²' is a digit to str.isdigit, not to int(); past a bigint
+        response = client.get(f"/forecasts/?alert={odd}")
+        assert response.status_code == 200 and "The alert you came from" not in response.content.decode()
