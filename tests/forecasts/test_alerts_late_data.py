@@ -179,3 +179,20 @@ def test_the_alerts_series_link_says_which_day_was_alerted_and_its_value_past_th
     for odd in ("%C2%B2", "99999999999999999999"):  # '²' is a digit to str.isdigit, not to int(); past a bigint
         response = client.get(f"/forecasts/?alert={odd}")
         assert response.status_code == 200 and "The alert you came from" not in response.content.decode()
+
+
+def test_detect_anomalies_save_says_what_became_of_the_stored_alerts(shop):
+    """A reviewer: `detect_anomalies --save` withdrew and updated alerts without a word."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    yesterday = _live_shop_missing_yesterday(shop)
+    anomalies_detect_and_alert(shop=shop)  # yesterday's 0 orders: a drop, stored
+    _late_orders(shop, yesterday, 30)  # then its orders arrive, an ordinary day
+    err = StringIO()
+    day = yesterday.date().isoformat()
+    call_command("detect_anomalies", "--shop", shop.slug, "--from", day, "--to", day, "--save", "--json",
+                 stdout=StringIO(), stderr=err)
+    assert "saved: 0 new alert(s), 0 updated, 2 withdrawn" in err.getvalue()  # orders and revenue
+    assert {s for _, _, s, _ in _shop_alerts(shop, "orders")} == {"withdrawn"}

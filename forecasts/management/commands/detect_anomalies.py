@@ -2,7 +2,7 @@
 
 from accounts.management.base import ShopCommand
 from forecasts.ml.anomalies import DetectorConfig
-from forecasts.services.alerts import alerts_save, anomalies_check_window, anomaly_dict
+from forecasts.services.alerts import alerts_reconcile, anomalies_check_window, anomaly_dict
 from predictions.management.commands._args import iso_date
 
 
@@ -19,7 +19,11 @@ class Command(ShopCommand):
     def handle_shop(self, shop, **options):
         found, window = anomalies_check_window(shop=shop, start=options["start"], end=options["end"])
         if options["save"]:
-            alerts_save(shop=shop, anomalies=found, window=window)
+            # what the stored alerts of these days became (late data corrects them: README "Late data corrects
+            # alerts"); on stderr, the JSON document keeping its one key
+            changes = alerts_reconcile(shop=shop, anomalies=found, window=window)
+            self.stderr.write(f"saved: {len(changes.news)} new alert(s), {len(changes.updated)} updated, "
+                              f"{len(changes.withdrawn)} withdrawn (no e-mail is sent from here).")
         items = [anomaly_dict(a) for a in found]
         days = f"{window.start.date()} to {window.end.date()}"
         if window.status_end is not None:
