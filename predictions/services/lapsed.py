@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts.models import Shop
 
@@ -84,13 +85,14 @@ def customer_score_lapsed_fill(*, shop: Shop, force: bool = False, chunk_size: i
         at = pd.Timestamp(cutoff)
         for start in range(0, len(ids), chunk_size):
             chunk = ids[start:start + chunk_size]
+            read_at = timezone.now()  # a row re-scored after this read has its own, fresher mark
             frames = shop_frames(shop_id=run.shop_id, until=cutoff, customer_ids=chunk)
             features = build_features(frames, cutoff=at, config=FeatureConfig(),
                                       customer_ids=np.asarray(chunk, dtype=np.int64))
             del frames
             marks = lapsed_of(run=run, X=features.X, cutoff=at, typical_gaps=gaps)
             changed += _chunk_write(run=run, cutoff=cutoff, X=features.X, customer_ids=features.customer_ids,
-                                    marks=marks)
+                                    marks=marks, read_at=read_at)
             customers += len(chunk)
             lapsed += int(marks.sum())
             done += 1
@@ -110,13 +112,14 @@ def customer_score_lapsed_fill(*, shop: Shop, force: bool = False, chunk_size: i
 
 
 def _chunk_write(*, run: ScoringRun, cutoff: dt.datetime, X: pd.DataFrame, customer_ids: np.ndarray,
-                 marks: np.ndarray) -> int:
-    """Store the marks of these customers' rows in `run` (the rows of features `X`) that still have this cutoff (a
-    row re-scored meanwhile has a newer one, and its own fresh mark), and put why a lapsed medium or high risk
-    lapsed first among its churn row's reasons, as the scoring does (reasons.lapsed_first); under the run's row lock
-    (the re-scoring's). Returns the rows whose mark changed."""
-    same_cutoff = " AND COALESCE(s.history_until, %(as_of)s) = %(cutoff)s"
-    params = {"run": run.pk, "as_of": run.as_of, "cutoff": cutoff}
+                 marks: np.ndarray, read_at: dt.datetime) -> int:
+    """Store the marks of these customers' rows in `run` (the rows of features `X`) that still have this cutoff and
+    were not scored after `read_at`, when the chunk's data was read (a row re-scored meanwhile has its own fresh
+    mark: a newer cutoff, or the same one where the late orders were dated before the run's as_of), and put why a
+    lapsed medium or high risk lapsed first among its churn row's reasons, as the scoring does (reasons.lapsed_first);
+    under the run's row lock (the re-scoring's). Returns the rows whose mark changed."""
+    same_cutoff = " AND COALESCE(s.history_until, %(as_of)s) = %(cutoff)s AND s.scored_at <= %(read_at)s"
+    params = {"run": run.pk, "as_of": run.as_of, "cutoff": cutoff, "read_at": read_at}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT id FROM predictions_scoringrun WHERE id = %s FOR UPDATE", [run.pk])
         cursor.execute(

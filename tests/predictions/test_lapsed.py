@@ -299,3 +299,19 @@ def test_scores_written_before_the_mark_get_it_from_the_fill_with_the_one_rule(b
     out = io.StringIO()
     call_command("lapsed_fill", force=True, stdout=out, stderr=io.StringIO())
     assert jsonlib.loads(out.getvalue())["rows_changed"] == 0
+
+
+def test_the_fill_leaves_a_row_scored_after_it_read_the_data(box):
+    # A reviewer: a customer re-scored while the fill ran, of orders dated before the run's as_of, keeps the same
+    # cutoff; the fill's mark, read before those orders, overwrote the fresh one. A row scored after the chunk's read
+    # is now left as it is.
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    run = box
+    CustomerScore.objects.filter(scoring_run=run).update(lapsed=False)
+    later = timezone.now() + dt.timedelta(hours=1)  # as a re-scoring during the fill writes it
+    CustomerScore.objects.filter(scoring_run=run, customer__external_id="gone-1").update(scored_at=later)
+    call_command("lapsed_fill", force=True, stdout=io.StringIO(), stderr=io.StringIO())
+    marks = _marks(run, "churn")
+    assert marks["gone-1"] is False and marks["gone-2"] is True
