@@ -81,12 +81,17 @@ def close_call_note(selection: Selection) -> str | None:
     """The note that validation could hardly tell the champion from the runner-up (mean validation MASE within
     CLOSE_CALL of it), or None. An outside analyst's B2B shop: lightgbm chosen at 0.896 against croston's 0.928 on
     one window, then croston half its error on the test weeks, with nothing saying the choice was thin."""
-    ranked = sorted(((m.mase, name) for name, m in selection.validation.items() if np.isfinite(m.mase)))
-    if len(ranked) < 2 or not selection.origins:
+    chosen = selection.validation.get(selection.champion)
+    if chosen is None or not selection.origins or not np.isfinite(chosen.mase):
         return None
-    (best, champion), (second, runner_up) = ranked[0], ranked[1]
-    if champion != selection.champion or second > best * (1 + CLOSE_CALL):
+    best, champion = chosen.mase, selection.champion
+    # A model whose validation figure is the champion's own, its forecast the same (Croston and ADIDA on a steady
+    # series), is no choice to be thin about.
+    others = sorted((m.mase, name) for name, m in selection.validation.items()
+                    if name != champion and np.isfinite(m.mase) and not math.isclose(m.mase, best, rel_tol=1e-9))
+    if not others or others[0][0] > best * (1 + CLOSE_CALL):
         return None
+    second, runner_up = others[0]
     windows = len(selection.origins)
     return (f"validation could hardly tell {champion} (MASE {best:.3f}) from {runner_up} ({second:.3f}) on "
             f"{windows} window{'s' if windows != 1 else ''}: compare both on the test window before trusting the "

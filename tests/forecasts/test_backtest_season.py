@@ -76,4 +76,7 @@ def test_a_close_call_between_the_champion_and_the_runner_up_is_said_and_a_clear
     assert note == ("validation could hardly tell lightgbm (MASE 0.896) from croston (0.928) on 1 window: compare "
                     "both on the test window before trusting the choice")
     assert close_call_note(selection(lightgbm=0.80, croston=0.928)) is None
+    # Croston and ADIDA give one forecast on a steady series: a tie with the same forecast is no choice to be thin about
+    assert close_call_note(selection(croston=0.396, adida=0.396, naive=0.9)) is None
+    assert "from lightgbm (0.410)" in close_call_note(selection(croston=0.396, adida=0.396, lightgbm=0.41))
     assert close_call_note(Selection(champion="auto_ets", validation={}, origins=[])) is None
