@@ -4,12 +4,12 @@ or an id, on the page and the API, with an error naming `category` for an unknow
 from datetime import timedelta
 
 import pytest
-from rest_framework.test import APIClient
 
 from accounts.tokens import api_token_create
 from behavior.models import Order, OrderLine, Review
 from predictions.models import Segment
 from tests.accounts.factories import UserFactory
+from tests.api.conftest import bearer
 from tests.predictions.factories import AS_OF, CategoryFactory, ProductFactory, ScoringRunFactory, scored_customers
 
 pytestmark = pytest.mark.django_db
@@ -22,9 +22,7 @@ def marketer(shop):
 
 @pytest.fixture
 def api(marketer, shop):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token_create(user=marketer, shop=shop, name='t').plain}")
-    return client
+    return bearer(api_token_create(user=marketer, shop=shop, name="t").plain)
 
 
 @pytest.fixture
